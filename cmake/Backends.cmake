@@ -1,0 +1,31 @@
+# Broker backends: each has an option RELAY_WITH_<NAME>, ON by default when its library is found.
+# Sets RELAY_BACKEND_SOURCES, RELAY_BACKEND_LIBRARIES and RELAY_BACKEND_DEFINITIONS.
+set(RELAY_BACKEND_SOURCES "")
+set(RELAY_BACKEND_LIBRARIES "")
+set(RELAY_BACKEND_DEFINITIONS "")
+
+macro(relay_backend name found)
+  if(${found})
+    option(RELAY_WITH_${name} "Build the ${name} backend" ON)
+  else()
+    option(RELAY_WITH_${name} "Build the ${name} backend" OFF)
+  endif()
+  if(RELAY_WITH_${name})
+    list(APPEND RELAY_BACKEND_DEFINITIONS RELAY_WITH_${name}=1)
+  else()
+    list(APPEND RELAY_BACKEND_DEFINITIONS RELAY_WITH_${name}=0)
+  endif()
+endmacro()
+
+pkg_check_modules(RDKAFKA IMPORTED_TARGET rdkafka)
+pkg_check_modules(LIBNATS IMPORTED_TARGET libnats)
+pkg_check_modules(HIREDIS IMPORTED_TARGET hiredis)
+pkg_check_modules(RABBITMQ IMPORTED_TARGET librabbitmq)
+pkg_check_modules(CURL IMPORTED_TARGET libcurl)
+
+relay_backend(KAFKA RDKAFKA_FOUND)
+relay_backend(NATS LIBNATS_FOUND)
+relay_backend(REDIS HIREDIS_FOUND)
+relay_backend(RABBITMQ RABBITMQ_FOUND)
+relay_backend(SQS CURL_FOUND)
+relay_backend(WEBHOOK CURL_FOUND)

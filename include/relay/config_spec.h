@@ -1,0 +1,49 @@
+// The spec of one backend's configuration: the single source of truth for parsing, validation,
+// --help, the SQL validator's data and the generated config reference.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace relay {
+
+enum class Role { source, sink, pipeline };
+const char* to_string(Role role);
+
+enum class ValueType {
+  string,
+  integer,
+  number,
+  boolean,
+  object,
+  array,
+  string_list,  // a string or an array of strings
+  enumeration,  // a string out of `allowed`
+  subject,      // a NATS publish subject template: no wildcard tokens
+};
+const char* to_string(ValueType type);
+
+struct KeySpec {
+  std::string_view key;
+  ValueType type = ValueType::string;
+  std::string_view description;
+  bool required = false;
+  std::string_view one_of;         // keys sharing a group name: exactly one must be given
+  std::string_view allowed;        // enumeration values, '|'-separated
+  std::string_view aliases;        // other accepted spellings, '|'-separated
+  bool secret = false;             // never printed: logs, errors, /health, list_relay_configs()
+  std::string_view default_json;   // JSON text of the default, empty when none
+  bool template_ = false;          // rendered per message with {stream_table} {op} ... {{ column }}
+};
+
+struct BackendSpec {
+  Role role;
+  std::string_view name;
+  std::string_view description;
+  std::span<const KeySpec> keys;
+  std::string_view type_aliases;   // '|'-separated other names of the type (e.g. "inbox")
+  std::string_view flat_prefixes;  // '|'-separated prefixes of the flat SQL form (e.g. "nats_")
+  bool available = false;          // compiled into this binary and implemented
+};
+
+}  // namespace relay

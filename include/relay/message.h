@@ -1,0 +1,42 @@
+// The message envelope every source produces and every sink consumes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace relay {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+enum class Op { insert, update, delete_, truncate, event, delta };
+const char* to_string(Op op);
+
+using Header = std::pair<std::string, std::string>;
+
+struct Message {
+  std::string dedup_key;  // stable identity: "<outbox>:<id>:<n>" forward, broker identity in reverse
+  // The sink's templates rendered for this message, in the order of its spec (subject, topic, stream
+  // key, routing key, URL, event type...; a second one for e.g. SQS's message group).
+  std::string routes[2];
+  std::string key;        // ordering/partition key (the row's key by default); may be empty
+  Op op = Op::insert;
+  std::string body;       // the encoded envelope (json or cloudevents), what goes on the wire
+  std::string data;       // the business payload alone (row, delta or event), as JSON text
+  std::vector<Header> headers;
+  std::string source;     // where it came from: the stream table forward, the broker in reverse
+  double committed_at = 0;  // unix seconds the source committed it (0 if unknown), for latency
+  std::string poison;       // non-empty: can never be delivered (unreadable payload); dead-lettered as is
+};
+
+// What a sink says about one message of a batch.
+struct Outcome {
+  enum Kind { delivered, retriable, rejected };
+  Kind kind = retriable;
+  std::string error;  // set for retriable and rejected
+};
+
+}  // namespace relay

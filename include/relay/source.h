@@ -1,0 +1,35 @@
+// Source: where messages come from (an outbox table, a broker, stdin...).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "relay/message.h"
+#include "relay/result.h"
+
+namespace relay {
+
+// A polled batch. `token` is opaque to the core: the source uses it to acknowledge exactly this batch.
+struct Batch {
+  std::vector<Message> messages;
+  std::shared_ptr<void> token;
+  bool empty() const { return messages.empty() && !token; }
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Connect and load the stored position.
+  virtual Status start() = 0;
+  // Next batch, in order; an empty batch means nothing is ready now.
+  virtual Result<Batch> poll(Deadline deadline) = 0;
+  // Blocks until new data may be ready, the deadline passes, or wake() is called.
+  virtual void wait(Deadline deadline) = 0;
+  // Called once per batch, in poll order, only after every message of it was delivered or dead-lettered.
+  virtual Status ack(const Batch& batch) = 0;
+  // Rows or messages waiting, and the age in seconds of the oldest one (best effort, -1 if unknown).
+  virtual void lag(std::int64_t& rows, double& seconds) { rows = -1; seconds = -1; }
+  virtual void stop() = 0;
+};
+
+}  // namespace relay

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what pgtrickle-relay needs to build, test and benchmark on Debian bookworm (as root).
+# Safe to run again: packages already present are skipped.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libpq-dev postgresql-15 postgresql-client-15
+  libsimdjson-dev nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
+  libcli11-dev libcpp-httplib-dev libssl-dev libcurl4-openssl-dev
+  librdkafka-dev libnats-dev libhiredis-dev librabbitmq-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nats-server redis-server rabbitmq-server
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing: ${missing[*]}"
+  if [ "$(id -u)" != 0 ]; then echo "install-deps.sh: run as root to install packages" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Node.js (for the independent broker clients used by tests) comes with the machine image or from
+# Debian; install Debian's only when no node is present, so an existing one is left alone.
+if ! command -v node >/dev/null 2>&1; then
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi

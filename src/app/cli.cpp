@@ -1,0 +1,253 @@
+#include "app/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#include "config/file_config.h"
+#include "config/spec_export.h"
+#include "core/health.h"
+#include "core/registry.h"
+#include "core/supervisor.h"
+#include "http/admin_server.h"
+#include "log/log.h"
+#include "pg/catalog.h"
+#include "util/strings.h"
+
+namespace relay::app {
+namespace {
+
+struct Settings {
+  std::string postgres_url;
+  std::string metrics_addr = "0.0.0.0:9090";
+  std::string log_format = "text";
+  std::string log_level = "info";
+  std::string relay_group_id = "default";
+  std::string config;
+};
+
+std::string backends_line() {
+  std::string src, snk, missing;
+  for (const auto& b : backends()) {
+    std::string& dst = !b.available() ? missing : b.spec->role == Role::source ? src : snk;
+    dst += (dst.empty() ? "" : ", ") + std::string(b.spec->name) + (b.available() ? "" : std::string(" (") + to_string(b.spec->role) + ")");
+  }
+  return fmt::format("sources: {}\nsinks: {}\nnot yet available: {}", src, snk, missing.empty() ? "none" : missing);
+}
+
+std::string worker_id() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}", host, ::getpid());
+}
+
+// Applies the TOML [global] values to settings not given by a flag or the environment.
+void apply_file_globals(const GlobalSettings& g, Settings& s, const CLI::App& app) {
+  auto unset = [&](const char* name) { return app.get_option(name)->count() == 0; };
+  if (g.postgres_url && unset("--postgres-url")) s.postgres_url = *g.postgres_url;
+  if (g.metrics_addr && unset("--metrics-addr")) s.metrics_addr = *g.metrics_addr;
+  if (g.log_format && unset("--log-format")) s.log_format = *g.log_format;
+  if (g.log_level && unset("--log-level")) s.log_level = *g.log_level;
+  if (g.relay_group_id && unset("--relay-group-id")) s.relay_group_id = *g.relay_group_id;
+}
+
+int init_logging(const Settings& s) {
+  log::Level level;
+  if (!log::parse_level(s.log_level, level)) {
+    std::cerr << fmt::format("error: --log-level \"{}\" is not one of trace, debug, info, warn, error, off\n", s.log_level);
+    return 2;
+  }
+  if (s.log_format != "text" && s.log_format != "json") {
+    std::cerr << fmt::format("error: --log-format \"{}\" must be text or json\n", s.log_format);
+    return 2;
+  }
+  log::init(s.log_format == "json" ? log::Format::json : log::Format::text, level);
+  return 0;
+}
+
+int cmd_run(Settings s) {
+  log::Logger log("relay");
+  auto url = resolve_secret_string(s.postgres_url);
+  if (!url) {
+    log.error("The PostgreSQL URL cannot be resolved.", {{"error", url.error().message}});
+    return 2;
+  }
+  if (s.config.size()) {
+    std::vector<std::string> problems;
+    load_config_file(s.config, problems);
+    if (!problems.empty()) {
+      for (const auto& p : problems) log.error("The config file has a problem.", {{"problem", p}});
+      return 2;
+    }
+  }
+  // Signals are taken by one thread so that every other thread runs undisturbed.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  metrics::Registry registry;
+  HealthBoard health;
+  RelayContext ctx;
+  ctx.postgres_url = *url;
+  ctx.relay_group_id = s.relay_group_id;
+  ctx.worker_id = worker_id();
+  ctx.metrics = &registry;
+  ctx.health = &health;
+
+  log.info("pgtrickle-relay starting.", {{"version", RELAY_VERSION}, {"relay_group_id", s.relay_group_id},
+                                          {"postgres", util::redact_url(s.postgres_url.empty() ? "(libpq defaults)" : s.postgres_url)},
+                                          {"metrics_addr", s.metrics_addr}, {"worker", ctx.worker_id}});
+  AdminServer admin(registry, health);
+  if (auto st = admin.start(s.metrics_addr); !st) {
+    log.error("Cannot serve /metrics and /health.", {{"error", st.error().message}});
+    return 2;
+  }
+  Supervisor supervisor(ctx, s.config.empty() ? std::nullopt : std::optional<std::string>(s.config));
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    log.info("Received a stop signal; draining.", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    supervisor.request_stop();
+  });
+  supervisor.run();
+  admin.stop();
+  pthread_kill(signals.native_handle(), SIGTERM);  // ends the sigwait if no signal came (stop by other means)
+  signals.join();
+  log.info("pgtrickle-relay stopped.");
+  return 0;
+}
+
+int cmd_install(const Settings& s) {
+  log::Logger log("relay");
+  auto url = resolve_secret_string(s.postgres_url);
+  if (!url) {
+    std::cerr << "error: " << url.error().message << "\n";
+    return 2;
+  }
+  auto c = pg::Connection::open(*url, "pgtrickle-relay install");
+  if (!c) {
+    std::cerr << "error: " << c.error().message << "\n";
+    return 1;
+  }
+  if (auto st = pg::install_schema(*c); !st) {
+    std::cerr << "error: the SQL install failed: " << st.error().message << "\n";
+    return 1;
+  }
+  auto v = c->exec("SELECT current_database(), pgtrickle.relay_schema_version()");
+  std::cout << fmt::format("Installed the pgtrickle-relay SQL (schema version {}) into database \"{}\".\n",
+                           v ? v->str(0, 1) : "?", v ? v->str(0, 0) : "?");
+  return 0;
+}
+
+int cmd_validate(const Settings& s, bool use_database) {
+  int problems_total = 0;
+  if (!s.config.empty()) {
+    std::vector<std::string> problems;
+    auto cfg = load_config_file(s.config, problems);
+    for (const auto& p : problems) std::cout << p << "\n";
+    problems_total += static_cast<int>(problems.size());
+    if (problems.empty()) std::cout << fmt::format("{}: {} pipeline(s), no problems.\n", s.config, cfg.pipelines.size());
+  }
+  if (use_database || s.config.empty()) {
+    auto url = resolve_secret_string(s.postgres_url);
+    if (!url) {
+      std::cout << "error: " << url.error().message << "\n";
+      return 1;
+    }
+    auto c = pg::Connection::open(*url, "pgtrickle-relay validate");
+    if (!c) {
+      std::cout << "error: " << c.error().message << "\n";
+      return 1;
+    }
+    auto entries = pg::load_catalog(*c);
+    if (!entries) {
+      std::cout << "error: " << entries.error().message << "\n";
+      return 1;
+    }
+    int bad = 0;
+    for (const auto& e : *entries) {
+      for (const auto& p : e.problems) std::cout << p << "\n";
+      if (!e.problems.empty()) ++bad;
+      problems_total += static_cast<int>(e.problems.size());
+    }
+    std::cout << fmt::format("SQL catalog: {} pipeline(s), {} with problems.\n", entries->size(), bad);
+  }
+  return problems_total ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"pgtrickle-relay: PostgreSQL outbox/inbox ⇄ message brokers.\n"
+               "Pipelines live in SQL (pgtrickle.set_relay_outbox / set_relay_inbox) or a TOML file (--config)."};
+  app.footer("Backends (pgtrickle-relay spec <backend> lists a backend's keys):\n" + backends_line());
+  Settings s;
+  app.set_version_flag("--version", std::string("pgtrickle-relay ") + RELAY_VERSION + "\n" + backends_line());
+  app.add_option("--postgres-url", s.postgres_url, "PostgreSQL connection (URL or key=value); default: libpq's PG* variables")
+      ->envname("PGTRICKLE_RELAY_POSTGRES_URL");
+  app.add_option("--metrics-addr", s.metrics_addr, "Address of /metrics and /health")->envname("PGTRICKLE_RELAY_METRICS_ADDR");
+  app.add_option("--log-format", s.log_format, "text or json")->envname("PGTRICKLE_RELAY_LOG_FORMAT");
+  app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error")->envname("PGTRICKLE_RELAY_LOG_LEVEL");
+  app.add_option("--relay-group-id", s.relay_group_id, "Relays of one group share the pipelines")->envname("PGTRICKLE_RELAY_GROUP_ID");
+  app.add_option("--config", s.config, "TOML file with [global] and [[pipeline]] entries")->envname("PGTRICKLE_RELAY_CONFIG");
+
+  auto* run = app.add_subcommand("run", "Run the relay (the default)")->fallthrough();
+  auto* install = app.add_subcommand("install", "Apply the SQL install to the database (idempotent)")->fallthrough();
+  auto* validate = app.add_subcommand("validate", "Check the TOML file and/or the SQL catalog; print every problem")->fallthrough();
+  bool validate_db = false;
+  validate->add_flag("--catalog", validate_db, "Also check the SQL catalog when --config is given");
+  auto* spec = app.add_subcommand("spec", "Show backend config keys")->fallthrough();
+  std::string spec_backend;
+  bool spec_sql = false, spec_md = false;
+  spec->add_option("backend", spec_backend, "Backend name, or \"pipeline\" for pipeline options");
+  spec->add_flag("--sql", spec_sql, "Print the spec rows of the SQL install");
+  spec->add_flag("--markdown", spec_md, "Print the config reference in Markdown");
+  app.require_subcommand(0, 1);
+  (void)run;
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (spec->parsed()) {
+    if (spec_sql) std::cout << spec_as_sql();
+    else if (spec_md) std::cout << spec_as_markdown();
+    else {
+      std::string text = spec_as_text(spec_backend.empty() ? "pipeline" : spec_backend);
+      if (text.empty()) {
+        std::cerr << fmt::format("error: no backend \"{}\"\n{}\n", spec_backend, backends_line());
+        return 2;
+      }
+      std::cout << text;
+    }
+    return 0;
+  }
+  if (!s.config.empty() && !validate->parsed()) {
+    std::vector<std::string> problems;
+    auto cfg = load_config_file(s.config, problems);
+    apply_file_globals(cfg.global, s, app);
+  }
+  if (int rc = init_logging(s)) return rc;
+  if (install->parsed()) return cmd_install(s);
+  if (validate->parsed()) {
+    if (!s.config.empty()) {
+      std::vector<std::string> problems;
+      auto cfg = load_config_file(s.config, problems);
+      apply_file_globals(cfg.global, s, app);
+    }
+    return cmd_validate(s, validate_db);
+  }
+  return cmd_run(s);
+}
+
+}  // namespace relay::app

@@ -1,0 +1,154 @@
+#include "config/file_config.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "util/strings.h"
+
+namespace relay {
+namespace {
+
+using json = nlohmann::json;
+
+json to_json(const toml::node& node) {
+  if (auto t = node.as_table()) {
+    json o = json::object();
+    for (const auto& [k, v] : *t) o[std::string(k.str())] = to_json(v);
+    return o;
+  }
+  if (auto a = node.as_array()) {
+    json arr = json::array();
+    for (const auto& v : *a) arr.push_back(to_json(v));
+    return arr;
+  }
+  if (auto s = node.as_string()) return s->get();
+  if (auto i = node.as_integer()) return i->get();
+  if (auto f = node.as_floating_point()) return f->get();
+  if (auto b = node.as_boolean()) return b->get();
+  std::ostringstream ss;  // dates and times: keep their TOML text
+  node.visit([&](const auto& v) { ss << v; });
+  return ss.str();
+}
+
+std::string line_of(const toml::node& n) {
+  auto src = n.source();
+  return src.begin.line ? fmt::format(" (line {})", src.begin.line) : "";
+}
+
+void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::string>& problems) {
+  struct Key {
+    const char* name;
+    const char* aliases;
+    std::optional<std::string> GlobalSettings::*field;
+  };
+  static const Key keys[] = {
+      {"postgres_url", "", &GlobalSettings::postgres_url},
+      {"metrics_addr", "metrics_bind", &GlobalSettings::metrics_addr},
+      {"log_format", "", &GlobalSettings::log_format},
+      {"log_level", "", &GlobalSettings::log_level},
+      {"relay_group_id", "ha_group", &GlobalSettings::relay_group_id},
+  };
+  std::vector<std::string> names;
+  for (const auto& k : keys) {
+    names.emplace_back(k.name);
+    for (auto a : util::split_list(k.aliases)) names.emplace_back(a);
+  }
+  for (const auto& [key, value] : g) {
+    std::string name(key.str());
+    const Key* found = nullptr;
+    for (const auto& k : keys)
+      if (name == k.name || util::list_contains(k.aliases, name)) found = &k;
+    if (!found) {
+      auto s = util::did_you_mean(name, names);
+      problems.push_back(fmt::format("[global]{}: unknown key \"{}\"{}; expected one of: {}", line_of(value), name,
+                                     s.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", s), util::join(names, ", ")));
+      continue;
+    }
+    if (!value.is_string()) {
+      problems.push_back(fmt::format("[global]{}: key \"{}\" must be a string", line_of(value), name));
+      continue;
+    }
+    out.*(found->field) = value.as_string()->get();
+  }
+}
+
+}  // namespace
+
+FileConfig parse_config_text(const std::string& text, const std::string& path, std::vector<std::string>& problems) {
+  FileConfig cfg;
+  cfg.path = path;
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    problems.push_back(fmt::format("{}:{}:{}: malformed TOML: {}", path, e.source().begin.line, e.source().begin.column,
+                                   e.description()));
+    return cfg;
+  }
+  for (const auto& [key, value] : root) {
+    std::string name(key.str());
+    if (name == "global") {
+      if (auto g = value.as_table()) read_global(*g, cfg.global, problems);
+      else problems.push_back(fmt::format("{}{}: \"global\" must be a table: [global]", path, line_of(value)));
+    } else if (name == "pipeline" || name == "pipelines") {
+      auto arr = value.as_array();
+      if (!arr) {
+        problems.push_back(fmt::format("{}{}: pipelines are written as [[pipeline]] tables", path, line_of(value)));
+        continue;
+      }
+      for (const auto& entry : *arr) {
+        auto t = entry.as_table();
+        if (!t) {
+          problems.push_back(fmt::format("{}{}: each [[pipeline]] must be a table", path, line_of(entry)));
+          continue;
+        }
+        json p = to_json(*t);
+        std::string pname = p.contains("name") && p["name"].is_string() ? p["name"].get<std::string>() : "";
+        if (pname.empty()) {
+          problems.push_back(fmt::format("{}{}: a [[pipeline]] needs name = \"...\"", path, line_of(entry)));
+          continue;
+        }
+        p.erase("name");
+        for (const auto& other : cfg.pipelines)
+          if (other.name == pname) problems.push_back(fmt::format("{}{}: pipeline \"{}\" is defined twice", path, line_of(entry), pname));
+        // The source decides the direction: an outbox goes forward, anything else fills an inbox.
+        Direction dir = Direction::forward;
+        if (p.contains("source") && p["source"].is_object() && p["source"].value("type", "outbox") != "outbox")
+          dir = Direction::reverse;
+        if (p.contains("source_type") && p["source_type"].is_string() && p["source_type"] != "outbox") dir = Direction::reverse;
+        bool enabled = true;
+        if (p.contains("enabled") && p["enabled"].is_boolean()) {
+          enabled = p["enabled"].get<bool>();
+          p.erase("enabled");
+        }
+        size_t before = problems.size();
+        auto pc = build_pipeline_config(pname, dir, enabled, p, path, problems);
+        for (size_t i = before; i < problems.size(); ++i) problems[i] = fmt::format("{}{}: {}", path, line_of(entry), problems[i]);
+        cfg.pipelines.push_back(std::move(pc));
+      }
+    } else {
+      auto s = util::did_you_mean(name, {"global", "pipeline"});
+      problems.push_back(fmt::format("{}{}: unknown section \"{}\"{}; expected [global] and [[pipeline]]", path,
+                                     line_of(value), name, s.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", s)));
+    }
+  }
+  return cfg;
+}
+
+FileConfig load_config_file(const std::string& path, std::vector<std::string>& problems) {
+  std::ifstream f(path);
+  if (!f) {
+    problems.push_back(fmt::format("cannot read config file {}: {}", path, std::strerror(errno)));
+    FileConfig c;
+    c.path = path;
+    return c;
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_config_text(ss.str(), path, problems);
+}
+
+}  // namespace relay

@@ -1,0 +1,30 @@
+// The TOML config file of seed 000: [global] settings and [[pipeline]] entries.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/pipeline_config.h"
+
+namespace relay {
+
+struct GlobalSettings {
+  std::optional<std::string> postgres_url;
+  std::optional<std::string> metrics_addr;    // metrics_bind in seed 000
+  std::optional<std::string> log_format;
+  std::optional<std::string> log_level;
+  std::optional<std::string> relay_group_id;  // ha_group in seed 000
+};
+
+struct FileConfig {
+  std::string path;
+  GlobalSettings global;
+  std::vector<PipelineConfig> pipelines;
+};
+
+// Parses and validates the file; every problem (with its line where known) goes to `problems`.
+FileConfig load_config_file(const std::string& path, std::vector<std::string>& problems);
+FileConfig parse_config_text(const std::string& text, const std::string& path, std::vector<std::string>& problems);
+
+}  // namespace relay

@@ -1,0 +1,360 @@
+#include <fmt/format.h>
+
+#include "config/pipeline_config.h"
+#include "config/specs.h"
+#include "config/template.h"
+#include "core/registry.h"
+#include "util/strings.h"
+
+namespace relay {
+namespace {
+
+using json = nlohmann::json;
+
+const char* role_word(Role r) { return r == Role::source ? "source" : "sink"; }
+
+bool is_secret_reference(const json& v) {
+  if (!v.is_string()) return false;
+  const auto& s = v.get_ref<const std::string&>();
+  return (util::starts_with(s, "${ENV:") || util::starts_with(s, "${FILE:")) && s.back() == '}';
+}
+
+const KeySpec* find_key(const BackendSpec& spec, std::string_view key) {
+  for (const auto& k : spec.keys)
+    if (k.key == key || util::list_contains(k.aliases, key)) return &k;
+  return nullptr;
+}
+
+std::vector<std::string> key_names(const BackendSpec& spec, std::string_view prefix = {}) {
+  std::vector<std::string> out;
+  for (const auto& k : spec.keys) {
+    out.push_back(std::string(prefix) + std::string(k.key));
+    for (auto a : util::split_list(k.aliases)) out.push_back(std::string(prefix) + std::string(a));
+  }
+  return out;
+}
+
+std::vector<std::string> type_names(Role role) {
+  std::vector<std::string> out;
+  for (const auto& b : backends())
+    if (b.spec->role == role) out.emplace_back(b.spec->name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string shown(const KeySpec& k, const json& v) { return k.secret ? "\"***\"" : v.dump(); }
+
+const char* type_word(ValueType t) {
+  switch (t) {
+    case ValueType::string: return "a string";
+    case ValueType::integer: return "an integer";
+    case ValueType::number: return "a number";
+    case ValueType::boolean: return "true or false";
+    case ValueType::object: return "an object";
+    case ValueType::array: return "an array";
+    case ValueType::string_list: return "a string or an array of strings";
+    case ValueType::enumeration: return "one of the listed values";
+    case ValueType::subject: return "a subject string";
+  }
+  return "a value";
+}
+
+bool type_ok(ValueType t, const json& v) {
+  switch (t) {
+    case ValueType::string:
+    case ValueType::enumeration:
+    case ValueType::subject: return v.is_string();
+    case ValueType::integer: return v.is_number_integer() || (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<long long>(v.get<double>())));
+    case ValueType::number: return v.is_number();
+    case ValueType::boolean: return v.is_boolean();
+    case ValueType::object: return v.is_object();
+    case ValueType::array: return v.is_array();
+    case ValueType::string_list:
+      if (v.is_string()) return true;
+      if (!v.is_array()) return false;
+      for (const auto& e : v)
+        if (!e.is_string()) return false;
+      return true;
+  }
+  return false;
+}
+
+// A NATS publish subject must be concrete: no "*" or ">" token.
+bool has_wildcard_token(std::string_view s) {
+  for (auto tok : util::split_list(s, '.'))
+    if (tok == "*" || tok == ">") return true;
+  return false;
+}
+
+// Checks one section (a source, a sink, or the pipeline options) against its spec and returns it
+// with canonical key names and defaults filled.
+json check_section(const BackendSpec& spec, const json& in, const std::string& where, std::vector<std::string>& problems) {
+  json out = json::object();
+  for (auto it = in.begin(); it != in.end(); ++it) {
+    const std::string& key = it.key();
+    if (key == "type" && spec.role != Role::pipeline) continue;
+    // librdkafka pass-through written as "rdkafka.<property>" keys.
+    if (util::starts_with(key, "rdkafka.") && find_key(spec, "rdkafka")) {
+      out["rdkafka"][key.substr(8)] = it.value().is_string() ? it.value() : json(it.value().dump());
+      continue;
+    }
+    const KeySpec* k = find_key(spec, key);
+    if (!k) {
+      auto suggestion = util::did_you_mean(key, key_names(spec));
+      problems.push_back(fmt::format("{}: unknown key \"{}\"{}; expected one of: {}", where, key,
+                                     suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", suggestion),
+                                     util::join(key_names(spec), ", ")));
+      continue;
+    }
+    if (out.contains(k->key)) {
+      problems.push_back(fmt::format("{}: key \"{}\" is given twice (as \"{}\" and another spelling); keep one", where, k->key, key));
+      continue;
+    }
+    const json& v = it.value();
+    if (!is_secret_reference(v)) {
+      if (!type_ok(k->type, v)) {
+        problems.push_back(fmt::format("{}: key \"{}\" must be {}, got {}", where, k->key, type_word(k->type), shown(*k, v)));
+        continue;
+      }
+      if (k->type == ValueType::enumeration && !util::list_contains(k->allowed, v.get<std::string>())) {
+        auto allowed = util::split_list(k->allowed);
+        problems.push_back(fmt::format("{}: key \"{}\" must be one of {}, got {}", where, k->key,
+                                       fmt::join(allowed, ", "), shown(*k, v)));
+        continue;
+      }
+      if (k->type == ValueType::subject && has_wildcard_token(v.get<std::string>())) {
+        std::string s = v.get<std::string>();
+        std::string prefix = s.substr(0, s.find_first_of("*>"));
+        problems.push_back(fmt::format(
+            "{}: key \"{}\": \"{}\" is a wildcard, but a publish subject must be concrete; use a template such as \"{}{{op}}\"",
+            where, k->key, s, prefix.empty() ? "events." : prefix));
+        continue;
+      }
+      if (k->template_ && v.is_string()) {
+        auto t = Template::compile(v.get<std::string>());
+        if (!t) {
+          problems.push_back(fmt::format("{}: key \"{}\": {}", where, k->key, t.error().message));
+          continue;
+        }
+      }
+    }
+    out[std::string(k->key)] = v;
+  }
+  // Required keys, one-of groups and defaults.
+  std::vector<std::string_view> groups_seen;
+  for (const auto& k : spec.keys) {
+    if (k.required && !out.contains(k.key))
+      problems.push_back(fmt::format("{}: missing required key \"{}\" ({})", where, k.key, k.description));
+    if (!k.one_of.empty() && std::find(groups_seen.begin(), groups_seen.end(), k.one_of) == groups_seen.end()) {
+      groups_seen.push_back(k.one_of);
+      std::vector<std::string> members, given;
+      for (const auto& m : spec.keys)
+        if (m.one_of == k.one_of) {
+          members.emplace_back(m.key);
+          if (out.contains(m.key)) given.emplace_back(m.key);
+        }
+      if (given.size() != 1)
+        problems.push_back(fmt::format("{}: needs exactly one of {}, got {}", where, util::join(members, ", "),
+                                       given.empty() ? std::string("none") : util::join(given, " and ")));
+    }
+    if (!out.contains(k.key) && !k.default_json.empty()) out[std::string(k.key)] = json::parse(k.default_json);
+  }
+  return out;
+}
+
+// Resolves a "type" value to its backend, reporting unknown types with the valid ones.
+const BackendEntry* resolve_type(Role role, const json& type, const std::string& where, const char* type_key,
+                                 std::vector<std::string>& problems) {
+  auto valid = type_names(role);
+  if (!type.is_string() || type.get<std::string>().empty()) {
+    problems.push_back(fmt::format("{}: missing \"{}\"; expected one of: {}", where, type_key, util::join(valid, ", ")));
+    return nullptr;
+  }
+  const auto& t = type.get_ref<const std::string&>();
+  if (const auto* b = find_backend(role, t)) return b;
+  auto suggestion = util::did_you_mean(t, valid);
+  problems.push_back(fmt::format("{}: unknown {} \"{}\"{}; expected one of: {}", where, type_key, t,
+                                 suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", suggestion),
+                                 util::join(valid, ", ")));
+  return nullptr;
+}
+
+bool spec_has(const BackendSpec& spec, std::string_view key) { return find_key(spec, key) != nullptr; }
+
+// The flat form of seed 001: {"stream_table":..., "sink_type":"nats", "nats_url":..., ...}.
+json flat_to_nested(Direction dir, const json& in, const std::string& where, std::vector<std::string>& problems) {
+  json src_type = dir == Direction::forward ? in.value("source_type", json("outbox")) : in.value("source_type", json());
+  json sink_type = dir == Direction::forward ? in.value("sink_type", json()) : in.value("sink_type", json("pg-inbox"));
+  const auto* src = resolve_type(Role::source, src_type, where, "source_type", problems);
+  const auto* sink = resolve_type(Role::sink, sink_type, where, "sink_type", problems);
+  if (!src || !sink) return json();
+
+  json out = json::object();
+  json source = {{"type", src->spec->name}};
+  json sink_obj = {{"type", sink->spec->name}};
+  const BackendSpec& far = dir == Direction::forward ? *sink->spec : *src->spec;
+  const BackendSpec& near = dir == Direction::forward ? *src->spec : *sink->spec;
+  json& far_obj = dir == Direction::forward ? sink_obj : source;
+  json& near_obj = dir == Direction::forward ? source : sink_obj;
+
+  auto prefixes = [](const BackendSpec& s) {
+    std::vector<std::string> p;
+    for (auto x : util::split_list(s.flat_prefixes)) p.emplace_back(x);
+    std::string dflt(s.name);
+    std::replace(dflt.begin(), dflt.end(), '-', '_');
+    p.push_back(dflt + "_");
+    return p;
+  };
+  auto place_prefixed = [&](const BackendSpec& s, json& obj, const std::string& key, const json& v) {
+    for (const auto& p : prefixes(s)) {
+      if (util::starts_with(key, p) && spec_has(s, key.substr(p.size()))) {
+        obj[key.substr(p.size())] = v;
+        return true;
+      }
+    }
+    return false;
+  };
+
+  for (auto it = in.begin(); it != in.end(); ++it) {
+    const std::string& key = it.key();
+    if (key == "source_type" || key == "sink_type") continue;
+    const json& v = it.value();
+    if (spec_has(kPipelineSpec, key)) out[key] = v;
+    else if (place_prefixed(far, far_obj, key, v) || place_prefixed(near, near_obj, key, v)) continue;
+    else if (spec_has(far, key) || util::starts_with(key, "rdkafka.")) far_obj[key] = v;
+    else if (spec_has(near, key)) near_obj[key] = v;
+    else {
+      std::vector<std::string> candidates = key_names(kPipelineSpec);
+      for (const auto& p : prefixes(far))
+        for (auto& k : key_names(far, p)) candidates.push_back(k);
+      for (auto& k : key_names(far)) candidates.push_back(k);
+      for (auto& k : key_names(near)) candidates.push_back(k);
+      auto suggestion = util::did_you_mean(key, candidates);
+      problems.push_back(fmt::format("{}: unknown key \"{}\"{} for a {} pipeline from {} to {}", where, key,
+                                     suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", suggestion),
+                                     to_string(dir), src->spec->name, sink->spec->name));
+    }
+  }
+  out["source"] = std::move(source);
+  out["sink"] = std::move(sink_obj);
+  return out;
+}
+
+}  // namespace
+
+const char* to_string(Direction d) { return d == Direction::forward ? "forward" : "reverse"; }
+
+json normalize_pipeline(Direction dir, const json& input, const std::string& name, std::vector<std::string>& problems) {
+  std::string where = fmt::format("pipeline \"{}\"", name);
+  if (!input.is_object()) {
+    problems.push_back(fmt::format("{}: the config must be a JSON object, got {}", where, input.dump()));
+    return json();
+  }
+  json nested;
+  bool has_nested = (input.contains("source") && input["source"].is_object()) ||
+                    (input.contains("sink") && input["sink"].is_object());
+  if (has_nested) {
+    nested = input;
+    // pg_trickle's stored layout keeps the types beside the sections.
+    if (nested.contains("source_type")) {
+      if (!nested.contains("source")) nested["source"] = json::object();
+      if (!nested["source"].contains("type")) nested["source"]["type"] = nested["source_type"];
+      nested.erase("source_type");
+    }
+    if (nested.contains("sink_type")) {
+      if (!nested.contains("sink")) nested["sink"] = json::object();
+      if (!nested["sink"].contains("type")) nested["sink"]["type"] = nested["sink_type"];
+      nested.erase("sink_type");
+    }
+    if (!nested.contains("source") && dir == Direction::forward) nested["source"] = {{"type", "outbox"}};
+    if (!nested.contains("sink") && dir == Direction::reverse) nested["sink"] = {{"type", "pg-inbox"}};
+  } else {
+    nested = flat_to_nested(dir, input, where, problems);
+    if (nested.is_null()) return json();
+  }
+
+  json out = json::object();
+  const BackendEntry* src = nullptr;
+  const BackendEntry* sink = nullptr;
+  if (!nested.contains("source") || !nested["source"].is_object())
+    problems.push_back(fmt::format("{}: \"source\" must be an object with a \"type\"", where));
+  else
+    src = resolve_type(Role::source, nested["source"].value("type", json()), where + " source", "type", problems);
+  if (!nested.contains("sink") || !nested["sink"].is_object())
+    problems.push_back(fmt::format("{}: \"sink\" must be an object with a \"type\"", where));
+  else
+    sink = resolve_type(Role::sink, nested["sink"].value("type", json()), where + " sink", "type", problems);
+
+  if (src && dir == Direction::forward && src->spec->name != "outbox")
+    problems.push_back(fmt::format("{}: a forward pipeline (set_relay_outbox) reads an outbox, not \"{}\"; use set_relay_inbox for {} → inbox",
+                                   where, src->spec->name, src->spec->name));
+  if (sink && dir == Direction::reverse && sink->spec->name != "pg-inbox")
+    problems.push_back(fmt::format("{}: a reverse pipeline (set_relay_inbox) writes an inbox, not \"{}\"; use set_relay_outbox for outbox → {}",
+                                   where, sink->spec->name, sink->spec->name));
+
+  json options = json::object();
+  for (auto it = nested.begin(); it != nested.end(); ++it)
+    if (it.key() != "source" && it.key() != "sink") options[it.key()] = it.value();
+  out = check_section(kPipelineSpec, options, where, problems);
+  if (src) {
+    out["source"] = check_section(*src->spec, nested["source"], fmt::format("{} source \"{}\"", where, src->spec->name), problems);
+    out["source"]["type"] = src->spec->name;
+  }
+  if (sink) {
+    out["sink"] = check_section(*sink->spec, nested["sink"], fmt::format("{} sink \"{}\"", where, sink->spec->name), problems);
+    out["sink"]["type"] = sink->spec->name;
+  }
+  if (out.contains("batch_size") && out["batch_size"].is_number_integer()) {
+    auto b = out["batch_size"].get<long long>();
+    if (b < 1 || b > 100000) problems.push_back(fmt::format("{}: key \"batch_size\" must be between 1 and 100000, got {}", where, b));
+  }
+  if (out.contains("poll_interval_ms") && out["poll_interval_ms"].is_number_integer() && out["poll_interval_ms"].get<long long>() < 1)
+    problems.push_back(fmt::format("{}: key \"poll_interval_ms\" must be at least 1", where));
+  if (out.contains("key") && out["key"].is_string()) {
+    auto t = Template::compile(out["key"].get<std::string>());
+    if (!t) problems.push_back(fmt::format("{}: key \"key\": {}", where, t.error().message));
+  }
+  return out;
+}
+
+PipelineConfig build_pipeline_config(const std::string& name, Direction direction, bool enabled, const json& input,
+                                     std::string origin, std::vector<std::string>& problems) {
+  PipelineConfig c;
+  c.name = name;
+  c.direction = direction;
+  c.origin = std::move(origin);
+  size_t before = problems.size();
+  if (name.empty()) problems.push_back("a pipeline needs a non-empty name");
+  c.canonical = normalize_pipeline(direction, input, name, problems);
+  if (problems.size() != before) return c;
+  const json& o = c.canonical;
+  c.enabled = enabled && o.value("enabled", true);
+  c.source_type = o["source"]["type"].get<std::string>();
+  c.sink_type = o["sink"]["type"].get<std::string>();
+  auto int_opt = [&](const char* k, int dflt) { return o.contains(k) && o[k].is_number() ? o[k].get<int>() : dflt; };
+  c.batch_size = int_opt("batch_size", 1000);
+  c.poll_interval_ms = int_opt("poll_interval_ms", 1000);
+  c.retry_initial_ms = int_opt("retry_initial_ms", 100);
+  c.retry_max_ms = int_opt("retry_max_ms", 30000);
+  c.granularity = o.value("granularity", "row") == "delta" ? Granularity::delta : Granularity::row;
+  c.format = o.value("format", "json") == "cloudevents" ? Format::cloudevents : Format::json;
+  c.dead_letter = o.value("dead_letter", true);
+  if (o.contains("key")) {
+    if (o["key"].is_array()) {
+      for (const auto& k : o["key"]) c.key_columns.push_back(k.get<std::string>());
+    } else {
+      std::string k = o["key"].get<std::string>();
+      if (k.find('{') != std::string::npos) c.key_template = k;
+      else
+        for (auto part : util::split_list(k, ',')) {
+          std::string s(part);
+          s.erase(0, s.find_first_not_of(' '));
+          s.erase(s.find_last_not_of(' ') + 1);
+          if (!s.empty()) c.key_columns.push_back(s);
+        }
+    }
+  }
+  return c;
+}
+
+}  // namespace relay

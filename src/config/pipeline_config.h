@@ -1,0 +1,63 @@
+// Parse -> validate (pure) -> typed config. The same validator serves the TOML file, the SQL
+// catalog, `pgtrickle-relay validate` and hot reload.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "relay/result.h"
+
+namespace relay {
+
+enum class Direction { forward, reverse };
+const char* to_string(Direction d);
+enum class Granularity { row, delta };
+enum class Format { json, cloudevents };
+
+struct PipelineConfig {
+  std::string name;
+  Direction direction = Direction::forward;
+  bool enabled = true;
+  std::string origin;         // "sql" or the TOML file it came from
+  nlohmann::json canonical;   // {"source":{"type":...},"sink":{"type":...}, options}, defaults filled
+  std::string source_type;    // canonical backend names
+  std::string sink_type;
+
+  int batch_size = 1000;
+  int poll_interval_ms = 1000;
+  Granularity granularity = Granularity::row;
+  Format format = Format::json;
+  std::vector<std::string> key_columns;  // explicit key columns ("key" option), empty = the row's key
+  std::string key_template;              // "key" given as a template
+  int retry_initial_ms = 100;
+  int retry_max_ms = 30000;
+  bool dead_letter = true;
+
+  const nlohmann::json& source() const { return canonical.at("source"); }
+  const nlohmann::json& sink() const { return canonical.at("sink"); }
+  // Same configuration (so a reload need not restart the pipeline)?
+  bool same_as(const PipelineConfig& o) const { return canonical == o.canonical && enabled == o.enabled; }
+};
+
+// Turns any accepted shape (canonical/nested, pg_trickle's stored layout, the flat SQL form of
+// seed 001) into the canonical form, checking it against the backend specs. Every problem found is
+// appended to `problems` as a sentence naming the key, the value and what is expected.
+nlohmann::json normalize_pipeline(Direction direction, const nlohmann::json& input, const std::string& name,
+                                  std::vector<std::string>& problems);
+
+// normalize_pipeline + typed options. Problems as above; the result is only usable when none.
+PipelineConfig build_pipeline_config(const std::string& name, Direction direction, bool enabled,
+                                     const nlohmann::json& input, std::string origin,
+                                     std::vector<std::string>& problems);
+
+// Replaces ${ENV:NAME} and ${FILE:/path} in every string of `config`, converting whole-value
+// references of integer/boolean keys to their type. Errors name the reference, never its value.
+Result<nlohmann::json> resolve_secrets(const nlohmann::json& config);
+Result<std::string> resolve_secret_string(const std::string& text);
+
+// A copy of `config` with the values of secret keys (and passwords in URLs) replaced by "***".
+nlohmann::json redact_config(const nlohmann::json& canonical);
+
+}  // namespace relay

@@ -1,0 +1,120 @@
+#include "config/spec_export.h"
+
+#include <fmt/format.h>
+
+#include "config/specs.h"
+#include "core/registry.h"
+#include "util/strings.h"
+
+namespace relay {
+namespace {
+
+std::string sql_text(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string sql_array(std::string_view list) {
+  auto items = util::split_list(list);
+  if (items.empty()) return "'{}'::text[]";
+  std::string out = "ARRAY[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + sql_text(items[i]);
+  return out + "]::text[]";
+}
+
+void key_rows(const BackendSpec& spec, std::string& out, bool& first) {
+  for (const auto& k : spec.keys) {
+    out += first ? "  " : " ,";
+    first = false;
+    out += fmt::format("({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})\n", sql_text(to_string(spec.role)), sql_text(spec.name),
+                       sql_text(k.key), sql_text(to_string(k.type)), k.required ? "true" : "false",
+                       k.one_of.empty() ? "NULL" : sql_text(k.one_of),
+                       k.allowed.empty() ? "NULL" : sql_array(k.allowed), sql_array(k.aliases), k.secret ? "true" : "false",
+                       k.default_json.empty() ? "NULL" : sql_text(k.default_json) + "::jsonb", sql_text(k.description));
+  }
+}
+
+}  // namespace
+
+std::string spec_as_sql() {
+  std::string out;
+  out += "DELETE FROM pgtrickle.relay_config_keys;\nDELETE FROM pgtrickle.relay_backends;\n";
+  out += "INSERT INTO pgtrickle.relay_backends (role, backend, type_aliases, flat_prefixes, description) VALUES\n";
+  bool first = true;
+  for (const auto& b : backends()) {
+    out += first ? "  " : " ,";
+    first = false;
+    out += fmt::format("({}, {}, {}, {}, {})\n", sql_text(to_string(b.spec->role)), sql_text(b.spec->name),
+                       sql_array(b.spec->type_aliases), sql_array(b.spec->flat_prefixes), sql_text(b.spec->description));
+  }
+  out += ";\n";
+  out += "INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, required, one_of, allowed, aliases, secret, default_value, description) VALUES\n";
+  first = true;
+  key_rows(kPipelineSpec, out, first);
+  for (const auto& b : backends()) key_rows(*b.spec, out, first);
+  out += ";\n";
+  return out;
+}
+
+namespace {
+void markdown_table(const BackendSpec& spec, std::string& out) {
+  out += "| key | type | default | description |\n|---|---|---|---|\n";
+  for (const auto& k : spec.keys) {
+    std::string type = to_string(k.type);
+    if (!k.allowed.empty()) type = fmt::format("{}", fmt::join(util::split_list(k.allowed), " \\| "));
+    std::string notes;
+    if (k.required) notes += " **Required.**";
+    if (!k.one_of.empty()) notes += fmt::format(" Exactly one of the `{}` group.", k.one_of);
+    if (!k.aliases.empty()) notes += fmt::format(" Also accepted: `{}`.", fmt::join(util::split_list(k.aliases), "`, `"));
+    if (k.secret) notes += " Secret: never printed.";
+    if (k.template_) notes += " Template.";
+    out += fmt::format("| `{}` | {} | {} | {}{} |\n", k.key, type, k.default_json.empty() ? "" : "`" + std::string(k.default_json) + "`",
+                       k.description, notes);
+  }
+  out += "\n";
+}
+}  // namespace
+
+std::string spec_as_markdown() {
+  std::string out =
+      "# Configuration reference\n\n"
+      "Generated from the backend specs by `pgtrickle-relay spec --markdown`; the same specs drive the validator of "
+      "the TOML file, of `set_relay_outbox` / `set_relay_inbox`, and of `pgtrickle-relay validate`.\n\n"
+      "## Pipeline options\n\n";
+  markdown_table(kPipelineSpec, out);
+  for (Role role : {Role::source, Role::sink}) {
+    out += role == Role::source ? "## Sources\n\n" : "## Sinks\n\n";
+    for (const auto& b : backends()) {
+      if (b.spec->role != role) continue;
+      out += fmt::format("### `{}`{}\n\n{}", b.spec->name, b.available() ? "" : " (not yet available in the relay)", b.spec->description);
+      if (!b.spec->type_aliases.empty()) out += fmt::format(" Type also accepted as `{}`.", fmt::join(util::split_list(b.spec->type_aliases), "`, `"));
+      if (!b.spec->flat_prefixes.empty())
+        out += fmt::format(" In the flat SQL form its keys may be prefixed with `{}`.", fmt::join(util::split_list(b.spec->flat_prefixes), "` or `"));
+      out += "\n\n";
+      markdown_table(*b.spec, out);
+    }
+  }
+  return out;
+}
+
+std::string spec_as_text(const std::string& backend) {
+  std::string out;
+  for (const BackendSpec* spec : {&kPipelineSpec}) {
+    if (backend != "pipeline") break;
+    for (const auto& k : spec->keys) out += fmt::format("  {:<20} {:<12} {}\n", k.key, to_string(k.type), k.description);
+    return out;
+  }
+  for (const auto& b : backends()) {
+    if (b.spec->name != backend) continue;
+    out += fmt::format("{} {}: {}\n", to_string(b.spec->role), b.spec->name, b.spec->description);
+    for (const auto& k : b.spec->keys)
+      out += fmt::format("  {:<20} {:<12}{} {}\n", k.key, to_string(k.type), k.required ? " required" : "", k.description);
+  }
+  return out;
+}
+
+}  // namespace relay

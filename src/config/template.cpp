@@ -1,0 +1,95 @@
+#include "config/template.h"
+
+namespace relay {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+bool valid_column_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c == '{' || c == '}') return false;
+  return true;
+}
+
+}  // namespace
+
+Result<Template> Template::compile(std::string_view text) {
+  Template t;
+  t.text_ = std::string(text);
+  std::string literal;
+  size_t i = 0;
+  auto flush = [&] {
+    if (!literal.empty()) t.parts_.push_back({Kind::literal, std::move(literal)});
+    literal.clear();
+  };
+  while (i < text.size()) {
+    if (text[i] == '}') {
+      return fatal("template \"" + t.text_ + "\": unmatched \"}\" at position " + std::to_string(i + 1));
+    }
+    if (text[i] != '{') {
+      literal += text[i++];
+      continue;
+    }
+    if (text.substr(i, 2) == "{{") {
+      size_t end = text.find("}}", i + 2);
+      if (end == std::string_view::npos)
+        return fatal("template \"" + t.text_ + "\": \"{{\" is not closed; write {{ column }}");
+      std::string_view name = trim(text.substr(i + 2, end - i - 2));
+      if (!valid_column_name(name))
+        return fatal("template \"" + t.text_ + "\": \"{{" + std::string(text.substr(i + 2, end - i - 2)) +
+                     "}}\" is not a column name; write {{ column }}");
+      flush();
+      t.parts_.push_back({Kind::column, std::string(name)});
+      i = end + 2;
+      continue;
+    }
+    size_t end = text.find('}', i + 1);
+    if (end == std::string_view::npos)
+      return fatal("template \"" + t.text_ + "\": \"{\" is not closed; variables are written {stream_table}");
+    std::string_view name = text.substr(i + 1, end - i - 1);
+    Kind kind;
+    if (name == "stream_table") kind = Kind::stream_table;
+    else if (name == "op") kind = Kind::op;
+    else if (name == "outbox_id") kind = Kind::outbox_id;
+    else if (name == "refresh_id") kind = Kind::refresh_id;
+    else
+      return fatal("template \"" + t.text_ + "\": unknown variable {" + std::string(name) +
+                   "}; expected {stream_table}, {op}, {outbox_id}, {refresh_id} or a row field as {{ column }}");
+    flush();
+    t.parts_.push_back({kind, {}});
+    i = end + 1;
+  }
+  flush();
+  return t;
+}
+
+void Template::render(const TemplateVars& vars, std::string& out) const {
+  for (const auto& p : parts_) {
+    switch (p.kind) {
+      case Kind::literal: out += p.text; break;
+      case Kind::stream_table: out += vars.stream_table; break;
+      case Kind::op: out += vars.op; break;
+      case Kind::outbox_id: out += vars.outbox_id; break;
+      case Kind::refresh_id: out += vars.refresh_id; break;
+      case Kind::column: vars.column(p.text, out); break;
+    }
+  }
+}
+
+std::string_view Template::literal_prefix() const {
+  if (parts_.empty() || parts_.front().kind != Kind::literal) return {};
+  return parts_.front().text;
+}
+
+bool Template::has_columns() const {
+  for (const auto& p : parts_)
+    if (p.kind == Kind::column) return true;
+  return false;
+}
+
+}  // namespace relay

@@ -1,0 +1,27 @@
+// What a backend factory gets besides its own config: the relay's identity, the pipeline's database
+// connection (which holds the pipeline's ownership lock), a wake-up fd, metrics and a logger.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/template.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "pg/connection.h"
+
+namespace relay {
+
+struct BuildContext {
+  std::string relay_group_id;
+  std::string worker_id;     // host:pid of this relay
+  std::string postgres_url;  // the relay's own database
+  std::shared_ptr<pg::Connection> db;
+  int wake_fd = -1;          // readable when the pipeline must stop waiting
+  std::shared_ptr<metrics::PipelineMetrics> metrics;
+  const log::Logger* log = nullptr;
+  std::vector<const Template*> sink_routes;  // the sink's compiled templates, in spec order
+};
+
+}  // namespace relay

@@ -1,0 +1,57 @@
+// What /health reports: the database connection and each pipeline's state, updated by the threads
+// that know it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace relay {
+
+struct PipelineHealth {
+  std::string name;
+  std::string direction;
+  std::string state;       // starting, standby, running, retrying, failed, invalid, stopping
+  std::string last_error;
+  long long lag = -1;
+  double lag_seconds = -1;
+  bool owned = false;
+  bool failing() const { return state == "failed" || state == "invalid" || state == "retrying"; }
+};
+
+class HealthBoard {
+ public:
+  void update(const PipelineHealth& h) {
+    std::lock_guard lock(mu_);
+    pipelines_[h.name] = h;
+  }
+  template <class F>
+  void modify(const std::string& name, F f) {
+    std::lock_guard lock(mu_);
+    auto& p = pipelines_[name];
+    p.name = name;
+    f(p);
+  }
+  void remove(const std::string& name) {
+    std::lock_guard lock(mu_);
+    pipelines_.erase(name);
+  }
+  std::vector<PipelineHealth> snapshot() const {
+    std::lock_guard lock(mu_);
+    std::vector<PipelineHealth> out;
+    for (const auto& [k, v] : pipelines_) out.push_back(v);
+    return out;
+  }
+  std::atomic<bool> database_connected{false};
+  std::atomic<bool> catalog_loaded{false};
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, PipelineHealth> pipelines_;
+};
+
+}  // namespace relay

@@ -1,0 +1,373 @@
+#include "core/pipeline_runner.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/backoff.h"
+#include "core/build_context.h"
+#include "core/registry.h"
+#include "relay/config_spec.h"
+
+namespace relay {
+
+long long ownership_lock_key(const std::string& group, const std::string& pipeline) {
+  std::uint64_t h = 14695981039346656037ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;  // separator that cannot occur in UTF-8 text
+    h *= 1099511628211ull;
+  };
+  mix("pgtrickle-relay");
+  mix(group);
+  mix(pipeline);
+  return static_cast<long long>(h);
+}
+
+namespace {
+
+enum class Flow { ok, restart, failed, stopped };
+
+}  // namespace
+
+class PipelineRunner::Impl {
+ public:
+  Impl(const PipelineConfig& config, const RelayContext& relay)
+      : config_(config), relay_(relay), log_("pipeline." + config.name), metrics_(relay.metrics->pipeline(config.name)) {
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  }
+  ~Impl() {
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+
+  void request_stop() {
+    if (!stop_.exchange(true)) drain_deadline_ = Clock::now() + relay_.drain_timeout;
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  }
+
+  void run() {
+    set_state("starting", "");
+    Backoff backoff(std::chrono::milliseconds(config_.retry_initial_ms), std::chrono::milliseconds(config_.retry_max_ms));
+    while (!stop_) {
+      Flow f = run_once(backoff);
+      release();
+      if (f == Flow::stopped || stop_) break;
+      if (f == Flow::failed) {
+        // Waits for a config change (which replaces this runner) or stop.
+        sleep_for(std::chrono::hours(24 * 365));
+        break;
+      }
+      if (f == Flow::restart) {
+        metrics_->reconnects.inc();
+        sleep_for(backoff.next());
+      }
+    }
+    set_state("stopped", "");
+    metrics_->owned.set(0);
+  }
+
+ private:
+  // ---- lifecycle -------------------------------------------------------------------------------
+
+  Flow run_once(Backoff& backoff) {
+    auto conn = pg::Connection::open(relay_.postgres_url, "pgtrickle-relay " + config_.name);
+    if (!conn) return retry_later(conn.error());
+    db_ = std::make_shared<pg::Connection>(std::move(*conn));
+
+    // Ownership: one relay of the group runs the pipeline; the others stand by and retry.
+    std::string key = std::to_string(ownership_lock_key(relay_.relay_group_id, config_.name));
+    bool announced_standby = false;
+    while (!stop_) {
+      auto r = db_->exec("SELECT pg_try_advisory_lock($1::bigint)", {key});
+      if (!r) return retry_later(r.error());
+      if (r->boolean(0, 0)) break;
+      if (!announced_standby) {
+        log_.info("Another relay owns this pipeline; standing by.", {{"relay_group_id", relay_.relay_group_id}});
+        announced_standby = true;
+      }
+      set_state("standby", "");
+      sleep_for(relay_.standby_retry);
+    }
+    if (stop_) return Flow::stopped;
+    owner_since_ = std::time(nullptr);
+    metrics_->owned.set(1);
+    log_.info("Took ownership of the pipeline.", {{"relay_group_id", relay_.relay_group_id},
+                                                  {"source", config_.source_type}, {"sink", config_.sink_type}});
+    set_state("running", "");
+
+    if (auto s = build(); !s) return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
+    if (auto s = source_->start(); !s) return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
+    // The sink may be down for a while: keep ownership and retry it.
+    while (true) {
+      auto s = sink_->start();
+      if (s) break;
+      if (s.error().kind == ErrorKind::fatal) return fail(s.error());
+      metrics_->errors.inc();
+      set_state("retrying", s.error().message);
+      log_.warn("The sink is not reachable; retrying.", {{"error", s.error().message}});
+      sleep_for(backoff.next());
+      if (stop_) return Flow::stopped;
+    }
+    backoff.reset();
+    set_state("running", "");
+    return loop(backoff);
+  }
+
+  Status build() {
+    BuildContext ctx;
+    ctx.relay_group_id = relay_.relay_group_id;
+    ctx.worker_id = relay_.worker_id;
+    ctx.postgres_url = relay_.postgres_url;
+    ctx.db = db_;
+    ctx.wake_fd = wake_fd_;
+    ctx.metrics = metrics_;
+    ctx.log = &log_;
+    const auto* sink_entry = find_backend(Role::sink, config_.sink_type);
+    const auto* source_entry = find_backend(Role::source, config_.source_type);
+    if (!sink_entry || !sink_entry->make_sink)
+      return fatal(fmt::format("sink type \"{}\" is not available in this build (see pgtrickle-relay --version)", config_.sink_type));
+    if (!source_entry || !source_entry->make_source)
+      return fatal(fmt::format("source type \"{}\" is not available in this build (see pgtrickle-relay --version)", config_.source_type));
+    auto resolved = resolve_secrets(config_.canonical);
+    if (!resolved) return resolved.error();
+    resolved_ = config_;
+    resolved_.canonical = std::move(*resolved);
+    routes_.clear();
+    for (const auto& k : sink_entry->spec->keys) {
+      if (!k.template_ || !resolved_.sink().contains(k.key)) continue;
+      auto t = Template::compile(resolved_.sink()[std::string(k.key)].get<std::string>());
+      if (!t) return t.error();
+      routes_.push_back(std::make_unique<Template>(std::move(*t)));
+    }
+    for (const auto& t : routes_) ctx.sink_routes.push_back(t.get());
+    auto src = source_entry->make_source(resolved_, ctx);
+    if (!src) return src.error();
+    source_ = std::move(*src);
+    auto snk = sink_entry->make_sink(resolved_, ctx);
+    if (!snk) return snk.error();
+    sink_ = std::move(*snk);
+    return {};
+  }
+
+  void release() {
+    if (sink_) sink_->stop(Clock::now() + std::chrono::seconds(5));
+    if (source_) source_->stop();
+    sink_.reset();
+    source_.reset();
+    if (db_ && db_->ok()) {
+      db_->exec("SELECT pg_advisory_unlock_all()");
+    }
+    db_.reset();  // closing the session releases the lock in any case
+    metrics_->owned.set(0);
+  }
+
+  // ---- the relay loop --------------------------------------------------------------------------
+
+  Flow loop(Backoff& backoff) {
+    auto next_status = Clock::now();
+    while (true) {
+      if (stop_) return Flow::stopped;
+      if (Clock::now() >= next_status) {
+        report_status();
+        next_status = Clock::now() + relay_.status_interval;
+      }
+      auto batch = source_->poll(Clock::now() + std::chrono::seconds(30));
+      if (!batch) return source_error(batch.error());
+      if (batch->empty()) {
+        source_->wait(std::min(next_status, Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms)));
+        continue;
+      }
+      metrics_->consumed.inc(batch->messages.size());
+      Flow f = deliver(*batch, backoff);
+      if (f != Flow::ok) return f;
+      if (auto s = source_->ack(*batch); !s) return source_error(s.error());
+      if (state_ != "running") set_state("running", "");
+    }
+  }
+
+  Flow deliver(const Batch& batch, Backoff& backoff) {
+    const auto& msgs = batch.messages;
+    outcomes_.assign(msgs.size(), Outcome{});
+    size_t from = 0;
+    // Messages that can never be delivered go straight to the dead letters.
+    std::vector<bool> done(msgs.size(), false);
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      if (msgs[i].poison.empty()) continue;
+      if (Flow f = dead_letter(msgs[i], msgs[i].poison); f != Flow::ok) return f;
+      done[i] = true;
+    }
+    backoff.reset();
+    while (true) {
+      while (from < msgs.size() && done[from]) ++from;
+      if (from >= msgs.size()) return Flow::ok;
+      // Send the longest run of not-yet-done messages from `from`.
+      size_t to = from;
+      while (to < msgs.size() && !done[to]) ++to;
+      std::span<const Message> part(msgs.data() + from, to - from);
+      std::span<Outcome> outs(outcomes_.data() + from, to - from);
+      for (auto& o : outs) o = Outcome{};
+      sink_->send(part, outs, Clock::now() + std::chrono::seconds(30));
+      double now = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch()).count()) / 1e6;
+      size_t first_retry = to;
+      std::string retry_error;
+      for (size_t i = from; i < to; ++i) {
+        auto& o = outcomes_[i];
+        if (o.kind == Outcome::delivered) {
+          done[i] = true;
+          metrics_->delivered.inc();
+          if (msgs[i].committed_at > 0) metrics_->delivery_seconds.observe(std::max(0.0, now - msgs[i].committed_at));
+        } else if (o.kind == Outcome::rejected) {
+          metrics_->errors.inc();
+          if (Flow f = dead_letter(msgs[i], o.error); f != Flow::ok) return f;
+          done[i] = true;
+        } else if (first_retry == to) {
+          first_retry = i;
+          retry_error = o.error;
+        }
+      }
+      if (first_retry == to) continue;
+      metrics_->errors.inc();
+      set_state("retrying", retry_error);
+      if (backoff.attempts() == 0 || backoff.attempts() % 10 == 0)
+        log_.warn("Delivery failed; retrying.", {{"error", retry_error}, {"attempt", std::to_string(backoff.attempts() + 1)}});
+      if (stop_ && Clock::now() >= drain_deadline_) {
+        log_.warn("Stopping with a batch not delivered; it will be sent again by the next owner.",
+                  {{"messages", std::to_string(msgs.size() - from)}});
+        return Flow::stopped;
+      }
+      // Retry from the first failure on, in order: messages after it that did arrive are sent again
+      // (a duplicate, never a reordering); dead-lettered ones stay set aside.
+      for (size_t i = first_retry; i < to; ++i) done[i] = outcomes_[i].kind == Outcome::rejected;
+      from = first_retry;
+      sleep_for(backoff.next(), /*ignore_stop_until_drain=*/true);
+      if (!sink_->healthy()) {
+        if (auto s = sink_->start(); !s && s.error().kind == ErrorKind::fatal) return fail(s.error());
+      }
+    }
+  }
+
+  Flow dead_letter(const Message& m, const std::string& error) {
+    if (!config_.dead_letter) return fail(fatal(fmt::format("message {} cannot be delivered and dead_letter is off: {}", m.dedup_key, error)));
+    bool json_ok = !m.data.empty() && nlohmann::json::accept(m.data);
+    nlohmann::json headers = nlohmann::json::object();
+    for (const auto& [k, v] : m.headers) headers[k] = v;
+    headers["op"] = to_string(m.op);
+    auto r = db_->exec(
+        "INSERT INTO pgtrickle.relay_dead_letters (relay_group_id, pipeline, direction, dedup_key, error, payload, raw_payload, headers) "
+        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb)",
+        {relay_.relay_group_id, config_.name, std::string(to_string(config_.direction)), m.dedup_key, error,
+         json_ok ? std::optional<std::string>(m.data) : std::nullopt,
+         json_ok ? std::nullopt : std::optional<std::string>(m.data), headers.dump()});
+    if (!r) return source_error(r.error());
+    metrics_->dead_letters.inc();
+    log_.error("A message was set aside in pgtrickle.relay_dead_letters.", {{"dedup_key", m.dedup_key}, {"error", error}});
+    return Flow::ok;
+  }
+
+  // ---- state, status, errors -------------------------------------------------------------------
+
+  void report_status() {
+    std::int64_t rows = -1;
+    double seconds = -1;
+    if (source_) source_->lag(rows, seconds);
+    if (rows >= 0) metrics_->lag_rows.set(static_cast<double>(rows));
+    if (seconds >= 0) metrics_->lag_seconds.set(seconds);
+    relay_.health->modify(config_.name, [&](PipelineHealth& h) {
+      h.lag = rows;
+      h.lag_seconds = seconds;
+    });
+    if (!db_) return;
+    db_->exec("INSERT INTO pgtrickle.relay_pipeline_status AS s (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, lag_rows, lag_seconds, last_error) "
+              "VALUES ($1, $2, $3, to_timestamp($4::float8), now(), $5, $6::bigint, $7::float8, $8) "
+              "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET owner = excluded.owner, owner_since = excluded.owner_since, "
+              "heartbeat_at = excluded.heartbeat_at, state = excluded.state, lag_rows = excluded.lag_rows, "
+              "lag_seconds = excluded.lag_seconds, last_error = excluded.last_error",
+              {relay_.relay_group_id, config_.name, relay_.worker_id, std::to_string(owner_since_), state_,
+               rows >= 0 ? std::optional<std::string>(std::to_string(rows)) : std::nullopt,
+               seconds >= 0 ? std::optional<std::string>(fmt::format("{}", seconds)) : std::nullopt,
+               last_error_.empty() ? std::nullopt : std::optional<std::string>(last_error_)});
+  }
+
+  void set_state(const std::string& state, const std::string& error) {
+    state_ = state;
+    if (!error.empty() || state == "running") last_error_ = error;
+    relay_.health->modify(config_.name, [&](PipelineHealth& h) {
+      h.direction = to_string(config_.direction);
+      h.state = state;
+      h.owned = state == "running" || state == "retrying";
+      if (!error.empty() || state == "running") h.last_error = error;
+    });
+  }
+
+  Flow retry_later(const Error& e) {
+    metrics_->errors.inc();
+    set_state("retrying", e.message);
+    log_.warn("The pipeline will retry.", {{"error", e.message}});
+    return Flow::restart;
+  }
+
+  Flow fail(const Error& e) {
+    set_state("failed", e.message);
+    log_.error("The pipeline cannot run until its configuration changes.", {{"error", e.message}});
+    return Flow::failed;
+  }
+
+  Flow source_error(const Error& e) { return e.kind == ErrorKind::fatal ? fail(e) : retry_later(e); }
+
+  // Sleeps, waking early on stop (unless draining, when only the drain deadline ends the wait).
+  void sleep_for(std::chrono::milliseconds d, bool ignore_stop_until_drain = false) {
+    auto until = Clock::now() + d;
+    while (Clock::now() < until) {
+      if (stop_ && (!ignore_stop_until_drain || Clock::now() >= drain_deadline_)) return;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+      if (ignore_stop_until_drain && stop_)
+        left = std::min<long long>(left, std::chrono::duration_cast<std::chrono::milliseconds>(drain_deadline_ - Clock::now()).count());
+      pollfd fd{wake_fd_, POLLIN, 0};
+      ::poll(&fd, 1, static_cast<int>(std::clamp<long long>(left, 0, 1000)));
+    }
+  }
+  template <class Rep, class Period>
+  void sleep_for(std::chrono::duration<Rep, Period> d) {
+    sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(d), false);
+  }
+
+  const PipelineConfig& config_;
+  PipelineConfig resolved_;
+  const RelayContext& relay_;
+  log::Logger log_;
+  std::shared_ptr<metrics::PipelineMetrics> metrics_;
+  std::shared_ptr<pg::Connection> db_;
+  std::unique_ptr<Source> source_;
+  std::unique_ptr<Sink> sink_;
+  std::vector<std::unique_ptr<Template>> routes_;
+  std::vector<Outcome> outcomes_;
+  std::atomic<bool> stop_{false};
+  Deadline drain_deadline_{};
+  int wake_fd_ = -1;
+  std::string state_, last_error_;
+  std::time_t owner_since_ = 0;
+};
+
+PipelineRunner::PipelineRunner(PipelineConfig config, const RelayContext& relay)
+    : config_(std::move(config)), impl_(std::make_unique<Impl>(config_, relay)) {}
+
+PipelineRunner::~PipelineRunner() {
+  request_stop();
+  join();
+}
+
+void PipelineRunner::start() { thread_ = std::thread([this] { impl_->run(); }); }
+void PipelineRunner::request_stop() { impl_->request_stop(); }
+void PipelineRunner::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace relay

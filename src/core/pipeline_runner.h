@@ -1,0 +1,34 @@
+// One pipeline on its own thread: take ownership (advisory lock), then poll → send → ack, with
+// retries, dead letters, status and metrics; stop drains the in-flight batch.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "config/pipeline_config.h"
+#include "core/relay_context.h"
+
+namespace relay {
+
+class PipelineRunner {
+ public:
+  PipelineRunner(PipelineConfig config, const RelayContext& relay);
+  ~PipelineRunner();
+  PipelineRunner(const PipelineRunner&) = delete;
+  PipelineRunner& operator=(const PipelineRunner&) = delete;
+
+  void start();
+  // Asks the pipeline to stop: it finishes the batch in flight (up to the drain timeout), then exits.
+  void request_stop();
+  void join();
+  const PipelineConfig& config() const { return config_; }
+
+ private:
+  class Impl;
+  PipelineConfig config_;
+  std::unique_ptr<Impl> impl_;
+  std::thread thread_;
+};
+
+}  // namespace relay

@@ -1,0 +1,202 @@
+#include "core/supervisor.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/backoff.h"
+#include "relay/message.h"
+#include "pg/catalog.h"
+#include "util/strings.h"
+
+namespace relay {
+
+Supervisor::Supervisor(RelayContext& relay, std::optional<std::string> config_path)
+    : relay_(relay), config_path_(std::move(config_path)) {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+Supervisor::~Supervisor() {
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void Supervisor::request_stop() {
+  stop_ = true;
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void Supervisor::wait(std::chrono::milliseconds d) {
+  pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {control_socket_, POLLIN, 0}};
+  ::poll(fds, control_socket_ >= 0 ? 2 : 1, static_cast<int>(d.count()));
+}
+
+bool Supervisor::load_file(std::vector<PipelineConfig>& out) {
+  if (!config_path_) return false;
+  struct stat st {};
+  if (::stat(config_path_->c_str(), &st) != 0) return false;
+  long long mtime = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+  bool changed = mtime != file_mtime_;
+  if (changed) {
+    file_mtime_ = mtime;
+    std::vector<std::string> problems;
+    auto cfg = load_config_file(*config_path_, problems);
+    if (!problems.empty()) {
+      // A broken edit keeps the pipelines of the last good file running.
+      for (const auto& p : problems) log_.error("The config file has a problem; keeping the previous pipelines.", {{"problem", p}});
+    } else {
+      file_pipelines_ = std::move(cfg.pipelines);
+      log_.info("Loaded the config file.", {{"path", *config_path_}, {"pipelines", std::to_string(file_pipelines_.size())}});
+    }
+  }
+  out.insert(out.end(), file_pipelines_.begin(), file_pipelines_.end());
+  return changed;
+}
+
+void Supervisor::reconcile(std::vector<PipelineConfig> desired) {
+  std::map<std::string, PipelineConfig> want;
+  for (auto& c : desired) {
+    if (!c.enabled) continue;
+    std::string name = c.name;
+    if (want.count(name)) {
+      log_.error("Two pipelines share a name; the config file's one is ignored.", {{"pipeline", name}});
+      continue;
+    }
+    want.emplace(name, std::move(c));
+  }
+  // Stop what is gone or changed (each drains its batch), then start what is new or changed.
+  for (auto it = runners_.begin(); it != runners_.end();) {
+    auto w = want.find(it->first);
+    if (w != want.end() && w->second.same_as(it->second->config())) {
+      ++it;
+      continue;
+    }
+    log_.info(w == want.end() ? "Stopping a pipeline that was disabled or deleted." : "Restarting a pipeline whose configuration changed.",
+              {{"pipeline", it->first}});
+    it->second->request_stop();
+    it->second->join();
+    if (w == want.end()) {
+      relay_.health->remove(it->first);
+      relay_.metrics->pipeline(it->first)->owned.set(0);
+    }
+    it = runners_.erase(it);
+  }
+  for (auto& [name, cfg] : want) {
+    if (runners_.count(name)) continue;
+    log_.info("Starting a pipeline.", {{"pipeline", name}, {"direction", to_string(cfg.direction)},
+                                       {"source", cfg.source_type}, {"sink", cfg.sink_type}, {"from", cfg.origin}});
+    auto r = std::make_unique<PipelineRunner>(std::move(cfg), relay_);
+    r->start();
+    runners_.emplace(name, std::move(r));
+  }
+}
+
+void Supervisor::run() {
+  Backoff backoff(std::chrono::milliseconds(200), std::chrono::milliseconds(5000));
+  std::optional<pg::Connection> control;
+  auto last_resync = Clock::now() - std::chrono::hours(1);
+  auto last_retention = Clock::now();
+  bool catalog_dirty = true;
+  std::vector<PipelineConfig> sql_pipelines;
+  std::set<std::string> invalid_now;
+
+  while (!stop_) {
+    // The control connection: LISTEN for catalog changes and read the catalog.
+    if (!control || !control->ok()) {
+      control_socket_ = -1;
+      auto c = pg::Connection::open(relay_.postgres_url, "pgtrickle-relay control");
+      if (!c) {
+        relay_.health->database_connected = false;
+        relay_.metrics->database_up().set(0);
+        log_.warn("Cannot reach the database; retrying.", {{"error", c.error().message}});
+        std::vector<PipelineConfig> desired;
+        load_file(desired);
+        wait(backoff.next());
+        continue;
+      }
+      control = std::move(*c);
+      auto l = control->exec("LISTEN pgtrickle_relay_config");
+      if (!l) {
+        control.reset();
+        continue;
+      }
+      control_socket_ = control->socket();
+      relay_.health->database_connected = true;
+      relay_.metrics->database_up().set(1);
+      backoff.reset();
+      catalog_dirty = true;
+      log_.info("Connected to the database.", {{"relay_group_id", relay_.relay_group_id}});
+    }
+    for (auto& n : control->notifications()) {
+      (void)n;
+      catalog_dirty = true;
+    }
+    if (Clock::now() - last_resync >= resync_interval) catalog_dirty = true;
+
+    std::vector<PipelineConfig> file_desired;
+    bool file_changed = load_file(file_desired);
+    if (catalog_dirty) {
+      auto entries = pg::load_catalog(*control);
+      if (!entries) {
+        relay_.health->catalog_loaded = false;
+        if (!control->ok()) {
+          control.reset();
+          continue;
+        }
+        log_.error("Cannot read the pipeline catalog.", {{"error", entries.error().message}});
+        wait(std::chrono::milliseconds(5000));
+        continue;
+      }
+      relay_.health->catalog_loaded = true;
+      relay_.metrics->config_reloads().inc();
+      sql_pipelines.clear();
+      std::set<std::string> invalid;
+      for (auto& e : *entries) {
+        if (!e.problems.empty()) {
+          invalid.insert(e.config.name);
+          std::string all = util::join(e.problems, "; ");
+          if (reported_problems_[e.config.name] != all) {
+            for (const auto& p : e.problems) log_.error("A pipeline's configuration is invalid.", {{"pipeline", e.config.name}, {"problem", p}});
+            reported_problems_[e.config.name] = all;
+          }
+          relay_.health->modify(e.config.name, [&](PipelineHealth& h) {
+            h.direction = to_string(e.config.direction);
+            h.state = "invalid";
+            h.last_error = all;
+          });
+          continue;
+        }
+        reported_problems_.erase(e.config.name);
+        sql_pipelines.push_back(std::move(e.config));
+      }
+      for (const auto& name : invalid_now)
+        if (!invalid.count(name) && !runners_.count(name)) relay_.health->remove(name);
+      invalid_now = invalid;
+      last_resync = Clock::now();
+    }
+    if (catalog_dirty || file_changed) {
+      std::vector<PipelineConfig> desired = sql_pipelines;
+      desired.insert(desired.end(), file_desired.begin(), file_desired.end());
+      for (auto& name : invalid_now)
+        for (auto& d : desired)
+          if (d.name == name) d.enabled = false;
+      reconcile(std::move(desired));
+      catalog_dirty = false;
+    }
+    // Retention never deletes what an enabled pipeline has not consumed; any relay may run it.
+    if (Clock::now() - last_retention >= std::chrono::seconds(60) && !runners_.empty()) {
+      last_retention = Clock::now();
+      auto r = control->exec("SELECT pgtrickle.run_outbox_retention()");
+      if (!r) log_.debug("Outbox retention did not run.", {{"error", r.error().message}});
+    }
+    wait(config_path_ ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(5000));
+  }
+  log_.info("Stopping: draining pipelines.", {{"pipelines", std::to_string(runners_.size())}});
+  for (auto& [name, r] : runners_) r->request_stop();
+  for (auto& [name, r] : runners_) r->join();
+  runners_.clear();
+}
+
+}  // namespace relay

@@ -1,0 +1,47 @@
+// The supervisor keeps the running pipelines equal to the desired set: the SQL catalog (reloaded on
+// LISTEN pgtrickle_relay_config and by a periodic full resync, since notifications are lost across
+// reconnects) plus the pipelines of the TOML file (reloaded when the file changes).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/file_config.h"
+#include "core/pipeline_runner.h"
+#include "core/relay_context.h"
+#include "log/log.h"
+
+namespace relay {
+
+class Supervisor {
+ public:
+  Supervisor(RelayContext& relay, std::optional<std::string> config_path);
+  ~Supervisor();
+  // Runs until request_stop(); then stops every pipeline (each drains its batch) and returns.
+  void run();
+  void request_stop();
+
+  std::chrono::milliseconds resync_interval{30000};
+
+ private:
+  void reconcile(std::vector<PipelineConfig> desired);
+  bool load_file(std::vector<PipelineConfig>& out);
+  void wait(std::chrono::milliseconds d);
+
+  RelayContext& relay_;
+  std::optional<std::string> config_path_;
+  log::Logger log_{"relay"};
+  std::map<std::string, std::unique_ptr<PipelineRunner>> runners_;
+  std::map<std::string, std::string> reported_problems_;
+  std::atomic<bool> stop_{false};
+  int wake_fd_ = -1;
+  int control_socket_ = -1;
+  long long file_mtime_ = 0;
+  std::vector<PipelineConfig> file_pipelines_;
+};
+
+}  // namespace relay

@@ -1,0 +1,97 @@
+#include "metrics/metrics.h"
+
+#include <fmt/format.h>
+
+namespace relay::metrics {
+namespace {
+
+void atomic_add(std::atomic<double>& a, double d) {
+  double cur = a.load(std::memory_order_relaxed);
+  while (!a.compare_exchange_weak(cur, cur + d, std::memory_order_relaxed)) {
+  }
+}
+
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') { out += "\\n"; continue; }
+    out += c;
+  }
+  return out;
+}
+
+std::string number(double v) { return fmt::format("{}", v); }
+
+}  // namespace
+
+void Gauge::add(double d) { atomic_add(v_, d); }
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), buckets_(new std::atomic<std::uint64_t>[bounds_.size() + 1]) {
+  for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i] = 0;
+}
+
+void Histogram::observe(double v) {
+  size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  atomic_add(sum_, v);
+}
+
+std::shared_ptr<PipelineMetrics> Registry::pipeline(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto& slot = pipelines_[name];
+  if (!slot) slot = std::make_shared<PipelineMetrics>();
+  return slot;
+}
+
+void Registry::forget(const std::string& name) {
+  std::lock_guard lock(mu_);
+  pipelines_.erase(name);
+}
+
+std::string Registry::render() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  auto counter = [&](const char* name, const char* help, auto get) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
+    for (const auto& [p, m] : pipelines_) out += fmt::format("{}{{pipeline=\"{}\"}} {}\n", name, label(p), get(*m));
+  };
+  auto gauge = [&](const char* name, const char* help, auto get) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+    for (const auto& [p, m] : pipelines_) out += fmt::format("{}{{pipeline=\"{}\"}} {}\n", name, label(p), number(get(*m)));
+  };
+  counter("pgtrickle_relay_messages_consumed_total", "Messages read from the source.", [](auto& m) { return m.consumed.value(); });
+  counter("pgtrickle_relay_messages_delivered_total", "Messages the target durably accepted.", [](auto& m) { return m.delivered.value(); });
+  counter("pgtrickle_relay_delivery_errors_total", "Failed delivery attempts, retriable or permanent.", [](auto& m) { return m.errors.value(); });
+  counter("pgtrickle_relay_dead_letters_total", "Messages set aside in pgtrickle.relay_dead_letters.", [](auto& m) { return m.dead_letters.value(); });
+  counter("pgtrickle_relay_dedup_skipped_total", "Duplicates the target skipped.", [](auto& m) { return m.dedup_skipped.value(); });
+  counter("pgtrickle_relay_reconnects_total", "Reconnections to the database, source or sink.", [](auto& m) { return m.reconnects.value(); });
+  gauge("pgtrickle_relay_consumer_lag", "Rows or messages waiting to be relayed.", [](auto& m) { return m.lag_rows.value(); });
+  gauge("pgtrickle_relay_consumer_lag_seconds", "Age of the oldest message waiting to be relayed.", [](auto& m) { return m.lag_seconds.value(); });
+  gauge("pgtrickle_relay_pipeline_owned", "1 while this relay owns the pipeline.", [](auto& m) { return m.owned.value(); });
+
+  const char* h = "pgtrickle_relay_delivery_duration_seconds";
+  out += fmt::format("# HELP {} Time from the source commit to the target's acceptance, per message.\n# TYPE {} histogram\n", h, h);
+  for (const auto& [p, m] : pipelines_) {
+    const auto& hist = m->delivery_seconds;
+    std::uint64_t cumulative = 0;
+    for (size_t i = 0; i < hist.bounds().size(); ++i) {
+      cumulative += hist.bucket(i);
+      out += fmt::format("{}_bucket{{pipeline=\"{}\",le=\"{}\"}} {}\n", h, label(p), number(hist.bounds()[i]), cumulative);
+    }
+    cumulative += hist.bucket(hist.bounds().size());
+    out += fmt::format("{}_bucket{{pipeline=\"{}\",le=\"+Inf\"}} {}\n", h, label(p), cumulative);
+    out += fmt::format("{}_sum{{pipeline=\"{}\"}} {}\n{}_count{{pipeline=\"{}\"}} {}\n", h, label(p), number(hist.sum()), h, label(p), hist.count());
+  }
+  double owned = 0;
+  for (const auto& [p, m] : pipelines_) owned += m->owned.value();
+  out += fmt::format("# HELP pgtrickle_relay_pipelines_owned Pipelines this relay owns.\n# TYPE pgtrickle_relay_pipelines_owned gauge\npgtrickle_relay_pipelines_owned {}\n", number(owned));
+  out += fmt::format("# HELP pgtrickle_relay_database_up 1 while the relay's database connection works.\n# TYPE pgtrickle_relay_database_up gauge\npgtrickle_relay_database_up {}\n", number(database_up_.value()));
+  out += fmt::format("# HELP pgtrickle_relay_config_reloads_total Pipeline catalog reloads.\n# TYPE pgtrickle_relay_config_reloads_total counter\npgtrickle_relay_config_reloads_total {}\n", config_reloads_.value());
+  return out;
+}
+
+}  // namespace relay::metrics

@@ -1,0 +1,79 @@
+// A small Prometheus registry of atomics: counters end in _total, base units, one `pipeline` label.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace relay::metrics {
+
+class Counter {
+ public:
+  void inc(std::uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t value() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+class Gauge {
+ public:
+  void set(double v) { v_.store(v, std::memory_order_relaxed); }
+  void add(double d);
+  double value() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> v_{0};
+};
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void observe(double v);
+  const std::vector<double>& bounds() const { return bounds_; }
+  std::uint64_t bucket(size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  double sum() const { return sum_.load(std::memory_order_relaxed); }
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // non-cumulative, one per bound
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<double> sum_{0};
+};
+
+// Metrics of one pipeline; stable addresses, shared by the pipeline's threads.
+struct PipelineMetrics {
+  Counter consumed;       // messages read from the source
+  Counter delivered;      // messages the sink durably accepted
+  Counter errors;         // failed delivery attempts (retriable or permanent)
+  Counter dead_letters;   // messages set aside in the dead-letter table
+  Counter dedup_skipped;  // duplicates the target skipped
+  Counter reconnects;     // reconnections to the database, source or sink
+  Gauge lag_rows;
+  Gauge lag_seconds;
+  Gauge owned;            // 1 while this relay owns the pipeline
+  Histogram delivery_seconds{{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
+};
+
+class Registry {
+ public:
+  // The metrics of `pipeline`, created on first use; kept until forget() so counters survive restarts.
+  std::shared_ptr<PipelineMetrics> pipeline(const std::string& name);
+  void forget(const std::string& name);
+  Counter& config_reloads() { return config_reloads_; }
+  Gauge& database_up() { return database_up_; }
+  std::string render() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<PipelineMetrics>> pipelines_;
+  Counter config_reloads_;
+  Gauge database_up_;
+};
+
+}  // namespace relay::metrics

@@ -1,0 +1,122 @@
+#include "pg/connection.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+namespace relay::pg {
+
+long long PgResult::int64(int row, int col) const { return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10); }
+double PgResult::float64(int row, int col) const { return std::strtod(PQgetvalue(r_.get(), row, col), nullptr); }
+
+ErrorKind classify_sqlstate(std::string_view s, bool connection_ok) {
+  if (!connection_ok || s.empty()) return ErrorKind::retriable;  // lost connection: reconnect and retry
+  std::string_view cls = s.substr(0, 2);
+  if (cls == "08") return ErrorKind::retriable;        // connection exception
+  if (cls == "40") return ErrorKind::retriable;        // serialization failure, deadlock
+  if (cls == "53") return ErrorKind::retriable;        // insufficient resources (disk full, too many connections)
+  if (cls == "57") return ErrorKind::retriable;        // operator intervention: shutdown, cancel, restart
+  if (cls == "58") return ErrorKind::retriable;        // system error (I/O)
+  if (s == "55P03" || s == "55006") return ErrorKind::retriable;  // lock not available, object in use
+  if (cls == "22" || cls == "23") return ErrorKind::permanent;    // bad data, constraint violation: this input
+  if (cls == "42" || cls == "28" || cls == "3D" || cls == "3F") return ErrorKind::fatal;  // missing object, privilege, auth
+  if (cls == "P0") return ErrorKind::fatal;            // raised by our SQL functions: a config problem
+  return ErrorKind::retriable;
+}
+
+Result<Connection> Connection::open(const std::string& conninfo, const std::string& application_name) {
+  // expand_dbname=1: the dbname value may itself be a URL or key=value string.
+  const char* keys[] = {"dbname", "application_name", "connect_timeout", nullptr};
+  const char* vals[] = {conninfo.c_str(), application_name.c_str(), "10", nullptr};
+  Connection c;
+  c.conn_ = std::shared_ptr<PGconn>(PQconnectdbParams(keys, vals, 1), &PQfinish);
+  if (!c.conn_) return retriable("cannot allocate a PostgreSQL connection");
+  if (PQstatus(c.conn_.get()) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(c.conn_.get());
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    bool auth = msg.find("password authentication failed") != std::string::npos ||
+                msg.find("no pg_hba.conf entry") != std::string::npos ||
+                msg.find("does not exist") != std::string::npos;
+    // Auth and missing databases will not fix themselves, but an operator may fix them while we
+    // wait, so they are retried too; the message says what is wrong.
+    (void)auth;
+    return retriable("cannot connect to PostgreSQL: " + msg);
+  }
+  PQsetnonblocking(c.conn_.get(), 0);
+  return c;
+}
+
+Result<PgResult> Connection::check(PGresult* r, std::string_view what) {
+  PgResult res(r);
+  auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_SINGLE_TUPLE) return res;
+  std::string sqlstate = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
+  std::string msg = r && PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                                                                         : PQerrorMessage(conn_.get());
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  bool conn_ok = ok();
+  if (!conn_ok) msg = "lost the PostgreSQL connection: " + msg;
+  return Error{classify_sqlstate(sqlstate, conn_ok), fmt::format("{}{}{}", msg, sqlstate.empty() ? "" : " (SQLSTATE " + sqlstate + ")",
+                                                                 what.empty() ? "" : fmt::format(" in {}", what))};
+}
+
+Result<PgResult> Connection::exec(const std::string& sql) {
+  if (!conn_) return retriable("not connected to PostgreSQL");
+  return check(PQexec(conn_.get(), sql.c_str()), {});
+}
+
+namespace {
+struct ParamArrays {
+  std::vector<const char*> values;
+  explicit ParamArrays(const Params& p) {
+    values.reserve(p.size());
+    for (const auto& v : p) values.push_back(v ? v->c_str() : nullptr);
+  }
+};
+}  // namespace
+
+Result<PgResult> Connection::exec(const std::string& sql, const Params& params) {
+  if (!conn_) return retriable("not connected to PostgreSQL");
+  ParamArrays a(params);
+  return check(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()), nullptr, a.values.data(), nullptr,
+                            nullptr, 0),
+               {});
+}
+
+Status Connection::prepare(const std::string& name, const std::string& sql) {
+  if (!conn_) return retriable("not connected to PostgreSQL");
+  auto r = check(PQprepare(conn_.get(), name.c_str(), sql.c_str(), 0, nullptr), name);
+  if (!r) return r.error();
+  return {};
+}
+
+Result<PgResult> Connection::exec_prepared(const std::string& name, const Params& params) {
+  if (!conn_) return retriable("not connected to PostgreSQL");
+  ParamArrays a(params);
+  return check(PQexecPrepared(conn_.get(), name.c_str(), static_cast<int>(params.size()), a.values.data(), nullptr,
+                              nullptr, 0),
+               name);
+}
+
+std::vector<std::pair<std::string, std::string>> Connection::notifications() {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!conn_) return out;
+  PQconsumeInput(conn_.get());
+  while (PGnotify* n = PQnotifies(conn_.get())) {
+    out.emplace_back(n->relname, n->extra ? n->extra : "");
+    PQfreemem(n);
+  }
+  return out;
+}
+
+std::string Connection::quote_ident(std::string_view ident) const {
+  std::string out = "\"";
+  for (char c : ident) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace relay::pg

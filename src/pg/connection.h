@@ -1,0 +1,68 @@
+// libpq RAII: connections, results, parameterised statements, notifications, error classification.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "relay/result.h"
+
+namespace relay::pg {
+
+class PgResult {
+ public:
+  PgResult() = default;
+  explicit PgResult(PGresult* r) : r_(r, &PQclear) {}
+  PGresult* get() const { return r_.get(); }
+  int rows() const { return PQntuples(r_.get()); }
+  bool null(int row, int col) const { return PQgetisnull(r_.get(), row, col); }
+  std::string_view text(int row, int col) const {
+    return {PQgetvalue(r_.get(), row, col), static_cast<size_t>(PQgetlength(r_.get(), row, col))};
+  }
+  std::string str(int row, int col) const { return std::string(text(row, col)); }
+  long long int64(int row, int col) const;
+  double float64(int row, int col) const;
+  bool boolean(int row, int col) const { return text(row, col) == "t"; }
+
+ private:
+  std::shared_ptr<PGresult> r_;
+};
+
+// Parameters are sent as text; std::nullopt is SQL NULL.
+using Params = std::vector<std::optional<std::string>>;
+
+// Maps a failed result or a broken connection to retriable / permanent / fatal, by SQLSTATE.
+ErrorKind classify_sqlstate(std::string_view sqlstate, bool connection_ok);
+
+class Connection {
+ public:
+  Connection() = default;
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
+
+  // Connects with libpq's own rules (URL or key=value; PG* env vars and ~/.pgpass apply).
+  static Result<Connection> open(const std::string& conninfo, const std::string& application_name);
+
+  bool ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
+  PGconn* raw() const { return conn_.get(); }
+  int socket() const { return PQsocket(conn_.get()); }
+
+  Result<PgResult> exec(const std::string& sql);
+  Result<PgResult> exec(const std::string& sql, const Params& params);
+  Status prepare(const std::string& name, const std::string& sql);
+  Result<PgResult> exec_prepared(const std::string& name, const Params& params);
+
+  // Reads whatever arrived on the socket and returns pending notifications as (channel, payload).
+  std::vector<std::pair<std::string, std::string>> notifications();
+  std::string quote_ident(std::string_view ident) const;
+
+ private:
+  Result<PgResult> check(PGresult* r, std::string_view what);
+  std::shared_ptr<PGconn> conn_;
+};
+
+}  // namespace relay::pg

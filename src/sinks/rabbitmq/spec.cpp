@@ -1,0 +1,17 @@
+#include "config/specs.h"
+
+namespace relay {
+namespace {
+using enum ValueType;
+constexpr KeySpec kKeys[] = {
+    {.key = "url", .type = string, .description = "amqp://user:pass@host:port/vhost", .required = true},
+    {.key = "exchange", .type = string, .description = "Exchange to publish to (\"\" is the default exchange).", .default_json = "\"\""},
+    {.key = "exchange_type", .type = enumeration, .description = "Type used when declaring the exchange.", .allowed = "direct|fanout|topic|headers", .default_json = "\"topic\""},
+    {.key = "routing_key", .type = string, .description = "Routing key template.", .aliases = "routing_key_template", .default_json = "\"{stream_table}.{op}\"", .template_ = true},
+    {.key = "declare", .type = boolean, .description = "Declare the exchange (durable) at start.", .aliases = "declare_exchange", .default_json = "false"},
+};
+}  // namespace
+
+const BackendSpec kRabbitmqSinkSpec{Role::sink, "rabbitmq", "RabbitMQ: persistent messages with publisher confirms.", kKeys, "amqp", "rabbitmq_|amqp_"};
+
+}  // namespace relay

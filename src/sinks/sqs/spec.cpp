@@ -1,0 +1,19 @@
+#include "config/specs.h"
+
+namespace relay {
+namespace {
+using enum ValueType;
+constexpr KeySpec kKeys[] = {
+    {.key = "queue_url", .type = string, .description = "Queue URL; FIFO queues end in .fifo.", .required = true},
+    {.key = "region", .type = string, .description = "AWS region; default AWS_REGION or AWS_DEFAULT_REGION."},
+    {.key = "endpoint_url", .type = string, .description = "Endpoint override (emulators, VPC endpoints)."},
+    {.key = "access_key_id", .type = string, .description = "Default AWS_ACCESS_KEY_ID.", .secret = true},
+    {.key = "secret_access_key", .type = string, .description = "Default AWS_SECRET_ACCESS_KEY.", .secret = true},
+    {.key = "session_token", .type = string, .description = "Default AWS_SESSION_TOKEN.", .secret = true},
+    {.key = "message_group_id", .type = string, .description = "FIFO MessageGroupId template.", .default_json = "\"{stream_table}\"", .template_ = true},
+};
+}  // namespace
+
+const BackendSpec kSqsSinkSpec{Role::sink, "sqs", "Amazon SQS: SendMessageBatch of 10, FIFO deduplication.", kKeys, "", "sqs_"};
+
+}  // namespace relay

@@ -1,0 +1,20 @@
+#include "config/specs.h"
+
+namespace relay {
+namespace {
+using enum ValueType;
+constexpr KeySpec kKeys[] = {
+    {.key = "url", .type = string, .description = "Target URL template.", .required = true, .template_ = true},
+    {.key = "method", .type = enumeration, .description = "HTTP method.", .allowed = "POST|PUT|PATCH", .default_json = "\"POST\""},
+    {.key = "headers", .type = object, .description = "Extra headers; values may use ${ENV:NAME}."},
+    {.key = "timeout_ms", .type = integer, .description = "Whole-request timeout.", .default_json = "10000"},
+    {.key = "batch", .type = boolean, .description = "One POST per batch (a JSON array) instead of one per event.", .aliases = "batch_mode", .default_json = "false"},
+    {.key = "retry_max", .type = integer, .description = "Retries of a 408/429/5xx answer within one delivery attempt.", .default_json = "3"},
+    {.key = "retry_backoff_ms", .type = integer, .description = "First backoff between those retries.", .default_json = "200"},
+    {.key = "signing_secret", .type = string, .description = "HMAC-SHA256 key for the signature header.", .secret = true},
+};
+}  // namespace
+
+const BackendSpec kWebhookSinkSpec{Role::sink, "webhook", "HTTP webhook: per-event or batched requests with Idempotency-Key.", kKeys, "http", "webhook_|http_"};
+
+}  // namespace relay

@@ -1,0 +1,87 @@
+// Turning outbox rows into messages: decoding every payload shape pg_trickle and our own outbox
+// write, pairing updates, and encoding the envelope. Pure: no I/O, unit-tested byte for byte.
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/pipeline_config.h"
+#include "config/template.h"
+#include "relay/message.h"
+
+namespace relay::outbox {
+
+struct OutboxRow {
+  std::int64_t seq = 0;  // commit sequence (0 for pg_trickle's own outboxes)
+  std::int64_t id = 0;
+  bool is_event = false;       // written by outbox_publish: an application event, relayed as is
+  bool is_claim_check = false;
+  std::string payload;         // JSON text; empty when NULL
+  std::string headers;         // JSON object text; empty when NULL
+  std::string refresh_id;
+  double committed_at = 0;     // unix seconds
+};
+
+// One row of a claim-check delta table.
+struct DeltaRow {
+  std::int64_t row_num = 0;
+  bool is_delete = false;
+  std::string data;  // JSON object text
+};
+
+struct ExpandOptions {
+  std::string outbox;        // outbox table name, the first part of dedup keys
+  std::string stream_table;  // for {stream_table} and the envelope
+  std::vector<std::string> key_columns;  // the row's key; empty: no key, updates are not paired
+  const Template* key_template = nullptr;  // overrides key_columns when set
+  Granularity granularity = Granularity::row;
+  Format format = Format::json;
+  std::vector<const Template*> routes;  // the sink's templates, rendered into Message::routes
+};
+
+// Decodes rows with one reusable parser (no per-row parser allocation).
+class Expander {
+ public:
+  explicit Expander(ExpandOptions options) : opt_(std::move(options)) {}
+
+  // Appends the messages of an inline outbox row (or one message for an event, or a poison message
+  // for an unreadable payload). A claim-check row yields nothing here: its rows are streamed with
+  // expand_delta_rows.
+  void expand_row(const OutboxRow& row, std::vector<Message>& out);
+
+  // Appends messages for a chunk of claim-check rows of `row`, ordered by row_num. An update's
+  // DELETE and INSERT are paired when adjacent with the same key; `consumed` tells how many rows of
+  // the chunk were used (a trailing DELETE whose pair may follow is left for the next chunk unless
+  // `last_chunk`).
+  void expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRow>& rows, bool last_chunk,
+                         std::size_t& consumed, std::vector<Message>& out);
+
+  const ExpandOptions& options() const { return opt_; }
+
+ private:
+  struct RowRef {
+    simdjson::dom::element row;
+    std::string_view text;  // minified JSON of the row
+  };
+  void emit(const OutboxRow& row, Op op, std::int64_t index, const RowRef* now, const RowRef* before, bool full_refresh,
+            std::vector<Message>& out);
+  void emit_delta(const OutboxRow& row, std::int64_t index, simdjson::dom::element inserted,
+                  simdjson::dom::element deleted, simdjson::dom::element meta_source, bool full_refresh, bool has_more,
+                  std::vector<Message>& out);
+  void emit_event(const OutboxRow& row, simdjson::dom::element payload, std::vector<Message>& out);
+  void poison(const OutboxRow& row, std::string reason, std::vector<Message>& out);
+  std::string key_of(simdjson::dom::element row, const TemplateVars& vars) const;
+
+  ExpandOptions opt_;
+  simdjson::dom::parser parser_;
+  simdjson::dom::parser row_parser_;
+};
+
+// ISO 8601 UTC with milliseconds, e.g. 2026-04-27T10:15:03.412Z.
+void append_timestamp(std::string& out, double unix_seconds);
+
+}  // namespace relay::outbox

@@ -1,0 +1,95 @@
+#include "util/strings.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace relay::util {
+
+std::vector<std::string_view> split_list(std::string_view list, char sep) {
+  std::vector<std::string_view> out;
+  while (!list.empty()) {
+    size_t p = list.find(sep);
+    out.push_back(list.substr(0, p));
+    if (p == std::string_view::npos) break;
+    list.remove_prefix(p + 1);
+  }
+  return out;
+}
+
+bool list_contains(std::string_view list, std::string_view item, char sep) {
+  for (auto s : split_list(list, sep))
+    if (s == item) return true;
+  return false;
+}
+
+std::size_t levenshtein(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  std::iota(row.begin(), row.end(), 0);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t prev = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cur = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      prev = cur;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    size_t d = levenshtein(word, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += sep;
+    out += items[i];
+  }
+  return out;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+std::string redact_url(std::string_view url) {
+  std::string s(url);
+  // URL form: scheme://user:password@host
+  size_t scheme = s.find("://");
+  if (scheme != std::string::npos) {
+    size_t at = s.find('@', scheme + 3);
+    size_t slash = s.find('/', scheme + 3);
+    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+      size_t colon = s.find(':', scheme + 3);
+      if (colon != std::string::npos && colon < at) s.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // key=value form and URL query parameters: password=...
+  for (std::string key : {"password=", "sslpassword="}) {
+    size_t p = 0;
+    while ((p = s.find(key, p)) != std::string::npos) {
+      size_t v = p + key.size();
+      size_t end = v;
+      if (end < s.size() && s[end] == '\'') {
+        end = s.find('\'', end + 1);
+        end = end == std::string::npos ? s.size() : end + 1;
+      } else {
+        while (end < s.size() && s[end] != ' ' && s[end] != '&') ++end;
+      }
+      s.replace(v, end - v, "***");
+      p = v + 3;
+    }
+  }
+  return s;
+}
+
+}  // namespace relay::util

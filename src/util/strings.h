@@ -1,0 +1,21 @@
+// Small string helpers shared across the relay.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace relay::util {
+
+// Splits a '|'-separated spec list ("a|b|c"); empty input gives no items.
+std::vector<std::string_view> split_list(std::string_view list, char sep = '|');
+bool list_contains(std::string_view list, std::string_view item, char sep = '|');
+std::size_t levenshtein(std::string_view a, std::string_view b);
+// The closest candidate to `word` when close enough to be a likely typo, else empty.
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+std::string join(const std::vector<std::string>& items, std::string_view sep);
+bool starts_with(std::string_view s, std::string_view prefix);
+// Replaces the password of a URL or key=value connection string with "***".
+std::string redact_url(std::string_view url);
+
+}  // namespace relay::util
