@@ -111,6 +111,7 @@ int cmd_run(Settings s) {
     log.error("Cannot serve /metrics and /health.", {{"error", st.error().message}});
     return 2;
   }
+  log.info("Serving /metrics and /health.", {{"port", std::to_string(admin.port())}});
   Supervisor supervisor(ctx, s.config.empty() ? std::nullopt : std::optional<std::string>(s.config));
   std::thread signals([&] {
     int sig = 0;

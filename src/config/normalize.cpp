@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <set>
+
 #include "config/pipeline_config.h"
 #include "config/specs.h"
 #include "config/template.h"
@@ -90,6 +92,7 @@ bool has_wildcard_token(std::string_view s) {
 // with canonical key names and defaults filled.
 json check_section(const BackendSpec& spec, const json& in, const std::string& where, std::vector<std::string>& problems) {
   json out = json::object();
+  std::set<std::string_view> given;  // canonical keys present, valid or not (no "missing" on top of "wrong")
   for (auto it = in.begin(); it != in.end(); ++it) {
     const std::string& key = it.key();
     if (key == "type" && spec.role != Role::pipeline) continue;
@@ -106,10 +109,11 @@ json check_section(const BackendSpec& spec, const json& in, const std::string& w
                                      util::join(key_names(spec), ", ")));
       continue;
     }
-    if (out.contains(k->key)) {
+    if (given.count(k->key)) {
       problems.push_back(fmt::format("{}: key \"{}\" is given twice (as \"{}\" and another spelling); keep one", where, k->key, key));
       continue;
     }
+    given.insert(k->key);
     const json& v = it.value();
     if (!is_secret_reference(v)) {
       if (!type_ok(k->type, v)) {
@@ -143,21 +147,21 @@ json check_section(const BackendSpec& spec, const json& in, const std::string& w
   // Required keys, one-of groups and defaults.
   std::vector<std::string_view> groups_seen;
   for (const auto& k : spec.keys) {
-    if (k.required && !out.contains(k.key))
+    if (k.required && !given.count(k.key))
       problems.push_back(fmt::format("{}: missing required key \"{}\" ({})", where, k.key, k.description));
     if (!k.one_of.empty() && std::find(groups_seen.begin(), groups_seen.end(), k.one_of) == groups_seen.end()) {
       groups_seen.push_back(k.one_of);
-      std::vector<std::string> members, given;
+      std::vector<std::string> members, present;
       for (const auto& m : spec.keys)
         if (m.one_of == k.one_of) {
           members.emplace_back(m.key);
-          if (out.contains(m.key)) given.emplace_back(m.key);
+          if (given.count(m.key)) present.emplace_back(m.key);
         }
-      if (given.size() != 1)
+      if (present.size() != 1)
         problems.push_back(fmt::format("{}: needs exactly one of {}, got {}", where, util::join(members, ", "),
-                                       given.empty() ? std::string("none") : util::join(given, " and ")));
+                                       present.empty() ? std::string("none") : util::join(present, " and ")));
     }
-    if (!out.contains(k.key) && !k.default_json.empty()) out[std::string(k.key)] = json::parse(k.default_json);
+    if (!given.count(k.key) && !k.default_json.empty()) out[std::string(k.key)] = json::parse(k.default_json);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #include "sources/outbox/expand.h"
 
 #include <ctime>
+#include <optional>
 #include <unordered_map>
 
 #include "util/json_escape.h"
@@ -237,17 +238,19 @@ void Expander::emit_event(const OutboxRow& row, element payload, std::vector<Mes
   out.push_back(std::move(m));
 }
 
-void Expander::emit_delta(const OutboxRow& row, std::int64_t index, element inserted, element deleted,
-                          element meta_source, bool full_refresh, bool has_more, std::vector<Message>& out) {
+void Expander::emit_delta(const OutboxRow& row, std::int64_t index, std::optional<element> inserted,
+                          std::optional<element> deleted, bool full_refresh, bool has_more, std::vector<Message>& out) {
   Message m;
   m.op = Op::delta;
   m.source = opt_.stream_table;
   m.committed_at = row.committed_at;
   m.dedup_key = opt_.outbox + ":" + std::to_string(row.id) + ":" + std::to_string(index);
-  std::string ins = inserted.is_array() ? simdjson::minify(inserted) : "[]";
-  std::string del = deleted.is_array() ? simdjson::minify(deleted) : "[]";
-  size_t n_ins = inserted.is_array() ? inserted.get_array().size() : 0;
-  size_t n_del = deleted.is_array() ? deleted.get_array().size() : 0;
+  bool has_ins = inserted && inserted->is_array();
+  bool has_del = deleted && deleted->is_array();
+  std::string ins = has_ins ? simdjson::minify(*inserted) : "[]";
+  std::string del = has_del ? simdjson::minify(*deleted) : "[]";
+  size_t n_ins = has_ins ? inserted->get_array().size() : 0;
+  size_t n_del = has_del ? deleted->get_array().size() : 0;
   m.data = "{\"inserted\":" + ins + ",\"deleted\":" + del + "}";
   std::string id_text = std::to_string(row.id);
   RowVars vars;
@@ -255,17 +258,14 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, element inse
   vars.op = "delta";
   vars.outbox_id = id_text;
   vars.refresh_id = row.refresh_id;
-  element first;
-  if (n_ins) first = inserted.at(0);
-  else if (n_del) first = deleted.at(0);
   if (n_ins || n_del) {
+    element first = n_ins ? inserted->at(0).value_unsafe() : deleted->at(0).value_unsafe();
     vars.row = first;
     vars.has_row = true;
     m.key = key_of(first, vars);
   }
   for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
     if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
-  (void)meta_source;
   std::string& b = m.body;
   if (opt_.format == Format::json) {
     b += "{\"stream_table\":";
@@ -320,7 +320,7 @@ void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
     return poison(row, std::string("the payload is not valid JSON: ") + simdjson::error_message(err), out);
   if (row.is_event) return emit_event(row, doc, out);
 
-  element inserted, deleted;
+  std::optional<element> inserted, deleted;
   bool full_refresh = false;
   if (doc.is_array()) {
     // pg_trickle 0.28-0.45 wrote the whole stream table as a bare array: a full snapshot.
@@ -335,7 +335,7 @@ void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
     bool fr = false;
     if (doc["full_refresh"].get(fr) == simdjson::SUCCESS) full_refresh = fr;
     bool truncated = false;
-    doc["truncated"].get(truncated);
+    if (doc["truncated"].get(truncated) != simdjson::SUCCESS) truncated = false;
     element ins_v, del_v;
     bool ins_ok = doc["inserted"].get(ins_v) == simdjson::SUCCESS;
     bool del_ok = doc["deleted"].get(del_v) == simdjson::SUCCESS;
@@ -346,24 +346,24 @@ void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
     if ((ins_ok && !ins_v.is_array()) || (del_ok && !del_v.is_array()))
       return poison(row, "unsupported outbox payload: \"inserted\" and \"deleted\" must be arrays of rows", out);
     if (truncated) {
-      std::string id_text = std::to_string(row.id);
       emit(row, Op::truncate, 0, nullptr, nullptr, true, out);
       return;
     }
-    inserted = ins_ok ? ins_v : element();
-    deleted = del_ok ? del_v : element();
+    if (ins_ok) inserted = ins_v;
+    if (del_ok) deleted = del_v;
   } else {
     return poison(row, "unsupported outbox payload: expected a JSON object with \"v\":1", out);
   }
 
-  if (opt_.granularity == Granularity::delta) return emit_delta(row, 0, inserted, deleted, doc, full_refresh, false, out);
+  if (opt_.granularity == Granularity::delta) return emit_delta(row, 0, inserted, deleted, full_refresh, false, out);
 
   // Row granularity: deleted rows take indexes 0..D-1, inserted rows D..D+I-1; an inserted row whose
   // key matches a deleted row is an update, emitted at the deleted row's index.
   std::vector<RowRef> dels, inss;
   std::vector<std::string> del_text, ins_text;
-  auto collect = [](element arr, std::vector<RowRef>& refs, std::vector<std::string>& texts) {
-    if (!arr.is_array()) return;
+  auto collect = [](const std::optional<element>& opt, std::vector<RowRef>& refs, std::vector<std::string>& texts) {
+    if (!opt || !opt->is_array()) return;
+    element arr = *opt;
     for (element e : arr.get_array()) texts.push_back(simdjson::minify(e));
     size_t i = 0;
     for (element e : arr.get_array()) refs.push_back({e, texts[i++]});
@@ -419,7 +419,7 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
       consumed = rows.size();
       return poison(row, "a claim-check row is not valid JSON", out);
     }
-    emit_delta(row, rows.front().row_num, ins_e, del_e, element(), false, !last_chunk, out);
+    emit_delta(row, rows.front().row_num, ins_e, del_e, false, !last_chunk, out);
     consumed = rows.size();
     return;
   }
@@ -433,7 +433,6 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
     if (parser_.parse(r.data).get(e)) {
       OutboxRow bad = row;
       bad.payload = r.data;
-      Message m;
       poison(bad, "claim-check row " + std::to_string(r.row_num) + " is not valid JSON", out);
       out.back().dedup_key = opt_.outbox + ":" + std::to_string(row.id) + ":" + std::to_string(r.row_num);
       ++i;

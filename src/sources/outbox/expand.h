@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,8 +70,8 @@ class Expander {
   };
   void emit(const OutboxRow& row, Op op, std::int64_t index, const RowRef* now, const RowRef* before, bool full_refresh,
             std::vector<Message>& out);
-  void emit_delta(const OutboxRow& row, std::int64_t index, simdjson::dom::element inserted,
-                  simdjson::dom::element deleted, simdjson::dom::element meta_source, bool full_refresh, bool has_more,
+  void emit_delta(const OutboxRow& row, std::int64_t index, std::optional<simdjson::dom::element> inserted,
+                  std::optional<simdjson::dom::element> deleted, bool full_refresh, bool has_more,
                   std::vector<Message>& out);
   void emit_event(const OutboxRow& row, simdjson::dom::element payload, std::vector<Message>& out);
   void poison(const OutboxRow& row, std::string reason, std::vector<Message>& out);

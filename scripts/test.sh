@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The full test run: install what is needed, build, start the real servers the tests use, run
+# every test, stop the servers. Usage: scripts/test.sh [ctest arguments, e.g. -R outbox]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/install-deps.sh
+scripts/build.sh
+
+work=$(mktemp -d /tmp/pgtrickle-relay-test.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  scripts/pg-server.sh stop "$work/pg" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A fake pg_trickle extension (SQL only) lets the tests check compatibility with pg_trickle's objects.
+bash tests/fixtures/pg_trickle_fake/install.sh
+
+export PGTRICKLE_TEST_POSTGRES_URL
+PGTRICKLE_TEST_POSTGRES_URL=$(scripts/pg-server.sh start "$work/pg" "${PGTRICKLE_TEST_PG_PORT:-55433}")
+export PGTRICKLE_TEST_WORK_DIR="$work"
+echo "PostgreSQL for tests: $PGTRICKLE_TEST_POSTGRES_URL"
+
+ctest --test-dir build --output-on-failure --parallel 2 --timeout 600 "$@"

@@ -1,0 +1,198 @@
+#include "fixture.h"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "pg/catalog.h"
+
+namespace relay::test {
+
+std::string maintenance_url() {
+  const char* u = std::getenv("PGTRICKLE_TEST_POSTGRES_URL");
+  if (!u || !*u) {
+    ADD_FAILURE() << "PGTRICKLE_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh";
+    return "postgresql://postgres@127.0.0.1:55433/postgres";
+  }
+  return u;
+}
+
+std::string url_for_database(const std::string& db) {
+  std::string u = maintenance_url();
+  auto q = u.find('?');
+  std::string query = q == std::string::npos ? "" : u.substr(q);
+  std::string base = u.substr(0, q);
+  auto slash = base.rfind('/');
+  return base.substr(0, slash + 1) + db + query;
+}
+
+std::string work_dir() {
+  static std::string dir = [] {
+    const char* base = std::getenv("PGTRICKLE_TEST_WORK_DIR");
+    std::string d = std::string(base && *base ? base : "/tmp") + "/it-" + std::to_string(::getpid());
+    ::mkdir(d.c_str(), 0755);
+    return d;
+  }();
+  return dir;
+}
+
+std::string relay_binary() { return RELAY_BINARY; }
+
+namespace {
+std::atomic<int> g_counter{0};
+
+pg::Connection must_connect(const std::string& url) {
+  auto c = pg::Connection::open(url, "relay-test");
+  if (!c) throw std::runtime_error("cannot connect to " + url + ": " + c.error().message);
+  return std::move(*c);
+}
+}  // namespace
+
+TestDb::TestDb(bool install) {
+  name_ = "relay_t_" + std::to_string(::getpid()) + "_" + std::to_string(g_counter++);
+  auto admin = must_connect(maintenance_url());
+  auto r = admin.exec("CREATE DATABASE " + admin.quote_ident(name_));
+  if (!r) throw std::runtime_error("CREATE DATABASE failed: " + r.error().message);
+  conn_ = must_connect(url());
+  if (install) {
+    auto s = pg::install_schema(conn_);
+    if (!s) throw std::runtime_error("install failed: " + s.error().message);
+  }
+}
+
+TestDb::~TestDb() {
+  conn_ = pg::Connection();
+  auto admin = pg::Connection::open(maintenance_url(), "relay-test");
+  if (admin) admin->exec("DROP DATABASE IF EXISTS " + admin->quote_ident(name_) + " WITH (FORCE)");
+}
+
+void TestDb::exec(const std::string& sql) {
+  auto r = conn_.exec(sql);
+  if (!r) throw std::runtime_error("SQL failed: " + r.error().message + "\n  in: " + sql);
+}
+
+std::string TestDb::error_of(const std::string& sql) {
+  auto r = conn_.exec(sql);
+  return r ? "" : r.error().message;
+}
+
+std::string TestDb::value(const std::string& sql) {
+  auto r = conn_.exec(sql);
+  if (!r) throw std::runtime_error("SQL failed: " + r.error().message + "\n  in: " + sql);
+  if (r->rows() == 0 || r->null(0, 0)) return "";
+  return r->str(0, 0);
+}
+
+RelayProcess::RelayProcess(std::vector<std::string> args, std::vector<std::string> env) {
+  static std::atomic<int> n{0};
+  std::string base = work_dir() + "/relay-" + std::to_string(n++);
+  out_path_ = base + ".out";
+  err_path_ = base + ".err";
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::setpgid(0, 0);
+    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> argv;
+    std::string bin = relay_binary();
+    argv.push_back(bin.data());
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+}
+
+RelayProcess::~RelayProcess() {
+  if (alive()) {
+    kill9();
+    wait(std::chrono::seconds(5));
+  }
+}
+
+bool RelayProcess::alive() {
+  if (exit_code_ >= 0) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return r == 0;
+}
+
+void RelayProcess::signal(int sig) {
+  if (exit_code_ < 0) ::kill(pid_, sig);
+}
+
+int RelayProcess::wait(std::chrono::milliseconds timeout) {
+  wait_until([&] { return !alive(); }, timeout);
+  return exit_code_;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line))
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+std::string RelayProcess::out() const { return read_file(out_path_); }
+std::string RelayProcess::err() const { return read_file(err_path_); }
+
+int RelayProcess::admin_port(std::chrono::milliseconds timeout) {
+  int port = -1;
+  std::regex re("Serving /metrics and /health\\..*port[=\":]+([0-9]+)");
+  wait_until([&] {
+    std::smatch m;
+    std::string e = err();
+    if (std::regex_search(e, m, re)) port = std::stoi(m[1]);
+    return port > 0;
+  }, timeout);
+  return port;
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+std::string http_get(int port, const std::string& path, int& status) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(2);
+  c.set_read_timeout(5);
+  auto res = c.Get(path.c_str());
+  if (!res) {
+    status = -1;
+    return "";
+  }
+  status = res->status;
+  return res->body;
+}
+
+}  // namespace relay::test

@@ -1,0 +1,65 @@
+// Helpers for tests against the real PostgreSQL started by scripts/test.sh: a fresh database per
+// test, the relay binary as a child process, polling with a timeout.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pg/connection.h"
+
+namespace relay::test {
+
+std::string maintenance_url();
+std::string url_for_database(const std::string& db);
+std::string work_dir();  // a fresh directory for this test process's files
+
+class TestDb {
+ public:
+  explicit TestDb(bool install = true);
+  ~TestDb();
+  const std::string& name() const { return name_; }
+  std::string url() const { return url_for_database(name_); }
+  pg::Connection& conn() { return conn_; }
+  void exec(const std::string& sql);
+  // The error message of a statement expected to fail ("" if it succeeded).
+  std::string error_of(const std::string& sql);
+  std::string value(const std::string& sql);
+  long long number(const std::string& sql) { return std::stoll(value(sql)); }
+
+ private:
+  std::string name_;
+  pg::Connection conn_;
+};
+
+class RelayProcess {
+ public:
+  explicit RelayProcess(std::vector<std::string> args, std::vector<std::string> env = {});
+  ~RelayProcess();
+  RelayProcess(const RelayProcess&) = delete;
+  bool alive();
+  void signal(int sig);
+  void kill9() { signal(9); }
+  // Waits for exit; returns the exit code (128+signal when killed), -1 on timeout.
+  int wait(std::chrono::milliseconds timeout);
+  std::string out() const;  // stdout so far
+  std::string err() const;  // stderr (logs) so far
+  // The port of /metrics and /health once the relay logged it (the relay is started on port 0).
+  int admin_port(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+ private:
+  int pid_ = -1;
+  int exit_code_ = -1;
+  std::string out_path_, err_path_;
+};
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+std::string http_get(int port, const std::string& path, int& status);
+std::string read_file(const std::string& path);
+std::vector<std::string> read_lines(const std::string& path);
+std::string relay_binary();
+
+}  // namespace relay::test

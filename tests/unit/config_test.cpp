@@ -1,0 +1,193 @@
+#include <gtest/gtest.h>
+
+#include "config/file_config.h"
+#include "config/pipeline_config.h"
+
+using namespace relay;
+using json = nlohmann::json;
+
+namespace {
+
+std::vector<std::string> problems_of(Direction d, const json& in) {
+  std::vector<std::string> p;
+  normalize_pipeline(d, in, "p", p);
+  return p;
+}
+
+bool any_contains(const std::vector<std::string>& v, const std::string& s) {
+  for (const auto& x : v)
+    if (x.find(s) != std::string::npos) return true;
+  return false;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += x + "\n";
+  return s;
+}
+
+}  // namespace
+
+TEST(Config, Seed001FlatForwardFormBecomesCanonical) {
+  std::vector<std::string> p;
+  json c = normalize_pipeline(Direction::forward, json::parse(R"({
+      "stream_table": "orders_stream", "sink_type": "nats", "nats_url": "nats://localhost:4222",
+      "nats_stream": "pgtrickle", "subject_template": "pgtrickle.{stream_table}.{op}"})"), "orders-to-nats", p);
+  ASSERT_TRUE(p.empty()) << joined(p);
+  EXPECT_EQ(c["source"], json::parse(R"({"type":"outbox","stream_table":"orders_stream"})"));
+  EXPECT_EQ(c["sink"]["type"], "nats");
+  EXPECT_EQ(c["sink"]["url"], "nats://localhost:4222");
+  EXPECT_EQ(c["sink"]["stream"], "pgtrickle");
+  EXPECT_EQ(c["sink"]["subject"], "pgtrickle.{stream_table}.{op}");
+  EXPECT_EQ(c["sink"]["create_stream"], true);  // default filled
+  EXPECT_EQ(c["batch_size"], 1000);
+}
+
+TEST(Config, Seed001FlatReverseFormBecomesCanonical) {
+  std::vector<std::string> p;
+  json c = normalize_pipeline(Direction::reverse, json::parse(R"({
+      "source_type": "nats", "nats_url": "nats://localhost:4222", "nats_stream": "commands",
+      "nats_consumer": "relay-consumer", "inbox_table": "orders_inbox"})"), "nats-to-orders-inbox", p);
+  ASSERT_TRUE(p.empty()) << joined(p);
+  EXPECT_EQ(c["source"]["consumer"], "relay-consumer");
+  EXPECT_EQ(c["sink"]["type"], "pg-inbox");
+  EXPECT_EQ(c["sink"]["inbox_table"], "orders_inbox");
+}
+
+TEST(Config, PgTrickleStoredLayoutIsAccepted) {
+  std::vector<std::string> p;
+  json c = normalize_pipeline(Direction::forward, json::parse(R"({
+      "source_type": "outbox", "source": {"outbox": "orders", "group": null, "retention_hours": 24},
+      "sink_type": "stdout", "sink": {"type": "stdout"}})"), "x", p);
+  // A JSON null group is not a string: reported, naming the key.
+  EXPECT_TRUE(any_contains(p, "key \"group\" must be a string")) << joined(p);
+  p.clear();
+  c = normalize_pipeline(Direction::forward, json::parse(R"({"source_type":"outbox","source":{"outbox":"orders"},
+      "sink_type":"file","sink":{"type":"file","path":"/tmp/x"}})"), "x", p);
+  ASSERT_TRUE(p.empty()) << joined(p);
+  EXPECT_EQ(c["source"]["outbox"], "orders");
+  EXPECT_EQ(c["sink"]["format"], "jsonl");
+}
+
+TEST(Config, UnknownSinkTypeSuggestsAndListsTheValidOnes) {
+  auto p = problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"natz"})"));
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("unknown sink_type \"natz\" (did you mean \"nats\"?)"), std::string::npos) << p[0];
+  EXPECT_NE(p[0].find("kafka"), std::string::npos);
+}
+
+TEST(Config, UnknownKeySuggestsTheClosestKey) {
+  auto p = problems_of(Direction::forward, json::parse(R"({"source":{"type":"outbox","stream_table":"t"},
+      "sink":{"type":"nats","url":"nats://x","subjct":"a.b"}})"));
+  EXPECT_TRUE(any_contains(p, "unknown key \"subjct\" (did you mean \"subject\"?)")) << joined(p);
+  EXPECT_TRUE(any_contains(p, "missing required key \"subject\"")) << joined(p);
+}
+
+TEST(Config, WrongValueTypeNamesKeyExpectationAndValue) {
+  auto p = problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"file","path":"/x",
+      "rotate_bytes":"ten","batch_size":0,"granularity":"rows"})"));
+  EXPECT_TRUE(any_contains(p, "key \"rotate_bytes\" must be an integer, got \"ten\"")) << joined(p);
+  EXPECT_TRUE(any_contains(p, "key \"batch_size\" must be between 1 and 100000, got 0")) << joined(p);
+  EXPECT_TRUE(any_contains(p, "key \"granularity\" must be one of row, delta, got \"rows\"")) << joined(p);
+}
+
+TEST(Config, AWildcardPublishSubjectIsRefusedWithATemplateToUse) {
+  auto p = problems_of(Direction::forward, json::parse(R"({"source":{"type":"outbox","stream_table":"order_view"},
+      "sink":{"type":"nats","url":"nats://localhost:4222","subject":"orders.>"}})"));
+  ASSERT_EQ(p.size(), 1u) << joined(p);
+  EXPECT_NE(p[0].find("\"orders.>\" is a wildcard"), std::string::npos) << p[0];
+  EXPECT_NE(p[0].find("\"orders.{op}\""), std::string::npos) << p[0];
+}
+
+TEST(Config, OneOfGroupsNeedExactlyOne) {
+  auto p = problems_of(Direction::forward, json::parse(R"({"source":{"type":"outbox"},"sink":{"type":"stdout"}})"));
+  EXPECT_TRUE(any_contains(p, "needs exactly one of stream_table, outbox, got none")) << joined(p);
+  p = problems_of(Direction::reverse, json::parse(R"({"source":{"type":"stdin"},"sink":{"type":"inbox","inbox_name":"a","inbox_table":"b"}})"));
+  EXPECT_TRUE(any_contains(p, "got inbox_name and inbox_table")) << joined(p);
+}
+
+TEST(Config, DirectionMismatchSaysWhichFunctionToUse) {
+  auto p = problems_of(Direction::forward, json::parse(R"({"source":{"type":"kafka","brokers":"b","topic":"t","group_id":"g"},
+      "sink":{"type":"stdout"}})"));
+  EXPECT_TRUE(any_contains(p, "use set_relay_inbox")) << joined(p);
+}
+
+TEST(Config, SecretValuesAreNeverEchoed) {
+  auto p = problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"nats","url":"nats://x",
+      "subject":"a.b","password":12345})"));
+  ASSERT_TRUE(any_contains(p, "key \"password\" must be a string, got \"***\"")) << joined(p);
+  EXPECT_FALSE(any_contains(p, "12345"));
+}
+
+TEST(Config, SecretReferencesAreResolvedAtBuildTime) {
+  ::setenv("RELAY_TEST_TOKEN", "s3cret", 1);
+  ::setenv("RELAY_TEST_BATCH", "50", 1);
+  std::vector<std::string> p;
+  json c = normalize_pipeline(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"nats","url":"nats://x",
+      "subject":"a.b","token":"${ENV:RELAY_TEST_TOKEN}","batch_size":"${ENV:RELAY_TEST_BATCH}"})"), "p", p);
+  ASSERT_TRUE(p.empty()) << joined(p);
+  auto r = resolve_secrets(c);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)["sink"]["token"], "s3cret");
+  EXPECT_EQ((*r)["batch_size"], 50);
+  auto missing = resolve_secret_string("${ENV:RELAY_TEST_NOT_SET_ANYWHERE}");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("RELAY_TEST_NOT_SET_ANYWHERE is not set"), std::string::npos);
+}
+
+TEST(Config, RedactionHidesSecretsAndUrlPasswords) {
+  json c = json::parse(R"({"source":{"type":"outbox","stream_table":"t"},
+      "sink":{"type":"pg-inbox","postgres_url":"postgres://relay:hunter2@db/x","inbox_name":"a"}})");
+  json r = redact_config(c);
+  EXPECT_EQ(r["sink"]["postgres_url"], "***");
+  json n = json::parse(R"({"source":{"type":"outbox","stream_table":"t"},"sink":{"type":"nats","url":"nats://u:pw@h:4222","subject":"a"}})");
+  EXPECT_EQ(redact_config(n)["sink"]["url"], "nats://u:***@h:4222");
+}
+
+TEST(ConfigFile, Seed000IsParsedAndItsWildcardExampleGetsAClearError) {
+  std::vector<std::string> p;
+  auto cfg = parse_config_text(R"(
+[global]
+postgres_url = "postgres://user:pass@localhost/mydb"
+metrics_bind = "0.0.0.0:9090"
+ha_group = "relay-primary"
+
+[[pipeline]]
+name = "revenue-to-kafka"
+source = { type = "outbox", stream_table = "revenue_by_region" }
+sink = { type = "kafka", brokers = "kafka:9092", topic = "revenue-deltas" }
+
+[[pipeline]]
+name = "orders-to-nats"
+source = { type = "outbox", stream_table = "order_view" }
+sink = { type = "nats", url = "nats://localhost:4222", subject = "orders.>" }
+
+[[pipeline]]
+name = "payments-from-kafka"
+source = { type = "kafka", brokers = "kafka:9092", topic = "payment-events", group_id = "pgtrickle-inbox" }
+sink = { type = "inbox", inbox_name = "payment_events" }
+)", "relay.toml", p);
+  EXPECT_EQ(cfg.global.metrics_addr, "0.0.0.0:9090");
+  EXPECT_EQ(cfg.global.relay_group_id, "relay-primary");
+  ASSERT_EQ(cfg.pipelines.size(), 3u);
+  EXPECT_EQ(cfg.pipelines[2].direction, Direction::reverse);
+  EXPECT_EQ(cfg.pipelines[2].sink_type, "pg-inbox");
+  ASSERT_EQ(p.size(), 1u) << joined(p);
+  EXPECT_NE(p[0].find("relay.toml (line 12)"), std::string::npos) << p[0];
+  EXPECT_NE(p[0].find("orders.{op}"), std::string::npos) << p[0];
+}
+
+TEST(ConfigFile, MalformedTomlNamesLineAndColumn) {
+  std::vector<std::string> p;
+  parse_config_text("[global]\npostgres_url = \"x\n", "bad.toml", p);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("bad.toml:2:"), std::string::npos) << p[0];
+  EXPECT_NE(p[0].find("malformed TOML"), std::string::npos);
+}
+
+TEST(ConfigFile, UnknownSectionsAndGlobalKeysAreErrors) {
+  std::vector<std::string> p;
+  parse_config_text("[globl]\n[global]\nmetrics_bnd = \"x\"\n", "f.toml", p);
+  EXPECT_TRUE(any_contains(p, "unknown section \"globl\" (did you mean \"global\"?)")) << joined(p);
+  EXPECT_TRUE(any_contains(p, "unknown key \"metrics_bnd\" (did you mean \"metrics_bind\"?)")) << joined(p);
+}
