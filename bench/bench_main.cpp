@@ -1,1 +1,208 @@
-int main() { return 0; }
+// pgtrickle-relay benchmarks. Each scenario prints its figures beside the previous run's
+// (bench/results.json), so a regression shows; --save records the new figures.
+//
+//   relay_bench --postgres-url URL [--rows N] [--save]
+//
+// forward-file: a backlog of N small rows (one outbox row each) drained to a file (fsync per batch),
+// beside the rate at which COPY reads the same outbox rows from the same database.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "pg/catalog.h"
+#include "pg/connection.h"
+
+using namespace std::chrono;
+using json = nlohmann::json;
+using relay::pg::Connection;
+
+namespace {
+
+std::string g_url;
+int g_rows = 200000;
+bool g_save = false;
+std::string g_results = std::string(RELAY_SOURCE_DIR) + "/bench/results.json";
+
+[[noreturn]] void die(const std::string& msg) {
+  std::cerr << "relay_bench: " << msg << "\n";
+  std::exit(1);
+}
+
+Connection connect(const std::string& url) {
+  auto c = Connection::open(url, "relay_bench");
+  if (!c) die(c.error().message);
+  return std::move(*c);
+}
+
+void exec(Connection& c, const std::string& sql) {
+  auto r = c.exec(sql);
+  if (!r) die(r.error().message + " in: " + sql.substr(0, 200));
+}
+
+std::string db_url(const std::string& db) {
+  auto q = g_url.find('?');
+  std::string base = g_url.substr(0, q);
+  return base.substr(0, base.rfind('/') + 1) + db + (q == std::string::npos ? "" : g_url.substr(q));
+}
+
+double seconds_since(steady_clock::time_point t0) { return duration<double>(steady_clock::now() - t0).count(); }
+
+struct Relay {
+  pid_t pid = -1;
+  std::string err_path;
+  Relay(const std::vector<std::string>& args, const std::string& err) : err_path(err) {
+    pid = fork();
+    if (pid == 0) {
+      int fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 2);
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      std::vector<char*> argv;
+      std::string bin = RELAY_BINARY;
+      argv.push_back(bin.data());
+      for (auto a : args) argv.push_back(strdup(a.c_str()));
+      argv.push_back(nullptr);
+      execv(bin.c_str(), argv.data());
+      _exit(127);
+    }
+  }
+  int port() {
+    std::regex re("port[=\":]+([0-9]+)");
+    for (int i = 0; i < 500; ++i) {
+      std::ifstream f(err_path);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      std::smatch m;
+      std::string s = ss.str();
+      if (std::regex_search(s, m, re)) return std::stoi(m[1]);
+      std::this_thread::sleep_for(10ms);
+    }
+    die("the relay did not start: see " + err_path);
+  }
+  long rss_peak_kb() {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+      if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+  }
+  ~Relay() {
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+  }
+};
+
+double metric(int port, const std::string& name) {
+  httplib::Client c("127.0.0.1", port);
+  auto res = c.Get("/metrics");
+  if (!res) return -1;
+  std::istringstream in(res->body);
+  std::string line;
+  double sum = 0;
+  bool found = false;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) == 0 && (line.size() > name.size() && (line[name.size()] == '{' || line[name.size()] == ' '))) {
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+      found = true;
+    }
+  }
+  return found ? sum : -1;
+}
+
+json load_previous() {
+  std::ifstream f(g_results);
+  if (!f) return json::object();
+  return json::parse(f, nullptr, false);
+}
+
+void report(json& results, const json& previous, const std::string& key, double value, const std::string& unit) {
+  results[key] = value;
+  std::string before = previous.contains(key) ? fmt::format("{:.0f}", previous[key].get<double>()) : "-";
+  std::cout << fmt::format("  {:<44} {:>12.0f} {:<6} (previous: {})\n", key, value, unit, before);
+}
+
+void forward_file(json& results, const json& previous) {
+  std::string db = "relay_bench_file";
+  {
+    auto admin = connect(g_url);
+    exec(admin, "DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+    exec(admin, "CREATE DATABASE " + db);
+  }
+  auto c = connect(db_url(db));
+  if (auto s = relay::pg::install_schema(c); !s) die(s.error().message);
+  exec(c, "CREATE TABLE bench (id bigint PRIMARY KEY, name text, amount numeric)");
+  exec(c, "SELECT pgtrickle.enable_outbox('bench')");
+  auto t0 = steady_clock::now();
+  exec(c, fmt::format("DO $$ BEGIN FOR i IN 1..{} LOOP INSERT INTO bench VALUES (i, 'customer-' || i, i * 1.5); END LOOP; END $$", g_rows));
+  double load_s = seconds_since(t0);
+  exec(c, "VACUUM ANALYZE");
+
+  // COPY of the same rows (what PostgreSQL can hand out), best of three.
+  double copy_rate = 0;
+  for (int run = 0; run < 3; ++run) {
+    auto t = steady_clock::now();
+    PGresult* r = PQexec(c.raw(), "COPY (SELECT o.id, o.payload FROM pgtrickle.outbox_bench o) TO STDOUT");
+    if (PQresultStatus(r) != PGRES_COPY_OUT) die("COPY failed");
+    PQclear(r);
+    char* buf;
+    long rows = 0;
+    int n;
+    while ((n = PQgetCopyData(c.raw(), &buf, 0)) > 0) {
+      ++rows;
+      PQfreemem(buf);
+    }
+    PQclear(PQgetResult(c.raw()));
+    copy_rate = std::max(copy_rate, rows / seconds_since(t));
+  }
+
+  std::string out = "/tmp/relay_bench_file.jsonl";
+  unlink(out.c_str());
+  exec(c, "SELECT pgtrickle.set_relay_outbox('bench-file', config => '{\"stream_table\":\"bench\",\"sink_type\":\"file\",\"path\":\"" + out +
+              "\",\"batch_size\":5000}'::jsonb)");
+  auto start = steady_clock::now();
+  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0", "--log-level", "warn"}, "/tmp/relay_bench_file.err");
+  int port = relay.port();
+  while (metric(port, "pgtrickle_relay_messages_delivered_total") < g_rows) {
+    if (seconds_since(start) > 300) die("the relay did not drain the backlog in 300 s");
+    std::this_thread::sleep_for(5ms);
+  }
+  double drain_s = seconds_since(start);
+  double rate = g_rows / drain_s;
+  std::cout << fmt::format("forward → file: {} rows backlog (loaded in {:.1f} s), fsync per batch\n", g_rows, load_s);
+  report(results, previous, "forward_file_messages_per_s", rate, "msg/s");
+  report(results, previous, "copy_same_rows_per_s", copy_rate, "rows/s");
+  report(results, previous, "forward_file_percent_of_copy", 100.0 * rate / copy_rate, "%");
+  report(results, previous, "forward_file_peak_rss_kb", static_cast<double>(relay.rss_peak_kb()), "KiB");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--postgres-url" && i + 1 < argc) g_url = argv[++i];
+    else if (a == "--rows" && i + 1 < argc) g_rows = std::stoi(argv[++i]);
+    else if (a == "--save") g_save = true;
+    else die("unknown argument " + a + "; usage: relay_bench --postgres-url URL [--rows N] [--save]");
+  }
+  if (g_url.empty()) die("--postgres-url is required (bench/run.sh starts a server and passes it)");
+  json previous = load_previous();
+  json results = json::object();
+  forward_file(results, previous);
+  if (g_save) {
+    std::ofstream(g_results) << results.dump(2) << "\n";
+    std::cout << "saved to " << g_results << "\n";
+  }
+}

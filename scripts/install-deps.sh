@@ -9,7 +9,7 @@ packages=(
   libcli11-dev libcpp-httplib-dev libssl-dev libcurl4-openssl-dev
   librdkafka-dev libnats-dev libhiredis-dev librabbitmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nats-server redis-server rabbitmq-server
+  nats-server redis-server rabbitmq-server python3
 )
 missing=()
 for p in "${packages[@]}"; do
