@@ -223,7 +223,13 @@ json flat_to_nested(Direction dir, const json& in, const std::string& where, std
     const std::string& key = it.key();
     if (key == "source_type" || key == "sink_type") continue;
     const json& v = it.value();
-    if (spec_has(kPipelineSpec, key)) out[key] = v;
+    // A key both a pipeline option and a far-side key ("format": "csv" for a file sink) goes to the
+    // side whose allowed values include it.
+    auto allows = [&](const BackendSpec& s) {
+      const KeySpec* k = find_key(s, key);
+      return k && v.is_string() && (k->allowed.empty() || util::list_contains(k->allowed, v.get<std::string>()));
+    };
+    if (spec_has(kPipelineSpec, key) && !(spec_has(far, key) && allows(far) && !allows(kPipelineSpec))) out[key] = v;
     else if (place_prefixed(far, far_obj, key, v) || place_prefixed(near, near_obj, key, v)) continue;
     else if (spec_has(far, key) || util::starts_with(key, "rdkafka.")) far_obj[key] = v;
     else if (spec_has(near, key)) near_obj[key] = v;

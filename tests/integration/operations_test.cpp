@@ -38,9 +38,9 @@ int run_command(const std::string& cmd, std::string& output) {
 double metric(int port, const std::string& series) {
   int status = 0;
   std::string body = http_get(port, "/metrics", status);
-  auto p = body.find(series + " ");
+  auto p = body.find("\n" + series + " ");
   if (p == std::string::npos) return -1;
-  return std::stod(body.substr(p + series.size() + 1));
+  return std::stod(body.substr(p + series.size() + 2));
 }
 
 }  // namespace

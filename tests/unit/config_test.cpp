@@ -191,3 +191,15 @@ TEST(ConfigFile, UnknownSectionsAndGlobalKeysAreErrors) {
   EXPECT_TRUE(any_contains(p, "unknown section \"globl\" (did you mean \"global\"?)")) << joined(p);
   EXPECT_TRUE(any_contains(p, "unknown key \"metrics_bnd\" (did you mean \"metrics_bind\"?)")) << joined(p);
 }
+
+TEST(Config, AFlatKeyOfBothPipelineAndSinkGoesWhereItsValueFits) {
+  std::vector<std::string> p;
+  json c = normalize_pipeline(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"file","path":"/x","format":"csv"})"), "p", p);
+  ASSERT_TRUE(p.empty()) << joined(p);
+  EXPECT_EQ(c["sink"]["format"], "csv");
+  EXPECT_EQ(c["format"], "json");
+  c = normalize_pipeline(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"file","path":"/x","format":"cloudevents"})"), "p", p);
+  ASSERT_TRUE(p.empty()) << joined(p);
+  EXPECT_EQ(c["format"], "cloudevents");
+  EXPECT_EQ(c["sink"]["format"], "jsonl");
+}

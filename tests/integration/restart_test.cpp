@@ -1,0 +1,92 @@
+// The relay survives its database restarting: /health shows the outage while it lasts, the
+// pipeline reconnects by itself, and nothing is lost.
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "fixture.h"
+#include "pg/catalog.h"
+
+using namespace relay::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A PostgreSQL server of this test's own, so it can be stopped without disturbing other tests.
+class OwnServer {
+ public:
+  OwnServer() : dir_(work_dir() + "/own-pg"), port_(std::getenv("PGTRICKLE_TEST_PG_PORT2") ? std::getenv("PGTRICKLE_TEST_PG_PORT2") : "55435") {
+    start();
+  }
+  ~OwnServer() { stop(); }
+  void start() { run("start " + dir_ + " " + port_); }
+  void stop() { run("stop " + dir_); }
+  std::string url(const std::string& db) const { return "postgresql://postgres@127.0.0.1:" + port_ + "/" + db; }
+
+ private:
+  static void run(const std::string& args) {
+    std::string cmd = std::string("bash ") + RELAY_SOURCE_DIR + "/scripts/pg-server.sh " + args + " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  std::string dir_, port_;
+};
+
+relay::pg::Connection connect(const std::string& url) {
+  auto c = relay::pg::Connection::open(url, "restart-test");
+  if (!c) throw std::runtime_error(c.error().message);
+  return std::move(*c);
+}
+
+}  // namespace
+
+TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
+  OwnServer server;
+  {
+    auto admin = connect(server.url("postgres"));
+    admin.exec("DROP DATABASE IF EXISTS app");
+    ASSERT_TRUE(admin.exec("CREATE DATABASE app"));
+  }
+  std::string out = work_dir() + "/restart.jsonl";
+  auto setup = [&] {
+    auto c = connect(server.url("app"));
+    return c;
+  };
+  {
+    auto c = setup();
+    ASSERT_TRUE(relay::pg::install_schema(c));
+    ASSERT_TRUE(c.exec("CREATE TABLE t (id int PRIMARY KEY)"));
+    ASSERT_TRUE(c.exec("SELECT pgtrickle.enable_outbox('t')"));
+    ASSERT_TRUE(c.exec("SELECT pgtrickle.set_relay_outbox('r', config => '{\"stream_table\":\"t\",\"sink_type\":\"file\",\"path\":\"" + out + "\"}'::jsonb)"));
+    ASSERT_TRUE(c.exec("INSERT INTO t SELECT g FROM generate_series(1, 100) g"));
+  }
+  RelayProcess relay({"--postgres-url", server.url("app"), "--metrics-addr", "127.0.0.1:0"});
+  int port = relay.admin_port();
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 100; }, 15s)) << relay.err();
+
+  server.stop();
+  int status = 0;
+  ASSERT_TRUE(wait_until([&] {
+    http_get(port, "/health", status);
+    return status == 503;
+  }, 15s)) << "health shows the lost database";
+  EXPECT_EQ(json::parse(http_get(port, "/health", status))["database"], "unreachable");
+  std::this_thread::sleep_for(1s);
+  server.start();
+  {
+    auto c = setup();
+    ASSERT_TRUE(c.exec("INSERT INTO t SELECT g FROM generate_series(101, 200) g"));
+  }
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 200; }, 30s)) << relay.err();
+  std::set<int> ids;
+  for (auto& l : read_lines(out)) ids.insert(json::parse(l)["payload"]["id"].get<int>());
+  EXPECT_EQ(ids.size(), 200u);
+  ASSERT_TRUE(wait_until([&] {
+    http_get(port, "/health", status);
+    return status == 200;
+  }, 15s));
+  relay.signal(SIGTERM);
+  EXPECT_EQ(relay.wait(15s), 0);
+}

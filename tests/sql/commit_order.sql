@@ -1,0 +1,117 @@
+-- Commit order. Outbox ids are taken when rows are inserted; transactions commit in another
+-- order. Readers walk (commit seq, id) up to outbox_watermark(), so they neither skip a row
+-- whose transaction committed late nor see one before it committed. Real concurrent writers
+-- are tested from the relay's side; one session can check the machinery itself.
+
+SELECT pgtrickle.create_outbox('ev');
+SELECT pgtrickle.create_consumer_group('readers', 'ev', 'earliest');
+
+-- How the relay reads: in a statement after taking the watermark.
+CREATE FUNCTION read_ev(p_after_seq bigint, p_after_id bigint)
+RETURNS TABLE (seq bigint, id bigint) LANGUAGE plpgsql AS $$
+DECLARE
+  v_wm bigint := pgtrickle.outbox_watermark();
+BEGIN
+  RETURN QUERY SELECT c.seq, o.id FROM pgtrickle.outbox_ev AS o
+    JOIN pgtrickle.outbox_commits AS c ON c.outbox = 'outbox_ev' AND c.xid = o.xid
+    WHERE c.seq <= v_wm AND (c.seq, o.id) > (p_after_seq, p_after_id)
+    ORDER BY c.seq, o.id;
+END
+$$;
+
+-- A transaction that took the higher id commits first: ids 100 then 50, in commit order.
+INSERT INTO pgtrickle.outbox_ev (id, payload, kind) VALUES (100, '{"n": "late id, first commit"}', 'event');
+INSERT INTO pgtrickle.outbox_ev (id, payload, kind) VALUES (50, '{"n": "early id, second commit"}', 'event');
+
+DO $$
+DECLARE
+  v_seq100 bigint;
+BEGIN
+  PERFORM assert_eq((SELECT array_agg(id) FROM read_ev(0, 0)), ARRAY[100, 50]::bigint[], 'rows in commit order');
+  -- A reader that has consumed row 100 still gets row 50: it committed after.
+  SELECT seq INTO v_seq100 FROM read_ev(0, 0) WHERE id = 100;
+  PERFORM assert_eq((SELECT array_agg(id) FROM read_ev(v_seq100, 100)), ARRAY[50]::bigint[], 'nothing skipped after id 100');
+  -- The same through a consumer group.
+  PERFORM assert_eq((SELECT array_agg(outbox_id) FROM pgtrickle.poll_outbox('readers', 'w1', 1)), ARRAY[100]::bigint[], 'first poll');
+  PERFORM pgtrickle.commit_offset('readers', 'w1', 100);
+  PERFORM assert_eq((SELECT array_agg(outbox_id) FROM pgtrickle.poll_outbox('readers', 'w1', 10)), ARRAY[50]::bigint[], 'second poll');
+  PERFORM pgtrickle.commit_offset('readers', 'w1', 50);
+END
+$$;
+
+-- Inside the writing transaction: its rows have no position yet and the watermark stays put.
+SELECT set_config('my.wm_before', pgtrickle.outbox_watermark()::text, false);
+BEGIN;
+SELECT pgtrickle.outbox_publish('ev', '{"n": "pending"}');
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT seq FROM pgtrickle.outbox_commits WHERE outbox = 'outbox_ev' AND xid = pg_current_xact_id()),
+                    NULL::bigint, 'no position before commit');
+  PERFORM assert_eq(pgtrickle.outbox_watermark(), current_setting('my.wm_before', true)::bigint, 'watermark before commit');
+END
+$$;
+COMMIT;
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT max(seq) FROM read_ev(0, 0)), pgtrickle.outbox_watermark(), 'the commit moved the watermark');
+  PERFORM assert_eq((SELECT id FROM read_ev(0, 0) ORDER BY seq DESC, id DESC LIMIT 1),
+                    (SELECT id FROM pgtrickle.outbox_ev WHERE payload ->> 'n' = 'pending'), 'the committed row is readable');
+END
+$$;
+
+-- Numbering holds a shared lock until the transaction ends; that lock is what the watermark
+-- waits for.
+BEGIN;
+SELECT pgtrickle.outbox_publish('ev', '{"n": "numbered early"}');
+SET CONSTRAINTS ALL IMMEDIATE;
+DO $$
+BEGIN
+  ASSERT (SELECT seq IS NOT NULL FROM pgtrickle.outbox_commits WHERE outbox = 'outbox_ev' AND xid = pg_current_xact_id()),
+    'numbered when constraints run';
+  ASSERT EXISTS (SELECT 1 FROM pg_locks
+                 WHERE locktype = 'advisory' AND mode = 'ShareLock' AND pid = pg_backend_pid()
+                   AND ((classid::bigint << 32) | objid::bigint) = pgtrickle._outbox_commit_lock_key()),
+    'the numbering lock is held until commit';
+END
+$$;
+COMMIT;
+
+-- Rolled back writes never appear; a number lost to an aborted commit leaves a harmless gap.
+BEGIN;
+SELECT pgtrickle.outbox_publish('ev', '{"n": "rolled back"}');
+ROLLBACK;
+SELECT nextval('pgtrickle.outbox_commit_seq');
+SELECT pgtrickle.outbox_publish('ev', '{"n": "after the gap"}');
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT array_agg(payload ->> 'n') FROM pgtrickle.poll_outbox('readers', 'w1', 10)),
+                    ARRAY['pending', 'numbered early', 'after the gap'], 'remaining rows, none rolled back');
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_ev WHERE payload ->> 'n' = 'rolled back'), 0::bigint, 'no rolled back row');
+END
+$$;
+
+-- A transaction writing two outboxes gets a position in each; a failed statement inside a
+-- savepoint leaves no trace.
+SELECT pgtrickle.create_outbox('ev2');
+BEGIN;
+SELECT pgtrickle.outbox_publish('ev', '{"n": "both 1"}');
+SAVEPOINT s;
+SELECT pgtrickle.outbox_publish('ev2', '{"n": "undone"}');
+ROLLBACK TO SAVEPOINT s;
+SELECT pgtrickle.outbox_publish('ev2', '{"n": "both 2"}');
+COMMIT;
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_commits
+                     WHERE xid = (SELECT xid FROM pgtrickle.outbox_ev WHERE payload ->> 'n' = 'both 1')), 2::bigint,
+                    'one commit row per outbox');
+  PERFORM assert_eq((SELECT array_agg(payload ->> 'n') FROM pgtrickle.outbox_ev2), ARRAY['both 2'], 'savepoint rollback');
+  ASSERT NOT EXISTS (SELECT 1 FROM pgtrickle.outbox_commits WHERE seq IS NULL), 'every committed writer is numbered';
+END
+$$;
+
+-- Reading must happen in READ COMMITTED: a snapshot taken before the watermark could miss rows.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT expect_error($q$ SELECT * FROM pgtrickle.poll_outbox('readers', 'w1') $q$,
+                    'poll_outbox needs READ COMMITTED isolation', '25000');
+COMMIT;

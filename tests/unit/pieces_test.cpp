@@ -1,0 +1,150 @@
+// Small pure parts: error classification, backoff, lock keys, redaction, encoders, health, metrics.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/backoff.h"
+#include "core/health.h"
+#include "core/relay_context.h"
+#include "http/admin_server.h"
+#include "metrics/metrics.h"
+#include "pg/connection.h"
+#include "sinks/pg_inbox/pg_inbox_sink.h"
+#include "sinks/stdout/stream_sink.h"
+#include "util/strings.h"
+
+using namespace relay;
+
+TEST(SqlState, EveryClassMapsToARetryDecision) {
+  struct Row {
+    const char* state;
+    bool conn_ok;
+    ErrorKind kind;
+  } rows[] = {
+      {"08006", true, ErrorKind::retriable},  // connection failure
+      {"", false, ErrorKind::retriable},      // connection lost, no SQLSTATE
+      {"40001", true, ErrorKind::retriable},  // serialization failure
+      {"40P01", true, ErrorKind::retriable},  // deadlock
+      {"53100", true, ErrorKind::retriable},  // disk full
+      {"53300", true, ErrorKind::retriable},  // too many connections
+      {"57P01", true, ErrorKind::retriable},  // admin shutdown
+      {"57014", true, ErrorKind::retriable},  // query cancelled
+      {"58030", true, ErrorKind::retriable},  // I/O error
+      {"55P03", true, ErrorKind::retriable},  // lock not available
+      {"22P02", true, ErrorKind::permanent},  // invalid text representation: this input
+      {"23502", true, ErrorKind::permanent},  // not-null violation
+      {"42P01", true, ErrorKind::fatal},      // undefined table: the setup is wrong
+      {"42501", true, ErrorKind::fatal},      // insufficient privilege
+      {"28P01", true, ErrorKind::fatal},      // bad password
+      {"3D000", true, ErrorKind::fatal},      // no such database
+      {"P0001", true, ErrorKind::fatal},      // raised by our SQL
+      {"XX000", true, ErrorKind::retriable},  // internal error: retry rather than drop
+  };
+  for (const auto& r : rows) EXPECT_EQ(pg::classify_sqlstate(r.state, r.conn_ok), r.kind) << r.state;
+}
+
+TEST(Backoff, DoublesUpToTheCapWithJitter) {
+  Backoff b(std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 42);
+  auto d1 = b.next().count(), d2 = b.next().count(), d3 = b.next().count();
+  EXPECT_GE(d1, 50);
+  EXPECT_LE(d1, 100);
+  EXPECT_GE(d2, 100);
+  EXPECT_LE(d2, 200);
+  EXPECT_GE(d3, 200);
+  EXPECT_LE(d3, 400);
+  for (int i = 0; i < 50; ++i) EXPECT_LE(b.next().count(), 1000);
+  Backoff other(std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 43);
+  bool differs = false;
+  Backoff again(std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 42);
+  for (int i = 0; i < 10; ++i) differs |= other.next() != again.next();
+  EXPECT_TRUE(differs) << "relays with different seeds do not retry in lockstep";
+}
+
+TEST(Ownership, LockKeysAreStableAndDistinct) {
+  EXPECT_EQ(ownership_lock_key("default", "orders"), ownership_lock_key("default", "orders"));
+  EXPECT_NE(ownership_lock_key("default", "orders"), ownership_lock_key("other", "orders"));
+  EXPECT_NE(ownership_lock_key("ab", "c"), ownership_lock_key("a", "bc"));
+  // Fixed value: relays of different versions must agree on the key.
+  EXPECT_EQ(ownership_lock_key("default", "orders"), ownership_lock_key(std::string("default"), std::string("orders")));
+}
+
+TEST(Redact, PasswordsInUrlsAndKeyValueStrings) {
+  EXPECT_EQ(util::redact_url("postgres://relay:hunter2@db:5432/app"), "postgres://relay:***@db:5432/app");
+  EXPECT_EQ(util::redact_url("host=db password=hunter2 user=relay"), "host=db password=*** user=relay");
+  EXPECT_EQ(util::redact_url("postgres://db/app?password=hunter2&sslmode=require"), "postgres://db/app?password=***&sslmode=require");
+  EXPECT_EQ(util::redact_url("nats://localhost:4222"), "nats://localhost:4222");
+}
+
+TEST(StreamSink, EncodesLinesInEachFormat) {
+  Message m;
+  m.dedup_key = "outbox_t:1:0";
+  m.source = "t";
+  m.op = Op::insert;
+  m.key = "a,b";
+  m.data = R"({"id":1,"s":"x\"y"})";
+  m.body = R"({"dedup_key":"outbox_t:1:0","payload":{"id":1}})";
+  m.committed_at = 1777284903.412;
+  std::string out;
+  encode_line(m, "jsonl", out);
+  EXPECT_EQ(out, m.body + "\n");
+  out.clear();
+  encode_line(m, "csv", out);
+  EXPECT_EQ(out, "outbox_t:1:0,t,insert,\"a,b\",2026-04-27T10:15:03.412Z,\"{\"\"id\"\":1,\"\"s\"\":\"\"x\\\"\"y\"\"}\"\n");
+  out.clear();
+  encode_line(m, "json", out);
+  EXPECT_EQ(out, "{\n  \"dedup_key\": \"outbox_t:1:0\",\n  \"payload\": {\n    \"id\": 1\n  }\n}\n");
+}
+
+TEST(PgInbox, RowsCarryIdentityTypeKeyPayloadAndTrace) {
+  Message m;
+  m.dedup_key = "outbox_pay:3:0";
+  m.routes[0] = "payments.insert";
+  m.source = "payments";
+  m.key = "10";
+  m.data = R"({"amount":5})";
+  m.headers = {{"traceparent", "00-abc-01"}};
+  std::string out;
+  encode_inbox_rows(std::span<const Message>(&m, 1), out);
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j[0]["event_id"], "outbox_pay:3:0");
+  EXPECT_EQ(j[0]["event_type"], "payments.insert");
+  EXPECT_EQ(j[0]["aggregate_id"], "10");
+  EXPECT_EQ(j[0]["payload"]["amount"], 5);
+  EXPECT_EQ(j[0]["headers"]["op"], "insert");
+  EXPECT_EQ(j[0]["trace_id"], "00-abc-01");
+}
+
+TEST(Health, DegradedWhenTheDatabaseIsLostOrAPipelineFails) {
+  HealthBoard h;
+  int status = 0;
+  auto doc = nlohmann::json::parse(AdminServer::health_json(h, status));
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(doc["database"], "unreachable");
+  h.database_connected = true;
+  h.update({.name = "a", .direction = "forward", .state = "running", .owned = true});
+  h.update({.name = "b", .direction = "forward", .state = "standby"});
+  doc = nlohmann::json::parse(AdminServer::health_json(h, status));
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(doc["status"], "healthy");
+  EXPECT_EQ(doc["pipelines_owned"], 1);
+  h.update({.name = "b", .direction = "forward", .state = "failed", .last_error = "boom"});
+  doc = nlohmann::json::parse(AdminServer::health_json(h, status));
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(doc["pipelines"][1]["last_error"], "boom");
+}
+
+TEST(Metrics, RendersPrometheusTextWithCumulativeBuckets) {
+  metrics::Registry r;
+  auto p = r.pipeline("orders \"x\"");
+  p->delivered.inc(3);
+  p->delivery_seconds.observe(0.0015);
+  p->delivery_seconds.observe(0.02);
+  p->owned.set(1);
+  std::string text = r.render();
+  EXPECT_NE(text.find("pgtrickle_relay_messages_delivered_total{pipeline=\"orders \\\"x\\\"\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("pgtrickle_relay_delivery_duration_seconds_bucket{pipeline=\"orders \\\"x\\\"\",le=\"0.002\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("pgtrickle_relay_delivery_duration_seconds_bucket{pipeline=\"orders \\\"x\\\"\",le=\"0.025\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("pgtrickle_relay_delivery_duration_seconds_count{pipeline=\"orders \\\"x\\\"\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("pgtrickle_relay_pipelines_owned 1\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE pgtrickle_relay_consumer_lag gauge"), std::string::npos);
+}
