@@ -136,8 +136,11 @@ BEGIN
     'sink "file" key "path" must be a string, got 7');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "batch_size": "1000"}') $q$,
     'option "batch_size" must be an integer, got "1000"');
-  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "csv"}') $q$,
-    'option "format" must be one of "json", "cloudevents", got "csv"');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "xml"}') $q$,
+    'option "format" must be one of "json", "cloudevents", got "xml"');
+  -- "format" is also a key of the stdout sink: a value only the sink accepts goes there.
+  ASSERT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "csv"}') -> 'sink' ->> 'format' = 'csv',
+    'a flat "format": "csv" is the stdout sink''s format';
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "kafka", "brokers": "b", "topic": "t", "acks": 2}') $q$,
     'sink "kafka" key "acks" must be one of "all", "1", "0", got 2');
   PERFORM assert_eq(fwd('{"stream_table": "t", "sink_type": "kafka", "brokers": "b", "topic": "t", "acks": 1}') #>> '{sink,acks}',
