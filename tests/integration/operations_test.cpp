@@ -76,6 +76,7 @@ TEST(Operations, PipelinesAddedDisabledReenabledAndDeletedWhileRunning) {
 
   // A config change restarts the pipeline with the new settings.
   db.exec(file_pipeline("p-b", "t", b, ", \"format\": \"csv\""));
+  ASSERT_TRUE(wait_until([&] { return relay.err().find("Restarting a pipeline whose configuration changed") != std::string::npos; }, 10s));
   db.exec("INSERT INTO t VALUES (3)");
   ASSERT_TRUE(wait_until([&] {
     auto l = read_lines(b);

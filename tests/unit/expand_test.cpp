@@ -192,3 +192,11 @@ TEST(Expand, ClaimCheckRowsPairAdjacentDeleteAndInsert) {
   EXPECT_EQ(out[0].op, Op::delete_);
   EXPECT_EQ(out[0].dedup_key, "outbox_orders:10:4");
 }
+
+TEST(Expand, NumericValuesKeepTheirExactDigits) {
+  Expander e(options());
+  std::vector<Message> out;
+  e.expand_row(row(1, R"({"v": 1, "inserted": [{"id": 1, "amount": 42.50, "big": 123456789012345678901234.5}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].data, R"({"id":1,"amount":42.50,"big":123456789012345678901234.5})");
+}

@@ -1,33 +1,41 @@
 #include "sources/outbox/expand.h"
 
 #include <ctime>
-#include <optional>
 #include <unordered_map>
 
 #include "util/json_escape.h"
+#include "util/json_scan.h"
 
 namespace relay::outbox {
 namespace {
 
-using simdjson::dom::element;
+namespace js = json_scan;
 
-void append_text(element e, std::string& out) {
-  std::string_view s;
-  if (e.get_string().get(s) == simdjson::SUCCESS) out += s;
-  else out += simdjson::minify(e);
+std::string minified(std::string_view v) {
+  std::string s;
+  js::append_minified(s, v);
+  return s;
 }
 
+// Template variables of one message; row fields are read from the row's JSON text.
 struct RowVars : TemplateVars {
-  element row;
-  bool has_row = false;
+  std::string_view row;
   bool column(std::string_view name, std::string& out) const override {
-    if (!has_row) return false;
-    element v;
-    if (row.at_key(name).get(v) != simdjson::SUCCESS) return false;
-    append_text(v, out);
+    std::string_view v;
+    if (row.empty() || !js::field(row, name, v)) return false;
+    js::append_text(out, v);
     return true;
   }
 };
+
+void append_id_key(std::string& key, std::string_view outbox, std::int64_t id, std::int64_t index) {
+  key.reserve(outbox.size() + 24);
+  key += outbox;
+  key += ':';
+  util::append_int(key, id);
+  key += ':';
+  util::append_int(key, index);
+}
 
 }  // namespace
 
@@ -50,23 +58,22 @@ void append_timestamp(std::string& out, double unix_seconds) {
   out += buf;
 }
 
-std::string Expander::key_of(element row, const TemplateVars& vars) const {
+std::string Expander::key_of(std::string_view row, const TemplateVars& vars) const {
   std::string key;
   if (opt_.key_template) {
     opt_.key_template->render(vars, key);
     return key;
   }
   if (opt_.key_columns.empty()) return key;
+  std::string_view v;
   if (opt_.key_columns.size() == 1) {
-    element v;
-    if (row.at_key(opt_.key_columns[0]).get(v) == simdjson::SUCCESS) append_text(v, key);
+    if (js::field(row, opt_.key_columns[0], v)) js::append_text(key, v);
     return key;
   }
   key += '[';
   for (size_t i = 0; i < opt_.key_columns.size(); ++i) {
     if (i) key += ',';
-    element v;
-    if (row.at_key(opt_.key_columns[i]).get(v) == simdjson::SUCCESS) key += simdjson::minify(v);
+    if (js::field(row, opt_.key_columns[i], v)) js::append_minified(key, v);
     else key += "null";
   }
   key += ']';
@@ -75,7 +82,7 @@ std::string Expander::key_of(element row, const TemplateVars& vars) const {
 
 void Expander::poison(const OutboxRow& row, std::string reason, std::vector<Message>& out) {
   Message m;
-  m.dedup_key = opt_.outbox + ":" + std::to_string(row.id) + ":0";
+  append_id_key(m.dedup_key, opt_.outbox, row.id, 0);
   m.op = Op::event;
   m.source = opt_.stream_table;
   m.data = row.payload;
@@ -91,12 +98,7 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRe
   m.op = op;
   m.source = opt_.stream_table;
   m.committed_at = row.committed_at;
-  m.dedup_key.reserve(opt_.outbox.size() + 24);
-  m.dedup_key += opt_.outbox;
-  m.dedup_key += ':';
-  util::append_int(m.dedup_key, row.id);
-  m.dedup_key += ':';
-  util::append_int(m.dedup_key, index);
+  append_id_key(m.dedup_key, opt_.outbox, row.id, index);
 
   std::string id_text = std::to_string(row.id);
   RowVars vars;
@@ -106,17 +108,17 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRe
   vars.refresh_id = row.refresh_id;
   const RowRef* keyed = now ? now : before;
   if (keyed) {
-    vars.row = keyed->row;
-    vars.has_row = true;
-    m.key = key_of(keyed->row, vars);
+    vars.row = keyed->text;
+    m.key = key_of(keyed->text, vars);
+    m.data = keyed->text;
+  } else {
+    m.data = "null";
   }
   for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
     if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
-  if (keyed) m.data = keyed->text;
-  else m.data = "null";
 
   std::string& b = m.body;
-  b.reserve(160 + m.data.size() + (before ? before->text.size() : 0));
+  b.reserve(200 + m.data.size() + (before ? before->text.size() : 0));
   if (opt_.format == Format::json) {
     b += "{\"dedup_key\":";
     util::append_json_string(b, m.dedup_key);
@@ -159,7 +161,9 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRe
     b += ",\"datacontenttype\":\"application/json\",\"outboxid\":";
     util::append_json_string(b, id_text);
     b += ",\"data\":{\"before\":";
-    b += (op == Op::update || op == Op::delete_) && (before || op == Op::delete_) ? (before ? before->text : m.data) : "null";
+    if (op == Op::update && before) b += before->text;
+    else if (op == Op::delete_) b += m.data;
+    else b += "null";
     b += ",\"after\":";
     b += op == Op::delete_ || op == Op::truncate ? "null" : m.data;
     b += "}}";
@@ -167,36 +171,41 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRe
   out.push_back(std::move(m));
 }
 
-void Expander::emit_event(const OutboxRow& row, element payload, std::vector<Message>& out) {
+void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::vector<Message>& out) {
   Message m;
   m.op = Op::event;
   m.source = opt_.stream_table;
   m.committed_at = row.committed_at;
-  m.dedup_key = opt_.outbox + ":" + std::to_string(row.id) + ":0";
-  m.data = simdjson::minify(payload);
+  append_id_key(m.dedup_key, opt_.outbox, row.id, 0);
+  m.data = minified(payload);
   std::string id_text = std::to_string(row.id);
   RowVars vars;
   vars.stream_table = opt_.stream_table;
   vars.op = "event";
   vars.outbox_id = id_text;
   vars.refresh_id = row.refresh_id;
-  if (payload.is_object()) {
-    vars.row = payload;
-    vars.has_row = true;
+  if (js::kind(m.data) == '{') {
+    vars.row = m.data;
+    m.key = key_of(m.data, vars);
   }
-  if (vars.has_row) m.key = key_of(payload, vars);
   for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
     if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
   std::string headers_json = "{}";
-  if (!row.headers.empty()) {
-    element h;
-    if (row_parser_.parse(row.headers).get(h) == simdjson::SUCCESS && h.is_object()) {
-      headers_json = simdjson::minify(h);
-      for (auto field : h.get_object()) {
-        std::string v;
-        append_text(field.value, v);
-        m.headers.emplace_back(std::string(field.key), std::move(v));
-      }
+  if (!row.headers.empty() && js::kind(row.headers) == '{' && js::valid(row.headers)) {
+    headers_json = minified(row.headers);
+    // Each header as text: the object's fields in order.
+    size_t pos = 1;
+    std::string_view h = headers_json;
+    while (pos < h.size() && h[pos] != '}') {
+      std::string_view k, v;
+      if (!js::read_value(h, pos, k) || pos >= h.size() || h[pos] != ':') break;
+      ++pos;
+      if (!js::read_value(h, pos, v)) break;
+      std::string key, value;
+      js::append_text(key, k);
+      js::append_text(value, v);
+      m.headers.emplace_back(std::move(key), std::move(value));
+      if (pos < h.size() && h[pos] == ',') ++pos;
     }
   }
   std::string& b = m.body;
@@ -238,32 +247,23 @@ void Expander::emit_event(const OutboxRow& row, element payload, std::vector<Mes
   out.push_back(std::move(m));
 }
 
-void Expander::emit_delta(const OutboxRow& row, std::int64_t index, std::optional<element> inserted,
-                          std::optional<element> deleted, bool full_refresh, bool has_more, std::vector<Message>& out) {
+void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::string& inserted, const std::string& deleted,
+                          size_t rows, std::string_view first_row, bool full_refresh, bool has_more,
+                          std::vector<Message>& out) {
   Message m;
   m.op = Op::delta;
   m.source = opt_.stream_table;
   m.committed_at = row.committed_at;
-  m.dedup_key = opt_.outbox + ":" + std::to_string(row.id) + ":" + std::to_string(index);
-  bool has_ins = inserted && inserted->is_array();
-  bool has_del = deleted && deleted->is_array();
-  std::string ins = has_ins ? simdjson::minify(*inserted) : "[]";
-  std::string del = has_del ? simdjson::minify(*deleted) : "[]";
-  size_t n_ins = has_ins ? inserted->get_array().size() : 0;
-  size_t n_del = has_del ? deleted->get_array().size() : 0;
-  m.data = "{\"inserted\":" + ins + ",\"deleted\":" + del + "}";
+  append_id_key(m.dedup_key, opt_.outbox, row.id, index);
+  m.data = "{\"inserted\":" + inserted + ",\"deleted\":" + deleted + "}";
   std::string id_text = std::to_string(row.id);
   RowVars vars;
   vars.stream_table = opt_.stream_table;
   vars.op = "delta";
   vars.outbox_id = id_text;
   vars.refresh_id = row.refresh_id;
-  if (n_ins || n_del) {
-    element first = n_ins ? inserted->at(0).value_unsafe() : deleted->at(0).value_unsafe();
-    vars.row = first;
-    vars.has_row = true;
-    m.key = key_of(first, vars);
-  }
+  vars.row = first_row;  // {{ column }} in a delta's templates reads its first row
+  if (!first_row.empty()) m.key = key_of(first_row, vars);
   for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
     if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
   std::string& b = m.body;
@@ -286,7 +286,7 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, std::optiona
     b += ",\"full_refresh\":";
     b += full_refresh ? "true" : "false";
     b += ",\"delta_rows\":";
-    util::append_int(b, static_cast<std::int64_t>(n_ins + n_del));
+    util::append_int(b, static_cast<std::int64_t>(rows));
     if (row.is_claim_check) {
       b += ",\"first_row\":";
       util::append_int(b, index);
@@ -315,61 +315,58 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, std::optiona
 void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
   if (row.is_claim_check) return;
   if (row.payload.empty()) return poison(row, "the outbox row has no payload", out);
-  element doc;
-  if (auto err = parser_.parse(row.payload).get(doc); err)
-    return poison(row, std::string("the payload is not valid JSON: ") + simdjson::error_message(err), out);
-  if (row.is_event) return emit_event(row, doc, out);
+  std::string_view doc = row.payload;
+  size_t pos = 0;
+  std::string_view top;
+  if (!js::read_value(doc, pos, top) || !js::valid(doc)) return poison(row, "the payload is not valid JSON", out);
+  if (row.is_event) return emit_event(row, top, out);
 
-  std::optional<element> inserted, deleted;
+  std::string_view inserted, deleted;
   bool full_refresh = false;
-  if (doc.is_array()) {
+  char k = js::kind(top);
+  if (k == '[') {
     // pg_trickle 0.28-0.45 wrote the whole stream table as a bare array: a full snapshot.
-    inserted = doc;
+    inserted = top;
     full_refresh = true;
-  } else if (doc.is_object()) {
-    int64_t v = 0;
-    if (doc["v"].get(v) != simdjson::SUCCESS || v != 1) {
-      std::string shown = doc["v"].error() ? "missing" : simdjson::minify(doc["v"].value_unsafe());
+  } else if (k == '{') {
+    std::string_view v, flag;
+    if (!js::field(top, "v", v) || v != "1") {
+      std::string shown = js::field(top, "v", v) ? minified(v) : "missing";
       return poison(row, "unsupported outbox payload: expected {\"v\":1,...}, \"v\" is " + shown, out);
     }
-    bool fr = false;
-    if (doc["full_refresh"].get(fr) == simdjson::SUCCESS) full_refresh = fr;
-    bool truncated = false;
-    if (doc["truncated"].get(truncated) != simdjson::SUCCESS) truncated = false;
-    element ins_v, del_v;
-    bool ins_ok = doc["inserted"].get(ins_v) == simdjson::SUCCESS;
-    bool del_ok = doc["deleted"].get(del_v) == simdjson::SUCCESS;
-    if ((ins_ok && ins_v.is_number()) || (del_ok && del_v.is_number())) {
+    if (js::field(top, "full_refresh", flag)) full_refresh = flag == "true";
+    bool has_ins = js::field(top, "inserted", inserted);
+    bool has_del = js::field(top, "deleted", deleted);
+    if ((has_ins && js::kind(inserted) == 'n') || (has_del && js::kind(deleted) == 'n')) {
       // pg_trickle 0.46+ publishes counts, not rows: relay the notice itself.
-      return emit_event(row, doc, out);
+      return emit_event(row, top, out);
     }
-    if ((ins_ok && !ins_v.is_array()) || (del_ok && !del_v.is_array()))
+    if ((has_ins && js::kind(inserted) != '[') || (has_del && js::kind(deleted) != '['))
       return poison(row, "unsupported outbox payload: \"inserted\" and \"deleted\" must be arrays of rows", out);
-    if (truncated) {
-      emit(row, Op::truncate, 0, nullptr, nullptr, true, out);
-      return;
-    }
-    if (ins_ok) inserted = ins_v;
-    if (del_ok) deleted = del_v;
+    if (js::field(top, "truncated", flag) && flag == "true") return emit(row, Op::truncate, 0, nullptr, nullptr, true, out);
   } else {
     return poison(row, "unsupported outbox payload: expected a JSON object with \"v\":1", out);
   }
 
-  if (opt_.granularity == Granularity::delta) return emit_delta(row, 0, inserted, deleted, full_refresh, false, out);
+  std::vector<RowRef> dels, inss;
+  auto collect = [](std::string_view arr, std::vector<RowRef>& refs) {
+    if (!arr.empty()) js::each_element(arr, [&](std::string_view e) { refs.push_back({minified(e)}); });
+  };
+  collect(deleted, dels);
+  collect(inserted, inss);
+
+  if (opt_.granularity == Granularity::delta) {
+    std::string ins = "[", del = "[";
+    for (const auto& r : inss) ins += (ins.size() > 1 ? "," : "") + r.text;
+    for (const auto& r : dels) del += (del.size() > 1 ? "," : "") + r.text;
+    ins += ']';
+    del += ']';
+    std::string_view first = !inss.empty() ? std::string_view(inss[0].text) : !dels.empty() ? std::string_view(dels[0].text) : "";
+    return emit_delta(row, 0, ins, del, inss.size() + dels.size(), first, full_refresh, false, out);
+  }
 
   // Row granularity: deleted rows take indexes 0..D-1, inserted rows D..D+I-1; an inserted row whose
   // key matches a deleted row is an update, emitted at the deleted row's index.
-  std::vector<RowRef> dels, inss;
-  std::vector<std::string> del_text, ins_text;
-  auto collect = [](const std::optional<element>& opt, std::vector<RowRef>& refs, std::vector<std::string>& texts) {
-    if (!opt || !opt->is_array()) return;
-    element arr = *opt;
-    for (element e : arr.get_array()) texts.push_back(simdjson::minify(e));
-    size_t i = 0;
-    for (element e : arr.get_array()) refs.push_back({e, texts[i++]});
-  };
-  collect(deleted, dels, del_text);
-  collect(inserted, inss, ins_text);
   bool pair = (!opt_.key_columns.empty() || opt_.key_template) && !dels.empty() && !inss.empty();
   std::vector<int> partner(dels.size(), -1);
   std::vector<bool> paired_ins(inss.size(), false);
@@ -378,13 +375,12 @@ void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
     RowVars vars;
     vars.stream_table = opt_.stream_table;
     for (size_t i = 0; i < dels.size(); ++i) {
-      vars.row = dels[i].row;
-      vars.has_row = true;
-      by_key.emplace(key_of(dels[i].row, vars), i);
+      vars.row = dels[i].text;
+      by_key.emplace(key_of(dels[i].text, vars), i);
     }
     for (size_t j = 0; j < inss.size(); ++j) {
-      vars.row = inss[j].row;
-      auto it = by_key.find(key_of(inss[j].row, vars));
+      vars.row = inss[j].text;
+      auto it = by_key.find(key_of(inss[j].text, vars));
       if (it != by_key.end() && partner[it->second] < 0) {
         partner[it->second] = static_cast<int>(j);
         paired_ins[j] = true;
@@ -402,24 +398,31 @@ void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
 void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRow>& rows, bool last_chunk,
                                  std::size_t& consumed, std::vector<Message>& out) {
   consumed = 0;
+  auto bad_row = [&](const DeltaRow& r) {
+    OutboxRow bad = row;
+    bad.payload = r.data;
+    poison(bad, "claim-check row " + std::to_string(r.row_num) + " is not valid JSON", out);
+    out.back().dedup_key.clear();
+    append_id_key(out.back().dedup_key, opt_.outbox, row.id, r.row_num);
+  };
   if (opt_.granularity == Granularity::delta) {
     // One message per chunk: {"inserted":[...],"deleted":[...]} of these rows.
+    if (rows.empty()) return;
     std::string ins = "[", del = "[";
+    std::string first;
     for (const auto& r : rows) {
+      if (!js::valid(r.data)) {
+        bad_row(r);
+        continue;
+      }
       std::string& t = r.is_delete ? del : ins;
       if (t.size() > 1) t += ',';
-      t += r.data;
+      js::append_minified(t, r.data);
+      if (first.empty()) first = minified(r.data);
     }
     ins += ']';
     del += ']';
-    if (rows.empty()) return;
-    element ins_e, del_e;
-    std::string ins_pad = ins, del_pad = del;
-    if (parser_.parse(ins_pad).get(ins_e) || row_parser_.parse(del_pad).get(del_e)) {
-      consumed = rows.size();
-      return poison(row, "a claim-check row is not valid JSON", out);
-    }
-    emit_delta(row, rows.front().row_num, ins_e, del_e, false, !last_chunk, out);
+    emit_delta(row, rows.front().row_num, ins, del, rows.size(), first, false, !last_chunk, out);
     consumed = rows.size();
     return;
   }
@@ -429,34 +432,23 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
   size_t i = 0;
   while (i < rows.size()) {
     const DeltaRow& r = rows[i];
-    element e;
-    if (parser_.parse(r.data).get(e)) {
-      OutboxRow bad = row;
-      bad.payload = r.data;
-      poison(bad, "claim-check row " + std::to_string(r.row_num) + " is not valid JSON", out);
-      out.back().dedup_key = opt_.outbox + ":" + std::to_string(row.id) + ":" + std::to_string(r.row_num);
+    if (!js::valid(r.data) || js::kind(r.data) != '{') {
+      bad_row(r);
       ++i;
       continue;
     }
-    RowRef ref{e, {}};
-    std::string text = simdjson::minify(e);
-    ref.text = text;
+    RowRef ref{minified(r.data)};
     if (r.is_delete && keyed) {
       if (i + 1 >= rows.size() && !last_chunk) break;  // its pair may be in the next chunk
-      if (i + 1 < rows.size() && !rows[i + 1].is_delete) {
-        element e2;
-        if (!row_parser_.parse(rows[i + 1].data).get(e2)) {
-          vars.row = e;
-          vars.has_row = true;
-          std::string k1 = key_of(e, vars);
-          vars.row = e2;
-          if (k1 == key_of(e2, vars)) {
-            std::string text2 = simdjson::minify(e2);
-            RowRef now{e2, text2};
-            emit(row, Op::update, r.row_num, &now, &ref, false, out);
-            i += 2;
-            continue;
-          }
+      if (i + 1 < rows.size() && !rows[i + 1].is_delete && js::valid(rows[i + 1].data)) {
+        RowRef next{minified(rows[i + 1].data)};
+        vars.row = ref.text;
+        std::string k1 = key_of(ref.text, vars);
+        vars.row = next.text;
+        if (k1 == key_of(next.text, vars)) {
+          emit(row, Op::update, r.row_num, &next, &ref, false, out);
+          i += 2;
+          continue;
         }
       }
     }

@@ -2,8 +2,6 @@
 // write, pairing updates, and encoding the envelope. Pure: no I/O, unit-tested byte for byte.
 #pragma once
 
-#include <simdjson.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -65,21 +63,18 @@ class Expander {
 
  private:
   struct RowRef {
-    simdjson::dom::element row;
-    std::string_view text;  // minified JSON of the row
+    std::string text;  // the row object, minified, numbers exactly as PostgreSQL wrote them
   };
   void emit(const OutboxRow& row, Op op, std::int64_t index, const RowRef* now, const RowRef* before, bool full_refresh,
             std::vector<Message>& out);
-  void emit_delta(const OutboxRow& row, std::int64_t index, std::optional<simdjson::dom::element> inserted,
-                  std::optional<simdjson::dom::element> deleted, bool full_refresh, bool has_more,
-                  std::vector<Message>& out);
-  void emit_event(const OutboxRow& row, simdjson::dom::element payload, std::vector<Message>& out);
+  // `inserted` and `deleted` are minified JSON arrays.
+  void emit_delta(const OutboxRow& row, std::int64_t index, const std::string& inserted, const std::string& deleted,
+                  size_t rows, std::string_view first_row, bool full_refresh, bool has_more, std::vector<Message>& out);
+  void emit_event(const OutboxRow& row, std::string_view payload, std::vector<Message>& out);
   void poison(const OutboxRow& row, std::string reason, std::vector<Message>& out);
-  std::string key_of(simdjson::dom::element row, const TemplateVars& vars) const;
+  std::string key_of(std::string_view row, const TemplateVars& vars) const;
 
   ExpandOptions opt_;
-  simdjson::dom::parser parser_;
-  simdjson::dom::parser row_parser_;
 };
 
 // ISO 8601 UTC with milliseconds, e.g. 2026-04-27T10:15:03.412Z.
