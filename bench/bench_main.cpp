@@ -6,6 +6,7 @@
 // forward-file: a backlog of N small rows (one outbox row each) drained to a file (fsync per batch),
 // beside the rate at which COPY reads the same outbox rows from the same database.
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <fmt/format.h>
 #include <httplib.h>
 #include <signal.h>
@@ -34,8 +35,11 @@ int g_rows = 200000;
 bool g_save = false;
 std::string g_results = std::string(RELAY_SOURCE_DIR) + "/bench/results.json";
 
+pid_t g_relay_pid = -1;  // killed on any exit, so no relay outlives the benchmark
+
 [[noreturn]] void die(const std::string& msg) {
   std::cerr << "relay_bench: " << msg << "\n";
+  if (g_relay_pid > 0) kill(g_relay_pid, SIGKILL);
   std::exit(1);
 }
 
@@ -64,6 +68,7 @@ struct Relay {
   Relay(const std::vector<std::string>& args, const std::string& err) : err_path(err) {
     pid = fork();
     if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the benchmark, whatever ends it
       int fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 2);
       int null = open("/dev/null", O_WRONLY);
@@ -76,6 +81,7 @@ struct Relay {
       execv(bin.c_str(), argv.data());
       _exit(127);
     }
+    g_relay_pid = pid;
   }
   int port() {
     std::regex re("port[=\":]+([0-9]+)");
@@ -101,6 +107,7 @@ struct Relay {
     kill(pid, SIGTERM);
     int st;
     waitpid(pid, &st, 0);
+    g_relay_pid = -1;
   }
 };
 
@@ -172,7 +179,7 @@ void forward_file(json& results, const json& previous) {
   exec(c, "SELECT pgtrickle.set_relay_outbox('bench-file', config => '{\"stream_table\":\"bench\",\"sink_type\":\"file\",\"path\":\"" + out +
               "\",\"batch_size\":5000}'::jsonb)");
   auto start = steady_clock::now();
-  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0", "--log-level", "warn"}, "/tmp/relay_bench_file.err");
+  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0", "--log-level", "info"}, "/tmp/relay_bench_file.err");
   int port = relay.port();
   while (metric(port, "pgtrickle_relay_messages_delivered_total") < g_rows) {
     if (seconds_since(start) > 300) die("the relay did not drain the backlog in 300 s");

@@ -98,6 +98,21 @@ Result<PgResult> Connection::exec_prepared(const std::string& name, const Params
                name);
 }
 
+Status Connection::send_prepared(const std::string& name, const Params& params) {
+  if (!conn_) return retriable("not connected to PostgreSQL");
+  ParamArrays a(params);
+  if (!PQsendQueryPrepared(conn_.get(), name.c_str(), static_cast<int>(params.size()), a.values.data(), nullptr, nullptr, 0))
+    return retriable(std::string("cannot send ") + name + ": " + PQerrorMessage(conn_.get()));
+  return {};
+}
+
+Result<PgResult> Connection::receive(const std::string& what) {
+  if (!conn_) return retriable("not connected to PostgreSQL");
+  PGresult* first = PQgetResult(conn_.get());
+  while (PGresult* extra = PQgetResult(conn_.get())) PQclear(extra);
+  return check(first, what);
+}
+
 std::vector<std::pair<std::string, std::string>> Connection::notifications() {
   std::vector<std::pair<std::string, std::string>> out;
   if (!conn_) return out;

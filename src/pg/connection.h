@@ -55,6 +55,9 @@ class Connection {
   Result<PgResult> exec(const std::string& sql, const Params& params);
   Status prepare(const std::string& name, const std::string& sql);
   Result<PgResult> exec_prepared(const std::string& name, const Params& params);
+  // Pipelined use: send now, collect the result later (nothing else may be sent in between).
+  Status send_prepared(const std::string& name, const Params& params);
+  Result<PgResult> receive(const std::string& what);
 
   // Reads whatever arrived on the socket and returns pending notifications as (channel, payload).
   std::vector<std::pair<std::string, std::string>> notifications();

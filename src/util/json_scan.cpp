@@ -1,5 +1,7 @@
 #include "util/json_scan.h"
 
+#include <cstring>
+
 #include "util/json_escape.h"
 
 namespace relay::json_scan {
@@ -27,6 +29,9 @@ bool read_string(std::string_view t, size_t& pos) {
   // pos at the opening quote
   ++pos;
   while (pos < t.size()) {
+    // Plain characters in bulk: most strings have no escapes.
+    while (pos < t.size() && t[pos] != '"' && t[pos] != '\\' && static_cast<unsigned char>(t[pos]) >= 0x20) ++pos;
+    if (pos >= t.size()) return false;
     char c = t[pos];
     if (c == '"') {
       ++pos;
@@ -91,19 +96,32 @@ bool read_any(std::string_view t, size_t& pos) {
   if (c == 'n') return read_literal(t, pos, "null");
   if (c == '-' || (c >= '0' && c <= '9')) return read_number(t, pos);
   if (c != '{' && c != '[') return false;
-  std::string stack;
-  stack.push_back(c == '{' ? '}' : ']');
+  // The closing brackets still expected; on the stack for ordinary depths.
+  char small[64];
+  std::string big;
+  size_t depth = 0;
+  auto push = [&](char close) {
+    if (depth < sizeof small) small[depth] = close;
+    else big.push_back(close);
+    ++depth;
+  };
+  auto top = [&] { return depth <= sizeof small ? small[depth - 1] : big.back(); };
+  auto pop = [&] {
+    if (depth > sizeof small) big.pop_back();
+    --depth;
+  };
+  push(c == '{' ? '}' : ']');
   ++pos;
   bool expect_value = true;  // right after an opening bracket: a value, a key, or the close
   bool after_open = true;
-  while (!stack.empty()) {
-    if (stack.size() > 10000) return false;
+  while (depth > 0) {
+    if (depth > 10000) return false;
     skip_space(t, pos);
     if (pos >= t.size()) return false;
-    char close = stack.back();
+    char close = top();
     char ch = t[pos];
     if (ch == close && (after_open || !expect_value)) {
-      stack.pop_back();
+      pop();
       ++pos;
       expect_value = false;
       after_open = false;
@@ -128,7 +146,7 @@ bool read_any(std::string_view t, size_t& pos) {
     ch = t[pos];
     after_open = false;
     if (ch == '{' || ch == '[') {
-      stack.push_back(ch == '{' ? '}' : ']');
+      push(ch == '{' ? '}' : ']');
       ++pos;
       after_open = true;
       expect_value = true;
@@ -148,6 +166,51 @@ bool read_value(std::string_view text, size_t& pos, std::string_view& value) {
   size_t start = pos;
   if (!read_any(text, pos)) return false;
   value = text.substr(start, pos - start);
+  return true;
+}
+
+bool skip_trusted(std::string_view t, size_t& pos, std::string_view& value) {
+  skip_space(t, pos);
+  size_t start = pos;
+  if (pos >= t.size()) return false;
+  auto skip_string = [&] {  // pos at the opening quote; false if unterminated
+    ++pos;
+    while (true) {
+      const void* q = std::memchr(t.data() + pos, '"', t.size() - pos);
+      if (!q) return false;
+      size_t at = static_cast<const char*>(q) - t.data();
+      size_t backslashes = 0;
+      while (at - backslashes > pos && t[at - backslashes - 1] == '\\') ++backslashes;
+      pos = at + 1;
+      if (backslashes % 2 == 0) return true;
+    }
+  };
+  char c = t[pos];
+  if (c == '"') {
+    if (!skip_string()) return false;
+  } else if (c == '{' || c == '[') {
+    size_t depth = 0;
+    while (pos < t.size()) {
+      char ch = t[pos];
+      if (ch == '"') {
+        if (!skip_string()) return false;
+        continue;
+      }
+      if (ch == '{' || ch == '[') ++depth;
+      else if (ch == '}' || ch == ']') {
+        if (--depth == 0) {
+          ++pos;
+          break;
+        }
+      }
+      ++pos;
+    }
+    if (depth != 0) return false;
+  } else {
+    while (pos < t.size() && t[pos] != ',' && t[pos] != '}' && t[pos] != ']' && !is_space(t[pos])) ++pos;
+    if (pos == start) return false;
+  }
+  value = t.substr(start, pos - start);
   return true;
 }
 
@@ -196,20 +259,21 @@ bool field(std::string_view object, std::string_view key, std::string_view& valu
 
 void append_minified(std::string& out, std::string_view v) {
   out.reserve(out.size() + v.size());
-  size_t i = 0;
+  size_t i = 0, run = 0;  // [run, i) is copied in one append
   while (i < v.size()) {
     char c = v[i];
     if (c == '"') {
-      size_t start = i;
       ++i;
       while (i < v.size() && v[i] != '"') i += v[i] == '\\' ? 2 : 1;
       i = i < v.size() ? i + 1 : v.size();
-      out.append(v.data() + start, i - start);
+    } else if (is_space(c)) {
+      out.append(v.data() + run, i - run);
+      run = ++i;
     } else {
-      if (!is_space(c)) out += c;
       ++i;
     }
   }
+  out.append(v.data() + run, i - run);
 }
 
 void append_text(std::string& out, std::string_view v) {

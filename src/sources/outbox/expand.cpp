@@ -52,10 +52,38 @@ void append_timestamp(std::string& out, double unix_seconds) {
   }
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-  out += buf;
+  // "YYYY-MM-DDTHH:MM:SS.mmmZ", written digit by digit (this runs once per outbox row).
+  char buf[26] = {'"'};
+  auto put = [&](int pos, int value, int width) {
+    for (int i = width - 1; i >= 0; --i, value /= 10) buf[pos + i] = static_cast<char>('0' + value % 10);
+  };
+  put(1, tm.tm_year + 1900, 4);
+  buf[5] = '-';
+  put(6, tm.tm_mon + 1, 2);
+  buf[8] = '-';
+  put(9, tm.tm_mday, 2);
+  buf[11] = 'T';
+  put(12, tm.tm_hour, 2);
+  buf[14] = ':';
+  put(15, tm.tm_min, 2);
+  buf[17] = ':';
+  put(18, tm.tm_sec, 2);
+  buf[20] = '.';
+  put(21, ms, 3);
+  buf[24] = 'Z';
+  buf[25] = '"';
+  out.append(buf, 26);
+}
+
+const std::string& Expander::timestamp_of(const OutboxRow& row) {
+  // Every message of an outbox row shares its commit time: format it once.
+  if (ts_id_ != row.id || ts_seq_ != row.seq) {
+    ts_text_.clear();
+    append_timestamp(ts_text_, row.committed_at);
+    ts_id_ = row.id;
+    ts_seq_ = row.seq;
+  }
+  return ts_text_;
 }
 
 std::string Expander::key_of(std::string_view row, const TemplateVars& vars) const {
@@ -135,7 +163,7 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRe
     if (m.key.empty()) b += "null";
     else util::append_json_string(b, m.key);
     b += ",\"timestamp\":";
-    append_timestamp(b, row.committed_at);
+    b += timestamp_of(row);
     b += ",\"is_full_refresh\":";
     b += full_refresh ? "true" : "false";
     b += ",\"payload\":";
@@ -153,7 +181,7 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRe
     b += ",\"type\":";
     util::append_json_string(b, "pgtrickle." + opt_.stream_table + "." + to_string(op));
     b += ",\"time\":";
-    append_timestamp(b, row.committed_at);
+    b += timestamp_of(row);
     if (!m.key.empty()) {
       b += ",\"subject\":";
       util::append_json_string(b, m.key);
@@ -220,7 +248,7 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
     if (m.key.empty()) b += "null";
     else util::append_json_string(b, m.key);
     b += ",\"timestamp\":";
-    append_timestamp(b, row.committed_at);
+    b += timestamp_of(row);
     b += ",\"headers\":";
     b += headers_json;
     b += ",\"payload\":";
@@ -237,7 +265,7 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
     b += ",\"type\":";
     util::append_json_string(b, type);
     b += ",\"time\":";
-    append_timestamp(b, row.committed_at);
+    b += timestamp_of(row);
     b += ",\"datacontenttype\":\"application/json\",\"outboxid\":";
     util::append_json_string(b, id_text);
     b += ",\"data\":";
@@ -273,7 +301,7 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::s
     b += ",\"sequence\":";
     b += id_text;
     b += ",\"timestamp\":";
-    append_timestamp(b, row.committed_at);
+    b += timestamp_of(row);
     b += ",\"delta\":";
     b += m.data;
     b += ",\"metadata\":{\"dedup_key\":";
@@ -302,7 +330,7 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::s
     b += ",\"type\":";
     util::append_json_string(b, "pgtrickle." + opt_.stream_table + ".delta");
     b += ",\"time\":";
-    append_timestamp(b, row.committed_at);
+    b += timestamp_of(row);
     b += ",\"datacontenttype\":\"application/json\",\"outboxid\":";
     util::append_json_string(b, id_text);
     b += ",\"data\":";
@@ -315,11 +343,16 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::s
 void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
   if (row.is_claim_check) return;
   if (row.payload.empty()) return poison(row, "the outbox row has no payload", out);
-  std::string_view doc = row.payload;
-  size_t pos = 0;
-  std::string_view top;
-  if (!js::read_value(doc, pos, top) || !js::valid(doc)) return poison(row, "the payload is not valid JSON", out);
-  if (row.is_event) return emit_event(row, top, out);
+  // Payloads come from jsonb columns, so PostgreSQL has already validated them: they are read with
+  // the fast scanner, which still fails safely on anything malformed. Events are relayed whole and
+  // checked in full.
+  std::string_view top = row.payload;
+  while (!top.empty() && (top.back() == ' ' || top.back() == '\n')) top.remove_suffix(1);
+  while (!top.empty() && (top.front() == ' ' || top.front() == '\n')) top.remove_prefix(1);
+  if (row.is_event) {
+    if (!js::valid(top)) return poison(row, "the payload is not valid JSON", out);
+    return emit_event(row, top, out);
+  }
 
   std::string_view inserted, deleted;
   bool full_refresh = false;
@@ -329,31 +362,37 @@ void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
     inserted = top;
     full_refresh = true;
   } else if (k == '{') {
-    std::string_view v, flag;
-    if (!js::field(top, "v", v) || v != "1") {
-      std::string shown = js::field(top, "v", v) ? minified(v) : "missing";
-      return poison(row, "unsupported outbox payload: expected {\"v\":1,...}, \"v\" is " + shown, out);
-    }
-    if (js::field(top, "full_refresh", flag)) full_refresh = flag == "true";
-    bool has_ins = js::field(top, "inserted", inserted);
-    bool has_del = js::field(top, "deleted", deleted);
+    std::string_view v, truncated;
+    bool has_ins = false, has_del = false, has_v = false;
+    bool well_formed = js::each_field(top, [&](std::string_view key, std::string_view value) {
+      if (key == "\"v\"") has_v = true, v = value;
+      else if (key == "\"inserted\"") has_ins = true, inserted = value;
+      else if (key == "\"deleted\"") has_del = true, deleted = value;
+      else if (key == "\"full_refresh\"") full_refresh = value == "true";
+      else if (key == "\"truncated\"") truncated = value;
+    }, /*trusted=*/true);
+    if (!well_formed) return poison(row, "the payload is not valid JSON", out);
+    if (v != "1")
+      return poison(row, "unsupported outbox payload: expected {\"v\":1,...}, \"v\" is " + (has_v ? minified(v) : "missing"), out);
     if ((has_ins && js::kind(inserted) == 'n') || (has_del && js::kind(deleted) == 'n')) {
       // pg_trickle 0.46+ publishes counts, not rows: relay the notice itself.
       return emit_event(row, top, out);
     }
     if ((has_ins && js::kind(inserted) != '[') || (has_del && js::kind(deleted) != '['))
       return poison(row, "unsupported outbox payload: \"inserted\" and \"deleted\" must be arrays of rows", out);
-    if (js::field(top, "truncated", flag) && flag == "true") return emit(row, Op::truncate, 0, nullptr, nullptr, true, out);
+    if (truncated == "true") return emit(row, Op::truncate, 0, nullptr, nullptr, true, out);
   } else {
     return poison(row, "unsupported outbox payload: expected a JSON object with \"v\":1", out);
   }
 
-  std::vector<RowRef> dels, inss;
+  std::vector<RowRef>& dels = dels_;
+  std::vector<RowRef>& inss = inss_;
+  dels.clear();
+  inss.clear();
   auto collect = [](std::string_view arr, std::vector<RowRef>& refs) {
-    if (!arr.empty()) js::each_element(arr, [&](std::string_view e) { refs.push_back({minified(e)}); });
+    return arr.empty() || js::each_element(arr, [&](std::string_view e) { refs.push_back({minified(e)}); }, /*trusted=*/true);
   };
-  collect(deleted, dels);
-  collect(inserted, inss);
+  if (!collect(deleted, dels) || !collect(inserted, inss)) return poison(row, "the payload is not valid JSON", out);
 
   if (opt_.granularity == Granularity::delta) {
     std::string ins = "[", del = "[";

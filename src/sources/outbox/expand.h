@@ -73,8 +73,12 @@ class Expander {
   void emit_event(const OutboxRow& row, std::string_view payload, std::vector<Message>& out);
   void poison(const OutboxRow& row, std::string reason, std::vector<Message>& out);
   std::string key_of(std::string_view row, const TemplateVars& vars) const;
+  const std::string& timestamp_of(const OutboxRow& row);
 
   ExpandOptions opt_;
+  std::vector<RowRef> dels_, inss_;  // reused across rows
+  std::int64_t ts_id_ = -1, ts_seq_ = -1;
+  std::string ts_text_;
 };
 
 // ISO 8601 UTC with milliseconds, e.g. 2026-04-27T10:15:03.412Z.
