@@ -96,6 +96,7 @@ json check_section(const BackendSpec& spec, const json& in, const std::string& w
   for (auto it = in.begin(); it != in.end(); ++it) {
     const std::string& key = it.key();
     if (key == "type" && spec.role != Role::pipeline) continue;
+    if (it.value().is_null()) continue;  // null means "not set" (pg_trickle stores "group": null)
     // librdkafka pass-through written as "rdkafka.<property>" keys.
     if (util::starts_with(key, "rdkafka.") && find_key(spec, "rdkafka")) {
       out["rdkafka"][key.substr(8)] = it.value().is_string() ? it.value() : json(it.value().dump());
