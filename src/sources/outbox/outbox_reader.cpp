@@ -1,0 +1,219 @@
+#include "sources/outbox/outbox_reader.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace relay::outbox {
+namespace {
+
+std::string literal(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string ident(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// One field of a COPY text line: up to the next tab or the end, with \N as NULL and backslash
+// escapes undone.
+bool copy_field(const char*& p, const char* end, std::string& out, bool& is_null) {
+  out.clear();
+  const char* start = p;
+  while (p < end && *p != '\t') ++p;
+  std::string_view raw(start, static_cast<size_t>(p - start));
+  if (p < end) ++p;  // the tab
+  is_null = raw == "\\N";
+  if (is_null) return true;
+  if (raw.find('\\') == std::string_view::npos) {
+    out.assign(raw);
+    return true;
+  }
+  out.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c != '\\' || i + 1 >= raw.size()) {
+      out += c;
+      continue;
+    }
+    switch (char e = raw[++i]) {
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case 'r': out += '\r'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'v': out += '\v'; break;
+      default: out += e;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+OutboxReader::OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows)
+    : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)), stream_rows_(stream_rows) {}
+
+Status OutboxReader::connect() {
+  auto s = pg::Connection::open(url_, app_);
+  if (!s) return s.error();
+  stream_ = std::move(*s);
+  auto l = stream_.exec("LISTEN pgtrickle_outbox_new");
+  if (!l) return l.error();
+  if (!table_.delta.empty()) {
+    auto d = pg::Connection::open(url_, app_ + " (claim-check)");
+    if (!d) return d.error();
+    delta_ = std::move(*d);
+    auto p = delta_.prepare("ob_delta", fmt::format("SELECT row_num, row_op IN ('DELETE', 'D'), row_data::text FROM pgtrickle.{} "
+                                                    "WHERE outbox_id = $1 AND row_num >= $2 ORDER BY row_num LIMIT $3",
+                                                    ident(table_.delta)));
+    if (!p) return p;
+  }
+  return {};
+}
+
+void OutboxReader::start_after(std::int64_t seq, std::int64_t id, bool include_id) {
+  after_seq_ = seq;
+  after_id_ = include_id ? id - 1 : id;
+  caught_up_ = false;
+}
+
+Status OutboxReader::open_stream() {
+  std::string t = ident(table_.outbox);
+  std::string sql;
+  if (table_.legacy) {
+    sql = fmt::format(
+        "COPY (SELECT 0, o.id, false, o.is_claim_check, o.payload, NULL, o.refresh_id, extract(epoch from o.created_at) "
+        "FROM pgtrickle.{} o WHERE o.id > {} ORDER BY o.id LIMIT {}) TO STDOUT",
+        t, after_id_, stream_rows_);
+  } else {
+    // The watermark first: every commit numbered up to it is visible to the COPY's snapshot, and none
+    // can appear below it later, so no row is skipped when transactions commit out of id order.
+    auto w = stream_.exec("SELECT pgtrickle.outbox_watermark()");
+    if (!w) return w.error();
+    watermark_ = w->int64(0, 0);
+    // Commits after the position (and the rest of the position's own transaction), in commit
+    // order; the inner scan seeks on (xid, id) and the nested loop keeps (seq, id) order.
+    sql = fmt::format(
+        "COPY (SELECT c.seq, o.id, o.kind = 'event', o.is_claim_check, o.payload, "
+        "CASE WHEN o.kind = 'event' THEN o.headers END, o.refresh_id, extract(epoch from c.committed_at) "
+        "FROM (SELECT seq, xid, committed_at FROM pgtrickle.outbox_commits "
+        "WHERE outbox = {0} AND seq >= {1} AND seq <= {2} ORDER BY seq LIMIT {4}) c "
+        "CROSS JOIN LATERAL (SELECT * FROM pgtrickle.{5} o WHERE o.xid = c.xid "
+        "AND o.id > CASE WHEN c.seq = {1} THEN {3} ELSE 0 END ORDER BY o.id LIMIT {4}) o LIMIT {4}) TO STDOUT",
+        literal(table_.outbox), after_seq_, watermark_, after_id_, stream_rows_, t);
+  }
+  if (!PQsendQuery(stream_.raw(), sql.c_str())) return retriable(std::string("cannot read the outbox: ") + PQerrorMessage(stream_.raw()));
+  PGresult* r = PQgetResult(stream_.raw());
+  bool copying = r && PQresultStatus(r) == PGRES_COPY_OUT;
+  std::string error = r && !copying ? PQresultErrorMessage(r) : PQerrorMessage(stream_.raw());
+  if (r) PQclear(r);
+  if (!copying) {
+    while (PGresult* extra = PQgetResult(stream_.raw())) PQclear(extra);
+    while (!error.empty() && error.back() == '\n') error.pop_back();
+    return Error{stream_.ok() ? ErrorKind::fatal : ErrorKind::retriable, "cannot read the outbox " + table_.outbox + ": " + error};
+  }
+  streaming_ = true;
+  streamed_ = 0;
+  return {};
+}
+
+Result<bool> OutboxReader::next(OutboxRow& row) {
+  while (true) {
+    if (!streaming_) {
+      if (caught_up_) return false;
+      if (auto s = open_stream(); !s) return s.error();
+    }
+    char* buf = nullptr;
+    int n = PQgetCopyData(stream_.raw(), &buf, 0);
+    if (n > 0) {
+      auto ok = parse_line(buf, n, row);
+      PQfreemem(buf);
+      if (!ok) return ok.error();
+      ++streamed_;
+      // Track the position by the row's transaction (seq) and id for the next stream.
+      after_seq_ = row.seq;
+      after_id_ = row.id;
+      return true;
+    }
+    if (n == -2) return retriable(std::string("lost the outbox stream: ") + PQerrorMessage(stream_.raw()));
+    // End of this stream: a short one means every committed row up to the watermark was read.
+    PGresult* r = PQgetResult(stream_.raw());
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    std::string error = r ? PQresultErrorMessage(r) : PQerrorMessage(stream_.raw());
+    if (r) PQclear(r);
+    while (PGresult* extra = PQgetResult(stream_.raw())) PQclear(extra);
+    streaming_ = false;
+    if (!ok) return retriable("the outbox stream failed: " + error);
+    if (streamed_ < stream_rows_) {
+      caught_up_ = true;
+      return false;
+    }
+  }
+}
+
+Result<bool> OutboxReader::parse_line(const char* line, int len, OutboxRow& row) {
+  const char* p = line;
+  const char* end = line + len;
+  if (end > p && end[-1] == '\n') --end;
+  bool null = false;
+  auto num = [&](std::int64_t& out) {
+    copy_field(p, end, field_, null);
+    out = null ? 0 : std::strtoll(field_.c_str(), nullptr, 10);
+  };
+  num(row.seq);
+  num(row.id);
+  copy_field(p, end, field_, null);
+  row.is_event = field_ == "t";
+  copy_field(p, end, field_, null);
+  row.is_claim_check = field_ == "t";
+  copy_field(p, end, row.payload, null);
+  if (null) row.payload.clear();
+  copy_field(p, end, row.headers, null);
+  if (null) row.headers.clear();
+  copy_field(p, end, row.refresh_id, null);
+  if (null) row.refresh_id.clear();
+  copy_field(p, end, field_, null);
+  row.committed_at = null ? 0 : std::strtod(field_.c_str(), nullptr);
+  if (row.id <= 0) return retriable("unreadable row in the outbox stream");
+  return true;
+}
+
+Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit) {
+  std::vector<DeltaRow> rows;
+  if (table_.delta.empty()) return rows;
+  auto r = delta_.exec_prepared("ob_delta", {std::to_string(outbox_id), std::to_string(from_row), std::to_string(limit)});
+  if (!r) return r.error();
+  rows.reserve(r->rows());
+  for (int i = 0; i < r->rows(); ++i) rows.push_back({r->int64(i, 0), r->boolean(i, 1), r->str(i, 2)});
+  return rows;
+}
+
+void OutboxReader::wait_for_rows(Deadline deadline, int stop_fd) {
+  while (Clock::now() < deadline) {
+    for (auto& [channel, payload] : stream_.notifications())
+      if (payload == table_.outbox) {
+        caught_up_ = false;
+        return;
+      }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd fds[2] = {{stream_.socket(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    int n = ::poll(fds, 2, static_cast<int>(std::max<long long>(ms, 0)));
+    if (n <= 0 || fds[1].revents || (fds[0].revents & (POLLERR | POLLHUP))) break;
+  }
+  caught_up_ = false;  // the poll interval passed: look again
+}
+
+}  // namespace relay::outbox
