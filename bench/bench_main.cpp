@@ -175,23 +175,30 @@ void forward_file(json& results, const json& previous) {
   }
 
   std::string out = "/tmp/relay_bench_file.jsonl";
-  unlink(out.c_str());
   exec(c, "SELECT pgtrickle.set_relay_outbox('bench-file', config => '{\"stream_table\":\"bench\",\"sink_type\":\"file\",\"path\":\"" + out +
               "\",\"batch_size\":5000}'::jsonb)");
-  auto start = steady_clock::now();
-  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0", "--log-level", "info"}, "/tmp/relay_bench_file.err");
-  int port = relay.port();
-  while (metric(port, "pgtrickle_relay_messages_delivered_total") < g_rows) {
-    if (seconds_since(start) > 300) die("the relay did not drain the backlog in 300 s");
-    std::this_thread::sleep_for(5ms);
+  // Best of three drains, like COPY: each from the start of the backlog, with a fresh relay.
+  double rate = 0;
+  long rss_kb = 0;
+  for (int run = 0; run < 3; ++run) {
+    exec(c, "DELETE FROM pgtrickle.relay_offsets");
+    unlink(out.c_str());
+    auto start = steady_clock::now();
+    Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0", "--log-level", "info"}, "/tmp/relay_bench_file.err");
+    int port = relay.port();
+    while (metric(port, "pgtrickle_relay_messages_delivered_total") < g_rows) {
+      if (seconds_since(start) > 300) die("the relay did not drain the backlog in 300 s");
+      std::this_thread::sleep_for(10ms);
+    }
+    rate = std::max(rate, g_rows / seconds_since(start));
+    rss_kb = std::max(rss_kb, relay.rss_peak_kb());
   }
-  double drain_s = seconds_since(start);
-  double rate = g_rows / drain_s;
-  std::cout << fmt::format("forward → file: {} rows backlog (loaded in {:.1f} s), fsync per batch\n", g_rows, load_s);
+  std::cout << fmt::format("forward → file: a backlog of {} rows (written in {:.1f} s, one INSERT each), fsync per batch, best of 3\n",
+                           g_rows, load_s);
   report(results, previous, "forward_file_messages_per_s", rate, "msg/s");
   report(results, previous, "copy_same_rows_per_s", copy_rate, "rows/s");
   report(results, previous, "forward_file_percent_of_copy", 100.0 * rate / copy_rate, "%");
-  report(results, previous, "forward_file_peak_rss_kb", static_cast<double>(relay.rss_peak_kb()), "KiB");
+  report(results, previous, "forward_file_peak_rss_kb", static_cast<double>(rss_kb), "KiB");
 }
 
 }  // namespace

@@ -1439,10 +1439,9 @@ SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE
   t          pgtrickle.outbox_tables;
-  v_keys     text[] := pgtrickle._outbox_key_columns(TG_RELID);   -- live: survives key changes
+  v_keys     text[];
   v_inserted bigint := 0;
   v_deleted  bigint := 0;
-  v_order    text;
   v_project  text;
   v_sort     text;
   v_parts    text[] := '{}';
@@ -1474,12 +1473,24 @@ BEGIN
   END IF;
 
   IF v_inserted + v_deleted <= t.inline_threshold_rows THEN
-    v_order := coalesce('ORDER BY ' || (SELECT string_agg(format('pgt_row.%I', k), ', ') FROM unnest(v_keys) AS k), '');
-    IF v_inserted > 0 THEN
-      EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_new AS pgt_row', v_order) INTO v_ins_rows;
-    END IF;
-    IF v_deleted > 0 THEN
-      EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_old AS pgt_row', v_order) INTO v_del_rows;
+    IF v_inserted <= 1 AND v_deleted <= 1 THEN
+      -- The hot path (one row written, or one updated): static queries, planned once per session.
+      IF v_inserted > 0 THEN
+        SELECT jsonb_agg(to_jsonb(pgt_row.*)) INTO v_ins_rows FROM pgt_new AS pgt_row;
+      END IF;
+      IF v_deleted > 0 THEN
+        SELECT jsonb_agg(to_jsonb(pgt_row.*)) INTO v_del_rows FROM pgt_old AS pgt_row;
+      END IF;
+    ELSE
+      -- Several rows: in key order, so the payload does not depend on the plan.
+      v_keys := pgtrickle._outbox_key_columns(TG_RELID);
+      v_sort := coalesce('ORDER BY ' || (SELECT string_agg(format('pgt_row.%I', k), ', ') FROM unnest(v_keys) AS k), '');
+      IF v_inserted > 0 THEN
+        EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_new AS pgt_row', v_sort) INTO v_ins_rows;
+      END IF;
+      IF v_deleted > 0 THEN
+        EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_old AS pgt_row', v_sort) INTO v_del_rows;
+      END IF;
     END IF;
     EXECUTE format('INSERT INTO pgtrickle.%I (payload, inserted_count, deleted_count) VALUES ($1, $2, $3)', t.outbox_name)
       USING jsonb_build_object('v', 1, 'inserted', coalesce(v_ins_rows, '[]'), 'deleted', coalesce(v_del_rows, '[]'),
@@ -1489,7 +1500,9 @@ BEGIN
   END IF;
 
   -- Claim check: rows go to the delta table, numbered in key order with a key's DELETE right
-  -- before its INSERT, so a reader streaming them pairs an update's old and new row.
+  -- before its INSERT, so a reader streaming them pairs an update's old and new row. The key is
+  -- read live, so it survives key changes.
+  v_keys := pgtrickle._outbox_key_columns(TG_RELID);
   EXECUTE format('INSERT INTO pgtrickle.%I (payload, inserted_count, deleted_count, is_claim_check) '
                  'VALUES ($1, $2, $3, true) RETURNING id', t.outbox_name)
     INTO v_id

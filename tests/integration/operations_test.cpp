@@ -96,7 +96,7 @@ TEST(Operations, OneOwnerPerPipelineAndAStandbyTakesOver) {
   ASSERT_TRUE(wait_until([&] { return second.err().find("standing by") != std::string::npos; }, 10s)) << second.err();
   db.exec("INSERT INTO t SELECT g FROM generate_series(1, 100) g");
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 100; }, 10s));
-  EXPECT_EQ(second.err().find("Took ownership"), std::string::npos);
+  EXPECT_EQ(second.err().find("Took ownership"), std::string::npos) << first.err();
   int port2 = second.admin_port();
   int status = 0;
   auto health = json::parse(http_get(port2, "/health", status));

@@ -104,16 +104,33 @@ Status OutboxReader::open_stream() {
     auto w = stream_.exec("SELECT pgtrickle.outbox_watermark()");
     if (!w) return w.error();
     watermark_ = w->int64(0, 0);
-    // Commits after the position (and the rest of the position's own transaction), in commit
-    // order; the inner scan seeks on (xid, id) and the nested loop keeps (seq, id) order.
-    sql = fmt::format(
-        "COPY (SELECT c.seq, o.id, o.kind = 'event', o.is_claim_check, o.payload, "
-        "CASE WHEN o.kind = 'event' THEN o.headers END, o.refresh_id, extract(epoch from c.committed_at) "
-        "FROM (SELECT seq, xid, committed_at FROM pgtrickle.outbox_commits "
-        "WHERE outbox = {0} AND seq >= {1} AND seq <= {2} ORDER BY seq LIMIT {4}) c "
-        "CROSS JOIN LATERAL (SELECT * FROM pgtrickle.{5} o WHERE o.xid = c.xid "
-        "AND o.id > CASE WHEN c.seq = {1} THEN {3} ELSE 0 END ORDER BY o.id LIMIT {4}) o LIMIT {4}) TO STDOUT",
-        literal(table_.outbox), after_seq_, watermark_, after_id_, stream_rows_, t);
+    // The commits after the position (and the position's own, which may have rows left), in order.
+    auto c = stream_.exec(fmt::format("SELECT seq, xid::text, extract(epoch from committed_at)::float8 FROM pgtrickle.outbox_commits "
+                                      "WHERE outbox = {} AND seq >= {} AND seq <= {} ORDER BY seq LIMIT 2",
+                                      literal(table_.outbox), after_seq_, watermark_));
+    if (!c) return c.error();
+    if (c->rows() == 0) {
+      caught_up_ = true;
+      streaming_ = false;
+      return {};
+    }
+    std::string columns = "o.id, o.kind = 'event', o.is_claim_check, o.payload, CASE WHEN o.kind = 'event' THEN o.headers END, o.refresh_id";
+    if (c->rows() == 1) {
+      // One transaction (a large one, or the only one): a plain seek on (xid, id).
+      std::int64_t seq = c->int64(0, 0);
+      sql = fmt::format("COPY (SELECT {}, {}, {} FROM pgtrickle.{} o WHERE o.xid = {}::xid8 AND o.id > {} ORDER BY o.id LIMIT {}) TO STDOUT",
+                        seq, columns, c->null(0, 2) ? "NULL" : c->str(0, 2), t, literal(c->str(0, 1)),
+                        seq == after_seq_ ? after_id_ : 0, stream_rows_);
+    } else {
+      // Several transactions: in commit order, each one's rows by id (the nested loop keeps that order).
+      sql = fmt::format(
+          "COPY (SELECT c.seq, {5}, c.epoch FROM (SELECT seq, xid, extract(epoch from committed_at) AS epoch "
+          "FROM pgtrickle.outbox_commits WHERE outbox = {0} AND seq >= {1} AND seq <= {2} ORDER BY seq LIMIT {4}) c "
+          "CROSS JOIN LATERAL (SELECT o.id, o.kind, o.is_claim_check, o.payload, o.headers, o.refresh_id "
+          "FROM pgtrickle.{6} o WHERE o.xid = c.xid AND o.id > CASE WHEN c.seq = {1} THEN {3} ELSE 0 END "
+          "ORDER BY o.id LIMIT {4}) o LIMIT {4}) TO STDOUT",
+          literal(table_.outbox), after_seq_, watermark_, after_id_, stream_rows_, columns, t);
+    }
   }
   if (!PQsendQuery(stream_.raw(), sql.c_str())) return retriable(std::string("cannot read the outbox: ") + PQerrorMessage(stream_.raw()));
   PGresult* r = PQgetResult(stream_.raw());
@@ -135,6 +152,7 @@ Result<bool> OutboxReader::next(OutboxRow& row) {
     if (!streaming_) {
       if (caught_up_) return false;
       if (auto s = open_stream(); !s) return s.error();
+      if (!streaming_) return false;  // nothing committed past the position
     }
     char* buf = nullptr;
     int n = PQgetCopyData(stream_.raw(), &buf, 0);
