@@ -192,3 +192,32 @@ TEST(Forward, TomlPipelinesOfSeed000ShapeRun) {
   // The relay group came from ha_group.
   ASSERT_TRUE(wait_until([&] { return db.value("SELECT relay_group_id FROM pgtrickle.relay_offsets") == "relay-primary"; }, 10s));
 }
+
+TEST(Forward, TheTomlFileIsReloadedWhenItChanges) {
+  TestDb db;
+  std::string a = work_dir() + "/reload-a-" + db.name(), b = work_dir() + "/reload-b-" + db.name();
+  std::string toml = work_dir() + "/reload-" + db.name() + ".toml";
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  auto write = [&](const std::string& body) {
+    std::ofstream f(toml + ".tmp");
+    f << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << body;
+    f.close();
+    std::rename((toml + ".tmp").c_str(), toml.c_str());
+  };
+  std::string pa = "[[pipeline]]\nname = \"a\"\nsource = { type = \"outbox\", stream_table = \"t\" }\nsink = { type = \"file\", path = \"" + a + "\" }\n";
+  std::string pb = "[[pipeline]]\nname = \"b\"\nsource = { type = \"outbox\", stream_table = \"t\" }\nsink = { type = \"file\", path = \"" + b + "\" }\n";
+  write(pa);
+  RelayProcess relay({"--config", toml});
+  db.exec("INSERT INTO t VALUES (1)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(a).size() == 1; }, 10s)) << relay.err();
+  std::this_thread::sleep_for(1100ms);  // a different modification time
+  write(pa + pb);
+  ASSERT_TRUE(wait_until([&] { return read_lines(b).size() == 1; }, 10s)) << relay.err();
+  // A broken edit is reported and the running pipelines keep going.
+  std::this_thread::sleep_for(1100ms);
+  write(pa + pb + "[[pipeline]\n");
+  ASSERT_TRUE(wait_until([&] { return relay.err().find("keeping the previous pipelines") != std::string::npos; }, 10s)) << relay.err();
+  db.exec("INSERT INTO t VALUES (2)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(a).size() == 2 && read_lines(b).size() == 2; }, 10s)) << relay.err();
+}
