@@ -124,14 +124,20 @@ std::vector<std::pair<std::string, std::string>> Connection::notifications() {
   return out;
 }
 
-std::string Connection::quote_ident(std::string_view ident) const {
-  std::string out = "\"";
-  for (char c : ident) {
-    if (c == '"') out += '"';
+namespace {
+std::string quoted(std::string_view text, char quote) {
+  std::string out(1, quote);
+  for (char c : text) {
+    if (c == quote) out += quote;
     out += c;
   }
-  out += '"';
+  out += quote;
   return out;
 }
+}  // namespace
+
+std::string quote_ident(std::string_view ident) { return quoted(ident, '"'); }
+std::string quote_literal(std::string_view text) { return quoted(text, '\''); }
+std::string Connection::quote_ident(std::string_view ident) const { return pg::quote_ident(ident); }
 
 }  // namespace relay::pg

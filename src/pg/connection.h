@@ -35,6 +35,10 @@ class PgResult {
 // Parameters are sent as text; std::nullopt is SQL NULL.
 using Params = std::vector<std::optional<std::string>>;
 
+// SQL quoting for the few statements that cannot take parameters (identifiers, COPY).
+std::string quote_ident(std::string_view ident);
+std::string quote_literal(std::string_view text);
+
 // Maps a failed result or a broken connection to retriable / permanent / fatal, by SQLSTATE.
 ErrorKind classify_sqlstate(std::string_view sqlstate, bool connection_ok);
 

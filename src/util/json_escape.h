@@ -35,6 +35,12 @@ inline void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// A string, or null when empty.
+inline void append_json_string_or_null(std::string& out, std::string_view s) {
+  if (s.empty()) out += "null";
+  else append_json_string(out, s);
+}
+
 inline void append_int(std::string& out, std::int64_t v) {
   char buf[24];
   char* end = buf + sizeof buf;

@@ -12,14 +12,6 @@ using namespace relay::test;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-namespace {
-std::vector<json> json_lines(const std::string& path) {
-  std::vector<json> out;
-  for (const auto& l : read_lines(path)) out.push_back(json::parse(l));
-  return out;
-}
-}  // namespace
-
 TEST(Compat, ReadsPgTricklesOwnOutboxesAndEveryPayloadShape) {
   TestDb db(false);
   db.exec("CREATE EXTENSION pg_trickle");  // the test double installed by scripts/test.sh

@@ -158,6 +158,12 @@ std::vector<std::string> read_lines(const std::string& path) {
   return out;
 }
 
+std::vector<nlohmann::json> json_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  for (const auto& l : read_lines(path)) out.push_back(nlohmann::json::parse(l));
+  return out;
+}
+
 std::string RelayProcess::out() const { return read_file(out_path_); }
 std::string RelayProcess::err() const { return read_file(err_path_); }
 

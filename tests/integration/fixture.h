@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <functional>
 #include <string>
@@ -60,6 +62,7 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 std::string http_get(int port, const std::string& path, int& status);
 std::string read_file(const std::string& path);
 std::vector<std::string> read_lines(const std::string& path);
+std::vector<nlohmann::json> json_lines(const std::string& path);  // a JSON-lines file, parsed
 std::string relay_binary();
 
 }  // namespace relay::test

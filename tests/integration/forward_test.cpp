@@ -17,12 +17,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<json> json_lines(const std::string& path) {
-  std::vector<json> out;
-  for (const auto& l : read_lines(path)) out.push_back(json::parse(l));
-  return out;
-}
-
 std::vector<std::string> relay_args(const TestDb& db, const std::string& group = "default") {
   return {"--postgres-url", db.url(), "--metrics-addr", "127.0.0.1:0", "--relay-group-id", group};
 }

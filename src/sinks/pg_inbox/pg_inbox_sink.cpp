@@ -8,11 +8,6 @@
 namespace relay {
 namespace {
 
-void append_nullable(std::string& out, std::string_view v) {
-  if (v.empty()) out += "null";
-  else util::append_json_string(out, v);
-}
-
 class PgInboxSink final : public Sink {
  public:
   PgInboxSink(const PipelineConfig& config, const BuildContext& ctx) : config_(config), ctx_(ctx) {
@@ -121,11 +116,11 @@ void encode_inbox_rows(std::span<const Message> batch, std::string& out) {
     out += "{\"event_id\":";
     util::append_json_string(out, m.dedup_key);
     out += ",\"event_type\":";
-    append_nullable(out, m.routes[0]);
+    util::append_json_string_or_null(out, m.routes[0]);
     out += ",\"source\":";
-    append_nullable(out, m.source);
+    util::append_json_string_or_null(out, m.source);
     out += ",\"aggregate_id\":";
-    append_nullable(out, m.key);
+    util::append_json_string_or_null(out, m.key);
     out += ",\"payload\":";
     out += m.data.empty() ? "null" : m.data;
     out += ",\"headers\":{\"op\":\"";
@@ -138,7 +133,7 @@ void encode_inbox_rows(std::span<const Message> batch, std::string& out) {
       util::append_json_string(out, v);
     }
     out += "},\"trace_id\":";
-    append_nullable(out, header_value(m, "traceparent"));
+    util::append_json_string_or_null(out, header_value(m, "traceparent"));
     out += '}';
   }
   out += ']';

@@ -75,6 +75,25 @@ void append_timestamp(std::string& out, double unix_seconds) {
   out.append(buf, 26);
 }
 
+// The CloudEvents 1.0 attributes every event carries; `subject` is the message key when there is one.
+void Expander::append_cloudevent_head(std::string& b, const Message& m, std::string_view type, const OutboxRow& row,
+                                      std::string_view id_text) {
+  b += "{\"specversion\":\"1.0\",\"id\":";
+  util::append_json_string(b, m.dedup_key);
+  b += ",\"source\":";
+  util::append_json_string(b, "/pgtrickle/" + opt_.stream_table);
+  b += ",\"type\":";
+  util::append_json_string(b, type);
+  b += ",\"time\":";
+  b += timestamp_of(row);
+  if (!m.key.empty()) {
+    b += ",\"subject\":";
+    util::append_json_string(b, m.key);
+  }
+  b += ",\"datacontenttype\":\"application/json\",\"outboxid\":";
+  util::append_json_string(b, id_text);
+}
+
 const std::string& Expander::timestamp_of(const OutboxRow& row) {
   // Every message of an outbox row shares its commit time: format it once.
   if (ts_id_ != row.id || ts_seq_ != row.seq) {
@@ -157,11 +176,9 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRe
     b += "\",\"outbox_id\":";
     b += id_text;
     b += ",\"refresh_id\":";
-    if (row.refresh_id.empty()) b += "null";
-    else util::append_json_string(b, row.refresh_id);
+    util::append_json_string_or_null(b, row.refresh_id);
     b += ",\"key\":";
-    if (m.key.empty()) b += "null";
-    else util::append_json_string(b, m.key);
+    util::append_json_string_or_null(b, m.key);
     b += ",\"timestamp\":";
     b += timestamp_of(row);
     b += ",\"is_full_refresh\":";
@@ -174,20 +191,7 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRe
     }
     b += '}';
   } else {
-    b += "{\"specversion\":\"1.0\",\"id\":";
-    util::append_json_string(b, m.dedup_key);
-    b += ",\"source\":";
-    util::append_json_string(b, "/pgtrickle/" + opt_.stream_table);
-    b += ",\"type\":";
-    util::append_json_string(b, "pgtrickle." + opt_.stream_table + "." + to_string(op));
-    b += ",\"time\":";
-    b += timestamp_of(row);
-    if (!m.key.empty()) {
-      b += ",\"subject\":";
-      util::append_json_string(b, m.key);
-    }
-    b += ",\"datacontenttype\":\"application/json\",\"outboxid\":";
-    util::append_json_string(b, id_text);
+    append_cloudevent_head(b, m, "pgtrickle." + opt_.stream_table + "." + to_string(op), row, id_text);
     b += ",\"data\":{\"before\":";
     if (op == Op::update && before) b += before->text;
     else if (op == Op::delete_) b += m.data;
@@ -245,8 +249,7 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
     b += ",\"op\":\"event\",\"outbox_id\":";
     b += id_text;
     b += ",\"key\":";
-    if (m.key.empty()) b += "null";
-    else util::append_json_string(b, m.key);
+    util::append_json_string_or_null(b, m.key);
     b += ",\"timestamp\":";
     b += timestamp_of(row);
     b += ",\"headers\":";
@@ -258,16 +261,7 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
     std::string type = "pgtrickle." + opt_.stream_table + ".event";
     for (const auto& [k, v] : m.headers)
       if (k == "type" || k == "event_type") type = v;
-    b += "{\"specversion\":\"1.0\",\"id\":";
-    util::append_json_string(b, m.dedup_key);
-    b += ",\"source\":";
-    util::append_json_string(b, "/pgtrickle/" + opt_.stream_table);
-    b += ",\"type\":";
-    util::append_json_string(b, type);
-    b += ",\"time\":";
-    b += timestamp_of(row);
-    b += ",\"datacontenttype\":\"application/json\",\"outboxid\":";
-    util::append_json_string(b, id_text);
+    append_cloudevent_head(b, m, type, row, id_text);
     b += ",\"data\":";
     b += m.data;
     b += '}';
@@ -309,8 +303,7 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::s
     b += ",\"outbox_id\":";
     b += id_text;
     b += ",\"refresh_id\":";
-    if (row.refresh_id.empty()) b += "null";
-    else util::append_json_string(b, row.refresh_id);
+    util::append_json_string_or_null(b, row.refresh_id);
     b += ",\"full_refresh\":";
     b += full_refresh ? "true" : "false";
     b += ",\"delta_rows\":";
@@ -323,16 +316,7 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::s
     }
     b += "}}";
   } else {
-    b += "{\"specversion\":\"1.0\",\"id\":";
-    util::append_json_string(b, m.dedup_key);
-    b += ",\"source\":";
-    util::append_json_string(b, "/pgtrickle/" + opt_.stream_table);
-    b += ",\"type\":";
-    util::append_json_string(b, "pgtrickle." + opt_.stream_table + ".delta");
-    b += ",\"time\":";
-    b += timestamp_of(row);
-    b += ",\"datacontenttype\":\"application/json\",\"outboxid\":";
-    util::append_json_string(b, id_text);
+    append_cloudevent_head(b, m, "pgtrickle." + opt_.stream_table + ".delta", row, id_text);
     b += ",\"data\":";
     b += m.data;
     b += '}';

@@ -74,6 +74,8 @@ class Expander {
   void poison(const OutboxRow& row, std::string reason, std::vector<Message>& out);
   std::string key_of(std::string_view row, const TemplateVars& vars) const;
   const std::string& timestamp_of(const OutboxRow& row);
+  void append_cloudevent_head(std::string& b, const Message& m, std::string_view type, const OutboxRow& row,
+                              std::string_view id_text);
 
   ExpandOptions opt_;
   std::vector<RowRef> dels_, inss_;  // reused across rows

@@ -9,23 +9,8 @@
 namespace relay::outbox {
 namespace {
 
-std::string literal(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
-}
-
-std::string ident(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
+using pg::quote_ident;
+using pg::quote_literal;
 
 // One field of a COPY text line: up to the next tab or the end, with \N as NULL and backslash
 // escapes undone.
@@ -78,7 +63,7 @@ Status OutboxReader::connect() {
     delta_ = std::move(*d);
     auto p = delta_.prepare("ob_delta", fmt::format("SELECT row_num, row_op IN ('DELETE', 'D'), row_data::text FROM pgtrickle.{} "
                                                     "WHERE outbox_id = $1 AND row_num >= $2 ORDER BY row_num LIMIT $3",
-                                                    ident(table_.delta)));
+                                                    quote_ident(table_.delta)));
     if (!p) return p;
   }
   return {};
@@ -91,7 +76,7 @@ void OutboxReader::start_after(std::int64_t seq, std::int64_t id, bool include_i
 }
 
 Status OutboxReader::open_stream() {
-  std::string t = ident(table_.outbox);
+  std::string t = quote_ident(table_.outbox);
   std::string sql;
   if (table_.legacy) {
     sql = fmt::format(
@@ -107,7 +92,7 @@ Status OutboxReader::open_stream() {
     // The commits after the position (and the position's own, which may have rows left), in order.
     auto c = stream_.exec(fmt::format("SELECT seq, xid::text, extract(epoch from committed_at)::float8 FROM pgtrickle.outbox_commits "
                                       "WHERE outbox = {} AND seq >= {} AND seq <= {} ORDER BY seq LIMIT 2",
-                                      literal(table_.outbox), after_seq_, watermark_));
+                                      quote_literal(table_.outbox), after_seq_, watermark_));
     if (!c) return c.error();
     if (c->rows() == 0) {
       caught_up_ = true;
@@ -119,7 +104,7 @@ Status OutboxReader::open_stream() {
       // One transaction (a large one, or the only one): a plain seek on (xid, id).
       std::int64_t seq = c->int64(0, 0);
       sql = fmt::format("COPY (SELECT {}, {}, {} FROM pgtrickle.{} o WHERE o.xid = {}::xid8 AND o.id > {} ORDER BY o.id LIMIT {}) TO STDOUT",
-                        seq, columns, c->null(0, 2) ? "NULL" : c->str(0, 2), t, literal(c->str(0, 1)),
+                        seq, columns, c->null(0, 2) ? "NULL" : c->str(0, 2), t, quote_literal(c->str(0, 1)),
                         seq == after_seq_ ? after_id_ : 0, stream_rows_);
     } else {
       // Several transactions: in commit order, each one's rows by id (the nested loop keeps that order).
@@ -129,7 +114,7 @@ Status OutboxReader::open_stream() {
           "CROSS JOIN LATERAL (SELECT o.id, o.kind, o.is_claim_check, o.payload, o.headers, o.refresh_id "
           "FROM pgtrickle.{6} o WHERE o.xid = c.xid AND o.id > CASE WHEN c.seq = {1} THEN {3} ELSE 0 END "
           "ORDER BY o.id LIMIT {4}) o LIMIT {4}) TO STDOUT",
-          literal(table_.outbox), after_seq_, watermark_, after_id_, stream_rows_, columns, t);
+          quote_literal(table_.outbox), after_seq_, watermark_, after_id_, stream_rows_, columns, t);
     }
   }
   if (!PQsendQuery(stream_.raw(), sql.c_str())) return retriable(std::string("cannot read the outbox: ") + PQerrorMessage(stream_.raw()));

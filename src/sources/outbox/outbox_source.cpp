@@ -29,15 +29,6 @@ struct Position {
   std::int64_t next_row = -1;
 };
 
-std::string sql_literal(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
-}
-
 // PostgreSQL text[] output, e.g. {a,"b c"}.
 std::vector<std::string> parse_text_array(const std::string& text) {
   std::vector<std::string> out;
@@ -114,7 +105,7 @@ class OutboxSource final : public Source {
             : fmt::format("SELECT count(*), extract(epoch from clock_timestamp() - min(c.committed_at))::float8 "
                           "FROM pgtrickle.outbox_commits c JOIN pgtrickle.{} o ON o.xid = c.xid "
                           "WHERE c.outbox = {} AND c.seq IS NOT NULL AND (c.seq > $1 OR (c.seq = $1 AND o.id > $2))",
-                          t, sql_literal(outbox_table_));
+                          t, pg::quote_literal(outbox_table_));
     if (auto s = db_->prepare("ob_lag", lag_sql); !s) return s;
 
     size_t stream_rows = std::max<size_t>(10000, static_cast<size_t>(config_.batch_size) * 10);
