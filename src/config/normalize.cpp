@@ -13,8 +13,6 @@ namespace {
 
 using json = nlohmann::json;
 
-const char* role_word(Role r) { return r == Role::source ? "source" : "sink"; }
-
 bool is_secret_reference(const json& v) {
   if (!v.is_string()) return false;
   const auto& s = v.get_ref<const std::string&>();

@@ -161,10 +161,7 @@ class PipelineRunner::Impl {
     if (source_) source_->stop();
     sink_.reset();
     source_.reset();
-    if (db_ && db_->ok()) {
-      db_->exec("SELECT pg_advisory_unlock_all()");
-    }
-    db_.reset();  // closing the session releases the lock in any case
+    db_.reset();  // closing the session releases the ownership lock
     metrics_->owned.set(0);
   }
 
@@ -285,7 +282,7 @@ class PipelineRunner::Impl {
       h.lag_seconds = seconds;
     });
     if (!db_) return;
-    db_->exec("INSERT INTO pgtrickle.relay_pipeline_status AS s (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, lag_rows, lag_seconds, last_error) "
+    auto written = db_->exec("INSERT INTO pgtrickle.relay_pipeline_status AS s (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, lag_rows, lag_seconds, last_error) "
               "VALUES ($1, $2, $3, to_timestamp($4::float8), now(), $5, $6::bigint, $7::float8, $8) "
               "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET owner = excluded.owner, owner_since = excluded.owner_since, "
               "heartbeat_at = excluded.heartbeat_at, state = excluded.state, lag_rows = excluded.lag_rows, "
@@ -294,6 +291,8 @@ class PipelineRunner::Impl {
                rows >= 0 ? std::optional<std::string>(std::to_string(rows)) : std::nullopt,
                seconds >= 0 ? std::optional<std::string>(fmt::format("{}", seconds)) : std::nullopt,
                last_error_.empty() ? std::nullopt : std::optional<std::string>(last_error_)});
+    // Status is for operators; failing to write it must not stop the pipeline (the next write retries).
+    if (!written) log_.debug("Could not record the pipeline status.", {{"error", written.error().message}});
   }
 
   void set_state(const std::string& state, const std::string& error) {

@@ -72,7 +72,7 @@ TestDb::TestDb(bool install) {
 TestDb::~TestDb() {
   conn_ = pg::Connection();
   auto admin = pg::Connection::open(maintenance_url(), "relay-test");
-  if (admin) admin->exec("DROP DATABASE IF EXISTS " + admin->quote_ident(name_) + " WITH (FORCE)");
+  if (admin) (void)admin->exec("DROP DATABASE IF EXISTS " + admin->quote_ident(name_) + " WITH (FORCE)");
 }
 
 void TestDb::exec(const std::string& sql) {

@@ -87,13 +87,13 @@ TEST(Forward, ConcurrentWritersCommittingOutOfIdOrderLoseNothing) {
       auto c = relay::pg::Connection::open(db.url(), "writer");
       ASSERT_TRUE(c);
       for (int t = 0; t < kTxPerWriter; ++t) {
-        c->exec("BEGIN");
+        ASSERT_TRUE(c->exec("BEGIN"));
         for (int r = 0; r < kRowsPerTx; ++r) {
           long long id = (static_cast<long long>(w) * kTxPerWriter + t) * kRowsPerTx + r;
-          c->exec("INSERT INTO events VALUES (" + std::to_string(id) + ", " + std::to_string(w) + ", " + std::to_string(t) + ")");
+          ASSERT_TRUE(c->exec("INSERT INTO events VALUES (" + std::to_string(id) + ", " + std::to_string(w) + ", " + std::to_string(t) + ")"));
         }
-        c->exec("SELECT pg_sleep(" + std::to_string(((w * 7 + t * 3) % 5) * 0.004) + ")");
-        c->exec("COMMIT");
+        ASSERT_TRUE(c->exec("SELECT pg_sleep(" + std::to_string(((w * 7 + t * 3) % 5) * 0.004) + ")"));
+        ASSERT_TRUE(c->exec("COMMIT"));
       }
     });
   }

@@ -46,7 +46,7 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
   OwnServer server;
   {
     auto admin = connect(server.url("postgres"));
-    admin.exec("DROP DATABASE IF EXISTS app");
+    ASSERT_TRUE(admin.exec("DROP DATABASE IF EXISTS app"));
     ASSERT_TRUE(admin.exec("CREATE DATABASE app"));
   }
   std::string out = work_dir() + "/restart.jsonl";
