@@ -66,6 +66,8 @@ struct Relay {
   pid_t pid = -1;
   std::string err_path;
   Relay(const std::vector<std::string>& args, const std::string& err) : err_path(err) {
+    // Emptied before the fork, so port() can never read an earlier relay's log.
+    ::close(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
     pid = fork();
     if (pid == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the benchmark, whatever ends it
@@ -184,7 +186,8 @@ void forward_file(json& results, const json& previous) {
     exec(c, "DELETE FROM pgtrickle.relay_offsets");
     unlink(out.c_str());
     auto start = steady_clock::now();
-    Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0", "--log-level", "info"}, "/tmp/relay_bench_file.err");
+    Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0", "--log-level", "info"},
+                fmt::format("/tmp/relay_bench_file.{}.err", run));
     int port = relay.port();
     while (metric(port, "pgtrickle_relay_messages_delivered_total") < g_rows) {
       if (seconds_since(start) > 300) die("the relay did not drain the backlog in 300 s");

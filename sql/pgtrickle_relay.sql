@@ -1274,7 +1274,13 @@ BEGIN
   -- Session-level, so it is released right here rather than held to the end of the caller's
   -- transaction, which would stall every committing writer meanwhile.
   PERFORM pg_advisory_lock(pgtrickle._outbox_commit_lock_key());
-  SELECT last_value, is_called INTO v_last, v_called FROM pgtrickle.outbox_commit_seq;
+  BEGIN
+    SELECT last_value, is_called INTO v_last, v_called FROM pgtrickle.outbox_commit_seq;
+  EXCEPTION WHEN OTHERS OR query_canceled THEN
+    -- Never leave the session holding the lock: every committing writer would wait on it.
+    PERFORM pg_advisory_unlock(pgtrickle._outbox_commit_lock_key());
+    RAISE;
+  END;
   PERFORM pg_advisory_unlock(pgtrickle._outbox_commit_lock_key());
   RETURN CASE WHEN v_called THEN v_last ELSE 0 END;
 END
