@@ -179,6 +179,10 @@ int RelayProcess::admin_port(std::chrono::milliseconds timeout) {
   return port;
 }
 
+std::vector<std::string> relay_args(const TestDb& db, const std::string& group) {
+  return {"--postgres-url", db.url(), "--metrics-addr", "127.0.0.1:0", "--relay-group-id", group};
+}
+
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   auto end = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < end) {

@@ -58,6 +58,9 @@ class RelayProcess {
   std::string out_path_, err_path_;
 };
 
+// Arguments that run the relay on `db`, with /metrics on a free port.
+std::vector<std::string> relay_args(const TestDb& db, const std::string& group = "default");
+
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 std::string http_get(int port, const std::string& path, int& status);
 std::string read_file(const std::string& path);

@@ -15,14 +15,6 @@ using namespace relay::test;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-namespace {
-
-std::vector<std::string> relay_args(const TestDb& db, const std::string& group = "default") {
-  return {"--postgres-url", db.url(), "--metrics-addr", "127.0.0.1:0", "--relay-group-id", group};
-}
-
-}  // namespace
-
 TEST(Forward, RowsCommittedToAnOutboxArriveInTheFileInOrder) {
   TestDb db;
   std::string out = work_dir() + "/orders-" + db.name() + ".jsonl";

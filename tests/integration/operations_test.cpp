@@ -16,10 +16,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> relay_args(const TestDb& db, const std::string& group = "default") {
-  return {"--postgres-url", db.url(), "--metrics-addr", "127.0.0.1:0", "--relay-group-id", group};
-}
-
 std::string file_pipeline(const std::string& name, const std::string& table, const std::string& path, const std::string& extra = "") {
   return "SELECT pgtrickle.set_relay_outbox('" + name + "', config => '{\"stream_table\": \"" + table +
          "\", \"sink_type\": \"file\", \"path\": \"" + path + "\"" + extra + "}'::jsonb)";

@@ -108,7 +108,7 @@ class OutboxSource final : public Source {
                           t, pg::quote_literal(outbox_table_));
     if (auto s = db_->prepare("ob_lag", lag_sql); !s) return s;
 
-    size_t stream_rows = std::max<size_t>(10000, static_cast<size_t>(config_.batch_size) * 10);
+    size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
     reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, table, stream_rows);
     if (auto s = reader_->connect(); !s) return s;
     reader_->start_after(read_.seq, read_.id, read_.next_row >= 0);
