@@ -139,7 +139,7 @@ json load_previous() {
 void report(json& results, const json& previous, const std::string& key, double value, const std::string& unit) {
   results[key] = value;
   std::string before = previous.contains(key) ? fmt::format("{:.0f}", previous[key].get<double>()) : "-";
-  std::cout << fmt::format("  {:<44} {:>12.0f} {:<6} (previous: {})\n", key, value, unit, before);
+  std::cout << fmt::format("  {:<44} {:>12.1f} {:<6} (previous: {})\n", key, value, unit, before);
 }
 
 void forward_file(json& results, const json& previous) {
@@ -204,6 +204,61 @@ void forward_file(json& results, const json& previous) {
   report(results, previous, "forward_file_peak_rss_kb", static_cast<double>(rss_kb), "KiB");
 }
 
+// The bucket bound below which a share `q` of the relay's delivery latencies fall (from its histogram).
+double latency_quantile(int port, double q) {
+  httplib::Client c("127.0.0.1", port);
+  auto res = c.Get("/metrics");
+  if (!res) return -1;
+  std::istringstream in(res->body);
+  std::string line;
+  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
+  while (std::getline(in, line)) {
+    if (line.rfind("pgtrickle_relay_delivery_duration_seconds_bucket", 0) != 0) continue;
+    auto le = line.find("le=\"");
+    std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+    buckets.emplace_back(bound == "+Inf" ? 1e9 : std::stod(bound), std::stod(line.substr(line.rfind(' ') + 1)));
+  }
+  if (buckets.empty() || buckets.back().second == 0) return -1;
+  for (const auto& [bound, count] : buckets)
+    if (count >= q * buckets.back().second) return bound;
+  return -1;
+}
+
+// Commit → durably written latency while rows arrive one per transaction at about `rate` per second.
+void forward_file_latency(json& results, const json& previous, int rate, int rows) {
+  std::string db = "relay_bench_latency";
+  {
+    auto admin = connect(g_url);
+    exec(admin, "DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+    exec(admin, "CREATE DATABASE " + db);
+  }
+  auto c = connect(db_url(db));
+  if (auto s = relay::pg::install_schema(c); !s) die(s.error().message);
+  exec(c, "CREATE TABLE t (id bigint PRIMARY KEY, v text)");
+  exec(c, "SELECT pgtrickle.enable_outbox('t')");
+  std::string out = "/tmp/relay_bench_latency.jsonl";
+  unlink(out.c_str());
+  exec(c, "SELECT pgtrickle.set_relay_outbox('lat', config => '{\"stream_table\":\"t\",\"sink_type\":\"file\",\"path\":\"" + out + "\"}'::jsonb)");
+  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0"}, "/tmp/relay_bench_latency.err");
+  int port = relay.port();
+  std::this_thread::sleep_for(500ms);
+  auto start = steady_clock::now();
+  for (int i = 1; i <= rows; ++i) {
+    exec(c, fmt::format("INSERT INTO t VALUES ({}, 'row {}')", i, i));
+    std::this_thread::sleep_until(start + microseconds(1000000LL * i / rate));
+  }
+  double achieved = rows / seconds_since(start);
+  while (metric(port, "pgtrickle_relay_messages_delivered_total") < rows) {
+    if (seconds_since(start) > 120) die("the relay did not deliver the rows in time");
+    std::this_thread::sleep_for(10ms);
+  }
+  std::cout << fmt::format("forward → file latency: {} rows, one per transaction, at {:.0f} rows/s (aimed at {}); "
+                           "commit to fdatasync'd, as the relay's histogram bucket bounds\n", rows, achieved, rate);
+  report(results, previous, "forward_file_latency_p50_ms", latency_quantile(port, 0.50) * 1000, "ms");
+  report(results, previous, "forward_file_latency_p99_ms", latency_quantile(port, 0.99) * 1000, "ms");
+  report(results, previous, "forward_file_steady_rss_kb", static_cast<double>(relay.rss_peak_kb()), "KiB");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -218,6 +273,7 @@ int main(int argc, char** argv) {
   json previous = load_previous();
   json results = json::object();
   forward_file(results, previous);
+  forward_file_latency(results, previous, 1000, 5000);
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

@@ -57,7 +57,7 @@ struct PipelineMetrics {
   Gauge lag_rows;
   Gauge lag_seconds;
   Gauge owned;            // 1 while this relay owns the pipeline
-  Histogram delivery_seconds{{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
+  Histogram delivery_seconds{{0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
 };
 
 class Registry {
