@@ -207,3 +207,45 @@ TEST(Forward, TheTomlFileIsReloadedWhenItChanges) {
   db.exec("INSERT INTO t VALUES (2)");
   ASSERT_TRUE(wait_until([&] { return read_lines(a).size() == 2 && read_lines(b).size() == 2; }, 10s)) << relay.err();
 }
+
+TEST(Forward, ApplicationEventsFromOutboxPublishAreRelayedWithTheirHeaders) {
+  TestDb db;
+  std::string out = work_dir() + "/events-" + db.name();
+  db.exec("SELECT pgtrickle.create_outbox('order_events')");
+  db.exec("BEGIN; SELECT pgtrickle.outbox_publish('order_events', '{\"order_id\": 17, \"total\": 99.90}', "
+          "'{\"type\": \"OrderPaid\", \"traceparent\": \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}'); COMMIT;");
+  // Configured through the environment instead of flags (seed 001's variables).
+  db.exec("SELECT pgtrickle.set_relay_outbox('events', config => '{\"outbox\": \"order_events\", \"sink_type\": \"file\", "
+          "\"path\": \"" + out + "\", \"format\": \"cloudevents\"}'::jsonb)");
+  RelayProcess relay({}, {"PGTRICKLE_RELAY_POSTGRES_URL=" + db.url(), "PGTRICKLE_RELAY_METRICS_ADDR=127.0.0.1:0",
+                          "PGTRICKLE_RELAY_LOG_FORMAT=json", "PGTRICKLE_RELAY_GROUP_ID=env-group"});
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 1; }, 10s)) << relay.err();
+  auto m = json_lines(out)[0];
+  EXPECT_EQ(m["specversion"], "1.0");
+  EXPECT_EQ(m["type"], "OrderPaid");
+  EXPECT_EQ(m["data"]["order_id"], 17);
+  EXPECT_NE(read_lines(out)[0].find("\"total\":99.90"), std::string::npos);
+  EXPECT_TRUE(wait_until([&] { return db.value("SELECT relay_group_id FROM pgtrickle.relay_offsets") == "env-group"; }, 10s));
+  // Logs are JSON lines with stable fields.
+  auto first_log = json::parse(relay.err().substr(0, relay.err().find('\n')));
+  EXPECT_EQ(first_log["level"], "info");
+  EXPECT_TRUE(first_log.contains("ts") && first_log.contains("logger") && first_log.contains("msg"));
+}
+
+TEST(Forward, TheFileSinkRotatesBySize) {
+  TestDb db;
+  std::string out = work_dir() + "/rotate-" + db.name() + ".jsonl";
+  db.exec("CREATE TABLE t (id int PRIMARY KEY, pad text)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("SELECT pgtrickle.set_relay_outbox('rot', config => '{\"stream_table\": \"t\", \"sink_type\": \"file\", \"path\": \"" + out +
+          "\", \"rotate_bytes\": 20000, \"max_files\": 3, \"batch_size\": 10}'::jsonb)");
+  db.exec("DO $$ BEGIN FOR i IN 1..400 LOOP INSERT INTO t VALUES (i, repeat('x', 100)); END LOOP; END $$");
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(wait_until([&] { return db.value("SELECT last_id FROM pgtrickle.relay_offsets") == "400"; }, 15s)) << relay.err();
+  EXPECT_LE(read_file(out).size(), 20000u) << "the current file stays under rotate_bytes";
+  EXPECT_FALSE(read_lines(out + ".3").empty()) << "three rotated files are kept";
+  EXPECT_TRUE(read_lines(out + ".4").empty()) << "older ones are removed";
+  // The newest rows are in the current file, in order.
+  auto last = json_lines(out);
+  EXPECT_EQ(last.back()["payload"]["id"], 400);
+}
