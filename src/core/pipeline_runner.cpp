@@ -60,9 +60,10 @@ class PipelineRunner::Impl {
       release();
       if (f == Flow::stopped || stop_) break;
       if (f == Flow::failed) {
-        // Waits for a config change (which replaces this runner) or stop.
-        sleep_for(std::chrono::hours(24 * 365));
-        break;
+        // The environment may be fixed meanwhile (an outbox enabled, a privilege granted): look again
+        // later; a config change replaces this runner at once.
+        sleep_for(std::chrono::seconds(10));
+        continue;
       }
       if (f == Flow::restart) {
         metrics_->reconnects.inc();
@@ -315,7 +316,7 @@ class PipelineRunner::Impl {
 
   Flow fail(const Error& e) {
     set_state("failed", e.message);
-    log_.error("The pipeline cannot run until its configuration changes.", {{"error", e.message}});
+    log_.error("The pipeline cannot run; it will look again in 10 s.", {{"error", e.message}});
     return Flow::failed;
   }
 

@@ -259,3 +259,20 @@ TEST(Operations, InstallAndValidateCommands) {
   EXPECT_NE(output.find("malformed TOML"), std::string::npos) << output;
   EXPECT_EQ(run_command(relay_binary() + " --config " + toml, output), 2) << "run refuses a broken file";
 }
+
+TEST(Operations, APipelineWaitingForItsOutboxStartsOnceItIsEnabled) {
+  TestDb db;
+  std::string out = work_dir() + "/late-" + db.name();
+  db.exec("CREATE TABLE late (id int PRIMARY KEY)");
+  db.exec(file_pipeline("late", "late", out));  // the outbox is not enabled yet
+  RelayProcess relay(relay_args(db));
+  int port = relay.admin_port();
+  int status = 0;
+  ASSERT_TRUE(wait_until([&] {
+    auto body = http_get(port, "/health", status);
+    return status == 503 && body.find("enable_outbox") != std::string::npos;
+  }, 10s)) << relay.err();
+  db.exec("SELECT pgtrickle.enable_outbox('late')");
+  db.exec("INSERT INTO late VALUES (1)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 1; }, 20s)) << relay.err();
+}
