@@ -18,7 +18,6 @@
 namespace relay {
 namespace {
 
-using outbox::DeltaRow;
 using outbox::OutboxRow;
 
 // Where the pipeline stands: every row before (seq, id) is done; next_row >= 0 means row `id` is a
