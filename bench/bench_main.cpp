@@ -142,15 +142,21 @@ void report(json& results, const json& previous, const std::string& key, double 
   std::cout << fmt::format("  {:<44} {:>12.1f} {:<6} (previous: {})\n", key, value, unit, before);
 }
 
-void forward_file(json& results, const json& previous) {
-  std::string db = "relay_bench_file";
+// A new, empty database `name` with the SQL install applied.
+Connection fresh_database(const std::string& name) {
   {
     auto admin = connect(g_url);
-    exec(admin, "DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-    exec(admin, "CREATE DATABASE " + db);
+    exec(admin, "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+    exec(admin, "CREATE DATABASE " + name);
   }
-  auto c = connect(db_url(db));
+  auto c = connect(db_url(name));
   if (auto s = relay::pg::install_schema(c); !s) die(s.error().message);
+  return c;
+}
+
+void forward_file(json& results, const json& previous) {
+  std::string db = "relay_bench_file";
+  auto c = fresh_database(db);
   exec(c, "CREATE TABLE bench (id bigint PRIMARY KEY, name text, amount numeric)");
   exec(c, "SELECT pgtrickle.enable_outbox('bench')");
   auto t0 = steady_clock::now();
@@ -227,13 +233,7 @@ double latency_quantile(int port, double q) {
 // Commit → durably written latency while rows arrive one per transaction at about `rate` per second.
 void forward_file_latency(json& results, const json& previous, int rate, int rows) {
   std::string db = "relay_bench_latency";
-  {
-    auto admin = connect(g_url);
-    exec(admin, "DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-    exec(admin, "CREATE DATABASE " + db);
-  }
-  auto c = connect(db_url(db));
-  if (auto s = relay::pg::install_schema(c); !s) die(s.error().message);
+  auto c = fresh_database(db);
   exec(c, "CREATE TABLE t (id bigint PRIMARY KEY, v text)");
   exec(c, "SELECT pgtrickle.enable_outbox('t')");
   std::string out = "/tmp/relay_bench_latency.jsonl";
