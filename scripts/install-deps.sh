@@ -27,3 +27,8 @@ fi
 if ! command -v node >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
+# The independent broker clients and the SQS emulator the tests use (versions pinned by the lock file).
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$root/tests/node/node_modules" ] || [ "$root/tests/node/package-lock.json" -nt "$root/tests/node/node_modules" ]; then
+  (cd "$root/tests/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -10,6 +10,7 @@ scripts/build.sh
 work=$(mktemp -d /tmp/pgtrickle-relay-test.XXXXXX)
 chmod 755 "$work"
 cleanup() {
+  for server in scripts/servers/*.sh; do bash "$server" stop "$work/$(basename "$server" .sh)" || true; done
   scripts/pg-server.sh stop "$work/pg" || true
   rm -rf "$work"
 }
@@ -22,5 +23,13 @@ export PGTRICKLE_TEST_POSTGRES_URL
 PGTRICKLE_TEST_POSTGRES_URL=$(scripts/pg-server.sh start "$work/pg" "${PGTRICKLE_TEST_PG_PORT:-55433}")
 export PGTRICKLE_TEST_WORK_DIR="$work"
 echo "PostgreSQL for tests: $PGTRICKLE_TEST_POSTGRES_URL"
+
+# The brokers (each script prints the variables naming its server, e.g. PGTRICKLE_TEST_NATS_URL=...).
+for server in scripts/servers/*.sh; do
+  while IFS= read -r assignment; do
+    export "${assignment?}"
+    echo "  $assignment"
+  done < <(bash "$server" start "$work/$(basename "$server" .sh)")
+done
 
 ctest --test-dir build --output-on-failure --parallel 2 --timeout 600 "$@"

@@ -142,7 +142,9 @@ class PipelineRunner::Impl {
     resolved_.canonical = std::move(*resolved);
     routes_.clear();
     for (const auto& k : sink_entry->spec->keys) {
-      if (!k.template_ || !resolved_.sink().contains(k.key)) continue;
+      if (!k.template_) continue;
+      // An absent optional template keeps its slot so Message::routes[i] always means the same key.
+      if (!resolved_.sink().contains(k.key)) { routes_.push_back(nullptr); continue; }
       auto t = Template::compile(resolved_.sink()[std::string(k.key)].get<std::string>());
       if (!t) return t.error();
       routes_.push_back(std::make_unique<Template>(std::move(*t)));

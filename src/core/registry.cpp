@@ -1,13 +1,18 @@
 #include "core/registry.h"
 
 #include "config/specs.h"
-#include "sinks/pg_inbox/pg_inbox_sink.h"
-#include "sinks/stdout/stream_sink.h"
-#include "sources/outbox/outbox_source.h"
+#include "core/backend_factories.h"
 #include "util/strings.h"
 
 namespace relay {
 namespace {
+
+// The factory when the backend is compiled in (RELAY_WITH_<NAME>), else null.
+#define RELAY_IF(name, factory) RELAY_IF_(RELAY_WITH_##name, factory)
+#define RELAY_IF_(on, factory) RELAY_IF__(on, factory)
+#define RELAY_IF__(on, factory) RELAY_IF_##on(factory)
+#define RELAY_IF_1(factory) factory
+#define RELAY_IF_0(factory) nullptr
 
 const BackendEntry kBackends[] = {
     {&kOutboxSourceSpec, make_outbox_source, nullptr},
@@ -15,20 +20,20 @@ const BackendEntry kBackends[] = {
     {&kFileSinkSpec, nullptr, make_file_sink},
     {&kPgInboxSinkSpec, nullptr, make_pg_inbox_sink},
     // Broker backends: the spec is always known (so configs validate everywhere); the factory is
-    // present when the backend is compiled in.
-    {&kNatsSinkSpec},
-    {&kNatsSourceSpec},
-    {&kKafkaSinkSpec},
-    {&kKafkaSourceSpec},
-    {&kRedisSinkSpec},
-    {&kRedisSourceSpec},
-    {&kRabbitmqSinkSpec},
-    {&kRabbitmqSourceSpec},
-    {&kSqsSinkSpec},
-    {&kSqsSourceSpec},
-    {&kWebhookSinkSpec},
-    {&kHttpSourceSpec},
-    {&kStdinSourceSpec},
+    // present when the backend is compiled in. Reverse sources are not implemented yet.
+    {&kNatsSinkSpec, nullptr, RELAY_IF(NATS, make_nats_sink)},
+    {&kNatsSourceSpec, nullptr /* reverse: make_nats_source */, nullptr},
+    {&kKafkaSinkSpec, nullptr, RELAY_IF(KAFKA, make_kafka_sink)},
+    {&kKafkaSourceSpec, nullptr /* reverse: make_kafka_source */, nullptr},
+    {&kRedisSinkSpec, nullptr, RELAY_IF(REDIS, make_redis_sink)},
+    {&kRedisSourceSpec, nullptr /* reverse: make_redis_source */, nullptr},
+    {&kRabbitmqSinkSpec, nullptr, RELAY_IF(RABBITMQ, make_rabbitmq_sink)},
+    {&kRabbitmqSourceSpec, nullptr /* reverse: make_rabbitmq_source */, nullptr},
+    {&kSqsSinkSpec, nullptr, RELAY_IF(SQS, make_sqs_sink)},
+    {&kSqsSourceSpec, nullptr /* reverse: make_sqs_source */, nullptr},
+    {&kWebhookSinkSpec, nullptr, RELAY_IF(WEBHOOK, make_webhook_sink)},
+    {&kHttpSourceSpec, nullptr /* reverse: make_http_source */, nullptr},
+    {&kStdinSourceSpec, nullptr /* reverse: make_stdin_source */, nullptr},
 };
 
 }  // namespace

@@ -69,3 +69,12 @@ std::vector<nlohmann::json> json_lines(const std::string& path);  // a JSON-line
 std::string relay_binary();
 
 }  // namespace relay::test
+
+namespace relay::test {
+
+// Runs a shell command, returns its exit code; `output` gets stdout and stderr.
+int run_command(const std::string& cmd, std::string& output);
+// The value of one series on the relay's /metrics (e.g. `x_total{pipeline="p"}`), -1 when absent.
+double metric(int port, const std::string& series);
+
+}  // namespace relay::test

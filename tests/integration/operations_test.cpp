@@ -21,24 +21,6 @@ std::string file_pipeline(const std::string& name, const std::string& table, con
          "\", \"sink_type\": \"file\", \"path\": \"" + path + "\"" + extra + "}'::jsonb)";
 }
 
-// Runs a command, returns its exit code and combined output.
-int run_command(const std::string& cmd, std::string& output) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  output.clear();
-  while (size_t n = ::fread(buf, 1, sizeof buf, p)) output.append(buf, n);
-  int st = ::pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-double metric(int port, const std::string& series) {
-  int status = 0;
-  std::string body = http_get(port, "/metrics", status);
-  auto p = body.find("\n" + series + " ");
-  if (p == std::string::npos) return -1;
-  return std::stod(body.substr(p + series.size() + 2));
-}
-
 }  // namespace
 
 TEST(Operations, PipelinesAddedDisabledReenabledAndDeletedWhileRunning) {
