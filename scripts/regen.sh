@@ -3,8 +3,9 @@
 # GENERATED CONFIG SPEC markers) and docs/config-reference.md. Run after changing a spec.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-relay="$root/build/pgtrickle-relay"
-[ -x "$relay" ] || "$root/scripts/build.sh"
+# The most recently built binary (build/ or a build-*/ directory of a partial build).
+relay=$(ls -t "$root"/build*/pgtrickle-relay 2>/dev/null | head -n 1 || true)
+[ -n "$relay" ] || { "$root/scripts/build.sh"; relay="$root/build/pgtrickle-relay"; }
 "$relay" spec --markdown >"$root/docs/config-reference.md"
 block=$("$relay" spec --sql)
 python3 - "$root/sql/pgtrickle_relay.sql" "$block" <<'PY'

@@ -2,6 +2,7 @@
 # nats-server with JetStream for the tests and benchmarks.
 #   scripts/servers/nats.sh start <dir> [port]  -> prints PGTRICKLE_TEST_NATS_URL=...
 #   scripts/servers/nats.sh stop  <dir>
+# Extra nats-server arguments (e.g. --auth <token>) may be given in NATS_SERVER_ARGS.
 set -euo pipefail
 cmd=${1:?usage: nats.sh start|stop <dir> [port]}
 dir=${2:?directory required}
@@ -9,7 +10,7 @@ port=${3:-55480}
 case "$cmd" in
   start)
     mkdir -p "$dir/store"
-    nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/store" -l "$dir/nats.log" -P "$dir/nats.pid" </dev/null >/dev/null 2>&1 &
+    nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/store" -l "$dir/nats.log" -P "$dir/nats.pid" ${NATS_SERVER_ARGS:-} </dev/null >/dev/null 2>&1 &
     for _ in $(seq 100); do
       (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && { echo "PGTRICKLE_TEST_NATS_URL=nats://127.0.0.1:$port"; exit 0; }
       sleep 0.1

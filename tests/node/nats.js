@@ -1,14 +1,24 @@
 // Reads what a JetStream stream holds, with the official NATS client (independent of the relay).
 //   node nats.js read <url> <stream> <subject filter> <at least> <timeout ms>
-// Prints one JSON line per message: {"id": Nats-Msg-Id, "subject": ..., "body": ...}.
+//     prints one JSON line per message: {"id": Nats-Msg-Id, "subject": ..., "body": ..., "headers": {...}}
+//   node nats.js drop <url> <stream>      deletes the stream if it exists
+//   node nats.js info <url> <stream>      prints the stream's configuration as JSON
 const { connect, StringCodec } = require('nats');
 
 async function main() {
   const [cmd, url, stream, filter, atLeastText, timeoutText] = process.argv.slice(2);
-  if (cmd !== 'read') throw new Error('usage: nats.js read <url> <stream> <subject> <at least> <timeout ms>');
-  const atLeast = Number(atLeastText), deadline = Date.now() + Number(timeoutText);
-  const nc = await connect({ servers: url });
+  const nc = await connect({ servers: url, token: process.env.NATS_TOKEN });
   const jsm = await nc.jetstreamManager();
+  if (cmd === 'drop') {
+    await jsm.streams.delete(stream).catch(() => {});
+    return nc.close();
+  }
+  if (cmd === 'info') {
+    process.stdout.write(JSON.stringify((await jsm.streams.info(stream)).config) + '\n');
+    return nc.close();
+  }
+  if (cmd !== 'read') throw new Error('usage: nats.js read|drop|info <url> <stream> ...');
+  const atLeast = Number(atLeastText), deadline = Date.now() + Number(timeoutText);
   const count = async () => {
     try {
       const info = await jsm.streams.info(stream, { subjects_filter: filter });
@@ -32,7 +42,9 @@ async function main() {
       let got = 0;
       for await (const m of batch) {
         got++;
-        out.push(JSON.stringify({ id: m.headers ? m.headers.get('Nats-Msg-Id') : '', subject: m.subject, body: sc.decode(m.data) }));
+        const headers = {};
+        for (const [k, v] of m.headers || []) headers[k] = v.join(',');
+        out.push(JSON.stringify({ id: m.headers ? m.headers.get('Nats-Msg-Id') : '', subject: m.subject, body: sc.decode(m.data), headers }));
       }
       if (got === 0) break;
     }

@@ -264,7 +264,7 @@ class NatsSink final : public Sink {
     conn_.reset();
   }
 
-  const BuildContext& ctx_;
+  BuildContext ctx_;
   std::string pipeline_, url_, subject_template_, stream_, token_, user_, password_, creds_file_, tls_ca_, tls_cert_, tls_key_;
   bool create_stream_ = true;
   std::unique_ptr<natsConnection, ConnectionDeleter> conn_;

@@ -1,0 +1,139 @@
+// NATS JetStream sink beyond the contract: the seed examples as written, the stream the relay
+// creates, headers on the wire, token authentication with a secret from the environment.
+#include <signal.h>
+
+#include <fstream>
+#include <regex>
+
+#include "../../contract/sink_contract.h"
+#include "../fixture.h"
+
+using namespace relay::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string nats_url() { return test_server_env("PGTRICKLE_TEST_NATS_URL"); }
+
+std::vector<json> read_stream(const std::string& url, const std::string& stream, const std::string& filter, size_t n) {
+  std::vector<json> out;
+  std::string lines = run_node("nats.js", {"read", url, stream, filter, std::to_string(n), "20000"});
+  size_t pos = 0;
+  while ((pos = lines.find('{', pos)) != std::string::npos) {
+    size_t nl = lines.find('\n', pos);
+    out.push_back(json::parse(lines.substr(pos, nl - pos)));
+    pos = nl;
+  }
+  return out;
+}
+
+}  // namespace
+
+// Seed 001, "Register a forward pipeline (outbox → NATS)", with the server's address.
+TEST(NatsSink, TheSeedExampleCreatesItsStreamAndPublishesBySubjectTemplate) {
+  TestDb db;
+  run_node("nats.js", {"drop", nats_url(), "pgtrickle"});
+  db.exec("CREATE TABLE orders_stream (id int PRIMARY KEY, customer text, amount numeric)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders_stream')");
+  db.exec(R"(SELECT pgtrickle.set_relay_outbox(
+'orders-to-nats',
+config => '{
+"stream_table": "orders_stream",
+"sink_type": "nats",
+"nats_url": ")" + nats_url() + R"(",
+"nats_stream": "pgtrickle",
+"subject_template": "pgtrickle.{stream_table}.{op}"
+}'::jsonb
+))");
+  db.exec("SELECT pgtrickle.enable_relay('orders-to-nats')");
+  db.exec("INSERT INTO orders_stream VALUES (1, 'ann', 10), (2, 'bob', 20)");
+  db.exec("UPDATE orders_stream SET amount = 11 WHERE id = 1");
+  db.exec("DELETE FROM orders_stream WHERE id = 2");
+  db.exec("SELECT pgtrickle.outbox_publish('orders_stream', '{\"kind\": \"note\"}', '{\"traceparent\": \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}')");
+
+  RelayProcess relay(relay_args(db));
+  auto msgs = read_stream(nats_url(), "pgtrickle", "pgtrickle.orders_stream.>", 5);
+  ASSERT_EQ(msgs.size(), 5u) << relay.err();
+  EXPECT_EQ(msgs[0]["subject"], "pgtrickle.orders_stream.insert");
+  EXPECT_EQ(msgs[1]["subject"], "pgtrickle.orders_stream.insert");
+  EXPECT_EQ(msgs[2]["subject"], "pgtrickle.orders_stream.update");
+  EXPECT_EQ(msgs[3]["subject"], "pgtrickle.orders_stream.delete");
+  EXPECT_EQ(msgs[4]["subject"], "pgtrickle.orders_stream.event");
+  auto body = json::parse(msgs[2]["body"].get<std::string>());
+  EXPECT_EQ(body["payload"]["amount"], 11);
+  EXPECT_EQ(msgs[2]["headers"]["Nats-Msg-Id"], body["dedup_key"]);
+  EXPECT_EQ(msgs[2]["headers"]["Pgtrickle-Op"], "update");
+  EXPECT_EQ(msgs[4]["headers"]["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+      << "application headers travel as NATS headers";
+
+  auto config = json::parse(run_node("nats.js", {"info", nats_url(), "pgtrickle"}));
+  EXPECT_EQ(config["subjects"], json::array({"pgtrickle.>"})) << "the stream covers the template's fixed prefix";
+  EXPECT_NE(relay.err().find("Created the JetStream stream."), std::string::npos);
+}
+
+// Seed 000, "Subject Routing": a TOML pipeline routing by a row column, no stream named.
+TEST(NatsSink, TheSeedTomlRoutesByColumnAndASubjectWildcardIsRefusedWithAHint) {
+  TestDb db;
+  run_node("nats.js", {"drop", nats_url(), "revenue"});
+  db.exec("CREATE TABLE revenue_by_region (region text PRIMARY KEY, revenue numeric)");
+  db.exec("SELECT pgtrickle.enable_outbox('revenue_by_region')");
+  std::string toml = work_dir() + "/nats-" + db.name() + ".toml";
+  std::ofstream(toml) << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
+                      << "[[pipeline]]\nname = \"regional-revenue\"\n"
+                      << "source = { type = \"outbox\", stream_table = \"revenue_by_region\" }\n"
+                      << "sink = { type = \"nats\", url = \"" << nats_url() << "\", subject_template = \"revenue.{{ region }}\" }\n";
+  RelayProcess relay({"--config", toml});
+  db.exec("INSERT INTO revenue_by_region VALUES ('europe', 150200.50), ('asia', 99)");
+  auto eu = read_stream(nats_url(), "revenue", "revenue.europe", 1);
+  auto asia = read_stream(nats_url(), "revenue", "revenue.asia", 1);
+  ASSERT_EQ(eu.size(), 1u) << relay.err();
+  ASSERT_EQ(asia.size(), 1u);
+  EXPECT_EQ(json::parse(eu[0]["body"].get<std::string>())["payload"]["revenue"], 150200.50);
+
+  // Seed 000's "orders.>" publishes nowhere: refused at validation, saying what to write.
+  std::string bad = work_dir() + "/nats-bad-" + db.name() + ".toml";
+  std::ofstream(bad) << "[global]\npostgres_url = \"" << db.url() << "\"\n\n[[pipeline]]\nname = \"orders-to-nats\"\n"
+                     << "source = { type = \"outbox\", stream_table = \"order_view\" }\n"
+                     << "sink = { type = \"nats\", url = \"nats://localhost:4222\", subject = \"orders.>\" }\n";
+  std::string out;
+  EXPECT_NE(run_command(relay_binary() + " validate --config " + bad, out), 0);
+  EXPECT_NE(out.find("orders.>"), std::string::npos) << out;
+  EXPECT_NE(out.find("orders.{op}"), std::string::npos) << out;
+}
+
+TEST(NatsSink, TokenAuthenticationWithASecretFromTheEnvironment) {
+  TestDb db;
+  std::string dir = work_dir() + "/nats-auth-" + db.name();
+  std::string out;
+  int port = 55700 + static_cast<int>(getpid() % 200);
+  ASSERT_EQ(run_command("NATS_SERVER_ARGS='--auth s3cret-token' bash " + std::string(RELAY_SOURCE_DIR) +
+                            "/scripts/servers/nats.sh start " + dir + " " + std::to_string(port), out), 0) << out;
+  struct Stop {
+    std::string dir;
+    ~Stop() { std::string o; run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/servers/nats.sh stop " + dir, o); }
+  } stop{dir};
+  std::string url = "nats://127.0.0.1:" + std::to_string(port);
+
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("SELECT pgtrickle.set_relay_outbox('t-to-nats', config => '{\"stream_table\": \"t\", \"sink_type\": \"nats\", \"url\": \"" +
+          url + "\", \"stream\": \"authed\", \"subject\": \"authed.{op}\", \"token\": \"${ENV:TEST_NATS_TOKEN}\"}'::jsonb)");
+  db.exec("INSERT INTO t VALUES (1)");
+  RelayProcess relay(relay_args(db), {"TEST_NATS_TOKEN=s3cret-token"});
+  setenv("NATS_TOKEN", "s3cret-token", 1);
+  auto msgs = read_stream(url, "authed", "authed.>", 1);
+  unsetenv("NATS_TOKEN");
+  ASSERT_EQ(msgs.size(), 1u) << relay.err();
+  EXPECT_EQ(relay.err().find("s3cret-token"), std::string::npos) << "the token is never logged";
+  int status = 0;
+  EXPECT_EQ(http_get(relay.admin_port(), "/health", status).find("s3cret-token"), std::string::npos);
+
+  // A wrong token: the pipeline retries (nothing is lost) and /health says why.
+  db.exec("SELECT pgtrickle.set_relay_outbox('t-to-nats', config => '{\"stream_table\": \"t\", \"sink_type\": \"nats\", \"url\": \"" +
+          url + "\", \"stream\": \"authed\", \"subject\": \"authed.{op}\", \"token\": \"wrong\"}'::jsonb)");
+  db.exec("INSERT INTO t VALUES (2)");
+  ASSERT_TRUE(wait_until([&] { return http_get(relay.admin_port(), "/health", status).find("uthorization") != std::string::npos; }, 20s))
+      << http_get(relay.admin_port(), "/health", status);
+  EXPECT_EQ(status, 503);
+}

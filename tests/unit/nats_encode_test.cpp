@@ -1,0 +1,47 @@
+// NATS wire form: headers, subject checks and the stream layout derived from a subject template.
+#include <gtest/gtest.h>
+
+#include "config/template.h"
+#include "sinks/nats/nats_encode.h"
+
+using namespace relay;
+
+TEST(NatsEncode, HeadersCarryTheDedupKeyAsNatsMsgIdThenTheApplicationHeaders) {
+  Message m;
+  m.dedup_key = "outbox_orders:42:0";
+  m.op = Op::update;
+  m.headers = {{"traceparent", "00-abc-def-01"}, {"tenant", "eu"}};
+  auto h = nats_wire::headers(m);
+  std::vector<Header> expected{{"Nats-Msg-Id", "outbox_orders:42:0"},
+                               {"Content-Type", "application/json"},
+                               {"Pgtrickle-Op", "update"},
+                               {"traceparent", "00-abc-def-01"},
+                               {"tenant", "eu"}};
+  EXPECT_EQ(h, expected);
+}
+
+TEST(NatsEncode, SubjectProblemsAreNamed) {
+  EXPECT_EQ(nats_wire::subject_problem("pgtrickle.orders.insert"), "");
+  EXPECT_EQ(nats_wire::subject_problem(""), "the subject is empty");
+  EXPECT_EQ(nats_wire::subject_problem("orders..insert"), "the subject \"orders..insert\" has an empty token");
+  EXPECT_EQ(nats_wire::subject_problem("orders.>"), "the subject \"orders.>\" has a wildcard token");
+  EXPECT_EQ(nats_wire::subject_problem("orders.*.x"), "the subject \"orders.*.x\" has a wildcard token");
+  EXPECT_EQ(nats_wire::subject_problem("orders.new york"), "the subject \"orders.new york\" contains whitespace");
+  EXPECT_EQ(nats_wire::subject_problem("orders."), "the subject \"orders.\" has an empty token");
+}
+
+TEST(NatsEncode, StreamSubjectsCoverWhatTheTemplateRenders) {
+  auto subject_of = [](const std::string& text) {
+    auto t = Template::compile(text);
+    EXPECT_TRUE(t);
+    return nats_wire::stream_subject(text, t->literal_prefix());
+  };
+  EXPECT_EQ(subject_of("pgtrickle.{stream_table}.{op}"), "pgtrickle.>");
+  EXPECT_EQ(subject_of("revenue.{{ region }}"), "revenue.>");
+  EXPECT_EQ(subject_of("a.b.c{op}"), "a.b.>");  // a variable inside a token: cover from the last whole token
+  EXPECT_EQ(subject_of("orders.created"), "orders.created");
+  EXPECT_EQ(subject_of("{stream_table}.events"), "");
+  EXPECT_EQ(nats_wire::default_stream_name("pgtrickle.>"), "pgtrickle");
+  EXPECT_EQ(nats_wire::default_stream_name("a.b.>"), "a_b");
+  EXPECT_EQ(nats_wire::default_stream_name("orders.created"), "orders_created");
+}
