@@ -1,10 +1,11 @@
 // pgtrickle-relay benchmarks. Each scenario prints its figures beside the previous run's
 // (bench/results.json), so a regression shows; --save records the new figures.
 //
-//   relay_bench --postgres-url URL [--rows N] [--save]
+//   relay_bench --postgres-url URL [--rows N] [--only TARGET]... [--save]
 //
-// forward-file: a backlog of N small rows (one outbox row each) drained to a file (fsync per batch),
-// beside the rate at which COPY reads the same outbox rows from the same database.
+// For the file and every broker whose server bench/run.sh started: a backlog of N small rows (one
+// outbox row each) drained by one pipeline (beside the rate at which COPY reads the same outbox
+// rows), then commit → acknowledged latency at 1,000 rows/s, with the relay's resident memory.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <fmt/format.h>
@@ -13,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -154,8 +157,63 @@ Connection fresh_database(const std::string& name) {
   return c;
 }
 
-void forward_file(json& results, const json& previous) {
-  std::string db = "relay_bench_file";
+// Where a scenario sends its messages: the file, or a broker named by the PGTRICKLE_TEST_* variables
+// that bench/run.sh exports after starting the servers.
+struct Target {
+  std::string name;
+  // The sink part of set_relay_outbox's flat config, for a destination of its own named `unique`.
+  std::function<json(const std::string& unique)> sink;
+};
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::vector<Target> targets() {
+  std::vector<Target> out;
+  out.push_back({"file", [](const std::string& unique) {
+                   return json{{"sink_type", "file"}, {"path", "/tmp/relay_bench_" + unique + ".jsonl"}};
+                 }});
+  if (!env("PGTRICKLE_TEST_NATS_URL").empty())
+    out.push_back({"nats", [](const std::string& unique) {
+                     return json{{"sink_type", "nats"}, {"url", env("PGTRICKLE_TEST_NATS_URL")}, {"stream", unique},
+                                 {"subject", unique + ".{op}"}};
+                   }});
+  return out;
+}
+
+// A relay drains a backlog of g_rows rows (one outbox row each) from the start, best of `runs`.
+void forward_backlog(Connection& c, const std::string& db, const Target& target, int runs, json& results, const json& previous) {
+  double rate = 0;
+  long rss_kb = 0;
+  for (int run = 0; run < runs; ++run) {
+    std::string unique = fmt::format("bench_{}_{}_{}", target.name, getpid(), run);
+    json config = target.sink(unique);
+    config["stream_table"] = "bench";
+    config["batch_size"] = 5000;
+    exec(c, "SELECT pgtrickle.set_relay_outbox('bench', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
+    exec(c, "DELETE FROM pgtrickle.relay_offsets");
+    auto start = steady_clock::now();
+    Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0", "--log-level", "info"},
+                fmt::format("/tmp/relay_bench_{}.{}.err", target.name, run));
+    int port = relay.port();
+    while (metric(port, "pgtrickle_relay_messages_delivered_total") < g_rows) {
+      if (seconds_since(start) > 300) die("the relay did not drain the backlog in 300 s: see " + relay.err_path);
+      std::this_thread::sleep_for(10ms);
+    }
+    rate = std::max(rate, g_rows / seconds_since(start));
+    rss_kb = std::max(rss_kb, relay.rss_peak_kb());
+    if (target.name == "file") unlink(config["path"].get<std::string>().c_str());
+  }
+  std::cout << fmt::format("forward → {}: drain a backlog of {} rows, best of {}\n", target.name, g_rows, runs);
+  report(results, previous, "forward_" + target.name + "_messages_per_s", rate, "msg/s");
+  report(results, previous, "forward_" + target.name + "_peak_rss_kb", static_cast<double>(rss_kb), "KiB");
+}
+
+// The backlog every target drains, and the rate at which COPY reads the same outbox rows.
+std::string backlog_database(json& results, const json& previous) {
+  std::string db = "relay_bench_backlog";
   auto c = fresh_database(db);
   exec(c, "CREATE TABLE bench (id bigint PRIMARY KEY, name text, amount numeric)");
   exec(c, "SELECT pgtrickle.enable_outbox('bench')");
@@ -163,7 +221,6 @@ void forward_file(json& results, const json& previous) {
   exec(c, fmt::format("DO $$ BEGIN FOR i IN 1..{} LOOP INSERT INTO bench VALUES (i, 'customer-' || i, i * 1.5); END LOOP; END $$", g_rows));
   double load_s = seconds_since(t0);
   exec(c, "VACUUM ANALYZE");
-
   // COPY of the same rows (what PostgreSQL can hand out), best of three.
   double copy_rate = 0;
   for (int run = 0; run < 3; ++run) {
@@ -181,33 +238,9 @@ void forward_file(json& results, const json& previous) {
     PQclear(PQgetResult(c.raw()));
     copy_rate = std::max(copy_rate, rows / seconds_since(t));
   }
-
-  std::string out = "/tmp/relay_bench_file.jsonl";
-  exec(c, "SELECT pgtrickle.set_relay_outbox('bench-file', config => '{\"stream_table\":\"bench\",\"sink_type\":\"file\",\"path\":\"" + out +
-              "\",\"batch_size\":5000}'::jsonb)");
-  // Best of three drains, like COPY: each from the start of the backlog, with a fresh relay.
-  double rate = 0;
-  long rss_kb = 0;
-  for (int run = 0; run < 3; ++run) {
-    exec(c, "DELETE FROM pgtrickle.relay_offsets");
-    unlink(out.c_str());
-    auto start = steady_clock::now();
-    Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0", "--log-level", "info"},
-                fmt::format("/tmp/relay_bench_file.{}.err", run));
-    int port = relay.port();
-    while (metric(port, "pgtrickle_relay_messages_delivered_total") < g_rows) {
-      if (seconds_since(start) > 300) die("the relay did not drain the backlog in 300 s");
-      std::this_thread::sleep_for(10ms);
-    }
-    rate = std::max(rate, g_rows / seconds_since(start));
-    rss_kb = std::max(rss_kb, relay.rss_peak_kb());
-  }
-  std::cout << fmt::format("forward → file: a backlog of {} rows (written in {:.1f} s, one INSERT each), fsync per batch, best of 3\n",
-                           g_rows, load_s);
-  report(results, previous, "forward_file_messages_per_s", rate, "msg/s");
+  std::cout << fmt::format("backlog: {} rows written in {:.1f} s, one INSERT each; COPY reads them back, best of 3\n", g_rows, load_s);
   report(results, previous, "copy_same_rows_per_s", copy_rate, "rows/s");
-  report(results, previous, "forward_file_percent_of_copy", 100.0 * rate / copy_rate, "%");
-  report(results, previous, "forward_file_peak_rss_kb", static_cast<double>(rss_kb), "KiB");
+  return db;
 }
 
 // The bucket bound below which a share `q` of the relay's delivery latencies fall (from its histogram).
@@ -230,16 +263,17 @@ double latency_quantile(int port, double q) {
   return -1;
 }
 
-// Commit → durably written latency while rows arrive one per transaction at about `rate` per second.
-void forward_file_latency(json& results, const json& previous, int rate, int rows) {
+// Commit → broker-acknowledged (file: fdatasync'd) latency while rows arrive one per transaction
+// at about `rate` per second, as the relay's histogram bucket bounds.
+void forward_latency(const Target& target, int rate, int rows, json& results, const json& previous) {
   std::string db = "relay_bench_latency";
   auto c = fresh_database(db);
   exec(c, "CREATE TABLE t (id bigint PRIMARY KEY, v text)");
   exec(c, "SELECT pgtrickle.enable_outbox('t')");
-  std::string out = "/tmp/relay_bench_latency.jsonl";
-  unlink(out.c_str());
-  exec(c, "SELECT pgtrickle.set_relay_outbox('lat', config => '{\"stream_table\":\"t\",\"sink_type\":\"file\",\"path\":\"" + out + "\"}'::jsonb)");
-  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0"}, "/tmp/relay_bench_latency.err");
+  json config = target.sink(fmt::format("lat_{}_{}", target.name, getpid()));
+  config["stream_table"] = "t";
+  exec(c, "SELECT pgtrickle.set_relay_outbox('lat', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
+  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0"}, "/tmp/relay_bench_latency_" + target.name + ".err");
   int port = relay.port();
   std::this_thread::sleep_for(500ms);
   auto start = steady_clock::now();
@@ -249,31 +283,42 @@ void forward_file_latency(json& results, const json& previous, int rate, int row
   }
   double achieved = rows / seconds_since(start);
   while (metric(port, "pgtrickle_relay_messages_delivered_total") < rows) {
-    if (seconds_since(start) > 120) die("the relay did not deliver the rows in time");
+    if (seconds_since(start) > 120) die("the relay did not deliver the rows in time: see " + relay.err_path);
     std::this_thread::sleep_for(10ms);
   }
-  std::cout << fmt::format("forward → file latency: {} rows, one per transaction, at {:.0f} rows/s (aimed at {}); "
-                           "commit to fdatasync'd, as the relay's histogram bucket bounds\n", rows, achieved, rate);
-  report(results, previous, "forward_file_latency_p50_ms", latency_quantile(port, 0.50) * 1000, "ms");
-  report(results, previous, "forward_file_latency_p99_ms", latency_quantile(port, 0.99) * 1000, "ms");
-  report(results, previous, "forward_file_steady_rss_kb", static_cast<double>(relay.rss_peak_kb()), "KiB");
+  std::cout << fmt::format("forward → {} latency: {} rows, one per transaction, at {:.0f} rows/s (aimed at {})\n", target.name,
+                           rows, achieved, rate);
+  report(results, previous, "forward_" + target.name + "_latency_p50_ms", latency_quantile(port, 0.50) * 1000, "ms");
+  report(results, previous, "forward_" + target.name + "_latency_p99_ms", latency_quantile(port, 0.99) * 1000, "ms");
+  report(results, previous, "forward_" + target.name + "_steady_rss_kb", static_cast<double>(relay.rss_peak_kb()), "KiB");
+  if (target.name == "file") unlink(config["path"].get<std::string>().c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::vector<std::string> only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--postgres-url" && i + 1 < argc) g_url = argv[++i];
     else if (a == "--rows" && i + 1 < argc) g_rows = std::stoi(argv[++i]);
+    else if (a == "--only" && i + 1 < argc) only.push_back(argv[++i]);
     else if (a == "--save") g_save = true;
-    else die("unknown argument " + a + "; usage: relay_bench --postgres-url URL [--rows N] [--save]");
+    else die("unknown argument " + a + "; usage: relay_bench --postgres-url URL [--rows N] [--only TARGET]... [--save]");
   }
   if (g_url.empty()) die("--postgres-url is required (bench/run.sh starts a server and passes it)");
   json previous = load_previous();
-  json results = json::object();
-  forward_file(results, previous);
-  forward_file_latency(results, previous, 1000, 5000);
+  json results = previous.is_object() ? previous : json::object();  // targets not run keep their figures
+  std::string db = backlog_database(results, previous);
+  auto c = connect(db_url(db));
+  for (const auto& target : targets()) {
+    if (!only.empty() && std::find(only.begin(), only.end(), target.name) == only.end()) continue;
+    forward_backlog(c, db, target, target.name == "file" ? 3 : 2, results, previous);
+    if (target.name == "file")
+      report(results, previous, "forward_file_percent_of_copy",
+             100.0 * results["forward_file_messages_per_s"].get<double>() / results["copy_same_rows_per_s"].get<double>(), "%");
+    forward_latency(target, 1000, 5000, results, previous);
+  }
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

@@ -277,7 +277,7 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('source', 'nats', 'tls_ca', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'CA certificate file.')
  ,('sink', 'kafka', 'brokers', 'string_list', true, NULL, NULL, '{}'::text[], false, NULL, 'Bootstrap brokers, "host:port,..." or a list.')
  ,('sink', 'kafka', 'topic', 'string', true, NULL, NULL, ARRAY['topic_template']::text[], false, NULL, 'Topic template, e.g. "{stream_table}-deltas".')
- ,('sink', 'kafka', 'key', 'string_list', false, NULL, NULL, ARRAY['key_field','key_template']::text[], false, NULL, 'Record key: columns or a template; default the row''s key.')
+ ,('sink', 'kafka', 'key', 'string', false, NULL, NULL, ARRAY['key_field','key_template']::text[], false, NULL, 'Record key: a template such as "{{ customer_id }}" or column names "a,b"; default the pipeline''s key (the row''s key).')
  ,('sink', 'kafka', 'compression', 'enum', false, NULL, ARRAY['none','gzip','snappy','lz4','zstd']::text[], '{}'::text[], false, '"none"'::jsonb, 'Compression codec.')
  ,('sink', 'kafka', 'acks', 'enum', false, NULL, ARRAY['all','1','0']::text[], '{}'::text[], false, '"all"'::jsonb, 'Broker acknowledgements required.')
  ,('sink', 'kafka', 'rdkafka', 'object', false, NULL, NULL, '{}'::text[], false, NULL, 'Any librdkafka property, e.g. {"sasl.mechanism": "PLAIN"}; also accepted as rdkafka.<name> keys.')
@@ -297,7 +297,8 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('sink', 'rabbitmq', 'exchange', 'string', false, NULL, NULL, '{}'::text[], false, '""'::jsonb, 'Exchange to publish to ("" is the default exchange).')
  ,('sink', 'rabbitmq', 'exchange_type', 'enum', false, NULL, ARRAY['direct','fanout','topic','headers']::text[], '{}'::text[], false, '"topic"'::jsonb, 'Type used when declaring the exchange.')
  ,('sink', 'rabbitmq', 'routing_key', 'string', false, NULL, NULL, ARRAY['routing_key_template']::text[], false, '"{stream_table}.{op}"'::jsonb, 'Routing key template.')
- ,('sink', 'rabbitmq', 'declare', 'boolean', false, NULL, NULL, ARRAY['declare_exchange']::text[], false, 'false'::jsonb, 'Declare the exchange (durable) at start.')
+ ,('sink', 'rabbitmq', 'declare', 'boolean', false, NULL, NULL, ARRAY['declare_exchange']::text[], false, 'false'::jsonb, 'Declare the exchange (durable) at start; when false it must exist.')
+ ,('sink', 'rabbitmq', 'mandatory', 'boolean', false, NULL, NULL, '{}'::text[], false, 'true'::jsonb, 'Publish with the mandatory flag: a message no queue is bound for comes back and is dead-lettered; false lets the broker drop it.')
  ,('source', 'rabbitmq', 'url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'amqp://user:pass@host:port/vhost')
  ,('source', 'rabbitmq', 'queue', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'Queue to consume.')
  ,('source', 'rabbitmq', 'prefetch', 'integer', false, NULL, NULL, ARRAY['prefetch_count']::text[], false, '100'::jsonb, 'Unacknowledged messages the server may send ahead.')
@@ -307,6 +308,8 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('sink', 'sqs', 'access_key_id', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Default AWS_ACCESS_KEY_ID.')
  ,('sink', 'sqs', 'secret_access_key', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Default AWS_SECRET_ACCESS_KEY.')
  ,('sink', 'sqs', 'session_token', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Default AWS_SESSION_TOKEN.')
+ ,('sink', 'sqs', 'max_in_flight', 'integer', false, NULL, NULL, '{}'::text[], false, '1'::jsonb, 'SendMessageBatch requests in flight at once: 1 keeps the pipeline''s order; more sends messages with different keys (FIFO: different message groups) in parallel, order kept per key/group.')
+ ,('sink', 'sqs', 'timeout_ms', 'integer', false, NULL, NULL, '{}'::text[], false, '30000'::jsonb, 'Whole-request timeout.')
  ,('sink', 'sqs', 'message_group_id', 'string', false, NULL, NULL, '{}'::text[], false, '"{stream_table}"'::jsonb, 'FIFO MessageGroupId template.')
  ,('source', 'sqs', 'queue_url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'Queue URL.')
  ,('source', 'sqs', 'region', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'AWS region.')
@@ -322,8 +325,9 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('sink', 'webhook', 'headers', 'object', false, NULL, NULL, '{}'::text[], false, NULL, 'Extra headers; values may use ${ENV:NAME}.')
  ,('sink', 'webhook', 'timeout_ms', 'integer', false, NULL, NULL, '{}'::text[], false, '10000'::jsonb, 'Whole-request timeout.')
  ,('sink', 'webhook', 'batch', 'boolean', false, NULL, NULL, ARRAY['batch_mode']::text[], false, 'false'::jsonb, 'One POST per batch (a JSON array) instead of one per event.')
- ,('sink', 'webhook', 'retry_max', 'integer', false, NULL, NULL, '{}'::text[], false, '3'::jsonb, 'Retries of a 408/429/5xx answer within one delivery attempt.')
+ ,('sink', 'webhook', 'retry_max', 'integer', false, NULL, NULL, '{}'::text[], false, '3'::jsonb, 'Retries of a 408/429/5xx answer or a network error within one delivery attempt, before the core retries.')
  ,('sink', 'webhook', 'retry_backoff_ms', 'integer', false, NULL, NULL, '{}'::text[], false, '200'::jsonb, 'First backoff between those retries.')
+ ,('sink', 'webhook', 'max_in_flight', 'integer', false, NULL, NULL, '{}'::text[], false, '1'::jsonb, 'Per-event requests in flight at once: 1 keeps the pipeline''s order; more sends messages with different keys in parallel (order kept per key).')
  ,('sink', 'webhook', 'signing_secret', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'HMAC-SHA256 key for the signature header.')
  ,('source', 'http', 'listen', 'string', false, NULL, NULL, ARRAY['bind','listen_addr']::text[], false, '"0.0.0.0:8080"'::jsonb, 'Address to listen on, host:port.')
  ,('source', 'http', 'path', 'string', false, NULL, NULL, '{}'::text[], false, '"/events"'::jsonb, 'Path accepting POSTed events.')
@@ -683,6 +687,10 @@ BEGIN
       SELECT key, value FROM jsonb_each(p_config -> v_side) WHERE key <> 'type' AND value <> 'null'::jsonb
     LOOP
       v_canon := _relay_key(v_side, v_b, v_key);
+      -- librdkafka pass-through written as "rdkafka.<property>": folded into the rdkafka object below.
+      IF v_canon IS NULL AND starts_with(v_key, 'rdkafka.') AND _relay_key(v_side, v_b, 'rdkafka') IS NOT NULL THEN
+        v_canon := v_key;
+      END IF;
       IF v_canon IS NULL THEN
         PERFORM _relay_config_error(p_name, format('%s has no key "%s"%s; its keys are: %s',
           _relay_place(v_side, v_b), v_key,
@@ -737,6 +745,15 @@ BEGIN
         END IF;
       END LOOP;
     END IF;
+    IF v_place IS NULL AND starts_with(v_key, 'rdkafka.') THEN
+      FOREACH v_side IN ARRAY ARRAY[v_far, v_near] LOOP
+        IF _relay_key(v_side, v_backend ->> v_side, 'rdkafka') IS NOT NULL THEN
+          v_place := v_side;
+          v_canon := v_key;
+          EXIT;
+        END IF;
+      END LOOP;
+    END IF;
     IF v_place IS NULL THEN
       SELECT array_agg(DISTINCT s) INTO v_words
       FROM (VALUES ('pipeline', '*'), ('source', v_backend ->> 'source'), ('sink', v_backend ->> 'sink')) AS p(role, backend)
@@ -757,6 +774,12 @@ BEGIN
     v_canon := v_entry ->> 1;
     v_key   := v_entry ->> 2;
     v_b     := v_backend ->> v_place;
+    IF starts_with(v_canon, 'rdkafka.') THEN
+      v_out := jsonb_set(v_out, ARRAY[v_place, 'rdkafka'], coalesce(v_out #> ARRAY[v_place, 'rdkafka'], '{}'::jsonb)
+               || jsonb_build_object(substr(v_canon, 9), CASE WHEN jsonb_typeof(v_entry -> 3) = 'string'
+                                                          THEN v_entry -> 3 ELSE to_jsonb((v_entry -> 3) #>> '{}') END));
+      CONTINUE;
+    END IF;
     IF v_given ? (v_place || '/' || v_canon) THEN
       PERFORM _relay_config_error(p_name, format('%s is given twice, as "%s" and as "%s"',
         _relay_place_key(v_place, v_b, v_canon), v_given ->> (v_place || '/' || v_canon), v_key));
@@ -840,11 +863,20 @@ BEGIN
     FOR v_key, v_val IN SELECT key, value FROM jsonb_each(p_config -> v_side) LOOP
       IF NOT pgtrickle._relay_is_reference(v_val) AND pgtrickle._relay_is_secret_key(v_side, v_b, v_key) THEN
         v := jsonb_set(v, ARRAY[v_side, v_key], '"***"');
+      ELSIF v_key = 'rdkafka' AND jsonb_typeof(v_val) = 'object' THEN
+        -- librdkafka properties: those naming a password, secret, token or private key are secret.
+        v := jsonb_set(v, ARRAY[v_side, v_key], (
+          SELECT coalesce(jsonb_object_agg(p.key, CASE WHEN p.key ~* '(password|secret|token|key\.pem|private)'
+                                                             AND NOT pgtrickle._relay_is_reference(p.value)
+                                                        THEN '"***"'::jsonb ELSE p.value END), '{}'::jsonb)
+          FROM jsonb_each(v_val) AS p));
       END IF;
     END LOOP;
   END LOOP;
   FOR v_key, v_val IN SELECT key, value FROM jsonb_each(p_config) WHERE key NOT IN ('source', 'sink') LOOP
-    IF NOT pgtrickle._relay_is_reference(v_val) AND pgtrickle._relay_is_secret_key(NULL, NULL, v_key) THEN
+    IF NOT pgtrickle._relay_is_reference(v_val)
+       AND (pgtrickle._relay_is_secret_key(NULL, NULL, v_key)
+            OR (starts_with(v_key, 'rdkafka.') AND v_key ~* '(password|secret|token|key\.pem|private)')) THEN
       v := jsonb_set(v, ARRAY[v_key], '"***"');
     END IF;
   END LOOP;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "config/pipeline_config.h"
@@ -131,6 +132,16 @@ json redact_config(const json& canonical) {
     if (!out.contains(part) || !out[part].is_object()) continue;
     const BackendSpec* spec = spec_of(part[1] == 'o' ? Role::source : Role::sink, out[part]);
     for (auto it = out[part].begin(); it != out[part].end(); ++it) {
+      if (it.key() == "rdkafka" && it.value().is_object()) {
+        // librdkafka properties: those naming a password, secret, token or private key are secret.
+        static const std::regex secret_name("password|secret|token|key\\.pem|private", std::regex::icase);
+        for (auto p = it.value().begin(); p != it.value().end(); ++p) {
+          bool ref = p.value().is_string() && (util::starts_with(p.value().get_ref<const std::string&>(), "${ENV:") ||
+                                               util::starts_with(p.value().get_ref<const std::string&>(), "${FILE:"));
+          if (!ref && std::regex_search(p.key(), secret_name)) p.value() = "***";
+        }
+        continue;
+      }
       if (!it.value().is_string()) continue;
       const auto& s = it.value().get_ref<const std::string&>();
       bool reference = util::starts_with(s, "${ENV:") || util::starts_with(s, "${FILE:");

@@ -6,7 +6,7 @@ using enum ValueType;
 constexpr KeySpec kKeys[] = {
     {.key = "brokers", .type = string_list, .description = "Bootstrap brokers, \"host:port,...\" or a list.", .required = true},
     {.key = "topic", .type = string, .description = "Topic template, e.g. \"{stream_table}-deltas\".", .required = true, .aliases = "topic_template", .template_ = true},
-    {.key = "key", .type = string_list, .description = "Record key: columns or a template; default the row's key.", .aliases = "key_field|key_template"},
+    {.key = "key", .type = string, .description = "Record key: a template such as \"{{ customer_id }}\" or column names \"a,b\"; default the pipeline's key (the row's key).", .aliases = "key_field|key_template", .template_ = true},
     {.key = "compression", .type = enumeration, .description = "Compression codec.", .allowed = "none|gzip|snappy|lz4|zstd", .default_json = "\"none\""},
     {.key = "acks", .type = enumeration, .description = "Broker acknowledgements required.", .allowed = "all|1|0", .default_json = "\"all\""},
     {.key = "rdkafka", .type = object, .description = "Any librdkafka property, e.g. {\"sasl.mechanism\": \"PLAIN\"}; also accepted as rdkafka.<name> keys."},

@@ -8,7 +8,8 @@ constexpr KeySpec kKeys[] = {
     {.key = "exchange", .type = string, .description = "Exchange to publish to (\"\" is the default exchange).", .default_json = "\"\""},
     {.key = "exchange_type", .type = enumeration, .description = "Type used when declaring the exchange.", .allowed = "direct|fanout|topic|headers", .default_json = "\"topic\""},
     {.key = "routing_key", .type = string, .description = "Routing key template.", .aliases = "routing_key_template", .default_json = "\"{stream_table}.{op}\"", .template_ = true},
-    {.key = "declare", .type = boolean, .description = "Declare the exchange (durable) at start.", .aliases = "declare_exchange", .default_json = "false"},
+    {.key = "declare", .type = boolean, .description = "Declare the exchange (durable) at start; when false it must exist.", .aliases = "declare_exchange", .default_json = "false"},
+    {.key = "mandatory", .type = boolean, .description = "Publish with the mandatory flag: a message no queue is bound for comes back and is dead-lettered; false lets the broker drop it.", .default_json = "true"},
 };
 }  // namespace
 

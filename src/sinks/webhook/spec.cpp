@@ -9,8 +9,9 @@ constexpr KeySpec kKeys[] = {
     {.key = "headers", .type = object, .description = "Extra headers; values may use ${ENV:NAME}."},
     {.key = "timeout_ms", .type = integer, .description = "Whole-request timeout.", .default_json = "10000"},
     {.key = "batch", .type = boolean, .description = "One POST per batch (a JSON array) instead of one per event.", .aliases = "batch_mode", .default_json = "false"},
-    {.key = "retry_max", .type = integer, .description = "Retries of a 408/429/5xx answer within one delivery attempt.", .default_json = "3"},
+    {.key = "retry_max", .type = integer, .description = "Retries of a 408/429/5xx answer or a network error within one delivery attempt, before the core retries.", .default_json = "3"},
     {.key = "retry_backoff_ms", .type = integer, .description = "First backoff between those retries.", .default_json = "200"},
+    {.key = "max_in_flight", .type = integer, .description = "Per-event requests in flight at once: 1 keeps the pipeline's order; more sends messages with different keys in parallel (order kept per key).", .default_json = "1"},
     {.key = "signing_secret", .type = string, .description = "HMAC-SHA256 key for the signature header.", .secret = true},
 };
 }  // namespace

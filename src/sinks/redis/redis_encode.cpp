@@ -1,0 +1,182 @@
+#include "sinks/redis/redis_encode.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "util/json_escape.h"
+
+namespace relay::redis_wire {
+namespace {
+
+void bulk(std::string& out, std::string_view s) {
+  out += '$';
+  util::append_int(out, static_cast<std::int64_t>(s.size()));
+  out += "\r\n";
+  out += s;
+  out += "\r\n";
+}
+
+void bulk2(std::string& out, std::string_view a, std::string_view b) {
+  out += '$';
+  util::append_int(out, static_cast<std::int64_t>(a.size() + b.size()));
+  out += "\r\n";
+  out += a;
+  out += b;
+  out += "\r\n";
+}
+
+bool hex_digit(char c, int& v) {
+  if (c >= '0' && c <= '9') v = c - '0';
+  else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+  else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+  else return false;
+  return true;
+}
+
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    int hi = 0, lo = 0;
+    if (i + 2 >= in.size() || !hex_digit(in[i + 1], hi) || !hex_digit(in[i + 2], lo)) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+}  // namespace
+
+void append_xadd(std::string& out, const Message& m, long long maxlen) {
+  const bool trim = maxlen > 0;
+  const bool has_key = !m.key.empty();
+  // XADD key [MAXLEN ~ n] * + the field/value pairs.
+  size_t args = 3 + (trim ? 3 : 0) + 2 * (4 + (has_key ? 1 : 0) + m.headers.size());
+  out += '*';
+  util::append_int(out, static_cast<std::int64_t>(args));
+  out += "\r\n$4\r\nXADD\r\n";
+  bulk(out, m.routes[0]);
+  if (trim) {
+    out += "$6\r\nMAXLEN\r\n$1\r\n~\r\n";
+    char digits[24];
+    auto r = std::to_chars(digits, digits + sizeof digits, maxlen);
+    bulk(out, std::string_view(digits, static_cast<size_t>(r.ptr - digits)));
+  }
+  out += "$1\r\n*\r\n";
+  out += "$9\r\ndedup_key\r\n";
+  bulk(out, m.dedup_key);
+  out += "$12\r\nstream_table\r\n";
+  bulk(out, m.source);
+  out += "$2\r\nop\r\n";
+  bulk(out, to_string(m.op));
+  if (has_key) {
+    out += "$3\r\nkey\r\n";
+    bulk(out, m.key);
+  }
+  out += "$7\r\npayload\r\n";
+  bulk(out, m.body);
+  for (const auto& [name, value] : m.headers) {
+    bulk2(out, kHeaderPrefix, name);
+    bulk(out, value);
+  }
+}
+
+Result<Url> parse_url(std::string_view url) {
+  auto bad = [&](std::string_view what) {
+    return fatal(fmt::format("sink.url: {}; expected redis://[user:password@]host[:port][/db]", what));
+  };
+  if (starts_with(url, "rediss://"))
+    return bad("TLS (rediss://) is not supported by this build's hiredis; use a TLS proxy (e.g. stunnel) and redis://");
+  if (!starts_with(url, "redis://")) return bad("the scheme must be redis://");
+  std::string_view rest = url.substr(8);
+  Url u;
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  size_t at = authority.rfind('@');
+  if (at != std::string_view::npos) {
+    std::string_view userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    size_t colon = userinfo.find(':');
+    if (colon == std::string_view::npos) {
+      // redis://secret@host: a password alone, as redis-cli -u reads it.
+      if (!percent_decode(userinfo, u.password)) return bad("the password has a bad %-escape");
+    } else {
+      if (!percent_decode(userinfo.substr(0, colon), u.user)) return bad("the user has a bad %-escape");
+      if (!percent_decode(userinfo.substr(colon + 1), u.password)) return bad("the password has a bad %-escape");
+    }
+    u.has_password = true;
+  }
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {  // [::1]:6379
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return bad("an IPv6 host needs its closing ']'");
+    u.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return bad("unexpected text after the host");
+      port = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (u.host.empty()) return bad("the host is missing");
+  if (!port.empty()) {
+    auto r = std::from_chars(port.data(), port.data() + port.size(), u.port);
+    if (r.ec != std::errc() || r.ptr != port.data() + port.size() || u.port < 1 || u.port > 65535)
+      return bad(fmt::format("the port \"{}\" is not a number from 1 to 65535", port));
+  }
+  // The path is the database number; a query string (?timeout=...) is not read.
+  path = path.substr(0, path.find('?'));
+  if (!path.empty()) {
+    auto r = std::from_chars(path.data(), path.data() + path.size(), u.db);
+    if (r.ec != std::errc() || r.ptr != path.data() + path.size() || u.db < 0)
+      return bad(fmt::format("the database \"{}\" is not a number", path));
+  }
+  return u;
+}
+
+ErrorKind classify_reply(std::string_view reply) {
+  struct Row {
+    std::string_view prefix;
+    ErrorKind kind;
+  };
+  // First match wins. Permanent: this entry can never be added; fatal: the configuration or the
+  // server setup is wrong for every entry (an operator must act); retriable: the server may recover.
+  static constexpr Row kTable[] = {
+      {"WRONGTYPE", ErrorKind::permanent},          // the routed key holds another type
+      {"OOM", ErrorKind::retriable},                // maxmemory reached with noeviction; consumers may trim
+      {"LOADING", ErrorKind::retriable},            // the server is loading its dataset
+      {"BUSY", ErrorKind::retriable},               // a script is running
+      {"MASTERDOWN", ErrorKind::retriable},
+      {"READONLY", ErrorKind::retriable},           // a replica after a failover; the url will point back
+      {"TRYAGAIN", ErrorKind::retriable},
+      {"CLUSTERDOWN", ErrorKind::retriable},
+      {"NOREPLICAS", ErrorKind::retriable},         // min-replicas-to-write not met
+      {"MISCONF", ErrorKind::retriable},            // the server cannot persist and refuses writes
+      {"NOPERM", ErrorKind::fatal},                 // the ACL user may not XADD to this key
+      {"NOAUTH", ErrorKind::fatal},
+      {"WRONGPASS", ErrorKind::fatal},
+      {"MOVED", ErrorKind::fatal},                  // Redis Cluster: not supported
+      {"ASK", ErrorKind::fatal},
+      {"CROSSSLOT", ErrorKind::fatal},
+      {"ERR unknown command", ErrorKind::fatal},    // a server older than 5.0 (no streams)
+      {"ERR max number of clients", ErrorKind::retriable},
+      {"ERR", ErrorKind::permanent},                // refused for its content (e.g. too large an argument)
+  };
+  for (const auto& row : kTable)
+    if (starts_with(reply, row.prefix) &&
+        (reply.size() == row.prefix.size() || reply[row.prefix.size()] == ' ' || row.prefix.find(' ') != std::string_view::npos))
+      return row.kind;
+  return ErrorKind::permanent;
+}
+
+}  // namespace relay::redis_wire

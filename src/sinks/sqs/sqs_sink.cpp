@@ -1,0 +1,298 @@
+// Amazon SQS sink: SendMessageBatch (JSON protocol, SigV4-signed by libcurl) of up to 10 messages
+// and 1 MiB per request. A message is delivered only once SQS listed it as Successful. Requests run
+// one at a time (the pipeline's order) or, with max_in_flight > 1, in parallel lanes keyed by the
+// message key — by MessageGroupId on FIFO queues — so order holds per key / per group.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <random>
+
+#include "config/pipeline_config.h"
+#include "core/backend_factories.h"
+#include "core/build_context.h"
+#include "http/curl_client.h"
+#include "sinks/sqs/sqs_encode.h"
+#include "util/json_escape.h"
+
+namespace relay {
+namespace {
+
+using namespace std::chrono;
+
+constexpr int kRetries = 2;  // in-request retries of a throttled or failed request, then the core's backoff
+const char* const kNotSent = "not sent: an earlier message of the batch was not delivered";
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// "https://host[:port]/path" → "https://host[:port]/".
+std::string origin_of(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return {};
+  auto slash = url.find('/', scheme + 3);
+  return (slash == std::string::npos ? url : url.substr(0, slash)) + "/";
+}
+
+// The region in an SQS host name: sqs.<region>.amazonaws.com, sqs.<region>.localhost, <region>.queue.amazonaws.com.
+std::string region_of(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return {};
+  std::string host = url.substr(scheme + 3);
+  host = host.substr(0, host.find_first_of(":/"));
+  if (host.rfind("sqs.", 0) == 0) {
+    auto dot = host.find('.', 4);
+    if (dot != std::string::npos) return host.substr(4, dot - 4);
+  }
+  if (auto q = host.find(".queue."); q != std::string::npos) return host.substr(0, q);
+  return {};
+}
+
+struct Settings {
+  std::string queue_url, endpoint, region, access_key, secret_key, session_token;
+  bool fifo = false;
+  int max_in_flight = 1;
+  long timeout_ms = 30000;
+};
+
+class SqsSink final : public Sink {
+ public:
+  SqsSink(Settings s, const BuildContext& ctx) : s_(std::move(s)), log_(ctx.log), client_(s_.max_in_flight) {}
+
+  // Checks the queue and the credentials once (GetQueueAttributes): a wrong setup stops the
+  // pipeline with a clear error instead of retrying forever; an unreachable endpoint is retried.
+  Status start() override {
+    if (!healthy_) client_.reset();
+    std::string body = "{\"QueueUrl\":";
+    util::append_json_string(body, s_.queue_url);
+    body += ",\"AttributeNames\":[\"QueueArn\"]}";
+    http::Unit unit{0, request("AmazonSQS.GetQueueAttributes", body)};
+    http::Response answer;
+    bool got = false;
+    http::run_lanes(client_, std::span<http::Unit>(&unit, 1), [&](size_t, const http::Response& r, milliseconds&) {
+      answer = r;
+      got = true;
+      return http::Verdict::next;
+    }, Clock::now() + milliseconds(s_.timeout_ms));
+    if (!got || !answer.answered()) {
+      healthy_ = false;
+      return retriable(fmt::format("SQS: cannot reach {}: {}", s_.endpoint, got ? answer.error : "timed out"));
+    }
+    healthy_ = true;
+    if (answer.status == 200) return {};
+    std::string code = sqs::error_code(answer.body);
+    std::string text = fmt::format("SQS: GetQueueAttributes of {} failed: HTTP {} {} {}", s_.queue_url, answer.status, code,
+                                   sqs::error_message(answer.body));
+    if (code == "QueueDoesNotExist" || code == "AWS.SimpleQueueService.NonExistentQueue")
+      return fatal(fmt::format("SQS: the queue {} does not exist (create it, or check queue_url and region)", s_.queue_url));
+    if (sqs::classify_request_error(answer.status, code) == sqs::Fault::setup)
+      return fatal(text + " (check the credentials, region and the queue's permissions)");
+    return retriable(text);
+  }
+
+  void send(std::span<const Message> batch, std::span<Outcome> outcomes, Deadline deadline) override {
+    for (auto& o : outcomes) o = {Outcome::retriable, kNotSent};
+    plan(batch, outcomes);
+    std::vector<size_t> split;  // units refused as a whole for a message's sake: sent again one by one
+    run(batch, outcomes, deadline, &split);
+    if (split.empty()) return;
+    std::vector<size_t> singles;
+    for (size_t u : split) singles.insert(singles.end(), unit_msgs_[u].begin(), unit_msgs_[u].end());
+    std::sort(singles.begin(), singles.end());
+    build_units(batch, {singles}, /*per_request=*/1);
+    run(batch, outcomes, deadline, nullptr);
+  }
+
+  bool healthy() override { return healthy_; }
+  void stop(Deadline) override { client_.abort_all(); }
+
+ private:
+  http::Request request(const char* target, std::string_view body) {
+    http::Request req;
+    req.url = s_.endpoint;
+    req.body = body;
+    req.timeout_ms = s_.timeout_ms;
+    req.headers.push_back("Content-Type: application/x-amz-json-1.0");
+    req.headers.push_back(std::string("X-Amz-Target: ") + target);
+    if (!s_.session_token.empty()) req.headers.push_back("X-Amz-Security-Token: " + s_.session_token);
+    req.aws_sigv4 = "aws:amz:" + s_.region + ":sqs";
+    req.username = s_.access_key;
+    req.password = s_.secret_key;
+    return req;
+  }
+
+  // Lanes (by key, or by group on FIFO queues), then requests of ≤10 messages and ≤1 MiB each.
+  void plan(std::span<const Message> batch, std::span<Outcome> outcomes) {
+    size_t lanes = static_cast<size_t>(s_.max_in_flight);
+    std::vector<std::vector<size_t>> by_lane(lanes);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Message& m = batch[i];
+      if (size_t size = sqs::message_size(m); size > sqs::kMaxMessageBytes) {
+        outcomes[i] = {Outcome::rejected, fmt::format("SQS: the message is {} bytes with its attributes; SQS takes at most {}", size,
+                                                      sqs::kMaxMessageBytes)};
+        continue;
+      }
+      size_t lane = lanes > 1 ? std::hash<std::string>{}(s_.fifo ? m.routes[0] : m.key) % lanes : 0;
+      by_lane[lane].push_back(i);
+    }
+    build_units(batch, by_lane, sqs::kMaxEntries);
+  }
+
+  void build_units(std::span<const Message> batch, const std::vector<std::vector<size_t>>& by_lane, size_t per_request) {
+    unit_msgs_.clear();
+    std::vector<size_t> lane_of;
+    for (size_t lane = 0; lane < by_lane.size(); ++lane) {
+      const auto& idx = by_lane[lane];
+      size_t k = 0;
+      while (k < idx.size()) {
+        std::vector<size_t> unit;
+        size_t bytes = 0;
+        while (k < idx.size() && unit.size() < per_request) {
+          size_t size = sqs::message_size(batch[idx[k]]);
+          if (!unit.empty() && bytes + size > sqs::kMaxRequestBytes) break;
+          bytes += size;
+          unit.push_back(idx[k++]);
+        }
+        unit_msgs_.push_back(std::move(unit));
+        lane_of.push_back(lane);
+      }
+    }
+    // Bodies first, then the requests that point into them (no reallocation after this).
+    bodies_.assign(unit_msgs_.size(), std::string());
+    std::vector<const Message*> ptrs;
+    for (size_t u = 0; u < unit_msgs_.size(); ++u) {
+      ptrs.clear();
+      for (size_t i : unit_msgs_[u]) ptrs.push_back(&batch[i]);
+      sqs::encode_batch(s_.queue_url, s_.fifo, ptrs, bodies_[u]);
+    }
+    units_.clear();
+    for (size_t u = 0; u < unit_msgs_.size(); ++u) units_.push_back({lane_of[u], request("AmazonSQS.SendMessageBatch", bodies_[u])});
+  }
+
+  void run(std::span<const Message> batch, std::span<Outcome> outcomes, Deadline deadline, std::vector<size_t>* split) {
+    (void)batch;
+    attempts_.assign(units_.size(), 0);
+    http::run_lanes(client_, units_, [&](size_t u, const http::Response& r, milliseconds& retry_in) {
+      return judge(u, r, outcomes, split, retry_in);
+    }, deadline);
+  }
+
+  http::Verdict judge(size_t u, const http::Response& r, std::span<Outcome> outcomes, std::vector<size_t>* split, milliseconds& retry_in) {
+    const auto& msgs = unit_msgs_[u];
+    int attempt = ++attempts_[u];
+    auto set_all = [&](Outcome::Kind k, const std::string& e) {
+      for (size_t i : msgs) outcomes[i] = {k, e};
+    };
+    auto again = [&](const std::string& error) {
+      set_all(Outcome::retriable, error);
+      if (attempt > kRetries) return http::Verdict::stop;
+      std::int64_t cap = 100LL << (attempt - 1);
+      retry_in = milliseconds(std::uniform_int_distribution<std::int64_t>(cap / 2, cap)(rng_));
+      if (!r.retry_after.empty())
+        if (auto ms = http::retry_after_ms(r.retry_after, duration_cast<seconds>(system_clock::now().time_since_epoch()).count()); ms >= 0 && ms < 60000) retry_in = milliseconds(ms);
+      return http::Verdict::retry;
+    };
+    if (!r.answered()) {
+      healthy_ = false;
+      return again(fmt::format("SQS: {}: {}", s_.endpoint, r.error));
+    }
+    healthy_ = true;
+    if (r.status != 200) {
+      std::string code = sqs::error_code(r.body);
+      std::string error = fmt::format("SQS: HTTP {} {}: {}", r.status, code, sqs::error_message(r.body));
+      switch (sqs::classify_request_error(r.status, code)) {
+        case sqs::Fault::transient:
+          return again(error);
+        case sqs::Fault::setup:
+          set_all(Outcome::retriable, error);
+          return http::Verdict::stop;
+        case sqs::Fault::message:
+          if (msgs.size() == 1) {
+            set_all(Outcome::rejected, error);
+            return http::Verdict::next;
+          }
+          set_all(Outcome::retriable, error);
+          if (split) split->push_back(u);
+          return http::Verdict::stop;
+      }
+    }
+    auto entries = sqs::parse_batch_answer(r.body, msgs.size());
+    if (!entries) return again(entries.error().message);
+    bool any_retriable = false;
+    for (size_t e = 0; e < msgs.size(); ++e) {
+      Outcome& o = outcomes[msgs[e]];
+      const auto& res = (*entries)[e];
+      if (!res) {
+        o = {Outcome::retriable, "SQS: the answer does not mention this message"};
+        any_retriable = true;
+      } else if (res->ok) {
+        o = {Outcome::delivered, {}};
+      } else {
+        std::string error = fmt::format("SQS: {}: {}", res->code, res->message);
+        bool permanent = sqs::classify_entry_error(res->code, res->sender_fault) == sqs::Fault::message;
+        o = {permanent ? Outcome::rejected : Outcome::retriable, error};
+        any_retriable |= !permanent;
+      }
+    }
+    // The core sends again from the first retriable message on, so this lane stops here.
+    return any_retriable ? http::Verdict::stop : http::Verdict::next;
+  }
+
+  Settings s_;
+  const log::Logger* log_;
+  http::Client client_;
+  bool healthy_ = true;
+  std::vector<std::vector<size_t>> unit_msgs_;
+  std::vector<std::string> bodies_;
+  std::vector<http::Unit> units_;
+  std::vector<int> attempts_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Sink>> make_sqs_sink(const PipelineConfig& config, const BuildContext& ctx) {
+  const auto& c = config.sink();
+  Settings s;
+  s.queue_url = c.at("queue_url").get<std::string>();
+  if (s.queue_url.rfind("http://", 0) != 0 && s.queue_url.rfind("https://", 0) != 0)
+    return fatal(fmt::format("sqs sink: queue_url \"{}\" must be the queue's URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/orders",
+                             s.queue_url));
+  std::string name = s.queue_url.substr(s.queue_url.find_last_of('/') + 1);
+  s.fifo = name.size() > 5 && name.ends_with(".fifo");
+  s.endpoint = c.value("endpoint_url", "");
+  if (s.endpoint.empty()) s.endpoint = origin_of(s.queue_url);
+  else if (s.endpoint.rfind("http://", 0) != 0 && s.endpoint.rfind("https://", 0) != 0)
+    return fatal(fmt::format("sqs sink: endpoint_url \"{}\" must start with http:// or https://", s.endpoint));
+  s.region = c.value("region", "");
+  if (s.region.empty()) s.region = env("AWS_REGION");
+  if (s.region.empty()) s.region = env("AWS_DEFAULT_REGION");
+  if (s.region.empty()) s.region = region_of(s.queue_url);
+  if (s.region.empty())
+    return fatal("sqs sink: region is not set and cannot be read from queue_url; set region (or AWS_REGION)");
+  s.access_key = c.value("access_key_id", "");
+  s.secret_key = c.value("secret_access_key", "");
+  s.session_token = c.value("session_token", "");
+  if (s.access_key.empty() && s.secret_key.empty()) {
+    s.access_key = env("AWS_ACCESS_KEY_ID");
+    s.secret_key = env("AWS_SECRET_ACCESS_KEY");
+    if (s.session_token.empty()) s.session_token = env("AWS_SESSION_TOKEN");
+  }
+  if (s.access_key.empty() || s.secret_key.empty())
+    return fatal("sqs sink: no credentials: set access_key_id and secret_access_key, or the AWS_ACCESS_KEY_ID and "
+                 "AWS_SECRET_ACCESS_KEY environment variables");
+  long long in_flight = c.value("max_in_flight", 1LL);
+  if (in_flight < 1 || in_flight > 64)
+    return fatal(fmt::format("sqs sink: max_in_flight is {}; expected a number of parallel requests from 1 to 64", in_flight));
+  s.max_in_flight = static_cast<int>(in_flight);
+  long long timeout = c.value("timeout_ms", 30000LL);
+  if (timeout < 1 || timeout > 3600000)
+    return fatal(fmt::format("sqs sink: timeout_ms is {}; expected milliseconds from 1 to 3600000", timeout));
+  s.timeout_ms = static_cast<long>(timeout);
+  return std::unique_ptr<Sink>(std::make_unique<SqsSink>(std::move(s), ctx));
+}
+
+}  // namespace relay

@@ -1,0 +1,169 @@
+// The webhook sink against a receiver of our own: seed 000's TOML example, what goes on the wire
+// (identity, configured and application headers, signature, routing by URL template), retries and
+// Retry-After, batched requests, and bad configuration.
+#include <signal.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "../fixture.h"
+#include "http/curl_client.h"
+#include "receiver.h"
+
+using namespace relay::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string base(Receiver& r) { return "http://127.0.0.1:" + std::to_string(r.port()); }
+
+void set_pipeline(TestDb& db, const std::string& name, const json& config) {
+  db.exec("SELECT pgtrickle.set_relay_outbox(" + relay::pg::quote_literal(name) + ", config => " +
+          relay::pg::quote_literal(config.dump()) + "::jsonb)");
+}
+
+TEST(Webhook, TheTomlExampleOfSeed000Runs) {
+  Receiver receiver;
+  TestDb db;
+  db.exec("CREATE TABLE fraud_alerts (id int PRIMARY KEY, account text, score numeric)");
+  db.exec("SELECT pgtrickle.enable_outbox('fraud_alerts')");
+  std::string toml = work_dir() + "/webhook-" + db.name() + ".toml";
+  {
+    std::ofstream f(toml);
+    f << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
+      << "[[pipeline]]\nname = \"alerts-to-webhook\"\n"
+      << "source = { type = \"outbox\", stream_table = \"fraud_alerts\" }\n"
+      << "sink = { type = \"webhook\", url = \"" << base(receiver) << "/fraud\", method = \"POST\" }\n";
+  }
+  RelayProcess relay({"--config", toml});
+  db.exec("INSERT INTO fraud_alerts VALUES (1, 'acc-1', 0.97), (2, 'acc-2', 0.91)");
+  ASSERT_TRUE(wait_until([&] { return receiver.count_accepted("/fraud") >= 2; }, 15s)) << relay.err();
+  auto got = receiver.accepted("/fraud");
+  ASSERT_EQ(got.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(got[i].method, "POST");
+    EXPECT_EQ(got[i].header("Content-Type"), "application/json");
+    auto body = json::parse(got[i].body);
+    EXPECT_EQ(body["stream_table"], "fraud_alerts");
+    EXPECT_EQ(body["payload"]["id"], static_cast<int>(i + 1));
+    EXPECT_EQ(got[i].header("Idempotency-Key"), body["dedup_key"]) << "the dedup identity is the Idempotency-Key";
+  }
+}
+
+TEST(Webhook, HeadersSignatureAndTheUrlTemplateAreOnTheWire) {
+  Receiver receiver;
+  TestDb db;
+  db.exec("SELECT pgtrickle.create_outbox('order_events')");
+  set_pipeline(db, "events", {{"outbox", "order_events"}, {"sink_type", "webhook"}, {"method", "PUT"},
+                              {"url", base(receiver) + "/events/{op}"},
+                              {"headers", {{"Authorization", "Bearer ${ENV:HOOK_TOKEN}"}, {"X-Custom-Header", "value"}}},
+                              {"signing_secret", "${ENV:HOOK_SECRET}"}});
+  db.exec("SELECT pgtrickle.outbox_publish('order_events', '{\"order_id\": 17}', "
+          "'{\"traceparent\": \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\", \"Idempotency-Key\": \"spoofed\"}')");
+  RelayProcess relay(relay_args(db), {"HOOK_TOKEN=s3cret-token", "HOOK_SECRET=whsec_abc"});
+  ASSERT_TRUE(wait_until([&] { return receiver.all().size() >= 1; }, 15s)) << relay.err();
+  auto r = receiver.all()[0];
+  EXPECT_EQ(r.method, "PUT");
+  EXPECT_EQ(r.path, "/events/event") << "the URL template is rendered per message";
+  EXPECT_EQ(r.header("Authorization"), "Bearer s3cret-token") << "${ENV:...} in headers is resolved";
+  EXPECT_EQ(r.header("X-Custom-Header"), "value");
+  EXPECT_EQ(r.header("traceparent"), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") << "application headers travel";
+  auto body = json::parse(r.body);
+  EXPECT_EQ(r.header("Idempotency-Key"), body["dedup_key"]) << "an application header cannot replace the identity";
+  // X-Pgtrickle-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+  std::string sig = r.header("X-Pgtrickle-Signature");
+  ASSERT_EQ(sig.rfind("t=", 0), 0u) << sig;
+  std::string t = sig.substr(2, sig.find(',') - 2);
+  EXPECT_EQ(sig.substr(sig.find(',') + 1), "v1=" + relay::http::hmac_sha256_hex("whsec_abc", t + "." + r.body));
+  EXPECT_LT(std::abs(std::stoll(t) - static_cast<long long>(std::time(nullptr))), 60);
+  EXPECT_EQ(relay.err().find("s3cret-token"), std::string::npos) << "secrets never reach the log";
+}
+
+TEST(Webhook, A503IsRetriedHonouringRetryAfterWithTheSameIdempotencyKey) {
+  Receiver receiver;
+  TestDb db;
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  set_pipeline(db, "p", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", base(receiver) + "/t"}, {"retry_max", 3}});
+  receiver.fail_next(2, 503, "1");
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO t VALUES (1)");
+  ASSERT_TRUE(wait_until([&] { return receiver.count_accepted("/t") == 1; }, 20s)) << relay.err();
+  auto all = receiver.all();
+  ASSERT_EQ(all.size(), 3u) << "two refusals, then the delivery";
+  EXPECT_EQ(all[0].status, 503);
+  EXPECT_EQ(all[2].status, 200);
+  EXPECT_EQ(all[0].header("Idempotency-Key"), all[2].header("Idempotency-Key"));
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters"), 0);
+
+  // 429 beyond retry_max goes back to the core, which retries too: nothing is lost.
+  receiver.fail_next(6, 429);
+  db.exec("INSERT INTO t VALUES (2)");
+  ASSERT_TRUE(wait_until([&] { return receiver.count_accepted("/t") == 2; }, 30s)) << relay.err();
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters"), 0);
+
+  // Another 4xx is permanent: dead-lettered with the answer, and the next message goes on.
+  receiver.fail_next(1, 404);
+  db.exec("INSERT INTO t VALUES (3)");
+  db.exec("INSERT INTO t VALUES (4)");
+  ASSERT_TRUE(wait_until([&] { return receiver.count_accepted("/t") == 3; }, 15s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters") == 1; }, 10s));
+  EXPECT_NE(db.value("SELECT error FROM pgtrickle.relay_dead_letters").find("HTTP 404"), std::string::npos);
+  EXPECT_EQ(json::parse(receiver.accepted("/t")[2].body)["payload"]["id"], 4);
+}
+
+TEST(Webhook, BatchedModeSendsOneJsonArrayAndNarrowsARefusalToItsMessage) {
+  Receiver receiver;
+  TestDb db;
+  db.exec("CREATE TABLE t (id int PRIMARY KEY, note text)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  set_pipeline(db, "p", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", base(receiver) + "/batch"}, {"batch", true}});
+  receiver.refuse_bodies_with("poison", 422);
+  db.exec("INSERT INTO t SELECT g, CASE WHEN g = 7 THEN 'poison' ELSE 'ok' END FROM generate_series(1, 10) g");
+  RelayProcess relay(relay_args(db));
+  std::set<int> ids;
+  auto delivered = [&] {
+    ids.clear();
+    for (const auto& r : receiver.accepted("/batch"))
+      for (const auto& m : json::parse(r.body)) ids.insert(m["payload"]["id"].get<int>());
+    return ids.size();
+  };
+  ASSERT_TRUE(wait_until([&] { return delivered() == 9; }, 15s)) << relay.err();
+  EXPECT_EQ(ids.count(7), 0u);
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters") == 1; }, 10s));
+  EXPECT_EQ(db.value("SELECT payload->>'id' FROM pgtrickle.relay_dead_letters"), "7");
+  auto first = receiver.all()[0];
+  auto arr = json::parse(first.body);
+  ASSERT_TRUE(arr.is_array());
+  EXPECT_EQ(arr.size(), 10u) << "the whole batch went in one request first";
+  EXPECT_EQ(first.header("Idempotency-Key"), arr.front()["dedup_key"].get<std::string>() + ".." + arr.back()["dedup_key"].get<std::string>());
+}
+
+TEST(Webhook, BadConfigurationIsRefusedNamingTheKey) {
+  TestDb db;
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  std::string e = db.error_of("SELECT pgtrickle.set_relay_outbox('p', config => '{\"stream_table\": \"t\", \"sink_type\": \"webhook\", "
+                              "\"url\": \"http://x/\", \"method\": \"GET\"}'::jsonb)");
+  EXPECT_NE(e.find("method"), std::string::npos) << e;
+  e = db.error_of("SELECT pgtrickle.set_relay_outbox('p', config => '{\"stream_table\": \"t\", \"sink_type\": \"webhook\"}'::jsonb)");
+  EXPECT_NE(e.find("url"), std::string::npos) << e;
+
+  // Checked when the pipeline is built: the scheme, headers, ranges.
+  set_pipeline(db, "scheme", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "ftp://example.com/x"}});
+  set_pipeline(db, "header", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "http://127.0.0.1:1/"},
+                              {"headers", {{"Content-Length", "5"}}}});
+  set_pipeline(db, "range", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "http://127.0.0.1:1/"}, {"timeout_ms", 0}});
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(wait_until([&] {
+    return relay.err().find("ftp://example.com/x") != std::string::npos &&
+           relay.err().find("must start with http:// or https://") != std::string::npos &&
+           relay.err().find("headers: Content-Length is set by the HTTP client") != std::string::npos &&
+           relay.err().find("timeout_ms is 0") != std::string::npos;
+  }, 15s)) << relay.err();
+  EXPECT_TRUE(relay.alive()) << "a bad pipeline does not take the relay down";
+}
+
+}  // namespace
