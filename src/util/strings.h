@@ -17,5 +17,7 @@ std::string join(const std::vector<std::string>& items, std::string_view sep);
 bool starts_with(std::string_view s, std::string_view prefix);
 // Replaces the password of a URL or key=value connection string with "***".
 std::string redact_url(std::string_view url);
+// Decodes %XX escapes (URL user info, vhosts); false on a malformed escape.
+bool percent_decode(std::string_view in, std::string& out);
 
 }  // namespace relay::util

@@ -52,16 +52,22 @@ std::string run_node(const std::string& script, const std::vector<std::string>& 
   return out;
 }
 
+std::vector<nlohmann::json> parse_json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!line.empty() && line[0] == '{') out.push_back(nlohmann::json::parse(line));
+  }
+  return out;
+}
+
 std::vector<Delivered> parse_delivered(const std::string& json_lines) {
   std::vector<Delivered> out;
-  size_t pos = 0;
-  while (pos < json_lines.size()) {
-    size_t nl = json_lines.find('\n', pos);
-    if (nl == std::string::npos) nl = json_lines.size();
-    std::string line = json_lines.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (line.empty() || line[0] != '{') continue;
-    auto j = nlohmann::json::parse(line);
+  for (const auto& j : parse_json_lines(json_lines)) {
     Delivered d;
     d.dedup_id = j.value("id", "");
     auto body = j.value("body", "");

@@ -45,6 +45,8 @@ std::unique_ptr<SinkHarness> make_harness(const std::string& sink_type);
 // Runs one of the Node.js scripts of tests/node/ (independent broker clients) and returns its
 // stdout; the test fails with the script's output when it exits non-zero.
 std::string run_node(const std::string& script, const std::vector<std::string>& args);
+// The JSON objects of the lines a tests/node/ script printed (other lines are skipped).
+std::vector<nlohmann::json> parse_json_lines(const std::string& text);
 // Parses JSON lines of {"id": ..., "body": "..."} as printed by the tests/node/ readers.
 std::vector<Delivered> parse_delivered(const std::string& json_lines);
 

@@ -14,6 +14,7 @@ struct Row {
   Verdict verdict;
 };
 
+void PrintTo(const Row& r, std::ostream* os) { *os << rd_kafka_err2name(r.err); }  // names the test case
 class KafkaErrors : public testing::TestWithParam<Row> {};
 
 TEST_P(KafkaErrors, AreClassified) {

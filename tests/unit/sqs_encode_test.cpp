@@ -105,6 +105,7 @@ struct RequestRow {
   const char* code;
   Fault fault;
 };
+void PrintTo(const RequestRow& r, std::ostream* os) { *os << r.status << " " << r.code; }  // names the test case
 class SqsRequestErrors : public testing::TestWithParam<RequestRow> {};
 TEST_P(SqsRequestErrors, AreClassified) {
   EXPECT_EQ(classify_request_error(GetParam().status, GetParam().code), GetParam().fault) << GetParam().status << " " << GetParam().code;

@@ -71,6 +71,7 @@ struct StatusRow {
   long status;
   Answer answer;
 };
+void PrintTo(const StatusRow& r, std::ostream* os) { *os << "HTTP " << r.status; }  // names the test case
 class WebhookStatus : public testing::TestWithParam<StatusRow> {};
 TEST_P(WebhookStatus, IsClassified) { EXPECT_EQ(classify_status(GetParam().status), GetParam().answer) << GetParam().status; }
 INSTANTIATE_TEST_SUITE_P(Table, WebhookStatus,

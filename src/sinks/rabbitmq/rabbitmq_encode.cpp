@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "util/strings.h"
+
 namespace relay::amqp_wire {
 namespace {
 
@@ -14,29 +16,6 @@ amqp_table_entry_t text_entry(std::string_view key, std::string_view value) {
   e.value.kind = AMQP_FIELD_KIND_UTF8;
   e.value.value.bytes = bytes(value);
   return e;
-}
-
-bool hex_digit(char c, int& v) {
-  if (c >= '0' && c <= '9') v = c - '0';
-  else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-  else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-  else return false;
-  return true;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    int hi = 0, lo = 0;
-    if (i + 2 >= in.size() || !hex_digit(in[i + 1], hi) || !hex_digit(in[i + 2], lo)) return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
 }
 
 }  // namespace
@@ -78,7 +57,7 @@ Result<Url> parse_url(std::string_view url) {
   if (slash != std::string_view::npos) {
     std::string_view path = rest.substr(slash + 1);
     path = path.substr(0, path.find('?'));
-    if (!path.empty() && !percent_decode(path, u.vhost)) return bad("the vhost has a bad %-escape");
+    if (!path.empty() && !util::percent_decode(path, u.vhost)) return bad("the vhost has a bad %-escape");
     if (u.vhost.empty()) u.vhost.push_back('/');  // "amqp://host/" means the default vhost
   }
   size_t at = authority.rfind('@');
@@ -86,9 +65,9 @@ Result<Url> parse_url(std::string_view url) {
     std::string_view userinfo = authority.substr(0, at);
     authority = authority.substr(at + 1);
     size_t colon = userinfo.find(':');
-    if (!percent_decode(userinfo.substr(0, colon), u.user)) return bad("the user has a bad %-escape");
+    if (!util::percent_decode(userinfo.substr(0, colon), u.user)) return bad("the user has a bad %-escape");
     u.password.clear();
-    if (colon != std::string_view::npos && !percent_decode(userinfo.substr(colon + 1), u.password))
+    if (colon != std::string_view::npos && !util::percent_decode(userinfo.substr(colon + 1), u.password))
       return bad("the password has a bad %-escape");
   }
   std::string_view port;

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "util/json_escape.h"
+#include "util/strings.h"
 
 namespace relay::redis_wire {
 namespace {
@@ -25,31 +26,6 @@ void bulk2(std::string& out, std::string_view a, std::string_view b) {
   out += b;
   out += "\r\n";
 }
-
-bool hex_digit(char c, int& v) {
-  if (c >= '0' && c <= '9') v = c - '0';
-  else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-  else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-  else return false;
-  return true;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    int hi = 0, lo = 0;
-    if (i + 2 >= in.size() || !hex_digit(in[i + 1], hi) || !hex_digit(in[i + 2], lo)) return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
-}
-
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 }  // namespace
 
@@ -91,9 +67,9 @@ Result<Url> parse_url(std::string_view url) {
   auto bad = [&](std::string_view what) {
     return fatal(fmt::format("sink.url: {}; expected redis://[user:password@]host[:port][/db]", what));
   };
-  if (starts_with(url, "rediss://"))
+  if (util::starts_with(url, "rediss://"))
     return bad("TLS (rediss://) is not supported by this build's hiredis; use a TLS proxy (e.g. stunnel) and redis://");
-  if (!starts_with(url, "redis://")) return bad("the scheme must be redis://");
+  if (!util::starts_with(url, "redis://")) return bad("the scheme must be redis://");
   std::string_view rest = url.substr(8);
   Url u;
   size_t slash = rest.find('/');
@@ -106,10 +82,10 @@ Result<Url> parse_url(std::string_view url) {
     size_t colon = userinfo.find(':');
     if (colon == std::string_view::npos) {
       // redis://secret@host: a password alone, as redis-cli -u reads it.
-      if (!percent_decode(userinfo, u.password)) return bad("the password has a bad %-escape");
+      if (!util::percent_decode(userinfo, u.password)) return bad("the password has a bad %-escape");
     } else {
-      if (!percent_decode(userinfo.substr(0, colon), u.user)) return bad("the user has a bad %-escape");
-      if (!percent_decode(userinfo.substr(colon + 1), u.password)) return bad("the password has a bad %-escape");
+      if (!util::percent_decode(userinfo.substr(0, colon), u.user)) return bad("the user has a bad %-escape");
+      if (!util::percent_decode(userinfo.substr(colon + 1), u.password)) return bad("the password has a bad %-escape");
     }
     u.has_password = true;
   }
@@ -173,7 +149,7 @@ ErrorKind classify_reply(std::string_view reply) {
       {"ERR", ErrorKind::permanent},                // refused for its content (e.g. too large an argument)
   };
   for (const auto& row : kTable)
-    if (starts_with(reply, row.prefix) &&
+    if (util::starts_with(reply, row.prefix) &&
         (reply.size() == row.prefix.size() || reply[row.prefix.size()] == ' ' || row.prefix.find(' ') != std::string_view::npos))
       return row.kind;
   return ErrorKind::permanent;

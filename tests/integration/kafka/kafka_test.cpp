@@ -20,19 +20,8 @@ std::string brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROKERS"); 
 std::vector<json> records(const std::string& bootstraps, const std::string& topic, size_t at_least,
                           std::chrono::milliseconds timeout = 30s) {
   std::string out = run_node("kafka.js", {bootstraps, topic, std::to_string(at_least), std::to_string(timeout.count())});
-  std::vector<json> r;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) nl = out.size();
-    std::string line = out.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (!line.empty() && line[0] == '{') {
-      json j = json::parse(line);
-      j["envelope"] = json::parse(j["body"].get<std::string>());
-      r.push_back(std::move(j));
-    }
-  }
+  auto r = parse_json_lines(out);
+  for (auto& j : r) j["envelope"] = json::parse(j["body"].get<std::string>());
   return r;
 }
 

@@ -17,15 +17,7 @@ namespace {
 std::string nats_url() { return test_server_env("PGTRICKLE_TEST_NATS_URL"); }
 
 std::vector<json> read_stream(const std::string& url, const std::string& stream, const std::string& filter, size_t n) {
-  std::vector<json> out;
-  std::string lines = run_node("nats.js", {"read", url, stream, filter, std::to_string(n), "20000"});
-  size_t pos = 0;
-  while ((pos = lines.find('{', pos)) != std::string::npos) {
-    size_t nl = lines.find('\n', pos);
-    out.push_back(json::parse(lines.substr(pos, nl - pos)));
-    pos = nl;
-  }
-  return out;
+  return parse_json_lines(run_node("nats.js", {"read", url, stream, filter, std::to_string(n), "20000"}));
 }
 
 }  // namespace

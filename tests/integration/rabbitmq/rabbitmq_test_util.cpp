@@ -31,17 +31,7 @@ std::string read_raw(const std::string& queue, size_t at_least, std::chrono::mil
 }  // namespace
 
 std::vector<nlohmann::json> rabbitmq_read_messages(const std::string& queue, size_t at_least, std::chrono::milliseconds timeout) {
-  std::string out = read_raw(queue, at_least, timeout);
-  std::vector<nlohmann::json> messages;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) nl = out.size();
-    std::string line = out.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (!line.empty() && line[0] == '{') messages.push_back(nlohmann::json::parse(line));
-  }
-  return messages;
+  return parse_json_lines(read_raw(queue, at_least, timeout));
 }
 
 std::vector<Delivered> rabbitmq_read(const std::string& queue, size_t at_least, std::chrono::milliseconds timeout) {

@@ -46,17 +46,7 @@ std::string redis_command(const std::vector<std::string>& argv) {
 }
 
 std::vector<nlohmann::json> read_stream_entries(const std::string& stream, size_t at_least, std::chrono::milliseconds timeout) {
-  std::string out = run_node("redis.js", {redis_url(), stream, std::to_string(at_least), std::to_string(timeout.count())});
-  std::vector<nlohmann::json> entries;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) nl = out.size();
-    std::string line = out.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (!line.empty() && line[0] == '{') entries.push_back(nlohmann::json::parse(line));
-  }
-  return entries;
+  return parse_json_lines(run_node("redis.js", {redis_url(), stream, std::to_string(at_least), std::to_string(timeout.count())}));
 }
 
 std::vector<Delivered> read_stream(const std::string& stream, size_t at_least, std::chrono::milliseconds timeout) {

@@ -29,19 +29,13 @@ inline std::string sqs_create_queue(const std::string& name, const std::string& 
 inline std::vector<SqsMessage> sqs_receive(const std::string& queue_url, size_t at_least, std::chrono::milliseconds timeout) {
   std::string out = run_node("sqs.js", {"read", sqs_endpoint(), queue_url, std::to_string(at_least), std::to_string(timeout.count())});
   std::vector<SqsMessage> msgs;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) nl = out.size();
-    std::string line = out.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (line.empty() || line[0] != '{') continue;
-    auto j = nlohmann::json::parse(line);
+  for (const auto& j : parse_json_lines(out)) {
     SqsMessage m;
     m.id = j.value("id", "");
     m.body = j.value("body", "");
-    if (j["group"].is_string()) m.group = j["group"].get<std::string>();
-    for (auto& [k, v] : j["attributes"].items()) m.attributes[k] = v.get<std::string>();
+    if (j.contains("group") && j["group"].is_string()) m.group = j["group"].get<std::string>();
+    if (j.contains("attributes"))
+      for (auto& [k, v] : j["attributes"].items()) m.attributes[k] = v.get<std::string>();
     msgs.push_back(std::move(m));
   }
   return msgs;
