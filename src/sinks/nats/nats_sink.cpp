@@ -158,6 +158,9 @@ class NatsSink final : public Sink {
         natsMsg_Destroy(handle);
       }
     }
+    // Push the buffered publishes out now (the library would otherwise wait to fill its buffer);
+    // the PING round trip overlaps with the PubAcks coming back.
+    natsConnection_FlushTimeout(conn_.get(), std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
     // Wait for every PubAck; give up early when the connection drops, so the outage shows at once.
     std::unique_lock lock(mu_);
     bool connected = true;
