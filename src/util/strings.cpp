@@ -1,6 +1,7 @@
 #include "util/strings.h"
 
 #include <algorithm>
+#include <charconv>
 #include <numeric>
 
 namespace relay::util {
@@ -106,6 +107,31 @@ bool percent_decode(std::string_view in, std::string& out) {
     i += 2;
   }
   return true;
+}
+
+std::string parse_host_port(std::string_view authority, std::string& host, int& port) {
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {  // [::1]:6379
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return "an IPv6 host needs its closing ']'";
+    host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return "unexpected text after the host";
+      port_text = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (host.empty()) return "the host is missing";
+  if (!port_text.empty()) {
+    auto r = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (r.ec != std::errc() || r.ptr != port_text.data() + port_text.size() || port < 1 || port > 65535)
+      return "the port \"" + std::string(port_text) + "\" is not a number from 1 to 65535";
+  }
+  return "";
 }
 
 }  // namespace relay::util

@@ -17,6 +17,9 @@ std::string join(const std::vector<std::string>& items, std::string_view sep);
 bool starts_with(std::string_view s, std::string_view prefix);
 // Replaces the password of a URL or key=value connection string with "***".
 std::string redact_url(std::string_view url);
+// Splits a URL authority's "host[:port]" or "[v6]:port" (user info already removed); `port` keeps
+// its value when none is given. Returns "" or what is wrong.
+std::string parse_host_port(std::string_view authority, std::string& host, int& port);
 // Decodes %XX escapes (URL user info, vhosts); false on a malformed escape.
 bool percent_decode(std::string_view in, std::string& out);
 

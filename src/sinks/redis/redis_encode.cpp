@@ -89,27 +89,7 @@ Result<Url> parse_url(std::string_view url) {
     }
     u.has_password = true;
   }
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {  // [::1]:6379
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return bad("an IPv6 host needs its closing ']'");
-    u.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return bad("unexpected text after the host");
-      port = after.substr(1);
-    }
-  } else {
-    size_t colon = authority.rfind(':');
-    u.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  if (u.host.empty()) return bad("the host is missing");
-  if (!port.empty()) {
-    auto r = std::from_chars(port.data(), port.data() + port.size(), u.port);
-    if (r.ec != std::errc() || r.ptr != port.data() + port.size() || u.port < 1 || u.port > 65535)
-      return bad(fmt::format("the port \"{}\" is not a number from 1 to 65535", port));
-  }
+  if (auto problem = util::parse_host_port(authority, u.host, u.port); !problem.empty()) return bad(problem);
   // The path is the database number; a query string (?timeout=...) is not read.
   path = path.substr(0, path.find('?'));
   if (!path.empty()) {
