@@ -13,8 +13,6 @@ TEST(NatsEncode, HeadersCarryTheDedupKeyAsNatsMsgIdThenTheApplicationHeaders) {
   m.headers = {{"traceparent", "00-abc-def-01"}, {"tenant", "eu"}};
   auto h = nats_wire::headers(m);
   std::vector<Header> expected{{"Nats-Msg-Id", "outbox_orders:42:0"},
-                               {"Content-Type", "application/json"},
-                               {"Pgtrickle-Op", "update"},
                                {"traceparent", "00-abc-def-01"},
                                {"tenant", "eu"}};
   EXPECT_EQ(h, expected);

@@ -8,8 +8,6 @@ std::vector<Header> headers(const Message& m) {
   std::vector<Header> h;
   h.reserve(3 + m.headers.size());
   h.emplace_back("Nats-Msg-Id", m.dedup_key);
-  h.emplace_back("Content-Type", "application/json");
-  h.emplace_back("Pgtrickle-Op", to_string(m.op));
   for (const auto& kv : m.headers) h.push_back(kv);
   return h;
 }

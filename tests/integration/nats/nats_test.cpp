@@ -55,7 +55,6 @@ config => '{
   auto body = json::parse(msgs[2]["body"].get<std::string>());
   EXPECT_EQ(body["payload"]["amount"], 11);
   EXPECT_EQ(msgs[2]["headers"]["Nats-Msg-Id"], body["dedup_key"]);
-  EXPECT_EQ(msgs[2]["headers"]["Pgtrickle-Op"], "update");
   EXPECT_EQ(msgs[4]["headers"]["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
       << "application headers travel as NATS headers";
 
