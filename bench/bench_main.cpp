@@ -212,6 +212,10 @@ std::vector<Target> targets() {
                    return json{{"sink_type", "webhook"}, {"url", fmt::format("http://127.0.0.1:{}/events", webhook_receiver_port())},
                                {"max_in_flight", 8}};
                  }});
+  out.push_back({"webhook_batched", [](const std::string&) {
+                   return json{{"sink_type", "webhook"}, {"url", fmt::format("http://127.0.0.1:{}/events", webhook_receiver_port())},
+                               {"batch", true}};
+                 }});
   if (!env("PGTRICKLE_TEST_NATS_URL").empty())
     out.push_back({"nats", [](const std::string& unique) {
                      return json{{"sink_type", "nats"}, {"url", env("PGTRICKLE_TEST_NATS_URL")}, {"stream", unique},

@@ -12,7 +12,7 @@ TEST(NatsEncode, HeadersCarryTheDedupKeyAsNatsMsgIdThenTheApplicationHeaders) {
   m.op = Op::update;
   m.headers = {{"traceparent", "00-abc-def-01"}, {"tenant", "eu"}};
   auto h = nats_wire::headers(m);
-  std::vector<Header> expected{{"Nats-Msg-Id", "outbox_orders:42:0"},
+  std::vector<std::pair<std::string_view, std::string_view>> expected{{"Nats-Msg-Id", "outbox_orders:42:0"},
                                {"traceparent", "00-abc-def-01"},
                                {"tenant", "eu"}};
   EXPECT_EQ(h, expected);

@@ -4,11 +4,11 @@
 
 namespace relay::nats_wire {
 
-std::vector<Header> headers(const Message& m) {
-  std::vector<Header> h;
-  h.reserve(3 + m.headers.size());
+std::vector<std::pair<std::string_view, std::string_view>> headers(const Message& m) {
+  std::vector<std::pair<std::string_view, std::string_view>> h;
+  h.reserve(1 + m.headers.size());
   h.emplace_back("Nats-Msg-Id", m.dedup_key);
-  for (const auto& kv : m.headers) h.push_back(kv);
+  for (const auto& [k, v] : m.headers) h.emplace_back(k, v);
   return h;
 }
 

@@ -14,7 +14,8 @@ namespace relay::nats_wire {
 // The headers a message is published with: Nats-Msg-Id (JetStream's dedup identity, the message's
 // dedup_key), then the application headers. Nothing else: every header costs the client and the
 // server a parse per message (the operation is in the envelope and usually in the subject).
-std::vector<Header> headers(const Message& m);
+// The views are of whole strings, so each is NUL-terminated (for nats.c).
+std::vector<std::pair<std::string_view, std::string_view>> headers(const Message& m);
 
 // A subject a JetStream publish accepts: non-empty tokens separated by '.', no wildcards or
 // whitespace. Returns "" when fine, else what is wrong.

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -123,8 +124,10 @@ class NatsSink final : public Sink {
       in_flight_.clear();
       waiting_ = 0;
     }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
+    // Build every message first, then register them all under one lock, then publish: the lock is
+    // taken once per batch here (and once per PubAck by the library's thread).
+    created_.assign(batch.size(), nullptr);
+    size_t created = 0;
     for (size_t i = 0; i < batch.size(); ++i) {
       const Message& m = batch[i];
       const std::string& subject = m.routes[0];
@@ -135,25 +138,34 @@ class NatsSink final : public Sink {
       natsMsg* msg = nullptr;
       natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, m.body.data(), static_cast<int>(m.body.size()));
       for (const auto& [k, v] : nats_wire::headers(m))
-        if (s == NATS_OK) s = natsMsgHeader_Add(msg, k.c_str(), v.c_str());
+        if (s == NATS_OK) s = natsMsgHeader_Add(msg, k.data(), v.data());
       if (s != NATS_OK) {
         natsMsg_Destroy(msg);
         set_outcome(i, {classify(s, JSNoMessageFoundErr), "NATS: " + status_text(s)});
         continue;
       }
-      {
-        std::lock_guard lock(mu_);
-        in_flight_[msg] = i;
-        ++waiting_;
-      }
-      natsMsg* handle = msg;
-      s = js_PublishMsgAsync(js_.get(), &handle, &po);
+      created_[i] = msg;
+      ++created;
+    }
+    {
+      std::lock_guard lock(mu_);
+      in_flight_.reserve(created);
+      for (size_t i = 0; i < batch.size(); ++i)
+        if (created_[i]) in_flight_[created_[i]] = i;
+      waiting_ = created;
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      natsMsg* handle = created_[i];
+      if (!handle) continue;
+      natsStatus s = js_PublishMsgAsync(js_.get(), &handle, &po);
       if (s != NATS_OK) {
         // Not taken by the library: no ack will come for it.
         std::lock_guard lock(mu_);
-        if (in_flight_.erase(msg)) --waiting_;
+        if (in_flight_.erase(created_[i])) --waiting_;
         outcomes_[i] = {classify(s, JSNoMessageFoundErr),
-                        s == NATS_MAX_PAYLOAD ? fmt::format("NATS: message of {} bytes exceeds the server's max_payload", m.body.size())
+                        s == NATS_MAX_PAYLOAD ? fmt::format("NATS: message of {} bytes exceeds the server's max_payload", batch[i].body.size())
                                               : "NATS: " + status_text(s)};
         natsMsg_Destroy(handle);
       }
@@ -277,6 +289,7 @@ class NatsSink final : public Sink {
   std::condition_variable cv_;
   std::span<Outcome> outcomes_;                     // of the batch being sent
   std::unordered_map<natsMsg*, size_t> in_flight_;  // published, PubAck awaited → index in the batch
+  std::vector<natsMsg*> created_;                   // the batch's messages before publishing (send's thread only)
   size_t waiting_ = 0;
 };
 
