@@ -218,6 +218,20 @@ int run_command(const std::string& cmd, std::string& output) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+std::string wait_for_pipeline_error(RelayProcess& relay, const std::string& pipeline, std::chrono::milliseconds timeout) {
+  std::string error;
+  wait_until([&] {
+    int status = 0;
+    auto body = nlohmann::json::parse(http_get(relay.admin_port(), "/health", status), nullptr, false);
+    if (body.is_discarded()) return false;
+    for (const auto& p : body.value("pipelines", nlohmann::json::array()))
+      if (p.value("name", "") == pipeline && p.contains("last_error") && p["last_error"].is_string())
+        error = p["last_error"].get<std::string>();
+    return !error.empty();
+  }, timeout);
+  return error;
+}
+
 double metric(int port, const std::string& series) {
   int status = 0;
   std::string body = http_get(port, "/metrics", status);

@@ -74,6 +74,9 @@ namespace relay::test {
 
 // Runs a shell command, returns its exit code; `output` gets stdout and stderr.
 int run_command(const std::string& cmd, std::string& output);
+// The last_error /health shows for `pipeline`, once it has one ("" if none within the timeout).
+std::string wait_for_pipeline_error(RelayProcess& relay, const std::string& pipeline,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(15));
 // The value of one series on the relay's /metrics (e.g. `x_total{pipeline="p"}`), -1 when absent.
 double metric(int port, const std::string& series);
 

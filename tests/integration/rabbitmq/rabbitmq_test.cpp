@@ -27,20 +27,6 @@ class RabbitmqSink : public testing::Test {
     return fmt::format("amqp://{}:{}@{}:{}/", user, password, rabbitmq_server().host, rabbitmq_server().port);
   }
 
-  std::string health_error(RelayProcess& relay, const std::string& pipeline) {
-    std::string error;
-    wait_until([&] {
-      int status = 0;
-      auto body = json::parse(http_get(relay.admin_port(), "/health", status), nullptr, false);
-      if (body.is_discarded()) return false;
-      for (const auto& p : body.value("pipelines", json::array()))
-        if (p.value("name", "") == pipeline && p.contains("last_error") && p["last_error"].is_string())
-          error = p["last_error"].get<std::string>();
-      return !error.empty();
-    }, 15s);
-    return error;
-  }
-
   TestDb db_;
   std::string unique_;
 };
@@ -151,7 +137,7 @@ TEST_F(RabbitmqSink, AMissingExchangeStopsThePipelineWithAnErrorThatSaysWhatToDo
                  {"exchange", unique_ + "-missing"}});
   db_.exec("INSERT INTO t VALUES (1)");
   RelayProcess relay(relay_args(db_));
-  std::string error = health_error(relay, "t");
+  std::string error = wait_for_pipeline_error(relay, "t");
   EXPECT_NE(error.find("404"), std::string::npos) << error;
   EXPECT_NE(error.find(unique_ + "-missing"), std::string::npos) << error;
   EXPECT_NE(error.find("declare"), std::string::npos) << error;
@@ -164,7 +150,7 @@ TEST_F(RabbitmqSink, AWrongPasswordIsReportedWithoutTheSecret) {
   pipeline("t", {{"stream_table", "t"}, {"sink_type", "rabbitmq"}, {"url", url_as("guest", "notthepassword")},
                  {"exchange", "amq.topic"}});
   RelayProcess relay(relay_args(db_));
-  std::string error = health_error(relay, "t");
+  std::string error = wait_for_pipeline_error(relay, "t");
   EXPECT_NE(error.find("ACCESS_REFUSED"), std::string::npos) << error;
   EXPECT_EQ(relay.err().find("notthepassword"), std::string::npos) << "the password is never logged";
 }
@@ -174,7 +160,7 @@ TEST_F(RabbitmqSink, DeclaringTheDefaultExchangeIsABadConfigNamingTheKey) {
   db_.exec("SELECT pgtrickle.enable_outbox('t')");
   pipeline("t", {{"stream_table", "t"}, {"sink_type", "rabbitmq"}, {"url", rabbitmq_url()}, {"declare", true}});
   RelayProcess relay(relay_args(db_));
-  std::string error = health_error(relay, "t");
+  std::string error = wait_for_pipeline_error(relay, "t");
   EXPECT_NE(error.find("sink.declare"), std::string::npos) << error;
   EXPECT_TRUE(relay.alive());
 }

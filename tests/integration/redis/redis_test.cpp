@@ -27,21 +27,6 @@ class RedisSink : public testing::Test {
     return fmt::format("redis://{}{}:{}/{}", userinfo, redis_server().host, redis_server().port, db);
   }
 
-  // The pipeline's last error as /health shows it, once it has one.
-  std::string health_error(RelayProcess& relay) {
-    std::string error;
-    wait_until([&] {
-      int status = 0;
-      auto body = json::parse(http_get(relay.admin_port(), "/health", status), nullptr, false);
-      if (body.is_discarded()) return false;
-      for (const auto& p : body.value("pipelines", json::array()))
-        if (p.value("name", "") == "orders-to-redis" && p.contains("last_error") && p["last_error"].is_string())
-          error = p["last_error"].get<std::string>();
-      return !error.empty();
-    }, 15s);
-    return error;
-  }
-
   TestDb db_;
   std::string unique_;
 };
@@ -106,7 +91,7 @@ TEST_F(RedisSink, AWrongPasswordStopsThePipelineWithAClearErrorAndNoSecret) {
             {"redis_stream_key", unique_}});
   db_.exec("INSERT INTO orders VALUES (1, 'eu', 10)");
   RelayProcess relay(relay_args(db_));
-  std::string error = health_error(relay);
+  std::string error = wait_for_pipeline_error(relay, "orders-to-redis");
   EXPECT_NE(error.find("AUTH"), std::string::npos) << error;
   EXPECT_NE(error.find("WRONGPASS"), std::string::npos) << error;
   EXPECT_EQ(relay.err().find("wrongpass"), std::string::npos) << "the password is never logged";
@@ -123,7 +108,7 @@ TEST_F(RedisSink, AnAclThatForbidsTheKeyStopsThePipelineInsteadOfDeadLetteringEv
   db_.exec("INSERT INTO orders VALUES (1, 'eu', 10)");
   RelayProcess relay(relay_args(db_));
   std::string error;
-  ASSERT_TRUE(wait_until([&] { error = health_error(relay); return error.find("NOPERM") != std::string::npos; }, 15s)) << error;
+  ASSERT_TRUE(wait_until([&] { error = wait_for_pipeline_error(relay, "orders-to-redis"); return error.find("NOPERM") != std::string::npos; }, 15s)) << error;
   EXPECT_EQ(db_.number("SELECT count(*) FROM pgtrickle.relay_dead_letters"), 0);
   EXPECT_EQ(db_.number("SELECT count(*) FROM pgtrickle.relay_offsets WHERE pipeline = 'orders-to-redis' AND last_id > 0"), 0)
       << "nothing was acknowledged";
@@ -134,7 +119,7 @@ TEST_F(RedisSink, ABadUrlNamesTheKeyAndWhatIsExpected) {
   pipeline({{"stream_table", "orders"}, {"sink_type", "redis"}, {"redis_url", "rediss://cache:6380/0"},
             {"redis_stream_key", unique_}});
   RelayProcess relay(relay_args(db_));
-  std::string error = health_error(relay);
+  std::string error = wait_for_pipeline_error(relay, "orders-to-redis");
   EXPECT_NE(error.find("sink.url"), std::string::npos) << error;
   EXPECT_NE(error.find("redis://"), std::string::npos) << error;
   EXPECT_TRUE(relay.alive()) << "one bad pipeline does not stop the relay";
