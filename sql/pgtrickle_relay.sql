@@ -248,7 +248,12 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('sink', 'pg-inbox', 'postgres_url', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Database holding the inbox (libpq URL or key=value); default the relay''s own database.')
  ,('sink', 'pg-inbox', 'inbox_name', 'string', false, 'inbox', NULL, ARRAY['inbox']::text[], false, NULL, 'Inbox created by create_inbox(name): the table pgtrickle.inbox_<name>.')
  ,('sink', 'pg-inbox', 'inbox_table', 'string', false, 'inbox', NULL, '{}'::text[], false, NULL, 'Inbox table by name; unqualified names live in schema pgtrickle.')
- ,('sink', 'pg-inbox', 'event_type', 'string', false, NULL, NULL, '{}'::text[], false, '"{stream_table}.{op}"'::jsonb, 'Template for the event_type column.')
+ ,('sink', 'pg-inbox', 'event_id', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'Where event_id comes from instead of the message''s identity: a JSON path into the payload ("$.id") or "header:<name>".')
+ ,('sink', 'pg-inbox', 'event_type', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'The event_type column: a template in outbox pipelines (default "{stream_table}.{op}"); in reverse pipelines the subject, topic, routing key or stream key by default, or a JSON path ("$.type"), "header:<name>" or fixed text.')
+ ,('sink', 'pg-inbox', 'aggregate_id', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'Where aggregate_id comes from instead of the message key: a JSON path ("$.order_id") or "header:<name>".')
+ ,('sink', 'pg-inbox', 'trace_id', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'Where trace_id comes from instead of the traceparent header: a JSON path or "header:<name>".')
+ ,('sink', 'pg-inbox', 'invalid_payload', 'enum', false, NULL, ARRAY['store','dead_letter']::text[], '{}'::text[], false, '"store"'::jsonb, 'A payload that is not JSON: stored as a JSON string with the error column set, or set aside in pgtrickle.relay_dead_letters.')
+ ,('sink', 'pg-inbox', 'max_payload_bytes', 'integer', false, NULL, NULL, '{}'::text[], false, '1048576'::jsonb, 'Larger payloads are set aside in pgtrickle.relay_dead_letters.')
  ,('sink', 'pg-inbox', 'max_retries', 'integer', false, NULL, NULL, '{}'::text[], false, '3'::jsonb, 'max_retries of an inbox the relay creates.')
  ,('sink', 'pg-inbox', 'schedule', 'string', false, NULL, NULL, '{}'::text[], false, '"1s"'::jsonb, 'Accepted for compatibility with pg_trickle''s set_relay_inbox.')
  ,('sink', 'pg-inbox', 'with_dead_letter', 'boolean', false, NULL, NULL, '{}'::text[], false, 'true'::jsonb, 'with_dead_letter of an inbox the relay creates.')
@@ -275,6 +280,8 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('source', 'nats', 'password', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Password.')
  ,('source', 'nats', 'creds_file', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'NATS credentials (.creds) file.')
  ,('source', 'nats', 'tls_ca', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'CA certificate file.')
+ ,('source', 'nats', 'tls_cert', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'Client certificate file.')
+ ,('source', 'nats', 'tls_key', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Client private key file.')
  ,('sink', 'kafka', 'brokers', 'string_list', true, NULL, NULL, '{}'::text[], false, NULL, 'Bootstrap brokers, "host:port,..." or a list.')
  ,('sink', 'kafka', 'topic', 'string', true, NULL, NULL, ARRAY['topic_template']::text[], false, NULL, 'Topic template, e.g. "{stream_table}-deltas".')
  ,('sink', 'kafka', 'key', 'string', false, NULL, NULL, ARRAY['key_field','key_template']::text[], false, NULL, 'Record key: a template such as "{{ customer_id }}" or column names "a,b"; default the pipeline''s key (the row''s key).')
@@ -291,8 +298,9 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('sink', 'redis', 'maxlen', 'integer', false, NULL, NULL, ARRAY['max_len']::text[], false, '0'::jsonb, 'Trim the stream to about this many entries (MAXLEN ~); 0 keeps all.')
  ,('source', 'redis', 'url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'redis://[user:pass@]host:port/db')
  ,('source', 'redis', 'stream_key', 'string', true, NULL, NULL, ARRAY['stream']::text[], false, NULL, 'Stream to consume.')
- ,('source', 'redis', 'group', 'string', true, NULL, NULL, ARRAY['group_name']::text[], false, NULL, 'Consumer group; created with MKSTREAM when missing.')
+ ,('source', 'redis', 'group', 'string', true, NULL, NULL, ARRAY['group_name']::text[], false, NULL, 'Consumer group; created when missing (XGROUP CREATE ... 0 MKSTREAM: from the first entry, so a backlog written before the first start is read).')
  ,('source', 'redis', 'consumer', 'string', false, NULL, NULL, ARRAY['consumer_name']::text[], false, NULL, 'Consumer name within the group; default the host name.')
+ ,('source', 'redis', 'claim_idle_ms', 'integer', false, NULL, NULL, '{}'::text[], false, '30000'::jsonb, 'Entries pending this long for another consumer of the group (a dead relay) are claimed with XAUTOCLAIM.')
  ,('sink', 'rabbitmq', 'url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'amqp://user:pass@host:port/vhost')
  ,('sink', 'rabbitmq', 'exchange', 'string', false, NULL, NULL, '{}'::text[], false, '""'::jsonb, 'Exchange to publish to ("" is the default exchange).')
  ,('sink', 'rabbitmq', 'exchange_type', 'enum', false, NULL, ARRAY['direct','fanout','topic','headers']::text[], '{}'::text[], false, '"topic"'::jsonb, 'Type used when declaring the exchange.')
@@ -301,7 +309,7 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('sink', 'rabbitmq', 'mandatory', 'boolean', false, NULL, NULL, '{}'::text[], false, 'true'::jsonb, 'Publish with the mandatory flag: a message no queue is bound for comes back and is dead-lettered; false lets the broker drop it.')
  ,('source', 'rabbitmq', 'url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'amqp://user:pass@host:port/vhost')
  ,('source', 'rabbitmq', 'queue', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'Queue to consume.')
- ,('source', 'rabbitmq', 'prefetch', 'integer', false, NULL, NULL, ARRAY['prefetch_count']::text[], false, '100'::jsonb, 'Unacknowledged messages the server may send ahead.')
+ ,('source', 'rabbitmq', 'prefetch', 'integer', false, NULL, NULL, ARRAY['prefetch_count']::text[], false, NULL, 'Unacknowledged messages the server may send ahead (basic.qos, 1 to 65535); default twice the pipeline''s batch_size.')
  ,('sink', 'sqs', 'queue_url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'Queue URL; FIFO queues end in .fifo.')
  ,('sink', 'sqs', 'region', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'AWS region; default AWS_REGION or AWS_DEFAULT_REGION.')
  ,('sink', 'sqs', 'endpoint_url', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'Endpoint override (emulators, VPC endpoints).')
@@ -311,15 +319,16 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('sink', 'sqs', 'max_in_flight', 'integer', false, NULL, NULL, '{}'::text[], false, '1'::jsonb, 'SendMessageBatch requests in flight at once: 1 keeps the pipeline''s order; more sends messages with different keys (FIFO: different message groups) in parallel, order kept per key/group.')
  ,('sink', 'sqs', 'timeout_ms', 'integer', false, NULL, NULL, '{}'::text[], false, '30000'::jsonb, 'Whole-request timeout.')
  ,('sink', 'sqs', 'message_group_id', 'string', false, NULL, NULL, '{}'::text[], false, '"{stream_table}"'::jsonb, 'FIFO MessageGroupId template.')
- ,('source', 'sqs', 'queue_url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'Queue URL.')
- ,('source', 'sqs', 'region', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'AWS region.')
- ,('source', 'sqs', 'endpoint_url', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'Endpoint override.')
+ ,('source', 'sqs', 'queue_url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'Queue URL; FIFO queues end in .fifo.')
+ ,('source', 'sqs', 'region', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'AWS region; default AWS_REGION or AWS_DEFAULT_REGION, else read from queue_url.')
+ ,('source', 'sqs', 'endpoint_url', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'Endpoint override (emulators, VPC endpoints).')
  ,('source', 'sqs', 'access_key_id', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Default AWS_ACCESS_KEY_ID.')
  ,('source', 'sqs', 'secret_access_key', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Default AWS_SECRET_ACCESS_KEY.')
  ,('source', 'sqs', 'session_token', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Default AWS_SESSION_TOKEN.')
- ,('source', 'sqs', 'wait_time_seconds', 'integer', false, NULL, NULL, '{}'::text[], false, '20'::jsonb, 'Long-poll wait.')
- ,('source', 'sqs', 'visibility_timeout', 'integer', false, NULL, NULL, '{}'::text[], false, NULL, 'Seconds a received message stays hidden; 0 uses the queue''s.')
+ ,('source', 'sqs', 'wait_time_seconds', 'integer', false, NULL, NULL, '{}'::text[], false, '20'::jsonb, 'Long-poll wait of ReceiveMessage (0-20).')
+ ,('source', 'sqs', 'visibility_timeout', 'integer', false, NULL, NULL, '{}'::text[], false, NULL, 'Seconds a received message stays hidden; 0 uses the queue''s. Extended while a batch takes longer than half of it.')
  ,('source', 'sqs', 'max_messages', 'integer', false, NULL, NULL, '{}'::text[], false, '10'::jsonb, 'Messages per ReceiveMessage (1-10).')
+ ,('source', 'sqs', 'max_in_flight', 'integer', false, NULL, NULL, '{}'::text[], false, '8'::jsonb, 'ReceiveMessage requests in flight at once (1-64).')
  ,('sink', 'webhook', 'url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'Target URL template.')
  ,('sink', 'webhook', 'method', 'enum', false, NULL, ARRAY['POST','PUT','PATCH']::text[], '{}'::text[], false, '"POST"'::jsonb, 'HTTP method.')
  ,('sink', 'webhook', 'headers', 'object', false, NULL, NULL, '{}'::text[], false, NULL, 'Extra headers; values may use ${ENV:NAME}.')
@@ -330,10 +339,13 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('sink', 'webhook', 'max_in_flight', 'integer', false, NULL, NULL, '{}'::text[], false, '1'::jsonb, 'Per-event requests in flight at once: 1 keeps the pipeline''s order; more sends messages with different keys in parallel (order kept per key).')
  ,('sink', 'webhook', 'signing_secret', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'HMAC-SHA256 key for the signature header.')
  ,('source', 'http', 'listen', 'string', false, NULL, NULL, ARRAY['bind','listen_addr']::text[], false, '"0.0.0.0:8080"'::jsonb, 'Address to listen on, host:port.')
- ,('source', 'http', 'path', 'string', false, NULL, NULL, '{}'::text[], false, '"/events"'::jsonb, 'Path accepting POSTed events.')
- ,('source', 'http', 'bearer_token', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Required Authorization: Bearer token.')
- ,('source', 'http', 'hmac_secret', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Key verifying the HMAC-SHA256 signature header.')
+ ,('source', 'http', 'path', 'string', false, NULL, NULL, '{}'::text[], false, '"/events"'::jsonb, 'Path accepting POSTed events; GET on it answers 200 while the receiver accepts (a probe).')
+ ,('source', 'http', 'bearer_token', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Required Authorization: Bearer token. Set it and/or hmac_secret: requests are never accepted unauthenticated.')
+ ,('source', 'http', 'hmac_secret', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Key verifying the webhook sink''s X-Pgtrickle-Signature (t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">).')
+ ,('source', 'http', 'signature_tolerance_s', 'integer', false, NULL, NULL, '{}'::text[], false, '300'::jsonb, 'Largest difference in seconds between a signature''s timestamp and the receiver''s clock (replay protection); older gets 403.')
  ,('source', 'http', 'max_body_bytes', 'integer', false, NULL, NULL, '{}'::text[], false, '1048576'::jsonb, 'Larger requests get 413.')
+ ,('source', 'http', 'max_pending', 'integer', false, NULL, NULL, '{}'::text[], false, '10000'::jsonb, 'Messages accepted and waiting for their commit; a request beyond gets 429 with Retry-After.')
+ ,('source', 'http', 'max_connections', 'integer', false, NULL, NULL, '{}'::text[], false, '64'::jsonb, 'Connections served at once (one thread each); more wait to be accepted.')
  ,('source', 'stdin', 'format', 'enum', false, NULL, ARRAY['jsonl']::text[], '{}'::text[], false, '"jsonl"'::jsonb, 'Input format.')
 ;
 -- END GENERATED CONFIG SPEC
@@ -2543,7 +2555,10 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION pgtrickle._inbox_create_objects(p_name text)
+-- p_bare: a new inbox's table is <schema>.<name> rather than <schema>.inbox_<name> (a reverse
+-- pipeline's inbox_table given without the prefix); an existing inbox keeps the table it has.
+DROP FUNCTION IF EXISTS pgtrickle._inbox_create_objects(text);
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_create_objects(p_name text, p_bare boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -2551,9 +2566,15 @@ SET client_min_messages = warning   -- no "already exists, skipping" noise on re
 AS $$
 DECLARE
   c       pgtrickle.pgt_inbox_config;
-  v_table text := 'inbox_' || p_name;
+  v_table text;
 BEGIN
   SELECT * INTO STRICT c FROM pgtrickle.pgt_inbox_config WHERE inbox_name = p_name;
+  IF to_regclass(format('%I.%I', c.inbox_schema, 'inbox_' || p_name)) IS NOT NULL
+     OR to_regclass(format('%I.%I', c.inbox_schema, p_name)) IS NOT NULL THEN
+    v_table := (SELECT i.inbox_table FROM pgtrickle._inbox(p_name) AS i);
+  ELSE
+    v_table := CASE WHEN p_bare THEN p_name ELSE 'inbox_' || p_name END;
+  END IF;
   EXECUTE format($ddl$
     CREATE TABLE IF NOT EXISTS %1$I.%2$I (
       event_id     text PRIMARY KEY,
@@ -2609,14 +2630,14 @@ BEGIN
 END
 $$;
 
-CALL pgtrickle._relay_define('create_inbox', $ddl$
-  CREATE OR REPLACE FUNCTION pgtrickle.create_inbox(
-    p_name text, p_schema text DEFAULT 'pgtrickle', p_max_retries int DEFAULT 3, p_schedule text DEFAULT '1s',
-    with_dead_letter boolean DEFAULT true, with_stats boolean DEFAULT true, p_retention_hours int DEFAULT 72)
-  RETURNS void
-  LANGUAGE plpgsql SECURITY DEFINER
-  SET search_path = pg_catalog, pgtrickle, pg_temp
-  AS $fn$
+-- The body of create_inbox and create_inbox_table; p_bare names the table <schema>.<name> (see _inbox_create_objects).
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_create(
+  p_name text, p_schema text, p_max_retries int, p_schedule text, p_with_dead_letter boolean,
+  p_with_stats boolean, p_retention_hours int, p_bare boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $fn$
   DECLARE
     v_schema text := coalesce(p_schema, 'pgtrickle');
     v_old    pgtrickle.pgt_inbox_config;
@@ -2625,9 +2646,10 @@ CALL pgtrickle._relay_define('create_inbox', $ddl$
       RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'create_inbox: the inbox name must not be empty';
     END IF;
     -- Longest derived name: inbox_<name>_pending. Cutting it silently would make two inboxes collide.
-    IF octet_length('inbox_' || p_name || '_pending') > 63 THEN
+    IF octet_length(CASE WHEN p_bare THEN '' ELSE 'inbox_' END || p_name || '_pending') > 63 THEN
       RAISE EXCEPTION USING ERRCODE = 'name_too_long',
-        MESSAGE = format('create_inbox: the inbox name "%s" is too long: at most 49 bytes, it has %s', p_name, octet_length(p_name));
+        MESSAGE = format('create_inbox: the inbox name "%s" is too long: at most %s bytes, it has %s', p_name,
+                         CASE WHEN p_bare THEN 55 ELSE 49 END, octet_length(p_name));
     END IF;
     IF to_regnamespace(quote_ident(v_schema)) IS NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'invalid_schema_name', MESSAGE = format('create_inbox: schema "%s" does not exist', v_schema);
@@ -2654,12 +2676,36 @@ CALL pgtrickle._relay_define('create_inbox', $ddl$
       INSERT INTO pgtrickle.pgt_inbox_config
         (inbox_name, inbox_schema, max_retries, schedule, with_dead_letter, with_stats, retention_hours)
       VALUES (p_name, v_schema, p_max_retries, coalesce(p_schedule, '1s'),
-              coalesce(create_inbox.with_dead_letter, true), coalesce(create_inbox.with_stats, true), p_retention_hours);
+              coalesce(p_with_dead_letter, true), coalesce(p_with_stats, true), p_retention_hours);
     END IF;
-    PERFORM pgtrickle._inbox_create_objects(p_name);
+    PERFORM pgtrickle._inbox_create_objects(p_name, p_bare);
   END
+$fn$;
+
+CALL pgtrickle._relay_define('create_inbox', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.create_inbox(
+    p_name text, p_schema text DEFAULT 'pgtrickle', p_max_retries int DEFAULT 3, p_schedule text DEFAULT '1s',
+    with_dead_letter boolean DEFAULT true, with_stats boolean DEFAULT true, p_retention_hours int DEFAULT 72)
+  RETURNS void
+  LANGUAGE sql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+    SELECT pgtrickle._inbox_create(p_name, p_schema, p_max_retries, p_schedule, with_dead_letter, with_stats,
+                                   p_retention_hours, false);
   $fn$;
 $ddl$);
+
+-- An inbox whose table is exactly <schema>.<table>: what a reverse pipeline's inbox_table names
+-- when it does not exist yet (the relay creates it with the standard columns and views).
+CREATE OR REPLACE FUNCTION pgtrickle.create_inbox_table(
+  p_table text, p_schema text DEFAULT 'pgtrickle', p_max_retries int DEFAULT 3, p_with_dead_letter boolean DEFAULT true,
+  p_retention_hours int DEFAULT 72)
+RETURNS void
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $fn$
+  SELECT pgtrickle._inbox_create(p_table, p_schema, p_max_retries, '1s', p_with_dead_letter, true, p_retention_hours, true);
+$fn$;
 
 CALL pgtrickle._relay_define('drop_inbox', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.drop_inbox(p_name text, p_if_exists boolean DEFAULT false, p_cascade boolean DEFAULT false)
@@ -2862,7 +2908,7 @@ DECLARE
   v_relay_functions text[] := ARRAY[
     'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
-    'run_outbox_retention', 'create_inbox', 'inbox_health', '_relay_regclass', '_relay_is_relation_name'];
+    'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_is_relation_name'];
   -- Everything meant to be called by people and applications.
   v_admin_functions text[] := v_relay_functions || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',

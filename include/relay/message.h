@@ -27,7 +27,8 @@ struct Message {
   std::string body;       // the encoded envelope (json or cloudevents), what goes on the wire
   std::string data;       // the business payload alone (row, delta or event), as JSON text
   std::vector<Header> headers;
-  std::string source;     // where it came from: the stream table forward, the broker in reverse
+  std::string source;     // where it came from: the stream table forward; "<type>:<stream|topic|queue>" in reverse
+  std::string subject;    // reverse: the subject, topic, routing key or stream key it arrived on
   double committed_at = 0;  // unix seconds the source committed it (0 if unknown), for latency
   std::string poison;       // non-empty: can never be delivered (unreadable payload); dead-lettered as is
 };

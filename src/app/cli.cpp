@@ -38,7 +38,7 @@ std::string backends_line() {
     std::string& dst = !b.available() ? missing : b.spec->role == Role::source ? src : snk;
     dst += (dst.empty() ? "" : ", ") + std::string(b.spec->name) + (b.available() ? "" : std::string(" (") + to_string(b.spec->role) + ")");
   }
-  return fmt::format("sources: {}\nsinks: {}\nnot yet available: {}", src, snk, missing.empty() ? "none" : missing);
+  return fmt::format("sources: {}\nsinks: {}\nnot in this build: {}", src, snk, missing.empty() ? "none" : missing);
 }
 
 std::string worker_id() {

@@ -90,9 +90,8 @@ std::string spec_as_markdown() {
     out += role == Role::source ? "## Sources\n\n" : "## Sinks\n\n";
     for (const auto& b : backends()) {
       if (b.spec->role != role) continue;
-      // The reference describes the product, not one build: only reverse mode is marked as pending.
-      bool pending = role == Role::source && b.spec->name != "outbox";
-      out += fmt::format("### `{}`{}\n\n{}", b.spec->name, pending ? " (reverse mode: not yet available)" : "", b.spec->description);
+      // The reference describes the product, not one build.
+      out += fmt::format("### `{}`\n\n{}", b.spec->name, b.spec->description);
       if (!b.spec->type_aliases.empty()) out += fmt::format(" Type also accepted as `{}`.", fmt::join(util::split_list(b.spec->type_aliases), "`, `"));
       if (!b.spec->flat_prefixes.empty())
         out += fmt::format(" In the flat SQL form its keys may be prefixed with `{}`.", fmt::join(util::split_list(b.spec->flat_prefixes), "` or `"));

@@ -2,8 +2,12 @@
 
 #include <fmt/format.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +15,8 @@
 #include "core/build_context.h"
 #include "core/registry.h"
 #include "relay/config_spec.h"
+#include "util/digest.h"
+#include "util/strings.h"
 
 namespace relay {
 
@@ -187,6 +193,7 @@ class PipelineRunner::Impl {
       metrics_->consumed.inc(batch->messages.size());
       Flow f = deliver(*batch, backoff);
       if (f != Flow::ok) return f;
+      crash_point("after_delivery");
       if (auto s = source_->ack(*batch); !s) return source_error(s.error());
       if (state_ != "running") set_state("running", "");
     }
@@ -256,20 +263,31 @@ class PipelineRunner::Impl {
 
   Flow dead_letter(const Message& m, const std::string& error) {
     if (!config_.dead_letter) return fail(fatal(fmt::format("message {} cannot be delivered and dead_letter is off: {}", m.dedup_key, error)));
-    bool json_ok = !m.data.empty() && nlohmann::json::accept(m.data);
+    bool json_ok = !m.data.empty() && util::valid_utf8(m.data) && nlohmann::json::accept(m.data);
+    // A payload PostgreSQL cannot hold as text (binary, NUL bytes) is kept base64-encoded.
+    std::string raw = json_ok || util::valid_text(m.data) ? m.data : "base64:" + util::base64_encode(m.data);
     nlohmann::json headers = nlohmann::json::object();
-    for (const auto& [k, v] : m.headers) headers[k] = v;
+    auto text = [](const std::string& s) { return util::valid_text(s) ? s : "base64:" + util::base64_encode(s); };
+    for (const auto& [k, v] : m.headers) headers[text(k)] = text(v);
     headers["op"] = to_string(m.op);
     auto r = db_->exec(
         "INSERT INTO pgtrickle.relay_dead_letters (relay_group_id, pipeline, direction, dedup_key, error, payload, raw_payload, headers) "
         "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb)",
-        {relay_.relay_group_id, config_.name, std::string(to_string(config_.direction)), m.dedup_key, error,
+        {relay_.relay_group_id, config_.name, std::string(to_string(config_.direction)),
+         text(m.dedup_key), text(error),
          json_ok ? std::optional<std::string>(m.data) : std::nullopt,
-         json_ok ? std::nullopt : std::optional<std::string>(m.data), headers.dump()});
+         json_ok ? std::nullopt : std::optional<std::string>(raw), headers.dump()});
     if (!r) return source_error(r.error());
     metrics_->dead_letters.inc();
     log_.error("A message was set aside in pgtrickle.relay_dead_letters.", {{"dedup_key", m.dedup_key}, {"error", error}});
     return Flow::ok;
+  }
+
+  // A named point where the relay kills itself (kill -9) when PGTRICKLE_RELAY_CRASH_AT names it:
+  // how the fault tests stop it at an exact place (e.g. after the target committed, before the ack).
+  static void crash_point(const char* name) {
+    static const char* wanted = std::getenv("PGTRICKLE_RELAY_CRASH_AT");
+    if (wanted && std::strcmp(wanted, name) == 0) ::kill(::getpid(), SIGKILL);
   }
 
   // ---- state, status, errors -------------------------------------------------------------------

@@ -20,20 +20,20 @@ const BackendEntry kBackends[] = {
     {&kFileSinkSpec, nullptr, make_file_sink},
     {&kPgInboxSinkSpec, nullptr, make_pg_inbox_sink},
     // Broker backends: the spec is always known (so configs validate everywhere); the factory is
-    // present when the backend is compiled in. Reverse sources are not implemented yet.
+    // present when the backend is compiled in.
     {&kNatsSinkSpec, nullptr, RELAY_IF(NATS, make_nats_sink)},
-    {&kNatsSourceSpec, nullptr /* reverse: make_nats_source */, nullptr},
+    {&kNatsSourceSpec, RELAY_IF(NATS, make_nats_source), nullptr},
     {&kKafkaSinkSpec, nullptr, RELAY_IF(KAFKA, make_kafka_sink)},
-    {&kKafkaSourceSpec, nullptr /* reverse: make_kafka_source */, nullptr},
+    {&kKafkaSourceSpec, RELAY_IF(KAFKA, make_kafka_source), nullptr},
     {&kRedisSinkSpec, nullptr, RELAY_IF(REDIS, make_redis_sink)},
-    {&kRedisSourceSpec, nullptr /* reverse: make_redis_source */, nullptr},
+    {&kRedisSourceSpec, RELAY_IF(REDIS, make_redis_source), nullptr},
     {&kRabbitmqSinkSpec, nullptr, RELAY_IF(RABBITMQ, make_rabbitmq_sink)},
-    {&kRabbitmqSourceSpec, nullptr /* reverse: make_rabbitmq_source */, nullptr},
+    {&kRabbitmqSourceSpec, RELAY_IF(RABBITMQ, make_rabbitmq_source), nullptr},
     {&kSqsSinkSpec, nullptr, RELAY_IF(SQS, make_sqs_sink)},
-    {&kSqsSourceSpec, nullptr /* reverse: make_sqs_source */, nullptr},
+    {&kSqsSourceSpec, RELAY_IF(SQS, make_sqs_source), nullptr},
     {&kWebhookSinkSpec, nullptr, RELAY_IF(WEBHOOK, make_webhook_sink)},
-    {&kHttpSourceSpec, nullptr /* reverse: make_http_source */, nullptr},
-    {&kStdinSourceSpec, nullptr /* reverse: make_stdin_source */, nullptr},
+    {&kHttpSourceSpec, make_http_source, nullptr},
+    {&kStdinSourceSpec, make_stdin_source, nullptr},
 };
 
 }  // namespace

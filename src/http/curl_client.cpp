@@ -1,9 +1,5 @@
 #include "http/curl_client.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
-
 #include <curl/curl.h>
 #include <fmt/format.h>
 
@@ -302,33 +298,6 @@ void run_lanes(Client& client, std::span<Unit> units, const Judge& judge, Deadli
     for (auto& [tag, r] : done) settle(static_cast<size_t>(tag), r);
   }
   client.abort_all();
-}
-
-namespace {
-
-std::string to_hex(const unsigned char* p, unsigned n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out(2 * n, '0');
-  for (unsigned i = 0; i < n; ++i) {
-    out[2 * i] = digits[p[i] >> 4];
-    out[2 * i + 1] = digits[p[i] & 15];
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  return to_hex(md, SHA256_DIGEST_LENGTH);
-}
-
-std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
-  return to_hex(md, len);
 }
 
 }  // namespace relay::http

@@ -81,8 +81,4 @@ using Judge = std::function<Verdict(size_t unit, const Response& response, std::
 // (then in-flight requests are abandoned and their judges never called).
 void run_lanes(Client& client, std::span<Unit> units, const Judge& judge, Deadline deadline);
 
-// SHA-256 and HMAC-SHA256 as lowercase hex (OpenSSL), for request signatures and deterministic ids.
-std::string sha256_hex(std::string_view data);
-std::string hmac_sha256_hex(std::string_view key, std::string_view data);
-
 }  // namespace relay::http

@@ -22,5 +22,9 @@ std::string redact_url(std::string_view url);
 std::string parse_host_port(std::string_view authority, std::string& host, int& port);
 // Decodes %XX escapes (URL user info, vhosts); false on a malformed escape.
 bool percent_decode(std::string_view in, std::string& out);
+// Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool valid_utf8(std::string_view s);
+// Text PostgreSQL can store: valid UTF-8 without NUL bytes.
+bool valid_text(std::string_view s);
 
 }  // namespace relay::util

@@ -9,7 +9,6 @@
 #include "http/admin_server.h"
 #include "metrics/metrics.h"
 #include "pg/connection.h"
-#include "sinks/pg_inbox/pg_inbox_sink.h"
 #include "sinks/stdout/stream_sink.h"
 #include "util/strings.h"
 
@@ -93,25 +92,6 @@ TEST(StreamSink, EncodesLinesInEachFormat) {
   out.clear();
   encode_line(m, "json", out);
   EXPECT_EQ(out, "{\n  \"dedup_key\": \"outbox_t:1:0\",\n  \"payload\": {\n    \"id\": 1\n  }\n}\n");
-}
-
-TEST(PgInbox, RowsCarryIdentityTypeKeyPayloadAndTrace) {
-  Message m;
-  m.dedup_key = "outbox_pay:3:0";
-  m.routes[0] = "payments.insert";
-  m.source = "payments";
-  m.key = "10";
-  m.data = R"({"amount":5})";
-  m.headers = {{"traceparent", "00-abc-01"}};
-  std::string out;
-  encode_inbox_rows(std::span<const Message>(&m, 1), out);
-  auto j = nlohmann::json::parse(out);
-  EXPECT_EQ(j[0]["event_id"], "outbox_pay:3:0");
-  EXPECT_EQ(j[0]["event_type"], "payments.insert");
-  EXPECT_EQ(j[0]["aggregate_id"], "10");
-  EXPECT_EQ(j[0]["payload"]["amount"], 5);
-  EXPECT_EQ(j[0]["headers"]["op"], "insert");
-  EXPECT_EQ(j[0]["trace_id"], "00-abc-01");
 }
 
 TEST(Health, DegradedWhenTheDatabaseIsLostOrAPipelineFails) {

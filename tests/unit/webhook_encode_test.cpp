@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "http/curl_client.h"
+#include "util/digest.h"
 #include "sinks/webhook/webhook_encode.h"
 
 using namespace relay;
@@ -100,13 +101,13 @@ TEST(WebhookEncode, ConfiguredHeadersAreChecked) {
 
 // The HTTP client's helpers, shared with the SQS sink.
 TEST(HttpClient, Sha256AndHmacMatchTheStandardVectors) {
-  EXPECT_EQ(http::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(http::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(http::sha256_hex(std::string(1000, 'a')), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+  EXPECT_EQ(util::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(util::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(util::sha256_hex(std::string(1000, 'a')), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
   // RFC 4231 test case 2, and a key longer than the block (hashed first).
-  EXPECT_EQ(http::hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+  EXPECT_EQ(util::hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  EXPECT_EQ(http::hmac_sha256_hex(std::string(100, 'k'), "data"), "09380ee4b802da2363bc96e8e0d133ba275458ea8ddbc564f986fc12b31f8cb1");
+  EXPECT_EQ(util::hmac_sha256_hex(std::string(100, 'k'), "data"), "09380ee4b802da2363bc96e8e0d133ba275458ea8ddbc564f986fc12b31f8cb1");
 }
 
 TEST(HttpClient, RetryAfterIsReadAsSecondsOrAnHttpDate) {

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "util/json_escape.h"
+#include "sinks/pg_inbox/inbox_rows.h"
 #include "util/strings.h"
 
 namespace relay {
@@ -10,7 +10,8 @@ namespace {
 
 class PgInboxSink final : public Sink {
  public:
-  PgInboxSink(const PipelineConfig& config, const BuildContext& ctx) : config_(config), ctx_(ctx) {
+  PgInboxSink(const PipelineConfig& config, const BuildContext& ctx, InboxRowOptions rows)
+      : config_(config), ctx_(ctx), rows_(std::move(rows)) {
     const auto& s = config.sink();
     url_ = s.contains("postgres_url") ? s["postgres_url"].get<std::string>() : ctx.postgres_url;
     if (s.contains("inbox_name")) {
@@ -22,7 +23,7 @@ class PgInboxSink final : public Sink {
       auto dot = t.find('.');
       schema_ = dot == std::string::npos ? "pgtrickle" : t.substr(0, dot);
       table_ = dot == std::string::npos ? t : t.substr(dot + 1);
-      if (schema_ == "pgtrickle" && util::starts_with(table_, "inbox_")) inbox_name_ = table_.substr(6);
+      if (util::starts_with(table_, "inbox_")) inbox_name_ = table_.substr(6);
     }
   }
 
@@ -37,10 +38,10 @@ class PgInboxSink final : public Sink {
     }
     std::string target = db_.quote_ident(schema_) + "." + db_.quote_ident(table_);
     auto p = db_.prepare("inbox_insert", fmt::format(
-        "INSERT INTO {} (event_id, event_type, source, aggregate_id, payload, headers, trace_id) "
-        "SELECT event_id, event_type, source, aggregate_id, payload, coalesce(headers, '{{}}'), trace_id "
+        "INSERT INTO {} (event_id, event_type, source, aggregate_id, payload, error, headers, trace_id) "
+        "SELECT event_id, event_type, source, aggregate_id, payload, error, coalesce(headers, '{{}}'), trace_id "
         "FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, event_type text, source text, aggregate_id text, "
-        "payload jsonb, headers jsonb, trace_id text) ON CONFLICT (event_id) DO NOTHING", target));
+        "payload jsonb, error text, headers jsonb, trace_id text) ON CONFLICT (event_id) DO NOTHING", target));
     if (!p) return p;
     return {};
   }
@@ -53,37 +54,44 @@ class PgInboxSink final : public Sink {
       }
     }
     buf_.clear();
-    encode_inbox_rows(batch, buf_);
+    for (auto& o : outcomes) o = {Outcome::delivered, {}};
+    // Messages that cannot become rows (too large, not JSON under the dead-letter policy) come back
+    // rejected; the others are inserted in one statement, so in one transaction.
+    size_t rows = encode_inbox_rows(batch, rows_, buf_, outcomes);
+    if (rows == 0) return;
     auto r = db_.exec_prepared("inbox_insert", {buf_});
     if (r) {
       long long inserted = std::atoll(PQcmdTuples(r->get()));
-      if (ctx_.metrics && inserted < static_cast<long long>(batch.size()))
-        ctx_.metrics->dedup_skipped.inc(batch.size() - static_cast<size_t>(inserted));
-      for (auto& o : outcomes) o = {Outcome::delivered, {}};
+      if (ctx_.metrics && inserted < static_cast<long long>(rows)) ctx_.metrics->dedup_skipped.inc(rows - static_cast<size_t>(inserted));
       return;
     }
-    if (r.error().kind != ErrorKind::permanent || batch.size() == 1) {
-      for (auto& o : outcomes)
+    if (r.error().kind != ErrorKind::permanent || rows == 1) {
+      for (auto& o : outcomes) {
+        if (o.kind == Outcome::rejected) continue;
         o = {r.error().kind == ErrorKind::permanent ? Outcome::rejected : Outcome::retriable, r.error().message};
+      }
       return;
     }
     // A permanent error in a batch: find the message(s) at fault one by one.
-    for (size_t i = 0; i < batch.size(); ++i) send(batch.subspan(i, 1), outcomes.subspan(i, 1), {});
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (outcomes[i].kind != Outcome::rejected) send(batch.subspan(i, 1), outcomes.subspan(i, 1), {});
   }
 
   bool healthy() override { return db_.ok(); }
   void stop(Deadline) override { db_ = pg::Connection(); }
 
  private:
+  // A missing inbox is created with the standard columns and views: create_inbox(name) for
+  // pgtrickle.inbox_<name>, create_inbox_table for any other table name.
   Status create_inbox() {
-    if (inbox_name_.empty())
-      return fatal(fmt::format("inbox table {}.{} does not exist; create it with SELECT pgtrickle.create_inbox('<name>') "
-                               "(which makes pgtrickle.inbox_<name>) and set inbox_name",
-                               schema_, table_));
     const auto& s = config_.sink();
-    auto r = db_.exec("SELECT pgtrickle.create_inbox($1, $2, $3::int, $4, $5::bool, true, $6::int)",
-                      {inbox_name_, schema_, std::to_string(s.value("max_retries", 3)), s.value("schedule", "1s"),
-                       s.value("with_dead_letter", true) ? "true" : "false", std::to_string(s.value("retention_hours", 72))});
+    std::string retries = std::to_string(s.value("max_retries", 3)), retention = std::to_string(s.value("retention_hours", 72));
+    std::string dead_letter = s.value("with_dead_letter", true) ? "true" : "false";
+    auto r = !inbox_name_.empty()
+                 ? db_.exec("SELECT pgtrickle.create_inbox($1, $2, $3::int, $4, $5::bool, true, $6::int)",
+                            {inbox_name_, schema_, retries, s.value("schedule", "1s"), dead_letter, retention})
+                 : db_.exec("SELECT pgtrickle.create_inbox_table($1, $2, $3::int, $4::bool, $5::int)",
+                            {table_, schema_, retries, dead_letter, retention});
     if (!r) {
       return Error{r.error().kind, fmt::format("the inbox {}.{} does not exist and creating it failed: {} "
                                                "(run pgtrickle-relay install on that database)",
@@ -95,52 +103,18 @@ class PgInboxSink final : public Sink {
 
   const PipelineConfig& config_;
   BuildContext ctx_;
+  InboxRowOptions rows_;
   std::string url_, schema_, table_, inbox_name_;
   pg::Connection db_;
   std::string buf_;
 };
 
-std::string_view header_value(const Message& m, std::string_view name) {
-  for (const auto& [k, v] : m.headers)
-    if (k == name) return v;
-  return {};
-}
-
 }  // namespace
 
-void encode_inbox_rows(std::span<const Message> batch, std::string& out) {
-  out += '[';
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const Message& m = batch[i];
-    if (i) out += ',';
-    out += "{\"event_id\":";
-    util::append_json_string(out, m.dedup_key);
-    out += ",\"event_type\":";
-    util::append_json_string_or_null(out, m.routes[0]);
-    out += ",\"source\":";
-    util::append_json_string_or_null(out, m.source);
-    out += ",\"aggregate_id\":";
-    util::append_json_string_or_null(out, m.key);
-    out += ",\"payload\":";
-    out += m.data.empty() ? "null" : m.data;
-    out += ",\"headers\":{\"op\":\"";
-    out += to_string(m.op);
-    out += '"';
-    for (const auto& [k, v] : m.headers) {
-      out += ',';
-      util::append_json_string(out, k);
-      out += ':';
-      util::append_json_string(out, v);
-    }
-    out += "},\"trace_id\":";
-    util::append_json_string_or_null(out, header_value(m, "traceparent"));
-    out += '}';
-  }
-  out += ']';
-}
-
 Result<std::unique_ptr<Sink>> make_pg_inbox_sink(const PipelineConfig& config, const BuildContext& ctx) {
-  return std::unique_ptr<Sink>(std::make_unique<PgInboxSink>(config, ctx));
+  auto rows = InboxRowOptions::from_config(config.sink(), config.direction == Direction::forward);
+  if (!rows) return rows.error();
+  return std::unique_ptr<Sink>(std::make_unique<PgInboxSink>(config, ctx, std::move(*rows)));
 }
 
 }  // namespace relay

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "http/curl_client.h"
+#include "util/digest.h"
 
 namespace relay::webhook {
 namespace {
@@ -58,7 +58,7 @@ std::string signature(std::string_view secret, std::int64_t unix_time, std::stri
   std::string signed_text = std::to_string(unix_time);
   signed_text += '.';
   signed_text += body;
-  return fmt::format("t={},v1={}", unix_time, http::hmac_sha256_hex(secret, signed_text));
+  return fmt::format("t={},v1={}", unix_time, util::hmac_sha256_hex(secret, signed_text));
 }
 
 void encode_headers(std::string_view idempotency_key, std::span<const Header> app_headers, std::string_view body,

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "../fixture.h"
-#include "http/curl_client.h"
+#include "util/digest.h"
 #include "receiver.h"
 
 using namespace relay::test;
@@ -76,7 +76,7 @@ TEST(Webhook, HeadersSignatureAndTheUrlTemplateAreOnTheWire) {
   std::string sig = r.header("X-Pgtrickle-Signature");
   ASSERT_EQ(sig.rfind("t=", 0), 0u) << sig;
   std::string t = sig.substr(2, sig.find(',') - 2);
-  EXPECT_EQ(sig.substr(sig.find(',') + 1), "v1=" + relay::http::hmac_sha256_hex("whsec_abc", t + "." + r.body));
+  EXPECT_EQ(sig.substr(sig.find(',') + 1), "v1=" + relay::util::hmac_sha256_hex("whsec_abc", t + "." + r.body));
   EXPECT_LT(std::abs(std::stoll(t) - static_cast<long long>(std::time(nullptr))), 60);
   EXPECT_EQ(relay.err().find("s3cret-token"), std::string::npos) << "secrets never reach the log";
 }

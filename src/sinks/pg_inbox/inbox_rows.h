@@ -1,0 +1,51 @@
+// How a message becomes an inbox row: where each column takes its value from (the mapping keys of
+// the inbox sink), what happens to payloads that are not JSON or too large, and the JSON array the
+// insert statement reads with jsonb_to_recordset. Pure: no database, unit-tested.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "relay/message.h"
+#include "relay/result.h"
+
+namespace relay {
+
+// Where a column's value comes from: a JSON path into the payload ("$.order.id", "$.items[0].sku"),
+// a header ("header:X-Event-Type", any letter case) or, for event_type, fixed text.
+struct FieldRef {
+  enum Kind { none, json_path, header, literal } kind = none;
+  std::string name;                // header name or literal text
+  std::vector<std::string> path;   // object keys; "[n]" steps are stored as "#n"
+
+  // `key` names the column in errors; `allow_literal` accepts fixed text.
+  static Result<FieldRef> parse(std::string_view key, std::string_view text, bool allow_literal);
+  // The value for this message as text (strings unquoted, other JSON as written); false when absent.
+  bool extract(const Message& m, std::string& out) const;
+};
+
+struct InboxRowOptions {
+  bool forward = false;       // an outbox pipeline into a (remote) inbox, rather than a reverse pipeline
+  bool event_type_rendered = false;  // forward: event_type is a template the source rendered into routes[0]
+  FieldRef event_id, event_type, aggregate_id, trace_id;
+  bool dead_letter_invalid = false;  // payloads that are not JSON: dead-letter them (else store as a string)
+  size_t max_payload_bytes = 1 << 20;
+
+  // From the inbox sink's canonical config.
+  static Result<InboxRowOptions> from_config(const nlohmann::json& sink, bool forward);
+};
+
+// Appends the batch as a JSON array of rows to `out`. A message that must not become a row (payload
+// too large, or not JSON under the dead-letter policy) gets a rejected outcome and no row; the others'
+// outcomes are left untouched. Returns the number of rows written.
+size_t encode_inbox_rows(std::span<const Message> batch, const InboxRowOptions& options, std::string& out,
+                         std::span<Outcome> outcomes);
+
+// The trace id of a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"), else the value as given.
+std::string_view trace_id_of(std::string_view traceparent);
+
+}  // namespace relay

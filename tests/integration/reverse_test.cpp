@@ -1,0 +1,92 @@
+// Reverse pipelines that need only PostgreSQL: JSON lines from stdin into an inbox, the inbox
+// created when missing (also under a name without the inbox_ prefix, as in seed 001), and the
+// column mapping, seen from SQL.
+#include <fstream>
+
+#include "fixture.h"
+
+using namespace relay::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string write_toml(const TestDb& db, const std::string& pipelines) {
+  std::string path = work_dir() + "/stdin-" + db.name() + ".toml";
+  std::ofstream f(path);
+  f << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
+  return path;
+}
+
+// Runs the relay with `input` on its standard input; returns its exit code.
+int run_with_stdin(const std::string& toml, const std::string& input, std::string& output) {
+  std::string in = toml + ".in";
+  std::ofstream(in) << input;
+  return run_command(relay_binary() + " --config " + toml + " < " + in, output);
+}
+
+}  // namespace
+
+TEST(Reverse, StdinJsonLinesLandInTheInboxOnceAndTheRelayStopsAtTheEnd) {
+  TestDb db;
+  std::string toml = write_toml(db, R"([[pipeline]]
+name = "events-from-stdin"
+source = { type = "stdin" }
+sink = { type = "inbox", inbox_name = "events", event_type = "$.type", aggregate_id = "$.order_id" }
+batch_size = 2
+)");
+  std::string input =
+      R"({"dedup_key": "a", "type": "order.created", "order_id": 7, "amount": 10.50})" "\n"
+      R"({"dedup_key": "b", "type": "order.paid", "order_id": 7})" "\n"
+      "\n"
+      R"({"dedup_key": "a", "type": "order.created", "order_id": 7, "amount": 10.50})" "\n"
+      "not json at all\n"
+      R"({"event_id": 42, "type": "order.shipped"})";  // no final newline
+  std::string output;
+  int code = run_with_stdin(toml, input, output);
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("Created the missing inbox"), std::string::npos) << output;
+  EXPECT_EQ(db.value("SELECT string_agg(event_id || ' ' || coalesce(event_type, '-') || ' ' || coalesce(aggregate_id, '-'), ', ' "
+                     "ORDER BY event_id) FROM pgtrickle.inbox_events WHERE error IS NULL"),
+            "42 order.shipped -, a order.created 7, b order.paid 7");
+  EXPECT_EQ(db.value("SELECT payload->>'amount' FROM pgtrickle.inbox_events WHERE event_id = 'a'"), "10.50");
+  // The line that is not JSON is kept as a JSON string, its error noted, under the line's digest.
+  EXPECT_EQ(db.value("SELECT payload #>> '{}' FROM pgtrickle.inbox_events WHERE error LIKE '%not valid JSON%'"), "not json at all");
+  EXPECT_EQ(db.value("SELECT left(event_id, 7) FROM pgtrickle.inbox_events WHERE error IS NOT NULL"), "sha256:");
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_events"), 4);
+  // The standard views of create_inbox exist.
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_events_pending"), 4);
+}
+
+TEST(Reverse, AnInboxTableWithoutThePrefixIsCreatedAsNamedWithTheStandardColumns) {
+  TestDb db;
+  // Seed 001's reverse example names its inbox "orders_inbox": pgtrickle.orders_inbox, not inbox_orders_inbox.
+  db.exec(R"(SELECT pgtrickle.set_relay_inbox('stdin-to-orders-inbox', config => '{"source_type": "stdin", "inbox_table": "orders_inbox"}'::jsonb))");
+  std::string output;
+  std::string in = work_dir() + "/bare-" + db.name() + ".in";
+  std::ofstream(in) << R"({"dedup_key": "x1", "n": 1})" "\n" R"({"dedup_key": "x2", "n": 2})" "\n";
+  int code = run_command(relay_binary() + " --postgres-url '" + db.url() + "' --metrics-addr 127.0.0.1:0 < " + in, output);
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_EQ(db.value("SELECT string_agg(event_id, ',' ORDER BY event_id) FROM pgtrickle.orders_inbox WHERE NOT processed"), "x1,x2");
+  EXPECT_EQ(db.value("SELECT to_regclass('pgtrickle.inbox_orders_inbox') IS NULL"), "t");
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.orders_inbox_pending"), 2);
+  // It is a registered inbox: the helper functions work on it by name.
+  EXPECT_EQ(db.value("SELECT pgtrickle.inbox_mark_processed('orders_inbox', 'x1')"), "t");
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.orders_inbox_pending"), 1);
+  // create_inbox on the same name later keeps that table.
+  db.exec("SELECT pgtrickle.create_inbox('orders_inbox')");
+  EXPECT_EQ(db.value("SELECT to_regclass('pgtrickle.inbox_orders_inbox') IS NULL"), "t");
+}
+
+TEST(Reverse, AReverseTemplateOrABadMappingIsRefusedWithWhatToWrite) {
+  TestDb db;
+  std::string toml = write_toml(db, R"([[pipeline]]
+name = "bad"
+source = { type = "stdin" }
+sink = { type = "inbox", inbox_name = "bad", event_id = "id" }
+)");
+  RelayProcess relay({"--config", toml});
+  std::string error = wait_for_pipeline_error(relay, "bad");
+  EXPECT_NE(error.find("event_id: \"id\" is not a field reference; write a JSON path into the payload such as \"$.id\""),
+            std::string::npos)
+      << error;
+}
