@@ -1,11 +1,14 @@
 // pgtrickle-relay benchmarks. Each scenario prints its figures beside the previous run's
 // (bench/results.json), so a regression shows; --save records the new figures.
 //
-//   relay_bench --postgres-url URL [--rows N] [--only TARGET]... [--save]
+//   relay_bench --postgres-url URL [--rows N] [--reverse-rows N] [--only TARGET]... [--save]
+//   (a TARGET is a forward target such as "nats", or a reverse one such as "reverse_nats")
 //
-// For the file and every broker whose server bench/run.sh started: a backlog of N small rows (one
-// outbox row each) drained by one pipeline (beside the rate at which COPY reads the same outbox
+// Forward, for the file and every broker whose server bench/run.sh started: a backlog of N small rows
+// (one outbox row each) drained by one pipeline (beside the rate at which COPY reads the same outbox
 // rows), then commit → acknowledged latency at 1,000 rows/s, with the relay's resident memory.
+// Reverse, for every broker and the HTTP receiver: a backlog of 100,000 messages (--reverse-rows)
+// drained by one pipeline into an inbox, duplicates skipped by event_id.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <fmt/format.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <fstream>
@@ -35,6 +39,7 @@ namespace {
 
 std::string g_url;
 int g_rows = 200000;
+int g_reverse_rows = 100000;
 bool g_save = false;
 std::string g_results = std::string(RELAY_SOURCE_DIR) + "/bench/results.json";
 
@@ -351,6 +356,144 @@ void forward_latency(const Target& target, int rate, int rows, json& results, co
   if (target.name == "file") unlink(config["path"].get<std::string>().c_str());
 }
 
+
+// ---- reverse: broker → inbox ----------------------------------------------------------------------
+
+struct ReverseTarget {
+  std::string name;
+  // Publishes a backlog of `rows` messages into a place of its own named `unique` and returns the
+  // source part of set_relay_inbox's flat config that reads it.
+  std::function<json(const std::string& unique, int rows)> fill;
+};
+
+// Runs bench/publish.js (the official broker clients) and returns its stdout lines.
+std::vector<std::string> publish_backlog(const std::string& kind, const std::string& address, const std::string& unique, int rows) {
+  std::string cmd = fmt::format("NODE_PATH={0}/tests/node/node_modules node {0}/bench/publish.js {1} '{2}' {3} {4}", RELAY_SOURCE_DIR,
+                                kind, address, unique, rows);
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  if (pclose(p) != 0) die("failed: " + cmd);
+  std::vector<std::string> lines;
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  if (lines.empty()) die("no output from: " + cmd);
+  std::cout << fmt::format("  (published {} messages with the {} client in {} s)\n", rows, kind, lines.back().substr(lines.back().find(' ') + 1));
+  return lines;
+}
+
+std::vector<ReverseTarget> reverse_targets() {
+  std::vector<ReverseTarget> out;
+  if (!env("PGTRICKLE_TEST_REDIS_URL").empty())
+    out.push_back({"redis", [](const std::string& unique, int rows) {
+                     publish_backlog("redis", env("PGTRICKLE_TEST_REDIS_URL"), unique, rows);
+                     return json{{"source_type", "redis"}, {"url", env("PGTRICKLE_TEST_REDIS_URL")}, {"stream_key", unique}, {"group", "relay"}};
+                   }});
+  if (!env("PGTRICKLE_TEST_NATS_URL").empty())
+    out.push_back({"nats", [](const std::string& unique, int rows) {
+                     publish_backlog("nats", env("PGTRICKLE_TEST_NATS_URL"), unique, rows);
+                     return json{{"source_type", "nats"}, {"url", env("PGTRICKLE_TEST_NATS_URL")}, {"stream", unique}, {"consumer", "relay"}};
+                   }});
+  if (!env("PGTRICKLE_TEST_KAFKA_BROKERS").empty())
+    out.push_back({"kafka", [](const std::string& unique, int rows) {
+                     publish_backlog("kafka", env("PGTRICKLE_TEST_KAFKA_BROKERS"), unique, rows);
+                     return json{{"source_type", "kafka"}, {"brokers", env("PGTRICKLE_TEST_KAFKA_BROKERS")}, {"topic", unique},
+                                 {"group_id", "relay"}};
+                   }});
+  if (!env("PGTRICKLE_TEST_RABBITMQ_URL").empty())
+    out.push_back({"rabbitmq", [](const std::string& unique, int rows) {
+                     publish_backlog("rabbitmq", env("PGTRICKLE_TEST_RABBITMQ_URL"), unique, rows);
+                     return json{{"source_type", "rabbitmq"}, {"url", env("PGTRICKLE_TEST_RABBITMQ_URL")}, {"queue", unique}};
+                   }});
+  if (!env("PGTRICKLE_TEST_SQS_ENDPOINT").empty())
+    out.push_back({"sqs", [](const std::string& unique, int rows) {
+                     std::string queue = publish_backlog("sqs", env("PGTRICKLE_TEST_SQS_ENDPOINT"), unique, rows).front();
+                     return json{{"source_type", "sqs"}, {"queue_url", queue}, {"endpoint_url", env("PGTRICKLE_TEST_SQS_ENDPOINT")},
+                                 {"region", "us-east-1"}, {"access_key_id", "bench"}, {"secret_access_key", "bench"}};
+                   }});
+  return out;
+}
+
+void report_reverse(const std::string& name, int rows, double seconds, long rss_kb, json& results, const json& previous) {
+  std::cout << fmt::format("reverse {} → inbox: a backlog of {} messages\n", name, rows);
+  report(results, previous, "reverse_" + name + "_messages_per_s", rows / seconds, "msg/s");
+  report(results, previous, "reverse_" + name + "_peak_rss_kb", static_cast<double>(rss_kb), "KiB");
+}
+
+// Waits until the relay on `port` has committed `rows` messages to the inbox.
+void wait_delivered(Relay& relay, int port, int rows, steady_clock::time_point start) {
+  while (metric(port, "pgtrickle_relay_messages_delivered_total") < rows) {
+    if (seconds_since(start) > 300) die("the relay did not drain the backlog in 300 s: see " + relay.err_path);
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+// A relay drains a broker backlog into a fresh inbox (INSERT ... ON CONFLICT DO NOTHING).
+void reverse_backlog(const ReverseTarget& target, json& results, const json& previous) {
+  std::string db = "relay_bench_reverse";
+  auto c = fresh_database(db);
+  std::string unique = fmt::format("rbench_{}_{}", target.name, getpid());
+  json config = target.fill(unique, g_reverse_rows);
+  config["inbox_name"] = "bench";
+  exec(c, "SELECT pgtrickle.create_inbox('bench')");
+  exec(c, "SELECT pgtrickle.set_relay_inbox('bench', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
+  auto start = steady_clock::now();
+  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0"}, "/tmp/relay_bench_reverse_" + target.name + ".err");
+  int port = relay.port();
+  wait_delivered(relay, port, g_reverse_rows, start);
+  double seconds = seconds_since(start);
+  auto rows = c.exec("SELECT count(*) FROM pgtrickle.inbox_bench");
+  if (!rows || rows->text(0, 0) != std::to_string(g_reverse_rows))
+    die(fmt::format("the inbox holds {} rows, not {}", rows ? std::string(rows->text(0, 0)) : "?", g_reverse_rows));
+  report_reverse(target.name, g_reverse_rows, seconds, relay.rss_peak_kb(), results, previous);
+}
+
+// The HTTP receiver: 8 clients POST one event each per request (keep-alive), each answered only
+// after the inbox commit; the figure is messages committed per second.
+void reverse_http(json& results, const json& previous) {
+  std::string db = "relay_bench_reverse";
+  auto c = fresh_database(db);
+  int http_port = 55490;
+  json config = {{"source_type", "http"}, {"listen", fmt::format("127.0.0.1:{}", http_port)}, {"path", "/events"},
+                 {"bearer_token", "bench-token"}, {"inbox_name", "bench"}};
+  exec(c, "SELECT pgtrickle.create_inbox('bench')");
+  exec(c, "SELECT pgtrickle.set_relay_inbox('bench', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
+  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0"}, "/tmp/relay_bench_reverse_http.err");
+  int port = relay.port();
+  // Ready once the receiver answers.
+  for (int i = 0;; ++i) {
+    httplib::Client probe("127.0.0.1", http_port);
+    if (probe.Get("/events")) break;
+    if (i > 500) die("the HTTP receiver did not start: see " + relay.err_path);
+    std::this_thread::sleep_for(10ms);
+  }
+  const int clients = 8, rows = g_reverse_rows / 2;
+  std::atomic<int> next{1}, failures{0};
+  auto start = steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < clients; ++t)
+    threads.emplace_back([&] {
+      httplib::Client client("127.0.0.1", http_port);
+      client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
+      for (int n = next++; n <= rows; n = next++) {
+        httplib::Headers h = {{"Authorization", "Bearer bench-token"}, {"Idempotency-Key", fmt::format("b-{}", n)}};
+        std::string body = fmt::format(R"({{"n":{},"customer_id":{},"amount":1.5}})", n, n % 100);
+        for (int attempt = 0;; ++attempt) {
+          auto res = client.Post("/events", h, body, "application/json");
+          if (res && res->status / 100 == 2) break;
+          if (attempt > 100) { ++failures; break; }
+          std::this_thread::sleep_for(10ms);
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  if (failures) die(fmt::format("{} requests were not accepted: see {}", failures.load(), relay.err_path));
+  wait_delivered(relay, port, rows, start);
+  report_reverse("http", rows, seconds_since(start), relay.rss_peak_kb(), results, previous);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -359,17 +502,21 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--postgres-url" && i + 1 < argc) g_url = argv[++i];
     else if (a == "--rows" && i + 1 < argc) g_rows = std::stoi(argv[++i]);
+    else if (a == "--reverse-rows" && i + 1 < argc) g_reverse_rows = std::stoi(argv[++i]);
     else if (a == "--only" && i + 1 < argc) only.push_back(argv[++i]);
     else if (a == "--save") g_save = true;
-    else die("unknown argument " + a + "; usage: relay_bench --postgres-url URL [--rows N] [--only TARGET]... [--save]");
+    else die("unknown argument " + a + "; usage: relay_bench --postgres-url URL [--rows N] [--reverse-rows N] [--only TARGET]... [--save]");
   }
   if (g_url.empty()) die("--postgres-url is required (bench/run.sh starts a server and passes it)");
   json previous = load_previous();
   json results = previous.is_object() ? previous : json::object();  // targets not run keep their figures
-  std::string db = backlog_database(results, previous);
-  auto c = connect(db_url(db));
+  auto wanted = [&](const std::string& name) { return only.empty() || std::find(only.begin(), only.end(), name) != only.end(); };
+  bool any_forward = false;
+  for (const auto& target : targets()) any_forward = any_forward || wanted(target.name);
+  std::string db = any_forward ? backlog_database(results, previous) : "";
   for (const auto& target : targets()) {
-    if (!only.empty() && std::find(only.begin(), only.end(), target.name) == only.end()) continue;
+    if (!wanted(target.name)) continue;
+    auto c = connect(db_url(db));
     // Latency first, while the broker holds little (some, like Kafka's mock cluster, slow down
     // as their logs grow); then the backlog: best of 3 for the file, 2 for the fast brokers, 1
     // for the slow ones.
@@ -380,6 +527,9 @@ int main(int argc, char** argv) {
       report(results, previous, "forward_file_percent_of_copy",
              100.0 * results["forward_file_messages_per_s"].get<double>() / results["copy_same_rows_per_s"].get<double>(), "%");
   }
+  for (const auto& target : reverse_targets())
+    if (wanted("reverse_" + target.name)) reverse_backlog(target, results, previous);
+  if (wanted("reverse_http")) reverse_http(results, previous);
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on a throwaway PostgreSQL (same machine) and prints the figures beside the
-# previous ones. Usage: bench/run.sh [--rows N] [--only file|nats|kafka|redis|rabbitmq|sqs|webhook]... [--save]
+# previous ones. Usage: bench/run.sh [--rows N] [--reverse-rows N] [--only TARGET]... [--save]
+# Forward targets: file kafka redis webhook webhook_batched nats rabbitmq sqs; reverse targets:
+# reverse_redis reverse_nats reverse_kafka reverse_rabbitmq reverse_sqs reverse_http.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -1,6 +1,8 @@
 // Reverse pipelines that need only PostgreSQL: JSON lines from stdin into an inbox, the inbox
 // created when missing (also under a name without the inbox_ prefix, as in seed 001), and the
 // column mapping, seen from SQL.
+#include <fmt/format.h>
+
 #include <fstream>
 
 #include "fixture.h"
@@ -89,4 +91,30 @@ sink = { type = "inbox", inbox_name = "bad", event_id = "id" }
   EXPECT_NE(error.find("event_id: \"id\" is not a field reference; write a JSON path into the payload such as \"$.id\""),
             std::string::npos)
       << error;
+}
+
+TEST(Reverse, TheSeedAggregateOverTheInboxReturnsTheTotals) {
+  TestDb db;
+  // Seed 000: create_inbox, then a query grouping unprocessed payments by customer_id; the README's
+  // one extra line gives the inbox that column, computed from the payload.
+  db.exec("SELECT pgtrickle.create_inbox('payment_events')");
+  db.exec("ALTER TABLE pgtrickle.inbox_payment_events ADD COLUMN customer_id text GENERATED ALWAYS AS (payload->>'customer_id') STORED");
+  std::string toml = write_toml(db, R"([[pipeline]]
+name = "payments-from-stdin"
+source = { type = "stdin" }
+sink = { type = "inbox", inbox_name = "payment_events" }
+)");
+  std::string input;
+  for (int i = 1; i <= 30; ++i)
+    input += fmt::format(R"({{"dedup_key": "pay-{}", "customer_id": "c{}", "amount": {}.25}})", i, i % 3, i) + "\n";
+  input += R"({"dedup_key": "pay-7", "customer_id": "c1", "amount": 7.25})" "\n";  // a redelivery
+  std::string output;
+  ASSERT_EQ(run_with_stdin(toml, input, output), 0) << output;
+  db.exec("SELECT pgtrickle.inbox_mark_processed('payment_events', 'pay-3')");
+  std::string totals = db.value(
+      "SELECT string_agg(format('%s %s %s', customer_id, total_paid, payment_count), ', ' ORDER BY customer_id) FROM ("
+      "SELECT customer_id, SUM((payload->>'amount')::numeric) AS total_paid, COUNT(*) AS payment_count "
+      "FROM pgtrickle.inbox_payment_events WHERE processed = false GROUP BY customer_id) AS seed_query");
+  // c0: 6, 9, ..., 30 without 3 (processed) → 9 payments; c1: 1, 4, ..., 28 → 10; c2: 2, 5, ..., 29 → 10.
+  EXPECT_EQ(totals, "c0 164.25 9, c1 147.50 10, c2 157.50 10");
 }
