@@ -449,9 +449,10 @@ void reverse_backlog(const ReverseTarget& target, json& results, const json& pre
   report_reverse(target.name, g_reverse_rows, seconds, relay.rss_peak_kb(), results, previous);
 }
 
-// The HTTP receiver: 8 clients POST one event each per request (keep-alive), each answered only
-// after the inbox commit; the figure is messages committed per second.
-void reverse_http(json& results, const json& previous) {
+// The HTTP receiver, each request answered only after the inbox commit: `clients` keep-alive clients
+// POST one event per request, or (`per_request` > 1) JSON arrays of events as the webhook sink's
+// batched mode sends them; the figure is messages committed per second.
+void reverse_http(const std::string& name, int clients, int per_request, json& results, const json& previous) {
   std::string db = "relay_bench_reverse";
   auto c = fresh_database(db);
   int http_port = 55490;
@@ -459,17 +460,17 @@ void reverse_http(json& results, const json& previous) {
                  {"bearer_token", "bench-token"}, {"inbox_name", "bench"}};
   exec(c, "SELECT pgtrickle.create_inbox('bench')");
   exec(c, "SELECT pgtrickle.set_relay_inbox('bench', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
-  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0"}, "/tmp/relay_bench_reverse_http.err");
+  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0"}, "/tmp/relay_bench_reverse_" + name + ".err");
   int port = relay.port();
-  // Ready once the receiver answers.
+  // Ready once the receiver answers its probe.
   for (int i = 0;; ++i) {
     httplib::Client probe("127.0.0.1", http_port);
-    if (probe.Get("/events")) break;
+    if (auto r = probe.Get("/events"); r && r->status == 200) break;
     if (i > 500) die("the HTTP receiver did not start: see " + relay.err_path);
     std::this_thread::sleep_for(10ms);
   }
-  const int clients = 8, rows = g_reverse_rows / 2;
-  std::atomic<int> next{1}, failures{0};
+  const int rows = g_reverse_rows, requests = (rows + per_request - 1) / per_request;
+  std::atomic<int> next{0}, failures{0};
   auto start = steady_clock::now();
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t)
@@ -477,9 +478,23 @@ void reverse_http(json& results, const json& previous) {
       httplib::Client client("127.0.0.1", http_port);
       client.set_keep_alive(true);
       client.set_tcp_nodelay(true);
-      for (int n = next++; n <= rows; n = next++) {
-        httplib::Headers h = {{"Authorization", "Bearer bench-token"}, {"Idempotency-Key", fmt::format("b-{}", n)}};
-        std::string body = fmt::format(R"({{"n":{},"customer_id":{},"amount":1.5}})", n, n % 100);
+      client.set_read_timeout(60, 0);
+      auto event = [](int n, bool with_key) {
+        return fmt::format(R"({{{}"n":{},"customer_id":{},"amount":1.5}})", with_key ? fmt::format(R"("dedup_key":"b-{}",)", n) : "", n,
+                           n % 100);
+      };
+      for (int r = next++; r < requests; r = next++) {
+        httplib::Headers h = {{"Authorization", "Bearer bench-token"}};
+        std::string body;
+        int first = r * per_request + 1, last = std::min(rows, first + per_request - 1);
+        if (per_request == 1) {
+          h.emplace("Idempotency-Key", fmt::format("b-{}", first));
+          body = event(first, false);
+        } else {
+          body = "[";
+          for (int n = first; n <= last; ++n) body += (n > first ? "," : "") + event(n, true);
+          body += "]";
+        }
         for (int attempt = 0;; ++attempt) {
           auto res = client.Post("/events", h, body, "application/json");
           if (res && res->status / 100 == 2) break;
@@ -491,7 +506,7 @@ void reverse_http(json& results, const json& previous) {
   for (auto& t : threads) t.join();
   if (failures) die(fmt::format("{} requests were not accepted: see {}", failures.load(), relay.err_path));
   wait_delivered(relay, port, rows, start);
-  report_reverse("http", rows, seconds_since(start), relay.rss_peak_kb(), results, previous);
+  report_reverse(name, rows, seconds_since(start), relay.rss_peak_kb(), results, previous);
 }
 
 }  // namespace
@@ -529,7 +544,8 @@ int main(int argc, char** argv) {
   }
   for (const auto& target : reverse_targets())
     if (wanted("reverse_" + target.name)) reverse_backlog(target, results, previous);
-  if (wanted("reverse_http")) reverse_http(results, previous);
+  if (wanted("reverse_http")) reverse_http("http", 64, 1, results, previous);
+  if (wanted("reverse_http_batched")) reverse_http("http_batched", 4, 1000, results, previous);
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

@@ -2,7 +2,7 @@
 # Runs the benchmarks on a throwaway PostgreSQL (same machine) and prints the figures beside the
 # previous ones. Usage: bench/run.sh [--rows N] [--reverse-rows N] [--only TARGET]... [--save]
 # Forward targets: file kafka redis webhook webhook_batched nats rabbitmq sqs; reverse targets:
-# reverse_redis reverse_nats reverse_kafka reverse_rabbitmq reverse_sqs reverse_http.
+# reverse_redis reverse_nats reverse_kafka reverse_rabbitmq reverse_sqs reverse_http reverse_http_batched.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

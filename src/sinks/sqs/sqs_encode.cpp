@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "http/curl_client.h"
+#include "util/digest.h"
 #include "util/json_escape.h"
 
 namespace relay::sqs {
@@ -48,7 +48,7 @@ std::string fifo_id(std::string_view text) {
   bool ok = !text.empty() && text.size() <= 128 &&
             std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7f; });
   if (ok) return std::string(text);
-  return "sha256:" + http::sha256_hex(text);
+  return "sha256:" + util::sha256_hex(text);
 }
 
 void attributes(const Message& m, std::vector<std::pair<std::string_view, std::string_view>>& out) {

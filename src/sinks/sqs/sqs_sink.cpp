@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <functional>
 #include <random>
 
@@ -13,8 +12,8 @@
 #include "core/backend_factories.h"
 #include "core/build_context.h"
 #include "http/curl_client.h"
+#include "sinks/sqs/sqs_common.h"
 #include "sinks/sqs/sqs_encode.h"
-#include "util/json_escape.h"
 
 namespace relay {
 namespace {
@@ -24,36 +23,8 @@ using namespace std::chrono;
 constexpr int kRetries = 2;  // in-request retries of a throttled or failed request, then the core's backoff
 const char* const kNotSent = "not sent: an earlier message of the batch was not delivered";
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// "https://host[:port]/path" → "https://host[:port]/".
-std::string origin_of(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return {};
-  auto slash = url.find('/', scheme + 3);
-  return (slash == std::string::npos ? url : url.substr(0, slash)) + "/";
-}
-
-// The region in an SQS host name: sqs.<region>.amazonaws.com, sqs.<region>.localhost, <region>.queue.amazonaws.com.
-std::string region_of(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return {};
-  std::string host = url.substr(scheme + 3);
-  host = host.substr(0, host.find_first_of(":/"));
-  if (host.rfind("sqs.", 0) == 0) {
-    auto dot = host.find('.', 4);
-    if (dot != std::string::npos) return host.substr(4, dot - 4);
-  }
-  if (auto q = host.find(".queue."); q != std::string::npos) return host.substr(0, q);
-  return {};
-}
-
 struct Settings {
-  std::string queue_url, endpoint, region, access_key, secret_key, session_token;
-  bool fifo = false;
+  sqs::Endpoint queue;
   int max_in_flight = 1;
   long timeout_ms = 30000;
 };
@@ -66,10 +37,8 @@ class SqsSink final : public Sink {
   // pipeline with a clear error instead of retrying forever; an unreachable endpoint is retried.
   Status start() override {
     if (!healthy_) client_.reset();
-    std::string body = "{\"QueueUrl\":";
-    util::append_json_string(body, s_.queue_url);
-    body += ",\"AttributeNames\":[\"QueueArn\"]}";
-    http::Unit unit{0, request("AmazonSQS.GetQueueAttributes", body)};
+    std::string body = sqs::get_queue_attributes_body(s_.queue, "[\"QueueArn\"]");
+    http::Unit unit{0, sqs::request(s_.queue, "GetQueueAttributes", body, s_.timeout_ms)};
     http::Response answer;
     bool got = false;
     http::run_lanes(client_, std::span<http::Unit>(&unit, 1), [&](size_t, const http::Response& r, milliseconds&) {
@@ -79,18 +48,11 @@ class SqsSink final : public Sink {
     }, Clock::now() + milliseconds(s_.timeout_ms));
     if (!got || !answer.answered()) {
       healthy_ = false;
-      return retriable(fmt::format("SQS: cannot reach {}: {}", s_.endpoint, got ? answer.error : "timed out"));
+      return retriable(fmt::format("SQS: cannot reach {}: {}", s_.queue.endpoint, got ? answer.error : "timed out"));
     }
     healthy_ = true;
     if (answer.status == 200) return {};
-    std::string code = sqs::error_code(answer.body);
-    std::string text = fmt::format("SQS: GetQueueAttributes of {} failed: HTTP {} {} {}", s_.queue_url, answer.status, code,
-                                   sqs::error_message(answer.body));
-    if (code == "QueueDoesNotExist" || code == "AWS.SimpleQueueService.NonExistentQueue")
-      return fatal(fmt::format("SQS: the queue {} does not exist (create it, or check queue_url and region)", s_.queue_url));
-    if (sqs::classify_request_error(answer.status, code) == sqs::Fault::setup)
-      return fatal(text + " (check the credentials, region and the queue's permissions)");
-    return retriable(text);
+    return sqs::start_error(s_.queue, answer);
   }
 
   void send(std::span<const Message> batch, std::span<Outcome> outcomes, Deadline deadline) override {
@@ -110,20 +72,6 @@ class SqsSink final : public Sink {
   void stop(Deadline) override { client_.abort_all(); }
 
  private:
-  http::Request request(const char* target, std::string_view body) {
-    http::Request req;
-    req.url = s_.endpoint;
-    req.body = body;
-    req.timeout_ms = s_.timeout_ms;
-    req.headers.push_back("Content-Type: application/x-amz-json-1.0");
-    req.headers.push_back(std::string("X-Amz-Target: ") + target);
-    if (!s_.session_token.empty()) req.headers.push_back("X-Amz-Security-Token: " + s_.session_token);
-    req.aws_sigv4 = "aws:amz:" + s_.region + ":sqs";
-    req.username = s_.access_key;
-    req.password = s_.secret_key;
-    return req;
-  }
-
   // Lanes (by key, or by group on FIFO queues), then requests of ≤10 messages and ≤1 MiB each.
   void plan(std::span<const Message> batch, std::span<Outcome> outcomes) {
     size_t lanes = static_cast<size_t>(s_.max_in_flight);
@@ -135,7 +83,7 @@ class SqsSink final : public Sink {
                                                       sqs::kMaxMessageBytes)};
         continue;
       }
-      size_t lane = lanes > 1 ? std::hash<std::string>{}(s_.fifo ? m.routes[0] : m.key) % lanes : 0;
+      size_t lane = lanes > 1 ? std::hash<std::string>{}(s_.queue.fifo ? m.routes[0] : m.key) % lanes : 0;
       by_lane[lane].push_back(i);
     }
     build_units(batch, by_lane, sqs::kMaxEntries);
@@ -166,10 +114,10 @@ class SqsSink final : public Sink {
     for (size_t u = 0; u < unit_msgs_.size(); ++u) {
       ptrs.clear();
       for (size_t i : unit_msgs_[u]) ptrs.push_back(&batch[i]);
-      sqs::encode_batch(s_.queue_url, s_.fifo, ptrs, bodies_[u]);
+      sqs::encode_batch(s_.queue.queue_url, s_.queue.fifo, ptrs, bodies_[u]);
     }
     units_.clear();
-    for (size_t u = 0; u < unit_msgs_.size(); ++u) units_.push_back({lane_of[u], request("AmazonSQS.SendMessageBatch", bodies_[u])});
+    for (size_t u = 0; u < unit_msgs_.size(); ++u) units_.push_back({lane_of[u], sqs::request(s_.queue, "SendMessageBatch", bodies_[u], s_.timeout_ms)});
   }
 
   void run(std::span<const Message> batch, std::span<Outcome> outcomes, Deadline deadline, std::vector<size_t>* split) {
@@ -197,7 +145,7 @@ class SqsSink final : public Sink {
     };
     if (!r.answered()) {
       healthy_ = false;
-      return again(fmt::format("SQS: {}: {}", s_.endpoint, r.error));
+      return again(fmt::format("SQS: {}: {}", s_.queue.endpoint, r.error));
     }
     healthy_ = true;
     if (r.status != 200) {
@@ -257,33 +205,9 @@ class SqsSink final : public Sink {
 Result<std::unique_ptr<Sink>> make_sqs_sink(const PipelineConfig& config, const BuildContext& ctx) {
   const auto& c = config.sink();
   Settings s;
-  s.queue_url = c.at("queue_url").get<std::string>();
-  if (s.queue_url.rfind("http://", 0) != 0 && s.queue_url.rfind("https://", 0) != 0)
-    return fatal(fmt::format("sqs sink: queue_url \"{}\" must be the queue's URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/orders",
-                             s.queue_url));
-  std::string name = s.queue_url.substr(s.queue_url.find_last_of('/') + 1);
-  s.fifo = name.size() > 5 && name.ends_with(".fifo");
-  s.endpoint = c.value("endpoint_url", "");
-  if (s.endpoint.empty()) s.endpoint = origin_of(s.queue_url);
-  else if (s.endpoint.rfind("http://", 0) != 0 && s.endpoint.rfind("https://", 0) != 0)
-    return fatal(fmt::format("sqs sink: endpoint_url \"{}\" must start with http:// or https://", s.endpoint));
-  s.region = c.value("region", "");
-  if (s.region.empty()) s.region = env("AWS_REGION");
-  if (s.region.empty()) s.region = env("AWS_DEFAULT_REGION");
-  if (s.region.empty()) s.region = region_of(s.queue_url);
-  if (s.region.empty())
-    return fatal("sqs sink: region is not set and cannot be read from queue_url; set region (or AWS_REGION)");
-  s.access_key = c.value("access_key_id", "");
-  s.secret_key = c.value("secret_access_key", "");
-  s.session_token = c.value("session_token", "");
-  if (s.access_key.empty() && s.secret_key.empty()) {
-    s.access_key = env("AWS_ACCESS_KEY_ID");
-    s.secret_key = env("AWS_SECRET_ACCESS_KEY");
-    if (s.session_token.empty()) s.session_token = env("AWS_SESSION_TOKEN");
-  }
-  if (s.access_key.empty() || s.secret_key.empty())
-    return fatal("sqs sink: no credentials: set access_key_id and secret_access_key, or the AWS_ACCESS_KEY_ID and "
-                 "AWS_SECRET_ACCESS_KEY environment variables");
+  auto queue = sqs::read_endpoint(c, "sqs sink");
+  if (!queue) return queue.error();
+  s.queue = std::move(*queue);
   long long in_flight = c.value("max_in_flight", 1LL);
   if (in_flight < 1 || in_flight > 64)
     return fatal(fmt::format("sqs sink: max_in_flight is {}; expected a number of parallel requests from 1 to 64", in_flight));

@@ -5,10 +5,13 @@ namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
     {.key = "listen", .type = string, .description = "Address to listen on, host:port.", .aliases = "bind|listen_addr", .default_json = "\"0.0.0.0:8080\""},
-    {.key = "path", .type = string, .description = "Path accepting POSTed events.", .default_json = "\"/events\""},
-    {.key = "bearer_token", .type = string, .description = "Required Authorization: Bearer token.", .secret = true},
-    {.key = "hmac_secret", .type = string, .description = "Key verifying the HMAC-SHA256 signature header.", .secret = true},
+    {.key = "path", .type = string, .description = "Path accepting POSTed events; GET on it answers 200 while the receiver accepts (a probe).", .default_json = "\"/events\""},
+    {.key = "bearer_token", .type = string, .description = "Required Authorization: Bearer token. Set it and/or hmac_secret: requests are never accepted unauthenticated.", .secret = true},
+    {.key = "hmac_secret", .type = string, .description = "Key verifying the webhook sink's X-Pgtrickle-Signature (t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">).", .secret = true},
+    {.key = "signature_tolerance_s", .type = integer, .description = "Largest difference in seconds between a signature's timestamp and the receiver's clock (replay protection); older gets 403.", .default_json = "300"},
     {.key = "max_body_bytes", .type = integer, .description = "Larger requests get 413.", .default_json = "1048576"},
+    {.key = "max_pending", .type = integer, .description = "Messages accepted and waiting for their commit; a request beyond gets 429 with Retry-After.", .default_json = "10000"},
+    {.key = "max_connections", .type = integer, .description = "Connections served at once (one thread each); more wait to be accepted.", .default_json = "64"},
 };
 }  // namespace
 

@@ -1,0 +1,312 @@
+// HTTP receiver: POSTed events → the inbox. A request is answered 2xx only once every message it
+// carries is committed (its handler thread waits for the ack() of the batches that hold them); 503
+// with Retry-After when the pipeline stops or restarts first, 429 with Retry-After when more
+// messages wait than max_pending. Authentication is required: a bearer token, the webhook sink's
+// HMAC signature, or both.
+#include <fmt/format.h>
+#include <httplib.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "config/pipeline_config.h"
+#include "core/backend_factories.h"
+#include "core/build_context.h"
+#include "sources/http/http_receive.h"
+#include "util/strings.h"
+
+namespace relay {
+namespace {
+
+using namespace std::chrono;
+
+constexpr seconds kCommitWait{30};   // a request waits this long for its commit, then gets 503
+constexpr microseconds kFillWait{1000};  // how long poll() waits for more requests to fill a batch
+
+struct Settings {
+  std::string listen, host, path, bearer_token, hmac_secret;
+  int port = 8080;
+  size_t max_body_bytes = 1048576;
+  std::int64_t tolerance_s = 300;
+  size_t max_pending = 10000;
+  size_t max_connections = 64;
+  size_t batch_size = 1000;
+};
+
+// One accepted request: its messages, how many were handed to batches and committed.
+struct Pending {
+  std::vector<Message> messages;
+  size_t taken = 0, committed = 0;
+  bool abandoned = false;  // its handler gave up waiting: what was not handed out is dropped
+  Clock::time_point arrived;
+};
+
+struct Token {
+  std::vector<std::pair<std::shared_ptr<Pending>, size_t>> parts;
+};
+
+void answer(httplib::Response& res, int status, const std::string& error) {
+  res.status = status;
+  std::string body = "{\"error\":";
+  body += nlohmann::json(error).dump();
+  body += '}';
+  res.set_content(body, "application/json");
+}
+
+class HttpSource final : public Source {
+ public:
+  HttpSource(Settings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx) {
+    event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  }
+  ~HttpSource() override {
+    stop();
+    if (event_fd_ >= 0) ::close(event_fd_);
+  }
+
+  Status start() override {
+    if (event_fd_ < 0) return retriable("http source: cannot create an eventfd");
+    server_ = std::make_unique<httplib::Server>();
+    size_t threads = s_.max_connections;
+    server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server_->set_payload_max_length(s_.max_body_bytes);
+    server_->set_keep_alive_max_count(10000);
+    server_->set_tcp_nodelay(true);  // else Nagle and delayed ACKs hold every answer back 40 ms
+    auto post = [this](const httplib::Request& req, httplib::Response& res) { on_post(req, res); };
+    server_->Post(".*", post);
+    server_->Get(".*", [this](const httplib::Request& req, httplib::Response& res) { on_get(req, res); });
+    auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Allow", "POST, GET");
+      answer(res, 405, "only POST (events) and GET (a probe) are accepted");
+    };
+    server_->Put(".*", not_allowed);
+    server_->Patch(".*", not_allowed);
+    server_->Delete(".*", not_allowed);
+    server_->Options(".*", not_allowed);
+    // cpp-httplib's own refusals (413 for a body over max_body_bytes, 400 for a malformed request) say why too.
+    server_->set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&, httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      if (res.status == 413) answer(res, 413, fmt::format("the body is larger than max_body_bytes ({} bytes)", s_.max_body_bytes));
+      else answer(res, res.status, fmt::format("the request was refused with HTTP {} before it was read", res.status));
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    if (!server_->bind_to_port(s_.host, s_.port))
+      return retriable(fmt::format("http source: cannot listen on {} (address in use, or not an address of this host)", s_.listen));
+    listener_ = std::thread([this] { server_->listen_after_bind(); });
+    for (int i = 0; i < 1000 && !server_->is_running(); ++i) std::this_thread::sleep_for(milliseconds(1));
+    ctx_.log->info("Receiving HTTP requests.", {{"listen", s_.listen}, {"path", s_.path}});
+    return {};
+  }
+
+  Result<Batch> poll(Deadline) override {
+    Batch batch;
+    std::unique_lock lock(mutex_);
+    if (queued_ == 0) return batch;
+    // A few more requests usually arrive right after the last answers: take them in the same commit.
+    if (queued_ < s_.batch_size) {
+      auto until = std::min(queue_.front()->arrived + kFillWait, Clock::now() + kFillWait);
+      arrived_.wait_until(lock, until, [&] { return queued_ >= s_.batch_size || closed_; });
+    }
+    auto token = std::make_shared<Token>();
+    while (batch.messages.size() < s_.batch_size && !queue_.empty()) {
+      auto& p = queue_.front();
+      size_t left = p->messages.size() - p->taken;
+      if (p->abandoned) {
+        queued_ -= left;
+        pending_ -= left;
+        queue_.pop_front();
+        continue;
+      }
+      size_t k = std::min(left, s_.batch_size - batch.messages.size());
+      for (size_t i = 0; i < k; ++i) batch.messages.push_back(std::move(p->messages[p->taken + i]));
+      p->taken += k;
+      queued_ -= k;
+      token->parts.emplace_back(p, k);
+      if (p->taken == p->messages.size()) queue_.pop_front();
+    }
+    if (!batch.messages.empty()) batch.token = std::move(token);
+    return batch;
+  }
+
+  void wait(Deadline deadline) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (queued_ > 0) return;
+    }
+    auto ms = duration_cast<milliseconds>(deadline - Clock::now()).count();
+    pollfd fds[2] = {{event_fd_, POLLIN, 0}, {ctx_.wake_fd, POLLIN, 0}};
+    ::poll(fds, 2, static_cast<int>(std::clamp<long long>(ms, 0, 60000)));
+    if (fds[0].revents & POLLIN) {
+      std::uint64_t n;
+      [[maybe_unused]] auto r = ::read(event_fd_, &n, sizeof n);
+    }
+  }
+
+  Status ack(const Batch& batch) override {
+    auto* token = static_cast<Token*>(batch.token.get());
+    if (!token) return {};
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& [p, k] : token->parts) {
+        p->committed += k;
+        pending_ -= k;
+      }
+    }
+    committed_.notify_all();
+    return {};
+  }
+
+  void lag(std::int64_t& rows, double& seconds) override {
+    std::lock_guard lock(mutex_);
+    rows = static_cast<std::int64_t>(queued_);
+    seconds = queue_.empty() ? 0 : duration<double>(Clock::now() - queue_.front()->arrived).count();
+  }
+
+  void stop() override {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) return;
+      closed_ = true;
+    }
+    // Every waiting request is answered 503 now: what it carried was not committed.
+    committed_.notify_all();
+    arrived_.notify_all();
+    if (server_) server_->stop();
+    if (listener_.joinable()) listener_.join();
+  }
+
+ private:
+  void on_get(const httplib::Request& req, httplib::Response& res) {
+    if (req.path != s_.path) return answer(res, 404, fmt::format("nothing here; events are POSTed to {}", s_.path));
+    std::lock_guard lock(mutex_);
+    res.status = closed_ ? 503 : 200;
+    res.set_content(closed_ ? R"({"status":"stopping"})" : R"({"status":"ok"})", "application/json");
+  }
+
+  void on_post(const httplib::Request& req, httplib::Response& res) {
+    if (req.path != s_.path) return answer(res, 404, fmt::format("nothing here; events are POSTed to {}", s_.path));
+    if (!s_.bearer_token.empty()) {
+      const std::string& auth = req.get_header_value("Authorization");
+      if (auth.empty() || !http_source::bearer_matches(auth, s_.bearer_token)) {
+        res.set_header("WWW-Authenticate", "Bearer realm=\"pgtrickle-relay\"");
+        return answer(res, 401, auth.empty() ? "missing Authorization: Bearer <token>" : "the bearer token is not the receiver's");
+      }
+    }
+    if (!s_.hmac_secret.empty()) {
+      std::int64_t now = duration_cast<seconds>(system_clock::now().time_since_epoch()).count(), age = 0;
+      const std::string& sig = req.get_header_value(std::string(http_source::kSignatureHeader).c_str());
+      switch (http_source::verify_signature(sig, s_.hmac_secret, req.body, now, s_.tolerance_s, &age)) {
+        case http_source::SignatureCheck::ok:
+          break;
+        case http_source::SignatureCheck::missing:
+          return answer(res, 401, "missing X-Pgtrickle-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">");
+        case http_source::SignatureCheck::malformed:
+          return answer(res, 401, "malformed X-Pgtrickle-Signature; expected t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">");
+        case http_source::SignatureCheck::mismatch:
+          return answer(res, 401, "the signature does not match the body (wrong secret, or the body was changed)");
+        case http_source::SignatureCheck::stale:
+          return answer(res, 403, fmt::format("the signature's timestamp is {} s off the receiver's clock; at most {} s are accepted "
+                                              "(replay protection): sign again", age, s_.tolerance_s));
+      }
+    }
+    http_source::RequestInfo info;
+    info.path = s_.path;
+    info.idempotency_key = req.get_header_value("Idempotency-Key");
+    info.received_at = duration<double>(system_clock::now().time_since_epoch()).count();
+    for (const auto& [name, value] : req.headers)
+      if (http_source::keep_header(name)) info.headers.emplace_back(http_source::lower(name), value);
+    auto p = std::make_shared<Pending>();
+    std::string error;
+    if (!http_source::parse_body(req.body, info, p->messages, error)) return answer(res, 400, error);
+    size_t n = p->messages.size();
+
+    std::unique_lock lock(mutex_);
+    if (closed_) return unavailable(res, "the receiver is stopping or restarting; send again");
+    if (pending_ > 0 && pending_ + n > s_.max_pending) {
+      res.set_header("Retry-After", "1");
+      return answer(res, 429, fmt::format("{} messages are waiting for their commit (max_pending {}); send again later", pending_, s_.max_pending));
+    }
+    p->arrived = Clock::now();
+    bool was_empty = queued_ == 0;
+    queue_.push_back(p);
+    queued_ += n;
+    pending_ += n;
+    if (was_empty) {
+      std::uint64_t one = 1;
+      [[maybe_unused]] auto w = ::write(event_fd_, &one, sizeof one);
+    }
+    arrived_.notify_one();
+    bool done = committed_.wait_for(lock, kCommitWait, [&] { return p->committed == n || closed_; });
+    if (p->committed == n) {
+      res.status = 200;
+      res.set_content(fmt::format("{{\"accepted\":{}}}", n), "application/json");
+      return;
+    }
+    if (!done) {
+      p->abandoned = true;
+      return unavailable(res, fmt::format("not committed within {} s (the inbox is slow or unreachable); send again", kCommitWait.count()));
+    }
+    unavailable(res, "the receiver stopped before the commit; send again");
+  }
+
+  static void unavailable(httplib::Response& res, const std::string& why) {
+    res.set_header("Retry-After", "1");
+    answer(res, 503, why);
+  }
+
+  Settings s_;
+  BuildContext ctx_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread listener_;
+  int event_fd_ = -1;  // readable when the queue went from empty to not empty
+
+  std::mutex mutex_;
+  std::condition_variable committed_, arrived_;
+  std::deque<std::shared_ptr<Pending>> queue_;  // requests with messages not yet handed out
+  size_t queued_ = 0;   // messages in queue_ not yet handed out
+  size_t pending_ = 0;  // messages accepted and not yet committed
+  bool closed_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Source>> make_http_source(const PipelineConfig& config, const BuildContext& ctx) {
+  const auto& c = config.source();
+  Settings s;
+  s.listen = c.value("listen", "0.0.0.0:8080");
+  if (auto problem = util::parse_host_port(s.listen, s.host, s.port); !problem.empty() || s.listen.find(':') == std::string::npos)
+    return fatal(fmt::format("http source: listen \"{}\": {}; expected host:port, e.g. 0.0.0.0:8080", s.listen,
+                             problem.empty() ? "the port is missing" : problem));
+  s.path = c.value("path", "/events");
+  if (s.path.empty() || s.path.front() != '/' || s.path.find_first_of("?# ") != std::string::npos)
+    return fatal(fmt::format("http source: path \"{}\" must be a URL path starting with /, e.g. /events", s.path));
+  s.bearer_token = c.value("bearer_token", "");
+  s.hmac_secret = c.value("hmac_secret", "");
+  if (s.bearer_token.empty() && s.hmac_secret.empty())
+    return fatal("http source: set bearer_token and/or hmac_secret: the receiver does not accept unauthenticated requests");
+  auto integer = [&](const char* key, long long def, long long lo, long long hi, const char* what) -> Result<long long> {
+    long long v = c.contains(key) && c[key].is_number_integer() ? c[key].get<long long>() : def;
+    if (v < lo || v > hi) return fatal(fmt::format("http source: {} is {}; expected {} from {} to {}", key, v, what, lo, hi));
+    return v;
+  };
+  auto body = integer("max_body_bytes", 1048576, 1, 1LL << 30, "a size in bytes");
+  if (!body) return body.error();
+  auto tolerance = integer("signature_tolerance_s", 300, 1, 86400, "seconds");
+  if (!tolerance) return tolerance.error();
+  auto pending = integer("max_pending", 10000, 1, 10000000, "a number of messages");
+  if (!pending) return pending.error();
+  auto connections = integer("max_connections", 64, 1, 4096, "a number of connections");
+  if (!connections) return connections.error();
+  s.max_body_bytes = static_cast<size_t>(*body);
+  s.tolerance_s = *tolerance;
+  s.max_pending = static_cast<size_t>(*pending);
+  s.max_connections = static_cast<size_t>(*connections);
+  s.batch_size = static_cast<size_t>(std::max(1, config.batch_size));
+  return std::unique_ptr<Source>(std::make_unique<HttpSource>(std::move(s), ctx));
+}
+
+}  // namespace relay

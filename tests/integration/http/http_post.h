@@ -1,0 +1,87 @@
+// The HTTP receiver's tests talk to it as any client would: cpp-httplib's client, plain requests,
+// the signature computed here with OpenSSL (independently of the relay's own code).
+#pragma once
+
+#include <httplib.h>
+#include <netinet/in.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace relay::test {
+
+// A port of 55632-55639 (the HTTP receiver tests' range) that nothing listens on now.
+inline int free_receiver_port() {
+  static std::atomic<int> next{static_cast<int>(::getpid())};
+  for (int tries = 0; tries < 64; ++tries) {
+    int port = 55632 + (next++ % 8);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (free) return port;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 55632;
+}
+
+inline std::string to_hex(const unsigned char* p, unsigned n) {
+  static const char* hex = "0123456789abcdef";
+  std::string v;
+  for (unsigned i = 0; i < n; ++i) {
+    v += hex[p[i] >> 4];
+    v += hex[p[i] & 15];
+  }
+  return v;
+}
+
+inline std::string sha256_hex(const std::string& data) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  return to_hex(md, SHA256_DIGEST_LENGTH);
+}
+
+// X-Pgtrickle-Signature for `body` signed at `unix_time`.
+inline std::string sign(const std::string& secret, long long unix_time, const std::string& body) {
+  std::string text = std::to_string(unix_time) + "." + body;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(text.data()), text.size(), md, &len);
+  return "t=" + std::to_string(unix_time) + ",v1=" + to_hex(md, len);
+}
+
+inline long long unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+struct Answer {
+  int status = 0;  // 0: no answer (connection refused, reset, timed out)
+  std::string body, retry_after;
+};
+
+inline Answer post(int port, const std::string& path, const std::string& body, const httplib::Headers& headers,
+                   std::chrono::seconds timeout = std::chrono::seconds(40)) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(2);
+  c.set_read_timeout(static_cast<time_t>(timeout.count()));
+  c.set_tcp_nodelay(true);
+  auto r = c.Post(path.c_str(), headers, body, "application/json");
+  Answer a;
+  if (!r) return a;
+  a.status = r->status;
+  a.body = r->body;
+  a.retry_after = r->get_header_value("Retry-After");
+  return a;
+}
+
+}  // namespace relay::test

@@ -1,0 +1,270 @@
+// The HTTP receiver seen from the outside: a real HTTP client gets each answer the receiver gives
+// (2xx only once committed, 401/403 for credentials, 400 naming the problem, 413, 429 and 503 with
+// Retry-After), a duplicate Idempotency-Key gives one row, and the webhook sink of one pipeline
+// delivers into the receiver of another with its signature checked.
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "../fixture.h"
+#include "http_post.h"
+
+using namespace relay::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kToken = "receiver-token";
+const std::string kSecret = "receiver-hmac-key";
+
+void set_inbox(TestDb& db, const std::string& name, const json& config) {
+  db.exec("SELECT pgtrickle.set_relay_inbox(" + relay::pg::quote_literal(name) + ", config => " +
+          relay::pg::quote_literal(config.dump()) + "::jsonb)");
+}
+
+json receiver(int port, const std::string& path) {
+  return {{"source_type", "http"}, {"listen", "127.0.0.1:" + std::to_string(port)}, {"path", path}, {"inbox_name", "hooks"}};
+}
+
+std::string write_toml(const TestDb& db, const std::string& pipelines) {
+  std::string path = work_dir() + "/http-" + db.name() + ".toml";
+  std::ofstream f(path);
+  f << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
+  return path;
+}
+
+// The receiver answers its probe (GET on its path) once it listens.
+bool listening(int port, const std::string& path) {
+  return wait_until([&] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(1);
+    auto r = c.Get(path.c_str());
+    return r && r->status == 200;
+  }, 15s);
+}
+
+httplib::Headers bearer(const std::string& key = "") {
+  httplib::Headers h = {{"Authorization", "Bearer " + kToken}};
+  if (!key.empty()) h.emplace("Idempotency-Key", key);
+  return h;
+}
+
+// The relay's INSERT into the inbox is waiting for a lock held by the test.
+bool insert_blocked(TestDb& db) {
+  return wait_until([&] {
+    return db.number("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%'") > 0;
+  }, 10s);
+}
+
+// Holds SHARE on the inbox (INSERTs wait, reads go on) until release().
+class InboxLock {
+ public:
+  explicit InboxLock(const TestDb& db) {
+    auto c = relay::pg::Connection::open(db.url(), "test lock");
+    if (!c) throw std::runtime_error(c.error().message);
+    conn_ = std::move(*c);
+    exec("BEGIN");
+    exec("LOCK TABLE pgtrickle.inbox_hooks IN SHARE MODE");
+  }
+  void release() { exec("COMMIT"); }
+
+ private:
+  void exec(const std::string& sql) {
+    if (auto r = conn_.exec(sql); !r) throw std::runtime_error(r.error().message);
+  }
+  relay::pg::Connection conn_;
+};
+
+}  // namespace
+
+TEST(HttpSource, EachAnswerOfTheReceiverAsAClientSeesIt) {
+  TestDb db;
+  int port = free_receiver_port();
+  json cfg = receiver(port, "/hooks");
+  cfg["bearer_token"] = kToken;
+  cfg["hmac_secret"] = kSecret;
+  cfg["max_body_bytes"] = 4096;
+  set_inbox(db, "in", cfg);
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+
+  auto both = [&](const std::string& body, long long t, const std::string& secret = kSecret) {
+    auto h = bearer();
+    h.emplace("X-Pgtrickle-Signature", sign(secret, t, body));
+    h.emplace("traceparent", "00-abc-01");
+    return h;
+  };
+  std::string body = R"({"order_id": 7, "kind": "paid"})";
+  Answer ok = post(port, "/hooks", body, both(body, unix_now()));
+  EXPECT_EQ(ok.status, 200) << ok.body;
+
+  Answer none = post(port, "/hooks", body, {});
+  EXPECT_EQ(none.status, 401);
+  EXPECT_NE(none.body.find("Bearer"), std::string::npos) << none.body;
+  httplib::Headers wrong_token = {{"Authorization", "Bearer nope"}, {"X-Pgtrickle-Signature", sign(kSecret, unix_now(), body)}};
+  EXPECT_EQ(post(port, "/hooks", body, wrong_token).status, 401);
+  EXPECT_EQ(post(port, "/hooks", body, bearer()).status, 401) << "the signature is required too";
+  EXPECT_EQ(post(port, "/hooks", body, both(body, unix_now(), "other-key")).status, 401);
+  Answer changed = post(port, "/hooks", R"({"order_id": 8, "kind": "paid"})", both(body, unix_now()));
+  EXPECT_EQ(changed.status, 401);
+  EXPECT_NE(changed.body.find("does not match the body"), std::string::npos) << changed.body;
+  Answer stale = post(port, "/hooks", body, both(body, unix_now() - 3600));
+  EXPECT_EQ(stale.status, 403) << "a replayed signature is refused";
+  EXPECT_NE(stale.body.find("300 s"), std::string::npos) << stale.body;
+
+  std::string broken = R"({"order_id": 7,)";
+  Answer not_json = post(port, "/hooks", broken, both(broken, unix_now()));
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_NE(not_json.body.find("not valid JSON"), std::string::npos) << not_json.body;
+  std::string latin1 = "{\"name\": \"caf\xe9\"}";
+  Answer not_utf8 = post(port, "/hooks", latin1, both(latin1, unix_now()));
+  EXPECT_EQ(not_utf8.status, 400);
+  EXPECT_NE(not_utf8.body.find("UTF-8"), std::string::npos) << not_utf8.body;
+  std::string big = "{\"note\": \"" + std::string(5000, 'x') + "\"}";
+  Answer too_big = post(port, "/hooks", big, both(big, unix_now()));
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_NE(too_big.body.find("max_body_bytes"), std::string::npos) << too_big.body;
+  EXPECT_EQ(post(port, "/elsewhere", body, both(body, unix_now())).status, 404);
+  httplib::Client c("127.0.0.1", port);
+  auto put = c.Put("/hooks", both(body, unix_now()), body, "application/json");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 405);
+
+  // Only the accepted request landed, under the digest of its body, with its headers but no credentials.
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_hooks"), 1);
+  EXPECT_EQ(db.value("SELECT event_id FROM pgtrickle.inbox_hooks"), "sha256:" + sha256_hex(body));
+  EXPECT_EQ(db.value("SELECT event_type || ' ' || source || ' ' || (payload->>'order_id') FROM pgtrickle.inbox_hooks"),
+            "/hooks http:/hooks 7");
+  EXPECT_EQ(db.value("SELECT headers->>'traceparent' FROM pgtrickle.inbox_hooks"), "00-abc-01");
+  EXPECT_EQ(db.value("SELECT (headers ? 'authorization') OR (headers ? 'x-pgtrickle-signature') FROM pgtrickle.inbox_hooks"), "f");
+}
+
+TEST(HttpSource, ADuplicateIdempotencyKeyGivesOneRowAndBothRequestsSucceed) {
+  TestDb db;
+  int port = free_receiver_port();
+  json cfg = receiver(port, "/orders");
+  cfg["bearer_token"] = kToken;
+  set_inbox(db, "in", cfg);
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(listening(port, "/orders")) << relay.err();
+  Answer first = post(port, "/orders", R"({"order_id": 1, "attempt": 1})", bearer("order-1"));
+  Answer second = post(port, "/orders", R"({"order_id": 1, "attempt": 2})", bearer("order-1"));
+  EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(db.value("SELECT string_agg(event_id || ':' || (payload->>'attempt'), ',') FROM pgtrickle.inbox_hooks"), "order-1:1");
+  EXPECT_EQ(metric(relay.admin_port(), "pgtrickle_relay_dedup_skipped_total{pipeline=\"in\"}"), 1);
+}
+
+TEST(HttpSource, AnAnswerComesOnlyAfterTheCommitAndAStopAnswers503ToWhatWasNotCommitted) {
+  TestDb db;
+  db.exec("SELECT pgtrickle.create_inbox('hooks')");
+  int port = free_receiver_port();
+  json cfg = receiver(port, "/hooks");
+  cfg["bearer_token"] = kToken;
+  set_inbox(db, "in", cfg);
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_EQ(post(port, "/hooks", R"({"n": 0})", bearer("warm-up")).status, 200);
+
+  InboxLock lock(db);
+  auto a = std::async(std::launch::async, [&] { return post(port, "/hooks", R"({"n": 1})", bearer("a")); });
+  ASSERT_TRUE(insert_blocked(db));
+  EXPECT_EQ(a.wait_for(1s), std::future_status::timeout) << "no answer before the commit";
+  auto b = std::async(std::launch::async, [&] { return post(port, "/hooks", R"({"n": 2})", bearer("b")); });
+  std::this_thread::sleep_for(300ms);  // b waits behind a's batch
+  relay.signal(SIGTERM);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_hooks WHERE event_id = 'a'"), 0);
+  lock.release();
+
+  Answer got_a = a.get(), got_b = b.get();
+  EXPECT_EQ(got_a.status, 200) << got_a.body;
+  EXPECT_EQ(got_b.status, 503) << got_b.body;
+  EXPECT_EQ(got_b.retry_after, "1");
+  EXPECT_EQ(relay.wait(10s), 0) << relay.err();
+  EXPECT_EQ(db.value("SELECT string_agg(event_id, ',' ORDER BY event_id) FROM pgtrickle.inbox_hooks"), "a,warm-up");
+}
+
+TEST(HttpSource, MoreMessagesWaitingThanMaxPendingGet429WithRetryAfter) {
+  TestDb db;
+  db.exec("SELECT pgtrickle.create_inbox('hooks')");
+  int port = free_receiver_port();
+  std::string toml = write_toml(db, "[[pipeline]]\nname = \"in\"\nsource = { type = \"http\", listen = \"127.0.0.1:" + std::to_string(port) +
+                                        "\", path = \"/hooks\", bearer_token = \"" + kToken + "\", max_pending = 2 }\n"
+                                        "sink = { type = \"inbox\", inbox_name = \"hooks\" }\n");
+  RelayProcess relay({"--config", toml});
+  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_EQ(post(port, "/hooks", R"({"n": 0})", bearer("warm-up")).status, 200);
+
+  InboxLock lock(db);
+  auto a = std::async(std::launch::async, [&] { return post(port, "/hooks", R"({"n": 1})", bearer("a")); });
+  ASSERT_TRUE(insert_blocked(db));
+  auto b = std::async(std::launch::async, [&] { return post(port, "/hooks", R"({"n": 2})", bearer("b")); });
+  std::this_thread::sleep_for(300ms);
+  Answer c = post(port, "/hooks", R"({"n": 3})", bearer("c"), 5s);
+  EXPECT_EQ(c.status, 429) << c.body;
+  EXPECT_EQ(c.retry_after, "1");
+  EXPECT_NE(c.body.find("max_pending 2"), std::string::npos) << c.body;
+  lock.release();
+  EXPECT_EQ(a.get().status, 200);
+  EXPECT_EQ(b.get().status, 200);
+  EXPECT_EQ(post(port, "/hooks", R"({"n": 3})", bearer("c")).status, 200) << "sent again once there is room";
+  EXPECT_EQ(db.value("SELECT string_agg(event_id, ',' ORDER BY event_id) FROM pgtrickle.inbox_hooks"), "a,b,c,warm-up");
+}
+
+TEST(HttpSource, AReceiverWithoutCredentialsIsRefusedWithWhatToSet) {
+  TestDb db;
+  int port = free_receiver_port();
+  set_inbox(db, "open", receiver(port, "/hooks"));
+  RelayProcess relay(relay_args(db));
+  std::string error = wait_for_pipeline_error(relay, "open");
+  EXPECT_NE(error.find("set bearer_token and/or hmac_secret"), std::string::npos) << error;
+  EXPECT_EQ(post(port, "/hooks", "{}", {}, 2s).status, 0) << "nothing listens";
+}
+
+#if RELAY_WITH_WEBHOOK
+// outbox → webhook sink (signed, per event and batched) → HTTP receiver → inbox, in one relay: the
+// inbox rows carry the outbox's dedup keys, so a replay of the outbox lands nothing twice.
+TEST(HttpSource, TheWebhookSinkOfOnePipelineDeliversIntoTheReceiverOfAnother) {
+  TestDb db;
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY, amount numeric)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders')");
+  int single = free_receiver_port(), batched = free_receiver_port();
+  while (batched == single) batched = free_receiver_port();
+  for (auto [name, port] : {std::pair{"single", single}, std::pair{"batched", batched}}) {
+    json in = receiver(port, "/orders");
+    in["hmac_secret"] = kSecret;
+    in["inbox_name"] = std::string("orders_") + name;
+    set_inbox(db, std::string("in-") + name, in);
+  }
+  db.exec("SELECT pgtrickle.set_relay_outbox('out-single', config => " +
+          relay::pg::quote_literal(json{{"stream_table", "orders"}, {"sink_type", "webhook"}, {"signing_secret", kSecret},
+                                        {"url", "http://127.0.0.1:" + std::to_string(single) + "/orders"}}.dump()) + "::jsonb)");
+  db.exec("SELECT pgtrickle.set_relay_outbox('out-batched', config => " +
+          relay::pg::quote_literal(json{{"stream_table", "orders"}, {"sink_type", "webhook"}, {"signing_secret", kSecret}, {"batch", true},
+                                        {"url", "http://127.0.0.1:" + std::to_string(batched) + "/orders"}}.dump()) + "::jsonb)");
+  db.exec("INSERT INTO orders SELECT g, g * 1.5 FROM generate_series(1, 300) g");
+  RelayProcess relay(relay_args(db));
+  auto landed = [&](const char* inbox) {
+    std::string t = std::string("pgtrickle.inbox_") + inbox;
+    return db.value("SELECT to_regclass('" + t + "') IS NOT NULL") == "t" ? db.number("SELECT count(*) FROM " + t) : -1;
+  };
+  ASSERT_TRUE(wait_until([&] { return landed("orders_single") == 300 && landed("orders_batched") == 300; }, 30s)) << relay.err();
+  for (const char* inbox : {"orders_single", "orders_batched"}) {
+    std::string t = std::string("pgtrickle.inbox_") + inbox;
+    EXPECT_EQ(db.number("SELECT count(*) FROM " + t + " WHERE event_id = payload->>'dedup_key'"), 300) << inbox;
+    EXPECT_EQ(db.number("SELECT count(DISTINCT payload->'payload'->>'id') FROM " + t), 300) << inbox;
+  }
+  // A replay of the outbox is delivered again and lands nothing twice.
+  relay.signal(SIGTERM);
+  ASSERT_EQ(relay.wait(15s), 0) << relay.err();
+  db.exec("DELETE FROM pgtrickle.relay_offsets WHERE pipeline IN ('out-single', 'out-batched')");
+  RelayProcess again(relay_args(db));
+  int port = again.admin_port();
+  auto skipped = [&](const char* p) { return metric(port, std::string("pgtrickle_relay_dedup_skipped_total{pipeline=\"") + p + "\"}"); };
+  EXPECT_TRUE(wait_until([&] { return skipped("in-single") == 300 && skipped("in-batched") == 300; }, 30s)) << again.err();
+  EXPECT_EQ(landed("orders_single"), 300);
+  EXPECT_EQ(landed("orders_batched"), 300);
+}
+#endif
