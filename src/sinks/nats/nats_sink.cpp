@@ -12,8 +12,8 @@
 #include "config/pipeline_config.h"
 #include "core/backend_factories.h"
 #include "core/build_context.h"
+#include "sinks/nats/nats_connection.h"
 #include "sinks/nats/nats_encode.h"
-#include "util/strings.h"
 
 namespace relay {
 namespace {
@@ -36,70 +36,25 @@ Outcome::Kind classify(natsStatus status, jsErrCode code) {
   }
 }
 
-std::string status_text(natsStatus s) {
-  const char* detail = nullptr;
-  natsStatus last = NATS_OK;
-  detail = nats_GetLastError(&last);
-  std::string text = natsStatus_GetText(s);
-  if (detail && *detail && last == s && text != detail) text += std::string(": ") + detail;
-  return text;
-}
-
-struct OptionsDeleter { void operator()(natsOptions* o) const { natsOptions_Destroy(o); } };
-struct ConnectionDeleter {
-  void operator()(natsConnection* c) const { natsConnection_Destroy(c); }
-};
-struct JsDeleter { void operator()(jsCtx* j) const { jsCtx_Destroy(j); } };
+using nats_conn::status_text;
 
 class NatsSink final : public Sink {
  public:
   NatsSink(const PipelineConfig& config, const BuildContext& ctx) : ctx_(ctx), pipeline_(config.name) {
     const auto& s = config.sink();
-    url_ = s.at("url").get<std::string>();
     subject_template_ = s.at("subject").get<std::string>();
     stream_ = s.value("stream", "");
     create_stream_ = s.value("create_stream", true);
-    token_ = s.value("token", "");
-    user_ = s.value("user", "");
-    password_ = s.value("password", "");
-    creds_file_ = s.value("creds_file", "");
-    tls_ca_ = s.value("tls_ca", "");
-    tls_cert_ = s.value("tls_cert", "");
-    tls_key_ = s.value("tls_key", "");
+    conn_settings_ = nats_conn::Settings::from(s);
   }
 
   ~NatsSink() override { close(); }
 
   Status start() override {
     close();
-    natsOptions* raw_opts = nullptr;
-    if (natsOptions_Create(&raw_opts) != NATS_OK) return fatal("NATS: cannot allocate options");
-    std::unique_ptr<natsOptions, OptionsDeleter> opts(raw_opts);
-    std::vector<std::string> urls;
-    for (auto u : util::split_list(url_, ',')) {
-      while (!u.empty() && u.front() == ' ') u.remove_prefix(1);
-      while (!u.empty() && u.back() == ' ') u.remove_suffix(1);
-      if (!u.empty()) urls.emplace_back(u);
-    }
-    std::vector<const char*> servers;
-    for (const auto& u : urls) servers.push_back(u.c_str());
-    natsStatus s = natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size()));
-    if (s == NATS_OK) s = natsOptions_SetName(opts.get(), ("pgtrickle-relay " + pipeline_).c_str());
-    if (s == NATS_OK) s = natsOptions_SetTimeout(opts.get(), 2000);
-    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts.get(), -1);
-    if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts.get(), 250);
-    if (s == NATS_OK && !token_.empty()) s = natsOptions_SetToken(opts.get(), token_.c_str());
-    if (s == NATS_OK && !user_.empty()) s = natsOptions_SetUserInfo(opts.get(), user_.c_str(), password_.c_str());
-    if (s == NATS_OK && !creds_file_.empty()) s = natsOptions_SetUserCredentialsFromFiles(opts.get(), creds_file_.c_str(), nullptr);
-    if (s == NATS_OK && (!tls_ca_.empty() || !tls_cert_.empty())) s = natsOptions_SetSecure(opts.get(), true);
-    if (s == NATS_OK && !tls_ca_.empty()) s = natsOptions_LoadCATrustedCertificates(opts.get(), tls_ca_.c_str());
-    if (s == NATS_OK && !tls_cert_.empty()) s = natsOptions_LoadCertificatesChain(opts.get(), tls_cert_.c_str(), tls_key_.c_str());
-    if (s != NATS_OK) return fatal(fmt::format("NATS options: {}", status_text(s)));
-
-    natsConnection* conn = nullptr;
-    s = natsConnection_Connect(&conn, opts.get());
-    if (s != NATS_OK) return retriable(fmt::format("NATS: cannot connect to {}: {}", util::redact_url(url_), status_text(s)));
-    conn_.reset(conn);
+    auto conn = nats_conn::connect(conn_settings_, "pgtrickle-relay " + pipeline_);
+    if (!conn) return conn.error();
+    conn_ = std::move(*conn);
 
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -107,7 +62,7 @@ class NatsSink final : public Sink {
     jo.PublishAsync.AckHandler = &NatsSink::on_ack;
     jo.PublishAsync.AckHandlerClosure = this;
     jsCtx* js = nullptr;
-    s = natsConnection_JetStream(&js, conn_.get(), &jo);
+    natsStatus s = natsConnection_JetStream(&js, conn_.get(), &jo);
     if (s != NATS_OK) return fatal(fmt::format("NATS: no JetStream context: {}", status_text(s)));
     js_.reset(js);
     return ensure_stream();
@@ -280,10 +235,11 @@ class NatsSink final : public Sink {
   }
 
   BuildContext ctx_;
-  std::string pipeline_, url_, subject_template_, stream_, token_, user_, password_, creds_file_, tls_ca_, tls_cert_, tls_key_;
+  std::string pipeline_, subject_template_, stream_;
+  nats_conn::Settings conn_settings_;
   bool create_stream_ = true;
-  std::unique_ptr<natsConnection, ConnectionDeleter> conn_;
-  std::unique_ptr<jsCtx, JsDeleter> js_;
+  nats_conn::ConnectionPtr conn_;
+  nats_conn::JsPtr js_;
 
   std::mutex mu_;
   std::condition_variable cv_;

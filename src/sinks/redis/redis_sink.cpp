@@ -10,27 +10,18 @@
 #include "config/pipeline_config.h"
 #include "core/backend_factories.h"
 #include "core/build_context.h"
+#include "sinks/redis/redis_connection.h"
 #include "sinks/redis/redis_encode.h"
 
 namespace relay {
 namespace {
 
-struct ContextDeleter {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
-using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+using redis_conn::ContextPtr;
+using redis_conn::ReplyPtr;
+using redis_conn::to_timeval;
 
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kMaxReplyWait = std::chrono::seconds(10);
-
-timeval to_timeval(std::chrono::microseconds d) {
-  d = std::max(d, std::chrono::microseconds(1000));
-  return {static_cast<time_t>(d.count() / 1000000), static_cast<suseconds_t>(d.count() % 1000000)};
-}
 
 class RedisSink final : public Sink {
  public:
@@ -40,28 +31,9 @@ class RedisSink final : public Sink {
   Status start() override {
     conn_.reset();
     if (!fatal_.empty()) return fatal(fatal_);
-    ContextPtr c(redisConnectWithTimeout(url_.host.c_str(), url_.port, to_timeval(kConnectTimeout)));
-    if (!c) return retriable("Redis: cannot allocate a connection");
-    if (c->err) return retriable(fmt::format("Redis: cannot connect to {}:{}: {}", url_.host, url_.port, c->errstr));
-    redisEnableKeepAlive(c.get());
-    if (url_.has_password) {
-      ReplyPtr r;
-      if (url_.user.empty()) {
-        const char* argv[] = {"AUTH", url_.password.c_str()};
-        const size_t len[] = {4, url_.password.size()};
-        r.reset(static_cast<redisReply*>(redisCommandArgv(c.get(), 2, argv, len)));
-      } else {
-        const char* argv[] = {"AUTH", url_.user.c_str(), url_.password.c_str()};
-        const size_t len[] = {4, url_.user.size(), url_.password.size()};
-        r.reset(static_cast<redisReply*>(redisCommandArgv(c.get(), 3, argv, len)));
-      }
-      if (auto s = check_setup_reply(c.get(), r.get(), "AUTH"); !s) return s;
-    }
-    if (url_.db != 0) {
-      ReplyPtr r(static_cast<redisReply*>(redisCommand(c.get(), "SELECT %d", url_.db)));
-      if (auto s = check_setup_reply(c.get(), r.get(), fmt::format("SELECT {}", url_.db)); !s) return s;
-    }
-    conn_ = std::move(c);
+    auto c = redis_conn::connect(url_, kConnectTimeout, "sink.url");
+    if (!c) return c.error();
+    conn_ = std::move(*c);
     ctx_.log->info("Connected to Redis.", {{"host", url_.host}, {"port", std::to_string(url_.port)}, {"db", std::to_string(url_.db)}});
     return {};
   }
@@ -110,16 +82,6 @@ class RedisSink final : public Sink {
   void stop(Deadline) override { conn_.reset(); }
 
  private:
-  Status check_setup_reply(redisContext* c, const redisReply* r, const std::string& what) {
-    if (!r) return retriable(fmt::format("Redis: {} failed: {}", what, c->errstr));
-    if (r->type != REDIS_REPLY_ERROR) return {};
-    std::string_view text(r->str, r->len);
-    // A wrong password or database is configuration: retrying cannot help.
-    auto kind = redis_wire::classify_reply(text);
-    if (kind == ErrorKind::permanent) kind = ErrorKind::fatal;
-    return Error{kind, fmt::format("Redis: {} was refused: {} (check sink.url)", what, text)};
-  }
-
   void fail_from(std::span<Outcome> outcomes, size_t from, const std::string& error) {
     for (size_t i = from; i < outcomes.size(); ++i) outcomes[i] = {Outcome::retriable, error};
   }

@@ -15,6 +15,8 @@ constexpr KeySpec kKeys[] = {
     {.key = "password", .type = string, .description = "Password.", .secret = true},
     {.key = "creds_file", .type = string, .description = "NATS credentials (.creds) file."},
     {.key = "tls_ca", .type = string, .description = "CA certificate file."},
+    {.key = "tls_cert", .type = string, .description = "Client certificate file."},
+    {.key = "tls_key", .type = string, .description = "Client private key file.", .secret = true},
 };
 }  // namespace
 
