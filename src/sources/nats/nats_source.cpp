@@ -4,24 +4,18 @@
 // nak'ed when the source stops (or the batch is dropped), so the server redelivers them at once
 // instead of after ack_wait.
 #include <nats/nats.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdlib>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <thread>
 
 #include "config/pipeline_config.h"
 #include "core/backend_factories.h"
+#include "core/batch_queue.h"
 #include "core/build_context.h"
 #include "sinks/nats/nats_connection.h"
 #include "sources/nats/nats_decode.h"
@@ -66,28 +60,6 @@ struct Delivered {
       natsMsg_Destroy(m);
     }
   }
-};
-
-// An eventfd that wait() polls beside the pipeline's wake fd.
-class EventFd {
- public:
-  EventFd() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
-  ~EventFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  EventFd(const EventFd&) = delete;
-  int fd() const { return fd_; }
-  void signal() {
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
-  }
-  void drain() {
-    std::uint64_t v;
-    [[maybe_unused]] auto n = ::read(fd_, &v, sizeof v);
-  }
-
- private:
-  int fd_;
 };
 
 bool is_valid_name(std::string_view name) {
@@ -154,8 +126,7 @@ class NatsSource final : public Source {
     if (s != NATS_OK)
       return retriable(fmt::format("NATS: cannot subscribe to consumer \"{}\" of stream \"{}\": {}", consumer_, stream_, status_text(s)));
     session_ = std::move(session);
-    stopping_ = false;
-    error_.reset();
+    queue_.reopen();
     thread_ = std::thread([this] { fetch_loop(); });
     ctx_.log->info("Consuming from JetStream.", {{"stream", stream_}, {"consumer", consumer_}});
     return {};
@@ -163,31 +134,14 @@ class NatsSource final : public Source {
 
   Result<Batch> poll(Deadline) override {
     if (!session_) return retriable("NATS: the source is not started");
-    std::lock_guard lock(mu_);
-    if (!queue_.empty()) {
-      Batch b = std::move(queue_.front());
-      queue_.pop_front();
-      room_.notify_all();
-      return b;
-    }
-    if (error_) return *error_;
+    auto b = queue_.take();
+    if (!b || !b->empty()) return b;
     if (!session_->connected()) return retriable("NATS: connection to the server lost (reconnecting)");
     return Batch{};
   }
 
   void wait(Deadline deadline) override {
-    while (true) {
-      {
-        std::lock_guard lock(mu_);
-        if (!queue_.empty() || error_ || !session_) return;
-      }
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (ms <= 0) return;
-      pollfd fds[2] = {{ready_.fd(), POLLIN, 0}, {ctx_.wake_fd, POLLIN, 0}};
-      int n = ::poll(fds, ctx_.wake_fd >= 0 ? 2 : 1, static_cast<int>(ms));
-      if (fds[0].revents & POLLIN) ready_.drain();
-      if (n <= 0 || (ctx_.wake_fd >= 0 && fds[1].revents)) return;
-    }
+    if (session_) queue_.wait(deadline, ctx_.wake_fd);
   }
 
   Status ack(const Batch& batch) override {
@@ -209,11 +163,7 @@ class NatsSource final : public Source {
   }
 
   void lag(std::int64_t& rows, double& seconds) override {
-    std::int64_t queued = 0;
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& b : queue_) queued += static_cast<std::int64_t>(b.messages.size());
-    }
+    auto queued = static_cast<std::int64_t>(queue_.queued_messages());
     rows = static_cast<std::int64_t>(server_pending_.load()) + queued;
     seconds = -1;
     std::int64_t last = last_timestamp_ns_.load();
@@ -227,13 +177,8 @@ class NatsSource final : public Source {
   }
 
   void stop() override {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    room_.notify_all();
+    queue_.close();  // fetched, never handed out: nak'ed (Delivered's destructor)
     if (thread_.joinable()) thread_.join();
-    queue_.clear();  // fetched, never handed out: nak'ed (Delivered's destructor)
     session_.reset();
   }
 
@@ -243,11 +188,7 @@ class NatsSource final : public Source {
   void fetch_loop() {
     std::shared_ptr<Session> session = session_;
     while (true) {
-      {
-        std::unique_lock lock(mu_);
-        room_.wait(lock, [&] { return stopping_ || queue_.empty(); });
-        if (stopping_) return;
-      }
+      if (!queue_.wait_for_room()) return;
       std::vector<natsMsg*> msgs;
       // What the server has now, without waiting; when nothing, wait (a slice at a time, to see
       // stop) for the first message, then take what else is there.
@@ -264,22 +205,12 @@ class NatsSource final : public Source {
         batch.messages.reserve(token->msgs.size());
         for (natsMsg* m : token->msgs) batch.messages.push_back(to_message(m));
         batch.token = std::move(token);
-        {
-          std::lock_guard lock(mu_);
-          queue_.push_back(std::move(batch));
-          error_.reset();
-        }
-        ready_.signal();
+        queue_.push(std::move(batch));
       }
       if (!st) {
-        {
-          std::lock_guard lock(mu_);
-          error_ = st.error();
-        }
-        ready_.signal();
+        queue_.fail(st.error());
         // Not a busy loop while the library reconnects or the consumer is recreated.
-        std::unique_lock lock(mu_);
-        room_.wait_for(lock, std::chrono::milliseconds(kWaitSliceMs), [&] { return stopping_; });
+        if (!queue_.pause(std::chrono::milliseconds(kWaitSliceMs))) return;
       }
     }
   }
@@ -405,12 +336,7 @@ class NatsSource final : public Source {
 
   std::shared_ptr<Session> session_;
   std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable room_;  // the queue has room, or stopping
-  std::deque<Batch> queue_;       // fetched and decoded, not yet handed out by poll()
-  std::optional<Error> error_;
-  bool stopping_ = false;
-  EventFd ready_;                 // readable when the queue got a batch or an error
+  BatchQueue queue_;  // fetched and decoded, not yet handed out by poll()
   std::atomic<std::uint64_t> server_pending_{0};
   std::atomic<std::int64_t> last_timestamp_ns_{0};
 };

@@ -6,23 +6,20 @@
 // one XACK on the main connection, in ack(), after the inbox commit.
 #include <hiredis/hiredis.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
 #include "config/pipeline_config.h"
 #include "core/backend_factories.h"
+#include "core/batch_queue.h"
 #include "core/build_context.h"
 #include "sinks/redis/redis_connection.h"
 #include "sources/redis/redis_decode.h"
@@ -44,28 +41,6 @@ struct Delivered {
 };
 
 std::string_view text_of(const redisReply* r) { return {r->str, r->len}; }
-
-// An eventfd polled beside another fd: the pipeline's wake fd, the Redis socket.
-class EventFd {
- public:
-  EventFd() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
-  ~EventFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  EventFd(const EventFd&) = delete;
-  int fd() const { return fd_; }
-  void signal() {
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
-  }
-  void drain() {
-    std::uint64_t v;
-    [[maybe_unused]] auto n = ::read(fd_, &v, sizeof v);
-  }
-
- private:
-  int fd_;
-};
 
 class RedisSource final : public Source {
  public:
@@ -98,8 +73,7 @@ class RedisSource final : public Source {
     auto reader = connect();
     if (!reader) return reader.error();
     reader_ = std::move(*reader);
-    stopping_ = false;
-    error_.reset();
+    queue_.reopen();
     stop_fd_.drain();
     thread_ = std::thread([this] { read_loop(); });
     ctx_.log->info("Consuming the Redis stream.", {{"stream_key", key_}, {"group", group_}, {"consumer", consumer_}});
@@ -108,30 +82,11 @@ class RedisSource final : public Source {
 
   Result<Batch> poll(Deadline) override {
     if (!conn_) return retriable(fmt::format("Redis: not connected to {}:{}", url_.host, url_.port));
-    std::lock_guard lock(mu_);
-    if (!queue_.empty()) {
-      Batch b = std::move(queue_.front());
-      queue_.pop_front();
-      room_.notify_all();
-      return b;
-    }
-    if (error_) return *error_;
-    return Batch{};
+    return queue_.take();
   }
 
   void wait(Deadline deadline) override {
-    while (true) {
-      {
-        std::lock_guard lock(mu_);
-        if (!queue_.empty() || error_ || !conn_) return;
-      }
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (ms <= 0) return;
-      pollfd fds[2] = {{ready_.fd(), POLLIN, 0}, {ctx_.wake_fd, POLLIN, 0}};
-      int n = ::poll(fds, ctx_.wake_fd >= 0 ? 2 : 1, static_cast<int>(ms));
-      if (fds[0].revents & POLLIN) ready_.drain();
-      if (n <= 0 || (ctx_.wake_fd >= 0 && fds[1].revents)) return;
-    }
+    if (conn_) queue_.wait(deadline, ctx_.wake_fd);
   }
 
   Status ack(const Batch& batch) override {
@@ -189,16 +144,11 @@ class RedisSource final : public Source {
   }
 
   void stop() override {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    room_.notify_all();
-    stop_fd_.signal();
-    if (thread_.joinable()) thread_.join();
     // Nothing to give back: un-acked entries stay pending for this consumer (read again first
     // thing on the next start) or are claimed by another consumer after claim_idle_ms.
-    queue_.clear();
+    queue_.close();
+    stop_fd_.signal();
+    if (thread_.joinable()) thread_.join();
     reader_.reset();
     conn_.reset();
   }
@@ -218,11 +168,7 @@ class RedisSource final : public Source {
     std::string claim_cursor = "0-0";
     Deadline next_claim = Clock::now();
     while (true) {
-      {
-        std::unique_lock lock(mu_);
-        room_.wait(lock, [&] { return stopping_ || queue_.empty(); });
-        if (stopping_) return;
-      }
+      if (!queue_.wait_for_room()) return;
       Result<Batch> b = Batch{};
       if (Clock::now() >= next_claim) {
         b = claim(claim_cursor);
@@ -240,19 +186,11 @@ class RedisSource final : public Source {
         b = read(">", block, nullptr);
       }
       if (!b) {
-        {
-          std::lock_guard lock(mu_);
-          error_ = b.error();
-        }
-        ready_.signal();
+        queue_.fail(b.error());
         return;  // poll() reports it; the pipeline restarts the source
       }
       if (b->empty()) continue;
-      {
-        std::lock_guard lock(mu_);
-        queue_.push_back(std::move(*b));
-      }
-      ready_.signal();
+      queue_.push(std::move(*b));
     }
   }
 
@@ -361,12 +299,7 @@ class RedisSource final : public Source {
   ContextPtr reader_;  // XREADGROUP, XAUTOCLAIM: the reading thread
 
   std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable room_;  // the queue has room, or stopping
-  std::deque<Batch> queue_;       // read and decoded, not yet handed out by poll()
-  std::optional<Error> error_;
-  bool stopping_ = false;
-  EventFd ready_;                 // readable when the queue got a batch or an error
+  BatchQueue queue_;  // read and decoded, not yet handed out by poll()
   EventFd stop_fd_;               // readable when stop() wants the reading thread to end
   std::atomic<double> last_entry_time_{0};
   std::vector<const char*> argv_;
