@@ -1,11 +1,70 @@
-// Reads what a Kafka topic holds, with kafkajs (independent of the relay and of librdkafka).
+// Kafka with kafkajs (independent of the relay and of librdkafka).
 //   node kafka.js <brokers> <topic> <at least> <timeout ms>
-// Waits until the topic holds at least <at least> records or the timeout passes, then reads every
-// record present and prints one JSON line per record, partition by partition in offset order:
-// {"id": header dedup_key, "body": value, "key": ..., "topic", "partition", "offset", "headers": {...}}.
+//       Waits until the topic holds at least <at least> records or the timeout passes, then reads every
+//       record present and prints one JSON line per record, partition by partition in offset order:
+//       {"id": header dedup_key, "body": value, "key": ..., "topic", "partition", "offset", "headers": {...}}.
+//   node kafka.js publish <brokers> <topic> <file>
+//       Produces (acks = all) the records of a JSON-lines file, in file order, each line
+//       {"body": value, "id"?: header dedup_key, "key"?: ..., "partition"?: n, "headers"?: {...}};
+//       returns once the brokers acknowledged them all and prints {"published": n}.
+//   node kafka.js fill <brokers> <topic> <count> <prefix>
+//       Produces <count> small JSON records (no key, no header: identity topic:partition:offset)
+//       {"customer_id": "<prefix>-<i % 100>", "amount": 1.5, "n": i}, for benchmarks.
+//   node kafka.js offsets <brokers> <group> <topic>
+//       Prints the group's committed offset and the end of each partition of <topic>, one JSON line
+//       per partition: {"partition": n, "committed": offset (-1: none), "end": high watermark}.
+const fs = require('fs');
 const { Kafka, logLevel } = require('kafkajs');
 
+const client = (brokers, id) =>
+  new Kafka({ clientId: id, brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+
+async function produce(brokers, topic, records) {
+  const producer = client(brokers, 'pgtrickle-test-publisher').producer({ allowAutoTopicCreation: true });
+  await producer.connect();
+  // One request per chunk keeps each under the broker's size limits; chunks go in order.
+  for (let i = 0; i < records.length; i += 1000) {
+    await producer.send({ topic, acks: -1, messages: records.slice(i, i + 1000) });
+  }
+  await producer.disconnect();
+  process.stdout.write(JSON.stringify({ published: records.length }) + '\n');
+}
+
+function recordOf(line) {
+  const m = JSON.parse(line);
+  const headers = Object.assign({}, m.headers || {});
+  if (m.id !== undefined && m.id !== null && m.id !== '') headers.dedup_key = m.id;
+  const r = { value: m.body, headers };
+  if (m.key !== undefined && m.key !== null) r.key = m.key;
+  if (m.partition !== undefined && m.partition !== null) r.partition = m.partition;
+  return r;
+}
+
 async function main() {
+  const mode = process.argv[2];
+  if (mode === 'publish') {
+    const [brokers, topic, file] = process.argv.slice(3);
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    return produce(brokers, topic, lines.map(recordOf));
+  }
+  if (mode === 'fill') {
+    const [brokers, topic, countText, prefix] = process.argv.slice(3);
+    const records = [];
+    for (let i = 0; i < Number(countText); i++)
+      records.push({ value: JSON.stringify({ customer_id: `${prefix}-${i % 100}`, amount: 1.5, n: i }) });
+    return produce(brokers, topic, records);
+  }
+  if (mode === 'offsets') {
+    const [brokers, group, topic] = process.argv.slice(3);
+    const admin = client(brokers, 'pgtrickle-test-offsets').admin();
+    await admin.connect();
+    const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
+    await admin.disconnect();
+    for (const p of committed.partitions.sort((a, b) => a.partition - b.partition))
+      process.stdout.write(JSON.stringify({ partition: p.partition, committed: Number(p.offset), end: ends.get(p.partition) }) + '\n');
+    return;
+  }
   const [brokers, topic, atLeastText, timeoutText] = process.argv.slice(2);
   if (!timeoutText) throw new Error('usage: kafka.js <brokers> <topic> <at least> <timeout ms>');
   const atLeast = Number(atLeastText), deadline = Date.now() + Number(timeoutText);

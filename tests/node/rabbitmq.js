@@ -7,6 +7,14 @@
 //       consuming them: they are received unacknowledged and requeued in place when the channel closes.
 //   node rabbitmq.js take <url> <queue>
 //       removes (gets and acknowledges) every message now in the queue and prints them the same way.
+//   node rabbitmq.js publish <url> <queue> <file>
+//       publishes the messages of a JSON-lines file in order to <queue> through the default exchange,
+//       persistent, on a confirm channel, each line {"body": ..., "id"?: message-id (none when empty),
+//       "type"?: ..., "headers"?: {...}}; returns once the broker confirmed them all.
+//   node rabbitmq.js fill <url> <queue> <count> <prefix>
+//       publishes <count> small JSON messages without message-id
+//       {"customer_id": "<prefix>-<i % 100>", "amount": 1.5, "n": i}, for benchmarks.
+const fs = require('fs');
 const amqp = require('amqplib');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -63,6 +71,22 @@ async function take(conn, queue) {
   process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));
 }
 
+async function publishAll(conn, queue, messages) {
+  const ch = await conn.createConfirmChannel();
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    const options = { persistent: true, contentType: 'application/json' };
+    if (m.id) options.messageId = m.id;
+    if (m.type) options.type = m.type;
+    if (m.headers) options.headers = m.headers;
+    if (!ch.sendToQueue(queue, Buffer.from(m.body), options)) await new Promise((r) => ch.once('drain', r));
+    if (i % 1000 === 999) await ch.waitForConfirms();
+  }
+  await ch.waitForConfirms();
+  await ch.close();
+  process.stdout.write(JSON.stringify({ published: messages.length }) + '\n');
+}
+
 async function main() {
   const [mode, url, queue, a, b, c] = process.argv.slice(2);
   const conn = await amqp.connect(url);
@@ -70,6 +94,13 @@ async function main() {
     if (mode === 'setup') await setup(conn, queue, a, b, c);
     else if (mode === 'take') await take(conn, queue);
     else if (mode === 'read') await read(conn, queue, Number(a || 0), Number(b || 10000));
+    else if (mode === 'publish')
+      await publishAll(conn, queue, fs.readFileSync(a, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l)));
+    else if (mode === 'fill') {
+      const messages = [];
+      for (let i = 0; i < Number(a); i++) messages.push({ body: JSON.stringify({ customer_id: `${b}-${i % 100}`, amount: 1.5, n: i }) });
+      await publishAll(conn, queue, messages);
+    }
     else throw new Error(`unknown mode ${mode}`);
   } finally {
     await conn.close();

@@ -1,5 +1,6 @@
-// The librdkafka properties of the producer, derived from the sink's config: the relay's defaults
-// first, then every `rdkafka.<name>` pass-through property (which wins). Pure; unit-tested.
+// The librdkafka properties of the sink's producer and of the source's consumer, derived from their
+// config: the relay's defaults first, then every `rdkafka.<name>` pass-through property (which wins).
+// Pure; unit-tested.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -17,5 +18,12 @@ struct Property {
 
 // `sink` is the canonical sink config (defaults filled, secrets resolved).
 std::vector<Property> producer_properties(const nlohmann::json& sink, const std::string& client_id);
+
+// `source` is the canonical config of the Kafka source. Offsets are committed by the relay after
+// the inbox commit, so enable.auto.commit and enable.auto.offset.store are always false: they come
+// last, after the pass-through (consumer_property_problem refuses a pass-through that sets them).
+std::vector<Property> consumer_properties(const nlohmann::json& source, const std::string& client_id);
+// A sentence naming the `rdkafka.<name>` key of `source` the relay cannot allow, "" if none.
+std::string consumer_property_problem(const nlohmann::json& source);
 
 }  // namespace relay::kafka

@@ -43,9 +43,9 @@ void encode(const Message& m, Publish& out) {
   }
 }
 
-Result<Url> parse_url(std::string_view url) {
+Result<Url> parse_url(std::string_view url, std::string_view key) {
   auto bad = [&](std::string_view what) {
-    return fatal(fmt::format("sink.url: {}; expected amqp://user:password@host[:port][/vhost]", what));
+    return fatal(fmt::format("{}: {}; expected amqp://user:password@host[:port][/vhost]", key, what));
   };
   if (url.substr(0, 8) == "amqps://")
     return bad("TLS (amqps://) is not supported yet; use a TLS proxy (e.g. stunnel) and amqp://");

@@ -36,8 +36,8 @@ struct Url {
   std::string password = "guest";
   std::string vhost = "/";
 };
-// The problem names the key and what is expected; never the password.
-Result<Url> parse_url(std::string_view url);
+// The problem names the key (`key`: the sink's or the source's url) and what is expected; never the password.
+Result<Url> parse_url(std::string_view url, std::string_view key = "sink.url");
 
 // The error tables. A channel.close or connection.close from the broker by its reply code (and
 // text: 406 is per message only for "message size ... larger than configured max size").

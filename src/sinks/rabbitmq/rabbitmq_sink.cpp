@@ -2,7 +2,6 @@
 // every basic.ack / basic.nack (with `multiple`) is collected; a message is delivered only once the
 // broker confirmed it (for persistent messages on durable queues: written to disk).
 #include <amqp.h>
-#include <amqp_tcp_socket.h>
 
 #include <fmt/format.h>
 
@@ -12,28 +11,21 @@
 #include "config/pipeline_config.h"
 #include "core/backend_factories.h"
 #include "core/build_context.h"
+#include "sinks/rabbitmq/amqp_connection.h"
 #include "sinks/rabbitmq/rabbitmq_encode.h"
 
 namespace relay {
 namespace {
 
 using amqp_wire::bytes;
+using amqp_wire::ConnectionPtr;
+using amqp_wire::to_timeval;
 using amqp_wire::view;
-
-struct ConnectionDeleter {
-  void operator()(amqp_connection_state_t c) const { amqp_destroy_connection(c); }
-};
-using ConnectionPtr = std::unique_ptr<amqp_connection_state_t_, ConnectionDeleter>;
 
 constexpr amqp_channel_t kChannel = 1;
 constexpr int kFrameMax = 131072;  // RabbitMQ's default; bodies are split into frames of this size
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kMaxConfirmWait = std::chrono::seconds(15);
-
-timeval to_timeval(std::chrono::microseconds d) {
-  d = std::max(d, std::chrono::microseconds(1000));
-  return {static_cast<time_t>(d.count() / 1000000), static_cast<suseconds_t>(d.count() % 1000000)};
-}
 
 struct Settings {
   amqp_wire::Url url;
@@ -50,26 +42,10 @@ class RabbitmqSink final : public Sink {
   Status start() override {
     conn_.reset();
     if (!fatal_.empty()) return fatal(fatal_);
-    ConnectionPtr c(amqp_new_connection());
-    if (!c) return retriable("RabbitMQ: cannot allocate a connection");
-    amqp_socket_t* socket = amqp_tcp_socket_new(c.get());  // owned by the connection
-    if (!socket) return retriable("RabbitMQ: cannot allocate a socket");
-    timeval tv = to_timeval(kConnectTimeout);
-    if (int rc = amqp_socket_open_noblock(socket, s_.url.host.c_str(), s_.url.port, &tv); rc != AMQP_STATUS_OK)
-      return Error{amqp_wire::classify_status(rc),
-                   fmt::format("RabbitMQ: cannot connect to {}:{}: {}", s_.url.host, s_.url.port, amqp_error_string2(rc))};
-    amqp_set_handshake_timeout(c.get(), &tv);
-    timeval rpc = to_timeval(std::chrono::seconds(10));
-    amqp_set_rpc_timeout(c.get(), &rpc);
-    // No heartbeat: the library only sends them from inside its calls, so an idle relay would be
-    // disconnected by the broker; a dead peer shows as a confirm timeout instead.
-    if (auto s = check(c.get(), amqp_login(c.get(), s_.url.vhost.c_str(), 0, kFrameMax, 0, AMQP_SASL_METHOD_PLAIN,
-                                           s_.url.user.c_str(), s_.url.password.c_str()),
-                       "login (check sink.url's user, password and vhost)");
-        !s)
-      return s;
-    amqp_channel_open(c.get(), kChannel);
-    if (auto s = check(c.get(), amqp_get_rpc_reply(c.get()), "opening a channel"); !s) return s;
+    // No heartbeat (see open_connection): a dead peer shows as a confirm timeout instead.
+    auto opened = amqp_wire::open_connection(s_.url, "sink.url", kChannel, kFrameMax, kConnectTimeout);
+    if (!opened) return opened.error();
+    ConnectionPtr c = std::move(*opened);
     amqp_confirm_select(c.get(), kChannel);
     if (auto s = check(c.get(), amqp_get_rpc_reply(c.get()), "confirm.select"); !s) return s;
     if (!s_.exchange.empty()) {
@@ -211,37 +187,7 @@ class RabbitmqSink final : public Sink {
 
  private:
   Status check(amqp_connection_state_t c, const amqp_rpc_reply_t& r, const std::string& what) {
-    switch (r.reply_type) {
-      case AMQP_RESPONSE_NORMAL:
-        return {};
-      case AMQP_RESPONSE_NONE:
-        return retriable(fmt::format("RabbitMQ: {}: no reply", what));
-      case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-        return Error{amqp_wire::classify_status(r.library_error),
-                     fmt::format("RabbitMQ: {} failed: {}", what, amqp_error_string2(r.library_error))};
-      case AMQP_RESPONSE_SERVER_EXCEPTION:
-        break;
-    }
-    int code = 0;
-    std::string text;
-    if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-      auto* m = static_cast<amqp_connection_close_t*>(r.reply.decoded);
-      code = m->reply_code;
-      text = std::string(view(m->reply_text));
-      amqp_connection_close_ok_t ok{};
-      amqp_send_method(c, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-    } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-      auto* m = static_cast<amqp_channel_close_t*>(r.reply.decoded);
-      code = m->reply_code;
-      text = std::string(view(m->reply_text));
-      amqp_channel_close_ok_t ok{};
-      amqp_send_method(c, kChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-    }
-    // Anything the broker refuses while setting up is the same for every message: retrying a
-    // permanent refusal here cannot help, so it is fatal too.
-    ErrorKind kind = amqp_wire::classify_close(code, text);
-    if (kind == ErrorKind::permanent) kind = ErrorKind::fatal;
-    return Error{kind, fmt::format("RabbitMQ refused {}: {} {}", what, code, text)};
+    return amqp_wire::check_reply(c, kChannel, r, what);
   }
 
   // The connection is unusable: every message not yet settled is sent again on a new one.

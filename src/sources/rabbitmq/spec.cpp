@@ -6,7 +6,7 @@ using enum ValueType;
 constexpr KeySpec kKeys[] = {
     {.key = "url", .type = string, .description = "amqp://user:pass@host:port/vhost", .required = true},
     {.key = "queue", .type = string, .description = "Queue to consume.", .required = true},
-    {.key = "prefetch", .type = integer, .description = "Unacknowledged messages the server may send ahead.", .aliases = "prefetch_count", .default_json = "100"},
+    {.key = "prefetch", .type = integer, .description = "Unacknowledged messages the server may send ahead (basic.qos, 1 to 65535); default twice the pipeline's batch_size.", .aliases = "prefetch_count"},
 };
 }  // namespace
 

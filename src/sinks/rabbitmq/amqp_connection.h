@@ -1,0 +1,36 @@
+// Opening a RabbitMQ connection and judging the broker's replies: shared by the RabbitMQ sink and
+// the RabbitMQ source (src/sources/rabbitmq/).
+#pragma once
+
+#include <amqp.h>
+#include <sys/time.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "relay/result.h"
+#include "sinks/rabbitmq/rabbitmq_encode.h"
+
+namespace relay::amqp_wire {
+
+struct ConnectionDeleter {
+  void operator()(amqp_connection_state_t c) const { amqp_destroy_connection(c); }
+};
+using ConnectionPtr = std::unique_ptr<amqp_connection_state_t_, ConnectionDeleter>;
+
+// At least 1 ms: rabbitmq-c reads a zero timeval as "do not wait at all".
+timeval to_timeval(std::chrono::microseconds d);
+
+// Connects (within `connect_timeout`), logs in and opens `channel`. `key` names the url's config
+// key in errors ("sink.url", "source.url"). RPCs time out after 10 s.
+Result<ConnectionPtr> open_connection(const Url& url, std::string_view key, amqp_channel_t channel, int frame_max,
+                                      std::chrono::seconds connect_timeout);
+
+// The result of an RPC on `channel`. A channel.close or connection.close from the broker is answered
+// (close-ok) and classified by classify_close; anything the broker refuses while setting up is the
+// same for every message, so a permanent refusal is fatal here too.
+Status check_reply(amqp_connection_state_t c, amqp_channel_t channel, const amqp_rpc_reply_t& r, const std::string& what);
+
+}  // namespace relay::amqp_wire
