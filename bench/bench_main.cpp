@@ -415,38 +415,57 @@ std::vector<ReverseTarget> reverse_targets() {
   return out;
 }
 
-void report_reverse(const std::string& name, int rows, double seconds, long rss_kb, json& results, const json& previous) {
-  std::cout << fmt::format("reverse {} → inbox: a backlog of {} messages\n", name, rows);
-  report(results, previous, "reverse_" + name + "_messages_per_s", rows / seconds, "msg/s");
+void report_reverse(const std::string& name, int rows, double rate, long rss_kb, json& results, const json& previous,
+                    int runs = 1) {
+  std::cout << fmt::format("reverse {} → inbox: a backlog of {} messages{}\n", name, rows,
+                           runs > 1 ? fmt::format(", best of {}", runs) : "");
+  report(results, previous, "reverse_" + name + "_messages_per_s", rate, "msg/s");
   report(results, previous, "reverse_" + name + "_peak_rss_kb", static_cast<double>(rss_kb), "KiB");
 }
 
-// Waits until the relay on `port` has committed `rows` messages to the inbox.
-void wait_delivered(Relay& relay, int port, int rows, steady_clock::time_point start) {
-  while (metric(port, "pgtrickle_relay_messages_delivered_total") < rows) {
+// Waits until the relay on `port` has committed `rows` messages to the inbox; returns the rate from
+// the first commit seen to the last (joining a consumer group, connecting... are not throughput).
+double drain_rate(Relay& relay, int port, int rows, steady_clock::time_point start) {
+  double first_count = 0;
+  steady_clock::time_point first{};
+  while (true) {
+    double n = metric(port, "pgtrickle_relay_messages_delivered_total");
+    if (n > 0 && first_count == 0) {
+      first_count = n;
+      first = steady_clock::now();
+      std::cout << fmt::format("  (first commit {:.2f} s after the relay started)\n", seconds_since(start));
+    }
+    if (n >= rows) break;
     if (seconds_since(start) > 300) die("the relay did not drain the backlog in 300 s: see " + relay.err_path);
     std::this_thread::sleep_for(10ms);
   }
+  double span = seconds_since(first);
+  return span > 0 && rows > first_count ? (rows - first_count) / span : rows / seconds_since(start);
 }
 
-// A relay drains a broker backlog into a fresh inbox (INSERT ... ON CONFLICT DO NOTHING).
-void reverse_backlog(const ReverseTarget& target, json& results, const json& previous) {
-  std::string db = "relay_bench_reverse";
-  auto c = fresh_database(db);
-  std::string unique = fmt::format("rbench_{}_{}", target.name, getpid());
-  json config = target.fill(unique, g_reverse_rows);
-  config["inbox_name"] = "bench";
-  exec(c, "SELECT pgtrickle.create_inbox('bench')");
-  exec(c, "SELECT pgtrickle.set_relay_inbox('bench', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
-  auto start = steady_clock::now();
-  Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0"}, "/tmp/relay_bench_reverse_" + target.name + ".err");
-  int port = relay.port();
-  wait_delivered(relay, port, g_reverse_rows, start);
-  double seconds = seconds_since(start);
-  auto rows = c.exec("SELECT count(*) FROM pgtrickle.inbox_bench");
-  if (!rows || rows->text(0, 0) != std::to_string(g_reverse_rows))
-    die(fmt::format("the inbox holds {} rows, not {}", rows ? std::string(rows->text(0, 0)) : "?", g_reverse_rows));
-  report_reverse(target.name, g_reverse_rows, seconds, relay.rss_peak_kb(), results, previous);
+// A relay drains a broker backlog into a fresh inbox (INSERT ... ON CONFLICT DO NOTHING), best of `runs`.
+void reverse_backlog(const ReverseTarget& target, int runs, json& results, const json& previous) {
+  double best = 0;
+  long rss_kb = 0;
+  for (int run = 0; run < runs; ++run) {
+    std::string db = "relay_bench_reverse";
+    auto c = fresh_database(db);
+    std::string unique = fmt::format("rbench_{}_{}_{}", target.name, getpid(), run);
+    json config = target.fill(unique, g_reverse_rows);
+    config["inbox_name"] = "bench";
+    config["batch_size"] = 5000;  // as the forward backlogs
+    exec(c, "SELECT pgtrickle.create_inbox('bench')");
+    exec(c, "SELECT pgtrickle.set_relay_inbox('bench', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
+    auto start = steady_clock::now();
+    Relay relay({"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0"}, "/tmp/relay_bench_reverse_" + target.name + ".err");
+    int port = relay.port();
+    best = std::max(best, drain_rate(relay, port, g_reverse_rows, start));
+    auto rows = c.exec("SELECT count(*) FROM pgtrickle.inbox_bench");
+    if (!rows || rows->text(0, 0) != std::to_string(g_reverse_rows))
+      die(fmt::format("the inbox holds {} rows, not {}", rows ? std::string(rows->text(0, 0)) : "?", g_reverse_rows));
+    rss_kb = std::max(rss_kb, relay.rss_peak_kb());
+  }
+  report_reverse(target.name, g_reverse_rows, best, rss_kb, results, previous, runs);
 }
 
 // The HTTP receiver, each request answered only after the inbox commit: `clients` keep-alive clients
@@ -505,8 +524,8 @@ void reverse_http(const std::string& name, int clients, int per_request, json& r
     });
   for (auto& t : threads) t.join();
   if (failures) die(fmt::format("{} requests were not accepted: see {}", failures.load(), relay.err_path));
-  wait_delivered(relay, port, rows, start);
-  report_reverse(name, rows, seconds_since(start), relay.rss_peak_kb(), results, previous);
+  double rate = drain_rate(relay, port, rows, start);
+  report_reverse(name, rows, rate, relay.rss_peak_kb(), results, previous);
 }
 
 }  // namespace
@@ -543,7 +562,8 @@ int main(int argc, char** argv) {
              100.0 * results["forward_file_messages_per_s"].get<double>() / results["copy_same_rows_per_s"].get<double>(), "%");
   }
   for (const auto& target : reverse_targets())
-    if (wanted("reverse_" + target.name)) reverse_backlog(target, results, previous);
+    if (wanted("reverse_" + target.name))
+      reverse_backlog(target, target.name == "sqs" || target.name == "rabbitmq" ? 1 : 2, results, previous);
   if (wanted("reverse_http")) reverse_http("http", 64, 1, results, previous);
   if (wanted("reverse_http_batched")) reverse_http("http_batched", 4, 1000, results, previous);
   if (g_save) {
