@@ -3,42 +3,15 @@
 // bounded and un-acked messages stay few.
 #pragma once
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <condition_variable>
-#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <optional>
 
+#include "core/event_fd.h"
 #include "relay/source.h"
 
 namespace relay {
-
-// An eventfd, to wake a thread blocked in poll(2) beside other fds (a socket, the pipeline's wake fd).
-class EventFd {
- public:
-  EventFd() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
-  ~EventFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  EventFd(const EventFd&) = delete;
-  EventFd& operator=(const EventFd&) = delete;
-  int fd() const { return fd_; }
-  void signal() {
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
-  }
-  void drain() {
-    std::uint64_t v;
-    [[maybe_unused]] auto n = ::read(fd_, &v, sizeof v);
-  }
-
- private:
-  int fd_;
-};
 
 class BatchQueue {
  public:
@@ -95,12 +68,7 @@ class BatchQueue {
         std::lock_guard lock(mu_);
         if (!queue_.empty() || error_ || closed_) return;
       }
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (ms <= 0) return;
-      pollfd fds[2] = {{ready_.fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
-      int n = ::poll(fds, wake_fd >= 0 ? 2 : 1, static_cast<int>(ms));
-      if (fds[0].revents & POLLIN) ready_.drain();
-      if (n <= 0 || (wake_fd >= 0 && fds[1].revents)) return;
+      if (Clock::now() >= deadline || ready_.wait(deadline, wake_fd)) return;
     }
   }
   size_t queued_messages() {

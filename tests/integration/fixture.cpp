@@ -240,4 +240,32 @@ double metric(int port, const std::string& series) {
   return std::stod(body.substr(p + series.size() + 2));
 }
 
+void set_outbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config) {
+  db.exec("SELECT pgtrickle.set_relay_outbox(" + pg::quote_literal(name) + ", config => " + pg::quote_literal(config.dump()) + "::jsonb)");
+}
+
+void set_inbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config) {
+  db.exec("SELECT pgtrickle.set_relay_inbox(" + pg::quote_literal(name) + ", config => " + pg::quote_literal(config.dump()) + "::jsonb)");
+}
+
+TableLock::TableLock(const TestDb& db, const std::string& table) {
+  auto c = pg::Connection::open(db.url(), "test lock");
+  if (!c) throw std::runtime_error(c.error().message);
+  conn_ = std::move(*c);
+  for (std::string sql : {std::string("BEGIN"), "LOCK TABLE " + table + " IN SHARE MODE"})
+    if (auto r = conn_.exec(sql); !r) throw std::runtime_error(r.error().message);
+  held_ = true;
+}
+
+void TableLock::release() {
+  if (held_) conn_.exec("COMMIT");
+  held_ = false;
+}
+
+bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout) {
+  return wait_until([&] {
+    return db.number("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%'") > 0;
+  }, timeout);
+}
+
 }  // namespace relay::test

@@ -77,6 +77,25 @@ int run_command(const std::string& cmd, std::string& output);
 // The last_error /health shows for `pipeline`, once it has one ("" if none within the timeout).
 std::string wait_for_pipeline_error(RelayProcess& relay, const std::string& pipeline,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(15));
+// set_relay_outbox / set_relay_inbox(name, config => <config>).
+void set_outbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config);
+void set_inbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config);
+
+// Holds SHARE on a table (the relay's INSERTs wait, reads go on) until release() or destruction:
+// how a test keeps a batch between the source and the inbox commit.
+class TableLock {
+ public:
+  TableLock(const TestDb& db, const std::string& table);
+  ~TableLock() { release(); }
+  void release();
+
+ private:
+  pg::Connection conn_;
+  bool held_ = false;
+};
+// Whether an INSERT of the relay is waiting for a lock within `timeout`.
+bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout);
+
 // The value of one series on the relay's /metrics (e.g. `x_total{pipeline="p"}`), -1 when absent.
 double metric(int port, const std::string& series);
 

@@ -5,9 +5,6 @@
 // HMAC signature, or both.
 #include <fmt/format.h>
 #include <httplib.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>
@@ -17,6 +14,7 @@
 #include "config/pipeline_config.h"
 #include "core/backend_factories.h"
 #include "core/build_context.h"
+#include "core/event_fd.h"
 #include "sources/http/http_receive.h"
 #include "util/strings.h"
 
@@ -60,16 +58,11 @@ void answer(httplib::Response& res, int status, const std::string& error) {
 
 class HttpSource final : public Source {
  public:
-  HttpSource(Settings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx) {
-    event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  }
-  ~HttpSource() override {
-    stop();
-    if (event_fd_ >= 0) ::close(event_fd_);
-  }
+  HttpSource(Settings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx) {}
+  ~HttpSource() override { stop(); }
 
   Status start() override {
-    if (event_fd_ < 0) return retriable("http source: cannot create an eventfd");
+    if (!event_fd_.ok()) return retriable("http source: cannot create an eventfd");
     server_ = std::make_unique<httplib::Server>();
     size_t threads = s_.max_connections;
     server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -137,13 +130,7 @@ class HttpSource final : public Source {
       std::lock_guard lock(mutex_);
       if (queued_ > 0) return;
     }
-    auto ms = duration_cast<milliseconds>(deadline - Clock::now()).count();
-    pollfd fds[2] = {{event_fd_, POLLIN, 0}, {ctx_.wake_fd, POLLIN, 0}};
-    ::poll(fds, 2, static_cast<int>(std::clamp<long long>(ms, 0, 60000)));
-    if (fds[0].revents & POLLIN) {
-      std::uint64_t n;
-      [[maybe_unused]] auto r = ::read(event_fd_, &n, sizeof n);
-    }
+    event_fd_.wait(deadline, ctx_.wake_fd);
   }
 
   Status ack(const Batch& batch) override {
@@ -235,10 +222,7 @@ class HttpSource final : public Source {
     queue_.push_back(p);
     queued_ += n;
     pending_ += n;
-    if (was_empty) {
-      std::uint64_t one = 1;
-      [[maybe_unused]] auto w = ::write(event_fd_, &one, sizeof one);
-    }
+    if (was_empty) event_fd_.signal();
     arrived_.notify_one();
     bool done = committed_.wait_for(lock, kCommitWait, [&] { return p->committed == n || closed_; });
     if (p->committed == n) {
@@ -262,7 +246,7 @@ class HttpSource final : public Source {
   BuildContext ctx_;
   std::unique_ptr<httplib::Server> server_;
   std::thread listener_;
-  int event_fd_ = -1;  // readable when the queue went from empty to not empty
+  EventFd event_fd_;  // readable when the queue went from empty to not empty
 
   std::mutex mutex_;
   std::condition_variable committed_, arrived_;

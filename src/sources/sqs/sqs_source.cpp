@@ -6,9 +6,6 @@
 // The pipeline thread only takes batches from the buffer (poll) and hands their receipt handles
 // back (ack, after the inbox commit).
 #include <fmt/format.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +17,7 @@
 #include "config/pipeline_config.h"
 #include "core/backend_factories.h"
 #include "core/build_context.h"
+#include "core/event_fd.h"
 #include "http/curl_client.h"
 #include "sinks/sqs/sqs_common.h"
 #include "sinks/sqs/sqs_encode.h"
@@ -62,18 +60,14 @@ std::int64_t attribute_number(const std::string& body, const char* name, std::in
 class SqsSource final : public Source {
  public:
   SqsSource(Settings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx), client_(s_.in_flight + 16) {
-    event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     want_ = s_.batch_size + static_cast<size_t>(s_.in_flight * s_.max_messages);
   }
 
-  ~SqsSource() override {
-    stop();
-    if (event_fd_ >= 0) ::close(event_fd_);
-  }
+  ~SqsSource() override { stop(); }
 
   // Checks the queue and the credentials (GetQueueAttributes) and reads its visibility timeout.
   Status start() override {
-    if (event_fd_ < 0) return retriable("sqs source: cannot create an eventfd");
+    if (!event_fd_.ok()) return retriable("sqs source: cannot create an eventfd");
     std::string body = sqs::get_queue_attributes_body(s_.queue, R"(["VisibilityTimeout","ApproximateNumberOfMessages"])");
     http::Response answer;
     if (!call(sqs::request(s_.queue, "GetQueueAttributes", body, 10000), answer))
@@ -115,13 +109,7 @@ class SqsSource final : public Source {
       std::lock_guard lock(mutex_);
       if (!ready_.empty() || error_) return;
     }
-    auto ms = duration_cast<milliseconds>(deadline - Clock::now()).count();
-    pollfd fds[2] = {{event_fd_, POLLIN, 0}, {ctx_.wake_fd, POLLIN, 0}};
-    ::poll(fds, 2, static_cast<int>(std::clamp<long long>(ms, 0, 60000)));
-    if (fds[0].revents & POLLIN) {
-      std::uint64_t n;
-      [[maybe_unused]] auto r = ::read(event_fd_, &n, sizeof n);
-    }
+    event_fd_.wait(deadline, ctx_.wake_fd);
   }
 
   Status ack(const Batch& batch) override {
@@ -341,10 +329,7 @@ class SqsSource final : public Source {
       for (auto& m : *msgs) ready_.push_back(std::move(m));
     }
     ready_cv_.notify_one();
-    if (was_empty) {
-      std::uint64_t one = 1;
-      [[maybe_unused]] auto w = ::write(event_fd_, &one, sizeof one);
-    }
+    if (was_empty) event_fd_.signal();
   }
 
   void on_delete(Job job, const http::Response& r) {
@@ -408,8 +393,7 @@ class SqsSource final : public Source {
     }
     ready_cv_.notify_all();
     room_cv_.notify_all();
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto w = ::write(event_fd_, &one, sizeof one);
+    event_fd_.signal();
   }
 
   // Deletes of committed batches first (so they are not delivered again), then every message not
@@ -467,7 +451,7 @@ class SqsSource final : public Source {
   std::string receive_body_, short_receive_body_;  // ReceiveMessage: the long poll, the short polls
   int visibility_ = 30;
   size_t want_ = 0;      // buffer size the receives aim for
-  int event_fd_ = -1;    // readable when the buffer went from empty to not empty (or on an error)
+  EventFd event_fd_;    // readable when the buffer went from empty to not empty (or on an error)
   std::thread io_;
 
   // Shared between the pipeline thread and the I/O thread.

@@ -18,11 +18,6 @@ namespace {
 const std::string kToken = "receiver-token";
 const std::string kSecret = "receiver-hmac-key";
 
-void set_inbox(TestDb& db, const std::string& name, const json& config) {
-  db.exec("SELECT pgtrickle.set_relay_inbox(" + relay::pg::quote_literal(name) + ", config => " +
-          relay::pg::quote_literal(config.dump()) + "::jsonb)");
-}
-
 json receiver(int port, const std::string& path) {
   return {{"source_type", "http"}, {"listen", "127.0.0.1:" + std::to_string(port)}, {"path", path}, {"inbox_name", "hooks"}};
 }
@@ -50,32 +45,6 @@ httplib::Headers bearer(const std::string& key = "") {
   return h;
 }
 
-// The relay's INSERT into the inbox is waiting for a lock held by the test.
-bool insert_blocked(TestDb& db) {
-  return wait_until([&] {
-    return db.number("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%'") > 0;
-  }, 10s);
-}
-
-// Holds SHARE on the inbox (INSERTs wait, reads go on) until release().
-class InboxLock {
- public:
-  explicit InboxLock(const TestDb& db) {
-    auto c = relay::pg::Connection::open(db.url(), "test lock");
-    if (!c) throw std::runtime_error(c.error().message);
-    conn_ = std::move(*c);
-    exec("BEGIN");
-    exec("LOCK TABLE pgtrickle.inbox_hooks IN SHARE MODE");
-  }
-  void release() { exec("COMMIT"); }
-
- private:
-  void exec(const std::string& sql) {
-    if (auto r = conn_.exec(sql); !r) throw std::runtime_error(r.error().message);
-  }
-  relay::pg::Connection conn_;
-};
-
 }  // namespace
 
 TEST(HttpSource, EachAnswerOfTheReceiverAsAClientSeesIt) {
@@ -85,7 +54,7 @@ TEST(HttpSource, EachAnswerOfTheReceiverAsAClientSeesIt) {
   cfg["bearer_token"] = kToken;
   cfg["hmac_secret"] = kSecret;
   cfg["max_body_bytes"] = 4096;
-  set_inbox(db, "in", cfg);
+  set_inbox_pipeline(db, "in", cfg);
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
 
@@ -145,7 +114,7 @@ TEST(HttpSource, ADuplicateIdempotencyKeyGivesOneRowAndBothRequestsSucceed) {
   int port = free_receiver_port();
   json cfg = receiver(port, "/orders");
   cfg["bearer_token"] = kToken;
-  set_inbox(db, "in", cfg);
+  set_inbox_pipeline(db, "in", cfg);
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(listening(port, "/orders")) << relay.err();
   Answer first = post(port, "/orders", R"({"order_id": 1, "attempt": 1})", bearer("order-1"));
@@ -162,14 +131,14 @@ TEST(HttpSource, AnAnswerComesOnlyAfterTheCommitAndAStopAnswers503ToWhatWasNotCo
   int port = free_receiver_port();
   json cfg = receiver(port, "/hooks");
   cfg["bearer_token"] = kToken;
-  set_inbox(db, "in", cfg);
+  set_inbox_pipeline(db, "in", cfg);
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
   ASSERT_EQ(post(port, "/hooks", R"({"n": 0})", bearer("warm-up")).status, 200);
 
-  InboxLock lock(db);
+  TableLock lock(db, "pgtrickle.inbox_hooks");
   auto a = std::async(std::launch::async, [&] { return post(port, "/hooks", R"({"n": 1})", bearer("a")); });
-  ASSERT_TRUE(insert_blocked(db));
+  ASSERT_TRUE(insert_blocked(db, 10s));
   EXPECT_EQ(a.wait_for(1s), std::future_status::timeout) << "no answer before the commit";
   auto b = std::async(std::launch::async, [&] { return post(port, "/hooks", R"({"n": 2})", bearer("b")); });
   std::this_thread::sleep_for(300ms);  // b waits behind a's batch
@@ -197,9 +166,9 @@ TEST(HttpSource, MoreMessagesWaitingThanMaxPendingGet429WithRetryAfter) {
   ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
   ASSERT_EQ(post(port, "/hooks", R"({"n": 0})", bearer("warm-up")).status, 200);
 
-  InboxLock lock(db);
+  TableLock lock(db, "pgtrickle.inbox_hooks");
   auto a = std::async(std::launch::async, [&] { return post(port, "/hooks", R"({"n": 1})", bearer("a")); });
-  ASSERT_TRUE(insert_blocked(db));
+  ASSERT_TRUE(insert_blocked(db, 10s));
   auto b = std::async(std::launch::async, [&] { return post(port, "/hooks", R"({"n": 2})", bearer("b")); });
   std::this_thread::sleep_for(300ms);
   Answer c = post(port, "/hooks", R"({"n": 3})", bearer("c"), 5s);
@@ -216,7 +185,7 @@ TEST(HttpSource, MoreMessagesWaitingThanMaxPendingGet429WithRetryAfter) {
 TEST(HttpSource, AReceiverWithoutCredentialsIsRefusedWithWhatToSet) {
   TestDb db;
   int port = free_receiver_port();
-  set_inbox(db, "open", receiver(port, "/hooks"));
+  set_inbox_pipeline(db, "open", receiver(port, "/hooks"));
   RelayProcess relay(relay_args(db));
   std::string error = wait_for_pipeline_error(relay, "open");
   EXPECT_NE(error.find("set bearer_token and/or hmac_secret"), std::string::npos) << error;
@@ -236,7 +205,7 @@ TEST(HttpSource, TheWebhookSinkOfOnePipelineDeliversIntoTheReceiverOfAnother) {
     json in = receiver(port, "/orders");
     in["hmac_secret"] = kSecret;
     in["inbox_name"] = std::string("orders_") + name;
-    set_inbox(db, std::string("in-") + name, in);
+    set_inbox_pipeline(db, std::string("in-") + name, in);
   }
   db.exec("SELECT pgtrickle.set_relay_outbox('out-single', config => " +
           relay::pg::quote_literal(json{{"stream_table", "orders"}, {"sink_type", "webhook"}, {"signing_secret", kSecret},

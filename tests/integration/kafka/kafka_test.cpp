@@ -25,11 +25,6 @@ std::vector<json> records(const std::string& bootstraps, const std::string& topi
   return r;
 }
 
-void set_pipeline(TestDb& db, const std::string& name, const json& config) {
-  db.exec("SELECT pgtrickle.set_relay_outbox(" + relay::pg::quote_literal(name) + ", config => " +
-          relay::pg::quote_literal(config.dump()) + "::jsonb)");
-}
-
 double delivered(RelayProcess& relay, const std::string& pipeline) {
   return metric(relay.admin_port(), "pgtrickle_relay_messages_delivered_total{pipeline=\"" + pipeline + "\"}");
 }
@@ -75,7 +70,7 @@ TEST(Kafka, TopicTemplatesRouteByOpAndTheSinkKeyPicksColumns) {
   db.exec("CREATE TABLE accounts (id int PRIMARY KEY, region text, amount int)");
   db.exec("SELECT pgtrickle.enable_outbox('accounts')");
   // The flat form of seed 001 with kafka_ prefixes, compression and a pass-through property.
-  set_pipeline(db, "acc", {{"stream_table", "accounts"}, {"sink_type", "kafka"}, {"kafka_brokers", brokers()},
+  set_outbox_pipeline(db, "acc", {{"stream_table", "accounts"}, {"sink_type", "kafka"}, {"kafka_brokers", brokers()},
                            {"kafka_topic", u + ".{stream_table}.{op}"}, {"kafka_key", "region"},
                            {"kafka_compression", "gzip"}, {"rdkafka", {{"linger.ms", "2"}}}});
   RelayProcess relay(relay_args(db));
@@ -107,7 +102,7 @@ TEST(Kafka, ApplicationHeadersBecomeKafkaHeaders) {
   db.exec("SELECT pgtrickle.create_outbox('order_events')");
   db.exec("SELECT pgtrickle.outbox_publish('order_events', '{\"order_id\": 17}', "
           "'{\"type\": \"OrderPaid\", \"traceparent\": \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}')");
-  set_pipeline(db, "ev", {{"outbox", "order_events"}, {"sink_type", "kafka"}, {"brokers", brokers()}, {"topic", u}});
+  set_outbox_pipeline(db, "ev", {{"outbox", "order_events"}, {"sink_type", "kafka"}, {"brokers", brokers()}, {"topic", u}});
   RelayProcess relay(relay_args(db));
   auto got = records(brokers(), u, 1);
   ASSERT_EQ(got.size(), 1u) << relay.err();
@@ -122,7 +117,7 @@ TEST(Kafka, EachKeyKeepsItsOrderAcrossPartitions) {
   std::string u = "p" + db.name();  // auto-created: 4 partitions
   db.exec("CREATE TABLE counters (k text PRIMARY KEY, n int)");
   db.exec("SELECT pgtrickle.enable_outbox('counters')");
-  set_pipeline(db, "cnt", {{"stream_table", "counters"}, {"sink_type", "kafka"}, {"brokers", brokers()}, {"topic", u},
+  set_outbox_pipeline(db, "cnt", {{"stream_table", "counters"}, {"sink_type", "kafka"}, {"brokers", brokers()}, {"topic", u},
                            {"batch_size", 50}});
   RelayProcess relay(relay_args(db));
   db.exec("INSERT INTO counters SELECT 'key-' || g, 0 FROM generate_series(1, 8) g");
@@ -151,7 +146,7 @@ TEST(Kafka, BrokerErrorsAreRetriedOrDeadLetteredByTheirKind) {
   mock.create_topic(u, 1);
   db.exec("CREATE TABLE items (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('items')");
-  set_pipeline(db, "err", {{"stream_table", "items"}, {"sink_type", "kafka"}, {"brokers", mock.bootstraps()}, {"topic", u}});
+  set_outbox_pipeline(db, "err", {{"stream_table", "items"}, {"sink_type", "kafka"}, {"brokers", mock.bootstraps()}, {"topic", u}});
   RelayProcess relay(relay_args(db));
   db.exec("INSERT INTO items VALUES (1)");
   ASSERT_EQ(records(mock.bootstraps(), u, 1).size(), 1u) << relay.err();
@@ -192,14 +187,14 @@ TEST(Kafka, BadConfigIsReportedWithTheKeyAtFault) {
   // What only librdkafka or the topic rules can judge fails the pipeline when it starts, naming the key.
   json unknown_prop = base();
   unknown_prop["rdkafka"] = {{"no.such.property", "1"}};
-  set_pipeline(db, "prop", unknown_prop);
+  set_outbox_pipeline(db, "prop", unknown_prop);
   json bad_topic = base();
   bad_topic["topic"] = "orders/{op}";
-  set_pipeline(db, "topic", bad_topic);
+  set_outbox_pipeline(db, "topic", bad_topic);
   json conflict = base();
   conflict["acks"] = "1";
   conflict["rdkafka"] = {{"enable.idempotence", "true"}};
-  set_pipeline(db, "acks", conflict);
+  set_outbox_pipeline(db, "acks", conflict);
   RelayProcess relay(relay_args(db));
   auto error_of = [&](const std::string& p) {
     int status = 0;

@@ -9,6 +9,7 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
+#include "token_server.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
@@ -45,11 +46,6 @@ void fresh_stream(const std::string& url, const std::string& stream, const std::
 
 json consumer_info(const std::string& url, const std::string& stream, const std::string& consumer) {
   return json::parse(run_node("nats.js", {"consumer", url, stream, consumer}));
-}
-
-void set_inbox_pipeline(TestDb& db, const std::string& name, const json& config) {
-  db.exec("SELECT pgtrickle.set_relay_inbox(" + relay::pg::quote_literal(name) + ", config => " +
-          relay::pg::quote_literal(config.dump()) + "::jsonb)");
 }
 
 double metric_of(RelayProcess& relay, const std::string& name, const std::string& pipeline) {
@@ -232,16 +228,9 @@ TEST(NatsSource, AGracefulStopNaksWhatItFetchedSoItComesBackAtOnceNotAfterAckWai
 
 TEST(NatsSource, TokenAuthenticationWithASecretFromTheEnvironment) {
   TestDb db;
-  std::string dir = work_dir() + "/nats-src-auth-" + db.name();
-  std::string out;
-  int port = 55900 + static_cast<int>(getpid() % 100);
-  ASSERT_EQ(run_command("NATS_SERVER_ARGS='--auth s3cret-src' bash " + std::string(RELAY_SOURCE_DIR) +
-                            "/scripts/servers/nats.sh start " + dir + " " + std::to_string(port), out), 0) << out;
-  struct Stop {
-    std::string dir;
-    ~Stop() { std::string o; run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/servers/nats.sh stop " + dir, o); }
-  } stop{dir};
-  std::string url = "nats://127.0.0.1:" + std::to_string(port);
+  TokenNatsServer server(work_dir() + "/nats-src-auth-" + db.name(), 55900 + static_cast<int>(getpid() % 100), "s3cret-src");
+  ASSERT_TRUE(server.started()) << server.output();
+  std::string url = server.url();
   setenv("NATS_TOKEN", "s3cret-src", 1);
   run_node("nats.js", {"add-stream", url, "authed", "authed.>"});
   publish(url, {{"authed.in", R"({"ok": true})", "a-1"}});

@@ -7,6 +7,7 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
+#include "token_server.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
@@ -95,16 +96,9 @@ TEST(NatsSink, TheSeedTomlRoutesByColumnAndASubjectWildcardIsRefusedWithAHint) {
 
 TEST(NatsSink, TokenAuthenticationWithASecretFromTheEnvironment) {
   TestDb db;
-  std::string dir = work_dir() + "/nats-auth-" + db.name();
-  std::string out;
-  int port = 55700 + static_cast<int>(getpid() % 200);
-  ASSERT_EQ(run_command("NATS_SERVER_ARGS='--auth s3cret-token' bash " + std::string(RELAY_SOURCE_DIR) +
-                            "/scripts/servers/nats.sh start " + dir + " " + std::to_string(port), out), 0) << out;
-  struct Stop {
-    std::string dir;
-    ~Stop() { std::string o; run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/servers/nats.sh stop " + dir, o); }
-  } stop{dir};
-  std::string url = "nats://127.0.0.1:" + std::to_string(port);
+  TokenNatsServer server(work_dir() + "/nats-auth-" + db.name(), 55700 + static_cast<int>(getpid() % 200), "s3cret-token");
+  ASSERT_TRUE(server.started()) << server.output();
+  std::string url = server.url();
 
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");

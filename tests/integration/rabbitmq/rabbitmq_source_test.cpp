@@ -23,8 +23,7 @@ class RabbitmqSource : public testing::Test {
   void pipeline(const std::string& name, const json& extra) {
     json config = {{"source_type", "rabbitmq"}, {"url", rabbitmq_url()}, {"queue", queue_}, {"inbox_name", name}};
     for (auto& [k, v] : extra.items()) config[k] = v;
-    db_.exec("SELECT pgtrickle.set_relay_inbox(" + relay::pg::quote_literal(name) + ", config => " +
-             relay::pg::quote_literal(config.dump()) + "::jsonb)");
+    set_inbox_pipeline(db_, name, config);
   }
 
   // Publishes (persistent, confirmed) kafka.js-style lines: body, id (message-id), type, headers.

@@ -19,8 +19,7 @@ class RabbitmqSink : public testing::Test {
   void SetUp() override { unique_ = "q" + db_.name(); }
 
   void pipeline(const std::string& name, const json& config) {
-    db_.exec("SELECT pgtrickle.set_relay_outbox(" + relay::pg::quote_literal(name) + ", config => " +
-             relay::pg::quote_literal(config.dump()) + "::jsonb)");
+    set_outbox_pipeline(db_, name, config);
   }
 
   std::string url_as(const std::string& user, const std::string& password) {

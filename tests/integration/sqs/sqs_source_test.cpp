@@ -15,11 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void set_inbox(TestDb& db, const std::string& name, const json& config) {
-  db.exec("SELECT pgtrickle.set_relay_inbox(" + relay::pg::quote_literal(name) + ", config => " +
-          relay::pg::quote_literal(config.dump()) + "::jsonb)");
-}
-
 json sqs_source(const std::string& queue_url) {
   return {{"source_type", "sqs"}, {"queue_url", queue_url}, {"endpoint_url", sqs_endpoint()}, {"region", "us-east-1"},
           {"access_key_id", "test"}, {"secret_access_key", "test"}, {"inbox_name", "sqs"}};
@@ -59,38 +54,13 @@ double dedup_skipped(RelayProcess& relay, const std::string& pipeline) {
   return metric(relay.admin_port(), "pgtrickle_relay_dedup_skipped_total{pipeline=\"" + pipeline + "\"}");
 }
 
-bool insert_blocked(TestDb& db) {
-  return wait_until([&] {
-    return db.number("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%'") > 0;
-  }, 15s);
-}
-
-// Holds SHARE on the inbox (the relay's INSERT waits, reads go on) until release().
-class InboxLock {
- public:
-  explicit InboxLock(const TestDb& db) {
-    auto c = relay::pg::Connection::open(db.url(), "test lock");
-    if (!c) throw std::runtime_error(c.error().message);
-    conn_ = std::move(*c);
-    exec("BEGIN");
-    exec("LOCK TABLE pgtrickle.inbox_sqs IN SHARE MODE");
-  }
-  void release() { exec("COMMIT"); }
-
- private:
-  void exec(const std::string& sql) {
-    if (auto r = conn_.exec(sql); !r) throw std::runtime_error(r.error().message);
-  }
-  relay::pg::Connection conn_;
-};
-
 }  // namespace
 
 TEST(SqsSource, MessagesLandUnderTheirIdentityWithTheirAttributesAsHeaders) {
   TestDb db;
   std::string name = "s" + db.name();
   std::string queue = sqs_create_queue(name);
-  set_inbox(db, "from-sqs", sqs_source(queue));
+  set_inbox_pipeline(db, "from-sqs", sqs_source(queue));
   RelayProcess relay(relay_args(db));
   sqs_publish(queue, {{{"id", "order-1"}, {"body", R"({"order_id": 1})"}, {"attributes", {{"traceparent", "00-abc-01"}}}},
                       {{"id", ""}, {"body", R"({"order_id": 2})"}}});
@@ -107,7 +77,7 @@ TEST(SqsSource, MessagesLandUnderTheirIdentityWithTheirAttributesAsHeaders) {
 TEST(SqsSource, AFifoQueueIdentityIsTheMessageDeduplicationId) {
   TestDb db;
   std::string queue = sqs_create_queue("f" + db.name() + ".fifo", R"({"FifoQueue":"true"})");
-  set_inbox(db, "from-fifo", sqs_source(queue));
+  set_inbox_pipeline(db, "from-fifo", sqs_source(queue));
   auto msgs = numbered(1, 5, "fifo-");
   msgs[0]["attributes"] = {{"dedup_key", "not-this"}};  // the FIFO id wins over the attribute
   for (auto& m : msgs) m["group"] = "customer-7";
@@ -126,7 +96,7 @@ TEST(SqsSource, AMessageNeverDeletedReappearsAfterTheVisibilityTimeoutAndLandsOn
   std::string queue = sqs_create_queue("v" + db.name());
   json cfg = sqs_source(queue);
   cfg["visibility_timeout"] = 2;
-  set_inbox(db, "from-sqs", cfg);
+  set_inbox_pipeline(db, "from-sqs", cfg);
   sqs_publish(queue, numbered(1, 30));
   {
     // Killed (kill -9) right after its first inbox commit: nothing was deleted.
@@ -153,14 +123,14 @@ TEST(SqsSource, ABatchHeldLongerThanTheVisibilityTimeoutIsExtendedNotDeliveredTw
   std::string queue = sqs_create_queue("x" + db.name());
   json cfg = sqs_source(queue);
   cfg["visibility_timeout"] = 2;
-  set_inbox(db, "from-sqs", cfg);
+  set_inbox_pipeline(db, "from-sqs", cfg);
   RelayProcess relay(relay_args(db));
   sqs_publish(queue, numbered(0, 0));
   ASSERT_TRUE(wait_until([&] { return rows(db) == 1; }, 20s)) << relay.err();
 
-  InboxLock lock(db);
+  TableLock lock(db, "pgtrickle.inbox_sqs");
   sqs_publish(queue, numbered(1, 40));
-  ASSERT_TRUE(insert_blocked(db));
+  ASSERT_TRUE(insert_blocked(db, 15s));
   // Three visibility timeouts later every message is still hidden: their visibility was extended.
   std::this_thread::sleep_for(6s);
   Depth held = depth(queue);
@@ -179,14 +149,14 @@ TEST(SqsSource, AStopMakesWhatWasNotCommittedVisibleAgainAtOnce) {
   json cfg = sqs_source(queue);
   cfg["visibility_timeout"] = 8;
   cfg["max_messages"] = 5;
-  set_inbox(db, "from-sqs", cfg);
+  set_inbox_pipeline(db, "from-sqs", cfg);
   RelayProcess relay(relay_args(db));
   sqs_publish(queue, numbered(0, 0));
   ASSERT_TRUE(wait_until([&] { return rows(db) == 1; }, 20s)) << relay.err();
 
-  InboxLock lock(db);
+  TableLock lock(db, "pgtrickle.inbox_sqs");
   sqs_publish(queue, numbered(1, 10));
-  ASSERT_TRUE(insert_blocked(db));
+  ASSERT_TRUE(insert_blocked(db, 15s));
   sqs_publish(queue, numbered(11, 30));  // received while the first batch waits
   ASSERT_TRUE(wait_until([&] { return depth(queue).in_flight == 30; }, 10s)) << relay.err();
   relay.signal(SIGTERM);
@@ -213,7 +183,7 @@ TEST(SqsSource, LongPollingDoesNotHoldAStopUp) {
   std::string queue = sqs_create_queue("p" + db.name());
   json cfg = sqs_source(queue);
   cfg["wait_time_seconds"] = 20;
-  set_inbox(db, "from-sqs", cfg);
+  set_inbox_pipeline(db, "from-sqs", cfg);
   RelayProcess relay(relay_args(db));
   sqs_publish(queue, numbered(1, 1));
   ASSERT_TRUE(wait_until([&] { return rows(db) == 1; }, 20s)) << relay.err();
@@ -226,7 +196,7 @@ TEST(SqsSource, LongPollingDoesNotHoldAStopUp) {
 
 TEST(SqsSource, AQueueThatDoesNotExistStopsThePipelineWithWhatToCheck) {
   TestDb db;
-  set_inbox(db, "from-sqs", sqs_source(sqs_endpoint() + "/000000000000/no-such-queue-" + db.name()));
+  set_inbox_pipeline(db, "from-sqs", sqs_source(sqs_endpoint() + "/000000000000/no-such-queue-" + db.name()));
   RelayProcess relay(relay_args(db));
   std::string error = wait_for_pipeline_error(relay, "from-sqs");
   EXPECT_NE(error.find("does not exist"), std::string::npos) << error;

@@ -14,11 +14,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void set_pipeline(TestDb& db, const std::string& name, const json& config) {
-  db.exec("SELECT pgtrickle.set_relay_outbox(" + relay::pg::quote_literal(name) + ", config => " +
-          relay::pg::quote_literal(config.dump()) + "::jsonb)");
-}
-
 json sqs_sink(const std::string& queue_url) {
   return {{"sink_type", "sqs"}, {"queue_url", queue_url}, {"endpoint_url", sqs_endpoint()}, {"region", "us-east-1"},
           {"access_key_id", "test"}, {"secret_access_key", "test"}};
@@ -37,7 +32,7 @@ TEST(Sqs, AFifoQueueGetsGroupAndDeduplicationIdsAndDropsAReplay) {
   cfg["stream_table"] = "orders";
   cfg["message_group_id"] = "customer-{{ customer }}";
   cfg["max_in_flight"] = 4;  // parallel across groups, in order within each
-  set_pipeline(db, "fifo", cfg);
+  set_outbox_pipeline(db, "fifo", cfg);
   db.exec("INSERT INTO orders SELECT g, CASE WHEN g % 2 = 0 THEN 'ann' ELSE 'bob' END FROM generate_series(1, 40) g");
   std::vector<SqsMessage> got;
   {
@@ -69,7 +64,7 @@ TEST(Sqs, AttributesCarryTheIdentityTheOperationAndApplicationHeaders) {
   db.exec("SELECT pgtrickle.create_outbox('order_events')");
   json cfg = sqs_sink(queue);
   cfg["outbox"] = "order_events";
-  set_pipeline(db, "events", cfg);
+  set_outbox_pipeline(db, "events", cfg);
   db.exec("SELECT pgtrickle.outbox_publish('order_events', '{\"order_id\": 17}', '{\"traceparent\": \"00-abc-01\", \"AWS.Bad\": \"x\"}')");
   RelayProcess relay(relay_args(db));
   auto got = sqs_receive(queue, 1, 15s);
@@ -87,7 +82,7 @@ TEST(Sqs, RequestsAreSignedWithSigV4UsingTheAwsEnvironmentVariables) {
   TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");
-  set_pipeline(db, "signed", {{"stream_table", "t"}, {"sink_type", "sqs"},
+  set_outbox_pipeline(db, "signed", {{"stream_table", "t"}, {"sink_type", "sqs"},
                               {"queue_url", "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"},
                               {"endpoint_url", "http://127.0.0.1:" + std::to_string(fake.port())}});
   db.exec("INSERT INTO t VALUES (1)");
@@ -118,9 +113,9 @@ TEST(Sqs, BadConfigurationIsRefusedNamingTheKey) {
   EXPECT_NE(e.find("queue_url"), std::string::npos) << e;
   json missing = sqs_sink(sqs_create_queue("m" + db.name()) + "-missing");
   missing["stream_table"] = "t";
-  set_pipeline(db, "missing", missing);
+  set_outbox_pipeline(db, "missing", missing);
   json nocreds = {{"stream_table", "t"}, {"sink_type", "sqs"}, {"queue_url", "https://sqs.eu-west-1.amazonaws.com/1/q"}};
-  set_pipeline(db, "nocreds", nocreds);
+  set_outbox_pipeline(db, "nocreds", nocreds);
   RelayProcess relay(relay_args(db), {"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY="});
   ASSERT_TRUE(wait_until([&] {
     return relay.err().find("-missing does not exist") != std::string::npos &&

@@ -19,11 +19,6 @@ namespace {
 
 std::string base(Receiver& r) { return "http://127.0.0.1:" + std::to_string(r.port()); }
 
-void set_pipeline(TestDb& db, const std::string& name, const json& config) {
-  db.exec("SELECT pgtrickle.set_relay_outbox(" + relay::pg::quote_literal(name) + ", config => " +
-          relay::pg::quote_literal(config.dump()) + "::jsonb)");
-}
-
 TEST(Webhook, TheTomlExampleOfSeed000Runs) {
   Receiver receiver;
   TestDb db;
@@ -56,7 +51,7 @@ TEST(Webhook, HeadersSignatureAndTheUrlTemplateAreOnTheWire) {
   Receiver receiver;
   TestDb db;
   db.exec("SELECT pgtrickle.create_outbox('order_events')");
-  set_pipeline(db, "events", {{"outbox", "order_events"}, {"sink_type", "webhook"}, {"method", "PUT"},
+  set_outbox_pipeline(db, "events", {{"outbox", "order_events"}, {"sink_type", "webhook"}, {"method", "PUT"},
                               {"url", base(receiver) + "/events/{op}"},
                               {"headers", {{"Authorization", "Bearer ${ENV:HOOK_TOKEN}"}, {"X-Custom-Header", "value"}}},
                               {"signing_secret", "${ENV:HOOK_SECRET}"}});
@@ -86,7 +81,7 @@ TEST(Webhook, A503IsRetriedHonouringRetryAfterWithTheSameIdempotencyKey) {
   TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");
-  set_pipeline(db, "p", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", base(receiver) + "/t"}, {"retry_max", 3}});
+  set_outbox_pipeline(db, "p", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", base(receiver) + "/t"}, {"retry_max", 3}});
   receiver.fail_next(2, 503, "1");
   RelayProcess relay(relay_args(db));
   db.exec("INSERT INTO t VALUES (1)");
@@ -119,7 +114,7 @@ TEST(Webhook, BatchedModeSendsOneJsonArrayAndNarrowsARefusalToItsMessage) {
   TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY, note text)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");
-  set_pipeline(db, "p", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", base(receiver) + "/batch"}, {"batch", true}});
+  set_outbox_pipeline(db, "p", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", base(receiver) + "/batch"}, {"batch", true}});
   receiver.refuse_bodies_with("poison", 422);
   db.exec("INSERT INTO t SELECT g, CASE WHEN g = 7 THEN 'poison' ELSE 'ok' END FROM generate_series(1, 10) g");
   RelayProcess relay(relay_args(db));
@@ -152,10 +147,10 @@ TEST(Webhook, BadConfigurationIsRefusedNamingTheKey) {
   EXPECT_NE(e.find("url"), std::string::npos) << e;
 
   // Checked when the pipeline is built: the scheme, headers, ranges.
-  set_pipeline(db, "scheme", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "ftp://example.com/x"}});
-  set_pipeline(db, "header", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "http://127.0.0.1:1/"},
+  set_outbox_pipeline(db, "scheme", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "ftp://example.com/x"}});
+  set_outbox_pipeline(db, "header", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "http://127.0.0.1:1/"},
                               {"headers", {{"Content-Length", "5"}}}});
-  set_pipeline(db, "range", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "http://127.0.0.1:1/"}, {"timeout_ms", 0}});
+  set_outbox_pipeline(db, "range", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "http://127.0.0.1:1/"}, {"timeout_ms", 0}});
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(wait_until([&] {
     return relay.err().find("ftp://example.com/x") != std::string::npos &&
