@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "util/strings.h"
+
 namespace relay::http {
 namespace {
 
@@ -28,13 +30,6 @@ struct SlistDeleter {
 using Easy = std::unique_ptr<CURL, EasyDeleter>;
 using Multi = std::unique_ptr<CURLM, MultiDeleter>;
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-bool iequals_prefix(std::string_view line, std::string_view name) {
-  if (line.size() < name.size()) return false;
-  for (size_t i = 0; i < name.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(line[i])) != std::tolower(static_cast<unsigned char>(name[i]))) return false;
-  return true;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -102,7 +97,7 @@ struct Client::Impl {
   static size_t on_header(char* data, size_t size, size_t n, void* user) noexcept {
     auto* t = static_cast<Transfer*>(user);
     std::string_view line(data, size * n);
-    if (iequals_prefix(line, "retry-after:")) {
+    if (util::istarts_with(line, "retry-after:")) {
       try {
         t->response.retry_after = std::string(trim(line.substr(12)));
       } catch (...) {

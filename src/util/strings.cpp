@@ -1,5 +1,7 @@
 #include "util/strings.h"
 
+#include <cctype>
+
 #include <algorithm>
 #include <charconv>
 #include <numeric>
@@ -132,6 +134,16 @@ std::string parse_host_port(std::string_view authority, std::string& host, int& 
       return "the port \"" + std::string(port_text) + "\" is not a number from 1 to 65535";
   }
   return "";
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 
 bool valid_utf8(std::string_view s) {

@@ -15,6 +15,9 @@ std::size_t levenshtein(std::string_view a, std::string_view b);
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 std::string join(const std::vector<std::string>& items, std::string_view sep);
 bool starts_with(std::string_view s, std::string_view prefix);
+// ASCII case-insensitive comparisons (header names, schemes).
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view s, std::string_view prefix);
 // Replaces the password of a URL or key=value connection string with "***".
 std::string redact_url(std::string_view url);
 // Splits a URL authority's "host[:port]" or "[v6]:port" (user info already removed); `port` keeps

@@ -12,16 +12,9 @@
 namespace relay {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
 const std::string* header(const Message& m, std::string_view name) {
   for (const auto& [k, v] : m.headers)
-    if (iequals(k, name)) return &v;
+    if (util::iequals(k, name)) return &v;
   return nullptr;
 }
 

@@ -7,20 +7,15 @@
 
 #include "util/digest.h"
 #include "util/json_escape.h"
+#include "util/strings.h"
 
 namespace relay::sqs {
 namespace {
 
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), s.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-         });
-}
-
 // SQS's rules for a message attribute name.
 bool valid_attribute_name(std::string_view n) {
   if (n.empty() || n.size() > 256 || n.front() == '.' || n.back() == '.' || n.find("..") != std::string_view::npos) return false;
-  if (istarts_with(n, "AWS.") || istarts_with(n, "Amazon.")) return false;
+  if (util::istarts_with(n, "AWS.") || util::istarts_with(n, "Amazon.")) return false;
   return std::all_of(n.begin(), n.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; });
 }
 

@@ -6,15 +6,10 @@
 #include <cctype>
 
 #include "util/digest.h"
+#include "util/strings.h"
 
 namespace relay::webhook {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // An RFC 9110 token: what a header name may be made of.
 bool is_token(std::string_view name) {
@@ -38,11 +33,11 @@ constexpr std::string_view kNotFromMessages[] = {"content-type", "idempotency-ke
                                                  "proxy-authorization", "cookie"};
 
 bool in(std::string_view name, std::span<const std::string_view> list) {
-  return std::any_of(list.begin(), list.end(), [&](std::string_view r) { return iequals(name, r); });
+  return std::any_of(list.begin(), list.end(), [&](std::string_view r) { return util::iequals(name, r); });
 }
 
 bool configured(const EncodeOptions& o, std::string_view name) {
-  return std::any_of(o.headers.begin(), o.headers.end(), [&](const Header& h) { return iequals(h.first, name); });
+  return std::any_of(o.headers.begin(), o.headers.end(), [&](const Header& h) { return util::iequals(h.first, name); });
 }
 
 void add(std::vector<std::string>& out, std::string_view name, std::string_view value) {
@@ -119,7 +114,7 @@ Result<std::vector<Header>> parse_headers(const nlohmann::json& headers) {
       return fatal(fmt::format("webhook sink: headers: \"{}\" is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)", name));
     if (in(name, kFraming))
       return fatal(fmt::format("webhook sink: headers: {} is set by the HTTP client and cannot be configured", name));
-    if (iequals(name, "Idempotency-Key") || iequals(name, kSignatureHeader))
+    if (util::iequals(name, "Idempotency-Key") || util::iequals(name, kSignatureHeader))
       return fatal(fmt::format("webhook sink: headers: {} is set by the relay for each request and cannot be configured", name));
     std::string text;
     if (value.is_string()) text = value.get<std::string>();

@@ -18,12 +18,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 // Why a text is not JSON, in the parser's words (without its exception prefix).
 std::string json_problem(std::string_view body) {
   try {
@@ -56,7 +50,7 @@ std::string lower(std::string_view s) {
 
 bool bearer_matches(std::string_view authorization, std::string_view token) {
   authorization = trim(authorization);
-  if (authorization.size() < 7 || !iequals(authorization.substr(0, 7), "bearer ")) return false;
+  if (authorization.size() < 7 || !util::iequals(authorization.substr(0, 7), "bearer ")) return false;
   return util::constant_time_equal(trim(authorization.substr(7)), token);
 }
 
@@ -96,7 +90,7 @@ bool keep_header(std::string_view name) {
       // cpp-httplib's own entries for the peer and local address, not request headers
       "remote_addr", "remote_port", "local_addr", "local_port"};
   for (auto d : dropped)
-    if (iequals(name, d)) return false;
+    if (util::iequals(name, d)) return false;
   return !name.empty();
 }
 

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <string>
 
+#include "util/strings.h"
+
 namespace relay::nats_decode {
 namespace {
 
@@ -10,17 +12,6 @@ template <class T>
 bool number(std::string_view s, T& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc() && p == s.data() + s.size();
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -55,7 +46,7 @@ Message to_message(std::string_view stream, std::string_view subject, std::strin
   Message m;
   m.op = Op::event;
   for (const auto& [k, v] : headers) {
-    if (!v.empty() && iequals(k, "Nats-Msg-Id")) {
+    if (!v.empty() && util::iequals(k, "Nats-Msg-Id")) {
       m.dedup_key = v;
       break;
     }
