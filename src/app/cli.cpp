@@ -30,6 +30,7 @@ struct Settings {
   std::string log_level = "info";
   std::string relay_group_id = "default";
   std::string config;
+  double lease_timeout = 10;
 };
 
 std::string backends_line() {
@@ -55,6 +56,7 @@ void apply_file_globals(const GlobalSettings& g, Settings& s, const CLI::App& ap
   if (g.log_format && unset("--log-format")) s.log_format = *g.log_format;
   if (g.log_level && unset("--log-level")) s.log_level = *g.log_level;
   if (g.relay_group_id && unset("--relay-group-id")) s.relay_group_id = *g.relay_group_id;
+  if (g.lease_timeout && unset("--lease-timeout")) s.lease_timeout = std::stod(*g.lease_timeout);
 }
 
 int init_logging(const Settings& s) {
@@ -94,9 +96,15 @@ int cmd_run(Settings s) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  if (!(s.lease_timeout >= 1 && s.lease_timeout <= 3600)) {
+    log.error("--lease-timeout must be between 1 and 3600 seconds.", {{"value", fmt::format("{}", s.lease_timeout)}});
+    return 2;
+  }
   metrics::Registry registry;
   HealthBoard health;
+  Ownership ownership(*url, s.relay_group_id, std::chrono::milliseconds(static_cast<long long>(s.lease_timeout * 1000)));
   RelayContext ctx;
+  ctx.ownership = &ownership;
   ctx.postgres_url = *url;
   ctx.relay_group_id = s.relay_group_id;
   ctx.worker_id = worker_id();
@@ -199,6 +207,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", s.log_format, "text or json")->envname("PGTRICKLE_RELAY_LOG_FORMAT");
   app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error")->envname("PGTRICKLE_RELAY_LOG_LEVEL");
   app.add_option("--relay-group-id", s.relay_group_id, "Relays of one group share the pipelines")->envname("PGTRICKLE_RELAY_GROUP_ID");
+  app.add_option("--lease-timeout", s.lease_timeout,
+                 "Seconds after which a stalled relay's pipelines are taken over by another relay of the group")
+      ->envname("PGTRICKLE_RELAY_LEASE_TIMEOUT");
   app.add_option("--config", s.config, "TOML file with [global] and [[pipeline]] entries")->envname("PGTRICKLE_RELAY_CONFIG");
 
   auto* run = app.add_subcommand("run", "Run the relay (the default)")->fallthrough();

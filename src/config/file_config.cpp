@@ -50,6 +50,7 @@ void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::str
       {"log_format", "", &GlobalSettings::log_format},
       {"log_level", "", &GlobalSettings::log_level},
       {"relay_group_id", "ha_group", &GlobalSettings::relay_group_id},
+      {"lease_timeout", "", &GlobalSettings::lease_timeout},
   };
   std::vector<std::string> names;
   for (const auto& k : keys) {
@@ -65,6 +66,15 @@ void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::str
       auto s = util::did_you_mean(name, names);
       problems.push_back(fmt::format("[global]{}: unknown key \"{}\"{}; expected one of: {}", line_of(value), name,
                                      s.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", s), util::join(names, ", ")));
+      continue;
+    }
+    if (found->field == &GlobalSettings::lease_timeout) {
+      // Seconds, as a number.
+      if (!value.is_number()) {
+        problems.push_back(fmt::format("[global]{}: key \"{}\" must be a number of seconds, e.g. lease_timeout = 10", line_of(value), name));
+        continue;
+      }
+      out.lease_timeout = to_json(value).dump();
       continue;
     }
     if (!value.is_string()) {

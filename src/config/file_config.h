@@ -15,6 +15,7 @@ struct GlobalSettings {
   std::optional<std::string> log_format;
   std::optional<std::string> log_level;
   std::optional<std::string> relay_group_id;  // ha_group in seed 000
+  std::optional<std::string> lease_timeout;   // seconds a stalled relay keeps its pipelines
 };
 
 struct FileConfig {

@@ -1,5 +1,5 @@
 // What a backend factory gets besides its own config: the relay's identity, the pipeline's database
-// connection (which holds the pipeline's ownership lock), a wake-up fd, metrics and a logger.
+// connection, the ownership fence, a wake-up fd, metrics and a logger.
 #pragma once
 
 #include <memory>
@@ -18,6 +18,9 @@ struct BuildContext {
   std::string worker_id;     // host:pid of this relay
   std::string postgres_url;  // the relay's own database
   std::shared_ptr<pg::Connection> db;
+  // SQL condition true while this relay still owns the pipeline: a statement that stores a position
+  // must include it, so a stalled former owner cannot move the position (Ownership::fence_sql).
+  std::string fence_sql = "true";
   int wake_fd = -1;          // readable when the pipeline must stop waiting
   std::shared_ptr<metrics::PipelineMetrics> metrics;
   const log::Logger* log = nullptr;

@@ -20,25 +20,9 @@
 
 namespace relay {
 
-long long ownership_lock_key(const std::string& group, const std::string& pipeline) {
-  std::uint64_t h = 14695981039346656037ull;
-  auto mix = [&](std::string_view s) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 1099511628211ull;
-    }
-    h ^= 0xff;  // separator that cannot occur in UTF-8 text
-    h *= 1099511628211ull;
-  };
-  mix("pgtrickle-relay");
-  mix(group);
-  mix(pipeline);
-  return static_cast<long long>(h);
-}
-
 namespace {
 
-enum class Flow { ok, restart, failed, stopped };
+enum class Flow { ok, restart, failed, stopped, handed_over };
 
 }  // namespace
 
@@ -50,6 +34,12 @@ class PipelineRunner::Impl {
   }
   ~Impl() {
     if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+
+  void hand_over() {
+    hand_over_ = true;
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
   }
 
   void request_stop() {
@@ -65,6 +55,12 @@ class PipelineRunner::Impl {
       Flow f = run_once(backoff);
       release();
       if (f == Flow::stopped || stop_) break;
+      if (f == Flow::handed_over) {
+        // Leave the pipeline to a relay with fewer pipelines; stand by again after a while.
+        set_state("standby", "");
+        sleep_for(3 * relay_.standby_retry);
+        continue;
+      }
       if (f == Flow::failed) {
         // The environment may be fixed meanwhile (an outbox enabled, a privilege granted): look again
         // later; a config change replaces this runner at once.
@@ -88,13 +84,19 @@ class PipelineRunner::Impl {
     if (!conn) return retry_later(conn.error());
     db_ = std::make_shared<pg::Connection>(std::move(*conn));
 
-    // Ownership: one relay of the group runs the pipeline; the others stand by and retry.
-    std::string key = std::to_string(ownership_lock_key(relay_.relay_group_id, config_.name));
+    // Ownership: one relay of the group runs the pipeline; the others stand by and retry. A relay
+    // that has its share of the group's pipelines leaves the rest to others, unless nobody takes
+    // them for a while.
     bool announced_standby = false;
+    int passed = 0;
+    hand_over_ = false;
     while (!stop_) {
-      auto r = db_->exec("SELECT pg_try_advisory_lock($1::bigint)", {key});
-      if (!r) return retry_later(r.error());
-      if (r->boolean(0, 0)) break;
+      if (relay_.ownership->below_share() || ++passed % 5 == 0) {
+        if (auto fence = relay_.ownership->try_take(config_.name)) {
+          fence_sql_ = std::move(*fence);
+          break;
+        }
+      }
       if (!announced_standby) {
         log_.info("Another relay owns this pipeline; standing by.", {{"relay_group_id", relay_.relay_group_id}});
         announced_standby = true;
@@ -133,6 +135,7 @@ class PipelineRunner::Impl {
     ctx.worker_id = relay_.worker_id;
     ctx.postgres_url = relay_.postgres_url;
     ctx.db = db_;
+    ctx.fence_sql = fence_sql_;
     ctx.wake_fd = wake_fd_;
     ctx.metrics = metrics_;
     ctx.log = &log_;
@@ -170,7 +173,9 @@ class PipelineRunner::Impl {
     if (source_) source_->stop();
     sink_.reset();
     source_.reset();
-    db_.reset();  // closing the session releases the ownership lock
+    db_.reset();
+    if (!fence_sql_.empty()) relay_.ownership->release(config_.name);
+    fence_sql_.clear();
     metrics_->owned.set(0);
   }
 
@@ -180,7 +185,13 @@ class PipelineRunner::Impl {
     auto next_status = Clock::now();
     while (true) {
       if (stop_) return Flow::stopped;
+      if (hand_over_.exchange(false)) {
+        log_.info("Handing the pipeline over to a relay of the group with fewer pipelines.");
+        return Flow::handed_over;
+      }
+      if (!relay_.ownership->holds(config_.name)) return ownership_lost();
       if (Clock::now() >= next_status) {
+        if (Flow f = confirm_ownership(); f != Flow::ok) return f;
         report_status();
         next_status = Clock::now() + relay_.status_interval;
       }
@@ -194,6 +205,7 @@ class PipelineRunner::Impl {
       Flow f = deliver(*batch, backoff);
       if (f != Flow::ok) return f;
       crash_point("after_delivery");
+      if (Flow f = confirm_ownership(); f != Flow::ok) return f;
       if (auto s = source_->ack(*batch); !s) return source_error(s.error());
       if (state_ != "running") set_state("running", "");
     }
@@ -283,6 +295,23 @@ class PipelineRunner::Impl {
     return Flow::ok;
   }
 
+  // The fence before an ack: a relay that stalled (kill -STOP, a long pause) may have lost the
+  // pipeline to another relay meanwhile; then it must not acknowledge anything.
+  Flow confirm_ownership() {
+    auto r = db_->exec("SELECT " + fence_sql_);
+    if (!r) return source_error(r.error());
+    if (r->boolean(0, 0)) return Flow::ok;
+    return ownership_lost();
+  }
+
+  Flow ownership_lost() {
+    metrics_->ownership_lost.inc();
+    set_state("standby", "");
+    log_.error("This relay no longer owns the pipeline (its lease lapsed, e.g. after a stall); the batch in flight is "
+               "left unacknowledged for the new owner.", {{"relay_group_id", relay_.relay_group_id}});
+    return Flow::restart;
+  }
+
   // A named point where the relay kills itself (kill -9) when PGTRICKLE_RELAY_CRASH_AT names it:
   // how the fault tests stop it at an exact place (e.g. after the target committed, before the ack).
   static void crash_point(const char* name) {
@@ -370,6 +399,8 @@ class PipelineRunner::Impl {
   std::vector<std::unique_ptr<Template>> routes_;
   std::vector<Outcome> outcomes_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> hand_over_{false};
+  std::string fence_sql_;  // set while this relay owns the pipeline
   Deadline drain_deadline_{};
   int wake_fd_ = -1;
   std::string state_, last_error_;
@@ -386,6 +417,7 @@ PipelineRunner::~PipelineRunner() {
 
 void PipelineRunner::start() { thread_ = std::thread([this] { impl_->run(); }); }
 void PipelineRunner::request_stop() { impl_->request_stop(); }
+void PipelineRunner::hand_over() { impl_->hand_over(); }
 void PipelineRunner::join() {
   if (thread_.joinable()) thread_.join();
 }

@@ -22,6 +22,8 @@ class PipelineRunner {
   // Asks the pipeline to stop: it finishes the batch in flight (up to the drain timeout), then exits.
   void request_stop();
   void join();
+  // Asks the pipeline to finish its batch and leave ownership to another relay of the group.
+  void hand_over();
   const PipelineConfig& config() const { return config_; }
 
  private:

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/health.h"
+#include "core/ownership.h"
 #include "metrics/metrics.h"
 
 namespace relay {
@@ -15,13 +16,10 @@ struct RelayContext {
   std::string worker_id;  // host:pid
   metrics::Registry* metrics = nullptr;
   HealthBoard* health = nullptr;
+  Ownership* ownership = nullptr;
   std::chrono::milliseconds standby_retry{1000};   // how often a standby tries to take a pipeline over
   std::chrono::milliseconds drain_timeout{10000};  // how long stop waits for an in-flight batch
   std::chrono::milliseconds status_interval{5000}; // lag and status refresh
 };
-
-// The advisory lock key of a pipeline within a relay group (64-bit FNV-1a, computed client-side so
-// it does not depend on the server's hash functions).
-long long ownership_lock_key(const std::string& relay_group_id, const std::string& pipeline);
 
 }  // namespace relay

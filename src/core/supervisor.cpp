@@ -83,6 +83,7 @@ void Supervisor::reconcile(std::vector<PipelineConfig> desired) {
     }
     it = runners_.erase(it);
   }
+  relay_.ownership->set_pipeline_count(want.size());
   for (auto& [name, cfg] : want) {
     if (runners_.count(name)) continue;
     log_.info("Starting a pipeline.", {{"pipeline", name}, {"direction", to_string(cfg.direction)},
@@ -90,6 +91,20 @@ void Supervisor::reconcile(std::vector<PipelineConfig> desired) {
     auto r = std::make_unique<PipelineRunner>(std::move(cfg), relay_);
     r->start();
     runners_.emplace(name, std::move(r));
+  }
+}
+
+// A relay holding more than its share of the group's pipelines (a relay joined, or took what a
+// dead one left) hands one over at a time, giving the others a moment to take it.
+void Supervisor::rebalance() {
+  if (Clock::now() - last_hand_over_ < 5 * relay_.standby_retry || !relay_.ownership->above_share()) return;
+  for (auto& [name, r] : runners_) {
+    if (!relay_.ownership->holds(name)) continue;
+    log_.info("This relay owns more than its share of the group's pipelines; handing one over.",
+              {{"pipeline", name}, {"relays", std::to_string(relay_.ownership->members())}});
+    r->hand_over();
+    last_hand_over_ = Clock::now();
+    return;
   }
 }
 
@@ -191,7 +206,8 @@ void Supervisor::run() {
       auto r = control->exec("SELECT pgtrickle.run_outbox_retention()");
       if (!r) log_.debug("Outbox retention did not run.", {{"error", r.error().message}});
     }
-    wait(config_path_ ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(5000));
+    rebalance();
+    wait(std::chrono::milliseconds(1000));
   }
   log_.info("Stopping: draining pipelines.", {{"pipelines", std::to_string(runners_.size())}});
   for (auto& [name, r] : runners_) r->request_stop();

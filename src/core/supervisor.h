@@ -31,6 +31,7 @@ class Supervisor {
   void reconcile(std::vector<PipelineConfig> desired);
   bool load_file(std::vector<PipelineConfig>& out);
   void wait(std::chrono::milliseconds d);
+  void rebalance();
 
   RelayContext& relay_;
   std::optional<std::string> config_path_;
@@ -41,6 +42,7 @@ class Supervisor {
   int wake_fd_ = -1;
   int control_socket_ = -1;
   long long file_mtime_ = 0;
+  std::chrono::steady_clock::time_point last_hand_over_{};
   std::vector<PipelineConfig> file_pipelines_;
 };
 

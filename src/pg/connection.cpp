@@ -7,6 +7,7 @@
 namespace relay::pg {
 
 long long PgResult::int64(int row, int col) const { return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10); }
+long long PgResult::affected() const { return std::strtoll(PQcmdTuples(r_.get()), nullptr, 10); }
 double PgResult::float64(int row, int col) const { return std::strtod(PQgetvalue(r_.get(), row, col), nullptr); }
 
 ErrorKind classify_sqlstate(std::string_view s, bool connection_ok) {

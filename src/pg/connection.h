@@ -27,6 +27,8 @@ class PgResult {
   long long int64(int row, int col) const;
   double float64(int row, int col) const;
   bool boolean(int row, int col) const { return text(row, col) == "t"; }
+  // Rows an INSERT/UPDATE/DELETE touched.
+  long long affected() const;
 
  private:
   std::shared_ptr<PGresult> r_;

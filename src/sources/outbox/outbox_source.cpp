@@ -95,7 +95,8 @@ class OutboxSource final : public Source {
 
     // The pipeline's connection (which holds the ownership lock) only stores positions; reading runs
     // on connections of its own, in a thread that keeps a batch or two ahead of the sink.
-    if (auto s = db_->prepare("ob_ack", kAckSql); !s) return s;
+    // The position only moves while this relay owns the pipeline (a stalled former owner's ack is refused).
+    if (auto s = db_->prepare("ob_ack", fmt::format(kAckSql, ctx_.fence_sql)); !s) return s;
     std::string t = db_->quote_ident(outbox_table_);
     std::string lag_sql =
         table.legacy
@@ -155,6 +156,7 @@ class OutboxSource final : public Source {
                                            p.next_row >= 0 ? std::optional<std::string>(std::to_string(p.next_row)) : std::nullopt,
                                            ctx_.worker_id});
     if (!r) return r.error();
+    if (r->affected() == 0) return retriable("the position was not stored: another relay of the group owns the pipeline now");
     acked_ = p;
     return {};
   }
@@ -188,7 +190,8 @@ class OutboxSource final : public Source {
   static constexpr size_t kQueueDepth = 2;  // batches read ahead: bounds memory, overlaps reading and sending
   static constexpr const char* kAckSql =
       "INSERT INTO pgtrickle.relay_offsets AS o (relay_group_id, pipeline, last_seq, last_id, next_row, worker_id, updated_at) "
-      "VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (relay_group_id, pipeline) DO UPDATE "
+      "SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::text, now() WHERE {} "
+      "ON CONFLICT (relay_group_id, pipeline) DO UPDATE "
       "SET last_seq = excluded.last_seq, last_id = excluded.last_id, next_row = excluded.next_row, "
       "worker_id = excluded.worker_id, updated_at = excluded.updated_at";
 
