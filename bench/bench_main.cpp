@@ -9,6 +9,8 @@
 // rows), then commit → acknowledged latency at 1,000 rows/s, with the relay's resident memory.
 // Reverse, for every broker and the HTTP receiver: a backlog of 100,000 messages (--reverse-rows)
 // drained by one pipeline into an inbox, duplicates skipped by event_id.
+// Takeover ("takeover"): the time a standby relay needs to own a pipeline after its owner was killed
+// (kill -9) or stalled (kill -STOP, lease 5 s), with rows flowing, and whether a row was lost.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <fmt/format.h>
@@ -25,6 +27,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -530,6 +533,81 @@ void reverse_http(const std::string& name, int clients, int per_request, json& r
 
 }  // namespace
 
+// Failover: two relays of a group share one pipeline while rows keep coming; the owner is killed
+// (kill -9) or stalled (kill -STOP, past the lease) and the time until the standby owns the
+// pipeline is measured; at the end every row must be in the file once at least.
+void takeover(int runs, json& results, const json& previous) {
+  std::string db = "relay_bench_takeover";
+  auto c = fresh_database(db);
+  exec(c, "CREATE TABLE t (id bigint PRIMARY KEY)");
+  exec(c, "SELECT pgtrickle.enable_outbox('t')");
+  std::string path = fmt::format("/tmp/relay_bench_takeover_{}.jsonl", getpid());
+  unlink(path.c_str());
+  exec(c, "SELECT pgtrickle.set_relay_outbox('ha', config => " +
+              relay::pg::quote_literal(json{{"stream_table", "t"}, {"sink_type", "file"}, {"path", path}}.dump()) + "::jsonb)");
+  std::atomic<bool> writing{true};
+  std::atomic<long> inserted{0};
+  std::thread writer([&] {
+    auto w = connect(db_url(db));
+    while (writing) {
+      exec(w, fmt::format("INSERT INTO t VALUES ({})", inserted + 1));
+      ++inserted;
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::vector<std::string> args = {"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0", "--lease-timeout", "5"};
+  auto measure = [&](int sig, std::vector<double>& out) {
+    auto owner = std::make_unique<Relay>(args, "/tmp/relay_bench_takeover_a.err");
+    int owner_port = owner->port();
+    while (metric(owner_port, "pgtrickle_relay_pipelines_owned") != 1) std::this_thread::sleep_for(10ms);
+    auto standby = std::make_unique<Relay>(args, "/tmp/relay_bench_takeover_b.err");
+    int standby_port = standby->port();
+    std::this_thread::sleep_for(1500ms);  // the standby has tried and stands by
+    kill(owner->pid, sig);
+    auto t0 = steady_clock::now();
+    while (metric(standby_port, "pgtrickle_relay_pipelines_owned") != 1) {
+      if (seconds_since(t0) > 60) die("no takeover within 60 s: see /tmp/relay_bench_takeover_b.err");
+      std::this_thread::sleep_for(5ms);
+    }
+    out.push_back(seconds_since(t0) * 1000);
+    if (sig == SIGSTOP) kill(owner->pid, SIGCONT);
+    std::this_thread::sleep_for(500ms);
+    owner.reset();
+    standby.reset();
+  };
+  std::vector<double> killed, stalled;
+  for (int i = 0; i < runs; ++i) measure(SIGKILL, killed);
+  for (int i = 0; i < std::max(2, runs / 3); ++i) measure(SIGSTOP, stalled);
+  writing = false;
+  writer.join();
+  std::set<long> ids;
+  {
+    Relay last(args, "/tmp/relay_bench_takeover_a.err");
+    last.port();
+    auto t0 = steady_clock::now();
+    while (static_cast<long>(ids.size()) < inserted && seconds_since(t0) < 30) {
+      std::this_thread::sleep_for(100ms);
+      std::ifstream f(path);
+      for (std::string line; std::getline(f, line);)
+        if (!line.empty() && line.back() == '}') ids.insert(json::parse(line)["payload"]["id"].get<long>());
+    }
+  }
+  unlink(path.c_str());
+  auto stats = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return std::pair{v[v.size() / 2], v.back()};
+  };
+  auto [k50, kmax] = stats(killed);
+  auto [s50, smax] = stats(stalled);
+  std::cout << fmt::format("takeover: {} kill -9 and {} kill -STOP of the owner (lease 5 s), rows inserted every 5 ms\n",
+                           killed.size(), stalled.size());
+  report(results, previous, "takeover_kill9_p50_ms", k50, "ms");
+  report(results, previous, "takeover_kill9_max_ms", kmax, "ms");
+  report(results, previous, "takeover_stall_p50_ms", s50, "ms");
+  report(results, previous, "takeover_stall_max_ms", smax, "ms");
+  report(results, previous, "takeover_rows_lost", static_cast<double>(inserted - static_cast<long>(ids.size())), "rows");
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> only;
   for (int i = 1; i < argc; ++i) {
@@ -566,6 +644,7 @@ int main(int argc, char** argv) {
       reverse_backlog(target, target.name == "sqs" || target.name == "rabbitmq" ? 1 : 2, results, previous);
   if (wanted("reverse_http")) reverse_http("http", 64, 1, results, previous);
   if (wanted("reverse_http_batched")) reverse_http("http_batched", 4, 1000, results, previous);
+  if (wanted("takeover")) takeover(10, results, previous);
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

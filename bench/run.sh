@@ -2,7 +2,10 @@
 # Runs the benchmarks on a throwaway PostgreSQL (same machine) and prints the figures beside the
 # previous ones. Usage: bench/run.sh [--rows N] [--reverse-rows N] [--only TARGET]... [--save]
 # Forward targets: file kafka redis webhook webhook_batched nats rabbitmq sqs; reverse targets:
-# reverse_redis reverse_nats reverse_kafka reverse_rabbitmq reverse_sqs reverse_http reverse_http_batched.
+# reverse_redis reverse_nats reverse_kafka reverse_rabbitmq reverse_sqs reverse_http reverse_http_batched;
+# failover: takeover.
+# bench/run.sh memory [--stuck-seconds S] [--big-rows N]: peak memory of the relay under a stuck
+# sink and a 1,000,000-row claim-check delta (bench/memory_bench.cpp) instead of the above.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,6 +20,10 @@ stop_all() {
 }
 trap stop_all EXIT
 url=$(scripts/pg-server.sh start "$work/pg" "${PGTRICKLE_BENCH_PG_PORT:-55470}")
+if [ "${1:-}" = memory ]; then
+  build/bench/memory_bench --postgres-url "$url" "${@:2}"
+  exit
+fi
 # The brokers, on the ports the tests use (do not run the benchmark during a test run).
 for server in scripts/servers/*.sh; do
   while IFS= read -r assignment; do export "${assignment?}"; done < <(bash "$server" start "$work/$(basename "$server" .sh)")

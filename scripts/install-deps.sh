@@ -10,6 +10,7 @@ packages=(
   librdkafka-dev libnats-dev libhiredis-dev librabbitmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nats-server redis-server rabbitmq-server python3
+  prometheus  # promtool checks the alert rules in docs/prometheus
 )
 missing=()
 for p in "${packages[@]}"; do

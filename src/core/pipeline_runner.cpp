@@ -29,7 +29,7 @@ enum class Flow { ok, restart, failed, stopped, handed_over };
 class PipelineRunner::Impl {
  public:
   Impl(const PipelineConfig& config, const RelayContext& relay)
-      : config_(config), relay_(relay), log_("pipeline." + config.name), metrics_(relay.metrics->pipeline(config.name)) {
+      : config_(config), relay_(relay), log_(log::Logger::for_pipeline(config.name)), metrics_(relay.metrics->pipeline(config.name)) {
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   }
   ~Impl() {
@@ -182,23 +182,18 @@ class PipelineRunner::Impl {
   // ---- the relay loop --------------------------------------------------------------------------
 
   Flow loop(Backoff& backoff) {
-    auto next_status = Clock::now();
+    next_status_ = Clock::now();
     while (true) {
       if (stop_) return Flow::stopped;
       if (hand_over_.exchange(false)) {
         log_.info("Handing the pipeline over to a relay of the group with fewer pipelines.");
         return Flow::handed_over;
       }
-      if (!relay_.ownership->holds(config_.name)) return ownership_lost();
-      if (Clock::now() >= next_status) {
-        if (Flow f = confirm_ownership(); f != Flow::ok) return f;
-        report_status();
-        next_status = Clock::now() + relay_.status_interval;
-      }
+      if (Flow f = status_due(); f != Flow::ok) return f;
       auto batch = source_->poll(Clock::now() + std::chrono::seconds(30));
       if (!batch) return source_error(batch.error());
       if (batch->empty()) {
-        source_->wait(std::min(next_status, Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms)));
+        source_->wait(std::min(next_status_, Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms)));
         continue;
       }
       metrics_->consumed.inc(batch->messages.size());
@@ -267,6 +262,8 @@ class PipelineRunner::Impl {
       for (size_t i = first_retry; i < to; ++i) done[i] = outcomes_[i].kind == Outcome::rejected;
       from = first_retry;
       sleep_for(backoff.next(), /*ignore_stop_until_drain=*/true);
+      // A long outage still refreshes lag and status, and still notices a lost lease.
+      if (Flow f = status_due(); f != Flow::ok) return f;
       if (!sink_->healthy()) {
         if (auto s = sink_->start(); !s && s.error().kind == ErrorKind::fatal) return fail(s.error());
       }
@@ -295,6 +292,16 @@ class PipelineRunner::Impl {
     return Flow::ok;
   }
 
+  // Every status_interval (and on a lease lost meanwhile): confirm ownership, refresh lag and status.
+  Flow status_due() {
+    if (!relay_.ownership->holds(config_.name)) return ownership_lost();
+    if (Clock::now() < next_status_) return Flow::ok;
+    next_status_ = Clock::now() + relay_.status_interval;
+    if (Flow f = confirm_ownership(); f != Flow::ok) return f;
+    report_status();
+    return Flow::ok;
+  }
+
   // The fence before an ack: a relay that stalled (kill -STOP, a long pause) may have lost the
   // pipeline to another relay meanwhile; then it must not acknowledge anything.
   Flow confirm_ownership() {
@@ -307,8 +314,9 @@ class PipelineRunner::Impl {
   Flow ownership_lost() {
     metrics_->ownership_lost.inc();
     set_state("standby", "");
-    log_.error("This relay no longer owns the pipeline (its lease lapsed, e.g. after a stall); the batch in flight is "
-               "left unacknowledged for the new owner.", {{"relay_group_id", relay_.relay_group_id}});
+    log_.error("This relay no longer owns the pipeline (it stalled past the lease timeout or lost its database session); "
+               "the batch in flight is left unacknowledged for whichever relay owns the pipeline next.",
+               {{"relay_group_id", relay_.relay_group_id}});
     return Flow::restart;
   }
 
@@ -401,6 +409,7 @@ class PipelineRunner::Impl {
   std::atomic<bool> stop_{false};
   std::atomic<bool> hand_over_{false};
   std::string fence_sql_;  // set while this relay owns the pipeline
+  Clock::time_point next_status_{};
   Deadline drain_deadline_{};
   int wake_fd_ = -1;
   std::string state_, last_error_;

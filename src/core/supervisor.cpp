@@ -79,7 +79,7 @@ void Supervisor::reconcile(std::vector<PipelineConfig> desired) {
     it->second->join();
     if (w == want.end()) {
       relay_.health->remove(it->first);
-      relay_.metrics->pipeline(it->first)->owned.set(0);
+      relay_.metrics->forget(it->first);
     }
     it = runners_.erase(it);
   }

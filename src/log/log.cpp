@@ -81,6 +81,12 @@ Logger::Logger(std::string name) : name_(std::move(name)) {}
 
 bool Logger::enabled(Level level) const { return level >= g_level.load() && level != Level::off; }
 
+Logger Logger::for_pipeline(const std::string& pipeline) {
+  Logger l("pipeline." + pipeline);
+  l.pipeline_ = pipeline;
+  return l;
+}
+
 void Logger::write(Level level, std::string_view msg, Fields fields) const {
   if (!enabled(level)) return;
   std::string line;
@@ -92,6 +98,10 @@ void Logger::write(Level level, std::string_view msg, Fields fields) const {
     line += level_name(level);
     line += "\",\"logger\":";
     util::append_json_string(line, name_);
+    if (!pipeline_.empty()) {
+      line += ",\"pipeline\":";
+      util::append_json_string(line, pipeline_);
+    }
     line += ",\"msg\":";
     util::append_json_string(line, msg);
     for (const auto& [k, v] : fields) {

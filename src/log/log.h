@@ -25,6 +25,8 @@ using Fields = std::initializer_list<Field>;
 class Logger {
  public:
   explicit Logger(std::string name);
+  // A pipeline's logger: JSON lines also carry "pipeline":"<name>".
+  static Logger for_pipeline(const std::string& pipeline);
   void debug(std::string_view msg, Fields fields = {}) const { write(Level::debug, msg, fields); }
   void info(std::string_view msg, Fields fields = {}) const { write(Level::info, msg, fields); }
   void warn(std::string_view msg, Fields fields = {}) const { write(Level::warn, msg, fields); }
@@ -35,6 +37,7 @@ class Logger {
  private:
   void write(Level level, std::string_view msg, Fields fields) const;
   std::string name_;
+  std::string pipeline_;
 };
 
 }  // namespace relay::log

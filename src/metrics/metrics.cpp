@@ -69,7 +69,7 @@ std::string Registry::render() const {
   counter("pgtrickle_relay_dead_letters_total", "Messages set aside in pgtrickle.relay_dead_letters.", [](auto& m) { return m.dead_letters.value(); });
   counter("pgtrickle_relay_dedup_skipped_total", "Duplicates the target skipped.", [](auto& m) { return m.dedup_skipped.value(); });
   counter("pgtrickle_relay_reconnects_total", "Reconnections to the database, source or sink.", [](auto& m) { return m.reconnects.value(); });
-  counter("pgtrickle_relay_ownership_lost_total", "Times another relay took the pipeline over while this relay owned it (a stall past the lease).", [](auto& m) { return m.ownership_lost.value(); });
+  counter("pgtrickle_relay_ownership_lost_total", "Times this relay lost a pipeline it owned: it stalled past the lease timeout or lost its database session.", [](auto& m) { return m.ownership_lost.value(); });
   gauge("pgtrickle_relay_consumer_lag", "Rows or messages waiting to be relayed.", [](auto& m) { return m.lag_rows.value(); });
   gauge("pgtrickle_relay_consumer_lag_seconds", "Age of the oldest message waiting to be relayed.", [](auto& m) { return m.lag_seconds.value(); });
   gauge("pgtrickle_relay_pipeline_owned", "1 while this relay owns the pipeline.", [](auto& m) { return m.owned.value(); });

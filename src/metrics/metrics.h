@@ -54,7 +54,7 @@ struct PipelineMetrics {
   Counter dead_letters;   // messages set aside in the dead-letter table
   Counter dedup_skipped;  // duplicates the target skipped
   Counter reconnects;     // reconnections to the database, source or sink
-  Counter ownership_lost; // times another relay took the pipeline over while this one owned it
+  Counter ownership_lost; // times this relay lost a pipeline it owned (stall past the lease, lost session)
   Gauge lag_rows;
   Gauge lag_seconds;
   Gauge owned;            // 1 while this relay owns the pipeline

@@ -258,3 +258,32 @@ TEST(Operations, APipelineWaitingForItsOutboxStartsOnceItIsEnabled) {
   db.exec("INSERT INTO late VALUES (1)");
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 1; }, 20s)) << relay.err();
 }
+
+TEST(Operations, JsonLogsAreOneObjectPerLineWithStableFieldsAndNoSecrets) {
+  TestDb db;
+  std::string out = work_dir() + "/jl-" + db.name();
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec(file_pipeline("logged", "t", out));
+  // The server trusts local connections, so the password is not needed; it must still never be printed.
+  std::string url = db.url();
+  url.replace(url.find("postgres@"), 9, "postgres:s3cret-pw@");
+  RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--log-format", "json"});
+  db.exec("INSERT INTO t VALUES (1)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 1; }, 10s)) << relay.err();
+  relay.signal(SIGTERM);
+  relay.wait(10s);
+  bool saw_pipeline_line = false;
+  std::istringstream lines(relay.err());
+  for (std::string line; std::getline(lines, line);) {
+    auto j = json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
+    for (const char* key : {"ts", "level", "logger", "msg"}) EXPECT_TRUE(j.contains(key)) << key << " missing: " << line;
+    if (j["logger"] == "pipeline.logged") {
+      saw_pipeline_line = true;
+      EXPECT_EQ(j["pipeline"], "logged") << line;
+    }
+  }
+  EXPECT_TRUE(saw_pipeline_line) << relay.err();
+  EXPECT_EQ(relay.err().find("s3cret-pw"), std::string::npos) << relay.err();
+}

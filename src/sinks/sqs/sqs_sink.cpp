@@ -144,8 +144,11 @@ class SqsSink final : public Sink {
       return http::Verdict::retry;
     };
     if (!r.answered()) {
+      // No answer (refused, reset, timed out): the core's backoff retries it, so /health shows an
+      // endpoint that stopped answering after one timeout_ms rather than three.
       healthy_ = false;
-      return again(fmt::format("SQS: {}: {}", s_.queue.endpoint, r.error));
+      set_all(Outcome::retriable, fmt::format("SQS: {}: {}", s_.queue.endpoint, r.error));
+      return http::Verdict::stop;
     }
     healthy_ = true;
     if (r.status != 200) {
