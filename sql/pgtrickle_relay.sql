@@ -152,11 +152,27 @@ $$;
 
 -- to_regclass() that returns NULL for text that is not a relation name. No SET search_path:
 -- names resolve in the caller's search path.
+-- A schema-qualified name resolves the same for everyone; the relay's role may lack USAGE on the
+-- application's schema, so the relay resolves such names through this (qualified names only: the
+-- pinned search_path holds no user schema).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_regclass_qualified(p_ref text)
+RETURNS regclass
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT to_regclass(p_ref) $$;
+
 CREATE OR REPLACE FUNCTION pgtrickle._relay_regclass(p_ref text)
 RETURNS regclass
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
-  SELECT CASE WHEN pgtrickle._relay_is_relation_name(p_ref) THEN to_regclass(p_ref) END
+BEGIN
+  IF NOT pgtrickle._relay_is_relation_name(p_ref) THEN
+    RETURN NULL;
+  END IF;
+  RETURN to_regclass(p_ref);
+EXCEPTION WHEN insufficient_privilege THEN
+  RETURN pgtrickle._relay_regclass_qualified(p_ref);
+END
 $$;
 
 -- Serialises changes to the relay and outbox catalogs (names are checked, then used).
@@ -2877,6 +2893,20 @@ BEGIN
 END
 $$;
 
+-- The relay calls this when it may not read an outbox pg_trickle created after the install: it
+-- grants its role SELECT on the registered outboxes (and nothing else).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_grant_outboxes()
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM pgtrickle._outbox_grant_existing();
+EXCEPTION WHEN insufficient_privilege THEN
+  NULL;  -- the installer does not own those tables: the relay's error names the GRANT to run
+END
+$$;
+
 CREATE OR REPLACE FUNCTION pgtrickle._inbox_grant_existing()
 RETURNS void
 LANGUAGE plpgsql
@@ -2908,7 +2938,7 @@ DECLARE
   v_relay_functions text[] := ARRAY[
     'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
-    'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_is_relation_name'];
+    'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes'];
   -- Everything meant to be called by people and applications.
   v_admin_functions text[] := v_relay_functions || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',

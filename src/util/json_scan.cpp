@@ -40,10 +40,18 @@ bool read_string(std::string_view t, size_t& pos) {
     if (c == '\\') {
       if (pos + 1 >= t.size()) return false;
       char e = t[pos + 1];
-      unsigned ignored;
       if (e == 'u') {
-        if (!hex4(t.substr(pos + 2), ignored)) return false;
+        unsigned cp, lo;
+        if (!hex4(t.substr(pos + 2), cp)) return false;
         pos += 6;
+        // A surrogate only as a high one followed by a low one: jsonb refuses lone halves.
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return false;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          if (pos + 1 >= t.size() || t[pos] != '\\' || t[pos + 1] != 'u' || !hex4(t.substr(pos + 2), lo) ||
+              lo < 0xDC00 || lo > 0xDFFF)
+            return false;
+          pos += 6;
+        }
         continue;
       }
       if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't') return false;
@@ -62,6 +70,7 @@ bool read_number(std::string_view t, size_t& pos) {
   size_t digits = pos;
   while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9') ++pos;
   if (pos == digits) return false;
+  if (t[digits] == '0' && pos - digits > 1) return false;  // no leading zeros ("01"), as in JSON and jsonb
   if (pos < t.size() && t[pos] == '.') {
     ++pos;
     size_t frac = pos;

@@ -33,7 +33,7 @@ TEST(Compat, ReadsPgTricklesOwnOutboxesAndEveryPayloadShape) {
   EXPECT_NE(db.value("SELECT config::text FROM pgtrickle.relay_outbox_config WHERE name = 'ov'").find("\"sink_type\""), std::string::npos)
       << "stored in pg_trickle's layout";
 
-  RelayProcess relay({"--postgres-url", db.url(), "--metrics-addr", "127.0.0.1:0"});
+  RelayProcess relay({"--postgres-url", db.relay_url(), "--metrics-addr", "127.0.0.1:0"});
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 7; }, 15s)) << relay.err();
   auto m = json_lines(out);
   ASSERT_EQ(m.size(), 7u);

@@ -49,6 +49,8 @@ std::string relay_binary() { return RELAY_BINARY; }
 
 namespace {
 std::atomic<int> g_counter{0};
+// The relay runs as this role in every test: LOGIN, member of pgtrickle_relay, nothing else.
+constexpr const char* kRelayLogin = "pgtrickle_relay_tester";
 
 pg::Connection must_connect(const std::string& url) {
   auto c = pg::Connection::open(url, "relay-test");
@@ -67,6 +69,26 @@ TestDb::TestDb(bool install) {
     auto s = pg::install_schema(conn_);
     if (!s) throw std::runtime_error("install failed: " + s.error().message);
   }
+}
+
+std::string TestDb::relay_url() const {
+  // Roles are cluster-wide and test processes run side by side: create the login once, quietly
+  // (pgtrickle_relay is made by the install; made here too when a test installs later).
+  static bool made = [] {
+    auto c = must_connect(maintenance_url());
+    for (const std::string role : {"pgtrickle_relay", kRelayLogin})
+      (void)c.exec("DO $$ BEGIN CREATE ROLE " + role + (role == kRelayLogin ? " LOGIN" : "") +
+                   "; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$");
+    auto g = c.exec(std::string("GRANT pgtrickle_relay TO ") + kRelayLogin);
+    if (!g) throw std::runtime_error("cannot grant pgtrickle_relay to the relay's login: " + g.error().message);
+    return true;
+  }();
+  (void)made;
+  std::string u = url();
+  auto scheme = u.find("://");
+  auto at = u.find('@', scheme);
+  if (scheme == std::string::npos || at == std::string::npos) return u;
+  return u.substr(0, scheme + 3) + kRelayLogin + u.substr(at);
 }
 
 TestDb::~TestDb() {
@@ -180,7 +202,7 @@ int RelayProcess::admin_port(std::chrono::milliseconds timeout) {
 }
 
 std::vector<std::string> relay_args(const TestDb& db, const std::string& group) {
-  return {"--postgres-url", db.url(), "--metrics-addr", "127.0.0.1:0", "--relay-group-id", group};
+  return {"--postgres-url", db.relay_url(), "--metrics-addr", "127.0.0.1:0", "--relay-group-id", group};
 }
 
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {

@@ -24,7 +24,9 @@ class TestDb {
   explicit TestDb(bool install = true);
   ~TestDb();
   const std::string& name() const { return name_; }
-  std::string url() const { return url_for_database(name_); }
+  std::string url() const { return url_for_database(name_); }  // a superuser: the application, the installer
+  // The relay's own login: a role that is only a member of pgtrickle_relay (least privilege).
+  std::string relay_url() const;
   pg::Connection& conn() { return conn_; }
   void exec(const std::string& sql);
   // The error message of a statement expected to fail ("" if it succeeded).

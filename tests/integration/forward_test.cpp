@@ -162,7 +162,7 @@ TEST(Forward, TomlPipelinesOfSeed000ShapeRun) {
   db.exec("SELECT pgtrickle.enable_outbox('revenue_by_region')");
   {
     std::ofstream f(toml);
-    f << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\nha_group = \"relay-primary\"\n\n"
+    f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\nha_group = \"relay-primary\"\n\n"
       << "[[pipeline]]\nname = \"revenue-to-file\"\nsource = { type = \"outbox\", stream_table = \"revenue_by_region\" }\n"
       << "sink = { type = \"file\", path = \"" << out << "\" }\ngranularity = \"delta\"\n";
   }
@@ -187,7 +187,7 @@ TEST(Forward, TheTomlFileIsReloadedWhenItChanges) {
   db.exec("SELECT pgtrickle.enable_outbox('t')");
   auto write = [&](const std::string& body) {
     std::ofstream f(toml + ".tmp");
-    f << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << body;
+    f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << body;
     f.close();
     std::rename((toml + ".tmp").c_str(), toml.c_str());
   };
@@ -217,7 +217,7 @@ TEST(Forward, ApplicationEventsFromOutboxPublishAreRelayedWithTheirHeaders) {
   // Configured through the environment instead of flags (seed 001's variables).
   db.exec("SELECT pgtrickle.set_relay_outbox('events', config => '{\"outbox\": \"order_events\", \"sink_type\": \"file\", "
           "\"path\": \"" + out + "\", \"format\": \"cloudevents\"}'::jsonb)");
-  RelayProcess relay({}, {"PGTRICKLE_RELAY_POSTGRES_URL=" + db.url(), "PGTRICKLE_RELAY_METRICS_ADDR=127.0.0.1:0",
+  RelayProcess relay({}, {"PGTRICKLE_RELAY_POSTGRES_URL=" + db.relay_url(), "PGTRICKLE_RELAY_METRICS_ADDR=127.0.0.1:0",
                           "PGTRICKLE_RELAY_LOG_FORMAT=json", "PGTRICKLE_RELAY_GROUP_ID=env-group"});
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 1; }, 10s)) << relay.err();
   auto m = json_lines(out)[0];

@@ -63,7 +63,7 @@ TEST(HighAvailability, AStalledOwnerIsFencedAndCannotMoveThePositionOnceItWakes)
   remote.exec("SELECT pgtrickle.create_inbox('fence')");
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");
-  set_outbox_pipeline(db, "fenced", {{"stream_table", "t"}, {"sink_type", "pg-inbox"}, {"postgres_url", remote.url()},
+  set_outbox_pipeline(db, "fenced", {{"stream_table", "t"}, {"sink_type", "pg-inbox"}, {"postgres_url", remote.relay_url()},
                                      {"inbox_name", "fence"}});
   auto offsets_owner = [&] { return db.value("SELECT coalesce(max(worker_id), '') FROM pgtrickle.relay_offsets WHERE pipeline = 'fenced'"); };
 

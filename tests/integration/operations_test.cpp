@@ -198,7 +198,7 @@ TEST(Operations, ForwardIntoAPostgresInboxSkipsDuplicates) {
   db.exec("CREATE TABLE payments (id int PRIMARY KEY, customer_id int, amount numeric)");
   db.exec("SELECT pgtrickle.enable_outbox('payments')");
   db.exec("SELECT pgtrickle.set_relay_outbox('payments-to-remote', config => '{\"stream_table\": \"payments\", "
-          "\"sink_type\": \"pg-inbox\", \"postgres_url\": \"" + remote.url() + "\", \"inbox_name\": \"payment_events\", "
+          "\"sink_type\": \"pg-inbox\", \"postgres_url\": \"" + remote.relay_url() + "\", \"inbox_name\": \"payment_events\", "
           "\"key\": \"customer_id\"}'::jsonb)");
   db.exec("INSERT INTO payments VALUES (1, 10, 5.5), (2, 10, 4.5), (3, 20, 1)");
   RelayProcess relay(relay_args(db));
@@ -266,8 +266,8 @@ TEST(Operations, JsonLogsAreOneObjectPerLineWithStableFieldsAndNoSecrets) {
   db.exec("SELECT pgtrickle.enable_outbox('t')");
   db.exec(file_pipeline("logged", "t", out));
   // The server trusts local connections, so the password is not needed; it must still never be printed.
-  std::string url = db.url();
-  url.replace(url.find("postgres@"), 9, "postgres:s3cret-pw@");
+  std::string url = db.relay_url();
+  url.replace(url.find("@"), 1, ":s3cret-pw@");
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--log-format", "json"});
   db.exec("INSERT INTO t VALUES (1)");
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 1; }, 10s)) << relay.err();

@@ -15,7 +15,7 @@ namespace {
 std::string write_toml(const TestDb& db, const std::string& pipelines) {
   std::string path = work_dir() + "/stdin-" + db.name() + ".toml";
   std::ofstream f(path);
-  f << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
+  f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
   return path;
 }
 
@@ -66,7 +66,7 @@ TEST(Reverse, AnInboxTableWithoutThePrefixIsCreatedAsNamedWithTheStandardColumns
   std::string output;
   std::string in = work_dir() + "/bare-" + db.name() + ".in";
   std::ofstream(in) << R"({"dedup_key": "x1", "n": 1})" "\n" R"({"dedup_key": "x2", "n": 2})" "\n";
-  int code = run_command(relay_binary() + " --postgres-url '" + db.url() + "' --metrics-addr 127.0.0.1:0 < " + in, output);
+  int code = run_command(relay_binary() + " --postgres-url '" + db.relay_url() + "' --metrics-addr 127.0.0.1:0 < " + in, output);
   EXPECT_EQ(code, 0) << output;
   EXPECT_EQ(db.value("SELECT string_agg(event_id, ',' ORDER BY event_id) FROM pgtrickle.orders_inbox WHERE NOT processed"), "x1,x2");
   EXPECT_EQ(db.value("SELECT to_regclass('pgtrickle.inbox_orders_inbox') IS NULL"), "t");

@@ -40,7 +40,8 @@ void append_id_key(std::string& key, std::string_view outbox, std::int64_t id, s
 }  // namespace
 
 void append_timestamp(std::string& out, double unix_seconds) {
-  if (unix_seconds <= 0) {
+  // Unknown, or beyond what four year digits can write (a created_at of 'infinity'): null.
+  if (!(unix_seconds > 0 && unix_seconds < 253402300799.0)) {
     out += "null";
     return;
   }

@@ -125,6 +125,9 @@ Status OutboxReader::open_stream() {
   if (!copying) {
     while (PGresult* extra = PQgetResult(stream_.raw())) PQclear(extra);
     while (!error.empty() && error.back() == '\n') error.pop_back();
+    if (error.find("permission denied") != std::string::npos)
+      error += "; the relay's role needs SELECT on it: run `pgtrickle-relay install` again (it grants pgtrickle_relay every "
+               "existing outbox) or GRANT SELECT ON pgtrickle." + table_.outbox + " TO pgtrickle_relay";
     return Error{stream_.ok() ? ErrorKind::fatal : ErrorKind::retriable, "cannot read the outbox " + table_.outbox + ": " + error};
   }
   streaming_ = true;

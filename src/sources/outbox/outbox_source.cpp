@@ -67,6 +67,10 @@ class OutboxSource final : public Source {
     if (r->rows() == 0) return fatal(fmt::format("outbox for \"{}\" not found", target()));
     outbox::OutboxReader::Table table{r->str(0, 0), r->null(0, 1) ? "" : r->str(0, 1), r->str(0, 3) != "relay"};
     outbox_table_ = table.outbox;
+    // An outbox pg_trickle created after the install is not readable by the relay's role yet.
+    if (auto can = db_->exec("SELECT pg_catalog.has_table_privilege($1, 'SELECT')", {"pgtrickle." + db_->quote_ident(outbox_table_)});
+        can && can->rows() == 1 && !can->boolean(0, 0))
+      (void)db_->exec("SELECT pgtrickle._relay_grant_outboxes()");
 
     outbox::ExpandOptions opt;
     opt.outbox = outbox_table_;

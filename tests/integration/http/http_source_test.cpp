@@ -25,7 +25,7 @@ json receiver(int port, const std::string& path) {
 std::string write_toml(const TestDb& db, const std::string& pipelines) {
   std::string path = work_dir() + "/http-" + db.name() + ".toml";
   std::ofstream f(path);
-  f << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
+  f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
   return path;
 }
 

@@ -23,7 +23,7 @@ std::string shared_brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROK
 std::string write_toml(const TestDb& db, const std::string& name, const std::string& pipelines) {
   std::string path = work_dir() + "/" + name + "-" + db.name() + ".toml";
   std::ofstream f(path);
-  f << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
+  f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
   return path;
 }
 

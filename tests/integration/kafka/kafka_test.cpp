@@ -37,7 +37,7 @@ TEST(Kafka, TheKafkaPipelineOfSeed000RunsAsWritten) {
   {
     // The seed's file; only the addresses are this machine's.
     std::ofstream f(toml);
-    f << "# relay.toml\n[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
+    f << "# relay.toml\n[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
       << "[[pipeline]]\nname = \"revenue-to-kafka\"\n"
       << "source = { type = \"outbox\", stream_table = \"revenue_by_region\" }\n"
       << "sink = { type = \"kafka\", brokers = \"" << brokers() << "\", topic = \"revenue-deltas\" }\n";

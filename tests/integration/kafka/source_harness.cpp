@@ -28,6 +28,7 @@ class KafkaSourceHarness final : public SourceHarness {
   }
 
   void prepare(const std::string& unique) override { mock_.create_topic(unique, 1); }
+  void set_reachable(bool up) override { mock_.set_up(up); }
 
   void publish(const std::string& unique, const std::vector<Outgoing>& messages, std::chrono::milliseconds) override {
     std::string file = work_dir() + "/kafka-publish-" + unique + ".jsonl";

@@ -71,7 +71,7 @@ TEST(NatsSink, TheSeedTomlRoutesByColumnAndASubjectWildcardIsRefusedWithAHint) {
   db.exec("CREATE TABLE revenue_by_region (region text PRIMARY KEY, revenue numeric)");
   db.exec("SELECT pgtrickle.enable_outbox('revenue_by_region')");
   std::string toml = work_dir() + "/nats-" + db.name() + ".toml";
-  std::ofstream(toml) << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
+  std::ofstream(toml) << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
                       << "[[pipeline]]\nname = \"regional-revenue\"\n"
                       << "source = { type = \"outbox\", stream_table = \"revenue_by_region\" }\n"
                       << "sink = { type = \"nats\", url = \"" << nats_url() << "\", subject_template = \"revenue.{{ region }}\" }\n";
@@ -85,7 +85,7 @@ TEST(NatsSink, TheSeedTomlRoutesByColumnAndASubjectWildcardIsRefusedWithAHint) {
 
   // Seed 000's "orders.>" publishes nowhere: refused at validation, saying what to write.
   std::string bad = work_dir() + "/nats-bad-" + db.name() + ".toml";
-  std::ofstream(bad) << "[global]\npostgres_url = \"" << db.url() << "\"\n\n[[pipeline]]\nname = \"orders-to-nats\"\n"
+  std::ofstream(bad) << "[global]\npostgres_url = \"" << db.relay_url() << "\"\n\n[[pipeline]]\nname = \"orders-to-nats\"\n"
                      << "source = { type = \"outbox\", stream_table = \"order_view\" }\n"
                      << "sink = { type = \"nats\", url = \"nats://localhost:4222\", subject = \"orders.>\" }\n";
   std::string out;

@@ -49,7 +49,7 @@ long long pending_of(const json& groups, const std::string& group, const std::st
 
 std::string write_toml(const TestDb& db, const std::string& tag, const std::string& key, const std::string& consumer, int claim_idle_ms) {
   std::string path = work_dir() + "/redis-src-" + db.name() + "-" + tag + ".toml";
-  std::ofstream(path) << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
+  std::ofstream(path) << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
                       << "[[pipeline]]\nname = \"from-redis\"\nbatch_size = 50\n"
                       << "source = { type = \"redis\", url = \"" << redis_url() << "\", stream_key = \"" << key
                       << "\", group = \"relay\", consumer = \"" << consumer << "\", claim_idle_ms = " << claim_idle_ms << " }\n"

@@ -27,7 +27,7 @@ TEST(Webhook, TheTomlExampleOfSeed000Runs) {
   std::string toml = work_dir() + "/webhook-" + db.name() + ".toml";
   {
     std::ofstream f(toml);
-    f << "[global]\npostgres_url = \"" << db.url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
+    f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
       << "[[pipeline]]\nname = \"alerts-to-webhook\"\n"
       << "source = { type = \"outbox\", stream_table = \"fraud_alerts\" }\n"
       << "sink = { type = \"webhook\", url = \"" << base(receiver) << "/fraud\", method = \"POST\" }\n";
