@@ -154,11 +154,11 @@ $$;
 -- names resolve in the caller's search path.
 -- A schema-qualified name resolves the same for everyone; the relay's role may lack USAGE on the
 -- application's schema, so the relay resolves such names through this (qualified names only: the
--- pinned search_path holds no user schema).
+-- pinned search_path holds no application schema).
 CREATE OR REPLACE FUNCTION pgtrickle._relay_regclass_qualified(p_ref text)
 RETURNS regclass
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$ SELECT to_regclass(p_ref) $$;
 
 CREATE OR REPLACE FUNCTION pgtrickle._relay_regclass(p_ref text)
@@ -361,6 +361,7 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('source', 'http', 'signature_tolerance_s', 'integer', false, NULL, NULL, '{}'::text[], false, '300'::jsonb, 'Largest difference in seconds between a signature''s timestamp and the receiver''s clock (replay protection); older gets 403.')
  ,('source', 'http', 'max_body_bytes', 'integer', false, NULL, NULL, '{}'::text[], false, '1048576'::jsonb, 'Larger requests get 413.')
  ,('source', 'http', 'max_pending', 'integer', false, NULL, NULL, '{}'::text[], false, '10000'::jsonb, 'Messages accepted and waiting for their commit; a request beyond gets 429 with Retry-After.')
+ ,('source', 'http', 'max_requests_per_s', 'integer', false, NULL, NULL, '{}'::text[], false, '0'::jsonb, 'Requests a second the receiver takes (bursts up to as many); more get 429 with Retry-After, before any credential check. 0: no limit.')
  ,('source', 'http', 'max_connections', 'integer', false, NULL, NULL, '{}'::text[], false, '64'::jsonb, 'Connections served at once (one thread each); more wait to be accepted.')
  ,('source', 'stdin', 'format', 'enum', false, NULL, ARRAY['jsonl']::text[], '{}'::text[], false, '"jsonl"'::jsonb, 'Input format.')
 ;
@@ -2898,7 +2899,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgtrickle._relay_grant_outboxes()
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 BEGIN
   PERFORM pgtrickle._outbox_grant_existing();

@@ -115,3 +115,21 @@ TEST(HttpSourceReceive, ABodyThatIsNotJsonTextIsRefusedWithWhy) {
 }
 
 }  // namespace
+
+TEST(HttpReceiveRateLimit, AllowsTheRateWithABurstAndSaysHowLongToWait) {
+  relay::http_source::RateLimit limit(10);
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(limit.take(100.0)) << "a burst of up to the rate passes, request " << i;
+  double wait = 0;
+  EXPECT_FALSE(limit.take(100.0, &wait));
+  EXPECT_NEAR(wait, 0.1, 1e-9) << "one more in a tenth of a second at 10/s";
+  EXPECT_TRUE(limit.take(100.1 + 1e-9));
+  EXPECT_FALSE(limit.take(100.1 + 2e-9));
+  // A quiet second refills the bucket, but never beyond one burst.
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(limit.take(105.0));
+  EXPECT_FALSE(limit.take(105.0));
+}
+
+TEST(HttpReceiveRateLimit, ZeroMeansNoLimit) {
+  relay::http_source::RateLimit off(0);
+  for (int i = 0; i < 100000; ++i) ASSERT_TRUE(off.take(1.0));
+}

@@ -137,4 +137,16 @@ bool parse_body(std::string_view body, const RequestInfo& info, std::vector<Mess
   return true;
 }
 
+bool RateLimit::take(double now_s, double* wait_s) {
+  if (rate_ <= 0) return true;
+  if (last_ >= 0) tokens_ = std::min(rate_, tokens_ + (now_s - last_) * rate_);
+  last_ = now_s;
+  if (tokens_ >= 1) {
+    tokens_ -= 1;
+    return true;
+  }
+  if (wait_s) *wait_s = (1 - tokens_) / rate_;
+  return false;
+}
+
 }  // namespace relay::http_source

@@ -51,4 +51,17 @@ struct RequestInfo {
 // subject = the path, source = "http:<path>", op = event, the request's headers on each.
 bool parse_body(std::string_view body, const RequestInfo& info, std::vector<Message>& out, std::string& error);
 
+// A token bucket: `per_second` requests a second on average, bursts of up to `per_second`; 0 lets
+// everything through. Not thread-safe (the receiver holds its lock).
+class RateLimit {
+ public:
+  explicit RateLimit(double per_second = 0) : rate_(per_second), tokens_(per_second) {}
+  // Takes one request at `now_s` (seconds, any monotonic origin); false when over the rate, with
+  // the seconds until one more would pass in `wait_s`.
+  bool take(double now_s, double* wait_s = nullptr);
+
+ private:
+  double rate_, tokens_, last_ = -1;
+};
+
 }  // namespace relay::http_source

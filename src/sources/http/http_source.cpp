@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -34,6 +35,7 @@ struct Settings {
   size_t max_pending = 10000;
   size_t max_connections = 64;
   size_t batch_size = 1000;
+  double max_requests_per_s = 0;
 };
 
 // One accepted request: its messages, how many were handed to batches and committed.
@@ -58,7 +60,7 @@ void answer(httplib::Response& res, int status, const std::string& error) {
 
 class HttpSource final : public Source {
  public:
-  HttpSource(Settings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx) {}
+  HttpSource(Settings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx), rate_(s_.max_requests_per_s) {}
   ~HttpSource() override { stop(); }
 
   Status start() override {
@@ -176,6 +178,15 @@ class HttpSource final : public Source {
 
   void on_post(const httplib::Request& req, httplib::Response& res) {
     if (req.path != s_.path) return answer(res, 404, fmt::format("nothing here; events are POSTed to {}", s_.path));
+    {
+      // Checked before the credentials, so guessing them is slowed down too.
+      std::lock_guard lock(mutex_);
+      double wait_s = 0;
+      if (!rate_.take(duration<double>(steady_clock::now().time_since_epoch()).count(), &wait_s)) {
+        res.set_header("Retry-After", std::to_string(static_cast<long long>(std::ceil(wait_s))));
+        return answer(res, 429, fmt::format("more than max_requests_per_s ({}) requests a second; send again later", s_.max_requests_per_s));
+      }
+    }
     if (!s_.bearer_token.empty()) {
       const std::string& auth = req.get_header_value("Authorization");
       if (auth.empty() || !http_source::bearer_matches(auth, s_.bearer_token)) {
@@ -254,6 +265,7 @@ class HttpSource final : public Source {
   size_t queued_ = 0;   // messages in queue_ not yet handed out
   size_t pending_ = 0;  // messages accepted and not yet committed
   bool closed_ = false;
+  http_source::RateLimit rate_;
 };
 
 }  // namespace
@@ -289,6 +301,9 @@ Result<std::unique_ptr<Source>> make_http_source(const PipelineConfig& config, c
   s.tolerance_s = *tolerance;
   s.max_pending = static_cast<size_t>(*pending);
   s.max_connections = static_cast<size_t>(*connections);
+  auto rate = integer("max_requests_per_s", 0, 0, 10000000, "requests a second (0: no limit)");
+  if (!rate) return rate.error();
+  s.max_requests_per_s = static_cast<double>(*rate);
   s.batch_size = static_cast<size_t>(std::max(1, config.batch_size));
   return std::unique_ptr<Source>(std::make_unique<HttpSource>(std::move(s), ctx));
 }

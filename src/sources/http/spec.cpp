@@ -11,6 +11,7 @@ constexpr KeySpec kKeys[] = {
     {.key = "signature_tolerance_s", .type = integer, .description = "Largest difference in seconds between a signature's timestamp and the receiver's clock (replay protection); older gets 403.", .default_json = "300"},
     {.key = "max_body_bytes", .type = integer, .description = "Larger requests get 413.", .default_json = "1048576"},
     {.key = "max_pending", .type = integer, .description = "Messages accepted and waiting for their commit; a request beyond gets 429 with Retry-After.", .default_json = "10000"},
+    {.key = "max_requests_per_s", .type = integer, .description = "Requests a second the receiver takes (bursts up to as many); more get 429 with Retry-After, before any credential check. 0: no limit.", .default_json = "0"},
     {.key = "max_connections", .type = integer, .description = "Connections served at once (one thread each); more wait to be accepted.", .default_json = "64"},
 };
 }  // namespace

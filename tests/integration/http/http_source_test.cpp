@@ -237,3 +237,31 @@ TEST(HttpSource, TheWebhookSinkOfOnePipelineDeliversIntoTheReceiverOfAnother) {
   EXPECT_EQ(landed("orders_batched"), 300);
 }
 #endif
+
+TEST(HttpSource, RequestsOverTheRateGet429WithRetryAfterEvenWithoutCredentials) {
+  TestDb db;
+  int port = free_receiver_port();
+  json cfg = receiver(port, "/rated");
+  cfg["bearer_token"] = kToken;
+  cfg["max_requests_per_s"] = 5;
+  set_inbox_pipeline(db, "rated", cfg);
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(listening(port, "/rated")) << relay.err();
+  int accepted = 0, limited = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::string body = "{\"n\": " + std::to_string(i) + "}";
+    Answer a = post(port, "/rated", body, i % 2 ? bearer() : httplib::Headers{});
+    if (a.status == 429) {
+      ++limited;
+      EXPECT_NE(a.body.find("max_requests_per_s (5)"), std::string::npos) << a.body;
+      EXPECT_GE(std::stoi(a.retry_after), 1) << "Retry-After says when to come back";
+    } else if (a.status == 200) {
+      ++accepted;
+    }
+  }
+  EXPECT_GE(limited, 10) << "20 requests in a burst, at most about 5 pass";
+  EXPECT_LE(accepted, 6);
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_hooks"), accepted);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_EQ(post(port, "/rated", "{\"n\": 99}", bearer()).status, 200) << "the rate recovers";
+}
