@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nats-server redis-server rabbitmq-server python3
   prometheus  # promtool checks the alert rules in docs/prometheus
+  clang libclang-rt-14-dev  # the fuzz targets (libFuzzer and sanitizers), fuzz/run.sh
 )
 missing=()
 for p in "${packages[@]}"; do

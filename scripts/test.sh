@@ -33,3 +33,5 @@ for server in scripts/servers/*.sh; do
 done
 
 ctest --test-dir build --output-on-failure --parallel 2 --timeout 600 "$@"
+# The parsers under libFuzzer with sanitizers, for a bounded time (only in a full run).
+if [ $# -eq 0 ]; then fuzz/run.sh "${PGTRICKLE_FUZZ_SECONDS:-30}"; fi

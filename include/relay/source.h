@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "relay/message.h"
@@ -29,6 +30,9 @@ class Source {
   virtual Status ack(const Batch& batch) = 0;
   // Rows or messages waiting, and the age in seconds of the oldest one (best effort, -1 if unknown).
   virtual void lag(std::int64_t& rows, double& seconds) { rows = -1; seconds = -1; }
+  // A problem the source is riding out without failing poll() (every broker down, receives
+  // failing), shown in /health while it lasts; "" when none.
+  virtual std::string degraded() { return ""; }
   virtual void stop() = 0;
 };
 

@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <climits>
+#include <cmath>
 #include <set>
 
 #include "config/pipeline_config.h"
@@ -64,7 +66,13 @@ bool type_ok(ValueType t, const json& v) {
     case ValueType::string:
     case ValueType::enumeration:
     case ValueType::subject: return v.is_string();
-    case ValueType::integer: return v.is_number_integer() || (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<long long>(v.get<double>())));
+    case ValueType::integer: {
+      if (v.is_number_integer()) return true;
+      if (!v.is_number_float()) return false;
+      // An integral float (jsonb keeps "100.0") within 64 bits; a larger one cannot be converted.
+      double d = v.get<double>();
+      return d >= -9.2e18 && d <= 9.2e18 && d == std::trunc(d);
+    }
     case ValueType::number: return v.is_number();
     case ValueType::boolean: return v.is_boolean();
     case ValueType::object: return v.is_object();
@@ -313,12 +321,20 @@ json normalize_pipeline(Direction dir, const json& input, const std::string& nam
     out["sink"] = check_section(*sink->spec, nested["sink"], fmt::format("{} sink \"{}\"", where, sink->spec->name), problems);
     out["sink"]["type"] = sink->spec->name;
   }
-  if (out.contains("batch_size") && out["batch_size"].is_number_integer()) {
-    auto b = out["batch_size"].get<long long>();
-    if (b < 1 || b > 100000) problems.push_back(fmt::format("{}: key \"batch_size\" must be between 1 and 100000, got {}", where, b));
-  }
-  if (out.contains("poll_interval_ms") && out["poll_interval_ms"].is_number_integer() && out["poll_interval_ms"].get<long long>() < 1)
+  // Integral floats (100.0) count too: the typed config holds these options as int.
+  auto number = [&](const char* key, double& v) {
+    if (!out.contains(key) || !out[key].is_number()) return false;
+    v = out[key].get<double>();
+    return true;
+  };
+  double v;
+  if (number("batch_size", v) && (v < 1 || v > 100000))
+    problems.push_back(fmt::format("{}: key \"batch_size\" must be between 1 and 100000, got {}", where, out["batch_size"].dump()));
+  if (number("poll_interval_ms", v) && v < 1)
     problems.push_back(fmt::format("{}: key \"poll_interval_ms\" must be at least 1", where));
+  for (const char* key : {"poll_interval_ms", "retry_initial_ms", "retry_max_ms"})
+    if (number(key, v) && (v < 0 || v > INT_MAX))
+      problems.push_back(fmt::format("{}: key \"{}\" must be between 0 and {} (milliseconds), got {}", where, key, INT_MAX, out[key].dump()));
   if (out.contains("key") && out["key"].is_string()) {
     auto t = Template::compile(out["key"].get<std::string>());
     if (!t) problems.push_back(fmt::format("{}: key \"key\": {}", where, t.error().message));

@@ -24,7 +24,10 @@ std::uint64_t fnv1a(std::initializer_list<std::string_view> parts) {
 // pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits), objsubid 1.
 std::string lock_row_sql(long long key) {
   auto k = static_cast<std::uint64_t>(key);
-  return fmt::format("locktype = 'advisory' AND classid = '{}'::oid AND objid = '{}'::oid AND objsubid = 1 AND granted",
+  // Advisory locks belong to a database: relays of the same group name in other databases of the
+  // server are not ours.
+  return fmt::format("locktype = 'advisory' AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = "
+                     "pg_catalog.current_database()) AND classid = '{}'::oid AND objid = '{}'::oid AND objsubid = 1 AND granted",
                      k >> 32, k & 0xffffffffu);
 }
 

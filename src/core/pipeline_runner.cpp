@@ -31,9 +31,17 @@ class PipelineRunner::Impl {
   Impl(const PipelineConfig& config, const RelayContext& relay)
       : config_(config), relay_(relay), log_(log::Logger::for_pipeline(config.name)), metrics_(relay.metrics->pipeline(config.name)) {
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    nudge_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   }
   ~Impl() {
-    if (wake_fd_ >= 0) ::close(wake_fd_);
+    for (int fd : {wake_fd_, nudge_fd_})
+      if (fd >= 0) ::close(fd);
+  }
+
+  // Ends a wait before reconnecting early: the database is back, no need to sit out the backoff.
+  void nudge() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(nudge_fd_, &one, sizeof one);
   }
 
   void hand_over() {
@@ -69,7 +77,7 @@ class PipelineRunner::Impl {
       }
       if (f == Flow::restart) {
         metrics_->reconnects.inc();
-        sleep_for(backoff.next());
+        sleep_for(backoff.next(), /*ignore_stop_until_drain=*/false, /*nudgeable=*/true);
       }
     }
     set_state("stopped", "");
@@ -190,6 +198,12 @@ class PipelineRunner::Impl {
         return Flow::handed_over;
       }
       if (Flow f = status_due(); f != Flow::ok) return f;
+      // A source riding out an outage by itself keeps running, and /health says so meanwhile.
+      if (std::string problem = source_->degraded(); !problem.empty()) {
+        if (state_ != "retrying" || last_error_ != problem) set_state("retrying", problem);
+      } else if (state_ == "retrying") {
+        set_state("running", "");
+      }
       auto batch = source_->poll(Clock::now() + std::chrono::seconds(30));
       if (!batch) return source_error(batch.error());
       if (batch->empty()) {
@@ -380,15 +394,18 @@ class PipelineRunner::Impl {
   Flow source_error(const Error& e) { return e.kind == ErrorKind::fatal ? fail(e) : retry_later(e); }
 
   // Sleeps, waking early on stop (unless draining, when only the drain deadline ends the wait).
-  void sleep_for(std::chrono::milliseconds d, bool ignore_stop_until_drain = false) {
+  void sleep_for(std::chrono::milliseconds d, bool ignore_stop_until_drain = false, bool nudgeable = false) {
     auto until = Clock::now() + d;
+    std::uint64_t drained;
+    [[maybe_unused]] auto stale = ::read(nudge_fd_, &drained, sizeof drained);  // nudges before this wait do not count
     while (Clock::now() < until) {
       if (stop_ && (!ignore_stop_until_drain || Clock::now() >= drain_deadline_)) return;
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
       if (ignore_stop_until_drain && stop_)
         left = std::min<long long>(left, std::chrono::duration_cast<std::chrono::milliseconds>(drain_deadline_ - Clock::now()).count());
-      pollfd fd{wake_fd_, POLLIN, 0};
-      ::poll(&fd, 1, static_cast<int>(std::clamp<long long>(left, 0, 1000)));
+      pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {nudge_fd_, POLLIN, 0}};
+      ::poll(fds, nudgeable ? 2 : 1, static_cast<int>(std::clamp<long long>(left, 0, 1000)));
+      if (nudgeable && (fds[1].revents & POLLIN)) return;
     }
   }
   template <class Rep, class Period>
@@ -412,6 +429,7 @@ class PipelineRunner::Impl {
   Clock::time_point next_status_{};
   Deadline drain_deadline_{};
   int wake_fd_ = -1;
+  int nudge_fd_ = -1;
   std::string state_, last_error_;
   std::time_t owner_since_ = 0;
 };
@@ -427,6 +445,7 @@ PipelineRunner::~PipelineRunner() {
 void PipelineRunner::start() { thread_ = std::thread([this] { impl_->run(); }); }
 void PipelineRunner::request_stop() { impl_->request_stop(); }
 void PipelineRunner::hand_over() { impl_->hand_over(); }
+void PipelineRunner::nudge() { impl_->nudge(); }
 void PipelineRunner::join() {
   if (thread_.joinable()) thread_.join();
 }

@@ -24,6 +24,8 @@ class PipelineRunner {
   void join();
   // Asks the pipeline to finish its batch and leave ownership to another relay of the group.
   void hand_over();
+  // The database is reachable again: a pipeline waiting to reconnect tries at once.
+  void nudge();
   const PipelineConfig& config() const { return config_; }
 
  private:

@@ -138,7 +138,8 @@ void Supervisor::run() {
         continue;
       }
       control_socket_ = control->socket();
-      relay_.health->database_connected = true;
+      if (!relay_.health->database_connected.exchange(true))
+        for (auto& [name, r] : runners_) r->nudge();
       relay_.metrics->database_up().set(1);
       backoff.reset();
       catalog_dirty = true;

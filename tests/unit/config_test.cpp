@@ -203,3 +203,17 @@ TEST(Config, AFlatKeyOfBothPipelineAndSinkGoesWhereItsValueFits) {
   EXPECT_EQ(c["format"], "cloudevents");
   EXPECT_EQ(c["sink"]["format"], "jsonl");
 }
+
+TEST(Config, NumbersTooLargeForAnIntegerOptionAreProblemsNotWrappedValues) {
+  // 1e300 and 1e10 once went through an undefined float-to-int conversion (retry_max_ms wrapped).
+  auto p = problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"stdout",
+      "batch_size":1e300,"retry_max_ms":1e10,"retry_initial_ms":10000000000,"poll_interval_ms":2.5})"));
+  EXPECT_TRUE(any_contains(p, "key \"batch_size\" must be an integer, got 1e+300")) << joined(p);
+  EXPECT_TRUE(any_contains(p, "key \"retry_max_ms\" must be between 0 and 2147483647 (milliseconds), got 10000000000.0")) << joined(p);
+  EXPECT_TRUE(any_contains(p, "key \"retry_initial_ms\" must be between 0 and 2147483647 (milliseconds), got 10000000000")) << joined(p);
+  EXPECT_TRUE(any_contains(p, "key \"poll_interval_ms\" must be an integer, got 2.5")) << joined(p);
+  // An integral float is an integer, and is bounded like one.
+  p = problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"stdout","batch_size":500000.0})"));
+  EXPECT_TRUE(any_contains(p, "key \"batch_size\" must be between 1 and 100000, got 500000.0")) << joined(p);
+  EXPECT_TRUE(problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"stdout","batch_size":100.0})")).empty());
+}

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "sources/outbox/expand.h"
 
 using namespace relay;
@@ -199,4 +201,27 @@ TEST(Expand, NumericValuesKeepTheirExactDigits) {
   e.expand_row(row(1, R"({"v": 1, "inserted": [{"id": 1, "amount": 42.50, "big": 123456789012345678901234.5}]})"), out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].data, R"({"id":1,"amount":42.50,"big":123456789012345678901234.5})");
+}
+
+TEST(Expand, ACommitTimeBeyondTheCalendarHasANullTimestamp) {
+  // created_at = 'infinity' reads as an infinite epoch; year 10000 needs five digits.
+  for (double t : {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN(), 1e300, 253402300800.0}) {
+    std::string s;
+    append_timestamp(s, t);
+    EXPECT_EQ(s, "null") << t;
+  }
+  std::string s;
+  append_timestamp(s, 253402300798.5);
+  EXPECT_EQ(s, "\"9999-12-31T23:59:58.500Z\"");
+}
+
+TEST(Expand, TheFirstRowHasATimestampWhateverItsId) {
+  // Id and sequence -1 once matched the empty timestamp cache and gave "timestamp":, not JSON.
+  Expander e(options());
+  std::vector<Message> out;
+  auto r = row(-1, R"({"v":1,"inserted":[{"id":1}]})");
+  r.seq = -1;
+  e.expand_row(r, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].body.find(R"("timestamp":"2026-04-27T10:15:03.412Z")"), std::string::npos) << out[0].body;
 }

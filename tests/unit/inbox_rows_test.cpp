@@ -152,3 +152,28 @@ TEST(InboxRows, TraceIdOfTraceparent) {
   EXPECT_EQ(trace_id_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(trace_id_of("not-a-traceparent"), "not-a-traceparent");
 }
+
+TEST(InboxRows, JsonThatJsonbRefusesIsStoredAsAStringNotInsertedRaw) {
+  // Leading zeros and lone surrogate escapes are not JSON to PostgreSQL: inserted raw they would
+  // fail the whole batch.
+  for (std::string body : {"01", R"({"n":[007]})", R"({"s":"\ud800"})", R"(["\udc00x"])"}) {
+    Message m = nats_message();
+    m.data = body;
+    auto j = rows({m}, options(json::object()));
+    EXPECT_EQ(j[0]["payload"], body);
+    EXPECT_NE(j[0]["error"].get<std::string>().find("not valid JSON"), std::string::npos) << body;
+  }
+  Message m = nats_message();
+  m.data = R"({"s":"\ud83d\ude00","n":0.5})";  // a surrogate pair and a leading "0." are fine
+  EXPECT_TRUE(rows({m}, options(json::object()))[0]["error"].is_null());
+}
+
+TEST(InboxRows, AJsonPathKeyStartingWithHashIsAKeyNotAnArrayIndex) {
+  // "$.#tag" once read "#tag" as an array index and stopped the relay on the first message.
+  auto o = options(json{{"event_id", "$.#tag"}, {"aggregate_id", "$.#"}});
+  Message m = nats_message();
+  m.data = R"({"#tag":"t-1","#":"agg"})";
+  auto j = rows({m}, o);
+  EXPECT_EQ(j[0]["event_id"], "t-1");
+  EXPECT_EQ(j[0]["aggregate_id"], "agg");
+}

@@ -53,6 +53,11 @@ Result<ConnectionPtr> connect(const Settings& cfg, const std::string& client_nam
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts.get(), 2000);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts.get(), -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts.get(), 250);
+  // A server that stops answering (frozen, a half-open connection) is declared lost after two
+  // unanswered PINGs, ~10-15 s, instead of the library's 2 minutes: a publish then fails over to
+  // reconnecting and /health shows it, rather than waiting on PubAcks or empty fetches.
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts.get(), 5000);
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts.get(), 2);
   if (s == NATS_OK && !cfg.token.empty()) s = natsOptions_SetToken(opts.get(), cfg.token.c_str());
   if (s == NATS_OK && !cfg.user.empty()) s = natsOptions_SetUserInfo(opts.get(), cfg.user.c_str(), cfg.password.c_str());
   if (s == NATS_OK && !cfg.creds_file.empty()) s = natsOptions_SetUserCredentialsFromFiles(opts.get(), cfg.creds_file.c_str(), nullptr);

@@ -78,7 +78,7 @@ Result<FieldRef> FieldRef::parse(std::string_view key, std::string_view text, bo
         size_t end = text.find_first_of(".[", i + 1);
         if (end == std::string_view::npos) end = text.size();
         if (end == i + 1) return fatal(fmt::format("{}: \"{}\" has an empty step at {}; {}", key, text, i, expected()));
-        ref.path.emplace_back(text.substr(i + 1, end - i - 1));
+        ref.path.emplace_back(text.substr(i, end - i));
         i = end;
       } else if (text[i] == '[') {
         size_t end = text.find(']', i);
@@ -122,7 +122,7 @@ bool FieldRef::extract(const Message& m, std::string& out) const {
             if (n++ == want) next = v, found = true;
           });
           if (!found) return false;
-        } else if (!json_scan::field(at, step, next)) {
+        } else if (!json_scan::field(at, std::string_view(step).substr(1), next)) {
           return false;
         }
         at = next;

@@ -20,7 +20,7 @@ namespace relay {
 struct FieldRef {
   enum Kind { none, json_path, header, literal } kind = none;
   std::string name;                // header name or literal text
-  std::vector<std::string> path;   // object keys; "[n]" steps are stored as "#n"
+  std::vector<std::string> path;   // steps as written: ".key" for an object key ("#" included), "#n" for [n]
 
   // `key` names the column in errors; `allow_literal` accepts fixed text.
   static Result<FieldRef> parse(std::string_view key, std::string_view text, bool allow_literal);

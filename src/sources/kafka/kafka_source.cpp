@@ -144,6 +144,7 @@ class KafkaSource final : public Source {
         continue;
       }
       if (msgs_.empty()) fill_until = Clock::now() + kFillWindow;
+      problem_.clear();  // a record arrived: the brokers are back
       add(m.get());
     }
     if (msgs_.empty()) {
@@ -161,6 +162,13 @@ class KafkaSource final : public Source {
     msgs_.clear();
     part_of_.clear();
     return b;
+  }
+
+  // While librdkafka reconnects by itself (it repeats the error every few seconds), the pipeline
+  // shows the error; it clears with the next record or 30 s after the last error.
+  std::string degraded() override {
+    if (problem_.empty() || Clock::now() - problem_at_ > std::chrono::seconds(30)) return "";
+    return problem_;
   }
 
   void wait(Deadline deadline) override {
@@ -310,6 +318,8 @@ class KafkaSource final : public Source {
     }
     // librdkafka repeats connection errors while a broker is away: say each one once a minute.
     auto now = Clock::now();
+    problem_ = fmt::format("kafka source: {}: {}", rd_kafka_err2name(err), text);
+    problem_at_ = now;
     if (err == last_error_code_ && now - last_error_at_ < std::chrono::minutes(1)) return;
     last_error_code_ = err;
     last_error_at_ = now;
@@ -504,6 +514,8 @@ class KafkaSource final : public Source {
 
   rd_kafka_resp_err_t last_error_code_ = RD_KAFKA_RESP_ERR_NO_ERROR;
   Clock::time_point last_error_at_{};
+  std::string problem_;  // the last client error while no record arrived since (degraded())
+  Clock::time_point problem_at_{};
 };
 
 std::vector<std::string> topic_list(const nlohmann::json& t) {

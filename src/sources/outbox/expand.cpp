@@ -97,7 +97,7 @@ void Expander::append_cloudevent_head(std::string& b, const Message& m, std::str
 
 const std::string& Expander::timestamp_of(const OutboxRow& row) {
   // Every message of an outbox row shares its commit time: format it once.
-  if (ts_id_ != row.id || ts_seq_ != row.seq) {
+  if (ts_text_.empty() || ts_id_ != row.id || ts_seq_ != row.seq) {
     ts_text_.clear();
     append_timestamp(ts_text_, row.committed_at);
     ts_id_ = row.id;

@@ -126,6 +126,11 @@ class SqsSource final : public Source {
     return {};
   }
 
+  std::string degraded() override {
+    std::lock_guard lock(mutex_);
+    return problem_;
+  }
+
   void lag(std::int64_t& rows, double& seconds) override {
     rows = lag_.load();
     seconds = -1;
@@ -303,12 +308,20 @@ class SqsSource final : public Source {
                                       : fmt::format("SQS: ReceiveMessage from {}: {}", s_.queue.endpoint, r.error);
       if (r.answered() && sqs::classify_request_error(r.status, code) == sqs::Fault::setup)
         return fail(fatal(text + " (check the queue, the credentials, region and the queue's permissions)"));
+      {
+        std::lock_guard lock(mutex_);
+        problem_ = text;
+      }
       if (++receive_failures_ >= kReceiveFailures) return fail(retriable(text));
       pause_until_ = Clock::now() + milliseconds(100 << receive_failures_);
       ctx_.log->debug("A receive failed; trying again.", {{"error", text}});
       return;
     }
     receive_failures_ = 0;
+    {
+      std::lock_guard lock(mutex_);
+      problem_.clear();
+    }
     auto msgs = sqs::parse_receive_answer(r.body, s_.queue.queue_name);
     if (!msgs) return fail(msgs.error());
     if (msgs->empty()) {
@@ -470,6 +483,7 @@ class SqsSource final : public Source {
   std::unordered_map<std::uint64_t, Job> jobs_;
   std::uint64_t next_tag_ = 1;
   int receive_failures_ = 0;
+  std::string problem_;  // the last failed receive, until one succeeds (degraded(); under mutex_)
   bool long_in_flight_ = false;
   bool backlog_ = false;  // the last receive brought messages: short polls run beside the long poll
   Clock::time_point pause_until_{};

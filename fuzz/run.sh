@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Build the fuzz targets with clang (sanitizers on) into ./build-fuzz and run each over its corpus
+# for a bounded time. Fails on any crash, hang, leak or sanitizer report; the input that caused it
+# is kept in build-fuzz/findings/ and printed. Usage: fuzz/run.sh [seconds per target, default 30]
+# [target ...]. New inputs go to build-fuzz/corpus/<target>/, never into fuzz/corpus/ (see README).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+seconds=${1:-30}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(config template payload inbox json_scan)
+build="$root/build-fuzz"
+
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+  -DRELAY_BUILD_FUZZ=ON -DRELAY_BUILD_TESTS=OFF -DRELAY_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" --parallel "${FUZZ_BUILD_JOBS:-$(nproc)}" --target "${targets[@]/%/_fuzz}"
+
+mkdir -p "$build/findings"
+failed=()
+for t in "${targets[@]}"; do
+  mkdir -p "$build/corpus/$t"
+  dict=()
+  case $t in
+    config) dict=(-dict="$root/fuzz/dict/config.dict") ;;
+    template) dict=(-dict="$root/fuzz/dict/template.dict") ;;
+    payload) dict=(-dict="$root/fuzz/dict/payload.dict") ;;
+    inbox) dict=(-dict="$root/fuzz/dict/inbox.dict") ;;
+    json_scan) dict=(-dict="$root/fuzz/dict/json.dict") ;;
+  esac
+  log="$build/findings/$t.log"
+  echo "fuzz: $t for ${seconds}s"
+  # The first corpus folder receives new inputs; the kept corpus is only read.
+  if "$build/fuzz/${t}_fuzz" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=1024 -print_final_stats=1 \
+       -artifact_prefix="$build/findings/$t-" "${dict[@]}" "$build/corpus/$t" "$root/fuzz/corpus/$t" >"$log" 2>&1; then
+    grep -E '^stat::number_of_executed_units|^Done' "$log" | sed "s/^/  /" || true
+  else
+    failed+=("$t")
+    echo "fuzz: $t FAILED; log: $log"
+    grep -E -m1 -A12 'ERROR:|runtime error|property violated|what\(\)' "$log" | sed "s/^/  /" || tail -n 20 "$log"
+    for input in $(grep -o "Test unit written to .*" "$log" | sed 's/Test unit written to //'); do
+      echo "  input kept: $input (reproduce: $build/fuzz/${t}_fuzz $input)"
+      echo "  base64: $(base64 -w0 "$input" | head -c 2000)"
+    done
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: failures in: ${failed[*]}" >&2
+  exit 1
+fi
+echo "fuzz: no crash in ${targets[*]} (${seconds}s each)"
