@@ -317,13 +317,19 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('source', 'redis', 'group', 'string', true, NULL, NULL, ARRAY['group_name']::text[], false, NULL, 'Consumer group; created when missing (XGROUP CREATE ... 0 MKSTREAM: from the first entry, so a backlog written before the first start is read).')
  ,('source', 'redis', 'consumer', 'string', false, NULL, NULL, ARRAY['consumer_name']::text[], false, NULL, 'Consumer name within the group; default the host name.')
  ,('source', 'redis', 'claim_idle_ms', 'integer', false, NULL, NULL, '{}'::text[], false, '30000'::jsonb, 'Entries pending this long for another consumer of the group (a dead relay) are claimed with XAUTOCLAIM.')
- ,('sink', 'rabbitmq', 'url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'amqp://user:pass@host:port/vhost')
+ ,('sink', 'rabbitmq', 'url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'amqp://user:pass@host:port/vhost, or amqps:// for TLS (port 5671 by default).')
+ ,('sink', 'rabbitmq', 'tls_ca', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'amqps: CA certificate file (PEM) that verifies the broker; default the system''s CA bundle.')
+ ,('sink', 'rabbitmq', 'tls_cert', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'amqps: client certificate file (PEM), with tls_key.')
+ ,('sink', 'rabbitmq', 'tls_key', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'amqps: client private key file (PEM).')
  ,('sink', 'rabbitmq', 'exchange', 'string', false, NULL, NULL, '{}'::text[], false, '""'::jsonb, 'Exchange to publish to ("" is the default exchange).')
  ,('sink', 'rabbitmq', 'exchange_type', 'enum', false, NULL, ARRAY['direct','fanout','topic','headers']::text[], '{}'::text[], false, '"topic"'::jsonb, 'Type used when declaring the exchange.')
  ,('sink', 'rabbitmq', 'routing_key', 'string', false, NULL, NULL, ARRAY['routing_key_template']::text[], false, '"{stream_table}.{op}"'::jsonb, 'Routing key template.')
  ,('sink', 'rabbitmq', 'declare', 'boolean', false, NULL, NULL, ARRAY['declare_exchange']::text[], false, 'false'::jsonb, 'Declare the exchange (durable) at start; when false it must exist.')
  ,('sink', 'rabbitmq', 'mandatory', 'boolean', false, NULL, NULL, '{}'::text[], false, 'true'::jsonb, 'Publish with the mandatory flag: a message no queue is bound for comes back and is dead-lettered; false lets the broker drop it.')
- ,('source', 'rabbitmq', 'url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'amqp://user:pass@host:port/vhost')
+ ,('source', 'rabbitmq', 'url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'amqp://user:pass@host:port/vhost, or amqps:// for TLS (port 5671 by default).')
+ ,('source', 'rabbitmq', 'tls_ca', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'amqps: CA certificate file (PEM) that verifies the broker; default the system''s CA bundle.')
+ ,('source', 'rabbitmq', 'tls_cert', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'amqps: client certificate file (PEM), with tls_key.')
+ ,('source', 'rabbitmq', 'tls_key', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'amqps: client private key file (PEM).')
  ,('source', 'rabbitmq', 'queue', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'Queue to consume.')
  ,('source', 'rabbitmq', 'prefetch', 'integer', false, NULL, NULL, ARRAY['prefetch_count']::text[], false, NULL, 'Unacknowledged messages the server may send ahead (basic.qos, 1 to 65535); default twice the pipeline''s batch_size.')
  ,('sink', 'sqs', 'queue_url', 'string', true, NULL, NULL, '{}'::text[], false, NULL, 'Queue URL; FIFO queues end in .fifo.')
@@ -353,6 +359,9 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('sink', 'webhook', 'retry_max', 'integer', false, NULL, NULL, '{}'::text[], false, '3'::jsonb, 'Retries of a 408/429/5xx answer or a network error within one delivery attempt, before the core retries.')
  ,('sink', 'webhook', 'retry_backoff_ms', 'integer', false, NULL, NULL, '{}'::text[], false, '200'::jsonb, 'First backoff between those retries.')
  ,('sink', 'webhook', 'max_in_flight', 'integer', false, NULL, NULL, '{}'::text[], false, '1'::jsonb, 'Per-event requests in flight at once: 1 keeps the pipeline''s order; more sends messages with different keys in parallel (order kept per key).')
+ ,('sink', 'webhook', 'tls_ca', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'CA certificate file (PEM) that verifies an https:// server; default the system''s CA store.')
+ ,('sink', 'webhook', 'tls_cert', 'string', false, NULL, NULL, '{}'::text[], false, NULL, 'Client certificate file (PEM) for https://, with tls_key.')
+ ,('sink', 'webhook', 'tls_key', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'Client private key file (PEM).')
  ,('sink', 'webhook', 'signing_secret', 'string', false, NULL, NULL, '{}'::text[], true, NULL, 'HMAC-SHA256 key for the signature header.')
  ,('source', 'http', 'listen', 'string', false, NULL, NULL, ARRAY['bind','listen_addr']::text[], false, '"0.0.0.0:8080"'::jsonb, 'Address to listen on, host:port.')
  ,('source', 'http', 'path', 'string', false, NULL, NULL, '{}'::text[], false, '"/events"'::jsonb, 'Path accepting POSTed events; GET on it answers 200 while the receiver accepts (a probe).')
@@ -871,6 +880,20 @@ $$;
 
 -- A config as shown to readers: secret values become "***" (references such as
 -- "${ENV:NATS_TOKEN}" stay, they hold no secret). Works on every stored layout.
+-- A URL or conninfo as shown to readers: the password of scheme://user:password@host and of
+-- password=... / sslpassword=... becomes *** (as the relay's own logs print it).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_redact_url(p_value jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN jsonb_typeof(p_value) = 'string' THEN
+    to_jsonb(regexp_replace(regexp_replace(p_value #>> '{}',
+      '^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@', '\1:***@'),
+      '((^|[ ?&])(ssl)?password=)(''[^'']*''|[^ &]*)', '\1***', 'g'))
+  ELSE p_value END
+$$;
+
 CREATE OR REPLACE FUNCTION pgtrickle._relay_redact(p_config jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -892,6 +915,8 @@ BEGIN
     FOR v_key, v_val IN SELECT key, value FROM jsonb_each(p_config -> v_side) LOOP
       IF NOT pgtrickle._relay_is_reference(v_val) AND pgtrickle._relay_is_secret_key(v_side, v_b, v_key) THEN
         v := jsonb_set(v, ARRAY[v_side, v_key], '"***"');
+      ELSIF jsonb_typeof(v_val) = 'string' AND NOT pgtrickle._relay_is_reference(v_val) THEN
+        v := jsonb_set(v, ARRAY[v_side, v_key], pgtrickle._relay_redact_url(v_val));
       ELSIF v_key = 'rdkafka' AND jsonb_typeof(v_val) = 'object' THEN
         -- librdkafka properties: those naming a password, secret, token or private key are secret.
         v := jsonb_set(v, ARRAY[v_side, v_key], (
@@ -907,6 +932,8 @@ BEGIN
        AND (pgtrickle._relay_is_secret_key(NULL, NULL, v_key)
             OR (starts_with(v_key, 'rdkafka.') AND v_key ~* '(password|secret|token|key\.pem|private)')) THEN
       v := jsonb_set(v, ARRAY[v_key], '"***"');
+    ELSIF jsonb_typeof(v_val) = 'string' AND NOT pgtrickle._relay_is_reference(v_val) THEN
+      v := jsonb_set(v, ARRAY[v_key], pgtrickle._relay_redact_url(v_val));
     END IF;
   END LOOP;
   RETURN v;

@@ -169,6 +169,11 @@ Status Client::start(const Request& req, std::uint64_t tag) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  if (!req.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, req.ca_file.c_str());
+  if (!req.cert_file.empty()) {
+    curl_easy_setopt(e, CURLOPT_SSLCERT, req.cert_file.c_str());
+    curl_easy_setopt(e, CURLOPT_SSLKEY, req.key_file.c_str());
+  }
   if (!req.aws_sigv4.empty()) {
     curl_easy_setopt(e, CURLOPT_AWS_SIGV4, req.aws_sigv4.c_str());
     curl_easy_setopt(e, CURLOPT_USERNAME, req.username.c_str());

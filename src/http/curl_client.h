@@ -26,6 +26,9 @@ struct Request {
   // SigV4 signing (CURLOPT_AWS_SIGV4), e.g. "aws:amz:eu-west-1:sqs"; empty = unsigned.
   std::string aws_sigv4;
   std::string username, password;  // the access key pair when signing
+  // TLS: the CA file that verifies the server (empty: the system's store), a client certificate
+  // and its key (PEM files).
+  std::string ca_file, cert_file, key_file;
 };
 
 struct Response {

@@ -92,6 +92,22 @@ BEGIN
 END
 $$;
 
+-- Passwords inside URLs and conninfo strings are hidden too, whatever the key.
+SELECT pgtrickle.set_relay_outbox('url-pw', config => '{"stream_table": "t", "sink_type": "webhook",
+  "url": "https://hook:pa55@hooks.example.com/in?x=1"}');
+SELECT pgtrickle.set_relay_outbox('amqp-pw', config => '{"stream_table": "t", "sink_type": "nats", "subject": "a",
+  "nats_url": "nats://bob:hunter2@n:4222"}');
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT config #>> '{sink,url}' FROM pgtrickle.get_relay_config('url-pw')),
+                    'https://hook:***@hooks.example.com/in?x=1', 'a webhook URL shows its user, not its password');
+  PERFORM assert_eq((SELECT config #>> '{sink,url}' FROM pgtrickle.list_relay_configs() WHERE name = 'amqp-pw'),
+                    'nats://bob:***@n:4222', 'list_relay_configs hides a password in a broker URL');
+  PERFORM assert_eq(pgtrickle._relay_redact_url('"host=db user=r password=''a b'' sslpassword=k port=5"'),
+                    '"host=db user=r password=*** sslpassword=*** port=5"'::jsonb, 'conninfo passwords');
+END
+$$;
+
 -- Owner, state and lag come from the freshest status row of a live relay.
 INSERT INTO pgtrickle.relay_pipeline_status (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, lag_rows, lag_seconds, last_error)
 VALUES ('dc1', 'pos-fwd', 'relay-a:1', now(), now() - interval '5 seconds', 'running', 12, 0.5, NULL),

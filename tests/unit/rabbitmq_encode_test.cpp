@@ -79,10 +79,21 @@ TEST(RabbitmqUrl, UserPasswordHostPortVhost) {
     EXPECT_EQ(d->user, "guest") << url;
   }
   EXPECT_EQ(parse_url("amqp://h")->port, 5672);
+  EXPECT_FALSE(parse_url("amqp://h")->tls);
+}
+
+TEST(RabbitmqUrl, AmqpsMeansTlsOnPort5671) {
+  auto u = parse_url("amqps://relay:pw@mq.internal/prod");
+  ASSERT_TRUE(u) << u.error().message;
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, 5671);
+  EXPECT_EQ(u->host, "mq.internal");
+  EXPECT_EQ(u->vhost, "prod");
+  EXPECT_EQ(parse_url("amqps://h:5999")->port, 5999);
 }
 
 TEST(RabbitmqUrl, BadUrlsNameTheKeyAndNeverThePassword) {
-  for (const char* url : {"http://h", "amqps://h", "amqp://", "amqp://u:hunter2@h:99999/", "amqp://u:hunter2@h:x/",
+  for (const char* url : {"http://h", "amqps:/h", "amqp://", "amqp://u:hunter2@h:99999/", "amqp://u:hunter2@h:x/",
                           "amqp://u:hunter2%G1@h/"}) {
     auto u = parse_url(url);
     ASSERT_FALSE(u) << url;

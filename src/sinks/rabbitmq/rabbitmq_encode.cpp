@@ -45,13 +45,19 @@ void encode(const Message& m, Publish& out) {
 
 Result<Url> parse_url(std::string_view url, std::string_view key) {
   auto bad = [&](std::string_view what) {
-    return fatal(fmt::format("{}: {}; expected amqp://user:password@host[:port][/vhost]", key, what));
+    return fatal(fmt::format("{}: {}; expected amqp[s]://user:password@host[:port][/vhost]", key, what));
   };
-  if (url.substr(0, 8) == "amqps://")
-    return bad("TLS (amqps://) is not supported yet; use a TLS proxy (e.g. stunnel) and amqp://");
-  if (url.substr(0, 7) != "amqp://") return bad("the scheme must be amqp://");
-  std::string_view rest = url.substr(7);
   Url u;
+  std::string_view rest;
+  if (url.substr(0, 8) == "amqps://") {
+    u.tls = true;
+    u.port = 5671;
+    rest = url.substr(8);
+  } else if (url.substr(0, 7) == "amqp://") {
+    rest = url.substr(7);
+  } else {
+    return bad("the scheme must be amqp:// or amqps://");
+  }
   size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   if (slash != std::string_view::npos) {

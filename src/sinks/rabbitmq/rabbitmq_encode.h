@@ -27,14 +27,21 @@ void encode(const Message& m, Publish& out);
 inline amqp_bytes_t bytes(std::string_view s) { return {s.size(), const_cast<char*>(s.data())}; }
 inline std::string_view view(amqp_bytes_t b) { return {static_cast<const char*>(b.bytes), b.len}; }
 
-// amqp://[user[:password]@]host[:port][/vhost] (percent-decoded; no path or "/" is the vhost "/",
-// "/%2F" too; defaults guest/guest and port 5672).
+// amqp[s]://[user[:password]@]host[:port][/vhost] (percent-decoded; no path or "/" is the vhost "/",
+// "/%2F" too; defaults guest/guest and port 5672, 5671 for amqps).
 struct Url {
   std::string host;
   int port = 5672;
   std::string user = "guest";
   std::string password = "guest";
   std::string vhost = "/";
+  bool tls = false;  // amqps://
+};
+
+// PEM files for amqps: the CA that verifies the broker (empty: the system's CA bundle) and an
+// optional client certificate and key.
+struct TlsFiles {
+  std::string ca, cert, key;
 };
 // The problem names the key (`key`: the sink's or the source's url) and what is expected; never the password.
 Result<Url> parse_url(std::string_view url, std::string_view key = "sink.url");

@@ -29,6 +29,7 @@ constexpr auto kMaxConfirmWait = std::chrono::seconds(15);
 
 struct Settings {
   amqp_wire::Url url;
+  amqp_wire::TlsFiles tls;
   std::string exchange, exchange_type;
   bool declare = false;
   bool mandatory = true;
@@ -43,7 +44,7 @@ class RabbitmqSink final : public Sink {
     conn_.reset();
     if (!fatal_.empty()) return fatal(fatal_);
     // No heartbeat (see open_connection): a dead peer shows as a confirm timeout instead.
-    auto opened = amqp_wire::open_connection(s_.url, "sink.url", kChannel, kFrameMax, kConnectTimeout);
+    auto opened = amqp_wire::open_connection(s_.url, s_.tls, "sink.url", kChannel, kFrameMax, kConnectTimeout);
     if (!opened) return opened.error();
     ConnectionPtr c = std::move(*opened);
     amqp_confirm_select(c.get(), kChannel);
@@ -235,6 +236,9 @@ Result<std::unique_ptr<Sink>> make_rabbitmq_sink(const PipelineConfig& config, c
   if (!url) return url.error();
   Settings s;
   s.url = std::move(*url);
+  auto tls = amqp_wire::tls_files(c, s.url, "sink");
+  if (!tls) return tls.error();
+  s.tls = std::move(*tls);
   s.exchange = c.value("exchange", "");
   s.exchange_type = c.value("exchange_type", "topic");
   s.declare = c.value("declare", false);

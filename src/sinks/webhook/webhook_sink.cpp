@@ -3,6 +3,7 @@
 // receiver answered 2xx. 408/429/5xx and network errors are retried in the request (retry_max,
 // backoff from retry_backoff_ms, Retry-After honoured), then handed back to the core as retriable.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -48,6 +49,9 @@ class WebhookSink final : public Sink {
     max_in_flight_ = s.value("max_in_flight", 1);
     options_.headers = std::move(headers);
     options_.signing_secret = s.value("signing_secret", "");
+    tls_ca_ = s.value("tls_ca", "");
+    tls_cert_ = s.value("tls_cert", "");
+    tls_key_ = s.value("tls_key", "");
   }
 
   Status start() override {
@@ -120,6 +124,9 @@ class WebhookSink final : public Sink {
     req.method = method_;
     req.body = body;
     req.timeout_ms = timeout_ms_;
+    req.ca_file = tls_ca_;
+    req.cert_file = tls_cert_;
+    req.key_file = tls_key_;
     webhook::encode_headers(idempotency_key, app_headers, body, options_, now, req.headers);
     return req;
   }
@@ -163,6 +170,7 @@ class WebhookSink final : public Sink {
   }
 
   const log::Logger* log_;
+  std::string tls_ca_, tls_cert_, tls_key_;
   http::Client client_;
   std::string method_;
   long timeout_ms_ = 10000;
@@ -200,6 +208,12 @@ Result<std::unique_ptr<Sink>> make_webhook_sink(const PipelineConfig& config, co
             lower.starts_with("https://") || lower.starts_with("http://");
   if (!ok)
     return fatal(fmt::format("webhook sink: url \"{}\" must start with http:// or https://", printable_url(s.value("url", ""))));
+  // TLS files are read per connection by libcurl: one that is missing would fail every request.
+  if (s.value("tls_cert", "").empty() != s.value("tls_key", "").empty())
+    return fatal("webhook sink: tls_cert and tls_key go together: set both or neither");
+  for (const char* key : {"tls_ca", "tls_cert", "tls_key"})
+    if (auto path = s.value(key, ""); !path.empty() && ::access(path.c_str(), R_OK) != 0)
+      return fatal(fmt::format("webhook sink: {}: cannot read {}", key, path));
   auto headers = webhook::parse_headers(s.contains("headers") ? s["headers"] : nlohmann::json());
   if (!headers) return headers.error();
   return std::unique_ptr<Sink>(std::make_unique<WebhookSink>(config, ctx, std::move(*headers)));

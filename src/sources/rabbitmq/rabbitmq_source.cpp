@@ -41,6 +41,7 @@ constexpr auto kFillWindow = std::chrono::milliseconds(5);  // waiting for more 
 
 struct Settings {
   amqp_wire::Url url;
+  amqp_wire::TlsFiles tls;
   std::string queue;
   int prefetch = 0;
   size_t batch_size = 1000;
@@ -64,7 +65,7 @@ class RabbitmqSource final : public Source {
 
   Status start() override {
     stop();
-    auto opened = amqp_wire::open_connection(s_.url, "source.url", kChannel, kFrameMax, kConnectTimeout);
+    auto opened = amqp_wire::open_connection(s_.url, s_.tls, "source.url", kChannel, kFrameMax, kConnectTimeout);
     if (!opened) return opened.error();
     amqp_wire::ConnectionPtr c = std::move(*opened);
     keep_alive(amqp_get_sockfd(c.get()));
@@ -277,6 +278,9 @@ Result<std::unique_ptr<Source>> make_rabbitmq_source(const PipelineConfig& confi
   if (!url) return url.error();
   Settings s;
   s.url = std::move(*url);
+  auto tls = amqp_wire::tls_files(c, s.url, "source");
+  if (!tls) return tls.error();
+  s.tls = std::move(*tls);
   s.queue = c.at("queue").get<std::string>();
   s.batch_size = static_cast<size_t>(std::max(1, config.batch_size));
   if (s.queue.empty()) return fatal(fmt::format("{}: key \"queue\": name the queue to consume", where));
