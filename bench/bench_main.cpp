@@ -31,115 +31,23 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_support.h"
 #include "pg/catalog.h"
 #include "pg/connection.h"
 
 using namespace std::chrono;
 using json = nlohmann::json;
 using relay::pg::Connection;
+using namespace bench;
 
 namespace {
 
-std::string g_url;
 int g_rows = 200000;
 int g_reverse_rows = 100000;
 bool g_save = false;
 std::string g_results = std::string(RELAY_SOURCE_DIR) + "/bench/results.json";
 
-pid_t g_relay_pid = -1;  // killed on any exit, so no relay outlives the benchmark
-
-[[noreturn]] void die(const std::string& msg) {
-  std::cerr << "relay_bench: " << msg << "\n";
-  if (g_relay_pid > 0) kill(g_relay_pid, SIGKILL);
-  std::exit(1);
-}
-
-Connection connect(const std::string& url) {
-  auto c = Connection::open(url, "relay_bench");
-  if (!c) die(c.error().message);
-  return std::move(*c);
-}
-
-void exec(Connection& c, const std::string& sql) {
-  auto r = c.exec(sql);
-  if (!r) die(r.error().message + " in: " + sql.substr(0, 200));
-}
-
-std::string db_url(const std::string& db) {
-  auto q = g_url.find('?');
-  std::string base = g_url.substr(0, q);
-  return base.substr(0, base.rfind('/') + 1) + db + (q == std::string::npos ? "" : g_url.substr(q));
-}
-
 double seconds_since(steady_clock::time_point t0) { return duration<double>(steady_clock::now() - t0).count(); }
-
-struct Relay {
-  pid_t pid = -1;
-  std::string err_path;
-  Relay(const std::vector<std::string>& args, const std::string& err) : err_path(err) {
-    // Emptied before the fork, so port() can never read an earlier relay's log.
-    ::close(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
-    pid = fork();
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the benchmark, whatever ends it
-      int fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 2);
-      int null = open("/dev/null", O_WRONLY);
-      dup2(null, 1);
-      std::vector<char*> argv;
-      std::string bin = RELAY_BINARY;
-      argv.push_back(bin.data());
-      for (auto a : args) argv.push_back(strdup(a.c_str()));
-      argv.push_back(nullptr);
-      execv(bin.c_str(), argv.data());
-      _exit(127);
-    }
-    g_relay_pid = pid;
-  }
-  int port() {
-    std::regex re("port[=\":]+([0-9]+)");
-    for (int i = 0; i < 500; ++i) {
-      std::ifstream f(err_path);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      std::smatch m;
-      std::string s = ss.str();
-      if (std::regex_search(s, m, re)) return std::stoi(m[1]);
-      std::this_thread::sleep_for(10ms);
-    }
-    die("the relay did not start: see " + err_path);
-  }
-  long rss_peak_kb() {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(f, line))
-      if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-  }
-  ~Relay() {
-    kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
-    g_relay_pid = -1;
-  }
-};
-
-double metric(int port, const std::string& name) {
-  httplib::Client c("127.0.0.1", port);
-  auto res = c.Get("/metrics");
-  if (!res) return -1;
-  std::istringstream in(res->body);
-  std::string line;
-  double sum = 0;
-  bool found = false;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) == 0 && (line.size() > name.size() && (line[name.size()] == '{' || line[name.size()] == ' '))) {
-      sum += std::stod(line.substr(line.rfind(' ') + 1));
-      found = true;
-    }
-  }
-  return found ? sum : -1;
-}
 
 json load_previous() {
   std::ifstream f(g_results);
@@ -151,18 +59,6 @@ void report(json& results, const json& previous, const std::string& key, double 
   results[key] = value;
   std::string before = previous.contains(key) ? fmt::format("{:.0f}", previous[key].get<double>()) : "-";
   std::cout << fmt::format("  {:<44} {:>12.1f} {:<6} (previous: {})\n", key, value, unit, before);
-}
-
-// A new, empty database `name` with the SQL install applied.
-Connection fresh_database(const std::string& name) {
-  {
-    auto admin = connect(g_url);
-    exec(admin, "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-    exec(admin, "CREATE DATABASE " + name);
-  }
-  auto c = connect(db_url(name));
-  if (auto s = relay::pg::install_schema(c); !s) die(s.error().message);
-  return c;
 }
 
 // Where a scenario sends its messages: the file, or a broker named by the PGTRICKLE_TEST_* variables
@@ -609,6 +505,7 @@ void takeover(int runs, json& results, const json& previous) {
 }
 
 int main(int argc, char** argv) {
+  g_program = "relay_bench";
   std::vector<std::string> only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

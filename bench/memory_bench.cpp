@@ -30,109 +30,24 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
-#include "pg/catalog.h"
+#include "bench_support.h"
 #include "pg/connection.h"
 
 using namespace std::chrono;
 using relay::pg::Connection;
+using namespace bench;
 
 namespace {
 
-std::string g_url;
-pid_t g_relay = -1;  // killed on any exit
-
-[[noreturn]] void die(const std::string& msg) {
-  std::cerr << "memory_bench: " << msg << "\n";
-  if (g_relay > 0) ::kill(g_relay, SIGKILL);
-  std::exit(1);
-}
-
-Connection connect(const std::string& url) {
-  auto c = Connection::open(url, "memory_bench");
-  if (!c) die(c.error().message);
-  return std::move(*c);
-}
-
-void exec(Connection& c, const std::string& sql) {
-  auto r = c.exec(sql);
-  if (!r) die(r.error().message + " in: " + sql.substr(0, 200));
-}
-
-std::string db_url(const std::string& db) {
-  auto q = g_url.find('?');
-  std::string base = g_url.substr(0, q);
-  return base.substr(0, base.rfind('/') + 1) + db + (q == std::string::npos ? "" : g_url.substr(q));
-}
-
-// A fresh database with the relay's schema and an outbox-enabled table `items`.
-std::string fresh_database(const std::string& name) {
-  auto admin = connect(g_url);
-  exec(admin, "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  exec(admin, "CREATE DATABASE " + name);
-  std::string url = db_url(name);
-  auto c = connect(url);
-  if (auto s = relay::pg::install_schema(c); !s) die(s.error().message);
+// A fresh database with the relay's schema and an outbox-enabled table `items`; returns its URL.
+std::string items_database(const std::string& name) {
+  auto c = fresh_database(name);
   exec(c, "CREATE TABLE items (id bigint PRIMARY KEY, customer text NOT NULL, amount numeric NOT NULL)");
   exec(c, "SELECT pgtrickle.enable_outbox('items')");
-  return url;
+  return db_url(name);
 }
 
-// kB of a field (VmRSS, VmHWM) of /proc/<pid>/status.
-long status_kb(pid_t pid, const std::string& field) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
-  return -1;
-}
-
-// The relay on `url`, its logs in `log`; returns the port of /metrics once it serves it.
-int start_relay(const std::string& url, const std::string& log) {
-  ::unlink(log.c_str());
-  g_relay = ::fork();
-  if (g_relay == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execl(RELAY_BINARY, RELAY_BINARY, "--postgres-url", url.c_str(), "--metrics-addr", "127.0.0.1:0", nullptr);
-    ::_exit(127);
-  }
-  std::regex re("Serving /metrics and /health\\..*port[=\":]+([0-9]+)");
-  for (int i = 0; i < 200; ++i) {
-    std::ifstream f(log);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::string text = ss.str();
-    std::smatch m;
-    if (std::regex_search(text, m, re)) return std::stoi(m[1]);
-    std::this_thread::sleep_for(50ms);
-  }
-  die("the relay did not start; see " + log);
-}
-
-void stop_relay() {
-  if (g_relay <= 0) return;
-  ::kill(g_relay, SIGTERM);
-  for (int i = 0; i < 200; ++i) {
-    if (::waitpid(g_relay, nullptr, WNOHANG) == g_relay) {
-      g_relay = -1;
-      return;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  ::kill(g_relay, SIGKILL);
-  ::waitpid(g_relay, nullptr, 0);
-  g_relay = -1;
-}
-
-double metric(int port, const std::string& series) {
-  httplib::Client c("127.0.0.1", port);
-  auto res = c.Get("/metrics");
-  if (!res) return -1;
-  auto p = res->body.find("\n" + series + " ");
-  return p == std::string::npos ? -1 : std::stod(res->body.substr(p + series.size() + 2));
-}
+std::vector<std::string> relay_args(const std::string& url) { return {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"}; }
 
 // Accepts connections and reads whatever comes, never answering: a sink that is stuck.
 class SilentServer {
@@ -178,7 +93,7 @@ class SilentServer {
 
 void stuck_sink(int seconds, const std::string& work) {
   std::cout << "(a) 200,000-row backlog, webhook sink that never answers, " << seconds << " s\n";
-  std::string url = fresh_database("memory_bench_stuck");
+  std::string url = items_database("memory_bench_stuck");
   auto c = connect(url);
   // 2,000 transactions of 100 rows: inline deltas, as an application writes them.
   exec(c, "DO $$ BEGIN FOR t IN 0..1999 LOOP "
@@ -187,26 +102,26 @@ void stuck_sink(int seconds, const std::string& work) {
   SilentServer silent;
   exec(c, fmt::format("SELECT pgtrickle.set_relay_outbox('stuck', config => '{{\"stream_table\":\"items\",\"sink_type\":\"webhook\","
                       "\"url\":\"http://127.0.0.1:{}/hook\"}}'::jsonb)", silent.port()));
-  int port = start_relay(url, work + "/relay-stuck.log");
+  Relay relay(relay_args(url), work + "/relay-stuck.log");
+  int port = relay.port();
   std::vector<long> rss;
   for (int s = 1; s <= seconds; ++s) {
     std::this_thread::sleep_for(1s);
-    rss.push_back(status_kb(g_relay, "VmRSS"));
+    rss.push_back(relay.status_kb("VmRSS"));
     if (s % 10 == 0)
-      std::cout << fmt::format("  t={:>3} s  VmRSS {:>7} kB  VmHWM {:>7} kB  delivered {}\n", s, rss.back(), status_kb(g_relay, "VmHWM"),
+      std::cout << fmt::format("  t={:>3} s  VmRSS {:>7} kB  VmHWM {:>7} kB  delivered {}\n", s, rss.back(), relay.status_kb("VmHWM"),
                                metric(port, "pgtrickle_relay_messages_delivered_total{pipeline=\"stuck\"}"));
   }
-  long hwm = status_kb(g_relay, "VmHWM");
+  long hwm = relay.status_kb("VmHWM");
   long at10 = rss.size() >= 10 ? rss[9] : rss.front();
   std::cout << fmt::format("  peak RSS (VmHWM) {} kB; RSS after 10 s {} kB, at the end {} kB ({:+} kB over the last {} s); "
                            "requests the sink received: {}\n",
                            hwm, at10, rss.back(), rss.back() - at10, seconds - 10, silent.requests_seen());
-  stop_relay();
 }
 
 void one_big_delta(long rows, const std::string& work) {
   std::cout << "(b) one statement inserting " << rows << " rows (a claim-check delta), file sink\n";
-  std::string url = fresh_database("memory_bench_big");
+  std::string url = items_database("memory_bench_big");
   auto c = connect(url);
   std::string out = work + "/big.jsonl";
   ::unlink(out.c_str());
@@ -216,12 +131,13 @@ void one_big_delta(long rows, const std::string& work) {
   exec(c, fmt::format("INSERT INTO items SELECT g, 'customer-' || (g % 100), 1.5 FROM generate_series(1, {}) g", rows));
   double insert_s = duration<double>(steady_clock::now() - t0).count();
   auto t1 = steady_clock::now();
-  int port = start_relay(url, work + "/relay-big.log");
+  Relay relay(relay_args(url), work + "/relay-big.log");
+  int port = relay.port();
   std::string series = "pgtrickle_relay_messages_delivered_total{pipeline=\"big\"}";
   long last_hwm = 0;
   for (int s = 0;; ++s) {
     double delivered = metric(port, series);
-    last_hwm = status_kb(g_relay, "VmHWM");
+    last_hwm = relay.status_kb("VmHWM");
     if (delivered >= static_cast<double>(rows)) break;
     if (duration<double>(steady_clock::now() - t1).count() > 1800) die("not relayed within 30 minutes");
     if (s % 50 == 0) std::cout << fmt::format("  {:>8.0f} rows written, VmHWM {} kB\n", std::max(0.0, delivered), last_hwm);
@@ -232,13 +148,13 @@ void one_big_delta(long rows, const std::string& work) {
   ::stat(out.c_str(), &st);
   std::cout << fmt::format("  insert {:.1f} s; relayed in {:.1f} s ({:.0f} rows/s); file {} MB; peak RSS (VmHWM) {} kB\n", insert_s,
                            relay_s, rows / relay_s, st.st_size / 1000000, last_hwm);
-  stop_relay();
   ::unlink(out.c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  g_program = "memory_bench";
   std::cout << std::unitbuf;  // progress shows as it comes, also through a pipe
   int stuck_seconds = 60;
   long big_rows = 1000000;

@@ -1,0 +1,130 @@
+#include "bench_support.h"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "pg/catalog.h"
+
+namespace bench {
+
+std::string g_url;
+const char* g_program = "bench";
+
+namespace {
+pid_t g_relay_pid = -1;  // killed on any exit, so no relay outlives the benchmark
+}
+
+void die(const std::string& msg) {
+  std::cerr << g_program << ": " << msg << "\n";
+  if (g_relay_pid > 0) kill(g_relay_pid, SIGKILL);
+  std::exit(1);
+}
+
+relay::pg::Connection connect(const std::string& url) {
+  auto c = relay::pg::Connection::open(url, g_program);
+  if (!c) die(c.error().message);
+  return std::move(*c);
+}
+
+void exec(relay::pg::Connection& c, const std::string& sql) {
+  auto r = c.exec(sql);
+  if (!r) die(r.error().message + " in: " + sql.substr(0, 200));
+}
+
+std::string db_url(const std::string& db) {
+  auto q = g_url.find('?');
+  std::string base = g_url.substr(0, q);
+  return base.substr(0, base.rfind('/') + 1) + db + (q == std::string::npos ? "" : g_url.substr(q));
+}
+
+relay::pg::Connection fresh_database(const std::string& name) {
+  {
+    auto admin = connect(g_url);
+    exec(admin, "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+    exec(admin, "CREATE DATABASE " + name);
+  }
+  auto c = connect(db_url(name));
+  if (auto s = relay::pg::install_schema(c); !s) die(s.error().message);
+  return c;
+}
+
+double metric(int port, const std::string& name) {
+  httplib::Client c("127.0.0.1", port);
+  auto res = c.Get("/metrics");
+  if (!res) return -1;
+  std::istringstream in(res->body);
+  std::string line;
+  double sum = 0;
+  bool found = false;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) == 0 && (line.size() > name.size() && (line[name.size()] == '{' || line[name.size()] == ' '))) {
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+      found = true;
+    }
+  }
+  return found ? sum : -1;
+}
+
+Relay::Relay(const std::vector<std::string>& args, const std::string& err) : err_path(err) {
+  // Emptied before the fork, so port() can never read an earlier relay's log.
+  ::close(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the benchmark, whatever ends it
+    int fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 2);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    std::vector<char*> argv;
+    std::string bin = RELAY_BINARY;
+    argv.push_back(bin.data());
+    for (const auto& a : args) argv.push_back(strdup(a.c_str()));
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  g_relay_pid = pid;
+}
+
+Relay::~Relay() {
+  kill(pid, SIGTERM);
+  int st;
+  waitpid(pid, &st, 0);
+  if (g_relay_pid == pid) g_relay_pid = -1;
+}
+
+int Relay::port() {
+  std::regex re("port[=\":]+([0-9]+)");
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream f(err_path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::smatch m;
+    std::string s = ss.str();
+    if (std::regex_search(s, m, re)) return std::stoi(m[1]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  die("the relay did not start: see " + err_path);
+}
+
+long Relay::status_kb(const std::string& field) const {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
+  return -1;
+}
+
+}  // namespace bench

@@ -1,0 +1,44 @@
+// What both benchmark programs need: the server URL they were given, a fatal exit that takes the
+// relay down too, PostgreSQL helpers, the relay as a child process, and /metrics readings.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "pg/connection.h"
+
+namespace bench {
+
+extern std::string g_url;         // --postgres-url
+extern const char* g_program;     // prefix of error messages
+
+[[noreturn]] void die(const std::string& msg);
+relay::pg::Connection connect(const std::string& url);
+void exec(relay::pg::Connection& c, const std::string& sql);
+// `g_url` with its database replaced by `db`.
+std::string db_url(const std::string& db);
+// A new, empty database `name` with the SQL install applied.
+relay::pg::Connection fresh_database(const std::string& name);
+
+// The sum of the series of `name` on the relay's /metrics (`name` may carry labels: then that
+// series alone); -1 when absent.
+double metric(int port, const std::string& name);
+
+// The relay binary as a child process (dies with the benchmark), logs in `err`; SIGTERM on destruction.
+struct Relay {
+  pid_t pid = -1;
+  std::string err_path;
+  Relay(const std::vector<std::string>& args, const std::string& err);
+  ~Relay();
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+  // The port of /metrics once the relay logged it.
+  int port();
+  // kB of a field (VmRSS, VmHWM) of /proc/<pid>/status, -1 if unknown.
+  long status_kb(const std::string& field) const;
+  long rss_peak_kb() const { return status_kb("VmHWM"); }
+};
+
+}  // namespace bench
