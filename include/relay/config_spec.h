@@ -2,6 +2,8 @@
 // --help, the SQL validator's data and the generated config reference.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <span>
 #include <string_view>
 
@@ -34,7 +36,13 @@ struct KeySpec {
   bool secret = false;             // never printed: logs, errors, /health, list_relay_configs()
   std::string_view default_json;   // JSON text of the default, empty when none
   bool template_ = false;          // rendered per message with {stream_table} {op} ... {{ column }}
+  // The accepted range of an integer key: counts, sizes and durations are never negative, and
+  // fit the int the backends hold them in unless a key says otherwise.
+  int64_t min = 0;
+  int64_t max = std::numeric_limits<int32_t>::max();
 };
+
+constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
 
 struct BackendSpec {
   Role role;

@@ -37,14 +37,18 @@ case "$cmd" in
       RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
       RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
       "$bin/rabbitmq-server" </dev/null >"$dir/log/startup.log" 2>&1 &
+    server=$!
     for _ in $(seq 120); do
       if ctl rabbitmq-diagnostics -q ping >/dev/null 2>&1 && (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
         echo "PGTRICKLE_TEST_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$port/"
         exit 0
       fi
+      kill -0 "$server" 2>/dev/null || break  # the node gave up: say why at once
       sleep 0.5
     done
-    echo "rabbitmq-server did not start; see $dir/log" >&2; exit 1
+    echo "rabbitmq-server did not start; see $dir/log. Its last words:" >&2
+    tail -n 20 "$dir/log/startup.log" "$dir/log/$RABBITMQ_NODENAME.log" >&2 2>/dev/null || true
+    exit 1
     ;;
   stop)
     [ -f "$dir/port" ] || exit 0

@@ -30,11 +30,13 @@ void key_rows(const BackendSpec& spec, std::string& out, bool& first) {
   for (const auto& k : spec.keys) {
     out += first ? "  " : " ,";
     first = false;
-    out += fmt::format("({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})\n", sql_text(to_string(spec.role)), sql_text(spec.name),
+    bool integer = k.type == ValueType::integer;
+    out += fmt::format("({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})\n", sql_text(to_string(spec.role)), sql_text(spec.name),
                        sql_text(k.key), sql_text(to_string(k.type)), k.required ? "true" : "false",
                        k.one_of.empty() ? "NULL" : sql_text(k.one_of),
                        k.allowed.empty() ? "NULL" : sql_array(k.allowed), sql_array(k.aliases), k.secret ? "true" : "false",
-                       k.default_json.empty() ? "NULL" : sql_text(k.default_json) + "::jsonb", sql_text(k.description));
+                       k.default_json.empty() ? "NULL" : sql_text(k.default_json) + "::jsonb",
+                       integer ? std::to_string(k.min) : "NULL", integer ? std::to_string(k.max) : "NULL", sql_text(k.description));
   }
 }
 
@@ -52,7 +54,7 @@ std::string spec_as_sql() {
                        sql_array(b.spec->type_aliases), sql_array(b.spec->flat_prefixes), sql_text(b.spec->description));
   }
   out += ";\n";
-  out += "INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, required, one_of, allowed, aliases, secret, default_value, description) VALUES\n";
+  out += "INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, required, one_of, allowed, aliases, secret, default_value, min_value, max_value, description) VALUES\n";
   first = true;
   key_rows(kPipelineSpec, out, first);
   for (const auto& b : backends()) key_rows(*b.spec, out, first);
@@ -70,6 +72,8 @@ void markdown_table(const BackendSpec& spec, std::string& out) {
     if (k.required) notes += " **Required.**";
     if (!k.one_of.empty()) notes += fmt::format(" Exactly one of the `{}` group.", k.one_of);
     if (!k.aliases.empty()) notes += fmt::format(" Also accepted: `{}`.", fmt::join(util::split_list(k.aliases), "`, `"));
+    if (k.type == ValueType::integer)
+      notes += k.max == kNoLimit ? fmt::format(" At least {}.", k.min) : fmt::format(" From {} to {}.", k.min, k.max);
     if (k.secret) notes += " Secret: never printed.";
     if (k.template_) notes += " Template.";
     out += fmt::format("| `{}` | {} | {} | {}{} |\n", k.key, type, k.default_json.empty() ? "" : "`" + std::string(k.default_json) + "`",

@@ -136,6 +136,15 @@ BEGIN
     'sink "file" key "path" must be a string, got 7');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "batch_size": "1000"}') $q$,
     'option "batch_size" must be an integer, got "1000"');
+  -- Integers are checked against the key's range, so no backend ever holds a wrapped value.
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "batch_size": 0}') $q$,
+    'option "batch_size" must be between 1 and 100000, got 0');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "webhook", "url": "http://h/", "timeout_ms": 5000000000}') $q$,
+    'sink "webhook" key "timeout_ms" must be between 1 and 3600000, got 5000000000');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "redis", "url": "redis://h", "stream_key": "s", "maxlen": -1}') $q$,
+    'sink "redis" key "maxlen" must be at least 0, got -1');
+  PERFORM assert_eq(fwd('{"stream_table": "t", "sink_type": "redis", "url": "redis://h", "stream_key": "s", "maxlen": 5000000000.0}') #>> '{sink,maxlen}',
+                    '5000000000', 'a size past 2^31 is kept, as an integer');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "xml"}') $q$,
     'option "format" must be one of "json", "cloudevents", got "xml"');
   -- "format" is also a key of the stdout sink: a value only the sink accepts goes there.

@@ -209,11 +209,36 @@ TEST(Config, NumbersTooLargeForAnIntegerOptionAreProblemsNotWrappedValues) {
   auto p = problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"stdout",
       "batch_size":1e300,"retry_max_ms":1e10,"retry_initial_ms":10000000000,"poll_interval_ms":2.5})"));
   EXPECT_TRUE(any_contains(p, "key \"batch_size\" must be an integer, got 1e+300")) << joined(p);
-  EXPECT_TRUE(any_contains(p, "key \"retry_max_ms\" must be between 0 and 2147483647 (milliseconds), got 10000000000.0")) << joined(p);
-  EXPECT_TRUE(any_contains(p, "key \"retry_initial_ms\" must be between 0 and 2147483647 (milliseconds), got 10000000000")) << joined(p);
+  EXPECT_TRUE(any_contains(p, "key \"retry_max_ms\" must be between 0 and 2147483647, got 10000000000.0")) << joined(p);
+  EXPECT_TRUE(any_contains(p, "key \"retry_initial_ms\" must be between 0 and 2147483647, got 10000000000")) << joined(p);
   EXPECT_TRUE(any_contains(p, "key \"poll_interval_ms\" must be an integer, got 2.5")) << joined(p);
   // An integral float is an integer, and is bounded like one.
   p = problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"stdout","batch_size":500000.0})"));
   EXPECT_TRUE(any_contains(p, "key \"batch_size\" must be between 1 and 100000, got 500000.0")) << joined(p);
   EXPECT_TRUE(problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"stdout","batch_size":100.0})")).empty());
+}
+
+TEST(Config, BackendIntegersAreCheckedAgainstTheirRangeBeforeAnyBackendStarts) {
+  auto p = problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"webhook","url":"http://h/",
+      "timeout_ms":0,"max_in_flight":65})"));
+  EXPECT_TRUE(any_contains(p, "key \"timeout_ms\" must be between 1 and 3600000, got 0")) << joined(p);
+  EXPECT_TRUE(any_contains(p, "key \"max_in_flight\" must be between 1 and 64, got 65")) << joined(p);
+  p = problems_of(Direction::reverse, json::parse(R"({"source_type":"rabbitmq","url":"amqp://h/","queue":"q","prefetch":70000,
+      "inbox_table":"i"})"));
+  EXPECT_TRUE(any_contains(p, "key \"prefetch\" must be between 1 and 65535, got 70000")) << joined(p);
+  p = problems_of(Direction::reverse, json::parse(R"({"source_type":"nats","url":"nats://h","stream":"s","consumer":"c",
+      "max_deliver":-2,"inbox_table":"i"})"));
+  EXPECT_TRUE(any_contains(p, "key \"max_deliver\" must be between -1 and 2147483647, got -2")) << joined(p);
+  p = problems_of(Direction::reverse, json::parse(R"({"source_type":"stdin","inbox_table":"i","max_payload_bytes":0})"));
+  EXPECT_TRUE(any_contains(p, "key \"max_payload_bytes\" must be between 1 and 1073741824, got 0")) << joined(p);
+  // Beyond 64 bits is out of range too, not wrapped.
+  p = problems_of(Direction::reverse, json::parse(R"({"source_type":"http","listen":"127.0.0.1:1","bearer_token":"x",
+      "max_body_bytes":18446744073709551615,"inbox_table":"i"})"));
+  EXPECT_TRUE(any_contains(p, "key \"max_body_bytes\" must be between 1 and 1073741824, got 18446744073709551615")) << joined(p);
+  // Sizes may pass 2^31, and an integral float becomes an integer.
+  json c = normalize_pipeline(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"redis","url":"redis://h",
+      "stream_key":"s","maxlen":5000000000.0})"), "p", p = {});
+  ASSERT_TRUE(p.empty()) << joined(p);
+  EXPECT_TRUE(c["sink"]["maxlen"].is_number_integer());
+  EXPECT_EQ(c["sink"]["maxlen"].get<long long>(), 5000000000LL);
 }

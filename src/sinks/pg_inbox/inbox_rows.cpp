@@ -162,9 +162,7 @@ Result<InboxRowOptions> InboxRowOptions::from_config(const nlohmann::json& sink,
     }
   }
   o.dead_letter_invalid = sink.value("invalid_payload", std::string("store")) == "dead_letter";
-  long long max = sink.value("max_payload_bytes", 1LL << 20);
-  if (max < 1) return fatal(fmt::format("max_payload_bytes: {} must be at least 1", max));
-  o.max_payload_bytes = static_cast<size_t>(max);
+  o.max_payload_bytes = sink.value("max_payload_bytes", size_t{1} << 20);
   return o;
 }
 

@@ -12,7 +12,7 @@ constexpr KeySpec kKeys[] = {
     {.key = "aggregate_id", .type = string, .description = "Where aggregate_id comes from instead of the message key: a JSON path (\"$.order_id\") or \"header:<name>\"."},
     {.key = "trace_id", .type = string, .description = "Where trace_id comes from instead of the traceparent header: a JSON path or \"header:<name>\"."},
     {.key = "invalid_payload", .type = enumeration, .description = "A payload that is not JSON: stored as a JSON string with the error column set, or set aside in pgtrickle.relay_dead_letters.", .allowed = "store|dead_letter", .default_json = "\"store\""},
-    {.key = "max_payload_bytes", .type = integer, .description = "Larger payloads are set aside in pgtrickle.relay_dead_letters.", .default_json = "1048576"},
+    {.key = "max_payload_bytes", .type = integer, .description = "Larger payloads are set aside in pgtrickle.relay_dead_letters.", .default_json = "1048576", .min = 1, .max = 1 << 30},
     {.key = "max_retries", .type = integer, .description = "max_retries of an inbox the relay creates.", .default_json = "3"},
     {.key = "schedule", .type = string, .description = "Accepted for compatibility with pg_trickle's set_relay_inbox.", .default_json = "\"1s\""},
     {.key = "with_dead_letter", .type = boolean, .description = "with_dead_letter of an inbox the relay creates.", .default_json = "true"},

@@ -110,7 +110,6 @@ Result<std::unique_ptr<Sink>> make_redis_sink(const PipelineConfig& config, cons
   auto url = redis_wire::parse_url(s.at("url").get<std::string>());
   if (!url) return url.error();
   long long maxlen = s.value("maxlen", 0LL);
-  if (maxlen < 0) return fatal(fmt::format("sink.maxlen: {} is negative; expected 0 (keep all) or a number of entries", maxlen));
   return std::unique_ptr<Sink>(std::make_unique<RedisSink>(std::move(*url), maxlen, ctx));
 }
 

@@ -10,8 +10,8 @@ constexpr KeySpec kKeys[] = {
     {.key = "access_key_id", .type = string, .description = "Default AWS_ACCESS_KEY_ID.", .secret = true},
     {.key = "secret_access_key", .type = string, .description = "Default AWS_SECRET_ACCESS_KEY.", .secret = true},
     {.key = "session_token", .type = string, .description = "Default AWS_SESSION_TOKEN.", .secret = true},
-    {.key = "max_in_flight", .type = integer, .description = "SendMessageBatch requests in flight at once: 1 keeps the pipeline's order; more sends messages with different keys (FIFO: different message groups) in parallel, order kept per key/group.", .default_json = "1"},
-    {.key = "timeout_ms", .type = integer, .description = "Whole-request timeout.", .default_json = "30000"},
+    {.key = "max_in_flight", .type = integer, .description = "SendMessageBatch requests in flight at once: 1 keeps the pipeline's order; more sends messages with different keys (FIFO: different message groups) in parallel, order kept per key/group.", .default_json = "1", .min = 1, .max = 64},
+    {.key = "timeout_ms", .type = integer, .description = "Whole-request timeout.", .default_json = "30000", .min = 1, .max = 3600000},
     {.key = "message_group_id", .type = string, .description = "FIFO MessageGroupId template.", .default_json = "\"{stream_table}\"", .template_ = true},
 };
 }  // namespace

@@ -9,7 +9,7 @@ constexpr KeySpec kStdoutKeys[] = {
 constexpr KeySpec kFileKeys[] = {
     {.key = "path", .type = string, .description = "File to append to; rotated files get .1, .2, ... suffixes.", .required = true},
     {.key = "format", .type = enumeration, .description = "jsonl: one message per line; json: pretty-printed; csv: one row per message.", .allowed = "jsonl|json|csv", .default_json = "\"jsonl\""},
-    {.key = "rotate_bytes", .type = integer, .description = "Rotate the file once it reaches this size; 0 never rotates.", .default_json = "0"},
+    {.key = "rotate_bytes", .type = integer, .description = "Rotate the file once it reaches this size; 0 never rotates.", .default_json = "0", .max = kNoLimit},
     {.key = "max_files", .type = integer, .description = "Rotated files kept besides the current one.", .default_json = "10"},
     {.key = "fsync", .type = boolean, .description = "fsync after each batch before acknowledging it (durable delivery).", .default_json = "true"},
 };

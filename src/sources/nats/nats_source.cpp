@@ -351,11 +351,8 @@ Result<std::unique_ptr<Source>> make_nats_source(const PipelineConfig& config, c
       return fatal(fmt::format("source.{}: \"{}\" is not a valid JetStream name; expected letters, digits, '-' or '_' "
                                "(no '.', '*', '>' or spaces)", key, v));
   }
-  long long ack_wait = s.value("ack_wait_ms", 30000LL);
-  if (ack_wait < 1)
-    return fatal(fmt::format("source.ack_wait_ms: {} is not positive; expected the milliseconds the server waits for an ack", ack_wait));
-  long long max_deliver = s.value("max_deliver", -1LL);
-  if (max_deliver == 0 || max_deliver < -1)
+  long long max_deliver = s.value("max_deliver", -1LL);  // the spec keeps it at -1 or above
+  if (max_deliver == 0)
     return fatal(fmt::format("source.max_deliver: {} is not allowed; expected -1 (unlimited) or a positive number of deliveries", max_deliver));
   return std::unique_ptr<Source>(std::make_unique<NatsSource>(config, ctx));
 }

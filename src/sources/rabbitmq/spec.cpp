@@ -9,7 +9,7 @@ constexpr KeySpec kKeys[] = {
     {.key = "tls_cert", .type = string, .description = "amqps: client certificate file (PEM), with tls_key."},
     {.key = "tls_key", .type = string, .description = "amqps: client private key file (PEM).", .secret = true},
     {.key = "queue", .type = string, .description = "Queue to consume.", .required = true},
-    {.key = "prefetch", .type = integer, .description = "Unacknowledged messages the server may send ahead (basic.qos, 1 to 65535); default twice the pipeline's batch_size.", .aliases = "prefetch_count"},
+    {.key = "prefetch", .type = integer, .description = "Unacknowledged messages the server may send ahead (basic.qos, 1 to 65535); default twice the pipeline's batch_size.", .aliases = "prefetch_count", .min = 1, .max = 65535},
 };
 }  // namespace
 

@@ -318,10 +318,6 @@ Result<std::unique_ptr<Source>> make_redis_source(const PipelineConfig& config, 
   const auto& s = config.source();
   auto url = redis_wire::parse_url(s.at("url").get<std::string>());
   if (!url) return url.error();
-  long long claim_idle = s.value("claim_idle_ms", 30000LL);
-  if (claim_idle < 1)
-    return fatal(fmt::format("source.claim_idle_ms: {} is not positive; expected the milliseconds an entry stays pending "
-                             "for another consumer before this one claims it", claim_idle));
   for (const char* key : {"stream_key", "group"})
     if (s.at(key).get<std::string>().empty()) return fatal(fmt::format("source.{} is empty; expected a name", key));
   std::string consumer = s.value("consumer", "");

@@ -10,10 +10,10 @@ constexpr KeySpec kKeys[] = {
     {.key = "access_key_id", .type = string, .description = "Default AWS_ACCESS_KEY_ID.", .secret = true},
     {.key = "secret_access_key", .type = string, .description = "Default AWS_SECRET_ACCESS_KEY.", .secret = true},
     {.key = "session_token", .type = string, .description = "Default AWS_SESSION_TOKEN.", .secret = true},
-    {.key = "wait_time_seconds", .type = integer, .description = "Long-poll wait of ReceiveMessage (0-20).", .default_json = "20"},
-    {.key = "visibility_timeout", .type = integer, .description = "Seconds a received message stays hidden; 0 uses the queue's. Extended while a batch takes longer than half of it."},
-    {.key = "max_messages", .type = integer, .description = "Messages per ReceiveMessage (1-10).", .default_json = "10"},
-    {.key = "max_in_flight", .type = integer, .description = "ReceiveMessage requests in flight at once while the queue has a backlog (1-64); one long poll when it is idle.", .default_json = "8"},
+    {.key = "wait_time_seconds", .type = integer, .description = "Long-poll wait of ReceiveMessage (0-20).", .default_json = "20", .max = 20},
+    {.key = "visibility_timeout", .type = integer, .description = "Seconds a received message stays hidden; 0 uses the queue's. Extended while a batch takes longer than half of it.", .max = 43200},
+    {.key = "max_messages", .type = integer, .description = "Messages per ReceiveMessage (1-10).", .default_json = "10", .min = 1, .max = 10},
+    {.key = "max_in_flight", .type = integer, .description = "ReceiveMessage requests in flight at once while the queue has a backlog (1-64); one long poll when it is idle.", .default_json = "8", .min = 1, .max = 64},
 };
 }  // namespace
 

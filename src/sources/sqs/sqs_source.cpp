@@ -499,23 +499,11 @@ Result<std::unique_ptr<Source>> make_sqs_source(const PipelineConfig& config, co
   auto queue = sqs::read_endpoint(c, "sqs source");
   if (!queue) return queue.error();
   s.queue = std::move(*queue);
-  auto integer = [&](const char* key, long long def, long long lo, long long hi, const char* what) -> Result<int> {
-    long long v = c.contains(key) && c[key].is_number_integer() ? c[key].get<long long>() : def;
-    if (v < lo || v > hi) return fatal(fmt::format("sqs source: {} is {}; expected {} from {} to {}", key, v, what, lo, hi));
-    return static_cast<int>(v);
-  };
-  auto wait = integer("wait_time_seconds", 20, 0, 20, "the long-poll wait in seconds");
-  if (!wait) return wait.error();
-  auto visibility = integer("visibility_timeout", 0, 0, 43200, "seconds (0 = the queue's own)");
-  if (!visibility) return visibility.error();
-  auto max_messages = integer("max_messages", 10, 1, 10, "messages per ReceiveMessage");
-  if (!max_messages) return max_messages.error();
-  auto in_flight = integer("max_in_flight", 8, 1, 64, "a number of ReceiveMessage requests in flight");
-  if (!in_flight) return in_flight.error();
-  s.wait_seconds = *wait;
-  s.visibility = *visibility;
-  s.max_messages = *max_messages;
-  s.in_flight = *in_flight;
+  // Ranges: the spec.
+  s.wait_seconds = c.value("wait_time_seconds", 20);
+  s.visibility = c.value("visibility_timeout", 0);
+  s.max_messages = c.value("max_messages", 10);
+  s.in_flight = c.value("max_in_flight", 8);
   s.batch_size = static_cast<size_t>(std::max(1, config.batch_size));
   return std::unique_ptr<Source>(std::make_unique<SqsSource>(std::move(s), ctx));
 }
