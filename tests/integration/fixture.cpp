@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <set>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -71,25 +73,29 @@ TestDb::TestDb(bool install) {
   }
 }
 
-std::string TestDb::relay_url() const {
-  // Roles are cluster-wide and test processes run side by side: create the login once, quietly
-  // (pgtrickle_relay is made by the install; made here too when a test installs later).
-  static bool made = [] {
-    auto c = must_connect(maintenance_url());
+std::string relay_login_url(const std::string& superuser_url) {
+  auto scheme = superuser_url.find("://");
+  auto at = superuser_url.find('@', scheme);
+  if (scheme == std::string::npos || at == std::string::npos) return superuser_url;
+  // Roles are cluster-wide and test processes run side by side: create the login once per
+  // cluster, quietly (pgtrickle_relay is made by the install; made here too when a test installs later).
+  static std::mutex mu;
+  static std::set<std::string> clusters;
+  std::string cluster = superuser_url.substr(at, superuser_url.find('/', at) - at);
+  std::lock_guard lock(mu);
+  if (!clusters.count(cluster)) {
+    auto c = must_connect(superuser_url);
     for (const std::string role : {"pgtrickle_relay", kRelayLogin})
       (void)c.exec("DO $$ BEGIN CREATE ROLE " + role + (role == kRelayLogin ? " LOGIN" : "") +
                    "; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$");
     auto g = c.exec(std::string("GRANT pgtrickle_relay TO ") + kRelayLogin);
     if (!g) throw std::runtime_error("cannot grant pgtrickle_relay to the relay's login: " + g.error().message);
-    return true;
-  }();
-  (void)made;
-  std::string u = url();
-  auto scheme = u.find("://");
-  auto at = u.find('@', scheme);
-  if (scheme == std::string::npos || at == std::string::npos) return u;
-  return u.substr(0, scheme + 3) + kRelayLogin + u.substr(at);
+    clusters.insert(cluster);
+  }
+  return superuser_url.substr(0, scheme + 3) + kRelayLogin + superuser_url.substr(at);
 }
+
+std::string TestDb::relay_url() const { return relay_login_url(url()); }
 
 TestDb::~TestDb() {
   conn_ = pg::Connection();
@@ -280,7 +286,7 @@ TableLock::TableLock(const TestDb& db, const std::string& table) {
 }
 
 void TableLock::release() {
-  if (held_) conn_.exec("COMMIT");
+  if (held_) (void)conn_.exec("COMMIT");
   held_ = false;
 }
 

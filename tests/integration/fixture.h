@@ -18,6 +18,9 @@ namespace relay::test {
 std::string maintenance_url();
 std::string url_for_database(const std::string& db);
 std::string work_dir();  // a fresh directory for this test process's files
+// `superuser_url` with the relay's test login (a role only in pgtrickle_relay) as its user; the
+// login is made on that cluster the first time.
+std::string relay_login_url(const std::string& superuser_url);
 
 class TestDb {
  public:

@@ -66,7 +66,7 @@ TEST_F(PostgresTls, TheRelayRunsAPipelineWithVerifyFullAndAWrongCaIsAClearErrorN
     ASSERT_TRUE(conn->exec("SELECT pgtrickle.enable_relay('tls-file')"));
     ASSERT_TRUE(conn->exec("INSERT INTO tls_orders SELECT generate_series(1, 3)"));
 
-    RelayProcess relay({"--postgres-url", url(c.ca), "--metrics-addr", "127.0.0.1:0"});
+    RelayProcess relay({"--postgres-url", relay_login_url(url(c.ca)), "--metrics-addr", "127.0.0.1:0"});
     ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 3; }, 20s)) << relay.err();
     auto msgs = json_lines(out);
     EXPECT_EQ(msgs[2]["payload"]["id"], 3);
@@ -77,7 +77,7 @@ TEST_F(PostgresTls, TheRelayRunsAPipelineWithVerifyFullAndAWrongCaIsAClearErrorN
   {
     SCOPED_TRACE("with a wrong CA");
     const auto& c = test_certs();
-    RelayProcess relay({"--postgres-url", url(c.other_ca), "--metrics-addr", "127.0.0.1:0"});
+    RelayProcess relay({"--postgres-url", relay_login_url(url(c.other_ca)), "--metrics-addr", "127.0.0.1:0"});  // the login made above
     ASSERT_TRUE(wait_until([&] { return relay.err().find("certificate verify failed") != std::string::npos; }, 15s))
         << relay.err();
     if (relay.alive()) {

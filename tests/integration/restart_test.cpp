@@ -62,7 +62,7 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
     ASSERT_TRUE(c.exec("SELECT pgtrickle.set_relay_outbox('r', config => '{\"stream_table\":\"t\",\"sink_type\":\"file\",\"path\":\"" + out + "\"}'::jsonb)"));
     ASSERT_TRUE(c.exec("INSERT INTO t SELECT g FROM generate_series(1, 100) g"));
   }
-  RelayProcess relay({"--postgres-url", server.url("app"), "--metrics-addr", "127.0.0.1:0"});
+  RelayProcess relay({"--postgres-url", relay_login_url(server.url("app")), "--metrics-addr", "127.0.0.1:0"});
   int port = relay.admin_port();
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 100; }, 15s)) << relay.err();
 

@@ -245,7 +245,9 @@ TEST(KafkaSource, RecordsWithoutTheIdentityHeaderAreIdentifiedByTopicPartitionOf
   for (int i = 0; i < r->rows(); ++i) {
     int n = std::stoi(std::string(r->text(i, 0)));
     auto it = last.find(n % 3);
-    if (it != last.end()) EXPECT_GT(n, it->second) << "partition " << n % 3;
+    if (it != last.end()) {
+      EXPECT_GT(n, it->second) << "partition " << n % 3;
+    }
     last[n % 3] = n;
   }
   stop(relay);
