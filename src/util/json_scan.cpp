@@ -1,5 +1,6 @@
 #include "util/json_scan.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "util/json_escape.h"
@@ -339,6 +340,64 @@ bool valid(std::string_view text) {
   if (!read_value(text, pos, v)) return false;
   skip_space(text, pos);
   return pos == text.size();
+}
+
+namespace {
+
+// One number token of valid JSON at `pos`; `pos` is left just past it.
+bool number_fits_numeric(std::string_view t, size_t& pos) {
+  constexpr long kMaxBefore = 131072, kMaxAfter = 16383;
+  auto digit = [&](size_t i) { return i < t.size() && t[i] >= '0' && t[i] <= '9'; };
+  if (t[pos] == '-') ++pos;
+  long int_significant = 0, frac_digits = 0, frac_leading_zeros = 0;
+  bool nonzero = false;
+  for (; digit(pos); ++pos) {
+    if (t[pos] != '0' || nonzero) {
+      nonzero = true;
+      ++int_significant;
+    }
+  }
+  if (pos < t.size() && t[pos] == '.') {
+    for (++pos; digit(pos); ++pos) {
+      ++frac_digits;
+      if (!nonzero && int_significant == 0) {
+        if (t[pos] == '0') ++frac_leading_zeros;
+        else nonzero = true;
+      } else if (t[pos] != '0') {
+        nonzero = true;
+      }
+    }
+  }
+  long exponent = 0;
+  if (pos < t.size() && (t[pos] == 'e' || t[pos] == 'E')) {
+    ++pos;
+    bool negative = pos < t.size() && t[pos] == '-';
+    if (pos < t.size() && (t[pos] == '-' || t[pos] == '+')) ++pos;
+    for (; digit(pos); ++pos) exponent = std::min(exponent * 10 + (t[pos] - '0'), 10 * kMaxBefore);  // saturates
+    if (negative) exponent = -exponent;
+  }
+  long before = (int_significant > 0 ? int_significant : -frac_leading_zeros) + exponent;
+  long after = frac_digits - exponent;
+  return !(nonzero && before > kMaxBefore) && after <= kMaxAfter;
+}
+
+}  // namespace
+
+bool fits_numeric(std::string_view text) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    char c = text[pos];
+    if (c == '"') {  // a string: skip it, escapes included
+      for (++pos; pos < text.size() && text[pos] != '"'; ++pos)
+        if (text[pos] == '\\') ++pos;
+      ++pos;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      if (!number_fits_numeric(text, pos)) return false;
+    } else {
+      ++pos;
+    }
+  }
+  return true;
 }
 
 }  // namespace relay::json_scan

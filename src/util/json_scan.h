@@ -85,4 +85,8 @@ void append_text(std::string& out, std::string_view value);
 // Whether `text` is one complete, valid JSON value.
 bool valid(std::string_view text);
 
+// Whether every number in valid JSON `text` fits PostgreSQL's numeric, which jsonb stores numbers
+// as: at most 131072 digits before the decimal point and 16383 after (JSON itself has no limit).
+bool fits_numeric(std::string_view text);
+
 }  // namespace relay::json_scan

@@ -120,7 +120,10 @@ TEST(InboxRows, APayloadThatIsNotJsonIsStoredAsAStringWithTheErrorNoted) {
   m.data = R"({"a":"x\u0000y"})";
   EXPECT_NE(rows({m}, options(json::object()))[0]["error"].get<std::string>().find("\\u0000"), std::string::npos);
   m.data = R"({"a":"x\\u0000y"})";  // an escaped backslash, then plain text
-  EXPECT_TRUE(rows({m}, options(json::object()))[0]["error"].is_null());
+  EXPECT_TRUE(rows({m}, options(json::object()))[0]["error"].is_null());  m.data = R"({"amount": 1e200000})";  // valid JSON, beyond numeric: kept as a string, as it came
+  j = rows({m}, options(json::object()));
+  EXPECT_EQ(j[0]["payload"], R"({"amount": 1e200000})");
+  EXPECT_NE(j[0]["error"].get<std::string>().find("numeric range"), std::string::npos);
 }
 
 TEST(InboxRows, DeadLetterPolicyAndSizeLimitRejectOnlyTheMessagesAtFault) {

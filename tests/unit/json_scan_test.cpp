@@ -47,3 +47,13 @@ TEST(JsonScan, RejectsMalformedInputWithoutCrashing) {
   std::string text;
   js::append_text(text, R"("bad \u12zz escape")");  // no crash, best effort
 }
+
+TEST(JsonScan, NumbersAreCheckedAgainstTheRangeOfPostgresNumeric) {
+  // Each case as PostgreSQL 15 answers '[<number>]'::jsonb.
+  for (std::string_view fits : {"1e131071", "123e131069", "1.0e131071", "0.1e131072", "1e-16383", "0.01e-16381", "0e200000",
+                                "-1e131071", "[1, 2.5, -0.0]", R"({"s": "1e999999 in a string", "n": 3})"})
+    EXPECT_TRUE(js::fits_numeric(fits)) << fits;
+  for (std::string_view overflows : {"1e131072", "1e200000", "10e131071", "0.0001e131076", "1e-16384", "1.5e-16383",
+                                     "0e-20000", "0.0e-16383", "-1e99999999999999999999", R"({"a": [1, {"b": 1E+131072}]})"})
+    EXPECT_FALSE(js::fits_numeric(overflows)) << overflows;
+}

@@ -68,7 +68,13 @@ Result<ConnectionPtr> connect(const Settings& cfg, const std::string& client_nam
 
   natsConnection* conn = nullptr;
   s = natsConnection_Connect(&conn, opts.get());
-  if (s != NATS_OK) return retriable(fmt::format("NATS: cannot connect to {}: {}", util::redact_url(cfg.url), status_text(s)));
+  if (s != NATS_OK) {
+    // A server that requires a client certificate closes the connection after the handshake, which
+    // nats.c reports as a protocol error ("Expected 'PONG'"): say what is likely missing.
+    bool tls_without_cert = (!cfg.tls_ca.empty() || util::starts_with(cfg.url, "tls://")) && cfg.tls_cert.empty();
+    return retriable(fmt::format("NATS: cannot connect to {}: {}{}", util::redact_url(cfg.url), status_text(s),
+                                 tls_without_cert ? " (no client certificate was sent: if the server verifies clients, set tls_cert and tls_key)" : ""));
+  }
   return ConnectionPtr(conn);
 }
 

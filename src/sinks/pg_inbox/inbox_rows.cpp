@@ -34,6 +34,8 @@ const char* payload_problem(std::string_view payload) {
   if (payload.find('\0') != std::string_view::npos) return "the payload contains NUL bytes";
   if (!json_scan::valid(payload)) return "the payload is not valid JSON";
   if (has_nul_escape(payload)) return "the payload contains \\u0000, which PostgreSQL cannot store";
+  if (!json_scan::fits_numeric(payload))
+    return "the payload has a number beyond PostgreSQL's numeric range (131072 digits before the point, 16383 after)";
   return "";
 }
 

@@ -21,7 +21,7 @@ std::string_view trim(std::string_view s) {
 // Why a text is not JSON, in the parser's words (without its exception prefix).
 std::string json_problem(std::string_view body) {
   try {
-    (void)nlohmann::json::parse(body);
+    [[maybe_unused]] auto parsed = nlohmann::json::parse(body);
   } catch (const nlohmann::json::exception& e) {
     std::string what = e.what();
     if (auto close = what.find("] "); what.rfind("[json.exception", 0) == 0 && close != std::string::npos) what = what.substr(close + 2);
