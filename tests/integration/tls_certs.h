@@ -2,6 +2,9 @@
 // by tests/fixtures/make-certs.sh (openssl) under work_dir().
 #pragma once
 
+#include <unistd.h>
+
+#include <chrono>
 #include <string>
 
 #include "fixture.h"
@@ -33,5 +36,34 @@ inline const TestCerts& test_certs() {
   }();
   return certs;
 }
+
+// A TLS server of tests/fixtures (`script <port> <cert-dir> <out>`, certificate from test_certs(),
+// client certificates required) running while this object lives; it records what it saw in out().
+class TlsFixtureServer {
+ public:
+  TlsFixtureServer(const std::string& script, int port)
+      : out_(work_dir() + "/" + script + ".out"), pid_file_(work_dir() + "/" + script + ".pid"), port_(port) {
+    std::string output;
+    ::unlink(out_.c_str());
+    run_command("python3 " RELAY_SOURCE_DIR "/tests/fixtures/" + script + " " + std::to_string(port) + " " + test_certs().dir +
+                    " " + out_ + " </dev/null >/dev/null 2>&1 & echo $! >" + pid_file_,
+                output);
+    bool up = wait_until([&] {
+      return run_command("bash -c \"exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + "\"", output) == 0;
+    }, std::chrono::seconds(10));
+    if (!up) ADD_FAILURE() << script << " did not start on port " << port;
+  }
+  ~TlsFixtureServer() {
+    std::string output;
+    run_command("kill $(cat " + pid_file_ + ") 2>/dev/null", output);
+  }
+  TlsFixtureServer(const TlsFixtureServer&) = delete;
+  const std::string& out() const { return out_; }
+  int port() const { return port_; }
+
+ private:
+  std::string out_, pid_file_;
+  int port_;
+};
 
 }  // namespace relay::test

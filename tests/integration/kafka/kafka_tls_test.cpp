@@ -4,8 +4,6 @@
 // would: the relay verifies its certificate with the test's CA, presents its client certificate,
 // and sends its first Kafka request over the encrypted connection; with a wrong CA it refuses the
 // listener and says so. A CA file that is missing is a clear error naming ssl.ca.location.
-#include <unistd.h>
-
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
 #include "../tls_certs.h"
@@ -19,28 +17,11 @@ namespace {
 constexpr int kFrontPort = 55781;
 
 // The TLS listener, for the test's lifetime.
-class TlsFront {
+class TlsFront : public TlsFixtureServer {
  public:
-  TlsFront() : seen_(work_dir() + "/kafka-tls-front.jsonl"), pid_file_(work_dir() + "/kafka-tls-front.pid") {
-    std::string out;
-    ::unlink(seen_.c_str());
-    run_command("python3 " RELAY_SOURCE_DIR "/tests/fixtures/tls-kafka-front.py " + std::to_string(kFrontPort) + " " +
-                    test_certs().dir + " " + seen_ + " </dev/null >/dev/null 2>&1 & echo $! >" + pid_file_,
-                out);
-    bool up = wait_until([&] {
-      return run_command("bash -c \"exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(kFrontPort) + "\"", out) == 0;
-    }, 10s);
-    if (!up) ADD_FAILURE() << "the TLS listener did not start";
-  }
-  ~TlsFront() {
-    std::string out;
-    run_command("kill $(cat " + pid_file_ + ") 2>/dev/null", out);
-  }
-  std::vector<json> seen() const { return json_lines(seen_); }
-  std::string address() const { return "localhost:" + std::to_string(kFrontPort); }
-
- private:
-  std::string seen_, pid_file_;
+  TlsFront() : TlsFixtureServer("tls-kafka-front.py", kFrontPort) {}
+  std::vector<json> seen() const { return json_lines(out()); }
+  std::string address() const { return "localhost:" + std::to_string(port()); }
 };
 
 json ssl_pipeline(const std::string& brokers, const std::string& ca) {

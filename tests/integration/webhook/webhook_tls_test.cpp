@@ -14,23 +14,12 @@ constexpr int kPort = 55780;
 
 class WebhookTls : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    received_ = work_dir() + "/https-received.jsonl";
-    std::string out;
-    run_command("python3 " RELAY_SOURCE_DIR "/tests/fixtures/https-receiver.py " + std::to_string(kPort) + " " +
-                    test_certs().dir + " " + received_ + " </dev/null >/dev/null 2>&1 & echo $! >" + work_dir() +
-                    "/https-receiver.pid",
-                out);
-    bool up = wait_until([&] { return run_command("bash -c \"exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(kPort) + "\"", out) == 0; }, 10s);
-    if (!up) ADD_FAILURE() << "the HTTPS receiver did not start";
-  }
-  static void TearDownTestSuite() {
-    std::string out;
-    run_command("kill $(cat " + work_dir() + "/https-receiver.pid) 2>/dev/null", out);
-  }
+  static void SetUpTestSuite() { receiver_ = std::make_unique<TlsFixtureServer>("https-receiver.py", kPort); }
+  static void TearDownTestSuite() { receiver_.reset(); }
   static std::string url() { return "https://localhost:" + std::to_string(kPort) + "/hook"; }
+  static std::string received() { return read_file(receiver_->out()); }
 
-  static inline std::string received_;
+  static inline std::unique_ptr<TlsFixtureServer> receiver_;
 };
 
 }  // namespace
@@ -49,7 +38,7 @@ TEST_F(WebhookTls, DeliversWithAClientCertificateAndAWrongCaIsARetriableError) {
     db.exec("INSERT INTO tls_orders VALUES (4242001), (4242002)");
     RelayProcess relay(relay_args(db));
     ASSERT_TRUE(wait_until([&] {
-      std::string all = read_file(received_);
+      std::string all = received();
       return all.find("4242001") != std::string::npos && all.find("4242002") != std::string::npos;
     }, 20s)) << relay.err();
   }
