@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # rabbitmq-server for the tests and benchmarks: its own node, ports, epmd and files under <dir>.
-#   scripts/servers/rabbitmq.sh start <dir> [port]  -> prints PGTRICKLE_TEST_RABBITMQ_URL=...
+#   scripts/servers/rabbitmq.sh start <dir> [port] [cert-dir]  -> prints PGTRICKLE_TEST_RABBITMQ_URL=...
 #   scripts/servers/rabbitmq.sh stop  <dir>
 # Ports: AMQP <port> (55482), Erlang distribution <port>+100, epmd <port>+200, so a system
-# RabbitMQ or another test node on this machine is never touched.
+# RabbitMQ or another test node on this machine is never touched. With <cert-dir> (made by
+# tests/fixtures/make-certs.sh) there is also AMQPS on <port>+1, requiring a client certificate.
 set -euo pipefail
-cmd=${1:?usage: rabbitmq.sh start|stop <dir> [port]}
+cmd=${1:?usage: rabbitmq.sh start|stop <dir> [port] [cert-dir]}
 dir=${2:?directory required}
 port=${3:-55482}
+certs=${4:-}
 bin=/usr/lib/rabbitmq/bin
 
 # The node's files must belong to the rabbitmq user; its CLI tools need the same user (cookie)
@@ -29,6 +31,20 @@ case "$cmd" in
     load_env
     echo "[]." >"$dir/enabled_plugins"  # no plugins: a faster start
     : >"$dir/rabbitmq.conf"
+    ready_port=$port
+    if [ -n "$certs" ]; then
+      mkdir -p "$dir/certs"
+      cp "$certs/ca.pem" "$certs/server.pem" "$certs/server.key" "$dir/certs/"
+      cat >"$dir/rabbitmq.conf" <<EOF
+listeners.ssl.default = 127.0.0.1:$((port + 1))
+ssl_options.cacertfile = $dir/certs/ca.pem
+ssl_options.certfile = $dir/certs/server.pem
+ssl_options.keyfile = $dir/certs/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = true
+EOF
+      ready_port=$((port + 1))
+    fi
     [ "$(id -u)" = 0 ] && chown -R rabbitmq:rabbitmq "$dir"
     chmod 755 "$dir"
     as_rabbitmq env \
@@ -39,7 +55,7 @@ case "$cmd" in
       "$bin/rabbitmq-server" </dev/null >"$dir/log/startup.log" 2>&1 &
     server=$!
     for _ in $(seq 120); do
-      if ctl rabbitmq-diagnostics -q ping >/dev/null 2>&1 && (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+      if ctl rabbitmq-diagnostics -q ping >/dev/null 2>&1 && (exec 3<>/dev/tcp/127.0.0.1/"$ready_port") 2>/dev/null; then
         echo "PGTRICKLE_TEST_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$port/"
         exit 0
       fi
