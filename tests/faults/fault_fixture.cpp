@@ -67,7 +67,13 @@ void PrivateServer::stop() {
   std::string out;
   run_command("bash " + script() + " stop " + dir_, out);
   // The scripts only signal some servers: wait until the process is gone, so the port is free.
-  if (p > 0) wait_until([&] { return ::kill(p, 0) != 0; }, std::chrono::seconds(30));
+  if (p > 0 && !wait_until([&] { return ::kill(p, 0) != 0; }, std::chrono::seconds(30))) {
+    // A stop the server did not act on (its tool timed out on a busy machine) must not leave it
+    // running: the restart would then meet the old node.
+    std::cerr << kind_ << " did not stop within 30 s; killing it\n";
+    ::kill(p, SIGKILL);
+    wait_until([&] { return ::kill(p, 0) != 0; }, std::chrono::seconds(10));
+  }
   running_ = false;
 }
 
