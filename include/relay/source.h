@@ -28,6 +28,9 @@ class Source {
   virtual void wait(Deadline deadline) = 0;
   // Called once per batch, in poll order, only after every message of it was delivered or dead-lettered.
   virtual Status ack(const Batch& batch) = 0;
+  // True when ack() itself checks, in the same statement, that this relay still owns the pipeline
+  // (BuildContext::fence_sql) and fails otherwise: the runner then skips its own check before it.
+  virtual bool ack_is_fenced() const { return false; }
   // Rows or messages waiting, and the age in seconds of the oldest one (best effort, -1 if unknown).
   virtual void lag(std::int64_t& rows, double& seconds) { rows = -1; seconds = -1; }
   // A problem the source is riding out without failing poll() (every broker down, receives

@@ -214,8 +214,17 @@ class PipelineRunner::Impl {
       Flow f = deliver(*batch, backoff);
       if (f != Flow::ok) return f;
       crash_point("after_delivery");
-      if (Flow f = confirm_ownership(); f != Flow::ok) return f;
-      if (auto s = source_->ack(*batch); !s) return source_error(s.error());
+      const bool fenced = source_->ack_is_fenced();
+      if (!fenced) {
+        if (Flow f = confirm_ownership(); f != Flow::ok) return f;
+      }
+      if (auto s = source_->ack(*batch); !s) {
+        // A fenced ack that failed may have failed on the fence: say so as a lost ownership.
+        if (fenced) {
+          if (Flow f = confirm_ownership(); f != Flow::ok) return f;
+        }
+        return source_error(s.error());
+      }
       if (state_ != "running") set_state("running", "");
     }
   }

@@ -51,7 +51,9 @@ class TlsFixtureServer {
     bool up = wait_until([&] {
       return run_command("bash -c \"exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + "\"", output) == 0;
     }, std::chrono::seconds(10));
-    if (!up) ADD_FAILURE() << script << " did not start on port " << port;
+    // Listening, and it is ours: a port taken by someone else would answer too.
+    if (!up || run_command("kill -0 $(cat " + pid_file_ + ")", output) != 0)
+      ADD_FAILURE() << script << " did not start on port " << port << " (is the port taken?)";
   }
   ~TlsFixtureServer() {
     std::string output;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -130,6 +131,15 @@ class OutboxSource final : public Source {
     if (!queue_.empty()) {
       Batch b = std::move(queue_.front());
       queue_.pop_front();
+      // Batches read ahead while the sink was busy go out together (up to batch_size): under a
+      // steady trickle of commits, rows then wait for one delivery, not for each queued one.
+      const size_t most = static_cast<size_t>(std::max(1, config_.batch_size));
+      while (!queue_.empty() && b.messages.size() + queue_.front().messages.size() <= most) {
+        Batch& next = queue_.front();
+        std::move(next.messages.begin(), next.messages.end(), std::back_inserter(b.messages));
+        b.token = std::move(next.token);  // the later position covers the earlier one
+        queue_.pop_front();
+      }
       cv_.notify_all();
       return b;
     }
@@ -153,6 +163,8 @@ class OutboxSource final : public Source {
       if (n <= 0 || (ctx_.wake_fd >= 0 && fds[1].revents)) return;
     }
   }
+
+  bool ack_is_fenced() const override { return true; }  // kAckSql stores nothing once the lease is lost
 
   Status ack(const Batch& batch) override {
     const auto& p = *std::static_pointer_cast<Position>(batch.token);
@@ -192,9 +204,14 @@ class OutboxSource final : public Source {
 
  private:
   static constexpr size_t kQueueDepth = 2;  // batches read ahead: bounds memory, overlaps reading and sending
+  // The position is committed without waiting for its WAL flush (synchronous_commit off, for this
+  // statement only): a database crash may forget the last positions, and their rows are then sent
+  // again with the same identity (at-least-once), but the next batch does not wait for an fsync.
+  // Anything written before it (dead letters) reaches the WAL first, so it is never lost alone.
   static constexpr const char* kAckSql =
       "INSERT INTO pgtrickle.relay_offsets AS o (relay_group_id, pipeline, last_seq, last_id, next_row, worker_id, updated_at) "
-      "SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::text, now() WHERE {} "
+      "SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::text, now() "
+      "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit WHERE {} "
       "ON CONFLICT (relay_group_id, pipeline) DO UPDATE "
       "SET last_seq = excluded.last_seq, last_id = excluded.last_id, next_row = excluded.next_row, "
       "worker_id = excluded.worker_id, updated_at = excluded.updated_at";

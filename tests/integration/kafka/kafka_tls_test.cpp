@@ -14,12 +14,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int kFrontPort = 55781;
+// ctest runs each test in a process of its own, side by side: each test has its listener's port.
+constexpr int kFrontPort = 55781, kWrongCaFrontPort = 55782;
 
 // The TLS listener, for the test's lifetime.
 class TlsFront : public TlsFixtureServer {
  public:
-  TlsFront() : TlsFixtureServer("tls-kafka-front.py", kFrontPort) {}
+  explicit TlsFront(int port) : TlsFixtureServer("tls-kafka-front.py", port) {}
   std::vector<json> seen() const { return json_lines(out()); }
   std::string address() const { return "localhost:" + std::to_string(port()); }
 };
@@ -35,7 +36,7 @@ json ssl_pipeline(const std::string& brokers, const std::string& ca) {
 
 TEST(KafkaTls, TheProducerVerifiesTheBrokerWithTheCaAndPresentsItsClientCertificate) {
   const auto& c = test_certs();
-  TlsFront front;
+  TlsFront front(kFrontPort);
   TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");
@@ -68,7 +69,7 @@ TEST(KafkaTls, TheProducerVerifiesTheBrokerWithTheCaAndPresentsItsClientCertific
 
 TEST(KafkaTls, ABrokerCertificateFromAnotherCaIsRefused) {
   const auto& c = test_certs();
-  TlsFront front;
+  TlsFront front(kWrongCaFrontPort);
   TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");
