@@ -9,10 +9,17 @@ scripts/build.sh
 
 work=$(mktemp -d /tmp/pgtrickle-relay-test.XXXXXX)
 chmod 755 "$work"
+# Servers started during the run (fault cases, TLS tests) listen on fixed ports in 55400-55999, inside
+# the kernel's ephemeral range: keep it from handing those ports to outgoing connections or to the
+# relays' /metrics listeners on port 0, which could hold one just when a test needs it.
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+reserved_before=$(cat "$reserved" 2>/dev/null || true)
+if [ -w "$reserved" ]; then echo "55400-55999${reserved_before:+,$reserved_before}" >"$reserved" 2>/dev/null || true; fi
 cleanup() {
   for server in scripts/servers/*.sh; do bash "$server" stop "$work/$(basename "$server" .sh)" || true; done
   scripts/pg-server.sh stop "$work/pg" || true
   rm -rf "$work"
+  if [ -w "$reserved" ]; then echo "$reserved_before" >"$reserved" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
