@@ -37,6 +37,15 @@ inline const TestCerts& test_certs() {
   return certs;
 }
 
+// The round trip of the broker TLS tests: the 5 rows of tls_orders (amount = id * 10) went out
+// through the broker and came back into pgtrickle.inbox_tls.
+inline void expect_the_five_orders_back_in_the_inbox(TestDb& db, RelayProcess& relay) {
+  ASSERT_TRUE(wait_until([&] { return db.value("SELECT to_regclass('pgtrickle.inbox_tls') IS NOT NULL") == "t" &&
+                                      db.number("SELECT count(*) FROM pgtrickle.inbox_tls") == 5; }, std::chrono::seconds(30)))
+      << relay.err();
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_tls WHERE payload::text LIKE '%amount%'"), 5);
+}
+
 // A TLS server of tests/fixtures (`script <port> <cert-dir> <out>`, certificate from test_certs(),
 // client certificates required) running while this object lives; it records what it saw in out().
 class TlsFixtureServer {

@@ -22,6 +22,12 @@ class TlsFront : public TlsFixtureServer {
  public:
   explicit TlsFront(int port) : TlsFixtureServer("tls-kafka-front.py", port) {}
   std::vector<json> seen() const { return json_lines(out()); }
+  // The first connection whose handshake completed (null until there is one).
+  json first_handshake() const {
+    for (const auto& s : seen())
+      if (s.value("handshake", "") == "ok") return s;
+    return nullptr;
+  }
   std::string address() const { return "localhost:" + std::to_string(port()); }
 };
 
@@ -45,17 +51,8 @@ TEST(KafkaTls, TheProducerVerifiesTheBrokerWithTheCaAndPresentsItsClientCertific
   RelayProcess relay(relay_args(db));
 
   // The handshake completed both ways, and the first Kafka request travelled encrypted.
-  ASSERT_TRUE(wait_until([&] {
-    for (const auto& s : front.seen())
-      if (s.value("handshake", "") == "ok") return true;
-    return false;
-  }, 20s)) << relay.err();
-  json first;
-  for (const auto& s : front.seen())
-    if (s.value("handshake", "") == "ok") {
-      first = s;
-      break;
-    }
+  ASSERT_TRUE(wait_until([&] { return !front.first_handshake().is_null(); }, 20s)) << relay.err();
+  json first = front.first_handshake();
   EXPECT_EQ(first.value("client_cn", ""), "relay") << first.dump();
   EXPECT_EQ(first.value("api_key", -1), 18) << "ApiVersions opens a Kafka connection: " << first.dump();
   EXPECT_EQ(first.value("client_id", ""), "pgtrickle-relay-tls-front") << first.dump();

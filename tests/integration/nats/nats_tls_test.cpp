@@ -58,9 +58,7 @@ TEST_F(NatsTls, SinkAndSourceWorkWithAClientCertificateAndAWrongCaIsAClearError)
                                          {"nats_tls_cert", c.client_cert}, {"nats_tls_key", c.client_key}});
     db.exec("INSERT INTO tls_orders SELECT g, g * 10 FROM generate_series(1, 5) g");
     RelayProcess relay(relay_args(db));
-    ASSERT_TRUE(wait_until([&] { return db.value("SELECT to_regclass('pgtrickle.inbox_tls') IS NOT NULL") == "t" &&
-                                        db.number("SELECT count(*) FROM pgtrickle.inbox_tls") == 5; }, 30s)) << relay.err();
-    EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_tls WHERE payload::text LIKE '%amount%'"), 5);
+    expect_the_five_orders_back_in_the_inbox(db, relay);
   }
   {
     SCOPED_TRACE("with a wrong CA");
