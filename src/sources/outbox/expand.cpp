@@ -76,6 +76,10 @@ void append_timestamp(std::string& out, double unix_seconds) {
   out.append(buf, 26);
 }
 
+Expander::Expander(ExpandOptions options) : opt_(std::move(options)) {
+  util::append_json_string(stream_table_json_, opt_.stream_table);
+}
+
 // The CloudEvents 1.0 attributes every event carries; `subject` is the message key when there is one.
 void Expander::append_cloudevent_head(std::string& b, const Message& m, std::string_view type, const OutboxRow& row,
                                       std::string_view id_text) {
@@ -96,12 +100,11 @@ void Expander::append_cloudevent_head(std::string& b, const Message& m, std::str
 }
 
 const std::string& Expander::timestamp_of(const OutboxRow& row) {
-  // Every message of an outbox row shares its commit time: format it once.
-  if (ts_text_.empty() || ts_id_ != row.id || ts_seq_ != row.seq) {
+  // The messages of a transaction share its commit time: format it once.
+  if (ts_text_.empty() || ts_value_ != row.committed_at) {
     ts_text_.clear();
     append_timestamp(ts_text_, row.committed_at);
-    ts_id_ = row.id;
-    ts_seq_ = row.seq;
+    ts_value_ = row.committed_at;
   }
   return ts_text_;
 }
@@ -140,8 +143,8 @@ void Expander::poison(const OutboxRow& row, std::string reason, std::vector<Mess
   out.push_back(std::move(m));
 }
 
-void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRef* now, const RowRef* before,
-                    bool full_refresh, std::vector<Message>& out) {
+void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
+                    std::vector<Message>& out) {
   Message m;
   m.op = op;
   m.source = opt_.stream_table;
@@ -154,13 +157,12 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRe
   vars.op = to_string(op);
   vars.outbox_id = id_text;
   vars.refresh_id = row.refresh_id;
-  const RowRef* keyed = now ? now : before;
-  if (keyed) {
-    vars.row = keyed->text;
-    m.key = key_of(keyed->text, vars);
-    m.data = keyed->text;
-  } else {
-    m.data = "null";
+  if (now) m.data = std::move(now->text);  // the inserted row is not needed after its message
+  else if (before) m.data = before->text;
+  else m.data = "null";
+  if (now || before) {
+    vars.row = m.data;
+    m.key = key_of(m.data, vars);
   }
   for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
     if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
@@ -171,7 +173,7 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, const RowRe
     b += "{\"dedup_key\":";
     util::append_json_string(b, m.dedup_key);
     b += ",\"stream_table\":";
-    util::append_json_string(b, opt_.stream_table);
+    b += stream_table_json_;
     b += ",\"op\":\"";
     b += to_string(op);
     b += "\",\"outbox_id\":";

@@ -45,7 +45,7 @@ struct ExpandOptions {
 // Decodes rows with one reusable parser (no per-row parser allocation).
 class Expander {
  public:
-  explicit Expander(ExpandOptions options) : opt_(std::move(options)) {}
+  explicit Expander(ExpandOptions options);
 
   // Appends the messages of an inline outbox row (or one message for an event, or a poison message
   // for an unreadable payload). A claim-check row yields nothing here: its rows are streamed with
@@ -65,7 +65,8 @@ class Expander {
   struct RowRef {
     std::string text;  // the row object, minified, numbers exactly as PostgreSQL wrote them
   };
-  void emit(const OutboxRow& row, Op op, std::int64_t index, const RowRef* now, const RowRef* before, bool full_refresh,
+  // `now`'s text is moved into the message.
+  void emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
             std::vector<Message>& out);
   // `inserted` and `deleted` are minified JSON arrays.
   void emit_delta(const OutboxRow& row, std::int64_t index, const std::string& inserted, const std::string& deleted,
@@ -79,7 +80,8 @@ class Expander {
 
   ExpandOptions opt_;
   std::vector<RowRef> dels_, inss_;  // reused across rows
-  std::int64_t ts_id_ = -1, ts_seq_ = -1;
+  std::string stream_table_json_;  // the stream table as a JSON string, written into every envelope
+  double ts_value_ = -1;  // the commit time last formatted, and its text
   std::string ts_text_;
 };
 

@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 namespace relay::outbox {
@@ -16,13 +17,12 @@ using pg::quote_literal;
 // escapes undone.
 bool copy_field(const char*& p, const char* end, std::string& out, bool& is_null) {
   out.clear();
-  const char* start = p;
-  while (p < end && *p != '\t') ++p;
-  std::string_view raw(start, static_cast<size_t>(p - start));
-  if (p < end) ++p;  // the tab
+  const char* tab = static_cast<const char*>(std::memchr(p, '\t', static_cast<size_t>(end - p)));
+  std::string_view raw(p, static_cast<size_t>((tab ? tab : end) - p));
+  p = tab ? tab + 1 : end;
   is_null = raw == "\\N";
   if (is_null) return true;
-  if (raw.find('\\') == std::string_view::npos) {
+  if (std::memchr(raw.data(), '\\', raw.size()) == nullptr) {
     out.assign(raw);
     return true;
   }
@@ -177,7 +177,8 @@ Result<bool> OutboxReader::parse_line(const char* line, int len, OutboxRow& row)
   bool null = false;
   auto num = [&](std::int64_t& out) {
     copy_field(p, end, field_, null);
-    out = null ? 0 : std::strtoll(field_.c_str(), nullptr, 10);
+    out = 0;
+    if (!null) std::from_chars(field_.data(), field_.data() + field_.size(), out);
   };
   num(row.seq);
   num(row.id);
@@ -192,7 +193,15 @@ Result<bool> OutboxReader::parse_line(const char* line, int len, OutboxRow& row)
   copy_field(p, end, row.refresh_id, null);
   if (null) row.refresh_id.clear();
   copy_field(p, end, field_, null);
-  row.committed_at = null ? 0 : std::strtod(field_.c_str(), nullptr);
+  // The rows of one transaction share their commit time: convert its text once.
+  if (null) {
+    row.committed_at = 0;
+  } else if (field_ != committed_text_) {
+    committed_text_ = field_;
+    committed_at_ = 0;
+    std::from_chars(field_.data(), field_.data() + field_.size(), committed_at_);
+  }
+  if (!null) row.committed_at = committed_at_;
   if (row.id <= 0) return retriable("unreadable row in the outbox stream");
   return true;
 }

@@ -47,6 +47,8 @@ class OutboxReader {
   std::int64_t after_seq_ = 0, after_id_ = 0;
   std::int64_t watermark_ = 0;
   std::string field_;        // unescaping buffer
+  std::string committed_text_;  // the last commit time read, as text, and its value
+  double committed_at_ = 0;
 };
 
 }  // namespace relay::outbox

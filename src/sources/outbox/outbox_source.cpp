@@ -262,8 +262,8 @@ class OutboxSource final : public Source {
     if (cc_) return claim_check_chunk(std::move(batch));
     Position pos = read_;
     size_t consumed = 0;
+    OutboxRow& row = row_;  // reused: its buffers keep their capacity from row to row
     while (batch.messages.size() < static_cast<size_t>(config_.batch_size)) {
-      OutboxRow row;
       if (held_) {
         row = std::move(*held_);
         held_.reset();
@@ -321,6 +321,7 @@ class OutboxSource final : public Source {
   std::optional<outbox::OutboxReader> reader_;
   Position read_;   // after the last batch read (reader thread)
   Position acked_;  // after the last batch acknowledged (pipeline thread)
+  OutboxRow row_;
   std::optional<OutboxRow> held_;
   std::optional<ClaimCheck> cc_;
 
