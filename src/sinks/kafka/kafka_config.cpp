@@ -48,6 +48,8 @@ std::vector<Property> producer_properties(const nlohmann::json& sink, const std:
   p.push_back({"message.timeout.ms", "5000", "rdkafka.message.timeout.ms"});
   // Come back quickly after an outage (librdkafka's default backs off up to 10 s).
   p.push_back({"reconnect.backoff.max.ms", "1000", "rdkafka.reconnect.backoff.max.ms"});
+  // Each batch is flushed at once: its requests (one per partition) leave without waiting for ACKs.
+  p.push_back({"socket.nagle.disable", "true", "rdkafka.socket.nagle.disable"});
   add_pass_through(sink, p);
   return p;
 }

@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,6 +42,20 @@ extern "C" int bind(int fd, const struct sockaddr* addr, socklen_t len) {
     return real(fd, reinterpret_cast<const sockaddr*>(&fixed), sizeof fixed);
   }
   return real(fd, addr, len);
+}
+
+// A Kafka broker answers with TCP_NODELAY set (Kafka's socket server does); the mock cluster does
+// not, so with several requests in flight (an idempotent producer sends one per partition) each
+// later response waited for the client's delayed ACK, some 40 ms. Its accepted connections get it here.
+extern "C" int accept(int fd, struct sockaddr* addr, socklen_t* len) {
+  using accept_fn = int (*)(int, struct sockaddr*, socklen_t*);
+  static accept_fn real = reinterpret_cast<accept_fn>(dlsym(RTLD_NEXT, "accept"));
+  int conn = real(fd, addr, len);
+  if (conn >= 0) {
+    int one = 1;
+    setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  return conn;
 }
 
 int main(int argc, char** argv) {
