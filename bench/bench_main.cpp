@@ -297,8 +297,10 @@ std::vector<ReverseTarget> reverse_targets() {
   if (!env("PGTRICKLE_TEST_KAFKA_BROKERS").empty())
     out.push_back({"kafka", [](const std::string& unique, int rows) {
                      publish_backlog("kafka", env("PGTRICKLE_TEST_KAFKA_BROKERS"), unique, rows);
+                     // A group of its own per run: the mock cluster keeps a departed member until its session
+                     // times out, and a second run in the same group would wait for that first.
                      return json{{"source_type", "kafka"}, {"brokers", env("PGTRICKLE_TEST_KAFKA_BROKERS")}, {"topic", unique},
-                                 {"group_id", "relay"}};
+                                 {"group_id", "relay_" + unique}};
                    }});
   if (!env("PGTRICKLE_TEST_RABBITMQ_URL").empty())
     out.push_back({"rabbitmq", [](const std::string& unique, int rows) {
