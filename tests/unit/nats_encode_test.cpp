@@ -43,3 +43,31 @@ TEST(NatsEncode, StreamSubjectsCoverWhatTheTemplateRenders) {
   EXPECT_EQ(nats_wire::default_stream_name("a.b.>"), "a_b");
   EXPECT_EQ(nats_wire::default_stream_name("orders.created"), "orders_created");
 }
+
+TEST(NatsEncode, PubAcksSayStoredOrWhyNot) {
+  EXPECT_TRUE(nats_wire::parse_pub_ack(R"({"stream":"ORDERS","seq":42})").stored);
+  EXPECT_TRUE(nats_wire::parse_pub_ack(R"({"stream":"ORDERS","seq":42,"duplicate":true})").stored);
+  auto too_big = nats_wire::parse_pub_ack(
+      R"({"error":{"code":400,"err_code":10054,"description":"message size exceeds maximum allowed"},"stream":"ORDERS","seq":0})");
+  EXPECT_FALSE(too_big.stored);
+  EXPECT_EQ(too_big.err_code, 10054);
+  EXPECT_EQ(too_big.error, "message size exceeds maximum allowed");
+  auto garbled = nats_wire::parse_pub_ack("+OK");
+  EXPECT_FALSE(garbled.stored);
+  EXPECT_EQ(garbled.error, "unreadable PubAck: +OK");
+  EXPECT_FALSE(nats_wire::parse_pub_ack(R"({"stream":"ORDERS"})").stored);
+}
+
+TEST(NatsEncode, ReplySubjectsNameTheBatchAndTheMessage) {
+  std::string s = nats_wire::reply_subject("_INBOX.abc", 7, 4999);
+  EXPECT_EQ(s, "_INBOX.abc.7-4999");
+  std::uint32_t generation = 0;
+  std::size_t index = 0;
+  ASSERT_TRUE(nats_wire::parse_reply_subject(s, generation, index));
+  EXPECT_EQ(generation, 7u);
+  EXPECT_EQ(index, 4999u);
+  EXPECT_FALSE(nats_wire::parse_reply_subject("_INBOX.abc.7", generation, index));
+  EXPECT_FALSE(nats_wire::parse_reply_subject("_INBOX.abc.7-", generation, index));
+  EXPECT_FALSE(nats_wire::parse_reply_subject("_INBOX.abc.x-1", generation, index));
+  EXPECT_FALSE(nats_wire::parse_reply_subject("nodots", generation, index));
+}

@@ -1,6 +1,9 @@
 #include "sinks/nats/nats_encode.h"
 
 #include <cctype>
+#include <charconv>
+
+#include "util/json_scan.h"
 
 namespace relay::nats_wire {
 
@@ -10,6 +13,51 @@ std::vector<std::pair<std::string_view, std::string_view>> headers(const Message
   h.emplace_back("Nats-Msg-Id", m.dedup_key);
   for (const auto& [k, v] : m.headers) h.emplace_back(k, v);
   return h;
+}
+
+PubAck parse_pub_ack(std::string_view body) {
+  PubAck a;
+  std::string_view v;
+  if (json_scan::kind(body) != '{' || !json_scan::valid(body)) {
+    a.error = "unreadable PubAck: " + std::string(body.substr(0, 200));
+    return a;
+  }
+  if (json_scan::field(body, "error", v)) {
+    std::string_view code, description;
+    if (json_scan::field(v, "err_code", code)) std::from_chars(code.data(), code.data() + code.size(), a.err_code);
+    if (json_scan::field(v, "description", description)) json_scan::append_text(a.error, description);
+    if (a.error.empty()) a.error = "JetStream refused the message: " + std::string(v);
+    return a;
+  }
+  if (!json_scan::field(body, "seq", v) || json_scan::kind(v) != 'n') {
+    a.error = "PubAck without a sequence: " + std::string(body.substr(0, 200));
+    return a;
+  }
+  a.stored = true;
+  return a;
+}
+
+std::string reply_subject(std::string_view inbox, std::uint32_t generation, std::size_t index) {
+  std::string s;
+  s.reserve(inbox.size() + 24);
+  s += inbox;
+  s += '.';
+  s += std::to_string(generation);
+  s += '-';
+  s += std::to_string(index);
+  return s;
+}
+
+bool parse_reply_subject(std::string_view subject, std::uint32_t& generation, std::size_t& index) {
+  size_t dot = subject.rfind('.');
+  if (dot == std::string_view::npos) return false;
+  std::string_view token = subject.substr(dot + 1);
+  size_t dash = token.find('-');
+  if (dash == std::string_view::npos) return false;
+  const char* end = token.data() + token.size();
+  auto g = std::from_chars(token.data(), token.data() + dash, generation);
+  auto i = std::from_chars(token.data() + dash + 1, end, index);
+  return g.ec == std::errc() && g.ptr == token.data() + dash && i.ec == std::errc() && i.ptr == end;
 }
 
 std::string subject_problem(std::string_view s) {

@@ -2,6 +2,8 @@
 // pure functions, unit-tested byte for byte.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +18,21 @@ namespace relay::nats_wire {
 // server a parse per message (the operation is in the envelope and usually in the subject).
 // The views are of whole strings, so each is NUL-terminated (for nats.c).
 std::vector<std::pair<std::string_view, std::string_view>> headers(const Message& m);
+
+// JetStream's answer to a publish: {"stream":"S","seq":N[,"duplicate":true]} when stored, or
+// {"error":{"code":400,"err_code":10054,"description":"..."}} when not.
+struct PubAck {
+  bool stored = false;
+  int err_code = 0;         // JetStream's error code (e.g. 10054: larger than the stream's max_msg_size)
+  std::string error;        // the description, or what was wrong with the answer itself
+};
+PubAck parse_pub_ack(std::string_view body);
+
+// The reply subject of a publish names its batch (generation) and index in the batch, so its
+// PubAck finds the outcome without a lookup table: "<inbox>.<generation>-<index>".
+std::string reply_subject(std::string_view inbox, std::uint32_t generation, std::size_t index);
+// Reads them back from a reply subject; false when it is not one of ours.
+bool parse_reply_subject(std::string_view subject, std::uint32_t& generation, std::size_t& index);
 
 // A subject a JetStream publish accepts: non-empty tokens separated by '.', no wildcards or
 // whitespace. Returns "" when fine, else what is wrong.

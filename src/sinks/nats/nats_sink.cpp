@@ -1,10 +1,8 @@
-// NATS JetStream sink: publishes a whole batch asynchronously (Nats-Msg-Id = dedup key), then
-// waits for every PubAck; a message is delivered only once JetStream acknowledged storing it.
+// NATS JetStream sink: publishes a whole batch (Nats-Msg-Id = dedup key), each message with a reply
+// subject of its own, then waits for every PubAck; a message is delivered only once JetStream
+// acknowledged storing it.
 #include <nats/nats.h>
 
-#include <condition_variable>
-#include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -58,13 +56,20 @@ class NatsSink final : public Sink {
 
     jsOptions jo;
     jsOptions_Init(&jo);
-    jo.PublishAsync.MaxPending = 8192;
-    jo.PublishAsync.AckHandler = &NatsSink::on_ack;
-    jo.PublishAsync.AckHandlerClosure = this;
     jsCtx* js = nullptr;
     natsStatus s = natsConnection_JetStream(&js, conn_.get(), &jo);
     if (s != NATS_OK) return fatal(fmt::format("NATS: no JetStream context: {}", status_text(s)));
     js_.reset(js);
+    // PubAcks come back to an inbox of this sink's own, each reply subject naming its message.
+    natsInbox* inbox = nullptr;
+    if ((s = natsInbox_Create(&inbox)) != NATS_OK) return retriable(fmt::format("NATS: no inbox: {}", status_text(s)));
+    inbox_ = inbox;
+    natsInbox_Destroy(inbox);
+    natsSubscription* sub = nullptr;
+    s = natsConnection_SubscribeSync(&sub, conn_.get(), (inbox_ + ".*").c_str());
+    if (s != NATS_OK) return retriable(fmt::format("NATS: cannot subscribe to the PubAck inbox: {}", status_text(s)));
+    replies_.reset(sub);
+    natsSubscription_SetPendingLimits(sub, -1, -1);  // a batch's PubAcks are never dropped as a slow consumer
     return ensure_stream();
   }
 
@@ -73,120 +78,86 @@ class NatsSink final : public Sink {
       for (auto& o : outcomes) o = {Outcome::retriable, "NATS: not connected to the server (reconnecting)"};
       return;
     }
-    {
-      std::lock_guard lock(mu_);
-      outcomes_ = outcomes;
-      in_flight_.clear();
-      waiting_ = 0;
-    }
-    // Build every message first, then register them all under one lock, then publish: the lock is
-    // taken once per batch here (and once per PubAck by the library's thread).
-    created_.assign(batch.size(), nullptr);
-    size_t created = 0;
+    const std::uint32_t generation = ++generation_;  // replies to an earlier batch that gave up are skipped
+    resolved_.assign(batch.size(), 0);
+    auto resolve = [&](size_t i, Outcome o) {
+      outcomes[i] = std::move(o);
+      resolved_[i] = 1;
+    };
+    // Publish the whole batch (the library buffers it), then flush once.
+    long awaited = 0;
     for (size_t i = 0; i < batch.size(); ++i) {
       const Message& m = batch[i];
       const std::string& subject = m.routes[0];
       if (auto problem = nats_wire::subject_problem(subject); !problem.empty()) {
-        set_outcome(i, {Outcome::rejected, "NATS: " + problem});
+        resolve(i, {Outcome::rejected, "NATS: " + problem});
         continue;
       }
+      std::string reply = nats_wire::reply_subject(inbox_, generation, i);
       natsMsg* msg = nullptr;
-      natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, m.body.data(), static_cast<int>(m.body.size()));
+      natsStatus s = natsMsg_Create(&msg, subject.c_str(), reply.c_str(), m.body.data(), static_cast<int>(m.body.size()));
       for (const auto& [k, v] : nats_wire::headers(m))
         if (s == NATS_OK) s = natsMsgHeader_Add(msg, k.data(), v.data());
-      if (s != NATS_OK) {
-        natsMsg_Destroy(msg);
-        set_outcome(i, {classify(s, JSNoMessageFoundErr), "NATS: " + status_text(s)});
+      if (s == NATS_OK) s = natsConnection_PublishMsg(conn_.get(), msg);
+      natsMsg_Destroy(msg);
+      if (s == NATS_OK) {
+        ++awaited;
         continue;
       }
-      created_[i] = msg;
-      ++created;
+      resolve(i, {classify(s, JSNoMessageFoundErr),
+                  s == NATS_MAX_PAYLOAD ? fmt::format("NATS: message of {} bytes exceeds the server's max_payload", m.body.size())
+                                        : "NATS: " + status_text(s)});
     }
-    {
-      std::lock_guard lock(mu_);
-      in_flight_.reserve(created);
-      for (size_t i = 0; i < batch.size(); ++i)
-        if (created_[i]) in_flight_[created_[i]] = i;
-      waiting_ = created;
-    }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      natsMsg* handle = created_[i];
-      if (!handle) continue;
-      natsStatus s = js_PublishMsgAsync(js_.get(), &handle, &po);
-      if (s != NATS_OK) {
-        // Not taken by the library: no ack will come for it.
-        std::lock_guard lock(mu_);
-        if (in_flight_.erase(created_[i])) --waiting_;
-        outcomes_[i] = {classify(s, JSNoMessageFoundErr),
-                        s == NATS_MAX_PAYLOAD ? fmt::format("NATS: message of {} bytes exceeds the server's max_payload", batch[i].body.size())
-                                              : "NATS: " + status_text(s)};
-        natsMsg_Destroy(handle);
-      }
-    }
-    // Push the buffered publishes out now (the library would otherwise wait to fill its buffer);
-    // the PING round trip overlaps with the PubAcks coming back.
+    // Push the buffered publishes out now (the library would otherwise wait to fill its buffer).
     natsConnection_FlushTimeout(conn_.get(), std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
-    // Wait for every PubAck; give up early when the connection drops, so the outage shows at once.
-    std::unique_lock lock(mu_);
+
+    // Collect the PubAcks on this thread (no hand-over to another thread per message). A subject no
+    // stream stores gets a "no responders" status instead, which does not say which message it
+    // answers: those are the messages left without a PubAck once every reply came.
+    long no_responders = 0;
     bool connected = true;
-    while (waiting_ > 0 && Clock::now() < deadline && connected) {
-      cv_.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)));
-      connected = natsConnection_Status(conn_.get()) == NATS_CONN_STATUS_CONNECTED;
+    while (awaited > 0 && connected) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) break;
+      natsMsg* msg = nullptr;
+      natsStatus s = natsSubscription_NextMsg(&msg, replies_.get(), std::min<int64_t>(left, 50));
+      if (s == NATS_NO_RESPONDERS) {
+        ++no_responders;
+        --awaited;
+        continue;
+      }
+      if (s != NATS_OK) {
+        connected = natsConnection_Status(conn_.get()) == NATS_CONN_STATUS_CONNECTED;
+        continue;
+      }
+      std::uint32_t g = 0;
+      size_t i = 0;
+      if (nats_wire::parse_reply_subject(natsMsg_GetSubject(msg), g, i) && g == generation && i < batch.size() && !resolved_[i]) {
+        auto ack = nats_wire::parse_pub_ack(std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
+        if (ack.stored) resolve(i, {Outcome::delivered, {}});
+        else resolve(i, {classify(NATS_ERR, static_cast<jsErrCode>(ack.err_code)), "NATS: " + ack.error});
+        --awaited;
+      }
+      natsMsg_Destroy(msg);
     }
-    if (waiting_ > 0) {
-      std::string why = connected ? "NATS: no PubAck before the deadline" : "NATS: connection to the server lost";
-      for (auto& [msg, i] : in_flight_) outcomes_[i] = {Outcome::retriable, why};
-      in_flight_.clear();  // late acks of these are ignored; the core sends them again (same Nats-Msg-Id)
-      waiting_ = 0;
+    // Whatever has no outcome is sent again by the core; JetStream drops the copies it already
+    // stored (same Nats-Msg-Id).
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (resolved_[i]) continue;
+      if (awaited == 0 && no_responders > 0)
+        outcomes[i] = {Outcome::retriable, fmt::format("NATS: no JetStream stream stores subject \"{}\" (create one, or set stream "
+                                                       "and create_stream = true)", batch[i].routes[0])};
+      else
+        outcomes[i] = {Outcome::retriable, connected ? "NATS: no PubAck before the deadline" : "NATS: connection to the server lost"};
     }
-    outcomes_ = {};
   }
 
   bool healthy() override { return conn_ && natsConnection_Status(conn_.get()) == NATS_CONN_STATUS_CONNECTED; }
 
-  void stop(Deadline deadline) override {
-    if (js_) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      jsPubOptions po;
-      jsPubOptions_Init(&po);
-      po.MaxWait = std::max<int64_t>(1, ms);
-      js_PublishAsyncComplete(js_.get(), &po);
-    }
-    close();
-  }
+  // send() returns only once every PubAck came or it gave up: nothing is left in flight.
+  void stop(Deadline) override { close(); }
 
  private:
-  static void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
-    auto* self = static_cast<NatsSink*>(closure);
-    {
-      std::lock_guard lock(self->mu_);
-      auto it = self->in_flight_.find(msg);
-      if (it != self->in_flight_.end()) {
-        Outcome o{Outcome::delivered, {}};
-        if (!pa) {
-          natsStatus err = pae ? pae->Err : NATS_ERR;
-          jsErrCode code = pae ? pae->ErrCode : JSNoMessageFoundErr;
-          std::string text = pae && pae->ErrText ? pae->ErrText : natsStatus_GetText(err);
-          if (err == NATS_NO_RESPONDERS)
-            text = fmt::format("no JetStream stream stores subject \"{}\" (create one, or set stream and create_stream = true)",
-                               natsMsg_GetSubject(msg));
-          o = {classify(err, code), "NATS: " + text};
-        }
-        self->outcomes_[it->second] = std::move(o);
-        self->in_flight_.erase(it);
-        if (--self->waiting_ == 0) self->cv_.notify_all();
-      }
-    }
-    natsMsg_Destroy(msg);
-  }
-
-  void set_outcome(size_t i, Outcome o) {
-    std::lock_guard lock(mu_);
-    outcomes_[i] = std::move(o);
-  }
-
   // Makes sure a stream stores the template's subjects (create_stream), so publishes get a PubAck.
   Status ensure_stream() {
     auto tmpl = Template::compile(subject_template_);
@@ -230,9 +201,17 @@ class NatsSink final : public Sink {
   }
 
   void close() {
+    replies_.reset();
     js_.reset();
     conn_.reset();
   }
+
+  struct SubscriptionDeleter {
+    void operator()(natsSubscription* s) const {
+      natsSubscription_Unsubscribe(s);
+      natsSubscription_Destroy(s);
+    }
+  };
 
   BuildContext ctx_;
   std::string pipeline_, subject_template_, stream_;
@@ -241,12 +220,10 @@ class NatsSink final : public Sink {
   nats_conn::ConnectionPtr conn_;
   nats_conn::JsPtr js_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::span<Outcome> outcomes_;                     // of the batch being sent
-  std::unordered_map<natsMsg*, size_t> in_flight_;  // published, PubAck awaited → index in the batch
-  std::vector<natsMsg*> created_;                   // the batch's messages before publishing (send's thread only)
-  size_t waiting_ = 0;
+  std::string inbox_;  // PubAcks come to "<inbox_>.<generation>-<index>"
+  std::unique_ptr<natsSubscription, SubscriptionDeleter> replies_;
+  std::uint32_t generation_ = 0;  // of the batch being sent
+  std::vector<char> resolved_;    // per message of that batch: its outcome is final
 };
 
 }  // namespace
