@@ -248,7 +248,7 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
     b += "{\"dedup_key\":";
     util::append_json_string(b, m.dedup_key);
     b += ",\"stream_table\":";
-    util::append_json_string(b, opt_.stream_table);
+    b += stream_table_json_;
     b += ",\"op\":\"event\",\"outbox_id\":";
     b += id_text;
     b += ",\"key\":";
@@ -294,7 +294,7 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::s
   std::string& b = m.body;
   if (opt_.format == Format::json) {
     b += "{\"stream_table\":";
-    util::append_json_string(b, opt_.stream_table);
+    b += stream_table_json_;
     b += ",\"sequence\":";
     b += id_text;
     b += ",\"timestamp\":";

@@ -194,14 +194,12 @@ Result<bool> OutboxReader::parse_line(const char* line, int len, OutboxRow& row)
   if (null) row.refresh_id.clear();
   copy_field(p, end, field_, null);
   // The rows of one transaction share their commit time: convert its text once.
-  if (null) {
-    row.committed_at = 0;
-  } else if (field_ != committed_text_) {
+  if (!null && field_ != committed_text_) {
     committed_text_ = field_;
     committed_at_ = 0;
     std::from_chars(field_.data(), field_.data() + field_.size(), committed_at_);
   }
-  if (!null) row.committed_at = committed_at_;
+  row.committed_at = null ? 0 : committed_at_;
   if (row.id <= 0) return retriable("unreadable row in the outbox stream");
   return true;
 }
