@@ -2985,6 +2985,9 @@ DECLARE
   f record;
 BEGIN
   GRANT USAGE ON SCHEMA pgtrickle TO pgtrickle_relay, pgtrickle_relay_admin;
+  -- The inbox sink skips duplicates through a temporary staging table (PUBLIC has TEMPORARY by
+  -- default; this keeps it working where that was revoked).
+  EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO pgtrickle_relay', current_database());
 
   -- Catalog tables: reset, then grant, so an older install converges.
   REVOKE ALL ON pgtrickle.relay_outbox_config, pgtrickle.relay_inbox_config,

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace relay::pg {
@@ -52,6 +53,7 @@ Result<PgResult> Connection::check(PGresult* r, std::string_view what) {
   auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_SINGLE_TUPLE) return res;
   std::string sqlstate = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
+  last_sqlstate_ = sqlstate;
   std::string msg = r && PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
                                                                          : PQerrorMessage(conn_.get());
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
@@ -64,6 +66,31 @@ Result<PgResult> Connection::check(PGresult* r, std::string_view what) {
 Result<PgResult> Connection::exec(const std::string& sql) {
   if (!conn_) return retriable("not connected to PostgreSQL");
   return check(PQexec(conn_.get(), sql.c_str()), {});
+}
+
+static constexpr size_t kCopyChunk = size_t{1} << 20;  // PQputCopyData takes an int length
+
+Status Connection::copy_in(const std::string& copy_sql, std::string_view data) {
+  if (!conn_) return retriable("not connected to PostgreSQL");
+  PGresult* started = PQexec(conn_.get(), copy_sql.c_str());
+  if (!started || PQresultStatus(started) != PGRES_COPY_IN) {
+    auto r = check(started, {});
+    if (!r) return r.error();
+    return permanent("COPY did not start: " + copy_sql);  // not a COPY FROM STDIN statement
+  }
+  PQclear(started);
+  bool sent = true;
+  for (size_t off = 0; sent && off < data.size(); off += kCopyChunk) {
+    size_t n = std::min(kCopyChunk, data.size() - off);
+    sent = PQputCopyData(conn_.get(), data.data() + off, static_cast<int>(n)) == 1;
+  }
+  sent = sent && PQputCopyEnd(conn_.get(), nullptr) == 1;
+  // The COPY's own result, then nothing: read both whatever happened, so the connection is ready again.
+  auto r = check(PQgetResult(conn_.get()), {});
+  while (PGresult* extra = PQgetResult(conn_.get())) PQclear(extra);
+  if (!r) return r.error();
+  if (!sent) return retriable(std::string("lost the PostgreSQL connection: ") + PQerrorMessage(conn_.get()));
+  return {};
 }
 
 namespace {

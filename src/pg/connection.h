@@ -65,6 +65,11 @@ class Connection {
   Status send_prepared(const std::string& name, const Params& params);
   Result<PgResult> receive(const std::string& what);
 
+  // Runs `copy_sql` (a COPY … FROM STDIN) and sends `data` (COPY text rows) as its input.
+  Status copy_in(const std::string& copy_sql, std::string_view data);
+  // The SQLSTATE of the last statement that failed ("" if it had none, e.g. a lost connection).
+  const std::string& last_sqlstate() const { return last_sqlstate_; }
+
   // Reads whatever arrived on the socket and returns pending notifications as (channel, payload).
   std::vector<std::pair<std::string, std::string>> notifications();
   std::string quote_ident(std::string_view ident) const;
@@ -72,6 +77,7 @@ class Connection {
  private:
   Result<PgResult> check(PGresult* r, std::string_view what);
   std::shared_ptr<PGconn> conn_;
+  std::string last_sqlstate_;
 };
 
 }  // namespace relay::pg

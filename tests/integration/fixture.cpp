@@ -292,7 +292,7 @@ void TableLock::release() {
 
 bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout) {
   return wait_until([&] {
-    return db.number("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%'") > 0;
+    return db.number("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND (query LIKE 'INSERT INTO%' OR query LIKE 'COPY %')") > 0;
   }, timeout);
 }
 

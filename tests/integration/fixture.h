@@ -98,7 +98,7 @@ class TableLock {
   pg::Connection conn_;
   bool held_ = false;
 };
-// Whether an INSERT of the relay is waiting for a lock within `timeout`.
+// Whether the relay's insert into a table (an INSERT or a COPY) is waiting for a lock within `timeout`.
 bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout);
 
 // The value of one series on the relay's /metrics (e.g. `x_total{pipeline="p"}`), -1 when absent.

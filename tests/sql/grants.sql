@@ -137,6 +137,7 @@ REVOKE SELECT ON pgtrickle.outbox_orders_src, pgtrickle.outbox_delta_rows_orders
 REVOKE INSERT ON pgtrickle.inbox_incoming FROM pgtrickle_relay;
 GRANT EXECUTE ON FUNCTION pgtrickle.set_relay_outbox(text, jsonb) TO PUBLIC;
 GRANT DELETE ON pgtrickle.relay_outbox_config TO pgtrickle_relay;
+SELECT format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC, pgtrickle_relay', current_database()) \gexec
 \ir ../../sql/pgtrickle_relay.sql
 DO $$
 BEGIN
@@ -145,5 +146,7 @@ BEGIN
   ASSERT has_table_privilege('pgtrickle_relay', 'pgtrickle.inbox_incoming', 'INSERT'), 'inbox grant restored';
   ASSERT NOT has_function_privilege('public', 'pgtrickle.set_relay_outbox(text, jsonb)', 'EXECUTE'), 'PUBLIC execute removed';
   ASSERT NOT has_table_privilege('pgtrickle_relay', 'pgtrickle.relay_outbox_config', 'DELETE'), 'extra table grant removed';
+  ASSERT has_database_privilege('pgtrickle_relay', current_database(), 'TEMPORARY'),
+    'temporary tables (the inbox sink''s staging) allowed where PUBLIC may not';
 END
 $$;

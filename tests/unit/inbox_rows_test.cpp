@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pg/copy_text.h"
 #include "sinks/pg_inbox/inbox_rows.h"
 
 using namespace relay;
@@ -16,12 +17,30 @@ InboxRowOptions options(const json& sink, bool forward = false) {
   return o ? *o : InboxRowOptions{};
 }
 
+// The COPY text rows as JSON objects, one per row, by column name (payload and headers parsed).
 json rows(const std::vector<Message>& batch, const InboxRowOptions& o, std::vector<Outcome>* outcomes_out = nullptr) {
   std::vector<Outcome> outcomes(batch.size(), Outcome{Outcome::delivered, {}});
   std::string out;
   size_t n = encode_inbox_rows(batch, o, out, outcomes);
   if (outcomes_out) *outcomes_out = outcomes;
-  auto j = json::parse(out);
+  const std::vector<std::string> columns = {"event_id", "event_type", "source", "aggregate_id", "payload", "error", "headers", "trace_id"};
+  json j = json::array();
+  for (size_t start = 0; start < out.size();) {
+    size_t end = out.find('\n', start);
+    EXPECT_NE(end, std::string::npos) << "every row ends with a newline";
+    if (end == std::string::npos) break;
+    const char* p = out.data() + start;
+    json row = json::object();
+    for (const auto& c : columns) {
+      std::string v;
+      bool null = false;
+      pg::read_copy_field(p, out.data() + end, v, null);
+      row[c] = null ? json(nullptr) : c == "payload" || c == "headers" ? json::parse(v) : json(v);
+    }
+    EXPECT_EQ(p, out.data() + end) << "eight fields per row";
+    j.push_back(row);
+    start = end + 1;
+  }
   EXPECT_EQ(j.size(), n);
   return j;
 }
@@ -148,6 +167,22 @@ TEST(InboxRows, IdentitiesAndHeadersThatAreNotTextStayStorable) {
   auto j = rows({m}, options(json::object()));
   EXPECT_EQ(j[0]["event_id"], "base64:aWQAeA==");
   EXPECT_EQ(j[0]["headers"]["bin"], "base64:wyg=");
+}
+
+TEST(InboxRows, TabsNewlinesAndBackslashesSurviveTheCopyText) {
+  Message m = nats_message();
+  m.dedup_key = "id\twith\ntab\\and\rnewline";
+  m.subject = "a\\b";
+  m.data = "{\n\t\"text\": \"line\\nbreak\\t\\\\ \\\"q\\\"\"\r\n}";  // JSON with whitespace and escapes
+  m.headers = {{"k\t", "v\n\\"}};
+  auto j = rows({m, nats_message()}, options(json::object()));
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["event_id"], m.dedup_key);
+  EXPECT_EQ(j[0]["event_type"], "a\\b");
+  EXPECT_EQ(j[0]["payload"]["text"], "line\nbreak\t\\ \"q\"");
+  EXPECT_EQ(j[0]["headers"]["k\t"], "v\n\\");
+  EXPECT_TRUE(j[0]["error"].is_null());
+  EXPECT_EQ(j[1]["event_id"], "commands:42");
 }
 
 TEST(InboxRows, TraceIdOfTraceparent) {

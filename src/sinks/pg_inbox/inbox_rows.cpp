@@ -4,6 +4,7 @@
 
 #include <cctype>
 
+#include "pg/copy_text.h"
 #include "util/digest.h"
 #include "util/json_escape.h"
 #include "util/json_scan.h"
@@ -39,22 +40,26 @@ const char* payload_problem(std::string_view payload) {
   return "";
 }
 
-// Strings from a broker may hold any bytes, but jsonb needs text: others are kept base64-encoded.
-void append_text(std::string& out, std::string_view s) {
-  if (util::valid_text(s)) util::append_json_string(out, s);
-  else util::append_json_string(out, "base64:" + util::base64_encode(s));
+// Strings from a broker may hold any bytes, but PostgreSQL needs text: others are kept base64-encoded.
+void append_field(std::string& out, std::string_view s) {
+  if (util::valid_text(s)) pg::append_copy_field(out, s);
+  else pg::append_copy_field(out, "base64:" + util::base64_encode(s));
 }
-void append_text_or_null(std::string& out, std::string_view s) {
-  if (s.empty()) out += "null";
-  else append_text(out, s);
+void append_field_or_null(std::string& out, std::string_view s) {
+  if (s.empty()) pg::append_copy_null(out);
+  else append_field(out, s);
+}
+void append_json_text(std::string& json, std::string_view s) {
+  if (util::valid_text(s)) util::append_json_string(json, s);
+  else util::append_json_string(json, "base64:" + util::base64_encode(s));
 }
 
 // The mapped value when `ref` finds one, else `fallback` (null when empty).
 void append_mapped(std::string& out, const FieldRef& ref, const Message& m, std::string_view fallback,
                    std::string& scratch) {
   scratch.clear();
-  if (ref.kind != FieldRef::none && ref.extract(m, scratch)) append_text(out, scratch);
-  else append_text_or_null(out, fallback);
+  if (ref.kind != FieldRef::none && ref.extract(m, scratch)) append_field(out, scratch);
+  else append_field_or_null(out, fallback);
 }
 
 }  // namespace
@@ -178,9 +183,8 @@ std::string_view trace_id_of(std::string_view tp) {
 
 size_t encode_inbox_rows(std::span<const Message> batch, const InboxRowOptions& o, std::string& out,
                          std::span<Outcome> outcomes) {
-  std::string scratch, text;
+  std::string scratch, text, json;
   size_t rows = 0;
-  out += '[';
   for (size_t i = 0; i < batch.size(); ++i) {
     const Message& m = batch[i];
     if (m.data.size() > o.max_payload_bytes) {
@@ -193,16 +197,17 @@ size_t encode_inbox_rows(std::span<const Message> batch, const InboxRowOptions& 
       outcomes[i] = {Outcome::rejected, std::string(problem) + " (invalid_payload = \"dead_letter\")"};
       continue;
     }
-    if (rows++) out += ',';
+    ++rows;
 
-    out += "{\"event_id\":";
+    // event_id
     scratch.clear();
-    if (o.event_id.kind != FieldRef::none && o.event_id.extract(m, scratch) && !scratch.empty()) append_text(out, scratch);
-    else append_text(out, m.dedup_key);
+    if (o.event_id.kind != FieldRef::none && o.event_id.extract(m, scratch) && !scratch.empty()) append_field(out, scratch);
+    else append_field(out, m.dedup_key);
 
-    out += ",\"event_type\":";
+    // event_type
+    out += '\t';
     if (o.event_type_rendered) {
-      append_text_or_null(out, m.routes[0]);
+      append_field_or_null(out, m.routes[0]);
     } else {
       text.clear();
       if (o.forward) text.append(m.source).append(".").append(to_string(m.op));
@@ -210,50 +215,56 @@ size_t encode_inbox_rows(std::span<const Message> batch, const InboxRowOptions& 
       append_mapped(out, o.event_type, m, text, scratch);
     }
 
-    out += ",\"source\":";
-    append_text_or_null(out, m.source);
-    out += ",\"aggregate_id\":";
+    // source, aggregate_id
+    out += '\t';
+    append_field_or_null(out, m.source);
+    out += '\t';
     append_mapped(out, o.aggregate_id, m, m.key, scratch);
 
-    out += ",\"payload\":";
+    // payload (jsonb), as it came or as a JSON string with the reason in error
+    out += '\t';
     if (!*problem) {
-      out += m.data;
+      pg::append_copy_field(out, m.data);
     } else {
-      append_text(out, m.data);
+      json.clear();
+      append_json_text(json, m.data);
+      pg::append_copy_field(out, json);
     }
-    out += ",\"error\":";
+    out += '\t';
     if (*problem)
-      util::append_json_string(out, fmt::format("{}; it is stored as a JSON string{}", problem,
-                                                util::valid_text(m.data) ? "" : " of its base64 encoding"));
+      pg::append_copy_field(out, fmt::format("{}; it is stored as a JSON string{}", problem,
+                                             util::valid_text(m.data) ? "" : " of its base64 encoding"));
     else
-      out += "null";
+      pg::append_copy_null(out);
 
-    out += ",\"headers\":{";
-    bool first = true;
+    // headers (jsonb object)
+    json = "{";
     if (o.forward) {
-      out += "\"op\":\"";
-      out += to_string(m.op);
-      out += '"';
-      first = false;
+      json += "\"op\":\"";
+      json += to_string(m.op);
+      json += '"';
     }
     for (const auto& [k, v] : m.headers) {
-      if (!first) out += ',';
-      first = false;
-      append_text(out, k);
-      out += ':';
-      append_text(out, v);
+      if (json.size() > 1) json += ',';
+      append_json_text(json, k);
+      json += ':';
+      append_json_text(json, v);
     }
-    out += "},\"trace_id\":";
+    json += '}';
+    out += '\t';
+    pg::append_copy_field(out, json);
+
+    // trace_id
+    out += '\t';
     scratch.clear();
     if (o.trace_id.kind != FieldRef::none && o.trace_id.extract(m, scratch)) {
-      append_text(out, scratch);
+      append_field(out, scratch);
     } else {
       const std::string* tp = header(m, "traceparent");
-      append_text_or_null(out, tp ? trace_id_of(*tp) : std::string_view{});
+      append_field_or_null(out, tp ? trace_id_of(*tp) : std::string_view{});
     }
-    out += '}';
+    out += '\n';
   }
-  out += ']';
   return rows;
 }
 

@@ -1,6 +1,6 @@
 // How a message becomes an inbox row: where each column takes its value from (the mapping keys of
-// the inbox sink), what happens to payloads that are not JSON or too large, and the JSON array the
-// insert statement reads with jsonb_to_recordset. Pure: no database, unit-tested.
+// the inbox sink), what happens to payloads that are not JSON or too large, and the COPY text the
+// sink loads. Pure: no database, unit-tested.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -39,7 +39,10 @@ struct InboxRowOptions {
   static Result<InboxRowOptions> from_config(const nlohmann::json& sink, bool forward);
 };
 
-// Appends the batch as a JSON array of rows to `out`. A message that must not become a row (payload
+// The inbox columns encode_inbox_rows writes, in order.
+inline constexpr const char* kInboxCopyColumns = "event_id, event_type, source, aggregate_id, payload, error, headers, trace_id";
+
+// Appends the batch to `out` as COPY text rows of kInboxCopyColumns. A message that must not become a row (payload
 // too large, or not JSON under the dead-letter policy) gets a rejected outcome and no row; the others'
 // outcomes are left untouched. Returns the number of rows written.
 size_t encode_inbox_rows(std::span<const Message> batch, const InboxRowOptions& options, std::string& out,

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 #include "sinks/pg_inbox/inbox_rows.h"
 #include "util/strings.h"
 
@@ -37,13 +39,20 @@ class PgInboxSink final : public Sink {
       if (auto s = create_inbox(); !s) return s;
     }
     std::string target = db_.quote_ident(schema_) + "." + db_.quote_ident(table_);
-    auto p = db_.prepare("inbox_insert", fmt::format(
-        "INSERT INTO {} (event_id, event_type, source, aggregate_id, payload, error, headers, trace_id) "
-        "SELECT event_id, event_type, source, aggregate_id, payload, error, coalesce(headers, '{{}}'), trace_id "
-        "FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, event_type text, source text, aggregate_id text, "
-        "payload jsonb, error text, headers jsonb, trace_id text) ON CONFLICT (event_id) DO NOTHING", target));
-    if (!p) return p;
-    return {};
+    copy_into_inbox_ = fmt::format("COPY {} ({}) FROM STDIN", target, kInboxCopyColumns);
+    // Batches that hold an event_id the inbox already has go through a session-private staging
+    // table, from which INSERT … ON CONFLICT DO NOTHING skips the duplicates.
+    auto staging = db_.exec(fmt::format(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS {} (event_id text, event_type text, source text, aggregate_id text, "
+        "payload jsonb, error text, headers jsonb, trace_id text) ON COMMIT DELETE ROWS", kStaging));
+    if (!staging)
+      return Error{staging.error().kind,
+                   fmt::format("cannot create the temporary table the inbox sink skips duplicates with: {} (the relay's role "
+                               "needs TEMPORARY on the database: GRANT TEMPORARY ON DATABASE <db> TO pgtrickle_relay)",
+                               staging.error().message)};
+    copy_into_staging_ = fmt::format("COPY {} ({}) FROM STDIN", kStaging, kInboxCopyColumns);
+    return db_.prepare("inbox_merge", fmt::format("INSERT INTO {0} ({1}) SELECT {1} FROM {2} ON CONFLICT (event_id) DO NOTHING",
+                                                  target, kInboxCopyColumns, kStaging));
   }
 
   void send(std::span<const Message> batch, std::span<Outcome> outcomes, Deadline) override {
@@ -56,19 +65,19 @@ class PgInboxSink final : public Sink {
     buf_.clear();
     for (auto& o : outcomes) o = {Outcome::delivered, {}};
     // Messages that cannot become rows (too large, not JSON under the dead-letter policy) come back
-    // rejected; the others are inserted in one statement, so in one transaction.
+    // rejected; the others are inserted in one transaction.
     size_t rows = encode_inbox_rows(batch, rows_, buf_, outcomes);
     if (rows == 0) return;
-    auto r = db_.exec_prepared("inbox_insert", {buf_});
-    if (r) {
-      long long inserted = std::atoll(PQcmdTuples(r->get()));
-      if (ctx_.metrics && inserted < static_cast<long long>(rows)) ctx_.metrics->dedup_skipped.inc(rows - static_cast<size_t>(inserted));
+    auto inserted = insert_rows(rows);
+    if (inserted) {
+      if (ctx_.metrics && *inserted < rows) ctx_.metrics->dedup_skipped.inc(rows - *inserted);
       return;
     }
-    if (r.error().kind != ErrorKind::permanent || rows == 1) {
+    const Error& e = inserted.error();
+    if (e.kind != ErrorKind::permanent || rows == 1) {
       for (auto& o : outcomes) {
         if (o.kind == Outcome::rejected) continue;
-        o = {r.error().kind == ErrorKind::permanent ? Outcome::rejected : Outcome::retriable, r.error().message};
+        o = {e.kind == ErrorKind::permanent ? Outcome::rejected : Outcome::retriable, e.message};
       }
       return;
     }
@@ -81,6 +90,52 @@ class PgInboxSink final : public Sink {
   void stop(Deadline) override { db_ = pg::Connection(); }
 
  private:
+  static constexpr const char* kStaging = "pg_temp.pgtrickle_inbox_staging";
+
+  // Inserts the `rows` rows in buf_ in one transaction; returns how many were new. The fast way is a COPY
+  // straight into the inbox; when a row's event_id is already there (a redelivery) that fails as a
+  // whole, and the batch goes through the staging table instead.
+  Result<size_t> insert_rows(size_t rows) {
+    if (copy_straight_) {
+      auto s = in_transaction([&]() -> Status { return db_.copy_in(copy_into_inbox_, buf_); });
+      if (s) return rows;
+      if (!db_.ok()) return s.error();
+      bool duplicate = db_.last_sqlstate() == "23505";  // unique_violation
+      auto merged = merge_through_staging();
+      // The staging way worked where COPY did not, for another reason than a duplicate (e.g. row
+      // level security refuses COPY): use it from now on.
+      if (merged && !duplicate) copy_straight_ = false;
+      return merged;
+    }
+    return merge_through_staging();
+  }
+
+  Result<size_t> merge_through_staging() {
+    size_t inserted = 0;
+    auto s = in_transaction([&]() -> Status {
+      if (auto c = db_.copy_in(copy_into_staging_, buf_); !c) return c;
+      auto r = db_.exec_prepared("inbox_merge", {});
+      if (!r) return r.error();
+      inserted = static_cast<size_t>(std::atoll(PQcmdTuples(r->get())));
+      return {};
+    });
+    if (!s) return s.error();
+    return inserted;
+  }
+
+  // BEGIN, `body`, COMMIT; ROLLBACK when the body fails.
+  Status in_transaction(const std::function<Status()>& body) {
+    if (auto b = db_.exec("BEGIN"); !b) return b.error();
+    Status s = body();
+    if (s) {
+      auto c = db_.exec("COMMIT");
+      if (c) return {};
+      return c.error();
+    }
+    if (db_.ok()) (void)db_.exec("ROLLBACK");
+    return s;
+  }
+
   // A missing inbox is created with the standard columns and views: create_inbox(name) for
   // pgtrickle.inbox_<name>, create_inbox_table for any other table name.
   Status create_inbox() {
@@ -106,7 +161,9 @@ class PgInboxSink final : public Sink {
   InboxRowOptions rows_;
   std::string url_, schema_, table_, inbox_name_;
   pg::Connection db_;
-  std::string buf_;
+  std::string copy_into_inbox_, copy_into_staging_;
+  bool copy_straight_ = true;
+  std::string buf_;  // the batch's rows, as COPY text
 };
 
 }  // namespace

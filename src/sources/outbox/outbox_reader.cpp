@@ -7,44 +7,13 @@
 #include <charconv>
 #include <cstring>
 
+#include "pg/copy_text.h"
+
 namespace relay::outbox {
 namespace {
 
 using pg::quote_ident;
 using pg::quote_literal;
-
-// One field of a COPY text line: up to the next tab or the end, with \N as NULL and backslash
-// escapes undone.
-bool copy_field(const char*& p, const char* end, std::string& out, bool& is_null) {
-  out.clear();
-  const char* tab = static_cast<const char*>(std::memchr(p, '\t', static_cast<size_t>(end - p)));
-  std::string_view raw(p, static_cast<size_t>((tab ? tab : end) - p));
-  p = tab ? tab + 1 : end;
-  is_null = raw == "\\N";
-  if (is_null) return true;
-  if (std::memchr(raw.data(), '\\', raw.size()) == nullptr) {
-    out.assign(raw);
-    return true;
-  }
-  out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    char c = raw[i];
-    if (c != '\\' || i + 1 >= raw.size()) {
-      out += c;
-      continue;
-    }
-    switch (char e = raw[++i]) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'v': out += '\v'; break;
-      default: out += e;
-    }
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -176,23 +145,23 @@ Result<bool> OutboxReader::parse_line(const char* line, int len, OutboxRow& row)
   if (end > p && end[-1] == '\n') --end;
   bool null = false;
   auto num = [&](std::int64_t& out) {
-    copy_field(p, end, field_, null);
+    pg::read_copy_field(p, end, field_, null);
     out = 0;
     if (!null) std::from_chars(field_.data(), field_.data() + field_.size(), out);
   };
   num(row.seq);
   num(row.id);
-  copy_field(p, end, field_, null);
+  pg::read_copy_field(p, end, field_, null);
   row.is_event = field_ == "t";
-  copy_field(p, end, field_, null);
+  pg::read_copy_field(p, end, field_, null);
   row.is_claim_check = field_ == "t";
-  copy_field(p, end, row.payload, null);
+  pg::read_copy_field(p, end, row.payload, null);
   if (null) row.payload.clear();
-  copy_field(p, end, row.headers, null);
+  pg::read_copy_field(p, end, row.headers, null);
   if (null) row.headers.clear();
-  copy_field(p, end, row.refresh_id, null);
+  pg::read_copy_field(p, end, row.refresh_id, null);
   if (null) row.refresh_id.clear();
-  copy_field(p, end, field_, null);
+  pg::read_copy_field(p, end, field_, null);
   // The rows of one transaction share their commit time: convert its text once.
   if (!null && field_ != committed_text_) {
     committed_text_ = field_;
