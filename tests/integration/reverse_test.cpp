@@ -86,6 +86,29 @@ TEST(Reverse, AnInboxTableWithoutThePrefixIsCreatedAsNamedWithTheStandardColumns
   EXPECT_EQ(db.value("SELECT to_regclass('pgtrickle.inbox_orders_inbox') IS NULL"), "t");
 }
 
+TEST(Reverse, AnInboxUnderRowLevelSecurityIsFilledThroughItsPolicy) {
+  // PostgreSQL refuses COPY into a table whose row level security applies to the relay: its rows
+  // then go in with INSERT, under the policy, from the first batch on.
+  TestDb db;
+  db.exec("SELECT pgtrickle.create_inbox('guarded')");
+  db.exec("ALTER TABLE pgtrickle.inbox_guarded ENABLE ROW LEVEL SECURITY");
+  db.exec("CREATE POLICY relay_writes ON pgtrickle.inbox_guarded FOR INSERT TO pgtrickle_relay WITH CHECK (event_type = 'allowed')");
+  db.exec("CREATE POLICY relay_reads ON pgtrickle.inbox_guarded FOR SELECT TO pgtrickle_relay USING (true)");
+  std::string toml = write_toml(db, R"([[pipeline]]
+name = "guarded-from-stdin"
+source = { type = "stdin" }
+sink = { type = "inbox", inbox_name = "guarded", event_type = "$.type" }
+batch_size = 3
+)");
+  std::string input;
+  for (int i = 1; i <= 7; ++i) input += fmt::format(R"({{"dedup_key": "e{}", "type": "allowed"}})" "\n", i);
+  input += R"({"dedup_key": "e2", "type": "allowed"})" "\n";  // a duplicate
+  std::string output;
+  EXPECT_EQ(run_with_stdin(toml, input, output), 0) << output;
+  EXPECT_EQ(db.value("SELECT string_agg(event_id, ',' ORDER BY event_id) FROM pgtrickle.inbox_guarded"), "e1,e2,e3,e4,e5,e6,e7");
+  EXPECT_EQ(output.find("WARN"), std::string::npos) << output;
+}
+
 TEST(Reverse, AReverseTemplateOrABadMappingIsRefusedWithWhatToWrite) {
   TestDb db;
   std::string toml = write_toml(db, R"([[pipeline]]
