@@ -86,11 +86,16 @@ std::string run_node(const std::string& script, const std::vector<std::string>& 
   return out;
 }
 
-// A local HTTP receiver answering 200 at once, for the webhook target; started on first use.
+// A local HTTP receiver answering 200 at once, for the webhook target; started on first use. Like
+// a production server it keeps connections open and serves more of them than the relay opens
+// (cpp-httplib's defaults close a connection after 5 requests and serve 8 at a time, so a new
+// connection waited for an idle one to time out).
 int webhook_receiver_port() {
   static httplib::Server server;
   static int port = [] {
     server.set_tcp_nodelay(true);
+    server.set_keep_alive_max_count(1000000);
+    server.new_task_queue = [] { return new httplib::ThreadPool(64); };
     server.Post(".*", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
     int p = server.bind_to_any_port("127.0.0.1");
     std::thread([] { server.listen_after_bind(); }).detach();
@@ -151,8 +156,7 @@ void forward_backlog(Connection& c, const std::string& db, const Target& target,
   for (int run = 0; run < runs; ++run) {
     std::string unique = fmt::format("bench_{}_{}_{}", target.name, getpid(), run);
     json config = target.sink(unique);
-    config["stream_table"] = "bench";
-    config["batch_size"] = 5000;
+    config["stream_table"] = "bench";  // batch_size and the rest: the defaults
     exec(c, "SELECT pgtrickle.set_relay_outbox('bench', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
     exec(c, "DELETE FROM pgtrickle.relay_offsets");
     auto start = steady_clock::now();
@@ -354,7 +358,7 @@ void reverse_backlog(const ReverseTarget& target, int runs, json& results, const
     std::string unique = fmt::format("rbench_{}_{}_{}", target.name, getpid(), run);
     json config = target.fill(unique, g_reverse_rows);
     config["inbox_name"] = "bench";
-    config["batch_size"] = 5000;  // as the forward backlogs
+    config["batch_size"] = 5000;  // larger inbox transactions: fewer commits to wait for
     exec(c, "SELECT pgtrickle.create_inbox('bench')");
     exec(c, "SELECT pgtrickle.set_relay_inbox('bench', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
     auto start = steady_clock::now();
