@@ -1219,6 +1219,18 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_offsets (
   PRIMARY KEY (relay_group_id, pipeline)
 );
 
+-- Ownership epochs (fencing tokens): a relay that takes a pipeline bumps its epoch while it holds
+-- the pipeline's advisory lock, and stores positions only while the epoch is still its own. A
+-- stalled former owner that wakes up finds a newer epoch and stores nothing.
+CREATE TABLE IF NOT EXISTS pgtrickle.relay_owners (
+  relay_group_id text NOT NULL,
+  pipeline       text NOT NULL,
+  epoch          bigint NOT NULL,
+  worker_id      text,
+  taken_at       timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (relay_group_id, pipeline)
+);
+
 CREATE TABLE IF NOT EXISTS pgtrickle.relay_pipeline_status (
   relay_group_id text NOT NULL,
   pipeline       text NOT NULL,
@@ -2992,7 +3004,7 @@ BEGIN
   -- Catalog tables: reset, then grant, so an older install converges.
   REVOKE ALL ON pgtrickle.relay_outbox_config, pgtrickle.relay_inbox_config,
                 pgtrickle.relay_backends, pgtrickle.relay_config_keys,
-                pgtrickle.relay_offsets, pgtrickle.relay_pipeline_status, pgtrickle.relay_dead_letters,
+                pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status, pgtrickle.relay_dead_letters,
                 pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config,
                 pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases
     FROM pgtrickle_relay, pgtrickle_relay_admin;
@@ -3000,12 +3012,12 @@ BEGIN
                   pgtrickle.relay_backends, pgtrickle.relay_config_keys,
                   pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config
     TO pgtrickle_relay, pgtrickle_relay_admin;
-  GRANT SELECT, INSERT, UPDATE, DELETE ON pgtrickle.relay_offsets, pgtrickle.relay_pipeline_status TO pgtrickle_relay;
+  GRANT SELECT, INSERT, UPDATE, DELETE ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status TO pgtrickle_relay;
   GRANT SELECT, INSERT ON pgtrickle.relay_dead_letters TO pgtrickle_relay;
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO pgtrickle_relay',
                  pg_get_serial_sequence('pgtrickle.relay_dead_letters', 'id'));
   -- The admin inspects runtime state and clears dead letters; changes go through functions.
-  GRANT SELECT ON pgtrickle.relay_offsets, pgtrickle.relay_pipeline_status,
+  GRANT SELECT ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status,
                   pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases
     TO pgtrickle_relay_admin;
   GRANT SELECT, DELETE ON pgtrickle.relay_dead_letters TO pgtrickle_relay_admin;

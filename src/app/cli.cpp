@@ -102,12 +102,12 @@ int cmd_run(Settings s) {
   }
   metrics::Registry registry;
   HealthBoard health;
-  Ownership ownership(*url, s.relay_group_id, std::chrono::milliseconds(static_cast<long long>(s.lease_timeout * 1000)));
   RelayContext ctx;
+  ctx.worker_id = worker_id();
+  Ownership ownership(*url, s.relay_group_id, ctx.worker_id, std::chrono::milliseconds(static_cast<long long>(s.lease_timeout * 1000)));
   ctx.ownership = &ownership;
   ctx.postgres_url = *url;
   ctx.relay_group_id = s.relay_group_id;
-  ctx.worker_id = worker_id();
   ctx.metrics = &registry;
   ctx.health = &health;
 

@@ -19,7 +19,7 @@ struct BuildContext {
   std::string postgres_url;  // the relay's own database
   std::shared_ptr<pg::Connection> db;
   // SQL condition true while this relay still owns the pipeline: a statement that stores a position
-  // must include it, so a stalled former owner cannot move the position (Ownership::fence_sql).
+  // must include it, so a stalled former owner cannot move the position (Fence::guard_sql).
   std::string fence_sql = "true";
   int wake_fd = -1;          // readable when the pipeline must stop waiting
   std::shared_ptr<metrics::PipelineMetrics> metrics;

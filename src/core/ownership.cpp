@@ -39,13 +39,16 @@ long long ownership_lock_key(const std::string& group, const std::string& pipeli
   return static_cast<long long>(fnv1a({"pgtrickle-relay", group, pipeline}));
 }
 
-std::string Ownership::fence_sql(int lease_pid, long long key) {
-  return fmt::format("EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE pid = {} AND mode = 'ExclusiveLock' AND {})", lease_pid,
-                     lock_row_sql(key));
+Fence Ownership::fence(const std::string& relay_group_id, const std::string& pipeline, long long epoch) {
+  std::string current = fmt::format("SELECT 1 FROM pgtrickle.relay_owners WHERE relay_group_id = {} AND pipeline = {} AND epoch = {}",
+                                    pg::quote_literal(relay_group_id), pg::quote_literal(pipeline), epoch);
+  // FOR SHARE: a relay taking over bumps the epoch with an UPDATE, which waits for this statement's
+  // transaction; a statement that starts after the bump sees the new epoch and stores nothing.
+  return {"EXISTS (" + current + ")", "EXISTS (" + current + " FOR SHARE)"};
 }
 
-Ownership::Ownership(std::string postgres_url, std::string relay_group_id, std::chrono::milliseconds lease_timeout)
-    : url_(std::move(postgres_url)), group_(std::move(relay_group_id)), lease_timeout_(lease_timeout) {
+Ownership::Ownership(std::string postgres_url, std::string relay_group_id, std::string worker_id, std::chrono::milliseconds lease_timeout)
+    : url_(std::move(postgres_url)), group_(std::move(relay_group_id)), worker_id_(std::move(worker_id)), lease_timeout_(lease_timeout) {
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
 }
 
@@ -106,7 +109,7 @@ void Ownership::heartbeat_loop() {
   }
 }
 
-std::optional<std::string> Ownership::try_take(const std::string& pipeline) {
+std::optional<Fence> Ownership::try_take(const std::string& pipeline) {
   std::lock_guard lock(mu_);
   if (!session_ && !connect_locked()) return std::nullopt;
   long long key = ownership_lock_key(group_, pipeline);
@@ -116,8 +119,22 @@ std::optional<std::string> Ownership::try_take(const std::string& pipeline) {
     return std::nullopt;
   }
   if (!r->boolean(0, 0)) return std::nullopt;
+  // The new epoch fences off whichever relay owned the pipeline before (it may only be stalled).
+  auto e = session_->exec(
+      "INSERT INTO pgtrickle.relay_owners AS o (relay_group_id, pipeline, epoch, worker_id, taken_at) VALUES ($1, $2, 1, $3, now()) "
+      "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET epoch = o.epoch + 1, worker_id = excluded.worker_id, taken_at = now() "
+      "RETURNING epoch",
+      {group_, pipeline, worker_id_});
+  if (!e) {
+    std::string why = e.error().message;
+    if (why.find("relay_owners") != std::string::npos && why.find("does not exist") != std::string::npos)
+      why += "; this database has an older SQL install: run `pgtrickle-relay install` again";
+    log_.error("Cannot record ownership of the pipeline; leaving it to another relay.", {{"pipeline", pipeline}, {"error", why}});
+    if (!session_->exec(fmt::format("SELECT pg_advisory_unlock({})", key))) drop_session_locked(why);
+    return std::nullopt;
+  }
   held_.insert(pipeline);
-  return fence_sql(session_pid_, key);
+  return fence(group_, pipeline, e->int64(0, 0));
 }
 
 void Ownership::release(const std::string& pipeline) {

@@ -6,9 +6,11 @@
 // idle_session_timeout = lease_timeout, so the locks go away when the relay dies (kill -9: at once)
 // or stalls (kill -STOP, a frozen VM: after lease_timeout), and a standby takes the pipeline over.
 //
-// A stalled owner that wakes up must not move a position past its successor's: every offset
-// commit and source ack is fenced by fence_sql(), true only while this relay's lease session still
-// holds the pipeline's lock — checked by the database, in the statement (or just before the ack).
+// A stalled owner that wakes up must not move a position past its successor's. Taking a pipeline
+// bumps its epoch in pgtrickle.relay_owners (a fencing token) while the lock is held; every
+// position stored and every source ack is fenced by the epoch still being this relay's — checked by
+// the database, in the statement (or just before the ack). An index lookup, where asking pg_locks
+// would scan the server's whole lock table on every batch.
 #pragma once
 
 #include <atomic>
@@ -29,15 +31,21 @@ namespace relay {
 // it does not depend on the server's hash functions).
 long long ownership_lock_key(const std::string& relay_group_id, const std::string& pipeline);
 
+// SQL boolean expressions, true while the epoch this relay took a pipeline with is still current.
+struct Fence {
+  std::string check_sql;  // a plain read: whether this relay still owns the pipeline
+  std::string guard_sql;  // inside a statement that stores a position: also holds off a takeover until it commits
+};
+
 class Ownership {
  public:
-  Ownership(std::string postgres_url, std::string relay_group_id, std::chrono::milliseconds lease_timeout);
+  Ownership(std::string postgres_url, std::string relay_group_id, std::string worker_id, std::chrono::milliseconds lease_timeout);
   ~Ownership();
   Ownership(const Ownership&) = delete;
   Ownership& operator=(const Ownership&) = delete;
 
-  // Takes the pipeline if no relay of the group holds it; returns its fence, or nothing.
-  std::optional<std::string> try_take(const std::string& pipeline);
+  // Takes the pipeline if no relay of the group holds it (and bumps its epoch); returns its fence, or nothing.
+  std::optional<Fence> try_take(const std::string& pipeline);
   // Gives the pipeline up (a standby may take it at once).
   void release(const std::string& pipeline);
 
@@ -45,8 +53,7 @@ class Ownership {
   // the authority).
   bool holds(const std::string& pipeline) const;
 
-  // A boolean SQL expression, true while this relay's lease session holds the pipeline's lock.
-  static std::string fence_sql(int lease_pid, long long key);
+  static Fence fence(const std::string& relay_group_id, const std::string& pipeline, long long epoch);
 
   // Balancing: the pipelines this relay knows of, and whether it holds more or fewer than its share
   // (pipelines / relays in the group, rounded up).
@@ -62,7 +69,7 @@ class Ownership {
   void drop_session_locked(const std::string& why);
   void heartbeat_loop();
 
-  const std::string url_, group_;
+  const std::string url_, group_, worker_id_;
   const std::chrono::milliseconds lease_timeout_;
   log::Logger log_{"ownership"};
   mutable std::mutex mu_;

@@ -101,7 +101,7 @@ class PipelineRunner::Impl {
     while (!stop_) {
       if (relay_.ownership->below_share() || ++passed % 5 == 0) {
         if (auto fence = relay_.ownership->try_take(config_.name)) {
-          fence_sql_ = std::move(*fence);
+          fence_ = std::move(*fence);
           break;
         }
       }
@@ -143,7 +143,7 @@ class PipelineRunner::Impl {
     ctx.worker_id = relay_.worker_id;
     ctx.postgres_url = relay_.postgres_url;
     ctx.db = db_;
-    ctx.fence_sql = fence_sql_;
+    ctx.fence_sql = fence_->guard_sql;
     ctx.wake_fd = wake_fd_;
     ctx.metrics = metrics_;
     ctx.log = &log_;
@@ -182,8 +182,8 @@ class PipelineRunner::Impl {
     sink_.reset();
     source_.reset();
     db_.reset();
-    if (!fence_sql_.empty()) relay_.ownership->release(config_.name);
-    fence_sql_.clear();
+    if (fence_) relay_.ownership->release(config_.name);
+    fence_.reset();
     metrics_->owned.set(0);
   }
 
@@ -328,7 +328,7 @@ class PipelineRunner::Impl {
   // The fence before an ack: a relay that stalled (kill -STOP, a long pause) may have lost the
   // pipeline to another relay meanwhile; then it must not acknowledge anything.
   Flow confirm_ownership() {
-    auto r = db_->exec("SELECT " + fence_sql_);
+    auto r = db_->exec("SELECT " + fence_->check_sql);
     if (!r) return source_error(r.error());
     if (r->boolean(0, 0)) return Flow::ok;
     return ownership_lost();
@@ -434,7 +434,7 @@ class PipelineRunner::Impl {
   std::vector<Outcome> outcomes_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> hand_over_{false};
-  std::string fence_sql_;  // set while this relay owns the pipeline
+  std::optional<Fence> fence_;  // set while this relay owns the pipeline
   Clock::time_point next_status_{};
   Deadline drain_deadline_{};
   int wake_fd_ = -1;
