@@ -129,10 +129,13 @@ std::optional<Fence> Ownership::try_take(const std::string& pipeline) {
     std::string why = e.error().message;
     if (why.find("relay_owners") != std::string::npos && why.find("does not exist") != std::string::npos)
       why += "; this database has an older SQL install: run `pgtrickle-relay install` again";
-    log_.error("Cannot record ownership of the pipeline; leaving it to another relay.", {{"pipeline", pipeline}, {"error", why}});
+    if (why != take_error_)  // said once, not at every retry
+      log_.error("Cannot record ownership of the pipeline; leaving it to another relay.", {{"pipeline", pipeline}, {"error", why}});
+    take_error_ = why;
     if (!session_->exec(fmt::format("SELECT pg_advisory_unlock({})", key))) drop_session_locked(why);
     return std::nullopt;
   }
+  take_error_.clear();
   held_.insert(pipeline);
   return fence(group_, pipeline, e->int64(0, 0));
 }

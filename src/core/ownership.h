@@ -76,6 +76,7 @@ class Ownership {
   std::optional<pg::Connection> session_;
   int session_pid_ = 0;
   bool connect_warned_ = false;
+  std::string take_error_;  // the last failure to record an epoch, logged once
   std::set<std::string> held_;
   std::atomic<int> members_{1};
   std::atomic<size_t> pipelines_{0};

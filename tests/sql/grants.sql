@@ -45,6 +45,10 @@ BEGIN
   VALUES ('default', 'orders-out', 1, 1, 'relay:1')
   ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET last_seq = EXCLUDED.last_seq, last_id = EXCLUDED.last_id;
   UPDATE pgtrickle.relay_offsets SET next_row = 2 WHERE pipeline = 'orders-out';
+  -- Taking a pipeline bumps its ownership epoch; storing a position locks it.
+  INSERT INTO pgtrickle.relay_owners AS o (relay_group_id, pipeline, epoch, worker_id) VALUES ('default', 'orders-out', 1, 'relay:1')
+  ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET epoch = o.epoch + 1;
+  PERFORM 1 FROM pgtrickle.relay_owners WHERE pipeline = 'orders-out' FOR SHARE;
   INSERT INTO pgtrickle.relay_pipeline_status (relay_group_id, pipeline, owner, heartbeat_at, state)
   VALUES ('default', 'orders-out', 'relay:1', now(), 'running')
   ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET heartbeat_at = now();
