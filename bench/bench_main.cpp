@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "bench_support.h"
+#include "broker_alone.h"
 #include "pg/catalog.h"
 #include "pg/connection.h"
 
@@ -552,6 +553,10 @@ int main(int argc, char** argv) {
     forward_latency(target, 1000, 5000, results, previous);
     int runs = target.name == "file" ? 5 : (target.name == "rabbitmq" || target.name == "sqs") ? 1 : 2;
     forward_backlog(c, db, target, runs, results, previous);
+    if (target.name == "nats") {
+      std::cout << fmt::format("nats-server alone: {} relay-sized messages from a native client (nats.c, 4,000 in flight)\n", g_rows);
+      report(results, previous, "nats_server_alone_messages_per_s", nats_publish_alone(env("PGTRICKLE_TEST_NATS_URL"), g_rows), "msg/s");
+    }
   }
   for (const auto& target : reverse_targets())
     if (wanted("reverse_" + target.name))
