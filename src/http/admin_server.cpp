@@ -1,4 +1,5 @@
 #include "http/admin_server.h"
+#include "http/listen_socket.h"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -48,6 +49,7 @@ Status AdminServer::start(const std::string& address) {
     return fatal("metrics address \"" + address + "\": the port must be a number");
   }
   server_ = std::make_unique<httplib::Server>();
+  http::listen_exclusively(*server_);
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
   });

@@ -181,8 +181,9 @@ std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> out;
   std::ifstream f(path);
   std::string line;
+  // Only whole lines: the last one may be mid-write while a relay appends.
   while (std::getline(f, line))
-    if (!line.empty()) out.push_back(line);
+    if (!line.empty() && !f.eof()) out.push_back(line);
   return out;
 }
 

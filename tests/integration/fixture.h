@@ -69,6 +69,7 @@ std::vector<std::string> relay_args(const TestDb& db, const std::string& group =
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 std::string http_get(int port, const std::string& path, int& status);
 std::string read_file(const std::string& path);
+// The whole (newline-ended) lines of a file, empty ones skipped.
 std::vector<std::string> read_lines(const std::string& path);
 std::vector<nlohmann::json> json_lines(const std::string& path);  // a JSON-lines file, parsed
 std::string relay_binary();

@@ -136,6 +136,31 @@ TEST(Forward, KillNineMidStreamThenRestartLosesNothing) {
   EXPECT_LE(read_lines(out).size(), 20000u + 10u) << "killed at line " << at_kill;
 }
 
+// A relay killed in the middle of a write leaves part of a line behind: the next start cuts it off
+// (its messages are sent again) instead of gluing the next line to it.
+TEST(Forward, AFileEndingInPartOfALineIsCutBackToItsLastWholeLine) {
+  TestDb db;
+  std::string out = work_dir() + "/torn-" + db.name() + ".jsonl";
+  {
+    std::ofstream f(out);
+    f << "{\"kept\": true}\n{\"dedup_key\":\"outbox_t:1:0\",\"torn\":tr";
+  }
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("INSERT INTO t SELECT g FROM generate_series(1, 3) g");
+  db.exec("SELECT pgtrickle.set_relay_outbox('torn', config => '{\"stream_table\": \"t\", \"sink_type\": \"file\", \"path\": \"" + out + "\"}'::jsonb)");
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 4; }, 15s)) << relay.err() << read_file(out);
+  std::string text = read_file(out);
+  EXPECT_EQ(text.rfind("{\"kept\": true}\n", 0), 0u) << "whole lines stay\n" << text;
+  EXPECT_EQ(text.find("\"torn\""), std::string::npos) << "the torn line is gone\n" << text;
+  ASSERT_EQ(text.back(), '\n');
+  auto lines = json_lines(out);
+  EXPECT_EQ(lines[1]["payload"]["id"], 1);
+  EXPECT_EQ(lines[3]["payload"]["id"], 3);
+  EXPECT_NE(relay.err().find("cut back to its last whole line"), std::string::npos) << relay.err();
+}
+
 TEST(Forward, ClaimCheckDeltasStreamInChunks) {
   TestDb db;
   std::string out = work_dir() + "/cc-" + db.name() + ".jsonl";

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -41,10 +42,25 @@ std::string write_all(int fd, const std::string& data) {
   return {};
 }
 
+// The length of `fd`'s content up to and including its last newline (0 if it has none).
+long long whole_lines_size(int fd, long long size) {
+  char chunk[4096];
+  for (long long end = size; end > 0;) {
+    long long begin = std::max(0LL, end - static_cast<long long>(sizeof chunk));
+    ssize_t n = ::pread(fd, chunk, static_cast<size_t>(end - begin), begin);
+    if (n <= 0) return size;  // unreadable: leave the file as it is
+    for (ssize_t i = n - 1; i >= 0; --i)
+      if (chunk[i] == '\n') return begin + i + 1;
+    end = begin;
+  }
+  return 0;
+}
+
 class StreamSink final : public Sink {
  public:
-  StreamSink(std::string path, std::string format, long long rotate_bytes, int max_files, bool fsync)
-      : path_(std::move(path)), format_(std::move(format)), rotate_bytes_(rotate_bytes), max_files_(max_files), fsync_(fsync) {}
+  StreamSink(std::string path, std::string format, long long rotate_bytes, int max_files, bool fsync, const log::Logger* log)
+      : path_(std::move(path)), format_(std::move(format)), rotate_bytes_(rotate_bytes), max_files_(max_files), fsync_(fsync),
+        log_(log) {}
 
   Status start() override {
     if (path_.empty()) {
@@ -71,11 +87,19 @@ class StreamSink final : public Sink {
 
  private:
   Status open_file() {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0) return retriable(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
     struct stat st {};
     ::fstat(fd_, &st);
     size_ = st.st_size;
+    // A relay killed in the middle of a write leaves part of a line that was never acknowledged; its
+    // messages are sent again, so cut it off rather than glue the next line to it.
+    if (long long whole = whole_lines_size(fd_, size_); whole < size_ && ::ftruncate(fd_, whole) == 0) {
+      if (log_)
+        log_->warn("The file ended in part of a line (an earlier write was cut short); it is cut back to its last whole line "
+                   "and those messages are written again.", {{"path", path_}, {"bytes_cut", std::to_string(size_ - whole)}});
+      size_ = whole;
+    }
     if (format_ == "csv" && size_ == 0) {
       std::string header(csv_header());
       if (auto e = write_all(fd_, header); !e.empty()) return retriable(fmt::format("cannot write {}: {}", path_, e));
@@ -123,6 +147,7 @@ class StreamSink final : public Sink {
   long long rotate_bytes_ = 0;
   int max_files_ = 10;
   bool fsync_ = true;
+  const log::Logger* log_ = nullptr;
   int fd_ = -1;
   long long size_ = 0;
   std::string buf_;
@@ -161,14 +186,14 @@ void encode_line(const Message& m, std::string_view format, std::string& out) {
 }
 
 Result<std::unique_ptr<Sink>> make_stdout_sink(const PipelineConfig& config, const BuildContext&) {
-  return std::unique_ptr<Sink>(std::make_unique<StreamSink>("", config.sink().value("format", "jsonl"), 0, 0, false));
+  return std::unique_ptr<Sink>(std::make_unique<StreamSink>("", config.sink().value("format", "jsonl"), 0, 0, false, nullptr));
 }
 
-Result<std::unique_ptr<Sink>> make_file_sink(const PipelineConfig& config, const BuildContext&) {
+Result<std::unique_ptr<Sink>> make_file_sink(const PipelineConfig& config, const BuildContext& ctx) {
   const auto& s = config.sink();
   return std::unique_ptr<Sink>(std::make_unique<StreamSink>(s.at("path").get<std::string>(), s.value("format", "jsonl"),
                                                             s.value("rotate_bytes", 0LL), s.value("max_files", 10),
-                                                            s.value("fsync", true)));
+                                                            s.value("fsync", true), ctx.log));
 }
 
 }  // namespace relay

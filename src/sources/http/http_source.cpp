@@ -16,6 +16,7 @@
 #include "core/backend_factories.h"
 #include "core/build_context.h"
 #include "core/event_fd.h"
+#include "http/listen_socket.h"
 #include "sources/http/http_receive.h"
 #include "util/strings.h"
 
@@ -66,6 +67,7 @@ class HttpSource final : public Source {
   Status start() override {
     if (!event_fd_.ok()) return retriable("http source: cannot create an eventfd");
     server_ = std::make_unique<httplib::Server>();
+    http::listen_exclusively(*server_);
     size_t threads = s_.max_connections;
     server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server_->set_payload_max_length(s_.max_body_bytes);

@@ -2,7 +2,10 @@
 // the signature computed here with OpenSSL (independently of the relay's own code).
 #pragma once
 
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <httplib.h>
+#include <sys/file.h>
 #include <netinet/in.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -17,19 +20,26 @@
 
 namespace relay::test {
 
-// A port of 55632-55639 (the HTTP receiver tests' range) that nothing listens on now.
+// A port of 55632-55639 (the HTTP receiver tests' range) that nothing listens on now and no other
+// test process holds: tests run in parallel, each in its own process, and a port that is only free
+// now may be taken by another test's relay before ours listens. A lock file per port, held until
+// the process exits, keeps the others off it.
 inline int free_receiver_port() {
   static std::atomic<int> next{static_cast<int>(::getpid())};
-  for (int tries = 0; tries < 64; ++tries) {
+  for (int tries = 0; tries < 200; ++tries) {
     int port = 55632 + (next++ % 8);
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    if (free) return port;
+    int lock = ::open(fmt::format("/tmp/pgtrickle-relay-test-port-{}.lock", port).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock >= 0 && ::flock(lock, LOCK_EX | LOCK_NB) == 0) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(fd);
+      if (free) return port;  // the lock stays held (its descriptor open) until the process exits
+    }
+    if (lock >= 0) ::close(lock);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return 55632;

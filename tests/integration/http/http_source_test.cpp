@@ -192,6 +192,34 @@ TEST(HttpSource, AReceiverWithoutCredentialsIsRefusedWithWhatToSet) {
   EXPECT_EQ(post(port, "/hooks", "{}", {}, 2s).status, 0) << "nothing listens";
 }
 
+// Another server on the port (one that allows sharing it, as SO_REUSEPORT does) does not get half
+// of the receiver's requests: the receiver refuses the port and listens once it is free.
+TEST(HttpSource, APortAnotherServerListensOnIsRefusedNotShared) {
+  TestDb db;
+  int port = free_receiver_port();
+  int other = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // not inherited by the relay
+  int yes = 1;
+  ::setsockopt(other, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
+  ::setsockopt(other, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(other, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(other, 16), 0);
+
+  json cfg = receiver(port, "/hooks");
+  cfg["bearer_token"] = kToken;
+  set_inbox_pipeline(db, "in", cfg);
+  RelayProcess relay(relay_args(db));
+  std::string error = wait_for_pipeline_error(relay, "in");
+  EXPECT_NE(error.find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos) << error;
+  ::close(other);
+  ASSERT_TRUE(listening(port, "/hooks")) << "the receiver listens once the port is free\n" << relay.err();
+  EXPECT_EQ(post(port, "/hooks", R"({"n": 1})", bearer("once")).status, 200);
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_hooks"), 1);
+}
+
 #if RELAY_WITH_WEBHOOK
 // outbox → webhook sink (signed, per event and batched) → HTTP receiver → inbox, in one relay: the
 // inbox rows carry the outbox's dedup keys, so a replay of the outbox lands nothing twice.
