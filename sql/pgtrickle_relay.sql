@@ -1218,6 +1218,9 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_offsets (
   updated_at     timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (relay_group_id, pipeline)
 );
+-- The outbox table a forward pipeline reads, so retention also waits for pipelines that live only
+-- in a relay's TOML file. Installs made before it: added here.
+ALTER TABLE pgtrickle.relay_offsets ADD COLUMN IF NOT EXISTS outbox text;
 
 -- Ownership epochs (fencing tokens): a relay that takes a pipeline bumps its epoch while it holds
 -- the pipeline's advisory lock, and stores positions only while the epoch is still its own. A
@@ -1276,7 +1279,8 @@ CALL pgtrickle._relay_define('delete_relay', $ddl$
       DELETE FROM pgtrickle.relay_inbox_config WHERE name = p_name RETURNING 1
     )
     SELECT EXISTS (SELECT 1 FROM gone) OR EXISTS (SELECT 1 FROM gone_too) INTO v_found;
-    IF NOT v_found THEN
+    -- A pipeline of a relay's TOML file has no catalog entry, only its stored position.
+    IF NOT v_found AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_offsets WHERE pipeline = p_name) THEN
       PERFORM pgtrickle._relay_not_found(p_name);
     END IF;
     DELETE FROM pgtrickle.relay_offsets WHERE pipeline = p_name;
@@ -1742,7 +1746,9 @@ $$;
 -- Enabled forward pipelines reading an outbox, each with the lowest position it has
 -- consumed over all relay groups; (0, 0) when it has no offset yet. A row at (seq, id) is
 -- consumed when (seq, id, 1) <= (last_seq, last_id, complete): complete is 0 while the row at
--- the position itself is only partly delivered (relay_offsets.next_row).
+-- the position itself is only partly delivered (relay_offsets.next_row). Pipelines that are not
+-- in the catalog (a relay's TOML file) count from their first stored position on, until
+-- delete_relay(name) forgets them.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_pipeline_positions(t pgtrickle.outbox_tables)
 RETURNS TABLE (pipeline text, last_seq bigint, last_id bigint, complete int)
 LANGUAGE sql STABLE
@@ -1758,6 +1764,12 @@ AS $$
     LIMIT 1
   ) AS o ON true
   WHERE p.enabled AND pgtrickle._outbox_ref_matches(pgtrickle._relay_config_outbox_ref(p.config), t)
+  UNION ALL
+  (SELECT DISTINCT ON (r.pipeline) r.pipeline, r.last_seq, r.last_id, CASE WHEN r.next_row IS NULL THEN 1 ELSE 0 END
+   FROM pgtrickle.relay_offsets AS r
+   WHERE r.outbox = t.outbox_name
+     AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_outbox_config AS c WHERE c.name = r.pipeline)
+   ORDER BY r.pipeline, r.last_seq, r.last_id, r.next_row IS NULL)
 $$;
 
 -- Rows of an outbox with their commit position, as SQL text for EXECUTE: (seq, id, o).

@@ -206,6 +206,14 @@ TEST(Forward, TomlPipelinesOfSeed000ShapeRun) {
   EXPECT_EQ(m["metadata"]["delta_rows"], 2);
   // The relay group came from ha_group.
   ASSERT_TRUE(wait_until([&] { return db.value("SELECT relay_group_id FROM pgtrickle.relay_offsets") == "relay-primary"; }, 10s));
+  // Retention knows what this pipeline, which is in no catalog, has still to read.
+  EXPECT_EQ(db.value("SELECT pgtrickle.outbox_status('revenue_by_region') -> 'pending_by_pipeline' ->> 'revenue-to-file'"), "0");
+  relay.signal(SIGTERM);
+  ASSERT_EQ(relay.wait(10s), 0) << relay.err();
+  db.exec("INSERT INTO revenue_by_region VALUES ('africa', 10)");  // while no relay runs
+  db.exec("UPDATE pgtrickle.outbox_revenue_by_region SET created_at = now() - interval '2 days'");
+  EXPECT_EQ(db.number("SELECT pgtrickle.run_outbox_retention()"), 1) << "only the row the pipeline already delivered";
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.outbox_revenue_by_region"), 1);
 }
 
 TEST(Forward, TheTomlFileIsReloadedWhenItChanges) {

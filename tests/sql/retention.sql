@@ -83,6 +83,25 @@ BEGIN
 END
 $$;
 
+-- A pipeline of a relay's TOML file (not in the catalog) holds rows from its first stored
+-- position on, until delete_relay forgets it.
+INSERT INTO pgtrickle.relay_offsets (relay_group_id, pipeline, last_seq, last_id, next_row, outbox)
+VALUES ('dc1', 'items-toml', pos(5), 5, 2, 'outbox_items'), ('dc2', 'items-toml', pos(6), 6, NULL, 'outbox_items');
+UPDATE pgtrickle.relay_offsets SET last_seq = pos(5), last_id = 5 WHERE pipeline = 'items-pos';
+DO $$
+BEGIN
+  PERFORM assert_eq(pgtrickle.run_outbox_retention(), 0::bigint, 'row 5 is still being delivered by the TOML pipeline in dc1');
+  PERFORM assert_eq(pgtrickle.outbox_status('items') -> 'pending_by_pipeline' -> 'items-toml', '2'::jsonb,
+                    'its pending rows are shown, from its slowest relay group');
+END
+$$;
+SELECT pgtrickle.delete_relay('items-toml');
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.relay_offsets WHERE pipeline = 'items-toml'), 0::bigint, 'forgotten');
+END
+$$;
+
 -- With every reader done, age alone decides: the young row stays.
 SELECT pgtrickle.delete_relay('items-pos');
 DO $$

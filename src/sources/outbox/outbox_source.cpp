@@ -170,7 +170,7 @@ class OutboxSource final : public Source {
     const auto& p = *std::static_pointer_cast<Position>(batch.token);
     auto r = db_->exec_prepared("ob_ack", {ctx_.relay_group_id, config_.name, std::to_string(p.seq), std::to_string(p.id),
                                            p.next_row >= 0 ? std::optional<std::string>(std::to_string(p.next_row)) : std::nullopt,
-                                           ctx_.worker_id});
+                                           ctx_.worker_id, outbox_table_});
     if (!r) return r.error();
     if (r->affected() == 0) return retriable("the position was not stored: another relay of the group owns the pipeline now");
     acked_ = p;
@@ -209,12 +209,12 @@ class OutboxSource final : public Source {
   // again with the same identity (at-least-once), but the next batch does not wait for an fsync.
   // Anything written before it (dead letters) reaches the WAL first, so it is never lost alone.
   static constexpr const char* kAckSql =
-      "INSERT INTO pgtrickle.relay_offsets AS o (relay_group_id, pipeline, last_seq, last_id, next_row, worker_id, updated_at) "
-      "SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::text, now() "
+      "INSERT INTO pgtrickle.relay_offsets AS o (relay_group_id, pipeline, last_seq, last_id, next_row, worker_id, updated_at, outbox) "
+      "SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::text, now(), $7::text "
       "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit WHERE {} "
       "ON CONFLICT (relay_group_id, pipeline) DO UPDATE "
       "SET last_seq = excluded.last_seq, last_id = excluded.last_id, next_row = excluded.next_row, "
-      "worker_id = excluded.worker_id, updated_at = excluded.updated_at";
+      "worker_id = excluded.worker_id, updated_at = excluded.updated_at, outbox = excluded.outbox";
 
   struct ClaimCheck {
     OutboxRow row;
