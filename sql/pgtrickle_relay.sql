@@ -1548,13 +1548,16 @@ BEGIN
 END
 $$;
 
--- Writes one statement's changes to the outbox. SECURITY DEFINER: whoever may write the table
--- may write its outbox, without any privilege on schema pgtrickle.
-CREATE OR REPLACE FUNCTION pgtrickle._outbox_capture()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgtrickle, pg_temp
-AS $$
+-- The body of an outbox's capture trigger function, which writes one statement's changes to the
+-- outbox. _outbox_attach writes the outbox table's name in for @outbox@, so the outbox INSERTs are
+-- static SQL, planned once per session (a dynamic EXECUTE is parsed and planned for every
+-- statement: that doubled the cost of a single-row write). The function is SECURITY DEFINER:
+-- whoever may write the table may write its outbox, without any privilege on schema pgtrickle.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_capture_body()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $body$ SELECT $src$
 DECLARE
   t          pgtrickle.outbox_tables;
   v_keys     text[];
@@ -1575,8 +1578,8 @@ BEGIN
   END IF;
 
   IF TG_OP = 'TRUNCATE' THEN
-    EXECUTE format('INSERT INTO pgtrickle.%I (payload) VALUES ($1)', t.outbox_name)
-      USING '{"v": 1, "inserted": [], "deleted": [], "full_refresh": true, "truncated": true}'::jsonb;
+    INSERT INTO pgtrickle.@outbox@ (payload)
+    VALUES ('{"v": 1, "inserted": [], "deleted": [], "full_refresh": true, "truncated": true}'::jsonb);
     RETURN NULL;
   END IF;
 
@@ -1610,10 +1613,10 @@ BEGIN
         EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_old AS pgt_row', v_sort) INTO v_del_rows;
       END IF;
     END IF;
-    EXECUTE format('INSERT INTO pgtrickle.%I (payload, inserted_count, deleted_count) VALUES ($1, $2, $3)', t.outbox_name)
-      USING jsonb_build_object('v', 1, 'inserted', coalesce(v_ins_rows, '[]'), 'deleted', coalesce(v_del_rows, '[]'),
+    INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count)
+    VALUES (jsonb_build_object('v', 1, 'inserted', coalesce(v_ins_rows, '[]'), 'deleted', coalesce(v_del_rows, '[]'),
                                'full_refresh', false),
-            v_inserted, v_deleted;
+            v_inserted, v_deleted);
     RETURN NULL;
   END IF;
 
@@ -1621,12 +1624,11 @@ BEGIN
   -- before its INSERT, so a reader streaming them pairs an update's old and new row. The key is
   -- read live, so it survives key changes.
   v_keys := pgtrickle._outbox_key_columns(TG_RELID);
-  EXECUTE format('INSERT INTO pgtrickle.%I (payload, inserted_count, deleted_count, is_claim_check) '
-                 'VALUES ($1, $2, $3, true) RETURNING id', t.outbox_name)
-    INTO v_id
-    USING jsonb_build_object('v', 1, 'claim_check', true, 'inserted_count', v_inserted, 'deleted_count', v_deleted,
+  INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count, is_claim_check)
+  VALUES (jsonb_build_object('v', 1, 'claim_check', true, 'inserted_count', v_inserted, 'deleted_count', v_deleted,
                              'full_refresh', false),
-          v_inserted, v_deleted;
+          v_inserted, v_deleted, true)
+  RETURNING id INTO v_id;
   v_project := coalesce((SELECT string_agg(format(', pgt_row.%I AS k%s', k, i), '' ORDER BY i)
                          FROM unnest(v_keys) WITH ORDINALITY AS u(k, i)), '');
   v_sort := coalesce((SELECT string_agg(format('k%s, ', i), '' ORDER BY i)
@@ -1645,27 +1647,64 @@ BEGIN
     USING v_id;
   RETURN NULL;
 END
-$$;
+$src$::text $body$;
+
+-- The name of an outbox's capture function (outbox names may be any text).
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_capture_function(p_outbox text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '_outbox_capture_' || left(md5(p_outbox), 16) $$;
 
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_attach(t pgtrickle.outbox_tables)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  v_fn text := pgtrickle._outbox_capture_function(t.outbox_name);
 BEGIN
+  EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
+                 'SET search_path = pg_catalog, pgtrickle, pg_temp AS %L',
+                 v_fn, replace(pgtrickle._outbox_capture_body(), '@outbox@', quote_ident(t.outbox_name)));
+  EXECUTE format('REVOKE ALL ON FUNCTION pgtrickle.%I() FROM PUBLIC', v_fn);  -- only ever run as a trigger
   EXECUTE format($ddl$
     CREATE OR REPLACE TRIGGER pgtrickle_outbox_insert AFTER INSERT ON %1$I.%2$I
       REFERENCING NEW TABLE AS pgt_new
-      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._outbox_capture(%3$L);
+      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%4$I(%3$L);
     CREATE OR REPLACE TRIGGER pgtrickle_outbox_update AFTER UPDATE ON %1$I.%2$I
       REFERENCING OLD TABLE AS pgt_old NEW TABLE AS pgt_new
-      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._outbox_capture(%3$L);
+      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%4$I(%3$L);
     CREATE OR REPLACE TRIGGER pgtrickle_outbox_delete AFTER DELETE ON %1$I.%2$I
       REFERENCING OLD TABLE AS pgt_old
-      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._outbox_capture(%3$L);
+      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%4$I(%3$L);
     CREATE OR REPLACE TRIGGER pgtrickle_outbox_truncate AFTER TRUNCATE ON %1$I.%2$I
-      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._outbox_capture(%3$L);
-  $ddl$, t.source_schema, t.source_table, t.outbox_name);
+      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%4$I(%3$L);
+  $ddl$, t.source_schema, t.source_table, t.outbox_name, v_fn);
+END
+$$;
+
+-- Installs made before each outbox had a capture function of its own: their tables are attached
+-- again, and the shared function goes once no trigger uses it.
+DO $$
+DECLARE
+  t pgtrickle.outbox_tables;
+BEGIN
+  IF to_regprocedure('pgtrickle._outbox_capture()') IS NULL THEN
+    RETURN;
+  END IF;
+  FOR t IN SELECT * FROM pgtrickle.outbox_tables WHERE source_schema IS NOT NULL
+                                                   AND to_regclass(format('%I.%I', source_schema, source_table)) IS NOT NULL LOOP
+    BEGIN
+      PERFORM pgtrickle._outbox_attach(t);
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE NOTICE 'table %.% keeps its earlier capture trigger: the installing role may not change its triggers (%)',
+        t.source_schema, t.source_table, SQLERRM;
+    END;
+  END LOOP;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgfoid = 'pgtrickle._outbox_capture()'::regprocedure) THEN
+    DROP FUNCTION pgtrickle._outbox_capture();
+  END IF;
 END
 $$;
 
@@ -1948,6 +1987,7 @@ BEGIN
                       DROP TRIGGER IF EXISTS pgtrickle_outbox_truncate ON %1$s;', v_rel);
     END IF;
   END IF;
+  EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I()', pgtrickle._outbox_capture_function(t.outbox_name));
   EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.outbox_name);
   IF t.delta_table IS NOT NULL THEN
     EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.delta_table);
