@@ -30,7 +30,7 @@ struct Settings {
   std::string log_level = "info";
   std::string relay_group_id = "default";
   std::string config;
-  double lease_timeout = 10;
+  double lease_timeout = 4;  // with a ping each second and standbys trying twice a second: a takeover within 5 s
 };
 
 std::string backends_line() {

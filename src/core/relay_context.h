@@ -17,7 +17,7 @@ struct RelayContext {
   metrics::Registry* metrics = nullptr;
   HealthBoard* health = nullptr;
   Ownership* ownership = nullptr;
-  std::chrono::milliseconds standby_retry{1000};   // how often a standby tries to take a pipeline over
+  std::chrono::milliseconds standby_retry{500};    // how often a standby tries to take a pipeline over
   std::chrono::milliseconds drain_timeout{10000};  // how long stop waits for an in-flight batch
   std::chrono::milliseconds status_interval{5000}; // lag and status refresh
 };
