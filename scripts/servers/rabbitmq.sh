@@ -47,7 +47,10 @@ EOF
     fi
     [ "$(id -u)" = 0 ] && chown -R rabbitmq:rabbitmq "$dir"
     chmod 755 "$dir"
+    # No scheduler busy-waiting (RabbitMQ's advice for hosts with few cores): a spinning broker
+    # takes CPU from PostgreSQL and the relay sharing the machine.
     as_rabbitmq env \
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none" \
       RABBITMQ_NODENAME="$RABBITMQ_NODENAME" ERL_EPMD_PORT="$ERL_EPMD_PORT" \
       RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT=$((port + 100)) \
       RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
