@@ -257,11 +257,16 @@ void forward_latency(const Target& target, int rate, int rows, json& results, co
   int port = relay.port();
   std::this_thread::sleep_for(500ms);
   auto start = steady_clock::now();
+  std::vector<double> insert_ms;  // each INSERT with its commit, as the writer waits for it
+  insert_ms.reserve(rows);
   for (int i = 1; i <= rows; ++i) {
+    auto t0 = steady_clock::now();
     exec(c, fmt::format("INSERT INTO t VALUES ({}, 'row {}')", i, i));
+    insert_ms.push_back(duration<double, std::milli>(steady_clock::now() - t0).count());
     std::this_thread::sleep_until(start + microseconds(1000000LL * i / rate));
   }
   double achieved = rows / seconds_since(start);
+  std::sort(insert_ms.begin(), insert_ms.end());
   while (metric(port, "pgtrickle_relay_messages_delivered_total") < rows) {
     if (seconds_since(start) > 120) die("the relay did not deliver the rows in time: see " + relay.err_path);
     std::this_thread::sleep_for(10ms);
@@ -270,8 +275,36 @@ void forward_latency(const Target& target, int rate, int rows, json& results, co
                            rows, achieved, rate);
   report(results, previous, "forward_" + target.name + "_latency_p50_ms", latency_quantile(port, 0.50) * 1000, "ms");
   report(results, previous, "forward_" + target.name + "_latency_p99_ms", latency_quantile(port, 0.99) * 1000, "ms");
+  // The relay's clock starts when the writer's COMMIT starts, so the commit's WAL flush is inside the figures above.
+  report(results, previous, "forward_" + target.name + "_writer_insert_p50_ms", insert_ms[insert_ms.size() / 2], "ms");
   report(results, previous, "forward_" + target.name + "_steady_rss_kb", static_cast<double>(relay.rss_peak_kb()), "KiB");
   if (target.name == "file") unlink(config["path"].get<std::string>().c_str());
+}
+
+// A native client's own publish → ack latency at the same rate, while rows are committed one per
+// transaction into an outbox table as in forward_latency (no relay reading them): the floor the
+// broker sets on the relay's figure on this machine, where both fsync to the same disk.
+void broker_alone_latency(const std::string& name, int rate, int messages, const std::function<AckLatency(int messages, int rate)>& measure,
+                          json& results, const json& previous) {
+  std::string db = "relay_bench_alone";
+  auto c = fresh_database(db);
+  exec(c, "CREATE TABLE t (id bigint PRIMARY KEY, v text)");
+  exec(c, "SELECT pgtrickle.enable_outbox('t')");
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    auto start = steady_clock::now();
+    for (long i = 1; !done; ++i) {
+      exec(c, fmt::format("INSERT INTO t VALUES ({}, 'row {}')", i, i));
+      std::this_thread::sleep_until(start + microseconds(1000000LL * i / rate));
+    }
+  });
+  AckLatency l = measure(messages, rate);
+  done = true;
+  writer.join();
+  std::cout << fmt::format("{} alone: {} lone messages from a native client at {}/s, while {} rows/s are committed to an outbox\n",
+                           name, messages, rate, rate);
+  report(results, previous, name + "_alone_ack_p50_ms", l.p50_ms, "ms");
+  report(results, previous, name + "_alone_ack_p99_ms", l.p99_ms, "ms");
 }
 
 
@@ -551,6 +584,12 @@ int main(int argc, char** argv) {
     // as their logs grow); then the backlog: best of 5 for the file, 2 for the fast brokers, 1
     // for the slow ones.
     forward_latency(target, 1000, 5000, results, previous);
+    if (target.name == "rabbitmq")
+      broker_alone_latency("rabbitmq", 1000, 5000, [](int n, int r) { return rabbitmq_confirm_alone(env("PGTRICKLE_TEST_RABBITMQ_URL"), n, r); },
+                           results, previous);
+    if (target.name == "sqs")
+      broker_alone_latency("sqs", 1000, 5000, [](int n, int r) { return sqs_send_alone(env("PGTRICKLE_TEST_SQS_ENDPOINT"), n, r); },
+                           results, previous);
     int runs = target.name == "file" ? 5 : (target.name == "rabbitmq" || target.name == "sqs") ? 1 : 2;
     forward_backlog(c, db, target, runs, results, previous);
     if (target.name == "nats") {

@@ -3,10 +3,22 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <curl/curl.h>
+#include <nlohmann/json.hpp>
 
 #if RELAY_WITH_NATS
 #include <nats/nats.h>
+#endif
+#if RELAY_WITH_RABBITMQ
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
 #endif
 
 namespace bench {
@@ -70,6 +82,129 @@ double nats_publish_alone(const std::string& url, int messages) {
   (void)messages;
   return -1;
 #endif
+}
+
+namespace {
+
+// Sends `messages` lone messages through `send_and_wait` (false: the broker refused or went away),
+// one every 1/`rate` s, and returns the percentiles of their round trips.
+AckLatency measure(int messages, int rate, const std::function<bool()>& send_and_wait) {
+  std::vector<double> ms;
+  ms.reserve(messages);
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 1; i <= messages; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (!send_and_wait()) return {};
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    std::this_thread::sleep_until(start + std::chrono::microseconds(1000000LL * i / rate));
+  }
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms[ms.size() * 99 / 100]};
+}
+
+}  // namespace
+
+AckLatency rabbitmq_confirm_alone(const std::string& url, int messages, int rate) {
+#if RELAY_WITH_RABBITMQ
+  std::string buf = url;
+  amqp_connection_info info;
+  if (amqp_parse_url(buf.data(), &info) != AMQP_STATUS_OK) return {};
+  if (*info.vhost == '\0') info.vhost = const_cast<char*>("/");  // "amqp://host/" names the default vhost
+  amqp_connection_state_t conn = amqp_new_connection();
+  amqp_socket_t* socket = amqp_tcp_socket_new(conn);
+  AckLatency result;
+  std::string queue = fmt::format("alone_{}", getpid());
+  auto ok = [](const amqp_rpc_reply_t& r) { return r.reply_type == AMQP_RESPONSE_NORMAL; };
+  if (socket && amqp_socket_open(socket, info.host, info.port) == AMQP_STATUS_OK &&
+      ok(amqp_login(conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user, info.password)) &&
+      amqp_channel_open(conn, 1) && ok(amqp_get_rpc_reply(conn)) && amqp_confirm_select(conn, 1) &&
+      ok(amqp_get_rpc_reply(conn)) &&
+      amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue.c_str()), 0, /*durable=*/1, 0, 0, amqp_empty_table) &&
+      ok(amqp_get_rpc_reply(conn))) {
+    amqp_basic_properties_t props{};
+    props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+    props.delivery_mode = 2;  // persistent
+    std::string body = R"({"dedup_key":"outbox_t:1:0","stream_table":"t","op":"insert","payload":{"id":1,"v":"row 1"}})";
+    result = measure(messages, rate, [&] {
+      if (amqp_basic_publish(conn, 1, amqp_cstring_bytes(""), amqp_cstring_bytes(queue.c_str()), 0, 0, &props,
+                             amqp_bytes_t{body.size(), body.data()}) != AMQP_STATUS_OK)
+        return false;
+      while (true) {
+        amqp_frame_t frame;
+        if (amqp_simple_wait_frame(conn, &frame) != AMQP_STATUS_OK) return false;
+        if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_ACK_METHOD) return true;
+        if (frame.frame_type == AMQP_FRAME_METHOD) return false;  // a nack or a close
+      }
+    });
+    amqp_queue_delete(conn, 1, amqp_cstring_bytes(queue.c_str()), 0, 0);
+    amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+  }
+  amqp_destroy_connection(conn);
+  return result;
+#else
+  (void)url;
+  (void)messages;
+  (void)rate;
+  return {};
+#endif
+}
+
+namespace {
+
+size_t append_to_string(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+// One SigV4-signed request of SQS's JSON protocol on a kept-alive handle; the answer's body, or
+// nullopt on anything but 200.
+std::optional<std::string> sqs_call(CURL* curl, const std::string& endpoint, const std::string& action, const std::string& body) {
+  std::string answer;
+  std::string target = "X-Amz-Target: AmazonSQS." + action;
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/x-amz-json-1.0");
+  headers = curl_slist_append(headers, target.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, endpoint.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append_to_string);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+  long status = 0;
+  bool ok = curl_easy_perform(curl) == CURLE_OK && curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+            status == 200;
+  curl_slist_free_all(headers);
+  if (!ok) return std::nullopt;
+  return answer;
+}
+
+}  // namespace
+
+AckLatency sqs_send_alone(const std::string& endpoint, int messages, int rate) {
+  CURL* curl = curl_easy_init();
+  if (!curl) return {};
+  curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:sqs");
+  curl_easy_setopt(curl, CURLOPT_USERPWD, "bench:bench");
+  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  AckLatency result;
+  std::string name = fmt::format("alone_{}", getpid());
+  auto created = sqs_call(curl, endpoint, "CreateQueue", nlohmann::json{{"QueueName", name}}.dump());
+  auto reply = created ? nlohmann::json::parse(*created, nullptr, false) : nlohmann::json();
+  if (reply.is_object() && reply.contains("QueueUrl")) {
+    std::string queue_url = reply["QueueUrl"].get<std::string>();
+    std::string send = nlohmann::json{
+        {"QueueUrl", queue_url},
+        {"Entries", {{{"Id", "0"}, {"MessageBody", R"({"dedup_key":"outbox_t:1:0","stream_table":"t","op":"insert","payload":{"id":1}})"}}}}}
+                           .dump();
+    result = measure(messages, rate, [&] {
+      auto answer = sqs_call(curl, endpoint, "SendMessageBatch", send);
+      auto j = answer ? nlohmann::json::parse(*answer, nullptr, false) : nlohmann::json();
+      return j.is_object() && j.contains("Successful") && j["Successful"].size() == 1;  // stored, not just answered
+    });
+    sqs_call(curl, endpoint, "DeleteQueue", nlohmann::json{{"QueueUrl", queue_url}}.dump());
+  }
+  curl_easy_cleanup(curl);
+  return result;
 }
 
 }  // namespace bench

@@ -1,5 +1,5 @@
-// What a broker takes on its own on this machine, with nothing else running: the ceiling a relay
-// draining into it cannot pass, printed beside the relay's figure.
+// What a broker takes on its own on this machine: the ceiling a relay draining into it cannot pass,
+// and the acknowledgement latency no relay in front of it can beat, printed beside the relay's figures.
 #pragma once
 
 #include <string>
@@ -10,5 +10,18 @@ namespace bench {
 // envelopes the size of the relay's, each with its own Nats-Msg-Id, through nats.c's asynchronous
 // JetStream publish (4,000 in flight) into a new file-storage stream. Negative when not measured.
 double nats_publish_alone(const std::string& url, int messages);
+
+// Publish → acknowledged latency of lone messages sent by a native client, one every
+// 1/`rate` s, as the 50th and 99th percentiles in ms; negative when not measured.
+struct AckLatency {
+  double p50_ms = -1, p99_ms = -1;
+};
+
+// rabbitmq-c: persistent messages into a new durable queue through the default exchange, each
+// waiting for its publisher confirm (what the rabbitmq sink waits for).
+AckLatency rabbitmq_confirm_alone(const std::string& url, int messages, int rate);
+
+// libcurl, SigV4-signed: SendMessageBatch of one entry to a new queue, each waiting for the answer.
+AckLatency sqs_send_alone(const std::string& endpoint, int messages, int rate);
 
 }  // namespace bench

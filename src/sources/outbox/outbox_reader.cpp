@@ -24,7 +24,9 @@ Status OutboxReader::connect() {
   auto s = pg::Connection::open(url_, app_);
   if (!s) return s.error();
   stream_ = std::move(*s);
-  auto l = stream_.exec("LISTEN pgtrickle_outbox_new");
+  // Reading up to the watermark relies on each statement seeing what committed before it, whatever
+  // the database's default isolation.
+  auto l = stream_.exec("SET default_transaction_isolation = 'read committed'; LISTEN pgtrickle_outbox_new");
   if (!l) return l.error();
   if (!table_.delta.empty()) {
     auto d = pg::Connection::open(url_, app_ + " (claim-check)");
@@ -53,21 +55,23 @@ Status OutboxReader::open_stream() {
         "FROM pgtrickle.{} o WHERE o.id > {} ORDER BY o.id LIMIT {}) TO STDOUT",
         t, after_id_, stream_rows_);
   } else {
-    // The watermark first: every commit numbered up to it is visible to the COPY's snapshot, and none
-    // can appear below it later, so no row is skipped when transactions commit out of id order.
-    auto w = stream_.exec("SELECT pgtrickle.outbox_watermark()");
-    if (!w) return w.error();
-    watermark_ = w->int64(0, 0);
-    // The commits after the position (and the position's own, which may have rows left), in order.
-    auto c = stream_.exec(fmt::format("SELECT seq, xid::text, extract(epoch from committed_at)::float8 FROM pgtrickle.outbox_commits "
-                                      "WHERE outbox = {} AND seq >= {} AND seq <= {} ORDER BY seq LIMIT 2",
-                                      quote_literal(table_.outbox), after_seq_, watermark_));
-    if (!c) return c.error();
+    // The commits after the position (and the position's own, which may have rows left), in order,
+    // up to the watermark: every commit numbered up to it is visible to the COPY's snapshot, and
+    // none can appear below it later, so no row is skipped when transactions commit out of id order.
+    auto c = stream_.exec(fmt::format("SELECT seq, xid, committed_epoch, watermark FROM pgtrickle.outbox_pending_commits({}, {}, 2)",
+                                      quote_literal(table_.outbox), after_seq_));
+    if (!c) {
+      if (c.error().message.find("outbox_pending_commits") != std::string::npos && c.error().message.find("does not exist") != std::string::npos)
+        return fatal("the SQL installed in this database is older than this relay: run `pgtrickle-relay install --postgres-url ...` "
+                     "again to update it (" + c.error().message + ")");
+      return c.error();
+    }
     if (c->rows() == 0) {
       caught_up_ = true;
       streaming_ = false;
       return {};
     }
+    watermark_ = c->int64(0, 3);
     std::string columns = "o.id, o.kind = 'event', o.is_claim_check, o.payload, CASE WHEN o.kind = 'event' THEN o.headers END, o.refresh_id";
     if (c->rows() == 1) {
       // One transaction (a large one, or the only one): a plain seek on (xid, id).
