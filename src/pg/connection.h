@@ -64,6 +64,8 @@ class Connection {
   // Pipelined use: send now, collect the result later (nothing else may be sent in between).
   Status send_prepared(const std::string& name, const Params& params);
   Result<PgResult> receive(const std::string& what);
+  // After send_prepared: reads what arrived and says whether receive() would return without waiting.
+  bool result_ready();
 
   // Runs `copy_sql` (a COPY … FROM STDIN) and sends `data` (COPY text rows) as its input.
   Status copy_in(const std::string& copy_sql, std::string_view data);

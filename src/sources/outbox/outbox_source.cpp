@@ -111,7 +111,15 @@ class OutboxSource final : public Source {
                           "FROM pgtrickle.outbox_commits c JOIN pgtrickle.{} o ON o.xid = c.xid "
                           "WHERE c.outbox = {} AND c.seq IS NOT NULL AND (c.seq > $1 OR (c.seq = $1 AND o.id > $2))",
                           t, pg::quote_literal(outbox_table_));
-    if (auto s = db_->prepare("ob_lag", lag_sql); !s) return s;
+    // The lag is counted on a connection of its own, in the background: counting a large backlog
+    // takes PostgreSQL a while (about 0.1 s per 200,000 rows) and must not hold up delivery. No
+    // parallel workers: they would take the cores the delivery needs, for a monitoring figure.
+    auto l = pg::Connection::open(ctx_.postgres_url, "pgtrickle-relay lag " + config_.name);
+    if (!l) return l.error();
+    lag_db_ = std::move(*l);
+    (void)lag_db_.exec("SET max_parallel_workers_per_gather = 0");
+    if (auto s = lag_db_.prepare("ob_lag", lag_sql); !s) return s;
+    lag_pending_ = false;
 
     size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
     reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, table, stream_rows);
@@ -177,13 +185,27 @@ class OutboxSource final : public Source {
     return {};
   }
 
+  // Starts a count from the current position and waits a moment for it: a small backlog is counted
+  // at once; a large one finishes in the background and is reported at the next call. -1 until the
+  // first count finishes.
   void lag(std::int64_t& rows, double& seconds) override {
-    rows = -1;
-    seconds = -1;
-    auto r = db_->exec_prepared("ob_lag", {std::to_string(acked_.seq), std::to_string(acked_.id)});
-    if (!r || r->rows() != 1) return;
-    rows = r->int64(0, 0);
-    seconds = r->null(0, 1) ? 0 : std::max(0.0, r->float64(0, 1));
+    if (!lag_pending_)
+      lag_pending_ = lag_db_.send_prepared("ob_lag", {std::to_string(acked_.seq), std::to_string(acked_.id)}).has_value();
+    const Deadline until = Clock::now() + std::chrono::milliseconds(20);
+    while (lag_pending_ && !lag_db_.result_ready() && Clock::now() < until) {
+      pollfd fd{lag_db_.socket(), POLLIN, 0};
+      ::poll(&fd, 1, static_cast<int>(std::max<long long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count())));
+    }
+    if (lag_pending_ && lag_db_.result_ready()) {
+      lag_pending_ = false;
+      auto r = lag_db_.receive("the lag count");
+      if (r && r->rows() == 1) {
+        lag_rows_ = r->int64(0, 0);
+        lag_seconds_ = r->null(0, 1) ? 0 : std::max(0.0, r->float64(0, 1));
+      }
+    }
+    rows = lag_rows_;
+    seconds = lag_seconds_;
   }
 
   void stop() override {
@@ -203,6 +225,11 @@ class OutboxSource final : public Source {
   }
 
  private:
+  pg::Connection lag_db_;
+  bool lag_pending_ = false;  // a count was sent on lag_db_ and its result not read yet
+  std::int64_t lag_rows_ = -1;
+  double lag_seconds_ = -1;
+
   static constexpr size_t kQueueDepth = 2;  // batches read ahead: bounds memory, overlaps reading and sending
   // The position is committed without waiting for its WAL flush (synchronous_commit off, for this
   // statement only): a database crash may forget the last positions, and their rows are then sent
