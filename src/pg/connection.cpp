@@ -45,8 +45,8 @@ Result<Connection> Connection::open(const std::string& conninfo, const std::stri
     return retriable("cannot connect to PostgreSQL: " + msg);
   }
   PQsetnonblocking(c.conn_.get(), 0);
-  // The relay's queries are index lookups and COPY streams: PostgreSQL's JIT would compile each
-  // large read for longer than it takes to run (about 170 ms per 100,000-row outbox stream).
+  // The relay's queries are index lookups and COPY streams: PostgreSQL's JIT only adds compile
+  // time to them (170–230 ms per 100,000-row outbox stream, which takes 0.37 s without it).
   PQclear(PQexec(c.conn_.get(), "SET jit = off"));
   return c;
 }
