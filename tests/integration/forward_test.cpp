@@ -299,7 +299,8 @@ TEST(Forward, TheLagCountsTheOutboxRowsNotYetDeliveredAndFallsToZeroOnceTheyAre)
   RelayProcess relay(relay_args(db));
   auto lag = [&] { return metric(relay.admin_port(), "pgtrickle_relay_consumer_lag{pipeline=\"l\"}"); };
   EXPECT_TRUE(wait_until([&] { return lag() == 5; }, 20s)) << lag() << "\n" << relay.err();
-  EXPECT_EQ(db.value("SELECT lag_rows FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'l'"), "5");
+  // The status row is written right after the metric.
+  EXPECT_TRUE(wait_until([&] { return db.value("SELECT lag_rows FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'l'") == "5"; }, 5s));
   // Pointed at a file instead, the pipeline delivers them, and the lag follows.
   db.exec("SELECT pgtrickle.set_relay_outbox('l', config => '{\"stream_table\": \"t\", \"sink_type\": \"file\", \"path\": \"" + out + "\"}'::jsonb)");
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 5; }, 20s)) << relay.err();
