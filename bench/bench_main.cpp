@@ -279,13 +279,28 @@ class NotifyClock {
   std::thread thread_;
 };
 
+// A new database with a table t (id, v) whose changes go to an outbox, for commit_rows_paced.
+Connection fresh_paced_table_database(const std::string& name) {
+  auto c = fresh_database(name);
+  exec(c, "CREATE TABLE t (id bigint PRIMARY KEY, v text)");
+  exec(c, "SELECT pgtrickle.enable_outbox('t')");
+  return c;
+}
+
+// Commits rows 1, 2, … of table t, one per transaction, at `rate` per second while `more(row)`.
+void commit_rows_paced(Connection& c, int rate, const std::function<bool(long)>& more) {
+  auto start = steady_clock::now();
+  for (long i = 1; more(i); ++i) {
+    exec(c, fmt::format("INSERT INTO t VALUES ({}, 'row {}')", i, i));
+    std::this_thread::sleep_until(start + microseconds(1000000LL * i / rate));
+  }
+}
+
 // Commit → broker-acknowledged (file: fdatasync'd) latency while rows arrive one per transaction
 // at about `rate` per second, as the relay's histogram bucket bounds.
 void forward_latency(const Target& target, int rate, int rows, json& results, const json& previous) {
   std::string db = "relay_bench_latency";
-  auto c = fresh_database(db);
-  exec(c, "CREATE TABLE t (id bigint PRIMARY KEY, v text)");
-  exec(c, "SELECT pgtrickle.enable_outbox('t')");
+  auto c = fresh_paced_table_database(db);
   json config = target.sink(fmt::format("lat_{}_{}", target.name, getpid()));
   config["stream_table"] = "t";
   exec(c, "SELECT pgtrickle.set_relay_outbox('lat', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
@@ -294,10 +309,7 @@ void forward_latency(const Target& target, int rate, int rows, json& results, co
   std::this_thread::sleep_for(500ms);
   NotifyClock notify_clock(db_url(db));
   auto start = steady_clock::now();
-  for (int i = 1; i <= rows; ++i) {
-    exec(c, fmt::format("INSERT INTO t VALUES ({}, 'row {}')", i, i));
-    std::this_thread::sleep_until(start + microseconds(1000000LL * i / rate));
-  }
+  commit_rows_paced(c, rate, [&](long i) { return i <= rows; });
   double achieved = rows / seconds_since(start);
   while (metric(port, "pgtrickle_relay_messages_delivered_total") < rows) {
     if (seconds_since(start) > 120) die("the relay did not deliver the rows in time: see " + relay.err_path);
@@ -318,17 +330,9 @@ void forward_latency(const Target& target, int rate, int rows, json& results, co
 void broker_alone_latency(const std::string& name, int rate, int messages, const std::function<AckLatency(int messages, int rate)>& measure,
                           json& results, const json& previous) {
   std::string db = "relay_bench_alone";
-  auto c = fresh_database(db);
-  exec(c, "CREATE TABLE t (id bigint PRIMARY KEY, v text)");
-  exec(c, "SELECT pgtrickle.enable_outbox('t')");
+  auto c = fresh_paced_table_database(db);
   std::atomic<bool> done{false};
-  std::thread writer([&] {
-    auto start = steady_clock::now();
-    for (long i = 1; !done; ++i) {
-      exec(c, fmt::format("INSERT INTO t VALUES ({}, 'row {}')", i, i));
-      std::this_thread::sleep_until(start + microseconds(1000000LL * i / rate));
-    }
-  });
+  std::thread writer([&] { commit_rows_paced(c, rate, [&](long) { return !done; }); });
   AckLatency l = measure(messages, rate);
   done = true;
   writer.join();
