@@ -22,10 +22,14 @@ class Source {
   virtual ~Source() = default;
   // Connect and load the stored position.
   virtual Status start() = 0;
-  // Next batch, in order; an empty batch means nothing is ready now.
+  // Next batch, in order; an empty batch means nothing is ready now. Forward pipelines may poll
+  // again before the previous batch was acknowledged (a sink with batches_in_flight() > 1).
   virtual Result<Batch> poll(Deadline deadline) = 0;
   // Blocks until new data may be ready, the deadline passes, or wake() is called.
   virtual void wait(Deadline deadline) = 0;
+  // A file descriptor that becomes readable when poll() may have a batch (poll() clears it), so the
+  // core can wait for new data and a sink's acks at once; -1 when the source has none.
+  virtual int ready_fd() const { return -1; }
   // Called once per batch, in poll order, only after every message of it was delivered or dead-lettered.
   virtual Status ack(const Batch& batch) = 0;
   // True when ack() itself checks, in the same statement, that this relay still owns the pipeline

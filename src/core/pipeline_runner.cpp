@@ -6,8 +6,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 
 #include <nlohmann/json.hpp>
 
@@ -189,13 +191,26 @@ class PipelineRunner::Impl {
 
   // ---- the relay loop --------------------------------------------------------------------------
 
+  // A batch published to a pipelining sink and not yet acknowledged by it.
+  struct InFlight {
+    Batch batch;
+    std::vector<Outcome> outcomes;
+  };
+
+  // poll → deliver → ack, batch after batch. With a sink that pipelines, the next batches are
+  // published while the earlier ones wait for the target's acks (up to batches_in_flight()); acks
+  // are still stored one batch at a time, in order.
   Flow loop(Backoff& backoff) {
     next_status_ = Clock::now();
+    in_flight_.clear();
+    const size_t depth = std::max<size_t>(1, sink_->batches_in_flight());
     while (true) {
-      if (stop_) return Flow::stopped;
+      if (stop_) return finish_in_flight(backoff, Flow::stopped);
       if (hand_over_.exchange(false)) {
+        std::uint64_t woken;
+        [[maybe_unused]] auto r = ::read(wake_fd_, &woken, sizeof woken);
         log_.info("Handing the pipeline over to a relay of the group with fewer pipelines.");
-        return Flow::handed_over;
+        return finish_in_flight(backoff, Flow::handed_over);
       }
       if (Flow f = status_due(); f != Flow::ok) return f;
       // A source riding out an outage by itself keeps running, and /health says so meanwhile.
@@ -204,35 +219,121 @@ class PipelineRunner::Impl {
       } else if (state_ == "retrying") {
         set_state("running", "");
       }
-      auto batch = source_->poll(Clock::now() + std::chrono::seconds(30));
-      if (!batch) return source_error(batch.error());
-      if (batch->empty()) {
-        source_->wait(std::min(next_status_, Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms)));
-        continue;
-      }
-      metrics_->consumed.inc(batch->messages.size());
-      Flow f = deliver(*batch, backoff);
-      if (f != Flow::ok) return f;
-      crash_point("after_delivery");
-      const bool fenced = source_->ack_is_fenced();
-      if (!fenced) {
-        if (Flow f = confirm_ownership(); f != Flow::ok) return f;
-      }
-      if (auto s = source_->ack(*batch); !s) {
-        // A fenced ack that failed may have failed on the fence: say so as a lost ownership.
-        if (fenced) {
-          if (Flow f = confirm_ownership(); f != Flow::ok) return f;
+      if (in_flight_.size() < depth) {
+        auto batch = source_->poll(Clock::now() + std::chrono::seconds(30));
+        if (!batch) return source_error(batch.error());
+        if (!batch->empty()) {
+          metrics_->consumed.inc(batch->messages.size());
+          if (depth > 1 && !has_poison(*batch)) {
+            publish(std::move(*batch));
+            continue;
+          }
+          // Sent on its own, after whatever is in flight.
+          if (Flow f = finish_in_flight(backoff, Flow::ok); f != Flow::ok) return f;
+          if (Flow f = deliver(*batch, backoff); f != Flow::ok) return f;
+          if (Flow f = acknowledge(*batch); f != Flow::ok) return f;
+          continue;
         }
-        return source_error(s.error());
+        if (in_flight_.empty()) {
+          source_->wait(std::min(next_status_, Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms)));
+          continue;
+        }
       }
-      if (state_ != "running") set_state("running", "");
+      // Wait for the oldest batch's acks; while there is room for another batch, new rows end the
+      // wait too (a source without a ready fd is looked at again every millisecond).
+      const int ready = source_->ready_fd();
+      const bool room = in_flight_.size() < depth;
+      const int fds[2] = {wake_fd_, ready};
+      Deadline until = room && ready < 0 ? Clock::now() + std::chrono::milliseconds(1) : std::min(next_status_, Clock::now() + std::chrono::seconds(1));
+      if (!sink_->collect(in_flight_.front().outcomes, until, std::span<const int>(fds, room && ready >= 0 ? 2 : 1))) continue;
+      if (Flow f = settle_oldest(backoff); f != Flow::ok) return f;
     }
   }
 
+  static bool has_poison(const Batch& batch) {
+    return std::any_of(batch.messages.begin(), batch.messages.end(), [](const Message& m) { return !m.poison.empty(); });
+  }
+
+  void publish(Batch batch) {
+    InFlight& f = in_flight_.emplace_back();
+    f.batch = std::move(batch);
+    f.outcomes.assign(f.batch.messages.size(), Outcome{});
+    sink_->publish(f.batch.messages);
+  }
+
+  // The oldest batch in flight has all its outcomes: account for them and store its position. A
+  // retriable failure sends it again from there, and every batch published after it again too.
+  Flow settle_oldest(Backoff& backoff) {
+    InFlight& f = in_flight_.front();
+    const auto& msgs = f.batch.messages;
+    std::vector<bool> done(msgs.size(), false);
+    std::string retry_error;
+    size_t first_retry = msgs.size();
+    if (Flow r = account(msgs, f.outcomes, 0, done, first_retry, retry_error); r != Flow::ok) return r;
+    if (first_retry < msgs.size()) {
+      sink_->forget();
+      backoff.reset();
+      if (Flow r = retry_wait(retry_error, msgs.size() - first_retry, backoff); r != Flow::ok) return r;
+      for (size_t i = first_retry; i < msgs.size(); ++i) done[i] = f.outcomes[i].kind == Outcome::rejected;
+      if (Flow r = deliver_rest(msgs, f.outcomes, done, backoff); r != Flow::ok) return r;
+      if (Flow r = acknowledge(f.batch); r != Flow::ok) return r;
+      in_flight_.pop_front();
+      // The batches published after it are sent again one by one, then pipelining resumes.
+      while (!in_flight_.empty()) {
+        if (Flow r = deliver(in_flight_.front().batch, backoff); r != Flow::ok) return r;
+        if (Flow r = acknowledge(in_flight_.front().batch); r != Flow::ok) return r;
+        in_flight_.pop_front();
+      }
+      return Flow::ok;
+    }
+    if (Flow r = acknowledge(f.batch); r != Flow::ok) return r;
+    in_flight_.pop_front();
+    return Flow::ok;
+  }
+
+  // Before stopping or sending a batch on its own: wait for the batches in flight and store their
+  // positions. Returns `then` once none is left.
+  Flow finish_in_flight(Backoff& backoff, Flow then) {
+    while (!in_flight_.empty()) {
+      Deadline until = stop_ ? drain_deadline_ : Clock::now() + std::chrono::seconds(1);
+      if (!sink_->collect(in_flight_.front().outcomes, until, {})) {
+        if (stop_ && Clock::now() >= drain_deadline_) {
+          size_t left = 0;
+          for (const auto& f : in_flight_) left += f.batch.messages.size();
+          log_.warn("Stopping with messages not confirmed by the target; they will be sent again by the next owner.",
+                    {{"messages", std::to_string(left)}});
+          return Flow::stopped;
+        }
+        continue;
+      }
+      if (Flow f = settle_oldest(backoff); f != Flow::ok) return f;
+    }
+    return then;
+  }
+
+  // The target has the batch (or its dead letters have it): store the position past it.
+  Flow acknowledge(const Batch& batch) {
+    crash_point("after_delivery");
+    const bool fenced = source_->ack_is_fenced();
+    if (!fenced) {
+      if (Flow f = confirm_ownership(); f != Flow::ok) return f;
+    }
+    if (auto s = source_->ack(batch); !s) {
+      // A fenced ack that failed may have failed on the fence: say so as a lost ownership.
+      if (fenced) {
+        if (Flow f = confirm_ownership(); f != Flow::ok) return f;
+      }
+      return source_error(s.error());
+    }
+    if (state_ != "running") set_state("running", "");
+    return Flow::ok;
+  }
+
+  // Sends one batch and waits for its outcomes (stop-and-wait), retrying until every message is
+  // delivered or dead-lettered.
   Flow deliver(const Batch& batch, Backoff& backoff) {
     const auto& msgs = batch.messages;
     outcomes_.assign(msgs.size(), Outcome{});
-    size_t from = 0;
     // Messages that can never be delivered go straight to the dead letters.
     std::vector<bool> done(msgs.size(), false);
     for (size_t i = 0; i < msgs.size(); ++i) {
@@ -241,6 +342,12 @@ class PipelineRunner::Impl {
       done[i] = true;
     }
     backoff.reset();
+    return deliver_rest(msgs, outcomes_, done, backoff);
+  }
+
+  // Sends the messages not done yet, in order, until all are.
+  Flow deliver_rest(const std::vector<Message>& msgs, std::vector<Outcome>& outcomes, std::vector<bool>& done, Backoff& backoff) {
+    size_t from = 0;
     while (true) {
       while (from < msgs.size() && done[from]) ++from;
       if (from >= msgs.size()) return Flow::ok;
@@ -248,49 +355,64 @@ class PipelineRunner::Impl {
       size_t to = from;
       while (to < msgs.size() && !done[to]) ++to;
       std::span<const Message> part(msgs.data() + from, to - from);
-      std::span<Outcome> outs(outcomes_.data() + from, to - from);
+      std::span<Outcome> outs(outcomes.data() + from, to - from);
       for (auto& o : outs) o = Outcome{};
       sink_->send(part, outs, Clock::now() + std::chrono::seconds(30));
-      double now = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                           std::chrono::system_clock::now().time_since_epoch()).count()) / 1e6;
       size_t first_retry = to;
       std::string retry_error;
-      for (size_t i = from; i < to; ++i) {
-        auto& o = outcomes_[i];
-        if (o.kind == Outcome::delivered) {
-          done[i] = true;
-          metrics_->delivered.inc();
-          if (msgs[i].committed_at > 0) metrics_->delivery_seconds.observe(std::max(0.0, now - msgs[i].committed_at));
-        } else if (o.kind == Outcome::rejected) {
-          metrics_->errors.inc();
-          if (Flow f = dead_letter(msgs[i], o.error); f != Flow::ok) return f;
-          done[i] = true;
-        } else if (first_retry == to) {
-          first_retry = i;
-          retry_error = o.error;
-        }
-      }
+      if (Flow f = account(msgs, outcomes, from, done, first_retry, retry_error, to); f != Flow::ok) return f;
       if (first_retry == to) continue;
-      metrics_->errors.inc();
-      set_state("retrying", retry_error);
-      if (backoff.attempts() == 0 || backoff.attempts() % 10 == 0)
-        log_.warn("Delivery failed; retrying.", {{"error", retry_error}, {"attempt", std::to_string(backoff.attempts() + 1)}});
-      if (stop_ && Clock::now() >= drain_deadline_) {
-        log_.warn("Stopping with a batch not delivered; it will be sent again by the next owner.",
-                  {{"messages", std::to_string(msgs.size() - from)}});
-        return Flow::stopped;
-      }
+      if (Flow f = retry_wait(retry_error, msgs.size() - first_retry, backoff); f != Flow::ok) return f;
       // Retry from the first failure on, in order: messages after it that did arrive are sent again
       // (a duplicate, never a reordering); dead-lettered ones stay set aside.
-      for (size_t i = first_retry; i < to; ++i) done[i] = outcomes_[i].kind == Outcome::rejected;
+      for (size_t i = first_retry; i < to; ++i) done[i] = outcomes[i].kind == Outcome::rejected;
       from = first_retry;
-      sleep_for(backoff.next(), /*ignore_stop_until_drain=*/true);
-      // A long outage still refreshes lag and status, and still notices a lost lease.
-      if (Flow f = status_due(); f != Flow::ok) return f;
-      if (!sink_->healthy()) {
-        if (auto s = sink_->start(); !s && s.error().kind == ErrorKind::fatal) return fail(s.error());
+    }
+  }
+
+  // Reads the outcomes of msgs[from, to): delivered ones are counted, rejected ones dead-lettered
+  // (both marked done); `first_retry` is the first retriable one (unchanged when none).
+  Flow account(const std::vector<Message>& msgs, const std::vector<Outcome>& outcomes, size_t from, std::vector<bool>& done,
+               size_t& first_retry, std::string& retry_error, size_t to = SIZE_MAX) {
+    to = std::min(to, msgs.size());
+    const double now = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch()).count()) / 1e6;
+    for (size_t i = from; i < to; ++i) {
+      const auto& o = outcomes[i];
+      if (o.kind == Outcome::delivered) {
+        done[i] = true;
+        metrics_->delivered.inc();
+        if (msgs[i].committed_at > 0) metrics_->delivery_seconds.observe(std::max(0.0, now - msgs[i].committed_at));
+      } else if (o.kind == Outcome::rejected) {
+        metrics_->errors.inc();
+        if (Flow f = dead_letter(msgs[i], o.error); f != Flow::ok) return f;
+        done[i] = true;
+      } else if (first_retry == to) {
+        first_retry = i;
+        retry_error = o.error;
       }
     }
+    return Flow::ok;
+  }
+
+  // After a retriable failure: say so, then wait out the backoff (a stop past the drain deadline
+  // leaves the rest to the next owner).
+  Flow retry_wait(const std::string& error, size_t undelivered, Backoff& backoff) {
+    metrics_->errors.inc();
+    set_state("retrying", error);
+    if (backoff.attempts() == 0 || backoff.attempts() % 10 == 0)
+      log_.warn("Delivery failed; retrying.", {{"error", error}, {"attempt", std::to_string(backoff.attempts() + 1)}});
+    if (stop_ && Clock::now() >= drain_deadline_) {
+      log_.warn("Stopping with a batch not delivered; it will be sent again by the next owner.", {{"messages", std::to_string(undelivered)}});
+      return Flow::stopped;
+    }
+    sleep_for(backoff.next(), /*ignore_stop_until_drain=*/true);
+    // A long outage still refreshes lag and status, and still notices a lost lease.
+    if (Flow f = status_due(); f != Flow::ok) return f;
+    if (!sink_->healthy()) {
+      if (auto s = sink_->start(); !s && s.error().kind == ErrorKind::fatal) return fail(s.error());
+    }
+    return Flow::ok;
   }
 
   Flow dead_letter(const Message& m, const std::string& error) {
@@ -432,6 +554,7 @@ class PipelineRunner::Impl {
   std::unique_ptr<Sink> sink_;
   std::vector<std::unique_ptr<Template>> routes_;
   std::vector<Outcome> outcomes_;
+  std::deque<InFlight> in_flight_;  // published to a pipelining sink, oldest first
   std::atomic<bool> stop_{false};
   std::atomic<bool> hand_over_{false};
   std::optional<Fence> fence_;  // set while this relay owns the pipeline

@@ -1,5 +1,5 @@
 // One pipeline on its own thread: take ownership (advisory lock), then poll → send → ack, with
-// retries, dead letters, status and metrics; stop drains the in-flight batch.
+// retries, dead letters, status and metrics; stop drains the batches in flight.
 #pragma once
 
 #include <atomic>

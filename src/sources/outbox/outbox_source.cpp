@@ -136,6 +136,9 @@ class OutboxSource final : public Source {
 
   Result<Batch> poll(Deadline) override {
     std::lock_guard lock(mu_);
+    // Cleared before the queue is read: a batch queued after this signals again.
+    std::uint64_t signalled;
+    [[maybe_unused]] auto r = ::read(ready_fd_, &signalled, sizeof signalled);
     if (!queue_.empty()) {
       Batch b = std::move(queue_.front());
       queue_.pop_front();
@@ -171,6 +174,8 @@ class OutboxSource final : public Source {
       if (n <= 0 || (ctx_.wake_fd >= 0 && fds[1].revents)) return;
     }
   }
+
+  int ready_fd() const override { return ready_fd_; }
 
   bool ack_is_fenced() const override { return true; }  // kAckSql stores nothing once the lease is lost
 
