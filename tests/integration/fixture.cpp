@@ -196,6 +196,19 @@ std::vector<nlohmann::json> json_lines(const std::string& path) {
 std::string RelayProcess::out() const { return read_file(out_path_); }
 std::string RelayProcess::err() const { return read_file(err_path_); }
 
+double RelayProcess::cpu_seconds() const {
+  // /proc/<pid>/stat: utime and stime are the 12th and 13th fields after the ")" ending the name.
+  std::string stat = read_file("/proc/" + std::to_string(pid_) + "/stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream in(stat.substr(close + 1));
+  std::string field;
+  double ticks = 0;
+  for (int i = 1; i <= 13 && in >> field; ++i)
+    if (i >= 12) ticks += std::stod(field);
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 int RelayProcess::admin_port(std::chrono::milliseconds timeout) {
   int port = -1;
   std::regex re("Serving /metrics and /health\\..*port[=\":]+([0-9]+)");

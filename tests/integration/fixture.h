@@ -54,6 +54,7 @@ class RelayProcess {
   int wait(std::chrono::milliseconds timeout);
   std::string out() const;  // stdout so far
   std::string err() const;  // stderr (logs) so far
+  double cpu_seconds() const;  // user + system CPU time used so far
   // The port of /metrics and /health once the relay logged it (the relay is started on port 0).
   int admin_port(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 

@@ -41,6 +41,10 @@ TEST(HighAvailability, PipelinesSpreadAcrossTheRelaysOfAGroupAndMoveWhenOneDies)
     return db.number("SELECT count(DISTINCT owner) FROM pgtrickle.list_relay_configs() WHERE state = 'running'") == 2 &&
            db.number("SELECT count(*) FROM pgtrickle.list_relay_configs() WHERE owner IS NOT NULL") == 4;
   }, 15s)) << "list_relay_configs() shows which relay owns which pipeline";
+  // Idle pipelines, owned or handed over and standing by, wait without spinning.
+  double cpu_before = a.cpu_seconds();
+  std::this_thread::sleep_for(2s);
+  EXPECT_LT(a.cpu_seconds() - cpu_before, 0.3) << "the relay that handed pipelines over uses the CPU while idle";
 
   db.exec("INSERT INTO t SELECT g FROM generate_series(1, 100) g");
   for (const auto& f : files) ASSERT_TRUE(wait_until([&] { return read_lines(f).size() == 100; }, 15s)) << f;
