@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <memory>
 
 #include "config/pipeline_config.h"
@@ -82,7 +83,6 @@ class RabbitmqSink final : public Sink {
     Published& p = published_.emplace_back();
     p.batch = batch;
     p.outcomes.assign(batch.size(), {Outcome::retriable, "RabbitMQ did not confirm the message"});
-    p.returned.assign(batch.size(), {});
     p.confirm_by = Clock::now() + kMaxConfirmWait;
     p.publishing = true;
     if (!conn_) {
@@ -244,7 +244,7 @@ class RabbitmqSink final : public Sink {
         if (p.confirmed[k]) continue;
         size_t i = p.sent[k];
         if (!ack) p.outcomes[i] = {Outcome::retriable, "RabbitMQ refused the message (basic.nack); sending it again"};
-        else if (!p.returned[i].empty()) p.outcomes[i] = {Outcome::rejected, std::move(p.returned[i])};
+        else if (auto r = p.returned.find(i); r != p.returned.end()) p.outcomes[i] = {Outcome::rejected, std::move(r->second)};
         else p.outcomes[i] = {Outcome::delivered, {}};
         p.confirmed[k] = true;
         --p.unconfirmed;
@@ -284,26 +284,27 @@ class RabbitmqSink final : public Sink {
     std::string error = fmt::format("RabbitMQ closed the {}: {} {}", what, code, text);
     ErrorKind kind = amqp_wire::classify_close(code, text);
     if (kind == ErrorKind::fatal && fatal_.empty()) fatal_ = error;
-    if (kind == ErrorKind::permanent) [&] {
-      // The broker reads in order: the first unconfirmed message of the named size is the culprit.
-      long long size = amqp_wire::refused_size(text);
-      for (auto& p : published_) {
-        for (size_t k = 0; k < p.sent.size(); ++k) {
-          size_t i = p.sent[k];
-          if (p.confirmed[k] || static_cast<long long>(p.batch[i].body.size()) != size) continue;
-          p.outcomes[i] = {Outcome::rejected, error};
-          return;
-        }
-      }
-    }();
+    if (kind == ErrorKind::permanent) reject_first_unconfirmed(amqp_wire::refused_size(text), error);
     drop_connection(error);
+  }
+
+  // The broker reads in order: the first unconfirmed message of the size it refused is the culprit.
+  void reject_first_unconfirmed(long long size, const std::string& error) {
+    for (auto& p : published_) {
+      for (size_t k = 0; k < p.sent.size(); ++k) {
+        size_t i = p.sent[k];
+        if (p.confirmed[k] || static_cast<long long>(p.batch[i].body.size()) != size) continue;
+        p.outcomes[i] = {Outcome::rejected, error};
+        return;
+      }
+    }
   }
 
   // One batch handed to publish() whose outcomes collect() has not returned yet.
   struct Published {
     std::span<const Message> batch;
     std::vector<Outcome> outcomes;      // per message
-    std::vector<std::string> returned;  // per message: why the broker returned it (unroutable)
+    std::map<size_t, std::string> returned;  // batch index → why the broker returned it (unroutable; rare)
     std::vector<size_t> sent;           // the batch index of each published message, in tag order
     std::vector<bool> confirmed;        // per entry of `sent`
     uint64_t first_tag = 0;             // tags are consecutive over `sent`
