@@ -619,6 +619,9 @@ int main(int argc, char** argv) {
     // as their logs grow); then the backlog: best of 5 for the file, 2 for the fast brokers, 1
     // for the slow ones.
     forward_latency(target, 1000, 5000, results, previous);
+    if (target.name == "nats")
+      broker_alone_latency("nats", 1000, 5000, [](int n, int r) { return nats_pub_ack_alone(env("PGTRICKLE_TEST_NATS_URL"), n, r); },
+                           results, previous);
     if (target.name == "rabbitmq")
       broker_alone_latency("rabbitmq", 1000, 5000, [](int n, int r) { return rabbitmq_confirm_alone(env("PGTRICKLE_TEST_RABBITMQ_URL"), n, r); },
                            results, previous);

@@ -104,6 +104,50 @@ AckLatency measure(int messages, int rate, const std::function<bool()>& send_and
 
 }  // namespace
 
+AckLatency nats_pub_ack_alone(const std::string& url, int messages, int rate) {
+#if RELAY_WITH_NATS
+  natsConnection* nc = nullptr;
+  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return {};
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jsCtx* js = nullptr;
+  AckLatency result;
+  std::string name = fmt::format("alone_ack_{}", getpid());
+  std::string subjects = name + ".>";
+  const char* subject_list[] = {subjects.c_str()};
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = name.c_str();
+  sc.Subjects = subject_list;
+  sc.SubjectsLen = 1;
+  sc.Storage = js_FileStorage;
+  if (natsConnection_JetStream(&js, nc, &jo) == NATS_OK && js_AddStream(nullptr, js, &sc, nullptr, nullptr) == NATS_OK) {
+    std::string subject = name + ".insert";
+    std::string body = R"({"dedup_key":"outbox_t:1:0","stream_table":"t","op":"insert","payload":{"id":1,"v":"row 1"}})";
+    int i = 0;
+    result = measure(messages, rate, [&] {
+      std::string id = fmt::format("outbox_t:{}:0", ++i);
+      natsMsg* m = nullptr;
+      jsPubAck* ack = nullptr;
+      bool ok = natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK &&
+                natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str()) == NATS_OK && js_PublishMsg(&ack, js, m, nullptr, nullptr) == NATS_OK;
+      if (ack) jsPubAck_Destroy(ack);
+      if (m) natsMsg_Destroy(m);
+      return ok;
+    });
+    js_DeleteStream(js, name.c_str(), nullptr, nullptr);
+  }
+  if (js) jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return result;
+#else
+  (void)url;
+  (void)messages;
+  (void)rate;
+  return {};
+#endif
+}
+
 AckLatency rabbitmq_confirm_alone(const std::string& url, int messages, int rate) {
 #if RELAY_WITH_RABBITMQ
   std::string buf = url;

@@ -21,6 +21,10 @@ struct AckLatency {
 // waiting for its publisher confirm (what the rabbitmq sink waits for).
 AckLatency rabbitmq_confirm_alone(const std::string& url, int messages, int rate);
 
+// nats.c: relay-sized messages with a Nats-Msg-Id into a new file-storage stream, each waiting for
+// its PubAck (js_PublishMsg).
+AckLatency nats_pub_ack_alone(const std::string& url, int messages, int rate);
+
 // libcurl, SigV4-signed: SendMessageBatch of one entry to a new queue, each waiting for the answer.
 AckLatency sqs_send_alone(const std::string& endpoint, int messages, int rate);
 

@@ -1398,31 +1398,8 @@ BEGIN
 END
 $$;
 
--- The next commits of an outbox after commit `p_after_seq` (included: it may have rows left), in
--- commit order, that a reader may read now: the watermark first, then the commits numbered up to it,
--- read by a later statement of this function (so it needs READ COMMITTED, where each statement sees
--- what committed before it). One round trip for the relay's reader instead of two.
-CREATE OR REPLACE FUNCTION pgtrickle.outbox_pending_commits(p_outbox text, p_after_seq bigint, p_limit integer)
-RETURNS TABLE (watermark bigint, seq bigint, xid text, committed_epoch double precision)
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pgtrickle, pg_temp
-AS $$
-DECLARE
-  v_watermark bigint;
-BEGIN
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    RAISE EXCEPTION 'pgtrickle.outbox_pending_commits() needs READ COMMITTED, not %', current_setting('transaction_isolation')
-      USING HINT = 'SET default_transaction_isolation = ''read committed'' for the calling session';
-  END IF;
-  v_watermark := pgtrickle.outbox_watermark();
-  RETURN QUERY
-    SELECT v_watermark, c.seq, c.xid::text, extract(epoch FROM c.committed_at)::double precision
-    FROM pgtrickle.outbox_commits AS c
-    WHERE c.outbox = p_outbox AND c.seq >= p_after_seq AND c.seq <= v_watermark
-    ORDER BY c.seq
-    LIMIT p_limit;
-END
-$$;
+-- Replaced by the relay reading up to outbox_watermark() with prepared statements.
+DROP FUNCTION IF EXISTS pgtrickle.outbox_pending_commits(text, bigint, integer);
 
 -- Statement trigger on every outbox table: registers the writing transaction and wakes relays.
 -- On the outbox table itself, so rows inserted by any path get a commit number.
@@ -3063,7 +3040,7 @@ DECLARE
   -- What the relay process calls.
   v_relay_functions text[] := ARRAY[
     'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
-    'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_pending_commits', 'outbox_status', '_outbox_status',
+    'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
     'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes'];
   -- Everything meant to be called by people and applications.
   v_admin_functions text[] := v_relay_functions || ARRAY[

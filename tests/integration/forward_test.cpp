@@ -2,6 +2,8 @@
 // relay binary, configured in SQL or TOML.
 #include <signal.h>
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <map>
 
@@ -107,6 +109,42 @@ TEST(Forward, ConcurrentWritersCommittingOutOfIdOrderLoseNothing) {
   }
   EXPECT_EQ(ids.size(), total) << "every row delivered";
   EXPECT_EQ(msgs.size(), total) << "and only once in a run without failures";
+}
+
+// The reader reads a trickle of commits one small read at a time and a backlog as a stream; going
+// from one to the other and back, in the middle of transactions, skips and repeats nothing.
+TEST(Forward, BacklogsAndTricklesInTurnArriveWholeAndInOrder) {
+  TestDb db;
+  std::string out = work_dir() + "/turns-" + db.name() + ".jsonl";
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("SELECT pgtrickle.set_relay_outbox('t-file', config => '{\"stream_table\": \"t\", \"sink_type\": \"file\", \"path\": \"" + out + "\", \"batch_size\": 10}'::jsonb)");
+  int next = 1;
+  // Transactions of 1 to 40 rows, one INSERT statement (one outbox row) per table row.
+  auto backlog = [&](int transactions) {
+    for (int i = 0; i < transactions; ++i) {
+      int rows = 1 + (i * 17) % 40;
+      db.exec(fmt::format("DO $$ BEGIN FOR i IN {}..{} LOOP INSERT INTO t VALUES (i); END LOOP; END $$", next, next + rows - 1));
+      next += rows;
+    }
+  };
+  auto trickle = [&](int rows) {
+    for (int i = 0; i < rows; ++i) {
+      db.exec(fmt::format("INSERT INTO t VALUES ({})", next++));
+      std::this_thread::sleep_for(5ms);
+    }
+  };
+  backlog(60);
+  RelayProcess relay(relay_args(db));
+  trickle(30);
+  backlog(40);
+  trickle(30);
+  const size_t total = static_cast<size_t>(next - 1);
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= total; }, 60s)) << "got " << read_lines(out).size() << " of " << total << "\n" << relay.err();
+  std::this_thread::sleep_for(300ms);
+  auto msgs = json_lines(out);
+  ASSERT_EQ(msgs.size(), total) << "every row once";
+  for (size_t i = 0; i < msgs.size(); ++i) ASSERT_EQ(msgs[i]["payload"]["id"], static_cast<int>(i + 1)) << "in commit order";
 }
 
 TEST(Forward, KillNineMidStreamThenRestartLosesNothing) {

@@ -116,31 +116,3 @@ SELECT expect_error($q$ SELECT * FROM pgtrickle.poll_outbox('readers', 'w1') $q$
                     'poll_outbox needs READ COMMITTED isolation', '25000');
 COMMIT;
 
--- The relay's reader: the commits after a position up to the watermark, in commit order, in one call.
-DO $$
-DECLARE
-  v_first bigint := (SELECT min(seq) FROM pgtrickle.outbox_commits WHERE outbox = 'outbox_ev');
-BEGIN
-  PERFORM assert_eq((SELECT array_agg(seq ORDER BY seq) FROM pgtrickle.outbox_pending_commits('outbox_ev', 0, 100)),
-                    (SELECT array_agg(seq ORDER BY seq) FROM pgtrickle.outbox_commits WHERE outbox = 'outbox_ev' AND seq IS NOT NULL),
-                    'every numbered commit, in order');
-  PERFORM assert_eq((SELECT min(seq) FROM pgtrickle.outbox_pending_commits('outbox_ev', v_first, 100)), v_first,
-                    'the position''s own commit is included');
-  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_pending_commits('outbox_ev', 0, 2)), 2::bigint, 'limited');
-  PERFORM assert_eq((SELECT DISTINCT watermark FROM pgtrickle.outbox_pending_commits('outbox_ev', 0, 100)),
-                    pgtrickle.outbox_watermark(), 'each row carries the watermark');
-END
-$$;
-BEGIN;
-SELECT pgtrickle.outbox_publish('ev', '{"n": "not yet committed"}');
-DO $$
-BEGIN
-  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_pending_commits('outbox_ev', 0, 100) WHERE xid = pg_current_xact_id()::text),
-                    0::bigint, 'an open transaction is not pending yet');
-END
-$$;
-COMMIT;
-BEGIN ISOLATION LEVEL REPEATABLE READ;
-SELECT expect_error($q$ SELECT * FROM pgtrickle.outbox_pending_commits('outbox_ev', 0, 2) $q$,
-                    'outbox_pending_commits() needs READ COMMITTED', 'P0001');
-COMMIT;

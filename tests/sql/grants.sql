@@ -37,7 +37,6 @@ BEGIN
   PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_orders_src AS o
                      JOIN pgtrickle.outbox_commits AS c ON c.outbox = v_outbox AND c.xid = o.xid WHERE c.seq <= v_wm),
                     1::bigint, 'reads the outbox in commit order');
-  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_pending_commits(v_outbox, 0, 10)), 1::bigint, 'reads the pending commits');
   PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_delta_rows_orders_src), 2::bigint, 'reads claim-check rows');
   PERFORM pgtrickle.outbox_status('orders_src');
   PERFORM pgtrickle.run_outbox_retention();

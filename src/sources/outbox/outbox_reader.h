@@ -1,6 +1,8 @@
-// Reads an outbox's rows in commit order as one COPY stream per stretch of the backlog, so the
-// server produces rows while the relay expands the ones already received; claim-check rows are read
-// in chunks on a second connection. Used by the outbox source's reader thread only.
+// Reads an outbox's rows in commit order: while caught up, each wake-up reads what the last commits
+// added with one prepared statement (a page of up to `page_rows`); a full page means a backlog, read
+// as one COPY stream per stretch of `stream_rows`, so the server produces rows while the relay
+// expands the ones already received. Claim-check rows are read in chunks on a second connection.
+// Used by the outbox source's reader thread only.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +23,7 @@ class OutboxReader {
     bool legacy = false; // pg_trickle's own outbox: id order, no commit sequence
   };
 
-  OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows);
+  OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t page_rows, std::size_t stream_rows);
 
   Status connect();
   // Rows come after (seq, id); the row `id` itself is included again when `include_id` (a claim-check
@@ -35,13 +37,18 @@ class OutboxReader {
 
  private:
   Status open_stream();
-  Result<bool> parse_line(const char* line, int len, OutboxRow& row);
+  // Fills `row` from the columns `next_field(text, is_null)` yields in turn, and moves the position.
+  template <typename NextField>
+  Result<bool> fill_row(NextField next_field, OutboxRow& row);
 
   std::string url_, app_;
   Table table_;
-  std::size_t stream_rows_;
+  std::size_t page_rows_, stream_rows_;
   pg::Connection stream_, delta_;
-  bool streaming_ = false;
+  bool paging_ = true;       // read pages (caught up) rather than COPY streams (a backlog)
+  pg::PgResult page_;        // the page being handed out, from row page_next_
+  int page_next_ = 0;
+  bool streaming_ = false;   // a page or a COPY stream is open
   bool caught_up_ = false;   // the last stream ended short: wait for NOTIFY before the next
   std::size_t streamed_ = 0;
   std::int64_t after_seq_ = 0, after_id_ = 0;
