@@ -72,9 +72,10 @@ class SqsSink final : public Sink {
   void stop(Deadline) override { client_.abort_all(); }
 
  private:
-  // Lanes (by key, or by group on FIFO queues), then requests of ≤10 messages and ≤1 MiB each.
+  // Lanes (by key, or by group on FIFO queues), then requests of ≤10 messages and ≤1 MiB each. No
+  // more lanes than the batch fills requests: a few messages go in one request, not one each.
   void plan(std::span<const Message> batch, std::span<Outcome> outcomes) {
-    size_t lanes = static_cast<size_t>(s_.max_in_flight);
+    size_t lanes = std::clamp<size_t>((batch.size() + sqs::kMaxEntries - 1) / sqs::kMaxEntries, 1, static_cast<size_t>(s_.max_in_flight));
     std::vector<std::vector<size_t>> by_lane(lanes);
     for (size_t i = 0; i < batch.size(); ++i) {
       const Message& m = batch[i];
