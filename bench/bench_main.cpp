@@ -336,7 +336,7 @@ void broker_alone_latency(const std::string& name, int rate, int messages, const
   AckLatency l = measure(messages, rate);
   done = true;
   writer.join();
-  std::cout << fmt::format("{} alone: {} lone messages from a native client at {}/s, while {} rows/s are committed to an outbox\n",
+  std::cout << fmt::format("{} alone: {} messages from a native client at {}/s, while {} rows/s are committed to an outbox\n",
                            name, messages, rate, rate);
   report(results, previous, name + "_alone_ack_p50_ms", l.p50_ms, "ms");
   report(results, previous, name + "_alone_ack_p99_ms", l.p99_ms, "ms");

@@ -164,22 +164,66 @@ AckLatency rabbitmq_confirm_alone(const std::string& url, int messages, int rate
       amqp_channel_open(conn, 1) && ok(amqp_get_rpc_reply(conn)) && amqp_confirm_select(conn, 1) &&
       ok(amqp_get_rpc_reply(conn)) &&
       amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue.c_str()), 0, /*durable=*/1, 0, 0, amqp_empty_table) &&
+      ok(amqp_get_rpc_reply(conn)) &&
+      amqp_queue_bind(conn, 1, amqp_cstring_bytes(queue.c_str()), amqp_cstring_bytes("amq.topic"),
+                      amqp_cstring_bytes((queue + ".#").c_str()), amqp_empty_table) &&
       ok(amqp_get_rpc_reply(conn))) {
+    // What the relay's benchmark pipeline publishes: the same properties and headers, mandatory,
+    // through amq.topic.
+    std::string routing_key = queue + ".insert";
+    amqp_table_entry_t headers[3];
+    const char* header_pairs[3][2] = {{"pgtrickle-op", "insert"}, {"pgtrickle-stream-table", "t"}, {"pgtrickle-key", "1"}};
+    for (int h = 0; h < 3; ++h) {
+      headers[h].key = amqp_cstring_bytes(header_pairs[h][0]);
+      headers[h].value.kind = AMQP_FIELD_KIND_UTF8;
+      headers[h].value.value.bytes = amqp_cstring_bytes(header_pairs[h][1]);
+    }
     amqp_basic_properties_t props{};
-    props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+    props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
+                   AMQP_BASIC_APP_ID_FLAG | AMQP_BASIC_HEADERS_FLAG;
     props.delivery_mode = 2;  // persistent
+    props.content_type = amqp_cstring_bytes("application/json");
+    props.message_id = amqp_cstring_bytes("outbox_t:1:0");
+    props.app_id = amqp_cstring_bytes("pgtrickle-relay");
+    props.headers = {3, headers};
     std::string body = R"({"dedup_key":"outbox_t:1:0","stream_table":"t","op":"insert","payload":{"id":1,"v":"row 1"}})";
-    result = measure(messages, rate, [&] {
-      if (amqp_basic_publish(conn, 1, amqp_cstring_bytes(""), amqp_cstring_bytes(queue.c_str()), 0, 0, &props,
-                             amqp_bytes_t{body.size(), body.data()}) != AMQP_STATUS_OK)
-        return false;
+    // Open loop, as the relay publishes: each message goes out on schedule, whether or not the
+    // earlier ones were confirmed; confirms (single or `multiple`) are read in between.
+    std::vector<std::chrono::steady_clock::time_point> sent(static_cast<size_t>(messages) + 1);
+    std::vector<double> ms;
+    ms.reserve(messages);
+    std::uint64_t confirmed = 0;  // every tag up to this one has its latency
+    bool failed = false;
+    // Reads confirms until `until`; false when the broker nacked, closed or went away.
+    auto read_confirms = [&](std::chrono::steady_clock::time_point until) {
       while (true) {
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - std::chrono::steady_clock::now()).count();
+        timeval tv{static_cast<time_t>(std::max<long long>(0, left) / 1000000), static_cast<suseconds_t>(std::max<long long>(0, left) % 1000000)};
         amqp_frame_t frame;
-        if (amqp_simple_wait_frame(conn, &frame) != AMQP_STATUS_OK) return false;
-        if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_ACK_METHOD) return true;
-        if (frame.frame_type == AMQP_FRAME_METHOD) return false;  // a nack or a close
+        int rc = amqp_simple_wait_frame_noblock(conn, &frame, &tv);
+        if (rc == AMQP_STATUS_TIMEOUT) return true;
+        if (rc != AMQP_STATUS_OK || frame.frame_type != AMQP_FRAME_METHOD || frame.payload.method.id != AMQP_BASIC_ACK_METHOD) return false;
+        auto* ack = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+        auto now = std::chrono::steady_clock::now();
+        for (std::uint64_t t = ack->multiple ? confirmed + 1 : ack->delivery_tag; t <= ack->delivery_tag; ++t)
+          ms.push_back(std::chrono::duration<double, std::milli>(now - sent[t]).count());
+        confirmed = std::max(confirmed, ack->delivery_tag);
       }
-    });
+    };
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 1; i <= messages && !failed; ++i) {
+      failed = !read_confirms(start + std::chrono::microseconds(1000000LL * (i - 1) / rate));
+      sent[i] = std::chrono::steady_clock::now();
+      failed = failed || amqp_basic_publish(conn, 1, amqp_cstring_bytes("amq.topic"), amqp_cstring_bytes(routing_key.c_str()), /*mandatory=*/1, 0, &props,
+                                            amqp_bytes_t{body.size(), body.data()}) != AMQP_STATUS_OK;
+    }
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!failed && confirmed < static_cast<std::uint64_t>(messages) && std::chrono::steady_clock::now() < give_up)
+      failed = !read_confirms(std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+    if (!failed && ms.size() == static_cast<size_t>(messages)) {
+      std::sort(ms.begin(), ms.end());
+      result = {ms[ms.size() / 2], ms[ms.size() * 99 / 100]};
+    }
     amqp_queue_delete(conn, 1, amqp_cstring_bytes(queue.c_str()), 0, 0);
     amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
     amqp_connection_close(conn, AMQP_REPLY_SUCCESS);

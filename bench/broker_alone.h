@@ -11,14 +11,16 @@ namespace bench {
 // JetStream publish (4,000 in flight) into a new file-storage stream. Negative when not measured.
 double nats_publish_alone(const std::string& url, int messages);
 
-// Publish → acknowledged latency of lone messages sent by a native client, one every
+// Publish → acknowledged latency of messages sent by a native client, one every
 // 1/`rate` s, as the 50th and 99th percentiles in ms; negative when not measured.
 struct AckLatency {
   double p50_ms = -1, p99_ms = -1;
 };
 
-// rabbitmq-c: persistent messages into a new durable queue through the default exchange, each
-// waiting for its publisher confirm (what the rabbitmq sink waits for).
+// rabbitmq-c: persistent messages shaped as the relay's (properties, headers, mandatory, through
+// amq.topic to a new durable queue), one every 1/`rate` s whether or not the earlier ones were
+// confirmed (as the relay publishes a stream of commits), each timed to its publisher confirm (what
+// the rabbitmq sink waits for).
 AckLatency rabbitmq_confirm_alone(const std::string& url, int messages, int rate);
 
 // nats.c: relay-sized messages with a Nats-Msg-Id into a new file-storage stream, each waiting for
