@@ -30,6 +30,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <optional>
 #include <thread>
 
 #include "bench_support.h"
@@ -325,21 +326,32 @@ void forward_latency(const Target& target, int rate, int rows, json& results, co
 }
 
 // A native client's own publish → ack latency at the same rate, while rows are committed one per
-// transaction into an outbox table as in forward_latency (no relay reading them): the floor the
-// broker sets on the relay's figure on this machine, where both fsync to the same disk.
+// transaction into an outbox table as in forward_latency: the floor the broker sets on the relay's
+// figure on this machine, where both fsync to the same disk. With `beside_relay`, a relay also
+// reads those commits and delivers them to Redis meanwhile, so the broker shares the machine with
+// all the work of the relay's own run but its own (figures named <name>_beside_relay_*).
 void broker_alone_latency(const std::string& name, int rate, int messages, const std::function<AckLatency(int messages, int rate)>& measure,
-                          json& results, const json& previous) {
+                          json& results, const json& previous, bool beside_relay = false) {
   std::string db = "relay_bench_alone";
   auto c = fresh_paced_table_database(db);
+  std::optional<Relay> relay;
+  if (beside_relay) {
+    json config = {{"stream_table", "t"}, {"sink_type", "redis"}, {"url", env("PGTRICKLE_TEST_REDIS_URL")},
+                   {"stream_key", fmt::format("beside_{}", getpid())}};
+    exec(c, "SELECT pgtrickle.set_relay_outbox('beside', config => " + relay::pg::quote_literal(config.dump()) + "::jsonb)");
+    relay.emplace(std::vector<std::string>{"--postgres-url", db_url(db), "--metrics-addr", "127.0.0.1:0"}, "/tmp/relay_bench_beside.err");
+    std::this_thread::sleep_for(500ms);
+  }
   std::atomic<bool> done{false};
   std::thread writer([&] { commit_rows_paced(c, rate, [&](long) { return !done; }); });
   AckLatency l = measure(messages, rate);
   done = true;
   writer.join();
-  std::cout << fmt::format("{} alone: {} messages from a native client at {}/s, while {} rows/s are committed to an outbox\n",
-                           name, messages, rate, rate);
-  report(results, previous, name + "_alone_ack_p50_ms", l.p50_ms, "ms");
-  report(results, previous, name + "_alone_ack_p99_ms", l.p99_ms, "ms");
+  std::cout << fmt::format("{} alone: {} messages from a native client at {}/s, while {} rows/s are committed to an outbox{}\n",
+                           name, messages, rate, rate, beside_relay ? " and a relay delivers them to Redis" : "");
+  std::string figure = name + (beside_relay ? "_beside_relay" : "_alone");
+  report(results, previous, figure + "_ack_p50_ms", l.p50_ms, "ms");
+  report(results, previous, figure + "_ack_p99_ms", l.p99_ms, "ms");
 }
 
 
@@ -622,9 +634,11 @@ int main(int argc, char** argv) {
     if (target.name == "nats")
       broker_alone_latency("nats", 1000, 5000, [](int n, int r) { return nats_pub_ack_alone(env("PGTRICKLE_TEST_NATS_URL"), n, r); },
                            results, previous);
-    if (target.name == "rabbitmq")
-      broker_alone_latency("rabbitmq", 1000, 5000, [](int n, int r) { return rabbitmq_confirm_alone(env("PGTRICKLE_TEST_RABBITMQ_URL"), n, r); },
-                           results, previous);
+    if (target.name == "rabbitmq") {
+      auto confirms = [](int n, int r) { return rabbitmq_confirm_alone(env("PGTRICKLE_TEST_RABBITMQ_URL"), n, r); };
+      broker_alone_latency("rabbitmq", 1000, 5000, confirms, results, previous);
+      if (!env("PGTRICKLE_TEST_REDIS_URL").empty()) broker_alone_latency("rabbitmq", 1000, 5000, confirms, results, previous, true);
+    }
     if (target.name == "sqs")
       broker_alone_latency("sqs", 1000, 5000, [](int n, int r) { return sqs_send_alone(env("PGTRICKLE_TEST_SQS_ENDPOINT"), n, r); },
                            results, previous);
