@@ -43,12 +43,13 @@ std::string read_sql(const OutboxReader::Table& table, const ReadArgs& a) {
 }
 
 // A failed read, with what to do when the relay's role may not read the table.
-Error read_error(const std::string& outbox, std::string error, bool connection_ok) {
-  while (!error.empty() && error.back() == '\n') error.pop_back();
-  if (error.find("permission denied") != std::string::npos)
-    error += "; the relay's role needs SELECT on it: run `pgtrickle-relay install` again (it grants pgtrickle_relay every "
-             "existing outbox) or GRANT SELECT ON pgtrickle." + outbox + " TO pgtrickle_relay";
-  return Error{connection_ok ? ErrorKind::fatal : ErrorKind::retriable, "cannot read the outbox " + outbox + ": " + error};
+Error read_error(const std::string& outbox, Error e) {
+  while (!e.message.empty() && e.message.back() == '\n') e.message.pop_back();
+  if (e.message.find("permission denied") != std::string::npos)
+    e.message += "; the relay's role needs SELECT on it: run `pgtrickle-relay install` again (it grants pgtrickle_relay every "
+                 "existing outbox) or GRANT SELECT ON pgtrickle." + outbox + " TO pgtrickle_relay";
+  e.message = "cannot read the outbox " + outbox + ": " + e.message;
+  return e;
 }
 
 }  // namespace
@@ -74,7 +75,7 @@ Status OutboxReader::connect() {
   // pg_trickle's own outboxes have no commit numbers: their page takes the id and the limit only.
   ReadArgs page_args = table_.legacy ? ReadArgs{"", "", "$1", "$2"} : ReadArgs{"$1", "$2", "$3", "$4"};
   if (auto p = stream_.prepare("ob_page", read_sql(table_, page_args)); !p)
-    return read_error(table_.outbox, p.error().message, stream_.ok());
+    return read_error(table_.outbox, p.error());
   if (!table_.delta.empty()) {
     auto d = pg::Connection::open(url_, app_ + " (claim-check)");
     if (!d) return d.error();
@@ -104,7 +105,7 @@ Status OutboxReader::open_stream() {
     pg::Params args{std::to_string(after_id_), std::to_string(page_rows_)};
     if (!table_.legacy) args.insert(args.begin(), {std::to_string(after_seq_), std::to_string(watermark_)});
     auto r = stream_.exec_prepared("ob_page", args);
-    if (!r) return read_error(table_.outbox, r.error().message, stream_.ok());
+    if (!r) return read_error(table_.outbox, r.error());
     page_ = std::move(*r);
     page_next_ = 0;
     streaming_ = true;
@@ -120,10 +121,12 @@ Status OutboxReader::open_stream() {
   PGresult* r = PQgetResult(stream_.raw());
   bool copying = r && PQresultStatus(r) == PGRES_COPY_OUT;
   std::string error = r && !copying ? PQresultErrorMessage(r) : PQerrorMessage(stream_.raw());
+  const char* sqlstate = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  ErrorKind kind = pg::classify_sqlstate(sqlstate ? sqlstate : "", stream_.ok());
   if (r) PQclear(r);
   if (!copying) {
     while (PGresult* extra = PQgetResult(stream_.raw())) PQclear(extra);
-    return read_error(table_.outbox, error, stream_.ok());
+    return read_error(table_.outbox, Error{kind, error});
   }
   streaming_ = true;
   streamed_ = 0;
