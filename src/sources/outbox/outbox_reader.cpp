@@ -54,13 +54,8 @@ Error read_error(const std::string& outbox, Error e) {
 
 }  // namespace
 
-OutboxReader::OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t page_rows,
-                           std::size_t stream_rows)
-    : url_(std::move(postgres_url)),
-      app_(std::move(application_name)),
-      table_(std::move(table)),
-      page_rows_(page_rows),
-      stream_rows_(stream_rows) {}
+OutboxReader::OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows)
+    : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)), stream_rows_(stream_rows) {}
 
 Status OutboxReader::connect() {
   auto s = pg::Connection::open(url_, app_);
@@ -102,7 +97,7 @@ Status OutboxReader::open_stream() {
   }
   if (paging_) {
     // Caught up so far: a prepared statement (no planning) reads what the last commits added.
-    pg::Params args{std::to_string(after_id_), std::to_string(page_rows_)};
+    pg::Params args{std::to_string(after_id_), std::to_string(kPageRows)};
     if (!table_.legacy) args.insert(args.begin(), {std::to_string(after_seq_), std::to_string(watermark_)});
     auto r = stream_.exec_prepared("ob_page", args);
     if (!r) return read_error(table_.outbox, r.error());
@@ -191,7 +186,7 @@ Result<bool> OutboxReader::next(OutboxRow& row) {
       // A short page means every committed row up to the watermark was read; a full one, that a
       // backlog built up: it is read as a COPY stream from here.
       streaming_ = false;
-      if (static_cast<std::size_t>(page_.rows()) < page_rows_) caught_up_ = true;
+      if (static_cast<std::size_t>(page_.rows()) < kPageRows) caught_up_ = true;
       else paging_ = false;
       page_ = {};
       if (caught_up_) return false;

@@ -1,8 +1,8 @@
 // Reads an outbox's rows in commit order: while caught up, each wake-up reads what the last commits
-// added with one prepared statement (a page of up to `page_rows`); a full page means a backlog, read
-// as one COPY stream per stretch of `stream_rows`, so the server produces rows while the relay
-// expands the ones already received. Claim-check rows are read in chunks on a second connection.
-// Used by the outbox source's reader thread only.
+// added with one prepared statement (a page of up to kPageRows rows, held in memory whole); a full
+// page means a backlog, read as one COPY stream per stretch of `stream_rows`, row by row, so the
+// server produces rows while the relay expands the ones already received. Claim-check rows are read
+// in chunks on a second connection. Used by the outbox source's reader thread only.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,11 @@ class OutboxReader {
     bool legacy = false; // pg_trickle's own outbox: id order, no commit sequence
   };
 
-  OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t page_rows, std::size_t stream_rows);
+  // Outbox rows per page: a trickle of commits fits; an outbox row may hold a delta of up to
+  // inline_threshold_rows table rows, so a page stays small to bound its memory.
+  static constexpr std::size_t kPageRows = 32;
+
+  OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows);
 
   Status connect();
   // Rows come after (seq, id); the row `id` itself is included again when `include_id` (a claim-check
@@ -43,7 +47,7 @@ class OutboxReader {
 
   std::string url_, app_;
   Table table_;
-  std::size_t page_rows_, stream_rows_;
+  std::size_t stream_rows_;
   pg::Connection stream_, delta_;
   bool paging_ = true;       // read pages (caught up) rather than COPY streams (a backlog)
   pg::PgResult page_;        // the page being handed out, from row page_next_

@@ -122,8 +122,7 @@ class OutboxSource final : public Source {
     lag_pending_ = false;
 
     size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
-    reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, table, static_cast<size_t>(config_.batch_size),
-                    stream_rows);
+    reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, table, stream_rows);
     if (auto s = reader_->connect(); !s) return s;
     reader_->start_after(read_.seq, read_.id, read_.next_row >= 0);
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
