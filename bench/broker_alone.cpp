@@ -25,23 +25,17 @@ namespace bench {
 
 #if RELAY_WITH_NATS
 namespace {
-void count_failure(jsCtx*, jsPubAckErr*, void* failures) { ++*static_cast<long*>(failures); }
-}  // namespace
-#endif
 
-double nats_publish_alone(const std::string& url, int messages) {
-#if RELAY_WITH_NATS
+void count_failure(jsCtx*, jsPubAckErr*, void* failures) { ++*static_cast<long*>(failures); }
+
+// Connects with `jo`, creates the file-storage stream `name` for "<name>.>", runs `use` with the
+// JetStream context and the subject "<name>.insert", then deletes the stream; false when it could
+// not connect or create the stream.
+bool with_nats_stream(const std::string& url, jsOptions& jo, const std::string& name,
+                      const std::function<void(jsCtx*, const std::string&)>& use) {
   natsConnection* nc = nullptr;
-  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return -1;
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.PublishAsync.MaxPending = 4000;
-  long failures = 0;  // messages the server did not store
-  jo.PublishAsync.ErrHandler = count_failure;
-  jo.PublishAsync.ErrHandlerClosure = &failures;
+  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return false;
   jsCtx* js = nullptr;
-  double rate = -1;
-  std::string name = fmt::format("alone_{}", getpid());
   std::string subjects = name + ".>";
   const char* subject_list[] = {subjects.c_str()};
   jsStreamConfig sc;
@@ -50,8 +44,39 @@ double nats_publish_alone(const std::string& url, int messages) {
   sc.Subjects = subject_list;
   sc.SubjectsLen = 1;
   sc.Storage = js_FileStorage;
-  if (natsConnection_JetStream(&js, nc, &jo) == NATS_OK && js_AddStream(nullptr, js, &sc, nullptr, nullptr) == NATS_OK) {
-    std::string subject = name + ".insert";
+  bool ran = natsConnection_JetStream(&js, nc, &jo) == NATS_OK && js_AddStream(nullptr, js, &sc, nullptr, nullptr) == NATS_OK;
+  if (ran) {
+    use(js, name + ".insert");
+    js_DeleteStream(js, name.c_str(), nullptr, nullptr);
+  }
+  if (js) jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return ran;
+}
+
+// A message carrying `body` with its Nats-Msg-Id, as the relay publishes it; nullptr on failure.
+natsMsg* nats_message(const std::string& subject, const std::string& body, const std::string& id) {
+  natsMsg* m = nullptr;
+  if (natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK &&
+      natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str()) == NATS_OK)
+    return m;
+  if (m) natsMsg_Destroy(m);
+  return nullptr;
+}
+
+}  // namespace
+#endif
+
+double nats_publish_alone(const std::string& url, int messages) {
+#if RELAY_WITH_NATS
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.PublishAsync.MaxPending = 4000;
+  long failures = 0;  // messages the server did not store
+  jo.PublishAsync.ErrHandler = count_failure;
+  jo.PublishAsync.ErrHandlerClosure = &failures;
+  double rate = -1;
+  with_nats_stream(url, jo, fmt::format("alone_{}", getpid()), [&](jsCtx* js, const std::string& subject) {
     auto start = std::chrono::steady_clock::now();
     bool ok = true;
     for (int i = 1; i <= messages && ok; ++i) {
@@ -61,10 +86,8 @@ double nats_publish_alone(const std::string& url, int messages) {
           R"("key":"{0}","timestamp":"2026-11-22T13:44:38.069Z","is_full_refresh":false,)"
           R"("payload":{{"id":{0},"name":"customer-{0}","amount":{1}}}}})",
           i, i * 1.5);
-      std::string id = fmt::format("outbox_bench:{}:0", i);
-      natsMsg* m = nullptr;
-      ok = natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK &&
-           natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str()) == NATS_OK && js_PublishMsgAsync(js, &m, nullptr) == NATS_OK;
+      natsMsg* m = nats_message(subject, body, fmt::format("outbox_bench:{}:0", i));
+      ok = m && js_PublishMsgAsync(js, &m, nullptr) == NATS_OK;
       if (m) natsMsg_Destroy(m);
     }
     jsPubOptions po;
@@ -72,10 +95,7 @@ double nats_publish_alone(const std::string& url, int messages) {
     po.MaxWait = 120000;
     if (ok && js_PublishAsyncComplete(js, &po) == NATS_OK && failures == 0)
       rate = messages / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    js_DeleteStream(js, name.c_str(), nullptr, nullptr);
-  }
-  if (js) jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
+  });
   return rate;
 #else
   (void)url;
@@ -106,39 +126,21 @@ AckLatency measure(int messages, int rate, const std::function<bool()>& send_and
 
 AckLatency nats_pub_ack_alone(const std::string& url, int messages, int rate) {
 #if RELAY_WITH_NATS
-  natsConnection* nc = nullptr;
-  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return {};
   jsOptions jo;
   jsOptions_Init(&jo);
-  jsCtx* js = nullptr;
   AckLatency result;
-  std::string name = fmt::format("alone_ack_{}", getpid());
-  std::string subjects = name + ".>";
-  const char* subject_list[] = {subjects.c_str()};
-  jsStreamConfig sc;
-  jsStreamConfig_Init(&sc);
-  sc.Name = name.c_str();
-  sc.Subjects = subject_list;
-  sc.SubjectsLen = 1;
-  sc.Storage = js_FileStorage;
-  if (natsConnection_JetStream(&js, nc, &jo) == NATS_OK && js_AddStream(nullptr, js, &sc, nullptr, nullptr) == NATS_OK) {
-    std::string subject = name + ".insert";
+  with_nats_stream(url, jo, fmt::format("alone_ack_{}", getpid()), [&](jsCtx* js, const std::string& subject) {
     std::string body = R"({"dedup_key":"outbox_t:1:0","stream_table":"t","op":"insert","payload":{"id":1,"v":"row 1"}})";
     int i = 0;
     result = measure(messages, rate, [&] {
-      std::string id = fmt::format("outbox_t:{}:0", ++i);
-      natsMsg* m = nullptr;
+      natsMsg* m = nats_message(subject, body, fmt::format("outbox_t:{}:0", ++i));
       jsPubAck* ack = nullptr;
-      bool ok = natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK &&
-                natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str()) == NATS_OK && js_PublishMsg(&ack, js, m, nullptr, nullptr) == NATS_OK;
+      bool ok = m && js_PublishMsg(&ack, js, m, nullptr, nullptr) == NATS_OK;
       if (ack) jsPubAck_Destroy(ack);
       if (m) natsMsg_Destroy(m);
       return ok;
     });
-    js_DeleteStream(js, name.c_str(), nullptr, nullptr);
-  }
-  if (js) jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
+  });
   return result;
 #else
   (void)url;
