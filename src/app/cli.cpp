@@ -31,6 +31,8 @@ struct Settings {
   std::string relay_group_id = "default";
   std::string config;
   double lease_timeout = 4;  // with a ping each second and standbys trying twice a second: a takeover within 5 s
+  std::string sql_secrets_env_prefix, sql_secrets_dir, sql_file_dir, sql_allow_destinations;
+  std::string sql_deny_destinations = kDefaultDenyDestinations;
 };
 
 std::string backends_line() {
@@ -57,6 +59,28 @@ void apply_file_globals(const GlobalSettings& g, Settings& s, const CLI::App& ap
   if (g.log_level && unset("--log-level")) s.log_level = *g.log_level;
   if (g.relay_group_id && unset("--relay-group-id")) s.relay_group_id = *g.relay_group_id;
   if (g.lease_timeout && unset("--lease-timeout")) s.lease_timeout = std::stod(*g.lease_timeout);
+  if (g.sql_secrets_env_prefix && unset("--sql-secrets-env-prefix")) s.sql_secrets_env_prefix = *g.sql_secrets_env_prefix;
+  if (g.sql_secrets_dir && unset("--sql-secrets-dir")) s.sql_secrets_dir = *g.sql_secrets_dir;
+  if (g.sql_file_dir && unset("--sql-file-dir")) s.sql_file_dir = *g.sql_file_dir;
+  if (g.sql_allow_destinations && unset("--sql-allow-destinations")) s.sql_allow_destinations = *g.sql_allow_destinations;
+  if (g.sql_deny_destinations && unset("--sql-deny-destinations")) s.sql_deny_destinations = *g.sql_deny_destinations;
+}
+
+HostAccess host_access_of(const Settings& s) {
+  HostAccess a;
+  a.secrets_env_prefix = s.sql_secrets_env_prefix;
+  a.secrets_dir = s.sql_secrets_dir;
+  a.file_dir = s.sql_file_dir;
+  auto add = [](std::vector<std::string>& out, std::string_view list) {
+    for (auto d : util::split_list(list, ',')) {
+      while (!d.empty() && d.front() == ' ') d.remove_prefix(1);
+      while (!d.empty() && d.back() == ' ') d.remove_suffix(1);
+      if (!d.empty()) out.emplace_back(d);
+    }
+  };
+  add(a.allow_destinations, s.sql_allow_destinations);
+  add(a.deny_destinations, s.sql_deny_destinations);
+  return a;
 }
 
 int init_logging(const Settings& s) {
@@ -110,6 +134,7 @@ int cmd_run(Settings s) {
   ctx.relay_group_id = s.relay_group_id;
   ctx.metrics = &registry;
   ctx.health = &health;
+  ctx.sql_host_access = host_access_of(s);
 
   log.info("pgtrickle-relay starting.", {{"version", RELAY_VERSION}, {"relay_group_id", s.relay_group_id},
                                           {"postgres", util::redact_url(s.postgres_url.empty() ? "(libpq defaults)" : s.postgres_url)},
@@ -210,6 +235,21 @@ int main(int argc, char** argv) {
   app.add_option("--lease-timeout", s.lease_timeout,
                  "Seconds after which a stalled relay's pipelines are taken over by another relay of the group")
       ->envname("PGTRICKLE_RELAY_LEASE_TIMEOUT");
+  app.add_option("--sql-secrets-env-prefix", s.sql_secrets_env_prefix,
+                 "Pipelines defined in SQL may read ${ENV:NAME} only for names starting with this prefix (default: none)")
+      ->envname("PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX");
+  app.add_option("--sql-secrets-dir", s.sql_secrets_dir,
+                 "Pipelines defined in SQL may read ${FILE:path} only under this directory (default: none)")
+      ->envname("PGTRICKLE_RELAY_SQL_SECRETS_DIR");
+  app.add_option("--sql-file-dir", s.sql_file_dir,
+                 "File sinks of pipelines defined in SQL write only under this directory (default: none)")
+      ->envname("PGTRICKLE_RELAY_SQL_FILE_DIR");
+  app.add_option("--sql-allow-destinations", s.sql_allow_destinations,
+                 "Hosts, host:port or CIDRs (comma-separated) that pipelines defined in SQL may connect to (default: any not denied)")
+      ->envname("PGTRICKLE_RELAY_SQL_ALLOW_DESTINATIONS");
+  app.add_option("--sql-deny-destinations", s.sql_deny_destinations,
+                 "Hosts, host:port or CIDRs (comma-separated) that pipelines defined in SQL may never connect to")
+      ->envname("PGTRICKLE_RELAY_SQL_DENY_DESTINATIONS");
   app.add_option("--config", s.config, "TOML file with [global] and [[pipeline]] entries")->envname("PGTRICKLE_RELAY_CONFIG");
 
   auto* run = app.add_subcommand("run", "Run the relay (the default)")->fallthrough();

@@ -51,6 +51,11 @@ void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::str
       {"log_level", "", &GlobalSettings::log_level},
       {"relay_group_id", "ha_group", &GlobalSettings::relay_group_id},
       {"lease_timeout", "", &GlobalSettings::lease_timeout},
+      {"sql_secrets_env_prefix", "", &GlobalSettings::sql_secrets_env_prefix},
+      {"sql_secrets_dir", "", &GlobalSettings::sql_secrets_dir},
+      {"sql_file_dir", "", &GlobalSettings::sql_file_dir},
+      {"sql_allow_destinations", "", &GlobalSettings::sql_allow_destinations},
+      {"sql_deny_destinations", "", &GlobalSettings::sql_deny_destinations},
   };
   std::vector<std::string> names;
   for (const auto& k : keys) {

@@ -16,6 +16,12 @@ struct GlobalSettings {
   std::optional<std::string> log_level;
   std::optional<std::string> relay_group_id;  // ha_group in seed 000
   std::optional<std::string> lease_timeout;   // seconds a stalled relay keeps its pipelines
+  // What pipelines defined in SQL may reach (config/host_access.h); lists are comma-separated.
+  std::optional<std::string> sql_secrets_env_prefix;
+  std::optional<std::string> sql_secrets_dir;
+  std::optional<std::string> sql_file_dir;
+  std::optional<std::string> sql_allow_destinations;
+  std::optional<std::string> sql_deny_destinations;
 };
 
 struct FileConfig {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config/host_access.h"
 #include "config/template.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -25,6 +26,8 @@ struct BuildContext {
   std::shared_ptr<metrics::PipelineMetrics> metrics;
   const log::Logger* log = nullptr;
   std::vector<const Template*> sink_routes;  // the sink's compiled templates, in spec order
+  // The limits of a pipeline defined in SQL; nullptr for the operator's TOML pipelines (no limits).
+  const HostAccess* host_access = nullptr;
 };
 
 }  // namespace relay

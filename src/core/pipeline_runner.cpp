@@ -149,6 +149,7 @@ class PipelineRunner::Impl {
     ctx.wake_fd = wake_fd_;
     ctx.metrics = metrics_;
     ctx.log = &log_;
+    if (config_.origin == "sql") ctx.host_access = &relay_.sql_host_access;
     const auto* sink_entry = find_backend(Role::sink, config_.sink_type);
     const auto* source_entry = find_backend(Role::source, config_.source_type);
     if (!sink_entry || !sink_entry->make_sink)

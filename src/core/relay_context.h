@@ -4,6 +4,7 @@
 #include <chrono>
 #include <string>
 
+#include "config/host_access.h"
 #include "core/health.h"
 #include "core/ownership.h"
 #include "metrics/metrics.h"
@@ -17,6 +18,7 @@ struct RelayContext {
   metrics::Registry* metrics = nullptr;
   HealthBoard* health = nullptr;
   Ownership* ownership = nullptr;
+  HostAccess sql_host_access;  // the limits of pipelines defined in SQL
   std::chrono::milliseconds standby_retry{500};    // how often a standby tries to take a pipeline over
   std::chrono::milliseconds drain_timeout{10000};  // how long stop waits for an in-flight batch
   std::chrono::milliseconds status_interval{5000}; // lag and status refresh
