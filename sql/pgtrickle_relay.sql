@@ -175,6 +175,26 @@ EXCEPTION WHEN insufficient_privilege THEN
 END
 $$;
 
+-- Acting on a table through these functions takes what PostgreSQL takes for the same act
+-- (CREATE TRIGGER, GRANT on it): the rights of its owner. Checked for the session's role: the
+-- functions doing it are SECURITY DEFINER, and the session could as well act as that role itself.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_require_owner(p_function text, p_rel regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_owner oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel);
+BEGIN
+  IF NOT pg_has_role(session_user, v_owner, 'USAGE') THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%s: must be owner of table %s (owned by role %s); role %s is not',
+                       p_function, p_rel, v_owner::regrole, session_user),
+      HINT = format('The table''s owner runs it, or a member of role %s.', v_owner::regrole);
+  END IF;
+END
+$$;
+
 -- Serialises changes to the relay and outbox catalogs (names are checked, then used).
 CREATE OR REPLACE FUNCTION pgtrickle._relay_lock_catalog()
 RETURNS void
@@ -1552,17 +1572,22 @@ END
 $$;
 
 -- The body of an outbox's capture trigger function, which writes one statement's changes to the
--- outbox. _outbox_attach writes the outbox table's name in for @outbox@, so the outbox INSERTs are
--- static SQL, planned once per session (a dynamic EXECUTE is parsed and planned for every
--- statement: that doubled the cost of a single-row write). The function is SECURITY DEFINER:
--- whoever may write the table may write its outbox, without any privilege on schema pgtrickle.
+-- outbox. _outbox_attach writes in what the body needs, so it reads no catalog of ours at run time
+-- and its outbox INSERTs are static SQL, planned once per session (a dynamic EXECUTE is parsed and
+-- planned for every statement: that doubled the cost of a single-row write):
+--   @outbox@ the outbox table (a quoted identifier), @delta@ the delta table's name (a literal),
+--   @threshold@ inline_threshold_rows, @owner@ the oid of the table's owner when it was attached.
+-- The function is SECURITY DEFINER and owned by the captured table's owner: whoever may write the
+-- table may write its outbox without any privilege on schema pgtrickle, and what runs in it (the
+-- casts and output functions of the table's types, reached by to_jsonb) runs with the rights of
+-- the role that controls that code, never more. Should the table change owner, capture stops
+-- until enable_outbox attaches it again for the new owner.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_capture_body()
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $body$ SELECT $src$
 DECLARE
-  t          pgtrickle.outbox_tables;
   v_keys     text[];
   v_inserted bigint := 0;
   v_deleted  bigint := 0;
@@ -1572,12 +1597,16 @@ DECLARE
   v_ins_rows jsonb;
   v_del_rows jsonb;
   v_id       bigint;
+  v_owner    oid;
 BEGIN
-  SELECT * INTO t FROM pgtrickle.outbox_tables WHERE outbox_name = TG_ARGV[0];
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'table %.% has outbox triggers, but its outbox "%" is gone', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[0]
-      USING HINT = format('Run SELECT pgtrickle.enable_outbox(%L), or drop the pgtrickle_outbox_* triggers of the table.',
-                          format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME));
+  SELECT c.relowner INTO v_owner FROM pg_catalog.pg_class AS c WHERE c.oid = TG_RELID;
+  IF v_owner IS DISTINCT FROM @owner@::oid THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('table %I.%I now belongs to role %s, but its outbox capture was set up for role %s: '
+                       'capture stops rather than run with the former owner''s rights',
+                       TG_TABLE_SCHEMA, TG_TABLE_NAME, v_owner::regrole, @owner@::oid::regrole),
+      HINT = format('Run SELECT pgtrickle.enable_outbox(%L) again: it attaches the capture for the new owner.',
+                    format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME));
   END IF;
 
   IF TG_OP = 'TRUNCATE' THEN
@@ -1596,25 +1625,41 @@ BEGIN
     RETURN NULL;
   END IF;
 
-  IF v_inserted + v_deleted <= t.inline_threshold_rows THEN
-    IF v_inserted <= 1 AND v_deleted <= 1 THEN
-      -- The hot path (one row written, or one updated): static queries, planned once per session.
-      IF v_inserted > 0 THEN
-        SELECT jsonb_agg(to_jsonb(pgt_row.*)) INTO v_ins_rows FROM pgt_new AS pgt_row;
-      END IF;
-      IF v_deleted > 0 THEN
-        SELECT jsonb_agg(to_jsonb(pgt_row.*)) INTO v_del_rows FROM pgt_old AS pgt_row;
-      END IF;
-    ELSE
-      -- Several rows: in key order, so the payload does not depend on the plan.
-      v_keys := pgtrickle._outbox_key_columns(TG_RELID);
-      v_sort := coalesce('ORDER BY ' || (SELECT string_agg(format('pgt_row.%I', k), ', ') FROM unnest(v_keys) AS k), '');
-      IF v_inserted > 0 THEN
-        EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_new AS pgt_row', v_sort) INTO v_ins_rows;
-      END IF;
-      IF v_deleted > 0 THEN
-        EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_old AS pgt_row', v_sort) INTO v_del_rows;
-      END IF;
+  IF v_inserted <= 1 AND v_deleted <= 1 AND v_inserted + v_deleted <= @threshold@ THEN
+    -- The hot path (one row written, or one updated): static queries, planned once per session.
+    IF v_inserted > 0 THEN
+      SELECT jsonb_agg(to_jsonb(pgt_row.*)) INTO v_ins_rows FROM pgt_new AS pgt_row;
+    END IF;
+    IF v_deleted > 0 THEN
+      SELECT jsonb_agg(to_jsonb(pgt_row.*)) INTO v_del_rows FROM pgt_old AS pgt_row;
+    END IF;
+    INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count)
+    VALUES (jsonb_build_object('v', 1, 'inserted', coalesce(v_ins_rows, '[]'), 'deleted', coalesce(v_del_rows, '[]'),
+                               'full_refresh', false),
+            v_inserted, v_deleted);
+    RETURN NULL;
+  END IF;
+
+  -- The row identity, read live so it survives key changes: primary key columns, else replica
+  -- identity index columns (as pgtrickle._outbox_key_columns).
+  v_keys := NULLIF(ARRAY(
+    SELECT a.attname::text
+    FROM pg_catalog.pg_index AS i
+    CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+    JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indexrelid = (SELECT x.indexrelid FROM pg_catalog.pg_index AS x
+                          WHERE x.indrelid = TG_RELID AND (x.indisprimary OR x.indisreplident)
+                          ORDER BY x.indisprimary DESC LIMIT 1)
+    ORDER BY k.ord), '{}');
+
+  IF v_inserted + v_deleted <= @threshold@ THEN
+    -- Several rows: in key order, so the payload does not depend on the plan.
+    v_sort := coalesce('ORDER BY ' || (SELECT string_agg(format('pgt_row.%I', k), ', ') FROM unnest(v_keys) AS k), '');
+    IF v_inserted > 0 THEN
+      EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_new AS pgt_row', v_sort) INTO v_ins_rows;
+    END IF;
+    IF v_deleted > 0 THEN
+      EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_old AS pgt_row', v_sort) INTO v_del_rows;
     END IF;
     INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count)
     VALUES (jsonb_build_object('v', 1, 'inserted', coalesce(v_ins_rows, '[]'), 'deleted', coalesce(v_del_rows, '[]'),
@@ -1624,9 +1669,7 @@ BEGIN
   END IF;
 
   -- Claim check: rows go to the delta table, numbered in key order with a key's DELETE right
-  -- before its INSERT, so a reader streaming them pairs an update's old and new row. The key is
-  -- read live, so it survives key changes.
-  v_keys := pgtrickle._outbox_key_columns(TG_RELID);
+  -- before its INSERT, so a reader streaming them pairs an update's old and new row.
   INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count, is_claim_check)
   VALUES (jsonb_build_object('v', 1, 'claim_check', true, 'inserted_count', v_inserted, 'deleted_count', v_deleted,
                              'full_refresh', false),
@@ -1646,7 +1689,7 @@ BEGIN
   END IF;
   EXECUTE format('INSERT INTO pgtrickle.%I (outbox_id, row_num, row_op, row_data) '
                  'SELECT $1, row_number() OVER (ORDER BY %s), row_op, row_data FROM (%s) AS s',
-                 t.delta_table, v_sort, array_to_string(v_parts, ' UNION ALL '))
+                 @delta@::text, v_sort, array_to_string(v_parts, ' UNION ALL '))
     USING v_id;
   RETURN NULL;
 END
@@ -1659,53 +1702,116 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '_outbox_capture_' || left(md5(p_outbox), 16) $$;
 
+-- (Re)creates a table outbox's capture function and triggers, owned by the table's owner, who is
+-- granted exactly what the function does: USAGE on schema pgtrickle, INSERT on this outbox and its
+-- delta table (and SELECT of the outbox's id, which the claim check reads back). A former owner
+-- loses those grants.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_attach(t pgtrickle.outbox_tables)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_fn text := pgtrickle._outbox_capture_function(t.outbox_name);
+  v_fn        text := pgtrickle._outbox_capture_function(t.outbox_name);
+  v_rel       regclass := format('%I.%I', t.source_schema, t.source_table)::regclass;
+  v_owner     oid;
+  v_old_owner oid;
+  v_me        oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
+  v_grant     boolean;
 BEGIN
+  SELECT c.relowner INTO v_owner FROM pg_class AS c WHERE c.oid = v_rel;
+  IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('cannot attach the outbox capture of table %s: role %s, which installed pgtrickle-relay, '
+                       'does not act for its owner %s', v_rel, current_user, v_owner::regrole),
+      HINT = format('A superuser may run it, or grant the installing role the owner''s rights: GRANT %s TO %I.',
+                    v_owner::regrole, current_user);
+  END IF;
+  SELECT p.proowner INTO v_old_owner FROM pg_proc AS p WHERE p.oid = to_regprocedure(format('pgtrickle.%I()', v_fn));
+
   EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
                  'SET search_path = pg_catalog, pgtrickle, pg_temp AS %L',
-                 v_fn, replace(pgtrickle._outbox_capture_body(), '@outbox@', quote_ident(t.outbox_name)));
+                 v_fn, replace(replace(replace(replace(pgtrickle._outbox_capture_body(),
+                   '@outbox@', quote_ident(t.outbox_name)),
+                   '@delta@', quote_literal(t.delta_table)),
+                   '@threshold@', t.inline_threshold_rows::text),
+                   '@owner@', v_owner::text));
   EXECUTE format('REVOKE ALL ON FUNCTION pgtrickle.%I() FROM PUBLIC', v_fn);  -- only ever run as a trigger
+
+  IF v_owner <> coalesce(v_old_owner, v_me) THEN
+    -- A role that is not a superuser may give a function away only to a role with CREATE on its
+    -- schema: granted for this statement alone.
+    v_grant := NOT has_schema_privilege(v_owner, 'pgtrickle', 'CREATE');
+    IF v_grant THEN
+      EXECUTE format('GRANT CREATE ON SCHEMA pgtrickle TO %s', v_owner::regrole);
+    END IF;
+    EXECUTE format('ALTER FUNCTION pgtrickle.%I() OWNER TO %s', v_fn, v_owner::regrole);
+    IF v_grant THEN
+      EXECUTE format('REVOKE CREATE ON SCHEMA pgtrickle FROM %s', v_owner::regrole);
+    END IF;
+  END IF;
+  IF v_old_owner IS NOT NULL AND v_old_owner <> v_owner AND v_old_owner <> v_me THEN
+    EXECUTE format('REVOKE ALL ON pgtrickle.%I, pgtrickle.%I FROM %s', t.outbox_name, t.delta_table, v_old_owner::regrole);
+  END IF;
+  IF v_owner <> v_me THEN
+    EXECUTE format('GRANT USAGE ON SCHEMA pgtrickle TO %1$s;
+                    GRANT INSERT, SELECT (id) ON pgtrickle.%2$I TO %1$s;
+                    GRANT INSERT ON pgtrickle.%3$I TO %1$s', v_owner::regrole, t.outbox_name, t.delta_table);
+  END IF;
+
   EXECUTE format($ddl$
-    CREATE OR REPLACE TRIGGER pgtrickle_outbox_insert AFTER INSERT ON %1$I.%2$I
+    CREATE OR REPLACE TRIGGER pgtrickle_outbox_insert AFTER INSERT ON %1$s
       REFERENCING NEW TABLE AS pgt_new
-      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%4$I(%3$L);
-    CREATE OR REPLACE TRIGGER pgtrickle_outbox_update AFTER UPDATE ON %1$I.%2$I
+      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%3$I(%2$L);
+    CREATE OR REPLACE TRIGGER pgtrickle_outbox_update AFTER UPDATE ON %1$s
       REFERENCING OLD TABLE AS pgt_old NEW TABLE AS pgt_new
-      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%4$I(%3$L);
-    CREATE OR REPLACE TRIGGER pgtrickle_outbox_delete AFTER DELETE ON %1$I.%2$I
+      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%3$I(%2$L);
+    CREATE OR REPLACE TRIGGER pgtrickle_outbox_delete AFTER DELETE ON %1$s
       REFERENCING OLD TABLE AS pgt_old
-      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%4$I(%3$L);
-    CREATE OR REPLACE TRIGGER pgtrickle_outbox_truncate AFTER TRUNCATE ON %1$I.%2$I
-      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%4$I(%3$L);
-  $ddl$, t.source_schema, t.source_table, t.outbox_name, v_fn);
+      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%3$I(%2$L);
+    CREATE OR REPLACE TRIGGER pgtrickle_outbox_truncate AFTER TRUNCATE ON %1$s
+      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%3$I(%2$L);
+  $ddl$, v_rel, t.outbox_name, v_fn);
 END
 $$;
 
--- Installs made before each outbox had a capture function of its own: their tables are attached
--- again, and the shared function goes once no trigger uses it.
+-- inline_threshold_rows is written into the capture function: a change attaches it again.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_threshold_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NEW.source_schema IS NOT NULL AND to_regclass(format('%I.%I', NEW.source_schema, NEW.source_table)) IS NOT NULL THEN
+    PERFORM pgtrickle._outbox_attach(NEW);
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER outbox_tables_threshold
+  AFTER UPDATE OF inline_threshold_rows ON pgtrickle.outbox_tables
+  FOR EACH ROW WHEN (OLD.inline_threshold_rows IS DISTINCT FROM NEW.inline_threshold_rows)
+  EXECUTE FUNCTION pgtrickle._outbox_threshold_changed();
+
+-- Every table outbox is attached again on each install: capture functions of earlier installs
+-- (one shared function, or functions owned by the installing role) are replaced.
 DO $$
 DECLARE
   t pgtrickle.outbox_tables;
 BEGIN
-  IF to_regprocedure('pgtrickle._outbox_capture()') IS NULL THEN
-    RETURN;
-  END IF;
   FOR t IN SELECT * FROM pgtrickle.outbox_tables WHERE source_schema IS NOT NULL
                                                    AND to_regclass(format('%I.%I', source_schema, source_table)) IS NOT NULL LOOP
     BEGIN
       PERFORM pgtrickle._outbox_attach(t);
     EXCEPTION WHEN insufficient_privilege THEN
-      RAISE NOTICE 'table %.% keeps its earlier capture trigger: the installing role may not change its triggers (%)',
-        t.source_schema, t.source_table, SQLERRM;
+      RAISE WARNING 'table %.% keeps its earlier capture trigger: %', t.source_schema, t.source_table, SQLERRM
+        USING HINT = 'Run SELECT pgtrickle.enable_outbox(...) for it as a superuser.';
     END;
   END LOOP;
-  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgfoid = 'pgtrickle._outbox_capture()'::regprocedure) THEN
+  -- The shared function of older installs goes once no trigger uses it.
+  IF to_regprocedure('pgtrickle._outbox_capture()') IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgfoid = to_regprocedure('pgtrickle._outbox_capture()')) THEN
     DROP FUNCTION pgtrickle._outbox_capture();
   END IF;
 END
@@ -1860,6 +1966,8 @@ BEGIN
       MESSAGE = format('enable_outbox: %s is itself an outbox', v_rel);
   END IF;
 
+  PERFORM pgtrickle._relay_require_owner('enable_outbox', v_rel);
+
   PERFORM pgtrickle._relay_lock_catalog();
   SELECT * INTO t FROM pgtrickle.outbox_tables WHERE source_schema = v_schema AND source_table = v_table;
   IF FOUND THEN
@@ -1984,6 +2092,7 @@ BEGIN
   IF t.source_schema IS NOT NULL THEN
     v_rel := to_regclass(format('%I.%I', t.source_schema, t.source_table));
     IF v_rel IS NOT NULL THEN
+      PERFORM pgtrickle._relay_require_owner('disable_outbox', v_rel);
       EXECUTE format('DROP TRIGGER IF EXISTS pgtrickle_outbox_insert ON %1$s;
                       DROP TRIGGER IF EXISTS pgtrickle_outbox_update ON %1$s;
                       DROP TRIGGER IF EXISTS pgtrickle_outbox_delete ON %1$s;
@@ -2674,6 +2783,29 @@ BEGIN
 END
 $$;
 
+-- _inbox() for the SECURITY DEFINER functions that read or change an inbox's rows: only a table
+-- the installing role owns, since what a table's owner may attach to it (triggers, rules,
+-- policies, column types with their casts and operators) would otherwise run as that role.
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_owned(p_name text, OUT inbox_schema text, OUT inbox_table text,
+                                                  OUT max_retries int, OUT retention_hours int)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_owner oid;
+BEGIN
+  SELECT i.inbox_schema, i.inbox_table, i.max_retries, i.retention_hours
+    INTO inbox_schema, inbox_table, max_retries, retention_hours FROM pgtrickle._inbox(p_name) AS i;
+  SELECT c.relowner INTO v_owner FROM pg_class AS c WHERE c.oid = to_regclass(format('%I.%I', inbox_schema, inbox_table));
+  IF v_owner IS DISTINCT FROM (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('inbox "%s": table %I.%I belongs to role %s, not to the role that installed pgtrickle-relay, '
+                       'so these functions do not touch it', p_name, inbox_schema, inbox_table, coalesce(v_owner::regrole::text, '(none)')),
+      HINT = 'Its owner updates it directly, e.g. UPDATE ... SET processed_at = now() WHERE event_id = ...';
+  END IF;
+END
+$$;
+
 -- p_bare: a new inbox's table is <schema>.<name> rather than <schema>.inbox_<name> (a reverse
 -- pipeline's inbox_table given without the prefix); an existing inbox keeps the table it has.
 DROP FUNCTION IF EXISTS pgtrickle._inbox_create_objects(text);
@@ -2758,8 +2890,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $fn$
   DECLARE
-    v_schema text := coalesce(p_schema, 'pgtrickle');
-    v_old    pgtrickle.pgt_inbox_config;
+    v_schema   text := coalesce(p_schema, 'pgtrickle');
+    v_old      pgtrickle.pgt_inbox_config;
+    v_existing regclass;
   BEGIN
     IF p_name IS NULL OR btrim(p_name) = '' THEN
       RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'create_inbox: the inbox name must not be empty';
@@ -2792,6 +2925,13 @@ AS $fn$
       END IF;
       RAISE NOTICE 'inbox "%" already exists', p_name;   -- its settings stay as they are
     ELSE
+      -- A new inbox may take over an existing table (of either name it may have) only for its owner.
+      FOREACH v_existing IN ARRAY ARRAY[to_regclass(format('%I.%I', v_schema, 'inbox_' || p_name)),
+                                        to_regclass(format('%I.%I', v_schema, p_name))] LOOP
+        IF v_existing IS NOT NULL THEN
+          PERFORM pgtrickle._relay_require_owner(CASE WHEN p_bare THEN 'create_inbox_table' ELSE 'create_inbox' END, v_existing);
+        END IF;
+      END LOOP;
       INSERT INTO pgtrickle.pgt_inbox_config
         (inbox_name, inbox_schema, max_retries, schedule, with_dead_letter, with_stats, retention_hours)
       VALUES (p_name, v_schema, p_max_retries, coalesce(p_schedule, '1s'),
@@ -2850,6 +2990,11 @@ CALL pgtrickle._relay_define('drop_inbox', $ddl$
     END LOOP;
     DELETE FROM pgtrickle.pgt_inbox_config WHERE inbox_name = p_name;
     IF coalesce(p_cascade, false) THEN
+      -- A table the inbox took over (not one it created) is dropped only for its owner.
+      IF (SELECT c.relowner::regrole::text FROM pg_class AS c WHERE c.oid = to_regclass(format('%I.%I', v_schema, v_table)))
+         <> quote_ident(current_user) THEN
+        PERFORM pgtrickle._relay_require_owner('drop_inbox', format('%I.%I', v_schema, v_table)::regclass);
+      END IF;
       EXECUTE format('DROP TABLE IF EXISTS %I.%I CASCADE', v_schema, v_table);
     ELSE
       RAISE NOTICE 'table %.% is kept; drop_inbox(%, p_cascade => true) drops it too',
@@ -2867,7 +3012,7 @@ CALL pgtrickle._relay_define('inbox_mark_processed', $ddl$
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    i     record := pgtrickle._inbox(p_name);
+    i     record := pgtrickle._inbox_owned(p_name);
     v_hit boolean;
   BEGIN
     EXECUTE format('UPDATE %I.%I SET processed_at = now(), error = NULL WHERE event_id = $1 AND processed_at IS NULL '
@@ -2886,7 +3031,7 @@ CALL pgtrickle._relay_define('inbox_mark_failed', $ddl$
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    i         record := pgtrickle._inbox(p_name);
+    i         record := pgtrickle._inbox_owned(p_name);
     v_retries int;
   BEGIN
     EXECUTE format('UPDATE %I.%I SET retry_count = retry_count + 1, error = $2 '
@@ -2909,7 +3054,7 @@ CALL pgtrickle._relay_define('replay_inbox_messages', $ddl$
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    i   record := pgtrickle._inbox(p_name);
+    i   record := pgtrickle._inbox_owned(p_name);
     v_n bigint;
   BEGIN
     EXECUTE format('WITH r AS (UPDATE %I.%I SET processed_at = NULL, retry_count = 0, error = NULL '
@@ -2927,7 +3072,7 @@ CALL pgtrickle._relay_define('inbox_health', $ddl$
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    i   record := pgtrickle._inbox(p_name);
+    i   record := pgtrickle._inbox_owned(p_name);
     v   jsonb;
   BEGIN
     EXECUTE format($q$
