@@ -106,9 +106,16 @@ BEGIN
   PERFORM expect_error($q$ UPDATE pgtrickle.relay_outbox_config SET enabled = false $q$, 'permission denied');
 END
 $$;
--- A table the admin does not own can get an outbox (the functions run as the installer).
-SELECT pgtrickle.enable_outbox('public.orders_src', 12);
 RESET ROLE;
+-- A table the admin does not own cannot get an outbox: that takes its owner's rights.
+SET SESSION AUTHORIZATION :"admin_login";
+DO $$
+BEGIN
+  PERFORM expect_error($q$ SELECT pgtrickle.enable_outbox('public.orders_src', 12) $q$,
+                       'enable_outbox: must be owner of table public.orders_src', '42501');
+END
+$$;
+RESET SESSION AUTHORIZATION;
 
 -- Anyone else: nothing.
 SET ROLE :"nobody_login";
