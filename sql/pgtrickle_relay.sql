@@ -906,20 +906,74 @@ AS $$
       AND p_key = x.prefix || s.spelling)
 $$;
 
--- A config as shown to readers: secret values become "***" (references such as
--- "${ENV:NATS_TOKEN}" stay, they hold no secret). Works on every stored layout.
--- A URL or conninfo as shown to readers: the password of scheme://user:password@host and of
--- password=... / sslpassword=... becomes *** (as the relay's own logs print it).
+-- Configs as shown to readers (get_relay_config, list_relay_configs): what could be a secret is
+-- "***". The relay applies the same rules to what it logs and shows on /health:
+--   keys marked secret in the spec;
+--   in every string (also in lists), a URL's password (scheme://user:***@host), the value of a
+--   URL query parameter whose name contains token, key, secret, password, passwd, pwd,
+--   signature, sig, auth or credential (any case), and a conninfo's password= / sslpassword=;
+--   every value of a sink's "headers" object;
+--   librdkafka properties (in "rdkafka" or as rdkafka.<name> keys) whose name contains password,
+--   secret, token, key.pem, private or oauthbearer.config (any case).
+-- References ("${ENV:NAME}", "${FILE:/path}") stay as written, whole or inside a URL: they hold
+-- no secret. Works on every stored layout.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_redact_text(p_text text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT regexp_replace(regexp_replace(regexp_replace(p_text,
+    '([A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*):(?!\$\{(ENV|FILE):)[^/@\s?#]+@', '\1:***@', 'g'),
+    '([?&][^=&#\s]*(token|key|secret|password|passwd|pwd|signature|sig|auth|credential)[^=&#\s]*=)(?!\$\{(ENV|FILE):)[^&#\s]*',
+    '\1***', 'gi'),
+    '((^|\s)(ssl)?password=)(?!\$\{(ENV|FILE):)(''[^'']*''|[^\s&]*)', '\1***', 'g')
+$$;
+
+-- _relay_redact_text on a string, or on each string of a list.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_redact_url(p_value jsonb)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT CASE WHEN jsonb_typeof(p_value) = 'string' THEN
-    to_jsonb(regexp_replace(regexp_replace(p_value #>> '{}',
-      '^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@', '\1:***@'),
-      '((^|[ ?&])(ssl)?password=)(''[^'']*''|[^ &]*)', '\1***', 'g'))
-  ELSE p_value END
+  SELECT CASE jsonb_typeof(p_value)
+    WHEN 'string' THEN to_jsonb(pgtrickle._relay_redact_text(p_value #>> '{}'))
+    WHEN 'array' THEN (SELECT coalesce(jsonb_agg(CASE WHEN jsonb_typeof(e) = 'string'
+                                                      THEN to_jsonb(pgtrickle._relay_redact_text(e #>> '{}')) ELSE e END
+                                                 ORDER BY i), '[]')
+                       FROM jsonb_array_elements(p_value) WITH ORDINALITY AS x(e, i))
+    ELSE p_value END
+$$;
+
+-- A librdkafka property that holds a secret.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_is_secret_rdkafka(p_name text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT p_name ~* '(password|secret|token|key\.pem|private|oauthbearer\.config)' $$;
+
+-- One level of a config (a source, a sink, or the top of a flat config; p_role and p_backend
+-- NULL for the top) with its secrets redacted.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_redact_level(p_level jsonb, p_role text, p_backend text)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce(jsonb_object_agg(l.key, CASE
+    WHEN pgtrickle._relay_is_reference(l.value) THEN l.value
+    WHEN pgtrickle._relay_is_secret_key(p_role, p_backend, l.key) THEN '"***"'::jsonb
+    WHEN l.key ~ '(^|_)headers$' AND jsonb_typeof(l.value) = 'object' AND coalesce(p_role, 'sink') = 'sink' THEN
+      (SELECT coalesce(jsonb_object_agg(h.key, CASE WHEN pgtrickle._relay_is_reference(h.value) THEN h.value
+                                                    ELSE '"***"'::jsonb END), '{}')
+       FROM jsonb_each(l.value) AS h)
+    WHEN l.key ~ '(^|_)rdkafka$' AND jsonb_typeof(l.value) = 'object' THEN
+      (SELECT coalesce(jsonb_object_agg(r.key, CASE WHEN pgtrickle._relay_is_reference(r.value) THEN r.value
+                                                    WHEN pgtrickle._relay_is_secret_rdkafka(r.key) THEN '"***"'::jsonb
+                                                    ELSE pgtrickle._relay_redact_url(r.value) END), '{}')
+       FROM jsonb_each(l.value) AS r)
+    WHEN l.key ~ '(^|_)rdkafka\.' AND pgtrickle._relay_is_secret_rdkafka(substring(l.key FROM 'rdkafka\.(.*)$')) THEN '"***"'::jsonb
+    ELSE pgtrickle._relay_redact_url(l.value)
+  END), '{}')
+  FROM jsonb_each(p_level) AS l
 $$;
 
 CREATE OR REPLACE FUNCTION pgtrickle._relay_redact(p_config jsonb)
@@ -928,44 +982,39 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v       jsonb := p_config;
-  v_side  text;
-  v_b     text;
-  v_key   text;
-  v_val   jsonb;
+  v      jsonb;
+  v_side text;
 BEGIN
   IF jsonb_typeof(p_config) IS DISTINCT FROM 'object' THEN
     RETURN p_config;
   END IF;
+  v := pgtrickle._relay_redact_level(p_config - 'source' - 'sink', NULL, NULL);
   FOREACH v_side IN ARRAY ARRAY['source', 'sink'] LOOP
-    CONTINUE WHEN jsonb_typeof(p_config -> v_side) IS DISTINCT FROM 'object';
-    v_b := pgtrickle._relay_backend(v_side, coalesce(p_config -> v_side ->> 'type', p_config ->> (v_side || '_type')));
-    FOR v_key, v_val IN SELECT key, value FROM jsonb_each(p_config -> v_side) LOOP
-      IF NOT pgtrickle._relay_is_reference(v_val) AND pgtrickle._relay_is_secret_key(v_side, v_b, v_key) THEN
-        v := jsonb_set(v, ARRAY[v_side, v_key], '"***"');
-      ELSIF jsonb_typeof(v_val) = 'string' AND NOT pgtrickle._relay_is_reference(v_val) THEN
-        v := jsonb_set(v, ARRAY[v_side, v_key], pgtrickle._relay_redact_url(v_val));
-      ELSIF v_key = 'rdkafka' AND jsonb_typeof(v_val) = 'object' THEN
-        -- librdkafka properties: those naming a password, secret, token or private key are secret.
-        v := jsonb_set(v, ARRAY[v_side, v_key], (
-          SELECT coalesce(jsonb_object_agg(p.key, CASE WHEN p.key ~* '(password|secret|token|key\.pem|private)'
-                                                             AND NOT pgtrickle._relay_is_reference(p.value)
-                                                        THEN '"***"'::jsonb ELSE p.value END), '{}'::jsonb)
-          FROM jsonb_each(v_val) AS p));
-      END IF;
-    END LOOP;
-  END LOOP;
-  FOR v_key, v_val IN SELECT key, value FROM jsonb_each(p_config) WHERE key NOT IN ('source', 'sink') LOOP
-    IF NOT pgtrickle._relay_is_reference(v_val)
-       AND (pgtrickle._relay_is_secret_key(NULL, NULL, v_key)
-            OR (starts_with(v_key, 'rdkafka.') AND v_key ~* '(password|secret|token|key\.pem|private)')) THEN
-      v := jsonb_set(v, ARRAY[v_key], '"***"');
-    ELSIF jsonb_typeof(v_val) = 'string' AND NOT pgtrickle._relay_is_reference(v_val) THEN
-      v := jsonb_set(v, ARRAY[v_key], pgtrickle._relay_redact_url(v_val));
-    END IF;
+    CONTINUE WHEN NOT p_config ? v_side;
+    v := v || jsonb_build_object(v_side, CASE WHEN jsonb_typeof(p_config -> v_side) = 'object' THEN
+      pgtrickle._relay_redact_level(p_config -> v_side, v_side,
+        pgtrickle._relay_backend(v_side, coalesce(p_config -> v_side ->> 'type', p_config ->> (v_side || '_type'))))
+      ELSE p_config -> v_side END);
   END LOOP;
   RETURN v;
 END
+$$;
+
+-- Where a config holds a secret as literal text (what _relay_redact hides): 'sink.password', ...
+CREATE OR REPLACE FUNCTION pgtrickle._relay_literal_secrets(p_config jsonb)
+RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH r AS (SELECT pgtrickle._relay_redact(p_config) AS redacted)
+  SELECT coalesce(array_agg(x.path ORDER BY x.path), '{}')
+  FROM r, LATERAL (
+    SELECT t.key AS path FROM jsonb_each(p_config) AS t
+    WHERE t.key NOT IN ('source', 'sink') AND t.value IS DISTINCT FROM r.redacted -> t.key
+    UNION ALL
+    SELECT side || '.' || k.key FROM unnest(ARRAY['source', 'sink']) AS side, jsonb_each(p_config -> side) AS k
+    WHERE jsonb_typeof(p_config -> side) = 'object' AND k.value IS DISTINCT FROM r.redacted -> side -> k.key
+  ) AS x
 $$;
 
 
@@ -1077,6 +1126,12 @@ BEGIN
     END IF;
     v_enabled := coalesce(v_enabled, (v_config ->> 'enabled')::boolean);
     v_config := v_config - 'enabled';   -- kept in the "enabled" column only
+  END IF;
+
+  IF cardinality(_relay_literal_secrets(v_config)) > 0 THEN
+    RAISE WARNING 'pipeline "%": % stored as literal text, readable by members of pgtrickle_relay, superusers and the role that installed pgtrickle-relay (and by anyone holding a dump of this database)',
+      p_name, array_to_string(_relay_literal_secrets(v_config), ', ')
+      USING HINT = 'Write a reference instead, e.g. "${ENV:NAME}" or "${FILE:/path/to/secret}": the relay resolves it on its host, within what its operator allowed for pipelines defined in SQL.';
   END IF;
 
   EXECUTE format('SELECT EXISTS (SELECT 1 FROM pgtrickle.%I WHERE name = $1)', v_other) INTO v_taken USING p_name;
@@ -3116,8 +3171,8 @@ $ddl$);
 --
 -- Applied in full on every install, so a fresh install and a re-install end with the same
 -- grants. pgtrickle_relay may read pipeline configs and outboxes, keep its offsets, status and
--- dead letters, and write inboxes; it cannot change pipelines. pgtrickle_relay_admin may also
--- manage pipelines, outboxes, consumer groups and inboxes. Functions of the pg_trickle
+-- dead letters, and write inboxes; it cannot change pipelines. pgtrickle_relay_admin may manage
+-- pipelines (reading their configs redacted), outboxes, consumer groups and inboxes. Functions of the pg_trickle
 -- extension only receive grants; their other privileges stay as the extension set them.
 -- ============================================================================================
 
@@ -3208,8 +3263,10 @@ BEGIN
                 pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config,
                 pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases
     FROM pgtrickle_relay, pgtrickle_relay_admin;
-  GRANT SELECT ON pgtrickle.relay_outbox_config, pgtrickle.relay_inbox_config,
-                  pgtrickle.relay_backends, pgtrickle.relay_config_keys,
+  -- Raw pipeline configs, which may hold literal secrets, only for the relay; pipeline admins read
+  -- them redacted through get_relay_config() and list_relay_configs().
+  GRANT SELECT ON pgtrickle.relay_outbox_config, pgtrickle.relay_inbox_config TO pgtrickle_relay;
+  GRANT SELECT ON pgtrickle.relay_backends, pgtrickle.relay_config_keys,
                   pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config
     TO pgtrickle_relay, pgtrickle_relay_admin;
   GRANT SELECT, INSERT, UPDATE, DELETE ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status TO pgtrickle_relay;
