@@ -1040,7 +1040,7 @@ $$;
 CALL pgtrickle._relay_define('relay_config_notify', $ddl$
 CREATE OR REPLACE FUNCTION pgtrickle.relay_config_notify()
 RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $fn$
 DECLARE
@@ -1576,7 +1576,11 @@ DECLARE
   v_table text;
 BEGIN
   FOREACH v_table IN ARRAY p_tables LOOP
-    IF v_table IS NOT NULL AND to_regclass(format('pgtrickle.%I', v_table)) IS NOT NULL THEN
+    -- Names come from pg_trickle's catalog too: never one of the relay's own catalog tables.
+    IF v_table IS NOT NULL AND to_regclass(format('pgtrickle.%I', v_table)) IS NOT NULL
+       AND v_table !~ '^(relay_|pgt_)'
+       AND v_table NOT IN ('outbox_tables', 'outbox_commits', 'outbox_consumer_groups', 'outbox_consumers',
+                           'outbox_consumer_leases') THEN
       EXECUTE format('GRANT SELECT ON pgtrickle.%I TO pgtrickle_relay, pgtrickle_relay_admin', v_table);
     END IF;
   END LOOP;
@@ -2941,7 +2945,7 @@ CREATE OR REPLACE FUNCTION pgtrickle._inbox_create(
   p_name text, p_schema text, p_max_retries int, p_schedule text, p_with_dead_letter boolean,
   p_with_stats boolean, p_retention_hours int, p_bare boolean)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql   -- runs inside create_inbox / create_inbox_table, as their definer
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $fn$
   DECLARE

@@ -1,0 +1,158 @@
+-- Every SECURITY DEFINER function of the install is on the audited list below, pins its search
+-- path, is closed to PUBLIC, and is called by the roles that may call it with hostile names and a
+-- booby-trapped search path: none of it makes the caller a superuser or a member of anything.
+-- A new SECURITY DEFINER function fails this test until it is audited and added here.
+-- The captured tables' capture functions are SECURITY DEFINER too, owned by each table's owner
+-- (security_capture.sql attacks them); here: they are never owned by anyone else.
+
+SELECT current_database() || '_padmin' AS padmin, current_database() || '_relay' AS relay,
+       current_database() || '_victim' AS victim \gset
+CREATE ROLE :"padmin" LOGIN IN ROLE pgtrickle_relay_admin;
+CREATE ROLE :"relay" LOGIN IN ROLE pgtrickle_relay;
+CREATE ROLE :"victim" LOGIN;
+CREATE SCHEMA trap AUTHORIZATION :"padmin";
+GRANT USAGE, CREATE ON SCHEMA trap TO :"relay";
+CREATE SCHEMA vschema AUTHORIZATION :"victim";
+SET SESSION AUTHORIZATION :"victim";
+CREATE TABLE vschema.salaries (id int PRIMARY KEY, ssn text);
+RESET SESSION AUTHORIZATION;
+SELECT pgtrickle.enable_outbox('vschema.salaries');
+SELECT pgtrickle.create_outbox('events');
+SELECT pgtrickle.create_inbox('incoming');
+INSERT INTO pgtrickle.inbox_incoming (event_id) VALUES ('e1');
+
+-- What a SECURITY DEFINER function would run if its search path or a name let it: functions
+-- and operators under names used in the install, each making its caller a superuser.
+SET SESSION AUTHORIZATION :"padmin";
+CREATE FUNCTION trap.escalate() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('ALTER ROLE %I SUPERUSER', session_user);
+  RETURN true;
+EXCEPTION WHEN insufficient_privilege THEN
+  RETURN false;
+END
+$$;
+CREATE FUNCTION trap.format(text, VARIADIC text[]) RETURNS text LANGUAGE sql AS $$ SELECT trap.escalate()::text $$;
+CREATE FUNCTION trap.to_regclass(text) RETURNS regclass LANGUAGE sql AS $$ SELECT NULL::regclass FROM (SELECT trap.escalate()) AS x $$;
+CREATE FUNCTION trap.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT NULL::timestamptz FROM (SELECT trap.escalate()) AS x $$;
+CREATE FUNCTION trap.jsonb_build_object(VARIADIC text[]) RETURNS jsonb LANGUAGE sql AS $$ SELECT to_jsonb(trap.escalate()) $$;
+CREATE FUNCTION trap.text_eq(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT trap.escalate() $$;
+CREATE OPERATOR trap.= (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.text_eq);
+CREATE TABLE trap.relay_outbox_config (name text, enabled boolean, config jsonb);
+RESET SESSION AUTHORIZATION;
+
+CREATE TEMP TABLE audited (fn text PRIMARY KEY, caller text NOT NULL, attack text NOT NULL);
+-- fn: the function's signature; caller: 'relay' or 'padmin' (the least role that may call it; a
+-- trigger function: the role whose writes fire it); attack: statements with %1$L for a hostile name.
+INSERT INTO audited VALUES
+  ('pgtrickle._relay_regclass_qualified(text)', 'relay', 'SELECT pgtrickle._relay_regclass_qualified(%1$L)'),
+  ('pgtrickle.relay_normalize_config(text,jsonb,text)', 'relay',
+   'SELECT pgtrickle.relay_normalize_config(''forward'', jsonb_build_object(''stream_table'', %1$L, ''sink_type'', ''stdout''), %1$L)'),
+  ('pgtrickle.set_relay_outbox(text,jsonb)', 'padmin',
+   'SELECT pgtrickle.set_relay_outbox(%1$L, jsonb_build_object(''stream_table'', %1$L, ''sink_type'', ''stdout''))'),
+  ('pgtrickle.set_relay_outbox(text,text,text,jsonb,integer,boolean)', 'padmin',
+   'SELECT pgtrickle.set_relay_outbox(%1$L || ''2'', %1$L, %1$L, ''{"type": "stdout"}'')'),
+  ('pgtrickle.set_relay_inbox(text,jsonb)', 'padmin',
+   'SELECT pgtrickle.set_relay_inbox(%1$L || ''3'', jsonb_build_object(''source_type'', ''stdin'', ''inbox_table'', %1$L))'),
+  ('pgtrickle.set_relay_inbox(text,text,jsonb,integer,text,boolean,integer,boolean)', 'padmin',
+   'SELECT pgtrickle.set_relay_inbox(%1$L || ''4'', %1$L, ''{"type": "stdin"}'')'),
+  ('pgtrickle.enable_relay(text)', 'padmin', 'SELECT pgtrickle.enable_relay(%1$L)'),
+  ('pgtrickle.disable_relay(text)', 'padmin', 'SELECT pgtrickle.disable_relay(%1$L)'),
+  ('pgtrickle.get_relay_config(text)', 'relay', 'SELECT * FROM pgtrickle.get_relay_config(%1$L)'),
+  ('pgtrickle.list_relay_configs()', 'relay', 'SELECT * FROM pgtrickle.list_relay_configs()'),
+  ('pgtrickle.delete_relay(text)', 'padmin', 'SELECT pgtrickle.delete_relay(%1$L)'),
+  ('pgtrickle._outbox_number_commit()', 'padmin', 'SELECT pgtrickle.outbox_publish(''events'', to_jsonb(%1$L::text))'),
+  ('pgtrickle._outbox_register_commit()', 'padmin', 'SELECT pgtrickle.outbox_publish(''events'', ''{}'', jsonb_build_object(%1$L, %1$L))'),
+  ('pgtrickle.outbox_watermark()', 'relay', 'SELECT pgtrickle.outbox_watermark()'),
+  ('pgtrickle._outbox_enable(text,regclass,integer)', 'padmin',
+   'SELECT pgtrickle._outbox_enable(%1$L, (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''salaries'')::regclass, 24)'),
+  ('pgtrickle.create_outbox(text,integer)', 'padmin', 'SELECT pgtrickle.create_outbox(%1$L)'),
+  ('pgtrickle._outbox_publish(text,regclass,jsonb,jsonb)', 'padmin', 'SELECT pgtrickle._outbox_publish(%1$L, NULL, ''{}'', ''{}'')'),
+  ('pgtrickle._outbox_disable(text,regclass,boolean)', 'padmin', 'SELECT pgtrickle._outbox_disable(''outbox_salaries'', NULL, true)'),
+  ('pgtrickle._outbox_resolve(text,regclass)', 'relay', 'SELECT * FROM pgtrickle._outbox_resolve(%1$L, NULL)'),
+  ('pgtrickle._outbox_status(text,regclass)', 'relay', 'SELECT pgtrickle._outbox_status(%1$L, NULL)'),
+  ('pgtrickle.run_outbox_retention()', 'relay', 'SELECT pgtrickle.run_outbox_retention()'),
+  ('pgtrickle._consumer_group_create(text,text,regclass,text)', 'padmin',
+   'SELECT pgtrickle._consumer_group_create(%1$L, ''events'', NULL, ''earliest'')'),
+  ('pgtrickle.drop_consumer_group(text,boolean)', 'padmin', 'SELECT pgtrickle.drop_consumer_group(%1$L || ''x'', true)'),
+  ('pgtrickle.poll_outbox(text,text,integer,integer)', 'padmin', 'SELECT * FROM pgtrickle.poll_outbox(%1$L, %1$L)'),
+  ('pgtrickle.commit_offset(text,text,bigint)', 'padmin', 'SELECT pgtrickle.commit_offset(%1$L, %1$L, 1)'),
+  ('pgtrickle.extend_lease(text,text,integer)', 'padmin', 'SELECT pgtrickle.extend_lease(%1$L, %1$L, 10)'),
+  ('pgtrickle.seek_offset(text,text,bigint)', 'padmin', 'SELECT pgtrickle.seek_offset(%1$L, %1$L, 0)'),
+  ('pgtrickle.consumer_heartbeat(text,text)', 'padmin', 'SELECT pgtrickle.consumer_heartbeat(%1$L, %1$L)'),
+  ('pgtrickle.consumer_lag(text)', 'padmin', 'SELECT * FROM pgtrickle.consumer_lag(%1$L)'),
+  ('pgtrickle.create_inbox(text,text,integer,text,boolean,boolean,integer)', 'relay', 'SELECT pgtrickle.create_inbox(left(%1$L, 40), ''trap'')'),
+  ('pgtrickle.create_inbox_table(text,text,integer,boolean,integer)', 'relay', 'SELECT pgtrickle.create_inbox_table(''relay_outbox_config'', ''trap'')'),
+  ('pgtrickle.drop_inbox(text,boolean,boolean)', 'padmin', 'SELECT pgtrickle.drop_inbox(%1$L, true, true)'),
+  ('pgtrickle.inbox_mark_processed(text,text)', 'padmin', 'SELECT pgtrickle.inbox_mark_processed(''incoming'', %1$L)'),
+  ('pgtrickle.inbox_mark_failed(text,text,text)', 'padmin', 'SELECT pgtrickle.inbox_mark_failed(''incoming'', ''e1'', %1$L)'),
+  ('pgtrickle.replay_inbox_messages(text,text[])', 'padmin', 'SELECT pgtrickle.replay_inbox_messages(''incoming'', ARRAY[%1$L])'),
+  ('pgtrickle.inbox_health(text)', 'relay', 'SELECT pgtrickle.inbox_health(%1$L)'),
+  ('pgtrickle._relay_grant_outboxes()', 'relay', 'SELECT pgtrickle._relay_grant_outboxes()');
+
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
+                     WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.prosecdef
+                       AND p.proname !~ '^_outbox_capture_'),
+                    (SELECT array_agg(fn ORDER BY fn COLLATE "C") FROM audited),
+                    'the SECURITY DEFINER functions are exactly the audited ones');
+  PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
+                     WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.prosecdef
+                       AND (NOT coalesce(p.proconfig && ARRAY['search_path=pg_catalog, pgtrickle, pg_temp'], false)
+                            OR has_function_privilege('public', p.oid, 'EXECUTE'))),
+                    NULL::text[], 'SECURITY DEFINER functions without a pinned search path or open to PUBLIC');
+  PERFORM assert_eq((SELECT array_agg(DISTINCT p.oid::regprocedure::text) FROM pg_trigger AS t
+                     JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_proc AS p ON p.oid = t.tgfoid
+                     WHERE p.proname ~ '^_outbox_capture_' AND p.proowner <> c.relowner),
+                    NULL::text[], 'capture functions owned by anyone but their table''s owner');
+END
+$$;
+
+-- Each function, called by its least caller with hostile names and the trap schema first in the
+-- search path; failures are expected and ignored, escalation is not.
+CREATE FUNCTION pg_temp.attack(p_role text, p_sql text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('SET SESSION AUTHORIZATION %I', p_role);
+  SET search_path = trap, public;
+  BEGIN
+    EXECUTE p_sql;
+  EXCEPTION WHEN OTHERS THEN
+    NULL;
+  END;
+  RESET search_path;
+  RESET SESSION AUTHORIZATION;
+END
+$$;
+DO $$
+DECLARE
+  a       record;
+  v_name  text;
+  v_names text[] := ARRAY[
+    'x"; ALTER ROLE ' || quote_ident(current_database() || '_padmin') || ' SUPERUSER; --',
+    'x''); SELECT trap.escalate(); --',
+    'trap.relay_outbox_config', 'vschema.salaries', 'relay_outbox_config', 'outbox_tables'];
+BEGIN
+  FOR a IN SELECT * FROM audited ORDER BY fn LOOP
+    FOREACH v_name IN ARRAY v_names LOOP
+      PERFORM pg_temp.attack(current_database() || '_' || a.caller, format(a.attack, v_name));
+      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname LIKE current_database() || '\_%' AND rolsuper) THEN
+        RAISE EXCEPTION 'escalation through % with %', a.fn, v_name;
+      END IF;
+    END LOOP;
+  END LOOP;
+  ASSERT (SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name LIKE 'x%') > 0, 'the attacks ran, as the pipeline admin';
+  ASSERT (SELECT count(*) FROM pgtrickle.outbox_consumers) > 0, 'the attacks ran, down to the consumer groups';
+  PERFORM assert_eq((SELECT count(*) FROM pg_auth_members AS m JOIN pg_roles AS r ON r.oid = m.member
+                     WHERE r.rolname LIKE current_database() || '\_%'), 2::bigint,
+                    'each test role is still a member of its one group only');
+  ASSERT NOT has_table_privilege('pgtrickle_relay_admin', 'pgtrickle.relay_outbox_config', 'SELECT'), 'no raw config for admins';
+  ASSERT NOT has_table_privilege('pgtrickle_relay_admin', 'pgtrickle.outbox_tables', 'UPDATE'), 'no catalog writes for admins';
+  ASSERT NOT has_table_privilege('pgtrickle_relay', 'trap.relay_outbox_config', 'INSERT'), 'no grant on the trap table';
+  PERFORM assert_eq((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'vschema.salaries'::regclass AND NOT tgisinternal),
+                    4::bigint, 'the victim''s capture triggers are intact');
+END
+$$;
+
+SELECT pgtrickle.disable_outbox('vschema.salaries');
+DROP SCHEMA vschema, trap CASCADE;
