@@ -1630,6 +1630,17 @@ BEGIN
 END
 $$;
 
+-- The captured table of an outbox, or NULL (an event outbox, or the table is gone). From the
+-- catalog, not to_regclass: a role without USAGE on the table's schema still finds it.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_source(t pgtrickle.outbox_tables)
+RETURNS regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT c.oid::regclass FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+  WHERE n.nspname = t.source_schema AND c.relname = t.source_table
+$$;
+
 -- The body of an outbox's capture trigger function, which writes one statement's changes to the
 -- outbox. _outbox_attach writes in what the body needs, so it reads no catalog of ours at run time
 -- and its outbox INSERTs are static SQL, planned once per session (a dynamic EXECUTE is parsed and
@@ -1772,7 +1783,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_fn        text := pgtrickle._outbox_capture_function(t.outbox_name);
-  v_rel       regclass := format('%I.%I', t.source_schema, t.source_table)::regclass;
+  v_rel       regclass := pgtrickle._outbox_source(t);
   v_owner     oid;
   v_old_owner oid;
   v_me        oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
@@ -1841,7 +1852,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF NEW.source_schema IS NOT NULL AND to_regclass(format('%I.%I', NEW.source_schema, NEW.source_table)) IS NOT NULL THEN
+  IF pgtrickle._outbox_source(NEW) IS NOT NULL THEN
     PERFORM pgtrickle._outbox_attach(NEW);
   END IF;
   RETURN NULL;
@@ -1859,8 +1870,7 @@ DO $$
 DECLARE
   t pgtrickle.outbox_tables;
 BEGIN
-  FOR t IN SELECT * FROM pgtrickle.outbox_tables WHERE source_schema IS NOT NULL
-                                                   AND to_regclass(format('%I.%I', source_schema, source_table)) IS NOT NULL LOOP
+  FOR t IN SELECT * FROM pgtrickle.outbox_tables AS o WHERE pgtrickle._outbox_source(o) IS NOT NULL LOOP
     BEGIN
       PERFORM pgtrickle._outbox_attach(t);
     EXCEPTION WHEN insufficient_privilege THEN
@@ -2149,7 +2159,7 @@ BEGIN
     PERFORM pgtrickle._outbox_not_found(p_name);
   END IF;
   IF t.source_schema IS NOT NULL THEN
-    v_rel := to_regclass(format('%I.%I', t.source_schema, t.source_table));
+    v_rel := pgtrickle._outbox_source(t);
     IF v_rel IS NOT NULL THEN
       PERFORM pgtrickle._relay_require_owner('disable_outbox', v_rel);
       EXECUTE format('DROP TRIGGER IF EXISTS pgtrickle_outbox_insert ON %1$s;
