@@ -131,7 +131,13 @@ bool parse_body(std::string_view body, const RequestInfo& info, std::vector<Mess
     out.resize(start);
   }
   Message m = make_message(info, std::move(source));
-  m.dedup_key = !info.idempotency_key.empty() ? std::string(info.idempotency_key) : "sha256:" + util::sha256_hex(body);
+  // A signed request's identity comes from what the signature covers, never from the unsigned
+  // Idempotency-Key: a replay of it under other keys is the same event.
+  std::string_view key;
+  if (!info.signed_body && !info.idempotency_key.empty()) m.dedup_key = info.idempotency_key;
+  else if (info.signed_body && json_scan::kind(whole) == '{' && json_scan::field(whole, "dedup_key", key) && json_scan::kind(key) == '"' && key.size() > 2)
+    json_scan::append_text(m.dedup_key, key);
+  else m.dedup_key = "sha256:" + util::sha256_hex(body);
   m.data = std::string(body);
   out.push_back(std::move(m));
   return true;
