@@ -87,7 +87,7 @@ bool keep_header(std::string_view name) {
   static constexpr std::string_view dropped[] = {
       "authorization", "proxy-authorization", "cookie", "x-pgtrickle-signature", "host", "content-length", "connection",
       "transfer-encoding", "keep-alive", "expect", "te", "upgrade",
-      // cpp-httplib's own entries for the peer and local address, not request headers
+      // names servers use for the peer and local address: never taken from a client
       "remote_addr", "remote_port", "local_addr", "local_port"};
   for (auto d : dropped)
     if (util::iequals(name, d)) return false;
