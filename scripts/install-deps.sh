@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libpq-dev postgresql-15 postgresql-client-15
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
-  libcli11-dev libcpp-httplib-dev libssl-dev libcurl4-openssl-dev
+  libcli11-dev libmicrohttpd-dev libcpp-httplib-dev libssl-dev libcurl4-openssl-dev
   librdkafka-dev libnats-dev libhiredis-dev librabbitmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nats-server redis-server rabbitmq-server python3

@@ -395,7 +395,9 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('source', 'http', 'max_body_bytes', 'integer', false, NULL, NULL, '{}'::text[], false, '1048576'::jsonb, 1, 1073741824, 'Larger requests get 413.')
  ,('source', 'http', 'max_pending', 'integer', false, NULL, NULL, '{}'::text[], false, '10000'::jsonb, 1, 10000000, 'Messages accepted and waiting for their commit; a request beyond gets 429 with Retry-After.')
  ,('source', 'http', 'max_requests_per_s', 'integer', false, NULL, NULL, '{}'::text[], false, '0'::jsonb, 0, 10000000, 'Requests a second the receiver takes (bursts up to as many); more get 429 with Retry-After, before any credential check. 0: no limit.')
- ,('source', 'http', 'max_connections', 'integer', false, NULL, NULL, '{}'::text[], false, '64'::jsonb, 1, 4096, 'Connections served at once (one thread each); more wait to be accepted.')
+ ,('source', 'http', 'max_connections', 'integer', false, NULL, NULL, '{}'::text[], false, '256'::jsonb, 1, 65536, 'Connections open at once; more are closed as soon as accepted.')
+ ,('source', 'http', 'max_connections_per_client', 'integer', false, NULL, NULL, '{}'::text[], false, '64'::jsonb, 1, 65536, 'Connections open at once from one client address (behind a proxy, all come from its address); more are closed as soon as accepted.')
+ ,('source', 'http', 'request_timeout_s', 'integer', false, NULL, NULL, '{}'::text[], false, '30'::jsonb, 1, 3600, 'Seconds a connection has to deliver a whole request (headers and body) from its opening or its previous answer; then it is closed. The wait for the commit does not count.')
  ,('source', 'stdin', 'format', 'enum', false, NULL, ARRAY['jsonl']::text[], '{}'::text[], false, '"jsonl"'::jsonb, NULL, NULL, 'Input format.')
 ;
 -- END GENERATED CONFIG SPEC

@@ -1,7 +1,5 @@
 #include "http/admin_server.h"
-#include "http/listen_socket.h"
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 namespace relay {
@@ -36,6 +34,30 @@ std::string AdminServer::health_json(const HealthBoard& health, int& status) {
   return doc.dump();
 }
 
+http::Response AdminServer::answer(const http::Request& request) const {
+  if (request.method != "GET" && request.method != "HEAD") {
+    auto r = http::error_response(405, "only GET is served here");
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  http::Response r;
+  if (request.path == "/metrics") {
+    r.body = metrics_.render();
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  } else if (request.path == "/health") {
+    r.body = health_json(health_, r.status);
+  } else if (request.path == "/health/live") {
+    r.body = "{\"status\":\"alive\"}";
+  } else if (request.path == "/health/ready") {
+    bool ready = health_.database_connected.load() && health_.catalog_loaded.load();
+    r.status = ready ? 200 : 503;
+    r.body = ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}";
+  } else {
+    r = http::error_response(404, "nothing here; try /metrics, /health, /health/live or /health/ready");
+  }
+  return r;
+}
+
 Status AdminServer::start(const std::string& address) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) return fatal("metrics address \"" + address + "\" must be host:port, e.g. 0.0.0.0:9090");
@@ -48,34 +70,19 @@ Status AdminServer::start(const std::string& address) {
   } catch (...) {
     return fatal("metrics address \"" + address + "\": the port must be a number");
   }
-  server_ = std::make_unique<httplib::Server>();
-  http::listen_exclusively(*server_);
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  server_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    int status = 200;
-    res.set_content(health_json(health_, status), "application/json");
-    res.status = status;
-  });
-  server_->Get("/health/live", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("{\"status\":\"alive\"}", "application/json");
-  });
-  server_->Get("/health/ready", [this](const httplib::Request&, httplib::Response& res) {
-    bool ready = health_.database_connected.load() && health_.catalog_loaded.load();
-    res.status = ready ? 200 : 503;
-    res.set_content(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}", "application/json");
-  });
-  if (port == 0) port_ = server_->bind_to_any_port(host);
-  else port_ = server_->bind_to_port(host, port) ? port : -1;
-  if (port_ <= 0) return fatal("cannot listen on " + address + " for /metrics and /health (in use? set --metrics-addr)");
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // Scrapers and probes need few connections and no request body; anything bigger or slower is refused.
+  http::Limits limits;
+  limits.max_connections = 64;
+  limits.max_connections_per_peer = 16;
+  limits.request_timeout = std::chrono::seconds(10);
+  limits.max_body_bytes = 0;
+  limits.body_limit_name = "the limit of the metrics server";
+  auto started = server_.start(host, port, limits, {}, [this](http::Request& request, http::Reply reply) { reply(answer(request)); });
+  if (!started) 
+    return fatal("cannot listen on " + address + " for /metrics and /health: " + started.error().message + " (in use? set --metrics-addr)");
   return {};
 }
 
-void AdminServer::stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+void AdminServer::stop() { server_.stop(); }
 
 }  // namespace relay

@@ -78,6 +78,24 @@ TEST(HttpSourceReceive, OneEventIsOneMessageUnderItsIdempotencyKeyOrItsDigest) {
   EXPECT_EQ(out[0].dedup_key, "sha256:" + util::sha256_hex("[1, 2]"));
 }
 
+// The Idempotency-Key header is not signed: a signed request takes its identity from its body, so a
+// replay of it under another key is the same event.
+TEST(HttpSourceReceive, ASignedBodyIsIdentifiedByWhatTheSignatureCoversNotByTheHeader) {
+  RequestInfo info;
+  info.path = "/events";
+  info.signed_body = true;
+  info.idempotency_key = "attacker-chosen";
+  std::vector<Message> out;
+  std::string error;
+  ASSERT_TRUE(parse_body(R"({"dedup_key": "outbox_orders:7:0", "payload": {"id": 7}})", info, out, error)) << error;
+  ASSERT_TRUE(parse_body(R"({"order_id": 7})", info, out, error)) << error;
+  ASSERT_TRUE(parse_body(R"({"dedup_key": 12})", info, out, error)) << error;
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:7:0") << "the webhook sink's envelope names its identity";
+  EXPECT_EQ(out[1].dedup_key, "sha256:" + util::sha256_hex(R"({"order_id": 7})"));
+  EXPECT_EQ(out[2].dedup_key, "sha256:" + util::sha256_hex(R"({"dedup_key": 12})")) << "only a string names an identity";
+}
+
 TEST(HttpSourceReceive, ABatchedWebhookBodyIsOneMessagePerElementUnderItsOwnDedupKey) {
   RequestInfo info;
   info.path = "/in";

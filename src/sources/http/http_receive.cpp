@@ -87,7 +87,7 @@ bool keep_header(std::string_view name) {
   static constexpr std::string_view dropped[] = {
       "authorization", "proxy-authorization", "cookie", "x-pgtrickle-signature", "host", "content-length", "connection",
       "transfer-encoding", "keep-alive", "expect", "te", "upgrade",
-      // cpp-httplib's own entries for the peer and local address, not request headers
+      // names servers use for the peer and local address: never taken from a client
       "remote_addr", "remote_port", "local_addr", "local_port"};
   for (auto d : dropped)
     if (util::iequals(name, d)) return false;
@@ -131,7 +131,13 @@ bool parse_body(std::string_view body, const RequestInfo& info, std::vector<Mess
     out.resize(start);
   }
   Message m = make_message(info, std::move(source));
-  m.dedup_key = !info.idempotency_key.empty() ? std::string(info.idempotency_key) : "sha256:" + util::sha256_hex(body);
+  // A signed request's identity comes from what the signature covers, never from the unsigned
+  // Idempotency-Key: a replay of it under other keys is the same event.
+  std::string_view key;
+  if (!info.signed_body && !info.idempotency_key.empty()) m.dedup_key = info.idempotency_key;
+  else if (info.signed_body && json_scan::kind(whole) == '{' && json_scan::field(whole, "dedup_key", key) && json_scan::kind(key) == '"' && key.size() > 2)
+    json_scan::append_text(m.dedup_key, key);
+  else m.dedup_key = "sha256:" + util::sha256_hex(body);
   m.data = std::string(body);
   out.push_back(std::move(m));
   return true;

@@ -38,6 +38,7 @@ std::string lower(std::string_view s);
 struct RequestInfo {
   std::string_view path;
   std::string idempotency_key;  // the header, may be empty
+  bool signed_body = false;     // the signature was checked: the identity comes from the body, not the header
   std::vector<Header> headers;       // already filtered by keep_header
   double received_at = 0;            // unix seconds
 };
@@ -47,7 +48,9 @@ struct RequestInfo {
 //  - a non-empty JSON array whose every element is an object with a non-empty string `dedup_key`
 //    (what the relay's webhook sink sends with batch = true) → one message per element, its
 //    dedup_key the element's, its data the element's exact text;
-//  - anything else → one message: dedup_key the Idempotency-Key, else "sha256:<hex of the body>".
+//  - anything else → one message: dedup_key the Idempotency-Key, else "sha256:<hex of the body>";
+//    for a signed body (signed_body), what the signature covers: the object's string `dedup_key`
+//    (the webhook sink's envelope), else "sha256:<hex of the body>" — the header is not signed.
 // subject = the path, source = "http:<path>", op = event, the request's headers on each.
 bool parse_body(std::string_view body, const RequestInfo& info, std::vector<Message>& out, std::string& error);
 
