@@ -196,8 +196,9 @@ TEST(HostAccess, APipelineDefinedInSqlCannotPutAHostFileIntoErrorsOrAnInbox) {
   c.set_connection_timeout(1);
   auto r = c.Post("/in", {{"Authorization", "Bearer t0k"}}, "{\"a\":1}", "application/json");
   EXPECT_FALSE(r && r->status < 300) << "the receiver was not to run";
-  if (db.value("SELECT to_regclass('pgtrickle.inbox_hooks') IS NOT NULL") == "t")
+  if (db.value("SELECT to_regclass('pgtrickle.inbox_hooks') IS NOT NULL") == "t") {
     EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_hooks WHERE event_type LIKE '%secret%'"), 0);
+  }
   EXPECT_EQ(relay.err().find("host-file-secret-line"), std::string::npos);
   EXPECT_EQ(relay.err().find("environment-secret-value"), std::string::npos);
 }
