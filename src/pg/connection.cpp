@@ -99,7 +99,9 @@ Result<Connection> Connection::open_isolated(const std::string& conninfo, const 
     std::string_view k = d->keyword;
     bool set = false;
     for (auto* o = given.get(); o->keyword && !set; ++o) set = o->val && k == o->keyword;
-    if (set || k == "application_name" || k == "connect_timeout") continue;
+    // "service" stays unset (an empty one is looked up, and not found): with every other option
+    // set, a service named by PGSERVICE has nothing left to fill in.
+    if (set || k == "service" || k == "application_name" || k == "connect_timeout") continue;
     if (names_host_file(k)) append_option(all, k, kNoFile);
     else if (d->compiled) append_option(all, k, d->compiled);
     else if (d->envvar || k == "user" || k == "password" || k == "dbname" || k == "host") append_option(all, k, "");
