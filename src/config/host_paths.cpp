@@ -41,6 +41,11 @@ Result<std::string> readable_file_under(const std::string& dir, const std::strin
   auto real_dir = real_dir_of(dir, what, setting);
   if (!real_dir) return real_dir.error();
   std::string real = real_path(path);
+  // A file not there (yet) under the directory, named without "..": the backend that opens it says
+  // it cannot read it, as for any pipeline.
+  if (real.empty() && errno == ENOENT && path.find("/..") == std::string::npos &&
+      (inside(*real_dir, path) || inside(dir, path)))
+    return path;
   if (real.empty() || !inside(*real_dir, real))
     return fatal(fmt::format("{}: a pipeline defined in SQL may only name files under {} (the operator's {}); {} is not "
                              "one of them", what, dir, setting, path));
@@ -58,6 +63,10 @@ Status parent_under(const std::string& dir, const std::string& path, std::string
   std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
   std::string real = real_path(parent);
+  // A directory not there (yet): nothing is opened, and it is looked at again on the next try.
+  if (real.empty() && errno == ENOENT)
+    return retriable(fmt::format("cannot open {}: the directory {} does not exist (a pipeline defined in SQL writes only "
+                                 "under {}, the operator's {})", path, parent, dir, setting));
   if (name.empty() || name == "." || name == ".." || real.empty() || (real != *real_dir && !inside(*real_dir, real)))
     return fatal(fmt::format("{}: a pipeline defined in SQL may only write files under {} (the operator's {}); {} is not "
                              "one of them", what, dir, setting, path));

@@ -184,7 +184,9 @@ TEST(HostAccess, APipelineDefinedInSqlCannotPutAHostFileIntoErrorsOrAnInbox) {
   int port = free_receiver_port();
   set_inbox_pipeline(db, "receiver", {{"source_type", "http"}, {"listen", "127.0.0.1:" + std::to_string(port)}, {"path", "/in"},
                                       {"bearer_token", "t0k"}, {"inbox_name", "hooks"}, {"event_type", "${FILE:" + host_file + "}"}});
-  RelayProcess relay(relay_args(db), {"PGTRICKLE_TEST_MARK=environment-secret-value"});
+  std::string secrets = work_dir() + "/no-secrets-" + db.name();
+  ::mkdir(secrets.c_str(), 0700);
+  RelayProcess relay(relay_args(db), {"PGTRICKLE_TEST_MARK=environment-secret-value", "PGTRICKLE_RELAY_SQL_SECRETS_DIR=" + secrets});
   for (const char* p : {"environ", "hostfile", "receiver"}) {
     std::string error = wait_for_pipeline_error(relay, p);
     EXPECT_FALSE(error.empty()) << p << "\n" << relay.err();
