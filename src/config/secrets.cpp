@@ -87,7 +87,7 @@ bool rdkafka_runs_host_code(const std::string& name, const json& value) {
   return v.find("GSSAPI") != std::string::npos;
 }
 bool rdkafka_names_file(const std::string& name) {
-  return name.ends_with(".location") || name == "sasl.kerberos.keytab";
+  return name.ends_with(".location") || name.ends_with(".file") || name == "sasl.kerberos.keytab";
 }
 
 // In a pipeline defined in SQL, a key naming a file the relay reads: written literally (its value

@@ -138,6 +138,11 @@ TEST(HostAccess, APgInboxOfAPipelineDefinedInSqlNeverHandsTheRelaysPostgresPassw
   db.exec("INSERT INTO t VALUES (1)");
   std::string url = "postgresql://victim@127.0.0.1:" + std::to_string(attacker.port()) + "/ledger";
   set_outbox_pipeline(db, "steal", {{"stream_table", "t"}, {"sink_type", "pg-inbox"}, {"postgres_url", url}, {"inbox_name", "x"}});
+  // Files of the relay's host named in the URL, and its service file, are not for SQL pipelines.
+  set_outbox_pipeline(db, "cert", {{"stream_table", "t"}, {"sink_type", "pg-inbox"}, {"inbox_name", "x"},
+                                   {"postgres_url", url + "?sslcert=/etc/passwd&sslkey=/etc/shadow"}});
+  set_outbox_pipeline(db, "service", {{"stream_table", "t"}, {"sink_type", "pg-inbox"}, {"inbox_name", "x"},
+                                      {"postgres_url", "service=relay dbname=ledger"}});
   std::string home = work_dir() + "/home-" + db.name();
   ::mkdir(home.c_str(), 0700);
   write_file(home + "/.pgpass", "*:*:*:*:pgpass-file-secret\n", 0600);
@@ -146,6 +151,10 @@ TEST(HostAccess, APgInboxOfAPipelineDefinedInSqlNeverHandsTheRelaysPostgresPassw
     ASSERT_TRUE(wait_until([&] { return attacker.startups() >= 1; }, 20s)) << "the relay never reached the server\n" << relay.err();
     std::string error = wait_for_pipeline_error(relay, "steal");
     EXPECT_NE(error.find("no password supplied"), std::string::npos) << error;
+    std::string cert = wait_for_pipeline_error(relay, "cert");
+    EXPECT_NE(cert.find("sslcert"), std::string::npos) << cert;
+    EXPECT_NE(cert.find("--sql-secrets-dir"), std::string::npos) << cert;
+    EXPECT_NE(wait_for_pipeline_error(relay, "service").find("service file"), std::string::npos);
   }
   {  // ... or in ~/.pgpass
     int before = attacker.startups();
@@ -159,7 +168,7 @@ TEST(HostAccess, APgInboxOfAPipelineDefinedInSqlNeverHandsTheRelaysPostgresPassw
   }
 
   // The same pipeline in the operator's TOML file uses the relay's own libpq settings, as before.
-  db.exec("SELECT pgtrickle.delete_relay('steal')");
+  for (const char* p : {"steal", "cert", "service"}) db.exec(std::string("SELECT pgtrickle.delete_relay('") + p + "')");
   std::string toml = toml_with(db, "pg-inbox", "[[pipeline]]\nname = \"mine\"\nsource = { type = \"outbox\", stream_table = \"t\" }\n"
                                               "sink = { type = \"pg-inbox\", postgres_url = \"" + url + "\", inbox_name = \"x\" }\n");
   RelayProcess operator_relay({"--config", toml}, {"PGPASSWORD=pgpassword-env-secret"});
