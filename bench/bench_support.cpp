@@ -87,6 +87,8 @@ Relay::Relay(const std::vector<std::string>& args, const std::string& err) : err
     dup2(fd, 2);
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
+    // The benchmarks' file sinks, defined in SQL, write under /tmp (--sql-file-dir).
+    setenv("PGTRICKLE_RELAY_SQL_FILE_DIR", "/tmp", 0);
     std::vector<char*> argv;
     std::string bin = RELAY_BINARY;
     argv.push_back(bin.data());

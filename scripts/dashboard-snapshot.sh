@@ -95,7 +95,7 @@ END $$;
 SQL
 
 start_relay() {  # <port> <log>; the process id in $!
-  "$relay" --postgres-url "$url" --metrics-addr "127.0.0.1:$1" --relay-group-id snapshot >/dev/null 2>>"$2" &
+  "$relay" --postgres-url "$url" --sql-file-dir "$work" --metrics-addr "127.0.0.1:$1" --relay-group-id snapshot >/dev/null 2>>"$2" &
 }
 wait_http() {  # <url>
   for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.2; done

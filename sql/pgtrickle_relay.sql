@@ -280,7 +280,7 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('source', 'outbox', 'group', 'string', false, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'Accepted for compatibility with pg_trickle''s set_relay_outbox; progress is tracked per relay group and pipeline.')
  ,('source', 'outbox', 'retention_hours', 'integer', false, NULL, NULL, '{}'::text[], false, NULL, 0, 2147483647, 'Accepted for compatibility with pg_trickle''s set_relay_outbox; retention is set per outbox by enable_outbox.')
  ,('sink', 'stdout', 'format', 'enum', false, NULL, ARRAY['jsonl','json','csv']::text[], '{}'::text[], false, '"jsonl"'::jsonb, NULL, NULL, 'jsonl: one message per line; json: pretty-printed; csv: one row per message.')
- ,('sink', 'file', 'path', 'string', true, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'File to append to; rotated files get .1, .2, ... suffixes.')
+ ,('sink', 'file', 'path', 'string', true, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'File to append to; rotated files get .1, .2, ... suffixes. A pipeline defined in SQL writes only under the operator''s --sql-file-dir.')
  ,('sink', 'file', 'format', 'enum', false, NULL, ARRAY['jsonl','json','csv']::text[], '{}'::text[], false, '"jsonl"'::jsonb, NULL, NULL, 'jsonl: one message per line; json: pretty-printed; csv: one row per message.')
  ,('sink', 'file', 'rotate_bytes', 'integer', false, NULL, NULL, '{}'::text[], false, '0'::jsonb, 0, 9223372036854775807, 'Rotate the file once it reaches this size; 0 never rotates.')
  ,('sink', 'file', 'max_files', 'integer', false, NULL, NULL, '{}'::text[], false, '10'::jsonb, 0, 2147483647, 'Rotated files kept besides the current one.')

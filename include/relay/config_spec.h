@@ -25,6 +25,11 @@ enum class ValueType {
 };
 const char* to_string(ValueType type);
 
+// A key naming a file on the relay's host, read (a certificate, a key, credentials) or written (the
+// file sink). A pipeline defined in SQL names it literally and only under the operator's
+// --sql-secrets-dir (read) or --sql-file-dir (written).
+enum class HostFile { none, read, write };
+
 struct KeySpec {
   std::string_view key;
   ValueType type = ValueType::string;
@@ -40,6 +45,7 @@ struct KeySpec {
   // fit the int the backends hold them in unless a key says otherwise.
   int64_t min = 0;
   int64_t max = std::numeric_limits<int32_t>::max();
+  HostFile host_file = HostFile::none;
 };
 
 constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config/host_access.h"
 #include "relay/result.h"
 
 namespace relay {
@@ -54,8 +55,10 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
 
 // Replaces ${ENV:NAME} and ${FILE:/path} in every string of `config`, converting whole-value
 // references of integer/boolean keys to their type. Errors name the reference, never its value.
-Result<nlohmann::json> resolve_secrets(const nlohmann::json& config);
-Result<std::string> resolve_secret_string(const std::string& text);
+// With `limits` (a pipeline defined in SQL) only what the operator allowed resolves, and keys naming
+// files on the host must be literal paths under the allowed directory.
+Result<nlohmann::json> resolve_secrets(const nlohmann::json& config, const HostAccess* limits = nullptr);
+Result<std::string> resolve_secret_string(const std::string& text, const HostAccess* limits = nullptr);
 
 // A copy of `config` with the values of secret keys (and passwords in URLs) replaced by "***".
 nlohmann::json redact_config(const nlohmann::json& canonical);

@@ -75,6 +75,7 @@ void markdown_table(const BackendSpec& spec, std::string& out) {
     if (k.type == ValueType::integer)
       notes += k.max == kNoLimit ? fmt::format(" At least {}.", k.min) : fmt::format(" From {} to {}.", k.min, k.max);
     if (k.secret) notes += " Secret: never printed.";
+    if (k.host_file == HostFile::read) notes += " A pipeline defined in SQL names only a file under --sql-secrets-dir.";
     if (k.template_) notes += " Template.";
     out += fmt::format("| `{}` | {} | {} | {}{} |\n", k.key, type, k.default_json.empty() ? "" : "`" + std::string(k.default_json) + "`",
                        k.description, notes);

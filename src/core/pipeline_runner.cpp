@@ -156,7 +156,7 @@ class PipelineRunner::Impl {
       return fatal(fmt::format("sink type \"{}\" is not available in this build (see pgtrickle-relay --version)", config_.sink_type));
     if (!source_entry || !source_entry->make_source)
       return fatal(fmt::format("source type \"{}\" is not available in this build (see pgtrickle-relay --version)", config_.source_type));
-    auto resolved = resolve_secrets(config_.canonical);
+    auto resolved = resolve_secrets(config_.canonical, ctx.host_access);
     if (!resolved) return resolved.error();
     resolved_ = config_;
     resolved_.canonical = std::move(*resolved);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "config/host_paths.h"
+
 #include <algorithm>
 #include <cstdlib>
 
@@ -30,18 +32,97 @@ Result<Connection> Connection::open(const std::string& conninfo, const std::stri
   // expand_dbname=1: the dbname value may itself be a URL or key=value string.
   const char* keys[] = {"dbname", "application_name", "connect_timeout", nullptr};
   const char* vals[] = {conninfo.c_str(), application_name.c_str(), "10", nullptr};
+  return connect(keys, vals);
+}
+
+namespace {
+
+// Stands for "no file": a path that cannot exist (/dev/null is no directory), so libpq finds
+// nothing where it would otherwise fall back to ~/.pgpass or ~/.postgresql/.
+constexpr const char* kNoFile = "/dev/null/none";
+
+// libpq options that name files on the host: a pipeline defined in SQL names them literally and
+// only under the operator's secrets directory.
+bool names_host_file(std::string_view keyword) {
+  return keyword == "passfile" || keyword == "sslcert" || keyword == "sslkey" || keyword == "sslrootcert" ||
+         keyword == "sslcrl" || keyword == "sslcrldir";
+}
+
+void append_option(std::string& out, std::string_view keyword, std::string_view value) {
+  out += keyword;
+  out += "='";
+  for (char c : value) {
+    if (c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  out += "' ";
+}
+
+}  // namespace
+
+Result<Connection> Connection::open_isolated(const std::string& conninfo, const std::string& application_name,
+                                             const HostAccess& limits) {
+  char* parse_error = nullptr;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> given(PQconninfoParse(conninfo.c_str(), &parse_error),
+                                                                      &PQconninfoFree);
+  if (parse_error) PQfreemem(parse_error);  // it may quote the URL, secrets and all
+  if (!given) return fatal("postgres_url is not a libpq URL (postgresql://...) or key=value string");
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> defaults(PQconndefaults(), &PQconninfoFree);
+  if (!defaults) return retriable("cannot allocate libpq's connection defaults");
+
+  // Every option gets a value: what the URL says, else libpq's compiled-in default, else empty
+  // (or "no file"); an option libpq sees unset it would take from the relay's environment
+  // (PGPASSWORD, PGUSER, PGSSLKEY, ...), its service file or its home directory.
+  std::string explicit_options;
+  std::string sslmode, sslrootcert;
+  for (auto* o = given.get(); o->keyword; ++o) {
+    if (!o->val) continue;
+    std::string_view k = o->keyword;
+    std::string v = o->val;
+    if (k == "service")
+      return fatal("postgres_url: \"service\" names an entry of the relay host's service file, which a pipeline defined in "
+                   "SQL may not use; write host, port, dbname and user instead");
+    if (k == "sslmode") sslmode = v;
+    if (k == "sslrootcert") sslrootcert = v;
+    if (names_host_file(k) && !(k == "sslrootcert" && v == "system")) {
+      auto real = readable_file_under(limits.secrets_dir, v, fmt::format("postgres_url option {}", k), "--sql-secrets-dir");
+      if (!real) return real.error();
+      v = *real;
+    }
+    append_option(explicit_options, k, v);
+  }
+  if ((sslmode == "verify-ca" || sslmode == "verify-full") && sslrootcert.empty())
+    return fatal(fmt::format("postgres_url: sslmode={} needs sslrootcert, a file under --sql-secrets-dir (or sslrootcert=system) "
+                             "in a pipeline defined in SQL: the relay's own ~/.postgresql/root.crt is not used", sslmode));
+  std::string all;
+  for (auto* d = defaults.get(); d->keyword; ++d) {
+    std::string_view k = d->keyword;
+    bool set = false;
+    for (auto* o = given.get(); o->keyword && !set; ++o) set = o->val && k == o->keyword;
+    // "service" stays unset (an empty one is looked up, and not found): with every other option
+    // set, a service named by PGSERVICE has nothing left to fill in.
+    if (set || k == "service" || k == "application_name" || k == "connect_timeout") continue;
+    if (names_host_file(k)) append_option(all, k, kNoFile);
+    else if (d->compiled) append_option(all, k, d->compiled);
+    else if (d->envvar || k == "user" || k == "password" || k == "dbname" || k == "host") append_option(all, k, "");
+  }
+  all += explicit_options;
+  append_option(all, "application_name", application_name);
+  if (explicit_options.find("connect_timeout=") == std::string::npos) append_option(all, "connect_timeout", "10");
+  const char* keys[] = {"dbname", nullptr};
+  const char* vals[] = {all.c_str(), nullptr};
+  return connect(keys, vals);
+}
+
+Result<Connection> Connection::connect(const char* const* keys, const char* const* vals) {
   Connection c;
   c.conn_ = std::shared_ptr<PGconn>(PQconnectdbParams(keys, vals, 1), &PQfinish);
   if (!c.conn_) return retriable("cannot allocate a PostgreSQL connection");
   if (PQstatus(c.conn_.get()) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(c.conn_.get());
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    bool auth = msg.find("password authentication failed") != std::string::npos ||
-                msg.find("no pg_hba.conf entry") != std::string::npos ||
-                msg.find("does not exist") != std::string::npos;
-    // Auth and missing databases will not fix themselves, but an operator may fix them while we
-    // wait, so they are retried too; the message says what is wrong.
-    (void)auth;
+    // Auth failures and missing databases will not fix themselves, but an operator may fix them
+    // while we wait, so they are retried too; the message says what is wrong.
     return retriable("cannot connect to PostgreSQL: " + msg);
   }
   PQsetnonblocking(c.conn_.get(), 0);

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/host_access.h"
 #include "relay/result.h"
 
 namespace relay::pg {
@@ -52,6 +53,11 @@ class Connection {
 
   // Connects with libpq's own rules (URL or key=value; PG* env vars and ~/.pgpass apply).
   static Result<Connection> open(const std::string& conninfo, const std::string& application_name);
+  // For a server a pipeline defined in SQL names: nothing of the relay's own libpq set-up applies
+  // (PG* variables, ~/.pgpass or PGPASSFILE, the service file, ~/.postgresql's certificate, key,
+  // root certificate and CRL); files the conninfo names must lie under --sql-secrets-dir.
+  static Result<Connection> open_isolated(const std::string& conninfo, const std::string& application_name,
+                                          const HostAccess& limits);
 
   bool ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
   PGconn* raw() const { return conn_.get(); }
@@ -77,6 +83,7 @@ class Connection {
   std::string quote_ident(std::string_view ident) const;
 
  private:
+  static Result<Connection> connect(const char* const* keys, const char* const* vals);
   Result<PgResult> check(PGresult* r, std::string_view what);
   std::shared_ptr<PGconn> conn_;
   std::string last_sqlstate_;

@@ -125,6 +125,10 @@ RelayProcess::RelayProcess(std::vector<std::string> args, std::vector<std::strin
   std::string base = work_dir() + "/relay-" + std::to_string(n++);
   out_path_ = base + ".out";
   err_path_ = base + ".err";
+  // Pipelines defined in SQL write files only under --sql-file-dir and read certificates and keys
+  // only under --sql-secrets-dir: the tests' files are in work_dir() (a test may set other
+  // directories, or none, in `env` or a flag).
+  std::string file_dir = "PGTRICKLE_RELAY_SQL_FILE_DIR=" + work_dir(), secrets_dir = "PGTRICKLE_RELAY_SQL_SECRETS_DIR=" + work_dir();
   pid_ = ::fork();
   if (pid_ == 0) {
     int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -132,6 +136,8 @@ RelayProcess::RelayProcess(std::vector<std::string> args, std::vector<std::strin
     ::dup2(out, 1);
     ::dup2(err, 2);
     ::setpgid(0, 0);
+    ::putenv(file_dir.data());
+    ::putenv(secrets_dir.data());
     for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> argv;
     std::string bin = relay_binary();

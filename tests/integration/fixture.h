@@ -42,6 +42,8 @@ class TestDb {
   pg::Connection conn_;
 };
 
+// The relay binary as a child process; PGTRICKLE_RELAY_SQL_FILE_DIR and _SQL_SECRETS_DIR are
+// work_dir() unless `env` says otherwise.
 class RelayProcess {
  public:
   explicit RelayProcess(std::vector<std::string> args, std::vector<std::string> env = {});

@@ -11,10 +11,10 @@ constexpr KeySpec kKeys[] = {
     {.key = "token", .type = string, .description = "Authentication token.", .secret = true},
     {.key = "user", .type = string, .description = "User name for user/password authentication."},
     {.key = "password", .type = string, .description = "Password for user/password authentication.", .secret = true},
-    {.key = "creds_file", .type = string, .description = "NATS credentials (.creds) file."},
-    {.key = "tls_ca", .type = string, .description = "CA certificate file that verifies the server."},
-    {.key = "tls_cert", .type = string, .description = "Client certificate file."},
-    {.key = "tls_key", .type = string, .description = "Client private key file.", .secret = true},
+    {.key = "creds_file", .type = string, .description = "NATS credentials (.creds) file.", .host_file = HostFile::read},
+    {.key = "tls_ca", .type = string, .description = "CA certificate file that verifies the server.", .host_file = HostFile::read},
+    {.key = "tls_cert", .type = string, .description = "Client certificate file.", .host_file = HostFile::read},
+    {.key = "tls_key", .type = string, .description = "Client private key file.", .secret = true, .host_file = HostFile::read},
 };
 }  // namespace
 

@@ -30,7 +30,10 @@ class PgInboxSink final : public Sink {
   }
 
   Status start() override {
-    auto c = pg::Connection::open(url_, "pgtrickle-relay inbox " + config_.name);
+    // A server named by a pipeline defined in SQL gets none of the relay's own credentials.
+    std::string app = "pgtrickle-relay inbox " + config_.name;
+    bool remote_from_sql = ctx_.host_access && config_.sink().contains("postgres_url");
+    auto c = remote_from_sql ? pg::Connection::open_isolated(url_, app, *ctx_.host_access) : pg::Connection::open(url_, app);
     if (!c) return c.error();
     db_ = std::move(*c);
     auto exists = db_.exec("SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL", {schema_, table_});

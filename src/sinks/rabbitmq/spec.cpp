@@ -5,9 +5,9 @@ namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
     {.key = "url", .type = string, .description = "amqp://user:pass@host:port/vhost, or amqps:// for TLS (port 5671 by default).", .required = true},
-    {.key = "tls_ca", .type = string, .description = "amqps: CA certificate file (PEM) that verifies the broker; default the system's CA bundle."},
-    {.key = "tls_cert", .type = string, .description = "amqps: client certificate file (PEM), with tls_key."},
-    {.key = "tls_key", .type = string, .description = "amqps: client private key file (PEM).", .secret = true},
+    {.key = "tls_ca", .type = string, .description = "amqps: CA certificate file (PEM) that verifies the broker; default the system's CA bundle.", .host_file = HostFile::read},
+    {.key = "tls_cert", .type = string, .description = "amqps: client certificate file (PEM), with tls_key.", .host_file = HostFile::read},
+    {.key = "tls_key", .type = string, .description = "amqps: client private key file (PEM).", .secret = true, .host_file = HostFile::read},
     {.key = "exchange", .type = string, .description = "Exchange to publish to (\"\" is the default exchange).", .default_json = "\"\""},
     {.key = "exchange_type", .type = enumeration, .description = "Type used when declaring the exchange.", .allowed = "direct|fanout|topic|headers", .default_json = "\"topic\""},
     {.key = "routing_key", .type = string, .description = "Routing key template.", .aliases = "routing_key_template", .default_json = "\"{stream_table}.{op}\"", .template_ = true},

@@ -12,9 +12,9 @@ constexpr KeySpec kKeys[] = {
     {.key = "retry_max", .type = integer, .description = "Retries of a 408/429/5xx answer or a network error within one delivery attempt, before the core retries.", .default_json = "3", .max = 100},
     {.key = "retry_backoff_ms", .type = integer, .description = "First backoff between those retries.", .default_json = "200", .max = 600000},
     {.key = "max_in_flight", .type = integer, .description = "Per-event requests in flight at once: 1 keeps the pipeline's order; more sends messages with different keys in parallel (order kept per key).", .default_json = "1", .min = 1, .max = 64},
-    {.key = "tls_ca", .type = string, .description = "CA certificate file (PEM) that verifies an https:// server; default the system's CA store."},
-    {.key = "tls_cert", .type = string, .description = "Client certificate file (PEM) for https://, with tls_key."},
-    {.key = "tls_key", .type = string, .description = "Client private key file (PEM).", .secret = true},
+    {.key = "tls_ca", .type = string, .description = "CA certificate file (PEM) that verifies an https:// server; default the system's CA store.", .host_file = HostFile::read},
+    {.key = "tls_cert", .type = string, .description = "Client certificate file (PEM) for https://, with tls_key.", .host_file = HostFile::read},
+    {.key = "tls_key", .type = string, .description = "Client private key file (PEM).", .secret = true, .host_file = HostFile::read},
     {.key = "signing_secret", .type = string, .description = "HMAC-SHA256 key for the signature header.", .secret = true},
 };
 }  // namespace

@@ -238,7 +238,7 @@ TEST(NatsSource, TokenAuthenticationWithASecretFromTheEnvironment) {
   set_inbox_pipeline(db, "authed", {{"source_type", "nats"}, {"nats_url", url}, {"nats_stream", "authed"}, {"nats_consumer", "relay"},
                                     {"nats_token", "${ENV:TEST_NATS_SRC_TOKEN}"}, {"inbox_name", "authed"}});
   {
-    RelayProcess relay(relay_args(db), {"TEST_NATS_SRC_TOKEN=s3cret-src"});
+    RelayProcess relay(relay_args(db), {"TEST_NATS_SRC_TOKEN=s3cret-src", "PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX=TEST_NATS_"});
     ASSERT_TRUE(wait_until([&] { return db.value("SELECT to_regclass('pgtrickle.inbox_authed') IS NOT NULL") == "t" &&
                                         db.number("SELECT count(*) FROM pgtrickle.inbox_authed") == 1; }, 30s)) << relay.err();
     EXPECT_EQ(relay.err().find("s3cret-src"), std::string::npos) << "the token is never logged";

@@ -105,7 +105,7 @@ TEST(NatsSink, TokenAuthenticationWithASecretFromTheEnvironment) {
   db.exec("SELECT pgtrickle.set_relay_outbox('t-to-nats', config => '{\"stream_table\": \"t\", \"sink_type\": \"nats\", \"url\": \"" +
           url + "\", \"stream\": \"authed\", \"subject\": \"authed.{op}\", \"token\": \"${ENV:TEST_NATS_TOKEN}\"}'::jsonb)");
   db.exec("INSERT INTO t VALUES (1)");
-  RelayProcess relay(relay_args(db), {"TEST_NATS_TOKEN=s3cret-token"});
+  RelayProcess relay(relay_args(db), {"TEST_NATS_TOKEN=s3cret-token", "PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX=TEST_NATS_"});
   setenv("NATS_TOKEN", "s3cret-token", 1);
   auto msgs = read_stream(url, "authed", "authed.>", 1);
   unsetenv("NATS_TOKEN");

