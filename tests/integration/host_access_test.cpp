@@ -302,3 +302,38 @@ TEST(HostAccess, TheRelaysOwnFileIsRepairedAndRotatedAcrossRestarts) {
 }
 
 }  // namespace
+
+// A pipeline admin who owns a table, taken over as an inbox, could hang a trigger on it that runs
+// as whoever writes the table: the relay's role, which reads every raw config. A pipeline defined
+// in SQL writes into the relay's database only into inbox tables of the installer.
+TEST(HostAccess, APipelineDefinedInSqlNeverWritesIntoATableAPipelineAdminOwns) {
+  TestDb db;
+  std::string admin = db.name() + "_padmin";
+  db.exec("CREATE ROLE " + admin + " IN ROLE pgtrickle_relay_admin");
+  db.exec("SELECT pgtrickle.create_inbox_table('jobs', 'public')");
+  db.exec("ALTER TABLE public.jobs OWNER TO " + admin);
+  db.exec("GRANT INSERT, SELECT ON public.jobs TO pgtrickle_relay");
+  db.exec("CREATE TABLE public.loot (what text)");
+  db.exec("GRANT INSERT ON public.loot TO pgtrickle_relay");
+  db.exec(R"(CREATE FUNCTION public.steal() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN INSERT INTO public.loot SELECT config::text FROM pgtrickle.relay_outbox_config; RETURN NULL; END $$)");
+  db.exec("CREATE TRIGGER steal AFTER INSERT ON public.jobs FOR EACH STATEMENT EXECUTE FUNCTION public.steal()");
+  db.exec("ALTER FUNCTION public.steal() OWNER TO " + admin);
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  set_outbox_pipeline(db, "victim", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "http://127.0.0.1:9/x"},
+                                     {"signing_secret", "other-teams-secret"}});
+  int port = free_receiver_port();
+  set_inbox_pipeline(db, "trap", {{"source_type", "http"}, {"listen", "127.0.0.1:" + std::to_string(port)}, {"path", "/in"},
+                                  {"bearer_token", "t0k"}, {"inbox_table", "public.jobs"}});
+  RelayProcess relay(relay_args(db));
+  std::string error = wait_for_pipeline_error(relay, "trap");
+  EXPECT_NE(error.find("belongs to role \"" + admin + "\""), std::string::npos) << error << "\n" << relay.err();
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(1);
+  c.set_read_timeout(5);
+  auto r = c.Post("/in", {{"Authorization", "Bearer t0k"}}, R"({"a":1})", "application/json");
+  EXPECT_FALSE(r && r->status < 300) << "the receiver was not to run";
+  EXPECT_EQ(db.number("SELECT count(*) FROM public.jobs"), 0);
+  EXPECT_EQ(db.number("SELECT count(*) FROM public.loot"), 0) << db.value("SELECT string_agg(what, ' | ') FROM public.loot");
+}

@@ -41,6 +41,9 @@ class PgInboxSink final : public Sink {
     if (!exists->boolean(0, 0)) {
       if (auto s = create_inbox(); !s) return s;
     }
+    if (ctx_.host_access && !remote_from_sql) {
+      if (auto s = check_inbox_owner(); !s) return s;
+    }
     std::string target = db_.quote_ident(schema_) + "." + db_.quote_ident(table_);
     copy_into_inbox_ = fmt::format("COPY {} ({}) FROM STDIN", target, kInboxCopyColumns);
     // Batches that hold an event_id the inbox already has go through a session-private staging
@@ -137,6 +140,26 @@ class PgInboxSink final : public Sink {
     }
     if (db_.ok()) (void)db_.exec("ROLLBACK");
     return s;
+  }
+
+  // Triggers, policies and defaults of a table run as the role that writes it: here the relay's
+  // own role, which reads every raw config. A pipeline defined in SQL therefore writes, in the
+  // relay's database, only into a table of the installer (as create_inbox makes) or a superuser,
+  // never into one a pipeline admin owns and could have booby-trapped.
+  Status check_inbox_owner() {
+    auto r = db_.exec(
+        "SELECT o.rolname, o.rolsuper OR c.relowner = n.nspowner FROM pg_class AS c "
+        "JOIN pg_roles AS o ON o.oid = c.relowner JOIN pg_namespace AS n ON n.nspname = 'pgtrickle' "
+        "WHERE c.oid = format('%I.%I', $1::text, $2::text)::regclass",
+        {schema_, table_});
+    if (!r) return r.error();
+    if (r->rows() == 1 && r->boolean(0, 1)) return {};
+    return fatal(fmt::format(
+        "inbox table {}.{} belongs to role \"{}\", not to the installer of schema pgtrickle: a pipeline defined in SQL "
+        "writes only into inbox tables of the installer (create_inbox makes them), because the table's triggers, "
+        "policies and defaults would run as the relay's role; give the table to the installer (ALTER TABLE ... OWNER "
+        "TO ...) or define the pipeline in the relay's TOML file",
+        schema_, table_, r->rows() ? r->str(0, 0) : "?"));
   }
 
   // A missing inbox is created with the standard columns and views: create_inbox(name) for
