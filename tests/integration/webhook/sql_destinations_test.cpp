@@ -43,7 +43,7 @@ TEST(SqlDestinations, AWebhookToTheCloudMetadataAddressIsRefusedNamingTheSetting
   EXPECT_NE(error.find("--sql-deny-destinations"), std::string::npos) << error;
 }
 
-TEST(SqlDestinations, AnInternalServiceByNameIsRefusedAndTheOperatorsTomlIsNot) {
+TEST(SqlDestinations, AnInternalServiceByNameOrOutsideTheAllowListIsRefused) {
   Receiver internal;
   TestDb db;
   db.exec("SELECT pgtrickle.create_outbox('order_events')");
