@@ -30,6 +30,17 @@ const char* to_string(ValueType type);
 // --sql-secrets-dir (read) or --sql-file-dir (written).
 enum class HostFile { none, read, write };
 
+// What kind of network address a key holds: such keys of a pipeline defined in SQL are checked
+// against the operator's --sql-allow-destinations and --sql-deny-destinations, and the values a
+// URL template inserts are URL-encoded.
+enum class Destination {
+  none,
+  url,        // scheme://[user[:password]@]host[:port]/...
+  url_list,   // URLs separated by commas (a NATS cluster)
+  host_list,  // "host:port,..." or a list of them (Kafka brokers)
+  conninfo,   // a libpq URL or key=value connection string
+};
+
 struct KeySpec {
   std::string_view key;
   ValueType type = ValueType::string;
@@ -46,6 +57,7 @@ struct KeySpec {
   int64_t min = 0;
   int64_t max = std::numeric_limits<int32_t>::max();
   HostFile host_file = HostFile::none;
+  Destination destination = Destination::none;
 };
 
 constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();

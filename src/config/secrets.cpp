@@ -233,28 +233,49 @@ Result<json> resolve_secrets(const json& config, const HostAccess* limits) {
   return out;
 }
 
+namespace {
+
+bool is_reference(const json& v) {
+  if (!v.is_string()) return false;
+  const auto& s = v.get_ref<const std::string&>();
+  return util::starts_with(s, "${ENV:") || util::starts_with(s, "${FILE:");
+}
+
+// A string shown as it is, but for the secrets a URL or connection string in it may carry.
+void redact_urls_in(json& v) {
+  if (v.is_string()) v = util::redact_url(v.get_ref<const std::string&>());
+  else if (v.is_array() || v.is_object())
+    for (auto& e : v) redact_urls_in(e);
+}
+
+}  // namespace
+
 json redact_config(const json& canonical) {
   json out = canonical;
   for (const char* part : {"source", "sink"}) {
     if (!out.contains(part) || !out[part].is_object()) continue;
     const BackendSpec* spec = spec_of(part[1] == 'o' ? Role::source : Role::sink, out[part]);
     for (auto it = out[part].begin(); it != out[part].end(); ++it) {
+      if (is_reference(it.value())) continue;  // names where the secret is, not the secret
       if (it.key() == "rdkafka" && it.value().is_object()) {
-        // librdkafka properties: those naming a password, secret, token or private key are secret.
-        static const std::regex secret_name("password|secret|token|key\\.pem|private", std::regex::icase);
+        // librdkafka properties naming a password, secret, token, private key or OAuth config are secret.
+        static const std::regex secret_name("password|secret|token|key\\.pem|private|oauthbearer\\.config", std::regex::icase);
         for (auto p = it.value().begin(); p != it.value().end(); ++p) {
-          bool ref = p.value().is_string() && (util::starts_with(p.value().get_ref<const std::string&>(), "${ENV:") ||
-                                               util::starts_with(p.value().get_ref<const std::string&>(), "${FILE:"));
-          if (!ref && std::regex_search(p.key(), secret_name)) p.value() = "***";
+          if (is_reference(p.value())) continue;
+          if (std::regex_search(p.key(), secret_name)) p.value() = "***";
+          else redact_urls_in(p.value());
         }
         continue;
       }
-      if (!it.value().is_string()) continue;
-      const auto& s = it.value().get_ref<const std::string&>();
-      bool reference = util::starts_with(s, "${ENV:") || util::starts_with(s, "${FILE:");
+      if (it.key() == "headers" && it.value().is_object()) {
+        // Webhook headers carry credentials (Authorization, API keys) under any name.
+        for (auto& h : it.value())
+          if (!is_reference(h)) h = "***";
+        continue;
+      }
       const KeySpec* k = key_spec(spec, it.key());
-      if (k && k->secret && !reference) it.value() = "***";
-      else if (!reference) it.value() = util::redact_url(s);
+      if (k && k->secret) it.value() = "***";
+      else redact_urls_in(it.value());
     }
   }
   return out;

@@ -1,5 +1,7 @@
 #include "config/template.h"
 
+#include <cctype>
+
 namespace relay {
 namespace {
 
@@ -16,7 +18,38 @@ bool valid_column_name(std::string_view s) {
   return true;
 }
 
+// Percent-encodes all but RFC 3986's unreserved characters; in a path, a value of only dots is
+// encoded too, so it cannot climb out of its segment.
+void percent_encode(std::string_view v, bool path, std::string& out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  bool dots_only = path && !v.empty() && v.find_first_not_of('.') == std::string_view::npos;
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '~' || (c == '.' && !dots_only)) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+}
+
 }  // namespace
+
+Result<Template> Template::compile_url(std::string_view text) {
+  auto t = compile(text);
+  if (!t) return t;
+  bool query = false;
+  for (auto& p : t->parts_) {
+    if (p.kind == Kind::literal) {
+      query = query || p.text.find_first_of("?#") != std::string::npos;
+      continue;
+    }
+    p.escape = query ? Escape::query : Escape::path;
+  }
+  return t;
+}
 
 Result<Template> Template::compile(std::string_view text) {
   Template t;
@@ -69,15 +102,26 @@ Result<Template> Template::compile(std::string_view text) {
 }
 
 void Template::render(const TemplateVars& vars, std::string& out) const {
+  std::string value;
   for (const auto& p : parts_) {
-    switch (p.kind) {
-      case Kind::literal: out += p.text; break;
-      case Kind::stream_table: out += vars.stream_table; break;
-      case Kind::op: out += vars.op; break;
-      case Kind::outbox_id: out += vars.outbox_id; break;
-      case Kind::refresh_id: out += vars.refresh_id; break;
-      case Kind::column: vars.column(p.text, out); break;
+    if (p.escape == Escape::none) {
+      render_part(p, vars, out);
+      continue;
     }
+    value.clear();
+    render_part(p, vars, value);
+    percent_encode(value, p.escape == Escape::path, out);
+  }
+}
+
+void Template::render_part(const Part& p, const TemplateVars& vars, std::string& out) {
+  switch (p.kind) {
+    case Kind::literal: out += p.text; break;
+    case Kind::stream_table: out += vars.stream_table; break;
+    case Kind::op: out += vars.op; break;
+    case Kind::outbox_id: out += vars.outbox_id; break;
+    case Kind::refresh_id: out += vars.refresh_id; break;
+    case Kind::column: vars.column(p.text, out); break;
   }
 }
 

@@ -29,6 +29,10 @@ class Template {
  public:
   Template() = default;
   static Result<Template> compile(std::string_view text);
+  // A template of a URL: each value is percent-encoded for its place (a path segment before the
+  // '?', a query parameter after it), so a row value can neither leave its segment ("../admin")
+  // nor add parameters or a fragment ("x&admin=1#").
+  static Result<Template> compile_url(std::string_view text);
 
   void render(const TemplateVars& vars, std::string& out) const;
   std::string render(const TemplateVars& vars) const {
@@ -44,10 +48,13 @@ class Template {
 
  private:
   enum class Kind { literal, stream_table, op, outbox_id, refresh_id, column };
+  enum class Escape { none, path, query };
   struct Part {
     Kind kind;
     std::string text;  // literal text or column name
+    Escape escape = Escape::none;
   };
+  static void render_part(const Part& p, const TemplateVars& vars, std::string& out);
   std::vector<Part> parts_;
   std::string text_;
 };

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/destinations.h"
 #include "core/backoff.h"
 #include "core/build_context.h"
 #include "core/registry.h"
@@ -160,12 +161,18 @@ class PipelineRunner::Impl {
     if (!resolved) return resolved.error();
     resolved_ = config_;
     resolved_.canonical = std::move(*resolved);
+    // A pipeline defined in SQL reaches only the destinations the operator allows.
+    if (ctx.host_access) {
+      if (auto s = check_section_destinations(*ctx.host_access, *source_entry->spec, resolved_.source(), "source"); !s) return s.error();
+      if (auto s = check_section_destinations(*ctx.host_access, *sink_entry->spec, resolved_.sink(), "sink"); !s) return s.error();
+    }
     routes_.clear();
     for (const auto& k : sink_entry->spec->keys) {
       if (!k.template_) continue;
       // An absent optional template keeps its slot so Message::routes[i] always means the same key.
       if (!resolved_.sink().contains(k.key)) { routes_.push_back(nullptr); continue; }
-      auto t = Template::compile(resolved_.sink()[std::string(k.key)].get<std::string>());
+      const auto& text = resolved_.sink()[std::string(k.key)].get_ref<const std::string&>();
+      auto t = k.destination == Destination::url ? Template::compile_url(text) : Template::compile(text);
       if (!t) return t.error();
       routes_.push_back(std::make_unique<Template>(std::move(*t)));
     }
@@ -499,7 +506,9 @@ class PipelineRunner::Impl {
     if (!written) log_.debug("Could not record the pipeline status.", {{"error", written.error().message}});
   }
 
-  void set_state(const std::string& state, const std::string& error) {
+  void set_state(const std::string& state, const std::string& raw_error) {
+    // What /health and the status table show: one line, secrets redacted, bounded.
+    std::string error = util::safe_excerpt(raw_error, 2000);
     state_ = state;
     if (!error.empty() || state == "running") last_error_ = error;
     relay_.health->modify(config_.name, [&](PipelineHealth& h) {

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "core/backoff.h"
 #include "relay/message.h"
 #include "pg/catalog.h"
@@ -28,9 +30,9 @@ void Supervisor::request_stop() {
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
-void Supervisor::wait(std::chrono::milliseconds d) {
+void Supervisor::wait(std::chrono::milliseconds d, bool wake_on_notify) {
   pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {control_socket_, POLLIN, 0}};
-  ::poll(fds, control_socket_ >= 0 ? 2 : 1, static_cast<int>(d.count()));
+  ::poll(fds, wake_on_notify && control_socket_ >= 0 ? 2 : 1, static_cast<int>(d.count()));
 }
 
 bool Supervisor::load_file(std::vector<PipelineConfig>& out) {
@@ -113,7 +115,9 @@ void Supervisor::run() {
   std::optional<pg::Connection> control;
   auto last_resync = Clock::now() - std::chrono::hours(1);
   auto last_retention = Clock::now();
-  bool catalog_dirty = true;
+  bool catalog_dirty = true;     // read the catalog now
+  bool catalog_pending = false;  // read it once reload_interval has passed since the last read
+  auto last_reload = Clock::now() - std::chrono::hours(1);
   std::vector<PipelineConfig> sql_pipelines;
   std::set<std::string> invalid_now;
 
@@ -145,11 +149,14 @@ void Supervisor::run() {
       catalog_dirty = true;
       log_.info("Connected to the database.", {{"relay_group_id", relay_.relay_group_id}});
     }
-    for (auto& n : control->notifications()) {
-      (void)n;
+    // Any login may NOTIFY this channel: all pending notifications count as one change, and the
+    // catalog is read at most once per reload_interval (the last change is read at the latest then).
+    if (!control->notifications().empty()) catalog_pending = true;
+    if (Clock::now() - last_resync >= resync_interval) catalog_pending = true;
+    if (catalog_pending && Clock::now() - last_reload >= reload_interval) {
       catalog_dirty = true;
+      catalog_pending = false;
     }
-    if (Clock::now() - last_resync >= resync_interval) catalog_dirty = true;
 
     std::vector<PipelineConfig> file_desired;
     bool file_changed = load_file(file_desired);
@@ -167,6 +174,7 @@ void Supervisor::run() {
       }
       relay_.health->catalog_loaded = true;
       relay_.metrics->config_reloads().inc();
+      last_reload = Clock::now();
       sql_pipelines.clear();
       std::set<std::string> invalid;
       for (auto& e : *entries) {
@@ -180,7 +188,7 @@ void Supervisor::run() {
           relay_.health->modify(e.config.name, [&](PipelineHealth& h) {
             h.direction = to_string(e.config.direction);
             h.state = "invalid";
-            h.last_error = all;
+            h.last_error = util::safe_excerpt(all, 2000);
           });
           continue;
         }
@@ -208,7 +216,13 @@ void Supervisor::run() {
       if (!r) log_.debug("Outbox retention did not run.", {{"error", r.error().message}});
     }
     rebalance();
-    wait(std::chrono::milliseconds(1000));
+    if (catalog_pending) {
+      // A flood of notifications must not spin the loop: sleep out the interval, deaf to the socket.
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(last_reload + reload_interval - Clock::now());
+      wait(std::clamp(left, std::chrono::milliseconds(1), reload_interval), false);
+    } else {
+      wait(std::chrono::milliseconds(1000));
+    }
   }
   log_.info("Stopping: draining pipelines.", {{"pipelines", std::to_string(runners_.size())}});
   for (auto& [name, r] : runners_) r->request_stop();

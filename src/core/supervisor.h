@@ -26,11 +26,14 @@ class Supervisor {
   void request_stop();
 
   std::chrono::milliseconds resync_interval{30000};
+  // The shortest time between two reads of the catalog, however many notifications arrive.
+  std::chrono::milliseconds reload_interval{200};
 
  private:
   void reconcile(std::vector<PipelineConfig> desired);
   bool load_file(std::vector<PipelineConfig>& out);
-  void wait(std::chrono::milliseconds d);
+  // Sleeps `d`, waking on stop, and on a notification unless `wake_on_notify` is false.
+  void wait(std::chrono::milliseconds d, bool wake_on_notify = true);
   void rebalance();
 
   RelayContext& relay_;

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
+#include "config/destinations.h"
 #include "util/strings.h"
 
 namespace relay::http {
@@ -67,12 +69,17 @@ struct Client::Impl {
     Slist headers;
     Response response;
     std::uint64_t tag = 0;
+    const HostAccess* access = nullptr;
+    std::string host;  // the URL's, for the destination check
+    int port = 0;
+    std::string refused;  // why a connection was refused
   };
 
   Multi multi;
   std::vector<std::unique_ptr<Transfer>> pool;  // idle transfers, their connections kept by the multi handle
   std::vector<std::unique_ptr<Transfer>> busy;
   int max_host_connections;
+  const HostAccess* access = nullptr;
 
   explicit Impl(int max_conns) : max_host_connections(max_conns) { make_multi(); }
 
@@ -104,6 +111,38 @@ struct Client::Impl {
       }
     }
     return size * n;
+  }
+
+  // Called by libcurl for each connection it opens, with the address it resolved: the one place
+  // where DNS rebinding cannot change the answer after the check.
+  static curl_socket_t on_open_socket(void* user, curlsocktype, curl_sockaddr* a) noexcept {
+    auto* t = static_cast<Transfer*>(user);
+    try {
+      sockaddr_storage sa{};
+      std::memcpy(&sa, &a->addr, std::min<size_t>(a->addrlen, sizeof sa));
+      if (auto why = destination_refusal(*t->access, t->host, t->port, {sa}); !why.empty()) {
+        t->refused = std::move(why);
+        return CURL_SOCKET_BAD;
+      }
+    } catch (...) {
+      return CURL_SOCKET_BAD;
+    }
+    return ::socket(a->family, a->socktype, a->protocol);
+  }
+
+  // The host and port `url` names, as libcurl reads it.
+  static void url_host_port(const std::string& url, std::string& host, int& port) {
+    CURLU* u = curl_url();
+    if (!u) return;
+    if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
+      char* h = nullptr;
+      char* p = nullptr;
+      if (curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK) host = h;
+      if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK) port = std::atoi(p);
+      curl_free(h);
+      curl_free(p);
+    }
+    curl_url_cleanup(u);
   }
 
   void release(Transfer* t) {
@@ -138,6 +177,8 @@ Status Client::start(const Request& req, std::uint64_t tag) {
   CURL* e = t->easy.get();
   t->response = Response{};
   t->tag = tag;
+  t->access = impl_->access;
+  t->refused.clear();
   curl_slist* list = nullptr;
   for (const auto& h : req.headers) {
     curl_slist* next = curl_slist_append(list, h.c_str());
@@ -154,6 +195,14 @@ Status Client::start(const Request& req, std::uint64_t tag) {
 
   curl_easy_setopt(e, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");  // a rendered URL can never reach file:// etc.
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);             // a redirect is an answer, never followed
+  if (t->access) {
+    t->host.clear();
+    t->port = 0;
+    Impl::url_host_port(req.url, t->host, t->port);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Impl::on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
+  }
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "pgtrickle-relay");
@@ -204,7 +253,7 @@ void Client::poll(std::chrono::milliseconds wait, std::vector<std::pair<std::uin
       if (rc == CURLE_OK) {
         curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &r.status);
       } else {
-        r.error = curl_easy_strerror(rc);
+        r.error = t->refused.empty() ? curl_easy_strerror(rc) : t->refused;
       }
       done.emplace_back(t->tag, std::move(r));
       impl_->release(t);
@@ -226,6 +275,8 @@ size_t Client::in_flight() const { return impl_->busy.size(); }
 void Client::abort_all() {
   while (!impl_->busy.empty()) impl_->release(impl_->busy.back().get());
 }
+
+void Client::restrict_to(const HostAccess* access) { impl_->access = access; }
 
 void Client::reset() {
   abort_all();

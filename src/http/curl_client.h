@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/host_access.h"
 #include "relay/message.h"
 #include "relay/result.h"
 
@@ -65,6 +66,9 @@ class Client {
   void abort_all();
   // Closes the kept-alive connections too (after an outage, a fresh start).
   void reset();
+  // Checks every connection against `access` (pipelines defined in SQL): the address it really
+  // goes to, after DNS, is refused when denied or not allowed. Redirects are never followed.
+  void restrict_to(const HostAccess* access);
 
  private:
   struct Impl;

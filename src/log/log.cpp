@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "util/json_escape.h"
+#include "util/strings.h"
 
 namespace relay::log {
 namespace {
@@ -108,7 +109,7 @@ void Logger::write(Level level, std::string_view msg, Fields fields) const {
       line += ',';
       util::append_json_string(line, k);
       line += ':';
-      util::append_json_string(line, v);
+      util::append_json_string(line, util::redact_url(v));
     }
     line += '}';
   } else {
@@ -125,8 +126,9 @@ void Logger::write(Level level, std::string_view msg, Fields fields) const {
       line += ' ';
       line += k;
       line += '=';
-      if (needs_quotes(v)) util::append_json_string(line, v);
-      else line += v;
+      std::string value = util::redact_url(v);  // an error may quote a URL with its password or token
+      if (needs_quotes(value)) util::append_json_string(line, value);
+      else line += value;
     }
   }
   output()->info(line);

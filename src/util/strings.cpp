@@ -64,35 +64,70 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
+namespace {
+
+bool is_secret_name(std::string_view name) {
+  static constexpr std::string_view kWords[] = {"token", "key", "secret", "password", "passwd", "pwd",
+                                                "signature", "sig", "auth", "credential"};
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return std::any_of(std::begin(kWords), std::end(kWords), [&](std::string_view w) { return lower.find(w) != std::string::npos; });
+}
+
+bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }
+bool ends_value(char c) { return c == '&' || c == '#' || c == '"' || c == '\'' || std::isspace(static_cast<unsigned char>(c)); }
+
+}  // namespace
+
 std::string redact_url(std::string_view url) {
   std::string s(url);
-  // URL form: scheme://user:password@host
-  size_t scheme = s.find("://");
-  if (scheme != std::string::npos) {
-    size_t at = s.find('@', scheme + 3);
-    size_t slash = s.find('/', scheme + 3);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
-      size_t colon = s.find(':', scheme + 3);
-      if (colon != std::string::npos && colon < at) s.replace(colon + 1, at - colon - 1, "***");
-    }
+  // Every URL's user info: scheme://user:password@host, whatever the scheme.
+  for (size_t scheme = s.find("://"); scheme != std::string::npos; scheme = s.find("://", scheme + 3)) {
+    size_t from = scheme + 3;
+    size_t end = from;
+    while (end < s.size() && s[end] != '/' && s[end] != '?' && s[end] != '#' && !std::isspace(static_cast<unsigned char>(s[end])) &&
+           s[end] != '"' && s[end] != '\'' && s[end] != ',')
+      ++end;
+    size_t at = s.rfind('@', end == 0 ? 0 : end - 1);
+    if (at == std::string::npos || at < from) continue;
+    size_t colon = s.find(':', from);
+    if (colon != std::string::npos && colon < at) s.replace(colon + 1, at - colon - 1, "***");
   }
-  // key=value form and URL query parameters: password=...
-  for (std::string key : {"password=", "sslpassword="}) {
-    size_t p = 0;
-    while ((p = s.find(key, p)) != std::string::npos) {
-      size_t v = p + key.size();
-      size_t end = v;
-      if (end < s.size() && s[end] == '\'') {
-        end = s.find('\'', end + 1);
-        end = end == std::string::npos ? s.size() : end + 1;
-      } else {
-        while (end < s.size() && s[end] != ' ' && s[end] != '&') ++end;
-      }
-      s.replace(v, end - v, "***");
-      p = v + 3;
+  // Query parameters and key=value connection settings whose name says secret: ?token=, &api_key=, password=.
+  for (size_t eq = s.find('='); eq != std::string::npos; eq = s.find('=', eq + 1)) {
+    size_t name = eq;
+    while (name > 0 && is_name_char(s[name - 1])) --name;
+    if (name == eq || (name > 0 && s[name - 1] != '?' && s[name - 1] != '&' && s[name - 1] != ';' &&
+                       !std::isspace(static_cast<unsigned char>(s[name - 1]))))
+      continue;
+    if (!is_secret_name(std::string_view(s).substr(name, eq - name))) continue;
+    size_t v = eq + 1, end = v;
+    if (end < s.size() && s[end] == '\'') {  // a quoted libpq value
+      end = s.find('\'', end + 1);
+      end = end == std::string::npos ? s.size() : end + 1;
+    } else {
+      while (end < s.size() && !ends_value(s[end])) ++end;
     }
+    if (s.compare(v, end - v, "***") != 0) s.replace(v, end - v, "***");
+    eq = v + 2;
   }
   return s;
+}
+
+std::string safe_excerpt(std::string_view text, size_t max_bytes) {
+  std::string clean;
+  clean.reserve(std::min(text.size(), max_bytes * 2));
+  // Far more than the excerpt, so a secret cut at the end is still recognised and redacted whole.
+  for (char c : text.substr(0, max_bytes * 4)) {
+    auto u = static_cast<unsigned char>(c);
+    clean += u < 0x20 || u == 0x7f ? ' ' : c;
+  }
+  clean = redact_url(clean);
+  if (clean.size() <= max_bytes && text.size() <= max_bytes * 4) return clean;
+  size_t cut = std::min(clean.size(), max_bytes);
+  while (cut > 0 && (static_cast<unsigned char>(clean[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+  clean.resize(cut);
+  return clean + "…";
 }
 
 bool percent_decode(std::string_view in, std::string& out) {

@@ -18,8 +18,15 @@ bool starts_with(std::string_view s, std::string_view prefix);
 // ASCII case-insensitive comparisons (header names, schemes).
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view s, std::string_view prefix);
-// Replaces the password of a URL or key=value connection string with "***".
+// Hides the secrets a URL, a connection string or an error quoting them may carry: the password
+// of every scheme://user:password@host, and the value of each query parameter or key=value
+// setting whose name contains token, key, secret, password, passwd, pwd, signature, sig, auth or
+// credential. What is hidden reads "***".
 std::string redact_url(std::string_view url);
+// Text from outside (a response body, a server's error) fit for logs, /health and the status
+// table: control characters become spaces, secrets are redacted (redact_url) and at most
+// `max_bytes` are kept (then "…").
+std::string safe_excerpt(std::string_view text, size_t max_bytes = 200);
 // Splits a URL authority's "host[:port]" or "[v6]:port" (user info already removed); `port` keeps
 // its value when none is given. Returns "" or what is wrong.
 std::string parse_host_port(std::string_view authority, std::string& host, int& port);

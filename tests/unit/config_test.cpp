@@ -144,6 +144,22 @@ TEST(Config, RedactionHidesSecretsAndUrlPasswords) {
   EXPECT_EQ(redact_config(n)["sink"]["url"], "nats://u:***@h:4222");
 }
 
+TEST(Config, RedactionHidesHeadersQueryTokensAndKafkaOauthConfig) {
+  json c = json::parse(R"({"source":{"type":"outbox","stream_table":"t"},
+      "sink":{"type":"webhook","url":"https://bob:hunter2@hooks.example/in?token=T0K&api_key=K3Y&region=eu",
+              "headers":{"X-Api-Key":"literal-key","Authorization":"${ENV:HOOK_TOKEN}"}}})");
+  json r = redact_config(c);
+  EXPECT_EQ(r["sink"]["url"], "https://bob:***@hooks.example/in?token=***&api_key=***&region=eu");
+  EXPECT_EQ(r["sink"]["headers"]["X-Api-Key"], "***");
+  EXPECT_EQ(r["sink"]["headers"]["Authorization"], "${ENV:HOOK_TOKEN}") << "a reference names where the secret is";
+  json k = json::parse(R"({"source":{"type":"outbox","stream_table":"t"},"sink":{"type":"kafka","brokers":"b:9092","topic":"t",
+      "rdkafka":{"sasl.oauthbearer.config":"principal=admin clientSecret=s3","sasl.password":"pw","client.id":"relay"}}})");
+  json rk = redact_config(k);
+  EXPECT_EQ(rk["sink"]["rdkafka"]["sasl.oauthbearer.config"], "***");
+  EXPECT_EQ(rk["sink"]["rdkafka"]["sasl.password"], "***");
+  EXPECT_EQ(rk["sink"]["rdkafka"]["client.id"], "relay");
+}
+
 TEST(ConfigFile, Seed000IsParsedAndItsWildcardExampleGetsAClearError) {
   std::vector<std::string> p;
   auto cfg = parse_config_text(R"(

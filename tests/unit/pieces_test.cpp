@@ -72,6 +72,12 @@ TEST(Redact, PasswordsInUrlsAndKeyValueStrings) {
   EXPECT_EQ(util::redact_url("host=db password=hunter2 user=relay"), "host=db password=*** user=relay");
   EXPECT_EQ(util::redact_url("postgres://db/app?password=hunter2&sslmode=require"), "postgres://db/app?password=***&sslmode=require");
   EXPECT_EQ(util::redact_url("nats://localhost:4222"), "nats://localhost:4222");
+  // Every scheme's user info, every URL of a message, and query parameters that name a secret.
+  EXPECT_EQ(util::redact_url("POST http://user:PASS@h/x failed; retry amqp://g:p%40ss@r:5672/v"),
+            "POST http://user:***@h/x failed; retry amqp://g:***@r:5672/v");
+  EXPECT_EQ(util::redact_url("https://h/in?token=abc&API_KEY=k&sig=s&X-Amz-Signature=z&page=2#top"),
+            "https://h/in?token=***&API_KEY=***&sig=***&X-Amz-Signature=***&page=2#top");
+  EXPECT_EQ(util::redact_url("nats://a:4222,nats://u:pw@b:4222"), "nats://a:4222,nats://u:***@b:4222");
 }
 
 TEST(StreamSink, EncodesLinesInEachFormat) {
@@ -127,4 +133,15 @@ TEST(Metrics, RendersPrometheusTextWithCumulativeBuckets) {
   EXPECT_NE(text.find("pgtrickle_relay_delivery_duration_seconds_count{pipeline=\"orders \\\"x\\\"\"} 2\n"), std::string::npos);
   EXPECT_NE(text.find("pgtrickle_relay_pipelines_owned 1\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE pgtrickle_relay_consumer_lag gauge"), std::string::npos);
+}
+
+TEST(Redact, AnExcerptIsShortOneLineAndWithoutSecrets) {
+  std::string body = "line1\r\nX-Injected: 1\x1b[31m see https://u:pw@h/?token=abc " + std::string(500, 'z');
+  std::string e = util::safe_excerpt(body);
+  EXPECT_LE(e.size(), 200u + std::string("…").size());
+  EXPECT_EQ(e.find_first_of("\r\n\x1b"), std::string::npos);
+  EXPECT_EQ(e.find("pw@"), std::string::npos);
+  EXPECT_EQ(e.find("abc"), std::string::npos);
+  EXPECT_EQ(e.substr(e.size() - std::string("…").size()), "…");
+  EXPECT_EQ(util::safe_excerpt("short"), "short");
 }

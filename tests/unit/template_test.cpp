@@ -47,3 +47,34 @@ TEST(Template, RejectsUnclosedBraces) {
   EXPECT_FALSE(Template::compile("x.{{ region"));
   EXPECT_FALSE(Template::compile("x.}"));
 }
+
+namespace {
+struct Hostile : TemplateVars {
+  std::string value;
+  bool column(std::string_view, std::string& out) const override {
+    out += value;
+    return true;
+  }
+};
+}  // namespace
+
+TEST(Template, AUrlTemplateEncodesEachValueForItsPlaceInTheUrl) {
+  auto t = Template::compile_url("https://hooks.example/in/{{ v }}?x={{ v }}#{{ v }}");
+  ASSERT_TRUE(t);
+  Hostile v;
+  v.value = "../../admin?x=1&y=#f";
+  EXPECT_EQ(t->render(v), "https://hooks.example/in/..%2F..%2Fadmin%3Fx%3D1%26y%3D%23f?x=..%2F..%2Fadmin%3Fx%3D1%26y%3D%23f#..%2F..%2Fadmin%3Fx%3D1%26y%3D%23f");
+  v.value = "..";
+  EXPECT_EQ(t->render(v), "https://hooks.example/in/%2E%2E?x=..#..") << "a segment of dots cannot climb";
+  v.value = "order-17_v1.2~é";
+  EXPECT_EQ(t->render(v), "https://hooks.example/in/order-17_v1.2~%C3%A9?x=order-17_v1.2~%C3%A9#order-17_v1.2~%C3%A9");
+}
+
+TEST(Template, TopicAndKeyTemplatesStayVerbatim) {
+  auto t = Template::compile("orders/{{ v }}?{op}");
+  ASSERT_TRUE(t);
+  Hostile v;
+  v.value = "a b/&c";
+  v.op = "insert";
+  EXPECT_EQ(t->render(v), "orders/a b/&c?insert");
+}

@@ -4,7 +4,7 @@ namespace relay {
 namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
-    {.key = "brokers", .type = string_list, .description = "Bootstrap brokers, \"host:port,...\" or a list.", .required = true},
+    {.key = "brokers", .type = string_list, .description = "Bootstrap brokers, \"host:port,...\" or a list.", .required = true, .destination = Destination::host_list},
     {.key = "topic", .type = string, .description = "Topic template, e.g. \"{stream_table}-deltas\".", .required = true, .aliases = "topic_template", .template_ = true},
     {.key = "key", .type = string, .description = "Record key: a template such as \"{{ customer_id }}\" or column names \"a,b\"; default the pipeline's key (the row's key).", .aliases = "key_field|key_template", .template_ = true},
     {.key = "compression", .type = enumeration, .description = "Compression codec.", .allowed = "none|gzip|snappy|lz4|zstd", .default_json = "\"none\""},

@@ -4,7 +4,7 @@ namespace relay {
 namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
-    {.key = "url", .type = string, .description = "NATS server URL(s), e.g. nats://localhost:4222 (comma-separated for a cluster).", .required = true, .secret = false},
+    {.key = "url", .type = string, .description = "NATS server URL(s), e.g. nats://localhost:4222 (comma-separated for a cluster).", .required = true, .secret = false, .destination = Destination::url_list},
     {.key = "stream", .type = string, .description = "JetStream stream that stores the subjects; created when missing if create_stream is true."},
     {.key = "subject", .type = subject, .description = "Subject template, e.g. \"pgtrickle.{stream_table}.{op}\"; wildcards are not allowed when publishing.", .required = true, .aliases = "subject_template", .template_ = true},
     {.key = "create_stream", .type = boolean, .description = "Create the stream when missing, with subjects from the template's fixed prefix.", .default_json = "true"},

@@ -4,7 +4,7 @@ namespace relay {
 namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
-    {.key = "postgres_url", .type = string, .description = "Database holding the inbox (libpq URL or key=value); default the relay's own database.", .secret = true},
+    {.key = "postgres_url", .type = string, .description = "Database holding the inbox (libpq URL or key=value); default the relay's own database.", .secret = true, .destination = Destination::conninfo},
     {.key = "inbox_name", .type = string, .description = "Inbox created by create_inbox(name): the table pgtrickle.inbox_<name>.", .one_of = "inbox", .aliases = "inbox"},
     {.key = "inbox_table", .type = string, .description = "Inbox table by name; unqualified names live in schema pgtrickle.", .one_of = "inbox"},
     {.key = "event_id", .type = string, .description = "Where event_id comes from instead of the message's identity: a JSON path into the payload (\"$.id\") or \"header:<name>\"."},

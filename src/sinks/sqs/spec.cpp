@@ -4,9 +4,9 @@ namespace relay {
 namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
-    {.key = "queue_url", .type = string, .description = "Queue URL; FIFO queues end in .fifo.", .required = true},
+    {.key = "queue_url", .type = string, .description = "Queue URL; FIFO queues end in .fifo.", .required = true, .destination = Destination::url},
     {.key = "region", .type = string, .description = "AWS region; default AWS_REGION or AWS_DEFAULT_REGION."},
-    {.key = "endpoint_url", .type = string, .description = "Endpoint override (emulators, VPC endpoints)."},
+    {.key = "endpoint_url", .type = string, .description = "Endpoint override (emulators, VPC endpoints).", .destination = Destination::url},
     {.key = "access_key_id", .type = string, .description = "Default AWS_ACCESS_KEY_ID.", .secret = true},
     {.key = "secret_access_key", .type = string, .description = "Default AWS_SECRET_ACCESS_KEY.", .secret = true},
     {.key = "session_token", .type = string, .description = "Default AWS_SESSION_TOKEN.", .secret = true},

@@ -137,14 +137,15 @@ std::string error_code(std::string_view body) {
   const std::string* t = field(j, "__type", "code");
   if (!t) return {};
   auto hash = t->rfind('#');
-  return hash == std::string::npos ? *t : t->substr(hash + 1);
+  return util::safe_excerpt(hash == std::string::npos ? *t : t->substr(hash + 1), 100);
 }
 
 std::string error_message(std::string_view body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::string(body.substr(0, 200));
+  // The server's words go to logs and the status table: a short, sanitized excerpt only.
+  if (j.is_discarded() || !j.is_object()) return util::safe_excerpt(body);
   const std::string* m = field(j, "message", "Message");
-  return m ? *m : std::string();
+  return m ? util::safe_excerpt(*m) : std::string();
 }
 
 Fault classify_request_error(long http_status, std::string_view code) {

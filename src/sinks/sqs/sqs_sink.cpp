@@ -31,7 +31,7 @@ struct Settings {
 
 class SqsSink final : public Sink {
  public:
-  SqsSink(Settings s, const BuildContext& ctx) : s_(std::move(s)), log_(ctx.log), client_(s_.max_in_flight) {}
+  SqsSink(Settings s, const BuildContext& ctx) : s_(std::move(s)), log_(ctx.log), client_(s_.max_in_flight) { client_.restrict_to(ctx.host_access); }
 
   // Checks the queue and the credentials once (GetQueueAttributes): a wrong setup stops the
   // pipeline with a clear error instead of retrying forever; an unreachable endpoint is retried.

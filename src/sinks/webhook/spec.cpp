@@ -4,7 +4,7 @@ namespace relay {
 namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
-    {.key = "url", .type = string, .description = "Target URL template.", .required = true, .template_ = true},
+    {.key = "url", .type = string, .description = "Target URL template.", .required = true, .template_ = true, .destination = Destination::url},
     {.key = "method", .type = enumeration, .description = "HTTP method.", .allowed = "POST|PUT|PATCH", .default_json = "\"POST\""},
     {.key = "headers", .type = object, .description = "Extra headers; values may use ${ENV:NAME}."},
     {.key = "timeout_ms", .type = integer, .description = "Whole-request timeout.", .default_json = "10000", .min = 1, .max = 3600000},

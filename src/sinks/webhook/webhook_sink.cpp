@@ -15,6 +15,7 @@
 #include "core/build_context.h"
 #include "http/curl_client.h"
 #include "sinks/webhook/webhook_encode.h"
+#include "util/strings.h"
 
 namespace relay {
 namespace {
@@ -31,8 +32,7 @@ std::string printable_url(const std::string& url) {
 
 std::string answer_text(const http::Response& r) {
   if (!r.answered()) return r.error;
-  std::string body = r.body.substr(0, 200);
-  std::replace(body.begin(), body.end(), '\n', ' ');
+  std::string body = util::safe_excerpt(r.body);  // the receiver's words: short, one line, no secrets
   return body.empty() ? fmt::format("HTTP {}", r.status) : fmt::format("HTTP {}: {}", r.status, body);
 }
 
@@ -52,6 +52,7 @@ class WebhookSink final : public Sink {
     tls_ca_ = s.value("tls_ca", "");
     tls_cert_ = s.value("tls_cert", "");
     tls_key_ = s.value("tls_key", "");
+    client_.restrict_to(ctx.host_access);
   }
 
   Status start() override {

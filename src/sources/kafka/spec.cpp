@@ -4,7 +4,7 @@ namespace relay {
 namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
-    {.key = "brokers", .type = string_list, .description = "Bootstrap brokers, \"host:port,...\" or a list.", .required = true},
+    {.key = "brokers", .type = string_list, .description = "Bootstrap brokers, \"host:port,...\" or a list.", .required = true, .destination = Destination::host_list},
     {.key = "topic", .type = string_list, .description = "Topic or topics to consume, \"a,b\" or a list; \"^regex\" subscribes by pattern.", .required = true, .aliases = "topics"},
     {.key = "group_id", .type = string, .description = "Consumer group; offsets are committed after the inbox commit.", .required = true},
     {.key = "auto_offset_reset", .type = enumeration, .description = "Where a new group starts.", .allowed = "earliest|latest", .default_json = "\"earliest\""},

@@ -4,7 +4,7 @@ namespace relay {
 namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
-    {.key = "url", .type = string, .description = "NATS server URL(s).", .required = true},
+    {.key = "url", .type = string, .description = "NATS server URL(s).", .required = true, .destination = Destination::url_list},
     {.key = "stream", .type = string, .description = "JetStream stream to consume.", .required = true},
     {.key = "consumer", .type = string, .description = "Durable pull consumer; created when missing.", .required = true, .aliases = "durable_name"},
     {.key = "filter_subject", .type = string, .description = "Only messages on this subject (wildcards allowed)."},

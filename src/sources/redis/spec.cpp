@@ -4,7 +4,7 @@ namespace relay {
 namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
-    {.key = "url", .type = string, .description = "redis://[user:pass@]host:port/db", .required = true},
+    {.key = "url", .type = string, .description = "redis://[user:pass@]host:port/db", .required = true, .destination = Destination::url},
     {.key = "stream_key", .type = string, .description = "Stream to consume.", .required = true, .aliases = "stream"},
     {.key = "group", .type = string, .description = "Consumer group; created when missing (XGROUP CREATE ... 0 MKSTREAM: from the first entry, so a backlog written before the first start is read).", .required = true, .aliases = "group_name"},
     {.key = "consumer", .type = string, .description = "Consumer name within the group; default the host name.", .aliases = "consumer_name"},

@@ -60,6 +60,7 @@ std::int64_t attribute_number(const std::string& body, const char* name, std::in
 class SqsSource final : public Source {
  public:
   SqsSource(Settings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx), client_(s_.in_flight + 16) {
+    client_.restrict_to(ctx.host_access);
     want_ = s_.batch_size + static_cast<size_t>(s_.in_flight * s_.max_messages);
   }
 

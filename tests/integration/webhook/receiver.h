@@ -51,6 +51,11 @@ class Receiver {
     fail_status_ = status;
     retry_after_ = std::move(retry_after);
   }
+  // The body of the refusals (what a hostile or chatty server sends back).
+  void set_error_body(std::string body) {
+    std::lock_guard lock(mu_);
+    error_body_ = std::move(body);
+  }
   // Requests whose body contains `marker` are answered `status`.
   void refuse_bodies_with(std::string marker, int status) {
     std::lock_guard lock(mu_);
@@ -93,7 +98,8 @@ class Receiver {
       r.status = refuse_status_;
     }
     res.status = r.status;
-    res.set_content(r.status < 300 ? "{\"ok\":true}" : "{\"error\":\"refused by the test\"}", "application/json");
+    res.set_content(r.status < 300 ? "{\"ok\":true}" : !error_body_.empty() ? error_body_ : "{\"error\":\"refused by the test\"}",
+                    "application/json");
     requests_.push_back(std::move(r));
   }
 
@@ -104,7 +110,7 @@ class Receiver {
   std::vector<ReceivedRequest> requests_;
   int fail_count_ = 0, fail_status_ = 503;
   std::string retry_after_;
-  std::string refuse_marker_;
+  std::string refuse_marker_, error_body_;
   int refuse_status_ = 422;
 };
 
