@@ -39,7 +39,7 @@ std::string region_of(const std::string& url) {
   return {};
 }
 
-Result<Endpoint> read_endpoint(const nlohmann::json& c, std::string_view who) {
+Result<Endpoint> read_endpoint(const nlohmann::json& c, std::string_view who, bool relay_credentials) {
   Endpoint e;
   e.queue_url = c.at("queue_url").get<std::string>();
   if (!http_url(e.queue_url))
@@ -60,6 +60,10 @@ Result<Endpoint> read_endpoint(const nlohmann::json& c, std::string_view who) {
   e.access_key = c.value("access_key_id", "");
   e.secret_key = c.value("secret_access_key", "");
   e.session_token = c.value("session_token", "");
+  if (e.access_key.empty() && e.secret_key.empty() && !relay_credentials)
+    return fatal(fmt::format("{}: no credentials: a pipeline defined in SQL does not sign with the relay's own AWS_* "
+                             "credentials; set access_key_id and secret_access_key, e.g. \"${{ENV:RELAY_SQL_AWS_ACCESS_KEY_ID}}\" "
+                             "with the relay's --sql-secrets-env-prefix RELAY_SQL_", who));
   if (e.access_key.empty() && e.secret_key.empty()) {
     e.access_key = env("AWS_ACCESS_KEY_ID");
     e.secret_key = env("AWS_SECRET_ACCESS_KEY");

@@ -28,7 +28,9 @@ std::string region_of(const std::string& url);
 // Reads queue_url, endpoint_url, region (else AWS_REGION, AWS_DEFAULT_REGION, the queue URL's host)
 // and the credentials (the config's keys, else AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_SESSION_TOKEN) of a sink or source section. `who` starts the error messages ("sqs sink").
-Result<Endpoint> read_endpoint(const nlohmann::json& config, std::string_view who);
+// relay_credentials: whether the relay's own AWS_* variables may stand in for missing credentials
+// (not for a pipeline defined in SQL: its admin would sign requests with the relay's identity).
+Result<Endpoint> read_endpoint(const nlohmann::json& config, std::string_view who, bool relay_credentials);
 
 // A request of the JSON protocol (`X-Amz-Target: AmazonSQS.<action>`), SigV4-signed by libcurl.
 // `body` is not copied: it must outlive the transfer.

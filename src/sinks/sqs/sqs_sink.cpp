@@ -209,7 +209,7 @@ class SqsSink final : public Sink {
 Result<std::unique_ptr<Sink>> make_sqs_sink(const PipelineConfig& config, const BuildContext& ctx) {
   const auto& c = config.sink();
   Settings s;
-  auto queue = sqs::read_endpoint(c, "sqs sink");
+  auto queue = sqs::read_endpoint(c, "sqs sink", ctx.host_access == nullptr);
   if (!queue) return queue.error();
   s.queue = std::move(*queue);
   s.max_in_flight = c.value("max_in_flight", 1);  // ranges: the spec

@@ -497,7 +497,7 @@ class SqsSource final : public Source {
 Result<std::unique_ptr<Source>> make_sqs_source(const PipelineConfig& config, const BuildContext& ctx) {
   const auto& c = config.source();
   Settings s;
-  auto queue = sqs::read_endpoint(c, "sqs source");
+  auto queue = sqs::read_endpoint(c, "sqs source", ctx.host_access == nullptr);
   if (!queue) return queue.error();
   s.queue = std::move(*queue);
   // Ranges: the spec.

@@ -1,6 +1,7 @@
 // The SQS sink against the fauxqs emulator, checked with the AWS SDK: FIFO group and deduplication
 // ids (a replay is dropped by SQS), attributes on the wire, SigV4 signing with credentials from the
 // environment, and bad configuration.
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -78,22 +79,33 @@ TEST(Sqs, AttributesCarryTheIdentityTheOperationAndApplicationHeaders) {
 }
 
 TEST(Sqs, RequestsAreSignedWithSigV4UsingTheAwsEnvironmentVariables) {
+  // The operator's TOML pipeline signs with the relay's AWS_* variables; a pipeline defined in SQL
+  // never does: its admin would otherwise send requests under the relay's identity.
   Receiver fake;  // stands in for the endpoint and records what the relay sends
   TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");
-  set_outbox_pipeline(db, "signed", {{"stream_table", "t"}, {"sink_type", "sqs"},
-                              {"queue_url", "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"},
-                              {"endpoint_url", "http://127.0.0.1:" + std::to_string(fake.port())}});
+  std::string endpoint = "http://127.0.0.1:" + std::to_string(fake.port());
+  set_outbox_pipeline(db, "borrowed", {{"stream_table", "t"}, {"sink_type", "sqs"},
+                                       {"queue_url", "https://sqs.eu-west-1.amazonaws.com/123456789012/borrowed"},
+                                       {"endpoint_url", endpoint}});
+  std::string toml = work_dir() + "/sqs-" + db.name() + ".toml";
+  std::ofstream(toml) << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
+                      << "[[pipeline]]\nname = \"signed\"\nsource = { type = \"outbox\", stream_table = \"t\" }\n"
+                      << "sink = { type = \"sqs\", queue_url = \"https://sqs.eu-west-1.amazonaws.com/123456789012/orders\", "
+                      << "endpoint_url = \"" << endpoint << "\" }\n";
   db.exec("INSERT INTO t VALUES (1)");
-  RelayProcess relay(relay_args(db), {"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI", "AWS_SESSION_TOKEN=tok123",
-                                      "AWS_REGION=", "AWS_DEFAULT_REGION="});
+  RelayProcess relay({"--config", toml}, {"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI", "AWS_SESSION_TOKEN=tok123",
+                                          "AWS_REGION=", "AWS_DEFAULT_REGION=", "PGTRICKLE_RELAY_POSTGRES_URL=" + db.relay_url()});
   ASSERT_TRUE(wait_until([&] {
     for (const auto& r : fake.all())
       if (r.header("X-Amz-Target") == "AmazonSQS.SendMessageBatch") return true;
     return false;
   }, 15s)) << relay.err();
+  EXPECT_NE(wait_for_pipeline_error(relay, "borrowed").find("does not sign with the relay's own AWS_* credentials"), std::string::npos)
+      << relay.err();
   for (const auto& r : fake.all()) {
+    EXPECT_EQ(r.body.find("borrowed"), std::string::npos) << "the SQL pipeline sent a request: " << r.body;
     std::string auth = r.header("Authorization");
     EXPECT_EQ(auth.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 0), 0u) << auth;
     EXPECT_NE(auth.find("/eu-west-1/sqs/aws4_request"), std::string::npos) << "the region comes from the queue URL: " << auth;
@@ -119,7 +131,7 @@ TEST(Sqs, BadConfigurationIsRefusedNamingTheKey) {
   RelayProcess relay(relay_args(db), {"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY="});
   ASSERT_TRUE(wait_until([&] {
     return relay.err().find("-missing does not exist") != std::string::npos &&
-           relay.err().find("no credentials: set access_key_id and secret_access_key") != std::string::npos;
+           relay.err().find("no credentials: a pipeline defined in SQL does not sign with the relay") != std::string::npos;
   }, 15s)) << relay.err();
   EXPECT_TRUE(relay.alive());
 }
