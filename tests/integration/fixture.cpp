@@ -1,6 +1,7 @@
 #include "fixture.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <httplib.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -225,6 +226,14 @@ int RelayProcess::admin_port(std::chrono::milliseconds timeout) {
     return port > 0;
   }, timeout);
   return port;
+}
+
+std::string write_toml(const TestDb& db, const std::string& pipelines) {
+  static std::atomic<int> n{0};
+  std::string path = fmt::format("{}/relay-{}-{}.toml", work_dir(), db.name(), n++);
+  std::ofstream f(path);
+  f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
+  return path;
 }
 
 std::vector<std::string> relay_args(const TestDb& db, const std::string& group) {

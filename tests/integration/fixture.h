@@ -68,6 +68,8 @@ class RelayProcess {
 
 // Arguments that run the relay on `db`, with /metrics on a free port.
 std::vector<std::string> relay_args(const TestDb& db, const std::string& group = "default");
+// A TOML file for the relay on `db` (its relay login, metrics on a free port) holding `pipelines`.
+std::string write_toml(const TestDb& db, const std::string& pipelines);
 
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 std::string http_get(int port, const std::string& path, int& status);

@@ -12,13 +12,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string write_toml(const TestDb& db, const std::string& pipelines) {
-  std::string path = work_dir() + "/stdin-" + db.name() + ".toml";
-  std::ofstream f(path);
-  f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
-  return path;
-}
-
 // Runs the relay with `input` on its standard input; returns its exit code.
 int run_with_stdin(const std::string& toml, const std::string& input, std::string& output) {
   std::string in = toml + ".in";

@@ -33,22 +33,6 @@ json receiver(int port, const std::string& path) {
           {"bearer_token", kToken}};
 }
 
-std::string write_toml(const TestDb& db, const std::string& pipelines) {
-  std::string path = work_dir() + "/abuse-" + db.name() + ".toml";
-  std::ofstream f(path);
-  f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
-  return path;
-}
-
-bool listening(int port, const std::string& path) {
-  return wait_until([&] {
-    httplib::Client c("127.0.0.1", port);
-    c.set_connection_timeout(1);
-    auto r = c.Get(path.c_str());
-    return r && r->status == 200;
-  }, 15s);
-}
-
 // The relay this test process started (its only child of that name).
 int relay_pid() {
   DIR* d = ::opendir("/proc");
@@ -208,7 +192,7 @@ TEST(HttpAbuse, FloodsOfHeadersAndBodiesAreRefusedWithoutGrowingTheRelaysMemory)
   int port = free_receiver_port();
   set_inbox_pipeline(db, "in", receiver(port, "/hooks"));
   RelayProcess relay(relay_args(db));
-  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   int admin = relay.admin_port();
   int pid = relay_pid();
   ASSERT_GT(pid, 0);
@@ -244,7 +228,7 @@ TEST(HttpAbuse, SlowSendersDoNotBlockTheReceiverNorMonitoring) {
   int port = free_receiver_port();
   set_inbox_pipeline(db, "in", receiver(port, "/hooks"));
   RelayProcess relay(relay_args(db));
-  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   int admin = relay.admin_port();
   {
     Trickle slow;
@@ -280,7 +264,7 @@ TEST(HttpAbuse, TheReceiverCutsOffARequestArrivingTooSlowlyAfterRequestTimeout) 
                                         "\", path = \"/hooks\", bearer_token = \"" + kToken + "\", request_timeout_s = 2 }\n"
                                         "sink = { type = \"inbox\", inbox_name = \"hooks\" }\n");
   RelayProcess relay({"--config", toml});
-  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   Trickle headers;
   headers.start(kAttacker, port, 4, "POST /hooks HTTP/1.1\r\n");
   // A body trickled byte by byte after complete headers is cut off too.
@@ -306,7 +290,7 @@ TEST(HttpAbuse, PilesOfIdleConnectionsDoNotUseUpTheRelaysDescriptors) {
   int port = free_receiver_port();
   set_inbox_pipeline(db, "in", receiver(port, "/hooks"));
   RelayProcess relay(relay_args(db));
-  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   int admin = relay.admin_port();
   int pid = relay_pid();
   ASSERT_GT(pid, 0);
@@ -331,7 +315,7 @@ TEST(HttpAbuse, AmbiguousFramingAndTooManyHeaderLinesAreRefused) {
   int port = free_receiver_port();
   set_inbox_pipeline(db, "in", receiver(port, "/hooks"));
   RelayProcess relay(relay_args(db));
-  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   std::string head = "POST /hooks HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer " + kToken + "\r\n";
   EXPECT_EQ(raw_request(port, head + "Content-Length: 8\r\nContent-Length: 30\r\n\r\n{\"n\": 1}"), 400) << "two Content-Length";
   EXPECT_EQ(raw_request(port, head + "Content-Length: 8\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n{\"n\": 2}\r\n0\r\n\r\n"), 400)
@@ -353,7 +337,7 @@ TEST(HttpAbuse, ASignedRequestReplayedUnderNewIdempotencyKeysLandsOnce) {
   cfg["hmac_secret"] = kSecret;
   set_inbox_pipeline(db, "in", cfg);
   RelayProcess relay(relay_args(db));
-  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   std::string body = R"({"transfer": 1, "amount": 100})";
   std::string signature = sign(kSecret, unix_now(), body);
   for (std::string key : {"k1", "k2", "k3"}) {

@@ -94,4 +94,16 @@ inline Answer post(int port, const std::string& path, const std::string& body, c
   return a;
 }
 
+// The receiver answers its probe (GET on its path) once it listens; false after 15 s.
+inline bool receiver_listening(int port, const std::string& path) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  do {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(1);
+    if (auto r = c.Get(path.c_str()); r && r->status == 200) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (std::chrono::steady_clock::now() < until);
+  return false;
+}
+
 }  // namespace relay::test

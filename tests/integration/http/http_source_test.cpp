@@ -22,23 +22,6 @@ json receiver(int port, const std::string& path) {
   return {{"source_type", "http"}, {"listen", "127.0.0.1:" + std::to_string(port)}, {"path", path}, {"inbox_name", "hooks"}};
 }
 
-std::string write_toml(const TestDb& db, const std::string& pipelines) {
-  std::string path = work_dir() + "/http-" + db.name() + ".toml";
-  std::ofstream f(path);
-  f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n" << pipelines;
-  return path;
-}
-
-// The receiver answers its probe (GET on its path) once it listens.
-bool listening(int port, const std::string& path) {
-  return wait_until([&] {
-    httplib::Client c("127.0.0.1", port);
-    c.set_connection_timeout(1);
-    auto r = c.Get(path.c_str());
-    return r && r->status == 200;
-  }, 15s);
-}
-
 httplib::Headers bearer(const std::string& key = "") {
   httplib::Headers h = {{"Authorization", "Bearer " + kToken}};
   if (!key.empty()) h.emplace("Idempotency-Key", key);
@@ -56,7 +39,7 @@ TEST(HttpSource, EachAnswerOfTheReceiverAsAClientSeesIt) {
   cfg["max_body_bytes"] = 4096;
   set_inbox_pipeline(db, "in", cfg);
   RelayProcess relay(relay_args(db));
-  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
 
   auto both = [&](const std::string& body, long long t, const std::string& secret = kSecret) {
     auto h = bearer();
@@ -116,7 +99,7 @@ TEST(HttpSource, ADuplicateIdempotencyKeyGivesOneRowAndBothRequestsSucceed) {
   cfg["bearer_token"] = kToken;
   set_inbox_pipeline(db, "in", cfg);
   RelayProcess relay(relay_args(db));
-  ASSERT_TRUE(listening(port, "/orders")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/orders")) << relay.err();
   Answer first = post(port, "/orders", R"({"order_id": 1, "attempt": 1})", bearer("order-1"));
   Answer second = post(port, "/orders", R"({"order_id": 1, "attempt": 2})", bearer("order-1"));
   EXPECT_EQ(first.status, 200) << first.body;
@@ -133,7 +116,7 @@ TEST(HttpSource, AnAnswerComesOnlyAfterTheCommitAndAStopAnswers503ToWhatWasNotCo
   cfg["bearer_token"] = kToken;
   set_inbox_pipeline(db, "in", cfg);
   RelayProcess relay(relay_args(db));
-  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   ASSERT_EQ(post(port, "/hooks", R"({"n": 0})", bearer("warm-up")).status, 200);
 
   TableLock lock(db, "pgtrickle.inbox_hooks");
@@ -163,7 +146,7 @@ TEST(HttpSource, MoreMessagesWaitingThanMaxPendingGet429WithRetryAfter) {
                                         "\", path = \"/hooks\", bearer_token = \"" + kToken + "\", max_pending = 2 }\n"
                                         "sink = { type = \"inbox\", inbox_name = \"hooks\" }\n");
   RelayProcess relay({"--config", toml});
-  ASSERT_TRUE(listening(port, "/hooks")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   ASSERT_EQ(post(port, "/hooks", R"({"n": 0})", bearer("warm-up")).status, 200);
 
   TableLock lock(db, "pgtrickle.inbox_hooks");
@@ -215,7 +198,7 @@ TEST(HttpSource, APortAnotherServerListensOnIsRefusedNotShared) {
   std::string error = wait_for_pipeline_error(relay, "in");
   EXPECT_NE(error.find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos) << error;
   ::close(other);
-  ASSERT_TRUE(listening(port, "/hooks")) << "the receiver listens once the port is free\n" << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << "the receiver listens once the port is free\n" << relay.err();
   EXPECT_EQ(post(port, "/hooks", R"({"n": 1})", bearer("once")).status, 200);
   EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_hooks"), 1);
 }
@@ -274,7 +257,7 @@ TEST(HttpSource, RequestsOverTheRateGet429WithRetryAfterEvenWithoutCredentials) 
   cfg["max_requests_per_s"] = 5;
   set_inbox_pipeline(db, "rated", cfg);
   RelayProcess relay(relay_args(db));
-  ASSERT_TRUE(listening(port, "/rated")) << relay.err();
+  ASSERT_TRUE(receiver_listening(port, "/rated")) << relay.err();
   int accepted = 0, limited = 0;
   for (int i = 0; i < 20; ++i) {
     std::string body = "{\"n\": " + std::to_string(i) + "}";

@@ -244,7 +244,7 @@ TEST(NatsSource, TokenAuthenticationWithASecretFromTheEnvironment) {
     EXPECT_EQ(relay.err().find("s3cret-src"), std::string::npos) << "the token is never logged";
   }
   // A wrong token: the pipeline says so in /health.
-  RelayProcess relay(relay_args(db), {"TEST_NATS_SRC_TOKEN=wrong"});
+  RelayProcess relay(relay_args(db), {"TEST_NATS_SRC_TOKEN=wrong", "PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX=TEST_NATS_"});
   std::string error = wait_for_pipeline_error(relay, "authed");
   EXPECT_NE(error.find("Authorization"), std::string::npos) << error;
   EXPECT_EQ(error.find("wrong"), std::string::npos) << error;

@@ -1,7 +1,6 @@
 // The SQS sink against the fauxqs emulator, checked with the AWS SDK: FIFO group and deduplication
 // ids (a replay is dropped by SQS), attributes on the wire, SigV4 signing with credentials from the
 // environment, and bad configuration.
-#include <fstream>
 #include <map>
 #include <thread>
 
@@ -89,11 +88,9 @@ TEST(Sqs, RequestsAreSignedWithSigV4UsingTheAwsEnvironmentVariables) {
   set_outbox_pipeline(db, "borrowed", {{"stream_table", "t"}, {"sink_type", "sqs"},
                                        {"queue_url", "https://sqs.eu-west-1.amazonaws.com/123456789012/borrowed"},
                                        {"endpoint_url", endpoint}});
-  std::string toml = work_dir() + "/sqs-" + db.name() + ".toml";
-  std::ofstream(toml) << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
-                      << "[[pipeline]]\nname = \"signed\"\nsource = { type = \"outbox\", stream_table = \"t\" }\n"
-                      << "sink = { type = \"sqs\", queue_url = \"https://sqs.eu-west-1.amazonaws.com/123456789012/orders\", "
-                      << "endpoint_url = \"" << endpoint << "\" }\n";
+  std::string toml = write_toml(db, std::string("[[pipeline]]\nname = \"signed\"\nsource = { type = \"outbox\", stream_table = \"t\" }\n"
+                                    "sink = { type = \"sqs\", queue_url = \"https://sqs.eu-west-1.amazonaws.com/123456789012/orders\", "
+                                    "endpoint_url = \"" + endpoint + "\" }\n"));
   db.exec("INSERT INTO t VALUES (1)");
   RelayProcess relay({"--config", toml}, {"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI", "AWS_SESSION_TOKEN=tok123",
                                           "AWS_REGION=", "AWS_DEFAULT_REGION=", "PGTRICKLE_RELAY_POSTGRES_URL=" + db.relay_url()});
