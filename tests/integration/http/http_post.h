@@ -20,17 +20,22 @@
 
 namespace relay::test {
 
-// A port of 55632-55639 (the HTTP receiver tests' range) that nothing listens on now and no other
+// A port of 55632-55647 (the HTTP receiver tests' range) that nothing listens on now and no other
 // test process holds: tests run in parallel, each in its own process, and a port that is only free
 // now may be taken by another test's relay before ours listens. A lock file per port, held until
-// the process exits, keeps the others off it.
+// the process exits, keeps the others off it. The probe binds with SO_REUSEADDR, as the relay
+// does: the connections an earlier test's receiver closed linger in TIME_WAIT on its port for a
+// minute, and that must not make the port look taken. -1 when none is free (the test then fails
+// plainly rather than sharing a port).
 inline int free_receiver_port() {
   static std::atomic<int> next{static_cast<int>(::getpid())};
   for (int tries = 0; tries < 200; ++tries) {
-    int port = 55632 + (next++ % 8);
+    int port = 55632 + (next++ % 16);
     int lock = ::open(fmt::format("/tmp/pgtrickle-relay-test-port-{}.lock", port).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (lock >= 0 && ::flock(lock, LOCK_EX | LOCK_NB) == 0) {
       int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      int yes = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
       sockaddr_in a{};
       a.sin_family = AF_INET;
       a.sin_port = htons(static_cast<uint16_t>(port));
@@ -42,7 +47,7 @@ inline int free_receiver_port() {
     if (lock >= 0) ::close(lock);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return 55632;
+  return -1;
 }
 
 inline std::string to_hex(const unsigned char* p, unsigned n) {

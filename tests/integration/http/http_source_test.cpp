@@ -117,7 +117,7 @@ TEST(HttpSource, AnAnswerComesOnlyAfterTheCommitAndAStopAnswers503ToWhatWasNotCo
   set_inbox_pipeline(db, "in", cfg);
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
-  ASSERT_EQ(post(port, "/hooks", R"({"n": 0})", bearer("warm-up")).status, 200);
+  ASSERT_EQ(post(port, "/hooks", R"({"n": 0})", bearer("warm-up")).status, 200) << relay.err();
 
   TableLock lock(db, "pgtrickle.inbox_hooks");
   auto a = std::async(std::launch::async, [&] { return post(port, "/hooks", R"({"n": 1})", bearer("a")); });
@@ -147,7 +147,7 @@ TEST(HttpSource, MoreMessagesWaitingThanMaxPendingGet429WithRetryAfter) {
                                         "sink = { type = \"inbox\", inbox_name = \"hooks\" }\n");
   RelayProcess relay({"--config", toml});
   ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
-  ASSERT_EQ(post(port, "/hooks", R"({"n": 0})", bearer("warm-up")).status, 200);
+  ASSERT_EQ(post(port, "/hooks", R"({"n": 0})", bearer("warm-up")).status, 200) << relay.err();
 
   TableLock lock(db, "pgtrickle.inbox_hooks");
   auto a = std::async(std::launch::async, [&] { return post(port, "/hooks", R"({"n": 1})", bearer("a")); });
