@@ -274,10 +274,11 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('pipeline', '*', 'retry_max_ms', 'integer', false, NULL, NULL, '{}'::text[], false, '30000'::jsonb, 0, 2147483647, 'Longest wait between retries of a transient failure.')
  ,('pipeline', '*', 'dead_letter', 'boolean', false, NULL, NULL, '{}'::text[], false, 'true'::jsonb, NULL, NULL, 'Set undeliverable messages aside in pgtrickle.relay_dead_letters and go on; false stops the pipeline instead.')
  ,('pipeline', '*', 'enabled', 'boolean', false, NULL, NULL, '{}'::text[], false, 'true'::jsonb, NULL, NULL, 'Whether the pipeline runs.')
+ ,('pipeline', '*', 'relay_group', 'string', false, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'The relay group that runs the pipeline (relays started with that --relay-group-id); unset: a relay of any group, one at a time.')
  ,('pipeline', '*', 'description', 'string', false, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'Free text for operators.')
  ,('source', 'outbox', 'stream_table', 'string', false, 'target', NULL, ARRAY['table']::text[], false, NULL, NULL, NULL, 'The table (or pg_trickle stream table) whose outbox is read, e.g. "orders" or "sales.orders".')
  ,('source', 'outbox', 'outbox', 'string', false, 'target', NULL, '{}'::text[], false, NULL, NULL, NULL, 'The outbox by name ("outbox_orders", or a name given to create_outbox / outbox_publish).')
- ,('source', 'outbox', 'group', 'string', false, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'Accepted for compatibility with pg_trickle''s set_relay_outbox; progress is tracked per relay group and pipeline.')
+ ,('source', 'outbox', 'group', 'string', false, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'The relay group that runs the pipeline, as pg_trickle''s set_relay_outbox(p_name, p_outbox, p_group, ...) stores it: the same as the pipeline option relay_group.')
  ,('source', 'outbox', 'retention_hours', 'integer', false, NULL, NULL, '{}'::text[], false, NULL, 0, 2147483647, 'Accepted for compatibility with pg_trickle''s set_relay_outbox; retention is set per outbox by enable_outbox.')
  ,('sink', 'stdout', 'format', 'enum', false, NULL, ARRAY['jsonl','json','csv']::text[], '{}'::text[], false, '"jsonl"'::jsonb, NULL, NULL, 'jsonl: one message per line; json: pretty-printed; csv: one row per message.')
  ,('sink', 'file', 'path', 'string', true, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'File to append to; rotated files get .1, .2, ... suffixes. A pipeline defined in SQL writes only under the operator''s --sql-file-dir.')
@@ -883,6 +884,15 @@ BEGIN
     END LOOP;
   END LOOP;
 
+  -- The relay group: "relay_group", or the outbox source's "group" (pg_trickle's p_group).
+  IF (v_out #>> '{pipeline,relay_group}') = '' THEN
+    PERFORM _relay_config_error(p_name, 'relay_group must name a relay group (or be left out: any relay group may run it)');
+  END IF;
+  IF v_out #>> '{pipeline,relay_group}' <> v_out #>> '{source,group}' THEN
+    PERFORM _relay_config_error(p_name, format('relay_group "%s" and source group "%s" disagree; the source''s "group" is the relay group '
+      'too (pg_trickle''s p_group): keep one of them', v_out #>> '{pipeline,relay_group}', v_out #>> '{source,group}'));
+  END IF;
+
   RETURN (v_out -> 'pipeline')
       || jsonb_build_object('source', jsonb_build_object('type', v_backend ->> 'source') || (v_out -> 'source'),
                             'sink',   jsonb_build_object('type', v_backend ->> 'sink') || (v_out -> 'sink'));
@@ -1209,8 +1219,15 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+  -- A pipeline of a relay's TOML file is changed in that file, not here.
+  IF to_regclass('pgtrickle.relay_pipeline_status') IS NOT NULL
+     AND EXISTS (SELECT 1 FROM pgtrickle.relay_pipeline_status WHERE pipeline = p_name AND origin = 'file') THEN
+    RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+      MESSAGE = format('relay: pipeline "%s" is defined in a relay''s config file, not in the catalog', p_name),
+      HINT = 'Change or remove it in that TOML file (the relay reloads it); delete_relay(name) forgets its stored position once it is gone from the file.';
+  END IF;
   RAISE EXCEPTION USING ERRCODE = 'no_data_found', MESSAGE = format('relay: pipeline "%s" not found', p_name),
-    HINT = 'SELECT name, direction FROM pgtrickle.list_relay_configs() shows the pipelines.';
+    HINT = 'SELECT name, direction, origin FROM pgtrickle.list_relay_configs() shows the pipelines (those of relays'' TOML files while a relay runs them).';
 END
 $$;
 
@@ -1246,6 +1263,16 @@ CALL pgtrickle._relay_define('disable_relay', $ddl$
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$ SELECT pgtrickle._relay_set_enabled(p_name, false) $fn$;
 $ddl$);
+
+-- The relay group a stored pipeline config is assigned to, in any stored layout; NULL: any
+-- relay group may run it (one relay at a time, under the name 'default').
+CREATE OR REPLACE FUNCTION pgtrickle._relay_config_group(p_config jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT nullif(coalesce(p_config ->> 'relay_group', p_config #>> '{source,group}'), '')
+$$;
 
 -- Every pipeline of both directions, secrets redacted.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_all_configs()
@@ -1323,6 +1350,11 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_pipeline_status (
   last_error     text,
   PRIMARY KEY (relay_group_id, pipeline)
 );
+-- Where the pipeline is defined ('sql' or 'file') and its direction, so that pipelines of relays'
+-- TOML files can be listed too. Installs made before them: added here.
+ALTER TABLE pgtrickle.relay_pipeline_status
+  ADD COLUMN IF NOT EXISTS origin text,
+  ADD COLUMN IF NOT EXISTS direction text;
 
 CREATE TABLE IF NOT EXISTS pgtrickle.relay_dead_letters (
   id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -1366,24 +1398,40 @@ CALL pgtrickle._relay_define('delete_relay', $ddl$
   $fn$;
 $ddl$);
 
--- Owner, state and lag come from the freshest status row of a live relay (heartbeat under 30 s).
+-- Every pipeline: those of the catalog, then those of relays' TOML files that a live relay runs
+-- (read-only here, config NULL, origin 'file'). relay_group_id is the relay group assigned to run
+-- the pipeline (NULL: any); owner, state and lag come from the freshest status row of a live relay
+-- (heartbeat under 30 s). A disabled pipeline shows state 'disabled' and no owner, at once.
 CALL pgtrickle._relay_define('list_relay_configs', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.list_relay_configs()
   RETURNS TABLE (name text, direction text, enabled boolean, config jsonb, relay_group_id text, owner text,
-                 state text, lag bigint, lag_seconds double precision, last_error text, updated_at timestamptz)
+                 state text, lag bigint, lag_seconds double precision, last_error text, updated_at timestamptz,
+                 origin text)
   LANGUAGE sql STABLE SECURITY DEFINER
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
-    SELECT c.name, c.direction, c.enabled, c.config, s.relay_group_id, s.owner, s.state, s.lag_rows,
-           s.lag_seconds, s.last_error, c.updated_at
-    FROM pgtrickle._relay_all_configs() AS c
-    LEFT JOIN LATERAL (
-      SELECT * FROM pgtrickle.relay_pipeline_status AS s
-      WHERE s.pipeline = c.name AND s.heartbeat_at > now() - interval '30 seconds'
-      ORDER BY s.heartbeat_at DESC
-      LIMIT 1
-    ) AS s ON true
-    ORDER BY c.name
+    SELECT * FROM (
+      SELECT c.name, c.direction, c.enabled, c.config, pgtrickle._relay_config_group(c.config),
+             CASE WHEN c.enabled THEN s.owner END,
+             CASE WHEN c.enabled THEN s.state ELSE 'disabled' END,
+             CASE WHEN c.enabled THEN s.lag_rows END, CASE WHEN c.enabled THEN s.lag_seconds END,
+             CASE WHEN c.enabled THEN s.last_error END, c.updated_at, 'sql'
+      FROM pgtrickle._relay_all_configs() AS c
+      LEFT JOIN LATERAL (
+        SELECT * FROM pgtrickle.relay_pipeline_status AS s
+        WHERE s.pipeline = c.name AND s.heartbeat_at > now() - interval '30 seconds'
+        ORDER BY s.heartbeat_at DESC
+        LIMIT 1
+      ) AS s ON true
+      UNION ALL
+      (SELECT DISTINCT ON (s.pipeline) s.pipeline, s.direction, true, NULL::jsonb, s.relay_group_id, s.owner, s.state,
+              s.lag_rows, s.lag_seconds, s.last_error, NULL::timestamptz, 'file'
+       FROM pgtrickle.relay_pipeline_status AS s
+       WHERE s.origin = 'file' AND s.heartbeat_at > now() - interval '30 seconds'
+         AND NOT EXISTS (SELECT 1 FROM pgtrickle._relay_all_configs() AS c WHERE c.name = s.pipeline)
+       ORDER BY s.pipeline, s.heartbeat_at DESC)
+    ) AS p
+    ORDER BY 1
   $fn$;
 $ddl$);
 
@@ -1962,8 +2010,9 @@ AS $$
                   p_config #>> '{source,outbox}', p_config ->> 'stream_table', p_config ->> 'outbox')
 $$;
 
--- Enabled forward pipelines reading an outbox, each with the lowest position it has
--- consumed over all relay groups; (0, 0) when it has no offset yet. A row at (seq, id) is
+-- Enabled forward pipelines reading an outbox, each with the position it has consumed in the
+-- relay group it runs in (positions other relay groups left behind do not count); (0, 0) when it
+-- has no offset yet. A row at (seq, id) is
 -- consumed when (seq, id, 1) <= (last_seq, last_id, complete): complete is 0 while the row at
 -- the position itself is only partly delivered (relay_offsets.next_row). Pipelines that are not
 -- in the catalog (a relay's TOML file) count from their first stored position on, until
@@ -1978,7 +2027,7 @@ AS $$
   LEFT JOIN LATERAL (
     SELECT r.last_seq, r.last_id, CASE WHEN r.next_row IS NULL THEN 1 ELSE 0 END AS complete
     FROM pgtrickle.relay_offsets AS r
-    WHERE r.pipeline = p.name
+    WHERE r.pipeline = p.name AND r.relay_group_id = coalesce(pgtrickle._relay_config_group(p.config), 'default')
     ORDER BY r.last_seq, r.last_id, r.next_row IS NULL
     LIMIT 1
   ) AS o ON true
@@ -2297,7 +2346,7 @@ $ddl$);
 -- ============================================================================================
 
 -- Deletes outbox rows older than their outbox's retention_hours, but never a row that an
--- enabled forward pipeline (in any relay group) or a consumer group has not consumed yet; an
+-- enabled forward pipeline (in the relay group it runs in) or a consumer group has not consumed yet; an
 -- enabled pipeline without an offset has consumed nothing. With no readers, age alone decides.
 -- Returns the number of outbox rows deleted (their claim-check rows go with them).
 CALL pgtrickle._relay_define('run_outbox_retention', $ddl$

@@ -128,7 +128,7 @@ int cmd_run(Settings s) {
   HealthBoard health;
   RelayContext ctx;
   ctx.worker_id = worker_id();
-  Ownership ownership(*url, s.relay_group_id, ctx.worker_id, std::chrono::milliseconds(static_cast<long long>(s.lease_timeout * 1000)));
+  Ownership ownership(*url, ctx.worker_id, std::chrono::milliseconds(static_cast<long long>(s.lease_timeout * 1000)));
   ctx.ownership = &ownership;
   ctx.postgres_url = *url;
   ctx.relay_group_id = s.relay_group_id;

@@ -373,6 +373,15 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
   c.granularity = o.value("granularity", "row") == "delta" ? Granularity::delta : Granularity::row;
   c.format = o.value("format", "json") == "cloudevents" ? Format::cloudevents : Format::json;
   c.dead_letter = o.value("dead_letter", true);
+  // pg_trickle's set_relay_outbox stores its p_group as the outbox source's "group".
+  std::string source_group = c.source_type == "outbox" ? o["source"].value("group", "") : "";
+  c.relay_group = o.value("relay_group", source_group);
+  if (o.contains("relay_group") && c.relay_group.empty())
+    problems.push_back(fmt::format("pipeline \"{}\": relay_group must name a relay group (or be left out: any relay group may run it)", name));
+  if (!source_group.empty() && c.relay_group != source_group)
+    problems.push_back(fmt::format("pipeline \"{}\": relay_group \"{}\" and source group \"{}\" disagree; the source's \"group\" "
+                                   "is the relay group too (pg_trickle's p_group): keep one of them",
+                                   name, c.relay_group, source_group));
   if (o.contains("key")) {
     if (o["key"].is_array()) {
       for (const auto& k : o["key"]) c.key_columns.push_back(k.get<std::string>());

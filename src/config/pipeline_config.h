@@ -22,6 +22,7 @@ struct PipelineConfig {
   Direction direction = Direction::forward;
   bool enabled = true;
   std::string origin;         // "sql" or the TOML file it came from
+  std::string relay_group;    // the relay group assigned to run it ("relay_group"); empty: not assigned
   nlohmann::json canonical;   // {"source":{"type":...},"sink":{"type":...}, options}, defaults filled
   std::string source_type;    // canonical backend names
   std::string sink_type;
@@ -38,6 +39,16 @@ struct PipelineConfig {
 
   const nlohmann::json& source() const { return canonical.at("source"); }
   const nlohmann::json& sink() const { return canonical.at("sink"); }
+  // The relay group whose lock, epoch and stored position the pipeline runs under, on a relay of
+  // group `relay_group_id`. A pipeline defined in SQL and assigned to no group may run on a relay of
+  // any group, one at a time, under the default group's name; a file's pipeline runs in its relay's
+  // group.
+  std::string owning_group(const std::string& relay_group_id) const {
+    if (!relay_group.empty()) return relay_group;
+    return origin == "sql" ? "default" : relay_group_id;
+  }
+  // Whether a relay of group `relay_group_id` may run it.
+  bool runs_in(const std::string& relay_group_id) const { return relay_group.empty() || relay_group == relay_group_id; }
   // Same configuration (so a reload need not restart the pipeline)?
   bool same_as(const PipelineConfig& o) const { return canonical == o.canonical && enabled == o.enabled; }
 };

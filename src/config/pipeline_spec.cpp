@@ -14,6 +14,7 @@ constexpr KeySpec kKeys[] = {
     {.key = "retry_max_ms", .type = integer, .description = "Longest wait between retries of a transient failure.", .default_json = "30000"},
     {.key = "dead_letter", .type = boolean, .description = "Set undeliverable messages aside in pgtrickle.relay_dead_letters and go on; false stops the pipeline instead.", .default_json = "true"},
     {.key = "enabled", .type = boolean, .description = "Whether the pipeline runs.", .default_json = "true"},
+    {.key = "relay_group", .type = string, .description = "The relay group that runs the pipeline (relays started with that --relay-group-id); unset: a relay of any group, one at a time."},
     {.key = "description", .type = string, .description = "Free text for operators."},
 };
 }  // namespace

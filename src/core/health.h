@@ -14,12 +14,12 @@ namespace relay {
 struct PipelineHealth {
   std::string name;
   std::string direction;
-  std::string state;       // starting, standby, running, retrying, failed, invalid, stopping
+  std::string state;       // starting, standby, running, degraded (dead-lettering), retrying, failed, invalid, stopped
   std::string last_error;
   long long lag = -1;
   double lag_seconds = -1;
   bool owned = false;
-  bool failing() const { return state == "failed" || state == "invalid" || state == "retrying"; }
+  bool failing() const { return state == "failed" || state == "invalid" || state == "retrying" || state == "degraded"; }
 };
 
 class HealthBoard {
@@ -45,6 +45,15 @@ class HealthBoard {
     for (const auto& [k, v] : pipelines_) out.push_back(v);
     return out;
   }
+  // Why the last edit of the config file was not applied (empty once a good edit is loaded).
+  void set_config_error(std::string error) {
+    std::lock_guard lock(mu_);
+    config_error_ = std::move(error);
+  }
+  std::string config_error() const {
+    std::lock_guard lock(mu_);
+    return config_error_;
+  }
   std::atomic<bool> database_connected{false};
   std::atomic<bool> catalog_loaded{false};
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -52,6 +61,7 @@ class HealthBoard {
  private:
   mutable std::mutex mu_;
   std::map<std::string, PipelineHealth> pipelines_;
+  std::string config_error_;
 };
 
 }  // namespace relay

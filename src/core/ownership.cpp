@@ -31,12 +31,17 @@ std::string lock_row_sql(long long key) {
                      k >> 32, k & 0xffffffffu);
 }
 
-long long member_key(const std::string& group) { return static_cast<long long>(fnv1a({"pgtrickle-relay member", group})); }
+// Marks a session as a relay's lease session, whatever its group.
+long long member_key() { return static_cast<long long>(fnv1a({"pgtrickle-relay member"})); }
 
 }  // namespace
 
 long long ownership_lock_key(const std::string& group, const std::string& pipeline) {
   return static_cast<long long>(fnv1a({"pgtrickle-relay", group, pipeline}));
+}
+
+long long candidate_lock_key(const std::string& group, const std::string& pipeline) {
+  return static_cast<long long>(fnv1a({"pgtrickle-relay candidate", group, pipeline}));
 }
 
 Fence Ownership::fence(const std::string& relay_group_id, const std::string& pipeline, long long epoch) {
@@ -47,8 +52,8 @@ Fence Ownership::fence(const std::string& relay_group_id, const std::string& pip
   return {"EXISTS (" + current + ")", "EXISTS (" + current + " FOR SHARE)"};
 }
 
-Ownership::Ownership(std::string postgres_url, std::string relay_group_id, std::string worker_id, std::chrono::milliseconds lease_timeout)
-    : url_(std::move(postgres_url)), group_(std::move(relay_group_id)), worker_id_(std::move(worker_id)), lease_timeout_(lease_timeout) {
+Ownership::Ownership(std::string postgres_url, std::string worker_id, std::chrono::milliseconds lease_timeout)
+    : url_(std::move(postgres_url)), worker_id_(std::move(worker_id)), lease_timeout_(lease_timeout) {
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
 }
 
@@ -63,7 +68,7 @@ Ownership::~Ownership() {
 }
 
 bool Ownership::connect_locked() {
-  auto c = pg::Connection::open(url_, "pgtrickle-relay lease " + group_);
+  auto c = pg::Connection::open(url_, "pgtrickle-relay lease");
   if (!c) {
     if (!connect_warned_) log_.warn("Cannot open the lease session; no pipeline can be taken until it works.", {{"error", c.error().message}});
     connect_warned_ = true;
@@ -73,13 +78,14 @@ bool Ownership::connect_locked() {
   // The server ends this session, and so frees its locks, when the relay stops pinging it.
   auto set = c->exec(fmt::format("SELECT set_config('idle_session_timeout', '{}', false), pg_backend_pid(), "
                                  "pg_try_advisory_lock_shared({})",
-                                 lease_timeout_.count(), member_key(group_)));
+                                 lease_timeout_.count(), member_key()));
   if (!set) {
     log_.warn("Cannot prepare the lease session.", {{"error", set.error().message}});
     return false;
   }
   session_pid_ = static_cast<int>(set->int64(0, 1));
   session_ = std::move(*c);
+  advertised_.clear();
   log_.debug("Lease session open.", {{"pid", std::to_string(session_pid_)}});
   return true;
 }
@@ -89,30 +95,79 @@ void Ownership::drop_session_locked(const std::string& why) {
     log_.error("The lease session was lost; the pipelines this relay owned may already run elsewhere and are given up.",
                {{"error", why}, {"pipelines", std::to_string(held_.size())}});
   held_.clear();
+  advertised_.clear();
+  load_.clear();
+  candidate_holders_.clear();
+  owner_of_.clear();
   session_.reset();
   session_pid_ = 0;
 }
 
+// Takes the candidate locks of pipelines this relay can run now and drops the others.
+bool Ownership::sync_candidates_locked() {
+  std::set<long long> want;
+  for (const auto& [pipeline, group] : candidates_) want.insert(candidate_lock_key(group, pipeline));
+  std::string take, drop;
+  for (long long k : want)
+    if (!advertised_.count(k)) take += (take.empty() ? "" : ",") + std::to_string(k);
+  for (long long k : advertised_)
+    if (!want.count(k)) drop += (drop.empty() ? "" : ",") + std::to_string(k);
+  if (take.empty() && drop.empty()) return true;
+  auto r = session_->exec(fmt::format("SELECT (SELECT count(pg_try_advisory_lock_shared(k)) FROM unnest('{{{}}}'::bigint[]) AS k), "
+                                      "(SELECT count(pg_advisory_unlock_shared(k)) FROM unnest('{{{}}}'::bigint[]) AS k)",
+                                      take, drop));
+  if (!r) {
+    drop_session_locked(r.error().message);
+    return false;
+  }
+  advertised_ = std::move(want);
+  return true;
+}
+
+// The ping that keeps the lease, and the lock table of every relay's lease session.
+bool Ownership::read_locks_locked() {
+  static const std::string sql = fmt::format(
+      "SELECT l.pid, l.mode = 'ExclusiveLock', (l.classid::bigint << 32) | l.objid::bigint FROM pg_catalog.pg_locks AS l "
+      "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted "
+      "AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) "
+      "AND l.pid IN (SELECT m.pid FROM pg_catalog.pg_locks AS m WHERE m.mode = 'ShareLock' AND {})",
+      lock_row_sql(member_key()));
+  auto r = session_->exec(sql);
+  if (!r) {
+    drop_session_locked(r.error().message);
+    return false;
+  }
+  load_.clear();
+  candidate_holders_.clear();
+  owner_of_.clear();
+  for (int i = 0; i < r->rows(); ++i) {
+    int pid = static_cast<int>(r->int64(i, 0));
+    long long key = r->int64(i, 2);
+    load_[pid] += 0;
+    if (r->boolean(i, 1)) {
+      ++load_[pid];
+      owner_of_[key] = pid;
+    } else if (key != member_key()) {
+      candidate_holders_[key].push_back(pid);
+    }
+  }
+  return true;
+}
+
 void Ownership::heartbeat_loop() {
   auto every = std::max(std::chrono::milliseconds(100), lease_timeout_ / 4);
-  std::string members_sql = "SELECT count(*) FROM pg_catalog.pg_locks WHERE mode = 'ShareLock' AND " + lock_row_sql(member_key(group_));
   std::unique_lock lock(mu_);
   while (!stopping_) {
     if (!session_) connect_locked();
-    if (session_) {
-      // The ping that keeps the lease, and the count of relays in the group.
-      auto r = session_->exec(members_sql);
-      if (r) members_ = std::max<int>(1, static_cast<int>(r->int64(0, 0)));
-      else drop_session_locked(r.error().message);
-    }
+    if (session_ && sync_candidates_locked()) read_locks_locked();
     stop_cv_.wait_for(lock, session_ ? every : std::chrono::milliseconds(1000), [&] { return stopping_; });
   }
 }
 
-std::optional<Fence> Ownership::try_take(const std::string& pipeline) {
+std::optional<Fence> Ownership::try_take(const std::string& group, const std::string& pipeline) {
   std::lock_guard lock(mu_);
   if (!session_ && !connect_locked()) return std::nullopt;
-  long long key = ownership_lock_key(group_, pipeline);
+  long long key = ownership_lock_key(group, pipeline);
   auto r = session_->exec(fmt::format("SELECT pg_try_advisory_lock({})", key));
   if (!r) {
     drop_session_locked(r.error().message);
@@ -124,7 +179,7 @@ std::optional<Fence> Ownership::try_take(const std::string& pipeline) {
       "INSERT INTO pgtrickle.relay_owners AS o (relay_group_id, pipeline, epoch, worker_id, taken_at) VALUES ($1, $2, 1, $3, now()) "
       "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET epoch = o.epoch + 1, worker_id = excluded.worker_id, taken_at = now() "
       "RETURNING epoch",
-      {group_, pipeline, worker_id_});
+      {group, pipeline, worker_id_});
   if (!e) {
     std::string why = e.error().message;
     if (why.find("relay_owners") != std::string::npos && why.find("does not exist") != std::string::npos)
@@ -136,14 +191,18 @@ std::optional<Fence> Ownership::try_take(const std::string& pipeline) {
     return std::nullopt;
   }
   take_error_.clear();
-  held_.insert(pipeline);
-  return fence(group_, pipeline, e->int64(0, 0));
+  held_[pipeline] = key;
+  return fence(group, pipeline, e->int64(0, 0));
 }
 
 void Ownership::release(const std::string& pipeline) {
   std::lock_guard lock(mu_);
-  if (!held_.erase(pipeline) || !session_) return;
-  auto r = session_->exec(fmt::format("SELECT pg_advisory_unlock({})", ownership_lock_key(group_, pipeline)));
+  auto it = held_.find(pipeline);
+  if (it == held_.end()) return;
+  long long key = it->second;
+  held_.erase(it);
+  if (!session_) return;
+  auto r = session_->exec(fmt::format("SELECT pg_advisory_unlock({})", key));
   if (!r) drop_session_locked(r.error().message);
 }
 
@@ -157,16 +216,57 @@ size_t Ownership::owned() const {
   return held_.size();
 }
 
-bool Ownership::below_share() const {
-  size_t relays = static_cast<size_t>(std::max(1, members_.load()));
-  size_t share = (pipelines_.load() + relays - 1) / relays;
-  return owned() < share;
+void Ownership::advertise(const std::string& group, const std::string& pipeline) {
+  std::lock_guard lock(mu_);
+  candidates_[pipeline] = group;
 }
 
-bool Ownership::above_share() const {
-  size_t relays = static_cast<size_t>(std::max(1, members_.load()));
-  size_t share = (pipelines_.load() + relays - 1) / relays;
-  return owned() > share;
+void Ownership::withdraw(const std::string& pipeline) {
+  std::lock_guard lock(mu_);
+  candidates_.erase(pipeline);
+}
+
+std::optional<std::string> Ownership::pipeline_to_hand_over() const {
+  std::lock_guard lock(mu_);
+  if (!session_) return std::nullopt;
+  const int mine = static_cast<int>(held_.size());
+  std::optional<std::string> best;
+  int best_load = mine - 1;  // a taker must own at least two fewer
+  for (const auto& [pipeline, key] : held_) {
+    auto c = candidates_.find(pipeline);
+    if (c == candidates_.end()) continue;
+    auto holders = candidate_holders_.find(candidate_lock_key(c->second, pipeline));
+    if (holders == candidate_holders_.end()) continue;
+    for (int pid : holders->second) {
+      if (pid == session_pid_) continue;
+      auto l = load_.find(pid);
+      int load = l == load_.end() ? 0 : l->second;
+      if (load < best_load) {
+        best_load = load;
+        best = pipeline;
+      }
+    }
+  }
+  return best;
+}
+
+bool Ownership::first_in_line(const std::string& pipeline) const {
+  std::lock_guard lock(mu_);
+  auto c = candidates_.find(pipeline);
+  if (!session_ || c == candidates_.end()) return false;
+  const int mine = static_cast<int>(held_.size());
+  auto holders = candidate_holders_.find(candidate_lock_key(c->second, pipeline));
+  if (holders == candidate_holders_.end()) return true;
+  // The session that owned it as of the last ping is gone or handing it over: not in line.
+  auto o = owner_of_.find(ownership_lock_key(c->second, pipeline));
+  int owner = o == owner_of_.end() ? 0 : o->second;
+  for (int pid : holders->second) {
+    if (pid == session_pid_ || pid == owner) continue;
+    auto l = load_.find(pid);
+    int load = l == load_.end() ? 0 : l->second;
+    if (load < mine || (load == mine && pid < session_pid_)) return false;
+  }
+  return true;
 }
 
 }  // namespace relay

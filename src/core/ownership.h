@@ -1,10 +1,15 @@
 // Which relay of a relay group runs which pipeline.
 //
 // Each relay keeps one "lease" session open to the database. It holds a session-level advisory lock
-// per pipeline the relay owns, plus a shared "member" lock that lets every relay count the relays
-// of its group. The session is pinged well within `lease_timeout` and runs with
+// per pipeline the relay owns, a shared "candidate" lock per pipeline it could run, and a shared
+// "member" lock that marks the session as a relay's. The session is pinged well within `lease_timeout` and runs with
 // idle_session_timeout = lease_timeout, so the locks go away when the relay dies (kill -9: at once)
 // or stalls (kill -STOP, a frozen VM: after lease_timeout), and a standby takes the pipeline over.
+//
+// Balancing reads those locks: a relay's load is the number of pipelines it owns, and the relays
+// that could take a pipeline are the holders of its candidate lock. A relay hands a pipeline over
+// only to a live relay that can run it and owns at least two fewer, so every move evens the load out
+// and a balanced group moves nothing.
 //
 // A stalled owner that wakes up must not move a position past its successor's. Taking a pipeline
 // bumps its epoch in pgtrickle.relay_owners (a fencing token) while the lock is held; every
@@ -16,11 +21,13 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "log/log.h"
 #include "pg/connection.h"
@@ -30,6 +37,8 @@ namespace relay {
 // The advisory lock key of a pipeline within a relay group (64-bit FNV-1a, computed client-side so
 // it does not depend on the server's hash functions).
 long long ownership_lock_key(const std::string& relay_group_id, const std::string& pipeline);
+// The shared lock a relay holds on every pipeline it could run.
+long long candidate_lock_key(const std::string& relay_group_id, const std::string& pipeline);
 
 // SQL boolean expressions, true while the epoch this relay took a pipeline with is still current.
 struct Fence {
@@ -39,13 +48,14 @@ struct Fence {
 
 class Ownership {
  public:
-  Ownership(std::string postgres_url, std::string relay_group_id, std::string worker_id, std::chrono::milliseconds lease_timeout);
+  Ownership(std::string postgres_url, std::string worker_id, std::chrono::milliseconds lease_timeout);
   ~Ownership();
   Ownership(const Ownership&) = delete;
   Ownership& operator=(const Ownership&) = delete;
 
-  // Takes the pipeline if no relay of the group holds it (and bumps its epoch); returns its fence, or nothing.
-  std::optional<Fence> try_take(const std::string& pipeline);
+  // Takes the pipeline of relay group `group` if no relay holds it (and bumps its epoch); returns
+  // its fence, or nothing.
+  std::optional<Fence> try_take(const std::string& group, const std::string& pipeline);
   // Gives the pipeline up (a standby may take it at once).
   void release(const std::string& pipeline);
 
@@ -55,12 +65,17 @@ class Ownership {
 
   static Fence fence(const std::string& relay_group_id, const std::string& pipeline, long long epoch);
 
-  // Balancing: the pipelines this relay knows of, and whether it holds more or fewer than its share
-  // (pipelines / relays in the group, rounded up).
-  void set_pipeline_count(size_t n) { pipelines_ = n; }
-  bool below_share() const;
-  bool above_share() const;
-  int members() const { return members_.load(); }
+  // Tells the other relays that this one can (or no longer can) run the pipeline; the lease session
+  // takes or drops the candidate lock at its next ping.
+  void advertise(const std::string& group, const std::string& pipeline);
+  void withdraw(const std::string& pipeline);
+
+  // Balancing, from the lock table as of the last ping. A pipeline this relay owns that a live relay
+  // able to run it, owning at least two fewer, could take; nothing in a balanced group.
+  std::optional<std::string> pipeline_to_hand_over() const;
+  // Whether this relay should be the one to take a free pipeline: no other relay that can run it
+  // owns fewer (ties go to the lower session pid).
+  bool first_in_line(const std::string& pipeline) const;
   size_t owned() const;
   std::chrono::milliseconds lease_timeout() const { return lease_timeout_; }
 
@@ -68,8 +83,10 @@ class Ownership {
   bool connect_locked();
   void drop_session_locked(const std::string& why);
   void heartbeat_loop();
+  bool sync_candidates_locked();
+  bool read_locks_locked();
 
-  const std::string url_, group_, worker_id_;
+  const std::string url_, worker_id_;
   const std::chrono::milliseconds lease_timeout_;
   log::Logger log_{"ownership"};
   mutable std::mutex mu_;
@@ -77,9 +94,14 @@ class Ownership {
   int session_pid_ = 0;
   bool connect_warned_ = false;
   std::string take_error_;  // the last failure to record an epoch, logged once
-  std::set<std::string> held_;
-  std::atomic<int> members_{1};
-  std::atomic<size_t> pipelines_{0};
+  std::map<std::string, long long> held_;          // pipeline -> its ownership lock key
+  std::map<std::string, std::string> candidates_;  // pipeline -> group: what this relay can run
+  std::set<long long> advertised_;                 // candidate locks the session holds
+  // The lock table as of the last ping: pipelines owned per relay session, and the sessions that
+  // hold each candidate lock.
+  std::map<int, int> load_;
+  std::map<long long, std::vector<int>> candidate_holders_;
+  std::map<long long, int> owner_of_;  // ownership lock key -> session
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread heartbeat_;

@@ -32,7 +32,11 @@ enum class Flow { ok, restart, failed, stopped, handed_over };
 class PipelineRunner::Impl {
  public:
   Impl(const PipelineConfig& config, const RelayContext& relay)
-      : config_(config), relay_(relay), log_(log::Logger::for_pipeline(config.name)), metrics_(relay.metrics->pipeline(config.name)) {
+      : config_(config),
+        relay_(relay),
+        group_(config.owning_group(relay.relay_group_id)),
+        log_(log::Logger::for_pipeline(config.name)),
+        metrics_(relay.metrics->pipeline(config.name)) {
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     nudge_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   }
@@ -63,6 +67,7 @@ class PipelineRunner::Impl {
     set_state("starting", "");
     Backoff backoff(std::chrono::milliseconds(config_.retry_initial_ms), std::chrono::milliseconds(config_.retry_max_ms));
     while (!stop_) {
+      relay_.ownership->advertise(group_, config_.name);
       Flow f = run_once(backoff);
       release();
       if (f == Flow::stopped || stop_) break;
@@ -74,7 +79,9 @@ class PipelineRunner::Impl {
       }
       if (f == Flow::failed) {
         // The environment may be fixed meanwhile (an outbox enabled, a privilege granted): look again
-        // later; a config change replaces this runner at once.
+        // later; a config change replaces this runner at once. Meanwhile no pipeline is handed to
+        // this relay on the belief that it can run it.
+        relay_.ownership->withdraw(config_.name);
         sleep_for(std::chrono::seconds(10));
         continue;
       }
@@ -83,8 +90,11 @@ class PipelineRunner::Impl {
         sleep_for(backoff.next(), /*ignore_stop_until_drain=*/false, /*nudgeable=*/true);
       }
     }
+    relay_.ownership->withdraw(config_.name);
     set_state("stopped", "");
     metrics_->owned.set(0);
+    metrics_->lag_rows.set(0);  // a stopped pipeline's backlog is no longer this relay's to report
+    metrics_->lag_seconds.set(0);
   }
 
  private:
@@ -95,21 +105,20 @@ class PipelineRunner::Impl {
     if (!conn) return retry_later(conn.error());
     db_ = std::make_shared<pg::Connection>(std::move(*conn));
 
-    // Ownership: one relay of the group runs the pipeline; the others stand by and retry. A relay
-    // that has its share of the group's pipelines leaves the rest to others, unless nobody takes
-    // them for a while.
+    // Ownership: one relay runs the pipeline; the others stand by and retry. A free pipeline goes
+    // to the relay able to run it that owns the fewest; the others take it only if it stays free.
     bool announced_standby = false;
     int passed = 0;
     hand_over_ = false;
     while (!stop_) {
-      if (relay_.ownership->below_share() || ++passed % 5 == 0) {
-        if (auto fence = relay_.ownership->try_take(config_.name)) {
+      if (relay_.ownership->first_in_line(config_.name) || ++passed % 5 == 0) {
+        if (auto fence = relay_.ownership->try_take(group_, config_.name)) {
           fence_ = std::move(*fence);
           break;
         }
       }
       if (!announced_standby) {
-        log_.info("Another relay owns this pipeline; standing by.", {{"relay_group_id", relay_.relay_group_id}});
+        log_.info("Another relay owns this pipeline; standing by.", {{"relay_group_id", group_}});
         announced_standby = true;
       }
       set_state("standby", "");
@@ -118,31 +127,35 @@ class PipelineRunner::Impl {
     if (stop_) return Flow::stopped;
     owner_since_ = std::time(nullptr);
     metrics_->owned.set(1);
-    log_.info("Took ownership of the pipeline.", {{"relay_group_id", relay_.relay_group_id},
+    log_.info("Took ownership of the pipeline.", {{"relay_group_id", group_},
                                                   {"source", config_.source_type}, {"sink", config_.sink_type}});
     set_state("running", "");
 
     if (auto s = build(); !s) return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
     if (auto s = source_->start(); !s) return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
-    // The sink may be down for a while: keep ownership and retry it.
+    // The sink may be down for a while: keep ownership and retry it, reporting the backlog that
+    // builds up meanwhile.
+    next_status_ = Clock::now();
     while (true) {
       auto s = sink_->start();
       if (s) break;
       if (s.error().kind == ErrorKind::fatal) return fail(s.error());
       metrics_->errors.inc();
       set_state("retrying", s.error().message);
-      log_.warn("The sink is not reachable; retrying.", {{"error", s.error().message}});
-      sleep_for(backoff.next());
+      if (backoff.attempts() == 0 || backoff.attempts() % 10 == 0)
+        log_.warn("The sink is not reachable; retrying.", {{"error", s.error().message}});
+      if (Flow f = status_due(); f != Flow::ok) return f;
+      sleep_for(std::min<std::chrono::milliseconds>(backoff.next(), relay_.status_interval));
       if (stop_) return Flow::stopped;
     }
     backoff.reset();
-    set_state("running", "");
+    settle_state();
     return loop(backoff);
   }
 
   Status build() {
     BuildContext ctx;
-    ctx.relay_group_id = relay_.relay_group_id;
+    ctx.relay_group_id = group_;
     ctx.worker_id = relay_.worker_id;
     ctx.postgres_url = relay_.postgres_url;
     ctx.db = db_;
@@ -187,6 +200,13 @@ class PipelineRunner::Impl {
   }
 
   void release() {
+    // Whoever lists the pipelines sees at once that this relay no longer runs it.
+    if (fence_ && db_ && db_->ok()) {
+      auto r = db_->exec("UPDATE pgtrickle.relay_pipeline_status SET owner = NULL, owner_since = NULL, state = 'stopped', "
+                         "heartbeat_at = now() WHERE relay_group_id = $1 AND pipeline = $2 AND owner = $3",
+                         {group_, config_.name, relay_.worker_id});
+      if (!r) log_.debug("Could not record the pipeline status.", {{"error", r.error().message}});
+    }
     if (sink_) sink_->stop(Clock::now() + std::chrono::seconds(5));
     if (source_) source_->stop();
     sink_.reset();
@@ -225,7 +245,7 @@ class PipelineRunner::Impl {
       if (std::string problem = source_->degraded(); !problem.empty()) {
         if (state_ != "retrying" || last_error_ != problem) set_state("retrying", problem);
       } else if (state_ == "retrying") {
-        set_state("running", "");
+        settle_state();
       }
       if (in_flight_.size() < depth) {
         auto batch = source_->poll(Clock::now() + std::chrono::seconds(30));
@@ -333,7 +353,7 @@ class PipelineRunner::Impl {
       }
       return source_error(s.error());
     }
-    if (state_ != "running") set_state("running", "");
+    if (state_ != "running") settle_state();
     return Flow::ok;
   }
 
@@ -435,13 +455,16 @@ class PipelineRunner::Impl {
     auto r = db_->exec(
         "INSERT INTO pgtrickle.relay_dead_letters (relay_group_id, pipeline, direction, dedup_key, error, payload, raw_payload, headers) "
         "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb)",
-        {relay_.relay_group_id, config_.name, std::string(to_string(config_.direction)),
+        {group_, config_.name, std::string(to_string(config_.direction)),
          text(m.dedup_key), text(error),
          json_ok ? std::optional<std::string>(m.data) : std::nullopt,
          json_ok ? std::nullopt : std::optional<std::string>(raw), headers.dump()});
     if (!r) return source_error(r.error());
     metrics_->dead_letters.inc();
     log_.error("A message was set aside in pgtrickle.relay_dead_letters.", {{"dedup_key", m.dedup_key}, {"error", error}});
+    last_dead_letter_ = Clock::now();
+    last_dead_letter_error_ = error;
+    settle_state();
     return Flow::ok;
   }
 
@@ -451,6 +474,7 @@ class PipelineRunner::Impl {
     if (Clock::now() < next_status_) return Flow::ok;
     next_status_ = Clock::now() + relay_.status_interval;
     if (Flow f = confirm_ownership(); f != Flow::ok) return f;
+    if (state_ == "degraded") settle_state();
     report_status();
     return Flow::ok;
   }
@@ -469,7 +493,7 @@ class PipelineRunner::Impl {
     set_state("standby", "");
     log_.error("This relay no longer owns the pipeline (it stalled past the lease timeout or lost its database session); "
                "the batch in flight is left unacknowledged for whichever relay owns the pipeline next.",
-               {{"relay_group_id", relay_.relay_group_id}});
+               {{"relay_group_id", group_}});
     return Flow::restart;
   }
 
@@ -493,17 +517,29 @@ class PipelineRunner::Impl {
       h.lag_seconds = seconds;
     });
     if (!db_) return;
-    auto written = db_->exec("INSERT INTO pgtrickle.relay_pipeline_status AS s (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, lag_rows, lag_seconds, last_error) "
-              "VALUES ($1, $2, $3, to_timestamp($4::float8), now(), $5, $6::bigint, $7::float8, $8) "
-              "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET owner = excluded.owner, owner_since = excluded.owner_since, "
-              "heartbeat_at = excluded.heartbeat_at, state = excluded.state, lag_rows = excluded.lag_rows, "
-              "lag_seconds = excluded.lag_seconds, last_error = excluded.last_error",
-              {relay_.relay_group_id, config_.name, relay_.worker_id, std::to_string(owner_since_), state_,
-               rows >= 0 ? std::optional<std::string>(std::to_string(rows)) : std::nullopt,
-               seconds >= 0 ? std::optional<std::string>(fmt::format("{}", seconds)) : std::nullopt,
-               last_error_.empty() ? std::nullopt : std::optional<std::string>(last_error_)});
+    auto written = db_->exec(
+        "INSERT INTO pgtrickle.relay_pipeline_status AS s (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, "
+        "lag_rows, lag_seconds, last_error, origin, direction) "
+        "VALUES ($1, $2, $3, to_timestamp($4::float8), now(), $5, $6::bigint, $7::float8, $8, $9, $10) "
+        "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET owner = excluded.owner, owner_since = excluded.owner_since, "
+        "heartbeat_at = excluded.heartbeat_at, state = excluded.state, lag_rows = excluded.lag_rows, "
+        "lag_seconds = excluded.lag_seconds, last_error = excluded.last_error, origin = excluded.origin, direction = excluded.direction",
+        {group_, config_.name, relay_.worker_id, std::to_string(owner_since_), state_,
+         rows >= 0 ? std::optional<std::string>(std::to_string(rows)) : std::nullopt,
+         seconds >= 0 ? std::optional<std::string>(fmt::format("{}", seconds)) : std::nullopt,
+         last_error_.empty() ? std::nullopt : std::optional<std::string>(last_error_),
+         std::string(config_.origin == "sql" ? "sql" : "file"), std::string(to_string(config_.direction))});
     // Status is for operators; failing to write it must not stop the pipeline (the next write retries).
     if (!written) log_.debug("Could not record the pipeline status.", {{"error", written.error().message}});
+  }
+
+  // Running, or degraded while messages are being dead-lettered: a pipeline that sets aside every
+  // message must not look healthy.
+  void settle_state() {
+    if (Clock::now() - last_dead_letter_ < kDeadLetterWindow)
+      set_state("degraded", "dead-lettering messages (see pgtrickle.relay_dead_letters); last: " + last_dead_letter_error_);
+    else
+      set_state("running", "");
   }
 
   void set_state(const std::string& state, const std::string& raw_error) {
@@ -514,7 +550,7 @@ class PipelineRunner::Impl {
     relay_.health->modify(config_.name, [&](PipelineHealth& h) {
       h.direction = to_string(config_.direction);
       h.state = state;
-      h.owned = state == "running" || state == "retrying";
+      h.owned = state == "running" || state == "retrying" || state == "degraded";
       if (!error.empty() || state == "running") h.last_error = error;
     });
   }
@@ -557,6 +593,7 @@ class PipelineRunner::Impl {
   const PipelineConfig& config_;
   PipelineConfig resolved_;
   const RelayContext& relay_;
+  const std::string group_;  // the relay group the pipeline is owned and stored under
   log::Logger log_;
   std::shared_ptr<metrics::PipelineMetrics> metrics_;
   std::shared_ptr<pg::Connection> db_;
@@ -573,6 +610,9 @@ class PipelineRunner::Impl {
   int wake_fd_ = -1;
   int nudge_fd_ = -1;
   std::string state_, last_error_;
+  static constexpr std::chrono::seconds kDeadLetterWindow{60};
+  Clock::time_point last_dead_letter_{};
+  std::string last_dead_letter_error_;
   std::time_t owner_since_ = 0;
 };
 

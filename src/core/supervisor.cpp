@@ -48,7 +48,9 @@ bool Supervisor::load_file(std::vector<PipelineConfig>& out) {
     if (!problems.empty()) {
       // A broken edit keeps the pipelines of the last good file running.
       for (const auto& p : problems) log_.error("The config file has a problem; keeping the previous pipelines.", {{"problem", p}});
+      relay_.health->set_config_error(util::safe_excerpt(*config_path_ + ": " + util::join(problems, "; "), 2000));
     } else {
+      relay_.health->set_config_error("");
       file_pipelines_ = std::move(cfg.pipelines);
       log_.info("Loaded the config file.", {{"path", *config_path_}, {"pipelines", std::to_string(file_pipelines_.size())}});
     }
@@ -59,15 +61,33 @@ bool Supervisor::load_file(std::vector<PipelineConfig>& out) {
 
 void Supervisor::reconcile(std::vector<PipelineConfig> desired) {
   std::map<std::string, PipelineConfig> want;
+  std::set<std::string> known;                 // every pipeline that exists, enabled or not
+  std::map<std::string, int> other_groups;     // pipelines assigned to other relay groups
   for (auto& c : desired) {
-    if (!c.enabled) continue;
     std::string name = c.name;
-    if (want.count(name)) {
+    if (known.count(name) && c.origin != "sql") {
       log_.error("Two pipelines share a name; the config file's one is ignored.", {{"pipeline", name}});
       continue;
     }
+    known.insert(name);
+    if (!c.runs_in(relay_.relay_group_id)) {
+      if (c.origin != "sql")
+        log_.error("A pipeline of the config file is assigned to another relay group; this relay does not run it.",
+                   {{"pipeline", name}, {"relay_group", c.relay_group}, {"relay_group_id", relay_.relay_group_id}});
+      else if (c.enabled)
+        ++other_groups[c.relay_group];
+      continue;
+    }
+    if (!c.enabled) continue;
     want.emplace(name, std::move(c));
   }
+  // A relay whose group runs nothing says so, and where the pipelines are.
+  std::string groups;
+  for (const auto& [g, n] : other_groups) groups += fmt::format("{}{} ({})", groups.empty() ? "" : ", ", g, n);
+  if (want.empty() && !groups.empty() && groups != reported_groups_)
+    log_.warn("No pipeline runs in this relay's group; the pipelines are assigned to other relay groups.",
+              {{"relay_group_id", relay_.relay_group_id}, {"groups", groups}});
+  reported_groups_ = want.empty() ? groups : "";
   // Stop what is gone or changed (each drains its batch), then start what is new or changed.
   for (auto it = runners_.begin(); it != runners_.end();) {
     auto w = want.find(it->first);
@@ -79,13 +99,11 @@ void Supervisor::reconcile(std::vector<PipelineConfig> desired) {
               {{"pipeline", it->first}});
     it->second->request_stop();
     it->second->join();
-    if (w == want.end()) {
-      relay_.health->remove(it->first);
-      relay_.metrics->forget(it->first);
-    }
+    if (w == want.end()) relay_.health->remove(it->first);
+    // Counters live as long as the pipeline: a disabled one keeps them for when it is enabled again.
+    if (!known.count(it->first)) relay_.metrics->forget(it->first);
     it = runners_.erase(it);
   }
-  relay_.ownership->set_pipeline_count(want.size());
   for (auto& [name, cfg] : want) {
     if (runners_.count(name)) continue;
     log_.info("Starting a pipeline.", {{"pipeline", name}, {"direction", to_string(cfg.direction)},
@@ -96,18 +114,19 @@ void Supervisor::reconcile(std::vector<PipelineConfig> desired) {
   }
 }
 
-// A relay holding more than its share of the group's pipelines (a relay joined, or took what a
-// dead one left) hands one over at a time, giving the others a moment to take it.
+// A relay owning at least two more pipelines than another relay that could run one of them (a
+// relay joined, or took what a dead one left) hands that one over, one at a time, giving the other a
+// moment to take it.
 void Supervisor::rebalance() {
-  if (Clock::now() - last_hand_over_ < 5 * relay_.standby_retry || !relay_.ownership->above_share()) return;
-  for (auto& [name, r] : runners_) {
-    if (!relay_.ownership->holds(name)) continue;
-    log_.info("This relay owns more than its share of the group's pipelines; handing one over.",
-              {{"pipeline", name}, {"relays", std::to_string(relay_.ownership->members())}});
-    r->hand_over();
-    last_hand_over_ = Clock::now();
-    return;
-  }
+  if (Clock::now() - last_hand_over_ < 5 * relay_.standby_retry) return;
+  auto name = relay_.ownership->pipeline_to_hand_over();
+  if (!name) return;
+  auto r = runners_.find(*name);
+  if (r == runners_.end()) return;
+  log_.info("Another relay that can run this pipeline owns at least two fewer; handing it over.",
+            {{"pipeline", *name}, {"owned", std::to_string(relay_.ownership->owned())}});
+  r->second->hand_over();
+  last_hand_over_ = Clock::now();
 }
 
 void Supervisor::run() {

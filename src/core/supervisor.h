@@ -41,6 +41,7 @@ class Supervisor {
   log::Logger log_{"relay"};
   std::map<std::string, std::unique_ptr<PipelineRunner>> runners_;
   std::map<std::string, std::string> reported_problems_;
+  std::string reported_groups_;  // the other groups' pipelines, as last said
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;
   int control_socket_ = -1;

@@ -24,10 +24,13 @@ std::string AdminServer::health_json(const HealthBoard& health, int& status) {
                         {"last_error", p.last_error.empty() ? nlohmann::json() : nlohmann::json(p.last_error)}};
     list.push_back(std::move(e));
   }
-  bool healthy = db && !failing;
+  std::string config_error = health.config_error();
+  bool healthy = db && !failing && config_error.empty();
   status = healthy ? 200 : 503;
   doc["status"] = healthy ? "healthy" : "degraded";
   doc["database"] = db ? "connected" : "unreachable";
+  // A broken edit of the config file keeps the last good pipelines running; it shows here until fixed.
+  if (!config_error.empty()) doc["config_error"] = config_error;
   doc["pipelines_owned"] = owned;
   doc["uptime_seconds"] = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - health.started).count();
   doc["pipelines"] = std::move(list);

@@ -88,13 +88,23 @@ class OutboxSource final : public Source {
     opt.routes = ctx_.sink_routes;
     expander_.emplace(std::move(opt));
 
-    auto off = db_->exec("SELECT last_seq, last_id, next_row FROM pgtrickle.relay_offsets WHERE relay_group_id = $1 AND pipeline = $2",
+    // A pipeline defined in SQL has one position, whichever relay group ran it last: one that
+    // moved to another group (or ran in a relay's own group before pipelines had one) carries on
+    // from the position stored most recently, instead of starting over.
+    auto off = db_->exec(config_.origin == "sql"
+                             ? "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets WHERE pipeline = $2 "
+                               "ORDER BY relay_group_id = $1 DESC, updated_at DESC LIMIT 1"
+                             : "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets "
+                               "WHERE relay_group_id = $1 AND pipeline = $2",
                          {ctx_.relay_group_id, config_.name});
     if (!off) return off.error();
     if (off->rows() == 1) {
       read_.seq = off->int64(0, 0);
       read_.id = off->int64(0, 1);
       read_.next_row = off->null(0, 2) ? -1 : off->int64(0, 2);
+      if (off->text(0, 3) != ctx_.relay_group_id)
+        ctx_.log->info("Carrying on from the position stored under another relay group.",
+                       {{"stored_under", std::string(off->text(0, 3))}, {"relay_group_id", ctx_.relay_group_id}});
     }
     acked_ = read_;
 

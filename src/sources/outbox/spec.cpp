@@ -6,7 +6,7 @@ using enum ValueType;
 constexpr KeySpec kKeys[] = {
     {.key = "stream_table", .type = string, .description = "The table (or pg_trickle stream table) whose outbox is read, e.g. \"orders\" or \"sales.orders\".", .one_of = "target", .aliases = "table"},
     {.key = "outbox", .type = string, .description = "The outbox by name (\"outbox_orders\", or a name given to create_outbox / outbox_publish).", .one_of = "target"},
-    {.key = "group", .type = string, .description = "Accepted for compatibility with pg_trickle's set_relay_outbox; progress is tracked per relay group and pipeline."},
+    {.key = "group", .type = string, .description = "The relay group that runs the pipeline, as pg_trickle's set_relay_outbox(p_name, p_outbox, p_group, ...) stores it: the same as the pipeline option relay_group."},
     {.key = "retention_hours", .type = integer, .description = "Accepted for compatibility with pg_trickle's set_relay_outbox; retention is set per outbox by enable_outbox."},
 };
 }  // namespace
