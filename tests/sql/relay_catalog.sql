@@ -24,6 +24,15 @@ BEGIN
     'sink "kafka" has no key "batch"');
   PERFORM expect_error($q$ SELECT pgtrickle.set_relay_inbox('x', 'payments', '{"url": "u"}') $q$,
     'source_type is required');
+  -- The relay group: "relay_group" in the JSON form, p_group in the positional one.
+  PERFORM expect_error($q$ SELECT pgtrickle.set_relay_outbox('x', config => '{"stream_table": "orders", "sink_type": "stdout", "relay_group": ""}') $q$,
+    'relay_group must name a relay group');
+  PERFORM expect_error($q$ SELECT pgtrickle.set_relay_outbox('x', config => '{"source": {"type": "outbox", "stream_table": "orders", "group": "dc1"},
+                                                                              "sink": {"type": "stdout"}, "relay_group": "dc2"}') $q$,
+    'relay_group "dc2" and source group "dc1" disagree');
+  PERFORM pgtrickle.set_relay_outbox('grouped', config => '{"stream_table": "orders", "sink_type": "stdout", "relay_group": "dc1"}');
+  PERFORM assert_eq((SELECT relay_group_id FROM pgtrickle.list_relay_configs() WHERE name = 'grouped'), 'dc1', 'relay_group listed');
+  PERFORM pgtrickle.delete_relay('grouped');
 END
 $$;
 
@@ -119,8 +128,9 @@ DECLARE
   r record;
 BEGIN
   SELECT * INTO r FROM pgtrickle.list_relay_configs() WHERE name = 'pos-fwd';
-  PERFORM assert_eq(row(r.relay_group_id, r.owner, r.state, r.lag, r.lag_seconds, r.last_error)::text,
-                    row('dc2', 'relay-b:1', 'retrying', 40::bigint, 2.0::float8, 'broker down')::text, 'freshest status row');
+  PERFORM assert_eq(row(r.relay_group_id, r.owner, r.state, r.lag, r.lag_seconds, r.last_error, r.origin)::text,
+                    row('billing', 'relay-b:1', 'retrying', 40::bigint, 2.0::float8, 'broker down', 'sql')::text,
+                    'the assigned relay group (p_group), and the freshest status row');
   SELECT * INTO r FROM pgtrickle.list_relay_configs() WHERE name = 'flat';
   PERFORM assert_eq(r.owner, NULL, 'no owner shown when its heartbeat is stale');
   PERFORM assert_eq((SELECT array_agg(name ORDER BY name) FROM pgtrickle.list_relay_configs()),
@@ -129,8 +139,42 @@ BEGIN
                     'list_relay_configs lists both directions');
   PERFORM assert_eq((SELECT array_agg(name) FROM pgtrickle.list_relay_configs()),
                     (SELECT array_agg(name ORDER BY name) FROM pgtrickle.list_relay_configs()), 'ordered by name');
+  PERFORM assert_eq((SELECT relay_group_id FROM pgtrickle.list_relay_configs() WHERE name = 'flat'), NULL,
+                    'a pipeline assigned to no relay group shows NULL (any group may run it)');
 END
 $$;
+
+-- A disabled pipeline shows so at once, without the owner of its last status row.
+SELECT pgtrickle.disable_relay('pos-fwd');
+DO $$
+DECLARE
+  r record;
+BEGIN
+  SELECT * INTO r FROM pgtrickle.list_relay_configs() WHERE name = 'pos-fwd';
+  PERFORM assert_eq(row(r.enabled, r.state, r.owner, r.lag)::text, row(false, 'disabled', NULL::text, NULL::bigint)::text,
+                    'disabled, no owner');
+END
+$$;
+SELECT pgtrickle.enable_relay('pos-fwd');
+
+-- A pipeline of a relay's TOML file is listed while a live relay runs it, marked as from a file;
+-- the catalog functions say where to change it.
+INSERT INTO pgtrickle.relay_pipeline_status (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, origin, direction)
+VALUES ('dc1', 'from-toml', 'relay-a:1', now(), now(), 'running', 'file', 'forward'),
+       ('dc1', 'old-toml', 'relay-a:1', now(), now() - interval '2 minutes', 'running', 'file', 'forward');
+DO $$
+DECLARE
+  r record;
+BEGIN
+  SELECT * INTO r FROM pgtrickle.list_relay_configs() WHERE name = 'from-toml';
+  PERFORM assert_eq(row(r.direction, r.enabled, r.config, r.relay_group_id, r.owner, r.state, r.origin)::text,
+                    row('forward', true, NULL::jsonb, 'dc1', 'relay-a:1', 'running', 'file')::text, 'a TOML pipeline');
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.list_relay_configs() WHERE name = 'old-toml'), 0::bigint,
+                    'one no live relay runs is not listed');
+  PERFORM expect_error($q$ SELECT pgtrickle.disable_relay('from-toml') $q$, 'is defined in a relay''s config file');
+END
+$$;
+DELETE FROM pgtrickle.relay_pipeline_status WHERE pipeline IN ('from-toml', 'old-toml');
 
 -- delete_relay forgets the pipeline's offsets and status in every relay group.
 SELECT pgtrickle.delete_relay('pos-fwd');

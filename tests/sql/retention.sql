@@ -31,12 +31,13 @@ BEGIN
 END
 $$;
 
--- Two relay groups run the pipeline: the slower one decides.
+-- The position stored in the relay group the pipeline runs in decides (an unassigned pipeline
+-- runs under 'default'); a position another group left behind holds nothing.
 INSERT INTO pgtrickle.relay_offsets (relay_group_id, pipeline, last_seq, last_id)
-VALUES ('dc1', 'items-out', pos(4), 4), ('dc2', 'items-out', pos(2), 2);
+VALUES ('default', 'items-out', pos(2), 2), ('dc-gone', 'items-out', 0, 0);
 DO $$
 BEGIN
-  PERFORM assert_eq(pgtrickle.run_outbox_retention(), 2::bigint, 'rows 1-2 consumed by both groups');
+  PERFORM assert_eq(pgtrickle.run_outbox_retention(), 2::bigint, 'rows 1-2 consumed in the group that runs the pipeline');
   PERFORM assert_eq(left_ids(), ARRAY[3, 4, 5, 6]::bigint[], 'rows left');
   PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_delta_rows_items WHERE outbox_id = 1), 0::bigint,
                     'claim-check rows of a deleted row go too');
@@ -47,11 +48,11 @@ END
 $$;
 
 -- A claim-check row the relay has only partly delivered (next_row set) is not consumed yet.
-UPDATE pgtrickle.relay_offsets SET last_seq = pos(3), last_id = 3, next_row = 2 WHERE relay_group_id = 'dc2';
+UPDATE pgtrickle.relay_offsets SET last_seq = pos(3), last_id = 3, next_row = 2 WHERE relay_group_id = 'default';
 DO $$
 BEGIN
   PERFORM assert_eq(pgtrickle.run_outbox_retention(), 0::bigint, 'row 3 is being delivered');
-  UPDATE pgtrickle.relay_offsets SET next_row = NULL WHERE relay_group_id = 'dc2';
+  UPDATE pgtrickle.relay_offsets SET next_row = NULL WHERE relay_group_id = 'default';
   PERFORM assert_eq(pgtrickle.outbox_status('items') -> 'pending_by_pipeline', '{"items-out": 3}'::jsonb, 'rows 4-6 pending');
 END
 $$;
@@ -70,10 +71,11 @@ END
 $$;
 SELECT pgtrickle.drop_consumer_group('auditors');
 -- A second, disabled pipeline on the same table has no say; a pipeline in pg_trickle's
--- positional layout is recognised.
+-- positional layout is recognised, with its p_group as the relay group it runs in.
 SELECT pgtrickle.set_relay_outbox('items-slow', config => '{"stream_table": "public.items", "sink_type": "stdout", "enabled": false}');
-SELECT pgtrickle.set_relay_outbox('items-pos', 'items', NULL, '{"type": "stdout"}');
-INSERT INTO pgtrickle.relay_offsets (relay_group_id, pipeline, last_seq, last_id) VALUES ('dc1', 'items-pos', pos(4), 4);
+SELECT pgtrickle.set_relay_outbox('items-pos', 'items', 'dc1', '{"type": "stdout"}');
+INSERT INTO pgtrickle.relay_offsets (relay_group_id, pipeline, last_seq, last_id)
+VALUES ('dc1', 'items-pos', pos(4), 4), ('default', 'items-pos', 0, 0);
 DO $$
 BEGIN
   PERFORM assert_eq(pgtrickle.run_outbox_retention(), 1::bigint, 'up to what items-pos consumed');
