@@ -68,7 +68,7 @@ TEST(Compat, ARelayWithOnlyThePgtrickleRelayRoleRunsPipelines) {
     ASSERT_TRUE(wait_until([&] { return db.error_of("SELECT 1 FROM pgtrickle.inbox_orders_copy") == "" &&
                                         db.number("SELECT count(*) FROM pgtrickle.inbox_orders_copy") == 2; }, 15s)) << relay.err();
     EXPECT_EQ(db.value("SELECT count(*) FROM pgtrickle.relay_dead_letters"), "2") << "one per pipeline";
-    ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.relay_pipeline_status WHERE relay_group_id = 'lp'") == 2; }, 15s));
+    ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.relay_pipeline_status WHERE state = 'running'") == 2; }, 15s));
     EXPECT_EQ(relay.err().find("permission denied"), std::string::npos) << relay.err();
   }
   // The relay's role cannot change pipelines.

@@ -293,9 +293,10 @@ TEST(Forward, ApplicationEventsFromOutboxPublishAreRelayedWithTheirHeaders) {
   db.exec("SELECT pgtrickle.create_outbox('order_events')");
   db.exec("BEGIN; SELECT pgtrickle.outbox_publish('order_events', '{\"order_id\": 17, \"total\": 99.90}', "
           "'{\"type\": \"OrderPaid\", \"traceparent\": \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}'); COMMIT;");
-  // Configured through the environment instead of flags (seed 001's variables).
+  // Configured through the environment instead of flags (seed 001's variables); the pipeline is
+  // assigned to the relay group the environment names, so only such a relay runs it.
   db.exec("SELECT pgtrickle.set_relay_outbox('events', config => '{\"outbox\": \"order_events\", \"sink_type\": \"file\", "
-          "\"path\": \"" + out + "\", \"format\": \"cloudevents\"}'::jsonb)");
+          "\"path\": \"" + out + "\", \"format\": \"cloudevents\", \"relay_group\": \"env-group\"}'::jsonb)");
   RelayProcess relay({}, {"PGTRICKLE_RELAY_POSTGRES_URL=" + db.relay_url(), "PGTRICKLE_RELAY_METRICS_ADDR=127.0.0.1:0",
                           "PGTRICKLE_RELAY_LOG_FORMAT=json", "PGTRICKLE_RELAY_GROUP_ID=env-group"});
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 1; }, 10s)) << relay.err();
