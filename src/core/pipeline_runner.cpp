@@ -147,6 +147,7 @@ class PipelineRunner::Impl {
       if (Flow f = status_due(); f != Flow::ok) return f;
       sleep_for(std::min<std::chrono::milliseconds>(backoff.next(), relay_.status_interval));
       if (stop_) return Flow::stopped;
+      if (handing_over()) return Flow::handed_over;
     }
     backoff.reset();
     settle_state();
@@ -234,12 +235,7 @@ class PipelineRunner::Impl {
     const size_t depth = std::max<size_t>(1, sink_->batches_in_flight());
     while (true) {
       if (stop_) return finish_in_flight(backoff, Flow::stopped);
-      if (hand_over_.exchange(false)) {
-        std::uint64_t woken;
-        [[maybe_unused]] auto r = ::read(wake_fd_, &woken, sizeof woken);
-        log_.info("Handing the pipeline over to a relay of the group with fewer pipelines.");
-        return finish_in_flight(backoff, Flow::handed_over);
-      }
+      if (handing_over()) return finish_in_flight(backoff, Flow::handed_over);
       if (Flow f = status_due(); f != Flow::ok) return f;
       // A source riding out an outage by itself keeps running, and /health says so meanwhile.
       if (std::string problem = source_->degraded(); !problem.empty()) {
@@ -276,6 +272,16 @@ class PipelineRunner::Impl {
       if (!sink_->collect(in_flight_.front().outcomes, until, std::span<const int>(fds, room && ready >= 0 ? 2 : 1))) continue;
       if (Flow f = settle_oldest(backoff); f != Flow::ok) return f;
     }
+  }
+
+  // Whether the supervisor asked to hand the pipeline over (the request is taken, and its wake-up
+  // cleared so that waits block again).
+  bool handing_over() {
+    if (!hand_over_.exchange(false)) return false;
+    std::uint64_t woken;
+    [[maybe_unused]] auto r = ::read(wake_fd_, &woken, sizeof woken);
+    log_.info("Handing the pipeline over to a relay that owns fewer pipelines.");
+    return true;
   }
 
   static bool has_poison(const Batch& batch) {
