@@ -102,12 +102,14 @@ void Supervisor::reconcile(std::vector<PipelineConfig> desired) {
     if (w == want.end()) relay_.health->remove(it->first);
     // Counters live as long as the pipeline: a disabled one keeps them for when it is enabled again.
     if (!known.count(it->first)) relay_.metrics->forget(it->first);
+    else if (w == want.end()) relay_.metrics->pipeline(it->first)->running = false;
     it = runners_.erase(it);
   }
   for (auto& [name, cfg] : want) {
     if (runners_.count(name)) continue;
     log_.info("Starting a pipeline.", {{"pipeline", name}, {"direction", to_string(cfg.direction)},
                                        {"source", cfg.source_type}, {"sink", cfg.sink_type}, {"from", cfg.origin}});
+    relay_.metrics->pipeline(name)->running = true;
     auto r = std::make_unique<PipelineRunner>(std::move(cfg), relay_);
     r->start();
     runners_.emplace(name, std::move(r));

@@ -61,7 +61,8 @@ std::string Registry::render() const {
   };
   auto gauge = [&](const char* name, const char* help, auto get) {
     out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
-    for (const auto& [p, m] : pipelines_) out += fmt::format("{}{{pipeline=\"{}\"}} {}\n", name, label(p), number(get(*m)));
+    for (const auto& [p, m] : pipelines_)
+      if (m->running) out += fmt::format("{}{{pipeline=\"{}\"}} {}\n", name, label(p), number(get(*m)));
   };
   counter("pgtrickle_relay_messages_consumed_total", "Messages read from the source.", [](auto& m) { return m.consumed.value(); });
   counter("pgtrickle_relay_messages_delivered_total", "Messages the target durably accepted.", [](auto& m) { return m.delivered.value(); });

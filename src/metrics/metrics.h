@@ -58,6 +58,9 @@ struct PipelineMetrics {
   Gauge lag_rows;
   Gauge lag_seconds;
   Gauge owned;            // 1 while this relay owns the pipeline
+  // False while the pipeline is disabled: its counters stay, its gauges are not exported (a
+  // disabled pipeline has no owner to miss and no lag to alert on).
+  std::atomic<bool> running{true};
   Histogram delivery_seconds{{0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
 };
 

@@ -91,7 +91,9 @@ TEST(Listing, CountersLastAsLongAsThePipelineExists) {
   db.exec("INSERT INTO t SELECT g FROM generate_series(1, 5) g");
   ASSERT_TRUE(wait_until([&] { return metric(port, delivered) == 5; }, 15s)) << relay.err();
   db.exec("SELECT pgtrickle.disable_relay('c')");
-  ASSERT_TRUE(wait_until([&] { return metric(port, "pgtrickle_relay_pipeline_owned{pipeline=\"c\"}") == 0; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return metric(port, "pgtrickle_relay_pipeline_owned{pipeline=\"c\"}") == -1; }, 10s))
+      << "a disabled pipeline has no owner to miss: no pipeline_owned series to alert on";
+  EXPECT_EQ(metric(port, "pgtrickle_relay_consumer_lag{pipeline=\"c\"}"), -1);
   EXPECT_EQ(metric(port, delivered), 5) << "a disabled pipeline keeps its counters";
   db.exec("SELECT pgtrickle.enable_relay('c')");
   db.exec("INSERT INTO t SELECT g FROM generate_series(6, 7) g");
