@@ -140,7 +140,7 @@ class PipelineRunner::Impl {
       auto s = sink_->start();
       if (s) break;
       if (s.error().kind == ErrorKind::fatal) return fail(s.error());
-      metrics_->errors.inc();
+      metrics_->errors_retriable.inc();
       set_state("retrying", s.error().message);
       if (backoff.attempts() == 0 || backoff.attempts() % 10 == 0)
         log_.warn("The sink is not reachable; retrying.", {{"error", s.error().message}});
@@ -418,7 +418,7 @@ class PipelineRunner::Impl {
         metrics_->delivered.inc();
         if (msgs[i].committed_at > 0) metrics_->delivery_seconds.observe(std::max(0.0, now - msgs[i].committed_at));
       } else if (o.kind == Outcome::rejected) {
-        metrics_->errors.inc();
+        metrics_->errors_rejected.inc();
         if (Flow f = dead_letter(msgs[i], o.error); f != Flow::ok) return f;
         done[i] = true;
       } else if (first_retry == to) {
@@ -432,7 +432,7 @@ class PipelineRunner::Impl {
   // After a retriable failure: say so, then wait out the backoff (a stop past the drain deadline
   // leaves the rest to the next owner).
   Flow retry_wait(const std::string& error, size_t undelivered, Backoff& backoff) {
-    metrics_->errors.inc();
+    metrics_->errors_retriable.inc();
     set_state("retrying", error);
     if (backoff.attempts() == 0 || backoff.attempts() % 10 == 0)
       log_.warn("Delivery failed; retrying.", {{"error", error}, {"attempt", std::to_string(backoff.attempts() + 1)}});
@@ -562,13 +562,14 @@ class PipelineRunner::Impl {
   }
 
   Flow retry_later(const Error& e) {
-    metrics_->errors.inc();
+    metrics_->errors_retriable.inc();
     set_state("retrying", e.message);
     log_.warn("The pipeline will retry.", {{"error", e.message}});
     return Flow::restart;
   }
 
   Flow fail(const Error& e) {
+    metrics_->errors_fatal.inc();
     set_state("failed", e.message);
     log_.error("The pipeline cannot run; it will look again in 10 s.", {{"error", e.message}});
     return Flow::failed;

@@ -66,7 +66,14 @@ std::string Registry::render() const {
   };
   counter("pgtrickle_relay_messages_consumed_total", "Messages read from the source.", [](auto& m) { return m.consumed.value(); });
   counter("pgtrickle_relay_messages_delivered_total", "Messages the target durably accepted.", [](auto& m) { return m.delivered.value(); });
-  counter("pgtrickle_relay_delivery_errors_total", "Failed delivery attempts, retriable or permanent.", [](auto& m) { return m.errors.value(); });
+  {
+    const char* e = "pgtrickle_relay_delivery_errors_total";
+    out += fmt::format("# HELP {} Failed delivery attempts, by kind: retriable (retried with backoff), rejected (dead-lettered), fatal (the pipeline stopped).\n# TYPE {} counter\n", e, e);
+    for (const auto& [p, m] : pipelines_)
+      out += fmt::format("{0}{{pipeline=\"{1}\",kind=\"retriable\"}} {2}\n{0}{{pipeline=\"{1}\",kind=\"rejected\"}} {3}\n"
+                         "{0}{{pipeline=\"{1}\",kind=\"fatal\"}} {4}\n",
+                         e, label(p), m->errors_retriable.value(), m->errors_rejected.value(), m->errors_fatal.value());
+  }
   counter("pgtrickle_relay_dead_letters_total", "Messages set aside in pgtrickle.relay_dead_letters.", [](auto& m) { return m.dead_letters.value(); });
   counter("pgtrickle_relay_dedup_skipped_total", "Duplicates the target skipped.", [](auto& m) { return m.dedup_skipped.value(); });
   counter("pgtrickle_relay_reconnects_total", "Reconnections to the database, source or sink.", [](auto& m) { return m.reconnects.value(); });

@@ -50,7 +50,11 @@ class Histogram {
 struct PipelineMetrics {
   Counter consumed;       // messages read from the source
   Counter delivered;      // messages the sink durably accepted
-  Counter errors;         // failed delivery attempts (retriable or permanent)
+  // Failed delivery attempts by kind: retriable (a flapping target: retried with backoff), rejected
+  // (the target refused the message: dead-lettered), fatal (the pipeline cannot run as configured).
+  Counter errors_retriable;
+  Counter errors_rejected;
+  Counter errors_fatal;
   Counter dead_letters;   // messages set aside in the dead-letter table
   Counter dedup_skipped;  // duplicates the target skipped
   Counter reconnects;     // reconnections to the database, source or sink

@@ -8,11 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
-#include <mutex>
-#include <set>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -289,12 +291,50 @@ std::string wait_for_pipeline_error(RelayProcess& relay, const std::string& pipe
   return error;
 }
 
+namespace {
+
+// name{a="x",b="y"} -> name and its labels (values without quotes; no escapes in test labels).
+std::pair<std::string, std::map<std::string, std::string>> parse_series(std::string_view s) {
+  std::map<std::string, std::string> labels;
+  auto brace = s.find('{');
+  std::string name(s.substr(0, brace));
+  if (brace == std::string_view::npos) return {name, labels};
+  std::string_view rest = s.substr(brace + 1);
+  while (!rest.empty() && rest.front() != '}') {
+    auto eq = rest.find("=\"");
+    auto end = rest.find('"', eq + 2);
+    if (eq == std::string_view::npos || end == std::string_view::npos) break;
+    labels[std::string(rest.substr(0, eq))] = std::string(rest.substr(eq + 2, end - eq - 2));
+    rest = rest.substr(end + 1);
+    if (!rest.empty() && rest.front() == ',') rest.remove_prefix(1);
+  }
+  return {name, labels};
+}
+
+}  // namespace
+
 double metric(int port, const std::string& series) {
   int status = 0;
   std::string body = http_get(port, "/metrics", status);
-  auto p = body.find("\n" + series + " ");
-  if (p == std::string::npos) return -1;
-  return std::stod(body.substr(p + series.size() + 2));
+  auto [name, want] = parse_series(series);
+  double sum = 0;
+  bool found = false;
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    auto space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    auto [n, labels] = parse_series(std::string_view(line).substr(0, space));
+    if (n != name) continue;
+    bool match = std::all_of(want.begin(), want.end(), [&](const auto& kv) {
+      auto it = labels.find(kv.first);
+      return it != labels.end() && it->second == kv.second;
+    });
+    if (!match) continue;
+    sum += std::stod(line.substr(space + 1));
+    found = true;
+  }
+  return found ? sum : -1;
 }
 
 void set_outbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config) {

@@ -107,7 +107,8 @@ class TableLock {
 // Whether the relay's insert into a table (an INSERT or a COPY) is waiting for a lock within `timeout`.
 bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout);
 
-// The value of one series on the relay's /metrics (e.g. `x_total{pipeline="p"}`), -1 when absent.
+// The value of a series on the relay's /metrics (e.g. `x_total{pipeline="p"}`): the sum of every
+// series of that name carrying these labels (as a PromQL `sum` over the others would), -1 when none.
 double metric(int port, const std::string& series);
 
 }  // namespace relay::test

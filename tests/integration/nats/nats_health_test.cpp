@@ -35,6 +35,8 @@ TEST(NatsHealth, TheBacklogIsReportedWhileTheServerHasBeenDownSinceTheStart) {
   ASSERT_TRUE(wait_until([&] { return metric(port, "pgtrickle_relay_consumer_lag{pipeline=\"down\"}") == 51; }, 20s))
       << "the lag gauge counts the rows waiting\n" << relay.err();
   EXPECT_GT(metric(port, "pgtrickle_relay_consumer_lag_seconds{pipeline=\"down\"}"), 0);
+  EXPECT_GT(metric(port, "pgtrickle_relay_delivery_errors_total{pipeline=\"down\",kind=\"retriable\"}"), 0) << "a down target is retriable";
+  EXPECT_EQ(metric(port, "pgtrickle_relay_delivery_errors_total{pipeline=\"down\",kind=\"rejected\"}"), 0);
   int status = 0;
   json h = pipeline_health(relay, "down", status);
   EXPECT_EQ(status, 503);
@@ -57,6 +59,8 @@ TEST(NatsHealth, APipelineThatDeadLettersEveryMessageIsDegraded) {
   const int port = relay.admin_port();
   db.exec("INSERT INTO t SELECT g FROM generate_series(1, 3) g");
   ASSERT_TRUE(wait_until([&] { return metric(port, "pgtrickle_relay_dead_letters_total{pipeline=\"tpl\"}") >= 3; }, 20s)) << relay.err();
+  EXPECT_GE(metric(port, "pgtrickle_relay_delivery_errors_total{pipeline=\"tpl\",kind=\"rejected\"}"), 3) << "refused messages are rejections";
+  EXPECT_EQ(metric(port, "pgtrickle_relay_delivery_errors_total{pipeline=\"tpl\",kind=\"retriable\"}"), 0);
   int status = 0;
   json h = pipeline_health(relay, "tpl", status);
   EXPECT_EQ(status, 503) << "/health is not healthy while messages are set aside";
