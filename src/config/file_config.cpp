@@ -90,6 +90,38 @@ void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::str
   }
 }
 
+// What a TOML syntax error means for someone writing a relay config: toml++'s words ("expected
+// 'true', saw 'to'" for an unquoted string) plus how that construct is written and the line itself.
+std::string describe_syntax_error(const toml::parse_error& e, const std::string& text, const std::string& path) {
+  const auto where = e.source().begin;
+  std::string description(e.description());
+  auto has = [&](std::string_view what) { return description.find(what) != std::string::npos; };
+  std::string hint;
+  if (has("parsing boolean") || has("could not determine value type") || has("parsing value"))
+    hint = "a value is a quoted string (\"text\"), a number, true or false, an array [ ... ] or an inline table { ... }";
+  else if (has("parsing string") || has("unterminated"))
+    hint = "a string ends on its line with the quote it opened with (\"\"\"...\"\"\" spans lines)";
+  else if (has("redefine") || has("already"))
+    hint = "a key or table may be given only once (each [[pipeline]] starts a new pipeline)";
+  else if (has("expected '='"))
+    hint = "a setting is written key = value";
+  else if (has("inline table"))
+    hint = "an inline table is written { key = \"value\", other = 1 } on one line";
+  else if (has("parsing array"))
+    hint = "an array is written [ \"a\", \"b\" ] and closed with ]";
+  else if (has("table header"))
+    hint = "a table header is written [global] or [[pipeline]]";
+  std::string line;
+  if (where.line > 0) {
+    std::istringstream lines(text);
+    for (std::uint32_t n = 0; n < where.line && std::getline(lines, line); ++n) {
+    }
+    line = util::safe_excerpt(line, 120);  // a broken line may hold a password in a URL
+  }
+  return fmt::format("{}:{}:{}: malformed TOML: {}{}{}", path, where.line, where.column, description,
+                     hint.empty() ? "" : "; " + hint, line.empty() ? "" : fmt::format(" (line {}: {})", where.line, line));
+}
+
 }  // namespace
 
 FileConfig parse_config_text(const std::string& text, const std::string& path, std::vector<std::string>& problems) {
@@ -99,8 +131,7 @@ FileConfig parse_config_text(const std::string& text, const std::string& path, s
   try {
     root = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
-    problems.push_back(fmt::format("{}:{}:{}: malformed TOML: {}", path, e.source().begin.line, e.source().begin.column,
-                                   e.description()));
+    problems.push_back(describe_syntax_error(e, text, path));
     return cfg;
   }
   for (const auto& [key, value] : root) {

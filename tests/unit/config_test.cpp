@@ -201,6 +201,26 @@ TEST(ConfigFile, MalformedTomlNamesLineAndColumn) {
   EXPECT_NE(p[0].find("malformed TOML"), std::string::npos);
 }
 
+// The field report's example: an unquoted value reads as a failed boolean in the parser's words;
+// the message also says how a value is written, and shows the line.
+TEST(ConfigFile, ATomlSyntaxErrorSaysWhatWasExpectedAndShowsTheLine) {
+  std::vector<std::string> p;
+  parse_config_text("[global]\nnot = [toml\n", "f.toml", p);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("f.toml:2:"), std::string::npos) << p[0];
+  EXPECT_NE(p[0].find("a value is a quoted string"), std::string::npos) << p[0];
+  EXPECT_NE(p[0].find("(line 2: not = [toml)"), std::string::npos) << p[0];
+  p.clear();
+  parse_config_text("[[pipeline]]\nname \"x\"\n", "f.toml", p);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("key = value"), std::string::npos) << p[0];
+  p.clear();
+  parse_config_text("[global]\npostgres_url = \"postgres://relay:hunter2@db/x\nnext = 1\n", "f.toml", p);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("ends on its line"), std::string::npos) << p[0];
+  EXPECT_EQ(p[0].find("hunter2"), std::string::npos) << "the line is shown without its password: " << p[0];
+}
+
 TEST(ConfigFile, UnknownSectionsAndGlobalKeysAreErrors) {
   std::vector<std::string> p;
   parse_config_text("[globl]\n[global]\nmetrics_bnd = \"x\"\n", "f.toml", p);
