@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "config/file_config.h"
 #include "config/spec_export.h"
 #include "core/health.h"
+#include "core/stop_request.h"
 #include "core/registry.h"
 #include "core/supervisor.h"
 #include "http/admin_server.h"
@@ -146,14 +148,20 @@ int cmd_run(Settings s) {
   }
   log.info("Serving /metrics and /health.", {{"port", std::to_string(admin.port())}});
   Supervisor supervisor(ctx, s.config.empty() ? std::nullopt : std::optional<std::string>(s.config));
+  std::atomic<bool> stopped{false};
   std::thread signals([&] {
     int sig = 0;
     sigwait(&set, &sig);
-    log.info("Received a stop signal; draining.", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    if (stopped) return;  // the supervisor ended by itself and woke this thread
+    if (const char* reason = relay_stop_reason())
+      log.info("Stopping; draining.", {{"reason", reason}});
+    else
+      log.info("Received a stop signal; draining.", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
     supervisor.request_stop();
   });
   supervisor.run();
   admin.stop();
+  stopped = true;
   pthread_kill(signals.native_handle(), SIGTERM);  // ends the sigwait if no signal came (stop by other means)
   signals.join();
   log.info("pgtrickle-relay stopped.");

@@ -42,6 +42,10 @@ batch_size = 2
   int code = run_with_stdin(toml, input, output);
   EXPECT_EQ(code, 0) << output;
   EXPECT_NE(output.find("Created the missing inbox"), std::string::npos) << output;
+  // It stops because the input ended, and says so; no signal was sent.
+  EXPECT_NE(output.find("Stopping; draining. reason=\"the input ended\""), std::string::npos) << output;
+  EXPECT_EQ(output.find("SIGTERM"), std::string::npos) << output;
+  EXPECT_EQ(output.find("stop signal"), std::string::npos) << output;
   EXPECT_EQ(db.value("SELECT string_agg(event_id || ' ' || coalesce(event_type, '-') || ' ' || coalesce(aggregate_id, '-'), ', ' "
                      "ORDER BY event_id) FROM pgtrickle.inbox_events WHERE error IS NULL"),
             "42 order.shipped -, a order.created 7, b order.paid 7");

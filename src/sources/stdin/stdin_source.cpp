@@ -1,7 +1,6 @@
 #include "sources/stdin/stdin_source.h"
 
 #include <poll.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/stop_request.h"
 #include "util/digest.h"
 #include "util/json_scan.h"
 
@@ -94,7 +94,7 @@ class StdinSource final : public Source {
       if (eof && st.unacked.empty() && !st.stop_sent) {
         st.stop_sent = true;
         ctx_.log->info("End of input: every line read is committed; stopping.", {});
-        ::kill(::getpid(), SIGTERM);
+        request_relay_stop("the input ended");
       }
     }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
