@@ -248,6 +248,41 @@ TEST(HostAccess, AFileSinkDefinedInSqlWritesOnlyUnderTheOperatorsDirectory) {
   EXPECT_EQ(read_file(victim), precious) << "the file outside the directory is untouched";
 }
 
+// The README's file example writes to a directory that may not exist yet: the relay creates the
+// missing directories (as `mkdir -p`); a path through a file gets a clear error. A pipeline defined
+// in SQL gets directories created only inside --sql-file-dir: not through "..", not through a
+// symlink out of it.
+TEST(HostAccess, AFileSinkCreatesMissingDirectoriesButAPipelineDefinedInSqlOnlyInsideItsDirectory) {
+  TestDb db;
+  std::string files = work_dir() + "/mkdir-" + db.name();
+  std::string outside = work_dir() + "/mkdir-outside-" + db.name();
+  ::mkdir(files.c_str(), 0755);
+  ::mkdir(outside.c_str(), 0755);
+  ::symlink(outside.c_str(), (files + "/escape").c_str());
+  write_file(files + "/plain-file", "x\n");
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("INSERT INTO t VALUES (1)");
+  set_outbox_pipeline(db, "sql-nested", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", files + "/a/b/out.jsonl"}});
+  set_outbox_pipeline(db, "sql-dotdot", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", files + "/new/../../mkdir-dd-" + db.name() + "/o"}});
+  set_outbox_pipeline(db, "sql-symlink", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", files + "/escape/new/out.jsonl"}});
+  std::string toml_out = work_dir() + "/mkdir-toml-" + db.name() + "/x/y/out.jsonl";
+  std::string toml = write_toml(db, "[[pipeline]]\nname = \"toml-nested\"\nsource = { type = \"outbox\", stream_table = \"t\" }\n"
+                                    "sink = { type = \"file\", path = \"" + toml_out + "\" }\n"
+                                    "[[pipeline]]\nname = \"toml-through-file\"\nsource = { type = \"outbox\", stream_table = \"t\" }\n"
+                                    "sink = { type = \"file\", path = \"" + files + "/plain-file/sub/out.jsonl\" }\n");
+  RelayProcess relay({"--config", toml, "--sql-file-dir", files});
+  ASSERT_TRUE(wait_until([&] { return read_lines(toml_out).size() == 1; }, 15s)) << "a TOML pipeline gets its directories\n" << relay.err();
+  ASSERT_TRUE(wait_until([&] { return read_lines(files + "/a/b/out.jsonl").size() == 1; }, 15s)) << "so does an SQL one, inside its directory\n" << relay.err();
+  EXPECT_NE(wait_for_pipeline_error(relay, "toml-through-file").find("plain-file is not a directory"), std::string::npos);
+  EXPECT_NE(wait_for_pipeline_error(relay, "sql-dotdot").find("\"..\""), std::string::npos);
+  EXPECT_NE(wait_for_pipeline_error(relay, "sql-symlink").find("--sql-file-dir"), std::string::npos);
+  struct stat st {};
+  EXPECT_NE(::stat((outside + "/new").c_str(), &st), 0) << "no directory was created through the symlink";
+  EXPECT_NE(::stat((work_dir() + "/mkdir-dd-" + db.name()).c_str(), &st), 0) << "nor above the directory";
+  EXPECT_NE(::stat((files + "/new").c_str(), &st), 0) << "nor on the way to \"..\"";
+}
+
 // For every file sink, TOML too: a file the relay did not create is never cut (the torn-line
 // repair) nor renamed or deleted (rotation); its last line is ended with a newline and kept.
 TEST(HostAccess, AFileSinkNeverCutsRotatesOrDeletesAFileTheRelayDidNotCreate) {

@@ -102,9 +102,59 @@ class StreamSink final : public Sink {
   }
 
  private:
+  // Creates the directories missing above the file, as `mkdir -p` would. For a pipeline defined in
+  // SQL only below the operator's --sql-file-dir: one component at a time from a directory inside
+  // it, never through a symlink, never "..".
+  Status create_parent_dirs() {
+    auto slash = path_.rfind('/');
+    if (slash == std::string::npos || slash == 0) return {};
+    struct stat st {};
+    if (::stat(path_.substr(0, slash).c_str(), &st) == 0) return {};  // there (what it is, open() finds out)
+    std::vector<std::string> missing;  // deepest first
+    std::string base = path_.substr(0, slash);
+    while (true) {
+      auto s = base.rfind('/');
+      missing.push_back(base.substr(s == std::string::npos ? 0 : s + 1));
+      base = s == std::string::npos ? "." : s == 0 ? "/" : base.substr(0, s);
+      if (::stat(base.c_str(), &st) == 0) break;
+      if (errno != ENOENT) return retriable(fmt::format("cannot create the directories of {}: {}: {}", path_, base, std::strerror(errno)));
+    }
+    if (!S_ISDIR(st.st_mode))
+      return fatal(fmt::format("cannot create the directory of {} for key \"path\": {} is not a directory", path_, base));
+    if (limits_) {
+      for (const auto& c : missing)
+        if (c == "..")
+          return fatal(fmt::format("key \"path\": {} climbs out of a directory that does not exist (\"..\"); a pipeline defined in SQL "
+                                   "names its file directly under the operator's --sql-file-dir", path_));
+      if (auto s = parent_under(limits_->file_dir, base + "/" + missing.back(), "key \"path\"", "--sql-file-dir"); !s) return s;
+    }
+    int dir = ::open(base.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    std::string made = base;
+    for (auto c = missing.rbegin(); c != missing.rend() && dir >= 0; ++c) {
+      if (c->empty() || *c == ".") continue;
+      made += (made.back() == '/' ? "" : "/") + *c;
+      if (::mkdirat(dir, c->c_str(), 0755) != 0 && errno != EEXIST) {
+        int err = errno;
+        ::close(dir);
+        std::string why = fmt::format("cannot create the directory {} for key \"path\": {}", made, std::strerror(err));
+        if (err == EACCES || err == EPERM || err == EROFS || err == ENOTDIR)
+          return fatal(why + fmt::format("; create it, or let the relay's user write in {}", base));
+        return retriable(why);
+      }
+      if (log_) log_->info("Created a directory for the file.", {{"directory", made}});
+      int next = ::openat(dir, c->c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      ::close(dir);
+      dir = next;
+    }
+    if (dir < 0) return retriable(fmt::format("cannot create the directories of {}: {}", path_, std::strerror(errno)));
+    ::close(dir);
+    return {};
+  }
+
   // A pipeline defined in SQL writes only under the operator's --sql-file-dir, never through a
   // symlink, and never to a file with other names (a hard link to a file elsewhere).
   Status open_file() {
+    if (auto s = create_parent_dirs(); !s) return s;
     if (limits_) {
       if (auto s = parent_under(limits_->file_dir, path_, "key \"path\"", "--sql-file-dir"); !s) return s;
     }
