@@ -1124,6 +1124,7 @@ DECLARE
   v_config  jsonb;
   v_enabled boolean := p_enabled;
   v_taken   boolean;
+  v_warning text;
 BEGIN
   IF p_name IS NULL OR btrim(p_name) = '' THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -1152,6 +1153,13 @@ BEGIN
       MESSAGE = format('relay.invalid_config: pipeline "%s": the name is already used by a %s pipeline; '
                        'delete that one first (SELECT pgtrickle.delete_relay(%L)) or choose another name',
                        p_name, CASE p_direction WHEN 'forward' THEN 'reverse' ELSE 'forward' END, p_name);
+  END IF;
+
+  IF p_direction = 'forward' THEN
+    FOR v_warning IN SELECT w FROM relay_template_warnings(v_config) AS w LOOP
+      RAISE WARNING 'pipeline "%": %', p_name, v_warning
+        USING HINT = 'Every message would get an empty part there (a broker may refuse it, and the message is dead-lettered).';
+    END LOOP;
   END IF;
 
   -- An unchanged pipeline is not rewritten, so relays are not told to reload it.
@@ -2290,6 +2298,67 @@ CALL pgtrickle._relay_define('resolve_outbox', $ddl$
   AS $fn$ SELECT * FROM pgtrickle._outbox_resolve(p_ref, pgtrickle._relay_regclass(p_ref)) $fn$;
 $ddl$);
 
+-- Template variables that are always empty for a forward pipeline's outbox, so that every message
+-- would get an empty subject token, topic or key part (and a broker refusing it would have every
+-- message dead-lettered): {refresh_id} on an outbox of this install (only pg_trickle's own outboxes
+-- of stream tables carry a refresh id), and a row field {{ column }} naming no column of the
+-- captured table. One sentence per finding; none while the outbox does not exist yet. Run by
+-- set_relay_outbox (as warnings), by `pgtrickle-relay validate` and by the relay when a pipeline
+-- starts.
+CREATE OR REPLACE FUNCTION pgtrickle.relay_template_warnings(p_config jsonb)
+RETURNS SETOF text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_ref   text := pgtrickle._relay_config_outbox_ref(p_config);
+  v_kind  text;
+  v_name  text;
+  v_rel   regclass;
+  v_cols  text[];
+  v_key   text;
+  v_text  text;
+  v_field text;
+BEGIN
+  IF v_ref IS NULL OR coalesce(p_config #>> '{source,type}', p_config ->> 'source_type', 'outbox') <> 'outbox' THEN
+    RETURN;
+  END IF;
+  BEGIN
+    SELECT r.kind, r.outbox_table INTO v_kind, v_name FROM pgtrickle.resolve_outbox(v_ref) AS r;
+  EXCEPTION WHEN OTHERS THEN
+    RETURN;  -- no such outbox (yet): nothing to tell
+  END;
+  IF v_kind IS DISTINCT FROM 'relay' THEN
+    RETURN;
+  END IF;
+  SELECT to_regclass(format('%I.%I', t.source_schema, t.source_table)) INTO v_rel
+  FROM pgtrickle.outbox_tables AS t WHERE t.outbox_name = v_name AND t.source_schema IS NOT NULL;
+  IF v_rel IS NOT NULL THEN
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
+    FROM pg_attribute AS a WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped;
+  END IF;
+  FOR v_key, v_text IN
+    SELECT 'sink key "' || e.key || '"', e.value #>> '{}'
+    FROM jsonb_each(CASE WHEN jsonb_typeof(p_config -> 'sink') = 'object' THEN p_config -> 'sink' ELSE '{}' END) AS e
+    WHERE jsonb_typeof(e.value) = 'string'
+    UNION ALL
+    SELECT 'key "key"', p_config ->> 'key' WHERE jsonb_typeof(p_config -> 'key') = 'string'
+  LOOP
+    IF v_text ~ '(^|[^{])\{refresh_id\}' THEN
+      RETURN NEXT format('%s uses {refresh_id}, which is always empty on outbox %s (only pg_trickle''s own outboxes of '
+                         'stream tables carry a refresh id); use {outbox_id} or a row field instead', v_key, v_name);
+    END IF;
+    CONTINUE WHEN v_cols IS NULL;
+    FOR v_field IN SELECT (regexp_matches(v_text, '\{\{\s*([^{}\s.]+)[^{}]*\}\}', 'g'))[1] LOOP
+      IF NOT v_field = ANY (v_cols) THEN
+        RETURN NEXT format('%s uses the row field {{ %s }}, but %s has no such column, so it is always empty; its columns are: %s',
+                           v_key, v_field, v_rel, array_to_string(v_cols, ', '));
+      END IF;
+    END LOOP;
+  END LOOP;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_status(p_name text, p_rel regclass)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -3306,7 +3375,8 @@ DECLARE
   v_relay_functions text[] := ARRAY[
     'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
-    'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes'];
+    'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes',
+    'relay_template_warnings', '_relay_config_outbox_ref'];
   -- Everything meant to be called by people and applications.
   v_admin_functions text[] := v_relay_functions || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',

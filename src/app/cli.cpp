@@ -190,11 +190,23 @@ int cmd_install(const Settings& s) {
   return 0;
 }
 
+// Prints what pgtrickle.relay_template_warnings finds in each forward pipeline (variables that are
+// always empty for its outbox); warnings, not problems.
+void print_template_warnings(pg::Connection& db, const std::vector<PipelineConfig>& pipelines) {
+  for (const auto& p : pipelines) {
+    if (p.direction != Direction::forward) continue;
+    auto r = db.exec("SELECT w FROM pgtrickle.relay_template_warnings($1::jsonb) AS w", {p.canonical.dump()});
+    if (!r) return;  // an install without the function: nothing to add
+    for (int i = 0; i < r->rows(); ++i) std::cout << fmt::format("warning: pipeline \"{}\": {}\n", p.name, r->str(i, 0));
+  }
+}
+
 int cmd_validate(const Settings& s, bool use_database) {
   int problems_total = 0;
+  FileConfig cfg;
   if (!s.config.empty()) {
     std::vector<std::string> problems;
-    auto cfg = load_config_file(s.config, problems);
+    cfg = load_config_file(s.config, problems);
     for (const auto& p : problems) std::cout << p << "\n";
     problems_total += static_cast<int>(problems.size());
     if (problems.empty()) std::cout << fmt::format("{}: {} pipeline(s), no problems.\n", s.config, cfg.pipelines.size());
@@ -216,11 +228,14 @@ int cmd_validate(const Settings& s, bool use_database) {
       return 1;
     }
     int bad = 0;
+    std::vector<PipelineConfig> valid = cfg.pipelines;
     for (const auto& e : *entries) {
       for (const auto& p : e.problems) std::cout << p << "\n";
       if (!e.problems.empty()) ++bad;
+      else valid.push_back(e.config);
       problems_total += static_cast<int>(e.problems.size());
     }
+    print_template_warnings(*c, valid);
     std::cout << fmt::format("SQL catalog: {} pipeline(s), {} with problems.\n", entries->size(), bad);
   }
   return problems_total ? 1 : 0;

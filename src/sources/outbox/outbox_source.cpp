@@ -72,6 +72,11 @@ class OutboxSource final : public Source {
     if (auto can = db_->exec("SELECT pg_catalog.has_table_privilege($1, 'SELECT')", {"pgtrickle." + db_->quote_ident(outbox_table_)});
         can && can->rows() == 1 && !can->boolean(0, 0))
       (void)db_->exec("SELECT pgtrickle._relay_grant_outboxes()");
+    // A template variable always empty for this outbox gives every message an empty part (set_relay_outbox
+    // warned already for a pipeline defined in SQL; a TOML file's pipeline hears it here).
+    if (auto w = db_->exec("SELECT w FROM pgtrickle.relay_template_warnings($1::jsonb) AS w", {config_.canonical.dump()}))
+      for (int i = 0; i < w->rows(); ++i)
+        ctx_.log->warn("A template uses a variable that is always empty for this outbox.", {{"warning", w->str(i, 0)}});
 
     outbox::ExpandOptions opt;
     opt.outbox = outbox_table_;

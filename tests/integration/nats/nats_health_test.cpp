@@ -55,10 +55,15 @@ TEST(NatsHealth, APipelineThatDeadLettersEveryMessageIsDegraded) {
   db.exec("SELECT pgtrickle.enable_outbox('t')");
   set_outbox_pipeline(db, "tpl", {{"stream_table", "t"}, {"sink_type", "nats"}, {"nats_url", nats_url()},
                                   {"subject_template", "tpl.{stream_table}.{op}.{outbox_id}.{refresh_id}"}});
+  // validate says why before anything runs (a warning: the pipeline is valid, exit status 0).
+  std::string out;
+  EXPECT_EQ(run_command(relay_binary() + " validate --postgres-url '" + db.relay_url() + "'", out), 0) << out;
+  EXPECT_NE(out.find("warning: pipeline \"tpl\": sink key \"subject\" uses {refresh_id}, which is always empty"), std::string::npos) << out;
   RelayProcess relay(relay_args(db));
   const int port = relay.admin_port();
   db.exec("INSERT INTO t SELECT g FROM generate_series(1, 3) g");
   ASSERT_TRUE(wait_until([&] { return metric(port, "pgtrickle_relay_dead_letters_total{pipeline=\"tpl\"}") >= 3; }, 20s)) << relay.err();
+  EXPECT_NE(relay.err().find("A template uses a variable that is always empty for this outbox."), std::string::npos) << relay.err();
   EXPECT_GE(metric(port, "pgtrickle_relay_delivery_errors_total{pipeline=\"tpl\",kind=\"rejected\"}"), 3) << "refused messages are rejections";
   EXPECT_EQ(metric(port, "pgtrickle_relay_delivery_errors_total{pipeline=\"tpl\",kind=\"retriable\"}"), 0);
   int status = 0;
