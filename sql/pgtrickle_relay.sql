@@ -267,7 +267,7 @@ INSERT INTO pgtrickle.relay_backends (role, backend, type_aliases, flat_prefixes
 INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, required, one_of, allowed, aliases, secret, default_value, min_value, max_value, description) VALUES
   ('pipeline', '*', 'batch_size', 'integer', false, NULL, NULL, '{}'::text[], false, '1000'::jsonb, 1, 100000, 'Most messages handed to the sink at once.')
  ,('pipeline', '*', 'poll_interval_ms', 'integer', false, NULL, NULL, '{}'::text[], false, '1000'::jsonb, 1, 2147483647, 'How often the source is polled when no notification wakes it.')
- ,('pipeline', '*', 'granularity', 'enum', false, NULL, ARRAY['row','delta']::text[], '{}'::text[], false, '"row"'::jsonb, NULL, NULL, 'row: one message per changed row (op insert/update/delete); delta: one message per outbox row.')
+ ,('pipeline', '*', 'granularity', 'enum', false, NULL, ARRAY['row','delta']::text[], '{}'::text[], false, '"row"'::jsonb, NULL, NULL, 'row: one message per changed row (op insert/update/delete); delta: one message per outbox row (one per route when the sink''s templates read row fields).')
  ,('pipeline', '*', 'format', 'enum', false, NULL, ARRAY['json','cloudevents']::text[], '{}'::text[], false, '"json"'::jsonb, NULL, NULL, 'Envelope of each message: the relay''s JSON envelope or a CloudEvents 1.0 structured event.')
  ,('pipeline', '*', 'key', 'string_list', false, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'Columns (a name or a list) or a template forming the message key; default the row''s primary key.')
  ,('pipeline', '*', 'retry_initial_ms', 'integer', false, NULL, NULL, '{}'::text[], false, '100'::jsonb, 0, 2147483647, 'First wait before retrying a transient failure; doubles up to retry_max_ms, with jitter.')

@@ -7,7 +7,7 @@ using enum ValueType;
 constexpr KeySpec kKeys[] = {
     {.key = "batch_size", .type = integer, .description = "Most messages handed to the sink at once.", .default_json = "1000", .min = 1, .max = 100000},
     {.key = "poll_interval_ms", .type = integer, .description = "How often the source is polled when no notification wakes it.", .default_json = "1000", .min = 1},
-    {.key = "granularity", .type = enumeration, .description = "row: one message per changed row (op insert/update/delete); delta: one message per outbox row.", .allowed = "row|delta", .default_json = "\"row\""},
+    {.key = "granularity", .type = enumeration, .description = "row: one message per changed row (op insert/update/delete); delta: one message per outbox row (one per route when the sink's templates read row fields).", .allowed = "row|delta", .default_json = "\"row\""},
     {.key = "format", .type = enumeration, .description = "Envelope of each message: the relay's JSON envelope or a CloudEvents 1.0 structured event.", .allowed = "json|cloudevents", .default_json = "\"json\""},
     {.key = "key", .type = string_list, .description = "Columns (a name or a list) or a template forming the message key; default the row's primary key."},
     {.key = "retry_initial_ms", .type = integer, .description = "First wait before retrying a transient failure; doubles up to retry_max_ms, with jitter.", .default_json = "100"},

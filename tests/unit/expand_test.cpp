@@ -104,6 +104,48 @@ TEST(Expand, DeltaGranularityIsTheEnvelopeOfSeed000) {
             R"("outbox_id":42,"refresh_id":null,"full_refresh":false,"delta_rows":2}})");
 }
 
+// A delta routed by a row field is split per route: each route gets its own rows, in order, under
+// the identity of its first row; a delta on one route stays one message with the identity it had.
+TEST(Expand, ADeltaRoutedByARowFieldIsSplitPerRoute) {
+  auto t = Template::compile("revenue.{{ region }}");
+  ASSERT_TRUE(t);
+  auto o = options();
+  o.granularity = Granularity::delta;
+  o.routes = {&*t};
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_row(row(7, R"({"v":1,"inserted":[{"region":"europe","r":2},{"region":"asia","r":5},{"region":"europe","r":3}],)"
+                      R"("deleted":[{"region":"asia","r":4}]})"), out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].routes[0], "revenue.asia");
+  EXPECT_EQ(out[0].data, R"({"inserted":[{"region":"asia","r":5}],"deleted":[{"region":"asia","r":4}]})");
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:7:0");
+  EXPECT_EQ(out[1].routes[0], "revenue.europe");
+  EXPECT_EQ(out[1].data, R"({"inserted":[{"region":"europe","r":2},{"region":"europe","r":3}],"deleted":[]})");
+  EXPECT_EQ(out[1].dedup_key, "outbox_orders:7:1");
+  EXPECT_NE(out[1].body.find("\"delta_rows\":2"), std::string::npos) << out[1].body;
+
+  out.clear();
+  e.expand_row(row(8, R"({"v":1,"inserted":[{"region":"asia","r":1},{"region":"asia","r":2}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:8:0");
+
+  // Claim-check chunks too, each part named by its first row.
+  OutboxRow cc = row(9, "");
+  cc.is_claim_check = true;
+  std::vector<DeltaRow> rows = {{1, false, R"({"region":"europe"})"}, {2, false, R"({"region":"asia"})"}, {3, true, R"({"region":"europe"})"}};
+  out.clear();
+  size_t consumed = 0;
+  e.expand_delta_rows(cc, rows, /*last_chunk=*/true, consumed, out);
+  EXPECT_EQ(consumed, 3u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].routes[0], "revenue.europe");
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:9:1");
+  EXPECT_EQ(out[0].data, R"({"inserted":[{"region":"europe"}],"deleted":[{"region":"europe"}]})");
+  EXPECT_EQ(out[1].routes[0], "revenue.asia");
+  EXPECT_EQ(out[1].dedup_key, "outbox_orders:9:2");
+}
+
 TEST(Expand, CloudEventsCarryTheRowBeforeAndAfter) {
   auto o = options();
   o.format = Format::cloudevents;

@@ -1,5 +1,6 @@
 #include "sources/outbox/expand.h"
 
+#include <algorithm>
 #include <ctime>
 #include <unordered_map>
 
@@ -327,6 +328,58 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::s
   out.push_back(std::move(m));
 }
 
+bool Expander::routes_read_rows() const {
+  return std::any_of(opt_.routes.begin(), opt_.routes.end(), [](const Template* t) { return t && t->has_columns(); });
+}
+
+void Expander::emit_delta_parts(const OutboxRow& row, const std::vector<DeltaRowRef>& rows, bool prefer_inserted_first,
+                                bool full_refresh, bool has_more, std::vector<Message>& out) {
+  struct Part {
+    std::string ins = "[", del = "[";
+    std::int64_t index = 0;
+    size_t rows = 0;
+    std::string_view first, first_inserted;
+  };
+  std::vector<Part> parts;
+  std::unordered_map<std::string, size_t> by_route;
+  const bool split = routes_read_rows();
+  RowVars vars;
+  std::string id_text = std::to_string(row.id);
+  vars.stream_table = opt_.stream_table;
+  vars.op = "delta";
+  vars.outbox_id = id_text;
+  vars.refresh_id = row.refresh_id;
+  std::string route;
+  for (const auto& r : rows) {
+    route.clear();
+    if (split) {
+      vars.row = r.text;
+      for (const Template* t : opt_.routes) {
+        if (t) t->render(vars, route);
+        route += '\x1f';
+      }
+    }
+    auto [it, fresh] = by_route.emplace(route, parts.size());
+    if (fresh) {
+      parts.emplace_back();
+      parts.back().index = r.index;
+      parts.back().first = r.text;
+    }
+    Part& p = parts[it->second];
+    std::string& arr = r.is_delete ? p.del : p.ins;
+    if (arr.size() > 1) arr += ',';
+    arr += r.text;
+    ++p.rows;
+    if (!r.is_delete && p.first_inserted.empty()) p.first_inserted = r.text;
+  }
+  for (auto& p : parts) {
+    p.ins += ']';
+    p.del += ']';
+    std::string_view first = prefer_inserted_first && !p.first_inserted.empty() ? p.first_inserted : p.first;
+    emit_delta(row, p.index, p.ins, p.del, p.rows, first, full_refresh, has_more, out);
+  }
+}
+
 void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
   if (row.is_claim_check) return;
   if (row.payload.empty()) return poison(row, "the outbox row has no payload", out);
@@ -382,13 +435,12 @@ void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
   if (!collect(deleted, dels) || !collect(inserted, inss)) return poison(row, "the payload is not valid JSON", out);
 
   if (opt_.granularity == Granularity::delta) {
-    std::string ins = "[", del = "[";
-    for (const auto& r : inss) ins += (ins.size() > 1 ? "," : "") + r.text;
-    for (const auto& r : dels) del += (del.size() > 1 ? "," : "") + r.text;
-    ins += ']';
-    del += ']';
-    std::string_view first = !inss.empty() ? std::string_view(inss[0].text) : !dels.empty() ? std::string_view(dels[0].text) : "";
-    return emit_delta(row, 0, ins, del, inss.size() + dels.size(), first, full_refresh, false, out);
+    std::vector<DeltaRowRef> refs;
+    refs.reserve(dels.size() + inss.size());
+    for (size_t i = 0; i < dels.size(); ++i) refs.push_back({dels[i].text, true, static_cast<std::int64_t>(i)});
+    for (size_t j = 0; j < inss.size(); ++j) refs.push_back({inss[j].text, false, static_cast<std::int64_t>(dels.size() + j)});
+    if (refs.empty()) return emit_delta(row, 0, "[]", "[]", 0, "", full_refresh, false, out);
+    return emit_delta_parts(row, refs, /*prefer_inserted_first=*/true, full_refresh, false, out);
   }
 
   // Row granularity: deleted rows take indexes 0..D-1, inserted rows D..D+I-1; an inserted row whose
@@ -434,21 +486,21 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
   if (opt_.granularity == Granularity::delta) {
     // One message per chunk: {"inserted":[...],"deleted":[...]} of these rows.
     if (rows.empty()) return;
-    std::string ins = "[", del = "[";
-    std::string first;
+    std::vector<std::string> texts;  // minified, kept alive for the refs
+    texts.reserve(rows.size());
+    std::vector<DeltaRowRef> refs;
+    refs.reserve(rows.size());
     for (const auto& r : rows) {
       if (!js::valid(r.data)) {
         bad_row(r);
         continue;
       }
-      std::string& t = r.is_delete ? del : ins;
-      if (t.size() > 1) t += ',';
-      js::append_minified(t, r.data);
-      if (first.empty()) first = minified(r.data);
+      texts.push_back(minified(r.data));
+      refs.push_back({texts.back(), r.is_delete, r.row_num});
     }
-    ins += ']';
-    del += ']';
-    emit_delta(row, rows.front().row_num, ins, del, rows.size(), first, false, !last_chunk, out);
+    // A chunk of unreadable rows only: its position still moves on, under its first row's identity.
+    if (refs.empty()) emit_delta(row, rows.front().row_num, "[]", "[]", rows.size(), "", false, !last_chunk, out);
+    else emit_delta_parts(row, refs, /*prefer_inserted_first=*/false, false, !last_chunk, out);
     consumed = rows.size();
     return;
   }

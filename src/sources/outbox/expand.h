@@ -71,6 +71,17 @@ class Expander {
   // `inserted` and `deleted` are minified JSON arrays.
   void emit_delta(const OutboxRow& row, std::int64_t index, const std::string& inserted, const std::string& deleted,
                   size_t rows, std::string_view first_row, bool full_refresh, bool has_more, std::vector<Message>& out);
+  // A delta's rows in one message per route when the sink's templates read row fields, so that
+  // "revenue.{{ region }}" sends europe's rows to revenue.europe and asia's to revenue.asia. Each
+  // part's identity is that of its first row; a delta on one route is one message, as before.
+  struct DeltaRowRef {
+    std::string_view text;
+    bool is_delete;
+    std::int64_t index;  // position in the delta (inline) or row_num (claim-check)
+  };
+  void emit_delta_parts(const OutboxRow& row, const std::vector<DeltaRowRef>& rows, bool prefer_inserted_first,
+                        bool full_refresh, bool has_more, std::vector<Message>& out);
+  bool routes_read_rows() const;
   void emit_event(const OutboxRow& row, std::string_view payload, std::vector<Message>& out);
   void poison(const OutboxRow& row, std::string reason, std::vector<Message>& out);
   std::string key_of(std::string_view row, const TemplateVars& vars) const;

@@ -94,6 +94,33 @@ TEST(NatsSink, TheSeedTomlRoutesByColumnAndASubjectWildcardIsRefusedWithAHint) {
   EXPECT_NE(out.find("orders.{op}"), std::string::npos) << out;
 }
 
+// The same routing with granularity = "delta": a delta touching two regions is split per route,
+// each subject getting only its own rows (not the whole delta under the first row's region).
+TEST(NatsSink, ADeltaRoutedByARowFieldGoesToEachRouteWithItsOwnRows) {
+  TestDb db;
+  run_node("nats.js", {"drop", nats_url(), "deltas"});
+  db.exec("CREATE TABLE revenue_by_region (region text PRIMARY KEY, revenue numeric)");
+  db.exec("SELECT pgtrickle.enable_outbox('revenue_by_region')");
+  set_outbox_pipeline(db, "regional-deltas", {{"stream_table", "revenue_by_region"}, {"sink_type", "nats"}, {"nats_url", nats_url()},
+                                              {"nats_stream", "deltas"}, {"subject_template", "deltas.{{ region }}"}, {"granularity", "delta"}});
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO revenue_by_region VALUES ('europe', 100), ('asia', 50), ('europe2', 1)");
+  db.exec("UPDATE revenue_by_region SET revenue = revenue + 1 WHERE region IN ('europe', 'asia')");
+  auto eu = read_stream(nats_url(), "deltas", "deltas.europe", 2);
+  auto asia = read_stream(nats_url(), "deltas", "deltas.asia", 2);
+  ASSERT_EQ(eu.size(), 2u) << relay.err();
+  ASSERT_EQ(asia.size(), 2u);
+  for (const auto& m : eu) {
+    auto d = json::parse(m["body"].get<std::string>())["delta"];
+    for (const auto& side : {"inserted", "deleted"})
+      for (const auto& r : d[side]) EXPECT_EQ(r["region"], "europe") << m.dump();
+  }
+  auto update = json::parse(asia[1]["body"].get<std::string>());
+  EXPECT_EQ(update["delta"]["inserted"][0]["revenue"], 51);
+  EXPECT_EQ(update["delta"]["deleted"][0]["revenue"], 50);
+  EXPECT_NE(eu[0]["id"], asia[0]["id"]) << "each part has an identity of its own";
+}
+
 TEST(NatsSink, TokenAuthenticationWithASecretFromTheEnvironment) {
   TestDb db;
   TokenNatsServer server(work_dir() + "/nats-auth-" + db.name(), 55700 + static_cast<int>(getpid() % 200), "s3cret-token");
