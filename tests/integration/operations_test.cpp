@@ -121,8 +121,11 @@ TEST(Operations, HealthAndMetricsTellTheTruth) {
   http_get(port, "/health/ready", status);
   EXPECT_EQ(status, 200);
 
-  // A pipeline whose sink keeps failing makes /health degraded while it lasts.
-  db.exec(file_pipeline("broken", "t", "/proc/no-such-dir/out.jsonl"));
+  // A pipeline whose sink keeps failing makes /health degraded while it lasts (its directory cannot
+  // be created: a file is in the way).
+  std::string in_the_way = work_dir() + "/hm-in-the-way-" + db.name();
+  std::ofstream(in_the_way) << "x\n";
+  db.exec(file_pipeline("broken", "t", in_the_way + "/no-such-dir/out.jsonl"));
   ASSERT_TRUE(wait_until([&] {
     http_get(port, "/health", status);
     return status == 503;
@@ -134,7 +137,7 @@ TEST(Operations, HealthAndMetricsTellTheTruth) {
     if (p["name"] == "broken") {
       found = true;
       EXPECT_EQ(p["state"], "retrying");
-      EXPECT_NE(p["last_error"].get<std::string>().find("/proc/no-such-dir"), std::string::npos);
+      EXPECT_NE(p["last_error"].get<std::string>().find(in_the_way + " is not a directory"), std::string::npos) << p.dump();
     }
   EXPECT_TRUE(found);
   db.exec("SELECT pgtrickle.delete_relay('broken')");

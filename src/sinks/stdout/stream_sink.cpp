@@ -120,7 +120,7 @@ class StreamSink final : public Sink {
       if (errno != ENOENT) return retriable(fmt::format("cannot create the directories of {}: {}: {}", path_, base, std::strerror(errno)));
     }
     if (!S_ISDIR(st.st_mode))
-      return fatal(fmt::format("cannot create the directory of {} for key \"path\": {} is not a directory", path_, base));
+      return retriable(fmt::format("cannot create the directory of {} for key \"path\": {} is not a directory", path_, base));
     if (limits_) {
       for (const auto& c : missing)
         if (c == "..")
@@ -136,9 +136,10 @@ class StreamSink final : public Sink {
       if (::mkdirat(dir, c->c_str(), 0755) != 0 && errno != EEXIST) {
         int err = errno;
         ::close(dir);
+        // Retried: the operator may create it or fix the rights meanwhile.
         std::string why = fmt::format("cannot create the directory {} for key \"path\": {}", made, std::strerror(err));
         if (err == EACCES || err == EPERM || err == EROFS || err == ENOTDIR)
-          return fatal(why + fmt::format("; create it, or let the relay's user write in {}", base));
+          why += fmt::format("; create it, or let the relay's user write in {}", base);
         return retriable(why);
       }
       if (log_) log_->info("Created a directory for the file.", {{"directory", made}});
