@@ -44,6 +44,8 @@ void key_rows(const BackendSpec& spec, std::string& out, bool& first) {
 
 std::string spec_as_sql() {
   std::string out;
+  out += "-- The config spec rows: generated from the backend specs by `pgtrickle-relay spec --sql`\n"
+         "-- (scripts/regen.sh writes this file); edit the specs, not this file.\n";
   out += "DELETE FROM pgtrickle.relay_config_keys;\nDELETE FROM pgtrickle.relay_backends;\n";
   out += "INSERT INTO pgtrickle.relay_backends (role, backend, type_aliases, flat_prefixes, description) VALUES\n";
   bool first = true;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# SQL tests of sql/pgtrickle_relay.sql.
+# SQL tests of the SQL install: the build's pgtrickle_relay.sql (sql/install/*.sql joined), or the
+# file PGTRICKLE_RELAY_INSTALL_SQL names.
 #
 #   PGTRICKLE_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:55440/postgres tests/sql/run.sh [test.sql ...]
 #
@@ -19,7 +20,8 @@ set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-install_sql="$root/sql/pgtrickle_relay.sql"
+install_sql=${PGTRICKLE_RELAY_INSTALL_SQL:-$root/build/pgtrickle_relay.sql}
+[ -f "$install_sql" ] || { echo "run.sh: $install_sql does not exist; build first (scripts/build.sh)" >&2; exit 2; }
 maint_url=${PGTRICKLE_TEST_POSTGRES_URL:?set PGTRICKLE_TEST_POSTGRES_URL to a maintenance URL, e.g. postgresql://postgres@127.0.0.1:5432/postgres}
 
 # The maintenance URL with another database name (URL or key=value conninfo).

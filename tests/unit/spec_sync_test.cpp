@@ -1,10 +1,16 @@
-// The SQL install and the docs carry data generated from the C++ backend specs; they must match.
+// The SQL install and the docs carry data generated from the C++ backend specs; they must match. The
+// install is its section files joined in the listed order, the same bytes for psql and the binary.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include "config/spec_export.h"
+#include "pg/catalog.h"
 
 namespace {
 std::string read(const std::string& path) {
@@ -16,16 +22,35 @@ std::string read(const std::string& path) {
 }  // namespace
 
 TEST(SpecSync, TheSqlInstallHasTheCurrentSpecRows) {
-  std::string sql = read(std::string(RELAY_SOURCE_DIR) + "/sql/pgtrickle_relay.sql");
-  std::string begin = "-- BEGIN GENERATED CONFIG SPEC\n", end = "-- END GENERATED CONFIG SPEC";
-  auto i = sql.find(begin), j = sql.find(end);
-  ASSERT_NE(i, std::string::npos);
-  ASSERT_NE(j, std::string::npos);
-  EXPECT_EQ(sql.substr(i + begin.size(), j - i - begin.size()), relay::spec_as_sql())
-      << "the spec rows of sql/pgtrickle_relay.sql are stale: run scripts/regen.sh";
+  EXPECT_EQ(read(std::string(RELAY_SOURCE_DIR) + "/sql/install/04_config_spec_rows.sql"), relay::spec_as_sql())
+      << "sql/install/04_config_spec_rows.sql is stale: run scripts/regen.sh";
 }
 
 TEST(SpecSync, TheConfigReferenceIsCurrent) {
   EXPECT_EQ(read(std::string(RELAY_SOURCE_DIR) + "/docs/config-reference.md"), relay::spec_as_markdown())
       << "docs/config-reference.md is stale: run scripts/regen.sh";
+}
+
+TEST(SqlInstall, TheBinaryInstallsExactlyTheAssembledFile) {
+  std::string assembled = read(std::string(RELAY_BUILD_DIR) + "/pgtrickle_relay.sql");
+  ASSERT_FALSE(assembled.empty());
+  EXPECT_EQ(assembled, std::string(relay::pg::install_script())) << "psql -f and pgtrickle-relay install would differ";
+}
+
+// Every section file is listed once in sql/install/files.cmake (a file left out would be silently
+// missing from the install), and each stays small enough to read.
+TEST(SqlInstall, EverySectionFileIsListedAndShort) {
+  std::string list = read(std::string(RELAY_SOURCE_DIR) + "/sql/install/files.cmake");
+  std::set<std::string> listed;
+  std::regex entry(R"(sql/install/([0-9A-Za-z_]+\.sql))");
+  for (auto it = std::sregex_iterator(list.begin(), list.end(), entry); it != std::sregex_iterator(); ++it)
+    EXPECT_TRUE(listed.insert((*it)[1]).second) << (*it)[1] << " is listed twice";
+  std::set<std::string> present;
+  for (const auto& f : std::filesystem::directory_iterator(std::string(RELAY_SOURCE_DIR) + "/sql/install")) {
+    if (f.path().extension() != ".sql") continue;
+    present.insert(f.path().filename().string());
+    std::string text = read(f.path().string());
+    EXPECT_LT(std::count(text.begin(), text.end(), '\n'), 800) << f.path().filename() << ": split it into sections";
+  }
+  EXPECT_EQ(listed, present);
 }

@@ -1,0 +1,15 @@
+# cmake -DINPUTS="a|b|c" -DOUTPUT=out -P ConcatFiles.cmake: writes the files one after the other,
+# each followed by a blank line, and only replaces OUTPUT when that changes it.
+string(REPLACE "|" ";" inputs "${INPUTS}")
+set(content "")
+foreach(f IN LISTS inputs)
+  file(READ ${f} part)
+  string(APPEND content "${part}\n")
+endforeach()
+if(EXISTS ${OUTPUT})
+  file(READ ${OUTPUT} old)
+  if(old STREQUAL content)
+    return()
+  endif()
+endif()
+file(WRITE ${OUTPUT} "${content}")

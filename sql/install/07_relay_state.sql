@@ -1,0 +1,130 @@
+-- ============================================================================================
+-- Relay runtime state: offsets, pipeline status, dead letters
+--
+-- Written by the relay directly; positions are (last_seq, last_id) in commit order (section 7).
+-- ============================================================================================
+
+CREATE TABLE IF NOT EXISTS pgtrickle.relay_offsets (
+  relay_group_id text NOT NULL,
+  pipeline       text NOT NULL,
+  last_seq       bigint NOT NULL DEFAULT 0,
+  last_id        bigint NOT NULL DEFAULT 0,
+  -- While the claim-check rows of an outbox row are partly delivered, (last_seq, last_id) is
+  -- that row and next_row the row_num to resume at; NULL once last_id is fully delivered.
+  next_row       bigint,
+  worker_id      text,
+  updated_at     timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (relay_group_id, pipeline)
+);
+-- The outbox table a forward pipeline reads, so retention also waits for pipelines that live only
+-- in a relay's TOML file. Installs made before it: added here.
+ALTER TABLE pgtrickle.relay_offsets ADD COLUMN IF NOT EXISTS outbox text;
+
+-- Ownership epochs (fencing tokens): a relay that takes a pipeline bumps its epoch while it holds
+-- the pipeline's advisory lock, and stores positions only while the epoch is still its own. A
+-- stalled former owner that wakes up finds a newer epoch and stores nothing.
+CREATE TABLE IF NOT EXISTS pgtrickle.relay_owners (
+  relay_group_id text NOT NULL,
+  pipeline       text NOT NULL,
+  epoch          bigint NOT NULL,
+  worker_id      text,
+  taken_at       timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (relay_group_id, pipeline)
+);
+
+CREATE TABLE IF NOT EXISTS pgtrickle.relay_pipeline_status (
+  relay_group_id text NOT NULL,
+  pipeline       text NOT NULL,
+  owner          text,
+  owner_since    timestamptz,
+  heartbeat_at   timestamptz,
+  state          text,
+  lag_rows       bigint,
+  lag_seconds    double precision,
+  last_error     text,
+  PRIMARY KEY (relay_group_id, pipeline)
+);
+-- Where the pipeline is defined ('sql' or 'file') and its direction, so that pipelines of relays'
+-- TOML files can be listed too. Installs made before them: added here.
+ALTER TABLE pgtrickle.relay_pipeline_status
+  ADD COLUMN IF NOT EXISTS origin text,
+  ADD COLUMN IF NOT EXISTS direction text;
+
+CREATE TABLE IF NOT EXISTS pgtrickle.relay_dead_letters (
+  id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  relay_group_id text,
+  pipeline       text NOT NULL,
+  direction      text,
+  dedup_key      text,
+  error          text NOT NULL,
+  payload        jsonb,
+  raw_payload    text,            -- the bytes as received when they are not JSON
+  headers        jsonb,
+  position       text,            -- where it came from: outbox id, topic/partition/offset ...
+  created_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS relay_dead_letters_pipeline_idx ON pgtrickle.relay_dead_letters (pipeline, created_at);
+
+-- Deleting a pipeline also forgets its offsets: a new pipeline of the same name starts afresh.
+CALL pgtrickle._relay_define('delete_relay', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.delete_relay(p_name text)
+  RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    v_found boolean;
+  BEGIN
+    PERFORM pgtrickle._relay_lock_catalog();
+    WITH gone AS (
+      DELETE FROM pgtrickle.relay_outbox_config WHERE name = p_name RETURNING 1
+    ), gone_too AS (
+      DELETE FROM pgtrickle.relay_inbox_config WHERE name = p_name RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM gone) OR EXISTS (SELECT 1 FROM gone_too) INTO v_found;
+    -- A pipeline of a relay's TOML file has no catalog entry, only its stored position.
+    IF NOT v_found AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_offsets WHERE pipeline = p_name) THEN
+      PERFORM pgtrickle._relay_not_found(p_name);
+    END IF;
+    DELETE FROM pgtrickle.relay_offsets WHERE pipeline = p_name;
+    DELETE FROM pgtrickle.relay_pipeline_status WHERE pipeline = p_name;
+  END
+  $fn$;
+$ddl$);
+
+-- Every pipeline: those of the catalog, then those of relays' TOML files that a live relay runs
+-- (read-only here, config NULL, origin 'file'). relay_group_id is the relay group assigned to run
+-- the pipeline (NULL: any); owner, state and lag come from the freshest status row of a live relay
+-- (heartbeat under 30 s). A disabled pipeline shows state 'disabled' and no owner, at once.
+CALL pgtrickle._relay_define('list_relay_configs', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.list_relay_configs()
+  RETURNS TABLE (name text, direction text, enabled boolean, config jsonb, relay_group_id text, owner text,
+                 state text, lag bigint, lag_seconds double precision, last_error text, updated_at timestamptz,
+                 origin text)
+  LANGUAGE sql STABLE SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+    SELECT * FROM (
+      SELECT c.name, c.direction, c.enabled, c.config, pgtrickle._relay_config_group(c.config),
+             CASE WHEN c.enabled THEN s.owner END,
+             CASE WHEN c.enabled THEN s.state ELSE 'disabled' END,
+             CASE WHEN c.enabled THEN s.lag_rows END, CASE WHEN c.enabled THEN s.lag_seconds END,
+             CASE WHEN c.enabled THEN s.last_error END, c.updated_at, 'sql'
+      FROM pgtrickle._relay_all_configs() AS c
+      LEFT JOIN LATERAL (
+        SELECT * FROM pgtrickle.relay_pipeline_status AS s
+        WHERE s.pipeline = c.name AND s.heartbeat_at > now() - interval '30 seconds'
+        ORDER BY s.heartbeat_at DESC
+        LIMIT 1
+      ) AS s ON true
+      UNION ALL
+      (SELECT DISTINCT ON (s.pipeline) s.pipeline, s.direction, true, NULL::jsonb, s.relay_group_id, s.owner, s.state,
+              s.lag_rows, s.lag_seconds, s.last_error, NULL::timestamptz, 'file'
+       FROM pgtrickle.relay_pipeline_status AS s
+       WHERE s.origin = 'file' AND s.heartbeat_at > now() - interval '30 seconds'
+         AND NOT EXISTS (SELECT 1 FROM pgtrickle._relay_all_configs() AS c WHERE c.name = s.pipeline)
+       ORDER BY s.pipeline, s.heartbeat_at DESC)
+    ) AS p
+    ORDER BY 1
+  $fn$;
+$ddl$);

@@ -1,0 +1,468 @@
+-- ============================================================================================
+-- Outbox functions: finding an outbox, enabling, publishing, disabling, resolving for the relay
+-- ============================================================================================
+
+-- Our outbox for a reference: a table (p_rel: p_ref resolved in the caller's search path), an
+-- outbox table name, an event outbox name, or the unqualified name of a table that is not in
+-- the search path (or was dropped). NULL if none.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_find(p_ref text, p_rel regclass)
+RETURNS pgtrickle.outbox_tables
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  t   pgtrickle.outbox_tables;
+  v_n int;
+BEGIN
+  IF p_rel IS NOT NULL THEN
+    SELECT o.* INTO t
+    FROM pgtrickle.outbox_tables AS o
+    JOIN pg_class AS c ON c.oid = p_rel
+    JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE (o.source_schema = n.nspname AND o.source_table = c.relname)
+       OR (n.nspname = 'pgtrickle' AND o.outbox_name = c.relname);
+    IF FOUND THEN RETURN t; END IF;
+  END IF;
+  SELECT * INTO t FROM pgtrickle.outbox_tables WHERE outbox_name = p_ref;
+  IF FOUND THEN RETURN t; END IF;
+  SELECT * INTO t FROM pgtrickle.outbox_tables WHERE source_schema IS NULL AND source_table = p_ref;
+  IF FOUND OR p_rel IS NOT NULL THEN
+    RETURN t;   -- a visible table without an outbox must not match a namesake elsewhere
+  END IF;
+  SELECT count(*) INTO v_n FROM pgtrickle.outbox_tables WHERE source_table = p_ref;
+  IF v_n > 1 THEN
+    RAISE EXCEPTION USING ERRCODE = 'ambiguous_parameter',
+      MESSAGE = format('outbox reference "%s" is ambiguous: tables of that name in several schemas have outboxes', p_ref),
+      HINT = 'Qualify it with the schema, e.g. ''public.orders''.';
+  END IF;
+  SELECT * INTO t FROM pgtrickle.outbox_tables WHERE source_table = p_ref;
+  RETURN t;   -- all NULL when not found
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_not_found(p_ref text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+    MESSAGE = format('outbox for "%s" not found: enable it with SELECT pgtrickle.enable_outbox(%L)', p_ref, p_ref),
+    HINT = format('For application events without a table, create one with SELECT pgtrickle.create_outbox(%L).', p_ref);
+END
+$$;
+
+-- Does a pipeline's source reference denote this outbox? Deliberately generous (an
+-- unqualified name matches in any schema): retention must rather keep rows than lose them.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_ref_matches(p_ref text, t pgtrickle.outbox_tables)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT p_ref IS NOT NULL AND (
+       p_ref IN (t.outbox_name, t.source_table)
+    OR (t.source_schema IS NOT NULL
+        AND pgtrickle._relay_regclass(p_ref) = to_regclass(format('%I.%I', t.source_schema, t.source_table)))
+    OR pgtrickle._relay_regclass(p_ref) = to_regclass(format('pgtrickle.%I', t.outbox_name)))
+$$;
+
+-- The outbox a stored pipeline config reads, in any stored layout.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_config_outbox_ref(p_config jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce(p_config #>> '{source,stream_table}', p_config #>> '{source,table}',
+                  p_config #>> '{source,outbox}', p_config ->> 'stream_table', p_config ->> 'outbox')
+$$;
+
+-- Enabled forward pipelines reading an outbox, each with the position it has consumed in the
+-- relay group it runs in (positions other relay groups left behind do not count); (0, 0) when it
+-- has no offset yet. A row at (seq, id) is
+-- consumed when (seq, id, 1) <= (last_seq, last_id, complete): complete is 0 while the row at
+-- the position itself is only partly delivered (relay_offsets.next_row). Pipelines that are not
+-- in the catalog (a relay's TOML file) count from their first stored position on, until
+-- delete_relay(name) forgets them.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_pipeline_positions(t pgtrickle.outbox_tables)
+RETURNS TABLE (pipeline text, last_seq bigint, last_id bigint, complete int)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT p.name, coalesce(o.last_seq, 0), coalesce(o.last_id, 0), coalesce(o.complete, 1)
+  FROM pgtrickle.relay_outbox_config AS p
+  LEFT JOIN LATERAL (
+    SELECT r.last_seq, r.last_id, CASE WHEN r.next_row IS NULL THEN 1 ELSE 0 END AS complete
+    FROM pgtrickle.relay_offsets AS r
+    WHERE r.pipeline = p.name AND r.relay_group_id = coalesce(pgtrickle._relay_config_group(p.config), 'default')
+    ORDER BY r.last_seq, r.last_id, r.next_row IS NULL
+    LIMIT 1
+  ) AS o ON true
+  WHERE p.enabled AND pgtrickle._outbox_ref_matches(pgtrickle._relay_config_outbox_ref(p.config), t)
+  UNION ALL
+  (SELECT DISTINCT ON (r.pipeline) r.pipeline, r.last_seq, r.last_id, CASE WHEN r.next_row IS NULL THEN 1 ELSE 0 END
+   FROM pgtrickle.relay_offsets AS r
+   WHERE r.outbox = t.outbox_name
+     AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_outbox_config AS c WHERE c.name = r.pipeline)
+   ORDER BY r.pipeline, r.last_seq, r.last_id, r.next_row IS NULL)
+$$;
+
+-- Rows of an outbox with their commit position, as SQL text for EXECUTE: (seq, id, o).
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_rows_sql(p_outbox text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT format('SELECT c.seq, o.id, o FROM pgtrickle.%I AS o '
+                'JOIN pgtrickle.outbox_commits AS c ON c.outbox = %L AND c.xid = o.xid', p_outbox, p_outbox)
+$$;
+
+-- Functions that take a table name are pairs: a public wrapper with the caller's rights that
+-- resolves the name in the caller's search path, and a SECURITY DEFINER implementation, whose
+-- own search path is fixed, that receives the resolved table.
+
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_enable(p_name text, p_rel regclass, p_retention_hours int)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_rel    regclass := p_rel;
+  v_schema text;
+  v_table  text;
+  v_kind   "char";
+  t        pgtrickle.outbox_tables;
+BEGIN
+  IF p_retention_hours IS NULL OR p_retention_hours < 1 THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('enable_outbox: retention_hours must be at least 1, got %s', coalesce(p_retention_hours::text, 'NULL'));
+  END IF;
+  IF v_rel IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'undefined_table',
+      MESSAGE = format('enable_outbox: table %s does not exist', coalesce(quote_literal(p_name), 'NULL')),
+      HINT = 'Write the name as in SQL: ''orders'', ''public.orders'', or ''"Mixed Case"'' with double quotes.';
+  END IF;
+  SELECT n.nspname, c.relname, c.relkind INTO v_schema, v_table, v_kind
+  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = v_rel;
+  IF v_kind NOT IN ('r', 'p') THEN
+    RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+      MESSAGE = format('enable_outbox: %s is not a table', v_rel);
+  END IF;
+  IF v_schema = 'pgtrickle' AND EXISTS (SELECT 1 FROM pgtrickle.outbox_tables WHERE v_table IN (outbox_name, delta_table)) THEN
+    RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+      MESSAGE = format('enable_outbox: %s is itself an outbox', v_rel);
+  END IF;
+
+  PERFORM pgtrickle._relay_require_owner('enable_outbox', v_rel);
+
+  PERFORM pgtrickle._relay_lock_catalog();
+  SELECT * INTO t FROM pgtrickle.outbox_tables WHERE source_schema = v_schema AND source_table = v_table;
+  IF FOUND THEN
+    RAISE NOTICE 'outbox already enabled for %: pgtrickle.%', v_rel, quote_ident(t.outbox_name);
+    IF t.retention_hours <> p_retention_hours THEN
+      UPDATE pgtrickle.outbox_tables SET retention_hours = p_retention_hours WHERE outbox_name = t.outbox_name
+      RETURNING * INTO t;
+    END IF;
+  ELSE
+    INSERT INTO pgtrickle.outbox_tables (outbox_name, source_schema, source_table, delta_table, key_columns, retention_hours)
+    VALUES (pgtrickle._outbox_free_name('outbox_', v_schema, v_table), v_schema, v_table,
+            pgtrickle._outbox_free_name('outbox_delta_rows_', v_schema, v_table),
+            pgtrickle._outbox_key_columns(v_rel), p_retention_hours)
+    RETURNING * INTO t;
+  END IF;
+  -- Also repairs a partly dropped outbox.
+  PERFORM pgtrickle._outbox_create_tables(t);
+  PERFORM pgtrickle._outbox_attach(t);
+END
+$$;
+
+CALL pgtrickle._relay_define('enable_outbox', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.enable_outbox(p_name text, p_retention_hours int DEFAULT 24)
+  RETURNS void
+  LANGUAGE sql
+  AS $fn$ SELECT pgtrickle._outbox_enable(p_name, pgtrickle._relay_regclass(p_name), p_retention_hours) $fn$;
+$ddl$);
+
+CALL pgtrickle._relay_define('create_outbox', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.create_outbox(p_name text, p_retention_hours int DEFAULT 24)
+  RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    t pgtrickle.outbox_tables;
+  BEGIN
+    IF p_name IS NULL OR btrim(p_name) = '' THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'create_outbox: the name must not be empty';
+    END IF;
+    IF p_retention_hours IS NULL OR p_retention_hours < 1 THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = format('create_outbox: retention_hours must be at least 1, got %s', coalesce(p_retention_hours::text, 'NULL'));
+    END IF;
+    PERFORM pgtrickle._relay_lock_catalog();
+    SELECT * INTO t FROM pgtrickle.outbox_tables WHERE source_schema IS NULL AND source_table = p_name;
+    IF FOUND THEN
+      RAISE NOTICE 'outbox "%" already exists: pgtrickle.%', p_name, quote_ident(t.outbox_name);
+      IF t.retention_hours <> p_retention_hours THEN
+        UPDATE pgtrickle.outbox_tables SET retention_hours = p_retention_hours WHERE outbox_name = t.outbox_name
+        RETURNING * INTO t;
+      END IF;
+    ELSE
+      IF octet_length('outbox_' || p_name) <= 63 AND pgtrickle._outbox_name_taken('outbox_' || p_name) THEN
+        RAISE EXCEPTION USING ERRCODE = 'duplicate_table',
+          MESSAGE = format('create_outbox: pgtrickle.%I already exists', 'outbox_' || p_name),
+          HINT = 'Choose another name.';
+      END IF;
+      INSERT INTO pgtrickle.outbox_tables (outbox_name, source_schema, source_table, delta_table, retention_hours)
+      VALUES (pgtrickle._outbox_free_name('outbox_', NULL, p_name), NULL, p_name, NULL, p_retention_hours)
+      RETURNING * INTO t;
+    END IF;
+    PERFORM pgtrickle._outbox_create_tables(t);
+  END
+  $fn$;
+$ddl$);
+
+-- An application event, written in the caller's transaction; returns its outbox id.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_publish(p_outbox text, p_rel regclass, p_payload jsonb, p_headers jsonb)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  t    pgtrickle.outbox_tables := pgtrickle._outbox_find(p_outbox, p_rel);
+  v_id bigint;
+BEGIN
+  IF t.outbox_name IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+      MESSAGE = format('outbox_publish: outbox "%s" not found', p_outbox),
+      HINT = format('Create an event outbox with SELECT pgtrickle.create_outbox(%L), '
+                    'or capture a table with SELECT pgtrickle.enable_outbox(''schema.table'').', p_outbox);
+  END IF;
+  IF p_payload IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'outbox_publish: the payload must not be NULL';
+  END IF;
+  IF p_headers IS NOT NULL AND jsonb_typeof(p_headers) <> 'object' THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('outbox_publish: headers must be a JSON object, got %s', left(p_headers::text, 200));
+  END IF;
+  EXECUTE format('INSERT INTO pgtrickle.%I (payload, headers, kind) VALUES ($1, $2, ''event'') RETURNING id', t.outbox_name)
+    INTO v_id USING p_payload, coalesce(p_headers, '{}');
+  RETURN v_id;
+END
+$$;
+
+CALL pgtrickle._relay_define('outbox_publish', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.outbox_publish(p_outbox text, p_payload jsonb, p_headers jsonb DEFAULT '{}')
+  RETURNS bigint
+  LANGUAGE sql
+  AS $fn$ SELECT pgtrickle._outbox_publish(p_outbox, pgtrickle._relay_regclass(p_outbox), p_payload, p_headers) $fn$;
+$ddl$);
+
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_disable(p_name text, p_rel regclass, p_if_exists boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  t     pgtrickle.outbox_tables;
+  v_rel regclass;
+BEGIN
+  PERFORM pgtrickle._relay_lock_catalog();
+  t := pgtrickle._outbox_find(p_name, p_rel);
+  IF t.outbox_name IS NULL THEN
+    IF coalesce(p_if_exists, false) THEN
+      RAISE NOTICE 'outbox for "%" not found, skipping', p_name;
+      RETURN;
+    END IF;
+    PERFORM pgtrickle._outbox_not_found(p_name);
+  END IF;
+  IF t.source_schema IS NOT NULL THEN
+    v_rel := pgtrickle._outbox_source(t);
+    IF v_rel IS NOT NULL THEN
+      PERFORM pgtrickle._relay_require_owner('disable_outbox', v_rel);
+      EXECUTE format('DROP TRIGGER IF EXISTS pgtrickle_outbox_insert ON %1$s;
+                      DROP TRIGGER IF EXISTS pgtrickle_outbox_update ON %1$s;
+                      DROP TRIGGER IF EXISTS pgtrickle_outbox_delete ON %1$s;
+                      DROP TRIGGER IF EXISTS pgtrickle_outbox_truncate ON %1$s;', v_rel);
+    END IF;
+  END IF;
+  EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I()', pgtrickle._outbox_capture_function(t.outbox_name));
+  EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.outbox_name);
+  IF t.delta_table IS NOT NULL THEN
+    EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.delta_table);
+  END IF;
+  DELETE FROM pgtrickle.outbox_commits WHERE outbox = t.outbox_name;
+  DELETE FROM pgtrickle.outbox_tables WHERE outbox_name = t.outbox_name;   -- its consumer groups go too
+END
+$$;
+
+CALL pgtrickle._relay_define('disable_outbox', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.disable_outbox(p_name text, p_if_exists boolean DEFAULT false)
+  RETURNS void
+  LANGUAGE sql
+  AS $fn$ SELECT pgtrickle._outbox_disable(p_name, pgtrickle._relay_regclass(p_name), p_if_exists) $fn$;
+$ddl$);
+
+-- Finds an outbox for the relay: ours (kind 'relay', read in commit order) or pg_trickle's
+-- (kind 'pg_trickle', read by id). stream_table is the unqualified source table name.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_resolve(p_ref text, p_rel regclass)
+RETURNS TABLE (outbox_table text, delta_table text, key_columns text[], kind text, stream_table text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  t        pgtrickle.outbox_tables := pgtrickle._outbox_find(p_ref, p_rel);
+  v_st     text;
+  v_outbox text;
+  v_found  text;
+  v_delta  text;
+BEGIN
+  IF t.outbox_name IS NOT NULL THEN
+    RETURN QUERY SELECT t.outbox_name, t.delta_table,
+      coalesce(CASE WHEN t.source_schema IS NOT NULL
+                    THEN pgtrickle._outbox_key_columns(to_regclass(format('%I.%I', t.source_schema, t.source_table))) END,
+               t.key_columns),
+      'relay'::text, t.source_table;
+    RETURN;
+  END IF;
+
+  -- pg_trickle's outboxes: its catalog, else a table pgtrickle.outbox_<ref> of its shape.
+  v_st := CASE WHEN pgtrickle._relay_is_relation_name(p_ref)
+               THEN (parse_ident(p_ref))[cardinality(parse_ident(p_ref))] ELSE p_ref END;
+  IF to_regclass('pgtrickle.pgt_outbox_config') IS NOT NULL THEN
+    EXECUTE 'SELECT outbox_table_name, stream_table_name FROM pgtrickle.pgt_outbox_config
+             WHERE stream_table_name = $1 OR outbox_table_name = $2 ORDER BY stream_table_name = $1 DESC LIMIT 1'
+      INTO v_outbox, v_found USING v_st, p_ref;
+    v_st := coalesce(v_found, v_st);
+  END IF;
+  IF v_outbox IS NULL AND (SELECT count(*) = 3 FROM pg_attribute
+                           WHERE attrelid = to_regclass(format('pgtrickle.%I', 'outbox_' || v_st))
+                             AND attname IN ('pgt_id', 'is_claim_check', 'payload') AND NOT attisdropped) THEN
+    v_outbox := 'outbox_' || v_st;
+  END IF;
+  IF v_outbox IS NULL THEN
+    PERFORM pgtrickle._outbox_not_found(p_ref);
+  END IF;
+  -- pg_trickle names the claim-check table after the first 48 characters of the stream table.
+  v_delta := 'outbox_delta_rows_' || left(v_st, 48);
+  RETURN QUERY SELECT v_outbox, CASE WHEN to_regclass(format('pgtrickle.%I', v_delta)) IS NOT NULL THEN v_delta END,
+                      NULL::text[], 'pg_trickle'::text, v_st;
+END
+$$;
+
+CALL pgtrickle._relay_define('resolve_outbox', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.resolve_outbox(p_ref text)
+  RETURNS TABLE (outbox_table text, delta_table text, key_columns text[], kind text, stream_table text)
+  LANGUAGE sql STABLE
+  AS $fn$ SELECT * FROM pgtrickle._outbox_resolve(p_ref, pgtrickle._relay_regclass(p_ref)) $fn$;
+$ddl$);
+
+-- Template variables that are always empty for a forward pipeline's outbox, so that every message
+-- would get an empty subject token, topic or key part (and a broker refusing it would have every
+-- message dead-lettered): {refresh_id} on an outbox of this install (only pg_trickle's own outboxes
+-- of stream tables carry a refresh id), and a row field {{ column }} naming no column of the
+-- captured table. One sentence per finding; none while the outbox does not exist yet. Run by
+-- set_relay_outbox (as warnings), by `pgtrickle-relay validate` and by the relay when a pipeline
+-- starts.
+CREATE OR REPLACE FUNCTION pgtrickle.relay_template_warnings(p_config jsonb)
+RETURNS SETOF text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_ref   text := pgtrickle._relay_config_outbox_ref(p_config);
+  v_kind  text;
+  v_name  text;
+  v_rel   regclass;
+  v_cols  text[];
+  v_key   text;
+  v_text  text;
+  v_field text;
+BEGIN
+  IF v_ref IS NULL OR coalesce(p_config #>> '{source,type}', p_config ->> 'source_type', 'outbox') <> 'outbox' THEN
+    RETURN;
+  END IF;
+  BEGIN
+    SELECT r.kind, r.outbox_table INTO v_kind, v_name FROM pgtrickle.resolve_outbox(v_ref) AS r;
+  EXCEPTION WHEN OTHERS THEN
+    RETURN;  -- no such outbox (yet): nothing to tell
+  END;
+  IF v_kind IS DISTINCT FROM 'relay' THEN
+    RETURN;
+  END IF;
+  SELECT to_regclass(format('%I.%I', t.source_schema, t.source_table)) INTO v_rel
+  FROM pgtrickle.outbox_tables AS t WHERE t.outbox_name = v_name AND t.source_schema IS NOT NULL;
+  IF v_rel IS NOT NULL THEN
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
+    FROM pg_attribute AS a WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped;
+  END IF;
+  FOR v_key, v_text IN
+    SELECT 'sink key "' || e.key || '"', e.value #>> '{}'
+    FROM jsonb_each(CASE WHEN jsonb_typeof(p_config -> 'sink') = 'object' THEN p_config -> 'sink' ELSE '{}' END) AS e
+    WHERE jsonb_typeof(e.value) = 'string'
+    UNION ALL
+    SELECT 'key "key"', p_config ->> 'key' WHERE jsonb_typeof(p_config -> 'key') = 'string'
+  LOOP
+    IF v_text ~ '(^|[^{])\{refresh_id\}' THEN
+      RETURN NEXT format('%s uses {refresh_id}, which is always empty on outbox %s (only pg_trickle''s own outboxes of '
+                         'stream tables carry a refresh id); use {outbox_id} or a row field instead', v_key, v_name);
+    END IF;
+    CONTINUE WHEN v_cols IS NULL;
+    FOR v_field IN SELECT (regexp_matches(v_text, '\{\{\s*([^{}\s.]+)[^{}]*\}\}', 'g'))[1] LOOP
+      IF NOT v_field = ANY (v_cols) THEN
+        RETURN NEXT format('%s uses the row field {{ %s }}, but %s has no such column, so it is always empty; its columns are: %s',
+                           v_key, v_field, v_rel, array_to_string(v_cols, ', '));
+      END IF;
+    END LOOP;
+  END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_status(p_name text, p_rel regclass)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  t         pgtrickle.outbox_tables := pgtrickle._outbox_find(p_name, p_rel);
+  v_stats   jsonb;
+  v_pending jsonb;
+  v_groups  jsonb;
+  v_rows    text;
+BEGIN
+  IF t.outbox_name IS NULL THEN
+    RETURN jsonb_build_object('enabled', false, 'stream_table', p_name);
+  END IF;
+  v_rows := pgtrickle._outbox_rows_sql(t.outbox_name);
+  EXECUTE format('SELECT jsonb_build_object(''row_count'', count(*), ''oldest_row'', min(created_at), '
+                 '''newest_row'', max(created_at), ''max_id'', max(id)) FROM pgtrickle.%I', t.outbox_name)
+    INTO v_stats;
+  -- Rows each enabled pipeline reading this outbox has not consumed yet.
+  EXECUTE format('SELECT coalesce(jsonb_object_agg(p.pipeline, (SELECT count(*) FROM (%s) AS r
+                                                               WHERE (r.seq, r.id, 1) > (p.last_seq, p.last_id, p.complete))), ''{}'')
+                  FROM pgtrickle._outbox_pipeline_positions($1) AS p', v_rows)
+    INTO v_pending USING t;
+  EXECUTE format('SELECT coalesce(jsonb_object_agg(g.group_name, (SELECT count(*) FROM (%s) AS r
+                                                                 WHERE (r.seq, r.id) > (g.committed_seq, g.committed_id))), ''{}'')
+                  FROM pgtrickle.outbox_consumer_groups AS g WHERE g.outbox_name = $1', v_rows)
+    INTO v_groups USING t.outbox_name;
+  RETURN jsonb_build_object(
+    'enabled', true,
+    'kind', CASE WHEN t.source_schema IS NULL THEN 'event' ELSE 'table' END,
+    'stream_table', CASE WHEN t.source_schema IS NULL THEN t.source_table ELSE format('%I.%I', t.source_schema, t.source_table) END,
+    'outbox_table', format('pgtrickle.%I', t.outbox_name),
+    'delta_table', CASE WHEN t.delta_table IS NOT NULL THEN format('pgtrickle.%I', t.delta_table) END,
+    'key_columns', to_jsonb(t.key_columns),
+    'retention_hours', t.retention_hours,
+    'inline_threshold_rows', t.inline_threshold_rows,
+    'created_at', t.created_at,
+    'pending_by_pipeline', v_pending,
+    'pending_by_consumer_group', v_groups) || v_stats;
+END
+$$;
+
+CALL pgtrickle._relay_define('outbox_status', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.outbox_status(p_name text)
+  RETURNS jsonb
+  LANGUAGE sql STABLE
+  AS $fn$ SELECT pgtrickle._outbox_status(p_name, pgtrickle._relay_regclass(p_name)) $fn$;
+$ddl$);

@@ -1,0 +1,360 @@
+-- ============================================================================================
+-- Inbox
+--
+-- create_inbox(name) makes <schema>.inbox_<name>, where reverse pipelines land messages
+-- idempotently (INSERT ... ON CONFLICT (event_id) DO NOTHING), plus views _pending, _dlq and
+-- _stats. pgt_inbox_config is compatible with pg_trickle's inbox catalog.
+-- ============================================================================================
+
+CALL pgtrickle._relay_define('pgt_inbox_config', $ddl$
+  CREATE TABLE IF NOT EXISTS pgtrickle.pgt_inbox_config (
+    inbox_name          text PRIMARY KEY,
+    inbox_schema        text NOT NULL DEFAULT 'pgtrickle',
+    max_retries         int NOT NULL DEFAULT 3,
+    schedule            text NOT NULL DEFAULT '1s',
+    with_dead_letter    boolean NOT NULL DEFAULT true,
+    with_stats          boolean NOT NULL DEFAULT true,
+    retention_hours     int NOT NULL DEFAULT 72,
+    id_column           text NOT NULL DEFAULT 'event_id',
+    processed_at_column text NOT NULL DEFAULT 'processed_at',
+    retry_count_column  text NOT NULL DEFAULT 'retry_count',
+    error_column        text NOT NULL DEFAULT 'error',
+    received_at_column  text NOT NULL DEFAULT 'received_at',
+    event_type_column   text NOT NULL DEFAULT 'event_type',
+    is_managed          boolean NOT NULL DEFAULT true,
+    created_at          timestamptz NOT NULL DEFAULT now()
+  );
+$ddl$);
+
+-- The table of a registered inbox: <schema>.inbox_<name>, or <schema>.<name> as pg_trickle's
+-- own create_inbox names it.
+CREATE OR REPLACE FUNCTION pgtrickle._inbox(p_name text, OUT inbox_schema text, OUT inbox_table text, OUT max_retries int,
+                                            OUT retention_hours int)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  SELECT c.inbox_schema, c.max_retries, c.retention_hours INTO inbox_schema, max_retries, retention_hours
+  FROM pgtrickle.pgt_inbox_config AS c WHERE c.inbox_name = p_name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('inbox "%s" not found', p_name),
+      HINT = format('Create it with SELECT pgtrickle.create_inbox(%L).', p_name);
+  END IF;
+  inbox_table := CASE WHEN to_regclass(format('%I.%I', inbox_schema, 'inbox_' || p_name)) IS NOT NULL
+                      THEN 'inbox_' || p_name ELSE p_name END;
+END
+$$;
+
+-- _inbox() for the SECURITY DEFINER functions that read or change an inbox's rows: only a table
+-- the installing role owns, since what a table's owner may attach to it (triggers, rules,
+-- policies, column types with their casts and operators) would otherwise run as that role.
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_owned(p_name text, OUT inbox_schema text, OUT inbox_table text,
+                                                  OUT max_retries int, OUT retention_hours int)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_owner oid;
+BEGIN
+  SELECT i.inbox_schema, i.inbox_table, i.max_retries, i.retention_hours
+    INTO inbox_schema, inbox_table, max_retries, retention_hours FROM pgtrickle._inbox(p_name) AS i;
+  SELECT c.relowner INTO v_owner FROM pg_class AS c WHERE c.oid = to_regclass(format('%I.%I', inbox_schema, inbox_table));
+  IF v_owner IS DISTINCT FROM (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('inbox "%s": table %I.%I belongs to role %s, not to the role that installed pgtrickle-relay, '
+                       'so these functions do not touch it', p_name, inbox_schema, inbox_table, coalesce(v_owner::regrole::text, '(none)')),
+      HINT = 'Its owner updates it directly, e.g. UPDATE ... SET processed_at = now() WHERE event_id = ...';
+  END IF;
+END
+$$;
+
+-- p_bare: a new inbox's table is <schema>.<name> rather than <schema>.inbox_<name> (a reverse
+-- pipeline's inbox_table given without the prefix); an existing inbox keeps the table it has.
+DROP FUNCTION IF EXISTS pgtrickle._inbox_create_objects(text);
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_create_objects(p_name text, p_bare boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning   -- no "already exists, skipping" noise on repeated calls
+AS $$
+DECLARE
+  c       pgtrickle.pgt_inbox_config;
+  v_table text;
+BEGIN
+  SELECT * INTO STRICT c FROM pgtrickle.pgt_inbox_config WHERE inbox_name = p_name;
+  IF to_regclass(format('%I.%I', c.inbox_schema, 'inbox_' || p_name)) IS NOT NULL
+     OR to_regclass(format('%I.%I', c.inbox_schema, p_name)) IS NOT NULL THEN
+    v_table := (SELECT i.inbox_table FROM pgtrickle._inbox(p_name) AS i);
+  ELSE
+    v_table := CASE WHEN p_bare THEN p_name ELSE 'inbox_' || p_name END;
+  END IF;
+  EXECUTE format($ddl$
+    CREATE TABLE IF NOT EXISTS %1$I.%2$I (
+      event_id     text PRIMARY KEY,
+      event_type   text,
+      source       text,
+      aggregate_id text,
+      payload      jsonb,
+      headers      jsonb NOT NULL DEFAULT '{}',
+      received_at  timestamptz NOT NULL DEFAULT now(),
+      processed_at timestamptz,
+      processed    boolean GENERATED ALWAYS AS (processed_at IS NOT NULL) STORED,
+      error        text,
+      retry_count  int NOT NULL DEFAULT 0,
+      trace_id     text
+    );
+    CREATE INDEX IF NOT EXISTS %3$I ON %1$I.%2$I (received_at) WHERE processed_at IS NULL;
+    GRANT SELECT, INSERT ON %1$I.%2$I TO pgtrickle_relay;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON %1$I.%2$I TO pgtrickle_relay_admin;
+  $ddl$, c.inbox_schema, v_table, pgtrickle._relay_ident(v_table, '_pending_idx', v_table));
+
+  -- The views read max_retries from the catalog, so changing it there takes effect at once.
+  EXECUTE format($ddl$
+    CREATE OR REPLACE VIEW %1$I.%3$I AS
+      SELECT * FROM %1$I.%2$I
+      WHERE processed_at IS NULL
+        AND retry_count < (SELECT max_retries FROM pgtrickle.pgt_inbox_config WHERE inbox_name = %4$L);
+    GRANT SELECT ON %1$I.%3$I TO pgtrickle_relay, pgtrickle_relay_admin;
+  $ddl$, c.inbox_schema, v_table, v_table || '_pending', p_name);
+  IF c.with_dead_letter THEN
+    EXECUTE format($ddl$
+      CREATE OR REPLACE VIEW %1$I.%3$I AS
+        SELECT * FROM %1$I.%2$I
+        WHERE processed_at IS NULL
+          AND retry_count >= (SELECT max_retries FROM pgtrickle.pgt_inbox_config WHERE inbox_name = %4$L);
+      GRANT SELECT ON %1$I.%3$I TO pgtrickle_relay, pgtrickle_relay_admin;
+    $ddl$, c.inbox_schema, v_table, v_table || '_dlq', p_name);
+  END IF;
+  IF c.with_stats THEN
+    EXECUTE format($ddl$
+      CREATE OR REPLACE VIEW %1$I.%3$I AS
+        SELECT i.event_type,
+               count(*) AS message_count,
+               count(*) FILTER (WHERE i.processed_at IS NOT NULL) AS processed_count,
+               count(*) FILTER (WHERE i.processed_at IS NULL AND i.retry_count < c.max_retries) AS pending_count,
+               count(*) FILTER (WHERE i.processed_at IS NULL AND i.retry_count >= c.max_retries) AS dlq_count,
+               max(i.received_at) AS last_received_at
+        FROM %1$I.%2$I AS i
+        CROSS JOIN (SELECT max_retries FROM pgtrickle.pgt_inbox_config WHERE inbox_name = %4$L) AS c
+        GROUP BY i.event_type;
+      GRANT SELECT ON %1$I.%3$I TO pgtrickle_relay, pgtrickle_relay_admin;
+    $ddl$, c.inbox_schema, v_table, v_table || '_stats', p_name);
+  END IF;
+END
+$$;
+
+-- The body of create_inbox and create_inbox_table; p_bare names the table <schema>.<name> (see _inbox_create_objects).
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_create(
+  p_name text, p_schema text, p_max_retries int, p_schedule text, p_with_dead_letter boolean,
+  p_with_stats boolean, p_retention_hours int, p_bare boolean)
+RETURNS void
+LANGUAGE plpgsql   -- runs inside create_inbox / create_inbox_table, as their definer
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $fn$
+  DECLARE
+    v_schema   text := coalesce(p_schema, 'pgtrickle');
+    v_old      pgtrickle.pgt_inbox_config;
+    v_existing regclass;
+  BEGIN
+    IF p_name IS NULL OR btrim(p_name) = '' THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'create_inbox: the inbox name must not be empty';
+    END IF;
+    -- Longest derived name: inbox_<name>_pending. Cutting it silently would make two inboxes collide.
+    IF octet_length(CASE WHEN p_bare THEN '' ELSE 'inbox_' END || p_name || '_pending') > 63 THEN
+      RAISE EXCEPTION USING ERRCODE = 'name_too_long',
+        MESSAGE = format('create_inbox: the inbox name "%s" is too long: at most %s bytes, it has %s', p_name,
+                         CASE WHEN p_bare THEN 55 ELSE 49 END, octet_length(p_name));
+    END IF;
+    IF to_regnamespace(quote_ident(v_schema)) IS NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_schema_name', MESSAGE = format('create_inbox: schema "%s" does not exist', v_schema);
+    END IF;
+    IF v_schema <> 'pgtrickle' AND NOT has_schema_privilege(session_user, to_regnamespace(quote_ident(v_schema)), 'CREATE') THEN
+      RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+        MESSAGE = format('create_inbox: permission denied to create tables in schema "%s"', v_schema);
+    END IF;
+    IF p_max_retries IS NULL OR p_max_retries < 0 OR p_retention_hours IS NULL OR p_retention_hours < 1 THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = format('create_inbox: max_retries must be at least 0 and retention_hours at least 1, got %s and %s',
+                         coalesce(p_max_retries::text, 'NULL'), coalesce(p_retention_hours::text, 'NULL'));
+    END IF;
+
+    PERFORM pgtrickle._relay_lock_catalog();
+    SELECT * INTO v_old FROM pgtrickle.pgt_inbox_config AS c WHERE c.inbox_name = p_name;
+    IF FOUND THEN
+      IF v_old.inbox_schema <> v_schema THEN
+        RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
+          MESSAGE = format('create_inbox: inbox "%s" already exists in schema "%s"', p_name, v_old.inbox_schema);
+      END IF;
+      RAISE NOTICE 'inbox "%" already exists', p_name;   -- its settings stay as they are
+    ELSE
+      -- A new inbox may take over an existing table (of either name it may have) only for its owner.
+      FOREACH v_existing IN ARRAY ARRAY[to_regclass(format('%I.%I', v_schema, 'inbox_' || p_name)),
+                                        to_regclass(format('%I.%I', v_schema, p_name))] LOOP
+        IF v_existing IS NOT NULL THEN
+          PERFORM pgtrickle._relay_require_owner(CASE WHEN p_bare THEN 'create_inbox_table' ELSE 'create_inbox' END, v_existing);
+        END IF;
+      END LOOP;
+      INSERT INTO pgtrickle.pgt_inbox_config
+        (inbox_name, inbox_schema, max_retries, schedule, with_dead_letter, with_stats, retention_hours)
+      VALUES (p_name, v_schema, p_max_retries, coalesce(p_schedule, '1s'),
+              coalesce(p_with_dead_letter, true), coalesce(p_with_stats, true), p_retention_hours);
+    END IF;
+    PERFORM pgtrickle._inbox_create_objects(p_name, p_bare);
+  END
+$fn$;
+
+CALL pgtrickle._relay_define('create_inbox', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.create_inbox(
+    p_name text, p_schema text DEFAULT 'pgtrickle', p_max_retries int DEFAULT 3, p_schedule text DEFAULT '1s',
+    with_dead_letter boolean DEFAULT true, with_stats boolean DEFAULT true, p_retention_hours int DEFAULT 72)
+  RETURNS void
+  LANGUAGE sql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+    SELECT pgtrickle._inbox_create(p_name, p_schema, p_max_retries, p_schedule, with_dead_letter, with_stats,
+                                   p_retention_hours, false);
+  $fn$;
+$ddl$);
+
+-- An inbox whose table is exactly <schema>.<table>: what a reverse pipeline's inbox_table names
+-- when it does not exist yet (the relay creates it with the standard columns and views).
+CREATE OR REPLACE FUNCTION pgtrickle.create_inbox_table(
+  p_table text, p_schema text DEFAULT 'pgtrickle', p_max_retries int DEFAULT 3, p_with_dead_letter boolean DEFAULT true,
+  p_retention_hours int DEFAULT 72)
+RETURNS void
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $fn$
+  SELECT pgtrickle._inbox_create(p_table, p_schema, p_max_retries, '1s', p_with_dead_letter, true, p_retention_hours, true);
+$fn$;
+
+CALL pgtrickle._relay_define('drop_inbox', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.drop_inbox(p_name text, p_if_exists boolean DEFAULT false, p_cascade boolean DEFAULT false)
+  RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    v_schema text;
+    v_table  text;
+    v_view   text;
+  BEGIN
+    PERFORM pgtrickle._relay_lock_catalog();
+    IF NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_inbox_config WHERE inbox_name = p_name) THEN
+      IF coalesce(p_if_exists, false) THEN
+        RAISE NOTICE 'inbox "%" not found, skipping', p_name;
+        RETURN;
+      END IF;
+    END IF;
+    SELECT i.inbox_schema, i.inbox_table INTO v_schema, v_table FROM pgtrickle._inbox(p_name) AS i;
+    FOREACH v_view IN ARRAY ARRAY['_pending', '_dlq', '_stats'] LOOP
+      EXECUTE format('DROP VIEW IF EXISTS %I.%I', v_schema, v_table || v_view);
+    END LOOP;
+    DELETE FROM pgtrickle.pgt_inbox_config WHERE inbox_name = p_name;
+    IF coalesce(p_cascade, false) THEN
+      -- A table the inbox took over (not one it created) is dropped only for its owner.
+      IF (SELECT c.relowner::regrole::text FROM pg_class AS c WHERE c.oid = to_regclass(format('%I.%I', v_schema, v_table)))
+         <> quote_ident(current_user) THEN
+        PERFORM pgtrickle._relay_require_owner('drop_inbox', format('%I.%I', v_schema, v_table)::regclass);
+      END IF;
+      EXECUTE format('DROP TABLE IF EXISTS %I.%I CASCADE', v_schema, v_table);
+    ELSE
+      RAISE NOTICE 'table %.% is kept; drop_inbox(%, p_cascade => true) drops it too',
+        quote_ident(v_schema), quote_ident(v_table), quote_literal(p_name);
+    END IF;
+  END
+  $fn$;
+$ddl$);
+
+-- True when the event was unprocessed and is now marked processed.
+CALL pgtrickle._relay_define('inbox_mark_processed', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.inbox_mark_processed(p_name text, p_event_id text)
+  RETURNS boolean
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    i     record := pgtrickle._inbox_owned(p_name);
+    v_hit boolean;
+  BEGIN
+    EXECUTE format('UPDATE %I.%I SET processed_at = now(), error = NULL WHERE event_id = $1 AND processed_at IS NULL '
+                   'RETURNING true', i.inbox_schema, i.inbox_table)
+      INTO v_hit USING p_event_id;
+    RETURN coalesce(v_hit, false);
+  END
+  $fn$;
+$ddl$);
+
+-- Records a failed attempt; returns the event's retry count.
+CALL pgtrickle._relay_define('inbox_mark_failed', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.inbox_mark_failed(p_name text, p_event_id text, p_error text)
+  RETURNS int
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    i         record := pgtrickle._inbox_owned(p_name);
+    v_retries int;
+  BEGIN
+    EXECUTE format('UPDATE %I.%I SET retry_count = retry_count + 1, error = $2 '
+                   'WHERE event_id = $1 AND processed_at IS NULL RETURNING retry_count', i.inbox_schema, i.inbox_table)
+      INTO v_retries USING p_event_id, p_error;
+    IF v_retries IS NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+        MESSAGE = format('inbox "%s" has no unprocessed event "%s"', p_name, p_event_id);
+    END IF;
+    RETURN v_retries;
+  END
+  $fn$;
+$ddl$);
+
+-- Makes events pending again (processed_at, retry_count and error cleared); returns how many.
+CALL pgtrickle._relay_define('replay_inbox_messages', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.replay_inbox_messages(p_name text, p_event_ids text[])
+  RETURNS bigint
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    i   record := pgtrickle._inbox_owned(p_name);
+    v_n bigint;
+  BEGIN
+    EXECUTE format('WITH r AS (UPDATE %I.%I SET processed_at = NULL, retry_count = 0, error = NULL '
+                   'WHERE event_id = ANY ($1) RETURNING 1) SELECT count(*) FROM r', i.inbox_schema, i.inbox_table)
+      INTO v_n USING p_event_ids;
+    RETURN v_n;
+  END
+  $fn$;
+$ddl$);
+
+CALL pgtrickle._relay_define('inbox_health', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.inbox_health(p_name text)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    i   record := pgtrickle._inbox_owned(p_name);
+    v   jsonb;
+  BEGIN
+    EXECUTE format($q$
+      SELECT jsonb_build_object(
+        'total_messages', count(*),
+        'pending_messages', count(*) FILTER (WHERE processed_at IS NULL AND retry_count < $1),
+        'dlq_messages', count(*) FILTER (WHERE processed_at IS NULL AND retry_count >= $1),
+        'processed_messages', count(*) FILTER (WHERE processed_at IS NOT NULL),
+        'oldest_pending_age_seconds',
+          extract(epoch FROM now() - min(received_at) FILTER (WHERE processed_at IS NULL AND retry_count < $1)),
+        'last_received_at', max(received_at))
+      FROM %I.%I $q$, i.inbox_schema, i.inbox_table)
+      INTO v USING i.max_retries;
+    RETURN v || jsonb_build_object(
+      'inbox_name', p_name,
+      'inbox_schema', i.inbox_schema,
+      'inbox_table', format('%I.%I', i.inbox_schema, i.inbox_table),
+      'status', CASE WHEN (v ->> 'dlq_messages')::bigint > 0 THEN 'WARNING' ELSE 'OK' END,
+      'max_retries', i.max_retries,
+      'retention_hours', i.retention_hours);
+  END
+  $fn$;
+$ddl$);

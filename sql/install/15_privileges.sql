@@ -1,0 +1,141 @@
+-- ============================================================================================
+-- Privileges
+--
+-- Applied in full on every install, so a fresh install and a re-install end with the same
+-- grants. pgtrickle_relay may read pipeline configs and outboxes, keep its offsets, status and
+-- dead letters, and write inboxes; it cannot change pipelines. pgtrickle_relay_admin may manage
+-- pipelines (reading their configs redacted), outboxes, consumer groups and inboxes. Functions of the pg_trickle
+-- extension only receive grants; their other privileges stay as the extension set them.
+-- ============================================================================================
+
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_grant_existing()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_tables text[];
+BEGIN
+  SELECT array_agg(n) INTO v_tables FROM pgtrickle.outbox_tables, unnest(ARRAY[outbox_name, delta_table]) AS n;
+  PERFORM pgtrickle._outbox_grant(coalesce(v_tables, '{}'));
+  -- pg_trickle's own outboxes, which the relay reads too.
+  IF to_regclass('pgtrickle.pgt_outbox_config') IS NOT NULL THEN
+    EXECUTE 'SELECT array_agg(n) FROM pgtrickle.pgt_outbox_config,
+               unnest(ARRAY[outbox_table_name, ''outbox_delta_rows_'' || left(stream_table_name, 48)]) AS n'
+      INTO v_tables;
+    PERFORM pgtrickle._outbox_grant(coalesce(v_tables, '{}'));
+  END IF;
+END
+$$;
+
+-- The relay calls this when it may not read an outbox pg_trickle created after the install: it
+-- grants its role SELECT on the registered outboxes (and nothing else).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_grant_outboxes()
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+BEGIN
+  PERFORM pgtrickle._outbox_grant_existing();
+EXCEPTION WHEN insufficient_privilege THEN
+  NULL;  -- the installer does not own those tables: the relay's error names the GRANT to run
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_grant_existing()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_name   text;
+  v_schema text;
+  v_table  text;
+  v_view   text;
+BEGIN
+  FOR v_name IN SELECT inbox_name FROM pgtrickle.pgt_inbox_config LOOP
+    SELECT i.inbox_schema, i.inbox_table INTO v_schema, v_table FROM pgtrickle._inbox(v_name) AS i;
+    CONTINUE WHEN to_regclass(format('%I.%I', v_schema, v_table)) IS NULL;
+    EXECUTE format('GRANT SELECT, INSERT ON %I.%I TO pgtrickle_relay', v_schema, v_table);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO pgtrickle_relay_admin', v_schema, v_table);
+    FOREACH v_view IN ARRAY ARRAY['_pending', '_dlq', '_stats'] LOOP
+      IF to_regclass(format('%I.%I', v_schema, v_table || v_view)) IS NOT NULL THEN
+        EXECUTE format('GRANT SELECT ON %I.%I TO pgtrickle_relay, pgtrickle_relay_admin', v_schema, v_table || v_view);
+      END IF;
+    END LOOP;
+  END LOOP;
+END
+$$;
+
+DO $$
+DECLARE
+  -- What the relay process calls.
+  v_relay_functions text[] := ARRAY[
+    'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
+    'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
+    'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes',
+    'relay_template_warnings', '_relay_config_outbox_ref'];
+  -- Everything meant to be called by people and applications.
+  v_admin_functions text[] := v_relay_functions || ARRAY[
+    'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',
+    'enable_outbox', '_outbox_enable', 'disable_outbox', '_outbox_disable', 'create_outbox',
+    'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
+    'seek_offset', 'consumer_heartbeat', 'consumer_lag',
+    'drop_inbox', 'inbox_mark_processed', 'inbox_mark_failed', 'replay_inbox_messages'];
+  f record;
+BEGIN
+  GRANT USAGE ON SCHEMA pgtrickle TO pgtrickle_relay, pgtrickle_relay_admin;
+  -- The inbox sink skips duplicates through a temporary staging table (PUBLIC has TEMPORARY by
+  -- default; this keeps it working where that was revoked).
+  EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO pgtrickle_relay', current_database());
+
+  -- Catalog tables: reset, then grant, so an older install converges.
+  REVOKE ALL ON pgtrickle.relay_outbox_config, pgtrickle.relay_inbox_config,
+                pgtrickle.relay_backends, pgtrickle.relay_config_keys,
+                pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status, pgtrickle.relay_dead_letters,
+                pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config,
+                pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases
+    FROM pgtrickle_relay, pgtrickle_relay_admin;
+  -- Raw pipeline configs, which may hold literal secrets, only for the relay; pipeline admins read
+  -- them redacted through get_relay_config() and list_relay_configs().
+  GRANT SELECT ON pgtrickle.relay_outbox_config, pgtrickle.relay_inbox_config TO pgtrickle_relay;
+  GRANT SELECT ON pgtrickle.relay_backends, pgtrickle.relay_config_keys,
+                  pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config
+    TO pgtrickle_relay, pgtrickle_relay_admin;
+  GRANT SELECT, INSERT, UPDATE, DELETE ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status TO pgtrickle_relay;
+  GRANT SELECT, INSERT ON pgtrickle.relay_dead_letters TO pgtrickle_relay;
+  EXECUTE format('GRANT USAGE ON SEQUENCE %s TO pgtrickle_relay',
+                 pg_get_serial_sequence('pgtrickle.relay_dead_letters', 'id'));
+  -- The admin inspects runtime state and clears dead letters; changes go through functions.
+  GRANT SELECT ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status,
+                  pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases
+    TO pgtrickle_relay_admin;
+  GRANT SELECT, DELETE ON pgtrickle.relay_dead_letters TO pgtrickle_relay_admin;
+
+  PERFORM pgtrickle._outbox_grant_existing();
+  PERFORM pgtrickle._inbox_grant_existing();
+
+  FOR f IN
+    SELECT p.oid::regprocedure AS signature, p.proname::text AS name,
+           CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_depend AS d
+                   WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') AS extension_owned
+    FROM pg_catalog.pg_proc AS p
+    WHERE p.pronamespace = 'pgtrickle'::regnamespace
+      AND (p.proname = ANY (v_admin_functions) OR p.proname = 'relay_config_notify'
+           OR p.proname ~ '^_(relay|outbox|consumer|inbox)')
+  LOOP
+    IF NOT f.extension_owned THEN
+      EXECUTE format('REVOKE ALL ON %s %s FROM PUBLIC, pgtrickle_relay, pgtrickle_relay_admin', f.kind, f.signature);
+    END IF;
+    IF f.name = ANY (v_relay_functions) THEN
+      EXECUTE format('GRANT EXECUTE ON %s %s TO pgtrickle_relay', f.kind, f.signature);
+    END IF;
+    IF f.name = ANY (v_admin_functions) THEN
+      EXECUTE format('GRANT EXECUTE ON %s %s TO pgtrickle_relay_admin', f.kind, f.signature);
+    END IF;
+  END LOOP;
+END
+$$;
+
+COMMIT;
