@@ -149,7 +149,7 @@ REVOKE INSERT ON pgtrickle.inbox_incoming FROM pgtrickle_relay;
 GRANT EXECUTE ON FUNCTION pgtrickle.set_relay_outbox(text, jsonb) TO PUBLIC;
 GRANT DELETE ON pgtrickle.relay_outbox_config TO pgtrickle_relay;
 SELECT format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC, pgtrickle_relay', current_database()) \gexec
-\ir ../../sql/pgtrickle_relay.sql
+\i :install_sql
 DO $$
 BEGIN
   ASSERT has_table_privilege('pgtrickle_relay', 'pgtrickle.outbox_orders_src', 'SELECT'), 'outbox grant restored';

@@ -40,7 +40,7 @@ DROP FUNCTION pgtrickle.consumer_lag(text);
 CREATE FUNCTION pgtrickle.consumer_lag(p_group text) RETURNS TABLE (consumer text, lag int) LANGUAGE sql AS $$ SELECT 'x', 1 $$;
 REVOKE USAGE ON SCHEMA pgtrickle FROM pgtrickle_relay;
 
-\ir ../../sql/pgtrickle_relay.sql
+\i :install_sql
 
 DO $$
 DECLARE
@@ -84,5 +84,5 @@ $$;
 \setenv PGDATABASE :DBNAME
 BEGIN;
 DO $$ BEGIN PERFORM pg_advisory_xact_lock(7072753140512305409); END $$;
-\! PGOPTIONS='-c lock_timeout=300' psql -X -q -v ON_ERROR_STOP=1 -f sql/pgtrickle_relay.sql 2>&1 | grep -o 'canceling statement due to lock timeout' | sed 's/^/concurrent install: /'
+\! PGOPTIONS='-c lock_timeout=300' psql -X -q -v ON_ERROR_STOP=1 -f "$PGTRICKLE_RELAY_INSTALL_SQL" 2>&1 | grep -o 'canceling statement due to lock timeout' | sed 's/^/concurrent install: /'
 COMMIT;

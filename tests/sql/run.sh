@@ -8,7 +8,8 @@
 # fresh database in which the install is applied twice: with psql, then as one string through
 # libpq's PQexec; the second application must leave the catalog, spec and grants exactly as
 # the first did. The test file then runs under psql with ON_ERROR_STOP, after
-# support/lib.sql. Without arguments every tests/sql/*.sql runs.
+# support/lib.sql. Without arguments every tests/sql/*.sql runs. A test applies the install again
+# with `\i :install_sql` (psql) or "$PGTRICKLE_RELAY_INSTALL_SQL" (a shell command).
 #
 # Markers in a test file:
 #   -- requires: pg_trickle    CREATE EXTENSION pg_trickle (the test double in
@@ -84,7 +85,8 @@ run_one() {
     fingerprint "$url" >"$work/second" &&
     { diff -u "$work/first" "$work/second" || { echo "re-install changed the catalog (see diff above)"; false; }; } &&
     echo "== $name" &&
-    (cd "$root" && psql "$url" -X -q -v ON_ERROR_STOP=1 -f "$here/support/lib.sql" -f "$test")
+    (cd "$root" && PGTRICKLE_RELAY_INSTALL_SQL="$install_sql" \
+       psql "$url" -X -q -v ON_ERROR_STOP=1 -v install_sql="$install_sql" -f "$here/support/lib.sql" -f "$test")
   } >"$work/out" 2>&1 || rc=1
 
   if [[ $rc == 0 ]]; then

@@ -11,7 +11,7 @@ ALTER DATABASE :"db" OWNER TO :"inst";
 CREATE SCHEMA vschema AUTHORIZATION :"victim";
 
 SET SESSION AUTHORIZATION :"inst";
-\ir ../../sql/pgtrickle_relay.sql
+\i :install_sql
 RESET SESSION AUTHORIZATION;
 
 SET SESSION AUTHORIZATION :"victim";
@@ -57,7 +57,7 @@ $$;
 
 -- A re-install by the same role keeps it so.
 SET SESSION AUTHORIZATION :"inst";
-\ir ../../sql/pgtrickle_relay.sql
+\i :install_sql
 RESET SESSION AUTHORIZATION;
 INSERT INTO vschema.salaries VALUES (2, '219-09-9999', 'x');
 DO $$

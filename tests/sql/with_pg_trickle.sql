@@ -112,7 +112,7 @@ END
 $$;
 
 -- Re-installing grants the relay read access to pg_trickle's outboxes and changes nothing of pg_trickle.
-\ir ../../sql/pgtrickle_relay.sql
+\i :install_sql
 DO $$
 BEGIN
   ASSERT has_table_privilege('pgtrickle_relay', 'pgtrickle.outbox_orders_st', 'SELECT'), 'pg_trickle outbox readable';
