@@ -26,4 +26,6 @@ status=0
 "$regress" --use-existing --host="$host" --port="$port" --user="$user" --dbname="$db" \
   --inputdir="$here" --outputdir="$work" --schedule="$here/schedule" || status=$?
 [ "$status" = 0 ] || cat "$work/regression.diffs" 2>/dev/null
+# PGTRICKLE_ISOLATION_RESULTS=dir keeps the outputs (to review a changed spec's new expected file).
+[ -z "${PGTRICKLE_ISOLATION_RESULTS:-}" ] || cp -r "$work/results/." "$PGTRICKLE_ISOLATION_RESULTS/"
 exit "$status"
