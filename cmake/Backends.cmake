@@ -1,5 +1,5 @@
 # Broker backends: each has an option RELAY_WITH_<NAME>, ON by default when its library is found.
-# A backend's code lives in src/sinks/<dir>/ and src/sources/<dir>/ (its spec.cpp is always built
+# A backend's code lives in src/backends/<dir>/ (its *spec.cpp files are always built
 # so configs validate everywhere). Sets RELAY_BACKEND_SOURCES, RELAY_BACKEND_LIBRARIES and
 # RELAY_BACKEND_DEFINITIONS.
 set(RELAY_BACKEND_SOURCES "")
@@ -15,7 +15,7 @@ macro(relay_backend name dir found library)
   if(RELAY_WITH_${name})
     list(APPEND RELAY_BACKEND_DEFINITIONS RELAY_WITH_${name}=1)
     file(GLOB _relay_backend_sources CONFIGURE_DEPENDS
-      ${CMAKE_SOURCE_DIR}/src/sinks/${dir}/*.cpp ${CMAKE_SOURCE_DIR}/src/sources/${dir}/*.cpp)
+      ${CMAKE_SOURCE_DIR}/src/backends/${dir}/*.cpp)
     list(APPEND RELAY_BACKEND_SOURCES ${_relay_backend_sources})
     list(APPEND RELAY_BACKEND_LIBRARIES ${library})
   else()
@@ -34,5 +34,5 @@ relay_backend(REDIS redis HIREDIS_FOUND PkgConfig::HIREDIS)
 relay_backend(RABBITMQ rabbitmq RABBITMQ_FOUND PkgConfig::RABBITMQ)
 # libcurl is required by the core (src/http/), so these two are always available.
 relay_backend(SQS sqs CURL_FOUND PkgConfig::CURL)
-relay_backend(WEBHOOK webhook CURL_FOUND PkgConfig::CURL)
+relay_backend(WEBHOOK http CURL_FOUND PkgConfig::CURL)
 list(REMOVE_DUPLICATES RELAY_BACKEND_LIBRARIES)

@@ -12,7 +12,7 @@
 
 #include "fuzz_support.h"
 #include "pg/copy_text.h"
-#include "sinks/pg_inbox/inbox_rows.h"
+#include "backends/postgres/inbox_rows.h"
 #include "util/strings.h"
 
 namespace {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "fuzz_support.h"
-#include "sources/outbox/expand.h"
+#include "backends/postgres/expand.h"
 #include "util/strings.h"
 
 namespace {

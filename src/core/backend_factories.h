@@ -1,5 +1,5 @@
-// The factory of every backend, each defined in its own folder (src/sinks/<name>/,
-// src/sources/<name>/). registry.cpp lists those compiled into this build (RELAY_WITH_<NAME>).
+// The factory of every backend, each defined in its own folder (src/backends/<name>/). registry.cpp
+// lists those compiled into this build (RELAY_WITH_<NAME>).
 #pragma once
 
 #include "core/registry.h"

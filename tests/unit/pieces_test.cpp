@@ -9,7 +9,7 @@
 #include "http/admin_server.h"
 #include "metrics/metrics.h"
 #include "pg/connection.h"
-#include "sinks/stdout/stream_sink.h"
+#include "backends/stream/stream_sink.h"
 #include "util/strings.h"
 
 using namespace relay;

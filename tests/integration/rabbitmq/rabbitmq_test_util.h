@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "../../contract/sink_contract.h"
-#include "sinks/rabbitmq/rabbitmq_encode.h"
+#include "backends/rabbitmq/rabbitmq_encode.h"
 
 namespace relay::test {
 

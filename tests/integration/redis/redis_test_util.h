@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "../../contract/sink_contract.h"
-#include "sinks/redis/redis_encode.h"
+#include "backends/redis/redis_encode.h"
 
 namespace relay::test {
 

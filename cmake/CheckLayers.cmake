@@ -1,0 +1,40 @@
+# The layers, checked on every configure (and by a test on a tree that breaks them):
+#   src/backends/<name>/  one backend, both directions; may use everything below it, never another
+#                         backend nor the app;
+#   src/core, src/pg, src/http, src/metrics, src/log, src/config, src/util: shared by all backends;
+#                         never include a backend nor the app;
+#   src/app/              the command line; may include anything.
+# Run as a script: cmake -DRELAY_LAYERS_ROOT=<dir holding src/> -P CheckLayers.cmake
+function(relay_check_layers root)
+  file(GLOB_RECURSE files RELATIVE ${root}/src ${root}/src/*.h ${root}/src/*.cpp)
+  set(problems "")
+  foreach(f IN LISTS files)
+    string(REGEX MATCH "^[^/]+" layer "${f}")
+    set(own_backend "")
+    if(layer STREQUAL "backends")
+      string(REGEX REPLACE "^backends/([^/]+)/.*" "\\1" own_backend "${f}")
+    endif()
+    file(STRINGS ${root}/src/${f} includes REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
+    foreach(line IN LISTS includes)
+      string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"]+)\".*" "\\1" inc "${line}")
+      if(inc MATCHES "^app/" AND NOT layer STREQUAL "app")
+        list(APPEND problems "src/${f} includes ${inc}: only the app includes the app")
+      elseif(inc MATCHES "^backends/([^/]+)/")
+        set(target_backend "${CMAKE_MATCH_1}")
+        if(layer STREQUAL "backends" AND NOT target_backend STREQUAL own_backend)
+          list(APPEND problems "src/${f} includes ${inc}: a backend does not include another backend (move what both need to src/util or src/core)")
+        elseif(NOT layer STREQUAL "backends" AND NOT layer STREQUAL "app")
+          list(APPEND problems "src/${f} includes ${inc}: src/${layer} is shared by every backend and includes none")
+        endif()
+      endif()
+    endforeach()
+  endforeach()
+  if(problems)
+    list(JOIN problems "\n  " text)
+    message(FATAL_ERROR "Layering broken:\n  ${text}")
+  endif()
+endfunction()
+
+if(CMAKE_SCRIPT_MODE_FILE AND DEFINED RELAY_LAYERS_ROOT)
+  relay_check_layers(${RELAY_LAYERS_ROOT})
+endif()

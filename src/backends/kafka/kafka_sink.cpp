@@ -1,0 +1,257 @@
+// Kafka sink: an idempotent librdkafka producer. send() produces the whole batch, then flushes
+// until every record of the batch has its delivery report (or the deadline passes); each report
+// becomes that message's outcome.
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <memory>
+#include <span>
+#include <utility>
+#include <unordered_map>
+
+#include "config/pipeline_config.h"
+#include "core/backend_factories.h"
+#include "core/build_context.h"
+#include "relay/sink.h"
+#include "backends/kafka/kafka_config.h"
+#include "backends/kafka/kafka_encode.h"
+#include "backends/kafka/kafka_errors.h"
+
+namespace relay {
+namespace {
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const noexcept { rd_kafka_destroy(rk); }
+  void operator()(rd_kafka_conf_t* c) const noexcept { rd_kafka_conf_destroy(c); }
+  void operator()(rd_kafka_topic_t* t) const noexcept { rd_kafka_topic_destroy(t); }
+  void operator()(rd_kafka_headers_t* h) const noexcept { rd_kafka_headers_destroy(h); }
+};
+using ProducerPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, KafkaDeleter>;
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, KafkaDeleter>;
+using HeadersPtr = std::unique_ptr<rd_kafka_headers_t, KafkaDeleter>;
+
+long long ms_until(Deadline d) {
+  return std::max<long long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(d - Clock::now()).count());
+}
+
+class KafkaSink final : public Sink {
+ public:
+  KafkaSink(const BuildContext& ctx, std::vector<kafka::Property> props, kafka::KeyRule key)
+      : ctx_(ctx), props_(std::move(props)), key_rule_(std::move(key)) {}
+
+  ~KafkaSink() override { stop(Clock::now()); }
+
+  Status start() override {
+    if (producer_ && !fatal_) return {};
+    destroy_producer(Clock::now());
+    ConfPtr conf(rd_kafka_conf_new());
+    char err[512];
+    for (const auto& p : props_) {
+      if (rd_kafka_conf_set(conf.get(), p.name.c_str(), p.value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+        return fatal(fmt::format("kafka sink: key \"{}\": {}", p.origin, err));
+    }
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
+    rd_kafka_conf_set_error_cb(conf.get(), &KafkaSink::on_error);
+    rd_kafka_conf_set_log_cb(conf.get(), &KafkaSink::on_log);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
+    // Invalid combinations (e.g. enable.idempotence with acks=1) are only found here.
+    if (!rk) return fatal(fmt::format("kafka sink: cannot create the producer: {}", err));
+    conf.release();  // rd_kafka_new took it
+    producer_.reset(rk);
+    fatal_ = false;
+    reachable_ = true;
+    return {};
+  }
+
+  void send(std::span<const Message> batch, std::span<Outcome> outcomes, Deadline deadline) override {
+    if (!producer_ || fatal_) {
+      if (auto s = start(); !s) {
+        for (auto& o : outcomes) o = {Outcome::retriable, s.error().message};
+        return;
+      }
+    }
+    // Reports of an earlier batch that gave up waiting carry an older generation and are ignored.
+    ++generation_;
+    outs_ = outcomes;
+    pending_ = 0;
+    for (auto& o : outcomes) o = {Outcome::retriable, "no delivery report before the deadline"};
+
+    size_t i = 0;
+    for (; i < batch.size(); ++i) {
+      rd_kafka_resp_err_t err = produce(batch[i], i, deadline);
+      if (!err) {
+        ++pending_;
+        continue;
+      }
+      auto verdict = kafka::classify(err);
+      std::string text = fmt::format("{}: {}", rd_kafka_err2name(err), error_detail(err, batch[i]));
+      if (verdict == kafka::Verdict::rejected) {
+        outcomes[i] = {Outcome::rejected, std::move(text)};
+        continue;
+      }
+      // Stop at the first retriable failure so that nothing after it overtakes it.
+      if (verdict == kafka::Verdict::recreate) fatal_ = true;
+      for (size_t j = i; j < batch.size(); ++j) outcomes[j] = {Outcome::retriable, text};
+      break;
+    }
+
+    // rd_kafka_flush sends at once (ignoring linger.ms) and serves the delivery reports.
+    while (pending_ > 0 && Clock::now() < deadline) rd_kafka_flush(producer_.get(), static_cast<int>(std::min(ms_until(deadline), 100LL)));
+    if (pending_ > 0) {
+      // Drop what has not left yet, so that it cannot arrive after the retry of an earlier record.
+      rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE);
+      rd_kafka_poll(producer_.get(), 0);
+    }
+    ++generation_;
+    outs_ = {};
+    if (fatal_) {
+      char reason[512] = "";
+      rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_.get(), reason, sizeof reason);
+      ctx_.log->error("The Kafka producer hit a fatal error; a new producer will be created.",
+                      {{"error", fmt::format("{}: {}", rd_kafka_err2name(err), reason)}});
+    }
+  }
+
+  bool healthy() override { return producer_ && !fatal_ && reachable_; }
+
+  void stop(Deadline deadline) override {
+    destroy_producer(deadline);
+  }
+
+ private:
+  rd_kafka_resp_err_t produce(const Message& m, size_t index, Deadline deadline) {
+    kafka::encode(m, key_rule_, key_buf_, record_);
+    if (auto problem = kafka::topic_problem(record_.topic); !problem.empty()) {
+      topic_error_ = std::move(problem);
+      return RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
+    }
+    rd_kafka_topic_t* rkt = topic(m.routes[0]);
+    HeadersPtr headers(rd_kafka_headers_new(record_.headers.size()));
+    for (const auto& [k, v] : record_.headers)
+      rd_kafka_header_add(headers.get(), k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
+    // The generation and the index in the batch: the delivery report finds its outcome by them.
+    void* tag = reinterpret_cast<void*>((static_cast<uintptr_t>(generation_) << 32) | index);
+    while (true) {
+      rd_kafka_resp_err_t err = rd_kafka_producev(
+          producer_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_VALUE(const_cast<char*>(record_.value.data()), record_.value.size()),
+          RD_KAFKA_V_KEY(record_.key.empty() ? nullptr : record_.key.data(), record_.key.size()),
+          RD_KAFKA_V_HEADERS(headers.get()), RD_KAFKA_V_OPAQUE(tag), RD_KAFKA_V_END);
+      if (!err) {
+        headers.release();  // owned by the record now
+        return err;
+      }
+      // The local queue is full: let librdkafka send and report, then try again.
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && Clock::now() < deadline) {
+        rd_kafka_poll(producer_.get(), 10);
+        continue;
+      }
+      return err;
+    }
+  }
+
+  std::string error_detail(rd_kafka_resp_err_t err, const Message& m) {
+    if (err == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION && !topic_error_.empty()) return std::exchange(topic_error_, {});
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+      return fmt::format("the record of {} bytes is larger than message.max.bytes (set rdkafka.message.max.bytes "
+                         "and the topic's max.message.bytes to allow it)", m.body.size());
+    return rd_kafka_err2str(err);
+  }
+
+  // One topic handle per topic name, kept for the producer's life (a bounded set: templates
+  // rendering to thousands of topics get their cache cleared).
+  rd_kafka_topic_t* topic(const std::string& name) {
+    auto it = topics_.find(name);
+    if (it != topics_.end()) return it->second.get();
+    if (topics_.size() >= 1024) topics_.clear();
+    TopicPtr t(rd_kafka_topic_new(producer_.get(), name.c_str(), nullptr));
+    return topics_.emplace(name, std::move(t)).first->second.get();
+  }
+
+  void destroy_producer(Deadline deadline) {
+    if (!producer_) return;
+    ++generation_;
+    outs_ = {};
+    // What is still queued was not acknowledged to the source, so dropping it loses nothing.
+    if (!fatal_) rd_kafka_flush(producer_.get(), static_cast<int>(ms_until(deadline)));
+    rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(producer_.get(), 0);
+    topics_.clear();
+    producer_.reset();
+  }
+
+  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) noexcept {
+    auto* self = static_cast<KafkaSink*>(opaque);
+    auto tag = reinterpret_cast<uintptr_t>(msg->_private);
+    if (static_cast<uint32_t>(tag >> 32) != self->generation_) return;
+    size_t index = tag & 0xffffffffu;
+    if (index >= self->outs_.size()) return;
+    --self->pending_;
+    Outcome& o = self->outs_[index];
+    if (!msg->err) {
+      o = {Outcome::delivered, {}};
+      self->reachable_ = true;
+      return;
+    }
+    auto verdict = kafka::classify(msg->err);
+    if (verdict == kafka::Verdict::recreate) self->fatal_ = true;
+    o.kind = verdict == kafka::Verdict::rejected ? Outcome::rejected : Outcome::retriable;
+    o.error = fmt::format("{}: {}", rd_kafka_err2name(msg->err), rd_kafka_err2str(msg->err));
+  }
+
+  static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) noexcept {
+    auto* self = static_cast<KafkaSink*>(opaque);
+    auto code = static_cast<rd_kafka_resp_err_t>(err);
+    if (code == RD_KAFKA_RESP_ERR__FATAL) self->fatal_ = true;
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->reachable_ = false;
+    // librdkafka repeats connection errors while a broker is away: say each one once a minute.
+    auto now = Clock::now();
+    if (code == self->last_error_code_ && now - self->last_error_at_ < std::chrono::minutes(1)) return;
+    self->last_error_code_ = code;
+    self->last_error_at_ = now;
+    self->ctx_.log->warn("Kafka client error.", {{"error", fmt::format("{}: {}", rd_kafka_err2name(code), reason)}});
+  }
+
+  // librdkafka's own log lines (from its threads) go to the pipeline's logger at debug level: the
+  // errors that matter also come through on_error and the delivery reports.
+  static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) noexcept {
+    auto* self = static_cast<KafkaSink*>(rd_kafka_opaque(rk));
+    if (!self || !self->ctx_.log->enabled(log::Level::debug)) return;
+    self->ctx_.log->debug("librdkafka.", {{"level", std::to_string(level)}, {"facility", fac}, {"message", buf}});
+  }
+
+  BuildContext ctx_;
+  std::vector<kafka::Property> props_;
+  kafka::KeyRule key_rule_;
+  ProducerPtr producer_;
+  std::unordered_map<std::string, TopicPtr> topics_;
+  // State of the batch being sent, reached from the delivery callback (served on this thread by
+  // rd_kafka_flush/rd_kafka_poll).
+  uint32_t generation_ = 0;
+  std::span<Outcome> outs_;
+  size_t pending_ = 0;
+  bool fatal_ = false;
+  bool reachable_ = true;
+  rd_kafka_resp_err_t last_error_code_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+  Clock::time_point last_error_at_{};
+  kafka::Record record_;
+  std::string key_buf_, topic_error_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Sink>> make_kafka_sink(const PipelineConfig& config, const BuildContext& ctx) {
+  const auto& s = config.sink();
+  std::string topic = s.at("topic").get<std::string>();
+  if (auto problem = kafka::topic_template_problem(topic); !problem.empty())
+    return fatal(fmt::format("pipeline \"{}\" sink \"kafka\": key \"topic\": {}", config.name, problem));
+  auto key = kafka::KeyRule::from_option(s.value("key", ""));
+  auto props = kafka::producer_properties(s, "pgtrickle-relay-" + config.name);
+  return std::unique_ptr<Sink>(std::make_unique<KafkaSink>(ctx, std::move(props), std::move(key)));
+}
+
+}  // namespace relay

@@ -1,0 +1,99 @@
+// Turning outbox rows into messages: decoding every payload shape pg_trickle and our own outbox
+// write, pairing updates, and encoding the envelope. Pure: no I/O, unit-tested byte for byte.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/pipeline_config.h"
+#include "config/template.h"
+#include "relay/message.h"
+
+namespace relay::outbox {
+
+struct OutboxRow {
+  std::int64_t seq = 0;  // commit sequence (0 for pg_trickle's own outboxes)
+  std::int64_t id = 0;
+  bool is_event = false;       // written by outbox_publish: an application event, relayed as is
+  bool is_claim_check = false;
+  std::string payload;         // JSON text; empty when NULL
+  std::string headers;         // JSON object text; empty when NULL
+  std::string refresh_id;
+  double committed_at = 0;     // unix seconds
+};
+
+// One row of a claim-check delta table.
+struct DeltaRow {
+  std::int64_t row_num = 0;
+  bool is_delete = false;
+  std::string data;  // JSON object text
+};
+
+struct ExpandOptions {
+  std::string outbox;        // outbox table name, the first part of dedup keys
+  std::string stream_table;  // for {stream_table} and the envelope
+  std::vector<std::string> key_columns;  // the row's key; empty: no key, updates are not paired
+  const Template* key_template = nullptr;  // overrides key_columns when set
+  Granularity granularity = Granularity::row;
+  Format format = Format::json;
+  std::vector<const Template*> routes;  // the sink's templates, rendered into Message::routes
+};
+
+// Decodes rows with one reusable parser (no per-row parser allocation).
+class Expander {
+ public:
+  explicit Expander(ExpandOptions options);
+
+  // Appends the messages of an inline outbox row (or one message for an event, or a poison message
+  // for an unreadable payload). A claim-check row yields nothing here: its rows are streamed with
+  // expand_delta_rows.
+  void expand_row(const OutboxRow& row, std::vector<Message>& out);
+
+  // Appends messages for a chunk of claim-check rows of `row`, ordered by row_num. An update's
+  // DELETE and INSERT are paired when adjacent with the same key; `consumed` tells how many rows of
+  // the chunk were used (a trailing DELETE whose pair may follow is left for the next chunk unless
+  // `last_chunk`).
+  void expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRow>& rows, bool last_chunk,
+                         std::size_t& consumed, std::vector<Message>& out);
+
+  const ExpandOptions& options() const { return opt_; }
+
+ private:
+  struct RowRef {
+    std::string text;  // the row object, minified, numbers exactly as PostgreSQL wrote them
+  };
+  // `now`'s text is moved into the message.
+  void emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
+            std::vector<Message>& out);
+  // `inserted` and `deleted` are minified JSON arrays.
+  void emit_delta(const OutboxRow& row, std::int64_t index, const std::string& inserted, const std::string& deleted,
+                  size_t rows, std::string_view first_row, bool full_refresh, bool has_more, std::vector<Message>& out);
+  // A delta's rows in one message per route when the sink's templates read row fields, so that
+  // "revenue.{{ region }}" sends europe's rows to revenue.europe and asia's to revenue.asia. Each
+  // part's identity is that of its first row; a delta on one route is one message, as before.
+  struct DeltaRowRef {
+    std::string_view text;
+    bool is_delete;
+    std::int64_t index;  // position in the delta (inline) or row_num (claim-check)
+  };
+  void emit_delta_parts(const OutboxRow& row, const std::vector<DeltaRowRef>& rows, bool prefer_inserted_first,
+                        bool full_refresh, bool has_more, std::vector<Message>& out);
+  bool routes_read_rows() const;
+  void emit_event(const OutboxRow& row, std::string_view payload, std::vector<Message>& out);
+  void poison(const OutboxRow& row, std::string reason, std::vector<Message>& out);
+  std::string key_of(std::string_view row, const TemplateVars& vars) const;
+  const std::string& timestamp_of(const OutboxRow& row);
+  void append_cloudevent_head(std::string& b, const Message& m, std::string_view type, const OutboxRow& row,
+                              std::string_view id_text);
+
+  ExpandOptions opt_;
+  std::vector<RowRef> dels_, inss_;  // reused across rows
+  std::string stream_table_json_;  // the stream table as a JSON string, written into every envelope
+  double ts_value_ = -1;  // the commit time last formatted, and its text
+  std::string ts_text_;
+};
+
+}  // namespace relay::outbox

@@ -1,0 +1,250 @@
+#include "backends/postgres/outbox_reader.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "pg/copy_text.h"
+
+namespace relay::outbox {
+namespace {
+
+using pg::quote_ident;
+using pg::quote_literal;
+
+// The rows of an outbox after a position, in order, as the SELECT both read paths run: the
+// arguments are SQL text (parameters such as "$1" for the prepared page, numbers for a COPY).
+// Columns: seq, id, is_event, is_claim_check, payload, headers, refresh_id, commit time (epoch).
+struct ReadArgs {
+  std::string after_seq, watermark, after_id, limit;
+};
+
+std::string read_sql(const OutboxReader::Table& table, const ReadArgs& a) {
+  std::string t = quote_ident(table.outbox);
+  if (table.legacy)  // pg_trickle's own outbox: id order
+    return fmt::format("SELECT 0, o.id, false, o.is_claim_check, o.payload, NULL, o.refresh_id, extract(epoch from o.created_at) "
+                       "FROM pgtrickle.{} o WHERE o.id > {} ORDER BY o.id LIMIT {}",
+                       t, a.after_id, a.limit);
+  // The commits from the position's own (which may have rows left) up to the watermark, in commit
+  // order, each one's rows by id (the nested loop keeps that order): every commit numbered up to
+  // the watermark is visible to this statement, and none can appear below it later, so no row is
+  // skipped when transactions commit out of id order.
+  return fmt::format(
+      "SELECT c.seq, o.id, o.kind = 'event', o.is_claim_check, o.payload, CASE WHEN o.kind = 'event' THEN o.headers END, "
+      "o.refresh_id, c.epoch FROM (SELECT seq, xid, extract(epoch from committed_at) AS epoch "
+      "FROM pgtrickle.outbox_commits WHERE outbox = {0} AND seq >= {1} AND seq <= {2} ORDER BY seq LIMIT {4}) c "
+      "CROSS JOIN LATERAL (SELECT o.id, o.kind, o.is_claim_check, o.payload, o.headers, o.refresh_id "
+      "FROM pgtrickle.{5} o WHERE o.xid = c.xid AND o.id > CASE WHEN c.seq = {1} THEN {3} ELSE 0 END "
+      "ORDER BY o.id LIMIT {4}) o LIMIT {4}",
+      quote_literal(table.outbox), a.after_seq, a.watermark, a.after_id, a.limit, t);
+}
+
+// A failed read, with what to do when the relay's role may not read the table.
+Error read_error(const std::string& outbox, Error e) {
+  while (!e.message.empty() && e.message.back() == '\n') e.message.pop_back();
+  if (e.message.find("permission denied") != std::string::npos)
+    e.message += "; the relay's role needs SELECT on it: run `pgtrickle-relay install` again (it grants pgtrickle_relay every "
+                 "existing outbox) or GRANT SELECT ON pgtrickle." + outbox + " TO pgtrickle_relay";
+  e.message = "cannot read the outbox " + outbox + ": " + e.message;
+  return e;
+}
+
+}  // namespace
+
+OutboxReader::OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows)
+    : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)), stream_rows_(stream_rows) {}
+
+Status OutboxReader::connect() {
+  auto s = pg::Connection::open(url_, app_);
+  if (!s) return s.error();
+  stream_ = std::move(*s);
+  // Reading up to the watermark relies on each statement seeing what committed before it, whatever
+  // the database's default isolation.
+  auto l = stream_.exec("SET default_transaction_isolation = 'read committed'; LISTEN pgtrickle_outbox_new");
+  if (!l) return l.error();
+  if (!table_.legacy)
+    if (auto p = stream_.prepare("ob_watermark", "SELECT pgtrickle.outbox_watermark()"); !p) return p;
+  // pg_trickle's own outboxes have no commit numbers: their page takes the id and the limit only.
+  ReadArgs page_args = table_.legacy ? ReadArgs{"", "", "$1", "$2"} : ReadArgs{"$1", "$2", "$3", "$4"};
+  if (auto p = stream_.prepare("ob_page", read_sql(table_, page_args)); !p)
+    return read_error(table_.outbox, p.error());
+  if (!table_.delta.empty()) {
+    auto d = pg::Connection::open(url_, app_ + " (claim-check)");
+    if (!d) return d.error();
+    delta_ = std::move(*d);
+    auto p = delta_.prepare("ob_delta", fmt::format("SELECT row_num, row_op IN ('DELETE', 'D'), row_data::text FROM pgtrickle.{} "
+                                                    "WHERE outbox_id = $1 AND row_num >= $2 ORDER BY row_num LIMIT $3",
+                                                    quote_ident(table_.delta)));
+    if (!p) return p;
+  }
+  return {};
+}
+
+void OutboxReader::start_after(std::int64_t seq, std::int64_t id, bool include_id) {
+  after_seq_ = seq;
+  after_id_ = include_id ? id - 1 : id;
+  caught_up_ = false;
+}
+
+Status OutboxReader::open_stream() {
+  if (!table_.legacy) {
+    auto w = stream_.exec_prepared("ob_watermark", {});
+    if (!w) return w.error();
+    watermark_ = w->int64(0, 0);
+  }
+  if (paging_) {
+    // Caught up so far: a prepared statement (no planning) reads what the last commits added.
+    pg::Params args{std::to_string(after_id_), std::to_string(kPageRows)};
+    if (!table_.legacy) args.insert(args.begin(), {std::to_string(after_seq_), std::to_string(watermark_)});
+    auto r = stream_.exec_prepared("ob_page", args);
+    if (!r) return read_error(table_.outbox, r.error());
+    page_ = std::move(*r);
+    page_next_ = 0;
+    streaming_ = true;
+    return {};
+  }
+  // A backlog: one COPY stream over a long stretch of it, so the server produces rows while the
+  // relay expands the ones already received.
+  std::string sql = "COPY (" +
+                    read_sql(table_, {std::to_string(after_seq_), std::to_string(watermark_), std::to_string(after_id_),
+                                      std::to_string(stream_rows_)}) +
+                    ") TO STDOUT";
+  if (!PQsendQuery(stream_.raw(), sql.c_str())) return retriable(std::string("cannot read the outbox: ") + PQerrorMessage(stream_.raw()));
+  PGresult* r = PQgetResult(stream_.raw());
+  bool copying = r && PQresultStatus(r) == PGRES_COPY_OUT;
+  std::string error = r && !copying ? PQresultErrorMessage(r) : PQerrorMessage(stream_.raw());
+  const char* sqlstate = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  ErrorKind kind = pg::classify_sqlstate(sqlstate ? sqlstate : "", stream_.ok());
+  if (r) PQclear(r);
+  if (!copying) {
+    while (PGresult* extra = PQgetResult(stream_.raw())) PQclear(extra);
+    return read_error(table_.outbox, Error{kind, error});
+  }
+  streaming_ = true;
+  streamed_ = 0;
+  return {};
+}
+
+template <typename NextField>
+Result<bool> OutboxReader::fill_row(NextField next_field, OutboxRow& row) {
+  bool null = false;
+  auto num = [&](std::int64_t& out) {
+    next_field(field_, null);
+    out = 0;
+    if (!null) std::from_chars(field_.data(), field_.data() + field_.size(), out);
+  };
+  num(row.seq);
+  num(row.id);
+  next_field(field_, null);
+  row.is_event = field_ == "t";
+  next_field(field_, null);
+  row.is_claim_check = field_ == "t";
+  next_field(row.payload, null);
+  if (null) row.payload.clear();
+  next_field(row.headers, null);
+  if (null) row.headers.clear();
+  next_field(row.refresh_id, null);
+  if (null) row.refresh_id.clear();
+  next_field(field_, null);
+  // The rows of one transaction share their commit time: convert its text once.
+  if (!null && field_ != committed_text_) {
+    committed_text_ = field_;
+    committed_at_ = 0;
+    std::from_chars(field_.data(), field_.data() + field_.size(), committed_at_);
+  }
+  row.committed_at = null ? 0 : committed_at_;
+  if (row.id <= 0) return retriable("unreadable row in the outbox stream");
+  // Track the position by the row's transaction (seq) and id for the next read.
+  after_seq_ = row.seq;
+  after_id_ = row.id;
+  return true;
+}
+
+Result<bool> OutboxReader::next(OutboxRow& row) {
+  while (true) {
+    if (!streaming_) {
+      if (caught_up_) return false;
+      if (auto s = open_stream(); !s) return s.error();
+    }
+    if (paging_) {
+      if (page_next_ < page_.rows()) {
+        int i = page_next_++;
+        int col = 0;
+        auto ok = fill_row(
+            [&](std::string& out, bool& null) {
+              null = page_.null(i, col);
+              out.assign(page_.text(i, col));
+              ++col;
+            },
+            row);
+        if (!ok) return ok.error();
+        return true;
+      }
+      // A short page means every committed row up to the watermark was read; a full one, that a
+      // backlog built up: it is read as a COPY stream from here.
+      streaming_ = false;
+      if (static_cast<std::size_t>(page_.rows()) < kPageRows) caught_up_ = true;
+      else paging_ = false;
+      page_ = {};
+      if (caught_up_) return false;
+      continue;
+    }
+    char* buf = nullptr;
+    int n = PQgetCopyData(stream_.raw(), &buf, 0);
+    if (n > 0) {
+      const char* p = buf;
+      const char* end = buf + n;
+      if (end > p && end[-1] == '\n') --end;
+      auto ok = fill_row([&](std::string& out, bool& null) { pg::read_copy_field(p, end, out, null); }, row);
+      PQfreemem(buf);
+      if (!ok) return ok.error();
+      ++streamed_;
+      return true;
+    }
+    if (n == -2) return retriable(std::string("lost the outbox stream: ") + PQerrorMessage(stream_.raw()));
+    // End of this stream: a short one means every committed row up to the watermark was read, and
+    // the next reads are pages again.
+    PGresult* r = PQgetResult(stream_.raw());
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    std::string error = r ? PQresultErrorMessage(r) : PQerrorMessage(stream_.raw());
+    if (r) PQclear(r);
+    while (PGresult* extra = PQgetResult(stream_.raw())) PQclear(extra);
+    streaming_ = false;
+    if (!ok) return retriable("the outbox stream failed: " + error);
+    if (streamed_ < stream_rows_) {
+      caught_up_ = true;
+      paging_ = true;
+      return false;
+    }
+  }
+}
+
+Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit) {
+  std::vector<DeltaRow> rows;
+  if (table_.delta.empty()) return rows;
+  auto r = delta_.exec_prepared("ob_delta", {std::to_string(outbox_id), std::to_string(from_row), std::to_string(limit)});
+  if (!r) return r.error();
+  rows.reserve(r->rows());
+  for (int i = 0; i < r->rows(); ++i) rows.push_back({r->int64(i, 0), r->boolean(i, 1), r->str(i, 2)});
+  return rows;
+}
+
+void OutboxReader::wait_for_rows(Deadline deadline, int stop_fd) {
+  while (Clock::now() < deadline) {
+    for (auto& [channel, payload] : stream_.notifications())
+      if (payload == table_.outbox) {
+        caught_up_ = false;
+        return;
+      }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd fds[2] = {{stream_.socket(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    int n = ::poll(fds, 2, static_cast<int>(std::max<long long>(ms, 0)));
+    if (n <= 0 || fds[1].revents || (fds[0].revents & (POLLERR | POLLHUP))) break;
+  }
+  caught_up_ = false;  // the poll interval passed: look again
+}
+
+}  // namespace relay::outbox

@@ -1,0 +1,390 @@
+#include "backends/postgres/outbox_source.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iterator>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "backends/postgres/expand.h"
+#include "backends/postgres/outbox_reader.h"
+
+namespace relay {
+namespace {
+
+using outbox::OutboxRow;
+
+// Where the pipeline stands: every row before (seq, id) is done; next_row >= 0 means row `id` is a
+// claim-check delta done up to (not including) that row number.
+struct Position {
+  std::int64_t seq = 0;
+  std::int64_t id = 0;
+  std::int64_t next_row = -1;
+};
+
+// PostgreSQL text[] output, e.g. {a,"b c"}.
+std::vector<std::string> parse_text_array(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool quoted = false, in_item = false;
+  for (size_t i = 1; i + 1 < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '\\' && i + 2 < text.size()) cur += text[++i];
+      else if (c == '"') quoted = false;
+      else cur += c;
+    } else if (c == '"') {
+      quoted = in_item = true;
+    } else if (c == ',') {
+      out.push_back(cur);
+      cur.clear();
+      in_item = false;
+    } else {
+      cur += c;
+      in_item = true;
+    }
+  }
+  if (in_item || !cur.empty()) out.push_back(cur);
+  return out;
+}
+
+class OutboxSource final : public Source {
+ public:
+  OutboxSource(const PipelineConfig& config, const BuildContext& ctx) : config_(config), ctx_(ctx) {}
+  ~OutboxSource() override { stop(); }
+
+  Status start() override {
+    db_ = ctx_.db;
+    auto r = db_->exec("SELECT outbox_table, delta_table, coalesce(key_columns, '{}'), kind, stream_table FROM pgtrickle.resolve_outbox($1)",
+                       {target()});
+    if (!r) return r.error();
+    if (r->rows() == 0) return fatal(fmt::format("outbox for \"{}\" not found", target()));
+    outbox::OutboxReader::Table table{r->str(0, 0), r->null(0, 1) ? "" : r->str(0, 1), r->str(0, 3) != "relay"};
+    outbox_table_ = table.outbox;
+    // An outbox pg_trickle created after the install is not readable by the relay's role yet.
+    if (auto can = db_->exec("SELECT pg_catalog.has_table_privilege($1, 'SELECT')", {"pgtrickle." + db_->quote_ident(outbox_table_)});
+        can && can->rows() == 1 && !can->boolean(0, 0))
+      (void)db_->exec("SELECT pgtrickle._relay_grant_outboxes()");
+    // A template variable always empty for this outbox gives every message an empty part (set_relay_outbox
+    // warned already for a pipeline defined in SQL; a TOML file's pipeline hears it here).
+    if (auto w = db_->exec("SELECT w FROM pgtrickle.relay_template_warnings($1::jsonb) AS w", {config_.canonical.dump()}))
+      for (int i = 0; i < w->rows(); ++i)
+        ctx_.log->warn("A template uses a variable that is always empty for this outbox.", {{"warning", w->str(i, 0)}});
+
+    outbox::ExpandOptions opt;
+    opt.outbox = outbox_table_;
+    opt.stream_table = r->str(0, 4);
+    opt.key_columns = config_.key_columns.empty() ? parse_text_array(r->str(0, 2)) : config_.key_columns;
+    if (!config_.key_template.empty()) {
+      auto t = Template::compile(config_.key_template);
+      if (!t) return t.error();
+      key_template_ = std::move(*t);
+      opt.key_template = &key_template_;
+    }
+    opt.granularity = config_.granularity;
+    opt.format = config_.format;
+    opt.routes = ctx_.sink_routes;
+    expander_.emplace(std::move(opt));
+
+    // A pipeline defined in SQL has one position, whichever relay group ran it last: one that
+    // moved to another group (or ran in a relay's own group before pipelines had one) carries on
+    // from the position stored most recently, instead of starting over.
+    auto off = db_->exec(config_.origin == "sql"
+                             ? "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets WHERE pipeline = $2 "
+                               "ORDER BY relay_group_id = $1 DESC, updated_at DESC LIMIT 1"
+                             : "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets "
+                               "WHERE relay_group_id = $1 AND pipeline = $2",
+                         {ctx_.relay_group_id, config_.name});
+    if (!off) return off.error();
+    if (off->rows() == 1) {
+      read_.seq = off->int64(0, 0);
+      read_.id = off->int64(0, 1);
+      read_.next_row = off->null(0, 2) ? -1 : off->int64(0, 2);
+      if (off->text(0, 3) != ctx_.relay_group_id)
+        ctx_.log->info("Carrying on from the position stored under another relay group.",
+                       {{"stored_under", std::string(off->text(0, 3))}, {"relay_group_id", ctx_.relay_group_id}});
+    }
+    acked_ = read_;
+
+    // The pipeline's connection (which holds the ownership lock) only stores positions; reading runs
+    // on connections of its own, in a thread that keeps a batch or two ahead of the sink.
+    // The position only moves while this relay owns the pipeline (a stalled former owner's ack is refused).
+    if (auto s = db_->prepare("ob_ack", fmt::format(kAckSql, ctx_.fence_sql)); !s) return s;
+    std::string t = db_->quote_ident(outbox_table_);
+    std::string lag_sql =
+        table.legacy
+            ? fmt::format("SELECT count(*), extract(epoch from now() - min(o.created_at))::float8 FROM pgtrickle.{} o "
+                          "WHERE o.id > $2 AND $1::bigint >= 0", t)
+            : fmt::format("SELECT count(*), extract(epoch from clock_timestamp() - min(c.committed_at))::float8 "
+                          "FROM pgtrickle.outbox_commits c JOIN pgtrickle.{} o ON o.xid = c.xid "
+                          "WHERE c.outbox = {} AND c.seq IS NOT NULL AND (c.seq > $1 OR (c.seq = $1 AND o.id > $2))",
+                          t, pg::quote_literal(outbox_table_));
+    // The lag is counted on a connection of its own, in the background: counting a large backlog
+    // takes PostgreSQL a while (about 0.1 s per 200,000 rows) and must not hold up delivery. No
+    // parallel workers: they would take the cores the delivery needs, for a monitoring figure.
+    auto l = pg::Connection::open(ctx_.postgres_url, "pgtrickle-relay lag " + config_.name);
+    if (!l) return l.error();
+    lag_db_ = std::move(*l);
+    (void)lag_db_.exec("SET max_parallel_workers_per_gather = 0");
+    if (auto s = lag_db_.prepare("ob_lag", lag_sql); !s) return s;
+    lag_pending_ = false;
+
+    size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
+    reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, table, stream_rows);
+    if (auto s = reader_->connect(); !s) return s;
+    reader_->start_after(read_.seq, read_.id, read_.next_row >= 0);
+    stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    thread_ = std::thread([this] { read_loop(); });
+    ctx_.log->info("Reading the outbox.", {{"outbox", outbox_table_},
+                                           {"position", fmt::format("{}/{}", read_.seq, read_.id)},
+                                           {"kind", table.legacy ? "pg_trickle" : "relay"}});
+    return {};
+  }
+
+  Result<Batch> poll(Deadline) override {
+    std::lock_guard lock(mu_);
+    // Cleared before the queue is read: a batch queued after this signals again.
+    std::uint64_t signalled;
+    [[maybe_unused]] auto r = ::read(ready_fd_, &signalled, sizeof signalled);
+    if (!queue_.empty()) {
+      Batch b = std::move(queue_.front());
+      queue_.pop_front();
+      // Batches read ahead while the sink was busy go out together (up to batch_size): under a
+      // steady trickle of commits, rows then wait for one delivery, not for each queued one.
+      const size_t most = static_cast<size_t>(std::max(1, config_.batch_size));
+      while (!queue_.empty() && b.messages.size() + queue_.front().messages.size() <= most) {
+        Batch& next = queue_.front();
+        std::move(next.messages.begin(), next.messages.end(), std::back_inserter(b.messages));
+        b.token = std::move(next.token);  // the later position covers the earlier one
+        queue_.pop_front();
+      }
+      cv_.notify_all();
+      return b;
+    }
+    if (error_) return *error_;
+    return Batch{};
+  }
+
+  void wait(Deadline deadline) override {
+    while (Clock::now() < deadline) {
+      {
+        std::lock_guard lock(mu_);
+        if (!queue_.empty() || error_) return;
+      }
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      pollfd fds[2] = {{ready_fd_, POLLIN, 0}, {ctx_.wake_fd, POLLIN, 0}};
+      int n = ::poll(fds, ctx_.wake_fd >= 0 ? 2 : 1, static_cast<int>(std::max<long long>(ms, 0)));
+      if (fds[0].revents & POLLIN) {
+        std::uint64_t v;
+        [[maybe_unused]] auto r = ::read(ready_fd_, &v, sizeof v);
+      }
+      if (n <= 0 || (ctx_.wake_fd >= 0 && fds[1].revents)) return;
+    }
+  }
+
+  int ready_fd() const override { return ready_fd_; }
+
+  bool ack_is_fenced() const override { return true; }  // kAckSql stores nothing once the lease is lost
+
+  Status ack(const Batch& batch) override {
+    const auto& p = *std::static_pointer_cast<Position>(batch.token);
+    auto r = db_->exec_prepared("ob_ack", {ctx_.relay_group_id, config_.name, std::to_string(p.seq), std::to_string(p.id),
+                                           p.next_row >= 0 ? std::optional<std::string>(std::to_string(p.next_row)) : std::nullopt,
+                                           ctx_.worker_id, outbox_table_});
+    if (!r) return r.error();
+    if (r->affected() == 0) return retriable("the position was not stored: another relay of the group owns the pipeline now");
+    acked_ = p;
+    return {};
+  }
+
+  // Starts a count from the current position and waits a moment for it: a small backlog is counted
+  // at once; a large one finishes in the background and is reported at the next call. -1 until the
+  // first count finishes.
+  void lag(std::int64_t& rows, double& seconds) override {
+    if (!lag_pending_)
+      lag_pending_ = lag_db_.send_prepared("ob_lag", {std::to_string(acked_.seq), std::to_string(acked_.id)}).has_value();
+    const Deadline until = Clock::now() + std::chrono::milliseconds(20);
+    while (lag_pending_ && !lag_db_.result_ready() && Clock::now() < until) {
+      pollfd fd{lag_db_.socket(), POLLIN, 0};
+      ::poll(&fd, 1, static_cast<int>(std::max<long long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count())));
+    }
+    if (lag_pending_ && lag_db_.result_ready()) {
+      lag_pending_ = false;
+      auto r = lag_db_.receive("the lag count");
+      if (r && r->rows() == 1) {
+        lag_rows_ = r->int64(0, 0);
+        lag_seconds_ = r->null(0, 1) ? 0 : std::max(0.0, r->float64(0, 1));
+      }
+    }
+    rows = lag_rows_;
+    seconds = lag_seconds_;
+  }
+
+  void stop() override {
+    if (thread_.joinable()) {
+      {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+      }
+      cv_.notify_all();
+      std::uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+      thread_.join();
+    }
+    for (int fd : {stop_fd_, ready_fd_})
+      if (fd >= 0) ::close(fd);
+    stop_fd_ = ready_fd_ = -1;
+  }
+
+ private:
+  pg::Connection lag_db_;
+  bool lag_pending_ = false;  // a count was sent on lag_db_ and its result not read yet
+  std::int64_t lag_rows_ = -1;
+  double lag_seconds_ = -1;
+
+  static constexpr size_t kQueueDepth = 2;  // batches read ahead: bounds memory, overlaps reading and sending
+  // The position is committed without waiting for its WAL flush (synchronous_commit off, for this
+  // statement only): a database crash may forget the last positions, and their rows are then sent
+  // again with the same identity (at-least-once), but the next batch does not wait for an fsync.
+  // Anything written before it (dead letters) reaches the WAL first, so it is never lost alone.
+  static constexpr const char* kAckSql =
+      "INSERT INTO pgtrickle.relay_offsets AS o (relay_group_id, pipeline, last_seq, last_id, next_row, worker_id, updated_at, outbox) "
+      "SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::text, now(), $7::text "
+      "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit WHERE {} "
+      "ON CONFLICT (relay_group_id, pipeline) DO UPDATE "
+      "SET last_seq = excluded.last_seq, last_id = excluded.last_id, next_row = excluded.next_row, "
+      "worker_id = excluded.worker_id, updated_at = excluded.updated_at, outbox = excluded.outbox";
+
+  struct ClaimCheck {
+    OutboxRow row;
+    std::int64_t next_row;
+  };
+
+  std::string target() const {
+    const auto& s = config_.source();
+    return s.contains("stream_table") ? s["stream_table"].get<std::string>() : s["outbox"].get<std::string>();
+  }
+
+  // The reader thread: reads and expands batches ahead of the sink; waits for NOTIFY when idle.
+  void read_loop() {
+    while (true) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || queue_.size() < kQueueDepth; });
+        if (stopping_) return;
+      }
+      auto batch = next_batch();
+      if (!batch) {
+        std::lock_guard lock(mu_);
+        error_ = batch.error();
+        signal_ready();
+        return;
+      }
+      if (!batch->empty()) {
+        std::lock_guard lock(mu_);
+        queue_.push_back(std::move(*batch));
+        signal_ready();
+        continue;
+      }
+      reader_->wait_for_rows(Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms), stop_fd_);
+    }
+  }
+
+  void signal_ready() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(ready_fd_, &one, sizeof one);
+  }
+
+  Result<Batch> next_batch() {
+    Batch batch;
+    batch.messages.reserve(config_.batch_size);
+    if (cc_) return claim_check_chunk(std::move(batch));
+    Position pos = read_;
+    size_t consumed = 0;
+    OutboxRow& row = row_;  // reused: its buffers keep their capacity from row to row
+    while (batch.messages.size() < static_cast<size_t>(config_.batch_size)) {
+      if (held_) {
+        row = std::move(*held_);
+        held_.reset();
+      } else {
+        auto more = reader_->next(row);
+        if (!more) return more.error();
+        if (!*more) break;
+      }
+      bool resumed = read_.id == row.id && read_.next_row >= 0;  // a claim-check row partly delivered
+      if (row.is_claim_check || resumed) {
+        if (consumed) {
+          held_ = std::move(row);  // its chunks start the next batch
+          break;
+        }
+        cc_ = ClaimCheck{std::move(row), resumed ? read_.next_row : 1};
+        return claim_check_chunk(std::move(batch));
+      }
+      expander_->expand_row(row, batch.messages);
+      pos = {row.seq, row.id, -1};
+      ++consumed;
+    }
+    if (consumed == 0) return batch;
+    read_ = pos;
+    batch.token = std::make_shared<Position>(pos);
+    return batch;
+  }
+
+  // The next chunk of a claim-check delta: rows are streamed, never all held in memory.
+  Result<Batch> claim_check_chunk(Batch batch) {
+    ClaimCheck& cc = *cc_;
+    size_t limit = static_cast<size_t>(config_.batch_size) + 1;  // one more, to pair a trailing DELETE
+    auto rows = reader_->delta_rows(cc.row.id, cc.next_row, limit);
+    if (!rows) return rows.error();
+    bool last = rows->size() < limit;
+    size_t consumed = 0;
+    expander_->expand_delta_rows(cc.row, *rows, last, consumed, batch.messages);
+    if (last && consumed == rows->size()) {
+      read_ = {cc.row.seq, cc.row.id, -1};
+      cc_.reset();
+    } else {
+      // The extra row is read again next time when it was not needed.
+      cc.next_row = consumed < rows->size() ? (*rows)[consumed].row_num : rows->back().row_num + 1;
+      read_ = {cc.row.seq, cc.row.id, cc.next_row};
+    }
+    batch.token = std::make_shared<Position>(read_);
+    return batch;
+  }
+
+  const PipelineConfig& config_;
+  BuildContext ctx_;
+  std::shared_ptr<pg::Connection> db_;
+  std::string outbox_table_;
+  Template key_template_;
+  std::optional<outbox::Expander> expander_;
+  std::optional<outbox::OutboxReader> reader_;
+  Position read_;   // after the last batch read (reader thread)
+  Position acked_;  // after the last batch acknowledged (pipeline thread)
+  OutboxRow row_;
+  std::optional<OutboxRow> held_;
+  std::optional<ClaimCheck> cc_;
+
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> queue_;
+  std::optional<Error> error_;
+  bool stopping_ = false;
+  int stop_fd_ = -1, ready_fd_ = -1;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Source>> make_outbox_source(const PipelineConfig& config, const BuildContext& ctx) {
+  return std::unique_ptr<Source>(std::make_unique<OutboxSource>(config, ctx));
+}
+
+}  // namespace relay

@@ -1,0 +1,42 @@
+// Opening a RabbitMQ connection and judging the broker's replies: shared by the RabbitMQ sink and
+// the RabbitMQ source (src/backends/rabbitmq/).
+#pragma once
+
+#include <amqp.h>
+#include <sys/time.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "relay/result.h"
+#include "backends/rabbitmq/rabbitmq_encode.h"
+
+namespace relay::amqp_wire {
+
+struct ConnectionDeleter {
+  void operator()(amqp_connection_state_t c) const { amqp_destroy_connection(c); }
+};
+using ConnectionPtr = std::unique_ptr<amqp_connection_state_t_, ConnectionDeleter>;
+
+// At least 1 ms: rabbitmq-c reads a zero timeval as "do not wait at all".
+timeval to_timeval(std::chrono::microseconds d);
+
+// The tls_ca, tls_cert and tls_key keys of a sink's or source's config `c` (`role`: "sink",
+// "source"): files must be readable, a certificate needs its key, and they need amqps://.
+Result<TlsFiles> tls_files(const nlohmann::json& c, const Url& url, std::string_view role);
+
+// Connects (within `connect_timeout`; over TLS for amqps://, verifying the broker's certificate
+// and host name), logs in and opens `channel`. `key` names the url's config key in errors
+// ("sink.url", "source.url"). RPCs time out after 10 s.
+Result<ConnectionPtr> open_connection(const Url& url, const TlsFiles& tls, std::string_view key, amqp_channel_t channel,
+                                      int frame_max, std::chrono::seconds connect_timeout);
+
+// The result of an RPC on `channel`. A channel.close or connection.close from the broker is answered
+// (close-ok) and classified by classify_close; anything the broker refuses while setting up is the
+// same for every message, so a permanent refusal is fatal here too.
+Status check_reply(amqp_connection_state_t c, amqp_channel_t channel, const amqp_rpc_reply_t& r, const std::string& what);
+
+}  // namespace relay::amqp_wire

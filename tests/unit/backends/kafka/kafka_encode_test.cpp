@@ -1,0 +1,153 @@
+// The Kafka record a message becomes, byte for byte; the producer properties; topic names.
+#if RELAY_WITH_KAFKA
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "backends/kafka/kafka_config.h"
+#include "backends/kafka/kafka_encode.h"
+
+using namespace relay;
+using namespace relay::kafka;
+
+namespace {
+
+Message sample() {
+  Message m;
+  m.dedup_key = "outbox_orders:42:1";
+  m.routes[0] = "orders.insert";
+  m.routes[1] = "eu-17";
+  m.key = "17";
+  m.body = R"({"dedup_key":"outbox_orders:42:1","op":"insert","payload":{"id":17}})";
+  m.data = R"({"id": 17, "region": "eu", "name": "caf\u00e9 \"x\""})";
+  m.headers = {{"traceparent", "00-abc-def-01"}, {"tenant", "t1"}};
+  return m;
+}
+
+TEST(KafkaEncode, TheRecordCarriesTopicKeyBodyAndTheIdentityHeaderFirst) {
+  Message m = sample();
+  std::string key_buf;
+  Record r;
+  encode(m, KeyRule{}, key_buf, r);
+  EXPECT_EQ(r.topic, "orders.insert");
+  EXPECT_EQ(r.key, "17");
+  EXPECT_EQ(r.value, m.body);
+  ASSERT_EQ(r.headers.size(), 3u);
+  EXPECT_EQ(r.headers[0].first, "dedup_key");
+  EXPECT_EQ(r.headers[0].second, "outbox_orders:42:1");
+  EXPECT_EQ(r.headers[1].first, "traceparent");
+  EXPECT_EQ(r.headers[1].second, "00-abc-def-01");
+  EXPECT_EQ(r.headers[2].first, "tenant");
+  EXPECT_EQ(r.headers[2].second, "t1");
+  // Views, not copies: the record points into the message.
+  EXPECT_EQ(r.value.data(), m.body.data());
+}
+
+TEST(KafkaEncode, AnApplicationHeaderCannotReplaceTheIdentity) {
+  Message m = sample();
+  m.headers = {{"dedup_key", "forged"}, {"a", "b"}};
+  std::string key_buf;
+  Record r;
+  encode(m, KeyRule{}, key_buf, r);
+  ASSERT_EQ(r.headers.size(), 2u);
+  EXPECT_EQ(r.headers[0].second, "outbox_orders:42:1");
+  EXPECT_EQ(r.headers[1].first, "a");
+}
+
+TEST(KafkaEncode, AnEmptyKeyStaysEmpty) {
+  Message m = sample();
+  m.key.clear();
+  std::string key_buf;
+  Record r;
+  encode(m, KeyRule{}, key_buf, r);
+  EXPECT_TRUE(r.key.empty());
+}
+
+TEST(KafkaEncode, TheSinkKeyOptionIsATemplateOrColumnNames) {
+  Message m = sample();
+  std::string key_buf;
+  Record r;
+  auto tmpl = KeyRule::from_option("{{ region }}-{{ id }}");
+  EXPECT_EQ(tmpl.kind, KeyRule::route);
+  encode(m, tmpl, key_buf, r);
+  EXPECT_EQ(r.key, "eu-17") << "rendered by the core into routes[1]";
+
+  auto one = KeyRule::from_option("name");
+  ASSERT_EQ(one.kind, KeyRule::columns);
+  encode(m, one, key_buf, r);
+  EXPECT_EQ(r.key, "caf\xc3\xa9 \"x\"") << "one column: its text, unescaped";
+
+  auto two = KeyRule::from_option("region, id");
+  ASSERT_EQ(two.names, (std::vector<std::string>{"region", "id"}));
+  encode(m, two, key_buf, r);
+  EXPECT_EQ(r.key, R"(["eu",17])") << "several columns: a JSON array, like the pipeline's key option";
+
+  auto missing = KeyRule::from_option("id,nope");
+  encode(m, missing, key_buf, r);
+  EXPECT_EQ(r.key, "[17,null]");
+
+  EXPECT_EQ(KeyRule::from_option("").kind, KeyRule::message_key);
+}
+
+TEST(KafkaEncode, TopicNamesKafkaRefusesAreNamed) {
+  EXPECT_EQ(topic_problem("orders.insert_v1-x"), "");
+  EXPECT_NE(topic_problem(""), "");
+  EXPECT_NE(topic_problem("."), "");
+  EXPECT_NE(topic_problem(".."), "");
+  EXPECT_NE(topic_problem(std::string(250, 'a')), "");
+  EXPECT_EQ(topic_problem(std::string(249, 'a')), "");
+  EXPECT_EQ(topic_problem("orders/eu"),
+            "the topic \"orders/eu\" contains '/'; Kafka topics use only letters, digits, '.', '_' and '-'");
+  EXPECT_NE(topic_problem("orders eu"), "");
+}
+
+TEST(KafkaEncode, TheFixedPartOfATopicTemplateIsCheckedBeforeAnyMessage) {
+  EXPECT_EQ(topic_template_problem("{stream_table}-deltas"), "");
+  EXPECT_EQ(topic_template_problem("revenue.{{ region }}.{op}"), "");
+  EXPECT_NE(topic_template_problem("orders/{op}"), "");
+  EXPECT_NE(topic_template_problem("orders.>"), "");
+  EXPECT_NE(topic_template_problem("orders {{ region }}"), "");
+}
+
+std::string property(const std::vector<Property>& props, const std::string& name) {
+  std::string v;  // the last one wins, as in librdkafka's configuration
+  for (const auto& p : props)
+    if (p.name == name) v = p.value;
+  return v;
+}
+
+TEST(KafkaConfig, DefaultsAreAnIdempotentProducerWithAcksAll) {
+  auto props = producer_properties(nlohmann::json::parse(R"({"brokers": "a:9092,b:9092", "topic": "t", "acks": "all", "compression": "none"})"), "c1");
+  EXPECT_EQ(property(props, "bootstrap.servers"), "a:9092,b:9092");
+  EXPECT_EQ(property(props, "acks"), "all");
+  EXPECT_EQ(property(props, "enable.idempotence"), "true");
+  EXPECT_EQ(property(props, "max.in.flight.requests.per.connection"), "5");
+  EXPECT_EQ(property(props, "compression.codec"), "none");
+  EXPECT_EQ(property(props, "partitioner"), "murmur2");
+  EXPECT_EQ(property(props, "client.id"), "c1");
+}
+
+TEST(KafkaConfig, BrokerListsAcksCompressionAndPassThroughProperties) {
+  auto props = producer_properties(nlohmann::json::parse(R"({"brokers": ["a:1", "b:2"], "topic": "t", "acks": "1",
+      "compression": "zstd", "rdkafka": {"linger.ms": "20", "batch.num.messages": 5000, "sasl.mechanism": "PLAIN"}})"), "c1");
+  EXPECT_EQ(property(props, "bootstrap.servers"), "a:1,b:2");
+  EXPECT_EQ(property(props, "acks"), "1");
+  EXPECT_EQ(property(props, "enable.idempotence"), "false") << "idempotence needs acks=all";
+  EXPECT_EQ(property(props, "max.in.flight.requests.per.connection"), "1") << "order without idempotence";
+  EXPECT_EQ(property(props, "compression.codec"), "zstd");
+  EXPECT_EQ(property(props, "linger.ms"), "20");
+  EXPECT_EQ(property(props, "batch.num.messages"), "5000");
+  EXPECT_EQ(property(props, "sasl.mechanism"), "PLAIN");
+  for (const auto& p : props)
+    if (p.name == "linger.ms") {
+      EXPECT_EQ(p.origin, "rdkafka.linger.ms") << "errors name the key the user wrote";
+    }
+}
+
+TEST(KafkaConfig, PassThroughPropertiesOverrideTheRelaysDefaults) {
+  auto props = producer_properties(nlohmann::json::parse(R"({"brokers": "a:1", "topic": "t", "rdkafka": {"message.timeout.ms": "60000"}})"), "c");
+  EXPECT_EQ(property(props, "message.timeout.ms"), "60000");
+}
+
+}  // namespace
+#endif

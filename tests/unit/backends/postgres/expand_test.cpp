@@ -1,0 +1,270 @@
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "backends/postgres/expand.h"
+#include "util/json_timestamp.h"
+
+using namespace relay;
+using namespace relay::outbox;
+
+namespace {
+
+ExpandOptions options(std::vector<std::string> key = {"id"}) {
+  ExpandOptions o;
+  o.outbox = "outbox_orders";
+  o.stream_table = "orders";
+  o.key_columns = std::move(key);
+  return o;
+}
+
+OutboxRow row(std::int64_t id, std::string payload) {
+  OutboxRow r;
+  r.seq = 7;
+  r.id = id;
+  r.payload = std::move(payload);
+  r.committed_at = 1777284903.412;  // 2026-04-27T10:15:03.412Z
+  return r;
+}
+
+}  // namespace
+
+TEST(Expand, OneMessagePerInsertedRowWithStableDedupKeys) {
+  Expander e(options());
+  std::vector<Message> out;
+  e.expand_row(row(42, R"({"v": 1, "inserted": [{"id": 1, "amount": 10.5}, {"id": 2, "amount": 3}], "deleted": []})"), out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:42:0");
+  EXPECT_EQ(out[1].dedup_key, "outbox_orders:42:1");
+  EXPECT_EQ(out[0].op, Op::insert);
+  EXPECT_EQ(out[0].key, "1");
+  EXPECT_EQ(out[0].data, R"({"id":1,"amount":10.5})");
+  EXPECT_EQ(out[0].body,
+            R"({"dedup_key":"outbox_orders:42:0","stream_table":"orders","op":"insert","outbox_id":42,"refresh_id":null,)"
+            R"("key":"1","timestamp":"2026-04-27T10:15:03.412Z","is_full_refresh":false,"payload":{"id":1,"amount":10.5}})");
+}
+
+TEST(Expand, AnUpdateIsTheDeletedAndInsertedRowWithTheSameKey) {
+  Expander e(options());
+  std::vector<Message> out;
+  e.expand_row(row(5, R"({"v":1,"inserted":[{"id":3,"s":"new"},{"id":9,"s":"x"}],"deleted":[{"id":4,"s":"gone"},{"id":3,"s":"old"}]})"), out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].op, Op::delete_);
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:5:0");
+  EXPECT_EQ(out[0].data, R"({"id":4,"s":"gone"})");
+  EXPECT_EQ(out[1].op, Op::update);
+  EXPECT_EQ(out[1].dedup_key, "outbox_orders:5:1");
+  EXPECT_EQ(out[1].data, R"({"id":3,"s":"new"})");
+  EXPECT_NE(out[1].body.find(R"("before":{"id":3,"s":"old"})"), std::string::npos);
+  EXPECT_EQ(out[2].op, Op::insert);
+  EXPECT_EQ(out[2].dedup_key, "outbox_orders:5:3");
+}
+
+TEST(Expand, WithoutAKeyUpdatesAreNotPaired) {
+  Expander e(options({}));
+  std::vector<Message> out;
+  e.expand_row(row(5, R"({"v":1,"inserted":[{"id":3}],"deleted":[{"id":3}]})"), out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].op, Op::delete_);
+  EXPECT_EQ(out[1].op, Op::insert);
+  EXPECT_EQ(out[0].key, "");
+}
+
+TEST(Expand, CompositeKeysAreJsonArrays) {
+  Expander e(options({"region", "day"}));
+  std::vector<Message> out;
+  e.expand_row(row(1, R"({"v":1,"inserted":[{"region":"europe","day":"2026-04-27","revenue":1}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, R"(["europe","2026-04-27"])");
+}
+
+TEST(Expand, RendersTheSinkTemplatesPerMessage) {
+  auto t = Template::compile("revenue.{{ region }}.{op}");
+  ASSERT_TRUE(t);
+  auto o = options({"region"});
+  o.routes = {&*t};
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_row(row(1, R"({"v":1,"inserted":[{"region":"europe"},{"region":"asia"}]})"), out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].routes[0], "revenue.europe.insert");
+  EXPECT_EQ(out[1].routes[0], "revenue.asia.insert");
+}
+
+TEST(Expand, DeltaGranularityIsTheEnvelopeOfSeed000) {
+  auto o = options();
+  o.granularity = Granularity::delta;
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_row(row(42, R"({"v":1,"inserted":[{"id":1}],"deleted":[{"id":1,"x":0}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].op, Op::delta);
+  EXPECT_EQ(out[0].body,
+            R"({"stream_table":"orders","sequence":42,"timestamp":"2026-04-27T10:15:03.412Z",)"
+            R"("delta":{"inserted":[{"id":1}],"deleted":[{"id":1,"x":0}]},"metadata":{"dedup_key":"outbox_orders:42:0",)"
+            R"("outbox_id":42,"refresh_id":null,"full_refresh":false,"delta_rows":2}})");
+}
+
+// A delta routed by a row field is split per route: each route gets its own rows, in order, under
+// the identity of its first row; a delta on one route stays one message with the identity it had.
+TEST(Expand, ADeltaRoutedByARowFieldIsSplitPerRoute) {
+  auto t = Template::compile("revenue.{{ region }}");
+  ASSERT_TRUE(t);
+  auto o = options();
+  o.granularity = Granularity::delta;
+  o.routes = {&*t};
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_row(row(7, R"({"v":1,"inserted":[{"region":"europe","r":2},{"region":"asia","r":5},{"region":"europe","r":3}],)"
+                      R"("deleted":[{"region":"asia","r":4}]})"), out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].routes[0], "revenue.asia");
+  EXPECT_EQ(out[0].data, R"({"inserted":[{"region":"asia","r":5}],"deleted":[{"region":"asia","r":4}]})");
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:7:0");
+  EXPECT_EQ(out[1].routes[0], "revenue.europe");
+  EXPECT_EQ(out[1].data, R"({"inserted":[{"region":"europe","r":2},{"region":"europe","r":3}],"deleted":[]})");
+  EXPECT_EQ(out[1].dedup_key, "outbox_orders:7:1");
+  EXPECT_NE(out[1].body.find("\"delta_rows\":2"), std::string::npos) << out[1].body;
+
+  out.clear();
+  e.expand_row(row(8, R"({"v":1,"inserted":[{"region":"asia","r":1},{"region":"asia","r":2}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:8:0");
+
+  // Claim-check chunks too, each part named by its first row.
+  OutboxRow cc = row(9, "");
+  cc.is_claim_check = true;
+  std::vector<DeltaRow> rows = {{1, false, R"({"region":"europe"})"}, {2, false, R"({"region":"asia"})"}, {3, true, R"({"region":"europe"})"}};
+  out.clear();
+  size_t consumed = 0;
+  e.expand_delta_rows(cc, rows, /*last_chunk=*/true, consumed, out);
+  EXPECT_EQ(consumed, 3u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].routes[0], "revenue.europe");
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:9:1");
+  EXPECT_EQ(out[0].data, R"({"inserted":[{"region":"europe"}],"deleted":[{"region":"europe"}]})");
+  EXPECT_EQ(out[1].routes[0], "revenue.asia");
+  EXPECT_EQ(out[1].dedup_key, "outbox_orders:9:2");
+}
+
+TEST(Expand, CloudEventsCarryTheRowBeforeAndAfter) {
+  auto o = options();
+  o.format = Format::cloudevents;
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_row(row(3, R"({"v":1,"inserted":[{"id":1,"n":2}],"deleted":[{"id":1,"n":1}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].body,
+            R"({"specversion":"1.0","id":"outbox_orders:3:0","source":"/pgtrickle/orders","type":"pgtrickle.orders.update",)"
+            R"("time":"2026-04-27T10:15:03.412Z","subject":"1","datacontenttype":"application/json","outboxid":"3",)"
+            R"("data":{"before":{"id":1,"n":1},"after":{"id":1,"n":2}}})");
+}
+
+TEST(Expand, ApplicationEventsAreRelayedWithTheirHeaders) {
+  Expander e(options());
+  std::vector<Message> out;
+  auto r = row(8, R"({"order_id": 17, "status": "paid"})");
+  r.is_event = true;
+  r.headers = R"({"type": "OrderPaid", "traceparent": "00-abc-def-01"})";
+  e.expand_row(r, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].op, Op::event);
+  EXPECT_EQ(out[0].data, R"({"order_id":17,"status":"paid"})");
+  ASSERT_EQ(out[0].headers.size(), 2u);
+  EXPECT_EQ(out[0].headers[0], (Header{"type", "OrderPaid"}));
+}
+
+TEST(Expand, ReadsEveryPayloadShapePgTrickleWrote) {
+  Expander e(options());
+  std::vector<Message> out;
+  // 0.28-0.45: a bare array, the whole stream table.
+  e.expand_row(row(1, R"([{"id":1},{"id":2}])"), out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_NE(out[0].body.find(R"("is_full_refresh":true)"), std::string::npos);
+  // 0.46+: counts instead of rows: relayed as one event.
+  out.clear();
+  e.expand_row(row(2, R"({"v":1,"refresh_id":null,"inserted":3,"deleted":0,"source":"public.orders"})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].op, Op::event);
+  EXPECT_TRUE(out[0].poison.empty());
+}
+
+TEST(Expand, UnreadablePayloadsBecomePoisonMessagesNotSilence) {
+  Expander e(options());
+  std::vector<Message> out;
+  e.expand_row(row(1, R"({"v":2,"rows":[]})"), out);
+  e.expand_row(row(2, R"("just a string")"), out);
+  e.expand_row(row(3, R"({"v":1,"inserted":{"id":1}})"), out);
+  OutboxRow empty = row(4, "");
+  e.expand_row(empty, out);
+  ASSERT_EQ(out.size(), 4u);
+  for (const auto& m : out) EXPECT_FALSE(m.poison.empty()) << m.dedup_key;
+  EXPECT_NE(out[0].poison.find("\"v\" is 2"), std::string::npos);
+}
+
+TEST(Expand, TruncateIsOneMessage) {
+  Expander e(options());
+  std::vector<Message> out;
+  e.expand_row(row(9, R"({"v":1,"inserted":[],"deleted":[],"full_refresh":true,"truncated":true})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].op, Op::truncate);
+}
+
+TEST(Expand, ClaimCheckRowsPairAdjacentDeleteAndInsert) {
+  Expander e(options());
+  OutboxRow r = row(10, "");
+  r.is_claim_check = true;
+  std::vector<DeltaRow> rows = {
+      {1, true, R"({"id":1,"v":"a"})"}, {2, false, R"({"id":1,"v":"b"})"},  // update of 1
+      {3, false, R"({"id":2,"v":"c"})"},                                    // insert of 2
+      {4, true, R"({"id":3,"v":"d"})"},                                     // maybe paired with row 5
+  };
+  std::vector<Message> out;
+  size_t consumed = 0;
+  e.expand_delta_rows(r, rows, /*last_chunk=*/false, consumed, out);
+  EXPECT_EQ(consumed, 3u);  // the trailing DELETE waits for the next chunk
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].op, Op::update);
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:10:1");
+  EXPECT_EQ(out[1].op, Op::insert);
+  EXPECT_EQ(out[1].dedup_key, "outbox_orders:10:3");
+
+  out.clear();
+  std::vector<DeltaRow> rest = {{4, true, R"({"id":3,"v":"d"})"}};
+  e.expand_delta_rows(r, rest, /*last_chunk=*/true, consumed, out);
+  EXPECT_EQ(consumed, 1u);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].op, Op::delete_);
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:10:4");
+}
+
+TEST(Expand, NumericValuesKeepTheirExactDigits) {
+  Expander e(options());
+  std::vector<Message> out;
+  e.expand_row(row(1, R"({"v": 1, "inserted": [{"id": 1, "amount": 42.50, "big": 123456789012345678901234.5}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].data, R"({"id":1,"amount":42.50,"big":123456789012345678901234.5})");
+}
+
+TEST(Expand, ACommitTimeBeyondTheCalendarHasANullTimestamp) {
+  // created_at = 'infinity' reads as an infinite epoch; year 10000 needs five digits.
+  for (double t : {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN(), 1e300, 253402300800.0}) {
+    std::string s;
+    util::append_json_timestamp(s, t);
+    EXPECT_EQ(s, "null") << t;
+  }
+  std::string s;
+  util::append_json_timestamp(s, 253402300798.5);
+  EXPECT_EQ(s, "\"9999-12-31T23:59:58.500Z\"");
+}
+
+TEST(Expand, TheFirstRowHasATimestampWhateverItsId) {
+  // Id and sequence -1 once matched the empty timestamp cache and gave "timestamp":, not JSON.
+  Expander e(options());
+  std::vector<Message> out;
+  auto r = row(-1, R"({"v":1,"inserted":[{"id":1}]})");
+  r.seq = -1;
+  e.expand_row(r, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].body.find(R"("timestamp":"2026-04-27T10:15:03.412Z")"), std::string::npos) << out[0].body;
+}
