@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz::Fields in({reinterpret_cast<const char*>(data), size});
   std::string_view flags = in[0];
   auto flag = [&](char c) { return flags.find(c) != std::string_view::npos; };
-  outbox::ExpandOptions opt;
+  postgres::ExpandOptions opt;
   opt.outbox = "outbox_orders";
   opt.stream_table = flag('S') ? "public.order_lines" : "orders";
   opt.granularity = flag('D') ? Granularity::delta : Granularity::row;
@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (flag('T')) opt.key_template = &key_template;
   opt.routes = {&route, flag('R') ? &route2 : nullptr};
 
-  outbox::OutboxRow row;
+  postgres::OutboxRow row;
   row.id = std::strtoll(std::string(in[1]).c_str(), nullptr, 10);
   row.seq = row.id;
   row.is_event = flag('E');
@@ -65,16 +65,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // Payloads and headers come from jsonb columns: envelopes are checked when they are valid JSON.
   bool inputs_ok = row.headers.empty() || json_ok(row.headers);
-  outbox::Expander expander(opt);
+  postgres::Expander expander(opt);
   std::vector<Message> out;
   if (!row.is_claim_check) {
     row.payload = in[4];
     inputs_ok = inputs_ok && (row.payload.empty() || json_ok(row.payload));
     expander.expand_row(row, out);
   } else {
-    std::vector<outbox::DeltaRow> rows;
+    std::vector<postgres::DeltaRow> rows;
     for (size_t i = 4; i < in.size(); ++i) {
-      outbox::DeltaRow r;
+      postgres::DeltaRow r;
       r.row_num = static_cast<std::int64_t>(i - 4);
       std::string_view text = in[i];
       r.is_delete = !text.empty() && text[0] == '-';

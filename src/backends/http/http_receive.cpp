@@ -9,7 +9,7 @@
 #include "util/json_scan.h"
 #include "util/strings.h"
 
-namespace relay::http_source {
+namespace relay::http {
 namespace {
 
 std::string_view trim(std::string_view s) {
@@ -155,4 +155,4 @@ bool RateLimit::take(double now_s, double* wait_s) {
   return false;
 }
 
-}  // namespace relay::http_source
+}  // namespace relay::http

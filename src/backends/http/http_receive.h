@@ -10,7 +10,7 @@
 
 #include "relay/message.h"
 
-namespace relay::http_source {
+namespace relay::http {
 
 inline constexpr std::string_view kSignatureHeader = "X-Pgtrickle-Signature";
 
@@ -67,4 +67,4 @@ class RateLimit {
   double rate_, tokens_, last_ = -1;
 };
 
-}  // namespace relay::http_source
+}  // namespace relay::http

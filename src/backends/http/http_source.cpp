@@ -182,7 +182,7 @@ class HttpSource final : public Source {
     }
     if (!s_.bearer_token.empty()) {
       const std::string& auth = req.header("Authorization");
-      if (auth.empty() || !http_source::bearer_matches(auth, s_.bearer_token)) {
+      if (auth.empty() || !http::bearer_matches(auth, s_.bearer_token)) {
         auto r = http::error_response(401, auth.empty() ? "missing Authorization: Bearer <token>" : "the bearer token is not the receiver's");
         r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"pgtrickle-relay\"");
         return r;
@@ -202,31 +202,31 @@ class HttpSource final : public Source {
     bool signed_body = !s_.hmac_secret.empty();
     if (signed_body) {
       std::int64_t now = duration_cast<seconds>(system_clock::now().time_since_epoch()).count(), age = 0;
-      const std::string& sig = req.header(http_source::kSignatureHeader);
-      switch (http_source::verify_signature(sig, s_.hmac_secret, req.body, now, s_.tolerance_s, &age)) {
-        case http_source::SignatureCheck::ok:
+      const std::string& sig = req.header(http::kSignatureHeader);
+      switch (http::verify_signature(sig, s_.hmac_secret, req.body, now, s_.tolerance_s, &age)) {
+        case http::SignatureCheck::ok:
           break;
-        case http_source::SignatureCheck::missing:
+        case http::SignatureCheck::missing:
           return reply(http::error_response(401, "missing X-Pgtrickle-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">"));
-        case http_source::SignatureCheck::malformed:
+        case http::SignatureCheck::malformed:
           return reply(http::error_response(401, "malformed X-Pgtrickle-Signature; expected t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">"));
-        case http_source::SignatureCheck::mismatch:
+        case http::SignatureCheck::mismatch:
           return reply(http::error_response(401, "the signature does not match the body (wrong secret, or the body was changed)"));
-        case http_source::SignatureCheck::stale:
+        case http::SignatureCheck::stale:
           return reply(http::error_response(403, fmt::format("the signature's timestamp is {} s off the receiver's clock; at most {} s are accepted "
                                                              "(replay protection): sign again", age, s_.tolerance_s)));
       }
     }
-    http_source::RequestInfo info;
+    http::RequestInfo info;
     info.path = s_.path;
     info.signed_body = signed_body;
     info.idempotency_key = req.header("Idempotency-Key");
     info.received_at = duration<double>(system_clock::now().time_since_epoch()).count();
     for (const auto& [name, value] : req.headers)
-      if (http_source::keep_header(name)) info.headers.emplace_back(http_source::lower(name), value);
+      if (http::keep_header(name)) info.headers.emplace_back(http::lower(name), value);
     auto p = std::make_shared<Pending>(Pending{.reply = std::move(reply)});
     std::string error;
-    if (!http_source::parse_body(req.body, info, p->messages, error)) return p->reply(http::error_response(400, error));
+    if (!http::parse_body(req.body, info, p->messages, error)) return p->reply(http::error_response(400, error));
     size_t n = p->messages.size();
 
     std::lock_guard lock(mutex_);
@@ -272,7 +272,7 @@ class HttpSource final : public Source {
   size_t queued_ = 0;   // messages in queue_ not yet handed out
   size_t pending_ = 0;  // messages accepted and not yet committed
   bool closed_ = false;
-  http_source::RateLimit rate_;
+  http::RateLimit rate_;
 };
 
 }  // namespace

@@ -8,7 +8,7 @@
 #include "util/digest.h"
 #include "util/strings.h"
 
-namespace relay::webhook {
+namespace relay::http {
 namespace {
 
 // An RFC 9110 token: what a header name may be made of.
@@ -126,4 +126,4 @@ Result<std::vector<Header>> parse_headers(const nlohmann::json& headers) {
   return out;
 }
 
-}  // namespace relay::webhook
+}  // namespace relay::http

@@ -12,7 +12,7 @@
 #include "relay/message.h"
 #include "relay/result.h"
 
-namespace relay::webhook {
+namespace relay::http {
 
 inline constexpr std::string_view kSignatureHeader = "X-Pgtrickle-Signature";
 
@@ -49,4 +49,4 @@ Answer classify_status(long status);
 // Checks the configured `headers` object and turns it into header pairs; errors name the header.
 Result<std::vector<Header>> parse_headers(const nlohmann::json& headers);
 
-}  // namespace relay::webhook
+}  // namespace relay::http

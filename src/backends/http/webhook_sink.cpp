@@ -100,14 +100,14 @@ class WebhookSink final : public Sink {
     ++attempts;
     healthy_ = r.answered() || http::classify_curl_error(r.curl_code) == ErrorKind::permanent;
     std::string error = fmt::format("{} {}: {}", req.method, printable_url(req.url), answer_text(r));
-    webhook::Answer a = r.answered() ? webhook::classify_status(r.status)
-                                     : (http::classify_curl_error(r.curl_code) == ErrorKind::permanent ? webhook::Answer::permanent
-                                                                                                       : webhook::Answer::retriable);
-    if (a == webhook::Answer::delivered) {
+    http::Answer a = r.answered() ? http::classify_status(r.status)
+                                     : (http::classify_curl_error(r.curl_code) == ErrorKind::permanent ? http::Answer::permanent
+                                                                                                       : http::Answer::retriable);
+    if (a == http::Answer::delivered) {
       for (auto& o : outs) o = {Outcome::delivered, {}};
       return http::Verdict::next;
     }
-    if (a == webhook::Answer::permanent) {
+    if (a == http::Answer::permanent) {
       for (auto& o : outs) o = {Outcome::rejected, error};
       return http::Verdict::next;
     }
@@ -128,7 +128,7 @@ class WebhookSink final : public Sink {
     req.ca_file = tls_ca_;
     req.cert_file = tls_cert_;
     req.key_file = tls_key_;
-    webhook::encode_headers(idempotency_key, app_headers, body, options_, now, req.headers);
+    http::encode_headers(idempotency_key, app_headers, body, options_, now, req.headers);
     return req;
   }
 
@@ -151,8 +151,8 @@ class WebhookSink final : public Sink {
   // halves to the message(s) at fault. False when a retriable failure ends the send.
   bool send_batched(std::span<const Message> batch, std::span<Outcome> outcomes, Deadline deadline) {
     std::string body;
-    webhook::encode_batch_body(batch, body);
-    std::string key = webhook::batch_idempotency_key(batch);
+    http::encode_batch_body(batch, body);
+    std::string key = http::batch_idempotency_key(batch);
     http::Unit unit{0, request(batch.front().routes[0], key, {}, body, unix_now())};
     int attempts = 0;
     bool refused = false;
@@ -179,7 +179,7 @@ class WebhookSink final : public Sink {
   int retry_max_ = 3;
   int retry_backoff_ms_ = 200;
   int max_in_flight_ = 1;
-  webhook::EncodeOptions options_;
+  http::EncodeOptions options_;
   bool healthy_ = true;
   std::vector<http::Unit> units_;
   std::vector<int> attempts_;
@@ -204,7 +204,7 @@ Result<std::unique_ptr<Sink>> make_webhook_sink(const PipelineConfig& config, co
   for (const char* key : {"tls_ca", "tls_cert", "tls_key"})
     if (auto path = s.value(key, ""); !path.empty() && ::access(path.c_str(), R_OK) != 0)
       return fatal(fmt::format("webhook sink: {}: cannot read {}", key, path));
-  auto headers = webhook::parse_headers(s.contains("headers") ? s["headers"] : nlohmann::json());
+  auto headers = http::parse_headers(s.contains("headers") ? s["headers"] : nlohmann::json());
   if (!headers) return headers.error();
   return std::unique_ptr<Sink>(std::make_unique<WebhookSink>(config, ctx, std::move(*headers)));
 }

@@ -6,7 +6,7 @@
 
 #include "util/strings.h"
 
-namespace relay::nats_conn {
+namespace relay::nats {
 namespace {
 
 struct OptionsDeleter {
@@ -78,4 +78,4 @@ Result<ConnectionPtr> connect(const Settings& cfg, const std::string& client_nam
   return ConnectionPtr(conn);
 }
 
-}  // namespace relay::nats_conn
+}  // namespace relay::nats

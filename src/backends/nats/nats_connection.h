@@ -12,7 +12,7 @@
 
 #include "relay/result.h"
 
-namespace relay::nats_conn {
+namespace relay::nats {
 
 struct ConnectionDeleter {
   void operator()(natsConnection* c) const { natsConnection_Destroy(c); }
@@ -37,4 +37,4 @@ Result<ConnectionPtr> connect(const Settings& settings, const std::string& clien
 // natsStatus as text, with the library's detail for the last error when it has one.
 std::string status_text(natsStatus s);
 
-}  // namespace relay::nats_conn
+}  // namespace relay::nats

@@ -5,7 +5,7 @@
 
 #include "util/strings.h"
 
-namespace relay::nats_decode {
+namespace relay::nats {
 namespace {
 
 template <class T>
@@ -64,4 +64,4 @@ Message to_message(std::string_view stream, std::string_view subject, std::strin
   return m;
 }
 
-}  // namespace relay::nats_decode
+}  // namespace relay::nats

@@ -9,7 +9,7 @@
 
 #include "relay/message.h"
 
-namespace relay::nats_decode {
+namespace relay::nats {
 
 // What JetStream puts in the reply subject of a delivered message:
 //   $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>
@@ -32,4 +32,4 @@ std::optional<Delivery> parse_ack_subject(std::string_view reply);
 Message to_message(std::string_view stream, std::string_view subject, std::string_view data,
                    std::vector<Header> headers, const Delivery& delivery);
 
-}  // namespace relay::nats_decode
+}  // namespace relay::nats

@@ -5,7 +5,7 @@
 
 #include "util/json_scan.h"
 
-namespace relay::nats_wire {
+namespace relay::nats {
 
 std::vector<std::pair<std::string_view, std::string_view>> headers(const Message& m) {
   std::vector<std::pair<std::string_view, std::string_view>> h;
@@ -93,4 +93,4 @@ std::string default_stream_name(std::string_view subject) {
   return name;
 }
 
-}  // namespace relay::nats_wire
+}  // namespace relay::nats

@@ -11,7 +11,7 @@
 #include "relay/message.h"
 #include "relay/result.h"
 
-namespace relay::nats_wire {
+namespace relay::nats {
 
 // The headers a message is published with: Nats-Msg-Id (JetStream's dedup identity, the message's
 // dedup_key), then the application headers. Nothing else: every header costs the client and the
@@ -47,4 +47,4 @@ std::string stream_subject(std::string_view template_text, std::string_view lite
 // '_' ("revenue.{{ region }}" → "revenue").
 std::string default_stream_name(std::string_view stream_subject);
 
-}  // namespace relay::nats_wire
+}  // namespace relay::nats

@@ -34,7 +34,7 @@ Outcome::Kind classify(natsStatus status, jsErrCode code) {
   }
 }
 
-using nats_conn::status_text;
+using nats::status_text;
 
 class NatsSink final : public Sink {
  public:
@@ -43,14 +43,14 @@ class NatsSink final : public Sink {
     subject_template_ = s.at("subject").get<std::string>();
     stream_ = s.value("stream", "");
     create_stream_ = s.value("create_stream", true);
-    conn_settings_ = nats_conn::Settings::from(s);
+    conn_settings_ = nats::Settings::from(s);
   }
 
   ~NatsSink() override { close(); }
 
   Status start() override {
     close();
-    auto conn = nats_conn::connect(conn_settings_, "pgtrickle-relay " + pipeline_);
+    auto conn = nats::connect(conn_settings_, "pgtrickle-relay " + pipeline_);
     if (!conn) return conn.error();
     conn_ = std::move(*conn);
 
@@ -89,14 +89,14 @@ class NatsSink final : public Sink {
     for (size_t i = 0; i < batch.size(); ++i) {
       const Message& m = batch[i];
       const std::string& subject = m.routes[0];
-      if (auto problem = nats_wire::subject_problem(subject); !problem.empty()) {
+      if (auto problem = nats::subject_problem(subject); !problem.empty()) {
         resolve(i, {Outcome::rejected, "NATS: " + problem});
         continue;
       }
-      std::string reply = nats_wire::reply_subject(inbox_, generation, i);
+      std::string reply = nats::reply_subject(inbox_, generation, i);
       natsMsg* msg = nullptr;
       natsStatus s = natsMsg_Create(&msg, subject.c_str(), reply.c_str(), m.body.data(), static_cast<int>(m.body.size()));
-      for (const auto& [k, v] : nats_wire::headers(m))
+      for (const auto& [k, v] : nats::headers(m))
         if (s == NATS_OK) s = natsMsgHeader_Add(msg, k.data(), v.data());
       if (s == NATS_OK) s = natsConnection_PublishMsg(conn_.get(), msg);
       natsMsg_Destroy(msg);
@@ -132,8 +132,8 @@ class NatsSink final : public Sink {
       }
       std::uint32_t g = 0;
       size_t i = 0;
-      if (nats_wire::parse_reply_subject(natsMsg_GetSubject(msg), g, i) && g == generation && i < batch.size() && !resolved_[i]) {
-        auto ack = nats_wire::parse_pub_ack(std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
+      if (nats::parse_reply_subject(natsMsg_GetSubject(msg), g, i) && g == generation && i < batch.size() && !resolved_[i]) {
+        auto ack = nats::parse_pub_ack(std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
         if (ack.stored) resolve(i, {Outcome::delivered, {}});
         else resolve(i, {classify(NATS_ERR, static_cast<jsErrCode>(ack.err_code)), "NATS: " + ack.error});
         --awaited;
@@ -162,8 +162,8 @@ class NatsSink final : public Sink {
   Status ensure_stream() {
     auto tmpl = Template::compile(subject_template_);
     if (!tmpl) return tmpl.error();
-    std::string subjects = nats_wire::stream_subject(subject_template_, tmpl->literal_prefix());
-    std::string name = !stream_.empty() ? stream_ : nats_wire::default_stream_name(subjects);
+    std::string subjects = nats::stream_subject(subject_template_, tmpl->literal_prefix());
+    std::string name = !stream_.empty() ? stream_ : nats::default_stream_name(subjects);
     jsErrCode code = static_cast<jsErrCode>(0);
     jsStreamInfo* info = nullptr;
     if (!name.empty()) {
@@ -215,10 +215,10 @@ class NatsSink final : public Sink {
 
   BuildContext ctx_;
   std::string pipeline_, subject_template_, stream_;
-  nats_conn::Settings conn_settings_;
+  nats::Settings conn_settings_;
   bool create_stream_ = true;
-  nats_conn::ConnectionPtr conn_;
-  nats_conn::JsPtr js_;
+  nats::ConnectionPtr conn_;
+  nats::JsPtr js_;
 
   std::string inbox_;  // PubAcks come to "<inbox_>.<generation>-<index>"
   std::unique_ptr<natsSubscription, SubscriptionDeleter> replies_;

@@ -23,7 +23,7 @@
 namespace relay {
 namespace {
 
-using nats_conn::status_text;
+using nats::status_text;
 
 // Longest a single fetch waits inside wait(), so a stop request is seen quickly.
 constexpr std::int64_t kWaitSliceMs = 250;
@@ -32,8 +32,8 @@ constexpr std::int64_t kNoWaitExpiresMs = 2000;
 
 // The connection and subscription, kept alive by every batch still holding messages of it.
 struct Session {
-  nats_conn::ConnectionPtr conn;
-  nats_conn::JsPtr js;
+  nats::ConnectionPtr conn;
+  nats::JsPtr js;
   natsSubscription* sub = nullptr;
 
   bool connected() const { return conn && natsConnection_Status(conn.get()) == NATS_CONN_STATUS_CONNECTED; }
@@ -93,7 +93,7 @@ class NatsSource final : public Source {
  public:
   NatsSource(const PipelineConfig& config, const BuildContext& ctx) : ctx_(ctx), pipeline_(config.name) {
     const auto& s = config.source();
-    settings_ = nats_conn::Settings::from(s);
+    settings_ = nats::Settings::from(s);
     stream_ = s.at("stream").get<std::string>();
     consumer_ = s.at("consumer").get<std::string>();
     filter_subject_ = s.value("filter_subject", "");
@@ -106,7 +106,7 @@ class NatsSource final : public Source {
 
   Status start() override {
     stop();
-    auto conn = nats_conn::connect(settings_, "pgtrickle-relay " + pipeline_);
+    auto conn = nats::connect(settings_, "pgtrickle-relay " + pipeline_);
     if (!conn) return conn.error();
     auto session = std::make_shared<Session>();
     session->conn = std::move(*conn);
@@ -254,13 +254,13 @@ class NatsSource final : public Source {
 
   Message to_message(natsMsg* msg) {
     const char* reply = natsMsg_GetReply(msg);
-    nats_decode::Delivery d;
-    if (auto parsed = nats_decode::parse_ack_subject(reply ? reply : "")) d = *parsed;
+    nats::Delivery d;
+    if (auto parsed = nats::parse_ack_subject(reply ? reply : "")) d = *parsed;
     server_pending_ = d.pending;
     if (d.timestamp_ns > 0) last_timestamp_ns_ = d.timestamp_ns;
     const char* data = natsMsg_GetData(msg);
     std::string_view body(data ? data : "", static_cast<size_t>(natsMsg_GetDataLength(msg)));
-    return nats_decode::to_message(stream_, natsMsg_GetSubject(msg), body, headers_of(msg), d);
+    return nats::to_message(stream_, natsMsg_GetSubject(msg), body, headers_of(msg), d);
   }
 
   // Looks the durable consumer up; creates it when missing. An existing consumer is used as it is,
@@ -329,7 +329,7 @@ class NatsSource final : public Source {
 
   BuildContext ctx_;
   std::string pipeline_;
-  nats_conn::Settings settings_;
+  nats::Settings settings_;
   std::string stream_, consumer_, filter_subject_;
   std::int64_t ack_wait_ms_ = 30000, max_deliver_ = -1;
   int batch_size_ = 1000;

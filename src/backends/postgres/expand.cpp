@@ -8,7 +8,7 @@
 #include "util/json_timestamp.h"
 #include "util/json_scan.h"
 
-namespace relay::outbox {
+namespace relay::postgres {
 namespace {
 
 namespace js = json_scan;
@@ -502,4 +502,4 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
   consumed = i;
 }
 
-}  // namespace relay::outbox
+}  // namespace relay::postgres

@@ -12,7 +12,7 @@
 #include "config/template.h"
 #include "relay/message.h"
 
-namespace relay::outbox {
+namespace relay::postgres {
 
 struct OutboxRow {
   std::int64_t seq = 0;  // commit sequence (0 for pg_trickle's own outboxes)
@@ -96,4 +96,4 @@ class Expander {
   std::string ts_text_;
 };
 
-}  // namespace relay::outbox
+}  // namespace relay::postgres

@@ -9,7 +9,7 @@
 
 #include "pg/copy_text.h"
 
-namespace relay::outbox {
+namespace relay::postgres {
 namespace {
 
 using pg::quote_ident;
@@ -247,4 +247,4 @@ void OutboxReader::wait_for_rows(Deadline deadline, int stop_fd) {
   caught_up_ = false;  // the poll interval passed: look again
 }
 
-}  // namespace relay::outbox
+}  // namespace relay::postgres

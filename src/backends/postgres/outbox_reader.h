@@ -13,7 +13,7 @@
 #include "relay/message.h"
 #include "backends/postgres/expand.h"
 
-namespace relay::outbox {
+namespace relay::postgres {
 
 class OutboxReader {
  public:
@@ -62,4 +62,4 @@ class OutboxReader {
   double committed_at_ = 0;
 };
 
-}  // namespace relay::outbox
+}  // namespace relay::postgres

@@ -19,7 +19,7 @@
 namespace relay {
 namespace {
 
-using outbox::OutboxRow;
+using postgres::OutboxRow;
 
 // Where the pipeline stands: every row before (seq, id) is done; next_row >= 0 means row `id` is a
 // claim-check delta done up to (not including) that row number.
@@ -66,7 +66,7 @@ class OutboxSource final : public Source {
                        {target()});
     if (!r) return r.error();
     if (r->rows() == 0) return fatal(fmt::format("outbox for \"{}\" not found", target()));
-    outbox::OutboxReader::Table table{r->str(0, 0), r->null(0, 1) ? "" : r->str(0, 1), r->str(0, 3) != "relay"};
+    postgres::OutboxReader::Table table{r->str(0, 0), r->null(0, 1) ? "" : r->str(0, 1), r->str(0, 3) != "relay"};
     outbox_table_ = table.outbox;
     // An outbox pg_trickle created after the install is not readable by the relay's role yet.
     if (auto can = db_->exec("SELECT pg_catalog.has_table_privilege($1, 'SELECT')", {"pgtrickle." + db_->quote_ident(outbox_table_)});
@@ -78,7 +78,7 @@ class OutboxSource final : public Source {
       for (int i = 0; i < w->rows(); ++i)
         ctx_.log->warn("A template uses a variable that is always empty for this outbox.", {{"warning", w->str(i, 0)}});
 
-    outbox::ExpandOptions opt;
+    postgres::ExpandOptions opt;
     opt.outbox = outbox_table_;
     opt.stream_table = r->str(0, 4);
     opt.key_columns = config_.key_columns.empty() ? parse_text_array(r->str(0, 2)) : config_.key_columns;
@@ -364,8 +364,8 @@ class OutboxSource final : public Source {
   std::shared_ptr<pg::Connection> db_;
   std::string outbox_table_;
   Template key_template_;
-  std::optional<outbox::Expander> expander_;
-  std::optional<outbox::OutboxReader> reader_;
+  std::optional<postgres::Expander> expander_;
+  std::optional<postgres::OutboxReader> reader_;
   Position read_;   // after the last batch read (reader thread)
   Position acked_;  // after the last batch acknowledged (pipeline thread)
   OutboxRow row_;

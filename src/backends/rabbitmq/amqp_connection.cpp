@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-namespace relay::amqp_wire {
+namespace relay::rabbitmq {
 
 timeval to_timeval(std::chrono::microseconds d) {
   d = std::max(d, std::chrono::microseconds(1000));
@@ -124,4 +124,4 @@ Status check_reply(amqp_connection_state_t c, amqp_channel_t channel, const amqp
   return Error{kind, fmt::format("RabbitMQ refused {}: {} {}", what, code, text)};
 }
 
-}  // namespace relay::amqp_wire
+}  // namespace relay::rabbitmq

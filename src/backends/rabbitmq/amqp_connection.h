@@ -14,7 +14,7 @@
 #include "relay/result.h"
 #include "backends/rabbitmq/rabbitmq_encode.h"
 
-namespace relay::amqp_wire {
+namespace relay::rabbitmq {
 
 struct ConnectionDeleter {
   void operator()(amqp_connection_state_t c) const { amqp_destroy_connection(c); }
@@ -39,4 +39,4 @@ Result<ConnectionPtr> open_connection(const Url& url, const TlsFiles& tls, std::
 // same for every message, so a permanent refusal is fatal here too.
 Status check_reply(amqp_connection_state_t c, amqp_channel_t channel, const amqp_rpc_reply_t& r, const std::string& what);
 
-}  // namespace relay::amqp_wire
+}  // namespace relay::rabbitmq

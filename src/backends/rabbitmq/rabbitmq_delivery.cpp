@@ -7,7 +7,7 @@
 #include "backends/rabbitmq/rabbitmq_encode.h"
 #include "util/digest.h"
 
-namespace relay::amqp_wire {
+namespace relay::rabbitmq {
 namespace {
 
 std::string decimal_text(const amqp_decimal_t& d) {
@@ -109,4 +109,4 @@ void decode_delivery(std::string_view queue, std::string_view routing_key, const
   }
 }
 
-}  // namespace relay::amqp_wire
+}  // namespace relay::rabbitmq

@@ -9,7 +9,7 @@
 
 #include "relay/message.h"
 
-namespace relay::amqp_wire {
+namespace relay::rabbitmq {
 
 // dedup_key = the message-id property when set and not empty, else "sha256:<hex of the body>" (the
 // same body published twice without a message-id is one event); subject = the routing key;
@@ -25,4 +25,4 @@ void decode_delivery(std::string_view queue, std::string_view routing_key, const
 // true/false, timestamps in unix seconds, nested tables and arrays as JSON.
 std::string field_text(const amqp_field_value_t& v);
 
-}  // namespace relay::amqp_wire
+}  // namespace relay::rabbitmq

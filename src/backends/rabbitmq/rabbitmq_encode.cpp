@@ -7,7 +7,7 @@
 
 #include "util/strings.h"
 
-namespace relay::amqp_wire {
+namespace relay::rabbitmq {
 namespace {
 
 amqp_table_entry_t text_entry(std::string_view key, std::string_view value) {
@@ -133,4 +133,4 @@ long long refused_size(std::string_view text) {
   return r.ec == std::errc() ? n : -1;
 }
 
-}  // namespace relay::amqp_wire
+}  // namespace relay::rabbitmq

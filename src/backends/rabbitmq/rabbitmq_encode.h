@@ -11,7 +11,7 @@
 #include "relay/message.h"
 #include "relay/result.h"
 
-namespace relay::amqp_wire {
+namespace relay::rabbitmq {
 
 // The properties of one publish. They point into the Message (no copies): valid while both live.
 //   content-type application/json, delivery-mode 2 (persistent), message-id = dedup_key,
@@ -54,4 +54,4 @@ ErrorKind classify_status(int status);
 // The body size a 406 "message size N is larger than configured max size M" names; -1 otherwise.
 long long refused_size(std::string_view reply_text);
 
-}  // namespace relay::amqp_wire
+}  // namespace relay::rabbitmq

@@ -21,10 +21,10 @@
 namespace relay {
 namespace {
 
-using amqp_wire::bytes;
-using amqp_wire::ConnectionPtr;
-using amqp_wire::to_timeval;
-using amqp_wire::view;
+using rabbitmq::bytes;
+using rabbitmq::ConnectionPtr;
+using rabbitmq::to_timeval;
+using rabbitmq::view;
 
 constexpr amqp_channel_t kChannel = 1;
 constexpr int kFrameMax = 131072;  // RabbitMQ's default; bodies are split into frames of this size
@@ -33,8 +33,8 @@ constexpr auto kMaxConfirmWait = std::chrono::seconds(15);
 constexpr size_t kBatchesInFlight = 4;
 
 struct Settings {
-  amqp_wire::Url url;
-  amqp_wire::TlsFiles tls;
+  rabbitmq::Url url;
+  rabbitmq::TlsFiles tls;
   std::string exchange, exchange_type;
   bool declare = false;
   bool mandatory = true;
@@ -49,7 +49,7 @@ class RabbitmqSink final : public Sink {
     conn_.reset();
     if (!fatal_.empty()) return fatal(fatal_);
     // No heartbeat (see open_connection): a dead peer shows as a confirm timeout instead.
-    auto opened = amqp_wire::open_connection(s_.url, s_.tls, "sink.url", kChannel, kFrameMax, kConnectTimeout);
+    auto opened = rabbitmq::open_connection(s_.url, s_.tls, "sink.url", kChannel, kFrameMax, kConnectTimeout);
     if (!opened) return opened.error();
     ConnectionPtr c = std::move(*opened);
     amqp_confirm_select(c.get(), kChannel);
@@ -91,7 +91,7 @@ class RabbitmqSink final : public Sink {
     p.first_tag = next_tag_;
     for (size_t i = 0; i < batch.size(); ++i) {
       const Message& m = batch[i];
-      amqp_wire::encode(m, pub_);
+      rabbitmq::encode(m, pub_);
       int rc = amqp_basic_publish(conn_.get(), kChannel, bytes(s_.exchange), bytes(m.routes[0]), s_.mandatory, 0,
                                   &pub_.props, bytes(m.body));
       if (rc == AMQP_STATUS_OK) {
@@ -102,7 +102,7 @@ class RabbitmqSink final : public Sink {
         continue;
       }
       std::string error = fmt::format("RabbitMQ: publishing failed: {}", amqp_error_string2(rc));
-      if (amqp_wire::classify_status(rc) == ErrorKind::permanent) {
+      if (rabbitmq::classify_status(rc) == ErrorKind::permanent) {
         p.outcomes[i] = {Outcome::rejected, std::move(error)};  // not sent: it takes no delivery tag
         continue;
       }
@@ -161,7 +161,7 @@ class RabbitmqSink final : public Sink {
 
  private:
   Status check(amqp_connection_state_t c, const amqp_rpc_reply_t& r, const std::string& what) {
-    return amqp_wire::check_reply(c, kChannel, r, what);
+    return rabbitmq::check_reply(c, kChannel, r, what);
   }
 
   enum class Wait { readable, woken, timed_out };
@@ -282,9 +282,9 @@ class RabbitmqSink final : public Sink {
   // The broker closed the channel or the connection while batches were in flight.
   void broker_closed(int code, const std::string& text, const char* what) {
     std::string error = fmt::format("RabbitMQ closed the {}: {} {}", what, code, text);
-    ErrorKind kind = amqp_wire::classify_close(code, text);
+    ErrorKind kind = rabbitmq::classify_close(code, text);
     if (kind == ErrorKind::fatal && fatal_.empty()) fatal_ = error;
-    if (kind == ErrorKind::permanent) reject_first_unconfirmed(amqp_wire::refused_size(text), error);
+    if (kind == ErrorKind::permanent) reject_first_unconfirmed(rabbitmq::refused_size(text), error);
     drop_connection(error);
   }
 
@@ -318,7 +318,7 @@ class RabbitmqSink final : public Sink {
   ConnectionPtr conn_;
   uint64_t next_tag_ = 1;
   std::string fatal_;  // a configuration problem met while sending; start() reports it
-  amqp_wire::Publish pub_;
+  rabbitmq::Publish pub_;
   std::deque<Published> published_;
 };
 
@@ -326,11 +326,11 @@ class RabbitmqSink final : public Sink {
 
 Result<std::unique_ptr<Sink>> make_rabbitmq_sink(const PipelineConfig& config, const BuildContext& ctx) {
   const auto& c = config.sink();
-  auto url = amqp_wire::parse_url(c.at("url").get<std::string>());
+  auto url = rabbitmq::parse_url(c.at("url").get<std::string>());
   if (!url) return url.error();
   Settings s;
   s.url = std::move(*url);
-  auto tls = amqp_wire::tls_files(c, s.url, "sink");
+  auto tls = rabbitmq::tls_files(c, s.url, "sink");
   if (!tls) return tls.error();
   s.tls = std::move(*tls);
   s.exchange = c.value("exchange", "");

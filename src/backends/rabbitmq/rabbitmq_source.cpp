@@ -29,8 +29,8 @@
 namespace relay {
 namespace {
 
-using amqp_wire::bytes;
-using amqp_wire::view;
+using rabbitmq::bytes;
+using rabbitmq::view;
 
 constexpr amqp_channel_t kChannel = 1;      // the consumer
 constexpr amqp_channel_t kLagChannel = 2;   // passive queue.declare for the lag, apart from the consumer
@@ -40,8 +40,8 @@ constexpr auto kCloseTimeout = std::chrono::seconds(2);
 constexpr auto kFillWindow = std::chrono::milliseconds(5);  // waiting for more once a delivery came
 
 struct Settings {
-  amqp_wire::Url url;
-  amqp_wire::TlsFiles tls;
+  rabbitmq::Url url;
+  rabbitmq::TlsFiles tls;
   std::string queue;
   int prefetch = 0;
   size_t batch_size = 1000;
@@ -65,12 +65,12 @@ class RabbitmqSource final : public Source {
 
   Status start() override {
     stop();
-    auto opened = amqp_wire::open_connection(s_.url, s_.tls, "source.url", kChannel, kFrameMax, kConnectTimeout);
+    auto opened = rabbitmq::open_connection(s_.url, s_.tls, "source.url", kChannel, kFrameMax, kConnectTimeout);
     if (!opened) return opened.error();
-    amqp_wire::ConnectionPtr c = std::move(*opened);
+    rabbitmq::ConnectionPtr c = std::move(*opened);
     keep_alive(amqp_get_sockfd(c.get()));
     amqp_basic_qos(c.get(), kChannel, 0, static_cast<uint16_t>(s_.prefetch), 0);
-    if (auto s = amqp_wire::check_reply(c.get(), kChannel, amqp_get_rpc_reply(c.get()),
+    if (auto s = rabbitmq::check_reply(c.get(), kChannel, amqp_get_rpc_reply(c.get()),
                                         fmt::format("basic.qos (prefetch {})", s_.prefetch));
         !s)
       return s;
@@ -79,7 +79,7 @@ class RabbitmqSource final : public Source {
     int refused = reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD
                       ? static_cast<amqp_channel_close_t*>(reply.reply.decoded)->reply_code
                       : 0;
-    if (auto s = amqp_wire::check_reply(c.get(), kChannel, reply, fmt::format("consuming from the queue \"{}\"", s_.queue)); !s) {
+    if (auto s = rabbitmq::check_reply(c.get(), kChannel, reply, fmt::format("consuming from the queue \"{}\"", s_.queue)); !s) {
       if (refused == AMQP_NOT_FOUND)
         return fatal(fmt::format("{} (the relay does not declare queues: create \"{}\" in vhost \"{}\" and bind it)",
                                  s.error().message, s_.queue, s_.url.vhost));
@@ -107,13 +107,13 @@ class RabbitmqSource final : public Source {
       if (!msgs_.empty()) {
         auto now = Clock::now();
         if (now >= fill_until) break;
-        tv = amqp_wire::to_timeval(std::chrono::duration_cast<std::chrono::microseconds>(fill_until - now));
+        tv = rabbitmq::to_timeval(std::chrono::duration_cast<std::chrono::microseconds>(fill_until - now));
       }
       amqp_maybe_release_buffers(conn_.get());
       amqp_envelope_t env;
       amqp_rpc_reply_t r = amqp_consume_message(conn_.get(), &env, &tv, 0);
       if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-        amqp_wire::decode_delivery(s_.queue, view(env.routing_key), env.message.properties, view(env.message.body),
+        rabbitmq::decode_delivery(s_.queue, view(env.routing_key), env.message.properties, view(env.message.body),
                                    msgs_.emplace_back());
         last_tag = env.delivery_tag;
         amqp_destroy_envelope(&env);
@@ -181,7 +181,7 @@ class RabbitmqSource final : public Source {
     lag_channel_ = false;  // the broker closed that channel (or the connection): no more lag
     if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION) {
       bool connection_closed = reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD;
-      auto s = amqp_wire::check_reply(conn_.get(), kLagChannel, reply, "queue.declare (passive)");
+      auto s = rabbitmq::check_reply(conn_.get(), kLagChannel, reply, "queue.declare (passive)");
       if (!s && connection_closed) lost(s.error().message);
     } else if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
       lost(fmt::format("RabbitMQ connection lost: {}", amqp_error_string2(reply.library_error)));
@@ -190,7 +190,7 @@ class RabbitmqSource final : public Source {
 
   void stop() override {
     if (!conn_) return;
-    timeval tv = amqp_wire::to_timeval(kCloseTimeout);
+    timeval tv = rabbitmq::to_timeval(kCloseTimeout);
     amqp_set_rpc_timeout(conn_.get(), &tv);
     // Everything delivered and not acknowledged goes back to the queue at once (tag 0 + multiple:
     // all of them), rather than when the broker notices the channel is gone.
@@ -248,7 +248,7 @@ class RabbitmqSource final : public Source {
 
   void closed(int code, const std::string& text, const char* what) {
     std::string message = fmt::format("RabbitMQ closed the {}: {} {}", what, code, text);
-    ErrorKind kind = amqp_wire::classify_close(code, text);
+    ErrorKind kind = rabbitmq::classify_close(code, text);
     if (kind == ErrorKind::permanent) kind = ErrorKind::retriable;  // about one message, not the consumer
     conn_.reset();
     if (!error_) error_ = Error{kind, message};
@@ -262,7 +262,7 @@ class RabbitmqSource final : public Source {
 
   Settings s_;
   BuildContext ctx_;
-  amqp_wire::ConnectionPtr conn_;
+  rabbitmq::ConnectionPtr conn_;
   bool lag_channel_ = false;
   std::uint64_t generation_ = 0;  // one per connection: delivery tags are per channel
   std::optional<Error> error_;    // returned by poll() once the batch gathered before it is out
@@ -274,11 +274,11 @@ class RabbitmqSource final : public Source {
 Result<std::unique_ptr<Source>> make_rabbitmq_source(const PipelineConfig& config, const BuildContext& ctx) {
   const auto& c = config.source();
   auto where = fmt::format("pipeline \"{}\" source \"rabbitmq\"", config.name);
-  auto url = amqp_wire::parse_url(c.at("url").get<std::string>(), "source.url");
+  auto url = rabbitmq::parse_url(c.at("url").get<std::string>(), "source.url");
   if (!url) return url.error();
   Settings s;
   s.url = std::move(*url);
-  auto tls = amqp_wire::tls_files(c, s.url, "source");
+  auto tls = rabbitmq::tls_files(c, s.url, "source");
   if (!tls) return tls.error();
   s.tls = std::move(*tls);
   s.queue = c.at("queue").get<std::string>();

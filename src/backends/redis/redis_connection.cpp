@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-namespace relay::redis_conn {
+namespace relay::redis {
 
 timeval to_timeval(std::chrono::microseconds d) {
   d = std::max(d, std::chrono::microseconds(1000));
@@ -29,14 +29,14 @@ Status check_setup_reply(redisContext* c, const redisReply* r, const std::string
   if (r->type != REDIS_REPLY_ERROR) return {};
   std::string_view text(r->str, r->len);
   // A wrong password or database is configuration: retrying cannot help.
-  auto kind = redis_wire::classify_reply(text);
+  auto kind = redis::classify_reply(text);
   if (kind == ErrorKind::permanent) kind = ErrorKind::fatal;
   return Error{kind, fmt::format("Redis: {} was refused: {} (check {})", what, text, url_key)};
 }
 
 }  // namespace
 
-Result<ContextPtr> connect(const redis_wire::Url& url, std::chrono::microseconds timeout, std::string_view url_key) {
+Result<ContextPtr> connect(const redis::Url& url, std::chrono::microseconds timeout, std::string_view url_key) {
   ContextPtr c(redisConnectWithTimeout(url.host.c_str(), url.port, to_timeval(timeout)));
   if (!c) return retriable("Redis: cannot allocate a connection");
   if (c->err) return retriable(fmt::format("Redis: cannot connect to {}:{}: {}", url.host, url.port, c->errstr));
@@ -53,4 +53,4 @@ Result<ContextPtr> connect(const redis_wire::Url& url, std::chrono::microseconds
   return c;
 }
 
-}  // namespace relay::redis_conn
+}  // namespace relay::redis

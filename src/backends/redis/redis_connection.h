@@ -14,7 +14,7 @@
 #include "relay/result.h"
 #include "backends/redis/redis_encode.h"
 
-namespace relay::redis_conn {
+namespace relay::redis {
 
 struct ContextDeleter {
   void operator()(redisContext* c) const { redisFree(c); }
@@ -30,9 +30,9 @@ timeval to_timeval(std::chrono::microseconds d);
 
 // Connects and authenticates. A refused AUTH or SELECT is fatal (configuration: retrying cannot
 // help) and names `url_key` (e.g. "sink.url"); a failed connection is retriable.
-Result<ContextPtr> connect(const redis_wire::Url& url, std::chrono::microseconds timeout, std::string_view url_key);
+Result<ContextPtr> connect(const redis::Url& url, std::chrono::microseconds timeout, std::string_view url_key);
 
 // Runs one command given as argv (binary-safe). Null when the connection failed (see c->errstr).
 ReplyPtr command(redisContext* c, std::initializer_list<std::string_view> argv);
 
-}  // namespace relay::redis_conn
+}  // namespace relay::redis

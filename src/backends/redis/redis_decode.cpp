@@ -5,7 +5,7 @@
 #include "backends/redis/redis_encode.h"
 #include "util/json_escape.h"
 
-namespace relay::redis_decode {
+namespace relay::redis {
 
 double entry_time(std::string_view id) {
   std::uint64_t ms = 0;
@@ -28,8 +28,8 @@ Message to_message(std::string_view stream_key, std::string_view entry_id, std::
       if (!dedup_key) dedup_key = &value;
     } else if (name == "payload") {
       if (!payload) payload = &value;
-    } else if (name.size() > redis_wire::kHeaderPrefix.size() && name.starts_with(redis_wire::kHeaderPrefix)) {
-      m.headers.emplace_back(name.substr(redis_wire::kHeaderPrefix.size()), value);
+    } else if (name.size() > redis::kHeaderPrefix.size() && name.starts_with(redis::kHeaderPrefix)) {
+      m.headers.emplace_back(name.substr(redis::kHeaderPrefix.size()), value);
     }
   }
   if (event_id && !event_id->empty()) {
@@ -61,9 +61,9 @@ Message to_message(std::string_view stream_key, std::string_view entry_id, std::
   return m;
 }
 
-ErrorKind classify_reply(std::string_view reply) {
+ErrorKind classify_source_reply(std::string_view reply) {
   if (reply.starts_with("WRONGTYPE")) return ErrorKind::fatal;
-  return redis_wire::classify_reply(reply) == ErrorKind::fatal ? ErrorKind::fatal : ErrorKind::retriable;
+  return redis::classify_reply(reply) == ErrorKind::fatal ? ErrorKind::fatal : ErrorKind::retriable;
 }
 
-}  // namespace relay::redis_decode
+}  // namespace relay::redis

@@ -9,7 +9,7 @@
 #include "relay/message.h"
 #include "relay/result.h"
 
-namespace relay::redis_decode {
+namespace relay::redis {
 
 using Field = std::pair<std::string_view, std::string_view>;
 
@@ -26,6 +26,6 @@ double entry_time(std::string_view entry_id);
 // fatal when only an operator can fix it (WRONGTYPE: the key is not a stream; NOPERM, NOAUTH,
 // cluster redirects, an unknown command on a server older than 6.2), else retriable (NOGROUP after
 // the group or key was deleted: a restart creates it again; LOADING, BUSY, ...).
-ErrorKind classify_reply(std::string_view reply);
+ErrorKind classify_source_reply(std::string_view reply);
 
-}  // namespace relay::redis_decode
+}  // namespace relay::redis

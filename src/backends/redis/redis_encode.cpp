@@ -7,7 +7,7 @@
 #include "util/json_escape.h"
 #include "util/strings.h"
 
-namespace relay::redis_wire {
+namespace relay::redis {
 namespace {
 
 void bulk(std::string& out, std::string_view s) {
@@ -135,4 +135,4 @@ ErrorKind classify_reply(std::string_view reply) {
   return ErrorKind::permanent;
 }
 
-}  // namespace relay::redis_wire
+}  // namespace relay::redis

@@ -9,7 +9,7 @@
 #include "relay/message.h"
 #include "relay/result.h"
 
-namespace relay::redis_wire {
+namespace relay::redis {
 
 // The fields of a stream entry, in this order: dedup_key, stream_table, op, key (omitted when the
 // message has none), payload (the encoded envelope), then each application header as
@@ -36,4 +36,4 @@ Result<Url> parse_url(std::string_view url);
 // ("WRONGTYPE Operation against a key ...", "OOM command not allowed ...").
 ErrorKind classify_reply(std::string_view reply);
 
-}  // namespace relay::redis_wire
+}  // namespace relay::redis

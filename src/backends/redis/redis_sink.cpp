@@ -16,22 +16,22 @@
 namespace relay {
 namespace {
 
-using redis_conn::ContextPtr;
-using redis_conn::ReplyPtr;
-using redis_conn::to_timeval;
+using redis::ContextPtr;
+using redis::ReplyPtr;
+using redis::to_timeval;
 
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kMaxReplyWait = std::chrono::seconds(10);
 
 class RedisSink final : public Sink {
  public:
-  RedisSink(redis_wire::Url url, long long maxlen, const BuildContext& ctx)
+  RedisSink(redis::Url url, long long maxlen, const BuildContext& ctx)
       : url_(std::move(url)), maxlen_(maxlen), ctx_(ctx) {}
 
   Status start() override {
     conn_.reset();
     if (!fatal_.empty()) return fatal(fatal_);
-    auto c = redis_conn::connect(url_, kConnectTimeout, "sink.url");
+    auto c = redis::connect(url_, kConnectTimeout, "sink.url");
     if (!c) return c.error();
     conn_ = std::move(*c);
     ctx_.log->info("Connected to Redis.", {{"host", url_.host}, {"port", std::to_string(url_.port)}, {"db", std::to_string(url_.db)}});
@@ -47,7 +47,7 @@ class RedisSink final : public Sink {
 
     // One buffer for the whole batch, appended to hiredis's output buffer once.
     buf_.clear();
-    for (const auto& m : batch) redis_wire::append_xadd(buf_, m, maxlen_);
+    for (const auto& m : batch) redis::append_xadd(buf_, m, maxlen_);
     if (redisAppendFormattedCommand(conn_.get(), buf_.data(), buf_.size()) != REDIS_OK)
       return lost_connection(outcomes, 0);
 
@@ -61,7 +61,7 @@ class RedisSink final : public Sink {
       }
       std::string_view text(r->str, r->len);
       std::string error = fmt::format("Redis refused XADD to \"{}\": {}", batch[i].routes[0], text);
-      switch (redis_wire::classify_reply(text)) {
+      switch (redis::classify_reply(text)) {
         case ErrorKind::permanent:
           outcomes[i] = {Outcome::rejected, std::move(error)};
           break;
@@ -95,7 +95,7 @@ class RedisSink final : public Sink {
     fail_from(outcomes, from, error);
   }
 
-  redis_wire::Url url_;
+  redis::Url url_;
   long long maxlen_ = 0;
   BuildContext ctx_;
   ContextPtr conn_;
@@ -107,7 +107,7 @@ class RedisSink final : public Sink {
 
 Result<std::unique_ptr<Sink>> make_redis_sink(const PipelineConfig& config, const BuildContext& ctx) {
   const auto& s = config.sink();
-  auto url = redis_wire::parse_url(s.at("url").get<std::string>());
+  auto url = redis::parse_url(s.at("url").get<std::string>());
   if (!url) return url.error();
   long long maxlen = s.value("maxlen", 0LL);
   return std::unique_ptr<Sink>(std::make_unique<RedisSink>(std::move(*url), maxlen, ctx));

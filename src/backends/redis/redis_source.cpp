@@ -27,8 +27,8 @@
 namespace relay {
 namespace {
 
-using redis_conn::ContextPtr;
-using redis_conn::ReplyPtr;
+using redis::ContextPtr;
+using redis::ReplyPtr;
 
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kReplyTimeout = std::chrono::seconds(10);
@@ -44,7 +44,7 @@ std::string_view text_of(const redisReply* r) { return {r->str, r->len}; }
 
 class RedisSource final : public Source {
  public:
-  RedisSource(redis_wire::Url url, const PipelineConfig& config, std::string consumer, const BuildContext& ctx)
+  RedisSource(redis::Url url, const PipelineConfig& config, std::string consumer, const BuildContext& ctx)
       : url_(std::move(url)), ctx_(ctx) {
     const auto& s = config.source();
     key_ = s.at("stream_key").get<std::string>();
@@ -65,7 +65,7 @@ class RedisSource final : public Source {
     conn_ = std::move(*c);
     // A group the relay creates starts at the beginning of the stream ("0"), not at "$": entries
     // written before the relay first ran are part of the backlog, not skipped.
-    ReplyPtr r = redis_conn::command(conn_.get(), {"XGROUP", "CREATE", key_, group_, "0", "MKSTREAM"});
+    ReplyPtr r = redis::command(conn_.get(), {"XGROUP", "CREATE", key_, group_, "0", "MKSTREAM"});
     if (!r) return lost(conn_, "XGROUP CREATE");
     if (r->type == REDIS_REPLY_ERROR && !text_of(r.get()).starts_with("BUSYGROUP")) return refused("XGROUP CREATE", text_of(r.get()));
     if (r->type != REDIS_REPLY_ERROR)
@@ -115,7 +115,7 @@ class RedisSource final : public Source {
     if (!conn_) return;
     // XINFO GROUPS: "lag" (entries not yet delivered to the group, Redis 7; nil when unknown)
     // plus "pending" (delivered, not acked: this includes what the reading thread holds).
-    ReplyPtr r = redis_conn::command(conn_.get(), {"XINFO", "GROUPS", key_});
+    ReplyPtr r = redis::command(conn_.get(), {"XINFO", "GROUPS", key_});
     if (!r) {
       conn_.reset();  // poll() reports it
       return;
@@ -155,8 +155,8 @@ class RedisSource final : public Source {
 
  private:
   Result<ContextPtr> connect() {
-    auto c = redis_conn::connect(url_, kConnectTimeout, "source.url");
-    if (c) redisSetTimeout(c->get(), redis_conn::to_timeval(kReplyTimeout));
+    auto c = redis::connect(url_, kConnectTimeout, "source.url");
+    if (c) redisSetTimeout(c->get(), redis::to_timeval(kReplyTimeout));
     return c;
   }
 
@@ -236,7 +236,7 @@ class RedisSource final : public Source {
   // XAUTOCLAIM: entries of other consumers idle for claim_idle_ms become this consumer's. One call
   // at a time; the scan goes on from its cursor until it wraps ("0-0").
   Result<Batch> claim(std::string& cursor) {
-    ReplyPtr r = redis_conn::command(reader_.get(), {"XAUTOCLAIM", key_, group_, consumer_, claim_idle_, cursor, "COUNT", batch_size_});
+    ReplyPtr r = redis::command(reader_.get(), {"XAUTOCLAIM", key_, group_, consumer_, claim_idle_, cursor, "COUNT", batch_size_});
     if (!r) return lost(reader_, "XAUTOCLAIM");
     if (r->type == REDIS_REPLY_ERROR) return refused("XAUTOCLAIM", text_of(r.get()));
     Batch batch;
@@ -254,7 +254,7 @@ class RedisSource final : public Source {
     auto token = std::make_shared<Delivered>();
     token->ids.reserve(entries->elements);
     batch.messages.reserve(entries->elements);
-    std::vector<redis_decode::Field> fields;
+    std::vector<redis::Field> fields;
     for (size_t i = 0; i < entries->elements; ++i) {
       const redisReply* e = entries->element[i];
       if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING) continue;
@@ -267,7 +267,7 @@ class RedisSource final : public Source {
       const redisReply* f = e->element[1];
       fields.clear();
       for (size_t j = 0; j + 1 < f->elements; j += 2) fields.emplace_back(text_of(f->element[j]), text_of(f->element[j + 1]));
-      batch.messages.push_back(redis_decode::to_message(key_, id, fields));
+      batch.messages.push_back(redis::to_message(key_, id, fields));
     }
     if (!batch.messages.empty()) last_entry_time_ = std::max(last_entry_time_.load(), batch.messages.back().committed_at);
     if (!token->ids.empty()) batch.token = std::move(token);
@@ -283,7 +283,7 @@ class RedisSource final : public Source {
   }
 
   Error refused(const char* what, std::string_view text) {
-    auto kind = redis_decode::classify_reply(text);
+    auto kind = redis::classify_source_reply(text);
     std::string hint;
     if (text.starts_with("WRONGTYPE")) hint = fmt::format(" (source.stream_key \"{}\" holds a value that is not a stream)", key_);
     else if (text.starts_with("ERR unknown command")) hint = " (the source needs Redis 6.2 or later)";
@@ -291,7 +291,7 @@ class RedisSource final : public Source {
     return Error{kind, fmt::format("Redis refused {} on \"{}\": {}{}", what, key_, text, hint)};
   }
 
-  redis_wire::Url url_;
+  redis::Url url_;
   BuildContext ctx_;
   std::string key_, group_, consumer_, batch_size_, claim_idle_;
   std::chrono::milliseconds claim_interval_{15000};
@@ -316,7 +316,7 @@ std::string host_name() {
 
 Result<std::unique_ptr<Source>> make_redis_source(const PipelineConfig& config, const BuildContext& ctx) {
   const auto& s = config.source();
-  auto url = redis_wire::parse_url(s.at("url").get<std::string>());
+  auto url = redis::parse_url(s.at("url").get<std::string>());
   if (!url) return url.error();
   for (const char* key : {"stream_key", "group"})
     if (s.at(key).get<std::string>().empty()) return fatal(fmt::format("source.{} is empty; expected a name", key));

@@ -6,12 +6,12 @@ namespace relay::test {
 
 std::string rabbitmq_url() { return test_server_env("PGTRICKLE_TEST_RABBITMQ_URL"); }
 
-const amqp_wire::Url& rabbitmq_server() {
-  static amqp_wire::Url url = [] {
-    auto u = amqp_wire::parse_url(rabbitmq_url());
+const rabbitmq::Url& rabbitmq_server() {
+  static rabbitmq::Url url = [] {
+    auto u = rabbitmq::parse_url(rabbitmq_url());
     if (!u) {
       ADD_FAILURE() << u.error().message;
-      return amqp_wire::Url{};
+      return rabbitmq::Url{};
     }
     return *u;
   }();

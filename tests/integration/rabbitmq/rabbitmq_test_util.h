@@ -12,7 +12,7 @@ namespace relay::test {
 
 // The test server named by PGTRICKLE_TEST_RABBITMQ_URL (scripts/servers/rabbitmq.sh).
 std::string rabbitmq_url();
-const amqp_wire::Url& rabbitmq_server();
+const rabbitmq::Url& rabbitmq_server();
 
 // Declares the durable queue `queue` and binds it to `exchange` with `binding_key` (amqplib).
 // max_length > 0 makes it refuse publishes once full (x-overflow reject-publish).

@@ -9,12 +9,12 @@ namespace relay::test {
 
 std::string redis_url() { return test_server_env("PGTRICKLE_TEST_REDIS_URL"); }
 
-const redis_wire::Url& redis_server() {
-  static redis_wire::Url url = [] {
-    auto u = redis_wire::parse_url(redis_url());
+const redis::Url& redis_server() {
+  static redis::Url url = [] {
+    auto u = redis::parse_url(redis_url());
     if (!u) {
       ADD_FAILURE() << u.error().message;
-      return redis_wire::Url{};
+      return redis::Url{};
     }
     return *u;
   }();

@@ -11,7 +11,7 @@
 namespace relay::test {
 
 // The test server named by PGTRICKLE_TEST_REDIS_URL (scripts/servers/redis.sh).
-const redis_wire::Url& redis_server();
+const redis::Url& redis_server();
 std::string redis_url();
 
 // Runs one command on the test server for setting a test up; returns the reply as text ("" for nil)

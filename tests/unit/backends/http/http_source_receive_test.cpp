@@ -6,7 +6,7 @@
 #include "util/digest.h"
 
 using namespace relay;
-using namespace relay::http_source;
+using namespace relay::http;
 
 namespace {
 
@@ -135,7 +135,7 @@ TEST(HttpSourceReceive, ABodyThatIsNotJsonTextIsRefusedWithWhy) {
 }  // namespace
 
 TEST(HttpReceiveRateLimit, AllowsTheRateWithABurstAndSaysHowLongToWait) {
-  relay::http_source::RateLimit limit(10);
+  relay::http::RateLimit limit(10);
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(limit.take(100.0)) << "a burst of up to the rate passes, request " << i;
   double wait = 0;
   EXPECT_FALSE(limit.take(100.0, &wait));
@@ -148,6 +148,6 @@ TEST(HttpReceiveRateLimit, AllowsTheRateWithABurstAndSaysHowLongToWait) {
 }
 
 TEST(HttpReceiveRateLimit, ZeroMeansNoLimit) {
-  relay::http_source::RateLimit off(0);
+  relay::http::RateLimit off(0);
   for (int i = 0; i < 100000; ++i) ASSERT_TRUE(off.take(1.0));
 }

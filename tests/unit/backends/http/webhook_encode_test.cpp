@@ -7,7 +7,7 @@
 #include "backends/http/webhook_encode.h"
 
 using namespace relay;
-using namespace relay::webhook;
+using namespace relay::http;
 
 namespace {
 

@@ -11,7 +11,7 @@ TEST(NatsEncode, HeadersCarryTheDedupKeyAsNatsMsgIdThenTheApplicationHeaders) {
   m.dedup_key = "outbox_orders:42:0";
   m.op = Op::update;
   m.headers = {{"traceparent", "00-abc-def-01"}, {"tenant", "eu"}};
-  auto h = nats_wire::headers(m);
+  auto h = nats::headers(m);
   std::vector<std::pair<std::string_view, std::string_view>> expected{{"Nats-Msg-Id", "outbox_orders:42:0"},
                                {"traceparent", "00-abc-def-01"},
                                {"tenant", "eu"}};
@@ -19,55 +19,55 @@ TEST(NatsEncode, HeadersCarryTheDedupKeyAsNatsMsgIdThenTheApplicationHeaders) {
 }
 
 TEST(NatsEncode, SubjectProblemsAreNamed) {
-  EXPECT_EQ(nats_wire::subject_problem("pgtrickle.orders.insert"), "");
-  EXPECT_EQ(nats_wire::subject_problem(""), "the subject is empty");
-  EXPECT_EQ(nats_wire::subject_problem("orders..insert"), "the subject \"orders..insert\" has an empty token");
-  EXPECT_EQ(nats_wire::subject_problem("orders.>"), "the subject \"orders.>\" has a wildcard token");
-  EXPECT_EQ(nats_wire::subject_problem("orders.*.x"), "the subject \"orders.*.x\" has a wildcard token");
-  EXPECT_EQ(nats_wire::subject_problem("orders.new york"), "the subject \"orders.new york\" contains whitespace");
-  EXPECT_EQ(nats_wire::subject_problem("orders."), "the subject \"orders.\" has an empty token");
+  EXPECT_EQ(nats::subject_problem("pgtrickle.orders.insert"), "");
+  EXPECT_EQ(nats::subject_problem(""), "the subject is empty");
+  EXPECT_EQ(nats::subject_problem("orders..insert"), "the subject \"orders..insert\" has an empty token");
+  EXPECT_EQ(nats::subject_problem("orders.>"), "the subject \"orders.>\" has a wildcard token");
+  EXPECT_EQ(nats::subject_problem("orders.*.x"), "the subject \"orders.*.x\" has a wildcard token");
+  EXPECT_EQ(nats::subject_problem("orders.new york"), "the subject \"orders.new york\" contains whitespace");
+  EXPECT_EQ(nats::subject_problem("orders."), "the subject \"orders.\" has an empty token");
 }
 
 TEST(NatsEncode, StreamSubjectsCoverWhatTheTemplateRenders) {
   auto subject_of = [](const std::string& text) {
     auto t = Template::compile(text);
     EXPECT_TRUE(t);
-    return nats_wire::stream_subject(text, t->literal_prefix());
+    return nats::stream_subject(text, t->literal_prefix());
   };
   EXPECT_EQ(subject_of("pgtrickle.{stream_table}.{op}"), "pgtrickle.>");
   EXPECT_EQ(subject_of("revenue.{{ region }}"), "revenue.>");
   EXPECT_EQ(subject_of("a.b.c{op}"), "a.b.>");  // a variable inside a token: cover from the last whole token
   EXPECT_EQ(subject_of("orders.created"), "orders.created");
   EXPECT_EQ(subject_of("{stream_table}.events"), "");
-  EXPECT_EQ(nats_wire::default_stream_name("pgtrickle.>"), "pgtrickle");
-  EXPECT_EQ(nats_wire::default_stream_name("a.b.>"), "a_b");
-  EXPECT_EQ(nats_wire::default_stream_name("orders.created"), "orders_created");
+  EXPECT_EQ(nats::default_stream_name("pgtrickle.>"), "pgtrickle");
+  EXPECT_EQ(nats::default_stream_name("a.b.>"), "a_b");
+  EXPECT_EQ(nats::default_stream_name("orders.created"), "orders_created");
 }
 
 TEST(NatsEncode, PubAcksSayStoredOrWhyNot) {
-  EXPECT_TRUE(nats_wire::parse_pub_ack(R"({"stream":"ORDERS","seq":42})").stored);
-  EXPECT_TRUE(nats_wire::parse_pub_ack(R"({"stream":"ORDERS","seq":42,"duplicate":true})").stored);
-  auto too_big = nats_wire::parse_pub_ack(
+  EXPECT_TRUE(nats::parse_pub_ack(R"({"stream":"ORDERS","seq":42})").stored);
+  EXPECT_TRUE(nats::parse_pub_ack(R"({"stream":"ORDERS","seq":42,"duplicate":true})").stored);
+  auto too_big = nats::parse_pub_ack(
       R"({"error":{"code":400,"err_code":10054,"description":"message size exceeds maximum allowed"},"stream":"ORDERS","seq":0})");
   EXPECT_FALSE(too_big.stored);
   EXPECT_EQ(too_big.err_code, 10054);
   EXPECT_EQ(too_big.error, "message size exceeds maximum allowed");
-  auto garbled = nats_wire::parse_pub_ack("+OK");
+  auto garbled = nats::parse_pub_ack("+OK");
   EXPECT_FALSE(garbled.stored);
   EXPECT_EQ(garbled.error, "unreadable PubAck: +OK");
-  EXPECT_FALSE(nats_wire::parse_pub_ack(R"({"stream":"ORDERS"})").stored);
+  EXPECT_FALSE(nats::parse_pub_ack(R"({"stream":"ORDERS"})").stored);
 }
 
 TEST(NatsEncode, ReplySubjectsNameTheBatchAndTheMessage) {
-  std::string s = nats_wire::reply_subject("_INBOX.abc", 7, 4999);
+  std::string s = nats::reply_subject("_INBOX.abc", 7, 4999);
   EXPECT_EQ(s, "_INBOX.abc.7-4999");
   std::uint32_t generation = 0;
   std::size_t index = 0;
-  ASSERT_TRUE(nats_wire::parse_reply_subject(s, generation, index));
+  ASSERT_TRUE(nats::parse_reply_subject(s, generation, index));
   EXPECT_EQ(generation, 7u);
   EXPECT_EQ(index, 4999u);
-  EXPECT_FALSE(nats_wire::parse_reply_subject("_INBOX.abc.7", generation, index));
-  EXPECT_FALSE(nats_wire::parse_reply_subject("_INBOX.abc.7-", generation, index));
-  EXPECT_FALSE(nats_wire::parse_reply_subject("_INBOX.abc.x-1", generation, index));
-  EXPECT_FALSE(nats_wire::parse_reply_subject("nodots", generation, index));
+  EXPECT_FALSE(nats::parse_reply_subject("_INBOX.abc.7", generation, index));
+  EXPECT_FALSE(nats::parse_reply_subject("_INBOX.abc.7-", generation, index));
+  EXPECT_FALSE(nats::parse_reply_subject("_INBOX.abc.x-1", generation, index));
+  EXPECT_FALSE(nats::parse_reply_subject("nodots", generation, index));
 }

@@ -6,7 +6,7 @@
 #include "backends/nats/nats_decode.h"
 
 using namespace relay;
-using namespace relay::nats_decode;
+using namespace relay::nats;
 
 TEST(NatsSourceDecode, AckSubjectV1GivesStreamSequenceTimestampAndPending) {
   auto d = parse_ack_subject("$JS.ACK.commands.relay-consumer.2.1234.17.1700000000123456789.42");

@@ -6,7 +6,7 @@
 #include "util/json_timestamp.h"
 
 using namespace relay;
-using namespace relay::outbox;
+using namespace relay::postgres;
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include "backends/rabbitmq/rabbitmq_encode.h"
 
 using namespace relay;
-using namespace relay::amqp_wire;
+using namespace relay::rabbitmq;
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include "backends/rabbitmq/rabbitmq_delivery.h"
 
 using namespace relay;
-using namespace relay::amqp_wire;
+using namespace relay::rabbitmq;
 
 namespace {
 

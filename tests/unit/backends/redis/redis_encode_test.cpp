@@ -5,7 +5,7 @@
 #include "backends/redis/redis_encode.h"
 
 using namespace relay;
-using namespace relay::redis_wire;
+using namespace relay::redis;
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include "backends/redis/redis_decode.h"
 
 using namespace relay;
-using namespace relay::redis_decode;
+using namespace relay::redis;
 
 TEST(RedisSourceDecode, EventIdIsTheIdentityAndPayloadTheData) {
   std::vector<Field> f = {{"event_id", "evt-1"}, {"dedup_key", "orders:5:0"}, {"payload", R"({"a":1})"},
@@ -58,14 +58,14 @@ TEST(RedisSourceDecode, EntryTimeOfAnId) {
 }
 
 TEST(RedisSourceDecode, ErrorTable) {
-  EXPECT_EQ(classify_reply("WRONGTYPE Operation against a key holding the wrong kind of value"), ErrorKind::fatal);
-  EXPECT_EQ(classify_reply("NOPERM this user has no permissions to run the 'xreadgroup' command"), ErrorKind::fatal);
-  EXPECT_EQ(classify_reply("NOAUTH Authentication required."), ErrorKind::fatal);
-  EXPECT_EQ(classify_reply("ERR unknown command 'XAUTOCLAIM', with args beginning with: "), ErrorKind::fatal);
-  EXPECT_EQ(classify_reply("MOVED 3999 127.0.0.1:6381"), ErrorKind::fatal);
-  EXPECT_EQ(classify_reply("NOGROUP No such key 'k' or consumer group 'g' in XREADGROUP with GROUP option"), ErrorKind::retriable);
-  EXPECT_EQ(classify_reply("LOADING Redis is loading the dataset in memory"), ErrorKind::retriable);
-  EXPECT_EQ(classify_reply("BUSY Redis is busy running a script."), ErrorKind::retriable);
-  EXPECT_EQ(classify_reply("ERR something unexpected"), ErrorKind::retriable);
+  EXPECT_EQ(classify_source_reply("WRONGTYPE Operation against a key holding the wrong kind of value"), ErrorKind::fatal);
+  EXPECT_EQ(classify_source_reply("NOPERM this user has no permissions to run the 'xreadgroup' command"), ErrorKind::fatal);
+  EXPECT_EQ(classify_source_reply("NOAUTH Authentication required."), ErrorKind::fatal);
+  EXPECT_EQ(classify_source_reply("ERR unknown command 'XAUTOCLAIM', with args beginning with: "), ErrorKind::fatal);
+  EXPECT_EQ(classify_source_reply("MOVED 3999 127.0.0.1:6381"), ErrorKind::fatal);
+  EXPECT_EQ(classify_source_reply("NOGROUP No such key 'k' or consumer group 'g' in XREADGROUP with GROUP option"), ErrorKind::retriable);
+  EXPECT_EQ(classify_source_reply("LOADING Redis is loading the dataset in memory"), ErrorKind::retriable);
+  EXPECT_EQ(classify_source_reply("BUSY Redis is busy running a script."), ErrorKind::retriable);
+  EXPECT_EQ(classify_source_reply("ERR something unexpected"), ErrorKind::retriable);
 }
 #endif
