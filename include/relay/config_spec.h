@@ -2,6 +2,8 @@
 // --help, the SQL validator's data and the generated config reference.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <span>
@@ -71,5 +73,23 @@ struct BackendSpec {
   std::string_view flat_prefixes;  // '|'-separated prefixes of the flat SQL form (e.g. "nats_")
   bool available = false;          // compiled into this binary and implemented
 };
+
+// Joins spec fragments, each declared once (a connection's keys, the TLS trio), into the key list
+// of one direction at compile time: the sink and the source of a backend share them, with one
+// description and one default.
+template <std::size_t... N>
+constexpr std::array<KeySpec, (N + ...)> join_keys(const std::array<KeySpec, N>&... parts) {
+  std::array<KeySpec, (N + ...)> out{};
+  std::size_t at = 0;
+  ((std::copy(parts.begin(), parts.end(), out.begin() + static_cast<std::ptrdiff_t>(at)), at += N), ...);
+  return out;
+}
+
+// TLS with files on the relay's host, the same three keys wherever a backend offers TLS.
+inline constexpr std::array<KeySpec, 3> kTlsClientKeys{{
+    {.key = "tls_ca", .type = ValueType::string, .description = "CA certificate file (PEM) that verifies the server; default the system's CA store.", .host_file = HostFile::read},
+    {.key = "tls_cert", .type = ValueType::string, .description = "Client certificate file (PEM), with tls_key.", .host_file = HostFile::read},
+    {.key = "tls_key", .type = ValueType::string, .description = "Client private key file (PEM).", .secret = true, .host_file = HostFile::read},
+}};
 
 }  // namespace relay

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "config/spec_export.h"
+#include "core/registry.h"
 #include "pg/catalog.h"
 
 namespace {
@@ -53,4 +54,32 @@ TEST(SqlInstall, EverySectionFileIsListedAndShort) {
     EXPECT_LT(std::count(text.begin(), text.end(), '\n'), 800) << f.path().filename() << ": split it into sections";
   }
   EXPECT_EQ(listed, present);
+}
+
+// A key both directions of a backend accept (a connection's URL, its credentials) means the same
+// in both: declared once, so its type, secrecy and host-file and destination rules cannot drift;
+// and the TLS trio is the same everywhere it is offered.
+TEST(SpecFragments, KeysSharedByBothDirectionsOfABackendAreDeclaredOnce) {
+  using relay::Role;
+  auto same = [](const relay::KeySpec& a, const relay::KeySpec& b) {
+    return a.type == b.type && a.secret == b.secret && a.host_file == b.host_file && a.destination == b.destination &&
+           a.aliases == b.aliases;
+  };
+  int shared = 0;
+  for (const auto& s : relay::backends()) {
+    if (s.spec->role != Role::sink) continue;
+    for (const auto& r : relay::backends()) {
+      if (r.spec->role != Role::source || r.spec->name != s.spec->name) continue;
+      for (const auto& ks : s.spec->keys)
+        for (const auto& kr : r.spec->keys)
+          if (ks.key == kr.key && (ks.key == "url" || ks.key.starts_with("tls_") || ks.secret || kr.secret)) {
+            ++shared;
+            EXPECT_TRUE(same(ks, kr) && ks.description == kr.description) << s.spec->name << " key " << ks.key;
+          }
+    }
+    for (const auto& k : s.spec->keys)
+      for (const auto& t : relay::kTlsClientKeys)
+        if (k.key == t.key) EXPECT_TRUE(same(k, t) && k.description == t.description) << s.spec->name << " key " << k.key;
+  }
+  EXPECT_GT(shared, 0);
 }

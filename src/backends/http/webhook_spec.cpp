@@ -3,7 +3,7 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr KeySpec kKeys[] = {
+constexpr std::array<KeySpec, 9> kOwnKeys{{
     {.key = "url", .type = string, .description = "Target URL template.", .required = true, .template_ = true, .destination = Destination::url},
     {.key = "method", .type = enumeration, .description = "HTTP method.", .allowed = "POST|PUT|PATCH", .default_json = "\"POST\""},
     {.key = "headers", .type = object, .description = "Extra headers; values may use ${ENV:NAME}."},
@@ -12,11 +12,9 @@ constexpr KeySpec kKeys[] = {
     {.key = "retry_max", .type = integer, .description = "Retries of a 408/429/5xx answer or a network error within one delivery attempt, before the core retries.", .default_json = "3", .max = 100},
     {.key = "retry_backoff_ms", .type = integer, .description = "First backoff between those retries.", .default_json = "200", .max = 600000},
     {.key = "max_in_flight", .type = integer, .description = "Per-event requests in flight at once: 1 keeps the pipeline's order; more sends messages with different keys in parallel (order kept per key).", .default_json = "1", .min = 1, .max = 64},
-    {.key = "tls_ca", .type = string, .description = "CA certificate file (PEM) that verifies an https:// server; default the system's CA store.", .host_file = HostFile::read},
-    {.key = "tls_cert", .type = string, .description = "Client certificate file (PEM) for https://, with tls_key.", .host_file = HostFile::read},
-    {.key = "tls_key", .type = string, .description = "Client private key file (PEM).", .secret = true, .host_file = HostFile::read},
     {.key = "signing_secret", .type = string, .description = "HMAC-SHA256 key for the signature header.", .secret = true},
-};
+}};
+constexpr auto kKeys = join_keys(kOwnKeys, kTlsClientKeys);
 }  // namespace
 
 const BackendSpec kWebhookSinkSpec{Role::sink, "webhook", "HTTP webhook: per-event or batched requests with Idempotency-Key.", kKeys, "http", "webhook_|http_"};
