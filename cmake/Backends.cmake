@@ -1,10 +1,15 @@
-# Broker backends: each has an option RELAY_WITH_<NAME>, ON by default when its library is found.
-# A backend's code lives in src/backends/<dir>/ (its *spec.cpp files are always built
-# so configs validate everywhere). Sets RELAY_BACKEND_SOURCES, RELAY_BACKEND_LIBRARIES and
-# RELAY_BACKEND_DEFINITIONS.
-set(RELAY_BACKEND_SOURCES "")
-set(RELAY_BACKEND_LIBRARIES "")
+# Backends: one folder each under src/backends/, built into a library of its own
+# (relay_backend_<dir>) that links the core and its client library, never another backend.
+# postgres, stream and http need nothing beyond the core and are always built; a broker backend has
+# an option RELAY_WITH_<NAME>, ON by default when its library is found. Every backend's *_spec.cpp
+# belongs to the pure relay_config library instead, so configs validate in every build.
+# Sets RELAY_BACKEND_DEFINITIONS (before the libraries exist) and, through
+# relay_add_backend_libraries(), RELAY_BACKEND_TARGETS.
 set(RELAY_BACKEND_DEFINITIONS "")
+set(RELAY_BACKEND_BUILDS postgres stream http)
+set(RELAY_BACKEND_LIBS_postgres "")
+set(RELAY_BACKEND_LIBS_stream "")
+set(RELAY_BACKEND_LIBS_http "")
 
 macro(relay_backend name dir found library)
   if(${found})
@@ -14,10 +19,8 @@ macro(relay_backend name dir found library)
   endif()
   if(RELAY_WITH_${name})
     list(APPEND RELAY_BACKEND_DEFINITIONS RELAY_WITH_${name}=1)
-    file(GLOB _relay_backend_sources CONFIGURE_DEPENDS
-      ${CMAKE_SOURCE_DIR}/src/backends/${dir}/*.cpp)
-    list(APPEND RELAY_BACKEND_SOURCES ${_relay_backend_sources})
-    list(APPEND RELAY_BACKEND_LIBRARIES ${library})
+    list(APPEND RELAY_BACKEND_BUILDS ${dir})
+    list(APPEND RELAY_BACKEND_LIBS_${dir} ${library})
   else()
     list(APPEND RELAY_BACKEND_DEFINITIONS RELAY_WITH_${name}=0)
   endif()
@@ -32,7 +35,20 @@ relay_backend(KAFKA kafka RDKAFKA_FOUND PkgConfig::RDKAFKA)
 relay_backend(NATS nats LIBNATS_FOUND PkgConfig::LIBNATS)
 relay_backend(REDIS redis HIREDIS_FOUND PkgConfig::HIREDIS)
 relay_backend(RABBITMQ rabbitmq RABBITMQ_FOUND PkgConfig::RABBITMQ)
-# libcurl is required by the core (src/http/), so these two are always available.
 relay_backend(SQS sqs CURL_FOUND PkgConfig::CURL)
+# The webhook sink lives in the always-built http folder (with the HTTP receiver).
 relay_backend(WEBHOOK http CURL_FOUND PkgConfig::CURL)
-list(REMOVE_DUPLICATES RELAY_BACKEND_LIBRARIES)
+list(REMOVE_DUPLICATES RELAY_BACKEND_BUILDS)
+
+# One library per built backend folder, linking the core and its own client library.
+function(relay_add_backend_libraries)
+  set(targets "")
+  foreach(dir IN LISTS RELAY_BACKEND_BUILDS)
+    file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/backends/${dir}/*.cpp)
+    list(FILTER sources EXCLUDE REGEX "_spec\\.cpp$")
+    add_library(relay_backend_${dir} STATIC ${sources})
+    target_link_libraries(relay_backend_${dir} PUBLIC relay_core ${RELAY_BACKEND_LIBS_${dir}})
+    list(APPEND targets relay_backend_${dir})
+  endforeach()
+  set(RELAY_BACKEND_TARGETS ${targets} PARENT_SCOPE)
+endfunction()

@@ -1,8 +1,10 @@
 # The layers, checked on every configure (and by a test on a tree that breaks them):
+#   src/config, src/util and every backend's *_spec.* files: the pure library (relay_config); they
+#                         include only each other and include/relay/;
+#   src/core, src/pg, src/http, src/metrics, src/log: the core, shared by all backends; never
+#                         include a backend nor the app;
 #   src/backends/<name>/  one backend, both directions; may use everything below it, never another
-#                         backend nor the app;
-#   src/core, src/pg, src/http, src/metrics, src/log, src/config, src/util: shared by all backends;
-#                         never include a backend nor the app;
+#                         backend nor the app (src/backends/registry.* lists them all);
 #   src/app/              the command line; may include anything.
 # Run as a script: cmake -DRELAY_LAYERS_ROOT=<dir holding src/> -P CheckLayers.cmake
 function(relay_check_layers root)
@@ -14,10 +16,16 @@ function(relay_check_layers root)
     if(layer STREQUAL "backends")
       string(REGEX REPLACE "^backends/([^/]+)/.*" "\\1" own_backend "${f}")
     endif()
+    set(pure FALSE)
+    if(layer STREQUAL "config" OR layer STREQUAL "util" OR f MATCHES "^backends/[^/]+/[^/]*_spec\\.(h|cpp)$")
+      set(pure TRUE)
+    endif()
     file(STRINGS ${root}/src/${f} includes REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
     foreach(line IN LISTS includes)
       string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"]+)\".*" "\\1" inc "${line}")
-      if(inc MATCHES "^app/" AND NOT layer STREQUAL "app")
+      if(pure AND NOT inc MATCHES "^(config|util|relay)/" AND NOT inc MATCHES "^backends/${own_backend}/[^/]*_spec\\.h$")
+        list(APPEND problems "src/${f} includes ${inc}: the config library (src/config, src/util, the specs) is pure and includes only itself")
+      elseif(inc MATCHES "^app/" AND NOT layer STREQUAL "app")
         list(APPEND problems "src/${f} includes ${inc}: only the app includes the app")
       elseif(inc MATCHES "^backends/([^/]+)/")
         set(target_backend "${CMAKE_MATCH_1}")

@@ -13,11 +13,13 @@
 #include "fuzz_support.h"
 #include "pg/copy_text.h"
 #include "backends/postgres/inbox_rows.h"
+#include "config/specs.h"
 #include "util/strings.h"
 
 namespace {
 
 using namespace relay;
+using namespace relay::postgres;
 using json = nlohmann::json;
 
 // jsonb cannot hold a NUL character in any string, key or value.
@@ -50,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!in[i + 1].empty()) sink[keys[i]] = std::string(in[i + 1]);
   sink["invalid_payload"] = in[0].find('L') != std::string_view::npos ? "dead_letter" : "store";
   if (!in[5].empty()) sink["max_payload_bytes"] = std::strtoll(std::string(in[5]).c_str(), nullptr, 10);
-  auto options = InboxRowOptions::from_config(sink, forward);
+  auto options = InboxRowOptions::from_config(ConfigSection(kPgInboxSinkSpec, sink), forward);
   if (!options) {
     FUZZ_CHECK(!options.error().message.empty(), "a mapping error has a message");
     return 0;

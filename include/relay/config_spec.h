@@ -71,7 +71,6 @@ struct BackendSpec {
   std::span<const KeySpec> keys;
   std::string_view type_aliases;   // '|'-separated other names of the type (e.g. "inbox")
   std::string_view flat_prefixes;  // '|'-separated prefixes of the flat SQL form (e.g. "nats_")
-  bool available = false;          // compiled into this binary and implemented
 };
 
 // Joins spec fragments, each declared once (a connection's keys, the TLS trio), into the key list

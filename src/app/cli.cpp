@@ -15,7 +15,7 @@
 #include "config/spec_export.h"
 #include "core/health.h"
 #include "core/stop_request.h"
-#include "core/registry.h"
+#include "backends/registry.h"
 #include "core/supervisor.h"
 #include "http/admin_server.h"
 #include "log/log.h"
@@ -39,7 +39,7 @@ struct Settings {
 
 std::string backends_line() {
   std::string src, snk, missing;
-  for (const auto& b : backends()) {
+  for (const auto& b : compiled_backends()) {
     std::string& dst = !b.available() ? missing : b.spec->role == Role::source ? src : snk;
     dst += (dst.empty() ? "" : ", ") + std::string(b.spec->name) + (b.available() ? "" : std::string(" (") + to_string(b.spec->role) + ")");
   }
@@ -137,6 +137,7 @@ int cmd_run(Settings s) {
   ctx.metrics = &registry;
   ctx.health = &health;
   ctx.sql_host_access = host_access_of(s);
+  ctx.backends = compiled_backends();
 
   log.info("pgtrickle-relay starting.", {{"version", RELAY_VERSION}, {"relay_group_id", s.relay_group_id},
                                           {"postgres", util::redact_url(s.postgres_url.empty() ? "(libpq defaults)" : s.postgres_url)},

@@ -7,7 +7,6 @@
 #include "config/pipeline_config.h"
 #include "config/specs.h"
 #include "config/template.h"
-#include "core/registry.h"
 #include "util/strings.h"
 
 namespace relay {
@@ -38,8 +37,8 @@ std::vector<std::string> key_names(const BackendSpec& spec, std::string_view pre
 
 std::vector<std::string> type_names(Role role) {
   std::vector<std::string> out;
-  for (const auto& b : backends())
-    if (b.spec->role == role) out.emplace_back(b.spec->name);
+  for (const auto* spec : backend_specs())
+    if (spec->role == role) out.emplace_back(spec->name);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -197,7 +196,7 @@ json check_section(const BackendSpec& spec, const json& in, const std::string& w
 }
 
 // Resolves a "type" value to its backend, reporting unknown types with the valid ones.
-const BackendEntry* resolve_type(Role role, const json& type, const std::string& where, const char* type_key,
+const BackendSpec* resolve_type(Role role, const json& type, const std::string& where, const char* type_key,
                                  std::vector<std::string>& problems) {
   auto valid = type_names(role);
   if (!type.is_string() || type.get<std::string>().empty()) {
@@ -205,7 +204,7 @@ const BackendEntry* resolve_type(Role role, const json& type, const std::string&
     return nullptr;
   }
   const auto& t = type.get_ref<const std::string&>();
-  if (const auto* b = find_backend(role, t)) return b;
+  if (const auto* spec = find_spec(role, t)) return spec;
   auto suggestion = util::did_you_mean(t, valid);
   problems.push_back(fmt::format("{}: unknown {} \"{}\"{}; expected one of: {}", where, type_key, t,
                                  suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", suggestion),
@@ -224,10 +223,10 @@ json flat_to_nested(Direction dir, const json& in, const std::string& where, std
   if (!src || !sink) return json();
 
   json out = json::object();
-  json source = {{"type", src->spec->name}};
-  json sink_obj = {{"type", sink->spec->name}};
-  const BackendSpec& far = dir == Direction::forward ? *sink->spec : *src->spec;
-  const BackendSpec& near = dir == Direction::forward ? *src->spec : *sink->spec;
+  json source = {{"type", src->name}};
+  json sink_obj = {{"type", sink->name}};
+  const BackendSpec& far = dir == Direction::forward ? *sink : *src;
+  const BackendSpec& near = dir == Direction::forward ? *src : *sink;
   json& far_obj = dir == Direction::forward ? sink_obj : source;
   json& near_obj = dir == Direction::forward ? source : sink_obj;
 
@@ -272,7 +271,7 @@ json flat_to_nested(Direction dir, const json& in, const std::string& where, std
       auto suggestion = util::did_you_mean(key, candidates);
       problems.push_back(fmt::format("{}: unknown key \"{}\"{} for a {} pipeline from {} to {}", where, key,
                                      suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", suggestion),
-                                     to_string(dir), src->spec->name, sink->spec->name));
+                                     to_string(dir), src->name, sink->name));
     }
   }
   out["source"] = std::move(source);
@@ -314,8 +313,8 @@ json normalize_pipeline(Direction dir, const json& input, const std::string& nam
   }
 
   json out = json::object();
-  const BackendEntry* src = nullptr;
-  const BackendEntry* sink = nullptr;
+  const BackendSpec* src = nullptr;
+  const BackendSpec* sink = nullptr;
   if (!nested.contains("source") || !nested["source"].is_object())
     problems.push_back(fmt::format("{}: \"source\" must be an object with a \"type\"", where));
   else
@@ -325,24 +324,24 @@ json normalize_pipeline(Direction dir, const json& input, const std::string& nam
   else
     sink = resolve_type(Role::sink, nested["sink"].value("type", json()), where + " sink", "type", problems);
 
-  if (src && dir == Direction::forward && src->spec->name != "outbox")
+  if (src && dir == Direction::forward && src->name != "outbox")
     problems.push_back(fmt::format("{}: a forward pipeline (set_relay_outbox) reads an outbox, not \"{}\"; use set_relay_inbox for {} → inbox",
-                                   where, src->spec->name, src->spec->name));
-  if (sink && dir == Direction::reverse && sink->spec->name != "pg-inbox")
+                                   where, src->name, src->name));
+  if (sink && dir == Direction::reverse && sink->name != "pg-inbox")
     problems.push_back(fmt::format("{}: a reverse pipeline (set_relay_inbox) writes an inbox, not \"{}\"; use set_relay_outbox for outbox → {}",
-                                   where, sink->spec->name, sink->spec->name));
+                                   where, sink->name, sink->name));
 
   json options = json::object();
   for (auto it = nested.begin(); it != nested.end(); ++it)
     if (it.key() != "source" && it.key() != "sink") options[it.key()] = it.value();
   out = check_section(kPipelineSpec, options, where, problems);
   if (src) {
-    out["source"] = check_section(*src->spec, nested["source"], fmt::format("{} source \"{}\"", where, src->spec->name), problems);
-    out["source"]["type"] = src->spec->name;
+    out["source"] = check_section(*src, nested["source"], fmt::format("{} source \"{}\"", where, src->name), problems);
+    out["source"]["type"] = src->name;
   }
   if (sink) {
-    out["sink"] = check_section(*sink->spec, nested["sink"], fmt::format("{} sink \"{}\"", where, sink->spec->name), problems);
-    out["sink"]["type"] = sink->spec->name;
+    out["sink"] = check_section(*sink, nested["sink"], fmt::format("{} sink \"{}\"", where, sink->name), problems);
+    out["sink"]["type"] = sink->name;
   }
   if (out.contains("key") && out["key"].is_string()) {
     auto t = Template::compile(out["key"].get<std::string>());

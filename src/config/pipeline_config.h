@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config_section.h"
 #include "config/host_access.h"
 #include "relay/result.h"
 
@@ -39,6 +40,9 @@ struct PipelineConfig {
 
   const nlohmann::json& source() const { return canonical.at("source"); }
   const nlohmann::json& sink() const { return canonical.at("sink"); }
+  // The same, read through the backend's spec (defaults from the spec, undeclared keys refused).
+  ConfigSection source_section() const;
+  ConfigSection sink_section() const;
   // The relay group whose lock, epoch and stored position the pipeline runs under, on a relay of
   // group `relay_group_id`. A pipeline defined in SQL and assigned to no group may run on a relay of
   // any group, one at a time, under the default group's name; a file's pipeline runs in its relay's

@@ -15,7 +15,6 @@
 #include "config/host_paths.h"
 #include "config/pipeline_config.h"
 #include "config/specs.h"
-#include "core/registry.h"
 #include "util/strings.h"
 
 namespace relay {
@@ -184,8 +183,7 @@ Result<json> resolve_section(const json& section, const BackendSpec* spec, const
 
 const BackendSpec* spec_of(Role role, const json& section) {
   if (!section.is_object() || !section.contains("type")) return nullptr;
-  const auto* b = find_backend(role, section["type"].get<std::string>());
-  return b ? b->spec : nullptr;
+  return find_spec(role, section["type"].get<std::string>());
 }
 
 }  // namespace

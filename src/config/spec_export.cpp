@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "config/specs.h"
-#include "core/registry.h"
 #include "util/strings.h"
 
 namespace relay {
@@ -49,17 +48,17 @@ std::string spec_as_sql() {
   out += "DELETE FROM pgtrickle.relay_config_keys;\nDELETE FROM pgtrickle.relay_backends;\n";
   out += "INSERT INTO pgtrickle.relay_backends (role, backend, type_aliases, flat_prefixes, description) VALUES\n";
   bool first = true;
-  for (const auto& b : backends()) {
+  for (const auto* spec : backend_specs()) {
     out += first ? "  " : " ,";
     first = false;
-    out += fmt::format("({}, {}, {}, {}, {})\n", sql_text(to_string(b.spec->role)), sql_text(b.spec->name),
-                       sql_array(b.spec->type_aliases), sql_array(b.spec->flat_prefixes), sql_text(b.spec->description));
+    out += fmt::format("({}, {}, {}, {}, {})\n", sql_text(to_string(spec->role)), sql_text(spec->name),
+                       sql_array(spec->type_aliases), sql_array(spec->flat_prefixes), sql_text(spec->description));
   }
   out += ";\n";
   out += "INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, required, one_of, allowed, aliases, secret, default_value, min_value, max_value, description) VALUES\n";
   first = true;
   key_rows(kPipelineSpec, out, first);
-  for (const auto& b : backends()) key_rows(*b.spec, out, first);
+  for (const auto* spec : backend_specs()) key_rows(*spec, out, first);
   out += ";\n";
   return out;
 }
@@ -95,15 +94,15 @@ std::string spec_as_markdown() {
   markdown_table(kPipelineSpec, out);
   for (Role role : {Role::source, Role::sink}) {
     out += role == Role::source ? "## Sources\n\n" : "## Sinks\n\n";
-    for (const auto& b : backends()) {
-      if (b.spec->role != role) continue;
+    for (const auto* spec : backend_specs()) {
+      if (spec->role != role) continue;
       // The reference describes the product, not one build.
-      out += fmt::format("### `{}`\n\n{}", b.spec->name, b.spec->description);
-      if (!b.spec->type_aliases.empty()) out += fmt::format(" Type also accepted as `{}`.", fmt::join(util::split_list(b.spec->type_aliases), "`, `"));
-      if (!b.spec->flat_prefixes.empty())
-        out += fmt::format(" In the flat SQL form its keys may be prefixed with `{}`.", fmt::join(util::split_list(b.spec->flat_prefixes), "` or `"));
+      out += fmt::format("### `{}`\n\n{}", spec->name, spec->description);
+      if (!spec->type_aliases.empty()) out += fmt::format(" Type also accepted as `{}`.", fmt::join(util::split_list(spec->type_aliases), "`, `"));
+      if (!spec->flat_prefixes.empty())
+        out += fmt::format(" In the flat SQL form its keys may be prefixed with `{}`.", fmt::join(util::split_list(spec->flat_prefixes), "` or `"));
       out += "\n\n";
-      markdown_table(*b.spec, out);
+      markdown_table(*spec, out);
     }
   }
   return out;
@@ -116,10 +115,10 @@ std::string spec_as_text(const std::string& backend) {
     for (const auto& k : spec->keys) out += fmt::format("  {:<20} {:<12} {}\n", k.key, to_string(k.type), k.description);
     return out;
   }
-  for (const auto& b : backends()) {
-    if (b.spec->name != backend) continue;
-    out += fmt::format("{} {}: {}\n", to_string(b.spec->role), b.spec->name, b.spec->description);
-    for (const auto& k : b.spec->keys)
+  for (const auto* spec : backend_specs()) {
+    if (spec->name != backend) continue;
+    out += fmt::format("{} {}: {}\n", to_string(spec->role), spec->name, spec->description);
+    for (const auto& k : spec->keys)
       out += fmt::format("  {:<20} {:<12}{} {}\n", k.key, to_string(k.type), k.required ? " required" : "", k.description);
   }
   return out;

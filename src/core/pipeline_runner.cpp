@@ -165,8 +165,8 @@ class PipelineRunner::Impl {
     ctx.metrics = metrics_;
     ctx.log = &log_;
     if (config_.origin == "sql") ctx.host_access = &relay_.sql_host_access;
-    const auto* sink_entry = find_backend(Role::sink, config_.sink_type);
-    const auto* source_entry = find_backend(Role::source, config_.source_type);
+    const auto* sink_entry = find_backend(relay_.backends, Role::sink, config_.sink_type);
+    const auto* source_entry = find_backend(relay_.backends, Role::source, config_.source_type);
     if (!sink_entry || !sink_entry->make_sink)
       return fatal(fmt::format("sink type \"{}\" is not available in this build (see pgtrickle-relay --version)", config_.sink_type));
     if (!source_entry || !source_entry->make_source)

@@ -1,4 +1,6 @@
-// The compiled-in backends, listed explicitly in registry.cpp (no self-registering statics).
+// What the core needs to know of a backend: its spec and its factories. The table itself is the
+// backends' (src/backends/registry.cpp); the app hands it to the core through RelayContext, so the
+// core never includes a backend.
 #pragma once
 
 #include <memory>
@@ -19,13 +21,12 @@ using SinkFactory = Result<std::unique_ptr<Sink>> (*)(const PipelineConfig&, con
 
 struct BackendEntry {
   const BackendSpec* spec;
-  SourceFactory make_source = nullptr;  // null when not built or not implemented yet
+  SourceFactory make_source = nullptr;  // null when not built
   SinkFactory make_sink = nullptr;
   bool available() const { return make_source || make_sink; }
 };
 
-std::span<const BackendEntry> backends();
-// Finds a backend by name or type alias ("inbox" → pg-inbox); null when unknown.
-const BackendEntry* find_backend(Role role, std::string_view type);
+// The entry of a type name or alias ("inbox" → pg-inbox); null when unknown.
+const BackendEntry* find_backend(std::span<const BackendEntry> backends, Role role, std::string_view type);
 
 }  // namespace relay

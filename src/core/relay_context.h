@@ -2,11 +2,13 @@
 #pragma once
 
 #include <chrono>
+#include <span>
 #include <string>
 
 #include "config/host_access.h"
 #include "core/health.h"
 #include "core/ownership.h"
+#include "core/registry.h"
 #include "metrics/metrics.h"
 
 namespace relay {
@@ -19,6 +21,7 @@ struct RelayContext {
   HealthBoard* health = nullptr;
   Ownership* ownership = nullptr;
   HostAccess sql_host_access;  // the limits of pipelines defined in SQL
+  std::span<const BackendEntry> backends;  // the compiled-in sinks and sources (src/backends/registry.cpp)
   std::chrono::milliseconds standby_retry{500};    // how often a standby tries to take a pipeline over
   std::chrono::milliseconds drain_timeout{10000};  // how long stop waits for an in-flight batch
   std::chrono::milliseconds status_interval{5000}; // lag and status refresh

@@ -5,7 +5,7 @@
 #include <netinet/in.h>
 
 #include "config/destinations.h"
-#include "core/registry.h"
+#include "config/specs.h"
 
 using namespace relay;
 
@@ -69,9 +69,9 @@ TEST(Destinations, ResolvingANameChecksWhatItResolvesTo) {
 TEST(Destinations, EveryDestinationKeyOfASectionIsChecked) {
   HostAccess a = defaults();
   auto refused = [&](const char* type, Role role, const nlohmann::json& section) {
-    const auto* backend = find_backend(role, type);
-    if (!backend || !backend->spec) return std::string("no spec");
-    auto s = check_section_destinations(a, *backend->spec, section, "sink");
+    const auto* spec = find_spec(role, type);
+    if (!spec) return std::string("no spec");
+    auto s = check_section_destinations(a, *spec, section, "sink");
     return s ? std::string() : s.error().message;
   };
   EXPECT_NE(refused("webhook", Role::sink, {{"url", "http://169.254.169.254/latest/meta-data/"}}).find("sink.url"), std::string::npos);

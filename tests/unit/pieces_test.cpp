@@ -90,13 +90,13 @@ TEST(StreamSink, EncodesLinesInEachFormat) {
   m.body = R"({"dedup_key":"outbox_t:1:0","payload":{"id":1}})";
   m.committed_at = 1777284903.412;
   std::string out;
-  encode_line(m, "jsonl", out);
+  stream::encode_line(m, "jsonl", out);
   EXPECT_EQ(out, m.body + "\n");
   out.clear();
-  encode_line(m, "csv", out);
+  stream::encode_line(m, "csv", out);
   EXPECT_EQ(out, "outbox_t:1:0,t,insert,\"a,b\",2026-04-27T10:15:03.412Z,\"{\"\"id\"\":1,\"\"s\"\":\"\"x\\\"\"y\"\"}\"\n");
   out.clear();
-  encode_line(m, "json", out);
+  stream::encode_line(m, "json", out);
   EXPECT_EQ(out, "{\n  \"dedup_key\": \"outbox_t:1:0\",\n  \"payload\": {\n    \"id\": 1\n  }\n}\n");
 }
 

@@ -10,7 +10,8 @@
 #include <sstream>
 
 #include "config/spec_export.h"
-#include "core/registry.h"
+#include "backends/registry.h"
+#include "config/specs.h"
 #include "pg/catalog.h"
 
 namespace {
@@ -66,20 +67,31 @@ TEST(SpecFragments, KeysSharedByBothDirectionsOfABackendAreDeclaredOnce) {
            a.aliases == b.aliases;
   };
   int shared = 0;
-  for (const auto& s : relay::backends()) {
-    if (s.spec->role != Role::sink) continue;
-    for (const auto& r : relay::backends()) {
-      if (r.spec->role != Role::source || r.spec->name != s.spec->name) continue;
-      for (const auto& ks : s.spec->keys)
-        for (const auto& kr : r.spec->keys)
+  for (const auto* s : relay::backend_specs()) {
+    if (s->role != Role::sink) continue;
+    for (const auto* r : relay::backend_specs()) {
+      if (r->role != Role::source || r->name != s->name) continue;
+      for (const auto& ks : s->keys)
+        for (const auto& kr : r->keys)
           if (ks.key == kr.key && (ks.key == "url" || ks.key.starts_with("tls_") || ks.secret || kr.secret)) {
             ++shared;
-            EXPECT_TRUE(same(ks, kr) && ks.description == kr.description) << s.spec->name << " key " << ks.key;
+            EXPECT_TRUE(same(ks, kr) && ks.description == kr.description) << s->name << " key " << ks.key;
           }
     }
-    for (const auto& k : s.spec->keys)
+    for (const auto& k : s->keys)
       for (const auto& t : relay::kTlsClientKeys)
-        if (k.key == t.key) EXPECT_TRUE(same(k, t) && k.description == t.description) << s.spec->name << " key " << k.key;
+        if (k.key == t.key) {
+          EXPECT_TRUE(same(k, t) && k.description == t.description) << s->name << " key " << k.key;
+        }
   }
   EXPECT_GT(shared, 0);
+}
+
+// The registry (src/backends/registry.cpp) and the spec list (src/config/specs.cpp) name the same
+// backends in the same order: a backend added to one and not the other fails here.
+TEST(SpecFragments, TheRegistryListsEverySpecOnceInTheSpecsOrder) {
+  auto specs = relay::backend_specs();
+  auto entries = relay::compiled_backends();
+  ASSERT_EQ(specs.size(), entries.size());
+  for (size_t i = 0; i < specs.size(); ++i) EXPECT_EQ(entries[i].spec, specs[i]) << specs[i]->name;
 }

@@ -12,14 +12,14 @@
 #include <thread>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/build_context.h"
 #include "core/event_fd.h"
 #include "http/server.h"
 #include "backends/http/http_receive.h"
 #include "util/strings.h"
 
-namespace relay {
+namespace relay::http {
 namespace {
 
 using namespace std::chrono;
@@ -277,30 +277,30 @@ class HttpSource final : public Source {
 
 }  // namespace
 
-Result<std::unique_ptr<Source>> make_http_source(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& c = config.source();
+Result<std::unique_ptr<Source>> make_receiver_source(const PipelineConfig& config, const BuildContext& ctx) {
+  const ConfigSection c = config.source_section();
   Settings s;
-  s.listen = c.value("listen", "0.0.0.0:8080");
+  s.listen = c.text("listen");
   if (auto problem = util::parse_host_port(s.listen, s.host, s.port); !problem.empty() || s.listen.find(':') == std::string::npos)
     return fatal(fmt::format("http source: listen \"{}\": {}; expected host:port, e.g. 0.0.0.0:8080", s.listen,
                              problem.empty() ? "the port is missing" : problem));
-  s.path = c.value("path", "/events");
+  s.path = c.text("path");
   if (s.path.empty() || s.path.front() != '/' || s.path.find_first_of("?# ") != std::string::npos)
     return fatal(fmt::format("http source: path \"{}\" must be a URL path starting with /, e.g. /events", s.path));
-  s.bearer_token = c.value("bearer_token", "");
-  s.hmac_secret = c.value("hmac_secret", "");
+  s.bearer_token = c.text("bearer_token");
+  s.hmac_secret = c.text("hmac_secret");
   if (s.bearer_token.empty() && s.hmac_secret.empty())
     return fatal("http source: set bearer_token and/or hmac_secret: the receiver does not accept unauthenticated requests");
   // Ranges: the spec.
-  s.max_body_bytes = c.value("max_body_bytes", size_t{1048576});
-  s.tolerance_s = c.value("signature_tolerance_s", 300);
-  s.max_pending = c.value("max_pending", size_t{10000});
-  s.max_connections = c.value("max_connections", size_t{256});
-  s.max_connections_per_client = c.value("max_connections_per_client", size_t{64});
-  s.request_timeout = seconds(c.value("request_timeout_s", 30));
-  s.max_requests_per_s = c.value("max_requests_per_s", 0.0);
+  s.max_body_bytes = c.integer("max_body_bytes");
+  s.tolerance_s = c.integer("signature_tolerance_s");
+  s.max_pending = c.integer("max_pending");
+  s.max_connections = c.integer("max_connections");
+  s.max_connections_per_client = c.integer("max_connections_per_client");
+  s.request_timeout = seconds(c.integer("request_timeout_s"));
+  s.max_requests_per_s = c.number("max_requests_per_s");
   s.batch_size = static_cast<size_t>(std::max(1, config.batch_size));
   return std::unique_ptr<Source>(std::make_unique<HttpSource>(std::move(s), ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::http

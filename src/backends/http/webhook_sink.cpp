@@ -11,13 +11,13 @@
 #include <random>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/build_context.h"
 #include "http/curl_client.h"
 #include "backends/http/webhook_encode.h"
 #include "util/strings.h"
 
-namespace relay {
+namespace relay::http {
 namespace {
 
 using namespace std::chrono;
@@ -39,19 +39,19 @@ std::string answer_text(const http::Response& r) {
 class WebhookSink final : public Sink {
  public:
   WebhookSink(const PipelineConfig& config, const BuildContext& ctx, std::vector<Header> headers)
-      : log_(ctx.log), client_(static_cast<int>(config.sink().value("max_in_flight", 1))) {
-    const auto& s = config.sink();
-    method_ = s.value("method", "POST");
-    timeout_ms_ = s.value("timeout_ms", 10000);
-    batch_ = s.value("batch", false);
-    retry_max_ = s.value("retry_max", 3);
-    retry_backoff_ms_ = s.value("retry_backoff_ms", 200);
-    max_in_flight_ = s.value("max_in_flight", 1);
+      : log_(ctx.log), client_(static_cast<int>(config.sink_section().integer("max_in_flight"))) {
+    const ConfigSection s = config.sink_section();
+    method_ = s.text("method");
+    timeout_ms_ = s.integer("timeout_ms");
+    batch_ = s.flag("batch");
+    retry_max_ = s.integer("retry_max");
+    retry_backoff_ms_ = s.integer("retry_backoff_ms");
+    max_in_flight_ = s.integer("max_in_flight");
     options_.headers = std::move(headers);
-    options_.signing_secret = s.value("signing_secret", "");
-    tls_ca_ = s.value("tls_ca", "");
-    tls_cert_ = s.value("tls_cert", "");
-    tls_key_ = s.value("tls_key", "");
+    options_.signing_secret = s.text("signing_secret");
+    tls_ca_ = s.text("tls_ca");
+    tls_cert_ = s.text("tls_cert");
+    tls_key_ = s.text("tls_key");
     client_.restrict_to(ctx.host_access);
   }
 
@@ -189,7 +189,7 @@ class WebhookSink final : public Sink {
 }  // namespace
 
 Result<std::unique_ptr<Sink>> make_webhook_sink(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& s = config.sink();
+  const ConfigSection s = config.sink_section();
   // A URL whose fixed part is not http(s) can never work; one built from a column is checked per message.
   std::string_view prefix = !ctx.sink_routes.empty() && ctx.sink_routes[0] ? ctx.sink_routes[0]->literal_prefix() : "";
   std::string lower(prefix.substr(0, 8));
@@ -197,16 +197,16 @@ Result<std::unique_ptr<Sink>> make_webhook_sink(const PipelineConfig& config, co
   bool ok = lower.empty() || std::string_view("https://").starts_with(lower) || std::string_view("http://").starts_with(lower) ||
             lower.starts_with("https://") || lower.starts_with("http://");
   if (!ok)
-    return fatal(fmt::format("webhook sink: url \"{}\" must start with http:// or https://", printable_url(s.value("url", ""))));
+    return fatal(fmt::format("webhook sink: url \"{}\" must start with http:// or https://", printable_url(s.text("url"))));
   // TLS files are read per connection by libcurl: one that is missing would fail every request.
-  if (s.value("tls_cert", "").empty() != s.value("tls_key", "").empty())
+  if (s.text("tls_cert").empty() != s.text("tls_key").empty())
     return fatal("webhook sink: tls_cert and tls_key go together: set both or neither");
   for (const char* key : {"tls_ca", "tls_cert", "tls_key"})
-    if (auto path = s.value(key, ""); !path.empty() && ::access(path.c_str(), R_OK) != 0)
+    if (auto path = s.text(key); !path.empty() && ::access(path.c_str(), R_OK) != 0)
       return fatal(fmt::format("webhook sink: {}: cannot read {}", key, path));
-  auto headers = http::parse_headers(s.contains("headers") ? s["headers"] : nlohmann::json());
+  auto headers = http::parse_headers(s.value("headers"));
   if (!headers) return headers.error();
   return std::unique_ptr<Sink>(std::make_unique<WebhookSink>(config, ctx, std::move(*headers)));
 }
 
-}  // namespace relay
+}  // namespace relay::http

@@ -14,9 +14,10 @@ std::string broker_list(const nlohmann::json& b) {
   return brokers;
 }
 
-void add_pass_through(const nlohmann::json& config, std::vector<Property>& p) {
-  if (!config.contains("rdkafka") || !config["rdkafka"].is_object()) return;
-  for (auto it = config["rdkafka"].begin(); it != config["rdkafka"].end(); ++it) {
+void add_pass_through(const ConfigSection& config, std::vector<Property>& p) {
+  const auto& rdkafka = config.value("rdkafka");
+  if (!rdkafka.is_object()) return;
+  for (auto it = rdkafka.begin(); it != rdkafka.end(); ++it) {
     const auto& v = it.value();
     std::string text = v.is_string() ? v.get<std::string>() : v.dump();
     p.push_back({it.key(), std::move(text), "rdkafka." + it.key()});
@@ -28,18 +29,18 @@ constexpr const char* kFixedConsumerProperties[] = {"enable.auto.commit", "enabl
 
 }  // namespace
 
-std::vector<Property> producer_properties(const nlohmann::json& sink, const std::string& client_id) {
+std::vector<Property> producer_properties(const ConfigSection& sink, const std::string& client_id) {
   std::vector<Property> p;
-  std::string acks = sink.value("acks", "all");
+  std::string acks = sink.text("acks");
   bool idempotent = acks == "all";
-  p.push_back({"bootstrap.servers", broker_list(sink.at("brokers")), "brokers"});
+  p.push_back({"bootstrap.servers", broker_list(sink.value("brokers")), "brokers"});
   p.push_back({"client.id", client_id, "rdkafka.client.id"});
   p.push_back({"acks", acks, "acks"});
   // Idempotence needs acks=all; it keeps order with up to 5 requests in flight and makes the
   // library's own retries duplicate-free. Without it, one request in flight keeps the order.
   p.push_back({"enable.idempotence", idempotent ? "true" : "false", "acks"});
   p.push_back({"max.in.flight.requests.per.connection", idempotent ? "5" : "1", "acks"});
-  p.push_back({"compression.codec", sink.value("compression", "none"), "compression"});
+  p.push_back({"compression.codec", sink.text("compression"), "compression"});
   // Java-compatible key hashing; records without a key all go to one partition, so a pipeline
   // without keys keeps its order.
   p.push_back({"partitioner", "murmur2", "rdkafka.partitioner"});
@@ -54,12 +55,12 @@ std::vector<Property> producer_properties(const nlohmann::json& sink, const std:
   return p;
 }
 
-std::vector<Property> consumer_properties(const nlohmann::json& source, const std::string& client_id) {
+std::vector<Property> consumer_properties(const ConfigSection& source, const std::string& client_id) {
   std::vector<Property> p;
-  p.push_back({"bootstrap.servers", broker_list(source.at("brokers")), "brokers"});
+  p.push_back({"bootstrap.servers", broker_list(source.value("brokers")), "brokers"});
   p.push_back({"client.id", client_id, "rdkafka.client.id"});
-  p.push_back({"group.id", source.at("group_id").get<std::string>(), "group_id"});
-  p.push_back({"auto.offset.reset", source.value("auto_offset_reset", "earliest"), "auto_offset_reset"});
+  p.push_back({"group.id", source.text("group_id"), "group_id"});
+  p.push_back({"auto.offset.reset", source.text("auto_offset_reset"), "auto_offset_reset"});
   // Prefetch: librdkafka's defaults (queued.min.messages = 100000, queued.max.messages.kbytes =
   // 65536, for the whole consumer queue). With librdkafka 2.0 a queue above either limit is refilled
   // only at the fetcher's next 1 s tick, so these limits cap the rate per second: 10,000 measured
@@ -70,10 +71,11 @@ std::vector<Property> consumer_properties(const nlohmann::json& source, const st
   return p;
 }
 
-std::string consumer_property_problem(const nlohmann::json& source) {
-  if (!source.contains("rdkafka") || !source["rdkafka"].is_object()) return {};
+std::string consumer_property_problem(const ConfigSection& source) {
+  const auto& rdkafka = source.value("rdkafka");
+  if (!rdkafka.is_object()) return {};
   for (const char* name : kFixedConsumerProperties) {
-    if (source["rdkafka"].contains(name))
+    if (rdkafka.contains(name))
       return std::string("key \"rdkafka.") + name +
              "\": the relay commits offsets itself, only after the inbox commit (never automatically); remove this key";
   }

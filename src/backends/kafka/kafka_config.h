@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config_section.h"
 #include <string>
 #include <vector>
 
@@ -17,13 +18,13 @@ struct Property {
 };
 
 // `sink` is the canonical sink config (defaults filled, secrets resolved).
-std::vector<Property> producer_properties(const nlohmann::json& sink, const std::string& client_id);
+std::vector<Property> producer_properties(const ConfigSection& sink, const std::string& client_id);
 
 // `source` is the canonical config of the Kafka source. Offsets are committed by the relay after
 // the inbox commit, so enable.auto.commit and enable.auto.offset.store are always false: they come
 // last, after the pass-through (consumer_property_problem refuses a pass-through that sets them).
-std::vector<Property> consumer_properties(const nlohmann::json& source, const std::string& client_id);
+std::vector<Property> consumer_properties(const ConfigSection& source, const std::string& client_id);
 // A sentence naming the `rdkafka.<name>` key of `source` the relay cannot allow, "" if none.
-std::string consumer_property_problem(const nlohmann::json& source);
+std::string consumer_property_problem(const ConfigSection& source);
 
 }  // namespace relay::kafka

@@ -11,14 +11,14 @@
 #include <unordered_map>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/build_context.h"
 #include "relay/sink.h"
 #include "backends/kafka/kafka_config.h"
 #include "backends/kafka/kafka_encode.h"
 #include "backends/kafka/kafka_errors.h"
 
-namespace relay {
+namespace relay::kafka {
 namespace {
 
 struct KafkaDeleter {
@@ -244,14 +244,14 @@ class KafkaSink final : public Sink {
 
 }  // namespace
 
-Result<std::unique_ptr<Sink>> make_kafka_sink(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& s = config.sink();
-  std::string topic = s.at("topic").get<std::string>();
+Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const BuildContext& ctx) {
+  const ConfigSection s = config.sink_section();
+  std::string topic = s.text("topic");
   if (auto problem = kafka::topic_template_problem(topic); !problem.empty())
     return fatal(fmt::format("pipeline \"{}\" sink \"kafka\": key \"topic\": {}", config.name, problem));
-  auto key = kafka::KeyRule::from_option(s.value("key", ""));
+  auto key = kafka::KeyRule::from_option(s.text("key"));
   auto props = kafka::producer_properties(s, "pgtrickle-relay-" + config.name);
   return std::unique_ptr<Sink>(std::make_unique<KafkaSink>(ctx, std::move(props), std::move(key)));
 }
 
-}  // namespace relay
+}  // namespace relay::kafka

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/build_context.h"
 #include "relay/source.h"
 #include "backends/kafka/kafka_config.h"
@@ -29,7 +29,7 @@
 #include "backends/kafka/kafka_source_errors.h"
 #include "util/strings.h"
 
-namespace relay {
+namespace relay::kafka {
 namespace {
 
 struct KafkaDeleter {
@@ -541,16 +541,16 @@ std::vector<std::string> topic_list(const nlohmann::json& t) {
 
 }  // namespace
 
-Result<std::unique_ptr<Source>> make_kafka_source(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& s = config.source();
+Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const BuildContext& ctx) {
+  const ConfigSection s = config.source_section();
   auto where = fmt::format("pipeline \"{}\" source \"kafka\"", config.name);
-  auto topics = topic_list(s.at("topic"));
+  auto topics = topic_list(s.value("topic"));
   if (topics.empty()) return fatal(fmt::format("{}: key \"topic\": name at least one topic", where));
   if (auto problem = kafka::consumer_property_problem(s); !problem.empty()) return fatal(fmt::format("{}: {}", where, problem));
   auto props = kafka::consumer_properties(s, "pgtrickle-relay-" + config.name);
   return std::unique_ptr<Source>(std::make_unique<KafkaSource>(ctx, std::move(props), std::move(topics),
-                                                               s.at("group_id").get<std::string>(),
+                                                               s.text("group_id"),
                                                                static_cast<size_t>(config.batch_size)));
 }
 
-}  // namespace relay
+}  // namespace relay::kafka

@@ -15,16 +15,16 @@ struct OptionsDeleter {
 
 }  // namespace
 
-Settings Settings::from(const nlohmann::json& c) {
+Settings Settings::from(const ConfigSection& c) {
   Settings s;
-  s.url = c.at("url").get<std::string>();
-  s.token = c.value("token", "");
-  s.user = c.value("user", "");
-  s.password = c.value("password", "");
-  s.creds_file = c.value("creds_file", "");
-  s.tls_ca = c.value("tls_ca", "");
-  s.tls_cert = c.value("tls_cert", "");
-  s.tls_key = c.value("tls_key", "");
+  s.url = c.text("url");
+  s.token = c.text("token");
+  s.user = c.text("user");
+  s.password = c.text("password");
+  s.creds_file = c.text("creds_file");
+  s.tls_ca = c.text("tls_ca");
+  s.tls_cert = c.text("tls_cert");
+  s.tls_key = c.text("tls_key");
   return s;
 }
 

@@ -5,6 +5,7 @@
 
 #include <nats/nats.h>
 
+#include "config/config_section.h"
 #include <memory>
 #include <string>
 
@@ -27,7 +28,7 @@ using JsPtr = std::unique_ptr<jsCtx, JsDeleter>;
 // user/password, creds_file, tls_ca, tls_cert/tls_key.
 struct Settings {
   std::string url, token, user, password, creds_file, tls_ca, tls_cert, tls_key;
-  static Settings from(const nlohmann::json& config);
+  static Settings from(const ConfigSection& config);
 };
 
 // Connects (2 s timeout; reconnects forever in the background once connected). Option problems

@@ -8,12 +8,12 @@
 #include <fmt/format.h>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/build_context.h"
 #include "backends/nats/nats_connection.h"
 #include "backends/nats/nats_encode.h"
 
-namespace relay {
+namespace relay::nats {
 namespace {
 
 // What a failed publish means for the message: the error classification table.
@@ -39,10 +39,10 @@ using nats::status_text;
 class NatsSink final : public Sink {
  public:
   NatsSink(const PipelineConfig& config, const BuildContext& ctx) : ctx_(ctx), pipeline_(config.name) {
-    const auto& s = config.sink();
-    subject_template_ = s.at("subject").get<std::string>();
-    stream_ = s.value("stream", "");
-    create_stream_ = s.value("create_stream", true);
+    const ConfigSection s = config.sink_section();
+    subject_template_ = s.text("subject");
+    stream_ = s.text("stream");
+    create_stream_ = s.flag("create_stream");
     conn_settings_ = nats::Settings::from(s);
   }
 
@@ -228,8 +228,8 @@ class NatsSink final : public Sink {
 
 }  // namespace
 
-Result<std::unique_ptr<Sink>> make_nats_sink(const PipelineConfig& config, const BuildContext& ctx) {
+Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const BuildContext& ctx) {
   return std::unique_ptr<Sink>(std::make_unique<NatsSink>(config, ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::nats

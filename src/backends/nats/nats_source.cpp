@@ -14,13 +14,13 @@
 #include <thread>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/batch_queue.h"
 #include "core/build_context.h"
 #include "backends/nats/nats_connection.h"
 #include "backends/nats/nats_decode.h"
 
-namespace relay {
+namespace relay::nats {
 namespace {
 
 using nats::status_text;
@@ -92,13 +92,13 @@ std::vector<Header> headers_of(natsMsg* msg) {
 class NatsSource final : public Source {
  public:
   NatsSource(const PipelineConfig& config, const BuildContext& ctx) : ctx_(ctx), pipeline_(config.name) {
-    const auto& s = config.source();
+    const ConfigSection s = config.source_section();
     settings_ = nats::Settings::from(s);
-    stream_ = s.at("stream").get<std::string>();
-    consumer_ = s.at("consumer").get<std::string>();
-    filter_subject_ = s.value("filter_subject", "");
-    ack_wait_ms_ = s.value("ack_wait_ms", 30000LL);
-    max_deliver_ = s.value("max_deliver", -1LL);
+    stream_ = s.text("stream");
+    consumer_ = s.text("consumer");
+    filter_subject_ = s.text("filter_subject");
+    ack_wait_ms_ = s.integer("ack_wait_ms");
+    max_deliver_ = s.integer("max_deliver");
     batch_size_ = std::max(1, config.batch_size);
   }
 
@@ -343,18 +343,18 @@ class NatsSource final : public Source {
 
 }  // namespace
 
-Result<std::unique_ptr<Source>> make_nats_source(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& s = config.source();
+Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const BuildContext& ctx) {
+  const ConfigSection s = config.source_section();
   for (const char* key : {"stream", "consumer"}) {
-    std::string v = s.at(key).get<std::string>();
+    std::string v = s.text(key);
     if (!is_valid_name(v))
       return fatal(fmt::format("source.{}: \"{}\" is not a valid JetStream name; expected letters, digits, '-' or '_' "
                                "(no '.', '*', '>' or spaces)", key, v));
   }
-  long long max_deliver = s.value("max_deliver", -1LL);  // the spec keeps it at -1 or above
+  long long max_deliver = s.integer("max_deliver");  // the spec keeps it at -1 or above
   if (max_deliver == 0)
     return fatal(fmt::format("source.max_deliver: {} is not allowed; expected -1 (unlimited) or a positive number of deliveries", max_deliver));
   return std::unique_ptr<Source>(std::make_unique<NatsSource>(config, ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::nats

@@ -10,7 +10,7 @@
 #include "util/json_scan.h"
 #include "util/strings.h"
 
-namespace relay {
+namespace relay::postgres {
 namespace {
 
 const std::string* header(const Message& m, std::string_view name) {
@@ -113,7 +113,7 @@ bool FieldRef::extract(const Message& m, std::string& out) const {
     case none: return false;
     case literal: out += name; return true;
     case header: {
-      const std::string* v = relay::header(m, name);
+      const std::string* v = postgres::header(m, name);
       if (!v) return false;
       out += *v;
       return true;
@@ -142,12 +142,12 @@ bool FieldRef::extract(const Message& m, std::string& out) const {
   return false;
 }
 
-Result<InboxRowOptions> InboxRowOptions::from_config(const nlohmann::json& sink, bool forward) {
+Result<InboxRowOptions> InboxRowOptions::from_config(const ConfigSection& sink, bool forward) {
   InboxRowOptions o;
   o.forward = forward;
   auto ref = [&](const char* key, bool allow_literal, FieldRef& into) -> Status {
-    if (!sink.contains(key)) return {};
-    auto r = FieldRef::parse(key, sink[key].get<std::string>(), allow_literal);
+    if (!sink.has(key)) return {};
+    auto r = FieldRef::parse(key, sink.text(key), allow_literal);
     if (!r) return r.error();
     into = std::move(*r);
     return {};
@@ -155,8 +155,8 @@ Result<InboxRowOptions> InboxRowOptions::from_config(const nlohmann::json& sink,
   if (auto s = ref("event_id", false, o.event_id); !s) return s.error();
   if (auto s = ref("aggregate_id", false, o.aggregate_id); !s) return s.error();
   if (auto s = ref("trace_id", false, o.trace_id); !s) return s.error();
-  if (sink.contains("event_type")) {
-    std::string text = sink["event_type"].get<std::string>();
+  if (sink.has("event_type")) {
+    std::string text = sink.text("event_type");
     bool reference = util::starts_with(text, "$") || util::starts_with(text, "header:");
     if (forward && !reference) {
       o.event_type_rendered = true;  // a template the outbox source renders per message
@@ -168,8 +168,8 @@ Result<InboxRowOptions> InboxRowOptions::from_config(const nlohmann::json& sink,
       if (auto s = ref("event_type", true, o.event_type); !s) return s.error();
     }
   }
-  o.dead_letter_invalid = sink.value("invalid_payload", std::string("store")) == "dead_letter";
-  o.max_payload_bytes = sink.value("max_payload_bytes", size_t{1} << 20);
+  o.dead_letter_invalid = sink.text("invalid_payload") == "dead_letter";
+  o.max_payload_bytes = sink.integer("max_payload_bytes");
   return o;
 }
 
@@ -268,4 +268,4 @@ size_t encode_inbox_rows(std::span<const Message> batch, const InboxRowOptions& 
   return rows;
 }
 
-}  // namespace relay
+}  // namespace relay::postgres

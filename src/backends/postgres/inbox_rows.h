@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config_section.h"
 #include <span>
 #include <string>
 #include <string_view>
@@ -13,7 +14,7 @@
 #include "relay/message.h"
 #include "relay/result.h"
 
-namespace relay {
+namespace relay::postgres {
 
 // Where a column's value comes from: a JSON path into the payload ("$.order.id", "$.items[0].sku"),
 // a header ("header:X-Event-Type", any letter case) or, for event_type, fixed text.
@@ -36,7 +37,7 @@ struct InboxRowOptions {
   size_t max_payload_bytes = 1 << 20;
 
   // From the inbox sink's canonical config.
-  static Result<InboxRowOptions> from_config(const nlohmann::json& sink, bool forward);
+  static Result<InboxRowOptions> from_config(const ConfigSection& sink, bool forward);
 };
 
 // The inbox columns encode_inbox_rows writes, in order.
@@ -51,4 +52,4 @@ size_t encode_inbox_rows(std::span<const Message> batch, const InboxRowOptions& 
 // The trace id of a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"), else the value as given.
 std::string_view trace_id_of(std::string_view traceparent);
 
-}  // namespace relay
+}  // namespace relay::postgres

@@ -1,4 +1,4 @@
-#include "backends/postgres/outbox_source.h"
+#include "backends/registry.h"
 
 #include <fmt/format.h>
 #include <poll.h>
@@ -16,7 +16,7 @@
 #include "backends/postgres/expand.h"
 #include "backends/postgres/outbox_reader.h"
 
-namespace relay {
+namespace relay::postgres {
 namespace {
 
 using postgres::OutboxRow;
@@ -269,8 +269,8 @@ class OutboxSource final : public Source {
   };
 
   std::string target() const {
-    const auto& s = config_.source();
-    return s.contains("stream_table") ? s["stream_table"].get<std::string>() : s["outbox"].get<std::string>();
+    const ConfigSection s = config_.source_section();
+    return s.has("stream_table") ? s.text("stream_table") : s.text("outbox");
   }
 
   // The reader thread: reads and expands batches ahead of the sink; waits for NOTIFY when idle.
@@ -387,4 +387,4 @@ Result<std::unique_ptr<Source>> make_outbox_source(const PipelineConfig& config,
   return std::unique_ptr<Source>(std::make_unique<OutboxSource>(config, ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::postgres

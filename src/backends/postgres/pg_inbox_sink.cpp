@@ -1,4 +1,4 @@
-#include "backends/postgres/pg_inbox_sink.h"
+#include "backends/registry.h"
 
 #include <fmt/format.h>
 
@@ -7,21 +7,21 @@
 #include "backends/postgres/inbox_rows.h"
 #include "util/strings.h"
 
-namespace relay {
+namespace relay::postgres {
 namespace {
 
 class PgInboxSink final : public Sink {
  public:
   PgInboxSink(const PipelineConfig& config, const BuildContext& ctx, InboxRowOptions rows)
       : config_(config), ctx_(ctx), rows_(std::move(rows)) {
-    const auto& s = config.sink();
-    url_ = s.contains("postgres_url") ? s["postgres_url"].get<std::string>() : ctx.postgres_url;
-    if (s.contains("inbox_name")) {
-      inbox_name_ = s["inbox_name"].get<std::string>();
+    const ConfigSection s = config.sink_section();
+    url_ = s.has("postgres_url") ? s.text("postgres_url") : ctx.postgres_url;
+    if (s.has("inbox_name")) {
+      inbox_name_ = s.text("inbox_name");
       schema_ = "pgtrickle";
       table_ = "inbox_" + inbox_name_;
     } else {
-      std::string t = s["inbox_table"].get<std::string>();
+      std::string t = s.text("inbox_table");
       auto dot = t.find('.');
       schema_ = dot == std::string::npos ? "pgtrickle" : t.substr(0, dot);
       table_ = dot == std::string::npos ? t : t.substr(dot + 1);
@@ -32,7 +32,7 @@ class PgInboxSink final : public Sink {
   Status start() override {
     // A server named by a pipeline defined in SQL gets none of the relay's own credentials.
     std::string app = "pgtrickle-relay inbox " + config_.name;
-    bool remote_from_sql = ctx_.host_access && config_.sink().contains("postgres_url");
+    bool remote_from_sql = ctx_.host_access && config_.sink_section().has("postgres_url");
     auto c = remote_from_sql ? pg::Connection::open_isolated(url_, app, *ctx_.host_access) : pg::Connection::open(url_, app);
     if (!c) return c.error();
     db_ = std::move(*c);
@@ -165,12 +165,12 @@ class PgInboxSink final : public Sink {
   // A missing inbox is created with the standard columns and views: create_inbox(name) for
   // pgtrickle.inbox_<name>, create_inbox_table for any other table name.
   Status create_inbox() {
-    const auto& s = config_.sink();
-    std::string retries = std::to_string(s.value("max_retries", 3)), retention = std::to_string(s.value("retention_hours", 72));
-    std::string dead_letter = s.value("with_dead_letter", true) ? "true" : "false";
+    const ConfigSection s = config_.sink_section();
+    std::string retries = std::to_string(s.integer("max_retries")), retention = std::to_string(s.integer("retention_hours"));
+    std::string dead_letter = s.flag("with_dead_letter") ? "true" : "false";
     auto r = !inbox_name_.empty()
                  ? db_.exec("SELECT pgtrickle.create_inbox($1, $2, $3::int, $4, $5::bool, true, $6::int)",
-                            {inbox_name_, schema_, retries, s.value("schedule", "1s"), dead_letter, retention})
+                            {inbox_name_, schema_, retries, s.text("schedule"), dead_letter, retention})
                  : db_.exec("SELECT pgtrickle.create_inbox_table($1, $2, $3::int, $4::bool, $5::int)",
                             {table_, schema_, retries, dead_letter, retention});
     if (!r) {
@@ -194,10 +194,10 @@ class PgInboxSink final : public Sink {
 
 }  // namespace
 
-Result<std::unique_ptr<Sink>> make_pg_inbox_sink(const PipelineConfig& config, const BuildContext& ctx) {
-  auto rows = InboxRowOptions::from_config(config.sink(), config.direction == Direction::forward);
+Result<std::unique_ptr<Sink>> make_inbox_sink(const PipelineConfig& config, const BuildContext& ctx) {
+  auto rows = InboxRowOptions::from_config(config.sink_section(), config.direction == Direction::forward);
   if (!rows) return rows.error();
   return std::unique_ptr<Sink>(std::make_unique<PgInboxSink>(config, ctx, std::move(*rows)));
 }
 
-}  // namespace relay
+}  // namespace relay::postgres

@@ -35,8 +35,8 @@ Result<amqp_socket_t*> tls_socket(amqp_connection_state_t c, const TlsFiles& tls
 }
 }  // namespace
 
-Result<TlsFiles> tls_files(const nlohmann::json& c, const Url& url, std::string_view role) {
-  TlsFiles t{c.value("tls_ca", ""), c.value("tls_cert", ""), c.value("tls_key", "")};
+Result<TlsFiles> tls_files(const ConfigSection& c, const Url& url, std::string_view role) {
+  TlsFiles t{c.text("tls_ca"), c.text("tls_cert"), c.text("tls_key")};
   bool any = !t.ca.empty() || !t.cert.empty() || !t.key.empty();
   if (any && !url.tls)
     return fatal(fmt::format("{}.tls_ca/tls_cert/tls_key need TLS: use an amqps:// url (port 5671 by default)", role));

@@ -5,6 +5,7 @@
 #include <amqp.h>
 #include <sys/time.h>
 
+#include "config/config_section.h"
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -26,7 +27,7 @@ timeval to_timeval(std::chrono::microseconds d);
 
 // The tls_ca, tls_cert and tls_key keys of a sink's or source's config `c` (`role`: "sink",
 // "source"): files must be readable, a certificate needs its key, and they need amqps://.
-Result<TlsFiles> tls_files(const nlohmann::json& c, const Url& url, std::string_view role);
+Result<TlsFiles> tls_files(const ConfigSection& c, const Url& url, std::string_view role);
 
 // Connects (within `connect_timeout`; over TLS for amqps://, verifying the broker's certificate
 // and host name), logs in and opens `channel`. `key` names the url's config key in errors

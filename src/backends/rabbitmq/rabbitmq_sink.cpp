@@ -13,12 +13,12 @@
 #include <memory>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/build_context.h"
 #include "backends/rabbitmq/amqp_connection.h"
 #include "backends/rabbitmq/rabbitmq_encode.h"
 
-namespace relay {
+namespace relay::rabbitmq {
 namespace {
 
 using rabbitmq::bytes;
@@ -324,19 +324,19 @@ class RabbitmqSink final : public Sink {
 
 }  // namespace
 
-Result<std::unique_ptr<Sink>> make_rabbitmq_sink(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& c = config.sink();
-  auto url = rabbitmq::parse_url(c.at("url").get<std::string>());
+Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const BuildContext& ctx) {
+  const ConfigSection c = config.sink_section();
+  auto url = rabbitmq::parse_url(c.text("url"));
   if (!url) return url.error();
   Settings s;
   s.url = std::move(*url);
   auto tls = rabbitmq::tls_files(c, s.url, "sink");
   if (!tls) return tls.error();
   s.tls = std::move(*tls);
-  s.exchange = c.value("exchange", "");
-  s.exchange_type = c.value("exchange_type", "topic");
-  s.declare = c.value("declare", false);
-  s.mandatory = c.value("mandatory", true);
+  s.exchange = c.text("exchange");
+  s.exchange_type = c.text("exchange_type");
+  s.declare = c.flag("declare");
+  s.mandatory = c.flag("mandatory");
   if (s.declare && s.exchange.empty())
     return fatal("sink.declare: the default exchange (sink.exchange = \"\") cannot be declared; name an exchange or set declare = false");
   if (s.exchange.rfind("amq.", 0) == 0 && s.declare)
@@ -344,4 +344,4 @@ Result<std::unique_ptr<Sink>> make_rabbitmq_sink(const PipelineConfig& config, c
   return std::unique_ptr<Sink>(std::make_unique<RabbitmqSink>(std::move(s), ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::rabbitmq

@@ -19,14 +19,14 @@
 #include <vector>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/build_context.h"
 #include "relay/source.h"
 #include "backends/rabbitmq/amqp_connection.h"
 #include "backends/rabbitmq/rabbitmq_encode.h"
 #include "backends/rabbitmq/rabbitmq_delivery.h"
 
-namespace relay {
+namespace relay::rabbitmq {
 namespace {
 
 using rabbitmq::bytes;
@@ -271,25 +271,25 @@ class RabbitmqSource final : public Source {
 
 }  // namespace
 
-Result<std::unique_ptr<Source>> make_rabbitmq_source(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& c = config.source();
+Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const BuildContext& ctx) {
+  const ConfigSection c = config.source_section();
   auto where = fmt::format("pipeline \"{}\" source \"rabbitmq\"", config.name);
-  auto url = rabbitmq::parse_url(c.at("url").get<std::string>(), "source.url");
+  auto url = rabbitmq::parse_url(c.text("url"), "source.url");
   if (!url) return url.error();
   Settings s;
   s.url = std::move(*url);
   auto tls = rabbitmq::tls_files(c, s.url, "source");
   if (!tls) return tls.error();
   s.tls = std::move(*tls);
-  s.queue = c.at("queue").get<std::string>();
+  s.queue = c.text("queue");
   s.batch_size = static_cast<size_t>(std::max(1, config.batch_size));
   if (s.queue.empty()) return fatal(fmt::format("{}: key \"queue\": name the queue to consume", where));
   // Unacknowledged deliveries the broker may send ahead. A batch is acknowledged only after its
   // commit, so by default two batches fit: the next one arrives while the inbox commits this one.
   // (A given prefetch is within 1-65535: the spec.)
-  long long prefetch = c.contains("prefetch") ? c["prefetch"].get<long long>() : 2LL * s.batch_size;
+  long long prefetch = c.has("prefetch") ? c.value("prefetch").get<long long>() : 2LL * s.batch_size;
   s.prefetch = static_cast<int>(std::min<long long>(prefetch, std::numeric_limits<uint16_t>::max()));
   return std::unique_ptr<Source>(std::make_unique<RabbitmqSource>(std::move(s), ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::rabbitmq

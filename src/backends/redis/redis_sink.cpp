@@ -8,12 +8,12 @@
 #include <memory>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/build_context.h"
 #include "backends/redis/redis_connection.h"
 #include "backends/redis/redis_encode.h"
 
-namespace relay {
+namespace relay::redis {
 namespace {
 
 using redis::ContextPtr;
@@ -105,12 +105,12 @@ class RedisSink final : public Sink {
 
 }  // namespace
 
-Result<std::unique_ptr<Sink>> make_redis_sink(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& s = config.sink();
-  auto url = redis::parse_url(s.at("url").get<std::string>());
+Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const BuildContext& ctx) {
+  const ConfigSection s = config.sink_section();
+  auto url = redis::parse_url(s.text("url"));
   if (!url) return url.error();
-  long long maxlen = s.value("maxlen", 0LL);
+  long long maxlen = s.integer("maxlen");
   return std::unique_ptr<Sink>(std::make_unique<RedisSink>(std::move(*url), maxlen, ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::redis

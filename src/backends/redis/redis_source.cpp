@@ -18,13 +18,13 @@
 #include <vector>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/batch_queue.h"
 #include "core/build_context.h"
 #include "backends/redis/redis_connection.h"
 #include "backends/redis/redis_decode.h"
 
-namespace relay {
+namespace relay::redis {
 namespace {
 
 using redis::ContextPtr;
@@ -46,11 +46,11 @@ class RedisSource final : public Source {
  public:
   RedisSource(redis::Url url, const PipelineConfig& config, std::string consumer, const BuildContext& ctx)
       : url_(std::move(url)), ctx_(ctx) {
-    const auto& s = config.source();
-    key_ = s.at("stream_key").get<std::string>();
-    group_ = s.at("group").get<std::string>();
+    const ConfigSection s = config.source_section();
+    key_ = s.text("stream_key");
+    group_ = s.text("group");
     consumer_ = std::move(consumer);
-    long long claim_idle_ms = s.value("claim_idle_ms", 30000LL);
+    long long claim_idle_ms = s.integer("claim_idle_ms");
     claim_interval_ = std::chrono::milliseconds(std::max<long long>(100, claim_idle_ms / 2));
     batch_size_ = std::to_string(std::max(1, config.batch_size));
     claim_idle_ = std::to_string(claim_idle_ms);
@@ -314,15 +314,15 @@ std::string host_name() {
 
 }  // namespace
 
-Result<std::unique_ptr<Source>> make_redis_source(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& s = config.source();
-  auto url = redis::parse_url(s.at("url").get<std::string>());
+Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const BuildContext& ctx) {
+  const ConfigSection s = config.source_section();
+  auto url = redis::parse_url(s.text("url"));
   if (!url) return url.error();
   for (const char* key : {"stream_key", "group"})
-    if (s.at(key).get<std::string>().empty()) return fatal(fmt::format("source.{} is empty; expected a name", key));
-  std::string consumer = s.value("consumer", "");
+    if (s.text(key).empty()) return fatal(fmt::format("source.{} is empty; expected a name", key));
+  std::string consumer = s.text("consumer");
   if (consumer.empty()) consumer = host_name();
   return std::unique_ptr<Source>(std::make_unique<RedisSource>(std::move(*url), config, std::move(consumer), ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::redis

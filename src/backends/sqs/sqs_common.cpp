@@ -39,27 +39,27 @@ std::string region_of(const std::string& url) {
   return {};
 }
 
-Result<Endpoint> read_endpoint(const nlohmann::json& c, std::string_view who, bool relay_credentials) {
+Result<Endpoint> read_endpoint(const ConfigSection& c, std::string_view who, bool relay_credentials) {
   Endpoint e;
-  e.queue_url = c.at("queue_url").get<std::string>();
+  e.queue_url = c.text("queue_url");
   if (!http_url(e.queue_url))
     return fatal(fmt::format("{}: queue_url \"{}\" must be the queue's URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/orders",
                              who, e.queue_url));
   e.queue_name = e.queue_url.substr(e.queue_url.find_last_of('/') + 1);
   e.fifo = e.queue_name.size() > 5 && e.queue_name.ends_with(".fifo");
-  e.endpoint = c.value("endpoint_url", "");
+  e.endpoint = c.text("endpoint_url");
   if (e.endpoint.empty()) e.endpoint = origin_of(e.queue_url);
   else if (!http_url(e.endpoint))
     return fatal(fmt::format("{}: endpoint_url \"{}\" must start with http:// or https://", who, e.endpoint));
-  e.region = c.value("region", "");
+  e.region = c.text("region");
   if (e.region.empty()) e.region = env("AWS_REGION");
   if (e.region.empty()) e.region = env("AWS_DEFAULT_REGION");
   if (e.region.empty()) e.region = region_of(e.queue_url);
   if (e.region.empty())
     return fatal(fmt::format("{}: region is not set and cannot be read from queue_url; set region (or AWS_REGION)", who));
-  e.access_key = c.value("access_key_id", "");
-  e.secret_key = c.value("secret_access_key", "");
-  e.session_token = c.value("session_token", "");
+  e.access_key = c.text("access_key_id");
+  e.secret_key = c.text("secret_access_key");
+  e.session_token = c.text("session_token");
   if (e.access_key.empty() && e.secret_key.empty() && !relay_credentials)
     return fatal(fmt::format("{}: no credentials: a pipeline defined in SQL does not sign with the relay's own AWS_* "
                              "credentials; set access_key_id and secret_access_key, e.g. \"${{ENV:RELAY_SQL_AWS_ACCESS_KEY_ID}}\" "

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config_section.h"
 #include <string>
 #include <string_view>
 
@@ -30,7 +31,7 @@ std::string region_of(const std::string& url);
 // AWS_SESSION_TOKEN) of a sink or source section. `who` starts the error messages ("sqs sink").
 // relay_credentials: whether the relay's own AWS_* variables may stand in for missing credentials
 // (not for a pipeline defined in SQL: its admin would sign requests with the relay's identity).
-Result<Endpoint> read_endpoint(const nlohmann::json& config, std::string_view who, bool relay_credentials);
+Result<Endpoint> read_endpoint(const ConfigSection& config, std::string_view who, bool relay_credentials);
 
 // A request of the JSON protocol (`X-Amz-Target: AmazonSQS.<action>`), SigV4-signed by libcurl.
 // `body` is not copied: it must outlive the transfer.

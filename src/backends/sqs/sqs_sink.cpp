@@ -9,13 +9,13 @@
 #include <random>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/build_context.h"
 #include "http/curl_client.h"
 #include "backends/sqs/sqs_common.h"
 #include "backends/sqs/sqs_encode.h"
 
-namespace relay {
+namespace relay::sqs {
 namespace {
 
 using namespace std::chrono;
@@ -206,15 +206,15 @@ class SqsSink final : public Sink {
 
 }  // namespace
 
-Result<std::unique_ptr<Sink>> make_sqs_sink(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& c = config.sink();
+Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const BuildContext& ctx) {
+  const ConfigSection c = config.sink_section();
   Settings s;
   auto queue = sqs::read_endpoint(c, "sqs sink", ctx.host_access == nullptr);
   if (!queue) return queue.error();
   s.queue = std::move(*queue);
-  s.max_in_flight = c.value("max_in_flight", 1);  // ranges: the spec
-  s.timeout_ms = c.value("timeout_ms", 30000L);
+  s.max_in_flight = c.integer("max_in_flight");  // ranges: the spec
+  s.timeout_ms = c.integer("timeout_ms");
   return std::unique_ptr<Sink>(std::make_unique<SqsSink>(std::move(s), ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::sqs

@@ -15,7 +15,7 @@
 #include <unordered_map>
 
 #include "config/pipeline_config.h"
-#include "core/backend_factories.h"
+#include "backends/registry.h"
 #include "core/build_context.h"
 #include "core/event_fd.h"
 #include "http/curl_client.h"
@@ -23,7 +23,7 @@
 #include "backends/sqs/sqs_encode.h"
 #include "backends/sqs/sqs_receive.h"
 
-namespace relay {
+namespace relay::sqs {
 namespace {
 
 using namespace std::chrono;
@@ -494,19 +494,19 @@ class SqsSource final : public Source {
 
 }  // namespace
 
-Result<std::unique_ptr<Source>> make_sqs_source(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& c = config.source();
+Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const BuildContext& ctx) {
+  const ConfigSection c = config.source_section();
   Settings s;
   auto queue = sqs::read_endpoint(c, "sqs source", ctx.host_access == nullptr);
   if (!queue) return queue.error();
   s.queue = std::move(*queue);
   // Ranges: the spec.
-  s.wait_seconds = c.value("wait_time_seconds", 20);
-  s.visibility = c.value("visibility_timeout", 0);
-  s.max_messages = c.value("max_messages", 10);
-  s.in_flight = c.value("max_in_flight", 8);
+  s.wait_seconds = c.integer("wait_time_seconds");
+  s.visibility = c.integer("visibility_timeout");
+  s.max_messages = c.integer("max_messages");
+  s.in_flight = c.integer("max_in_flight");
   s.batch_size = static_cast<size_t>(std::max(1, config.batch_size));
   return std::unique_ptr<Source>(std::make_unique<SqsSource>(std::move(s), ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::sqs

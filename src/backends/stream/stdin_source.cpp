@@ -1,4 +1,5 @@
 #include "backends/stream/stdin_source.h"
+#include "backends/registry.h"
 
 #include <poll.h>
 #include <unistd.h>
@@ -12,7 +13,7 @@
 #include "util/digest.h"
 #include "util/json_scan.h"
 
-namespace relay {
+namespace relay::stream {
 
 Message stdin_message(std::string_view line) {
   Message m;
@@ -136,4 +137,4 @@ Result<std::unique_ptr<Source>> make_stdin_source(const PipelineConfig& config, 
   return std::unique_ptr<Source>(std::make_unique<StdinSource>(config, ctx));
 }
 
-}  // namespace relay
+}  // namespace relay::stream

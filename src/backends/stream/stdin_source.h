@@ -4,16 +4,12 @@
 
 #include <string_view>
 
-#include "config/pipeline_config.h"
-#include "core/build_context.h"
-#include "relay/source.h"
+#include "relay/message.h"
 
-namespace relay {
-
-Result<std::unique_ptr<Source>> make_stdin_source(const PipelineConfig& config, const BuildContext& ctx);
+namespace relay::stream {
 
 // One input line as a message: the whole line is the payload; its identity is the line's
 // "dedup_key" or "event_id" field when it has one (text or number), else the SHA-256 of the line.
 Message stdin_message(std::string_view line);
 
-}  // namespace relay
+}  // namespace relay::stream

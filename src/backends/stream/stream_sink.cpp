@@ -1,4 +1,5 @@
 #include "backends/stream/stream_sink.h"
+#include "backends/registry.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -14,7 +15,7 @@
 #include "config/host_paths.h"
 #include "util/json_timestamp.h"
 
-namespace relay {
+namespace relay::stream {
 namespace {
 
 void csv_field(std::string& out, std::string_view v) {
@@ -300,14 +301,14 @@ void encode_line(const Message& m, std::string_view format, std::string& out) {
 }
 
 Result<std::unique_ptr<Sink>> make_stdout_sink(const PipelineConfig& config, const BuildContext&) {
-  return std::unique_ptr<Sink>(std::make_unique<StreamSink>("", config.sink().value("format", "jsonl"), 0, 0, false, nullptr, nullptr));
+  return std::unique_ptr<Sink>(std::make_unique<StreamSink>("", config.sink_section().text("format"), 0, 0, false, nullptr, nullptr));
 }
 
 Result<std::unique_ptr<Sink>> make_file_sink(const PipelineConfig& config, const BuildContext& ctx) {
-  const auto& s = config.sink();
-  return std::unique_ptr<Sink>(std::make_unique<StreamSink>(s.at("path").get<std::string>(), s.value("format", "jsonl"),
-                                                            s.value("rotate_bytes", 0LL), s.value("max_files", 10),
-                                                            s.value("fsync", true), ctx.log, ctx.host_access));
+  const ConfigSection s = config.sink_section();
+  return std::unique_ptr<Sink>(std::make_unique<StreamSink>(s.text("path"), s.text("format"),
+                                                            s.integer("rotate_bytes"), s.integer("max_files"),
+                                                            s.flag("fsync"), ctx.log, ctx.host_access));
 }
 
-}  // namespace relay
+}  // namespace relay::stream

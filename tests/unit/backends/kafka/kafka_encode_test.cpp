@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/kafka/kafka_config.h"
+#include "config/specs.h"
 #include "backends/kafka/kafka_encode.h"
 
 using namespace relay;
@@ -116,8 +117,14 @@ std::string property(const std::vector<Property>& props, const std::string& name
   return v;
 }
 
+// The producer's properties from a sink config, read through the sink's spec as the relay does.
+std::vector<Property> producer(const char* sink, const std::string& client_id) {
+  const auto config = nlohmann::json::parse(sink);
+  return producer_properties(relay::ConfigSection(relay::kKafkaSinkSpec, config), client_id);
+}
+
 TEST(KafkaConfig, DefaultsAreAnIdempotentProducerWithAcksAll) {
-  auto props = producer_properties(nlohmann::json::parse(R"({"brokers": "a:9092,b:9092", "topic": "t", "acks": "all", "compression": "none"})"), "c1");
+  auto props = producer(R"({"brokers": "a:9092,b:9092", "topic": "t", "acks": "all", "compression": "none"})", "c1");
   EXPECT_EQ(property(props, "bootstrap.servers"), "a:9092,b:9092");
   EXPECT_EQ(property(props, "acks"), "all");
   EXPECT_EQ(property(props, "enable.idempotence"), "true");
@@ -128,8 +135,8 @@ TEST(KafkaConfig, DefaultsAreAnIdempotentProducerWithAcksAll) {
 }
 
 TEST(KafkaConfig, BrokerListsAcksCompressionAndPassThroughProperties) {
-  auto props = producer_properties(nlohmann::json::parse(R"({"brokers": ["a:1", "b:2"], "topic": "t", "acks": "1",
-      "compression": "zstd", "rdkafka": {"linger.ms": "20", "batch.num.messages": 5000, "sasl.mechanism": "PLAIN"}})"), "c1");
+  auto props = producer(R"({"brokers": ["a:1", "b:2"], "topic": "t", "acks": "1",
+      "compression": "zstd", "rdkafka": {"linger.ms": "20", "batch.num.messages": 5000, "sasl.mechanism": "PLAIN"}})", "c1");
   EXPECT_EQ(property(props, "bootstrap.servers"), "a:1,b:2");
   EXPECT_EQ(property(props, "acks"), "1");
   EXPECT_EQ(property(props, "enable.idempotence"), "false") << "idempotence needs acks=all";
@@ -145,7 +152,7 @@ TEST(KafkaConfig, BrokerListsAcksCompressionAndPassThroughProperties) {
 }
 
 TEST(KafkaConfig, PassThroughPropertiesOverrideTheRelaysDefaults) {
-  auto props = producer_properties(nlohmann::json::parse(R"({"brokers": "a:1", "topic": "t", "rdkafka": {"message.timeout.ms": "60000"}})"), "c");
+  auto props = producer(R"({"brokers": "a:1", "topic": "t", "rdkafka": {"message.timeout.ms": "60000"}})", "c");
   EXPECT_EQ(property(props, "message.timeout.ms"), "60000");
 }
 

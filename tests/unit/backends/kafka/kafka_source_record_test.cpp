@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/kafka/kafka_config.h"
+#include "config/specs.h"
 #include "backends/kafka/kafka_record.h"
 #include "backends/kafka/kafka_source_errors.h"
 
@@ -84,9 +85,19 @@ std::string value_of(const std::vector<Property>& props, const std::string& name
   return v;
 }
 
+// The consumer's properties (or the problem with them) from a source config, read through the
+// source's spec as the relay does.
+std::vector<Property> consumer(const char* source, const std::string& client_id) {
+  const auto config = nlohmann::json::parse(source);
+  return consumer_properties(relay::ConfigSection(relay::kKafkaSourceSpec, config), client_id);
+}
+std::string problem_of(const nlohmann::json& source) {
+  return consumer_property_problem(relay::ConfigSection(relay::kKafkaSourceSpec, source));
+}
+
 TEST(KafkaSourceConfig, TheConsumerCommitsNothingByItselfAndThePassThroughWinsOverDefaults) {
-  auto props = consumer_properties(nlohmann::json::parse(R"({"brokers": ["a:1", "b:2"], "topic": "t", "group_id": "g",
-      "auto_offset_reset": "latest", "rdkafka": {"session.timeout.ms": "10000", "queued.min.messages": 500, "client.id": "mine"}})"),
+  auto props = consumer(R"({"brokers": ["a:1", "b:2"], "topic": "t", "group_id": "g",
+      "auto_offset_reset": "latest", "rdkafka": {"session.timeout.ms": "10000", "queued.min.messages": 500, "client.id": "mine"}})",
                                    "pgtrickle-relay-p");
   EXPECT_EQ(value_of(props, "bootstrap.servers"), "a:1,b:2");
   EXPECT_EQ(value_of(props, "group.id"), "g");
@@ -98,7 +109,7 @@ TEST(KafkaSourceConfig, TheConsumerCommitsNothingByItselfAndThePassThroughWinsOv
   EXPECT_EQ(value_of(props, "client.id"), "mine");
   EXPECT_EQ(props.back().name, "enable.auto.offset.store") << "the relay's own settings come last";
 
-  auto defaults = consumer_properties(nlohmann::json::parse(R"({"brokers": "k:9092", "topic": "t", "group_id": "g"})"), "c");
+  auto defaults = consumer(R"({"brokers": "k:9092", "topic": "t", "group_id": "g"})", "c");
   EXPECT_EQ(value_of(defaults, "auto.offset.reset"), "earliest");
   EXPECT_EQ(value_of(defaults, "client.id"), "c");
   EXPECT_EQ(value_of(defaults, "queued.min.messages"), "<absent>") << "librdkafka's default";
@@ -106,10 +117,10 @@ TEST(KafkaSourceConfig, TheConsumerCommitsNothingByItselfAndThePassThroughWinsOv
 }
 
 TEST(KafkaSourceConfig, AutoCommitThroughThePassThroughIsRefusedNamingTheKey) {
-  EXPECT_EQ(consumer_property_problem(nlohmann::json::parse(R"({"rdkafka": {"fetch.wait.max.ms": "50"}})")), "");
-  EXPECT_EQ(consumer_property_problem(nlohmann::json::parse(R"({"brokers": "k"})")), "");
+  EXPECT_EQ(problem_of(nlohmann::json::parse(R"({"rdkafka": {"fetch.wait.max.ms": "50"}})")), "");
+  EXPECT_EQ(problem_of(nlohmann::json::parse(R"({"brokers": "k"})")), "");
   for (const char* name : {"enable.auto.commit", "enable.auto.offset.store"}) {
-    auto problem = consumer_property_problem(nlohmann::json{{"rdkafka", {{name, "true"}}}});
+    auto problem = problem_of(nlohmann::json{{"rdkafka", {{name, "true"}}}});
     EXPECT_NE(problem.find(std::string("\"rdkafka.") + name + "\""), std::string::npos) << problem;
     EXPECT_NE(problem.find("only after the inbox commit"), std::string::npos) << problem;
   }

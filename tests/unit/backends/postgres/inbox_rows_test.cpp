@@ -5,14 +5,16 @@
 
 #include "pg/copy_text.h"
 #include "backends/postgres/inbox_rows.h"
+#include "config/specs.h"
 
 using namespace relay;
+using namespace relay::postgres;
 using json = nlohmann::json;
 
 namespace {
 
 InboxRowOptions options(const json& sink, bool forward = false) {
-  auto o = InboxRowOptions::from_config(sink, forward);
+  auto o = InboxRowOptions::from_config(ConfigSection(kPgInboxSinkSpec, sink), forward);
   EXPECT_TRUE(o) << (o ? "" : o.error().message);
   return o ? *o : InboxRowOptions{};
 }
@@ -99,7 +101,7 @@ TEST(InboxRows, AMissingMappedFieldFallsBackToTheDefault) {
 
 TEST(InboxRows, MappingErrorsSayWhatToWrite) {
   auto bad = [](const json& sink, bool forward = false) {
-    auto o = InboxRowOptions::from_config(sink, forward);
+    auto o = InboxRowOptions::from_config(ConfigSection(kPgInboxSinkSpec, sink), forward);
     return o ? std::string() : o.error().message;
   };
   EXPECT_NE(bad({{"event_id", "id"}}).find("event_id: \"id\" is not a field reference; write a JSON path"), std::string::npos);
