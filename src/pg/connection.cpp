@@ -35,6 +35,13 @@ Result<Connection> Connection::open(const std::string& conninfo, const std::stri
   return connect(keys, vals);
 }
 
+Result<Connection> Connection::open_replication(const std::string& conninfo, const std::string& application_name) {
+  const char* keys[] = {"dbname", "replication", "application_name", "connect_timeout", "options", nullptr};
+  const char* vals[] = {conninfo.c_str(), "database", application_name.c_str(), "10",
+                        "-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=3", nullptr};
+  return connect(keys, vals);
+}
+
 namespace {
 
 // Stands for "no file": a path that cannot exist (/dev/null is no directory), so libpq finds

@@ -59,6 +59,10 @@ class Connection {
   static Result<Connection> open_isolated(const std::string& conninfo, const std::string& application_name,
                                           const HostAccess& limits);
 
+  // A logical replication connection (replication=database) to the database of `conninfo`, its
+  // session set to print values as the relay reads them: ISO dates, UTC, exact floats.
+  static Result<Connection> open_replication(const std::string& conninfo, const std::string& application_name);
+
   bool ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
   PGconn* raw() const { return conn_.get(); }
   int socket() const { return PQsocket(conn_.get()); }

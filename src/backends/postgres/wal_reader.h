@@ -1,0 +1,73 @@
+// Reads one table's committed transactions from its logical slot, in commit order, the way the
+// outbox source reads a claim-check delta: each transaction is an OutboxRow whose seq and id are its
+// commit LSN (so a message's identity is "<outbox>:<commit LSN>:<n>", the same on every replay),
+// and its rows are handed out in chunks as DeltaRows (an UPDATE: its old row, then its new one),
+// rendered exactly as to_jsonb renders them. Memory holds one chunk, whatever the transaction's size.
+// Used by the outbox source's reader thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backends/postgres/expand.h"
+#include "backends/postgres/pgoutput.h"
+#include "backends/postgres/wal_stream.h"
+#include "pg/connection.h"
+
+namespace relay::postgres {
+
+class WalReader {
+ public:
+  struct Table {
+    std::string schema;
+    std::string name;
+    std::string slot;
+    std::string publication;
+  };
+
+  WalReader(std::string postgres_url, std::string application_name, Table table);
+
+  // Streams from the slot's confirmed position.
+  Status connect();
+  // The next transaction that changed the table, waiting at most `wait`; false when none came. The
+  // rows of the previous one not read yet are skipped.
+  Result<bool> next(OutboxRow& row, std::chrono::milliseconds wait);
+  // Rows of the current transaction from `from_row` on (1-based, in WAL order), at most `limit`;
+  // fewer when the transaction ended. `from_row` never goes back before a row already returned,
+  // except the last one returned.
+  Result<std::vector<DeltaRow>> delta_rows(std::int64_t from_row, std::size_t limit);
+  // Every transaction up to the one committed at `commit_lsn` is delivered and its position stored:
+  // the slot may release the WAL before its end. With nothing in flight, an idle slot follows the
+  // server's WAL.
+  Status confirm(pgoutput::Lsn commit_lsn);
+
+ private:
+  struct Pending {  // a change read from the stream, not yet rendered
+    bool is_delete;
+    bool key_only;  // the old row's key alone (the table's replica identity carries no more)
+    std::string values;  // append_row_values object
+  };
+  // Reads stream messages until `pending_` holds `want` changes or the transaction's Commit came.
+  Status fill(std::size_t want);
+  Status add_change(const pgoutput::Message& m);
+  Result<std::vector<std::string>> render(const std::vector<Pending>& rows);
+
+  std::string url_, app_;
+  Table table_;
+  std::optional<WalStream> stream_;
+  pg::Connection db_;  // renders rows
+  pgoutput::Relation relation_;
+  bool in_txn_ = false;     // between a Begin handed out by next() and its Commit
+  bool ended_ = false;      // the current transaction's Commit was read
+  pgoutput::Lsn commit_lsn_ = 0;
+  std::int64_t next_row_ = 1;  // the row number of pending_.front()
+  std::deque<Pending> pending_;
+  std::vector<DeltaRow> last_;  // the last chunk returned, for a re-read of its end
+  std::deque<std::pair<pgoutput::Lsn, pgoutput::Lsn>> ends_;  // commit LSN -> end LSN, read not confirmed
+};
+
+}  // namespace relay::postgres

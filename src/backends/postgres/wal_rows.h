@@ -1,0 +1,35 @@
+// How a row read from the WAL becomes the JSON object trigger capture writes (to_jsonb of the
+// row), for every column type alike: the relay hands the row's text values back to PostgreSQL,
+// which rebuilds the table's row type with each type's own input function and renders it with
+// to_jsonb, many rows per statement. A TOASTed value an UPDATE left unchanged is not in the WAL:
+// it comes from the old row when the table's REPLICA IDENTITY FULL carries it, else from the table.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "backends/postgres/pgoutput.h"
+#include "pg/connection.h"
+#include "relay/result.h"
+
+namespace relay::postgres {
+
+// Appends {"row": {"column": "text" or null, ...}, "fill": bool, "key_only": bool} for `tuple`. A
+// column marked unchanged takes its value from `old` when that holds it; otherwise it is left out
+// and "fill" is true (its value is read from the table by the row's key). A `key_only` row (an old
+// row of which the WAL carries only the key) renders as its key columns alone, never as nulls.
+void append_row_values(const pgoutput::Relation& relation, const pgoutput::Tuple& tuple, const pgoutput::Tuple* old,
+                       std::string& out, bool key_only = false);
+
+// Renders rows of one table as to_jsonb would.
+class RowRenderer {
+ public:
+  // `rows` is a JSON array of append_row_values objects of `relation`; one to_jsonb text per row,
+  // in order.
+  static Result<std::vector<std::string>> render(pg::Connection& db, const pgoutput::Relation& relation,
+                                                 const std::string& rows);
+  // The statement render runs for `relation` (exposed for tests and EXPLAIN).
+  static std::string statement(const pgoutput::Relation& relation);
+};
+
+}  // namespace relay::postgres
