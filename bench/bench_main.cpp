@@ -11,6 +11,7 @@
 // drained by one pipeline into an inbox, duplicates skipped by event_id.
 // Takeover ("takeover"): the time a standby relay needs to own a pipeline after its owner was killed
 // (kill -9) or stalled (kill -STOP, lease 5 s), with rows flowing, and whether a row was lost.
+// Capture ("capture", capture_bench.cpp): what each way of capturing a table costs its writers.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <fmt/format.h>
@@ -655,6 +656,8 @@ int main(int argc, char** argv) {
   if (wanted("reverse_http")) reverse_http("http", 64, 1, results, previous);
   if (wanted("reverse_http_batched")) reverse_http("http_batched", 4, 1000, results, previous);
   if (wanted("takeover")) takeover(10, results, previous);
+  if (wanted("capture"))
+    capture_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ relay::pg::Connection fresh_database(const std::string& name);
 // The sum of the series of `name` on the relay's /metrics (`name` may carry labels: then that
 // series alone); -1 when absent.
 double metric(int port, const std::string& name);
+
+// The capture benchmark (capture_bench.cpp): reports each figure through `report(key, value, unit)`.
+void capture_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 
 // The relay binary as a child process (dies with the benchmark), logs in `err`; SIGTERM on destruction.
 struct Relay {
