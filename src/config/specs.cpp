@@ -5,13 +5,9 @@
 namespace relay {
 namespace {
 
-const BackendSpec* const kSpecs[] = {
-    &kOutboxSourceSpec, &kStdoutSinkSpec,     &kFileSinkSpec,     &kPgInboxSinkSpec,
-    &kNatsSinkSpec,     &kNatsSourceSpec,     &kKafkaSinkSpec,    &kKafkaSourceSpec,
-    &kRedisSinkSpec,    &kRedisSourceSpec,    &kRabbitmqSinkSpec, &kRabbitmqSourceSpec,
-    &kSqsSinkSpec,      &kSqsSourceSpec,      &kWebhookSinkSpec,  &kHttpSourceSpec,
-    &kStdinSourceSpec,
-};
+#define RELAY_SPEC_POINTER(spec, role, flag, factory) &spec,
+const BackendSpec* const kSpecs[] = {RELAY_BACKEND_LIST(RELAY_SPEC_POINTER)};
+#undef RELAY_SPEC_POINTER
 
 }  // namespace
 

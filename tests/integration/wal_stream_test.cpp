@@ -26,11 +26,15 @@ struct Slot {
   Slot(TestDb& d, std::string n) : db(d), name(std::move(n)) {
     db.exec("SELECT pg_create_logical_replication_slot('" + name + "', 'pgoutput')");
   }
+  // Waits until no connection reads the slot (a closed reader's walsender ends a moment later).
+  void wait_until_idle() {
+    wait_until([&] { return db.value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + name + "' AND active") == "0"; },
+               std::chrono::seconds(10));
+  }
   ~Slot() {
     db.exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + name +
             "' AND active_pid IS NOT NULL");
-    wait_until([&] { return db.value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + name + "' AND active") == "0"; },
-               std::chrono::seconds(10));
+    wait_until_idle();
     db.exec("SELECT pg_drop_replication_slot('" + name + "')");
   }
 };
@@ -138,8 +142,7 @@ TEST(WalStream, ChangesArriveInCommitOrderWithTheirOldValuesAndResumeAfterTheCon
   EXPECT_EQ(db.value("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" + slot.name + "'"),
             po::format_lsn(txns[1].end_lsn));
   stream.reset();  // closes the connection
-  wait_until([&] { return db.value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + slot.name + "' AND active") == "0"; },
-             std::chrono::seconds(10));
+  slot.wait_until_idle();
   auto again = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publication = "p"});
   ASSERT_TRUE(again) << again.error().message;
   std::map<uint32_t, po::Relation> relations_again;
@@ -327,8 +330,7 @@ TEST(WalReader, TransactionsComeInChunksWithTheirBeforeImagesAndResumeWhereTheSt
                                    "'::pg_lsn FROM pg_replication_slots WHERE slot_name = '" + slot.name + "'") == "t"; },
              std::chrono::seconds(10));
   reader.reset();
-  wait_until([&] { return db.value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + slot.name + "' AND active") == "0"; },
-             std::chrono::seconds(10));
+  slot.wait_until_idle();
   postgres::WalReader resumed(db.url(), "test", table);
   ASSERT_TRUE(resumed.connect());
   postgres::OutboxRow replayed;

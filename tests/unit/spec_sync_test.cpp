@@ -87,11 +87,16 @@ TEST(SpecFragments, KeysSharedByBothDirectionsOfABackendAreDeclaredOnce) {
   EXPECT_GT(shared, 0);
 }
 
-// The registry (src/backends/registry.cpp) and the spec list (src/config/specs.cpp) name the same
-// backends in the same order: a backend added to one and not the other fails here.
+// The backends' registry and the config library's spec list both come from one list
+// (src/config/backend_list.h): the same backends, in the same order, each with its factory when built.
 TEST(SpecFragments, TheRegistryListsEverySpecOnceInTheSpecsOrder) {
   auto specs = relay::backend_specs();
   auto entries = relay::compiled_backends();
   ASSERT_EQ(specs.size(), entries.size());
-  for (size_t i = 0; i < specs.size(); ++i) EXPECT_EQ(entries[i].spec, specs[i]) << specs[i]->name;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(entries[i].spec, specs[i]) << specs[i]->name;
+    const auto& e = entries[i];
+    EXPECT_TRUE(e.spec->role == relay::Role::source ? e.make_sink == nullptr : e.make_source == nullptr)
+        << specs[i]->name << ": a factory of its own role only";
+  }
 }
