@@ -81,7 +81,8 @@ DECLARE
     'enable_outbox', '_outbox_enable', 'disable_outbox', '_outbox_disable', 'create_outbox',
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
     'seek_offset', 'consumer_heartbeat', 'consumer_lag',
-    'drop_inbox', 'inbox_mark_processed', 'inbox_mark_failed', 'replay_inbox_messages'];
+    'drop_inbox', 'inbox_mark_processed', 'inbox_mark_failed', 'replay_inbox_messages',
+    'create_publication', 'drop_publication', '_relay_publication_create', '_relay_publication_drop', '_relay_publication_of'];
   f record;
 BEGIN
   GRANT USAGE ON SCHEMA pgtrickle TO pgtrickle_relay, pgtrickle_relay_admin;

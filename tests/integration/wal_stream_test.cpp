@@ -366,3 +366,28 @@ TEST(WalReader, AnIdleSlotFollowsTheServersWal) {
 
 }  // namespace
 }  // namespace relay::test
+
+namespace relay::test {
+namespace {
+
+TEST(Publications, AConsumerOfTheStandardProtocolReadsATableThroughCreatePublication) {
+  TestDb db;
+  db.exec("CREATE TABLE order_totals (id int PRIMARY KEY, total numeric)");
+  const std::string publication = db.value("SELECT pgtrickle.create_publication('order_totals')");
+  EXPECT_EQ(publication, "pgtrickle_order_totals");
+  Slot slot(db, "pub_" + db.name());
+  db.exec("INSERT INTO order_totals VALUES (1, 9.50)");
+  auto stream = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publication = publication});
+  ASSERT_TRUE(stream) << stream.error().message;
+  po::Relation relation;
+  auto changes = read_changes(*stream, 1, relation);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(relation.name, "order_totals");
+  EXPECT_EQ(changes[0].now[1].data, "9.50");
+  stream = Result<WalStream>(Error{});  // closes the stream before the slot is dropped
+  db.exec("SELECT pgtrickle.drop_publication('order_totals')");
+  EXPECT_EQ(db.value("SELECT count(*) FROM pg_publication WHERE pubname = 'pgtrickle_order_totals'"), "0");
+}
+
+}  // namespace
+}  // namespace relay::test
