@@ -37,6 +37,9 @@ class Source {
   virtual bool ack_is_fenced() const { return false; }
   // Rows or messages waiting, and the age in seconds of the oldest one (best effort, -1 if unknown).
   virtual void lag(std::int64_t& rows, double& seconds) { rows = -1; seconds = -1; }
+  // For a source reading a replication slot: the server's WAL beyond the slot's confirmed position,
+  // and the WAL the slot keeps the server from removing, in bytes (as of the last lag()); -1 otherwise.
+  virtual void wal_lag(std::int64_t& behind_bytes, std::int64_t& retained_bytes) { behind_bytes = retained_bytes = -1; }
   // A problem the source is riding out without failing poll() (every broker down, receives
   // failing), shown in /health while it lasts; "" when none.
   virtual std::string degraded() { return ""; }

@@ -65,6 +65,48 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_dead_letters (
 );
 CREATE INDEX IF NOT EXISTS relay_dead_letters_pipeline_idx ON pgtrickle.relay_dead_letters (pipeline, created_at);
 
+-- The logical replication slots the pipelines of WAL-captured tables read (one per pipeline and
+-- relay group), recorded by the relay when it creates one, so that delete_relay and
+-- disable_outbox drop them: an abandoned slot holds the server's WAL forever.
+CREATE TABLE IF NOT EXISTS pgtrickle.relay_slots (
+  slot_name      text PRIMARY KEY,
+  relay_group_id text NOT NULL,
+  pipeline       text NOT NULL,
+  outbox         text NOT NULL,
+  created_at     timestamptz NOT NULL DEFAULT now()
+);
+
+-- Drops the recorded slots of a pipeline (p_pipeline) or of an outbox (p_outbox). A slot being read
+-- is released first: its reader's connection is ended (a relay reconnects and finds it gone). Run
+-- by delete_relay and disable_outbox, with their (the installer's) rights.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_drop_slots(p_pipeline text, p_outbox text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_slot text;
+BEGIN
+  FOR v_slot IN
+    DELETE FROM pgtrickle.relay_slots WHERE pipeline = p_pipeline OR outbox = p_outbox RETURNING slot_name
+  LOOP
+    -- Only a slot the relay can have created (the relay role writes this table: it must not get
+    -- another system's slot dropped through it).
+    CONTINUE WHEN v_slot !~ '^pgtrickle_[0-9a-f]{20}$' OR NOT EXISTS (
+      SELECT 1 FROM pg_replication_slots
+      WHERE slot_name = v_slot AND plugin = 'pgoutput' AND database = current_database());
+    FOR i IN 1..50 LOOP
+      EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = v_slot AND active);
+      PERFORM pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = v_slot AND active;
+      PERFORM pg_sleep(0.1);
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = v_slot) THEN
+      PERFORM pg_drop_replication_slot(v_slot);
+    END IF;
+  END LOOP;
+END
+$$;
+
 -- Deleting a pipeline also forgets its offsets: a new pipeline of the same name starts afresh.
 CALL pgtrickle._relay_define('delete_relay', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.delete_relay(p_name text)
@@ -88,6 +130,7 @@ CALL pgtrickle._relay_define('delete_relay', $ddl$
     END IF;
     DELETE FROM pgtrickle.relay_offsets WHERE pipeline = p_name;
     DELETE FROM pgtrickle.relay_pipeline_status WHERE pipeline = p_name;
+    PERFORM pgtrickle._relay_drop_slots(p_name, NULL);
   END
   $fn$;
 $ddl$);

@@ -18,6 +18,11 @@ CREATE TABLE IF NOT EXISTS pgtrickle.outbox_tables (
   created_at            timestamptz NOT NULL DEFAULT now(),
   UNIQUE (source_schema, source_table)
 );
+-- How the table's changes are captured: 'trigger' (the capture triggers write the outbox table) or
+-- 'wal' (no trigger: pipelines read the table's changes from the WAL through its publication).
+-- Installs made before it: added here.
+ALTER TABLE pgtrickle.outbox_tables
+  ADD COLUMN IF NOT EXISTS capture text NOT NULL DEFAULT 'trigger' CHECK (capture IN ('trigger', 'wal'));
 
 -- The row identity of a table: primary key columns, else replica identity index columns.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_key_columns(p_table regclass)

@@ -120,7 +120,26 @@ $$;
 -- resolves the name in the caller's search path, and a SECURITY DEFINER implementation, whose
 -- own search path is fixed, that receives the resolved table.
 
-CREATE OR REPLACE FUNCTION pgtrickle._outbox_enable(p_name text, p_rel regclass, p_retention_hours int)
+-- The capture triggers of a table, removed (disable_outbox; enable_outbox switching to WAL capture).
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_detach(p_rel regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $$
+BEGIN
+  EXECUTE format('DROP TRIGGER IF EXISTS pgtrickle_outbox_insert ON %1$s;
+                  DROP TRIGGER IF EXISTS pgtrickle_outbox_update ON %1$s;
+                  DROP TRIGGER IF EXISTS pgtrickle_outbox_delete ON %1$s;
+                  DROP TRIGGER IF EXISTS pgtrickle_outbox_truncate ON %1$s;', p_rel);
+END
+$$;
+
+-- Before capture modes: one signature fewer.
+DROP FUNCTION IF EXISTS pgtrickle._outbox_enable(text, regclass, int);
+
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_enable(p_name text, p_rel regclass, p_retention_hours int,
+                                                    p_capture text DEFAULT 'trigger')
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
@@ -135,6 +154,11 @@ BEGIN
   IF p_retention_hours IS NULL OR p_retention_hours < 1 THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
       MESSAGE = format('enable_outbox: retention_hours must be at least 1, got %s', coalesce(p_retention_hours::text, 'NULL'));
+  END IF;
+  IF p_capture IS NULL OR p_capture NOT IN ('trigger', 'wal') THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('enable_outbox: capture must be ''trigger'' or ''wal'', got %s', coalesce(quote_literal(p_capture), 'NULL')),
+      HINT = 'capture => ''trigger'' (any wal_level: triggers write the outbox) or capture => ''wal'' (wal_level = logical: no trigger, changes are read from the WAL).';
   END IF;
   IF v_rel IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'undefined_table',
@@ -153,33 +177,60 @@ BEGIN
   END IF;
 
   PERFORM pgtrickle._relay_require_owner('enable_outbox', v_rel);
+  IF p_capture = 'wal' AND current_setting('wal_level') <> 'logical' THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = format('enable_outbox: capture => ''wal'' needs wal_level = logical; this server runs with wal_level = %s',
+                       current_setting('wal_level')),
+      HINT = 'Set wal_level = logical in postgresql.conf and restart PostgreSQL, or use capture => ''trigger'', which works with any wal_level.';
+  END IF;
 
   PERFORM pgtrickle._relay_lock_catalog();
   SELECT * INTO t FROM pgtrickle.outbox_tables WHERE source_schema = v_schema AND source_table = v_table;
   IF FOUND THEN
+    -- The two modes' positions do not translate (outbox rows against WAL positions): a switch
+    -- would make running pipelines skip or lose changes, so it is an explicit start over.
+    IF t.capture <> p_capture THEN
+      RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+        MESSAGE = format('enable_outbox: %s is captured with capture => %L, not %L', v_rel, t.capture, p_capture),
+        HINT = format('To switch, deliver what its pipelines have not sent yet, then run SELECT pgtrickle.disable_outbox(%L); '
+                      'and SELECT pgtrickle.enable_outbox(%L, capture => %L); its pipelines then carry on with the changes '
+                      'committed after they next start.', p_name, p_name, p_capture);
+    END IF;
     RAISE NOTICE 'outbox already enabled for %: pgtrickle.%', v_rel, quote_ident(t.outbox_name);
     IF t.retention_hours <> p_retention_hours THEN
-      UPDATE pgtrickle.outbox_tables SET retention_hours = p_retention_hours WHERE outbox_name = t.outbox_name
+      UPDATE pgtrickle.outbox_tables SET retention_hours = p_retention_hours
+      WHERE outbox_name = t.outbox_name
       RETURNING * INTO t;
     END IF;
   ELSE
-    INSERT INTO pgtrickle.outbox_tables (outbox_name, source_schema, source_table, delta_table, key_columns, retention_hours)
+    INSERT INTO pgtrickle.outbox_tables (outbox_name, source_schema, source_table, delta_table, key_columns, retention_hours, capture)
     VALUES (pgtrickle._outbox_free_name('outbox_', v_schema, v_table), v_schema, v_table,
             pgtrickle._outbox_free_name('outbox_delta_rows_', v_schema, v_table),
-            pgtrickle._outbox_key_columns(v_rel), p_retention_hours)
+            pgtrickle._outbox_key_columns(v_rel), p_retention_hours, p_capture)
     RETURNING * INTO t;
   END IF;
   -- Also repairs a partly dropped outbox.
   PERFORM pgtrickle._outbox_create_tables(t);
-  PERFORM pgtrickle._outbox_attach(t);
+  IF t.capture = 'wal' THEN
+    -- No trigger: the table's publication carries its changes (refused for a table whose UPDATEs
+    -- and DELETEs a publication would break).
+    PERFORM pgtrickle._outbox_detach(v_rel);
+    PERFORM pgtrickle._relay_publication_create(p_name, v_rel);
+    -- The relay renders the rows it reads from the WAL through the table's row type, and reads an
+    -- unchanged TOASTed value the WAL leaves out from the table: what the WAL already shows it.
+    EXECUTE format('GRANT SELECT ON %s TO pgtrickle_relay', v_rel);
+  ELSE
+    PERFORM pgtrickle._outbox_attach(t);
+  END IF;
 END
 $$;
 
 CALL pgtrickle._relay_define('enable_outbox', $ddl$
-  CREATE OR REPLACE FUNCTION pgtrickle.enable_outbox(p_name text, p_retention_hours int DEFAULT 24)
+  DROP FUNCTION IF EXISTS pgtrickle.enable_outbox(text, int);  -- before capture modes
+  CREATE OR REPLACE FUNCTION pgtrickle.enable_outbox(p_name text, p_retention_hours int DEFAULT 24, capture text DEFAULT 'trigger')
   RETURNS void
   LANGUAGE sql
-  AS $fn$ SELECT pgtrickle._outbox_enable(p_name, pgtrickle._relay_regclass(p_name), p_retention_hours) $fn$;
+  AS $fn$ SELECT pgtrickle._outbox_enable(p_name, pgtrickle._relay_regclass(p_name), p_retention_hours, capture) $fn$;
 $ddl$);
 
 CALL pgtrickle._relay_define('create_outbox', $ddl$
@@ -279,11 +330,17 @@ BEGIN
     v_rel := pgtrickle._outbox_source(t);
     IF v_rel IS NOT NULL THEN
       PERFORM pgtrickle._relay_require_owner('disable_outbox', v_rel);
-      EXECUTE format('DROP TRIGGER IF EXISTS pgtrickle_outbox_insert ON %1$s;
-                      DROP TRIGGER IF EXISTS pgtrickle_outbox_update ON %1$s;
-                      DROP TRIGGER IF EXISTS pgtrickle_outbox_delete ON %1$s;
-                      DROP TRIGGER IF EXISTS pgtrickle_outbox_truncate ON %1$s;', v_rel);
+      PERFORM pgtrickle._outbox_detach(v_rel);
+      IF t.capture = 'wal' THEN
+        PERFORM pgtrickle._relay_publication_drop(p_name, v_rel, true);
+        EXECUTE format('REVOKE SELECT ON %s FROM pgtrickle_relay', v_rel);
+      END IF;
     END IF;
+  END IF;
+  PERFORM pgtrickle._relay_drop_slots(NULL, t.outbox_name);
+  IF t.capture = 'wal' THEN
+    -- Positions in the WAL mean nothing to the outbox a later enable_outbox makes.
+    DELETE FROM pgtrickle.relay_offsets WHERE outbox = t.outbox_name;
   END IF;
   EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I()', pgtrickle._outbox_capture_function(t.outbox_name));
   EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.outbox_name);
@@ -585,3 +642,15 @@ CALL pgtrickle._relay_define('drop_publication', $ddl$
   LANGUAGE sql
   AS $fn$ SELECT pgtrickle._relay_publication_drop(p_table, pgtrickle._relay_regclass(p_table), p_if_exists) $fn$;
 $ddl$);
+
+-- How the relay reads an outbox of this install captured from the WAL: the source table and its
+-- publication (no row when the outbox is captured by triggers, or is pg_trickle's).
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_wal_source(p_outbox text)
+RETURNS TABLE (source_schema text, source_table text, publication text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+  SELECT t.source_schema, t.source_table, pgtrickle._relay_publication_of(pgtrickle._outbox_source(t))
+  FROM pgtrickle.outbox_tables AS t
+  WHERE t.outbox_name = p_outbox AND t.capture = 'wal'
+$$;

@@ -74,7 +74,7 @@ DECLARE
     'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
     'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes',
-    'relay_template_warnings', '_relay_config_outbox_ref'];
+    'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source'];
   -- Everything meant to be called by people and applications.
   v_admin_functions text[] := v_relay_functions || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',
@@ -95,7 +95,8 @@ BEGIN
                 pgtrickle.relay_backends, pgtrickle.relay_config_keys,
                 pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status, pgtrickle.relay_dead_letters,
                 pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config,
-                pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases
+                pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases,
+                pgtrickle.relay_slots
     FROM pgtrickle_relay, pgtrickle_relay_admin;
   -- Raw pipeline configs, which may hold literal secrets, only for the relay; pipeline admins read
   -- them redacted through get_relay_config() and list_relay_configs().
@@ -105,6 +106,9 @@ BEGIN
     TO pgtrickle_relay, pgtrickle_relay_admin;
   GRANT SELECT, INSERT, UPDATE, DELETE ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status TO pgtrickle_relay;
   GRANT SELECT, INSERT ON pgtrickle.relay_dead_letters TO pgtrickle_relay;
+  -- The relay records the slots it creates for WAL capture; delete_relay and disable_outbox drop them.
+  GRANT SELECT, INSERT, DELETE ON pgtrickle.relay_slots TO pgtrickle_relay;
+  GRANT SELECT ON pgtrickle.relay_slots TO pgtrickle_relay_admin;
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO pgtrickle_relay',
                  pg_get_serial_sequence('pgtrickle.relay_dead_letters', 'id'));
   -- The admin inspects runtime state and clears dead letters; changes go through functions.

@@ -18,6 +18,8 @@ struct PipelineHealth {
   std::string last_error;
   long long lag = -1;
   double lag_seconds = -1;
+  long long slot_lag_bytes = -1;       // WAL capture: the slot's distance from the server's WAL
+  long long slot_retained_bytes = -1;  // WAL capture: the WAL the slot keeps on the server
   bool owned = false;
   bool failing() const { return state == "failed" || state == "invalid" || state == "retrying" || state == "degraded"; }
 };

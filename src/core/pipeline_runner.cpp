@@ -515,12 +515,20 @@ class PipelineRunner::Impl {
   void report_status() {
     std::int64_t rows = -1;
     double seconds = -1;
-    if (source_) source_->lag(rows, seconds);
+    std::int64_t slot_behind = -1, slot_retained = -1;
+    if (source_) {
+      source_->lag(rows, seconds);
+      source_->wal_lag(slot_behind, slot_retained);
+    }
     if (rows >= 0) metrics_->lag_rows.set(static_cast<double>(rows));
     if (seconds >= 0) metrics_->lag_seconds.set(seconds);
+    metrics_->slot_lag_bytes.set(static_cast<double>(slot_behind));
+    metrics_->slot_retained_bytes.set(static_cast<double>(slot_retained));
     relay_.health->modify(config_.name, [&](PipelineHealth& h) {
       h.lag = rows;
       h.lag_seconds = seconds;
+      h.slot_lag_bytes = slot_behind;
+      h.slot_retained_bytes = slot_retained;
     });
     if (!db_) return;
     auto written = db_->exec(

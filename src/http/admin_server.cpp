@@ -22,6 +22,8 @@ std::string AdminServer::health_json(const HealthBoard& health, int& status) {
                         {"lag", p.lag >= 0 ? nlohmann::json(p.lag) : nlohmann::json()},
                         {"lag_seconds", p.lag_seconds >= 0 ? nlohmann::json(p.lag_seconds) : nlohmann::json()},
                         {"last_error", p.last_error.empty() ? nlohmann::json() : nlohmann::json(p.last_error)}};
+    if (p.slot_lag_bytes >= 0) e["slot_lag_bytes"] = p.slot_lag_bytes;
+    if (p.slot_retained_bytes >= 0) e["slot_retained_wal_bytes"] = p.slot_retained_bytes;
     list.push_back(std::move(e));
   }
   std::string config_error = health.config_error();

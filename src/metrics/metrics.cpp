@@ -80,6 +80,16 @@ std::string Registry::render() const {
   counter("pgtrickle_relay_ownership_lost_total", "Times this relay lost a pipeline it owned: it stalled past the lease timeout or lost its database session.", [](auto& m) { return m.ownership_lost.value(); });
   gauge("pgtrickle_relay_consumer_lag", "Rows or messages waiting to be relayed.", [](auto& m) { return m.lag_rows.value(); });
   gauge("pgtrickle_relay_consumer_lag_seconds", "Age of the oldest message waiting to be relayed.", [](auto& m) { return m.lag_seconds.value(); });
+  // Only pipelines that read a replication slot (WAL capture) have these.
+  auto slot_gauge = [&](const char* name, const char* help, auto get) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+    for (const auto& [p, m] : pipelines_)
+      if (m->running && get(*m) >= 0) out += fmt::format("{}{{pipeline=\"{}\"}} {}\n", name, label(p), number(get(*m)));
+  };
+  slot_gauge("pgtrickle_relay_slot_lag_bytes", "WAL written since the position the pipeline's replication slot confirmed (WAL capture).",
+             [](auto& m) { return m.slot_lag_bytes.value(); });
+  slot_gauge("pgtrickle_relay_slot_retained_wal_bytes", "WAL the pipeline's replication slot keeps the server from removing (WAL capture).",
+             [](auto& m) { return m.slot_retained_bytes.value(); });
   gauge("pgtrickle_relay_pipeline_owned", "1 while this relay owns the pipeline.", [](auto& m) { return m.owned.value(); });
 
   const char* h = "pgtrickle_relay_delivery_duration_seconds";

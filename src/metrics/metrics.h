@@ -22,6 +22,8 @@ class Counter {
 
 class Gauge {
  public:
+  Gauge() = default;
+  explicit Gauge(double initial) : v_(initial) {}
   void set(double v) { v_.store(v, std::memory_order_relaxed); }
   void add(double d);
   double value() const { return v_.load(std::memory_order_relaxed); }
@@ -61,6 +63,8 @@ struct PipelineMetrics {
   Counter ownership_lost; // times this relay lost a pipeline it owned (stall past the lease, lost session)
   Gauge lag_rows;
   Gauge lag_seconds;
+  Gauge slot_lag_bytes{-1};      // a replication slot's WAL beyond its confirmed position; -1: no slot
+  Gauge slot_retained_bytes{-1}; // the WAL the slot keeps on the server
   Gauge owned;            // 1 while this relay owns the pipeline
   // False while the pipeline is disabled: its counters stay, its gauges are not exported (a
   // disabled pipeline has no owner to miss and no lag to alert on).

@@ -103,7 +103,16 @@ std::string TestDb::relay_url() const { return relay_login_url(url()); }
 TestDb::~TestDb() {
   conn_ = pg::Connection();
   auto admin = pg::Connection::open(maintenance_url(), "relay-test");
-  if (admin) (void)admin->exec("DROP DATABASE IF EXISTS " + admin->quote_ident(name_) + " WITH (FORCE)");
+  if (!admin) return;
+  // A logical slot keeps its database from being dropped (and would hold the server's WAL).
+  const std::string slots = "FROM pg_replication_slots WHERE database = " + pg::quote_literal(name_);
+  for (int i = 0; i < 100; ++i) {
+    auto active = admin->exec("SELECT count(pg_terminate_backend(active_pid)) " + slots + " AND active_pid IS NOT NULL");
+    if (!active || active->str(0, 0) == "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  (void)admin->exec("SELECT pg_drop_replication_slot(slot_name) " + slots);
+  (void)admin->exec("DROP DATABASE IF EXISTS " + admin->quote_ident(name_) + " WITH (FORCE)");
 }
 
 void TestDb::exec(const std::string& sql) {

@@ -28,7 +28,7 @@ std::set<std::string> names_in(const std::string& text) {
   return out;
 }
 
-// What /metrics serves once a pipeline exists: every sample name, and the family of each # TYPE line.
+// What /metrics serves once pipelines exist (one of them WAL-captured): every sample name, and the family of each # TYPE line.
 struct Served {
   std::set<std::string> samples, families;
 };
@@ -36,6 +36,9 @@ struct Served {
 Served served() {
   relay::metrics::Registry registry;
   registry.pipeline("orders-to-nats")->delivered.inc();
+  auto wal = registry.pipeline("orders-from-the-wal");  // a pipeline reading a replication slot
+  wal->slot_lag_bytes.set(0);
+  wal->slot_retained_bytes.set(4096);
   Served s;
   std::istringstream lines(registry.render());
   for (std::string line; std::getline(lines, line);) {

@@ -455,7 +455,19 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
     texts.reserve(rows.size());
     std::vector<DeltaRowRef> refs;
     refs.reserve(rows.size());
+    bool any_message = false;
+    auto flush = [&](bool has_more) {
+      if (!refs.empty()) emit_delta_parts(row, refs, /*prefer_inserted_first=*/false, false, has_more, out);
+      any_message = any_message || !refs.empty();
+      refs.clear();
+    };
     for (const auto& r : rows) {
+      if (r.is_truncate) {  // the rows before it, then the marker, in the transaction's order
+        flush(true);
+        emit(row, Op::truncate, r.row_num, nullptr, nullptr, true, out);
+        any_message = true;
+        continue;
+      }
       if (!js::valid(r.data)) {
         bad_row(r);
         continue;
@@ -463,9 +475,9 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
       texts.push_back(minified(r.data));
       refs.push_back({texts.back(), r.is_delete, r.row_num});
     }
+    flush(!last_chunk);
     // A chunk of unreadable rows only: its position still moves on, under its first row's identity.
-    if (refs.empty()) emit_delta(row, rows.front().row_num, "[]", "[]", rows.size(), "", false, !last_chunk, out);
-    else emit_delta_parts(row, refs, /*prefer_inserted_first=*/false, false, !last_chunk, out);
+    if (!any_message) emit_delta(row, rows.front().row_num, "[]", "[]", rows.size(), "", false, !last_chunk, out);
     consumed = rows.size();
     return;
   }
@@ -475,6 +487,11 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
   size_t i = 0;
   while (i < rows.size()) {
     const DeltaRow& r = rows[i];
+    if (r.is_truncate) {
+      emit(row, Op::truncate, r.row_num, nullptr, nullptr, true, out);
+      ++i;
+      continue;
+    }
     if (!js::valid(r.data) || js::kind(r.data) != '{') {
       bad_row(r);
       ++i;
@@ -483,7 +500,7 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
     RowRef ref{minified(r.data)};
     if (r.is_delete && keyed) {
       if (i + 1 >= rows.size() && !last_chunk) break;  // its pair may be in the next chunk
-      if (i + 1 < rows.size() && !rows[i + 1].is_delete && js::valid(rows[i + 1].data)) {
+      if (i + 1 < rows.size() && !rows[i + 1].is_delete && !rows[i + 1].is_truncate && js::valid(rows[i + 1].data)) {
         RowRef next{minified(rows[i + 1].data)};
         vars.row = ref.text;
         std::string k1 = key_of(ref.text, vars);

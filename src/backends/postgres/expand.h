@@ -30,6 +30,7 @@ struct DeltaRow {
   std::int64_t row_num = 0;
   bool is_delete = false;
   std::string data;  // JSON object text
+  bool is_truncate = false;  // the table was truncated here (WAL capture): a full-refresh marker, no data
 };
 
 struct ExpandOptions {

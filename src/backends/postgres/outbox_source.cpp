@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <iterator>
 #include <condition_variable>
 #include <deque>
@@ -15,6 +16,8 @@
 
 #include "backends/postgres/expand.h"
 #include "backends/postgres/outbox_reader.h"
+#include "backends/postgres/wal_reader.h"
+#include "util/digest.h"
 
 namespace relay::postgres {
 namespace {
@@ -22,7 +25,8 @@ namespace {
 using postgres::OutboxRow;
 
 // Where the pipeline stands: every row before (seq, id) is done; next_row >= 0 means row `id` is a
-// claim-check delta done up to (not including) that row number.
+// claim-check delta done up to (not including) that row number. For a table captured from the WAL,
+// seq and id are both the commit LSN of a transaction, and next_row its next change.
 struct Position {
   std::int64_t seq = 0;
   std::int64_t id = 0;
@@ -93,6 +97,11 @@ class OutboxSource final : public Source {
     opt.routes = ctx_.sink_routes;
     expander_.emplace(std::move(opt));
 
+    auto wal = db_->exec("SELECT source_schema, source_table, publication FROM pgtrickle._outbox_wal_source($1)", {outbox_table_});
+    if (!wal) return wal.error();
+    if (wal->rows() == 1)
+      wal_table_ = postgres::WalReader::Table{wal->str(0, 0), wal->str(0, 1), slot_name(), wal->str(0, 2)};
+
     // A pipeline defined in SQL has one position, whichever relay group ran it last: one that
     // moved to another group (or ran in a relay's own group before pipelines had one) carries on
     // from the position stored most recently, instead of starting over.
@@ -111,7 +120,6 @@ class OutboxSource final : public Source {
         ctx_.log->info("Carrying on from the position stored under another relay group.",
                        {{"stored_under", std::string(off->text(0, 3))}, {"relay_group_id", ctx_.relay_group_id}});
     }
-    acked_ = read_;
 
     // The pipeline's connection (which holds the ownership lock) only stores positions; reading runs
     // on connections of its own, in a thread that keeps a batch or two ahead of the sink.
@@ -133,19 +141,36 @@ class OutboxSource final : public Source {
     if (!l) return l.error();
     lag_db_ = std::move(*l);
     (void)lag_db_.exec("SET max_parallel_workers_per_gather = 0");
+    // A slot's lag is what the server's WAL holds beyond what the relay confirmed.
+    if (wal_table_)
+      lag_sql = "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
+                "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint "
+                "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1";
     if (auto s = lag_db_.prepare("ob_lag", lag_sql); !s) return s;
     lag_pending_ = false;
 
-    size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
-    reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, table, stream_rows);
-    if (auto s = reader_->connect(); !s) return s;
-    reader_->start_after(read_.seq, read_.id, read_.next_row >= 0);
+    if (wal_table_) {
+      if (auto s = prepare_slot(); !s) return s;
+      wal_.emplace(ctx_.postgres_url, "pgtrickle-relay wal " + config_.name, *wal_table_);
+      if (auto s = wal_->connect(); !s) return s;
+    } else {
+      size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
+      reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, table, stream_rows);
+      if (auto s = reader_->connect(); !s) return s;
+      reader_->start_after(read_.seq, read_.id, read_.next_row >= 0);
+    }
+    acked_ = read_;
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     thread_ = std::thread([this] { read_loop(); });
-    ctx_.log->info("Reading the outbox.", {{"outbox", outbox_table_},
-                                           {"position", fmt::format("{}/{}", read_.seq, read_.id)},
-                                           {"kind", table.legacy ? "pg_trickle" : "relay"}});
+    if (wal_table_)
+      ctx_.log->info("Reading the table's changes from the WAL.",
+                     {{"table", wal_table_->schema + "." + wal_table_->name}, {"slot", wal_table_->slot},
+                      {"publication", wal_table_->publication}, {"position", pgoutput::format_lsn(static_cast<pgoutput::Lsn>(read_.seq))}});
+    else
+      ctx_.log->info("Reading the outbox.", {{"outbox", outbox_table_},
+                                             {"position", fmt::format("{}/{}", read_.seq, read_.id)},
+                                             {"kind", table.legacy ? "pg_trickle" : "relay"}});
     return {};
   }
 
@@ -202,6 +227,8 @@ class OutboxSource final : public Source {
     if (!r) return r.error();
     if (r->affected() == 0) return retriable("the position was not stored: another relay of the group owns the pipeline now");
     acked_ = p;
+    // Stored: the slot may now release the WAL of every transaction done (the reader thread tells the server).
+    if (wal_) confirm_lsn_.store(static_cast<std::uint64_t>(p.next_row >= 0 ? p.seq - 1 : p.seq));
     return {};
   }
 
@@ -210,7 +237,9 @@ class OutboxSource final : public Source {
   // first count finishes.
   void lag(std::int64_t& rows, double& seconds) override {
     if (!lag_pending_)
-      lag_pending_ = lag_db_.send_prepared("ob_lag", {std::to_string(acked_.seq), std::to_string(acked_.id)}).has_value();
+      lag_pending_ = (wal_table_ ? lag_db_.send_prepared("ob_lag", {wal_table_->slot})
+                                 : lag_db_.send_prepared("ob_lag", {std::to_string(acked_.seq), std::to_string(acked_.id)}))
+                         .has_value();
     const Deadline until = Clock::now() + std::chrono::milliseconds(20);
     while (lag_pending_ && !lag_db_.result_ready() && Clock::now() < until) {
       pollfd fd{lag_db_.socket(), POLLIN, 0};
@@ -219,13 +248,22 @@ class OutboxSource final : public Source {
     if (lag_pending_ && lag_db_.result_ready()) {
       lag_pending_ = false;
       auto r = lag_db_.receive("the lag count");
-      if (r && r->rows() == 1) {
+      if (r && r->rows() == 1 && wal_table_) {
+        wal_behind_bytes_ = r->null(0, 0) ? -1 : std::max<std::int64_t>(0, r->int64(0, 0));
+        wal_retained_bytes_ = r->null(0, 1) ? -1 : std::max<std::int64_t>(0, r->int64(0, 1));
+        lag_seconds_ = oldest_unacked_age();
+      } else if (r && r->rows() == 1) {
         lag_rows_ = r->int64(0, 0);
         lag_seconds_ = r->null(0, 1) ? 0 : std::max(0.0, r->float64(0, 1));
       }
     }
     rows = lag_rows_;
     seconds = lag_seconds_;
+  }
+
+  void wal_lag(std::int64_t& behind_bytes, std::int64_t& retained_bytes) override {
+    behind_bytes = wal_behind_bytes_;
+    retained_bytes = wal_retained_bytes_;
   }
 
   void stop() override {
@@ -249,6 +287,7 @@ class OutboxSource final : public Source {
   bool lag_pending_ = false;  // a count was sent on lag_db_ and its result not read yet
   std::int64_t lag_rows_ = -1;
   double lag_seconds_ = -1;
+  std::int64_t wal_behind_bytes_ = -1, wal_retained_bytes_ = -1;
 
   static constexpr size_t kQueueDepth = 2;  // batches read ahead: bounds memory, overlaps reading and sending
   // The position is committed without waiting for its WAL flush (synchronous_commit off, for this
@@ -278,10 +317,22 @@ class OutboxSource final : public Source {
     while (true) {
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || queue_.size() < kQueueDepth; });
+        // A replication connection is kept alive while the sink is busy: the server ends one that
+        // stays silent for wal_sender_timeout.
+        while (!cv_.wait_for(lock, std::chrono::seconds(5), [&] { return stopping_ || queue_.size() < kQueueDepth; }))
+          if (wal_) {
+            lock.unlock();
+            auto alive = send_confirm();
+            lock.lock();
+            if (!alive) {
+              error_ = alive.error();
+              signal_ready();
+              return;
+            }
+          }
         if (stopping_) return;
       }
-      auto batch = next_batch();
+      auto batch = wal_ ? next_wal_batch() : next_batch();
       if (!batch) {
         std::lock_guard lock(mu_);
         error_ = batch.error();
@@ -294,7 +345,7 @@ class OutboxSource final : public Source {
         signal_ready();
         continue;
       }
-      reader_->wait_for_rows(Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms), stop_fd_);
+      if (!wal_) reader_->wait_for_rows(Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms), stop_fd_);
     }
   }
 
@@ -338,11 +389,111 @@ class OutboxSource final : public Source {
     return batch;
   }
 
+  // The next transaction of a table captured from the WAL, as a claim-check delta of its changes:
+  // a transaction of any size goes out in chunks, its position moving on inside it.
+  Result<Batch> next_wal_batch() {
+    Batch batch;
+    if (auto s = send_confirm(); !s) return s.error();
+    if (cc_) return claim_check_chunk(std::move(batch));
+    for (;;) {
+      auto more = wal_->next(row_, std::chrono::milliseconds(config_.poll_interval_ms));
+      if (!more) return more.error();
+      if (!*more) return batch;  // idle
+      bool resumed = row_.seq == read_.seq && read_.next_row >= 0;
+      if (!resumed && row_.seq <= read_.seq) {  // delivered and stored before the restart
+        if (auto s = wal_->skip_transaction(); !s) return s.error();
+        continue;
+      }
+      {
+        std::lock_guard lock(mu_);
+        unacked_commits_.emplace_back(row_.seq, row_.committed_at);
+      }
+      cc_ = ClaimCheck{row_, resumed ? read_.next_row : 1};
+      return claim_check_chunk(std::move(batch));
+    }
+  }
+
+  // Tells the slot what the sink accepted and the pipeline stored (ack() sets confirm_lsn_).
+  Status send_confirm() {
+    std::uint64_t lsn = confirm_lsn_.load();
+    if (lsn > confirmed_lsn_) {
+      if (auto s = wal_->confirm(lsn); !s) return s;
+      confirmed_lsn_ = lsn;
+      return {};
+    }
+    return wal_->keep_alive();
+  }
+
+  // The slot this pipeline reads, created if missing and recorded so that delete_relay and
+  // disable_outbox drop it; its reader, when a former owner's connection still holds it, ended.
+  std::string slot_name() const {
+    return "pgtrickle_" + util::sha256_hex(ctx_.relay_group_id + "/" + config_.name).substr(0, 20);
+  }
+
+  Status prepare_slot() {
+    const std::string& slot = wal_table_->slot;
+    if (auto r = lag_db_.exec("INSERT INTO pgtrickle.relay_slots (slot_name, relay_group_id, pipeline, outbox) "
+                              "VALUES ($1, $2, $3, $4) ON CONFLICT (slot_name) DO NOTHING",
+                              {slot, ctx_.relay_group_id, config_.name, outbox_table_});
+        !r)
+      return r.error();
+    auto found = lag_db_.exec("SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", {slot});
+    if (!found) return found.error();
+    if (found->rows() == 1) {
+      if (!found->null(0, 0))
+        (void)lag_db_.exec("SELECT pg_catalog.pg_terminate_backend($1::int)", {found->str(0, 0)});
+      return {};
+    }
+    auto created = lag_db_.exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
+    if (!created) {
+      if (lag_db_.last_sqlstate() == "42501")
+        return fatal(fmt::format("cannot create the replication slot \"{}\" for the WAL capture of {}.{}: {}; give the relay's "
+                                 "login the REPLICATION attribute (ALTER ROLE <login> REPLICATION)",
+                                 slot, wal_table_->schema, wal_table_->name, created.error().message));
+      if (lag_db_.last_sqlstate() == "53400")
+        return fatal(fmt::format("cannot create the replication slot \"{}\": {}; raise max_replication_slots (every WAL "
+                                 "pipeline holds one) and restart PostgreSQL, or drop unused slots",
+                                 slot, created.error().message));
+      return created.error();
+    }
+    // Creating a slot waits for the transactions running meanwhile: a disable_outbox or
+    // delete_relay among them may have dropped the slots just before this one existed. Then this
+    // one would be abandoned, holding WAL forever: it is dropped again.
+    auto wanted = lag_db_.exec(
+        "SELECT EXISTS (SELECT 1 FROM pgtrickle._outbox_wal_source($1)) "
+        "AND EXISTS (SELECT 1 FROM pgtrickle.relay_slots WHERE slot_name = $2) "
+        "AND ($3 <> 'sql' OR EXISTS (SELECT 1 FROM pgtrickle.relay_outbox_config WHERE name = $4))",
+        {outbox_table_, slot, config_.origin, config_.name});
+    if (!wanted) return wanted.error();
+    if (!wanted->boolean(0, 0)) {
+      (void)lag_db_.exec("SELECT pg_catalog.pg_drop_replication_slot($1)", {slot});
+      (void)lag_db_.exec("DELETE FROM pgtrickle.relay_slots WHERE slot_name = $1", {slot});
+      return retriable(fmt::format("the WAL capture of {}.{} or the pipeline was removed while its replication slot was "
+                                   "being created; the slot is dropped again",
+                                   wal_table_->schema, wal_table_->name));
+    }
+    // A new slot starts at the server's present WAL: a position stored before (another capture
+    // mode, an earlier slot) does not apply to it.
+    read_ = Position{};
+    ctx_.log->info("Created the replication slot.", {{"slot", slot}, {"table", wal_table_->schema + "." + wal_table_->name}});
+    return {};
+  }
+
+  // The age of the oldest transaction read and not yet acknowledged; 0 when there is none.
+  double oldest_unacked_age() {
+    std::lock_guard lock(mu_);
+    auto done = [&](std::int64_t commit) { return commit < acked_.seq || (commit == acked_.seq && acked_.next_row < 0); };
+    while (!unacked_commits_.empty() && done(unacked_commits_.front().first)) unacked_commits_.pop_front();
+    if (unacked_commits_.empty()) return 0;
+    double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::max(0.0, now - unacked_commits_.front().second);
+  }
+
   // The next chunk of a claim-check delta: rows are streamed, never all held in memory.
   Result<Batch> claim_check_chunk(Batch batch) {
     ClaimCheck& cc = *cc_;
     size_t limit = static_cast<size_t>(config_.batch_size) + 1;  // one more, to pair a trailing DELETE
-    auto rows = reader_->delta_rows(cc.row.id, cc.next_row, limit);
+    auto rows = wal_ ? wal_->delta_rows(cc.next_row, limit) : reader_->delta_rows(cc.row.id, cc.next_row, limit);
     if (!rows) return rows.error();
     bool last = rows->size() < limit;
     size_t consumed = 0;
@@ -366,6 +517,11 @@ class OutboxSource final : public Source {
   Template key_template_;
   std::optional<postgres::Expander> expander_;
   std::optional<postgres::OutboxReader> reader_;
+  std::optional<postgres::WalReader::Table> wal_table_;  // set when the table is captured from the WAL
+  std::optional<postgres::WalReader> wal_;                // reads it instead of reader_
+  std::atomic<std::uint64_t> confirm_lsn_{0};  // stored by ack(): the slot may confirm it
+  std::uint64_t confirmed_lsn_ = 0;            // confirmed to the server (reader thread)
+  std::deque<std::pair<std::int64_t, double>> unacked_commits_;  // (commit LSN, commit time) read, for the lag
   Position read_;   // after the last batch read (reader thread)
   Position acked_;  // after the last batch acknowledged (pipeline thread)
   OutboxRow row_;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "backends/postgres/wal_rows.h"
 
 namespace relay::postgres {
@@ -32,13 +34,8 @@ Status WalReader::connect() {
 
 Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
   // What is left of the current transaction is not wanted: read past it without keeping it.
-  while (in_txn_ && !ended_) {
-    pending_.clear();
-    if (auto s = fill(1); !s) return s.error();
-  }
+  if (auto s = read_past_transaction(); !s) return s.error();
   in_txn_ = false;
-  pending_.clear();
-  last_.clear();
   const auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -74,7 +71,7 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
 Status WalReader::add_change(const po::Message& m) {
   auto ours = [&](uint32_t oid) { return oid == relation_.oid && relation_.oid != 0; };
   auto push = [&](bool is_delete, const po::Tuple& t, const po::Tuple* old, bool key_only) {
-    Pending p{is_delete, key_only, {}};
+    Pending p{is_delete, key_only, false, {}};
     append_row_values(relation_, t, old, p.values, key_only);
     pending_.push_back(std::move(p));
   };
@@ -92,6 +89,8 @@ Status WalReader::add_change(const po::Message& m) {
     }
   } else if (auto* d = std::get_if<po::Delete>(&m)) {
     if (ours(d->relation)) push(true, d->old_tuple, nullptr, d->old_kind != 'O');
+  } else if (auto* t = std::get_if<po::Truncate>(&m)) {
+    if (std::any_of(t->relations.begin(), t->relations.end(), ours)) pending_.push_back(Pending{true, false, true, {}});
   }
   return {};
 }
@@ -115,12 +114,29 @@ Status WalReader::fill(std::size_t want) {
 
 Result<std::vector<std::string>> WalReader::render(const std::vector<Pending>& rows) {
   std::string array = "[";
+  std::size_t count = 0;
   for (const auto& p : rows) {
+    if (p.is_truncate) continue;  // no data
     if (array.size() > 1) array += ',';
     array += p.values;
+    ++count;
   }
   array += ']';
-  return RowRenderer::render(db_, relation_, array);
+  std::vector<std::string> out;
+  if (count > 0) {
+    auto rendered = RowRenderer::render(db_, relation_, array);
+    if (!rendered) return rendered.error();
+    if (rendered->size() != count)
+      return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table_.schema, table_.name,
+                                   rendered->size(), count));
+    out = std::move(*rendered);
+  }
+  // Back in the transaction's order, a truncation's place holding no text.
+  std::vector<std::string> ordered;
+  ordered.reserve(rows.size());
+  std::size_t next = 0;
+  for (const auto& p : rows) ordered.push_back(p.is_truncate ? std::string() : std::move(out[next++]));
+  return ordered;
 }
 
 Result<std::vector<DeltaRow>> WalReader::delta_rows(std::int64_t from_row, std::size_t limit) {
@@ -148,14 +164,29 @@ Result<std::vector<DeltaRow>> WalReader::delta_rows(std::int64_t from_row, std::
   if (!chunk.empty()) {
     auto rendered = render(chunk);
     if (!rendered) return rendered.error();
-    if (rendered->size() != chunk.size())
-      return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table_.schema, table_.name,
-                                   rendered->size(), chunk.size()));
-    for (std::size_t i = 0; i < chunk.size(); ++i) out.push_back({next_row_++, chunk[i].is_delete, std::move((*rendered)[i])});
+    for (std::size_t i = 0; i < chunk.size(); ++i)
+      out.push_back({next_row_++, chunk[i].is_delete, std::move((*rendered)[i]), chunk[i].is_truncate});
   }
   last_ = out;
   return out;
 }
+
+Status WalReader::read_past_transaction() {
+  while (in_txn_ && !ended_) {
+    pending_.clear();
+    if (auto s = fill(1); !s) return s;
+  }
+  pending_.clear();
+  last_.clear();
+  return {};
+}
+
+Status WalReader::skip_transaction() {
+  if (auto s = read_past_transaction(); !s) return s;
+  return confirm(commit_lsn_);
+}
+
+Status WalReader::keep_alive() { return stream_->confirm(stream_->confirmed()); }
 
 Status WalReader::confirm(po::Lsn commit_lsn) {
   po::Lsn end = 0;

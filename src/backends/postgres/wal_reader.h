@@ -44,15 +44,23 @@ class WalReader {
   // the slot may release the WAL before its end. With nothing in flight, an idle slot follows the
   // server's WAL.
   Status confirm(pgoutput::Lsn commit_lsn);
+  // The current transaction was delivered before (a restart replays from the slot's confirmed
+  // position, which may lag the stored one): read past it and confirm it.
+  Status skip_transaction();
+  // Tells the server the relay is alive while it does not read (the sink is busy): a replication
+  // connection silent for wal_sender_timeout is ended.
+  Status keep_alive();
 
  private:
   struct Pending {  // a change read from the stream, not yet rendered
     bool is_delete;
     bool key_only;  // the old row's key alone (the table's replica identity carries no more)
+    bool is_truncate;
     std::string values;  // append_row_values object
   };
   // Reads stream messages until `pending_` holds `want` changes or the transaction's Commit came.
   Status fill(std::size_t want);
+  Status read_past_transaction();
   Status add_change(const pgoutput::Message& m);
   Result<std::vector<std::string>> render(const std::vector<Pending>& rows);
 

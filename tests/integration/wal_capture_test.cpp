@@ -1,0 +1,238 @@
+// WAL capture end to end: enable_outbox(table, capture => 'wal') puts no trigger on the table; a
+// pipeline reads its changes through its own logical slot and delivers the same messages as trigger
+// capture, in commit order, with identities stable across replays, surviving kill -9, and its slot
+// dropped with the pipeline. Against the real PostgreSQL (wal_level = logical) and the real relay.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "fixture.h"
+
+using namespace relay::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The relay's login reads replication slots: it needs the REPLICATION attribute.
+std::string replication_login_url(TestDb& db) {
+  std::string url = db.relay_url();
+  std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);
+  db.exec("ALTER ROLE " + login + " REPLICATION");
+  return url;
+}
+
+std::vector<std::string> args_for(const std::string& url) {
+  return {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"};
+}
+
+// The slots this database's pipelines hold.
+long long slots(TestDb& db) {
+  return db.number("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()");
+}
+
+// Whether this database's pipeline reads its slot (changes committed from now on reach it).
+bool reading(TestDb& db) {
+  return db.number("SELECT count(*) FROM pg_replication_slots WHERE database = current_database() AND active") == 1;
+}
+
+// "outbox_orders:<commit LSN>:<n>" split into its commit LSN and change number.
+std::pair<long long, long long> identity(const json& message) {
+  static const std::regex shape("outbox_orders:([0-9]+):([0-9]+)");
+  std::smatch m;
+  std::string key = message["dedup_key"];
+  EXPECT_TRUE(std::regex_match(key, m, shape)) << key;
+  return {std::stoll(m[1]), std::stoll(m[2])};
+}
+
+}  // namespace
+
+TEST(WalCapture, ChangesArriveAsTriggerCaptureWouldSendThemInCommitOrderWithNoTriggerOnTheTable) {
+  TestDb db;
+  std::string url = replication_login_url(db);
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY, note text, amount numeric(10,2), tags text[], doc jsonb)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  EXPECT_EQ(db.value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders'::regclass"), "0") << "no trigger: writers pay nothing";
+  std::string out = work_dir() + "/wal-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
+
+  RelayProcess relay(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << relay.err();
+
+  db.exec("BEGIN; INSERT INTO orders VALUES (1, 'one', 1.50, '{a,b}', '{\"x\": [1, 2]}'), (2, 'two', 2, NULL, NULL); COMMIT");
+  db.exec("UPDATE orders SET note = 'TWO' WHERE id = 2");
+  db.exec("DELETE FROM orders WHERE id = 1");
+  db.exec("TRUNCATE orders");
+  db.exec("INSERT INTO orders VALUES (3, 'three', 3, '{}', 'null')");
+
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 6; }, 15s)) << relay.err();
+  std::this_thread::sleep_for(300ms);
+  auto lines = json_lines(out);
+  ASSERT_EQ(lines.size(), 6u);
+  std::vector<std::string> ops;
+  for (const auto& m : lines) ops.push_back(m["op"]);
+  EXPECT_EQ(ops, (std::vector<std::string>{"insert", "insert", "update", "delete", "truncate", "insert"}));
+  // Rows exactly as to_jsonb renders them (as the trigger would have written them).
+  EXPECT_EQ(lines[0]["payload"], json::parse(R"({"id":1,"note":"one","amount":1.50,"tags":["a","b"],"doc":{"x":[1,2]}})"));
+  EXPECT_EQ(lines[1]["payload"], json::parse(R"({"id":2,"note":"two","amount":2.00,"tags":null,"doc":null})"));
+  EXPECT_EQ(lines[2]["payload"]["note"], "TWO");
+  EXPECT_EQ(lines[2]["before"], json::parse(R"({"id":2})")) << "the default replica identity carries the key only";
+  EXPECT_EQ(lines[3]["payload"], json::parse(R"({"id":1})"));
+  EXPECT_EQ(lines[4]["is_full_refresh"], true);
+  EXPECT_EQ(lines[5]["key"], "3");
+  // One identity per change: the commit's LSN and the change's place in its transaction.
+  auto [lsn0, n0] = identity(lines[0]);
+  auto [lsn1, n1] = identity(lines[1]);
+  EXPECT_EQ(lsn0, lsn1) << "one transaction, one commit LSN";
+  EXPECT_EQ(n0, 1);
+  EXPECT_EQ(n1, 2);
+  long long previous = lsn1;
+  for (size_t i = 2; i < lines.size(); ++i) {
+    auto [lsn, n] = identity(lines[i]);
+    EXPECT_GT(lsn, previous) << "commit order";
+    EXPECT_EQ(n, 1);
+    previous = lsn;
+  }
+
+  // REPLICA IDENTITY FULL: the whole before-image.
+  db.exec("ALTER TABLE orders REPLICA IDENTITY FULL");
+  db.exec("UPDATE orders SET amount = 4 WHERE id = 3");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 7; }, 15s)) << relay.err();
+  auto full = json_lines(out).back();
+  EXPECT_EQ(full["op"], "update");
+  EXPECT_EQ(full["before"], json::parse(R"({"id":3,"note":"three","amount":3.00,"tags":[],"doc":null})"));
+
+  // A column added mid-stream is followed.
+  db.exec("ALTER TABLE orders ADD COLUMN region text DEFAULT 'eu'");
+  db.exec("INSERT INTO orders (id, note, region) VALUES (4, 'four', 'us')");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 8; }, 15s)) << relay.err();
+  EXPECT_EQ(json_lines(out).back()["payload"]["region"], "us");
+
+  // The slot's confirmed position follows what was delivered; /metrics and /health show the slot.
+  int port = relay.admin_port();
+  ASSERT_TRUE(wait_until([&] { return metric(port, "pgtrickle_relay_slot_lag_bytes{pipeline=\"orders-out\"}") == 0; }, 15s))
+      << "a caught-up slot lags by nothing";
+  EXPECT_GE(metric(port, "pgtrickle_relay_slot_retained_wal_bytes{pipeline=\"orders-out\"}"), 0);
+  int status = 0;
+  auto health = json::parse(http_get(port, "/health", status));
+  EXPECT_TRUE(health["pipelines"][0].contains("slot_lag_bytes")) << health.dump();
+}
+
+TEST(WalCapture, AKillMidTransactionRepeatsAtMostTheBatchInFlightAndSkipsNothing) {
+  TestDb db;
+  std::string url = replication_login_url(db);
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY, note text)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  std::string out = work_dir() + "/wal-kill-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}, {"batch_size", 200}});
+  constexpr int kBig = 30000;
+  {
+    RelayProcess relay(args_for(url));
+    ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s))
+        << relay.err();
+    // One large transaction, then small ones behind it.
+    db.exec("INSERT INTO orders SELECT g, 'row ' || g FROM generate_series(1, " + std::to_string(kBig) + ") g");
+    for (int i = 1; i <= 20; ++i) db.exec("UPDATE orders SET note = 'again " + std::to_string(i) + "' WHERE id = " + std::to_string(i));
+    ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 5000; }, 30s)) << relay.err();
+    relay.kill9();  // mid-transaction
+    relay.wait(5s);
+  }
+  size_t before_restart = read_lines(out).size();
+  ASSERT_LT(before_restart, static_cast<size_t>(kBig)) << "the kill came inside the large transaction";
+  RelayProcess relay(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= static_cast<size_t>(kBig + 20); }, 60s)) << relay.err();
+  std::this_thread::sleep_for(500ms);
+
+  // Every change arrived; a repeat carries the identity it had (at most the batch in flight).
+  auto lines = json_lines(out);
+  std::map<std::string, json> by_identity;
+  std::set<int> inserted;
+  size_t repeats = 0;
+  for (const auto& m : lines) {
+    auto [it, fresh] = by_identity.emplace(m["dedup_key"].get<std::string>(), m);
+    if (!fresh) {
+      ++repeats;
+      EXPECT_EQ(it->second, m) << "a repeat is the same message";
+    }
+    if (m["op"] == "insert") inserted.insert(m["payload"]["id"].get<int>());
+  }
+  EXPECT_EQ(inserted.size(), static_cast<size_t>(kBig));
+  EXPECT_EQ(by_identity.size(), static_cast<size_t>(kBig + 20));
+  EXPECT_LE(repeats, 2u * 200) << "at most the batches in flight are sent again";
+  // The last twenty are the updates, in commit order.
+  for (int i = 1; i <= 20; ++i) EXPECT_EQ(lines[lines.size() - 21 + i]["payload"]["note"], "again " + std::to_string(i));
+}
+
+TEST(WalCapture, DeleteRelayDropsTheSlotAndAnIdleSlotFollowsTheServersWal) {
+  TestDb db;
+  std::string url = replication_login_url(db);
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
+  db.exec("CREATE TABLE busy (id int, pad text)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  std::string out = work_dir() + "/wal-idle-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
+  RelayProcess relay(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s))
+      << relay.err();
+
+  // Other tables write; the captured one is idle: its slot must not hold their WAL.
+  db.exec("INSERT INTO busy SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g");
+  std::string written = db.value("SELECT pg_current_wal_lsn()");
+  ASSERT_TRUE(wait_until([&] {
+    return db.value("SELECT confirmed_flush_lsn >= '" + written + "' FROM pg_replication_slots WHERE database = current_database()") == "t";
+  }, 20s)) << "the idle slot's confirmed position follows the server's WAL";
+
+  db.exec("SELECT pgtrickle.delete_relay('orders-out')");
+  EXPECT_TRUE(wait_until([&] { return slots(db) == 0; }, 15s)) << "delete_relay drops the pipeline's slot";
+}
+
+TEST(WalCapture, DisableOutboxDropsItsSlotsAndItsPublication) {
+  TestDb db;
+  std::string url = replication_login_url(db);
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  std::string out = work_dir() + "/wal-disable-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
+  RelayProcess relay(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return slots(db) == 1; }, 15s)) << relay.err();
+  db.exec("SELECT pgtrickle.disable_outbox('orders')");
+  // The relay, its reader ended, starts the pipeline again at once: a slot it makes meanwhile is
+  // dropped too, never left behind.
+  EXPECT_TRUE(wait_until([&] { return slots(db) == 0; }, 10s));
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(slots(db), 0) << relay.err();
+  EXPECT_EQ(db.value("SELECT count(*) FROM pg_publication WHERE pubname = 'pgtrickle_orders'"), "0");
+}
+
+TEST(WalCapture, ALoginWithoutTheReplicationAttributeIsToldWhatToDo) {
+  TestDb db;
+  db.exec("DO $$ BEGIN CREATE ROLE wal_no_replication LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+  db.exec("GRANT pgtrickle_relay TO wal_no_replication");
+  db.exec("ALTER ROLE wal_no_replication NOREPLICATION");
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", work_dir() + "/never.jsonl"}});
+  std::string url = db.url();
+  url.replace(url.find("://") + 3, url.find('@') - url.find("://") - 3, "wal_no_replication");
+  RelayProcess relay(args_for(url));
+  std::string error = wait_for_pipeline_error(relay, "orders-out");
+  EXPECT_NE(error.find("ALTER ROLE <login> REPLICATION"), std::string::npos) << error;
+  EXPECT_EQ(slots(db), 0);
+}
+
+TEST(WalCapture, SwitchingAnEnabledTableToAnotherCaptureModeIsRefusedWithTheWayToDoIt) {
+  TestDb db;
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
+  db.exec("CREATE TABLE keyless (v text)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders')");
+  std::string error = db.error_of("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  EXPECT_NE(error.find("captured with capture => 'trigger', not 'wal'"), std::string::npos) << error;
+  error = db.error_of("SELECT pgtrickle.enable_outbox('orders', capture => 'log')");
+  EXPECT_NE(error.find("capture must be 'trigger' or 'wal'"), std::string::npos) << error;
+  error = db.error_of("SELECT pgtrickle.enable_outbox('keyless', capture => 'wal')");
+  EXPECT_NE(error.find("primary key"), std::string::npos) << error;
+}
