@@ -90,3 +90,50 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
   relay.signal(SIGTERM);
   EXPECT_EQ(relay.wait(15s), 0);
 }
+
+// The same with the table captured from the WAL: the replication connection is lost with the
+// server and the slot resumes where the relay confirmed it.
+TEST(Restart, DatabaseRestartMidStreamIsSurvivedByWalCapture) {
+  OwnServer server;
+  {
+    auto admin = connect(server.url("postgres"));
+    ASSERT_TRUE(admin.exec("DROP DATABASE IF EXISTS app_wal"));
+    ASSERT_TRUE(admin.exec("CREATE DATABASE app_wal"));
+  }
+  std::string out = work_dir() + "/restart-wal.jsonl";
+  std::string login = relay_login_url(server.url("app_wal"));
+  {
+    auto c = connect(server.url("app_wal"));
+    ASSERT_TRUE(relay::pg::install_schema(c));
+    ASSERT_TRUE(c.exec("ALTER ROLE " + login.substr(login.find("://") + 3, login.find('@') - login.find("://") - 3) + " REPLICATION"));
+    ASSERT_TRUE(c.exec("CREATE TABLE t (id int PRIMARY KEY)"));
+    ASSERT_TRUE(c.exec("SELECT pgtrickle.enable_outbox('t', capture => 'wal')"));
+    ASSERT_TRUE(c.exec("SELECT pgtrickle.set_relay_outbox('r', config => '{\"stream_table\":\"t\",\"sink_type\":\"file\",\"path\":\"" + out + "\"}'::jsonb)"));
+  }
+  auto insert = [&](int from, int to) {
+    auto c = connect(server.url("app_wal"));
+    ASSERT_TRUE(c.exec("INSERT INTO t SELECT g FROM generate_series(" + std::to_string(from) + ", " + std::to_string(to) + ") g"));
+  };
+  {
+    RelayProcess relay({"--postgres-url", login, "--metrics-addr", "127.0.0.1:0"});
+    ASSERT_TRUE(wait_until([&] {
+      auto c = connect(server.url("app_wal"));
+      auto r = c.exec("SELECT count(*) FROM pg_replication_slots WHERE active");
+      return r && r->str(0, 0) == "1";
+    }, 15s)) << relay.err();
+    insert(1, 100);
+    ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 100; }, 15s)) << relay.err();
+    server.stop();
+    std::this_thread::sleep_for(1s);
+    server.start();
+    insert(101, 200);
+    ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 200; }, 30s)) << relay.err();
+    std::set<int> ids;
+    for (auto& l : read_lines(out)) ids.insert(json::parse(l)["payload"]["id"].get<int>());
+    EXPECT_EQ(ids.size(), 200u);
+  }
+  // The server's slot goes with the test's database.
+  auto admin = connect(server.url("postgres"));
+  (void)admin.exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = 'app_wal'");
+  (void)admin.exec("DROP DATABASE IF EXISTS app_wal WITH (FORCE)");
+}

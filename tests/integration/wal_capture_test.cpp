@@ -236,3 +236,55 @@ TEST(WalCapture, SwitchingAnEnabledTableToAnotherCaptureModeIsRefusedWithTheWayT
   error = db.error_of("SELECT pgtrickle.enable_outbox('keyless', capture => 'wal')");
   EXPECT_NE(error.find("primary key"), std::string::npos) << error;
 }
+
+TEST(WalCapture, AKillAfterTheSinkAcceptedBeforeThePositionWasStoredRepeatsTheSameMessages) {
+  TestDb db;
+  std::string url = replication_login_url(db);
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY, note text)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  std::string out = work_dir() + "/wal-crash-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
+  {
+    RelayProcess relay(args_for(url), {"PGTRICKLE_RELAY_CRASH_AT=after_delivery"});
+    ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << relay.err();
+    db.exec("INSERT INTO orders VALUES (1, 'one'), (2, 'two')");
+    EXPECT_EQ(relay.wait(15s), 128 + 9) << "killed after the file took the batch, before its position was stored";
+  }
+  ASSERT_EQ(read_lines(out).size(), 2u);
+  db.exec("INSERT INTO orders VALUES (3, 'three')");
+  RelayProcess relay(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 5; }, 15s)) << relay.err();
+  std::this_thread::sleep_for(300ms);
+  auto lines = json_lines(out);
+  ASSERT_EQ(lines.size(), 5u) << "the batch in flight once more, then the next transaction";
+  EXPECT_EQ(lines[2], lines[0]) << "a replayed message is the same message, identity included";
+  EXPECT_EQ(lines[3], lines[1]);
+  EXPECT_EQ(lines[4]["payload"]["id"], 3);
+}
+
+TEST(WalCapture, AStandbyTakesOverFromTheSlotsConfirmedPosition) {
+  TestDb db;
+  std::string url = replication_login_url(db);
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  std::string out = work_dir() + "/wal-takeover-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
+  auto owner = std::make_unique<RelayProcess>(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << owner->err();
+  RelayProcess standby(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return metric(standby.admin_port(), "pgtrickle_relay_pipeline_owned{pipeline=\"orders-out\"}") == 0; }, 15s));
+  db.exec("INSERT INTO orders SELECT g FROM generate_series(1, 500) g");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 500; }, 15s)) << owner->err();
+  owner->kill9();
+  owner->wait(5s);
+  owner.reset();
+  // Written while no relay reads the slot: the slot keeps it for the next owner.
+  for (int i = 501; i <= 600; ++i) db.exec("INSERT INTO orders VALUES (" + std::to_string(i) + ")");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 600; }, 20s)) << standby.err();
+  std::this_thread::sleep_for(300ms);
+  std::set<int> ids;
+  for (const auto& m : json_lines(out)) ids.insert(m["payload"]["id"].get<int>());
+  EXPECT_EQ(ids.size(), 600u);
+  EXPECT_EQ(slots(db), 1) << "the standby reads the same slot";
+  EXPECT_EQ(metric(standby.admin_port(), "pgtrickle_relay_pipeline_owned{pipeline=\"orders-out\"}"), 1);
+}

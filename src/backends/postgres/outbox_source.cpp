@@ -357,7 +357,7 @@ class OutboxSource final : public Source {
   Result<Batch> next_batch() {
     Batch batch;
     batch.messages.reserve(config_.batch_size);
-    if (cc_) return claim_check_chunk(std::move(batch));
+    if (cc_) return claim_check_chunk(std::move(batch), static_cast<size_t>(config_.batch_size));
     Position pos = read_;
     size_t consumed = 0;
     OutboxRow& row = row_;  // reused: its buffers keep their capacity from row to row
@@ -377,7 +377,7 @@ class OutboxSource final : public Source {
           break;
         }
         cc_ = ClaimCheck{std::move(row), resumed ? read_.next_row : 1};
-        return claim_check_chunk(std::move(batch));
+        return claim_check_chunk(std::move(batch), static_cast<size_t>(config_.batch_size));
       }
       expander_->expand_row(row, batch.messages);
       pos = {row.seq, row.id, -1};
@@ -389,28 +389,38 @@ class OutboxSource final : public Source {
     return batch;
   }
 
-  // The next transaction of a table captured from the WAL, as a claim-check delta of its changes:
-  // a transaction of any size goes out in chunks, its position moving on inside it.
+  // The next transactions of a table captured from the WAL, each a claim-check delta of its
+  // changes: small ones that already arrived share a batch (up to batch_size messages); a large one
+  // goes out in chunks, its position moving on inside it.
   Result<Batch> next_wal_batch() {
     Batch batch;
     if (auto s = send_confirm(); !s) return s.error();
-    if (cc_) return claim_check_chunk(std::move(batch));
-    for (;;) {
-      auto more = wal_->next(row_, std::chrono::milliseconds(config_.poll_interval_ms));
-      if (!more) return more.error();
-      if (!*more) return batch;  // idle
-      bool resumed = row_.seq == read_.seq && read_.next_row >= 0;
-      if (!resumed && row_.seq <= read_.seq) {  // delivered and stored before the restart
-        if (auto s = wal_->skip_transaction(); !s) return s.error();
-        continue;
+    const size_t most = static_cast<size_t>(std::max(1, config_.batch_size));
+    auto wait = std::chrono::milliseconds(config_.poll_interval_ms);
+    while (batch.messages.size() < most) {
+      if (!cc_) {
+        auto more = wal_->next(row_, wait);
+        if (!more) return more.error();
+        if (!*more) break;  // idle, or nothing more arrived yet
+        wait = std::chrono::milliseconds(0);  // only what already arrived joins this batch
+        bool resumed = row_.seq == read_.seq && read_.next_row >= 0;
+        if (!resumed && row_.seq <= read_.seq) {  // delivered and stored before the restart
+          if (auto s = wal_->skip_transaction(); !s) return s.error();
+          continue;
+        }
+        {
+          std::lock_guard lock(mu_);
+          unacked_commits_.emplace_back(row_.seq, row_.committed_at);
+        }
+        cc_ = ClaimCheck{row_, resumed ? read_.next_row : 1};
       }
-      {
-        std::lock_guard lock(mu_);
-        unacked_commits_.emplace_back(row_.seq, row_.committed_at);
-      }
-      cc_ = ClaimCheck{row_, resumed ? read_.next_row : 1};
-      return claim_check_chunk(std::move(batch));
+      const size_t room = most - batch.messages.size();
+      auto chunk = claim_check_chunk(std::move(batch), room);
+      if (!chunk) return chunk.error();
+      batch = std::move(*chunk);
+      if (cc_) break;  // the transaction goes on in the next batch
     }
+    return batch;
   }
 
   // Tells the slot what the sink accepted and the pipeline stored (ack() sets confirm_lsn_).
@@ -426,8 +436,11 @@ class OutboxSource final : public Source {
 
   // The slot this pipeline reads, created if missing and recorded so that delete_relay and
   // disable_outbox drop it; its reader, when a former owner's connection still holds it, ended.
+  // A pipeline defined in SQL has one position whichever relay group runs it, so one slot; a TOML
+  // file's pipeline is its relay group's own.
   std::string slot_name() const {
-    return "pgtrickle_" + util::sha256_hex(ctx_.relay_group_id + "/" + config_.name).substr(0, 20);
+    std::string owner = config_.origin == "sql" ? std::string("sql") : "file:" + ctx_.relay_group_id;
+    return "pgtrickle_" + util::sha256_hex(owner + "/" + config_.name).substr(0, 20);
   }
 
   Status prepare_slot() {
@@ -489,10 +502,11 @@ class OutboxSource final : public Source {
     return std::max(0.0, now - unacked_commits_.front().second);
   }
 
-  // The next chunk of a claim-check delta: rows are streamed, never all held in memory.
-  Result<Batch> claim_check_chunk(Batch batch) {
+  // The next chunk of a claim-check delta, of at most `room` rows, added to `batch`: rows are
+  // streamed, never all held in memory.
+  Result<Batch> claim_check_chunk(Batch batch, size_t room) {
     ClaimCheck& cc = *cc_;
-    size_t limit = static_cast<size_t>(config_.batch_size) + 1;  // one more, to pair a trailing DELETE
+    size_t limit = room + 1;  // one more, to pair a trailing DELETE
     auto rows = wal_ ? wal_->delta_rows(cc.next_row, limit) : reader_->delta_rows(cc.row.id, cc.next_row, limit);
     if (!rows) return rows.error();
     bool last = rows->size() < limit;
