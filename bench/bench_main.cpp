@@ -51,7 +51,6 @@ int g_reverse_rows = 100000;
 bool g_save = false;
 std::string g_results = std::string(RELAY_SOURCE_DIR) + "/bench/results.json";
 
-double seconds_since(steady_clock::time_point t0) { return duration<double>(steady_clock::now() - t0).count(); }
 
 json load_previous() {
   std::ifstream f(g_results);
@@ -224,26 +223,6 @@ std::string backlog_database(json& results, const json& previous) {
   std::cout << fmt::format("backlog: {} rows written in {:.1f} s, one INSERT each; COPY reads them back, best of 3\n", g_rows, load_s);
   report(results, previous, "copy_same_rows_per_s", copy_rate, "rows/s");
   return db;
-}
-
-// The bucket bound below which a share `q` of the relay's delivery latencies fall (from its histogram).
-double latency_quantile(int port, double q) {
-  httplib::Client c("127.0.0.1", port);
-  auto res = c.Get("/metrics");
-  if (!res) return -1;
-  std::istringstream in(res->body);
-  std::string line;
-  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
-  while (std::getline(in, line)) {
-    if (line.rfind("pgtrickle_relay_delivery_duration_seconds_bucket", 0) != 0) continue;
-    auto le = line.find("le=\"");
-    std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
-    buckets.emplace_back(bound == "+Inf" ? 1e9 : std::stod(bound), std::stod(line.substr(line.rfind(' ') + 1)));
-  }
-  if (buckets.empty() || buckets.back().second == 0) return -1;
-  for (const auto& [bound, count] : buckets)
-    if (count >= q * buckets.back().second) return bound;
-  return -1;
 }
 
 // Wall-clock arrival of each `NOTIFY pgtrickle_outbox_new` at a listener of its own: paired with

@@ -60,6 +60,10 @@ relay::pg::Connection fresh_database(const std::string& name) {
   return c;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 double metric(int port, const std::string& name) {
   httplib::Client c("127.0.0.1", port);
   auto res = c.Get("/metrics");
@@ -75,6 +79,26 @@ double metric(int port, const std::string& name) {
     }
   }
   return found ? sum : -1;
+}
+
+// The bucket bound below which a share `q` of the relay's delivery latencies fall (from its histogram).
+double latency_quantile(int port, double q) {
+  httplib::Client c("127.0.0.1", port);
+  auto res = c.Get("/metrics");
+  if (!res) return -1;
+  std::istringstream in(res->body);
+  std::string line;
+  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
+  while (std::getline(in, line)) {
+    if (line.rfind("pgtrickle_relay_delivery_duration_seconds_bucket", 0) != 0) continue;
+    auto le = line.find("le=\"");
+    std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+    buckets.emplace_back(bound == "+Inf" ? 1e9 : std::stod(bound), std::stod(line.substr(line.rfind(' ') + 1)));
+  }
+  if (buckets.empty() || buckets.back().second == 0) return -1;
+  for (const auto& [bound, count] : buckets)
+    if (count >= q * buckets.back().second) return bound;
+  return -1;
 }
 
 Relay::Relay(const std::vector<std::string>& args, const std::string& err) : err_path(err) {

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@ extern std::string g_url;         // --postgres-url
 extern const char* g_program;     // prefix of error messages
 
 [[noreturn]] void die(const std::string& msg);
+double seconds_since(std::chrono::steady_clock::time_point t0);
 relay::pg::Connection connect(const std::string& url);
 void exec(relay::pg::Connection& c, const std::string& sql);
 // `g_url` with its database replaced by `db`.
@@ -26,6 +28,10 @@ relay::pg::Connection fresh_database(const std::string& name);
 // The sum of the series of `name` on the relay's /metrics (`name` may carry labels: then that
 // series alone); -1 when absent.
 double metric(int port, const std::string& name);
+
+// The bucket bound below which a share `q` of the relay's delivery latencies fall (from its
+// histogram), in seconds; -1 when nothing was delivered.
+double latency_quantile(int port, double q);
 
 // The capture benchmark (capture_bench.cpp): reports each figure through `report(key, value, unit)`.
 void capture_costs(const std::function<void(const std::string&, double, const std::string&)>& report);

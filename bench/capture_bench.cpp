@@ -2,8 +2,12 @@
 // transaction, synchronous_commit off (so the CPU cost shows, not the disk), 1 and 8 writers, on
 // identical tables captured in each way side by side in one run: not captured, a hand-written
 // AFTER ... FOR EACH ROW trigger inserting to_jsonb(NEW) into an outbox table, enable_outbox's
-// trigger capture, and the table in a publication whose pgoutput slot is being read (what WAL
-// capture asks of the server; the reader is pg_recvlogical).
+// trigger capture, enable_outbox's WAL capture with the relay reading the table's slot, and the
+// table in a publication whose pgoutput slot pg_recvlogical reads (what any WAL reader asks of the
+// server). A slot's reader runs only during its own case: every slot decodes the whole WAL.
+// Then the delivery side of both capture modes: a backlog of single-row transactions drained
+// (to Redis when the benchmark's Redis runs, else to a file), and commit → acknowledged latency
+// while rows arrive one per transaction at 1,000 per second.
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -14,7 +18,10 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <regex>
+#include <thread>
 
 #include "bench_support.h"
 
@@ -31,21 +38,121 @@ std::string postgres_bin() {
   return dir;
 }
 
-// Transactions per second pgbench reaches with `clients` writers inserting into `table` for `seconds`.
-double pgbench_tps(const std::string& url, const std::string& table, int clients, int seconds) {
+// Runs pgbench with `clients` writers inserting into `table`, for `seconds` or (seconds = 0) for
+// `transactions` each; its output.
+std::string pgbench(const std::string& url, const std::string& table, int clients, int seconds, long transactions = 0,
+                    int rate = 0) {
   std::string script = fmt::format("/tmp/relay_bench_capture_{}.sql", getpid());
   std::ofstream(script) << fmt::format("INSERT INTO {} (v) VALUES (random());\n", table);
-  std::string cmd = fmt::format("PGOPTIONS='-c synchronous_commit=off' {}/pgbench -n -c {} -j {} -T {} -f {} '{}' 2>&1",
-                                postgres_bin(), clients, std::min(clients, 2), seconds, script, url);
+  std::string length = seconds > 0 ? fmt::format("-T {}", seconds) : fmt::format("-t {}", transactions);
+  std::string paced = rate > 0 ? fmt::format("-R {}", rate) : "";
+  std::string cmd = fmt::format("PGOPTIONS='-c synchronous_commit=off' {}/pgbench -n -c {} -j {} {} {} -f {} '{}' 2>&1", postgres_bin(),
+                                clients, std::min(clients, 2), length, paced, script, url);
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
   while (p && fgets(buf, sizeof buf, p)) out += buf;
   int rc = p ? pclose(p) : -1;
   std::remove(script.c_str());
+  if (rc != 0) die("pgbench failed: " + out);
+  return out;
+}
+
+// Transactions per second pgbench reaches with `clients` writers inserting into `table` for `seconds`.
+double pgbench_tps(const std::string& url, const std::string& table, int clients, int seconds) {
+  std::string out = pgbench(url, table, clients, seconds);
   std::smatch m;
-  if (rc != 0 || !std::regex_search(out, m, std::regex(R"(tps = ([0-9.]+))"))) die("pgbench failed: " + out);
+  if (!std::regex_search(out, m, std::regex(R"(tps = ([0-9.]+))"))) die("pgbench printed no rate: " + out);
   return std::stod(m[1]);
+}
+
+// A reader of a slot for the duration of one case.
+struct Reader {
+  virtual ~Reader() = default;
+};
+
+struct RecvLogical : Reader {
+  pid_t pid;
+  explicit RecvLogical(const std::string& url) {
+    pid = fork();
+    if (pid == 0) {
+      std::string bin = postgres_bin() + "/pg_recvlogical";
+      execl(bin.c_str(), bin.c_str(), "-d", url.c_str(), "--slot", "relay_bench_capture", "--start", "-o", "proto_version=1", "-o",
+            "publication_names=bench_capture", "-f", "/dev/null", "-F", "1", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~RecvLogical() override {
+    kill(pid, SIGTERM);
+    waitpid(pid, nullptr, 0);
+  }
+};
+
+struct RelayReader : Reader {
+  Relay relay;
+  explicit RelayReader(const std::string& url, const std::string& name)
+      : relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--sql-file-dir", "/tmp"}, "/tmp/relay_bench_" + name + ".err") {
+    int port = relay.port();
+    // Reading once the pipeline owns its slot.
+    for (int i = 0; i < 500 && metric(port, "pgtrickle_relay_pipeline_owned") < 1; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+};
+
+// A pipeline to Redis when the benchmark's Redis runs, else to a file under /tmp.
+std::string sink_config(const std::string& table, const std::string& unique) {
+  const char* redis = std::getenv("PGTRICKLE_TEST_REDIS_URL");
+  if (redis && *redis)
+    return fmt::format(R"({{"stream_table": "{}", "sink_type": "redis", "url": "{}", "stream_key": "{}"}})", table, redis, unique);
+  return fmt::format(R"({{"stream_table": "{}", "sink_type": "file", "path": "/tmp/{}.jsonl"}})", table, unique);
+}
+
+// Both capture modes' delivery: a backlog drained, then latency at a steady 1,000 rows/s.
+void delivery_by_mode(const std::function<void(const std::string&, double, const std::string&)>& report) {
+  const std::string db = "relay_bench_capture_delivery";
+  const long backlog = 200000;
+  const char* redis = std::getenv("PGTRICKLE_TEST_REDIS_URL");
+  const std::string target = redis && *redis ? "redis" : "file";
+  std::cout << fmt::format("capture: delivery by capture mode to {}: a backlog of {} single-row transactions, then latency at 1,000 rows/s\n",
+                           target, backlog);
+  for (const std::string mode : {"trigger", "wal"}) {
+    auto c = fresh_database(db);
+    const std::string url = db_url(db);
+    exec(c, "CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v float8, at timestamptz DEFAULT now())");
+    exec(c, fmt::format("SELECT pgtrickle.enable_outbox('t', capture => '{}')", mode));
+    std::string unique = fmt::format("relay_bench_capture_{}_{}", mode, getpid());
+    exec(c, "SELECT pgtrickle.set_relay_outbox('t-out', config => '" + sink_config("t", unique) + "'::jsonb)");
+    const std::vector<std::string> args = {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--sql-file-dir", "/tmp"};
+    { RelayReader first(url, "capture_first_" + mode); }  // WAL: the pipeline's slot exists before the backlog
+    pgbench(url, "t", 2, 0, backlog / 2);
+    auto start = std::chrono::steady_clock::now();
+    std::optional<Relay> relay;
+    relay.emplace(args, "/tmp/relay_bench_capture_" + mode + ".err");
+    int port = relay->port();
+    while (metric(port, "pgtrickle_relay_messages_delivered_total") < backlog) {
+      if (seconds_since(start) > 300) die("the relay did not drain the backlog in 300 s: see " + relay->err_path);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    double drain = backlog / seconds_since(start);
+    long rss = relay->rss_peak_kb();
+    // Latency: a fresh histogram (a new relay), rows one per transaction at 1,000/s for 10 s.
+    relay.reset();
+    relay.emplace(args, "/tmp/relay_bench_capture_" + mode + "_latency.err");
+    port = relay->port();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    double before = std::max(0.0, metric(port, "pgtrickle_relay_messages_delivered_total"));
+    pgbench(url, "t", 1, 10, 0, 1000);
+    for (int i = 0; i < 500 && metric(port, "pgtrickle_relay_messages_delivered_total") < before + 9000; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    double p50 = latency_quantile(port, 0.50) * 1000, p99 = latency_quantile(port, 0.99) * 1000;
+    std::cout << fmt::format("  {:<8} drain {:>8.0f} rows/s (peak RSS {} KiB); commit → ack at 1,000 rows/s: p50 ≤ {} ms, p99 ≤ {} ms\n",
+                             mode, drain, rss, p50, p99);
+    report(fmt::format("capture_{}_drain_{}_rows_per_s", mode, target), drain, "rows/s");
+    report(fmt::format("capture_{}_latency_p50_ms", mode), p50, "ms");
+    report(fmt::format("capture_{}_latency_p99_ms", mode), p99, "ms");
+    exec(c, "SELECT pgtrickle.delete_relay('t-out')");  // drops the WAL pipeline's slot
+    if (target == "file") std::remove(("/tmp/" + unique + ".jsonl").c_str());
+  }
 }
 
 }  // namespace
@@ -54,42 +161,49 @@ void capture_costs(const std::function<void(const std::string&, double, const st
   const std::string db = "relay_bench_capture";
   auto c = fresh_database(db);
   const std::string url = db_url(db);
-  for (const char* t : {"plain", "handwritten", "captured", "published"})
+  for (const char* t : {"plain", "handwritten", "captured", "walcaptured", "published"})
     exec(c, fmt::format("CREATE TABLE {} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v float8, at timestamptz DEFAULT now())", t));
   exec(c, "CREATE TABLE handwritten_outbox (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload jsonb NOT NULL)");
   exec(c, "CREATE FUNCTION handwritten_capture() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
           "INSERT INTO handwritten_outbox (payload) VALUES (to_jsonb(NEW)); RETURN NULL; END $$");
   exec(c, "CREATE TRIGGER capture AFTER INSERT OR UPDATE OR DELETE ON handwritten FOR EACH ROW EXECUTE FUNCTION handwritten_capture()");
   exec(c, "SELECT pgtrickle.enable_outbox('captured')");
+  exec(c, "SELECT pgtrickle.enable_outbox('walcaptured', capture => 'wal')");
+  const std::string wal_out = fmt::format("/tmp/relay_bench_walcaptured_{}.jsonl", getpid());
+  exec(c, fmt::format(R"(SELECT pgtrickle.set_relay_outbox('walcaptured-out', config => '{{"stream_table": "walcaptured", "sink_type": "file", "path": "{}"}}'::jsonb))",
+                      wal_out));
   exec(c, "CREATE PUBLICATION bench_capture FOR TABLE published");
   exec(c, "SELECT pg_create_logical_replication_slot('relay_bench_capture', 'pgoutput')");
-  // The slot's reader, as WAL capture would read it.
-  pid_t reader = fork();
-  if (reader == 0) {
-    std::string bin = postgres_bin() + "/pg_recvlogical";
-    execl(bin.c_str(), bin.c_str(), "-d", url.c_str(), "--slot", "relay_bench_capture", "--start", "-o", "proto_version=1", "-o",
-          "publication_names=bench_capture", "-f", "/dev/null", "-F", "1", static_cast<char*>(nullptr));
-    _exit(127);
-  }
   const int seconds = 10;
   std::cout << fmt::format("capture: writers' cost, pgbench single-row INSERTs, synchronous_commit off, {} s per case\n", seconds);
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"plain", "not captured"}, {"handwritten", "hand-written row trigger"}, {"captured", "enable_outbox (trigger)"},
-      {"published", "pgoutput slot being read"}};
+  struct Case {
+    std::string table, label;
+    std::function<std::unique_ptr<Reader>()> reader;
+  };
+  const std::vector<Case> cases = {
+      {"plain", "not captured", nullptr},
+      {"handwritten", "hand-written row trigger", nullptr},
+      {"captured", "enable_outbox (trigger)", nullptr},
+      {"walcaptured", "enable_outbox (wal), relay", [&] { return std::make_unique<RelayReader>(url, "walcaptured"); }},
+      {"published", "pgoutput slot, pg_recvlogical", [&] { return std::make_unique<RecvLogical>(url); }}};
   for (int clients : {1, 8}) {
     std::map<std::string, double> tps;
-    for (const auto& [table, label] : cases) tps[table] = pgbench_tps(url, table, clients, seconds);
-    for (const auto& [table, label] : cases) {
+    for (const auto& k : cases) {
+      auto reader = k.reader ? k.reader() : nullptr;
+      tps[k.table] = pgbench_tps(url, k.table, clients, seconds);
+    }
+    for (const auto& k : cases) {
       // As the issue measures it: the time each transaction adds to the writers' total, 1/rate.
-      double added_us = (1 / tps[table] - 1 / tps["plain"]) * 1e6;
-      std::cout << fmt::format("  {:<28} {} writer(s): {:>8.0f} tx/s, {:>6.1f} us added per transaction, {:>3.0f} % of uncaptured\n",
-                               label, clients, tps[table], added_us, 100 * tps[table] / tps["plain"]);
-      report(fmt::format("capture_{}_{}w_tps", table, clients), tps[table], "tx/s");
+      double added_us = (1 / tps[k.table] - 1 / tps["plain"]) * 1e6;
+      std::cout << fmt::format("  {:<30} {} writer(s): {:>8.0f} tx/s, {:>6.1f} us added per transaction, {:>3.0f} % of uncaptured\n",
+                               k.label, clients, tps[k.table], added_us, 100 * tps[k.table] / tps["plain"]);
+      report(fmt::format("capture_{}_{}w_tps", k.table, clients), tps[k.table], "tx/s");
     }
   }
-  kill(reader, SIGTERM);
-  waitpid(reader, nullptr, 0);
+  exec(c, "SELECT pgtrickle.delete_relay('walcaptured-out')");
   exec(c, "SELECT pg_drop_replication_slot('relay_bench_capture')");
+  std::remove(wal_out.c_str());
+  delivery_by_mode(report);
 }
 
 }  // namespace bench

@@ -202,6 +202,44 @@ void print_template_warnings(pg::Connection& db, const std::vector<PipelineConfi
   }
 }
 
+// For each forward pipeline on a table captured from the WAL, what its start would refuse: the
+// server's wal_level, the login's REPLICATION attribute, a free replication slot. Returns how
+// many pipelines have problems.
+int print_wal_problems(pg::Connection& db, const std::vector<PipelineConfig>& pipelines) {
+  int with_problems = 0;
+  for (const auto& p : pipelines) {
+    if (p.direction != Direction::forward) continue;
+    const ConfigSection source = p.source_section();
+    std::string target = source.has("stream_table") ? source.text("stream_table") : source.has("outbox") ? source.text("outbox") : "";
+    if (target.empty()) continue;
+    auto r = db.exec(
+        "SELECT w.source_schema || '.' || w.source_table, current_setting('wal_level'), "
+        "(SELECT rolreplication OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user), "
+        "(SELECT count(*) FROM pg_catalog.pg_replication_slots) >= current_setting('max_replication_slots')::int "
+        "AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_slots AS r JOIN pg_catalog.pg_replication_slots AS s USING (slot_name) "
+        "WHERE r.pipeline = $2) "
+        "FROM pgtrickle.resolve_outbox($1) AS o CROSS JOIN LATERAL pgtrickle._outbox_wal_source(o.outbox_table) AS w",
+        {target, p.name});
+    if (!r || r->rows() == 0) continue;  // not captured from the WAL (or an install without WAL capture)
+    const std::string table = r->str(0, 0);
+    int problems = 0;
+    auto problem = [&](const std::string& what) {
+      std::cout << fmt::format("error: pipeline \"{}\": {} is captured from the WAL, but {}\n", p.name, table, what);
+      ++problems;
+    };
+    if (r->str(0, 1) != "logical")
+      problem(fmt::format("this server runs with wal_level = {}; set wal_level = logical in postgresql.conf and restart PostgreSQL",
+                          r->str(0, 1)));
+    if (!r->boolean(0, 2))
+      problem("this login has no REPLICATION attribute, which reading a replication slot takes; run ALTER ROLE <login> REPLICATION");
+    if (r->boolean(0, 3))
+      problem("every replication slot of the server is taken; raise max_replication_slots (each WAL pipeline holds one) "
+              "or drop unused slots");
+    if (problems) ++with_problems;
+  }
+  return with_problems;
+}
+
 int cmd_validate(const Settings& s, bool use_database) {
   int problems_total = 0;
   FileConfig cfg;
@@ -237,6 +275,9 @@ int cmd_validate(const Settings& s, bool use_database) {
       problems_total += static_cast<int>(e.problems.size());
     }
     print_template_warnings(*c, valid);
+    int not_ready = print_wal_problems(*c, valid);
+    bad += not_ready;
+    problems_total += not_ready;
     std::cout << fmt::format("SQL catalog: {} pipeline(s), {} with problems.\n", entries->size(), bad);
   }
   return problems_total ? 1 : 0;

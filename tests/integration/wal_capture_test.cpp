@@ -218,6 +218,12 @@ TEST(WalCapture, ALoginWithoutTheReplicationAttributeIsToldWhatToDo) {
   set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", work_dir() + "/never.jsonl"}});
   std::string url = db.url();
   url.replace(url.find("://") + 3, url.find('@') - url.find("://") - 3, "wal_no_replication");
+  // validate says so before the relay runs...
+  std::string output;
+  EXPECT_EQ(run_command(relay_binary() + " validate --postgres-url '" + url + "'", output), 1) << output;
+  EXPECT_NE(output.find("pipeline \"orders-out\": public.orders is captured from the WAL, but this login has no REPLICATION "
+                        "attribute"), std::string::npos) << output;
+  // ... and the pipeline's start.
   RelayProcess relay(args_for(url));
   std::string error = wait_for_pipeline_error(relay, "orders-out");
   EXPECT_NE(error.find("ALTER ROLE <login> REPLICATION"), std::string::npos) << error;
