@@ -15,10 +15,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A PostgreSQL server of this test's own, so it can be stopped without disturbing other tests.
+// A PostgreSQL server of this test's own, so it can be stopped without disturbing other tests. Each
+// test has its own directory and port (the base port plus `offset`): tests run in parallel.
 class OwnServer {
  public:
-  OwnServer() : dir_(work_dir() + "/own-pg"), port_(std::getenv("PGTRICKLE_TEST_PG_PORT2") ? std::getenv("PGTRICKLE_TEST_PG_PORT2") : "55435") {
+  explicit OwnServer(int offset)
+      : dir_(work_dir() + "/own-pg-" + std::to_string(offset)),
+        port_(std::to_string(std::stoi(std::getenv("PGTRICKLE_TEST_PG_PORT2") ? std::getenv("PGTRICKLE_TEST_PG_PORT2") : "55435") + offset)) {
     start();
   }
   ~OwnServer() { stop(); }
@@ -43,7 +46,7 @@ relay::pg::Connection connect(const std::string& url) {
 }  // namespace
 
 TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
-  OwnServer server;
+  OwnServer server(0);
   {
     auto admin = connect(server.url("postgres"));
     ASSERT_TRUE(admin.exec("DROP DATABASE IF EXISTS app"));
@@ -94,7 +97,7 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
 // The same with the table captured from the WAL: the replication connection is lost with the
 // server and the slot resumes where the relay confirmed it.
 TEST(Restart, DatabaseRestartMidStreamIsSurvivedByWalCapture) {
-  OwnServer server;
+  OwnServer server(1);
   {
     auto admin = connect(server.url("postgres"));
     ASSERT_TRUE(admin.exec("DROP DATABASE IF EXISTS app_wal"));
@@ -118,7 +121,8 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvivedByWalCapture) {
     RelayProcess relay({"--postgres-url", login, "--metrics-addr", "127.0.0.1:0"});
     ASSERT_TRUE(wait_until([&] {
       auto c = connect(server.url("app_wal"));
-      auto r = c.exec("SELECT count(*) FROM pg_replication_slots WHERE active");
+      // A walsender streams the slot (a slot being created shows as active before its start is fixed).
+      auto r = c.exec("SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid");
       return r && r->str(0, 0) == "1";
     }, 15s)) << relay.err();
     insert(1, 100);

@@ -52,7 +52,7 @@ BEGIN
      AND to_regclass('pgtrickle.relay_config_keys') IS NOT NULL, 'relay tables';
   ASSERT to_regprocedure('pgtrickle.resolve_outbox(text)') IS NOT NULL
      AND to_regprocedure('pgtrickle.relay_normalize_config(text, jsonb, text)') IS NOT NULL
-     AND to_regprocedure('pgtrickle.enable_outbox(text, integer)') IS NOT NULL, 'relay functions';
+     AND to_regprocedure('pgtrickle.enable_outbox(text, integer, text)') IS NOT NULL, 'relay functions';
   PERFORM assert_eq(pgtrickle.relay_schema_version(), '1', 'version');
 END
 $$;

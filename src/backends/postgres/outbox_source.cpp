@@ -97,10 +97,12 @@ class OutboxSource final : public Source {
     opt.routes = ctx_.sink_routes;
     expander_.emplace(std::move(opt));
 
-    auto wal = db_->exec("SELECT source_schema, source_table, publication FROM pgtrickle._outbox_wal_source($1)", {outbox_table_});
+    auto wal = db_->exec("SELECT source_schema, source_table, publication, (SELECT oid FROM pg_catalog.pg_database "
+                         "WHERE datname = pg_catalog.current_database())::text FROM pgtrickle._outbox_wal_source($1)",
+                         {outbox_table_});
     if (!wal) return wal.error();
     if (wal->rows() == 1)
-      wal_table_ = postgres::WalReader::Table{wal->str(0, 0), wal->str(0, 1), slot_name(), wal->str(0, 2)};
+      wal_table_ = postgres::WalReader::Table{wal->str(0, 0), wal->str(0, 1), slot_name(wal->str(0, 3)), wal->str(0, 2)};
 
     // A pipeline defined in SQL has one position, whichever relay group ran it last: one that
     // moved to another group (or ran in a relay's own group before pipelines had one) carries on
@@ -437,10 +439,12 @@ class OutboxSource final : public Source {
   // The slot this pipeline reads, created if missing and recorded so that delete_relay and
   // disable_outbox drop it; its reader, when a former owner's connection still holds it, ended.
   // A pipeline defined in SQL has one position whichever relay group runs it, so one slot; a TOML
-  // file's pipeline is its relay group's own.
-  std::string slot_name() const {
+  // file's pipeline is its relay group's own. Slot names are the whole server's, so the database
+  // (by oid, which a rename keeps) is part of the name: equally named pipelines of two databases
+  // never share a slot.
+  std::string slot_name(const std::string& database_oid) const {
     std::string owner = config_.origin == "sql" ? std::string("sql") : "file:" + ctx_.relay_group_id;
-    return "pgtrickle_" + util::sha256_hex(owner + "/" + config_.name).substr(0, 20);
+    return "pgtrickle_" + util::sha256_hex(database_oid + "/" + owner + "/" + config_.name).substr(0, 20);
   }
 
   Status prepare_slot() {
@@ -450,8 +454,13 @@ class OutboxSource final : public Source {
                               {slot, ctx_.relay_group_id, config_.name, outbox_table_});
         !r)
       return r.error();
-    auto found = lag_db_.exec("SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", {slot});
+    auto found = lag_db_.exec("SELECT active_pid, database, database = pg_catalog.current_database() "
+                              "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", {slot});
     if (!found) return found.error();
+    if (found->rows() == 1 && !found->boolean(0, 2))
+      return fatal(fmt::format("the replication slot \"{}\" belongs to the database \"{}\", not to this one; drop it there "
+                               "(SELECT pg_drop_replication_slot('{}')) if nothing reads it",
+                               slot, found->str(0, 1), slot));
     if (found->rows() == 1) {
       if (!found->null(0, 0))
         (void)lag_db_.exec("SELECT pg_catalog.pg_terminate_backend($1::int)", {found->str(0, 0)});

@@ -22,6 +22,7 @@ Status WalReader::connect() {
   auto db = pg::Connection::open(url_, app_ + " rows");
   if (!db) return db.error();
   db_ = std::move(*db);
+  prepared_.clear();
   auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publication = table_.publication, .application_name = app_});
   if (!s) return s.error();
   stream_.emplace(std::move(*s));
@@ -124,7 +125,15 @@ Result<std::vector<std::string>> WalReader::render(const std::vector<Pending>& r
   array += ']';
   std::vector<std::string> out;
   if (count > 0) {
-    auto rendered = RowRenderer::render(db_, relation_, array);
+    // Prepared once per table shape: planning the statement cost as much as running it.
+    std::string sql = RowRenderer::statement(relation_);
+    auto [it, fresh] = prepared_.emplace(sql, "wal_render_" + std::to_string(prepared_.size()));
+    if (fresh)
+      if (auto s = db_.prepare(it->second, sql); !s) {
+        prepared_.erase(it);
+        return s.error();
+      }
+    auto rendered = RowRenderer::render(db_, relation_, array, it->second);
     if (!rendered) return rendered.error();
     if (rendered->size() != count)
       return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table_.schema, table_.name,

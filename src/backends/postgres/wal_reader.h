@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +69,7 @@ class WalReader {
   Table table_;
   std::optional<WalStream> stream_;
   pg::Connection db_;  // renders rows
+  std::map<std::string, std::string> prepared_;  // render statement -> its name on db_ (planned once)
   pgoutput::Relation relation_;
   bool in_txn_ = false;     // between a Begin handed out by next() and its Commit
   bool ended_ = false;      // the current transaction's Commit was read

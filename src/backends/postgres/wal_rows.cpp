@@ -61,8 +61,9 @@ std::string RowRenderer::statement(const po::Relation& relation) {
       current_row, table, key_names);
 }
 
-Result<std::vector<std::string>> RowRenderer::render(pg::Connection& db, const po::Relation& relation, const std::string& rows) {
-  auto r = db.exec(statement(relation), {rows});
+Result<std::vector<std::string>> RowRenderer::render(pg::Connection& db, const po::Relation& relation, const std::string& rows,
+                                                     const std::string& prepared) {
+  auto r = prepared.empty() ? db.exec(statement(relation), {rows}) : db.exec_prepared(prepared, {rows});
   if (!r) {
     auto e = r.error();
     e.message = fmt::format("rendering rows of {}.{} read from the WAL: {}", relation.schema, relation.name, e.message);

@@ -25,9 +25,9 @@ void append_row_values(const pgoutput::Relation& relation, const pgoutput::Tuple
 class RowRenderer {
  public:
   // `rows` is a JSON array of append_row_values objects of `relation`; one to_jsonb text per row,
-  // in order.
+  // in order. With `prepared`, the name under which statement(relation) is prepared on `db`.
   static Result<std::vector<std::string>> render(pg::Connection& db, const pgoutput::Relation& relation,
-                                                 const std::string& rows);
+                                                 const std::string& rows, const std::string& prepared = "");
   // The statement render runs for `relation` (exposed for tests and EXPLAIN).
   static std::string statement(const pgoutput::Relation& relation);
 };
