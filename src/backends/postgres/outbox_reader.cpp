@@ -186,7 +186,7 @@ Result<bool> OutboxReader::next(OutboxRow& row) {
       // A short page means every committed row up to the watermark was read; a full one, that a
       // backlog built up: it is read as a COPY stream from here.
       streaming_ = false;
-      if (static_cast<std::size_t>(page_.rows()) < kPageRows) caught_up_ = true;
+      if (read_to_watermark(static_cast<std::size_t>(page_.rows()), kPageRows)) caught_up_ = true;
       else paging_ = false;
       page_ = {};
       if (caught_up_) return false;
@@ -214,12 +214,20 @@ Result<bool> OutboxReader::next(OutboxRow& row) {
     while (PGresult* extra = PQgetResult(stream_.raw())) PQclear(extra);
     streaming_ = false;
     if (!ok) return retriable("the outbox stream failed: " + error);
-    if (streamed_ < stream_rows_) {
+    if (read_to_watermark(streamed_, stream_rows_)) {
       caught_up_ = true;
       paging_ = true;
       return false;
     }
   }
+}
+
+// Whether a read that returned `got` rows of at most `limit` reached the watermark. A read takes
+// up to `limit` commits from the position's own, which has no rows left when the position is at its
+// end; every other commit has at least one row. So `limit - 1` rows may still leave commits behind,
+// and only fewer says the read reached the watermark (pg_trickle's own outboxes are read by id).
+bool OutboxReader::read_to_watermark(std::size_t got, std::size_t limit) const {
+  return got + (table_.legacy ? 0 : 1) < limit;
 }
 
 Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit) {

@@ -41,6 +41,7 @@ class OutboxReader {
 
  private:
   Status open_stream();
+  bool read_to_watermark(std::size_t got, std::size_t limit) const;
   // Fills `row` from the columns `next_field(text, is_null)` yields in turn, and moves the position.
   template <typename NextField>
   Result<bool> fill_row(NextField next_field, OutboxRow& row);
