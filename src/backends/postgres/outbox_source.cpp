@@ -425,14 +425,20 @@ class OutboxSource final : public Source {
     return batch;
   }
 
-  // Tells the slot what the sink accepted and the pipeline stored (ack() sets confirm_lsn_).
+  // Tells the slot what the sink accepted and the pipeline stored (ack() sets confirm_lsn_). Each
+  // status message costs the server's walsender work (and may write the slot to disk): the position
+  // goes out at most ten times a second, and an unchanged one every 10 s to keep the connection.
   Status send_confirm() {
+    auto now = Clock::now();
     std::uint64_t lsn = confirm_lsn_.load();
-    if (lsn > confirmed_lsn_) {
+    if (lsn > confirmed_lsn_ && now - last_status_ >= std::chrono::milliseconds(100)) {
       if (auto s = wal_->confirm(lsn); !s) return s;
       confirmed_lsn_ = lsn;
+      last_status_ = now;
       return {};
     }
+    if (now - last_status_ < std::chrono::seconds(10)) return {};
+    last_status_ = now;
     return wal_->keep_alive();
   }
 
@@ -543,6 +549,7 @@ class OutboxSource final : public Source {
   std::optional<postgres::WalReader::Table> wal_table_;  // set when the table is captured from the WAL
   std::optional<postgres::WalReader> wal_;                // reads it instead of reader_
   std::atomic<std::uint64_t> confirm_lsn_{0};  // stored by ack(): the slot may confirm it
+  Clock::time_point last_status_{};             // when the reader thread last told the slot its position
   std::uint64_t confirmed_lsn_ = 0;            // confirmed to the server (reader thread)
   std::deque<std::pair<std::int64_t, double>> unacked_commits_;  // (commit LSN, commit time) read, for the lag
   Position read_;   // after the last batch read (reader thread)
