@@ -28,6 +28,13 @@ class OwnServer {
   void start() { run("start " + dir_ + " " + port_); }
   void stop() { run("stop " + dir_); }
   std::string url(const std::string& db) const { return "postgresql://postgres@127.0.0.1:" + port_ + "/" + db; }
+  // Creates the database `name` anew, empty.
+  void fresh_database(const std::string& name) const {
+    auto admin = relay::pg::Connection::open(url("postgres"), "restart-test");
+    ASSERT_TRUE(admin) << admin.error().message;
+    ASSERT_TRUE(admin->exec("DROP DATABASE IF EXISTS " + name));
+    ASSERT_TRUE(admin->exec("CREATE DATABASE " + name));
+  }
 
  private:
   static void run(const std::string& args) {
@@ -47,11 +54,7 @@ relay::pg::Connection connect(const std::string& url) {
 
 TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
   OwnServer server(0);
-  {
-    auto admin = connect(server.url("postgres"));
-    ASSERT_TRUE(admin.exec("DROP DATABASE IF EXISTS app"));
-    ASSERT_TRUE(admin.exec("CREATE DATABASE app"));
-  }
+  server.fresh_database("app");
   std::string out = work_dir() + "/restart.jsonl";
   auto setup = [&] {
     auto c = connect(server.url("app"));
@@ -98,11 +101,7 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
 // server and the slot resumes where the relay confirmed it.
 TEST(Restart, DatabaseRestartMidStreamIsSurvivedByWalCapture) {
   OwnServer server(1);
-  {
-    auto admin = connect(server.url("postgres"));
-    ASSERT_TRUE(admin.exec("DROP DATABASE IF EXISTS app_wal"));
-    ASSERT_TRUE(admin.exec("CREATE DATABASE app_wal"));
-  }
+  server.fresh_database("app_wal");
   std::string out = work_dir() + "/restart-wal.jsonl";
   std::string login = relay_login_url(server.url("app_wal"));
   {

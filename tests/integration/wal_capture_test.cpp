@@ -52,16 +52,25 @@ std::pair<long long, long long> identity(const json& message) {
   return {std::stoll(m[1]), std::stoll(m[2])};
 }
 
+// A table "orders" with `columns`, captured from the WAL, and a pipeline "orders-out" writing its
+// changes to a file of the test's own (named after `label`), whose path is returned.
+std::string wal_orders_to_file(TestDb& db, const std::string& columns, const std::string& label, json extra = json::object()) {
+  db.exec("CREATE TABLE orders (" + columns + ")");
+  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  std::string out = work_dir() + "/" + label + "-" + db.name() + ".jsonl";
+  json config = {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}};
+  config.update(extra);
+  set_outbox_pipeline(db, "orders-out", config);
+  return out;
+}
+
 }  // namespace
 
 TEST(WalCapture, ChangesArriveAsTriggerCaptureWouldSendThemInCommitOrderWithNoTriggerOnTheTable) {
   TestDb db;
   std::string url = replication_login_url(db);
-  db.exec("CREATE TABLE orders (id int PRIMARY KEY, note text, amount numeric(10,2), tags text[], doc jsonb)");
-  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  std::string out = wal_orders_to_file(db, "id int PRIMARY KEY, note text, amount numeric(10,2), tags text[], doc jsonb", "wal");
   EXPECT_EQ(db.value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders'::regclass"), "0") << "no trigger: writers pay nothing";
-  std::string out = work_dir() + "/wal-" + db.name() + ".jsonl";
-  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
 
   RelayProcess relay(args_for(url));
   ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << relay.err();
@@ -136,10 +145,7 @@ TEST(WalCapture, ChangesArriveAsTriggerCaptureWouldSendThemInCommitOrderWithNoTr
 TEST(WalCapture, AKillMidTransactionRepeatsAtMostTheBatchInFlightAndSkipsNothing) {
   TestDb db;
   std::string url = replication_login_url(db);
-  db.exec("CREATE TABLE orders (id int PRIMARY KEY, note text)");
-  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
-  std::string out = work_dir() + "/wal-kill-" + db.name() + ".jsonl";
-  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}, {"batch_size", 200}});
+  std::string out = wal_orders_to_file(db, "id int PRIMARY KEY, note text", "wal-kill", {{"batch_size", 200}});
   constexpr int kBig = 30000;
   {
     RelayProcess relay(args_for(url));
@@ -204,10 +210,7 @@ TEST(WalCapture, DeleteRelayDropsTheSlotAndAnIdleSlotFollowsTheServersWal) {
 TEST(WalCapture, DisableOutboxDropsItsSlotsAndItsPublication) {
   TestDb db;
   std::string url = replication_login_url(db);
-  db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
-  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
-  std::string out = work_dir() + "/wal-disable-" + db.name() + ".jsonl";
-  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
+  std::string out = wal_orders_to_file(db, "id int PRIMARY KEY", "wal-disable");
   RelayProcess relay(args_for(url));
   ASSERT_TRUE(wait_until([&] { return slots(db) == 1; }, 15s)) << relay.err();
   db.exec("SELECT pgtrickle.disable_outbox('orders')");
@@ -257,10 +260,7 @@ TEST(WalCapture, SwitchingAnEnabledTableToAnotherCaptureModeIsRefusedWithTheWayT
 TEST(WalCapture, AKillAfterTheSinkAcceptedBeforeThePositionWasStoredRepeatsTheSameMessages) {
   TestDb db;
   std::string url = replication_login_url(db);
-  db.exec("CREATE TABLE orders (id int PRIMARY KEY, note text)");
-  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
-  std::string out = work_dir() + "/wal-crash-" + db.name() + ".jsonl";
-  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
+  std::string out = wal_orders_to_file(db, "id int PRIMARY KEY, note text", "wal-crash");
   {
     RelayProcess relay(args_for(url), {"PGTRICKLE_RELAY_CRASH_AT=after_delivery"});
     ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << relay.err();
@@ -282,10 +282,7 @@ TEST(WalCapture, AKillAfterTheSinkAcceptedBeforeThePositionWasStoredRepeatsTheSa
 TEST(WalCapture, AStandbyTakesOverFromTheSlotsConfirmedPosition) {
   TestDb db;
   std::string url = replication_login_url(db);
-  db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
-  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
-  std::string out = work_dir() + "/wal-takeover-" + db.name() + ".jsonl";
-  set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
+  std::string out = wal_orders_to_file(db, "id int PRIMARY KEY", "wal-takeover");
   auto owner = std::make_unique<RelayProcess>(args_for(url));
   ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << owner->err();
   RelayProcess standby(args_for(url));
