@@ -143,7 +143,9 @@ void delivery_by_mode(const std::function<void(const std::string&, double, const
     relay.reset();
     relay.emplace(args, "/tmp/relay_bench_capture_" + mode + "_latency.err");
     port = relay->port();
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // A new relay's walsender first decodes again from the slot's restart point, which after the
+    // drain lies far back: the writers start once that is done, as in a relay that keeps running.
+    std::this_thread::sleep_for(std::chrono::seconds(5));
     double before = std::max(0.0, metric(port, "pgtrickle_relay_messages_delivered_total"));
     pgbench(url, "t", 1, 10, 0, 1000);
     for (int i = 0; i < 500 && metric(port, "pgtrickle_relay_messages_delivered_total") < before + 9000; ++i)
