@@ -23,6 +23,7 @@ Status WalReader::connect() {
   if (!db) return db.error();
   db_ = std::move(*db);
   prepared_.clear();
+  render_name_.clear();
   auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publication = table_.publication, .application_name = app_});
   if (!s) return s.error();
   stream_.emplace(std::move(*s));
@@ -52,7 +53,7 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
     auto m = po::decode((*data)->message);
     if (!m) return m.error();
     if (auto* r = std::get_if<po::Relation>(&*m)) {
-      if (r->schema == table_.schema && r->name == table_.name) relation_ = *r;
+      if (r->schema == table_.schema && r->name == table_.name) set_relation(*r);
       continue;
     }
     if (auto* b = std::get_if<po::Begin>(&*m)) {
@@ -69,6 +70,11 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
   }
 }
 
+void WalReader::set_relation(const po::Relation& relation) {
+  relation_ = relation;
+  render_name_.clear();  // its shape may have changed
+}
+
 Status WalReader::add_change(const po::Message& m) {
   auto ours = [&](uint32_t oid) { return oid == relation_.oid && relation_.oid != 0; };
   auto push = [&](bool is_delete, const po::Tuple& t, const po::Tuple* old, bool key_only) {
@@ -77,7 +83,7 @@ Status WalReader::add_change(const po::Message& m) {
     pending_.push_back(std::move(p));
   };
   if (auto* r = std::get_if<po::Relation>(&m)) {
-    if (r->schema == table_.schema && r->name == table_.name) relation_ = *r;  // a column added or dropped
+    if (r->schema == table_.schema && r->name == table_.name) set_relation(*r);  // a column added or dropped
   } else if (auto* i = std::get_if<po::Insert>(&m)) {
     if (ours(i->relation)) push(false, i->new_tuple, nullptr, false);
   } else if (auto* u = std::get_if<po::Update>(&m)) {
@@ -126,14 +132,17 @@ Result<std::vector<std::string>> WalReader::render(const std::vector<Pending>& r
   std::vector<std::string> out;
   if (count > 0) {
     // Prepared once per table shape: planning the statement cost as much as running it.
-    std::string sql = RowRenderer::statement(relation_);
-    auto [it, fresh] = prepared_.emplace(sql, "wal_render_" + std::to_string(prepared_.size()));
-    if (fresh)
-      if (auto s = db_.prepare(it->second, sql); !s) {
-        prepared_.erase(it);
-        return s.error();
-      }
-    auto rendered = RowRenderer::render(db_, relation_, array, it->second);
+    if (render_name_.empty()) {
+      std::string sql = RowRenderer::statement(relation_);
+      auto [it, fresh] = prepared_.emplace(sql, "wal_render_" + std::to_string(prepared_.size()));
+      if (fresh)
+        if (auto s = db_.prepare(it->second, sql); !s) {
+          prepared_.erase(it);
+          return s.error();
+        }
+      render_name_ = it->second;
+    }
+    auto rendered = RowRenderer::render(db_, relation_, array, render_name_);
     if (!rendered) return rendered.error();
     if (rendered->size() != count)
       return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table_.schema, table_.name,

@@ -62,6 +62,7 @@ class WalReader {
   // Reads stream messages until `pending_` holds `want` changes or the transaction's Commit came.
   Status fill(std::size_t want);
   Status read_past_transaction();
+  void set_relation(const pgoutput::Relation& relation);
   Status add_change(const pgoutput::Message& m);
   Result<std::vector<std::string>> render(const std::vector<Pending>& rows);
 
@@ -70,6 +71,7 @@ class WalReader {
   std::optional<WalStream> stream_;
   pg::Connection db_;  // renders rows
   std::map<std::string, std::string> prepared_;  // render statement -> its name on db_ (planned once)
+  std::string render_name_;                      // the prepared statement of relation_'s shape, once known
   pgoutput::Relation relation_;
   bool in_txn_ = false;     // between a Begin handed out by next() and its Commit
   bool ended_ = false;      // the current transaction's Commit was read
