@@ -3,26 +3,22 @@
 --
 -- Outbox ids are handed out when rows are inserted, not when their transaction commits, so a
 -- reader that remembers "last id" skips rows of a transaction that commits late. Instead each
--- writing transaction gets a number from outbox_commit_seq *while it commits*, and readers
--- walk positions (seq, id).
+-- writing transaction gets a number once it has committed, and readers walk positions (seq, id).
 --
--- Numbering runs in a deferred trigger under a shared advisory lock that is held until the
--- transaction ends. outbox_watermark() takes the same lock exclusively, so it returns only
--- when every transaction that has taken a number has committed or aborted: a new statement
--- then sees every committed row with seq <= watermark, and no row can later appear below it.
+-- Readers do the numbering, not writers: outbox_watermark() numbers the transactions that became
+-- visible since its last round (the snapshot stored in outbox_numbering: those in progress then,
+-- and those started after it), so a writer pays nothing for the order at commit and concurrent
+-- writers never wait for each other. A round numbers the transactions of each outbox in the order
+-- of their last outbox id: when one transaction writes after another committed (the only order an
+-- observer can tell, and the one a key's changes follow), its rows have higher ids, so it comes
+-- later. Rounds take turns under an advisory lock, numbers only grow, and no row can later appear
+-- below the watermark a round returned.
 -- ============================================================================================
-
--- One fixed key: the lock guards the one sequence. Advisory locks are per database.
-CREATE OR REPLACE FUNCTION pgtrickle._outbox_commit_lock_key()
-RETURNS bigint
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT 7072753140512305410::bigint $$;
 
 CREATE SEQUENCE IF NOT EXISTS pgtrickle.outbox_commit_seq;
 
--- One row per (outbox, writing transaction); seq and committed_at are NULL until that transaction
--- commits. committed_at is the commit time the relay measures delivery latency from.
+-- One row per (outbox, writing transaction), written when the transaction is numbered.
+-- committed_at is when its rows were written (the latest), which delivery latency is measured from.
 CREATE TABLE IF NOT EXISTS pgtrickle.outbox_commits (
   outbox       text NOT NULL,
   xid          xid8 NOT NULL,
@@ -33,33 +29,48 @@ CREATE TABLE IF NOT EXISTS pgtrickle.outbox_commits (
 ALTER TABLE pgtrickle.outbox_commits ADD COLUMN IF NOT EXISTS committed_at timestamptz;
 CREATE INDEX IF NOT EXISTS outbox_commits_seq_idx ON pgtrickle.outbox_commits (outbox, seq);
 
-CREATE OR REPLACE FUNCTION pgtrickle._outbox_number_commit()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgtrickle, pg_temp
+-- Earlier installs numbered at commit, in the writer's transaction: gone. Dropping the trigger
+-- waits for writers still between their registration and their commit, so every transaction
+-- before the snapshot stored below was numbered, and every later one is found by a round.
+DROP TRIGGER IF EXISTS outbox_commits_number ON pgtrickle.outbox_commits;
+DROP FUNCTION IF EXISTS pgtrickle._outbox_number_commit();
+DROP FUNCTION IF EXISTS pgtrickle._outbox_commit_lock_key();
+
+-- The snapshot up to which every writing transaction is numbered, and the highest number given.
+CREATE TABLE IF NOT EXISTS pgtrickle.outbox_numbering (
+  only_row     boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  numbered_to  pg_snapshot NOT NULL,
+  numbered_seq bigint NOT NULL
+);
+INSERT INTO pgtrickle.outbox_numbering (numbered_to, numbered_seq)
+SELECT pg_current_snapshot(), CASE WHEN is_called THEN last_value ELSE 0 END FROM pgtrickle.outbox_commit_seq
+ON CONFLICT DO NOTHING;
+
+-- Readers that wait for new rows (one per reading session): the capture notifies
+-- pgtrickle_outbox_new only while one waits, so busy writers do not queue notifications, whose
+-- commit is serialized database-wide. Unlogged: a session's row means nothing after a restart.
+CREATE UNLOGGED TABLE IF NOT EXISTS pgtrickle.outbox_waiters (
+  outbox text NOT NULL,
+  pid    int NOT NULL,
+  PRIMARY KEY (outbox, pid)
+);
+
+-- The SELECT that finds an outbox's transactions visible now but not at the last round:
+-- (outbox, xid, last id, time of the last row). $1: the last round's in-progress xids, $2 its xmax.
+-- Never the round's own transaction, whose rows it sees before they are committed.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_new_commits_sql(p_outbox text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-  PERFORM pg_advisory_xact_lock_shared(pgtrickle._outbox_commit_lock_key());
-  UPDATE pgtrickle.outbox_commits SET seq = nextval('pgtrickle.outbox_commit_seq'), committed_at = clock_timestamp()
-  WHERE outbox = NEW.outbox AND xid = NEW.xid;
-  RETURN NULL;
-END
+  SELECT format('SELECT %L::text AS outbox, o.xid, max(o.id) AS last_id, max(o.created_at) AS written_at '
+                'FROM pgtrickle.%I AS o WHERE (o.xid = ANY ($1) OR o.xid >= $2) '
+                'AND o.xid < pg_snapshot_xmax(pg_current_snapshot()) '
+                'AND o.xid IS DISTINCT FROM pg_current_xact_id_if_assigned() GROUP BY o.xid', p_outbox, p_outbox)
 $$;
 
-DO $$
-BEGIN
-  -- Constraint triggers have no CREATE OR REPLACE.
-  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
-                 WHERE tgrelid = 'pgtrickle.outbox_commits'::regclass AND tgname = 'outbox_commits_number') THEN
-    CREATE CONSTRAINT TRIGGER outbox_commits_number
-      AFTER INSERT ON pgtrickle.outbox_commits
-      DEFERRABLE INITIALLY DEFERRED
-      FOR EACH ROW EXECUTE FUNCTION pgtrickle._outbox_number_commit();
-  END IF;
-END
-$$;
-
--- Highest commit number whose transaction, and every one numbered before it, has finished.
+-- Numbers the transactions that committed since the last round, then returns the highest number:
+-- every committed row of every outbox has a number up to it, and none can appear below it later.
 -- Read rows with seq <= this value in a later statement (READ COMMITTED).
 CREATE OR REPLACE FUNCTION pgtrickle.outbox_watermark()
 RETURNS bigint
@@ -67,40 +78,80 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE
-  v_last   bigint;
-  v_called boolean;
+  v_last     pg_snapshot;
+  v_scan     text;
+  v_seq      bigint;
+  v_numbered text[];
 BEGIN
-  -- Session-level, so it is released right here rather than held to the end of the caller's
-  -- transaction, which would stall every committing writer meanwhile.
-  PERFORM pg_advisory_lock(pgtrickle._outbox_commit_lock_key());
-  BEGIN
-    SELECT last_value, is_called INTO v_last, v_called FROM pgtrickle.outbox_commit_seq;
-  EXCEPTION WHEN OTHERS OR query_canceled THEN
-    -- Never leave the session holding the lock: every committing writer would wait on it.
-    PERFORM pg_advisory_unlock(pgtrickle._outbox_commit_lock_key());
-    RAISE;
-  END;
-  PERFORM pg_advisory_unlock(pgtrickle._outbox_commit_lock_key());
-  RETURN CASE WHEN v_called THEN v_last ELSE 0 END;
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_transaction_state',
+      MESSAGE = format('outbox_watermark() needs READ COMMITTED, this transaction is %s',
+                       upper(current_setting('transaction_isolation'))),
+      HINT = 'A transaction''s single snapshot misses commits the watermark counts: read the outbox in READ COMMITTED.';
+  END IF;
+  -- One round at a time, until the round's transaction ends, so the next one (its statements see
+  -- what committed before they start) carries on from this one's snapshot. A round already
+  -- under way is not waited for: what it numbers is announced to waiting readers when it commits,
+  -- and meanwhile the numbers committed so far are the watermark. (A lock, not FOR UPDATE on the
+  -- row: a round that finds nothing writes nothing, and commits without waiting for the disk.)
+  IF pg_try_advisory_xact_lock(7072753140512305410) THEN
+    SELECT numbered_to INTO v_last FROM pgtrickle.outbox_numbering;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+        MESSAGE = 'pgtrickle.outbox_numbering has lost its row, so outbox commits cannot be numbered',
+        HINT = 'Run `pgtrickle-relay install` again: it restores the row.';
+    END IF;
+    SELECT string_agg(pgtrickle._outbox_new_commits_sql(t.outbox_name), ' UNION ALL ' ORDER BY t.outbox_name) INTO v_scan
+    FROM pgtrickle.outbox_tables AS t
+    WHERE to_regclass(format('pgtrickle.%I', t.outbox_name)) IS NOT NULL;
+    IF v_scan IS NOT NULL THEN
+      -- One statement, so the snapshot stored is the one the rows were found in.
+      EXECUTE format($q$
+        WITH found AS (%s),
+        numbered AS (
+          INSERT INTO pgtrickle.outbox_commits AS c (outbox, xid, seq, committed_at)
+          SELECT f.outbox, f.xid, nextval('pgtrickle.outbox_commit_seq'), f.written_at
+          FROM (SELECT * FROM found ORDER BY outbox, last_id) AS f
+          ON CONFLICT (outbox, xid) DO UPDATE SET seq = excluded.seq, committed_at = excluded.committed_at
+            WHERE c.seq IS NULL   -- registered by an earlier install, never numbered
+          RETURNING c.outbox, c.seq)
+        UPDATE pgtrickle.outbox_numbering
+        SET numbered_to = pg_current_snapshot(), numbered_seq = coalesce((SELECT max(seq) FROM numbered), numbered_seq)
+        WHERE EXISTS (SELECT FROM found)
+        RETURNING (SELECT array_agg(DISTINCT outbox) FROM numbered)
+      $q$, v_scan)
+      INTO v_numbered
+      USING ARRAY(SELECT pg_snapshot_xip(v_last)), pg_snapshot_xmax(v_last);
+      -- Readers waiting for these outboxes learn of the rows when this round commits.
+      PERFORM pg_notify('pgtrickle_outbox_new', n.outbox) FROM unnest(v_numbered) AS n(outbox)
+      WHERE EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox = n.outbox);
+    END IF;
+  END IF;
+  SELECT numbered_seq INTO v_seq FROM pgtrickle.outbox_numbering;
+  RETURN coalesce(v_seq, 0);
 END
 $$;
 
 -- Replaced by the relay reading up to outbox_watermark() with prepared statements.
 DROP FUNCTION IF EXISTS pgtrickle.outbox_pending_commits(text, bigint, integer);
 
--- Statement trigger on every outbox table: registers the writing transaction and wakes relays.
--- On the outbox table itself, so rows inserted by any path get a commit number.
-CREATE OR REPLACE FUNCTION pgtrickle._outbox_register_commit()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
+-- A reading session waits for new rows of an outbox (p_waiting) or reads again. Rows of sessions
+-- that ended without saying so go too.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_waiting(p_outbox text, p_waiting boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 BEGIN
-  IF EXISTS (SELECT 1 FROM pgt_new) THEN
-    INSERT INTO pgtrickle.outbox_commits (outbox, xid) VALUES (TG_TABLE_NAME, pg_current_xact_id())
-    ON CONFLICT DO NOTHING;
-    PERFORM pg_notify('pgtrickle_outbox_new', TG_TABLE_NAME);
+  IF p_waiting THEN
+    DELETE FROM pgtrickle.outbox_waiters AS w
+    WHERE w.outbox = p_outbox AND NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a WHERE a.pid = w.pid);
+    INSERT INTO pgtrickle.outbox_waiters (outbox, pid) VALUES (p_outbox, pg_backend_pid()) ON CONFLICT DO NOTHING;
+  ELSE
+    DELETE FROM pgtrickle.outbox_waiters WHERE outbox = p_outbox AND pid = pg_backend_pid();
   END IF;
-  RETURN NULL;
 END
 $$;
+
+-- Earlier installs registered each writing transaction from a statement trigger on the outbox.
+DROP FUNCTION IF EXISTS pgtrickle._outbox_register_commit() CASCADE;

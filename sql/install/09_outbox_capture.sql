@@ -119,9 +119,6 @@ BEGIN
     );
     -- (xid, id): a reader resuming inside a large transaction seeks straight to its next row.
     CREATE INDEX IF NOT EXISTS %2$I ON pgtrickle.%1$I (xid, id);
-    CREATE OR REPLACE TRIGGER pgtrickle_outbox_commit
-      AFTER INSERT ON pgtrickle.%1$I REFERENCING NEW TABLE AS pgt_new
-      FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._outbox_register_commit();
   $ddl$, t.outbox_name, pgtrickle._relay_ident(t.outbox_name, '_xid_idx', t.outbox_name));
 
   IF t.delta_table IS NOT NULL THEN
@@ -154,19 +151,26 @@ $$;
 -- outbox. _outbox_attach writes in what the body needs, so it reads no catalog of ours at run time
 -- and its outbox INSERTs are static SQL, planned once per session (a dynamic EXECUTE is parsed and
 -- planned for every statement: that doubled the cost of a single-row write):
---   @outbox@ the outbox table (a quoted identifier), @delta@ the delta table's name (a literal),
---   @threshold@ inline_threshold_rows, @owner@ the oid of the table's owner when it was attached.
+--   @outbox@ the outbox table (a quoted identifier), @name@ its name (a literal), @delta@ the delta
+--   table's name (a literal), @threshold@ inline_threshold_rows, @owner@ the oid of the table's
+--   owner when it was attached.
 -- The function is SECURITY DEFINER and owned by the captured table's owner: whoever may write the
 -- table may write its outbox without any privilege on schema pgtrickle, and what runs in it (the
 -- casts and output functions of the table's types, reached by to_jsonb) runs with the rights of
 -- the role that controls that code, never more. Should the table change owner, capture stops
 -- until enable_outbox attaches it again for the new owner.
+-- It has no SET search_path, which costs a single-row write as much as the rest of its capture:
+-- the common case (one row inserted, updated or deleted) is one statement naming everything with
+-- its schema, operators too, so the writer's search path reaches nothing; every other case runs
+-- under a fixed search path set for its duration.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_capture_body()
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $body$ SELECT $src$
 DECLARE
+  v_wake     boolean;
+  v_path     text;
   v_keys     text[];
   v_inserted bigint := 0;
   v_deleted  bigint := 0;
@@ -178,98 +182,134 @@ DECLARE
   v_id       bigint;
   v_owner    oid;
 BEGIN
-  SELECT c.relowner INTO v_owner FROM pg_catalog.pg_class AS c WHERE c.oid = TG_RELID;
-  IF v_owner IS DISTINCT FROM @owner@::oid THEN
-    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = format('table %I.%I now belongs to role %s, but its outbox capture was set up for role %s: '
-                       'capture stops rather than run with the former owner''s rights',
-                       TG_TABLE_SCHEMA, TG_TABLE_NAME, v_owner::regrole, @owner@::oid::regrole),
-      HINT = format('Run SELECT pgtrickle.enable_outbox(%L) again: it attaches the capture for the new owner.',
-                    format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME));
-  END IF;
-
-  IF TG_OP = 'TRUNCATE' THEN
-    INSERT INTO pgtrickle.@outbox@ (payload)
-    VALUES ('{"v": 1, "inserted": [], "deleted": [], "full_refresh": true, "truncated": true}'::jsonb);
-    RETURN NULL;
-  END IF;
-
-  IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    SELECT count(*) INTO v_inserted FROM pgt_new;
-  END IF;
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    SELECT count(*) INTO v_deleted FROM pgt_old;
-  END IF;
-  IF v_inserted + v_deleted = 0 THEN
-    RETURN NULL;
-  END IF;
-
-  IF v_inserted <= 1 AND v_deleted <= 1 AND v_inserted + v_deleted <= @threshold@ THEN
-    -- The hot path (one row written, or one updated): static queries, planned once per session.
-    IF v_inserted > 0 THEN
-      SELECT jsonb_agg(to_jsonb(pgt_row.*)) INTO v_ins_rows FROM pgt_new AS pgt_row;
-    END IF;
-    IF v_deleted > 0 THEN
-      SELECT jsonb_agg(to_jsonb(pgt_row.*)) INTO v_del_rows FROM pgt_old AS pgt_row;
-    END IF;
+  -- One row (NOT EXISTS ... OFFSET 1: no second row, cheaper than counting), while the table has
+  -- the owner the capture was attached for; RETURNING says whether a relay waits for rows.
+  IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' AND @threshold@ OPERATOR(pg_catalog.>=) 1 THEN
     INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count)
-    VALUES (jsonb_build_object('v', 1, 'inserted', coalesce(v_ins_rows, '[]'), 'deleted', coalesce(v_del_rows, '[]'),
-                               'full_refresh', false),
-            v_inserted, v_deleted);
-    RETURN NULL;
-  END IF;
-
-  -- The row identity, read live so it survives key changes: primary key columns, else replica
-  -- identity index columns (as pgtrickle._outbox_key_columns).
-  v_keys := NULLIF(ARRAY(
-    SELECT a.attname::text
-    FROM pg_catalog.pg_index AS i
-    CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-    JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-    WHERE i.indexrelid = (SELECT x.indexrelid FROM pg_catalog.pg_index AS x
-                          WHERE x.indrelid = TG_RELID AND (x.indisprimary OR x.indisreplident)
-                          ORDER BY x.indisprimary DESC LIMIT 1)
-    ORDER BY k.ord), '{}');
-
-  IF v_inserted + v_deleted <= @threshold@ THEN
-    -- Several rows: in key order, so the payload does not depend on the plan.
-    v_sort := coalesce('ORDER BY ' || (SELECT string_agg(format('pgt_row.%I', k), ', ') FROM unnest(v_keys) AS k), '');
-    IF v_inserted > 0 THEN
-      EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_new AS pgt_row', v_sort) INTO v_ins_rows;
-    END IF;
-    IF v_deleted > 0 THEN
-      EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_old AS pgt_row', v_sort) INTO v_del_rows;
-    END IF;
+    SELECT pg_catalog.jsonb_build_object('v', 1, 'inserted', pg_catalog.jsonb_build_array(pg_catalog.to_jsonb(pgt_row.*)),
+                                         'deleted', '[]'::pg_catalog.jsonb, 'full_refresh', false), 1, 0
+    FROM pgt_new AS pgt_row
+    WHERE NOT EXISTS (SELECT FROM pgt_new OFFSET 1)
+      AND (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) TG_RELID)
+          OPERATOR(pg_catalog.=) @owner@::pg_catalog.oid
+    RETURNING EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox OPERATOR(pg_catalog.=) @name@) INTO v_wake;
+  ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND @threshold@ OPERATOR(pg_catalog.>=) 2 THEN
+    -- An UPDATE's old and new rows are as many: one of each.
     INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count)
-    VALUES (jsonb_build_object('v', 1, 'inserted', coalesce(v_ins_rows, '[]'), 'deleted', coalesce(v_del_rows, '[]'),
-                               'full_refresh', false),
-            v_inserted, v_deleted);
+    SELECT pg_catalog.jsonb_build_object('v', 1, 'inserted', pg_catalog.jsonb_build_array(pg_catalog.to_jsonb(n.*)),
+                                         'deleted', pg_catalog.jsonb_build_array(pg_catalog.to_jsonb(o.*)), 'full_refresh', false), 1, 1
+    FROM pgt_new AS n, pgt_old AS o
+    WHERE NOT EXISTS (SELECT FROM pgt_new OFFSET 1)
+      AND (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) TG_RELID)
+          OPERATOR(pg_catalog.=) @owner@::pg_catalog.oid
+    RETURNING EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox OPERATOR(pg_catalog.=) @name@) INTO v_wake;
+  ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' AND @threshold@ OPERATOR(pg_catalog.>=) 1 THEN
+    INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count)
+    SELECT pg_catalog.jsonb_build_object('v', 1, 'inserted', '[]'::pg_catalog.jsonb,
+                                         'deleted', pg_catalog.jsonb_build_array(pg_catalog.to_jsonb(pgt_row.*)), 'full_refresh', false), 0, 1
+    FROM pgt_old AS pgt_row
+    WHERE NOT EXISTS (SELECT FROM pgt_old OFFSET 1)
+      AND (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) TG_RELID)
+          OPERATOR(pg_catalog.=) @owner@::pg_catalog.oid
+    RETURNING EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox OPERATOR(pg_catalog.=) @name@) INTO v_wake;
+  END IF;
+  IF FOUND THEN
+    IF v_wake THEN
+      PERFORM pg_catalog.pg_notify('pgtrickle_outbox_new', @name@);
+    END IF;
     RETURN NULL;
   END IF;
 
-  -- Claim check: rows go to the delta table, numbered in key order with a key's DELETE right
-  -- before its INSERT, so a reader streaming them pairs an update's old and new row.
-  INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count, is_claim_check)
-  VALUES (jsonb_build_object('v', 1, 'claim_check', true, 'inserted_count', v_inserted, 'deleted_count', v_deleted,
-                             'full_refresh', false),
-          v_inserted, v_deleted, true)
-  RETURNING id INTO v_id;
-  v_project := coalesce((SELECT string_agg(format(', pgt_row.%I AS k%s', k, i), '' ORDER BY i)
-                         FROM unnest(v_keys) WITH ORDINALITY AS u(k, i)), '');
-  v_sort := coalesce((SELECT string_agg(format('k%s, ', i), '' ORDER BY i)
-                      FROM generate_subscripts(v_keys, 1) AS i), '') || 'op_rank';
-  IF v_deleted > 0 THEN
-    v_parts := v_parts || format('SELECT ''DELETE''::text AS row_op, 0 AS op_rank, to_jsonb(pgt_row.*) AS row_data%s '
-                                 'FROM pgt_old AS pgt_row', v_project);
+  -- Every other case, under a fixed search path; the writer's is restored after it (an error rolls
+  -- it back with the statement).
+  v_path := pg_catalog.current_setting('search_path');
+  PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pgtrickle, pg_temp', true);
+  <<other_cases>>
+  BEGIN
+    SELECT c.relowner INTO v_owner FROM pg_catalog.pg_class AS c WHERE c.oid = TG_RELID;
+    IF v_owner IS DISTINCT FROM @owner@::oid THEN
+      RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+        MESSAGE = format('table %I.%I now belongs to role %s, but its outbox capture was set up for role %s: '
+                         'capture stops rather than run with the former owner''s rights',
+                         TG_TABLE_SCHEMA, TG_TABLE_NAME, v_owner::regrole, @owner@::oid::regrole),
+        HINT = format('Run SELECT pgtrickle.enable_outbox(%L) again: it attaches the capture for the new owner.',
+                      format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME));
+    END IF;
+
+    IF TG_OP = 'TRUNCATE' THEN
+      INSERT INTO pgtrickle.@outbox@ (payload)
+      VALUES ('{"v": 1, "inserted": [], "deleted": [], "full_refresh": true, "truncated": true}'::jsonb);
+      EXIT other_cases;
+    END IF;
+
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+      SELECT count(*) INTO v_inserted FROM pgt_new;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+      SELECT count(*) INTO v_deleted FROM pgt_old;
+    END IF;
+    IF v_inserted + v_deleted = 0 THEN
+      EXIT other_cases;
+    END IF;
+
+    -- The row identity, read live so it survives key changes: primary key columns, else replica
+    -- identity index columns (as pgtrickle._outbox_key_columns).
+    v_keys := NULLIF(ARRAY(
+      SELECT a.attname::text
+      FROM pg_catalog.pg_index AS i
+      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+      JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indexrelid = (SELECT x.indexrelid FROM pg_catalog.pg_index AS x
+                            WHERE x.indrelid = TG_RELID AND (x.indisprimary OR x.indisreplident)
+                            ORDER BY x.indisprimary DESC LIMIT 1)
+      ORDER BY k.ord), '{}');
+
+    IF v_inserted + v_deleted <= @threshold@ THEN
+      -- Several rows: in key order, so the payload does not depend on the plan.
+      v_sort := coalesce('ORDER BY ' || (SELECT string_agg(format('pgt_row.%I', k), ', ') FROM unnest(v_keys) AS k), '');
+      IF v_inserted > 0 THEN
+        EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_new AS pgt_row', v_sort) INTO v_ins_rows;
+      END IF;
+      IF v_deleted > 0 THEN
+        EXECUTE format('SELECT jsonb_agg(to_jsonb(pgt_row.*) %s) FROM pgt_old AS pgt_row', v_sort) INTO v_del_rows;
+      END IF;
+      INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count)
+      VALUES (jsonb_build_object('v', 1, 'inserted', coalesce(v_ins_rows, '[]'), 'deleted', coalesce(v_del_rows, '[]'),
+                                 'full_refresh', false),
+              v_inserted, v_deleted);
+      EXIT other_cases;
+    END IF;
+
+    -- Claim check: rows go to the delta table, numbered in key order with a key's DELETE right
+    -- before its INSERT, so a reader streaming them pairs an update's old and new row.
+    INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count, is_claim_check)
+    VALUES (jsonb_build_object('v', 1, 'claim_check', true, 'inserted_count', v_inserted, 'deleted_count', v_deleted,
+                               'full_refresh', false),
+            v_inserted, v_deleted, true)
+    RETURNING id INTO v_id;
+    v_project := coalesce((SELECT string_agg(format(', pgt_row.%I AS k%s', k, i), '' ORDER BY i)
+                           FROM unnest(v_keys) WITH ORDINALITY AS u(k, i)), '');
+    v_sort := coalesce((SELECT string_agg(format('k%s, ', i), '' ORDER BY i)
+                        FROM generate_subscripts(v_keys, 1) AS i), '') || 'op_rank';
+    IF v_deleted > 0 THEN
+      v_parts := v_parts || format('SELECT ''DELETE''::text AS row_op, 0 AS op_rank, to_jsonb(pgt_row.*) AS row_data%s '
+                                   'FROM pgt_old AS pgt_row', v_project);
+    END IF;
+    IF v_inserted > 0 THEN
+      v_parts := v_parts || format('SELECT ''INSERT''::text AS row_op, 1 AS op_rank, to_jsonb(pgt_row.*) AS row_data%s '
+                                   'FROM pgt_new AS pgt_row', v_project);
+    END IF;
+    EXECUTE format('INSERT INTO pgtrickle.%I (outbox_id, row_num, row_op, row_data) '
+                   'SELECT $1, row_number() OVER (ORDER BY %s), row_op, row_data FROM (%s) AS s',
+                   @delta@::text, v_sort, array_to_string(v_parts, ' UNION ALL '))
+      USING v_id;
+  END;
+  IF v_inserted + v_deleted > 0 OR TG_OP = 'TRUNCATE' THEN
+    IF EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox = @name@) THEN
+      PERFORM pg_notify('pgtrickle_outbox_new', @name@);
+    END IF;
   END IF;
-  IF v_inserted > 0 THEN
-    v_parts := v_parts || format('SELECT ''INSERT''::text AS row_op, 1 AS op_rank, to_jsonb(pgt_row.*) AS row_data%s '
-                                 'FROM pgt_new AS pgt_row', v_project);
-  END IF;
-  EXECUTE format('INSERT INTO pgtrickle.%I (outbox_id, row_num, row_op, row_data) '
-                 'SELECT $1, row_number() OVER (ORDER BY %s), row_op, row_data FROM (%s) AS s',
-                 @delta@::text, v_sort, array_to_string(v_parts, ' UNION ALL '))
-    USING v_id;
+  PERFORM pg_catalog.set_config('search_path', v_path, true);
   RETURN NULL;
 END
 $src$::text $body$;
@@ -308,10 +348,10 @@ BEGIN
   END IF;
   SELECT p.proowner INTO v_old_owner FROM pg_proc AS p WHERE p.oid = to_regprocedure(format('pgtrickle.%I()', v_fn));
 
-  EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
-                 'SET search_path = pg_catalog, pgtrickle, pg_temp AS %L',
-                 v_fn, replace(replace(replace(replace(pgtrickle._outbox_capture_body(),
+  EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS %L',
+                 v_fn, replace(replace(replace(replace(replace(pgtrickle._outbox_capture_body(),
                    '@outbox@', quote_ident(t.outbox_name)),
+                   '@name@', quote_literal(t.outbox_name)),
                    '@delta@', quote_literal(t.delta_table)),
                    '@threshold@', t.inline_threshold_rows::text),
                    '@owner@', v_owner::text));

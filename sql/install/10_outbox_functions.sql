@@ -297,6 +297,9 @@ BEGIN
   END IF;
   EXECUTE format('INSERT INTO pgtrickle.%I (payload, headers, kind) VALUES ($1, $2, ''event'') RETURNING id', t.outbox_name)
     INTO v_id USING p_payload, coalesce(p_headers, '{}');
+  IF EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox = t.outbox_name) THEN
+    PERFORM pg_notify('pgtrickle_outbox_new', t.outbox_name);   -- a relay waits for rows
+  END IF;
   RETURN v_id;
 END
 $$;

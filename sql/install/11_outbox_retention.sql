@@ -22,6 +22,8 @@ CALL pgtrickle._relay_define('run_outbox_retention', $ddl$
     v_xids     xid8[];
     v_total    bigint := 0;
   BEGIN
+    -- Rows are deleted by their commit's number: number what committed since the last read.
+    PERFORM pgtrickle.outbox_watermark();
     FOR t IN SELECT * FROM pgtrickle.outbox_tables ORDER BY outbox_name LOOP
       SELECT s.seq, s.id, s.complete INTO v_seq, v_id, v_complete
       FROM (SELECT p.last_seq AS seq, p.last_id AS id, p.complete FROM pgtrickle._outbox_pipeline_positions(t) AS p

@@ -36,6 +36,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 BEGIN
+  -- Capture functions, which run as each captured table's owner, look up whether a relay waits.
+  GRANT SELECT ON pgtrickle.outbox_waiters TO PUBLIC;
+
   PERFORM pgtrickle._outbox_grant_existing();
 EXCEPTION WHEN insufficient_privilege THEN
   NULL;  -- the installer does not own those tables: the relay's error names the GRANT to run
@@ -74,7 +77,7 @@ DECLARE
     'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
     'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes',
-    'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source'];
+    'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_waiting'];
   -- Everything meant to be called by people and applications.
   v_admin_functions text[] := v_relay_functions || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',
@@ -116,6 +119,9 @@ BEGIN
                   pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases
     TO pgtrickle_relay_admin;
   GRANT SELECT, DELETE ON pgtrickle.relay_dead_letters TO pgtrickle_relay_admin;
+
+  -- Capture functions, which run as each captured table's owner, look up whether a relay waits.
+  GRANT SELECT ON pgtrickle.outbox_waiters TO PUBLIC;
 
   PERFORM pgtrickle._outbox_grant_existing();
   PERFORM pgtrickle._inbox_grant_existing();

@@ -173,6 +173,52 @@ TEST(Forward, ABacklogAfterTheStoredPositionIsReadWithoutWaitingForThePollInterv
   for (size_t i = 0; i < msgs.size(); ++i) ASSERT_EQ(msgs[i]["payload"]["id"], static_cast<int>(i + 1)) << "in commit order";
 }
 
+// Writers notify only while a relay waits for rows: a waiting relay is woken at once (its poll
+// interval here is ten minutes) by single-row writes, larger statements and published events
+// alike, and a relay that stops takes its waiting back, so writers stop notifying.
+TEST(Forward, AWaitingRelayIsWokenByWritersAndNoOneIsNotifiedOnceItStops) {
+  TestDb db;
+  std::string out = work_dir() + "/wake-" + db.name() + ".jsonl";
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("SELECT pgtrickle.set_relay_outbox('t-file', config => '{\"stream_table\": \"t\", \"sink_type\": \"file\", \"path\": \"" +
+          out + "\", \"poll_interval_ms\": 600000, \"granularity\": \"delta\"}'::jsonb)");
+  {
+    RelayProcess relay(relay_args(db));
+    ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.outbox_waiters WHERE outbox = 'outbox_t'") == 1; }, 15s))
+        << "the relay says it waits\n" << relay.err();
+    // Each write comes well after the relay went back to waiting (it looks once more 20 ms after).
+    size_t expected = 0;
+    auto write = [&](const std::string& sql) {
+      std::this_thread::sleep_for(200ms);
+      db.exec(sql);
+      ++expected;
+      return wait_until([&] { return read_lines(out).size() == expected; }, 5s);
+    };
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(write(fmt::format("INSERT INTO t VALUES ({})", i))) << "row " << i << "\n" << relay.err();
+    ASSERT_TRUE(write("INSERT INTO t SELECT generate_series(6, 8)")) << "one statement, several rows\n" << relay.err();
+    ASSERT_TRUE(write("UPDATE t SET id = id + 100 WHERE id = 1")) << relay.err();
+    ASSERT_TRUE(write("DELETE FROM t WHERE id = 2")) << relay.err();
+    relay.signal(SIGTERM);
+    ASSERT_GE(relay.wait(15s), 0) << relay.err();
+  }
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.outbox_waiters"), 0) << "a stopped relay no longer waits";
+  // A relay killed while waiting cannot say so: the next one to wait clears its row.
+  {
+    RelayProcess relay(relay_args(db));
+    ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.outbox_waiters") == 1; }, 15s)) << relay.err();
+    relay.kill9();
+    relay.wait(5s);
+  }
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO t VALUES (9)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 7; }, 10s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] {
+    return db.number("SELECT count(*) FROM pgtrickle.outbox_waiters w WHERE EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = w.pid)") == 1 &&
+           db.number("SELECT count(*) FROM pgtrickle.outbox_waiters") == 1;
+  }, 10s)) << "only the live relay's row is left";
+}
+
 TEST(Forward, KillNineMidStreamThenRestartLosesNothing) {
   TestDb db;
   std::string out = work_dir() + "/kill-" + db.name() + ".jsonl";

@@ -94,7 +94,8 @@ TEST(RelayGroups, APipelineCarriesOnFromThePositionAnotherGroupStored) {
   std::string out = work_dir() + "/groups-moved-" + db.name();
   set_outbox_pipeline(db, "moved", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", out}});
   std::string outbox = db.value("SELECT outbox_name FROM pgtrickle.outbox_tables WHERE source_table = 't'");
-  // Rows 1-5 were delivered while the pipeline ran under group dc-before.
+  // Rows 1-5 were delivered while the pipeline ran under group dc-before (which numbered the commits).
+  db.exec("SELECT pgtrickle.outbox_watermark()");
   db.exec("INSERT INTO pgtrickle.relay_offsets (relay_group_id, pipeline, last_seq, last_id, outbox) "
           "SELECT 'dc-before', 'moved', c.seq, o.id, '" + outbox + "' FROM pgtrickle." + outbox +
           " o JOIN pgtrickle.outbox_commits c ON c.xid = o.xid AND c.outbox = '" + outbox + "' ORDER BY o.id OFFSET 4 LIMIT 1");

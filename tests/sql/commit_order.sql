@@ -1,7 +1,8 @@
 -- Commit order. Outbox ids are taken when rows are inserted; transactions commit in another
--- order. Readers walk (commit seq, id) up to outbox_watermark(), so they neither skip a row
--- whose transaction committed late nor see one before it committed. Real concurrent writers
--- are tested from the relay's side; one session can check the machinery itself.
+-- order. Readers walk (commit seq, id) up to outbox_watermark(), which numbers what committed since
+-- its last round, so they neither skip a row whose transaction committed late nor see one before
+-- it committed. Concurrent sessions are in tests/isolation and the relay's tests; one session can
+-- check the machinery itself.
 
 SELECT pgtrickle.create_outbox('ev');
 SELECT pgtrickle.create_consumer_group('readers', 'ev', 'earliest');
@@ -19,23 +20,40 @@ BEGIN
 END
 $$;
 
--- A transaction that took the higher id commits first: ids 100 then 50, in commit order.
+-- A row with a lower id committed after one with a higher id was read: it comes next, not skipped.
 INSERT INTO pgtrickle.outbox_ev (id, payload, kind) VALUES (100, '{"n": "late id, first commit"}', 'event');
+SELECT set_config('my.seq100', (SELECT seq FROM read_ev(0, 0) WHERE id = 100)::text, false);
 INSERT INTO pgtrickle.outbox_ev (id, payload, kind) VALUES (50, '{"n": "early id, second commit"}', 'event');
 
 DO $$
-DECLARE
-  v_seq100 bigint;
 BEGIN
   PERFORM assert_eq((SELECT array_agg(id) FROM read_ev(0, 0)), ARRAY[100, 50]::bigint[], 'rows in commit order');
   -- A reader that has consumed row 100 still gets row 50: it committed after.
-  SELECT seq INTO v_seq100 FROM read_ev(0, 0) WHERE id = 100;
-  PERFORM assert_eq((SELECT array_agg(id) FROM read_ev(v_seq100, 100)), ARRAY[50]::bigint[], 'nothing skipped after id 100');
+  PERFORM assert_eq((SELECT array_agg(id) FROM read_ev(current_setting('my.seq100')::bigint, 100)), ARRAY[50]::bigint[],
+                    'nothing skipped after id 100');
   -- The same through a consumer group.
   PERFORM assert_eq((SELECT array_agg(outbox_id) FROM pgtrickle.poll_outbox('readers', 'w1', 1)), ARRAY[100]::bigint[], 'first poll');
   PERFORM pgtrickle.commit_offset('readers', 'w1', 100);
   PERFORM assert_eq((SELECT array_agg(outbox_id) FROM pgtrickle.poll_outbox('readers', 'w1', 10)), ARRAY[50]::bigint[], 'second poll');
   PERFORM pgtrickle.commit_offset('readers', 'w1', 50);
+END
+$$;
+
+-- Transactions that commit between two rounds come in the order of their last row: one that wrote
+-- after another committed (and so may depend on it) comes after it.
+INSERT INTO pgtrickle.outbox_ev (payload, kind) VALUES ('{"n": "first"}', 'event');
+INSERT INTO pgtrickle.outbox_ev (payload, kind) VALUES ('{"n": "second"}', 'event');
+DO $$
+DECLARE
+  v_wm bigint := pgtrickle.outbox_watermark();
+BEGIN
+  PERFORM assert_eq((SELECT array_agg(o.payload ->> 'n' ORDER BY c.seq) FROM pgtrickle.outbox_ev AS o
+                     JOIN pgtrickle.outbox_commits AS c ON c.outbox = 'outbox_ev' AND c.xid = o.xid
+                     WHERE c.seq <= v_wm AND o.payload ->> 'n' IN ('first', 'second')),
+                    ARRAY['first', 'second'], 'numbered in one round, in the order they committed');
+  PERFORM assert_eq((SELECT array_agg(payload ->> 'n') FROM pgtrickle.poll_outbox('readers', 'w1', 10)),
+                    ARRAY['first', 'second'], 'polled in that order');
+  PERFORM pgtrickle.commit_offset('readers', 'w1', (SELECT id FROM pgtrickle.outbox_ev WHERE payload ->> 'n' = 'second'));
 END
 $$;
 
@@ -59,19 +77,14 @@ BEGIN
 END
 $$;
 
--- Numbering holds a shared lock until the transaction ends; that lock is what the watermark
--- waits for.
+-- The writer takes no part in the numbering: no lock, no commit row, nothing at its commit.
 BEGIN;
 SELECT pgtrickle.outbox_publish('ev', '{"n": "numbered early"}');
-SET CONSTRAINTS ALL IMMEDIATE;
 DO $$
 BEGIN
-  ASSERT (SELECT seq IS NOT NULL FROM pgtrickle.outbox_commits WHERE outbox = 'outbox_ev' AND xid = pg_current_xact_id()),
-    'numbered when constraints run';
-  ASSERT EXISTS (SELECT 1 FROM pg_locks
-                 WHERE locktype = 'advisory' AND mode = 'ShareLock' AND pid = pg_backend_pid()
-                   AND ((classid::bigint << 32) | objid::bigint) = pgtrickle._outbox_commit_lock_key()),
-    'the numbering lock is held until commit';
+  ASSERT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()), 'the writer holds no lock';
+  ASSERT NOT EXISTS (SELECT 1 FROM pgtrickle.outbox_commits WHERE xid = pg_current_xact_id()), 'nor a commit row';
+  ASSERT NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'pgtrickle.outbox_ev'::regclass), 'no trigger on the outbox';
 END
 $$;
 COMMIT;
@@ -102,6 +115,7 @@ SELECT pgtrickle.outbox_publish('ev2', '{"n": "both 2"}');
 COMMIT;
 DO $$
 BEGIN
+  PERFORM pgtrickle.outbox_watermark();
   PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_commits
                      WHERE xid = (SELECT xid FROM pgtrickle.outbox_ev WHERE payload ->> 'n' = 'both 1')), 2::bigint,
                     'one commit row per outbox');
@@ -115,4 +129,7 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT expect_error($q$ SELECT * FROM pgtrickle.poll_outbox('readers', 'w1') $q$,
                     'poll_outbox needs READ COMMITTED isolation', '25000');
 COMMIT;
-
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT expect_error($q$ SELECT pgtrickle.outbox_watermark() $q$,
+                    'outbox_watermark() needs READ COMMITTED, this transaction is REPEATABLE READ', '25000');
+COMMIT;

@@ -30,7 +30,7 @@ CREATE TEMP TABLE before AS
 -- Damage it the way an older or hand-edited install might look.
 ALTER TABLE pgtrickle.relay_outbox_config DROP COLUMN created_at, DROP COLUMN updated_at;
 DROP TRIGGER relay_outbox_config_notify ON pgtrickle.relay_outbox_config;
-DROP TRIGGER outbox_commits_number ON pgtrickle.outbox_commits;
+DROP TABLE pgtrickle.outbox_waiters;
 DELETE FROM pgtrickle.relay_config_keys WHERE role = 'sink' AND backend = 'nats';
 INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type) VALUES ('sink', 'stdout', 'obsolete', 'string');
 DROP FUNCTION pgtrickle.list_relay_configs();
@@ -50,7 +50,7 @@ BEGIN
   ASSERT (SELECT count(*) = 2 FROM pg_attribute WHERE attrelid = 'pgtrickle.relay_outbox_config'::regclass
           AND attname IN ('created_at', 'updated_at') AND NOT attisdropped), 'timestamp columns back';
   ASSERT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'relay_outbox_config_notify'), 'notify trigger back';
-  ASSERT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'outbox_commits_number'), 'commit numbering trigger back';
+  ASSERT to_regclass('pgtrickle.outbox_waiters') IS NOT NULL, 'the waiting readers'' table back';
   ASSERT EXISTS (SELECT 1 FROM pgtrickle.relay_config_keys WHERE backend = 'nats' AND key = 'subject'), 'spec rows back';
   ASSERT NOT EXISTS (SELECT 1 FROM pgtrickle.relay_config_keys WHERE key = 'obsolete'), 'stray spec row removed';
   ASSERT to_regprocedure('pgtrickle.list_relay_configs()') IS NOT NULL, 'function back';

@@ -17,10 +17,13 @@ BEGIN
 END
 $$;
 
+-- Writers notify while a reader says it waits (this session, as the relay does).
 LISTEN pgtrickle_outbox_new;
+SELECT pgtrickle._outbox_waiting('outbox_orders', true);
 INSERT INTO orders VALUES (2, 'bob', 20), (1, 'alice', 10);
-UNLISTEN *;
 UPDATE orders SET amount = 11 WHERE id = 1;
+SELECT pgtrickle._outbox_waiting('outbox_orders', false);
+UNLISTEN *;
 DELETE FROM orders WHERE id = 2;
 UPDATE orders SET amount = 0 WHERE false;          -- changes nothing: no outbox row
 DELETE FROM orders WHERE id = 99;                   -- neither
@@ -43,7 +46,8 @@ BEGIN
     {"payload": {"v": 1, "inserted": [], "deleted": [], "full_refresh": true, "truncated": true},
      "ins": 0, "del": 0, "cc": false, "kind": "delta"}]'::jsonb,
     'outbox rows of insert, update, delete, no-op statements and truncate');
-  -- Every writing transaction got a commit number once it committed.
+  -- Every writing transaction gets a commit number once it has committed and a reader looks.
+  PERFORM pgtrickle.outbox_watermark();
   PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_orders AS o
                      JOIN pgtrickle.outbox_commits AS c ON c.outbox = 'outbox_orders' AND c.xid = o.xid
                      WHERE c.seq IS NOT NULL), 4::bigint, 'every outbox row has a committed position');
@@ -57,6 +61,7 @@ INSERT INTO orders VALUES (11, 'd', 1);
 COMMIT;
 DO $$
 BEGIN
+  PERFORM pgtrickle.outbox_watermark();
   PERFORM assert_eq((SELECT count(DISTINCT c.seq) FROM pgtrickle.outbox_orders AS o
                      JOIN pgtrickle.outbox_commits AS c ON c.outbox = 'outbox_orders' AND c.xid = o.xid
                      WHERE o.payload -> 'inserted' -> 0 ->> 'id' IN ('10', '11')), 1::bigint, 'one position per transaction');
@@ -141,10 +146,12 @@ $$;
 SELECT pgtrickle.create_outbox('app_events');
 SELECT pgtrickle.create_outbox('app_events');   -- again: a notice
 LISTEN pgtrickle_outbox_new;
+SELECT pgtrickle._outbox_waiting('outbox_app_events', true);
 BEGIN;
 SELECT pgtrickle.outbox_publish('app_events', '{"type": "OrderPlaced", "order": 1}', '{"trace": "t-1"}') AS first_id \gset
 SELECT pgtrickle.outbox_publish('app_events', '{"type": "OrderPaid", "order": 1}') AS second_id \gset
 COMMIT;
+SELECT pgtrickle._outbox_waiting('outbox_app_events', false);
 UNLISTEN *;
 SELECT pgtrickle.outbox_publish('public.orders', '{"type": "OrdersReindexed"}') AS table_event_id \gset
 DO $$

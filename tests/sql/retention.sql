@@ -15,6 +15,7 @@ INSERT INTO items VALUES (14, 'new');                              -- row 6: sta
 UPDATE pgtrickle.outbox_items SET created_at = now() - interval '2 hours' WHERE id <= 5;
 
 CREATE FUNCTION pos(p_id bigint) RETURNS bigint LANGUAGE sql AS $$
+  SELECT pgtrickle.outbox_watermark();   -- numbers what committed
   SELECT c.seq FROM pgtrickle.outbox_items AS o JOIN pgtrickle.outbox_commits AS c ON c.outbox = 'outbox_items' AND c.xid = o.xid
   WHERE o.id = p_id
 $$;

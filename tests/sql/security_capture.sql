@@ -76,6 +76,62 @@ BEGIN
 END
 $$;
 
+-- The capture runs as the table's owner with no search path of its own (it names every function
+-- and operator with its schema). A writer plants operators and a to_jsonb where a capture looking
+-- names up in the writer's search path would find them first; run as the owner, they copy what
+-- only the owner may read into the writer's table.
+SET SESSION AUTHORIZATION :"victim";
+CREATE TABLE vschema.secrets (s text);
+INSERT INTO vschema.secrets VALUES ('the owner''s secret');
+RESET SESSION AUTHORIZATION;
+CREATE SCHEMA wtrap AUTHORIZATION :"writer";
+SET SESSION AUTHORIZATION :"writer";
+CREATE TABLE wtrap.loot (s text);
+GRANT USAGE ON SCHEMA wtrap TO PUBLIC;
+GRANT INSERT ON wtrap.loot TO PUBLIC;
+CREATE FUNCTION wtrap.steal() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO wtrap.loot SELECT s FROM vschema.secrets;
+EXCEPTION WHEN insufficient_privilege THEN
+  NULL;
+END
+$$;
+CREATE FUNCTION wtrap.text_eq(text, text) RETURNS boolean LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM wtrap.steal(); RETURN $1 OPERATOR(pg_catalog.=) $2; END $$;
+CREATE FUNCTION wtrap.oid_eq(oid, oid) RETURNS boolean LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM wtrap.steal(); RETURN $1 OPERATOR(pg_catalog.=) $2; END $$;
+CREATE FUNCTION wtrap.int_ge(int, int) RETURNS boolean LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM wtrap.steal(); RETURN $1 OPERATOR(pg_catalog.>=) $2; END $$;
+CREATE FUNCTION wtrap.to_jsonb(anyelement) RETURNS jsonb LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM wtrap.steal(); RETURN pg_catalog.to_jsonb($1); END $$;
+CREATE OPERATOR wtrap.= (LEFTARG = text, RIGHTARG = text, FUNCTION = wtrap.text_eq);
+CREATE OPERATOR wtrap.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = wtrap.oid_eq);
+CREATE OPERATOR wtrap.>= (LEFTARG = int, RIGHTARG = int, FUNCTION = wtrap.int_ge);
+SET search_path = wtrap, pg_catalog;
+INSERT INTO vschema.salaries VALUES (5, '000-00-0005', 5);                      -- one row
+INSERT INTO vschema.salaries VALUES (6, '000-00-0006', 6), (7, '000-00-0007', 7);  -- several
+UPDATE vschema.salaries SET salary = 8 WHERE id = 5;
+DELETE FROM vschema.salaries WHERE id = 5;
+RESET search_path;
+RESET SESSION AUTHORIZATION;
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_salaries), 9::bigint, 'the writes were captured');
+  PERFORM assert_eq((SELECT count(*) FROM wtrap.loot), 0::bigint, 'the capture reached none of the writer''s operators or functions');
+END
+$$;
+-- The trap is live: reached by the owner, it takes the secret.
+SET SESSION AUTHORIZATION :"victim";
+SET search_path = wtrap, pg_catalog;
+SELECT 'a'::text = 'a'::text AS trap_fired;
+RESET search_path;
+RESET SESSION AUTHORIZATION;
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT count(*) FROM wtrap.loot), 1::bigint, 'the trap fires when the owner reaches it');
+END
+$$;
+
 -- The owner may write only its own outbox, and cannot create anything in schema pgtrickle.
 SET SESSION AUTHORIZATION :"victim";
 DO $$
@@ -159,4 +215,5 @@ $$;
 SELECT pgtrickle.disable_outbox('vschema.salaries');
 SELECT pgtrickle.disable_outbox('public.handover');
 DROP SCHEMA vschema CASCADE;
+DROP SCHEMA wtrap CASCADE;
 DROP TABLE public.handover;

@@ -57,16 +57,26 @@ Error read_error(const std::string& outbox, Error e) {
 OutboxReader::OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows)
     : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)), stream_rows_(stream_rows) {}
 
+OutboxReader::~OutboxReader() {
+  if (waiting_ && stream_.ok()) (void)stream_.exec_prepared("ob_waiting", {table_.outbox, "false"});
+}
+
 Status OutboxReader::connect() {
   auto s = pg::Connection::open(url_, app_);
   if (!s) return s.error();
   stream_ = std::move(*s);
   // Reading up to the watermark relies on each statement seeing what committed before it, whatever
-  // the database's default isolation.
-  auto l = stream_.exec("SET default_transaction_isolation = 'read committed'; LISTEN pgtrickle_outbox_new");
+  // the database's default isolation. The watermark numbers new commits, a write that need not wait
+  // for the disk: a position stored later can only survive a crash with it (the WAL is replayed in
+  // order), and numbers lost with it are given again.
+  auto l = stream_.exec("SET default_transaction_isolation = 'read committed'; SET synchronous_commit = off; "
+                        "LISTEN pgtrickle_outbox_new");
   if (!l) return l.error();
-  if (!table_.legacy)
+  waiting_ = false;
+  if (!table_.legacy) {
     if (auto p = stream_.prepare("ob_watermark", "SELECT pgtrickle.outbox_watermark()"); !p) return p;
+    if (auto p = stream_.prepare("ob_waiting", "SELECT pgtrickle._outbox_waiting($1, $2)"); !p) return p;
+  }
   // pg_trickle's own outboxes have no commit numbers: their page takes the id and the limit only.
   ReadArgs page_args = table_.legacy ? ReadArgs{"", "", "$1", "$2"} : ReadArgs{"$1", "$2", "$3", "$4"};
   if (auto p = stream_.prepare("ob_page", read_sql(table_, page_args)); !p)
@@ -241,9 +251,23 @@ Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, s
 }
 
 void OutboxReader::wait_for_rows(Deadline deadline, int stop_fd) {
+  // Writers of our outboxes notify only while a reader waits (pg_trickle's notify always).
+  const bool flagged = !table_.legacy;
+  if (flagged && !waiting_) {
+    // From now on writers notify; rows that committed before they could see it are read first.
+    waiting_ = stream_.exec_prepared("ob_waiting", {table_.outbox, "true"}).has_value();
+    waiting_since_ = Clock::now();
+    caught_up_ = false;
+    if (waiting_) return;
+  }
+  // A writer that looked before we said we wait commits a moment later: look again soon, once.
+  constexpr auto kLateCommit = std::chrono::milliseconds(20);
+  if (flagged && Clock::now() < waiting_since_ + kLateCommit) deadline = std::min(deadline, waiting_since_ + kLateCommit);
   while (Clock::now() < deadline) {
     for (auto& [channel, payload] : stream_.notifications())
       if (payload == table_.outbox) {
+        // Rows came: while they are read, writers need not notify.
+        if (flagged) waiting_ = !stream_.exec_prepared("ob_waiting", {table_.outbox, "false"}).has_value();
         caught_up_ = false;
         return;
       }

@@ -28,6 +28,9 @@ class OutboxReader {
   static constexpr std::size_t kPageRows = 32;
 
   OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows);
+  // Says it no longer waits, so writers stop notifying for it.
+  ~OutboxReader();
+  OutboxReader(OutboxReader&&) = default;
 
   Status connect();
   // Rows come after (seq, id); the row `id` itself is included again when `include_id` (a claim-check
@@ -36,7 +39,9 @@ class OutboxReader {
   // The next row in commit order; false when every committed row has been read.
   Result<bool> next(OutboxRow& row);
   Result<std::vector<DeltaRow>> delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit);
-  // Blocks until NOTIFY announces new rows of this outbox, the deadline passes, or `stop_fd` is readable.
+  // Blocks until NOTIFY announces new rows of this outbox, the deadline passes, or `stop_fd` is
+  // readable. Writers notify only while a reader says it waits: the first call after rows were read
+  // says so and returns at once, for one more look at what committed before writers could see it.
   void wait_for_rows(Deadline deadline, int stop_fd);
 
  private:
@@ -55,6 +60,8 @@ class OutboxReader {
   int page_next_ = 0;
   bool streaming_ = false;   // a page or a COPY stream is open
   bool caught_up_ = false;   // the last stream ended short: wait for NOTIFY before the next
+  bool waiting_ = false;     // writers of this outbox notify this session
+  Clock::time_point waiting_since_{};
   std::size_t streamed_ = 0;
   std::int64_t after_seq_ = 0, after_id_ = 0;
   std::int64_t watermark_ = 0;
