@@ -167,7 +167,7 @@ CREATE OR REPLACE FUNCTION pgtrickle._outbox_capture_body()
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-AS $body$ SELECT $src$
+AS $body$ SELECT replace(replace($src$
 DECLARE
   v_wake     boolean;
   v_path     text;
@@ -190,9 +190,8 @@ BEGIN
                                          'deleted', '[]'::pg_catalog.jsonb, 'full_refresh', false), 1, 0
     FROM pgt_new AS pgt_row
     WHERE NOT EXISTS (SELECT FROM pgt_new OFFSET 1)
-      AND (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) TG_RELID)
-          OPERATOR(pg_catalog.=) @owner@::pg_catalog.oid
-    RETURNING EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox OPERATOR(pg_catalog.=) @name@) INTO v_wake;
+      AND @owner_unchanged@
+    @wake_waiting_relay@;
   ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND @threshold@ OPERATOR(pg_catalog.>=) 2 THEN
     -- An UPDATE's old and new rows are as many: one of each.
     INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count)
@@ -200,18 +199,16 @@ BEGIN
                                          'deleted', pg_catalog.jsonb_build_array(pg_catalog.to_jsonb(o.*)), 'full_refresh', false), 1, 1
     FROM pgt_new AS n, pgt_old AS o
     WHERE NOT EXISTS (SELECT FROM pgt_new OFFSET 1)
-      AND (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) TG_RELID)
-          OPERATOR(pg_catalog.=) @owner@::pg_catalog.oid
-    RETURNING EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox OPERATOR(pg_catalog.=) @name@) INTO v_wake;
+      AND @owner_unchanged@
+    @wake_waiting_relay@;
   ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' AND @threshold@ OPERATOR(pg_catalog.>=) 1 THEN
     INSERT INTO pgtrickle.@outbox@ (payload, inserted_count, deleted_count)
     SELECT pg_catalog.jsonb_build_object('v', 1, 'inserted', '[]'::pg_catalog.jsonb,
                                          'deleted', pg_catalog.jsonb_build_array(pg_catalog.to_jsonb(pgt_row.*)), 'full_refresh', false), 0, 1
     FROM pgt_old AS pgt_row
     WHERE NOT EXISTS (SELECT FROM pgt_old OFFSET 1)
-      AND (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) TG_RELID)
-          OPERATOR(pg_catalog.=) @owner@::pg_catalog.oid
-    RETURNING EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox OPERATOR(pg_catalog.=) @name@) INTO v_wake;
+      AND @owner_unchanged@
+    @wake_waiting_relay@;
   END IF;
   IF FOUND THEN
     IF v_wake THEN
@@ -312,7 +309,13 @@ BEGIN
   PERFORM pg_catalog.set_config('search_path', v_path, true);
   RETURN NULL;
 END
-$src$::text $body$;
+$src$,
+  -- The table still has the owner the capture was attached for.
+  '@owner_unchanged@', $f$(SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) TG_RELID)
+                          OPERATOR(pg_catalog.=) @owner@::pg_catalog.oid$f$),
+  -- Whether a relay waits for rows, into v_wake.
+  '@wake_waiting_relay@', $f$RETURNING EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox OPERATOR(pg_catalog.=) @name@)
+                             INTO v_wake$f$) $body$;
 
 -- The name of an outbox's capture function (outbox names may be any text).
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_capture_function(p_outbox text)

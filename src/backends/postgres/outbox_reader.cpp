@@ -168,6 +168,7 @@ Result<bool> OutboxReader::fill_row(NextField next_field, OutboxRow& row) {
   row.committed_at = null ? 0 : committed_at_;
   if (row.id <= 0) return retriable("unreadable row in the outbox stream");
   // Track the position by the row's transaction (seq) and id for the next read.
+  quiet_looks_ = 0;
   after_seq_ = row.seq;
   after_id_ = row.id;
   return true;
@@ -251,24 +252,36 @@ Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, s
 }
 
 void OutboxReader::wait_for_rows(Deadline deadline, int stop_fd) {
-  // Writers of our outboxes notify only while a reader waits (pg_trickle's notify always).
+  // Writers of our outboxes notify only while a reader says it waits (pg_trickle's notify always),
+  // for their notifications commit one at a time database-wide. So a reader that has just read
+  // rows looks again a few times, 1, 2, 4 and 8 ms apart, before it says it waits: under a steady
+  // flow of commits it keeps reading and no writer notifies.
   const bool flagged = !table_.legacy;
+  auto sleep_until = [&](Deadline until) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+    pollfd fd{stop_fd, POLLIN, 0};
+    if (ms > 0) ::poll(&fd, 1, static_cast<int>(ms));
+  };
+  caught_up_ = false;
   if (flagged && !waiting_) {
-    // From now on writers notify; rows that committed before they could see it are read first.
+    if (quiet_looks_ < 4) {
+      sleep_until(std::min(deadline, Clock::now() + std::chrono::milliseconds(1 << quiet_looks_)));
+      ++quiet_looks_;
+      return;
+    }
+    // From now on writers notify; what committed before they could see it is read first.
     waiting_ = stream_.exec_prepared("ob_waiting", {table_.outbox, "true"}).has_value();
     waiting_since_ = Clock::now();
-    caught_up_ = false;
     if (waiting_) return;
   }
-  // A writer that looked before we said we wait commits a moment later: look again soon, once.
-  constexpr auto kLateCommit = std::chrono::milliseconds(20);
+  // A writer that looked just before we said we wait commits a moment later: look again soon, once.
+  constexpr auto kLateCommit = std::chrono::milliseconds(2);
   if (flagged && Clock::now() < waiting_since_ + kLateCommit) deadline = std::min(deadline, waiting_since_ + kLateCommit);
   while (Clock::now() < deadline) {
     for (auto& [channel, payload] : stream_.notifications())
       if (payload == table_.outbox) {
         // Rows came: while they are read, writers need not notify.
         if (flagged) waiting_ = !stream_.exec_prepared("ob_waiting", {table_.outbox, "false"}).has_value();
-        caught_up_ = false;
         return;
       }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -276,7 +289,6 @@ void OutboxReader::wait_for_rows(Deadline deadline, int stop_fd) {
     int n = ::poll(fds, 2, static_cast<int>(std::max<long long>(ms, 0)));
     if (n <= 0 || fds[1].revents || (fds[0].revents & (POLLERR | POLLHUP))) break;
   }
-  caught_up_ = false;  // the poll interval passed: look again
 }
 
 }  // namespace relay::postgres

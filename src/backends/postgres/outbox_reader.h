@@ -40,8 +40,9 @@ class OutboxReader {
   Result<bool> next(OutboxRow& row);
   Result<std::vector<DeltaRow>> delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit);
   // Blocks until NOTIFY announces new rows of this outbox, the deadline passes, or `stop_fd` is
-  // readable. Writers notify only while a reader says it waits: the first call after rows were read
-  // says so and returns at once, for one more look at what committed before writers could see it.
+  // readable. Writers notify only while a reader says it waits: after rows were read, the first calls
+  // return after a few milliseconds each, then one says the reader waits and returns at once, for
+  // one more look at what committed before writers could see it.
   void wait_for_rows(Deadline deadline, int stop_fd);
 
  private:
@@ -61,6 +62,7 @@ class OutboxReader {
   bool streaming_ = false;   // a page or a COPY stream is open
   bool caught_up_ = false;   // the last stream ended short: wait for NOTIFY before the next
   bool waiting_ = false;     // writers of this outbox notify this session
+  int quiet_looks_ = 0;      // reads in a row that found nothing, while not waiting
   Clock::time_point waiting_since_{};
   std::size_t streamed_ = 0;
   std::int64_t after_seq_ = 0, after_id_ = 0;
