@@ -58,7 +58,11 @@ OutboxReader::OutboxReader(std::string postgres_url, std::string application_nam
     : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)), stream_rows_(stream_rows) {}
 
 OutboxReader::~OutboxReader() {
-  if (waiting_ && stream_.ok()) (void)stream_.exec_prepared("ob_waiting", {table_.outbox, "false"});
+  if (waiting_ && stream_.ok()) say_waiting(false);
+}
+
+bool OutboxReader::say_waiting(bool waiting) {
+  return stream_.exec_prepared("ob_waiting", {table_.outbox, waiting ? "true" : "false"}).has_value();
 }
 
 Status OutboxReader::connect() {
@@ -270,7 +274,7 @@ void OutboxReader::wait_for_rows(Deadline deadline, int stop_fd) {
       return;
     }
     // From now on writers notify; what committed before they could see it is read first.
-    waiting_ = stream_.exec_prepared("ob_waiting", {table_.outbox, "true"}).has_value();
+    waiting_ = say_waiting(true);
     waiting_since_ = Clock::now();
     if (waiting_) return;
   }
@@ -281,7 +285,7 @@ void OutboxReader::wait_for_rows(Deadline deadline, int stop_fd) {
     for (auto& [channel, payload] : stream_.notifications())
       if (payload == table_.outbox) {
         // Rows came: while they are read, writers need not notify.
-        if (flagged) waiting_ = !stream_.exec_prepared("ob_waiting", {table_.outbox, "false"}).has_value();
+        if (flagged) waiting_ = !say_waiting(false);
         return;
       }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();

@@ -47,6 +47,8 @@ class OutboxReader {
 
  private:
   Status open_stream();
+  // Records whether this session waits for rows (writers notify only then); false if that failed.
+  bool say_waiting(bool waiting);
   bool read_to_watermark(std::size_t got, std::size_t limit) const;
   // Fills `row` from the columns `next_field(text, is_null)` yields in turn, and moves the position.
   template <typename NextField>
