@@ -342,6 +342,54 @@ TEST(WalReader, TransactionsComeInChunksWithTheirBeforeImagesAndResumeWhereTheSt
   EXPECT_EQ(rows_text(*tail), "3- {\"id\": 3}\n4- {\"id\": 4}\n5+ {\"id\": 10, \"note\": \"n4\"}\n");
 }
 
+// A backlog of small transactions: each one's rows are rendered along with the one before it,
+// and still come out with the table's shape of their own time, a truncation in its place.
+TEST(WalReader, TransactionsThatArrivedBehindTheCurrentOneComeOutRightAcrossAShapeChange) {
+  TestDb db(false);
+  db.exec("CREATE TABLE t (id int PRIMARY KEY, note text)");
+  db.exec("CREATE PUBLICATION p FOR TABLE t");
+  Slot slot(db, "ahead_" + db.name());
+  for (int i = 1; i <= 4; ++i) db.exec(fmt::format("INSERT INTO t VALUES ({0}, 'n{0}')", i));
+  db.exec("UPDATE t SET note = 'changed' WHERE id = 2");
+  db.exec("ALTER TABLE t ADD COLUMN extra int DEFAULT 7");
+  db.exec("INSERT INTO t VALUES (5, 'n5')");
+  db.exec("DELETE FROM t WHERE id = 1");
+  db.exec("TRUNCATE t");
+  db.exec("INSERT INTO t VALUES (6, 'n6', 8)");
+  db.exec("ALTER TABLE t DROP COLUMN note");
+  db.exec("INSERT INTO t VALUES (7, 9)");
+  postgres::WalReader reader(db.url(), "test", {"public", "t", slot.name, "p"});
+  ASSERT_TRUE(reader.connect());
+
+  std::string seen;
+  postgres::OutboxRow row;
+  std::int64_t last_seq = 0;
+  for (int txn = 0; txn < 10; ++txn) {
+    auto got = reader.next(row, std::chrono::seconds(10));
+    ASSERT_TRUE(got) << got.error().message;
+    if (!*got) break;
+    EXPECT_GT(row.seq, last_seq) << "commit order";
+    last_seq = row.seq;
+    if (txn == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the rest arrives meanwhile
+    auto rows = reader.delta_rows(1, 100);
+    ASSERT_TRUE(rows) << rows.error().message;
+    for (const auto& r : *rows)
+      seen += r.is_truncate ? "truncate\n" : fmt::format("{} {}\n", r.is_delete ? "-" : "+", r.data);
+  }
+  EXPECT_EQ(seen,
+            "+ {\"id\": 1, \"note\": \"n1\"}\n"
+            "+ {\"id\": 2, \"note\": \"n2\"}\n"
+            "+ {\"id\": 3, \"note\": \"n3\"}\n"
+            "+ {\"id\": 4, \"note\": \"n4\"}\n"
+            "- {\"id\": 2}\n"
+            "+ {\"id\": 2, \"note\": \"changed\"}\n"
+            "+ {\"id\": 5, \"note\": \"n5\", \"extra\": 7}\n"
+            "- {\"id\": 1}\n"
+            "truncate\n"
+            "+ {\"id\": 6, \"note\": \"n6\", \"extra\": 8}\n"
+            "+ {\"id\": 7, \"extra\": 9}\n");
+}
+
 TEST(WalReader, AnIdleSlotFollowsTheServersWal) {
   TestDb db(false);
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");

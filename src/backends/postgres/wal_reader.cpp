@@ -29,6 +29,7 @@ Status WalReader::connect() {
   stream_.emplace(std::move(*s));
   in_txn_ = ended_ = false;
   pending_.clear();
+  ahead_.clear();
   last_.clear();
   ends_.clear();
   return {};
@@ -41,22 +42,20 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
   const auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    auto data = stream_->next(std::max(left, std::chrono::milliseconds(0)));
-    if (!data) return data.error();
-    if (!*data) {
+    auto m = pull(std::max(left, std::chrono::milliseconds(0)));
+    if (!m) return m.error();
+    if (!*m) {
       // Idle: with every transaction read confirmed, the slot follows the server's WAL, so the WAL
       // other tables write is not held back for this one.
       if (ends_.empty() && stream_->server_wal_end() > stream_->confirmed())
         if (auto s = stream_->confirm(stream_->server_wal_end()); !s) return s.error();
       return false;
     }
-    auto m = po::decode((*data)->message);
-    if (!m) return m.error();
-    if (auto* r = std::get_if<po::Relation>(&*m)) {
+    if (auto* r = std::get_if<po::Relation>(&**m)) {
       if (r->schema == table_.schema && r->name == table_.name) set_relation(*r);
       continue;
     }
-    if (auto* b = std::get_if<po::Begin>(&*m)) {
+    if (auto* b = std::get_if<po::Begin>(&**m)) {
       in_txn_ = true;
       ended_ = false;
       commit_lsn_ = b->final_lsn;
@@ -75,16 +74,32 @@ void WalReader::set_relation(const po::Relation& relation) {
   render_name_.clear();  // its shape may have changed
 }
 
-Status WalReader::add_change(const po::Message& m) {
+Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wait) {
+  std::string_view bytes;
+  if (!ahead_.empty()) {
+    held_ = std::move(ahead_.front());
+    ahead_.pop_front();
+    bytes = held_.bytes;
+  } else {
+    held_ = {};
+    auto data = stream_->next(wait);
+    if (!data) return data.error();
+    if (!*data) return std::optional<po::Message>();
+    bytes = (*data)->message;
+  }
+  auto m = po::decode(bytes);
+  if (!m) return m.error();
+  return std::optional<po::Message>(std::move(*m));
+}
+
+void WalReader::changes_of(const po::Message& m, std::vector<Pending>& out) const {
   auto ours = [&](uint32_t oid) { return oid == relation_.oid && relation_.oid != 0; };
   auto push = [&](bool is_delete, const po::Tuple& t, const po::Tuple* old, bool key_only) {
-    Pending p{is_delete, key_only, false, {}};
+    Pending p{is_delete, key_only, false, {}, std::nullopt};
     append_row_values(relation_, t, old, p.values, key_only);
-    pending_.push_back(std::move(p));
+    out.push_back(std::move(p));
   };
-  if (auto* r = std::get_if<po::Relation>(&m)) {
-    if (r->schema == table_.schema && r->name == table_.name) set_relation(*r);  // a column added or dropped
-  } else if (auto* i = std::get_if<po::Insert>(&m)) {
+  if (auto* i = std::get_if<po::Insert>(&m)) {
     if (ours(i->relation)) push(false, i->new_tuple, nullptr, false);
   } else if (auto* u = std::get_if<po::Update>(&m)) {
     if (ours(u->relation)) {
@@ -97,64 +112,92 @@ Status WalReader::add_change(const po::Message& m) {
   } else if (auto* d = std::get_if<po::Delete>(&m)) {
     if (ours(d->relation)) push(true, d->old_tuple, nullptr, d->old_kind != 'O');
   } else if (auto* t = std::get_if<po::Truncate>(&m)) {
-    if (std::any_of(t->relations.begin(), t->relations.end(), ours)) pending_.push_back(Pending{true, false, true, {}});
+    if (std::any_of(t->relations.begin(), t->relations.end(), ours))
+      out.push_back(Pending{true, false, true, {}, std::nullopt});
   }
-  return {};
 }
 
 Status WalReader::fill(std::size_t want) {
   while (!ended_ && pending_.size() < want) {
-    auto data = stream_->next(kInTransactionWait);
-    if (!data) return data.error();
-    if (!*data) continue;
-    auto m = po::decode((*data)->message);
+    auto m = pull(kInTransactionWait);
     if (!m) return m.error();
-    if (auto* c = std::get_if<po::Commit>(&*m)) {
+    if (!*m) continue;
+    if (auto* c = std::get_if<po::Commit>(&**m)) {
       ended_ = true;
       ends_.emplace_back(c->commit_lsn, c->end_lsn);
       break;
     }
-    if (auto s = add_change(*m); !s) return s;
+    if (auto* r = std::get_if<po::Relation>(&**m)) {
+      if (r->schema == table_.schema && r->name == table_.name) set_relation(*r);  // a column added or dropped
+      continue;
+    }
+    std::vector<Pending> changes;
+    changes_of(**m, changes);
+    // Rows read ahead were rendered then.
+    for (std::size_t i = 0; i < changes.size() && i < held_.texts.size(); ++i) changes[i].text = std::move(held_.texts[i]);
+    for (auto& p : changes) pending_.push_back(std::move(p));
   }
   return {};
 }
 
-Result<std::vector<std::string>> WalReader::render(const std::vector<Pending>& rows) {
+Status WalReader::read_ahead(std::size_t rows, std::vector<Pending>& chunk) {
+  const std::size_t own = chunk.size();
+  std::vector<std::pair<std::size_t, std::size_t>> spans;  // ahead_ index -> its rows' count
+  while (chunk.size() - own < rows) {
+    auto data = stream_->next(std::chrono::milliseconds(0));
+    if (!data) return data.error();
+    if (!*data) break;
+    auto m = po::decode((*data)->message);
+    if (!m) return m.error();
+    ahead_.push_back(Ahead{std::string((*data)->message), {}});
+    bool plain = std::holds_alternative<po::Begin>(*m) || std::holds_alternative<po::Commit>(*m) ||
+                 std::holds_alternative<po::Insert>(*m) || std::holds_alternative<po::Update>(*m) ||
+                 std::holds_alternative<po::Delete>(*m);
+    if (!plain) break;  // a new shape of the table, a truncation, anything else: read in its turn
+    std::size_t before = chunk.size();
+    changes_of(*m, chunk);
+    if (chunk.size() > before) spans.emplace_back(ahead_.size() - 1, chunk.size() - before);
+  }
+  if (auto s = render(chunk); !s) return s;
+  std::size_t next = own;
+  for (auto [index, count] : spans)
+    for (std::size_t i = 0; i < count; ++i) ahead_[index].texts.push_back(std::move(*chunk[next++].text));
+  chunk.resize(own);
+  return {};
+}
+
+Status WalReader::render(std::vector<Pending>& rows) {
   std::string array = "[";
   std::size_t count = 0;
   for (const auto& p : rows) {
-    if (p.is_truncate) continue;  // no data
+    if (p.is_truncate || p.text) continue;  // no data, or rendered already
     if (array.size() > 1) array += ',';
     array += p.values;
     ++count;
   }
   array += ']';
-  std::vector<std::string> out;
-  if (count > 0) {
-    // Prepared once per table shape: planning the statement cost as much as running it.
-    if (render_name_.empty()) {
-      std::string sql = RowRenderer::statement(relation_);
-      auto [it, fresh] = prepared_.emplace(sql, "wal_render_" + std::to_string(prepared_.size()));
-      if (fresh)
-        if (auto s = db_.prepare(it->second, sql); !s) {
-          prepared_.erase(it);
-          return s.error();
-        }
-      render_name_ = it->second;
-    }
-    auto rendered = RowRenderer::render(db_, relation_, array, render_name_);
-    if (!rendered) return rendered.error();
-    if (rendered->size() != count)
-      return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table_.schema, table_.name,
-                                   rendered->size(), count));
-    out = std::move(*rendered);
+  if (count == 0) return {};
+  // Prepared once per table shape: planning the statement cost as much as running it.
+  if (render_name_.empty()) {
+    auto statement = RowRenderer::statement(db_, relation_);
+    if (!statement) return statement.error();
+    auto [it, fresh] = prepared_.emplace(*statement, "wal_render_" + std::to_string(prepared_.size()));
+    if (fresh)
+      if (auto s = db_.prepare(it->second, it->first); !s) {
+        prepared_.erase(it);
+        return s;
+      }
+    render_name_ = it->second;
   }
-  // Back in the transaction's order, a truncation's place holding no text.
-  std::vector<std::string> ordered;
-  ordered.reserve(rows.size());
+  auto rendered = RowRenderer::render(db_, relation_, array, render_name_);
+  if (!rendered) return rendered.error();
+  if (rendered->size() != count)
+    return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table_.schema, table_.name,
+                                 rendered->size(), count));
   std::size_t next = 0;
-  for (const auto& p : rows) ordered.push_back(p.is_truncate ? std::string() : std::move(out[next++]));
-  return ordered;
+  for (auto& p : rows)
+    if (!p.is_truncate && !p.text) p.text = std::move((*rendered)[next++]);
+  return {};
 }
 
 Result<std::vector<DeltaRow>> WalReader::delta_rows(std::int64_t from_row, std::size_t limit) {
@@ -180,10 +223,11 @@ Result<std::vector<DeltaRow>> WalReader::delta_rows(std::int64_t from_row, std::
     pending_.pop_front();
   }
   if (!chunk.empty()) {
-    auto rendered = render(chunk);
-    if (!rendered) return rendered.error();
-    for (std::size_t i = 0; i < chunk.size(); ++i)
-      out.push_back({next_row_++, chunk[i].is_delete, std::move((*rendered)[i]), chunk[i].is_truncate});
+    // The transaction read to its end with room left: what arrived behind it is rendered along.
+    std::size_t room = want - chunk.size();
+    auto s = ended_ && pending_.empty() && ahead_.empty() && room > 0 ? read_ahead(room, chunk) : render(chunk);
+    if (!s) return s.error();
+    for (auto& p : chunk) out.push_back({next_row_++, p.is_delete, p.text ? std::move(*p.text) : std::string(), p.is_truncate});
   }
   last_ = out;
   return out;

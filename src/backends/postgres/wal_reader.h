@@ -3,6 +3,9 @@
 // commit LSN (so a message's identity is "<outbox>:<commit LSN>:<n>", the same on every replay),
 // and its rows are handed out in chunks as DeltaRows (an UPDATE: its old row, then its new one),
 // rendered exactly as to_jsonb renders them. Memory holds one chunk, whatever the transaction's size.
+// Rows of the transactions that already arrived behind the current one are rendered in the same
+// statement as its last chunk: a backlog of small transactions costs a statement per chunk, not per
+// transaction.
 // Used by the outbox source's reader thread only.
 #pragma once
 
@@ -53,18 +56,32 @@ class WalReader {
   Status keep_alive();
 
  private:
-  struct Pending {  // a change read from the stream, not yet rendered
+  struct Pending {  // a change read from the stream
     bool is_delete;
     bool key_only;  // the old row's key alone (the table's replica identity carries no more)
     bool is_truncate;
-    std::string values;  // append_row_values object
+    std::string values;                // append_row_values object
+    std::optional<std::string> text;  // rendered; a truncation has none
   };
+  struct Ahead {  // a message read ahead of the current transaction
+    std::string bytes;
+    std::vector<std::string> texts;  // its rows, rendered (an UPDATE's old row, then its new one)
+  };
+  // The next message: one read ahead first, else from the stream, waiting at most `wait`; nullopt
+  // when none came. Valid until the next call.
+  Result<std::optional<pgoutput::Message>> pull(std::chrono::milliseconds wait);
   // Reads stream messages until `pending_` holds `want` changes or the transaction's Commit came.
   Status fill(std::size_t want);
   Status read_past_transaction();
   void set_relation(const pgoutput::Relation& relation);
-  Status add_change(const pgoutput::Message& m);
-  Result<std::vector<std::string>> render(const std::vector<Pending>& rows);
+  // The changes `m` makes to the table, as `relation_` describes it.
+  void changes_of(const pgoutput::Message& m, std::vector<Pending>& out) const;
+  // Reads on past the current transaction what already arrived, up to `rows` changes, while it is
+  // only the table's inserts, updates and deletes (a new shape of the table stops it): their rows
+  // join `chunk`'s statement, and come back with their messages.
+  Status read_ahead(std::size_t rows, std::vector<Pending>& chunk);
+  // Renders the rows of `rows` that have no text yet, in one statement.
+  Status render(std::vector<Pending>& rows);
 
   std::string url_, app_;
   Table table_;
@@ -78,6 +95,8 @@ class WalReader {
   pgoutput::Lsn commit_lsn_ = 0;
   std::int64_t next_row_ = 1;  // the row number of pending_.front()
   std::deque<Pending> pending_;
+  std::deque<Ahead> ahead_;
+  Ahead held_;  // the message pull() returned last, read ahead
   std::vector<DeltaRow> last_;  // the last chunk returned, for a re-read of its end
   std::deque<std::pair<pgoutput::Lsn, pgoutput::Lsn>> ends_;  // commit LSN -> end LSN, read not confirmed
 };

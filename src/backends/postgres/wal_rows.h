@@ -1,8 +1,10 @@
 // How a row read from the WAL becomes the JSON object trigger capture writes (to_jsonb of the
 // row), for every column type alike: the relay hands the row's text values back to PostgreSQL,
-// which rebuilds the table's row type with each type's own input function and renders it with
-// to_jsonb, many rows per statement. A TOASTed value an UPDATE left unchanged is not in the WAL:
-// it comes from the old row when the table's REPLICA IDENTITY FULL carries it, else from the table.
+// which rebuilds each column with its type's own input function and renders it with to_jsonb, many
+// rows per statement. The columns and types are those the WAL gives for the row, so a backlog
+// read after a column was added or dropped keeps each row's shape of its time. A TOASTed value an
+// UPDATE left unchanged is not in the WAL: it comes from the old row when the table's REPLICA
+// IDENTITY FULL carries it, else from the table.
 #pragma once
 
 #include <string>
@@ -28,8 +30,8 @@ class RowRenderer {
   // in order. With `prepared`, the name under which statement(relation) is prepared on `db`.
   static Result<std::vector<std::string>> render(pg::Connection& db, const pgoutput::Relation& relation,
                                                  const std::string& rows, const std::string& prepared = "");
-  // The statement render runs for `relation` (exposed for tests and EXPLAIN).
-  static std::string statement(const pgoutput::Relation& relation);
+  // The statement render runs for `relation`, which names its column types as `db` spells them.
+  static Result<std::string> statement(pg::Connection& db, const pgoutput::Relation& relation);
 };
 
 }  // namespace relay::postgres
