@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace relay {
@@ -24,8 +25,15 @@ enum class ValueType {
   string_list,  // a string or an array of strings
   enumeration,  // a string out of `allowed`
   subject,      // a NATS publish subject template: no wildcard tokens
+  slot_name,    // a replication slot the relay creates and drops: "pgtrickle_" then [a-z0-9_]
 };
 const char* to_string(ValueType type);
+
+// A replication slot name the relay may create, read and drop: "pgtrickle_" then 1 to 53 of
+// [a-z0-9_] (the server allows 63 bytes). A slot named otherwise is someone else's.
+bool is_relay_slot_name(std::string_view name);
+// Why `name` is not one, and what to write instead.
+std::string relay_slot_name_rule(std::string_view name);
 
 // A key naming a file on the relay's host, read (a certificate, a key, credentials) or written (the
 // file sink). A pipeline defined in SQL names it literally and only under the operator's

@@ -20,8 +20,7 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_config_keys (
   role          text NOT NULL CHECK (role IN ('source', 'sink', 'pipeline')),
   backend       text NOT NULL,   -- '*' for pipeline options
   key           text NOT NULL,
-  value_type    text NOT NULL CHECK (value_type IN ('string', 'integer', 'number', 'boolean', 'object',
-                                                    'array', 'string_list', 'enum', 'subject')),
+  value_type    text NOT NULL,   -- checked below
   required      boolean NOT NULL DEFAULT false,
   one_of        text,            -- keys sharing a group name: exactly one of them must be given
   allowed       text[],          -- enum values
@@ -36,3 +35,8 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_config_keys (
 );
 -- Installs made before integer ranges existed.
 ALTER TABLE pgtrickle.relay_config_keys ADD COLUMN IF NOT EXISTS min_value bigint, ADD COLUMN IF NOT EXISTS max_value bigint;
+
+-- Value types added since a table above was first created: its check says which are known.
+ALTER TABLE pgtrickle.relay_config_keys DROP CONSTRAINT IF EXISTS relay_config_keys_value_type_check;
+ALTER TABLE pgtrickle.relay_config_keys ADD CONSTRAINT relay_config_keys_value_type_check
+  CHECK (value_type IN ('string', 'integer', 'number', 'boolean', 'object', 'array', 'string_list', 'enum', 'subject', 'slot_name'));

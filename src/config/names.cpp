@@ -4,6 +4,10 @@
 #include "relay/message.h"
 #include "relay/result.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 namespace relay {
 
 const char* to_string(ErrorKind kind) {
@@ -47,8 +51,22 @@ const char* to_string(ValueType type) {
     case ValueType::string_list: return "string_list";
     case ValueType::enumeration: return "enum";
     case ValueType::subject: return "subject";
+    case ValueType::slot_name: return "slot_name";
   }
   return "string";
+}
+
+bool is_relay_slot_name(std::string_view name) {
+  constexpr std::string_view prefix = "pgtrickle_";
+  if (name.size() <= prefix.size() || name.size() > 63 || name.substr(0, prefix.size()) != prefix) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+std::string relay_slot_name_rule(std::string_view name) {
+  return fmt::format("\"{}\" is not a slot name the relay may create and drop: it must start with \"pgtrickle_\", "
+                     "then hold only lowercase letters, digits and underscores, 63 characters at most (e.g. \"pgtrickle_orders\"); "
+                     "slots named otherwise belong to other systems, which the relay never reads nor drops",
+                     name);
 }
 
 }  // namespace relay

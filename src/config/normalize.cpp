@@ -56,6 +56,7 @@ const char* type_word(ValueType t) {
     case ValueType::string_list: return "a string or an array of strings";
     case ValueType::enumeration: return "one of the listed values";
     case ValueType::subject: return "a subject string";
+    case ValueType::slot_name: return "a replication slot name";
   }
   return "a value";
 }
@@ -64,7 +65,8 @@ bool type_ok(ValueType t, const json& v) {
   switch (t) {
     case ValueType::string:
     case ValueType::enumeration:
-    case ValueType::subject: return v.is_string();
+    case ValueType::subject:
+    case ValueType::slot_name: return v.is_string();
     case ValueType::integer: {
       if (v.is_number_integer()) return true;
       if (!v.is_number_float()) return false;
@@ -149,6 +151,10 @@ json check_section(const BackendSpec& spec, const json& in, const std::string& w
         problems.push_back(fmt::format(
             "{}: key \"{}\": \"{}\" is a wildcard, but a publish subject must be concrete; use a template such as \"{}{{op}}\"",
             where, k->key, s, prefix.empty() ? "events." : prefix));
+        continue;
+      }
+      if (k->type == ValueType::slot_name && !is_relay_slot_name(v.get<std::string>())) {
+        problems.push_back(fmt::format("{}: key \"{}\": {}", where, k->key, relay_slot_name_rule(v.get<std::string>())));
         continue;
       }
       if (k->template_ && v.is_string()) {

@@ -302,3 +302,42 @@ TEST(WalCapture, AStandbyTakesOverFromTheSlotsConfirmedPosition) {
   EXPECT_EQ(slots(db), 1) << "the standby reads the same slot";
   EXPECT_EQ(metric(standby.admin_port(), "pgtrickle_relay_pipeline_owned{pipeline=\"orders-out\"}"), 1);
 }
+
+// slot_name names the pipeline's slot: created, read and dropped under that name. A name the relay
+// could take from another system is refused when the pipeline is set, and an existing slot that was
+// not created for the pipeline is never read, nor dropped.
+TEST(WalCapture, ASlotNamedInTheConfigIsTheOnlyOneTheRelayCreatesReadsAndDrops) {
+  TestDb db;
+  std::string url = replication_login_url(db);
+  const std::string slot = "pgtrickle_orders_" + db.name();
+  std::string out = wal_orders_to_file(db, "id int PRIMARY KEY", "wal-named", {{"slot_name", slot}});
+
+  std::string refused = db.error_of("SELECT pgtrickle.set_relay_outbox('other-out', config => '{\"stream_table\": \"orders\", "
+                                    "\"sink_type\": \"stdout\", \"slot_name\": \"debezium\"}'::jsonb)");
+  EXPECT_NE(refused.find("\"debezium\" is not a slot name the relay may create and drop: it must start with \"pgtrickle_\""),
+            std::string::npos) << refused;
+
+  // Another consumer's slot, named as the relay could name one: the pipeline using it stops with
+  // the way out, and the slot keeps its position.
+  const std::string foreign = "pgtrickle_foreign_" + db.name();
+  db.exec("SELECT pg_create_logical_replication_slot('" + foreign + "', 'pgoutput')");
+  std::string foreign_at = db.value("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" + foreign + "'");
+  set_outbox_pipeline(db, "taker-out", {{"stream_table", "orders"}, {"sink_type", "stdout"}, {"slot_name", foreign}});
+
+  RelayProcess relay(args_for(url));
+  std::string error = wait_for_pipeline_error(relay, "taker-out");
+  EXPECT_NE(error.find("exists but was not created for this pipeline, so it is not read"), std::string::npos) << error;
+  EXPECT_NE(error.find("name another slot_name, or drop it"), std::string::npos) << error;
+  ASSERT_TRUE(wait_until([&] { return db.value("SELECT active FROM pg_replication_slots WHERE slot_name = '" + slot + "'") == "t"; }, 15s))
+      << relay.err();
+  db.exec("INSERT INTO orders VALUES (1), (2)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 2; }, 15s)) << relay.err();
+
+  db.exec("SELECT pgtrickle.delete_relay('orders-out')");
+  EXPECT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + slot + "'") == 0; }, 15s))
+      << "delete_relay drops the named slot";
+  db.exec("SELECT pgtrickle.delete_relay('taker-out')");
+  EXPECT_EQ(db.value("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" + foreign + "'"), foreign_at)
+      << "the other consumer's slot is neither read nor dropped";
+  db.exec("SELECT pg_drop_replication_slot('" + foreign + "')");
+}

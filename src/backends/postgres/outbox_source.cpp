@@ -101,8 +101,13 @@ class OutboxSource final : public Source {
                          "WHERE datname = pg_catalog.current_database())::text FROM pgtrickle._outbox_wal_source($1)",
                          {outbox_table_});
     if (!wal) return wal.error();
-    if (wal->rows() == 1)
-      wal_table_ = postgres::WalReader::Table{wal->str(0, 0), wal->str(0, 1), slot_name(wal->str(0, 3)), wal->str(0, 2)};
+    if (wal->rows() == 1) {
+      named_slot_ = config_.source_section().text("slot_name");
+      if (!named_slot_.empty() && !is_relay_slot_name(named_slot_))  // a reference resolved to something else
+        return fatal("source key \"slot_name\": " + relay_slot_name_rule(named_slot_));
+      wal_table_ = postgres::WalReader::Table{wal->str(0, 0), wal->str(0, 1),
+                                              named_slot_.empty() ? slot_name(wal->str(0, 3)) : named_slot_, wal->str(0, 2)};
+    }
 
     // A pipeline defined in SQL has one position, whichever relay group ran it last: one that
     // moved to another group (or ran in a relay's own group before pipelines had one) carries on
@@ -455,6 +460,23 @@ class OutboxSource final : public Source {
 
   Status prepare_slot() {
     const std::string& slot = wal_table_->slot;
+    // A slot the config names is read only when it was created for this pipeline: never another
+    // pipeline's, nor one another system made.
+    if (!named_slot_.empty()) {
+      auto owner = lag_db_.exec("SELECT r.pipeline, r.relay_group_id, "
+                                "EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots AS s WHERE s.slot_name = $1) "
+                                "FROM (SELECT 1) AS one LEFT JOIN pgtrickle.relay_slots AS r ON r.slot_name = $1",
+                                {slot});
+      if (!owner) return owner.error();
+      bool recorded = !owner->null(0, 0);
+      if (recorded && (owner->str(0, 0) != config_.name || (config_.origin != "sql" && owner->str(0, 1) != ctx_.relay_group_id)))
+        return fatal(fmt::format("the replication slot \"{}\" is the slot of the pipeline \"{}\"; give this pipeline another "
+                                 "slot_name", slot, owner->str(0, 0)));
+      if (!recorded && owner->boolean(0, 2))
+        return fatal(fmt::format("the replication slot \"{}\" exists but was not created for this pipeline, so it is not read "
+                                 "(its changes may be another consumer's); name another slot_name, or drop it "
+                                 "(SELECT pg_drop_replication_slot('{}')) if nothing reads it", slot, slot));
+    }
     if (auto r = lag_db_.exec("INSERT INTO pgtrickle.relay_slots (slot_name, relay_group_id, pipeline, outbox) "
                               "VALUES ($1, $2, $3, $4) ON CONFLICT (slot_name) DO NOTHING",
                               {slot, ctx_.relay_group_id, config_.name, outbox_table_});
@@ -548,6 +570,7 @@ class OutboxSource final : public Source {
   std::optional<postgres::OutboxReader> reader_;
   std::optional<postgres::WalReader::Table> wal_table_;  // set when the table is captured from the WAL
   std::optional<postgres::WalReader> wal_;                // reads it instead of reader_
+  std::string named_slot_;                      // the source's slot_name, when given
   std::atomic<std::uint64_t> confirm_lsn_{0};  // stored by ack(): the slot may confirm it
   Clock::time_point last_status_{};             // when the reader thread last told the slot its position
   std::uint64_t confirmed_lsn_ = 0;            // confirmed to the server (reader thread)
