@@ -143,7 +143,9 @@ Status WalReader::fill(std::size_t want) {
 Status WalReader::read_ahead(std::size_t rows, std::vector<Pending>& chunk) {
   const std::size_t own = chunk.size();
   std::vector<std::pair<std::size_t, std::size_t>> spans;  // ahead_ index -> its rows' count
-  while (chunk.size() - own < rows) {
+  // Messages are bounded too: transactions with no change of the table (sent empty before
+  // PostgreSQL 15) add none.
+  while (chunk.size() - own < rows && ahead_.size() < 4 * rows + 16) {
     auto data = stream_->next(std::chrono::milliseconds(0));
     if (!data) return data.error();
     if (!*data) break;
