@@ -328,8 +328,9 @@ TEST(WalCapture, ASlotNamedInTheConfigIsTheOnlyOneTheRelayCreatesReadsAndDrops) 
   std::string error = wait_for_pipeline_error(relay, "taker-out");
   EXPECT_NE(error.find("exists but was not created for this pipeline, so it is not read"), std::string::npos) << error;
   EXPECT_NE(error.find("name another slot_name, or drop it"), std::string::npos) << error;
-  ASSERT_TRUE(wait_until([&] { return db.value("SELECT active FROM pg_replication_slots WHERE slot_name = '" + slot + "'") == "t"; }, 15s))
-      << relay.err();
+  ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << relay.err();
+  EXPECT_EQ(db.value("SELECT string_agg(s.slot_name, ',') FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
+                     "WHERE s.database = current_database()"), slot) << "the named slot is the one read";
   db.exec("INSERT INTO orders VALUES (1), (2)");
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 2; }, 15s)) << relay.err();
 
