@@ -131,11 +131,11 @@ Status WalReader::fill(std::size_t want) {
       if (r->schema == table_.schema && r->name == table_.name) set_relation(*r);  // a column added or dropped
       continue;
     }
-    std::vector<Pending> changes;
-    changes_of(**m, changes);
+    changes_.clear();
+    changes_of(**m, changes_);
     // Rows read ahead were rendered then.
-    for (std::size_t i = 0; i < changes.size() && i < held_.texts.size(); ++i) changes[i].text = std::move(held_.texts[i]);
-    for (auto& p : changes) pending_.push_back(std::move(p));
+    for (std::size_t i = 0; i < changes_.size() && i < held_.texts.size(); ++i) changes_[i].text = std::move(held_.texts[i]);
+    for (auto& p : changes_) pending_.push_back(std::move(p));
   }
   return {};
 }

@@ -95,6 +95,7 @@ class WalReader {
   pgoutput::Lsn commit_lsn_ = 0;
   std::int64_t next_row_ = 1;  // the row number of pending_.front()
   std::deque<Pending> pending_;
+  std::vector<Pending> changes_;  // one message's changes on their way to pending_ (kept: no allocation per message)
   std::deque<Ahead> ahead_;
   Ahead held_;  // the message pull() returned last, read ahead
   std::vector<DeltaRow> last_;  // the last chunk returned, for a re-read of its end
