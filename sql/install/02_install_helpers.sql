@@ -93,6 +93,17 @@ AS $$
   SELECT coalesce(p_ref ~ '^\s*("([^"]|"")+"|[^."\s]+)\s*(\.\s*("([^"]|"")+"|[^."\s]+)\s*)?$', false)
 $$;
 
+-- Is p_name a replication slot name the relay may create, read and drop (as is_relay_slot_name in
+-- the relay): "pgtrickle_" then lowercase letters, digits and underscores, 63 bytes at most. A slot
+-- named otherwise is another system's.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_is_slot_name(p_name text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce(p_name ~ '^pgtrickle_[a-z0-9_]{1,53}$', false)
+$$;
+
 -- to_regclass() that returns NULL for text that is not a relation name. No SET search_path:
 -- names resolve in the caller's search path.
 -- A schema-qualified name resolves the same for everyone; the relay's role may lack USAGE on the

@@ -222,9 +222,8 @@ BEGIN
     END IF;
     v_expected := 'a string';
   WHEN 'slot_name' THEN
-    -- As is_relay_slot_name in the relay: only such slots are created, read and dropped for pipelines.
     IF v_kind = 'string' THEN
-      IF v_text ~ '^pgtrickle_[a-z0-9_]{1,53}$' THEN RETURN p_value; END IF;
+      IF pgtrickle._relay_is_slot_name(v_text) THEN RETURN p_value; END IF;
       PERFORM pgtrickle._relay_config_error(p_pipeline, format(
         '%s: "%s" is not a slot name the relay may create and drop: it must start with "pgtrickle_", then hold only '
         'lowercase letters, digits and underscores, 63 characters at most (e.g. "pgtrickle_orders"); slots named '

@@ -92,7 +92,7 @@ BEGIN
   LOOP
     -- Only a slot the relay can have created (the relay role writes this table: it must not get
     -- another system's slot dropped through it).
-    CONTINUE WHEN v_slot !~ '^pgtrickle_[a-z0-9_]{1,53}$' OR NOT EXISTS (
+    CONTINUE WHEN NOT pgtrickle._relay_is_slot_name(v_slot) OR NOT EXISTS (
       SELECT 1 FROM pg_replication_slots
       WHERE slot_name = v_slot AND plugin = 'pgoutput' AND database = current_database());
     FOR i IN 1..50 LOOP
