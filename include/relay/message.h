@@ -12,7 +12,8 @@ namespace relay {
 using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 
-enum class Op { insert, update, delete_, truncate, event, delta };
+// read: a row a backfill sent as it is now (not a change).
+enum class Op { insert, update, delete_, truncate, event, delta, read };
 const char* to_string(Op op);
 
 using Header = std::pair<std::string, std::string>;

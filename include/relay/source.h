@@ -1,7 +1,9 @@
 // Source: where messages come from (an outbox table, a broker, stdin...).
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,17 @@ struct Batch {
   std::vector<Message> messages;
   std::shared_ptr<void> token;
   bool empty() const { return messages.empty() && !token; }
+};
+
+// A backfill under way (the existing rows of a forward pipeline's table being sent).
+struct BackfillStatus {
+  std::int64_t id = 0;
+  std::int64_t rows_done = 0;        // rows of the table read and acknowledged
+  std::int64_t rows_sent = 0;        // of them, sent (the others changed meanwhile and went out as changes)
+  std::int64_t rows_estimated = -1;  // the planner's estimate when it was requested; -1 unknown
+  std::int64_t rows_done_here = 0;   // of rows_done, those this relay read (a takeover resumes a backfill)
+  double rows_per_second = 0;        // this relay's rate
+  bool finished = false;             // done or stopped: reported once more, so counters see its last rows
 };
 
 class Source {
@@ -40,6 +53,8 @@ class Source {
   // For a source reading a replication slot: the server's WAL beyond the slot's confirmed position,
   // and the WAL the slot keeps the server from removing, in bytes (as of the last lag()); -1 otherwise.
   virtual void wal_lag(std::int64_t& behind_bytes, std::int64_t& retained_bytes) { behind_bytes = retained_bytes = -1; }
+  // The backfill under way, if any, or the last one this source ran (acknowledged progress).
+  virtual std::optional<BackfillStatus> backfill() { return std::nullopt; }
   // A problem the source is riding out without failing poll() (every broker down, receives
   // failing), shown in /health while it lasts; "" when none.
   virtual std::string degraded() { return ""; }

@@ -107,6 +107,49 @@ BEGIN
 END
 $$;
 
+-- Backfills of forward pipelines (their functions: 14_backfill.sql).
+CREATE TABLE IF NOT EXISTS pgtrickle.relay_backfills (
+  id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  pipeline       text NOT NULL,
+  outbox         text NOT NULL,          -- the outbox table the pipeline reads
+  source_schema  text NOT NULL,
+  source_table   text NOT NULL,
+  key_columns    text[] NOT NULL,        -- the table's key, in index order: the chunks follow it
+  where_clause   text,                   -- NULL: every row
+  state          text NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending', 'running', 'done', 'cancelled', 'failed')),
+  last_key       jsonb,                  -- the key of the last row done; NULL: none yet
+  rows_done      bigint NOT NULL DEFAULT 0,   -- rows of the table read so far
+  rows_sent      bigint NOT NULL DEFAULT 0,   -- of them, sent (the others changed meanwhile: their change was sent)
+  rows_estimated bigint,                 -- the planner's estimate when the backfill was requested
+  requested_by   text NOT NULL DEFAULT session_user,
+  requested_at   timestamptz NOT NULL DEFAULT now(),
+  started_at     timestamptz,
+  updated_at     timestamptz,
+  finished_at    timestamptz,
+  error          text
+);
+CREATE UNIQUE INDEX IF NOT EXISTS relay_backfills_active ON pgtrickle.relay_backfills (pipeline)
+  WHERE state IN ('pending', 'running');
+
+-- A pipeline's latest backfill, for list_relay_configs() and the relay's health: its state, rows
+-- done, sent and estimated, and rows read per second so far.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_summary(p_pipeline text)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT jsonb_build_object('id', b.id, 'state', b.state, 'where', b.where_clause, 'rows_done', b.rows_done,
+                            'rows_sent', b.rows_sent, 'rows_estimated', b.rows_estimated,
+                            'rows_per_second', CASE WHEN b.started_at IS NOT NULL AND b.updated_at > b.started_at
+                              THEN round((b.rows_done / extract(epoch FROM b.updated_at - b.started_at))::numeric, 1) END,
+                            'requested_at', b.requested_at, 'finished_at', b.finished_at, 'error', b.error)
+  FROM pgtrickle.relay_backfills AS b
+  WHERE b.pipeline = p_pipeline
+  ORDER BY b.id DESC
+  LIMIT 1
+$$;
+
 -- Deleting a pipeline also forgets its offsets: a new pipeline of the same name starts afresh.
 CALL pgtrickle._relay_define('delete_relay', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.delete_relay(p_name text)
@@ -131,6 +174,7 @@ CALL pgtrickle._relay_define('delete_relay', $ddl$
     DELETE FROM pgtrickle.relay_offsets WHERE pipeline = p_name;
     DELETE FROM pgtrickle.relay_pipeline_status WHERE pipeline = p_name;
     PERFORM pgtrickle._relay_drop_slots(p_name, NULL);
+    PERFORM pgtrickle._relay_backfill_forget(p_name, NULL);
   END
   $fn$;
 $ddl$);
@@ -143,7 +187,7 @@ CALL pgtrickle._relay_define('list_relay_configs', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.list_relay_configs()
   RETURNS TABLE (name text, direction text, enabled boolean, config jsonb, relay_group_id text, owner text,
                  state text, lag bigint, lag_seconds double precision, last_error text, updated_at timestamptz,
-                 origin text)
+                 origin text, backfill jsonb)
   LANGUAGE sql STABLE SECURITY DEFINER
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
@@ -152,7 +196,7 @@ CALL pgtrickle._relay_define('list_relay_configs', $ddl$
              CASE WHEN c.enabled THEN s.owner END,
              CASE WHEN c.enabled THEN s.state ELSE 'disabled' END,
              CASE WHEN c.enabled THEN s.lag_rows END, CASE WHEN c.enabled THEN s.lag_seconds END,
-             CASE WHEN c.enabled THEN s.last_error END, c.updated_at, 'sql'
+             CASE WHEN c.enabled THEN s.last_error END, c.updated_at, 'sql', pgtrickle._relay_backfill_summary(c.name)
       FROM pgtrickle._relay_all_configs() AS c
       LEFT JOIN LATERAL (
         SELECT * FROM pgtrickle.relay_pipeline_status AS s
@@ -162,7 +206,7 @@ CALL pgtrickle._relay_define('list_relay_configs', $ddl$
       ) AS s ON true
       UNION ALL
       (SELECT DISTINCT ON (s.pipeline) s.pipeline, s.direction, true, NULL::jsonb, s.relay_group_id, s.owner, s.state,
-              s.lag_rows, s.lag_seconds, s.last_error, NULL::timestamptz, 'file'
+              s.lag_rows, s.lag_seconds, s.last_error, NULL::timestamptz, 'file', pgtrickle._relay_backfill_summary(s.pipeline)
        FROM pgtrickle.relay_pipeline_status AS s
        WHERE s.origin = 'file' AND s.heartbeat_at > now() - interval '30 seconds'
          AND NOT EXISTS (SELECT 1 FROM pgtrickle._relay_all_configs() AS c WHERE c.name = s.pipeline)

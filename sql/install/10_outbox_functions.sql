@@ -341,6 +341,7 @@ BEGIN
     END IF;
   END IF;
   PERFORM pgtrickle._relay_drop_slots(NULL, t.outbox_name);
+  PERFORM pgtrickle._relay_backfill_forget(NULL, t.outbox_name);
   IF t.capture = 'wal' THEN
     -- Positions in the WAL mean nothing to the outbox a later enable_outbox makes.
     DELETE FROM pgtrickle.relay_offsets WHERE outbox = t.outbox_name;

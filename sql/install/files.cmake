@@ -15,6 +15,7 @@ set(RELAY_SQL_INSTALL_FILES
   sql/install/11_outbox_retention.sql
   sql/install/12_consumer_groups.sql
   sql/install/13_inbox.sql
-  sql/install/14_version.sql
-  sql/install/15_privileges.sql
+  sql/install/14_backfill.sql
+  sql/install/15_version.sql
+  sql/install/16_privileges.sql
 )

@@ -27,6 +27,7 @@ const char* to_string(Op op) {
     case Op::truncate: return "truncate";
     case Op::event: return "event";
     case Op::delta: return "delta";
+    case Op::read: return "read";
   }
   return "event";
 }

@@ -378,6 +378,11 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
   c.granularity = o.value("granularity", "row") == "delta" ? Granularity::delta : Granularity::row;
   c.format = o.value("format", "json") == "cloudevents" ? Format::cloudevents : Format::json;
   c.dead_letter = o.value("dead_letter", true);
+  c.backfill_initial = o.value("backfill", "none") == "initial";
+  c.backfill_chunk_rows = int_opt("backfill_chunk_rows", 10000);
+  if (c.backfill_initial && (direction != Direction::forward || c.source_type != "outbox"))
+    problems.push_back(fmt::format("pipeline \"{}\": \"backfill\": \"initial\" sends a table's existing rows, so only a forward "
+                                   "pipeline reading an outbox (source type \"outbox\") takes it", name));
   // pg_trickle's set_relay_outbox stores its p_group as the outbox source's "group".
   std::string source_group = c.source_type == "outbox" ? o["source"].value("group", "") : "";
   c.relay_group = o.value("relay_group", source_group);

@@ -34,6 +34,8 @@ struct PipelineConfig {
   Format format = Format::json;
   std::vector<std::string> key_columns;  // explicit key columns ("key" option), empty = the row's key
   std::string key_template;              // "key" given as a template
+  bool backfill_initial = false;         // "backfill": "initial"
+  int backfill_chunk_rows = 10000;
   int retry_initial_ms = 100;
   int retry_max_ms = 30000;
   bool dead_letter = true;

@@ -20,6 +20,9 @@ struct PipelineHealth {
   double lag_seconds = -1;
   long long slot_lag_bytes = -1;       // WAL capture: the slot's distance from the server's WAL
   long long slot_retained_bytes = -1;  // WAL capture: the WAL the slot keeps on the server
+  long long backfill_id = 0;           // a backfill under way (0: none): its rows done, sent, estimated, rate
+  long long backfill_rows_done = 0, backfill_rows_sent = 0, backfill_rows_estimated = -1;
+  double backfill_rows_per_second = 0;
   bool owned = false;
   bool failing() const { return state == "failed" || state == "invalid" || state == "retrying" || state == "degraded"; }
 };

@@ -516,10 +516,21 @@ class PipelineRunner::Impl {
     std::int64_t rows = -1;
     double seconds = -1;
     std::int64_t slot_behind = -1, slot_retained = -1;
+    std::optional<BackfillStatus> backfill;
     if (source_) {
       source_->lag(rows, seconds);
       source_->wal_lag(slot_behind, slot_retained);
+      backfill = source_->backfill();
     }
+    // The counter follows the backfill's acknowledged rows (a later backfill starts from 0 again).
+    if (backfill) {
+      std::int64_t counted = backfill->id == backfill_id_ ? backfill_rows_ : 0;
+      if (backfill->rows_done_here > counted) metrics_->backfill_rows.inc(static_cast<std::uint64_t>(backfill->rows_done_here - counted));
+      backfill_id_ = backfill->id;
+      backfill_rows_ = backfill->rows_done_here;
+    }
+    if (backfill && backfill->finished) backfill.reset();  // counted; no longer under way
+    metrics_->backfill_rows_estimated.set(backfill ? static_cast<double>(std::max<std::int64_t>(backfill->rows_estimated, 0)) : -1);
     if (rows >= 0) metrics_->lag_rows.set(static_cast<double>(rows));
     if (seconds >= 0) metrics_->lag_seconds.set(seconds);
     metrics_->slot_lag_bytes.set(static_cast<double>(slot_behind));
@@ -529,6 +540,13 @@ class PipelineRunner::Impl {
       h.lag_seconds = seconds;
       h.slot_lag_bytes = slot_behind;
       h.slot_retained_bytes = slot_retained;
+      h.backfill_id = backfill ? backfill->id : 0;
+      if (backfill) {
+        h.backfill_rows_done = backfill->rows_done;
+        h.backfill_rows_sent = backfill->rows_sent;
+        h.backfill_rows_estimated = backfill->rows_estimated;
+        h.backfill_rows_per_second = backfill->rows_per_second;
+      }
     });
     if (!db_) return;
     auto written = db_->exec(
@@ -627,6 +645,7 @@ class PipelineRunner::Impl {
   std::string state_, last_error_;
   static constexpr std::chrono::seconds kDeadLetterWindow{60};
   Clock::time_point last_dead_letter_{};
+  std::int64_t backfill_id_ = 0, backfill_rows_ = 0;  // the backfill last reported, and its rows counted in the metrics
   std::string last_dead_letter_error_;
   std::time_t owner_since_ = 0;
 };

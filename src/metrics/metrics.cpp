@@ -90,6 +90,10 @@ std::string Registry::render() const {
              [](auto& m) { return m.slot_lag_bytes.value(); });
   slot_gauge("pgtrickle_relay_slot_retained_wal_bytes", "WAL the pipeline's replication slot keeps the server from removing (WAL capture).",
              [](auto& m) { return m.slot_retained_bytes.value(); });
+  counter("pgtrickle_relay_backfill_rows_total", "Rows of the table backfills read and acknowledged (sent, or superseded by a change sent).",
+          [](auto& m) { return m.backfill_rows.value(); });
+  slot_gauge("pgtrickle_relay_backfill_rows_estimated", "Rows the backfill under way expects to read (the planner's estimate).",
+             [](auto& m) { return m.backfill_rows_estimated.value(); });
   gauge("pgtrickle_relay_pipeline_owned", "1 while this relay owns the pipeline.", [](auto& m) { return m.owned.value(); });
 
   const char* h = "pgtrickle_relay_delivery_duration_seconds";

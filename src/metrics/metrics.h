@@ -66,6 +66,8 @@ struct PipelineMetrics {
   Gauge slot_lag_bytes{-1};      // a replication slot's WAL beyond its confirmed position; -1: no slot
   Gauge slot_retained_bytes{-1}; // the WAL the slot keeps on the server
   Gauge owned;            // 1 while this relay owns the pipeline
+  Counter backfill_rows;            // rows of the table a backfill read (acknowledged)
+  Gauge backfill_rows_estimated{-1};  // the backfill under way: the rows it expects; -1: none under way
   // False while the pipeline is disabled: its counters stay, its gauges are not exported (a
   // disabled pipeline has no owner to miss and no lag to alert on).
   std::atomic<bool> running{true};

@@ -61,8 +61,11 @@ void Expander::append_cloudevent_head(std::string& b, const Message& m, std::str
     b += ",\"subject\":";
     util::append_json_string(b, m.key);
   }
-  b += ",\"datacontenttype\":\"application/json\",\"outboxid\":";
-  util::append_json_string(b, id_text);
+  b += ",\"datacontenttype\":\"application/json\"";
+  if (!id_text.empty()) {  // a backfilled row has no outbox row
+    b += ",\"outboxid\":";
+    util::append_json_string(b, id_text);
+  }
 }
 
 const std::string& Expander::timestamp_of(const OutboxRow& row) {
@@ -112,21 +115,41 @@ void Expander::poison(const OutboxRow& row, std::string reason, std::vector<Mess
 void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
                     std::vector<Message>& out) {
   Message m;
+  append_id_key(m.dedup_key, opt_.outbox, row.id, index);
+  std::string id_text = std::to_string(row.id);
+  if (now) m.data = std::move(now->text);  // the inserted row is not needed after its message
+  else if (before) m.data = before->text;
+  else m.data = "null";
+  emit_row(row, op, id_text, "", before, full_refresh, std::move(m), out);
+}
+
+void Expander::expand_read(std::int64_t backfill_id, std::string_view identity, std::string_view row_text, double read_at,
+                           std::vector<Message>& out) {
+  Message m;
+  std::string backfill = std::to_string(backfill_id);
+  m.dedup_key.reserve(opt_.outbox.size() + identity.size() + 32);
+  m.dedup_key += opt_.outbox;
+  m.dedup_key += ":backfill";
+  m.dedup_key += backfill;
+  m.dedup_key += ':';
+  m.dedup_key += identity;
+  m.data = minified(row_text);  // as the rows of changes are
+  OutboxRow row;
+  row.committed_at = read_at;
+  emit_row(row, Op::read, "", backfill, nullptr, false, std::move(m), out);
+}
+
+void Expander::emit_row(const OutboxRow& row, Op op, std::string_view id_text, std::string_view backfill_id,
+                        const RowRef* before, bool full_refresh, Message m, std::vector<Message>& out) {
   m.op = op;
   m.source = opt_.stream_table;
   m.committed_at = row.committed_at;
-  append_id_key(m.dedup_key, opt_.outbox, row.id, index);
-
-  std::string id_text = std::to_string(row.id);
   RowVars vars;
   vars.stream_table = opt_.stream_table;
   vars.op = to_string(op);
   vars.outbox_id = id_text;
   vars.refresh_id = row.refresh_id;
-  if (now) m.data = std::move(now->text);  // the inserted row is not needed after its message
-  else if (before) m.data = before->text;
-  else m.data = "null";
-  if (now || before) {
+  if (m.data != "null") {
     vars.row = m.data;
     m.key = key_of(m.data, vars);
   }
@@ -143,7 +166,11 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now
     b += ",\"op\":\"";
     b += to_string(op);
     b += "\",\"outbox_id\":";
-    b += id_text;
+    b += id_text.empty() ? std::string_view("null") : id_text;
+    if (!backfill_id.empty()) {  // a row a backfill read, not a change
+      b += ",\"backfill_id\":";
+      b += backfill_id;
+    }
     b += ",\"refresh_id\":";
     util::append_json_string_or_null(b, row.refresh_id);
     b += ",\"key\":";
@@ -161,6 +188,10 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now
     b += '}';
   } else {
     append_cloudevent_head(b, m, "pgtrickle." + opt_.stream_table + "." + to_string(op), row, id_text);
+    if (!backfill_id.empty()) {
+      b += ",\"backfillid\":";
+      util::append_json_string(b, backfill_id);
+    }
     b += ",\"data\":{\"before\":";
     if (op == Op::update && before) b += before->text;
     else if (op == Op::delete_) b += m.data;

@@ -23,6 +23,7 @@ struct OutboxRow {
   std::string headers;         // JSON object text; empty when NULL
   std::string refresh_id;
   double committed_at = 0;     // unix seconds
+  std::uint32_t xid = 0;       // a transaction read from the WAL: its id, as the stream gives it (32 bits)
 };
 
 // One row of a claim-check delta table.
@@ -60,6 +61,13 @@ class Expander {
   void expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRow>& rows, bool last_chunk,
                          std::size_t& consumed, std::vector<Message>& out);
 
+  // Appends the message of a row that backfill `backfill_id` read from the table as it is now (op
+  // read): `row_text` as to_jsonb renders it, `identity` its key's values, which with the backfill
+  // make its identity ("<outbox>:backfill<id>:<identity>", the same when a resumed backfill sends
+  // it again), `read_at` its timestamp.
+  void expand_read(std::int64_t backfill_id, std::string_view identity, std::string_view row_text, double read_at,
+                   std::vector<Message>& out);
+
   const ExpandOptions& options() const { return opt_; }
 
  private:
@@ -69,6 +77,10 @@ class Expander {
   // `now`'s text is moved into the message.
   void emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
             std::vector<Message>& out);
+  // Fills in and encodes `m` (its dedup_key and data set) for `op`; `id_text` is the outbox id ("" for a
+  // backfilled row), `backfill_id` the backfill that read it ("" for a change).
+  void emit_row(const OutboxRow& row, Op op, std::string_view id_text, std::string_view backfill_id, const RowRef* before,
+                bool full_refresh, Message m, std::vector<Message>& out);
   // `inserted` and `deleted` are minified JSON arrays.
   void emit_delta(const OutboxRow& row, std::int64_t index, const std::string& inserted, const std::string& deleted,
                   size_t rows, std::string_view first_row, bool full_refresh, bool has_more, std::vector<Message>& out);

@@ -89,6 +89,7 @@ Status OutboxReader::connect() {
     auto d = pg::Connection::open(url_, app_ + " (claim-check)");
     if (!d) return d.error();
     delta_ = std::move(*d);
+    if (auto s = delta_.exec("SET default_transaction_isolation = 'read committed'"); !s) return s.error();
     auto p = delta_.prepare("ob_delta", fmt::format("SELECT row_num, row_op IN ('DELETE', 'D'), row_data::text FROM pgtrickle.{} "
                                                     "WHERE outbox_id = $1 AND row_num >= $2 ORDER BY row_num LIMIT $3",
                                                     quote_ident(table_.delta)));

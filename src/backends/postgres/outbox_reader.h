@@ -44,6 +44,14 @@ class OutboxReader {
   // return after a few milliseconds each, then one says the reader waits and returns at once, for
   // one more look at what committed before writers could see it.
   void wait_for_rows(Deadline deadline, int stop_fd);
+  // The commit order's watermark the last read went up to: every row numbered up to it was handed
+  // out once next() returned false.
+  std::int64_t watermark() const { return watermark_; }
+  // next() reads again, up to a new watermark, although it found nothing last time.
+  void look_again() { caught_up_ = false; }
+  // The claim-check connection (none for an outbox without a delta table), which the reader thread
+  // may use between reads; READ COMMITTED.
+  pg::Connection* side_connection() { return table_.delta.empty() ? nullptr : &delta_; }
 
  private:
   Status open_stream();

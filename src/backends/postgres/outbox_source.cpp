@@ -14,10 +14,12 @@
 #include <optional>
 #include <thread>
 
+#include "backends/postgres/backfill.h"
 #include "backends/postgres/expand.h"
 #include "backends/postgres/outbox_reader.h"
 #include "backends/postgres/wal_reader.h"
 #include "util/digest.h"
+#include "util/json_scan.h"
 
 namespace relay::postgres {
 namespace {
@@ -31,6 +33,7 @@ struct Position {
   std::int64_t seq = 0;
   std::int64_t id = 0;
   std::int64_t next_row = -1;
+  std::optional<Backfill::Progress> backfill;  // a batch of backfilled rows: where the backfill stands after it
 };
 
 // PostgreSQL text[] output, e.g. {a,"b c"}.
@@ -119,6 +122,7 @@ class OutboxSource final : public Source {
                                "WHERE relay_group_id = $1 AND pipeline = $2",
                          {ctx_.relay_group_id, config_.name});
     if (!off) return off.error();
+    const bool stored = off->rows() == 1;
     if (off->rows() == 1) {
       read_.seq = off->int64(0, 0);
       read_.id = off->int64(0, 1);
@@ -132,6 +136,14 @@ class OutboxSource final : public Source {
     // on connections of its own, in a thread that keeps a batch or two ahead of the sink.
     // The position only moves while this relay owns the pipeline (a stalled former owner's ack is refused).
     if (auto s = db_->prepare("ob_ack", fmt::format(kAckSql, ctx_.fence_sql)); !s) return s;
+    if (auto s = db_->prepare("ob_ack_backfill", fmt::format(kAckBackfillSql, fmt::format(kAckSql, ctx_.fence_sql))); !s) return s;
+    // "backfill": "initial": the table's existing rows go first, the first time the pipeline starts.
+    if (config_.backfill_initial && !stored) {
+      auto b = db_->exec("SELECT pgtrickle._relay_backfill_initial($1, $2)", {config_.name, outbox_table_});
+      if (!b) return b.error();
+      if (!b->null(0, 0)) ctx_.log->info("The pipeline starts with no stored position: its table's existing rows go first.",
+                                         {{"backfill_id", b->str(0, 0)}});
+    }
     std::string t = db_->quote_ident(outbox_table_);
     std::string lag_sql =
         table.legacy
@@ -228,11 +240,21 @@ class OutboxSource final : public Source {
 
   Status ack(const Batch& batch) override {
     const auto& p = *std::static_pointer_cast<Position>(batch.token);
-    auto r = db_->exec_prepared("ob_ack", {ctx_.relay_group_id, config_.name, std::to_string(p.seq), std::to_string(p.id),
-                                           p.next_row >= 0 ? std::optional<std::string>(std::to_string(p.next_row)) : std::nullopt,
-                                           ctx_.worker_id, outbox_table_});
+    pg::Params args{ctx_.relay_group_id, config_.name, std::to_string(p.seq), std::to_string(p.id),
+                    p.next_row >= 0 ? std::optional<std::string>(std::to_string(p.next_row)) : std::nullopt,
+                    ctx_.worker_id, outbox_table_};
+    if (const auto& b = p.backfill) {
+      // The backfill's progress is stored with the position, in the same statement.
+      for (auto v : {b->last_key.empty() ? std::optional<std::string>() : std::optional<std::string>(b->last_key),
+                     std::optional<std::string>(std::to_string(b->rows_done)), std::optional<std::string>(std::to_string(b->rows_sent)),
+                     std::optional<std::string>(b->finished ? "true" : "false"), std::optional<std::string>(std::to_string(b->id))})
+        args.push_back(v);
+    }
+    auto r = db_->exec_prepared(p.backfill ? "ob_ack_backfill" : "ob_ack", args);
     if (!r) return r.error();
-    if (r->affected() == 0) return retriable("the position was not stored: another relay of the group owns the pipeline now");
+    if (p.backfill ? r->int64(0, 0) == 0 : r->affected() == 0)
+      return retriable("the position was not stored: another relay of the group owns the pipeline now");
+    if (const auto& b = p.backfill) backfill_acked(*b);
     acked_ = p;
     // Stored: the slot may now release the WAL of every transaction done (the reader thread tells the server).
     if (wal_) confirm_lsn_.store(static_cast<std::uint64_t>(p.next_row >= 0 ? p.seq - 1 : p.seq));
@@ -266,6 +288,11 @@ class OutboxSource final : public Source {
     }
     rows = lag_rows_;
     seconds = lag_seconds_;
+  }
+
+  std::optional<BackfillStatus> backfill() override {
+    std::lock_guard lock(status_mu_);
+    return backfill_status_;
   }
 
   void wal_lag(std::int64_t& behind_bytes, std::int64_t& retained_bytes) override {
@@ -308,6 +335,16 @@ class OutboxSource final : public Source {
       "ON CONFLICT (relay_group_id, pipeline) DO UPDATE "
       "SET last_seq = excluded.last_seq, last_id = excluded.last_id, next_row = excluded.next_row, "
       "worker_id = excluded.worker_id, updated_at = excluded.updated_at, outbox = excluded.outbox";
+
+  // A position and a backfill's progress, in one statement: (the position's count, the backfill's).
+  // $8 last key, $9 rows done, $10 rows sent, $11 finished, $12 the backfill.
+  static constexpr const char* kAckBackfillSql =
+      "WITH pos AS ({} RETURNING 1), "
+      "bf AS (UPDATE pgtrickle.relay_backfills SET state = CASE WHEN $11::boolean THEN 'done' ELSE 'running' END, "
+      "last_key = $8::jsonb, rows_done = $9::bigint, rows_sent = $10::bigint, started_at = coalesce(started_at, now()), "
+      "updated_at = now(), finished_at = CASE WHEN $11::boolean THEN now() END "
+      "WHERE id = $12::bigint AND state IN ('pending', 'running') AND EXISTS (SELECT FROM pos) RETURNING 1) "
+      "SELECT (SELECT count(*) FROM pos), (SELECT count(*) FROM bf)";
 
   struct ClaimCheck {
     OutboxRow row;
@@ -365,8 +402,11 @@ class OutboxSource final : public Source {
     Batch batch;
     batch.messages.reserve(config_.batch_size);
     if (cc_) return claim_check_chunk(std::move(batch), static_cast<size_t>(config_.batch_size));
+    if (auto s = backfill_turn(); !s) return s.error();
+    if (chunk_due_) return backfill_batch(std::move(batch));
     Position pos = read_;
     size_t consumed = 0;
+    bool looked_again = false;
     OutboxRow& row = row_;  // reused: its buffers keep their capacity from row to row
     while (batch.messages.size() < static_cast<size_t>(config_.batch_size)) {
       if (held_) {
@@ -375,7 +415,27 @@ class OutboxSource final : public Source {
       } else {
         auto more = reader_->next(row);
         if (!more) return more.error();
-        if (!*more) break;
+        if (!*more) {
+          // Every row numbered up to the reader's watermark was read: a chunk whose window ends there
+          // is due; one whose window ends beyond it waits for a read up to a newer watermark.
+          if (backfill_ && backfill_->has_chunk()) {
+            if (reader_->watermark() >= backfill_->high()) chunk_due_ = true;
+            else if (!looked_again) {
+              reader_->look_again();
+              looked_again = true;
+              continue;
+            }
+          }
+          break;
+        }
+      }
+      if (backfill_ && backfill_->has_chunk()) {
+        if (row.seq > backfill_->high()) {  // past the chunk's window: its rows go out first
+          held_ = std::move(row);
+          chunk_due_ = true;
+          break;
+        }
+        if (row.seq > backfill_->low()) changed_in_window(row);
       }
       bool resumed = read_.id == row.id && read_.next_row >= 0;  // a claim-check row partly delivered
       if (row.is_claim_check || resumed) {
@@ -390,10 +450,122 @@ class OutboxSource final : public Source {
       pos = {row.seq, row.id, -1};
       ++consumed;
     }
-    if (consumed == 0) return batch;
+    if (consumed == 0) return chunk_due_ ? backfill_batch(std::move(batch)) : batch;
     read_ = pos;
     batch.token = std::make_shared<Position>(pos);
     return batch;
+  }
+
+  // ---- backfill (reader thread, but backfill_acked) -------------------------------------------
+
+  // Between batches: takes up a backfill requested since the last look (at most once a second) and
+  // reads its next chunk when none is held. A backfill that can no longer run (its table dropped,
+  // the condition failing) is ended with the reason, and the pipeline goes on with its changes.
+  Status backfill_turn() {
+    pg::Connection* db = wal_ ? &wal_->side_connection() : reader_->side_connection();
+    if (!db) return {};  // an event outbox: no table
+    if (!backfill_ && Clock::now() >= backfill_look_) {
+      backfill_look_ = Clock::now() + std::chrono::seconds(1);
+      auto found = Backfill::find(*db, config_.name, config_.backfill_chunk_rows);
+      if (!found) return found.error();
+      // One whose last batch is on its way to the sink is not taken up again.
+      if (*found && (*found)->id() != finished_backfill_) {
+        backfill_ = std::move(**found);
+        const auto& p = backfill_->progress();
+        {
+          std::lock_guard lock(status_mu_);
+          backfill_status_ = BackfillStatus{p.id, p.rows_done, p.rows_sent, backfill_->rows_estimated(), 0, 0, false};
+          backfill_began_ = Clock::now();
+          backfill_rows_before_ = p.rows_done;
+        }
+        ctx_.log->info(p.last_key.empty() ? "Backfilling the table's existing rows." : "Resuming the backfill of the table's rows.",
+                       {{"table", backfill_->table()}, {"backfill_id", std::to_string(p.id)},
+                        {"after_key", p.last_key}, {"rows_estimated", std::to_string(backfill_->rows_estimated())}});
+      }
+    }
+    if (!backfill_ || backfill_->has_chunk()) return {};
+    auto wanted = backfill_->still_wanted();
+    if (!wanted) return wanted.error();
+    if (!*wanted) {
+      ctx_.log->info("The backfill was cancelled; the pipeline goes on with the table's changes.",
+                     {{"backfill_id", std::to_string(backfill_->id())}});
+      end_backfill();
+      return {};
+    }
+    Status read;
+    if (wal_) {
+      std::vector<std::uint32_t> recent(handed_xids_.begin(), handed_xids_.end());
+      std::string marker = fmt::format("{}:{}:{}:{}", wal_table_->slot, backfill_->id(), ::getpid(), ++chunks_read_);
+      read = backfill_->read_chunk_between_wal(marker, recent);
+      if (read) {
+        wal_->watch_marker(marker);
+        // Those the read saw are settled: any later read sees them too.
+        std::erase_if(handed_xids_, [&](std::uint32_t x) { return backfill_->settled(x); });
+      }
+    } else {
+      read = backfill_->read_chunk_between_commits();
+    }
+    if (!read && db->ok()) {
+      // The database answered: the chunk's read itself fails (table dropped, condition failing).
+      ctx_.log->error("The backfill cannot read its table and is ended; the pipeline goes on with the table's changes.",
+                      {{"backfill_id", std::to_string(backfill_->id())}, {"error", read.error().message}});
+      (void)db->exec("SELECT pgtrickle._relay_backfill_end($1, $2)", {std::to_string(backfill_->id()), read.error().message});
+      end_backfill();
+      return {};
+    }
+    return read;
+  }
+
+  // The rows of the due chunk still current, up to batch_size, with where the backfill then stands.
+  Batch backfill_batch(Batch batch) {
+    Backfill::Progress progress;
+    backfill_->take(static_cast<size_t>(std::max(1, config_.batch_size)), *expander_, batch.messages, progress);
+    auto pos = std::make_shared<Position>(read_);
+    pos->backfill = progress;
+    batch.token = std::move(pos);
+    if (!backfill_->has_chunk()) {
+      chunk_due_ = false;
+      if (progress.finished) end_backfill();
+    }
+    return batch;
+  }
+
+  void end_backfill() {
+    finished_backfill_ = backfill_->id();
+    backfill_.reset();
+    chunk_due_ = false;
+    if (wal_) wal_->watch_marker("");
+  }
+
+  // The rows an outbox row of the chunk's window changed: their chunk rows stay out.
+  void changed_in_window(const OutboxRow& row) {
+    if (row.is_event || row.payload.empty()) return;
+    std::string_view p = row.payload, v;
+    if (json_scan::field(p, "full_refresh", v) && v == "true") backfill_->truncated();
+    for (const char* side : {"inserted", "deleted"})
+      if (json_scan::field(p, side, v)) json_scan::each_element(v, [&](std::string_view r) { backfill_->changed(r); }, true);
+  }
+
+  // A batch of backfilled rows was stored (pipeline thread): the status follows; a finished
+  // backfill's chunk function goes.
+  void backfill_acked(const Backfill::Progress& p) {
+    {
+      std::lock_guard lock(status_mu_);
+      if (!backfill_status_ || backfill_status_->id != p.id) backfill_status_ = BackfillStatus{p.id};
+      auto& s = *backfill_status_;
+      s.rows_done = p.rows_done;
+      s.rows_sent = p.rows_sent;
+      s.rows_done_here = p.rows_done - backfill_rows_before_;
+      double elapsed = std::chrono::duration<double>(Clock::now() - backfill_began_).count();
+      s.rows_per_second = elapsed > 0 ? static_cast<double>(s.rows_done_here) / elapsed : 0;
+      s.finished = p.finished;
+    }
+    if (p.finished) {
+      (void)db_->exec("SELECT pgtrickle._relay_backfill_end($1, NULL)", {std::to_string(p.id)});
+      ctx_.log->info("The backfill is done: every existing row of the table was sent or superseded by its change.",
+                     {{"backfill_id", std::to_string(p.id)}, {"rows_done", std::to_string(p.rows_done)},
+                      {"rows_sent", std::to_string(p.rows_sent)}});
+    }
   }
 
   // The next transactions of a table captured from the WAL, each a claim-check delta of its
@@ -404,11 +576,22 @@ class OutboxSource final : public Source {
     if (auto s = send_confirm(); !s) return s.error();
     const size_t most = static_cast<size_t>(std::max(1, config_.batch_size));
     auto wait = std::chrono::milliseconds(config_.poll_interval_ms);
+    if (!cc_) {
+      if (auto s = backfill_turn(); !s) return s.error();
+      if (chunk_due_) return backfill_batch(std::move(batch));
+    }
     while (batch.messages.size() < most) {
       if (!cc_) {
         auto more = wal_->next(row_, wait);
         if (!more) return more.error();
-        if (!*more) break;  // idle, or nothing more arrived yet
+        if (!*more) {  // idle, nothing more arrived yet, or the chunk's marker came: its rows go out next
+          if (wal_->marker_seen() && backfill_ && backfill_->has_chunk()) {
+            wal_->watch_marker("");
+            chunk_due_ = true;
+            if (batch.messages.empty() && !batch.token) return backfill_batch(std::move(batch));
+          }
+          break;
+        }
         wait = std::chrono::milliseconds(0);  // only what already arrived joins this batch
         bool resumed = row_.seq == read_.seq && read_.next_row >= 0;
         if (!resumed && row_.seq <= read_.seq) {  // delivered and stored before the restart
@@ -419,6 +602,8 @@ class OutboxSource final : public Source {
           std::lock_guard lock(mu_);
           unacked_commits_.emplace_back(row_.seq, row_.committed_at);
         }
+        handed_xids_.push_back(row_.xid);
+        if (handed_xids_.size() > kHandedXids) handed_xids_.pop_front();
         cc_ = ClaimCheck{row_, resumed ? read_.next_row : 1};
       }
       const size_t room = most - batch.messages.size();
@@ -548,6 +733,11 @@ class OutboxSource final : public Source {
     if (!rows) return rows.error();
     bool last = rows->size() < limit;
     size_t consumed = 0;
+    if (backfill_ && backfill_->has_chunk() && (wal_ ? !backfill_->saw(cc.row.xid) : cc.row.seq > backfill_->low()))
+      for (const auto& d : *rows) {
+        if (d.is_truncate) backfill_->truncated();
+        else backfill_->changed(d.data);
+      }
     expander_->expand_delta_rows(cc.row, *rows, last, consumed, batch.messages);
     if (last && consumed == rows->size()) {
       read_ = {cc.row.seq, cc.row.id, -1};
@@ -580,6 +770,20 @@ class OutboxSource final : public Source {
   OutboxRow row_;
   std::optional<OutboxRow> held_;
   std::optional<ClaimCheck> cc_;
+
+  // Backfill (reader thread).
+  static constexpr std::size_t kHandedXids = 65536;  // WAL: transactions handed out lately, for the chunk's check
+  std::optional<Backfill> backfill_;
+  bool chunk_due_ = false;               // the stream passed the chunk's window: its rows go out next
+  std::int64_t finished_backfill_ = 0;   // ended here: not taken up again while its last batch is on its way
+  Clock::time_point backfill_look_{};    // when to look for a backfill requested meanwhile
+  std::deque<std::uint32_t> handed_xids_;
+  std::uint64_t chunks_read_ = 0;
+  // The backfill's acknowledged progress (reader and pipeline threads).
+  std::mutex status_mu_;
+  std::optional<BackfillStatus> backfill_status_;
+  Clock::time_point backfill_began_{};
+  std::int64_t backfill_rows_before_ = 0;  // rows done when this relay took it up
 
   std::thread thread_;
   std::mutex mu_;

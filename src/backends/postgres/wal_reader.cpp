@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "backends/postgres/backfill.h"
 #include "backends/postgres/wal_rows.h"
 
 namespace relay::postgres {
@@ -27,7 +28,7 @@ Status WalReader::connect() {
   auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publication = table_.publication, .application_name = app_});
   if (!s) return s.error();
   stream_.emplace(std::move(*s));
-  in_txn_ = ended_ = false;
+  in_txn_ = ended_ = marker_seen_ = false;
   pending_.clear();
   ahead_.clear();
   last_.clear();
@@ -55,6 +56,13 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
       if (r->schema == table_.schema && r->name == table_.name) set_relation(*r);
       continue;
     }
+    if (auto* lm = std::get_if<po::LogicalMessage>(&**m)) {
+      if (!marker_.empty() && !lm->transactional && lm->prefix == kBackfillMarkerPrefix && lm->content == marker_) {
+        marker_seen_ = true;
+        return false;
+      }
+      continue;
+    }
     if (auto* b = std::get_if<po::Begin>(&**m)) {
       in_txn_ = true;
       ended_ = false;
@@ -63,6 +71,7 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
       row = OutboxRow{};
       row.seq = row.id = static_cast<std::int64_t>(b->final_lsn);
       row.is_claim_check = true;
+      row.xid = b->xid;
       row.committed_at = std::chrono::duration<double>(po::from_pg_time(b->commit_time).time_since_epoch()).count();
       return true;
     }

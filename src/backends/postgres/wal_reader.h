@@ -37,9 +37,19 @@ class WalReader {
 
   // Streams from the slot's confirmed position.
   Status connect();
-  // The next transaction that changed the table, waiting at most `wait`; false when none came. The
-  // rows of the previous one not read yet are skipped.
+  // The next transaction that changed the table, waiting at most `wait`; false when none came, or
+  // when the marker watched for came (marker_seen()). The rows of the previous one not read yet are
+  // skipped.
   Result<bool> next(OutboxRow& row, std::chrono::milliseconds wait);
+  // Watches for a backfill's logical message with `content` (Backfill::read_chunk_between_wal);
+  // "" stops watching.
+  void watch_marker(std::string content) {
+    marker_ = std::move(content);
+    marker_seen_ = false;
+  }
+  bool marker_seen() const { return marker_seen_; }
+  // The connection rows are rendered on, which the reader thread may use between reads.
+  pg::Connection& side_connection() { return db_; }
   // Rows of the current transaction from `from_row` on (1-based, in WAL order), at most `limit`;
   // fewer when the transaction ended. `from_row` never goes back before a row already returned,
   // except the last one returned.
@@ -100,6 +110,8 @@ class WalReader {
   Ahead held_;  // the message pull() returned last, read ahead
   std::vector<DeltaRow> last_;  // the last chunk returned, for a re-read of its end
   std::deque<std::pair<pgoutput::Lsn, pgoutput::Lsn>> ends_;  // commit LSN -> end LSN, read not confirmed
+  std::string marker_;        // the backfill marker watched for
+  bool marker_seen_ = false;
 };
 
 }  // namespace relay::postgres

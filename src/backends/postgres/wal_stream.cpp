@@ -48,7 +48,7 @@ Result<WalStream> WalStream::start(const Options& options) {
   WalStream s;
   s.conn_ = std::move(*c);
   s.confirmed_ = options.from;
-  std::string sql = fmt::format("START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names {})",
+  std::string sql = fmt::format("START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names {}, messages 'true')",
                                 s.conn_.quote_ident(options.slot), pgoutput::format_lsn(options.from),
                                 pg::quote_literal(s.conn_.quote_ident(options.publication)));
   pg::PgResult started(PQexec(s.conn_.raw(), sql.c_str()));

@@ -77,7 +77,8 @@ DECLARE
     'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
     'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes',
-    'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_waiting'];
+    'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_waiting',
+    '_relay_backfill_initial', '_relay_backfill_end', '_relay_backfill_function', '_relay_backfill_watermark'];
   -- Everything meant to be called by people and applications.
   v_admin_functions text[] := v_relay_functions || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',
@@ -85,7 +86,7 @@ DECLARE
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
     'seek_offset', 'consumer_heartbeat', 'consumer_lag',
     'drop_inbox', 'inbox_mark_processed', 'inbox_mark_failed', 'replay_inbox_messages',
-    'create_publication', 'drop_publication', '_relay_publication_create', '_relay_publication_drop', '_relay_publication_of'];
+    'backfill_relay', 'cancel_backfill', 'create_publication', 'drop_publication', '_relay_publication_create', '_relay_publication_drop', '_relay_publication_of'];
   f record;
 BEGIN
   GRANT USAGE ON SCHEMA pgtrickle TO pgtrickle_relay, pgtrickle_relay_admin;
@@ -99,7 +100,7 @@ BEGIN
                 pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status, pgtrickle.relay_dead_letters,
                 pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config,
                 pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases,
-                pgtrickle.relay_slots
+                pgtrickle.relay_slots, pgtrickle.relay_backfills
     FROM pgtrickle_relay, pgtrickle_relay_admin;
   -- Raw pipeline configs, which may hold literal secrets, only for the relay; pipeline admins read
   -- them redacted through get_relay_config() and list_relay_configs().
@@ -112,6 +113,10 @@ BEGIN
   -- The relay records the slots it creates for WAL capture; delete_relay and disable_outbox drop them.
   GRANT SELECT, INSERT, DELETE ON pgtrickle.relay_slots TO pgtrickle_relay;
   GRANT SELECT ON pgtrickle.relay_slots TO pgtrickle_relay_admin;
+  -- The relay stores a backfill's progress with the pipeline's position; admins watch it.
+  GRANT SELECT, UPDATE (state, last_key, rows_done, rows_sent, started_at, updated_at, finished_at)
+    ON pgtrickle.relay_backfills TO pgtrickle_relay;
+  GRANT SELECT ON pgtrickle.relay_backfills TO pgtrickle_relay_admin;
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO pgtrickle_relay',
                  pg_get_serial_sequence('pgtrickle.relay_dead_letters', 'id'));
   -- The admin inspects runtime state and clears dead letters; changes go through functions.

@@ -1,0 +1,351 @@
+-- ============================================================================================
+-- Backfill: a forward pipeline sends its table's existing rows (op "read"), then carries on
+--
+-- backfill_relay(name) records a backfill. The relay that owns the pipeline reads the table in
+-- primary-key chunks through a function made for that backfill, owned by the table's owner (the
+-- relay's role needs no right on the table, and a condition runs with no more rights than the
+-- owner's). Each chunk is read between two positions of the pipeline's change stream and its rows
+-- go out where the stream passes the second one, less those changed in between, whose changes
+-- carry them: the last message of every key is its current row. No lock beyond a plain SELECT, no
+-- transaction open longer than one chunk. The progress is stored with the pipeline's position, in
+-- the same statement, so a relay that dies or hands the pipeline over resumes at the next chunk.
+-- ============================================================================================
+
+-- The function that reads a backfill's chunks: pgtrickle._backfill_rows_<id>(after jsonb, limit int).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_function(p_id bigint)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '_backfill_rows_' || p_id $$;
+
+-- The body of a backfill's chunk function, for a table and its key: $2 rows in key order after the
+-- key $1 (a JSON object of the key's columns; NULL: from the start), each as to_jsonb renders it
+-- (as capture does); with $2 NULL, the planner's estimate of the rows to send, as text. Parameters
+-- are used by number so that no column name can shadow them.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_body(p_rel regclass, p_keys text[], p_where text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH k AS (
+    SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY o.ord) AS cols,
+           string_agg(format('(($1 ->> %L))::%s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o.ord) AS after
+    FROM unnest(p_keys) WITH ORDINALITY AS o(name, ord)
+    JOIN pg_attribute AS a ON a.attrelid = p_rel AND a.attname = o.name AND NOT a.attisdropped
+  ), c AS (
+    SELECT coalesce('(' || p_where || E'\n)', 'true') AS cond
+  )
+  SELECT format($b$
+DECLARE
+  v_plan json;
+BEGIN
+  IF $2 IS NULL THEN
+    EXECUTE %1$L INTO v_plan;
+    RETURN NEXT v_plan -> 0 -> 'Plan' ->> 'Plan Rows';
+    RETURN;
+  END IF;
+  IF $1 IS NULL THEN
+    RETURN QUERY SELECT pg_catalog.to_jsonb(t)::text FROM %2$s AS t WHERE %3$s ORDER BY %4$s LIMIT $2;
+  ELSE
+    RETURN QUERY SELECT pg_catalog.to_jsonb(t)::text FROM %2$s AS t WHERE (%4$s) > (%5$s) AND %3$s ORDER BY %4$s LIMIT $2;
+  END IF;
+END
+$b$, format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s AS t WHERE %s', p_rel, c.cond), p_rel, c.cond, k.cols, k.after)
+  FROM k, c
+$$;
+
+-- Records a backfill of a pipeline reading the outbox p_outbox and makes its chunk function;
+-- returns its id. Callers check who may ask for it.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_create(p_function text, p_pipeline text, p_outbox text, p_where text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  t       pgtrickle.outbox_tables;
+  v_rel   regclass;
+  v_keys  text[];
+  v_owner oid;
+  v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
+  v_id    bigint;
+  v_fn    text;
+  v_grant boolean;
+  v_rows  text;
+  v_error text;
+BEGIN
+  SELECT * INTO t FROM pgtrickle.outbox_tables WHERE outbox_name = p_outbox;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = format('%s: pipeline "%s" reads an outbox pg_trickle maintains, not a table captured with enable_outbox: '
+                       'there is no table to backfill', p_function, p_pipeline),
+      HINT = 'Backfill works on pipelines of tables captured with pgtrickle.enable_outbox(table).';
+  END IF;
+  IF t.source_schema IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = format('%s: pipeline "%s" reads the event outbox "%s", which has no table to backfill',
+                       p_function, p_pipeline, t.source_table);
+  END IF;
+  v_rel := pgtrickle._outbox_source(t);
+  IF v_rel IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'undefined_table',
+      MESSAGE = format('%s: the table %I.%I that pipeline "%s" captures no longer exists',
+                       p_function, t.source_schema, t.source_table, p_pipeline);
+  END IF;
+  v_keys := pgtrickle._outbox_key_columns(v_rel);
+  IF v_keys IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = format('%s: table %s has no primary key, and a backfill reads a table in key order, chunk by chunk',
+                       p_function, v_rel),
+      HINT = format('Add one (ALTER TABLE %s ADD PRIMARY KEY (...)), or make a unique index on NOT NULL columns its '
+                    'replica identity (ALTER TABLE %s REPLICA IDENTITY USING INDEX ...).', v_rel, v_rel);
+  END IF;
+  IF EXISTS (SELECT 1 FROM pgtrickle.relay_backfills WHERE pipeline = p_pipeline AND state IN ('pending', 'running')) THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_in_use',
+      MESSAGE = format('%s: a backfill of pipeline "%s" is already under way', p_function, p_pipeline),
+      HINT = format('Its progress: SELECT * FROM pgtrickle.relay_backfills WHERE pipeline = %L ORDER BY id DESC LIMIT 1; '
+                    'to start over, SELECT pgtrickle.cancel_backfill(%L) first.', p_pipeline, p_pipeline);
+  END IF;
+  SELECT c.relowner INTO v_owner FROM pg_class AS c WHERE c.oid = v_rel;
+  IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%s: role %s, which installed pgtrickle-relay, does not act for %s''s owner %s, '
+                       'so it cannot make the function that reads the table as its owner',
+                       p_function, current_user, v_rel, v_owner::regrole),
+      HINT = format('A superuser may install it, or grant the installing role the owner''s rights: GRANT %s TO %I.',
+                    v_owner::regrole, current_user);
+  END IF;
+
+  INSERT INTO pgtrickle.relay_backfills (pipeline, outbox, source_schema, source_table, key_columns, where_clause)
+  VALUES (p_pipeline, t.outbox_name, t.source_schema, t.source_table, v_keys, nullif(btrim(p_where), ''))
+  RETURNING id INTO v_id;
+
+  -- Owned by the table's owner, run as the owner, callable by the relay's role alone.
+  v_fn := pgtrickle._relay_backfill_function(v_id);
+  BEGIN
+    EXECUTE format('CREATE FUNCTION pgtrickle.%I(jsonb, int) RETURNS SETOF text LANGUAGE plpgsql VOLATILE SECURITY DEFINER '
+                   'SET search_path = pg_catalog, pg_temp AS %L',
+                   v_fn, pgtrickle._relay_backfill_body(v_rel, v_keys, nullif(btrim(p_where), '')));
+  EXCEPTION WHEN syntax_error OR undefined_column OR undefined_function OR datatype_mismatch OR undefined_table THEN
+    GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('%s: the condition %L does not compile: %s', p_function, p_where, v_error),
+      HINT = 'Give a boolean SQL expression over the table''s columns, e.g. ''region = ''''eu''''''; names outside '
+             'pg_catalog are written with their schema.';
+  END;
+  EXECUTE format('REVOKE ALL ON FUNCTION pgtrickle.%I(jsonb, int) FROM PUBLIC', v_fn);
+  EXECUTE format('GRANT EXECUTE ON FUNCTION pgtrickle.%I(jsonb, int) TO pgtrickle_relay', v_fn);
+  IF v_owner <> v_me THEN
+    v_grant := NOT has_schema_privilege(v_owner, 'pgtrickle', 'CREATE');
+    IF v_grant THEN
+      EXECUTE format('GRANT CREATE ON SCHEMA pgtrickle TO %s', v_owner::regrole);
+    END IF;
+    EXECUTE format('ALTER FUNCTION pgtrickle.%I(jsonb, int) OWNER TO %s', v_fn, v_owner::regrole);
+    IF v_grant THEN
+      EXECUTE format('REVOKE CREATE ON SCHEMA pgtrickle FROM %s', v_owner::regrole);
+    END IF;
+  END IF;
+
+  -- The planner's estimate, which also checks the condition against the table, as its owner.
+  BEGIN
+    EXECUTE format('SELECT r FROM pgtrickle.%I(NULL, NULL) AS r', v_fn) INTO v_rows;
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('%s: the condition %L cannot be used on %s: %s', p_function, p_where, v_rel, v_error),
+      HINT = 'Give a boolean SQL expression over the table''s columns, e.g. ''region = ''''eu''''''; names outside '
+             'pg_catalog are written with their schema.';
+  END;
+  UPDATE pgtrickle.relay_backfills SET rows_estimated = round(v_rows::numeric)::bigint WHERE id = v_id;
+  -- The pipeline's reader wakes up and starts it.
+  PERFORM pg_notify('pgtrickle_outbox_new', t.outbox_name);
+  RETURN v_id;
+END
+$$;
+
+-- Drops the chunk functions of backfills that are no longer under way.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_drop_functions(p_pipeline text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_id bigint;
+BEGIN
+  FOR v_id IN
+    SELECT b.id FROM pgtrickle.relay_backfills AS b
+    WHERE (p_pipeline IS NULL OR b.pipeline = p_pipeline) AND b.state NOT IN ('pending', 'running')
+      AND to_regprocedure(format('pgtrickle.%I(jsonb, int)', pgtrickle._relay_backfill_function(b.id))) IS NOT NULL
+  LOOP
+    EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I(jsonb, int)', pgtrickle._relay_backfill_function(v_id));
+  END LOOP;
+END
+$$;
+
+-- The outbox a forward pipeline reads: from the catalog, else (a pipeline of a relay's TOML file)
+-- from the position it stored.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_outbox(p_function text, p_name text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_config jsonb;
+  v_ref    text;
+  v_outbox text;
+  t        pgtrickle.outbox_tables;
+BEGIN
+  SELECT c.config INTO v_config FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_name;
+  IF FOUND THEN
+    v_ref := pgtrickle._relay_config_outbox_ref(v_config);
+    t := pgtrickle._outbox_find(v_ref, pgtrickle._relay_regclass(v_ref));
+    IF t.outbox_name IS NULL THEN
+      -- pg_trickle's own outbox, or none yet: _relay_backfill_create says which.
+      RETURN coalesce((SELECT o.outbox_table FROM pgtrickle._outbox_resolve(v_ref, pgtrickle._relay_regclass(v_ref)) AS o), v_ref);
+    END IF;
+    RETURN t.outbox_name;
+  END IF;
+  IF EXISTS (SELECT 1 FROM pgtrickle.relay_inbox_config AS c WHERE c.name = p_name) THEN
+    RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+      MESSAGE = format('%s: pipeline "%s" writes an inbox; only forward pipelines, which read a table, are backfilled',
+                       p_function, p_name);
+  END IF;
+  SELECT o.outbox INTO v_outbox FROM pgtrickle.relay_offsets AS o
+  WHERE o.pipeline = p_name AND o.outbox IS NOT NULL ORDER BY o.updated_at DESC LIMIT 1;
+  IF v_outbox IS NULL THEN
+    IF EXISTS (SELECT 1 FROM pgtrickle.relay_pipeline_status WHERE pipeline = p_name AND origin = 'file') THEN
+      RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+        MESSAGE = format('%s: pipeline "%s" of a relay''s config file has not stored a position yet, so its table is not known here',
+                         p_function, p_name),
+        HINT = 'Give it "backfill = ""initial""" in the file, or ask again once it has delivered a batch.';
+    END IF;
+    PERFORM pgtrickle._relay_not_found(p_name);
+  END IF;
+  RETURN v_outbox;
+END
+$$;
+
+-- Sends the existing rows of a forward pipeline's table through it (optionally only those
+-- matching p_where, a condition on the table's columns), then its changes go on as before.
+-- Returns the backfill's id. A condition runs as the table's owner: only its owner, or a member
+-- of the owner's role, may give one.
+CALL pgtrickle._relay_define('backfill_relay', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.backfill_relay(p_name text, "where" text DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    v_outbox text;
+    t        pgtrickle.outbox_tables;
+  BEGIN
+    PERFORM pgtrickle._relay_lock_catalog();
+    v_outbox := pgtrickle._relay_backfill_outbox('backfill_relay', p_name);
+    IF nullif(btrim("where"), '') IS NOT NULL THEN
+      SELECT * INTO t FROM pgtrickle.outbox_tables WHERE outbox_name = v_outbox;
+      IF t.source_schema IS NOT NULL AND pgtrickle._outbox_source(t) IS NOT NULL THEN
+        PERFORM pgtrickle._relay_require_owner('backfill_relay with a "where" condition (it runs as the table''s owner)',
+                                               pgtrickle._outbox_source(t));
+      END IF;
+    END IF;
+    RETURN pgtrickle._relay_backfill_create('backfill_relay', p_name, v_outbox, "where");
+  END
+  $fn$;
+$ddl$);
+
+-- Stops a pipeline's backfill under way; the rows already sent stay sent. Returns its id, or NULL
+-- (with a notice) when none was under way.
+CALL pgtrickle._relay_define('cancel_backfill', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.cancel_backfill(p_name text)
+  RETURNS bigint
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    v_id     bigint;
+    v_outbox text;
+  BEGIN
+    PERFORM pgtrickle._relay_lock_catalog();
+    UPDATE pgtrickle.relay_backfills SET state = 'cancelled', finished_at = now(), updated_at = now()
+    WHERE pipeline = p_name AND state IN ('pending', 'running')
+    RETURNING id, outbox INTO v_id, v_outbox;
+    IF v_id IS NULL THEN
+      IF NOT EXISTS (SELECT 1 FROM pgtrickle.relay_outbox_config WHERE name = p_name)
+         AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_backfills WHERE pipeline = p_name) THEN
+        PERFORM pgtrickle._relay_not_found(p_name);
+      END IF;
+      RAISE NOTICE 'no backfill of pipeline "%" is under way', p_name;
+      RETURN NULL;
+    END IF;
+    PERFORM pgtrickle._relay_backfill_drop_functions(p_name);
+    PERFORM pg_notify('pgtrickle_outbox_new', v_outbox);
+    RETURN v_id;
+  END
+  $fn$;
+$ddl$);
+
+-- The relay starts a pipeline's first backfill ("backfill": "initial") when the pipeline has no
+-- stored position and was never backfilled. Returns the new backfill's id, or NULL.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_initial(p_pipeline text, p_outbox text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+BEGIN
+  PERFORM pgtrickle._relay_lock_catalog();
+  IF EXISTS (SELECT 1 FROM pgtrickle.relay_backfills WHERE pipeline = p_pipeline) THEN
+    RETURN NULL;
+  END IF;
+  RETURN pgtrickle._relay_backfill_create('"backfill": "initial"', p_pipeline, p_outbox, NULL);
+END
+$$;
+
+-- The relay ends a backfill: p_error set, it failed (and says why); the chunk functions of
+-- backfills no longer under way are dropped.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_end(p_id bigint, p_error text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_pipeline text;
+BEGIN
+  UPDATE pgtrickle.relay_backfills
+  SET state = CASE WHEN p_error IS NULL THEN state ELSE 'failed' END,
+      error = coalesce(pgtrickle._relay_truncate_bytes(p_error, 2000), error),
+      finished_at = coalesce(finished_at, CASE WHEN p_error IS NOT NULL THEN now() END), updated_at = now()
+  WHERE id = p_id
+  RETURNING pipeline INTO v_pipeline;
+  IF v_pipeline IS NOT NULL THEN
+    PERFORM pgtrickle._relay_backfill_drop_functions(v_pipeline);
+  END IF;
+END
+$$;
+
+-- A pipeline deleted (p_pipeline: its backfills are forgotten, so a new pipeline of that name
+-- starts afresh) or an outbox disabled (p_outbox: its backfills under way stop).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_forget(p_pipeline text, p_outbox text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  UPDATE pgtrickle.relay_backfills SET state = 'cancelled', finished_at = now(), updated_at = now()
+  WHERE (pipeline = p_pipeline OR outbox = p_outbox) AND state IN ('pending', 'running');
+  PERFORM pgtrickle._relay_backfill_drop_functions(NULL);
+  DELETE FROM pgtrickle.relay_backfills WHERE pipeline = p_pipeline;
+END
+$$;
+
+-- The commit order's watermark after a numbering round that began after the caller's last
+-- statement: it waits for a round under way (outbox_watermark() would not), so every commit that
+-- statement saw is numbered up to the value returned. A backfill reads a chunk, then this.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_watermark()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(7072753140512305410);  -- the numbering rounds' lock (outbox_watermark)
+  RETURN pgtrickle.outbox_watermark();
+END
+$$;
