@@ -487,6 +487,9 @@ BEGIN
     END LOOP;
   END LOOP;
 
+  IF (v_out #>> '{pipeline,backfill}') = 'initial' AND p_direction <> 'forward' THEN
+    PERFORM _relay_config_error(p_name, '"backfill": "initial" sends a table''s existing rows, so only a forward pipeline reading an outbox (source type "outbox") takes it');
+  END IF;
   -- The relay group: "relay_group", or the outbox source's "group" (pg_trickle's p_group).
   IF (v_out #>> '{pipeline,relay_group}') = '' THEN
     PERFORM _relay_config_error(p_name, 'relay_group must name a relay group (or be left out: any relay group may run it)');

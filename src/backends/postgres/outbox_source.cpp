@@ -207,7 +207,15 @@ class OutboxSource final : public Source {
       while (!queue_.empty() && b.messages.size() + queue_.front().messages.size() <= most) {
         Batch& next = queue_.front();
         std::move(next.messages.begin(), next.messages.end(), std::back_inserter(b.messages));
-        b.token = std::move(next.token);  // the later position covers the earlier one
+        // The later position covers the earlier one, and so does a backfill's later progress; an
+        // earlier batch's progress is kept when the later batch carries none.
+        auto earlier = std::static_pointer_cast<Position>(b.token);
+        auto later = std::static_pointer_cast<Position>(next.token);
+        if (earlier && earlier->backfill && !later->backfill) {
+          later = std::make_shared<Position>(*later);
+          later->backfill = earlier->backfill;
+        }
+        b.token = std::move(later);
         queue_.pop_front();
       }
       cv_.notify_all();
