@@ -3,7 +3,8 @@
 -- booby-trapped search path: none of it makes the caller a superuser or a member of anything.
 -- A new SECURITY DEFINER function fails this test until it is audited and added here.
 -- The captured tables' capture functions are SECURITY DEFINER too, owned by each table's owner
--- (security_capture.sql attacks them); here: they are never owned by anyone else.
+-- (security_capture.sql attacks them); here: they are never owned by anyone else. So are the
+-- functions a backfill reads its table with, which only the relay's role may call.
 
 SELECT current_database() || '_padmin' AS padmin, current_database() || '_relay' AS relay,
        current_database() || '_victim' AS victim \gset
@@ -18,6 +19,7 @@ CREATE TABLE vschema.salaries (id int PRIMARY KEY, ssn text);
 RESET SESSION AUTHORIZATION;
 SELECT pgtrickle.enable_outbox('vschema.salaries');
 SELECT pgtrickle.create_outbox('events');
+SELECT pgtrickle.set_relay_outbox('salaries-out', config => '{"stream_table": "vschema.salaries", "sink_type": "stdout"}');
 SELECT pgtrickle.create_inbox('incoming');
 INSERT INTO pgtrickle.inbox_incoming (event_id) VALUES ('e1');
 
@@ -88,19 +90,26 @@ INSERT INTO audited VALUES
   ('pgtrickle.replay_inbox_messages(text,text[])', 'padmin', 'SELECT pgtrickle.replay_inbox_messages(''incoming'', ARRAY[%1$L])'),
   ('pgtrickle.inbox_health(text)', 'relay', 'SELECT pgtrickle.inbox_health(%1$L)'),
   ('pgtrickle._relay_grant_outboxes()', 'relay', 'SELECT pgtrickle._relay_grant_outboxes()'),
-  ('pgtrickle._outbox_waiting(text,boolean)', 'relay', 'SELECT pgtrickle._outbox_waiting(%1$L, true)');
+  ('pgtrickle._outbox_waiting(text,boolean)', 'relay', 'SELECT pgtrickle._outbox_waiting(%1$L, true)'),
+  -- A condition runs as the table's owner: a pipeline admin who is not the owner is refused.
+  ('pgtrickle.backfill_relay(text,text)', 'padmin', 'SELECT pgtrickle.backfill_relay(''salaries-out'', %1$L || '' OR trap.escalate()'')'),
+  ('pgtrickle.cancel_backfill(text)', 'padmin', 'SELECT pgtrickle.cancel_backfill(%1$L)'),
+  ('pgtrickle._relay_backfill_initial(text,text)', 'relay', 'SELECT pgtrickle._relay_backfill_initial(%1$L, ''outbox_salaries'')'),
+  ('pgtrickle._relay_backfill_end(bigint,text)', 'relay', 'SELECT pgtrickle._relay_backfill_end(1, %1$L)'),
+  ('pgtrickle._relay_backfill_watermark()', 'relay', 'SELECT pgtrickle._relay_backfill_watermark()');
 
 DO $$
 BEGIN
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
                      WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.prosecdef
-                       AND p.proname !~ '^_outbox_capture_'),
+                       AND p.proname !~ '^_outbox_capture_' AND p.proname !~ '^_backfill_rows_'),
                     (SELECT array_agg(fn ORDER BY fn COLLATE "C") FROM audited),
                     'the SECURITY DEFINER functions are exactly the audited ones');
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
                      WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.prosecdef
                        AND ((NOT coalesce(p.proconfig && ARRAY['search_path=pg_catalog, pgtrickle, pg_temp'], false)
-                             AND p.proname !~ '^_outbox_capture_')   -- they name everything (security_capture.sql)
+                             AND p.proname !~ '^_outbox_capture_'    -- they name everything (security_capture.sql)
+                             AND p.proname !~ '^_backfill_rows_')    -- search path pg_catalog, pg_temp: the table's owner's condition
                             OR has_function_privilege('public', p.oid, 'EXECUTE'))),
                     NULL::text[], 'SECURITY DEFINER functions without a pinned search path or open to PUBLIC');
   PERFORM assert_eq((SELECT array_agg(DISTINCT p.oid::regprocedure::text) FROM pg_trigger AS t
@@ -150,6 +159,16 @@ BEGIN
   ASSERT NOT has_table_privilege('pgtrickle_relay_admin', 'pgtrickle.relay_outbox_config', 'SELECT'), 'no raw config for admins';
   ASSERT NOT has_table_privilege('pgtrickle_relay_admin', 'pgtrickle.outbox_tables', 'UPDATE'), 'no catalog writes for admins';
   ASSERT NOT has_table_privilege('pgtrickle_relay', 'trap.relay_outbox_config', 'INSERT'), 'no grant on the trap table';
+  -- The backfills the attacks started read the victim's table as the victim, for the relay only.
+  ASSERT (SELECT count(*) FROM pgtrickle.relay_backfills WHERE outbox = 'outbox_salaries') > 0, 'the backfill attacks ran';
+  PERFORM assert_eq((SELECT array_agg(p.proname::text) FROM pg_proc AS p
+                     WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.proname ~ '^_backfill_rows_'
+                       AND (p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = current_database() || '_victim')
+                            OR has_function_privilege('pgtrickle_relay_admin', p.oid, 'EXECUTE')
+                            OR has_function_privilege('public', p.oid, 'EXECUTE'))),
+                    NULL::text[], 'backfill functions owned by anyone but the table''s owner, or callable by others than the relay');
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.relay_backfills WHERE where_clause IS NOT NULL), 0::bigint,
+                    'no condition from a pipeline admin who does not own the table');
   PERFORM assert_eq((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'vschema.salaries'::regclass AND NOT tgisinternal),
                     4::bigint, 'the victim''s capture triggers are intact');
 END
