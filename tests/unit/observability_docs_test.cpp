@@ -28,7 +28,7 @@ std::set<std::string> names_in(const std::string& text) {
   return out;
 }
 
-// What /metrics serves once pipelines exist (one of them WAL-captured): every sample name, and the family of each # TYPE line.
+// What /metrics serves once pipelines exist (one of them WAL-captured, one backfilling): every sample name, and the family of each # TYPE line.
 struct Served {
   std::set<std::string> samples, families;
 };
@@ -39,6 +39,9 @@ Served served() {
   auto wal = registry.pipeline("orders-from-the-wal");  // a pipeline reading a replication slot
   wal->slot_lag_bytes.set(0);
   wal->slot_retained_bytes.set(4096);
+  auto backfilling = registry.pipeline("orders-backfill");  // a backfill under way
+  backfilling->backfill_rows.inc(500);
+  backfilling->backfill_rows_estimated.set(1000000);
   Served s;
   std::istringstream lines(registry.render());
   for (std::string line; std::getline(lines, line);) {
