@@ -12,6 +12,7 @@
 // Takeover ("takeover"): the time a standby relay needs to own a pipeline after its owner was killed
 // (kill -9) or stalled (kill -STOP, lease 5 s), with rows flowing, and whether a row was lost.
 // Capture ("capture", capture_bench.cpp): what each way of capturing a table costs its writers.
+// Backfill ("backfill", backfill_bench.cpp): a 1,000,000-row table backfilled beside COPY, with a writer.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <fmt/format.h>
@@ -637,6 +638,8 @@ int main(int argc, char** argv) {
   if (wanted("takeover")) takeover(10, results, previous);
   if (wanted("capture"))
     capture_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
+  if (wanted("backfill"))
+    backfill_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

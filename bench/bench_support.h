@@ -35,6 +35,8 @@ double latency_quantile(int port, double q);
 
 // The capture benchmark (capture_bench.cpp): reports each figure through `report(key, value, unit)`.
 void capture_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
+// The backfill benchmark (backfill_bench.cpp), reporting the same way.
+void backfill_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 
 // The relay binary as a child process (dies with the benchmark), logs in `err`; SIGTERM on destruction.
 struct Relay {

@@ -117,6 +117,8 @@ BEGIN
   GRANT SELECT, UPDATE (state, last_key, rows_done, rows_sent, started_at, updated_at, finished_at)
     ON pgtrickle.relay_backfills TO pgtrickle_relay;
   GRANT SELECT ON pgtrickle.relay_backfills TO pgtrickle_relay_admin;
+  -- A backfill reads the commit order's watermark before each chunk.
+  GRANT SELECT ON pgtrickle.outbox_numbering TO pgtrickle_relay;
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO pgtrickle_relay',
                  pg_get_serial_sequence('pgtrickle.relay_dead_letters', 'id'));
   -- The admin inspects runtime state and clears dead letters; changes go through functions.

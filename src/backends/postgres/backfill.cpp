@@ -58,82 +58,105 @@ Result<std::optional<Backfill>> Backfill::find(pg::Connection& db, const std::st
   b.table_ = r->str(0, 6);
   b.function_ = r->str(0, 7);
   b.chunk_rows_ = chunk_rows;
-  b.db_ = &db;
   return std::optional<Backfill>(std::move(b));
 }
 
-Result<bool> Backfill::still_wanted() {
-  auto r = db_->exec("SELECT state IN ('pending', 'running') FROM pgtrickle.relay_backfills WHERE id = $1",
-                    {std::to_string(progress_.id)});
-  if (!r) return r.error();
-  return r->rows() == 1 && r->boolean(0, 0);
+Status Backfill::connect(const std::string& postgres_url, const std::string& application_name) {
+  auto c = pg::Connection::open(postgres_url, application_name);
+  if (!c) return c.error();
+  own_ = std::move(*c);
+  // Trigger capture relies on each statement seeing what committed before it, whatever the
+  // database's default. One statement reads the chunk and the snapshot it was read in (WAL capture
+  // reads it in a REPEATABLE READ transaction, where both are the transaction's).
+  if (auto s = own_.exec("SET default_transaction_isolation = 'read committed'"); !s) return s.error();
+  std::string chunk = fmt::format("SELECT s::text, NULL::text FROM pg_catalog.pg_current_snapshot() AS s "
+                                  "UNION ALL SELECT NULL, r FROM {}($1::jsonb, $2::int) AS r", function_);
+  for (auto [name, sql] : {std::pair<const char*, std::string>{"bf_wanted", "SELECT state IN ('pending', 'running') FROM "
+                                                                            "pgtrickle.relay_backfills WHERE id = $1"},
+                           {"bf_low", "SELECT numbered_seq FROM pgtrickle.outbox_numbering"},
+                           {"bf_chunk", chunk},
+                           {"bf_high", "SELECT pgtrickle._relay_backfill_watermark()"}})
+    if (auto s = own_.prepare(name, sql); !s) return s;
+  after_ = progress_.last_key;
+  return {};
 }
 
-Status Backfill::read_chunk() {
-  if (statement_.empty()) {
-    std::string name = "bf_chunk_" + std::to_string(progress_.id);
-    if (auto s = db_->prepare(name, fmt::format("SELECT r FROM {}($1::jsonb, $2::int) AS r", function_)); !s) return s;
-    statement_ = name;
+Result<bool> Backfill::start_read(bool wal, std::vector<std::uint32_t> recent_xids) {
+  auto wanted = own_.exec_prepared("bf_wanted", {std::to_string(progress_.id)});
+  if (!wanted) return wanted.error();
+  if (wanted->rows() != 1 || !wanted->boolean(0, 0)) return false;
+  wal_ = wal;
+  recent_xids_ = std::move(recent_xids);
+  if (!wal_) {
+    // Every commit numbered up to `low` is visible to the read, which starts after this statement.
+    auto low = own_.exec_prepared("bf_low", {});
+    if (!low) return low.error();
+    read_low_ = low->int64(0, 0);
   }
-  auto r = db_->exec_prepared(statement_, {progress_.last_key.empty() ? std::nullopt : std::optional<std::string>(progress_.last_key),
-                                         std::to_string(chunk_rows_)});
-  if (!r) return r.error();
-  rows_.clear();
-  rows_.reserve(r->rows());
-  for (int i = 0; i < r->rows(); ++i) rows_.push_back(r->str(i, 0));
+  if (auto s = send_chunk_read(); !s) return s.error();
+  return true;
+}
+
+Status Backfill::send_chunk_read() {
+  if (wal_)
+    if (auto s = own_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ"); !s) return s.error();
+  if (auto s = own_.send_prepared("bf_chunk", {after_.empty() ? std::nullopt : std::optional<std::string>(after_),
+                                               std::to_string(chunk_rows_)});
+      !s)
+    return s;
+  reading_ = true;
+  return {};
+}
+
+Status Backfill::finish_read(const std::string& marker) {
+  for (int attempt = 0;; ++attempt) {
+    auto r = own_.receive("a backfill chunk of " + table_);
+    reading_ = false;
+    if (wal_) (void)own_.exec(r ? "COMMIT" : "ROLLBACK");
+    if (!r) return r.error();
+    rows_.clear();
+    rows_.reserve(r->rows());
+    std::string_view snapshot;
+    for (int i = 0; i < r->rows(); ++i) {
+      if (r->null(i, 1)) snapshot = r->text(i, 0);
+      else rows_.push_back(r->str(i, 1));
+    }
+    // "xmin:xmax:xip,xip"
+    auto colon = snapshot.find(':'), second = snapshot.find(':', colon + 1);
+    snap_xmin_ = to_u64(snapshot.substr(0, colon));
+    snap_xmax_ = to_u64(snapshot.substr(colon + 1, second - colon - 1));
+    snap_xip_.clear();
+    for (auto& x : parse_names("{" + std::string(snapshot.substr(second + 1)) + "}")) snap_xip_.insert(to_u64(x));
+    if (!wal_) {
+      // A numbering round begun after the read: every commit the read saw is numbered up to `high`.
+      auto high = own_.exec_prepared("bf_high", {});
+      if (!high) return high.error();
+      low_ = read_low_;
+      high_ = high->int64(0, 0);
+      break;
+    }
+    // A transaction the stream handed out already that the read did not see (its commit was in the
+    // WAL, not yet visible): the chunk could hold a row older than what was sent. Read again.
+    bool unseen = false;
+    for (auto x : recent_xids_) unseen = unseen || !saw(x);
+    if (!unseen) {
+      // Written after the read: every transaction the read saw comes before it in the stream.
+      auto m = own_.exec("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2)", {std::string(kBackfillMarkerPrefix), marker});
+      if (!m) return m.error();
+      marker_ = marker;
+      break;
+    }
+    if (attempt == 100)
+      return retriable(fmt::format("backfill of {}: a transaction already read from the WAL stays invisible to new snapshots", table_));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (auto s = send_chunk_read(); !s) return s;
+  }
   last_chunk_ = rows_.size() < static_cast<std::size_t>(chunk_rows_);
+  if (!rows_.empty()) after_ = key_object(rows_.back());
   next_ = 0;
   changed_.clear();
   truncated_ = false;
   has_chunk_ = true;
-  return {};
-}
-
-Status Backfill::read_chunk_between_commits() {
-  // Every commit numbered up to `low` is visible to the read, which starts after this statement.
-  auto low = db_->exec("SELECT pgtrickle.outbox_watermark()");
-  if (!low) return low.error();
-  if (auto s = read_chunk(); !s) return s;
-  // A numbering round begun after the read: every commit the read saw is numbered up to `high`.
-  auto high = db_->exec("SELECT pgtrickle._relay_backfill_watermark()");
-  if (!high) return high.error();
-  low_ = low->int64(0, 0);
-  high_ = high->int64(0, 0);
-  return {};
-}
-
-Status Backfill::read_chunk_between_wal(const std::string& marker, const std::vector<std::uint32_t>& recent_xids) {
-  for (int attempt = 0;; ++attempt) {
-    // One snapshot for the chunk and the list of what it saw.
-    if (auto s = db_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ"); !s) return s.error();
-    auto snap = db_->exec("SELECT pg_catalog.pg_snapshot_xmin(s)::text, pg_catalog.pg_snapshot_xmax(s)::text, "
-                         "ARRAY(SELECT pg_catalog.pg_snapshot_xip(s)::text) FROM pg_catalog.pg_current_snapshot() AS s");
-    if (!snap) {
-      (void)db_->exec("ROLLBACK");
-      return snap.error();
-    }
-    auto read = read_chunk();
-    (void)db_->exec("COMMIT");
-    if (!read) return read;
-    snap_xmin_ = to_u64(snap->text(0, 0));
-    snap_xmax_ = to_u64(snap->text(0, 1));
-    snap_xip_.clear();
-    for (auto& x : parse_names(snap->text(0, 2))) snap_xip_.insert(to_u64(x));
-    // A transaction the stream handed out already but the read did not see (its commit was in the
-    // WAL, not yet visible): the chunk could hold a row older than what was sent. Read again.
-    bool unseen = false;
-    for (auto x : recent_xids) unseen = unseen || !saw(x);
-    if (!unseen) break;
-    has_chunk_ = false;
-    if (attempt == 100)
-      return retriable(fmt::format("backfill of {}: a transaction already read from the WAL stays invisible to new snapshots",
-                                   table_));
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  // Written after the read: every transaction the read saw comes before it in the stream.
-  auto m = db_->exec("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2)", {std::string(kBackfillMarkerPrefix), marker});
-  if (!m) return m.error();
-  marker_ = marker;
   return {};
 }
 

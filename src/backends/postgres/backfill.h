@@ -39,8 +39,7 @@ class Backfill {
     bool finished = false;  // the table's end: the backfill is done once this is stored
   };
 
-  // The pipeline's backfill under way (pending or running), if any. Its chunks are read on `db`, a
-  // connection the reader thread uses for nothing else at the same time (in READ COMMITTED).
+  // The pipeline's backfill under way (pending or running), if any.
   static Result<std::optional<Backfill>> find(pg::Connection& db, const std::string& pipeline, int chunk_rows);
 
   std::int64_t id() const { return progress_.id; }
@@ -49,19 +48,25 @@ class Backfill {
   // What was stored last (or handed out last, for the reader thread).
   const Progress& progress() const { return progress_; }
 
-  // Whether the backfill is still wanted (not cancelled, its pipeline not deleted).
-  Result<bool> still_wanted();
+  // Opens the connection the chunks are read on (the backfill's own: a chunk's read runs while the
+  // reader thread reads the stream or the sink sends the chunk before).
+  Status connect(const std::string& postgres_url, const std::string& application_name);
 
-  // Reads the next chunk of an outbox's table (trigger capture), between two positions of the
-  // commit order. Returns false when the backfill is over (nothing left is not "over": an empty
-  // last chunk still goes out, to store that it finished).
-  Status read_chunk_between_commits();
-
-  // Reads the next chunk of a table read from the WAL: the read's snapshot is kept, and a logical
-  // message with `marker` is written after it. `recent_xids` are the transactions the stream handed
-  // out lately: one of them not yet visible to the read (it committed in the WAL but its commit was
-  // not visible yet) makes the chunk be read again a moment later.
-  Status read_chunk_between_wal(const std::string& marker, const std::vector<std::uint32_t>& recent_xids);
+  // Sends the read of the next chunk, the rows after the last one read, unless the backfill is no
+  // longer wanted (cancelled, its pipeline deleted): then false. For a table read from the WAL,
+  // `recent_xids` are the transactions the stream handed out lately (finish_read checks them). The
+  // chunk being handed out, if any, stays until it is done.
+  Result<bool> start_read(bool wal, std::vector<std::uint32_t> recent_xids = {});
+  bool reading() const { return reading_; }
+  // Whether the backfill's connection still works (an error with it working is the backfill's own).
+  bool connected() { return own_.ok(); }
+  // The current chunk is the table's last.
+  bool last_chunk() const { return last_chunk_; }
+  // Collects the chunk sent for, which becomes the current one. Trigger capture: `high` is then
+  // fixed. WAL: when a transaction of `recent_xids` was not visible to the read (its commit was in
+  // the WAL, not yet visible), the read is made again a moment later; then a logical message with
+  // `marker` is written, after the read: every transaction the read saw comes before it.
+  Status finish_read(const std::string& marker = "");
 
   bool has_chunk() const { return has_chunk_; }
   std::int64_t low() const { return low_; }
@@ -90,7 +95,7 @@ class Backfill {
   Backfill() = default;
   std::string key_object(std::string_view row) const;
   std::uint64_t full_xid(std::uint32_t xid) const;
-  Status read_chunk();
+  Status send_chunk_read();
 
   std::vector<std::string> key_columns_;
   std::string function_;  // schema-qualified chunk function
@@ -99,8 +104,12 @@ class Backfill {
   std::int64_t rows_estimated_ = -1;
   Progress progress_;  // where the chunks handed out so far end
 
-  pg::Connection* db_ = nullptr;
-  std::string statement_;  // the chunk read, prepared on db_ once
+  pg::Connection own_;
+  std::string after_;      // the key the next read starts after (JSON object); empty: the table's start
+  bool reading_ = false;   // a chunk's read was sent and not collected
+  bool wal_ = false;
+  std::vector<std::uint32_t> recent_xids_;
+  std::int64_t read_low_ = 0;  // trigger capture: `low` of the read in flight
   bool has_chunk_ = false;
   bool last_chunk_ = false;  // fewer rows than asked: the table's end
   bool truncated_ = false;

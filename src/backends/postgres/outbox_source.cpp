@@ -478,6 +478,7 @@ class OutboxSource final : public Source {
       if (!found) return found.error();
       // One whose last batch is on its way to the sink is not taken up again.
       if (*found && (*found)->id() != finished_backfill_) {
+        if (auto s = (*found)->connect(ctx_.postgres_url, "pgtrickle-relay backfill " + config_.name); !s) return s;
         backfill_ = std::move(**found);
         const auto& p = backfill_->progress();
         {
@@ -488,44 +489,49 @@ class OutboxSource final : public Source {
         }
         ctx_.log->info(p.last_key.empty() ? "Backfilling the table's existing rows." : "Resuming the backfill of the table's rows.",
                        {{"table", backfill_->table()}, {"backfill_id", std::to_string(p.id)},
-                        {"after_key", p.last_key}, {"rows_estimated", std::to_string(backfill_->rows_estimated())}});
+                        {"rows_estimated", std::to_string(backfill_->rows_estimated())},
+                        {"after_key", p.last_key.empty() ? std::string("none") : p.last_key}});
       }
     }
     if (!backfill_ || backfill_->has_chunk()) return {};
-    auto wanted = backfill_->still_wanted();
-    if (!wanted) return wanted.error();
-    if (!*wanted) {
+    if (!backfill_->reading())
+      if (auto s = start_chunk_read(); !s || !backfill_) return s;
+    auto read = backfill_->finish_read(chunk_marker_);
+    if (read && wal_) {
+      wal_->watch_marker(chunk_marker_);
+      // Those the read saw are settled: any later read sees them too.
+      std::erase_if(handed_xids_, [&](std::uint32_t x) { return backfill_->settled(x); });
+    }
+    return backfill_failed(std::move(read));
+  }
+
+  // Sends the read of the backfill's next chunk; ends a backfill that was cancelled meanwhile.
+  Status start_chunk_read() {
+    if (wal_) chunk_marker_ = fmt::format("{}:{}:{}:{}", wal_table_->slot, backfill_->id(), ::getpid(), ++chunks_read_);
+    auto sent = backfill_->start_read(wal_.has_value(), std::vector<std::uint32_t>(handed_xids_.begin(), handed_xids_.end()));
+    if (sent && !*sent) {
       ctx_.log->info("The backfill was cancelled; the pipeline goes on with the table's changes.",
                      {{"backfill_id", std::to_string(backfill_->id())}});
       end_backfill();
       return {};
     }
-    Status read;
-    if (wal_) {
-      std::vector<std::uint32_t> recent(handed_xids_.begin(), handed_xids_.end());
-      std::string marker = fmt::format("{}:{}:{}:{}", wal_table_->slot, backfill_->id(), ::getpid(), ++chunks_read_);
-      read = backfill_->read_chunk_between_wal(marker, recent);
-      if (read) {
-        wal_->watch_marker(marker);
-        // Those the read saw are settled: any later read sees them too.
-        std::erase_if(handed_xids_, [&](std::uint32_t x) { return backfill_->settled(x); });
-      }
-    } else {
-      read = backfill_->read_chunk_between_commits();
-    }
-    if (!read && db->ok()) {
-      // The database answered: the chunk's read itself fails (table dropped, condition failing).
-      ctx_.log->error("The backfill cannot read its table and is ended; the pipeline goes on with the table's changes.",
-                      {{"backfill_id", std::to_string(backfill_->id())}, {"error", read.error().message}});
-      (void)db->exec("SELECT pgtrickle._relay_backfill_end($1, $2)", {std::to_string(backfill_->id()), read.error().message});
-      end_backfill();
-      return {};
-    }
-    return read;
+    return backfill_failed(sent ? Status{} : Status(sent.error()));
+  }
+
+  // A chunk's read failed: when the database answered, the read itself fails (the table dropped, the
+  // condition failing) and the backfill is ended with the reason; else the pipeline starts again.
+  Status backfill_failed(Status s) {
+    if (s || !backfill_->connected()) return s;
+    ctx_.log->error("The backfill cannot read its table and is ended; the pipeline goes on with the table's changes.",
+                    {{"backfill_id", std::to_string(backfill_->id())}, {"error", s.error().message}});
+    pg::Connection* db = wal_ ? &wal_->side_connection() : reader_->side_connection();
+    (void)db->exec("SELECT pgtrickle._relay_backfill_end($1, $2)", {std::to_string(backfill_->id()), s.error().message});
+    end_backfill();
+    return {};
   }
 
   // The rows of the due chunk still current, up to batch_size, with where the backfill then stands.
-  Batch backfill_batch(Batch batch) {
+  Result<Batch> backfill_batch(Batch batch) {
     Backfill::Progress progress;
     backfill_->take(static_cast<size_t>(std::max(1, config_.batch_size)), *expander_, batch.messages, progress);
     auto pos = std::make_shared<Position>(read_);
@@ -534,6 +540,9 @@ class OutboxSource final : public Source {
     if (!backfill_->has_chunk()) {
       chunk_due_ = false;
       if (progress.finished) end_backfill();
+    } else if (!backfill_->reading() && !backfill_->last_chunk()) {
+      // The next chunk is read while this one goes to the sink.
+      if (auto s = start_chunk_read(); !s) return s.error();
     }
     return batch;
   }
@@ -787,6 +796,7 @@ class OutboxSource final : public Source {
   Clock::time_point backfill_look_{};    // when to look for a backfill requested meanwhile
   std::deque<std::uint32_t> handed_xids_;
   std::uint64_t chunks_read_ = 0;
+  std::string chunk_marker_;  // WAL: the marker of the chunk read in flight
   // The backfill's acknowledged progress (reader and pipeline threads).
   std::mutex status_mu_;
   std::optional<BackfillStatus> backfill_status_;
