@@ -285,10 +285,23 @@ TEST(BackfillSlice, ASlicedBackfillSendsOnlyItsSliceAndOnlyTheTablesOwnerMayGive
 
 TEST(BackfillCancel, CancelStopsTheBackfillAndTheChangesGoOn) {
   TestDb db;
-  std::string out = items_to_file(db, "trigger", 100000, {{"backfill_chunk_rows", 200}, {"batch_size", 50}});
+  std::string out = items_to_file(db, "trigger", 100000, {{"backfill_chunk_rows", 200}, {"batch_size", 10}});
   RelayProcess relay(args_for(db.relay_url()));
   db.exec("SELECT pgtrickle.backfill_relay('items-out')");
   ASSERT_TRUE(wait_until([&] { return db.number("SELECT rows_done FROM pgtrickle.relay_backfills") >= 400; }, 60s)) << relay.err();
+  // /health shows its progress while it runs.
+  int port = relay.admin_port();
+  json progress;
+  ASSERT_TRUE(wait_until([&] {
+    int status = 0;
+    auto health = json::parse(http_get(port, "/health", status), nullptr, false);
+    if (health.is_discarded() || !health.contains("pipelines") || health["pipelines"].empty()) return false;
+    progress = health["pipelines"][0].value("backfill", json());
+    return progress.is_object() && progress["rows_done"].get<long>() >= 400;
+  }, 15s)) << relay.err();
+  EXPECT_EQ(progress["id"], 1);
+  EXPECT_EQ(progress["rows_estimated"], 100000);
+  EXPECT_GT(progress["rows_per_second"].get<double>(), 0);
   EXPECT_EQ(db.value("SELECT pgtrickle.cancel_backfill('items-out')"), "1");
   EXPECT_EQ(backfill_state(db), "cancelled");
   EXPECT_EQ(db.value("SELECT count(*) FROM pg_proc WHERE proname LIKE '\\_backfill\\_rows\\_%'"), "0");
