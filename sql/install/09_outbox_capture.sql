@@ -339,7 +339,6 @@ DECLARE
   v_owner     oid;
   v_old_owner oid;
   v_me        oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
-  v_grant     boolean;
 BEGIN
   SELECT c.relowner INTO v_owner FROM pg_class AS c WHERE c.oid = v_rel;
   IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
@@ -361,16 +360,7 @@ BEGIN
   EXECUTE format('REVOKE ALL ON FUNCTION pgtrickle.%I() FROM PUBLIC', v_fn);  -- only ever run as a trigger
 
   IF v_owner <> coalesce(v_old_owner, v_me) THEN
-    -- A role that is not a superuser may give a function away only to a role with CREATE on its
-    -- schema: granted for this statement alone.
-    v_grant := NOT has_schema_privilege(v_owner, 'pgtrickle', 'CREATE');
-    IF v_grant THEN
-      EXECUTE format('GRANT CREATE ON SCHEMA pgtrickle TO %s', v_owner::regrole);
-    END IF;
-    EXECUTE format('ALTER FUNCTION pgtrickle.%I() OWNER TO %s', v_fn, v_owner::regrole);
-    IF v_grant THEN
-      EXECUTE format('REVOKE CREATE ON SCHEMA pgtrickle FROM %s', v_owner::regrole);
-    END IF;
+    PERFORM pgtrickle._relay_give_function(format('pgtrickle.%I()', v_fn)::regprocedure, v_owner);
   END IF;
   IF v_old_owner IS NOT NULL AND v_old_owner <> v_owner AND v_old_owner <> v_me THEN
     EXECUTE format('REVOKE ALL ON pgtrickle.%I, pgtrickle.%I FROM %s', t.outbox_name, t.delta_table, v_old_owner::regrole);

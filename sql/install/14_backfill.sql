@@ -70,7 +70,6 @@ DECLARE
   v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
   v_id    bigint;
   v_fn    text;
-  v_grant boolean;
   v_rows  text;
   v_error text;
 BEGIN
@@ -136,14 +135,7 @@ BEGIN
   EXECUTE format('REVOKE ALL ON FUNCTION pgtrickle.%I(jsonb, int) FROM PUBLIC', v_fn);
   EXECUTE format('GRANT EXECUTE ON FUNCTION pgtrickle.%I(jsonb, int) TO pgtrickle_relay', v_fn);
   IF v_owner <> v_me THEN
-    v_grant := NOT has_schema_privilege(v_owner, 'pgtrickle', 'CREATE');
-    IF v_grant THEN
-      EXECUTE format('GRANT CREATE ON SCHEMA pgtrickle TO %s', v_owner::regrole);
-    END IF;
-    EXECUTE format('ALTER FUNCTION pgtrickle.%I(jsonb, int) OWNER TO %s', v_fn, v_owner::regrole);
-    IF v_grant THEN
-      EXECUTE format('REVOKE CREATE ON SCHEMA pgtrickle FROM %s', v_owner::regrole);
-    END IF;
+    PERFORM pgtrickle._relay_give_function(format('pgtrickle.%I(jsonb, int)', v_fn)::regprocedure, v_owner);
   END IF;
 
   -- The planner's estimate, which also checks the condition against the table, as its owner.

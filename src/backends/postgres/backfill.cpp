@@ -140,9 +140,18 @@ Status Backfill::finish_read(const std::string& marker) {
     bool unseen = false;
     for (auto x : recent_xids_) unseen = unseen || !saw(x);
     if (!unseen) {
-      // Written after the read: every transaction the read saw comes before it in the stream.
-      auto m = own_.exec("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2)", {std::string(kBackfillMarkerPrefix), marker});
-      if (!m) return m.error();
+      // Written after the read: every transaction the read saw comes before it in the stream. The
+      // stream carries WAL once flushed: a transaction that commits synchronously flushes it now,
+      // not at the WAL writer's next round.
+      for (const char* sql : {"BEGIN", "SET LOCAL synchronous_commit = on"})
+        if (auto s = own_.exec(sql); !s) return s.error();
+      auto m = own_.exec("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2), pg_catalog.pg_current_xact_id()",
+                         {std::string(kBackfillMarkerPrefix), marker});
+      if (!m) {
+        (void)own_.exec("ROLLBACK");
+        return m.error();
+      }
+      if (auto s = own_.exec("COMMIT"); !s) return s.error();
       marker_ = marker;
       break;
     }
