@@ -343,6 +343,10 @@ TEST(BackfillInitial, InitialSendsTheRowsTheFirstTimeOnlyForSqlAndTomlPipelines)
   EXPECT_EQ(read_lines(out).size(), 701u) << "a restart does not backfill again";
   EXPECT_EQ(read_lines(toml_out).size(), 701u);
   EXPECT_EQ(db.value("SELECT count(*) FROM pgtrickle.relay_backfills"), "2");
+  // A pipeline of the file is backfilled by name too, once it has stored a position.
+  db.exec("SELECT pgtrickle.backfill_relay('items-file')");
+  ASSERT_TRUE(wait_until([&] { return read_lines(toml_out).size() >= 1401; }, 30s)) << relay.err();
+  EXPECT_EQ(read_lines(out).size(), 701u) << "only that pipeline";
   // A reverse pipeline cannot take it.
   EXPECT_NE(db.error_of("SELECT pgtrickle.set_relay_inbox('in', config => '{\"source_type\": \"stdin\", \"inbox_table\": \"x\", "
                         "\"backfill\": \"initial\"}')").find("only a forward pipeline reading an outbox"),

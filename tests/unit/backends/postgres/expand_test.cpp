@@ -268,3 +268,34 @@ TEST(Expand, TheFirstRowHasATimestampWhateverItsId) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_NE(out[0].body.find(R"("timestamp":"2026-04-27T10:15:03.412Z")"), std::string::npos) << out[0].body;
 }
+
+TEST(Expand, ABackfilledRowIsAReadMessageWithAnIdentityOfItsOwn) {
+  auto t = Template::compile("orders.{{ region }}.{op}");
+  ASSERT_TRUE(t);
+  auto o = options();
+  o.routes = {&*t};
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_read(4, "17", R"({"id": 17, "region": "eu", "doc": {"a": [1, 2]}})", 1777284903.412, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].op, Op::read);
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:backfill4:17");
+  EXPECT_EQ(out[0].key, "17");
+  EXPECT_EQ(out[0].routes[0], "orders.eu.read");
+  EXPECT_EQ(out[0].data, R"({"id":17,"region":"eu","doc":{"a":[1,2]}})");
+  EXPECT_EQ(out[0].body,
+            R"({"dedup_key":"outbox_orders:backfill4:17","stream_table":"orders","op":"read","outbox_id":null,"backfill_id":4,)"
+            R"("refresh_id":null,"key":"17","timestamp":"2026-04-27T10:15:03.412Z","is_full_refresh":false,)"
+            R"("payload":{"id":17,"region":"eu","doc":{"a":[1,2]}}})");
+
+  o.format = Format::cloudevents;
+  o.routes.clear();
+  Expander ce(o);
+  out.clear();
+  ce.expand_read(4, "17", R"({"id":17})", 1777284903.412, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].body,
+            R"({"specversion":"1.0","id":"outbox_orders:backfill4:17","source":"/pgtrickle/orders","type":"pgtrickle.orders.read",)"
+            R"("time":"2026-04-27T10:15:03.412Z","subject":"17","datacontenttype":"application/json","backfillid":"4",)"
+            R"("data":{"before":null,"after":{"id":17}}})");
+}
