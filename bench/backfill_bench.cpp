@@ -2,7 +2,8 @@
 // about 100 bytes a row) is backfilled through one pipeline — to a file, to Redis when the
 // benchmark's Redis runs, and to a file from a table captured from the WAL — while a writer updates
 // random rows at 1,000 a second. Figures: the backfill's rows/s beside a COPY of the same table in
-// the same run, the writer's latency (p50, p99) during the backfill against the same writer without
+// the same run (and beside a COPY of its rows as JSON, which the server renders for a backfill), the
+// writer's latency (p50, p99) during the backfill against the same writer without
 // one just before, and the relay's peak resident memory.
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -26,12 +27,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr long kRows = 1000000;
 
-// Rows per second COPY hands out for the whole table (best of 3): what PostgreSQL can read out.
-double copy_table_rows_per_s(relay::pg::Connection& c) {
+// Rows per second `copy` (a COPY … TO STDOUT) hands out (best of 3): what PostgreSQL can read out.
+double copy_rows_per_s(relay::pg::Connection& c, const char* copy) {
   double best = 0;
   for (int run = 0; run < 3; ++run) {
     auto t0 = Clock::now();
-    PGresult* r = PQexec(c.raw(), "COPY accounts TO STDOUT");
+    PGresult* r = PQexec(c.raw(), copy);
     if (PQresultStatus(r) != PGRES_COPY_OUT) die("COPY accounts failed");
     PQclear(r);
     long rows = 0;
@@ -110,7 +111,9 @@ void backfill_costs(const std::function<void(const std::string&, double, const s
                            ? fmt::format(R"("sink_type": "redis", "url": "{}", "stream_key": "{}")", redis, unique)
                            : fmt::format(R"("sink_type": "file", "path": "/tmp/{}.jsonl")", unique);
     exec(c, "SELECT pgtrickle.set_relay_outbox('accounts-out', config => '{\"stream_table\": \"accounts\", " + sink + "}'::jsonb)");
-    double copy_rate = copy_table_rows_per_s(c);
+    double copy_rate = copy_rows_per_s(c, "COPY accounts TO STDOUT");
+    // The same rows as JSON objects, as a backfill has the server render them.
+    double json_rate = copy_rows_per_s(c, "COPY (SELECT row_to_json(a) FROM accounts AS a) TO STDOUT");
 
     Relay relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--sql-file-dir", "/tmp"},
                 "/tmp/relay_bench_backfill.err");
@@ -143,11 +146,14 @@ void backfill_costs(const std::function<void(const std::string&, double, const s
     auto done = c.exec("SELECT rows_done, rows_sent FROM pgtrickle.relay_backfills ORDER BY id DESC LIMIT 1");
     long rows_done = done ? done->int64(0, 0) : 0;
     double rate = rows_done / elapsed;
-    std::cout << fmt::format("  {}: {} rows in {:.1f} s ({} sent; the others changed meanwhile), COPY {:.0f} rows/s\n", k.name,
-                             rows_done, elapsed, done ? done->int64(0, 1) : 0, copy_rate);
+    std::cout << fmt::format("  {}: {} rows in {:.1f} s ({} sent; the others changed meanwhile), COPY {:.0f} rows/s, "
+                             "COPY of row_to_json {:.0f} rows/s\n",
+                             k.name, rows_done, elapsed, done ? done->int64(0, 1) : 0, copy_rate, json_rate);
     report(fmt::format("backfill_{}_rows_per_s", k.name), rate, "rows/s");
     report(fmt::format("backfill_{}_copy_rows_per_s", k.name), copy_rate, "rows/s");
     report(fmt::format("backfill_{}_percent_of_copy", k.name), 100.0 * rate / copy_rate, "%");
+    report(fmt::format("backfill_{}_json_copy_rows_per_s", k.name), json_rate, "rows/s");
+    report(fmt::format("backfill_{}_percent_of_json_copy", k.name), 100.0 * rate / json_rate, "%");
     report(fmt::format("backfill_{}_writer_p50_ms_alone", k.name), alone_p50, "ms");
     report(fmt::format("backfill_{}_writer_p50_ms_during", k.name), during_p50, "ms");
     report(fmt::format("backfill_{}_writer_p99_ms_alone", k.name), alone_p99, "ms");

@@ -314,6 +314,11 @@ TEST(BackfillCancel, CancelStopsTheBackfillAndTheChangesGoOn) {
   for (const auto& m : json_lines(out)) reads_later += m["op"] == "read";
   EXPECT_EQ(reads_later, reads_then) << "no row read after the cancel was acknowledged";
   EXPECT_NE(relay.err().find("The backfill was cancelled"), std::string::npos) << relay.err();
+  EXPECT_TRUE(wait_until([&] {
+    int status = 0;
+    auto health = json::parse(http_get(port, "/health", status), nullptr, false);
+    return !health.is_discarded() && !health["pipelines"].empty() && !health["pipelines"][0].contains("backfill");
+  }, 15s)) << "/health no longer shows it";
   // Nothing to cancel now: a notice, not an error; an unknown pipeline is an error.
   EXPECT_EQ(db.value("SELECT coalesce(pgtrickle.cancel_backfill('items-out')::text, 'none')"), "none");
   EXPECT_NE(db.error_of("SELECT pgtrickle.cancel_backfill('nosuch')").find("not found"), std::string::npos);

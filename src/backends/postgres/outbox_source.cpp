@@ -547,8 +547,13 @@ class OutboxSource final : public Source {
     return batch;
   }
 
+  // The backfill ends here (done, cancelled or failed): /health no longer shows it.
   void end_backfill() {
     finished_backfill_ = backfill_->id();
+    {
+      std::lock_guard lock(status_mu_);
+      if (backfill_status_) backfill_status_->finished = true;
+    }
     backfill_.reset();
     chunk_due_ = false;
     if (wal_) wal_->watch_marker("");
