@@ -580,7 +580,7 @@ class OutboxSource final : public Source {
       s.rows_done_here = p.rows_done - backfill_rows_before_;
       double elapsed = std::chrono::duration<double>(Clock::now() - backfill_began_).count();
       s.rows_per_second = elapsed > 0 ? static_cast<double>(s.rows_done_here) / elapsed : 0;
-      s.finished = p.finished;
+      s.finished = s.finished || p.finished;  // ended here already (cancelled) stays ended
     }
     if (p.finished) {
       (void)db_->exec("SELECT pgtrickle._relay_backfill_end($1, NULL)", {std::to_string(p.id)});
