@@ -371,3 +371,24 @@ TEST(BackfillRefusals, TablesWithoutAKeyEventOutboxesAndInboxPipelinesGetAClearE
   // "where" is a reserved word: written bare it is a syntax error; quoted, or second, it is the condition.
   EXPECT_NE(db.error_of("SELECT pgtrickle.backfill_relay('nokey-out', where => 'true')").find("syntax error"), std::string::npos);
 }
+
+TEST(BackfillTakeover, AStandbyTakesOverTheBackfillOfAKilledOwnerAndFinishesIt) {
+  TestDb db;
+  const long rows = 30000;
+  std::string out = items_to_file(db, "trigger", rows, {{"backfill_chunk_rows", 1000}, {"batch_size", 100}});
+  RelayProcess owner(args_for(db.relay_url()));
+  ASSERT_TRUE(wait_until([&] { return owner.err().find("Took ownership") != std::string::npos; }, 20s)) << owner.err();
+  RelayProcess standby(args_for(db.relay_url()));
+  standby.admin_port();
+  db.exec("SELECT pgtrickle.backfill_relay('items-out')");
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT rows_done FROM pgtrickle.relay_backfills") >= 3000; }, 60s)) << owner.err();
+  owner.kill9();
+  owner.wait(5s);
+  ASSERT_LT(db.number("SELECT rows_done FROM pgtrickle.relay_backfills"), rows) << "killed mid-backfill";
+  ASSERT_TRUE(wait_until([&] { return backfill_state(db) == "done"; }, 90s)) << standby.err();
+  EXPECT_NE(standby.err().find("Resuming the backfill"), std::string::npos) << standby.err();
+  std::set<long long> read;
+  for (const auto& m : json_lines(out))
+    if (m["op"] == "read") read.insert(m["payload"]["id"].get<long long>());
+  EXPECT_EQ(read.size(), static_cast<size_t>(rows)) << "every row read, across the takeover";
+}
