@@ -302,9 +302,10 @@ AS $$
 DECLARE
   v_pipeline text;
 BEGIN
+  -- A failure ends only a backfill still under way (a cancelled one stays cancelled).
   UPDATE pgtrickle.relay_backfills
-  SET state = CASE WHEN p_error IS NULL THEN state ELSE 'failed' END,
-      error = coalesce(pgtrickle._relay_truncate_bytes(p_error, 2000), error),
+  SET state = CASE WHEN p_error IS NOT NULL AND state IN ('pending', 'running') THEN 'failed' ELSE state END,
+      error = CASE WHEN state IN ('pending', 'running') THEN coalesce(pgtrickle._relay_truncate_bytes(p_error, 2000), error) ELSE error END,
       finished_at = coalesce(finished_at, CASE WHEN p_error IS NOT NULL THEN now() END), updated_at = now()
   WHERE id = p_id
   RETURNING pipeline INTO v_pipeline;

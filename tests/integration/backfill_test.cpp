@@ -392,3 +392,23 @@ TEST(BackfillTakeover, AStandbyTakesOverTheBackfillOfAKilledOwnerAndFinishesIt) 
     if (m["op"] == "read") read.insert(m["payload"]["id"].get<long long>());
   EXPECT_EQ(read.size(), static_cast<size_t>(rows)) << "every row read, across the takeover";
 }
+
+TEST(BackfillFailure, AChunkThatCannotBeReadEndsTheBackfillWithTheReasonAndTheChangesGoOn) {
+  TestDb db;
+  std::string out = items_to_file(db, "trigger", 100000, {{"backfill_chunk_rows", 200}, {"batch_size", 10}});
+  RelayProcess relay(args_for(db.relay_url()));
+  db.exec("SELECT pgtrickle.backfill_relay('items-out', \"where\" => 'note IS NOT NULL')");
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT rows_done FROM pgtrickle.relay_backfills") >= 400; }, 60s)) << relay.err();
+  db.exec("ALTER TABLE items DROP COLUMN note");  // the condition no longer compiles
+  ASSERT_TRUE(wait_until([&] { return backfill_state(db) == "failed"; }, 30s)) << relay.err();
+  EXPECT_NE(db.value("SELECT error FROM pgtrickle.relay_backfills").find("note"), std::string::npos);
+  EXPECT_NE(relay.err().find("The backfill cannot read its table and is ended"), std::string::npos) << relay.err();
+  EXPECT_EQ(db.value("SELECT count(*) FROM pg_proc WHERE proname LIKE '\\_backfill\\_rows\\_%'"), "0");
+  db.exec("INSERT INTO items VALUES (-1, 'marker', 0)");
+  EXPECT_TRUE(wait_until([&] {
+    for (const auto& m : json_lines(out))
+      if (m["op"] == "insert" && m["payload"]["id"] == -1) return true;
+    return false;
+  }, 30s)) << "the pipeline goes on";
+  EXPECT_EQ(json::parse(db.value("SELECT backfill FROM pgtrickle.list_relay_configs()"))["state"], "failed");
+}

@@ -81,10 +81,16 @@ Status Backfill::connect(const std::string& postgres_url, const std::string& app
   return {};
 }
 
+Result<bool> Backfill::wanted() {
+  auto r = own_.exec_prepared("bf_wanted", {std::to_string(progress_.id)});
+  if (!r) return r.error();
+  return r->rows() == 1 && r->boolean(0, 0);
+}
+
 Result<bool> Backfill::start_read(bool wal, std::vector<std::uint32_t> recent_xids) {
-  auto wanted = own_.exec_prepared("bf_wanted", {std::to_string(progress_.id)});
-  if (!wanted) return wanted.error();
-  if (wanted->rows() != 1 || !wanted->boolean(0, 0)) return false;
+  auto still = wanted();
+  if (!still) return still.error();
+  if (!*still) return false;
   wal_ = wal;
   recent_xids_ = std::move(recent_xids);
   if (!wal_) {

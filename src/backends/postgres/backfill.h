@@ -58,6 +58,8 @@ class Backfill {
   // chunk being handed out, if any, stays until it is done.
   Result<bool> start_read(bool wal, std::vector<std::uint32_t> recent_xids = {});
   bool reading() const { return reading_; }
+  // Whether it is still under way (not cancelled, its pipeline not deleted).
+  Result<bool> wanted();
   // Whether the backfill's connection still works (an error with it working is the backfill's own).
   bool connected() { return own_.ok(); }
   // The current chunk is the table's last.

@@ -522,6 +522,12 @@ class OutboxSource final : public Source {
   // condition failing) and the backfill is ended with the reason; else the pipeline starts again.
   Status backfill_failed(Status s) {
     if (s || !backfill_->connected()) return s;
+    if (auto still = backfill_->wanted(); still && !*still) {  // cancelled while its read ran
+      ctx_.log->info("The backfill was cancelled; the pipeline goes on with the table's changes.",
+                     {{"backfill_id", std::to_string(backfill_->id())}});
+      end_backfill();
+      return {};
+    }
     ctx_.log->error("The backfill cannot read its table and is ended; the pipeline goes on with the table's changes.",
                     {{"backfill_id", std::to_string(backfill_->id())}, {"error", s.error().message}});
     pg::Connection* db = wal_ ? &wal_->side_connection() : reader_->side_connection();
