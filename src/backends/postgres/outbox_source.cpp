@@ -497,6 +497,12 @@ class OutboxSource final : public Source {
     if (!backfill_->reading())
       if (auto s = start_chunk_read(); !s || !backfill_) return s;
     auto read = backfill_->finish_read(chunk_marker_);
+    // Cancelled while the chunk was read: its rows do not go out.
+    if (auto still = read ? backfill_->wanted() : Result<bool>(true); !still || !*still) {
+      if (!still) return still.error();
+      cancelled();
+      return {};
+    }
     if (read && wal_) {
       wal_->watch_marker(chunk_marker_);
       // Those the read saw are settled: any later read sees them too.
@@ -510,9 +516,7 @@ class OutboxSource final : public Source {
     if (wal_) chunk_marker_ = fmt::format("{}:{}:{}:{}", wal_table_->slot, backfill_->id(), ::getpid(), ++chunks_read_);
     auto sent = backfill_->start_read(wal_.has_value(), std::vector<std::uint32_t>(handed_xids_.begin(), handed_xids_.end()));
     if (sent && !*sent) {
-      ctx_.log->info("The backfill was cancelled; the pipeline goes on with the table's changes.",
-                     {{"backfill_id", std::to_string(backfill_->id())}});
-      end_backfill();
+      cancelled();
       return {};
     }
     return backfill_failed(sent ? Status{} : Status(sent.error()));
@@ -523,9 +527,7 @@ class OutboxSource final : public Source {
   Status backfill_failed(Status s) {
     if (s || !backfill_->connected()) return s;
     if (auto still = backfill_->wanted(); still && !*still) {  // cancelled while its read ran
-      ctx_.log->info("The backfill was cancelled; the pipeline goes on with the table's changes.",
-                     {{"backfill_id", std::to_string(backfill_->id())}});
-      end_backfill();
+      cancelled();
       return {};
     }
     ctx_.log->error("The backfill cannot read its table and is ended; the pipeline goes on with the table's changes.",
@@ -551,6 +553,12 @@ class OutboxSource final : public Source {
       if (auto s = start_chunk_read(); !s) return s.error();
     }
     return batch;
+  }
+
+  void cancelled() {
+    ctx_.log->info("The backfill was cancelled; the pipeline goes on with the table's changes.",
+                   {{"backfill_id", std::to_string(backfill_->id())}});
+    end_backfill();
   }
 
   // The backfill ends here (done, cancelled or failed): /health no longer shows it.
