@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace relay::pg {
 
@@ -15,5 +16,9 @@ void read_copy_field(const char*& p, const char* end, std::string& out, bool& is
 // Appends `text` as one field, escaped. The text must not hold NUL bytes (PostgreSQL text cannot).
 void append_copy_field(std::string& out, std::string_view text);
 inline void append_copy_null(std::string& out) { out += "\\N"; }
+
+// The elements of a one-dimensional array in PostgreSQL's text output, e.g. {a,"b c"} (names,
+// text[] values): quotes and backslash escapes undone.
+std::vector<std::string> parse_text_array(std::string_view text);
 
 }  // namespace relay::pg

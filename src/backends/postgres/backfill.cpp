@@ -6,7 +6,9 @@
 #include <chrono>
 #include <thread>
 
+#include "pg/copy_text.h"
 #include "util/json_escape.h"
+#include "util/strings.h"
 #include "util/json_scan.h"
 
 namespace relay::postgres {
@@ -14,22 +16,6 @@ namespace relay::postgres {
 namespace js = json_scan;
 
 namespace {
-
-// PostgreSQL text[] output of plain names, e.g. {id,"Order Id"}.
-std::vector<std::string> parse_names(std::string_view text) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (std::size_t i = 1; i + 1 < text.size(); ++i) {
-    char c = text[i];
-    if (quoted && c == '\\' && i + 2 < text.size()) cur += text[++i];
-    else if (c == '"') quoted = !quoted;
-    else if (c == ',' && !quoted) out.push_back(std::exchange(cur, {}));
-    else cur += c;
-  }
-  if (text.size() > 2) out.push_back(cur);
-  return out;
-}
 
 std::uint64_t to_u64(std::string_view s) {
   std::uint64_t v = 0;
@@ -50,7 +36,7 @@ Result<std::optional<Backfill>> Backfill::find(pg::Connection& db, const std::st
   if (r->rows() == 0) return std::optional<Backfill>();
   Backfill b;
   b.progress_.id = r->int64(0, 0);
-  b.key_columns_ = parse_names(r->text(0, 1));
+  b.key_columns_ = pg::parse_text_array(r->text(0, 1));
   b.progress_.last_key = r->str(0, 2);
   b.progress_.rows_done = r->int64(0, 3);
   b.progress_.rows_sent = r->int64(0, 4);
@@ -132,7 +118,8 @@ Status Backfill::finish_read(const std::string& marker) {
     snap_xmin_ = to_u64(snapshot.substr(0, colon));
     snap_xmax_ = to_u64(snapshot.substr(colon + 1, second - colon - 1));
     snap_xip_.clear();
-    for (auto& x : parse_names("{" + std::string(snapshot.substr(second + 1)) + "}")) snap_xip_.insert(to_u64(x));
+    if (second + 1 < snapshot.size())
+      for (auto x : util::split_list(snapshot.substr(second + 1), ',')) snap_xip_.insert(to_u64(x));
     if (!wal_) {
       // A numbering round begun after the read: every commit the read saw is numbered up to `high`.
       auto high = own_.exec_prepared("bf_high", {});

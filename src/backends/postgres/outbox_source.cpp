@@ -18,6 +18,7 @@
 #include "backends/postgres/expand.h"
 #include "backends/postgres/outbox_reader.h"
 #include "backends/postgres/wal_reader.h"
+#include "pg/copy_text.h"
 #include "util/digest.h"
 #include "util/json_scan.h"
 
@@ -35,32 +36,6 @@ struct Position {
   std::int64_t next_row = -1;
   std::optional<Backfill::Progress> backfill;  // a batch of backfilled rows: where the backfill stands after it
 };
-
-// PostgreSQL text[] output, e.g. {a,"b c"}.
-std::vector<std::string> parse_text_array(const std::string& text) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false, in_item = false;
-  for (size_t i = 1; i + 1 < text.size(); ++i) {
-    char c = text[i];
-    if (quoted) {
-      if (c == '\\' && i + 2 < text.size()) cur += text[++i];
-      else if (c == '"') quoted = false;
-      else cur += c;
-    } else if (c == '"') {
-      quoted = in_item = true;
-    } else if (c == ',') {
-      out.push_back(cur);
-      cur.clear();
-      in_item = false;
-    } else {
-      cur += c;
-      in_item = true;
-    }
-  }
-  if (in_item || !cur.empty()) out.push_back(cur);
-  return out;
-}
 
 class OutboxSource final : public Source {
  public:
@@ -88,7 +63,7 @@ class OutboxSource final : public Source {
     postgres::ExpandOptions opt;
     opt.outbox = outbox_table_;
     opt.stream_table = r->str(0, 4);
-    opt.key_columns = config_.key_columns.empty() ? parse_text_array(r->str(0, 2)) : config_.key_columns;
+    opt.key_columns = config_.key_columns.empty() ? pg::parse_text_array(r->text(0, 2)) : config_.key_columns;
     if (!config_.key_template.empty()) {
       auto t = Template::compile(config_.key_template);
       if (!t) return t.error();
@@ -251,13 +226,10 @@ class OutboxSource final : public Source {
     pg::Params args{ctx_.relay_group_id, config_.name, std::to_string(p.seq), std::to_string(p.id),
                     p.next_row >= 0 ? std::optional<std::string>(std::to_string(p.next_row)) : std::nullopt,
                     ctx_.worker_id, outbox_table_};
-    if (const auto& b = p.backfill) {
-      // The backfill's progress is stored with the position, in the same statement.
-      for (auto v : {b->last_key.empty() ? std::optional<std::string>() : std::optional<std::string>(b->last_key),
-                     std::optional<std::string>(std::to_string(b->rows_done)), std::optional<std::string>(std::to_string(b->rows_sent)),
-                     std::optional<std::string>(b->finished ? "true" : "false"), std::optional<std::string>(std::to_string(b->id))})
-        args.push_back(v);
-    }
+    if (const auto& b = p.backfill)  // the backfill's progress is stored with the position, in the same statement
+      args.insert(args.end(), {b->last_key.empty() ? std::nullopt : std::optional<std::string>(b->last_key),
+                               std::to_string(b->rows_done), std::to_string(b->rows_sent), b->finished ? "true" : "false",
+                               std::to_string(b->id)});
     auto r = db_->exec_prepared(p.backfill ? "ob_ack_backfill" : "ob_ack", args);
     if (!r) return r.error();
     if (p.backfill ? r->int64(0, 0) == 0 : r->affected() == 0)
@@ -469,8 +441,11 @@ class OutboxSource final : public Source {
   // Between batches: takes up a backfill requested since the last look (at most once a second) and
   // reads its next chunk when none is held. A backfill that can no longer run (its table dropped,
   // the condition failing) is ended with the reason, and the pipeline goes on with its changes.
+  // The reader's connection for statements between reads (none for an event outbox: no table).
+  pg::Connection* side_connection() { return wal_ ? &wal_->side_connection() : reader_->side_connection(); }
+
   Status backfill_turn() {
-    pg::Connection* db = wal_ ? &wal_->side_connection() : reader_->side_connection();
+    pg::Connection* db = side_connection();
     if (!db) return {};  // an event outbox: no table
     if (!backfill_ && Clock::now() >= backfill_look_) {
       backfill_look_ = Clock::now() + std::chrono::seconds(1);
@@ -532,8 +507,7 @@ class OutboxSource final : public Source {
     }
     ctx_.log->error("The backfill cannot read its table and is ended; the pipeline goes on with the table's changes.",
                     {{"backfill_id", std::to_string(backfill_->id())}, {"error", s.error().message}});
-    pg::Connection* db = wal_ ? &wal_->side_connection() : reader_->side_connection();
-    (void)db->exec("SELECT pgtrickle._relay_backfill_end($1, $2)", {std::to_string(backfill_->id()), s.error().message});
+    (void)side_connection()->exec("SELECT pgtrickle._relay_backfill_end($1, $2)", {std::to_string(backfill_->id()), s.error().message});
     end_backfill();
     return {};
   }
