@@ -149,23 +149,24 @@ BEGIN
 END
 $$;
 
--- Gives a function of schema pgtrickle (p_function: its signature) to p_owner, the owner of the
--- table it works on. A role that is not a superuser may give a function away only to a role with
--- CREATE on its schema: granted for this statement alone.
+-- Gives a function of schema pgtrickle or pgstream (p_function: its signature) to p_owner, the
+-- owner of the table it works on. A role that is not a superuser may give a function away only to
+-- a role with CREATE on its schema: granted for this statement alone.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_give_function(p_function regprocedure, p_owner oid)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_grant boolean := NOT has_schema_privilege(p_owner, 'pgtrickle', 'CREATE');
+  v_schema regnamespace := (SELECT p.pronamespace FROM pg_proc AS p WHERE p.oid = p_function);
+  v_grant  boolean := NOT has_schema_privilege(p_owner, v_schema, 'CREATE');
 BEGIN
   IF v_grant THEN
-    EXECUTE format('GRANT CREATE ON SCHEMA pgtrickle TO %s', p_owner::regrole);
+    EXECUTE format('GRANT CREATE ON SCHEMA %s TO %s', v_schema, p_owner::regrole);
   END IF;
   EXECUTE format('ALTER FUNCTION %s OWNER TO %s', p_function, p_owner::regrole);
   IF v_grant THEN
-    EXECUTE format('REVOKE CREATE ON SCHEMA pgtrickle FROM %s', p_owner::regrole);
+    EXECUTE format('REVOKE CREATE ON SCHEMA %s FROM %s', v_schema, p_owner::regrole);
   END IF;
 END
 $$;

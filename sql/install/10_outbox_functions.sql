@@ -66,14 +66,29 @@ AS $$
     OR pgtrickle._relay_regclass(p_ref) = to_regclass(format('pgtrickle.%I', t.outbox_name)))
 $$;
 
--- The outbox a stored pipeline config reads, in any stored layout.
+-- Is this the outbox of a pgstream stream: the view pgtrickle.pgstream_<N> over pgstream.events
+-- (15_pgstream.sql)? Only pgstream.stream_outbox() registers such names (the others are outbox_...).
+-- Its rows go only when their partition is dropped, and nothing writes it but the stream's triggers.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_is_stream(p_outbox text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(p_outbox ~ '^pgstream_[0-9]+$', false) $$;
+
+-- The outbox a stored pipeline config reads, in any stored layout; a pgstream source reads its
+-- stream's outbox, pgstream_<stream_id>.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_config_outbox_ref(p_config jsonb)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT coalesce(p_config #>> '{source,stream_table}', p_config #>> '{source,table}',
+  SELECT CASE
+    WHEN p_config #>> '{source,type}' = 'pgstream' THEN
+      CASE WHEN p_config #>> '{source,stream_id}' ~ '^[0-9]{1,18}$'
+           THEN 'pgstream_' || (p_config #>> '{source,stream_id}')::bigint END
+    ELSE coalesce(p_config #>> '{source,stream_table}', p_config #>> '{source,table}',
                   p_config #>> '{source,outbox}', p_config ->> 'stream_table', p_config ->> 'outbox')
+  END
 $$;
 
 -- Enabled forward pipelines reading an outbox, each with the position it has consumed in the
@@ -251,7 +266,11 @@ CALL pgtrickle._relay_define('create_outbox', $ddl$
     END IF;
     PERFORM pgtrickle._relay_lock_catalog();
     SELECT * INTO t FROM pgtrickle.outbox_tables WHERE source_schema IS NULL AND source_table = p_name;
-    IF FOUND THEN
+    IF FOUND AND pgtrickle._outbox_is_stream(t.outbox_name) THEN
+      RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
+        MESSAGE = format('create_outbox: "%s" is the outbox of a pgstream stream, written only by its subscriptions', p_name),
+        HINT = 'Choose another name for the event outbox.';
+    ELSIF FOUND THEN
       RAISE NOTICE 'outbox "%" already exists: pgtrickle.%', p_name, quote_ident(t.outbox_name);
       IF t.retention_hours <> p_retention_hours THEN
         UPDATE pgtrickle.outbox_tables SET retention_hours = p_retention_hours WHERE outbox_name = t.outbox_name
@@ -282,6 +301,11 @@ DECLARE
   t    pgtrickle.outbox_tables := pgtrickle._outbox_find(p_outbox, p_rel);
   v_id bigint;
 BEGIN
+  IF pgtrickle._outbox_is_stream(t.outbox_name) THEN
+    RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+      MESSAGE = format('outbox_publish: "%s" is the outbox of a pgstream stream, written only by its subscriptions', p_outbox),
+      HINT = 'Publish to an event outbox (SELECT pgtrickle.create_outbox(''name'')), or subscribe a table in pgstream.subscriptions.';
+  END IF;
   IF t.outbox_name IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'undefined_object',
       MESSAGE = format('outbox_publish: outbox "%s" not found', p_outbox),
@@ -328,6 +352,11 @@ BEGIN
       RETURN;
     END IF;
     PERFORM pgtrickle._outbox_not_found(p_name);
+  END IF;
+  IF pgtrickle._outbox_is_stream(t.outbox_name) THEN
+    RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+      MESSAGE = format('disable_outbox: "%s" is the outbox of a pgstream stream: it lives as long as pgstream.events', p_name),
+      HINT = 'Its events go when their daily partition is dropped (pgstream.maintain_partitions()); delete the stream''s rows of pgstream.subscriptions to stop new ones.';
   END IF;
   IF t.source_schema IS NOT NULL THEN
     v_rel := pgtrickle._outbox_source(t);
@@ -508,7 +537,8 @@ BEGIN
     INTO v_groups USING t.outbox_name;
   RETURN jsonb_build_object(
     'enabled', true,
-    'kind', CASE WHEN t.source_schema IS NULL THEN 'event' ELSE 'table' END,
+    'kind', CASE WHEN pgtrickle._outbox_is_stream(t.outbox_name) THEN 'pgstream'
+                 WHEN t.source_schema IS NULL THEN 'event' ELSE 'table' END,
     'stream_table', CASE WHEN t.source_schema IS NULL THEN t.source_table ELSE format('%I.%I', t.source_schema, t.source_table) END,
     'outbox_table', format('pgtrickle.%I', t.outbox_name),
     'delta_table', CASE WHEN t.delta_table IS NOT NULL THEN format('pgtrickle.%I', t.delta_table) END,

@@ -5,6 +5,7 @@
 -- Deletes outbox rows older than their outbox's retention_hours, but never a row that an
 -- enabled forward pipeline (in the relay group it runs in) or a consumer group has not consumed yet; an
 -- enabled pipeline without an offset has consumed nothing. With no readers, age alone decides.
+-- The outboxes of pgstream streams are left to their partition maintenance.
 -- Returns the number of outbox rows deleted (their claim-check rows go with them).
 CALL pgtrickle._relay_define('run_outbox_retention', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.run_outbox_retention()
@@ -24,7 +25,8 @@ CALL pgtrickle._relay_define('run_outbox_retention', $ddl$
   BEGIN
     -- Rows are deleted by their commit's number: number what committed since the last read.
     PERFORM pgtrickle.outbox_watermark();
-    FOR t IN SELECT * FROM pgtrickle.outbox_tables ORDER BY outbox_name LOOP
+    -- A pgstream stream's events go only with their daily partition (pgstream.maintain_partitions()).
+    FOR t IN SELECT * FROM pgtrickle.outbox_tables WHERE NOT pgtrickle._outbox_is_stream(outbox_name) ORDER BY outbox_name LOOP
       SELECT s.seq, s.id, s.complete INTO v_seq, v_id, v_complete
       FROM (SELECT p.last_seq AS seq, p.last_id AS id, p.complete FROM pgtrickle._outbox_pipeline_positions(t) AS p
             UNION ALL

@@ -156,4 +156,42 @@ BEGIN
 END
 $$;
 
+-- Schema pgstream (15_pgstream.sql). Anyone may write subscriptions: its triggers admit only a role
+-- acting for the subscribed table's owner (as CREATE TRIGGER would). The validation they run as
+-- that role compiles its expressions with the helpers left to PUBLIC (they run with the caller's
+-- rights and touch nothing); every other function is the installer's, the relay's and the
+-- admins'. The generated _publish_* functions are left as generated: owned by each table's owner,
+-- run only as triggers. Nobody but the installer reads or writes pgstream.events directly: the
+-- relay reads a stream through its view pgtrickle.pgstream_<N> (granted with the outboxes), and a
+-- table owner is granted INSERT for its generated functions, bounded by the table's policy.
+DO $$
+DECLARE
+  -- Called as the role that writes a subscription.
+  v_public_functions text[] := ARRAY['_subscription_check', '_refuse', '_target', '_row_images', '_compile_error',
+                                     '_when_check', '_reserved_keys'];
+  v_relay_functions  text[] := ARRAY['stream_outbox', 'maintain_partitions', 'partition_status'];
+  f record;
+BEGIN
+  GRANT USAGE ON SCHEMA pgstream TO PUBLIC;
+  REVOKE ALL ON pgstream.subscriptions, pgstream.partition_settings, pgstream.events, pgstream.events_default
+    FROM PUBLIC, pgtrickle_relay, pgtrickle_relay_admin;
+  GRANT SELECT, INSERT, UPDATE, DELETE ON pgstream.subscriptions TO PUBLIC;
+  GRANT SELECT ON pgstream.partition_settings TO pgtrickle_relay, pgtrickle_relay_admin;
+  GRANT UPDATE (days_ahead, retention_days) ON pgstream.partition_settings TO pgtrickle_relay_admin;
+  FOR f IN
+    SELECT p.oid::regprocedure AS signature, p.proname::text AS name
+    FROM pg_catalog.pg_proc AS p
+    WHERE p.pronamespace = 'pgstream'::regnamespace AND p.proname !~ '^_publish_'
+  LOOP
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC, pgtrickle_relay, pgtrickle_relay_admin', f.signature);
+    IF f.name = ANY (v_public_functions) THEN
+      EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f.signature);
+    END IF;
+    IF f.name = ANY (v_relay_functions) THEN
+      EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO pgtrickle_relay, pgtrickle_relay_admin', f.signature);
+    END IF;
+  END LOOP;
+END
+$$;
+
 COMMIT;
