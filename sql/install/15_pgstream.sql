@@ -170,7 +170,7 @@ AS $$
   END
 $$;
 
--- Compiles p_query (parse, analysis and plan; nothing runs) as ONE statement: a cursor cannot be
+-- Compiles p_query (parse, analysis, plan and the executor's privilege checks; no row is read) as ONE statement: a cursor cannot be
 -- opened on several. The expression a subscription gives is placed in it followed only by
 -- "\n)", so a string, quoted name or comment it leaves open, or a ";" in it, fails here: the
 -- generated DDL, which holds the same expression, is then one statement too. Returns the error, or
@@ -364,7 +364,7 @@ BEGIN
     IF btrim(v_ext ->> 'expression') = '' THEN
       v_error := 'it is empty';
     ELSE
-      v_error := pgstream._compile_error(format(E'SELECT FROM %s WHERE false AND pg_catalog.jsonb_build_object(''v'', (%s\n)) IS NULL',
+      v_error := pgstream._compile_error(format(E'SELECT FROM %s WHERE pg_catalog.jsonb_build_object(''v'', (%s\n)) IS NULL',
                                                 v_images, v_ext ->> 'expression'));
     END IF;
     IF v_error IS NOT NULL THEN
