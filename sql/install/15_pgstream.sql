@@ -785,8 +785,9 @@ BEGIN
       -- Its transactions' commit numbers go with it.
       EXECUTE format('DELETE FROM pgtrickle.outbox_commits AS c USING (SELECT DISTINCT e.stream_id, e.xid FROM %s AS e) AS e
                       WHERE c.outbox = ''pgstream_'' || e.stream_id AND c.xid = e.xid', p.partition);
+      v_name := p.partition::text;   -- named before it goes
       EXECUTE format('DROP TABLE %s', p.partition);
-      RETURN QUERY SELECT p.partition::text, 'dropped'::text,
+      RETURN QUERY SELECT v_name, 'dropped'::text,
         format('older than %s days (up to %s)', v_set.retention_days, p.range_to);
     EXCEPTION WHEN lock_not_available THEN
       RETURN QUERY SELECT p.partition::text, 'busy'::text, SQLERRM;
