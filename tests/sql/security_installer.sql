@@ -7,6 +7,7 @@ SELECT current_database() || '_inst' AS inst, current_database() || '_victim' AS
 CREATE ROLE :"inst" LOGIN;
 CREATE ROLE :"victim" LOGIN IN ROLE pgtrickle_relay_admin;
 DROP SCHEMA pgtrickle CASCADE;
+DROP SCHEMA pgstream CASCADE;   -- the superuser's install made it too
 ALTER DATABASE :"db" OWNER TO :"inst";
 CREATE SCHEMA vschema AUTHORIZATION :"victim";
 
