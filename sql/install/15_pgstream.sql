@@ -156,6 +156,26 @@ AS $$
   WHERE n.nspname = p_schema AND c.relname = p_table AND c.relkind IN ('r', 'p')
 $$;
 
+-- Only a role acting for the table's owner (current_user: the role doing the write, as for
+-- CREATE TRIGGER) may subscribe to the table, or change or delete a subscription on it.
+CREATE OR REPLACE FUNCTION pgstream._require_owner(p_key text, p_rel regclass, p_act text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_owner oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel);
+BEGIN
+  IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
+    PERFORM pgstream._refuse(p_key, NULL, format('role %s may not %s: table %s belongs to role %s',
+                                                current_user, p_act, p_rel, v_owner::regrole),
+                             format('Subscriptions on a table are made by its owner or a member of role %s, as triggers on it are.',
+                                    v_owner::regrole),
+                             'insufficient_privilege');
+  END IF;
+END
+$$;
+
 -- The FROM list under which a subscription's expressions are compiled: the row images its
 -- operation has (INSERT: new; DELETE: old; UPDATE: both).
 CREATE OR REPLACE FUNCTION pgstream._row_images(p_rel regclass, p_operation text)
@@ -213,7 +233,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_rel    regclass;
-  v_owner  oid;
   v_images text;
   v_error  text;
   v_hint   text;
@@ -235,13 +254,7 @@ BEGIN
                                  'A member of the role that created it (or a superuser) may.', 'insufficient_privilege');
       END IF;
     ELSE
-      v_owner := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
-      IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
-        PERFORM pgstream._refuse(OLD.key, NULL, format('role %s may not change it: its table %s belongs to role %s',
-                                                      current_user, v_rel, v_owner::regrole),
-                                 format('Subscriptions on a table are made by its owner or a member of role %s.', v_owner::regrole),
-                                 'insufficient_privilege');
-      END IF;
+      PERFORM pgstream._require_owner(OLD.key, v_rel, 'change it');
     END IF;
   END IF;
   IF TG_OP = 'DELETE' THEN
@@ -268,13 +281,7 @@ BEGIN
                              'Write the schema and the table name as they are stored, unquoted: schema_name => ''public'', table_name => ''orders''.',
                              'undefined_table');
   END IF;
-  v_owner := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
-  IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
-    PERFORM pgstream._refuse(NEW.key, NULL, format('role %s may not subscribe to table %s, which belongs to role %s',
-                                                  current_user, v_rel, v_owner::regrole),
-                             format('Subscriptions on a table are made by its owner or a member of role %s, as triggers on it are.', v_owner::regrole),
-                             'insufficient_privilege');
-  END IF;
+  PERFORM pgstream._require_owner(NEW.key, v_rel, 'subscribe to it');
   IF TG_OP = 'INSERT' THEN
     NEW.created_by := current_user::regrole;
   ELSE

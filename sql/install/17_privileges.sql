@@ -167,7 +167,7 @@ $$;
 DO $$
 DECLARE
   -- Called as the role that writes a subscription.
-  v_public_functions text[] := ARRAY['_subscription_check', '_refuse', '_target', '_row_images', '_compile_error',
+  v_public_functions text[] := ARRAY['_subscription_check', '_refuse', '_require_owner', '_target', '_row_images', '_compile_error',
                                      '_when_check', '_reserved_keys'];
   v_relay_functions  text[] := ARRAY['stream_outbox', 'maintain_partitions', 'partition_status'];
   f record;

@@ -368,11 +368,11 @@ DO $$
 BEGIN
   PERFORM expect_error($q$INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name)
                           VALUES ('spy', 7, 'UPDATE', 'public', 'accounts')$q$,
-                       'may not subscribe to table public.accounts, which belongs to role', '42501');
+                       'may not subscribe to it: table public.accounts belongs to role', '42501');
   PERFORM expect_error($q$UPDATE pgstream.subscriptions SET when_clause = 'false' WHERE key = 'account-opened'$q$,
                        'subscription "account-opened": role', '42501');
   PERFORM expect_error($q$UPDATE pgstream.subscriptions SET table_name = 'accounts' WHERE key = 'user-signup'$q$,
-                       'may not change it: its table public.users belongs to role', '42501');
+                       'may not change it: table public.users belongs to role', '42501');
   PERFORM expect_error($q$DELETE FROM pgstream.subscriptions WHERE key = 'account-opened'$q$, 'may not change it', '42501');
   PERFORM expect_error($q$INSERT INTO pgstream.events (stream_id, payload) VALUES (7, '{}')$q$, 'permission denied', '42501');
 END
