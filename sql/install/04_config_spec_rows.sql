@@ -4,6 +4,7 @@ DELETE FROM pgtrickle.relay_config_keys;
 DELETE FROM pgtrickle.relay_backends;
 INSERT INTO pgtrickle.relay_backends (role, backend, type_aliases, flat_prefixes, description) VALUES
   ('source', 'outbox', '{}'::text[], '{}'::text[], 'Rows committed to a PostgreSQL outbox table, in commit order.')
+ ,('source', 'pgstream', '{}'::text[], '{}'::text[], 'Events of a stream of pgstream.subscriptions (postgres-stream): each subscribed change of a table as the event JSON the subscription defines, in commit order.')
  ,('sink', 'stdout', '{}'::text[], '{}'::text[], 'Standard output, one message per line.')
  ,('sink', 'file', '{}'::text[], '{}'::text[], 'A local file, appended and optionally rotated by size.')
  ,('sink', 'pg-inbox', ARRAY['inbox']::text[], ARRAY['pg_inbox_']::text[], 'A PostgreSQL inbox table, local or remote; duplicates are skipped by event_id.')
@@ -40,6 +41,7 @@ INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, require
  ,('source', 'outbox', 'group', 'string', false, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'The relay group that runs the pipeline, as pg_trickle''s set_relay_outbox(p_name, p_outbox, p_group, ...) stores it: the same as the pipeline option relay_group.')
  ,('source', 'outbox', 'slot_name', 'slot_name', false, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'For a table captured from the WAL: the pipeline''s replication slot, instead of one named from the pipeline (pgtrickle_ and a hash). Created if missing and dropped with the pipeline; one that exists and was not created for this pipeline is refused.')
  ,('source', 'outbox', 'retention_hours', 'integer', false, NULL, NULL, '{}'::text[], false, NULL, 0, 2147483647, 'Accepted for compatibility with pg_trickle''s set_relay_outbox; retention is set per outbox by enable_outbox.')
+ ,('source', 'pgstream', 'stream_id', 'integer', true, NULL, NULL, '{}'::text[], false, NULL, 0, 9223372036854775807, 'The stream whose events are read: the stream_id of rows in pgstream.subscriptions (postgres-stream''s subscriptions).')
  ,('sink', 'stdout', 'format', 'enum', false, NULL, ARRAY['jsonl','json','csv']::text[], '{}'::text[], false, '"jsonl"'::jsonb, NULL, NULL, 'jsonl: one message per line; json: pretty-printed; csv: one row per message.')
  ,('sink', 'file', 'path', 'string', true, NULL, NULL, '{}'::text[], false, NULL, NULL, NULL, 'File to append to; rotated files get .1, .2, ... suffixes. A pipeline defined in SQL writes only under the operator''s --sql-file-dir.')
  ,('sink', 'file', 'format', 'enum', false, NULL, ARRAY['jsonl','json','csv']::text[], '{}'::text[], false, '"jsonl"'::jsonb, NULL, NULL, 'jsonl: one message per line; json: pretty-printed; csv: one row per message.')

@@ -334,15 +334,16 @@ BEGIN
   FOREACH v_side IN ARRAY ARRAY['source', 'sink'] LOOP
     v_backend := v_backend || jsonb_build_object(v_side, _relay_pick_backend(p_direction, v_side, p_config, p_name));
   END LOOP;
-  IF p_direction = 'forward' AND v_backend ->> 'source' <> 'outbox' THEN
+  IF p_direction = 'forward' AND v_backend ->> 'source' NOT IN ('outbox', 'pgstream') THEN
     PERFORM _relay_config_error(p_name, format(
-      'a forward pipeline reads an outbox, so its source type must be "outbox", not "%s"; '
+      'a forward pipeline reads an outbox or a pgstream stream, so its source type must be "outbox" or "pgstream", not "%s"; '
       'a pipeline from %s into PostgreSQL is a reverse pipeline: use set_relay_inbox',
       v_backend ->> 'source', v_backend ->> 'source'));
   END IF;
-  IF p_direction = 'reverse' AND v_backend ->> 'source' = 'outbox' THEN
-    PERFORM _relay_config_error(p_name,
-      'a pipeline that reads an outbox is a forward pipeline: use set_relay_outbox');
+  IF p_direction = 'reverse' AND v_backend ->> 'source' IN ('outbox', 'pgstream') THEN
+    PERFORM _relay_config_error(p_name, format(
+      'a pipeline that reads %s is a forward pipeline: use set_relay_outbox',
+      CASE v_backend ->> 'source' WHEN 'outbox' THEN 'an outbox' ELSE 'a pgstream stream' END));
   END IF;
   IF p_direction = 'reverse' AND v_backend ->> 'sink' <> 'pg-inbox' THEN
     PERFORM _relay_config_error(p_name, format(

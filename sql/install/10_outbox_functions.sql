@@ -67,7 +67,7 @@ AS $$
 $$;
 
 -- Is this the outbox of a pgstream stream: the view pgtrickle.pgstream_<N> over pgstream.events
--- (15_pgstream.sql)? Only pgstream.stream_outbox() registers such names (the others are outbox_...).
+-- (16_pgstream_events.sql)? Only pgstream.stream_outbox() registers such names (the others are outbox_...).
 -- Its rows go only when their partition is dropped, and nothing writes it but the stream's triggers.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_is_stream(p_outbox text)
 RETURNS boolean

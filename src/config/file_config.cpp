@@ -6,6 +6,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "config/specs.h"
 #include "util/strings.h"
 
 namespace relay {
@@ -160,11 +161,13 @@ FileConfig parse_config_text(const std::string& text, const std::string& path, s
         p.erase("name");
         for (const auto& other : cfg.pipelines)
           if (other.name == pname) problems.push_back(fmt::format("{}{}: pipeline \"{}\" is defined twice", path, line_of(entry), pname));
-        // The source decides the direction: an outbox goes forward, anything else fills an inbox.
+        // The source decides the direction: an outbox or a pgstream stream goes forward, anything
+        // else fills an inbox.
         Direction dir = Direction::forward;
-        if (p.contains("source") && p["source"].is_object() && p["source"].value("type", "outbox") != "outbox")
+        if (p.contains("source") && p["source"].is_object() && !is_forward_source(p["source"].value("type", "outbox")))
           dir = Direction::reverse;
-        if (p.contains("source_type") && p["source_type"].is_string() && p["source_type"] != "outbox") dir = Direction::reverse;
+        if (p.contains("source_type") && p["source_type"].is_string() && !is_forward_source(p["source_type"].get<std::string>()))
+          dir = Direction::reverse;
         bool enabled = true;
         if (p.contains("enabled") && p["enabled"].is_boolean()) {
           enabled = p["enabled"].get<bool>();

@@ -330,9 +330,12 @@ json normalize_pipeline(Direction dir, const json& input, const std::string& nam
   else
     sink = resolve_type(Role::sink, nested["sink"].value("type", json()), where + " sink", "type", problems);
 
-  if (src && dir == Direction::forward && src->name != "outbox")
-    problems.push_back(fmt::format("{}: a forward pipeline (set_relay_outbox) reads an outbox, not \"{}\"; use set_relay_inbox for {} → inbox",
-                                   where, src->name, src->name));
+  if (src && dir == Direction::forward && !is_forward_source(src->name))
+    problems.push_back(fmt::format("{}: a forward pipeline (set_relay_outbox) reads an outbox or a pgstream stream, not \"{}\"; use "
+                                   "set_relay_inbox for {} → inbox", where, src->name, src->name));
+  if (src && dir == Direction::reverse && is_forward_source(src->name))
+    problems.push_back(fmt::format("{}: a reverse pipeline (set_relay_inbox) fills an inbox from a broker, not from \"{}\"; use "
+                                   "set_relay_outbox for {} → sink", where, src->name, src->name));
   if (sink && dir == Direction::reverse && sink->name != "pg-inbox")
     problems.push_back(fmt::format("{}: a reverse pipeline (set_relay_inbox) writes an inbox, not \"{}\"; use set_relay_outbox for outbox → {}",
                                    where, sink->name, sink->name));
@@ -382,7 +385,9 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
   c.backfill_chunk_rows = int_opt("backfill_chunk_rows", 10000);
   if (c.backfill_initial && (direction != Direction::forward || c.source_type != "outbox"))
     problems.push_back(fmt::format("pipeline \"{}\": \"backfill\": \"initial\" sends a table's existing rows, so only a forward "
-                                   "pipeline reading an outbox (source type \"outbox\") takes it", name));
+                                   "pipeline reading an outbox (source type \"outbox\") takes it{}", name,
+                                   c.source_type == "pgstream" ? "; a pgstream pipeline starting with no stored position already "
+                                                                 "sends every event its stream still holds" : ""));
   // pg_trickle's set_relay_outbox stores its p_group as the outbox source's "group".
   std::string source_group = c.source_type == "outbox" ? o["source"].value("group", "") : "";
   c.relay_group = o.value("relay_group", source_group);

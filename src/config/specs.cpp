@@ -21,4 +21,6 @@ const BackendSpec* find_spec(Role role, std::string_view type) {
   return nullptr;
 }
 
+bool is_forward_source(std::string_view type) { return type == "outbox" || type == "pgstream"; }
+
 }  // namespace relay

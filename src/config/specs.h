@@ -21,5 +21,8 @@ RELAY_BACKEND_LIST(RELAY_DECLARE_SPEC)
 std::span<const BackendSpec* const> backend_specs();
 // Finds a spec by type name or alias ("inbox" → pg-inbox); null when unknown.
 const BackendSpec* find_spec(Role role, std::string_view type);
+// Whether a source of this type feeds a forward pipeline (rows of PostgreSQL out to a sink): an
+// outbox, or a stream of pgstream.subscriptions. Every other source fills an inbox.
+bool is_forward_source(std::string_view type);
 
 }  // namespace relay

@@ -289,6 +289,12 @@ TEST(BackfillCancel, CancelStopsTheBackfillAndTheChangesGoOn) {
   RelayProcess relay(args_for(db.relay_url()));
   db.exec("SELECT pgtrickle.backfill_relay('items-out')");
   ASSERT_TRUE(wait_until([&] { return db.number("SELECT rows_done FROM pgtrickle.relay_backfills") >= 400; }, 60s)) << relay.err();
+  // A session holding the table's exclusive lock holds the next chunk's read, so the backfill is
+  // still under way however fast this machine reads the rest.
+  auto holder = relay::pg::Connection::open(db.url(), "test lock");
+  ASSERT_TRUE(holder) << holder.error().message;
+  ASSERT_TRUE(holder->exec("BEGIN"));
+  ASSERT_TRUE(holder->exec("LOCK TABLE items IN ACCESS EXCLUSIVE MODE"));
   // /health shows its progress while it runs.
   int port = relay.admin_port();
   json progress;
@@ -304,6 +310,7 @@ TEST(BackfillCancel, CancelStopsTheBackfillAndTheChangesGoOn) {
   EXPECT_GT(progress["rows_per_second"].get<double>(), 0);
   EXPECT_EQ(db.value("SELECT pgtrickle.cancel_backfill('items-out')"), "1");
   EXPECT_EQ(backfill_state(db), "cancelled");
+  ASSERT_TRUE(holder->exec("COMMIT"));  // the chunk read meanwhile never goes out
   EXPECT_EQ(db.value("SELECT count(*) FROM pg_proc WHERE proname LIKE '\\_backfill\\_rows\\_%'"), "0");
   wait_for_marker(db, out, relay, -1);
   size_t reads_then = 0;

@@ -79,11 +79,13 @@ BEGIN
   PERFORM expect_error($q$ SELECT rev('{"inbox_name": "x"}') $q$,
     'source_type is required; valid source types: ' || valid('source'));
   PERFORM expect_error($q$ SELECT fwd('{"source_type": "kafka", "sink_type": "stdout"}') $q$,
-    'a forward pipeline reads an outbox, so its source type must be "outbox", not "kafka"');
+    'a forward pipeline reads an outbox or a pgstream stream, so its source type must be "outbox" or "pgstream", not "kafka"');
   PERFORM expect_error($q$ SELECT rev('{"source_type": "nats", "sink_type": "kafka"}') $q$,
     'a reverse pipeline writes into a PostgreSQL inbox, so its sink type must be "pg-inbox", not "kafka"');
   PERFORM expect_error($q$ SELECT rev('{"source_type": "outbox", "inbox_name": "x"}') $q$,
     'a pipeline that reads an outbox is a forward pipeline: use set_relay_outbox');
+  PERFORM expect_error($q$ SELECT rev('{"source": {"type": "pgstream", "stream_id": 1}, "inbox_name": "x"}') $q$,
+    'a pipeline that reads a pgstream stream is a forward pipeline: use set_relay_outbox');
   PERFORM expect_error($q$ SELECT fwd('{"sink": {"type": "nats"}, "sink_type": "kafka"}') $q$,
     'sink type is given twice and differs: "nats" (sink.type) and "kafka" (sink_type)');
   PERFORM expect_error($q$ SELECT fwd('{"sink": "nats"}') $q$, '"sink" must be a JSON object such as {"type": "..."}');

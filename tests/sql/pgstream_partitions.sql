@@ -26,11 +26,8 @@ SELECT assert_eq((SELECT array_agg(o.payload ->> 'n' ORDER BY c.seq, o.id) FROM 
                   JOIN pgtrickle.outbox_commits AS c ON c.outbox = 'pgstream_1' AND c.xid = o.xid),
                  ARRAY['1', '2', '3', '4'], 'the stream in commit order');
 
--- A pipeline reading stream 1, which has consumed the first transaction. (Written to the catalog
--- directly: the config validation of the pgstream source is the relay's spec, and this test is
--- about what the catalog row means to maintenance.)
-INSERT INTO pgtrickle.relay_outbox_config (name, config)
-VALUES ('p', '{"source": {"type": "pgstream", "stream_id": 1}, "sink": {"type": "stdout"}}');
+-- A pipeline reading stream 1, which has consumed the first transaction.
+SELECT pgtrickle.set_relay_outbox('p', config => '{"source": {"type": "pgstream", "stream_id": 1}, "sink": {"type": "stdout"}}');
 INSERT INTO pgtrickle.relay_offsets (relay_group_id, pipeline, last_seq, last_id)
 SELECT 'default', 'p', c.seq, 2 FROM pgtrickle.outbox_commits AS c JOIN pgtrickle.pgstream_1 AS o ON c.outbox = 'pgstream_1' AND c.xid = o.xid
 WHERE o.id = 2;

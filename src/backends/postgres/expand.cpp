@@ -241,7 +241,9 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
     }
   }
   std::string& b = m.body;
-  if (opt_.format == Format::json) {
+  if (opt_.format == Format::json && opt_.bare_events) {
+    b = m.data;
+  } else if (opt_.format == Format::json) {
     b += "{\"dedup_key\":";
     util::append_json_string(b, m.dedup_key);
     b += ",\"stream_table\":";

@@ -42,6 +42,9 @@ struct ExpandOptions {
   Granularity granularity = Granularity::row;
   Format format = Format::json;
   std::vector<const Template*> routes;  // the sink's templates, rendered into Message::routes
+  // Events go out as written, without the envelope, in format json (a pgstream stream: the event
+  // JSON its subscription defines is the message).
+  bool bare_events = false;
 };
 
 // Decodes rows with one reusable parser (no per-row parser allocation).

@@ -44,6 +44,7 @@ class OutboxSource final : public Source {
 
   Status start() override {
     db_ = ctx_.db;
+    if (auto s = resolve_target(); !s) return s;
     auto r = db_->exec("SELECT outbox_table, delta_table, coalesce(key_columns, '{}'), kind, stream_table FROM pgtrickle.resolve_outbox($1)",
                        {target()});
     if (!r) return r.error();
@@ -73,6 +74,7 @@ class OutboxSource final : public Source {
     opt.granularity = config_.granularity;
     opt.format = config_.format;
     opt.routes = ctx_.sink_routes;
+    opt.bare_events = config_.source_type == "pgstream";
     expander_.emplace(std::move(opt));
 
     auto wal = db_->exec("SELECT source_schema, source_table, publication, (SELECT oid FROM pg_catalog.pg_database "
@@ -331,10 +333,24 @@ class OutboxSource final : public Source {
     std::int64_t next_row;
   };
 
-  std::string target() const {
+  // The outbox the pipeline reads: the table or outbox its source names, or the one that holds a
+  // pgstream stream's events (created the first time a pipeline or a subscription names the stream).
+  Status resolve_target() {
     const ConfigSection s = config_.source_section();
-    return s.has("stream_table") ? s.text("stream_table") : s.text("outbox");
+    if (config_.source_type != "pgstream") {
+      target_ = s.has("stream_table") ? s.text("stream_table") : s.text("outbox");
+      return {};
+    }
+    auto r = db_->exec("SELECT pgstream.stream_outbox($1)", {std::to_string(s.integer("stream_id"))});
+    if (!r) {
+      if (r.error().message.find("pgstream.stream_outbox") != std::string::npos && r.error().message.find("does not exist") != std::string::npos)
+        return fatal("the database has no pgstream schema: run `pgtrickle-relay install` (the SQL install of this version provides it)");
+      return r.error();
+    }
+    target_ = r->str(0, 0);
+    return {};
   }
+  const std::string& target() const { return target_; }
 
   // The reader thread: reads and expands batches ahead of the sink; waits for NOTIFY when idle.
   void read_loop() {
@@ -764,6 +780,7 @@ class OutboxSource final : public Source {
   const PipelineConfig& config_;
   BuildContext ctx_;
   std::shared_ptr<pg::Connection> db_;
+  std::string target_;        // what the source names (resolve_target)
   std::string outbox_table_;
   Template key_template_;
   std::optional<postgres::Expander> expander_;

@@ -174,6 +174,38 @@ TEST(Expand, ApplicationEventsAreRelayedWithTheirHeaders) {
   EXPECT_EQ(out[0].headers[0], (Header{"type", "OrderPaid"}));
 }
 
+TEST(Expand, AStreamsEventsAreTheMessageAsWrittenRoutedAndKeyedByTheirFields) {
+  // A pgstream stream: the event its subscription built is the body, no envelope around it.
+  auto o = options({});
+  o.outbox = "pgstream_1";
+  o.bare_events = true;
+  auto topic = Template::compile("orders.{{ queue_name }}");
+  ASSERT_TRUE(topic);
+  o.routes = {&*topic};
+  auto key = Template::compile("{{ group_id }}");
+  ASSERT_TRUE(key);
+  o.key_template = &*key;
+  Expander e(o);
+  std::vector<Message> out;
+  auto r = row(42, R"({"new": {"id": 456, "total": 99.99}, "old": null, "tg_op": "INSERT", "tg_name": "order-notification", )"
+                   R"("group_id": "123", "queue_name": "orders-high-priority"})");
+  r.is_event = true;
+  e.expand_row(r, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].body, R"({"new":{"id":456,"total":99.99},"old":null,"tg_op":"INSERT","tg_name":"order-notification",)"
+                         R"("group_id":"123","queue_name":"orders-high-priority"})");
+  EXPECT_EQ(out[0].dedup_key, "pgstream_1:42:0");
+  EXPECT_EQ(out[0].key, "123");
+  EXPECT_EQ(out[0].routes[0], "orders.orders-high-priority");
+  // CloudEvents still wrap it: the event is the data.
+  o.format = Format::cloudevents;
+  Expander ce(o);
+  out.clear();
+  ce.expand_row(r, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].body.find(R"("data":{"new":{"id":456)"), std::string::npos) << out[0].body;
+}
+
 TEST(Expand, ReadsEveryPayloadShapePgTrickleWrote) {
   Expander e(options());
   std::vector<Message> out;

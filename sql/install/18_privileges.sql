@@ -156,7 +156,7 @@ BEGIN
 END
 $$;
 
--- Schema pgstream (15_pgstream.sql). Anyone may write subscriptions: its triggers admit only a role
+-- Schema pgstream (15_pgstream_subscriptions.sql, 16_pgstream_events.sql). Anyone may write subscriptions: its triggers admit only a role
 -- acting for the subscribed table's owner (as CREATE TRIGGER would). The validation they run as
 -- that role compiles its expressions with the helpers left to PUBLIC (they run with the caller's
 -- rights and touch nothing); every other function is the installer's, the relay's and the
