@@ -58,6 +58,9 @@ class Source {
   // A problem the source is riding out without failing poll() (every broker down, receives
   // failing), shown in /health while it lasts; "" when none.
   virtual std::string degraded() { return ""; }
+  // What the source's store keeps past its retention because this pipeline has not consumed it
+  // yet (a pgstream stream's old partitions), shown in /health; "" when nothing.
+  virtual std::string kept_past_retention() { return ""; }
   virtual void stop() = 0;
 };
 

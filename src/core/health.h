@@ -23,6 +23,7 @@ struct PipelineHealth {
   long long backfill_id = 0;           // a backfill under way (0: none): its rows done, sent, estimated, rate
   long long backfill_rows_done = 0, backfill_rows_sent = 0, backfill_rows_estimated = -1;
   double backfill_rows_per_second = 0;
+  std::string kept_past_retention;     // what the source keeps past its retention for this pipeline
   bool owned = false;
   bool failing() const { return state == "failed" || state == "invalid" || state == "retrying" || state == "degraded"; }
 };

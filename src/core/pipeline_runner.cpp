@@ -517,7 +517,9 @@ class PipelineRunner::Impl {
     double seconds = -1;
     std::int64_t slot_behind = -1, slot_retained = -1;
     std::optional<BackfillStatus> backfill;
+    std::string kept;
     if (source_) {
+      kept = source_->kept_past_retention();
       source_->lag(rows, seconds);
       source_->wal_lag(slot_behind, slot_retained);
       backfill = source_->backfill();
@@ -541,6 +543,7 @@ class PipelineRunner::Impl {
       h.slot_lag_bytes = slot_behind;
       h.slot_retained_bytes = slot_retained;
       h.backfill_id = backfill ? backfill->id : 0;
+      h.kept_past_retention = kept;
       if (backfill) {
         h.backfill_rows_done = backfill->rows_done;
         h.backfill_rows_sent = backfill->rows_sent;

@@ -28,6 +28,7 @@ std::string AdminServer::health_json(const HealthBoard& health, int& status) {
       e["backfill"] = {{"id", p.backfill_id}, {"rows_done", p.backfill_rows_done}, {"rows_sent", p.backfill_rows_sent},
                        {"rows_estimated", p.backfill_rows_estimated >= 0 ? nlohmann::json(p.backfill_rows_estimated) : nlohmann::json()},
                        {"rows_per_second", p.backfill_rows_per_second}};
+    if (!p.kept_past_retention.empty()) e["kept_past_retention"] = p.kept_past_retention;
     list.push_back(std::move(e));
   }
   std::string config_error = health.config_error();

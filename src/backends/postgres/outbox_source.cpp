@@ -17,6 +17,7 @@
 #include "backends/postgres/backfill.h"
 #include "backends/postgres/expand.h"
 #include "backends/postgres/outbox_reader.h"
+#include "backends/postgres/stream_partitions.h"
 #include "backends/postgres/wal_reader.h"
 #include "pg/copy_text.h"
 #include "util/digest.h"
@@ -159,6 +160,7 @@ class OutboxSource final : public Source {
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     thread_ = std::thread([this] { read_loop(); });
+    if (config_.source_type == "pgstream") partitions_.emplace(ctx_.postgres_url, config_.name, ctx_.log);
     if (wal_table_)
       ctx_.log->info("Reading the table's changes from the WAL.",
                      {{"table", wal_table_->schema + "." + wal_table_->name}, {"slot", wal_table_->slot},
@@ -277,12 +279,15 @@ class OutboxSource final : public Source {
     return backfill_status_;
   }
 
+  std::string kept_past_retention() override { return partitions_ ? partitions_->kept_past_retention() : ""; }
+
   void wal_lag(std::int64_t& behind_bytes, std::int64_t& retained_bytes) override {
     behind_bytes = wal_behind_bytes_;
     retained_bytes = wal_retained_bytes_;
   }
 
   void stop() override {
+    partitions_.reset();
     if (thread_.joinable()) {
       {
         std::lock_guard lock(mu_);
@@ -787,6 +792,7 @@ class OutboxSource final : public Source {
   std::optional<postgres::OutboxReader> reader_;
   std::optional<postgres::WalReader::Table> wal_table_;  // set when the table is captured from the WAL
   std::optional<postgres::WalReader> wal_;                // reads it instead of reader_
+  std::optional<StreamPartitions> partitions_;            // a pgstream stream: its partitions' upkeep
   std::string named_slot_;                      // the source's slot_name, when given
   std::atomic<std::uint64_t> confirm_lsn_{0};  // stored by ack(): the slot may confirm it
   Clock::time_point last_status_{};             // when the reader thread last told the slot its position
