@@ -13,6 +13,8 @@
 // (kill -9) or stalled (kill -STOP, lease 5 s), with rows flowing, and whether a row was lost.
 // Capture ("capture", capture_bench.cpp): what each way of capturing a table costs its writers.
 // Backfill ("backfill", backfill_bench.cpp): a 1,000,000-row table backfilled beside COPY, with a writer.
+// Subscriptions ("subscriptions", subscriptions_bench.cpp): what pgstream subscriptions cost the
+// writers beside the seed's hand-written trigger function, and retention by partition drop vs DELETE.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <fmt/format.h>
@@ -640,6 +642,8 @@ int main(int argc, char** argv) {
     capture_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (wanted("backfill"))
     backfill_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
+  if (wanted("subscriptions"))
+    subscription_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

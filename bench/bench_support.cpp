@@ -1,6 +1,7 @@
 #include "bench_support.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <httplib.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -8,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -59,6 +62,61 @@ relay::pg::Connection fresh_database(const std::string& name) {
   if (auto s = relay::pg::install_schema(c); !s) die(s.error().message);
   return c;
 }
+
+std::string postgres_bin() {
+  FILE* p = popen("ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1", "r");
+  char buf[512] = {0};
+  std::string dir = p && fgets(buf, sizeof buf, p) ? buf : "";
+  if (p) pclose(p);
+  while (!dir.empty() && (dir.back() == '\n' || dir.back() == ' ')) dir.pop_back();
+  if (dir.empty()) die("PostgreSQL's binaries (pgbench) not found: run scripts/install-deps.sh");
+  return dir;
+}
+
+std::string pgbench(const std::string& url, const std::string& script, int clients, int seconds, long transactions, int rate) {
+  std::string file = fmt::format("/tmp/relay_bench_pgbench_{}.sql", getpid());
+  std::ofstream(file) << script << "\n";
+  std::string length = seconds > 0 ? fmt::format("-T {}", seconds) : fmt::format("-t {}", transactions);
+  std::string paced = rate > 0 ? fmt::format("-R {}", rate) : "";
+  // Paced writers (latency) commit as applications do by default: with synchronous_commit off a
+  // commit's WAL is flushed, and only then decoded from the WAL, at the WAL writer's next round (200 ms).
+  std::string options = rate > 0 ? "" : "PGOPTIONS='-c synchronous_commit=off' ";
+  std::string cmd = fmt::format("{}{}/pgbench -n -c {} -j {} {} {} -f {} '{}' 2>&1", options, postgres_bin(), clients,
+                                std::min(clients, 2), length, paced, file, url);
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  int rc = p ? pclose(p) : -1;
+  std::remove(file.c_str());
+  if (rc != 0) die("pgbench failed: " + out);
+  return out;
+}
+
+double pgbench_tps(const std::string& url, const std::string& script, int clients, int seconds) {
+  std::string out = pgbench(url, script, clients, seconds);
+  std::smatch m;
+  if (!std::regex_search(out, m, std::regex(R"(tps = ([0-9.]+))"))) die("pgbench printed no rate: " + out);
+  return std::stod(m[1]);
+}
+
+Rounds Rounds::from_env(int rounds, int seconds) {
+  auto value = [](const char* name, int fallback) {
+    const char* v = std::getenv(name);
+    return v && std::atoi(v) > 0 ? std::atoi(v) : fallback;
+  };
+  return {value("PGTRICKLE_BENCH_ROUNDS", rounds), value("PGTRICKLE_BENCH_ROUND_SECONDS", seconds)};
+}
+
+std::map<std::string, double> best_of_rounds(const std::vector<std::string>& cases, int rounds,
+                                             const std::function<double(const std::string&)>& measure) {
+  std::map<std::string, double> best;
+  for (int round = 0; round < rounds; ++round)
+    for (const auto& k : cases) best[k] = std::max(best[k], measure(k));
+  return best;
+}
+
+double us_added(double tps, double base_tps) { return (1 / tps - 1 / base_tps) * 1e6; }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

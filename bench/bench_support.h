@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,36 @@ double metric(int port, const std::string& name);
 // histogram), in seconds; -1 when nothing was delivered.
 double latency_quantile(int port, double q);
 
+// The directory of PostgreSQL's programs (pgbench, pg_recvlogical).
+std::string postgres_bin();
+// Runs pgbench with `clients` writers, each transaction the SQL `script`, for `seconds` or
+// (seconds = 0) for `transactions` each, paced at `rate` per second if given; its output. Unpaced
+// writers commit with synchronous_commit off, so their CPU cost shows rather than the disk's.
+std::string pgbench(const std::string& url, const std::string& script, int clients, int seconds, long transactions = 0,
+                    int rate = 0);
+// Transactions per second pgbench reaches with `clients` writers running `script` for `seconds`.
+double pgbench_tps(const std::string& url, const std::string& script, int clients, int seconds);
+
+// Writers' rounds: how many per case and how long each, by default as given, or as the
+// environment says (PGTRICKLE_BENCH_ROUNDS, PGTRICKLE_BENCH_ROUND_SECONDS: shorter runs while
+// working on a benchmark).
+struct Rounds {
+  int rounds, seconds;
+  static Rounds from_env(int rounds, int seconds);
+};
+// Cases take turns, round after round, and each keeps its best round (`measure(case)`, a rate): on
+// a shared machine a round may lose CPU to a neighbour, which says nothing of the case.
+std::map<std::string, double> best_of_rounds(const std::vector<std::string>& cases, int rounds,
+                                             const std::function<double(const std::string&)>& measure);
+// The time a transaction at rate `tps` adds to one at `base_tps`, in microseconds (1/rate - 1/base).
+double us_added(double tps, double base_tps);
+
 // The capture benchmark (capture_bench.cpp): reports each figure through `report(key, value, unit)`.
 void capture_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 // The backfill benchmark (backfill_bench.cpp), reporting the same way.
 void backfill_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
+// The subscriptions benchmark (subscriptions_bench.cpp), reporting the same way.
+void subscription_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 
 // The relay binary as a child process (dies with the benchmark), logs in `err`; SIGTERM on destruction.
 struct Relay {

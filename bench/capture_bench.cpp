@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -30,47 +31,8 @@
 namespace bench {
 namespace {
 
-std::string postgres_bin() {
-  FILE* p = popen("ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1", "r");
-  char buf[512] = {0};
-  std::string dir = p && fgets(buf, sizeof buf, p) ? buf : "";
-  if (p) pclose(p);
-  while (!dir.empty() && (dir.back() == '\n' || dir.back() == ' ')) dir.pop_back();
-  if (dir.empty()) die("PostgreSQL's binaries (pgbench) not found: run scripts/install-deps.sh");
-  return dir;
-}
-
-// Runs pgbench with `clients` writers inserting into `table`, for `seconds` or (seconds = 0) for
-// `transactions` each; its output.
-std::string pgbench(const std::string& url, const std::string& table, int clients, int seconds, long transactions = 0,
-                    int rate = 0) {
-  std::string script = fmt::format("/tmp/relay_bench_capture_{}.sql", getpid());
-  std::ofstream(script) << fmt::format("INSERT INTO {} (v) VALUES (random());\n", table);
-  std::string length = seconds > 0 ? fmt::format("-T {}", seconds) : fmt::format("-t {}", transactions);
-  std::string paced = rate > 0 ? fmt::format("-R {}", rate) : "";
-  // Unpaced writers commit asynchronously, so their CPU cost shows rather than the disk's. Paced
-  // ones (latency) commit as applications do by default: with synchronous_commit off a commit's WAL
-  // is flushed, and only then decoded from the WAL, at the WAL writer's next round (200 ms).
-  std::string options = rate > 0 ? "" : "PGOPTIONS='-c synchronous_commit=off' ";
-  std::string cmd = fmt::format("{}{}/pgbench -n -c {} -j {} {} {} -f {} '{}' 2>&1", options, postgres_bin(), clients,
-                                std::min(clients, 2), length, paced, script, url);
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  int rc = p ? pclose(p) : -1;
-  std::remove(script.c_str());
-  if (rc != 0) die("pgbench failed: " + out);
-  return out;
-}
-
-// Transactions per second pgbench reaches with `clients` writers inserting into `table` for `seconds`.
-double pgbench_tps(const std::string& url, const std::string& table, int clients, int seconds) {
-  std::string out = pgbench(url, table, clients, seconds);
-  std::smatch m;
-  if (!std::regex_search(out, m, std::regex(R"(tps = ([0-9.]+))"))) die("pgbench printed no rate: " + out);
-  return std::stod(m[1]);
-}
+// pgbench's transaction: one single-row INSERT into `table`.
+std::string insert_into(const std::string& table) { return fmt::format("INSERT INTO {} (v) VALUES (random());", table); }
 
 // A reader of a table's changes for the duration of one case.
 struct Reader {
@@ -158,7 +120,7 @@ void delivery_by_mode(const std::function<void(const std::string&, double, const
     const std::vector<std::string> args = {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--sql-file-dir", "/tmp"};
     { RelayReader first(url, "t-out"); }  // WAL: the pipeline's slot exists before the backlog
     exec(c, "SELECT pgtrickle.enable_relay('t-out')");
-    pgbench(url, "t", 2, 0, backlog / 2);
+    pgbench(url, insert_into("t"), 2, 0, backlog / 2);
     auto start = std::chrono::steady_clock::now();
     std::optional<Relay> relay;
     relay.emplace(args, "/tmp/relay_bench_capture_" + mode + ".err");
@@ -177,7 +139,7 @@ void delivery_by_mode(const std::function<void(const std::string&, double, const
     // drain lies far back: the writers start once that is done, as in a relay that keeps running.
     std::this_thread::sleep_for(std::chrono::seconds(5));
     double before = std::max(0.0, metric(port, "pgtrickle_relay_messages_delivered_total"));
-    pgbench(url, "t", 1, 10, 0, 1000);
+    pgbench(url, insert_into("t"), 1, 10, 0, 1000);
     for (int i = 0; i < 500 && metric(port, "pgtrickle_relay_messages_delivered_total") < before + 9000; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     double p50 = latency_quantile(port, 0.50) * 1000, p99 = latency_quantile(port, 0.99) * 1000;
@@ -226,9 +188,7 @@ void capture_costs(const std::function<void(const std::string&, double, const st
   }
   exec(c, "CREATE PUBLICATION bench_capture FOR TABLE published");
   exec(c, "SELECT pg_create_logical_replication_slot('relay_bench_capture', 'pgoutput')");
-  // Cases take turns, round after round, and each keeps its best round: on a shared machine a
-  // round may lose CPU to a neighbour, which says nothing of the case.
-  const int rounds = 5, seconds = 3;
+  const auto [rounds, seconds] = Rounds::from_env(5, 3);
   std::cout << fmt::format("capture: writers' cost, pgbench single-row INSERTs, synchronous_commit off, best of {} rounds of {} s per case\n",
                            rounds, seconds);
   struct Case {
@@ -244,16 +204,17 @@ void capture_costs(const std::function<void(const std::string&, double, const st
       {"captured", "enable_outbox (trigger), relay", [&] { return std::make_unique<RelayReader>(url, "captured-out"); }},
       {"walcaptured", "enable_outbox (wal), relay", [&] { return std::make_unique<RelayReader>(url, "walcaptured-out"); }},
       {"published", "pgoutput slot, pg_recvlogical", [&] { return std::make_unique<RecvLogical>(url); }}};
+  std::vector<std::string> tables;
+  for (const auto& k : cases) tables.push_back(k.table);
   for (int clients : {1, 8}) {
-    std::map<std::string, double> tps;
-    for (int round = 0; round < rounds; ++round)
-      for (const auto& k : cases) {
-        auto reader = k.reader ? k.reader() : nullptr;
-        tps[k.table] = std::max(tps[k.table], pgbench_tps(url, k.table, clients, seconds));
-      }
+    auto tps = best_of_rounds(tables, rounds, [&](const std::string& table) {
+      const auto& k = *std::find_if(cases.begin(), cases.end(), [&](const Case& x) { return x.table == table; });
+      auto reader = k.reader ? k.reader() : nullptr;
+      return pgbench_tps(url, insert_into(table), clients, seconds);
+    });
     for (const auto& k : cases) {
       // As the issue measures it: the time each transaction adds to the writers' total, 1/rate.
-      double added_us = (1 / tps[k.table] - 1 / tps["plain"]) * 1e6;
+      double added_us = us_added(tps[k.table], tps["plain"]);
       std::cout << fmt::format("  {:<32} {} writer(s): {:>8.0f} tx/s, {:>6.1f} us added per transaction, {:>3.0f} % of uncaptured\n",
                                k.label, clients, tps[k.table], added_us, 100 * tps[k.table] / tps["plain"]);
       report(fmt::format("capture_{}_{}w_tps", k.table, clients), tps[k.table], "tx/s");
