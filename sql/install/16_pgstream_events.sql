@@ -51,6 +51,50 @@ BEGIN
 END
 $$;
 
+-- The publication of stream p_stream_id, for pipelines that read it from the WAL ("read_from":
+-- "wal"): the inserts into pgstream.events of that stream alone, published as the partitioned
+-- table's own (publish_via_partition_root), named pgtrickle_pgstream_<N>. Created when missing;
+-- returns its name. It stays when no pipeline reads it any more: a publication no slot reads costs
+-- nothing.
+CREATE OR REPLACE FUNCTION pgstream.stream_publication(p_stream_id bigint)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_name text := 'pgtrickle_pgstream_' || p_stream_id;
+  v_mine text := format('stream_id = %s', p_stream_id);
+BEGIN
+  IF p_stream_id IS NULL OR p_stream_id < 0 THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('pgstream.stream_publication: the stream id must be a number from 0 up, got %s', coalesce(p_stream_id::text, 'NULL'));
+  END IF;
+  IF current_setting('wal_level') <> 'logical' THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = format('reading stream %s from the WAL needs wal_level = logical, and it is %s', p_stream_id, current_setting('wal_level')),
+      HINT = 'Set wal_level = logical (a server restart), or read the events table: leave "read_from" out (or "table").';
+  END IF;
+  PERFORM pgtrickle._relay_lock_catalog();   -- two pipelines of a new stream starting at once
+  IF EXISTS (SELECT FROM pg_publication WHERE pubname = v_name) THEN
+    -- Ours only: pgstream.events alone, inserts only, this stream's rows.
+    IF NOT EXISTS (SELECT FROM pg_publication AS p
+                   JOIN pg_publication_rel AS r ON r.prpubid = p.oid AND r.prrelid = 'pgstream.events'::regclass
+                   WHERE p.pubname = v_name AND p.pubinsert AND NOT p.pubupdate AND NOT p.pubdelete AND p.pubviaroot
+                     AND pg_get_expr(r.prqual, r.prrelid) = '(' || v_mine || ')'
+                     AND (SELECT count(*) FROM pg_publication_rel AS o WHERE o.prpubid = p.oid) = 1) THEN
+      RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
+        MESSAGE = format('the publication %s exists and is not the one of stream %s (pgstream.events, inserts, WHERE %s)',
+                         v_name, p_stream_id, v_mine),
+        HINT = format('Drop or rename it (DROP PUBLICATION %I): the name is the stream''s.', v_name);
+    END IF;
+    RETURN v_name;
+  END IF;
+  EXECUTE format('CREATE PUBLICATION %I FOR TABLE pgstream.events WHERE (%s) '
+                 'WITH (publish = ''insert'', publish_via_partition_root = true)', v_name, v_mine);
+  RETURN v_name;
+END
+$$;
+
 -- --------------------------------------------------------------------------------------------
 -- Daily partitions
 -- --------------------------------------------------------------------------------------------

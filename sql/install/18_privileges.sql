@@ -77,7 +77,7 @@ DECLARE
     'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
     'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes',
-    'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_waiting',
+    'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_is_stream', '_outbox_waiting',
     '_relay_backfill_initial', '_relay_backfill_end', '_relay_backfill_function', '_relay_backfill_watermark'];
   -- Everything meant to be called by people and applications.
   v_admin_functions text[] := v_relay_functions || ARRAY[
@@ -161,15 +161,16 @@ $$;
 -- that role compiles its expressions with the helpers left to PUBLIC (they run with the caller's
 -- rights and touch nothing); every other function is the installer's, the relay's and the
 -- admins'. The generated _publish_* functions are left as generated: owned by each table's owner,
--- run only as triggers. Nobody but the installer reads or writes pgstream.events directly: the
--- relay reads a stream through its view pgtrickle.pgstream_<N> (granted with the outboxes), and a
+-- run only as triggers. Nobody but the installer and the relay reads pgstream.events directly: the
+-- relay reads a stream through its view pgtrickle.pgstream_<N> (granted with the outboxes) or the
+-- WAL (whose rows it renders with the table), nobody else writes it directly, and a
 -- table owner is granted INSERT for its generated functions, bounded by the table's policy.
 DO $$
 DECLARE
   -- Called as the role that writes a subscription.
   v_public_functions text[] := ARRAY['_subscription_check', '_refuse', '_require_owner', '_target', '_row_images', '_compile_error',
                                      '_when_check', '_reserved_keys'];
-  v_relay_functions  text[] := ARRAY['stream_outbox', 'maintain_partitions', 'partition_status'];
+  v_relay_functions  text[] := ARRAY['stream_outbox', 'stream_publication', 'maintain_partitions', 'partition_status'];
   f record;
 BEGIN
   GRANT USAGE ON SCHEMA pgstream TO PUBLIC;
@@ -177,6 +178,8 @@ BEGIN
     FROM PUBLIC, pgtrickle_relay, pgtrickle_relay_admin;
   GRANT SELECT, INSERT, UPDATE, DELETE ON pgstream.subscriptions TO PUBLIC;
   GRANT SELECT ON pgstream.partition_settings TO pgtrickle_relay, pgtrickle_relay_admin;
+  -- A stream read from the WAL: its rows are rendered (and an unchanged value read) from the table.
+  GRANT SELECT ON pgstream.events TO pgtrickle_relay;
   GRANT UPDATE (days_ahead, retention_days) ON pgstream.partition_settings TO pgtrickle_relay_admin;
   FOR f IN
     SELECT p.oid::regprocedure AS signature, p.proname::text AS name

@@ -68,3 +68,49 @@ TEST(Pgstream, ATomlPipelineReadsAStreamAndBadSourcesAreRefusedWithWhatToWrite) 
   EXPECT_NE(run_command(relay_binary() + " validate --config " + bad, output), 0);
   EXPECT_NE(output.find("stream_id"), std::string::npos) << output;
 }
+
+TEST(Pgstream, AStreamReadFromTheWalDeliversTheSameEventsAndKeepsTheWayItStartedWith) {
+  TestDb db;
+  seed_subscriptions(db);
+  std::string url = db.relay_url();
+  std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);
+  db.exec("ALTER ROLE " + login + " REPLICATION");
+  std::string out = work_dir() + "/pgstream-wal-" + db.name() + ".jsonl";
+  json config = {{"source", {{"type", "pgstream"}, {"stream_id", 1}, {"read_from", "wal"}}}, {"sink", {{"type", "file"}, {"path", out}}}};
+  set_outbox_pipeline(db, "events-out", config);
+  // A second stream's events are not in this stream's publication.
+  db.exec("insert into pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, column_names) "
+          "values ('all-orders', 2, 'INSERT', 'public', 'orders', array['id'])");
+  RelayProcess relay(relay_args(db));
+  // What commits after the slot exists is sent: the writes come once it streams.
+  ASSERT_TRUE(wait_until([&] {
+    return db.number("SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
+                     "WHERE s.database = current_database()") == 1;
+  }, 20s)) << relay.err();
+  EXPECT_EQ(db.value("SELECT pubname || ':' || pubviaroot FROM pg_publication"), "pgtrickle_pgstream_1:true");
+  seed_writes(db);
+  ASSERT_TRUE(wait_until([&] { return json_lines(out).size() >= 2; }, 20s)) << relay.err();
+  std::this_thread::sleep_for(500ms);
+  expect_seed_events(json_lines(out));
+  db.exec("insert into orders (id, user_id, total) values (457, 7, 10), (458, 8, 20)");
+  ASSERT_TRUE(wait_until([&] { return json_lines(out).size() >= 4; }, 20s)) << relay.err();
+  // The slot moves past the events once the sink has them.
+  std::string last = db.value("SELECT pg_current_wal_lsn()");
+  ASSERT_TRUE(wait_until([&] {
+    return db.value("SELECT confirmed_flush_lsn >= '" + last + "'::pg_lsn FROM pg_replication_slots") == "t";
+  }, 20s)) << relay.err();
+
+  // Read from the table instead, with the position of the WAL stored: refused, with what to do.
+  config["source"]["read_from"] = "table";
+  set_outbox_pipeline(db, "events-out", config);
+  std::string error = wait_for_pipeline_error(relay, "events-out");
+  EXPECT_NE(error.find("has read its stream from the WAL so far"), std::string::npos) << error;
+  EXPECT_NE(error.find("delete_relay('events-out')"), std::string::npos) << error;
+  // Deleted, the pipeline's slot goes with it; defined again, it reads the table from its start.
+  db.exec("SELECT pgtrickle.delete_relay('events-out')");
+  EXPECT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pg_replication_slots") == 0; }, 20s));
+  std::string again = work_dir() + "/pgstream-wal-again-" + db.name() + ".jsonl";
+  config["sink"]["path"] = again;
+  set_outbox_pipeline(db, "events-out", config);
+  ASSERT_TRUE(wait_until([&] { return json_lines(again).size() >= 4; }, 20s)) << relay.err();
+}

@@ -101,7 +101,7 @@ BEGIN
   PERFORM assert_eq((SELECT r.kind || ' ' || r.outbox_table || ' ' || r.stream_table FROM pgtrickle.resolve_outbox('pgstream_1') AS r),
                     'relay pgstream_1 pgstream_1', 'the relay resolves it as one of ours');
   PERFORM assert_eq(has_table_privilege('pgtrickle_relay', 'pgtrickle.pgstream_1', 'SELECT'), true, 'the relay reads it');
-  PERFORM assert_eq(has_table_privilege('pgtrickle_relay', 'pgstream.events', 'SELECT'), false, 'not the events table itself');
+  PERFORM assert_eq(has_table_privilege('pgtrickle_relay', 'pgstream.events', 'INSERT'), false, 'the relay never writes the events table');
   PERFORM assert_eq(pgstream.stream_outbox(1), 'pgstream_1', 'stream_outbox: idempotent');
   PERFORM assert_eq(pgtrickle._relay_config_outbox_ref('{"source": {"type": "pgstream", "stream_id": 1}, "sink": {"type": "stdout"}}'),
                     'pgstream_1', 'a pgstream source reads its stream''s outbox');

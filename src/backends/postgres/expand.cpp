@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <charconv>
 #include <unordered_map>
 
 #include "util/json_escape.h"
@@ -481,6 +482,28 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
     out.back().dedup_key.clear();
     append_id_key(out.back().dedup_key, opt_.outbox, row.id, r.row_num);
   };
+  if (opt_.bare_events) {
+    // A stream's events read from the WAL: each row inserted into pgstream.events is an event, with
+    // the identity it has when the events table itself is read.
+    for (const auto& r : rows) {
+      std::string_view id, payload;
+      bool readable = !r.is_truncate && !r.is_delete && js::each_field(r.data, [&](std::string_view key, std::string_view value) {
+        if (key == "\"id\"") id = value;
+        else if (key == "\"payload\"") payload = value;
+      });
+      OutboxRow event = row;
+      event.is_event = true;
+      event.headers.clear();
+      auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), event.id);
+      if (!readable || ec != std::errc() || end != id.data() + id.size() || js::kind(payload) != '{') {
+        bad_row(r);
+        continue;
+      }
+      emit_event(event, payload, out);
+    }
+    consumed = rows.size();
+    return;
+  }
   if (opt_.granularity == Granularity::delta) {
     // One message per chunk: {"inserted":[...],"deleted":[...]} of these rows.
     if (rows.empty()) return;

@@ -78,9 +78,16 @@ class OutboxSource final : public Source {
     opt.bare_events = config_.source_type == "pgstream";
     expander_.emplace(std::move(opt));
 
-    auto wal = db_->exec("SELECT source_schema, source_table, publication, (SELECT oid FROM pg_catalog.pg_database "
-                         "WHERE datname = pg_catalog.current_database())::text FROM pgtrickle._outbox_wal_source($1)",
-                         {outbox_table_});
+    // A table captured from the WAL, or a pgstream stream read from it: the table, its publication
+    // and the database's oid (for the slot's name).
+    const bool stream_from_wal = config_.source_type == "pgstream" && config_.source_section().text("read_from") == "wal";
+    auto wal = stream_from_wal
+                   ? db_->exec("SELECT 'pgstream', 'events', pgstream.stream_publication($1), (SELECT oid FROM pg_catalog.pg_database "
+                               "WHERE datname = pg_catalog.current_database())::text",
+                               {std::to_string(config_.source_section().integer("stream_id"))})
+                   : db_->exec("SELECT source_schema, source_table, publication, (SELECT oid FROM pg_catalog.pg_database "
+                               "WHERE datname = pg_catalog.current_database())::text FROM pgtrickle._outbox_wal_source($1)",
+                               {outbox_table_});
     if (!wal) return wal.error();
     if (wal->rows() == 1) {
       named_slot_ = config_.source_section().text("slot_name");
@@ -101,6 +108,18 @@ class OutboxSource final : public Source {
                          {ctx_.relay_group_id, config_.name});
     if (!off) return off.error();
     const bool stored = off->rows() == 1;
+    // A stream's position means a commit number when the events table is read, an LSN when the WAL
+    // is: one stored the other way would skip events or replay them all.
+    if (config_.source_type == "pgstream" && stored) {
+      auto slot = db_->exec("SELECT EXISTS (SELECT FROM pgtrickle.relay_slots WHERE pipeline = $1 AND outbox = $2)",
+                            {config_.name, outbox_table_});
+      if (!slot) return slot.error();
+      if (slot->boolean(0, 0) != stream_from_wal)
+        return fatal(fmt::format("the pipeline has read its stream from the {} so far, and its position means nothing when read "
+                                 "from the {}; to change read_from, delete the pipeline (SELECT pgtrickle.delete_relay('{}'), "
+                                 "which forgets its position) and define it again",
+                                 stream_from_wal ? "events table" : "WAL", stream_from_wal ? "WAL" : "events table", config_.name));
+    }
     if (off->rows() == 1) {
       read_.seq = off->int64(0, 0);
       read_.id = off->int64(0, 1);
@@ -726,7 +745,7 @@ class OutboxSource final : public Source {
     // delete_relay among them may have dropped the slots just before this one existed. Then this
     // one would be abandoned, holding WAL forever: it is dropped again.
     auto wanted = lag_db_.exec(
-        "SELECT EXISTS (SELECT 1 FROM pgtrickle._outbox_wal_source($1)) "
+        "SELECT (EXISTS (SELECT 1 FROM pgtrickle._outbox_wal_source($1)) OR pgtrickle._outbox_is_stream($1)) "
         "AND EXISTS (SELECT 1 FROM pgtrickle.relay_slots WHERE slot_name = $2) "
         "AND ($3 <> 'sql' OR EXISTS (SELECT 1 FROM pgtrickle.relay_outbox_config WHERE name = $4))",
         {outbox_table_, slot, config_.origin, config_.name});
