@@ -67,23 +67,13 @@ CREATE INDEX IF NOT EXISTS events_stream_xid_idx ON pgstream.events (stream_id, 
 -- already has rows here, and never drops this one).
 CREATE TABLE IF NOT EXISTS pgstream.events_default PARTITION OF pgstream.events DEFAULT;
 
--- Table owners may insert only the events their own subscriptions describe: stream, key,
--- operation and table of a subscription on a table whose owner's rights they hold. The generated
--- functions write exactly that; a hand-written INSERT can claim no other stream or table. (The
--- installer, who owns the table, is not subject to it.)
-ALTER TABLE pgstream.events ENABLE ROW LEVEL SECURITY;
+-- Nobody but the installer writes events: each table's generated trigger function (its owner's)
+-- builds the subscribed parts of its events and hands them to the table's emit function (the
+-- installer's), which writes them with the stream, key, operation and table of the subscriptions
+-- it was generated for. (Earlier installs let owners insert under a row-level security policy,
+-- which cost a catalog check per event.)
 DROP POLICY IF EXISTS events_of_own_subscriptions ON pgstream.events;
-CREATE POLICY events_of_own_subscriptions ON pgstream.events FOR INSERT TO PUBLIC
-  WITH CHECK (EXISTS (
-    SELECT FROM pgstream.subscriptions AS s
-    JOIN pg_catalog.pg_namespace AS n ON n.nspname = s.schema_name
-    JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = s.table_name
-    WHERE s.stream_id = events.stream_id
-      AND s.key = events.payload ->> 'tg_name'
-      AND s.operation = events.payload ->> 'tg_op'
-      AND s.schema_name = events.payload ->> 'tg_table_schema'
-      AND s.table_name = events.payload ->> 'tg_table_name'
-      AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+ALTER TABLE pgstream.events DISABLE ROW LEVEL SECURITY;
 
 -- --------------------------------------------------------------------------------------------
 -- Locks without queueing
@@ -455,6 +445,13 @@ BEGIN
 END
 $$;
 
+-- The emit function of a trigger function: _emit_after_<op>_on_<table> for _publish_after_...
+CREATE OR REPLACE FUNCTION pgstream._emit_name(p_function text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '_emit' || substr(p_function, length('_publish') + 1) $$;
+
 -- Brings the trigger function and trigger of one (table, operation) in line with its
 -- subscriptions, changing only what differs: the function is replaced when its code changes
 -- (no lock on the table), the trigger re-created only when its WHEN changes or it is missing
@@ -479,8 +476,14 @@ DECLARE
   v_old_src  text;
   v_when     text;
   v_always   boolean;
-  v_streams  bigint[];
   v_body     text := '';
+  v_rows     text[] := '{}';
+  v_wake     jsonb := '{}';    -- stream -> the array slots of its subscriptions
+  v_count    int;
+  v_emit_src text;
+  v_emit     text;
+  v_emit_oid oid;
+  v_former   oid;
   s          pgstream.subscriptions;
 BEGIN
   -- Changes to one table's subscriptions take turns, each seeing the ones committed before it.
@@ -497,6 +500,8 @@ BEGIN
       PERFORM pgstream._lock(format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', v_rel), v_rel, v_what);
       EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, v_rel);
       IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgfoid = v_old_fn) THEN
+        EXECUTE format('DROP FUNCTION IF EXISTS pgstream.%I(pg_catalog.jsonb[])',
+                       pgstream._emit_name((SELECT p.proname FROM pg_proc AS p WHERE p.oid = v_old_fn)));
         EXECUTE format('DROP FUNCTION %s', v_old_fn::regprocedure);
       END IF;
     END IF;
@@ -505,51 +510,68 @@ BEGIN
 
   v_owner := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
   SELECT bool_or(coalesce(btrim(x.when_clause), '') = ''),
-         string_agg(format(E'(%s\n)', x.when_clause), ' OR ' ORDER BY x.key, x.stream_id),
-         array_agg(DISTINCT x.stream_id ORDER BY x.stream_id)
-  INTO v_always, v_when, v_streams
+         string_agg(format(E'(%s\n)', x.when_clause), ' OR ' ORDER BY x.key, x.stream_id)
+  INTO v_always, v_when
   FROM pgstream.subscriptions AS x
   WHERE x.schema_name = p_schema AND x.table_name = p_table AND x.operation = p_operation;
   IF v_always THEN
     v_when := NULL;
   END IF;
 
-  -- One block per subscription, in key order, each writing to its own stream.
-  FOR s IN SELECT * FROM pgstream.subscriptions AS x
-           WHERE x.schema_name = p_schema AND x.table_name = p_table AND x.operation = p_operation
-           ORDER BY x.key, x.stream_id LOOP
-    v_body := v_body || format(E'\n  -- subscription %s, stream %s\n', quote_literal(s.key), s.stream_id)
-      || CASE WHEN coalesce(btrim(s.when_clause), '') <> '' THEN format(E'  IF (%s\n  ) THEN\n', s.when_clause) ELSE E'  IF true THEN\n' END
-      || format(E'    INSERT INTO pgstream.events (stream_id, payload, metadata) VALUES (%s, pg_catalog.jsonb_build_object(\n'
-                '      \'tg_name\', %L, \'tg_op\', TG_OP, \'tg_table_name\', TG_TABLE_NAME, \'tg_table_schema\', TG_TABLE_SCHEMA,\n'
-                '      \'timestamp\', (extract(epoch FROM pg_catalog.now()) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8,\n'
-                '      \'new\', %s,\n      \'old\', %s)%s,\n      %s);\n'
-                '    v_stream_%s := true;\n  END IF;\n',
-                s.stream_id, s.key,
-                CASE WHEN p_operation = 'DELETE' THEN 'NULL::pg_catalog.jsonb' ELSE pgstream._image_sql('new', s.column_names) END,
-                CASE WHEN p_operation = 'INSERT' THEN 'NULL::pg_catalog.jsonb' ELSE pgstream._image_sql('old', s.column_names) END,
-                CASE WHEN jsonb_array_length(s.payload_extensions) > 0
-                     THEN E'\n      OPERATOR(pg_catalog.||) ' || pgstream._extensions_sql(s.payload_extensions) ELSE '' END,
-                coalesce(quote_literal(s.metadata::text) || '::pg_catalog.jsonb', 'NULL'),
-                s.stream_id);
-  END LOOP;
-
-  v_src := format(E'\n-- Generated from pgstream.subscriptions for %s, %s: changes here are overwritten.\n'
-                  '-- trigger when: %s\nDECLARE\n%s\nBEGIN%s\n'
-                  '  -- Wake a relay waiting for the stream (as the outbox capture does).\n%s'
-                  '  RETURN NULL;\nEND\n',
-                  v_rel, p_operation, coalesce(md5(v_when), 'always'),
-                  (SELECT string_agg(format('  v_stream_%s boolean := false;', n), E'\n' ORDER BY n) FROM unnest(v_streams) AS n),
-                  v_body,
-                  (SELECT string_agg(format(E'  IF v_stream_%1$s AND EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w\n'
-                                            '                              WHERE w.outbox OPERATOR(pg_catalog.=) \'pgstream_%1$s\') THEN\n'
-                                            '    PERFORM pg_catalog.pg_notify(\'pgtrickle_outbox_new\', \'pgstream_%1$s\');\n  END IF;\n', n),
-                                     '' ORDER BY n) FROM unnest(v_streams) AS n));
-
-  -- The trigger's function keeps its name while it stays free.
+  -- The trigger's function keeps its name while it stays free; its emit function is named after it.
   SELECT p.proname, p.prosrc INTO v_fn, v_old_src FROM pg_proc AS p
   WHERE p.oid = v_old_fn AND p.pronamespace = 'pgstream'::regnamespace;
   v_fn := coalesce(v_fn, pgstream._function_name(v_rel, p_schema, p_table, p_operation));
+
+  -- One block per subscription, in key order: the parts of its event only the table's owner may
+  -- compute (its row images and payload extensions), in the array slot of the subscription.
+  v_count := 0;
+  FOR s IN SELECT * FROM pgstream.subscriptions AS x
+           WHERE x.schema_name = p_schema AND x.table_name = p_table AND x.operation = p_operation
+           ORDER BY x.key, x.stream_id LOOP
+    v_count := v_count + 1;
+    v_body := v_body || format(E'\n  -- subscription %s, stream %s\n', quote_literal(s.key), s.stream_id)
+      || CASE WHEN coalesce(btrim(s.when_clause), '') <> '' THEN format(E'  IF (%s\n  ) THEN\n', s.when_clause) ELSE E'  IF true THEN\n' END
+      || format(E'    v_parts[%s] := pg_catalog.jsonb_build_object(\n      \'new\', %s,\n      \'old\', %s)%s;\n'
+                '    v_any := true;\n  END IF;\n',
+                v_count,
+                CASE WHEN p_operation = 'DELETE' THEN 'NULL::pg_catalog.jsonb' ELSE pgstream._image_sql('new', s.column_names) END,
+                CASE WHEN p_operation = 'INSERT' THEN 'NULL::pg_catalog.jsonb' ELSE pgstream._image_sql('old', s.column_names) END,
+                CASE WHEN jsonb_array_length(s.payload_extensions) > 0
+                     THEN E'\n      OPERATOR(pg_catalog.||) ' || pgstream._extensions_sql(s.payload_extensions) ELSE '' END);
+    -- The parts first: the event's own keys, which the emit function sets, always win.
+    v_rows := v_rows || format(E'(%s::pg_catalog.int8, p_parts[%s] OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(\n'
+                               '      \'tg_name\', %L::pg_catalog.text, \'tg_op\', %L::pg_catalog.text, '
+                               '\'tg_table_name\', %L::pg_catalog.text, \'tg_table_schema\', %L::pg_catalog.text,\n'
+                               '      \'timestamp\', (extract(epoch FROM pg_catalog.now()) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8), %s)',
+                               s.stream_id, v_count, s.key, p_operation, p_table, p_schema,
+                               coalesce(quote_literal(s.metadata::text) || '::pg_catalog.jsonb', 'NULL::pg_catalog.jsonb'));
+    v_wake := v_wake || jsonb_build_object(s.stream_id::text, coalesce(v_wake -> s.stream_id::text, '[]') || to_jsonb(v_count));
+  END LOOP;
+
+  v_src := format(E'\n-- Generated from pgstream.subscriptions for %s, %s: changes here are overwritten.\n'
+                  '-- trigger when: %s\nDECLARE\n  v_parts pg_catalog.jsonb[] := %L;\n  v_any boolean := false;\nBEGIN%s\n'
+                  '  IF v_any THEN\n    PERFORM pgstream.%I(v_parts);\n  END IF;\n  RETURN NULL;\nEND\n',
+                  v_rel, p_operation, coalesce(md5(v_when), 'always'),
+                  '{' || array_to_string(array_fill('NULL'::text, ARRAY[v_count]), ',') || '}',
+                  v_body, pgstream._emit_name(v_fn));
+  -- The emit function names everything with its schema, operators too, and needs no search path
+  -- of its own (setting one would cost each event as much as the rest of the write).
+  v_emit_src := format(E'\n-- Generated from pgstream.subscriptions for %s, %s: changes here are overwritten.\n'
+                       'BEGIN\n  INSERT INTO pgstream.events (stream_id, payload, metadata)\n'
+                       '  SELECT e.stream_id, e.payload, e.metadata FROM (VALUES\n    %s) AS e(stream_id, payload, metadata)\n'
+                       '  WHERE e.payload IS NOT NULL;\n'
+                       '  -- Wake a relay waiting for the stream (as the outbox capture does).\n%s'
+                       'END\n',
+                       v_rel, p_operation, array_to_string(v_rows, E',\n    '),
+                       (SELECT string_agg(format(E'  IF (%s) AND EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w\n'
+                                                 '                         WHERE w.outbox OPERATOR(pg_catalog.=) \'pgstream_%s\') THEN\n'
+                                                 '    PERFORM pg_catalog.pg_notify(\'pgtrickle_outbox_new\', \'pgstream_%s\');\n  END IF;\n',
+                                                 (SELECT string_agg(format('p_parts[%s] IS NOT NULL', i), ' OR ')
+                                                  FROM jsonb_array_elements_text(w.value) AS i),
+                                                 w.key, w.key), '' ORDER BY w.key::bigint)
+                        FROM jsonb_each(v_wake) AS w));
+
   v_fn_oid := to_regprocedure(format('pgstream.%I()', v_fn));
   IF v_fn_oid IS NOT NULL THEN
     SELECT p.prosrc INTO v_old_src FROM pg_proc AS p WHERE p.oid = v_fn_oid;
@@ -560,13 +582,27 @@ BEGIN
     EXECUTE format('REVOKE ALL ON FUNCTION pgstream.%I() FROM PUBLIC', v_fn);   -- only ever run as a trigger
     v_fn_oid := to_regprocedure(format('pgstream.%I()', v_fn));
   END IF;
-  -- Owned by, and run as, the table's owner, granted exactly what the function does.
-  IF (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn_oid) <> v_owner THEN
+  -- The emit function is the installer's, callable by the table's owner alone (whose function
+  -- calls it): it writes only this table's subscriptions' events, whatever parts it is given.
+  v_emit := pgstream._emit_name(v_fn);
+  v_emit_oid := to_regprocedure(format('pgstream.%I(pg_catalog.jsonb[])', v_emit));
+  IF v_emit_oid IS NULL OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = v_emit_oid) IS DISTINCT FROM v_emit_src THEN
+    EXECUTE format('CREATE OR REPLACE FUNCTION pgstream.%I(p_parts pg_catalog.jsonb[]) RETURNS void LANGUAGE plpgsql '
+                   'SECURITY DEFINER AS %L', v_emit, v_emit_src);
+    EXECUTE format('REVOKE ALL ON FUNCTION pgstream.%I(pg_catalog.jsonb[]) FROM PUBLIC', v_emit);
+  END IF;
+  EXECUTE format('GRANT EXECUTE ON FUNCTION pgstream.%I(pg_catalog.jsonb[]) TO %s', v_emit, v_owner::regrole);
+  -- Owned by, and run as, the table's owner, which needs nothing but the emit function (a former
+  -- owner loses it).
+  v_former := (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn_oid);
+  IF v_former <> v_owner THEN
     PERFORM pgtrickle._relay_give_function(v_fn_oid::regprocedure, v_owner);
+    IF v_former <> v_me THEN
+      EXECUTE format('REVOKE EXECUTE ON FUNCTION pgstream.%I(pg_catalog.jsonb[]) FROM %s', v_emit, v_former::regrole);
+    END IF;
   END IF;
   IF v_owner <> v_me THEN
-    EXECUTE format('GRANT USAGE ON SCHEMA pgstream, pgtrickle TO %1$s; GRANT INSERT ON pgstream.events TO %1$s',
-                   v_owner::regrole);
+    EXECUTE format('REVOKE INSERT ON pgstream.events FROM %s', v_owner::regrole);   -- granted by earlier installs
   END IF;
 
   IF v_old_fn IS DISTINCT FROM v_fn_oid
@@ -588,6 +624,8 @@ BEGIN
                                'Write one boolean SQL expression without subqueries over new / old.');
     END;
     IF v_old_fn IS NOT NULL AND v_old_fn <> v_fn_oid AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgfoid = v_old_fn) THEN
+      EXECUTE format('DROP FUNCTION IF EXISTS pgstream.%I(pg_catalog.jsonb[])',
+                     pgstream._emit_name((SELECT p.proname FROM pg_proc AS p WHERE p.oid = v_old_fn)));
       EXECUTE format('DROP FUNCTION %s', v_old_fn::regprocedure);
     END IF;
   END IF;

@@ -160,11 +160,11 @@ $$;
 -- acting for the subscribed table's owner (as CREATE TRIGGER would). The validation they run as
 -- that role compiles its expressions with the helpers left to PUBLIC (they run with the caller's
 -- rights and touch nothing); every other function is the installer's, the relay's and the
--- admins'. The generated _publish_* functions are left as generated: owned by each table's owner,
--- run only as triggers. Nobody but the installer and the relay reads pgstream.events directly: the
--- relay reads a stream through its view pgtrickle.pgstream_<N> (granted with the outboxes) or the
--- WAL (whose rows it renders with the table), nobody else writes it directly, and a
--- table owner is granted INSERT for its generated functions, bounded by the table's policy.
+-- admins'. The generated functions are left as generated: each _publish_* owned by its table's
+-- owner, run only as a trigger, and its _emit_* the installer's, callable by that owner alone. Only
+-- the emit functions write pgstream.events; only the installer and the relay read it (the relay
+-- through each stream's view pgtrickle.pgstream_<N>, granted with the outboxes, or from the WAL,
+-- whose rows it renders with the table).
 DO $$
 DECLARE
   -- Called as the role that writes a subscription.
@@ -184,7 +184,7 @@ BEGIN
   FOR f IN
     SELECT p.oid::regprocedure AS signature, p.proname::text AS name
     FROM pg_catalog.pg_proc AS p
-    WHERE p.pronamespace = 'pgstream'::regnamespace AND p.proname !~ '^_publish_'
+    WHERE p.pronamespace = 'pgstream'::regnamespace AND p.proname !~ '^_(publish|emit)_'
   LOOP
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC, pgtrickle_relay, pgtrickle_relay_admin', f.signature);
     IF f.name = ANY (v_public_functions) THEN

@@ -387,24 +387,27 @@ SELECT assert_eq((SELECT payload #>> '{new,balance}' FROM pgstream.events WHERE 
 SELECT assert_eq((SELECT p.proowner::regrole::text FROM pg_proc AS p WHERE p.oid = 'pgstream._publish_after_insert_on_accounts()'::regprocedure),
                  :'owner_role', 'run as the table''s owner');
 
--- The owner may insert events only as its own subscriptions describe them.
+-- The owner writes events only through its table's emit function, which sets the stream, key,
+-- operation and table itself: parts that claim others change nothing of them.
 SELECT partition AS a_partition FROM pgstream.partition_status() WHERE range_from IS NOT NULL LIMIT 1 \gset
+CREATE SCHEMA :"owner_role" AUTHORIZATION :"owner_role";
 SET ROLE :"owner_role";
 SELECT expect_error(format('INSERT INTO %s (id, stream_id, payload) VALUES (1, 1, ''{}'')', :'a_partition'), 'permission denied', '42501');
+-- A search path of the owner's own, with an operator that would run as the installer if the emit
+-- function used the path: it names everything with its schema, so the trap never fires.
+SET search_path = :"owner_role", pg_catalog;
+CREATE FUNCTION trap(a jsonb, b jsonb) RETURNS jsonb LANGUAGE plpgsql AS $f$
+BEGIN RAISE EXCEPTION 'trap sprung as %', current_user; END $f$;
+CREATE OPERATOR || (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = trap);
+SELECT pgstream._emit_after_insert_on_accounts(ARRAY['{"tg_name": "user-signup", "tg_op": "DELETE", "tg_table_name": "users",
+  "tg_table_schema": "other", "timestamp": 0, "new": {"balance": 1000000}}']::jsonb[]);
+RESET search_path;
 DO $$
 BEGIN
   PERFORM expect_error($q$INSERT INTO pgstream.events (stream_id, payload) VALUES (1,
     '{"tg_name": "user-signup", "tg_op": "INSERT", "tg_table_name": "users", "tg_table_schema": "public"}')$q$,
-    'row-level security', '42501');
-  PERFORM expect_error($q$INSERT INTO pgstream.events (stream_id, payload) VALUES (8,
-    '{"tg_name": "account-opened", "tg_op": "INSERT", "tg_table_name": "accounts", "tg_table_schema": "public"}')$q$,
-    'row-level security', '42501');
-  PERFORM expect_error($q$INSERT INTO pgstream.events (stream_id, payload) VALUES (7,
-    '{"tg_name": "account-opened", "tg_op": "INSERT", "tg_table_name": "users", "tg_table_schema": "public"}')$q$,
-    'row-level security', '42501');
-  PERFORM expect_error($q$INSERT INTO pgstream.events (stream_id, payload) VALUES (7,
-    '{"tg_name": "account-opened", "tg_op": "DELETE", "tg_table_name": "accounts", "tg_table_schema": "public"}')$q$,
-    'row-level security', '42501');
+    'permission denied', '42501');
+  PERFORM expect_error($q$SELECT pgstream._emit_after_insert_on_users(ARRAY['{}']::jsonb[])$q$, 'permission denied', '42501');
   PERFORM expect_error($q$SELECT * FROM pgstream.events$q$, 'permission denied', '42501');
   PERFORM expect_error($q$SELECT pgstream._generate('public', 'users', 'INSERT', 'x')$q$, 'permission denied', '42501');
   PERFORM expect_error($q$SELECT pgstream.maintain_partitions()$q$, 'permission denied', '42501');
@@ -416,6 +419,13 @@ BEGIN
 END
 $$;
 RESET ROLE;
+SELECT assert_eq((SELECT payload - 'timestamp' FROM pgstream.events WHERE stream_id = 7 AND payload #>> '{new,balance}' = '1000000'),
+                 '{"new": {"balance": 1000000}, "tg_op": "INSERT", "tg_name": "account-opened", "tg_table_name": "accounts",
+                   "tg_table_schema": "public"}'::jsonb,
+                 'an emitted event names the subscription and table it was generated for, whatever the parts said');
+SELECT assert_eq((SELECT count(*) FROM pgstream.events WHERE stream_id <> 7 AND payload #>> '{new,balance}' = '1000000'), 0::bigint,
+                 'no event on another stream');
+DROP SCHEMA :"owner_role" CASCADE;
 
 -- A subscription on a dropped table: its creator may still delete it.
 CREATE TABLE public.scratch (id int);
