@@ -2,15 +2,24 @@
 # Builds the Debian package pgtrickle-relay_<version>_<arch>.deb into ./build (or into the directory
 # given): the files `cmake --install` lays out (cmake/Install.cmake) with the binary stripped, plus the
 # control files of deploy/debian/. The version is CMake's; the dependencies come from dpkg-shlibdeps.
-#   scripts/package.sh [output-dir]      prints the package's path
+#   scripts/package.sh [--no-build] [output-dir]      prints the package's path
+# --no-build packages build/ as it is (the test run, whose binaries must not change under it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+build_first=1
+if [ "${1:-}" = --no-build ]; then build_first=""; shift; fi
 out=$(realpath -m "${1:-$root/build}")
 build="$root/build"
-"$root/scripts/build.sh" relay >&2
-# The package's paths are fixed when the build is configured: /usr, /etc, /lib/systemd/system.
-if ! grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$build/CMakeCache.txt"; then
-  cmake -S "$root" -B "$build" -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+if [ -n "$build_first" ]; then
+  "$root/scripts/build.sh" relay >&2
+  # The package's paths are fixed when the build is configured: /usr, /etc, /lib/systemd/system.
+  if ! grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$build/CMakeCache.txt"; then
+    cmake -S "$root" -B "$build" -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+    cmake --build "$build" --target pgtrickle-relay relay_man_page >&2
+  fi
+elif ! grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$build/CMakeCache.txt" 2>/dev/null; then
+  echo "package.sh: $build is not configured for /usr (scripts/build.sh configures it so)" >&2
+  exit 1
 fi
 
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")

@@ -23,7 +23,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
 step "Building the package"
-deb=$("$root/scripts/package.sh" "$work" 2>"$work/build.log") || { cat "$work/build.log"; fail "scripts/package.sh"; }
+deb=$("$root/scripts/package.sh" --no-build "$work" 2>"$work/build.log") || { cat "$work/build.log"; fail "scripts/package.sh"; }
 version=$(dpkg-deb -f "$deb" Version)
 echo "$(basename "$deb"): $(stat -c %s "$deb") bytes; Depends: $(dpkg-deb -f "$deb" Depends)"
 
