@@ -1,6 +1,6 @@
 # The container image of pgtrickle-relay.
-#   docker build -t pgtrickle-relay:0.1.0 --build-arg RELAY_GIT_REVISION=$(git rev-parse --short=12 HEAD) .
-#   docker run --stop-timeout 30 -e PGTRICKLE_RELAY_POSTGRES_URL=postgresql://... -p 9090:9090 pgtrickle-relay:0.1.0
+#   docker build -t pgtrickle-relay --build-arg RELAY_GIT_REVISION=$(git rev-parse --short=12 HEAD) .
+#   docker run --stop-timeout 30 -e PGTRICKLE_RELAY_POSTGRES_URL=postgresql://... -p 9090:9090 pgtrickle-relay
 # The build stage runs the scripts CI runs (scripts/install-deps.sh, scripts/package.sh); the image
 # installs the resulting Debian package on debian:bookworm-slim, so it holds the package's files and
 # exactly the runtime libraries its dependencies name.

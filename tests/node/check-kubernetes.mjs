@@ -1,7 +1,8 @@
 // Checks the manifests of deploy/kubernetes/ against the Kubernetes object schemas (kubernetes-models,
 // generated from the Kubernetes OpenAPI spec; the Prometheus Operator's CRD schemas for the
 // ServiceMonitor), then what the schemas cannot see: the objects refer to each other correctly.
-//   node tests/node/check-kubernetes.mjs deploy/kubernetes
+//   node tests/node/check-kubernetes.mjs deploy/kubernetes [version]
+// With a version (CMake's, from ctest), the Deployment's image must be that version's.
 import fs from "node:fs";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
@@ -51,6 +52,7 @@ const declarationFiles = {
 const models = { "v1/Secret": Secret, "v1/Service": Service, "apps/v1/Deployment": Deployment,
                  "policy/v1/PodDisruptionBudget": PodDisruptionBudget, "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor };
 const dir = process.argv[2];
+const version = process.argv[3];
 const problems = [];
 const fail = (where, what) => problems.push(`${where}: ${what}`);
 const objects = {};
@@ -94,6 +96,7 @@ if (problems.length === 0) {
   const labels = spec.template.metadata.labels;
   const selects = (sel) => Object.entries(sel).every(([k, v]) => labels[k] === v);
   if (spec.replicas !== 2) fail("deployment.yaml", "not two replicas");
+  if (version && c.image !== `pgtrickle-relay:${version}`) fail("deployment.yaml", `the image ${c.image} is not pgtrickle-relay:${version}, CMake's version`);
   if (!selects(spec.selector.matchLabels)) fail("deployment.yaml", "the selector does not select the pods");
   if (!selects(objects.Service.obj.spec.selector)) fail("service.yaml", "the selector does not select the relays");
   if (!selects(objects.PodDisruptionBudget.obj.spec.selector.matchLabels)) fail("poddisruptionbudget.yaml", "the selector does not select the relays");
