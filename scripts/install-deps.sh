@@ -24,7 +24,7 @@ case "$what" in
       nats-server redis-server rabbitmq-server python3
       prometheus  # promtool checks the alert rules in docs/prometheus
       clang libclang-rt-14-dev  # the fuzz targets (libFuzzer and sanitizers), fuzz/run.sh
-      lintian man-db systemd python3-yaml  # the package's checks (tests/package/check.sh)
+      lintian man-db systemd curl file  # the package's checks (tests/package/check.sh)
     )
     ;;
   *) echo "usage: scripts/install-deps.sh [all|relay|build]" >&2; exit 2 ;;
