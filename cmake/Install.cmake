@@ -12,8 +12,9 @@ include(GNUInstallDirs)
 # made after each link, so it always describes the binary beside it.
 set(RELAY_MAN_PAGE ${CMAKE_BINARY_DIR}/pgtrickle-relay.1.gz)
 add_custom_command(
-  OUTPUT ${RELAY_MAN_PAGE}
-  COMMAND sh -c "\"$1\" man | gzip -9n > \"$2\"" sh $<TARGET_FILE:pgtrickle-relay> ${RELAY_MAN_PAGE}
+  OUTPUT ${RELAY_MAN_PAGE} ${CMAKE_BINARY_DIR}/pgtrickle-relay.1
+  COMMAND sh -c "\"$1\" man >\"$2\" && gzip -9n <\"$2\" >\"$3\"" sh
+          $<TARGET_FILE:pgtrickle-relay> ${CMAKE_BINARY_DIR}/pgtrickle-relay.1 ${RELAY_MAN_PAGE}
   DEPENDS pgtrickle-relay
   COMMENT "Writing the man page pgtrickle-relay(1)"
   VERBATIM)
