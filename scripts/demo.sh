@@ -4,8 +4,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-scripts/install-deps.sh
-scripts/build.sh
+scripts/install-deps.sh relay
+scripts/build.sh relay
 relay=build/pgtrickle-relay
 
 work=$(mktemp -d /tmp/pgtrickle-relay-demo.XXXXXX)

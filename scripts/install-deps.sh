@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
-# Install what pgtrickle-relay needs to build, test and benchmark on Debian bookworm (as root).
-# Safe to run again: packages already present are skipped.
+# Install what pgtrickle-relay needs on Debian bookworm (as root). Safe to run again: packages
+# already present are skipped.
+#   scripts/install-deps.sh          everything: build, test, benchmark, fuzz and package (scripts/test.sh)
+#   scripts/install-deps.sh relay    only what building the binary and running the demo need
+#                                    (scripts/demo.sh; the Dockerfile's build stage without PostgreSQL)
 set -euo pipefail
+what=${1:-all}
+# Building the relay with every backend.
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libpq-dev postgresql-15 postgresql-client-15
+  libpq-dev
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
-  libcli11-dev libmicrohttpd-dev libcpp-httplib-dev libssl-dev libcurl4-openssl-dev
+  libcli11-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
   librdkafka-dev libnats-dev libhiredis-dev librabbitmq-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  nats-server redis-server rabbitmq-server python3
-  prometheus  # promtool checks the alert rules in docs/prometheus
-  clang libclang-rt-14-dev  # the fuzz targets (libFuzzer and sanitizers), fuzz/run.sh
 )
+case "$what" in
+  build) ;;
+  relay) packages+=(postgresql-15 postgresql-client-15) ;;  # the demo's throwaway server and psql
+  all)
+    packages+=(
+      postgresql-15 postgresql-client-15
+      libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
+      nats-server redis-server rabbitmq-server python3
+      prometheus  # promtool checks the alert rules in docs/prometheus
+      clang libclang-rt-14-dev  # the fuzz targets (libFuzzer and sanitizers), fuzz/run.sh
+      lintian man-db systemd curl file  # the package's checks (tests/package/check.sh)
+    )
+    ;;
+  *) echo "usage: scripts/install-deps.sh [all|relay|build]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,6 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+[ "$what" = all ] || exit 0
 # Node.js (for the independent broker clients used by tests) comes with the machine image or from
 # Debian; install Debian's only when no node is present, so an existing one is left alone.
 if ! command -v node >/dev/null 2>&1; then

@@ -11,6 +11,8 @@
 #include <optional>
 #include <thread>
 
+#include "app/build_info.h"
+#include "app/man_page.h"
 #include "config/file_config.h"
 #include "config/spec_export.h"
 #include "core/health.h"
@@ -119,6 +121,7 @@ int cmd_run(Settings s) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -139,7 +142,7 @@ int cmd_run(Settings s) {
   ctx.sql_host_access = host_access_of(s);
   ctx.backends = compiled_backends();
 
-  log.info("pgtrickle-relay starting.", {{"version", RELAY_VERSION}, {"relay_group_id", s.relay_group_id},
+  log.info("pgtrickle-relay starting.", {{"version", RELAY_VERSION}, {"git", kGitRevision}, {"relay_group_id", s.relay_group_id},
                                           {"postgres", util::redact_url(s.postgres_url.empty() ? "(libpq defaults)" : s.postgres_url)},
                                           {"metrics_addr", s.metrics_addr}, {"worker", ctx.worker_id}});
   AdminServer admin(registry, health);
@@ -151,14 +154,22 @@ int cmd_run(Settings s) {
   Supervisor supervisor(ctx, s.config.empty() ? std::nullopt : std::optional<std::string>(s.config));
   std::atomic<bool> stopped{false};
   std::thread signals([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    if (stopped) return;  // the supervisor ended by itself and woke this thread
-    if (const char* reason = relay_stop_reason())
-      log.info("Stopping; draining.", {{"reason", reason}});
-    else
-      log.info("Received a stop signal; draining.", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    supervisor.request_stop();
+    for (;;) {
+      int sig = 0;
+      sigwait(&set, &sig);
+      if (stopped) return;  // the supervisor ended by itself and woke this thread
+      if (sig == SIGHUP) {  // systemctl reload: re-read the config file and the catalog
+        log.info("Received SIGHUP; reloading the configuration.");
+        supervisor.request_reload();
+        continue;
+      }
+      if (const char* reason = relay_stop_reason())
+        log.info("Stopping; draining.", {{"reason", reason}});
+      else
+        log.info("Received a stop signal; draining.", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      supervisor.request_stop();
+      return;
+    }
   });
   supervisor.run();
   admin.stop();
@@ -290,7 +301,8 @@ int main(int argc, char** argv) {
                "Pipelines live in SQL (pgtrickle.set_relay_outbox / set_relay_inbox) or a TOML file (--config)."};
   app.footer("Backends (pgtrickle-relay spec <backend> lists a backend's keys):\n" + backends_line());
   Settings s;
-  app.set_version_flag("--version", std::string("pgtrickle-relay ") + RELAY_VERSION + "\n" + backends_line());
+  app.option_defaults()->always_capture_default();  // --help and the man page show each default
+  app.set_version_flag("--version", fmt::format("pgtrickle-relay {} (git {})\n{}", RELAY_VERSION, kGitRevision, backends_line()));
   app.add_option("--postgres-url", s.postgres_url, "PostgreSQL connection (URL or key=value); default: libpq's PG* variables")
       ->envname("PGTRICKLE_RELAY_POSTGRES_URL");
   app.add_option("--metrics-addr", s.metrics_addr, "Address of /metrics and /health")->envname("PGTRICKLE_RELAY_METRICS_ADDR");
@@ -328,6 +340,7 @@ int main(int argc, char** argv) {
   spec->add_option("backend", spec_backend, "Backend name, or \"pipeline\" for pipeline options");
   spec->add_flag("--sql", spec_sql, "Print the spec rows of the SQL install");
   spec->add_flag("--markdown", spec_md, "Print the config reference in Markdown");
+  auto* man = app.add_subcommand("man", "Print the manual page pgtrickle-relay(1) in roff (man -l <(pgtrickle-relay man))");
   app.require_subcommand(0, 1);
   (void)run;
 
@@ -335,6 +348,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (man->parsed()) {
+    std::cout << man_page(app);
+    return 0;
   }
   if (spec->parsed()) {
     if (spec_sql) std::cout << spec_as_sql();

@@ -30,9 +30,19 @@ void Supervisor::request_stop() {
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
+void Supervisor::request_reload() {
+  reload_requested_ = true;
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
 void Supervisor::wait(std::chrono::milliseconds d, bool wake_on_notify) {
   pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {control_socket_, POLLIN, 0}};
   ::poll(fds, wake_on_notify && control_socket_ >= 0 ? 2 : 1, static_cast<int>(d.count()));
+  if (fds[0].revents & POLLIN) {  // a reload request was seen (a stop ends the loop anyway)
+    std::uint64_t count = 0;
+    [[maybe_unused]] auto n = ::read(wake_fd_, &count, sizeof count);
+  }
 }
 
 bool Supervisor::load_file(std::vector<PipelineConfig>& out) {
@@ -40,7 +50,8 @@ bool Supervisor::load_file(std::vector<PipelineConfig>& out) {
   struct stat st {};
   if (::stat(config_path_->c_str(), &st) != 0) return false;
   long long mtime = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-  bool changed = mtime != file_mtime_;
+  bool changed = mtime != file_mtime_ || force_file_reload_;
+  force_file_reload_ = false;
   if (changed) {
     file_mtime_ = mtime;
     std::vector<std::string> problems;
@@ -143,6 +154,12 @@ void Supervisor::run() {
   std::set<std::string> invalid_now;
 
   while (!stop_) {
+    if (reload_requested_.exchange(false)) {
+      log_.info("Reloading the config file and the pipeline catalog on request.",
+                {{"path", config_path_ ? *config_path_ : std::string("(none)")}});
+      force_file_reload_ = true;
+      catalog_dirty = true;
+    }
     // The control connection: LISTEN for catalog changes and read the catalog.
     if (!control || !control->ok()) {
       control_socket_ = -1;

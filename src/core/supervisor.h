@@ -1,6 +1,7 @@
 // The supervisor keeps the running pipelines equal to the desired set: the SQL catalog (reloaded on
 // LISTEN pgtrickle_relay_config and by a periodic full resync, since notifications are lost across
-// reconnects) plus the pipelines of the TOML file (reloaded when the file changes).
+// reconnects) plus the pipelines of the TOML file (reloaded when the file changes, and both on
+// request_reload(): SIGHUP).
 #pragma once
 
 #include <atomic>
@@ -24,6 +25,8 @@ class Supervisor {
   // Runs until request_stop(); then stops every pipeline (each drains its batch) and returns.
   void run();
   void request_stop();
+  // Re-reads the TOML file and the catalog now (changed pipelines restart); callable from any thread.
+  void request_reload();
 
   std::chrono::milliseconds resync_interval{30000};
   // The shortest time between two reads of the catalog, however many notifications arrive.
@@ -43,6 +46,8 @@ class Supervisor {
   std::map<std::string, std::string> reported_problems_;
   std::string reported_groups_;  // the other groups' pipelines, as last said
   std::atomic<bool> stop_{false};
+  std::atomic<bool> reload_requested_{false};
+  bool force_file_reload_ = false;
   int wake_fd_ = -1;
   int control_socket_ = -1;
   long long file_mtime_ = 0;

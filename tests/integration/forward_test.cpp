@@ -1,6 +1,8 @@
 // Forward pipelines end to end: rows committed to an outbox table reach a file, through the
 // relay binary, configured in SQL or TOML.
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 
@@ -357,6 +359,39 @@ TEST(Forward, TheTomlFileIsReloadedWhenItChanges) {
   ASSERT_TRUE(wait_until([&] { return relay.err().find("keeping the previous pipelines") != std::string::npos; }, 10s)) << relay.err();
   db.exec("INSERT INTO t VALUES (2)");
   ASSERT_TRUE(wait_until([&] { return read_lines(a).size() == 2 && read_lines(b).size() == 2; }, 10s)) << relay.err();
+}
+
+// SIGHUP (systemctl reload) re-reads the file at once, even an edit its modification time does not show.
+TEST(Forward, SighupReloadsTheTomlFile) {
+  TestDb db;
+  std::string a = work_dir() + "/hup-a-" + db.name(), b = work_dir() + "/hup-b-" + db.name();
+  std::string toml = work_dir() + "/hup-" + db.name() + ".toml";
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  auto pipeline = [&](const std::string& name, const std::string& path) {
+    return "[[pipeline]]\nname = \"" + name + "\"\nsource = { type = \"outbox\", stream_table = \"t\" }\nsink = { type = \"file\", path = \"" +
+           path + "\" }\n";
+  };
+  auto write = [&](const std::string& body) {
+    std::ofstream f(toml);
+    f << "[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_addr = \"127.0.0.1:0\"\n\n" << body;
+  };
+  write(pipeline("a", a));
+  struct stat before {};
+  ASSERT_EQ(::stat(toml.c_str(), &before), 0);
+  RelayProcess relay({"--config", toml});
+  db.exec("INSERT INTO t VALUES (1)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(a).size() == 1; }, 10s)) << relay.err();
+  write(pipeline("a", a) + pipeline("b", b));
+  const timespec same[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, toml.c_str(), same, 0), 0);  // the edit keeps the old modification time
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(read_lines(b).empty()) << "without SIGHUP the unchanged modification time hides the edit";
+  relay.signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return read_lines(b).size() == 1; }, 10s)) << relay.err();
+  EXPECT_NE(relay.err().find("Received SIGHUP; reloading the configuration."), std::string::npos);
+  relay.signal(SIGTERM);
+  ASSERT_EQ(relay.wait(10s), 0) << relay.err();
 }
 
 TEST(Forward, ApplicationEventsFromOutboxPublishAreRelayedWithTheirHeaders) {

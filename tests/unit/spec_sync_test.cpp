@@ -33,6 +33,24 @@ TEST(SpecSync, TheConfigReferenceIsCurrent) {
       << "docs/config-reference.md is stale: run scripts/regen.sh";
 }
 
+// The man page's CONFIGURATION section (pgtrickle-relay man) is rendered from the same specs.
+TEST(SpecSync, TheManPageListsEveryKeyOfEverySpec) {
+  const std::string roff = relay::spec_as_roff();
+  auto has_key = [&](std::string_view key) {
+    return roff.find(".TP\n\\fB" + relay::roff_escape(key) + "\\fR (") != std::string::npos;
+  };
+  for (const auto& k : relay::kPipelineSpec.keys) EXPECT_TRUE(has_key(k.key)) << k.key;
+  for (const auto* spec : relay::backend_specs()) {
+    EXPECT_NE(roff.find(".PP\n\\fB" + relay::roff_escape(spec->name) + "\\fR"), std::string::npos) << spec->name;
+    for (const auto& k : spec->keys) EXPECT_TRUE(has_key(k.key)) << spec->name << "." << k.key;
+  }
+}
+
+TEST(SpecSync, RoffEscapeKeepsTextLiteral) {
+  EXPECT_EQ(relay::roff_escape("--config a\\b"), "\\-\\-config a\\eb");
+  EXPECT_EQ(relay::roff_escape(".SH no\n'request"), "\\&.SH no\n\\&'request");
+}
+
 TEST(SqlInstall, TheBinaryInstallsExactlyTheAssembledFile) {
   std::string assembled = read(std::string(RELAY_BUILD_DIR) + "/pgtrickle_relay.sql");
   ASSERT_FALSE(assembled.empty());

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds the Debian package pgtrickle-relay_<version>_<arch>.deb into ./build (or into the directory
+# given): the files `cmake --install` lays out (cmake/Install.cmake) with the binary stripped, plus the
+# control files of deploy/debian/. The version is CMake's; the dependencies come from dpkg-shlibdeps.
+#   scripts/package.sh [--no-build] [output-dir]      prints the package's path
+# --no-build packages build/ as it is (the test run, whose binaries must not change under it).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build_first=1
+if [ "${1:-}" = --no-build ]; then build_first=""; shift; fi
+out=$(realpath -m "${1:-$root/build}")
+build="$root/build"
+if [ -n "$build_first" ]; then
+  "$root/scripts/build.sh" relay >&2
+  # The package's paths are fixed when the build is configured: /usr, /etc, /lib/systemd/system.
+  if ! grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$build/CMakeCache.txt"; then
+    cmake -S "$root" -B "$build" -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+    cmake --build "$build" --target pgtrickle-relay relay_man_page >&2
+  fi
+elif ! grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$build/CMakeCache.txt" 2>/dev/null; then
+  echo "package.sh: $build is not configured for /usr (scripts/build.sh configures it so)" >&2
+  exit 1
+fi
+
+version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
+[ -n "$version" ] || { echo "package.sh: no project version in $build/CMakeCache.txt" >&2; exit 1; }
+arch=$(dpkg --print-architecture)
+maintainer="pgtrickle-relay maintainers <maintainers@users.noreply.b-seed-9059270d.example>"
+
+stage=$(mktemp -d /tmp/pgtrickle-relay-package.XXXXXX)
+trap 'rm -rf "$stage"' EXIT
+pkg="$stage/pgtrickle-relay"
+DESTDIR="$pkg" cmake --install "$build" --prefix /usr --strip >/dev/null
+
+# A native package's changelog (Debian policy 12.7): this version, from the revision it was built from.
+revision=$("$pkg/usr/bin/pgtrickle-relay" --version | sed -n '1s/.*(git \(.*\))$/\1/p')
+date=$(date -R -d "@${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}")
+printf 'pgtrickle-relay (%s) unstable; urgency=medium\n\n  * pgtrickle-relay %s, built from git revision %s.\n\n -- %s  %s\n' \
+  "$version" "$version" "$revision" "$maintainer" "$date" | gzip -9n >"$pkg/usr/share/doc/pgtrickle-relay/changelog.gz"
+
+# The shared libraries the binary links, as package dependencies (dpkg-shlibdeps reads debian/control).
+mkdir -p "$stage/debian"
+printf 'Source: pgtrickle-relay\n\nPackage: pgtrickle-relay\nArchitecture: any\n' >"$stage/debian/control"
+shlibs=$(cd "$stage" && dpkg-shlibdeps -O -e"pgtrickle-relay/usr/bin/pgtrickle-relay" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+[ -n "$shlibs" ] || { echo "package.sh: dpkg-shlibdeps found no dependency" >&2; exit 1; }
+
+mkdir -p "$pkg/DEBIAN"
+for script in postinst prerm postrm; do install -m 755 "$root/deploy/debian/$script" "$pkg/DEBIAN/$script"; done
+(cd "$pkg" && find etc -type f | sort | sed 's|^|/|') >"$pkg/DEBIAN/conffiles"
+(cd "$pkg" && find usr lib -type f -print0 | sort -z | xargs -0 md5sum) >"$pkg/DEBIAN/md5sums"
+size=$(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
+sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@MAINTAINER@|$maintainer|" \
+    -e "s|@INSTALLED_SIZE@|$size|" -e "s|@SHLIBS_DEPENDS@|$shlibs|" "$root/deploy/debian/control.in" >"$pkg/DEBIAN/control"
+chmod 644 "$pkg/DEBIAN/control" "$pkg/DEBIAN/conffiles" "$pkg/DEBIAN/md5sums"
+
+mkdir -p "$out"
+deb="$out/pgtrickle-relay_${version}_${arch}.deb"
+dpkg-deb --root-owner-group -Zxz --build "$pkg" "$deb" >/dev/null
+echo "$deb"

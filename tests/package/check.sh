@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The Debian package on this machine, as an operator gets it: built by scripts/package.sh, checked by
+# lintian, installed with dpkg -i, its files, man page and units checked, the installed binary relaying
+# the demo's rows from the installed SQL into a fresh database of $PGTRICKLE_TEST_POSTGRES_URL (SIGHUP
+# reloads, SIGTERM drains and exits 0), then purged: nothing of it may be left but its system user.
+# Needs root (dpkg); exits 77 (skipped) otherwise.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "package check: needs root (dpkg -i); skipped"; exit 77; }
+url=${PGTRICKLE_TEST_POSTGRES_URL:?the test PostgreSQL (scripts/test.sh starts it)}
+work=$(mktemp -d /tmp/pgtrickle-relay-package-check.XXXXXX)
+chmod 755 "$work"
+db="pkgcheck_$$"
+relay_pid=""
+cleanup() {
+  [ -n "$relay_pid" ] && kill -KILL "$relay_pid" 2>/dev/null || true
+  dpkg-query -W pgtrickle-relay >/dev/null 2>&1 && dpkg --purge pgtrickle-relay >/dev/null 2>&1 || true
+  psql -X -q "$url" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+
+step "Building the package"
+deb=$("$root/scripts/package.sh" --no-build "$work" 2>"$work/build.log") || { cat "$work/build.log"; fail "scripts/package.sh"; }
+version=$(dpkg-deb -f "$deb" Version)
+echo "$(basename "$deb"): $(stat -c %s "$deb") bytes; Depends: $(dpkg-deb -f "$deb" Depends)"
+
+step "cmake --install lays out the package's files"
+DESTDIR="$work/install" cmake --install "$root/build" >/dev/null
+(cd "$work/install" && find . ! -type d | sed 's|^\.||' | sort) >"$work/installed"
+dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sed 's|^\.||' | grep -vx '/usr/share/doc/pgtrickle-relay/changelog.gz' | sort >"$work/packaged"
+diff "$work/installed" "$work/packaged" || fail "cmake --install and the package differ (beyond the package's changelog)"
+echo "$(wc -l <"$work/packaged") files, the same (the package adds its changelog)"
+
+step "lintian"
+lintian --fail-on error "$deb" 2>&1 | grep -v 'running with root privileges' || true
+lintian --fail-on error "$deb" >/dev/null 2>&1 || fail "lintian reports errors"
+
+step "Installing with dpkg -i"
+if dpkg-query -W -f='${Status}' pgtrickle-relay 2>/dev/null | grep -q installed; then fail "pgtrickle-relay is already installed here"; fi
+dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i"; }
+dpkg -L pgtrickle-relay >"$work/files"
+for f in /usr/bin/pgtrickle-relay /usr/share/pgtrickle-relay/pgtrickle_relay.sql /usr/share/man/man1/pgtrickle-relay.1.gz \
+         /usr/share/doc/pgtrickle-relay/copyright /usr/share/doc/pgtrickle-relay/changelog.gz \
+         /usr/share/doc/pgtrickle-relay/README.md /usr/share/doc/pgtrickle-relay/config-reference.md \
+         /etc/pgtrickle-relay/pgtrickle-relay.toml /etc/pgtrickle-relay/pgtrickle-relay.env \
+         /lib/systemd/system/pgtrickle-relay.service /lib/systemd/system/pgtrickle-relay@.service; do
+  [ -f "$f" ] && grep -qx "$f" "$work/files" || fail "$f is not installed by the package"
+done
+[ "$(dpkg-query -W -f='${Conffiles}' pgtrickle-relay | awk 'NF {print $1}' | sort | tr '\n' ' ')" = \
+  "/etc/pgtrickle-relay/pgtrickle-relay.env /etc/pgtrickle-relay/pgtrickle-relay.toml " ] || fail "the conffiles"
+[ "$(stat -c %a /etc/pgtrickle-relay/pgtrickle-relay.env)" = 600 ] || fail "the environment file is not mode 0600"
+file /usr/bin/pgtrickle-relay | grep -q ', stripped' || fail "the binary is not stripped"
+getent passwd pgtrickle-relay | grep -q ':/var/lib/pgtrickle-relay:/usr/sbin/nologin$' || fail "no system user pgtrickle-relay"
+
+step "pgtrickle-relay --version"
+/usr/bin/pgtrickle-relay --version | tee "$work/version"
+head -n 1 "$work/version" | grep -Eq "^pgtrickle-relay $version \(git [0-9a-f]{12}(-modified)?\)$" || fail "--version does not say $version and a revision"
+grep -q '^sinks: .*stdout' "$work/version" || fail "--version lists no backends"
+
+step "man pgtrickle-relay"
+[ "$(man -w pgtrickle-relay)" = /usr/share/man/man1/pgtrickle-relay.1.gz ] || fail "man does not find the page"
+MANWIDTH=80 MANPAGER=cat man pgtrickle-relay 2>"$work/man.err" >"$work/man.txt"
+[ ! -s "$work/man.err" ] || { cat "$work/man.err"; fail "man warns"; }
+for section in SYNOPSIS COMMANDS OPTIONS ENVIRONMENT SIGNALS CONFIGURATION FILES; do
+  grep -q "^$section" "$work/man.txt" || fail "the man page has no $section section"
+done
+grep -q 'PGTRICKLE_RELAY_POSTGRES_URL' "$work/man.txt" && grep -q 'stream_table' "$work/man.txt" || fail "the man page lacks the options or the config keys"
+
+step "systemd-analyze verify"
+mkdir -p "$work/units"
+cp /lib/systemd/system/pgtrickle-relay.service "$work/units/"
+cp /lib/systemd/system/pgtrickle-relay@.service "$work/units/"
+ln -s pgtrickle-relay@.service "$work/units/pgtrickle-relay@orders.service"
+(cd "$work/units" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no \
+   pgtrickle-relay.service pgtrickle-relay@orders.service) >"$work/verify.log" 2>&1 || { cat "$work/verify.log"; fail "systemd-analyze verify"; }
+if grep -v -e 'Failed to connect to bus' -e 'No such file or directory' "$work/verify.log" | grep -q .; then cat "$work/verify.log"; fail "systemd-analyze verify warns"; fi
+
+step "The installed binary relays the demo's rows from the installed SQL (as the service's user)"
+psql -X -q -v ON_ERROR_STOP=1 "$url" -c "CREATE DATABASE $db" >/dev/null
+dburl="${url%/*}/$db"
+sql() { psql -X -q -v ON_ERROR_STOP=1 "$dburl" "$@"; }
+sql -f /usr/share/pgtrickle-relay/pgtrickle_relay.sql >/dev/null
+sql >/dev/null <<'SQL'
+CREATE TABLE orders (id int PRIMARY KEY, customer text NOT NULL, amount numeric NOT NULL);
+SELECT pgtrickle.enable_outbox('orders');
+SELECT pgtrickle.set_relay_outbox('orders-to-stdout', config => '{"stream_table": "orders", "sink_type": "stdout"}'::jsonb);
+SQL
+cp /etc/pgtrickle-relay/pgtrickle-relay.toml "$work/relay.toml"
+sed -i 's|^metrics_addr = .*|metrics_addr = "127.0.0.1:0"|' "$work/relay.toml"
+# setpriv execs the relay (so $! is the relay's pid, which the signals below reach), as the unit runs it.
+PGTRICKLE_RELAY_POSTGRES_URL="$dburl" setpriv --reuid=pgtrickle-relay --regid=pgtrickle-relay --init-groups --no-new-privs \
+  /usr/bin/pgtrickle-relay --config "$work/relay.toml" run >"$work/messages.jsonl" 2>"$work/relay.log" &
+relay_pid=$!
+wait_for() {  # wait_for <seconds> <command...>
+  local until=$((SECONDS + $1)); shift
+  until "$@"; do
+    kill -0 "$relay_pid" 2>/dev/null || { cat "$work/relay.log"; fail "the relay exited"; }
+    [ "$SECONDS" -lt "$until" ] || { cat "$work/relay.log"; fail "timed out waiting for: $*"; }
+    sleep 0.1
+  done
+}
+wait_for 30 grep -q "Reading the outbox" "$work/relay.log"
+sql <<'SQL'
+INSERT INTO orders VALUES (1, 'ann', 42.50), (2, 'bob', 7.00);
+UPDATE orders SET amount = 45.00 WHERE id = 1;
+DELETE FROM orders WHERE id = 2;
+SQL
+four() { [ "$(wc -l <"$work/messages.jsonl")" -ge 4 ]; }
+wait_for 30 four
+python3 - "$work/messages.jsonl" <<'PY'
+import json, sys
+ops = [json.loads(line)["op"] for line in open(sys.argv[1])]
+assert ops == ["insert", "insert", "update", "delete"], ops
+PY
+echo "4 messages relayed: insert, insert, update, delete"
+# The Dockerfile's HEALTHCHECK command, as the container runs it, against this relay.
+port=$(sed -n 's/.*Serving \/metrics and \/health\..*port=\([0-9]*\).*/\1/p' "$work/relay.log" | head -n 1)
+healthcheck=$(sed -n '/^HEALTHCHECK/,/[^\\]$/p' "$root/Dockerfile" | tr -d '\\\n' | sed 's/.* CMD //')
+[ -n "$port" ] && [ -n "$healthcheck" ] || fail "no metrics port in the log or no HEALTHCHECK in the Dockerfile"
+PGTRICKLE_RELAY_METRICS_ADDR="127.0.0.1:$port" sh -c "$healthcheck" || fail "the Dockerfile's health check fails: $healthcheck"
+echo "the Dockerfile's health check passes: $healthcheck"
+kill -HUP "$relay_pid"
+wait_for 10 grep -q "Reloading the config file" "$work/relay.log"
+started=$SECONDS
+kill -TERM "$relay_pid"
+rc=0; wait "$relay_pid" || rc=$?
+relay_pid=""
+[ "$rc" = 0 ] || { cat "$work/relay.log"; fail "the relay exited $rc on SIGTERM"; }
+echo "SIGHUP reloaded; SIGTERM stopped the relay in $((SECONDS - started)) s with status 0"
+
+step "dpkg --purge"
+dpkg --purge pgtrickle-relay >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg --purge"; }
+left=""
+while read -r f; do
+  case "$f" in /. | /etc | /lib | /lib/systemd | /lib/systemd/system | /usr | /usr/bin | /usr/share | /usr/share/doc | \
+               /usr/share/man | /usr/share/man/man1 | /usr/share/lintian | /usr/share/lintian/overrides) continue ;; esac
+  [ -e "$f" ] && left+=" $f"
+done <"$work/files"
+[ -e /var/lib/pgtrickle-relay ] && left+=" /var/lib/pgtrickle-relay"
+[ -z "$left" ] || fail "left after purge:$left"
+echo "purged: no file left (the system user pgtrickle-relay stays, as Debian does for system users)"
