@@ -485,15 +485,15 @@ void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRo
   if (opt_.bare_events) {
     // A stream's events read from the WAL: each row inserted into pgstream.events is an event, with
     // the identity it has when the events table itself is read.
+    OutboxRow event = row;  // the transaction's; each row gives its id
+    event.is_event = true;
+    event.headers.clear();
     for (const auto& r : rows) {
       std::string_view id, payload;
       bool readable = !r.is_truncate && !r.is_delete && js::each_field(r.data, [&](std::string_view key, std::string_view value) {
         if (key == "\"id\"") id = value;
         else if (key == "\"payload\"") payload = value;
       });
-      OutboxRow event = row;
-      event.is_event = true;
-      event.headers.clear();
       auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), event.id);
       if (!readable || ec != std::errc() || end != id.data() + id.size() || js::kind(payload) != '{') {
         bad_row(r);
