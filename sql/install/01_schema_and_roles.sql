@@ -12,8 +12,34 @@
 
 BEGIN;
 
--- Concurrent installs into one database queue here instead of racing on CREATE ... IF NOT EXISTS.
-DO $$ BEGIN PERFORM pg_advisory_xact_lock(7072753140512305409); END $$;
+-- Concurrent installs into one database queue here instead of racing on CREATE ... IF NOT EXISTS
+-- (an advisory lock: the schema, and so any lock table of its own, may not exist yet). Any login
+-- may take that lock: an install that waits for it for 30 seconds (or the session's lock_timeout)
+-- names the holder and stops.
+DO $$
+DECLARE
+  v_wait    interval := coalesce(nullif(pg_catalog.current_setting('lock_timeout'), '0')::interval, interval '30 seconds');
+  v_until   timestamptz := pg_catalog.clock_timestamp() + v_wait;
+  v_holders text;
+BEGIN
+  LOOP
+    IF pg_catalog.pg_try_advisory_xact_lock(7072753140512305409) THEN
+      RETURN;
+    END IF;
+    EXIT WHEN pg_catalog.clock_timestamp() >= v_until;
+    PERFORM pg_catalog.pg_sleep(0.1);
+  END LOOP;
+  SELECT pg_catalog.string_agg(pg_catalog.format('pid %s (role %s, application name %L)', a.pid, a.usename, a.application_name), '; ')
+  INTO v_holders
+  FROM pg_catalog.pg_locks AS l JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid
+  WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1646753666 AND l.objid = 474198273 AND l.objsubid = 1
+    AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database());
+  RAISE EXCEPTION USING ERRCODE = 'lock_not_available',
+    MESSAGE = pg_catalog.format('pgtrickle-relay install: another session has held the install lock for %s: %s',
+                                v_wait, coalesce(v_holders, 'it has just ended')),
+    HINT = 'If that is not an install under way, end it (SELECT pg_terminate_backend(<pid>)) and install again.';
+END
+$$;
 
 SET LOCAL client_min_messages = warning;
 -- Every name below is schema-qualified; an empty creation schema makes a slip fail loudly.

@@ -171,9 +171,18 @@ BEGIN
 END
 $$;
 
+-- Locks only the installer takes. Each is an empty table locked in SHARE UPDATE EXCLUSIVE mode,
+-- which conflicts with itself but with none of the modes a role without rights on the table can
+-- hold (a stranger's EXPLAIN or failed statement takes at most ROW EXCLUSIVE, and LOCK TABLE is
+-- refused), and never changes, so autovacuum leaves it alone. Advisory locks, which any login may
+-- take by their well-known keys, let a stranger stall the relay.
+CREATE TABLE IF NOT EXISTS pgtrickle._lock_catalog ();     -- changes to the relay and outbox catalogs
+CREATE TABLE IF NOT EXISTS pgtrickle._lock_numbering ();   -- commit-numbering rounds (outbox_watermark)
+REVOKE ALL ON pgtrickle._lock_catalog, pgtrickle._lock_numbering FROM PUBLIC;
+
 -- Serialises changes to the relay and outbox catalogs (names are checked, then used).
 CREATE OR REPLACE FUNCTION pgtrickle._relay_lock_catalog()
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT pg_advisory_xact_lock(7072753140512305411) $$;
+AS $$ LOCK TABLE pgtrickle._lock_catalog IN SHARE UPDATE EXCLUSIVE MODE $$;

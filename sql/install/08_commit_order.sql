@@ -11,7 +11,7 @@
 -- writers never wait for each other. A round numbers the transactions of each outbox in the order
 -- of their last outbox id: when one transaction writes after another committed (the only order an
 -- observer can tell, and the one a key's changes follow), its rows have higher ids, so it comes
--- later. Rounds take turns under an advisory lock, numbers only grow, and no row can later appear
+-- later. Rounds take turns under a lock (_outbox_numbering_turn), numbers only grow, and no row can later appear
 -- below the watermark a round returned.
 -- ============================================================================================
 
@@ -69,6 +69,25 @@ AS $$
                 'AND o.xid IS DISTINCT FROM pg_current_xact_id_if_assigned() GROUP BY o.xid', p_outbox, p_outbox)
 $$;
 
+-- The numbering rounds' turn (pgtrickle._lock_numbering, until the transaction ends): waited
+-- for (p_wait), or taken only if free at once (returns whether it was).
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_numbering_turn(p_wait boolean)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF p_wait THEN
+    LOCK TABLE pgtrickle._lock_numbering IN SHARE UPDATE EXCLUSIVE MODE;
+  ELSE
+    LOCK TABLE pgtrickle._lock_numbering IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
+  END IF;
+  RETURN true;
+EXCEPTION WHEN lock_not_available THEN
+  RETURN false;
+END
+$$;
+
 -- Numbers the transactions that committed since the last round, then returns the highest number:
 -- every committed row of every outbox has a number up to it, and none can appear below it later.
 -- Read rows with seq <= this value in a later statement (READ COMMITTED).
@@ -82,6 +101,7 @@ DECLARE
   v_scan     text;
   v_seq      bigint;
   v_numbered text[];
+  v_streams  bigint[];
 BEGIN
   IF current_setting('transaction_isolation') <> 'read committed' THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_transaction_state',
@@ -94,7 +114,7 @@ BEGIN
   -- under way is not waited for: what it numbers is announced to waiting readers when it commits,
   -- and meanwhile the numbers committed so far are the watermark. (A lock, not FOR UPDATE on the
   -- row: a round that finds nothing writes nothing, and commits without waiting for the disk.)
-  IF pg_try_advisory_xact_lock(7072753140512305410) THEN
+  IF pgtrickle._outbox_numbering_turn(false) THEN
     SELECT numbered_to INTO v_last FROM pgtrickle.outbox_numbering;
     IF NOT FOUND THEN
       RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -103,7 +123,17 @@ BEGIN
     END IF;
     SELECT string_agg(pgtrickle._outbox_new_commits_sql(t.outbox_name), ' UNION ALL ' ORDER BY t.outbox_name) INTO v_scan
     FROM pgtrickle.outbox_tables AS t
-    WHERE to_regclass(format('pgtrickle.%I', t.outbox_name)) IS NOT NULL;
+    WHERE NOT pgtrickle._outbox_is_stream(t.outbox_name) AND to_regclass(format('pgtrickle.%I', t.outbox_name)) IS NOT NULL;
+    -- The pgstream streams share one table: one scan for all of them, whatever their number.
+    v_streams := ARRAY(SELECT substr(t.outbox_name, length('pgstream_') + 1)::bigint FROM pgtrickle.outbox_tables AS t
+                       WHERE pgtrickle._outbox_is_stream(t.outbox_name));
+    IF cardinality(v_streams) > 0 THEN
+      v_scan := concat_ws(' UNION ALL ', v_scan,
+        'SELECT ''pgstream_'' || e.stream_id AS outbox, e.xid, max(e.id) AS last_id, max(e.created_at) AS written_at '
+        'FROM pgstream.events AS e WHERE e.stream_id = ANY ($3) AND (e.xid = ANY ($1) OR e.xid >= $2) '
+        'AND e.xid < pg_snapshot_xmax(pg_current_snapshot()) '
+        'AND e.xid IS DISTINCT FROM pg_current_xact_id_if_assigned() GROUP BY e.stream_id, e.xid');
+    END IF;
     IF v_scan IS NOT NULL THEN
       -- One statement, so the snapshot stored is the one the rows were found in.
       EXECUTE format($q$
@@ -121,7 +151,7 @@ BEGIN
         RETURNING (SELECT array_agg(DISTINCT outbox) FROM numbered)
       $q$, v_scan)
       INTO v_numbered
-      USING ARRAY(SELECT pg_snapshot_xip(v_last)), pg_snapshot_xmax(v_last);
+      USING ARRAY(SELECT pg_snapshot_xip(v_last)), pg_snapshot_xmax(v_last), v_streams;
       -- Readers waiting for these outboxes learn of the rows when this round commits.
       PERFORM pg_notify('pgtrickle_outbox_new', n.outbox) FROM unnest(v_numbered) AS n(outbox)
       WHERE EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox = n.outbox);

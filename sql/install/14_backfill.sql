@@ -138,17 +138,23 @@ BEGIN
     PERFORM pgtrickle._relay_give_function(format('pgtrickle.%I(jsonb, int)', v_fn)::regprocedure, v_owner);
   END IF;
 
-  -- The planner's estimate, which also checks the condition against the table, as its owner.
+  -- The planner's estimate, which also checks the condition against the table, as its owner. The
+  -- owner's code runs here (the condition, its row security policies' functions, folded while
+  -- planning): in a subtransaction that is always rolled back, so nothing it changed outlives it,
+  -- a setting made for the session (search_path) included.
   BEGIN
     EXECUTE format('SELECT r FROM pgtrickle.%I(NULL, NULL) AS r', v_fn) INTO v_rows;
-  EXCEPTION WHEN OTHERS THEN
+    RAISE EXCEPTION USING ERRCODE = 'P0004';
+  EXCEPTION WHEN assert_failure THEN
+    NULL;
+  WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
       MESSAGE = format('%s: the condition %L cannot be used on %s: %s', p_function, p_where, v_rel, v_error),
       HINT = 'Give a boolean SQL expression over the table''s columns, e.g. ''region = ''''eu''''''; names outside '
              'pg_catalog are written with their schema.';
   END;
-  UPDATE pgtrickle.relay_backfills SET rows_estimated = round(v_rows::numeric)::bigint WHERE id = v_id;
+  UPDATE pgtrickle.relay_backfills SET rows_estimated = pg_catalog.round(v_rows::pg_catalog.numeric)::pg_catalog.int8 WHERE id = v_id;
   -- The pipeline's reader wakes up and starts it.
   PERFORM pg_notify('pgtrickle_outbox_new', t.outbox_name);
   RETURN v_id;
@@ -339,7 +345,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 BEGIN
-  PERFORM pg_advisory_xact_lock(7072753140512305410);  -- the numbering rounds' lock (outbox_watermark)
+  PERFORM pgtrickle._outbox_numbering_turn(true);  -- waits for a round under way
   RETURN pgtrickle.outbox_watermark();
 END
 $$;

@@ -33,10 +33,51 @@ CREATE TABLE IF NOT EXISTS pgstream.subscriptions (
   created_by         regrole,                     -- may delete it once its table is gone
   created_at         timestamptz NOT NULL DEFAULT now(),
   updated_at         timestamptz NOT NULL DEFAULT now(),
+  table_oid          oid,                         -- the table it is bound to (set by its check)
   -- One key per stream: set_subscriptions(stream_id, subs[]) of the README merges on it.
   UNIQUE (stream_id, key)
 );
-CREATE INDEX IF NOT EXISTS subscriptions_target_idx ON pgstream.subscriptions (schema_name, table_name, operation);
+-- A subscription is bound to its table's oid when written, not to the name: a table dropped and
+-- made again under its name, or another table renamed to it, does not inherit it (it stays with
+-- the dropped table, orphaned, until its creator deletes it), and a renamed table keeps its own.
+ALTER TABLE pgstream.subscriptions ADD COLUMN IF NOT EXISTS table_oid oid;
+DO $$
+BEGIN
+  -- Earlier installs bound by name: bind those rows to the table their name finds now.
+  IF EXISTS (SELECT FROM pgstream.subscriptions WHERE table_oid IS NULL) THEN
+    ALTER TABLE pgstream.subscriptions DISABLE TRIGGER USER;
+    UPDATE pgstream.subscriptions AS s SET table_oid = c.oid
+    FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE s.table_oid IS NULL AND n.nspname = s.schema_name AND c.relname = s.table_name AND c.relkind IN ('r', 'p');
+    ALTER TABLE pgstream.subscriptions ENABLE TRIGGER USER;
+  END IF;
+END
+$$;
+DROP INDEX IF EXISTS pgstream.subscriptions_target_idx;
+CREATE INDEX IF NOT EXISTS subscriptions_table_idx ON pgstream.subscriptions (table_oid, operation);
+
+-- What generation made, per (table, operation): the trigger function (the table owner's) and the
+-- emit function (the installer's), by oid. Generation replaces and drops only these, and refuses
+-- a trigger of its name it did not make; its row lock is how changes to one (table, operation)
+-- take turns (a lock no other role can take: nobody else may update this table).
+CREATE TABLE IF NOT EXISTS pgstream.generated (
+  table_oid    oid NOT NULL,
+  operation    text NOT NULL,
+  trigger_fn   oid,
+  emit_fn      oid,
+  trigger_when text,             -- md5 of the trigger's WHEN, 'always' without one
+  PRIMARY KEY (table_oid, operation)
+);
+-- Earlier installs kept no record: adopt the functions they generated (named _publish_after_* and
+-- _emit_after_*, in schema pgstream, run by the table's pgstream_<op> trigger).
+INSERT INTO pgstream.generated (table_oid, operation, trigger_fn, emit_fn, trigger_when)
+SELECT t.tgrelid, upper(substr(t.tgname, length('pgstream_') + 1)), p.oid,
+       to_regprocedure(format('pgstream.%I(pg_catalog.jsonb[])', '_emit' || substr(p.proname, length('_publish') + 1))),
+       substring(p.prosrc FROM '-- trigger when: (\w+)')
+FROM pg_catalog.pg_trigger AS t JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid
+WHERE t.tgname IN ('pgstream_insert', 'pgstream_update', 'pgstream_delete')
+  AND p.pronamespace = 'pgstream'::regnamespace AND p.proname LIKE '\_publish\_after\_%'
+ON CONFLICT DO NOTHING;
 
 -- Partition maintenance settings (one row): days_ahead partitions after today's are created;
 -- a partition whose whole range is older than retention_days days is dropped, unless it holds an
@@ -146,6 +187,13 @@ AS $$
   WHERE n.nspname = p_schema AND c.relname = p_table AND c.relkind IN ('r', 'p')
 $$;
 
+-- The table a subscription is bound to, while it exists.
+CREATE OR REPLACE FUNCTION pgstream._bound_table(p_oid oid)
+RETURNS regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT c.oid::regclass FROM pg_class AS c WHERE c.oid = p_oid AND c.relkind IN ('r', 'p') $$;
+
 -- Only a role acting for the table's owner (current_user: the role doing the write, as for
 -- CREATE TRIGGER) may subscribe to the table, or change or delete a subscription on it.
 CREATE OR REPLACE FUNCTION pgstream._require_owner(p_key text, p_rel regclass, p_act text)
@@ -236,7 +284,7 @@ BEGIN
   -- Who may: a role acting for the owner of the table, for the subscription as it was and as it
   -- becomes. A subscription whose table is gone: the role that created it.
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    v_rel := pgstream._target(OLD.schema_name, OLD.table_name);
+    v_rel := pgstream._bound_table(OLD.table_oid);
     IF v_rel IS NULL THEN
       IF NOT coalesce(pg_has_role(current_user, OLD.created_by, 'USAGE'), false) THEN
         PERFORM pgstream._refuse(OLD.key, NULL, format('role %s may not change it: its table %I.%I is gone and role %s created it',
@@ -263,7 +311,12 @@ BEGIN
     PERFORM pgstream._refuse(NEW.key, 'operation', format('must be INSERT, UPDATE or DELETE, got %s', coalesce(quote_literal(NEW.operation), 'NULL')),
                              'One subscription per operation: write three rows (three keys) for all of them.');
   END IF;
-  v_rel := pgstream._target(NEW.schema_name, NEW.table_name);
+  -- A subscription stays bound to its table while it names the same one (the table may have been
+  -- renamed since); a new name, or a table that is gone, binds it to the table the name finds now.
+  IF NOT (TG_OP = 'UPDATE' AND v_rel IS NOT NULL
+          AND (NEW.schema_name, NEW.table_name) IS NOT DISTINCT FROM (OLD.schema_name, OLD.table_name)) THEN
+    v_rel := pgstream._target(NEW.schema_name, NEW.table_name);
+  END IF;
   IF v_rel IS NULL THEN
     PERFORM pgstream._refuse(NEW.key, 'schema_name/table_name',
                              format('name no table: %s.%s does not exist', coalesce(quote_ident(NEW.schema_name), 'NULL'),
@@ -271,7 +324,13 @@ BEGIN
                              'Write the schema and the table name as they are stored, unquoted: schema_name => ''public'', table_name => ''orders''.',
                              'undefined_table');
   END IF;
+  IF (SELECT n.nspname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = v_rel)
+     IN ('pgstream', 'pgtrickle', 'pg_catalog', 'information_schema') THEN
+    PERFORM pgstream._refuse(NEW.key, 'schema_name/table_name', format('names %s, a table of the install or of the system', v_rel),
+                             'Subscribe to tables of your own schemas.', 'insufficient_privilege');
+  END IF;
   PERFORM pgstream._require_owner(NEW.key, v_rel, 'subscribe to it');
+  NEW.table_oid := v_rel;
   IF TG_OP = 'INSERT' THEN
     NEW.created_by := current_user::regrole;
   ELSE
@@ -377,6 +436,10 @@ $$;
 -- Generation (AFTER trigger on pgstream.subscriptions; runs as the installer)
 -- --------------------------------------------------------------------------------------------
 
+-- Earlier installs generated by the table's name.
+DROP FUNCTION IF EXISTS pgstream._generate(text, text, text, text);
+DROP FUNCTION IF EXISTS pgstream._function_name(regclass, text, text, text);
+
 -- SQL building a JSON object from payload extensions (validated): dotted paths nest, and paths
 -- sharing a prefix are built side by side in one object (so "a.b" and "a.c" both survive).
 CREATE OR REPLACE FUNCTION pgstream._extensions_sql(p_extensions jsonb, p_prefix text[] DEFAULT '{}')
@@ -419,29 +482,31 @@ AS $$
 $$;
 
 -- The name of the trigger function of (table, operation): _publish_after_<op>_on_<table> for a
--- table of schema public whose name fits, else cut and made unique by a hash of schema.table; a
--- name some other table's trigger already uses is never taken over.
-CREATE OR REPLACE FUNCTION pgstream._function_name(p_rel regclass, p_schema text, p_table text, p_operation text)
+-- table of schema public whose name fits, else cut and made unique by a hash of schema.table. A
+-- name is taken only while neither it nor its emit function's name is used by any function.
+CREATE OR REPLACE FUNCTION pgstream._function_name(p_rel regclass, p_operation text)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_base text := '_publish_after_' || lower(p_operation) || '_on_';
-  v_name text;
+  v_schema text := (SELECT n.nspname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = p_rel);
+  v_table  text := (SELECT c.relname FROM pg_class AS c WHERE c.oid = p_rel);
+  v_base   text := '_publish_after_' || lower(p_operation) || '_on_';
+  v_name   text;
 BEGIN
   FOREACH v_name IN ARRAY ARRAY[
-    CASE WHEN p_schema = 'public' AND octet_length(v_base || p_table) <= 63 THEN v_base || p_table END,
-    pgtrickle._relay_truncate_bytes(v_base || p_table, 55) || '_' || left(md5(p_schema || '.' || p_table), 7),
-    v_base || md5(p_schema || '.' || p_table || '.' || p_operation)]
+    CASE WHEN v_schema = 'public' AND octet_length(v_base || v_table) <= 63 THEN v_base || v_table END,
+    pgtrickle._relay_truncate_bytes(v_base || v_table, 55) || '_' || left(md5(v_schema || '.' || v_table), 7),
+    v_base || md5(p_rel::oid::text || '.' || p_operation || '.' || clock_timestamp()::text)]
   LOOP
     CONTINUE WHEN v_name IS NULL;
-    IF NOT EXISTS (SELECT FROM pg_trigger AS t JOIN pg_proc AS p ON p.oid = t.tgfoid
-                   WHERE p.pronamespace = 'pgstream'::regnamespace AND p.proname = v_name AND t.tgrelid <> p_rel) THEN
+    IF NOT EXISTS (SELECT FROM pg_proc AS p WHERE p.pronamespace = 'pgstream'::regnamespace
+                   AND p.proname IN (v_name, pgstream._emit_name(v_name))) THEN
       RETURN v_name;
     END IF;
   END LOOP;
-  RAISE EXCEPTION 'no free name for the pgstream trigger function of %.% (%)', p_schema, p_table, p_operation;
+  RAISE EXCEPTION 'no free name for the pgstream trigger function of % (%)', p_rel, p_operation;
 END
 $$;
 
@@ -452,29 +517,61 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '_emit' || substr(p_function, length('_publish') + 1) $$;
 
+-- Drops what generation made for (table, operation) and forgets it: the trigger (when it runs the
+-- recorded function), then the recorded functions, by oid. Nothing else.
+CREATE OR REPLACE FUNCTION pgstream._drop_generated(g pgstream.generated, p_rel regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_trigger text := 'pgstream_' || lower(g.operation);
+  v_fn      regprocedure;
+BEGIN
+  IF p_rel IS NOT NULL AND EXISTS (SELECT FROM pg_trigger AS t WHERE t.tgrelid = p_rel AND t.tgname = v_trigger
+                                                                 AND t.tgfoid = g.trigger_fn) THEN
+    EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, p_rel);
+  END IF;
+  FOREACH v_fn IN ARRAY ARRAY(SELECT p.oid::regprocedure FROM pg_proc AS p
+                              WHERE p.oid IN (g.trigger_fn, g.emit_fn) AND p.pronamespace = 'pgstream'::regnamespace
+                                AND NOT EXISTS (SELECT FROM pg_trigger AS t WHERE t.tgfoid = p.oid)) LOOP
+    EXECUTE format('DROP FUNCTION %s', v_fn);
+  END LOOP;
+  DELETE FROM pgstream.generated AS x WHERE x.table_oid = g.table_oid AND x.operation = g.operation;
+END
+$$;
+
 -- Brings the trigger function and trigger of one (table, operation) in line with its
 -- subscriptions, changing only what differs: the function is replaced when its code changes
 -- (no lock on the table), the trigger re-created only when its WHEN changes or it is missing
 -- (under a short lock, _lock); the last subscription gone, both go. p_key names the subscription
 -- being changed in errors.
-CREATE OR REPLACE FUNCTION pgstream._generate(p_schema text, p_table text, p_operation text, p_key text)
+--
+-- What the installer generates holds nothing a user wrote but as a quoted literal: the emit
+-- function (the installer's) writes the events of the subscriptions as constants; their
+-- expressions (when_clause, payload extensions) go only into the trigger function, which belongs
+-- to and runs as the table's owner; no comment holds a name, key or expression.
+CREATE OR REPLACE FUNCTION pgstream._generate(p_table oid, p_operation text, p_key text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning
 AS $$
 DECLARE
-  v_rel      regclass := pgstream._target(p_schema, p_table);
+  v_rel      regclass := pgstream._bound_table(p_table);
   v_trigger  text := 'pgstream_' || lower(p_operation);
   v_what     text := format('pgstream.subscriptions: subscription "%s"', p_key);
+  v_schema   text;
+  v_table    text;
   v_owner    oid;
   v_me       oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
-  v_old_fn   oid;
+  g          pgstream.generated;
+  v_tg_fn    oid;
   v_fn       text;
   v_fn_oid   oid;
   v_src      text;
-  v_old_src  text;
   v_when     text;
+  v_when_md5 text;
   v_always   boolean;
   v_body     text := '';
   v_rows     text[] := '{}';
@@ -486,51 +583,72 @@ DECLARE
   v_former   oid;
   s          pgstream.subscriptions;
 BEGIN
-  -- Changes to one table's subscriptions take turns, each seeing the ones committed before it.
-  PERFORM pgstream._lock(format('SELECT pg_advisory_xact_lock(%s, %s)', 'pgstream.subscriptions'::regclass::oid::int,
-                                hashtext(p_schema || '.' || p_table)), NULL, v_what);
-  IF v_rel IS NULL THEN
-    RETURN;   -- the table is gone, and its trigger with it
+  IF p_table IS NULL THEN
+    RETURN;
   END IF;
-  SELECT t.tgfoid INTO v_old_fn FROM pg_trigger AS t WHERE t.tgrelid = v_rel AND t.tgname = v_trigger;
+  -- Changes to one (table, operation) take turns, each seeing the ones committed before it.
+  PERFORM pgstream._lock(format('INSERT INTO pgstream.generated (table_oid, operation) VALUES (%s, %L) ON CONFLICT DO NOTHING',
+                                p_table, p_operation), NULL, v_what);
+  PERFORM pgstream._lock(format('SELECT FROM pgstream.generated WHERE table_oid = %s AND operation = %L FOR UPDATE',
+                                p_table, p_operation), NULL, v_what);
+  SELECT * INTO g FROM pgstream.generated AS x WHERE x.table_oid = p_table AND x.operation = p_operation;
+  IF v_rel IS NULL THEN
+    PERFORM pgstream._drop_generated(g, NULL);   -- the table is gone, and its trigger with it
+    RETURN;
+  END IF;
+  SELECT t.tgfoid INTO v_tg_fn FROM pg_trigger AS t WHERE t.tgrelid = v_rel AND t.tgname = v_trigger;
+  IF v_tg_fn IS NOT NULL AND v_tg_fn IS DISTINCT FROM g.trigger_fn THEN
+    PERFORM pgstream._refuse(p_key, NULL, format('table %s has a trigger %I that pgstream did not make (it runs %s)',
+                                                v_rel, v_trigger, v_tg_fn::regprocedure),
+                             format('The name is pgstream''s: drop or rename that trigger (ALTER TRIGGER %I ON %s RENAME TO ...), then write the subscription again.',
+                                    v_trigger, v_rel),
+                             'object_in_use');
+  END IF;
+  -- The recorded functions, while they exist.
+  g.trigger_fn := (SELECT p.oid FROM pg_proc AS p WHERE p.oid = g.trigger_fn AND p.pronamespace = 'pgstream'::regnamespace);
+  g.emit_fn := (SELECT p.oid FROM pg_proc AS p WHERE p.oid = g.emit_fn AND p.pronamespace = 'pgstream'::regnamespace);
 
-  IF NOT EXISTS (SELECT FROM pgstream.subscriptions AS x
-                 WHERE x.schema_name = p_schema AND x.table_name = p_table AND x.operation = p_operation) THEN
-    IF v_old_fn IS NOT NULL THEN
+  IF NOT EXISTS (SELECT FROM pgstream.subscriptions AS x WHERE x.table_oid = p_table AND x.operation = p_operation) THEN
+    IF v_tg_fn IS NOT NULL THEN
       PERFORM pgstream._lock(format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', v_rel), v_rel, v_what);
-      EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, v_rel);
-      IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgfoid = v_old_fn) THEN
-        EXECUTE format('DROP FUNCTION IF EXISTS pgstream.%I(pg_catalog.jsonb[])',
-                       pgstream._emit_name((SELECT p.proname FROM pg_proc AS p WHERE p.oid = v_old_fn)));
-        EXECUTE format('DROP FUNCTION %s', v_old_fn::regprocedure);
-      END IF;
     END IF;
+    PERFORM pgstream._drop_generated(g, v_rel);
     RETURN;
   END IF;
 
-  v_owner := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
+  SELECT n.nspname, c.relname, c.relowner INTO v_schema, v_table, v_owner
+  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = v_rel;
   SELECT bool_or(coalesce(btrim(x.when_clause), '') = ''),
          string_agg(format(E'(%s\n)', x.when_clause), ' OR ' ORDER BY x.key, x.stream_id)
   INTO v_always, v_when
   FROM pgstream.subscriptions AS x
-  WHERE x.schema_name = p_schema AND x.table_name = p_table AND x.operation = p_operation;
+  WHERE x.table_oid = p_table AND x.operation = p_operation;
   IF v_always THEN
     v_when := NULL;
   END IF;
+  v_when_md5 := coalesce(md5(v_when), 'always');
 
-  -- The trigger's function keeps its name while it stays free; its emit function is named after it.
-  SELECT p.proname, p.prosrc INTO v_fn, v_old_src FROM pg_proc AS p
-  WHERE p.oid = v_old_fn AND p.pronamespace = 'pgstream'::regnamespace;
-  v_fn := coalesce(v_fn, pgstream._function_name(v_rel, p_schema, p_table, p_operation));
+  -- The recorded function keeps its name; a first one gets a free name; its emit function is
+  -- named after it.
+  v_fn := coalesce((SELECT p.proname FROM pg_proc AS p WHERE p.oid = g.trigger_fn), pgstream._function_name(v_rel, p_operation));
+  v_emit := pgstream._emit_name(v_fn);
+  IF g.emit_fn IS NOT NULL AND (SELECT p.proname FROM pg_proc AS p WHERE p.oid = g.emit_fn) <> v_emit THEN
+    EXECUTE format('DROP FUNCTION %s', g.emit_fn::regprocedure);
+    g.emit_fn := NULL;
+  END IF;
+  IF EXISTS (SELECT FROM pg_proc AS p WHERE p.pronamespace = 'pgstream'::regnamespace AND p.proname IN (v_fn, v_emit)
+               AND p.oid IS DISTINCT FROM g.trigger_fn AND p.oid IS DISTINCT FROM g.emit_fn) THEN
+    RAISE EXCEPTION 'pgstream: % or % is a function pgstream did not make for % (%)', v_fn, v_emit, v_rel, p_operation;
+  END IF;
 
   -- One block per subscription, in key order: the parts of its event only the table's owner may
   -- compute (its row images and payload extensions), in the array slot of the subscription.
   v_count := 0;
   FOR s IN SELECT * FROM pgstream.subscriptions AS x
-           WHERE x.schema_name = p_schema AND x.table_name = p_table AND x.operation = p_operation
+           WHERE x.table_oid = p_table AND x.operation = p_operation
            ORDER BY x.key, x.stream_id LOOP
     v_count := v_count + 1;
-    v_body := v_body || format(E'\n  -- subscription %s, stream %s\n', quote_literal(s.key), s.stream_id)
+    v_body := v_body || format(E'\n  -- subscription %s\n', v_count)
       || CASE WHEN coalesce(btrim(s.when_clause), '') <> '' THEN format(E'  IF (%s\n  ) THEN\n', s.when_clause) ELSE E'  IF true THEN\n' END
       || format(E'    v_parts[%s] := pg_catalog.jsonb_build_object(\n      \'new\', %s,\n      \'old\', %s)%s;\n'
                 '    v_any := true;\n  END IF;\n',
@@ -544,78 +662,75 @@ BEGIN
                                '      \'tg_name\', %L::pg_catalog.text, \'tg_op\', %L::pg_catalog.text, '
                                '\'tg_table_name\', %L::pg_catalog.text, \'tg_table_schema\', %L::pg_catalog.text,\n'
                                '      \'timestamp\', (extract(epoch FROM pg_catalog.now()) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8), %s)',
-                               s.stream_id, v_count, s.key, p_operation, p_table, p_schema,
+                               s.stream_id, v_count, s.key, p_operation, v_table, v_schema,
                                coalesce(quote_literal(s.metadata::text) || '::pg_catalog.jsonb', 'NULL::pg_catalog.jsonb'));
     v_wake := v_wake || jsonb_build_object(s.stream_id::text, coalesce(v_wake -> s.stream_id::text, '[]') || to_jsonb(v_count));
   END LOOP;
 
-  v_src := format(E'\n-- Generated from pgstream.subscriptions for %s, %s: changes here are overwritten.\n'
-                  '-- trigger when: %s\nDECLARE\n  v_parts pg_catalog.jsonb[] := %L;\n  v_any boolean := false;\nBEGIN%s\n'
+  v_src := format(E'\n-- Generated from pgstream.subscriptions for table oid %s, %s: changes here are overwritten.\n'
+                  'DECLARE\n  v_parts pg_catalog.jsonb[] := %L;\n  v_any boolean := false;\nBEGIN%s\n'
                   '  IF v_any THEN\n    PERFORM pgstream.%I(v_parts);\n  END IF;\n  RETURN NULL;\nEND\n',
-                  v_rel, p_operation, coalesce(md5(v_when), 'always'),
+                  p_table, p_operation,
                   '{' || array_to_string(array_fill('NULL'::text, ARRAY[v_count]), ',') || '}',
-                  v_body, pgstream._emit_name(v_fn));
+                  v_body, v_emit);
   -- The emit function names everything with its schema, operators too, and needs no search path
   -- of its own (setting one would cost each event as much as the rest of the write).
-  v_emit_src := format(E'\n-- Generated from pgstream.subscriptions for %s, %s: changes here are overwritten.\n'
+  v_emit_src := format(E'\n-- Generated from pgstream.subscriptions for table oid %s, %s: changes here are overwritten.\n'
                        'BEGIN\n  INSERT INTO pgstream.events (stream_id, payload, metadata)\n'
                        '  SELECT e.stream_id, e.payload, e.metadata FROM (VALUES\n    %s) AS e(stream_id, payload, metadata)\n'
                        '  WHERE e.payload IS NOT NULL;\n'
                        '  -- Wake a relay waiting for the stream (as the outbox capture does).\n%s'
                        'END\n',
-                       v_rel, p_operation, array_to_string(v_rows, E',\n    '),
+                       p_table, p_operation, array_to_string(v_rows, E',\n    '),
                        (SELECT string_agg(format(E'  IF (%s) AND EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w\n'
                                                  '                         WHERE w.outbox OPERATOR(pg_catalog.=) \'pgstream_%s\') THEN\n'
                                                  '    PERFORM pg_catalog.pg_notify(\'pgtrickle_outbox_new\', \'pgstream_%s\');\n  END IF;\n',
                                                  (SELECT string_agg(format('p_parts[%s] IS NOT NULL', i), ' OR ')
                                                   FROM jsonb_array_elements_text(w.value) AS i),
-                                                 w.key, w.key), '' ORDER BY w.key::bigint)
+                                                 w.key::bigint, w.key::bigint), '' ORDER BY w.key::bigint)
                         FROM jsonb_each(v_wake) AS w));
 
-  v_fn_oid := to_regprocedure(format('pgstream.%I()', v_fn));
-  IF v_fn_oid IS NOT NULL THEN
-    SELECT p.prosrc INTO v_old_src FROM pg_proc AS p WHERE p.oid = v_fn_oid;
-  END IF;
-  IF v_fn_oid IS NULL OR v_old_src IS DISTINCT FROM v_src THEN
+  IF g.trigger_fn IS NULL OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = g.trigger_fn) IS DISTINCT FROM v_src THEN
     EXECUTE format('CREATE OR REPLACE FUNCTION pgstream.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
                    'SET search_path = '''' AS %L', v_fn, v_src);
     EXECUTE format('REVOKE ALL ON FUNCTION pgstream.%I() FROM PUBLIC', v_fn);   -- only ever run as a trigger
-    v_fn_oid := to_regprocedure(format('pgstream.%I()', v_fn));
   END IF;
+  v_fn_oid := to_regprocedure(format('pgstream.%I()', v_fn));
   -- The emit function is the installer's, callable by the table's owner alone (whose function
   -- calls it): it writes only this table's subscriptions' events, whatever parts it is given.
-  v_emit := pgstream._emit_name(v_fn);
-  v_emit_oid := to_regprocedure(format('pgstream.%I(pg_catalog.jsonb[])', v_emit));
-  IF v_emit_oid IS NULL OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = v_emit_oid) IS DISTINCT FROM v_emit_src THEN
+  IF g.emit_fn IS NULL OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = g.emit_fn) IS DISTINCT FROM v_emit_src THEN
     EXECUTE format('CREATE OR REPLACE FUNCTION pgstream.%I(p_parts pg_catalog.jsonb[]) RETURNS void LANGUAGE plpgsql '
                    'SECURITY DEFINER AS %L', v_emit, v_emit_src);
     EXECUTE format('REVOKE ALL ON FUNCTION pgstream.%I(pg_catalog.jsonb[]) FROM PUBLIC', v_emit);
   END IF;
-  EXECUTE format('GRANT EXECUTE ON FUNCTION pgstream.%I(pg_catalog.jsonb[]) TO %s', v_emit, v_owner::regrole);
+  v_emit_oid := to_regprocedure(format('pgstream.%I(pg_catalog.jsonb[])', v_emit));
+  EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', v_emit_oid::regprocedure, v_owner::regrole);
   -- Owned by, and run as, the table's owner, which needs nothing but the emit function (a former
   -- owner loses it).
   v_former := (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn_oid);
   IF v_former <> v_owner THEN
     PERFORM pgtrickle._relay_give_function(v_fn_oid::regprocedure, v_owner);
     IF v_former <> v_me THEN
-      EXECUTE format('REVOKE EXECUTE ON FUNCTION pgstream.%I(pg_catalog.jsonb[]) FROM %s', v_emit, v_former::regrole);
+      EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', v_emit_oid::regprocedure, v_former::regrole);
     END IF;
   END IF;
   IF v_owner <> v_me THEN
     EXECUTE format('REVOKE INSERT ON pgstream.events FROM %s', v_owner::regrole);   -- granted by earlier installs
   END IF;
+  UPDATE pgstream.generated AS x SET trigger_fn = v_fn_oid, emit_fn = v_emit_oid
+  WHERE x.table_oid = p_table AND x.operation = p_operation;
 
-  IF v_old_fn IS DISTINCT FROM v_fn_oid
-     OR substring(coalesce(v_old_src, '') FROM '-- trigger when: (\w+)') IS DISTINCT FROM coalesce(md5(v_when), 'always') THEN
+  IF v_tg_fn IS DISTINCT FROM v_fn_oid OR g.trigger_when IS DISTINCT FROM v_when_md5 THEN
     PERFORM pgstream._lock(format('LOCK TABLE %s IN %s MODE', v_rel,
-                                  CASE WHEN v_old_fn IS NULL THEN 'SHARE ROW EXCLUSIVE' ELSE 'ACCESS EXCLUSIVE' END),
+                                  CASE WHEN v_tg_fn IS NULL THEN 'SHARE ROW EXCLUSIVE' ELSE 'ACCESS EXCLUSIVE' END),
                            v_rel, v_what);
-    IF v_old_fn IS NOT NULL THEN
+    IF v_tg_fn IS NOT NULL THEN
       EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, v_rel);
     END IF;
     BEGIN
-      EXECUTE format(E'CREATE CONSTRAINT TRIGGER %I AFTER %s ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW%s EXECUTE FUNCTION pgstream.%I()',
-                     v_trigger, p_operation, v_rel, CASE WHEN v_when IS NOT NULL THEN format(' WHEN (%s)', v_when) ELSE '' END, v_fn);
+      EXECUTE format(E'CREATE CONSTRAINT TRIGGER %I AFTER %s ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW%s EXECUTE FUNCTION %s()',
+                     v_trigger, p_operation, v_rel, CASE WHEN v_when IS NOT NULL THEN format(' WHEN (%s)', v_when) ELSE '' END,
+                     v_fn_oid::regproc);
     EXCEPTION WHEN syntax_error OR feature_not_supported OR invalid_object_definition OR undefined_column
                    OR undefined_function OR datatype_mismatch OR invalid_text_representation THEN
       PERFORM pgstream._refuse(p_key, 'when_clause',
@@ -623,11 +738,7 @@ BEGIN
                                       v_rel, p_operation, SQLERRM),
                                'Write one boolean SQL expression without subqueries over new / old.');
     END;
-    IF v_old_fn IS NOT NULL AND v_old_fn <> v_fn_oid AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgfoid = v_old_fn) THEN
-      EXECUTE format('DROP FUNCTION IF EXISTS pgstream.%I(pg_catalog.jsonb[])',
-                     pgstream._emit_name((SELECT p.proname FROM pg_proc AS p WHERE p.oid = v_old_fn)));
-      EXECUTE format('DROP FUNCTION %s', v_old_fn::regprocedure);
-    END IF;
+    UPDATE pgstream.generated AS x SET trigger_when = v_when_md5 WHERE x.table_oid = p_table AND x.operation = p_operation;
   END IF;
 END
 $$;
@@ -638,23 +749,22 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' AND (OLD.key, OLD.stream_id, OLD.operation, OLD.schema_name, OLD.table_name, OLD.when_clause,
+  IF TG_OP = 'UPDATE' AND (OLD.key, OLD.stream_id, OLD.operation, OLD.table_oid, OLD.when_clause,
                            OLD.column_names, OLD.metadata, OLD.payload_extensions)
                           IS NOT DISTINCT FROM
-                          (NEW.key, NEW.stream_id, NEW.operation, NEW.schema_name, NEW.table_name, NEW.when_clause,
+                          (NEW.key, NEW.stream_id, NEW.operation, NEW.table_oid, NEW.when_clause,
                            NEW.column_names, NEW.metadata, NEW.payload_extensions) THEN
     RETURN NULL;   -- nothing the generated code depends on changed
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    PERFORM pgstream.stream_outbox(NEW.stream_id);
-    PERFORM pgstream._generate(NEW.schema_name, NEW.table_name, NEW.operation, NEW.key);
+    PERFORM pgstream._generate(NEW.table_oid, NEW.operation, NEW.key);
   END IF;
   IF TG_OP = 'DELETE' THEN
-    PERFORM pgstream._generate(OLD.schema_name, OLD.table_name, OLD.operation, OLD.key);
+    PERFORM pgstream._generate(OLD.table_oid, OLD.operation, OLD.key);
   ELSIF TG_OP = 'UPDATE' THEN
     -- The subscription left its former table or operation.
-    IF (OLD.schema_name, OLD.table_name, OLD.operation) IS DISTINCT FROM (NEW.schema_name, NEW.table_name, NEW.operation) THEN
-      PERFORM pgstream._generate(OLD.schema_name, OLD.table_name, OLD.operation, OLD.key);
+    IF (OLD.table_oid, OLD.operation) IS DISTINCT FROM (NEW.table_oid, NEW.operation) THEN
+      PERFORM pgstream._generate(OLD.table_oid, OLD.operation, OLD.key);
     END IF;
   END IF;
   RETURN NULL;

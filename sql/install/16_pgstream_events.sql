@@ -10,7 +10,9 @@
 -- --------------------------------------------------------------------------------------------
 
 -- The outbox of stream p_stream_id: the view pgtrickle.pgstream_<N>, in the layout of an outbox
--- table, registered in pgtrickle.outbox_tables. Created when missing; returns its name.
+-- table, registered in pgtrickle.outbox_tables. Created when missing (by a pipeline reading the
+-- stream, or an admin: subscribing makes none, so no login can make streams every reader pays
+-- for); the transactions of the stream's events written before are numbered then. Returns its name.
 CREATE OR REPLACE FUNCTION pgstream.stream_outbox(p_stream_id bigint)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER
@@ -20,6 +22,7 @@ AS $$
 DECLARE
   v_name text := 'pgstream_' || p_stream_id;
   v_rel  regclass;
+  v_last pg_snapshot;
 BEGIN
   IF p_stream_id IS NULL OR p_stream_id < 0 THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -46,6 +49,25 @@ BEGIN
   INSERT INTO pgtrickle.outbox_tables (outbox_name, source_schema, source_table, delta_table)
   VALUES (v_name, NULL, v_name, NULL)
   ON CONFLICT (outbox_name) DO NOTHING;
+  -- Events written before: their transactions visible to the last numbering round are numbered
+  -- here, as that round would have; the later ones are found by the next round, which runs after
+  -- this transaction (its turn is held until then) and so sees the stream registered.
+  PERFORM pgtrickle._outbox_numbering_turn(true);
+  SELECT o.numbered_to INTO v_last FROM pgtrickle.outbox_numbering AS o;
+  WITH found AS (
+    SELECT e.xid, max(e.id) AS last_id, max(e.created_at) AS written_at
+    FROM pgstream.events AS e
+    WHERE e.stream_id = p_stream_id AND e.xid < pg_snapshot_xmax(v_last)
+      AND NOT e.xid = ANY (ARRAY(SELECT pg_snapshot_xip(v_last)))
+    GROUP BY e.xid),
+  numbered AS (
+    INSERT INTO pgtrickle.outbox_commits (outbox, xid, seq, committed_at)
+    SELECT v_name, f.xid, nextval('pgtrickle.outbox_commit_seq'), f.written_at
+    FROM (SELECT * FROM found ORDER BY last_id) AS f
+    ON CONFLICT (outbox, xid) DO NOTHING
+    RETURNING seq)
+  UPDATE pgtrickle.outbox_numbering SET numbered_seq = greatest(numbered_seq, (SELECT max(n.seq) FROM numbered AS n))
+  WHERE EXISTS (SELECT FROM numbered);
   PERFORM pgtrickle._outbox_grant(ARRAY[v_name]);
   RETURN v_name;
 END
@@ -140,6 +162,23 @@ BEGIN
 END
 $$;
 
+-- One maintenance run at a time: a lock only the installer takes (as pgtrickle._lock_catalog),
+-- held until the transaction ends. Returns whether it was free.
+CREATE TABLE IF NOT EXISTS pgstream._lock_maintenance ();
+REVOKE ALL ON pgstream._lock_maintenance FROM PUBLIC;
+CREATE OR REPLACE FUNCTION pgstream._maintenance_turn()
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  LOCK TABLE pgstream._lock_maintenance IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
+  RETURN true;
+EXCEPTION WHEN lock_not_available THEN
+  RETURN false;
+END
+$$;
+
 -- Creates the partitions of today and of partition_settings.days_ahead days after it (UTC days),
 -- and drops those whose whole range is older than retention_days days, except a partition still
 -- holding an event some enabled pipeline or consumer group has not consumed ('kept', with who).
@@ -160,7 +199,7 @@ DECLARE
   v_who   text[];
   p       record;
 BEGIN
-  IF NOT pg_try_advisory_xact_lock('pgstream.partition_settings'::regclass::oid::int, 0) THEN
+  IF NOT pgstream._maintenance_turn() THEN
     RETURN QUERY SELECT NULL::text, 'skipped'::text, 'another maintenance run is under way'::text;
     RETURN;
   END IF;
@@ -250,13 +289,14 @@ DO $$
 DECLARE
   r record;
 BEGIN
-  PERFORM pgstream.stream_outbox(s.stream_id) FROM (SELECT DISTINCT stream_id FROM pgstream.subscriptions) AS s;
-  FOR r IN SELECT DISTINCT ON (schema_name, table_name, operation) schema_name, table_name, operation, key
-           FROM pgstream.subscriptions ORDER BY schema_name, table_name, operation, key LOOP
+  PERFORM pgstream.stream_outbox(substr(t.outbox_name, length('pgstream_') + 1)::bigint)
+  FROM pgtrickle.outbox_tables AS t WHERE pgtrickle._outbox_is_stream(t.outbox_name);
+  FOR r IN SELECT DISTINCT ON (table_oid, operation) table_oid, operation, key
+           FROM pgstream.subscriptions WHERE table_oid IS NOT NULL ORDER BY table_oid, operation, key LOOP
     BEGIN
-      PERFORM pgstream._generate(r.schema_name, r.table_name, r.operation, r.key);
-    EXCEPTION WHEN lock_not_available OR insufficient_privilege THEN
-      RAISE WARNING 'the pgstream trigger of %.% (%) was left as it was: %', r.schema_name, r.table_name, r.operation, SQLERRM
+      PERFORM pgstream._generate(r.table_oid, r.operation, r.key);
+    EXCEPTION WHEN lock_not_available OR insufficient_privilege OR object_in_use THEN
+      RAISE WARNING 'the pgstream trigger of % (%) was left as it was: %', pgstream._bound_table(r.table_oid), r.operation, SQLERRM
         USING HINT = 'Install again later; an unchanged subscription keeps working meanwhile.';
     END;
   END LOOP;

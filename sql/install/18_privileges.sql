@@ -168,13 +168,14 @@ $$;
 DO $$
 DECLARE
   -- Called as the role that writes a subscription.
-  v_public_functions text[] := ARRAY['_subscription_check', '_refuse', '_require_owner', '_target', '_row_images', '_compile_error',
+  v_public_functions text[] := ARRAY['_subscription_check', '_refuse', '_require_owner', '_target', '_bound_table', '_row_images', '_compile_error',
                                      '_when_check', '_reserved_keys'];
   v_relay_functions  text[] := ARRAY['stream_outbox', 'stream_publication', 'maintain_partitions', 'partition_status'];
   f record;
 BEGIN
   GRANT USAGE ON SCHEMA pgstream TO PUBLIC;
-  REVOKE ALL ON pgstream.subscriptions, pgstream.partition_settings, pgstream.events, pgstream.events_default
+  REVOKE ALL ON pgstream.subscriptions, pgstream.partition_settings, pgstream.events, pgstream.events_default, pgstream.generated,
+               pgstream._lock_maintenance
     FROM PUBLIC, pgtrickle_relay, pgtrickle_relay_admin;
   GRANT SELECT, INSERT, UPDATE, DELETE ON pgstream.subscriptions TO PUBLIC;
   GRANT SELECT ON pgstream.partition_settings TO pgtrickle_relay, pgtrickle_relay_admin;

@@ -173,7 +173,11 @@ std::optional<Fence> Ownership::try_take(const std::string& group, const std::st
     drop_session_locked(r.error().message);
     return std::nullopt;
   }
-  if (!r->boolean(0, 0)) return std::nullopt;
+  if (!r->boolean(0, 0)) {
+    note_holder_locked(pipeline, key);
+    return std::nullopt;
+  }
+  strangers_.erase(pipeline);
   // The new epoch fences off whichever relay owned the pipeline before (it may only be stalled).
   auto e = session_->exec(
       "INSERT INTO pgtrickle.relay_owners AS o (relay_group_id, pipeline, epoch, worker_id, taken_at) VALUES ($1, $2, 1, $3, now()) "
@@ -193,6 +197,40 @@ std::optional<Fence> Ownership::try_take(const std::string& group, const std::st
   take_error_.clear();
   held_[pipeline] = key;
   return fence(group, pipeline, e->int64(0, 0));
+}
+
+// A relay's session logs in as a member of pgtrickle_relay (a superuser is one too); any other
+// holder of the key is a stranger, which no relay can displace: named in the log and on /health.
+void Ownership::note_holder_locked(const std::string& pipeline, long long key) {
+  auto r = session_->exec(fmt::format(
+      "SELECT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), "
+      "coalesce(pg_catalog.pg_has_role(a.usesysid, 'pgtrickle_relay', 'MEMBER'), false) "
+      "FROM pg_catalog.pg_locks AS l LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid "
+      "WHERE l.mode = 'ExclusiveLock' AND {}",
+      lock_row_sql(key)));
+  if (!r) {
+    drop_session_locked(r.error().message);
+    return;
+  }
+  if (r->rows() == 0 || r->boolean(0, 3)) {
+    strangers_.erase(pipeline);
+    return;
+  }
+  std::string who = fmt::format("pid {} (role {}, application name '{}')", r->str(0, 0), r->str(0, 1), r->str(0, 2));
+  std::string said = fmt::format(
+      "the pipeline's ownership lock is held by {}, a session that is not a relay's (its role is not a member of "
+      "pgtrickle_relay), so no relay can run the pipeline; end that session: SELECT pg_terminate_backend({}) (as a "
+      "superuser or a member of pg_signal_backend), and keep such logins out of this database (REVOKE CONNECT)",
+      who, r->str(0, 0));
+  if (strangers_[pipeline] != said)
+    log_.error("A session that is not a relay holds the pipeline's ownership lock.", {{"pipeline", pipeline}, {"holder", who}});
+  strangers_[pipeline] = said;
+}
+
+std::string Ownership::held_by_stranger(const std::string& pipeline) const {
+  std::lock_guard lock(mu_);
+  auto it = strangers_.find(pipeline);
+  return it == strangers_.end() ? std::string() : it->second;
 }
 
 void Ownership::release(const std::string& pipeline) {

@@ -59,6 +59,11 @@ class Ownership {
   // Gives the pipeline up (a standby may take it at once).
   void release(const std::string& pipeline);
 
+  // When a session that is not a relay's holds the pipeline's ownership lock (any login may take an
+  // advisory lock whose key it knows): who it is and the way out, as of the last try_take; empty
+  // while the pipeline is free or held by a relay.
+  std::string held_by_stranger(const std::string& pipeline) const;
+
   // Whether this relay still believes it holds the pipeline (no database round trip; the fence is
   // the authority).
   bool holds(const std::string& pipeline) const;
@@ -85,6 +90,7 @@ class Ownership {
   void heartbeat_loop();
   bool sync_candidates_locked();
   bool read_locks_locked();
+  void note_holder_locked(const std::string& pipeline, long long key);
 
   const std::string url_, worker_id_;
   const std::chrono::milliseconds lease_timeout_;
@@ -102,6 +108,7 @@ class Ownership {
   std::map<int, int> load_;
   std::map<long long, std::vector<int>> candidate_holders_;
   std::map<long long, int> owner_of_;  // ownership lock key -> session
+  std::map<std::string, std::string> strangers_;  // pipeline -> the session not a relay's holding it
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread heartbeat_;

@@ -121,7 +121,7 @@ class PipelineRunner::Impl {
         log_.info("Another relay owns this pipeline; standing by.", {{"relay_group_id", group_}});
         announced_standby = true;
       }
-      set_state("standby", "");
+      set_state("standby", relay_.ownership->held_by_stranger(config_.name));
       sleep_for(relay_.standby_retry);
     }
     if (stop_) return Flow::stopped;

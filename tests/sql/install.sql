@@ -1,7 +1,7 @@
 -- The install itself: version, convergence over an older or damaged install without losing
 -- data, and serialisation of concurrent installs. (run.sh already checks that applying it
 -- twice, through psql and as one libpq string, changes nothing.)
--- expect-stdout: concurrent install: canceling statement due to lock timeout
+-- expect-stdout: concurrent install: another session has held the install lock for 00:00:00.3: pid
 
 DO $$
 BEGIN
@@ -77,12 +77,12 @@ BEGIN
 END
 $$;
 
--- A second install waits while another holds the install lock (here: until its lock_timeout).
+-- A second install waits while another holds the install lock (here: for its lock_timeout), then names the holder.
 \setenv PGHOST :HOST
 \setenv PGPORT :PORT
 \setenv PGUSER :USER
 \setenv PGDATABASE :DBNAME
 BEGIN;
 DO $$ BEGIN PERFORM pg_advisory_xact_lock(7072753140512305409); END $$;
-\! PGOPTIONS='-c lock_timeout=300' psql -X -q -v ON_ERROR_STOP=1 -f "$PGTRICKLE_RELAY_INSTALL_SQL" 2>&1 | grep -o 'canceling statement due to lock timeout' | sed 's/^/concurrent install: /'
+\! PGOPTIONS='-c lock_timeout=300' psql -X -q -v ON_ERROR_STOP=1 -f "$PGTRICKLE_RELAY_INSTALL_SQL" 2>&1 | grep -o 'another session has held the install lock for [0-9:.]*: pid' | sed 's/^/concurrent install: /'
 COMMIT;

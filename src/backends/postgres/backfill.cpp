@@ -90,8 +90,11 @@ Result<bool> Backfill::start_read(bool wal, std::vector<std::uint32_t> recent_xi
 }
 
 Status Backfill::send_chunk_read() {
-  if (wal_)
-    if (auto s = own_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ"); !s) return s.error();
+  // The chunk function runs the table owner's code (its condition, its row security policies) in
+  // this session: in a transaction that is rolled back once the rows are in, so nothing that code
+  // changes (a session setting such as search_path, a temporary table) reaches the relay's next
+  // statements.
+  if (auto s = own_.exec(wal_ ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN"); !s) return s.error();
   if (auto s = own_.send_prepared("bf_chunk", {after_.empty() ? std::nullopt : std::optional<std::string>(after_),
                                                std::to_string(chunk_rows_)});
       !s)
@@ -104,7 +107,8 @@ Status Backfill::finish_read(const std::string& marker) {
   for (int attempt = 0;; ++attempt) {
     auto r = own_.receive("a backfill chunk of " + table_);
     reading_ = false;
-    if (wal_) (void)own_.exec(r ? "COMMIT" : "ROLLBACK");
+    // Advisory locks are not transactional: none is the relay's on this connection.
+    (void)own_.exec("ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all()");
     if (!r) return r.error();
     rows_.clear();
     rows_.reserve(r->rows());
