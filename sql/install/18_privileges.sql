@@ -185,7 +185,7 @@ BEGIN
   FOR f IN
     SELECT p.oid::regprocedure AS signature, p.proname::text AS name
     FROM pg_catalog.pg_proc AS p
-    WHERE p.pronamespace = 'pgstream'::regnamespace AND p.proname !~ '^_(publish|emit)_'
+    WHERE p.pronamespace = 'pgstream'::regnamespace AND p.proname !~ '^_(publish|emit)_after_'
   LOOP
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC, pgtrickle_relay, pgtrickle_relay_admin', f.signature);
     IF f.name = ANY (v_public_functions) THEN

@@ -4,7 +4,9 @@
 -- A new SECURITY DEFINER function fails this test until it is audited and added here.
 -- The captured tables' capture functions are SECURITY DEFINER too, owned by each table's owner
 -- (security_capture.sql attacks them); here: they are never owned by anyone else. So are the
--- functions a backfill reads its table with, which only the relay's role may call.
+-- functions a backfill reads its table with, which only the relay's role may call. In schema
+-- pgstream, the functions generated for subscriptions are checked for owner and callers
+-- (security_subscriptions.sql runs hostile names through them).
 
 SELECT current_database() || '_padmin' AS padmin, current_database() || '_relay' AS relay,
        current_database() || '_victim' AS victim \gset
@@ -96,13 +98,21 @@ INSERT INTO audited VALUES
   ('pgtrickle.cancel_backfill(text)', 'padmin', 'SELECT pgtrickle.cancel_backfill(%1$L)'),
   ('pgtrickle._relay_backfill_initial(text,text)', 'relay', 'SELECT pgtrickle._relay_backfill_initial(%1$L, ''outbox_salaries'')'),
   ('pgtrickle._relay_backfill_end(bigint,text)', 'relay', 'SELECT pgtrickle._relay_backfill_end(1, %1$L)'),
-  ('pgtrickle._relay_backfill_watermark()', 'relay', 'SELECT pgtrickle._relay_backfill_watermark()');
+  ('pgtrickle._relay_backfill_watermark()', 'relay', 'SELECT pgtrickle._relay_backfill_watermark()'),
+  ('pgstream.stream_outbox(bigint)', 'relay', 'SELECT pgstream.stream_outbox(length(%1$L))'),
+  ('pgstream.stream_publication(bigint)', 'relay', 'SELECT pgstream.stream_publication(length(%1$L))'),
+  ('pgstream.maintain_partitions()', 'relay', 'SELECT * FROM pgstream.maintain_partitions()'),
+  ('pgstream.partition_status()', 'relay', 'SELECT * FROM pgstream.partition_status()'),
+  -- Fired by any login's write to pgstream.subscriptions.
+  ('pgstream._subscription_sync()', 'victim',
+   'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause) VALUES (%1$L, 9, ''INSERT'', ''vschema'', ''salaries'', ''new.id > 0'')');
 
 DO $$
 BEGIN
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
-                     WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.prosecdef
-                       AND p.proname !~ '^_outbox_capture_' AND p.proname !~ '^_backfill_rows_'),
+                     WHERE p.prosecdef AND ((p.pronamespace = 'pgtrickle'::regnamespace
+                                             AND p.proname !~ '^_outbox_capture_' AND p.proname !~ '^_backfill_rows_')
+                                            OR (p.pronamespace = 'pgstream'::regnamespace AND p.proname !~ '^_(publish|emit)_after_'))),
                     (SELECT array_agg(fn ORDER BY fn COLLATE "C") FROM audited),
                     'the SECURITY DEFINER functions are exactly the audited ones');
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
@@ -112,6 +122,11 @@ BEGIN
                              AND p.proname !~ '^_backfill_rows_')    -- search path pg_catalog, pg_temp: the table's owner's condition
                             OR has_function_privilege('public', p.oid, 'EXECUTE'))),
                     NULL::text[], 'SECURITY DEFINER functions without a pinned search path or open to PUBLIC');
+  PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text) FROM pg_proc AS p
+                     WHERE p.pronamespace = 'pgstream'::regnamespace AND p.prosecdef AND p.proname !~ '^_(publish|emit)_after_'
+                       AND (NOT coalesce(p.proconfig && ARRAY['search_path=pg_catalog, pg_temp'], false)
+                            OR has_function_privilege('public', p.oid, 'EXECUTE'))),
+                    NULL::text[], 'pgstream SECURITY DEFINER functions without a pinned search path or open to PUBLIC');
   PERFORM assert_eq((SELECT array_agg(DISTINCT p.oid::regprocedure::text) FROM pg_trigger AS t
                      JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_proc AS p ON p.oid = t.tgfoid
                      WHERE p.proname ~ '^_outbox_capture_' AND p.proowner <> c.relowner),
@@ -169,10 +184,31 @@ BEGIN
                     NULL::text[], 'backfill functions owned by anyone but the table''s owner, or callable by others than the relay');
   PERFORM assert_eq((SELECT count(*) FROM pgtrickle.relay_backfills WHERE where_clause IS NOT NULL), 0::bigint,
                     'no condition from a pipeline admin who does not own the table');
-  PERFORM assert_eq((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'vschema.salaries'::regclass AND NOT tgisinternal),
+  PERFORM assert_eq((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'vschema.salaries'::regclass AND NOT tgisinternal
+                                                       AND tgname LIKE 'pgtrickle\_%'),
                     4::bigint, 'the victim''s capture triggers are intact');
+  -- The functions generated for the victim's subscriptions: each recorded, its trigger function the
+  -- table owner's, its emit function the installer's and callable by that owner alone.
+  ASSERT (SELECT count(*) FROM pgstream.generated) > 0, 'the subscription attacks ran';
+  PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text) FROM pg_proc AS p
+                     WHERE p.pronamespace = 'pgstream'::regnamespace AND p.proname ~ '^_(publish|emit)_after_'
+                       AND NOT EXISTS (SELECT FROM pgstream.generated AS g WHERE p.oid IN (g.trigger_fn, g.emit_fn))),
+                    NULL::text[], 'generated functions that generation did not record');
+  PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text) FROM pgstream.generated AS g
+                     JOIN pg_class AS c ON c.oid = g.table_oid JOIN pg_proc AS p ON p.oid = g.trigger_fn
+                     WHERE p.proowner <> c.relowner OR NOT p.prosecdef OR has_function_privilege('public', p.oid, 'EXECUTE')),
+                    NULL::text[], 'trigger functions not owned by their table''s owner, or callable by anyone');
+  PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text) FROM pgstream.generated AS g
+                     JOIN pg_class AS c ON c.oid = g.table_oid JOIN pg_proc AS p ON p.oid = g.emit_fn
+                     WHERE p.proowner <> (SELECT nspowner FROM pg_namespace WHERE nspname = 'pgstream')
+                        OR has_function_privilege('public', p.oid, 'EXECUTE')
+                        OR has_function_privilege(current_database() || '_padmin', p.oid, 'EXECUTE')
+                        OR has_function_privilege(current_database() || '_relay', p.oid, 'EXECUTE')
+                        OR NOT has_function_privilege(c.relowner, p.oid, 'EXECUTE')),
+                    NULL::text[], 'emit functions not the installer''s, or callable by others than the table''s owner');
 END
 $$;
 
+DELETE FROM pgstream.subscriptions;
 SELECT pgtrickle.disable_outbox('vschema.salaries');
 DROP SCHEMA vschema, trap CASCADE;
