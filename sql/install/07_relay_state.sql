@@ -158,9 +158,12 @@ CALL pgtrickle._relay_define('delete_relay', $ddl$
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    v_found boolean;
+    v_found  boolean;
+    v_outbox text;
   BEGIN
     PERFORM pgtrickle._relay_lock_catalog();
+    v_outbox := coalesce((SELECT pgtrickle._relay_config_outbox_ref(c.config) FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_name),
+                         (SELECT o.outbox FROM pgtrickle.relay_offsets AS o WHERE o.pipeline = p_name AND o.outbox IS NOT NULL LIMIT 1));
     WITH gone AS (
       DELETE FROM pgtrickle.relay_outbox_config WHERE name = p_name RETURNING 1
     ), gone_too AS (
@@ -175,6 +178,9 @@ CALL pgtrickle._relay_define('delete_relay', $ddl$
     DELETE FROM pgtrickle.relay_pipeline_status WHERE pipeline = p_name;
     PERFORM pgtrickle._relay_drop_slots(p_name, NULL);
     PERFORM pgtrickle._relay_backfill_forget(p_name, NULL);
+    IF pgtrickle._outbox_is_stream(v_outbox) THEN
+      PERFORM pgstream._stream_outbox_drop_unused(v_outbox);
+    END IF;
   END
   $fn$;
 $ddl$);

@@ -73,6 +73,27 @@ BEGIN
 END
 $$;
 
+-- A stream's outbox no pipeline of the catalog reads, no relay has a position in and no consumer
+-- group follows goes (its view, registration and commit numbers): streams cost every numbering
+-- round, and are made again, with their events, by the next pipeline that reads them.
+CREATE OR REPLACE FUNCTION pgstream._stream_outbox_drop_unused(p_outbox text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT pgtrickle._outbox_is_stream(p_outbox)
+     OR EXISTS (SELECT FROM pgtrickle._relay_all_configs() AS c WHERE pgtrickle._relay_config_outbox_ref(c.config) = p_outbox)
+     OR EXISTS (SELECT FROM pgtrickle.relay_offsets AS o WHERE o.outbox = p_outbox)
+     OR EXISTS (SELECT FROM pgtrickle.outbox_consumer_groups AS g WHERE g.outbox_name = p_outbox) THEN
+    RETURN;
+  END IF;
+  EXECUTE format('DROP VIEW IF EXISTS pgtrickle.%I', p_outbox);
+  DELETE FROM pgtrickle.outbox_commits WHERE outbox = p_outbox;
+  DELETE FROM pgtrickle.outbox_tables WHERE outbox_name = p_outbox;
+END
+$$;
+
 -- The publication of stream p_stream_id, for pipelines that read it from the WAL ("read_from":
 -- "wal"): the inserts into pgstream.events of that stream alone, published as the partitioned
 -- table's own (publish_via_partition_root), named pgtrickle_pgstream_<N>. Created when missing;

@@ -459,3 +459,13 @@ SELECT assert_eq((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'accounts'::re
 SELECT generated_state() AS before \gset
 \i :install_sql
 SELECT assert_eq(generated_state(), :'before', 're-install regenerates nothing that did not change');
+
+-- A stream is made by the pipelines that read it and goes with the last of them.
+SELECT pgtrickle.set_relay_outbox('stream-5', config => '{"source": {"type": "pgstream", "stream_id": 5}, "sink": {"type": "stdout"}}');
+SELECT pgtrickle.set_relay_outbox('stream-5-too', config => '{"source": {"type": "pgstream", "stream_id": 5}, "sink": {"type": "stdout"}}');
+SELECT pgstream.stream_outbox(5);   -- what the relay runs when a pipeline starts
+SELECT pgtrickle.delete_relay('stream-5');
+SELECT assert_eq(to_regclass('pgtrickle.pgstream_5') IS NOT NULL, true, 'kept while a pipeline reads it');
+SELECT pgtrickle.delete_relay('stream-5-too');
+SELECT assert_eq(to_regclass('pgtrickle.pgstream_5'), NULL::regclass, 'gone with the last pipeline');
+SELECT assert_eq((SELECT count(*) FROM pgtrickle.outbox_tables WHERE outbox_name = 'pgstream_5'), 0::bigint, 'unregistered');
