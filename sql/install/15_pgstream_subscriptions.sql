@@ -749,11 +749,11 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' AND (OLD.key, OLD.stream_id, OLD.operation, OLD.table_oid, OLD.when_clause,
-                           OLD.column_names, OLD.metadata, OLD.payload_extensions)
+  IF TG_OP = 'UPDATE' AND (OLD.key, OLD.stream_id, OLD.operation, OLD.table_oid, OLD.schema_name, OLD.table_name,
+                           OLD.when_clause, OLD.column_names, OLD.metadata, OLD.payload_extensions)
                           IS NOT DISTINCT FROM
-                          (NEW.key, NEW.stream_id, NEW.operation, NEW.table_oid, NEW.when_clause,
-                           NEW.column_names, NEW.metadata, NEW.payload_extensions) THEN
+                          (NEW.key, NEW.stream_id, NEW.operation, NEW.table_oid, NEW.schema_name, NEW.table_name,
+                           NEW.when_clause, NEW.column_names, NEW.metadata, NEW.payload_extensions) THEN
     RETURN NULL;   -- nothing the generated code depends on changed
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
@@ -768,6 +768,39 @@ BEGIN
     END IF;
   END IF;
   RETURN NULL;
+END
+$$;
+
+-- A subscribed table renamed or moved to another schema: its subscriptions follow it (they are
+-- bound to its oid), and their rows and events say its new name. Run by an event trigger after
+-- each ALTER TABLE; a failure here never stops the ALTER TABLE (it is said as a warning, and the
+-- names change at the subscriptions' next change).
+CREATE OR REPLACE FUNCTION pgstream._table_renamed()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pgstream.subscriptions) THEN
+    RETURN;
+  END IF;
+  UPDATE pgstream.subscriptions AS s SET schema_name = n.nspname, table_name = c.relname
+  FROM pg_event_trigger_ddl_commands() AS d
+  JOIN pg_class AS c ON c.oid = d.objid JOIN pg_namespace AS n ON n.oid = c.relnamespace
+  WHERE d.classid = 'pg_class'::regclass AND s.table_oid = d.objid
+    AND (s.schema_name, s.table_name) IS DISTINCT FROM (n.nspname, c.relname);
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'pgstream: the subscriptions of a renamed table keep their former name until they change: %', SQLERRM;
+END
+$$;
+-- Event triggers are a superuser's to make: an install by another role goes without.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'pgstream_table_renamed')
+     AND (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
+    CREATE EVENT TRIGGER pgstream_table_renamed ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+      EXECUTE FUNCTION pgstream._table_renamed();
+  END IF;
 END
 $$;
 

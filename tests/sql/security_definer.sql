@@ -103,6 +103,8 @@ INSERT INTO audited VALUES
   ('pgstream.stream_publication(bigint)', 'relay', 'SELECT pgstream.stream_publication(length(%1$L))'),
   ('pgstream.maintain_partitions()', 'relay', 'SELECT * FROM pgstream.maintain_partitions()'),
   ('pgstream.partition_status()', 'relay', 'SELECT * FROM pgstream.partition_status()'),
+  -- Fired by any ALTER TABLE.
+  ('pgstream._table_renamed()', 'victim', 'ALTER TABLE vschema.salaries ALTER COLUMN ssn SET DEFAULT %1$L'),
   -- Fired by any login's write to pgstream.subscriptions.
   ('pgstream._subscription_sync()', 'victim',
    'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause) VALUES (%1$L, 9, ''INSERT'', ''vschema'', ''salaries'', ''new.id > 0'')');

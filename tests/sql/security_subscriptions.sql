@@ -16,6 +16,7 @@ CREATE FUNCTION pg_temp.login(p_conn text, p_role text) RETURNS text LANGUAGE sq
                         || coalesce(' host=' || nullif(current_setting('unix_socket_directories'), ''), '')
                         || ' port=' || current_setting('port'))
 $$;
+SELECT format('GRANT CREATE ON DATABASE %I TO %I', current_database(), :'victim') \gexec
 SELECT pg_temp.login('anyone', :'anyone'), pg_temp.login('owner', :'owner'), pg_temp.login('victim', :'victim');
 
 -- A function that makes its session's login a superuser when run with a superuser's rights, and
@@ -158,11 +159,18 @@ SELECT dblink_exec('owner', 'INSERT INTO public.ledger VALUES (666)');
 SELECT dblink_exec('victim', 'INSERT INTO public.ledger_2026 VALUES (1)');
 SELECT assert_eq((SELECT array_agg(payload #>> '{new,id}') FROM pgstream.events WHERE stream_id = 71), ARRAY['1'],
                  'the renamed table keeps its subscription; the new table of its old name sends nothing on the victim''s stream');
--- A change to the renamed table's subscription keeps it bound (and says its new name).
+SELECT assert_eq((SELECT array_agg(payload ->> 'tg_table_name') FROM pgstream.events WHERE stream_id = 71), ARRAY['ledger_2026'],
+                 'its events say its new name');
+SELECT assert_eq((SELECT schema_name || '.' || table_name FROM pgstream.subscriptions WHERE key = 'victim-ledger'), 'public.ledger_2026',
+                 'and so does its subscription');
+-- A change to the renamed table's subscription keeps it bound; so does a move to another schema.
 SELECT dblink_exec('victim', $q$UPDATE pgstream.subscriptions SET metadata = '{"v": 2}' WHERE key = 'victim-ledger'$q$);
-SELECT dblink_exec('victim', 'INSERT INTO public.ledger_2026 VALUES (2)');
-SELECT assert_eq((SELECT payload ->> 'tg_table_name' FROM pgstream.events WHERE stream_id = 71 AND payload #>> '{new,id}' = '2'), 'ledger_2026',
-                 'still bound after a change, under the table''s name');
+SELECT dblink_exec('victim', 'CREATE SCHEMA IF NOT EXISTS books');
+SELECT dblink_exec('victim', 'ALTER TABLE public.ledger_2026 SET SCHEMA books');
+SELECT dblink_exec('victim', 'INSERT INTO books.ledger_2026 VALUES (2)');
+SELECT assert_eq((SELECT (payload ->> 'tg_table_schema') || '.' || (payload ->> 'tg_table_name') || ' ' || (metadata ->> 'v')
+                  FROM pgstream.events WHERE stream_id = 71 AND payload #>> '{new,id}' = '2'), 'books.ledger_2026 2',
+                 'still bound after a change and a move, under the table''s name');
 
 -- ---- 6. Streams cost every reader: only pipelines and admins make them ------------------------
 
@@ -193,4 +201,5 @@ BEGIN
   END LOOP;
 END
 $$;
-DROP TABLE public.hijack, public.shared, public.ledger, public.ledger_2026;
+DROP TABLE public.hijack, public.shared, public.ledger;
+DROP SCHEMA books CASCADE;
