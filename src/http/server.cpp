@@ -88,17 +88,40 @@ int framing_problem(const Request& r, const Limits& limits, std::string& why) {
     why = fmt::format("more than {} header lines", limits.max_header_lines);
     return 431;
   }
-  int lengths = 0;
-  bool encoded = false;
+  int lengths = 0, encodings = 0;
   for (const auto& [name, value] : r.headers) {
-    if (util::iequals(name, "Content-Length")) ++lengths;
-    if (util::iequals(name, "Transfer-Encoding")) encoded = true;
+    // "Transfer-Encoding : chunked" is no header to libmicrohttpd, but a proxy in front may
+    // take it for one (RFC 9112 asks for 400 on whitespace before the colon).
+    if (!util::is_http_token(name)) {
+      why = "a header name holds a character a name may not have (e.g. a space before the colon)";
+      return 400;
+    }
+    if (util::iequals(name, "Content-Length")) {
+      ++lengths;
+      if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+        why = "Content-Length is not a number of bytes";
+        return 400;
+      }
+    }
+    if (util::iequals(name, "Transfer-Encoding")) {
+      ++encodings;
+      // libmicrohttpd decodes "chunked" alone; any other list ("chunked, chunked", "gzip, chunked")
+      // it would read to the end of the connection, where a proxy may see a complete request.
+      if (!util::iequals(value, "chunked")) {
+        why = "Transfer-Encoding other than \"chunked\"; send the body chunked or with Content-Length";
+        return 400;
+      }
+    }
   }
   if (lengths > 1) {
     why = "more than one Content-Length header; send exactly one";
     return 400;
   }
-  if (lengths == 1 && encoded) {
+  if (encodings > 1) {
+    why = "more than one Transfer-Encoding header; send one of them";
+    return 400;
+  }
+  if (lengths == 1 && encodings == 1) {
     why = "both Content-Length and Transfer-Encoding; send one of them";
     return 400;
   }

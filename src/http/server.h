@@ -2,8 +2,9 @@
 // libmicrohttpd's event loop (epoll: a slow or idle connection holds no thread), bounded memory
 // per connection (the headers included), a deadline for each whole request, a cap on the
 // connections open at once and on those of one peer address (more are closed at once), and the
-// refusal of ambiguous framing (two Content-Length headers, or Content-Length with
-// Transfer-Encoding, which a proxy in front may read differently: request smuggling).
+// refusal of ambiguous framing (two Content-Length headers, Content-Length with Transfer-Encoding,
+// a Transfer-Encoding other than "chunked", a header name with a space before its colon: what a
+// proxy in front may read differently, request smuggling).
 #pragma once
 
 #include <chrono>

@@ -30,6 +30,8 @@ std::string safe_excerpt(std::string_view text, size_t max_bytes = 200);
 // Splits a URL authority's "host[:port]" or "[v6]:port" (user info already removed); `port` keeps
 // its value when none is given. Returns "" or what is wrong.
 std::string parse_host_port(std::string_view authority, std::string& host, int& port);
+// An RFC 9110 token: what an HTTP header name may be made of.
+bool is_http_token(std::string_view name);
 // Decodes %XX escapes (URL user info, vhosts); false on a malformed escape.
 bool percent_decode(std::string_view in, std::string& out);
 // Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).

@@ -11,16 +11,6 @@
 namespace relay::http {
 namespace {
 
-// An RFC 9110 token: what a header name may be made of.
-bool is_token(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (std::isalnum(static_cast<unsigned char>(c))) continue;
-    if (std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
-  }
-  return true;
-}
-
 bool is_safe_value(std::string_view v) {
   return std::none_of(v.begin(), v.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
 }
@@ -61,7 +51,7 @@ void encode_headers(std::string_view idempotency_key, std::span<const Header> ap
   if (!configured(options, "Content-Type")) add(out, "Content-Type", "application/json");
   add(out, "Idempotency-Key", idempotency_key);
   for (const auto& [name, value] : app_headers) {
-    if (!is_token(name) || !is_safe_value(value) || in(name, kFraming) || in(name, kNotFromMessages)) continue;
+    if (!util::is_http_token(name) || !is_safe_value(value) || in(name, kFraming) || in(name, kNotFromMessages)) continue;
     if (configured(options, name)) continue;
     add(out, name, value);
   }
@@ -110,7 +100,7 @@ Result<std::vector<Header>> parse_headers(const nlohmann::json& headers) {
   if (headers.is_null()) return out;
   if (!headers.is_object()) return fatal("webhook sink: headers must be an object of header names and string values");
   for (const auto& [name, value] : headers.items()) {
-    if (!is_token(name))
+    if (!util::is_http_token(name))
       return fatal(fmt::format("webhook sink: headers: \"{}\" is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)", name));
     if (in(name, kFraming))
       return fatal(fmt::format("webhook sink: headers: {} is set by the HTTP client and cannot be configured", name));

@@ -327,6 +327,34 @@ TEST(HttpAbuse, AmbiguousFramingAndTooManyHeaderLinesAreRefused) {
   EXPECT_EQ(db.value("SELECT string_agg(payload->>'n', ',') FROM pgtrickle.inbox_hooks"), "4");
 }
 
+// Framings libmicrohttpd reads one way and a proxy may read another: a space before the colon of
+// Transfer-Encoding (no header to libmicrohttpd, chunked to some proxies) and a list of codings it
+// would read to the end of the connection. Each gets 400 at once, not an answer after a timeout.
+TEST(HttpAbuse, TransferEncodingAProxyCouldReadDifferentlyGets400AtOnce) {
+  TestDb db;
+  int port = free_receiver_port();
+  set_inbox_pipeline(db, "in", receiver(port, "/hooks"));
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
+  std::string head = "POST /hooks HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer " + kToken + "\r\n";
+  std::string chunked_body = "8\r\n{\"n\": 1}\r\n0\r\n\r\n";
+  const std::pair<std::string, std::string> cases[] = {
+      {"space before the colon, with Content-Length", "Transfer-Encoding : chunked\r\nContent-Length: 8\r\n\r\n{\"n\": 1}"},
+      {"space before the colon, alone", "Transfer-Encoding : chunked\r\n\r\n" + chunked_body},
+      {"chunked twice in one header", "Transfer-Encoding: chunked, chunked\r\n\r\n" + chunked_body},
+      {"another coding before chunked", "Transfer-Encoding: gzip, chunked\r\n\r\n" + chunked_body},
+      {"two Transfer-Encoding headers", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body},
+      {"a Content-Length that is no number", "Content-Length: +8\r\n\r\n{\"n\": 1}"},
+  };
+  for (const auto& [what, rest] : cases) {
+    auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(raw_request(port, head + rest), 400) << what;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << what << ": answered only after a timeout";
+  }
+  EXPECT_EQ(raw_request(port, head + "Transfer-Encoding: chunked\r\n\r\n" + chunked_body), 200) << "a well-framed chunked request";
+  EXPECT_EQ(db.value("SELECT string_agg(payload->>'n', ',') FROM pgtrickle.inbox_hooks"), "1");
+}
+
 // A signed request replayed inside the signature's window under new Idempotency-Keys is one event:
 // the identity comes from what the signature covers, not from the unsigned header.
 TEST(HttpAbuse, ASignedRequestReplayedUnderNewIdempotencyKeysLandsOnce) {
