@@ -23,6 +23,7 @@ ErrorKind classify_sqlstate(std::string_view s, bool connection_ok) {
   if (cls == "58") return ErrorKind::retriable;        // system error (I/O)
   if (s == "55P03" || s == "55006") return ErrorKind::retriable;  // lock not available, object in use
   if (cls == "22" || cls == "23") return ErrorKind::permanent;    // bad data, constraint violation: this input
+  if (cls == "54") return ErrorKind::permanent;  // program limit exceeded (a value too large for an index): this input
   if (cls == "42" || cls == "28" || cls == "3D" || cls == "3F") return ErrorKind::fatal;  // missing object, privilege, auth
   if (cls == "P0") return ErrorKind::fatal;            // raised by our SQL functions: a config problem
   return ErrorKind::retriable;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "pg/catalog.h"
+#include "util/digest.h"
 
 namespace relay::test {
 
@@ -186,6 +187,13 @@ void RelayProcess::signal(int sig) {
 int RelayProcess::wait(std::chrono::milliseconds timeout) {
   wait_until([&] { return !alive(); }, timeout);
   return exit_code_;
+}
+
+std::string incompressible_text(size_t bytes, const std::string& seed) {
+  std::string out, digest = seed;
+  while (out.size() < bytes) out += digest = util::sha256_hex(digest);
+  out.resize(bytes);
+  return out;
 }
 
 std::string read_file(const std::string& path) {

@@ -78,6 +78,9 @@ std::string read_file(const std::string& path);
 std::vector<std::string> read_lines(const std::string& path);
 std::vector<nlohmann::json> json_lines(const std::string& path);  // a JSON-lines file, parsed
 std::string relay_binary();
+// `bytes` of hex digits no compression shrinks much (a chain of SHA-256 digests of `seed`): text
+// that stays as long in an index entry as it is.
+std::string incompressible_text(size_t bytes, const std::string& seed = "");
 
 }  // namespace relay::test
 

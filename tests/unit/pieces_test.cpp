@@ -32,6 +32,7 @@ TEST(SqlState, EveryClassMapsToARetryDecision) {
       {"55P03", true, ErrorKind::retriable},  // lock not available
       {"22P02", true, ErrorKind::permanent},  // invalid text representation: this input
       {"23502", true, ErrorKind::permanent},  // not-null violation
+      {"54000", true, ErrorKind::permanent},  // program limit exceeded: a value too large for an index entry
       {"42P01", true, ErrorKind::fatal},      // undefined table: the setup is wrong
       {"42501", true, ErrorKind::fatal},      // insufficient privilege
       {"28P01", true, ErrorKind::fatal},      // bad password

@@ -173,6 +173,11 @@ Result<InboxRowOptions> InboxRowOptions::from_config(const ConfigSection& sink, 
   return o;
 }
 
+std::string bounded_event_id(std::string_view identity) {
+  if (identity.size() <= kMaxEventIdBytes) return std::string(identity);
+  return "sha256:" + util::sha256_hex(identity);
+}
+
 std::string_view trace_id_of(std::string_view tp) {
   // version "-" trace-id (32 hex) "-" parent-id (16 hex) "-" flags (2 hex)
   if (tp.size() < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return tp;
@@ -199,10 +204,18 @@ size_t encode_inbox_rows(std::span<const Message> batch, const InboxRowOptions& 
     }
     ++rows;
 
-    // event_id
+    // event_id, bounded: the identity as sent goes to the headers when it is too long to be stored as it is
     scratch.clear();
-    if (o.event_id.kind != FieldRef::none && o.event_id.extract(m, scratch) && !scratch.empty()) append_field(out, scratch);
-    else append_field(out, m.dedup_key);
+    std::string_view identity =
+        o.event_id.kind != FieldRef::none && o.event_id.extract(m, scratch) && !scratch.empty() ? std::string_view(scratch)
+                                                                                                 : std::string_view(m.dedup_key);
+    std::string long_identity;
+    if (identity.size() > kMaxEventIdBytes) {
+      long_identity = identity;
+      append_field(out, bounded_event_id(identity));
+    } else {
+      append_field(out, identity);
+    }
 
     // event_type
     out += '\t';
@@ -249,6 +262,12 @@ size_t encode_inbox_rows(std::span<const Message> batch, const InboxRowOptions& 
       append_json_text(json, k);
       json += ':';
       append_json_text(json, v);
+    }
+    if (!long_identity.empty()) {  // last: jsonb keeps the last of two equal keys, so a sender's own cannot hide it
+      if (json.size() > 1) json += ',';
+      append_json_text(json, kLongEventIdHeader);
+      json += ':';
+      append_json_text(json, long_identity);
     }
     json += '}';
     out += '\t';

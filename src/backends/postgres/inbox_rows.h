@@ -43,6 +43,15 @@ struct InboxRowOptions {
 // The inbox columns encode_inbox_rows writes, in order.
 inline constexpr const char* kInboxCopyColumns = "event_id, event_type, source, aggregate_id, payload, error, headers, trace_id";
 
+// The inbox's primary key, event_id, takes an identity of at most this many bytes as it is. A longer one
+// (any sender may choose its Idempotency-Key, Nats-Msg-Id or event_id) would not fit a btree entry
+// (about 2.7 kB) and fail its whole batch: it is stored as "sha256:<hex>" of itself, the same for every
+// redelivery, so these still dedup, and the identity as sent is kept in the headers under
+// kLongEventIdHeader.
+inline constexpr size_t kMaxEventIdBytes = 512;
+inline constexpr const char* kLongEventIdHeader = "pgtrickle-event-id";
+std::string bounded_event_id(std::string_view identity);
+
 // Appends the batch to `out` as COPY text rows of kInboxCopyColumns. A message that must not become a row (payload
 // too large, or not JSON under the dead-letter policy) gets a rejected outcome and no row; the others'
 // outcomes are left untouched. Returns the number of rows written.

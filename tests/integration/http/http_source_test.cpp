@@ -108,6 +108,32 @@ TEST(HttpSource, ADuplicateIdempotencyKeyGivesOneRowAndBothRequestsSucceed) {
   EXPECT_EQ(metric(relay.admin_port(), "pgtrickle_relay_dedup_skipped_total{pipeline=\"in\"}"), 1);
 }
 
+// An Idempotency-Key of 10 kB is more than the inbox's primary key can index: it is stored as its
+// digest (the key as sent in the headers), a resend of it is deduplicated, and the request after
+// it is stored as well: one sender's key does not stop the receiver.
+TEST(HttpSource, AnIdempotencyKeyTooLongForTheIndexIsStoredAsItsDigestAndStillDeduplicates) {
+  TestDb db;
+  int port = free_receiver_port();
+  json cfg = receiver(port, "/orders");
+  cfg["bearer_token"] = kToken;
+  set_inbox_pipeline(db, "in", cfg);
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(receiver_listening(port, "/orders")) << relay.err();
+  std::string key = incompressible_text(10000);
+  Answer first = post(port, "/orders", R"({"order_id": 1, "attempt": 1})", bearer(key), 15s);
+  Answer again = post(port, "/orders", R"({"order_id": 1, "attempt": 2})", bearer(key), 15s);
+  Answer next = post(port, "/orders", R"({"order_id": 2})", bearer("order-2"), 15s);
+  EXPECT_EQ(first.status, 200) << first.body << relay.err();
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(next.status, 200) << next.body;
+  EXPECT_EQ(db.value("SELECT string_agg(event_id || ':' || coalesce(payload->>'attempt', '-'), ',' ORDER BY received_at) "
+                     "FROM pgtrickle.inbox_hooks"),
+            "sha256:" + sha256_hex(key) + ":1,order-2:-");
+  EXPECT_EQ(db.value("SELECT headers->>'pgtrickle-event-id' = " + relay::pg::quote_literal(key) +
+                     " FROM pgtrickle.inbox_hooks WHERE payload->>'order_id' = '1'"),
+            "t");
+}
+
 TEST(HttpSource, AnAnswerComesOnlyAfterTheCommitAndAStopAnswers503ToWhatWasNotCommitted) {
   TestDb db;
   db.exec("SELECT pgtrickle.create_inbox('hooks')");

@@ -9,6 +9,7 @@
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
 #include "redis_test_util.h"
+#include "util/digest.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
@@ -175,4 +176,37 @@ TEST(RedisSource, FieldsBecomeTheInboxRow) {
   std::string entry_row = db.value("SELECT event_id || ' ' || payload::text FROM pgtrickle.inbox_fields WHERE event_id <> 'orders:7:0'");
   EXPECT_EQ(entry_row.rfind(key + ":", 0), 0u) << entry_row;
   EXPECT_NE(entry_row.find(R"({"order": "8", "status": "new"})"), std::string::npos) << entry_row;
+}
+
+// What a producer may put in an entry and the inbox cannot index: a 10 kB event_id is stored as
+// its digest (the id as sent in the headers) and its redelivery deduplicated; a 10 kB value of a
+// column the inbox's owner indexed fails its batch with SQLSTATE 54000, and only that entry is
+// dead-lettered, with the reason. The entries after each are stored: nothing stalls the stream.
+TEST(RedisSource, AnEntryTooLargeForTheInboxsIndexesIsBoundedOrDeadLetteredAndTheStreamGoesOn) {
+  TestDb db;
+  std::string key = "long:" + db.name();
+  db.exec("SELECT pgtrickle.create_inbox('long')");
+  db.exec("CREATE INDEX ON pgtrickle.inbox_long (aggregate_id)");
+  std::string long_id = incompressible_text(10000, "id"), long_aggregate = incompressible_text(10000, "agg");
+  publish(key, {{{"id", long_id}, {"body", R"({"n": 1})"}},
+                {{"fields", {{"event_id", "too-large"}, {"payload", R"({"n": 2})"}, {"header.agg", long_aggregate}}}},
+                {{"id", "after"}, {"body", R"({"n": 3})"}},
+                {{"id", long_id}, {"body", R"({"n": 4})"}}});  // the producer sends the first one again
+  db.exec("SELECT pgtrickle.set_relay_inbox('from-redis', config => " +
+          relay::pg::quote_literal(json{{"source_type", "redis"}, {"redis_url", redis_url()}, {"redis_stream_key", key},
+                                        {"redis_group", "relay"}, {"inbox_name", "long"}, {"aggregate_id", "header:agg"},
+                                        {"batch_size", 10}}.dump()) + "::jsonb)");
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(wait_until([&] { return rows(db, "inbox_long") == 2 && db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters") == 1; },
+                         30s))
+      << relay.err();
+  EXPECT_EQ(db.value("SELECT string_agg(event_id || ' ' || (payload->>'n'), ',' ORDER BY payload->>'n') FROM pgtrickle.inbox_long"),
+            "sha256:" + relay::util::sha256_hex(long_id) + " 1,after 3");
+  EXPECT_EQ(db.value("SELECT headers->>'pgtrickle-event-id' = " + relay::pg::quote_literal(long_id) +
+                     " FROM pgtrickle.inbox_long WHERE payload->>'n' = '1'"),
+            "t");
+  std::string dead = db.value("SELECT dedup_key || ' ' || error FROM pgtrickle.relay_dead_letters WHERE pipeline = 'from-redis'");
+  EXPECT_EQ(dead.rfind("too-large ", 0), 0u) << dead;
+  EXPECT_NE(dead.find("54000"), std::string::npos) << dead;
+  EXPECT_TRUE(wait_until([&] { return pending_of(groups(key), "relay") == 0; }, 10s)) << groups(key).dump();
 }

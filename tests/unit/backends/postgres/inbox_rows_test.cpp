@@ -6,6 +6,7 @@
 #include "pg/copy_text.h"
 #include "backends/postgres/inbox_rows.h"
 #include "config/specs.h"
+#include "util/digest.h"
 
 using namespace relay;
 using namespace relay::postgres;
@@ -169,6 +170,30 @@ TEST(InboxRows, IdentitiesAndHeadersThatAreNotTextStayStorable) {
   auto j = rows({m}, options(json::object()));
   EXPECT_EQ(j[0]["event_id"], "base64:aWQAeA==");
   EXPECT_EQ(j[0]["headers"]["bin"], "base64:wyg=");
+}
+
+// A sender's identity too long for the primary key's index is stored as its digest, the same for
+// each redelivery; the identity as sent stays in the headers, after any header of that name the
+// sender set itself.
+TEST(InboxRows, AnIdentityTooLongForTheIndexIsStoredAsItsDigestAndKeptInTheHeaders) {
+  Message m = nats_message();
+  m.dedup_key = std::string(10000, 'k');
+  m.headers.emplace_back(kLongEventIdHeader, "forged");
+  Message exact = nats_message();
+  exact.dedup_key = std::string(kMaxEventIdBytes, 'e');
+  auto j = rows({m, m, exact}, options(json::object()));
+  ASSERT_EQ(j.size(), 3u);
+  EXPECT_EQ(j[0]["event_id"], "sha256:" + util::sha256_hex(m.dedup_key));
+  EXPECT_EQ(j[1]["event_id"], j[0]["event_id"]) << "a redelivery gets the same identity";
+  EXPECT_EQ(j[0]["headers"][kLongEventIdHeader], m.dedup_key);
+  EXPECT_EQ(j[0]["headers"]["X-Tenant"], "acme");
+  EXPECT_EQ(j[2]["event_id"], exact.dedup_key) << "an identity of the limit's length is kept as it is";
+  EXPECT_FALSE(j[2]["headers"].contains(kLongEventIdHeader));
+  // A mapped identity is bounded the same way.
+  Message mapped = nats_message();
+  mapped.data = R"({"id": ")" + std::string(3000, 'm') + R"("})";
+  auto k = rows({mapped}, options({{"event_id", "$.id"}}));
+  EXPECT_EQ(k[0]["event_id"], "sha256:" + util::sha256_hex(std::string(3000, 'm')));
 }
 
 TEST(InboxRows, TabsNewlinesAndBackslashesSurviveTheCopyText) {
