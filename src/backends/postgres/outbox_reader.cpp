@@ -256,6 +256,11 @@ Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, s
   return rows;
 }
 
+bool OutboxReader::drain_notifications() {
+  if (stream_.discard_notifications(table_.outbox)) caught_up_ = false;
+  return stream_.ok();
+}
+
 void OutboxReader::wait_for_rows(Deadline deadline, int stop_fd) {
   // Writers of our outboxes notify only while a reader says it waits (pg_trickle's notify always),
   // for their notifications commit one at a time database-wide. So a reader that has just read

@@ -44,6 +44,12 @@ class OutboxReader {
   // return after a few milliseconds each, then one says the reader waits and returns at once, for
   // one more look at what committed before writers could see it.
   void wait_for_rows(Deadline deadline, int stop_fd);
+  // While the reader thread waits for the pipeline rather than for rows (the sink is down): the
+  // socket of the connection that LISTENs, -1 while a COPY stream is open on it (its rows stay in
+  // the socket until they are read as rows), and what reads it. Notifications are discarded (one
+  // for this outbox only makes the next read look again); false when the connection is broken.
+  int idle_socket() const { return streaming_ && !paging_ ? -1 : stream_.socket(); }
+  bool drain_notifications();
   // The commit order's watermark the last read went up to: every row numbered up to it was handed
   // out once next() returned false.
   std::int64_t watermark() const { return watermark_; }

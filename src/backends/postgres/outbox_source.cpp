@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <atomic>
 #include <iterator>
-#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -178,6 +177,7 @@ class OutboxSource final : public Source {
     acked_ = read_;
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    room_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     thread_ = std::thread([this] { read_loop(); });
     if (config_.source_type == "pgstream") partitions_.emplace(ctx_.postgres_url, config_.name, ctx_.log);
     if (wal_table_)
@@ -216,7 +216,8 @@ class OutboxSource final : public Source {
         b.token = std::move(later);
         queue_.pop_front();
       }
-      cv_.notify_all();
+      std::uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(room_fd_, &one, sizeof one);
       return b;
     }
     if (error_) return *error_;
@@ -312,14 +313,13 @@ class OutboxSource final : public Source {
         std::lock_guard lock(mu_);
         stopping_ = true;
       }
-      cv_.notify_all();
       std::uint64_t one = 1;
       [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
       thread_.join();
     }
-    for (int fd : {stop_fd_, ready_fd_})
+    for (int fd : {stop_fd_, ready_fd_, room_fd_})
       if (fd >= 0) ::close(fd);
-    stop_fd_ = ready_fd_ = -1;
+    stop_fd_ = ready_fd_ = room_fd_ = -1;
   }
 
  private:
@@ -379,23 +379,7 @@ class OutboxSource final : public Source {
   // The reader thread: reads and expands batches ahead of the sink; waits for NOTIFY when idle.
   void read_loop() {
     while (true) {
-      {
-        std::unique_lock lock(mu_);
-        // A replication connection is kept alive while the sink is busy: the server ends one that
-        // stays silent for wal_sender_timeout.
-        while (!cv_.wait_for(lock, std::chrono::seconds(5), [&] { return stopping_ || queue_.size() < kQueueDepth; }))
-          if (wal_) {
-            lock.unlock();
-            auto alive = send_confirm();
-            lock.lock();
-            if (!alive) {
-              error_ = alive.error();
-              signal_ready();
-              return;
-            }
-          }
-        if (stopping_) return;
-      }
+      if (!wait_for_room()) return;
       auto batch = wal_ ? next_wal_batch() : next_batch();
       if (!batch) {
         std::lock_guard lock(mu_);
@@ -410,6 +394,40 @@ class OutboxSource final : public Source {
         continue;
       }
       if (!wal_) reader_->wait_for_rows(Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms), stop_fd_);
+    }
+  }
+
+  // Waits until the queue has room for a batch (true), or the source stops or fails (false), however
+  // long the sink is down. Meanwhile the reader's connection is read: any login may NOTIFY the
+  // channel it listens on, and a flood left unread fills its socket; its backend then waits in
+  // ClientWrite, where it absorbs no ProcSignalBarrier (every DROP DATABASE of the cluster waits
+  // for it), and the server's notification queue cannot be freed.
+  bool wait_for_room() {
+    bool listening = reader_.has_value();
+    while (true) {
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return false;
+        if (queue_.size() < kQueueDepth) return true;
+      }
+      pollfd fds[3] = {{room_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}, {listening ? reader_->idle_socket() : -1, POLLIN, 0}};
+      int n = ::poll(fds, 3, 5000);
+      if (fds[0].revents & POLLIN) {
+        std::uint64_t v;
+        [[maybe_unused]] auto r = ::read(room_fd_, &v, sizeof v);
+      }
+      // A broken connection is left to the next read, which reports it.
+      if (fds[2].revents) listening = reader_->drain_notifications();
+      // A replication connection is kept alive while the sink is busy: the server ends one that
+      // stays silent for wal_sender_timeout.
+      if (n == 0 && wal_) {
+        if (auto alive = send_confirm(); !alive) {
+          std::lock_guard lock(mu_);
+          error_ = alive.error();
+          signal_ready();
+          return false;
+        }
+      }
     }
   }
 
@@ -840,11 +858,10 @@ class OutboxSource final : public Source {
 
   std::thread thread_;
   std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<Batch> queue_;
   std::optional<Error> error_;
   bool stopping_ = false;
-  int stop_fd_ = -1, ready_fd_ = -1;
+  int stop_fd_ = -1, ready_fd_ = -1, room_fd_ = -1;  // room_fd_: poll() took a batch from the queue
 };
 
 }  // namespace

@@ -162,4 +162,39 @@ TEST(Webhook, BadConfigurationIsRefusedNamingTheKey) {
   EXPECT_TRUE(relay.alive()) << "a bad pipeline does not take the relay down";
 }
 
+// While the webhook is down, the outbox reader waits for the pipeline, not for rows; meanwhile
+// any login may flood the channel it LISTENs on. Its connection is still read: its backend does
+// not sit in ClientWrite (where it would absorb no ProcSignalBarrier), and DROP DATABASE of an
+// unrelated database, which waits for every backend of the cluster, completes at once.
+TEST(Webhook, ANotifyFloodWhileTheSinkIsDownBlocksNeitherTheReadersBackendNorDropDatabase) {
+  TestDb db;
+  db.exec("SELECT pgtrickle.create_outbox('order_events')");
+  for (int i = 0; i < 6; ++i) db.exec("SELECT pgtrickle.outbox_publish('order_events', '{\"n\": " + std::to_string(i) + "}')");
+  // A port nothing listens on: every delivery fails, and is retried.
+  set_outbox_pipeline(db, "down", {{"outbox", "order_events"}, {"sink_type", "webhook"}, {"url", "http://127.0.0.1:1/x"},
+                                   {"batch_size", 1}});
+  RelayProcess relay(relay_args(db));
+  const std::string reader = "(SELECT pid FROM pg_stat_activity WHERE application_name = 'pgtrickle-relay reader down')";
+  ASSERT_TRUE(wait_until([&] {
+    return db.value("SELECT " + reader + " IS NOT NULL") == "t" &&
+           db.number("SELECT count(*) FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'down' AND last_error <> ''") > 0;
+  }, 20s)) << relay.err();
+  std::this_thread::sleep_for(1s);  // the reader has read the batches it keeps ahead, and waits for room
+  // Another login: 200,000 notifications of 1 kB each (distinct, so none is folded into another).
+  db.exec("SELECT pg_notify('pgtrickle_outbox_new', i::text || repeat('x', 1000)) FROM generate_series(1, 200000) AS i");
+  EXPECT_TRUE(wait_until([&] {
+    return db.value("SELECT coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = " + reader) != "ClientWrite";
+  }, 20s)) << "the reader's backend waits to write notifications nobody reads";
+  std::string other = "other_" + db.name();
+  db.exec("CREATE DATABASE " + other);
+  auto admin = relay::pg::Connection::open(maintenance_url(), "relay-test");
+  ASSERT_TRUE(admin) << admin.error().message;
+  ASSERT_TRUE(admin->exec("SET statement_timeout = '10s'"));
+  auto started = std::chrono::steady_clock::now();
+  auto dropped = admin->exec("DROP DATABASE " + other);
+  EXPECT_TRUE(dropped) << (dropped ? "" : dropped.error().message);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  EXPECT_TRUE(relay.alive()) << relay.err();
+}
+
 }  // namespace
