@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <charconv>
 #include <cstring>
 #include <memory>
 
@@ -122,25 +124,55 @@ int default_port(std::string_view scheme) {
   return 0;
 }
 
-// The host and port of a URL; false when it has no fixed host (a template or not a URL).
-bool url_host(std::string_view url, std::string& host, int& port) {
-  size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return false;
-  std::string_view rest = url.substr(scheme_end + 3);
+// Where a value sends the client, as the client reads it; a value that cannot be read that way
+// names no destination the lists can judge, and is refused (`problem` says why, never quoting the
+// value: it may hold a password).
+struct Destinations {
+  std::vector<std::pair<std::string, int>> hosts;
+  std::string problem;
+};
+
+// "[scheme://][user[:password]@]host[:port][/path...]": the host and port of one address. Without
+// a scheme only when `scheme_optional` (the NATS client and librdkafka take "host:port" as such);
+// `port` comes in as the default for the scheme-less form.
+std::string read_address(std::string_view text, bool scheme_optional, std::string& host, int& port) {
+  std::string_view rest = text;
+  if (size_t scheme_end = rest.find("://"); scheme_end != std::string_view::npos) {
+    std::string_view scheme = rest.substr(0, scheme_end);
+    if (scheme.empty() || scheme.find_first_of("/?#@[") != std::string_view::npos) return "its scheme cannot be read";
+    if (int p = default_port(scheme)) port = p;
+    rest.remove_prefix(scheme_end + 3);
+  } else if (!scheme_optional) {
+    return "it is not a URL (scheme://host...)";
+  }
   std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
   if (auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
-  if (authority.empty() || authority.find('{') != std::string_view::npos) return false;
-  port = default_port(url.substr(0, scheme_end));
-  return util::parse_host_port(authority, host, port).empty();
+  if (authority.empty()) return "it names no host";
+  if (auto problem = util::parse_host_port(authority, host, port); !problem.empty()) return problem;
+  // What resolves and connects is a name or an address, nothing else (no spaces, '@', '%', ...).
+  for (char c : host)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == ':'))
+      return "its host is not a host name or an address";
+  return "";
 }
 
+// Whether a URL template renders its host (or scheme) from the message.
+bool host_is_rendered(std::string_view url) {
+  size_t scheme_end = url.find("://");
+  size_t from = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  return url.substr(0, url.find_first_of("/?#", from)).find('{') != std::string_view::npos;
+}
+
+// A list of addresses: comma- or space-separated (librdkafka takes both), or a JSON array of them.
 std::vector<std::string> split_hosts(const nlohmann::json& v) {
   std::vector<std::string> out;
   auto add = [&](std::string_view s) {
-    for (auto part : util::split_list(s, ',')) {
-      while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-      while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
-      if (!part.empty()) out.emplace_back(part);
+    size_t i = 0;
+    while (i < s.size()) {
+      size_t end = s.find_first_of(", \t\r\n", i);
+      if (end == std::string_view::npos) end = s.size();
+      if (end > i) out.emplace_back(s.substr(i, end - i));
+      i = end + 1;
     }
   };
   if (v.is_string()) add(v.get_ref<const std::string&>());
@@ -150,31 +182,48 @@ std::vector<std::string> split_hosts(const nlohmann::json& v) {
   return out;
 }
 
-// The (host, port) pairs a key's value names.
-std::vector<std::pair<std::string, int>> destinations_of(Destination kind, const nlohmann::json& v) {
-  std::vector<std::pair<std::string, int>> out;
+// The (host, port) pairs a key's value names. `templated`: a URL rendered per message, whose host
+// may come from a row; the HTTP client checks it as each connection opens.
+Destinations destinations_of(Destination kind, const nlohmann::json& v, bool templated) {
+  Destinations out;
   std::string host;
   int port = 0;
+  auto add = [&](std::string_view text, bool scheme_optional, int default_port_) {
+    if (!out.problem.empty()) return;
+    host.clear();
+    port = default_port_;
+    if (auto why = read_address(text, scheme_optional, host, port); !why.empty()) out.problem = why;
+    else out.hosts.emplace_back(host, port);
+  };
   switch (kind) {
     case Destination::none: break;
     case Destination::url:
-      if (v.is_string() && url_host(v.get_ref<const std::string&>(), host, port)) out.emplace_back(host, port);
+      if (!v.is_string()) out.problem = "it is not a string";
+      else if (templated && host_is_rendered(v.get_ref<const std::string&>())) break;
+      else add(v.get_ref<const std::string&>(), false, 0);
       break;
-    case Destination::url_list:
-      for (const auto& u : split_hosts(v))
-        if (port = 0; url_host(u, host, port)) out.emplace_back(host, port);
+    case Destination::url_list:  // NATS: "nats://a:4222, tls://user:pass@b, c:4223, d"
+      for (const auto& u : split_hosts(v)) add(u, true, 4222);
+      if (out.hosts.empty() && out.problem.empty()) out.problem = "it names no server";
       break;
-    case Destination::host_list:
-      for (const auto& hp : split_hosts(v))
-        if (port = 9092; util::parse_host_port(hp, host, port).empty()) out.emplace_back(host, port);
+    case Destination::host_list:  // Kafka: "a:9092,SASL_SSL://b:9093,[::1]:9092"
+      for (const auto& hp : split_hosts(v)) add(hp, true, 9092);
+      if (out.hosts.empty() && out.problem.empty()) out.problem = "it names no broker";
       break;
     case Destination::conninfo: {
-      if (!v.is_string() || v.get_ref<const std::string&>().empty()) break;
+      if (!v.is_string()) {
+        out.problem = "it is not a string";
+        break;
+      }
+      if (v.get_ref<const std::string&>().empty()) break;  // the relay's own database
       char* err = nullptr;
       std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(PQconninfoParse(v.get_ref<const std::string&>().c_str(), &err),
                                                                         &PQconninfoFree);
-      if (err) PQfreemem(err);
-      if (!opts) break;
+      if (err) PQfreemem(err);  // it may quote the value, password and all
+      if (!opts) {
+        out.problem = "it is not a libpq URL or key=value string";
+        break;
+      }
       std::string hosts, addrs, ports;
       for (auto* o = opts.get(); o->keyword; ++o) {
         if (!o->val) continue;
@@ -188,8 +237,14 @@ std::vector<std::pair<std::string, int>> destinations_of(Destination kind, const
       auto port_list = util::split_list(ports, ',');
       for (size_t i = 0; i < list.size(); ++i) {
         if (list[i].empty() || list[i].front() == '/' || list[i].front() == '@') continue;
-        std::string_view p = port_list.empty() ? "5432" : port_list[std::min(i, port_list.size() - 1)];
-        out.emplace_back(std::string(list[i]), std::atoi(std::string(p).c_str()));
+        std::string_view p = port_list.empty() || port_list[std::min(i, port_list.size() - 1)].empty()
+                                 ? "5432" : port_list[std::min(i, port_list.size() - 1)];
+        int n = 0;
+        if (auto r = std::from_chars(p.data(), p.data() + p.size(), n); r.ec != std::errc() || r.ptr != p.data() + p.size()) {
+          out.problem = "its port is not a number";
+          break;
+        }
+        out.hosts.emplace_back(std::string(list[i]), n);
       }
       break;
     }
@@ -250,21 +305,30 @@ std::string check_destination(const HostAccess& access, std::string_view host, i
 Status check_section_destinations(const HostAccess& access, const BackendSpec& spec, const nlohmann::json& section,
                                   std::string_view part) {
   if (!section.is_object()) return {};
-  auto check = [&](std::string_view key, Destination kind, const nlohmann::json& v) -> Status {
-    for (const auto& [host, port] : destinations_of(kind, v))
+  auto check = [&](std::string_view key, Destination kind, bool templated, const nlohmann::json& v) -> Status {
+    auto found = destinations_of(kind, v, templated);
+    // Fail closed: what the lists cannot read, they cannot allow.
+    if (!found.problem.empty())
+      return fatal(fmt::format("{}.{}: the destination cannot be checked against --sql-allow-destinations and "
+                               "--sql-deny-destinations: {}; a pipeline defined in SQL connects only where they can judge",
+                               part, key, found.problem));
+    for (const auto& [host, port] : found.hosts)
       if (auto why = check_destination(access, host, port); !why.empty())
         return fatal(fmt::format("{}.{}: {}", part, key, why));
     return {};
   };
   for (const auto& k : spec.keys) {
     if (k.destination == Destination::none || !section.contains(k.key)) continue;
-    if (auto s = check(k.key, k.destination, section[std::string(k.key)]); !s) return s;
+    if (auto s = check(k.key, k.destination, k.template_, section[std::string(k.key)]); !s) return s;
   }
-  // librdkafka properties can name brokers too.
+  // librdkafka properties can name brokers too, in either spelling of the name.
   if (section.contains("rdkafka") && section["rdkafka"].is_object())
-    for (const char* prop : {"bootstrap.servers", "metadata.broker.list"})
-      if (section["rdkafka"].contains(prop))
-        if (auto s = check(fmt::format("rdkafka.{}", prop), Destination::host_list, section["rdkafka"][prop]); !s) return s;
+    for (auto it = section["rdkafka"].begin(); it != section["rdkafka"].end(); ++it) {
+      std::string prop = it.key();
+      std::replace(prop.begin(), prop.end(), '_', '.');
+      if (prop == "bootstrap.servers" || prop == "metadata.broker.list")
+        if (auto s = check("rdkafka." + it.key(), Destination::host_list, false, it.value()); !s) return s;
+    }
   return {};
 }
 

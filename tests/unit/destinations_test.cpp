@@ -90,3 +90,47 @@ TEST(Destinations, EveryDestinationKeyOfASectionIsChecked) {
   EXPECT_NE(refused("redis", Role::sink, {{"url", "redis://:pw@169.254.1.1:6379/0"}}), "");
   EXPECT_NE(refused("rabbitmq", Role::sink, {{"url", "amqp://metadata.google.internal"}}), "");
 }
+
+// Every form a client accepts is read as that client reads it, and what cannot be read is refused
+// rather than let through: the lists cannot judge a destination they cannot see.
+TEST(Destinations, EveryFormAClientAcceptsIsCheckedAndWhatCannotBeReadIsRefused) {
+  HostAccess a = defaults();
+  a.allow_destinations = {"allowed.example", "127.0.0.1:4222", "[::1]:9092"};
+  auto refused = [&](const char* type, const nlohmann::json& section) {
+    const auto* spec = find_spec(Role::sink, type);
+    if (!spec) return std::string("no spec");
+    auto s = check_section_destinations(a, *spec, section, "sink");
+    return s ? std::string() : s.error().message;
+  };
+  // NATS: with or without a scheme, user info, lists.
+  EXPECT_NE(refused("nats", {{"url", "127.0.0.1:4223"}}).find("not in --sql-allow-destinations"), std::string::npos)
+      << "a scheme-less address, which the NATS client takes as nats://";
+  EXPECT_EQ(refused("nats", {{"url", "127.0.0.1"}}), "") << "no port: the NATS client's 4222";
+  EXPECT_EQ(refused("nats", {{"url", "127.0.0.1:4222"}}), "");
+  EXPECT_EQ(refused("nats", {{"url", "nats://u:p@127.0.0.1"}}), "");
+  EXPECT_NE(refused("nats", {{"url", "tls://127.0.0.1:4222, u:p@169.254.169.254:4222"}}).find("--sql-deny-destinations"),
+            std::string::npos);
+  EXPECT_NE(refused("nats", {{"url", "allowed.example:4222 169.254.169.254:4222"}}), "") << "space-separated";
+  EXPECT_NE(refused("nats", {{"url", " , "}}), "") << "no server at all";
+  // Kafka: SECURITY_PROTOCOL:// prefixes, IPv6, both spellings of the librdkafka property.
+  EXPECT_NE(refused("kafka", {{"brokers", "PLAINTEXT://169.254.169.254:9092"}}).find("--sql-deny-destinations"), std::string::npos);
+  EXPECT_NE(refused("kafka", {{"brokers", "allowed.example:9092,SASL_SSL://[fe80::1]:9093"}}).find("--sql-deny-destinations"),
+            std::string::npos);
+  EXPECT_EQ(refused("kafka", {{"brokers", "SSL://[::1]:9092"}}), "");
+  EXPECT_NE(refused("kafka", {{"brokers", "[::1]:9093"}}), "");
+  EXPECT_NE(refused("kafka", {{"brokers", "allowed.example:9092"}, {"rdkafka", {{"bootstrap_servers", "PLAINTEXT://169.254.1.1:9092"}}}})
+                .find("rdkafka.bootstrap_servers"),
+            std::string::npos);
+  // URLs: a value that is no URL, or whose host or port cannot be read, is refused without quoting it.
+  for (const char* url : {"allowed.example:6379", "redis://", "redis://u:s3cr3t-word", "redis://allowed.example:s3cr3t-word"}) {
+    std::string why = refused("redis", {{"url", url}});
+    EXPECT_NE(why.find("cannot be checked"), std::string::npos) << url << ": " << why;
+    EXPECT_EQ(why.find("s3cr3t"), std::string::npos) << why;
+  }
+  EXPECT_EQ(refused("redis", {{"url", "redis://:pw@allowed.example:6379/0"}}), "");
+  EXPECT_NE(refused("rabbitmq", {{"url", "amqp://guest:guest@127.0.0.1:5672/"}}), "") << "5672 is not the allowed port";
+  EXPECT_NE(refused("webhook", {{"url", "169.254.169.254/latest"}}).find("cannot be checked"), std::string::npos);
+  EXPECT_NE(refused("webhook", {{"url", "http://169.254.169.254/{{ path }}"}}), "") << "a template with a fixed host is checked";
+  EXPECT_NE(refused("pg-inbox", {{"postgres_url", "postgres://%zz"}}).find("cannot be checked"), std::string::npos);
+  EXPECT_NE(refused("pg-inbox", {{"postgres_url", "host=allowed.example port=x5432"}}).find("cannot be checked"), std::string::npos);
+}

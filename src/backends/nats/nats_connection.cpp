@@ -49,6 +49,7 @@ Result<ConnectionPtr> connect(const Settings& cfg, const std::string& client_nam
   std::vector<const char*> servers;
   for (const auto& u : urls) servers.push_back(u.c_str());
   natsStatus s = natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size()));
+  if (s == NATS_OK && cfg.only_given_servers) s = natsOptions_SetIgnoreDiscoveredServers(opts.get(), true);
   if (s == NATS_OK) s = natsOptions_SetName(opts.get(), client_name.c_str());
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts.get(), 2000);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts.get(), -1);

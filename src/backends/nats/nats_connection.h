@@ -28,6 +28,9 @@ using JsPtr = std::unique_ptr<jsCtx, JsDeleter>;
 // user/password, creds_file, tls_ca, tls_cert/tls_key.
 struct Settings {
   std::string url, token, user, password, creds_file, tls_ca, tls_cert, tls_key;
+  // Connect only to the servers of `url`, never to those a server announces (a pipeline defined in
+  // SQL: only the servers given were checked against the operator's destination lists).
+  bool only_given_servers = false;
   static Settings from(const ConfigSection& config);
 };
 

@@ -44,6 +44,7 @@ class NatsSink final : public Sink {
     stream_ = s.text("stream");
     create_stream_ = s.flag("create_stream");
     conn_settings_ = nats::Settings::from(s);
+    conn_settings_.only_given_servers = ctx.host_access != nullptr;
   }
 
   ~NatsSink() override { close(); }

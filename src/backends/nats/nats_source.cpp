@@ -94,6 +94,7 @@ class NatsSource final : public Source {
   NatsSource(const PipelineConfig& config, const BuildContext& ctx) : ctx_(ctx), pipeline_(config.name) {
     const ConfigSection s = config.source_section();
     settings_ = nats::Settings::from(s);
+    settings_.only_given_servers = ctx.host_access != nullptr;
     stream_ = s.text("stream");
     consumer_ = s.text("consumer");
     filter_subject_ = s.text("filter_subject");

@@ -149,3 +149,25 @@ TEST(NatsSink, TokenAuthenticationWithASecretFromTheEnvironment) {
       << http_get(relay.admin_port(), "/health", status);
   EXPECT_EQ(status, 503);
 }
+
+// A pipeline defined in SQL names its NATS server without a scheme, as the NATS client accepts it:
+// the address is checked all the same, and a server outside --sql-allow-destinations gets nothing.
+TEST(NatsSink, AServerWrittenWithoutASchemeIsStillCheckedAgainstTheAllowList) {
+  TestDb db;
+  std::string stream = "allow_" + db.name();
+  run_node("nats.js", {"drop", nats_url(), stream});
+  run_node("nats.js", {"add-stream", nats_url(), stream, stream + ".>"});
+  std::string bare = nats_url().substr(nats_url().find("://") + 3);  // 127.0.0.1:<port>
+  db.exec("SELECT pgtrickle.create_outbox('order_events')");
+  set_outbox_pipeline(db, "bare", {{"outbox", "order_events"}, {"sink_type", "nats"}, {"nats_url", bare},
+                                   {"nats_stream", stream}, {"subject_template", stream + ".orders"}});
+  db.exec("SELECT pgtrickle.outbox_publish('order_events', '{\"n\": 1}')");
+  auto args = relay_args(db);
+  args.insert(args.end(), {"--sql-allow-destinations", "127.0.0.1:1"});
+  RelayProcess relay(args);
+  std::string error = wait_for_pipeline_error(relay, "bare");
+  EXPECT_NE(error.find("--sql-allow-destinations"), std::string::npos) << error << relay.err();
+  EXPECT_NE(error.find(bare), std::string::npos) << "the refusal names the destination: " << error;
+  EXPECT_TRUE(parse_json_lines(run_node("nats.js", {"read", nats_url(), stream, stream + ".>", "1", "2000"})).empty())
+      << "a row was published to a server the operator did not allow";
+}
