@@ -207,6 +207,8 @@ Result<std::string> resolve_secret_string(const std::string& text, const HostAcc
     std::string ref = text.substr(start + (env ? 6 : 7), end - start - (env ? 6 : 7));
     auto value = env ? env_secret(ref, limits) : file_secret(ref, limits);
     if (!value) return value.error();
+    // Whatever check later refuses the value and quotes it, errors and logs show the reference.
+    util::show_as_reference(*value, text.substr(start, end + 1 - start));
     out += *value;
     i = end + 1;
   }

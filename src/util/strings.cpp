@@ -3,8 +3,11 @@
 #include <cctype>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <mutex>
 #include <numeric>
+#include <utility>
 
 namespace relay::util {
 
@@ -79,8 +82,40 @@ bool ends_value(char c) { return c == '&' || c == '#' || c == '"' || c == '\'' |
 
 }  // namespace
 
+namespace {
+
+// Values resolved from references, as (value, reference), the longest value first (a value that
+// holds another is replaced whole).
+std::mutex g_references_mutex;
+std::vector<std::pair<std::string, std::string>> g_references;
+std::atomic<bool> g_any_reference{false};
+
+void replace_resolved_values(std::string& s) {
+  if (!g_any_reference.load(std::memory_order_acquire)) return;
+  std::lock_guard lock(g_references_mutex);
+  for (const auto& [value, reference] : g_references)
+    for (size_t at = s.find(value); at != std::string::npos; at = s.find(value, at + reference.size()))
+      s.replace(at, value.size(), reference);
+}
+
+}  // namespace
+
+void show_as_reference(std::string_view value, std::string_view reference) {
+  if (value.size() < 4 || value == "true" || value == "false" || reference.find(value) != std::string_view::npos) return;
+  double number;
+  if (auto r = std::from_chars(value.data(), value.data() + value.size(), number); r.ec == std::errc() && r.ptr == value.data() + value.size())
+    return;
+  std::lock_guard lock(g_references_mutex);
+  for (const auto& [v, ref] : g_references)
+    if (v == value) return;
+  auto at = std::find_if(g_references.begin(), g_references.end(), [&](const auto& e) { return e.first.size() < value.size(); });
+  g_references.emplace(at, std::string(value), std::string(reference));
+  g_any_reference.store(true, std::memory_order_release);
+}
+
 std::string redact_url(std::string_view url) {
   std::string s(url);
+  replace_resolved_values(s);
   // Every URL's user info: scheme://user:password@host, whatever the scheme.
   for (size_t scheme = s.find("://"); scheme != std::string::npos; scheme = s.find("://", scheme + 3)) {
     size_t from = scheme + 3;
@@ -166,7 +201,7 @@ std::string parse_host_port(std::string_view authority, std::string& host, int& 
   if (!port_text.empty()) {
     auto r = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (r.ec != std::errc() || r.ptr != port_text.data() + port_text.size() || port < 1 || port > 65535)
-      return "the port \"" + std::string(port_text) + "\" is not a number from 1 to 65535";
+      return "the port is not a number from 1 to 65535";  // not quoted: it may be a password written wrong
   }
   return "";
 }

@@ -18,17 +18,24 @@ bool starts_with(std::string_view s, std::string_view prefix);
 // ASCII case-insensitive comparisons (header names, schemes).
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view s, std::string_view prefix);
-// Hides the secrets a URL, a connection string or an error quoting them may carry: the password
-// of every scheme://user:password@host, and the value of each query parameter or key=value
-// setting whose name contains token, key, secret, password, passwd, pwd, signature, sig, auth or
-// credential. What is hidden reads "***".
+// Hides the secrets a URL, a connection string or an error quoting them may carry: every value
+// resolved from a reference (show_as_reference) reads as its reference; the password of every
+// scheme://user:password@host, and the value of each query parameter or key=value setting whose
+// name contains token, key, secret, password, passwd, pwd, signature, sig, auth or credential,
+// read "***".
 std::string redact_url(std::string_view url);
+// From now on, redact_url (so every log field, /health and the status table) shows `value` as
+// `reference` (e.g. "${ENV:NATS_URL}"): a check refusing a value resolved from a reference may
+// quote it, and the value is a secret. Numbers, true/false and values under 4 bytes are left as
+// they are: they hold no secret, and hiding them would hide the same text everywhere else.
+void show_as_reference(std::string_view value, std::string_view reference);
 // Text from outside (a response body, a server's error) fit for logs, /health and the status
 // table: control characters become spaces, secrets are redacted (redact_url) and at most
 // `max_bytes` are kept (then "…").
 std::string safe_excerpt(std::string_view text, size_t max_bytes = 200);
 // Splits a URL authority's "host[:port]" or "[v6]:port" (user info already removed); `port` keeps
-// its value when none is given. Returns "" or what is wrong.
+// its value when none is given. Returns "" or what is wrong, never quoting the text (a password
+// written in the wrong place would be read as the port).
 std::string parse_host_port(std::string_view authority, std::string& host, int& port);
 // An RFC 9110 token: what an HTTP header name may be made of.
 bool is_http_token(std::string_view name);

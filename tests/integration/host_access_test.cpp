@@ -214,6 +214,47 @@ TEST(HostAccess, APipelineDefinedInSqlCannotPutAHostFileIntoErrorsOrAnInbox) {
   EXPECT_EQ(relay.err().find("environment-secret-value"), std::string::npos);
 }
 
+// A reference that resolves, to a value its key's own check refuses (or a server refuses): the
+// error names the key and the reference, and the value (a secret, as far as anyone knows) is in
+// none of /health, the log and relay_pipeline_status.last_error.
+TEST(HostAccess, AReferencedValueAKeyRefusesIsNamedByItsReferenceNeverQuoted) {
+  TestDb db;
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
+  set_inbox_pipeline(db, "listen", {{"source_type", "http"}, {"listen", "${ENV:PGTR_T_LISTEN}"}, {"path", "/in"},
+                                    {"bearer_token", "t0k"}, {"inbox_name", "hooks"}});
+  set_outbox_pipeline(db, "slot", {{"stream_table", "orders"}, {"slot_name", "${ENV:PGTR_T_SLOT}"}, {"sink_type", "stdout"}});
+  set_inbox_pipeline(db, "redis", {{"source_type", "redis"}, {"redis_url", "${ENV:PGTR_T_REDIS}"}, {"redis_stream_key", "k"},
+                                   {"redis_group", "g"}, {"inbox_name", "hooks"}});
+  // A NATS token written as the URL's user, and a server that does not answer: the pipeline
+  // retries, and its status row holds the connection error.
+  db.exec("SELECT pgtrickle.create_outbox('order_events')");
+  set_outbox_pipeline(db, "nats", {{"outbox", "order_events"}, {"sink_type", "nats"}, {"nats_url", "${ENV:PGTR_T_NATS}"},
+                                   {"nats_stream", "s"}, {"subject_template", "s.x"}});
+  RelayProcess relay(relay_args(db), {"PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX=PGTR_T_",
+                                      "PGTR_T_LISTEN=127.0.0.1:Listen-Secret-4e1d",
+                                      "PGTR_T_SLOT=Slot-Secret-77ab", "PGTR_T_REDIS=redis://relay:Redis-Secret-90c3",
+                                      "PGTR_T_NATS=nats://Nats-Secret-5b0e@127.0.0.1:1"});
+  const std::pair<const char*, const char*> cases[] = {
+      {"listen", "${ENV:PGTR_T_LISTEN}"}, {"slot", "${ENV:PGTR_T_SLOT}"}, {"redis", "url"}, {"nats", "${ENV:PGTR_T_NATS}"}};
+  for (const auto& [pipeline, named] : cases) {
+    std::string error = wait_for_pipeline_error(relay, pipeline);
+    EXPECT_NE(error.find(named), std::string::npos) << pipeline << ": " << error;
+  }
+  ASSERT_TRUE(wait_until([&] {
+    return db.number("SELECT count(*) FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'nats' AND last_error <> ''") == 1;
+  }, 15s)) << relay.err();
+  int status = 0;
+  std::string health = http_get(relay.admin_port(), "/health", status);
+  std::string stored = db.value("SELECT string_agg(pipeline || ': ' || last_error, E'\\n') FROM pgtrickle.relay_pipeline_status");
+  EXPECT_NE(stored.find("${ENV:PGTR_T_NATS}"), std::string::npos) << stored;
+  for (const char* secret : {"Listen-Secret", "Slot-Secret", "Redis-Secret", "Nats-Secret"}) {
+    EXPECT_EQ(health.find(secret), std::string::npos) << health;
+    EXPECT_EQ(stored.find(secret), std::string::npos) << stored;
+    EXPECT_EQ(relay.err().find(secret), std::string::npos) << relay.err();
+  }
+}
+
 // File sinks of pipelines defined in SQL write only under --sql-file-dir: not elsewhere, not
 // through "..", not through a symlink; with no directory set, nowhere.
 TEST(HostAccess, AFileSinkDefinedInSqlWritesOnlyUnderTheOperatorsDirectory) {

@@ -11,6 +11,7 @@
 #include "pg/connection.h"
 #include "backends/stream/stream_sink.h"
 #include "util/strings.h"
+#include "config/pipeline_config.h"
 
 using namespace relay;
 
@@ -79,6 +80,20 @@ TEST(Redact, PasswordsInUrlsAndKeyValueStrings) {
   EXPECT_EQ(util::redact_url("https://h/in?token=abc&API_KEY=k&sig=s&X-Amz-Signature=z&page=2#top"),
             "https://h/in?token=***&API_KEY=***&sig=***&X-Amz-Signature=***&page=2#top");
   EXPECT_EQ(util::redact_url("nats://a:4222,nats://u:pw@b:4222"), "nats://a:4222,nats://u:***@b:4222");
+}
+
+// A value resolved from a reference reads as the reference wherever an error quotes it, whole or
+// inside a longer value; numbers and booleans are no secrets and stay.
+TEST(Redact, AValueResolvedFromAReferenceReadsAsTheReference) {
+  ::setenv("REDACT_TEST_URL", "not a url: Opaque-Secret-7f3a", 1);
+  ::setenv("REDACT_TEST_PASSWORD", "Inner-Secret-91c2", 1);
+  ::setenv("REDACT_TEST_PORT", "4222", 1);
+  auto whole = resolve_secret_string("${ENV:REDACT_TEST_URL}");
+  auto inner = resolve_secret_string("plain:${ENV:REDACT_TEST_PASSWORD}@host:${ENV:REDACT_TEST_PORT}");
+  ASSERT_TRUE(whole && inner);
+  EXPECT_EQ(util::redact_url("listen \"" + *whole + "\": no port"), "listen \"${ENV:REDACT_TEST_URL}\": no port");
+  EXPECT_EQ(util::safe_excerpt("cannot connect to " + *inner), "cannot connect to plain:${ENV:REDACT_TEST_PASSWORD}@host:4222");
+  EXPECT_EQ(util::redact_url("batch of 4222 rows"), "batch of 4222 rows");
 }
 
 TEST(StreamSink, EncodesLinesInEachFormat) {
