@@ -171,6 +171,28 @@ BEGIN
 END
 $$;
 
+-- The owner of p_rel, for which the installer makes a function that runs as that owner (capture,
+-- rendering rows from the WAL): refused unless the installing role acts for it. p_what names what
+-- is made, as in "cannot <p_what> of table t".
+CREATE OR REPLACE FUNCTION pgtrickle._relay_installer_acts_for(p_rel regclass, p_what text)
+RETURNS oid
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_owner oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel);
+BEGIN
+  IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('cannot %s of table %s: role %s, which installed pgtrickle-relay, does not act for its owner %s',
+                       p_what, p_rel, current_user, v_owner::regrole),
+      HINT = format('A superuser may run it, or grant the installing role the owner''s rights: GRANT %s TO %I.',
+                    v_owner::regrole, current_user);
+  END IF;
+  RETURN v_owner;
+END
+$$;
+
 -- Locks only the installer takes. Each is an empty table locked in SHARE UPDATE EXCLUSIVE mode,
 -- which conflicts with itself but with none of the modes a role without rights on the table can
 -- hold (a stranger's EXPLAIN or failed statement takes at most ROW EXCLUSIVE, and LOCK TABLE is

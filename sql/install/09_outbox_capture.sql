@@ -340,14 +340,7 @@ DECLARE
   v_old_owner oid;
   v_me        oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
 BEGIN
-  SELECT c.relowner INTO v_owner FROM pg_class AS c WHERE c.oid = v_rel;
-  IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
-    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = format('cannot attach the outbox capture of table %s: role %s, which installed pgtrickle-relay, '
-                       'does not act for its owner %s', v_rel, current_user, v_owner::regrole),
-      HINT = format('A superuser may run it, or grant the installing role the owner''s rights: GRANT %s TO %I.',
-                    v_owner::regrole, current_user);
-  END IF;
+  v_owner := pgtrickle._relay_installer_acts_for(v_rel, 'attach the outbox capture');
   SELECT p.proowner INTO v_old_owner FROM pg_proc AS p WHERE p.oid = to_regprocedure(format('pgtrickle.%I()', v_fn));
 
   EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS %L',
@@ -387,6 +380,148 @@ BEGIN
 END
 $$;
 
+-- ---- WAL capture: rows rendered as the table's owner -----------------------------------------
+--
+-- The relay reads a WAL-captured table's changes as text and renders them through the column
+-- types (casts, domains' checks, to_jsonb of the owner's types) and reads an unchanged TOASTed
+-- value from the table (its row security policies): code the table's owner controls. It runs in
+-- a function owned by, and run as, that owner, made from the template below for each such table;
+-- the relay calls it through _wal_render, the installer's, which undoes whatever that code changed
+-- in the session (a subtransaction always rolled back), so the owner's code never runs with the
+-- relay's rights (which read every pipeline's raw config) nor leaves a setting behind.
+
+-- The template (called as is for pgstream.events, the installer's table): rows of p_rel from the
+-- WAL. p_columns: [{"name", "type" (oid), "mod", "key"}] as the WAL described the table when the
+-- rows were written (a backlog read after a column was added or dropped keeps each row's shape of
+-- its time); p_rows: [{"row": {column: text}, "fill": bool, "key_only": bool}]. Each row comes out as
+-- to_jsonb renders it: every value rebuilt by its type's input function.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_template(p_rel regclass, p_columns jsonb, p_rows jsonb)
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c        record;
+  v_object text := '';
+  v_match  text := '';
+  v_keys   text := '';
+  v_name   text;
+  v_type   text;
+  v_value  text;
+BEGIN
+  FOR c IN SELECT x.c ->> 'name' AS name, (x.c ->> 'type')::oid AS type, (x.c ->> 'mod')::int AS mod,
+                  coalesce((x.c ->> 'key')::boolean, false) AS key, x.n
+           FROM pg_catalog.jsonb_array_elements(p_columns) WITH ORDINALITY AS x(c, n) ORDER BY x.n LOOP
+    v_name := pg_catalog.quote_literal(c.name);
+    v_type := pg_catalog.format_type(c.type, c.mod);
+    -- A JSON value stays JSON (cast from its text it would become a JSON string).
+    v_value := CASE WHEN c.type IN (114, 3802) THEN pg_catalog.format('r.x->%s', v_name)
+                    ELSE pg_catalog.format('to_jsonb((r.x->>%s)::%s)', v_name, v_type) END;
+    -- jsonb_build_object takes at most 50 pairs: wider rows are built in parts.
+    v_object := v_object || CASE WHEN c.n = 1 THEN 'jsonb_build_object(' WHEN (c.n - 1) % 50 = 0 THEN ') || jsonb_build_object(' ELSE ', ' END
+                || pg_catalog.format('%1$s, CASE WHEN r.x ? %1$s THEN %2$s ELSE r.cur->%1$s END', v_name, v_value);
+    IF c.key THEN
+      v_keys := v_keys || CASE WHEN v_keys = '' THEN '' ELSE ', ' END || v_name;
+      v_match := v_match || CASE WHEN v_match = '' THEN '' ELSE ' AND ' END
+                 || pg_catalog.format('cur.%I = (r.x->>%s)::%s', c.name, v_name, v_type);
+    END IF;
+  END LOOP;
+  -- A value the WAL left out (an unchanged TOASTed one) is the current row's, found by the key; a
+  -- key-only row (an old row of which the WAL carries only the key) keeps the key's columns.
+  RETURN QUERY EXECUTE pg_catalog.format(
+    'SELECT CASE WHEN (e.x->>''key_only'')::boolean '
+    'THEN (SELECT coalesce(jsonb_object_agg(j.key, j.value), ''{}'') FROM jsonb_each(o.row) AS j WHERE j.key = ANY (ARRAY[%s]::text[])) '
+    'ELSE o.row END::text '
+    'FROM jsonb_array_elements($1) WITH ORDINALITY AS e(x, n) '
+    'CROSS JOIN LATERAL (SELECT e.x->''row'' AS x, CASE WHEN (e.x->>''fill'')::boolean THEN %s END AS cur '
+    '                    FROM (SELECT e.x->''row'' AS x) AS r) AS r '
+    'CROSS JOIN LATERAL (SELECT %s AS row) AS o ORDER BY e.n',
+    v_keys,
+    CASE WHEN v_match = '' THEN 'NULL::jsonb' ELSE pg_catalog.format('(SELECT to_jsonb(cur) FROM %s AS cur WHERE %s)', p_rel, v_match) END,
+    CASE WHEN v_object = '' THEN '''{}''::jsonb' ELSE v_object || ')' END)
+  USING p_rows;
+END
+$$;
+DROP FUNCTION IF EXISTS pgtrickle._wal_rows_template(regclass, oid[], int[], text[], boolean[], jsonb);
+
+-- The name of a WAL-captured outbox's render function.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_function(p_outbox text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '_wal_rows_' || left(md5(p_outbox), 16) $$;
+
+-- (Re)creates a WAL-captured outbox's render function: the template's code, owned by the table's
+-- owner, run as the owner, callable by nobody else (the installer's _wal_render calls it).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_make(t pgtrickle.outbox_tables)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_fn    text := format('pgtrickle.%I(pg_catalog.regclass, pg_catalog.jsonb, pg_catalog.jsonb)', pgtrickle._wal_rows_function(t.outbox_name));
+  v_rel   regclass := pgtrickle._outbox_source(t);
+  v_owner oid := pgtrickle._relay_installer_acts_for(v_rel, 'make the function rendering the WAL rows');
+  v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
+  v_old   oid;
+BEGIN
+  v_old := (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = to_regprocedure(v_fn));
+  EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I(p_rel pg_catalog.regclass, p_columns pg_catalog.jsonb, p_rows pg_catalog.jsonb) '
+                 'RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
+                 pgtrickle._wal_rows_function(t.outbox_name),
+                 (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = 'pgtrickle._wal_rows_template(regclass, jsonb, jsonb)'::regprocedure));
+  EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
+  IF v_owner <> coalesce(v_old, v_me) THEN
+    PERFORM pgtrickle._relay_give_function(v_fn::regprocedure, v_owner);
+  END IF;
+END
+$$;
+
+-- What the relay calls to render rows of a table captured from the WAL (schema and table as the
+-- WAL names them; p_columns and p_rows as the template takes them): the owner's render function,
+-- in a subtransaction always rolled back once its rows are in hand, so nothing the owner's code did
+-- outlives the call. pgstream.events, the installer's, is rendered directly.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_render(p_schema text, p_table text, p_columns jsonb, p_rows jsonb)
+RETURNS SETOF text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  t      pgtrickle.outbox_tables;
+  v_rel  regclass;
+  v_fn   regprocedure;
+  v_out  text[];
+BEGIN
+  IF (p_schema, p_table) = ('pgstream', 'events') THEN
+    RETURN QUERY SELECT pgtrickle._wal_rows_template('pgstream.events'::regclass, p_columns, p_rows);
+    RETURN;
+  END IF;
+  SELECT * INTO t FROM pgtrickle.outbox_tables AS o WHERE o.source_schema = p_schema AND o.source_table = p_table AND o.capture = 'wal';
+  v_rel := pgtrickle._outbox_source(t);
+  v_fn := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', pgtrickle._wal_rows_function(t.outbox_name)));
+  IF v_rel IS NULL OR v_fn IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = format('table %I.%I is not captured from the WAL by this install, or its render function is missing', p_schema, p_table),
+      HINT = format('Capture it again: SELECT pgtrickle.enable_outbox(%L, capture => ''wal'') (or run `pgtrickle-relay install` again).',
+                    format('%I.%I', p_schema, p_table));
+  END IF;
+  IF (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn) <> (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel) THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = format('table %s changed owner: its rows are rendered as its owner, and are not until its capture is attached again', v_rel),
+      HINT = format('Run SELECT pgtrickle.enable_outbox(%L, capture => ''wal'') as the new owner (or a superuser).', v_rel::text);
+  END IF;
+  BEGIN
+    EXECUTE format('SELECT array_agg(r.r ORDER BY r.n) FROM %s($1, $2, $3) WITH ORDINALITY AS r(r, n)', v_fn::regproc)
+    INTO v_out USING v_rel, p_columns, p_rows;
+    RAISE EXCEPTION USING ERRCODE = 'P0004';
+  EXCEPTION WHEN assert_failure THEN
+    NULL;
+  END;
+  RETURN QUERY SELECT u.r FROM unnest(v_out) WITH ORDINALITY AS u(r, n) ORDER BY u.n;
+END
+$$;
+DROP FUNCTION IF EXISTS pgtrickle._wal_render(text, text, oid[], int[], text[], boolean[], jsonb);
+
 -- inline_threshold_rows is written into the capture function: a change attaches it again.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_threshold_changed()
 RETURNS trigger
@@ -414,7 +549,15 @@ DECLARE
 BEGIN
   FOR t IN SELECT * FROM pgtrickle.outbox_tables AS o WHERE pgtrickle._outbox_source(o) IS NOT NULL LOOP
     BEGIN
-      PERFORM pgtrickle._outbox_attach(t);
+      IF t.capture = 'wal' THEN
+        -- No trigger (earlier installs attached one again here): its render function instead,
+        -- and the relay's role no longer reads the table itself.
+        PERFORM pgtrickle._outbox_detach(pgtrickle._outbox_source(t));
+        PERFORM pgtrickle._wal_rows_make(t);
+        EXECUTE format('REVOKE SELECT ON %s FROM pgtrickle_relay', pgtrickle._outbox_source(t));
+      ELSE
+        PERFORM pgtrickle._outbox_attach(t);
+      END IF;
     EXCEPTION WHEN insufficient_privilege THEN
       RAISE WARNING 'table %.% keeps its earlier capture trigger: %', t.source_schema, t.source_table, SQLERRM
         USING HINT = 'Run SELECT pgtrickle.enable_outbox(...) for it as a superuser.';

@@ -67,7 +67,7 @@ AS $$
 $$;
 
 -- Is this the outbox of a pgstream stream: the view pgtrickle.pgstream_<N> over pgstream.events
--- (16_pgstream_events.sql)? Only pgstream.stream_outbox() registers such names (the others are outbox_...).
+-- (17_pgstream_events.sql)? Only pgstream.stream_outbox() registers such names (the others are outbox_...).
 -- Its rows go only when their partition is dropped, and nothing writes it but the stream's triggers.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_is_stream(p_outbox text)
 RETURNS boolean
@@ -231,9 +231,8 @@ BEGIN
     -- and DELETEs a publication would break).
     PERFORM pgtrickle._outbox_detach(v_rel);
     PERFORM pgtrickle._relay_publication_create(p_name, v_rel);
-    -- The relay renders the rows it reads from the WAL through the table's row type, and reads an
-    -- unchanged TOASTed value the WAL leaves out from the table: what the WAL already shows it.
-    EXECUTE format('GRANT SELECT ON %s TO pgtrickle_relay', v_rel);
+    -- The relay renders the rows it reads from the WAL as the table's owner (_wal_render).
+    PERFORM pgtrickle._wal_rows_make(t);
   ELSE
     PERFORM pgtrickle._outbox_attach(t);
   END IF;
@@ -365,7 +364,7 @@ BEGIN
       PERFORM pgtrickle._outbox_detach(v_rel);
       IF t.capture = 'wal' THEN
         PERFORM pgtrickle._relay_publication_drop(p_name, v_rel, true);
-        EXECUTE format('REVOKE SELECT ON %s FROM pgtrickle_relay', v_rel);
+        EXECUTE format('REVOKE SELECT ON %s FROM pgtrickle_relay', v_rel);   -- granted by earlier installs
       END IF;
     END IF;
   END IF;
@@ -376,6 +375,7 @@ BEGIN
     DELETE FROM pgtrickle.relay_offsets WHERE outbox = t.outbox_name;
   END IF;
   EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I()', pgtrickle._outbox_capture_function(t.outbox_name));
+  EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I(regclass, jsonb, jsonb)', pgtrickle._wal_rows_function(t.outbox_name));
   EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.outbox_name);
   IF t.delta_table IS NOT NULL THEN
     EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.delta_table);

@@ -17,7 +17,8 @@ set(RELAY_SQL_INSTALL_FILES
   sql/install/13_inbox.sql
   sql/install/14_backfill.sql
   sql/install/15_pgstream_subscriptions.sql
-  sql/install/16_pgstream_events.sql
-  sql/install/17_version.sql
-  sql/install/18_privileges.sql
+  sql/install/16_pgstream_generation.sql
+  sql/install/17_pgstream_events.sql
+  sql/install/18_version.sql
+  sql/install/19_privileges.sql
 )

@@ -1,11 +1,12 @@
 // Several relays in one group: pipelines spread across them, a dead relay's pipelines move to the
 // others, and a relay that stalled past its lease cannot store a position or acknowledge anything
-// once it wakes up.
+// once it wakes up. A login that is not a relay holding a pipeline's ownership lock is named.
 #include <signal.h>
 
 #include <set>
 #include <thread>
 
+#include "core/ownership.h"
 #include "fixture.h"
 
 using namespace relay::test;
@@ -108,4 +109,39 @@ TEST(HighAvailability, AStalledOwnerIsFencedAndCannotMoveThePositionOnceItWakes)
   // The new owner goes on.
   db.exec("INSERT INTO t SELECT g FROM generate_series(16, 20) g");
   ASSERT_TRUE(wait_until([&] { return remote.number("SELECT count(*) FROM pgtrickle.inbox_fence") == 20; }, 15s)) << b.err();
+}
+
+// Any login may take an advisory lock whose key it knows, and the ownership keys are computed from
+// public names. A stranger holding one is named on /health and in the log, with the way out; once
+// its session ends, the pipeline runs.
+TEST(HighAvailability, AStrangerHoldingAPipelinesLockIsNamedUntilItsSessionEnds) {
+  TestDb db;
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  std::string file = work_dir() + "/stranger-" + db.name();
+  set_outbox_pipeline(db, "held", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", file}});
+  std::string role = db.name() + "_stranger";
+  db.exec("CREATE ROLE " + role + " LOGIN");
+  std::string url = db.url();
+  auto at = url.find('@'), scheme = url.find("://");
+  auto stranger = relay::pg::Connection::open(url.substr(0, scheme + 3) + role + url.substr(at), "not a relay");
+  ASSERT_TRUE(stranger) << stranger.error().message;
+  auto pid = stranger->exec("SELECT pg_backend_pid()::text");
+  ASSERT_TRUE(pid);
+  ASSERT_TRUE(stranger->exec("SELECT pg_advisory_lock(" + std::to_string(relay::ownership_lock_key("default", "held")) + ")"));
+
+  RelayProcess relay(relay_args(db));  // a pipeline defined in SQL is owned within group "default"
+  std::string error = wait_for_pipeline_error(relay, "held");
+  EXPECT_NE(error.find("held by pid " + pid->str(0, 0) + " (role " + role), std::string::npos) << error;
+  EXPECT_NE(error.find("not a relay's"), std::string::npos) << error;
+  EXPECT_NE(error.find("pg_terminate_backend(" + pid->str(0, 0) + ")"), std::string::npos) << error;
+  EXPECT_NE(relay.err().find("A session that is not a relay holds the pipeline's ownership lock"), std::string::npos) << relay.err();
+
+  db.exec("SELECT pg_terminate_backend(" + pid->str(0, 0) + ")");
+  db.exec("INSERT INTO t SELECT g FROM generate_series(1, 10) g");
+  EXPECT_TRUE(wait_until([&] { return read_lines(file).size() == 10; }, 15s)) << "the pipeline runs once the stranger is gone\n" << relay.err();
+  int status = 0;
+  auto health = json::parse(http_get(relay.admin_port(), "/health", status));
+  EXPECT_EQ(health["pipelines"][0]["state"], "running") << health.dump();
+  EXPECT_TRUE(health["pipelines"][0]["last_error"].is_null()) << health.dump();
 }

@@ -342,3 +342,55 @@ TEST(WalCapture, ASlotNamedInTheConfigIsTheOnlyOneTheRelayCreatesReadsAndDrops) 
       << "the other consumer's slot is neither read nor dropped";
   db.exec("SELECT pg_drop_replication_slot('" + foreign + "')");
 }
+
+// The owner of a table captured from the WAL controls code its rows are rendered through: a
+// domain's check, a row security policy. That code runs as the owner, never with the relay's
+// rights (its role reads every pipeline's raw config), and its settings stay out of the relay's
+// session. Counted in sequences, which no rollback undoes.
+TEST(WalCapture, TheOwnersCodeInTheTablesTypesAndPoliciesRunsAsTheOwnerNeverAsTheRelay) {
+  TestDb db;
+  std::string url = replication_login_url(db);
+  std::string owner = db.name() + "_owner";
+  db.exec("CREATE ROLE " + owner + " LOGIN");
+  db.exec("CREATE SCHEMA a AUTHORIZATION " + owner);
+  db.exec("SET ROLE " + owner);
+  db.exec("CREATE SEQUENCE a.as_owner");
+  db.exec("CREATE SEQUENCE a.as_relay");
+  db.exec("GRANT USAGE ON SCHEMA a TO PUBLIC");
+  db.exec("GRANT USAGE ON SEQUENCE a.as_owner, a.as_relay TO PUBLIC");
+  // Counts runs as the owner and as a relay's login (the test's own writes, as a superuser, count as neither).
+  db.exec("CREATE FUNCTION a.spy(v text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN "
+          "  IF current_user = '" + owner + "' THEN PERFORM nextval('a.as_owner'); "
+          "  ELSIF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
+          "        AND pg_has_role(current_user, 'pgtrickle_relay', 'MEMBER') THEN PERFORM nextval('a.as_relay'); END IF; "
+          "  PERFORM set_config('search_path', 'a, pg_catalog', false); RETURN true; END $$");
+  db.exec("CREATE DOMAIN a.watched AS text CHECK (a.spy(VALUE))");
+  db.exec("CREATE TABLE a.orders (id int PRIMARY KEY, note a.watched, big text)");
+  db.exec("ALTER TABLE a.orders ALTER COLUMN big SET STORAGE EXTERNAL");
+  db.exec("ALTER TABLE a.orders ENABLE ROW LEVEL SECURITY");
+  db.exec("ALTER TABLE a.orders FORCE ROW LEVEL SECURITY");
+  db.exec("CREATE POLICY everything ON a.orders USING (a.spy(note))");
+  db.exec("RESET ROLE");
+  db.exec("SELECT pgtrickle.enable_outbox('a.orders', capture => 'wal')");
+  std::string out = work_dir() + "/owner-code-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "orders-out", {{"stream_table", "a.orders"}, {"sink_type", "file"}, {"path", out}});
+
+  RelayProcess relay(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << relay.err();
+  db.exec("INSERT INTO a.orders VALUES (1, 'one', repeat('x', 10000)), (2, 'two', 'small')");
+  db.exec("UPDATE a.orders SET note = 'ONE' WHERE id = 1");  // the unchanged TOASTed value is read from the table
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 3; }, 15s)) << relay.err();
+  auto lines = json_lines(out);
+  EXPECT_EQ(lines[2]["payload"]["note"], "ONE");
+  EXPECT_EQ(lines[2]["payload"]["big"].get<std::string>().size(), 10000u) << "read from the table, as its owner";
+  EXPECT_EQ(db.value("SELECT is_called FROM a.as_relay"), "f") << "the owner's code never ran as the relay's role";
+  EXPECT_EQ(db.value("SELECT is_called FROM a.as_owner"), "t") << "it ran as the owner";
+
+  // The relay's session kept its search path: later rows render alike.
+  db.exec("INSERT INTO a.orders VALUES (3, 'three', NULL)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 4; }, 15s)) << relay.err();
+  EXPECT_EQ(json_lines(out)[3]["payload"]["note"], "three");
+  EXPECT_EQ(db.value("SELECT is_called FROM a.as_relay"), "f");
+  EXPECT_EQ(db.value("SELECT has_table_privilege('pgtrickle_relay', 'a.orders', 'SELECT')"), "f")
+      << "the relay's role needs no right on the table";
+}

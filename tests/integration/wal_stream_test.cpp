@@ -206,7 +206,7 @@ std::vector<Change> read_changes(WalStream& stream, size_t count, po::Relation& 
 }
 
 TEST(WalRows, ARowReadFromTheWalRendersExactlyAsToJsonbDoesForEveryColumnType) {
-  TestDb db(false);
+  TestDb db;
   db.exec("CREATE TYPE mood AS ENUM ('sad', 'happy')");
   db.exec("CREATE TYPE pair AS (a int, b text)");
   db.exec("CREATE DOMAIN positive AS int CHECK (VALUE > 0)");
@@ -214,6 +214,7 @@ TEST(WalRows, ARowReadFromTheWalRendersExactlyAsToJsonbDoesForEveryColumnType) {
           "nan float8, big float8, tiny float8, ok bool, t text, v varchar(10), c char(3), u uuid, j json, jb jsonb, "
           "d date, ts timestamp, tz timestamptz, tm time, ttz timetz, iv interval, b bytea, ia int[], ta text[], "
           "m mood, p pair, pos positive, ip inet, \"Mixed Case\" text)");
+  db.exec("SELECT pgtrickle.enable_outbox('\"Odd Table\"', capture => 'wal')");  // rendered as its owner
   db.exec("CREATE PUBLICATION p FOR TABLE \"Odd Table\"");
   Slot slot(db, "rows_" + db.name());
   db.exec("INSERT INTO \"Odd Table\" VALUES (1, -7, 9007199254740993, 12.5, 1.1, 0.1, 'NaN', 1e20, 1.5e-7, true, "
@@ -242,12 +243,13 @@ TEST(WalRows, ARowReadFromTheWalRendersExactlyAsToJsonbDoesForEveryColumnType) {
 }
 
 TEST(WalRows, AnUnchangedToastedValueComesFromTheOldRowOrTheTableNeverAsNull) {
-  TestDb db(false);
+  TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY, note text, big text)");
   db.exec("ALTER TABLE t ALTER COLUMN big SET STORAGE EXTERNAL");
   db.exec("CREATE TABLE f (id int PRIMARY KEY, note text, big text)");
   db.exec("ALTER TABLE f ALTER COLUMN big SET STORAGE EXTERNAL");
   db.exec("ALTER TABLE f REPLICA IDENTITY FULL");
+  for (const char* table : {"t", "f"}) db.exec(std::string("SELECT pgtrickle.enable_outbox('") + table + "', capture => 'wal')");
   db.exec("CREATE PUBLICATION p FOR TABLE t, f");
   db.exec("INSERT INTO t VALUES (1, 'a', repeat('x', 10000))");
   db.exec("INSERT INTO f VALUES (1, 'a', repeat('y', 10000))");
@@ -287,8 +289,9 @@ std::string rows_text(const std::vector<postgres::DeltaRow>& rows) {
 }
 
 TEST(WalReader, TransactionsComeInChunksWithTheirBeforeImagesAndResumeWhereTheStoredPositionSays) {
-  TestDb db(false);
+  TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY, note text)");
+  db.exec("SELECT pgtrickle.enable_outbox('t', capture => 'wal')");  // its rows are rendered as its owner
   db.exec("CREATE PUBLICATION p FOR TABLE t");
   Slot slot(db, "reader_" + db.name());
   db.exec("INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 5) AS g");
@@ -345,8 +348,9 @@ TEST(WalReader, TransactionsComeInChunksWithTheirBeforeImagesAndResumeWhereTheSt
 // A backlog of small transactions: each one's rows are rendered along with the one before it,
 // and still come out with the table's shape of their own time, a truncation in its place.
 TEST(WalReader, TransactionsThatArrivedBehindTheCurrentOneComeOutRightAcrossAShapeChange) {
-  TestDb db(false);
+  TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY, note text)");
+  db.exec("SELECT pgtrickle.enable_outbox('t', capture => 'wal')");  // its rows are rendered as its owner
   db.exec("CREATE PUBLICATION p FOR TABLE t");
   Slot slot(db, "ahead_" + db.name());
   for (int i = 1; i <= 4; ++i) db.exec(fmt::format("INSERT INTO t VALUES ({0}, 'n{0}')", i));
@@ -391,7 +395,7 @@ TEST(WalReader, TransactionsThatArrivedBehindTheCurrentOneComeOutRightAcrossASha
 }
 
 TEST(WalReader, AnIdleSlotFollowsTheServersWal) {
-  TestDb db(false);
+  TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");
   db.exec("CREATE TABLE busy (id int PRIMARY KEY, pad text)");
   db.exec("CREATE PUBLICATION p FOR TABLE t");

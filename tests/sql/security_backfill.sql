@@ -9,12 +9,7 @@ CREATE ROLE :"padmin" LOGIN IN ROLE pgtrickle_relay_admin;
 GRANT CREATE ON SCHEMA public TO :"owner";
 SELECT format('GRANT CREATE ON DATABASE %I TO %I', current_database(), :'owner') \gexec
 CREATE EXTENSION IF NOT EXISTS dblink;
-CREATE FUNCTION pg_temp.login(p_conn text, p_role text) RETURNS text LANGUAGE sql AS $$
-  SELECT dblink_connect(p_conn, format('dbname=%s user=%s', current_database(), p_role)
-                        || coalesce(' host=' || nullif(current_setting('unix_socket_directories'), ''), '')
-                        || ' port=' || current_setting('port'))
-$$;
-SELECT pg_temp.login('owner', :'owner'), pg_temp.login('padmin', :'padmin');
+SELECT dblink_connect('owner', login_conninfo(:'owner')), dblink_connect('padmin', login_conninfo(:'padmin'));
 CREATE FUNCTION pg_temp.superusers() RETURNS text[] LANGUAGE sql AS $$
   SELECT coalesce(array_agg(rolname ORDER BY rolname), '{}') FROM pg_roles
   WHERE rolsuper AND rolname LIKE current_database() || '\_%'

@@ -99,6 +99,8 @@ INSERT INTO audited VALUES
   ('pgtrickle._relay_backfill_initial(text,text)', 'relay', 'SELECT pgtrickle._relay_backfill_initial(%1$L, ''outbox_salaries'')'),
   ('pgtrickle._relay_backfill_end(bigint,text)', 'relay', 'SELECT pgtrickle._relay_backfill_end(1, %1$L)'),
   ('pgtrickle._relay_backfill_watermark()', 'relay', 'SELECT pgtrickle._relay_backfill_watermark()'),
+  ('pgtrickle._wal_render(text,text,jsonb,jsonb)', 'relay',
+   'SELECT * FROM pgtrickle._wal_render(''vschema'', %1$L, jsonb_build_array(jsonb_build_object(''name'', %1$L, ''type'', 25, ''mod'', -1, ''key'', true)), jsonb_build_array(jsonb_build_object(''row'', jsonb_build_object(%1$L, %1$L), ''fill'', true)))'),
   ('pgstream.stream_outbox(bigint)', 'relay', 'SELECT pgstream.stream_outbox(length(%1$L))'),
   ('pgstream.stream_publication(bigint)', 'relay', 'SELECT pgstream.stream_publication(length(%1$L))'),
   ('pgstream.maintain_partitions()', 'relay', 'SELECT * FROM pgstream.maintain_partitions()'),
@@ -113,7 +115,8 @@ DO $$
 BEGIN
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
                      WHERE p.prosecdef AND ((p.pronamespace = 'pgtrickle'::regnamespace
-                                             AND p.proname !~ '^_outbox_capture_' AND p.proname !~ '^_backfill_rows_')
+                                             AND p.proname !~ '^_outbox_capture_' AND p.proname !~ '^_backfill_rows_'
+                                             AND p.proname !~ '^_wal_rows_')
                                             OR (p.pronamespace = 'pgstream'::regnamespace AND p.proname !~ '^_(publish|emit)_after_'))),
                     (SELECT array_agg(fn ORDER BY fn COLLATE "C") FROM audited),
                     'the SECURITY DEFINER functions are exactly the audited ones');
@@ -121,7 +124,8 @@ BEGIN
                      WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.prosecdef
                        AND ((NOT coalesce(p.proconfig && ARRAY['search_path=pg_catalog, pgtrickle, pg_temp'], false)
                              AND p.proname !~ '^_outbox_capture_'    -- they name everything (security_capture.sql)
-                             AND p.proname !~ '^_backfill_rows_')    -- search path pg_catalog, pg_temp: the table's owner's condition
+                             AND p.proname !~ '^_backfill_rows_'     -- search path pg_catalog, pg_temp: the table's owner's condition
+                             AND p.proname !~ '^_wal_rows_')         -- the same: rendering as the table's owner
                             OR has_function_privilege('public', p.oid, 'EXECUTE'))),
                     NULL::text[], 'SECURITY DEFINER functions without a pinned search path or open to PUBLIC');
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text) FROM pg_proc AS p

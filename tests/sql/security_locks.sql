@@ -8,12 +8,7 @@ SELECT current_database() || '_stranger' AS stranger, current_database() || '_pa
 CREATE ROLE :"stranger" LOGIN;
 CREATE ROLE :"padmin" LOGIN IN ROLE pgtrickle_relay_admin;
 CREATE EXTENSION IF NOT EXISTS dblink;
-CREATE FUNCTION pg_temp.login(p_conn text, p_role text) RETURNS text LANGUAGE sql AS $$
-  SELECT dblink_connect(p_conn, format('dbname=%s user=%s', current_database(), p_role)
-                        || coalesce(' host=' || nullif(current_setting('unix_socket_directories'), ''), '')
-                        || ' port=' || current_setting('port'))
-$$;
-SELECT pg_temp.login('stranger', :'stranger'), pg_temp.login('padmin', :'padmin');
+SELECT dblink_connect('stranger', login_conninfo(:'stranger')), dblink_connect('padmin', login_conninfo(:'padmin'));
 
 CREATE TABLE public.orders (id int PRIMARY KEY, total int);
 SELECT pgtrickle.enable_outbox('public.orders');

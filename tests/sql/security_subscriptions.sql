@@ -11,13 +11,8 @@ CREATE ROLE :"victim" LOGIN;
 GRANT CREATE ON SCHEMA public TO :"owner", :"victim";
 SELECT format('GRANT CREATE ON DATABASE %I TO %I', current_database(), :'owner') \gexec
 CREATE EXTENSION IF NOT EXISTS dblink;
-CREATE FUNCTION pg_temp.login(p_conn text, p_role text) RETURNS text LANGUAGE sql AS $$
-  SELECT dblink_connect(p_conn, format('dbname=%s user=%s', current_database(), p_role)
-                        || coalesce(' host=' || nullif(current_setting('unix_socket_directories'), ''), '')
-                        || ' port=' || current_setting('port'))
-$$;
 SELECT format('GRANT CREATE ON DATABASE %I TO %I', current_database(), :'victim') \gexec
-SELECT pg_temp.login('anyone', :'anyone'), pg_temp.login('owner', :'owner'), pg_temp.login('victim', :'victim');
+SELECT dblink_connect('anyone', login_conninfo(:'anyone')), dblink_connect('owner', login_conninfo(:'owner')), dblink_connect('victim', login_conninfo(:'victim'));
 
 -- A function that makes its session's login a superuser when run with a superuser's rights, and
 -- does nothing otherwise: what every attack below tries to get the installer to run.

@@ -23,8 +23,8 @@ Status WalReader::connect() {
   auto db = pg::Connection::open(url_, app_ + " rows");
   if (!db) return db.error();
   db_ = std::move(*db);
-  prepared_.clear();
-  render_name_.clear();
+  columns_.clear();
+  if (auto p = db_.prepare("wal_render", RowRenderer::kStatement); !p) return p;
   auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publication = table_.publication, .application_name = app_});
   if (!s) return s.error();
   stream_.emplace(std::move(*s));
@@ -80,7 +80,7 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
 
 void WalReader::set_relation(const po::Relation& relation) {
   relation_ = relation;
-  render_name_.clear();  // its shape may have changed
+  columns_.clear();  // its shape may have changed
 }
 
 Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wait) {
@@ -188,19 +188,8 @@ Status WalReader::render(std::vector<Pending>& rows) {
   }
   array += ']';
   if (count == 0) return {};
-  // Prepared once per table shape: planning the statement cost as much as running it.
-  if (render_name_.empty()) {
-    auto statement = RowRenderer::statement(db_, relation_);
-    if (!statement) return statement.error();
-    auto [it, fresh] = prepared_.emplace(*statement, "wal_render_" + std::to_string(prepared_.size()));
-    if (fresh)
-      if (auto s = db_.prepare(it->second, it->first); !s) {
-        prepared_.erase(it);
-        return s;
-      }
-    render_name_ = it->second;
-  }
-  auto rendered = RowRenderer::render(db_, relation_, array, render_name_);
+  if (columns_.empty()) columns_ = RowRenderer::columns_json(relation_);
+  auto rendered = RowRenderer::render(db_, relation_, array, "wal_render", columns_);
   if (!rendered) return rendered.error();
   if (rendered->size() != count)
     return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table_.schema, table_.name,

@@ -97,8 +97,7 @@ class WalReader {
   Table table_;
   std::optional<WalStream> stream_;
   pg::Connection db_;  // renders rows
-  std::map<std::string, std::string> prepared_;  // render statement -> its name on db_ (planned once)
-  std::string render_name_;                      // the prepared statement of relation_'s shape, once known
+  std::string columns_;  // relation_'s columns as rendering takes them, once known
   pgoutput::Relation relation_;
   bool in_txn_ = false;     // between a Begin handed out by next() and its Commit
   bool ended_ = false;      // the current transaction's Commit was read

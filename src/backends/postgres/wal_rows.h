@@ -1,7 +1,7 @@
 // How a row read from the WAL becomes the JSON object trigger capture writes (to_jsonb of the
 // row), for every column type alike: the relay hands the row's text values back to PostgreSQL,
 // which rebuilds each column with its type's own input function and renders it with to_jsonb, many
-// rows per statement. The columns and types are those the WAL gives for the row, so a backlog
+// rows per statement (pgtrickle._wal_rows_template, 09_outbox_capture.sql). The columns and types are those the WAL gives for the row, so a backlog
 // read after a column was added or dropped keeps each row's shape of its time. A TOASTed value an
 // UPDATE left unchanged is not in the WAL: it comes from the old row when the table's REPLICA
 // IDENTITY FULL carries it, else from the table.
@@ -23,15 +23,22 @@ namespace relay::postgres {
 void append_row_values(const pgoutput::Relation& relation, const pgoutput::Tuple& tuple, const pgoutput::Tuple* old,
                        std::string& out, bool key_only = false);
 
-// Renders rows of one table as to_jsonb would.
+// Renders rows of one table as to_jsonb would, through pgtrickle._wal_render: a captured table's
+// rows as its owner (their types' casts and checks, its row security policies are the owner's
+// code, which must not run with the relay's rights), in a subtransaction rolled back once the rows
+// are in hand, so nothing that code does reaches the relay's session.
 class RowRenderer {
  public:
+  // $1 the table's schema, $2 its name, $3 columns_json(relation), $4 the rows.
+  static constexpr const char* kStatement = "SELECT r FROM pgtrickle._wal_render($1, $2, $3::jsonb, $4::jsonb) AS r";
+  // [{"name", "type", "mod", "key"}, ...]: the columns as the WAL describes them.
+  static std::string columns_json(const pgoutput::Relation& relation);
   // `rows` is a JSON array of append_row_values objects of `relation`; one to_jsonb text per row,
-  // in order. With `prepared`, the name under which statement(relation) is prepared on `db`.
+  // in order. With `prepared`, the name under which kStatement is prepared on `db`, and `columns`,
+  // columns_json(relation) made before.
   static Result<std::vector<std::string>> render(pg::Connection& db, const pgoutput::Relation& relation,
-                                                 const std::string& rows, const std::string& prepared = "");
-  // The statement render runs for `relation`, which names its column types as `db` spells them.
-  static Result<std::string> statement(pg::Connection& db, const pgoutput::Relation& relation);
+                                                 const std::string& rows, const std::string& prepared = "",
+                                                 std::string columns = "");
 };
 
 }  // namespace relay::postgres

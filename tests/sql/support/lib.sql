@@ -37,3 +37,14 @@ BEGIN
   END IF;
 END
 $$;
+
+-- The connection string of a login of this test's database (for dblink_connect): attacks are run
+-- on real connections of the role they are made as.
+CREATE FUNCTION public.login_conninfo(p_role text)
+RETURNS text
+LANGUAGE sql
+AS $$
+  SELECT format('dbname=%s user=%s', current_database(), p_role)
+         || coalesce(' host=' || nullif(current_setting('unix_socket_directories'), ''), '')
+         || ' port=' || current_setting('port')
+$$;

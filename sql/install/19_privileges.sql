@@ -78,9 +78,10 @@ DECLARE
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
     'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes',
     'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_is_stream', '_outbox_waiting',
-    '_relay_backfill_initial', '_relay_backfill_end', '_relay_backfill_function', '_relay_backfill_watermark'];
-  -- Everything meant to be called by people and applications.
-  v_admin_functions text[] := v_relay_functions || ARRAY[
+    '_relay_backfill_initial', '_relay_backfill_end', '_relay_backfill_function', '_relay_backfill_watermark', '_wal_render'];
+  -- Everything meant to be called by people and applications (rendering rows as a table's owner,
+  -- which reads the table, is the relay's alone).
+  v_admin_functions text[] := array_remove(v_relay_functions, '_wal_render') || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',
     'enable_outbox', '_outbox_enable', 'disable_outbox', '_outbox_disable', 'create_outbox',
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
@@ -141,7 +142,7 @@ BEGIN
     FROM pg_catalog.pg_proc AS p
     WHERE p.pronamespace = 'pgtrickle'::regnamespace
       AND (p.proname = ANY (v_admin_functions) OR p.proname = 'relay_config_notify'
-           OR p.proname ~ '^_(relay|outbox|consumer|inbox)')
+           OR p.proname ~ '^_(relay|outbox|consumer|inbox|wal)')
   LOOP
     IF NOT f.extension_owned THEN
       EXECUTE format('REVOKE ALL ON %s %s FROM PUBLIC, pgtrickle_relay, pgtrickle_relay_admin', f.kind, f.signature);
@@ -156,7 +157,7 @@ BEGIN
 END
 $$;
 
--- Schema pgstream (15_pgstream_subscriptions.sql, 16_pgstream_events.sql). Anyone may write subscriptions: its triggers admit only a role
+-- Schema pgstream (15_pgstream_subscriptions.sql, 16_pgstream_generation.sql, 17_pgstream_events.sql). Anyone may write subscriptions: its triggers admit only a role
 -- acting for the subscribed table's owner (as CREATE TRIGGER would). The validation they run as
 -- that role compiles its expressions with the helpers left to PUBLIC (they run with the caller's
 -- rights and touch nothing); every other function is the installer's, the relay's and the

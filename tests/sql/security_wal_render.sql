@@ -1,0 +1,109 @@
+-- Rows read from the WAL are rendered through their column types and, for an unchanged TOASTed
+-- value, read from the table: a domain's check, a cast, a row security policy are the table
+-- owner's code. It runs as the owner, never with the relay's rights (which read every pipeline's
+-- raw config), and nothing it sets outlives the call. The relay and a pipeline admin act on real
+-- connections (dblink).
+
+SELECT current_database() || '_owner' AS owner, current_database() || '_relay' AS relay,
+       current_database() || '_padmin' AS padmin \gset
+CREATE ROLE :"owner" LOGIN;
+CREATE ROLE :"relay" LOGIN IN ROLE pgtrickle_relay;
+CREATE ROLE :"padmin" LOGIN IN ROLE pgtrickle_relay_admin;
+GRANT CREATE ON SCHEMA public TO :"owner";
+SELECT format('GRANT CREATE ON DATABASE %I TO %I', current_database(), :'owner') \gexec
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT dblink_connect('owner', login_conninfo(:'owner')), dblink_connect('relay', login_conninfo(:'relay')), dblink_connect('padmin', login_conninfo(:'padmin'));
+-- A literal secret in a pipeline config, which the relay's role reads.
+SELECT pgtrickle.set_relay_outbox('secret-out', config => '{"stream_table": "orders", "sink_type": "webhook", "url": "https://hooks.example/x", "headers": {"Authorization": "Bearer s3cr3t-token"}}');
+
+-- The owner's table: a domain whose check records who runs it and what it can read of the
+-- relay's catalog, and moves the session's search_path; a policy that does the same.
+SELECT dblink_exec('owner', $q$
+  DO $d$ BEGIN
+    CREATE SCHEMA a;
+    CREATE TABLE a.seen (who text, config text);
+    GRANT INSERT ON a.seen TO PUBLIC;
+    GRANT USAGE ON SCHEMA a TO PUBLIC;
+    CREATE FUNCTION a.spy(v text) RETURNS boolean LANGUAGE plpgsql AS $f$
+    DECLARE
+      v_config text;
+    BEGIN
+      BEGIN
+        SELECT string_agg(config::text, ',') INTO v_config FROM pgtrickle.relay_outbox_config;
+      EXCEPTION WHEN insufficient_privilege THEN
+        v_config := NULL;
+      END;
+      INSERT INTO a.seen VALUES (current_user, v_config);
+      PERFORM pg_catalog.set_config('search_path', 'a, pg_catalog', false);
+      RETURN true;
+    END $f$;
+    GRANT EXECUTE ON FUNCTION a.spy(text) TO PUBLIC;
+    CREATE DOMAIN a.watched AS text CHECK (a.spy(VALUE));
+    CREATE TABLE public.orders (id int PRIMARY KEY, note a.watched);
+    ALTER TABLE public.orders ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE public.orders FORCE ROW LEVEL SECURITY;
+    CREATE POLICY everything ON public.orders USING (a.spy(note));
+    INSERT INTO public.orders VALUES (1, 'stored');
+  END $d$$q$);
+SELECT pgtrickle.enable_outbox('public.orders', capture => 'wal');
+TRUNCATE a.seen;
+
+-- What the relay sends for a row read from the WAL: a value to cast through the domain, and one
+-- the WAL left out, read from the table (through the policy).
+SELECT jsonb_build_array(jsonb_build_object('name', 'id', 'type', 'int4'::regtype::oid, 'mod', -1, 'key', true),
+                         jsonb_build_object('name', 'note', 'type', 'a.watched'::regtype::oid, 'mod', -1, 'key', false)) AS columns \gset
+SELECT * FROM dblink('relay', 'SHOW search_path') AS t(path text) \gset before_
+SELECT assert_eq((SELECT array_agg(r) FROM dblink('relay', format('SELECT r FROM pgtrickle._wal_render(%L, %L, %L, %L) AS r',
+                  'public', 'orders', :'columns',
+                  '[{"row": {"id": "2", "note": "new"}, "fill": false, "key_only": false}, {"row": {"id": "1"}, "fill": true, "key_only": false}]'))
+                  AS t(r text)),
+                 ARRAY['{"id": 2, "note": "new"}', '{"id": 1, "note": "stored"}'], 'the rows are rendered, the left-out value read from the table');
+SELECT assert_eq((SELECT count(*) FROM a.seen), 0::bigint,
+                 'nothing the owner''s code wrote survives the call (it ran in a subtransaction rolled back)');
+SELECT assert_eq((SELECT path FROM dblink('relay', 'SHOW search_path') AS t(path text)), :'before_path',
+                 'the relay''s session keeps its search_path');
+
+-- Who the owner's code ran as: seen through a sequence, which a rollback does not undo.
+SELECT dblink_exec('owner', $q$
+  DO $d$ BEGIN
+    CREATE SEQUENCE a.owner_runs;
+    CREATE SEQUENCE a.other_runs;
+    GRANT USAGE ON SEQUENCE a.owner_runs, a.other_runs TO PUBLIC;
+    CREATE OR REPLACE FUNCTION a.spy(v text) RETURNS boolean LANGUAGE plpgsql AS $f$
+    BEGIN
+      IF pg_has_role(current_user, 'pgtrickle_relay', 'MEMBER') THEN
+        PERFORM nextval('a.other_runs');
+      ELSE
+        PERFORM nextval('a.owner_runs');
+      END IF;
+      RETURN true;
+    END $f$;
+  END $d$$q$);
+SELECT count(*) FROM dblink('relay', format('SELECT r FROM pgtrickle._wal_render(%L, %L, %L, %L) AS r', 'public', 'orders', :'columns',
+                                            '[{"row": {"id": "3", "note": "x"}, "fill": false, "key_only": false}, {"row": {"id": "1"}, "fill": true, "key_only": false}]'))
+  AS t(r text);
+SELECT assert_eq((SELECT last_value FROM a.owner_runs) > 1 AND NOT (SELECT is_called FROM a.other_runs), true,
+                 'the owner''s code ran as the owner, never as the relay');
+
+-- Nobody else renders: not a pipeline admin (it would read the table by key), not the relay
+-- around the wrapper.
+SELECT expect_error(format($q$SELECT * FROM dblink('padmin', %L) AS t(r text)$q$,
+                           format('SELECT r FROM pgtrickle._wal_render(%L, %L, %L, %L) AS r', 'public', 'orders', :'columns', '[]')),
+                    'permission denied for function _wal_render');
+SELECT expect_error(format($q$SELECT * FROM dblink('relay', %L) AS t(r text)$q$,
+                           format('SELECT r FROM pgtrickle.%I(%L, %L, %L) AS r', pgtrickle._wal_rows_function(o.outbox_name), 'public.orders', :'columns', '[]')),
+                    'permission denied for function')
+FROM pgtrickle.outbox_tables AS o WHERE o.source_table = 'orders';
+SELECT assert_eq(has_table_privilege('pgtrickle_relay', 'public.orders', 'SELECT'), false, 'the relay''s role needs no right on the table');
+
+-- A table that changed owner is not rendered until its capture is attached again.
+SELECT format('ALTER TABLE public.orders OWNER TO %I', :'padmin') \gexec
+SELECT expect_error(format($q$SELECT * FROM dblink('relay', %L) AS t(r text)$q$,
+                           format('SELECT r FROM pgtrickle._wal_render(%L, %L, %L, %L) AS r', 'public', 'orders', :'columns', '[]')),
+                    'changed owner');
+
+SELECT dblink_disconnect('owner'), dblink_disconnect('relay'), dblink_disconnect('padmin');
+SELECT pgtrickle.delete_relay('secret-out');
+SELECT pgtrickle.disable_outbox('public.orders');
+DROP TABLE public.orders;
+DROP SCHEMA a CASCADE;
