@@ -517,6 +517,10 @@ BEGIN
   EXCEPTION WHEN assert_failure THEN
     NULL;
   END;
+  -- What a rollback does not undo: prepared statements (the relay's next statement could be the
+  -- owner's, run as the relay) and advisory locks. The relay prepares nothing on this connection.
+  DEALLOCATE ALL;
+  PERFORM pg_catalog.pg_advisory_unlock_all();
   RETURN QUERY SELECT u.r FROM unnest(v_out) WITH ORDINALITY AS u(r, n) ORDER BY u.n;
 END
 $$;

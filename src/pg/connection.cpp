@@ -226,6 +226,14 @@ Status Connection::send_prepared(const std::string& name, const Params& params) 
   return {};
 }
 
+Status Connection::send(const std::string& sql, const Params& params) {
+  if (!conn_) return retriable("not connected to PostgreSQL");
+  ParamArrays a(params);
+  if (!PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()), nullptr, a.values.data(), nullptr, nullptr, 0))
+    return retriable(std::string("cannot send a statement: ") + PQerrorMessage(conn_.get()));
+  return {};
+}
+
 bool Connection::result_ready() {
   // A broken connection counts as ready: receive() then reports why.
   return !conn_ || !PQconsumeInput(conn_.get()) || !PQisBusy(conn_.get());

@@ -73,6 +73,7 @@ class Connection {
   Result<PgResult> exec_prepared(const std::string& name, const Params& params);
   // Pipelined use: send now, collect the result later (nothing else may be sent in between).
   Status send_prepared(const std::string& name, const Params& params);
+  Status send(const std::string& sql, const Params& params);  // the same, for an unnamed statement
   Result<PgResult> receive(const std::string& what);
   // After send_prepared: reads what arrived and says whether receive() would return without waiting.
   bool result_ready();

@@ -419,3 +419,49 @@ TEST(BackfillFailure, AChunkThatCannotBeReadEndsTheBackfillWithTheReasonAndTheCh
   }, 30s)) << "the pipeline goes on";
   EXPECT_EQ(json::parse(db.value("SELECT backfill FROM pgtrickle.list_relay_configs()"))["state"], "failed");
 }
+
+// A backfill reads the table through the owner's function, in the relay's session, where the
+// owner's code (here a row security policy, and the function itself, which the owner may rewrite)
+// runs as the owner. What it leaves behind that a rollback does not undo must not reach the relay:
+// a prepared statement under a name the relay would run, an advisory lock. Runs counted in
+// sequences, which no rollback undoes.
+TEST(BackfillIsolation, TheOwnersCodeCannotPlantAStatementTheRelayRunsAsItself) {
+  TestDb db;
+  std::string owner = db.name() + "_owner";
+  db.exec("CREATE ROLE " + owner + " LOGIN");
+  db.exec("CREATE SCHEMA a AUTHORIZATION " + owner);
+  db.exec("SET ROLE " + owner);
+  db.exec("CREATE SEQUENCE a.as_relay");
+  db.exec("GRANT USAGE ON SCHEMA a TO PUBLIC");
+  db.exec("GRANT USAGE ON SEQUENCE a.as_relay TO PUBLIC");
+  // Run by whoever executes the planted statement.
+  db.exec("CREATE FUNCTION a.caught() RETURNS bigint LANGUAGE sql AS $$ SELECT nextval('a.as_relay') "
+          "WHERE pg_has_role(current_user, 'pgtrickle_relay', 'MEMBER') AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) $$");
+  db.exec("GRANT EXECUTE ON FUNCTION a.caught() TO PUBLIC");
+  // Plants, under every name a relay might prepare, a statement calling it; takes an advisory lock.
+  db.exec("CREATE FUNCTION a.plant() RETURNS boolean LANGUAGE plpgsql AS $$ DECLARE n text; BEGIN "
+          "  FOREACH n IN ARRAY ARRAY['bf_wanted', 'bf_low', 'bf_chunk', 'bf_high'] LOOP "
+          "    BEGIN EXECUTE format('DEALLOCATE %I', n); EXCEPTION WHEN invalid_sql_statement_name THEN NULL; END; "
+          "    EXECUTE format('PREPARE %I AS SELECT a.caught()', n); "
+          "  END LOOP; "
+          "  PERFORM pg_advisory_lock(7072753140512305998); RETURN true; END $$");
+  db.exec("CREATE TABLE a.items (id bigint PRIMARY KEY, note text)");
+  db.exec("INSERT INTO a.items SELECT g, 'row ' || g FROM generate_series(1, 250) AS g");
+  db.exec("ALTER TABLE a.items ENABLE ROW LEVEL SECURITY");
+  db.exec("ALTER TABLE a.items FORCE ROW LEVEL SECURITY");
+  db.exec("CREATE POLICY everything ON a.items USING (a.plant())");
+  db.exec("RESET ROLE");
+  db.exec("SELECT pgtrickle.enable_outbox('a.items')");
+  std::string out = work_dir() + "/backfill-isolation-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "items-out", {{"stream_table", "a.items"}, {"sink_type", "file"}, {"path", out},
+                                        {"backfill_chunk_rows", 100}, {"backfill", "initial"}});
+
+  RelayProcess relay(args_for(db.relay_url()));
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 250; }, 20s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return backfill_state(db) == "done"; }, 10s)) << backfill_state(db) << relay.err();
+  EXPECT_EQ(db.value("SELECT is_called FROM a.as_relay"), "f") << "a statement the owner's code planted ran as the relay";
+  EXPECT_EQ(db.number("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = (7072753140512305998 & 4294967295)::oid"), 0)
+      << "an advisory lock the owner's code took stays in the relay's session";
+  db.exec("INSERT INTO a.items VALUES (251, 'after')");
+  EXPECT_TRUE(wait_until([&] { return read_lines(out).size() >= 251; }, 15s)) << "the changes go on\n" << relay.err();
+}

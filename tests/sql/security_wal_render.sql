@@ -85,6 +85,27 @@ SELECT count(*) FROM dblink('relay', format('SELECT r FROM pgtrickle._wal_render
 SELECT assert_eq((SELECT last_value FROM a.owner_runs) > 1 AND NOT (SELECT is_called FROM a.other_runs), true,
                  'the owner''s code ran as the owner, never as the relay');
 
+-- What a rollback does not undo is cleared too: a prepared statement of the name the relay would
+-- run next (run as the relay), an advisory lock (another pipeline's ownership key).
+SELECT dblink_exec('owner', $q$
+  CREATE OR REPLACE FUNCTION a.spy(v text) RETURNS boolean LANGUAGE plpgsql AS $f$
+  BEGIN
+    BEGIN
+      EXECUTE 'PREPARE relay_next AS SELECT a.spy(''run as whoever executes it'')';
+    EXCEPTION WHEN duplicate_prepared_statement THEN
+      NULL;
+    END;
+    PERFORM pg_catalog.pg_advisory_lock(7072753140512305999);
+    RETURN true;
+  END $f$$q$);
+SELECT count(*) FROM dblink('relay', format('SELECT r FROM pgtrickle._wal_render(%L, %L, %L, %L) AS r', 'public', 'orders', :'columns',
+                                            '[{"row": {"id": "4", "note": "x"}, "fill": false, "key_only": false}]'))
+  AS t(r text);
+SELECT assert_eq((SELECT n FROM dblink('relay', 'SELECT count(*) FROM pg_prepared_statements') AS t(n bigint)), 0::bigint,
+                 'no prepared statement left in the relay''s session');
+SELECT assert_eq((SELECT n FROM dblink('relay', 'SELECT count(*) FROM pg_locks WHERE locktype = ''advisory'' AND pid = pg_backend_pid()')
+                  AS t(n bigint)), 0::bigint, 'no advisory lock left in the relay''s session');
+
 -- Nobody else renders: not a pipeline admin (it would read the table by key), not the relay
 -- around the wrapper.
 SELECT expect_error(format($q$SELECT * FROM dblink('padmin', %L) AS t(r text)$q$,

@@ -51,24 +51,27 @@ Status Backfill::connect(const std::string& postgres_url, const std::string& app
   auto c = pg::Connection::open(postgres_url, application_name);
   if (!c) return c.error();
   own_ = std::move(*c);
-  // Trigger capture relies on each statement seeing what committed before it, whatever the
-  // database's default. One statement reads the chunk and the snapshot it was read in (WAL capture
-  // reads it in a REPEATABLE READ transaction, where both are the transaction's).
-  if (auto s = own_.exec("SET default_transaction_isolation = 'read committed'"); !s) return s.error();
-  std::string chunk = fmt::format("SELECT s::text, NULL::text FROM pg_catalog.pg_current_snapshot() AS s "
-                                  "UNION ALL SELECT NULL, r FROM {}($1::jsonb, $2::int) AS r", function_);
-  for (auto [name, sql] : {std::pair<const char*, std::string>{"bf_wanted", "SELECT state IN ('pending', 'running') FROM "
-                                                                            "pgtrickle.relay_backfills WHERE id = $1"},
-                           {"bf_low", "SELECT numbered_seq FROM pgtrickle.outbox_numbering"},
-                           {"bf_chunk", chunk},
-                           {"bf_high", "SELECT pgtrickle._relay_backfill_watermark()"}})
-    if (auto s = own_.prepare(name, sql); !s) return s;
+  if (auto s = set_session(); !s) return s;
+  chunk_sql_ = fmt::format("SELECT s::text, NULL::text FROM pg_catalog.pg_current_snapshot() AS s "
+                           "UNION ALL SELECT NULL, r FROM {}($1::jsonb, $2::int) AS r", function_);
   after_ = progress_.last_key;
   return {};
 }
 
+// The table owner's code runs in this session (the chunk function is the owner's, and so are its
+// condition and the table's row security policies): what it could leave behind that a rollback
+// does not undo (prepared statements the relay would run as itself, advisory locks, settings made
+// for the session) is cleared after each chunk (DISCARD ALL), and the relay prepares nothing here.
+Status Backfill::set_session() {
+  // Trigger capture relies on each statement seeing what committed before it, whatever the
+  // database's default. One statement reads the chunk and the snapshot it was read in (WAL capture
+  // reads it in a REPEATABLE READ transaction, where both are the transaction's).
+  if (auto s = own_.exec("SET jit = off; SET default_transaction_isolation = 'read committed'"); !s) return s.error();
+  return {};
+}
+
 Result<bool> Backfill::wanted() {
-  auto r = own_.exec_prepared("bf_wanted", {std::to_string(progress_.id)});
+  auto r = own_.exec("SELECT state IN ('pending', 'running') FROM pgtrickle.relay_backfills WHERE id = $1", {std::to_string(progress_.id)});
   if (!r) return r.error();
   return r->rows() == 1 && r->boolean(0, 0);
 }
@@ -81,7 +84,7 @@ Result<bool> Backfill::start_read(bool wal, std::vector<std::uint32_t> recent_xi
   recent_xids_ = std::move(recent_xids);
   if (!wal_) {
     // Every commit numbered up to `low` is visible to the read, which starts after this statement.
-    auto low = own_.exec_prepared("bf_low", {});
+    auto low = own_.exec("SELECT numbered_seq FROM pgtrickle.outbox_numbering");
     if (!low) return low.error();
     read_low_ = low->int64(0, 0);
   }
@@ -95,8 +98,8 @@ Status Backfill::send_chunk_read() {
   // changes (a session setting such as search_path, a temporary table) reaches the relay's next
   // statements.
   if (auto s = own_.exec(wal_ ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN"); !s) return s.error();
-  if (auto s = own_.send_prepared("bf_chunk", {after_.empty() ? std::nullopt : std::optional<std::string>(after_),
-                                               std::to_string(chunk_rows_)});
+  if (auto s = own_.send(chunk_sql_, {after_.empty() ? std::nullopt : std::optional<std::string>(after_),
+                                     std::to_string(chunk_rows_)});
       !s)
     return s;
   reading_ = true;
@@ -107,8 +110,8 @@ Status Backfill::finish_read(const std::string& marker) {
   for (int attempt = 0;; ++attempt) {
     auto r = own_.receive("a backfill chunk of " + table_);
     reading_ = false;
-    // Advisory locks are not transactional: none is the relay's on this connection.
-    (void)own_.exec("ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all()");
+    (void)own_.exec("ROLLBACK; DISCARD ALL");
+    if (auto s = set_session(); !s) return s;
     if (!r) return r.error();
     rows_.clear();
     rows_.reserve(r->rows());
@@ -126,7 +129,7 @@ Status Backfill::finish_read(const std::string& marker) {
       for (auto x : util::split_list(snapshot.substr(second + 1), ',')) snap_xip_.insert(to_u64(x));
     if (!wal_) {
       // A numbering round begun after the read: every commit the read saw is numbered up to `high`.
-      auto high = own_.exec_prepared("bf_high", {});
+      auto high = own_.exec("SELECT pgtrickle._relay_backfill_watermark()");
       if (!high) return high.error();
       low_ = read_low_;
       high_ = high->int64(0, 0);

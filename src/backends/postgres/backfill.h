@@ -98,9 +98,11 @@ class Backfill {
   std::string key_object(std::string_view row) const;
   std::uint64_t full_xid(std::uint32_t xid) const;
   Status send_chunk_read();
+  Status set_session();
 
   std::vector<std::string> key_columns_;
   std::string function_;  // schema-qualified chunk function
+  std::string chunk_sql_;  // reads a chunk through it, with the read's snapshot
   std::string table_;     // schema.table, for logs
   int chunk_rows_ = 10000;
   std::int64_t rows_estimated_ = -1;

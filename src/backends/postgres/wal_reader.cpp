@@ -24,7 +24,6 @@ Status WalReader::connect() {
   if (!db) return db.error();
   db_ = std::move(*db);
   columns_.clear();
-  if (auto p = db_.prepare("wal_render", RowRenderer::kStatement); !p) return p;
   auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publication = table_.publication, .application_name = app_});
   if (!s) return s.error();
   stream_.emplace(std::move(*s));
@@ -189,7 +188,7 @@ Status WalReader::render(std::vector<Pending>& rows) {
   array += ']';
   if (count == 0) return {};
   if (columns_.empty()) columns_ = RowRenderer::columns_json(relation_);
-  auto rendered = RowRenderer::render(db_, relation_, array, "wal_render", columns_);
+  auto rendered = RowRenderer::render(db_, relation_, array, columns_);
   if (!rendered) return rendered.error();
   if (rendered->size() != count)
     return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table_.schema, table_.name,

@@ -50,10 +50,10 @@ std::string RowRenderer::columns_json(const po::Relation& relation) {
 }
 
 Result<std::vector<std::string>> RowRenderer::render(pg::Connection& db, const po::Relation& relation, const std::string& rows,
-                                                     const std::string& prepared, std::string columns) {
+                                                     std::string columns) {
   if (columns.empty()) columns = columns_json(relation);
-  pg::Params params{relation.schema, relation.name, std::move(columns), rows};
-  auto r = prepared.empty() ? db.exec(kStatement, params) : db.exec_prepared(prepared, params);
+  auto r = db.exec("SELECT r FROM pgtrickle._wal_render($1, $2, $3::jsonb, $4::jsonb) AS r",
+                   {relation.schema, relation.name, std::move(columns), rows});
   if (!r) {
     auto e = r.error();
     e.message = fmt::format("rendering rows of {}.{} read from the WAL: {}", relation.schema, relation.name, e.message);

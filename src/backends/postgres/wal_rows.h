@@ -26,19 +26,17 @@ void append_row_values(const pgoutput::Relation& relation, const pgoutput::Tuple
 // Renders rows of one table as to_jsonb would, through pgtrickle._wal_render: a captured table's
 // rows as its owner (their types' casts and checks, its row security policies are the owner's
 // code, which must not run with the relay's rights), in a subtransaction rolled back once the rows
-// are in hand, so nothing that code does reaches the relay's session.
+// are in hand and with what a rollback leaves (prepared statements, advisory locks) cleared, so
+// nothing that code does reaches the relay's session.
 class RowRenderer {
  public:
-  // $1 the table's schema, $2 its name, $3 columns_json(relation), $4 the rows.
-  static constexpr const char* kStatement = "SELECT r FROM pgtrickle._wal_render($1, $2, $3::jsonb, $4::jsonb) AS r";
   // [{"name", "type", "mod", "key"}, ...]: the columns as the WAL describes them.
   static std::string columns_json(const pgoutput::Relation& relation);
   // `rows` is a JSON array of append_row_values objects of `relation`; one to_jsonb text per row,
-  // in order. With `prepared`, the name under which kStatement is prepared on `db`, and `columns`,
-  // columns_json(relation) made before.
+  // in order. `columns`: columns_json(relation), when made before. An unnamed statement: `db`
+  // keeps no prepared statement the owner's code could replace.
   static Result<std::vector<std::string>> render(pg::Connection& db, const pgoutput::Relation& relation,
-                                                 const std::string& rows, const std::string& prepared = "",
-                                                 std::string columns = "");
+                                                 const std::string& rows, std::string columns = "");
 };
 
 }  // namespace relay::postgres
