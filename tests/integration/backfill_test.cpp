@@ -427,12 +427,9 @@ TEST(BackfillFailure, AChunkThatCannotBeReadEndsTheBackfillWithTheReasonAndTheCh
 // sequences, which no rollback undoes.
 TEST(BackfillIsolation, TheOwnersCodeCannotPlantAStatementTheRelayRunsAsItself) {
   TestDb db;
-  std::string owner = db.name() + "_owner";
-  db.exec("CREATE ROLE " + owner + " LOGIN");
-  db.exec("CREATE SCHEMA a AUTHORIZATION " + owner);
+  std::string owner = table_owner_with_schema(db, "a");
   db.exec("SET ROLE " + owner);
   db.exec("CREATE SEQUENCE a.as_relay");
-  db.exec("GRANT USAGE ON SCHEMA a TO PUBLIC");
   db.exec("GRANT USAGE ON SEQUENCE a.as_relay TO PUBLIC");
   // Run by whoever executes the planted statement.
   db.exec("CREATE FUNCTION a.caught() RETURNS bigint LANGUAGE sql AS $$ SELECT nextval('a.as_relay') "

@@ -294,6 +294,14 @@ int run_command(const std::string& cmd, std::string& output) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+std::string table_owner_with_schema(TestDb& db, const std::string& schema) {
+  std::string owner = db.name() + "_owner";
+  db.exec("CREATE ROLE " + owner + " LOGIN");
+  db.exec("CREATE SCHEMA " + schema + " AUTHORIZATION " + owner);
+  db.exec("GRANT USAGE ON SCHEMA " + schema + " TO PUBLIC");
+  return owner;
+}
+
 std::string wait_for_pipeline_error(RelayProcess& relay, const std::string& pipeline, std::chrono::milliseconds timeout) {
   std::string error;
   wait_until([&] {

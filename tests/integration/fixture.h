@@ -91,6 +91,9 @@ int run_command(const std::string& cmd, std::string& output);
 // The last_error /health shows for `pipeline`, once it has one ("" if none within the timeout).
 std::string wait_for_pipeline_error(RelayProcess& relay, const std::string& pipeline,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(15));
+// A login "<db>_owner" owning schema `schema` (which everyone may use): a table owner whose code
+// (types, policies, functions) a test checks never runs with more rights than its own.
+std::string table_owner_with_schema(TestDb& db, const std::string& schema);
 // set_relay_outbox / set_relay_inbox(name, config => <config>).
 void set_outbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config);
 void set_inbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config);

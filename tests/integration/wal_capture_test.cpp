@@ -350,13 +350,10 @@ TEST(WalCapture, ASlotNamedInTheConfigIsTheOnlyOneTheRelayCreatesReadsAndDrops) 
 TEST(WalCapture, TheOwnersCodeInTheTablesTypesAndPoliciesRunsAsTheOwnerNeverAsTheRelay) {
   TestDb db;
   std::string url = replication_login_url(db);
-  std::string owner = db.name() + "_owner";
-  db.exec("CREATE ROLE " + owner + " LOGIN");
-  db.exec("CREATE SCHEMA a AUTHORIZATION " + owner);
+  std::string owner = table_owner_with_schema(db, "a");
   db.exec("SET ROLE " + owner);
   db.exec("CREATE SEQUENCE a.as_owner");
   db.exec("CREATE SEQUENCE a.as_relay");
-  db.exec("GRANT USAGE ON SCHEMA a TO PUBLIC");
   db.exec("GRANT USAGE ON SEQUENCE a.as_owner, a.as_relay TO PUBLIC");
   // Counts runs as the owner and as a relay's login (the test's own writes, as a superuser, count as neither).
   db.exec("CREATE FUNCTION a.spy(v text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN "
