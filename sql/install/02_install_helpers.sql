@@ -171,8 +171,8 @@ BEGIN
 END
 $$;
 
--- The owner of p_rel, for which the installer makes a function that runs as that owner (capture,
--- rendering rows from the WAL): refused unless the installing role acts for it. p_what names what
+-- The owner of p_rel, for which the installer makes a function that runs as that owner (capture, a
+-- backfill, rendering rows from the WAL): refused unless the installing role acts for it. p_what names what
 -- is made, as in "cannot <p_what> of table t".
 CREATE OR REPLACE FUNCTION pgtrickle._relay_installer_acts_for(p_rel regclass, p_what text)
 RETURNS oid

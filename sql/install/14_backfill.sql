@@ -105,15 +105,7 @@ BEGIN
       HINT = format('Its progress: SELECT * FROM pgtrickle.relay_backfills WHERE pipeline = %L ORDER BY id DESC LIMIT 1; '
                     'to start over, SELECT pgtrickle.cancel_backfill(%L) first.', p_pipeline, p_pipeline);
   END IF;
-  SELECT c.relowner INTO v_owner FROM pg_class AS c WHERE c.oid = v_rel;
-  IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
-    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = format('%s: role %s, which installed pgtrickle-relay, does not act for %s''s owner %s, '
-                       'so it cannot make the function that reads the table as its owner',
-                       p_function, current_user, v_rel, v_owner::regrole),
-      HINT = format('A superuser may install it, or grant the installing role the owner''s rights: GRANT %s TO %I.',
-                    v_owner::regrole, current_user);
-  END IF;
+  v_owner := pgtrickle._relay_installer_acts_for(v_rel, 'make the function a backfill reads');
 
   INSERT INTO pgtrickle.relay_backfills (pipeline, outbox, source_schema, source_table, key_columns, where_clause)
   VALUES (p_pipeline, t.outbox_name, t.source_schema, t.source_table, v_keys, nullif(btrim(p_where), ''))
