@@ -284,7 +284,9 @@ BEGIN
   END IF;
 
   v_backend := coalesce(v_found[1],
-                        CASE WHEN p_direction = 'forward' AND p_side = 'source' THEN 'outbox'
+                        -- A forward pipeline naming "tables" reads them from the WAL; else an outbox.
+                        CASE WHEN p_direction = 'forward' AND p_side = 'source' AND p_config ? 'tables' THEN 'wal'
+                             WHEN p_direction = 'forward' AND p_side = 'source' THEN 'outbox'
                              WHEN p_direction = 'reverse' AND p_side = 'sink' THEN 'pg-inbox' END);
   IF v_backend IS NULL THEN
     PERFORM pgtrickle._relay_config_error(p_pipeline,
@@ -334,16 +336,17 @@ BEGIN
   FOREACH v_side IN ARRAY ARRAY['source', 'sink'] LOOP
     v_backend := v_backend || jsonb_build_object(v_side, _relay_pick_backend(p_direction, v_side, p_config, p_name));
   END LOOP;
-  IF p_direction = 'forward' AND v_backend ->> 'source' NOT IN ('outbox', 'pgstream') THEN
+  IF p_direction = 'forward' AND v_backend ->> 'source' NOT IN ('outbox', 'pgstream', 'wal') THEN
     PERFORM _relay_config_error(p_name, format(
-      'a forward pipeline reads an outbox or a pgstream stream, so its source type must be "outbox" or "pgstream", not "%s"; '
+      'a forward pipeline reads an outbox, a pgstream stream or tables from the WAL, so its source type must be "outbox", '
+      '"pgstream" or "wal", not "%s"; '
       'a pipeline from %s into PostgreSQL is a reverse pipeline: use set_relay_inbox',
       v_backend ->> 'source', v_backend ->> 'source'));
   END IF;
-  IF p_direction = 'reverse' AND v_backend ->> 'source' IN ('outbox', 'pgstream') THEN
+  IF p_direction = 'reverse' AND v_backend ->> 'source' IN ('outbox', 'pgstream', 'wal') THEN
     PERFORM _relay_config_error(p_name, format(
       'a pipeline that reads %s is a forward pipeline: use set_relay_outbox',
-      CASE v_backend ->> 'source' WHEN 'outbox' THEN 'an outbox' ELSE 'a pgstream stream' END));
+      CASE v_backend ->> 'source' WHEN 'outbox' THEN 'an outbox' WHEN 'wal' THEN 'tables from the WAL' ELSE 'a pgstream stream' END));
   END IF;
   IF p_direction = 'reverse' AND v_backend ->> 'sink' <> 'pg-inbox' THEN
     PERFORM _relay_config_error(p_name, format(

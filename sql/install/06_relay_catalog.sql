@@ -130,6 +130,12 @@ BEGIN
     END LOOP;
   END IF;
 
+  -- A pipeline capturing tables from the WAL: who may capture them is checked now, for the
+  -- session's role, and its publication made or changed to match.
+  IF p_direction = 'forward' AND v_config #>> '{source,type}' = 'wal' THEN
+    PERFORM pgtrickle._wal_pipeline_prepare(p_name, 'sql', v_config -> 'source');
+  END IF;
+
   -- An unchanged pipeline is not rewritten, so relays are not told to reload it.
   EXECUTE format($q$
     INSERT INTO pgtrickle.%1$I AS t (name, enabled, config) VALUES ($1, coalesce($2, true), $3)

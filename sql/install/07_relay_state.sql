@@ -177,6 +177,7 @@ CALL pgtrickle._relay_define('delete_relay', $ddl$
     DELETE FROM pgtrickle.relay_offsets WHERE pipeline = p_name;
     DELETE FROM pgtrickle.relay_pipeline_status WHERE pipeline = p_name;
     PERFORM pgtrickle._relay_drop_slots(p_name, NULL);
+    PERFORM pgtrickle._wal_pipeline_forget(p_name);
     PERFORM pgtrickle._relay_backfill_forget(p_name, NULL);
     IF pgtrickle._outbox_is_stream(v_outbox) THEN
       PERFORM pgstream._stream_outbox_drop_unused(v_outbox);

@@ -437,7 +437,7 @@ BEGIN
     '                    FROM (SELECT e.x->''row'' AS x) AS r) AS r '
     'CROSS JOIN LATERAL (SELECT %s AS row) AS o ORDER BY e.n',
     v_keys,
-    CASE WHEN v_match = '' THEN 'NULL::jsonb' ELSE pg_catalog.format('(SELECT to_jsonb(cur) FROM %s AS cur WHERE %s)', p_rel, v_match) END,
+    CASE WHEN v_match = '' OR p_rel IS NULL THEN 'NULL::jsonb' ELSE pg_catalog.format('(SELECT to_jsonb(cur) FROM %s AS cur WHERE %s)', p_rel, v_match) END,
     CASE WHEN v_object = '' THEN '''{}''::jsonb' ELSE v_object || ')' END)
   USING p_rows;
 END

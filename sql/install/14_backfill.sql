@@ -186,6 +186,13 @@ DECLARE
   t        pgtrickle.outbox_tables;
 BEGIN
   SELECT c.config INTO v_config FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_name;
+  IF v_config #>> '{source,type}' = 'wal' OR EXISTS (
+       SELECT FROM pgtrickle.relay_wal_publications AS w WHERE w.pipeline = p_name AND v_config IS NULL) THEN
+    RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+      MESSAGE = format('%s: pipeline "%s" captures tables from the WAL by list and pattern, whose backfill is not supported yet',
+                       p_function, p_name),
+      HINT = 'Backfill a table captured with enable_outbox(table, capture => ''wal'') through a pipeline of its own.';
+  END IF;
   IF FOUND THEN
     v_ref := pgtrickle._relay_config_outbox_ref(v_config);
     t := pgtrickle._outbox_find(v_ref, pgtrickle._relay_regclass(v_ref));

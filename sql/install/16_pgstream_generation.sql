@@ -185,7 +185,14 @@ BEGIN
 
   IF NOT EXISTS (SELECT FROM pgstream.subscriptions AS x WHERE x.table_oid = p_table AND x.operation = p_operation) THEN
     IF v_tg_fn IS NOT NULL THEN
-      PERFORM pgstream._lock(format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', v_rel), v_rel, v_what);
+      BEGIN
+        PERFORM pgstream._lock(format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', v_rel), v_rel, v_what);
+      EXCEPTION WHEN undefined_table THEN
+        -- Dropped while the lock was awaited (a temporary table whose session was ending): its
+        -- trigger went with it.
+        PERFORM pgstream._drop_generated(g, NULL);
+        RETURN;
+      END;
     END IF;
     PERFORM pgstream._drop_generated(g, v_rel);
     RETURN;

@@ -222,7 +222,9 @@ bool spec_has(const BackendSpec& spec, std::string_view key) { return find_key(s
 
 // The flat form of seed 001: {"stream_table":..., "sink_type":"nats", "nats_url":..., ...}.
 json flat_to_nested(Direction dir, const json& in, const std::string& where, std::vector<std::string>& problems) {
-  json src_type = dir == Direction::forward ? in.value("source_type", json("outbox")) : in.value("source_type", json());
+  // A forward pipeline naming "tables" reads them from the WAL; else an outbox.
+  json src_type = dir == Direction::forward ? in.value("source_type", json(in.contains("tables") ? "wal" : "outbox"))
+                                            : in.value("source_type", json());
   json sink_type = dir == Direction::forward ? in.value("sink_type", json()) : in.value("sink_type", json("pg-inbox"));
   const auto* src = resolve_type(Role::source, src_type, where, "source_type", problems);
   const auto* sink = resolve_type(Role::sink, sink_type, where, "sink_type", problems);
@@ -331,7 +333,7 @@ json normalize_pipeline(Direction dir, const json& input, const std::string& nam
     sink = resolve_type(Role::sink, nested["sink"].value("type", json()), where + " sink", "type", problems);
 
   if (src && dir == Direction::forward && !is_forward_source(src->name))
-    problems.push_back(fmt::format("{}: a forward pipeline (set_relay_outbox) reads an outbox or a pgstream stream, not \"{}\"; use "
+    problems.push_back(fmt::format("{}: a forward pipeline (set_relay_outbox) reads an outbox, a pgstream stream or tables from the WAL, not \"{}\"; use "
                                    "set_relay_inbox for {} → inbox", where, src->name, src->name));
   if (src && dir == Direction::reverse && is_forward_source(src->name))
     problems.push_back(fmt::format("{}: a reverse pipeline (set_relay_inbox) fills an inbox from a broker, not from \"{}\"; use "

@@ -21,6 +21,6 @@ const BackendSpec* find_spec(Role role, std::string_view type) {
   return nullptr;
 }
 
-bool is_forward_source(std::string_view type) { return type == "outbox" || type == "pgstream"; }
+bool is_forward_source(std::string_view type) { return type == "outbox" || type == "pgstream" || type == "wal"; }
 
 }  // namespace relay

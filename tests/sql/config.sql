@@ -79,7 +79,7 @@ BEGIN
   PERFORM expect_error($q$ SELECT rev('{"inbox_name": "x"}') $q$,
     'source_type is required; valid source types: ' || valid('source'));
   PERFORM expect_error($q$ SELECT fwd('{"source_type": "kafka", "sink_type": "stdout"}') $q$,
-    'a forward pipeline reads an outbox or a pgstream stream, so its source type must be "outbox" or "pgstream", not "kafka"');
+    'a forward pipeline reads an outbox, a pgstream stream or tables from the WAL, so its source type must be "outbox", "pgstream" or "wal", not "kafka"');
   PERFORM expect_error($q$ SELECT rev('{"source_type": "nats", "sink_type": "kafka"}') $q$,
     'a reverse pipeline writes into a PostgreSQL inbox, so its sink type must be "pg-inbox", not "kafka"');
   PERFORM expect_error($q$ SELECT rev('{"source_type": "outbox", "inbox_name": "x"}') $q$,

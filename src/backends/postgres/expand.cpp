@@ -472,7 +472,7 @@ void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
     if (!paired_ins[j]) emit(row, Op::insert, static_cast<std::int64_t>(dels.size() + j), &inss[j], nullptr, full_refresh, out);
 }
 
-void Expander::expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRow>& rows, bool last_chunk,
+void Expander::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk,
                                  std::size_t& consumed, std::vector<Message>& out) {
   consumed = 0;
   auto bad_row = [&](const DeltaRow& r) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,7 @@ struct DeltaRow {
   bool is_delete = false;
   std::string data;  // JSON object text
   bool is_truncate = false;  // the table was truncated here (WAL capture): a full-refresh marker, no data
+  std::uint32_t table = 0;   // WAL capture: the oid of the row's table
 };
 
 struct ExpandOptions {
@@ -61,7 +63,7 @@ class Expander {
   // DELETE and INSERT are paired when adjacent with the same key; `consumed` tells how many rows of
   // the chunk were used (a trailing DELETE whose pair may follow is left for the next chunk unless
   // `last_chunk`).
-  void expand_delta_rows(const OutboxRow& row, const std::vector<DeltaRow>& rows, bool last_chunk,
+  void expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk,
                          std::size_t& consumed, std::vector<Message>& out);
 
   // Appends the message of a row that backfill `backfill_id` read from the table as it is now (op

@@ -18,6 +18,7 @@
 #include "backends/postgres/outbox_reader.h"
 #include "backends/postgres/stream_partitions.h"
 #include "backends/postgres/wal_reader.h"
+#include "backends/postgres/wal_tables.h"
 #include "pg/copy_text.h"
 #include "util/digest.h"
 #include "util/json_scan.h"
@@ -44,6 +45,7 @@ class OutboxSource final : public Source {
 
   Status start() override {
     db_ = ctx_.db;
+    if (config_.source_type == "wal") return start_wal_pipeline();
     if (auto s = resolve_target(); !s) return s;
     auto r = db_->exec("SELECT outbox_table, delta_table, coalesce(key_columns, '{}'), kind, stream_table FROM pgtrickle.resolve_outbox($1)",
                        {target()});
@@ -96,20 +98,11 @@ class OutboxSource final : public Source {
                                               named_slot_.empty() ? slot_name(wal->str(0, 3)) : named_slot_, wal->str(0, 2)};
     }
 
-    // A pipeline defined in SQL has one position, whichever relay group ran it last: one that
-    // moved to another group (or ran in a relay's own group before pipelines had one) carries on
-    // from the position stored most recently, instead of starting over.
-    auto off = db_->exec(config_.origin == "sql"
-                             ? "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets WHERE pipeline = $2 "
-                               "ORDER BY relay_group_id = $1 DESC, updated_at DESC LIMIT 1"
-                             : "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets "
-                               "WHERE relay_group_id = $1 AND pipeline = $2",
-                         {ctx_.relay_group_id, config_.name});
-    if (!off) return off.error();
-    const bool stored = off->rows() == 1;
+    auto stored = load_position();
+    if (!stored) return stored.error();
     // A stream's position means a commit number when the events table is read, an LSN when the WAL
     // is: one stored the other way would skip events or replay them all.
-    if (config_.source_type == "pgstream" && stored) {
+    if (config_.source_type == "pgstream" && *stored) {
       auto slot = db_->exec("SELECT EXISTS (SELECT FROM pgtrickle.relay_slots WHERE pipeline = $1 AND outbox = $2)",
                             {config_.name, outbox_table_});
       if (!slot) return slot.error();
@@ -119,22 +112,9 @@ class OutboxSource final : public Source {
                                  "which forgets its position) and define it again",
                                  stream_from_wal ? "events table" : "WAL", stream_from_wal ? "WAL" : "events table", config_.name));
     }
-    if (off->rows() == 1) {
-      read_.seq = off->int64(0, 0);
-      read_.id = off->int64(0, 1);
-      read_.next_row = off->null(0, 2) ? -1 : off->int64(0, 2);
-      if (off->text(0, 3) != ctx_.relay_group_id)
-        ctx_.log->info("Carrying on from the position stored under another relay group.",
-                       {{"stored_under", std::string(off->text(0, 3))}, {"relay_group_id", ctx_.relay_group_id}});
-    }
-
-    // The pipeline's connection (which holds the ownership lock) only stores positions; reading runs
-    // on connections of its own, in a thread that keeps a batch or two ahead of the sink.
-    // The position only moves while this relay owns the pipeline (a stalled former owner's ack is refused).
-    if (auto s = db_->prepare("ob_ack", fmt::format(kAckSql, ctx_.fence_sql)); !s) return s;
-    if (auto s = db_->prepare("ob_ack_backfill", fmt::format(kAckBackfillSql, fmt::format(kAckSql, ctx_.fence_sql))); !s) return s;
+    if (auto s = prepare_acks(); !s) return s;
     // "backfill": "initial": the table's existing rows go first, the first time the pipeline starts.
-    if (config_.backfill_initial && !stored) {
+    if (config_.backfill_initial && !*stored) {
       auto b = db_->exec("SELECT pgtrickle._relay_backfill_initial($1, $2)", {config_.name, outbox_table_});
       if (!b) return b.error();
       if (!b->null(0, 0)) ctx_.log->info("The pipeline starts with no stored position: its table's existing rows go first.",
@@ -149,20 +129,7 @@ class OutboxSource final : public Source {
                           "FROM pgtrickle.outbox_commits c JOIN pgtrickle.{} o ON o.xid = c.xid "
                           "WHERE c.outbox = {} AND c.seq IS NOT NULL AND (c.seq > $1 OR (c.seq = $1 AND o.id > $2))",
                           t, pg::quote_literal(outbox_table_));
-    // The lag is counted on a connection of its own, in the background: counting a large backlog
-    // takes PostgreSQL a while (about 0.1 s per 200,000 rows) and must not hold up delivery. No
-    // parallel workers: they would take the cores the delivery needs, for a monitoring figure.
-    auto l = pg::Connection::open(ctx_.postgres_url, "pgtrickle-relay lag " + config_.name);
-    if (!l) return l.error();
-    lag_db_ = std::move(*l);
-    (void)lag_db_.exec("SET max_parallel_workers_per_gather = 0");
-    // A slot's lag is what the server's WAL holds beyond what the relay confirmed.
-    if (wal_table_)
-      lag_sql = "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
-                "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint "
-                "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1";
-    if (auto s = lag_db_.prepare("ob_lag", lag_sql); !s) return s;
-    lag_pending_ = false;
+    if (auto s = open_lag(wal_table_ ? std::string(kSlotLagSql) : lag_sql); !s) return s;
 
     if (wal_table_) {
       if (auto s = prepare_slot(); !s) return s;
@@ -174,11 +141,7 @@ class OutboxSource final : public Source {
       if (auto s = reader_->connect(); !s) return s;
       reader_->start_after(read_.seq, read_.id, read_.next_row >= 0);
     }
-    acked_ = read_;
-    stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    room_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    thread_ = std::thread([this] { read_loop(); });
+    launch();
     if (config_.source_type == "pgstream") partitions_.emplace(ctx_.postgres_url, config_.name, ctx_.log);
     if (wal_table_)
       ctx_.log->info("Reading the table's changes from the WAL.",
@@ -189,6 +152,115 @@ class OutboxSource final : public Source {
                                              {"position", fmt::format("{}/{}", read_.seq, read_.id)},
                                              {"kind", table.legacy ? "pg_trickle" : "relay"}});
     return {};
+  }
+
+  // A pipeline of source type "wal": the tables its publication publishes and its "tables" and
+  // "exclude" match, read through its slot.
+  Status start_wal_pipeline() {
+    // A pipeline defined in SQL got its publication from set_relay_outbox, for the role that set it;
+    // one of a relay's TOML file gets it now, for the relay's login.
+    const std::string origin = config_.origin == "sql" ? std::string("sql") : "file:" + ctx_.relay_group_id;
+    auto pub = config_.origin == "sql"
+                   ? db_->exec("SELECT pgtrickle._wal_pipeline_publication($1, $2)", {config_.name, origin})
+                   : db_->exec("SELECT pgtrickle._wal_pipeline_prepare($1, $2, $3::jsonb)",
+                               {config_.name, origin, config_.canonical["source"].dump()});
+    if (!pub) return pub.error();
+    if (pub->rows() != 1 || pub->null(0, 0))
+      return fatal(fmt::format("the pipeline's publication is missing: set the pipeline again (SELECT pgtrickle.set_relay_outbox('{}', "
+                               "...)), which makes it", config_.name));
+    outbox_table_ = pub->str(0, 0);
+    if (auto t = db_->exec("SELECT stream_table, problem FROM pgtrickle._wal_pipeline_tables($1)", {outbox_table_})) {
+      for (int i = 0; i < t->rows(); ++i)
+        if (!t->null(i, 1)) ctx_.log->warn("A table of the pipeline cannot be captured whole.", {{"problem", t->str(i, 1)}});
+      ctx_.log->info("The pipeline's patterns match these tables now.", {{"tables", std::to_string(t->rows())}});
+    }
+
+    postgres::ExpandOptions opt;
+    opt.key_columns = config_.key_columns;
+    if (!config_.key_template.empty()) {
+      auto t = Template::compile(config_.key_template);
+      if (!t) return t.error();
+      key_template_ = std::move(*t);
+      opt.key_template = &key_template_;
+    }
+    opt.granularity = config_.granularity;
+    opt.format = config_.format;
+    opt.routes = ctx_.sink_routes;
+    tables_.emplace(outbox_table_, std::move(opt), [log = ctx_.log](const std::string& problem) {
+      log->warn("A table of the pipeline cannot be captured whole.", {{"problem", problem}});
+    });
+
+    auto dboid = db_->exec("SELECT oid::text FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()");
+    if (!dboid) return dboid.error();
+    named_slot_ = config_.source_section().text("slot_name");
+    if (!named_slot_.empty() && !is_relay_slot_name(named_slot_)) return fatal("source key \"slot_name\": " + relay_slot_name_rule(named_slot_));
+    wal_table_ = postgres::WalReader::Table{"", "", named_slot_.empty() ? slot_name(dboid->str(0, 0)) : named_slot_, outbox_table_};
+
+    auto stored = load_position();
+    if (!stored) return stored.error();
+    if (auto s = prepare_acks(); !s) return s;
+    if (auto s = open_lag(kSlotLagSql); !s) return s;
+    if (auto s = prepare_slot(); !s) return s;
+    wal_.emplace(ctx_.postgres_url, "pgtrickle-relay wal " + config_.name, *wal_table_,
+                 [this](const pgoutput::Relation& relation) { return tables_->decide(wal_->side_connection(), relation); });
+    if (auto s = wal_->connect(); !s) return s;
+    launch();
+    ctx_.log->info("Reading the tables' changes from the WAL.",
+                   {{"publication", outbox_table_}, {"slot", wal_table_->slot},
+                    {"position", pgoutput::format_lsn(static_cast<pgoutput::Lsn>(read_.seq))}});
+    return {};
+  }
+
+  // Where the pipeline stands, from relay_offsets; whether a position was stored. A pipeline
+  // defined in SQL has one position, whichever relay group ran it last: one that moved to another
+  // group (or ran in a relay's own group before pipelines had one) carries on from the position
+  // stored most recently, instead of starting over.
+  Result<bool> load_position() {
+    auto off = db_->exec(config_.origin == "sql"
+                             ? "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets WHERE pipeline = $2 "
+                               "ORDER BY relay_group_id = $1 DESC, updated_at DESC LIMIT 1"
+                             : "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets "
+                               "WHERE relay_group_id = $1 AND pipeline = $2",
+                         {ctx_.relay_group_id, config_.name});
+    if (!off) return off.error();
+    if (off->rows() != 1) return false;
+    read_.seq = off->int64(0, 0);
+    read_.id = off->int64(0, 1);
+    read_.next_row = off->null(0, 2) ? -1 : off->int64(0, 2);
+    if (off->text(0, 3) != ctx_.relay_group_id)
+      ctx_.log->info("Carrying on from the position stored under another relay group.",
+                     {{"stored_under", std::string(off->text(0, 3))}, {"relay_group_id", ctx_.relay_group_id}});
+    return true;
+  }
+
+  // The pipeline's connection (which holds the ownership lock) only stores positions; reading runs
+  // on connections of its own, in a thread that keeps a batch or two ahead of the sink. The
+  // position only moves while this relay owns the pipeline (a stalled former owner's ack is refused).
+  Status prepare_acks() {
+    if (auto s = db_->prepare("ob_ack", fmt::format(kAckSql, ctx_.fence_sql)); !s) return s;
+    return db_->prepare("ob_ack_backfill", fmt::format(kAckBackfillSql, fmt::format(kAckSql, ctx_.fence_sql)));
+  }
+
+  // The lag is counted on a connection of its own, in the background: counting a large backlog
+  // takes PostgreSQL a while (about 0.1 s per 200,000 rows) and must not hold up delivery. No
+  // parallel workers: they would take the cores the delivery needs, for a monitoring figure.
+  Status open_lag(const std::string& lag_sql) {
+    auto l = pg::Connection::open(ctx_.postgres_url, "pgtrickle-relay lag " + config_.name);
+    if (!l) return l.error();
+    lag_db_ = std::move(*l);
+    (void)lag_db_.exec("SET max_parallel_workers_per_gather = 0");
+    if (auto s = lag_db_.prepare("ob_lag", lag_sql); !s) return s;
+    lag_pending_ = false;
+    return {};
+  }
+
+  // Starts the reader thread from the position read.
+  void launch() {
+    acked_ = read_;
+    stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    room_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    thread_ = std::thread([this] { read_loop(); });
   }
 
   Result<Batch> poll(Deadline) override {
@@ -329,7 +401,12 @@ class OutboxSource final : public Source {
   double lag_seconds_ = -1;
   std::int64_t wal_behind_bytes_ = -1, wal_retained_bytes_ = -1;
 
-  static constexpr size_t kQueueDepth = 2;  // batches read ahead: bounds memory, overlaps reading and sending
+  static constexpr size_t kQueueDepth = 2;
+  // A slot's lag is what the server's WAL holds beyond what the relay confirmed.
+  static constexpr const char* kSlotLagSql =
+      "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
+      "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint "
+      "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1";  // batches read ahead: bounds memory, overlaps reading and sending
   // The position is committed without waiting for its WAL flush (synchronous_commit off, for this
   // statement only): a database crash may forget the last positions, and their rows are then sent
   // again with the same identity (at-least-once), but the next batch does not wait for an fsync.
@@ -750,9 +827,9 @@ class OutboxSource final : public Source {
     auto created = lag_db_.exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
     if (!created) {
       if (lag_db_.last_sqlstate() == "42501")
-        return fatal(fmt::format("cannot create the replication slot \"{}\" for the WAL capture of {}.{}: {}; give the relay's "
+        return fatal(fmt::format("cannot create the replication slot \"{}\" for {}: {}; give the relay's "
                                  "login the REPLICATION attribute (ALTER ROLE <login> REPLICATION)",
-                                 slot, wal_table_->schema, wal_table_->name, created.error().message));
+                                 slot, captured(), created.error().message));
       if (lag_db_.last_sqlstate() == "53400")
         return fatal(fmt::format("cannot create the replication slot \"{}\": {}; raise max_replication_slots (every WAL "
                                  "pipeline holds one) and restart PostgreSQL, or drop unused slots",
@@ -763,7 +840,8 @@ class OutboxSource final : public Source {
     // delete_relay among them may have dropped the slots just before this one existed. Then this
     // one would be abandoned, holding WAL forever: it is dropped again.
     auto wanted = lag_db_.exec(
-        "SELECT (EXISTS (SELECT 1 FROM pgtrickle._outbox_wal_source($1)) OR pgtrickle._outbox_is_stream($1)) "
+        "SELECT (EXISTS (SELECT 1 FROM pgtrickle._outbox_wal_source($1)) OR pgtrickle._outbox_is_stream($1) "
+        "OR EXISTS (SELECT 1 FROM pgtrickle.relay_wal_publications WHERE publication = $1)) "
         "AND EXISTS (SELECT 1 FROM pgtrickle.relay_slots WHERE slot_name = $2) "
         "AND ($3 <> 'sql' OR EXISTS (SELECT 1 FROM pgtrickle.relay_outbox_config WHERE name = $4))",
         {outbox_table_, slot, config_.origin, config_.name});
@@ -771,15 +849,20 @@ class OutboxSource final : public Source {
     if (!wanted->boolean(0, 0)) {
       (void)lag_db_.exec("SELECT pg_catalog.pg_drop_replication_slot($1)", {slot});
       (void)lag_db_.exec("DELETE FROM pgtrickle.relay_slots WHERE slot_name = $1", {slot});
-      return retriable(fmt::format("the WAL capture of {}.{} or the pipeline was removed while its replication slot was "
-                                   "being created; the slot is dropped again",
-                                   wal_table_->schema, wal_table_->name));
+      return retriable(fmt::format("{} or the pipeline was removed while its replication slot was "
+                                   "being created; the slot is dropped again", captured()));
     }
     // A new slot starts at the server's present WAL: a position stored before (another capture
     // mode, an earlier slot) does not apply to it.
     read_ = Position{};
-    ctx_.log->info("Created the replication slot.", {{"slot", slot}, {"table", wal_table_->schema + "." + wal_table_->name}});
+    ctx_.log->info("Created the replication slot.", {{"slot", slot}, {"for", captured()}});
     return {};
+  }
+
+  // What the slot reads, for messages: "the WAL capture of s.t", or the pipeline's publication.
+  std::string captured() const {
+    return wal_table_->schema.empty() ? fmt::format("the tables of publication {}", wal_table_->publication)
+                                      : fmt::format("the WAL capture of {}.{}", wal_table_->schema, wal_table_->name);
   }
 
   // The age of the oldest transaction read and not yet acknowledged; 0 when there is none.
@@ -806,7 +889,8 @@ class OutboxSource final : public Source {
         if (d.is_truncate) backfill_->truncated();
         else backfill_->changed(d.data);
       }
-    expander_->expand_delta_rows(cc.row, *rows, last, consumed, batch.messages);
+    if (tables_) tables_->expand_delta_rows(cc.row, *rows, last, consumed, batch.messages);
+    else expander_->expand_delta_rows(cc.row, *rows, last, consumed, batch.messages);
     if (last && consumed == rows->size()) {
       read_ = {cc.row.seq, cc.row.id, -1};
       cc_.reset();
@@ -826,6 +910,7 @@ class OutboxSource final : public Source {
   std::string outbox_table_;
   Template key_template_;
   std::optional<postgres::Expander> expander_;
+  std::optional<postgres::WalTables> tables_;  // a pipeline of source type "wal": its tables, each with its Expander
   std::optional<postgres::OutboxReader> reader_;
   std::optional<postgres::WalReader::Table> wal_table_;  // set when the table is captured from the WAL
   std::optional<postgres::WalReader> wal_;                // reads it instead of reader_

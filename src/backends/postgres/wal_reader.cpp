@@ -16,14 +16,14 @@ namespace {
 constexpr std::chrono::milliseconds kInTransactionWait{1000};
 }  // namespace
 
-WalReader::WalReader(std::string postgres_url, std::string application_name, Table table)
-    : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)) {}
+WalReader::WalReader(std::string postgres_url, std::string application_name, Table table, Decider decide)
+    : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)), decide_(std::move(decide)) {}
 
 Status WalReader::connect() {
   auto db = pg::Connection::open(url_, app_ + " rows");
   if (!db) return db.error();
   db_ = std::move(*db);
-  columns_.clear();
+  tables_.clear();  // a new session describes every table again
   auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publication = table_.publication, .application_name = app_});
   if (!s) return s.error();
   stream_.emplace(std::move(*s));
@@ -52,7 +52,7 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
       return false;
     }
     if (auto* r = std::get_if<po::Relation>(&**m)) {
-      if (r->schema == table_.schema && r->name == table_.name) set_relation(*r);
+      if (auto s = learn(*r); !s) return s.error();
       continue;
     }
     if (auto* lm = std::get_if<po::LogicalMessage>(&**m)) {
@@ -77,9 +77,23 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
   }
 }
 
-void WalReader::set_relation(const po::Relation& relation) {
-  relation_ = relation;
-  columns_.clear();  // its shape may have changed
+Status WalReader::learn(const po::Relation& relation) {
+  bool read = table_.schema.empty() ? false : relation.schema == table_.schema && relation.name == table_.name;
+  if (decide_) {
+    auto d = decide_(relation);
+    if (!d) return d.error();
+    read = *d;
+  }
+  TableState& t = tables_[relation.oid];
+  t.relation = relation;
+  t.columns.clear();  // its shape may have changed
+  t.wanted = read;
+  return {};
+}
+
+const WalReader::TableState* WalReader::wanted(std::uint32_t oid) const {
+  auto it = tables_.find(oid);
+  return it != tables_.end() && it->second.wanted ? &it->second : nullptr;
 }
 
 Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wait) {
@@ -101,27 +115,27 @@ Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wai
 }
 
 void WalReader::changes_of(const po::Message& m, std::vector<Pending>& out) const {
-  auto ours = [&](uint32_t oid) { return oid == relation_.oid && relation_.oid != 0; };
-  auto push = [&](bool is_delete, const po::Tuple& t, const po::Tuple* old, bool key_only) {
-    Pending p{is_delete, key_only, false, {}, std::nullopt};
-    append_row_values(relation_, t, old, p.values, key_only);
+  auto push = [&](const TableState& table, bool is_delete, const po::Tuple& t, const po::Tuple* old, bool key_only) {
+    Pending p{table.relation.oid, is_delete, key_only, false, {}, std::nullopt};
+    append_row_values(table.relation, t, old, p.values, key_only);
     out.push_back(std::move(p));
   };
   if (auto* i = std::get_if<po::Insert>(&m)) {
-    if (ours(i->relation)) push(false, i->new_tuple, nullptr, false);
+    if (auto* t = wanted(i->relation)) push(*t, false, i->new_tuple, nullptr, false);
   } else if (auto* u = std::get_if<po::Update>(&m)) {
-    if (ours(u->relation)) {
+    if (auto* t = wanted(u->relation)) {
       // The before-image: the whole old row (REPLICA IDENTITY FULL), the old key (the key
       // changed), else the key, which the new row holds.
-      if (u->old_kind == 'O') push(true, u->old_tuple, nullptr, false);
-      else push(true, u->old_kind == 'K' ? u->old_tuple : u->new_tuple, nullptr, true);
-      push(false, u->new_tuple, u->old_kind == 'O' ? &u->old_tuple : nullptr, false);
+      if (u->old_kind == 'O') push(*t, true, u->old_tuple, nullptr, false);
+      else push(*t, true, u->old_kind == 'K' ? u->old_tuple : u->new_tuple, nullptr, true);
+      push(*t, false, u->new_tuple, u->old_kind == 'O' ? &u->old_tuple : nullptr, false);
     }
   } else if (auto* d = std::get_if<po::Delete>(&m)) {
-    if (ours(d->relation)) push(true, d->old_tuple, nullptr, d->old_kind != 'O');
+    if (auto* t = wanted(d->relation)) push(*t, true, d->old_tuple, nullptr, d->old_kind != 'O');
   } else if (auto* t = std::get_if<po::Truncate>(&m)) {
-    if (std::any_of(t->relations.begin(), t->relations.end(), ours))
-      out.push_back(Pending{true, false, true, {}, std::nullopt});
+    // One truncation per table read, in the order the statement named them.
+    for (uint32_t oid : t->relations)
+      if (wanted(oid)) out.push_back(Pending{oid, true, false, true, {}, std::nullopt});
   }
 }
 
@@ -136,7 +150,7 @@ Status WalReader::fill(std::size_t want) {
       break;
     }
     if (auto* r = std::get_if<po::Relation>(&**m)) {
-      if (r->schema == table_.schema && r->name == table_.name) set_relation(*r);  // a column added or dropped
+      if (auto s = learn(*r); !s) return s;  // a column added or dropped, a rename
       continue;
     }
     changes_.clear();
@@ -177,25 +191,33 @@ Status WalReader::read_ahead(std::size_t rows, std::vector<Pending>& chunk) {
 }
 
 Status WalReader::render(std::vector<Pending>& rows) {
-  std::string array = "[";
-  std::size_t count = 0;
-  for (const auto& p : rows) {
-    if (p.is_truncate || p.text) continue;  // no data, or rendered already
-    if (array.size() > 1) array += ',';
-    array += p.values;
-    ++count;
+  // Each table's rows in one statement, tables in the order their first row comes.
+  for (std::size_t first = 0; first < rows.size(); ++first) {
+    const Pending& lead = rows[first];
+    if (lead.is_truncate || lead.text) continue;  // no data, or rendered already
+    auto it = tables_.find(lead.table);
+    if (it == tables_.end()) return retriable(fmt::format("rendering rows of the table with oid {}: the WAL never described it", lead.table));
+    TableState& table = it->second;
+    std::string array = "[";
+    std::size_t count = 0;
+    for (std::size_t i = first; i < rows.size(); ++i) {
+      const Pending& p = rows[i];
+      if (p.is_truncate || p.text || p.table != lead.table) continue;
+      if (array.size() > 1) array += ',';
+      array += p.values;
+      ++count;
+    }
+    array += ']';
+    if (table.columns.empty()) table.columns = RowRenderer::columns_json(table.relation);
+    auto rendered = RowRenderer::render(db_, table.relation, array, table.columns, decide_ ? RowRenderer::Via::pipeline : RowRenderer::Via::outbox);
+    if (!rendered) return rendered.error();
+    if (rendered->size() != count)
+      return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table.relation.schema, table.relation.name,
+                                   rendered->size(), count));
+    std::size_t next = 0;
+    for (std::size_t i = first; i < rows.size(); ++i)
+      if (!rows[i].is_truncate && !rows[i].text && rows[i].table == lead.table) rows[i].text = std::move((*rendered)[next++]);
   }
-  array += ']';
-  if (count == 0) return {};
-  if (columns_.empty()) columns_ = RowRenderer::columns_json(relation_);
-  auto rendered = RowRenderer::render(db_, relation_, array, columns_);
-  if (!rendered) return rendered.error();
-  if (rendered->size() != count)
-    return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table_.schema, table_.name,
-                                 rendered->size(), count));
-  std::size_t next = 0;
-  for (auto& p : rows)
-    if (!p.is_truncate && !p.text) p.text = std::move((*rendered)[next++]);
   return {};
 }
 
@@ -226,7 +248,8 @@ Result<std::vector<DeltaRow>> WalReader::delta_rows(std::int64_t from_row, std::
     std::size_t room = want - chunk.size();
     auto s = ended_ && pending_.empty() && ahead_.empty() && room > 0 ? read_ahead(room, chunk) : render(chunk);
     if (!s) return s.error();
-    for (auto& p : chunk) out.push_back({next_row_++, p.is_delete, p.text ? std::move(*p.text) : std::string(), p.is_truncate});
+    for (auto& p : chunk)
+      out.push_back({next_row_++, p.is_delete, p.text ? std::move(*p.text) : std::string(), p.is_truncate, p.table});
   }
   last_ = out;
   return out;

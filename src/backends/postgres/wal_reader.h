@@ -1,8 +1,11 @@
-// Reads one table's committed transactions from its logical slot, in commit order, the way the
-// outbox source reads a claim-check delta: each transaction is an OutboxRow whose seq and id are its
-// commit LSN (so a message's identity is "<outbox>:<commit LSN>:<n>", the same on every replay),
-// and its rows are handed out in chunks as DeltaRows (an UPDATE: its old row, then its new one),
-// rendered exactly as to_jsonb renders them. Memory holds one chunk, whatever the transaction's size.
+// Reads committed transactions from a logical slot, in commit order, the way the outbox source reads
+// a claim-check delta: each transaction is an OutboxRow whose seq and id are its commit LSN (so a
+// message's identity is "<outbox>:<commit LSN>:<n>", the same on every replay), and its rows are
+// handed out in chunks as DeltaRows (an UPDATE: its old row, then its new one), each naming its
+// table, rendered exactly as to_jsonb renders them. Memory holds one chunk, whatever the
+// transaction's size. The tables read: one named table (a table captured by enable_outbox), or
+// those a decider accepts as the WAL describes them (a pipeline of source type "wal": tables
+// created or renamed later are decided when the WAL first describes them, before their first row).
 // Rows of the transactions that already arrived behind the current one are rendered in the same
 // statement as its last chunk: a backlog of small transactions costs a statement per chunk, not per
 // transaction.
@@ -12,7 +15,9 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,13 +32,16 @@ namespace relay::postgres {
 class WalReader {
  public:
   struct Table {
-    std::string schema;
+    std::string schema;  // the table read; empty: the tables the decider accepts
     std::string name;
     std::string slot;
     std::string publication;
   };
+  // Whether a table the WAL describes is read; called again at each new description (a column
+  // added, a rename). Rows of a table it accepts are rendered through pgtrickle._wal_render_table.
+  using Decider = std::function<Result<bool>(const pgoutput::Relation&)>;
 
-  WalReader(std::string postgres_url, std::string application_name, Table table);
+  WalReader(std::string postgres_url, std::string application_name, Table table, Decider decide = {});
 
   // Streams from the slot's confirmed position.
   Status connect();
@@ -67,6 +75,7 @@ class WalReader {
 
  private:
   struct Pending {  // a change read from the stream
+    std::uint32_t table;  // its relation's oid
     bool is_delete;
     bool key_only;  // the old row's key alone (the table's replica identity carries no more)
     bool is_truncate;
@@ -83,22 +92,30 @@ class WalReader {
   // Reads stream messages until `pending_` holds `want` changes or the transaction's Commit came.
   Status fill(std::size_t want);
   Status read_past_transaction();
-  void set_relation(const pgoutput::Relation& relation);
-  // The changes `m` makes to the table, as `relation_` describes it.
+  struct TableState {
+    pgoutput::Relation relation;
+    std::string columns;  // as rendering takes them, once made
+    bool wanted = false;
+  };
+  // A table described by the WAL: read or not, with its new shape.
+  Status learn(const pgoutput::Relation& relation);
+  // The read table `oid` names, or null.
+  const TableState* wanted(std::uint32_t oid) const;
+  // The changes `m` makes to the tables read, as the WAL described them.
   void changes_of(const pgoutput::Message& m, std::vector<Pending>& out) const;
   // Reads on past the current transaction what already arrived, up to `rows` changes, while it is
   // only the table's inserts, updates and deletes (a new shape of the table stops it): their rows
   // join `chunk`'s statement, and come back with their messages.
   Status read_ahead(std::size_t rows, std::vector<Pending>& chunk);
-  // Renders the rows of `rows` that have no text yet, in one statement.
+  // Renders the rows of `rows` that have no text yet, a statement per table.
   Status render(std::vector<Pending>& rows);
 
   std::string url_, app_;
   Table table_;
+  Decider decide_;
   std::optional<WalStream> stream_;
   pg::Connection db_;  // renders rows
-  std::string columns_;  // relation_'s columns as rendering takes them, once known
-  pgoutput::Relation relation_;
+  std::unordered_map<std::uint32_t, TableState> tables_;  // by relation oid, as the WAL described them
   bool in_txn_ = false;     // between a Begin handed out by next() and its Commit
   bool ended_ = false;      // the current transaction's Commit was read
   pgoutput::Lsn commit_lsn_ = 0;

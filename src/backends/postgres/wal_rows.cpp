@@ -50,10 +50,12 @@ std::string RowRenderer::columns_json(const po::Relation& relation) {
 }
 
 Result<std::vector<std::string>> RowRenderer::render(pg::Connection& db, const po::Relation& relation, const std::string& rows,
-                                                     std::string columns) {
+                                                     std::string columns, Via via) {
   if (columns.empty()) columns = columns_json(relation);
-  auto r = db.exec("SELECT r FROM pgtrickle._wal_render($1, $2, $3::jsonb, $4::jsonb) AS r",
-                   {relation.schema, relation.name, std::move(columns), rows});
+  auto r = via == Via::outbox ? db.exec("SELECT r FROM pgtrickle._wal_render($1, $2, $3::jsonb, $4::jsonb) AS r",
+                                        {relation.schema, relation.name, std::move(columns), rows})
+                              : db.exec("SELECT r FROM pgtrickle._wal_render_table($1::oid, $2::jsonb, $3::jsonb) AS r",
+                                        {std::to_string(relation.oid), std::move(columns), rows});
   if (!r) {
     auto e = r.error();
     e.message = fmt::format("rendering rows of {}.{} read from the WAL: {}", relation.schema, relation.name, e.message);

@@ -78,10 +78,11 @@ DECLARE
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
     'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes',
     'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_is_stream', '_outbox_waiting',
-    '_relay_backfill_initial', '_relay_backfill_end', '_relay_backfill_function', '_relay_backfill_watermark', '_wal_render'];
+    '_relay_backfill_initial', '_relay_backfill_end', '_relay_backfill_function', '_relay_backfill_watermark', '_wal_render',
+    '_wal_render_table', '_wal_pipeline_prepare', '_wal_pipeline_publication', '_wal_pipeline_tables', '_wal_table_info'];
   -- Everything meant to be called by people and applications (rendering rows as a table's owner,
   -- which reads the table, is the relay's alone).
-  v_admin_functions text[] := array_remove(v_relay_functions, '_wal_render') || ARRAY[
+  v_admin_functions text[] := array_remove(array_remove(v_relay_functions, '_wal_render'), '_wal_render_table') || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',
     'enable_outbox', '_outbox_enable', 'disable_outbox', '_outbox_disable', 'create_outbox',
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
@@ -101,7 +102,7 @@ BEGIN
                 pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status, pgtrickle.relay_dead_letters,
                 pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config,
                 pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases,
-                pgtrickle.relay_slots, pgtrickle.relay_backfills
+                pgtrickle.relay_slots, pgtrickle.relay_backfills, pgtrickle.relay_wal_publications
     FROM pgtrickle_relay, pgtrickle_relay_admin;
   -- Raw pipeline configs, which may hold literal secrets, only for the relay; pipeline admins read
   -- them redacted through get_relay_config() and list_relay_configs().
@@ -114,6 +115,8 @@ BEGIN
   -- The relay records the slots it creates for WAL capture; delete_relay and disable_outbox drop them.
   GRANT SELECT, INSERT, DELETE ON pgtrickle.relay_slots TO pgtrickle_relay;
   GRANT SELECT ON pgtrickle.relay_slots TO pgtrickle_relay_admin;
+  -- The publications of WAL pipelines: set_relay_outbox and delete_relay (the installer's) write them.
+  GRANT SELECT ON pgtrickle.relay_wal_publications TO pgtrickle_relay, pgtrickle_relay_admin;
   -- The relay stores a backfill's progress with the pipeline's position; admins watch it.
   GRANT SELECT, UPDATE (state, last_key, rows_done, rows_sent, started_at, updated_at, finished_at)
     ON pgtrickle.relay_backfills TO pgtrickle_relay;

@@ -1,0 +1,393 @@
+-- ============================================================================================
+-- WAL pipelines: many tables through one publication and one slot
+-- ============================================================================================
+--
+-- A forward pipeline of source type "wal" names tables by list and pattern
+-- ({"type": "wal", "tables": ["public.*", "sales.orders"], "exclude": ["public.audit_*"]}). It
+-- reads them through one publication of its own (made here, by whoever may capture those tables)
+-- and one logical slot (made by the relay). Which tables a pattern matches is decided here alone:
+-- the relay asks _wal_table_info when the WAL first describes a table, so a table created later,
+-- or renamed into a pattern, is picked up from its first row.
+--
+-- Who may: capturing a table takes its owner's rights (as enable_outbox does); a pattern also
+-- picks up tables that do not exist yet, of any owner, so it takes what PostgreSQL asks for
+-- CREATE PUBLICATION ... FOR TABLES IN SCHEMA: a superuser. Checked for the session's role when
+-- the pipeline is set (set_relay_outbox) or, for a pipeline of a relay's TOML file, for the
+-- relay's login when it starts.
+
+CREATE TABLE IF NOT EXISTS pgtrickle.relay_wal_publications (
+  publication text PRIMARY KEY,
+  pipeline    text NOT NULL,
+  origin      text NOT NULL,                -- 'sql', or 'file:<relay group>'
+  tables      jsonb NOT NULL,               -- the source's "tables", as given
+  exclude     jsonb NOT NULL DEFAULT '[]',  -- and its "exclude"
+  set_by      text NOT NULL DEFAULT session_user,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (pipeline, origin)
+);
+
+-- The schemas the install made: never captured by a pattern.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_own_schema(p_schema text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT p_schema IN ('pgtrickle', 'pgstream', 'pg_catalog', 'information_schema') OR p_schema LIKE 'pg\_toast%' OR p_schema LIKE 'pg\_temp%' $$;
+
+-- One entry of "tables" or "exclude" read: a name "schema.table" or "table" (schema public), each
+-- part plain (folded to lower case, as SQL folds it; "*" matches any run of characters within the
+-- part) or double-quoted (exact). An entry of "tables" may also be an object {"name": ...}. Returns
+-- the schema's and the table's LIKE patterns, and whether either holds a wildcard; an entry that
+-- is neither raises an error naming it and what to write.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_pattern(p_pipeline text, p_entry jsonb, p_key text)
+RETURNS TABLE (schema_like text, table_like text, schema_exact text, table_exact text, wildcard boolean)
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_text  text := CASE jsonb_typeof(p_entry) WHEN 'string' THEN p_entry #>> '{}'
+                                             WHEN 'object' THEN p_entry ->> 'name' END;
+  v_likes text[] := '{}';
+  v_exact text[] := '{}';
+  v_m     text[];
+  v_rest  text;
+  v_part  text;
+BEGIN
+  IF v_text IS NULL OR btrim(v_text) = '' THEN
+    PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+      'source key "%s": each entry is a table name such as "public.orders", or a pattern such as "public.*"%s; found %s',
+      p_key, CASE p_key WHEN 'tables' THEN ' (or {"name": "public.orders"})' ELSE '' END, p_entry));
+  END IF;
+  v_rest := btrim(v_text);
+  LOOP
+    v_m := regexp_match(v_rest, '^(?:"((?:[^"]|"")+)"|([^."\s]+))\s*(?:\.\s*(.*))?$');
+    IF v_m IS NULL OR cardinality(v_likes) = 2 THEN
+      PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+        'source key "%s": "%s" is not a table name: write "table" or "schema.table" (a part may be "double-quoted", '
+        'and * matches within a part, as in "public.*" or "sales.order_*")', p_key, v_text));
+    END IF;
+    -- A quoted part is exact; a plain one is folded, and its * matches any run of characters.
+    v_part := coalesce(replace(v_m[1], '""', '"'), lower(v_m[2]));
+    v_likes := v_likes || CASE WHEN v_m[1] IS NOT NULL THEN replace(replace(replace(v_part, '\', '\\'), '%', '\%'), '_', '\_')
+                               ELSE replace(replace(replace(replace(v_part, '\', '\\'), '%', '\%'), '_', '\_'), '*', '%') END;
+    v_exact := v_exact || CASE WHEN v_m[1] IS NOT NULL OR position('*' IN v_part) = 0 THEN v_part END;
+    EXIT WHEN v_m[3] IS NULL;
+    v_rest := v_m[3];
+  END LOOP;
+  IF cardinality(v_likes) = 1 THEN
+    v_likes := ARRAY['public'] || v_likes;
+    v_exact := ARRAY['public'] || v_exact;
+  END IF;
+  RETURN QUERY SELECT v_likes[1], v_likes[2], v_exact[1], v_exact[2], v_exact[1] IS NULL OR v_exact[2] IS NULL;
+END
+$$;
+
+-- Does a table named p_schema.p_table belong to a pipeline whose source has these "tables" and
+-- "exclude"? The install's own schemas never do.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_matches(p_tables jsonb, p_exclude jsonb, p_schema text, p_table text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT NOT pgtrickle._wal_own_schema(p_schema)
+     AND EXISTS (SELECT FROM jsonb_array_elements(p_tables) AS e(x), pgtrickle._wal_pattern(NULL, e.x, 'tables') AS p
+                 WHERE p_schema LIKE p.schema_like AND p_table LIKE p.table_like)
+     AND NOT EXISTS (SELECT FROM jsonb_array_elements(coalesce(p_exclude, '[]')) AS e(x), pgtrickle._wal_pattern(NULL, e.x, 'exclude') AS p
+                     WHERE p_schema LIKE p.schema_like AND p_table LIKE p.table_like)
+$$;
+
+-- A source's "tables" or "exclude" as an array (one name may be written alone).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_list(p_value jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN p_value IS NULL OR p_value = 'null' THEN '[]'::jsonb WHEN jsonb_typeof(p_value) = 'array' THEN p_value
+                  ELSE jsonb_build_array(p_value) END $$;
+
+-- The name of a pipeline's publication (a hash: pipeline names are free text, a publication's
+-- name is 63 bytes at most).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_publication_name(p_pipeline text, p_origin text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 'pgtrickle_w' || left(md5(p_origin || '/' || p_pipeline), 20) $$;
+
+-- How a table is named in messages ({stream_table}): schema-qualified where not public.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_stream_table(p_schema text, p_table text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN p_schema = 'public' THEN p_table ELSE p_schema || '.' || p_table END $$;
+
+-- Why PostgreSQL refuses UPDATEs and DELETEs of a published table, and the fix; NULL when it
+-- does not.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_identity_problem(p_rel regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT format('table %s has no primary key or replica identity: PostgreSQL refuses its UPDATEs and DELETEs while it is '
+                'published (inserts are captured); add a primary key, or run ALTER TABLE %s REPLICA IDENTITY FULL', c.oid::regclass, c.oid::regclass)
+  FROM pg_class AS c
+  WHERE c.oid = p_rel AND c.relkind = 'r'
+    AND (c.relreplident = 'n'
+         OR (c.relreplident = 'd' AND NOT EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = c.oid AND i.indisprimary))
+         OR (c.relreplident = 'i' AND NOT EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = c.oid AND i.indisreplident)))
+$$;
+
+-- The tables a pipeline's "tables" and "exclude" match now, with the problem each has (NULL: none).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_matched_tables(p_tables jsonb, p_exclude jsonb)
+RETURNS TABLE (rel regclass, problem text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT c.oid::regclass, pgtrickle._wal_identity_problem(c.oid)
+  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p'
+    AND pgtrickle._wal_matches(p_tables, p_exclude, n.nspname, c.relname)
+  ORDER BY n.nspname, c.relname
+$$;
+
+-- Checks that the session's role may capture what "tables" names, and makes or changes the
+-- pipeline's publication to publish it: the schemas of patterns (FOR TABLES IN SCHEMA: tables
+-- created later are in it from their first row) and the tables named. Rows of a schema's tables
+-- that no pattern matches, or that "exclude" names, are left out by the relay. Returns the
+-- publication's name. Run by set_relay_outbox, and by a relay for a pipeline of its TOML file.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_prepare(p_pipeline text, p_origin text, p_source jsonb)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_tables   jsonb := pgtrickle._wal_list(p_source -> 'tables');
+  v_exclude  jsonb := pgtrickle._wal_list(p_source -> 'exclude');
+  v_pub      text := pgtrickle._wal_publication_name(p_pipeline, p_origin);
+  v_super    boolean := (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = session_user);
+  v_schemas  text[] := '{}';
+  v_named    regclass[] := '{}';
+  v_refused  text[] := '{}';
+  v_problem  text;
+  v_rel      regclass;
+  v_owner    oid;
+  p          record;
+  e          jsonb;
+BEGIN
+  IF jsonb_array_length(v_tables) = 0 THEN
+    PERFORM pgtrickle._relay_config_error(p_pipeline,
+      'source key "tables" is required for a source of type "wal": the tables to capture, e.g. ["public.orders"] or ["public.*"]');
+  END IF;
+  FOR e IN SELECT x FROM jsonb_array_elements(v_exclude) AS x LOOP
+    PERFORM pgtrickle._wal_pattern(p_pipeline, e, 'exclude');
+  END LOOP;
+  FOR e IN SELECT x FROM jsonb_array_elements(v_tables) AS x LOOP
+    IF jsonb_typeof(e) = 'object' AND EXISTS (SELECT FROM jsonb_object_keys(e) AS k WHERE k <> 'name') THEN
+      PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+        'source key "tables": %s: an entry''s only key here is "name" (row filters and column lists are not supported yet)', e));
+    END IF;
+    SELECT * INTO p FROM pgtrickle._wal_pattern(p_pipeline, e, 'tables');
+    IF p.wildcard THEN
+      IF p.schema_exact IS NULL THEN
+        PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+          'source key "tables": %s: a pattern matches tables within one schema; name the schema (as in "public.*")', e));
+      END IF;
+      IF pgtrickle._wal_own_schema(p.schema_exact) THEN
+        PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+          'source key "tables": %s: schema %s is the install''s own (or PostgreSQL''s), and is never captured', e, p.schema_exact));
+      END IF;
+      -- A pattern picks up tables of any owner, those created later too.
+      IF NOT coalesce(v_super, false) THEN
+        v_refused := v_refused || format('%s (a pattern: it captures tables that do not exist yet, of any owner, which takes a '
+                                         'superuser, as CREATE PUBLICATION ... FOR TABLES IN SCHEMA does)', e #>> CASE WHEN jsonb_typeof(e) = 'object' THEN '{name}'::text[] ELSE '{}'::text[] END);
+      END IF;
+      IF to_regnamespace(quote_ident(p.schema_exact)) IS NULL THEN
+        PERFORM pgtrickle._relay_config_error(p_pipeline, format('source key "tables": %s: schema "%s" does not exist', e, p.schema_exact));
+      END IF;
+      v_schemas := array_append(v_schemas, p.schema_exact);
+      CONTINUE;
+    END IF;
+    v_rel := to_regclass(format('%I.%I', p.schema_exact, p.table_exact));
+    IF v_rel IS NULL THEN
+      PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+        'source key "tables": table %I.%I does not exist; create it first, or capture it by a pattern (such as "%s.*")',
+        p.schema_exact, p.table_exact, p.schema_exact));
+    END IF;
+    IF pgtrickle._wal_own_schema(p.schema_exact) OR (SELECT c.relkind NOT IN ('r', 'p') OR c.relpersistence <> 'p' FROM pg_class AS c WHERE c.oid = v_rel) THEN
+      PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+        'source key "tables": %s is not a table this pipeline can capture (a permanent table or partitioned table outside '
+        'the install''s schemas)', v_rel));
+    END IF;
+    v_owner := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
+    IF NOT pg_has_role(session_user, v_owner, 'USAGE') THEN
+      v_refused := v_refused || format('%s (owned by %s)', v_rel, v_owner::regrole);
+    END IF;
+    -- Its rows are rendered as its owner, by a function the installer makes for it.
+    PERFORM pgtrickle._relay_installer_acts_for(v_rel, 'capture the WAL');
+    v_named := array_append(v_named, v_rel);
+  END LOOP;
+  IF cardinality(v_refused) > 0 THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('pipeline "%s": role %s may not capture %s: capturing a table takes its owner''s rights',
+                       p_pipeline, session_user, array_to_string(v_refused, ', ')),
+      HINT = 'The tables'' owners (or a superuser, for a pattern) set the pipeline, or grant the role their rights (GRANT <owner> TO <role>).';
+  END IF;
+  FOR v_problem IN SELECT m.problem FROM pgtrickle._wal_matched_tables(v_tables, v_exclude) AS m WHERE m.problem IS NOT NULL LOOP
+    RAISE WARNING 'pipeline "%": %', p_pipeline, v_problem;
+  END LOOP;
+
+  -- A table whose schema is published already is not named again (PostgreSQL refuses both).
+  SELECT array_agg(DISTINCT s ORDER BY s) INTO v_schemas FROM unnest(v_schemas) AS s;
+  SELECT array_agg(DISTINCT r) INTO v_named FROM unnest(v_named) AS r
+  WHERE (SELECT n.nspname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = r) <> ALL (coalesce(v_schemas, '{}'));
+  PERFORM pgtrickle._wal_publication_set(v_pub, v_schemas, v_named);
+  INSERT INTO pgtrickle.relay_wal_publications AS w (publication, pipeline, origin, tables, exclude)
+  VALUES (v_pub, p_pipeline, p_origin, v_tables, v_exclude)
+  ON CONFLICT (publication) DO UPDATE SET tables = excluded.tables, exclude = excluded.exclude, set_by = session_user, updated_at = now()
+  WHERE (w.tables, w.exclude) IS DISTINCT FROM (excluded.tables, excluded.exclude);
+  RETURN v_pub;
+END
+$$;
+
+-- Makes publication p_pub publish exactly the schemas and tables given. A publication is never
+-- dropped and made again while a slot may read it: the server reads a publication as of each
+-- change's time, and one made after a change cannot be read for it.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_publication_set(p_pub text, p_schemas text[], p_tables regclass[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_what text := concat_ws(', ',
+    (SELECT 'TABLES IN SCHEMA ' || string_agg(quote_ident(s), ', ') FROM unnest(p_schemas) AS s),
+    (SELECT 'TABLE ' || string_agg(t::text, ', ') FROM unnest(p_tables) AS t));
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = p_pub) THEN
+    EXECUTE format('CREATE PUBLICATION %I %s WITH (publish_via_partition_root = true)', p_pub,
+                   CASE WHEN v_what = '' THEN '' ELSE 'FOR ' || v_what END);
+  ELSIF v_what <> '' THEN
+    EXECUTE format('ALTER PUBLICATION %I SET %s', p_pub, v_what);
+  END IF;
+END
+$$;
+
+-- What the relay needs of a table the WAL describes (by its oid and its name at that point of the
+-- WAL): whether the pipeline of publication p_pub captures it, its name in messages, its key
+-- columns (the primary key, else the replica identity's index; NULL: the WAL's own key columns)
+-- and the problem it has, if any.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_table_info(p_pub text, p_rel oid, p_schema text, p_table text)
+RETURNS TABLE (wanted boolean, stream_table text, key_columns text[], problem text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+  SELECT coalesce(pgtrickle._wal_matches(w.tables, w.exclude, p_schema, p_table), false),
+         pgtrickle._wal_stream_table(p_schema, p_table),
+         (SELECT array_agg(a.attname::text ORDER BY k.n)
+          FROM (SELECT i.indkey FROM pg_index AS i WHERE i.indrelid = p_rel AND (i.indisprimary OR i.indisreplident)
+                ORDER BY i.indisprimary DESC LIMIT 1) AS x
+          CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, n)
+          JOIN pg_attribute AS a ON a.attrelid = p_rel AND a.attnum = k.attnum),
+         pgtrickle._wal_identity_problem((SELECT c.oid FROM pg_class AS c WHERE c.oid = p_rel))
+  FROM (SELECT 1) AS one LEFT JOIN pgtrickle.relay_wal_publications AS w ON w.publication = p_pub
+$$;
+
+-- The name of the render function of a table captured by a WAL pipeline (by oid: a rename keeps it).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_table_function(p_rel oid)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '_wal_rows_r' || p_rel::text $$;
+
+-- Rows of a table read from the WAL by a WAL pipeline, rendered as to_jsonb renders them (see
+-- _wal_render, which does the same for a table captured by enable_outbox): as the table's owner,
+-- through a function of the owner's made here the first time, in a subtransaction always rolled
+-- back. Only for a table some pipeline's publication publishes. Rows of a table that is gone, or
+-- no longer published, are rendered without it: no value is read from the table, and a column of
+-- a type the install did not build in is kept as its text (no code of anyone's runs).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_render_table(p_rel oid, p_columns jsonb, p_rows jsonb)
+RETURNS SETOF text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_rel   regclass := (SELECT c.oid FROM pg_class AS c WHERE c.oid = p_rel AND c.relkind IN ('r', 'p'));
+  v_name  text := pgtrickle._wal_rows_table_function(p_rel);
+  v_fn    regprocedure;
+  v_owner oid;
+  v_out   text[];
+BEGIN
+  IF v_rel IS NOT NULL AND NOT EXISTS (
+       SELECT FROM pgtrickle.relay_wal_publications AS w
+       JOIN pg_publication_tables AS t ON t.pubname = w.publication
+       WHERE format('%I.%I', t.schemaname, t.tablename)::regclass = v_rel) THEN
+    v_rel := NULL;
+  END IF;
+  IF v_rel IS NULL THEN
+    RETURN QUERY SELECT pgtrickle._wal_rows_template(NULL,
+      (SELECT coalesce(jsonb_agg(CASE WHEN (c.x ->> 'type')::oid >= 16384 THEN c.x || '{"type": 25, "mod": -1}' ELSE c.x END ORDER BY c.n), '[]')
+       FROM jsonb_array_elements(p_columns) WITH ORDINALITY AS c(x, n)),
+      p_rows);
+    RETURN;
+  END IF;
+  v_owner := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
+  v_fn := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', v_name));
+  IF v_fn IS NULL OR (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn) <> v_owner THEN
+    PERFORM pgtrickle._relay_installer_acts_for(v_rel, 'render the rows read from the WAL');
+    EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I(p_rel pg_catalog.regclass, p_columns pg_catalog.jsonb, p_rows pg_catalog.jsonb) '
+                   'RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
+                   v_name, (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = 'pgtrickle._wal_rows_template(regclass, jsonb, jsonb)'::regprocedure));
+    v_fn := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', v_name));
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
+    IF (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn) <> v_owner THEN
+      PERFORM pgtrickle._relay_give_function(v_fn, v_owner);
+    END IF;
+  END IF;
+  BEGIN
+    EXECUTE format('SELECT array_agg(r.r ORDER BY r.n) FROM %s($1, $2, $3) WITH ORDINALITY AS r(r, n)', v_fn::regproc)
+    INTO v_out USING v_rel, p_columns, p_rows;
+    RAISE EXCEPTION USING ERRCODE = 'P0004';
+  EXCEPTION WHEN assert_failure THEN
+    NULL;
+  END;
+  -- As _wal_render: what a rollback does not undo.
+  DEALLOCATE ALL;
+  PERFORM pg_catalog.pg_advisory_unlock_all();
+  RETURN QUERY SELECT u.r FROM unnest(v_out) WITH ORDINALITY AS u(r, n) ORDER BY u.n;
+END
+$$;
+
+-- The publication of a pipeline defined in SQL (made by set_relay_outbox), or NULL.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_publication(p_pipeline text, p_origin text)
+RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+  SELECT w.publication FROM pgtrickle.relay_wal_publications AS w
+  WHERE w.pipeline = p_pipeline AND w.origin = p_origin AND EXISTS (SELECT FROM pg_publication AS p WHERE p.pubname = w.publication)
+$$;
+
+-- The tables a pipeline's publication captures now (for the relay's start and `validate`), with
+-- the problem each has.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_tables(p_pub text)
+RETURNS TABLE (stream_table text, problem text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+  SELECT pgtrickle._wal_stream_table(n.nspname, c.relname), m.problem
+  FROM pgtrickle.relay_wal_publications AS w
+  CROSS JOIN LATERAL pgtrickle._wal_matched_tables(w.tables, w.exclude) AS m
+  JOIN pg_class AS c ON c.oid = m.rel JOIN pg_namespace AS n ON n.oid = c.relnamespace
+  WHERE w.publication = p_pub
+$$;
+
+-- Drops the publications of a pipeline (every origin): delete_relay.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_forget(p_pipeline text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_pub text;
+BEGIN
+  FOR v_pub IN DELETE FROM pgtrickle.relay_wal_publications WHERE pipeline = p_pipeline RETURNING publication LOOP
+    EXECUTE format('DROP PUBLICATION IF EXISTS %I', v_pub);
+  END LOOP;
+END
+$$;

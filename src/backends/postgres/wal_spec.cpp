@@ -1,0 +1,18 @@
+#include "config/specs.h"
+
+namespace relay {
+namespace {
+using enum ValueType;
+constexpr KeySpec kKeys[] = {
+    {.key = "tables", .type = array, .description = "The tables captured, by name and pattern: \"schema.table\" (unqualified: public), a part double-quoted to keep its case, * matching within a part (\"public.*\", \"sales.order_*\"); an entry may be {\"name\": ...}. Naming a table takes its owner's rights; a pattern also picks up tables created later, of any owner, and takes a superuser's. The install's own schemas are never captured.", .required = true},
+    {.key = "exclude", .type = string_list, .description = "Tables left out although \"tables\" matches them, by name and pattern as in \"tables\" (\"public.audit_*\")."},
+    {.key = "slot_name", .type = slot_name, .description = "The pipeline's replication slot, instead of one named from the pipeline (pgtrickle_ and a hash). Created if missing and dropped with the pipeline; one that exists and was not created for this pipeline is refused."},
+};
+}  // namespace
+
+const BackendSpec kWalSourceSpec{Role::source, "wal",
+                                 "Changes of many tables read from the WAL through one publication and one logical slot of the "
+                                 "pipeline's own, in commit order: every table a pattern matches, those created later too.",
+                                 kKeys};
+
+}  // namespace relay

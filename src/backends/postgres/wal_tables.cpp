@@ -1,0 +1,52 @@
+#include "backends/postgres/wal_tables.h"
+
+#include "pg/copy_text.h"
+
+namespace relay::postgres {
+
+Result<bool> WalTables::decide(pg::Connection& db, const pgoutput::Relation& relation) {
+  auto r = db.exec("SELECT wanted, stream_table, key_columns, problem FROM pgtrickle._wal_table_info($1, $2::oid, $3, $4)",
+                   {publication_, std::to_string(relation.oid), relation.schema, relation.name});
+  if (!r) return r.error();
+  if (r->rows() != 1 || !r->boolean(0, 0)) {
+    tables_.erase(relation.oid);
+    return false;
+  }
+  if (!r->null(0, 3)) warn_(r->str(0, 3));
+  ExpandOptions opt = base_;
+  opt.stream_table = r->str(0, 1);
+  opt.outbox = opt.stream_table;  // the first part of each message's identity
+  if (opt.key_columns.empty() && !opt.key_template) {
+    // The primary key, else the replica identity's index; else the key columns the WAL names
+    // (none with REPLICA IDENTITY FULL, where it names every column).
+    if (!r->null(0, 2)) opt.key_columns = pg::parse_text_array(r->text(0, 2));
+    else if (relation.replica_identity != 'f')
+      for (const auto& c : relation.columns)
+        if (c.key) opt.key_columns.push_back(c.name);
+  }
+  tables_.insert_or_assign(relation.oid, Expander(std::move(opt)));
+  return true;
+}
+
+void WalTables::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk, std::size_t& consumed,
+                                  std::vector<Message>& out) {
+  consumed = 0;
+  while (consumed < rows.size()) {
+    std::size_t end = consumed;
+    while (end < rows.size() && rows[end].table == rows[consumed].table) ++end;
+    auto it = tables_.find(rows[consumed].table);
+    // Rows of a table decided on are the only ones the reader hands out.
+    if (it == tables_.end()) {
+      consumed = end;
+      continue;
+    }
+    // A run followed by another table's rows is whole: an UPDATE's two rows are never split by it.
+    const bool run_is_last = end < rows.size() || last_chunk;
+    std::size_t used = 0;
+    it->second.expand_delta_rows(row, rows.subspan(consumed, end - consumed), run_is_last, used, out);
+    consumed += used;
+    if (consumed < end) return;  // a trailing row kept for the next chunk
+  }
+}
+
+}  // namespace relay::postgres

@@ -1,0 +1,48 @@
+// The tables of a pipeline of source type "wal", as the WAL describes them: which it reads (the
+// install decides, pgtrickle._wal_table_info: the source's "tables" and "exclude"), and for each,
+// how its rows become messages (its name in messages, its key, an Expander of its own). A
+// transaction's rows come from any of them, in WAL order: each run of one table's rows is
+// expanded by that table's Expander. Used by the outbox source's reader thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/postgres/expand.h"
+#include "backends/postgres/pgoutput.h"
+#include "pg/connection.h"
+#include "relay/result.h"
+
+namespace relay::postgres {
+
+class WalTables {
+ public:
+  // `base`: the pipeline's options (format, granularity, routes, a configured key); each table's
+  // name and key fill in the rest. `warn` hears a table's problem (no key: PostgreSQL refuses its
+  // UPDATEs and DELETEs while it is published).
+  WalTables(std::string publication, ExpandOptions base, std::function<void(const std::string&)> warn)
+      : publication_(std::move(publication)), base_(std::move(base)), warn_(std::move(warn)) {}
+
+  // Whether the pipeline reads the table `relation` describes; if so its Expander is made anew
+  // (its name or key may have changed). Asked on `db`.
+  Result<bool> decide(pg::Connection& db, const pgoutput::Relation& relation);
+
+  // Expander::expand_delta_rows for rows of any of the tables: each run of one table's rows by
+  // its own Expander.
+  void expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk, std::size_t& consumed,
+                         std::vector<Message>& out);
+
+  std::size_t size() const { return tables_.size(); }
+
+ private:
+  std::string publication_;
+  ExpandOptions base_;
+  std::function<void(const std::string&)> warn_;
+  std::unordered_map<std::uint32_t, Expander> tables_;  // by relation oid: the tables read
+};
+
+}  // namespace relay::postgres

@@ -1,0 +1,107 @@
+-- Pipelines of source type "wal": tables named by list and pattern, one publication per pipeline,
+-- who may capture what (a table owner its own tables, a superuser patterns; a pipeline admin
+-- nothing it does not own), clear errors for what is not a table name, and delete_relay dropping
+-- the publication. The owner and the pipeline admin act on real connections (dblink).
+
+SELECT current_database() || '_owner' AS owner, current_database() || '_padmin' AS padmin \gset
+CREATE ROLE :"owner" LOGIN IN ROLE pgtrickle_relay_admin;
+CREATE ROLE :"padmin" LOGIN IN ROLE pgtrickle_relay_admin;
+GRANT CREATE ON SCHEMA public TO :"owner";
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT dblink_connect('owner', login_conninfo(:'owner')), dblink_connect('padmin', login_conninfo(:'padmin'));
+
+CREATE SCHEMA sales;
+CREATE TABLE public.customers (id int PRIMARY KEY, name text);
+CREATE TABLE public.audit_log (id int PRIMARY KEY, what text);
+CREATE TABLE public.notes (body text);                 -- no key: its UPDATEs fail once published
+CREATE TABLE sales.orders (id int PRIMARY KEY, region text);
+CREATE TABLE sales.order_lines (id int PRIMARY KEY);
+CREATE TABLE sales."Mixed Case" (id int PRIMARY KEY);
+SELECT dblink_exec('owner', 'CREATE TABLE public.owned (id int PRIMARY KEY)');
+
+CREATE FUNCTION pg_temp.pub_tables(p_pub text) RETURNS text LANGUAGE sql AS $$
+  SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY schemaname, tablename) FROM pg_publication_tables WHERE pubname = p_pub
+$$;
+CREATE FUNCTION pg_temp.pub_of(p_pipeline text) RETURNS text LANGUAGE sql AS $$
+  SELECT publication FROM pgtrickle.relay_wal_publications WHERE pipeline = p_pipeline AND origin = 'sql'
+$$;
+CREATE FUNCTION pg_temp.wanted(p_pipeline text, p_schema text, p_table text) RETURNS boolean LANGUAGE sql AS $$
+  SELECT wanted FROM pgtrickle._wal_table_info(pg_temp.pub_of(p_pipeline), 0, p_schema, p_table)
+$$;
+
+-- A superuser captures a schema by pattern and a table by name, less what "exclude" names.
+SELECT pgtrickle.set_relay_outbox('shop', config => '{
+  "source": {"type": "wal", "tables": ["public.*", "sales.orders"], "exclude": ["public.audit_*"]},
+  "sink":   {"type": "stdout"}}'::jsonb);
+SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_wal_publications WHERE pipeline = 'shop'), 1::bigint, 'one publication');
+SELECT assert_eq((SELECT pubviaroot FROM pg_publication WHERE pubname = pg_temp.pub_of('shop')), true, 'partitions as their root');
+SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('shop')),
+                 'public.audit_log,public.customers,public.notes,public.owned,sales.orders',
+                 'the publication holds the schema (the relay leaves out what exclude names) and the table named');
+SELECT assert_eq(pg_temp.wanted('shop', 'public', 'customers'), true, 'public.* matches public.customers');
+SELECT assert_eq(pg_temp.wanted('shop', 'public', 'created_later'), true, 'a table created later matches by name');
+SELECT assert_eq(pg_temp.wanted('shop', 'public', 'audit_log'), false, 'exclude wins');
+SELECT assert_eq(pg_temp.wanted('shop', 'sales', 'orders'), true, 'the table named');
+SELECT assert_eq(pg_temp.wanted('shop', 'sales', 'order_lines'), false, 'another table of the schema');
+SELECT assert_eq(pg_temp.wanted('shop', 'pgtrickle', 'relay_offsets'), false, 'the install''s own schemas never');
+SELECT assert_eq((SELECT stream_table FROM pgtrickle._wal_table_info(pg_temp.pub_of('shop'), 'sales.orders'::regclass, 'sales', 'orders')),
+                 'sales.orders', 'messages name a table outside public with its schema');
+SELECT assert_eq((SELECT key_columns FROM pgtrickle._wal_table_info(pg_temp.pub_of('shop'), 'public.customers'::regclass, 'public', 'customers')),
+                 '{id}'::text[], 'the key is the primary key');
+SELECT assert_eq((SELECT problem LIKE 'table public.notes has no primary key or replica identity%ALTER TABLE public.notes REPLICA IDENTITY FULL'
+                  FROM pgtrickle._wal_pipeline_tables(pg_temp.pub_of('shop')) WHERE stream_table = 'notes'), true,
+                 'a table without a key is named, with the fix');
+
+-- Patterns within a part, quoted names, the flat form (which "tables" makes a WAL source).
+SELECT pgtrickle.set_relay_outbox('lines', config => '{"tables": ["sales.order_*", "sales.\"Mixed Case\""], "sink_type": "stdout"}'::jsonb);
+SELECT assert_eq((SELECT config #>> '{source,type}' FROM pgtrickle.relay_outbox_config WHERE name = 'lines'), 'wal', 'the flat form');
+SELECT assert_eq(pg_temp.wanted('lines', 'sales', 'order_lines'), true, 'sales.order_* matches order_lines');
+SELECT assert_eq(pg_temp.wanted('lines', 'sales', 'orders'), false, 'the underscore is a character, not a wildcard');
+SELECT assert_eq(pg_temp.wanted('lines', 'sales', 'Mixed Case'), true, 'a quoted part keeps its case');
+SELECT assert_eq(pg_temp.wanted('lines', 'sales', 'mixed case'), false, 'and only that case');
+
+-- Changing the tables changes the publication (never dropped and made again: a slot reads it).
+SELECT oid AS lines_pub FROM pg_publication WHERE pubname = pg_temp.pub_of('lines') \gset
+SELECT pgtrickle.set_relay_outbox('lines', config => '{"tables": ["sales.orders"], "sink_type": "stdout"}'::jsonb);
+SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('lines')), 'sales.orders', 'the publication follows the tables');
+SELECT assert_eq((SELECT oid FROM pg_publication WHERE pubname = pg_temp.pub_of('lines')), :'lines_pub'::oid, 'the same publication');
+
+-- What is not a table name, or not a table this can capture: an error saying what to write.
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [], "sink_type": "stdout"}') $$,
+  'source key "tables" is required for a source of type "wal"');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": ["a.b.c"], "sink_type": "stdout"}') $$,
+  '"a.b.c" is not a table name: write "table" or "schema.table"');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": ["*.orders"], "sink_type": "stdout"}') $$,
+  'a pattern matches tables within one schema; name the schema');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": ["pgtrickle.*"], "sink_type": "stdout"}') $$,
+  'schema pgtrickle is the install''s own');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": ["public.nope"], "sink_type": "stdout"}') $$,
+  'table public.nope does not exist');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": ["pgtrickle.relay_offsets"], "sink_type": "stdout"}') $$,
+  'is not a table this pipeline can capture');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [{"name": "public.customers", "where": "id > 1"}], "sink_type": "stdout"}') $$,
+  'an entry''s only key here is "name"');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [7], "sink_type": "stdout"}') $$,
+  'each entry is a table name such as "public.orders"');
+SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name = 'bad'), 0::bigint, 'nothing stored');
+
+-- A pipeline admin captures only what it owns: a table of another owner, or a pattern (tables of
+-- any owner, created later too), is refused, naming each table and why; nothing is published.
+SELECT expect_error(format($$ SELECT * FROM dblink('padmin', %L) AS t(x text) $$,
+  $q$ SELECT pgtrickle.set_relay_outbox('steal', config => '{"tables": ["public.customers", "public.owned"], "sink_type": "stdout"}')::text $q$),
+  format('may not capture public.customers (owned by %s), public.owned (owned by %s): capturing a table takes its owner''s rights', current_user, :'owner'));
+SELECT expect_error(format($$ SELECT * FROM dblink('owner', %L) AS t(x text) $$,
+  $q$ SELECT pgtrickle.set_relay_outbox('steal', config => '{"tables": ["public.*"], "sink_type": "stdout"}')::text $q$),
+  'public.* (a pattern: it captures tables that do not exist yet, of any owner, which takes a superuser');
+SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_wal_publications WHERE pipeline = 'steal'), 0::bigint, 'no publication for a refused pipeline');
+-- Its owner may.
+SELECT * FROM dblink('owner', $q$ SELECT pgtrickle.set_relay_outbox('mine', config => '{"tables": ["public.owned"], "sink_type": "stdout"}')::text $q$) AS t(x text);
+SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('mine')), 'public.owned', 'the owner captures its table');
+
+-- delete_relay drops the publication.
+SELECT pg_temp.pub_of('shop') AS shop_pub \gset
+SELECT pgtrickle.delete_relay('shop');
+SELECT assert_eq((SELECT count(*) FROM pg_publication WHERE pubname = :'shop_pub'), 0::bigint, 'the publication is dropped');
+SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_wal_publications WHERE pipeline = 'shop'), 0::bigint, 'and forgotten');
+
+SELECT dblink_disconnect('owner'), dblink_disconnect('padmin');
