@@ -644,6 +644,8 @@ int main(int argc, char** argv) {
     backfill_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (wanted("subscriptions"))
     subscription_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
+  if (wanted("wal_tables"))
+    wal_table_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

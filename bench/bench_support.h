@@ -64,6 +64,8 @@ void capture_costs(const std::function<void(const std::string&, double, const st
 void backfill_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 // The subscriptions benchmark (subscriptions_bench.cpp), reporting the same way.
 void subscription_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
+// Many tables captured from the WAL through one slot (wal_tables_bench.cpp), reporting the same way.
+void wal_table_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 
 // The relay binary as a child process (dies with the benchmark), logs in `err`; SIGTERM on destruction.
 struct Relay {
