@@ -78,12 +78,13 @@ pid_t postmaster_pid(relay::pg::Connection& c) {
   return static_cast<pid_t>(pid);
 }
 
-// Waits until every slot of the database has confirmed the server's whole WAL.
-void wait_slots_caught_up(relay::pg::Connection& c) {
+// Waits until at least `active` slots of the database stream, and every streaming one has
+// confirmed the server's whole WAL.
+void wait_slots_caught_up(relay::pg::Connection& c, int active) {
   for (int i = 0; i < 1200; ++i) {
-    auto r = c.exec("SELECT count(*) FILTER (WHERE pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) >= 65536 OR NOT active), "
-                    "count(*) FROM pg_replication_slots WHERE database = current_database()");
-    if (r && r->int64(0, 1) > 0 && r->int64(0, 0) == 0) return;
+    auto r = c.exec("SELECT count(*) FILTER (WHERE pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) >= 65536), count(*) "
+                    "FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.database = current_database()");
+    if (r && r->int64(0, 1) >= active && r->int64(0, 0) == 0) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   die("the slots did not catch up within 120 s");
@@ -118,7 +119,7 @@ std::unique_ptr<Relay> start_relay(relay::pg::Connection& c, const std::string& 
     if (r && r->int64(0, 0) >= slots) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  wait_slots_caught_up(c);
+  wait_slots_caught_up(c, slots);
   return relay;
 }
 
@@ -205,7 +206,7 @@ void wal_table_costs(const std::function<void(const std::string&, double, const 
     auto relay = start_relay(c, url, k.name, static_cast<int>(k.pipelines.size()));
     double before = server_cpu(postmaster);
     pgbench(url, insert_spread(k.tables_written), 2, 20, 0, 1000);
-    wait_slots_caught_up(c);
+    wait_slots_caught_up(c, static_cast<int>(k.pipelines.size()));
     cpu[k.name] = server_cpu(postmaster) - before;
     std::cout << fmt::format("  server CPU, 1,000 tx/s for 20 s over {} table(s), {}: {:.1f} s\n", k.tables_written, k.name, cpu[k.name]);
     report("wal_tables_server_cpu_s_" + k.name, cpu[k.name], "s");
@@ -238,7 +239,7 @@ void wal_table_costs(const std::function<void(const std::string&, double, const 
     double first_rows = seconds_since(t0);
     // Steady: rows keep coming into every table for a while.
     pgbench(big_url, insert_spread(1000), 2, 10, 0, 1000);
-    wait_slots_caught_up(big);
+    wait_slots_caught_up(big, 1);
     long rss = relay->status_kb("VmRSS"), peak = relay->rss_peak_kb();
     long slots = big.exec("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()")->int64(0, 0);
     std::cout << fmt::format("  1,000 tables, one pipeline: {} slot(s); a row into each delivered in {:.1f} s (first sight of each table); "

@@ -147,15 +147,99 @@ AS $$
   ORDER BY n.nspname, c.relname
 $$;
 
+-- Is p_where one expression that can stand between the parentheses of a publication's WHERE
+-- (...)? PostgreSQL checks what the expression may use (columns, constants, built-in immutable
+-- functions and operators: no code of anyone's); this checks that it cannot end the parentheses
+-- or the statement: parentheses balanced and never closed below the first level, no semicolon,
+-- comment or dollar sign outside a string or quoted name, strings plain ('...', with '' inside).
+-- Returns what is wrong, or NULL.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_filter_problem(p_where text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_depth int := 0;
+  v_quote text;     -- inside '...' or "...": the quote
+  v_char  text;
+  v_next  text;
+  i       int := 1;
+BEGIN
+  IF p_where IS NULL OR btrim(p_where) = '' THEN
+    RETURN 'it is empty';
+  END IF;
+  WHILE i <= length(p_where) LOOP
+    v_char := substr(p_where, i, 1);
+    v_next := substr(p_where, i + 1, 1);
+    IF v_quote IS NOT NULL THEN
+      IF v_char = v_quote THEN
+        IF v_next = v_quote THEN
+          i := i + 1;          -- a doubled quote stands for itself
+        ELSE
+          v_quote := NULL;
+        END IF;
+      END IF;
+    ELSIF v_char IN ('''', '"') THEN
+      IF v_char = '''' AND i > 1 AND upper(substr(p_where, i - 1, 1)) IN ('E', 'U', 'B', 'X', '&') THEN
+        RETURN 'a string is written plain (''...''), not with a prefix such as E''...''';
+      END IF;
+      v_quote := v_char;
+    ELSIF v_char = '(' THEN
+      v_depth := v_depth + 1;
+    ELSIF v_char = ')' THEN
+      v_depth := v_depth - 1;
+      IF v_depth < 0 THEN
+        RETURN 'a parenthesis closes that was not opened';
+      END IF;
+    ELSIF v_char = ';' THEN
+      RETURN 'it holds a semicolon: a filter is one expression';
+    ELSIF (v_char = '-' AND v_next = '-') OR (v_char = '/' AND v_next = '*') THEN
+      RETURN 'it holds a comment';
+    ELSIF v_char = '$' THEN
+      RETURN 'it holds a dollar sign (dollar quoting and parameters are not taken)';
+    END IF;
+    i := i + 1;
+  END LOOP;
+  IF v_quote IS NOT NULL THEN
+    RETURN 'a string or quoted name is not closed';
+  END IF;
+  IF v_depth <> 0 THEN
+    RETURN 'a parenthesis is not closed';
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+-- The columns of a table's replica identity, the ones an UPDATE's or DELETE's filter may read
+-- and a column list must hold (every column with REPLICA IDENTITY FULL).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_identity_columns(p_rel regclass)
+RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN c.relreplident = 'f' THEN
+           (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute AS a
+            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+         ELSE
+           (SELECT array_agg(a.attname::text ORDER BY a.attnum)
+            FROM pg_index AS i JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+            WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'i' THEN i.indisreplident WHEN 'd' THEN i.indisprimary ELSE false END)
+         END
+  FROM pg_class AS c WHERE c.oid = p_rel
+$$;
+
 -- Checks that the session's role may capture what "tables" names, and makes or changes the
--- pipeline's publication to publish it: the schemas of patterns (FOR TABLES IN SCHEMA: tables
--- created later are in it from their first row) and the tables named. Rows of a schema's tables
--- that no pattern matches, or that "exclude" names, are left out by the relay. Returns the
--- publication's name. Run by set_relay_outbox, and by a relay for a pipeline of its TOML file.
+-- pipeline's two publications: the first publishes the schemas of patterns (FOR TABLES IN SCHEMA:
+-- tables created later are in it from their first row), the second (its name and "t") the tables
+-- named, each with its row filter and column list, which the server applies before the WAL leaves
+-- it. Rows of a schema's tables that no pattern matches, or that "exclude" names, are left out by
+-- the relay. Returns the first publication's name. Run by set_relay_outbox, and by a relay for a
+-- pipeline of its TOML file.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_prepare(p_pipeline text, p_origin text, p_source jsonb)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
+SET standard_conforming_strings = on
 AS $$
 DECLARE
   v_tables   jsonb := pgtrickle._wal_list(p_source -> 'tables');
@@ -163,13 +247,18 @@ DECLARE
   v_pub      text := pgtrickle._wal_publication_name(p_pipeline, p_origin);
   v_super    boolean := (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = session_user);
   v_schemas  text[] := '{}';
-  v_named    regclass[] := '{}';
+  v_named    jsonb := '[]';    -- [{"rel": oid, "where": text, "columns": [text], "ident": [text]}]
   v_refused  text[] := '{}';
   v_problem  text;
   v_rel      regclass;
   v_owner    oid;
+  v_ident    text[];
+  v_columns  text[];
+  v_clauses  text[] := '{}';
+  v_done     oid[] := '{}';
   p          record;
   e          jsonb;
+  t          jsonb;
 BEGIN
   IF jsonb_array_length(v_tables) = 0 THEN
     PERFORM pgtrickle._relay_config_error(p_pipeline,
@@ -179,15 +268,25 @@ BEGIN
     PERFORM pgtrickle._wal_pattern(p_pipeline, e, 'exclude');
   END LOOP;
   FOR e IN SELECT x FROM jsonb_array_elements(v_tables) AS x LOOP
-    IF jsonb_typeof(e) = 'object' AND EXISTS (SELECT FROM jsonb_object_keys(e) AS k WHERE k <> 'name') THEN
+    IF jsonb_typeof(e) = 'object' AND EXISTS (SELECT FROM jsonb_object_keys(e) AS k WHERE k NOT IN ('name', 'where', 'columns')) THEN
       PERFORM pgtrickle._relay_config_error(p_pipeline, format(
-        'source key "tables": %s: an entry''s only key here is "name" (row filters and column lists are not supported yet)', e));
+        'source key "tables": %s: an entry''s keys are "name", "where" (a row filter) and "columns" (a column list)', e));
+    END IF;
+    IF jsonb_typeof(e) = 'object' AND ((e ? 'where' AND jsonb_typeof(e -> 'where') <> 'string')
+       OR (e ? 'columns' AND (jsonb_typeof(e -> 'columns') <> 'array' OR jsonb_array_length(e -> 'columns') = 0
+                              OR EXISTS (SELECT FROM jsonb_array_elements(e -> 'columns') AS c WHERE jsonb_typeof(c) <> 'string')))) THEN
+      PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+        'source key "tables": %s: "where" is an SQL condition as a string, "columns" a list of column names', e));
     END IF;
     SELECT * INTO p FROM pgtrickle._wal_pattern(p_pipeline, e, 'tables');
     IF p.wildcard THEN
       IF p.schema_exact IS NULL THEN
         PERFORM pgtrickle._relay_config_error(p_pipeline, format(
           'source key "tables": %s: a pattern matches tables within one schema; name the schema (as in "public.*")', e));
+      END IF;
+      IF jsonb_typeof(e) = 'object' AND (e ? 'where' OR e ? 'columns') THEN
+        PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+          'source key "tables": %s: a row filter or column list is given to one table by name, not to a pattern', e));
       END IF;
       IF pgtrickle._wal_own_schema(p.schema_exact) THEN
         PERFORM pgtrickle._relay_config_error(p_pipeline, format(
@@ -196,7 +295,8 @@ BEGIN
       -- A pattern picks up tables of any owner, those created later too.
       IF NOT coalesce(v_super, false) THEN
         v_refused := v_refused || format('%s (a pattern: it captures tables that do not exist yet, of any owner, which takes a '
-                                         'superuser, as CREATE PUBLICATION ... FOR TABLES IN SCHEMA does)', e #>> CASE WHEN jsonb_typeof(e) = 'object' THEN '{name}'::text[] ELSE '{}'::text[] END);
+                                         'superuser, as CREATE PUBLICATION ... FOR TABLES IN SCHEMA does)',
+                                         e #>> CASE WHEN jsonb_typeof(e) = 'object' THEN '{name}'::text[] ELSE '{}'::text[] END);
       END IF;
       IF to_regnamespace(quote_ident(p.schema_exact)) IS NULL THEN
         PERFORM pgtrickle._relay_config_error(p_pipeline, format('source key "tables": %s: schema "%s" does not exist', e, p.schema_exact));
@@ -221,7 +321,31 @@ BEGIN
     END IF;
     -- Its rows are rendered as its owner, by a function the installer makes for it.
     PERFORM pgtrickle._relay_installer_acts_for(v_rel, 'capture the WAL');
-    v_named := array_append(v_named, v_rel);
+    v_ident := coalesce(pgtrickle._wal_identity_columns(v_rel), '{}');
+    IF e ? 'where' THEN
+      v_problem := pgtrickle._wal_filter_problem(e ->> 'where');
+      IF v_problem IS NOT NULL THEN
+        PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+          'source key "tables": the row filter of %s, %s, is not taken: %s', v_rel, e -> 'where', v_problem));
+      END IF;
+    END IF;
+    IF e ? 'columns' THEN
+      SELECT array_agg(c ORDER BY n) INTO v_columns FROM jsonb_array_elements_text(e -> 'columns') WITH ORDINALITY AS x(c, n);
+      SELECT string_agg(format('"%s"', c), ', ') INTO v_problem FROM unnest(v_columns) AS c
+      WHERE NOT EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = v_rel AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
+      IF v_problem IS NOT NULL THEN
+        PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+          'source key "tables": the column list of %s names %s, which it does not have', v_rel, v_problem));
+      END IF;
+      SELECT string_agg(format('"%s"', c), ', ') INTO v_problem FROM unnest(v_ident) AS c WHERE c <> ALL (v_columns);
+      IF v_problem IS NOT NULL THEN
+        PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+          'source key "tables": the column list of %s leaves out %s of its replica identity, which every column list must hold '
+          '(PostgreSQL would refuse the table''s UPDATEs and DELETEs)', v_rel, v_problem));
+      END IF;
+    END IF;
+    v_named := v_named || jsonb_build_object('rel', v_rel::oid, 'where', e -> 'where', 'columns', e -> 'columns',
+                                             'ident', to_jsonb(v_ident));
   END LOOP;
   IF cardinality(v_refused) > 0 THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
@@ -233,11 +357,44 @@ BEGIN
     RAISE WARNING 'pipeline "%": %', p_pipeline, v_problem;
   END LOOP;
 
-  -- A table whose schema is published already is not named again (PostgreSQL refuses both).
-  SELECT array_agg(DISTINCT s ORDER BY s) INTO v_schemas FROM unnest(v_schemas) AS s;
-  SELECT array_agg(DISTINCT r) INTO v_named FROM unnest(v_named) AS r
-  WHERE (SELECT n.nspname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = r) <> ALL (coalesce(v_schemas, '{}'));
-  PERFORM pgtrickle._wal_publication_set(v_pub, v_schemas, v_named);
+  -- A table of a schema a pattern publishes is published whole: named too, it is left out of the
+  -- second publication; with a filter or column list it is refused (PostgreSQL would apply none of
+  -- them, or refuse to decode).
+  SELECT coalesce(array_agg(DISTINCT s ORDER BY s), '{}') INTO v_schemas FROM unnest(v_schemas) AS s;
+  FOR t IN SELECT x FROM jsonb_array_elements(v_named) AS x LOOP
+    v_rel := (t ->> 'rel')::oid;
+    IF (SELECT n.nspname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = v_rel) = ANY (v_schemas) THEN
+      IF t -> 'where' <> 'null' OR t -> 'columns' <> 'null' THEN
+        PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+          'source key "tables": %s has a row filter or column list, but a pattern captures its whole schema; '
+          'capture the schema''s other tables by name, or give the table no filter', v_rel));
+      END IF;
+      CONTINUE;
+    END IF;
+    CONTINUE WHEN v_rel::oid = ANY (v_done);
+    v_done := v_done || v_rel::oid;
+    v_clauses := v_clauses || concat_ws(' ', v_rel::text,
+      (SELECT '(' || string_agg(quote_ident(c), ', ') || ')' FROM jsonb_array_elements_text(nullif(t -> 'columns', 'null')) AS c),
+      CASE WHEN t -> 'where' <> 'null' THEN 'WHERE (' || (t ->> 'where') || ')' END);
+  END LOOP;
+  PERFORM pgtrickle._wal_publication_set(v_pub, (SELECT 'TABLES IN SCHEMA ' || string_agg(quote_ident(s), ', ') FROM unnest(v_schemas) AS s));
+  PERFORM pgtrickle._wal_publication_set(v_pub || 't', 'TABLE ' || nullif(array_to_string(v_clauses, ', '), ''));
+  -- An UPDATE's or DELETE's row is filtered by its replica identity: a filter reading another
+  -- column would make PostgreSQL refuse them.
+  FOR t IN SELECT x FROM jsonb_array_elements(v_named) AS x WHERE x -> 'where' <> 'null' LOOP
+    SELECT string_agg(DISTINCT format('"%s"', a.attname), ', ') INTO v_problem
+    FROM pg_publication_rel AS r JOIN pg_publication AS pb ON pb.oid = r.prpubid
+    CROSS JOIN LATERAL regexp_matches(r.prqual::text, ':varattno (\d+)', 'g') AS m(v)
+    JOIN pg_attribute AS a ON a.attrelid = r.prrelid AND a.attnum = m.v[1]::int
+    WHERE pb.pubname = v_pub || 't' AND r.prrelid = (t ->> 'rel')::oid
+      AND a.attname <> ALL (ARRAY(SELECT jsonb_array_elements_text(t -> 'ident')));
+    IF v_problem IS NOT NULL THEN
+      PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+        'source key "tables": the row filter of %s reads %s, not of its replica identity; a filter may read only those '
+        'columns (PostgreSQL would refuse the table''s UPDATEs and DELETEs), or set REPLICA IDENTITY FULL on the table',
+        (t ->> 'rel')::oid::regclass, v_problem));
+    END IF;
+  END LOOP;
   INSERT INTO pgtrickle.relay_wal_publications AS w (publication, pipeline, origin, tables, exclude)
   VALUES (v_pub, p_pipeline, p_origin, v_tables, v_exclude)
   ON CONFLICT (publication) DO UPDATE SET tables = excluded.tables, exclude = excluded.exclude, set_by = session_user, updated_at = now()
@@ -246,27 +403,42 @@ BEGIN
 END
 $$;
 
--- Makes publication p_pub publish exactly the schemas and tables given. A publication is never
--- dropped and made again while a slot may read it: the server reads a publication as of each
--- change's time, and one made after a change cannot be read for it.
-CREATE OR REPLACE FUNCTION pgtrickle._wal_publication_set(p_pub text, p_schemas text[], p_tables regclass[])
+-- Makes publication p_pub publish exactly p_what ("TABLES IN SCHEMA a, b", "TABLE t (c) WHERE
+-- (...), u"; NULL: nothing). A publication is never dropped and made again while a slot may read
+-- it: the server reads a publication as of each change's time, and one made after a change
+-- cannot be read for it.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_publication_set(p_pub text, p_what text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_what text := concat_ws(', ',
-    (SELECT 'TABLES IN SCHEMA ' || string_agg(quote_ident(s), ', ') FROM unnest(p_schemas) AS s),
-    (SELECT 'TABLE ' || string_agg(t::text, ', ') FROM unnest(p_tables) AS t));
+  v_gone text;
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = p_pub) THEN
-    EXECUTE format('CREATE PUBLICATION %I %s WITH (publish_via_partition_root = true)', p_pub,
-                   CASE WHEN v_what = '' THEN '' ELSE 'FOR ' || v_what END);
-  ELSIF v_what <> '' THEN
-    EXECUTE format('ALTER PUBLICATION %I SET %s', p_pub, v_what);
+    EXECUTE format('CREATE PUBLICATION %I %s WITH (publish_via_partition_root = true)', p_pub, coalesce('FOR ' || p_what, ''));
+  ELSIF p_what IS NOT NULL THEN
+    EXECUTE format('ALTER PUBLICATION %I SET %s', p_pub, p_what);
+  ELSE
+    FOR v_gone IN SELECT format('TABLES IN SCHEMA %I', n.nspname) FROM pg_publication_namespace AS x
+                  JOIN pg_publication AS p ON p.oid = x.pnpubid JOIN pg_namespace AS n ON n.oid = x.pnnspid WHERE p.pubname = p_pub
+                  UNION ALL
+                  SELECT format('TABLE %s', r.prrelid::regclass) FROM pg_publication_rel AS r
+                  JOIN pg_publication AS p ON p.oid = r.prpubid WHERE p.pubname = p_pub LOOP
+      EXECUTE format('ALTER PUBLICATION %I DROP %s', p_pub, v_gone);
+    END LOOP;
   END IF;
 END
 $$;
+DROP FUNCTION IF EXISTS pgtrickle._wal_publication_set(text, text[], regclass[]);
+
+-- The publications a pipeline's slot streams: its own (the patterns' schemas), and the one of
+-- its tables named.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_publications(p_pub text)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ARRAY[p_pub, p_pub || 't'] $$;
 
 -- What the relay needs of a table the WAL describes (by its oid and its name at that point of the
 -- WAL): whether the pipeline of publication p_pub captures it, its name in messages, its key
@@ -286,6 +458,20 @@ AS $$
           JOIN pg_attribute AS a ON a.attrelid = p_rel AND a.attnum = k.attnum),
          pgtrickle._wal_identity_problem((SELECT c.oid FROM pg_class AS c WHERE c.oid = p_rel))
   FROM (SELECT 1) AS one LEFT JOIN pgtrickle.relay_wal_publications AS w ON w.publication = p_pub
+$$;
+
+-- Does a WAL pipeline's publication publish table p_rel (named, or its schema)? By index lookups:
+-- asked for every statement rendering rows.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_published(p_rel regclass)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT EXISTS (
+    SELECT FROM pgtrickle.relay_wal_publications AS w JOIN pg_publication AS p ON p.pubname = ANY (pgtrickle._wal_publications(w.publication))
+    WHERE EXISTS (SELECT FROM pg_publication_rel AS r WHERE r.prpubid = p.oid AND r.prrelid = p_rel)
+       OR EXISTS (SELECT FROM pg_publication_namespace AS n
+                  WHERE n.pnpubid = p.oid AND n.pnnspid = (SELECT c.relnamespace FROM pg_class AS c WHERE c.oid = p_rel)))
 $$;
 
 -- The name of the render function of a table captured by a WAL pipeline (by oid: a rename keeps it).
@@ -313,10 +499,7 @@ DECLARE
   v_owner oid;
   v_out   text[];
 BEGIN
-  IF v_rel IS NOT NULL AND NOT EXISTS (
-       SELECT FROM pgtrickle.relay_wal_publications AS w
-       JOIN pg_publication_tables AS t ON t.pubname = w.publication
-       WHERE format('%I.%I', t.schemaname, t.tablename)::regclass = v_rel) THEN
+  IF v_rel IS NOT NULL AND NOT pgtrickle._wal_published(v_rel) THEN
     v_rel := NULL;
   END IF;
   IF v_rel IS NULL THEN
@@ -387,7 +570,7 @@ DECLARE
   v_pub text;
 BEGIN
   FOR v_pub IN DELETE FROM pgtrickle.relay_wal_publications WHERE pipeline = p_pipeline RETURNING publication LOOP
-    EXECUTE format('DROP PUBLICATION IF EXISTS %I', v_pub);
+    EXECUTE format('DROP PUBLICATION IF EXISTS %I, %I', v_pub, v_pub || 't');
   END LOOP;
 END
 $$;

@@ -303,14 +303,15 @@ json normalize_pipeline(Direction dir, const json& input, const std::string& nam
   if (has_nested) {
     nested = input;
     // pg_trickle's stored layout keeps the types beside the sections.
+    // A section that is not an object is reported below, as it is.
     if (nested.contains("source_type")) {
       if (!nested.contains("source")) nested["source"] = json::object();
-      if (!nested["source"].contains("type")) nested["source"]["type"] = nested["source_type"];
+      if (nested["source"].is_object() && !nested["source"].contains("type")) nested["source"]["type"] = nested["source_type"];
       nested.erase("source_type");
     }
     if (nested.contains("sink_type")) {
       if (!nested.contains("sink")) nested["sink"] = json::object();
-      if (!nested["sink"].contains("type")) nested["sink"]["type"] = nested["sink_type"];
+      if (nested["sink"].is_object() && !nested["sink"].contains("type")) nested["sink"]["type"] = nested["sink_type"];
       nested.erase("sink_type");
     }
     if (!nested.contains("source") && dir == Direction::forward) nested["source"] = {{"type", "outbox"}};

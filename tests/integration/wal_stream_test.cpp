@@ -113,7 +113,7 @@ TEST(WalStream, ChangesArriveInCommitOrderWithTheirOldValuesAndResumeAfterTheCon
   db.exec("UPDATE t SET note = 'full' WHERE id = 2");
   db.exec("TRUNCATE t");
 
-  auto started = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publication = "p"});
+  auto started = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publications = {"p"}});
   ASSERT_TRUE(started) << started.error().message;
   std::optional<WalStream> stream(std::move(*started));
   std::map<uint32_t, po::Relation> relations;
@@ -143,7 +143,7 @@ TEST(WalStream, ChangesArriveInCommitOrderWithTheirOldValuesAndResumeAfterTheCon
             po::format_lsn(txns[1].end_lsn));
   stream.reset();  // closes the connection
   slot.wait_until_idle();
-  auto again = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publication = "p"});
+  auto again = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publications = {"p"}});
   ASSERT_TRUE(again) << again.error().message;
   std::map<uint32_t, po::Relation> relations_again;
   auto replay = read_transactions(*again, 1, relations_again);
@@ -160,7 +160,7 @@ TEST(WalStream, AnUnchangedToastedValueIsMarkedNotNull) {
   Slot slot(db, "toast_" + db.name());
   db.exec("INSERT INTO t VALUES (1, 'a', repeat('x', 10000))");
   db.exec("UPDATE t SET note = 'b' WHERE id = 1");
-  auto stream = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publication = "p"});
+  auto stream = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publications = {"p"}});
   ASSERT_TRUE(stream) << stream.error().message;
   std::map<uint32_t, po::Relation> relations;
   auto txns = read_transactions(*stream, 2, relations);
@@ -172,7 +172,7 @@ TEST(WalStream, AnUnchangedToastedValueIsMarkedNotNull) {
 
 TEST(WalStream, StreamingAMissingSlotOrPublicationSaysWhatToDo) {
   TestDb db(false);
-  auto missing = WalStream::start({.conninfo = db.url(), .slot = "no_such_slot", .publication = "p"});
+  auto missing = WalStream::start({.conninfo = db.url(), .slot = "no_such_slot", .publications = {"p"}});
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("no_such_slot"), std::string::npos) << missing.error().message;
   EXPECT_NE(missing.error().message.find("does not exist"), std::string::npos) << missing.error().message;
@@ -224,7 +224,7 @@ TEST(WalRows, ARowReadFromTheWalRendersExactlyAsToJsonbDoesForEveryColumnType) {
           "'\\xdeadbeef', '{1,2,NULL}', '{\"a b\",\"c,d\",NULL}', 'happy', ROW(1, 'x y'), 5, '10.0.0.1/8', 'M')");
   db.exec("INSERT INTO \"Odd Table\" (id) VALUES (2)");  // nulls everywhere
 
-  auto stream = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publication = "p"});
+  auto stream = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publications = {"p"}});
   ASSERT_TRUE(stream) << stream.error().message;
   po::Relation relation;
   auto changes = read_changes(*stream, 2, relation);
@@ -257,7 +257,7 @@ TEST(WalRows, AnUnchangedToastedValueComesFromTheOldRowOrTheTableNeverAsNull) {
   db.exec("UPDATE t SET note = 'b' WHERE id = 1");
   db.exec("UPDATE f SET note = 'b' WHERE id = 1");
 
-  auto stream = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publication = "p"});
+  auto stream = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publications = {"p"}});
   ASSERT_TRUE(stream) << stream.error().message;
   for (const char* table : {"t", "f"}) {
     po::Relation relation;
@@ -296,7 +296,7 @@ TEST(WalReader, TransactionsComeInChunksWithTheirBeforeImagesAndResumeWhereTheSt
   Slot slot(db, "reader_" + db.name());
   db.exec("INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 5) AS g");
   db.exec("BEGIN; UPDATE t SET note = 'changed' WHERE id = 2; DELETE FROM t WHERE id = 3; UPDATE t SET id = 10 WHERE id = 4; COMMIT");
-  const postgres::WalReader::Table table{"public", "t", slot.name, "p"};
+  const postgres::WalReader::Table table{"public", "t", slot.name, {"p"}};
 
   std::optional<postgres::WalReader> reader(std::in_place, db.url(), "test", table);
   ASSERT_TRUE(reader->connect());
@@ -362,7 +362,7 @@ TEST(WalReader, TransactionsThatArrivedBehindTheCurrentOneComeOutRightAcrossASha
   db.exec("INSERT INTO t VALUES (6, 'n6', 8)");
   db.exec("ALTER TABLE t DROP COLUMN note");
   db.exec("INSERT INTO t VALUES (7, 9)");
-  postgres::WalReader reader(db.url(), "test", {"public", "t", slot.name, "p"});
+  postgres::WalReader reader(db.url(), "test", {"public", "t", slot.name, {"p"}});
   ASSERT_TRUE(reader.connect());
 
   std::string seen;
@@ -400,7 +400,7 @@ TEST(WalReader, AnIdleSlotFollowsTheServersWal) {
   db.exec("CREATE TABLE busy (id int PRIMARY KEY, pad text)");
   db.exec("CREATE PUBLICATION p FOR TABLE t");
   Slot slot(db, "idle_" + db.name());
-  postgres::WalReader reader(db.url(), "test", {"public", "t", slot.name, "p"});
+  postgres::WalReader reader(db.url(), "test", {"public", "t", slot.name, {"p"}});
   ASSERT_TRUE(reader.connect());
   auto start = db.value("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" + slot.name + "'");
   db.exec("INSERT INTO busy SELECT g, repeat('x', 100) FROM generate_series(1, 10000) AS g");
@@ -429,7 +429,7 @@ TEST(Publications, AConsumerOfTheStandardProtocolReadsATableThroughCreatePublica
   EXPECT_EQ(publication, "pgtrickle_order_totals");
   Slot slot(db, "pub_" + db.name());
   db.exec("INSERT INTO order_totals VALUES (1, 9.50)");
-  auto stream = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publication = publication});
+  auto stream = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publications = {publication}});
   ASSERT_TRUE(stream) << stream.error().message;
   po::Relation relation;
   auto changes = read_changes(*stream, 1, relation);

@@ -19,8 +19,11 @@ CREATE TABLE sales.order_lines (id int PRIMARY KEY);
 CREATE TABLE sales."Mixed Case" (id int PRIMARY KEY);
 SELECT dblink_exec('owner', 'CREATE TABLE public.owned (id int PRIMARY KEY)');
 
+-- The tables a pipeline's publications publish: its own (the patterns' schemas) and the one of
+-- the tables it names.
 CREATE FUNCTION pg_temp.pub_tables(p_pub text) RETURNS text LANGUAGE sql AS $$
-  SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY schemaname, tablename) FROM pg_publication_tables WHERE pubname = p_pub
+  SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY schemaname, tablename) FROM pg_publication_tables
+  WHERE pubname IN (p_pub, p_pub || 't')
 $$;
 CREATE FUNCTION pg_temp.pub_of(p_pipeline text) RETURNS text LANGUAGE sql AS $$
   SELECT publication FROM pgtrickle.relay_wal_publications WHERE pipeline = p_pipeline AND origin = 'sql'
@@ -79,11 +82,52 @@ SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tab
   'table public.nope does not exist');
 SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": ["pgtrickle.relay_offsets"], "sink_type": "stdout"}') $$,
   'is not a table this pipeline can capture');
-SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [{"name": "public.customers", "where": "id > 1"}], "sink_type": "stdout"}') $$,
-  'an entry''s only key here is "name"');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [{"name": "public.customers", "filter": "id > 1"}], "sink_type": "stdout"}') $$,
+  'an entry''s keys are "name", "where" (a row filter) and "columns" (a column list)');
 SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [7], "sink_type": "stdout"}') $$,
   'each entry is a table name such as "public.orders"');
 SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name = 'bad'), 0::bigint, 'nothing stored');
+
+-- Row filters and column lists, applied by the server: a filter may read only the replica
+-- identity's columns, a column list must hold them. payments' identity is (id, status).
+CREATE TABLE sales.payments (id int PRIMARY KEY, status text NOT NULL, amount numeric, card text);
+CREATE UNIQUE INDEX payments_id_status ON sales.payments (id, status);
+ALTER TABLE sales.payments REPLICA IDENTITY USING INDEX payments_id_status;
+SELECT pgtrickle.set_relay_outbox('paid', config => $j${"tables": [{"name": "sales.payments", "where": "status <> 'draft'",
+  "columns": ["id", "status", "amount"]}, "sales.orders"], "sink_type": "stdout"}$j$::jsonb);
+SELECT assert_eq((SELECT rowfilter FROM pg_publication_tables WHERE pubname = pg_temp.pub_of('paid') || 't' AND tablename = 'payments'),
+                 '(status <> ''draft''::text)', 'the filter is the publication''s');
+SELECT assert_eq((SELECT attnames FROM pg_publication_tables WHERE pubname = pg_temp.pub_of('paid') || 't' AND tablename = 'payments'),
+                 '{id,status,amount}'::name[], 'and the column list');
+SELECT assert_eq((SELECT attnames FROM pg_publication_tables WHERE pubname = pg_temp.pub_of('paid') || 't' AND tablename = 'orders'),
+                 '{id,region}'::name[], 'a table named without one is published whole');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [{"name": "sales.orders", "where": "region = ''eu''"}], "sink_type": "stdout"}') $$,
+  'the row filter of sales.orders reads "region", not of its replica identity');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [{"name": "sales.payments", "columns": ["id", "amount"]}], "sink_type": "stdout"}') $$,
+  'the column list of sales.payments leaves out "status" of its replica identity');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [{"name": "sales.payments", "columns": ["id", "status", "nope"]}], "sink_type": "stdout"}') $$,
+  'the column list of sales.payments names "nope", which it does not have');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [{"name": "customers", "where": "id > 0"}, "public.*"], "sink_type": "stdout"}') $$,
+  'public.customers has a row filter or column list, but a pattern captures its whole schema');
+SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [{"name": "public.*", "where": "id > 0"}], "sink_type": "stdout"}') $$,
+  'a row filter or column list is given to one table by name, not to a pattern');
+-- A filter is one expression the server checks: it cannot close the WHERE's parentheses, end the
+-- statement, or call code of anyone's (run as the installer, it would run with its rights).
+CREATE FUNCTION public.escalate(int) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+SELECT expect_error(format($$ SELECT pgtrickle.set_relay_outbox('bad', config => %L) $$, jsonb_build_object('sink_type', 'stdout',
+  'tables', jsonb_build_array(jsonb_build_object('name', 'sales.orders', 'where', f)))), m)
+FROM (VALUES ('id > 0) , TABLE public.audit_log WHERE (true', 'a parenthesis closes that was not opened'),
+             ('id > 0); ALTER ROLE nobody SUPERUSER; SELECT (true', 'a parenthesis closes that was not opened'),
+             ('id > 0 OR (true); DROP TABLE public.customers', 'it holds a semicolon'),
+             ('id > 0 --', 'it holds a comment'),
+             ('id > 0 /* x */', 'it holds a comment'),
+             ('id = $1', 'it holds a dollar sign'),
+             ('id::text = E''\x''', 'a string is written plain'),
+             ('id::text = ''a', 'a string or quoted name is not closed'),
+             ('(id > 0', 'a parenthesis is not closed'),
+             ('public.escalate(id)', 'invalid publication WHERE expression')) AS x(f, m);
+SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name = 'bad'), 0::bigint, 'nothing stored');
+SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('paid')), 'sales.orders,sales.payments', 'the pipeline''s publications unchanged');
 
 -- A pipeline admin captures only what it owns: a table of another owner, or a pattern (tables of
 -- any owner, created later too), is refused, naming each table and why; nothing is published.
@@ -101,7 +145,7 @@ SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('mine')), 'public.owned', 'th
 -- delete_relay drops the publication.
 SELECT pg_temp.pub_of('shop') AS shop_pub \gset
 SELECT pgtrickle.delete_relay('shop');
-SELECT assert_eq((SELECT count(*) FROM pg_publication WHERE pubname = :'shop_pub'), 0::bigint, 'the publication is dropped');
+SELECT assert_eq((SELECT count(*) FROM pg_publication WHERE pubname IN (:'shop_pub', :'shop_pub' || 't')), 0::bigint, 'the publications are dropped');
 SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_wal_publications WHERE pipeline = 'shop'), 0::bigint, 'and forgotten');
 
 SELECT dblink_disconnect('owner'), dblink_disconnect('padmin');

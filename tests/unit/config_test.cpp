@@ -69,6 +69,29 @@ TEST(Config, PgTrickleStoredLayoutIsAccepted) {
   EXPECT_EQ(c["sink"]["format"], "jsonl");
 }
 
+TEST(Config, AStoredLayoutWhoseSectionIsNotAnObjectIsReportedNotThrown) {
+  // pg_trickle's layout, with "sink" a string beside "sink_type" (found by the config fuzzer).
+  auto p = problems_of(Direction::forward, json::parse(R"({"source_type": "outbox", "sink_type": "nats",
+      "source": {"stream_table": "orders"}, "sink": "outbox"})"));
+  EXPECT_TRUE(any_contains(p, "\"sink\" must be an object with a \"type\"")) << joined(p);
+  p = problems_of(Direction::forward, json::parse(R"({"source_type": "outbox", "source": 7, "sink": {"type": "stdout"}})"));
+  EXPECT_TRUE(any_contains(p, "\"source\" must be an object with a \"type\"")) << joined(p);
+}
+
+TEST(Config, AForwardPipelineNamingTablesReadsThemFromTheWal) {
+  std::vector<std::string> p;
+  json c = normalize_pipeline(Direction::forward, json::parse(R"({"tables": ["public.*"], "exclude": "public.audit_*",
+      "sink_type": "stdout"})"), "x", p);
+  ASSERT_TRUE(p.empty()) << joined(p);
+  EXPECT_EQ(c["source"]["type"], "wal");
+  EXPECT_EQ(c["source"]["tables"], json::parse(R"(["public.*"])"));
+  EXPECT_EQ(c["source"]["exclude"], "public.audit_*");
+  p = problems_of(Direction::forward, json::parse(R"({"source": {"type": "wal"}, "sink": {"type": "stdout"}})"));
+  EXPECT_TRUE(any_contains(p, "tables")) << joined(p);
+  p = problems_of(Direction::reverse, json::parse(R"({"source": {"type": "wal", "tables": ["t"]}, "inbox_name": "x"})"));
+  EXPECT_TRUE(any_contains(p, "use set_relay_outbox")) << joined(p);
+}
+
 TEST(Config, UnknownSinkTypeSuggestsAndListsTheValidOnes) {
   auto p = problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"natz"})"));
   ASSERT_EQ(p.size(), 1u);

@@ -95,7 +95,7 @@ class OutboxSource final : public Source {
       if (!named_slot_.empty() && !is_relay_slot_name(named_slot_))  // a reference resolved to something else
         return fatal("source key \"slot_name\": " + relay_slot_name_rule(named_slot_));
       wal_table_ = postgres::WalReader::Table{wal->str(0, 0), wal->str(0, 1),
-                                              named_slot_.empty() ? slot_name(wal->str(0, 3)) : named_slot_, wal->str(0, 2)};
+                                              named_slot_.empty() ? slot_name(wal->str(0, 3)) : named_slot_, {wal->str(0, 2)}};
     }
 
     auto stored = load_position();
@@ -146,7 +146,7 @@ class OutboxSource final : public Source {
     if (wal_table_)
       ctx_.log->info("Reading the table's changes from the WAL.",
                      {{"table", wal_table_->schema + "." + wal_table_->name}, {"slot", wal_table_->slot},
-                      {"publication", wal_table_->publication}, {"position", pgoutput::format_lsn(static_cast<pgoutput::Lsn>(read_.seq))}});
+                      {"publication", wal_table_->publications.front()}, {"position", pgoutput::format_lsn(static_cast<pgoutput::Lsn>(read_.seq))}});
     else
       ctx_.log->info("Reading the outbox.", {{"outbox", outbox_table_},
                                              {"position", fmt::format("{}/{}", read_.seq, read_.id)},
@@ -194,7 +194,11 @@ class OutboxSource final : public Source {
     if (!dboid) return dboid.error();
     named_slot_ = config_.source_section().text("slot_name");
     if (!named_slot_.empty() && !is_relay_slot_name(named_slot_)) return fatal("source key \"slot_name\": " + relay_slot_name_rule(named_slot_));
-    wal_table_ = postgres::WalReader::Table{"", "", named_slot_.empty() ? slot_name(dboid->str(0, 0)) : named_slot_, outbox_table_};
+    // Its publications: that of the patterns' schemas, that of the tables named.
+    auto pubs = db_->exec("SELECT pgtrickle._wal_publications($1)", {outbox_table_});
+    if (!pubs) return pubs.error();
+    wal_table_ = postgres::WalReader::Table{"", "", named_slot_.empty() ? slot_name(dboid->str(0, 0)) : named_slot_,
+                                            pg::parse_text_array(pubs->text(0, 0))};
 
     auto stored = load_position();
     if (!stored) return stored.error();
@@ -861,7 +865,7 @@ class OutboxSource final : public Source {
 
   // What the slot reads, for messages: "the WAL capture of s.t", or the pipeline's publication.
   std::string captured() const {
-    return wal_table_->schema.empty() ? fmt::format("the tables of publication {}", wal_table_->publication)
+    return wal_table_->schema.empty() ? fmt::format("the tables of publication {}", wal_table_->publications.front())
                                       : fmt::format("the WAL capture of {}.{}", wal_table_->schema, wal_table_->name);
   }
 

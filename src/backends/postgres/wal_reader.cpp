@@ -24,7 +24,7 @@ Status WalReader::connect() {
   if (!db) return db.error();
   db_ = std::move(*db);
   tables_.clear();  // a new session describes every table again
-  auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publication = table_.publication, .application_name = app_});
+  auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publications = table_.publications, .application_name = app_});
   if (!s) return s.error();
   stream_.emplace(std::move(*s));
   in_txn_ = ended_ = marker_seen_ = false;

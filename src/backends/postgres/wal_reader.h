@@ -35,7 +35,7 @@ class WalReader {
     std::string schema;  // the table read; empty: the tables the decider accepts
     std::string name;
     std::string slot;
-    std::string publication;
+    std::vector<std::string> publications;  // streamed; the first names the capture in messages
   };
   // Whether a table the WAL describes is read; called again at each new description (a column
   // added, a rename). Rows of a table it accepts are rendered through pgtrickle._wal_render_table.

@@ -48,9 +48,11 @@ Result<WalStream> WalStream::start(const Options& options) {
   WalStream s;
   s.conn_ = std::move(*c);
   s.confirmed_ = options.from;
+  std::string names;  // "a","b": each quoted, then the list a string
+  for (const auto& p : options.publications) names += (names.empty() ? "" : ",") + s.conn_.quote_ident(p);
   std::string sql = fmt::format("START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names {}, messages 'true')",
                                 s.conn_.quote_ident(options.slot), pgoutput::format_lsn(options.from),
-                                pg::quote_literal(s.conn_.quote_ident(options.publication)));
+                                pg::quote_literal(names));
   pg::PgResult started(PQexec(s.conn_.raw(), sql.c_str()));
   if (PQresultStatus(started.get()) != PGRES_COPY_BOTH) {
     const char* state = PQresultErrorField(started.get(), PG_DIAG_SQLSTATE);

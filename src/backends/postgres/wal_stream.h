@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backends/postgres/pgoutput.h"
 #include "pg/connection.h"
@@ -19,7 +20,7 @@ class WalStream {
   struct Options {
     std::string conninfo;
     std::string slot;
-    std::string publication;
+    std::vector<std::string> publications;  // streamed together
     std::string application_name = "pgtrickle-relay wal";
     // Where to start: the slot's confirmed position when 0 (the server never sends what lies before it).
     pgoutput::Lsn from = 0;
