@@ -536,6 +536,23 @@ BEGIN
 END
 $$;
 
+-- Rows of several tables in one statement (a WAL pipeline's read-ahead spans its tables):
+-- p_groups [{"rel": oid, "columns": [...], "rows": [...]}], rendered by _wal_render_table, group
+-- after group, each group's rows in order.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_render_tables(p_groups jsonb)
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  g jsonb;
+BEGIN
+  FOR g IN SELECT x FROM jsonb_array_elements(p_groups) WITH ORDINALITY AS e(x, n) ORDER BY e.n LOOP
+    RETURN QUERY SELECT r FROM pgtrickle._wal_render_table((g ->> 'rel')::oid, g -> 'columns', g -> 'rows') WITH ORDINALITY AS t(r, n) ORDER BY t.n;
+  END LOOP;
+END
+$$;
+
 -- The publication of a pipeline defined in SQL (made by set_relay_outbox), or NULL.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_publication(p_pipeline text, p_origin text)
 RETURNS text
@@ -546,19 +563,18 @@ AS $$
   WHERE w.pipeline = p_pipeline AND w.origin = p_origin AND EXISTS (SELECT FROM pg_publication AS p WHERE p.pubname = w.publication)
 $$;
 
--- The tables a pipeline's publication captures now (for the relay's start and `validate`), with
--- the problem each has.
-CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_tables(p_pub text)
+-- The tables a pipeline's source ({"tables": ..., "exclude": ...}) captures now, as messages name
+-- them, with the problem each has (for the relay's start and `pgtrickle-relay validate`).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_tables(p_source jsonb)
 RETURNS TABLE (stream_table text, problem text)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
   SELECT pgtrickle._wal_stream_table(n.nspname, c.relname), m.problem
-  FROM pgtrickle.relay_wal_publications AS w
-  CROSS JOIN LATERAL pgtrickle._wal_matched_tables(w.tables, w.exclude) AS m
+  FROM pgtrickle._wal_matched_tables(pgtrickle._wal_list(p_source -> 'tables'), pgtrickle._wal_list(p_source -> 'exclude')) AS m
   JOIN pg_class AS c ON c.oid = m.rel JOIN pg_namespace AS n ON n.oid = c.relnamespace
-  WHERE w.publication = p_pub
 $$;
+DROP FUNCTION IF EXISTS pgtrickle._wal_pipeline_tables(text);
 
 -- Drops the publications of a pipeline (every origin): delete_relay.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_forget(p_pipeline text)

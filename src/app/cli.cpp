@@ -251,6 +251,25 @@ int print_wal_problems(pg::Connection& db, const std::vector<PipelineConfig>& pi
   return with_problems;
 }
 
+// The tables each pipeline of source type "wal" captures now, and what stops one being captured
+// whole (a table without a key: PostgreSQL refuses its UPDATEs and DELETEs while it is published).
+void print_wal_tables(pg::Connection& c, const std::vector<PipelineConfig>& pipelines) {
+  for (const auto& p : pipelines) {
+    if (p.source_type != "wal") continue;
+    auto r = c.exec("SELECT stream_table, problem FROM pgtrickle._wal_pipeline_tables($1::jsonb)", {p.canonical["source"].dump()});
+    if (!r) {
+      std::cout << fmt::format("error: pipeline \"{}\": cannot list the tables it captures: {}\n", p.name, r.error().message);
+      continue;
+    }
+    std::vector<std::string> names;
+    for (int i = 0; i < r->rows(); ++i) names.push_back(r->str(i, 0));
+    std::cout << fmt::format("pipeline \"{}\" captures {} table(s) now{}{}\n", p.name, names.size(), names.empty() ? "" : ": ",
+                             util::join(names, ", "));
+    for (int i = 0; i < r->rows(); ++i)
+      if (!r->null(i, 1)) std::cout << fmt::format("warning: pipeline \"{}\": {}\n", p.name, r->str(i, 1));
+  }
+}
+
 int cmd_validate(const Settings& s, bool use_database) {
   int problems_total = 0;
   FileConfig cfg;
@@ -286,6 +305,7 @@ int cmd_validate(const Settings& s, bool use_database) {
       problems_total += static_cast<int>(e.problems.size());
     }
     print_template_warnings(*c, valid);
+    print_wal_tables(*c, valid);
     int not_ready = print_wal_problems(*c, valid);
     bad += not_ready;
     problems_total += not_ready;

@@ -105,7 +105,6 @@ INSERT INTO audited VALUES
   ('pgtrickle._wal_pipeline_prepare(text,text,jsonb)', 'padmin',
    'SELECT pgtrickle._wal_pipeline_prepare(%1$L, %1$L, jsonb_build_object(''tables'', jsonb_build_array(%1$L, ''vschema.'' || %1$L, ''vschema.*''), ''exclude'', jsonb_build_array(%1$L)))'),
   ('pgtrickle._wal_pipeline_publication(text,text)', 'relay', 'SELECT pgtrickle._wal_pipeline_publication(%1$L, %1$L)'),
-  ('pgtrickle._wal_pipeline_tables(text)', 'relay', 'SELECT * FROM pgtrickle._wal_pipeline_tables(%1$L)'),
   ('pgtrickle._wal_table_info(text,oid,text,text)', 'relay',
    'SELECT * FROM pgtrickle._wal_table_info(%1$L, ''vschema.salaries''::regclass, ''vschema'', %1$L)'),
   ('pgtrickle._wal_render_table(oid,jsonb,jsonb)', 'relay',

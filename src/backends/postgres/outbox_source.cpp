@@ -169,7 +169,7 @@ class OutboxSource final : public Source {
       return fatal(fmt::format("the pipeline's publication is missing: set the pipeline again (SELECT pgtrickle.set_relay_outbox('{}', "
                                "...)), which makes it", config_.name));
     outbox_table_ = pub->str(0, 0);
-    if (auto t = db_->exec("SELECT stream_table, problem FROM pgtrickle._wal_pipeline_tables($1)", {outbox_table_})) {
+    if (auto t = db_->exec("SELECT stream_table, problem FROM pgtrickle._wal_pipeline_tables($1::jsonb)", {config_.canonical["source"].dump()})) {
       for (int i = 0; i < t->rows(); ++i)
         if (!t->null(i, 1)) ctx_.log->warn("A table of the pipeline cannot be captured whole.", {{"problem", t->str(i, 1)}});
       ctx_.log->info("The pipeline's patterns match these tables now.", {{"tables", std::to_string(t->rows())}});

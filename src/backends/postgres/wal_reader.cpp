@@ -191,33 +191,50 @@ Status WalReader::read_ahead(std::size_t rows, std::vector<Pending>& chunk) {
 }
 
 Status WalReader::render(std::vector<Pending>& rows) {
-  // Each table's rows in one statement, tables in the order their first row comes.
-  for (std::size_t first = 0; first < rows.size(); ++first) {
-    const Pending& lead = rows[first];
-    if (lead.is_truncate || lead.text) continue;  // no data, or rendered already
-    auto it = tables_.find(lead.table);
-    if (it == tables_.end()) return retriable(fmt::format("rendering rows of the table with oid {}: the WAL never described it", lead.table));
-    TableState& table = it->second;
-    std::string array = "[";
-    std::size_t count = 0;
-    for (std::size_t i = first; i < rows.size(); ++i) {
-      const Pending& p = rows[i];
-      if (p.is_truncate || p.text || p.table != lead.table) continue;
-      if (array.size() > 1) array += ',';
-      array += p.values;
-      ++count;
+  // The tables in the order their first row comes, each with its rows (indexes into `rows`).
+  std::vector<std::pair<TableState*, std::vector<std::size_t>>> groups;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Pending& p = rows[i];
+    if (p.is_truncate || p.text) continue;  // no data, or rendered already
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& x) { return x.first->relation.oid == p.table; });
+    if (g == groups.end()) {
+      auto it = tables_.find(p.table);
+      if (it == tables_.end()) return retriable(fmt::format("rendering rows of the table with oid {}: the WAL never described it", p.table));
+      groups.push_back({&it->second, {}});
+      g = groups.end() - 1;
     }
-    array += ']';
-    if (table.columns.empty()) table.columns = RowRenderer::columns_json(table.relation);
-    auto rendered = RowRenderer::render(db_, table.relation, array, table.columns, decide_ ? RowRenderer::Via::pipeline : RowRenderer::Via::outbox);
-    if (!rendered) return rendered.error();
-    if (rendered->size() != count)
-      return retriable(fmt::format("rendering rows of {}.{}: {} rows came back for {}", table.relation.schema, table.relation.name,
-                                   rendered->size(), count));
-    std::size_t next = 0;
-    for (std::size_t i = first; i < rows.size(); ++i)
-      if (!rows[i].is_truncate && !rows[i].text && rows[i].table == lead.table) rows[i].text = std::move((*rendered)[next++]);
+    g->second.push_back(i);
   }
+  if (groups.empty()) return {};
+  auto array_of = [&](const std::vector<std::size_t>& at) {
+    std::string a = "[";
+    for (std::size_t i : at) {
+      if (a.size() > 1) a += ',';
+      a += rows[i].values;
+    }
+    return a + "]";
+  };
+  for (auto& [table, at] : groups)
+    if (table->columns.empty()) table->columns = RowRenderer::columns_json(table->relation);
+  Result<std::vector<std::string>> rendered = std::vector<std::string>{};
+  if (!decide_) {  // one table, captured by enable_outbox
+    rendered = RowRenderer::render(db_, groups[0].first->relation, array_of(groups[0].second), groups[0].first->columns);
+  } else {  // a pipeline's tables: every table's rows in one statement
+    std::string all = "[";
+    for (auto& [table, at] : groups) {
+      if (all.size() > 1) all += ',';
+      all += fmt::format("{{\"rel\":{},\"columns\":{},\"rows\":{}}}", table->relation.oid, table->columns, array_of(at));
+    }
+    rendered = RowRenderer::render_tables(db_, all + "]");
+  }
+  if (!rendered) return rendered.error();
+  std::size_t count = 0;
+  for (const auto& g : groups) count += g.second.size();
+  if (rendered->size() != count)
+    return retriable(fmt::format("rendering rows read from the WAL: {} rows came back for {}", rendered->size(), count));
+  std::size_t next = 0;
+  for (const auto& g : groups)
+    for (std::size_t i : g.second) rows[i].text = std::move((*rendered)[next++]);
   return {};
 }
 

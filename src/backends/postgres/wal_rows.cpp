@@ -50,15 +50,26 @@ std::string RowRenderer::columns_json(const po::Relation& relation) {
 }
 
 Result<std::vector<std::string>> RowRenderer::render(pg::Connection& db, const po::Relation& relation, const std::string& rows,
-                                                     std::string columns, Via via) {
+                                                     std::string columns) {
   if (columns.empty()) columns = columns_json(relation);
-  auto r = via == Via::outbox ? db.exec("SELECT r FROM pgtrickle._wal_render($1, $2, $3::jsonb, $4::jsonb) AS r",
-                                        {relation.schema, relation.name, std::move(columns), rows})
-                              : db.exec("SELECT r FROM pgtrickle._wal_render_table($1::oid, $2::jsonb, $3::jsonb) AS r",
-                                        {std::to_string(relation.oid), std::move(columns), rows});
+  auto r = db.exec("SELECT r FROM pgtrickle._wal_render($1, $2, $3::jsonb, $4::jsonb) AS r",
+                   {relation.schema, relation.name, std::move(columns), rows});
   if (!r) {
     auto e = r.error();
     e.message = fmt::format("rendering rows of {}.{} read from the WAL: {}", relation.schema, relation.name, e.message);
+    return e;
+  }
+  std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(r->rows()));
+  for (int i = 0; i < r->rows(); ++i) out.push_back(r->str(i, 0));
+  return out;
+}
+
+Result<std::vector<std::string>> RowRenderer::render_tables(pg::Connection& db, const std::string& groups) {
+  auto r = db.exec("SELECT r FROM pgtrickle._wal_render_tables($1::jsonb) AS r", {groups});
+  if (!r) {
+    auto e = r.error();
+    e.message = "rendering rows read from the WAL: " + e.message;
     return e;
   }
   std::vector<std::string> out;

@@ -35,11 +35,12 @@ class RowRenderer {
   // `rows` is a JSON array of append_row_values objects of `relation`; one to_jsonb text per row,
   // in order. `columns`: columns_json(relation), when made before. An unnamed statement: `db`
   // keeps no prepared statement the owner's code could replace.
-  // Through which function: a table captured by enable_outbox (by name), or one a pipeline of
-  // source type "wal" publishes (by oid, which a rename keeps).
-  enum class Via { outbox, pipeline };
   static Result<std::vector<std::string>> render(pg::Connection& db, const pgoutput::Relation& relation,
-                                                 const std::string& rows, std::string columns = "", Via via = Via::outbox);
+                                                 const std::string& rows, std::string columns = "");
+  // Rows of tables a pipeline of source type "wal" publishes, by oid (which a rename keeps), in one
+  // statement: `groups` is [{"rel": oid, "columns": columns_json, "rows": [...]}]; the texts come
+  // group after group (pgtrickle._wal_render_tables).
+  static Result<std::vector<std::string>> render_tables(pg::Connection& db, const std::string& groups);
 };
 
 }  // namespace relay::postgres

@@ -118,7 +118,14 @@ Result<std::optional<WalStream::Data>> WalStream::next(std::chrono::milliseconds
     }
     if (n == 0) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::optional<Data>();
+      // Out of time: what the socket already holds is still read (libpq buffers only what was
+      // read from it), so a reader asking for what already arrived gets all of it, not a buffer's worth.
+      if (left.count() <= 0) {
+        pollfd p{conn_.socket(), POLLIN, 0};
+        if (::poll(&p, 1, 0) <= 0) return std::optional<Data>();
+        if (PQconsumeInput(conn_.raw()) != 1) return retriable("lost the replication connection: " + connection_error(conn_.raw()));
+        continue;
+      }
       if (auto s = wait_readable(left); !s) return s.error();
       continue;
     }
