@@ -30,6 +30,14 @@ struct BackfillStatus {
   bool finished = false;             // done or stopped: reported once more, so counters see its last rows
 };
 
+// One table of a source that reads many (a pipeline of source type "wal"): its changes sent and
+// acknowledged so far, and what keeps it from being captured whole ("" when nothing).
+struct TableStatus {
+  std::string table;
+  std::uint64_t changes = 0;
+  std::string problem;
+};
+
 class Source {
  public:
   virtual ~Source() = default;
@@ -61,6 +69,8 @@ class Source {
   // What the source's store keeps past its retention because this pipeline has not consumed it
   // yet (a pgstream stream's old partitions), shown in /health; "" when nothing.
   virtual std::string kept_past_retention() { return ""; }
+  // The tables of a source that reads many, once each has come up; empty for other sources.
+  virtual std::vector<TableStatus> tables() { return {}; }
   virtual void stop() = 0;
 };
 

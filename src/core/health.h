@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "relay/source.h"
+
 namespace relay {
 
 struct PipelineHealth {
@@ -24,6 +26,7 @@ struct PipelineHealth {
   long long backfill_rows_done = 0, backfill_rows_sent = 0, backfill_rows_estimated = -1;
   double backfill_rows_per_second = 0;
   std::string kept_past_retention;     // what the source keeps past its retention for this pipeline
+  std::vector<TableStatus> tables;     // a pipeline capturing many tables: each one's changes and problem
   bool owned = false;
   bool failing() const { return state == "failed" || state == "invalid" || state == "retrying" || state == "degraded"; }
 };

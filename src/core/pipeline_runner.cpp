@@ -518,8 +518,10 @@ class PipelineRunner::Impl {
     std::int64_t slot_behind = -1, slot_retained = -1;
     std::optional<BackfillStatus> backfill;
     std::string kept;
+    std::vector<TableStatus> tables;
     if (source_) {
       kept = source_->kept_past_retention();
+      tables = source_->tables();
       source_->lag(rows, seconds);
       source_->wal_lag(slot_behind, slot_retained);
       backfill = source_->backfill();
@@ -537,6 +539,11 @@ class PipelineRunner::Impl {
     if (seconds >= 0) metrics_->lag_seconds.set(seconds);
     metrics_->slot_lag_bytes.set(static_cast<double>(slot_behind));
     metrics_->slot_retained_bytes.set(static_cast<double>(slot_retained));
+    if (!tables.empty()) {
+      std::vector<std::pair<std::string, std::uint64_t>> changes;
+      for (const auto& t : tables) changes.emplace_back(t.table, t.changes);
+      metrics_->set_table_changes(std::move(changes));
+    }
     relay_.health->modify(config_.name, [&](PipelineHealth& h) {
       h.lag = rows;
       h.lag_seconds = seconds;
@@ -544,6 +551,7 @@ class PipelineRunner::Impl {
       h.slot_retained_bytes = slot_retained;
       h.backfill_id = backfill ? backfill->id : 0;
       h.kept_past_retention = kept;
+      h.tables = std::move(tables);
       if (backfill) {
         h.backfill_rows_done = backfill->rows_done;
         h.backfill_rows_sent = backfill->rows_sent;

@@ -29,6 +29,13 @@ std::string AdminServer::health_json(const HealthBoard& health, int& status) {
                        {"rows_estimated", p.backfill_rows_estimated >= 0 ? nlohmann::json(p.backfill_rows_estimated) : nlohmann::json()},
                        {"rows_per_second", p.backfill_rows_per_second}};
     if (!p.kept_past_retention.empty()) e["kept_past_retention"] = p.kept_past_retention;
+    if (!p.tables.empty()) {
+      nlohmann::json tables = nlohmann::json::array();
+      for (const auto& t : p.tables)
+        tables.push_back({{"table", t.table}, {"changes", t.changes},
+                          {"problem", t.problem.empty() ? nlohmann::json() : nlohmann::json(t.problem)}});
+      e["tables"] = std::move(tables);
+    }
     list.push_back(std::move(e));
   }
   std::string config_error = health.config_error();

@@ -95,6 +95,15 @@ std::string Registry::render() const {
   slot_gauge("pgtrickle_relay_backfill_rows_estimated", "Rows the backfill under way expects to read (the planner's estimate).",
              [](auto& m) { return m.backfill_rows_estimated.value(); });
   gauge("pgtrickle_relay_pipeline_owned", "1 while this relay owns the pipeline.", [](auto& m) { return m.owned.value(); });
+  {
+    // One series per table of a pipeline that captures many (source type "wal"), no more.
+    const char* t = "pgtrickle_relay_table_changes_total";
+    out += fmt::format("# HELP {} Changes of each table of a pipeline capturing many tables (source type wal), sent and acknowledged.\n"
+                       "# TYPE {} counter\n", t, t);
+    for (const auto& [p, m] : pipelines_)
+      for (const auto& [table, n] : m->table_changes_now())
+        out += fmt::format("{}{{pipeline=\"{}\",table=\"{}\"}} {}\n", t, label(p), label(table), n);
+  }
 
   const char* h = "pgtrickle_relay_delivery_duration_seconds";
   out += fmt::format("# HELP {} Time from the source commit to the target's acceptance, per message.\n# TYPE {} histogram\n", h, h);

@@ -97,7 +97,7 @@ TEST(Pgstream, AStreamReadFromTheWalDeliversTheSameEventsAndKeepsTheWayItStarted
   // The slot moves past the events once the sink has them.
   std::string last = db.value("SELECT pg_current_wal_lsn()");
   ASSERT_TRUE(wait_until([&] {
-    return db.value("SELECT confirmed_flush_lsn >= '" + last + "'::pg_lsn FROM pg_replication_slots") == "t";
+    return db.value("SELECT confirmed_flush_lsn >= '" + last + "'::pg_lsn FROM pg_replication_slots WHERE database = current_database()") == "t";
   }, 20s)) << relay.err();
 
   // Read from the table instead, with the position of the WAL stored: refused, with what to do.
@@ -108,7 +108,7 @@ TEST(Pgstream, AStreamReadFromTheWalDeliversTheSameEventsAndKeepsTheWayItStarted
   EXPECT_NE(error.find("delete_relay('events-out')"), std::string::npos) << error;
   // Deleted, the pipeline's slot goes with it; defined again, it reads the table from its start.
   db.exec("SELECT pgtrickle.delete_relay('events-out')");
-  EXPECT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pg_replication_slots") == 0; }, 20s));
+  EXPECT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()") == 0; }, 20s));
   std::string again = work_dir() + "/pgstream-wal-again-" + db.name() + ".jsonl";
   config["sink"]["path"] = again;
   set_outbox_pipeline(db, "events-out", config);

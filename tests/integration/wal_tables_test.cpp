@@ -68,6 +68,7 @@ TEST(WalTables, OnePipelineCapturesManyTablesThroughOneSlotInCommitOrderFollowin
   db.exec("CREATE TABLE audit_log (id int PRIMARY KEY, what text)");
   db.exec("CREATE TABLE sales.orders (id int PRIMARY KEY, customer int, amount numeric(10,2))");
   db.exec("CREATE TABLE sales.returns (id int PRIMARY KEY)");
+  db.exec("CREATE TABLE notes (body text)");  // no key: its inserts are captured, its updates refused
   std::string out = work_dir() + "/wal-tables-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "shop", {{"source", {{"type", "wal"}, {"tables", {"public.*", "sales.orders"}}, {"exclude", {"public.audit_*"}}}},
                                    {"sink", {{"type", "file"}, {"path", out}}}});
@@ -100,6 +101,7 @@ TEST(WalTables, OnePipelineCapturesManyTablesThroughOneSlotInCommitOrderFollowin
   db.exec("DELETE FROM customers WHERE id = 2");
   db.exec("DROP TABLE customers");
   db.exec("INSERT INTO sales.orders VALUES (12, 3, 3)");
+  db.exec("INSERT INTO notes VALUES ('hello')");
 
   const std::vector<std::string> expected = {
       R"(customers insert {"id":1,"name":"ann"})",
@@ -113,6 +115,7 @@ TEST(WalTables, OnePipelineCapturesManyTablesThroughOneSlotInCommitOrderFollowin
       R"(orders_returned insert {"id":2})",
       R"(customers delete {"id":2})",
       R"(sales.orders insert {"amount":3.0,"customer":3,"id":12})",
+      R"(notes insert {"body":"hello"})",
   };
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= expected.size(); }, 20s)) << relay.err();
   std::this_thread::sleep_for(500ms);
@@ -136,6 +139,24 @@ TEST(WalTables, OnePipelineCapturesManyTablesThroughOneSlotInCommitOrderFollowin
     previous = id.lsn;
   }
   EXPECT_EQ(identity(lines[0]).lsn, identity(lines[2]).lsn) << "one transaction, one commit LSN";
+
+  // Operators see which tables flow and which cannot be captured whole, with the fix.
+  int port = relay.admin_port();
+  ASSERT_TRUE(wait_until([&] { return metric(port, "pgtrickle_relay_table_changes_total{pipeline=\"shop\",table=\"sales.orders\"}") == 4; }, 15s))
+      << "each table's changes counted once acknowledged";
+  EXPECT_EQ(metric(port, "pgtrickle_relay_table_changes_total{pipeline=\"shop\",table=\"customers\"}"), 5);
+  EXPECT_EQ(metric(port, "pgtrickle_relay_table_changes_total{pipeline=\"shop\",table=\"audit_log\"}"), -1) << "an excluded table has no series";
+  int status = 0;
+  json health;
+  ASSERT_TRUE(wait_until([&] {
+    health = json::parse(http_get(port, "/health", status));
+    for (const auto& t : health["pipelines"][0].value("tables", json::array()))
+      if (t["table"] == "notes") return t["changes"] == 1 && t["problem"].is_string();
+    return false;
+  }, 15s)) << health.dump();
+  for (const auto& t : health["pipelines"][0]["tables"])
+    if (t["table"] == "notes") EXPECT_NE(t["problem"].get<std::string>().find("ALTER TABLE public.notes REPLICA IDENTITY FULL"), std::string::npos);
+    else EXPECT_TRUE(t["problem"].is_null()) << t.dump();
 
   // One slot, one publication, for any number of tables; delete_relay drops both.
   EXPECT_EQ(db.number("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"), 1);

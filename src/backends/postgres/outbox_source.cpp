@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <iterator>
+#include <map>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -186,8 +187,12 @@ class OutboxSource final : public Source {
     opt.granularity = config_.granularity;
     opt.format = config_.format;
     opt.routes = ctx_.sink_routes;
-    tables_.emplace(outbox_table_, std::move(opt), [log = ctx_.log](const std::string& problem) {
-      log->warn("A table of the pipeline cannot be captured whole.", {{"problem", problem}});
+    tables_.emplace(outbox_table_, std::move(opt), [this](const std::string& table, const std::string& problem) {
+      std::lock_guard lock(status_mu_);
+      auto& t = table_status_[table];
+      if (!problem.empty() && problem != t.problem)
+        ctx_.log->warn("A table of the pipeline cannot be captured whole.", {{"table", table}, {"problem", problem}});
+      t.problem = problem;
     });
 
     auto dboid = db_->exec("SELECT oid::text FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()");
@@ -335,6 +340,7 @@ class OutboxSource final : public Source {
     if (p.backfill ? r->int64(0, 0) == 0 : r->affected() == 0)
       return retriable("the position was not stored: another relay of the group owns the pipeline now");
     if (const auto& b = p.backfill) backfill_acked(*b);
+    if (tables_) count_table_changes(batch);
     acked_ = p;
     // Stored: the slot may now release the WAL of every transaction done (the reader thread tells the server).
     if (wal_) confirm_lsn_.store(static_cast<std::uint64_t>(p.next_row >= 0 ? p.seq - 1 : p.seq));
@@ -376,6 +382,13 @@ class OutboxSource final : public Source {
   }
 
   std::string kept_past_retention() override { return partitions_ ? partitions_->kept_past_retention() : ""; }
+
+  std::vector<TableStatus> tables() override {
+    std::lock_guard lock(status_mu_);
+    std::vector<TableStatus> out;
+    for (const auto& [name, t] : table_status_) out.push_back({name, t.changes, t.problem});
+    return out;
+  }
 
   void wal_lag(std::int64_t& behind_bytes, std::int64_t& retained_bytes) override {
     behind_bytes = wal_behind_bytes_;
@@ -863,6 +876,20 @@ class OutboxSource final : public Source {
     return {};
   }
 
+  // A WAL pipeline's acknowledged batch: each message counts for its table (pipeline thread).
+  void count_table_changes(const Batch& batch) {
+    std::lock_guard lock(status_mu_);
+    const std::string* last = nullptr;
+    TableCounts* counts = nullptr;
+    for (const auto& m : batch.messages) {
+      if (!last || *last != m.source) {  // runs of one table's messages: one lookup each
+        counts = &table_status_[m.source];
+        last = &m.source;
+      }
+      ++counts->changes;
+    }
+  }
+
   // What the slot reads, for messages: "the WAL capture of s.t", or the pipeline's publication.
   std::string captured() const {
     return wal_table_->schema.empty() ? fmt::format("the tables of publication {}", wal_table_->publications.front())
@@ -942,6 +969,12 @@ class OutboxSource final : public Source {
   // The backfill's acknowledged progress (reader and pipeline threads).
   std::mutex status_mu_;
   std::optional<BackfillStatus> backfill_status_;
+  // A WAL pipeline's tables (reader and pipeline threads): changes acknowledged, and the problem each has.
+  struct TableCounts {
+    std::uint64_t changes = 0;
+    std::string problem;
+  };
+  std::map<std::string, TableCounts> table_status_;
   Clock::time_point backfill_began_{};
   std::int64_t backfill_rows_before_ = 0;  // rows done when this relay took it up
 

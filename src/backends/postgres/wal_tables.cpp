@@ -12,10 +12,10 @@ Result<bool> WalTables::decide(pg::Connection& db, const pgoutput::Relation& rel
     tables_.erase(relation.oid);
     return false;
   }
-  if (!r->null(0, 3)) warn_(r->str(0, 3));
   ExpandOptions opt = base_;
   opt.stream_table = r->str(0, 1);
   opt.outbox = opt.stream_table;  // the first part of each message's identity
+  status_(opt.stream_table, r->null(0, 3) ? std::string() : r->str(0, 3));
   if (opt.key_columns.empty() && !opt.key_template) {
     // The primary key, else the replica identity's index; else the key columns the WAL names
     // (none with REPLICA IDENTITY FULL, where it names every column).

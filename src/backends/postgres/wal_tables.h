@@ -22,10 +22,11 @@ namespace relay::postgres {
 class WalTables {
  public:
   // `base`: the pipeline's options (format, granularity, routes, a configured key); each table's
-  // name and key fill in the rest. `warn` hears a table's problem (no key: PostgreSQL refuses its
+  // name and key fill in the rest. `status` hears of each table the WAL describes, each time: its
+  // name in messages and its problem ("" when none; no key: PostgreSQL refuses its
   // UPDATEs and DELETEs while it is published).
-  WalTables(std::string publication, ExpandOptions base, std::function<void(const std::string&)> warn)
-      : publication_(std::move(publication)), base_(std::move(base)), warn_(std::move(warn)) {}
+  WalTables(std::string publication, ExpandOptions base, std::function<void(const std::string&, const std::string&)> status)
+      : publication_(std::move(publication)), base_(std::move(base)), status_(std::move(status)) {}
 
   // Whether the pipeline reads the table `relation` describes; if so its Expander is made anew
   // (its name or key may have changed). Asked on `db`.
@@ -41,7 +42,7 @@ class WalTables {
  private:
   std::string publication_;
   ExpandOptions base_;
-  std::function<void(const std::string&)> warn_;
+  std::function<void(const std::string&, const std::string&)> status_;
   std::unordered_map<std::uint32_t, Expander> tables_;  // by relation oid: the tables read
 };
 
