@@ -28,6 +28,7 @@ struct BackfillStatus {
   std::int64_t rows_done_here = 0;   // of rows_done, those this relay read (a takeover resumes a backfill)
   double rows_per_second = 0;        // this relay's rate
   bool finished = false;             // done or stopped: reported once more, so counters see its last rows
+  std::string table;                 // the table backfilled (schema.table)
 };
 
 // One table of a source that reads many (a pipeline of source type "wal"): its changes sent and

@@ -129,6 +129,10 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_backfills (
   finished_at    timestamptz,
   error          text
 );
+-- The table by oid (a rename keeps it), and for a WAL pipeline's backfill of every table, the
+-- tables after this one, taken in turn when it ends.
+ALTER TABLE pgtrickle.relay_backfills ADD COLUMN IF NOT EXISTS source_oid oid;
+ALTER TABLE pgtrickle.relay_backfills ADD COLUMN IF NOT EXISTS next_tables oid[] NOT NULL DEFAULT '{}';
 CREATE UNIQUE INDEX IF NOT EXISTS relay_backfills_active ON pgtrickle.relay_backfills (pipeline)
   WHERE state IN ('pending', 'running');
 
@@ -139,7 +143,8 @@ RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT jsonb_build_object('id', b.id, 'state', b.state, 'where', b.where_clause, 'rows_done', b.rows_done,
+  SELECT jsonb_build_object('id', b.id, 'state', b.state, 'table', format('%I.%I', b.source_schema, b.source_table),
+                            'tables_after', cardinality(b.next_tables), 'where', b.where_clause, 'rows_done', b.rows_done,
                             'rows_sent', b.rows_sent, 'rows_estimated', b.rows_estimated,
                             'rows_per_second', CASE WHEN b.started_at IS NOT NULL AND b.updated_at > b.started_at
                               THEN round((b.rows_done / extract(epoch FROM b.updated_at - b.started_at))::numeric, 1) END,

@@ -390,11 +390,12 @@ $$;
 -- in the session (a subtransaction always rolled back), so the owner's code never runs with the
 -- relay's rights (which read every pipeline's raw config) nor leaves a setting behind.
 
--- The template (called as is for pgstream.events, the installer's table): rows of p_rel from the
--- WAL. p_columns: [{"name", "type" (oid), "mod", "key"}] as the WAL described the table when the
+-- The template (called as is for pgstream.events, the installer's table; copied into each owner's
+-- render function): rows of p_rel from the WAL. p_columns: [{"name", "type" (oid), "mod", "key"}] as the WAL described the table when the
 -- rows were written (a backlog read after a column was added or dropped keeps each row's shape of
 -- its time); p_rows: [{"row": {column: text}, "fill": bool, "key_only": bool}]. Each row comes out as
--- to_jsonb renders it: every value rebuilt by its type's input function.
+-- to_jsonb renders it: every value rebuilt by its type's input function. p_rows NULL: the query
+-- itself, its parameter $1 the rows, as the one row returned (which _wal_render_tables prepares).
 CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_template(p_rel regclass, p_columns jsonb, p_rows jsonb)
 RETURNS SETOF text
 LANGUAGE plpgsql
@@ -408,6 +409,7 @@ DECLARE
   v_name   text;
   v_type   text;
   v_value  text;
+  v_query  text;
 BEGIN
   FOR c IN SELECT x.c ->> 'name' AS name, (x.c ->> 'type')::oid AS type, (x.c ->> 'mod')::int AS mod,
                   coalesce((x.c ->> 'key')::boolean, false) AS key, x.n
@@ -428,7 +430,7 @@ BEGIN
   END LOOP;
   -- A value the WAL left out (an unchanged TOASTed one) is the current row's, found by the key; a
   -- key-only row (an old row of which the WAL carries only the key) keeps the key's columns.
-  RETURN QUERY EXECUTE pg_catalog.format(
+  v_query := pg_catalog.format(
     'SELECT CASE WHEN (e.x->>''key_only'')::boolean '
     'THEN (SELECT coalesce(jsonb_object_agg(j.key, j.value), ''{}'') FROM jsonb_each(o.row) AS j WHERE j.key = ANY (ARRAY[%s]::text[])) '
     'ELSE o.row END::text '
@@ -438,8 +440,12 @@ BEGIN
     'CROSS JOIN LATERAL (SELECT %s AS row) AS o ORDER BY e.n',
     v_keys,
     CASE WHEN v_match = '' OR p_rel IS NULL THEN 'NULL::jsonb' ELSE pg_catalog.format('(SELECT to_jsonb(cur) FROM %s AS cur WHERE %s)', p_rel, v_match) END,
-    CASE WHEN v_object = '' THEN '''{}''::jsonb' ELSE v_object || ')' END)
-  USING p_rows;
+    CASE WHEN v_object = '' THEN '''{}''::jsonb' ELSE v_object || ')' END);
+  IF p_rows IS NULL THEN
+    RETURN NEXT v_query;
+  ELSE
+    RETURN QUERY EXECUTE v_query USING p_rows;
+  END IF;
 END
 $$;
 DROP FUNCTION IF EXISTS pgtrickle._wal_rows_template(regclass, oid[], int[], text[], boolean[], jsonb);
@@ -451,29 +457,67 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '_wal_rows_' || left(md5(p_outbox), 16) $$;
 
--- (Re)creates a WAL-captured outbox's render function: the template's code, owned by the table's
--- owner, run as the owner, callable by nobody else (the installer's _wal_render calls it).
-CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_make(t pgtrickle.outbox_tables)
-RETURNS void
+-- (Re)creates render function p_name for table p_rel: the template's code, owned by the table's
+-- owner, run as the owner, callable by nobody else (the installer's _wal_render and
+-- _wal_render_table call it). Returns it.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_function_make(p_name text, p_rel regclass)
+RETURNS regprocedure
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_fn    text := format('pgtrickle.%I(pg_catalog.regclass, pg_catalog.jsonb, pg_catalog.jsonb)', pgtrickle._wal_rows_function(t.outbox_name));
-  v_rel   regclass := pgtrickle._outbox_source(t);
-  v_owner oid := pgtrickle._relay_installer_acts_for(v_rel, 'make the function rendering the WAL rows');
+  v_fn    text := format('pgtrickle.%I(pg_catalog.regclass, pg_catalog.jsonb, pg_catalog.jsonb)', p_name);
+  v_owner oid := pgtrickle._relay_installer_acts_for(p_rel, 'make the function rendering the WAL rows');
   v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
   v_old   oid;
 BEGIN
   v_old := (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = to_regprocedure(v_fn));
   EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I(p_rel pg_catalog.regclass, p_columns pg_catalog.jsonb, p_rows pg_catalog.jsonb) '
                  'RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
-                 pgtrickle._wal_rows_function(t.outbox_name),
-                 (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = 'pgtrickle._wal_rows_template(regclass, jsonb, jsonb)'::regprocedure));
+                 p_name, (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = 'pgtrickle._wal_rows_template(regclass, jsonb, jsonb)'::regprocedure));
   EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
   IF v_owner <> coalesce(v_old, v_me) THEN
     PERFORM pgtrickle._relay_give_function(v_fn::regprocedure, v_owner);
   END IF;
+  RETURN v_fn::regprocedure;
+END
+$$;
+
+-- (Re)creates a WAL-captured outbox's render function.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_make(t pgtrickle.outbox_tables)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pgtrickle._wal_rows_function_make(pgtrickle._wal_rows_function(t.outbox_name), pgtrickle._outbox_source(t)) $$;
+
+-- Runs p_fn, a table owner's render function, on the rows, in a subtransaction always rolled
+-- back once its rows are in hand, and clears what a rollback leaves: nothing the owner's code did
+-- outlives the call. Called by the installer's _wal_render and _wal_render_table only.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_render_as_owner(p_fn regprocedure, p_rel regclass, p_columns jsonb, p_rows jsonb)
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_out text[];
+BEGIN
+  BEGIN
+    EXECUTE format('SELECT array_agg(r.r ORDER BY r.n) FROM %s($1, $2, $3) WITH ORDINALITY AS r(r, n)', p_fn::regproc)
+    INTO v_out USING p_rel, p_columns, p_rows;
+    RAISE EXCEPTION USING ERRCODE = 'P0004';
+  EXCEPTION WHEN assert_failure THEN
+    NULL;
+  WHEN OTHERS THEN
+    -- Failing, the owner's code leaves nothing behind either.
+    DEALLOCATE ALL;
+    PERFORM pg_catalog.pg_advisory_unlock_all();
+    RAISE;
+  END;
+  -- What a rollback does not undo: prepared statements (the relay's next statement could be the
+  -- owner's, run as the relay) and advisory locks. The relay prepares nothing on this connection.
+  DEALLOCATE ALL;
+  PERFORM pg_catalog.pg_advisory_unlock_all();
+  RETURN QUERY SELECT u.r FROM unnest(v_out) WITH ORDINALITY AS u(r, n) ORDER BY u.n;
 END
 $$;
 
@@ -490,7 +534,6 @@ DECLARE
   t      pgtrickle.outbox_tables;
   v_rel  regclass;
   v_fn   regprocedure;
-  v_out  text[];
 BEGIN
   IF (p_schema, p_table) = ('pgstream', 'events') THEN
     RETURN QUERY SELECT pgtrickle._wal_rows_template('pgstream.events'::regclass, p_columns, p_rows);
@@ -510,18 +553,7 @@ BEGIN
       MESSAGE = format('table %s changed owner: its rows are rendered as its owner, and are not until its capture is attached again', v_rel),
       HINT = format('Run SELECT pgtrickle.enable_outbox(%L, capture => ''wal'') as the new owner (or a superuser).', v_rel::text);
   END IF;
-  BEGIN
-    EXECUTE format('SELECT array_agg(r.r ORDER BY r.n) FROM %s($1, $2, $3) WITH ORDINALITY AS r(r, n)', v_fn::regproc)
-    INTO v_out USING v_rel, p_columns, p_rows;
-    RAISE EXCEPTION USING ERRCODE = 'P0004';
-  EXCEPTION WHEN assert_failure THEN
-    NULL;
-  END;
-  -- What a rollback does not undo: prepared statements (the relay's next statement could be the
-  -- owner's, run as the relay) and advisory locks. The relay prepares nothing on this connection.
-  DEALLOCATE ALL;
-  PERFORM pg_catalog.pg_advisory_unlock_all();
-  RETURN QUERY SELECT u.r FROM unnest(v_out) WITH ORDINALITY AS u(r, n) ORDER BY u.n;
+  RETURN QUERY SELECT r FROM pgtrickle._wal_render_as_owner(v_fn, v_rel, p_columns, p_rows) AS r;
 END
 $$;
 DROP FUNCTION IF EXISTS pgtrickle._wal_render(text, text, oid[], int[], text[], boolean[], jsonb);

@@ -65,13 +65,6 @@ AS $$
 DECLARE
   t       pgtrickle.outbox_tables;
   v_rel   regclass;
-  v_keys  text[];
-  v_owner oid;
-  v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
-  v_id    bigint;
-  v_fn    text;
-  v_rows  text;
-  v_error text;
 BEGIN
   SELECT * INTO t FROM pgtrickle.outbox_tables WHERE outbox_name = p_outbox;
   IF NOT FOUND THEN
@@ -91,6 +84,29 @@ BEGIN
       MESSAGE = format('%s: the table %I.%I that pipeline "%s" captures no longer exists',
                        p_function, t.source_schema, t.source_table, p_pipeline);
   END IF;
+  RETURN pgtrickle._relay_backfill_create_for(p_function, p_pipeline, t.outbox_name, v_rel, p_where, '{}');
+END
+$$;
+
+-- Records a backfill of table p_rel for a pipeline reading p_outbox (an outbox, or a WAL
+-- pipeline's publication) and makes its chunk function; returns its id. p_next: the tables to
+-- backfill after it, one after the other (a WAL pipeline's). Callers check who may ask for it.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_create_for(p_function text, p_pipeline text, p_outbox text, p_rel regclass,
+                                                                p_where text, p_next oid[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_rel   regclass := p_rel;
+  v_keys  text[];
+  v_owner oid;
+  v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
+  v_id    bigint;
+  v_fn    text;
+  v_rows  text;
+  v_error text;
+BEGIN
   v_keys := pgtrickle._outbox_key_columns(v_rel);
   IF v_keys IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -107,8 +123,9 @@ BEGIN
   END IF;
   v_owner := pgtrickle._relay_installer_acts_for(v_rel, 'make the function a backfill reads');
 
-  INSERT INTO pgtrickle.relay_backfills (pipeline, outbox, source_schema, source_table, key_columns, where_clause)
-  VALUES (p_pipeline, t.outbox_name, t.source_schema, t.source_table, v_keys, nullif(btrim(p_where), ''))
+  INSERT INTO pgtrickle.relay_backfills (pipeline, outbox, source_schema, source_table, key_columns, where_clause, source_oid, next_tables)
+  SELECT p_pipeline, p_outbox, n.nspname, c.relname, v_keys, nullif(btrim(p_where), ''), c.oid, coalesce(p_next, '{}')
+  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = v_rel
   RETURNING id INTO v_id;
 
   -- Owned by the table's owner, run as the owner, callable by the relay's role alone.
@@ -148,7 +165,7 @@ BEGIN
   END;
   UPDATE pgtrickle.relay_backfills SET rows_estimated = pg_catalog.round(v_rows::pg_catalog.numeric)::pg_catalog.int8 WHERE id = v_id;
   -- The pipeline's reader wakes up and starts it.
-  PERFORM pg_notify('pgtrickle_outbox_new', t.outbox_name);
+  PERFORM pg_notify('pgtrickle_outbox_new', p_outbox);
   RETURN v_id;
 END
 $$;
@@ -186,13 +203,6 @@ DECLARE
   t        pgtrickle.outbox_tables;
 BEGIN
   SELECT c.config INTO v_config FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_name;
-  IF v_config #>> '{source,type}' = 'wal' OR EXISTS (
-       SELECT FROM pgtrickle.relay_wal_publications AS w WHERE w.pipeline = p_name AND v_config IS NULL) THEN
-    RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
-      MESSAGE = format('%s: pipeline "%s" captures tables from the WAL by list and pattern, whose backfill is not supported yet',
-                       p_function, p_name),
-      HINT = 'Backfill a table captured with enable_outbox(table, capture => ''wal'') through a pipeline of its own.';
-  END IF;
   IF FOUND THEN
     v_ref := pgtrickle._relay_config_outbox_ref(v_config);
     t := pgtrickle._outbox_find(v_ref, pgtrickle._relay_regclass(v_ref));
@@ -237,6 +247,10 @@ CALL pgtrickle._relay_define('backfill_relay', $ddl$
     t        pgtrickle.outbox_tables;
   BEGIN
     PERFORM pgtrickle._relay_lock_catalog();
+    -- A pipeline capturing tables from the WAL: every table, one after the other, or the one named.
+    IF EXISTS (SELECT FROM pgtrickle.relay_wal_publications AS w WHERE w.pipeline = p_name) THEN
+      RETURN pgtrickle._wal_backfill_create('backfill_relay', p_name, "where");
+    END IF;
     v_outbox := pgtrickle._relay_backfill_outbox('backfill_relay', p_name);
     IF nullif(btrim("where"), '') IS NOT NULL THEN
       SELECT * INTO t FROM pgtrickle.outbox_tables WHERE outbox_name = v_outbox;
@@ -293,6 +307,9 @@ BEGIN
   IF EXISTS (SELECT 1 FROM pgtrickle.relay_backfills WHERE pipeline = p_pipeline) THEN
     RETURN NULL;
   END IF;
+  IF EXISTS (SELECT FROM pgtrickle.relay_wal_publications AS w WHERE w.publication = p_outbox AND w.pipeline = p_pipeline) THEN
+    RETURN pgtrickle._wal_backfill_create('"backfill": "initial"', p_pipeline, NULL);
+  END IF;
   RETURN pgtrickle._relay_backfill_create('"backfill": "initial"', p_pipeline, p_outbox, NULL);
 END
 $$;
@@ -307,6 +324,7 @@ AS $$
 DECLARE
   v_pipeline text;
 BEGIN
+  PERFORM pgtrickle._relay_lock_catalog();
   -- A failure ends only a backfill still under way (a cancelled one stays cancelled).
   UPDATE pgtrickle.relay_backfills
   SET state = CASE WHEN p_error IS NOT NULL AND state IN ('pending', 'running') THEN 'failed' ELSE state END,
@@ -316,6 +334,7 @@ BEGIN
   RETURNING pipeline INTO v_pipeline;
   IF v_pipeline IS NOT NULL THEN
     PERFORM pgtrickle._relay_backfill_drop_functions(v_pipeline);
+    PERFORM pgtrickle._wal_backfill_next(p_id);
   END IF;
 END
 $$;

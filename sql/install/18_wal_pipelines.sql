@@ -497,7 +497,6 @@ DECLARE
   v_name  text := pgtrickle._wal_rows_table_function(p_rel);
   v_fn    regprocedure;
   v_owner oid;
-  v_out   text[];
 BEGIN
   IF v_rel IS NOT NULL AND NOT pgtrickle._wal_published(v_rel) THEN
     v_rel := NULL;
@@ -512,27 +511,9 @@ BEGIN
   v_owner := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
   v_fn := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', v_name));
   IF v_fn IS NULL OR (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn) <> v_owner THEN
-    PERFORM pgtrickle._relay_installer_acts_for(v_rel, 'render the rows read from the WAL');
-    EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I(p_rel pg_catalog.regclass, p_columns pg_catalog.jsonb, p_rows pg_catalog.jsonb) '
-                   'RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
-                   v_name, (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = 'pgtrickle._wal_rows_template(regclass, jsonb, jsonb)'::regprocedure));
-    v_fn := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', v_name));
-    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
-    IF (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn) <> v_owner THEN
-      PERFORM pgtrickle._relay_give_function(v_fn, v_owner);
-    END IF;
+    v_fn := pgtrickle._wal_rows_function_make(v_name, v_rel);
   END IF;
-  BEGIN
-    EXECUTE format('SELECT array_agg(r.r ORDER BY r.n) FROM %s($1, $2, $3) WITH ORDINALITY AS r(r, n)', v_fn::regproc)
-    INTO v_out USING v_rel, p_columns, p_rows;
-    RAISE EXCEPTION USING ERRCODE = 'P0004';
-  EXCEPTION WHEN assert_failure THEN
-    NULL;
-  END;
-  -- As _wal_render: what a rollback does not undo.
-  DEALLOCATE ALL;
-  PERFORM pg_catalog.pg_advisory_unlock_all();
-  RETURN QUERY SELECT u.r FROM unnest(v_out) WITH ORDINALITY AS u(r, n) ORDER BY u.n;
+  RETURN QUERY SELECT r FROM pgtrickle._wal_render_as_owner(v_fn, v_rel, p_columns, p_rows) AS r;
 END
 $$;
 
@@ -545,10 +526,28 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE
-  g jsonb;
+  g      jsonb;
+  v_name text;
 BEGIN
   FOR g IN SELECT x FROM jsonb_array_elements(p_groups) WITH ORDINALITY AS e(x, n) ORDER BY e.n LOOP
-    RETURN QUERY SELECT r FROM pgtrickle._wal_render_table((g ->> 'rel')::oid, g -> 'columns', g -> 'rows') WITH ORDINALITY AS t(r, n) ORDER BY t.n;
+    -- Rows of built-in types only, none needing a value from the table: no code of the owner's can
+    -- run (a built-in type's input function and to_jsonb are PostgreSQL's), so they are rendered
+    -- as they are, by a statement prepared once per shape of row in this session. Only this
+    -- function prepares any here: the owner's code, run for other tables, is followed by
+    -- DEALLOCATE ALL however it ends (_wal_render_as_owner).
+    IF NOT EXISTS (SELECT FROM jsonb_array_elements(g -> 'columns') AS c WHERE (c ->> 'type')::oid >= 16384)
+       AND NOT EXISTS (SELECT FROM jsonb_array_elements(g -> 'rows') AS r WHERE (r ->> 'fill')::boolean) THEN
+      v_name := 'pgtrickle_wal_rows_' || md5((g -> 'columns')::text);
+      IF NOT EXISTS (SELECT FROM pg_prepared_statements AS p WHERE p.name = v_name) THEN
+        IF (SELECT count(*) FROM pg_prepared_statements) >= 500 THEN
+          DEALLOCATE ALL;   -- many shapes seen: start over rather than grow
+        END IF;
+        EXECUTE format('PREPARE %I(jsonb) AS %s', v_name, (SELECT q FROM pgtrickle._wal_rows_template(NULL, g -> 'columns', NULL) AS q));
+      END IF;
+      RETURN QUERY EXECUTE format('EXECUTE %I(%L)', v_name, g -> 'rows');
+    ELSE
+      RETURN QUERY SELECT r FROM pgtrickle._wal_render_table((g ->> 'rel')::oid, g -> 'columns', g -> 'rows') WITH ORDINALITY AS t(r, n) ORDER BY t.n;
+    END IF;
   END LOOP;
 END
 $$;
@@ -587,6 +586,82 @@ DECLARE
 BEGIN
   FOR v_pub IN DELETE FROM pgtrickle.relay_wal_publications WHERE pipeline = p_pipeline RETURNING publication LOOP
     EXECUTE format('DROP PUBLICATION IF EXISTS %I, %I', v_pub, v_pub || 't');
+  END LOOP;
+END
+$$;
+
+-- Backfills a WAL pipeline's tables (backfill_relay, "backfill": "initial"): the one p_table names
+-- (as "tables" names one: "public.orders"), or every table it captures now, one after the other
+-- (a table without a key, which a backfill reads in key order, is passed over with a warning).
+-- Returns the first backfill's id; _wal_backfill_next takes up the next when one ends.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_backfill_create(p_function text, p_pipeline text, p_table text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  w       pgtrickle.relay_wal_publications;
+  v_rels  oid[];
+  v_none  text;
+  v_rel   regclass;
+  p       record;
+BEGIN
+  SELECT * INTO w FROM pgtrickle.relay_wal_publications AS x WHERE x.pipeline = p_pipeline
+  ORDER BY x.origin = 'sql' DESC, x.updated_at DESC LIMIT 1;
+  SELECT array_agg(m.rel::oid) FILTER (WHERE pgtrickle._outbox_key_columns(m.rel) IS NOT NULL),
+         string_agg(m.rel::text, ', ') FILTER (WHERE pgtrickle._outbox_key_columns(m.rel) IS NULL)
+  INTO v_rels, v_none
+  FROM pgtrickle._wal_matched_tables(w.tables, w.exclude) AS m;
+  IF nullif(btrim(p_table), '') IS NOT NULL THEN
+    SELECT * INTO p FROM pgtrickle._wal_pattern(p_pipeline, to_jsonb(p_table), 'tables');
+    v_rel := CASE WHEN NOT p.wildcard THEN to_regclass(format('%I.%I', p.schema_exact, p.table_exact)) END;
+    IF v_rel IS NULL OR NOT v_rel::oid = ANY (coalesce(v_rels, '{}')) THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = format('%s: "%s" is not a table pipeline "%s" captures now with a key to read it by', p_function, p_table, p_pipeline),
+        HINT = format('For a pipeline of source type "wal", the second argument names one of its tables (%s), or is left out '
+                      'to backfill every one; a condition is not taken.',
+                      coalesce((SELECT string_agg(r::regclass::text, ', ') FROM unnest(v_rels) AS r), 'none'));
+    END IF;
+    v_rels := ARRAY[v_rel::oid];
+  ELSIF v_none IS NOT NULL THEN
+    RAISE WARNING '%: pipeline "%": % passed over: a backfill reads a table in key order, and they have no primary key or replica identity index',
+      p_function, p_pipeline, v_none;
+  END IF;
+  IF cardinality(coalesce(v_rels, '{}')) = 0 THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = format('%s: pipeline "%s" captures no table with a key now: nothing to backfill', p_function, p_pipeline);
+  END IF;
+  RETURN pgtrickle._relay_backfill_create_for(p_function, p_pipeline, w.publication, v_rels[1]::regclass, NULL, v_rels[2:]);
+END
+$$;
+
+-- Backfill p_id ended (done, or failed): the next table of its WAL pipeline's queue, if any, is
+-- backfilled next; one dropped meanwhile, or one that cannot be (no key left), is passed over.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_backfill_next(p_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  b     pgtrickle.relay_backfills;
+  v_rel regclass;
+BEGIN
+  UPDATE pgtrickle.relay_backfills AS x SET next_tables = '{}'
+  FROM (SELECT y.* FROM pgtrickle.relay_backfills AS y WHERE y.id = p_id FOR UPDATE) AS old
+  WHERE x.id = old.id AND old.state IN ('done', 'failed') AND cardinality(old.next_tables) > 0
+  RETURNING old.* INTO b;
+  IF b.id IS NULL THEN
+    RETURN;
+  END IF;
+  FOR i IN 1..cardinality(b.next_tables) LOOP
+    v_rel := (SELECT c.oid FROM pg_class AS c WHERE c.oid = b.next_tables[i]);
+    CONTINUE WHEN v_rel IS NULL OR pgtrickle._outbox_key_columns(v_rel) IS NULL;
+    BEGIN
+      PERFORM pgtrickle._relay_backfill_create_for('backfill_relay', b.pipeline, b.outbox, v_rel, NULL, b.next_tables[i + 1:]);
+      RETURN;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'pipeline "%": table % is not backfilled: %', b.pipeline, v_rel, SQLERRM;
+    END;
   END LOOP;
 END
 $$;

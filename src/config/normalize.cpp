@@ -386,9 +386,9 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
   c.dead_letter = o.value("dead_letter", true);
   c.backfill_initial = o.value("backfill", "none") == "initial";
   c.backfill_chunk_rows = int_opt("backfill_chunk_rows", 10000);
-  if (c.backfill_initial && (direction != Direction::forward || c.source_type != "outbox"))
+  if (c.backfill_initial && (direction != Direction::forward || (c.source_type != "outbox" && c.source_type != "wal")))
     problems.push_back(fmt::format("pipeline \"{}\": \"backfill\": \"initial\" sends a table's existing rows, so only a forward "
-                                   "pipeline reading an outbox (source type \"outbox\") takes it{}", name,
+                                   "pipeline reading tables (source type \"outbox\" or \"wal\") takes it{}", name,
                                    c.source_type == "pgstream" ? "; a pgstream pipeline starting with no stored position already "
                                                                  "sends every event its stream still holds" : ""));
   // pg_trickle's set_relay_outbox stores its p_group as the outbox source's "group".

@@ -42,9 +42,7 @@ TEST(FaultWalTables, ThirtyTablesThroughOneSlotSurviveATakeoverAndAPostgresResta
   PrivateServer pg("pg", 55740);
   pg.export_to_harnesses();
   TestDb db;
-  std::string url = db.relay_url();
-  std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);
-  db.exec("ALTER ROLE " + login + " REPLICATION");
+  replication_login_url(db);
   for (int i = 1; i <= kTables; ++i) db.exec("CREATE TABLE t" + std::to_string(i) + " (id int PRIMARY KEY)");
   std::string out = work_dir() + "/wal-tables-fault-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "all", {{"source", {{"type", "wal"}, {"tables", {"public.t*"}}}},

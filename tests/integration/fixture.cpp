@@ -362,6 +362,18 @@ double metric(int port, const std::string& series) {
   return found ? sum : -1;
 }
 
+std::string replication_login_url(TestDb& db) {
+  std::string url = db.relay_url();
+  std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);
+  db.exec("ALTER ROLE " + login + " REPLICATION");
+  return url;
+}
+
+bool slot_streams(TestDb& db) {
+  return db.number("SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
+                   "WHERE s.database = current_database()") >= 1;
+}
+
 void set_outbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config) {
   db.exec("SELECT pgtrickle.set_relay_outbox(" + pg::quote_literal(name) + ", config => " + pg::quote_literal(config.dump()) + "::jsonb)");
 }

@@ -94,6 +94,13 @@ std::string wait_for_pipeline_error(RelayProcess& relay, const std::string& pipe
 // A login "<db>_owner" owning schema `schema` (which everyone may use): a table owner whose code
 // (types, policies, functions) a test checks never runs with more rights than its own.
 std::string table_owner_with_schema(TestDb& db, const std::string& schema);
+// The relay's login (db.relay_url()), given the REPLICATION attribute WAL capture needs.
+std::string replication_login_url(TestDb& db);
+// Whether a walsender streams a slot of this database (changes committed from now on reach it). A
+// slot being created shows as active too, held by the creating backend, before its starting point
+// is fixed: only a walsender streaming it counts.
+bool slot_streams(TestDb& db);
+
 // set_relay_outbox / set_relay_inbox(name, config => <config>).
 void set_outbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config);
 void set_inbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config);

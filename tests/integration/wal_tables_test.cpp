@@ -19,21 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The relay's login reads replication slots: it needs the REPLICATION attribute.
-std::string replication_login_url(TestDb& db) {
-  std::string url = db.relay_url();
-  std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);
-  db.exec("ALTER ROLE " + login + " REPLICATION");
-  return url;
-}
-
 std::vector<std::string> args_for(const std::string& url) { return {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"}; }
-
-// Whether a walsender streams this database's slot (changes committed from now on reach it).
-bool reading(TestDb& db) {
-  return db.number("SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
-                   "WHERE s.database = current_database()") == 1;
-}
 
 // "<table>:<commit LSN>:<n>" split into its parts.
 struct Identity {
@@ -73,7 +59,7 @@ TEST(WalTables, OnePipelineCapturesManyTablesThroughOneSlotInCommitOrderFollowin
   set_outbox_pipeline(db, "shop", {{"source", {{"type", "wal"}, {"tables", {"public.*", "sales.orders"}}, {"exclude", {"public.audit_*"}}}},
                                    {"sink", {{"type", "file"}, {"path", out}}}});
   RelayProcess relay(args_for(url));
-  ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
 
   // One transaction over several tables comes out whole, in its order; an excluded table and a
   // table of the schema no entry names never appear.
@@ -181,7 +167,7 @@ TEST(WalTables, AKillLosesNothingAndRowsOfATableDroppedMeanwhileStillArrive) {
   constexpr int kRows = 3000;
   {
     RelayProcess relay(args_for(url));
-    ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << relay.err();
+    ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
     // Transactions of rows spread over the three tables, some touching all three.
     for (int i = 1; i <= kRows; i += 30)
       db.exec("BEGIN; INSERT INTO a SELECT g, 'a' || g, 'happy' FROM generate_series(" + std::to_string(i) + ", " + std::to_string(i + 9) +
@@ -238,7 +224,7 @@ TEST(WalTables, ARowFilterAndAColumnListAreAppliedByTheServer) {
                                                                            "refunds"}}}},
                                    {"sink", {{"type", "file"}, {"path", out}}}});
   RelayProcess relay(args_for(url));
-  ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
   db.exec("INSERT INTO payments VALUES (1, 'draft', 10, '4111'), (2, 'paid', 20, '4222')");
   db.exec("INSERT INTO refunds VALUES (1, 5)");
   db.exec("UPDATE payments SET amount = 21 WHERE id = 2");
@@ -249,6 +235,69 @@ TEST(WalTables, ARowFilterAndAColumnListAreAppliedByTheServer) {
                                            R"(refunds insert {"amount":5.0,"id":1})",
                                            R"(payments update {"amount":21.0,"id":2,"status":"paid"})"}))
       << "the draft left out, the card never sent";
+}
+
+TEST(WalTables, ABackfillSendsEveryTablesRowsOneTableAfterTheOtherWhileTheChangesGoOn) {
+  TestDb db;
+  std::string url = replication_login_url(db);
+  for (const char* t : {"a", "b"}) {
+    db.exec(std::string("CREATE TABLE ") + t + " (id int PRIMARY KEY, v text)");
+    db.exec(std::string("INSERT INTO ") + t + " SELECT g, 'old' FROM generate_series(1, 300) g");
+  }
+  db.exec("CREATE TABLE nokey (v text)");  // a backfill reads in key order: passed over
+  std::string out = work_dir() + "/wal-tables-backfill-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "all", {{"source", {{"type", "wal"}, {"tables", {"public.*"}}}}, {"sink", {{"type", "file"}, {"path", out}}},
+                                  {"batch_size", 50}, {"backfill_chunk_rows", 100}});
+  RelayProcess relay(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+
+  db.exec("SELECT pgtrickle.backfill_relay('all')");
+  // Changes race the backfill: for every key, the last message is the row as it is now.
+  for (int i = 1; i <= 300; i += 7) {
+    db.exec("UPDATE a SET v = 'new " + std::to_string(i) + "' WHERE id = " + std::to_string(i));
+    db.exec("UPDATE b SET v = 'new " + std::to_string(i) + "' WHERE id = " + std::to_string(301 - i));
+  }
+  db.exec("DELETE FROM b WHERE id = 150");
+  ASSERT_TRUE(wait_until([&] {
+    return db.number("SELECT count(*) FROM pgtrickle.relay_backfills WHERE pipeline = 'all' AND state = 'done'") == 2;
+  }, 60s)) << relay.err();
+  EXPECT_EQ(db.value("SELECT string_agg(source_table, ',' ORDER BY id) FROM pgtrickle.relay_backfills WHERE pipeline = 'all'"), "a,b")
+      << "one table after the other";
+  std::this_thread::sleep_for(1s);
+
+  auto lines = json_lines(out);
+  std::map<std::string, json> last;  // "<table>:<id>" -> its last message
+  std::map<std::string, int> reads;
+  for (const auto& m : lines) {
+    std::string table = m["stream_table"];
+    json row = m["payload"];
+    last[table + ":" + std::to_string(row["id"].get<int>())] = m;
+    if (m["op"] == "read") {
+      ++reads[table];
+      EXPECT_NE(m["dedup_key"].get<std::string>().find(table + ":backfill"), std::string::npos) << m.dump();
+    }
+  }
+  EXPECT_GT(reads["a"], 250) << "a's rows were read (those changed meanwhile may go as their change only)";
+  EXPECT_GT(reads["b"], 250);
+  EXPECT_EQ(reads.count("nokey"), 0u);
+  for (const char* t : {"a", "b"})
+    for (int id = 1; id <= 300; ++id) {
+      std::string now = db.value(std::string("SELECT coalesce((SELECT v FROM ") + t + " WHERE id = " + std::to_string(id) + "), 'gone')");
+      auto it = last.find(std::string(t) + ":" + std::to_string(id));
+      ASSERT_NE(it, last.end()) << t << " " << id << " never sent";
+      if (now == "gone") EXPECT_EQ(it->second["op"], "delete") << it->second.dump();
+      else EXPECT_EQ(it->second["payload"]["v"], now) << t << " " << id << ": the last message is the row as it is now";
+    }
+
+  // One table by name; a name that is not one of the pipeline's tables is refused, naming them.
+  db.exec("SELECT pgtrickle.backfill_relay('all', 'public.b')");
+  ASSERT_TRUE(wait_until([&] {
+    return db.number("SELECT count(*) FROM pgtrickle.relay_backfills WHERE pipeline = 'all' AND state = 'done'") == 3;
+  }, 60s)) << relay.err();
+  EXPECT_EQ(db.value("SELECT source_table FROM pgtrickle.relay_backfills WHERE pipeline = 'all' ORDER BY id DESC LIMIT 1"), "b");
+  EXPECT_EQ(db.value("SELECT backfill->>'table' FROM pgtrickle.list_relay_configs() WHERE name = 'all'"), "public.b");
+  std::string error = db.error_of("SELECT pgtrickle.backfill_relay('all', 'public.nope')");
+  EXPECT_NE(error.find("\"public.nope\" is not a table pipeline \"all\" captures"), std::string::npos) << error;
 }
 
 TEST(WalTables, ATomlPipelineCapturesWhatTheRelaysLoginOwnsAndIsRefusedTheRest) {
@@ -272,7 +321,7 @@ TEST(WalTables, ATomlPipelineCapturesWhatTheRelaysLoginOwnsAndIsRefusedTheRest) 
   std::string toml = write_toml(db, "[[pipelines]]\nname = \"own\"\nsource = { type = \"wal\", tables = [\"mine\"] }\n"
                                     "sink = { type = \"file\", path = \"" + out + "\" }\n");
   RelayProcess relay({"--config", toml});
-  ASSERT_TRUE(wait_until([&] { return reading(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
   db.exec("INSERT INTO mine VALUES (1, 'one')");
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 1; }, 15s)) << relay.err();
   EXPECT_EQ(json_lines(out)[0]["payload"], json::parse(R"({"id":1,"v":"one"})"));

@@ -28,7 +28,7 @@ std::uint64_t to_u64(std::string_view s) {
 Result<std::optional<Backfill>> Backfill::find(pg::Connection& db, const std::string& pipeline, int chunk_rows) {
   auto r = db.exec("SELECT b.id, b.key_columns, coalesce(b.last_key::text, ''), b.rows_done, b.rows_sent, "
                    "coalesce(b.rows_estimated, -1), pg_catalog.format('%I.%I', b.source_schema, b.source_table), "
-                   "pg_catalog.format('pgtrickle.%I', pgtrickle._relay_backfill_function(b.id)) "
+                   "pg_catalog.format('pgtrickle.%I', pgtrickle._relay_backfill_function(b.id)), coalesce(b.source_oid, 0) "
                    "FROM pgtrickle.relay_backfills AS b WHERE b.pipeline = $1 AND b.state IN ('pending', 'running') "
                    "ORDER BY b.id LIMIT 1",
                    {pipeline});
@@ -43,6 +43,7 @@ Result<std::optional<Backfill>> Backfill::find(pg::Connection& db, const std::st
   b.rows_estimated_ = r->int64(0, 5);
   b.table_ = r->str(0, 6);
   b.function_ = r->str(0, 7);
+  b.table_oid_ = static_cast<std::uint32_t>(r->int64(0, 8));
   b.chunk_rows_ = chunk_rows;
   return std::optional<Backfill>(std::move(b));
 }

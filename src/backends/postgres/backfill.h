@@ -44,6 +44,8 @@ class Backfill {
 
   std::int64_t id() const { return progress_.id; }
   const std::string& table() const { return table_; }
+  // The table's oid (0 for a backfill recorded before oids were).
+  std::uint32_t table_oid() const { return table_oid_; }
   std::int64_t rows_estimated() const { return rows_estimated_; }
   // What was stored last (or handed out last, for the reader thread).
   const Progress& progress() const { return progress_; }
@@ -104,6 +106,7 @@ class Backfill {
   std::string function_;  // schema-qualified chunk function
   std::string chunk_sql_;  // reads a chunk through it, with the read's snapshot
   std::string table_;     // schema.table, for logs
+  std::uint32_t table_oid_ = 0;
   int chunk_rows_ = 10000;
   std::int64_t rows_estimated_ = -1;
   Progress progress_;  // where the chunks handed out so far end

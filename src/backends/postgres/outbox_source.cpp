@@ -64,21 +64,13 @@ class OutboxSource final : public Source {
       for (int i = 0; i < w->rows(); ++i)
         ctx_.log->warn("A template uses a variable that is always empty for this outbox.", {{"warning", w->str(i, 0)}});
 
-    postgres::ExpandOptions opt;
-    opt.outbox = outbox_table_;
-    opt.stream_table = r->str(0, 4);
-    opt.key_columns = config_.key_columns.empty() ? pg::parse_text_array(r->text(0, 2)) : config_.key_columns;
-    if (!config_.key_template.empty()) {
-      auto t = Template::compile(config_.key_template);
-      if (!t) return t.error();
-      key_template_ = std::move(*t);
-      opt.key_template = &key_template_;
-    }
-    opt.granularity = config_.granularity;
-    opt.format = config_.format;
-    opt.routes = ctx_.sink_routes;
-    opt.bare_events = config_.source_type == "pgstream";
-    expander_.emplace(std::move(opt));
+    auto opt = pipeline_options();
+    if (!opt) return opt.error();
+    opt->outbox = outbox_table_;
+    opt->stream_table = r->str(0, 4);
+    if (opt->key_columns.empty()) opt->key_columns = pg::parse_text_array(r->text(0, 2));
+    opt->bare_events = config_.source_type == "pgstream";
+    expander_.emplace(std::move(*opt));
 
     // A table captured from the WAL, or a pgstream stream read from it: the table, its publication
     // and the database's oid (for the slot's name).
@@ -114,13 +106,7 @@ class OutboxSource final : public Source {
                                  stream_from_wal ? "events table" : "WAL", stream_from_wal ? "WAL" : "events table", config_.name));
     }
     if (auto s = prepare_acks(); !s) return s;
-    // "backfill": "initial": the table's existing rows go first, the first time the pipeline starts.
-    if (config_.backfill_initial && !*stored) {
-      auto b = db_->exec("SELECT pgtrickle._relay_backfill_initial($1, $2)", {config_.name, outbox_table_});
-      if (!b) return b.error();
-      if (!b->null(0, 0)) ctx_.log->info("The pipeline starts with no stored position: its table's existing rows go first.",
-                                         {{"backfill_id", b->str(0, 0)}});
-    }
+    if (auto s = backfill_initial(*stored); !s) return s;
     std::string t = db_->quote_ident(outbox_table_);
     std::string lag_sql =
         table.legacy
@@ -176,18 +162,9 @@ class OutboxSource final : public Source {
       ctx_.log->info("The pipeline's patterns match these tables now.", {{"tables", std::to_string(t->rows())}});
     }
 
-    postgres::ExpandOptions opt;
-    opt.key_columns = config_.key_columns;
-    if (!config_.key_template.empty()) {
-      auto t = Template::compile(config_.key_template);
-      if (!t) return t.error();
-      key_template_ = std::move(*t);
-      opt.key_template = &key_template_;
-    }
-    opt.granularity = config_.granularity;
-    opt.format = config_.format;
-    opt.routes = ctx_.sink_routes;
-    tables_.emplace(outbox_table_, std::move(opt), [this](const std::string& table, const std::string& problem) {
+    auto opt = pipeline_options();
+    if (!opt) return opt.error();
+    tables_.emplace(outbox_table_, std::move(*opt), [this](const std::string& table, const std::string& problem) {
       std::lock_guard lock(status_mu_);
       auto& t = table_status_[table];
       if (!problem.empty() && problem != t.problem)
@@ -208,6 +185,7 @@ class OutboxSource final : public Source {
     auto stored = load_position();
     if (!stored) return stored.error();
     if (auto s = prepare_acks(); !s) return s;
+    if (auto s = backfill_initial(*stored); !s) return s;
     if (auto s = open_lag(kSlotLagSql); !s) return s;
     if (auto s = prepare_slot(); !s) return s;
     wal_.emplace(ctx_.postgres_url, "pgtrickle-relay wal " + config_.name, *wal_table_,
@@ -218,6 +196,23 @@ class OutboxSource final : public Source {
                    {{"publication", outbox_table_}, {"slot", wal_table_->slot},
                     {"position", pgoutput::format_lsn(static_cast<pgoutput::Lsn>(read_.seq))}});
     return {};
+  }
+
+  // How messages are made, as the pipeline's config says (its key, format, granularity, the sink's
+  // routes); the table fills in the rest.
+  Result<postgres::ExpandOptions> pipeline_options() {
+    postgres::ExpandOptions opt;
+    opt.key_columns = config_.key_columns;
+    if (!config_.key_template.empty()) {
+      auto t = Template::compile(config_.key_template);
+      if (!t) return t.error();
+      key_template_ = std::move(*t);
+      opt.key_template = &key_template_;
+    }
+    opt.granularity = config_.granularity;
+    opt.format = config_.format;
+    opt.routes = ctx_.sink_routes;
+    return opt;
   }
 
   // Where the pipeline stands, from relay_offsets; whether a position was stored. A pipeline
@@ -240,6 +235,16 @@ class OutboxSource final : public Source {
       ctx_.log->info("Carrying on from the position stored under another relay group.",
                      {{"stored_under", std::string(off->text(0, 3))}, {"relay_group_id", ctx_.relay_group_id}});
     return true;
+  }
+
+  // "backfill": "initial": the tables' existing rows go first, the first time the pipeline starts.
+  Status backfill_initial(bool stored) {
+    if (!config_.backfill_initial || stored) return {};
+    auto b = db_->exec("SELECT pgtrickle._relay_backfill_initial($1, $2)", {config_.name, outbox_table_});
+    if (!b) return b.error();
+    if (!b->null(0, 0)) ctx_.log->info("The pipeline starts with no stored position: its tables' existing rows go first.",
+                                       {{"backfill_id", b->str(0, 0)}});
+    return {};
   }
 
   // The pipeline's connection (which holds the ownership lock) only stores positions; reading runs
@@ -610,7 +615,7 @@ class OutboxSource final : public Source {
         const auto& p = backfill_->progress();
         {
           std::lock_guard lock(status_mu_);
-          backfill_status_ = BackfillStatus{p.id, p.rows_done, p.rows_sent, backfill_->rows_estimated(), 0, 0, false};
+          backfill_status_ = BackfillStatus{p.id, p.rows_done, p.rows_sent, backfill_->rows_estimated(), 0, 0, false, backfill_->table()};
           backfill_began_ = Clock::now();
           backfill_rows_before_ = p.rows_done;
         }
@@ -667,7 +672,13 @@ class OutboxSource final : public Source {
   // The rows of the due chunk still current, up to batch_size, with where the backfill then stands.
   Result<Batch> backfill_batch(Batch batch) {
     Backfill::Progress progress;
-    backfill_->take(static_cast<size_t>(std::max(1, config_.batch_size)), *expander_, batch.messages, progress);
+    postgres::Expander* expander = &*expander_;
+    if (tables_) {  // a WAL pipeline: the table's own
+      auto e = tables_->expander_for(*side_connection(), backfill_->table_oid());
+      if (!e) return e.error();
+      expander = *e;
+    }
+    backfill_->take(static_cast<size_t>(std::max(1, config_.batch_size)), *expander, batch.messages, progress);
     auto pos = std::make_shared<Position>(read_);
     pos->backfill = progress;
     batch.token = std::move(pos);
@@ -917,6 +928,7 @@ class OutboxSource final : public Source {
     size_t consumed = 0;
     if (backfill_ && backfill_->has_chunk() && (wal_ ? !backfill_->saw(cc.row.xid) : cc.row.seq > backfill_->low()))
       for (const auto& d : *rows) {
+        if (tables_ && d.table != backfill_->table_oid()) continue;  // another table of a WAL pipeline
         if (d.is_truncate) backfill_->truncated();
         else backfill_->changed(d.data);
       }

@@ -1,5 +1,7 @@
 #include "backends/postgres/wal_tables.h"
 
+#include <fmt/format.h>
+
 #include "pg/copy_text.h"
 
 namespace relay::postgres {
@@ -12,20 +14,36 @@ Result<bool> WalTables::decide(pg::Connection& db, const pgoutput::Relation& rel
     tables_.erase(relation.oid);
     return false;
   }
+  adopt(relation.oid, *r, &relation);
+  return true;
+}
+
+Result<Expander*> WalTables::expander_for(pg::Connection& db, std::uint32_t oid) {
+  if (auto it = tables_.find(oid); it != tables_.end()) return &it->second;
+  // The table as it is now, named as the WAL would name it.
+  auto r = db.exec("SELECT i.wanted, i.stream_table, i.key_columns, i.problem "
+                   "FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+                   "CROSS JOIN LATERAL pgtrickle._wal_table_info($1, c.oid, n.nspname::text, c.relname::text) AS i WHERE c.oid = $2::oid",
+                   {publication_, std::to_string(oid)});
+  if (!r) return r.error();
+  if (r->rows() != 1) return retriable(fmt::format("the table with oid {} is gone", oid));
+  return &adopt(oid, *r, nullptr);
+}
+
+Expander& WalTables::adopt(std::uint32_t oid, const pg::PgResult& info, const pgoutput::Relation* relation) {
   ExpandOptions opt = base_;
-  opt.stream_table = r->str(0, 1);
+  opt.stream_table = info.str(0, 1);
   opt.outbox = opt.stream_table;  // the first part of each message's identity
-  status_(opt.stream_table, r->null(0, 3) ? std::string() : r->str(0, 3));
+  status_(opt.stream_table, info.null(0, 3) ? std::string() : info.str(0, 3));
   if (opt.key_columns.empty() && !opt.key_template) {
     // The primary key, else the replica identity's index; else the key columns the WAL names
     // (none with REPLICA IDENTITY FULL, where it names every column).
-    if (!r->null(0, 2)) opt.key_columns = pg::parse_text_array(r->text(0, 2));
-    else if (relation.replica_identity != 'f')
-      for (const auto& c : relation.columns)
+    if (!info.null(0, 2)) opt.key_columns = pg::parse_text_array(info.text(0, 2));
+    else if (relation && relation->replica_identity != 'f')
+      for (const auto& c : relation->columns)
         if (c.key) opt.key_columns.push_back(c.name);
   }
-  tables_.insert_or_assign(relation.oid, Expander(std::move(opt)));
-  return true;
+  return tables_.insert_or_assign(oid, Expander(std::move(opt))).first->second;
 }
 
 void WalTables::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk, std::size_t& consumed,

@@ -32,6 +32,10 @@ class WalTables {
   // (its name or key may have changed). Asked on `db`.
   Result<bool> decide(pg::Connection& db, const pgoutput::Relation& relation);
 
+  // The Expander of table `oid`, made from the table as it is now when the WAL has not described it
+  // yet (a backfill reads a table before its first change). Asked on `db`.
+  Result<Expander*> expander_for(pg::Connection& db, std::uint32_t oid);
+
   // Expander::expand_delta_rows for rows of any of the tables: each run of one table's rows by
   // its own Expander.
   void expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk, std::size_t& consumed,
@@ -40,6 +44,9 @@ class WalTables {
   std::size_t size() const { return tables_.size(); }
 
  private:
+  // Table `oid`'s Expander from its _wal_table_info row (and the WAL's description, when there is one).
+  Expander& adopt(std::uint32_t oid, const pg::PgResult& info, const pgoutput::Relation* relation);
+
   std::string publication_;
   ExpandOptions base_;
   std::function<void(const std::string&, const std::string&)> status_;
