@@ -521,6 +521,39 @@ BEGIN
 END
 $$;
 
+-- Rows of built-in types only, none needing a value from the table: no code of the owner's can
+-- run for them (a built-in type's input function and to_jsonb are PostgreSQL's), so they need
+-- neither the owner's function nor its subtransaction.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_plain(p_columns jsonb, p_rows jsonb)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT NOT EXISTS (SELECT FROM jsonb_array_elements(p_columns) AS c WHERE (c ->> 'type')::oid >= 16384)
+     AND NOT EXISTS (SELECT FROM jsonb_array_elements(p_rows) AS r WHERE (r ->> 'fill')::boolean)
+$$;
+
+-- Such rows rendered by a statement prepared once per shape of row in this session (no planning
+-- per call). Only this function prepares any in a relay's rendering session: the owner's code,
+-- run there for other rows, is followed by DEALLOCATE ALL however it ends (_wal_render_as_owner).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_render_plain(p_columns jsonb, p_rows jsonb)
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_name text := 'pgtrickle_wal_rows_' || md5(p_columns::text);
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_prepared_statements AS p WHERE p.name = v_name) THEN
+    IF (SELECT count(*) FROM pg_prepared_statements) >= 500 THEN
+      DEALLOCATE ALL;   -- many shapes seen: start over rather than grow
+    END IF;
+    EXECUTE format('PREPARE %I(jsonb) AS %s', v_name, (SELECT q FROM pgtrickle._wal_rows_template(NULL, p_columns, NULL) AS q));
+  END IF;
+  RETURN QUERY EXECUTE format('EXECUTE %I(%L)', v_name, p_rows);
+END
+$$;
+
 -- What the relay calls to render rows of a table captured from the WAL (schema and table as the
 -- WAL names them; p_columns and p_rows as the template takes them): the owner's render function,
 -- in a subtransaction always rolled back once its rows are in hand, so nothing the owner's code did
@@ -535,6 +568,10 @@ DECLARE
   v_rel  regclass;
   v_fn   regprocedure;
 BEGIN
+  IF pgtrickle._wal_plain(p_columns, p_rows) THEN
+    RETURN QUERY SELECT r FROM pgtrickle._wal_render_plain(p_columns, p_rows) AS r;
+    RETURN;
+  END IF;
   IF (p_schema, p_table) = ('pgstream', 'events') THEN
     RETURN QUERY SELECT pgtrickle._wal_rows_template('pgstream.events'::regclass, p_columns, p_rows);
     RETURN;

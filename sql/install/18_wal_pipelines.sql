@@ -526,25 +526,11 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE
-  g      jsonb;
-  v_name text;
+  g jsonb;
 BEGIN
   FOR g IN SELECT x FROM jsonb_array_elements(p_groups) WITH ORDINALITY AS e(x, n) ORDER BY e.n LOOP
-    -- Rows of built-in types only, none needing a value from the table: no code of the owner's can
-    -- run (a built-in type's input function and to_jsonb are PostgreSQL's), so they are rendered
-    -- as they are, by a statement prepared once per shape of row in this session. Only this
-    -- function prepares any here: the owner's code, run for other tables, is followed by
-    -- DEALLOCATE ALL however it ends (_wal_render_as_owner).
-    IF NOT EXISTS (SELECT FROM jsonb_array_elements(g -> 'columns') AS c WHERE (c ->> 'type')::oid >= 16384)
-       AND NOT EXISTS (SELECT FROM jsonb_array_elements(g -> 'rows') AS r WHERE (r ->> 'fill')::boolean) THEN
-      v_name := 'pgtrickle_wal_rows_' || md5((g -> 'columns')::text);
-      IF NOT EXISTS (SELECT FROM pg_prepared_statements AS p WHERE p.name = v_name) THEN
-        IF (SELECT count(*) FROM pg_prepared_statements) >= 500 THEN
-          DEALLOCATE ALL;   -- many shapes seen: start over rather than grow
-        END IF;
-        EXECUTE format('PREPARE %I(jsonb) AS %s', v_name, (SELECT q FROM pgtrickle._wal_rows_template(NULL, g -> 'columns', NULL) AS q));
-      END IF;
-      RETURN QUERY EXECUTE format('EXECUTE %I(%L)', v_name, g -> 'rows');
+    IF pgtrickle._wal_plain(g -> 'columns', g -> 'rows') THEN
+      RETURN QUERY SELECT r FROM pgtrickle._wal_render_plain(g -> 'columns', g -> 'rows') AS r;
     ELSE
       RETURN QUERY SELECT r FROM pgtrickle._wal_render_table((g ->> 'rel')::oid, g -> 'columns', g -> 'rows') WITH ORDINALITY AS t(r, n) ORDER BY t.n;
     END IF;
