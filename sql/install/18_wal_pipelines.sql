@@ -519,7 +519,8 @@ $$;
 
 -- Rows of several tables in one statement (a WAL pipeline's read-ahead spans its tables):
 -- p_groups [{"rel": oid, "columns": [...], "rows": [...]}], rendered by _wal_render_table, group
--- after group, each group's rows in order.
+-- after group, each group's rows in order. "rel" 0: rows of any tables of one shape that need no
+-- code of their owners' (_wal_plain, checked here).
 CREATE OR REPLACE FUNCTION pgtrickle._wal_render_tables(p_groups jsonb)
 RETURNS SETOF text
 LANGUAGE plpgsql
@@ -531,6 +532,9 @@ BEGIN
   FOR g IN SELECT x FROM jsonb_array_elements(p_groups) WITH ORDINALITY AS e(x, n) ORDER BY e.n LOOP
     IF pgtrickle._wal_plain(g -> 'columns', g -> 'rows') THEN
       RETURN QUERY SELECT r FROM pgtrickle._wal_render_plain(g -> 'columns', g -> 'rows') AS r;
+    ELSIF (g ->> 'rel')::oid = 0 THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = 'rows given without their table need no code of the table''s owner (built-in types, no value read from the table); these do';
     ELSE
       RETURN QUERY SELECT r FROM pgtrickle._wal_render_table((g ->> 'rel')::oid, g -> 'columns', g -> 'rows') WITH ORDINALITY AS t(r, n) ORDER BY t.n;
     END IF;

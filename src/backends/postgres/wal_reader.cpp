@@ -88,6 +88,7 @@ Status WalReader::learn(const po::Relation& relation) {
   t.relation = relation;
   t.columns.clear();  // its shape may have changed
   t.wanted = read;
+  t.built_in = built_in_types_only(relation);
   return {};
 }
 
@@ -116,8 +117,8 @@ Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wai
 
 void WalReader::changes_of(const po::Message& m, std::vector<Pending>& out) const {
   auto push = [&](const TableState& table, bool is_delete, const po::Tuple& t, const po::Tuple* old, bool key_only) {
-    Pending p{table.relation.oid, is_delete, key_only, false, {}, std::nullopt};
-    append_row_values(table.relation, t, old, p.values, key_only);
+    Pending p{table.relation.oid, is_delete, key_only, false, {}, false, std::nullopt};
+    p.fill = append_row_values(table.relation, t, old, p.values, key_only);
     out.push_back(std::move(p));
   };
   if (auto* i = std::get_if<po::Insert>(&m)) {
@@ -135,7 +136,7 @@ void WalReader::changes_of(const po::Message& m, std::vector<Pending>& out) cons
   } else if (auto* t = std::get_if<po::Truncate>(&m)) {
     // One truncation per table read, in the order the statement named them.
     for (uint32_t oid : t->relations)
-      if (wanted(oid)) out.push_back(Pending{oid, true, false, true, {}, std::nullopt});
+      if (wanted(oid)) out.push_back(Pending{oid, true, false, true, {}, false, std::nullopt});
   }
 }
 
@@ -191,19 +192,31 @@ Status WalReader::read_ahead(std::size_t rows, std::vector<Pending>& chunk) {
 }
 
 Status WalReader::render(std::vector<Pending>& rows) {
-  // The tables in the order their first row comes, each with its rows (indexes into `rows`).
-  std::vector<std::pair<TableState*, std::vector<std::size_t>>> groups;
+  // Groups of rows rendered together, in the order their first row comes: a table's rows, or, in
+  // a pipeline of many tables, the rows of every table of one shape that need no code of their
+  // owner's (built-in types, nothing read from the table), whichever table they belong to.
+  struct Group {
+    TableState* table;  // its (first) table
+    bool plain;
+    std::vector<std::size_t> at;  // indexes into `rows`
+  };
+  std::vector<Group> groups;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Pending& p = rows[i];
     if (p.is_truncate || p.text) continue;  // no data, or rendered already
-    auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& x) { return x.first->relation.oid == p.table; });
+    auto it = tables_.find(p.table);
+    if (it == tables_.end()) return retriable(fmt::format("rendering rows of the table with oid {}: the WAL never described it", p.table));
+    TableState& table = it->second;
+    if (table.columns.empty()) table.columns = RowRenderer::columns_json(table.relation);
+    const bool plain = decide_ && table.built_in && !p.fill;
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& x) {
+      return x.plain == plain && (plain ? x.table->columns == table.columns : x.table == &table);
+    });
     if (g == groups.end()) {
-      auto it = tables_.find(p.table);
-      if (it == tables_.end()) return retriable(fmt::format("rendering rows of the table with oid {}: the WAL never described it", p.table));
-      groups.push_back({&it->second, {}});
+      groups.push_back({&table, plain, {}});
       g = groups.end() - 1;
     }
-    g->second.push_back(i);
+    g->at.push_back(i);
   }
   if (groups.empty()) return {};
   auto array_of = [&](const std::vector<std::size_t>& at) {
@@ -214,27 +227,26 @@ Status WalReader::render(std::vector<Pending>& rows) {
     }
     return a + "]";
   };
-  for (auto& [table, at] : groups)
-    if (table->columns.empty()) table->columns = RowRenderer::columns_json(table->relation);
   Result<std::vector<std::string>> rendered = std::vector<std::string>{};
   if (!decide_) {  // one table, captured by enable_outbox
-    rendered = RowRenderer::render(db_, groups[0].first->relation, array_of(groups[0].second), groups[0].first->columns);
-  } else {  // a pipeline's tables: every table's rows in one statement
+    rendered = RowRenderer::render(db_, groups[0].table->relation, array_of(groups[0].at), groups[0].table->columns);
+  } else {  // a pipeline's tables: every group in one statement ("rel" 0: rows needing no owner)
     std::string all = "[";
-    for (auto& [table, at] : groups) {
+    for (const auto& g : groups) {
       if (all.size() > 1) all += ',';
-      all += fmt::format("{{\"rel\":{},\"columns\":{},\"rows\":{}}}", table->relation.oid, table->columns, array_of(at));
+      all += fmt::format("{{\"rel\":{},\"columns\":{},\"rows\":{}}}", g.plain ? 0u : g.table->relation.oid, g.table->columns,
+                         array_of(g.at));
     }
     rendered = RowRenderer::render_tables(db_, all + "]");
   }
   if (!rendered) return rendered.error();
   std::size_t count = 0;
-  for (const auto& g : groups) count += g.second.size();
+  for (const auto& g : groups) count += g.at.size();
   if (rendered->size() != count)
     return retriable(fmt::format("rendering rows read from the WAL: {} rows came back for {}", rendered->size(), count));
   std::size_t next = 0;
   for (const auto& g : groups)
-    for (std::size_t i : g.second) rows[i].text = std::move((*rendered)[next++]);
+    for (std::size_t i : g.at) rows[i].text = std::move((*rendered)[next++]);
   return {};
 }
 

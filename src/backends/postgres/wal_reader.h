@@ -80,6 +80,7 @@ class WalReader {
     bool key_only;  // the old row's key alone (the table's replica identity carries no more)
     bool is_truncate;
     std::string values;                // append_row_values object
+    bool fill = false;                 // a value must come from the table
     std::optional<std::string> text;  // rendered; a truncation has none
   };
   struct Ahead {  // a message read ahead of the current transaction
@@ -96,6 +97,7 @@ class WalReader {
     pgoutput::Relation relation;
     std::string columns;  // as rendering takes them, once made
     bool wanted = false;
+    bool built_in = false;  // every column of a built-in type
   };
   // A table described by the WAL: read or not, with its new shape.
   Status learn(const pgoutput::Relation& relation);

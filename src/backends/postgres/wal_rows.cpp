@@ -13,7 +13,7 @@ constexpr uint32_t kJsonOid = 114, kJsonbOid = 3802;
 bool is_json_type(uint32_t oid) { return oid == kJsonOid || oid == kJsonbOid; }
 }  // namespace
 
-void append_row_values(const po::Relation& relation, const po::Tuple& tuple, const po::Tuple* old, std::string& out,
+bool append_row_values(const po::Relation& relation, const po::Tuple& tuple, const po::Tuple* old, std::string& out,
                        bool key_only) {
   out += "{\"row\":{";
   bool fill = false, first = true;
@@ -36,6 +36,14 @@ void append_row_values(const po::Relation& relation, const po::Tuple& tuple, con
   }
   out += fill ? "},\"fill\":true" : "},\"fill\":false";
   out += key_only ? ",\"key_only\":true}" : ",\"key_only\":false}";
+  return fill;
+}
+
+bool built_in_types_only(const po::Relation& relation) {
+  constexpr uint32_t kFirstNormalObjectId = 16384;  // PostgreSQL's: below it, what initdb made
+  for (const auto& c : relation.columns)
+    if (c.type_oid >= kFirstNormalObjectId) return false;
+  return true;
 }
 
 std::string RowRenderer::columns_json(const po::Relation& relation) {

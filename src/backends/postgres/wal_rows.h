@@ -20,8 +20,12 @@ namespace relay::postgres {
 // column marked unchanged takes its value from `old` when that holds it; otherwise it is left out
 // and "fill" is true (its value is read from the table by the row's key). A `key_only` row (an old
 // row of which the WAL carries only the key) renders as its key columns alone, never as nulls.
-void append_row_values(const pgoutput::Relation& relation, const pgoutput::Tuple& tuple, const pgoutput::Tuple* old,
+// Returns "fill".
+bool append_row_values(const pgoutput::Relation& relation, const pgoutput::Tuple& tuple, const pgoutput::Tuple* old,
                        std::string& out, bool key_only = false);
+// Whether rows of `relation` that need no value from the table (no "fill") can be rendered without
+// the owner's code: every column of a built-in type (pgtrickle._wal_plain checks it again).
+bool built_in_types_only(const pgoutput::Relation& relation);
 
 // Renders rows of one table as to_jsonb would, through pgtrickle._wal_render: a captured table's
 // rows as its owner (their types' casts and checks, its row security policies are the owner's
