@@ -374,6 +374,19 @@ bool slot_streams(TestDb& db) {
                    "WHERE s.database = current_database()") >= 1;
 }
 
+std::map<std::string, nlohmann::json> by_identity(const std::vector<nlohmann::json>& lines, size_t& repeats) {
+  std::map<std::string, nlohmann::json> first;
+  repeats = 0;
+  for (const auto& m : lines) {
+    auto [it, fresh] = first.emplace(m["dedup_key"].get<std::string>(), m);
+    if (!fresh) {
+      ++repeats;
+      EXPECT_EQ(it->second, m) << "a repeat is the same message";
+    }
+  }
+  return first;
+}
+
 void set_outbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config) {
   db.exec("SELECT pgtrickle.set_relay_outbox(" + pg::quote_literal(name) + ", config => " + pg::quote_literal(config.dump()) + "::jsonb)");
 }

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,10 @@ std::string replication_login_url(TestDb& db);
 // slot being created shows as active too, held by the creating backend, before its starting point
 // is fixed: only a walsender streaming it counts.
 bool slot_streams(TestDb& db);
+
+// Messages of a JSON-lines sink by their dedup_key, the first of each; `repeats` counts the others,
+// each expected (EXPECT) to equal the first: a message sent again is the same message.
+std::map<std::string, nlohmann::json> by_identity(const std::vector<nlohmann::json>& lines, size_t& repeats);
 
 // set_relay_outbox / set_relay_inbox(name, config => <config>).
 void set_outbox_pipeline(TestDb& db, const std::string& name, const nlohmann::json& config);
