@@ -540,9 +540,9 @@ class PipelineRunner::Impl {
     metrics_->slot_lag_bytes.set(static_cast<double>(slot_behind));
     metrics_->slot_retained_bytes.set(static_cast<double>(slot_retained));
     if (!tables.empty()) {
-      std::vector<std::pair<std::string, std::uint64_t>> changes;
-      for (const auto& t : tables) changes.emplace_back(t.table, t.changes);
-      metrics_->set_table_changes(std::move(changes));
+      std::vector<metrics::PipelineMetrics::Table> now;
+      for (const auto& t : tables) now.push_back({t.table, t.changes, !t.problem.empty()});
+      metrics_->set_tables(std::move(now));
     }
     relay_.health->modify(config_.name, [&](PipelineHealth& h) {
       h.lag = rows;

@@ -101,8 +101,15 @@ std::string Registry::render() const {
     out += fmt::format("# HELP {} Changes of each table of a pipeline capturing many tables (source type wal), sent and acknowledged.\n"
                        "# TYPE {} counter\n", t, t);
     for (const auto& [p, m] : pipelines_)
-      for (const auto& [table, n] : m->table_changes_now())
-        out += fmt::format("{}{{pipeline=\"{}\",table=\"{}\"}} {}\n", t, label(p), label(table), n);
+      for (const auto& table : m->tables_now())
+        out += fmt::format("{}{{pipeline=\"{}\",table=\"{}\"}} {}\n", t, label(p), label(table.name), table.changes);
+    const char* q = "pgtrickle_relay_table_capture_problem";
+    out += fmt::format("# HELP {} 1 while something keeps the table from being captured whole (no primary key or replica identity: "
+                       "PostgreSQL refuses its UPDATEs and DELETEs while it is published); its fix is in /health.\n# TYPE {} gauge\n", q, q);
+    for (const auto& [p, m] : pipelines_)
+      if (m->running)
+        for (const auto& table : m->tables_now())
+          out += fmt::format("{}{{pipeline=\"{}\",table=\"{}\"}} {}\n", q, label(p), label(table.name), table.problem ? 1 : 0);
   }
 
   const char* h = "pgtrickle_relay_delivery_duration_seconds";

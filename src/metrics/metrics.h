@@ -68,17 +68,23 @@ struct PipelineMetrics {
   Gauge owned;            // 1 while this relay owns the pipeline
   Counter backfill_rows;            // rows of the table a backfill read (acknowledged)
   Gauge backfill_rows_estimated{-1};  // the backfill under way: the rows it expects; -1: none under way
-  // A pipeline capturing many tables: each table's changes acknowledged (as the source counts them).
-  void set_table_changes(std::vector<std::pair<std::string, std::uint64_t>> changes) {
+  // A pipeline capturing many tables: each table's changes acknowledged (as the source counts them),
+  // and whether something keeps it from being captured whole.
+  struct Table {
+    std::string name;
+    std::uint64_t changes = 0;
+    bool problem = false;
+  };
+  void set_tables(std::vector<Table> now) {
     std::lock_guard lock(tables_mu);
-    table_changes = std::move(changes);
+    tables = std::move(now);
   }
-  std::vector<std::pair<std::string, std::uint64_t>> table_changes_now() const {
+  std::vector<Table> tables_now() const {
     std::lock_guard lock(tables_mu);
-    return table_changes;
+    return tables;
   }
   mutable std::mutex tables_mu;
-  std::vector<std::pair<std::string, std::uint64_t>> table_changes;
+  std::vector<Table> tables;
   // False while the pipeline is disabled: its counters stay, its gauges are not exported (a
   // disabled pipeline has no owner to miss and no lag to alert on).
   std::atomic<bool> running{true};

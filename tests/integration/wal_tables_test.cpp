@@ -143,6 +143,8 @@ TEST(WalTables, OnePipelineCapturesManyTablesThroughOneSlotInCommitOrderFollowin
   for (const auto& t : health["pipelines"][0]["tables"])
     if (t["table"] == "notes") EXPECT_NE(t["problem"].get<std::string>().find("ALTER TABLE public.notes REPLICA IDENTITY FULL"), std::string::npos);
     else EXPECT_TRUE(t["problem"].is_null()) << t.dump();
+  EXPECT_EQ(metric(port, "pgtrickle_relay_table_capture_problem{pipeline=\"shop\",table=\"notes\"}"), 1);
+  EXPECT_EQ(metric(port, "pgtrickle_relay_table_capture_problem{pipeline=\"shop\",table=\"customers\"}"), 0);
 
   // One slot, one publication, for any number of tables; delete_relay drops both.
   EXPECT_EQ(db.number("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"), 1);

@@ -39,7 +39,7 @@ Served served() {
   auto wal = registry.pipeline("orders-from-the-wal");  // a pipeline reading a replication slot
   wal->slot_lag_bytes.set(0);
   wal->slot_retained_bytes.set(4096);
-  wal->set_table_changes({{"orders", 3}, {"sales.invoices", 1}});  // a pipeline capturing many tables
+  wal->set_tables({{"orders", 3, false}, {"sales.notes", 1, true}});  // a pipeline capturing many tables
   auto backfilling = registry.pipeline("orders-backfill");  // a backfill under way
   backfilling->backfill_rows.inc(500);
   backfilling->backfill_rows_estimated.set(1000000);
