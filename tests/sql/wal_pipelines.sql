@@ -143,6 +143,34 @@ SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_wal_publications WHERE pi
 SELECT * FROM dblink('owner', $q$ SELECT pgtrickle.set_relay_outbox('mine', config => '{"tables": ["public.owned"], "sink_type": "stdout"}')::text $q$) AS t(x text);
 SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('mine')), 'public.owned', 'the owner captures its table');
 
+-- A table the pipeline named, dropped and made again under its name (here by the same owner): the
+-- new table is another table, which the pipeline does not capture until it is set again.
+SELECT dblink_exec('owner', 'DROP TABLE public.owned; CREATE TABLE public.owned (id int PRIMARY KEY)');
+SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('mine')), NULL, 'the table made again is not captured by the old setting');
+SELECT * FROM dblink('owner', $q$ SELECT pgtrickle.set_relay_outbox('mine', config => '{"tables": ["public.owned"], "sink_type": "stdout"}')::text $q$) AS t(x text);
+SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('mine')), 'public.owned', 'set again, it is');
+
+-- Hostile names through every path that uses them: a schema and a table whose names hold ;, a
+-- newline, --, */ and $$, named exactly and matched by a pattern; published, their rows rendered
+-- (by the owner's function, a value read from the table), and nothing else run.
+CREATE SCHEMA "we;ird";
+CREATE TABLE "we;ird"."x
+--*/$$y" (id int PRIMARY KEY, v text);
+INSERT INTO "we;ird"."x
+--*/$$y" VALUES (1, 'hello');
+SELECT pgtrickle.set_relay_outbox('hostile', config => jsonb_build_object('sink_type', 'stdout',
+  'tables', jsonb_build_array('"we;ird"."x' || E'\n' || '--*/$$y"')));
+SELECT pgtrickle.set_relay_outbox('hostile-pattern', config => '{"tables": ["\"we;ird\".*"], "sink_type": "stdout"}'::jsonb);
+SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('hostile')), 'we;ird.x' || E'\n' || '--*/$$y', 'the table named is published');
+SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('hostile-pattern')), 'we;ird.x' || E'\n' || '--*/$$y', 'and by the pattern');
+SELECT assert_eq(pg_temp.wanted('hostile-pattern', 'we;ird', 'x' || E'\n' || '--*/$$y'), true, 'the pattern matches it');
+SELECT assert_eq((SELECT string_agg(r, ',') FROM pgtrickle._wal_render_tables(jsonb_build_array(jsonb_build_object(
+                    'rel', '"we;ird"."x
+--*/$$y"'::regclass::oid,
+                    'columns', '[{"name": "id", "type": 23, "mod": -1, "key": true}, {"name": "v", "type": 25, "mod": -1, "key": false}]'::jsonb,
+                    'rows', '[{"row": {"id": "1"}, "fill": true, "key_only": false}]'::jsonb))) AS r),
+                 '{"v": "hello", "id": 1}', 'its rows rendered, a value read from the table');
+
 -- delete_relay drops the publication.
 SELECT pg_temp.pub_of('shop') AS shop_pub \gset
 SELECT pgtrickle.delete_relay('shop');
