@@ -84,11 +84,9 @@ class OutboxSource final : public Source {
                                {outbox_table_});
     if (!wal) return wal.error();
     if (wal->rows() == 1) {
-      named_slot_ = config_.source_section().text("slot_name");
-      if (!named_slot_.empty() && !is_relay_slot_name(named_slot_))  // a reference resolved to something else
-        return fatal("source key \"slot_name\": " + relay_slot_name_rule(named_slot_));
-      wal_table_ = postgres::WalReader::Table{wal->str(0, 0), wal->str(0, 1),
-                                              named_slot_.empty() ? slot_name(wal->str(0, 3)) : named_slot_, {wal->str(0, 2)}};
+      auto slot = pick_slot(wal->str(0, 3));
+      if (!slot) return slot.error();
+      wal_table_ = postgres::WalReader::Table{wal->str(0, 0), wal->str(0, 1), *slot, {wal->str(0, 2)}};
     }
 
     auto stored = load_position();
@@ -157,8 +155,13 @@ class OutboxSource final : public Source {
                                "...)), which makes it", config_.name));
     outbox_table_ = pub->str(0, 0);
     if (auto t = db_->exec("SELECT stream_table, problem FROM pgtrickle._wal_pipeline_tables($1::jsonb)", {config_.canonical["source"].dump()})) {
+      // Known now, shown in /health before the table's first change; logged once (tables_ logs a change).
+      std::lock_guard lock(status_mu_);
       for (int i = 0; i < t->rows(); ++i)
-        if (!t->null(i, 1)) ctx_.log->warn("A table of the pipeline cannot be captured whole.", {{"problem", t->str(i, 1)}});
+        if (!t->null(i, 1)) {
+          table_status_[t->str(i, 0)].problem = t->str(i, 1);
+          ctx_.log->warn("A table of the pipeline cannot be captured whole.", {{"table", t->str(i, 0)}, {"problem", t->str(i, 1)}});
+        }
       ctx_.log->info("The pipeline's patterns match these tables now.", {{"tables", std::to_string(t->rows())}});
     }
 
@@ -174,13 +177,12 @@ class OutboxSource final : public Source {
 
     auto dboid = db_->exec("SELECT oid::text FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()");
     if (!dboid) return dboid.error();
-    named_slot_ = config_.source_section().text("slot_name");
-    if (!named_slot_.empty() && !is_relay_slot_name(named_slot_)) return fatal("source key \"slot_name\": " + relay_slot_name_rule(named_slot_));
+    auto slot = pick_slot(dboid->str(0, 0));
+    if (!slot) return slot.error();
     // Its publications: that of the patterns' schemas, that of the tables named.
     auto pubs = db_->exec("SELECT pgtrickle._wal_publications($1)", {outbox_table_});
     if (!pubs) return pubs.error();
-    wal_table_ = postgres::WalReader::Table{"", "", named_slot_.empty() ? slot_name(dboid->str(0, 0)) : named_slot_,
-                                            pg::parse_text_array(pubs->text(0, 0))};
+    wal_table_ = postgres::WalReader::Table{"", "", *slot, pg::parse_text_array(pubs->text(0, 0))};
 
     auto stored = load_position();
     if (!stored) return stored.error();
@@ -814,6 +816,14 @@ class OutboxSource final : public Source {
   std::string slot_name(const std::string& database_oid) const {
     std::string owner = config_.origin == "sql" ? std::string("sql") : "file:" + ctx_.relay_group_id;
     return "pgtrickle_" + util::sha256_hex(database_oid + "/" + owner + "/" + config_.name).substr(0, 20);
+  }
+
+  // The slot the pipeline reads: its source's slot_name, else one named from the pipeline.
+  Result<std::string> pick_slot(const std::string& database_oid) {
+    named_slot_ = config_.source_section().text("slot_name");
+    if (!named_slot_.empty() && !is_relay_slot_name(named_slot_))  // a reference resolved to something else
+      return fatal("source key \"slot_name\": " + relay_slot_name_rule(named_slot_));
+    return named_slot_.empty() ? slot_name(database_oid) : named_slot_;
   }
 
   Status prepare_slot() {

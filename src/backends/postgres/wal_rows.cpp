@@ -57,14 +57,14 @@ std::string RowRenderer::columns_json(const po::Relation& relation) {
   return out + "]";
 }
 
-Result<std::vector<std::string>> RowRenderer::render(pg::Connection& db, const po::Relation& relation, const std::string& rows,
-                                                     std::string columns) {
-  if (columns.empty()) columns = columns_json(relation);
-  auto r = db.exec("SELECT r FROM pgtrickle._wal_render($1, $2, $3::jsonb, $4::jsonb) AS r",
-                   {relation.schema, relation.name, std::move(columns), rows});
+namespace {
+// Runs a render statement (one text per row, in order); a failure says what was being rendered.
+Result<std::vector<std::string>> rendered_texts(pg::Connection& db, const char* sql, const pg::Params& params,
+                                                const std::string& what) {
+  auto r = db.exec(sql, params);
   if (!r) {
     auto e = r.error();
-    e.message = fmt::format("rendering rows of {}.{} read from the WAL: {}", relation.schema, relation.name, e.message);
+    e.message = fmt::format("rendering {} read from the WAL: {}", what, e.message);
     return e;
   }
   std::vector<std::string> out;
@@ -72,18 +72,18 @@ Result<std::vector<std::string>> RowRenderer::render(pg::Connection& db, const p
   for (int i = 0; i < r->rows(); ++i) out.push_back(r->str(i, 0));
   return out;
 }
+}  // namespace
+
+Result<std::vector<std::string>> RowRenderer::render(pg::Connection& db, const po::Relation& relation, const std::string& rows,
+                                                     std::string columns) {
+  if (columns.empty()) columns = columns_json(relation);
+  return rendered_texts(db, "SELECT r FROM pgtrickle._wal_render($1, $2, $3::jsonb, $4::jsonb) AS r",
+                        {relation.schema, relation.name, std::move(columns), rows},
+                        fmt::format("rows of {}.{}", relation.schema, relation.name));
+}
 
 Result<std::vector<std::string>> RowRenderer::render_tables(pg::Connection& db, const std::string& groups) {
-  auto r = db.exec("SELECT r FROM pgtrickle._wal_render_tables($1::jsonb) AS r", {groups});
-  if (!r) {
-    auto e = r.error();
-    e.message = "rendering rows read from the WAL: " + e.message;
-    return e;
-  }
-  std::vector<std::string> out;
-  out.reserve(static_cast<size_t>(r->rows()));
-  for (int i = 0; i < r->rows(); ++i) out.push_back(r->str(i, 0));
-  return out;
+  return rendered_texts(db, "SELECT r FROM pgtrickle._wal_render_tables($1::jsonb) AS r", {groups}, "rows");
 }
 
 }  // namespace relay::postgres
