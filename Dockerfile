@@ -1,6 +1,7 @@
 # The container image of pgtrickle-relay.
 #   docker build -t pgtrickle-relay --build-arg RELAY_GIT_REVISION=$(git rev-parse --short=12 HEAD) .
 #   docker run --stop-timeout 30 -e PGTRICKLE_RELAY_POSTGRES_URL=postgresql://... -p 9090:9090 pgtrickle-relay
+#   scripts/image.sh [--deb FILE]   the same with buildah, into podman's store (docs/container.md)
 # The build stage runs the scripts CI runs (scripts/install-deps.sh, scripts/package.sh); the image
 # installs the resulting Debian package on debian:bookworm-slim, so it holds the package's files and
 # exactly the runtime libraries its dependencies name.
@@ -9,8 +10,10 @@ FROM debian:bookworm AS build
 ARG RELAY_GIT_REVISION=""
 WORKDIR /src
 COPY . .
-RUN scripts/install-deps.sh build \
- && RELAY_GIT_REVISION="$RELAY_GIT_REVISION" scripts/package.sh /out
+# A context holding only a package built before (scripts/image.sh --deb) skips the compile.
+RUN if [ -f CMakeLists.txt ]; then \
+      scripts/install-deps.sh build && RELAY_GIT_REVISION="$RELAY_GIT_REVISION" scripts/package.sh /out; \
+    else mkdir /out && mv pgtrickle-relay_*.deb /out/; fi
 
 FROM debian:bookworm-slim
 # A fixed uid, so that Kubernetes can check runAsNonRoot (deploy/kubernetes/deployment.yaml); the

@@ -4,6 +4,8 @@
 #   scripts/install-deps.sh          everything: build, test, benchmark, fuzz and package (scripts/test.sh)
 #   scripts/install-deps.sh relay    only what building the binary and running the demo need
 #                                    (scripts/demo.sh; the Dockerfile's build stage without PostgreSQL)
+#   scripts/install-deps.sh arm64    the arm64 cross build (scripts/package.sh --arch arm64): the cross
+#                                    compiler, the :arm64 libraries and qemu-user-static to run the binary
 set -euo pipefail
 what=${1:-all}
 # Building the relay with every backend.
@@ -14,6 +16,7 @@ packages=(
   libcli11-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
   librdkafka-dev libnats-dev libhiredis-dev librabbitmq-dev
 )
+apt_options=()
 case "$what" in
   build) ;;
   relay) packages+=(postgresql-15 postgresql-client-15) ;;  # the demo's throwaway server and psql
@@ -25,9 +28,27 @@ case "$what" in
       prometheus  # promtool checks the alert rules in docs/prometheus
       clang libclang-rt-14-dev  # the fuzz targets (libFuzzer and sanitizers), fuzz/run.sh
       lintian man-db systemd curl file  # the package's checks (tests/package/check.sh)
+      podman buildah runc catatonit slirp4netns debootstrap python3-yaml  # the image's checks (tests/image/check.sh)
     )
     ;;
-  *) echo "usage: scripts/install-deps.sh [all|relay|build]" >&2; exit 2 ;;
+  arm64)
+    # The libraries' arm64 builds install beside the native ones (Multi-Arch: same). libpq-dev is not
+    # Multi-Arch, so only libpq5:arm64 is installed: the headers are the native package's and
+    # cmake/toolchain-aarch64.cmake links the arm64 library. Header-only libraries are the native ones.
+    packages+=(
+      crossbuild-essential-arm64 qemu-user-static
+      libpq5:arm64 libtomlplusplus-dev:arm64 libspdlog-dev:arm64 libfmt-dev:arm64
+      libmicrohttpd-dev:arm64 libssl-dev:arm64 libcurl4-openssl-dev:arm64
+      librdkafka-dev:arm64 libnats-dev:arm64 libhiredis-dev:arm64 librabbitmq-dev:arm64
+    )
+    # Never let a package of the other architecture replace a native one (a native build needs them).
+    apt_options+=(--no-remove)
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+      if [ "$(id -u)" != 0 ]; then echo "install-deps.sh: run as root to add the arm64 architecture" >&2; exit 1; fi
+      dpkg --add-architecture arm64
+    fi
+    ;;
+  *) echo "usage: scripts/install-deps.sh [all|relay|build|arm64]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${packages[@]}"; do
@@ -38,7 +59,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-deps.sh: run as root to install packages" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends "${apt_options[@]}" "${missing[@]}" >/dev/null
 fi
 [ "$what" = all ] || exit 0
 # Node.js (for the independent broker clients used by tests) comes with the machine image or from

@@ -2,20 +2,55 @@
 # Builds the Debian package pgtrickle-relay_<version>_<arch>.deb into ./build (or into the directory
 # given): the files `cmake --install` lays out (cmake/Install.cmake) with the binary stripped, plus the
 # control files of deploy/debian/. The version is CMake's; the dependencies come from dpkg-shlibdeps.
-#   scripts/package.sh [--no-build] [output-dir]      prints the package's path
+#   scripts/package.sh [--arch arm64] [--no-build] [output-dir]      prints the package's path
 # --no-build packages build/ as it is (the test run, whose binaries must not change under it).
+# --arch arm64 cross-builds the relay into build-arm64/ (cmake/toolchain-aarch64.cmake, with what
+# scripts/install-deps.sh arm64 installs) and runs it under qemu-aarch64-static where it must run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_first=1
-if [ "${1:-}" = --no-build ]; then build_first=""; shift; fi
+arch=$(dpkg --print-architecture)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) build_first=""; shift ;;
+    --arch) arch=${2:?--arch needs an architecture}; shift 2 ;;
+    --arch=*) arch=${1#--arch=}; shift ;;
+    -*) echo "usage: scripts/package.sh [--arch arm64] [--no-build] [output-dir]" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
 out=$(realpath -m "${1:-$root/build}")
-build="$root/build"
-if [ -n "$build_first" ]; then
+run=()  # how this machine runs the package's binary
+if [ "$arch" = "$(dpkg --print-architecture)" ]; then
+  build="$root/build"
+elif [ "$arch" = arm64 ]; then
+  build="$root/build-arm64"
+  run=(qemu-aarch64-static)  # with the :arm64 C library and libraries of the multiarch directories
+  command -v qemu-aarch64-static >/dev/null || { echo "package.sh: no qemu-aarch64-static (scripts/install-deps.sh arm64)" >&2; exit 1; }
+else
+  echo "package.sh: cannot build for $arch here (arm64 or $(dpkg --print-architecture))" >&2
+  exit 2
+fi
+if [ -n "$build_first" ] && [ -z "${run[*]}" ]; then
   "$root/scripts/build.sh" relay >&2
   # The package's paths are fixed when the build is configured: /usr, /etc, /lib/systemd/system.
   if ! grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$build/CMakeCache.txt"; then
     cmake -S "$root" -B "$build" -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
     cmake --build "$build" --target pgtrickle-relay relay_man_page >&2
+  fi
+elif [ -n "$build_first" ]; then
+  # The relay alone, with the flags of scripts/build.sh.
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S "$root" -B "$build" -G Ninja --toolchain "$root/cmake/toolchain-aarch64.cmake" -DCMAKE_BUILD_TYPE=Release \
+          -DCMAKE_INSTALL_PREFIX=/usr -DRELAY_GIT_REVISION="${RELAY_GIT_REVISION:-}" \
+          -DRELAY_BUILD_TESTS=OFF -DRELAY_BUILD_BENCH=OFF >/dev/null
+  fi
+  cmake --build "$build" --parallel "$(nproc)" --target pgtrickle-relay >&2
+  # The man page is printed by the binary (cmake/Install.cmake), here under qemu: the relay_man_page
+  # target would run the arm64 binary itself.
+  if [ "$build/pgtrickle-relay" -nt "$build/pgtrickle-relay.1.gz" ]; then
+    "${run[@]}" "$build/pgtrickle-relay" man >"$build/pgtrickle-relay.1"
+    gzip -9n <"$build/pgtrickle-relay.1" >"$build/pgtrickle-relay.1.gz"
   fi
 elif ! grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$build/CMakeCache.txt" 2>/dev/null; then
   echo "package.sh: $build is not configured for /usr (scripts/build.sh configures it so)" >&2
@@ -24,7 +59,6 @@ fi
 
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
 [ -n "$version" ] || { echo "package.sh: no project version in $build/CMakeCache.txt" >&2; exit 1; }
-arch=$(dpkg --print-architecture)
 maintainer="pgtrickle-relay maintainers <maintainers@users.noreply.b-seed-9059270d.example>"
 
 stage=$(mktemp -d /tmp/pgtrickle-relay-package.XXXXXX)
@@ -33,15 +67,16 @@ pkg="$stage/pgtrickle-relay"
 DESTDIR="$pkg" cmake --install "$build" --prefix /usr --strip >/dev/null
 
 # A native package's changelog (Debian policy 12.7): this version, from the revision it was built from.
-revision=$("$pkg/usr/bin/pgtrickle-relay" --version | sed -n '1s/.*(git \(.*\))$/\1/p')
+revision=$("${run[@]}" "$pkg/usr/bin/pgtrickle-relay" --version | sed -n '1s/.*(git \(.*\))$/\1/p')
 date=$(date -R -d "@${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}")
 printf 'pgtrickle-relay (%s) unstable; urgency=medium\n\n  * pgtrickle-relay %s, built from git revision %s.\n\n -- %s  %s\n' \
   "$version" "$version" "$revision" "$maintainer" "$date" | gzip -9n >"$pkg/usr/share/doc/pgtrickle-relay/changelog.gz"
 
-# The shared libraries the binary links, as package dependencies (dpkg-shlibdeps reads debian/control).
+# The shared libraries the binary links, as package dependencies (dpkg-shlibdeps reads debian/control;
+# for arm64 it names the :arm64 libraries' packages).
 mkdir -p "$stage/debian"
 printf 'Source: pgtrickle-relay\n\nPackage: pgtrickle-relay\nArchitecture: any\n' >"$stage/debian/control"
-shlibs=$(cd "$stage" && dpkg-shlibdeps -O -e"pgtrickle-relay/usr/bin/pgtrickle-relay" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+shlibs=$(cd "$stage" && DEB_HOST_ARCH=$arch dpkg-shlibdeps -O -e"pgtrickle-relay/usr/bin/pgtrickle-relay" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "package.sh: dpkg-shlibdeps found no dependency" >&2; exit 1; }
 
 mkdir -p "$pkg/DEBIAN"

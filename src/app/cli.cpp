@@ -322,7 +322,8 @@ int main(int argc, char** argv) {
   app.footer("Backends (pgtrickle-relay spec <backend> lists a backend's keys):\n" + backends_line());
   Settings s;
   app.option_defaults()->always_capture_default();  // --help and the man page show each default
-  app.set_version_flag("--version", fmt::format("pgtrickle-relay {} (git {})\n{}", RELAY_VERSION, kGitRevision, backends_line()));
+  app.set_version_flag("--version", fmt::format("pgtrickle-relay {} (git {})\nLicense: Apache-2.0 <https://www.apache.org/licenses/LICENSE-2.0>\n{}",
+                                              RELAY_VERSION, kGitRevision, backends_line()));
   app.add_option("--postgres-url", s.postgres_url, "PostgreSQL connection (URL or key=value); default: libpq's PG* variables")
       ->envname("PGTRICKLE_RELAY_POSTGRES_URL");
   app.add_option("--metrics-addr", s.metrics_addr, "Address of /metrics and /health")->envname("PGTRICKLE_RELAY_METRICS_ADDR");

@@ -16,6 +16,7 @@ std::span<const BackendEntry> compiled_backends();
 
 namespace postgres {
 Result<std::unique_ptr<Source>> make_outbox_source(const PipelineConfig&, const BuildContext&);
+Result<std::unique_ptr<Source>> make_wal_source(const PipelineConfig&, const BuildContext&);
 Result<std::unique_ptr<Sink>> make_inbox_sink(const PipelineConfig&, const BuildContext&);
 }  // namespace postgres
 namespace stream {

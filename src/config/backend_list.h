@@ -9,7 +9,7 @@
 #define RELAY_BACKEND_LIST(RELAY_BACKEND)                                          \
   RELAY_BACKEND(kOutboxSourceSpec, source, ALWAYS, postgres::make_outbox_source)   \
   RELAY_BACKEND(kPgstreamSourceSpec, source, ALWAYS, postgres::make_outbox_source) \
-  RELAY_BACKEND(kWalSourceSpec, source, ALWAYS, postgres::make_outbox_source)      \
+  RELAY_BACKEND(kWalSourceSpec, source, ALWAYS, postgres::make_wal_source)         \
   RELAY_BACKEND(kStdoutSinkSpec, sink, ALWAYS, stream::make_stdout_sink)           \
   RELAY_BACKEND(kFileSinkSpec, sink, ALWAYS, stream::make_file_sink)               \
   RELAY_BACKEND(kPgInboxSinkSpec, sink, ALWAYS, postgres::make_inbox_sink)         \

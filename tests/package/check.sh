@@ -59,12 +59,13 @@ step "pgtrickle-relay --version"
 /usr/bin/pgtrickle-relay --version | tee "$work/version"
 head -n 1 "$work/version" | grep -Eq "^pgtrickle-relay $version \(git [0-9a-f]{12}(-modified)?\)$" || fail "--version does not say $version and a revision"
 grep -q '^sinks: .*stdout' "$work/version" || fail "--version lists no backends"
+grep -q '^License: Apache-2.0' "$work/version" || fail "--version names no licence"
 
 step "man pgtrickle-relay"
 [ "$(man -w pgtrickle-relay)" = /usr/share/man/man1/pgtrickle-relay.1.gz ] || fail "man does not find the page"
 MANWIDTH=80 MANPAGER=cat man pgtrickle-relay 2>"$work/man.err" >"$work/man.txt"
 [ ! -s "$work/man.err" ] || { cat "$work/man.err"; fail "man warns"; }
-for section in SYNOPSIS COMMANDS OPTIONS ENVIRONMENT SIGNALS CONFIGURATION FILES; do
+for section in SYNOPSIS COMMANDS OPTIONS ENVIRONMENT SIGNALS CONFIGURATION FILES COPYRIGHT; do
   grep -q "^$section" "$work/man.txt" || fail "the man page has no $section section"
 done
 grep -q 'PGTRICKLE_RELAY_POSTGRES_URL' "$work/man.txt" && grep -q 'stream_table' "$work/man.txt" || fail "the man page lacks the options or the config keys"

@@ -9,7 +9,7 @@
 // number up to which every commit was numbered before the read, `high` that of a numbering round
 // begun after it. For a table read from the WAL, the read's snapshot says exactly which
 // transactions it saw (by xid), and a logical message written after it marks `high` in the stream.
-// Used by the outbox source's reader thread only.
+// Used by the reader thread of the outbox and WAL sources only (change_source.cpp).
 #pragma once
 
 #include <cstdint>

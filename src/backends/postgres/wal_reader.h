@@ -9,7 +9,7 @@
 // Rows of the transactions that already arrived behind the current one are rendered in the same
 // statement as its last chunk: a backlog of small transactions costs a statement per chunk, not per
 // transaction.
-// Used by the outbox source's reader thread only.
+// Used by the WAL source's reader thread only.
 #pragma once
 
 #include <chrono>

@@ -1,0 +1,453 @@
+#include "backends/postgres/change_source.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iterator>
+
+namespace relay::postgres {
+
+namespace {
+
+// The position is committed without waiting for its WAL flush (synchronous_commit off, for this
+// statement only): a database crash may forget the last positions, and their rows are then sent
+// again with the same identity (at-least-once), but the next batch does not wait for an fsync.
+// Anything written before it (dead letters) reaches the WAL first, so it is never lost alone.
+constexpr const char* kAckSql =
+    "INSERT INTO pgtrickle.relay_offsets AS o (relay_group_id, pipeline, last_seq, last_id, next_row, worker_id, updated_at, outbox) "
+    "SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::text, now(), $7::text "
+    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit WHERE {} "
+    "ON CONFLICT (relay_group_id, pipeline) DO UPDATE "
+    "SET last_seq = excluded.last_seq, last_id = excluded.last_id, next_row = excluded.next_row, "
+    "worker_id = excluded.worker_id, updated_at = excluded.updated_at, outbox = excluded.outbox";
+
+// A position and a backfill's progress, in one statement: (the position's count, the backfill's).
+// $8 last key, $9 rows done, $10 rows sent, $11 finished, $12 the backfill.
+constexpr const char* kAckBackfillSql =
+    "WITH pos AS ({} RETURNING 1), "
+    "bf AS (UPDATE pgtrickle.relay_backfills SET state = CASE WHEN $11::boolean THEN 'done' ELSE 'running' END, "
+    "last_key = $8::jsonb, rows_done = $9::bigint, rows_sent = $10::bigint, started_at = coalesce(started_at, now()), "
+    "updated_at = now(), finished_at = CASE WHEN $11::boolean THEN now() END "
+    "WHERE id = $12::bigint AND state IN ('pending', 'running') AND EXISTS (SELECT FROM pos) RETURNING 1) "
+    "SELECT (SELECT count(*) FROM pos), (SELECT count(*) FROM bf)";
+
+}  // namespace
+
+ChangeSource::~ChangeSource() { stop(); }
+
+// ---- start ------------------------------------------------------------------------------------
+
+Result<ExpandOptions> ChangeSource::pipeline_options() {
+  ExpandOptions opt;
+  opt.key_columns = config_.key_columns;
+  if (!config_.key_template.empty()) {
+    auto t = Template::compile(config_.key_template);
+    if (!t) return t.error();
+    key_template_ = std::move(*t);
+    opt.key_template = &key_template_;
+  }
+  opt.granularity = config_.granularity;
+  opt.format = config_.format;
+  opt.routes = ctx_.sink_routes;
+  return opt;
+}
+
+// A pipeline defined in SQL has one position, whichever relay group ran it last: one that moved to
+// another group (or ran in a relay's own group before pipelines had one) carries on from the
+// position stored most recently, instead of starting over.
+Result<bool> ChangeSource::load_position() {
+  auto off = db_->exec(config_.origin == "sql"
+                           ? "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets WHERE pipeline = $2 "
+                             "ORDER BY relay_group_id = $1 DESC, updated_at DESC LIMIT 1"
+                           : "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets "
+                             "WHERE relay_group_id = $1 AND pipeline = $2",
+                       {ctx_.relay_group_id, config_.name});
+  if (!off) return off.error();
+  if (off->rows() != 1) return false;
+  read_.seq = off->int64(0, 0);
+  read_.id = off->int64(0, 1);
+  read_.next_row = off->null(0, 2) ? -1 : off->int64(0, 2);
+  if (off->text(0, 3) != ctx_.relay_group_id)
+    ctx_.log->info("Carrying on from the position stored under another relay group.",
+                   {{"stored_under", std::string(off->text(0, 3))}, {"relay_group_id", ctx_.relay_group_id}});
+  return true;
+}
+
+// The pipeline's connection (which holds the ownership lock) only stores positions; reading runs on
+// connections of its own. The position only moves while this relay owns the pipeline (a stalled
+// former owner's ack is refused).
+Status ChangeSource::prepare_acks() {
+  if (auto s = db_->prepare("ob_ack", fmt::format(kAckSql, ctx_.fence_sql)); !s) return s;
+  return db_->prepare("ob_ack_backfill", fmt::format(kAckBackfillSql, fmt::format(kAckSql, ctx_.fence_sql)));
+}
+
+Status ChangeSource::backfill_initial(bool stored) {
+  if (!config_.backfill_initial || stored) return {};
+  auto b = db_->exec("SELECT pgtrickle._relay_backfill_initial($1, $2)", {config_.name, outbox_table_});
+  if (!b) return b.error();
+  if (!b->null(0, 0)) ctx_.log->info("The pipeline starts with no stored position: its tables' existing rows go first.",
+                                     {{"backfill_id", b->str(0, 0)}});
+  return {};
+}
+
+Status ChangeSource::check_stream_position(bool stored, bool from_wal) {
+  if (config_.source_type != "pgstream" || !stored) return {};
+  auto slot = db_->exec("SELECT EXISTS (SELECT FROM pgtrickle.relay_slots WHERE pipeline = $1 AND outbox = $2)",
+                        {config_.name, outbox_table_});
+  if (!slot) return slot.error();
+  if (slot->boolean(0, 0) == from_wal) return {};
+  return fatal(fmt::format("the pipeline has read its stream from the {} so far, and its position means nothing when read "
+                           "from the {}; to change read_from, delete the pipeline (SELECT pgtrickle.delete_relay('{}'), "
+                           "which forgets its position) and define it again",
+                           from_wal ? "events table" : "WAL", from_wal ? "WAL" : "events table", config_.name));
+}
+
+// Counting a large backlog takes PostgreSQL a while (about 0.1 s per 200,000 rows) and must not hold
+// up delivery. No parallel workers: they would take the cores the delivery needs, for a monitoring figure.
+Status ChangeSource::open_lag(const std::string& lag_sql) {
+  auto l = pg::Connection::open(ctx_.postgres_url, "pgtrickle-relay lag " + config_.name);
+  if (!l) return l.error();
+  lag_db_ = std::move(*l);
+  (void)lag_db_.exec("SET max_parallel_workers_per_gather = 0");
+  if (auto s = lag_db_.prepare("ob_lag", lag_sql); !s) return s;
+  lag_pending_ = false;
+  return {};
+}
+
+void ChangeSource::launch() {
+  acked_ = read_;
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  room_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  thread_ = std::thread([this] { read_loop(); });
+}
+
+// ---- the pipeline thread ----------------------------------------------------------------------
+
+Result<Batch> ChangeSource::poll(Deadline) {
+  std::lock_guard lock(mu_);
+  // Cleared before the queue is read: a batch queued after this signals again.
+  std::uint64_t signalled;
+  [[maybe_unused]] auto r = ::read(ready_fd_, &signalled, sizeof signalled);
+  if (!queue_.empty()) {
+    Batch b = std::move(queue_.front());
+    queue_.pop_front();
+    // Batches read ahead while the sink was busy go out together (up to batch_size): under a
+    // steady trickle of commits, rows then wait for one delivery, not for each queued one.
+    const size_t most = static_cast<size_t>(std::max(1, config_.batch_size));
+    while (!queue_.empty() && b.messages.size() + queue_.front().messages.size() <= most) {
+      Batch& next = queue_.front();
+      std::move(next.messages.begin(), next.messages.end(), std::back_inserter(b.messages));
+      // The later position covers the earlier one, and so does a backfill's later progress; an
+      // earlier batch's progress is kept when the later batch carries none.
+      auto earlier = std::static_pointer_cast<Position>(b.token);
+      auto later = std::static_pointer_cast<Position>(next.token);
+      if (earlier && earlier->backfill && !later->backfill) {
+        later = std::make_shared<Position>(*later);
+        later->backfill = earlier->backfill;
+      }
+      b.token = std::move(later);
+      queue_.pop_front();
+    }
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(room_fd_, &one, sizeof one);
+    return b;
+  }
+  if (error_) return *error_;
+  return Batch{};
+}
+
+void ChangeSource::wait(Deadline deadline) {
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard lock(mu_);
+      if (!queue_.empty() || error_) return;
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd fds[2] = {{ready_fd_, POLLIN, 0}, {ctx_.wake_fd, POLLIN, 0}};
+    int n = ::poll(fds, ctx_.wake_fd >= 0 ? 2 : 1, static_cast<int>(std::max<long long>(ms, 0)));
+    if (fds[0].revents & POLLIN) {
+      std::uint64_t v;
+      [[maybe_unused]] auto r = ::read(ready_fd_, &v, sizeof v);
+    }
+    if (n <= 0 || (ctx_.wake_fd >= 0 && fds[1].revents)) return;
+  }
+}
+
+Status ChangeSource::ack(const Batch& batch) {
+  const auto& p = *std::static_pointer_cast<Position>(batch.token);
+  pg::Params args{ctx_.relay_group_id, config_.name, std::to_string(p.seq), std::to_string(p.id),
+                  p.next_row >= 0 ? std::optional<std::string>(std::to_string(p.next_row)) : std::nullopt,
+                  ctx_.worker_id, outbox_table_};
+  if (const auto& b = p.backfill)  // the backfill's progress is stored with the position, in the same statement
+    args.insert(args.end(), {b->last_key.empty() ? std::nullopt : std::optional<std::string>(b->last_key),
+                             std::to_string(b->rows_done), std::to_string(b->rows_sent), b->finished ? "true" : "false",
+                             std::to_string(b->id)});
+  auto r = db_->exec_prepared(p.backfill ? "ob_ack_backfill" : "ob_ack", args);
+  if (!r) return r.error();
+  if (p.backfill ? r->int64(0, 0) == 0 : r->affected() == 0)
+    return retriable("the position was not stored: another relay of the group owns the pipeline now");
+  if (const auto& b = p.backfill) backfill_acked(*b);
+  acked_ = p;
+  acked(batch, p);
+  return {};
+}
+
+// Starts a count from the current position and waits a moment for it: a small backlog is counted at
+// once; a large one finishes in the background and is reported at the next call. -1 until the
+// first count finishes.
+void ChangeSource::lag(std::int64_t& rows, double& seconds) {
+  if (!lag_pending_) lag_pending_ = send_lag();
+  const Deadline until = Clock::now() + std::chrono::milliseconds(20);
+  while (lag_pending_ && !lag_db_.result_ready() && Clock::now() < until) {
+    pollfd fd{lag_db_.socket(), POLLIN, 0};
+    ::poll(&fd, 1, static_cast<int>(std::max<long long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count())));
+  }
+  if (lag_pending_ && lag_db_.result_ready()) {
+    lag_pending_ = false;
+    auto r = lag_db_.receive("the lag count");
+    if (r && r->rows() == 1) read_lag(*r);
+  }
+  rows = lag_rows_;
+  seconds = lag_seconds_;
+}
+
+std::optional<BackfillStatus> ChangeSource::backfill() {
+  std::lock_guard lock(status_mu_);
+  return backfill_status_;
+}
+
+void ChangeSource::stop() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+    thread_.join();
+  }
+  for (int fd : {stop_fd_, ready_fd_, room_fd_})
+    if (fd >= 0) ::close(fd);
+  stop_fd_ = ready_fd_ = room_fd_ = -1;
+}
+
+// ---- the reader thread ------------------------------------------------------------------------
+
+// Reads and expands batches ahead of the sink.
+void ChangeSource::read_loop() {
+  while (true) {
+    if (!wait_for_room()) return;
+    auto batch = read_batch();
+    if (!batch) {
+      fail(batch.error());
+      return;
+    }
+    if (!batch->empty()) {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(*batch));
+      signal_ready();
+      continue;
+    }
+    wait_for_changes();
+  }
+}
+
+void ChangeSource::fail(Error error) {
+  std::lock_guard lock(mu_);
+  error_ = std::move(error);
+  signal_ready();
+}
+
+// Waits until the queue has room for a batch (true), or the source stops or fails (false), however
+// long the sink is down, reading the source's idle socket meanwhile (an outbox reader's LISTEN
+// connection: any login may NOTIFY its channel, and a flood left unread fills its socket; its
+// backend then waits in ClientWrite, where it absorbs no ProcSignalBarrier and the server's
+// notification queue cannot be freed).
+bool ChangeSource::wait_for_room() {
+  bool watching = true;
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return false;
+      if (queue_.size() < kQueueDepth) return true;
+    }
+    const int idle = watching ? idle_socket() : -1;
+    pollfd fds[3] = {{room_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}, {idle, POLLIN, 0}};
+    int n = ::poll(fds, 3, 5000);
+    if (fds[0].revents & POLLIN) {
+      std::uint64_t v;
+      [[maybe_unused]] auto r = ::read(room_fd_, &v, sizeof v);
+    }
+    // A broken connection is left to the next read, which reports it.
+    if (idle >= 0 && fds[2].revents) watching = drain_idle_socket();
+    if (n == 0) {
+      if (auto alive = keep_alive(); !alive) {
+        fail(alive.error());
+        return false;
+      }
+    }
+  }
+}
+
+void ChangeSource::signal_ready() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(ready_fd_, &one, sizeof one);
+}
+
+// ---- backfill ---------------------------------------------------------------------------------
+
+// Between batches: takes up a backfill requested since the last look (at most once a second) and
+// reads its next chunk when none is held. A backfill that can no longer run (its table dropped, the
+// condition failing) is ended with the reason, and the pipeline goes on with its changes.
+Status ChangeSource::backfill_turn() {
+  pg::Connection* db = side_connection();
+  if (!db) return {};  // an event outbox: no table
+  if (!backfill_ && Clock::now() >= backfill_look_) {
+    backfill_look_ = Clock::now() + std::chrono::seconds(1);
+    auto found = Backfill::find(*db, config_.name, config_.backfill_chunk_rows);
+    if (!found) return found.error();
+    // One whose last batch is on its way to the sink is not taken up again.
+    if (*found && (*found)->id() != finished_backfill_) {
+      if (auto s = (*found)->connect(ctx_.postgres_url, "pgtrickle-relay backfill " + config_.name); !s) return s;
+      backfill_ = std::move(**found);
+      const auto& p = backfill_->progress();
+      {
+        std::lock_guard lock(status_mu_);
+        backfill_status_ = BackfillStatus{p.id, p.rows_done, p.rows_sent, backfill_->rows_estimated(), 0, 0, false, backfill_->table()};
+        backfill_began_ = Clock::now();
+        backfill_rows_before_ = p.rows_done;
+      }
+      ctx_.log->info(p.last_key.empty() ? "Backfilling the table's existing rows." : "Resuming the backfill of the table's rows.",
+                     {{"table", backfill_->table()}, {"backfill_id", std::to_string(p.id)},
+                      {"rows_estimated", std::to_string(backfill_->rows_estimated())},
+                      {"after_key", p.last_key.empty() ? std::string("none") : p.last_key}});
+    }
+  }
+  if (!backfill_ || backfill_->has_chunk()) return {};
+  if (!backfill_->reading())
+    if (auto s = start_chunk_read(); !s || !backfill_) return s;
+  auto read = finish_chunk_read();
+  // Cancelled while the chunk was read: its rows do not go out.
+  if (auto still = read ? backfill_->wanted() : Result<bool>(true); !still || !*still) {
+    if (!still) return still.error();
+    cancelled();
+    return {};
+  }
+  return backfill_failed(std::move(read));
+}
+
+Status ChangeSource::start_chunk_read() {
+  auto sent = send_chunk_read();
+  if (sent && !*sent) {
+    cancelled();
+    return {};
+  }
+  return backfill_failed(sent ? Status{} : Status(sent.error()));
+}
+
+// When the database answered, the read itself fails (the table dropped, the condition failing) and
+// the backfill is ended with the reason; else the pipeline starts again.
+Status ChangeSource::backfill_failed(Status s) {
+  if (s || !backfill_->connected()) return s;
+  if (auto still = backfill_->wanted(); still && !*still) {  // cancelled while its read ran
+    cancelled();
+    return {};
+  }
+  ctx_.log->error("The backfill cannot read its table and is ended; the pipeline goes on with the table's changes.",
+                  {{"backfill_id", std::to_string(backfill_->id())}, {"error", s.error().message}});
+  (void)side_connection()->exec("SELECT pgtrickle._relay_backfill_end($1, $2)", {std::to_string(backfill_->id()), s.error().message});
+  end_backfill();
+  return {};
+}
+
+Result<Batch> ChangeSource::backfill_batch(Batch batch) {
+  Backfill::Progress progress;
+  auto expander = backfill_expander();
+  if (!expander) return expander.error();
+  backfill_->take(static_cast<size_t>(std::max(1, config_.batch_size)), **expander, batch.messages, progress);
+  auto pos = std::make_shared<Position>(read_);
+  pos->backfill = progress;
+  batch.token = std::move(pos);
+  if (!backfill_->has_chunk()) {
+    chunk_due_ = false;
+    if (progress.finished) end_backfill();
+  } else if (!backfill_->reading() && !backfill_->last_chunk()) {
+    // The next chunk is read while this one goes to the sink.
+    if (auto s = start_chunk_read(); !s) return s.error();
+  }
+  return batch;
+}
+
+void ChangeSource::cancelled() {
+  ctx_.log->info("The backfill was cancelled; the pipeline goes on with the table's changes.",
+                 {{"backfill_id", std::to_string(backfill_->id())}});
+  end_backfill();
+}
+
+// The backfill ends here (done, cancelled or failed): /health no longer shows it.
+void ChangeSource::end_backfill() {
+  finished_backfill_ = backfill_->id();
+  {
+    std::lock_guard lock(status_mu_);
+    if (backfill_status_) backfill_status_->finished = true;
+  }
+  backfill_.reset();
+  chunk_due_ = false;
+  backfill_ended();
+}
+
+// The status follows; a finished backfill's chunk function goes.
+void ChangeSource::backfill_acked(const Backfill::Progress& p) {
+  {
+    std::lock_guard lock(status_mu_);
+    if (!backfill_status_ || backfill_status_->id != p.id) backfill_status_ = BackfillStatus{p.id};
+    auto& s = *backfill_status_;
+    s.rows_done = p.rows_done;
+    s.rows_sent = p.rows_sent;
+    s.rows_done_here = p.rows_done - backfill_rows_before_;
+    double elapsed = std::chrono::duration<double>(Clock::now() - backfill_began_).count();
+    s.rows_per_second = elapsed > 0 ? static_cast<double>(s.rows_done_here) / elapsed : 0;
+    s.finished = s.finished || p.finished;  // ended here already (cancelled) stays ended
+  }
+  if (p.finished) {
+    (void)db_->exec("SELECT pgtrickle._relay_backfill_end($1, NULL)", {std::to_string(p.id)});
+    ctx_.log->info("The backfill is done: every existing row of the table was sent or superseded by its change.",
+                   {{"backfill_id", std::to_string(p.id)}, {"rows_done", std::to_string(p.rows_done)},
+                    {"rows_sent", std::to_string(p.rows_sent)}});
+  }
+}
+
+// ---- claim-check transactions -----------------------------------------------------------------
+
+// Rows are streamed, never all held in memory.
+Result<Batch> ChangeSource::claim_check_chunk(Batch batch, size_t room) {
+  ClaimCheck& cc = *cc_;
+  size_t limit = room + 1;  // one more, to pair a trailing DELETE
+  auto rows = delta_rows(cc, limit);
+  if (!rows) return rows.error();
+  bool last = rows->size() < limit;
+  size_t consumed = 0;
+  if (backfill_ && backfill_->has_chunk() && after_chunk_read(cc.row))
+    for (const auto& d : *rows) {
+      if (!of_backfilled_table(d)) continue;
+      if (d.is_truncate) backfill_->truncated();
+      else backfill_->changed(d.data);
+    }
+  expand_delta_rows(cc.row, *rows, last, consumed, batch.messages);
+  if (last && consumed == rows->size()) {
+    read_ = {cc.row.seq, cc.row.id, -1};
+    cc_.reset();
+  } else {
+    // The extra row is read again next time when it was not needed.
+    cc.next_row = consumed < rows->size() ? (*rows)[consumed].row_num : rows->back().row_num + 1;
+    read_ = {cc.row.seq, cc.row.id, cc.next_row};
+  }
+  batch.token = std::make_shared<Position>(read_);
+  return batch;
+}
+
+}  // namespace relay::postgres

@@ -1,0 +1,418 @@
+#include "backends/postgres/wal_source.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "backends/postgres/change_source.h"
+#include "backends/postgres/wal_reader.h"
+#include "backends/postgres/wal_tables.h"
+#include "pg/copy_text.h"
+#include "util/digest.h"
+
+namespace relay::postgres {
+namespace {
+
+// A slot's lag is what the server's WAL holds beyond what the relay confirmed.
+constexpr const char* kSlotLagSql =
+    "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
+    "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint "
+    "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1";
+
+class WalSource final : public ChangeSource {
+ public:
+  // `target`: the one table captured from the WAL; none for a pipeline of source type "wal".
+  WalSource(const PipelineConfig& config, const BuildContext& ctx, std::optional<OutboxTarget> target)
+      : ChangeSource(config, ctx), target_(std::move(target)) {}
+  ~WalSource() override { stop(); }
+
+  Status start() override { return target_ ? start_capture() : start_pipeline(); }
+
+  std::vector<TableStatus> tables() override {
+    std::lock_guard lock(tables_mu_);
+    std::vector<TableStatus> out;
+    for (const auto& [name, t] : table_status_) out.push_back({name, t.changes, t.problem});
+    return out;
+  }
+
+  void wal_lag(std::int64_t& behind_bytes, std::int64_t& retained_bytes) override {
+    behind_bytes = wal_behind_bytes_;
+    retained_bytes = wal_retained_bytes_;
+  }
+
+ private:
+  // ---- start ----------------------------------------------------------------------------------
+
+  // One table captured by enable_outbox(t, capture => 'wal'), or a pgstream stream read from the WAL.
+  Status start_capture() {
+    const OutboxTarget::Wal& wal = *target_->wal;
+    outbox_table_ = target_->table.outbox;
+    auto opt = pipeline_options();
+    if (!opt) return opt.error();
+    target_->fill(*opt, config_);
+    expander_.emplace(std::move(*opt));
+    auto slot = pick_slot(wal.database_oid);
+    if (!slot) return slot.error();
+    table_ = WalReader::Table{wal.schema, wal.name, *slot, {wal.publication}};
+    auto stored = load_position();
+    if (!stored) return stored.error();
+    if (auto s = check_stream_position(*stored, true); !s) return s;
+    if (auto s = read_slot(*stored, {}); !s) return s;
+    ctx_.log->info("Reading the table's changes from the WAL.",
+                   {{"table", wal.schema + "." + wal.name}, {"slot", table_.slot}, {"publication", wal.publication},
+                    {"position", pgoutput::format_lsn(static_cast<pgoutput::Lsn>(read_.seq))}});
+    return {};
+  }
+
+  // A pipeline of source type "wal": the tables its publications publish and its "tables" and
+  // "exclude" match, read through its slot.
+  Status start_pipeline() {
+    // A pipeline defined in SQL got its publication from set_relay_outbox, for the role that set it;
+    // one of a relay's TOML file gets it now, for the relay's login.
+    const std::string origin = config_.origin == "sql" ? std::string("sql") : "file:" + ctx_.relay_group_id;
+    auto pub = config_.origin == "sql"
+                   ? db_->exec("SELECT pgtrickle._wal_pipeline_publication($1, $2)", {config_.name, origin})
+                   : db_->exec("SELECT pgtrickle._wal_pipeline_prepare($1, $2, $3::jsonb)",
+                               {config_.name, origin, config_.canonical["source"].dump()});
+    if (!pub) return pub.error();
+    if (pub->rows() != 1 || pub->null(0, 0))
+      return fatal(fmt::format("the pipeline's publication is missing: set the pipeline again (SELECT pgtrickle.set_relay_outbox('{}', "
+                               "...)), which makes it", config_.name));
+    outbox_table_ = pub->str(0, 0);
+    if (auto t = db_->exec("SELECT stream_table, problem FROM pgtrickle._wal_pipeline_tables($1::jsonb)", {config_.canonical["source"].dump()})) {
+      // Known now, shown in /health before the table's first change; logged once (tables_ logs a change).
+      std::lock_guard lock(tables_mu_);
+      for (int i = 0; i < t->rows(); ++i)
+        if (!t->null(i, 1)) {
+          table_status_[t->str(i, 0)].problem = t->str(i, 1);
+          ctx_.log->warn("A table of the pipeline cannot be captured whole.", {{"table", t->str(i, 0)}, {"problem", t->str(i, 1)}});
+        }
+      ctx_.log->info("The pipeline's patterns match these tables now.", {{"tables", std::to_string(t->rows())}});
+    }
+
+    auto opt = pipeline_options();
+    if (!opt) return opt.error();
+    tables_.emplace(outbox_table_, std::move(*opt), [this](const std::string& table, const std::string& problem) {
+      std::lock_guard lock(tables_mu_);
+      auto& t = table_status_[table];
+      if (!problem.empty() && problem != t.problem)
+        ctx_.log->warn("A table of the pipeline cannot be captured whole.", {{"table", table}, {"problem", problem}});
+      t.problem = problem;
+    });
+
+    auto dboid = db_->exec("SELECT oid::text FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()");
+    if (!dboid) return dboid.error();
+    auto slot = pick_slot(dboid->str(0, 0));
+    if (!slot) return slot.error();
+    // Its publications: that of the patterns' schemas, that of the tables named.
+    auto pubs = db_->exec("SELECT pgtrickle._wal_publications($1)", {outbox_table_});
+    if (!pubs) return pubs.error();
+    table_ = WalReader::Table{"", "", *slot, pg::parse_text_array(pubs->text(0, 0))};
+
+    auto stored = load_position();
+    if (!stored) return stored.error();
+    if (auto s = read_slot(*stored, [this](const pgoutput::Relation& relation) { return tables_->decide(wal_->side_connection(), relation); });
+        !s)
+      return s;
+    ctx_.log->info("Reading the tables' changes from the WAL.",
+                   {{"publication", outbox_table_}, {"slot", table_.slot},
+                    {"position", pgoutput::format_lsn(static_cast<pgoutput::Lsn>(read_.seq))}});
+    return {};
+  }
+
+  // What both starts end with: the slot made ready and read from the position.
+  Status read_slot(bool stored, WalReader::Decider decide) {
+    if (auto s = prepare_acks(); !s) return s;
+    if (auto s = backfill_initial(stored); !s) return s;
+    if (auto s = open_lag(kSlotLagSql); !s) return s;
+    if (auto s = prepare_slot(); !s) return s;
+    wal_.emplace(ctx_.postgres_url, "pgtrickle-relay wal " + config_.name, table_, std::move(decide));
+    if (auto s = wal_->connect(); !s) return s;
+    launch();
+    return {};
+  }
+
+  // ---- the slot ---------------------------------------------------------------------------------
+
+  // A pipeline defined in SQL has one position whichever relay group runs it, so one slot; a TOML
+  // file's pipeline is its relay group's own. Slot names are the whole server's, so the database
+  // (by oid, which a rename keeps) is part of the name: equally named pipelines of two databases
+  // never share a slot.
+  std::string slot_name(const std::string& database_oid) const {
+    std::string owner = config_.origin == "sql" ? std::string("sql") : "file:" + ctx_.relay_group_id;
+    return "pgtrickle_" + util::sha256_hex(database_oid + "/" + owner + "/" + config_.name).substr(0, 20);
+  }
+
+  // The slot the pipeline reads: its source's slot_name, else one named from the pipeline.
+  Result<std::string> pick_slot(const std::string& database_oid) {
+    named_slot_ = config_.source_section().text("slot_name");
+    if (!named_slot_.empty() && !is_relay_slot_name(named_slot_))  // a reference resolved to something else
+      return fatal("source key \"slot_name\": " + relay_slot_name_rule(named_slot_));
+    return named_slot_.empty() ? slot_name(database_oid) : named_slot_;
+  }
+
+  // The slot this pipeline reads, created if missing and recorded so that delete_relay and
+  // disable_outbox drop it; its reader, when a former owner's connection still holds it, ended.
+  Status prepare_slot() {
+    const std::string& slot = table_.slot;
+    // A slot the config names is read only when it was created for this pipeline: never another
+    // pipeline's, nor one another system made.
+    if (!named_slot_.empty()) {
+      auto owner = lag_db_.exec("SELECT r.pipeline, r.relay_group_id, "
+                                "EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots AS s WHERE s.slot_name = $1) "
+                                "FROM (SELECT 1) AS one LEFT JOIN pgtrickle.relay_slots AS r ON r.slot_name = $1",
+                                {slot});
+      if (!owner) return owner.error();
+      bool recorded = !owner->null(0, 0);
+      if (recorded && (owner->str(0, 0) != config_.name || (config_.origin != "sql" && owner->str(0, 1) != ctx_.relay_group_id)))
+        return fatal(fmt::format("the replication slot \"{}\" is the slot of the pipeline \"{}\"; give this pipeline another "
+                                 "slot_name", slot, owner->str(0, 0)));
+      if (!recorded && owner->boolean(0, 2))
+        return fatal(fmt::format("the replication slot \"{}\" exists but was not created for this pipeline, so it is not read "
+                                 "(its changes may be another consumer's); name another slot_name, or drop it "
+                                 "(SELECT pg_drop_replication_slot('{}')) if nothing reads it", slot, slot));
+    }
+    if (auto r = lag_db_.exec("INSERT INTO pgtrickle.relay_slots (slot_name, relay_group_id, pipeline, outbox) "
+                              "VALUES ($1, $2, $3, $4) ON CONFLICT (slot_name) DO NOTHING",
+                              {slot, ctx_.relay_group_id, config_.name, outbox_table_});
+        !r)
+      return r.error();
+    auto found = lag_db_.exec("SELECT active_pid, database, database = pg_catalog.current_database() "
+                              "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", {slot});
+    if (!found) return found.error();
+    if (found->rows() == 1 && !found->boolean(0, 2))
+      return fatal(fmt::format("the replication slot \"{}\" belongs to the database \"{}\", not to this one; drop it there "
+                               "(SELECT pg_drop_replication_slot('{}')) if nothing reads it",
+                               slot, found->str(0, 1), slot));
+    if (found->rows() == 1) {
+      if (!found->null(0, 0))
+        (void)lag_db_.exec("SELECT pg_catalog.pg_terminate_backend($1::int)", {found->str(0, 0)});
+      return {};
+    }
+    auto created = lag_db_.exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
+    if (!created) {
+      if (lag_db_.last_sqlstate() == "42501")
+        return fatal(fmt::format("cannot create the replication slot \"{}\" for {}: {}; give the relay's "
+                                 "login the REPLICATION attribute (ALTER ROLE <login> REPLICATION)",
+                                 slot, captured(), created.error().message));
+      if (lag_db_.last_sqlstate() == "53400")
+        return fatal(fmt::format("cannot create the replication slot \"{}\": {}; raise max_replication_slots (every WAL "
+                                 "pipeline holds one) and restart PostgreSQL, or drop unused slots",
+                                 slot, created.error().message));
+      return created.error();
+    }
+    // Creating a slot waits for the transactions running meanwhile: a disable_outbox or
+    // delete_relay among them may have dropped the slots just before this one existed. Then this
+    // one would be abandoned, holding WAL forever: it is dropped again.
+    auto wanted = lag_db_.exec(
+        "SELECT (EXISTS (SELECT 1 FROM pgtrickle._outbox_wal_source($1)) OR pgtrickle._outbox_is_stream($1) "
+        "OR EXISTS (SELECT 1 FROM pgtrickle.relay_wal_publications WHERE publication = $1)) "
+        "AND EXISTS (SELECT 1 FROM pgtrickle.relay_slots WHERE slot_name = $2) "
+        "AND ($3 <> 'sql' OR EXISTS (SELECT 1 FROM pgtrickle.relay_outbox_config WHERE name = $4))",
+        {outbox_table_, slot, config_.origin, config_.name});
+    if (!wanted) return wanted.error();
+    if (!wanted->boolean(0, 0)) {
+      (void)lag_db_.exec("SELECT pg_catalog.pg_drop_replication_slot($1)", {slot});
+      (void)lag_db_.exec("DELETE FROM pgtrickle.relay_slots WHERE slot_name = $1", {slot});
+      return retriable(fmt::format("{} or the pipeline was removed while its replication slot was "
+                                   "being created; the slot is dropped again", captured()));
+    }
+    // A new slot starts at the server's present WAL: a position stored before (another capture
+    // mode, an earlier slot) does not apply to it.
+    read_ = Position{};
+    ctx_.log->info("Created the replication slot.", {{"slot", slot}, {"for", captured()}});
+    return {};
+  }
+
+  // What the slot reads, for messages: "the WAL capture of s.t", or the pipeline's publication.
+  std::string captured() const {
+    return table_.schema.empty() ? fmt::format("the tables of publication {}", table_.publications.front())
+                                 : fmt::format("the WAL capture of {}.{}", table_.schema, table_.name);
+  }
+
+  // Tells the slot what the sink accepted and the pipeline stored (acked() sets confirm_lsn_). Each
+  // status message costs the server's walsender work (and may write the slot to disk): the position
+  // goes out at most ten times a second, and an unchanged one every 10 s to keep the connection.
+  Status send_confirm() {
+    auto now = Clock::now();
+    std::uint64_t lsn = confirm_lsn_.load();
+    if (lsn > confirmed_lsn_ && now - last_status_ >= std::chrono::milliseconds(100)) {
+      if (auto s = wal_->confirm(lsn); !s) return s;
+      confirmed_lsn_ = lsn;
+      last_status_ = now;
+      return {};
+    }
+    if (now - last_status_ < std::chrono::seconds(10)) return {};
+    last_status_ = now;
+    return wal_->keep_alive();
+  }
+
+  // ---- reading (reader thread) -----------------------------------------------------------------
+
+  // The next transactions, each a claim-check delta of its changes: small ones that already arrived
+  // share a batch (up to batch_size messages); a large one goes out in chunks, its position moving
+  // on inside it.
+  Result<Batch> read_batch() override {
+    Batch batch;
+    if (auto s = send_confirm(); !s) return s.error();
+    const size_t most = static_cast<size_t>(std::max(1, config_.batch_size));
+    auto wait = std::chrono::milliseconds(config_.poll_interval_ms);
+    if (!cc_) {
+      if (auto s = backfill_turn(); !s) return s.error();
+      if (chunk_due_) return backfill_batch(std::move(batch));
+    }
+    while (batch.messages.size() < most) {
+      if (!cc_) {
+        auto more = wal_->next(row_, wait);
+        if (!more) return more.error();
+        if (!*more) {  // idle, nothing more arrived yet, or the chunk's marker came: its rows go out next
+          if (wal_->marker_seen() && backfill_ && backfill_->has_chunk()) {
+            wal_->watch_marker("");
+            chunk_due_ = true;
+            if (batch.messages.empty() && !batch.token) return backfill_batch(std::move(batch));
+          }
+          break;
+        }
+        wait = std::chrono::milliseconds(0);  // only what already arrived joins this batch
+        bool resumed = row_.seq == read_.seq && read_.next_row >= 0;
+        if (!resumed && row_.seq <= read_.seq) {  // delivered and stored before the restart
+          if (auto s = wal_->skip_transaction(); !s) return s.error();
+          continue;
+        }
+        {
+          std::lock_guard lock(commits_mu_);
+          unacked_commits_.emplace_back(row_.seq, row_.committed_at);
+        }
+        handed_xids_.push_back(row_.xid);
+        if (handed_xids_.size() > kHandedXids) handed_xids_.pop_front();
+        cc_ = ClaimCheck{row_, resumed ? read_.next_row : 1};
+      }
+      const size_t room = most - batch.messages.size();
+      auto chunk = claim_check_chunk(std::move(batch), room);
+      if (!chunk) return chunk.error();
+      batch = std::move(*chunk);
+      if (cc_) break;  // the transaction goes on in the next batch
+    }
+    return batch;
+  }
+
+  // A replication connection is kept alive while the sink is busy: the server ends one that stays
+  // silent for wal_sender_timeout.
+  Status keep_alive() override { return send_confirm(); }
+  pg::Connection* side_connection() override { return &wal_->side_connection(); }
+
+  Result<std::vector<DeltaRow>> delta_rows(const ClaimCheck& cc, std::size_t limit) override {
+    return wal_->delta_rows(cc.next_row, limit);
+  }
+  // Each table's rows by its own Expander.
+  void expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk, std::size_t& consumed,
+                         std::vector<Message>& out) override {
+    if (tables_) tables_->expand_delta_rows(row, rows, last_chunk, consumed, out);
+    else expander_->expand_delta_rows(row, rows, last_chunk, consumed, out);
+  }
+
+  // ---- backfill: a chunk's read sees transactions by xid; a logical message marks its end ----------
+
+  bool after_chunk_read(const OutboxRow& row) override { return !backfill_->saw(row.xid); }
+  bool of_backfilled_table(const DeltaRow& d) override { return !tables_ || d.table == backfill_->table_oid(); }
+  Result<bool> send_chunk_read() override {
+    chunk_marker_ = fmt::format("{}:{}:{}:{}", table_.slot, backfill_->id(), ::getpid(), ++chunks_read_);
+    return backfill_->start_read(true, std::vector<std::uint32_t>(handed_xids_.begin(), handed_xids_.end()));
+  }
+  Status finish_chunk_read() override {
+    if (auto s = backfill_->finish_read(chunk_marker_); !s) return s;
+    wal_->watch_marker(chunk_marker_);
+    // Those the read saw are settled: any later read sees them too.
+    std::erase_if(handed_xids_, [&](std::uint32_t x) { return backfill_->settled(x); });
+    return {};
+  }
+  void backfill_ended() override { wal_->watch_marker(""); }
+  // A WAL pipeline's table: its own Expander.
+  Result<Expander*> backfill_expander() override {
+    if (tables_) return tables_->expander_for(*side_connection(), backfill_->table_oid());
+    return &*expander_;
+  }
+
+  // ---- acknowledged (pipeline thread) ------------------------------------------------------------
+
+  void acked(const Batch& batch, const Position& p) override {
+    if (tables_) count_table_changes(batch);
+    // Stored: the slot may now release the WAL of every transaction done (the reader thread tells the server).
+    confirm_lsn_.store(static_cast<std::uint64_t>(p.next_row >= 0 ? p.seq - 1 : p.seq));
+  }
+
+  // Each message counts for its table.
+  void count_table_changes(const Batch& batch) {
+    std::lock_guard lock(tables_mu_);
+    const std::string* last = nullptr;
+    TableCounts* counts = nullptr;
+    for (const auto& m : batch.messages) {
+      if (!last || *last != m.source) {  // runs of one table's messages: one lookup each
+        counts = &table_status_[m.source];
+        last = &m.source;
+      }
+      ++counts->changes;
+    }
+  }
+
+  bool send_lag() override { return lag_db_.send_prepared("ob_lag", {table_.slot}).has_value(); }
+  void read_lag(const pg::PgResult& r) override {
+    wal_behind_bytes_ = r.null(0, 0) ? -1 : std::max<std::int64_t>(0, r.int64(0, 0));
+    wal_retained_bytes_ = r.null(0, 1) ? -1 : std::max<std::int64_t>(0, r.int64(0, 1));
+    lag_seconds_ = oldest_unacked_age();
+  }
+
+  // The age of the oldest transaction read and not yet acknowledged; 0 when there is none.
+  double oldest_unacked_age() {
+    std::lock_guard lock(commits_mu_);
+    auto done = [&](std::int64_t commit) { return commit < acked_.seq || (commit == acked_.seq && acked_.next_row < 0); };
+    while (!unacked_commits_.empty() && done(unacked_commits_.front().first)) unacked_commits_.pop_front();
+    if (unacked_commits_.empty()) return 0;
+    double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::max(0.0, now - unacked_commits_.front().second);
+  }
+
+  std::optional<OutboxTarget> target_;
+  std::optional<Expander> expander_;  // the one table's
+  std::optional<WalTables> tables_;   // a pipeline of source type "wal": its tables, each with its Expander
+  WalReader::Table table_;            // what the slot streams
+  std::optional<WalReader> wal_;
+  std::string named_slot_;                     // the source's slot_name, when given
+  std::atomic<std::uint64_t> confirm_lsn_{0};  // stored by acked(): the slot may confirm it
+  Clock::time_point last_status_{};            // when the reader thread last told the slot its position
+  std::uint64_t confirmed_lsn_ = 0;            // confirmed to the server (reader thread)
+  std::int64_t wal_behind_bytes_ = -1, wal_retained_bytes_ = -1;
+  std::mutex commits_mu_;
+  std::deque<std::pair<std::int64_t, double>> unacked_commits_;  // (commit LSN, commit time) read, for the lag
+
+  // Backfill (reader thread).
+  static constexpr std::size_t kHandedXids = 65536;  // transactions handed out lately, for the chunk's check
+  std::deque<std::uint32_t> handed_xids_;
+  std::uint64_t chunks_read_ = 0;
+  std::string chunk_marker_;  // the marker of the chunk read in flight
+
+  // A WAL pipeline's tables (reader and pipeline threads): changes acknowledged, and the problem each has.
+  struct TableCounts {
+    std::uint64_t changes = 0;
+    std::string problem;
+  };
+  std::mutex tables_mu_;
+  std::map<std::string, TableCounts> table_status_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Source>> make_wal_source(const PipelineConfig& config, const BuildContext& ctx) {
+  return std::unique_ptr<Source>(std::make_unique<WalSource>(config, ctx, std::nullopt));
+}
+
+std::unique_ptr<Source> make_wal_capture_source(const PipelineConfig& config, const BuildContext& ctx, OutboxTarget target) {
+  return std::make_unique<WalSource>(config, ctx, std::move(target));
+}
+
+}  // namespace relay::postgres

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The arm64 Debian package, cross-built on this machine: built by scripts/package.sh --arch arm64 (the
+# relay alone, into build-arm64/), checked by lintian, its dependencies the arm64 libraries' packages,
+# then unpacked (not installed) and its binary run under qemu-aarch64-static: --version, the SQL
+# installed into a fresh database of $PGTRICKLE_TEST_POSTGRES_URL, the demo's pipeline relaying every
+# row to stdout, SIGTERM exiting 0. Needs what scripts/install-deps.sh arm64 installs; exits 77
+# (skipped) without it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+for tool in aarch64-linux-gnu-g++ qemu-aarch64-static; do
+  command -v "$tool" >/dev/null || { echo "arm64 package check: no $tool (scripts/install-deps.sh arm64); skipped"; exit 77; }
+done
+url=${PGTRICKLE_TEST_POSTGRES_URL:?the test PostgreSQL (scripts/test.sh starts it)}
+work=$(mktemp -d /tmp/pgtrickle-relay-package-arm64.XXXXXX)
+chmod 755 "$work"
+db="pkgarm64_$$"
+relay_pid=""
+cleanup() {
+  [ -n "$relay_pid" ] && kill -KILL "$relay_pid" 2>/dev/null || true
+  psql -X -q "$url" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+# The :arm64 C library and libraries of the multiarch directories (scripts/package.sh runs it so).
+arm64() { qemu-aarch64-static "$@"; }
+
+step "Building the arm64 package (cross-compiled; incremental after the first build)"
+started=$SECONDS
+deb=$("$root/scripts/package.sh" --arch arm64 "$work" 2>"$work/build.log") || { cat "$work/build.log"; fail "scripts/package.sh --arch arm64"; }
+version=$(dpkg-deb -f "$deb" Version)
+echo "built in $((SECONDS - started)) s"
+echo "$(basename "$deb"): $(stat -c %s "$deb") bytes, installed $(dpkg-deb -f "$deb" Installed-Size) KiB"
+echo "Depends: $(dpkg-deb -f "$deb" Depends)"
+[ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ] || fail "the package's Architecture is not arm64"
+
+step "cmake --install lays out the package's files"
+DESTDIR="$work/install" cmake --install "$root/build-arm64" >/dev/null
+(cd "$work/install" && find . ! -type d | sed 's|^\.||' | sort) >"$work/installed"
+dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sed 's|^\.||' | grep -vx '/usr/share/doc/pgtrickle-relay/changelog.gz' | sort >"$work/packaged"
+diff "$work/installed" "$work/packaged" || fail "cmake --install and the package differ (beyond the package's changelog)"
+echo "$(wc -l <"$work/packaged") files, the same (the package adds its changelog)"
+
+step "lintian"
+lintian --fail-on error "$deb" 2>&1 | grep -v 'running with root privileges' || true
+lintian --fail-on error "$deb" >/dev/null 2>&1 || fail "lintian reports errors"
+
+step "The binary is arm64's, stripped, and depends on the arm64 libraries' packages"
+dpkg-deb -x "$deb" "$work/root"
+relay="$work/root/usr/bin/pgtrickle-relay"
+file "$relay" | tee "$work/file"
+grep -q 'ARM aarch64' "$work/file" && grep -q ', stripped' "$work/file" || fail "not a stripped arm64 binary"
+depends=$(dpkg-deb -f "$deb" Depends)
+for lib in $(aarch64-linux-gnu-readelf -d "$relay" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+  owner=$(dpkg -S "/usr/lib/aarch64-linux-gnu/$lib" 2>/dev/null || dpkg -S "/lib/aarch64-linux-gnu/$lib" 2>/dev/null) ||
+    fail "no installed arm64 package holds $lib"
+  owner=${owner%%:*}
+  named=""
+  for name in "$owner" $(dpkg-query -W -f='${Provides}' "$owner:arm64" | tr ',' '\n' | awk '{print $1}'); do
+    [[ ", $depends," == *", $name "* || ", $depends," == *", $name,"* ]] && named=1
+  done
+  [ -n "$named" ] || fail "$lib is in $owner:arm64, which Depends does not name"
+done
+echo "every library the binary needs is in a package Depends names, installed here as :arm64"
+
+step "pgtrickle-relay --version (under qemu)"
+arm64 "$relay" --version | tee "$work/version"
+head -n 1 "$work/version" | grep -Eq "^pgtrickle-relay $version \(git [0-9a-f]{12}(-modified)?\)$" || fail "--version does not say $version and a revision"
+grep -q '^sinks: .*stdout' "$work/version" || fail "--version lists no backends"
+
+step "The arm64 binary installs the SQL and relays the demo's rows (under qemu)"
+psql -X -q -v ON_ERROR_STOP=1 "$url" -c "CREATE DATABASE $db" >/dev/null
+dburl="${url%/*}/$db"
+sql() { psql -X -q -v ON_ERROR_STOP=1 "$dburl" "$@"; }
+arm64 "$relay" install --postgres-url "$dburl" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "pgtrickle-relay install"; }
+sql >/dev/null <<'SQL'
+CREATE TABLE orders (id int PRIMARY KEY, customer text NOT NULL, amount numeric NOT NULL);
+SELECT pgtrickle.enable_outbox('orders');
+SELECT pgtrickle.set_relay_outbox('orders-to-stdout', config => '{"stream_table": "orders", "sink_type": "stdout"}'::jsonb);
+SQL
+# qemu-user runs the relay in its own process: $! is the relay's pid, and the signals reach it.
+qemu-aarch64-static "$relay" --postgres-url "$dburl" --metrics-addr 127.0.0.1:0 >"$work/messages.jsonl" 2>"$work/relay.log" &
+relay_pid=$!
+wait_for() {  # wait_for <seconds> <command...>
+  local until=$((SECONDS + $1)); shift
+  until "$@"; do
+    kill -0 "$relay_pid" 2>/dev/null || { cat "$work/relay.log"; fail "the relay exited"; }
+    [ "$SECONDS" -lt "$until" ] || { cat "$work/relay.log"; fail "timed out waiting for: $*"; }
+    sleep 0.2
+  done
+}
+wait_for 60 grep -q "Reading the outbox" "$work/relay.log"
+# The demo's rows, then more in several transactions: every one is relayed, in commit order.
+sql <<'SQL'
+INSERT INTO orders VALUES (1, 'ann', 42.50), (2, 'bob', 7.00);
+UPDATE orders SET amount = 45.00 WHERE id = 1;
+DELETE FROM orders WHERE id = 2;
+SQL
+for batch in 1 2 3 4 5; do
+  sql -c "INSERT INTO orders SELECT i, 'customer ' || i, i FROM generate_series($((batch * 100)), $((batch * 100 + 99))) AS i"
+done
+expected=$((4 + 500))
+all() { [ "$(wc -l <"$work/messages.jsonl")" -ge "$expected" ]; }
+wait_for 60 all
+python3 - "$work/messages.jsonl" <<'PY'
+import json, sys
+messages = [json.loads(line) for line in open(sys.argv[1])]
+changes = [(m["op"], int(m["key"])) for m in messages]
+expected = [("insert", 1), ("insert", 2), ("update", 1), ("delete", 2)] + [("insert", i) for i in range(100, 600)]
+assert changes == expected, f"{len(changes)} messages, first difference at {next((i for i, (a, b) in enumerate(zip(changes, expected)) if a != b), min(len(changes), len(expected)))}"
+PY
+started=$SECONDS
+kill -TERM "$relay_pid"
+rc=0; wait "$relay_pid" || rc=$?
+relay_pid=""
+[ "$rc" = 0 ] || { cat "$work/relay.log"; fail "the relay exited $rc on SIGTERM"; }
+echo "$expected messages relayed (the demo's insert, insert, update, delete and 500 inserts); SIGTERM stopped the relay in $((SECONDS - started)) s with status 0"
