@@ -120,6 +120,25 @@ ALTER TABLE pgstream.events DISABLE ROW LEVEL SECURITY;
 -- Locks without queueing
 -- --------------------------------------------------------------------------------------------
 
+-- A table's qualified name, to lock it by; undefined_table once it is gone (a regclass of a dropped
+-- table prints as its bare oid, which no LOCK statement takes).
+CREATE OR REPLACE FUNCTION pgstream._table_name(p_rel oid)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_name text;
+BEGIN
+  SELECT format('%I.%I', n.nspname, c.relname) INTO v_name
+  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = p_rel;
+  IF v_name IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'undefined_table', MESSAGE = format('the table with oid %s no longer exists', p_rel);
+  END IF;
+  RETURN v_name;
+END
+$$;
+
 -- Runs p_lock (a statement that takes a lock: LOCK TABLE ..., pg_advisory_xact_lock(...)) with a
 -- 200 ms lock_timeout, a few times over about four seconds. A DDL statement waiting in the lock
 -- queue of a table blocks every writer behind it; waiting briefly and trying again never does.

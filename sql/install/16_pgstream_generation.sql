@@ -186,7 +186,7 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pgstream.subscriptions AS x WHERE x.table_oid = p_table AND x.operation = p_operation) THEN
     IF v_tg_fn IS NOT NULL THEN
       BEGIN
-        PERFORM pgstream._lock(format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', v_rel), v_rel, v_what);
+        PERFORM pgstream._lock(format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', pgstream._table_name(v_rel)), v_rel, v_what);
       EXCEPTION WHEN undefined_table THEN
         -- Dropped while the lock was awaited (a temporary table whose session was ending): its
         -- trigger went with it.
@@ -303,7 +303,7 @@ BEGIN
   WHERE x.table_oid = p_table AND x.operation = p_operation;
 
   IF v_tg_fn IS DISTINCT FROM v_fn_oid OR g.trigger_when IS DISTINCT FROM v_when_md5 THEN
-    PERFORM pgstream._lock(format('LOCK TABLE %s IN %s MODE', v_rel,
+    PERFORM pgstream._lock(format('LOCK TABLE %s IN %s MODE', pgstream._table_name(v_rel),
                                   CASE WHEN v_tg_fn IS NULL THEN 'SHARE ROW EXCLUSIVE' ELSE 'ACCESS EXCLUSIVE' END),
                            v_rel, v_what);
     IF v_tg_fn IS NOT NULL THEN
