@@ -119,6 +119,13 @@ std::vector<Target> targets() {
     out.push_back({"kafka", [](const std::string& unique) {
                      return json{{"sink_type", "kafka"}, {"brokers", env("PGTRICKLE_TEST_KAFKA_BROKERS")}, {"topic", unique}};
                    }});
+  // The same with Debezium's change events (key object, value with source block): what the
+  // rendering of each value costs beside the relay's own envelope.
+  if (!env("PGTRICKLE_TEST_KAFKA_BROKERS").empty())
+    out.push_back({"kafka_debezium", [](const std::string& unique) {
+                     return json{{"sink_type", "kafka"}, {"brokers", env("PGTRICKLE_TEST_KAFKA_BROKERS")}, {"topic", unique},
+                                 {"format", "debezium"}};
+                   }});
   if (!env("PGTRICKLE_TEST_REDIS_URL").empty())
     out.push_back({"redis", [](const std::string& unique) {
                      return json{{"sink_type", "redis"}, {"url", env("PGTRICKLE_TEST_REDIS_URL")}, {"stream_key", unique}};
@@ -603,7 +610,11 @@ int main(int argc, char** argv) {
   if (g_url.empty()) die("--postgres-url is required (bench/run.sh starts a server and passes it)");
   json previous = load_previous();
   json results = previous.is_object() ? previous : json::object();  // targets not run keep their figures
-  auto wanted = [&](const std::string& name) { return only.empty() || std::find(only.begin(), only.end(), name) != only.end(); };
+  auto wanted = [&](const std::string& name) {
+    // --only kafka runs its Debezium format too, to print both side by side.
+    if (name == "kafka_debezium") return only.empty() || std::find(only.begin(), only.end(), "kafka") != only.end();
+    return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
+  };
   bool any_forward = false;
   for (const auto& target : targets()) any_forward = any_forward || wanted(target.name);
   std::string db = any_forward ? backlog_database(results, previous) : "";

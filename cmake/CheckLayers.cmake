@@ -1,7 +1,8 @@
 # The layers, checked on every configure (and by a test on a tree that breaks them):
 #   src/config, src/util and every backend's *_spec.* files: the pure library (relay_config); they
 #                         include only each other and include/relay/;
-#   src/core, src/pg, src/http, src/metrics, src/log: the core, shared by all backends; never
+#   src/core, src/pg, src/http, src/metrics, src/log, src/format (message formats): the core, shared
+#                         by all backends; never
 #                         include a backend nor the app;
 #   src/backends/<name>/  one backend, both directions; may use everything below it, never another
 #                         backend nor the app (src/backends/registry.* lists them all);

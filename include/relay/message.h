@@ -32,6 +32,13 @@ struct Message {
   std::string subject;    // reverse: the subject, topic, routing key or stream key it arrived on
   double committed_at = 0;  // unix seconds the source committed it (0 if unknown), for latency
   std::string poison;       // non-empty: can never be delivered (unreadable payload); dead-lettered as is
+  // A Kafka sink follows the record with a tombstone: the same key, a null value (a Debezium delete,
+  // for log compaction). Sinks without null values send the message alone.
+  bool tombstone = false;
+  // The body's media type where it is not plain JSON (a structured CloudEvent:
+  // application/cloudevents+json), or the datacontenttype of a binary-mode CloudEvent; sinks with a
+  // content type (HTTP, a Kafka header, AMQP's property) announce it. Empty: application/json, unsaid.
+  std::string content_type;
 };
 
 // What a sink says about one message of a batch.

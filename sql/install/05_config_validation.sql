@@ -465,6 +465,13 @@ BEGIN
     v_out := jsonb_set(v_out, ARRAY[v_place, v_canon], _relay_check_value(p_name, v_spec, v_entry -> 3));
   END LOOP;
 
+  -- Debezium's topic naming, <topic.prefix>.<schema>.<table>, for a Kafka sink of format debezium
+  -- that names no topic.
+  IF v_backend ->> 'sink' = 'kafka' AND v_out #>> '{pipeline,format}' = 'debezium' AND NOT ((v_out -> 'sink') ? 'topic') THEN
+    v_out := jsonb_set(v_out, '{sink,topic}',
+                       to_jsonb(coalesce(v_out #>> '{pipeline,topic_prefix}', p_name) || '.{schema}.{table}'));
+  END IF;
+
   -- Required keys and one-of groups.
   FOREACH v_place IN ARRAY ARRAY['pipeline', 'source', 'sink'] LOOP
     v_b := v_backend ->> v_place;
@@ -493,6 +500,27 @@ BEGIN
 
   IF (v_out #>> '{pipeline,backfill}') = 'initial' AND p_direction <> 'forward' THEN
     PERFORM _relay_config_error(p_name, '"backfill": "initial" sends a table''s existing rows, so only a forward pipeline reading an outbox (source type "outbox") takes it');
+  END IF;
+  -- The options of a format need that format.
+  SELECT k INTO v_canon FROM unnest(ARRAY['topic_prefix', 'schemas', 'tombstones', 'decimal_handling', 'time_precision',
+                                          'binary_handling', 'interval_handling']) AS k
+  WHERE (v_out -> 'pipeline') ? k AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'debezium' LIMIT 1;
+  IF FOUND THEN
+    PERFORM _relay_config_error(p_name, format('"%s" shapes Debezium''s change events: it needs "format": "debezium"', v_canon));
+  END IF;
+  IF (v_out -> 'pipeline') ? 'cloudevents_mode' AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'cloudevents' THEN
+    PERFORM _relay_config_error(p_name, '"cloudevents_mode" says how CloudEvents travel: it needs "format": "cloudevents"');
+  END IF;
+  IF (v_out #>> '{pipeline,format}') = 'debezium' THEN
+    IF p_direction <> 'forward' THEN
+      PERFORM _relay_config_error(p_name, '"format": "debezium" describes row changes a forward pipeline sends; a reverse pipeline stores what it receives as it is');
+    ELSIF (v_out #>> '{pipeline,granularity}') = 'delta' THEN
+      PERFORM _relay_config_error(p_name, '"format": "debezium" sends one change event per row: it needs "granularity": "row", got "delta"');
+    ELSIF v_backend ->> 'source' = 'pgstream' THEN
+      PERFORM _relay_config_error(p_name, 'a pgstream stream sends the events its subscriptions define, not row changes: use "format": "json" or "cloudevents" for it');
+    ELSIF (v_out #>> '{pipeline,topic_prefix}') = '' THEN
+      PERFORM _relay_config_error(p_name, '"topic_prefix" must not be empty (it names the events'' source)');
+    END IF;
   END IF;
   -- The relay group: "relay_group", or the outbox source's "group" (pg_trickle's p_group).
   IF (v_out #>> '{pipeline,relay_group}') = '' THEN

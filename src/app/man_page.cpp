@@ -88,8 +88,8 @@ std::string man_page(const CLI::App& app) {
          "configuration is refused; another non\\-zero status when the command line cannot be parsed.\n";
   out += ".SH COPYRIGHT\nCopyright 2026 the pgtrickle\\-relay authors. Licensed under the Apache License, Version 2.0: "
          "\\fI/usr/share/common\\-licenses/Apache\\-2.0\\fR, <https://www.apache.org/licenses/LICENSE\\-2.0>.\n";
-  out += ".SH SEE ALSO\n\\fBpsql\\fR(1), \\fBsystemctl\\fR(1); the README and the configuration reference in "
-         "\\fI/usr/share/doc/pgtrickle\\-relay/\\fR.\n";
+  out += ".SH SEE ALSO\n\\fBpsql\\fR(1), \\fBsystemctl\\fR(1); the README in \\fI/usr/share/doc/pgtrickle\\-relay/\\fR and "
+         "the rest of the documentation, the configuration reference among it, in its \\fIdocs/\\fR folder.\n";
   return out;
 }
 

@@ -351,6 +351,12 @@ json normalize_pipeline(Direction dir, const json& input, const std::string& nam
     out["source"] = check_section(*src, nested["source"], fmt::format("{} source \"{}\"", where, src->name), problems);
     out["source"]["type"] = src->name;
   }
+  if (sink && sink->name == "kafka" && options.value("format", json()) == "debezium" && nested["sink"].is_object() &&
+      !nested["sink"].contains("topic") && !nested["sink"].contains("topic_template")) {
+    // Debezium's topic naming: <topic.prefix>.<schema>.<table>.
+    json prefix = options.value("topic_prefix", json(name));
+    if (prefix.is_string()) nested["sink"]["topic"] = prefix.get<std::string>() + ".{schema}.{table}";
+  }
   if (sink) {
     out["sink"] = check_section(*sink, nested["sink"], fmt::format("{} sink \"{}\"", where, sink->name), problems);
     out["sink"]["type"] = sink->name;
@@ -361,6 +367,50 @@ json normalize_pipeline(Direction dir, const json& input, const std::string& nam
   }
   return out;
 }
+
+namespace {
+
+// The options of format "debezium", refused with any other format (where they would do nothing).
+void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems) {
+  const json& o = c.canonical;
+  static constexpr const char* kKeys[] = {"topic_prefix", "schemas", "tombstones", "decimal_handling", "time_precision",
+                                          "binary_handling", "interval_handling"};
+  if (c.format != Format::debezium) {
+    for (const char* k : kKeys)
+      if (o.contains(k))
+        problems.push_back(fmt::format("pipeline \"{}\": \"{}\" shapes Debezium's change events: it needs \"format\": \"debezium\"",
+                                       c.name, k));
+    return;
+  }
+  if (c.direction != Direction::forward) {
+    problems.push_back(fmt::format("pipeline \"{}\": \"format\": \"debezium\" describes row changes a forward pipeline sends; "
+                                   "a reverse pipeline stores what it receives as it is", c.name));
+    return;
+  }
+  if (c.granularity != Granularity::row)
+    problems.push_back(fmt::format("pipeline \"{}\": \"format\": \"debezium\" sends one change event per row: it needs "
+                                   "\"granularity\": \"row\", got \"delta\"", c.name));
+  if (c.source_type == "pgstream")
+    problems.push_back(fmt::format("pipeline \"{}\": a pgstream stream sends the events its subscriptions define, not row "
+                                   "changes: use \"format\": \"json\" or \"cloudevents\" for it", c.name));
+  DebeziumOptions& d = c.debezium;
+  d.topic_prefix = o.value("topic_prefix", c.name);
+  if (d.topic_prefix.empty())
+    problems.push_back(fmt::format("pipeline \"{}\": \"topic_prefix\" must not be empty (it names the events' source)", c.name));
+  d.schemas = o.value("schemas", false);
+  d.tombstones = o.value("tombstones", true);
+  const std::string decimal = o.value("decimal_handling", "precise"), time = o.value("time_precision", "adaptive"),
+                    binary = o.value("binary_handling", "bytes"), interval = o.value("interval_handling", "numeric");
+  using namespace debezium;
+  d.modes.decimal = decimal == "double" ? DecimalHandling::double_ : decimal == "string" ? DecimalHandling::string : DecimalHandling::precise;
+  d.modes.time = time == "connect" ? TimePrecision::connect
+                 : time == "adaptive_time_microseconds" ? TimePrecision::adaptive_time_microseconds : TimePrecision::adaptive;
+  d.modes.binary = binary == "base64" ? BinaryHandling::base64 : binary == "base64-url-safe" ? BinaryHandling::base64_url_safe
+                   : binary == "hex" ? BinaryHandling::hex : BinaryHandling::bytes;
+  d.modes.interval = interval == "string" ? IntervalHandling::string : IntervalHandling::numeric;
+}
+
+}  // namespace
 
 PipelineConfig build_pipeline_config(const std::string& name, Direction direction, bool enabled, const json& input,
                                      std::string origin, std::vector<std::string>& problems) {
@@ -382,7 +432,13 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
   c.retry_initial_ms = int_opt("retry_initial_ms", 100);
   c.retry_max_ms = int_opt("retry_max_ms", 30000);
   c.granularity = o.value("granularity", "row") == "delta" ? Granularity::delta : Granularity::row;
-  c.format = o.value("format", "json") == "cloudevents" ? Format::cloudevents : Format::json;
+  const std::string format = o.value("format", "json");
+  c.format = format == "cloudevents" ? Format::cloudevents : format == "debezium" ? Format::debezium : Format::json;
+  read_debezium_options(c, problems);
+  c.cloudevents_binary = o.value("cloudevents_mode", "structured") == "binary";
+  if (o.contains("cloudevents_mode") && c.format != Format::cloudevents)
+    problems.push_back(fmt::format("pipeline \"{}\": \"cloudevents_mode\" says how CloudEvents travel: it needs \"format\": "
+                                   "\"cloudevents\"", name));
   c.dead_letter = o.value("dead_letter", true);
   c.backfill_initial = o.value("backfill", "none") == "initial";
   c.backfill_chunk_rows = int_opt("backfill_chunk_rows", 10000);

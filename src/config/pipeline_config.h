@@ -9,6 +9,7 @@
 
 #include "config/config_section.h"
 #include "config/host_access.h"
+#include "config/debezium_modes.h"
 #include "relay/result.h"
 
 namespace relay {
@@ -16,7 +17,15 @@ namespace relay {
 enum class Direction { forward, reverse };
 const char* to_string(Direction d);
 enum class Granularity { row, delta };
-enum class Format { json, cloudevents };
+enum class Format { json, cloudevents, debezium };
+
+// What format "debezium" writes beside the row (the pipeline options of the same names).
+struct DebeziumOptions {
+  std::string topic_prefix;  // default the pipeline's name
+  bool schemas = false;
+  bool tombstones = true;
+  debezium::Modes modes;
+};
 
 struct PipelineConfig {
   std::string name;
@@ -32,6 +41,8 @@ struct PipelineConfig {
   int poll_interval_ms = 1000;
   Granularity granularity = Granularity::row;
   Format format = Format::json;
+  bool cloudevents_binary = false;  // "cloudevents_mode": "binary"
+  DebeziumOptions debezium;
   std::vector<std::string> key_columns;  // explicit key columns ("key" option), empty = the row's key
   std::string key_template;              // "key" given as a template
   bool backfill_initial = false;         // "backfill": "initial"

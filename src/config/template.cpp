@@ -90,9 +90,11 @@ Result<Template> Template::compile(std::string_view text) {
     else if (name == "op") kind = Kind::op;
     else if (name == "outbox_id") kind = Kind::outbox_id;
     else if (name == "refresh_id") kind = Kind::refresh_id;
+    else if (name == "schema") kind = Kind::schema;
+    else if (name == "table") kind = Kind::table;
     else
       return fatal("template \"" + t.text_ + "\": unknown variable {" + std::string(name) +
-                   "}; expected {stream_table}, {op}, {outbox_id}, {refresh_id} or a row field as {{ column }}");
+                   "}; expected {stream_table}, {schema}, {table}, {op}, {outbox_id}, {refresh_id} or a row field as {{ column }}");
     flush();
     t.parts_.push_back({kind, {}});
     i = end + 1;
@@ -121,6 +123,8 @@ void Template::render_part(const Part& p, const TemplateVars& vars, std::string&
     case Kind::op: out += vars.op; break;
     case Kind::outbox_id: out += vars.outbox_id; break;
     case Kind::refresh_id: out += vars.refresh_id; break;
+    case Kind::schema: out += vars.schema; break;
+    case Kind::table: out += vars.table; break;
     case Kind::column: vars.column(p.text, out); break;
   }
 }

@@ -1,4 +1,4 @@
-// Routing templates: "{stream_table}", "{op}", "{outbox_id}", "{refresh_id}" and row fields "{{ column }}".
+// Routing templates: "{stream_table}", "{schema}", "{table}", "{op}", "{outbox_id}", "{refresh_id}" and row fields "{{ column }}".
 // Compiled once; rendering appends to a caller's buffer and cannot reach anything but these values.
 #pragma once
 
@@ -13,6 +13,7 @@ namespace relay {
 // What a template can see when rendering one message.
 struct TemplateVars {
   std::string_view stream_table;
+  std::string_view schema, table;  // the captured table's schema and name
   std::string_view op;
   std::string_view outbox_id;
   std::string_view refresh_id;
@@ -47,7 +48,7 @@ class Template {
   const std::string& text() const { return text_; }
 
  private:
-  enum class Kind { literal, stream_table, op, outbox_id, refresh_id, column };
+  enum class Kind { literal, stream_table, schema, table, op, outbox_id, refresh_id, column };
   enum class Escape { none, path, query };
   struct Part {
     Kind kind;

@@ -81,3 +81,31 @@ TEST(Compat, ARelayWithOnlyThePgtrickleRelayRoleRunsPipelines) {
   db.exec("DROP OWNED BY " + role);
   db.exec("DROP ROLE " + role);
 }
+
+// pg_trickle's deltas of a stream table with "format": "debezium": each row a change event of the
+// stream table, keyed by its primary key, an update's two rows paired into one "u" event.
+TEST(Compat, PgTricklesDeltasBecomeDebeziumsEventsOfTheStreamTable) {
+  TestDb db(false);
+  db.exec("CREATE EXTENSION pg_trickle");
+  ASSERT_TRUE(relay::pg::install_schema(db.conn()));
+  db.exec("CREATE TABLE order_view (id int PRIMARY KEY, total numeric(10,2) NOT NULL)");
+  db.exec("SELECT pgtrickle.pgt_test_create_outbox('order_view')");
+  db.exec("INSERT INTO pgtrickle.outbox_order_view (payload) VALUES ('{\"v\": 1, \"inserted\": [{\"id\": 1, \"total\": 10.50}]}')");
+  db.exec("INSERT INTO pgtrickle.outbox_order_view (payload) VALUES "
+          "('{\"v\": 1, \"deleted\": [{\"id\": 1, \"total\": 10.50}], \"inserted\": [{\"id\": 1, \"total\": 12.00}]}')");
+  std::string out = work_dir() + "/pgt-dbz-" + db.name();
+  // pg_trickle's own set_relay_outbox takes only a sink: the pipeline's options go in its catalog row.
+  db.exec("INSERT INTO pgtrickle.relay_outbox_config (name, enabled, config) VALUES ('ov', true, '{\"stream_table\": "
+          "\"order_view\", \"sink_type\": \"file\", \"path\": \"" + out + "\", \"format\": \"debezium\", "
+          "\"decimal_handling\": \"string\"}')");
+  RelayProcess relay({"--postgres-url", db.relay_url(), "--metrics-addr", "127.0.0.1:0"});
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 2; }, 15s)) << relay.err();
+  auto m = json_lines(out);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0]["op"], "c");
+  EXPECT_EQ(m[0]["after"], json({{"id", 1}, {"total", "10.50"}}));
+  EXPECT_EQ(m[0]["source"]["table"], "order_view");
+  EXPECT_EQ(m[1]["op"], "u");
+  EXPECT_EQ(m[1]["after"]["total"], "12.00");
+  EXPECT_EQ(m[1]["before"], json({{"id", 1}}));
+}

@@ -122,7 +122,7 @@ sink = { type = "inbox", inbox_name = "bad", event_id = "id" }
 
 TEST(Reverse, TheSeedAggregateOverTheInboxReturnsTheTotals) {
   TestDb db;
-  // Seed 000: create_inbox, then a query grouping unprocessed payments by customer_id; the README's
+  // Seed 000: create_inbox, then a query grouping unprocessed payments by customer_id; docs/inbox.md's
   // one extra line gives the inbox that column, computed from the payload.
   db.exec("SELECT pgtrickle.create_inbox('payment_events')");
   db.exec("ALTER TABLE pgtrickle.inbox_payment_events ADD COLUMN customer_id text GENERATED ALWAYS AS (payload->>'customer_id') STORED");

@@ -2,7 +2,8 @@
 //   node kafka.js <brokers> <topic> <at least> <timeout ms>
 //       Waits until the topic holds at least <at least> records or the timeout passes, then reads every
 //       record present and prints one JSON line per record, partition by partition in offset order:
-//       {"id": header dedup_key, "body": value, "key": ..., "topic", "partition", "offset", "headers": {...}}.
+//       {"id": header dedup_key, "body": value, "tombstone": value is null, "key": ..., "topic", "partition",
+//        "offset", "headers": {...}}.
 //   node kafka.js publish <brokers> <topic> <file>
 //       Produces (acks = all) the records of a JSON-lines file, in file order, each line
 //       {"body": value, "id"?: header dedup_key, "key"?: ..., "partition"?: n, "headers"?: {...}};
@@ -109,6 +110,7 @@ async function main() {
         byPartition.get(partition).push({
           id: headers.dedup_key || '',
           body: message.value ? message.value.toString() : '',
+          tombstone: message.value === null,
           key: message.key === null ? null : message.key.toString(),
           topic,
           partition,

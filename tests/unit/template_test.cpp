@@ -36,10 +36,21 @@ TEST(Template, RendersRowFieldsOfSeed000) {
 }
 
 TEST(Template, RejectsUnknownVariablesWithTheValidOnes) {
-  auto t = Template::compile("x.{table}");
+  auto t = Template::compile("x.{tablename}");
   ASSERT_FALSE(t);
-  EXPECT_NE(t.error().message.find("unknown variable {table}"), std::string::npos);
+  EXPECT_NE(t.error().message.find("unknown variable {tablename}"), std::string::npos);
   EXPECT_NE(t.error().message.find("{stream_table}"), std::string::npos);
+  EXPECT_NE(t.error().message.find("{table}"), std::string::npos);
+}
+
+TEST(Template, SchemaAndTableNameTheCapturedTable) {
+  auto t = Template::compile("cdc.{schema}.{table}.{op}");
+  ASSERT_TRUE(t);
+  Vars v;
+  v.schema = "sales";
+  v.table = "orders";
+  v.op = "insert";
+  EXPECT_EQ(t->render(v), "cdc.sales.orders.insert");
 }
 
 TEST(Template, RejectsUnclosedBraces) {

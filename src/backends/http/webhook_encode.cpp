@@ -47,8 +47,9 @@ std::string signature(std::string_view secret, std::int64_t unix_time, std::stri
 }
 
 void encode_headers(std::string_view idempotency_key, std::span<const Header> app_headers, std::string_view body,
-                    const EncodeOptions& options, std::int64_t unix_time, std::vector<std::string>& out) {
-  if (!configured(options, "Content-Type")) add(out, "Content-Type", "application/json");
+                    const EncodeOptions& options, std::int64_t unix_time, std::vector<std::string>& out,
+                    std::string_view content_type) {
+  if (!configured(options, "Content-Type")) add(out, "Content-Type", content_type.empty() ? "application/json" : content_type);
   add(out, "Idempotency-Key", idempotency_key);
   for (const auto& [name, value] : app_headers) {
     if (!util::is_http_token(name) || !is_safe_value(value) || in(name, kFraming) || in(name, kNotFromMessages)) continue;

@@ -21,12 +21,14 @@ struct EncodeOptions {
   std::string signing_secret;   // empty: no signature header
 };
 
-// The request headers ("Name: value") of one request: Content-Type, Idempotency-Key, the message's
+// The request headers ("Name: value") of one request: Content-Type (`content_type`, else
+// application/json), Idempotency-Key, the message's
 // application headers (per-event requests only; reserved and malformed names skipped), the
 // configured headers (which win over everything but the identity and signature), and the signature
 // `X-Pgtrickle-Signature: t=<unix_time>,v1=<hex HMAC-SHA256(secret, "<unix_time>.<body>")>`.
 void encode_headers(std::string_view idempotency_key, std::span<const Header> app_headers, std::string_view body,
-                    const EncodeOptions& options, std::int64_t unix_time, std::vector<std::string>& out);
+                    const EncodeOptions& options, std::int64_t unix_time, std::vector<std::string>& out,
+                    std::string_view content_type = {});
 
 // The signature header's value.
 std::string signature(std::string_view secret, std::int64_t unix_time, std::string_view body);

@@ -119,7 +119,7 @@ class WebhookSink final : public Sink {
   }
 
   http::Request request(const std::string& url, std::string_view idempotency_key, std::span<const Header> app_headers,
-                        std::string_view body, std::int64_t now) {
+                        std::string_view body, std::int64_t now, std::string_view content_type = {}) {
     http::Request req;
     req.url = url;
     req.method = method_;
@@ -128,7 +128,7 @@ class WebhookSink final : public Sink {
     req.ca_file = tls_ca_;
     req.cert_file = tls_cert_;
     req.key_file = tls_key_;
-    http::encode_headers(idempotency_key, app_headers, body, options_, now, req.headers);
+    http::encode_headers(idempotency_key, app_headers, body, options_, now, req.headers, content_type);
     return req;
   }
 
@@ -139,7 +139,7 @@ class WebhookSink final : public Sink {
     for (const auto& m : batch) {
       // Lanes by key: messages with the same key keep their order; one lane keeps the pipeline's.
       size_t lane = max_in_flight_ > 1 ? std::hash<std::string>{}(m.key) % static_cast<size_t>(max_in_flight_) : 0;
-      units_.push_back({lane, request(m.routes[0], m.dedup_key, m.headers, m.body, now)});
+      units_.push_back({lane, request(m.routes[0], m.dedup_key, m.headers, m.body, now, m.content_type)});
     }
     attempts_.assign(batch.size(), 0);
     http::run_lanes(client_, units_, [&](size_t u, const http::Response& r, milliseconds& retry_in) {

@@ -59,8 +59,10 @@ void encode(const Message& m, const KeyRule& rule, std::string& key_buf, Record&
     }
   }
   out.headers.clear();
-  out.headers.reserve(m.headers.size() + 1);
+  out.headers.reserve(m.headers.size() + 2);
   out.headers.emplace_back(kDedupHeader, m.dedup_key);
+  // CloudEvents' Kafka binding: content-type tells a structured event from a binary one.
+  if (!m.content_type.empty()) out.headers.emplace_back("content-type", m.content_type);
   for (const auto& [k, v] : m.headers) {
     // The identity header is the relay's: an application header of that name cannot replace it.
     if (k == kDedupHeader) continue;

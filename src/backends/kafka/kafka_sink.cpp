@@ -5,10 +5,12 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <utility>
 #include <unordered_map>
+#include <vector>
 
 #include "config/pipeline_config.h"
 #include "backends/registry.h"
@@ -77,15 +79,17 @@ class KafkaSink final : public Sink {
     ++generation_;
     outs_ = outcomes;
     pending_ = 0;
+    records_left_.assign(batch.size(), 0);
+    failed_.assign(batch.size(), false);
     for (auto& o : outcomes) o = {Outcome::retriable, "no delivery report before the deadline"};
 
     size_t i = 0;
     for (; i < batch.size(); ++i) {
-      rd_kafka_resp_err_t err = produce(batch[i], i, deadline);
-      if (!err) {
-        ++pending_;
-        continue;
-      }
+      rd_kafka_resp_err_t err = produce(batch[i], i, deadline, false);
+      // A delete's tombstone follows its record; the message is delivered when both are.
+      if (!err && batch[i].tombstone) err = produce(batch[i], i, deadline, true);
+      if (!err) continue;
+      failed_[i] = true;  // a report of its record, when one was produced, cannot say delivered
       auto verdict = kafka::classify(err);
       std::string text = fmt::format("{}: {}", rd_kafka_err2name(err), error_detail(err, batch[i]));
       if (verdict == kafka::Verdict::rejected) {
@@ -122,8 +126,13 @@ class KafkaSink final : public Sink {
   }
 
  private:
-  rd_kafka_resp_err_t produce(const Message& m, size_t index, Deadline deadline) {
+  // Produces the record of `m`, or its tombstone (its key, a null value).
+  rd_kafka_resp_err_t produce(const Message& m, size_t index, Deadline deadline, bool tombstone) {
     kafka::encode(m, key_rule_, key_buf_, record_);
+    if (tombstone) {
+      record_.value = {};
+      record_.headers.clear();
+    }
     if (auto problem = kafka::topic_problem(record_.topic); !problem.empty()) {
       topic_error_ = std::move(problem);
       return RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
@@ -138,11 +147,13 @@ class KafkaSink final : public Sink {
       rd_kafka_resp_err_t err = rd_kafka_producev(
           producer_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_VALUE(const_cast<char*>(record_.value.data()), record_.value.size()),
+          RD_KAFKA_V_VALUE(tombstone ? nullptr : const_cast<char*>(record_.value.data()), record_.value.size()),
           RD_KAFKA_V_KEY(record_.key.empty() ? nullptr : record_.key.data(), record_.key.size()),
           RD_KAFKA_V_HEADERS(headers.get()), RD_KAFKA_V_OPAQUE(tag), RD_KAFKA_V_END);
       if (!err) {
         headers.release();  // owned by the record now
+        ++pending_;
+        ++records_left_[index];
         return err;
       }
       // The local queue is full: let librdkafka send and report, then try again.
@@ -192,11 +203,13 @@ class KafkaSink final : public Sink {
     if (index >= self->outs_.size()) return;
     --self->pending_;
     Outcome& o = self->outs_[index];
+    --self->records_left_[index];
     if (!msg->err) {
-      o = {Outcome::delivered, {}};
       self->reachable_ = true;
+      if (self->records_left_[index] == 0 && !self->failed_[index]) o = {Outcome::delivered, {}};
       return;
     }
+    self->failed_[index] = true;
     auto verdict = kafka::classify(msg->err);
     if (verdict == kafka::Verdict::recreate) self->fatal_ = true;
     o.kind = verdict == kafka::Verdict::rejected ? Outcome::rejected : Outcome::retriable;
@@ -234,6 +247,8 @@ class KafkaSink final : public Sink {
   uint32_t generation_ = 0;
   std::span<Outcome> outs_;
   size_t pending_ = 0;
+  std::vector<std::uint8_t> records_left_;  // per message: its records not yet reported (2 with a tombstone)
+  std::vector<bool> failed_;                // per message: a record of it failed
   bool fatal_ = false;
   bool reachable_ = true;
   rd_kafka_resp_err_t last_error_code_ = RD_KAFKA_RESP_ERR_NO_ERROR;

@@ -9,8 +9,9 @@ namespace relay::nats {
 
 std::vector<std::pair<std::string_view, std::string_view>> headers(const Message& m) {
   std::vector<std::pair<std::string_view, std::string_view>> h;
-  h.reserve(1 + m.headers.size());
+  h.reserve(2 + m.headers.size());
   h.emplace_back("Nats-Msg-Id", m.dedup_key);
+  if (!m.content_type.empty()) h.emplace_back("content-type", m.content_type);
   for (const auto& [k, v] : m.headers) h.emplace_back(k, v);
   return h;
 }

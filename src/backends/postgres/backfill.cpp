@@ -216,13 +216,14 @@ void Backfill::changed(std::string_view row) {
 
 void Backfill::take(std::size_t most, Expander& expander, std::vector<Message>& out, Progress& progress) {
   const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  std::size_t sent = 0;
+  std::size_t sent = 0, last_sent = out.size();
   while (next_ < rows_.size() && sent < most) {
     const std::string& row = rows_[next_++];
     ++progress_.rows_done;
     progress_.last_key = key_object(row);
     std::string id = identity(row);
     if (truncated_ || changed_.count(id)) continue;  // its change in the window carries it
+    last_sent = out.size();
     expander.expand_read(progress_.id, id, row, now, out);
     ++progress_.rows_sent;
     ++sent;
@@ -230,6 +231,7 @@ void Backfill::take(std::size_t most, Expander& expander, std::vector<Message>& 
   if (next_ >= rows_.size()) {
     has_chunk_ = false;
     progress_.finished = last_chunk_;
+    if (last_chunk_ && sent > 0 && last_sent < out.size()) expander.mark_last_read(out[last_sent]);
     rows_.clear();
     rows_.shrink_to_fit();
     changed_.clear();

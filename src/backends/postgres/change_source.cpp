@@ -1,4 +1,5 @@
 #include "backends/postgres/change_source.h"
+#include "backends/postgres/table_shape.h"
 
 #include <fmt/format.h>
 #include <poll.h>
@@ -51,8 +52,46 @@ Result<ExpandOptions> ChangeSource::pipeline_options() {
   }
   opt.granularity = config_.granularity;
   opt.format = config_.format;
+  if (config_.format == Format::cloudevents && config_.cloudevents_binary) {
+    // The attributes' header names of the sink's CloudEvents protocol binding.
+    const std::string& sink = config_.sink_type;
+    opt.cloudevents_binary = sink == "webhook" || sink == "nats" ? "ce-" : sink == "rabbitmq" ? "cloudEvents_" : "ce_";
+    opt.cloudevents_percent_encode = sink == "webhook" || sink == "nats";
+  }
   opt.routes = ctx_.sink_routes;
   return opt;
+}
+
+Status ChangeSource::attach_debezium(ExpandOptions& opt, std::uint32_t table_oid) {
+  if (config_.format != Format::debezium) return {};
+  if (!table_oid)
+    return fatal(fmt::format("pipeline \"{}\": \"format\": \"debezium\" describes a table's row changes, and the outbox {} "
+                             "captures no table (it holds application events): use \"format\": \"json\" or \"cloudevents\"",
+                             config_.name, opt.outbox));
+  if (opt.key_columns.empty() && !opt.key_template) {
+    // A table whose outbox names no key (pg_trickle's stream tables): its primary key, as
+    // Debezium's events are keyed, which also pairs an update's two rows into one event.
+    auto key = primary_key(*db_, table_oid);
+    if (!key) return key.error();
+    opt.key_columns = std::move(*key);
+  }
+  auto encoder = make_event_encoder(*db_, table_oid, opt.key_columns, config_.debezium);
+  if (!encoder) return encoder.error();
+  opt.debezium = std::move(*encoder);
+  opt.tombstones = config_.debezium.tombstones;
+  // Called on the thread that expands rows, rarely: a connection of its own, opened when first needed.
+  auto side = std::make_shared<pg::Connection>();
+  opt.reload_debezium = [side, table_oid, key = opt.key_columns, options = config_.debezium, url = ctx_.postgres_url,
+                         app = "pgtrickle-relay columns " + config_.name]() mutable
+      -> Result<std::shared_ptr<const debezium::EventEncoder>> {
+    if (!side->ok()) {
+      auto c = pg::Connection::open(url, app);
+      if (!c) return c.error();
+      *side = std::move(*c);
+    }
+    return make_event_encoder(*side, table_oid, key, options);
+  };
+  return {};
 }
 
 // A pipeline defined in SQL has one position, whichever relay group ran it last: one that moved to

@@ -98,6 +98,9 @@ class ChangeSource : public Source {
   // How messages are made, as the pipeline's config says (its key, format, granularity, the sink's
   // routes); the table fills in the rest.
   Result<ExpandOptions> pipeline_options();
+  // Format debezium: the change events of table `table_oid` (its shape read now on db_; read again,
+  // on a connection of its own, when rows show the table changed). Nothing for other formats.
+  Status attach_debezium(ExpandOptions& opt, std::uint32_t table_oid);
   // Loads the stored position into read_; whether one was stored.
   Result<bool> load_position();
   Status prepare_acks();

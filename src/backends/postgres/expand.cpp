@@ -20,6 +20,43 @@ std::string minified(std::string_view v) {
   return s;
 }
 
+void append_id_key(std::string& key, std::string_view outbox, std::int64_t id, std::int64_t index) {
+  key.reserve(outbox.size() + 24);
+  key += outbox;
+  key += ':';
+  util::append_int(key, id);
+  key += ':';
+  util::append_int(key, index);
+}
+
+// A header value as CloudEvents' HTTP and NATS bindings write it: printable ASCII but space, '"' and
+// '%' as is, every other byte percent-encoded.
+void cloudevents_header_value(std::string_view value, std::string& out) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  for (unsigned char c : value) {
+    if (c > 0x20 && c < 0x7f && c != '"' && c != '%') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    }
+  }
+}
+
+// How Debezium names the operation.
+char debezium_op(Op op) {
+  switch (op) {
+    case Op::insert: return 'c';
+    case Op::update: return 'u';
+    case Op::delete_: return 'd';
+    case Op::read: return 'r';
+    default: return 't';
+  }
+}
+
+}  // namespace
+
 // Template variables of one message; row fields are read from the row's JSON text.
 struct RowVars : TemplateVars {
   std::string_view row;
@@ -31,42 +68,119 @@ struct RowVars : TemplateVars {
   }
 };
 
-void append_id_key(std::string& key, std::string_view outbox, std::int64_t id, std::int64_t index) {
-  key.reserve(outbox.size() + 24);
-  key += outbox;
-  key += ':';
-  util::append_int(key, id);
-  key += ':';
-  util::append_int(key, index);
-}
-
-}  // namespace
-
-
 Expander::Expander(ExpandOptions options) : opt_(std::move(options)) {
   util::append_json_string(stream_table_json_, opt_.stream_table);
+  if (opt_.debezium) {
+    schema_ = opt_.debezium->shape().schema;
+    table_ = opt_.debezium->shape().table;
+  } else {
+    // The name in messages is schema-qualified where the schema is not public.
+    auto dot = opt_.stream_table.find('.');
+    schema_ = dot == std::string::npos ? "public" : opt_.stream_table.substr(0, dot);
+    table_ = dot == std::string::npos ? opt_.stream_table : opt_.stream_table.substr(dot + 1);
+  }
 }
 
-// The CloudEvents 1.0 attributes every event carries; `subject` is the message key when there is one.
-void Expander::append_cloudevent_head(std::string& b, const Message& m, std::string_view type, const OutboxRow& row,
-                                      std::string_view id_text) {
-  b += "{\"specversion\":\"1.0\",\"id\":";
-  util::append_json_string(b, m.dedup_key);
-  b += ",\"source\":";
-  util::append_json_string(b, "/pgtrickle/" + opt_.stream_table);
-  b += ",\"type\":";
-  util::append_json_string(b, type);
-  b += ",\"time\":";
-  b += timestamp_of(row);
+void Expander::fill_vars(RowVars& vars, const OutboxRow& row, std::string_view op, std::string_view id_text) const {
+  vars.stream_table = opt_.stream_table;
+  vars.schema = schema_;
+  vars.table = table_;
+  vars.op = op;
+  vars.outbox_id = id_text;
+  vars.refresh_id = row.refresh_id;
+}
+
+bool Expander::encode_debezium(const OutboxRow& row, Op op, const RowRef* before, bool backfill, Message& m,
+                               std::string& error) {
+  const bool has_row = m.data != "null" && op != Op::truncate;
+  if (has_row && opt_.reload_debezium) {
+    // A field the shape does not know: the table gained or renamed a column since its shape was
+    // read (read it again), or dropped one after the row was written (read again once, in vain).
+    auto unknown = opt_.debezium->unknown_fields(m.data);
+    std::erase_if(unknown, [&](const std::string& f) { return unexplained_fields_.count(f) > 0; });
+    if (!unknown.empty()) {
+      auto fresh = opt_.reload_debezium();
+      if (!fresh) {
+        error = "reading the table's columns again: " + fresh.error().message;
+        return false;
+      }
+      opt_.debezium = std::move(*fresh);
+      for (auto& f : opt_.debezium->unknown_fields(m.data)) unexplained_fields_.insert(std::move(f));
+    }
+  }
+  const debezium::EventEncoder& enc = *opt_.debezium;
+  debezium::SourceInfo source;
+  source.committed_at = row.committed_at;
+  source.snapshot = backfill ? "true" : "false";
+  if (row.xid) {  // read from the WAL: the transaction and its commit's position
+    source.tx_id = row.xid;
+    source.lsn = static_cast<std::uint64_t>(row.seq);
+  }
+  std::string_view after = op == Op::insert || op == Op::update || op == Op::read ? std::string_view(m.data) : std::string_view();
+  std::string_view old_row = op == Op::delete_ ? std::string_view(m.data) : before ? std::string_view(before->text) : std::string_view();
+  m.key.clear();
+  if (has_row && !enc.append_key(m.data, m.key, error)) return false;
+  if (!enc.append_value(debezium_op(op), old_row, after, source, m.body, error)) return false;
+  m.tombstone = op == Op::delete_ && opt_.tombstones && !m.key.empty();
+  return true;
+}
+
+// A CloudEvents 1.0 event of `data`: in structured mode the whole event as the body; in binary mode
+// the data as the body and each attribute a header, named as the sink's protocol binding names it.
+// `subject` and the extension `partitionkey` are the message key when there is one.
+void Expander::finish_cloudevent(Message& m, std::string_view type, const OutboxRow& row, std::string_view id_text,
+                                 std::string_view backfill_id, std::string_view data) {
+  const std::string source = "/pgtrickle/" + opt_.stream_table;
+  if (opt_.cloudevents_binary.empty()) {
+    std::string& b = m.body;
+    b += "{\"specversion\":\"1.0\",\"id\":";
+    util::append_json_string(b, m.dedup_key);
+    b += ",\"source\":";
+    util::append_json_string(b, source);
+    b += ",\"type\":";
+    util::append_json_string(b, type);
+    b += ",\"time\":";
+    b += timestamp_of(row);
+    if (!m.key.empty()) {
+      b += ",\"subject\":";
+      util::append_json_string(b, m.key);
+    }
+    b += ",\"datacontenttype\":\"application/json\"";
+    if (!id_text.empty()) {  // a backfilled row has no outbox row
+      b += ",\"outboxid\":";
+      util::append_json_string(b, id_text);
+    }
+    if (!backfill_id.empty()) {
+      b += ",\"backfillid\":";
+      util::append_json_string(b, backfill_id);
+    }
+    b += ",\"data\":";
+    b += data;
+    b += '}';
+    m.content_type = "application/cloudevents+json";
+    return;
+  }
+  const std::string& prefix = opt_.cloudevents_binary;
+  auto attribute = [&](std::string_view name, std::string_view value) {
+    std::string v;
+    if (opt_.cloudevents_percent_encode) cloudevents_header_value(value, v);
+    else v = value;
+    m.headers.emplace_back(prefix + std::string(name), std::move(v));
+  };
+  attribute("specversion", "1.0");
+  attribute("id", m.dedup_key);
+  attribute("source", source);
+  attribute("type", type);
+  const std::string& time = timestamp_of(row);
+  attribute("time", std::string_view(time).substr(1, time.size() - 2));  // the JSON string's text
   if (!m.key.empty()) {
-    b += ",\"subject\":";
-    util::append_json_string(b, m.key);
+    attribute("subject", m.key);
+    attribute("partitionkey", m.key);
   }
-  b += ",\"datacontenttype\":\"application/json\"";
-  if (!id_text.empty()) {  // a backfilled row has no outbox row
-    b += ",\"outboxid\":";
-    util::append_json_string(b, id_text);
-  }
+  if (!id_text.empty()) attribute("outboxid", id_text);
+  if (!backfill_id.empty()) attribute("backfillid", backfill_id);
+  m.content_type = "application/json";  // datacontenttype: the binding's content type
+  m.body = data;
 }
 
 const std::string& Expander::timestamp_of(const OutboxRow& row) {
@@ -146,10 +260,7 @@ void Expander::emit_row(const OutboxRow& row, Op op, std::string_view id_text, s
   m.source = opt_.stream_table;
   m.committed_at = row.committed_at;
   RowVars vars;
-  vars.stream_table = opt_.stream_table;
-  vars.op = to_string(op);
-  vars.outbox_id = id_text;
-  vars.refresh_id = row.refresh_id;
+  fill_vars(vars, row, to_string(op), id_text);
   if (m.data != "null") {
     vars.row = m.data;
     m.key = key_of(m.data, vars);
@@ -159,7 +270,13 @@ void Expander::emit_row(const OutboxRow& row, Op op, std::string_view id_text, s
 
   std::string& b = m.body;
   b.reserve(200 + m.data.size() + (before ? before->text.size() : 0));
-  if (opt_.format == Format::json) {
+  if (opt_.format == Format::debezium && opt_.debezium) {
+    std::string error;
+    if (!encode_debezium(row, op, before, !backfill_id.empty(), m, error)) {
+      m.body = m.data;
+      m.poison = "cannot render Debezium's change event: " + error;
+    }
+  } else if (opt_.format == Format::json) {
     b += "{\"dedup_key\":";
     util::append_json_string(b, m.dedup_key);
     b += ",\"stream_table\":";
@@ -188,20 +305,24 @@ void Expander::emit_row(const OutboxRow& row, Op op, std::string_view id_text, s
     }
     b += '}';
   } else {
-    append_cloudevent_head(b, m, "pgtrickle." + opt_.stream_table + "." + to_string(op), row, id_text);
-    if (!backfill_id.empty()) {
-      b += ",\"backfillid\":";
-      util::append_json_string(b, backfill_id);
-    }
-    b += ",\"data\":{\"before\":";
-    if (op == Op::update && before) b += before->text;
-    else if (op == Op::delete_) b += m.data;
-    else b += "null";
-    b += ",\"after\":";
-    b += op == Op::delete_ || op == Op::truncate ? "null" : m.data;
-    b += "}}";
+    std::string data = "{\"before\":";
+    if (op == Op::update && before) data += before->text;
+    else if (op == Op::delete_) data += m.data;
+    else data += "null";
+    data += ",\"after\":";
+    data += op == Op::delete_ || op == Op::truncate ? std::string_view("null") : std::string_view(m.data);
+    data += '}';
+    finish_cloudevent(m, "pgtrickle." + opt_.stream_table + "." + to_string(op), row, id_text, backfill_id, data);
   }
   out.push_back(std::move(m));
+}
+
+void Expander::mark_last_read(Message& m) const {
+  if (opt_.format != Format::debezium || !m.poison.empty()) return;
+  // The source block follows the row values, so the last occurrence is its own (a row's string
+  // values have their quotes escaped).
+  constexpr std::string_view kTrue = "\"snapshot\":\"true\"";
+  if (auto at = m.body.rfind(kTrue); at != std::string::npos) m.body.replace(at, kTrue.size(), "\"snapshot\":\"last\"");
 }
 
 void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::vector<Message>& out) {
@@ -213,10 +334,7 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
   m.data = minified(payload);
   std::string id_text = std::to_string(row.id);
   RowVars vars;
-  vars.stream_table = opt_.stream_table;
-  vars.op = "event";
-  vars.outbox_id = id_text;
-  vars.refresh_id = row.refresh_id;
+  fill_vars(vars, row, "event", id_text);
   if (js::kind(m.data) == '{') {
     vars.row = m.data;
     m.key = key_of(m.data, vars);
@@ -242,7 +360,9 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
     }
   }
   std::string& b = m.body;
-  if (opt_.format == Format::json && opt_.bare_events) {
+  // An application's event is no row change: with format debezium it goes out as written, as
+  // Debezium's outbox event router sends an outbox row's payload.
+  if ((opt_.format == Format::json && opt_.bare_events) || opt_.format == Format::debezium) {
     b = m.data;
   } else if (opt_.format == Format::json) {
     b += "{\"dedup_key\":";
@@ -264,10 +384,7 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
     std::string type = "pgtrickle." + opt_.stream_table + ".event";
     for (const auto& [k, v] : m.headers)
       if (k == "type" || k == "event_type") type = v;
-    append_cloudevent_head(b, m, type, row, id_text);
-    b += ",\"data\":";
-    b += m.data;
-    b += '}';
+    finish_cloudevent(m, type, row, id_text, "", m.data);
   }
   out.push_back(std::move(m));
 }
@@ -283,10 +400,7 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::s
   m.data = "{\"inserted\":" + inserted + ",\"deleted\":" + deleted + "}";
   std::string id_text = std::to_string(row.id);
   RowVars vars;
-  vars.stream_table = opt_.stream_table;
-  vars.op = "delta";
-  vars.outbox_id = id_text;
-  vars.refresh_id = row.refresh_id;
+  fill_vars(vars, row, "delta", id_text);
   vars.row = first_row;  // {{ column }} in a delta's templates reads its first row
   if (!first_row.empty()) m.key = key_of(first_row, vars);
   for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
@@ -319,10 +433,7 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::s
     }
     b += "}}";
   } else {
-    append_cloudevent_head(b, m, "pgtrickle." + opt_.stream_table + ".delta", row, id_text);
-    b += ",\"data\":";
-    b += m.data;
-    b += '}';
+    finish_cloudevent(m, "pgtrickle." + opt_.stream_table + ".delta", row, id_text, "", m.data);
   }
   out.push_back(std::move(m));
 }
@@ -344,10 +455,7 @@ void Expander::emit_delta_parts(const OutboxRow& row, const std::vector<DeltaRow
   const bool split = routes_read_rows();
   RowVars vars;
   std::string id_text = std::to_string(row.id);
-  vars.stream_table = opt_.stream_table;
-  vars.op = "delta";
-  vars.outbox_id = id_text;
-  vars.refresh_id = row.refresh_id;
+  fill_vars(vars, row, "delta", id_text);
   std::string route;
   for (const auto& r : rows) {
     route.clear();

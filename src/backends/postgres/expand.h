@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -11,9 +14,13 @@
 
 #include "config/pipeline_config.h"
 #include "config/template.h"
+#include "format/debezium_event.h"
 #include "relay/message.h"
+#include "relay/result.h"
 
 namespace relay::postgres {
+
+struct RowVars;
 
 struct OutboxRow {
   std::int64_t seq = 0;  // commit sequence (0 for pg_trickle's own outboxes)
@@ -47,6 +54,16 @@ struct ExpandOptions {
   // Events go out as written, without the envelope, in format json (a pgstream stream: the event
   // JSON its subscription defines is the message).
   bool bare_events = false;
+  // format debezium: the table's events, and how to read the table's shape again when a row has a
+  // field the shape lacks (the table was altered since).
+  std::shared_ptr<const debezium::EventEncoder> debezium;
+  std::function<Result<std::shared_ptr<const debezium::EventEncoder>>()> reload_debezium;
+  bool tombstones = true;
+  // format cloudevents in binary mode: the prefix of the attributes' headers in the sink's protocol
+  // binding ("ce_" Kafka, "ce-" HTTP and NATS, "cloudEvents_" AMQP), and whether their values are
+  // percent-encoded (HTTP, NATS); empty: structured mode.
+  std::string cloudevents_binary;
+  bool cloudevents_percent_encode = false;
 };
 
 // Decodes rows with one reusable parser (no per-row parser allocation).
@@ -72,6 +89,9 @@ class Expander {
   // it again), `read_at` its timestamp.
   void expand_read(std::int64_t backfill_id, std::string_view identity, std::string_view row_text, double read_at,
                    std::vector<Message>& out);
+
+  // Marks `m`, made by expand_read, as the backfill's last row (Debezium's source.snapshot "last").
+  void mark_last_read(Message& m) const;
 
   const ExpandOptions& options() const { return opt_; }
 
@@ -104,11 +124,18 @@ class Expander {
   void poison(const OutboxRow& row, std::string reason, std::vector<Message>& out);
   std::string key_of(std::string_view row, const TemplateVars& vars) const;
   const std::string& timestamp_of(const OutboxRow& row);
-  void append_cloudevent_head(std::string& b, const Message& m, std::string_view type, const OutboxRow& row,
-                              std::string_view id_text);
+  // Template variables every message of `row` shares.
+  void fill_vars(RowVars& vars, const OutboxRow& row, std::string_view op, std::string_view id_text) const;
+  // Debezium's event for a row change (m.data the row, `before` the old row); false, with `error`
+  // set, for a row its shape cannot render.
+  bool encode_debezium(const OutboxRow& row, Op op, const RowRef* before, bool backfill, Message& m, std::string& error);
+  void finish_cloudevent(Message& m, std::string_view type, const OutboxRow& row, std::string_view id_text,
+                         std::string_view backfill_id, std::string_view data);
 
   ExpandOptions opt_;
   std::vector<RowRef> dels_, inss_;  // reused across rows
+  std::string schema_, table_;  // {schema} and {table}: the captured table's
+  std::set<std::string> unexplained_fields_;  // format debezium: row fields the table's shape lacked even read again
   std::string stream_table_json_;  // the stream table as a JSON string, written into every envelope
   double ts_value_ = -1;  // the commit time last formatted, and its text
   std::string ts_text_;

@@ -8,6 +8,7 @@
 #include "backends/postgres/change_source.h"
 #include "backends/postgres/outbox_reader.h"
 #include "backends/postgres/outbox_target.h"
+#include "backends/postgres/table_shape.h"
 #include "backends/postgres/stream_partitions.h"
 #include "backends/postgres/wal_source.h"
 #include "util/json_scan.h"
@@ -26,6 +27,11 @@ class OutboxSource final : public ChangeSource {
     auto opt = pipeline_options();
     if (!opt) return opt.error();
     target_.fill(*opt, config_);
+    if (config_.format == Format::debezium) {
+      auto table = outbox_source_table(*db_, target_.table.outbox, target_.stream_table);
+      if (!table) return table.error();
+      if (auto s = attach_debezium(*opt, *table); !s) return s;
+    }
     expander_.emplace(std::move(*opt));
 
     auto stored = load_position();

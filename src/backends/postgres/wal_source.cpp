@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "backends/postgres/change_source.h"
+#include "backends/postgres/table_shape.h"
 #include "backends/postgres/wal_reader.h"
 #include "backends/postgres/wal_tables.h"
 #include "pg/copy_text.h"
@@ -55,6 +56,11 @@ class WalSource final : public ChangeSource {
     auto opt = pipeline_options();
     if (!opt) return opt.error();
     target_->fill(*opt, config_);
+    if (config_.format == Format::debezium) {
+      auto table = outbox_source_table(*db_, target_->table.outbox, target_->stream_table);
+      if (!table) return table.error();
+      if (auto s = attach_debezium(*opt, *table); !s) return s;
+    }
     expander_.emplace(std::move(*opt));
     auto slot = pick_slot(wal.database_oid);
     if (!slot) return slot.error();
@@ -97,13 +103,14 @@ class WalSource final : public ChangeSource {
 
     auto opt = pipeline_options();
     if (!opt) return opt.error();
+    if (config_.format == Format::debezium) opt->tombstones = config_.debezium.tombstones;
     tables_.emplace(outbox_table_, std::move(*opt), [this](const std::string& table, const std::string& problem) {
       std::lock_guard lock(tables_mu_);
       auto& t = table_status_[table];
       if (!problem.empty() && problem != t.problem)
         ctx_.log->warn("A table of the pipeline cannot be captured whole.", {{"table", table}, {"problem", problem}});
       t.problem = problem;
-    });
+    }, config_.format == Format::debezium ? std::optional(config_.debezium) : std::nullopt);
 
     auto dboid = db_->exec("SELECT oid::text FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()");
     if (!dboid) return dboid.error();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/postgres/table_shape.h"
 #include "pg/copy_text.h"
 
 namespace relay::postgres {
@@ -14,7 +15,7 @@ Result<bool> WalTables::decide(pg::Connection& db, const pgoutput::Relation& rel
     tables_.erase(relation.oid);
     return false;
   }
-  adopt(relation.oid, *r, &relation);
+  if (auto e = adopt(db, relation.oid, *r, &relation); !e) return e.error();
   return true;
 }
 
@@ -27,10 +28,11 @@ Result<Expander*> WalTables::expander_for(pg::Connection& db, std::uint32_t oid)
                    {publication_, std::to_string(oid)});
   if (!r) return r.error();
   if (r->rows() != 1) return retriable(fmt::format("the table with oid {} is gone", oid));
-  return &adopt(oid, *r, nullptr);
+  return adopt(db, oid, *r, nullptr);
 }
 
-Expander& WalTables::adopt(std::uint32_t oid, const pg::PgResult& info, const pgoutput::Relation* relation) {
+Result<Expander*> WalTables::adopt(pg::Connection& db, std::uint32_t oid, const pg::PgResult& info,
+                                   const pgoutput::Relation* relation) {
   ExpandOptions opt = base_;
   opt.stream_table = info.str(0, 1);
   opt.outbox = opt.stream_table;  // the first part of each message's identity
@@ -43,7 +45,12 @@ Expander& WalTables::adopt(std::uint32_t oid, const pg::PgResult& info, const pg
       for (const auto& c : relation->columns)
         if (c.key) opt.key_columns.push_back(c.name);
   }
-  return tables_.insert_or_assign(oid, Expander(std::move(opt))).first->second;
+  if (debezium_) {
+    auto encoder = make_event_encoder(db, oid, opt.key_columns, *debezium_, relation);
+    if (!encoder) return encoder.error();
+    opt.debezium = std::move(*encoder);
+  }
+  return &tables_.insert_or_assign(oid, Expander(std::move(opt))).first->second;
 }
 
 void WalTables::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk, std::size_t& consumed,

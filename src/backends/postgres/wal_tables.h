@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -25,8 +26,11 @@ class WalTables {
   // name and key fill in the rest. `status` hears of each table the WAL describes, each time: its
   // name in messages and its problem ("" when none; no key: PostgreSQL refuses its
   // UPDATEs and DELETEs while it is published).
-  WalTables(std::string publication, ExpandOptions base, std::function<void(const std::string&, const std::string&)> status)
-      : publication_(std::move(publication)), base_(std::move(base)), status_(std::move(status)) {}
+  // `debezium`: format debezium's options, when the pipeline has that format (each table's events
+  // then describe it as the WAL does).
+  WalTables(std::string publication, ExpandOptions base, std::function<void(const std::string&, const std::string&)> status,
+            std::optional<DebeziumOptions> debezium = std::nullopt)
+      : publication_(std::move(publication)), base_(std::move(base)), status_(std::move(status)), debezium_(std::move(debezium)) {}
 
   // Whether the pipeline reads the table `relation` describes; if so its Expander is made anew
   // (its name or key may have changed). Asked on `db`.
@@ -45,11 +49,12 @@ class WalTables {
 
  private:
   // Table `oid`'s Expander from its _wal_table_info row (and the WAL's description, when there is one).
-  Expander& adopt(std::uint32_t oid, const pg::PgResult& info, const pgoutput::Relation* relation);
+  Result<Expander*> adopt(pg::Connection& db, std::uint32_t oid, const pg::PgResult& info, const pgoutput::Relation* relation);
 
   std::string publication_;
   ExpandOptions base_;
   std::function<void(const std::string&, const std::string&)> status_;
+  std::optional<DebeziumOptions> debezium_;
   std::unordered_map<std::uint32_t, Expander> tables_;  // by relation oid: the tables read
 };
 

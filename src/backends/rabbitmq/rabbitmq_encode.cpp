@@ -31,7 +31,7 @@ void encode(const Message& m, Publish& out) {
   p = amqp_basic_properties_t{};
   p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
              AMQP_BASIC_APP_ID_FLAG | AMQP_BASIC_HEADERS_FLAG;
-  p.content_type = bytes("application/json");
+  p.content_type = bytes(m.content_type.empty() ? std::string_view("application/json") : std::string_view(m.content_type));
   p.delivery_mode = 2;  // persistent: written to disk by durable queues before the confirm
   p.message_id = bytes(m.dedup_key);
   p.app_id = bytes("pgtrickle-relay");

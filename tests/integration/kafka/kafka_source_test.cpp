@@ -87,7 +87,7 @@ void expect_exactly(TestDb& db, const std::string& inbox, int from, int to) {
 TEST(KafkaSource, TheInboxPipelineOfSeed000RunsAsWritten) {
   TestDb db;
   db.exec("SELECT pgtrickle.create_inbox('payment_events')");
-  // The README's extra line: the seed's query groups by a customer_id column taken from the payload.
+  // docs/inbox.md's extra line: the seed's query groups by a customer_id column taken from the payload.
   db.exec("ALTER TABLE pgtrickle.inbox_payment_events ADD COLUMN customer_id text GENERATED ALWAYS AS (payload->>'customer_id') STORED");
   // The seed's pipeline; only the broker's address is this machine's.
   std::string toml = write_toml(db, "seed000-inbox", "[[pipeline]]\nname = \"payments-from-kafka\"\n"

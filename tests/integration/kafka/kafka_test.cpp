@@ -112,30 +112,43 @@ TEST(Kafka, ApplicationHeadersBecomeKafkaHeaders) {
   EXPECT_EQ(h["dedup_key"], got[0]["envelope"]["dedup_key"]);
 }
 
-TEST(Kafka, EachKeyKeepsItsOrderAcrossPartitions) {
-  TestDb db;
-  std::string u = "p" + db.name();  // auto-created: 4 partitions
-  db.exec("CREATE TABLE counters (k text PRIMARY KEY, n int)");
-  db.exec("SELECT pgtrickle.enable_outbox('counters')");
-  set_outbox_pipeline(db, "cnt", {{"stream_table", "counters"}, {"sink_type", "kafka"}, {"brokers", brokers()}, {"topic", u},
-                           {"batch_size", 50}});
-  RelayProcess relay(relay_args(db));
-  db.exec("INSERT INTO counters SELECT 'key-' || g, 0 FROM generate_series(1, 8) g");
-  for (int round = 1; round <= 20; ++round) db.exec("UPDATE counters SET n = " + std::to_string(round));
-  const size_t total = 8 + 8 * 20;
-  auto got = records(brokers(), u, total, 60s);
-  ASSERT_EQ(got.size(), total) << relay.err();
-  std::map<std::string, std::vector<int>> by_key;
-  std::set<int> partitions;
-  for (const auto& r : got) {
-    by_key[r["key"].get<std::string>()].push_back(r["envelope"]["payload"]["n"].get<int>());
-    partitions.insert(r["partition"].get<int>());
-  }
-  EXPECT_GT(partitions.size(), 1u) << "keys are spread over the partitions";
-  ASSERT_EQ(by_key.size(), 8u);
-  for (const auto& [key, ns] : by_key) {
-    ASSERT_EQ(ns.size(), 21u) << key;
-    for (int i = 0; i <= 20; ++i) EXPECT_EQ(ns[i], i) << key << " at " << i;
+// Every message of one row key lands on one partition, in commit order, whatever the format (the
+// record key is the row's key: its text, or Debezium's key object).
+TEST(Kafka, EachKeyKeepsItsOrderAcrossPartitionsInEveryFormat) {
+  for (std::string format : {"json", "cloudevents", "debezium"}) {
+    SCOPED_TRACE(format);
+    TestDb db;
+    std::string u = "p" + format + db.name();  // auto-created: 4 partitions
+    db.exec("CREATE TABLE counters (k text PRIMARY KEY, n int)");
+    db.exec("SELECT pgtrickle.enable_outbox('counters')");
+    set_outbox_pipeline(db, "cnt", {{"stream_table", "counters"}, {"sink_type", "kafka"}, {"brokers", brokers()}, {"topic", u},
+                             {"batch_size", 50}, {"format", format}});
+    RelayProcess relay(relay_args(db));
+    db.exec("INSERT INTO counters SELECT 'key-' || g, 0 FROM generate_series(1, 8) g");
+    for (int round = 1; round <= 20; ++round) db.exec("UPDATE counters SET n = " + std::to_string(round));
+    const size_t total = 8 + 8 * 20;
+    auto got = records(brokers(), u, total, 60s);
+    ASSERT_EQ(got.size(), total) << relay.err();
+    std::map<std::string, std::vector<int>> by_key;
+    std::map<std::string, std::set<int>> partitions_of_key;
+    std::set<int> partitions;
+    for (const auto& r : got) {
+      const json& e = r["envelope"];
+      const json& row = format == "json" ? e["payload"] : format == "cloudevents" ? e["data"]["after"] : e["after"];
+      std::string key = r["key"].get<std::string>();
+      if (format == "debezium") EXPECT_EQ(json::parse(key), json({{"k", row["k"]}})) << "Debezium's key object";
+      else EXPECT_EQ(key, row["k"]);
+      by_key[key].push_back(row["n"].get<int>());
+      partitions_of_key[key].insert(r["partition"].get<int>());
+      partitions.insert(r["partition"].get<int>());
+    }
+    EXPECT_GT(partitions.size(), 1u) << "keys are spread over the partitions";
+    ASSERT_EQ(by_key.size(), 8u);
+    for (const auto& [key, ns] : by_key) {
+      EXPECT_EQ(partitions_of_key[key].size(), 1u) << key << ": one key, one partition";
+      ASSERT_EQ(ns.size(), 21u) << key;
+      for (int i = 0; i <= 20; ++i) EXPECT_EQ(ns[i], i) << key << " at " << i;
+    }
   }
 }
 

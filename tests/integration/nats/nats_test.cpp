@@ -171,3 +171,31 @@ TEST(NatsSink, AServerWrittenWithoutASchemeIsStillCheckedAgainstTheAllowList) {
   EXPECT_TRUE(parse_json_lines(run_node("nats.js", {"read", nats_url(), stream, stream + ".>", "1", "2000"})).empty())
       << "a row was published to a server the operator did not allow";
 }
+
+// "format": "debezium" through JetStream: the message is Debezium's value; NATS carries no null
+// value, so a delete comes without its tombstone.
+TEST(NatsSink, DebeziumEventsArriveWithoutTombstones) {
+  TestDb db;
+  std::string stream = "dbz" + db.name();
+  db.exec("CREATE TABLE customers (id int PRIMARY KEY, first_name text NOT NULL)");
+  db.exec("SELECT pgtrickle.enable_outbox('customers')");
+  set_outbox_pipeline(db, "customers-out", {{"stream_table", "customers"}, {"sink_type", "nats"}, {"nats_url", nats_url()},
+                                            {"nats_stream", stream}, {"subject_template", stream + ".{schema}.{table}"},
+                                            {"format", "debezium"}, {"topic_prefix", "inventory"}});
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO customers VALUES (1, 'Anne')");
+  db.exec("DELETE FROM customers WHERE id = 1");
+  db.exec("INSERT INTO customers VALUES (2, 'George')");
+  auto msgs = read_stream(nats_url(), stream, stream + ".>", 3);
+  ASSERT_EQ(msgs.size(), 3u) << relay.err();
+  EXPECT_EQ(msgs[0]["subject"], stream + ".public.customers");
+  auto c = json::parse(msgs[0]["body"].get<std::string>());
+  auto d = json::parse(msgs[1]["body"].get<std::string>());
+  EXPECT_EQ(c["op"], "c");
+  EXPECT_EQ(c["after"], json({{"id", 1}, {"first_name", "Anne"}}));
+  EXPECT_EQ(c["source"]["name"], "inventory");
+  EXPECT_EQ(d["op"], "d");
+  EXPECT_EQ(d["before"], json({{"id", 1}}));
+  EXPECT_EQ(json::parse(msgs[2]["body"].get<std::string>())["op"], "c") << "no tombstone between the delete and the next change";
+  run_node("nats.js", {"drop", nats_url(), stream});
+}

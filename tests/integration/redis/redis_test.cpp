@@ -132,3 +132,21 @@ TEST_F(RedisSink, AMissingStreamKeyIsRefusedWhenThePipelineIsSet) {
 }
 
 }  // namespace
+
+// "format": "debezium" through Redis Streams: the entry's payload is Debezium's value.
+TEST_F(RedisSink, DebeziumEventsAreTheEntriesPayload) {
+  pipeline({{"stream_table", "orders"}, {"sink_type", "redis"}, {"redis_url", redis_url()},
+            {"redis_stream_key", unique_ + ":{schema}.{table}"}, {"format", "debezium"}, {"schemas", true}});
+  db_.exec("INSERT INTO orders VALUES (1, 'eu', 10.50)");
+  db_.exec("UPDATE orders SET amount = 11 WHERE id = 1");
+  RelayProcess relay(relay_args(db_));
+  auto entries = read_stream_entries(unique_ + ":public.orders", 2, 15s);
+  ASSERT_EQ(entries.size(), 2u) << relay.err();
+  auto c = json::parse(entries[0]["fields"]["payload"].get<std::string>());
+  auto u = json::parse(entries[1]["fields"]["payload"].get<std::string>());
+  EXPECT_EQ(c["payload"]["op"], "c");
+  EXPECT_EQ(c["payload"]["after"]["region"], "eu");
+  EXPECT_EQ(c["schema"]["name"], "orders-to-redis.public.orders.Envelope") << "the prefix defaults to the pipeline's name";
+  EXPECT_EQ(u["payload"]["op"], "u");
+  EXPECT_EQ(u["payload"]["before"], json({{"id", 1}}));
+}

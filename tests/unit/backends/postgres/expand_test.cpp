@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "backends/postgres/expand.h"
 #include "util/json_timestamp.h"
@@ -330,4 +333,200 @@ TEST(Expand, ABackfilledRowIsAReadMessageWithAnIdentityOfItsOwn) {
             R"({"specversion":"1.0","id":"outbox_orders:backfill4:17","source":"/pgtrickle/orders","type":"pgtrickle.orders.read",)"
             R"("time":"2026-04-27T10:15:03.412Z","subject":"17","datacontenttype":"application/json","backfillid":"4",)"
             R"("data":{"before":null,"after":{"id":17}}})");
+}
+
+namespace {
+
+// The documentation's customers table: id int4 (the key), three NOT NULL varchar columns.
+std::shared_ptr<const debezium::EventEncoder> customers_encoder(char replica_identity = 'd', bool schemas = false) {
+  debezium::TableShape shape;
+  shape.database = "postgres";
+  shape.schema = "public";
+  shape.table = "customers";
+  shape.key = {"id"};
+  shape.replica_identity = replica_identity;
+  debezium::PgType int4{.oid = 23, .name = "int4"}, varchar{.oid = 1043, .typmod = 259, .name = "varchar"};
+  shape.columns = {{"id", int4, false}, {"first_name", varchar, false}, {"last_name", varchar, false}, {"email", varchar, false}};
+  return std::make_shared<const debezium::EventEncoder>(shape, debezium::EventOptions{"PostgreSQL_server", schemas, {}});
+}
+
+ExpandOptions debezium_options(std::shared_ptr<const debezium::EventEncoder> encoder) {
+  auto o = options();
+  o.stream_table = "customers";
+  o.format = Format::debezium;
+  o.debezium = std::move(encoder);
+  return o;
+}
+
+constexpr const char* kAnne = R"({"id": 1, "first_name": "Anne", "last_name": "Kretchmar", "email": "annek@noanswer.org"})";
+constexpr const char* kAnneMarie = R"({"id": 1, "first_name": "Anne Marie", "last_name": "Kretchmar", "email": "annek@noanswer.org"})";
+
+}  // namespace
+
+TEST(ExpandDebezium, CreateUpdateDeleteAreTheConnectorsEventsKeyedByTheKeyObject) {
+  Expander e(debezium_options(customers_encoder()));
+  std::vector<Message> out;
+  e.expand_row(row(1, std::string(R"({"v":1,"inserted":[)") + kAnne + "]}"), out);
+  e.expand_row(row(2, std::string(R"({"v":1,"deleted":[)") + kAnne + R"(],"inserted":[)" + kAnneMarie + "]}"), out);
+  e.expand_row(row(3, std::string(R"({"v":1,"deleted":[)") + kAnneMarie + "]}"), out);
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto& m : out) EXPECT_EQ(m.key, R"({"id":1})");
+  const auto c = nlohmann::json::parse(out[0].body);
+  EXPECT_TRUE(c["before"].is_null());
+  EXPECT_EQ(c["after"], nlohmann::json::parse(kAnne));
+  EXPECT_EQ(c["op"], "c");
+  EXPECT_TRUE(c["transaction"].is_null());
+  const auto& s = c["source"];
+  EXPECT_EQ(s["connector"], "postgresql");
+  EXPECT_EQ(s["name"], "PostgreSQL_server");
+  EXPECT_EQ(s["db"], "postgres");
+  EXPECT_EQ(s["schema"], "public");
+  EXPECT_EQ(s["table"], "customers");
+  EXPECT_EQ(s["snapshot"], "false");
+  EXPECT_EQ(s["ts_ms"], 1777284903412LL) << "the commit time";
+  EXPECT_EQ(s["ts_us"], 1777284903412000LL);
+  EXPECT_TRUE(s["txId"].is_null()) << "trigger capture knows no transaction id";
+  EXPECT_TRUE(s["lsn"].is_null());
+  EXPECT_FALSE(out[0].tombstone);
+  // REPLICA IDENTITY DEFAULT: before holds the key alone, as the documentation's update shows.
+  const auto u = nlohmann::json::parse(out[1].body);
+  EXPECT_EQ(u["op"], "u");
+  EXPECT_EQ(u["before"], nlohmann::json({{"id", 1}}));
+  EXPECT_EQ(u["after"]["first_name"], "Anne Marie");
+  const auto d = nlohmann::json::parse(out[2].body);
+  EXPECT_EQ(d["op"], "d");
+  EXPECT_EQ(d["before"], nlohmann::json({{"id", 1}}));
+  EXPECT_TRUE(d["after"].is_null());
+  EXPECT_TRUE(out[2].tombstone) << "a delete is followed by its tombstone";
+
+  auto no_tombstones = debezium_options(customers_encoder('f'));
+  no_tombstones.tombstones = false;
+  Expander full(no_tombstones);
+  out.clear();
+  full.expand_row(row(3, std::string(R"({"v":1,"deleted":[)") + kAnneMarie + "]}"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(out[0].body)["before"], nlohmann::json::parse(kAnneMarie)) << "REPLICA IDENTITY FULL";
+  EXPECT_FALSE(out[0].tombstone);
+}
+
+TEST(ExpandDebezium, SchemasWrapKeyAndValueInTheJsonConvertersEnvelope) {
+  Expander e(debezium_options(customers_encoder('d', true)));
+  std::vector<Message> out;
+  e.expand_row(row(1, std::string(R"({"v":1,"inserted":[)") + kAnne + "]}"), out);
+  ASSERT_EQ(out.size(), 1u);
+  const auto key = nlohmann::json::parse(out[0].key);
+  EXPECT_EQ(key["payload"], nlohmann::json({{"id", 1}}));
+  EXPECT_EQ(key["schema"], nlohmann::json::parse(R"({"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],
+                                                     "optional":false,"name":"PostgreSQL_server.public.customers.Key"})"));
+  const auto v = nlohmann::json::parse(out[0].body);
+  EXPECT_EQ(v["payload"]["op"], "c");
+  EXPECT_EQ(v["schema"]["name"], "PostgreSQL_server.public.customers.Envelope");
+  EXPECT_EQ(v["schema"]["version"], 2);
+  EXPECT_EQ(v["schema"]["fields"][1]["fields"][1],
+            nlohmann::json::parse(R"({"type":"string","optional":false,"field":"first_name"})"));
+}
+
+TEST(ExpandDebezium, ABackfillsRowsAreReadsTheLastMarkedLast) {
+  Expander e(debezium_options(customers_encoder()));
+  std::vector<Message> out;
+  e.expand_read(4, "1", kAnne, 1777284903.412, out);
+  e.expand_read(4, "2", R"({"id": 2, "first_name": "snapshot", "last_name": "true", "email": "x"})", 1777284903.412, out);
+  e.mark_last_read(out[1]);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(out[0].body)["op"], "r");
+  EXPECT_EQ(nlohmann::json::parse(out[0].body)["source"]["snapshot"], "true");
+  const auto last = nlohmann::json::parse(out[1].body);
+  EXPECT_EQ(last["source"]["snapshot"], "last");
+  EXPECT_EQ(last["after"]["first_name"], "snapshot") << "row values are left alone";
+}
+
+TEST(ExpandDebezium, ARowOfAnAlteredTableReadsTheTableAgainOrIsDeadLettered) {
+  auto o = debezium_options(customers_encoder());
+  int reloads = 0;
+  o.reload_debezium = [&]() -> Result<std::shared_ptr<const debezium::EventEncoder>> {
+    ++reloads;
+    debezium::TableShape shape = o.debezium->shape();
+    shape.columns.push_back({"vip", debezium::PgType{.oid = 16, .name = "bool"}, true});
+    return std::make_shared<const debezium::EventEncoder>(shape, debezium::EventOptions{"PostgreSQL_server", false, {}});
+  };
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_row(row(1, R"({"v":1,"inserted":[{"id": 2, "first_name": "a", "last_name": "b", "email": "c", "vip": true}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(reloads, 1);
+  EXPECT_TRUE(out[0].poison.empty()) << out[0].poison;
+  EXPECT_EQ(nlohmann::json::parse(out[0].body)["after"]["vip"], true);
+  // A field the table no longer has (a row written before its column was dropped): the table is
+  // read again once, then the value goes out as it was written.
+  e.expand_row(row(2, R"({"v":1,"inserted":[{"id": 3, "first_name": "a", "last_name": "b", "email": "c", "gone": [1]}]})"), out);
+  e.expand_row(row(3, R"({"v":1,"inserted":[{"id": 4, "first_name": "a", "last_name": "b", "email": "c", "gone": [2]}]})"), out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(reloads, 2);
+  EXPECT_TRUE(out[1].poison.empty()) << out[1].poison;
+  EXPECT_EQ(nlohmann::json::parse(out[2].body)["after"]["gone"], nlohmann::json::array({2}));
+}
+
+TEST(ExpandCloudEvents, BinaryModeSendsTheDataAndEachAttributeAsAHeader) {
+  auto o = options();
+  o.format = Format::cloudevents;
+  o.cloudevents_binary = "ce-";
+  o.cloudevents_percent_encode = true;
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_row(row(3, R"({"v":1,"inserted":[{"id":1,"n":"é"}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].body, R"({"before":null,"after":{"id":1,"n":"é"}})");
+  EXPECT_EQ(out[0].content_type, "application/json");
+  std::map<std::string, std::string> h(out[0].headers.begin(), out[0].headers.end());
+  EXPECT_EQ(h["ce-specversion"], "1.0");
+  EXPECT_EQ(h["ce-id"], "outbox_orders:3:0");
+  EXPECT_EQ(h["ce-source"], "/pgtrickle/orders");
+  EXPECT_EQ(h["ce-type"], "pgtrickle.orders.insert");
+  EXPECT_EQ(h["ce-time"], "2026-04-27T10:15:03.412Z");
+  EXPECT_EQ(h["ce-subject"], "1");
+  EXPECT_EQ(h["ce-outboxid"], "3");
+
+  // Structured mode says so in its content type; percent-encoding is HTTP's and NATS's only.
+  o.cloudevents_binary.clear();
+  Expander structured(o);
+  out.clear();
+  structured.expand_row(row(3, R"({"v":1,"inserted":[{"id":1}]})"), out);
+  EXPECT_EQ(out[0].content_type, "application/cloudevents+json");
+  EXPECT_TRUE(out[0].headers.empty());
+  o.cloudevents_binary = "ce_";
+  o.cloudevents_percent_encode = false;
+  Expander kafka(o);
+  out.clear();
+  kafka.expand_row(row(3, R"({"v":1,"inserted":[{"id":"a b"}]})"), out);
+  std::map<std::string, std::string> k(out[0].headers.begin(), out[0].headers.end());
+  EXPECT_EQ(k["ce_subject"], "a b");
+}
+
+// A table owner names columns, schemas and enum labels: whatever they hold, the events and their
+// schemas stay valid JSON that says exactly those names.
+TEST(ExpandDebezium, HostileNamesStayInsideTheirJsonStrings) {
+  debezium::TableShape shape;
+  shape.database = "d\"b";
+  shape.schema = "s\\c\nh";
+  shape.table = "t\",\"op\":\"x";
+  shape.key = {"i\"d"};
+  debezium::PgType int4{.oid = 23, .name = "int4"};
+  debezium::PgType mood{.oid = 70000, .typtype = 'e', .name = "mood", .enum_labels = "a\"b,c\\d"};
+  shape.columns = {{"i\"d", int4, false}, {"m\"}],\"x\":{", mood, true}};
+  auto o = options({"i\"d"});
+  o.format = Format::debezium;
+  o.debezium = std::make_shared<const debezium::EventEncoder>(shape, debezium::EventOptions{"p\"x", true, {}});
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_row(row(1, R"({"v":1,"inserted":[{"i\"d": 1, "m\"}],\"x\":{": "a\"b"}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].poison.empty()) << out[0].poison;
+  const auto v = nlohmann::json::parse(out[0].body);
+  const auto k = nlohmann::json::parse(out[0].key);
+  EXPECT_EQ(v["payload"]["after"]["m\"}],\"x\":{"], "a\"b");
+  EXPECT_EQ(v["payload"]["source"]["table"], "t\",\"op\":\"x");
+  EXPECT_EQ(v["payload"]["source"]["schema"], "s\\c\nh");
+  EXPECT_EQ(v["payload"]["op"], "c");
+  EXPECT_EQ(k["payload"], nlohmann::json({{"i\"d", 1}}));
+  EXPECT_EQ(v["schema"]["fields"][1]["fields"][1]["parameters"]["allowed"], "a\"b,c\\d");
 }

@@ -1,0 +1,262 @@
+#include "format/debezium_event.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "util/json_escape.h"
+#include "util/json_scan.h"
+
+namespace relay::debezium {
+namespace {
+
+namespace js = json_scan;
+
+// The source block's schema as the PostgreSQL connector declares it (io.debezium.connector.postgresql.Source).
+constexpr std::string_view kSourceSchema =
+    R"({"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},)"
+    R"({"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},)"
+    R"({"type":"int64","optional":false,"field":"ts_ms"},)"
+    R"({"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":)"
+    R"({"allowed":"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},)"
+    R"("default":"false","field":"snapshot"},)"
+    R"({"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},)"
+    R"({"type":"int64","optional":true,"field":"ts_us"},{"type":"int64","optional":true,"field":"ts_ns"},)"
+    R"({"type":"string","optional":false,"field":"schema"},{"type":"string","optional":false,"field":"table"},)"
+    R"({"type":"int64","optional":true,"field":"txId"},{"type":"int64","optional":true,"field":"lsn"},)"
+    R"({"type":"int64","optional":true,"field":"xmin"}],)"
+    R"("optional":false,"name":"io.debezium.connector.postgresql.Source","version":1,"field":"source"})";
+
+// The transaction block (event.block), null unless transaction metadata is provided.
+constexpr std::string_view kTransactionSchema =
+    R"({"type":"struct","fields":[{"type":"string","optional":false,"field":"id"},)"
+    R"({"type":"int64","optional":false,"field":"total_order"},)"
+    R"({"type":"int64","optional":false,"field":"data_collection_order"}],)"
+    R"("optional":true,"name":"event.block","version":1,"field":"transaction"})";
+
+constexpr std::string_view kEnvelopeTail =
+    R"({"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"},)"
+    R"({"type":"int64","optional":true,"field":"ts_us"},{"type":"int64","optional":true,"field":"ts_ns"})";
+
+std::string quoted(std::string_view s) {
+  std::string q;
+  util::append_json_string(q, s);
+  return q;
+}
+
+// Milliseconds, microseconds and nanoseconds since the epoch of a time in unix seconds.
+struct Stamps {
+  std::int64_t ms, us, ns;
+};
+Stamps stamps_of(double unix_seconds) {
+  auto us = static_cast<std::int64_t>(std::llround(unix_seconds * 1e6));
+  return {us / 1000, us, us * 1000};
+}
+
+// ,"name":<the number, or null>
+void append_number(std::string& out, std::string_view name, std::optional<std::int64_t> value) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+  if (value) util::append_int(out, *value);
+  else out += "null";
+}
+
+}  // namespace
+
+EventEncoder::EventEncoder(TableShape shape, EventOptions options) : shape_(std::move(shape)), opt_(std::move(options)) {
+  for (const auto& c : shape_.columns) {
+    quoted_names_.push_back(quoted(c.name));
+    key_flags_.push_back(is_key(c.name));
+  }
+  source_head_ = "{\"version\":";
+  util::append_json_string(source_head_, RELAY_VERSION);
+  source_head_ += ",\"connector\":\"postgresql\",\"name\":";
+  util::append_json_string(source_head_, opt_.topic_prefix);
+  db_field_ = ",\"db\":";
+  util::append_json_string(db_field_, shape_.database);
+  table_fields_ = ",\"schema\":";
+  util::append_json_string(table_fields_, shape_.schema);
+  table_fields_ += ",\"table\":";
+  util::append_json_string(table_fields_, shape_.table);
+  build_schemas();
+}
+
+bool EventEncoder::is_key(std::string_view name) const {
+  for (const auto& k : shape_.key)
+    if (k == name) return true;
+  return false;
+}
+
+void EventEncoder::build_schemas() {
+  std::string base = opt_.topic_prefix + "." + shape_.schema + "." + shape_.table;
+  // The key: its columns in key order, none optional.
+  key_schema_ = "{\"type\":\"struct\",\"fields\":[";
+  bool first = true;
+  for (const auto& k : shape_.key)
+    for (const auto& c : shape_.columns)
+      if (c.name == k && !omitted(c.type)) {
+        if (!first) key_schema_ += ',';
+        first = false;
+        append_field_schema(c.type, c.name, false, opt_.modes, key_schema_);
+      }
+  key_schema_ += "],\"optional\":false,\"name\":";
+  util::append_json_string(key_schema_, base + ".Key");
+  key_schema_ += '}';
+
+  std::string row = "{\"type\":\"struct\",\"fields\":[";
+  first = true;
+  for (const auto& c : shape_.columns) {
+    if (omitted(c.type)) continue;
+    if (!first) row += ',';
+    first = false;
+    append_field_schema(c.type, c.name, c.optional, opt_.modes, row);
+  }
+  row += "],\"optional\":true,\"name\":";
+  util::append_json_string(row, base + ".Value");
+  value_schema_ = "{\"type\":\"struct\",\"fields\":[";
+  value_schema_ += row + ",\"field\":\"before\"},";
+  value_schema_ += row + ",\"field\":\"after\"},";
+  value_schema_ += kSourceSchema;
+  value_schema_ += ',';
+  value_schema_ += kTransactionSchema;
+  value_schema_ += ',';
+  value_schema_ += kEnvelopeTail;
+  value_schema_ += "],\"optional\":false,\"name\":";
+  util::append_json_string(value_schema_, base + ".Envelope");
+  value_schema_ += ",\"version\":2}";
+}
+
+const Column* EventEncoder::column_named(std::string_view quoted_name, std::size_t& hint) const {
+  // to_jsonb writes a row's fields in the table's order: the next column is almost always the one.
+  if (hint < quoted_names_.size() && quoted_names_[hint] == quoted_name) return &shape_.columns[hint++];
+  for (std::size_t i = 0; i < quoted_names_.size(); ++i)
+    if (quoted_names_[i] == quoted_name) {
+      hint = i + 1;
+      return &shape_.columns[i];
+    }
+  return nullptr;
+}
+
+std::vector<std::string> EventEncoder::unknown_fields(std::string_view row) const {
+  std::size_t hint = 0;
+  std::vector<std::string> unknown;
+  js::each_field(row, [&](std::string_view key, std::string_view) {
+    if (!column_named(key, hint)) unknown.emplace_back(key);
+  }, /*trusted=*/true);
+  return unknown;
+}
+
+bool EventEncoder::append_row(std::string_view row, bool key_only, std::string& out, std::string& error) const {
+  out += '{';
+  bool first = true, ok = true;
+  std::size_t hint = 0;
+  bool well_formed = js::each_field(row, [&](std::string_view key, std::string_view value) {
+    if (!ok) return;
+    const Column* c = column_named(key, hint);
+    if (c && (omitted(c->type) || (key_only && !key_flags_[static_cast<std::size_t>(c - shape_.columns.data())]))) return;
+    if (!c && key_only) return;
+    if (!first) out += ',';
+    first = false;
+    out += key;
+    out += ':';
+    if (!c) {  // a column dropped since the row was written: its value as to_jsonb wrote it
+      out += value;
+      return;
+    }
+    std::string why;
+    if (!debezium::append_value(c->type, value, opt_.modes, out, why)) {
+      ok = false;
+      error = "column \"" + c->name + "\": " + why;
+    }
+  }, /*trusted=*/true);
+  if (!well_formed && ok) {
+    ok = false;
+    error = "the row is not a JSON object";
+  }
+  out += '}';
+  return ok;
+}
+
+bool EventEncoder::append_key(std::string_view row, std::string& out, std::string& error) const {
+  if (shape_.key.empty()) return true;
+  std::string payload = "{";
+  for (std::size_t k = 0; k < shape_.key.size(); ++k) {
+    std::size_t i = 0;
+    while (i < shape_.columns.size() && shape_.columns[i].name != shape_.key[k]) ++i;
+    if (i == shape_.columns.size()) {
+      error = "the key column \"" + shape_.key[k] + "\" is not a column of the table";
+      return false;
+    }
+    std::string_view value;
+    if (!js::field(row, shape_.columns[i].name, value)) value = "null";
+    if (k) payload += ',';
+    payload += quoted_names_[i];
+    payload += ':';
+    std::string why;
+    if (!debezium::append_value(shape_.columns[i].type, value, opt_.modes, payload, why)) {
+      error = "key column \"" + shape_.key[k] + "\": " + why;
+      return false;
+    }
+  }
+  payload += '}';
+  if (!opt_.schemas) {
+    out += payload;
+    return true;
+  }
+  out += "{\"schema\":";
+  out += key_schema_;
+  out += ",\"payload\":";
+  out += payload;
+  out += '}';
+  return true;
+}
+
+bool EventEncoder::append_value(char op, std::string_view before, std::string_view after, const SourceInfo& source,
+                                std::string& out, std::string& error) const {
+  if (opt_.schemas) {
+    out += "{\"schema\":";
+    out += value_schema_;
+    out += ",\"payload\":";
+  }
+  out += "{\"before\":";
+  const char identity = shape_.replica_identity;
+  if (before.empty() || identity == 'n') out += "null";
+  else if (!append_row(before, identity != 'f', out, error)) return false;
+  out += ",\"after\":";
+  if (after.empty()) out += "null";
+  else if (!append_row(after, false, out, error)) return false;
+
+  out += ",\"source\":";
+  out += source_head_;
+  const Stamps committed = stamps_of(source.committed_at);
+  append_number(out, "ts_ms", committed.ms);
+  out += ",\"snapshot\":";
+  util::append_json_string(out, source.snapshot);
+  out += db_field_;
+  out += ",\"sequence\":";
+  if (source.lsn) {  // Debezium's [last committed LSN, this event's LSN], as a string
+    out += "\"[null,\\\"";
+    util::append_int(out, static_cast<std::int64_t>(*source.lsn));
+    out += "\\\"]\"";
+  } else {
+    out += "null";
+  }
+  append_number(out, "ts_us", committed.us);
+  append_number(out, "ts_ns", committed.ns);
+  out += table_fields_;
+  append_number(out, "txId", source.tx_id);
+  append_number(out, "lsn", source.lsn ? std::optional<std::int64_t>(static_cast<std::int64_t>(*source.lsn)) : std::nullopt);
+  out += ",\"xmin\":null},\"transaction\":null,\"op\":\"";
+  out += op;
+  out += '"';
+  // When the relay made the event.
+  const Stamps now = stamps_of(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  append_number(out, "ts_ms", now.ms);
+  append_number(out, "ts_us", now.us);
+  append_number(out, "ts_ns", now.ns);
+  out += '}';
+  if (opt_.schemas) out += '}';
+  return true;
+}
+
+}  // namespace relay::debezium

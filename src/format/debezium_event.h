@@ -1,0 +1,82 @@
+// Debezium's change event for one row change: the record key (the key columns as an object) and the
+// value {before, after, source, transaction, op, ts_ms, ts_us, ts_ns}, each optionally wrapped in
+// Kafka Connect's JsonConverter envelope {"schema", "payload"} with the schema Debezium derives from
+// the table. A drop-in for consumers written for the Debezium PostgreSQL connector. Pure: no I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "format/debezium_types.h"
+
+namespace relay::debezium {
+
+struct Column {
+  std::string name;
+  PgType type;
+  bool optional = true;  // the column takes NULL
+};
+
+// A table as the events describe it.
+struct TableShape {
+  std::string database, schema, table;
+  std::vector<Column> columns;    // in the table's order
+  std::vector<std::string> key;   // the key columns, in key order; empty: the events have no key
+  char replica_identity = 'd';    // pg_class.relreplident: d(efault), f(ull), i(ndex), n(othing)
+};
+
+struct EventOptions {
+  std::string topic_prefix;  // source.name and the first part of every schema name
+  bool schemas = false;      // wrap key and value in {"schema": …, "payload": …}
+  Modes modes;
+};
+
+// What the value's source block says beside the table.
+struct SourceInfo {
+  double committed_at = 0;             // unix seconds (source.ts_ms)
+  std::string_view snapshot = "false";  // "true" for a backfilled row, "last" for a backfill's last row
+  std::optional<std::int64_t> tx_id;
+  std::optional<std::uint64_t> lsn;    // read from the WAL: the transaction's commit LSN
+};
+
+class EventEncoder {
+ public:
+  EventEncoder(TableShape shape, EventOptions options);
+
+  const TableShape& shape() const { return shape_; }
+  // The fields of `row` (a to_jsonb object) that are no column of the shape, as to_jsonb quotes
+  // them: after the table gained or renamed a column its shape must be read again. A field the
+  // table no longer has (a row written before its column was dropped) is written as it is.
+  std::vector<std::string> unknown_fields(std::string_view row) const;
+
+  // Appends the record key of `row`: {"id":1}, in the envelope with schemas. Appends nothing for a
+  // table without key columns (a null key).
+  bool append_key(std::string_view row, std::string& out, std::string& error) const;
+
+  // Appends the value of a change: `op` is c, u, d, r or t; `before` and `after` are to_jsonb
+  // objects or empty (null). A `before` is written whole with REPLICA IDENTITY FULL, else as its
+  // key columns (what Debezium's events carry then), and not at all with REPLICA IDENTITY NOTHING.
+  bool append_value(char op, std::string_view before, std::string_view after, const SourceInfo& source,
+                    std::string& out, std::string& error) const;
+
+ private:
+  // {"column": value, ...} of the fields of `row` (only its key columns when `key_only`).
+  bool append_row(std::string_view row, bool key_only, std::string& out, std::string& error) const;
+  const Column* column_named(std::string_view quoted_name, std::size_t& hint) const;
+  bool is_key(std::string_view name) const;
+  void build_schemas();
+
+  TableShape shape_;
+  EventOptions opt_;
+  std::vector<std::string> quoted_names_;  // each column's name as a JSON string, as to_jsonb writes it
+  std::vector<bool> key_flags_;            // per column: part of the key
+  std::string key_schema_;                 // {"schema": … ,"payload": with schemas
+  std::string value_schema_;
+  std::string source_head_;                // the source block's fixed fields, from its start
+  std::string db_field_, table_fields_;    // its fixed fields further on: ,"db":… and ,"schema":…,"table":…
+};
+
+}  // namespace relay::debezium

@@ -1,0 +1,48 @@
+// Column values and their Kafka Connect schemas as the Debezium PostgreSQL connector writes them
+// through Kafka's JsonConverter, per its data type mappings and handling modes. The relay reads a
+// row as to_jsonb renders it (trigger capture, the WAL's rows, backfill alike) and knows each
+// column's type from the catalog, so each value is converted from to_jsonb's text. Pure: no I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/debezium_modes.h"
+
+namespace relay::debezium {
+
+// A column's type as pg_type describes it, a domain resolved to its base type.
+struct PgType {
+  std::uint32_t oid = 0;      // the base type's oid (an array's own oid, e.g. 1007 for int4[])
+  std::int32_t typmod = -1;   // atttypmod, or the domain's typtypmod; -1 when none
+  char typtype = 'b';         // pg_type.typtype of the base: b, e (enum), r (range), m (multirange), c (composite)
+  std::uint32_t element = 0;  // an array's element type, a domain resolved (0: not an array)
+  char element_typtype = 'b';
+  std::string name;           // pg_type.typname of the base (named in errors and for unknown types)
+  std::string enum_labels;    // an enum's labels in order, comma-separated (io.debezium.data.Enum's "allowed")
+  std::string element_name;   // an array's element type: its typname and enum labels
+  std::string element_enum_labels;
+};
+
+// Appends the JSON value Debezium writes for a column of `type` whose value to_jsonb rendered as
+// `json` ("null" for NULL). Returns false, with `error` naming the value and the type, when the
+// text cannot be read as that type, when Debezium has no form for the value (numeric NaN or
+// Infinity as a precise Decimal) or when the type is omitted(); `out` is then left as it was.
+bool append_value(const PgType& type, std::string_view json, const Modes& modes, std::string& out, std::string& error);
+
+// Appends the value Debezium writes for an unchanged TOASTed value it could not read
+// (`__debezium_unavailable_value`, in the form the column's type takes: bytes base64-encoded...);
+// null where Debezium has no placeholder of the column's type. Nothing for an omitted() type.
+void append_unavailable(const PgType& type, const Modes& modes, std::string& out);
+
+// Appends the Connect schema of a field of `type`, its keys in JsonConverter's order:
+// {"type":…[,"items":{…}|,"fields":[…]],"optional":…[,"name":…,"version":…,"doc":…,"parameters":{…}],"field":"<field>"}.
+// Nothing for an omitted() type.
+void append_field_schema(const PgType& type, std::string_view field, bool optional, const Modes& modes, std::string& out);
+
+// Whether Debezium leaves a column of `type` out of its events (a type it does not map, with its
+// include.unknown.datatypes off).
+bool omitted(const PgType& type);
+
+}  // namespace relay::debezium

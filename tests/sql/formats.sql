@@ -1,0 +1,46 @@
+-- Message formats in pipeline configs: "format": "debezium" (Debezium's topic naming for a Kafka sink
+-- with no topic; its options) and "cloudevents_mode"; options of a format refused without it.
+
+CREATE FUNCTION fwd(p_config text) RETURNS jsonb LANGUAGE sql
+AS $$ SELECT pgtrickle.relay_normalize_config('forward', p_config::jsonb, 'p') $$;
+
+DO $$
+BEGIN
+  -- The README's Debezium example, as written.
+  CREATE TABLE customers (id serial PRIMARY KEY, first_name text NOT NULL, last_name text NOT NULL, email text NOT NULL);
+  PERFORM pgtrickle.enable_outbox('customers');
+  PERFORM pgtrickle.set_relay_outbox('customers-to-kafka', config => '{
+    "stream_table": "customers", "sink_type": "kafka", "brokers": "kafka1:9092",
+    "format": "debezium", "topic_prefix": "PostgreSQL_server"}'::jsonb);
+  PERFORM assert_eq((SELECT config #>> '{sink,topic}' FROM pgtrickle.relay_outbox_config WHERE name = 'customers-to-kafka'),
+                    'PostgreSQL_server.{schema}.{table}', 'Debezium''s topic naming when no topic is given');
+  -- Without topic_prefix: the pipeline's name.
+  PERFORM assert_eq(fwd('{"stream_table": "t", "sink_type": "kafka", "brokers": "k:9092", "format": "debezium"}') #>> '{sink,topic}',
+                    'p.{schema}.{table}', 'the topic prefix defaults to the pipeline''s name');
+  -- A topic given is kept.
+  PERFORM assert_eq(fwd('{"stream_table": "t", "sink_type": "kafka", "brokers": "k:9092", "topic": "cdc", "format": "debezium",
+                          "schemas": true, "tombstones": false, "decimal_handling": "string", "time_precision": "connect",
+                          "binary_handling": "base64-url-safe", "interval_handling": "string"}'),
+    '{"source": {"type": "outbox", "stream_table": "t"}, "sink": {"type": "kafka", "brokers": "k:9092", "topic": "cdc"},
+      "format": "debezium", "schemas": true, "tombstones": false, "decimal_handling": "string", "time_precision": "connect",
+      "binary_handling": "base64-url-safe", "interval_handling": "string"}'::jsonb, 'every Debezium option');
+  PERFORM assert_eq(fwd('{"stream_table": "t", "sink_type": "webhook", "url": "http://h/x", "format": "cloudevents",
+                          "cloudevents_mode": "binary"}') ->> 'cloudevents_mode', 'binary', 'CloudEvents binary mode');
+
+  -- Wrong values and combinations, each named with what to write.
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "kafka", "brokers": "k:9092", "topic": "x", "schemas": true}') $q$,
+                       '"schemas" shapes Debezium''s change events: it needs "format": "debezium"');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "json", "cloudevents_mode": "binary"}') $q$,
+                       '"cloudevents_mode" says how CloudEvents travel: it needs "format": "cloudevents"');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "debezium", "granularity": "delta"}') $q$,
+                       'it needs "granularity": "row", got "delta"');
+  PERFORM expect_error($q$ SELECT fwd('{"source": {"type": "pgstream", "stream_id": 1}, "sink": {"type": "stdout"}, "format": "debezium"}') $q$,
+                       'a pgstream stream sends the events its subscriptions define');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "debezium", "decimal_handling": "exact"}') $q$,
+                       '"precise", "double", "string"');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "debezium", "topic_prefix": ""}') $q$,
+                       '"topic_prefix" must not be empty');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "avro"}') $q$,
+                       '"json", "cloudevents", "debezium"');
+END
+$$;
