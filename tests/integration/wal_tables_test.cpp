@@ -321,3 +321,39 @@ TEST(WalTables, ATomlPipelineCapturesWhatTheRelaysLoginOwnsAndIsRefusedTheRest) 
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 1; }, 15s)) << relay.err();
   EXPECT_EQ(json_lines(out)[0]["payload"], json::parse(R"({"id":1,"v":"one"})"));
 }
+
+// A whole database through one slot with "format": "debezium": each table's events describe it
+// (its schema and name, its key, its columns as the WAL gives them), with the transaction and the
+// commit's LSN; a table created while the pipeline runs too.
+TEST(WalTables, DebeziumEventsDescribeEachTableTheyCameFrom) {
+  TestDb db;
+  std::string url = replication_login_url(db);
+  db.exec("CREATE SCHEMA sales");
+  db.exec("CREATE TABLE sales.orders (id int PRIMARY KEY, total numeric(10,2) NOT NULL)");
+  db.exec("CREATE TABLE customers (id int PRIMARY KEY, name text)");
+  std::string out = work_dir() + "/wal-tables-dbz-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "cdc", {{"source", {{"type", "wal"}, {"tables", {"public.*", "sales.*"}}}},
+                                  {"sink", {{"type", "file"}, {"path", out}}}, {"format", "debezium"}, {"topic_prefix", "shop"}});
+  RelayProcess relay(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  db.exec("BEGIN; INSERT INTO sales.orders VALUES (1, 9.99); INSERT INTO customers VALUES (7, 'Ann'); COMMIT");
+  db.exec("CREATE TABLE notes (k text PRIMARY KEY, body text)");
+  db.exec("INSERT INTO notes VALUES ('a', 'later')");
+  db.exec("DELETE FROM customers");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 4; }, 15s)) << relay.err();
+  std::this_thread::sleep_for(300ms);
+  auto m = json_lines(out);
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0]["source"]["schema"], "sales");
+  EXPECT_EQ(m[0]["source"]["table"], "orders");
+  EXPECT_EQ(m[0]["after"]["total"], "A+c=") << "Decimal(10,2) 9.99: the unscaled 999, base64";
+  EXPECT_EQ(m[1]["source"]["table"], "customers");
+  EXPECT_EQ(m[0]["source"]["txId"], m[1]["source"]["txId"]) << "one transaction";
+  EXPECT_EQ(m[0]["source"]["lsn"], m[1]["source"]["lsn"]) << "its commit's LSN";
+  EXPECT_EQ(m[0]["source"]["name"], "shop");
+  EXPECT_EQ(m[2]["source"]["table"], "notes");
+  EXPECT_EQ(m[2]["after"], json({{"k", "a"}, {"body", "later"}}));
+  EXPECT_EQ(m[3]["op"], "d");
+  EXPECT_EQ(m[3]["before"], json({{"id", 7}})) << "REPLICA IDENTITY DEFAULT: the key";
+  EXPECT_GT(m[2]["source"]["lsn"].get<long long>(), m[0]["source"]["lsn"].get<long long>());
+}
