@@ -54,8 +54,12 @@ install(FILES deploy/config/pgtrickle-relay.env DESTINATION ${RELAY_CONFIG_DIR}
         PERMISSIONS OWNER_READ OWNER_WRITE)  # secrets: read by systemd as root before it drops to the service's user
 
 set(doc ${CMAKE_INSTALL_DOCDIR})
-install(FILES README.md SECURITY.md docs/architecture.md docs/config-reference.md docs/faults.md docs/observability.md
-              deploy/debian/copyright DESTINATION ${doc})
+# The README beside docs/ as in the repository, so that the README's and the pages' links resolve.
+file(GLOB doc_pages CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/*.md)
+file(GLOB doc_backend_pages CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/backends/*.md)
+install(FILES README.md SECURITY.md deploy/debian/copyright DESTINATION ${doc})
+install(FILES ${doc_pages} DESTINATION ${doc}/docs)
+install(FILES ${doc_backend_pages} DESTINATION ${doc}/docs/backends)
 install(FILES deploy/config/pgtrickle-relay.toml DESTINATION ${doc}/examples)
 install(FILES docs/prometheus/alerts.yml DESTINATION ${doc}/examples/prometheus)
 install(FILES docs/grafana/pgtrickle-relay.json DESTINATION ${doc}/examples/grafana)

@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh relay    only what building the binary and running the demo need
 #                                    (scripts/demo.sh; the Dockerfile's build stage without PostgreSQL)
 #   scripts/install-deps.sh arm64    the arm64 cross build (scripts/package.sh --arch arm64): the cross
-#                                    compiler, the :arm64 libraries and qemu-user-static to run the binary
+#                                    compiler, ccache, the :arm64 libraries and qemu-user-static to run the binary
 set -euo pipefail
 what=${1:-all}
 # Building the relay with every backend.
@@ -35,8 +35,10 @@ case "$what" in
     # The libraries' arm64 builds install beside the native ones (Multi-Arch: same). libpq-dev is not
     # Multi-Arch, so only libpq5:arm64 is installed: the headers are the native package's and
     # cmake/toolchain-aarch64.cmake links the arm64 library. Header-only libraries are the native ones.
+    # ccache keeps the cross build's objects outside the tree (scripts/package.sh), so the build of a
+    # fresh clone reuses the last one's.
     packages+=(
-      crossbuild-essential-arm64 qemu-user-static
+      crossbuild-essential-arm64 qemu-user-static ccache
       libpq5:arm64 libtomlplusplus-dev:arm64 libspdlog-dev:arm64 libfmt-dev:arm64
       libmicrohttpd-dev:arm64 libssl-dev:arm64 libcurl4-openssl-dev:arm64
       librdkafka-dev:arm64 libnats-dev:arm64 libhiredis-dev:arm64 librabbitmq-dev:arm64

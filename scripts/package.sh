@@ -20,6 +20,20 @@ while [ $# -gt 0 ]; do
   esac
 done
 out=$(realpath -m "${1:-$root/build}")
+
+# The cross build's compiler cache (ccache, from scripts/install-deps.sh arm64): kept outside the tree
+# so that a fresh clone, as CI makes for each run, compiles only what changed since the last build.
+# Paths under the tree are hashed relative to it, so clones in other directories share the objects.
+# Sets $launcher, CMake's compiler launcher ("" without ccache).
+launcher=""
+use_compiler_cache() {
+  command -v ccache >/dev/null || return 0
+  export CCACHE_DIR=${CCACHE_DIR:-/var/cache/pgtrickle-relay/ccache}
+  export CCACHE_BASEDIR=$root
+  # Without the shared directory (not root): ccache's own, under the home directory.
+  mkdir -p "$CCACHE_DIR" 2>/dev/null && [ -w "$CCACHE_DIR" ] || unset CCACHE_DIR
+  launcher=ccache
+}
 run=()  # how this machine runs the package's binary
 if [ "$arch" = "$(dpkg --print-architecture)" ]; then
   build="$root/build"
@@ -39,10 +53,12 @@ if [ -n "$build_first" ] && [ -z "${run[*]}" ]; then
     cmake --build "$build" --target pgtrickle-relay relay_man_page >&2
   fi
 elif [ -n "$build_first" ]; then
-  # The relay alone, with the flags of scripts/build.sh.
-  if [ ! -f "$build/CMakeCache.txt" ]; then
+  # The relay alone, with the flags of scripts/build.sh, through the compiler cache when there is one.
+  use_compiler_cache
+  if ! grep -qx "CMAKE_CXX_COMPILER_LAUNCHER:STRING=$launcher" "$build/CMakeCache.txt" 2>/dev/null; then
     cmake -S "$root" -B "$build" -G Ninja --toolchain "$root/cmake/toolchain-aarch64.cmake" -DCMAKE_BUILD_TYPE=Release \
           -DCMAKE_INSTALL_PREFIX=/usr -DRELAY_GIT_REVISION="${RELAY_GIT_REVISION:-}" \
+          -DCMAKE_C_COMPILER_LAUNCHER:STRING="$launcher" -DCMAKE_CXX_COMPILER_LAUNCHER:STRING="$launcher" \
           -DRELAY_BUILD_TESTS=OFF -DRELAY_BUILD_BENCH=OFF >/dev/null
   fi
   cmake --build "$build" --parallel "$(nproc)" --target pgtrickle-relay >&2

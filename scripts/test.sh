@@ -5,6 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/install-deps.sh
+scripts/install-deps.sh arm64  # the arm64 package's cross build and qemu (tests/package/check-arm64.sh)
 scripts/build.sh
 
 work=$(mktemp -d /tmp/pgtrickle-relay-test.XXXXXX)

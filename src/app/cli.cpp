@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -101,22 +104,69 @@ int init_logging(const Settings& s) {
   return 0;
 }
 
-int cmd_run(Settings s) {
-  log::Logger log("relay");
-  auto url = resolve_secret_string(s.postgres_url);
-  if (!url) {
-    log.error("The PostgreSQL URL cannot be resolved.", {{"error", url.error().message}});
-    return 2;
+// How long a stop may take beyond the pipelines' drain limit: closing the sinks and the sessions.
+constexpr std::chrono::seconds kStopMargin{5};
+
+// Bounds a stop: once armed, the process exits with status 1 unless the stop finishes in time. A
+// libpq call blocked on a connection whose server vanished (the network taken down with the stop)
+// would otherwise hold the relay until it is killed. Exiting then loses nothing: delivery is at
+// least once, and a position is stored only after the target accepted what it covers.
+class StopWatchdog {
+ public:
+  explicit StopWatchdog(const HealthBoard& health) : health_(health) {}
+  ~StopWatchdog() { finished(); }
+  StopWatchdog(const StopWatchdog&) = delete;
+  StopWatchdog& operator=(const StopWatchdog&) = delete;
+
+  // Starts the clock (once); callable from any thread.
+  void arm(std::chrono::milliseconds limit) {
+    std::lock_guard lock(mu_);
+    if (done_ || thread_.joinable()) return;
+    thread_ = std::thread([this, limit] { watch(limit); });
   }
-  if (s.config.size()) {
-    std::vector<std::string> problems;
-    load_config_file(s.config, problems);
-    if (!problems.empty()) {
-      for (const auto& p : problems) log.error("The config file has a problem.", {{"problem", p}});
-      return 2;
+  // What the stop waits for now, named in the error if it does not finish.
+  void waiting_for(std::string what) {
+    std::lock_guard lock(mu_);
+    waiting_for_ = std::move(what);
+  }
+  void finished() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
     }
+    done_cv_.notify_all();
+    if (thread_.joinable()) thread_.join();  // arm() starts no thread once done_ is set
   }
-  // Signals are taken by one thread so that every other thread runs undisturbed.
+
+ private:
+  void watch(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    if (done_cv_.wait_for(lock, limit, [this] { return done_; })) return;
+    log::Logger("relay").error(
+        "The stop did not finish in time; exiting without waiting. What was in flight is delivered again at the next "
+        "start (delivery is at least once).",
+        {{"waiting_for", waiting_for_}, {"pipelines_not_stopped", pipelines_not_stopped()},
+         {"limit_seconds", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(limit).count())}});
+    std::_Exit(1);  // no destructor may run: they would wait for the blocked threads
+  }
+  std::string pipelines_not_stopped() const {
+    std::vector<std::string> names;
+    for (const auto& p : health_.snapshot())
+      if (p.state != "stopped" && p.state != "invalid") names.push_back(p.name);
+    return names.empty() ? "none" : util::join(names, ", ");
+  }
+
+  const HealthBoard& health_;
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  std::string waiting_for_;
+  std::thread thread_;
+};
+
+// Blocks the signals the relay takes in every thread, so that only take_signals sees them and the others
+// run undisturbed; ignores SIGPIPE.
+sigset_t block_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -124,18 +174,43 @@ int cmd_run(Settings s) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
 
-  if (!(s.lease_timeout >= 1 && s.lease_timeout <= 3600)) {
-    log.error("--lease-timeout must be between 1 and 3600 seconds.", {{"value", fmt::format("{}", s.lease_timeout)}});
-    return 2;
+// The signal thread: SIGHUP reloads; SIGTERM or SIGINT stops the supervisor, the watchdog bounding the
+// stop. Returns after a stop, or when `ended` is set and this thread is woken.
+void take_signals(const sigset_t& set, Supervisor& supervisor, StopWatchdog& watchdog, std::chrono::milliseconds stop_limit,
+                  const std::atomic<bool>& ended) {
+  log::Logger log("relay");
+  for (;;) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (ended) return;  // the supervisor ended by itself and woke this thread
+    if (sig == SIGHUP) {  // systemctl reload: re-read the config file and the catalog
+      log.info("Received SIGHUP; reloading the configuration.");
+      supervisor.request_reload();
+      continue;
+    }
+    if (const char* reason = relay_stop_reason())
+      log.info("Stopping; draining.", {{"reason", reason}});
+    else
+      log.info("Received a stop signal; draining.", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    watchdog.arm(stop_limit);
+    supervisor.request_stop();
+    return;
   }
-  metrics::Registry registry;
-  HealthBoard health;
+}
+
+// Runs the relay until it is stopped; returns once every part of it has ended (2 when /metrics cannot
+// be served).
+int run_until_stopped(const Settings& s, const std::string& url, const sigset_t& signals_taken, metrics::Registry& registry,
+                      HealthBoard& health, StopWatchdog& watchdog) {
+  log::Logger log("relay");
   RelayContext ctx;
   ctx.worker_id = worker_id();
-  Ownership ownership(*url, ctx.worker_id, std::chrono::milliseconds(static_cast<long long>(s.lease_timeout * 1000)));
+  Ownership ownership(url, ctx.worker_id, std::chrono::milliseconds(static_cast<long long>(s.lease_timeout * 1000)));
   ctx.ownership = &ownership;
-  ctx.postgres_url = *url;
+  ctx.postgres_url = url;
   ctx.relay_group_id = s.relay_group_id;
   ctx.metrics = &registry;
   ctx.health = &health;
@@ -152,32 +227,47 @@ int cmd_run(Settings s) {
   }
   log.info("Serving /metrics and /health.", {{"port", std::to_string(admin.port())}});
   Supervisor supervisor(ctx, s.config.empty() ? std::nullopt : std::optional<std::string>(s.config));
-  std::atomic<bool> stopped{false};
-  std::thread signals([&] {
-    for (;;) {
-      int sig = 0;
-      sigwait(&set, &sig);
-      if (stopped) return;  // the supervisor ended by itself and woke this thread
-      if (sig == SIGHUP) {  // systemctl reload: re-read the config file and the catalog
-        log.info("Received SIGHUP; reloading the configuration.");
-        supervisor.request_reload();
-        continue;
-      }
-      if (const char* reason = relay_stop_reason())
-        log.info("Stopping; draining.", {{"reason", reason}});
-      else
-        log.info("Received a stop signal; draining.", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-      supervisor.request_stop();
-      return;
-    }
-  });
+  std::atomic<bool> ended{false};
+  std::thread signals(take_signals, std::cref(signals_taken), std::ref(supervisor), std::ref(watchdog),
+                      ctx.drain_timeout + kStopMargin, std::cref(ended));
+  watchdog.waiting_for("the supervisor: its database session and the pipelines' drain");
   supervisor.run();
+  watchdog.waiting_for("the /metrics and /health server");
   admin.stop();
-  stopped = true;
+  ended = true;
   pthread_kill(signals.native_handle(), SIGTERM);  // ends the sigwait if no signal came (stop by other means)
   signals.join();
-  log.info("pgtrickle-relay stopped.");
+  watchdog.waiting_for("the lease session");  // Ownership's destructor ends it, on return
   return 0;
+}
+
+int cmd_run(Settings s) {
+  log::Logger log("relay");
+  auto url = resolve_secret_string(s.postgres_url);
+  if (!url) {
+    log.error("The PostgreSQL URL cannot be resolved.", {{"error", url.error().message}});
+    return 2;
+  }
+  if (s.config.size()) {
+    std::vector<std::string> problems;
+    load_config_file(s.config, problems);
+    if (!problems.empty()) {
+      for (const auto& p : problems) log.error("The config file has a problem.", {{"problem", p}});
+      return 2;
+    }
+  }
+  const sigset_t signals_taken = block_signals();
+  if (!(s.lease_timeout >= 1 && s.lease_timeout <= 3600)) {
+    log.error("--lease-timeout must be between 1 and 3600 seconds.", {{"value", fmt::format("{}", s.lease_timeout)}});
+    return 2;
+  }
+  metrics::Registry registry;
+  HealthBoard health;
+  StopWatchdog watchdog(health);
+  int rc = run_until_stopped(s, *url, signals_taken, registry, health, watchdog);
+  watchdog.finished();
+  if (rc == 0) log.info("pgtrickle-relay stopped.");
+  return rc;
 }
 
 int cmd_install(const Settings& s) {

@@ -70,7 +70,9 @@ std::string man_page(const CLI::App& app) {
          "\\fB${FILE:\\fR\\fIpath\\fR\\fB}\\fR to read a secret; secrets are never logged.\n";
   out += ".SH SIGNALS\n"
          ".TP\n\\fBSIGTERM\\fR, \\fBSIGINT\\fR\nStop: each pipeline drains its batch, acknowledges what was delivered and "
-         "stops; the process exits 0.\n"
+         "stops; the process exits 0. A stop that has not finished 15 seconds after the signal (a database or broker that no "
+         "longer answers) is cut short: the process logs what it waited for and exits 1; what was in flight is delivered "
+         "again at the next start.\n"
          ".TP\n\\fBSIGHUP\\fR\nRe\\-read the \\fB\\-\\-config\\fR file and the SQL catalog now, and restart the pipelines whose "
          "configuration changed (the file is also re\\-read when it changes). A file with problems keeps the previous pipelines "
          "running. The \\fB[global]\\fR settings apply at the next start.\n";

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 
 namespace relay::pg {
 
@@ -122,9 +123,29 @@ Result<Connection> Connection::open_isolated(const std::string& conninfo, const 
   return connect(keys, vals);
 }
 
-Result<Connection> Connection::connect(const char* const* keys, const char* const* vals) {
+namespace {
+
+// A server that vanished without a word (its host or the network gone) is noticed within about 30 s,
+// not when the kernel's retransmissions give up after many minutes: TCP keepalives while a
+// connection is idle, and a limit on how long sent data may go unacknowledged. They come first, so
+// the connection string's own values win.
+constexpr const char* kLivenessKeys[] = {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                         "tcp_user_timeout"};
+constexpr const char* kLivenessValues[] = {"1", "15", "5", "3", "30000"};
+
+}  // namespace
+
+Result<Connection> Connection::connect(const char* const* given_keys, const char* const* given_vals) {
+  std::vector<const char*> keys(std::begin(kLivenessKeys), std::end(kLivenessKeys));
+  std::vector<const char*> vals(std::begin(kLivenessValues), std::end(kLivenessValues));
+  for (; *given_keys; ++given_keys, ++given_vals) {
+    keys.push_back(*given_keys);
+    vals.push_back(*given_vals);
+  }
+  keys.push_back(nullptr);
+  vals.push_back(nullptr);
   Connection c;
-  c.conn_ = std::shared_ptr<PGconn>(PQconnectdbParams(keys, vals, 1), &PQfinish);
+  c.conn_ = std::shared_ptr<PGconn>(PQconnectdbParams(keys.data(), vals.data(), 1), &PQfinish);
   if (!c.conn_) return retriable("cannot allocate a PostgreSQL connection");
   if (PQstatus(c.conn_.get()) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(c.conn_.get());

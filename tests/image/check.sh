@@ -29,6 +29,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
+. "$root/tests/support/demo-pipeline.sh"
 started_at=$SECONDS
 for tool in podman buildah runc; do
   command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
@@ -61,46 +62,22 @@ podman run --rm --network=host --no-healthcheck --entrypoint sh "$tag" -c '
 echo "no compiler, no development package, no build tree; /usr/bin/pgtrickle-relay and its copyright"
 
 step "The image installs the SQL and relays the demo's rows (as uid 10001)"
-psql -X -q -v ON_ERROR_STOP=1 "$url" -c "CREATE DATABASE $db" >/dev/null
-dburl="${url%/*}/$db"
-sql() { psql -X -q -v ON_ERROR_STOP=1 "$dburl" "$@"; }
-podman run --rm --network=host --no-healthcheck "$tag" install --postgres-url "$dburl" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "pgtrickle-relay install"; }
-sql >/dev/null <<'SQL'
-CREATE TABLE orders (id int PRIMARY KEY, customer text NOT NULL, amount numeric NOT NULL);
-SELECT pgtrickle.enable_outbox('orders');
-SELECT pgtrickle.set_relay_outbox('orders-to-stdout', config => '{"stream_table": "orders", "sink_type": "stdout"}'::jsonb);
-SQL
+demo_database "$url" "$db"
+podman run --rm --network=host --no-healthcheck "$tag" install --postgres-url "$demo_url" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "pgtrickle-relay install"; }
+demo_pipeline
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # The health check's timer needs systemd; `podman healthcheck run` below runs it as the timer would.
 : >"$work/messages.jsonl"; : >"$work/relay.log"
 podman run --name "$name" --network=host --stop-timeout 30 --health-interval=disable \
-  -e PGTRICKLE_RELAY_POSTGRES_URL="$dburl" -e PGTRICKLE_RELAY_METRICS_ADDR="127.0.0.1:$port" \
+  -e PGTRICKLE_RELAY_POSTGRES_URL="$demo_url" -e PGTRICKLE_RELAY_METRICS_ADDR="127.0.0.1:$port" \
   "$tag" >"$work/messages.jsonl" 2>"$work/relay.log" &
 run_pid=$!
-wait_for() {  # wait_for <seconds> <command...>
-  local until=$((SECONDS + $1)); shift
-  until "$@"; do
-    kill -0 "$run_pid" 2>/dev/null || { cat "$work/relay.log"; fail "the container exited"; }
-    [ "$SECONDS" -lt "$until" ] || { cat "$work/relay.log"; fail "timed out waiting for: $*"; }
-    sleep 0.2
-  done
-}
-wait_for 60 grep -q "Reading the outbox" "$work/relay.log"
+demo_relay_started "$run_pid" "$work/messages.jsonl" "$work/relay.log"
 pid=$(podman inspect -f '{{.State.Pid}}' "$name")
 [ "$(ps -o uid= -p "$pid" | tr -d ' ')" = 10001 ] && [ "$(ps -o comm= -p "$pid")" = pgtrickle-relay ] \
   || fail "the container's process $pid is not pgtrickle-relay as uid 10001"
-sql <<'SQL'
-INSERT INTO orders VALUES (1, 'ann', 42.50), (2, 'bob', 7.00);
-UPDATE orders SET amount = 45.00 WHERE id = 1;
-DELETE FROM orders WHERE id = 2;
-SQL
-four() { [ "$(wc -l <"$work/messages.jsonl")" -ge 4 ]; }
-wait_for 30 four
-python3 - "$work/messages.jsonl" <<'PY'
-import json, sys
-ops = [json.loads(line)["op"] for line in open(sys.argv[1])]
-assert ops == ["insert", "insert", "update", "delete"], ops
-PY
+demo_rows
+demo_messages_relayed
 echo "pgtrickle-relay runs as uid 10001 (pid $pid); 4 messages relayed: insert, insert, update, delete"
 
 step "The image's HEALTHCHECK"
@@ -128,7 +105,7 @@ step "The Kubernetes Deployment and Secret under podman kube play"
 # read a Secret it is given); no containerPort (podman would publish it on the host, where the two
 # replicas' 9090 collide); probe ports by number (it resolves no port name); names of this check's
 # own. Each pod has a network of its own (slirp4netns), where 10.0.2.2 is the host's loopback.
-pod_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p._replace(netloc=p.netloc.replace(p.hostname, "10.0.2.2", 1)).geturl())' "$dburl")
+pod_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p._replace(netloc=p.netloc.replace(p.hostname, "10.0.2.2", 1)).geturl())' "$demo_url")
 python3 - "$root/deploy/kubernetes" "$name" "localhost/$tag" "$pod_url" "$work" <<'PY'
 import base64, json, sys, yaml
 manifests, name, image, url, work = sys.argv[1:]
@@ -151,7 +128,7 @@ for v in container["volumeMounts"] + pod["volumes"]:
     v["name"] = f"{name}-{v['name']}"
 yaml.safe_dump(deployment, open(f"{work}/deployment.yaml", "w"))
 PY
-sql -c "SELECT pgtrickle.set_relay_outbox('orders-to-stdout-2', config => '{\"stream_table\": \"orders\", \"sink_type\": \"stdout\"}'::jsonb)" >/dev/null
+demo_sql -c "SELECT pgtrickle.set_relay_outbox('orders-to-stdout-2', config => '{\"stream_table\": \"orders\", \"sink_type\": \"stdout\"}'::jsonb)" >/dev/null
 podman secret create "$name" "$work/secret.json" >/dev/null
 kube="$work/deployment.yaml"
 podman kube play --network slirp4netns:allow_host_loopback=true "$kube" >"$work/kube.log" 2>&1 || { cat "$work/kube.log"; fail "podman kube play"; }
@@ -160,14 +137,14 @@ for p in "${pods[@]}"; do
   [ "$(podman inspect -f '{{.State.Status}}' "$p-relay" 2>/dev/null)" = running ] || { podman ps -a; cat "$work/kube.log"; fail "$p-relay is not running"; }
 done
 shared() {  # shared <owners> <pipelines>: each pipeline of the group runs, the owners being that many relays
-  sql -At -c "SELECT count(DISTINCT owner) = $1 AND count(*) = $2 FROM pgtrickle.relay_pipeline_status
+  demo_sql -At -c "SELECT count(DISTINCT owner) = $1 AND count(*) = $2 FROM pgtrickle.relay_pipeline_status
               WHERE relay_group_id = 'default' AND state = 'running' AND owner LIKE '$name-pod-%'" | grep -qx t
 }
 kube_wait() {  # kube_wait <seconds> <what> <command...>
   local until=$((SECONDS + $1)) what=$2; shift 2
   until "$@"; do
     [ "$SECONDS" -lt "$until" ] || {
-      sql -c 'TABLE pgtrickle.relay_pipeline_status'
+      demo_sql -c 'TABLE pgtrickle.relay_pipeline_status'
       for p in "${pods[@]}"; do podman logs "$p-relay" 2>&1 | tail -n 5; done
       fail "$what"
     }
@@ -175,7 +152,7 @@ kube_wait() {  # kube_wait <seconds> <what> <command...>
   done
 }
 kube_wait 60 "the two replicas do not share the two pipelines" shared 2 2
-sql -c "SELECT pipeline, owner, state FROM pgtrickle.relay_pipeline_status ORDER BY pipeline"
+demo_sql -c "SELECT pipeline, owner, state FROM pgtrickle.relay_pipeline_status ORDER BY pipeline"
 for p in "${pods[@]}"; do
   pid=$(podman inspect -f '{{.State.Pid}}' "$p-relay")
   [ "$(ps -o uid= -p "$pid" | tr -d ' ')" = 10001 ] || fail "$p-relay does not run as uid 10001"

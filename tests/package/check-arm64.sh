@@ -23,6 +23,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
+. "$root/tests/support/demo-pipeline.sh"
 # The :arm64 C library and libraries of the multiarch directories (scripts/package.sh runs it so).
 arm64() { qemu-aarch64-static "$@"; }
 
@@ -70,49 +71,20 @@ head -n 1 "$work/version" | grep -Eq "^pgtrickle-relay $version \(git [0-9a-f]{1
 grep -q '^sinks: .*stdout' "$work/version" || fail "--version lists no backends"
 
 step "The arm64 binary installs the SQL and relays the demo's rows (under qemu)"
-psql -X -q -v ON_ERROR_STOP=1 "$url" -c "CREATE DATABASE $db" >/dev/null
-dburl="${url%/*}/$db"
-sql() { psql -X -q -v ON_ERROR_STOP=1 "$dburl" "$@"; }
-arm64 "$relay" install --postgres-url "$dburl" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "pgtrickle-relay install"; }
-sql >/dev/null <<'SQL'
-CREATE TABLE orders (id int PRIMARY KEY, customer text NOT NULL, amount numeric NOT NULL);
-SELECT pgtrickle.enable_outbox('orders');
-SELECT pgtrickle.set_relay_outbox('orders-to-stdout', config => '{"stream_table": "orders", "sink_type": "stdout"}'::jsonb);
-SQL
+demo_database "$url" "$db"
+arm64 "$relay" install --postgres-url "$demo_url" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "pgtrickle-relay install"; }
+demo_pipeline
 # qemu-user runs the relay in its own process: $! is the relay's pid, and the signals reach it.
-qemu-aarch64-static "$relay" --postgres-url "$dburl" --metrics-addr 127.0.0.1:0 >"$work/messages.jsonl" 2>"$work/relay.log" &
+qemu-aarch64-static "$relay" --postgres-url "$demo_url" --metrics-addr 127.0.0.1:0 >"$work/messages.jsonl" 2>"$work/relay.log" &
 relay_pid=$!
-wait_for() {  # wait_for <seconds> <command...>
-  local until=$((SECONDS + $1)); shift
-  until "$@"; do
-    kill -0 "$relay_pid" 2>/dev/null || { cat "$work/relay.log"; fail "the relay exited"; }
-    [ "$SECONDS" -lt "$until" ] || { cat "$work/relay.log"; fail "timed out waiting for: $*"; }
-    sleep 0.2
-  done
-}
-wait_for 60 grep -q "Reading the outbox" "$work/relay.log"
+demo_relay_started "$relay_pid" "$work/messages.jsonl" "$work/relay.log"
 # The demo's rows, then more in several transactions: every one is relayed, in commit order.
-sql <<'SQL'
-INSERT INTO orders VALUES (1, 'ann', 42.50), (2, 'bob', 7.00);
-UPDATE orders SET amount = 45.00 WHERE id = 1;
-DELETE FROM orders WHERE id = 2;
-SQL
-for batch in 1 2 3 4 5; do
-  sql -c "INSERT INTO orders SELECT i, 'customer ' || i, i FROM generate_series($((batch * 100)), $((batch * 100 + 99))) AS i"
-done
-expected=$((4 + 500))
-all() { [ "$(wc -l <"$work/messages.jsonl")" -ge "$expected" ]; }
-wait_for 60 all
-python3 - "$work/messages.jsonl" <<'PY'
-import json, sys
-messages = [json.loads(line) for line in open(sys.argv[1])]
-changes = [(m["op"], int(m["key"])) for m in messages]
-expected = [("insert", 1), ("insert", 2), ("update", 1), ("delete", 2)] + [("insert", i) for i in range(100, 600)]
-assert changes == expected, f"{len(changes)} messages, first difference at {next((i for i, (a, b) in enumerate(zip(changes, expected)) if a != b), min(len(changes), len(expected)))}"
-PY
+demo_rows
+demo_more_rows 5
+demo_messages_relayed 5
 started=$SECONDS
 kill -TERM "$relay_pid"
 rc=0; wait "$relay_pid" || rc=$?
 relay_pid=""
 [ "$rc" = 0 ] || { cat "$work/relay.log"; fail "the relay exited $rc on SIGTERM"; }
-echo "$expected messages relayed (the demo's insert, insert, update, delete and 500 inserts); SIGTERM stopped the relay in $((SECONDS - started)) s with status 0"
+echo "$demo_expected messages relayed (the demo's insert, insert, update, delete and 500 inserts); SIGTERM stopped the relay in $((SECONDS - started)) s with status 0"

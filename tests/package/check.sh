@@ -21,6 +21,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
+. "$root/tests/support/demo-pipeline.sh"
 
 step "Building the package"
 deb=$("$root/scripts/package.sh" --no-build "$work" 2>"$work/build.log") || { cat "$work/build.log"; fail "scripts/package.sh"; }
@@ -44,7 +45,7 @@ dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i";
 dpkg -L pgtrickle-relay >"$work/files"
 for f in /usr/bin/pgtrickle-relay /usr/share/pgtrickle-relay/pgtrickle_relay.sql /usr/share/man/man1/pgtrickle-relay.1.gz \
          /usr/share/doc/pgtrickle-relay/copyright /usr/share/doc/pgtrickle-relay/changelog.gz \
-         /usr/share/doc/pgtrickle-relay/README.md /usr/share/doc/pgtrickle-relay/config-reference.md \
+         /usr/share/doc/pgtrickle-relay/README.md /usr/share/doc/pgtrickle-relay/docs/config-reference.md \
          /etc/pgtrickle-relay/pgtrickle-relay.toml /etc/pgtrickle-relay/pgtrickle-relay.env \
          /lib/systemd/system/pgtrickle-relay.service /lib/systemd/system/pgtrickle-relay@.service; do
   [ -f "$f" ] && grep -qx "$f" "$work/files" || fail "$f is not installed by the package"
@@ -80,42 +81,18 @@ ln -s pgtrickle-relay@.service "$work/units/pgtrickle-relay@orders.service"
 if grep -v -e 'Failed to connect to bus' -e 'No such file or directory' "$work/verify.log" | grep -q .; then cat "$work/verify.log"; fail "systemd-analyze verify warns"; fi
 
 step "The installed binary relays the demo's rows from the installed SQL (as the service's user)"
-psql -X -q -v ON_ERROR_STOP=1 "$url" -c "CREATE DATABASE $db" >/dev/null
-dburl="${url%/*}/$db"
-sql() { psql -X -q -v ON_ERROR_STOP=1 "$dburl" "$@"; }
-sql -f /usr/share/pgtrickle-relay/pgtrickle_relay.sql >/dev/null
-sql >/dev/null <<'SQL'
-CREATE TABLE orders (id int PRIMARY KEY, customer text NOT NULL, amount numeric NOT NULL);
-SELECT pgtrickle.enable_outbox('orders');
-SELECT pgtrickle.set_relay_outbox('orders-to-stdout', config => '{"stream_table": "orders", "sink_type": "stdout"}'::jsonb);
-SQL
+demo_database "$url" "$db"
+demo_sql -f /usr/share/pgtrickle-relay/pgtrickle_relay.sql >/dev/null
+demo_pipeline
 cp /etc/pgtrickle-relay/pgtrickle-relay.toml "$work/relay.toml"
 sed -i 's|^metrics_addr = .*|metrics_addr = "127.0.0.1:0"|' "$work/relay.toml"
 # setpriv execs the relay (so $! is the relay's pid, which the signals below reach), as the unit runs it.
-PGTRICKLE_RELAY_POSTGRES_URL="$dburl" setpriv --reuid=pgtrickle-relay --regid=pgtrickle-relay --init-groups --no-new-privs \
+PGTRICKLE_RELAY_POSTGRES_URL="$demo_url" setpriv --reuid=pgtrickle-relay --regid=pgtrickle-relay --init-groups --no-new-privs \
   /usr/bin/pgtrickle-relay --config "$work/relay.toml" run >"$work/messages.jsonl" 2>"$work/relay.log" &
 relay_pid=$!
-wait_for() {  # wait_for <seconds> <command...>
-  local until=$((SECONDS + $1)); shift
-  until "$@"; do
-    kill -0 "$relay_pid" 2>/dev/null || { cat "$work/relay.log"; fail "the relay exited"; }
-    [ "$SECONDS" -lt "$until" ] || { cat "$work/relay.log"; fail "timed out waiting for: $*"; }
-    sleep 0.1
-  done
-}
-wait_for 30 grep -q "Reading the outbox" "$work/relay.log"
-sql <<'SQL'
-INSERT INTO orders VALUES (1, 'ann', 42.50), (2, 'bob', 7.00);
-UPDATE orders SET amount = 45.00 WHERE id = 1;
-DELETE FROM orders WHERE id = 2;
-SQL
-four() { [ "$(wc -l <"$work/messages.jsonl")" -ge 4 ]; }
-wait_for 30 four
-python3 - "$work/messages.jsonl" <<'PY'
-import json, sys
-ops = [json.loads(line)["op"] for line in open(sys.argv[1])]
-assert ops == ["insert", "insert", "update", "delete"], ops
-PY
+demo_relay_started "$relay_pid" "$work/messages.jsonl" "$work/relay.log"
+demo_rows
+demo_messages_relayed
 echo "4 messages relayed: insert, insert, update, delete"
 # The Dockerfile's HEALTHCHECK command, as the container runs it, against this relay.
 port=$(sed -n 's/.*Serving \/metrics and \/health\..*port=\([0-9]*\).*/\1/p' "$work/relay.log" | head -n 1)
@@ -124,7 +101,7 @@ healthcheck=$(sed -n '/^HEALTHCHECK/,/[^\\]$/p' "$root/Dockerfile" | tr -d '\\\n
 PGTRICKLE_RELAY_METRICS_ADDR="127.0.0.1:$port" sh -c "$healthcheck" || fail "the Dockerfile's health check fails: $healthcheck"
 echo "the Dockerfile's health check passes: $healthcheck"
 kill -HUP "$relay_pid"
-wait_for 10 grep -q "Reloading the config file" "$work/relay.log"
+demo_wait_for 10 grep -q "Reloading the config file" "$work/relay.log"
 started=$SECONDS
 kill -TERM "$relay_pid"
 rc=0; wait "$relay_pid" || rc=$?
