@@ -511,6 +511,10 @@ BEGIN
   IF (v_out -> 'pipeline') ? 'cloudevents_mode' AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'cloudevents' THEN
     PERFORM _relay_config_error(p_name, '"cloudevents_mode" says how CloudEvents travel: it needs "format": "cloudevents"');
   END IF;
+  IF (v_out #>> '{pipeline,cloudevents_mode}') = 'binary' AND v_backend ->> 'sink' = 'webhook' AND (v_out #>> '{sink,batch}') = 'true' THEN
+    PERFORM _relay_config_error(p_name, '"cloudevents_mode": "binary" puts each event''s attributes in the headers of its own request, '
+      'and a batched request carries many events: use "cloudevents_mode": "structured" with "batch": true, or "batch": false');
+  END IF;
   IF (v_out #>> '{pipeline,format}') = 'debezium' THEN
     IF p_direction <> 'forward' THEN
       PERFORM _relay_config_error(p_name, '"format": "debezium" describes row changes a forward pipeline sends; a reverse pipeline stores what it receives as it is');

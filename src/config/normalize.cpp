@@ -439,6 +439,10 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
   if (o.contains("cloudevents_mode") && c.format != Format::cloudevents)
     problems.push_back(fmt::format("pipeline \"{}\": \"cloudevents_mode\" says how CloudEvents travel: it needs \"format\": "
                                    "\"cloudevents\"", name));
+  if (c.cloudevents_binary && c.sink_type == "webhook" && o["sink"].value("batch", false))
+    problems.push_back(fmt::format("pipeline \"{}\": \"cloudevents_mode\": \"binary\" puts each event's attributes in the "
+                                   "headers of its own request, and a batched request carries many events: use \"cloudevents_mode\": "
+                                   "\"structured\" with \"batch\": true, or \"batch\": false", name));
   c.dead_letter = o.value("dead_letter", true);
   c.backfill_initial = o.value("backfill", "none") == "initial";
   c.backfill_chunk_rows = int_opt("backfill_chunk_rows", 10000);

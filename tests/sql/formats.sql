@@ -40,6 +40,9 @@ BEGIN
                        '"precise", "double", "string"');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "debezium", "topic_prefix": ""}') $q$,
                        '"topic_prefix" must not be empty');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "webhook", "url": "http://h/x", "batch": true,
+                                         "format": "cloudevents", "cloudevents_mode": "binary"}') $q$,
+                       'a batched request carries many events');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "avro"}') $q$,
                        '"json", "cloudevents", "debezium"');
 END

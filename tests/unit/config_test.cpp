@@ -301,3 +301,40 @@ TEST(Config, BackendIntegersAreCheckedAgainstTheirRangeBeforeAnyBackendStarts) {
   EXPECT_TRUE(c["sink"]["maxlen"].is_number_integer());
   EXPECT_EQ(c["sink"]["maxlen"].get<long long>(), 5000000000LL);
 }
+
+// The relay checks formats as set_relay_outbox does (tests/sql/formats.sql): Debezium's options
+// and topic naming, CloudEvents' binary mode, each wrong combination named with what to write.
+TEST(Config, FormatsAndTheirOptions) {
+  std::vector<std::string> p;
+  auto c = build_pipeline_config("cdc", Direction::forward, true, json::parse(R"({
+      "stream_table": "customers", "sink_type": "kafka", "brokers": "k:9092", "format": "debezium",
+      "schemas": true, "tombstones": false, "decimal_handling": "string", "time_precision": "connect",
+      "binary_handling": "hex", "interval_handling": "string"})"), "sql", p);
+  ASSERT_TRUE(p.empty()) << joined(p);
+  EXPECT_EQ(c.format, Format::debezium);
+  EXPECT_EQ(c.sink()["topic"], "cdc.{schema}.{table}") << "Debezium's topic naming, the pipeline's name as the prefix";
+  EXPECT_EQ(c.debezium.topic_prefix, "cdc");
+  EXPECT_TRUE(c.debezium.schemas);
+  EXPECT_FALSE(c.debezium.tombstones);
+  EXPECT_EQ(c.debezium.modes.decimal, debezium::DecimalHandling::string);
+  EXPECT_EQ(c.debezium.modes.time, debezium::TimePrecision::connect);
+  EXPECT_EQ(c.debezium.modes.binary, debezium::BinaryHandling::hex);
+  EXPECT_EQ(c.debezium.modes.interval, debezium::IntervalHandling::string);
+
+  auto problems = [](const char* config) {
+    std::vector<std::string> p;
+    build_pipeline_config("p", Direction::forward, true, json::parse(config), "sql", p);
+    return joined(p);
+  };
+  EXPECT_NE(problems(R"({"stream_table": "t", "sink_type": "stdout", "schemas": true})").find("it needs \"format\": \"debezium\""),
+            std::string::npos);
+  EXPECT_NE(problems(R"({"stream_table": "t", "sink_type": "stdout", "format": "debezium", "granularity": "delta"})")
+                .find("\"granularity\": \"row\""), std::string::npos);
+  EXPECT_NE(problems(R"({"stream_table": "t", "sink_type": "stdout", "cloudevents_mode": "binary"})")
+                .find("it needs \"format\": \"cloudevents\""), std::string::npos);
+  EXPECT_NE(problems(R"({"stream_table": "t", "sink_type": "webhook", "url": "http://h/x", "batch": true,
+                         "format": "cloudevents", "cloudevents_mode": "binary"})").find("a batched request carries many events"),
+            std::string::npos);
+  EXPECT_EQ(problems(R"({"stream_table": "t", "sink_type": "webhook", "url": "http://h/x", "format": "cloudevents",
+                         "cloudevents_mode": "binary"})"), "");
+}
