@@ -29,14 +29,18 @@ struct RowVars : relay::TemplateVars {
 
 // Renders every variable as <marker>tag<marker> so the output shows where each byte came from.
 struct MarkerVars : relay::TemplateVars {
-  std::string stream_table_text, op_text, outbox_id_text, refresh_id_text;
+  std::string stream_table_text, schema_text, table_text, op_text, outbox_id_text, refresh_id_text;
   char marker = 0;
   explicit MarkerVars(char m) : marker(m) {
     stream_table_text = std::string(1, m) + "s" + m;
+    schema_text = std::string(1, m) + "h" + m;
+    table_text = std::string(1, m) + "t" + m;
     op_text = std::string(1, m) + "o" + m;
     outbox_id_text = std::string(1, m) + "i" + m;
     refresh_id_text = std::string(1, m) + "r" + m;
     stream_table = stream_table_text;
+    schema = schema_text;
+    table = table_text;
     op = op_text;
     outbox_id = outbox_id_text;
     refresh_id = refresh_id_text;
@@ -52,12 +56,13 @@ struct MarkerVars : relay::TemplateVars {
 
 }  // namespace
 
-// Input: template, stream_table, op, outbox_id, refresh_id and the row JSON, as fields.
+// Input: template, stream_table, op, outbox_id, refresh_id, the row JSON, schema and table, as fields.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   relay::fuzz::Fields in({reinterpret_cast<const char*>(data), size});
   std::string text(in[0]);
   std::string stream_table(in[1]), op(in[2]), outbox_id(in[3]), refresh_id(in[4]);
   std::string_view row = in[5];
+  std::string schema(in[6]), table(in[7]);
 
   auto t = relay::Template::compile(text);
   if (!t) {
@@ -83,6 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   RowVars vars;
   vars.stream_table = stream_table;
+  vars.schema = schema;
+  vars.table = table;
   vars.op = op;
   vars.outbox_id = outbox_id;
   vars.refresh_id = refresh_id;
@@ -109,6 +116,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string_view tag = std::string_view(marked).substr(open + 1, close - open - 1);
     switch (tag[0]) {
       case 's': FUZZ_CHECK(tag.size() == 1, "known variable"); expected += stream_table; break;
+      case 'h': FUZZ_CHECK(tag.size() == 1, "known variable"); expected += schema; break;
+      case 't': FUZZ_CHECK(tag.size() == 1, "known variable"); expected += table; break;
       case 'o': FUZZ_CHECK(tag.size() == 1, "known variable"); expected += op; break;
       case 'i': FUZZ_CHECK(tag.size() == 1, "known variable"); expected += outbox_id; break;
       case 'r': FUZZ_CHECK(tag.size() == 1, "known variable"); expected += refresh_id; break;
