@@ -14,6 +14,14 @@ BEGIN
     "format": "debezium", "topic_prefix": "PostgreSQL_server"}'::jsonb);
   PERFORM assert_eq((SELECT config #>> '{sink,topic}' FROM pgtrickle.relay_outbox_config WHERE name = 'customers-to-kafka'),
                     'PostgreSQL_server.{schema}.{table}', 'Debezium''s topic naming when no topic is given');
+  -- docs/debezium.md's example, as written (the nested form).
+  PERFORM pgtrickle.set_relay_outbox('customers-to-kafka', config => '{
+    "source": {"type": "outbox", "stream_table": "customers"},
+    "sink":   {"type": "kafka", "brokers": "localhost:9092"},
+    "format": "debezium", "topic_prefix": "PostgreSQL_server"
+  }');
+  PERFORM assert_eq((SELECT config #>> '{sink,topic}' FROM pgtrickle.relay_outbox_config WHERE name = 'customers-to-kafka'),
+                    'PostgreSQL_server.{schema}.{table}', 'docs/debezium.md''s example');
   -- Without topic_prefix: the pipeline's name.
   PERFORM assert_eq(fwd('{"stream_table": "t", "sink_type": "kafka", "brokers": "k:9092", "format": "debezium"}') #>> '{sink,topic}',
                     'p.{schema}.{table}', 'the topic prefix defaults to the pipeline''s name');
