@@ -78,6 +78,13 @@ TEST(NatsHealth, APipelineThatDeadLettersEveryMessageIsDegraded) {
   // Fixed: healthy again.
   set_outbox_pipeline(db, "tpl", {{"stream_table", "t"}, {"sink_type", "nats"}, {"nats_url", nats_url()},
                                   {"subject_template", "tpl.{stream_table}.{op}"}});
+  // The row after the pipeline restarted with the fix (before, the old one would set it aside too).
+  auto readings = [&] {
+    size_t n = 0;
+    for (size_t at = relay.err().find("Reading the outbox."); at != std::string::npos; at = relay.err().find("Reading the outbox.", at + 1)) ++n;
+    return n;
+  };
+  ASSERT_TRUE(wait_until([&] { return readings() >= 2; }, 15s)) << relay.err();
   db.exec("INSERT INTO t VALUES (4)");
   ASSERT_TRUE(wait_until([&] { return metric(port, "pgtrickle_relay_messages_delivered_total{pipeline=\"tpl\"}") >= 1; }, 20s)) << relay.err();
   EXPECT_TRUE(wait_until([&] { return pipeline_health(relay, "tpl", status)["state"] == "running" && status == 200; }, 10s));
