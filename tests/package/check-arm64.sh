@@ -24,6 +24,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 . "$root/tests/support/demo-pipeline.sh"
+. "$root/tests/support/package-files.sh"
 # The :arm64 C library and libraries of the multiarch directories (scripts/package.sh runs it so).
 arm64() { qemu-aarch64-static "$@"; }
 
@@ -36,16 +37,7 @@ echo "$(basename "$deb"): $(stat -c %s "$deb") bytes, installed $(dpkg-deb -f "$
 echo "Depends: $(dpkg-deb -f "$deb" Depends)"
 [ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ] || fail "the package's Architecture is not arm64"
 
-step "cmake --install lays out the package's files"
-DESTDIR="$work/install" cmake --install "$root/build-arm64" >/dev/null
-(cd "$work/install" && find . ! -type d | sed 's|^\.||' | sort) >"$work/installed"
-dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sed 's|^\.||' | grep -vx '/usr/share/doc/pgtrickle-relay/changelog.gz' | sort >"$work/packaged"
-diff "$work/installed" "$work/packaged" || fail "cmake --install and the package differ (beyond the package's changelog)"
-echo "$(wc -l <"$work/packaged") files, the same (the package adds its changelog)"
-
-step "lintian"
-lintian --fail-on error "$deb" 2>&1 | grep -v 'running with root privileges' || true
-lintian --fail-on error "$deb" >/dev/null 2>&1 || fail "lintian reports errors"
+check_package_files "$root/build-arm64"
 
 step "The binary is arm64's, stripped, and depends on the arm64 libraries' packages"
 dpkg-deb -x "$deb" "$work/root"

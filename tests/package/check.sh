@@ -22,22 +22,14 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 . "$root/tests/support/demo-pipeline.sh"
+. "$root/tests/support/package-files.sh"
 
 step "Building the package"
 deb=$("$root/scripts/package.sh" --no-build "$work" 2>"$work/build.log") || { cat "$work/build.log"; fail "scripts/package.sh"; }
 version=$(dpkg-deb -f "$deb" Version)
 echo "$(basename "$deb"): $(stat -c %s "$deb") bytes; Depends: $(dpkg-deb -f "$deb" Depends)"
 
-step "cmake --install lays out the package's files"
-DESTDIR="$work/install" cmake --install "$root/build" >/dev/null
-(cd "$work/install" && find . ! -type d | sed 's|^\.||' | sort) >"$work/installed"
-dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sed 's|^\.||' | grep -vx '/usr/share/doc/pgtrickle-relay/changelog.gz' | sort >"$work/packaged"
-diff "$work/installed" "$work/packaged" || fail "cmake --install and the package differ (beyond the package's changelog)"
-echo "$(wc -l <"$work/packaged") files, the same (the package adds its changelog)"
-
-step "lintian"
-lintian --fail-on error "$deb" 2>&1 | grep -v 'running with root privileges' || true
-lintian --fail-on error "$deb" >/dev/null 2>&1 || fail "lintian reports errors"
+check_package_files "$root/build"
 
 step "Installing with dpkg -i"
 if dpkg-query -W -f='${Status}' pgtrickle-relay 2>/dev/null | grep -q installed; then fail "pgtrickle-relay is already installed here"; fi
