@@ -208,3 +208,200 @@ RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$ LOCK TABLE pgtrickle._lock_catalog IN SHARE UPDATE EXCLUSIVE MODE $$;
+
+-- --------------------------------------------------------------------------------------------
+-- User expressions the installer's statements must hold (a publication's row filter, a trigger's
+-- WHEN): a grammar checked here, token by token, before PostgreSQL sees the text.
+--
+-- Parsing runs code: parse analysis calls type input functions (a literal of a user's domain runs
+-- its CHECK) and planning folds IMMUTABLE functions. So an expression a user wrote never reaches a
+-- statement run with the installer's rights as written: it is read here into tokens, refused
+-- unless each is one of columns of the table whose types run no user code when a literal is read
+-- as them (built-in base types, enums, arrays of those), plain string and numeric literals, the
+-- operators and keywords listed below, parentheses, brackets and commas, and calls of a short list
+-- of pg_catalog functions; then it is written again from its tokens (names quoted, strings
+-- quoted, functions schema-qualified). No cast, type name, COLLATE, subquery, parameter, comment or
+-- prefixed string can get through: what the installer's statement parses is only what was
+-- checked.
+-- --------------------------------------------------------------------------------------------
+
+-- Does reading a literal as type p_type, or comparing with it, run only built-in code? Built-in
+-- base types (only a superuser makes a base type), enums, and arrays of those; not a domain (its
+-- CHECK), a composite, a range or multirange (their parts' input functions).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_type_runs_no_user_code(p_type oid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN t.typtype = 'e' THEN true
+              WHEN t.typtype <> 'b' THEN false
+              WHEN t.typelem <> 0 AND t.typlen = -1 THEN
+                (SELECT e.typtype = 'e' OR (e.typtype = 'b' AND (e.typelem = 0 OR e.typlen <> -1))
+                 FROM pg_type AS e WHERE e.oid = t.typelem)
+              ELSE true END
+  FROM pg_type AS t WHERE t.oid = p_type
+$$;
+
+-- p_text read as an expression over table p_rel: its columns bare (p_images NULL: a publication's
+-- row filter) or as <image>.<column> for each name of p_images ('{new,old}': a trigger's WHEN).
+-- Returns the expression written again from its tokens, or the problem (and no expression).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_expression_checked(p_text text, p_rel regclass, p_images text[],
+                                                               OUT expression text, OUT problem text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  -- Words taken as SQL keywords (never as columns: a column of such a name is written "quoted").
+  c_keywords  CONSTANT text[] := ARRAY['and', 'or', 'not', 'is', 'null', 'true', 'false', 'unknown', 'in', 'between',
+                                       'symmetric', 'like', 'ilike', 'similar', 'to', 'escape', 'distinct', 'from',
+                                       'isnull', 'notnull', 'case', 'when', 'then', 'else', 'end', 'any', 'all', 'some',
+                                       'array', 'coalesce', 'nullif', 'greatest', 'least'];
+  -- Keywords a "(" follows as a call of theirs.
+  c_calls     CONSTANT text[] := ARRAY['coalesce', 'nullif', 'greatest', 'least', 'any', 'all', 'some'];
+  -- Functions of pg_catalog that may be called (written pg_catalog.<name>).
+  c_functions CONSTANT text[] := ARRAY['lower', 'upper', 'length', 'char_length', 'octet_length', 'abs', 'btrim', 'ltrim',
+                                       'rtrim', 'substr', 'left', 'right', 'starts_with', 'round', 'trunc', 'floor', 'ceil',
+                                       'mod', 'jsonb_typeof', 'jsonb_array_length', 'array_length', 'cardinality'];
+  c_operators CONSTANT text[] := ARRAY['=', '<>', '!=', '<', '<=', '>', '>=', '+', '-', '*', '/', '%', '^', '||',
+                                       '~', '~*', '!~', '!~*', '~~', '~~*', '!~~', '!~~*', '@>', '<@', '&&',
+                                       '->', '->>', '#>', '#>>', '?', '?|', '?&'];
+  v_rest   text := p_text;
+  v_out    text[] := '{}';
+  v_prev   text := 'start';   -- the previous token's kind: start, word, column, function, keyword, string, number, punct, operator
+  -- A plain name, as SQL reads one (letters of any alphabet, digits, underscores; not $).
+  c_name      CONSTANT text := '(?:"((?:[^"]|"")+)"|((?:[A-Za-z_]|[^\x01-\x7f])(?:[A-Za-z0-9_]|[^\x01-\x7f])*))';
+  v_m      text[];
+  v_word   text;
+  v_column text;
+  v_type   oid;
+  v_depth  int := 0;
+BEGIN
+  IF p_text IS NULL OR btrim(p_text) = '' THEN
+    problem := 'it is empty';
+    RETURN;
+  END IF;
+  IF length(p_text) > 4000 THEN
+    problem := 'it is longer than 4000 characters';
+    RETURN;
+  END IF;
+  LOOP
+    v_rest := regexp_replace(v_rest, '^\s+', '');
+    EXIT WHEN v_rest = '';
+    IF v_rest ~ '^(--|/\*)' THEN
+      problem := 'it holds a comment';
+    ELSIF v_rest ~ '^''' THEN
+      v_m := regexp_match(v_rest, '^''((?:[^'']|'''')*)''');
+      IF v_m IS NULL THEN
+        problem := 'a string is not closed';
+      ELSIF v_prev IN ('word', 'column', 'function', 'string', 'number') THEN
+        problem := 'a string follows a name or a value: typed literals (date ''...''), prefixed strings (E''...'') and casts are not taken';
+      ELSE
+        v_out := v_out || quote_literal(replace(v_m[1], '''''', ''''));
+        v_rest := substr(v_rest, length(v_m[1]) + 3);
+        v_prev := 'string';
+        CONTINUE;
+      END IF;
+    ELSIF v_rest ~ '^(\d|\.\d)' THEN
+      v_m := regexp_match(v_rest, '^((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])');
+      IF v_m IS NULL THEN
+        problem := format('%s is not a number as written here (digits, a decimal point, an exponent)', substring(v_rest FROM '^[\w.]+'));
+      ELSE
+        v_out := v_out || v_m[1];
+        v_rest := substr(v_rest, length(v_m[1]) + 1);
+        v_prev := 'number';
+        CONTINUE;
+      END IF;
+    ELSIF v_rest ~ '^("|[A-Za-z_]|[^\x01-\x7f])' THEN
+      -- A name: plain (folded to lower case, as SQL folds it) or double-quoted (exact).
+      v_m := regexp_match(v_rest, '^' || c_name);
+      IF v_m IS NULL THEN
+        problem := 'a quoted name is not closed, or empty';
+      ELSE
+        v_word := coalesce(replace(v_m[1], '""', '"'), translate(v_m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
+        v_rest := substr(v_rest, coalesce(length(v_m[1]) + 3, length(v_m[2]) + 1));
+        v_column := NULL;
+        IF v_rest ~ '^\s*''' AND NOT (v_m[2] IS NOT NULL AND v_word = ANY (c_keywords)) THEN
+          problem := 'a string follows a name or a value: typed literals (date ''...''), prefixed strings (E''...'') and casts are not taken';
+        ELSIF v_m[2] IS NOT NULL AND v_word = ANY (c_keywords) THEN
+          IF v_word = ANY (c_calls) AND v_rest !~ '^\s*\(' THEN
+            problem := format('%s is written with its arguments in parentheses', upper(v_word));
+          ELSE
+            v_out := v_out || upper(v_word);
+            v_prev := 'keyword';
+            CONTINUE;
+          END IF;
+        ELSIF v_m[2] IS NOT NULL AND v_rest ~ '^\s*\(' THEN
+          IF v_word = ANY (c_functions) THEN
+            v_out := v_out || ('pg_catalog.' || v_word);
+            v_prev := 'function';
+            CONTINUE;
+          END IF;
+          problem := format('it calls %s: a condition calls only %s', v_word, array_to_string(c_functions, ', '));
+        ELSIF p_images IS NOT NULL THEN
+          -- <image>.<column>
+          v_m := regexp_match(v_rest, '^\s*\.\s*' || c_name);
+          IF v_m IS NULL OR v_word <> ALL (p_images) THEN
+            problem := format('%s is not a column written as %s.<column>', quote_ident(v_word), array_to_string(p_images, '.<column> or '));
+          ELSE
+            v_column := coalesce(replace(v_m[1], '""', '"'), translate(v_m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
+            v_rest := regexp_replace(v_rest, '^\s*\.\s*' || c_name, '');
+          END IF;
+        ELSIF v_rest ~ '^\s*\.' THEN
+          problem := format('%s.… is not taken: a column is named alone, without its table or schema, and only the functions '
+                            'listed are called (%s)', quote_ident(v_word), array_to_string(c_functions, ', '));
+        ELSE
+          v_column := v_word;
+        END IF;
+        IF problem IS NULL THEN
+          SELECT a.atttypid INTO v_type FROM pg_attribute AS a
+          WHERE a.attrelid = p_rel AND a.attname = v_column AND a.attnum > 0 AND NOT a.attisdropped;
+          IF v_type IS NULL THEN
+            problem := format('%s is no column of %s (a word that is not a column, a keyword or a function listed here is not taken)',
+                              quote_ident(v_column), p_rel);
+          ELSIF NOT pgtrickle._relay_type_runs_no_user_code(v_type) THEN
+            problem := format('column %s is of type %s, whose values are read by code of its own (a domain, composite or range): '
+                              'a condition reads columns of built-in types, enums and arrays of those', quote_ident(v_column), v_type::regtype);
+          ELSE
+            v_out := v_out || CASE WHEN p_images IS NULL THEN quote_ident(v_column) ELSE v_word || '.' || quote_ident(v_column) END;
+            v_prev := 'column';
+            CONTINUE;
+          END IF;
+        END IF;
+      END IF;
+    ELSIF v_rest ~ '^[(),\[\]]' THEN
+      v_word := left(v_rest, 1);
+      v_depth := v_depth + CASE v_word WHEN '(' THEN 1 WHEN ')' THEN -1 ELSE 0 END;
+      IF v_depth < 0 THEN
+        problem := 'a parenthesis closes that was not opened';
+      ELSE
+        v_out := v_out || v_word;
+        v_rest := substr(v_rest, 2);
+        v_prev := 'punct';
+        CONTINUE;
+      END IF;
+    ELSIF v_rest ~ '^[-+*/<>=~!@#%^&|`?]' THEN
+      v_word := substring(v_rest FROM '^[-+*/<>=~!@#%^&|`?]+');
+      IF v_word ~ '--|/\*' THEN
+        problem := 'it holds a comment';
+      ELSIF v_word <> ALL (c_operators) THEN
+        problem := format('operator %s is not taken (only %s)', v_word, array_to_string(c_operators, ' '));
+      ELSE
+        v_out := v_out || v_word;
+        v_rest := substr(v_rest, length(v_word) + 1);
+        v_prev := 'operator';
+        CONTINUE;
+      END IF;
+    ELSE
+      problem := format('%s is not taken: a condition is written with columns, plain ''strings'' and numbers, operators, '
+                        'parentheses and the functions listed (no ::casts, ;, $, :, \ or .)',
+                        quote_literal(left(v_rest, 1)));
+    END IF;
+    RETURN;   -- a problem
+  END LOOP;
+  IF v_depth <> 0 THEN
+    problem := 'a parenthesis is not closed';
+    RETURN;
+  END IF;
+  expression := array_to_string(v_out, ' ');
+END
+$$;

@@ -374,6 +374,13 @@ BEGIN
     END LOOP;
   END IF;
 
+  -- The expressions are compiled as the role writing the row, so only when they (or what they are
+  -- compiled over) change: the installer's own writes (the rename event trigger updating a renamed
+  -- table's name) compile nothing a user wrote.
+  IF TG_OP = 'UPDATE' AND (NEW.when_clause, NEW.payload_extensions, NEW.operation, v_rel::oid)
+                          IS NOT DISTINCT FROM (OLD.when_clause, OLD.payload_extensions, OLD.operation, OLD.table_oid) THEN
+    RETURN NEW;
+  END IF;
   v_images := pgstream._row_images(v_rel, NEW.operation);
   v_hint := CASE NEW.operation WHEN 'INSERT' THEN 'An INSERT subscription sees the row as new.<column>.'
                                WHEN 'DELETE' THEN 'A DELETE subscription sees the row as old.<column>.'

@@ -200,10 +200,19 @@ BEGIN
 
   SELECT n.nspname, c.relname, c.relowner INTO v_schema, v_table, v_owner
   FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = v_rel;
-  SELECT bool_or(coalesce(btrim(x.when_clause), '') = ''),
-         string_agg(format(E'(%s\n)', x.when_clause), ' OR ' ORDER BY x.key, x.stream_id)
+  -- The trigger's WHEN (parsed by the installer's CREATE TRIGGER) holds the conditions only as
+  -- written again from the tokens of a grammar that runs no user code when parsed
+  -- (_relay_expression_checked); when one of them is outside it, or empty, the trigger has no WHEN
+  -- and the owner's function alone decides, as it does anyway.
+  SELECT bool_or(coalesce(btrim(x.when_clause), '') = '' OR c.problem IS NOT NULL),
+         string_agg(format('(%s)', c.expression), ' OR ' ORDER BY x.key, x.stream_id)
   INTO v_always, v_when
   FROM pgstream.subscriptions AS x
+  LEFT JOIN LATERAL pgtrickle._relay_expression_checked(x.when_clause, v_rel,
+                                                       CASE p_operation WHEN 'INSERT' THEN '{new}'::text[]
+                                                                        WHEN 'DELETE' THEN '{old}'::text[]
+                                                                        ELSE '{new,old}'::text[] END) AS c
+    ON coalesce(btrim(x.when_clause), '') <> ''
   WHERE x.table_oid = p_table AND x.operation = p_operation;
   IF v_always THEN
     v_when := NULL;

@@ -111,12 +111,19 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT 'pgtrickle_w' || left(md5(p_origin || '/' || p_pipeline), 20) $$;
 
--- How a table is named in messages ({stream_table}): schema-qualified where not public.
+-- How a table is named in messages ({stream_table}, and the first part of each message's
+-- identity): schema-qualified where not public; a part holding a dot or a double quote is
+-- double-quoted (its quotes doubled), so no two tables share a name: public."v.orders" is
+-- "v.orders", v.orders is v.orders.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_stream_table(p_schema text, p_table text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT CASE WHEN p_schema = 'public' THEN p_table ELSE p_schema || '.' || p_table END $$;
+AS $$
+  SELECT CASE WHEN p_schema = 'public' THEN '' ELSE q.s || '.' END || q.t
+  FROM (SELECT CASE WHEN p_schema ~ '[."]' THEN '"' || replace(p_schema, '"', '""') || '"' ELSE p_schema END AS s,
+               CASE WHEN p_table ~ '[."]' THEN '"' || replace(p_table, '"', '""') || '"' ELSE p_table END AS t) AS q
+$$;
 
 -- Why PostgreSQL refuses UPDATEs and DELETEs of a published table, and the fix; NULL when it
 -- does not.
@@ -147,68 +154,9 @@ AS $$
   ORDER BY n.nspname, c.relname
 $$;
 
--- Is p_where one expression that can stand between the parentheses of a publication's WHERE
--- (...)? PostgreSQL checks what the expression may use (columns, constants, built-in immutable
--- functions and operators: no code of anyone's); this checks that it cannot end the parentheses
--- or the statement: parentheses balanced and never closed below the first level, no semicolon,
--- comment or dollar sign outside a string or quoted name, strings plain ('...', with '' inside).
--- Returns what is wrong, or NULL.
-CREATE OR REPLACE FUNCTION pgtrickle._wal_filter_problem(p_where text)
-RETURNS text
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  v_depth int := 0;
-  v_quote text;     -- inside '...' or "...": the quote
-  v_char  text;
-  v_next  text;
-  i       int := 1;
-BEGIN
-  IF p_where IS NULL OR btrim(p_where) = '' THEN
-    RETURN 'it is empty';
-  END IF;
-  WHILE i <= length(p_where) LOOP
-    v_char := substr(p_where, i, 1);
-    v_next := substr(p_where, i + 1, 1);
-    IF v_quote IS NOT NULL THEN
-      IF v_char = v_quote THEN
-        IF v_next = v_quote THEN
-          i := i + 1;          -- a doubled quote stands for itself
-        ELSE
-          v_quote := NULL;
-        END IF;
-      END IF;
-    ELSIF v_char IN ('''', '"') THEN
-      IF v_char = '''' AND i > 1 AND upper(substr(p_where, i - 1, 1)) IN ('E', 'U', 'B', 'X', '&') THEN
-        RETURN 'a string is written plain (''...''), not with a prefix such as E''...''';
-      END IF;
-      v_quote := v_char;
-    ELSIF v_char = '(' THEN
-      v_depth := v_depth + 1;
-    ELSIF v_char = ')' THEN
-      v_depth := v_depth - 1;
-      IF v_depth < 0 THEN
-        RETURN 'a parenthesis closes that was not opened';
-      END IF;
-    ELSIF v_char = ';' THEN
-      RETURN 'it holds a semicolon: a filter is one expression';
-    ELSIF (v_char = '-' AND v_next = '-') OR (v_char = '/' AND v_next = '*') THEN
-      RETURN 'it holds a comment';
-    ELSIF v_char = '$' THEN
-      RETURN 'it holds a dollar sign (dollar quoting and parameters are not taken)';
-    END IF;
-    i := i + 1;
-  END LOOP;
-  IF v_quote IS NOT NULL THEN
-    RETURN 'a string or quoted name is not closed';
-  END IF;
-  IF v_depth <> 0 THEN
-    RETURN 'a parenthesis is not closed';
-  END IF;
-  RETURN NULL;
-END
-$$;
+-- A row filter used to be checked here for its shape only, then parsed by the installer's ALTER
+-- PUBLICATION; it is now read by pgtrickle._relay_expression_checked before PostgreSQL sees it.
+DROP FUNCTION IF EXISTS pgtrickle._wal_filter_problem(text);
 
 -- The columns of a table's replica identity, the ones an UPDATE's or DELETE's filter may read
 -- and a column list must hold (every column with REPLICA IDENTITY FULL).
@@ -233,11 +181,12 @@ $$;
 -- tables created later are in it from their first row), the second (its name and "t") the tables
 -- named, each with its row filter and column list, which the server applies before the WAL leaves
 -- it. Rows of a schema's tables that no pattern matches, or that "exclude" names, are left out by
--- the relay. Returns the first publication's name. Run by set_relay_outbox, and by a relay for a
--- pipeline of its TOML file.
+-- the relay. Returns the first publication's name. Run by set_relay_outbox (origin 'sql'), and by
+-- _wal_file_pipeline_prepare for a pipeline of a relay's TOML file; nobody calls it directly (it
+-- trusts p_origin).
 CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_prepare(p_pipeline text, p_origin text, p_source jsonb)
 RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pgtrickle, pg_temp
 SET standard_conforming_strings = on
 AS $$
@@ -254,6 +203,7 @@ DECLARE
   v_owner    oid;
   v_ident    text[];
   v_columns  text[];
+  v_where    text;
   v_clauses  text[] := '{}';
   v_done     oid[] := '{}';
   p          record;
@@ -322,8 +272,11 @@ BEGIN
     -- Its rows are rendered as its owner, by a function the installer makes for it.
     PERFORM pgtrickle._relay_installer_acts_for(v_rel, 'capture the WAL');
     v_ident := coalesce(pgtrickle._wal_identity_columns(v_rel), '{}');
+    -- The filter goes into the installer's ALTER PUBLICATION: only as written again from the
+    -- tokens of a grammar that runs no user code when parsed (_relay_expression_checked).
+    v_where := NULL;
     IF e ? 'where' THEN
-      v_problem := pgtrickle._wal_filter_problem(e ->> 'where');
+      SELECT x.expression, x.problem INTO v_where, v_problem FROM pgtrickle._relay_expression_checked(e ->> 'where', v_rel, NULL) AS x;
       IF v_problem IS NOT NULL THEN
         PERFORM pgtrickle._relay_config_error(p_pipeline, format(
           'source key "tables": the row filter of %s, %s, is not taken: %s', v_rel, e -> 'where', v_problem));
@@ -344,7 +297,7 @@ BEGIN
           '(PostgreSQL would refuse the table''s UPDATEs and DELETEs)', v_rel, v_problem));
       END IF;
     END IF;
-    v_named := v_named || jsonb_build_object('rel', v_rel::oid, 'where', e -> 'where', 'columns', e -> 'columns',
+    v_named := v_named || jsonb_build_object('rel', v_rel::oid, 'where', to_jsonb(v_where), 'columns', e -> 'columns',
                                              'ident', to_jsonb(v_ident));
   END LOOP;
   IF cardinality(v_refused) > 0 THEN
@@ -402,6 +355,16 @@ BEGIN
   RETURN v_pub;
 END
 $$;
+
+-- What a relay runs for a WAL pipeline of its TOML file (relay group p_group): its publications,
+-- for the relay's login. The relay's role alone may call it, and only for origin 'file:<group>': a
+-- pipeline defined in SQL is changed by set_relay_outbox alone, and pipeline admins cannot touch
+-- the publication of a file's pipeline.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_file_pipeline_prepare(p_pipeline text, p_group text, p_source jsonb)
+RETURNS text
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$ SELECT pgtrickle._wal_pipeline_prepare(p_pipeline, 'file:' || p_group, p_source) $$;
 
 -- Makes publication p_pub publish exactly p_what ("TABLES IN SCHEMA a, b", "TABLE t (c) WHERE
 -- (...), u"; NULL: nothing). A publication is never dropped and made again while a slot may read
@@ -580,6 +543,23 @@ BEGIN
 END
 $$;
 
+-- The tables a pipeline's publications publish now (bound by oid: a table named in "tables",
+-- dropped and made again under its name, is another table, which set_relay_outbox must be asked for
+-- again) that its "tables" and "exclude" match, with the problem each has.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_published_tables(p_pub text)
+RETURNS TABLE (rel regclass, problem text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+  SELECT m.rel, m.problem
+  FROM pgtrickle.relay_wal_publications AS w CROSS JOIN LATERAL pgtrickle._wal_matched_tables(w.tables, w.exclude) AS m
+  WHERE w.publication = p_pub
+    AND (EXISTS (SELECT FROM pg_publication_rel AS r JOIN pg_publication AS p ON p.oid = r.prpubid
+                 WHERE p.pubname = p_pub || 't' AND r.prrelid = m.rel)
+         OR EXISTS (SELECT FROM pg_publication_namespace AS n JOIN pg_publication AS p ON p.oid = n.pnpubid
+                    WHERE p.pubname = p_pub AND n.pnnspid = (SELECT c.relnamespace FROM pg_class AS c WHERE c.oid = m.rel)))
+$$;
+
 -- Backfills a WAL pipeline's tables (backfill_relay, "backfill": "initial"): the one p_table names
 -- (as "tables" names one: "public.orders"), or every table it captures now, one after the other
 -- (a table without a key, which a backfill reads in key order, is passed over with a warning).
@@ -601,7 +581,7 @@ BEGIN
   SELECT array_agg(m.rel::oid) FILTER (WHERE pgtrickle._outbox_key_columns(m.rel) IS NOT NULL),
          string_agg(m.rel::text, ', ') FILTER (WHERE pgtrickle._outbox_key_columns(m.rel) IS NULL)
   INTO v_rels, v_none
-  FROM pgtrickle._wal_matched_tables(w.tables, w.exclude) AS m;
+  FROM pgtrickle._wal_published_tables(w.publication) AS m;
   IF nullif(btrim(p_table), '') IS NOT NULL THEN
     SELECT * INTO p FROM pgtrickle._wal_pattern(p_pipeline, to_jsonb(p_table), 'tables');
     v_rel := CASE WHEN NOT p.wildcard THEN to_regclass(format('%I.%I', p.schema_exact, p.table_exact)) END;

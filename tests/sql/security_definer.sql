@@ -1,15 +1,22 @@
 -- Every SECURITY DEFINER function of the install is on the audited list below, pins its search
 -- path, is closed to PUBLIC, and is called by the roles that may call it with hostile names and a
 -- booby-trapped search path: none of it makes the caller a superuser or a member of anything.
--- A new SECURITY DEFINER function fails this test until it is audited and added here.
+-- A new SECURITY DEFINER function, or event trigger, fails this test until it is audited and added
+-- here. Every attack is also run with the canary's corpus (support/canary.sql: expressions that run
+-- code while PostgreSQL parses or plans them, names with CR/LF, quotes, dots, comments) in each text
+-- argument, as its least caller, as a pipeline admin owning a table with columns of the canary's
+-- domain, and as a login with no rights but TEMP: the canary must never run with more rights than
+-- its attacker's, whether the statement succeeded or failed.
 -- The captured tables' capture functions are SECURITY DEFINER too, owned by each table's owner
 -- (security_capture.sql attacks them); here: they are never owned by anyone else. So are the
 -- functions a backfill reads its table with, which only the relay's role may call. In schema
 -- pgstream, the functions generated for subscriptions are checked for owner and callers
 -- (security_subscriptions.sql runs hostile names through them).
 
+\i tests/sql/support/canary.sql
 SELECT current_database() || '_padmin' AS padmin, current_database() || '_relay' AS relay,
-       current_database() || '_victim' AS victim \gset
+       current_database() || '_victim' AS victim, current_database() || '_stranger' AS stranger \gset
+CREATE ROLE :"stranger" LOGIN;
 CREATE ROLE :"padmin" LOGIN IN ROLE pgtrickle_relay_admin;
 CREATE ROLE :"relay" LOGIN IN ROLE pgtrickle_relay;
 CREATE ROLE :"victim" LOGIN;
@@ -43,9 +50,14 @@ CREATE FUNCTION trap.jsonb_build_object(VARIADIC text[]) RETURNS jsonb LANGUAGE 
 CREATE FUNCTION trap.text_eq(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT trap.escalate() $$;
 CREATE OPERATOR trap.= (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.text_eq);
 CREATE TABLE trap.relay_outbox_config (name text, enabled boolean, config jsonb);
+-- The pipeline admin's own table, whose columns read literals through the canary's domain.
+CREATE TABLE trap.wt (id int PRIMARY KEY, dcol canary.d, darr canary.d[], note text);
 RESET SESSION AUTHORIZATION;
+GRANT USAGE ON SCHEMA trap TO :"stranger";
+SELECT pgtrickle.enable_outbox('trap.wt');
+SELECT pgtrickle.set_relay_outbox('wt-out', config => '{"stream_table": "trap.wt", "sink_type": "stdout"}');
 
-CREATE TEMP TABLE audited (fn text PRIMARY KEY, caller text NOT NULL, attack text NOT NULL);
+CREATE TEMP TABLE audited (fn text NOT NULL, caller text NOT NULL, attack text NOT NULL, PRIMARY KEY (fn, attack));
 -- fn: the function's signature; caller: 'relay' or 'padmin' (the least role that may call it; a
 -- trigger function: the role whose writes fire it); attack: statements with %1$L for a hostile name.
 INSERT INTO audited VALUES
@@ -102,8 +114,14 @@ INSERT INTO audited VALUES
   ('pgtrickle._wal_render(text,text,jsonb,jsonb)', 'relay',
    'SELECT * FROM pgtrickle._wal_render(''vschema'', %1$L, jsonb_build_array(jsonb_build_object(''name'', %1$L, ''type'', 25, ''mod'', -1, ''key'', true)), jsonb_build_array(jsonb_build_object(''row'', jsonb_build_object(%1$L, %1$L), ''fill'', true)))'),
   -- WAL pipelines: a hostile name in every part a pipeline admin or the relay gives.
-  ('pgtrickle._wal_pipeline_prepare(text,text,jsonb)', 'padmin',
-   'SELECT pgtrickle._wal_pipeline_prepare(%1$L, %1$L, jsonb_build_object(''tables'', jsonb_build_array(%1$L, ''vschema.'' || %1$L, ''vschema.*''), ''exclude'', jsonb_build_array(%1$L)))'),
+  ('pgtrickle._wal_file_pipeline_prepare(text,text,jsonb)', 'relay',
+   'SELECT pgtrickle._wal_file_pipeline_prepare(%1$L, %1$L, jsonb_build_object(''tables'', jsonb_build_array(%1$L, ''vschema.'' || %1$L, ''vschema.*'', jsonb_build_object(''name'', ''trap.wt'', ''where'', %1$L)), ''exclude'', jsonb_build_array(%1$L)))'),
+  -- A row filter on the admin's own table goes into the installer's ALTER PUBLICATION.
+  ('pgtrickle.set_relay_outbox(text,jsonb)', 'padmin',
+   'SELECT pgtrickle.set_relay_outbox(''w'' || md5(%1$L), jsonb_build_object(''sink_type'', ''stdout'', ''tables'', jsonb_build_array(jsonb_build_object(''name'', ''trap.wt'', ''where'', %1$L), jsonb_build_object(''name'', ''trap.'' || %1$L, ''where'', ''id > 0''))))'),
+  -- A condition on the admin's own table runs as the admin.
+  ('pgtrickle.backfill_relay(text,text)', 'padmin',
+   'SELECT pgtrickle.cancel_backfill(''wt-out''); SELECT pgtrickle.backfill_relay(''wt-out'', %1$L)'),
   ('pgtrickle._wal_pipeline_publication(text,text)', 'relay', 'SELECT pgtrickle._wal_pipeline_publication(%1$L, %1$L)'),
   ('pgtrickle._wal_table_info(text,oid,text,text)', 'relay',
    'SELECT * FROM pgtrickle._wal_table_info(%1$L, ''vschema.salaries''::regclass, ''vschema'', %1$L)'),
@@ -113,11 +131,26 @@ INSERT INTO audited VALUES
   ('pgstream.stream_publication(bigint)', 'relay', 'SELECT pgstream.stream_publication(length(%1$L))'),
   ('pgstream.maintain_partitions()', 'relay', 'SELECT * FROM pgstream.maintain_partitions()'),
   ('pgstream.partition_status()', 'relay', 'SELECT * FROM pgstream.partition_status()'),
-  -- Fired by any ALTER TABLE.
+  -- Fired by any ALTER TABLE; a renamed table's subscriptions are updated by the installer, and
+  -- their conditions must not be compiled again there.
   ('pgstream._table_renamed()', 'victim', 'ALTER TABLE vschema.salaries ALTER COLUMN ssn SET DEFAULT %1$L'),
-  -- Fired by any login's write to pgstream.subscriptions.
+  ('pgstream._table_renamed()', 'padmin',
+   'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause, payload_extensions) '
+   'VALUES (md5(%1$L || clock_timestamp()), 9, ''UPDATE'', ''trap'', ''wt'', %1$L, jsonb_build_array(jsonb_build_object(''json_path'', ''x'', ''expression'', %1$L))); '
+   'ALTER TABLE trap.wt RENAME TO wt_renamed; ALTER TABLE trap.wt_renamed RENAME TO wt'),
+  -- A login with no right but TEMP subscribes its temporary table, then renames it.
+  ('pgstream._table_renamed()', 'stranger',
+   'CREATE TEMP TABLE IF NOT EXISTS st (id int PRIMARY KEY, darr canary.d[]); '
+   'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause) '
+   'VALUES (md5(%1$L || clock_timestamp()), 9, ''INSERT'', (SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()), ''st'', %1$L); '
+   'ALTER TABLE st RENAME TO st_renamed; ALTER TABLE st_renamed RENAME TO st'),
+  -- Fired by any login's write to pgstream.subscriptions; generation puts the conditions into a
+  -- trigger's WHEN, which the installer's CREATE TRIGGER parses.
   ('pgstream._subscription_sync()', 'victim',
-   'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause) VALUES (%1$L, 9, ''INSERT'', ''vschema'', ''salaries'', ''new.id > 0'')');
+   'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause) VALUES (%1$L, 9, ''INSERT'', ''vschema'', ''salaries'', ''new.id > 0'')'),
+  ('pgstream._subscription_sync()', 'padmin',
+   'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause, payload_extensions) '
+   'VALUES (md5(%1$L || clock_timestamp()), 9, ''INSERT'', ''trap'', ''wt'', %1$L, jsonb_build_array(jsonb_build_object(''json_path'', ''x'', ''expression'', %1$L)))');
 
 DO $$
 BEGIN
@@ -126,8 +159,14 @@ BEGIN
                                              AND p.proname !~ '^_outbox_capture_' AND p.proname !~ '^_backfill_rows_'
                                              AND p.proname !~ '^_wal_rows_')
                                             OR (p.pronamespace = 'pgstream'::regnamespace AND p.proname !~ '^_(publish|emit)_after_'))),
-                    (SELECT array_agg(fn ORDER BY fn COLLATE "C") FROM audited),
+                    (SELECT array_agg(f ORDER BY f COLLATE "C") FROM (SELECT DISTINCT fn AS f FROM audited) AS d),
                     'the SECURITY DEFINER functions are exactly the audited ones');
+  -- Event triggers run with their function's owner's rights on any role's DDL.
+  PERFORM assert_eq((SELECT array_agg(e.evtfoid::regprocedure::text ORDER BY e.evtfoid::regprocedure::text COLLATE "C")
+                     FROM pg_event_trigger AS e JOIN pg_proc AS p ON p.oid = e.evtfoid
+                     WHERE p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
+                       AND NOT EXISTS (SELECT FROM audited AS a WHERE a.fn = e.evtfoid::regprocedure::text)),
+                    NULL::text[], 'event triggers the audit does not cover');
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
                      WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.prosecdef
                        AND ((NOT coalesce(p.proconfig && ARRAY['search_path=pg_catalog, pgtrickle, pg_temp'], false)
@@ -167,19 +206,27 @@ DO $$
 DECLARE
   a       record;
   v_name  text;
+  v_role  text;
+  v_seen  bigint := canary.escalations();
   v_names text[] := ARRAY[
     'x"; ALTER ROLE ' || quote_ident(current_database() || '_padmin') || ' SUPERUSER; --',
     'x''); SELECT trap.escalate(); --',
-    'trap.relay_outbox_config', 'vschema.salaries', 'relay_outbox_config', 'outbox_tables'];
+    'trap.relay_outbox_config', 'vschema.salaries', 'relay_outbox_config', 'outbox_tables'] || canary.corpus();
 BEGIN
-  FOR a IN SELECT * FROM audited ORDER BY fn LOOP
-    FOREACH v_name IN ARRAY v_names LOOP
-      PERFORM pg_temp.attack(current_database() || '_' || a.caller, format(a.attack, v_name));
-      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname LIKE current_database() || '\_%' AND rolsuper) THEN
-        RAISE EXCEPTION 'escalation through % with %', a.fn, v_name;
-      END IF;
+  FOR a IN SELECT * FROM audited ORDER BY fn, attack LOOP
+    FOREACH v_role IN ARRAY ARRAY(SELECT DISTINCT r FROM unnest(ARRAY[a.caller, 'padmin', 'stranger']) AS r) LOOP
+      FOREACH v_name IN ARRAY v_names LOOP
+        PERFORM pg_temp.attack(current_database() || '_' || v_role, format(a.attack, v_name));
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname LIKE current_database() || '\_%' AND rolsuper) THEN
+          RAISE EXCEPTION 'escalation through % with %', a.fn, v_name;
+        END IF;
+        IF canary.escalations() <> v_seen THEN
+          RAISE EXCEPTION 'the canary ran with more rights than %''s through % with %', v_role, a.fn, v_name;
+        END IF;
+      END LOOP;
     END LOOP;
   END LOOP;
+  ASSERT canary.runs() > 0, 'the canary ran (as its attacker): the corpus reached code that parses it';
   ASSERT (SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name LIKE 'x%') > 0, 'the attacks ran, as the pipeline admin';
   ASSERT (SELECT count(*) FROM pgtrickle.outbox_consumers) > 0, 'the attacks ran, down to the consumer groups';
   PERFORM assert_eq((SELECT count(*) FROM pg_auth_members AS m JOIN pg_roles AS r ON r.oid = m.member
@@ -192,11 +239,12 @@ BEGIN
   ASSERT (SELECT count(*) FROM pgtrickle.relay_backfills WHERE outbox = 'outbox_salaries') > 0, 'the backfill attacks ran';
   PERFORM assert_eq((SELECT array_agg(p.proname::text) FROM pg_proc AS p
                      WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.proname ~ '^_backfill_rows_'
-                       AND (p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = current_database() || '_victim')
+                       AND (p.proowner IS DISTINCT FROM (SELECT c.relowner FROM pgtrickle.relay_backfills AS b JOIN pg_class AS c ON c.oid = b.source_oid
+                                                         WHERE p.proname = pgtrickle._relay_backfill_function(b.id))
                             OR has_function_privilege('pgtrickle_relay_admin', p.oid, 'EXECUTE')
                             OR has_function_privilege('public', p.oid, 'EXECUTE'))),
                     NULL::text[], 'backfill functions owned by anyone but the table''s owner, or callable by others than the relay');
-  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.relay_backfills WHERE where_clause IS NOT NULL), 0::bigint,
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.relay_backfills WHERE where_clause IS NOT NULL AND outbox = 'outbox_salaries'), 0::bigint,
                     'no condition from a pipeline admin who does not own the table');
   PERFORM assert_eq((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'vschema.salaries'::regclass AND NOT tgisinternal
                                                        AND tgname LIKE 'pgtrickle\_%'),
@@ -216,7 +264,8 @@ BEGIN
                      JOIN pg_class AS c ON c.oid = g.table_oid JOIN pg_proc AS p ON p.oid = g.emit_fn
                      WHERE p.proowner <> (SELECT nspowner FROM pg_namespace WHERE nspname = 'pgstream')
                         OR has_function_privilege('public', p.oid, 'EXECUTE')
-                        OR has_function_privilege(current_database() || '_padmin', p.oid, 'EXECUTE')
+                        OR (has_function_privilege(current_database() || '_padmin', p.oid, 'EXECUTE')
+                            AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_database() || '_padmin'))
                         OR has_function_privilege(current_database() || '_relay', p.oid, 'EXECUTE')
                         OR NOT has_function_privilege(c.relowner, p.oid, 'EXECUTE')),
                     NULL::text[], 'emit functions not the installer''s, or callable by others than the table''s owner');
@@ -225,4 +274,6 @@ $$;
 
 DELETE FROM pgstream.subscriptions;
 SELECT pgtrickle.disable_outbox('vschema.salaries');
+SELECT pgtrickle.delete_relay('wt-out');
+SELECT pgtrickle.disable_outbox('trap.wt');
 DROP SCHEMA vschema, trap CASCADE;

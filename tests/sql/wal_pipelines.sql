@@ -112,21 +112,24 @@ SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tab
   'public.customers has a row filter or column list, but a pattern captures its whole schema');
 SELECT expect_error($$ SELECT pgtrickle.set_relay_outbox('bad', config => '{"tables": [{"name": "public.*", "where": "id > 0"}], "sink_type": "stdout"}') $$,
   'a row filter or column list is given to one table by name, not to a pattern');
--- A filter is one expression the server checks: it cannot close the WHERE's parentheses, end the
--- statement, or call code of anyone's (run as the installer, it would run with its rights).
+-- A filter goes into the installer's ALTER PUBLICATION only as written again from a grammar that
+-- runs no code when parsed (tests/sql/security_expressions.sql attacks it): it cannot close the
+-- WHERE's parentheses, end the statement, cast, or call code of anyone's.
 CREATE FUNCTION public.escalate(int) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
 SELECT expect_error(format($$ SELECT pgtrickle.set_relay_outbox('bad', config => %L) $$, jsonb_build_object('sink_type', 'stdout',
   'tables', jsonb_build_array(jsonb_build_object('name', 'sales.orders', 'where', f)))), m)
 FROM (VALUES ('id > 0) , TABLE public.audit_log WHERE (true', 'a parenthesis closes that was not opened'),
              ('id > 0); ALTER ROLE nobody SUPERUSER; SELECT (true', 'a parenthesis closes that was not opened'),
-             ('id > 0 OR (true); DROP TABLE public.customers', 'it holds a semicolon'),
+             ('id > 0 OR (true); DROP TABLE public.customers', ''';'' is not taken'),
              ('id > 0 --', 'it holds a comment'),
              ('id > 0 /* x */', 'it holds a comment'),
-             ('id = $1', 'it holds a dollar sign'),
-             ('id::text = E''\x''', 'a string is written plain'),
-             ('id::text = ''a', 'a string or quoted name is not closed'),
+             ('id = $1', '''$'' is not taken'),
+             ('id::text = E''\x''', ''':'' is not taken'),
+             ('id = E''\x''', 'a string follows a name or a value'),
+             ('id = ''a', 'a string is not closed'),
              ('(id > 0', 'a parenthesis is not closed'),
-             ('public.escalate(id)', 'invalid publication WHERE expression')) AS x(f, m);
+             ('escalate(id)', 'it calls escalate: a condition calls only lower, upper'),
+             ('public.escalate(id)', 'public.… is not taken: a column is named alone')) AS x(f, m);
 SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name = 'bad'), 0::bigint, 'nothing stored');
 SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('paid')), 'sales.orders,sales.payments', 'the pipeline''s publications unchanged');
 

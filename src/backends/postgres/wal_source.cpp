@@ -83,8 +83,8 @@ class WalSource final : public ChangeSource {
     const std::string origin = config_.origin == "sql" ? std::string("sql") : "file:" + ctx_.relay_group_id;
     auto pub = config_.origin == "sql"
                    ? db_->exec("SELECT pgtrickle._wal_pipeline_publication($1, $2)", {config_.name, origin})
-                   : db_->exec("SELECT pgtrickle._wal_pipeline_prepare($1, $2, $3::jsonb)",
-                               {config_.name, origin, config_.canonical["source"].dump()});
+                   : db_->exec("SELECT pgtrickle._wal_file_pipeline_prepare($1, $2, $3::jsonb)",
+                               {config_.name, ctx_.relay_group_id, config_.canonical["source"].dump()});
     if (!pub) return pub.error();
     if (pub->rows() != 1 || pub->null(0, 0))
       return fatal(fmt::format("the pipeline's publication is missing: set the pipeline again (SELECT pgtrickle.set_relay_outbox('{}', "
