@@ -6,14 +6,11 @@
 #include <cctype>
 
 #include "util/digest.h"
+#include "util/header_value.h"
 #include "util/strings.h"
 
 namespace relay::http {
 namespace {
-
-bool is_safe_value(std::string_view v) {
-  return std::none_of(v.begin(), v.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
-}
 
 // Framing and connection headers belong to libcurl; the identity and signature to the sink.
 constexpr std::string_view kFraming[] = {"host", "content-length", "transfer-encoding", "connection", "keep-alive",
@@ -50,9 +47,11 @@ void encode_headers(std::string_view idempotency_key, std::span<const Header> ap
                     const EncodeOptions& options, std::int64_t unix_time, std::vector<std::string>& out,
                     std::string_view content_type) {
   if (!configured(options, "Content-Type")) add(out, "Content-Type", content_type.empty() ? "application/json" : content_type);
-  add(out, "Idempotency-Key", idempotency_key);
+  // The identity holds the stream table's name, which its owner chose: made header-safe.
+  std::string key_buf;
+  add(out, "Idempotency-Key", util::header_safe(idempotency_key, key_buf));
   for (const auto& [name, value] : app_headers) {
-    if (!util::is_http_token(name) || !is_safe_value(value) || in(name, kFraming) || in(name, kNotFromMessages)) continue;
+    if (!util::is_http_token(name) || !util::fits_header(value) || in(name, kFraming) || in(name, kNotFromMessages)) continue;
     if (configured(options, name)) continue;
     add(out, name, value);
   }
@@ -111,7 +110,8 @@ Result<std::vector<Header>> parse_headers(const nlohmann::json& headers) {
     if (value.is_string()) text = value.get<std::string>();
     else if (value.is_number() || value.is_boolean()) text = value.dump();
     else return fatal(fmt::format("webhook sink: headers.{} must be a string", name));
-    if (!is_safe_value(text)) return fatal(fmt::format("webhook sink: headers.{} must not contain line breaks", name));
+    if (!util::fits_header(text))
+      return fatal(fmt::format("webhook sink: headers.{} must not contain line breaks or other control characters", name));
     out.emplace_back(name, std::move(text));
   }
   return out;

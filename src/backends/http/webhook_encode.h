@@ -22,9 +22,10 @@ struct EncodeOptions {
 };
 
 // The request headers ("Name: value") of one request: Content-Type (`content_type`, else
-// application/json), Idempotency-Key, the message's
-// application headers (per-event requests only; reserved and malformed names skipped), the
-// configured headers (which win over everything but the identity and signature), and the signature
+// application/json), Idempotency-Key (the identity made header-safe: control characters and '%'
+// as %XX, util/header_value.h), the message's application headers (per-event requests only;
+// reserved and malformed names, and values with control characters, skipped), the configured
+// headers (which win over everything but the identity and signature), and the signature
 // `X-Pgtrickle-Signature: t=<unix_time>,v1=<hex HMAC-SHA256(secret, "<unix_time>.<body>")>`.
 void encode_headers(std::string_view idempotency_key, std::span<const Header> app_headers, std::string_view body,
                     const EncodeOptions& options, std::int64_t unix_time, std::vector<std::string>& out,

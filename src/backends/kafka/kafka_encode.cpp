@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "util/header_value.h"
 #include "util/json_scan.h"
 #include "util/strings.h"
 
@@ -60,7 +61,9 @@ void encode(const Message& m, const KeyRule& rule, std::string& key_buf, Record&
   }
   out.headers.clear();
   out.headers.reserve(m.headers.size() + 2);
-  out.headers.emplace_back(kDedupHeader, m.dedup_key);
+  // The identity holds the stream table's name, which its owner chose: made header-safe
+  // (util/header_value.h), as on every sink, for consumers that carry it into a header of their own.
+  out.headers.emplace_back(kDedupHeader, util::header_safe(m.dedup_key, out.id_buf));
   // CloudEvents' Kafka binding: content-type tells a structured event from a binary one.
   if (!m.content_type.empty()) out.headers.emplace_back("content-type", m.content_type);
   for (const auto& [k, v] : m.headers) {

@@ -30,12 +30,14 @@ struct KeyRule {
 };
 
 // One record as librdkafka gets it. Views into the message (and into the caller's key buffer), so
-// nothing is copied here; librdkafka copies once when it takes the record.
+// nothing is copied here; librdkafka copies once when it takes the record. The one exception: an
+// identity that had to be made header-safe is held in `id_buf` (reuse the Record in place).
 struct Record {
   std::string_view topic;
   std::string_view key;    // empty: a null key (all null-keyed records share one partition)
   std::string_view value;  // the encoded envelope
   std::vector<std::pair<std::string_view, std::string_view>> headers;
+  std::string id_buf;
 };
 
 // Fills `out` for `m`. `key_buf` holds a key that has to be built (KeyRule::columns); it must

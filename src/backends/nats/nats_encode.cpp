@@ -3,16 +3,19 @@
 #include <cctype>
 #include <charconv>
 
+#include "util/header_value.h"
 #include "util/json_scan.h"
+#include "util/strings.h"
 
 namespace relay::nats {
 
-std::vector<std::pair<std::string_view, std::string_view>> headers(const Message& m) {
+std::vector<std::pair<std::string_view, std::string_view>> headers(const Message& m, std::string& id_buf) {
   std::vector<std::pair<std::string_view, std::string_view>> h;
   h.reserve(2 + m.headers.size());
-  h.emplace_back("Nats-Msg-Id", m.dedup_key);
+  h.emplace_back("Nats-Msg-Id", util::header_safe(m.dedup_key, id_buf));
   if (!m.content_type.empty()) h.emplace_back("content-type", m.content_type);
-  for (const auto& [k, v] : m.headers) h.emplace_back(k, v);
+  for (const auto& [k, v] : m.headers)
+    if (util::is_http_token(k) && util::fits_header(v)) h.emplace_back(k, v);
   return h;
 }
 

@@ -14,10 +14,13 @@
 namespace relay::nats {
 
 // The headers a message is published with: Nats-Msg-Id (JetStream's dedup identity, the message's
-// dedup_key), then the application headers. Nothing else: every header costs the client and the
-// server a parse per message (the operation is in the envelope and usually in the subject).
-// The views are of whole strings, so each is NUL-terminated (for nats.c).
-std::vector<std::pair<std::string_view, std::string_view>> headers(const Message& m);
+// dedup_key made header-safe, util/header_value.h: it holds the stream table's name), then the
+// application headers (a name that is not an HTTP token, or a value with a control character, is
+// skipped: either would break the header block). Nothing else: every header costs the client and
+// the server a parse per message (the operation is in the envelope and usually in the subject).
+// The views are of whole strings (the message's, or `id_buf` holding the encoded identity), so each
+// is NUL-terminated (for nats.c); `id_buf` must outlive them.
+std::vector<std::pair<std::string_view, std::string_view>> headers(const Message& m, std::string& id_buf);
 
 // JetStream's answer to a publish: {"stream":"S","seq":N[,"duplicate":true]} when stored, or
 // {"error":{"code":400,"err_code":10054,"description":"..."}} when not.

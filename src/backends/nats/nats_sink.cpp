@@ -97,7 +97,7 @@ class NatsSink final : public Sink {
       std::string reply = nats::reply_subject(inbox_, generation, i);
       natsMsg* msg = nullptr;
       natsStatus s = natsMsg_Create(&msg, subject.c_str(), reply.c_str(), m.body.data(), static_cast<int>(m.body.size()));
-      for (const auto& [k, v] : nats::headers(m))
+      for (const auto& [k, v] : nats::headers(m, id_buf_))
         if (s == NATS_OK) s = natsMsgHeader_Add(msg, k.data(), v.data());
       if (s == NATS_OK) s = natsConnection_PublishMsg(conn_.get(), msg);
       natsMsg_Destroy(msg);
@@ -225,6 +225,7 @@ class NatsSink final : public Sink {
   std::unique_ptr<natsSubscription, SubscriptionDeleter> replies_;
   std::uint32_t generation_ = 0;  // of the batch being sent
   std::vector<char> resolved_;    // per message of that batch: its outcome is final
+  std::string id_buf_;            // a Nats-Msg-Id that had to be made header-safe
 };
 
 }  // namespace

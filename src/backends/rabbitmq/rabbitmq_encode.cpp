@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "util/header_value.h"
 #include "util/strings.h"
 
 namespace relay::rabbitmq {
@@ -23,8 +24,8 @@ amqp_table_entry_t text_entry(std::string_view key, std::string_view value) {
 void encode(const Message& m, Publish& out) {
   out.headers.clear();
   out.headers.push_back(text_entry("pgtrickle-op", to_string(m.op)));
-  out.headers.push_back(text_entry("pgtrickle-stream-table", m.source));
-  if (!m.key.empty()) out.headers.push_back(text_entry("pgtrickle-key", m.key));
+  out.headers.push_back(text_entry("pgtrickle-stream-table", util::header_safe(m.source, out.stream_table)));
+  if (!m.key.empty()) out.headers.push_back(text_entry("pgtrickle-key", util::header_safe(m.key, out.key)));
   for (const auto& [name, value] : m.headers) out.headers.push_back(text_entry(name, value));
 
   auto& p = out.props;
@@ -33,7 +34,7 @@ void encode(const Message& m, Publish& out) {
              AMQP_BASIC_APP_ID_FLAG | AMQP_BASIC_HEADERS_FLAG;
   p.content_type = bytes(m.content_type.empty() ? std::string_view("application/json") : std::string_view(m.content_type));
   p.delivery_mode = 2;  // persistent: written to disk by durable queues before the confirm
-  p.message_id = bytes(m.dedup_key);
+  p.message_id = bytes(util::header_safe(m.dedup_key, out.message_id));
   p.app_id = bytes("pgtrickle-relay");
   p.headers.num_entries = static_cast<int>(out.headers.size());
   p.headers.entries = out.headers.data();

@@ -18,9 +18,13 @@ namespace relay::rabbitmq {
 //   app-id pgtrickle-relay, timestamp = the source commit (when known), headers:
 //   pgtrickle-op, pgtrickle-stream-table, pgtrickle-key (when the message has a key), then the
 //   application headers, all as long strings.
+// The values the relay builds from names and identities (message-id, pgtrickle-stream-table,
+// pgtrickle-key) are made header-safe (util/header_value.h); when that changes one, the Publish
+// holds the encoded text (reuse it in place).
 struct Publish {
   amqp_basic_properties_t props{};
   std::vector<amqp_table_entry_t> headers;  // what props.headers points to
+  std::string message_id, stream_table, key;  // header-safe values that differ from the message's
 };
 void encode(const Message& m, Publish& out);
 

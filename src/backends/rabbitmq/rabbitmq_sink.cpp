@@ -17,6 +17,7 @@
 #include "core/build_context.h"
 #include "backends/rabbitmq/amqp_connection.h"
 #include "backends/rabbitmq/rabbitmq_encode.h"
+#include "util/header_value.h"
 
 namespace relay::rabbitmq {
 namespace {
@@ -256,10 +257,11 @@ class RabbitmqSink final : public Sink {
   // Returns come in publish order: the first unconfirmed message with this id from where the last
   // return was found.
   void mark_returned(std::string_view id, std::string why) {
+    std::string buf;  // the message-id as encode() wrote it (header-safe)
     for (auto& p : published_) {
       if (p.unconfirmed == 0) continue;
       for (size_t k = p.return_cursor; k < p.sent.size(); ++k) {
-        if (p.confirmed[k] || p.batch[p.sent[k]].dedup_key != id) continue;
+        if (p.confirmed[k] || util::header_safe(p.batch[p.sent[k]].dedup_key, buf) != id) continue;
         p.returned[p.sent[k]] = std::move(why);
         p.return_cursor = k + 1;
         return;

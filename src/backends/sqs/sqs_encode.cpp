@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "util/digest.h"
+#include "util/header_value.h"
 #include "util/json_escape.h"
 #include "util/strings.h"
 
@@ -46,13 +47,13 @@ std::string fifo_id(std::string_view text) {
   return "sha256:" + util::sha256_hex(text);
 }
 
-void attributes(const Message& m, std::vector<std::pair<std::string_view, std::string_view>>& out) {
+void attributes(const Message& m, AttributeBuffers& buf, std::vector<std::pair<std::string_view, std::string_view>>& out) {
   auto add = [&](std::string_view name, std::string_view value) {
     if (out.size() < kMaxAttributes && !value.empty() && valid_attribute_value(value)) out.emplace_back(name, value);
   };
-  add("dedup_key", m.dedup_key);
+  add("dedup_key", util::header_safe(m.dedup_key, buf.dedup_key));
   add("op", to_string(m.op));
-  add("stream_table", m.source);
+  add("stream_table", util::header_safe(m.source, buf.stream_table));
   for (const auto& [name, value] : m.headers) {
     if (!valid_attribute_name(name)) continue;
     if (std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved)) continue;
@@ -61,14 +62,16 @@ void attributes(const Message& m, std::vector<std::pair<std::string_view, std::s
 }
 
 size_t message_size(const Message& m) {
+  AttributeBuffers buf;
   std::vector<std::pair<std::string_view, std::string_view>> attrs;
-  attributes(m, attrs);
+  attributes(m, buf, attrs);
   size_t size = m.body.size();
   for (const auto& [n, v] : attrs) size += n.size() + 6 + v.size();  // 6 = "String"
   return size;
 }
 
 void encode_batch(std::string_view queue_url, bool fifo, std::span<const Message* const> batch, std::string& out) {
+  AttributeBuffers buf;
   std::vector<std::pair<std::string_view, std::string_view>> attrs;
   out += "{\"QueueUrl\":";
   util::append_json_string(out, queue_url);
@@ -81,7 +84,7 @@ void encode_batch(std::string_view queue_url, bool fifo, std::span<const Message
     out += "\",\"MessageBody\":";
     util::append_json_string(out, m.body);
     attrs.clear();
-    attributes(m, attrs);
+    attributes(m, buf, attrs);
     if (!attrs.empty()) {
       out += ",\"MessageAttributes\":{";
       for (size_t a = 0; a < attrs.size(); ++a) {

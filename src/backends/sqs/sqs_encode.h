@@ -25,8 +25,13 @@ inline constexpr size_t kMaxAttributes = 10;         // message attributes per m
 std::string fifo_id(std::string_view text);
 
 // The message attributes sent with `m`, in order: dedup_key, op, stream_table, then the
-// application headers whose names SQS accepts, up to 10 in all; empty values are left out.
-void attributes(const Message& m, std::vector<std::pair<std::string_view, std::string_view>>& out);
+// application headers whose names SQS accepts, up to 10 in all; empty values are left out. The
+// identity and the stream table are made header-safe (util/header_value.h: they hold a name a
+// table's owner chose); when that changes one, `buf` holds its text, and the views point into it.
+struct AttributeBuffers {
+  std::string dedup_key, stream_table;
+};
+void attributes(const Message& m, AttributeBuffers& buf, std::vector<std::pair<std::string_view, std::string_view>>& out);
 
 // The size SQS counts for `m`: body bytes plus, per attribute, name + "String" + value.
 size_t message_size(const Message& m);

@@ -8,6 +8,7 @@
 
 using namespace relay;
 using namespace relay::http;
+using namespace std::string_literals;
 
 namespace {
 
@@ -48,6 +49,34 @@ TEST(WebhookEncode, ApplicationHeadersCannotOverrideFramingIdentityOrCredentials
   std::vector<std::string> h;
   encode_headers("k", app, "{}", o, 0, h);
   EXPECT_EQ(h, (std::vector<std::string>{"Content-Type: application/json", "Idempotency-Key: k", "X-Ok: fine", "X-Tenant: configured"}));
+}
+
+// A table's owner names it, and its name is the first part of the identity (and, in CloudEvents'
+// binary mode, of ce-source and ce-type): whatever it holds, each stays one header, and the owner
+// adds none to the pipeline admin's requests.
+TEST(WebhookEncode, ANameWithLineBreaksStaysInsideItsHeader) {
+  EncodeOptions o;
+  o.headers = {{"Authorization", "Bearer admin"}};
+  std::vector<Header> app = {{"ce-source", "/pgtrickle/orders%0D%0AAuthorization: x"},
+                             {"X-Tab", "a\tb"},
+                             {"X-Del", "a\x7f" "b"},
+                             {"X-Nul", "a\0b"s}};
+  std::vector<std::string> h;
+  encode_headers("orders\r\nAuthorization: x%\0:7:0"s, app, "{}", o, 0, h);
+  EXPECT_EQ(h, (std::vector<std::string>{"Content-Type: application/json",
+                                         "Idempotency-Key: orders%0D%0AAuthorization: x%25%00:7:0",
+                                         "ce-source: /pgtrickle/orders%0D%0AAuthorization: x", "Authorization: Bearer admin"}));
+  // The same message has the same key on every try, batched or not.
+  std::vector<std::string> again;
+  encode_headers("orders\r\nAuthorization: x%\0:7:0"s, {}, "{}", o, 0, again);
+  EXPECT_EQ(again[1], h[1]);
+  std::vector<Message> b = {msg("t\n:1:0", "{}"), msg("t\n:2:0", "{}")};
+  again.clear();
+  encode_headers(batch_idempotency_key(b), {}, "[]", o, 0, again);
+  EXPECT_EQ(again[1], "Idempotency-Key: t%0A:1:0..t%0A:2:0");
+  // A configured value with a control character is refused when the config is read.
+  EXPECT_FALSE(parse_headers(nlohmann::json{{"X-A", "a\tb"}}));
+  EXPECT_FALSE(parse_headers(nlohmann::json{{"X-A", "a\r\nB: c"}}));
 }
 
 TEST(WebhookEncode, AConfiguredContentTypeReplacesTheDefault) {

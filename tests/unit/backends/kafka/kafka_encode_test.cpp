@@ -10,6 +10,7 @@
 
 using namespace relay;
 using namespace relay::kafka;
+using namespace std::string_literals;
 
 namespace {
 
@@ -53,6 +54,25 @@ TEST(KafkaEncode, AnApplicationHeaderCannotReplaceTheIdentity) {
   ASSERT_EQ(r.headers.size(), 2u);
   EXPECT_EQ(r.headers[0].second, "outbox_orders:42:1");
   EXPECT_EQ(r.headers[1].first, "a");
+}
+
+// A table's owner names it, and its name is the first part of the identity: the identity header
+// carries no control character (consumers carry it into headers of their own), the same on every
+// try; an identity without anything to encode is still a view of the message's.
+TEST(KafkaEncode, ANameWithLineBreaksIsHeaderSafeInTheIdentityHeader) {
+  Message m = sample();
+  m.dedup_key = "orders\r\nAuthorization: x%\0:7:0"s;
+  std::string key_buf;
+  Record r;
+  encode(m, KeyRule{}, key_buf, r);
+  ASSERT_EQ(r.headers.size(), 3u);
+  EXPECT_EQ(r.headers[0].first, "dedup_key");
+  EXPECT_EQ(r.headers[0].second, "orders%0D%0AAuthorization: x%25%00:7:0");
+  encode(m, KeyRule{}, key_buf, r);
+  EXPECT_EQ(r.headers[0].second, "orders%0D%0AAuthorization: x%25%00:7:0");
+  m.dedup_key = "orders:7:0";
+  encode(m, KeyRule{}, key_buf, r);
+  EXPECT_EQ(r.headers[0].second.data(), m.dedup_key.data());
 }
 
 TEST(KafkaEncode, AnEmptyKeyStaysEmpty) {

@@ -5,17 +5,43 @@
 #include "backends/nats/nats_encode.h"
 
 using namespace relay;
+using namespace std::string_literals;
 
 TEST(NatsEncode, HeadersCarryTheDedupKeyAsNatsMsgIdThenTheApplicationHeaders) {
   Message m;
   m.dedup_key = "outbox_orders:42:0";
   m.op = Op::update;
   m.headers = {{"traceparent", "00-abc-def-01"}, {"tenant", "eu"}};
-  auto h = nats::headers(m);
+  std::string id_buf;
+  auto h = nats::headers(m, id_buf);
   std::vector<std::pair<std::string_view, std::string_view>> expected{{"Nats-Msg-Id", "outbox_orders:42:0"},
                                {"traceparent", "00-abc-def-01"},
                                {"tenant", "eu"}};
   EXPECT_EQ(h, expected);
+}
+
+// A table's owner names it, and its name is the first part of the identity: whatever it holds, the
+// header block keeps its headers (NATS/1.0 headers are lines, as HTTP's are).
+TEST(NatsEncode, ANameWithLineBreaksStaysInsideNatsMsgId) {
+  Message m;
+  m.dedup_key = "orders\r\nAuthorization: x%\0:7:0"s;
+  m.headers = {{"ce-source", "/pgtrickle/orders%0D%0A"},
+               {"X-Split", "a\r\nInjected: yes"},
+               {"X-Nul", "a\0b"s},
+               {"bad name", "v"},
+               {"Bad:Name", "v"},
+               {"X-Ok", "fine"}};
+  std::string id_buf;
+  auto h = nats::headers(m, id_buf);
+  std::vector<std::pair<std::string_view, std::string_view>> expected{
+      {"Nats-Msg-Id", "orders%0D%0AAuthorization: x%25%00:7:0"}, {"ce-source", "/pgtrickle/orders%0D%0A"}, {"X-Ok", "fine"}};
+  EXPECT_EQ(h, expected);
+  EXPECT_EQ(h[0].second.data()[h[0].second.size()], '\0') << "nats.c reads the value up to its NUL";
+  // The same message gets the same identity on every try; one without anything to encode keeps its own.
+  std::string again;
+  EXPECT_EQ(nats::headers(m, again)[0].second, h[0].second);
+  m.dedup_key = "orders:7:0";
+  EXPECT_EQ(nats::headers(m, again)[0].second.data(), m.dedup_key.data());
 }
 
 TEST(NatsEncode, SubjectProblemsAreNamed) {

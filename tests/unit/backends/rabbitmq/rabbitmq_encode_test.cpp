@@ -6,6 +6,7 @@
 
 using namespace relay;
 using namespace relay::rabbitmq;
+using namespace std::string_literals;
 
 namespace {
 
@@ -61,6 +62,32 @@ TEST(RabbitmqEncode, NoKeyNoTimestampAndReuseStartsClean) {
   EXPECT_EQ(str(p.props.headers.entries[0].value.value.bytes), "delete");
   EXPECT_EQ(str(p.props.headers.entries[1].key), "pgtrickle-stream-table");
   EXPECT_EQ(str(p.props.message_id), "t:2:0");
+}
+
+// A table's owner names it; its name is pgtrickle-stream-table and the first part of the message-id:
+// whatever it holds, the properties and headers the relay builds carry no control character
+// (consumers carry them into headers of their own), the same on every try.
+TEST(RabbitmqEncode, ANameWithLineBreaksIsHeaderSafeInTheMessageIdAndHeaders) {
+  Message m;
+  m.dedup_key = "orders\r\nAuthorization: x%\0:7:0"s;
+  m.source = "orders\r\nAuthorization: x"s;
+  m.key = "k\n1";
+  Publish p;
+  encode(m, p);
+  EXPECT_EQ(str(p.props.message_id), "orders%0D%0AAuthorization: x%25%00:7:0");
+  ASSERT_EQ(p.props.headers.num_entries, 3);
+  EXPECT_EQ(str(p.props.headers.entries[1].key), "pgtrickle-stream-table");
+  EXPECT_EQ(str(p.props.headers.entries[1].value.value.bytes), "orders%0D%0AAuthorization: x");
+  EXPECT_EQ(str(p.props.headers.entries[2].key), "pgtrickle-key");
+  EXPECT_EQ(str(p.props.headers.entries[2].value.value.bytes), "k%0A1");
+  Message plain;
+  plain.dedup_key = "orders:7:0";
+  plain.source = "orders";
+  encode(m, p);
+  EXPECT_EQ(str(p.props.message_id), "orders%0D%0AAuthorization: x%25%00:7:0");
+  encode(plain, p);
+  EXPECT_EQ(p.props.message_id.bytes, plain.dedup_key.data());
+  EXPECT_EQ(str(p.props.headers.entries[1].value.value.bytes), "orders");
 }
 
 TEST(RabbitmqUrl, UserPasswordHostPortVhost) {

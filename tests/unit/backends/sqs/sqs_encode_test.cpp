@@ -6,6 +6,7 @@
 
 using namespace relay;
 using namespace relay::sqs;
+using namespace std::string_literals;
 
 namespace {
 
@@ -72,10 +73,31 @@ TEST(SqsEncode, TheSizeCountsBodyAndAttributesAsSqsDoes) {
 TEST(SqsEncode, AtMostTenAttributes) {
   Message m = msg("k", "{}");
   for (int i = 0; i < 20; ++i) m.headers.emplace_back("h" + std::to_string(i), "v");
+  AttributeBuffers buf;
   std::vector<std::pair<std::string_view, std::string_view>> attrs;
-  attributes(m, attrs);
+  attributes(m, buf, attrs);
   EXPECT_EQ(attrs.size(), 10u);
   EXPECT_EQ(attrs[0].first, "dedup_key");
+}
+
+// A table's owner names it; its name is the stream_table attribute and the first part of the
+// identity: whatever it holds, the attributes carry no control character (a consumer may make them
+// headers), and the FIFO ids stay what SQS accepts.
+TEST(SqsEncode, ANameWithLineBreaksIsHeaderSafeInTheAttributesAndHashedInTheFifoIds) {
+  Message m = msg("orders\r\nAuthorization: x%\0:7:0"s, "{}", "orders\r\nAuthorization: x"s);
+  m.source = "orders\r\nAuthorization: x"s;
+  std::vector<const Message*> batch = {&m};
+  std::string out;
+  encode_batch("q.fifo", true, batch, out);
+  EXPECT_EQ(out, R"({"QueueUrl":"q.fifo","Entries":[{"Id":"0","MessageBody":"{}","MessageAttributes":{)"
+                 R"("dedup_key":{"DataType":"String","StringValue":"orders%0D%0AAuthorization: x%25%00:7:0"},)"
+                 R"("op":{"DataType":"String","StringValue":"insert"},)"
+                 R"("stream_table":{"DataType":"String","StringValue":"orders%0D%0AAuthorization: x"}},)"
+                 R"("MessageGroupId":")" + fifo_id("orders\r\nAuthorization: x") +
+                 R"(","MessageDeduplicationId":")" + fifo_id("orders\r\nAuthorization: x%\0:7:0"s) + R"("}]})");
+  EXPECT_EQ(fifo_id("orders\r\nAuthorization: x").rfind("sha256:", 0), 0u);
+  // Counted as sent: body 2 + dedup_key(9+6+38) + op(2+6+6) + stream_table(12+6+28).
+  EXPECT_EQ(message_size(m), 2u + 53u + 14u + 46u);
 }
 
 TEST(SqsEncode, TheAnswerGivesEachEntryItsResult) {
