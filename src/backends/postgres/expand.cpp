@@ -5,6 +5,7 @@
 #include <charconv>
 #include <unordered_map>
 
+#include "util/header_value.h"
 #include "util/json_escape.h"
 #include "util/json_timestamp.h"
 #include "util/json_scan.h"
@@ -44,6 +45,31 @@ void cloudevents_header_value(std::string_view value, std::string& out) {
   }
 }
 
+// One part of a stream table's name from `pos`: a double-quoted identifier ("" a quote in it), or
+// the text up to the next '.'. False when it is not one: an unterminated or empty quoted part, an
+// unquoted part with a quote.
+bool read_name_part(std::string_view s, size_t& pos, std::string& out) {
+  out.clear();
+  if (pos < s.size() && s[pos] == '"') {
+    for (++pos; pos < s.size(); ++pos) {
+      if (s[pos] != '"') {
+        out += s[pos];
+      } else if (pos + 1 < s.size() && s[pos + 1] == '"') {
+        out += '"';
+        ++pos;
+      } else {
+        ++pos;
+        return !out.empty();
+      }
+    }
+    return false;
+  }
+  size_t end = std::min(s.find('.', pos), s.size());
+  out.assign(s.substr(pos, end - pos));
+  pos = end;
+  return !out.empty() && out.find('"') == std::string::npos;
+}
+
 // How Debezium names the operation.
 char debezium_op(Op op) {
   switch (op) {
@@ -68,16 +94,27 @@ struct RowVars : TemplateVars {
   }
 };
 
+TableName split_stream_table(std::string_view s) {
+  size_t pos = 0;
+  std::string first, second;
+  if (read_name_part(s, pos, first)) {
+    if (pos == s.size()) return {"public", std::move(first)};
+    if (s[pos] == '.' && read_name_part(s, ++pos, second) && pos == s.size()) return {std::move(first), std::move(second)};
+  }
+  // Not written by the rule: split at the first dot, as before.
+  auto dot = s.find('.');
+  if (dot == std::string_view::npos) return {"public", std::string(s)};
+  return {std::string(s.substr(0, dot)), std::string(s.substr(dot + 1))};
+}
+
 Expander::Expander(ExpandOptions options) : opt_(std::move(options)) {
   util::append_json_string(stream_table_json_, opt_.stream_table);
   if (opt_.debezium) {
     schema_ = opt_.debezium->shape().schema;
     table_ = opt_.debezium->shape().table;
   } else {
-    // The name in messages is schema-qualified where the schema is not public.
-    auto dot = opt_.stream_table.find('.');
-    schema_ = dot == std::string::npos ? "public" : opt_.stream_table.substr(0, dot);
-    table_ = dot == std::string::npos ? opt_.stream_table : opt_.stream_table.substr(dot + 1);
+    schema_ = opt_.schema;
+    table_ = opt_.table;
   }
 }
 
@@ -163,8 +200,10 @@ void Expander::finish_cloudevent(Message& m, std::string_view type, const Outbox
   const std::string& prefix = opt_.cloudevents_binary;
   auto attribute = [&](std::string_view name, std::string_view value) {
     std::string v;
+    // The attributes hold the stream table's name and the identity, which the table's owner chose:
+    // made header-safe (util/header_value.h) where the binding does not percent-encode them itself.
     if (opt_.cloudevents_percent_encode) cloudevents_header_value(value, v);
-    else v = value;
+    else util::append_header_safe(v, value);
     m.headers.emplace_back(prefix + std::string(name), std::move(v));
   };
   attribute("specversion", "1.0");

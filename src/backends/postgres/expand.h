@@ -43,9 +43,26 @@ struct DeltaRow {
   std::uint32_t table = 0;   // WAL capture: the oid of the row's table
 };
 
+// A table's schema and name.
+struct TableName {
+  std::string schema, table;
+  bool operator==(const TableName&) const = default;
+};
+
+// The table a stream table's name in messages stands for. Each part is written as is, or
+// double-quoted with inner quotes doubled when it holds a '.' or a '"', and the schema is left out
+// for public: `orders` → public, orders; `sales.orders` → sales, orders; `"v.orders"` → public,
+// v.orders; `"a""b".c` → a"b, c. Unquoted parts are taken as they are (no case folding). A name not
+// written by that rule (an unterminated quote, a third part) is split at its first dot, as names
+// were before.
+TableName split_stream_table(std::string_view stream_table);
+
 struct ExpandOptions {
   std::string outbox;        // outbox table name, the first part of dedup keys
   std::string stream_table;  // for {stream_table} and the envelope
+  // {schema} and {table}: the captured table's schema and name, as the caller knows them (the
+  // WAL's relation; else split_stream_table). Format debezium takes them from the table's shape.
+  std::string schema, table;
   std::vector<std::string> key_columns;  // the row's key; empty: no key, updates are not paired
   const Template* key_template = nullptr;  // overrides key_columns when set
   Granularity granularity = Granularity::row;
@@ -61,7 +78,8 @@ struct ExpandOptions {
   bool tombstones = true;
   // format cloudevents in binary mode: the prefix of the attributes' headers in the sink's protocol
   // binding ("ce_" Kafka, "ce-" HTTP and NATS, "cloudEvents_" AMQP), and whether their values are
-  // percent-encoded (HTTP, NATS); empty: structured mode.
+  // percent-encoded as the binding says (HTTP, NATS; else made header-safe, util/header_value.h);
+  // empty: structured mode.
   std::string cloudevents_binary;
   bool cloudevents_percent_encode = false;
 };

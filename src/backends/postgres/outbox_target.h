@@ -29,11 +29,14 @@ struct OutboxTarget {
   std::optional<Wal> wal;  // the table is captured from the WAL
 
   // What the outbox decides of its messages, beside the pipeline's options: the outbox's name (in
-  // identities), the name in messages, the key unless the pipeline names one; a pgstream stream's
-  // events go out bare.
+  // identities), the name in messages and the schema and table it stands for, the key unless the
+  // pipeline names one; a pgstream stream's events go out bare.
   void fill(ExpandOptions& opt, const PipelineConfig& config) const {
     opt.outbox = table.outbox;
     opt.stream_table = stream_table;
+    auto [schema, name] = split_stream_table(stream_table);  // the name in messages is all it knows of them
+    opt.schema = std::move(schema);
+    opt.table = std::move(name);
     if (opt.key_columns.empty()) opt.key_columns = key_columns;
     opt.bare_events = config.source_type == "pgstream";
   }

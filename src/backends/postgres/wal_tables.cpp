@@ -15,26 +15,28 @@ Result<bool> WalTables::decide(pg::Connection& db, const pgoutput::Relation& rel
     tables_.erase(relation.oid);
     return false;
   }
-  if (auto e = adopt(db, relation.oid, *r, &relation); !e) return e.error();
+  if (auto e = adopt(db, relation.oid, *r, {relation.schema, relation.name}, &relation); !e) return e.error();
   return true;
 }
 
 Result<Expander*> WalTables::expander_for(pg::Connection& db, std::uint32_t oid) {
   if (auto it = tables_.find(oid); it != tables_.end()) return &it->second;
   // The table as it is now, named as the WAL would name it.
-  auto r = db.exec("SELECT i.wanted, i.stream_table, i.key_columns, i.problem "
+  auto r = db.exec("SELECT i.wanted, i.stream_table, i.key_columns, i.problem, n.nspname::text, c.relname::text "
                    "FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
                    "CROSS JOIN LATERAL pgtrickle._wal_table_info($1, c.oid, n.nspname::text, c.relname::text) AS i WHERE c.oid = $2::oid",
                    {publication_, std::to_string(oid)});
   if (!r) return r.error();
   if (r->rows() != 1) return retriable(fmt::format("the table with oid {} is gone", oid));
-  return adopt(db, oid, *r, nullptr);
+  return adopt(db, oid, *r, {r->str(0, 4), r->str(0, 5)}, nullptr);
 }
 
-Result<Expander*> WalTables::adopt(pg::Connection& db, std::uint32_t oid, const pg::PgResult& info,
+Result<Expander*> WalTables::adopt(pg::Connection& db, std::uint32_t oid, const pg::PgResult& info, TableName name,
                                    const pgoutput::Relation* relation) {
   ExpandOptions opt = base_;
   opt.stream_table = info.str(0, 1);
+  opt.schema = std::move(name.schema);
+  opt.table = std::move(name.table);
   opt.outbox = opt.stream_table;  // the first part of each message's identity
   status_(opt.stream_table, info.null(0, 3) ? std::string() : info.str(0, 3));
   if (opt.key_columns.empty() && !opt.key_template) {

@@ -48,8 +48,10 @@ class WalTables {
   std::size_t size() const { return tables_.size(); }
 
  private:
-  // Table `oid`'s Expander from its _wal_table_info row (and the WAL's description, when there is one).
-  Result<Expander*> adopt(pg::Connection& db, std::uint32_t oid, const pg::PgResult& info, const pgoutput::Relation* relation);
+  // Table `oid`'s Expander from its _wal_table_info row, its schema and name (given to the Expander
+  // as they are, never split from its name in messages) and the WAL's description, when there is one.
+  Result<Expander*> adopt(pg::Connection& db, std::uint32_t oid, const pg::PgResult& info, TableName name,
+                          const pgoutput::Relation* relation);
 
   std::string publication_;
   ExpandOptions base_;

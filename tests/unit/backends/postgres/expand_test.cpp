@@ -502,6 +502,38 @@ TEST(ExpandCloudEvents, BinaryModeSendsTheDataAndEachAttributeAsAHeader) {
   EXPECT_EQ(k["ce_subject"], "a b");
 }
 
+// A table's owner names it: ce-source, ce-type and ce-id hold the name, and whatever it holds, each
+// attribute stays one header line, on every binding.
+TEST(ExpandCloudEvents, BinaryModeAttributesOfANameWithLineBreaksAreHeaderSafe) {
+  auto o = options();
+  o.outbox = o.stream_table = "orders\r\nAuthorization: x%";
+  o.format = Format::cloudevents;
+  o.cloudevents_binary = "ce-";
+  o.cloudevents_percent_encode = true;
+  std::vector<Message> out;
+  Expander(o).expand_row(row(3, R"({"v":1,"inserted":[{"id":"1\r\n"}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  std::map<std::string, std::string> h(out[0].headers.begin(), out[0].headers.end());
+  EXPECT_EQ(h["ce-id"], "orders%0D%0AAuthorization:%20x%25:3:0");
+  EXPECT_EQ(h["ce-source"], "/pgtrickle/orders%0D%0AAuthorization:%20x%25");
+  EXPECT_EQ(h["ce-type"], "pgtrickle.orders%0D%0AAuthorization:%20x%25.insert");
+  EXPECT_EQ(h["ce-subject"], "1%0D%0A");
+  for (const char* prefix : {"ce_", "cloudEvents_"}) {  // Kafka's and AMQP's bindings
+    o.cloudevents_binary = prefix;
+    o.cloudevents_percent_encode = false;
+    out.clear();
+    Expander(o).expand_row(row(3, R"({"v":1,"inserted":[{"id":"1\r\n"}]})"), out);
+    ASSERT_EQ(out.size(), 1u);
+    std::map<std::string, std::string> k(out[0].headers.begin(), out[0].headers.end());
+    const std::string p = prefix;
+    EXPECT_EQ(k[p + "id"], "orders%0D%0AAuthorization: x%25:3:0");
+    EXPECT_EQ(k[p + "source"], "/pgtrickle/orders%0D%0AAuthorization: x%25");
+    EXPECT_EQ(k[p + "type"], "pgtrickle.orders%0D%0AAuthorization: x%25.insert");
+    EXPECT_EQ(k[p + "subject"], "1%0D%0A");
+    EXPECT_EQ(k[p + "partitionkey"], "1%0D%0A");
+  }
+}
+
 // A table owner names columns, schemas and enum labels: whatever they hold, the events and their
 // schemas stay valid JSON that says exactly those names.
 TEST(ExpandDebezium, HostileNamesStayInsideTheirJsonStrings) {
@@ -529,4 +561,40 @@ TEST(ExpandDebezium, HostileNamesStayInsideTheirJsonStrings) {
   EXPECT_EQ(v["payload"]["op"], "c");
   EXPECT_EQ(k["payload"], nlohmann::json({{"i\"d", 1}}));
   EXPECT_EQ(v["schema"]["fields"][1]["fields"][1]["parameters"]["allowed"], "a\"b,c\\d");
+}
+
+// How the install writes a WAL table's name in messages: each part as is, or double-quoted (inner
+// quotes doubled) when it holds a '.' or a '"'; no schema for public.
+TEST(StreamTableName, SplitsQuoteAware) {
+  EXPECT_EQ(split_stream_table("orders"), (TableName{"public", "orders"}));
+  EXPECT_EQ(split_stream_table("sales.orders"), (TableName{"sales", "orders"}));
+  EXPECT_EQ(split_stream_table("\"v.orders\""), (TableName{"public", "v.orders"}));
+  EXPECT_EQ(split_stream_table("\"a\"\"b\".c"), (TableName{"a\"b", "c"}));
+  EXPECT_EQ(split_stream_table("\"s.x\".\"t.y\""), (TableName{"s.x", "t.y"}));
+  EXPECT_EQ(split_stream_table("sales.\"v.\"\"o\""), (TableName{"sales", "v.\"o"}));
+  EXPECT_EQ(split_stream_table("\"\"\"\""), (TableName{"public", "\""}));
+  EXPECT_EQ(split_stream_table("Sales.Orders"), (TableName{"Sales", "Orders"})) << "no case folding";
+  EXPECT_EQ(split_stream_table("s\r\n.t x"), (TableName{"s\r\n", "t x"}));
+  // Names not written by that rule are split at their first dot, as before.
+  EXPECT_EQ(split_stream_table("a.b.c"), (TableName{"a", "b.c"}));
+  EXPECT_EQ(split_stream_table("\"unterminated.x"), (TableName{"\"unterminated", "x"}));
+  EXPECT_EQ(split_stream_table("\"a\"b"), (TableName{"public", "\"a\"b"}));
+  EXPECT_EQ(split_stream_table(""), (TableName{"public", ""}));
+}
+
+// {schema} and {table} are the options' (the WAL's relation names them), never split from the name
+// in messages.
+TEST(Expand, SchemaAndTableAreTheOnesGivenNotSplitFromTheStreamTable) {
+  auto t = Template::compile("cdc.{schema}.{table}.{op}");
+  ASSERT_TRUE(t);
+  auto o = options();
+  o.stream_table = "\"a\"\"b\".\"v.orders\"";
+  o.schema = "a\"b";
+  o.table = "v.orders";
+  o.routes = {&*t};
+  std::vector<Message> out;
+  Expander(o).expand_row(row(1, R"({"v":1,"inserted":[{"id":1}]})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].routes[0], "cdc.a\"b.v.orders.insert");
+  EXPECT_EQ(out[0].source, "\"a\"\"b\".\"v.orders\"");
 }
