@@ -396,12 +396,15 @@ $$;
 -- its time); p_rows: [{"row": {column: text}, "fill": bool, "key_only": bool}]. Each row comes out as
 -- to_jsonb renders it: every value rebuilt by its type's input function. p_rows NULL: the query
 -- itself, its parameter $1 the rows, as the one row returned (which _wal_render_tables prepares).
+-- p_columns may also be {"columns": [...], "filter": "<condition>"}: a value is read from the table
+-- only from a row the condition (a publication's row filter) lets through.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_template(p_rel regclass, p_columns jsonb, p_rows jsonb)
 RETURNS SETOF text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+  v_filter text := CASE WHEN pg_catalog.jsonb_typeof(p_columns) = 'object' THEN p_columns ->> 'filter' END;
   c        record;
   v_object text := '';
   v_match  text := '';
@@ -413,7 +416,8 @@ DECLARE
 BEGIN
   FOR c IN SELECT x.c ->> 'name' AS name, (x.c ->> 'type')::oid AS type, (x.c ->> 'mod')::int AS mod,
                   coalesce((x.c ->> 'key')::boolean, false) AS key, x.n
-           FROM pg_catalog.jsonb_array_elements(p_columns) WITH ORDINALITY AS x(c, n) ORDER BY x.n LOOP
+           FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(p_columns) = 'object' THEN p_columns -> 'columns'
+                                                     ELSE p_columns END) WITH ORDINALITY AS x(c, n) ORDER BY x.n LOOP
     v_name := pg_catalog.quote_literal(c.name);
     v_type := pg_catalog.format_type(c.type, c.mod);
     -- A JSON value stays JSON (cast from its text it would become a JSON string).
@@ -439,7 +443,9 @@ BEGIN
     '                    FROM (SELECT e.x->''row'' AS x) AS r) AS r '
     'CROSS JOIN LATERAL (SELECT %s AS row) AS o ORDER BY e.n',
     v_keys,
-    CASE WHEN v_match = '' OR p_rel IS NULL THEN 'NULL::jsonb' ELSE pg_catalog.format('(SELECT to_jsonb(cur) FROM %s AS cur WHERE %s)', p_rel, v_match) END,
+    CASE WHEN v_match = '' OR p_rel IS NULL THEN 'NULL::jsonb'
+         ELSE pg_catalog.format('(SELECT to_jsonb(cur) FROM %s AS cur WHERE %s%s)', p_rel, v_match,
+                                coalesce(' AND (' || v_filter || E'\n)', '')) END,
     CASE WHEN v_object = '' THEN '''{}''::jsonb' ELSE v_object || ')' END);
   IF p_rows IS NULL THEN
     RETURN NEXT v_query;

@@ -116,8 +116,30 @@ SELECT assert_eq((SELECT count(DISTINCT pgtrickle._wal_stream_table(s, t)) FROM 
                    ('public', '"v".orders'), ('"v"', 'orders'), ('public', 'v"."orders')) AS x(s, t)), 5::bigint,
                  'no two of these tables share a name');
 
+-- 8. The relay's role renders a WAL pipeline's rows as the table's owner, reading a value the WAL
+--    left out from the table by key: whatever columns and keys it names, it reads only the columns
+--    the pipeline's column list publishes, by the table's own key, from rows its filter lets through.
+SELECT dblink_exec('padmin', $q$ CREATE TABLE adm.acct (id int PRIMARY KEY, status text, secret text);
+                                INSERT INTO adm.acct VALUES (1, 'open', 'pin 1111'), (500, 'open', 'pin 5555') $q$);
+SELECT * FROM dblink('padmin', $q$ SELECT pgtrickle.set_relay_outbox('acct-out', config =>
+  '{"sink_type": "stdout", "tables": [{"name": "adm.acct", "columns": ["id", "status"], "where": "id < 100"}]}')::text $q$) AS t(x text);
+CREATE FUNCTION pg_temp.render(p_columns jsonb, p_row jsonb) RETURNS text LANGUAGE sql AS $$
+  SELECT string_agg(r, ',') FROM dblink('relay', format('SELECT r FROM pgtrickle._wal_render_tables(%L) AS r',
+    jsonb_build_array(jsonb_build_object('rel', 'adm.acct'::regclass::oid, 'columns', p_columns,
+                                         'rows', jsonb_build_array(jsonb_build_object('row', p_row, 'fill', true, 'key_only', false))))))
+    AS t(r text)
+$$;
+SELECT assert_eq(pg_temp.render('[{"name": "id", "type": 23, "mod": -1, "key": true}, {"name": "status", "type": 25, "mod": -1, "key": false}]',
+                                '{"id": "1"}'), '{"id": 1, "status": "open"}', 'a published column left out of the WAL is read from the table');
+SELECT assert_eq(pg_temp.render('[{"name": "id", "type": 23, "mod": -1, "key": true}, {"name": "secret", "type": 25, "mod": -1, "key": false}]',
+                                '{"id": "1"}'), '{"id": 1}', 'finding 8: a column the list leaves out is never read');
+SELECT assert_eq(pg_temp.render('[{"name": "id", "type": 23, "mod": -1, "key": true}, {"name": "status", "type": 25, "mod": -1, "key": false}]',
+                                '{"id": "500"}'), '{"id": 500, "status": null}', 'nor a row the filter leaves out');
+SELECT assert_eq(pg_temp.render('[{"name": "id", "type": 23, "mod": -1, "key": false}, {"name": "status", "type": 25, "mod": -1, "key": true}]',
+                                '{"status": "open"}'), '{"id": null, "status": "open"}', 'nor a row found by a column that is not its key');
+
 SELECT assert_eq(canary.escalations(), 0::bigint, 'the canary never ran with more rights than its attacker''s');
-SELECT pgtrickle.delete_relay('filtered'), pgtrickle.delete_relay('bait-out');
+SELECT pgtrickle.delete_relay('filtered'), pgtrickle.delete_relay('bait-out'), pgtrickle.delete_relay('acct-out');
 SELECT dblink_disconnect('anyone'), dblink_disconnect('padmin'), dblink_disconnect('victim'), dblink_disconnect('relay');
 DELETE FROM pgstream.subscriptions;
 DROP SCHEMA adm, vic CASCADE;
