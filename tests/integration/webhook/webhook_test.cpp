@@ -76,6 +76,50 @@ TEST(Webhook, HeadersSignatureAndTheUrlTemplateAreOnTheWire) {
   EXPECT_EQ(relay.err().find("s3cret-token"), std::string::npos) << "secrets never reach the log";
 }
 
+// A table's owner names it, and a WAL table's name is the first part of each message's identity:
+// a name holding CR/LF stays inside Idempotency-Key (and CloudEvents' ce-* headers), and the owner
+// adds no header to the pipeline admin's requests.
+TEST(Webhook, ATableNameWithLineBreaksAddsNoHeader) {
+  Receiver receiver;
+  TestDb db;
+  std::string url = replication_login_url(db);
+  const std::string name = "t\r\nAuthorization: Bearer owner";
+  db.exec("CREATE TABLE \"" + name + "\" (id int PRIMARY KEY)");
+  for (std::string format : {"json", "cloudevents"}) {
+    json config = {{"source", {{"type", "wal"}, {"tables", {"public.*"}}}},
+                   {"sink", {{"type", "webhook"}, {"url", base(receiver) + "/" + format}, {"headers", {{"Authorization", "Bearer admin"}}}}},
+                   {"format", format}};
+    if (format == "cloudevents") config["cloudevents_mode"] = "binary";
+    set_outbox_pipeline(db, "evil-" + format, config);
+  }
+  RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
+  // Both pipelines' slots stream (slot_streams asks for one).
+  ASSERT_TRUE(wait_until([&] {
+    return db.number("SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
+                     "WHERE s.database = current_database()") >= 2;
+  }, 20s)) << relay.err();
+  db.exec("INSERT INTO \"" + name + "\" VALUES (1)");
+  ASSERT_TRUE(wait_until([&] { return receiver.count_accepted("/json") >= 1 && receiver.count_accepted("/cloudevents") >= 1; }, 20s))
+      << relay.err();
+  // The receiver (cpp-httplib) decodes %XX in the header values it reads: each value below is the
+  // one header the relay sent, decoded; a raw CR/LF would have split it into two headers.
+  for (const char* path : {"/json", "/cloudevents"}) {
+    auto r = receiver.accepted(path)[0];
+    EXPECT_EQ(r.headers.count("Authorization"), 1u) << path;
+    EXPECT_EQ(r.header("Authorization"), "Bearer admin") << path;
+    EXPECT_EQ(r.headers.count("Idempotency-Key"), 1u) << path;
+    EXPECT_EQ(r.header("Idempotency-Key").rfind(name + ":", 0), 0u) << r.header("Idempotency-Key");
+  }
+  auto json_request = receiver.accepted("/json")[0];
+  auto body = json::parse(json_request.body);
+  EXPECT_EQ(body["stream_table"], name) << "the envelope names the table as it is";
+  EXPECT_EQ(json_request.header("Idempotency-Key"), body["dedup_key"]);
+  auto ce = receiver.accepted("/cloudevents")[0];
+  EXPECT_EQ(ce.header("ce-source"), "/pgtrickle/" + name);
+  EXPECT_EQ(ce.header("ce-type"), "pgtrickle." + name + ".insert");
+  EXPECT_EQ(ce.header("ce-id"), ce.header("Idempotency-Key"));
+}
+
 TEST(Webhook, A503IsRetriedHonouringRetryAfterWithTheSameIdempotencyKey) {
   Receiver receiver;
   TestDb db;
