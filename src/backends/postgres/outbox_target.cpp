@@ -35,6 +35,17 @@ Result<OutboxTarget> resolve_outbox_target(const PipelineConfig& config, const B
   target.table = OutboxReader::Table{r->str(0, 0), r->null(0, 1) ? "" : r->str(0, 1), r->str(0, 3) != "relay"};
   target.key_columns = pg::parse_text_array(r->text(0, 2));
   target.stream_table = r->str(0, 4);
+  // A table captured by enable_outbox: its schema and name ({schema}, {table}, Debezium's source),
+  // which the name in messages, unqualified, does not tell.
+  if (r->str(0, 3) == "relay") {
+    auto source = db.exec("SELECT source_schema, source_table FROM pgtrickle.outbox_tables WHERE outbox_name = $1 AND source_schema IS NOT NULL",
+                          {r->str(0, 0)});
+    if (!source) return source.error();
+    if (source->rows() == 1) {
+      target.source_schema = source->str(0, 0);
+      target.source_table = source->str(0, 1);
+    }
+  }
   const std::string& outbox = target.table.outbox;
 
   // An outbox pg_trickle created after the install is not readable by the relay's role yet.

@@ -21,6 +21,7 @@ struct OutboxTarget {
   OutboxReader::Table table;
   std::vector<std::string> key_columns;  // the table's key, unless the pipeline names one
   std::string stream_table;              // the name in messages
+  std::string source_schema, source_table;  // the captured table (empty: known only by stream_table)
   struct Wal {
     std::string schema, name;  // the table the slot's changes are read for
     std::string publication;
@@ -34,9 +35,14 @@ struct OutboxTarget {
   void fill(ExpandOptions& opt, const PipelineConfig& config) const {
     opt.outbox = table.outbox;
     opt.stream_table = stream_table;
-    auto [schema, name] = split_stream_table(stream_table);  // the name in messages is all it knows of them
-    opt.schema = std::move(schema);
-    opt.table = std::move(name);
+    if (!source_table.empty()) {
+      opt.schema = source_schema;
+      opt.table = source_table;
+    } else {
+      auto [s, t] = split_stream_table(stream_table);  // the name in messages is all that is known of them
+      opt.schema = std::move(s);
+      opt.table = std::move(t);
+    }
     if (opt.key_columns.empty()) opt.key_columns = key_columns;
     opt.bare_events = config.source_type == "pgstream";
   }

@@ -172,6 +172,24 @@ TEST(NatsSink, AServerWrittenWithoutASchemeIsStillCheckedAgainstTheAllowList) {
       << "a row was published to a server the operator did not allow";
 }
 
+// {schema} and {table} name the captured table, outside schema public too (the name in messages,
+// {stream_table}, is the table's bare name for a table captured by enable_outbox).
+TEST(NatsSink, SchemaAndTableNameTheCapturedTableOfAnySchema) {
+  TestDb db;
+  std::string stream = "st" + db.name();
+  db.exec("CREATE SCHEMA sales");
+  db.exec("CREATE TABLE sales.orders (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('sales.orders')");
+  set_outbox_pipeline(db, "orders-out", {{"stream_table", "sales.orders"}, {"sink_type", "nats"}, {"nats_url", nats_url()},
+                                         {"nats_stream", stream}, {"subject_template", stream + ".{schema}.{table}.{stream_table}"}});
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO sales.orders VALUES (1)");
+  auto msgs = read_stream(nats_url(), stream, stream + ".>", 1);
+  ASSERT_EQ(msgs.size(), 1u) << relay.err();
+  EXPECT_EQ(msgs[0]["subject"], stream + ".sales.orders.orders");
+  run_node("nats.js", {"drop", nats_url(), stream});
+}
+
 // "format": "debezium" through JetStream: the message is Debezium's value; NATS carries no null
 // value, so a delete comes without its tombstone.
 TEST(NatsSink, DebeziumEventsArriveWithoutTombstones) {
