@@ -83,10 +83,12 @@ DECLARE
     '_wal_publications', '_wal_matched_tables', '_wal_stream_table', '_wal_list', '_wal_matches', '_wal_pattern', '_wal_own_schema',
     '_wal_identity_problem'];
   -- Everything meant to be called by people and applications (rendering rows as a table's owner,
-  -- which reads the table, and the publications of a relay's TOML pipelines are the relay's alone).
+  -- which reads the table, the publications of a relay's TOML pipelines and a backfill's start and
+  -- end, which the relay records with its position, are the relay's alone).
   v_admin_functions text[] := ARRAY(SELECT f FROM unnest(v_relay_functions) AS f
                                     WHERE f NOT IN ('_wal_render', '_wal_render_table', '_wal_render_tables', '_wal_rows_template',
-                                                    '_wal_file_pipeline_prepare')) || ARRAY[
+                                                    '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare',
+                                                    '_relay_backfill_initial', '_relay_backfill_end')) || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',
     'enable_outbox', '_outbox_enable', 'disable_outbox', '_outbox_disable', 'create_outbox',
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',

@@ -1,0 +1,135 @@
+-- Every grant checked: each function of schemas pgtrickle and pgstream that PUBLIC, the relay's role
+-- (pgtrickle_relay) or pipeline admins (pgtrickle_relay_admin) may call is in the ledger below, with
+-- what it lets its caller do, read against SECURITY.md's table of parties; a function granted to
+-- anyone and not in the ledger, or granted to other roles than the ledger says, fails this test
+-- until it is reviewed and written here. "definer": it runs with the installer's rights
+-- (tests/sql/security_definer.sql attacks each of those).
+
+CREATE TEMP TABLE ledger (fn text PRIMARY KEY, callers text NOT NULL, lets text NOT NULL);
+INSERT INTO ledger VALUES
+  -- PUBLIC: the check of a subscription row, run as the role writing it (pgstream.subscriptions is
+  -- open to every role); these run with the caller's rights and touch nothing.
+  ('pgstream._subscription_check()', 'public', 'nothing: a trigger function, run only as the BEFORE trigger, as the writer'),
+  ('pgstream._bound_table(oid)', 'public', 'look up a table by oid in pg_class, which every role reads'),
+  ('pgstream._target(text,text)', 'public', 'look up a table by name in pg_class'),
+  ('pgstream._require_owner(text,regclass,text)', 'public', 'raise an error unless the caller acts for a table''s owner'),
+  ('pgstream._refuse(text,text,text,text,text)', 'public', 'raise an error'),
+  ('pgstream._row_images(regclass,text)', 'public', 'build a FROM list text'),
+  ('pgstream._reserved_keys()', 'public', 'a constant'),
+  ('pgstream._compile_error(text)', 'public', 'plan a query with the caller''s own rights (as the caller could itself)'),
+  ('pgstream._when_check()', 'public', 'nothing: a trigger function never run'),
+  -- The relay's role alone.
+  ('pgtrickle._wal_render(text,text,jsonb,jsonb)', 'relay', 'definer: render rows of a table captured from the WAL as its owner, in a rolled-back subtransaction'),
+  ('pgtrickle._wal_render_table(oid,jsonb,jsonb)', 'relay', 'definer: the same for a WAL pipeline''s table, reading only what its publications let through'),
+  ('pgtrickle._wal_render_tables(jsonb)', 'relay', 'render several tables'' rows (through the two above)'),
+  ('pgtrickle._wal_rows_template(regclass,jsonb,jsonb)', 'relay', 'render rows of pgstream.events, or build the query text, with the caller''s rights'),
+  ('pgtrickle._wal_plain(jsonb,jsonb)', 'relay', 'tell whether rows need their owner''s code'),
+  ('pgtrickle._wal_render_plain(jsonb,jsonb)', 'relay', 'render rows of built-in types from the values given, with the caller''s rights'),
+  ('pgtrickle._wal_file_pipeline_prepare(text,text,jsonb)', 'relay', 'definer: publish the tables of a pipeline of the relay''s TOML file, checked for the relay''s login'),
+  ('pgtrickle._relay_backfill_initial(text,text)', 'relay', 'definer: start the first backfill a pipeline''s "backfill": "initial" asks for (its rows go where its changes go)'),
+  ('pgtrickle._relay_backfill_end(bigint,text)', 'relay', 'definer: record that a backfill ended, and drop its function'),
+  -- The relay's role and pipeline admins: reading configs (redacted but for the relay), resolving
+  -- outboxes, numbering and retention, inboxes, streams.
+  ('pgtrickle.get_relay_config(text)', 'relay,admin', 'definer: read one pipeline''s config, redacted'),
+  ('pgtrickle.list_relay_configs()', 'relay,admin', 'definer: read every pipeline''s config, redacted'),
+  ('pgtrickle.relay_normalize_config(text,jsonb,text)', 'relay,admin', 'definer: validate a config (pure, reads the spec tables)'),
+  ('pgtrickle.relay_schema_version()', 'relay,admin', 'a constant'),
+  ('pgtrickle.relay_template_warnings(jsonb)', 'relay,admin', 'read which template variables are always empty for an outbox'),
+  ('pgtrickle.resolve_outbox(text)', 'relay,admin', 'find an outbox and its key columns'),
+  ('pgtrickle._outbox_resolve(text,regclass)', 'relay,admin', 'definer: the same, through the catalog'),
+  ('pgtrickle.outbox_status(text)', 'relay,admin', 'read an outbox''s counts and pending rows'),
+  ('pgtrickle._outbox_status(text,regclass)', 'relay,admin', 'definer: the same, through the catalog'),
+  ('pgtrickle._outbox_is_stream(text)', 'relay,admin', 'tell whether an outbox is a pgstream stream''s view'),
+  ('pgtrickle._outbox_waiting(text,boolean)', 'relay,admin', 'definer: mark that a reader waits for an outbox (capture then sends a NOTIFY)'),
+  ('pgtrickle._outbox_wal_source(text)', 'relay,admin', 'definer: read which table and publication a WAL-captured outbox streams'),
+  ('pgtrickle.outbox_watermark()', 'relay,admin', 'definer: number committed outbox rows in commit order'),
+  ('pgtrickle.run_outbox_retention()', 'relay,admin', 'definer: delete outbox rows older than their retention that every reader has passed'),
+  ('pgtrickle._relay_grant_outboxes()', 'relay,admin', 'definer: grant the relay''s role SELECT on registered outboxes'),
+  ('pgtrickle._relay_backfill_watermark()', 'relay,admin', 'definer: read the commit-order watermark a backfill chunk waits for'),
+  ('pgtrickle._relay_backfill_function(bigint)', 'relay,admin', 'a backfill''s function name'),
+  ('pgtrickle._relay_config_outbox_ref(jsonb)', 'relay,admin', 'the outbox a config names'),
+  ('pgtrickle._relay_is_relation_name(text)', 'relay,admin', 'tell whether a text is a relation name'),
+  ('pgtrickle._relay_regclass(text)', 'relay,admin', 'to_regclass in the caller''s search path'),
+  ('pgtrickle._relay_regclass_qualified(text)', 'relay,admin', 'definer: to_regclass of a schema-qualified name (no USAGE on the schema needed)'),
+  ('pgtrickle.create_inbox(text,text,integer,text,boolean,boolean,integer)', 'relay,admin', 'definer: create an inbox table and its views, owned by the installer'),
+  ('pgtrickle.create_inbox_table(text,text,integer,boolean,integer)', 'relay,admin', 'definer: the same, table only'),
+  ('pgtrickle.inbox_health(text)', 'relay,admin', 'definer: read an inbox''s counts'),
+  ('pgtrickle._wal_pipeline_publication(text,text)', 'relay,admin', 'definer: read the name of a pipeline''s publication'),
+  ('pgtrickle._wal_table_info(text,oid,text,text)', 'relay,admin', 'definer: read whether a pipeline captures a table, its name in messages and key'),
+  ('pgtrickle._wal_pipeline_tables(jsonb)', 'relay,admin', 'list the tables a source''s names and patterns match now'),
+  ('pgtrickle._wal_matched_tables(jsonb,jsonb)', 'relay,admin', 'the same, as oids'),
+  ('pgtrickle._wal_matches(jsonb,jsonb,text,text)', 'relay,admin', 'tell whether a name matches names and patterns'),
+  ('pgtrickle._wal_pattern(text,jsonb,text)', 'relay,admin', 'read a table name or pattern'),
+  ('pgtrickle._wal_list(jsonb)', 'relay,admin', 'a value as a JSON array'),
+  ('pgtrickle._wal_own_schema(text)', 'relay,admin', 'tell whether a schema is the install''s'),
+  ('pgtrickle._wal_publications(text)', 'relay,admin', 'the two publication names of a pipeline'),
+  ('pgtrickle._wal_stream_table(text,text)', 'relay,admin', 'a table''s name in messages'),
+  ('pgtrickle._wal_identity_problem(regclass)', 'relay,admin', 'read why a table''s UPDATEs would be refused while published'),
+  ('pgstream.stream_outbox(bigint)', 'relay,admin', 'definer: make a stream''s view and registration (numbered with every stream by one scan)'),
+  ('pgstream.stream_publication(bigint)', 'relay,admin', 'definer: make a stream''s publication of pgstream.events (its rows only)'),
+  ('pgstream.maintain_partitions()', 'relay,admin', 'definer: create and drop daily partitions of pgstream.events by its settings'),
+  ('pgstream.partition_status()', 'relay,admin', 'definer: read the partitions and their counts'),
+  -- Pipeline admins: pipelines, outboxes, consumer groups, inboxes, backfills, publications of
+  -- tables whose owner's rights the caller holds.
+  ('pgtrickle.set_relay_outbox(text,jsonb)', 'admin', 'definer: store a forward pipeline (WAL tables only of owners whose rights the login holds)'),
+  ('pgtrickle.set_relay_outbox(text,text,text,jsonb,integer,boolean)', 'admin', 'definer: the same, flat form'),
+  ('pgtrickle.set_relay_inbox(text,jsonb)', 'admin', 'definer: store a reverse pipeline (an inbox of its own database only when the installer owns it)'),
+  ('pgtrickle.set_relay_inbox(text,text,jsonb,integer,text,boolean,integer,boolean)', 'admin', 'definer: the same, flat form'),
+  ('pgtrickle.enable_relay(text)', 'admin', 'definer: enable a pipeline'),
+  ('pgtrickle.disable_relay(text)', 'admin', 'definer: disable a pipeline'),
+  ('pgtrickle.delete_relay(text)', 'admin', 'definer: delete a pipeline, its positions, publications and relay-named slots'),
+  ('pgtrickle.backfill_relay(text,text)', 'admin', 'definer: backfill a pipeline''s table (a condition only from the table''s owner, run as the owner)'),
+  ('pgtrickle.cancel_backfill(text)', 'admin', 'definer: cancel a pipeline''s backfill'),
+  ('pgtrickle.enable_outbox(text,integer,text)', 'admin', 'capture a table whose owner''s rights the login holds (through _outbox_enable)'),
+  ('pgtrickle._outbox_enable(text,regclass,integer,text)', 'admin', 'definer: the same'),
+  ('pgtrickle.disable_outbox(text,boolean)', 'admin', 'stop capturing such a table (through _outbox_disable)'),
+  ('pgtrickle._outbox_disable(text,regclass,boolean)', 'admin', 'definer: the same'),
+  ('pgtrickle.create_outbox(text,integer)', 'admin', 'definer: create an event outbox'),
+  ('pgtrickle.outbox_publish(text,jsonb,jsonb)', 'admin', 'write an event into an event outbox (through _outbox_publish)'),
+  ('pgtrickle._outbox_publish(text,regclass,jsonb,jsonb)', 'admin', 'definer: the same'),
+  ('pgtrickle.create_consumer_group(text,text,text)', 'admin', 'create a consumer group on an outbox (through _consumer_group_create)'),
+  ('pgtrickle._consumer_group_create(text,text,regclass,text)', 'admin', 'definer: the same'),
+  ('pgtrickle.drop_consumer_group(text,boolean)', 'admin', 'definer: drop a consumer group'),
+  ('pgtrickle.poll_outbox(text,text,integer,integer)', 'admin', 'definer: lease and read a consumer group''s next rows'),
+  ('pgtrickle.commit_offset(text,text,bigint)', 'admin', 'definer: move a consumer group''s offset'),
+  ('pgtrickle.extend_lease(text,text,integer)', 'admin', 'definer: extend a consumer''s lease'),
+  ('pgtrickle.seek_offset(text,text,bigint)', 'admin', 'definer: move a consumer group''s offset to a position'),
+  ('pgtrickle.consumer_heartbeat(text,text)', 'admin', 'definer: record a consumer''s heartbeat'),
+  ('pgtrickle.consumer_lag(text)', 'admin', 'definer: read a consumer group''s lag'),
+  ('pgtrickle.drop_inbox(text,boolean,boolean)', 'admin', 'definer: drop an inbox the install made'),
+  ('pgtrickle.inbox_mark_processed(text,text)', 'admin', 'definer: mark an inbox message processed'),
+  ('pgtrickle.inbox_mark_failed(text,text,text)', 'admin', 'definer: mark an inbox message failed'),
+  ('pgtrickle.replay_inbox_messages(text,text[])', 'admin', 'definer: make inbox messages pending again'),
+  ('pgtrickle.create_publication(text)', 'admin', 'publish a table whose owner''s rights the login holds, for other consumers (through _relay_publication_create)'),
+  ('pgtrickle._relay_publication_create(text,regclass)', 'admin', 'the same, with the caller''s rights'),
+  ('pgtrickle.drop_publication(text,boolean)', 'admin', 'drop such a publication (through _relay_publication_drop)'),
+  ('pgtrickle._relay_publication_drop(text,regclass,boolean)', 'admin', 'the same, with the caller''s rights'),
+  ('pgtrickle._relay_publication_of(regclass)', 'admin', 'the name of a table''s publication');
+
+DO $$
+DECLARE
+  v_actual text[];
+  v_ledger text[];
+BEGIN
+  SELECT array_agg(x ORDER BY x COLLATE "C") INTO v_actual FROM (
+    SELECT p.oid::regprocedure::text || ' -> ' ||
+           CASE WHEN has_function_privilege('public', p.oid, 'EXECUTE') THEN 'public'
+                ELSE concat_ws(',', CASE WHEN has_function_privilege('pgtrickle_relay', p.oid, 'EXECUTE') THEN 'relay' END,
+                                    CASE WHEN has_function_privilege('pgtrickle_relay_admin', p.oid, 'EXECUTE') THEN 'admin' END) END AS x
+    FROM pg_proc AS p
+    WHERE p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
+      AND p.proname !~ '^_(publish|emit)_after_'   -- generated: security_definer.sql checks their owners and callers
+      AND (has_function_privilege('public', p.oid, 'EXECUTE') OR has_function_privilege('pgtrickle_relay', p.oid, 'EXECUTE')
+           OR has_function_privilege('pgtrickle_relay_admin', p.oid, 'EXECUTE'))) AS a;
+  SELECT array_agg(fn || ' -> ' || callers ORDER BY fn || ' -> ' || callers COLLATE "C") INTO v_ledger FROM ledger;
+  IF v_actual IS DISTINCT FROM v_ledger THEN
+    RAISE EXCEPTION E'the grants differ from the ledger:\n  granted, not in the ledger: %\n  in the ledger, not granted so: %',
+      (SELECT array_agg(x) FROM unnest(v_actual) AS x WHERE x <> ALL (v_ledger)),
+      (SELECT array_agg(x) FROM unnest(v_ledger) AS x WHERE x <> ALL (v_actual));
+  END IF;
+  -- What the ledger says runs with the installer's rights does.
+  PERFORM assert_eq((SELECT array_agg(l.fn ORDER BY l.fn) FROM ledger AS l
+                     WHERE (l.lets LIKE 'definer:%') IS DISTINCT FROM (SELECT p.prosecdef FROM pg_proc AS p WHERE p.oid = l.fn::regprocedure)),
+                    NULL::text[], 'functions whose ledger entry says otherwise of SECURITY DEFINER');
+END
+$$;
