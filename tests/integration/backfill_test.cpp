@@ -24,12 +24,7 @@ std::vector<std::string> args_for(const std::string& url) { return {"--postgres-
 
 // The relay's login, with REPLICATION when the table is captured from the WAL.
 std::string login_for(TestDb& db, const std::string& capture) {
-  std::string url = db.relay_url();
-  if (capture == "wal") {
-    std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);
-    db.exec("ALTER ROLE " + login + " REPLICATION");
-  }
-  return url;
+  return capture == "wal" ? replication_login_url(db) : db.relay_url();
 }
 
 // Table "items" (id, region, n, note) with `rows` rows, captured with `capture`, and a pipeline

@@ -65,10 +65,31 @@ pg::Connection must_connect(const std::string& url) {
 }
 }  // namespace
 
+bool managed_install() {
+  const char* m = std::getenv("PGTRICKLE_TEST_MANAGED_INSTALL");
+  return m && *m && std::string(m) != "0";
+}
+
+namespace {
+constexpr const char* kManagedInstaller = "pgtrickle_test_installer";
+
+// `url` with `user` as its user.
+std::string with_user(const std::string& url, const std::string& user) {
+  auto scheme = url.find("://");
+  auto at = url.find('@', scheme);
+  if (scheme == std::string::npos || at == std::string::npos) return url;
+  return url.substr(0, scheme + 3) + user + url.substr(at);
+}
+}  // namespace
+
 TestDb::TestDb(bool install) {
   name_ = "relay_t_" + std::to_string(::getpid()) + "_" + std::to_string(g_counter++);
   auto admin = must_connect(maintenance_url());
-  auto r = admin.exec("CREATE DATABASE " + admin.quote_ident(name_));
+  if (managed_install())
+    (void)admin.exec(std::string("DO $$ BEGIN CREATE ROLE ") + kManagedInstaller +
+                     " LOGIN CREATEROLE REPLICATION NOSUPERUSER IN ROLE pg_signal_backend; "
+                     "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$");
+  auto r = admin.exec("CREATE DATABASE " + admin.quote_ident(name_) + (managed_install() ? std::string(" OWNER ") + kManagedInstaller : ""));
   if (!r) throw std::runtime_error("CREATE DATABASE failed: " + r.error().message);
   conn_ = must_connect(url());
   if (install) {
@@ -97,6 +118,10 @@ std::string relay_login_url(const std::string& superuser_url) {
     clusters.insert(cluster);
   }
   return superuser_url.substr(0, scheme + 3) + kRelayLogin + superuser_url.substr(at);
+}
+
+std::string TestDb::url() const {
+  return managed_install() ? with_user(url_for_database(name_), kManagedInstaller) : url_for_database(name_);
 }
 
 std::string TestDb::relay_url() const { return relay_login_url(url()); }
@@ -297,6 +322,9 @@ int run_command(const std::string& cmd, std::string& output) {
 std::string table_owner_with_schema(TestDb& db, const std::string& schema) {
   std::string owner = db.name() + "_owner";
   db.exec("CREATE ROLE " + owner + " LOGIN");
+  // Without a superuser, the installing role acts for a table's owner by membership, as the error
+  // of enable_outbox says to grant (and as CREATE SCHEMA ... AUTHORIZATION needs).
+  if (managed_install()) db.exec("GRANT " + owner + " TO CURRENT_USER");
   db.exec("CREATE SCHEMA " + schema + " AUTHORIZATION " + owner);
   db.exec("GRANT USAGE ON SCHEMA " + schema + " TO PUBLIC");
   return owner;
@@ -365,7 +393,8 @@ double metric(int port, const std::string& series) {
 std::string replication_login_url(TestDb& db) {
   std::string url = db.relay_url();
   std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);
-  db.exec("ALTER ROLE " + login + " REPLICATION");
+  auto r = must_connect(maintenance_url()).exec("ALTER ROLE " + login + " REPLICATION");
+  if (!r) throw std::runtime_error("cannot give the relay's login REPLICATION: " + r.error().message);
   return url;
 }
 

@@ -23,12 +23,20 @@ std::string work_dir();  // a fresh directory for this test process's files
 // login is made on that cluster the first time.
 std::string relay_login_url(const std::string& superuser_url);
 
+// Managed mode (PGTRICKLE_TEST_MANAGED_INSTALL=1, the ctest entry managed.install): as on managed
+// PostgreSQL (RDS, Cloud SQL, Azure, Supabase), where no superuser exists, each test database
+// belongs to, is installed by and is used by pgtrickle_test_installer, a LOGIN with CREATEROLE,
+// REPLICATION and pg_signal_backend (what those services give their admin user, through roles of
+// their own) and no more.
+bool managed_install();
+
 class TestDb {
  public:
   explicit TestDb(bool install = true);
   ~TestDb();
   const std::string& name() const { return name_; }
-  std::string url() const { return url_for_database(name_); }  // a superuser: the application, the installer
+  // The application and the installer: a superuser, or in managed mode the database's owner.
+  std::string url() const;
   // The relay's own login: a role that is only a member of pgtrickle_relay (least privilege).
   std::string relay_url() const;
   pg::Connection& conn() { return conn_; }
@@ -95,7 +103,8 @@ std::string wait_for_pipeline_error(RelayProcess& relay, const std::string& pipe
 // A login "<db>_owner" owning schema `schema` (which everyone may use): a table owner whose code
 // (types, policies, functions) a test checks never runs with more rights than its own.
 std::string table_owner_with_schema(TestDb& db, const std::string& schema);
-// The relay's login (db.relay_url()), given the REPLICATION attribute WAL capture needs.
+// The relay's login (db.relay_url()), given the REPLICATION attribute WAL capture needs (by a
+// superuser: the operator's step; on managed PostgreSQL, its replication role).
 std::string replication_login_url(TestDb& db);
 // Whether a walsender streams a slot of this database (changes committed from now on reach it). A
 // slot being created shows as active too, held by the creating backend, before its starting point

@@ -72,9 +72,7 @@ TEST(Pgstream, ATomlPipelineReadsAStreamAndBadSourcesAreRefusedWithWhatToWrite) 
 TEST(Pgstream, AStreamReadFromTheWalDeliversTheSameEventsAndKeepsTheWayItStartedWith) {
   TestDb db;
   seed_subscriptions(db);
-  std::string url = db.relay_url();
-  std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);
-  db.exec("ALTER ROLE " + login + " REPLICATION");
+  std::string url = replication_login_url(db);
   std::string out = work_dir() + "/pgstream-wal-" + db.name() + ".jsonl";
   json config = {{"source", {{"type", "pgstream"}, {"stream_id", 1}, {"read_from", "wal"}}}, {"sink", {{"type", "file"}, {"path", out}}}};
   set_outbox_pipeline(db, "events-out", config);
