@@ -85,6 +85,10 @@ class WalSource final : public ChangeSource {
                    ? db_->exec("SELECT pgtrickle._wal_pipeline_publication($1, $2)", {config_.name, origin})
                    : db_->exec("SELECT pgtrickle._wal_file_pipeline_prepare($1, $2, $3::jsonb)",
                                {config_.name, ctx_.relay_group_id, config_.canonical["source"].dump()});
+    if (!pub && pub.error().message.find("_wal_file_pipeline_prepare") != std::string::npos &&
+        pub.error().message.find("does not exist") != std::string::npos)
+      return fatal("this database has an older SQL install, without what a WAL pipeline of a TOML file needs: run "
+                   "`pgtrickle-relay install` again");
     if (!pub) return pub.error();
     if (pub->rows() != 1 || pub->null(0, 0))
       return fatal(fmt::format("the pipeline's publication is missing: set the pipeline again (SELECT pgtrickle.set_relay_outbox('{}', "
