@@ -423,19 +423,30 @@ AS $$
   FROM (SELECT 1) AS one LEFT JOIN pgtrickle.relay_wal_publications AS w ON w.publication = p_pub
 $$;
 
--- Does a WAL pipeline's publication publish table p_rel (named, or its schema)? By index lookups:
--- asked for every statement rendering rows.
+-- The publications of WAL pipelines that publish table p_rel, named (with its column list and row
+-- filter) or by its schema (NULL, NULL: every column, every row). By index lookups.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_publishing(p_rel regclass)
+RETURNS TABLE (cols int2vector, qual pg_node_tree)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT r.prattrs, r.prqual
+  FROM pgtrickle.relay_wal_publications AS w JOIN pg_publication AS p ON p.pubname = ANY (pgtrickle._wal_publications(w.publication))
+  JOIN pg_publication_rel AS r ON r.prpubid = p.oid
+  WHERE r.prrelid = p_rel
+  UNION ALL
+  SELECT NULL, NULL
+  FROM pgtrickle.relay_wal_publications AS w JOIN pg_publication AS p ON p.pubname = ANY (pgtrickle._wal_publications(w.publication))
+  JOIN pg_publication_namespace AS n ON n.pnpubid = p.oid
+  WHERE n.pnnspid = (SELECT c.relnamespace FROM pg_class AS c WHERE c.oid = p_rel)
+$$;
+
+-- Does a WAL pipeline's publication publish table p_rel? Asked for every statement rendering rows.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_published(p_rel regclass)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT EXISTS (
-    SELECT FROM pgtrickle.relay_wal_publications AS w JOIN pg_publication AS p ON p.pubname = ANY (pgtrickle._wal_publications(w.publication))
-    WHERE EXISTS (SELECT FROM pg_publication_rel AS r WHERE r.prpubid = p.oid AND r.prrelid = p_rel)
-       OR EXISTS (SELECT FROM pg_publication_namespace AS n
-                  WHERE n.pnpubid = p.oid AND n.pnnspid = (SELECT c.relnamespace FROM pg_class AS c WHERE c.oid = p_rel)))
-$$;
+AS $$ SELECT EXISTS (SELECT FROM pgtrickle._wal_publishing(p_rel)) $$;
 
 -- The name of the render function of a table captured by a WAL pipeline (by oid: a rename keeps it).
 CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_table_function(p_rel oid)
@@ -492,16 +503,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
   WITH pubs AS (
-    -- Each publication of a WAL pipeline publishing the table: its column list and filter (NULL: all).
-    SELECT NULL::int2vector AS cols, NULL::pg_node_tree AS qual
-    FROM pgtrickle.relay_wal_publications AS w JOIN pg_publication AS p ON p.pubname = ANY (pgtrickle._wal_publications(w.publication))
-    JOIN pg_publication_namespace AS n ON n.pnpubid = p.oid
-    WHERE n.pnnspid = (SELECT c.relnamespace FROM pg_class AS c WHERE c.oid = p_rel)
-    UNION ALL
-    SELECT r.prattrs, r.prqual
-    FROM pgtrickle.relay_wal_publications AS w JOIN pg_publication AS p ON p.pubname = ANY (pgtrickle._wal_publications(w.publication))
-    JOIN pg_publication_rel AS r ON r.prpubid = p.oid
-    WHERE r.prrelid = p_rel
+    SELECT x.cols, x.qual FROM pgtrickle._wal_publishing(p_rel) AS x
   ), reach AS (
     SELECT CASE WHEN bool_or(pubs.cols IS NULL) THEN NULL
                 ELSE (SELECT array_agg(DISTINCT a.attname::text) FROM pubs AS x CROSS JOIN LATERAL unnest(x.cols::int2[]) AS k(attnum)
