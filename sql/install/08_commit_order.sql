@@ -102,6 +102,8 @@ DECLARE
   v_seq      bigint;
   v_numbered text[];
   v_streams  bigint[];
+  v_now      pg_snapshot;
+  v_none     boolean;
 BEGIN
   IF current_setting('transaction_isolation') <> 'read committed' THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_transaction_state',
@@ -114,6 +116,13 @@ BEGIN
   -- under way is not waited for: what it numbers is announced to waiting readers when it commits,
   -- and meanwhile the numbers committed so far are the watermark. (A lock, not FOR UPDATE on the
   -- row: a round that finds nothing writes nothing, and commits without waiting for the disk.)
+  -- Nothing committed or rolled back since this session's last round found every visible row
+  -- numbered: the snapshot is the same, there is nothing to number, and an idle database costs a
+  -- comparison, not a scan of every outbox. Any transaction ending anywhere in the cluster changes
+  -- the snapshot, and the round runs.
+  IF pg_current_snapshot()::text = current_setting('pgtrickle.numbered_idle_to', true) THEN
+    RETURN coalesce((SELECT n.numbered_seq FROM pgtrickle.outbox_numbering AS n), 0);
+  END IF;
   IF pgtrickle._outbox_numbering_turn(false) THEN
     SELECT numbered_to INTO v_last FROM pgtrickle.outbox_numbering;
     IF NOT FOUND THEN
@@ -145,13 +154,20 @@ BEGIN
           ON CONFLICT (outbox, xid) DO UPDATE SET seq = excluded.seq, committed_at = excluded.committed_at
             WHERE c.seq IS NULL   -- registered by an earlier install, never numbered
           RETURNING c.outbox, c.seq)
-        UPDATE pgtrickle.outbox_numbering
-        SET numbered_to = pg_current_snapshot(), numbered_seq = coalesce((SELECT max(seq) FROM numbered), numbered_seq)
-        WHERE EXISTS (SELECT FROM found)
-        RETURNING (SELECT array_agg(DISTINCT outbox) FROM numbered)
+        , stored AS (
+          UPDATE pgtrickle.outbox_numbering
+          SET numbered_to = pg_current_snapshot(), numbered_seq = coalesce((SELECT max(seq) FROM numbered), numbered_seq)
+          WHERE EXISTS (SELECT FROM found)
+          RETURNING 1)
+        SELECT (SELECT array_agg(DISTINCT outbox) FROM numbered), NOT EXISTS (SELECT FROM found), pg_current_snapshot()
       $q$, v_scan)
-      INTO v_numbered
+      INTO v_numbered, v_none, v_now
       USING ARRAY(SELECT pg_snapshot_xip(v_last)), pg_snapshot_xmax(v_last), v_streams;
+      IF v_none THEN
+        -- Every row visible to that statement was numbered already: its snapshot, kept for this
+        -- session (no write, so no transaction of its own that would change the next snapshot).
+        PERFORM set_config('pgtrickle.numbered_idle_to', v_now::text, false);
+      END IF;
       -- Readers waiting for these outboxes learn of the rows when this round commits.
       PERFORM pg_notify('pgtrickle_outbox_new', n.outbox) FROM unnest(v_numbered) AS n(outbox)
       WHERE EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox = n.outbox);

@@ -133,3 +133,44 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT expect_error($q$ SELECT pgtrickle.outbox_watermark() $q$,
                     'outbox_watermark() needs READ COMMITTED, this transaction is REPEATABLE READ', '25000');
 COMMIT;
+
+-- An idle database costs a comparison, not a scan: once a round found every visible row
+-- numbered, the next one, while no transaction anywhere has ended, reads no outbox. (Another
+-- database's transaction ending in between makes the round scan: tried until a quiet moment.)
+CREATE FUNCTION outbox_ev_scans() RETURNS bigint LANGUAGE sql AS $$
+  SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables
+  WHERE schemaname = 'pgtrickle' AND relname = 'outbox_ev'
+$$;
+DO $$
+DECLARE
+  v_before bigint;
+  v_quiet  boolean := false;
+BEGIN
+  PERFORM pgtrickle.outbox_watermark();
+  ASSERT outbox_ev_scans() > 0, 'a round after the last commits reads the outboxes';
+  FOR i IN 1..200 LOOP
+    PERFORM pgtrickle.outbox_watermark();
+    v_before := outbox_ev_scans();
+    PERFORM pgtrickle.outbox_watermark();
+    IF outbox_ev_scans() = v_before THEN
+      v_quiet := true;
+      EXIT;
+    END IF;
+  END LOOP;
+  ASSERT v_quiet, 'with nothing ended since the last round, a round reads no outbox';
+END
+$$;
+-- A commit after such a round is numbered by the next one.
+SELECT pgtrickle.outbox_watermark();
+SELECT pgtrickle.outbox_watermark();
+SELECT pgtrickle.outbox_publish('ev', '{"n": "after an idle round"}');
+DO $$
+DECLARE
+  v_wm bigint := pgtrickle.outbox_watermark();
+BEGIN
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_ev AS o
+                     JOIN pgtrickle.outbox_commits AS c ON c.outbox = 'outbox_ev' AND c.xid = o.xid
+                     WHERE o.payload ->> 'n' = 'after an idle round' AND c.seq <= v_wm), 1::bigint,
+                    'a commit after an idle round is numbered');
+END
+$$;
