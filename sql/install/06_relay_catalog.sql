@@ -93,6 +93,7 @@ DECLARE
   v_enabled boolean := p_enabled;
   v_taken   boolean;
   v_warning text;
+  v_slots   bigint;
 BEGIN
   IF p_name IS NULL OR btrim(p_name) = '' THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -128,6 +129,22 @@ BEGIN
       RAISE WARNING 'pipeline "%": %', p_name, v_warning
         USING HINT = 'Every message would get an empty part there (a broker may refuse it, and the message is dead-lettered).';
     END LOOP;
+  END IF;
+
+  -- Each pipeline reading a table captured from the WAL (enable_outbox(..., capture => 'wal')) holds
+  -- a slot and a replication connection of its own: past a few, one pipeline of source type "wal"
+  -- reads every table through one slot.
+  IF p_direction = 'forward' AND coalesce(v_enabled, (v_config ->> 'enabled')::boolean, true) THEN
+    SELECT count(*) INTO v_slots
+    FROM (SELECT c.name, c.config FROM pgtrickle.relay_outbox_config AS c WHERE c.enabled AND c.name <> p_name
+          UNION ALL SELECT p_name, v_config) AS c
+    JOIN pgtrickle.outbox_tables AS t ON t.capture = 'wal' AND pgtrickle._outbox_ref_matches(pgtrickle._relay_config_outbox_ref(c.config), t)
+    WHERE EXISTS (SELECT FROM pgtrickle.outbox_tables AS x
+                  WHERE x.capture = 'wal' AND pgtrickle._outbox_ref_matches(pgtrickle._relay_config_outbox_ref(v_config), x));
+    IF v_slots > 4 THEN
+      RAISE WARNING 'pipeline "%": % pipelines each read a table captured from the WAL, each through a replication slot and connection of its own', p_name, v_slots
+        USING HINT = 'One pipeline of source type "wal" reads many tables through one slot: set_relay_outbox(''all-tables'', ''{"source": {"type": "wal", "tables": ["public.orders", "public.customers"]}, ...}''); see docs/capture.md, "Many tables, one slot".';
+    END IF;
   END IF;
 
   -- A pipeline capturing tables from the WAL: who may capture them is checked now, for the
