@@ -64,6 +64,11 @@ BEGIN
         EXECUTE format('CREATE ROLE %I NOLOGIN', r);
       EXCEPTION WHEN duplicate_object OR unique_violation THEN
         NULL;  -- roles are cluster-wide: an install into another database created it meanwhile
+      WHEN insufficient_privilege THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+          MESSAGE = format('pgtrickle-relay install: role %s does not exist, and role %s may not create roles', r, current_user),
+          HINT = 'A superuser (or a role with CREATEROLE) creates the install''s roles first: '
+                 'CREATE ROLE pgtrickle_relay NOLOGIN; CREATE ROLE pgtrickle_relay_admin NOLOGIN;';
       END;
     END IF;
   END LOOP;

@@ -186,8 +186,12 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
       MESSAGE = format('cannot %s of table %s: role %s, which installed pgtrickle-relay, does not act for its owner %s',
                        p_what, p_rel, current_user, v_owner::regrole),
-      HINT = format('A superuser may run it, or grant the installing role the owner''s rights: GRANT %s TO %I.',
-                    v_owner::regrole, current_user);
+      HINT = CASE WHEN (SELECT r.rolsuper FROM pg_roles AS r WHERE r.oid = v_owner)
+                  THEN format('Its owner is a superuser, whose rights no other role should hold: make the table another role''s '
+                              '(ALTER TABLE %s OWNER TO <role>), then GRANT <role> TO %I; or install as a superuser.',
+                              p_rel, current_user)
+                  ELSE format('A superuser grants the installing role the owner''s rights: GRANT %s TO %I.',
+                              v_owner::regrole, current_user) END;
   END IF;
   RETURN v_owner;
 END

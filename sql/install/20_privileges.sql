@@ -99,8 +99,14 @@ DECLARE
 BEGIN
   GRANT USAGE ON SCHEMA pgtrickle TO pgtrickle_relay, pgtrickle_relay_admin;
   -- The inbox sink skips duplicates through a temporary staging table (PUBLIC has TEMPORARY by
-  -- default; this keeps it working where that was revoked).
-  EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO pgtrickle_relay', current_database());
+  -- default; this keeps it working where that was revoked). An installer that does not own the
+  -- database may not grant it: then it is only checked.
+  IF has_database_privilege(current_database(), 'TEMPORARY WITH GRANT OPTION') THEN
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO pgtrickle_relay', current_database());
+  ELSIF NOT has_database_privilege('pgtrickle_relay', current_database(), 'TEMPORARY') THEN
+    RAISE WARNING 'role pgtrickle_relay may not create temporary tables in database %, which an inbox pipeline needs', current_database()
+      USING HINT = format('The database''s owner or a superuser grants it: GRANT TEMPORARY ON DATABASE %I TO pgtrickle_relay;', current_database());
+  END IF;
 
   -- Catalog tables: reset, then grant, so an older install converges.
   REVOKE ALL ON pgtrickle.relay_outbox_config, pgtrickle.relay_inbox_config,

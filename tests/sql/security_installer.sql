@@ -67,5 +67,75 @@ BEGIN
 END
 $$;
 
+-- Less to lose: installed so, what serves other roles runs as the installing role, which is no
+-- superuser and may not create roles; nothing of the install belongs to a role that is.
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc AS p JOIN pg_roles AS r ON r.oid = p.proowner
+                     WHERE p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
+                       AND (r.rolsuper OR r.rolcreaterole OR r.rolbypassrls)), NULL, 'functions run as a superuser or a role maker');
+  PERFORM assert_eq((SELECT string_agg(c.oid::regclass::text, ', ') FROM pg_class AS c JOIN pg_roles AS r ON r.oid = c.relowner
+                     WHERE c.relnamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
+                       AND (r.rolsuper OR r.rolcreaterole OR r.rolbypassrls)), NULL, 'relations owned by a superuser or a role maker');
+  ASSERT (SELECT bool_and(p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_database() || '_inst'))
+          FROM pg_proc AS p WHERE p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace) AND p.prosecdef
+            AND p.proname !~ '^_(outbox_capture|wal_rows|backfill_rows|publish_after)_'),
+    'every SECURITY DEFINER function but those made for a table''s owner is the installing role''s';
+END
+$$;
+
+-- Everything a table's owner and a pipeline admin do works so: a WAL pipeline over the table, its
+-- backfill, a subscription, and deleting the pipeline again.
+SET SESSION AUTHORIZATION :"victim";
+CREATE TABLE vschema.orders (id int PRIMARY KEY, total numeric);
+INSERT INTO vschema.orders VALUES (1, 10), (2, 20);
+SELECT pgtrickle.set_relay_outbox('orders-wal', config => '{
+  "source": {"type": "wal", "tables": ["vschema.orders"]}, "sink": {"type": "stdout"}}'::jsonb);
+SELECT pgtrickle.backfill_relay('orders-wal');
+INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause)
+VALUES ('big-orders', 7, 'INSERT', 'vschema', 'orders', 'new.total > 100');
+INSERT INTO vschema.orders VALUES (3, 300), (4, 40);
+RESET SESSION AUTHORIZATION;
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT array_agg(tablename::text) FROM pg_publication_tables
+                     WHERE pubname LIKE pgtrickle._wal_pipeline_publication('orders-wal', 'sql') || '%'),
+                    ARRAY['orders'], 'the pipeline''s publication holds the table');
+  PERFORM assert_eq((SELECT string_agg(DISTINCT p.pubowner::regrole::text, ', ') FROM pg_publication AS p
+                     WHERE p.pubname LIKE pgtrickle._wal_pipeline_publication('orders-wal', 'sql') || '%'),
+                    quote_ident(current_database() || '_inst'), 'made by the installing role');
+  PERFORM assert_eq((SELECT state FROM pgtrickle.relay_backfills WHERE pipeline = 'orders-wal'), 'pending', 'backfill recorded');
+  PERFORM assert_eq((SELECT array_agg(payload #>> '{new,id}') FROM pgstream.events WHERE stream_id = 7), ARRAY['3'],
+                    'the subscription''s event, as the owner''s trigger wrote it');
+END
+$$;
+SET SESSION AUTHORIZATION :"victim";
+SELECT pgtrickle.delete_relay('orders-wal');
+DELETE FROM pgstream.subscriptions WHERE key = 'big-orders';
+RESET SESSION AUTHORIZATION;
+DO $$
+BEGIN
+  ASSERT NOT EXISTS (SELECT FROM pg_publication WHERE pubname LIKE 'pgtrickle\_w%'), 'the publication went with the pipeline';
+END
+$$;
+
+-- A superuser's table cannot be captured so, and the error says why: no other role should hold a
+-- superuser's rights.
+CREATE TABLE public.su_table (id int PRIMARY KEY);
+DO $$
+DECLARE
+  v_hint text;
+BEGIN
+  BEGIN
+    PERFORM pgtrickle.enable_outbox('public.su_table');
+    RAISE EXCEPTION 'a superuser''s table was captured by an install without a superuser';
+  EXCEPTION WHEN insufficient_privilege THEN
+    GET STACKED DIAGNOSTICS v_hint = PG_EXCEPTION_HINT;
+  END;
+  ASSERT v_hint LIKE 'Its owner is a superuser, whose rights no other role should hold: make the table another role''s%', v_hint;
+END
+$$;
+DROP TABLE public.su_table;
+
 DROP SCHEMA vschema CASCADE;
 DROP SCHEMA pgtrickle CASCADE;
