@@ -208,6 +208,7 @@ class PipelineRunner::Impl {
                          {group_, config_.name, relay_.worker_id});
       if (!r) log_.debug("Could not record the pipeline status.", {{"error", r.error().message}});
     }
+    status_written_.clear();
     if (sink_) sink_->stop(Clock::now() + std::chrono::seconds(5));
     if (source_) source_->stop();
     sink_.reset();
@@ -560,6 +561,11 @@ class PipelineRunner::Impl {
       }
     });
     if (!db_) return;
+    // A write ends a transaction, which makes every outbox reader's next numbering round scan its
+    // outboxes: an idle pipeline rewrites an unchanged row only to keep its heartbeat fresh
+    // (list_relay_configs counts a status older than 30 s as gone).
+    std::string shown = fmt::format("{}|{}|{}|{}|{}", state_, rows, seconds, last_error_, owner_since_);
+    if (shown == status_written_ && Clock::now() < status_written_at_ + kStatusHeartbeat) return;
     auto written = db_->exec(
         "INSERT INTO pgtrickle.relay_pipeline_status AS s (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, "
         "lag_rows, lag_seconds, last_error, origin, direction) "
@@ -573,7 +579,13 @@ class PipelineRunner::Impl {
          last_error_.empty() ? std::nullopt : std::optional<std::string>(last_error_),
          std::string(config_.origin == "sql" ? "sql" : "file"), std::string(to_string(config_.direction))});
     // Status is for operators; failing to write it must not stop the pipeline (the next write retries).
-    if (!written) log_.debug("Could not record the pipeline status.", {{"error", written.error().message}});
+    if (!written) {
+      log_.debug("Could not record the pipeline status.", {{"error", written.error().message}});
+      status_written_.clear();
+      return;
+    }
+    status_written_ = std::move(shown);
+    status_written_at_ = Clock::now();
   }
 
   // Running, or degraded while messages are being dead-lettered: a pipeline that sets aside every
@@ -650,6 +662,9 @@ class PipelineRunner::Impl {
   std::atomic<bool> hand_over_{false};
   std::optional<Fence> fence_;  // set while this relay owns the pipeline
   Clock::time_point next_status_{};
+  static constexpr auto kStatusHeartbeat = std::chrono::seconds(15);
+  std::string status_written_;            // what the status row last said, and when it was written
+  Clock::time_point status_written_at_{};
   Deadline drain_deadline_{};
   int wake_fd_ = -1;
   int nudge_fd_ = -1;
