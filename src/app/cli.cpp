@@ -25,6 +25,8 @@
 #include "http/admin_server.h"
 #include "log/log.h"
 #include "pg/catalog.h"
+#include "pg/connection_pool.h"
+#include "pg/shared_lookup.h"
 #include "util/strings.h"
 
 namespace relay::app {
@@ -38,6 +40,7 @@ struct Settings {
   std::string relay_group_id = "default";
   std::string config;
   double lease_timeout = 4;  // with a ping each second and standbys trying twice a second: a takeover within 5 s
+  int database_pool_size = 4;
   std::string sql_secrets_env_prefix, sql_secrets_dir, sql_file_dir, sql_allow_destinations;
   std::string sql_deny_destinations = kDefaultDenyDestinations;
 };
@@ -66,6 +69,7 @@ void apply_file_globals(const GlobalSettings& g, Settings& s, const CLI::App& ap
   if (g.log_level && unset("--log-level")) s.log_level = *g.log_level;
   if (g.relay_group_id && unset("--relay-group-id")) s.relay_group_id = *g.relay_group_id;
   if (g.lease_timeout && unset("--lease-timeout")) s.lease_timeout = std::stod(*g.lease_timeout);
+  if (g.database_pool_size && unset("--database-pool-size")) s.database_pool_size = std::stoi(*g.database_pool_size);
   if (g.sql_secrets_env_prefix && unset("--sql-secrets-env-prefix")) s.sql_secrets_env_prefix = *g.sql_secrets_env_prefix;
   if (g.sql_secrets_dir && unset("--sql-secrets-dir")) s.sql_secrets_dir = *g.sql_secrets_dir;
   if (g.sql_file_dir && unset("--sql-file-dir")) s.sql_file_dir = *g.sql_file_dir;
@@ -210,6 +214,14 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   ctx.worker_id = worker_id();
   Ownership ownership(url, ctx.worker_id, std::chrono::milliseconds(static_cast<long long>(s.lease_timeout * 1000)));
   ctx.ownership = &ownership;
+  // No parallel workers for what the pool runs: monitoring and lookups must not take the cores
+  // delivery needs.
+  pg::ConnectionPool pool(url, "pgtrickle-relay pool", static_cast<std::size_t>(s.database_pool_size),
+                          "SET max_parallel_workers_per_gather = 0");
+  ctx.pool = &pool;
+  pg::SharedLookup backfills(pool, "SELECT DISTINCT pipeline FROM pgtrickle.relay_backfills WHERE state IN ('pending', 'running')",
+                             std::chrono::seconds(1));
+  ctx.backfills = &backfills;
   ctx.postgres_url = url;
   ctx.relay_group_id = s.relay_group_id;
   ctx.metrics = &registry;
@@ -259,6 +271,10 @@ int cmd_run(Settings s) {
   const sigset_t signals_taken = block_signals();
   if (!(s.lease_timeout >= 1 && s.lease_timeout <= 3600)) {
     log.error("--lease-timeout must be between 1 and 3600 seconds.", {{"value", fmt::format("{}", s.lease_timeout)}});
+    return 2;
+  }
+  if (!(s.database_pool_size >= 1 && s.database_pool_size <= 100)) {
+    log.error("--database-pool-size must be between 1 and 100 connections.", {{"value", std::to_string(s.database_pool_size)}});
     return 2;
   }
   metrics::Registry registry;
@@ -423,6 +439,9 @@ int main(int argc, char** argv) {
   app.add_option("--lease-timeout", s.lease_timeout,
                  "Seconds after which a stalled relay's pipelines are taken over by another relay of the group")
       ->envname("PGTRICKLE_RELAY_LEASE_TIMEOUT");
+  app.add_option("--database-pool-size", s.database_pool_size,
+                 "Connections to the database the pipelines share for their short statements (lag counts, backfill lookups)")
+      ->envname("PGTRICKLE_RELAY_DATABASE_POOL_SIZE");
   app.add_option("--sql-secrets-env-prefix", s.sql_secrets_env_prefix,
                  "Pipelines defined in SQL may read ${ENV:NAME} only for names starting with this prefix (default: none)")
       ->envname("PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX");

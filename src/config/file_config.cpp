@@ -52,6 +52,7 @@ void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::str
       {"log_level", "", &GlobalSettings::log_level},
       {"relay_group_id", "ha_group", &GlobalSettings::relay_group_id},
       {"lease_timeout", "", &GlobalSettings::lease_timeout},
+      {"database_pool_size", "", &GlobalSettings::database_pool_size},
       {"sql_secrets_env_prefix", "", &GlobalSettings::sql_secrets_env_prefix},
       {"sql_secrets_dir", "", &GlobalSettings::sql_secrets_dir},
       {"sql_file_dir", "", &GlobalSettings::sql_file_dir},
@@ -81,6 +82,15 @@ void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::str
         continue;
       }
       out.lease_timeout = to_json(value).dump();
+      continue;
+    }
+    if (found->field == &GlobalSettings::database_pool_size) {
+      if (!value.is_integer()) {
+        problems.push_back(fmt::format("[global]{}: key \"{}\" must be a whole number of connections, e.g. database_pool_size = 4",
+                                       line_of(value), name));
+        continue;
+      }
+      out.database_pool_size = to_json(value).dump();
       continue;
     }
     if (!value.is_string()) {

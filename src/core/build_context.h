@@ -11,6 +11,8 @@
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "pg/connection.h"
+#include "pg/connection_pool.h"
+#include "pg/shared_lookup.h"
 
 namespace relay {
 
@@ -19,6 +21,9 @@ struct BuildContext {
   std::string worker_id;     // host:pid of this relay
   std::string postgres_url;  // the relay's own database
   std::shared_ptr<pg::Connection> db;
+  // Connections shared by every pipeline, borrowed for one statement (null: open one's own).
+  pg::ConnectionPool* pool = nullptr;
+  pg::SharedLookup* backfills = nullptr;  // which pipelines have a backfill pending or running
   // SQL condition true while this relay still owns the pipeline: a statement that stores a position
   // must include it, so a stalled former owner cannot move the position (Fence::guard_sql).
   std::string fence_sql = "true";

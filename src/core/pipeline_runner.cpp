@@ -101,10 +101,6 @@ class PipelineRunner::Impl {
   // ---- lifecycle -------------------------------------------------------------------------------
 
   Flow run_once(Backoff& backoff) {
-    auto conn = pg::Connection::open(relay_.postgres_url, "pgtrickle-relay " + config_.name);
-    if (!conn) return retry_later(conn.error());
-    db_ = std::make_shared<pg::Connection>(std::move(*conn));
-
     // Ownership: one relay runs the pipeline; the others stand by and retry. A free pipeline goes
     // to the relay able to run it that owns the fewest; the others take it only if it stays free.
     bool announced_standby = false;
@@ -125,6 +121,10 @@ class PipelineRunner::Impl {
       sleep_for(relay_.standby_retry);
     }
     if (stop_) return Flow::stopped;
+    // The pipeline's connection is opened only once it is this relay's: a standby holds none.
+    auto conn = pg::Connection::open(relay_.postgres_url, "pgtrickle-relay " + config_.name);
+    if (!conn) return retry_later(conn.error());
+    db_ = std::make_shared<pg::Connection>(std::move(*conn));
     owner_since_ = std::time(nullptr);
     metrics_->owned.set(1);
     log_.info("Took ownership of the pipeline.", {{"relay_group_id", group_},
@@ -160,6 +160,8 @@ class PipelineRunner::Impl {
     ctx.worker_id = relay_.worker_id;
     ctx.postgres_url = relay_.postgres_url;
     ctx.db = db_;
+    ctx.pool = relay_.pool;
+    ctx.backfills = relay_.backfills;
     ctx.fence_sql = fence_->guard_sql;
     ctx.wake_fd = wake_fd_;
     ctx.metrics = metrics_;

@@ -10,6 +10,8 @@
 #include "core/ownership.h"
 #include "core/registry.h"
 #include "metrics/metrics.h"
+#include "pg/connection_pool.h"
+#include "pg/shared_lookup.h"
 
 namespace relay {
 
@@ -20,6 +22,8 @@ struct RelayContext {
   metrics::Registry* metrics = nullptr;
   HealthBoard* health = nullptr;
   Ownership* ownership = nullptr;
+  pg::ConnectionPool* pool = nullptr;  // connections the pipelines borrow for short statements
+  pg::SharedLookup* backfills = nullptr;  // the pipelines with a backfill pending or running
   HostAccess sql_host_access;  // the limits of pipelines defined in SQL
   std::span<const BackendEntry> backends;  // the compiled-in sinks and sources (src/backends/registry.cpp)
   std::chrono::milliseconds standby_retry{500};    // how often a standby tries to take a pipeline over

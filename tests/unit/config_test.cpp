@@ -216,6 +216,17 @@ sink = { type = "inbox", inbox_name = "payment_events" }
   EXPECT_NE(p[0].find("orders.{op}"), std::string::npos) << p[0];
 }
 
+TEST(ConfigFile, TheDatabasePoolSizeIsAWholeNumber) {
+  std::vector<std::string> p;
+  auto cfg = parse_config_text("[global]\ndatabase_pool_size = 8\n", "relay.toml", p);
+  EXPECT_TRUE(p.empty()) << joined(p);
+  EXPECT_EQ(cfg.global.database_pool_size, "8");
+  parse_config_text("[global]\ndatabase_pool_size = \"eight\"\n", "relay.toml", p);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("key \"database_pool_size\" must be a whole number of connections, e.g. database_pool_size = 4"),
+            std::string::npos) << p[0];
+}
+
 TEST(ConfigFile, MalformedTomlNamesLineAndColumn) {
   std::vector<std::string> p;
   parse_config_text("[global]\npostgres_url = \"x\n", "bad.toml", p);

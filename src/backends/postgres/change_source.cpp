@@ -156,6 +156,22 @@ Status ChangeSource::open_lag(const std::string& lag_sql) {
   return {};
 }
 
+Status ChangeSource::pool_lag(const std::string& lag_sql) {
+  if (!ctx_.pool) return open_lag(lag_sql);
+  lag_sql_ = lag_sql;
+  lag_pending_ = false;
+  return {};
+}
+
+bool ChangeSource::send_lag_count(const pg::Params& params) {
+  if (lag_sql_.empty()) return lag_db_.send_prepared("ob_lag", params).has_value();
+  auto lease = ctx_.pool->try_borrow();
+  if (!lease || !*lease) return false;  // every pooled connection is busy: counted next time
+  if (!(*lease)->send(lag_sql_, params)) return false;
+  lag_lease_ = std::move(*lease);
+  return true;
+}
+
 void ChangeSource::launch() {
   acked_ = read_;
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -240,15 +256,17 @@ Status ChangeSource::ack(const Batch& batch) {
 // first count finishes.
 void ChangeSource::lag(std::int64_t& rows, double& seconds) {
   if (!lag_pending_) lag_pending_ = send_lag();
+  pg::Connection& counter = lag_lease_ ? *lag_lease_ : lag_db_;
   const Deadline until = Clock::now() + std::chrono::milliseconds(20);
-  while (lag_pending_ && !lag_db_.result_ready() && Clock::now() < until) {
-    pollfd fd{lag_db_.socket(), POLLIN, 0};
+  while (lag_pending_ && !counter.result_ready() && Clock::now() < until) {
+    pollfd fd{counter.socket(), POLLIN, 0};
     ::poll(&fd, 1, static_cast<int>(std::max<long long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count())));
   }
-  if (lag_pending_ && lag_db_.result_ready()) {
+  if (lag_pending_ && counter.result_ready()) {
     lag_pending_ = false;
-    auto r = lag_db_.receive("the lag count");
+    auto r = counter.receive("the lag count");
     if (r && r->rows() == 1) read_lag(*r);
+    lag_lease_ = {};  // given back to the pool
   }
   rows = lag_rows_;
   seconds = lag_seconds_;
@@ -343,11 +361,10 @@ void ChangeSource::signal_ready() {
 // reads its next chunk when none is held. A backfill that can no longer run (its table dropped, the
 // condition failing) is ended with the reason, and the pipeline goes on with its changes.
 Status ChangeSource::backfill_turn() {
-  pg::Connection* db = side_connection();
-  if (!db) return {};  // an event outbox: no table
+  if (!reads_a_table()) return {};  // an event outbox: no table
   if (!backfill_ && Clock::now() >= backfill_look_) {
     backfill_look_ = Clock::now() + std::chrono::seconds(1);
-    auto found = Backfill::find(*db, config_.name, config_.backfill_chunk_rows);
+    auto found = look_for_backfill();
     if (!found) return found.error();
     // One whose last batch is on its way to the sink is not taken up again.
     if (*found && (*found)->id() != finished_backfill_) {
@@ -377,6 +394,22 @@ Status ChangeSource::backfill_turn() {
     return {};
   }
   return backfill_failed(std::move(read));
+}
+
+// On a connection borrowed from the relay's pool (the source's own when the relay has none), and
+// only when the relay's shared look (one statement a second for all its pipelines) lists this
+// pipeline: a look once a second must cost neither a connection nor a statement per pipeline.
+Result<std::optional<Backfill>> ChangeSource::look_for_backfill() {
+  if (!ctx_.pool) return Backfill::find(*side_connection(), config_.name, config_.backfill_chunk_rows);
+  if (ctx_.backfills) {
+    auto requested = ctx_.backfills->contains(config_.name);
+    if (!requested) return requested.error();
+    if (!*requested) return std::optional<Backfill>();
+  }
+  auto lease = ctx_.pool->try_borrow();
+  if (!lease) return lease.error();
+  if (!*lease) return std::optional<Backfill>();  // every pooled connection is busy: the next look
+  return Backfill::find(**lease, config_.name, config_.backfill_chunk_rows);
 }
 
 Status ChangeSource::start_chunk_read() {

@@ -69,8 +69,10 @@ class ChangeSource : public Source {
   virtual int idle_socket() { return -1; }
   virtual bool drain_idle_socket() { return false; }
   virtual Status keep_alive() { return {}; }
-  // The connection for statements between reads; null when there is none (an event outbox).
+  // The connection for statements between reads, opened when first needed; null when there is none
+  // (an event outbox). Whether the source reads a table (and so may be backfilled).
   virtual pg::Connection* side_connection() = 0;
+  virtual bool reads_a_table() const { return true; }
   // The rows of the claim-check transaction `cc` from cc.next_row on, at most `limit`, and their messages.
   virtual Result<std::vector<DeltaRow>> delta_rows(const ClaimCheck& cc, std::size_t limit) = 0;
   virtual void expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk,
@@ -87,7 +89,7 @@ class ChangeSource : public Source {
   virtual void backfill_ended() {}
   // How the backfilled table's rows become messages.
   virtual Result<Expander*> backfill_expander() = 0;
-  // Lag: sends the count on lag_db_ (false: could not), and reads its result.
+  // Lag: sends the count (send_lag_count; false: could not), and reads its result.
   virtual bool send_lag() = 0;
   virtual void read_lag(const pg::PgResult& r) = 0;
   // A batch was acknowledged and its position stored (pipeline thread).
@@ -111,6 +113,11 @@ class ChangeSource : public Source {
   Status check_stream_position(bool stored, bool from_wal);
   // Opens lag_db_, with the lag's statement prepared as "ob_lag".
   Status open_lag(const std::string& lag_sql);
+  // Counts the lag with `lag_sql` on a connection borrowed from the relay's pool while the count
+  // runs (a connection of its own, lag_db_, when the relay has no pool).
+  Status pool_lag(const std::string& lag_sql);
+  // Sends the lag's count with these parameters, on whichever connection counts it.
+  bool send_lag_count(const pg::Params& params);
   // Starts the reader thread from read_.
   void launch();
 
@@ -139,8 +146,11 @@ class ChangeSource : public Source {
   std::optional<Backfill> backfill_;
   bool chunk_due_ = false;  // the stream passed the chunk's window: its rows go out next
 
-  // Lag: counted on a connection of its own, in the background (read_lag sets the figures).
+  // Lag: counted in the background (read_lag sets the figures), on a connection of its own or one
+  // borrowed from the relay's pool for the count (lag_sql_ set).
   pg::Connection lag_db_;
+  std::string lag_sql_;
+  pg::ConnectionPool::Lease lag_lease_;
   std::int64_t lag_rows_ = -1;
   double lag_seconds_ = -1;
 
@@ -149,6 +159,7 @@ class ChangeSource : public Source {
  private:
   void read_loop();
   bool wait_for_room();
+  Result<std::optional<Backfill>> look_for_backfill();
   void signal_ready();
   // Sends the read of the backfill's next chunk; ends a backfill that was cancelled meanwhile.
   Status start_chunk_read();

@@ -85,17 +85,26 @@ Status OutboxReader::connect() {
   ReadArgs page_args = table_.legacy ? ReadArgs{"", "", "$1", "$2"} : ReadArgs{"$1", "$2", "$3", "$4"};
   if (auto p = stream_.prepare("ob_page", read_sql(table_, page_args)); !p)
     return read_error(table_.outbox, p.error());
-  if (!table_.delta.empty()) {
-    auto d = pg::Connection::open(url_, app_ + " (claim-check)");
-    if (!d) return d.error();
-    delta_ = std::move(*d);
-    if (auto s = delta_.exec("SET default_transaction_isolation = 'read committed'"); !s) return s.error();
-    auto p = delta_.prepare("ob_delta", fmt::format("SELECT row_num, row_op IN ('DELETE', 'D'), row_data::text FROM pgtrickle.{} "
-                                                    "WHERE outbox_id = $1 AND row_num >= $2 ORDER BY row_num LIMIT $3",
-                                                    quote_ident(table_.delta)));
-    if (!p) return p;
-  }
+  delta_ = pg::Connection();  // opened again when first needed
   return {};
+}
+
+Status OutboxReader::open_delta() {
+  auto d = pg::Connection::open(url_, app_ + " (claim-check)");
+  if (!d) return d.error();
+  delta_ = std::move(*d);
+  if (auto s = delta_.exec("SET default_transaction_isolation = 'read committed'"); !s) return s.error();
+  return delta_.prepare("ob_delta", fmt::format("SELECT row_num, row_op IN ('DELETE', 'D'), row_data::text FROM pgtrickle.{} "
+                                                "WHERE outbox_id = $1 AND row_num >= $2 ORDER BY row_num LIMIT $3",
+                                                quote_ident(table_.delta)));
+}
+
+pg::Connection* OutboxReader::side_connection() {
+  if (table_.delta.empty()) return nullptr;
+  // A connection that cannot be opened stays closed: the statement on it then fails, and the
+  // pipeline starts again.
+  if (!delta_.ok()) (void)open_delta();
+  return &delta_;
 }
 
 void OutboxReader::start_after(std::int64_t seq, std::int64_t id, bool include_id) {
@@ -249,6 +258,8 @@ bool OutboxReader::read_to_watermark(std::size_t got, std::size_t limit) const {
 Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit) {
   std::vector<DeltaRow> rows;
   if (table_.delta.empty()) return rows;
+  if (!delta_.ok())
+    if (auto s = open_delta(); !s) return s.error();
   auto r = delta_.exec_prepared("ob_delta", {std::to_string(outbox_id), std::to_string(from_row), std::to_string(limit)});
   if (!r) return r.error();
   rows.reserve(r->rows());

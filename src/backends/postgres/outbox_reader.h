@@ -57,10 +57,12 @@ class OutboxReader {
   void look_again() { caught_up_ = false; }
   // The claim-check connection (none for an outbox without a delta table), which the reader thread
   // may use between reads; READ COMMITTED.
-  pg::Connection* side_connection() { return table_.delta.empty() ? nullptr : &delta_; }
+  // The claim-check connection, opened when first needed (most pipelines never read a delta).
+  pg::Connection* side_connection();
 
  private:
   Status open_stream();
+  Status open_delta();
   // Records whether this session waits for rows (writers notify only then); false if that failed.
   bool say_waiting(bool waiting);
   bool read_to_watermark(std::size_t got, std::size_t limit) const;

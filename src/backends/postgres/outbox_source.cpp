@@ -48,7 +48,7 @@ class OutboxSource final : public ChangeSource {
                           "FROM pgtrickle.outbox_commits c JOIN pgtrickle.{} o ON o.xid = c.xid "
                           "WHERE c.outbox = {} AND c.seq IS NOT NULL AND (c.seq > $1 OR (c.seq = $1 AND o.id > $2))",
                           t, pg::quote_literal(outbox_table_));
-    if (auto s = open_lag(lag_sql); !s) return s;
+    if (auto s = pool_lag(lag_sql); !s) return s;
 
     size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
     reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, target_.table, stream_rows);
@@ -136,6 +136,7 @@ class OutboxSource final : public ChangeSource {
   int idle_socket() override { return reader_->idle_socket(); }
   bool drain_idle_socket() override { return reader_->drain_notifications(); }
   pg::Connection* side_connection() override { return reader_->side_connection(); }
+  bool reads_a_table() const override { return !target_.table.delta.empty(); }
 
   Result<std::vector<DeltaRow>> delta_rows(const ClaimCheck& cc, std::size_t limit) override {
     return reader_->delta_rows(cc.row.id, cc.next_row, limit);
@@ -161,7 +162,7 @@ class OutboxSource final : public ChangeSource {
   }
 
   bool send_lag() override {
-    return lag_db_.send_prepared("ob_lag", {std::to_string(acked_.seq), std::to_string(acked_.id)}).has_value();
+    return send_lag_count({std::to_string(acked_.seq), std::to_string(acked_.id)});
   }
   void read_lag(const pg::PgResult& r) override {
     lag_rows_ = r.int64(0, 0);

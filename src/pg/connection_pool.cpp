@@ -1,0 +1,68 @@
+#include "pg/connection_pool.h"
+
+#include <libpq-fe.h>
+
+#include <optional>
+
+namespace relay::pg {
+
+ConnectionPool::ConnectionPool(std::string conninfo, std::string application_name, std::size_t size, std::string setup)
+    : conninfo_(std::move(conninfo)), application_name_(std::move(application_name)), setup_(std::move(setup)),
+      size_(size == 0 ? 1 : size) {}
+
+Result<ConnectionPool::Lease> ConnectionPool::try_borrow() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(c));
+    }
+    if (open_ >= size_) return Lease();
+    ++open_;  // taken before connecting, so that concurrent borrowers never open more than size_
+  }
+  auto c = Connection::open(conninfo_, application_name_);
+  std::optional<Error> failed;
+  if (!c)
+    failed = c.error();
+  else if (!setup_.empty())
+    if (auto s = c->exec(setup_); !s) failed = s.error();
+  if (failed) {
+    std::lock_guard lock(mu_);
+    --open_;
+    return *failed;
+  }
+  return Lease(this, std::make_unique<Connection>(std::move(*c)));
+}
+
+std::size_t ConnectionPool::open() const {
+  std::lock_guard lock(mu_);
+  return open_;
+}
+
+void ConnectionPool::give_back(std::unique_ptr<Connection> conn) {
+  bool reusable = conn && conn->ok() && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE;
+  std::lock_guard lock(mu_);
+  if (reusable)
+    idle_.push_back(std::move(conn));
+  else
+    --open_;
+}
+
+ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) noexcept {
+  if (this != &other) {
+    give_back();
+    pool_ = other.pool_;
+    conn_ = std::move(other.conn_);
+  }
+  return *this;
+}
+
+ConnectionPool::Lease::~Lease() { give_back(); }
+
+void ConnectionPool::Lease::give_back() {
+  if (pool_ && conn_) pool_->give_back(std::move(conn_));
+  conn_.reset();
+}
+
+}  // namespace relay::pg

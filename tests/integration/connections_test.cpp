@@ -1,0 +1,70 @@
+// What a relay costs the database in connections: a few per relay (its catalog and lease sessions,
+// a small pool the pipelines share for lag counts and backfill lookups) and two per pipeline it runs (the
+// pipeline's own, which stores positions, and its reader's); a claim-check or backfill connection
+// only once one is read. A relay standing by for another's pipelines holds none for them.
+#include <thread>
+
+#include "fixture.h"
+
+using namespace relay::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+long long relay_connections(TestDb& db) {
+  return db.number("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND application_name LIKE 'pgtrickle-relay%' AND backend_type = 'client backend'");
+}
+
+int owned(RelayProcess& relay) { return static_cast<int>(metric(relay.admin_port(), "pgtrickle_relay_pipelines_owned")); }
+
+}  // namespace
+
+TEST(Connections, ARelayHoldsTwoPerPipelineItRunsAndAFewOfItsOwn) {
+  constexpr int kPipelines = 12;
+  TestDb db;
+  std::vector<std::string> files;
+  for (int i = 1; i <= kPipelines; ++i) {
+    std::string t = "t" + std::to_string(i);
+    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, v text)");
+    db.exec("SELECT pgtrickle.enable_outbox('" + t + "')");
+    files.push_back(work_dir() + "/conn-" + t + "-" + db.name());
+    set_outbox_pipeline(db, "p" + std::to_string(i), {{"stream_table", t}, {"sink_type", "file"}, {"path", files.back()}});
+  }
+  db.exec("UPDATE pgtrickle.outbox_tables SET inline_threshold_rows = 10");  // bigger statements: claim checks
+  RelayProcess a(relay_args(db, "conn"));
+  ASSERT_TRUE(wait_until([&] { return owned(a) == kPipelines; }, 30s)) << a.err();
+  for (int i = 1; i <= kPipelines; ++i) db.exec("INSERT INTO t" + std::to_string(i) + " VALUES (1, 'one')");
+  for (const auto& f : files) ASSERT_TRUE(wait_until([&] { return read_lines(f).size() == 1; }, 30s)) << f << a.err();
+  // Lag counts and backfill lookups have run meanwhile (every 5 s and every second).
+  std::this_thread::sleep_for(6s);
+  EXPECT_LE(relay_connections(db), 2 * kPipelines + 6) << "two per pipeline; the catalog and lease sessions and a pool of four";
+
+  // A claim-check statement and a backfill are read as before, each on a connection of its own.
+  db.exec("INSERT INTO t1 SELECT g, 'many' FROM generate_series(2, 200) g");
+  ASSERT_TRUE(wait_until([&] { return read_lines(files[0]).size() == 200; }, 30s)) << a.err();
+  db.exec("SELECT pgtrickle.backfill_relay('p2')");
+  ASSERT_TRUE(wait_until([&] { return read_lines(files[1]).size() == 2; }, 30s)) << a.err();
+  EXPECT_EQ(json::parse(read_lines(files[1])[1])["op"], "read");
+
+}
+
+TEST(Connections, ARelayStandingByForAnotherRelaysPipelineHoldsNoConnectionForIt) {
+  TestDb db;
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  std::string file = work_dir() + "/conn-standby-" + db.name();
+  set_outbox_pipeline(db, "p", {{"stream_table", "t"}, {"sink_type", "file"}, {"path", file}});
+  RelayProcess a(relay_args(db, "standby"));
+  ASSERT_TRUE(wait_until([&] { return owned(a) == 1; }, 15s)) << a.err();
+  std::this_thread::sleep_for(6s);  // lag counts and backfill lookups have run
+  long long before = relay_connections(db);
+  RelayProcess b(relay_args(db, "standby"));
+  ASSERT_TRUE(wait_until([&] { return b.err().find("standing by") != std::string::npos; }, 15s)) << b.err();
+  std::this_thread::sleep_for(6s);
+  EXPECT_EQ(owned(b), 0);
+  EXPECT_LE(relay_connections(db), before + 2) << "the standby's catalog and lease sessions, nothing for the pipeline\n" << b.err();
+  db.exec("INSERT INTO t VALUES (1)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(file).size() == 1; }, 15s)) << a.err();
+}
