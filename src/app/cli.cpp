@@ -16,6 +16,7 @@
 
 #include "app/build_info.h"
 #include "app/man_page.h"
+#include "backends/postgres/commit_numbering.h"
 #include "config/file_config.h"
 #include "config/spec_export.h"
 #include "core/health.h"
@@ -222,6 +223,10 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   pg::SharedLookup backfills(pool, "SELECT DISTINCT pipeline FROM pgtrickle.relay_backfills WHERE state IN ('pending', 'running')",
                              std::chrono::seconds(1));
   ctx.backfills = &backfills;
+  StatusWriter status(pool, std::chrono::seconds(1));
+  ctx.status = &status;
+  postgres::CommitNumbering numbering(url, "pgtrickle-relay numbering");
+  ctx.numbering = &numbering;
   ctx.postgres_url = url;
   ctx.relay_group_id = s.relay_group_id;
   ctx.metrics = &registry;

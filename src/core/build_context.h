@@ -16,17 +16,23 @@
 
 namespace relay {
 
+namespace postgres {
+class CommitNumbering;
+}
+
 struct BuildContext {
   std::string relay_group_id;
   std::string worker_id;     // host:pid of this relay
   std::string postgres_url;  // the relay's own database
-  std::shared_ptr<pg::Connection> db;
+  // The pipeline's own statements, each on a connection borrowed from the relay's pool.
+  pg::PooledSession* db = nullptr;
   // Connections shared by every pipeline, borrowed for one statement (null: open one's own).
   pg::ConnectionPool* pool = nullptr;
   pg::SharedLookup* backfills = nullptr;  // which pipelines have a backfill pending or running
-  // SQL condition true while this relay still owns the pipeline: a statement that stores a position
-  // must include it, so a stalled former owner cannot move the position (Fence::guard_sql).
-  std::string fence_sql = "true";
+  postgres::CommitNumbering* numbering = nullptr;  // the relay's numbering rounds, for its outbox readers
+  // The epoch this relay took the pipeline with: a statement that stores a position checks it is
+  // still current, so a stalled former owner cannot move the position (Fence).
+  long long fence_epoch = 0;
   int wake_fd = -1;          // readable when the pipeline must stop waiting
   std::shared_ptr<metrics::PipelineMetrics> metrics;
   const log::Logger* log = nullptr;

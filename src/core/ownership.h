@@ -40,10 +40,12 @@ long long ownership_lock_key(const std::string& relay_group_id, const std::strin
 // The shared lock a relay holds on every pipeline it could run.
 long long candidate_lock_key(const std::string& relay_group_id, const std::string& pipeline);
 
-// SQL boolean expressions, true while the epoch this relay took a pipeline with is still current.
+// The epoch this relay took a pipeline with, and a SQL boolean expression true while it is still
+// current. A statement that stores a position checks the epoch itself, as a parameter, and holds
+// off a takeover until it commits (FOR SHARE on the owner's row: change_source.cpp).
 struct Fence {
   std::string check_sql;  // a plain read: whether this relay still owns the pipeline
-  std::string guard_sql;  // inside a statement that stores a position: also holds off a takeover until it commits
+  long long epoch = 0;
 };
 
 class Ownership {

@@ -121,10 +121,9 @@ class PipelineRunner::Impl {
       sleep_for(relay_.standby_retry);
     }
     if (stop_) return Flow::stopped;
-    // The pipeline's connection is opened only once it is this relay's: a standby holds none.
-    auto conn = pg::Connection::open(relay_.postgres_url, "pgtrickle-relay " + config_.name);
-    if (!conn) return retry_later(conn.error());
-    db_ = std::make_shared<pg::Connection>(std::move(*conn));
+    // The pipeline's own statements (positions, status, dead letters) borrow the relay's pooled
+    // connections: it holds none of its own, and a standby nothing at all.
+    db_.emplace(*relay_.pool);
     owner_since_ = std::time(nullptr);
     metrics_->owned.set(1);
     log_.info("Took ownership of the pipeline.", {{"relay_group_id", group_},
@@ -159,10 +158,11 @@ class PipelineRunner::Impl {
     ctx.relay_group_id = group_;
     ctx.worker_id = relay_.worker_id;
     ctx.postgres_url = relay_.postgres_url;
-    ctx.db = db_;
+    ctx.db = &*db_;
     ctx.pool = relay_.pool;
     ctx.backfills = relay_.backfills;
-    ctx.fence_sql = fence_->guard_sql;
+    ctx.numbering = relay_.numbering;
+    ctx.fence_epoch = fence_->epoch;
     ctx.wake_fd = wake_fd_;
     ctx.metrics = metrics_;
     ctx.log = &log_;
@@ -204,13 +204,13 @@ class PipelineRunner::Impl {
 
   void release() {
     // Whoever lists the pipelines sees at once that this relay no longer runs it.
-    if (fence_ && db_ && db_->ok()) {
+    relay_.status->forget(group_, config_.name);
+    if (fence_ && db_) {
       auto r = db_->exec("UPDATE pgtrickle.relay_pipeline_status SET owner = NULL, owner_since = NULL, state = 'stopped', "
                          "heartbeat_at = now() WHERE relay_group_id = $1 AND pipeline = $2 AND owner = $3",
                          {group_, config_.name, relay_.worker_id});
       if (!r) log_.debug("Could not record the pipeline status.", {{"error", r.error().message}});
     }
-    status_written_.clear();
     if (sink_) sink_->stop(Clock::now() + std::chrono::seconds(5));
     if (source_) source_->stop();
     sink_.reset();
@@ -563,31 +563,12 @@ class PipelineRunner::Impl {
       }
     });
     if (!db_) return;
-    // A write ends a transaction, which makes every outbox reader's next numbering round scan its
-    // outboxes: an idle pipeline rewrites an unchanged row only to keep its heartbeat fresh
-    // (list_relay_configs counts a status older than 30 s as gone).
-    std::string shown = fmt::format("{}|{}|{}|{}|{}", state_, rows, seconds, last_error_, owner_since_);
-    if (shown == status_written_ && Clock::now() < status_written_at_ + kStatusHeartbeat) return;
-    auto written = db_->exec(
-        "INSERT INTO pgtrickle.relay_pipeline_status AS s (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, "
-        "lag_rows, lag_seconds, last_error, origin, direction) "
-        "VALUES ($1, $2, $3, to_timestamp($4::float8), now(), $5, $6::bigint, $7::float8, $8, $9, $10) "
-        "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET owner = excluded.owner, owner_since = excluded.owner_since, "
-        "heartbeat_at = excluded.heartbeat_at, state = excluded.state, lag_rows = excluded.lag_rows, "
-        "lag_seconds = excluded.lag_seconds, last_error = excluded.last_error, origin = excluded.origin, direction = excluded.direction",
-        {group_, config_.name, relay_.worker_id, std::to_string(owner_since_), state_,
-         rows >= 0 ? std::optional<std::string>(std::to_string(rows)) : std::nullopt,
-         seconds >= 0 ? std::optional<std::string>(fmt::format("{}", seconds)) : std::nullopt,
-         last_error_.empty() ? std::nullopt : std::optional<std::string>(last_error_),
-         std::string(config_.origin == "sql" ? "sql" : "file"), std::string(to_string(config_.direction))});
-    // Status is for operators; failing to write it must not stop the pipeline (the next write retries).
-    if (!written) {
-      log_.debug("Could not record the pipeline status.", {{"error", written.error().message}});
-      status_written_.clear();
-      return;
-    }
-    status_written_ = std::move(shown);
-    status_written_at_ = Clock::now();
+    // Written with every other pipeline's, in the status writer's next round.
+    relay_.status->put({group_, config_.name, relay_.worker_id, static_cast<long long>(owner_since_), state_,
+                        rows >= 0 ? std::optional<long long>(rows) : std::nullopt,
+                        seconds >= 0 ? std::optional<double>(seconds) : std::nullopt,
+                        last_error_.empty() ? std::nullopt : std::optional<std::string>(last_error_),
+                        std::string(config_.origin == "sql" ? "sql" : "file"), std::string(to_string(config_.direction))});
   }
 
   // Running, or degraded while messages are being dead-lettered: a pipeline that sets aside every
@@ -654,7 +635,7 @@ class PipelineRunner::Impl {
   const std::string group_;  // the relay group the pipeline is owned and stored under
   log::Logger log_;
   std::shared_ptr<metrics::PipelineMetrics> metrics_;
-  std::shared_ptr<pg::Connection> db_;
+  std::optional<pg::PooledSession> db_;  // set while the relay owns the pipeline
   std::unique_ptr<Source> source_;
   std::unique_ptr<Sink> sink_;
   std::vector<std::unique_ptr<Template>> routes_;
@@ -664,9 +645,6 @@ class PipelineRunner::Impl {
   std::atomic<bool> hand_over_{false};
   std::optional<Fence> fence_;  // set while this relay owns the pipeline
   Clock::time_point next_status_{};
-  static constexpr auto kStatusHeartbeat = std::chrono::seconds(15);
-  std::string status_written_;            // what the status row last said, and when it was written
-  Clock::time_point status_written_at_{};
   Deadline drain_deadline_{};
   int wake_fd_ = -1;
   int nudge_fd_ = -1;

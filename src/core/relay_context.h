@@ -9,11 +9,16 @@
 #include "core/health.h"
 #include "core/ownership.h"
 #include "core/registry.h"
+#include "core/status_writer.h"
 #include "metrics/metrics.h"
 #include "pg/connection_pool.h"
 #include "pg/shared_lookup.h"
 
 namespace relay {
+
+namespace postgres {
+class CommitNumbering;
+}
 
 struct RelayContext {
   std::string postgres_url;
@@ -24,6 +29,8 @@ struct RelayContext {
   Ownership* ownership = nullptr;
   pg::ConnectionPool* pool = nullptr;  // connections the pipelines borrow for short statements
   pg::SharedLookup* backfills = nullptr;  // the pipelines with a backfill pending or running
+  StatusWriter* status = nullptr;         // writes the pipelines' rows of relay_pipeline_status
+  postgres::CommitNumbering* numbering = nullptr;  // numbering rounds shared by the outbox readers
   HostAccess sql_host_access;  // the limits of pipelines defined in SQL
   std::span<const BackendEntry> backends;  // the compiled-in sinks and sources (src/backends/registry.cpp)
   std::chrono::milliseconds standby_retry{500};    // how often a standby tries to take a pipeline over

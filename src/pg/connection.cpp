@@ -231,6 +231,16 @@ Status Connection::prepare(const std::string& name, const std::string& sql) {
   return {};
 }
 
+Result<PgResult> Connection::exec_cached(const std::string& sql, const Params& params) {
+  auto found = cached_.find(sql);
+  if (found == cached_.end()) {
+    std::string name = "relay_cached_" + std::to_string(cached_.size() + 1);
+    if (auto s = prepare(name, sql); !s) return s.error();
+    found = cached_.emplace(sql, std::move(name)).first;
+  }
+  return exec_prepared(found->second, params);
+}
+
 Result<PgResult> Connection::exec_prepared(const std::string& name, const Params& params) {
   if (!conn_) return retriable("not connected to PostgreSQL");
   ParamArrays a(params);

@@ -3,6 +3,7 @@
 
 #include <libpq-fe.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,9 @@ class Connection {
   Result<PgResult> exec(const std::string& sql);
   Result<PgResult> exec(const std::string& sql, const Params& params);
   Status prepare(const std::string& name, const std::string& sql);
+  // Runs `sql` as a statement prepared on this connection the first time (a shared connection
+  // serves many pipelines: the name stands for that exact text).
+  Result<PgResult> exec_cached(const std::string& sql, const Params& params);
   Result<PgResult> exec_prepared(const std::string& name, const Params& params);
   // Pipelined use: send now, collect the result later (nothing else may be sent in between).
   Status send_prepared(const std::string& name, const Params& params);
@@ -95,6 +99,7 @@ class Connection {
   Result<PgResult> check(PGresult* r, std::string_view what);
   std::shared_ptr<PGconn> conn_;
   std::string last_sqlstate_;
+  std::map<std::string, std::string> cached_;  // exec_cached: statement text -> its prepared name
 };
 
 }  // namespace relay::pg

@@ -4,6 +4,8 @@
 
 #include <optional>
 
+#include <fmt/format.h>
+
 namespace relay::pg {
 
 ConnectionPool::ConnectionPool(std::string conninfo, std::string application_name, std::size_t size, std::string setup)
@@ -35,6 +37,19 @@ Result<ConnectionPool::Lease> ConnectionPool::try_borrow() {
   return Lease(this, std::make_unique<Connection>(std::move(*c)));
 }
 
+Result<ConnectionPool::Lease> ConnectionPool::borrow(std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (true) {
+    auto lease = try_borrow();
+    if (!lease || *lease) return lease;
+    std::unique_lock lock(mu_);
+    if (!idle_.empty() || open_ < size_) continue;  // given back meanwhile
+    if (returned_.wait_until(lock, until) == std::cv_status::timeout && idle_.empty() && open_ >= size_)
+      return retriable(fmt::format("all {} connections of the relay's database pool stayed busy for {} s; "
+                                   "raise --database-pool-size", size_, wait.count() / 1000));
+  }
+}
+
 std::size_t ConnectionPool::open() const {
   std::lock_guard lock(mu_);
   return open_;
@@ -42,11 +57,14 @@ std::size_t ConnectionPool::open() const {
 
 void ConnectionPool::give_back(std::unique_ptr<Connection> conn) {
   bool reusable = conn && conn->ok() && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE;
-  std::lock_guard lock(mu_);
-  if (reusable)
-    idle_.push_back(std::move(conn));
-  else
-    --open_;
+  {
+    std::lock_guard lock(mu_);
+    if (reusable)
+      idle_.push_back(std::move(conn));
+    else
+      --open_;
+  }
+  returned_.notify_one();
 }
 
 ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) noexcept {
@@ -64,5 +82,25 @@ void ConnectionPool::Lease::give_back() {
   if (pool_ && conn_) pool_->give_back(std::move(conn_));
   conn_.reset();
 }
+
+Result<PgResult> PooledSession::exec(const std::string& sql) {
+  auto lease = pool_.borrow(kWait);
+  if (!lease) return lease.error();
+  return (*lease)->exec(sql);
+}
+
+Result<PgResult> PooledSession::exec(const std::string& sql, const Params& params) {
+  auto lease = pool_.borrow(kWait);
+  if (!lease) return lease.error();
+  return (*lease)->exec(sql, params);
+}
+
+Result<PgResult> PooledSession::exec_cached(const std::string& sql, const Params& params) {
+  auto lease = pool_.borrow(kWait);
+  if (!lease) return lease.error();
+  return (*lease)->exec_cached(sql, params);
+}
+
+Result<ConnectionPool::Lease> PooledSession::borrow() { return pool_.borrow(kWait); }
 
 }  // namespace relay::pg

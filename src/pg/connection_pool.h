@@ -1,9 +1,11 @@
-// A few connections to the relay's database shared by all its pipelines, for short statements that
-// need no session of their own (a lag count, a look for a requested backfill): borrowed for the
-// statement and given back, so that such work costs the server a bounded number of connections
-// whatever the number of pipelines.
+// A few connections to the relay's database shared by all its pipelines, for the statements that
+// need no session of their own (storing a position or a status, a lag count, a look for a requested
+// backfill): borrowed for the statement and given back, so that such work costs the server a
+// bounded number of connections whatever the number of pipelines.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -45,6 +47,8 @@ class ConnectionPool {
   // A free connection, or a new one while fewer than `size` are open; an empty lease when every one
   // is lent out (the caller tries again later: nothing here waits). An error when opening one failed.
   Result<Lease> try_borrow();
+  // The same, waiting up to `wait` for one to be given back; an error naming the pool when none was.
+  Result<Lease> borrow(std::chrono::milliseconds wait);
   std::size_t size() const { return size_; }
   std::size_t open() const;  // connections open now, lent out or idle
 
@@ -54,8 +58,31 @@ class ConnectionPool {
   const std::string conninfo_, application_name_, setup_;
   const std::size_t size_;
   mutable std::mutex mu_;
+  std::condition_variable returned_;
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t open_ = 0;
+};
+
+// What a pipeline runs its own statements on (its position, status and dead letters, its set-up):
+// each statement borrows a pooled connection, so a pipeline holds none between statements. Safe to
+// use from several threads at once.
+class PooledSession {
+ public:
+  explicit PooledSession(ConnectionPool& pool) : pool_(pool) {}
+
+  Result<PgResult> exec(const std::string& sql);
+  Result<PgResult> exec(const std::string& sql, const Params& params);
+  // Prepared on each pooled connection the first time it runs there (Connection::exec_cached).
+  Result<PgResult> exec_cached(const std::string& sql, const Params& params);
+  // A connection for several statements in a row (a set-up reading a table's shape): held until the
+  // lease goes.
+  Result<ConnectionPool::Lease> borrow();
+
+  // How long a statement waits for a pooled connection before it fails (and the pipeline retries).
+  static constexpr std::chrono::seconds kWait{30};
+
+ private:
+  ConnectionPool& pool_;
 };
 
 }  // namespace relay::pg

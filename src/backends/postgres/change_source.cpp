@@ -17,23 +17,32 @@ namespace {
 // statement only): a database crash may forget the last positions, and their rows are then sent
 // again with the same identity (at-least-once), but the next batch does not wait for an fsync.
 // Anything written before it (dead letters) reaches the WAL first, so it is never lost alone.
-constexpr const char* kAckSql =
-    "INSERT INTO pgtrickle.relay_offsets AS o (relay_group_id, pipeline, last_seq, last_id, next_row, worker_id, updated_at, outbox) "
-    "SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::text, now(), $7::text "
-    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit WHERE {} "
-    "ON CONFLICT (relay_group_id, pipeline) DO UPDATE "
-    "SET last_seq = excluded.last_seq, last_id = excluded.last_id, next_row = excluded.next_row, "
-    "worker_id = excluded.worker_id, updated_at = excluded.updated_at, outbox = excluded.outbox";
+// $1 relay group, $2 pipeline, $8 the epoch the relay took it with (Fence): nothing is stored once
+// another relay took the pipeline over. FOR SHARE: a relay taking over bumps the epoch with an
+// UPDATE, which waits for this statement's transaction; a statement that starts after the bump sees
+// the new epoch and stores nothing. The same text for every pipeline, so each pooled connection
+// prepares it once.
+#define RELAY_ACK_SQL                                                                                                     \
+  "INSERT INTO pgtrickle.relay_offsets AS o (relay_group_id, pipeline, last_seq, last_id, next_row, worker_id, updated_at, outbox) " \
+  "SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::text, now(), $7::text "                            \
+  "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit "                                         \
+  "WHERE EXISTS (SELECT 1 FROM pgtrickle.relay_owners WHERE relay_group_id = $1::text AND pipeline = $2::text "          \
+  "AND epoch = $8::bigint FOR SHARE) "                                                                                   \
+  "ON CONFLICT (relay_group_id, pipeline) DO UPDATE "                                                                    \
+  "SET last_seq = excluded.last_seq, last_id = excluded.last_id, next_row = excluded.next_row, "                         \
+  "worker_id = excluded.worker_id, updated_at = excluded.updated_at, outbox = excluded.outbox"
+constexpr const char* kAckSql = RELAY_ACK_SQL;
 
 // A position and a backfill's progress, in one statement: (the position's count, the backfill's).
-// $8 last key, $9 rows done, $10 rows sent, $11 finished, $12 the backfill.
+// $9 last key, $10 rows done, $11 rows sent, $12 finished, $13 the backfill.
 constexpr const char* kAckBackfillSql =
-    "WITH pos AS ({} RETURNING 1), "
-    "bf AS (UPDATE pgtrickle.relay_backfills SET state = CASE WHEN $11::boolean THEN 'done' ELSE 'running' END, "
-    "last_key = $8::jsonb, rows_done = $9::bigint, rows_sent = $10::bigint, started_at = coalesce(started_at, now()), "
-    "updated_at = now(), finished_at = CASE WHEN $11::boolean THEN now() END "
-    "WHERE id = $12::bigint AND state IN ('pending', 'running') AND EXISTS (SELECT FROM pos) RETURNING 1) "
+    "WITH pos AS (" RELAY_ACK_SQL " RETURNING 1), "
+    "bf AS (UPDATE pgtrickle.relay_backfills SET state = CASE WHEN $12::boolean THEN 'done' ELSE 'running' END, "
+    "last_key = $9::jsonb, rows_done = $10::bigint, rows_sent = $11::bigint, started_at = coalesce(started_at, now()), "
+    "updated_at = now(), finished_at = CASE WHEN $12::boolean THEN now() END "
+    "WHERE id = $13::bigint AND state IN ('pending', 'running') AND EXISTS (SELECT FROM pos) RETURNING 1) "
     "SELECT (SELECT count(*) FROM pos), (SELECT count(*) FROM bf)";
+#undef RELAY_ACK_SQL
 
 }  // namespace
 
@@ -68,14 +77,16 @@ Status ChangeSource::attach_debezium(ExpandOptions& opt, std::uint32_t table_oid
     return fatal(fmt::format("pipeline \"{}\": \"format\": \"debezium\" describes a table's row changes, and the outbox {} "
                              "captures no table (it holds application events): use \"format\": \"json\" or \"cloudevents\"",
                              config_.name, opt.outbox));
+  auto db = db_->borrow();
+  if (!db) return db.error();
   if (opt.key_columns.empty() && !opt.key_template) {
     // A table whose outbox names no key (pg_trickle's stream tables): its primary key, as
     // Debezium's events are keyed, which also pairs an update's two rows into one event.
-    auto key = primary_key(*db_, table_oid);
+    auto key = primary_key(**db, table_oid);
     if (!key) return key.error();
     opt.key_columns = std::move(*key);
   }
-  auto encoder = make_event_encoder(*db_, table_oid, opt.key_columns, config_.debezium);
+  auto encoder = make_event_encoder(**db, table_oid, opt.key_columns, config_.debezium);
   if (!encoder) return encoder.error();
   opt.debezium = std::move(*encoder);
   opt.tombstones = config_.debezium.tombstones;
@@ -113,14 +124,6 @@ Result<bool> ChangeSource::load_position() {
     ctx_.log->info("Carrying on from the position stored under another relay group.",
                    {{"stored_under", std::string(off->text(0, 3))}, {"relay_group_id", ctx_.relay_group_id}});
   return true;
-}
-
-// The pipeline's connection (which holds the ownership lock) only stores positions; reading runs on
-// connections of its own. The position only moves while this relay owns the pipeline (a stalled
-// former owner's ack is refused).
-Status ChangeSource::prepare_acks() {
-  if (auto s = db_->prepare("ob_ack", fmt::format(kAckSql, ctx_.fence_sql)); !s) return s;
-  return db_->prepare("ob_ack_backfill", fmt::format(kAckBackfillSql, fmt::format(kAckSql, ctx_.fence_sql)));
 }
 
 Status ChangeSource::backfill_initial(bool stored) {
@@ -234,14 +237,16 @@ void ChangeSource::wait(Deadline deadline) {
 
 Status ChangeSource::ack(const Batch& batch) {
   const auto& p = *std::static_pointer_cast<Position>(batch.token);
+  // Stored on a pooled connection: reading runs on connections of the source's own. The position
+  // only moves while this relay owns the pipeline (a stalled former owner's ack is refused).
   pg::Params args{ctx_.relay_group_id, config_.name, std::to_string(p.seq), std::to_string(p.id),
                   p.next_row >= 0 ? std::optional<std::string>(std::to_string(p.next_row)) : std::nullopt,
-                  ctx_.worker_id, outbox_table_};
+                  ctx_.worker_id, outbox_table_, std::to_string(ctx_.fence_epoch)};
   if (const auto& b = p.backfill)  // the backfill's progress is stored with the position, in the same statement
     args.insert(args.end(), {b->last_key.empty() ? std::nullopt : std::optional<std::string>(b->last_key),
                              std::to_string(b->rows_done), std::to_string(b->rows_sent), b->finished ? "true" : "false",
                              std::to_string(b->id)});
-  auto r = db_->exec_prepared(p.backfill ? "ob_ack_backfill" : "ob_ack", args);
+  auto r = db_->exec_cached(p.backfill ? kAckBackfillSql : kAckSql, args);
   if (!r) return r.error();
   if (p.backfill ? r->int64(0, 0) == 0 : r->affected() == 0)
     return retriable("the position was not stored: another relay of the group owns the pipeline now");

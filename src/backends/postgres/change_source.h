@@ -105,7 +105,6 @@ class ChangeSource : public Source {
   Status attach_debezium(ExpandOptions& opt, std::uint32_t table_oid);
   // Loads the stored position into read_; whether one was stored.
   Result<bool> load_position();
-  Status prepare_acks();
   // "backfill": "initial": the tables' existing rows go first, the first time the pipeline starts.
   Status backfill_initial(bool stored);
   // A pgstream stream's position means a commit number when its events table is read, an LSN when
@@ -134,7 +133,7 @@ class ChangeSource : public Source {
 
   const PipelineConfig& config_;
   BuildContext ctx_;
-  std::shared_ptr<pg::Connection> db_;
+  pg::PooledSession* db_;  // the pipeline's statements (its position), each on a pooled connection
   std::string outbox_table_;  // the outbox, or the WAL pipeline's publication: recorded with the position
   Template key_template_;
   Position read_;   // after the last batch read (reader thread)

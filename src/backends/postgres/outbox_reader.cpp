@@ -54,8 +54,10 @@ Error read_error(const std::string& outbox, Error e) {
 
 }  // namespace
 
-OutboxReader::OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows)
-    : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)), stream_rows_(stream_rows) {}
+OutboxReader::OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows,
+                           CommitNumbering* numbering)
+    : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)), stream_rows_(stream_rows),
+      numbering_(numbering) {}
 
 OutboxReader::~OutboxReader() {
   if (waiting_ && stream_.ok()) say_waiting(false);
@@ -78,7 +80,8 @@ Status OutboxReader::connect() {
   if (!l) return l.error();
   waiting_ = false;
   if (!table_.legacy) {
-    if (auto p = stream_.prepare("ob_watermark", "SELECT pgtrickle.outbox_watermark()"); !p) return p;
+    if (!numbering_)
+      if (auto p = stream_.prepare("ob_watermark", "SELECT pgtrickle.outbox_watermark()"); !p) return p;
     if (auto p = stream_.prepare("ob_waiting", "SELECT pgtrickle._outbox_waiting($1, $2)"); !p) return p;
   }
   // pg_trickle's own outboxes have no commit numbers: their page takes the id and the limit only.
@@ -114,7 +117,12 @@ void OutboxReader::start_after(std::int64_t seq, std::int64_t id, bool include_i
 }
 
 Status OutboxReader::open_stream() {
-  if (!table_.legacy) {
+  if (!table_.legacy && numbering_) {
+    // A round of the relay's, begun after this call, and committed before the read below starts.
+    auto w = numbering_->watermark();
+    if (!w) return w.error();
+    watermark_ = *w;
+  } else if (!table_.legacy) {
     auto w = stream_.exec_prepared("ob_watermark", {});
     if (!w) return w.error();
     watermark_ = w->int64(0, 0);

@@ -11,6 +11,7 @@
 
 #include "pg/connection.h"
 #include "relay/message.h"
+#include "backends/postgres/commit_numbering.h"
 #include "backends/postgres/expand.h"
 
 namespace relay::postgres {
@@ -27,7 +28,9 @@ class OutboxReader {
   // inline_threshold_rows table rows, so a page stays small to bound its memory.
   static constexpr std::size_t kPageRows = 32;
 
-  OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows);
+  // `numbering`: the relay's numbering rounds, shared by its readers (null: this reader runs its own).
+  OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows,
+               CommitNumbering* numbering = nullptr);
   // Says it no longer waits, so writers stop notifying for it.
   ~OutboxReader();
   OutboxReader(OutboxReader&&) = default;
@@ -85,6 +88,7 @@ class OutboxReader {
   std::size_t streamed_ = 0;
   std::int64_t after_seq_ = 0, after_id_ = 0;
   std::int64_t watermark_ = 0;
+  CommitNumbering* numbering_ = nullptr;
   std::string field_;        // unescaping buffer
   std::string committed_text_;  // the last commit time read, as text, and its value
   double committed_at_ = 0;

@@ -28,7 +28,9 @@ class OutboxSource final : public ChangeSource {
     if (!opt) return opt.error();
     target_.fill(*opt, config_);
     if (config_.format == Format::debezium) {
-      auto table = outbox_source_table(*db_, target_.table.outbox, target_.stream_table);
+      auto db = db_->borrow();
+      if (!db) return db.error();
+      auto table = outbox_source_table(**db, target_.table.outbox, target_.stream_table);
       if (!table) return table.error();
       if (auto s = attach_debezium(*opt, *table); !s) return s;
     }
@@ -37,9 +39,8 @@ class OutboxSource final : public ChangeSource {
     auto stored = load_position();
     if (!stored) return stored.error();
     if (auto s = check_stream_position(*stored, false); !s) return s;
-    if (auto s = prepare_acks(); !s) return s;
     if (auto s = backfill_initial(*stored); !s) return s;
-    std::string t = db_->quote_ident(outbox_table_);
+    std::string t = pg::quote_ident(outbox_table_);
     std::string lag_sql =
         target_.table.legacy
             ? fmt::format("SELECT count(*), extract(epoch from now() - min(o.created_at))::float8 FROM pgtrickle.{} o "
@@ -51,7 +52,7 @@ class OutboxSource final : public ChangeSource {
     if (auto s = pool_lag(lag_sql); !s) return s;
 
     size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
-    reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, target_.table, stream_rows);
+    reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, target_.table, stream_rows, ctx_.numbering);
     if (auto s = reader_->connect(); !s) return s;
     reader_->start_after(read_.seq, read_.id, read_.next_row >= 0);
     launch();

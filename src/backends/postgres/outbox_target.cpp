@@ -24,7 +24,9 @@ Result<std::string> source_outbox(const PipelineConfig& config, pg::Connection& 
 }  // namespace
 
 Result<OutboxTarget> resolve_outbox_target(const PipelineConfig& config, const BuildContext& ctx) {
-  pg::Connection& db = *ctx.db;
+  auto lease = ctx.db->borrow();
+  if (!lease) return lease.error();
+  pg::Connection& db = **lease;
   auto name = source_outbox(config, db);
   if (!name) return name.error();
   auto r = db.exec("SELECT outbox_table, delta_table, coalesce(key_columns, '{}'), kind, stream_table FROM pgtrickle.resolve_outbox($1)",

@@ -57,7 +57,9 @@ class WalSource final : public ChangeSource {
     if (!opt) return opt.error();
     target_->fill(*opt, config_);
     if (config_.format == Format::debezium) {
-      auto table = outbox_source_table(*db_, target_->table.outbox, target_->stream_table);
+      auto db = db_->borrow();
+      if (!db) return db.error();
+      auto table = outbox_source_table(**db, target_->table.outbox, target_->stream_table);
       if (!table) return table.error();
       if (auto s = attach_debezium(*opt, *table); !s) return s;
     }
@@ -138,7 +140,6 @@ class WalSource final : public ChangeSource {
 
   // What both starts end with: the slot made ready and read from the position.
   Status read_slot(bool stored, WalReader::Decider decide) {
-    if (auto s = prepare_acks(); !s) return s;
     if (auto s = backfill_initial(stored); !s) return s;
     if (auto s = open_lag(kSlotLagSql); !s) return s;
     if (auto s = prepare_slot(); !s) return s;

@@ -1,0 +1,98 @@
+#include "core/status_writer.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace relay {
+
+namespace {
+
+std::string shown(const StatusWriter::Row& r) {
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}", r.owner, r.owner_since, r.state, r.lag_rows ? std::to_string(*r.lag_rows) : "-",
+                     r.lag_seconds ? fmt::format("{}", *r.lag_seconds) : "-", r.last_error.value_or("\x01"), r.direction);
+}
+
+constexpr const char* kWriteSql =
+    "INSERT INTO pgtrickle.relay_pipeline_status AS s (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, "
+    "lag_rows, lag_seconds, last_error, origin, direction) "
+    "SELECT r.relay_group_id, r.pipeline, r.owner, to_timestamp(r.owner_since), now(), r.state, r.lag_rows, r.lag_seconds, "
+    "r.last_error, r.origin, r.direction "
+    "FROM jsonb_to_recordset($1::jsonb) AS r(relay_group_id text, pipeline text, owner text, owner_since float8, state text, "
+    "lag_rows bigint, lag_seconds float8, last_error text, origin text, direction text) "
+    "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET owner = excluded.owner, owner_since = excluded.owner_since, "
+    "heartbeat_at = excluded.heartbeat_at, state = excluded.state, lag_rows = excluded.lag_rows, "
+    "lag_seconds = excluded.lag_seconds, last_error = excluded.last_error, origin = excluded.origin, direction = excluded.direction";
+
+}  // namespace
+
+StatusWriter::StatusWriter(pg::ConnectionPool& pool, std::chrono::milliseconds round) : pool_(pool), round_(round) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+StatusWriter::~StatusWriter() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void StatusWriter::put(Row row) {
+  std::lock_guard lock(mu_);
+  rows_[{row.relay_group_id, row.pipeline}].row = std::move(row);
+}
+
+void StatusWriter::forget(const std::string& relay_group_id, const std::string& pipeline) {
+  std::lock_guard writing(write_mu_);  // a round under way lands before the caller's own write
+  std::lock_guard lock(mu_);
+  rows_.erase({relay_group_id, pipeline});
+}
+
+void StatusWriter::loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    wake_.wait_for(lock, round_, [this] { return stopping_; });
+    lock.unlock();
+    write_round();
+    lock.lock();
+  }
+}
+
+// Status is for operators: a round that fails is logged and tried again at the next one.
+void StatusWriter::write_round() {
+  std::lock_guard writing(write_mu_);
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<std::pair<Key, std::string>> due;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [key, e] : rows_) {
+      std::string s = shown(e.row);
+      if (s == e.written && now < e.written_at + kHeartbeat) continue;
+      const Row& r = e.row;
+      rows.push_back({{"relay_group_id", r.relay_group_id}, {"pipeline", r.pipeline}, {"owner", r.owner},
+                      {"owner_since", r.owner_since}, {"state", r.state},
+                      {"lag_rows", r.lag_rows ? nlohmann::json(*r.lag_rows) : nlohmann::json()},
+                      {"lag_seconds", r.lag_seconds ? nlohmann::json(*r.lag_seconds) : nlohmann::json()},
+                      {"last_error", r.last_error ? nlohmann::json(*r.last_error) : nlohmann::json()},
+                      {"origin", r.origin}, {"direction", r.direction}});
+      due.emplace_back(key, std::move(s));
+    }
+  }
+  if (due.empty()) return;
+  auto lease = pool_.borrow(pg::PooledSession::kWait);
+  auto written = lease ? (*lease)->exec(kWriteSql, {rows.dump()}) : Result<pg::PgResult>(lease.error());
+  if (!written) {
+    log_.debug("Could not record the pipelines' status.", {{"error", written.error().message}});
+    return;
+  }
+  std::lock_guard lock(mu_);
+  for (auto& [key, s] : due)
+    if (auto it = rows_.find(key); it != rows_.end()) {
+      it->second.written = std::move(s);
+      it->second.written_at = now;
+    }
+}
+
+}  // namespace relay

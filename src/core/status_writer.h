@@ -1,0 +1,67 @@
+// The pipelines' rows of pgtrickle.relay_pipeline_status (what list_relay_configs() shows), written
+// for all of a relay's pipelines in one statement per round: each write ends a transaction, and each
+// transaction that ends sends every outbox reader's next numbering round through its outboxes, so
+// a write per pipeline would keep an idle database busy. A row is written when what it says changed,
+// else every 15 s to keep its heartbeat fresh (a row older than 30 s counts as gone).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "log/log.h"
+#include "pg/connection_pool.h"
+
+namespace relay {
+
+class StatusWriter {
+ public:
+  struct Row {
+    std::string relay_group_id, pipeline, owner;
+    long long owner_since = 0;  // Unix seconds
+    std::string state;
+    std::optional<long long> lag_rows;
+    std::optional<double> lag_seconds;
+    std::optional<std::string> last_error;
+    std::string origin, direction;
+  };
+
+  StatusWriter(pg::ConnectionPool& pool, std::chrono::milliseconds round);
+  ~StatusWriter();  // stops; what is pending goes unwritten (each pipeline was marked stopped as it ended)
+  StatusWriter(const StatusWriter&) = delete;
+  StatusWriter& operator=(const StatusWriter&) = delete;
+
+  // The pipeline's row as it stands now: written in the next round if it changed.
+  void put(Row row);
+  // The pipeline is no longer this relay's: nothing pending for it is written any more.
+  void forget(const std::string& relay_group_id, const std::string& pipeline);
+
+  static constexpr std::chrono::seconds kHeartbeat{15};
+
+ private:
+  using Key = std::pair<std::string, std::string>;  // (relay group, pipeline)
+  struct Entry {
+    Row row;
+    std::string written;  // what the row said when last written ("" never)
+    std::chrono::steady_clock::time_point written_at{};
+  };
+  void loop();
+  void write_round();
+
+  pg::ConnectionPool& pool_;
+  const std::chrono::milliseconds round_;
+  log::Logger log_{"status"};
+  std::mutex mu_;
+  std::mutex write_mu_;  // held while a round writes: forget() waits for it
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::map<Key, Entry> rows_;
+  std::thread thread_;
+};
+
+}  // namespace relay
