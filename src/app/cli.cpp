@@ -445,7 +445,7 @@ int main(int argc, char** argv) {
                  "Seconds after which a stalled relay's pipelines are taken over by another relay of the group")
       ->envname("PGTRICKLE_RELAY_LEASE_TIMEOUT");
   app.add_option("--database-pool-size", s.database_pool_size,
-                 "Connections to the database the pipelines share for their short statements (lag counts, backfill lookups)")
+                 "Connections to the database the pipelines share for their own statements (positions, status, lag counts, backfill lookups)")
       ->envname("PGTRICKLE_RELAY_DATABASE_POOL_SIZE");
   app.add_option("--sql-secrets-env-prefix", s.sql_secrets_env_prefix,
                  "Pipelines defined in SQL may read ${ENV:NAME} only for names starting with this prefix (default: none)")
