@@ -15,6 +15,8 @@
 // Backfill ("backfill", backfill_bench.cpp): a 1,000,000-row table backfilled beside COPY, with a writer.
 // Subscriptions ("subscriptions", subscriptions_bench.cpp): what pgstream subscriptions cost the
 // writers beside the seed's hand-written trigger function, and retention by partition drop vs DELETE.
+// Many pipelines ("many_pipelines", many_pipelines_bench.cpp): N = 10 to 1,000 pipelines in one relay:
+// connections, start-up, memory, threads, idle CPU of the relay and the server, latency.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <fmt/format.h>
@@ -657,6 +659,8 @@ int main(int argc, char** argv) {
     subscription_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (wanted("wal_tables"))
     wal_table_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
+  if (wanted("many_pipelines"))
+    many_pipeline_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

@@ -1,5 +1,6 @@
 #include "bench_support.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <httplib.h>
@@ -209,6 +210,51 @@ long Relay::status_kb(const std::string& field) const {
   while (std::getline(f, line))
     if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
   return -1;
+}
+
+// CPU seconds (user + system) of process `pid` and of its children it has reaped.
+double process_cpu(pid_t pid, bool with_reaped) {
+  std::ifstream f(fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  if (!std::getline(f, line)) return 0;
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::vector<std::string> fields;
+  for (std::string x; rest >> x;) fields.push_back(x);
+  // After the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+  double ticks = std::stod(fields[11]) + std::stod(fields[12]);
+  if (with_reaped) ticks += std::stod(fields[13]) + std::stod(fields[14]);
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds PostgreSQL used so far: the postmaster with every child it reaped, and the children
+// alive now.
+double server_cpu(pid_t postmaster) {
+  double total = process_cpu(postmaster, true);
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
+      if (pid <= 0) continue;
+      std::ifstream f(fmt::format("/proc/{}/stat", pid));
+      std::string line;
+      if (!std::getline(f, line)) continue;
+      std::istringstream rest(line.substr(line.rfind(')') + 2));
+      std::string state, ppid;
+      rest >> state >> ppid;
+      if (std::atol(ppid.c_str()) == postmaster) total += process_cpu(pid, false);
+    }
+    closedir(d);
+  }
+  return total;
+}
+
+pid_t postmaster_pid(relay::pg::Connection& c) {
+  auto r = c.exec("SELECT current_setting('data_directory')");
+  if (!r) die("cannot read data_directory: " + r.error().message);
+  std::ifstream f(r->str(0, 0) + "/postmaster.pid");
+  long pid = 0;
+  f >> pid;
+  if (pid <= 0) die("cannot read the postmaster's pid");
+  return static_cast<pid_t>(pid);
 }
 
 }  // namespace bench

@@ -34,6 +34,13 @@ double metric(int port, const std::string& name);
 // histogram), in seconds; -1 when nothing was delivered.
 double latency_quantile(int port, double q);
 
+// CPU seconds (user + system) of process `pid`, with (`with_reaped`) its children it has reaped.
+double process_cpu(pid_t pid, bool with_reaped);
+// CPU seconds PostgreSQL used so far: the postmaster with every child it reaped, and the children
+// alive now.
+double server_cpu(pid_t postmaster);
+pid_t postmaster_pid(relay::pg::Connection& c);
+
 // The directory of PostgreSQL's programs (pgbench, pg_recvlogical).
 std::string postgres_bin();
 // Runs pgbench with `clients` writers, each transaction the SQL `script`, for `seconds` or
@@ -66,6 +73,8 @@ void backfill_costs(const std::function<void(const std::string&, double, const s
 void subscription_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 // Many tables captured from the WAL through one slot (wal_tables_bench.cpp), reporting the same way.
 void wal_table_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
+// Many trigger-captured pipelines in one relay (many_pipelines_bench.cpp), reporting the same way.
+void many_pipeline_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 
 // The relay binary as a child process (dies with the benchmark), logs in `err`; SIGTERM on destruction.
 struct Relay {

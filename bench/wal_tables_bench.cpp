@@ -8,7 +8,6 @@
 //   single-table pipeline;
 // - 1,000 tables captured by one pipeline through one slot: a row into each, all delivered, and
 //   the relay's resident memory.
-#include <dirent.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -31,51 +30,6 @@ constexpr long kBacklog = 200000;
 // pgbench's transaction: one single-row INSERT into a table t1..t<tables> picked at random.
 std::string insert_spread(int tables) {
   return fmt::format("\\set t random(1, {})\nINSERT INTO t:t (v) VALUES (random());", tables);
-}
-
-// CPU seconds (user + system) of process `pid` and of its children it has reaped.
-double process_cpu(pid_t pid, bool with_reaped) {
-  std::ifstream f(fmt::format("/proc/{}/stat", pid));
-  std::string line;
-  if (!std::getline(f, line)) return 0;
-  std::istringstream rest(line.substr(line.rfind(')') + 2));
-  std::vector<std::string> fields;
-  for (std::string x; rest >> x;) fields.push_back(x);
-  // After the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
-  double ticks = std::stod(fields[11]) + std::stod(fields[12]);
-  if (with_reaped) ticks += std::stod(fields[13]) + std::stod(fields[14]);
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// CPU seconds PostgreSQL used so far: the postmaster with every child it reaped, and the children
-// alive now.
-double server_cpu(pid_t postmaster) {
-  double total = process_cpu(postmaster, true);
-  if (DIR* d = opendir("/proc")) {
-    while (dirent* e = readdir(d)) {
-      pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
-      if (pid <= 0) continue;
-      std::ifstream f(fmt::format("/proc/{}/stat", pid));
-      std::string line;
-      if (!std::getline(f, line)) continue;
-      std::istringstream rest(line.substr(line.rfind(')') + 2));
-      std::string state, ppid;
-      rest >> state >> ppid;
-      if (std::atol(ppid.c_str()) == postmaster) total += process_cpu(pid, false);
-    }
-    closedir(d);
-  }
-  return total;
-}
-
-pid_t postmaster_pid(relay::pg::Connection& c) {
-  auto r = c.exec("SELECT current_setting('data_directory')");
-  if (!r) die("cannot read data_directory: " + r.error().message);
-  std::ifstream f(r->str(0, 0) + "/postmaster.pid");
-  long pid = 0;
-  f >> pid;
-  if (pid <= 0) die("cannot read the postmaster's pid");
-  return static_cast<pid_t>(pid);
 }
 
 // Waits until at least `active` slots of the database stream, and every streaming one has
