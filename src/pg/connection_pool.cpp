@@ -50,11 +50,6 @@ Result<ConnectionPool::Lease> ConnectionPool::borrow(std::chrono::milliseconds w
   }
 }
 
-std::size_t ConnectionPool::open() const {
-  std::lock_guard lock(mu_);
-  return open_;
-}
-
 void ConnectionPool::give_back(std::unique_ptr<Connection> conn) {
   bool reusable = conn && conn->ok() && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE;
   {

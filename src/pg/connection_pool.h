@@ -49,8 +49,6 @@ class ConnectionPool {
   Result<Lease> try_borrow();
   // The same, waiting up to `wait` for one to be given back; an error naming the pool when none was.
   Result<Lease> borrow(std::chrono::milliseconds wait);
-  std::size_t size() const { return size_; }
-  std::size_t open() const;  // connections open now, lent out or idle
 
  private:
   void give_back(std::unique_ptr<Connection> conn);

@@ -18,7 +18,6 @@ long long relay_connections(TestDb& db) {
                    "AND application_name LIKE 'pgtrickle-relay%' AND backend_type = 'client backend'");
 }
 
-int owned(RelayProcess& relay) { return static_cast<int>(metric(relay.admin_port(), "pgtrickle_relay_pipelines_owned")); }
 
 }  // namespace
 
@@ -48,7 +47,6 @@ TEST(Connections, ARelayHoldsOnePerPipelineItRunsAndAFewOfItsOwn) {
   db.exec("SELECT pgtrickle.backfill_relay('p2')");
   ASSERT_TRUE(wait_until([&] { return read_lines(files[1]).size() == 2; }, 30s)) << a.err();
   EXPECT_EQ(json::parse(read_lines(files[1])[1])["op"], "read");
-
 }
 
 TEST(Connections, ARelayStandingByForAnotherRelaysPipelineHoldsNoConnectionForIt) {

@@ -390,6 +390,8 @@ double metric(int port, const std::string& series) {
   return found ? sum : -1;
 }
 
+int owned(RelayProcess& relay) { return static_cast<int>(metric(relay.admin_port(), "pgtrickle_relay_pipelines_owned")); }
+
 std::string replication_login_url(TestDb& db) {
   std::string url = db.relay_url();
   std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);

@@ -137,5 +137,7 @@ bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout);
 // The value of a series on the relay's /metrics (e.g. `x_total{pipeline="p"}`): the sum of every
 // series of that name carrying these labels (as a PromQL `sum` over the others would), -1 when none.
 double metric(int port, const std::string& series);
+// The pipelines the relay owns now (its pgtrickle_relay_pipelines_owned gauge).
+int owned(RelayProcess& relay);
 
 }  // namespace relay::test

@@ -20,7 +20,6 @@ std::vector<std::string> with_lease(std::vector<std::string> args, const std::st
   return args;
 }
 
-int owned(RelayProcess& relay) { return static_cast<int>(metric(relay.admin_port(), "pgtrickle_relay_pipelines_owned")); }
 
 }  // namespace
 
