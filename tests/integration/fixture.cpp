@@ -405,6 +405,10 @@ bool slot_streams(TestDb& db) {
                    "WHERE s.database = current_database()") >= 1;
 }
 
+bool slot_streams_soon(TestDb& db) {
+  return wait_until([&] { return slot_streams(db); }, std::chrono::seconds(60));
+}
+
 std::map<std::string, nlohmann::json> by_identity(const std::vector<nlohmann::json>& lines, size_t& repeats) {
   std::map<std::string, nlohmann::json> first;
   repeats = 0;

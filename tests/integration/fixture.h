@@ -110,6 +110,9 @@ std::string replication_login_url(TestDb& db);
 // slot being created shows as active too, held by the creating backend, before its starting point
 // is fixed: only a walsender streaming it counts.
 bool slot_streams(TestDb& db);
+// Waits for slot_streams: a new slot's creation waits for every transaction running on the server
+// (other tests' too), so the wait is long.
+bool slot_streams_soon(TestDb& db);
 
 // Messages of a JSON-lines sink by their dedup_key, the first of each; `repeats` counts the others,
 // each expected (EXPECT) to equal the first: a message sent again is the same message.

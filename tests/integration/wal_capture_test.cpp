@@ -57,7 +57,7 @@ TEST(WalCapture, ChangesArriveAsTriggerCaptureWouldSendThemInCommitOrderWithNoTr
   EXPECT_EQ(db.value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders'::regclass"), "0") << "no trigger: writers pay nothing";
 
   RelayProcess relay(args_for(url));
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
 
   db.exec("BEGIN; INSERT INTO orders VALUES (1, 'one', 1.50, '{a,b}', '{\"x\": [1, 2]}'), (2, 'two', 2, NULL, NULL); COMMIT");
   db.exec("UPDATE orders SET note = 'TWO' WHERE id = 2");
@@ -133,7 +133,7 @@ TEST(WalCapture, AKillMidTransactionRepeatsAtMostTheBatchInFlightAndSkipsNothing
   constexpr int kBig = 30000;
   {
     RelayProcess relay(args_for(url));
-    ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s))
+    ASSERT_TRUE(slot_streams_soon(db))
         << relay.err();
     // One large transaction, then small ones behind it.
     db.exec("INSERT INTO orders SELECT g, 'row ' || g FROM generate_series(1, " + std::to_string(kBig) + ") g");
@@ -171,7 +171,7 @@ TEST(WalCapture, DeleteRelayDropsTheSlotAndAnIdleSlotFollowsTheServersWal) {
   std::string out = work_dir() + "/wal-idle-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
   RelayProcess relay(args_for(url));
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s))
+  ASSERT_TRUE(slot_streams_soon(db))
       << relay.err();
 
   // Other tables write; the captured one is idle: its slot must not hold their WAL.
@@ -241,7 +241,7 @@ TEST(WalCapture, AKillAfterTheSinkAcceptedBeforeThePositionWasStoredRepeatsTheSa
   std::string out = wal_orders_to_file(db, "id int PRIMARY KEY, note text", "wal-crash");
   {
     RelayProcess relay(args_for(url), {"PGTRICKLE_RELAY_CRASH_AT=after_delivery"});
-    ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+    ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
     db.exec("INSERT INTO orders VALUES (1, 'one'), (2, 'two')");
     EXPECT_EQ(relay.wait(15s), 128 + 9) << "killed after the file took the batch, before its position was stored";
   }
@@ -262,7 +262,7 @@ TEST(WalCapture, AStandbyTakesOverFromTheSlotsConfirmedPosition) {
   std::string url = replication_login_url(db);
   std::string out = wal_orders_to_file(db, "id int PRIMARY KEY", "wal-takeover");
   auto owner = std::make_unique<RelayProcess>(args_for(url));
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << owner->err();
+  ASSERT_TRUE(slot_streams_soon(db)) << owner->err();
   RelayProcess standby(args_for(url));
   ASSERT_TRUE(wait_until([&] { return metric(standby.admin_port(), "pgtrickle_relay_pipeline_owned{pipeline=\"orders-out\"}") == 0; }, 15s));
   db.exec("INSERT INTO orders SELECT g FROM generate_series(1, 500) g");
@@ -306,7 +306,7 @@ TEST(WalCapture, ASlotNamedInTheConfigIsTheOnlyOneTheRelayCreatesReadsAndDrops) 
   std::string error = wait_for_pipeline_error(relay, "taker-out");
   EXPECT_NE(error.find("exists but was not created for this pipeline, so it is not read"), std::string::npos) << error;
   EXPECT_NE(error.find("name another slot_name, or drop it"), std::string::npos) << error;
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   EXPECT_EQ(db.value("SELECT string_agg(s.slot_name, ',') FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
                      "WHERE s.database = current_database()"), slot) << "the named slot is the one read";
   db.exec("INSERT INTO orders VALUES (1), (2)");
@@ -351,7 +351,7 @@ TEST(WalCapture, TheOwnersCodeInTheTablesTypesAndPoliciesRunsAsTheOwnerNeverAsTh
   set_outbox_pipeline(db, "orders-out", {{"stream_table", "a.orders"}, {"sink_type", "file"}, {"path", out}});
 
   RelayProcess relay(args_for(url));
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   db.exec("INSERT INTO a.orders VALUES (1, 'one', repeat('x', 10000)), (2, 'two', 'small')");
   db.exec("UPDATE a.orders SET note = 'ONE' WHERE id = 1");  // the unchanged TOASTed value is read from the table
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 3; }, 15s)) << relay.err();

@@ -59,7 +59,7 @@ TEST(WalTables, OnePipelineCapturesManyTablesThroughOneSlotInCommitOrderFollowin
   set_outbox_pipeline(db, "shop", {{"source", {{"type", "wal"}, {"tables", {"public.*", "sales.orders"}}, {"exclude", {"public.audit_*"}}}},
                                    {"sink", {{"type", "file"}, {"path", out}}}});
   RelayProcess relay(args_for(url));
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
 
   // One transaction over several tables comes out whole, in its order; an excluded table and a
   // table of the schema no entry names never appear.
@@ -169,7 +169,7 @@ TEST(WalTables, AKillLosesNothingAndRowsOfATableDroppedMeanwhileStillArrive) {
   constexpr int kRows = 3000;
   {
     RelayProcess relay(args_for(url));
-    ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+    ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
     // Transactions of rows spread over the three tables, some touching all three.
     for (int i = 1; i <= kRows; i += 30)
       db.exec("BEGIN; INSERT INTO a SELECT g, 'a' || g, 'happy' FROM generate_series(" + std::to_string(i) + ", " + std::to_string(i + 9) +
@@ -219,7 +219,7 @@ TEST(WalTables, ARowFilterAndAColumnListAreAppliedByTheServer) {
                                                                            "refunds"}}}},
                                    {"sink", {{"type", "file"}, {"path", out}}}});
   RelayProcess relay(args_for(url));
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   db.exec("INSERT INTO payments VALUES (1, 'draft', 10, '4111'), (2, 'paid', 20, '4222')");
   db.exec("INSERT INTO refunds VALUES (1, 5)");
   db.exec("UPDATE payments SET amount = 21 WHERE id = 2");
@@ -244,7 +244,7 @@ TEST(WalTables, ABackfillSendsEveryTablesRowsOneTableAfterTheOtherWhileTheChange
   set_outbox_pipeline(db, "all", {{"source", {{"type", "wal"}, {"tables", {"public.*"}}}}, {"sink", {{"type", "file"}, {"path", out}}},
                                   {"batch_size", 50}, {"backfill_chunk_rows", 100}});
   RelayProcess relay(args_for(url));
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
 
   db.exec("SELECT pgtrickle.backfill_relay('all')");
   // Changes race the backfill: for every key, the last message is the row as it is now.
@@ -316,7 +316,7 @@ TEST(WalTables, ATomlPipelineCapturesWhatTheRelaysLoginOwnsAndIsRefusedTheRest) 
   std::string toml = write_toml(db, "[[pipelines]]\nname = \"own\"\nsource = { type = \"wal\", tables = [\"mine\"] }\n"
                                     "sink = { type = \"file\", path = \"" + out + "\" }\n");
   RelayProcess relay({"--config", toml});
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   db.exec("INSERT INTO mine VALUES (1, 'one')");
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 1; }, 15s)) << relay.err();
   EXPECT_EQ(json_lines(out)[0]["payload"], json::parse(R"({"id":1,"v":"one"})"));
@@ -335,7 +335,7 @@ TEST(WalTables, DebeziumEventsDescribeEachTableTheyCameFrom) {
   set_outbox_pipeline(db, "cdc", {{"source", {{"type", "wal"}, {"tables", {"public.*", "sales.*"}}}},
                                   {"sink", {{"type", "file"}, {"path", out}}}, {"format", "debezium"}, {"topic_prefix", "shop"}});
   RelayProcess relay(args_for(url));
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   db.exec("BEGIN; INSERT INTO sales.orders VALUES (1, 9.99); INSERT INTO customers VALUES (7, 'Ann'); COMMIT");
   db.exec("CREATE TABLE notes (k text PRIMARY KEY, body text)");
   db.exec("INSERT INTO notes VALUES ('a', 'later')");

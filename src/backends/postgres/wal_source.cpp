@@ -206,6 +206,10 @@ class WalSource final : public ChangeSource {
         (void)lag_db_.exec("SELECT pg_catalog.pg_terminate_backend($1::int)", {found->str(0, 0)});
       return {};
     }
+    // PostgreSQL fixes a new slot's start once every transaction running on the server has ended:
+    // a long one anywhere (another database's too) holds the pipeline here, so the log says so.
+    ctx_.log->info("Creating the replication slot; it waits for the transactions now running on the server to end.",
+                   {{"slot", slot}, {"for", captured()}});
     auto created = lag_db_.exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
     if (!created) {
       if (lag_db_.last_sqlstate() == "42501")

@@ -183,7 +183,7 @@ TEST(DebeziumKafka, WalCaptureCarriesTheTransactionAndItsLsnAndBackfillReadsAsSn
                                             {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
                                             {"format", "debezium"}, {"topic_prefix", prefix}, {"backfill", "initial"}});
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   // The backfill first (a row inserted while it reads may come both as read and as created).
   ASSERT_EQ(records(prefix + ".public.customers", 1).size(), 1u) << relay.err();
   db.exec("INSERT INTO customers (first_name, last_name, email) VALUES ('George', 'Bailey', 'gbailey@foobar.com')");

@@ -34,6 +34,9 @@ TEST(Pgstream, KafkaRecordsAreTheEventsKeyedByAPayloadExtension) {
   // One partition per key: the signup has no group_id, so its key is empty; order by tg_name.
   std::sort(events.begin(), events.end(), [](const json& a, const json& b) { return a["tg_name"] > b["tg_name"]; });
   expect_seed_events(events);
-  for (auto& r : records)
-    if (json::parse(r["body"].get<std::string>())["tg_name"] == "order-notification") EXPECT_EQ(r["key"], "123") << r.dump();
+  for (auto& r : records) {
+    if (json::parse(r["body"].get<std::string>())["tg_name"] == "order-notification") {
+      EXPECT_EQ(r["key"], "123") << r.dump();
+    }
+  }
 }

@@ -22,7 +22,7 @@ TEST(RedisWalTables, EachTablesRowsGoToTheStreamItsNameRoutesThemTo) {
   set_outbox_pipeline(db, "shop", {{"source", {{"type", "wal"}, {"tables", {"public.*", "sales.*"}}}},
                                    {"sink", {{"type", "redis"}, {"url", redis_url()}, {"stream_key", unique + ":{stream_table}"}}}});
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
-  ASSERT_TRUE(wait_until([&] { return slot_streams(db); }, 15s)) << relay.err();
+  ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   for (int i = 1; i <= 20; ++i)
     db.exec("BEGIN; INSERT INTO customers VALUES (" + std::to_string(i) + ", 'c'); INSERT INTO sales.orders VALUES (" +
             std::to_string(i) + ", " + std::to_string(i) + "); COMMIT");
