@@ -17,6 +17,7 @@
 #include "app/build_info.h"
 #include "app/man_page.h"
 #include "backends/postgres/commit_numbering.h"
+#include "backends/postgres/outbox_listener.h"
 #include "config/file_config.h"
 #include "config/spec_export.h"
 #include "core/health.h"
@@ -227,6 +228,8 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   ctx.status = &status;
   postgres::CommitNumbering numbering(url, "pgtrickle-relay numbering");
   ctx.numbering = &numbering;
+  postgres::OutboxListener listener(url, "pgtrickle-relay listener", &numbering);
+  ctx.listener = &listener;
   ctx.postgres_url = url;
   ctx.relay_group_id = s.relay_group_id;
   ctx.metrics = &registry;

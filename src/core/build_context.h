@@ -18,6 +18,7 @@ namespace relay {
 
 namespace postgres {
 class CommitNumbering;
+class OutboxListener;
 }
 
 struct BuildContext {
@@ -30,6 +31,7 @@ struct BuildContext {
   pg::ConnectionPool* pool = nullptr;
   pg::SharedLookup* backfills = nullptr;  // which pipelines have a backfill pending or running
   postgres::CommitNumbering* numbering = nullptr;  // the relay's numbering rounds, for its outbox readers
+  postgres::OutboxListener* listener = nullptr;    // wakes the outbox readers when rows come
   // The epoch this relay took the pipeline with: a statement that stores a position checks it is
   // still current, so a stalled former owner cannot move the position (Fence).
   long long fence_epoch = 0;

@@ -162,6 +162,7 @@ class PipelineRunner::Impl {
     ctx.pool = relay_.pool;
     ctx.backfills = relay_.backfills;
     ctx.numbering = relay_.numbering;
+    ctx.listener = relay_.listener;
     ctx.fence_epoch = fence_->epoch;
     ctx.wake_fd = wake_fd_;
     ctx.metrics = metrics_;

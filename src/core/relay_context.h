@@ -18,6 +18,7 @@ namespace relay {
 
 namespace postgres {
 class CommitNumbering;
+class OutboxListener;
 }
 
 struct RelayContext {
@@ -31,6 +32,7 @@ struct RelayContext {
   pg::SharedLookup* backfills = nullptr;  // the pipelines with a backfill pending or running
   StatusWriter* status = nullptr;         // writes the pipelines' rows of relay_pipeline_status
   postgres::CommitNumbering* numbering = nullptr;  // numbering rounds shared by the outbox readers
+  postgres::OutboxListener* listener = nullptr;    // the one LISTEN session of the outbox readers
   HostAccess sql_host_access;  // the limits of pipelines defined in SQL
   std::span<const BackendEntry> backends;  // the compiled-in sinks and sources (src/backends/registry.cpp)
   std::chrono::milliseconds standby_retry{500};    // how often a standby tries to take a pipeline over

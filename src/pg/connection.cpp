@@ -233,6 +233,10 @@ Status Connection::prepare(const std::string& name, const std::string& sql) {
 
 Result<PgResult> Connection::exec_cached(const std::string& sql, const Params& params) {
   auto found = cached_.find(sql);
+  // A pooled connection serves every pipeline's outbox: past a bound, further texts run unprepared
+  // rather than holding a plan each in the server's memory.
+  constexpr std::size_t kMostCached = 200;
+  if (found == cached_.end() && cached_.size() >= kMostCached) return exec(sql, params);
   if (found == cached_.end()) {
     std::string name = "relay_cached_" + std::to_string(cached_.size() + 1);
     if (auto s = prepare(name, sql); !s) return s.error();

@@ -72,7 +72,7 @@ class Connection {
   Result<PgResult> exec(const std::string& sql, const Params& params);
   Status prepare(const std::string& name, const std::string& sql);
   // Runs `sql` as a statement prepared on this connection the first time (a shared connection
-  // serves many pipelines: the name stands for that exact text).
+  // serves many pipelines: the name stands for that exact text); past 200 texts, unprepared.
   Result<PgResult> exec_cached(const std::string& sql, const Params& params);
   Result<PgResult> exec_prepared(const std::string& name, const Params& params);
   // Pipelined use: send now, collect the result later (nothing else may be sent in between).

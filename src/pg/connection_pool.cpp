@@ -37,17 +37,23 @@ Result<ConnectionPool::Lease> ConnectionPool::try_borrow() {
   return Lease(this, std::make_unique<Connection>(std::move(*c)));
 }
 
-Result<ConnectionPool::Lease> ConnectionPool::borrow(std::chrono::milliseconds wait) {
+Result<ConnectionPool::Lease> ConnectionPool::borrow_within(std::chrono::milliseconds wait) {
   const auto until = std::chrono::steady_clock::now() + wait;
   while (true) {
     auto lease = try_borrow();
     if (!lease || *lease) return lease;
     std::unique_lock lock(mu_);
     if (!idle_.empty() || open_ < size_) continue;  // given back meanwhile
-    if (returned_.wait_until(lock, until) == std::cv_status::timeout && idle_.empty() && open_ >= size_)
-      return retriable(fmt::format("all {} connections of the relay's database pool stayed busy for {} s; "
-                                   "raise --database-pool-size", size_, wait.count() / 1000));
+    if (returned_.wait_until(lock, until) == std::cv_status::timeout && idle_.empty() && open_ >= size_) return Lease();
   }
+}
+
+Result<ConnectionPool::Lease> ConnectionPool::borrow(std::chrono::milliseconds wait) {
+  auto lease = borrow_within(wait);
+  if (lease && !*lease)
+    return retriable(fmt::format("all {} connections of the relay's database pool stayed busy for {} s; "
+                                 "raise --database-pool-size", size_, wait.count() / 1000));
+  return lease;
 }
 
 void ConnectionPool::give_back(std::unique_ptr<Connection> conn) {
@@ -72,6 +78,11 @@ ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) noexcept 
 }
 
 ConnectionPool::Lease::~Lease() { give_back(); }
+
+void ConnectionPool::Lease::discard() {
+  if (conn_) conn_ = std::make_unique<Connection>();  // closed: not reusable, so the pool counts it gone
+  give_back();
+}
 
 void ConnectionPool::Lease::give_back() {
   if (pool_ && conn_) pool_->give_back(std::move(conn_));

@@ -37,6 +37,8 @@ class ConnectionPool {
     Connection* get() const { return conn_.get(); }
     Connection* operator->() const { return conn_.get(); }
     Connection& operator*() const { return *conn_; }
+    // Closes the connection instead of giving it back (its session's state is not known).
+    void discard();
 
    private:
     void give_back();
@@ -47,7 +49,9 @@ class ConnectionPool {
   // A free connection, or a new one while fewer than `size` are open; an empty lease when every one
   // is lent out (the caller tries again later: nothing here waits). An error when opening one failed.
   Result<Lease> try_borrow();
-  // The same, waiting up to `wait` for one to be given back; an error naming the pool when none was.
+  // The same, waiting up to `wait` for one to be given back; an empty lease when none was.
+  Result<Lease> borrow_within(std::chrono::milliseconds wait);
+  // borrow_within, with an error naming the pool when none was given back in time.
   Result<Lease> borrow(std::chrono::milliseconds wait);
 
  private:

@@ -46,6 +46,13 @@ constexpr const char* kAckBackfillSql =
 
 }  // namespace
 
+ChangeSource::ChangeSource(const PipelineConfig& config, const BuildContext& ctx)
+    : config_(config), ctx_(ctx), db_(ctx.db) {
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  room_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
 ChangeSource::~ChangeSource() { stop(); }
 
 // ---- start ------------------------------------------------------------------------------------
@@ -177,9 +184,6 @@ bool ChangeSource::send_lag_count(const pg::Params& params) {
 
 void ChangeSource::launch() {
   acked_ = read_;
-  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  room_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   thread_ = std::thread([this] { read_loop(); });
 }
 
@@ -325,28 +329,30 @@ void ChangeSource::fail(Error error) {
 }
 
 // Waits until the queue has room for a batch (true), or the source stops or fails (false), however
-// long the sink is down, reading the source's idle socket meanwhile (an outbox reader's LISTEN
-// connection: any login may NOTIFY its channel, and a flood left unread fills its socket; its
-// backend then waits in ClientWrite, where it absorbs no ProcSignalBarrier and the server's
-// notification queue cannot be freed).
+// long the sink is down. Reading pauses once the queue stayed full a moment: a backlog's read gives
+// its pooled connection back rather than hold it while the sink is slow or down.
 bool ChangeSource::wait_for_room() {
-  bool watching = true;
+  constexpr auto kPauseAfter = std::chrono::milliseconds(200);
+  const auto full_since = Clock::now();
+  bool paused = false;
   while (true) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) return false;
       if (queue_.size() < kQueueDepth) return true;
     }
-    const int idle = watching ? idle_socket() : -1;
-    pollfd fds[3] = {{room_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}, {idle, POLLIN, 0}};
-    int n = ::poll(fds, 3, 5000);
+    auto wait = paused ? std::chrono::milliseconds(5000)
+                       : std::chrono::duration_cast<std::chrono::milliseconds>(full_since + kPauseAfter - Clock::now());
+    pollfd fds[2] = {{room_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    int n = ::poll(fds, 2, static_cast<int>(std::max<long long>(wait.count(), 0)));
     if (fds[0].revents & POLLIN) {
       std::uint64_t v;
       [[maybe_unused]] auto r = ::read(room_fd_, &v, sizeof v);
     }
-    // A broken connection is left to the next read, which reports it.
-    if (idle >= 0 && fds[2].revents) watching = drain_idle_socket();
-    if (n == 0) {
+    if (n == 0 && !paused) {
+      pause_reading();
+      paused = true;
+    } else if (n == 0) {
       if (auto alive = keep_alive(); !alive) {
         fail(alive.error());
         return false;
@@ -401,6 +407,12 @@ Status ChangeSource::backfill_turn() {
   return backfill_failed(std::move(read));
 }
 
+bool ChangeSource::backfill_requested() {
+  if (!reads_a_table() || backfill_ || !ctx_.backfills) return false;
+  auto requested = ctx_.backfills->contains(config_.name);
+  return !requested || *requested;  // a failed lookup: the look itself reports it
+}
+
 // On a connection borrowed from the relay's pool (the source's own when the relay has none), and
 // only when the relay's shared look (one statement a second for all its pipelines) lists this
 // pipeline: a look once a second must cost neither a connection nor a statement per pipeline.
@@ -436,7 +448,7 @@ Status ChangeSource::backfill_failed(Status s) {
   }
   ctx_.log->error("The backfill cannot read its table and is ended; the pipeline goes on with the table's changes.",
                   {{"backfill_id", std::to_string(backfill_->id())}, {"error", s.error().message}});
-  (void)side_connection()->exec("SELECT pgtrickle._relay_backfill_end($1, $2)", {std::to_string(backfill_->id()), s.error().message});
+  (void)db_->exec("SELECT pgtrickle._relay_backfill_end($1, $2)", {std::to_string(backfill_->id()), s.error().message});
   end_backfill();
   return {};
 }

@@ -43,7 +43,7 @@ struct ClaimCheck {
 
 class ChangeSource : public Source {
  public:
-  ChangeSource(const PipelineConfig& config, const BuildContext& ctx) : config_(config), ctx_(ctx), db_(ctx.db) {}
+  ChangeSource(const PipelineConfig& config, const BuildContext& ctx);
   // A subclass calls stop() in its own destructor: the reader thread calls its functions.
   ~ChangeSource() override;
 
@@ -64,13 +64,13 @@ class ChangeSource : public Source {
   virtual Result<Batch> read_batch() = 0;
   // After an empty batch: waits a while for changes (a source whose read_batch waited returns at once).
   virtual void wait_for_changes() {}
-  // While the queue is full (the sink is busy or down): a socket to keep reading (-1: none), what
-  // reads it (false: stop watching it), and what keeps the source's connections alive every 5 s.
-  virtual int idle_socket() { return -1; }
-  virtual bool drain_idle_socket() { return false; }
+  // While the queue is full (the sink is busy or down): once it stayed full a moment, what gives
+  // back connections the reading holds; every 5 s, what keeps the source's connections alive.
+  virtual void pause_reading() {}
   virtual Status keep_alive() { return {}; }
   // The connection for statements between reads, opened when first needed; null when there is none
-  // (an event outbox). Whether the source reads a table (and so may be backfilled).
+  // (an outbox's reads borrow the relay's pool). Whether the source reads a table (and so may be
+  // backfilled).
   virtual pg::Connection* side_connection() = 0;
   virtual bool reads_a_table() const { return true; }
   // The rows of the claim-check transaction `cc` from cc.next_row on, at most `limit`, and their messages.
@@ -119,6 +119,9 @@ class ChangeSource : public Source {
   bool send_lag_count(const pg::Params& params);
   // Starts the reader thread from read_.
   void launch();
+  // Whether a backfill of this pipeline was requested and not yet taken up (the relay's shared
+  // lookup, refreshed once a second for all pipelines).
+  bool backfill_requested();
 
   // ---- for the sources' reading (reader thread) ----
 
@@ -153,7 +156,7 @@ class ChangeSource : public Source {
   std::int64_t lag_rows_ = -1;
   double lag_seconds_ = -1;
 
-  int stop_fd_ = -1;  // readable when the source stops
+  int stop_fd_ = -1;  // readable when the source stops (from construction on)
 
  private:
   void read_loop();

@@ -54,60 +54,30 @@ Error read_error(const std::string& outbox, Error e) {
 
 }  // namespace
 
-OutboxReader::OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows,
-                           CommitNumbering* numbering)
-    : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)), stream_rows_(stream_rows),
-      numbering_(numbering) {}
-
-OutboxReader::~OutboxReader() {
-  if (waiting_ && stream_.ok()) say_waiting(false);
-}
-
-bool OutboxReader::say_waiting(bool waiting) {
-  return stream_.exec_prepared("ob_waiting", {table_.outbox, waiting ? "true" : "false"}).has_value();
-}
-
-Status OutboxReader::connect() {
-  auto s = pg::Connection::open(url_, app_);
-  if (!s) return s.error();
-  stream_ = std::move(*s);
-  // Reading up to the watermark relies on each statement seeing what committed before it, whatever
-  // the database's default isolation. The watermark numbers new commits, a write that need not wait
-  // for the disk: a position stored later can only survive a crash with it (the WAL is replayed in
-  // order), and numbers lost with it are given again.
-  auto l = stream_.exec("SET default_transaction_isolation = 'read committed'; SET synchronous_commit = off; "
-                        "LISTEN pgtrickle_outbox_new");
-  if (!l) return l.error();
-  waiting_ = false;
-  if (!table_.legacy) {
-    if (!numbering_)
-      if (auto p = stream_.prepare("ob_watermark", "SELECT pgtrickle.outbox_watermark()"); !p) return p;
-    if (auto p = stream_.prepare("ob_waiting", "SELECT pgtrickle._outbox_waiting($1, $2)"); !p) return p;
-  }
+OutboxReader::OutboxReader(pg::ConnectionPool& pool, OutboxListener& listener, Table table, std::size_t stream_rows,
+                           CommitNumbering& numbering, int stop_fd)
+    : pool_(&pool), listener_(&listener), table_(std::move(table)), stream_rows_(stream_rows), numbering_(&numbering),
+      stop_fd_(stop_fd) {
   // pg_trickle's own outboxes have no commit numbers: their page takes the id and the limit only.
-  ReadArgs page_args = table_.legacy ? ReadArgs{"", "", "$1", "$2"} : ReadArgs{"$1", "$2", "$3", "$4"};
-  if (auto p = stream_.prepare("ob_page", read_sql(table_, page_args)); !p)
-    return read_error(table_.outbox, p.error());
-  delta_ = pg::Connection();  // opened again when first needed
-  return {};
+  page_sql_ = read_sql(table_, table_.legacy ? ReadArgs{"", "", "$1", "$2"} : ReadArgs{"$1", "$2", "$3", "$4"});
+  if (!table_.delta.empty())
+    delta_sql_ = fmt::format("SELECT row_num, row_op IN ('DELETE', 'D'), row_data::text FROM pgtrickle.{} "
+                             "WHERE outbox_id = $1 AND row_num >= $2 ORDER BY row_num LIMIT $3",
+                             quote_ident(table_.delta));
 }
 
-Status OutboxReader::open_delta() {
-  auto d = pg::Connection::open(url_, app_ + " (claim-check)");
-  if (!d) return d.error();
-  delta_ = std::move(*d);
-  if (auto s = delta_.exec("SET default_transaction_isolation = 'read committed'"); !s) return s.error();
-  return delta_.prepare("ob_delta", fmt::format("SELECT row_num, row_op IN ('DELETE', 'D'), row_data::text FROM pgtrickle.{} "
-                                                "WHERE outbox_id = $1 AND row_num >= $2 ORDER BY row_num LIMIT $3",
-                                                quote_ident(table_.delta)));
+void OutboxReader::connect() {
+  subscription_ = listener_->subscribe(table_.outbox);
+  waiting_ = false;
 }
 
-pg::Connection* OutboxReader::side_connection() {
-  if (table_.delta.empty()) return nullptr;
-  // A connection that cannot be opened stays closed: the statement on it then fails, and the
-  // pipeline starts again.
-  if (!delta_.ok()) (void)open_delta();
-  return &delta_;
+Result<pg::ConnectionPool::Lease> OutboxReader::borrow() {
+  while (true) {
+    auto lease = pool_->borrow_within(std::chrono::milliseconds(250));
+    if (!lease || *lease) return lease;
+    pollfd fd{stop_fd_, POLLIN, 0};
+    if (::poll(&fd, 1, 0) > 0) return retriable("the pipeline stops");
+  }
 }
 
 void OutboxReader::start_after(std::int64_t seq, std::int64_t id, bool include_id) {
@@ -117,21 +87,20 @@ void OutboxReader::start_after(std::int64_t seq, std::int64_t id, bool include_i
 }
 
 Status OutboxReader::open_stream() {
-  if (!table_.legacy && numbering_) {
+  if (!table_.legacy) {
     // A round of the relay's, begun after this call, and committed before the read below starts.
     auto w = numbering_->watermark();
     if (!w) return w.error();
     watermark_ = *w;
-  } else if (!table_.legacy) {
-    auto w = stream_.exec_prepared("ob_watermark", {});
-    if (!w) return w.error();
-    watermark_ = w->int64(0, 0);
   }
+  auto lease = borrow();
+  if (!lease) return lease.error();
+  pg::Connection& db = **lease;
   if (paging_) {
     // Caught up so far: a prepared statement (no planning) reads what the last commits added.
     pg::Params args{std::to_string(after_id_), std::to_string(kPageRows)};
     if (!table_.legacy) args.insert(args.begin(), {std::to_string(after_seq_), std::to_string(watermark_)});
-    auto r = stream_.exec_prepared("ob_page", args);
+    auto r = db.exec_cached(page_sql_, args);
     if (!r) return read_error(table_.outbox, r.error());
     page_ = std::move(*r);
     page_next_ = 0;
@@ -144,20 +113,47 @@ Status OutboxReader::open_stream() {
                     read_sql(table_, {std::to_string(after_seq_), std::to_string(watermark_), std::to_string(after_id_),
                                       std::to_string(stream_rows_)}) +
                     ") TO STDOUT";
-  if (!PQsendQuery(stream_.raw(), sql.c_str())) return retriable(std::string("cannot read the outbox: ") + PQerrorMessage(stream_.raw()));
-  PGresult* r = PQgetResult(stream_.raw());
+  if (!PQsendQuery(db.raw(), sql.c_str())) return retriable(std::string("cannot read the outbox: ") + PQerrorMessage(db.raw()));
+  PGresult* r = PQgetResult(db.raw());
   bool copying = r && PQresultStatus(r) == PGRES_COPY_OUT;
-  std::string error = r && !copying ? PQresultErrorMessage(r) : PQerrorMessage(stream_.raw());
+  std::string error = r && !copying ? PQresultErrorMessage(r) : PQerrorMessage(db.raw());
   const char* sqlstate = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-  ErrorKind kind = pg::classify_sqlstate(sqlstate ? sqlstate : "", stream_.ok());
+  ErrorKind kind = pg::classify_sqlstate(sqlstate ? sqlstate : "", db.ok());
   if (r) PQclear(r);
   if (!copying) {
-    while (PGresult* extra = PQgetResult(stream_.raw())) PQclear(extra);
+    while (PGresult* extra = PQgetResult(db.raw())) PQclear(extra);
     return read_error(table_.outbox, Error{kind, error});
   }
+  copy_ = std::move(*lease);
   streaming_ = true;
   streamed_ = 0;
   return {};
+}
+
+void OutboxReader::pause() {
+  if (!copy_) return;
+  // The stream is cancelled, and what the server sent meanwhile dropped. A stream that ended
+  // before the cancel reached the server leaves the request in flight, which could cancel the next
+  // borrower's statement: that connection is closed rather than given back.
+  PGconn* c = copy_->raw();
+  if (PGcancel* cancel = PQgetCancel(c)) {
+    char why[256];
+    (void)PQcancel(cancel, why, sizeof why);
+    PQfreeCancel(cancel);
+  }
+  char* buf = nullptr;
+  int n;
+  while ((n = PQgetCopyData(c, &buf, 0)) > 0) PQfreemem(buf);
+  bool cancelled = false;
+  while (PGresult* r = PQgetResult(c)) {
+    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    cancelled = cancelled || (state && std::string_view(state) == "57014");
+    PQclear(r);
+  }
+  if (!cancelled) copy_.discard();
+  copy_ = {};
+  streaming_ = false;
+  caught_up_ = false;
 }
 
 template <typename NextField>
@@ -226,7 +222,7 @@ Result<bool> OutboxReader::next(OutboxRow& row) {
       continue;
     }
     char* buf = nullptr;
-    int n = PQgetCopyData(stream_.raw(), &buf, 0);
+    int n = PQgetCopyData(copy_->raw(), &buf, 0);
     if (n > 0) {
       const char* p = buf;
       const char* end = buf + n;
@@ -237,14 +233,20 @@ Result<bool> OutboxReader::next(OutboxRow& row) {
       ++streamed_;
       return true;
     }
-    if (n == -2) return retriable(std::string("lost the outbox stream: ") + PQerrorMessage(stream_.raw()));
+    if (n == -2) {
+      std::string error = PQerrorMessage(copy_->raw());
+      copy_.discard();
+      streaming_ = false;
+      return retriable("lost the outbox stream: " + error);
+    }
     // End of this stream: a short one means every committed row up to the watermark was read, and
-    // the next reads are pages again.
-    PGresult* r = PQgetResult(stream_.raw());
+    // the next reads are pages again. Its connection goes back to the pool.
+    PGresult* r = PQgetResult(copy_->raw());
     bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-    std::string error = r ? PQresultErrorMessage(r) : PQerrorMessage(stream_.raw());
+    std::string error = r ? PQresultErrorMessage(r) : PQerrorMessage(copy_->raw());
     if (r) PQclear(r);
-    while (PGresult* extra = PQgetResult(stream_.raw())) PQclear(extra);
+    while (PGresult* extra = PQgetResult(copy_->raw())) PQclear(extra);
+    copy_ = {};
     streaming_ = false;
     if (!ok) return retriable("the outbox stream failed: " + error);
     if (read_to_watermark(streamed_, stream_rows_)) {
@@ -266,58 +268,54 @@ bool OutboxReader::read_to_watermark(std::size_t got, std::size_t limit) const {
 Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit) {
   std::vector<DeltaRow> rows;
   if (table_.delta.empty()) return rows;
-  if (!delta_.ok())
-    if (auto s = open_delta(); !s) return s.error();
-  auto r = delta_.exec_prepared("ob_delta", {std::to_string(outbox_id), std::to_string(from_row), std::to_string(limit)});
+  auto lease = borrow();
+  if (!lease) return lease.error();
+  auto r = (*lease)->exec_cached(delta_sql_, {std::to_string(outbox_id), std::to_string(from_row), std::to_string(limit)});
   if (!r) return r.error();
   rows.reserve(r->rows());
   for (int i = 0; i < r->rows(); ++i) rows.push_back({r->int64(i, 0), r->boolean(i, 1), r->str(i, 2)});
   return rows;
 }
 
-bool OutboxReader::drain_notifications() {
-  if (stream_.discard_notifications(table_.outbox)) caught_up_ = false;
-  return stream_.ok();
-}
-
-void OutboxReader::wait_for_rows(Deadline deadline, int stop_fd) {
+bool OutboxReader::wait_for_rows(Deadline deadline) {
   // Writers of our outboxes notify only while a reader says it waits (pg_trickle's notify always),
   // for their notifications commit one at a time database-wide. So a reader that has just read
   // rows looks again a few times, 1, 2, 4 and 8 ms apart, before it says it waits: under a steady
   // flow of commits it keeps reading and no writer notifies.
   const bool flagged = !table_.legacy;
-  auto sleep_until = [&](Deadline until) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
-    pollfd fd{stop_fd, POLLIN, 0};
-    if (ms > 0) ::poll(&fd, 1, static_cast<int>(ms));
-  };
+  pollfd fds[2] = {{subscription_->fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   caught_up_ = false;
   if (flagged && !waiting_) {
     if (quiet_looks_ < 4) {
-      sleep_until(std::min(deadline, Clock::now() + std::chrono::milliseconds(1 << quiet_looks_)));
+      auto until = std::min(deadline, Clock::now() + std::chrono::milliseconds(1 << quiet_looks_));
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+      if (ms > 0) ::poll(&fds[1], 1, static_cast<int>(ms));
       ++quiet_looks_;
-      return;
+      return true;
     }
     // From now on writers notify; what committed before they could see it is read first.
-    waiting_ = say_waiting(true);
+    subscription_->clear();
+    waiting_ = subscription_->wait();
     waiting_since_ = Clock::now();
-    if (waiting_) return;
+    if (waiting_) return true;
   }
   // A writer that looked just before we said we wait commits a moment later: look again soon, once.
   constexpr auto kLateCommit = std::chrono::milliseconds(2);
-  if (flagged && Clock::now() < waiting_since_ + kLateCommit) deadline = std::min(deadline, waiting_since_ + kLateCommit);
-  while (Clock::now() < deadline) {
-    for (auto& [channel, payload] : stream_.notifications())
-      if (payload == table_.outbox) {
-        // Rows came: while they are read, writers need not notify.
-        if (flagged) waiting_ = !say_waiting(false);
-        return;
-      }
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    pollfd fds[2] = {{stream_.socket(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    int n = ::poll(fds, 2, static_cast<int>(std::max<long long>(ms, 0)));
-    if (n <= 0 || fds[1].revents || (fds[0].revents & (POLLERR | POLLHUP))) break;
+  const bool late_look = flagged && Clock::now() < waiting_since_ + kLateCommit;
+  if (late_look) deadline = std::min(deadline, waiting_since_ + kLateCommit);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  int n = ::poll(fds, 2, static_cast<int>(std::max<long long>(ms, 0)));
+  if (n > 0 && (fds[0].revents & POLLIN)) {
+    subscription_->clear();
+    // Rows came: while they are read, writers need not notify.
+    if (flagged) subscription_->stop_waiting();
+    waiting_ = false;
+    return true;
   }
+  if (n > 0) return true;  // the reader stops
+  // The deadline passed: a reader the listener wakes need not look, but for the late commit.
+  const bool woken_by_listener = waiting_ || !flagged;
+  return !woken_by_listener || late_look;
 }
 
 }  // namespace relay::postgres

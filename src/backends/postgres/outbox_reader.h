@@ -1,15 +1,20 @@
-// Reads an outbox's rows in commit order: while caught up, each wake-up reads what the last commits
-// added with one prepared statement (a page of up to kPageRows rows, held in memory whole); a full
-// page means a backlog, read as one COPY stream per stretch of `stream_rows`, row by row, so the
-// server produces rows while the relay expands the ones already received. Claim-check rows are read
-// in chunks on a second connection. Used by the outbox source's reader thread only.
+// Reads an outbox's rows in commit order, on connections borrowed from the relay's pool: while
+// caught up, each wake-up reads what the last commits added with one statement (a page of up to
+// kPageRows rows, held in memory whole); a full page means a backlog, read as one COPY stream per
+// stretch of `stream_rows`, row by row, so the server produces rows while the relay expands the
+// ones already received (the stretch holds its connection until it ends or the reader pauses).
+// Claim-check rows are read in chunks, each on a borrowed connection. The relay's listener
+// (outbox_listener.h) wakes the reader when rows come. Used by the outbox source's reader thread only.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "backends/postgres/outbox_listener.h"
 #include "pg/connection.h"
+#include "pg/connection_pool.h"
 #include "relay/message.h"
 #include "backends/postgres/commit_numbering.h"
 #include "backends/postgres/expand.h"
@@ -28,67 +33,66 @@ class OutboxReader {
   // inline_threshold_rows table rows, so a page stays small to bound its memory.
   static constexpr std::size_t kPageRows = 32;
 
-  // `numbering`: the relay's numbering rounds, shared by its readers (null: this reader runs its own).
-  OutboxReader(std::string postgres_url, std::string application_name, Table table, std::size_t stream_rows,
-               CommitNumbering* numbering = nullptr);
-  // Says it no longer waits, so writers stop notifying for it.
-  ~OutboxReader();
+  // `numbering`: the relay's numbering rounds, shared by its readers; `stop_fd` readable when the
+  // reader thread stops (a wait for a pooled connection ends then).
+  OutboxReader(pg::ConnectionPool& pool, OutboxListener& listener, Table table, std::size_t stream_rows,
+               CommitNumbering& numbering, int stop_fd);
   OutboxReader(OutboxReader&&) = default;
 
-  Status connect();
+  // Tells the listener which outbox this reader waits for.
+  void connect();
   // Rows come after (seq, id); the row `id` itself is included again when `include_id` (a claim-check
   // row that was partly delivered).
   void start_after(std::int64_t seq, std::int64_t id, bool include_id);
   // The next row in commit order; false when every committed row has been read.
   Result<bool> next(OutboxRow& row);
   Result<std::vector<DeltaRow>> delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit);
-  // Blocks until NOTIFY announces new rows of this outbox, the deadline passes, or `stop_fd` is
-  // readable. Writers notify only while a reader says it waits: after rows were read, the first calls
-  // return after a few milliseconds each, then one says the reader waits and returns at once, for
-  // one more look at what committed before writers could see it.
-  void wait_for_rows(Deadline deadline, int stop_fd);
-  // While the reader thread waits for the pipeline rather than for rows (the sink is down): the
-  // socket of the connection that LISTENs, -1 while a COPY stream is open on it (its rows stay in
-  // the socket until they are read as rows), and what reads it. Notifications are discarded (one
-  // for this outbox only makes the next read look again); false when the connection is broken.
-  int idle_socket() const { return streaming_ && !paging_ ? -1 : stream_.socket(); }
-  bool drain_notifications();
+  // Blocks until the listener says rows of this outbox may have come, the deadline passes, or the
+  // reader stops; whether to read now (false: the deadline passed while the listener would have
+  // woken the reader for rows). Writers notify only while a reader says it waits: after rows were
+  // read, the first calls return after a few milliseconds each, then one says the reader waits and
+  // returns at once, for one more look at what committed before writers could see it.
+  bool wait_for_rows(Deadline deadline);
+  // The reader waits for the pipeline rather than for rows (the sink is busy or down): a COPY
+  // stream still open ends, and its connection goes back to the pool; the next read carries on
+  // where the rows handed out end.
+  void pause();
   // The commit order's watermark the last read went up to: every row numbered up to it was handed
   // out once next() returned false.
   std::int64_t watermark() const { return watermark_; }
   // next() reads again, up to a new watermark, although it found nothing last time.
   void look_again() { caught_up_ = false; }
-  // The claim-check connection (none for an outbox without a delta table), which the reader thread
-  // may use between reads; READ COMMITTED.
-  // The claim-check connection, opened when first needed (most pipelines never read a delta).
-  pg::Connection* side_connection();
 
  private:
   Status open_stream();
-  Status open_delta();
-  // Records whether this session waits for rows (writers notify only then); false if that failed.
-  bool say_waiting(bool waiting);
+  // A pooled connection, waiting for one as long as it takes (a busy pool delays reading, it does
+  // not fail it) unless the reader stops.
+  Result<pg::ConnectionPool::Lease> borrow();
   bool read_to_watermark(std::size_t got, std::size_t limit) const;
   // Fills `row` from the columns `next_field(text, is_null)` yields in turn, and moves the position.
   template <typename NextField>
   Result<bool> fill_row(NextField next_field, OutboxRow& row);
 
-  std::string url_, app_;
+  pg::ConnectionPool* pool_;
+  OutboxListener* listener_;
   Table table_;
   std::size_t stream_rows_;
-  pg::Connection stream_, delta_;
+  CommitNumbering* numbering_;
+  int stop_fd_;
+  std::string page_sql_, delta_sql_;
+  std::unique_ptr<OutboxListener::Subscription> subscription_;
+  pg::ConnectionPool::Lease copy_;  // the connection of the COPY stream being read
   bool paging_ = true;       // read pages (caught up) rather than COPY streams (a backlog)
   pg::PgResult page_;        // the page being handed out, from row page_next_
   int page_next_ = 0;
   bool streaming_ = false;   // a page or a COPY stream is open
-  bool caught_up_ = false;   // the last stream ended short: wait for NOTIFY before the next
-  bool waiting_ = false;     // writers of this outbox notify this session
+  bool caught_up_ = false;   // the last stream ended short: wait for the listener before the next
+  bool waiting_ = false;     // writers of this outbox notify the listener
   int quiet_looks_ = 0;      // reads in a row that found nothing, while not waiting
   Clock::time_point waiting_since_{};
   std::size_t streamed_ = 0;
   std::int64_t after_seq_ = 0, after_id_ = 0;
   std::int64_t watermark_ = 0;
-  CommitNumbering* numbering_ = nullptr;
   std::string field_;        // unescaping buffer
   std::string committed_text_;  // the last commit time read, as text, and its value
   double committed_at_ = 0;

@@ -52,8 +52,8 @@ class OutboxSource final : public ChangeSource {
     if (auto s = pool_lag(lag_sql); !s) return s;
 
     size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
-    reader_.emplace(ctx_.postgres_url, "pgtrickle-relay reader " + config_.name, target_.table, stream_rows, ctx_.numbering);
-    if (auto s = reader_->connect(); !s) return s;
+    reader_.emplace(*ctx_.pool, *ctx_.listener, target_.table, stream_rows, *ctx_.numbering, stop_fd_);
+    reader_->connect();
     reader_->start_after(read_.seq, read_.id, read_.next_row >= 0);
     launch();
     if (config_.source_type == "pgstream") partitions_.emplace(ctx_.postgres_url, config_.name, ctx_.log);
@@ -131,12 +131,16 @@ class OutboxSource final : public ChangeSource {
     return batch;
   }
 
+  // The listener wakes a waiting reader when rows come: it only looks, once a second, whether a
+  // backfill was requested (the relay's one lookup), and reads at least once a minute.
   void wait_for_changes() override {
-    reader_->wait_for_rows(Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms), stop_fd_);
+    const auto every = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(config_.poll_interval_ms), std::chrono::seconds(1));
+    const Deadline at_most = Clock::now() + std::chrono::minutes(1);
+    while (!reader_->wait_for_rows(Clock::now() + every))
+      if (backfill_ || backfill_requested() || Clock::now() >= at_most) return;
   }
-  int idle_socket() override { return reader_->idle_socket(); }
-  bool drain_idle_socket() override { return reader_->drain_notifications(); }
-  pg::Connection* side_connection() override { return reader_->side_connection(); }
+  void pause_reading() override { reader_->pause(); }
+  pg::Connection* side_connection() override { return nullptr; }
   bool reads_a_table() const override { return !target_.table.delta.empty(); }
 
   Result<std::vector<DeltaRow>> delta_rows(const ClaimCheck& cc, std::size_t limit) override {

@@ -1,0 +1,178 @@
+#include "backends/postgres/outbox_listener.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <set>
+
+#include "backends/postgres/commit_numbering.h"
+#include "util/json_escape.h"
+
+namespace relay::postgres {
+namespace {
+
+constexpr auto kRoundEvery = std::chrono::seconds(1);  // the numbering round for waiting readers
+constexpr auto kRetryEvery = std::chrono::seconds(1);  // opening the session again
+
+}  // namespace
+
+OutboxListener::OutboxListener(std::string postgres_url, std::string application_name, CommitNumbering* numbering)
+    : url_(std::move(postgres_url)), app_(std::move(application_name)), numbering_(numbering) {}
+
+OutboxListener::~OutboxListener() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  recorded_cv_.notify_all();
+  stop_fd_.signal();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::unique_ptr<OutboxListener::Subscription> OutboxListener::subscribe(const std::string& outbox) {
+  std::unique_ptr<Subscription> s(new Subscription(*this, outbox));
+  std::lock_guard lock(mu_);
+  outboxes_[outbox].readers.push_back(s.get());
+  // The session opens with the first reader: a relay without outbox pipelines holds none.
+  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  return s;
+}
+
+OutboxListener::Subscription::~Subscription() {
+  owner_.set_waiting(*this, false);
+  std::lock_guard lock(owner_.mu_);
+  auto& readers = owner_.outboxes_[outbox_].readers;
+  readers.erase(std::remove(readers.begin(), readers.end(), this), readers.end());
+}
+
+bool OutboxListener::Subscription::wait() {
+  owner_.set_waiting(*this, true);
+  std::unique_lock lock(owner_.mu_);
+  const std::uint64_t wanted = owner_.requested_;
+  owner_.recorded_cv_.wait(lock, [&] { return owner_.recorded_round_ >= wanted || owner_.stopping_; });
+  const Outbox& o = owner_.outboxes_[outbox_];
+  return owner_.session_ok_ && o.recorded;
+}
+
+void OutboxListener::Subscription::stop_waiting() { owner_.set_waiting(*this, false); }
+
+void OutboxListener::set_waiting(Subscription& s, bool waiting) {
+  {
+    std::lock_guard lock(mu_);
+    if (s.waiting_ == waiting) return;
+    s.waiting_ = waiting;
+    Outbox& o = outboxes_[s.outbox_];
+    o.waiting += waiting ? 1 : -1;
+    if ((o.waiting > 0) == o.recorded) return;  // the session says so already
+    ++requested_;
+  }
+  requested_fd_.signal();
+}
+
+void OutboxListener::wake(const std::string& outbox) {
+  std::lock_guard lock(mu_);
+  auto it = outboxes_.find(outbox);
+  if (it == outboxes_.end()) return;
+  for (Subscription* s : it->second.readers) s->woken_.signal();
+}
+
+void OutboxListener::wake_all() {
+  std::lock_guard lock(mu_);
+  for (auto& [name, o] : outboxes_)
+    for (Subscription* s : o.readers) s->woken_.signal();
+}
+
+bool OutboxListener::connect() {
+  auto c = pg::Connection::open(url_, app_);
+  if (!c) return false;
+  // Its writes (the waiting) need not wait for the disk: outbox_waiters is unlogged.
+  if (!c->exec("SET synchronous_commit = off; LISTEN pgtrickle_outbox_new")) return false;
+  conn_ = std::move(*c);
+  std::lock_guard lock(mu_);
+  // A new session has said nothing yet: what readers wait for is recorded again.
+  for (auto& [name, o] : outboxes_) o.recorded = false;
+  ++requested_;
+  session_ok_ = true;
+  return true;
+}
+
+void OutboxListener::record_waiting() {
+  std::string changes = "{";
+  std::vector<std::pair<std::string, bool>> wanted;
+  std::uint64_t round;
+  {
+    std::lock_guard lock(mu_);
+    round = requested_;
+    if (recorded_round_ >= round) return;
+    for (auto& [name, o] : outboxes_) {
+      if ((o.waiting > 0) == o.recorded) continue;
+      if (wanted.size()) changes += ',';
+      util::append_json_string(changes, name);
+      changes += o.waiting > 0 ? ":true" : ":false";
+      wanted.emplace_back(name, o.waiting > 0);
+    }
+  }
+  changes += '}';
+  bool ok = wanted.empty() ||
+            conn_.exec("SELECT pgtrickle._outbox_waiting(w.key, w.value::boolean) FROM jsonb_each_text($1::jsonb) AS w",
+                       {changes}).has_value();
+  {
+    std::lock_guard lock(mu_);
+    if (ok)
+      for (auto& [name, waiting] : wanted) outboxes_[name].recorded = waiting;
+    session_ok_ = ok && conn_.ok();
+    recorded_round_ = round;
+  }
+  recorded_cv_.notify_all();
+}
+
+void OutboxListener::run() {
+  auto next_round = Clock::now() + kRoundEvery;
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    if (!conn_.ok()) {
+      bool was_ok;
+      {
+        std::lock_guard lock(mu_);
+        was_ok = session_ok_;
+        session_ok_ = false;
+        recorded_round_ = requested_;  // readers asking to wait are told it could not be said
+      }
+      recorded_cv_.notify_all();
+      if (was_ok) wake_all();  // notifications may be lost: the readers look, then poll meanwhile
+      if (!connect()) {
+        pollfd fd{stop_fd_.fd(), POLLIN, 0};
+        ::poll(&fd, 1, static_cast<int>(std::chrono::milliseconds(kRetryEvery).count()));
+        continue;
+      }
+      wake_all();  // rows that came while no session listened
+    }
+    record_waiting();
+    // While readers wait, a round a second numbers what writers that did not see them wrote (the
+    // round notifies the waiting readers of those outboxes). An idle database costs it a comparison.
+    if (numbering_ && Clock::now() >= next_round) {
+      next_round = Clock::now() + kRoundEvery;
+      bool anyone_waits = false;
+      {
+        std::lock_guard lock(mu_);
+        for (auto& [name, o] : outboxes_) anyone_waits = anyone_waits || o.recorded;
+      }
+      if (anyone_waits) (void)numbering_->watermark();
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next_round - Clock::now()).count();
+    pollfd fds[3] = {{conn_.socket(), POLLIN, 0}, {requested_fd_.fd(), POLLIN, 0}, {stop_fd_.fd(), POLLIN, 0}};
+    ::poll(fds, 3, static_cast<int>(std::clamp<long long>(ms, 0, 1000)));
+    if (fds[1].revents & POLLIN) requested_fd_.drain();
+    if (fds[0].revents) {
+      // Any login may NOTIFY the channel: everything is read, each outbox's readers woken once.
+      std::set<std::string> named;
+      for (auto& [channel, payload] : conn_.notifications()) named.insert(std::move(payload));
+      for (const auto& outbox : named) wake(outbox);
+    }
+  }
+}
+
+}  // namespace relay::postgres

@@ -1,0 +1,92 @@
+// The relay's one LISTEN session for new outbox rows (channel pgtrickle_outbox_new, the outbox's
+// name as payload), shared by all its outbox readers: it wakes the readers of the outbox a
+// notification names, and records on its session which outboxes readers wait for (writers notify
+// only while someone waits: sql/install/08_commit_order.sql, outbox_waiters). While readers wait,
+// it runs a numbering round a second for them all, which announces rows whose writers did not see
+// the waiting in time (a transaction that wrote before it and commits later). So waiting readers
+// cost the server one session and no statement each; a reader only reads when rows may have come.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/event_fd.h"
+#include "pg/connection.h"
+
+namespace relay::postgres {
+
+class CommitNumbering;
+
+class OutboxListener {
+ public:
+  // `numbering`: the relay's numbering rounds (the one a second runs there).
+  OutboxListener(std::string postgres_url, std::string application_name, CommitNumbering* numbering);
+  ~OutboxListener();
+  OutboxListener(const OutboxListener&) = delete;
+  OutboxListener& operator=(const OutboxListener&) = delete;
+
+  // One reader's interest in one outbox.
+  class Subscription {
+   public:
+    ~Subscription();
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+    // Readable when rows of the outbox may have come: a notification named it, or the listening
+    // session was (re)opened or lost (notifications may have been missed: read again).
+    int fd() const { return woken_.fd(); }
+    void clear() { woken_.drain(); }
+    // Says on the listening session that this reader waits for rows, and returns once that is
+    // committed: from then on writers notify. False when it could not be said (the session is
+    // down): the reader looks again every poll interval meanwhile.
+    bool wait();
+    // This reader reads again: once no reader of the outbox waits, writers stop notifying (said
+    // in the background).
+    void stop_waiting();
+
+   private:
+    friend class OutboxListener;
+    Subscription(OutboxListener& owner, std::string outbox) : owner_(owner), outbox_(std::move(outbox)) {}
+    OutboxListener& owner_;
+    const std::string outbox_;
+    EventFd woken_;
+    bool waiting_ = false;  // under owner_.mu_
+  };
+
+  std::unique_ptr<Subscription> subscribe(const std::string& outbox);
+
+ private:
+  struct Outbox {
+    std::vector<Subscription*> readers;
+    int waiting = 0;        // readers of it that wait
+    bool recorded = false;  // the session says it waits (outbox_waiters)
+  };
+
+  void run();
+  bool connect();
+  // Records on the session what changed in the outboxes' waiting (one statement for all of them).
+  void record_waiting();
+  void wake(const std::string& outbox);
+  void wake_all();
+  void set_waiting(Subscription& s, bool waiting);
+
+  const std::string url_, app_;
+  CommitNumbering* numbering_;
+  pg::Connection conn_;  // the listener thread's only
+  EventFd requested_fd_, stop_fd_;
+  std::thread thread_;
+
+  std::mutex mu_;
+  std::condition_variable recorded_cv_;
+  std::map<std::string, Outbox> outboxes_;
+  std::uint64_t requested_ = 0, recorded_round_ = 0;  // waiting changes asked for / recorded (or given up)
+  bool session_ok_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace relay::postgres
