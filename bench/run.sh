@@ -22,7 +22,8 @@ stop_all() {
   rm -rf "$work"
 }
 trap stop_all EXIT
-url=$(scripts/pg-server.sh start "$work/pg" "${PGTRICKLE_BENCH_PG_PORT:-55470}")
+# PostgreSQL at its default max_connections, as users run it.
+url=$(PGTRICKLE_PG_MAX_CONNECTIONS=${PGTRICKLE_PG_MAX_CONNECTIONS:-100} scripts/pg-server.sh start "$work/pg" "${PGTRICKLE_BENCH_PG_PORT:-55470}")
 if [ "${1:-}" = memory ]; then
   build/bench/memory_bench --postgres-url "$url" "${@:2}"
   exit

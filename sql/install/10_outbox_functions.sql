@@ -98,27 +98,56 @@ $$;
 -- the position itself is only partly delivered (relay_offsets.next_row). Pipelines that are not
 -- in the catalog (a relay's TOML file) count from their first stored position on, until
 -- delete_relay(name) forgets them.
+-- Computed for every outbox at once, (outbox, pipeline, last_seq, last_id, complete): each
+-- pipeline's outbox is resolved once, not once per outbox (a thousand pipelines by a thousand
+-- outboxes would be a million name lookups).
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_all_pipeline_positions()
+RETURNS TABLE (outbox text, pipeline text, last_seq bigint, last_id bigint, complete int)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH refs AS MATERIALIZED (
+    SELECT p.name, r.ref, coalesce(pgtrickle._relay_config_group(p.config), 'default') AS grp,
+           pgtrickle._relay_regclass(r.ref) AS rel
+    FROM pgtrickle.relay_outbox_config AS p
+    CROSS JOIN LATERAL (SELECT pgtrickle._relay_config_outbox_ref(p.config) AS ref) AS r
+    WHERE p.enabled AND r.ref IS NOT NULL),
+  outboxes AS MATERIALIZED (
+    SELECT t.outbox_name, t.source_table,
+           CASE WHEN t.source_schema IS NOT NULL THEN to_regclass(format('%I.%I', t.source_schema, t.source_table)) END AS source_rel,
+           to_regclass(format('pgtrickle.%I', t.outbox_name)) AS outbox_rel
+    FROM pgtrickle.outbox_tables AS t),
+  matched AS (   -- as _outbox_ref_matches decides, by equalities the planner can hash
+    SELECT o.outbox_name, r.name, r.grp FROM refs AS r JOIN outboxes AS o ON r.ref = o.outbox_name
+    UNION SELECT o.outbox_name, r.name, r.grp FROM refs AS r JOIN outboxes AS o ON r.ref = o.source_table
+    UNION SELECT o.outbox_name, r.name, r.grp FROM refs AS r JOIN outboxes AS o ON r.rel = o.source_rel
+    UNION SELECT o.outbox_name, r.name, r.grp FROM refs AS r JOIN outboxes AS o ON r.rel = o.outbox_rel)
+  SELECT m.outbox_name, m.name, coalesce(o.last_seq, 0), coalesce(o.last_id, 0), coalesce(o.complete, 1)
+  FROM matched AS m
+  LEFT JOIN LATERAL (
+    SELECT r.last_seq, r.last_id, CASE WHEN r.next_row IS NULL THEN 1 ELSE 0 END AS complete
+    FROM pgtrickle.relay_offsets AS r
+    WHERE r.pipeline = m.name AND r.relay_group_id = m.grp
+    ORDER BY r.last_seq, r.last_id, r.next_row IS NULL
+    LIMIT 1
+  ) AS o ON true
+  UNION ALL
+  (SELECT DISTINCT ON (r.outbox, r.pipeline) r.outbox, r.pipeline, r.last_seq, r.last_id,
+          CASE WHEN r.next_row IS NULL THEN 1 ELSE 0 END
+   FROM pgtrickle.relay_offsets AS r
+   WHERE r.outbox IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_outbox_config AS c WHERE c.name = r.pipeline)
+   ORDER BY r.outbox, r.pipeline, r.last_seq, r.last_id, r.next_row IS NULL)
+$$;
+
+-- Those of one outbox.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_pipeline_positions(t pgtrickle.outbox_tables)
 RETURNS TABLE (pipeline text, last_seq bigint, last_id bigint, complete int)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT p.name, coalesce(o.last_seq, 0), coalesce(o.last_id, 0), coalesce(o.complete, 1)
-  FROM pgtrickle.relay_outbox_config AS p
-  LEFT JOIN LATERAL (
-    SELECT r.last_seq, r.last_id, CASE WHEN r.next_row IS NULL THEN 1 ELSE 0 END AS complete
-    FROM pgtrickle.relay_offsets AS r
-    WHERE r.pipeline = p.name AND r.relay_group_id = coalesce(pgtrickle._relay_config_group(p.config), 'default')
-    ORDER BY r.last_seq, r.last_id, r.next_row IS NULL
-    LIMIT 1
-  ) AS o ON true
-  WHERE p.enabled AND pgtrickle._outbox_ref_matches(pgtrickle._relay_config_outbox_ref(p.config), t)
-  UNION ALL
-  (SELECT DISTINCT ON (r.pipeline) r.pipeline, r.last_seq, r.last_id, CASE WHEN r.next_row IS NULL THEN 1 ELSE 0 END
-   FROM pgtrickle.relay_offsets AS r
-   WHERE r.outbox = t.outbox_name
-     AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_outbox_config AS c WHERE c.name = r.pipeline)
-   ORDER BY r.pipeline, r.last_seq, r.last_id, r.next_row IS NULL)
+  SELECT p.pipeline, p.last_seq, p.last_id, p.complete
+  FROM pgtrickle._outbox_all_pipeline_positions() AS p WHERE p.outbox = t.outbox_name
 $$;
 
 -- Rows of an outbox with their commit position, as SQL text for EXECUTE: (seq, id, o).

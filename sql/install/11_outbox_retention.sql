@@ -14,7 +14,9 @@ CALL pgtrickle._relay_define('run_outbox_retention', $ddl$
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    t          pgtrickle.outbox_tables;
+    v_outbox   text;
+    v_hours    int;
+    v_delta    text;
     v_bounded  boolean;
     v_seq      bigint;
     v_id       bigint;
@@ -26,16 +28,20 @@ CALL pgtrickle._relay_define('run_outbox_retention', $ddl$
     -- Rows are deleted by their commit's number: number what committed since the last read.
     PERFORM pgtrickle.outbox_watermark();
     -- A pgstream stream's events go only with their daily partition (pgstream.maintain_partitions()).
-    FOR t IN SELECT * FROM pgtrickle.outbox_tables WHERE NOT pgtrickle._outbox_is_stream(outbox_name) ORDER BY outbox_name LOOP
-      SELECT s.seq, s.id, s.complete INTO v_seq, v_id, v_complete
-      FROM (SELECT p.last_seq AS seq, p.last_id AS id, p.complete FROM pgtrickle._outbox_pipeline_positions(t) AS p
-            UNION ALL
-            SELECT g.committed_seq, g.committed_id, 1 FROM pgtrickle.outbox_consumer_groups AS g
-            WHERE g.outbox_name = t.outbox_name) AS s
-      ORDER BY s.seq, s.id, s.complete
-      LIMIT 1;
-      v_bounded := FOUND;
-
+    -- Each outbox with the oldest position of its readers (pipelines and consumer groups), all
+    -- computed in one statement.
+    FOR v_outbox, v_hours, v_delta, v_bounded, v_seq, v_id, v_complete IN
+      WITH readers AS MATERIALIZED (
+        SELECT p.outbox, p.last_seq, p.last_id, p.complete FROM pgtrickle._outbox_all_pipeline_positions() AS p
+        UNION ALL
+        SELECT g.outbox_name, g.committed_seq, g.committed_id, 1 FROM pgtrickle.outbox_consumer_groups AS g)
+      SELECT t.outbox_name, t.retention_hours, t.delta_table, s.last_seq IS NOT NULL, s.last_seq, s.last_id, s.complete
+      FROM pgtrickle.outbox_tables AS t
+      LEFT JOIN LATERAL (SELECT r.last_seq, r.last_id, r.complete FROM readers AS r WHERE r.outbox = t.outbox_name
+                         ORDER BY r.last_seq, r.last_id, r.complete LIMIT 1) AS s ON true
+      WHERE NOT pgtrickle._outbox_is_stream(t.outbox_name)
+      ORDER BY t.outbox_name
+    LOOP
       LOOP   -- in batches, so one run never holds a huge list of ids
         EXECUTE format($q$
           WITH gone AS (
@@ -48,18 +54,18 @@ CALL pgtrickle._relay_define('run_outbox_retention', $ddl$
               LIMIT 10000)
             RETURNING o.id, o.xid)
           SELECT array_agg(id), array_agg(DISTINCT xid) FROM gone
-        $q$, t.outbox_name)
+        $q$, v_outbox)
         INTO v_ids, v_xids
-        USING t.outbox_name, t.retention_hours, v_bounded, v_seq, v_id, v_complete;
+        USING v_outbox, v_hours, v_bounded, v_seq, v_id, v_complete;
         EXIT WHEN v_ids IS NULL;
 
         v_total := v_total + cardinality(v_ids);
-        IF t.delta_table IS NOT NULL THEN
-          EXECUTE format('DELETE FROM pgtrickle.%I WHERE outbox_id = ANY ($1)', t.delta_table) USING v_ids;
+        IF v_delta IS NOT NULL THEN
+          EXECUTE format('DELETE FROM pgtrickle.%I WHERE outbox_id = ANY ($1)', v_delta) USING v_ids;
         END IF;
         EXECUTE format('DELETE FROM pgtrickle.outbox_commits AS c WHERE c.outbox = $1 AND c.xid = ANY ($2)
-                          AND NOT EXISTS (SELECT 1 FROM pgtrickle.%I AS o WHERE o.xid = c.xid)', t.outbox_name)
-          USING t.outbox_name, v_xids;
+                          AND NOT EXISTS (SELECT 1 FROM pgtrickle.%I AS o WHERE o.xid = c.xid)', v_outbox)
+          USING v_outbox, v_xids;
         EXIT WHEN cardinality(v_ids) < 10000;
       END LOOP;
     END LOOP;

@@ -45,9 +45,7 @@ long long candidate_lock_key(const std::string& group, const std::string& pipeli
 }
 
 Fence Ownership::fence(const std::string& relay_group_id, const std::string& pipeline, long long epoch) {
-  std::string current = fmt::format("SELECT 1 FROM pgtrickle.relay_owners WHERE relay_group_id = {} AND pipeline = {} AND epoch = {}",
-                                    pg::quote_literal(relay_group_id), pg::quote_literal(pipeline), epoch);
-  return {"EXISTS (" + current + ")", epoch};
+  return {relay_group_id, pipeline, epoch};
 }
 
 Ownership::Ownership(std::string postgres_url, std::string worker_id, std::chrono::milliseconds lease_timeout)

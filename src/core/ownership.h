@@ -40,12 +40,17 @@ long long ownership_lock_key(const std::string& relay_group_id, const std::strin
 // The shared lock a relay holds on every pipeline it could run.
 long long candidate_lock_key(const std::string& relay_group_id, const std::string& pipeline);
 
-// The epoch this relay took a pipeline with, and a SQL boolean expression true while it is still
-// current. A statement that stores a position checks the epoch itself, as a parameter, and holds
-// off a takeover until it commits (FOR SHARE on the owner's row: change_source.cpp).
+// The epoch this relay took a pipeline with. A statement that stores a position checks the epoch
+// itself, as a parameter, and holds off a takeover until it commits (FOR SHARE on the owner's row:
+// change_source.cpp).
 struct Fence {
-  std::string check_sql;  // a plain read: whether this relay still owns the pipeline
+  // A plain read, whether this relay still owns the pipeline: the same text for every pipeline (one
+  // prepared statement per pooled connection), with params().
+  static constexpr const char* kCheckSql =
+      "SELECT EXISTS (SELECT 1 FROM pgtrickle.relay_owners WHERE relay_group_id = $1 AND pipeline = $2 AND epoch = $3::bigint)";
+  std::string relay_group_id, pipeline;
   long long epoch = 0;
+  std::vector<std::optional<std::string>> params() const { return {relay_group_id, pipeline, std::to_string(epoch)}; }
 };
 
 class Ownership {

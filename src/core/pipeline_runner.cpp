@@ -492,7 +492,7 @@ class PipelineRunner::Impl {
   // The fence before an ack: a relay that stalled (kill -STOP, a long pause) may have lost the
   // pipeline to another relay meanwhile; then it must not acknowledge anything.
   Flow confirm_ownership() {
-    auto r = db_->exec("SELECT " + fence_->check_sql);
+    auto r = db_->exec_cached(Fence::kCheckSql, fence_->params());
     if (!r) return source_error(r.error());
     if (r->boolean(0, 0)) return Flow::ok;
     return ownership_lost();

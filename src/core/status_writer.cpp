@@ -65,11 +65,12 @@ void StatusWriter::write_round() {
   nlohmann::json rows = nlohmann::json::array();
   std::vector<std::pair<Key, std::string>> due;
   const auto now = std::chrono::steady_clock::now();
+  const bool heartbeat = now >= heartbeat_at_ + kHeartbeat;
   {
     std::lock_guard lock(mu_);
     for (auto& [key, e] : rows_) {
       std::string s = shown(e.row);
-      if (s == e.written && now < e.written_at + kHeartbeat) continue;
+      if (s == e.written && !heartbeat) continue;
       const Row& r = e.row;
       rows.push_back({{"relay_group_id", r.relay_group_id}, {"pipeline", r.pipeline}, {"owner", r.owner},
                       {"owner_since", r.owner_since}, {"state", r.state},
@@ -87,12 +88,10 @@ void StatusWriter::write_round() {
     log_.debug("Could not record the pipelines' status.", {{"error", written.error().message}});
     return;
   }
+  if (heartbeat) heartbeat_at_ = now;
   std::lock_guard lock(mu_);
   for (auto& [key, s] : due)
-    if (auto it = rows_.find(key); it != rows_.end()) {
-      it->second.written = std::move(s);
-      it->second.written_at = now;
-    }
+    if (auto it = rows_.find(key); it != rows_.end()) it->second.written = std::move(s);
 }
 
 }  // namespace relay

@@ -48,7 +48,6 @@ class StatusWriter {
   struct Entry {
     Row row;
     std::string written;  // what the row said when last written ("" never)
-    std::chrono::steady_clock::time_point written_at{};
   };
   void loop();
   void write_round();
@@ -58,6 +57,9 @@ class StatusWriter {
   log::Logger log_{"status"};
   std::mutex mu_;
   std::mutex write_mu_;  // held while a round writes: forget() waits for it
+  // Every row's heartbeat goes in one round each kHeartbeat: the relay writes nothing in between
+  // while nothing changes (a write anywhere makes the next numbering round scan every outbox).
+  std::chrono::steady_clock::time_point heartbeat_at_{};
   std::condition_variable wake_;
   bool stopping_ = false;
   std::map<Key, Entry> rows_;

@@ -133,11 +133,20 @@ class OutboxSource final : public ChangeSource {
 
   // The listener wakes a waiting reader when rows come: it only looks, once a second, whether a
   // backfill was requested (the relay's one lookup), and reads at least once a minute.
+  // While it waits so, everything read was handed out (read_): the lag needs no count once that
+  // is acknowledged.
   void wait_for_changes() override {
     const auto every = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(config_.poll_interval_ms), std::chrono::seconds(1));
     const Deadline at_most = Clock::now() + std::chrono::minutes(1);
-    while (!reader_->wait_for_rows(Clock::now() + every))
-      if (backfill_ || backfill_requested() || Clock::now() >= at_most) return;
+    while (!reader_->wait_for_rows(Clock::now() + every)) {
+      if (!cc_ && !held_) {
+        std::lock_guard lock(idle_mu_);
+        idle_at_ = read_;
+      }
+      if (backfill_ || backfill_requested() || Clock::now() >= at_most) break;
+    }
+    std::lock_guard lock(idle_mu_);
+    idle_at_.reset();
   }
   void pause_reading() override { reader_->pause(); }
   pg::Connection* side_connection() override { return nullptr; }
@@ -167,6 +176,16 @@ class OutboxSource final : public ChangeSource {
   }
 
   bool send_lag() override {
+    {
+      // Nothing came since everything read was acknowledged: nothing waits, and no count is needed
+      // (a thousand idle pipelines cost the server no statement for their lag).
+      std::lock_guard lock(idle_mu_);
+      if (idle_at_ && idle_at_->seq == acked_.seq && idle_at_->id == acked_.id && acked_.next_row < 0) {
+        lag_rows_ = 0;
+        lag_seconds_ = 0;
+        return false;
+      }
+    }
     return send_lag_count({std::to_string(acked_.seq), std::to_string(acked_.id)});
   }
   void read_lag(const pg::PgResult& r) override {
@@ -179,6 +198,8 @@ class OutboxSource final : public ChangeSource {
   std::optional<OutboxReader> reader_;
   std::optional<OutboxRow> held_;             // read, and handed out in the next batch
   std::optional<StreamPartitions> partitions_;  // a pgstream stream: its partitions' upkeep
+  std::mutex idle_mu_;
+  std::optional<Position> idle_at_;  // the reader waits for the listener, everything up to here handed out
 };
 
 }  // namespace
