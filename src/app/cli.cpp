@@ -217,9 +217,10 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   Ownership ownership(url, ctx.worker_id, std::chrono::milliseconds(static_cast<long long>(s.lease_timeout * 1000)));
   ctx.ownership = &ownership;
   // No parallel workers for what the pool runs: monitoring and lookups must not take the cores
-  // delivery needs.
+  // delivery needs. READ COMMITTED whatever the database's default: an outbox read sees every
+  // commit numbered before it starts.
   pg::ConnectionPool pool(url, "pgtrickle-relay pool", static_cast<std::size_t>(s.database_pool_size),
-                          "SET max_parallel_workers_per_gather = 0");
+                          "SET max_parallel_workers_per_gather = 0; SET default_transaction_isolation = 'read committed'");
   ctx.pool = &pool;
   pg::SharedLookup backfills(pool, "SELECT DISTINCT pipeline FROM pgtrickle.relay_backfills WHERE state IN ('pending', 'running')",
                              std::chrono::seconds(1));
@@ -448,7 +449,7 @@ int main(int argc, char** argv) {
                  "Seconds after which a stalled relay's pipelines are taken over by another relay of the group")
       ->envname("PGTRICKLE_RELAY_LEASE_TIMEOUT");
   app.add_option("--database-pool-size", s.database_pool_size,
-                 "Connections to the database the pipelines share for their own statements (positions, status, lag counts, backfill lookups)")
+                 "Connections to the database the pipelines share for their reads and their own statements (positions, status, lag counts, backfill lookups)")
       ->envname("PGTRICKLE_RELAY_DATABASE_POOL_SIZE");
   app.add_option("--sql-secrets-env-prefix", s.sql_secrets_env_prefix,
                  "Pipelines defined in SQL may read ${ENV:NAME} only for names starting with this prefix (default: none)")

@@ -147,6 +147,7 @@ void Supervisor::run() {
   std::optional<pg::Connection> control;
   auto last_resync = Clock::now() - std::chrono::hours(1);
   auto last_retention = Clock::now();
+  Clock::duration retention_every = std::chrono::seconds(60);
   bool catalog_dirty = true;     // read the catalog now
   bool catalog_pending = false;  // read it once reload_interval has passed since the last read
   auto last_reload = Clock::now() - std::chrono::hours(1);
@@ -247,11 +248,13 @@ void Supervisor::run() {
       reconcile(std::move(desired));
       catalog_dirty = false;
     }
-    // Retention never deletes what an enabled pipeline has not consumed; any relay may run it.
-    if (Clock::now() - last_retention >= std::chrono::seconds(60) && !runners_.empty()) {
+    // Retention never deletes what an enabled pipeline has not consumed; any relay may run it. Once
+    // a minute, or less often where a run takes long (a thousand outboxes): at most 1 % of the time.
+    if (Clock::now() - last_retention >= retention_every && !runners_.empty()) {
       last_retention = Clock::now();
       auto r = control->exec("SELECT pgtrickle.run_outbox_retention()");
       if (!r) log_.debug("Outbox retention did not run.", {{"error", r.error().message}});
+      retention_every = std::max<Clock::duration>(std::chrono::seconds(60), (Clock::now() - last_retention) * 100);
     }
     rebalance();
     if (catalog_pending) {

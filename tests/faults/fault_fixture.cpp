@@ -263,6 +263,14 @@ std::string query_value(const std::string& url, const std::string& sql) {
   return r->str(0, 0);
 }
 
+void exec_until_done(const std::string& url, const std::string& sql, const std::string& what) {
+  bool ok = wait_until([&] {
+    auto c = pg::Connection::open(url, "fault-feed");
+    return c && c->exec(sql).has_value();
+  }, std::chrono::seconds(60));
+  if (!ok) ADD_FAILURE() << "could not " << what;
+}
+
 double counter(int admin_port, const std::string& name, const std::string& pipeline) {
   return metric(admin_port, name + "{pipeline=\"" + pipeline + "\"}");
 }

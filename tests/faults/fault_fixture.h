@@ -119,6 +119,9 @@ ForwardCheck check_forward(const std::vector<Delivered>& got, int sent);
 // A libpq connection string's query run on a fresh connection ("" on error): for polling a
 // database that may be restarting.
 std::string query_value(const std::string& url, const std::string& sql);
+// Runs `sql` on a fresh connection, again until it succeeds, for up to a minute (the database may
+// be restarting); fails the test (naming `what`) if it never did.
+void exec_until_done(const std::string& url, const std::string& sql, const std::string& what);
 
 // The relay's counter `name` (e.g. pgtrickle_relay_messages_delivered_total) for `pipeline`.
 double counter(int admin_port, const std::string& name, const std::string& pipeline);

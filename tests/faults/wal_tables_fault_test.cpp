@@ -28,12 +28,7 @@ void insert_spread(const std::string& url, int from, int to, int even) {
     const int n = 2 * k - 1 + even;
     sql += "INSERT INTO t" + std::to_string(n % kTables + 1) + " VALUES (" + std::to_string(n) + ") ON CONFLICT DO NOTHING;";
   }
-  sql += "COMMIT";
-  bool ok = wait_until([&] {
-    auto c = relay::pg::Connection::open(url, "fault-feed");
-    return c && c->exec(sql).has_value();
-  }, 60s);
-  if (!ok) ADD_FAILURE() << "could not insert rows " << from << ".." << to;
+  exec_until_done(url, sql + "COMMIT", "insert rows " + std::to_string(from) + ".." + std::to_string(to));
 }
 
 }  // namespace

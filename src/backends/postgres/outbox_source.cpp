@@ -75,7 +75,9 @@ class OutboxSource final : public ChangeSource {
   // the backfill's chunk once the stream passed its window.
   Result<Batch> read_batch() override {
     Batch batch;
-    batch.messages.reserve(config_.batch_size);
+    // A trickle's batch holds a message or two: room grows with a backlog rather than being taken
+    // whole (a thousand idle pipelines would keep a thousand batch_size arrays).
+    batch.messages.reserve(std::min(config_.batch_size, 64));
     if (cc_) return claim_check_chunk(std::move(batch), static_cast<size_t>(config_.batch_size));
     if (auto s = backfill_turn(); !s) return s.error();
     if (chunk_due_) return backfill_batch(std::move(batch));

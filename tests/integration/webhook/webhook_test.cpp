@@ -207,9 +207,10 @@ TEST(Webhook, BadConfigurationIsRefusedNamingTheKey) {
 }
 
 // While the webhook is down, the outbox reader waits for the pipeline, not for rows; meanwhile
-// any login may flood the channel it LISTENs on. Its connection is still read: its backend does
-// not sit in ClientWrite (where it would absorb no ProcSignalBarrier), and DROP DATABASE of an
-// unrelated database, which waits for every backend of the cluster, completes at once.
+// any login may flood the channel the relay's listening session LISTENs on. That connection is
+// still read: its backend does not sit in ClientWrite (where it would absorb no
+// ProcSignalBarrier), and DROP DATABASE of an unrelated database, which waits for every backend of
+// the cluster, completes at once.
 TEST(Webhook, ANotifyFloodWhileTheSinkIsDownBlocksNeitherTheReadersBackendNorDropDatabase) {
   TestDb db;
   db.exec("SELECT pgtrickle.create_outbox('order_events')");
@@ -218,7 +219,8 @@ TEST(Webhook, ANotifyFloodWhileTheSinkIsDownBlocksNeitherTheReadersBackendNorDro
   set_outbox_pipeline(db, "down", {{"outbox", "order_events"}, {"sink_type", "webhook"}, {"url", "http://127.0.0.1:1/x"},
                                    {"batch_size", 1}});
   RelayProcess relay(relay_args(db));
-  const std::string reader = "(SELECT pid FROM pg_stat_activity WHERE application_name = 'pgtrickle-relay reader down')";
+  const std::string reader = "(SELECT pid FROM pg_stat_activity WHERE application_name = 'pgtrickle-relay listener' "
+                             "AND datname = current_database())";
   ASSERT_TRUE(wait_until([&] {
     return db.value("SELECT " + reader + " IS NOT NULL") == "t" &&
            db.number("SELECT count(*) FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'down' AND last_error <> ''") > 0;
