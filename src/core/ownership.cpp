@@ -120,13 +120,15 @@ bool Ownership::sync_candidates_locked() {
   return true;
 }
 
-// The ping that keeps the lease, and the lock table of every relay's lease session.
+// The ping that keeps the lease, and the lock table of every relay's lease session. The relays'
+// sessions are found first, once (an array): as a join, the lock table would be read again for
+// each of the thousands of locks a relay with many pipelines holds.
 bool Ownership::read_locks_locked() {
   static const std::string sql = fmt::format(
       "SELECT l.pid, l.mode = 'ExclusiveLock', (l.classid::bigint << 32) | l.objid::bigint FROM pg_catalog.pg_locks AS l "
       "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted "
       "AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) "
-      "AND l.pid IN (SELECT m.pid FROM pg_catalog.pg_locks AS m WHERE m.mode = 'ShareLock' AND {})",
+      "AND l.pid = ANY (ARRAY(SELECT m.pid FROM pg_catalog.pg_locks AS m WHERE m.mode = 'ShareLock' AND {}))",
       lock_row_sql(member_key()));
   auto r = session_->exec(sql);
   if (!r) {
