@@ -2,7 +2,7 @@
 // served by two relays of one group: every pipeline runs, the relays hold a few connections each,
 // and through a kill -9 of the relay that owns the most (the other takes its pipelines over) and a
 // restart of PostgreSQL, every row arrives in its table's commit order. PostgreSQL is the test's
-// own (port 55741), so that restarting it disturbs no other test.
+// own (port 55742), so that restarting it disturbs no other test.
 #include <signal.h>
 
 #include <iostream>
@@ -37,7 +37,7 @@ long long relay_connections(const std::string& url) {
 }  // namespace
 
 TEST(FaultManyPipelines, AThousandPipelinesAtPostgresDefaultsSurviveATakeoverAndAPostgresRestart) {
-  PrivateServer pg("pg", 55741, "PGTRICKLE_PG_MAX_CONNECTIONS=100");
+  PrivateServer pg("pg", 55742, "PGTRICKLE_PG_MAX_CONNECTIONS=100");
   pg.export_to_harnesses();
   TestDb db;
   ASSERT_EQ(query_value(db.url(), "SHOW max_connections"), "100");
