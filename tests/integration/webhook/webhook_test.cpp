@@ -210,7 +210,7 @@ TEST(Webhook, BadConfigurationIsRefusedNamingTheKey) {
 // any login may flood the channel the relay's listening session LISTENs on. That connection is
 // still read: its backend does not sit in ClientWrite (where it would absorb no
 // ProcSignalBarrier), and DROP DATABASE of an unrelated database, which waits for every backend of
-// the cluster, completes at once.
+// the cluster, completes (it would wait forever for a backend stuck in ClientWrite).
 TEST(Webhook, ANotifyFloodWhileTheSinkIsDownBlocksNeitherTheReadersBackendNorDropDatabase) {
   TestDb db;
   db.exec("SELECT pgtrickle.create_outbox('order_events')");
@@ -235,11 +235,9 @@ TEST(Webhook, ANotifyFloodWhileTheSinkIsDownBlocksNeitherTheReadersBackendNorDro
   db.exec("CREATE DATABASE " + other);
   auto admin = relay::pg::Connection::open(maintenance_url(), "relay-test");
   ASSERT_TRUE(admin) << admin.error().message;
-  ASSERT_TRUE(admin->exec("SET statement_timeout = '10s'"));
-  auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(admin->exec("SET statement_timeout = '30s'"));
   auto dropped = admin->exec("DROP DATABASE " + other);
   EXPECT_TRUE(dropped) << (dropped ? "" : dropped.error().message);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
   EXPECT_TRUE(relay.alive()) << relay.err();
 }
 
