@@ -292,17 +292,6 @@ std::vector<std::pair<std::string, std::string>> Connection::notifications() {
   return out;
 }
 
-bool Connection::discard_notifications(std::string_view payload) {
-  bool seen = false;
-  if (!conn_) return seen;
-  PQconsumeInput(conn_.get());
-  while (PGnotify* n = PQnotifies(conn_.get())) {
-    seen = seen || (n->extra && payload == n->extra);
-    PQfreemem(n);
-  }
-  return seen;
-}
-
 namespace {
 std::string quoted(std::string_view text, char quote) {
   std::string out(1, quote);

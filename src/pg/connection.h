@@ -89,9 +89,6 @@ class Connection {
 
   // Reads whatever arrived on the socket and returns pending notifications as (channel, payload).
   std::vector<std::pair<std::string, std::string>> notifications();
-  // The same, for a connection that is not listening for now: the notifications are dropped, not
-  // copied; says whether one of them carried `payload`.
-  bool discard_notifications(std::string_view payload);
   std::string quote_ident(std::string_view ident) const;
 
  private:
