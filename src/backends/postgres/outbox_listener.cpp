@@ -96,20 +96,21 @@ bool OutboxListener::connect() {
   return true;
 }
 
-void OutboxListener::record_waiting() {
+void OutboxListener::record_waiting(bool stopping) {
   std::string changes = "{";
   std::vector<std::pair<std::string, bool>> wanted;
   std::uint64_t round;
   {
     std::lock_guard lock(mu_);
     round = requested_;
-    if (recorded_round_ >= round) return;
+    if (recorded_round_ >= round && !stopping) return;
     for (auto& [name, o] : outboxes_) {
-      if ((o.waiting > 0) == o.recorded) continue;
+      bool waits = o.waiting > 0 && !stopping;
+      if (waits == o.recorded) continue;
       if (wanted.size()) changes += ',';
       util::append_json_string(changes, name);
-      changes += o.waiting > 0 ? ":true" : ":false";
-      wanted.emplace_back(name, o.waiting > 0);
+      changes += waits ? ":true" : ":false";
+      wanted.emplace_back(name, waits);
     }
   }
   changes += '}';
@@ -129,9 +130,16 @@ void OutboxListener::record_waiting() {
 void OutboxListener::run() {
   auto next_round = Clock::now() + kRoundEvery;
   while (true) {
+    bool stopping;
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return;
+      stopping = stopping_;
+    }
+    if (stopping) {
+      // A relay that stops waits no more: writers stop notifying now, not when the next relay to
+      // wait clears the rows of sessions gone.
+      if (conn_.ok()) record_waiting(true);
+      return;
     }
     if (!conn_.ok()) {
       bool was_ok;

@@ -69,8 +69,9 @@ class OutboxListener {
 
   void run();
   bool connect();
-  // Records on the session what changed in the outboxes' waiting (one statement for all of them).
-  void record_waiting();
+  // Records on the session what changed in the outboxes' waiting (one statement for all of them);
+  // `stopping`: that none waits any more.
+  void record_waiting(bool stopping = false);
   void wake(const std::string& outbox);
   void wake_all();
   void set_waiting(Subscription& s, bool waiting);
