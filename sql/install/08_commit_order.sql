@@ -5,14 +5,19 @@
 -- reader that remembers "last id" skips rows of a transaction that commits late. Instead each
 -- writing transaction gets a number once it has committed, and readers walk positions (seq, id).
 --
--- Readers do the numbering, not writers: outbox_watermark() numbers the transactions that became
--- visible since its last round (the snapshot stored in outbox_numbering: those in progress then,
--- and those started after it), so a writer pays nothing for the order at commit and concurrent
--- writers never wait for each other. A round numbers the transactions of each outbox in the order
--- of their last outbox id: when one transaction writes after another committed (the only order an
--- observer can tell, and the one a key's changes follow), its rows have higher ids, so it comes
--- later. Rounds take turns under a lock (_outbox_numbering_turn), numbers only grow, and no row can later appear
--- below the watermark a round returned.
+-- Readers do the numbering, not writers: a numbering round numbers the transactions that became
+-- visible since the last round (the snapshot stored: those in progress then, and those started
+-- after it), so a writer pays nothing for the order at commit and concurrent writers never wait
+-- for each other. A round numbers the transactions of each outbox in the order of their last
+-- outbox id: when one transaction writes after another committed (the only order an observer can
+-- tell, and the one a key's changes follow), its rows have higher ids, so it comes later.
+--
+-- Each outbox is numbered on its own (its snapshot and highest number in outbox_numbered; all
+-- pgstream streams share one, as they share one table), so a round costs what the outboxes it is
+-- asked for hold, not every outbox of the database: outbox_watermarks(outboxes) is what a reader
+-- calls. Rounds of one outbox take turns (an advisory lock), numbers only grow, and no row can
+-- later appear below the watermark a round returned for its outbox. outbox_watermark() numbers
+-- every outbox at once, for retention and applications, with every round excluded meanwhile.
 -- ============================================================================================
 
 CREATE SEQUENCE IF NOT EXISTS pgtrickle.outbox_commit_seq;
@@ -55,22 +60,125 @@ CREATE UNLOGGED TABLE IF NOT EXISTS pgtrickle.outbox_waiters (
   PRIMARY KEY (outbox, pid)
 );
 
--- The SELECT that finds an outbox's transactions visible now but not at the last round:
--- (outbox, xid, last id, time of the last row). $1: the last round's in-progress xids, $2 its xmax.
--- Never the round's own transaction, whose rows it sees before they are committed.
-CREATE OR REPLACE FUNCTION pgtrickle._outbox_new_commits_sql(p_outbox text)
+-- Where each outbox's numbering stands: the snapshot up to which every writing transaction of it
+-- is numbered, and the highest number it was given. `unit` is the outbox, or 'pgstream' for all
+-- streams. An outbox without a row stands where outbox_numbering does (the database-wide row of
+-- earlier installs, which every outbox was numbered up to, and of new outboxes, which had no rows).
+CREATE TABLE IF NOT EXISTS pgtrickle.outbox_numbered (
+  unit         text PRIMARY KEY,
+  numbered_to  pg_snapshot NOT NULL,
+  numbered_seq bigint NOT NULL
+);
+
+-- Is this the outbox of a pgstream stream: the view pgtrickle.pgstream_<N> over pgstream.events
+-- (17_pgstream_events.sql)? Only pgstream.stream_outbox() registers such names (the others are outbox_...).
+-- Its rows go only when their partition is dropped, and nothing writes it but the stream's triggers.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_is_stream(p_outbox text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(p_outbox ~ '^pgstream_[0-9]+$', false) $$;
+
+-- The numbering unit of an outbox: the pgstream streams share one table, and so one unit.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_numbering_unit(p_outbox text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN pgtrickle._outbox_is_stream(p_outbox) THEN 'pgstream' ELSE p_outbox END $$;
+
+-- The highest commit number of an outbox: every committed row of it has a number up to this, and
+-- none can appear below it later. Read rows with seq <= this value in a later statement.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_numbered_seq(p_outbox text)
+RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT format('SELECT %L::text AS outbox, o.xid, max(o.id) AS last_id, max(o.created_at) AS written_at '
-                'FROM pgtrickle.%I AS o WHERE (o.xid = ANY ($1) OR o.xid >= $2) '
-                'AND o.xid < pg_snapshot_xmax(pg_current_snapshot()) '
-                'AND o.xid IS DISTINCT FROM pg_current_xact_id_if_assigned() GROUP BY o.xid', p_outbox, p_outbox)
+  SELECT coalesce((SELECT u.numbered_seq FROM pgtrickle.outbox_numbered AS u
+                   WHERE u.unit = pgtrickle._outbox_numbering_unit(p_outbox)),
+                  (SELECT n.numbered_seq FROM pgtrickle.outbox_numbering AS n), 0)
 $$;
 
--- The numbering rounds' turn (pgtrickle._lock_numbering, until the transaction ends): waited
--- for (p_wait), or taken only if free at once (returns whether it was).
+DROP FUNCTION IF EXISTS pgtrickle._outbox_new_commits_sql(text);
+DROP FUNCTION IF EXISTS pgtrickle._outbox_unit_turn(text[]);
+
+-- Numbers the transactions of the given units that committed since each unit's last round, in one
+-- statement (so the snapshot stored is the one the rows were found in), and notifies the readers
+-- waiting for the outboxes that got numbers. The caller holds the units' turns. Returns the
+-- outboxes that got numbers, and the statement's snapshot when it found nothing to number (every
+-- unit was numbered up to it).
+DROP FUNCTION IF EXISTS pgtrickle._outbox_number(text[]);
+CREATE FUNCTION pgtrickle._outbox_number(p_units text[], OUT numbered text[], OUT idle_to pg_snapshot)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_scan     text;
+  v_none     boolean;
+  v_now      pg_snapshot;
+BEGIN
+  -- Each outbox's transactions visible now but not at its last round: (outbox, xid, last id, time
+  -- of the last row). Never the round's own transaction, whose rows it sees before they commit.
+  WITH since AS (
+    SELECT x.unit, coalesce(u.numbered_to, n.numbered_to) AS snap
+    FROM unnest(p_units) AS x(unit)
+    LEFT JOIN pgtrickle.outbox_numbered AS u ON u.unit = x.unit
+    CROSS JOIN pgtrickle.outbox_numbering AS n)
+  SELECT string_agg(q, ' UNION ALL ') INTO v_scan FROM (
+    SELECT format('SELECT %L::text AS outbox, o.xid, max(o.id) AS last_id, max(o.created_at) AS written_at '
+                  'FROM pgtrickle.%I AS o WHERE (o.xid = ANY (%L::xid8[]) OR o.xid >= %L::xid8) '
+                  'AND o.xid < pg_snapshot_xmax(pg_current_snapshot()) '
+                  'AND o.xid IS DISTINCT FROM pg_current_xact_id_if_assigned() GROUP BY o.xid',
+                  t.outbox_name, t.outbox_name, ARRAY(SELECT pg_snapshot_xip(s.snap)), pg_snapshot_xmax(s.snap)) AS q
+    FROM since AS s JOIN pgtrickle.outbox_tables AS t ON t.outbox_name = s.unit
+    WHERE to_regclass(format('pgtrickle.%I', t.outbox_name)) IS NOT NULL
+    UNION ALL
+    -- The pgstream streams share one table: one scan for all of them, whatever their number.
+    SELECT format('SELECT ''pgstream_'' || e.stream_id AS outbox, e.xid, max(e.id) AS last_id, max(e.created_at) AS written_at '
+                  'FROM pgstream.events AS e WHERE e.stream_id = ANY (%L::bigint[]) AND (e.xid = ANY (%L::xid8[]) OR e.xid >= %L::xid8) '
+                  'AND e.xid < pg_snapshot_xmax(pg_current_snapshot()) '
+                  'AND e.xid IS DISTINCT FROM pg_current_xact_id_if_assigned() GROUP BY e.stream_id, e.xid',
+                  streams.ids, ARRAY(SELECT pg_snapshot_xip(s.snap)), pg_snapshot_xmax(s.snap))
+    FROM since AS s
+    CROSS JOIN LATERAL (SELECT ARRAY(SELECT substr(t.outbox_name, length('pgstream_') + 1)::bigint
+                                     FROM pgtrickle.outbox_tables AS t
+                                     WHERE pgtrickle._outbox_is_stream(t.outbox_name)) AS ids) AS streams
+    WHERE s.unit = 'pgstream' AND cardinality(streams.ids) > 0) AS scans(q);
+  IF v_scan IS NULL THEN
+    idle_to := pg_current_snapshot();
+    RETURN;
+  END IF;
+  EXECUTE format($q$
+    WITH found AS (%s),
+    numbered AS (
+      INSERT INTO pgtrickle.outbox_commits AS c (outbox, xid, seq, committed_at)
+      SELECT f.outbox, f.xid, nextval('pgtrickle.outbox_commit_seq'), f.written_at
+      FROM (SELECT * FROM found ORDER BY outbox, last_id) AS f
+      ON CONFLICT (outbox, xid) DO UPDATE SET seq = excluded.seq, committed_at = excluded.committed_at
+        WHERE c.seq IS NULL   -- registered by an earlier install, never numbered
+      RETURNING c.outbox, c.seq)
+    , stored AS (
+      INSERT INTO pgtrickle.outbox_numbered AS u (unit, numbered_to, numbered_seq)
+      SELECT f.unit, pg_current_snapshot(), coalesce(n.seq, pgtrickle._outbox_numbered_seq(f.unit))
+      FROM (SELECT DISTINCT pgtrickle._outbox_numbering_unit(found.outbox) AS unit FROM found) AS f
+      LEFT JOIN (SELECT pgtrickle._outbox_numbering_unit(numbered.outbox) AS unit, max(numbered.seq) AS seq
+                 FROM numbered GROUP BY 1) AS n ON n.unit = f.unit
+      ON CONFLICT (unit) DO UPDATE SET numbered_to = excluded.numbered_to,
+                                       numbered_seq = greatest(u.numbered_seq, excluded.numbered_seq)
+      RETURNING 1)
+    SELECT (SELECT array_agg(DISTINCT outbox) FROM numbered), NOT EXISTS (SELECT FROM found), pg_current_snapshot()
+  $q$, v_scan)
+  INTO numbered, v_none, v_now;
+  -- Readers waiting for these outboxes learn of the rows when this round commits.
+  PERFORM pg_notify('pgtrickle_outbox_new', n.outbox) FROM unnest(numbered) AS n(outbox)
+  WHERE EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox = n.outbox);
+  idle_to := CASE WHEN v_none THEN v_now END;
+END
+$$;
+
+-- The turn of every numbering round at once (pgtrickle._lock_numbering, until the transaction
+-- ends), which outbox_watermark() and what reads every outbox's rows together take: waited for
+-- (p_wait), or taken only if free at once (returns whether it was). A round of some outboxes takes
+-- the table's ROW SHARE lock, then each outbox's advisory lock.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_numbering_turn(p_wait boolean)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -78,9 +186,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   IF p_wait THEN
-    LOCK TABLE pgtrickle._lock_numbering IN SHARE UPDATE EXCLUSIVE MODE;
+    LOCK TABLE pgtrickle._lock_numbering IN EXCLUSIVE MODE;
   ELSE
-    LOCK TABLE pgtrickle._lock_numbering IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
+    LOCK TABLE pgtrickle._lock_numbering IN EXCLUSIVE MODE NOWAIT;
   END IF;
   RETURN true;
 EXCEPTION WHEN lock_not_available THEN
@@ -88,7 +196,79 @@ EXCEPTION WHEN lock_not_available THEN
 END
 $$;
 
--- Numbers the transactions that committed since the last round, then returns the highest number:
+-- The turns of some outboxes' rounds (their numbering units' rows, locked until the transaction
+-- ends): waited for. Row locks, not advisory locks, which any login could take and hold. Returns
+-- the units that exist (registered outboxes; 'pgstream' once a stream is).
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_unit_turn(p_units text[])
+RETURNS text[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_units text[];
+BEGIN
+  LOCK TABLE pgtrickle._lock_numbering IN ROW SHARE MODE;
+  v_units := ARRAY(SELECT DISTINCT pgtrickle._outbox_numbering_unit(t.outbox_name) FROM pgtrickle.outbox_tables AS t
+                   WHERE pgtrickle._outbox_numbering_unit(t.outbox_name) = ANY (p_units));
+  INSERT INTO pgtrickle.outbox_numbered (unit, numbered_to, numbered_seq)
+  SELECT u, n.numbered_to, n.numbered_seq FROM unnest(v_units) AS u CROSS JOIN pgtrickle.outbox_numbering AS n
+  ON CONFLICT (unit) DO NOTHING;
+  -- In one order, so two rounds of overlapping outboxes cannot wait for each other.
+  PERFORM FROM pgtrickle.outbox_numbered AS u WHERE u.unit = ANY (v_units) ORDER BY u.unit FOR NO KEY UPDATE;
+  RETURN v_units;
+END
+$$;
+
+-- The highest commit number of any outbox.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_all_numbered_seq()
+RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT greatest((SELECT max(u.numbered_seq) FROM pgtrickle.outbox_numbered AS u),
+                  (SELECT n.numbered_seq FROM pgtrickle.outbox_numbering AS n), 0)
+$$;
+
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_require_read_committed(p_function text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_transaction_state',
+      MESSAGE = format('%s needs READ COMMITTED, this transaction is %s', p_function,
+                       upper(current_setting('transaction_isolation'))),
+      HINT = 'A transaction''s single snapshot misses commits the watermark counts: read the outbox in READ COMMITTED.';
+  END IF;
+END
+$$;
+
+-- Numbers what committed to these outboxes since their last rounds, then returns each one's
+-- watermark: every committed row of the outbox has a number up to it, and none can appear below it
+-- later. Waits for a round of the same outboxes under way, so every commit visible before the call
+-- is numbered. Read rows with seq <= the watermark in a later statement (READ COMMITTED).
+-- `numbered`: whether this round gave the outbox new numbers.
+CREATE OR REPLACE FUNCTION pgtrickle.outbox_watermarks(p_outboxes text[])
+RETURNS TABLE (outbox text, watermark bigint, numbered boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_units    text[];
+  v_numbered text[];
+BEGIN
+  PERFORM pgtrickle._outbox_require_read_committed('outbox_watermarks()');
+  v_units := ARRAY(SELECT DISTINCT pgtrickle._outbox_numbering_unit(o) FROM unnest(p_outboxes) AS o
+                   WHERE o IS NOT NULL ORDER BY 1);
+  v_units := pgtrickle._outbox_unit_turn(v_units);
+  v_numbered := (pgtrickle._outbox_number(v_units)).numbered;
+  RETURN QUERY SELECT o, pgtrickle._outbox_numbered_seq(o), coalesce(o = ANY (v_numbered), false)
+               FROM unnest(p_outboxes) AS o;
+END
+$$;
+
+-- Numbers what committed to every outbox since the last round, then returns the highest number:
 -- every committed row of every outbox has a number up to it, and none can appear below it later.
 -- Read rows with seq <= this value in a later statement (READ COMMITTED).
 CREATE OR REPLACE FUNCTION pgtrickle.outbox_watermark()
@@ -97,84 +277,34 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE
-  v_last     pg_snapshot;
-  v_scan     text;
-  v_seq      bigint;
-  v_numbered text[];
-  v_streams  bigint[];
-  v_now      pg_snapshot;
-  v_none     boolean;
+  v_idle pg_snapshot;
 BEGIN
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    RAISE EXCEPTION USING ERRCODE = 'invalid_transaction_state',
-      MESSAGE = format('outbox_watermark() needs READ COMMITTED, this transaction is %s',
-                       upper(current_setting('transaction_isolation'))),
-      HINT = 'A transaction''s single snapshot misses commits the watermark counts: read the outbox in READ COMMITTED.';
-  END IF;
-  -- One round at a time, until the round's transaction ends, so the next one (its statements see
-  -- what committed before they start) carries on from this one's snapshot. A round already
-  -- under way is not waited for: what it numbers is announced to waiting readers when it commits,
-  -- and meanwhile the numbers committed so far are the watermark. (A lock, not FOR UPDATE on the
-  -- row: a round that finds nothing writes nothing, and commits without waiting for the disk.)
+  PERFORM pgtrickle._outbox_require_read_committed('outbox_watermark()');
   -- Nothing committed or rolled back since this session's last round found every visible row
   -- numbered: the snapshot is the same, there is nothing to number, and an idle database costs a
   -- comparison, not a scan of every outbox. Any transaction ending anywhere in the cluster changes
   -- the snapshot, and the round runs.
   IF pg_current_snapshot()::text = current_setting('pgtrickle.numbered_idle_to', true) THEN
-    RETURN coalesce((SELECT n.numbered_seq FROM pgtrickle.outbox_numbering AS n), 0);
+    RETURN pgtrickle._outbox_all_numbered_seq();
   END IF;
+  -- Every outbox's rounds wait meanwhile, so no number below the one returned is still to commit.
+  -- A round of every outbox already under way is not waited for: what it numbers is announced to
+  -- waiting readers when it commits, and meanwhile the numbers committed so far are the watermark.
   IF pgtrickle._outbox_numbering_turn(false) THEN
-    SELECT numbered_to INTO v_last FROM pgtrickle.outbox_numbering;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT FROM pgtrickle.outbox_numbering) THEN
       RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
         MESSAGE = 'pgtrickle.outbox_numbering has lost its row, so outbox commits cannot be numbered',
         HINT = 'Run `pgtrickle-relay install` again: it restores the row.';
     END IF;
-    SELECT string_agg(pgtrickle._outbox_new_commits_sql(t.outbox_name), ' UNION ALL ' ORDER BY t.outbox_name) INTO v_scan
-    FROM pgtrickle.outbox_tables AS t
-    WHERE NOT pgtrickle._outbox_is_stream(t.outbox_name) AND to_regclass(format('pgtrickle.%I', t.outbox_name)) IS NOT NULL;
-    -- The pgstream streams share one table: one scan for all of them, whatever their number.
-    v_streams := ARRAY(SELECT substr(t.outbox_name, length('pgstream_') + 1)::bigint FROM pgtrickle.outbox_tables AS t
-                       WHERE pgtrickle._outbox_is_stream(t.outbox_name));
-    IF cardinality(v_streams) > 0 THEN
-      v_scan := concat_ws(' UNION ALL ', v_scan,
-        'SELECT ''pgstream_'' || e.stream_id AS outbox, e.xid, max(e.id) AS last_id, max(e.created_at) AS written_at '
-        'FROM pgstream.events AS e WHERE e.stream_id = ANY ($3) AND (e.xid = ANY ($1) OR e.xid >= $2) '
-        'AND e.xid < pg_snapshot_xmax(pg_current_snapshot()) '
-        'AND e.xid IS DISTINCT FROM pg_current_xact_id_if_assigned() GROUP BY e.stream_id, e.xid');
-    END IF;
-    IF v_scan IS NOT NULL THEN
-      -- One statement, so the snapshot stored is the one the rows were found in.
-      EXECUTE format($q$
-        WITH found AS (%s),
-        numbered AS (
-          INSERT INTO pgtrickle.outbox_commits AS c (outbox, xid, seq, committed_at)
-          SELECT f.outbox, f.xid, nextval('pgtrickle.outbox_commit_seq'), f.written_at
-          FROM (SELECT * FROM found ORDER BY outbox, last_id) AS f
-          ON CONFLICT (outbox, xid) DO UPDATE SET seq = excluded.seq, committed_at = excluded.committed_at
-            WHERE c.seq IS NULL   -- registered by an earlier install, never numbered
-          RETURNING c.outbox, c.seq)
-        , stored AS (
-          UPDATE pgtrickle.outbox_numbering
-          SET numbered_to = pg_current_snapshot(), numbered_seq = coalesce((SELECT max(seq) FROM numbered), numbered_seq)
-          WHERE EXISTS (SELECT FROM found)
-          RETURNING 1)
-        SELECT (SELECT array_agg(DISTINCT outbox) FROM numbered), NOT EXISTS (SELECT FROM found), pg_current_snapshot()
-      $q$, v_scan)
-      INTO v_numbered, v_none, v_now
-      USING ARRAY(SELECT pg_snapshot_xip(v_last)), pg_snapshot_xmax(v_last), v_streams;
-      IF v_none THEN
-        -- Every row visible to that statement was numbered already: its snapshot, kept for this
-        -- session (no write, so no transaction of its own that would change the next snapshot).
-        PERFORM set_config('pgtrickle.numbered_idle_to', v_now::text, false);
-      END IF;
-      -- Readers waiting for these outboxes learn of the rows when this round commits.
-      PERFORM pg_notify('pgtrickle_outbox_new', n.outbox) FROM unnest(v_numbered) AS n(outbox)
-      WHERE EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox = n.outbox);
+    v_idle := (pgtrickle._outbox_number(ARRAY(SELECT DISTINCT pgtrickle._outbox_numbering_unit(t.outbox_name)
+                                               FROM pgtrickle.outbox_tables AS t))).idle_to;
+    IF v_idle IS NOT NULL THEN
+      -- Every row visible to that statement was numbered already: its snapshot, kept for this
+      -- session (no write, so no transaction of its own that would change the next snapshot).
+      PERFORM set_config('pgtrickle.numbered_idle_to', v_idle::text, false);
     END IF;
   END IF;
-  SELECT numbered_seq INTO v_seq FROM pgtrickle.outbox_numbering;
-  RETURN coalesce(v_seq, 0);
+  RETURN pgtrickle._outbox_all_numbered_seq();
 END
 $$;
 

@@ -66,15 +66,6 @@ AS $$
     OR pgtrickle._relay_regclass(p_ref) = to_regclass(format('pgtrickle.%I', t.outbox_name)))
 $$;
 
--- Is this the outbox of a pgstream stream: the view pgtrickle.pgstream_<N> over pgstream.events
--- (17_pgstream_events.sql)? Only pgstream.stream_outbox() registers such names (the others are outbox_...).
--- Its rows go only when their partition is dropped, and nothing writes it but the stream's triggers.
-CREATE OR REPLACE FUNCTION pgtrickle._outbox_is_stream(p_outbox text)
-RETURNS boolean
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT coalesce(p_outbox ~ '^pgstream_[0-9]+$', false) $$;
-
 -- The outbox a stored pipeline config reads, in any stored layout; a pgstream source reads its
 -- stream's outbox, pgstream_<stream_id>.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_config_outbox_ref(p_config jsonb)

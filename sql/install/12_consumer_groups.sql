@@ -131,7 +131,7 @@ BEGIN
     -- "latest" is the position now: rows committed from here on are the group's.
     EXECUTE format('SELECT r.seq, r.id FROM (%s) AS r WHERE r.seq <= $1 ORDER BY r.seq DESC, r.id DESC LIMIT 1',
                    pgtrickle._outbox_rows_sql(t.outbox_name))
-      INTO v_seq, v_id USING pgtrickle.outbox_watermark();
+      INTO v_seq, v_id USING (SELECT w.watermark FROM pgtrickle.outbox_watermarks(ARRAY[t.outbox_name]) AS w);
   END IF;
   INSERT INTO pgtrickle.outbox_consumer_groups (group_name, outbox_name, auto_offset_reset, committed_seq, committed_id)
   VALUES (p_name, t.outbox_name, p_auto_offset_reset, coalesce(v_seq, 0), coalesce(v_id, 0));
@@ -213,7 +213,7 @@ CALL pgtrickle._relay_define('poll_outbox', $ddl$
     ORDER BY x.first_seq, x.first_id LIMIT 1;
 
     IF NOT FOUND THEN
-      v_wm := pgtrickle.outbox_watermark();
+      v_wm := (SELECT w.watermark FROM pgtrickle.outbox_watermarks(ARRAY[g.outbox_name]) AS w);
       -- The first row past the group position that no lease covers ...
       v_seq := g.committed_seq;
       v_id := g.committed_id;

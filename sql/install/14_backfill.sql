@@ -354,16 +354,15 @@ BEGIN
 END
 $$;
 
--- The commit order's watermark after a numbering round that began after the caller's last
--- statement: it waits for a round under way (outbox_watermark() would not), so every commit that
--- statement saw is numbered up to the value returned. A backfill reads a chunk, then this.
-CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_watermark()
+-- The commit order's watermark of a backfill's outbox after a numbering round that began after
+-- the caller's last statement (it waits for a round under way), so every commit that statement
+-- saw is numbered up to the value returned. A backfill reads a chunk, then this.
+DROP FUNCTION IF EXISTS pgtrickle._relay_backfill_watermark();
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_watermark(p_backfill bigint)
 RETURNS bigint
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
-BEGIN
-  PERFORM pgtrickle._outbox_numbering_turn(true);  -- waits for a round under way
-  RETURN pgtrickle.outbox_watermark();
-END
+  SELECT w.watermark FROM pgtrickle.relay_backfills AS b, pgtrickle.outbox_watermarks(ARRAY[b.outbox]) AS w
+  WHERE b.id = p_backfill
 $$;

@@ -53,7 +53,8 @@ BEGIN
   -- here, as that round would have; the later ones are found by the next round, which runs after
   -- this transaction (its turn is held until then) and so sees the stream registered.
   PERFORM pgtrickle._outbox_numbering_turn(true);
-  SELECT o.numbered_to INTO v_last FROM pgtrickle.outbox_numbering AS o;
+  SELECT coalesce(u.numbered_to, o.numbered_to) INTO v_last
+  FROM pgtrickle.outbox_numbering AS o LEFT JOIN pgtrickle.outbox_numbered AS u ON u.unit = 'pgstream';
   WITH found AS (
     SELECT e.xid, max(e.id) AS last_id, max(e.created_at) AS written_at
     FROM pgstream.events AS e
@@ -66,8 +67,9 @@ BEGIN
     FROM (SELECT * FROM found ORDER BY last_id) AS f
     ON CONFLICT (outbox, xid) DO NOTHING
     RETURNING seq)
-  UPDATE pgtrickle.outbox_numbering SET numbered_seq = greatest(numbered_seq, (SELECT max(n.seq) FROM numbered AS n))
-  WHERE EXISTS (SELECT FROM numbered);
+  INSERT INTO pgtrickle.outbox_numbered AS u (unit, numbered_to, numbered_seq)
+  SELECT 'pgstream', v_last, max(n.seq) FROM numbered AS n HAVING count(*) > 0
+  ON CONFLICT (unit) DO UPDATE SET numbered_seq = greatest(u.numbered_seq, excluded.numbered_seq);
   PERFORM pgtrickle._outbox_grant(ARRAY[v_name]);
   RETURN v_name;
 END

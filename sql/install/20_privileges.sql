@@ -75,7 +75,7 @@ DECLARE
   -- What the relay process calls.
   v_relay_functions text[] := ARRAY[
     'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
-    'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_status', '_outbox_status',
+    'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_watermarks', '_outbox_numbered_seq', '_outbox_numbering_unit', 'outbox_status', '_outbox_status',
     'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_is_relation_name', '_relay_grant_outboxes',
     'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_is_stream', '_outbox_waiting',
     '_relay_backfill_initial', '_relay_backfill_end', '_relay_backfill_function', '_relay_backfill_watermark', '_wal_render',
@@ -134,7 +134,7 @@ BEGIN
     ON pgtrickle.relay_backfills TO pgtrickle_relay;
   GRANT SELECT ON pgtrickle.relay_backfills TO pgtrickle_relay_admin;
   -- A backfill reads the commit order's watermark before each chunk.
-  GRANT SELECT ON pgtrickle.outbox_numbering TO pgtrickle_relay;
+  GRANT SELECT ON pgtrickle.outbox_numbering, pgtrickle.outbox_numbered TO pgtrickle_relay;
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO pgtrickle_relay',
                  pg_get_serial_sequence('pgtrickle.relay_dead_letters', 'id'));
   -- The admin inspects runtime state and clears dead letters; changes go through functions.

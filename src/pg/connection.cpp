@@ -281,16 +281,18 @@ Result<PgResult> Connection::receive(const std::string& what) {
   return check(first, what);
 }
 
-std::vector<std::pair<std::string, std::string>> Connection::notifications() {
-  std::vector<std::pair<std::string, std::string>> out;
+std::vector<Connection::Notification> Connection::notifications() {
+  std::vector<Notification> out;
   if (!conn_) return out;
   PQconsumeInput(conn_.get());
   while (PGnotify* n = PQnotifies(conn_.get())) {
-    out.emplace_back(n->relname, n->extra ? n->extra : "");
+    out.push_back({n->relname, n->extra ? n->extra : "", n->be_pid});
     PQfreemem(n);
   }
   return out;
 }
+
+int Connection::backend_pid() const { return conn_ ? PQbackendPID(conn_.get()) : 0; }
 
 namespace {
 std::string quoted(std::string_view text, char quote) {

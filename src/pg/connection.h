@@ -87,8 +87,14 @@ class Connection {
   // The SQLSTATE of the last statement that failed ("" if it had none, e.g. a lost connection).
   const std::string& last_sqlstate() const { return last_sqlstate_; }
 
-  // Reads whatever arrived on the socket and returns pending notifications as (channel, payload).
-  std::vector<std::pair<std::string, std::string>> notifications();
+  struct Notification {
+    std::string channel, payload;
+    int sender_pid = 0;  // the notifying session's backend
+  };
+  // Reads whatever arrived on the socket and returns pending notifications.
+  std::vector<Notification> notifications();
+  // The server process of this session (0 when closed).
+  int backend_pid() const;
   std::string quote_ident(std::string_view ident) const;
 
  private:

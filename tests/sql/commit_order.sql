@@ -174,3 +174,37 @@ BEGIN
                     'a commit after an idle round is numbered');
 END
 $$;
+
+-- Each outbox is numbered on its own: a round for one outbox reads and numbers only it, and its
+-- watermark covers every committed row of it; the other outbox's rows wait for their own round,
+-- and get higher numbers than any watermark given before.
+SELECT pgtrickle.create_outbox('other');
+SELECT pgtrickle.outbox_publish('ev', '{"n": "ev, own round"}');
+SELECT pgtrickle.outbox_publish('other', '{"n": "other, own round"}');
+DO $$
+DECLARE
+  v_ev bigint := (SELECT w.watermark FROM pgtrickle.outbox_watermarks(ARRAY['outbox_ev']) AS w);
+  v_other bigint;
+BEGIN
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_ev AS o
+                     JOIN pgtrickle.outbox_commits AS c ON c.outbox = 'outbox_ev' AND c.xid = o.xid
+                     WHERE o.payload ->> 'n' = 'ev, own round' AND c.seq <= v_ev), 1::bigint,
+                    'the outbox asked for is numbered up to its watermark');
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_other AS o
+                     JOIN pgtrickle.outbox_commits AS c ON c.outbox = 'outbox_other' AND c.xid = o.xid), 0::bigint,
+                    'the other outbox is not numbered by that round');
+  SELECT w.watermark INTO v_other FROM pgtrickle.outbox_watermarks(ARRAY['outbox_other', 'outbox_ev', 'no_such_outbox']) AS w
+  WHERE w.outbox = 'outbox_other';
+  PERFORM assert_eq((SELECT min(c.seq) > v_ev FROM pgtrickle.outbox_commits AS c WHERE c.outbox = 'outbox_other'), true,
+                    'its rows get numbers above every watermark given before');
+  PERFORM assert_eq((SELECT max(c.seq) FROM pgtrickle.outbox_commits AS c WHERE c.outbox = 'outbox_other'), v_other,
+                    'its watermark is its highest number');
+  PERFORM assert_eq(pgtrickle.outbox_watermark() >= v_other, true, 'the watermark of every outbox covers each one');
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.outbox_numbered WHERE unit = 'no_such_outbox'), 0::bigint,
+                    'a name that is no outbox leaves nothing behind');
+END
+$$;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT expect_error($q$ SELECT * FROM pgtrickle.outbox_watermarks(ARRAY['outbox_ev']) $q$,
+                    'outbox_watermarks() needs READ COMMITTED, this transaction is REPEATABLE READ', '25000');
+COMMIT;

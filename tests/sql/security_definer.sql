@@ -78,6 +78,7 @@ INSERT INTO audited VALUES
   ('pgtrickle.list_relay_configs()', 'relay', 'SELECT * FROM pgtrickle.list_relay_configs()'),
   ('pgtrickle.delete_relay(text)', 'padmin', 'SELECT pgtrickle.delete_relay(%1$L)'),
   ('pgtrickle.outbox_watermark()', 'relay', 'SELECT pgtrickle.outbox_watermark()'),
+  ('pgtrickle.outbox_watermarks(text[])', 'relay', 'SELECT * FROM pgtrickle.outbox_watermarks(ARRAY[%1$L, ''outbox_'' || %1$L])'),
   ('pgtrickle._outbox_enable(text,regclass,integer,text)', 'padmin',
    'SELECT pgtrickle._outbox_enable(%1$L, (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''salaries'')::regclass, 24, ''trigger'')'),
   ('pgtrickle.create_outbox(text,integer)', 'padmin', 'SELECT pgtrickle.create_outbox(%1$L)'),
@@ -110,7 +111,7 @@ INSERT INTO audited VALUES
   ('pgtrickle.cancel_backfill(text)', 'padmin', 'SELECT pgtrickle.cancel_backfill(%1$L)'),
   ('pgtrickle._relay_backfill_initial(text,text)', 'relay', 'SELECT pgtrickle._relay_backfill_initial(%1$L, ''outbox_salaries'')'),
   ('pgtrickle._relay_backfill_end(bigint,text)', 'relay', 'SELECT pgtrickle._relay_backfill_end(1, %1$L)'),
-  ('pgtrickle._relay_backfill_watermark()', 'relay', 'SELECT pgtrickle._relay_backfill_watermark()'),
+  ('pgtrickle._relay_backfill_watermark(bigint)', 'relay', 'SELECT pgtrickle._relay_backfill_watermark(1)'),
   ('pgtrickle._wal_render(text,text,jsonb,jsonb)', 'relay',
    'SELECT * FROM pgtrickle._wal_render(''vschema'', %1$L, jsonb_build_array(jsonb_build_object(''name'', %1$L, ''type'', 25, ''mod'', -1, ''key'', true)), jsonb_build_array(jsonb_build_object(''row'', jsonb_build_object(%1$L, %1$L), ''fill'', true)))'),
   -- WAL pipelines: a hostile name in every part a pipeline admin or the relay gives.

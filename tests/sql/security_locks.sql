@@ -28,7 +28,7 @@ SELECT dblink_exec('stranger', $q$
     t text;
     c text;
   BEGIN
-    FOREACH t IN ARRAY ARRAY['pgtrickle._lock_numbering', 'pgtrickle._lock_catalog', 'pgstream._lock_maintenance', 'pgstream.generated'] LOOP
+    FOREACH t IN ARRAY ARRAY['pgtrickle._lock_numbering', 'pgtrickle.outbox_numbered', 'pgtrickle._lock_catalog', 'pgstream._lock_maintenance', 'pgstream.generated'] LOOP
       FOREACH c IN ARRAY ARRAY['EXPLAIN DELETE FROM %s', 'EXPLAIN SELECT * FROM %s FOR UPDATE', 'ANALYZE %s', 'LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE'] LOOP
         BEGIN
           EXECUTE format(c, t);
@@ -50,9 +50,9 @@ SELECT assert_eq(pgtrickle.outbox_watermark() > :before, true, 'a numbering roun
 SELECT assert_eq((SELECT count(*) FROM pgtrickle.outbox_orders AS o JOIN pgtrickle.outbox_commits AS c
                     ON c.outbox = 'outbox_orders' AND c.xid = o.xid AND c.seq <= pgtrickle.outbox_watermark()), 1::bigint,
                  'the write is numbered');
--- The backfill's watermark (which waits for a round under way) does not wait for the stranger.
+-- The watermark of one outbox (which waits for a round under way) does not wait for the stranger.
 SET statement_timeout = '10s';
-SELECT assert_eq(pgtrickle._relay_backfill_watermark() >= :before, true, 'the backfill watermark returns');
+SELECT assert_eq((SELECT w.watermark FROM pgtrickle.outbox_watermarks(ARRAY['outbox_orders']) AS w) >= :before, true, 'the watermark of one outbox returns');
 -- Catalog changes by a pipeline admin go through.
 SELECT dblink_exec('padmin', $q$DO $d$ BEGIN PERFORM pgtrickle.set_relay_outbox('orders-out', config => '{"stream_table": "orders", "sink_type": "stdout"}'::jsonb); END $d$$q$);
 SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name = 'orders-out'), 1::bigint, 'set_relay_outbox went through');

@@ -85,7 +85,8 @@ Result<bool> Backfill::start_read(bool wal, std::vector<std::uint32_t> recent_xi
   recent_xids_ = std::move(recent_xids);
   if (!wal_) {
     // Every commit numbered up to `low` is visible to the read, which starts after this statement.
-    auto low = own_.exec("SELECT numbered_seq FROM pgtrickle.outbox_numbering");
+    auto low = own_.exec("SELECT pgtrickle._outbox_numbered_seq(b.outbox) FROM pgtrickle.relay_backfills AS b WHERE b.id = $1",
+                         {std::to_string(progress_.id)});
     if (!low) return low.error();
     read_low_ = low->int64(0, 0);
   }
@@ -130,7 +131,7 @@ Status Backfill::finish_read(const std::string& marker) {
       for (auto x : util::split_list(snapshot.substr(second + 1), ',')) snap_xip_.insert(to_u64(x));
     if (!wal_) {
       // A numbering round begun after the read: every commit the read saw is numbered up to `high`.
-      auto high = own_.exec("SELECT pgtrickle._relay_backfill_watermark()");
+      auto high = own_.exec("SELECT pgtrickle._relay_backfill_watermark($1)", {std::to_string(progress_.id)});
       if (!high) return high.error();
       low_ = read_low_;
       high_ = high->int64(0, 0);

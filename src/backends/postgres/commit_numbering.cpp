@@ -1,9 +1,29 @@
 #include "backends/postgres/commit_numbering.h"
 
+#include "util/json_escape.h"
+
 namespace relay::postgres {
 
-Result<std::int64_t> CommitNumbering::watermark() {
+Result<std::int64_t> CommitNumbering::watermark(const std::string& outbox, Asker asker) {
   std::unique_lock lock(mu_);
+  asked_[outbox].insert(asker);
+  await_round(lock);
+  auto it = latest_.find(outbox);
+  if (it == latest_.end()) return retriable("the numbering round returned no watermark for " + outbox);
+  return it->second;
+}
+
+Status CommitNumbering::number(const std::vector<std::string>& outboxes) {
+  if (outboxes.empty()) return {};
+  std::unique_lock lock(mu_);
+  for (const auto& o : outboxes) asked_[o];
+  await_round(lock);
+  for (const auto& o : outboxes)
+    if (auto it = latest_.find(o); it != latest_.end() && !it->second) return it->second.error();
+  return {};
+}
+
+void CommitNumbering::await_round(std::unique_lock<std::mutex>& lock) {
   // A round under way began before this call; the next one to begin serves it.
   const std::uint64_t wanted = started_ + 1;
   while (finished_ < wanted) {
@@ -13,18 +33,20 @@ Result<std::int64_t> CommitNumbering::watermark() {
     }
     running_ = true;
     const std::uint64_t mine = ++started_;
+    auto outboxes = std::move(asked_);
+    asked_.clear();
     lock.unlock();
-    auto result = run_round();
+    auto s = run_round(outboxes);
     lock.lock();
+    if (!s)
+      for (const auto& [o, askers] : outboxes) latest_.insert_or_assign(o, s.error());
     running_ = false;
     finished_ = mine;
-    last_ = std::move(result);
     finished_cv_.notify_all();
   }
-  return last_;
 }
 
-Result<std::int64_t> CommitNumbering::run_round() {
+Status CommitNumbering::run_round(const std::map<std::string, std::set<Asker>>& asked) {
   if (!conn_.ok()) {
     auto c = pg::Connection::open(url_, app_);
     if (!c) return c.error();
@@ -38,14 +60,32 @@ Result<std::int64_t> CommitNumbering::run_round() {
       conn_ = pg::Connection();
       return s.error();
     }
-    if (auto p = conn_.prepare("ob_watermark", "SELECT pgtrickle.outbox_watermark()"); !p) {
+    session_pid_ = conn_.backend_pid();
+    if (auto p = conn_.prepare("ob_watermarks",
+                               "SELECT w.outbox, w.watermark, w.numbered FROM pgtrickle.outbox_watermarks("
+                               "ARRAY(SELECT jsonb_array_elements_text($1::jsonb))) AS w");
+        !p) {
       conn_ = pg::Connection();
       return p.error();
     }
   }
-  auto w = conn_.exec_prepared("ob_watermark", {});
+  std::string names = "[";
+  for (const auto& [o, askers] : asked) {
+    if (names.size() > 1) names += ',';
+    util::append_json_string(names, o);
+  }
+  names += ']';
+  auto w = conn_.exec_prepared("ob_watermarks", {names});
   if (!w) return w.error();
-  return static_cast<std::int64_t>(w->int64(0, 0));
+  {
+    std::lock_guard lock(mu_);
+    for (int i = 0; i < w->rows(); ++i) latest_.insert_or_assign(w->str(i, 0), static_cast<std::int64_t>(w->int64(i, 1)));
+  }
+  if (on_numbered_)
+    for (int i = 0; i < w->rows(); ++i)
+      if (w->boolean(i, 2))
+        if (auto it = asked.find(w->str(i, 0)); it != asked.end()) on_numbered_(it->first, it->second);
+  return {};
 }
 
 }  // namespace relay::postgres

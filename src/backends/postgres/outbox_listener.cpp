@@ -17,7 +17,18 @@ constexpr auto kRetryEvery = std::chrono::seconds(1);  // opening the session ag
 }  // namespace
 
 OutboxListener::OutboxListener(std::string postgres_url, std::string application_name, CommitNumbering* numbering)
-    : url_(std::move(postgres_url)), app_(std::move(application_name)), numbering_(numbering) {}
+    : url_(std::move(postgres_url)), app_(std::move(application_name)), numbering_(numbering) {
+  // A round of this relay's wakes this relay's other readers of the outboxes it numbered: the
+  // round's notification is ignored here, lest it wake the reader that asked for it.
+  if (numbering_)
+    numbering_->on_numbered([this](const std::string& outbox, const std::set<CommitNumbering::Asker>& askers) {
+      std::lock_guard lock(mu_);
+      auto it = outboxes_.find(outbox);
+      if (it == outboxes_.end()) return;
+      for (Subscription* s : it->second.readers)
+        if (!askers.count(s)) s->woken_.signal();
+    });
+}
 
 OutboxListener::~OutboxListener() {
   {
@@ -117,14 +128,45 @@ void OutboxListener::record_waiting(bool stopping) {
   bool ok = wanted.empty() ||
             conn_.exec("SELECT pgtrickle._outbox_waiting(w.key, w.value::boolean) FROM jsonb_each_text($1::jsonb) AS w",
                        {changes}).has_value();
+  // A transaction that wrote before the waiting committed, and commits after it, did not notify:
+  // the outbox is numbered once a second until every transaction running then has ended, that is
+  // until the oldest one running is past the next transaction id of now.
+  std::uint64_t horizon = 0;
+  if (ok && std::any_of(wanted.begin(), wanted.end(), [](const auto& w) { return w.second; })) {
+    auto r = conn_.exec("SELECT pg_snapshot_xmax(pg_current_snapshot())::text");
+    ok = r.has_value();
+    if (ok) horizon = std::stoull(r->str(0, 0));
+  }
   {
     std::lock_guard lock(mu_);
     if (ok)
-      for (auto& [name, waiting] : wanted) outboxes_[name].recorded = waiting;
+      for (auto& [name, waiting] : wanted) {
+        outboxes_[name].recorded = waiting;
+        outboxes_[name].unnotified_until = waiting ? horizon : 0;
+      }
     session_ok_ = ok && conn_.ok();
     recorded_round_ = round;
   }
   recorded_cv_.notify_all();
+}
+
+void OutboxListener::number_unnotified() {
+  std::vector<std::string> outboxes;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, o] : outboxes_)
+      if (o.recorded && o.unnotified_until) outboxes.push_back(name);
+  }
+  if (outboxes.empty()) return;
+  // The oldest transaction running before the round: those before it have ended, and the round
+  // numbers what they committed (and notifies the readers of those outboxes).
+  auto r = conn_.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
+  if (!r) return;
+  const std::uint64_t oldest = std::stoull(r->str(0, 0));
+  if (!numbering_->number(outboxes)) return;
+  std::lock_guard lock(mu_);
+  for (const auto& name : outboxes)
+    if (auto& o = outboxes_[name]; o.unnotified_until && o.unnotified_until <= oldest) o.unnotified_until = 0;
 }
 
 void OutboxListener::run() {
@@ -159,16 +201,9 @@ void OutboxListener::run() {
       wake_all();  // rows that came while no session listened
     }
     record_waiting();
-    // While readers wait, a round a second numbers what writers that did not see them wrote (the
-    // round notifies the waiting readers of those outboxes). An idle database costs it a comparison.
     if (numbering_ && Clock::now() >= next_round) {
       next_round = Clock::now() + kRoundEvery;
-      bool anyone_waits = false;
-      {
-        std::lock_guard lock(mu_);
-        for (auto& [name, o] : outboxes_) anyone_waits = anyone_waits || o.recorded;
-      }
-      if (anyone_waits) (void)numbering_->watermark();
+      number_unnotified();
     }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next_round - Clock::now()).count();
     pollfd fds[3] = {{conn_.socket(), POLLIN, 0}, {requested_fd_.fd(), POLLIN, 0}, {stop_fd_.fd(), POLLIN, 0}};
@@ -177,7 +212,9 @@ void OutboxListener::run() {
     if (fds[0].revents) {
       // Any login may NOTIFY the channel: everything is read, each outbox's readers woken once.
       std::set<std::string> named;
-      for (auto& [channel, payload] : conn_.notifications()) named.insert(std::move(payload));
+      const int own_rounds = numbering_ ? numbering_->session_pid() : 0;
+      for (auto& n : conn_.notifications())
+        if (n.sender_pid != own_rounds) named.insert(std::move(n.payload));
       for (const auto& outbox : named) wake(outbox);
     }
   }

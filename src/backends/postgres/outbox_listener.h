@@ -1,10 +1,11 @@
 // The relay's one LISTEN session for new outbox rows (channel pgtrickle_outbox_new, the outbox's
 // name as payload), shared by all its outbox readers: it wakes the readers of the outbox a
 // notification names, and records on its session which outboxes readers wait for (writers notify
-// only while someone waits: sql/install/08_commit_order.sql, outbox_waiters). While readers wait,
-// it runs a numbering round a second for them all, which announces rows whose writers did not see
-// the waiting in time (a transaction that wrote before it and commits later). So waiting readers
-// cost the server one session and no statement each; a reader only reads when rows may have come.
+// only while someone waits: sql/install/08_commit_order.sql, outbox_waiters). Once an outbox's
+// waiting is recorded, it runs a numbering round a second for it until every transaction that was
+// running then has ended: that round announces rows whose writers did not see the waiting in time
+// (a transaction that wrote before it and commits later). So waiting readers cost the server one
+// session and no statement each; a reader only reads when rows may have come.
 #pragma once
 
 #include <condition_variable>
@@ -65,6 +66,9 @@ class OutboxListener {
     std::vector<Subscription*> readers;
     int waiting = 0;        // readers of it that wait
     bool recorded = false;  // the session says it waits (outbox_waiters)
+    // Transactions before this id may have written without seeing the waiting (0: none): the
+    // outbox is numbered each second until they have all ended.
+    std::uint64_t unnotified_until = 0;
   };
 
   void run();
@@ -72,6 +76,8 @@ class OutboxListener {
   // Records on the session what changed in the outboxes' waiting (one statement for all of them);
   // `stopping`: that none waits any more.
   void record_waiting(bool stopping = false);
+  // The numbering round of the outboxes some writers may not have notified.
+  void number_unnotified();
   void wake(const std::string& outbox);
   void wake_all();
   void set_waiting(Subscription& s, bool waiting);

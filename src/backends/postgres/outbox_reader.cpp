@@ -89,7 +89,7 @@ void OutboxReader::start_after(std::int64_t seq, std::int64_t id, bool include_i
 Status OutboxReader::open_stream() {
   if (!table_.legacy) {
     // A round of the relay's, begun after this call, and committed before the read below starts.
-    auto w = numbering_->watermark();
+    auto w = numbering_->watermark(table_.outbox, subscription_.get());
     if (!w) return w.error();
     watermark_ = *w;
   }
@@ -279,12 +279,21 @@ Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, s
 
 bool OutboxReader::wait_for_rows(Deadline deadline) {
   // Writers of our outboxes notify only while a reader says it waits (pg_trickle's notify always),
-  // for their notifications commit one at a time database-wide. So a reader that has just read
-  // rows looks again a few times, 1, 2, 4 and 8 ms apart, before it says it waits: under a steady
-  // flow of commits it keeps reading and no writer notifies.
+  // for their notifications commit one at a time database-wide. A reader woken goes on waiting
+  // while it reads, unless rows came again meanwhile: then commits flow steadily, and it says it
+  // no longer waits. A reader that does not wait looks again a few times, 1, 2, 4 and 8 ms apart,
+  // before it says it waits: under a steady flow of commits it keeps reading and no writer
+  // notifies.
   const bool flagged = !table_.legacy;
   pollfd fds[2] = {{subscription_->fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   caught_up_ = false;
+  if (flagged && waiting_ && ::poll(fds, 1, 0) > 0) {
+    subscription_->clear();
+    subscription_->stop_waiting();
+    waiting_ = false;
+    quiet_looks_ = 0;
+    return true;
+  }
   if (flagged && !waiting_) {
     if (quiet_looks_ < 4) {
       auto until = std::min(deadline, Clock::now() + std::chrono::milliseconds(1 << quiet_looks_));
@@ -306,10 +315,7 @@ bool OutboxReader::wait_for_rows(Deadline deadline) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   int n = ::poll(fds, 2, static_cast<int>(std::max<long long>(ms, 0)));
   if (n > 0 && (fds[0].revents & POLLIN)) {
-    subscription_->clear();
-    // Rows came: while they are read, writers need not notify.
-    if (flagged) subscription_->stop_waiting();
-    waiting_ = false;
+    subscription_->clear();  // rows came: read them, still waiting
     return true;
   }
   if (n > 0) return true;  // the reader stops
