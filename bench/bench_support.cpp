@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 #include <regex>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -147,16 +148,16 @@ double latency_quantile(int port, double q) {
   if (!res) return -1;
   std::istringstream in(res->body);
   std::string line;
-  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
+  std::map<double, double> buckets;  // le -> cumulative count, summed over every pipeline
   while (std::getline(in, line)) {
     if (line.rfind("pgtrickle_relay_delivery_duration_seconds_bucket", 0) != 0) continue;
     auto le = line.find("le=\"");
     std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
-    buckets.emplace_back(bound == "+Inf" ? 1e9 : std::stod(bound), std::stod(line.substr(line.rfind(' ') + 1)));
+    buckets[bound == "+Inf" ? 1e9 : std::stod(bound)] += std::stod(line.substr(line.rfind(' ') + 1));
   }
-  if (buckets.empty() || buckets.back().second == 0) return -1;
+  if (buckets.empty() || buckets.rbegin()->second == 0) return -1;
   for (const auto& [bound, count] : buckets)
-    if (count >= q * buckets.back().second) return bound;
+    if (count >= q * buckets.rbegin()->second) return bound;
   return -1;
 }
 

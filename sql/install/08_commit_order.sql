@@ -103,11 +103,13 @@ DROP FUNCTION IF EXISTS pgtrickle._outbox_unit_turn(text[]);
 
 -- Numbers the transactions of the given units that committed since each unit's last round, in one
 -- statement (so the snapshot stored is the one the rows were found in), and notifies the readers
--- waiting for the outboxes that got numbers. The caller holds the units' turns. Returns the
+-- waiting for the outboxes that got numbers, unless only `p_told` waits (the listening session of
+-- the relay that asked, which learns of them otherwise). The caller holds the units' turns. Returns the
 -- outboxes that got numbers, and the statement's snapshot when it found nothing to number (every
 -- unit was numbered up to it).
 DROP FUNCTION IF EXISTS pgtrickle._outbox_number(text[]);
-CREATE FUNCTION pgtrickle._outbox_number(p_units text[], OUT numbered text[], OUT idle_to pg_snapshot)
+DROP FUNCTION IF EXISTS pgtrickle._outbox_number(text[], int);
+CREATE FUNCTION pgtrickle._outbox_number(p_units text[], p_told int, OUT numbered text[], OUT idle_to pg_snapshot)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -115,7 +117,12 @@ DECLARE
   v_scan     text;
   v_none     boolean;
   v_now      pg_snapshot;
+  v_streams  bigint[];
 BEGIN
+  IF 'pgstream' = ANY (p_units) THEN
+    v_streams := ARRAY(SELECT substr(t.outbox_name, length('pgstream_') + 1)::bigint FROM pgtrickle.outbox_tables AS t
+                       WHERE pgtrickle._outbox_is_stream(t.outbox_name));
+  END IF;
   -- Each outbox's transactions visible now but not at its last round: (outbox, xid, last id, time
   -- of the last row). Never the round's own transaction, whose rows it sees before they commit.
   WITH since AS (
@@ -137,12 +144,9 @@ BEGIN
                   'FROM pgstream.events AS e WHERE e.stream_id = ANY (%L::bigint[]) AND (e.xid = ANY (%L::xid8[]) OR e.xid >= %L::xid8) '
                   'AND e.xid < pg_snapshot_xmax(pg_current_snapshot()) '
                   'AND e.xid IS DISTINCT FROM pg_current_xact_id_if_assigned() GROUP BY e.stream_id, e.xid',
-                  streams.ids, ARRAY(SELECT pg_snapshot_xip(s.snap)), pg_snapshot_xmax(s.snap))
+                  v_streams, ARRAY(SELECT pg_snapshot_xip(s.snap)), pg_snapshot_xmax(s.snap))
     FROM since AS s
-    CROSS JOIN LATERAL (SELECT ARRAY(SELECT substr(t.outbox_name, length('pgstream_') + 1)::bigint
-                                     FROM pgtrickle.outbox_tables AS t
-                                     WHERE pgtrickle._outbox_is_stream(t.outbox_name)) AS ids) AS streams
-    WHERE s.unit = 'pgstream' AND cardinality(streams.ids) > 0) AS scans(q);
+    WHERE s.unit = 'pgstream' AND cardinality(v_streams) > 0) AS scans(q);
   IF v_scan IS NULL THEN
     idle_to := pg_current_snapshot();
     RETURN;
@@ -170,7 +174,7 @@ BEGIN
   INTO numbered, v_none, v_now;
   -- Readers waiting for these outboxes learn of the rows when this round commits.
   PERFORM pg_notify('pgtrickle_outbox_new', n.outbox) FROM unnest(numbered) AS n(outbox)
-  WHERE EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox = n.outbox);
+  WHERE EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox = n.outbox AND w.pid IS DISTINCT FROM p_told);
   idle_to := CASE WHEN v_none THEN v_now END;
 END
 $$;
@@ -208,8 +212,10 @@ DECLARE
   v_units text[];
 BEGIN
   LOCK TABLE pgtrickle._lock_numbering IN ROW SHARE MODE;
-  v_units := ARRAY(SELECT DISTINCT pgtrickle._outbox_numbering_unit(t.outbox_name) FROM pgtrickle.outbox_tables AS t
-                   WHERE pgtrickle._outbox_numbering_unit(t.outbox_name) = ANY (p_units));
+  v_units := ARRAY(SELECT DISTINCT u FROM unnest(p_units) AS u
+                   WHERE CASE WHEN u = 'pgstream'
+                              THEN EXISTS (SELECT FROM pgtrickle.outbox_tables AS t WHERE pgtrickle._outbox_is_stream(t.outbox_name))
+                              ELSE EXISTS (SELECT FROM pgtrickle.outbox_tables AS t WHERE t.outbox_name = u) END);
   INSERT INTO pgtrickle.outbox_numbered (unit, numbered_to, numbered_seq)
   SELECT u, n.numbered_to, n.numbered_seq FROM unnest(v_units) AS u CROSS JOIN pgtrickle.outbox_numbering AS n
   ON CONFLICT (unit) DO NOTHING;
@@ -248,8 +254,10 @@ $$;
 -- watermark: every committed row of the outbox has a number up to it, and none can appear below it
 -- later. Waits for a round of the same outboxes under way, so every commit visible before the call
 -- is numbered. Read rows with seq <= the watermark in a later statement (READ COMMITTED).
--- `numbered`: whether this round gave the outbox new numbers.
-CREATE OR REPLACE FUNCTION pgtrickle.outbox_watermarks(p_outboxes text[])
+-- `numbered`: whether this round gave the outbox new numbers. `p_told`: the caller's listening
+-- session (its process id), which the round does not notify.
+DROP FUNCTION IF EXISTS pgtrickle.outbox_watermarks(text[]);
+CREATE OR REPLACE FUNCTION pgtrickle.outbox_watermarks(p_outboxes text[], p_told int DEFAULT NULL)
 RETURNS TABLE (outbox text, watermark bigint, numbered boolean)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
@@ -259,12 +267,19 @@ DECLARE
   v_numbered text[];
 BEGIN
   PERFORM pgtrickle._outbox_require_read_committed('outbox_watermarks()');
+  -- Only a session of the caller's own login is left out: no one silences another relay.
+  IF p_told IS NOT NULL AND NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.pid = p_told AND a.usename = session_user) THEN
+    p_told := NULL;
+  END IF;
   v_units := ARRAY(SELECT DISTINCT pgtrickle._outbox_numbering_unit(o) FROM unnest(p_outboxes) AS o
                    WHERE o IS NOT NULL ORDER BY 1);
   v_units := pgtrickle._outbox_unit_turn(v_units);
-  v_numbered := (pgtrickle._outbox_number(v_units)).numbered;
-  RETURN QUERY SELECT o, pgtrickle._outbox_numbered_seq(o), coalesce(o = ANY (v_numbered), false)
-               FROM unnest(p_outboxes) AS o;
+  v_numbered := (pgtrickle._outbox_number(v_units, p_told)).numbered;
+  RETURN QUERY
+    SELECT m.o, coalesce(u.numbered_seq, n.numbered_seq, 0), coalesce(m.o = ANY (v_numbered), false)
+    FROM (SELECT o, pgtrickle._outbox_numbering_unit(o) AS unit FROM unnest(p_outboxes) AS o) AS m
+    LEFT JOIN pgtrickle.outbox_numbered AS u ON u.unit = m.unit
+    LEFT JOIN pgtrickle.outbox_numbering AS n ON true;
 END
 $$;
 
@@ -297,7 +312,7 @@ BEGIN
         HINT = 'Run `pgtrickle-relay install` again: it restores the row.';
     END IF;
     v_idle := (pgtrickle._outbox_number(ARRAY(SELECT DISTINCT pgtrickle._outbox_numbering_unit(t.outbox_name)
-                                               FROM pgtrickle.outbox_tables AS t))).idle_to;
+                                               FROM pgtrickle.outbox_tables AS t), NULL)).idle_to;
     IF v_idle IS NOT NULL THEN
       -- Every row visible to that statement was numbered already: its snapshot, kept for this
       -- session (no write, so no transaction of its own that would change the next snapshot).

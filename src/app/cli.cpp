@@ -329,10 +329,11 @@ void print_template_warnings(pg::Connection& db, const std::vector<PipelineConfi
 }
 
 // For each forward pipeline on a table captured from the WAL, what its start would refuse: the
-// server's wal_level, the login's REPLICATION attribute, a free replication slot. Returns how
-// many pipelines have problems.
+// server's wal_level, the login's REPLICATION attribute, a free replication slot. Past a few such
+// pipelines (each holds a slot and a replication connection), a warning points to one pipeline of
+// source type "wal". Returns how many pipelines have problems.
 int print_wal_problems(pg::Connection& db, const std::vector<PipelineConfig>& pipelines) {
-  int with_problems = 0;
+  int with_problems = 0, single_table = 0;
   for (const auto& p : pipelines) {
     if (p.direction != Direction::forward) continue;
     const ConfigSection source = p.source_section();
@@ -347,6 +348,7 @@ int print_wal_problems(pg::Connection& db, const std::vector<PipelineConfig>& pi
         "FROM pgtrickle.resolve_outbox($1) AS o CROSS JOIN LATERAL pgtrickle._outbox_wal_source(o.outbox_table) AS w",
         {target, p.name});
     if (!r || r->rows() == 0) continue;  // not captured from the WAL (or an install without WAL capture)
+    ++single_table;
     const std::string table = r->str(0, 0);
     int problems = 0;
     auto problem = [&](const std::string& what) {
@@ -363,6 +365,12 @@ int print_wal_problems(pg::Connection& db, const std::vector<PipelineConfig>& pi
               "or drop unused slots");
     if (problems) ++with_problems;
   }
+  if (single_table > 4)
+    std::cout << fmt::format(
+        "warning: {} pipelines each read a table captured from the WAL, each through a replication slot and connection of "
+        "its own; one pipeline of source type \"wal\" reads many tables through one slot: source = {{ type = \"wal\", "
+        "tables = [\"public.orders\", \"public.customers\"] }} (see docs/capture.md, \"Many tables, one slot\")\n",
+        single_table);
   return with_problems;
 }
 

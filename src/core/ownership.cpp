@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "util/json_escape.h"
+
 namespace relay {
 
 namespace {
@@ -152,12 +154,51 @@ bool Ownership::read_locks_locked() {
   return true;
 }
 
+// Another relay took a pipeline this one holds (its epoch moved on: a stalled relay whose lock went
+// with its session, say): given up. One statement for all the pipelines held; a pipeline's acks
+// check their fence themselves.
+void Ownership::check_epochs_locked() {
+  if (held_.empty()) return;
+  std::string held = "[";
+  for (const auto& [pipeline, h] : held_) {
+    if (held.size() > 1) held += ',';
+    held += "{\"g\":";
+    util::append_json_string(held, h.group);
+    held += ",\"p\":";
+    util::append_json_string(held, pipeline);
+    held += fmt::format(",\"e\":{}}}", h.epoch);
+  }
+  held += ']';
+  auto r = session_->exec(
+      "SELECT h.p FROM jsonb_to_recordset($1::jsonb) AS h(g text, p text, e bigint) WHERE NOT EXISTS "
+      "(SELECT 1 FROM pgtrickle.relay_owners AS o WHERE o.relay_group_id = h.g AND o.pipeline = h.p AND o.epoch = h.e)",
+      {held});
+  if (!r) {
+    drop_session_locked(r.error().message);
+    return;
+  }
+  for (int i = 0; i < r->rows(); ++i) {
+    auto it = held_.find(r->str(i, 0));
+    if (it == held_.end()) continue;
+    log_.error("Another relay took the pipeline (its epoch moved on); this relay gives it up.", {{"pipeline", it->first}});
+    const long long key = it->second.key;
+    held_.erase(it);
+    if (!session_->exec(fmt::format("SELECT pg_advisory_unlock({})", key))) {
+      drop_session_locked("cannot release an ownership lock");
+      return;
+    }
+  }
+}
+
 void Ownership::heartbeat_loop() {
   auto every = std::max(std::chrono::milliseconds(100), lease_timeout_ / 4);
   std::unique_lock lock(mu_);
   while (!stopping_) {
     if (!session_) connect_locked();
-    if (session_ && sync_candidates_locked()) read_locks_locked();
+    if (session_ && sync_candidates_locked() && read_locks_locked() && std::chrono::steady_clock::now() >= next_epoch_check_) {
+      next_epoch_check_ = std::chrono::steady_clock::now() + kEpochCheckEvery;
+      check_epochs_locked();
+    }
     stop_cv_.wait_for(lock, session_ ? every : std::chrono::milliseconds(1000), [&] { return stopping_; });
   }
 }
@@ -193,7 +234,7 @@ std::optional<Fence> Ownership::try_take(const std::string& group, const std::st
     return std::nullopt;
   }
   take_error_.clear();
-  held_[pipeline] = key;
+  held_[pipeline] = {key, group, e->int64(0, 0)};
   return fence(group, pipeline, e->int64(0, 0));
 }
 
@@ -235,7 +276,7 @@ void Ownership::release(const std::string& pipeline) {
   std::lock_guard lock(mu_);
   auto it = held_.find(pipeline);
   if (it == held_.end()) return;
-  long long key = it->second;
+  long long key = it->second.key;
   held_.erase(it);
   if (!session_) return;
   auto r = session_->exec(fmt::format("SELECT pg_advisory_unlock({})", key));
@@ -268,7 +309,7 @@ std::optional<std::string> Ownership::pipeline_to_hand_over() const {
   const int mine = static_cast<int>(held_.size());
   std::optional<std::string> best;
   int best_load = mine - 1;  // a taker must own at least two fewer
-  for (const auto& [pipeline, key] : held_) {
+  for (const auto& [pipeline, unused] : held_) {
     auto c = candidates_.find(pipeline);
     if (c == candidates_.end()) continue;
     auto holders = candidate_holders_.find(candidate_lock_key(c->second, pipeline));

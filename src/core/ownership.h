@@ -97,6 +97,7 @@ class Ownership {
   void heartbeat_loop();
   bool sync_candidates_locked();
   bool read_locks_locked();
+  void check_epochs_locked();
   void note_holder_locked(const std::string& pipeline, long long key);
 
   const std::string url_, worker_id_;
@@ -107,7 +108,14 @@ class Ownership {
   int session_pid_ = 0;
   bool connect_warned_ = false;
   std::string take_error_;  // the last failure to record an epoch, logged once
-  std::map<std::string, long long> held_;          // pipeline -> its ownership lock key
+  struct Held {
+    long long key;  // its ownership lock
+    std::string group;
+    long long epoch;
+  };
+  std::map<std::string, Held> held_;  // the pipelines this relay owns
+  static constexpr auto kEpochCheckEvery = std::chrono::seconds(5);
+  std::chrono::steady_clock::time_point next_epoch_check_{};
   std::map<std::string, std::string> candidates_;  // pipeline -> group: what this relay can run
   std::set<long long> advertised_;                 // candidate locks the session holds
   // The lock table as of the last ping: pipelines owned per relay session, and the sessions that

@@ -478,12 +478,12 @@ class PipelineRunner::Impl {
     return Flow::ok;
   }
 
-  // Every status_interval (and on a lease lost meanwhile): confirm ownership, refresh lag and status.
+  // Every status_interval (and on a lease lost or an epoch taken meanwhile, which the relay's lease
+  // session checks for all its pipelines at once): refresh lag and status.
   Flow status_due() {
     if (!relay_.ownership->holds(config_.name)) return ownership_lost();
     if (Clock::now() < next_status_) return Flow::ok;
     next_status_ = Clock::now() + relay_.status_interval;
-    if (Flow f = confirm_ownership(); f != Flow::ok) return f;
     if (state_ == "degraded") settle_state();
     report_status();
     return Flow::ok;

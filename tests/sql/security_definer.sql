@@ -78,7 +78,7 @@ INSERT INTO audited VALUES
   ('pgtrickle.list_relay_configs()', 'relay', 'SELECT * FROM pgtrickle.list_relay_configs()'),
   ('pgtrickle.delete_relay(text)', 'padmin', 'SELECT pgtrickle.delete_relay(%1$L)'),
   ('pgtrickle.outbox_watermark()', 'relay', 'SELECT pgtrickle.outbox_watermark()'),
-  ('pgtrickle.outbox_watermarks(text[])', 'relay', 'SELECT * FROM pgtrickle.outbox_watermarks(ARRAY[%1$L, ''outbox_'' || %1$L])'),
+  ('pgtrickle.outbox_watermarks(text[],integer)', 'relay', 'SELECT * FROM pgtrickle.outbox_watermarks(ARRAY[%1$L, ''outbox_'' || %1$L])'),
   ('pgtrickle._outbox_enable(text,regclass,integer,text)', 'padmin',
    'SELECT pgtrickle._outbox_enable(%1$L, (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''salaries'')::regclass, 24, ''trigger'')'),
   ('pgtrickle.create_outbox(text,integer)', 'padmin', 'SELECT pgtrickle.create_outbox(%1$L)'),

@@ -43,7 +43,7 @@ INSERT INTO ledger VALUES
   ('pgtrickle._outbox_waiting(text,boolean)', 'relay,admin', 'definer: mark that a reader waits for an outbox (capture then sends a NOTIFY)'),
   ('pgtrickle._outbox_wal_source(text)', 'relay,admin', 'definer: read which table and publication a WAL-captured outbox streams'),
   ('pgtrickle.outbox_watermark()', 'relay,admin', 'definer: number committed outbox rows in commit order'),
-  ('pgtrickle.outbox_watermarks(text[])', 'relay,admin', 'definer: number committed rows of some outboxes in commit order'),
+  ('pgtrickle.outbox_watermarks(text[],integer)', 'relay,admin', 'definer: number committed rows of some outboxes in commit order'),
   ('pgtrickle._outbox_numbered_seq(text)', 'relay,admin', 'read an outbox''s highest commit number'),
   ('pgtrickle._outbox_numbering_unit(text)', 'relay,admin', 'the numbering unit of an outbox (a constant)'),
   ('pgtrickle.run_outbox_retention()', 'relay,admin', 'definer: delete outbox rows older than their retention that every reader has passed'),

@@ -63,7 +63,7 @@ Status CommitNumbering::run_round(const std::map<std::string, std::set<Asker>>& 
     session_pid_ = conn_.backend_pid();
     if (auto p = conn_.prepare("ob_watermarks",
                                "SELECT w.outbox, w.watermark, w.numbered FROM pgtrickle.outbox_watermarks("
-                               "ARRAY(SELECT jsonb_array_elements_text($1::jsonb))) AS w");
+                               "ARRAY(SELECT jsonb_array_elements_text($1::jsonb)), nullif($2::int, 0)) AS w");
         !p) {
       conn_ = pg::Connection();
       return p.error();
@@ -75,7 +75,7 @@ Status CommitNumbering::run_round(const std::map<std::string, std::set<Asker>>& 
     util::append_json_string(names, o);
   }
   names += ']';
-  auto w = conn_.exec_prepared("ob_watermarks", {names});
+  auto w = conn_.exec_prepared("ob_watermarks", {names, std::to_string(listener_pid_.load())});
   if (!w) return w.error();
   {
     std::lock_guard lock(mu_);

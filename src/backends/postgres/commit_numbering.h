@@ -42,6 +42,8 @@ class CommitNumbering {
   Status number(const std::vector<std::string>& outboxes);
   // The server process the rounds run in (0 before the first): its notifications are this relay's.
   int session_pid() const { return session_pid_.load(); }
+  // The relay's listening session, which rounds do not notify (on_numbered tells its readers).
+  void set_listener_pid(int pid) { listener_pid_ = pid; }
 
  private:
   // Waits for a round that began after the outboxes were asked for.
@@ -54,7 +56,7 @@ class CommitNumbering {
   std::mutex mu_;
   std::condition_variable finished_cv_;
   OnNumbered on_numbered_;
-  std::atomic<int> session_pid_{0};
+  std::atomic<int> session_pid_{0}, listener_pid_{0};
   std::map<std::string, std::set<Asker>> asked_;  // for the next round
   std::map<std::string, Result<std::int64_t>> latest_;  // each outbox's result from the last round that had it
   std::uint64_t started_ = 0, finished_ = 0;  // rounds begun and ended

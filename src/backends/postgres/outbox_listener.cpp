@@ -99,6 +99,7 @@ bool OutboxListener::connect() {
   // Its writes (the waiting) need not wait for the disk: outbox_waiters is unlogged.
   if (!c->exec("SET synchronous_commit = off; LISTEN pgtrickle_outbox_new")) return false;
   conn_ = std::move(*c);
+  if (numbering_) numbering_->set_listener_pid(conn_.backend_pid());
   std::lock_guard lock(mu_);
   // A new session has said nothing yet: what readers wait for is recorded again.
   for (auto& [name, o] : outboxes_) o.recorded = false;
