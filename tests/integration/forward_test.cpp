@@ -221,6 +221,35 @@ TEST(Forward, AWaitingRelayIsWokenByWritersAndNoOneIsNotifiedOnceItStops) {
   }, 10s)) << "only the live relay's row is left";
 }
 
+// A transaction that wrote before the relay said it waits, and commits after, notifies no one: the
+// relay numbers that outbox once a second until every transaction running when it began to wait
+// has ended, so the row comes within seconds (the poll interval is ten minutes, and a waiting
+// reader reads on its own only once a minute).
+TEST(Forward, ARowWrittenBeforeTheRelayWaitedAndCommittedAfterComesWithoutANotification) {
+  TestDb db;
+  std::string out = work_dir() + "/late-" + db.name() + ".jsonl";
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("SELECT pgtrickle.set_relay_outbox('t-file', config => '{\"stream_table\": \"t\", \"sink_type\": \"file\", \"path\": \"" +
+          out + "\", \"poll_interval_ms\": 600000}'::jsonb)");
+  auto writer = relay::pg::Connection::open(db.url(), "writer");
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE(writer->exec("BEGIN"));
+  ASSERT_TRUE(writer->exec("INSERT INTO t VALUES (1)"));  // no one waits yet: no notification at commit
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.outbox_waiters WHERE outbox = 'outbox_t'") == 1; }, 15s))
+      << relay.err();
+  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(writer->exec("COMMIT"));
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 1; }, 15s)) << "the late commit arrives\n" << relay.err();
+  // And the relay goes on waiting for the writers' notifications.
+  db.exec("INSERT INTO t VALUES (2)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 2; }, 5s)) << relay.err();
+  auto msgs = json_lines(out);
+  EXPECT_EQ(msgs[0]["payload"]["id"], 1);
+  EXPECT_EQ(msgs[1]["payload"]["id"], 2);
+}
+
 TEST(Forward, KillNineMidStreamThenRestartLosesNothing) {
   TestDb db;
   std::string out = work_dir() + "/kill-" + db.name() + ".jsonl";

@@ -131,6 +131,11 @@ Status OutboxReader::open_stream() {
 }
 
 void OutboxReader::pause() {
+  // Rows wait for the sink now, not for writers: writers need not notify meanwhile.
+  if (waiting_) {
+    subscription_->stop_waiting();
+    waiting_ = false;
+  }
   if (!copy_) return;
   // The stream is cancelled, and what the server sent meanwhile dropped. A stream that ended
   // before the cancel reached the server leaves the request in flight, which could cancel the next
