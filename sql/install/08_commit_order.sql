@@ -201,15 +201,17 @@ END
 $$;
 
 -- The turns of some outboxes' rounds (their numbering units' rows, locked until the transaction
--- ends): waited for. Row locks, not advisory locks, which any login could take and hold. Returns
--- the units that exist (registered outboxes; 'pgstream' once a stream is).
+-- ends): waited for, a second at most. Row locks, not advisory locks, which any login could take
+-- and hold. Returns the units whose turns were taken (of registered outboxes; 'pgstream' once a
+-- stream is).
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_unit_turn(p_units text[])
 RETURNS text[]
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_units text[];
+  v_units   text[];
+  v_timeout text;
 BEGIN
   LOCK TABLE pgtrickle._lock_numbering IN ROW SHARE MODE;
   v_units := ARRAY(SELECT DISTINCT u FROM unnest(p_units) AS u
@@ -219,8 +221,18 @@ BEGIN
   INSERT INTO pgtrickle.outbox_numbered (unit, numbered_to, numbered_seq)
   SELECT u, n.numbered_to, n.numbered_seq FROM unnest(v_units) AS u CROSS JOIN pgtrickle.outbox_numbering AS n
   ON CONFLICT (unit) DO NOTHING;
-  -- In one order, so two rounds of overlapping outboxes cannot wait for each other.
-  PERFORM FROM pgtrickle.outbox_numbered AS u WHERE u.unit = ANY (v_units) ORDER BY u.unit FOR NO KEY UPDATE;
+  -- In one order, so two rounds of overlapping outboxes cannot wait for each other. A round under
+  -- way ends in a moment; a turn held longer (a transaction left open after a round) is not waited
+  -- for: the outboxes whose turns are free are numbered, the others keep the numbers they have.
+  v_timeout := current_setting('lock_timeout');
+  PERFORM set_config('lock_timeout', '1s', true);
+  BEGIN
+    PERFORM FROM pgtrickle.outbox_numbered AS u WHERE u.unit = ANY (v_units) ORDER BY u.unit FOR NO KEY UPDATE;
+  EXCEPTION WHEN lock_not_available THEN
+    v_units := ARRAY(SELECT u.unit FROM pgtrickle.outbox_numbered AS u WHERE u.unit = ANY (v_units)
+                     ORDER BY u.unit FOR NO KEY UPDATE SKIP LOCKED);
+  END;
+  PERFORM set_config('lock_timeout', v_timeout, true);
   RETURN v_units;
 END
 $$;

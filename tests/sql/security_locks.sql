@@ -53,6 +53,18 @@ SELECT assert_eq((SELECT count(*) FROM pgtrickle.outbox_orders AS o JOIN pgtrick
 -- The watermark of one outbox (which waits for a round under way) does not wait for the stranger.
 SET statement_timeout = '10s';
 SELECT assert_eq((SELECT w.watermark FROM pgtrickle.outbox_watermarks(ARRAY['outbox_orders']) AS w) >= :before, true, 'the watermark of one outbox returns');
+-- A pipeline admin's transaction left open after a round holds that outbox's turn: a round of
+-- that outbox and another waits a second at most, then numbers the other one.
+CREATE TABLE public.items (id int PRIMARY KEY);
+SELECT pgtrickle.enable_outbox('public.items');
+SELECT dblink_exec('padmin', 'BEGIN');
+SELECT * FROM dblink('padmin', $q$SELECT count(*) FROM pgtrickle.outbox_watermarks(ARRAY['outbox_orders'])$q$) AS t(n bigint);
+INSERT INTO public.items VALUES (1);
+SELECT w.watermark AS items_wm FROM pgtrickle.outbox_watermarks(ARRAY['outbox_orders', 'outbox_items']) AS w
+WHERE w.outbox = 'outbox_items' \gset
+SELECT assert_eq((SELECT count(*) FROM pgtrickle.outbox_commits AS c WHERE c.outbox = 'outbox_items' AND c.seq <= :items_wm),
+                 1::bigint, 'the free outbox is numbered beside the held one');
+SELECT dblink_exec('padmin', 'ROLLBACK');
 -- Catalog changes by a pipeline admin go through.
 SELECT dblink_exec('padmin', $q$DO $d$ BEGIN PERFORM pgtrickle.set_relay_outbox('orders-out', config => '{"stream_table": "orders", "sink_type": "stdout"}'::jsonb); END $d$$q$);
 SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name = 'orders-out'), 1::bigint, 'set_relay_outbox went through');
