@@ -54,11 +54,15 @@ CREATE SCHEMA IF NOT EXISTS pgtrickle;
 
 -- pgtrickle_relay: what the relay process logs in as (through a LOGIN member role).
 -- pgtrickle_relay_admin: may create, change and delete pipelines, outboxes and inboxes.
+-- pgtrickle_owner: what the functions serving other roles run as (SECURITY DEFINER, owned by it):
+-- no login, no attribute, only the grants of 20_privileges.sql. What needs more (DDL on a user's
+-- table, publications, slots) is done by the installer's few helpers, which take no user text
+-- (SECURITY.md, "Whose rights").
 DO $$
 DECLARE
   r text;
 BEGIN
-  FOREACH r IN ARRAY ARRAY['pgtrickle_relay', 'pgtrickle_relay_admin'] LOOP
+  FOREACH r IN ARRAY ARRAY['pgtrickle_relay', 'pgtrickle_relay_admin', 'pgtrickle_owner'] LOOP
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
       BEGIN
         EXECUTE format('CREATE ROLE %I NOLOGIN', r);
@@ -68,9 +72,36 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
           MESSAGE = format('pgtrickle-relay install: role %s does not exist, and role %s may not create roles', r, current_user),
           HINT = 'A superuser (or a role with CREATEROLE) creates the install''s roles first: '
-                 'CREATE ROLE pgtrickle_relay NOLOGIN; CREATE ROLE pgtrickle_relay_admin NOLOGIN;';
+                 'CREATE ROLE pgtrickle_relay NOLOGIN; CREATE ROLE pgtrickle_relay_admin NOLOGIN; '
+                 'CREATE ROLE pgtrickle_owner NOLOGIN;';
       END;
     END IF;
   END LOOP;
+  -- An installer that is not a superuser gives functions to pgtrickle_owner (ALTER FUNCTION ...
+  -- OWNER TO), which takes membership in it.
+  IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+     AND NOT pg_catalog.pg_has_role(current_user, 'pgtrickle_owner', 'MEMBER') THEN
+    BEGIN
+      EXECUTE format('GRANT pgtrickle_owner TO %I', current_user);
+    EXCEPTION WHEN insufficient_privilege THEN
+      -- The functions then run as the installer, which is no superuser either.
+      RAISE NOTICE USING
+        MESSAGE = format('pgtrickle-relay install: role %s may not make itself a member of role pgtrickle_owner, '
+                         'so the functions serving other roles run as %s', current_user, current_user),
+        HINT = format('For them to run as pgtrickle_owner, which holds less: GRANT pgtrickle_owner TO %I; and install again.',
+                      current_user);
+    END;
+  END IF;
+  -- pgtrickle_owner never holds more than its grants: an earlier role of that name is checked.
+  IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgtrickle_owner'
+               AND (rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls OR rolcanlogin))
+     OR EXISTS (SELECT FROM pg_catalog.pg_auth_members AS m WHERE m.member = 'pgtrickle_owner'::regrole) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = 'pgtrickle-relay install: role pgtrickle_owner has attributes or memberships of its own; '
+                'the functions serving other roles run as it, so it must have none',
+      HINT = 'ALTER ROLE pgtrickle_owner NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS; '
+             'and revoke the roles granted to it. If it is the login you install with (as an earlier SECURITY.md '
+             'suggested), rename that login first: ALTER ROLE pgtrickle_owner RENAME TO relay_installer;';
+  END IF;
 END
 $$;

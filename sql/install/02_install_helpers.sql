@@ -109,11 +109,21 @@ $$;
 -- A schema-qualified name resolves the same for everyone; the relay's role may lack USAGE on the
 -- application's schema, so the relay resolves such names through this (qualified names only: the
 -- pinned search_path holds no application schema).
+-- Found in the catalog, as pgtrickle_owner has no USAGE on the application's schemas either.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_regclass_qualified(p_ref text)
 RETURNS regclass
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
-AS $$ SELECT to_regclass(p_ref) $$;
+AS $$
+DECLARE
+  v_parts text[] := parse_ident(p_ref);
+BEGIN
+  IF cardinality(v_parts) = 2 THEN
+    RETURN pgtrickle._relay_rel(v_parts[1], v_parts[2]);
+  END IF;
+  RETURN to_regclass(p_ref);
+END
+$$;
 
 CREATE OR REPLACE FUNCTION pgtrickle._relay_regclass(p_ref text)
 RETURNS regclass
@@ -128,6 +138,47 @@ EXCEPTION WHEN insufficient_privilege THEN
   RETURN pgtrickle._relay_regclass_qualified(p_ref);
 END
 $$;
+
+-- The role that installed pgtrickle-relay: the owner of this function, which the install makes and
+-- never gives away.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_installer()
+RETURNS oid
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT p.proowner FROM pg_proc AS p WHERE p.oid = 'pgtrickle._relay_installer()'::regprocedure $$;
+
+-- The table p_schema.p_table, found in the catalog: unlike to_regclass, it needs no USAGE on the
+-- schema (pgtrickle_owner, which most of these functions run as, has none on users' schemas).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_rel(p_schema text, p_table text)
+RETURNS regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT c.oid::regclass FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+  WHERE n.nspname = p_schema AND c.relname = p_table
+$$;
+
+-- The SECURITY DEFINER functions that run as the installer, not as pgtrickle_owner (20_privileges.sql):
+-- each does what pgtrickle_owner may not (DDL on a user's table or in the install's schemas, a
+-- publication, a slot, grants) and parses no text a user wrote. Everything else SECURITY DEFINER is
+-- pgtrickle_owner's.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_installer_helpers()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ARRAY[
+  -- outboxes and what they run on captured tables: triggers, render and backfill functions
+  '_outbox_create_tables', '_outbox_drop_objects', '_outbox_attach', '_outbox_detach', '_outbox_revoke_relay_read',
+  '_wal_rows_function_make', '_relay_backfill_create_for', '_relay_backfill_drop_functions',
+  -- publications and slots
+  '_outbox_publication_set', '_wal_publication_set', '_wal_pipeline_forget', '_relay_drop_slots', 'stream_publication',
+  -- pgstream: generated triggers, streams' views, partitions, renamed tables (an event trigger)
+  '_generate', '_drop_generated', 'stream_outbox', '_stream_outbox_drop_unused', 'maintain_partitions', '_table_renamed',
+  -- inbox tables, in the schemas inboxes name
+  '_inbox_create_objects', '_inbox_drop_objects',
+  -- grants on outboxes; WAL rows rendered through each table owner's function
+  '_relay_grant_outboxes', '_wal_render', '_wal_render_table'
+]::text[] $$;
 
 -- Acting on a table through these functions takes what PostgreSQL takes for the same act
 -- (CREATE TRIGGER, GRANT on it): the rights of its owner. Checked for the session's role: the
@@ -182,16 +233,16 @@ AS $$
 DECLARE
   v_owner oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel);
 BEGIN
-  IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
+  IF NOT pg_has_role(pgtrickle._relay_installer(), v_owner, 'USAGE') THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
       MESSAGE = format('cannot %s of table %s: role %s, which installed pgtrickle-relay, does not act for its owner %s',
-                       p_what, p_rel, current_user, v_owner::regrole),
+                       p_what, p_rel, pgtrickle._relay_installer()::regrole, v_owner::regrole),
       HINT = CASE WHEN (SELECT r.rolsuper FROM pg_roles AS r WHERE r.oid = v_owner)
                   THEN format('Its owner is a superuser, whose rights no other role should hold: make the table another role''s '
                               '(ALTER TABLE %s OWNER TO <role>), then GRANT <role> TO %I; or install as a superuser.',
-                              p_rel, current_user)
+                              p_rel, pgtrickle._relay_installer()::regrole::text)
                   ELSE format('A superuser grants the installing role the owner''s rights: GRANT %s TO %I.',
-                              v_owner::regrole, current_user) END;
+                              v_owner::regrole, pgtrickle._relay_installer()::regrole::text) END;
   END IF;
   RETURN v_owner;
 END

@@ -81,7 +81,7 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_slots (
 -- by delete_relay and disable_outbox, with their (the installer's) rights.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_drop_slots(p_pipeline text, p_outbox text)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE

@@ -91,6 +91,8 @@ BEGIN
        AND v_table NOT IN ('outbox_tables', 'outbox_commits', 'outbox_consumer_groups', 'outbox_consumers',
                            'outbox_consumer_leases') THEN
       EXECUTE format('GRANT SELECT ON pgtrickle.%I TO pgtrickle_relay, pgtrickle_relay_admin', v_table);
+      -- pgtrickle_owner numbers and trims outboxes (pg_trickle's too, made by its own functions).
+      EXECUTE format('GRANT SELECT, DELETE ON pgtrickle.%I TO pgtrickle_owner', v_table);
     END IF;
   END LOOP;
 END
@@ -99,7 +101,7 @@ $$;
 -- Creates (or completes) the outbox table and its delta table.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_create_tables(t pgtrickle.outbox_tables)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning   -- no "already exists, skipping" noise on repeated calls
 AS $$
@@ -330,7 +332,7 @@ AS $$ SELECT '_outbox_capture_' || left(md5(p_outbox), 16) $$;
 -- loses those grants.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_attach(t pgtrickle.outbox_tables)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -340,6 +342,7 @@ DECLARE
   v_old_owner oid;
   v_me        oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
 BEGIN
+  PERFORM pgtrickle._relay_require_owner('enable_outbox', v_rel);
   v_owner := pgtrickle._relay_installer_acts_for(v_rel, 'attach the outbox capture');
   SELECT p.proowner INTO v_old_owner FROM pg_proc AS p WHERE p.oid = to_regprocedure(format('pgtrickle.%I()', v_fn));
 
@@ -468,7 +471,7 @@ AS $$ SELECT '_wal_rows_' || left(md5(p_outbox), 16) $$;
 -- _wal_render_table call it). Returns it.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_function_make(p_name text, p_rel regclass)
 RETURNS regprocedure
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -477,6 +480,9 @@ DECLARE
   v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
   v_old   oid;
 BEGIN
+  IF p_name !~ '^_wal_rows_([0-9a-f]{16}|r[0-9]+)$' THEN
+    RAISE EXCEPTION 'pgtrickle-relay: % is not the name of a render function', p_name;
+  END IF;
   v_old := (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = to_regprocedure(v_fn));
   EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I(p_rel pg_catalog.regclass, p_columns pg_catalog.jsonb, p_rows pg_catalog.jsonb) '
                  'RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',

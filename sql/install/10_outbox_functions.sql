@@ -62,7 +62,7 @@ AS $$
   SELECT p_ref IS NOT NULL AND (
        p_ref IN (t.outbox_name, t.source_table)
     OR (t.source_schema IS NOT NULL
-        AND pgtrickle._relay_regclass(p_ref) = to_regclass(format('%I.%I', t.source_schema, t.source_table)))
+        AND pgtrickle._relay_regclass(p_ref) = pgtrickle._relay_rel(t.source_schema, t.source_table))
     OR pgtrickle._relay_regclass(p_ref) = to_regclass(format('pgtrickle.%I', t.outbox_name)))
 $$;
 
@@ -105,7 +105,7 @@ AS $$
     WHERE p.enabled AND r.ref IS NOT NULL),
   outboxes AS MATERIALIZED (
     SELECT t.outbox_name, t.source_table,
-           CASE WHEN t.source_schema IS NOT NULL THEN to_regclass(format('%I.%I', t.source_schema, t.source_table)) END AS source_rel,
+           CASE WHEN t.source_schema IS NOT NULL THEN pgtrickle._relay_rel(t.source_schema, t.source_table) END AS source_rel,
            to_regclass(format('pgtrickle.%I', t.outbox_name)) AS outbox_rel
     FROM pgtrickle.outbox_tables AS t),
   matched AS (   -- as _outbox_ref_matches decides, by equalities the planner can hash
@@ -155,14 +155,55 @@ $$;
 -- resolves the name in the caller's search path, and a SECURITY DEFINER implementation, whose
 -- own search path is fixed, that receives the resolved table.
 
+-- Drops what an outbox's table owned in schema pgtrickle: its capture and render functions, its
+-- outbox and delta tables (the installer's, made by _outbox_create_tables).
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_drop_objects(t pgtrickle.outbox_tables)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_table text;
+BEGIN
+  -- Only tables made by _outbox_create_tables (the catalog's rows are pgtrickle_owner's to write).
+  FOREACH v_table IN ARRAY ARRAY[t.outbox_name, t.delta_table] LOOP
+    IF pgtrickle._relay_rel('pgtrickle', v_table) IS NOT NULL
+       AND (SELECT count(*) FROM pg_attribute AS a
+            WHERE a.attrelid = pgtrickle._relay_rel('pgtrickle', v_table) AND NOT a.attisdropped
+              AND a.attname IN ('payload', 'kind', 'xid', 'is_claim_check', 'outbox_id', 'row_num', 'row_op', 'row_data')) <> 4 THEN
+      RAISE EXCEPTION 'pgtrickle-relay: pgtrickle.% is not an outbox''s table; it is left alone', quote_ident(v_table);
+    END IF;
+  END LOOP;
+  EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I()', pgtrickle._outbox_capture_function(t.outbox_name));
+  EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I(regclass, jsonb, jsonb)', pgtrickle._wal_rows_function(t.outbox_name));
+  EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.outbox_name);
+  IF t.delta_table IS NOT NULL THEN
+    EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.delta_table);
+  END IF;
+END
+$$;
+
+-- The relay's role reads a WAL-captured table only through its owner's render function: a grant
+-- of SELECT made by earlier installs is taken back.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_revoke_relay_read(p_rel regclass)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  EXECUTE format('REVOKE SELECT ON %s FROM pgtrickle_relay', p_rel);
+END
+$$;
+
 -- The capture triggers of a table, removed (disable_outbox; enable_outbox switching to WAL capture).
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_detach(p_rel regclass)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning
 AS $$
 BEGIN
+  PERFORM pgtrickle._relay_require_owner('disable_outbox', p_rel);
   EXECUTE format('DROP TRIGGER IF EXISTS pgtrickle_outbox_insert ON %1$s;
                   DROP TRIGGER IF EXISTS pgtrickle_outbox_update ON %1$s;
                   DROP TRIGGER IF EXISTS pgtrickle_outbox_delete ON %1$s;
@@ -250,7 +291,7 @@ BEGIN
     -- No trigger: the table's publication carries its changes (refused for a table whose UPDATEs
     -- and DELETEs a publication would break).
     PERFORM pgtrickle._outbox_detach(v_rel);
-    PERFORM pgtrickle._relay_publication_create(p_name, v_rel);
+    PERFORM pgtrickle._outbox_publication_set(p_name, v_rel, true);
     -- The relay renders the rows it reads from the WAL as the table's owner (_wal_render).
     PERFORM pgtrickle._wal_rows_make(t);
   ELSE
@@ -383,8 +424,8 @@ BEGIN
       PERFORM pgtrickle._relay_require_owner('disable_outbox', v_rel);
       PERFORM pgtrickle._outbox_detach(v_rel);
       IF t.capture = 'wal' THEN
-        PERFORM pgtrickle._relay_publication_drop(p_name, v_rel, true);
-        EXECUTE format('REVOKE SELECT ON %s FROM pgtrickle_relay', v_rel);   -- granted by earlier installs
+        PERFORM pgtrickle._outbox_publication_set(p_name, v_rel, false);
+        PERFORM pgtrickle._outbox_revoke_relay_read(v_rel);
       END IF;
     END IF;
   END IF;
@@ -394,12 +435,7 @@ BEGIN
     -- Positions in the WAL mean nothing to the outbox a later enable_outbox makes.
     DELETE FROM pgtrickle.relay_offsets WHERE outbox = t.outbox_name;
   END IF;
-  EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I()', pgtrickle._outbox_capture_function(t.outbox_name));
-  EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I(regclass, jsonb, jsonb)', pgtrickle._wal_rows_function(t.outbox_name));
-  EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.outbox_name);
-  IF t.delta_table IS NOT NULL THEN
-    EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.delta_table);
-  END IF;
+  PERFORM pgtrickle._outbox_drop_objects(t);
   DELETE FROM pgtrickle.outbox_commits WHERE outbox = t.outbox_name;
   DELETE FROM pgtrickle.outbox_tables WHERE outbox_name = t.outbox_name;   -- its consumer groups go too
 END
@@ -429,7 +465,7 @@ BEGIN
   IF t.outbox_name IS NOT NULL THEN
     RETURN QUERY SELECT t.outbox_name, t.delta_table,
       coalesce(CASE WHEN t.source_schema IS NOT NULL
-                    THEN pgtrickle._outbox_key_columns(to_regclass(format('%I.%I', t.source_schema, t.source_table))) END,
+                    THEN pgtrickle._outbox_key_columns(pgtrickle._relay_rel(t.source_schema, t.source_table)) END,
                t.key_columns),
       'relay'::text, t.source_table;
     RETURN;
@@ -499,7 +535,7 @@ BEGIN
   IF v_kind IS DISTINCT FROM 'relay' THEN
     RETURN;
   END IF;
-  SELECT to_regclass(format('%I.%I', t.source_schema, t.source_table)) INTO v_rel
+  SELECT pgtrickle._relay_rel(t.source_schema, t.source_table) INTO v_rel
   FROM pgtrickle.outbox_tables AS t WHERE t.outbox_name = v_name AND t.source_schema IS NOT NULL;
   IF v_rel IS NOT NULL THEN
     SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
@@ -696,6 +732,24 @@ CALL pgtrickle._relay_define('drop_publication', $ddl$
   LANGUAGE sql
   AS $fn$ SELECT pgtrickle._relay_publication_drop(p_table, pgtrickle._relay_regclass(p_table), p_if_exists) $fn$;
 $ddl$);
+
+-- The publication of a WAL-captured outbox's table, made (p_make) or dropped for enable_outbox and
+-- disable_outbox, which checked that the session acts for the table's owner (checked again here:
+-- PostgreSQL asks the same of the installer's CREATE PUBLICATION's caller).
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_publication_set(p_name text, p_rel regclass, p_make boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM pgtrickle._relay_require_owner(CASE WHEN p_make THEN 'enable_outbox' ELSE 'disable_outbox' END, p_rel);
+  IF p_make THEN
+    PERFORM pgtrickle._relay_publication_create(p_name, p_rel);
+  ELSE
+    PERFORM pgtrickle._relay_publication_drop(p_name, p_rel, true);
+  END IF;
+END
+$$;
 
 -- How the relay reads an outbox of this install captured from the WAL: the source table and its
 -- publication (no row when the outbox is captured by triggers, or is pg_trickle's).

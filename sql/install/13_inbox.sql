@@ -40,7 +40,7 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('inbox "%s" not found', p_name),
       HINT = format('Create it with SELECT pgtrickle.create_inbox(%L).', p_name);
   END IF;
-  inbox_table := CASE WHEN to_regclass(format('%I.%I', inbox_schema, 'inbox_' || p_name)) IS NOT NULL
+  inbox_table := CASE WHEN pgtrickle._relay_rel(inbox_schema, 'inbox_' || p_name) IS NOT NULL
                       THEN 'inbox_' || p_name ELSE p_name END;
 END
 $$;
@@ -58,8 +58,8 @@ DECLARE
 BEGIN
   SELECT i.inbox_schema, i.inbox_table, i.max_retries, i.retention_hours
     INTO inbox_schema, inbox_table, max_retries, retention_hours FROM pgtrickle._inbox(p_name) AS i;
-  SELECT c.relowner INTO v_owner FROM pg_class AS c WHERE c.oid = to_regclass(format('%I.%I', inbox_schema, inbox_table));
-  IF v_owner IS DISTINCT FROM (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user) THEN
+  SELECT c.relowner INTO v_owner FROM pg_class AS c WHERE c.oid = pgtrickle._relay_rel(inbox_schema, inbox_table);
+  IF v_owner IS DISTINCT FROM pgtrickle._relay_installer() THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
       MESSAGE = format('inbox "%s": table %I.%I belongs to role %s, not to the role that installed pgtrickle-relay, '
                        'so these functions do not touch it', p_name, inbox_schema, inbox_table, coalesce(v_owner::regrole::text, '(none)')),
@@ -68,12 +68,27 @@ BEGIN
 END
 $$;
 
+-- pgtrickle_owner, which the inbox functions run as, reads and marks the rows of an inbox table
+-- (the installer's, in the schema the inbox names).
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_grant_owner(p_schema text, p_table text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT has_schema_privilege('pgtrickle_owner', p_schema, 'USAGE') THEN
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO pgtrickle_owner', p_schema);
+  END IF;
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO pgtrickle_owner', p_schema, p_table);
+END
+$$;
+
 -- p_bare: a new inbox's table is <schema>.<name> rather than <schema>.inbox_<name> (a reverse
 -- pipeline's inbox_table given without the prefix); an existing inbox keeps the table it has.
 DROP FUNCTION IF EXISTS pgtrickle._inbox_create_objects(text);
 CREATE OR REPLACE FUNCTION pgtrickle._inbox_create_objects(p_name text, p_bare boolean DEFAULT false)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning   -- no "already exists, skipping" noise on repeated calls
 AS $$
@@ -82,8 +97,8 @@ DECLARE
   v_table text;
 BEGIN
   SELECT * INTO STRICT c FROM pgtrickle.pgt_inbox_config WHERE inbox_name = p_name;
-  IF to_regclass(format('%I.%I', c.inbox_schema, 'inbox_' || p_name)) IS NOT NULL
-     OR to_regclass(format('%I.%I', c.inbox_schema, p_name)) IS NOT NULL THEN
+  IF pgtrickle._relay_rel(c.inbox_schema, 'inbox_' || p_name) IS NOT NULL
+     OR pgtrickle._relay_rel(c.inbox_schema, p_name) IS NOT NULL THEN
     v_table := (SELECT i.inbox_table FROM pgtrickle._inbox(p_name) AS i);
   ELSE
     v_table := CASE WHEN p_bare THEN p_name ELSE 'inbox_' || p_name END;
@@ -107,6 +122,7 @@ BEGIN
     GRANT SELECT, INSERT ON %1$I.%2$I TO pgtrickle_relay;
     GRANT SELECT, INSERT, UPDATE, DELETE ON %1$I.%2$I TO pgtrickle_relay_admin;
   $ddl$, c.inbox_schema, v_table, pgtrickle._relay_ident(v_table, '_pending_idx', v_table));
+  PERFORM pgtrickle._inbox_grant_owner(c.inbox_schema, v_table);
 
   -- The views read max_retries from the catalog, so changing it there takes effect at once.
   EXECUTE format($ddl$
@@ -188,8 +204,8 @@ AS $fn$
       RAISE NOTICE 'inbox "%" already exists', p_name;   -- its settings stay as they are
     ELSE
       -- A new inbox may take over an existing table (of either name it may have) only for its owner.
-      FOREACH v_existing IN ARRAY ARRAY[to_regclass(format('%I.%I', v_schema, 'inbox_' || p_name)),
-                                        to_regclass(format('%I.%I', v_schema, p_name))] LOOP
+      FOREACH v_existing IN ARRAY ARRAY[pgtrickle._relay_rel(v_schema, 'inbox_' || p_name),
+                                        pgtrickle._relay_rel(v_schema, p_name)] LOOP
         IF v_existing IS NOT NULL THEN
           PERFORM pgtrickle._relay_require_owner(CASE WHEN p_bare THEN 'create_inbox_table' ELSE 'create_inbox' END, v_existing);
         END IF;
@@ -228,6 +244,44 @@ AS $fn$
   SELECT pgtrickle._inbox_create(p_table, p_schema, p_max_retries, '1s', p_with_dead_letter, true, p_retention_hours, true);
 $fn$;
 
+-- Drops an inbox's views and, with p_cascade, its table: only a table with an inbox's columns and
+-- views reading it; a table the inbox took over (not the installer's) only for a session acting
+-- for its owner.
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_drop_objects(p_schema text, p_table text, p_cascade boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_rel  regclass := pgtrickle._relay_rel(p_schema, p_table);
+  v_view regclass;
+  v_part text;
+BEGIN
+  IF v_rel IS NULL THEN
+    RETURN;
+  END IF;
+  IF (SELECT count(*) FROM pg_attribute AS a
+      WHERE a.attrelid = v_rel AND a.attname IN ('event_id', 'payload', 'received_at', 'processed_at', 'retry_count')
+        AND NOT a.attisdropped) <> 5 THEN
+    RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+      MESSAGE = format('drop_inbox: %s is not an inbox''s table (it lacks an inbox''s columns); it is left alone', v_rel);
+  END IF;
+  FOREACH v_part IN ARRAY ARRAY['_pending', '_dlq', '_stats'] LOOP
+    v_view := pgtrickle._relay_rel(p_schema, p_table || v_part);
+    IF v_view IS NOT NULL AND EXISTS (SELECT FROM pg_rewrite AS r JOIN pg_depend AS d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                                      WHERE r.ev_class = v_view AND d.refobjid = v_rel) THEN
+      EXECUTE format('DROP VIEW %s', v_view);
+    END IF;
+  END LOOP;
+  IF p_cascade THEN
+    IF (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel) <> pgtrickle._relay_installer() THEN
+      PERFORM pgtrickle._relay_require_owner('drop_inbox', v_rel);
+    END IF;
+    EXECUTE format('DROP TABLE %s CASCADE', v_rel);
+  END IF;
+END
+$$;
+
 CALL pgtrickle._relay_define('drop_inbox', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.drop_inbox(p_name text, p_if_exists boolean DEFAULT false, p_cascade boolean DEFAULT false)
   RETURNS void
@@ -237,7 +291,6 @@ CALL pgtrickle._relay_define('drop_inbox', $ddl$
   DECLARE
     v_schema text;
     v_table  text;
-    v_view   text;
   BEGIN
     PERFORM pgtrickle._relay_lock_catalog();
     IF NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_inbox_config WHERE inbox_name = p_name) THEN
@@ -247,18 +300,9 @@ CALL pgtrickle._relay_define('drop_inbox', $ddl$
       END IF;
     END IF;
     SELECT i.inbox_schema, i.inbox_table INTO v_schema, v_table FROM pgtrickle._inbox(p_name) AS i;
-    FOREACH v_view IN ARRAY ARRAY['_pending', '_dlq', '_stats'] LOOP
-      EXECUTE format('DROP VIEW IF EXISTS %I.%I', v_schema, v_table || v_view);
-    END LOOP;
+    PERFORM pgtrickle._inbox_drop_objects(v_schema, v_table, coalesce(p_cascade, false));
     DELETE FROM pgtrickle.pgt_inbox_config WHERE inbox_name = p_name;
-    IF coalesce(p_cascade, false) THEN
-      -- A table the inbox took over (not one it created) is dropped only for its owner.
-      IF (SELECT c.relowner::regrole::text FROM pg_class AS c WHERE c.oid = to_regclass(format('%I.%I', v_schema, v_table)))
-         <> quote_ident(current_user) THEN
-        PERFORM pgtrickle._relay_require_owner('drop_inbox', format('%I.%I', v_schema, v_table)::regclass);
-      END IF;
-      EXECUTE format('DROP TABLE IF EXISTS %I.%I CASCADE', v_schema, v_table);
-    ELSE
+    IF NOT coalesce(p_cascade, false) THEN
       RAISE NOTICE 'table %.% is kept; drop_inbox(%, p_cascade => true) drops it too',
         quote_ident(v_schema), quote_ident(v_table), quote_literal(p_name);
     END IF;

@@ -94,7 +94,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_create_for(p_function text, p_pipeline text, p_outbox text, p_rel regclass,
                                                                 p_where text, p_next oid[])
 RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -122,6 +122,11 @@ BEGIN
                     'to start over, SELECT pgtrickle.cancel_backfill(%L) first.', p_pipeline, p_pipeline);
   END IF;
   v_owner := pgtrickle._relay_installer_acts_for(v_rel, 'make the function a backfill reads');
+  -- A condition becomes code run as the table's owner: only the session of a role acting for that
+  -- owner may give one (checked here too, whoever calls this).
+  IF nullif(btrim(p_where), '') IS NOT NULL THEN
+    PERFORM pgtrickle._relay_require_owner(p_function || ' with a "where" condition (it runs as the table''s owner)', v_rel);
+  END IF;
 
   INSERT INTO pgtrickle.relay_backfills (pipeline, outbox, source_schema, source_table, key_columns, where_clause, source_oid, next_tables)
   SELECT p_pipeline, p_outbox, n.nspname, c.relname, v_keys, nullif(btrim(p_where), ''), c.oid, coalesce(p_next, '{}')
@@ -173,7 +178,7 @@ $$;
 -- Drops the chunk functions of backfills that are no longer under way.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_drop_functions(p_pipeline text)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

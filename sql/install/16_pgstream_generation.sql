@@ -96,7 +96,7 @@ AS $$ SELECT '_emit' || substr(p_function, length('_publish') + 1) $$;
 -- recorded function), then the recorded functions, by oid. Nothing else.
 CREATE OR REPLACE FUNCTION pgstream._drop_generated(g pgstream.generated, p_rel regclass)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -109,6 +109,7 @@ BEGIN
   END IF;
   FOREACH v_fn IN ARRAY ARRAY(SELECT p.oid::regprocedure FROM pg_proc AS p
                               WHERE p.oid IN (g.trigger_fn, g.emit_fn) AND p.pronamespace = 'pgstream'::regnamespace
+                                AND p.proname ~ '^_(publish|emit)_after_'
                                 AND NOT EXISTS (SELECT FROM pg_trigger AS t WHERE t.tgfoid = p.oid)) LOOP
     EXECUTE format('DROP FUNCTION %s', v_fn);
   END LOOP;
@@ -128,7 +129,7 @@ $$;
 -- to and runs as the table's owner; no comment holds a name, key or expression.
 CREATE OR REPLACE FUNCTION pgstream._generate(p_table oid, p_operation text, p_key text)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning
 AS $$

@@ -80,7 +80,7 @@ $$;
 -- round, and are made again, with their events, by the next pipeline that reads them.
 CREATE OR REPLACE FUNCTION pgstream._stream_outbox_drop_unused(p_outbox text)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

@@ -254,7 +254,7 @@ BEGIN
       v_schemas := array_append(v_schemas, p.schema_exact);
       CONTINUE;
     END IF;
-    v_rel := to_regclass(format('%I.%I', p.schema_exact, p.table_exact));
+    v_rel := pgtrickle._relay_rel(p.schema_exact, p.table_exact);
     IF v_rel IS NULL THEN
       PERFORM pgtrickle._relay_config_error(p_pipeline, format(
         'source key "tables": table %I.%I does not exist; create it first, or capture it by a pattern (such as "%s.*")',
@@ -297,7 +297,7 @@ BEGIN
           '(PostgreSQL would refuse the table''s UPDATEs and DELETEs)', v_rel, v_problem));
       END IF;
     END IF;
-    v_named := v_named || jsonb_build_object('rel', v_rel::oid, 'where', to_jsonb(v_where), 'columns', e -> 'columns',
+    v_named := v_named || jsonb_build_object('rel', v_rel::oid, 'where', to_jsonb(v_where), 'where_text', e -> 'where', 'columns', e -> 'columns',
                                              'ident', to_jsonb(v_ident));
   END LOOP;
   IF cardinality(v_refused) > 0 THEN
@@ -326,12 +326,10 @@ BEGIN
     END IF;
     CONTINUE WHEN v_rel::oid = ANY (v_done);
     v_done := v_done || v_rel::oid;
-    v_clauses := v_clauses || concat_ws(' ', v_rel::text,
-      (SELECT '(' || string_agg(quote_ident(c), ', ') || ')' FROM jsonb_array_elements_text(nullif(t -> 'columns', 'null')) AS c),
-      CASE WHEN t -> 'where' <> 'null' THEN 'WHERE (' || (t ->> 'where') || ')' END);
+    v_clauses := v_clauses || jsonb_build_object('rel', v_rel::oid, 'columns', t -> 'columns', 'where', t -> 'where_text')::text;
   END LOOP;
-  PERFORM pgtrickle._wal_publication_set(v_pub, (SELECT 'TABLES IN SCHEMA ' || string_agg(quote_ident(s), ', ') FROM unnest(v_schemas) AS s));
-  PERFORM pgtrickle._wal_publication_set(v_pub || 't', 'TABLE ' || nullif(array_to_string(v_clauses, ', '), ''));
+  PERFORM pgtrickle._wal_publication_set(v_pub, v_schemas, NULL);
+  PERFORM pgtrickle._wal_publication_set(v_pub || 't', NULL, (SELECT jsonb_agg(c::jsonb) FROM unnest(v_clauses) AS c));
   -- An UPDATE's or DELETE's row is filtered by its replica identity: a filter reading another
   -- column would make PostgreSQL refuse them.
   FOR t IN SELECT x FROM jsonb_array_elements(v_named) AS x WHERE x -> 'where' <> 'null' LOOP
@@ -366,22 +364,57 @@ LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$ SELECT pgtrickle._wal_pipeline_prepare(p_pipeline, 'file:' || p_group, p_source) $$;
 
--- Makes publication p_pub publish exactly p_what ("TABLES IN SCHEMA a, b", "TABLE t (c) WHERE
--- (...), u"; NULL: nothing). A publication is never dropped and made again while a slot may read
--- it: the server reads a publication as of each change's time, and one made after a change
--- cannot be read for it.
-CREATE OR REPLACE FUNCTION pgtrickle._wal_publication_set(p_pub text, p_what text)
+-- Sets what a WAL pipeline's publication p_pub (named by _wal_publication_name) publishes: the
+-- schemas p_schemas whole, or the tables p_tables ([{"rel": oid, "columns": [name], "where":
+-- condition}]); neither: nothing. The installer's CREATE/ALTER PUBLICATION holds names quoted
+-- here and conditions only as _relay_expression_checked writes them again, whatever it is given.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_publication_set(p_pub text, p_schemas text[], p_tables jsonb)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_gone text;
+  v_what    text;
+  v_clauses text[] := '{}';
+  v_gone    text;
+  v_rel     regclass;
+  v_where   text;
+  v_problem text;
+  t         jsonb;
 BEGIN
+  IF p_pub !~ '^pgtrickle_w[0-9a-f]{20}t?$' THEN
+    RAISE EXCEPTION 'pgtrickle-relay: % is not the name of a WAL pipeline''s publication', p_pub;
+  END IF;
+  IF cardinality(p_schemas) > 0 THEN
+    v_what := 'TABLES IN SCHEMA ' || (SELECT string_agg(quote_ident(x), ', ') FROM unnest(p_schemas) AS x);
+  END IF;
+  FOR t IN SELECT x FROM jsonb_array_elements(coalesce(p_tables, '[]')) AS x LOOP
+    v_rel := (SELECT c.oid FROM pg_class AS c WHERE c.oid = (t ->> 'rel')::oid AND c.relkind IN ('r', 'p'));
+    IF v_rel IS NULL THEN
+      RAISE EXCEPTION 'pgtrickle-relay: no table of oid % to publish', t ->> 'rel';
+    END IF;
+    v_where := NULL;
+    IF t ->> 'where' IS NOT NULL THEN
+      SELECT x.expression, x.problem INTO v_where, v_problem FROM pgtrickle._relay_expression_checked(t ->> 'where', v_rel, NULL) AS x;
+      IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+          MESSAGE = format('the row filter of %s is not taken: %s', v_rel, v_problem);
+      END IF;
+    END IF;
+    v_clauses := v_clauses || concat_ws(' ', v_rel::text,
+      (SELECT '(' || string_agg(quote_ident(a.attname), ', ' ORDER BY c.n) || ')'
+       FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(t -> 'columns') = 'array' THEN t -> 'columns' END) WITH ORDINALITY AS c(name, n)
+       JOIN pg_attribute AS a ON a.attrelid = v_rel AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped),
+      'WHERE (' || v_where || ')');
+  END LOOP;
+  IF cardinality(v_clauses) > 0 THEN
+    v_what := 'TABLE ' || array_to_string(v_clauses, ', ');
+  END IF;
+
   IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = p_pub) THEN
-    EXECUTE format('CREATE PUBLICATION %I %s WITH (publish_via_partition_root = true)', p_pub, coalesce('FOR ' || p_what, ''));
-  ELSIF p_what IS NOT NULL THEN
-    EXECUTE format('ALTER PUBLICATION %I SET %s', p_pub, p_what);
+    EXECUTE format('CREATE PUBLICATION %I %s WITH (publish_via_partition_root = true)', p_pub, coalesce('FOR ' || v_what, ''));
+  ELSIF v_what IS NOT NULL THEN
+    EXECUTE format('ALTER PUBLICATION %I SET %s', p_pub, v_what);
   ELSE
     FOR v_gone IN SELECT format('TABLES IN SCHEMA %I', n.nspname) FROM pg_publication_namespace AS x
                   JOIN pg_publication AS p ON p.oid = x.pnpubid JOIN pg_namespace AS n ON n.oid = x.pnnspid WHERE p.pubname = p_pub
@@ -393,6 +426,7 @@ BEGIN
   END IF;
 END
 $$;
+DROP FUNCTION IF EXISTS pgtrickle._wal_publication_set(text, text);
 DROP FUNCTION IF EXISTS pgtrickle._wal_publication_set(text, text[], regclass[]);
 
 -- The publications a pipeline's slot streams: its own (the patterns' schemas), and the one of
@@ -577,7 +611,7 @@ DROP FUNCTION IF EXISTS pgtrickle._wal_pipeline_tables(text);
 -- Drops the publications of a pipeline (every origin): delete_relay.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_forget(p_pipeline text)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE
@@ -630,7 +664,7 @@ BEGIN
   FROM pgtrickle._wal_published_tables(w.publication) AS m;
   IF nullif(btrim(p_table), '') IS NOT NULL THEN
     SELECT * INTO p FROM pgtrickle._wal_pattern(p_pipeline, to_jsonb(p_table), 'tables');
-    v_rel := CASE WHEN NOT p.wildcard THEN to_regclass(format('%I.%I', p.schema_exact, p.table_exact)) END;
+    v_rel := CASE WHEN NOT p.wildcard THEN pgtrickle._relay_rel(p.schema_exact, p.table_exact) END;
     IF v_rel IS NULL OR NOT v_rel::oid = ANY (coalesce(v_rels, '{}')) THEN
       RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
         MESSAGE = format('%s: "%s" is not a table pipeline "%s" captures now with a key to read it by', p_function, p_table, p_pipeline),

@@ -8,6 +8,42 @@
 -- extension only receive grants; their other privileges stay as the extension set them.
 -- ============================================================================================
 
+-- pgtrickle_owner makes no DDL: its functions do none, and should its code ever be subverted, it
+-- must not turn one of them SECURITY INVOKER or give it a search path of its choosing (a superuser
+-- calling it would run what it chose), nor leave a temporary object in a caller's session. An event
+-- trigger refuses every DDL command made as pgtrickle_owner (or a login inheriting its rights), but
+-- the installer's. Event triggers are a superuser's to make: an install by another role goes
+-- without (that role owns the functions itself: nothing less to guard).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_owner_makes_no_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  -- Run as whoever makes the DDL: the installer's oid is read only for a role holding
+  -- pgtrickle_owner's rights (which include USAGE on schema pgtrickle).
+  IF NOT pg_has_role(current_user, 'pgtrickle_owner', 'USAGE')
+     OR (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
+    RETURN;
+  END IF;
+  IF (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user) <> pgtrickle._relay_installer() THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%s refused: role %s holds the rights of pgtrickle_owner, which the functions of pgtrickle-relay run as, '
+                       'and makes no DDL', tg_tag, current_user),
+      HINT = 'Make schema changes as another role; pgtrickle_owner is no role to log in as or to grant.';
+  END IF;
+END
+$$;
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'pgtrickle_owner_makes_no_ddl')
+     AND (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
+    CREATE EVENT TRIGGER pgtrickle_owner_makes_no_ddl ON ddl_command_start
+      EXECUTE FUNCTION pgtrickle._relay_owner_makes_no_ddl();
+  END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_grant_existing()
 RETURNS void
 LANGUAGE plpgsql
@@ -58,11 +94,12 @@ DECLARE
 BEGIN
   FOR v_name IN SELECT inbox_name FROM pgtrickle.pgt_inbox_config LOOP
     SELECT i.inbox_schema, i.inbox_table INTO v_schema, v_table FROM pgtrickle._inbox(v_name) AS i;
-    CONTINUE WHEN to_regclass(format('%I.%I', v_schema, v_table)) IS NULL;
+    CONTINUE WHEN pgtrickle._relay_rel(v_schema, v_table) IS NULL;
     EXECUTE format('GRANT SELECT, INSERT ON %I.%I TO pgtrickle_relay', v_schema, v_table);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO pgtrickle_relay_admin', v_schema, v_table);
+    PERFORM pgtrickle._inbox_grant_owner(v_schema, v_table);
     FOREACH v_view IN ARRAY ARRAY['_pending', '_dlq', '_stats'] LOOP
-      IF to_regclass(format('%I.%I', v_schema, v_table || v_view)) IS NOT NULL THEN
+      IF pgtrickle._relay_rel(v_schema, v_table || v_view) IS NOT NULL THEN
         EXECUTE format('GRANT SELECT ON %I.%I TO pgtrickle_relay, pgtrickle_relay_admin', v_schema, v_table || v_view);
       END IF;
     END LOOP;
@@ -211,6 +248,89 @@ BEGIN
       EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO pgtrickle_relay, pgtrickle_relay_admin', f.signature);
     END IF;
   END LOOP;
+END
+$$;
+
+-- ============================================================================================
+-- pgtrickle_owner: the functions serving other roles run as it
+--
+-- Every SECURITY DEFINER function of the install belongs to pgtrickle_owner, a role with no login,
+-- no attribute and only these grants: it reads and writes the catalog and the outboxes, and calls
+-- the install's functions. Should a user's text ever slip into code it runs, that code gets no
+-- more than this: not the installer's rights (a superuser's, on most installs), not another table
+-- owner's. The installer keeps its schemas and tables (so pgtrickle_owner can neither make objects
+-- beside its functions nor put code on the tables others write), the functions a table owner's
+-- capture runs, and the helpers listed below, which do what needs more than pgtrickle_owner has
+-- (DDL on users' tables and in schema pgtrickle, publications, slots, event-trigger work) and take
+-- no text they parse: names are quoted, oids resolved, conditions read again by the grammar
+-- (_relay_expression_checked). tests/sql/security_definer.sql holds both lists to account.
+-- ============================================================================================
+DO $$
+DECLARE
+  -- SECURITY DEFINER helpers that stay the installer's.
+  v_installer_functions text[] := pgtrickle._relay_installer_helpers();
+  v_generated CONSTANT text := '^(_outbox_capture_[0-9a-f]{16}|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_backfill_rows_[0-9]+|_publish_after_.*|_emit_after_.*)$';
+  v_me      oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
+  -- An installer that is neither a superuser nor a member of pgtrickle_owner keeps them (01).
+  v_separate boolean := (SELECT r.rolsuper FROM pg_roles AS r WHERE r.oid = v_me) OR pg_has_role(v_me, 'pgtrickle_owner', 'MEMBER');
+  o record;
+BEGIN
+  GRANT USAGE ON SCHEMA pgtrickle, pgstream TO pgtrickle_owner;
+  -- A role given a function must have CREATE on its schema: for this block alone.
+  GRANT CREATE ON SCHEMA pgtrickle, pgstream TO pgtrickle_owner;
+  -- Tables, views and sequences of both schemas, the install's and those made later by the
+  -- installer's helpers (outboxes, streams' views, partitions), as default privileges.
+  FOR o IN
+    SELECT c.oid::regclass AS rel, c.relkind
+    FROM pg_class AS c
+    WHERE c.relnamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace) AND c.relkind IN ('r', 'p', 'v', 'S')
+      AND NOT EXISTS (SELECT 1 FROM pg_depend AS d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+  LOOP
+    BEGIN
+      -- Revoked first: the grant lands after the others', as on a first install.
+      EXECUTE format('REVOKE ALL ON %s FROM pgtrickle_owner', o.rel);
+      EXECUTE format(CASE o.relkind WHEN 'S' THEN 'GRANT USAGE, SELECT, UPDATE ON SEQUENCE %s TO pgtrickle_owner'
+                                    WHEN 'v' THEN 'GRANT SELECT ON %s TO pgtrickle_owner'
+                                    ELSE 'GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO pgtrickle_owner' END, o.rel);
+    EXCEPTION WHEN insufficient_privilege THEN
+      NULL;   -- another role's table (pg_trickle's outboxes): its owner grants what is needed
+    END;
+  END LOOP;
+  ALTER DEFAULT PRIVILEGES IN SCHEMA pgtrickle, pgstream GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO pgtrickle_owner;
+  ALTER DEFAULT PRIVILEGES IN SCHEMA pgtrickle, pgstream GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO pgtrickle_owner;
+  -- pg_trickle's own catalog, which the relay's functions read and write as pg_trickle's functions do.
+  FOR o IN
+    SELECT c.oid::regclass AS rel
+    FROM pg_class AS c
+    WHERE c.relnamespace = 'pgtrickle'::regnamespace AND c.relkind IN ('r', 'p')
+      AND EXISTS (SELECT 1 FROM pg_depend AS d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+  LOOP
+    BEGIN
+      EXECUTE format('REVOKE ALL ON %s FROM pgtrickle_owner', o.rel);
+      EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO pgtrickle_owner', o.rel);
+    EXCEPTION WHEN insufficient_privilege THEN
+      NULL;
+    END;
+  END LOOP;
+
+  FOR o IN
+    SELECT p.oid::regprocedure AS signature, p.proname::text AS name, p.prosecdef AS definer, p.proowner AS owner,
+           CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind
+    FROM pg_proc AS p
+    WHERE p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace) AND p.proname !~ v_generated
+      AND NOT EXISTS (SELECT 1 FROM pg_depend AS d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    IF o.definer AND NOT o.name = ANY (v_installer_functions) AND v_separate THEN
+      EXECUTE format('ALTER %s %s OWNER TO pgtrickle_owner', o.kind, o.signature);
+      CONTINUE;
+    ELSIF o.owner <> v_me THEN
+      -- A helper an earlier install gave away comes back.
+      EXECUTE format('ALTER %s %s OWNER TO %I', o.kind, o.signature, current_user);
+    END IF;
+    EXECUTE format('REVOKE ALL ON %s %s FROM pgtrickle_owner', o.kind, o.signature);
+    EXECUTE format('GRANT EXECUTE ON %s %s TO pgtrickle_owner', o.kind, o.signature);
+  END LOOP;
+  REVOKE CREATE ON SCHEMA pgtrickle, pgstream FROM pgtrickle_owner;
 END
 $$;
 

@@ -20,6 +20,10 @@ CREATE ROLE :"stranger" LOGIN;
 CREATE ROLE :"padmin" LOGIN IN ROLE pgtrickle_relay_admin;
 CREATE ROLE :"relay" LOGIN IN ROLE pgtrickle_relay;
 CREATE ROLE :"victim" LOGIN;
+-- A login of pgtrickle_owner: what the code running as it could do, were a user's text ever to slip
+-- into it (the installer's helpers must give it nothing more).
+SELECT current_database() || '_owner' AS owner \gset
+CREATE ROLE :"owner" LOGIN IN ROLE pgtrickle_owner;
 CREATE SCHEMA trap AUTHORIZATION :"padmin";
 GRANT USAGE, CREATE ON SCHEMA trap TO :"relay";
 CREATE SCHEMA vschema AUTHORIZATION :"victim";
@@ -58,8 +62,9 @@ SELECT pgtrickle.enable_outbox('trap.wt');
 SELECT pgtrickle.set_relay_outbox('wt-out', config => '{"stream_table": "trap.wt", "sink_type": "stdout"}');
 
 CREATE TEMP TABLE audited (fn text NOT NULL, caller text NOT NULL, attack text NOT NULL, PRIMARY KEY (fn, attack));
--- fn: the function's signature; caller: 'relay' or 'padmin' (the least role that may call it; a
--- trigger function: the role whose writes fire it); attack: statements with %1$L for a hostile name.
+-- fn: the function's signature; caller: 'relay', 'padmin' or 'owner' (the least role that may call
+-- it: 'owner' for the installer's helpers, which only pgtrickle_owner's functions call; a trigger
+-- function: the role whose writes fire it); attack: statements with %1$L for a hostile name.
 INSERT INTO audited VALUES
   ('pgtrickle._relay_regclass_qualified(text)', 'relay', 'SELECT pgtrickle._relay_regclass_qualified(%1$L)'),
   ('pgtrickle.relay_normalize_config(text,jsonb,text)', 'relay',
@@ -149,6 +154,39 @@ INSERT INTO audited VALUES
   -- trigger's WHEN, which the installer's CREATE TRIGGER parses.
   ('pgstream._subscription_sync()', 'victim',
    'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause) VALUES (%1$L, 9, ''INSERT'', ''vschema'', ''salaries'', ''new.id > 0'')'),
+  -- The installer's helpers (pgtrickle._relay_installer_helpers()), called as pgtrickle_owner's
+  -- subverted code would call them: names stay names, conditions are read again by the grammar,
+  -- and what acts on a table asks the session for its owner's rights.
+  ('pgtrickle._outbox_create_tables(pgtrickle.outbox_tables)', 'owner',
+   'SELECT pgtrickle._outbox_create_tables(jsonb_populate_record(NULL::pgtrickle.outbox_tables, jsonb_build_object(''outbox_name'', %1$L, ''delta_table'', %1$L || ''d'')))'),
+  ('pgtrickle._outbox_drop_objects(pgtrickle.outbox_tables)', 'owner',
+   'SELECT pgtrickle._outbox_drop_objects(jsonb_populate_record(NULL::pgtrickle.outbox_tables, jsonb_build_object(''outbox_name'', %1$L, ''delta_table'', %1$L)))'),
+  ('pgtrickle._outbox_attach(pgtrickle.outbox_tables)', 'owner',
+   'SELECT pgtrickle._outbox_attach(jsonb_populate_record(NULL::pgtrickle.outbox_tables, jsonb_build_object(''outbox_name'', %1$L, ''source_schema'', ''trap'', ''source_table'', ''wt'', ''delta_table'', %1$L, ''inline_threshold_rows'', 1)))'),
+  ('pgtrickle._outbox_detach(regclass)', 'owner', 'SELECT pgtrickle._outbox_detach((SELECT c.oid FROM pg_class AS c WHERE c.relname = ''salaries'')::regclass)'),
+  ('pgtrickle._outbox_revoke_relay_read(regclass)', 'owner',
+   'SELECT pgtrickle._outbox_revoke_relay_read((SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt'')::regclass)'),
+  ('pgtrickle._wal_rows_function_make(text,regclass)', 'owner',
+   'SELECT pgtrickle._wal_rows_function_make(%1$L, (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt'')::regclass)'),
+  ('pgtrickle._relay_backfill_create_for(text,text,text,regclass,text,oid[])', 'owner',
+   'SELECT pgtrickle._relay_backfill_create_for(%1$L, %1$L, ''outbox_wt'', (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt'')::regclass, %1$L, NULL)'),
+  ('pgtrickle._relay_backfill_drop_functions(text)', 'owner', 'SELECT pgtrickle._relay_backfill_drop_functions(%1$L)'),
+  ('pgtrickle._outbox_publication_set(text,regclass,boolean)', 'owner',
+   'SELECT pgtrickle._outbox_publication_set(%1$L, (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt'')::regclass, true)'),
+  ('pgtrickle._wal_publication_set(text,text[],jsonb)', 'owner',
+   'SELECT pgtrickle._wal_publication_set(''pgtrickle_w'' || left(md5(%1$L), 20) || ''t'', NULL, jsonb_build_array(jsonb_build_object(''rel'', (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt''), ''columns'', jsonb_build_array(''id'', %1$L), ''where'', %1$L)))'),
+  ('pgtrickle._wal_publication_set(text,text[],jsonb)', 'owner',
+   'SELECT pgtrickle._wal_publication_set(%1$L, ARRAY[%1$L], NULL)'),
+  ('pgtrickle._wal_pipeline_forget(text)', 'owner', 'SELECT pgtrickle._wal_pipeline_forget(%1$L)'),
+  ('pgtrickle._relay_drop_slots(text,text)', 'owner', 'SELECT pgtrickle._relay_drop_slots(%1$L, %1$L)'),
+  ('pgstream._generate(oid,text,text)', 'owner', 'SELECT pgstream._generate((SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt''), ''INSERT'', %1$L)'),
+  ('pgstream._drop_generated(pgstream.generated,regclass)', 'owner',
+   'SELECT pgstream._drop_generated(jsonb_populate_record(NULL::pgstream.generated, jsonb_build_object(''table_oid'', 1, ''operation'', %1$L)), NULL)'),
+  ('pgstream._stream_outbox_drop_unused(text)', 'owner', 'SELECT pgstream._stream_outbox_drop_unused(%1$L)'),
+  ('pgtrickle._inbox_create_objects(text,boolean)', 'owner', 'SELECT pgtrickle._inbox_create_objects(%1$L, false)'),
+  ('pgtrickle._inbox_drop_objects(text,text,boolean)', 'owner', 'SELECT pgtrickle._inbox_drop_objects(''trap'', %1$L, true)'),
+  -- Fired by any login's DDL (it runs as that login): refuses pgtrickle_owner's.
+  ('pgtrickle._relay_owner_makes_no_ddl()', 'padmin', 'CREATE TABLE IF NOT EXISTS trap.ddl (id int) -- %1$s'),
   ('pgstream._subscription_sync()', 'padmin',
    'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause, payload_extensions) '
    'VALUES (md5(%1$L || clock_timestamp()), 9, ''INSERT'', ''trap'', ''wt'', %1$L, jsonb_build_array(jsonb_build_object(''json_path'', ''x'', ''expression'', %1$L)))');
@@ -158,10 +196,31 @@ BEGIN
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
                      WHERE p.prosecdef AND ((p.pronamespace = 'pgtrickle'::regnamespace
                                              AND p.proname !~ '^_outbox_capture_' AND p.proname !~ '^_backfill_rows_'
-                                             AND p.proname !~ '^_wal_rows_')
+                                             AND p.proname !~ '^_wal_rows_([0-9a-f]{16}|r[0-9]+)$')
                                             OR (p.pronamespace = 'pgstream'::regnamespace AND p.proname !~ '^_(publish|emit)_after_'))),
-                    (SELECT array_agg(f ORDER BY f COLLATE "C") FROM (SELECT DISTINCT fn AS f FROM audited) AS d),
+                    (SELECT array_agg(f ORDER BY f COLLATE "C")
+                     FROM (SELECT DISTINCT a.fn AS f FROM audited AS a JOIN pg_proc AS p ON p.oid = a.fn::regprocedure
+                           WHERE p.prosecdef) AS d),
                     'the SECURITY DEFINER functions are exactly the audited ones');
+  -- The functions serving other roles are pgtrickle_owner's; only the installer's listed helpers,
+  -- which take no text they parse, run with the installer's rights; pgtrickle_owner holds nothing
+  -- but its grants.
+  PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text || ' owned by ' || p.proowner::regrole::text
+                                      ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
+                     WHERE p.prosecdef AND p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
+                       AND p.proname !~ '^(_outbox_capture_[0-9a-f]{16}|_backfill_rows_[0-9]+|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_publish_after_.*|_emit_after_.*)$'
+                       AND p.proowner <> CASE WHEN p.proname = ANY (pgtrickle._relay_installer_helpers()) THEN pgtrickle._relay_installer()
+                                              ELSE 'pgtrickle_owner'::regrole END),
+                    NULL::text[], 'SECURITY DEFINER functions run as other than pgtrickle_owner, but the installer''s helpers');
+  PERFORM assert_eq((SELECT array_agg(DISTINCT p.proname::text) FROM pg_proc AS p
+                     WHERE p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace) AND p.prosecdef
+                       AND p.proname = ANY (pgtrickle._relay_installer_helpers())),
+                    (SELECT array_agg(DISTINCT h) FROM unnest(pgtrickle._relay_installer_helpers()) AS h),
+                    'every listed helper exists and is SECURITY DEFINER');
+  ASSERT (SELECT NOT (rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls OR rolcanlogin)
+          FROM pg_roles WHERE rolname = 'pgtrickle_owner'), 'pgtrickle_owner has no attribute';
+  PERFORM assert_eq((SELECT count(*) FROM pg_auth_members WHERE member = 'pgtrickle_owner'::regrole), 0::bigint,
+                    'pgtrickle_owner is a member of no role');
   -- Event triggers run with their function's owner's rights on any role's DDL.
   PERFORM assert_eq((SELECT array_agg(e.evtfoid::regprocedure::text ORDER BY e.evtfoid::regprocedure::text COLLATE "C")
                      FROM pg_event_trigger AS e JOIN pg_proc AS p ON p.oid = e.evtfoid
@@ -170,10 +229,10 @@ BEGIN
                     NULL::text[], 'event triggers the audit does not cover');
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
                      WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.prosecdef
-                       AND ((NOT coalesce(p.proconfig && ARRAY['search_path=pg_catalog, pgtrickle, pg_temp'], false)
+                       AND ((NOT coalesce(p.proconfig && ARRAY['search_path=pg_catalog, pgtrickle, pg_temp', 'search_path=pg_catalog, pg_temp'], false)
                              AND p.proname !~ '^_outbox_capture_'    -- they name everything (security_capture.sql)
                              AND p.proname !~ '^_backfill_rows_'     -- search path pg_catalog, pg_temp: the table's owner's condition
-                             AND p.proname !~ '^_wal_rows_')         -- the same: rendering as the table's owner
+                             AND p.proname !~ '^_wal_rows_([0-9a-f]{16}|r[0-9]+)$')         -- the same: rendering as the table's owner
                             OR has_function_privilege('public', p.oid, 'EXECUTE'))),
                     NULL::text[], 'SECURITY DEFINER functions without a pinned search path or open to PUBLIC');
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text) FROM pg_proc AS p
@@ -231,7 +290,7 @@ BEGIN
   ASSERT (SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name LIKE 'x%') > 0, 'the attacks ran, as the pipeline admin';
   ASSERT (SELECT count(*) FROM pgtrickle.outbox_consumers) > 0, 'the attacks ran, down to the consumer groups';
   PERFORM assert_eq((SELECT count(*) FROM pg_auth_members AS m JOIN pg_roles AS r ON r.oid = m.member
-                     WHERE r.rolname LIKE current_database() || '\_%'), 2::bigint,
+                     WHERE r.rolname LIKE current_database() || '\_%'), 3::bigint,
                     'each test role is still a member of its one group only');
   ASSERT NOT has_table_privilege('pgtrickle_relay_admin', 'pgtrickle.relay_outbox_config', 'SELECT'), 'no raw config for admins';
   ASSERT NOT has_table_privilege('pgtrickle_relay_admin', 'pgtrickle.outbox_tables', 'UPDATE'), 'no catalog writes for admins';
@@ -270,6 +329,31 @@ BEGIN
                         OR has_function_privilege(current_database() || '_relay', p.oid, 'EXECUTE')
                         OR NOT has_function_privilege(c.relowner, p.oid, 'EXECUTE')),
                     NULL::text[], 'emit functions not the installer''s, or callable by others than the table''s owner');
+END
+$$;
+
+-- pgtrickle_owner makes no DDL: subverted, its code could neither turn a function of its own
+-- SECURITY INVOKER or give it a search path (a superuser calling it would run its choice), nor plant
+-- a temporary object in a caller's session.
+SET SESSION AUTHORIZATION :"owner";
+DO $$
+BEGIN
+  PERFORM expect_error($q$ ALTER FUNCTION pgtrickle.relay_normalize_config(text, jsonb, text) SECURITY INVOKER $q$,
+                       'ALTER FUNCTION refused: role ' || current_user || ' holds the rights of pgtrickle_owner', '42501');
+  PERFORM expect_error($q$ ALTER FUNCTION pgtrickle.set_relay_outbox(text, jsonb) SET search_path = public $q$,
+                       'ALTER FUNCTION refused', '42501');
+  PERFORM expect_error($q$ CREATE TEMP TABLE planted (id int) $q$, 'CREATE TABLE refused', '42501');
+  PERFORM expect_error($q$ CREATE FUNCTION pg_temp.planted() RETURNS int LANGUAGE sql AS 'SELECT 1' $q$, 'CREATE FUNCTION refused', '42501');
+  PERFORM expect_error($q$ GRANT EXECUTE ON FUNCTION pgtrickle.set_relay_outbox(text, jsonb) TO PUBLIC $q$, 'GRANT refused', '42501');
+  PERFORM expect_error($q$ DROP FUNCTION pgtrickle.set_relay_outbox(text, jsonb) $q$, 'DROP FUNCTION refused', '42501');
+END
+$$;
+RESET SESSION AUTHORIZATION;
+DO $$
+BEGIN
+  ASSERT NOT (SELECT p.prosecdef IS FALSE OR p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pgtrickle, pg_temp']
+              FROM pg_proc AS p WHERE p.oid = 'pgtrickle.relay_normalize_config(text, jsonb, text)'::regprocedure),
+    'the function is as the install made it';
 END
 $$;
 

@@ -2,7 +2,8 @@
 -- includes this file (\i tests/sql/support/canary.sql) and feeds the expressions below wherever a
 -- user's text goes; canary.escalations() counts the times the canary ran with more rights than
 -- its attacker's: as a superuser, as the installer (the owner of schema pgtrickle), or as a member
--- of pgtrickle_relay or pgtrickle_relay_admin for a login that is not. The counts are sequences,
+-- of pgtrickle_owner (which the functions serving other roles run as), pgtrickle_relay or
+-- pgtrickle_relay_admin for a login that is not. The counts are sequences,
 -- which a rollback does not undo: a statement that failed after running the canary is caught too.
 --
 --   '{1}'::canary.d[]   parse analysis reads the literal through the domain's input: its CHECK
@@ -21,6 +22,7 @@ BEGIN
      OR (SELECT n.nspowner FROM pg_catalog.pg_namespace AS n WHERE n.nspname = 'pgtrickle')
         = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
      OR (pg_catalog.pg_has_role(current_user, 'pgtrickle_relay', 'MEMBER') AND NOT pg_catalog.pg_has_role(session_user, 'pgtrickle_relay', 'MEMBER'))
+     OR (pg_catalog.pg_has_role(current_user, 'pgtrickle_owner', 'MEMBER') AND NOT pg_catalog.pg_has_role(session_user, 'pgtrickle_owner', 'MEMBER'))
      OR (pg_catalog.pg_has_role(current_user, 'pgtrickle_relay_admin', 'MEMBER')
          AND NOT pg_catalog.pg_has_role(session_user, 'pgtrickle_relay_admin', 'MEMBER')) THEN
     PERFORM pg_catalog.nextval('canary.escalated');
