@@ -29,3 +29,16 @@ BEGIN
   PERFORM assert_eq((SELECT count(*) FROM pgtrickle.list_relay_configs()), 3::bigint, 'warnings do not refuse the pipeline');
 END
 $$;
+
+-- The relay's login asks the same when a pipeline starts, and `validate` does, with its own rights.
+SELECT current_database() || '_relay' AS relay \gset
+CREATE ROLE :"relay" LOGIN IN ROLE pgtrickle_relay;
+SET SESSION AUTHORIZATION :"relay";
+DO $$
+BEGIN
+  PERFORM assert_eq((SELECT count(*) FROM pgtrickle.relay_template_warnings(
+    '{"source": {"type": "outbox", "stream_table": "orders"}, "sink": {"type": "nats", "subject": "o.{refresh_id}.{{ regon }}"}}')),
+    2::bigint, 'the relay''s role reads the same two warnings');
+END
+$$;
+RESET SESSION AUTHORIZATION;
