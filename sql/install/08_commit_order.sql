@@ -118,6 +118,9 @@ DECLARE
   v_none     boolean;
   v_now      pg_snapshot;
   v_streams  bigint[];
+  v_outboxes text[];
+  v_xids     xid8[];
+  v_written  timestamptz[];
 BEGIN
   IF 'pgstream' = ANY (p_units) THEN
     v_streams := ARRAY(SELECT substr(t.outbox_name, length('pgstream_') + 1)::bigint FROM pgtrickle.outbox_tables AS t
@@ -151,27 +154,34 @@ BEGIN
     idle_to := pg_current_snapshot();
     RETURN;
   END IF;
-  EXECUTE format($q$
-    WITH found AS (%s),
-    numbered AS (
-      INSERT INTO pgtrickle.outbox_commits AS c (outbox, xid, seq, committed_at)
-      SELECT f.outbox, f.xid, nextval('pgtrickle.outbox_commit_seq'), f.written_at
-      FROM (SELECT * FROM found ORDER BY outbox, last_id) AS f
-      ON CONFLICT (outbox, xid) DO UPDATE SET seq = excluded.seq, committed_at = excluded.committed_at
-        WHERE c.seq IS NULL   -- registered by an earlier install, never numbered
-      RETURNING c.outbox, c.seq)
-    , stored AS (
-      INSERT INTO pgtrickle.outbox_numbered AS u (unit, numbered_to, numbered_seq)
-      SELECT f.unit, pg_current_snapshot(), coalesce(n.seq, pgtrickle._outbox_numbered_seq(f.unit))
-      FROM (SELECT DISTINCT pgtrickle._outbox_numbering_unit(found.outbox) AS unit FROM found) AS f
-      LEFT JOIN (SELECT pgtrickle._outbox_numbering_unit(numbered.outbox) AS unit, max(numbered.seq) AS seq
-                 FROM numbered GROUP BY 1) AS n ON n.unit = f.unit
-      ON CONFLICT (unit) DO UPDATE SET numbered_to = excluded.numbered_to,
-                                       numbered_seq = greatest(u.numbered_seq, excluded.numbered_seq)
-      RETURNING 1)
-    SELECT (SELECT array_agg(DISTINCT outbox) FROM numbered), NOT EXISTS (SELECT FROM found), pg_current_snapshot()
-  $q$, v_scan)
-  INTO numbered, v_none, v_now;
+  -- Only the scan is planned each round (its text names the tables and snapshots); what it found
+  -- is numbered and stored by statements planned once per session.
+  EXECUTE format('SELECT array_agg(f.outbox ORDER BY f.outbox, f.last_id), array_agg(f.xid ORDER BY f.outbox, f.last_id), '
+                 'array_agg(f.written_at ORDER BY f.outbox, f.last_id), pg_current_snapshot() FROM (%s) AS f', v_scan)
+    INTO v_outboxes, v_xids, v_written, v_now;
+  IF v_outboxes IS NULL THEN
+    idle_to := v_now;
+    RETURN;
+  END IF;
+  WITH numbered AS (
+    INSERT INTO pgtrickle.outbox_commits AS c (outbox, xid, seq, committed_at)
+    SELECT f.outbox, f.xid, nextval('pgtrickle.outbox_commit_seq'), f.written_at
+    FROM (SELECT * FROM unnest(v_outboxes, v_xids, v_written) WITH ORDINALITY AS x(outbox, xid, written_at, n)
+          ORDER BY x.n) AS f   -- numbered in the order found: by outbox, then by each commit's last row
+    ON CONFLICT (outbox, xid) DO UPDATE SET seq = excluded.seq, committed_at = excluded.committed_at
+      WHERE c.seq IS NULL   -- registered by an earlier install, never numbered
+    RETURNING c.outbox, c.seq),
+  stored AS (
+    INSERT INTO pgtrickle.outbox_numbered AS u (unit, numbered_to, numbered_seq)
+    SELECT f.unit, v_now, coalesce(n.seq, pgtrickle._outbox_numbered_seq(f.unit))
+    FROM (SELECT DISTINCT pgtrickle._outbox_numbering_unit(o) AS unit FROM unnest(v_outboxes) AS o) AS f
+    LEFT JOIN (SELECT pgtrickle._outbox_numbering_unit(numbered.outbox) AS unit, max(numbered.seq) AS seq
+               FROM numbered GROUP BY 1) AS n ON n.unit = f.unit
+    ON CONFLICT (unit) DO UPDATE SET numbered_to = excluded.numbered_to,
+                                     numbered_seq = greatest(u.numbered_seq, excluded.numbered_seq)
+    RETURNING 1)
+  SELECT (SELECT array_agg(DISTINCT outbox) FROM numbered) INTO numbered;
+  v_none := false;
   -- Readers waiting for these outboxes learn of the rows when this round commits.
   PERFORM pg_notify('pgtrickle_outbox_new', n.outbox) FROM unnest(numbered) AS n(outbox)
   WHERE EXISTS (SELECT FROM pgtrickle.outbox_waiters AS w WHERE w.outbox = n.outbox AND w.pid IS DISTINCT FROM p_told);
@@ -211,6 +221,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_units   text[];
+  v_locked  text[];
   v_timeout text;
 BEGIN
   LOCK TABLE pgtrickle._lock_numbering IN ROW SHARE MODE;
@@ -221,19 +232,28 @@ BEGIN
   INSERT INTO pgtrickle.outbox_numbered (unit, numbered_to, numbered_seq)
   SELECT u, n.numbered_to, n.numbered_seq FROM unnest(v_units) AS u CROSS JOIN pgtrickle.outbox_numbering AS n
   ON CONFLICT (unit) DO NOTHING;
-  -- In one order, so two rounds of overlapping outboxes cannot wait for each other. A round under
-  -- way ends in a moment; a turn held longer (a transaction left open after a round) is not waited
-  -- for: the outboxes whose turns are free are numbered, the others keep the numbers they have.
+  -- The free turns are taken at once (the usual case, without a subtransaction). A turn held by a
+  -- round under way is waited for, as that round ends in a moment; one held longer (a transaction
+  -- left open after a round), or by a round waiting for one of ours, is not: the outboxes whose
+  -- turns were free are numbered, the others keep the numbers they have.
+  v_locked := ARRAY(SELECT u.unit FROM pgtrickle.outbox_numbered AS u WHERE u.unit = ANY (v_units)
+                    ORDER BY u.unit FOR NO KEY UPDATE SKIP LOCKED);
+  IF cardinality(v_locked) = cardinality(v_units) THEN
+    RETURN v_locked;
+  END IF;
   v_timeout := current_setting('lock_timeout');
   PERFORM set_config('lock_timeout', '1s', true);
   BEGIN
-    PERFORM FROM pgtrickle.outbox_numbered AS u WHERE u.unit = ANY (v_units) ORDER BY u.unit FOR NO KEY UPDATE;
-  EXCEPTION WHEN lock_not_available THEN
-    v_units := ARRAY(SELECT u.unit FROM pgtrickle.outbox_numbered AS u WHERE u.unit = ANY (v_units)
-                     ORDER BY u.unit FOR NO KEY UPDATE SKIP LOCKED);
+    PERFORM FROM pgtrickle.outbox_numbered AS u WHERE u.unit = ANY (v_units) AND u.unit <> ALL (v_locked)
+    ORDER BY u.unit FOR NO KEY UPDATE;
+    v_locked := v_units;
+  EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+    v_locked := v_locked || ARRAY(SELECT u.unit FROM pgtrickle.outbox_numbered AS u
+                                  WHERE u.unit = ANY (v_units) AND u.unit <> ALL (v_locked)
+                                  ORDER BY u.unit FOR NO KEY UPDATE SKIP LOCKED);
   END;
   PERFORM set_config('lock_timeout', v_timeout, true);
-  RETURN v_units;
+  RETURN v_locked;
 END
 $$;
 
