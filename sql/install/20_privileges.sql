@@ -118,7 +118,7 @@ DECLARE
     '_relay_backfill_initial', '_relay_backfill_end', '_relay_backfill_function', '_relay_backfill_watermark', '_wal_render',
     '_wal_render_table', '_wal_render_tables', '_wal_rows_template', '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare', '_wal_pipeline_publication', '_wal_pipeline_tables', '_wal_table_info',
     '_wal_publications', '_wal_matched_tables', '_wal_stream_table', '_wal_list', '_wal_matches', '_wal_pattern', '_wal_own_schema',
-    '_wal_identity_problem'];
+    '_wal_identity_problem', '_relay_config_error'];
   -- Everything meant to be called by people and applications (rendering rows as a table's owner,
   -- which reads the table, the publications of a relay's TOML pipelines and a backfill's start and
   -- end, which the relay records with its position, are the relay's alone).

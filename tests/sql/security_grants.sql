@@ -64,6 +64,7 @@ INSERT INTO ledger VALUES
   ('pgtrickle._wal_matched_tables(jsonb,jsonb)', 'relay,admin', 'the same, as oids'),
   ('pgtrickle._wal_matches(jsonb,jsonb,text,text)', 'relay,admin', 'tell whether a name matches names and patterns'),
   ('pgtrickle._wal_pattern(text,jsonb,text)', 'relay,admin', 'read a table name or pattern'),
+  ('pgtrickle._relay_config_error(text,text)', 'relay,admin', 'raise a config error (what _wal_pattern says of a bad pattern)'),
   ('pgtrickle._wal_list(jsonb)', 'relay,admin', 'a value as a JSON array'),
   ('pgtrickle._wal_own_schema(text)', 'relay,admin', 'tell whether a schema is the install''s'),
   ('pgtrickle._wal_publications(text)', 'relay,admin', 'the two publication names of a pipeline'),
