@@ -72,6 +72,9 @@ class Source {
   virtual std::string kept_past_retention() { return ""; }
   // The tables of a source that reads many, once each has come up; empty for other sources.
   virtual std::vector<TableStatus> tables() { return {}; }
+  // Asks the source to stop without waiting for it: an fd that becomes readable once it stopped
+  // (stop() then returns at once), or -1 when stop() does all of it.
+  virtual int begin_stop() { return -1; }
   virtual void stop() = 0;
 };
 

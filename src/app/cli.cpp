@@ -17,6 +17,7 @@
 #include "app/build_info.h"
 #include "app/man_page.h"
 #include "backends/postgres/commit_numbering.h"
+#include "core/executor.h"
 #include "backends/postgres/outbox_listener.h"
 #include "config/file_config.h"
 #include "config/spec_export.h"
@@ -213,6 +214,9 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
                       HealthBoard& health, StopWatchdog& watchdog) {
   log::Logger log("relay");
   RelayContext ctx;
+  // The pipelines and their readers run here; declared first, so it ends after every pipeline did.
+  Executor executor;
+  ctx.executor = &executor;
   ctx.worker_id = worker_id();
   Ownership ownership(url, ctx.worker_id, std::chrono::milliseconds(static_cast<long long>(s.lease_timeout * 1000)));
   ctx.ownership = &ownership;

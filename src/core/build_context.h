@@ -16,6 +16,8 @@
 
 namespace relay {
 
+class Executor;
+
 namespace postgres {
 class CommitNumbering;
 class OutboxListener;
@@ -32,6 +34,7 @@ struct BuildContext {
   pg::SharedLookup* backfills = nullptr;  // which pipelines have a backfill pending or running
   postgres::CommitNumbering* numbering = nullptr;  // the relay's numbering rounds, for its outbox readers
   postgres::OutboxListener* listener = nullptr;    // wakes the outbox readers when rows come
+  Executor* executor = nullptr;  // the workers that run the pipelines and their readers
   // The epoch this relay took the pipeline with: a statement that stores a position checks it is
   // still current, so a stalled former owner cannot move the position (Fence).
   long long fence_epoch = 0;

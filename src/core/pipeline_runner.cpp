@@ -16,6 +16,7 @@
 #include "config/destinations.h"
 #include "core/backoff.h"
 #include "core/build_context.h"
+#include "core/executor.h"
 #include "core/registry.h"
 #include "relay/config_spec.h"
 #include "util/digest.h"
@@ -63,18 +64,18 @@ class PipelineRunner::Impl {
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
   }
 
-  void run() {
+  Task<void> run() {
     set_state("starting", "");
     Backoff backoff(std::chrono::milliseconds(config_.retry_initial_ms), std::chrono::milliseconds(config_.retry_max_ms));
     while (!stop_) {
       relay_.ownership->advertise(group_, config_.name);
-      Flow f = run_once(backoff);
-      release();
+      Flow f = co_await run_once(backoff);
+      co_await release();
       if (f == Flow::stopped || stop_) break;
       if (f == Flow::handed_over) {
         // Leave the pipeline to a relay with fewer pipelines; stand by again after a while.
         set_state("standby", "");
-        sleep_for(3 * relay_.standby_retry);
+        co_await sleep_for(3 * relay_.standby_retry);
         continue;
       }
       if (f == Flow::failed) {
@@ -82,12 +83,12 @@ class PipelineRunner::Impl {
         // later; a config change replaces this runner at once. Meanwhile no pipeline is handed to
         // this relay on the belief that it can run it.
         relay_.ownership->withdraw(config_.name);
-        sleep_for(std::chrono::seconds(10));
+        co_await sleep_for(std::chrono::seconds(10));
         continue;
       }
       if (f == Flow::restart) {
         metrics_->reconnects.inc();
-        sleep_for(backoff.next(), /*ignore_stop_until_drain=*/false, /*nudgeable=*/true);
+        co_await sleep_for(backoff.next(), /*ignore_stop_until_drain=*/false, /*nudgeable=*/true);
       }
     }
     relay_.ownership->withdraw(config_.name);
@@ -100,7 +101,7 @@ class PipelineRunner::Impl {
  private:
   // ---- lifecycle -------------------------------------------------------------------------------
 
-  Flow run_once(Backoff& backoff) {
+  Task<Flow> run_once(Backoff& backoff) {
     // Ownership: one relay runs the pipeline; the others stand by and retry. A free pipeline goes
     // to the relay able to run it that owns the fewest; the others take it only if it stays free.
     bool announced_standby = false;
@@ -118,9 +119,9 @@ class PipelineRunner::Impl {
         announced_standby = true;
       }
       set_state("standby", relay_.ownership->held_by_stranger(config_.name));
-      sleep_for(relay_.standby_retry);
+      co_await sleep_for(relay_.standby_retry);
     }
-    if (stop_) return Flow::stopped;
+    if (stop_) co_return Flow::stopped;
     // The pipeline's own statements (positions, status, dead letters) borrow the relay's pooled
     // connections: it holds none of its own, and a standby nothing at all.
     db_.emplace(*relay_.pool);
@@ -130,27 +131,27 @@ class PipelineRunner::Impl {
                                                   {"source", config_.source_type}, {"sink", config_.sink_type}});
     set_state("running", "");
 
-    if (auto s = build(); !s) return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
-    if (auto s = source_->start(); !s) return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
+    if (auto s = build(); !s) co_return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
+    if (auto s = source_->start(); !s) co_return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
     // The sink may be down for a while: keep ownership and retry it, reporting the backlog that
     // builds up meanwhile.
     next_status_ = Clock::now();
     while (true) {
       auto s = sink_->start();
       if (s) break;
-      if (s.error().kind == ErrorKind::fatal) return fail(s.error());
+      if (s.error().kind == ErrorKind::fatal) co_return fail(s.error());
       metrics_->errors_retriable.inc();
       set_state("retrying", s.error().message);
       if (backoff.attempts() == 0 || backoff.attempts() % 10 == 0)
         log_.warn("The sink is not reachable; retrying.", {{"error", s.error().message}});
-      if (Flow f = status_due(); f != Flow::ok) return f;
-      sleep_for(std::min<std::chrono::milliseconds>(backoff.next(), relay_.status_interval));
-      if (stop_) return Flow::stopped;
-      if (handing_over()) return Flow::handed_over;
+      if (Flow f = status_due(); f != Flow::ok) co_return f;
+      co_await sleep_for(std::min<std::chrono::milliseconds>(backoff.next(), relay_.status_interval));
+      if (stop_) co_return Flow::stopped;
+      if (handing_over()) co_return Flow::handed_over;
     }
     backoff.reset();
     settle_state();
-    return loop(backoff);
+    co_return co_await loop(backoff);
   }
 
   Status build() {
@@ -163,6 +164,7 @@ class PipelineRunner::Impl {
     ctx.backfills = relay_.backfills;
     ctx.numbering = relay_.numbering;
     ctx.listener = relay_.listener;
+    ctx.executor = relay_.executor;
     ctx.fence_epoch = fence_->epoch;
     ctx.wake_fd = wake_fd_;
     ctx.metrics = metrics_;
@@ -203,7 +205,7 @@ class PipelineRunner::Impl {
     return {};
   }
 
-  void release() {
+  Task<void> release() {
     // Whoever lists the pipelines sees at once that this relay no longer runs it.
     relay_.status->forget(group_, config_.name);
     if (fence_ && db_) {
@@ -213,7 +215,11 @@ class PipelineRunner::Impl {
       if (!r) log_.debug("Could not record the pipeline status.", {{"error", r.error().message}});
     }
     if (sink_) sink_->stop(Clock::now() + std::chrono::seconds(5));
-    if (source_) source_->stop();
+    if (source_) {
+      // A source whose reader runs on the relay's workers is waited for without holding one.
+      if (int stopped = source_->begin_stop(); stopped >= 0) co_await relay_.executor->readable(Clock::now() + std::chrono::hours(1), stopped);
+      source_->stop();
+    }
     sink_.reset();
     source_.reset();
     db_.reset();
@@ -233,14 +239,14 @@ class PipelineRunner::Impl {
   // poll → deliver → ack, batch after batch. With a sink that pipelines, the next batches are
   // published while the earlier ones wait for the target's acks (up to batches_in_flight()); acks
   // are still stored one batch at a time, in order.
-  Flow loop(Backoff& backoff) {
+  Task<Flow> loop(Backoff& backoff) {
     next_status_ = Clock::now();
     in_flight_.clear();
     const size_t depth = std::max<size_t>(1, sink_->batches_in_flight());
     while (true) {
-      if (stop_) return finish_in_flight(backoff, Flow::stopped);
-      if (handing_over()) return finish_in_flight(backoff, Flow::handed_over);
-      if (Flow f = status_due(); f != Flow::ok) return f;
+      if (stop_) co_return co_await finish_in_flight(backoff, Flow::stopped);
+      if (handing_over()) co_return co_await finish_in_flight(backoff, Flow::handed_over);
+      if (Flow f = status_due(); f != Flow::ok) co_return f;
       // A source riding out an outage by itself keeps running, and /health says so meanwhile.
       if (std::string problem = source_->degraded(); !problem.empty()) {
         if (state_ != "retrying" || last_error_ != problem) set_state("retrying", problem);
@@ -249,7 +255,7 @@ class PipelineRunner::Impl {
       }
       if (in_flight_.size() < depth) {
         auto batch = source_->poll(Clock::now() + std::chrono::seconds(30));
-        if (!batch) return source_error(batch.error());
+        if (!batch) co_return source_error(batch.error());
         if (!batch->empty()) {
           metrics_->consumed.inc(batch->messages.size());
           if (depth > 1 && !has_poison(*batch)) {
@@ -257,13 +263,13 @@ class PipelineRunner::Impl {
             continue;
           }
           // Sent on its own, after whatever is in flight.
-          if (Flow f = finish_in_flight(backoff, Flow::ok); f != Flow::ok) return f;
-          if (Flow f = deliver(*batch, backoff); f != Flow::ok) return f;
-          if (Flow f = acknowledge(*batch); f != Flow::ok) return f;
+          if (Flow f = co_await finish_in_flight(backoff, Flow::ok); f != Flow::ok) co_return f;
+          if (Flow f = co_await deliver(*batch, backoff); f != Flow::ok) co_return f;
+          if (Flow f = acknowledge(*batch); f != Flow::ok) co_return f;
           continue;
         }
         if (in_flight_.empty()) {
-          source_->wait(std::min(next_status_, Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms)));
+          co_await wait_for_source(std::min(next_status_, Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms)));
           continue;
         }
       }
@@ -274,7 +280,7 @@ class PipelineRunner::Impl {
       const int fds[2] = {wake_fd_, ready};
       Deadline until = room && ready < 0 ? Clock::now() + std::chrono::milliseconds(1) : std::min(next_status_, Clock::now() + std::chrono::seconds(1));
       if (!sink_->collect(in_flight_.front().outcomes, until, std::span<const int>(fds, room && ready >= 0 ? 2 : 1))) continue;
-      if (Flow f = settle_oldest(backoff); f != Flow::ok) return f;
+      if (Flow f = co_await settle_oldest(backoff); f != Flow::ok) co_return f;
     }
   }
 
@@ -301,37 +307,37 @@ class PipelineRunner::Impl {
 
   // The oldest batch in flight has all its outcomes: account for them and store its position. A
   // retriable failure sends it again from there, and every batch published after it again too.
-  Flow settle_oldest(Backoff& backoff) {
+  Task<Flow> settle_oldest(Backoff& backoff) {
     InFlight& f = in_flight_.front();
     const auto& msgs = f.batch.messages;
     std::vector<bool> done(msgs.size(), false);
     std::string retry_error;
     size_t first_retry = msgs.size();
-    if (Flow r = account(msgs, f.outcomes, 0, done, first_retry, retry_error); r != Flow::ok) return r;
+    if (Flow r = account(msgs, f.outcomes, 0, done, first_retry, retry_error); r != Flow::ok) co_return r;
     if (first_retry < msgs.size()) {
       sink_->forget();
       backoff.reset();
-      if (Flow r = retry_wait(retry_error, msgs.size() - first_retry, backoff); r != Flow::ok) return r;
+      if (Flow r = co_await retry_wait(retry_error, msgs.size() - first_retry, backoff); r != Flow::ok) co_return r;
       for (size_t i = first_retry; i < msgs.size(); ++i) done[i] = f.outcomes[i].kind == Outcome::rejected;
-      if (Flow r = deliver_rest(msgs, f.outcomes, done, backoff); r != Flow::ok) return r;
-      if (Flow r = acknowledge(f.batch); r != Flow::ok) return r;
+      if (Flow r = co_await deliver_rest(msgs, f.outcomes, done, backoff); r != Flow::ok) co_return r;
+      if (Flow r = acknowledge(f.batch); r != Flow::ok) co_return r;
       in_flight_.pop_front();
       // The batches published after it are sent again one by one, then pipelining resumes.
       while (!in_flight_.empty()) {
-        if (Flow r = deliver(in_flight_.front().batch, backoff); r != Flow::ok) return r;
-        if (Flow r = acknowledge(in_flight_.front().batch); r != Flow::ok) return r;
+        if (Flow r = co_await deliver(in_flight_.front().batch, backoff); r != Flow::ok) co_return r;
+        if (Flow r = acknowledge(in_flight_.front().batch); r != Flow::ok) co_return r;
         in_flight_.pop_front();
       }
-      return Flow::ok;
+      co_return Flow::ok;
     }
-    if (Flow r = acknowledge(f.batch); r != Flow::ok) return r;
+    if (Flow r = acknowledge(f.batch); r != Flow::ok) co_return r;
     in_flight_.pop_front();
-    return Flow::ok;
+    co_return Flow::ok;
   }
 
   // Before stopping or sending a batch on its own: wait for the batches in flight and store their
   // positions. Returns `then` once none is left.
-  Flow finish_in_flight(Backoff& backoff, Flow then) {
+  Task<Flow> finish_in_flight(Backoff& backoff, Flow then) {
     while (!in_flight_.empty()) {
       Deadline until = stop_ ? drain_deadline_ : Clock::now() + std::chrono::seconds(1);
       if (!sink_->collect(in_flight_.front().outcomes, until, {})) {
@@ -340,13 +346,13 @@ class PipelineRunner::Impl {
           for (const auto& f : in_flight_) left += f.batch.messages.size();
           log_.warn("Stopping with messages not confirmed by the target; they will be sent again by the next owner.",
                     {{"messages", std::to_string(left)}});
-          return Flow::stopped;
+          co_return Flow::stopped;
         }
         continue;
       }
-      if (Flow f = settle_oldest(backoff); f != Flow::ok) return f;
+      if (Flow f = co_await settle_oldest(backoff); f != Flow::ok) co_return f;
     }
-    return then;
+    co_return then;
   }
 
   // The target has the batch (or its dead letters have it): store the position past it.
@@ -369,26 +375,26 @@ class PipelineRunner::Impl {
 
   // Sends one batch and waits for its outcomes (stop-and-wait), retrying until every message is
   // delivered or dead-lettered.
-  Flow deliver(const Batch& batch, Backoff& backoff) {
+  Task<Flow> deliver(const Batch& batch, Backoff& backoff) {
     const auto& msgs = batch.messages;
     outcomes_.assign(msgs.size(), Outcome{});
     // Messages that can never be delivered go straight to the dead letters.
     std::vector<bool> done(msgs.size(), false);
     for (size_t i = 0; i < msgs.size(); ++i) {
       if (msgs[i].poison.empty()) continue;
-      if (Flow f = dead_letter(msgs[i], msgs[i].poison); f != Flow::ok) return f;
+      if (Flow f = dead_letter(msgs[i], msgs[i].poison); f != Flow::ok) co_return f;
       done[i] = true;
     }
     backoff.reset();
-    return deliver_rest(msgs, outcomes_, done, backoff);
+    co_return co_await deliver_rest(msgs, outcomes_, done, backoff);
   }
 
   // Sends the messages not done yet, in order, until all are.
-  Flow deliver_rest(const std::vector<Message>& msgs, std::vector<Outcome>& outcomes, std::vector<bool>& done, Backoff& backoff) {
+  Task<Flow> deliver_rest(const std::vector<Message>& msgs, std::vector<Outcome>& outcomes, std::vector<bool>& done, Backoff& backoff) {
     size_t from = 0;
     while (true) {
       while (from < msgs.size() && done[from]) ++from;
-      if (from >= msgs.size()) return Flow::ok;
+      if (from >= msgs.size()) co_return Flow::ok;
       // Send the longest run of not-yet-done messages from `from`.
       size_t to = from;
       while (to < msgs.size() && !done[to]) ++to;
@@ -398,9 +404,9 @@ class PipelineRunner::Impl {
       sink_->send(part, outs, Clock::now() + std::chrono::seconds(30));
       size_t first_retry = to;
       std::string retry_error;
-      if (Flow f = account(msgs, outcomes, from, done, first_retry, retry_error, to); f != Flow::ok) return f;
+      if (Flow f = account(msgs, outcomes, from, done, first_retry, retry_error, to); f != Flow::ok) co_return f;
       if (first_retry == to) continue;
-      if (Flow f = retry_wait(retry_error, msgs.size() - first_retry, backoff); f != Flow::ok) return f;
+      if (Flow f = co_await retry_wait(retry_error, msgs.size() - first_retry, backoff); f != Flow::ok) co_return f;
       // Retry from the first failure on, in order: messages after it that did arrive are sent again
       // (a duplicate, never a reordering); dead-lettered ones stay set aside.
       for (size_t i = first_retry; i < to; ++i) done[i] = outcomes[i].kind == Outcome::rejected;
@@ -435,22 +441,22 @@ class PipelineRunner::Impl {
 
   // After a retriable failure: say so, then wait out the backoff (a stop past the drain deadline
   // leaves the rest to the next owner).
-  Flow retry_wait(const std::string& error, size_t undelivered, Backoff& backoff) {
+  Task<Flow> retry_wait(const std::string& error, size_t undelivered, Backoff& backoff) {
     metrics_->errors_retriable.inc();
     set_state("retrying", error);
     if (backoff.attempts() == 0 || backoff.attempts() % 10 == 0)
       log_.warn("Delivery failed; retrying.", {{"error", error}, {"attempt", std::to_string(backoff.attempts() + 1)}});
     if (stop_ && Clock::now() >= drain_deadline_) {
       log_.warn("Stopping with a batch not delivered; it will be sent again by the next owner.", {{"messages", std::to_string(undelivered)}});
-      return Flow::stopped;
+      co_return Flow::stopped;
     }
-    sleep_for(backoff.next(), /*ignore_stop_until_drain=*/true);
+    co_await sleep_for(backoff.next(), /*ignore_stop_until_drain=*/true);
     // A long outage still refreshes lag and status, and still notices a lost lease.
-    if (Flow f = status_due(); f != Flow::ok) return f;
+    if (Flow f = status_due(); f != Flow::ok) co_return f;
     if (!sink_->healthy()) {
-      if (auto s = sink_->start(); !s && s.error().kind == ErrorKind::fatal) return fail(s.error());
+      if (auto s = sink_->start(); !s && s.error().kind == ErrorKind::fatal) co_return fail(s.error());
     }
-    return Flow::ok;
+    co_return Flow::ok;
   }
 
   Flow dead_letter(const Message& m, const std::string& error) {
@@ -610,24 +616,35 @@ class PipelineRunner::Impl {
 
   Flow source_error(const Error& e) { return e.kind == ErrorKind::fatal ? fail(e) : retry_later(e); }
 
+  // Until the source may have a batch, the deadline, or a wake-up: a source that says when it has
+  // one (its ready fd) is waited for without holding a worker.
+  Task<void> wait_for_source(Deadline deadline) {
+    if (int ready = source_->ready_fd(); ready >= 0) co_await relay_.executor->readable(deadline, ready, wake_fd_);
+    else source_->wait(deadline);
+  }
+
   // Sleeps, waking early on stop (unless draining, when only the drain deadline ends the wait).
-  void sleep_for(std::chrono::milliseconds d, bool ignore_stop_until_drain = false, bool nudgeable = false) {
+  Task<void> sleep_for(std::chrono::milliseconds d, bool ignore_stop_until_drain = false, bool nudgeable = false) {
     auto until = Clock::now() + d;
     std::uint64_t drained;
     [[maybe_unused]] auto stale = ::read(nudge_fd_, &drained, sizeof drained);  // nudges before this wait do not count
     while (Clock::now() < until) {
-      if (stop_ && (!ignore_stop_until_drain || Clock::now() >= drain_deadline_)) return;
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
-      if (ignore_stop_until_drain && stop_)
-        left = std::min<long long>(left, std::chrono::duration_cast<std::chrono::milliseconds>(drain_deadline_ - Clock::now()).count());
-      pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {nudge_fd_, POLLIN, 0}};
-      ::poll(fds, nudgeable ? 2 : 1, static_cast<int>(std::clamp<long long>(left, 0, 1000)));
-      if (nudgeable && (fds[1].revents & POLLIN)) return;
+      if (stop_ && (!ignore_stop_until_drain || Clock::now() >= drain_deadline_)) co_return;
+      Deadline wake = std::min(until, Clock::now() + std::chrono::seconds(1));
+      if (ignore_stop_until_drain && stop_) wake = std::min(wake, drain_deadline_);
+      int woken = co_await relay_.executor->readable(wake, wake_fd_, nudgeable ? nudge_fd_ : -1);
+      if (woken == 1) co_return;
+      if (woken == 0) {
+        // A stop or a hand-over (the wake fd stays readable until the caller takes it): the caller
+        // looks at once, but a drain sits out its backoff up to the drain deadline.
+        if (!(ignore_stop_until_drain && stop_)) co_return;
+        co_await relay_.executor->readable(std::min(until, drain_deadline_));
+      }
     }
   }
   template <class Rep, class Period>
-  void sleep_for(std::chrono::duration<Rep, Period> d) {
-    sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(d), false);
+  Task<void> sleep_for(std::chrono::duration<Rep, Period> d) {
+    return sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(d), false);
   }
 
   const PipelineConfig& config_;
@@ -658,19 +675,26 @@ class PipelineRunner::Impl {
 };
 
 PipelineRunner::PipelineRunner(PipelineConfig config, const RelayContext& relay)
-    : config_(std::move(config)), impl_(std::make_unique<Impl>(config_, relay)) {}
+    : config_(std::move(config)), relay_(relay), impl_(std::make_unique<Impl>(config_, relay)) {}
 
 PipelineRunner::~PipelineRunner() {
   request_stop();
   join();
 }
 
-void PipelineRunner::start() { thread_ = std::thread([this] { impl_->run(); }); }
+void PipelineRunner::start() {
+  started_ = true;
+  relay_.executor->spawn(impl_->run(), [this] { ended_.signal(); });
+}
 void PipelineRunner::request_stop() { impl_->request_stop(); }
 void PipelineRunner::hand_over() { impl_->hand_over(); }
 void PipelineRunner::nudge() { impl_->nudge(); }
 void PipelineRunner::join() {
-  if (thread_.joinable()) thread_.join();
+  if (!started_) return;
+  pollfd fd{ended_.fd(), POLLIN, 0};
+  while (::poll(&fd, 1, -1) <= 0) {
+  }
+  started_ = false;
 }
 
 }  // namespace relay

@@ -1,12 +1,12 @@
-// One pipeline on its own thread: take ownership (advisory lock), then poll → send → ack, with
+// One pipeline, run as a coroutine on the relay's workers (core/executor.h): take ownership (advisory lock), then poll → send → ack, with
 // retries, dead letters, status and metrics; stop drains the batches in flight.
 #pragma once
 
 #include <atomic>
 #include <memory>
-#include <thread>
 
 #include "config/pipeline_config.h"
+#include "core/event_fd.h"
 #include "core/relay_context.h"
 
 namespace relay {
@@ -31,8 +31,10 @@ class PipelineRunner {
  private:
   class Impl;
   PipelineConfig config_;
+  const RelayContext& relay_;
   std::unique_ptr<Impl> impl_;
-  std::thread thread_;
+  bool started_ = false;
+  EventFd ended_;  // signalled when the pipeline's coroutine ended
 };
 
 }  // namespace relay

@@ -16,6 +16,8 @@
 
 namespace relay {
 
+class Executor;
+
 namespace postgres {
 class CommitNumbering;
 class OutboxListener;
@@ -33,6 +35,7 @@ struct RelayContext {
   StatusWriter* status = nullptr;         // writes the pipelines' rows of relay_pipeline_status
   postgres::CommitNumbering* numbering = nullptr;  // numbering rounds shared by the outbox readers
   postgres::OutboxListener* listener = nullptr;    // the one LISTEN session of the outbox readers
+  Executor* executor = nullptr;  // the workers that run the pipelines and their readers
   HostAccess sql_host_access;  // the limits of pipelines defined in SQL
   std::span<const BackendEntry> backends;  // the compiled-in sinks and sources (src/backends/registry.cpp)
   std::chrono::milliseconds standby_retry{500};    // how often a standby tries to take a pipeline over

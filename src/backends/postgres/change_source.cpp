@@ -184,7 +184,8 @@ bool ChangeSource::send_lag_count(const pg::Params& params) {
 
 void ChangeSource::launch() {
   acked_ = read_;
-  thread_ = std::thread([this] { read_loop(); });
+  reading_ = true;
+  ctx_.executor->spawn(read_loop(), [this] { reader_ended_.signal(); });
 }
 
 // ---- the pipeline thread ----------------------------------------------------------------------
@@ -286,31 +287,39 @@ std::optional<BackfillStatus> ChangeSource::backfill() {
   return backfill_status_;
 }
 
+int ChangeSource::begin_stop() {
+  if (!reading_) return -1;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+  return reader_ended_.fd();
+}
+
 void ChangeSource::stop() {
-  if (thread_.joinable()) {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
+  if (int ended = begin_stop(); ended >= 0) {
+    pollfd fd{ended, POLLIN, 0};
+    while (::poll(&fd, 1, -1) <= 0) {
     }
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
-    thread_.join();
+    reading_ = false;
   }
   for (int fd : {stop_fd_, ready_fd_, room_fd_})
     if (fd >= 0) ::close(fd);
   stop_fd_ = ready_fd_ = room_fd_ = -1;
 }
 
-// ---- the reader thread ------------------------------------------------------------------------
+// ---- the reader -------------------------------------------------------------------------------
 
 // Reads and expands batches ahead of the sink.
-void ChangeSource::read_loop() {
+Task<void> ChangeSource::read_loop() {
   while (true) {
-    if (!wait_for_room()) return;
+    if (!co_await wait_for_room()) co_return;
     auto batch = read_batch();
     if (!batch) {
       fail(batch.error());
-      return;
+      co_return;
     }
     if (!batch->empty()) {
       std::lock_guard lock(mu_);
@@ -318,7 +327,7 @@ void ChangeSource::read_loop() {
       signal_ready();
       continue;
     }
-    wait_for_changes();
+    co_await wait_for_changes();
   }
 }
 
@@ -331,31 +340,29 @@ void ChangeSource::fail(Error error) {
 // Waits until the queue has room for a batch (true), or the source stops or fails (false), however
 // long the sink is down. Reading pauses once the queue stayed full a moment: a backlog's read gives
 // its pooled connection back rather than hold it while the sink is slow or down.
-bool ChangeSource::wait_for_room() {
+Task<bool> ChangeSource::wait_for_room() {
   constexpr auto kPauseAfter = std::chrono::milliseconds(200);
   const auto full_since = Clock::now();
   bool paused = false;
   while (true) {
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return false;
-      if (queue_.size() < kQueueDepth) return true;
+      if (stopping_) co_return false;
+      if (queue_.size() < kQueueDepth) co_return true;
     }
-    auto wait = paused ? std::chrono::milliseconds(5000)
-                       : std::chrono::duration_cast<std::chrono::milliseconds>(full_since + kPauseAfter - Clock::now());
-    pollfd fds[2] = {{room_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    int n = ::poll(fds, 2, static_cast<int>(std::max<long long>(wait.count(), 0)));
-    if (fds[0].revents & POLLIN) {
+    Deadline until = paused ? Clock::now() + std::chrono::milliseconds(5000) : full_since + kPauseAfter;
+    int woken = co_await ctx_.executor->readable(until, room_fd_, stop_fd_);
+    if (woken == 0) {
       std::uint64_t v;
       [[maybe_unused]] auto r = ::read(room_fd_, &v, sizeof v);
     }
-    if (n == 0 && !paused) {
+    if (woken < 0 && !paused) {
       pause_reading();
       paused = true;
-    } else if (n == 0) {
+    } else if (woken < 0) {
       if (auto alive = keep_alive(); !alive) {
         fail(alive.error());
-        return false;
+        co_return false;
       }
     }
   }

@@ -1,5 +1,5 @@
-// What the outbox source (outbox_source.cpp) and the WAL source (wal_source.cpp) share: a thread
-// that reads and expands batches ahead of the sink, the pipeline's position in
+// What the outbox source (outbox_source.cpp) and the WAL source (wal_source.cpp) share: a reader
+// (a coroutine on the relay's workers, core/executor.h) that reads and expands batches ahead of the sink, the pipeline's position in
 // pgtrickle.relay_offsets (stored only after the sink accepted a batch, fenced by the pipeline's
 // ownership), a transaction of any size handed out in chunks (a claim-check delta), a backfill
 // interleaved with the change stream, and the lag counted in the background. Where the changes come
@@ -13,7 +13,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "backends/postgres/backfill.h"
@@ -21,6 +20,8 @@
 #include "backends/registry.h"
 #include "config/template.h"
 #include "core/build_context.h"
+#include "core/event_fd.h"
+#include "core/executor.h"
 #include "pg/connection.h"
 
 namespace relay::postgres {
@@ -44,7 +45,7 @@ struct ClaimCheck {
 class ChangeSource : public Source {
  public:
   ChangeSource(const PipelineConfig& config, const BuildContext& ctx);
-  // A subclass calls stop() in its own destructor: the reader thread calls its functions.
+  // A subclass calls stop() in its own destructor: the reader calls its functions.
   ~ChangeSource() override;
 
   Result<Batch> poll(Deadline) override;
@@ -54,16 +55,17 @@ class ChangeSource : public Source {
   Status ack(const Batch& batch) override;
   void lag(std::int64_t& rows, double& seconds) override;
   std::optional<BackfillStatus> backfill() override;
+  int begin_stop() override;
   void stop() override;
 
  protected:
-  // ---- what each source provides (called on the reader thread, unless said otherwise) ----
+  // ---- what each source provides (called by the reader, unless said otherwise) ----
 
   // The next batch of changes, or of a backfill's rows (backfill_turn, backfill_batch); empty when
   // nothing is there now.
   virtual Result<Batch> read_batch() = 0;
   // After an empty batch: waits a while for changes (a source whose read_batch waited returns at once).
-  virtual void wait_for_changes() {}
+  virtual Task<void> wait_for_changes() { co_return; }
   // While the queue is full (the sink is busy or down): once it stayed full a moment, what gives
   // back connections the reading holds; every 5 s, what keeps the source's connections alive.
   virtual void pause_reading() {}
@@ -117,13 +119,13 @@ class ChangeSource : public Source {
   Status pool_lag(const std::string& lag_sql);
   // Sends the lag's count with these parameters, on whichever connection counts it.
   bool send_lag_count(const pg::Params& params);
-  // Starts the reader thread from read_.
+  // Starts the reader from read_.
   void launch();
   // Whether a backfill of this pipeline was requested and not yet taken up (the relay's shared
   // lookup, refreshed once a second for all pipelines).
   bool backfill_requested();
 
-  // ---- for the sources' reading (reader thread) ----
+  // ---- for the sources' reading (the reader) ----
 
   // Takes up a backfill requested since the last look and reads its next chunk when none is held.
   Status backfill_turn();
@@ -131,7 +133,7 @@ class ChangeSource : public Source {
   Result<Batch> backfill_batch(Batch batch);
   // The next chunk of the claim-check transaction cc_, of at most `room` rows, added to `batch`.
   Result<Batch> claim_check_chunk(Batch batch, std::size_t room);
-  // The reader thread's error, reported by poll().
+  // The reader's error, reported by poll().
   void fail(Error error);
 
   const PipelineConfig& config_;
@@ -139,12 +141,12 @@ class ChangeSource : public Source {
   pg::PooledSession* db_;  // the pipeline's statements (its position), each on a pooled connection
   std::string outbox_table_;  // the outbox, or the WAL pipeline's publication: recorded with the position
   Template key_template_;
-  Position read_;   // after the last batch read (reader thread)
+  Position read_;   // after the last batch read (the reader)
   Position acked_;  // after the last batch acknowledged (pipeline thread)
   OutboxRow row_;   // reused: its buffers keep their capacity from row to row
   std::optional<ClaimCheck> cc_;
 
-  // Backfill (reader thread).
+  // Backfill (the reader).
   std::optional<Backfill> backfill_;
   bool chunk_due_ = false;  // the stream passed the chunk's window: its rows go out next
 
@@ -159,8 +161,8 @@ class ChangeSource : public Source {
   int stop_fd_ = -1;  // readable when the source stops (from construction on)
 
  private:
-  void read_loop();
-  bool wait_for_room();
+  Task<void> read_loop();
+  Task<bool> wait_for_room();
   Result<std::optional<Backfill>> look_for_backfill();
   void signal_ready();
   // Sends the read of the backfill's next chunk; ends a backfill that was cancelled meanwhile.
@@ -183,7 +185,8 @@ class ChangeSource : public Source {
   Clock::time_point backfill_began_{};
   std::int64_t backfill_rows_before_ = 0;  // rows done when this relay took it up
 
-  std::thread thread_;
+  bool reading_ = false;  // the reader was started and has not ended yet
+  EventFd reader_ended_;
   std::mutex mu_;
   std::deque<Batch> queue_;
   std::optional<Error> error_;

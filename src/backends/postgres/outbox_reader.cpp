@@ -282,7 +282,7 @@ Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, s
   return rows;
 }
 
-bool OutboxReader::wait_for_rows(Deadline deadline) {
+Task<bool> OutboxReader::wait_for_rows(Executor& executor, Deadline deadline) {
   // Writers of our outboxes notify only while a reader says it waits (pg_trickle's notify always),
   // for their notifications commit one at a time database-wide. A reader woken goes on waiting
   // while it reads, unless rows came again meanwhile: then commits flow steadily, and it says it
@@ -290,43 +290,43 @@ bool OutboxReader::wait_for_rows(Deadline deadline) {
   // before it says it waits: under a steady flow of commits it keeps reading and no writer
   // notifies.
   const bool flagged = !table_.legacy;
-  pollfd fds[2] = {{subscription_->fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   caught_up_ = false;
-  if (flagged && waiting_ && ::poll(fds, 1, 0) > 0) {
-    subscription_->clear();
-    subscription_->stop_waiting();
-    waiting_ = false;
-    quiet_looks_ = 0;
-    return true;
+  if (flagged && waiting_) {
+    pollfd fd{subscription_->fd(), POLLIN, 0};
+    if (::poll(&fd, 1, 0) > 0) {
+      subscription_->clear();
+      subscription_->stop_waiting();
+      waiting_ = false;
+      quiet_looks_ = 0;
+      co_return true;
+    }
   }
   if (flagged && !waiting_) {
     if (quiet_looks_ < 4) {
       auto until = std::min(deadline, Clock::now() + std::chrono::milliseconds(1 << quiet_looks_));
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
-      if (ms > 0) ::poll(&fds[1], 1, static_cast<int>(ms));
+      co_await executor.readable(until, stop_fd_);
       ++quiet_looks_;
-      return true;
+      co_return true;
     }
     // From now on writers notify; what committed before they could see it is read first.
     subscription_->clear();
     waiting_ = subscription_->wait();
     waiting_since_ = Clock::now();
-    if (waiting_) return true;
+    if (waiting_) co_return true;
   }
   // A writer that looked just before we said we wait commits a moment later: look again soon, once.
   constexpr auto kLateCommit = std::chrono::milliseconds(2);
   const bool late_look = flagged && Clock::now() < waiting_since_ + kLateCommit;
   if (late_look) deadline = std::min(deadline, waiting_since_ + kLateCommit);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  int n = ::poll(fds, 2, static_cast<int>(std::max<long long>(ms, 0)));
-  if (n > 0 && (fds[0].revents & POLLIN)) {
+  int woken = co_await executor.readable(deadline, subscription_->fd(), stop_fd_);
+  if (woken == 0) {
     subscription_->clear();  // rows came: read them, still waiting
-    return true;
+    co_return true;
   }
-  if (n > 0) return true;  // the reader stops
+  if (woken > 0) co_return true;  // the reader stops
   // The deadline passed: a reader the listener wakes need not look, but for the late commit.
   const bool woken_by_listener = waiting_ || !flagged;
-  return !woken_by_listener || late_look;
+  co_return !woken_by_listener || late_look;
 }
 
 }  // namespace relay::postgres

@@ -4,7 +4,7 @@
 // stretch of `stream_rows`, row by row, so the server produces rows while the relay expands the
 // ones already received (the stretch holds its connection until it ends or the reader pauses).
 // Claim-check rows are read in chunks, each on a borrowed connection. The relay's listener
-// (outbox_listener.h) wakes the reader when rows come. Used by the outbox source's reader thread only.
+// (outbox_listener.h) wakes the reader when rows come. Used by the outbox source's reader only.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/postgres/outbox_listener.h"
+#include "core/executor.h"
 #include "pg/connection.h"
 #include "pg/connection_pool.h"
 #include "relay/message.h"
@@ -47,12 +48,12 @@ class OutboxReader {
   // The next row in commit order; false when every committed row has been read.
   Result<bool> next(OutboxRow& row);
   Result<std::vector<DeltaRow>> delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit);
-  // Blocks until the listener says rows of this outbox may have come, the deadline passes, or the
+  // Waits until the listener says rows of this outbox may have come, the deadline passes, or the
   // reader stops; whether to read now (false: the deadline passed while the listener would have
   // woken the reader for rows). Writers notify only while a reader says it waits: after rows were
   // read, the first calls return after a few milliseconds each, then one says the reader waits and
   // returns at once, for one more look at what committed before writers could see it.
-  bool wait_for_rows(Deadline deadline);
+  Task<bool> wait_for_rows(Executor& executor, Deadline deadline);
   // The reader waits for the pipeline rather than for rows (the sink is busy or down): a COPY
   // stream still open ends, and its connection goes back to the pool; the next read carries on
   // where the rows handed out end.

@@ -137,10 +137,10 @@ class OutboxSource final : public ChangeSource {
   // backfill was requested (the relay's one lookup), and reads at least once a minute.
   // While it waits so, everything read was handed out (read_): the lag needs no count once that
   // is acknowledged.
-  void wait_for_changes() override {
+  Task<void> wait_for_changes() override {
     const auto every = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(config_.poll_interval_ms), std::chrono::seconds(1));
     const Deadline at_most = Clock::now() + std::chrono::minutes(1);
-    while (!reader_->wait_for_rows(Clock::now() + every)) {
+    while (!co_await reader_->wait_for_rows(*ctx_.executor, Clock::now() + every)) {
       if (!cc_ && !held_) {
         std::lock_guard lock(idle_mu_);
         idle_at_ = read_;

@@ -1,0 +1,201 @@
+#include "core/executor.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace relay {
+
+namespace {
+
+// The outermost coroutine of a spawned task: it owns the task and frees itself at the end.
+struct Detached {
+  struct promise_type {
+    Detached get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() {}
+    void unhandled_exception() { std::terminate(); }  // as an exception leaving a thread would
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+
+Detached run_detached(Task<void> task, std::function<void()> done) {
+  co_await task;
+  if (done) done();
+}
+
+// Work queued longer than this while every worker is busy starts another worker.
+constexpr auto kStalled = std::chrono::milliseconds(10);
+// A worker beyond the first ones ends after this long without work.
+constexpr auto kIdleWorkerEnds = std::chrono::seconds(10);
+
+}  // namespace
+
+Executor::Executor(std::size_t workers) : core_workers_(std::max<std::size_t>(1, workers)) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  waiter_ = std::thread([this] { wait_loop(); });
+}
+
+Executor::~Executor() {
+  stopping_ = true;
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  waiter_.join();
+  {
+    std::unique_lock lock(mu_);
+    work_cv_.notify_all();
+    ended_cv_.wait(lock, [this] { return workers_ == 0; });
+  }
+  ::close(epoll_fd_);
+  ::close(wake_fd_);
+}
+
+void Executor::spawn(Task<void> task, std::function<void()> done) {
+  schedule(run_detached(std::move(task), std::move(done)).handle);
+}
+
+std::size_t Executor::threads() const {
+  std::lock_guard lock(mu_);
+  return workers_ + 1;
+}
+
+// ---- waiting ----------------------------------------------------------------------------------
+
+Executor::Readable::Readable(Executor& ex, std::span<const int> fds, Deadline deadline) : ex_(ex), deadline_(deadline) {
+  for (std::size_t i = 0; i < fds.size(); ++i)
+    if (fds[i] >= 0 && count_ < 4) watches_[count_++] = {this, fds[i], static_cast<int>(i)};
+}
+
+void Executor::Readable::await_suspend(std::coroutine_handle<> h) {
+  handle_ = h;
+  ex_.add(*this);  // may be resumed on a worker before this returns: nothing here touches *this after
+}
+
+Executor::Readable Executor::sleep_until(Deadline deadline) { return Readable(*this, {}, deadline); }
+
+void Executor::add(Readable& r) {
+  bool earliest;
+  {
+    std::lock_guard lock(timers_mu_);
+    r.timer_ = timers_.emplace(r.deadline_, &r);
+    earliest = r.timer_ == timers_.begin();
+    for (int i = 0; i < r.count_; ++i) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.ptr = &r.watches_[i];
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, r.watches_[i].fd, &ev);
+    }
+  }
+  // The waiting thread sleeps until the deadline it knew of: a sooner one wakes it.
+  if (earliest) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  }
+}
+
+// Under timers_mu_, on the waiting thread.
+void Executor::fire(Readable& r, int index) {
+  r.fired_yet_ = true;
+  for (int i = 0; i < r.count_; ++i) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, r.watches_[i].fd, nullptr);
+  timers_.erase(r.timer_);
+  r.fired_ = index;
+}
+
+void Executor::wait_loop() {
+  epoll_event events[64];
+  std::vector<std::pair<Readable*, int>> due;
+  while (!stopping_) {
+    int timeout;
+    {
+      std::lock_guard lock(timers_mu_);
+      auto left = timers_.empty() ? std::chrono::milliseconds(1000)
+                                  : std::chrono::ceil<std::chrono::milliseconds>(timers_.begin()->first - Clock::now());
+      timeout = static_cast<int>(std::clamp<long long>(left.count(), 0, 1000));
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (!queue_.empty() && idle_ == 0) timeout = std::min<int>(timeout, static_cast<int>(kStalled.count()));
+    }
+    int n = ::epoll_wait(epoll_fd_, events, 64, timeout);
+    due.clear();
+    {
+      std::lock_guard lock(timers_mu_);
+      for (int i = 0; i < n; ++i) {
+        if (!events[i].data.ptr) {
+          std::uint64_t v;
+          [[maybe_unused]] auto r = ::read(wake_fd_, &v, sizeof v);
+          continue;
+        }
+        auto* w = static_cast<Readable::Watch*>(events[i].data.ptr);
+        if (!w->waiter->fired_yet_) {
+          fire(*w->waiter, w->index);
+          due.emplace_back(w->waiter, w->index);
+        }
+      }
+      const auto now = Clock::now();
+      while (!timers_.empty() && timers_.begin()->first <= now) {
+        Readable* r = timers_.begin()->second;
+        fire(*r, -1);
+        due.emplace_back(r, -1);
+      }
+    }
+    // Only now: a Readable resumed may be gone at once, and one batch may name it twice.
+    for (auto& [r, index] : due) schedule(r->handle_);
+    std::lock_guard lock(mu_);
+    if (!queue_.empty() && idle_ == 0 && Clock::now() - queue_.front().second >= kStalled) start_worker();
+  }
+}
+
+// ---- workers ----------------------------------------------------------------------------------
+
+void Executor::schedule(std::coroutine_handle<> h) {
+  bool tell_waiter = false;
+  {
+    std::lock_guard lock(mu_);
+    tell_waiter = queue_.empty() && idle_ == 0 && workers_ >= core_workers_;
+    queue_.emplace_back(h, Clock::now());
+    if (idle_ > 0) work_cv_.notify_one();
+    else if (workers_ < core_workers_) start_worker();
+  }
+  // Every worker is busy: the waiting thread starts another if the work waits too long.
+  if (tell_waiter) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  }
+}
+
+void Executor::start_worker() {
+  ++workers_;
+  std::thread([this] { work(); }).detach();
+}
+
+void Executor::work() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    if (queue_.empty()) {
+      if (stopping_) break;
+      ++idle_;
+      bool woken = work_cv_.wait_for(lock, kIdleWorkerEnds, [this] { return !queue_.empty() || stopping_; });
+      --idle_;
+      if (!woken && workers_ > core_workers_) break;
+      continue;
+    }
+    auto h = queue_.front().first;
+    queue_.pop_front();
+    lock.unlock();
+    h.resume();
+    lock.lock();
+  }
+  --workers_;
+  ended_cv_.notify_all();
+}
+
+}  // namespace relay
