@@ -17,6 +17,7 @@
 #include "app/build_info.h"
 #include "app/man_page.h"
 #include "backends/postgres/commit_numbering.h"
+#include "backends/postgres/position_store.h"
 #include "core/executor.h"
 #include "backends/postgres/outbox_listener.h"
 #include "config/file_config.h"
@@ -229,6 +230,8 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   pg::SharedLookup backfills(pool, "SELECT DISTINCT pipeline FROM pgtrickle.relay_backfills WHERE state IN ('pending', 'running')",
                              std::chrono::seconds(1));
   ctx.backfills = &backfills;
+  postgres::PositionStore positions(pool);
+  ctx.positions = &positions;
   StatusWriter status(pool, std::chrono::seconds(1));
   ctx.status = &status;
   postgres::CommitNumbering numbering(url, "pgtrickle-relay numbering");

@@ -21,6 +21,7 @@ class Executor;
 namespace postgres {
 class CommitNumbering;
 class OutboxListener;
+class PositionStore;
 }
 
 struct BuildContext {
@@ -35,6 +36,7 @@ struct BuildContext {
   postgres::CommitNumbering* numbering = nullptr;  // the relay's numbering rounds, for its outbox readers
   postgres::OutboxListener* listener = nullptr;    // wakes the outbox readers when rows come
   Executor* executor = nullptr;  // the workers that run the pipelines and their readers
+  postgres::PositionStore* positions = nullptr;  // stores the outbox and WAL pipelines' positions, many in one statement
   // The epoch this relay took the pipeline with: a statement that stores a position checks it is
   // still current, so a stalled former owner cannot move the position (Fence).
   long long fence_epoch = 0;

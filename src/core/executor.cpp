@@ -29,6 +29,8 @@ Detached run_detached(Task<void> task, std::function<void()> done) {
 
 // Work queued longer than this while every worker is busy starts another worker.
 constexpr auto kStalled = std::chrono::milliseconds(10);
+// At most this many workers: more would only wait for the same pooled connections.
+constexpr std::size_t kMostWorkers = 64;
 // A worker beyond the first ones ends after this long without work.
 constexpr auto kIdleWorkerEnds = std::chrono::seconds(10);
 
@@ -51,7 +53,7 @@ Executor::~Executor() {
   waiter_.join();
   {
     std::unique_lock lock(mu_);
-    work_cv_.notify_all();
+    for (Idle* w : idle_) w->cv.notify_one();
     ended_cv_.wait(lock, [this] { return workers_ == 0; });
   }
   ::close(epoll_fd_);
@@ -122,7 +124,7 @@ void Executor::wait_loop() {
     }
     {
       std::lock_guard lock(mu_);
-      if (!queue_.empty() && idle_ == 0) timeout = std::min<int>(timeout, static_cast<int>(kStalled.count()));
+      if (!queue_.empty() && workers_ < kMostWorkers) timeout = std::min<int>(timeout, static_cast<int>(kStalled.count()));
     }
     int n = ::epoll_wait(epoll_fd_, events, 64, timeout);
     due.clear();
@@ -150,20 +152,27 @@ void Executor::wait_loop() {
     // Only now: a Readable resumed may be gone at once, and one batch may name it twice.
     for (auto& [r, index] : due) schedule(r->handle_);
     std::lock_guard lock(mu_);
-    if (!queue_.empty() && idle_ == 0 && Clock::now() - queue_.front().second >= kStalled) start_worker();
+    if (!queue_.empty() && workers_ < kMostWorkers && Clock::now() - queue_.front().second >= kStalled) start_worker();
   }
 }
 
 // ---- workers ----------------------------------------------------------------------------------
 
+// The most recently idle worker takes the work: the others stay idle long enough to end.
 void Executor::schedule(std::coroutine_handle<> h) {
   bool tell_waiter = false;
   {
     std::lock_guard lock(mu_);
-    tell_waiter = queue_.empty() && idle_ == 0 && workers_ >= core_workers_;
+    if (!idle_.empty()) {
+      Idle* w = idle_.back();
+      idle_.pop_back();
+      w->given = h;
+      w->cv.notify_one();
+      return;
+    }
+    tell_waiter = queue_.empty() && workers_ >= core_workers_;
     queue_.emplace_back(h, Clock::now());
-    if (idle_ > 0) work_cv_.notify_one();
-    else if (workers_ < core_workers_) start_worker();
+    if (workers_ < core_workers_) start_worker();
   }
   // Every worker is busy: the waiting thread starts another if the work waits too long.
   if (tell_waiter) {
@@ -172,6 +181,7 @@ void Executor::schedule(std::coroutine_handle<> h) {
   }
 }
 
+// Under mu_.
 void Executor::start_worker() {
   ++workers_;
   std::thread([this] { work(); }).detach();
@@ -180,16 +190,23 @@ void Executor::start_worker() {
 void Executor::work() {
   std::unique_lock lock(mu_);
   while (true) {
-    if (queue_.empty()) {
-      if (stopping_) break;
-      ++idle_;
-      bool woken = work_cv_.wait_for(lock, kIdleWorkerEnds, [this] { return !queue_.empty() || stopping_; });
-      --idle_;
-      if (!woken && workers_ > core_workers_) break;
-      continue;
+    std::coroutine_handle<> h;
+    if (!queue_.empty()) {
+      h = queue_.front().first;
+      queue_.pop_front();
+    } else if (stopping_) {
+      break;
+    } else {
+      Idle me;
+      idle_.push_back(&me);
+      me.cv.wait_for(lock, kIdleWorkerEnds, [&] { return me.given || stopping_; });
+      if (!me.given) {
+        idle_.erase(std::find(idle_.begin(), idle_.end(), &me));
+        if (stopping_ || workers_ > core_workers_) break;
+        continue;
+      }
+      h = me.given;
     }
-    auto h = queue_.front().first;
-    queue_.pop_front();
     lock.unlock();
     h.resume();
     lock.lock();

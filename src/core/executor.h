@@ -4,7 +4,7 @@
 // standby holds no thread, so a relay's threads follow the work under way, not its pipelines.
 //
 // A coroutine may still block its worker (a statement, a sink's send): when every worker is busy
-// and work waits, another worker starts; workers idle for a while end.
+// and work waits, another worker starts (up to 64); workers idle for a while end.
 #pragma once
 
 #include <array>
@@ -183,10 +183,15 @@ class Executor {
   std::mutex timers_mu_;
   std::multimap<Deadline, Readable*> timers_;
 
+  struct Idle {  // a worker waiting for work, which schedule() hands it directly
+    std::condition_variable cv;
+    std::coroutine_handle<> given;
+  };
   mutable std::mutex mu_;
-  std::condition_variable work_cv_, ended_cv_;
-  std::deque<std::pair<std::coroutine_handle<>, Clock::time_point>> queue_;  // with when it was queued
-  std::size_t workers_ = 0, idle_ = 0;
+  std::condition_variable ended_cv_;
+  std::deque<std::pair<std::coroutine_handle<>, Clock::time_point>> queue_;  // work no idle worker took, with when it came
+  std::vector<Idle*> idle_;  // the most recently idle last
+  std::size_t workers_ = 0;
 };
 
 }  // namespace relay

@@ -165,6 +165,7 @@ class PipelineRunner::Impl {
     ctx.numbering = relay_.numbering;
     ctx.listener = relay_.listener;
     ctx.executor = relay_.executor;
+    ctx.positions = relay_.positions;
     ctx.fence_epoch = fence_->epoch;
     ctx.wake_fd = wake_fd_;
     ctx.metrics = metrics_;
@@ -269,7 +270,7 @@ class PipelineRunner::Impl {
           continue;
         }
         if (in_flight_.empty()) {
-          co_await wait_for_source(std::min(next_status_, Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms)));
+          co_await wait_for_source();
           continue;
         }
       }
@@ -616,11 +617,12 @@ class PipelineRunner::Impl {
 
   Flow source_error(const Error& e) { return e.kind == ErrorKind::fatal ? fail(e) : retry_later(e); }
 
-  // Until the source may have a batch, the deadline, or a wake-up: a source that says when it has
-  // one (its ready fd) is waited for without holding a worker.
-  Task<void> wait_for_source(Deadline deadline) {
-    if (int ready = source_->ready_fd(); ready >= 0) co_await relay_.executor->readable(deadline, ready, wake_fd_);
-    else source_->wait(deadline);
+  // Until the source may have a batch, the next status is due, or a wake-up. A source that says
+  // when it has one (its ready fd) is waited for without holding a worker, and without looking
+  // every poll interval: an idle pipeline wakes only for its status.
+  Task<void> wait_for_source() {
+    if (int ready = source_->ready_fd(); ready >= 0) co_await relay_.executor->readable(next_status_, ready, wake_fd_);
+    else source_->wait(std::min(next_status_, Clock::now() + std::chrono::milliseconds(config_.poll_interval_ms)));
   }
 
   // Sleeps, waking early on stop (unless draining, when only the drain deadline ends the wait).

@@ -21,6 +21,7 @@ class Executor;
 namespace postgres {
 class CommitNumbering;
 class OutboxListener;
+class PositionStore;
 }
 
 struct RelayContext {
@@ -36,6 +37,7 @@ struct RelayContext {
   postgres::CommitNumbering* numbering = nullptr;  // numbering rounds shared by the outbox readers
   postgres::OutboxListener* listener = nullptr;    // the one LISTEN session of the outbox readers
   Executor* executor = nullptr;  // the workers that run the pipelines and their readers
+  postgres::PositionStore* positions = nullptr;  // stores the outbox and WAL pipelines' positions, many in one statement
   HostAccess sql_host_access;  // the limits of pipelines defined in SQL
   std::span<const BackendEntry> backends;  // the compiled-in sinks and sources (src/backends/registry.cpp)
   std::chrono::milliseconds standby_retry{500};    // how often a standby tries to take a pipeline over

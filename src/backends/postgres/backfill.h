@@ -9,7 +9,7 @@
 // number up to which every commit was numbered before the read, `high` that of a numbering round
 // begun after it. For a table read from the WAL, the read's snapshot says exactly which
 // transactions it saw (by xid), and a logical message written after it marks `high` in the stream.
-// Used by the reader thread of the outbox and WAL sources only (change_source.cpp).
+// Used by the reader of the outbox and WAL sources only (change_source.cpp).
 #pragma once
 
 #include <cstdint>
@@ -47,11 +47,11 @@ class Backfill {
   // The table's oid (0 for a backfill recorded before oids were).
   std::uint32_t table_oid() const { return table_oid_; }
   std::int64_t rows_estimated() const { return rows_estimated_; }
-  // What was stored last (or handed out last, for the reader thread).
+  // What was stored last (or handed out last, for the reader).
   const Progress& progress() const { return progress_; }
 
   // Opens the connection the chunks are read on (the backfill's own: a chunk's read runs while the
-  // reader thread reads the stream or the sink sends the chunk before).
+  // reader reads the stream or the sink sends the chunk before).
   Status connect(const std::string& postgres_url, const std::string& application_name);
 
   // Sends the read of the next chunk, the rows after the last one read, unless the backfill is no

@@ -1,4 +1,5 @@
 #include "backends/postgres/change_source.h"
+#include "backends/postgres/position_store.h"
 #include "backends/postgres/table_shape.h"
 
 #include <fmt/format.h>
@@ -188,7 +189,7 @@ void ChangeSource::launch() {
   ctx_.executor->spawn(read_loop(), [this] { reader_ended_.signal(); });
 }
 
-// ---- the pipeline thread ----------------------------------------------------------------------
+// ---- the pipeline's loop -----------------------------------------------------------------------
 
 Result<Batch> ChangeSource::poll(Deadline) {
   std::lock_guard lock(mu_);
@@ -251,10 +252,19 @@ Status ChangeSource::ack(const Batch& batch) {
     args.insert(args.end(), {b->last_key.empty() ? std::nullopt : std::optional<std::string>(b->last_key),
                              std::to_string(b->rows_done), std::to_string(b->rows_sent), b->finished ? "true" : "false",
                              std::to_string(b->id)});
-  auto r = db_->exec_cached(p.backfill ? kAckBackfillSql : kAckSql, args);
-  if (!r) return r.error();
-  if (p.backfill ? r->int64(0, 0) == 0 : r->affected() == 0)
-    return retriable("the position was not stored: another relay of the group owns the pipeline now");
+  bool stored;
+  if (!p.backfill && ctx_.positions) {
+    // Stored with the positions of the relay's other pipelines, in one statement.
+    auto r = ctx_.positions->store({ctx_.relay_group_id, config_.name, ctx_.worker_id, outbox_table_, p.seq, p.id,
+                                    p.next_row >= 0 ? std::optional<std::int64_t>(p.next_row) : std::nullopt, ctx_.fence_epoch});
+    if (!r) return r.error();
+    stored = *r;
+  } else {
+    auto r = db_->exec_cached(p.backfill ? kAckBackfillSql : kAckSql, args);
+    if (!r) return r.error();
+    stored = p.backfill ? r->int64(0, 0) > 0 : r->affected() > 0;
+  }
+  if (!stored) return retriable("the position was not stored: another relay of the group owns the pipeline now");
   if (const auto& b = p.backfill) backfill_acked(*b);
   acked_ = p;
   acked(batch, p);

@@ -94,7 +94,7 @@ class ChangeSource : public Source {
   // Lag: sends the count (send_lag_count; false: could not), and reads its result.
   virtual bool send_lag() = 0;
   virtual void read_lag(const pg::PgResult& r) = 0;
-  // A batch was acknowledged and its position stored (pipeline thread).
+  // A batch was acknowledged and its position stored (the pipeline's loop).
   virtual void acked(const Batch&, const Position&) {}
 
   // ---- for the sources' start() ----
@@ -142,7 +142,7 @@ class ChangeSource : public Source {
   std::string outbox_table_;  // the outbox, or the WAL pipeline's publication: recorded with the position
   Template key_template_;
   Position read_;   // after the last batch read (the reader)
-  Position acked_;  // after the last batch acknowledged (pipeline thread)
+  Position acked_;  // after the last batch acknowledged (the pipeline's loop)
   OutboxRow row_;   // reused: its buffers keep their capacity from row to row
   std::optional<ClaimCheck> cc_;
 
@@ -171,7 +171,7 @@ class ChangeSource : public Source {
   Status backfill_failed(Status s);
   void cancelled();
   void end_backfill();
-  // A batch of backfilled rows was stored (pipeline thread).
+  // A batch of backfilled rows was stored (the pipeline's loop).
   void backfill_acked(const Backfill::Progress& p);
 
   static constexpr size_t kQueueDepth = 2;  // batches read ahead: bounds memory, overlaps reading and sending
@@ -179,7 +179,7 @@ class ChangeSource : public Source {
   bool lag_pending_ = false;  // a count was sent on lag_db_ and its result not read yet
   std::int64_t finished_backfill_ = 0;  // ended here: not taken up again while its last batch is on its way
   Clock::time_point backfill_look_{};   // when to look for a backfill requested meanwhile
-  // The backfill's acknowledged progress (reader and pipeline threads).
+  // The backfill's acknowledged progress (the reader and the pipeline's loop).
   std::mutex status_mu_;
   std::optional<BackfillStatus> backfill_status_;
   Clock::time_point backfill_began_{};

@@ -35,7 +35,7 @@ OutboxListener::~OutboxListener() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  recorded_cv_.notify_all();
+  tell_recorded();
   stop_fd_.signal();
   if (thread_.joinable()) thread_.join();
 }
@@ -56,13 +56,28 @@ OutboxListener::Subscription::~Subscription() {
   readers.erase(std::remove(readers.begin(), readers.end(), this), readers.end());
 }
 
-bool OutboxListener::Subscription::wait() {
+int OutboxListener::Subscription::ask_to_wait() {
   owner_.set_waiting(*this, true);
-  std::unique_lock lock(owner_.mu_);
-  const std::uint64_t wanted = owner_.requested_;
-  owner_.recorded_cv_.wait(lock, [&] { return owner_.recorded_round_ >= wanted || owner_.stopping_; });
-  const Outbox& o = owner_.outboxes_[outbox_];
-  return owner_.session_ok_ && o.recorded;
+  std::lock_guard lock(owner_.mu_);
+  recorded_.drain();
+  wants_round_ = owner_.requested_;
+  if (owner_.recorded_round_ >= wants_round_ || owner_.stopping_) recorded_.signal();
+  return recorded_.fd();
+}
+
+std::optional<bool> OutboxListener::Subscription::waiting_recorded() {
+  std::lock_guard lock(owner_.mu_);
+  if (!wants_round_ || (owner_.recorded_round_ < wants_round_ && !owner_.stopping_)) return std::nullopt;
+  wants_round_ = 0;
+  recorded_.drain();
+  return owner_.session_ok_ && owner_.outboxes_[outbox_].recorded;
+}
+
+void OutboxListener::tell_recorded() {
+  std::lock_guard lock(mu_);
+  for (auto& [name, o] : outboxes_)
+    for (Subscription* s : o.readers)
+      if (s->wants_round_ && (recorded_round_ >= s->wants_round_ || stopping_)) s->recorded_.signal();
 }
 
 void OutboxListener::Subscription::stop_waiting() { owner_.set_waiting(*this, false); }
@@ -148,7 +163,7 @@ void OutboxListener::record_waiting(bool stopping) {
     session_ok_ = ok && conn_.ok();
     recorded_round_ = round;
   }
-  recorded_cv_.notify_all();
+  tell_recorded();
 }
 
 void OutboxListener::number_unnotified() {
@@ -192,7 +207,7 @@ void OutboxListener::run() {
         session_ok_ = false;
         recorded_round_ = requested_;  // readers asking to wait are told it could not be said
       }
-      recorded_cv_.notify_all();
+      tell_recorded();
       if (was_ok) wake_all();  // notifications may be lost: the readers look, then poll meanwhile
       if (!connect()) {
         pollfd fd{stop_fd_.fd(), POLLIN, 0};

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -42,10 +43,12 @@ class OutboxListener {
     // session was (re)opened or lost (notifications may have been missed: read again).
     int fd() const { return woken_.fd(); }
     void clear() { woken_.drain(); }
-    // Says on the listening session that this reader waits for rows, and returns once that is
-    // committed: from then on writers notify. False when it could not be said (the session is
-    // down): the reader looks again every poll interval meanwhile.
-    bool wait();
+    // Asks the listening session to say that this reader waits for rows: from the moment that is
+    // committed, writers notify. Gives an fd readable once waiting_recorded() has the answer.
+    int ask_to_wait();
+    // Whether the waiting was said (true) or could not be (false: the session is down, and the
+    // reader looks again every poll interval meanwhile); nothing while the session is saying it.
+    std::optional<bool> waiting_recorded();
     // This reader reads again: once no reader of the outbox waits, writers stop notifying (said
     // in the background).
     void stop_waiting();
@@ -56,7 +59,9 @@ class OutboxListener {
     OutboxListener& owner_;
     const std::string outbox_;
     EventFd woken_;
-    bool waiting_ = false;  // under owner_.mu_
+    EventFd recorded_;              // the waiting asked for was recorded (or could not be)
+    bool waiting_ = false;          // under owner_.mu_
+    std::uint64_t wants_round_ = 0; // under owner_.mu_: the round that records the waiting asked for
   };
 
   std::unique_ptr<Subscription> subscribe(const std::string& outbox);
@@ -78,6 +83,8 @@ class OutboxListener {
   void record_waiting(bool stopping = false);
   // The numbering round of the outboxes some writers may not have notified.
   void number_unnotified();
+  // Signals the subscriptions whose waiting was recorded (or could not be).
+  void tell_recorded();
   void wake(const std::string& outbox);
   void wake_all();
   void set_waiting(Subscription& s, bool waiting);
@@ -89,7 +96,6 @@ class OutboxListener {
   std::thread thread_;
 
   std::mutex mu_;
-  std::condition_variable recorded_cv_;
   std::map<std::string, Outbox> outboxes_;
   std::uint64_t requested_ = 0, recorded_round_ = 0;  // waiting changes asked for / recorded (or given up)
   bool session_ok_ = false;

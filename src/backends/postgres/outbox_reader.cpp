@@ -310,7 +310,11 @@ Task<bool> OutboxReader::wait_for_rows(Executor& executor, Deadline deadline) {
     }
     // From now on writers notify; what committed before they could see it is read first.
     subscription_->clear();
-    waiting_ = subscription_->wait();
+    const int recorded = subscription_->ask_to_wait();
+    std::optional<bool> said;
+    while (!(said = subscription_->waiting_recorded()))
+      if (co_await executor.readable(Clock::now() + std::chrono::seconds(1), recorded, stop_fd_) == 1) break;
+    waiting_ = said.value_or(false);
     waiting_since_ = Clock::now();
     if (waiting_) co_return true;
   }

@@ -35,7 +35,7 @@ class OutboxReader {
   static constexpr std::size_t kPageRows = 32;
 
   // `numbering`: the relay's numbering rounds, shared by its readers; `stop_fd` readable when the
-  // reader thread stops (a wait for a pooled connection ends then).
+  // reader stops (a wait for a pooled connection ends then).
   OutboxReader(pg::ConnectionPool& pool, OutboxListener& listener, Table table, std::size_t stream_rows,
                CommitNumbering& numbering, int stop_fd);
   OutboxReader(OutboxReader&&) = default;

@@ -9,7 +9,7 @@
 // Rows of the transactions that already arrived behind the current one are rendered in the same
 // statement as its last chunk: a backlog of small transactions costs a statement per chunk, not per
 // transaction.
-// Used by the WAL source's reader thread only.
+// Used by the WAL source's reader only.
 #pragma once
 
 #include <chrono>
@@ -56,7 +56,7 @@ class WalReader {
     marker_seen_ = false;
   }
   bool marker_seen() const { return marker_seen_; }
-  // The connection rows are rendered on, which the reader thread may use between reads.
+  // The connection rows are rendered on, which the reader may use between reads.
   pg::Connection& side_connection() { return db_; }
   // Rows of the current transaction from `from_row` on (1-based, in WAL order), at most `limit`;
   // fewer when the transaction ended. `from_row` never goes back before a row already returned,

@@ -268,7 +268,7 @@ class WalSource final : public ChangeSource {
     return wal_->keep_alive();
   }
 
-  // ---- reading (reader thread) -----------------------------------------------------------------
+  // ---- reading (reader) -----------------------------------------------------------------
 
   // The next transactions, each a claim-check delta of its changes: small ones that already arrived
   // share a batch (up to batch_size messages); a large one goes out in chunks, its position moving
@@ -354,11 +354,11 @@ class WalSource final : public ChangeSource {
     return &*expander_;
   }
 
-  // ---- acknowledged (pipeline thread) ------------------------------------------------------------
+  // ---- acknowledged (the pipeline's loop) ------------------------------------------------------------
 
   void acked(const Batch& batch, const Position& p) override {
     if (tables_) count_table_changes(batch);
-    // Stored: the slot may now release the WAL of every transaction done (the reader thread tells the server).
+    // Stored: the slot may now release the WAL of every transaction done (the reader tells the server).
     confirm_lsn_.store(static_cast<std::uint64_t>(p.next_row >= 0 ? p.seq - 1 : p.seq));
   }
 
@@ -400,19 +400,19 @@ class WalSource final : public ChangeSource {
   std::optional<WalReader> wal_;
   std::string named_slot_;                     // the source's slot_name, when given
   std::atomic<std::uint64_t> confirm_lsn_{0};  // stored by acked(): the slot may confirm it
-  Clock::time_point last_status_{};            // when the reader thread last told the slot its position
-  std::uint64_t confirmed_lsn_ = 0;            // confirmed to the server (reader thread)
+  Clock::time_point last_status_{};            // when the reader last told the slot its position
+  std::uint64_t confirmed_lsn_ = 0;            // confirmed to the server (reader)
   std::int64_t wal_behind_bytes_ = -1, wal_retained_bytes_ = -1;
   std::mutex commits_mu_;
   std::deque<std::pair<std::int64_t, double>> unacked_commits_;  // (commit LSN, commit time) read, for the lag
 
-  // Backfill (reader thread).
+  // Backfill (reader).
   static constexpr std::size_t kHandedXids = 65536;  // transactions handed out lately, for the chunk's check
   std::deque<std::uint32_t> handed_xids_;
   std::uint64_t chunks_read_ = 0;
   std::string chunk_marker_;  // the marker of the chunk read in flight
 
-  // A WAL pipeline's tables (reader and pipeline threads): changes acknowledged, and the problem each has.
+  // A WAL pipeline's tables (the reader and the pipeline's loop): changes acknowledged, and the problem each has.
   struct TableCounts {
     std::uint64_t changes = 0;
     std::string problem;

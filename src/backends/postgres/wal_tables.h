@@ -2,7 +2,7 @@
 // install decides, pgtrickle._wal_table_info: the source's "tables" and "exclude"), and for each,
 // how its rows become messages (its name in messages, its key, an Expander of its own). A
 // transaction's rows come from any of them, in WAL order: each run of one table's rows is
-// expanded by that table's Expander. Used by the WAL source's reader thread only.
+// expanded by that table's Expander. Used by the WAL source's reader only.
 #pragma once
 
 #include <cstdint>
