@@ -236,7 +236,7 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   ctx.status = &status;
   postgres::CommitNumbering numbering(url, "pgtrickle-relay numbering");
   ctx.numbering = &numbering;
-  postgres::OutboxListener listener(url, "pgtrickle-relay listener", &numbering);
+  postgres::OutboxListener listener(url, "pgtrickle-relay listener", &numbering, &executor);
   ctx.listener = &listener;
   ctx.postgres_url = url;
   ctx.relay_group_id = s.relay_group_id;

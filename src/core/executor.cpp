@@ -41,7 +41,7 @@ Executor::Executor(std::size_t workers) : core_workers_(std::max<std::size_t>(1,
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;
+  ev.data.fd = wake_fd_;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
   waiter_ = std::thread([this] { wait_loop(); });
 }
@@ -92,8 +92,9 @@ void Executor::add(Readable& r) {
     for (int i = 0; i < r.count_; ++i) {
       epoll_event ev{};
       ev.events = EPOLLIN;
-      ev.data.ptr = &r.watches_[i];
-      ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, r.watches_[i].fd, &ev);
+      ev.data.fd = r.watches_[i].fd;
+      watched_[ev.data.fd] = &r.watches_[i];
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ev.data.fd, &ev);
     }
   }
   // The waiting thread sleeps until the deadline it knew of: a sooner one wakes it.
@@ -103,12 +104,27 @@ void Executor::add(Readable& r) {
   }
 }
 
-// Under timers_mu_, on the waiting thread.
+// Under timers_mu_.
 void Executor::fire(Readable& r, int index) {
-  r.fired_yet_ = true;
-  for (int i = 0; i < r.count_; ++i) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, r.watches_[i].fd, nullptr);
+  for (int i = 0; i < r.count_; ++i) {
+    watched_.erase(r.watches_[i].fd);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, r.watches_[i].fd, nullptr);
+  }
   timers_.erase(r.timer_);
   r.fired_ = index;
+}
+
+void Executor::signalled(int fd) {
+  std::coroutine_handle<> resume;
+  {
+    std::lock_guard lock(timers_mu_);
+    auto it = watched_.find(fd);
+    if (it == watched_.end()) return;
+    Readable& r = *it->second->waiter;
+    fire(r, it->second->index);
+    resume = r.handle_;
+  }
+  schedule(resume);
 }
 
 void Executor::wait_loop() {
@@ -131,16 +147,17 @@ void Executor::wait_loop() {
     {
       std::lock_guard lock(timers_mu_);
       for (int i = 0; i < n; ++i) {
-        if (!events[i].data.ptr) {
+        if (events[i].data.fd == wake_fd_) {
           std::uint64_t v;
           [[maybe_unused]] auto r = ::read(wake_fd_, &v, sizeof v);
           continue;
         }
-        auto* w = static_cast<Readable::Watch*>(events[i].data.ptr);
-        if (!w->waiter->fired_yet_) {
-          fire(*w->waiter, w->index);
-          due.emplace_back(w->waiter, w->index);
-        }
+        // Looked up, not taken from the event: its waiter may have been resumed meanwhile (signalled()).
+        auto it = watched_.find(events[i].data.fd);
+        if (it == watched_.end()) continue;
+        Readable::Watch* w = it->second;
+        fire(*w->waiter, w->index);
+        due.emplace_back(w->waiter, w->index);
       }
       const auto now = Clock::now();
       while (!timers_.empty() && timers_.begin()->first <= now) {
@@ -149,7 +166,7 @@ void Executor::wait_loop() {
         due.emplace_back(r, -1);
       }
     }
-    // Only now: a Readable resumed may be gone at once, and one batch may name it twice.
+    // Only now: a Readable resumed may be gone at once.
     for (auto& [r, index] : due) schedule(r->handle_);
     std::lock_guard lock(mu_);
     if (!queue_.empty() && workers_ < kMostWorkers && Clock::now() - queue_.front().second >= kStalled) start_worker();

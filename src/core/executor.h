@@ -21,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -136,6 +137,9 @@ class Executor {
   }
   // co_await sleep_until(deadline).
   Readable sleep_until(Deadline deadline);
+  // `fd` was just made readable in this process (an eventfd written): the coroutine waiting for it,
+  // if any, is resumed now rather than through the waiting thread, one thread switch sooner.
+  void signalled(int fd);
 
   // Threads now running for the pipelines (the waiting thread and the workers).
   std::size_t threads() const;
@@ -157,7 +161,6 @@ class Executor {
     };
     std::array<Watch, 4> watches_{};
     int count_ = 0;
-    bool fired_yet_ = false;  // the waiting thread's
     Deadline deadline_;
     std::coroutine_handle<> handle_;
     int fired_ = -1;
@@ -170,7 +173,7 @@ class Executor {
   void work();
   void wait_loop();
   void add(Readable& r);
-  void fire(Readable& r, int index);  // on the waiting thread
+  void fire(Readable& r, int index);  // under timers_mu_
 
   const std::size_t core_workers_;
   int epoll_fd_ = -1;
@@ -178,10 +181,11 @@ class Executor {
   std::thread waiter_;
   std::atomic<bool> stopping_{false};
 
-  // Held while a Readable is registered and while the waiting thread fires Readables: one is never
-  // fired half registered.
+  // Held while a Readable is registered and while one is fired: one is never fired half registered,
+  // nor twice.
   std::mutex timers_mu_;
   std::multimap<Deadline, Readable*> timers_;
+  std::unordered_map<int, Readable::Watch*> watched_;  // the fds registered with epoll, and who waits
 
   struct Idle {  // a worker waiting for work, which schedule() hands it directly
     std::condition_variable cv;

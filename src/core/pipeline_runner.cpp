@@ -47,21 +47,16 @@ class PipelineRunner::Impl {
   }
 
   // Ends a wait before reconnecting early: the database is back, no need to sit out the backoff.
-  void nudge() {
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(nudge_fd_, &one, sizeof one);
-  }
+  void nudge() { wake(nudge_fd_); }
 
   void hand_over() {
     hand_over_ = true;
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    wake(wake_fd_);
   }
 
   void request_stop() {
     if (!stop_.exchange(true)) drain_deadline_ = Clock::now() + relay_.drain_timeout;
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    wake(wake_fd_);
   }
 
   Task<void> run() {
@@ -100,6 +95,12 @@ class PipelineRunner::Impl {
 
  private:
   // ---- lifecycle -------------------------------------------------------------------------------
+
+  void wake(int fd) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(fd, &one, sizeof one);
+    relay_.executor->signalled(fd);
+  }
 
   Task<Flow> run_once(Backoff& backoff) {
     // Ownership: one relay runs the pipeline; the others stand by and retry. A free pipeline goes

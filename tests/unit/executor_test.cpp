@@ -45,6 +45,20 @@ TEST(Executor, AWaitEndsWhenItsFdIsReadableAndSaysWhichOne) {
   EXPECT_EQ(fired, 1);
 }
 
+TEST(Executor, AnFdSignalledInTheProcessResumesItsWaiterDirectly) {
+  Executor ex(1);
+  EventFd ev;
+  int fired = -2;
+  std::latch done(1);
+  ex.spawn(wait_for(ex, ev.fd(), fired), [&] { done.count_down(); });
+  std::this_thread::sleep_for(20ms);
+  ev.signal();
+  ex.signalled(ev.fd());
+  ex.signalled(ev.fd());  // no one waits any more: nothing happens
+  done.wait();
+  EXPECT_EQ(fired, 1);
+}
+
 Task<void> sleep_then(Executor& ex, std::chrono::milliseconds d, int& fired) {
   fired = co_await ex.readable(Clock::now() + d);
 }

@@ -218,6 +218,7 @@ Result<Batch> ChangeSource::poll(Deadline) {
     }
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(room_fd_, &one, sizeof one);
+    ctx_.executor->signalled(room_fd_);
     return b;
   }
   if (error_) return *error_;
@@ -305,6 +306,7 @@ int ChangeSource::begin_stop() {
   }
   std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+  ctx_.executor->signalled(stop_fd_);
   return reader_ended_.fd();
 }
 
@@ -381,6 +383,7 @@ Task<bool> ChangeSource::wait_for_room() {
 void ChangeSource::signal_ready() {
   std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(ready_fd_, &one, sizeof one);
+  ctx_.executor->signalled(ready_fd_);
 }
 
 // ---- backfill ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 #include "backends/postgres/outbox_listener.h"
 
+#include "core/executor.h"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -16,8 +18,9 @@ constexpr auto kRetryEvery = std::chrono::seconds(1);  // opening the session ag
 
 }  // namespace
 
-OutboxListener::OutboxListener(std::string postgres_url, std::string application_name, CommitNumbering* numbering)
-    : url_(std::move(postgres_url)), app_(std::move(application_name)), numbering_(numbering) {
+OutboxListener::OutboxListener(std::string postgres_url, std::string application_name, CommitNumbering* numbering,
+                               Executor* executor)
+    : url_(std::move(postgres_url)), app_(std::move(application_name)), numbering_(numbering), executor_(executor) {
   // A round of this relay's wakes this relay's other readers of the outboxes it numbered: the
   // round's notification is ignored here, lest it wake the reader that asked for it.
   if (numbering_)
@@ -26,7 +29,7 @@ OutboxListener::OutboxListener(std::string postgres_url, std::string application
       auto it = outboxes_.find(outbox);
       if (it == outboxes_.end()) return;
       for (Subscription* s : it->second.readers)
-        if (!askers.count(s)) s->woken_.signal();
+        if (!askers.count(s)) s->ring(s->woken_);
     });
 }
 
@@ -61,7 +64,7 @@ int OutboxListener::Subscription::ask_to_wait() {
   std::lock_guard lock(owner_.mu_);
   recorded_.drain();
   wants_round_ = owner_.requested_;
-  if (owner_.recorded_round_ >= wants_round_ || owner_.stopping_) recorded_.signal();
+  if (owner_.recorded_round_ >= wants_round_ || owner_.stopping_) recorded_.signal();  // not awaited yet
   return recorded_.fd();
 }
 
@@ -77,7 +80,12 @@ void OutboxListener::tell_recorded() {
   std::lock_guard lock(mu_);
   for (auto& [name, o] : outboxes_)
     for (Subscription* s : o.readers)
-      if (s->wants_round_ && (recorded_round_ >= s->wants_round_ || stopping_)) s->recorded_.signal();
+      if (s->wants_round_ && (recorded_round_ >= s->wants_round_ || stopping_)) s->ring(s->recorded_);
+}
+
+void OutboxListener::Subscription::ring(EventFd& fd) {
+  fd.signal();
+  if (owner_.executor_) owner_.executor_->signalled(fd.fd());
 }
 
 void OutboxListener::Subscription::stop_waiting() { owner_.set_waiting(*this, false); }
@@ -99,13 +107,13 @@ void OutboxListener::wake(const std::string& outbox) {
   std::lock_guard lock(mu_);
   auto it = outboxes_.find(outbox);
   if (it == outboxes_.end()) return;
-  for (Subscription* s : it->second.readers) s->woken_.signal();
+  for (Subscription* s : it->second.readers) s->ring(s->woken_);
 }
 
 void OutboxListener::wake_all() {
   std::lock_guard lock(mu_);
   for (auto& [name, o] : outboxes_)
-    for (Subscription* s : o.readers) s->woken_.signal();
+    for (Subscription* s : o.readers) s->ring(s->woken_);
 }
 
 bool OutboxListener::connect() {

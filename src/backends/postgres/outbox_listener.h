@@ -24,11 +24,18 @@
 namespace relay::postgres {
 
 class CommitNumbering;
+}  // namespace relay::postgres
+namespace relay {
+class Executor;
+}
+namespace relay::postgres {
 
 class OutboxListener {
  public:
-  // `numbering`: the relay's numbering rounds (the one a second runs there).
-  OutboxListener(std::string postgres_url, std::string application_name, CommitNumbering* numbering);
+  // `numbering`: the relay's numbering rounds (the one a second runs there); `executor`: where the
+  // readers it wakes wait.
+  OutboxListener(std::string postgres_url, std::string application_name, CommitNumbering* numbering,
+                 Executor* executor = nullptr);
   ~OutboxListener();
   OutboxListener(const OutboxListener&) = delete;
   OutboxListener& operator=(const OutboxListener&) = delete;
@@ -55,6 +62,7 @@ class OutboxListener {
 
    private:
     friend class OutboxListener;
+    void ring(EventFd& fd);  // signals it, and resumes the reader waiting for it
     Subscription(OutboxListener& owner, std::string outbox) : owner_(owner), outbox_(std::move(outbox)) {}
     OutboxListener& owner_;
     const std::string outbox_;
@@ -91,6 +99,7 @@ class OutboxListener {
 
   const std::string url_, app_;
   CommitNumbering* numbering_;
+  Executor* executor_;
   pg::Connection conn_;  // the listener thread's only
   EventFd requested_fd_, stop_fd_;
   std::thread thread_;
