@@ -10,27 +10,11 @@ namespace relay {
 
 namespace {
 
-// The outermost coroutine of a spawned task: it owns the task and frees itself at the end.
-struct Detached {
-  struct promise_type {
-    Detached get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_never final_suspend() noexcept { return {}; }
-    void return_void() {}
-    void unhandled_exception() { std::terminate(); }  // as an exception leaving a thread would
-  };
-  std::coroutine_handle<promise_type> handle;
-};
-
-Detached run_detached(Task<void> task, std::function<void()> done) {
-  co_await task;
-  if (done) done();
-}
-
 // Work queued longer than this while every worker is busy starts another worker.
 constexpr auto kStalled = std::chrono::milliseconds(10);
-// At most this many workers: more would only wait for the same pooled connections.
-constexpr std::size_t kMostWorkers = 64;
+// At most this many workers: enough for many sinks blocked in slow sends at once; more would
+// mostly wait for the same pooled connections.
+constexpr std::size_t kMostWorkers = 128;
 // A worker beyond the first ones ends after this long without work.
 constexpr auto kIdleWorkerEnds = std::chrono::seconds(10);
 
@@ -60,9 +44,7 @@ Executor::~Executor() {
   ::close(wake_fd_);
 }
 
-void Executor::spawn(Task<void> task, std::function<void()> done) {
-  schedule(run_detached(std::move(task), std::move(done)).handle);
-}
+void Executor::spawn(Task<void> task, std::function<void()> done) { schedule(task.release_spawned(std::move(done))); }
 
 std::size_t Executor::threads() const {
   std::lock_guard lock(mu_);

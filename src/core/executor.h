@@ -4,7 +4,7 @@
 // standby holds no thread, so a relay's threads follow the work under way, not its pipelines.
 //
 // A coroutine may still block its worker (a statement, a sink's send): when every worker is busy
-// and work waits, another worker starts (up to 64); workers idle for a while end.
+// and work waits, another worker starts (up to 128); workers idle for a while end.
 #pragma once
 
 #include <array>
@@ -38,6 +38,8 @@ struct TaskPromiseBase {
   std::coroutine_handle<> continuation;
   std::exception_ptr error;
   std::atomic<bool> handed_off{false};  // set first by whichever of the task's end and its awaiter's suspension comes second
+  bool spawned = false;                 // Executor::spawn's: no awaiter; it frees itself, then calls on_end
+  std::function<void()> on_end;
 
   std::suspend_always initial_suspend() noexcept { return {}; }
   struct FinalAwaiter {
@@ -45,6 +47,13 @@ struct TaskPromiseBase {
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
       auto& p = h.promise();
+      if (p.spawned) {
+        if (p.error) std::terminate();  // as an exception leaving a thread would
+        auto on_end = std::move(p.on_end);
+        h.destroy();
+        if (on_end) on_end();
+        return std::noop_coroutine();
+      }
       if (p.handed_off.exchange(true)) return p.continuation;  // the awaiter is suspended: resume it
       return std::noop_coroutine();                            // the awaiter goes on by itself
     }
@@ -109,6 +118,12 @@ class [[nodiscard]] Task<void> {
   void await_resume() {
     if (h_.promise().error) std::rethrow_exception(h_.promise().error);
   }
+  // Gives up the coroutine to run on its own: it frees itself at its end, then calls `on_end`.
+  std::coroutine_handle<> release_spawned(std::function<void()> on_end) {
+    h_.promise().spawned = true;
+    h_.promise().on_end = std::move(on_end);
+    return std::exchange(h_, nullptr);
+  }
 
  private:
   explicit Task(std::coroutine_handle<promise_type> h) : h_(h) {}
@@ -117,8 +132,11 @@ class [[nodiscard]] Task<void> {
 
 class Executor {
  public:
-  // `workers`: how many workers start at once when work comes (more start only when work waits).
-  explicit Executor(std::size_t workers = 4);
+  // `workers`: how many workers start as soon as work finds none idle (more start only when work
+  // waits); they stay once started. Cheap while idle (a stack each), and enough that readers
+  // blocked a moment on a numbering round or a pooled connection do not hold the others back
+  // when a burst of rows wakes many pipelines at once.
+  explicit Executor(std::size_t workers = 16);
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
