@@ -76,14 +76,15 @@ CREATE TABLE IF NOT EXISTS pgtrickle.outbox_numbered (
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_is_stream(p_outbox text)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT coalesce(p_outbox ~ '^pgstream_[0-9]+$', false) $$;
+-- No SET clause, so that the planner inlines it into the rounds that call it per outbox; its one
+-- operator is named with its schema, so no search path changes what it means.
+AS $$ SELECT coalesce(p_outbox OPERATOR(pg_catalog.~) '^pgstream_[0-9]+$', false) $$;
 
 -- The numbering unit of an outbox: the pgstream streams share one table, and so one unit.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_numbering_unit(p_outbox text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
+-- Inlined, as _outbox_is_stream is.
 AS $$ SELECT CASE WHEN pgtrickle._outbox_is_stream(p_outbox) THEN 'pgstream' ELSE p_outbox END $$;
 
 -- The highest commit number of an outbox: every committed row of it has a number up to this, and
