@@ -238,6 +238,16 @@ std::vector<std::string> read_lines(const std::string& path) {
   return out;
 }
 
+std::set<int> wait_for_distinct_ids(const std::string& path, std::size_t count, std::chrono::milliseconds timeout) {
+  std::set<int> ids;
+  wait_until([&] {
+    ids.clear();
+    for (const auto& l : read_lines(path)) ids.insert(nlohmann::json::parse(l)["payload"]["id"].get<int>());
+    return ids.size() >= count;
+  }, timeout);
+  return ids;
+}
+
 std::vector<nlohmann::json> json_lines(const std::string& path) {
   std::vector<nlohmann::json> out;
   for (const auto& l : read_lines(path)) out.push_back(nlohmann::json::parse(l));

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,10 @@ std::string read_file(const std::string& path);
 // The whole (newline-ended) lines of a file, empty ones skipped.
 std::vector<std::string> read_lines(const std::string& path);
 std::vector<nlohmann::json> json_lines(const std::string& path);  // a JSON-lines file, parsed
+// The payload ids a relay's file holds once it holds `count` distinct ones (within `timeout`; fewer
+// if not): after a relay or server fault, a batch delivered but not acknowledged comes again (at
+// least once), so the number of lines says nothing of what arrived.
+std::set<int> wait_for_distinct_ids(const std::string& path, std::size_t count, std::chrono::milliseconds timeout);
 std::string relay_binary();
 // `bytes` of hex digits no compression shrinks much (a chain of SHA-256 digests of `seed`): text
 // that stays as long in an index entry as it is.

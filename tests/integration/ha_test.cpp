@@ -54,10 +54,9 @@ TEST(HighAvailability, PipelinesSpreadAcrossTheRelaysOfAGroupAndMoveWhenOneDies)
   ASSERT_TRUE(wait_until([&] { return owned(a) == 4; }, 10s)) << "the survivor takes the dead relay's pipelines\n" << a.err();
   db.exec("INSERT INTO t SELECT g FROM generate_series(101, 150) g");
   for (const auto& f : files) {
-    ASSERT_TRUE(wait_until([&] { return read_lines(f).size() >= 150; }, 15s)) << f;
-    std::set<int> ids;
-    for (const auto& l : read_lines(f)) ids.insert(json::parse(l)["payload"]["id"].get<int>());
+    auto ids = wait_for_distinct_ids(f, 150, 15s);
     EXPECT_EQ(ids.size(), 150u) << "nothing lost in " << f;
+    EXPECT_EQ(ids.empty() ? 0 : *ids.rbegin(), 150) << "only the table's rows in " << f;
   }
 }
 

@@ -85,10 +85,7 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
     auto c = setup();
     ASSERT_TRUE(c.exec("INSERT INTO t SELECT g FROM generate_series(101, 200) g"));
   }
-  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 200; }, 30s)) << relay.err();
-  std::set<int> ids;
-  for (auto& l : read_lines(out)) ids.insert(json::parse(l)["payload"]["id"].get<int>());
-  EXPECT_EQ(ids.size(), 200u);
+  EXPECT_EQ(wait_for_distinct_ids(out, 200, 30s).size(), 200u) << relay.err();
   ASSERT_TRUE(wait_until([&] {
     http_get(port, "/health", status);
     return status == 200;
@@ -130,10 +127,7 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvivedByWalCapture) {
     std::this_thread::sleep_for(1s);
     server.start();
     insert(101, 200);
-    ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 200; }, 30s)) << relay.err();
-    std::set<int> ids;
-    for (auto& l : read_lines(out)) ids.insert(json::parse(l)["payload"]["id"].get<int>());
-    EXPECT_EQ(ids.size(), 200u);
+    EXPECT_EQ(wait_for_distinct_ids(out, 200, 30s).size(), 200u) << relay.err();
   }
   // The server's slot goes with the test's database.
   auto admin = connect(server.url("postgres"));
