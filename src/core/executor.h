@@ -65,20 +65,13 @@ struct TaskPromiseBase {
 
 }  // namespace detail
 
-template <class T = void>
-class [[nodiscard]] Task;
-
-template <class T>
-class [[nodiscard]] Task {
+// The handle and the awaiting that Task<T> and Task<void> share.
+template <class Promise>
+class TaskHandle {
  public:
-  struct promise_type : detail::TaskPromiseBase {
-    std::optional<T> value;
-    Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
-    void return_value(T v) { value.emplace(std::move(v)); }
-  };
-  Task(Task&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
-  Task& operator=(Task&&) = delete;
-  ~Task() {
+  TaskHandle(TaskHandle&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  TaskHandle& operator=(TaskHandle&&) = delete;
+  ~TaskHandle() {
     if (h_) h_.destroy();
   }
   bool await_ready() const noexcept { return false; }
@@ -87,37 +80,6 @@ class [[nodiscard]] Task {
     h_.resume();
     return !h_.promise().handed_off.exchange(true);  // false: it ended already, go on
   }
-  T await_resume() {
-    if (h_.promise().error) std::rethrow_exception(h_.promise().error);
-    return std::move(*h_.promise().value);
-  }
-
- private:
-  explicit Task(std::coroutine_handle<promise_type> h) : h_(h) {}
-  std::coroutine_handle<promise_type> h_;
-};
-
-template <>
-class [[nodiscard]] Task<void> {
- public:
-  struct promise_type : detail::TaskPromiseBase {
-    Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
-    void return_void() {}
-  };
-  Task(Task&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
-  Task& operator=(Task&&) = delete;
-  ~Task() {
-    if (h_) h_.destroy();
-  }
-  bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> awaiter) {
-    h_.promise().continuation = awaiter;
-    h_.resume();
-    return !h_.promise().handed_off.exchange(true);
-  }
-  void await_resume() {
-    if (h_.promise().error) std::rethrow_exception(h_.promise().error);
-  }
   // Gives up the coroutine to run on its own: it frees itself at its end, then calls `on_end`.
   std::coroutine_handle<> release_spawned(std::function<void()> on_end) {
     h_.promise().spawned = true;
@@ -125,10 +87,56 @@ class [[nodiscard]] Task<void> {
     return std::exchange(h_, nullptr);
   }
 
- private:
-  explicit Task(std::coroutine_handle<promise_type> h) : h_(h) {}
-  std::coroutine_handle<promise_type> h_;
+ protected:
+  explicit TaskHandle(std::coroutine_handle<Promise> h) : h_(h) {}
+  Promise& promise() {
+    if (h_.promise().error) std::rethrow_exception(h_.promise().error);
+    return h_.promise();
+  }
+  std::coroutine_handle<Promise> h_;
 };
+
+template <class T = void>
+class [[nodiscard]] Task;
+
+template <class T>
+struct TaskPromise : detail::TaskPromiseBase {
+  std::optional<T> value;
+  Task<T> get_return_object() { return Task<T>(std::coroutine_handle<TaskPromise>::from_promise(*this)); }
+  void return_value(T v) { value.emplace(std::move(v)); }
+};
+
+template <>
+struct TaskPromise<void> : detail::TaskPromiseBase {
+  Task<void> get_return_object();
+  void return_void() {}
+};
+
+template <class T>
+class [[nodiscard]] Task : public TaskHandle<TaskPromise<T>> {
+ public:
+  using promise_type = TaskPromise<T>;
+  T await_resume() { return std::move(*this->promise().value); }
+
+ private:
+  friend promise_type;
+  using TaskHandle<TaskPromise<T>>::TaskHandle;
+};
+
+template <>
+class [[nodiscard]] Task<void> : public TaskHandle<TaskPromise<void>> {
+ public:
+  using promise_type = TaskPromise<void>;
+  void await_resume() { (void)promise(); }
+
+ private:
+  friend promise_type;
+  using TaskHandle<TaskPromise<void>>::TaskHandle;
+};
+
+inline Task<void> TaskPromise<void>::get_return_object() {
+  return Task<void>(std::coroutine_handle<TaskPromise>::from_promise(*this));
+}
 
 class Executor {
  public:
