@@ -156,8 +156,14 @@ double latency_quantile(int port, double q) {
     buckets[bound == "+Inf" ? 1e9 : std::stod(bound)] += std::stod(line.substr(line.rfind(' ') + 1));
   }
   if (buckets.empty() || buckets.rbegin()->second == 0) return -1;
-  for (const auto& [bound, count] : buckets)
-    if (count >= q * buckets.rbegin()->second) return bound;
+  // Within its bucket, the quantile is placed linearly, as Prometheus's histogram_quantile() does.
+  const double rank = q * buckets.rbegin()->second;
+  double lower = 0, below = 0;
+  for (const auto& [bound, count] : buckets) {
+    if (count >= rank) return bound >= 1e9 ? lower : lower + (bound - lower) * (rank - below) / std::max(count - below, 1.0);
+    lower = bound;
+    below = count;
+  }
   return -1;
 }
 

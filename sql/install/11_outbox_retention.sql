@@ -25,8 +25,9 @@ CALL pgtrickle._relay_define('run_outbox_retention', $ddl$
     v_xids     xid8[];
     v_total    bigint := 0;
   BEGIN
-    -- Rows are deleted by their commit's number: number what committed since the last read.
-    PERFORM pgtrickle.outbox_watermark();
+    -- Rows a reader waits for go by their commit's number: below every reader's position. Rows not
+    -- numbered yet are above them all, and stay. Nothing is numbered here: a round of every outbox
+    -- would hold every reader's rounds back while this runs.
     -- A pgstream stream's events go only with their daily partition (pgstream.maintain_partitions()).
     -- Each outbox with the oldest position of its readers (pipelines and consumer groups), all
     -- computed in one statement.
@@ -40,6 +41,14 @@ CALL pgtrickle._relay_define('run_outbox_retention', $ddl$
       LEFT JOIN LATERAL (SELECT r.last_seq, r.last_id, r.complete FROM readers AS r WHERE r.outbox = t.outbox_name
                          ORDER BY r.last_seq, r.last_id, r.complete LIMIT 1) AS s ON true
       WHERE NOT pgtrickle._outbox_is_stream(t.outbox_name)
+        -- An outbox read by someone has rows to delete only when its first commit (by number, so
+        -- one probe of the index) is old enough and consumed: most outboxes cost this probe alone,
+        -- not a statement planned for their table.
+        AND (s.last_seq IS NULL OR EXISTS (
+              SELECT FROM (SELECT c.seq, c.committed_at FROM pgtrickle.outbox_commits AS c
+                           WHERE c.outbox = t.outbox_name ORDER BY c.seq LIMIT 1) AS first
+              WHERE first.seq <= s.last_seq
+                AND (first.committed_at IS NULL OR first.committed_at < now() - make_interval(hours => t.retention_hours))))
       ORDER BY t.outbox_name
     LOOP
       LOOP   -- in batches, so one run never holds a huge list of ids
@@ -48,9 +57,9 @@ CALL pgtrickle._relay_define('run_outbox_retention', $ddl$
             DELETE FROM pgtrickle.%1$I AS o
             WHERE o.id IN (
               SELECT r.id FROM pgtrickle.%1$I AS r
-              JOIN pgtrickle.outbox_commits AS c ON c.outbox = $1 AND c.xid = r.xid
+              LEFT JOIN pgtrickle.outbox_commits AS c ON c.outbox = $1 AND c.xid = r.xid
               WHERE r.created_at < now() - make_interval(hours => $2)
-                AND (NOT $3 OR (c.seq, r.id, 1) <= ($4, $5, $6))
+                AND (NOT $3 OR (c.seq IS NOT NULL AND (c.seq, r.id, 1) <= ($4, $5, $6)))
               LIMIT 10000)
             RETURNING o.id, o.xid)
           SELECT array_agg(id), array_agg(DISTINCT xid) FROM gone
