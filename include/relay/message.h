@@ -13,7 +13,8 @@ using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 
 // read: a row a backfill sent as it is now (not a change).
-enum class Op { insert, update, delete_, truncate, event, delta, read };
+// gap: a marker that changes are missing (a replication slot the server invalidated was rebuilt).
+enum class Op { insert, update, delete_, truncate, event, delta, read, gap };
 const char* to_string(Op op);
 
 using Header = std::pair<std::string, std::string>;

@@ -39,6 +39,18 @@ struct TableStatus {
   std::string problem;
 };
 
+// The replication slot a source reads, as of the last lag(): how far behind it is, the WAL it keeps,
+// and how the server rates what it keeps (pg_replication_slots.wal_status and safe_wal_size).
+struct SlotStatus {
+  std::string name;
+  std::int64_t behind_bytes = -1;    // the server's WAL beyond the slot's confirmed position; -1 unknown
+  std::int64_t retained_bytes = -1;  // the WAL the slot keeps the server from removing; -1 unknown
+  std::string wal_status;            // reserved, extended, unreserved or lost; "" unknown
+  // The WAL the server may still write before the slot is invalidated; none when no cap
+  // (max_slot_wal_keep_size = -1) or the slot is lost.
+  std::optional<std::int64_t> safe_wal_bytes;
+};
+
 class Source {
  public:
   virtual ~Source() = default;
@@ -59,14 +71,16 @@ class Source {
   virtual bool ack_is_fenced() const { return false; }
   // Rows or messages waiting, and the age in seconds of the oldest one (best effort, -1 if unknown).
   virtual void lag(std::int64_t& rows, double& seconds) { rows = -1; seconds = -1; }
-  // For a source reading a replication slot: the server's WAL beyond the slot's confirmed position,
-  // and the WAL the slot keeps the server from removing, in bytes (as of the last lag()); -1 otherwise.
-  virtual void wal_lag(std::int64_t& behind_bytes, std::int64_t& retained_bytes) { behind_bytes = retained_bytes = -1; }
+  // For a source reading a replication slot: the slot as of the last lag(); none otherwise.
+  virtual std::optional<SlotStatus> slot() { return std::nullopt; }
   // The backfill under way, if any, or the last one this source ran (acknowledged progress).
   virtual std::optional<BackfillStatus> backfill() { return std::nullopt; }
   // A problem the source is riding out without failing poll() (every broker down, receives
   // failing), shown in /health while it lasts; "" when none.
   virtual std::string degraded() { return ""; }
+  // A danger ahead while the source still runs (its replication slot close to being invalidated),
+  // shown in /health as the state "degraded" while it lasts; "" when none.
+  virtual std::string at_risk() { return ""; }
   // What the source's store keeps past its retention because this pipeline has not consumed it
   // yet (a pgstream stream's old partitions), shown in /health; "" when nothing.
   virtual std::string kept_past_retention() { return ""; }

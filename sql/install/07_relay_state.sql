@@ -76,6 +76,22 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_slots (
   created_at     timestamptz NOT NULL DEFAULT now()
 );
 
+-- A slot the server invalidated, and the relay replaced by a new one (on_slot_lost "rebuild", or
+-- rebuild_relay_slot once, which sets rebuild_requested): the changes after gap_from (the last one
+-- delivered) up to gap_to (where the new slot starts) cannot be read. gap_state: 'rebuilding' from
+-- the start of the rebuild until the new slot is made, 'announce' until the gap marker of each table
+-- in gap_tables was delivered, then 'announced'.
+ALTER TABLE pgtrickle.relay_slots
+  ADD COLUMN IF NOT EXISTS rebuild_requested boolean NOT NULL DEFAULT false,
+  ADD COLUMN IF NOT EXISTS gap_state text CHECK (gap_state IN ('rebuilding', 'announce', 'announced')),
+  ADD COLUMN IF NOT EXISTS gap_from pg_lsn,
+  ADD COLUMN IF NOT EXISTS gap_to pg_lsn,
+  ADD COLUMN IF NOT EXISTS gap_at timestamptz,
+  ADD COLUMN IF NOT EXISTS gap_tables oid[],
+  ADD COLUMN IF NOT EXISTS rebuilds int NOT NULL DEFAULT 0;
+-- The last gap of a pipeline's rebuilt slot, where its status is: {slot, from_lsn, to_lsn, at, backfill_id}.
+ALTER TABLE pgtrickle.relay_pipeline_status ADD COLUMN IF NOT EXISTS slot_gap jsonb;
+
 -- Drops the recorded slots of a pipeline (p_pipeline) or of an outbox (p_outbox). A slot being read
 -- is released first: its reader's connection is ended (a relay reconnects and finds it gone). Run
 -- by delete_relay and disable_outbox, with their (the installer's) rights.
@@ -106,6 +122,88 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- The relay made a new slot p_slot, starting at p_to, in place of one the server invalidated: the
+-- gap is recorded, to be announced; every table the pipeline captures is backfilled (a backfill
+-- under way starts over: the new slot's stream did not carry the changes between its chunks). Returns
+-- the backfill (NULL when no table has a key to read it by) and the tables the gap marker goes to.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_slot_rebuilt(p_slot text, p_pipeline text, p_outbox text, p_group text, p_to pg_lsn)
+RETURNS TABLE (backfill_id bigint, tables oid[])
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  s       pgtrickle.relay_slots;
+  v_pub   text;
+  v_id    bigint;
+  v_rels  oid[];
+BEGIN
+  PERFORM pgtrickle._relay_lock_catalog();
+  SELECT * INTO s FROM pgtrickle.relay_slots AS r WHERE r.slot_name = p_slot AND r.pipeline = p_pipeline FOR UPDATE;
+  IF NOT FOUND OR s.gap_state IS DISTINCT FROM 'rebuilding' THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = format('the replication slot "%s" of pipeline "%s" is not being rebuilt', p_slot, p_pipeline);
+  END IF;
+  SELECT w.publication INTO v_pub FROM pgtrickle.relay_wal_publications AS w
+  WHERE w.publication = p_outbox AND w.pipeline = p_pipeline;
+  v_rels := CASE WHEN v_pub IS NOT NULL THEN ARRAY(SELECT m.rel::oid FROM pgtrickle._wal_published_tables(v_pub) AS m ORDER BY m.rel::regclass::text)
+                 ELSE ARRAY(SELECT pgtrickle._outbox_source(t)::oid FROM pgtrickle.outbox_tables AS t WHERE t.outbox_name = p_outbox) END;
+  UPDATE pgtrickle.relay_backfills SET state = 'cancelled', finished_at = now(), updated_at = now(),
+         error = format('the replication slot "%s" was rebuilt: a backfill of every table follows', p_slot)
+  WHERE pipeline = p_pipeline AND state IN ('pending', 'running');
+  PERFORM pgtrickle._relay_backfill_drop_functions(p_pipeline);
+  BEGIN
+    v_id := CASE WHEN v_pub IS NOT NULL THEN pgtrickle._wal_backfill_create('the slot''s rebuild', p_pipeline, NULL)
+                 ELSE pgtrickle._relay_backfill_create('the slot''s rebuild', p_pipeline, p_outbox, NULL) END;
+  EXCEPTION WHEN object_not_in_prerequisite_state OR undefined_table THEN
+    RAISE WARNING 'pipeline "%": the replication slot "%" was rebuilt, but nothing is backfilled: %', p_pipeline, p_slot, SQLERRM;
+  END;
+  UPDATE pgtrickle.relay_slots SET gap_state = 'announce', gap_to = p_to, gap_tables = v_rels, rebuilds = rebuilds + 1
+  WHERE slot_name = p_slot;
+  INSERT INTO pgtrickle.relay_pipeline_status AS st (relay_group_id, pipeline, slot_gap)
+  VALUES (p_group, p_pipeline, jsonb_build_object('slot', p_slot, 'from_lsn', s.gap_from::text, 'to_lsn', p_to::text,
+                                                  'at', s.gap_at, 'backfill_id', v_id))
+  ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET slot_gap = excluded.slot_gap;
+  RETURN QUERY SELECT v_id, v_rels;
+END
+$$;
+
+-- Asks the relay to replace a pipeline's replication slot that the server invalidated, once: it
+-- makes a new slot, sends a gap marker (op gap) and backfills every table the pipeline captures.
+-- Returns the slot. A slot still readable is not rebuilt (that would lose changes for nothing).
+CALL pgtrickle._relay_define('rebuild_relay_slot', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.rebuild_relay_slot(p_name text)
+  RETURNS text
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    v_slots text[];
+    v_lost  text[];
+  BEGIN
+    PERFORM pgtrickle._relay_lock_catalog();
+    v_slots := ARRAY(SELECT r.slot_name FROM pgtrickle.relay_slots AS r WHERE r.pipeline = p_name ORDER BY 1);
+    IF cardinality(v_slots) = 0 THEN
+      IF NOT EXISTS (SELECT FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_name) THEN
+        PERFORM pgtrickle._relay_not_found(p_name);
+      END IF;
+      RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+        MESSAGE = format('rebuild_relay_slot: pipeline "%s" reads no replication slot (it captures no table from the WAL, '
+                         'or has not started yet)', p_name);
+    END IF;
+    v_lost := ARRAY(SELECT s.slot_name FROM pg_replication_slots AS s WHERE s.slot_name = ANY (v_slots) AND s.wal_status = 'lost'
+                    ORDER BY 1);
+    IF cardinality(v_lost) = 0 THEN
+      RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+        MESSAGE = format('rebuild_relay_slot: the replication slot of pipeline "%s" (%s) is not invalidated: every change it holds '
+                         'can still be read, so nothing is rebuilt', p_name, array_to_string(v_slots, ', ')),
+        HINT = 'A slot is rebuilt once the server invalidated it (wal_status ''lost'' in pg_replication_slots); see its lag in /health.';
+    END IF;
+    UPDATE pgtrickle.relay_slots SET rebuild_requested = true WHERE slot_name = ANY (v_lost);
+    RETURN array_to_string(v_lost, ', ');
+  END
+  $fn$;
+$ddl$);
 
 -- Backfills of forward pipelines (their functions: 14_backfill.sql).
 CREATE TABLE IF NOT EXISTS pgtrickle.relay_backfills (

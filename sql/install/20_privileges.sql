@@ -115,7 +115,7 @@ DECLARE
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_watermarks', '_outbox_numbered_seq', '_outbox_numbering_unit', 'outbox_status', '_outbox_status',
     'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_relay_regclass', '_relay_regclass_qualified', '_relay_rel', '_relay_is_relation_name', '_relay_grant_outboxes',
     'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_is_stream', '_outbox_waiting',
-    '_relay_backfill_initial', '_relay_backfill_end', '_relay_backfill_function', '_relay_backfill_watermark', '_wal_render',
+    '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt', '_relay_backfill_function', '_relay_backfill_watermark', '_wal_render',
     '_wal_render_table', '_wal_render_tables', '_wal_rows_template', '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare', '_wal_pipeline_publication', '_wal_pipeline_tables', '_wal_table_info',
     '_wal_publications', '_wal_matched_tables', '_wal_stream_table', '_wal_list', '_wal_matches', '_wal_pattern', '_wal_own_schema',
     '_wal_identity_problem', '_relay_config_error'];
@@ -125,13 +125,13 @@ DECLARE
   v_admin_functions text[] := ARRAY(SELECT f FROM unnest(v_relay_functions) AS f
                                     WHERE f NOT IN ('_wal_render', '_wal_render_table', '_wal_render_tables', '_wal_rows_template',
                                                     '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare',
-                                                    '_relay_backfill_initial', '_relay_backfill_end')) || ARRAY[
+                                                    '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt')) || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',
     'enable_outbox', '_outbox_enable', 'disable_outbox', '_outbox_disable', 'create_outbox',
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
     'seek_offset', 'consumer_heartbeat', 'consumer_lag',
     'drop_inbox', 'inbox_mark_processed', 'inbox_mark_failed', 'replay_inbox_messages',
-    'backfill_relay', 'cancel_backfill', 'create_publication', 'drop_publication', '_relay_publication_create', '_relay_publication_drop', '_relay_publication_of'];
+    'backfill_relay', 'cancel_backfill', 'rebuild_relay_slot', 'create_publication', 'drop_publication', '_relay_publication_create', '_relay_publication_drop', '_relay_publication_of'];
   f record;
 BEGIN
   GRANT USAGE ON SCHEMA pgtrickle TO pgtrickle_relay, pgtrickle_relay_admin;
@@ -163,6 +163,8 @@ BEGIN
   GRANT SELECT, INSERT ON pgtrickle.relay_dead_letters TO pgtrickle_relay;
   -- The relay records the slots it creates for WAL capture; delete_relay and disable_outbox drop them.
   GRANT SELECT, INSERT, DELETE ON pgtrickle.relay_slots TO pgtrickle_relay;
+  -- The relay marks a rebuild under way, and its gap announced.
+  GRANT UPDATE (gap_state, gap_from, gap_to, gap_at, rebuild_requested) ON pgtrickle.relay_slots TO pgtrickle_relay;
   GRANT SELECT ON pgtrickle.relay_slots TO pgtrickle_relay_admin;
   -- The publications of WAL pipelines: set_relay_outbox and delete_relay (the installer's) write them.
   GRANT SELECT ON pgtrickle.relay_wal_publications TO pgtrickle_relay, pgtrickle_relay_admin;

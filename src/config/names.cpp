@@ -28,6 +28,7 @@ const char* to_string(Op op) {
     case Op::event: return "event";
     case Op::delta: return "delta";
     case Op::read: return "read";
+    case Op::gap: return "gap";
   }
   return "event";
 }

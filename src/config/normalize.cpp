@@ -446,6 +446,11 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
   c.dead_letter = o.value("dead_letter", true);
   c.backfill_initial = o.value("backfill", "none") == "initial";
   c.backfill_chunk_rows = int_opt("backfill_chunk_rows", 10000);
+  c.rebuild_lost_slot = o.value("on_slot_lost", "fail") == "rebuild";
+  if (c.rebuild_lost_slot && (direction != Direction::forward || (c.source_type != "outbox" && c.source_type != "wal")))
+    problems.push_back(fmt::format("pipeline \"{}\": \"on_slot_lost\" says what to do when the server invalidates the pipeline's "
+                                   "replication slot, so only a forward pipeline reading tables (source type \"outbox\" of a table "
+                                   "captured from the WAL, or \"wal\") takes it", name));
   if (c.backfill_initial && (direction != Direction::forward || (c.source_type != "outbox" && c.source_type != "wal")))
     problems.push_back(fmt::format("pipeline \"{}\": \"backfill\": \"initial\" sends a table's existing rows, so only a forward "
                                    "pipeline reading tables (source type \"outbox\" or \"wal\") takes it{}", name,

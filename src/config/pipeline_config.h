@@ -47,6 +47,7 @@ struct PipelineConfig {
   std::string key_template;              // "key" given as a template
   bool backfill_initial = false;         // "backfill": "initial"
   int backfill_chunk_rows = 10000;
+  bool rebuild_lost_slot = false;        // "on_slot_lost": "rebuild"
   int retry_initial_ms = 100;
   int retry_max_ms = 30000;
   bool dead_letter = true;

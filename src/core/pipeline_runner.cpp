@@ -130,7 +130,8 @@ class PipelineRunner::Impl {
     metrics_->owned.set(1);
     log_.info("Took ownership of the pipeline.", {{"relay_group_id", group_},
                                                   {"source", config_.source_type}, {"sink", config_.sink_type}});
-    set_state("running", "");
+    // A failed pipeline looking again stays failed until it runs: /health does not flap.
+    if (state_ != "failed") set_state("running", "");
 
     if (auto s = build(); !s) co_return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
     if (auto s = source_->start(); !s) co_return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
@@ -252,7 +253,11 @@ class PipelineRunner::Impl {
       // A source riding out an outage by itself keeps running, and /health says so meanwhile.
       if (std::string problem = source_->degraded(); !problem.empty()) {
         if (state_ != "retrying" || last_error_ != problem) set_state("retrying", problem);
-      } else if (state_ == "retrying") {
+      } else if (std::string risk = source_->at_risk(); !risk.empty()) {
+        if (state_ != "degraded" || last_error_ != risk) set_state("degraded", risk);
+        at_risk_ = true;
+      } else if (state_ == "retrying" || at_risk_) {
+        at_risk_ = false;
         settle_state();
       }
       if (in_flight_.size() < depth) {
@@ -527,7 +532,7 @@ class PipelineRunner::Impl {
   void report_status() {
     std::int64_t rows = -1;
     double seconds = -1;
-    std::int64_t slot_behind = -1, slot_retained = -1;
+    SlotStatus slot;
     std::optional<BackfillStatus> backfill;
     std::string kept;
     std::vector<TableStatus> tables;
@@ -535,7 +540,7 @@ class PipelineRunner::Impl {
       kept = source_->kept_past_retention();
       tables = source_->tables();
       source_->lag(rows, seconds);
-      source_->wal_lag(slot_behind, slot_retained);
+      if (auto now = source_->slot()) slot = std::move(*now);
       backfill = source_->backfill();
     }
     // The counter follows the backfill's acknowledged rows (a later backfill starts from 0 again).
@@ -549,8 +554,14 @@ class PipelineRunner::Impl {
     metrics_->backfill_rows_estimated.set(backfill ? static_cast<double>(std::max<std::int64_t>(backfill->rows_estimated, 0)) : -1);
     if (rows >= 0) metrics_->lag_rows.set(static_cast<double>(rows));
     if (seconds >= 0) metrics_->lag_seconds.set(seconds);
-    metrics_->slot_lag_bytes.set(static_cast<double>(slot_behind));
-    metrics_->slot_retained_bytes.set(static_cast<double>(slot_retained));
+    metrics_->slot_lag_bytes.set(static_cast<double>(slot.behind_bytes));
+    metrics_->slot_retained_bytes.set(static_cast<double>(slot.retained_bytes));
+    int status = -1;
+    for (int i = 0; i < 4; ++i)
+      if (slot.wal_status == metrics::kSlotWalStatuses[i]) status = i;
+    metrics_->slot_wal_status.store(status);
+    if (slot.safe_wal_bytes) metrics_->slot_safe_wal_bytes.set(static_cast<double>(*slot.safe_wal_bytes));
+    metrics_->slot_safe_wal_known.store(slot.safe_wal_bytes.has_value());
     if (!tables.empty()) {
       std::vector<metrics::PipelineMetrics::Table> now;
       for (const auto& t : tables) now.push_back({t.table, t.changes, !t.problem.empty()});
@@ -559,8 +570,11 @@ class PipelineRunner::Impl {
     relay_.health->modify(config_.name, [&](PipelineHealth& h) {
       h.lag = rows;
       h.lag_seconds = seconds;
-      h.slot_lag_bytes = slot_behind;
-      h.slot_retained_bytes = slot_retained;
+      h.slot_lag_bytes = slot.behind_bytes;
+      h.slot_retained_bytes = slot.retained_bytes;
+      h.slot_name = slot.name;
+      h.slot_wal_status = slot.wal_status;
+      h.slot_safe_wal_bytes = slot.safe_wal_bytes;
       h.backfill_id = backfill ? backfill->id : 0;
       h.kept_past_retention = kept;
       h.tables = std::move(tables);
@@ -611,8 +625,11 @@ class PipelineRunner::Impl {
 
   Flow fail(const Error& e) {
     metrics_->errors_fatal.inc();
+    // Said once: looking again every 10 s finds the same, and the log need not repeat it.
+    const bool again = state_ == "failed" && last_error_ == util::safe_excerpt(e.message, 2000);
     set_state("failed", e.message);
-    log_.error("The pipeline cannot run; it will look again in 10 s.", {{"error", e.message}});
+    if (again) log_.debug("The pipeline still cannot run.", {{"error", e.message}});
+    else log_.error("The pipeline cannot run; it will look again every 10 s.", {{"error", e.message}});
     return Flow::failed;
   }
 
@@ -670,6 +687,7 @@ class PipelineRunner::Impl {
   int wake_fd_ = -1;
   int nudge_fd_ = -1;
   std::string state_, last_error_;
+  bool at_risk_ = false;  // the state says the source is at risk (Source::at_risk)
   static constexpr std::chrono::seconds kDeadLetterWindow{60};
   Clock::time_point last_dead_letter_{};
   std::int64_t backfill_id_ = 0, backfill_rows_ = 0;  // the backfill last reported, and its rows counted in the metrics

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "util/digest.h"
 #include "util/json_escape.h"
 #include "util/json_scan.h"
 
@@ -36,6 +37,24 @@ constexpr std::string_view kTransactionSchema =
 constexpr std::string_view kEnvelopeTail =
     R"({"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"},)"
     R"({"type":"int64","optional":true,"field":"ts_us"},{"type":"int64","optional":true,"field":"ts_ns"})";
+
+// A logical decoding message's event (op "m"): its key and value, as the PostgreSQL connector declares them.
+constexpr std::string_view kMessageKeySchema =
+    R"({"type":"struct","fields":[{"type":"string","optional":true,"field":"prefix"}],)"
+    R"("optional":false,"name":"io.debezium.connector.postgresql.MessageKey"})";
+constexpr std::string_view kMessageValueHead =
+    R"({"type":"struct","fields":[{"type":"string","optional":false,"field":"op"},)"
+    R"({"type":"int64","optional":true,"field":"ts_ms"},{"type":"int64","optional":true,"field":"ts_us"},)"
+    R"({"type":"int64","optional":true,"field":"ts_ns"},)";
+constexpr std::string_view kMessageValueTail =
+    R"(,{"type":"struct","fields":[{"type":"string","optional":true,"field":"prefix"},)"
+    R"({"type":"bytes","optional":true,"field":"content"}],"optional":true,"name":"io.debezium.connector.postgresql.Message",)"
+    R"("field":"message"}],"optional":false,"name":"io.debezium.connector.postgresql.MessageValue"})";
+
+const std::string& message_value_schema() {
+  static const std::string schema = std::string(kMessageValueHead) + std::string(kSourceSchema) + std::string(kMessageValueTail);
+  return schema;
+}
 
 std::string quoted(std::string_view s) {
   std::string q;
@@ -227,6 +246,17 @@ bool EventEncoder::append_value(char op, std::string_view before, std::string_vi
   else if (!append_row(after, false, out, error)) return false;
 
   out += ",\"source\":";
+  append_source(source, out);
+  out += ",\"transaction\":null,\"op\":\"";
+  out += op;
+  out += '"';
+  append_now(out);
+  out += '}';
+  if (opt_.schemas) out += '}';
+  return true;
+}
+
+void EventEncoder::append_source(const SourceInfo& source, std::string& out) const {
   out += source_head_;
   const Stamps committed = stamps_of(source.committed_at);
   append_number(out, "ts_ms", committed.ms);
@@ -246,17 +276,38 @@ bool EventEncoder::append_value(char op, std::string_view before, std::string_vi
   out += table_fields_;
   append_number(out, "txId", source.tx_id);
   append_number(out, "lsn", source.lsn ? std::optional<std::int64_t>(static_cast<std::int64_t>(*source.lsn)) : std::nullopt);
-  out += ",\"xmin\":null},\"transaction\":null,\"op\":\"";
-  out += op;
-  out += '"';
-  // When the relay made the event.
+  out += ",\"xmin\":null}";
+}
+
+// When the relay made the event: ,"ts_ms":…,"ts_us":…,"ts_ns":…
+void EventEncoder::append_now(std::string& out) {
   const Stamps now = stamps_of(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   append_number(out, "ts_ms", now.ms);
   append_number(out, "ts_us", now.us);
   append_number(out, "ts_ns", now.ns);
+}
+
+void EventEncoder::append_message_key(std::string_view prefix, std::string& out) const {
+  if (opt_.schemas) out += "{\"schema\":" + std::string(kMessageKeySchema) + ",\"payload\":";
+  out += "{\"prefix\":";
+  util::append_json_string(out, prefix);
   out += '}';
   if (opt_.schemas) out += '}';
-  return true;
+}
+
+void EventEncoder::append_message(std::string_view prefix, std::string_view content, const SourceInfo& source,
+                                  std::string& out) const {
+  if (opt_.schemas) out += "{\"schema\":" + message_value_schema() + ",\"payload\":";
+  out += "{\"op\":\"m\"";
+  append_now(out);
+  out += ",\"source\":";
+  append_source(source, out);
+  out += ",\"message\":{\"prefix\":";
+  util::append_json_string(out, prefix);
+  out += ",\"content\":\"";
+  out += util::base64_encode(content);  // bytes, as Kafka Connect's JsonConverter writes them
+  out += "\"}}";
+  if (opt_.schemas) out += '}';
 }
 
 }  // namespace relay::debezium

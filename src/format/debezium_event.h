@@ -62,7 +62,16 @@ class EventEncoder {
   bool append_value(char op, std::string_view before, std::string_view after, const SourceInfo& source,
                     std::string& out, std::string& error) const;
 
+  // A logical decoding message's event (Debezium's op "m"): its key {"prefix": …} and its value,
+  // whose message.content is `content` as bytes (base64). The relay's own markers (a gap in the
+  // changes of a rebuilt slot) go out so.
+  void append_message_key(std::string_view prefix, std::string& out) const;
+  void append_message(std::string_view prefix, std::string_view content, const SourceInfo& source, std::string& out) const;
+
  private:
+  // The value's source block.
+  void append_source(const SourceInfo& source, std::string& out) const;
+  static void append_now(std::string& out);
   // {"column": value, ...} of the fields of `row` (only its key columns when `key_only`).
   bool append_row(std::string_view row, bool key_only, std::string& out, std::string& error) const;
   const Column* column_named(std::string_view quoted_name, std::size_t& hint) const;

@@ -90,6 +90,26 @@ std::string Registry::render() const {
              [](auto& m) { return m.slot_lag_bytes.value(); });
   slot_gauge("pgtrickle_relay_slot_retained_wal_bytes", "WAL the pipeline's replication slot keeps the server from removing (WAL capture).",
              [](auto& m) { return m.slot_retained_bytes.value(); });
+  {
+    // One series per status, 1 for the slot's present one (the enum pattern: alert on status="unreserved" == 1).
+    const char* w = "pgtrickle_relay_slot_wal_status";
+    out += fmt::format("# HELP {} The replication slot's wal_status: 1 for the present one of reserved, extended, unreserved (the "
+                       "server may invalidate it at its next checkpoint), lost (invalidated).\n# TYPE {} gauge\n", w, w);
+    for (const auto& [p, m] : pipelines_) {
+      int now = m->slot_wal_status.load();
+      if (!m->running || now < 0) continue;
+      for (int i = 0; i < 4; ++i)
+        out += fmt::format("{}{{pipeline=\"{}\",status=\"{}\"}} {}\n", w, label(p), kSlotWalStatuses[i], i == now ? 1 : 0);
+    }
+    const char* safe = "pgtrickle_relay_slot_safe_wal_size_bytes";
+    out += fmt::format("# HELP {} WAL the server may still write before it invalidates the replication slot (safe_wal_size; "
+                       "none without max_slot_wal_keep_size).\n# TYPE {} gauge\n", safe, safe);
+    for (const auto& [p, m] : pipelines_)
+      if (m->running && m->slot_safe_wal_known.load())
+        out += fmt::format("{}{{pipeline=\"{}\"}} {}\n", safe, label(p), number(m->slot_safe_wal_bytes.value()));
+  }
+  counter("pgtrickle_relay_slot_rebuilds_total", "Invalidated replication slots the relay replaced by new ones, sending a gap marker and backfilling.",
+          [](auto& m) { return m.slot_rebuilds.value(); });
   counter("pgtrickle_relay_backfill_rows_total", "Rows of the table backfills read and acknowledged (sent, or superseded by a change sent).",
           [](auto& m) { return m.backfill_rows.value(); });
   slot_gauge("pgtrickle_relay_backfill_rows_estimated", "Rows the backfill under way expects to read (the planner's estimate).",

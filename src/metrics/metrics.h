@@ -48,6 +48,9 @@ class Histogram {
   std::atomic<double> sum_{0};
 };
 
+// The values of pg_replication_slots.wal_status, from safest to lost.
+inline constexpr const char* kSlotWalStatuses[] = {"reserved", "extended", "unreserved", "lost"};
+
 // Metrics of one pipeline; stable addresses, shared by the pipeline's threads.
 struct PipelineMetrics {
   Counter consumed;       // messages read from the source
@@ -65,6 +68,13 @@ struct PipelineMetrics {
   Gauge lag_seconds;
   Gauge slot_lag_bytes{-1};      // a replication slot's WAL beyond its confirmed position; -1: no slot
   Gauge slot_retained_bytes{-1}; // the WAL the slot keeps on the server
+  // How the server rates what the slot keeps (pg_replication_slots.wal_status): an index into
+  // kSlotWalStatuses, -1 unknown; and the WAL it may still write before the slot is invalidated
+  // (safe_wal_size; it may be negative), while known.
+  std::atomic<int> slot_wal_status{-1};
+  Gauge slot_safe_wal_bytes;
+  std::atomic<bool> slot_safe_wal_known{false};
+  Counter slot_rebuilds;  // invalidated slots replaced by new ones (on_slot_lost "rebuild", rebuild_relay_slot)
   Gauge owned;            // 1 while this relay owns the pipeline
   Counter backfill_rows;            // rows of the table a backfill read (acknowledged)
   Gauge backfill_rows_estimated{-1};  // the backfill under way: the rows it expects; -1: none under way

@@ -460,4 +460,28 @@ bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout) {
   }, timeout);
 }
 
+OwnServer::OwnServer(int offset)
+    : dir_(work_dir() + "/own-pg-" + std::to_string(offset)),
+      port_(std::to_string(std::stoi(std::getenv("PGTRICKLE_TEST_PG_PORT2") ? std::getenv("PGTRICKLE_TEST_PG_PORT2") : "55435") + offset)) {
+  start();
+}
+
+void OwnServer::start() {
+  std::string out;
+  if (run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/pg-server.sh start " + dir_ + " " + port_, out) != 0)
+    ADD_FAILURE() << "pg-server.sh start: " << out;
+}
+
+void OwnServer::stop() {
+  std::string out;
+  run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/pg-server.sh stop " + dir_, out);
+}
+
+void OwnServer::fresh_database(const std::string& name) const {
+  auto admin = pg::Connection::open(url("postgres"), "own-server");
+  ASSERT_TRUE(admin) << admin.error().message;
+  ASSERT_TRUE(admin->exec("DROP DATABASE IF EXISTS " + name));
+  ASSERT_TRUE(admin->exec("CREATE DATABASE " + name));
+}
+
 }  // namespace relay::test

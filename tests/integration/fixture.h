@@ -31,6 +31,23 @@ std::string relay_login_url(const std::string& superuser_url);
 // their own) and no more.
 bool managed_install();
 
+// A PostgreSQL server of a test's own, so it can be stopped or reconfigured without disturbing
+// other tests. Each test has its own directory and port (55435 plus `offset`, or
+// PGTRICKLE_TEST_PG_PORT2 plus `offset`): tests run in parallel. Stopped when it goes.
+class OwnServer {
+ public:
+  explicit OwnServer(int offset);
+  ~OwnServer() { stop(); }
+  void start();
+  void stop();
+  std::string url(const std::string& db) const { return "postgresql://postgres@127.0.0.1:" + port_ + "/" + db; }
+  // Creates the database `name` anew, empty.
+  void fresh_database(const std::string& name) const;
+
+ private:
+  std::string dir_, port_;
+};
+
 class TestDb {
  public:
   explicit TestDb(bool install = true);

@@ -15,35 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A PostgreSQL server of this test's own, so it can be stopped without disturbing other tests. Each
-// test has its own directory and port (the base port plus `offset`): tests run in parallel.
-class OwnServer {
- public:
-  explicit OwnServer(int offset)
-      : dir_(work_dir() + "/own-pg-" + std::to_string(offset)),
-        port_(std::to_string(std::stoi(std::getenv("PGTRICKLE_TEST_PG_PORT2") ? std::getenv("PGTRICKLE_TEST_PG_PORT2") : "55435") + offset)) {
-    start();
-  }
-  ~OwnServer() { stop(); }
-  void start() { run("start " + dir_ + " " + port_); }
-  void stop() { run("stop " + dir_); }
-  std::string url(const std::string& db) const { return "postgresql://postgres@127.0.0.1:" + port_ + "/" + db; }
-  // Creates the database `name` anew, empty.
-  void fresh_database(const std::string& name) const {
-    auto admin = relay::pg::Connection::open(url("postgres"), "restart-test");
-    ASSERT_TRUE(admin) << admin.error().message;
-    ASSERT_TRUE(admin->exec("DROP DATABASE IF EXISTS " + name));
-    ASSERT_TRUE(admin->exec("CREATE DATABASE " + name));
-  }
-
- private:
-  static void run(const std::string& args) {
-    std::string cmd = std::string("bash ") + RELAY_SOURCE_DIR + "/scripts/pg-server.sh " + args + " >/dev/null 2>&1";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  }
-  std::string dir_, port_;
-};
-
 relay::pg::Connection connect(const std::string& url) {
   auto c = relay::pg::Connection::open(url, "restart-test");
   if (!c) throw std::runtime_error(c.error().message);

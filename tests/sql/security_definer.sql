@@ -117,6 +117,10 @@ INSERT INTO audited VALUES
   ('pgtrickle._relay_backfill_initial(text,text)', 'relay', 'SELECT pgtrickle._relay_backfill_initial(%1$L, ''outbox_salaries'')'),
   ('pgtrickle._relay_backfill_end(bigint,text)', 'relay', 'SELECT pgtrickle._relay_backfill_end(1, %1$L)'),
   ('pgtrickle._relay_backfill_watermark(bigint)', 'relay', 'SELECT pgtrickle._relay_backfill_watermark(1)'),
+  -- A rebuilt slot: only one the relay marked as being rebuilt, of the pipeline named.
+  ('pgtrickle._relay_slot_rebuilt(text,text,text,text,pg_lsn)', 'relay',
+   'SELECT * FROM pgtrickle._relay_slot_rebuilt(%1$L, %1$L, ''outbox_salaries'', %1$L, ''0/0'')'),
+  ('pgtrickle.rebuild_relay_slot(text)', 'padmin', 'SELECT pgtrickle.rebuild_relay_slot(%1$L)'),
   ('pgtrickle._wal_render(text,text,jsonb,jsonb)', 'relay',
    'SELECT * FROM pgtrickle._wal_render(''vschema'', %1$L, jsonb_build_array(jsonb_build_object(''name'', %1$L, ''type'', 25, ''mod'', -1, ''key'', true)), jsonb_build_array(jsonb_build_object(''row'', jsonb_build_object(%1$L, %1$L), ''fill'', true)))'),
   -- WAL pipelines: a hostile name in every part a pipeline admin or the relay gives.

@@ -26,6 +26,7 @@ INSERT INTO ledger VALUES
   ('pgtrickle._wal_plain(jsonb,jsonb)', 'relay', 'tell whether rows need their owner''s code'),
   ('pgtrickle._wal_render_plain(jsonb,jsonb)', 'relay', 'render rows of built-in types from the values given, with the caller''s rights'),
   ('pgtrickle._wal_file_pipeline_prepare(text,text,jsonb)', 'relay', 'definer: publish the tables of a pipeline of the relay''s TOML file, checked for the relay''s login'),
+  ('pgtrickle._relay_slot_rebuilt(text,text,text,text,pg_lsn)', 'relay', 'definer: record the gap of a slot it rebuilt and backfill every table the pipeline captures'),
   ('pgtrickle._relay_backfill_initial(text,text)', 'relay', 'definer: start the first backfill a pipeline''s "backfill": "initial" asks for (its rows go where its changes go)'),
   ('pgtrickle._relay_backfill_end(bigint,text)', 'relay', 'definer: record that a backfill ended, and drop its function'),
   -- The relay's role and pipeline admins: reading configs (redacted but for the relay), resolving
@@ -83,6 +84,7 @@ INSERT INTO ledger VALUES
   ('pgtrickle.enable_relay(text)', 'admin', 'definer: enable a pipeline'),
   ('pgtrickle.disable_relay(text)', 'admin', 'definer: disable a pipeline'),
   ('pgtrickle.delete_relay(text)', 'admin', 'definer: delete a pipeline, its positions, publications and relay-named slots'),
+  ('pgtrickle.rebuild_relay_slot(text)', 'admin', 'definer: ask the relay to replace a pipeline''s slot the server invalidated (refused while readable)'),
   ('pgtrickle.backfill_relay(text,text)', 'admin', 'definer: backfill a pipeline''s table (a condition only from the table''s owner, run as the owner)'),
   ('pgtrickle.cancel_backfill(text)', 'admin', 'definer: cancel a pipeline''s backfill'),
   ('pgtrickle.enable_outbox(text,integer,text)', 'admin', 'capture a table whose owner''s rights the login holds (through _outbox_enable)'),

@@ -39,6 +39,9 @@ Served served() {
   auto wal = registry.pipeline("orders-from-the-wal");  // a pipeline reading a replication slot
   wal->slot_lag_bytes.set(0);
   wal->slot_retained_bytes.set(4096);
+  wal->slot_wal_status.store(0);  // reserved
+  wal->slot_safe_wal_bytes.set(16777216);
+  wal->slot_safe_wal_known.store(true);
   wal->set_tables({{"orders", 3, false}, {"sales.notes", 1, true}});  // a pipeline capturing many tables
   auto backfilling = registry.pipeline("orders-backfill");  // a backfill under way
   backfilling->backfill_rows.inc(500);

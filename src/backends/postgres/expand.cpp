@@ -293,6 +293,54 @@ void Expander::expand_read(std::int64_t backfill_id, std::string_view identity, 
   emit_row(row, Op::read, "", backfill, nullptr, false, std::move(m), out);
 }
 
+std::string SlotGap::json() const {
+  std::string j = "{\"slot\":";
+  util::append_json_string(j, slot);
+  j += ",\"from_lsn\":";
+  util::append_json_string(j, from_lsn);
+  j += ",\"to_lsn\":";
+  util::append_json_string(j, to_lsn);
+  j += ",\"unknown\":\"changes committed after from_lsn up to to_lsn: the rows they inserted or updated and still "
+       "exist are sent by the backfill that follows (op read); rows they deleted, and states in between, are not\"}";
+  return j;
+}
+
+void Expander::expand_gap(const SlotGap& gap, std::vector<Message>& out) {
+  Message m;
+  m.op = Op::gap;
+  m.source = opt_.stream_table;
+  m.committed_at = gap.at;
+  m.dedup_key = opt_.outbox + ":gap:" + gap.to_lsn;
+  m.data = gap.json();
+  OutboxRow row;
+  row.committed_at = gap.at;
+  RowVars vars;
+  fill_vars(vars, row, "gap", "");
+  for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
+    if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
+  std::string& b = m.body;
+  if (opt_.format == Format::debezium && opt_.debezium) {
+    // Debezium's event of a logical decoding message (op "m"), prefixed pgtrickle.gap.
+    debezium::SourceInfo source;
+    source.committed_at = gap.at;
+    opt_.debezium->append_message_key("pgtrickle.gap", m.key);
+    opt_.debezium->append_message("pgtrickle.gap", m.data, source, b);
+  } else if (opt_.format == Format::json) {
+    b += "{\"dedup_key\":";
+    util::append_json_string(b, m.dedup_key);
+    b += ",\"stream_table\":";
+    b += stream_table_json_;
+    b += ",\"op\":\"gap\",\"outbox_id\":null,\"key\":null,\"timestamp\":";
+    b += timestamp_of(row);
+    b += ",\"gap\":";
+    b += m.data;
+    b += ",\"payload\":null}";
+  } else {
+    finish_cloudevent(m, "pgtrickle." + opt_.stream_table + ".gap", row, "", "", m.data);
+  }
+  out.push_back(std::move(m));
+}
+
 void Expander::emit_row(const OutboxRow& row, Op op, std::string_view id_text, std::string_view backfill_id,
                         const RowRef* before, bool full_refresh, Message m, std::vector<Message>& out) {
   m.op = op;

@@ -84,6 +84,15 @@ struct ExpandOptions {
   bool cloudevents_percent_encode = false;
 };
 
+// Changes a pipeline cannot send: those committed after `from_lsn` up to `to_lsn`, which a
+// replication slot the server invalidated held, and the new slot that replaced it starts after.
+struct SlotGap {
+  std::string slot;
+  std::string from_lsn, to_lsn;  // as PostgreSQL writes an LSN: 16/B374D848
+  double at = 0;                 // when the slot was rebuilt (unix seconds)
+  std::string json() const;      // {"slot":…,"from_lsn":…,"to_lsn":…,"unknown":…}
+};
+
 // Decodes rows with one reusable parser (no per-row parser allocation).
 class Expander {
  public:
@@ -107,6 +116,11 @@ class Expander {
   // it again), `read_at` its timestamp.
   void expand_read(std::int64_t backfill_id, std::string_view identity, std::string_view row_text, double read_at,
                    std::vector<Message>& out);
+
+  // Appends the marker of a gap in the changes (op gap) on the table's routes: consumers that keep
+  // state learn that deletes and intermediate states in it are unknown, before the backfill that
+  // follows sends every row as it is now.
+  void expand_gap(const SlotGap& gap, std::vector<Message>& out);
 
   // Marks `m`, made by expand_read, as the backfill's last row (Debezium's source.snapshot "last").
   void mark_last_read(Message& m) const;

@@ -19,11 +19,33 @@
 namespace relay::postgres {
 namespace {
 
-// A slot's lag is what the server's WAL holds beyond what the relay confirmed.
+// A slot's lag is what the server's WAL holds beyond what the relay confirmed; with it, how the
+// server rates the WAL the slot keeps, and how much more it may write before invalidating it.
 constexpr const char* kSlotLagSql =
     "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
-    "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint "
+    "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint, wal_status, safe_wal_size "
     "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1";
+
+// The slot as the pipeline finds it when it starts: whether it exists (its database), whether it
+// is in use, how the server rates it (lost: invalidated, and why, from PostgreSQL 17 on), what it
+// confirmed; and what the relay recorded of it (an operator's request to rebuild it, a rebuild
+// under way or to announce).
+constexpr const char* kSlotFoundSql =
+    "SELECT s.active_pid, s.database, s.database = pg_catalog.current_database(), s.wal_status, "
+    "pg_catalog.to_jsonb(s) ->> 'invalidation_reason', s.confirmed_flush_lsn::text, "
+    "r.rebuild_requested, r.gap_state, r.gap_from::text "
+    "FROM pgtrickle.relay_slots AS r LEFT JOIN pg_catalog.pg_replication_slots AS s ON s.slot_name = r.slot_name "
+    "WHERE r.slot_name = $1";
+
+// Why the server invalidated a slot, from pg_replication_slots.invalidation_reason (PostgreSQL 17+).
+std::string invalidation_cause(const std::string& reason) {
+  if (reason == "wal_removed" || reason.empty())
+    return "its WAL was removed: it kept more than max_slot_wal_keep_size allows";
+  if (reason == "idle_timeout") return "it stayed unused longer than idle_replication_slot_timeout";
+  if (reason == "rows_removed") return "rows it still needed were removed (a standby's conflict with recovery)";
+  if (reason == "wal_level_insufficient") return "wal_level is no longer logical";
+  return reason;
+}
 
 class WalSource final : public ChangeSource {
  public:
@@ -41,9 +63,20 @@ class WalSource final : public ChangeSource {
     return out;
   }
 
-  void wal_lag(std::int64_t& behind_bytes, std::int64_t& retained_bytes) override {
-    behind_bytes = wal_behind_bytes_;
-    retained_bytes = wal_retained_bytes_;
+  std::optional<SlotStatus> slot() override {
+    if (table_.slot.empty()) return std::nullopt;
+    return SlotStatus{table_.slot, wal_behind_bytes_, wal_retained_bytes_, wal_status_, safe_wal_bytes_};
+  }
+
+  // A slot past its cap is invalidated at the server's next checkpoint unless the pipeline catches
+  // up; a lost one stops the pipeline once its reader finds out.
+  std::string at_risk() override {
+    if (wal_status_ == "unreserved")
+      return fmt::format("the replication slot \"{}\" keeps more WAL than max_slot_wal_keep_size allows ({}): the server "
+                         "invalidates it at its next checkpoint unless the pipeline catches up", table_.slot,
+                         safe_wal_bytes_ && *safe_wal_bytes_ > 0 ? fmt::format("{} bytes left", *safe_wal_bytes_) : "none left");
+    if (wal_status_ == "lost") return fmt::format("the server invalidated the replication slot \"{}\"", table_.slot);
+    return "";
   }
 
  private:
@@ -143,6 +176,7 @@ class WalSource final : public ChangeSource {
     if (auto s = backfill_initial(stored); !s) return s;
     if (auto s = open_lag(kSlotLagSql); !s) return s;
     if (auto s = prepare_slot(); !s) return s;
+    if (auto s = load_gap(); !s) return s;
     wal_.emplace(ctx_.postgres_url, "pgtrickle-relay wal " + config_.name, table_, std::move(decide));
     if (auto s = wal_->connect(); !s) return s;
     launch();
@@ -194,23 +228,56 @@ class WalSource final : public ChangeSource {
                               {slot, ctx_.relay_group_id, config_.name, outbox_table_});
         !r)
       return r.error();
-    auto found = lag_db_.exec("SELECT active_pid, database, database = pg_catalog.current_database() "
-                              "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", {slot});
+    auto found = lag_db_.exec(kSlotFoundSql, {slot});
     if (!found) return found.error();
-    if (found->rows() == 1 && !found->boolean(0, 2))
+    if (found->rows() != 1) return retriable(fmt::format("the replication slot \"{}\" was forgotten meanwhile", slot));
+    const bool exists = !found->null(0, 1);
+    if (exists && !found->boolean(0, 2))
       return fatal(fmt::format("the replication slot \"{}\" belongs to the database \"{}\", not to this one; drop it there "
                                "(SELECT pg_drop_replication_slot('{}')) if nothing reads it",
                                slot, found->str(0, 1), slot));
-    if (found->rows() == 1) {
+    const std::string gap_state = found->null(0, 7) ? "" : found->str(0, 7);
+    const bool lost = exists && found->str(0, 3) == "lost";
+    if (gap_state == "rebuilding") {
+      // A rebuild cut short: the new slot may be made already (then it starts where it confirmed).
+      if (exists && !lost) return rebuilt(found->str(0, 8), found->str(0, 5));
+      return rebuild_slot(found->str(0, 8), exists);
+    }
+    if (lost) {
+      // The changes lost start after the last one delivered: the stored position, else what the slot confirmed.
+      const std::string from = read_.seq > 0 ? pgoutput::format_lsn(static_cast<pgoutput::Lsn>(read_.seq))
+                               : found->null(0, 5) ? "" : found->str(0, 5);
+      if (config_.rebuild_lost_slot || (!found->null(0, 6) && found->boolean(0, 6))) return rebuild_slot(from, true);
+      return fatal(fmt::format(
+          "the server invalidated the replication slot \"{}\" ({}), so the changes committed since {} can no longer be read. "
+          "Either SELECT pgtrickle.rebuild_relay_slot('{}') once, or set \"on_slot_lost\": \"rebuild\" on the pipeline: the "
+          "relay then makes a new slot, sends a gap marker (op gap) and backfills {}; rows deleted, and states in between, "
+          "within the gap are lost. To keep it from happening again, raise max_slot_wal_keep_size or keep the sink up "
+          "(docs/capture.md, \"Slot limits\")",
+          slot, invalidation_cause(found->null(0, 4) ? "" : found->str(0, 4)), from.empty() ? "its last position" : from,
+          config_.name, table_.schema.empty() ? "every table it captures" : "the table"));
+    }
+    if (exists) {
       if (!found->null(0, 0))
         (void)lag_db_.exec("SELECT pg_catalog.pg_terminate_backend($1::int)", {found->str(0, 0)});
       return {};
     }
+    auto created = create_slot();
+    if (!created) return created.error();
+    // A new slot starts at the server's present WAL: a position stored before (another capture
+    // mode, an earlier slot) does not apply to it.
+    read_ = Position{};
+    return {};
+  }
+
+  // Makes the slot (it does not exist); returns where it starts.
+  Result<std::string> create_slot() {
+    const std::string& slot = table_.slot;
     // PostgreSQL fixes a new slot's start once every transaction running on the server has ended:
     // a long one anywhere (another database's too) holds the pipeline here, so the log says so.
     ctx_.log->info("Creating the replication slot; it waits for the transactions now running on the server to end.",
                    {{"slot", slot}, {"for", captured()}});
-    auto created = lag_db_.exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
+    auto created = lag_db_.exec("SELECT lsn::text FROM pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
     if (!created) {
       if (lag_db_.last_sqlstate() == "42501")
         return fatal(fmt::format("cannot create the replication slot \"{}\" for {}: {}; give the relay's "
@@ -238,11 +305,76 @@ class WalSource final : public ChangeSource {
       return retriable(fmt::format("{} or the pipeline was removed while its replication slot was "
                                    "being created; the slot is dropped again", captured()));
     }
-    // A new slot starts at the server's present WAL: a position stored before (another capture
-    // mode, an earlier slot) does not apply to it.
-    read_ = Position{};
     ctx_.log->info("Created the replication slot.", {{"slot", slot}, {"for", captured()}});
+    return created->str(0, 0);
+  }
+
+  // ---- a slot the server invalidated, rebuilt ------------------------------------------------------
+
+  // Replaces the invalidated slot by a new one: the changes after `from` (the last one delivered)
+  // up to the new slot's start cannot be read. Recorded first, so that a relay stopped halfway
+  // finishes it (rebuilt()) and the gap is never left unannounced.
+  Status rebuild_slot(const std::string& from, bool exists) {
+    const std::string& slot = table_.slot;
+    ctx_.log->warn("The server invalidated the replication slot; making a new one, then announcing the gap and backfilling.",
+                   {{"slot", slot}, {"gap_from", from}, {"for", captured()}});
+    if (auto r = lag_db_.exec("UPDATE pgtrickle.relay_slots SET gap_state = 'rebuilding', gap_from = $2::pg_lsn, gap_to = NULL, "
+                              "gap_at = pg_catalog.now(), rebuild_requested = false WHERE slot_name = $1",
+                              {slot, from.empty() ? "0/0" : from});
+        !r)
+      return r.error();
+    if (exists) {
+      (void)lag_db_.exec("SELECT pg_catalog.pg_terminate_backend(active_pid) FROM pg_catalog.pg_replication_slots "
+                         "WHERE slot_name = $1 AND active_pid IS NOT NULL", {slot});
+      if (auto r = lag_db_.exec("SELECT pg_catalog.pg_drop_replication_slot($1)", {slot}); !r) return r.error();
+    }
+    auto to = create_slot();
+    if (!to) return to.error();
+    return rebuilt(from.empty() ? "0/0" : from, *to);
+  }
+
+  // The new slot starts at `to`: the gap is recorded where operators see it (relay_pipeline_status,
+  // relay_slots), every table the pipeline captures is backfilled, and the marker goes out first.
+  Status rebuilt(const std::string& from, const std::string& to) {
+    auto r = lag_db_.exec("SELECT b.backfill_id, b.tables::text FROM pgtrickle._relay_slot_rebuilt($1, $2, $3, $4, $5::pg_lsn) AS b",
+                          {table_.slot, config_.name, outbox_table_, ctx_.relay_group_id, to});
+    if (!r) return r.error();
+    read_ = Position{};
+    ctx_.metrics->slot_rebuilds.inc();
+    ctx_.log->warn("Rebuilt the replication slot: changes in the gap are not sent; every table is backfilled after a gap marker.",
+                   {{"slot", table_.slot}, {"gap_from", from}, {"gap_to", to},
+                    {"backfill_id", r->rows() == 1 && !r->null(0, 0) ? r->str(0, 0) : ""}});
     return {};
+  }
+
+  // A gap recorded and not yet announced: its marker goes out before anything else.
+  Status load_gap() {
+    auto r = lag_db_.exec("SELECT gap_from::text, gap_to::text, extract(epoch FROM gap_at)::float8, gap_tables::text "
+                          "FROM pgtrickle.relay_slots WHERE slot_name = $1 AND gap_state = 'announce'", {table_.slot});
+    if (!r) return r.error();
+    if (r->rows() != 1) return {};
+    gap_ = SlotGap{table_.slot, r->str(0, 0), r->null(0, 1) ? "" : r->str(0, 1), r->null(0, 2) ? 0 : r->float64(0, 2)};
+    gap_tables_.clear();
+    if (!r->null(0, 3))
+      for (const auto& oid : pg::parse_text_array(r->str(0, 3))) gap_tables_.push_back(static_cast<std::uint32_t>(std::stoul(oid)));
+    gap_queued_ = false;
+    return {};
+  }
+
+  // The gap's markers: one on each table's routes (the one table's, for a single table).
+  Result<Batch> gap_batch() {
+    Batch batch;
+    if (!tables_) {
+      expander_->expand_gap(*gap_, batch.messages);
+    } else {
+      for (std::uint32_t oid : gap_tables_) {
+        auto expander = tables_->expander_for(*side_connection(), oid);
+        if (!expander) return expander.error();
+        (*expander)->expand_gap(*gap_, batch.messages);
+      }
+    }
+    batch.token = std::make_shared<Position>(read_);
+    return batch;
   }
 
   // What the slot reads, for messages: "the WAL capture of s.t", or the pipeline's publication.
@@ -276,6 +408,10 @@ class WalSource final : public ChangeSource {
   Result<Batch> read_batch() override {
     Batch batch;
     if (auto s = send_confirm(); !s) return s.error();
+    if (gap_ && !gap_queued_) {  // a rebuilt slot's gap is announced before any row
+      gap_queued_ = true;
+      return gap_batch();
+    }
     const size_t most = static_cast<size_t>(std::max(1, config_.batch_size));
     auto wait = std::chrono::milliseconds(config_.poll_interval_ms);
     if (!cc_) {
@@ -358,6 +494,13 @@ class WalSource final : public ChangeSource {
 
   void acked(const Batch& batch, const Position& p) override {
     if (tables_) count_table_changes(batch);
+    if (gap_announced_ == false && !batch.messages.empty() && batch.messages.front().op == Op::gap) {
+      // Delivered: no later start announces it again.
+      if (auto r = db_->exec("UPDATE pgtrickle.relay_slots SET gap_state = 'announced' WHERE slot_name = $1 AND gap_state = 'announce'",
+                             {table_.slot});
+          r)
+        gap_announced_ = true;
+    }
     // Stored: the slot may now release the WAL of every transaction done (the reader tells the server).
     confirm_lsn_.store(static_cast<std::uint64_t>(p.next_row >= 0 ? p.seq - 1 : p.seq));
   }
@@ -380,6 +523,8 @@ class WalSource final : public ChangeSource {
   void read_lag(const pg::PgResult& r) override {
     wal_behind_bytes_ = r.null(0, 0) ? -1 : std::max<std::int64_t>(0, r.int64(0, 0));
     wal_retained_bytes_ = r.null(0, 1) ? -1 : std::max<std::int64_t>(0, r.int64(0, 1));
+    wal_status_ = r.null(0, 2) ? "" : r.str(0, 2);
+    safe_wal_bytes_ = r.null(0, 3) ? std::nullopt : std::optional<std::int64_t>(r.int64(0, 3));
     lag_seconds_ = oldest_unacked_age();
   }
 
@@ -403,6 +548,13 @@ class WalSource final : public ChangeSource {
   Clock::time_point last_status_{};            // when the reader last told the slot its position
   std::uint64_t confirmed_lsn_ = 0;            // confirmed to the server (reader)
   std::int64_t wal_behind_bytes_ = -1, wal_retained_bytes_ = -1;
+  std::string wal_status_;                      // the slot's wal_status, as of the last lag count
+  std::optional<std::int64_t> safe_wal_bytes_;  // its safe_wal_size
+  // A rebuilt slot's gap, to announce before anything else (the reader), and the tables announced to.
+  std::optional<SlotGap> gap_;
+  std::vector<std::uint32_t> gap_tables_;
+  bool gap_queued_ = false;
+  bool gap_announced_ = false;  // the pipeline's loop stored that its marker was delivered
   std::mutex commits_mu_;
   std::deque<std::pair<std::int64_t, double>> unacked_commits_;  // (commit LSN, commit time) read, for the lag
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/postgres/expand.h"
+#include "util/digest.h"
 #include "util/json_timestamp.h"
 
 using namespace relay;
@@ -597,4 +598,63 @@ TEST(Expand, SchemaAndTableAreTheOnesGivenNotSplitFromTheStreamTable) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].routes[0], "cdc.a\"b.v.orders.insert");
   EXPECT_EQ(out[0].source, "\"a\"\"b\".\"v.orders\"");
+}
+
+// The marker of a rebuilt slot's gap goes on the table's routes, in each format, before the backfill.
+TEST(Expand, AGapMarkerSaysWhatIsUnknownInEachFormat) {
+  SlotGap gap{"pgtrickle_abc", "0/18239D0", "0/7FF1038", 1777284903.412};
+  auto o = options();
+  auto t = Template::compile("orders.{op}");
+  ASSERT_TRUE(t);
+  o.routes = {&*t};
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_gap(gap, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].op, Op::gap);
+  EXPECT_EQ(out[0].dedup_key, "outbox_orders:gap:0/7FF1038");
+  EXPECT_EQ(out[0].routes[0], "orders.gap");
+  auto body = nlohmann::json::parse(out[0].body);
+  EXPECT_EQ(body["op"], "gap");
+  EXPECT_EQ(body["stream_table"], "orders");
+  EXPECT_TRUE(body["payload"].is_null());
+  EXPECT_EQ(body["timestamp"], "2026-04-27T10:15:03.412Z");
+  EXPECT_EQ(body["gap"]["slot"], "pgtrickle_abc");
+  EXPECT_EQ(body["gap"]["from_lsn"], "0/18239D0");
+  EXPECT_EQ(body["gap"]["to_lsn"], "0/7FF1038");
+  EXPECT_NE(body["gap"]["unknown"].get<std::string>().find("deleted"), std::string::npos);
+
+  o.format = Format::cloudevents;
+  o.routes.clear();
+  Expander ce(o);
+  out.clear();
+  ce.expand_gap(gap, out);
+  auto event = nlohmann::json::parse(out[0].body);
+  EXPECT_EQ(event["type"], "pgtrickle.orders.gap");
+  EXPECT_EQ(event["id"], "outbox_orders:gap:0/7FF1038");
+  EXPECT_EQ(event["data"]["to_lsn"], "0/7FF1038");
+}
+
+TEST(ExpandDebezium, AGapMarkerIsALogicalDecodingMessageEvent) {
+  SlotGap gap{"pgtrickle_abc", "0/18239D0", "0/7FF1038", 1777284903.412};
+  for (bool schemas : {false, true}) {
+    Expander e(debezium_options(customers_encoder('d', schemas)));
+    std::vector<Message> out;
+    e.expand_gap(gap, out);
+    ASSERT_EQ(out.size(), 1u);
+    auto key = nlohmann::json::parse(out[0].key), value = nlohmann::json::parse(out[0].body);
+    if (schemas) {
+      EXPECT_EQ(key["schema"]["name"], "io.debezium.connector.postgresql.MessageKey");
+      EXPECT_EQ(value["schema"]["name"], "io.debezium.connector.postgresql.MessageValue");
+      key = key["payload"];
+      value = value["payload"];
+    }
+    EXPECT_EQ(key["prefix"], "pgtrickle.gap");
+    EXPECT_EQ(value["op"], "m");
+    EXPECT_EQ(value["source"]["table"], "customers");
+    EXPECT_EQ(value["message"]["prefix"], "pgtrickle.gap");
+    EXPECT_EQ(value["message"]["content"], util::base64_encode(gap.json())) << "the gap object, as Connect bytes";
+    EXPECT_EQ(nlohmann::json::parse(gap.json())["to_lsn"], "0/7FF1038");
+    EXPECT_FALSE(out[0].tombstone);
+  }
 }
