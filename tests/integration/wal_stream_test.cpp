@@ -11,6 +11,7 @@
 #include "backends/postgres/wal_rows.h"
 #include "backends/postgres/wal_stream.h"
 #include "fixture.h"
+#include "util/json_scan.h"
 
 namespace relay::test {
 namespace {
@@ -242,6 +243,85 @@ TEST(WalRows, ARowReadFromTheWalRendersExactlyAsToJsonbDoesForEveryColumnType) {
   EXPECT_EQ((*rendered)[1], db.value("SELECT to_jsonb(x)::text FROM \"Odd Table\" AS x WHERE id = 2"));
 }
 
+// What the relay renders itself (PlainRows) is byte for byte what to_jsonb writes, once minified as
+// every row is: the values where text and JSON differ (floats in exponent form, NaN, infinities,
+// negative zero, zones without minutes, escapes), and keys in jsonb's order.
+TEST(WalRows, RowsTheRelayRendersItselfAreWhatToJsonbWrites) {
+  TestDb db;
+  db.exec("SET TimeZone = 'UTC'");  // as the stream's and the rendering session's
+  db.exec("CREATE TABLE plain (id int PRIMARY KEY, i2 int2, i8 int8, n numeric(12,3), nn numeric, f4 float4, f8 float8, "
+          "\"a long column name\" text, ok bool, t text, v varchar(10), c char(4), nm name, ch \"char\", u uuid, jb jsonb, "
+          "d date, ts timestamp, tz timestamptz, tm time, ttz timetz, iv interval, b bytea, ip inet, cd cidr, mac macaddr, "
+          "money money, bits bit(4), vb varbit, x xml, tv tsvector, lsn pg_lsn, o oid, pt point, bx box, r int4range, "
+          "tr tstzrange, \"Zz\" int, \"é\" text)");
+  db.exec("CREATE PUBLICATION p FOR TABLE plain");
+  Slot slot(db, "plain_" + db.name());
+  const std::vector<std::string> rows = {
+      "(1, -7, 9007199254740993, 12.5, 'NaN', 1.1, 1e100, 'long', true, E'quote \" back \\\\ nl \\n tab \\t \\x01 é ☃', 'short', 'ab', "
+      "'nm', 'q', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"z\": null, \"a\": {\"y\": 1e2, \"x\": [1, 2.50]}}', '2024-02-29', "
+      "'2024-02-29 13:14:15.123456', '2024-02-29 13:14:15+05:30', '13:14:15', '13:14:15+02', '1 day 02:03:04', "
+      "'\\xdeadbeef', '10.0.0.1/8', '10.0.0.0/8', '08:00:2b:01:02:03', 12.34, B'1010', B'101', '<a>x</a>', 'a fat cat', "
+      "'16/B374D848', 42, '(1,2)', '((0,0),(1,1))', '[1,5)', '[2024-01-01 00:00+00,2024-02-01 00:00+00)', 3, 'e')",
+      "(2, 0, 0, -0.5, 'Infinity', '-Infinity', -0.0, '', false, '', '', '', '', '', NULL, '[]', 'infinity', '-infinity', "
+      "'infinity', '24:00:00', '00:00:00-03:30', '-1 mons', '\\x', '::1', '::/0', '00:00:00:00:00:00', -1, B'0000', B'', "
+      "'', '', '0/0', 0, '(0,0)', '((0,0),(0,0))', 'empty', 'empty', -1, NULL)",
+      "(3, NULL, NULL, NULL, 'NaN', 'NaN', 1.5e-7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'null', '1999-12-31', "
+      "'1999-12-31 23:59:59', '1999-12-31 23:59:59.5-08', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+      "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+      "(4, NULL, NULL, 1e-3, 123456789012345678901234567890.123456789, 3.4e38, -2.2250738585072014e-308, NULL, NULL, NULL, NULL, "
+      "NULL, NULL, NULL, NULL, '\"s\"', NULL, NULL, '2024-06-01 12:00:00+00', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+      "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"};
+  for (const auto& r : rows) db.exec("INSERT INTO plain VALUES " + r);
+
+  auto stream = WalStream::start({.conninfo = db.url(), .slot = slot.name, .publications = {"p"}});
+  ASSERT_TRUE(stream) << stream.error().message;
+  EXPECT_EQ(stream->parameter("TimeZone"), "UTC");
+  // Each row rendered as it arrives (its values point into the stream's buffer).
+  po::Relation relation;
+  std::optional<postgres::PlainRows> plain;
+  std::vector<std::string> mine;
+  po::Tuple first;
+  std::vector<std::string> first_texts;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (mine.size() < rows.size() && std::chrono::steady_clock::now() < deadline) {
+    auto next = stream->next(std::chrono::milliseconds(500));
+    if (!next || !*next) continue;
+    auto m = po::decode((*next)->message);
+    if (!m) continue;
+    if (auto* r = std::get_if<po::Relation>(&*m)) {
+      relation = *r;
+      plain = postgres::PlainRows::of(relation, true);
+      ASSERT_TRUE(plain) << "every column is of a type the relay renders";
+    }
+    if (auto* i = std::get_if<po::Insert>(&*m)) {
+      auto text = plain->render(i->new_tuple, nullptr, false);
+      ASSERT_TRUE(text) << "row " << mine.size() + 1;
+      mine.push_back(*text);
+      if (mine.size() == 1) {
+        EXPECT_EQ(*plain->render(i->new_tuple, nullptr, true), "{\"id\":1}") << "a key-only row: the key alone";
+        po::Tuple bc = i->new_tuple;
+        bc[16] = po::Value{po::Value::text, "0044-03-15 BC"};
+        EXPECT_FALSE(plain->render(bc, nullptr, false)) << "a date before the year 1 is left to the server";
+      }
+    }
+  }
+  ASSERT_EQ(mine.size(), rows.size());
+  for (size_t i = 0; i < mine.size(); ++i) {
+    std::string a, b;
+    relay::json_scan::append_minified(a, mine[i]);
+    relay::json_scan::append_minified(b, db.value(fmt::format("SELECT to_jsonb(whole)::text FROM plain AS whole WHERE id = {}", i + 1)));
+    EXPECT_EQ(a, b) << "row " << i + 1;
+  }
+  // Left to the server: json (normalized by jsonb), arrays, user types; a date before the year 1.
+  po::Relation with_json = relation;
+  with_json.columns.push_back({"j", 114, -1, false});
+  EXPECT_FALSE(postgres::PlainRows::of(with_json, true));
+  po::Relation with_array = relation;
+  with_array.columns.push_back({"a", 1007, -1, false});
+  EXPECT_FALSE(postgres::PlainRows::of(with_array, true));
+  EXPECT_FALSE(postgres::PlainRows::of(relation, false)) << "dates need the stream's text in ISO style";
+}
+
 TEST(WalRows, AnUnchangedToastedValueComesFromTheOldRowOrTheTableNeverAsNull) {
   TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY, note text, big text)");
@@ -282,9 +362,17 @@ TEST(WalRows, AnUnchangedToastedValueComesFromTheOldRowOrTheTableNeverAsNull) {
 namespace relay::test {
 namespace {
 
+// A row's JSON without spaces: rendered by the server (to_jsonb's text) or by the relay, as the
+// messages carry it.
+std::string minified(std::string_view row) {
+  std::string out;
+  relay::json_scan::append_minified(out, row);
+  return out;
+}
+
 std::string rows_text(const std::vector<postgres::DeltaRow>& rows) {
   std::string out;
-  for (const auto& r : rows) out += fmt::format("{}{} {}\n", r.row_num, r.is_delete ? "-" : "+", r.data);
+  for (const auto& r : rows) out += fmt::format("{}{} {}\n", r.row_num, r.is_delete ? "-" : "+", minified(r.data));
   return out;
 }
 
@@ -307,10 +395,10 @@ TEST(WalReader, TransactionsComeInChunksWithTheirBeforeImagesAndResumeWhereTheSt
   EXPECT_EQ(first.seq, first.id);
   auto a = reader->delta_rows(1, 2);
   ASSERT_TRUE(a) << a.error().message;
-  EXPECT_EQ(rows_text(*a), "1+ {\"id\": 1, \"note\": \"n1\"}\n2+ {\"id\": 2, \"note\": \"n2\"}\n");
+  EXPECT_EQ(rows_text(*a), "1+ {\"id\":1,\"note\":\"n1\"}\n2+ {\"id\":2,\"note\":\"n2\"}\n");
   auto again = reader->delta_rows(2, 2);  // the last row asked for again, then the next
   ASSERT_TRUE(again);
-  EXPECT_EQ(rows_text(*again), "2+ {\"id\": 2, \"note\": \"n2\"}\n3+ {\"id\": 3, \"note\": \"n3\"}\n");
+  EXPECT_EQ(rows_text(*again), "2+ {\"id\":2,\"note\":\"n2\"}\n3+ {\"id\":3,\"note\":\"n3\"}\n");
   auto rest = reader->delta_rows(4, 5);
   ASSERT_TRUE(rest);
   EXPECT_EQ(rest->size(), 2u) << "fewer than asked: the transaction ended";
@@ -321,11 +409,11 @@ TEST(WalReader, TransactionsComeInChunksWithTheirBeforeImagesAndResumeWhereTheSt
   auto changes = reader->delta_rows(1, 100);
   ASSERT_TRUE(changes);
   EXPECT_EQ(rows_text(*changes),
-            "1- {\"id\": 2}\n"                         // default identity: the key is the before-image
-            "2+ {\"id\": 2, \"note\": \"changed\"}\n"
-            "3- {\"id\": 3}\n"
-            "4- {\"id\": 4}\n"                         // the key changed: the old key
-            "5+ {\"id\": 10, \"note\": \"n4\"}\n");
+            "1- {\"id\":2}\n"                         // default identity: the key is the before-image
+            "2+ {\"id\":2,\"note\":\"changed\"}\n"
+            "3- {\"id\":3}\n"
+            "4- {\"id\":4}\n"                         // the key changed: the old key
+            "5+ {\"id\":10,\"note\":\"n4\"}\n");
 
   // The first transaction is stored; a new reader starts with the second, at the row asked for.
   ASSERT_TRUE(reader->confirm(static_cast<postgres::pgoutput::Lsn>(first.seq)));
@@ -342,7 +430,7 @@ TEST(WalReader, TransactionsComeInChunksWithTheirBeforeImagesAndResumeWhereTheSt
   EXPECT_EQ(replayed.seq, second.seq) << "the same transaction, the same identity";
   auto tail = resumed.delta_rows(3, 100);
   ASSERT_TRUE(tail);
-  EXPECT_EQ(rows_text(*tail), "3- {\"id\": 3}\n4- {\"id\": 4}\n5+ {\"id\": 10, \"note\": \"n4\"}\n");
+  EXPECT_EQ(rows_text(*tail), "3- {\"id\":3}\n4- {\"id\":4}\n5+ {\"id\":10,\"note\":\"n4\"}\n");
 }
 
 // A backlog of small transactions: each one's rows are rendered along with the one before it,
@@ -378,20 +466,20 @@ TEST(WalReader, TransactionsThatArrivedBehindTheCurrentOneComeOutRightAcrossASha
     auto rows = reader.delta_rows(1, 100);
     ASSERT_TRUE(rows) << rows.error().message;
     for (const auto& r : *rows)
-      seen += r.is_truncate ? "truncate\n" : fmt::format("{} {}\n", r.is_delete ? "-" : "+", r.data);
+      seen += r.is_truncate ? "truncate\n" : fmt::format("{} {}\n", r.is_delete ? "-" : "+", minified(r.data));
   }
   EXPECT_EQ(seen,
-            "+ {\"id\": 1, \"note\": \"n1\"}\n"
-            "+ {\"id\": 2, \"note\": \"n2\"}\n"
-            "+ {\"id\": 3, \"note\": \"n3\"}\n"
-            "+ {\"id\": 4, \"note\": \"n4\"}\n"
-            "- {\"id\": 2}\n"
-            "+ {\"id\": 2, \"note\": \"changed\"}\n"
-            "+ {\"id\": 5, \"note\": \"n5\", \"extra\": 7}\n"
-            "- {\"id\": 1}\n"
+            "+ {\"id\":1,\"note\":\"n1\"}\n"
+            "+ {\"id\":2,\"note\":\"n2\"}\n"
+            "+ {\"id\":3,\"note\":\"n3\"}\n"
+            "+ {\"id\":4,\"note\":\"n4\"}\n"
+            "- {\"id\":2}\n"
+            "+ {\"id\":2,\"note\":\"changed\"}\n"
+            "+ {\"id\":5,\"note\":\"n5\",\"extra\":7}\n"
+            "- {\"id\":1}\n"
             "truncate\n"
-            "+ {\"id\": 6, \"note\": \"n6\", \"extra\": 8}\n"
-            "+ {\"id\": 7, \"extra\": 9}\n");
+            "+ {\"id\":6,\"note\":\"n6\",\"extra\":8}\n"
+            "+ {\"id\":7,\"extra\":9}\n");
 }
 
 TEST(WalReader, AnIdleSlotFollowsTheServersWal) {

@@ -23,10 +23,19 @@ Status WalReader::connect() {
   auto db = pg::Connection::open(url_, app_ + " rows");
   if (!db) return db.error();
   db_ = std::move(*db);
+  // Rows are rendered in the stream's settings (pg::Connection::open_replication): a timestamptz in
+  // UTC whichever renders it, the server or the relay (PlainRows).
+  if (auto s = db_.exec("SET datestyle = ISO; SET intervalstyle = postgres; SET timezone = UTC; SET extra_float_digits = 3"); !s)
+    return s.error();
   tables_.clear();  // a new session describes every table again
   auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publications = table_.publications, .application_name = app_});
   if (!s) return s.error();
   stream_.emplace(std::move(*s));
+  // The stream's dates are read as text only in ISO style, and its zone must be the one rows
+  // rendered by the server are written in.
+  const std::string date_style = stream_->parameter("DateStyle"), zone = stream_->parameter("TimeZone");
+  const char* db_zone = PQparameterStatus(db_.raw(), "TimeZone");
+  text_dates_ = date_style.rfind("ISO", 0) == 0 && db_zone && zone == db_zone;
   in_txn_ = ended_ = marker_seen_ = false;
   pending_.clear();
   ahead_.clear();
@@ -89,6 +98,7 @@ Status WalReader::learn(const po::Relation& relation) {
   t.columns.clear();  // its shape may have changed
   t.wanted = read;
   t.built_in = built_in_types_only(relation);
+  t.plain = PlainRows::of(relation, text_dates_);
   return {};
 }
 
@@ -115,10 +125,13 @@ Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wai
   return std::optional<po::Message>(std::move(*m));
 }
 
-void WalReader::changes_of(const po::Message& m, std::vector<Pending>& out) const {
+void WalReader::changes_of(const po::Message& m, std::vector<Pending>& out, bool render) const {
   auto push = [&](const TableState& table, bool is_delete, const po::Tuple& t, const po::Tuple* old, bool key_only) {
     Pending p{table.relation.oid, is_delete, key_only, false, {}, false, std::nullopt};
-    p.fill = append_row_values(table.relation, t, old, p.values, key_only);
+    if (render) {
+      if (table.plain) p.text = table.plain->render(t, old, key_only);
+      if (!p.text) p.fill = append_row_values(table.relation, t, old, p.values, key_only);
+    }
     out.push_back(std::move(p));
   };
   if (auto* i = std::get_if<po::Insert>(&m)) {
@@ -155,7 +168,7 @@ Status WalReader::fill(std::size_t want) {
       continue;
     }
     changes_.clear();
-    changes_of(**m, changes_);
+    changes_of(**m, changes_, held_.texts.empty());
     // Rows read ahead were rendered then.
     for (std::size_t i = 0; i < changes_.size() && i < held_.texts.size(); ++i) changes_[i].text = std::move(held_.texts[i]);
     for (auto& p : changes_) pending_.push_back(std::move(p));

@@ -24,6 +24,7 @@
 
 #include "backends/postgres/expand.h"
 #include "backends/postgres/pgoutput.h"
+#include "backends/postgres/wal_rows.h"
 #include "backends/postgres/wal_stream.h"
 #include "pg/connection.h"
 
@@ -98,13 +99,15 @@ class WalReader {
     std::string columns;  // as rendering takes them, once made
     bool wanted = false;
     bool built_in = false;  // every column of a built-in type
+    std::optional<PlainRows> plain;  // rendered by the relay itself (every column's JSON is known)
   };
   // A table described by the WAL: read or not, with its new shape.
   Status learn(const pgoutput::Relation& relation);
   // The read table `oid` names, or null.
   const TableState* wanted(std::uint32_t oid) const;
-  // The changes `m` makes to the tables read, as the WAL described them.
-  void changes_of(const pgoutput::Message& m, std::vector<Pending>& out) const;
+  // The changes `m` makes to the tables read, as the WAL described them; rows the relay renders
+  // itself come rendered (unless `render` is false: their texts are at hand already).
+  void changes_of(const pgoutput::Message& m, std::vector<Pending>& out, bool render = true) const;
   // Reads on past the current transaction what already arrived, up to `rows` changes, while it is
   // only the table's inserts, updates and deletes (a new shape of the table stops it): their rows
   // join `chunk`'s statement, and come back with their messages.
@@ -117,6 +120,7 @@ class WalReader {
   Decider decide_;
   std::optional<WalStream> stream_;
   pg::Connection db_;  // renders rows
+  bool text_dates_ = false;  // dates and timestamps may be rendered from the stream's text (PlainRows)
   std::unordered_map<std::uint32_t, TableState> tables_;  // by relation oid, as the WAL described them
   bool in_txn_ = false;     // between a Begin handed out by next() and its Commit
   bool ended_ = false;      // the current transaction's Commit was read

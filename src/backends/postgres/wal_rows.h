@@ -7,7 +7,9 @@
 // IDENTITY FULL carries it, else from the table.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/postgres/pgoutput.h"
@@ -26,6 +28,37 @@ bool append_row_values(const pgoutput::Relation& relation, const pgoutput::Tuple
 // Whether rows of `relation` that need no value from the table (no "fill") can be rendered without
 // the owner's code: every column of a built-in type (pgtrickle._wal_plain checks it again).
 bool built_in_types_only(const pgoutput::Relation& relation);
+
+// Rows the relay renders itself, exactly as to_jsonb renders them, from the text values pgoutput
+// sends: rows whose every column is of a built-in type whose JSON is known (numbers, booleans,
+// dates and times, jsonb, and the types to_jsonb writes as their text: text, uuid, bytea, interval,
+// ranges...). The others (json, arrays, composite, user types, a value the WAL left out) go to the
+// server. Keys come in jsonb's order (shorter names first), as to_jsonb writes them.
+class PlainRows {
+ public:
+  // How `relation`'s rows render, or none when one of its columns' types is left to the server.
+  // `text_dates`: dates and timestamps may be read from their text (the stream's DateStyle is ISO
+  // and its TimeZone the rendering session's).
+  static std::optional<PlainRows> of(const pgoutput::Relation& relation, bool text_dates);
+  // The row as to_jsonb renders it (a `key_only` row: its key columns alone); none when a value must
+  // come from the table (an unchanged TOASTed value `old` does not hold) or is one left to the
+  // server (a date before the year 1).
+  std::optional<std::string> render(const pgoutput::Tuple& tuple, const pgoutput::Tuple* old, bool key_only) const;
+
+ private:
+  enum class Kind : char { number, floating, numeric, boolean, date, timestamp, timestamptz, jsonb, text };
+  struct Column {
+    std::size_t index;  // in the tuple
+    Kind kind;
+    bool key;
+    std::string name;  // as a JSON string, with its colon
+  };
+  std::vector<Column> columns_;  // in jsonb's key order
+};
+
+// A float's text as numeric_in then numeric_out write it (to_jsonb turns a float into a numeric):
+// no exponent, "1e+100" → "1" and 100 zeros, "1.5e-07" → "0.00000015", "-0" → "0".
+std::string float_as_numeric(std::string_view text);
 
 // Renders rows of one table as to_jsonb would, through pgtrickle._wal_render: a captured table's
 // rows as its owner (their types' casts and checks, its row security policies are the owner's

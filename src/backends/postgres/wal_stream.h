@@ -44,6 +44,11 @@ class WalStream {
   // slot's confirmed position moves there. Sent at once.
   Status confirm(pgoutput::Lsn lsn);
   pgoutput::Lsn confirmed() const { return confirmed_; }
+  // A setting the server reported for the stream's session (DateStyle, TimeZone...); "" unknown.
+  std::string parameter(const char* name) const {
+    const char* v = PQparameterStatus(conn_.raw(), name);
+    return v ? v : "";
+  }
   // The end of the server's WAL as last reported (keepalives and data): the lag is its distance
   // from what the relay confirmed.
   pgoutput::Lsn server_wal_end() const { return wal_end_; }
