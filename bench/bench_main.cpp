@@ -17,6 +17,9 @@
 // writers beside the seed's hand-written trigger function, and retention by partition drop vs DELETE.
 // Many pipelines ("many_pipelines", many_pipelines_bench.cpp): N = 10 to 1,000 pipelines in one relay:
 // connections, start-up, memory, threads, idle CPU of the relay and the server, latency.
+// One big transaction ("big_transaction", big_transaction_bench.cpp): 1,000,000 rows in one
+// transaction through WAL capture, a pipeline of source type wal and trigger capture, beside
+// pg_recvlogical: COMMIT → last row, server CPU, relay memory.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <fmt/format.h>
@@ -658,6 +661,8 @@ int main(int argc, char** argv) {
     wal_table_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (wanted("many_pipelines"))
     many_pipeline_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
+  if (wanted("big_transaction"))
+    big_transaction_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

@@ -75,6 +75,8 @@ void subscription_costs(const std::function<void(const std::string&, double, con
 void wal_table_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 // Many trigger-captured pipelines in one relay (many_pipelines_bench.cpp), reporting the same way.
 void many_pipeline_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
+// One 1,000,000-row transaction through each capture (big_transaction_bench.cpp), reporting the same way.
+void big_transaction_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 
 // The relay binary as a child process (dies with the benchmark), logs in `err`; SIGTERM on destruction.
 struct Relay {

@@ -6,7 +6,8 @@
 # failover: takeover; the writers' cost of capture: capture; a 1,000,000-row backfill: backfill;
 # pgstream subscriptions' cost to writers and retention by partition drop: subscriptions; many tables
 # captured from the WAL through one slot (drain, server CPU, 1,000 tables): wal_tables; N = 10 to 1,000
-# trigger-captured pipelines in one relay (connections, idle CPU, latency): many_pipelines.
+# trigger-captured pipelines in one relay (connections, idle CPU, latency): many_pipelines; one
+# 1,000,000-row transaction through each capture beside pg_recvlogical: big_transaction.
 # bench/run.sh memory [--stuck-seconds S] [--big-rows N]: peak memory of the relay under a stuck
 # sink and a 1,000,000-row claim-check delta (bench/memory_bench.cpp) instead of the above.
 set -euo pipefail

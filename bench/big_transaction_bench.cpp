@@ -1,0 +1,150 @@
+// One big transaction ("big_transaction"): a single transaction inserts 1,000,000 rows of about 200
+// bytes (PGTRICKLE_BENCH_BIG_ROWS sets another count) into a table read, each in a run of its own
+// (every slot decodes the whole WAL):
+// - by pg_recvlogical through a pgoutput slot: the decode floor, timed until its walsender has sent
+//   the whole transaction;
+// - by the relay, the table captured from the WAL (enable_outbox(t, capture => 'wal')), to a file;
+// - by the relay, a pipeline of source type "wal" naming the table, to a file;
+// - by the relay, the table captured by trigger (its delta in a claim-check table), to a file.
+// For each: COMMIT → the last row delivered (sent, for pg_recvlogical), the server's CPU meanwhile
+// (every PostgreSQL process), and the relay's peak resident memory.
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#include "bench_support.h"
+
+namespace bench {
+namespace {
+
+long big_rows() {
+  const char* v = std::getenv("PGTRICKLE_BENCH_BIG_ROWS");
+  return v && std::atol(v) > 0 ? std::atol(v) : 1000000;
+}
+
+struct Outcome {
+  double seconds = 0, server_cpu = 0;
+  long relay_peak_kb = -1;
+};
+
+// How the table is read in one case: made ready before the transaction, and done once `rows`
+// rows were delivered.
+struct Case {
+  std::string key, title;
+  std::string capture;   // enable_outbox's capture, or "" (a publication, or a pipeline of source type wal)
+  std::string pipeline;  // the pipeline's config, or "" (pg_recvlogical)
+};
+
+void drop_slots(relay::pg::Connection& c) {
+  exec(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()");
+}
+
+Outcome run_case(const Case& k, long rows) {
+  const std::string db = "relay_bench_big";
+  auto c = fresh_database(db);
+  const std::string url = db_url(db);
+  const pid_t postmaster = postmaster_pid(c);
+  exec(c, "CREATE TABLE big (id bigint PRIMARY KEY, name text, note text, amount numeric(12,2), at timestamptz)");
+  pid_t recvlogical = -1;
+  std::optional<Relay> relay;
+  int port = -1;
+  if (k.pipeline.empty()) {
+    exec(c, "CREATE PUBLICATION bench_big FOR TABLE big");
+    exec(c, "SELECT pg_create_logical_replication_slot('relay_bench_big', 'pgoutput')");
+    recvlogical = fork();
+    if (recvlogical == 0) {
+      std::string bin = postgres_bin() + "/pg_recvlogical";
+      execl(bin.c_str(), bin.c_str(), "-d", url.c_str(), "--slot", "relay_bench_big", "--start", "-o", "proto_version=1", "-o",
+            "publication_names=bench_big", "-f", "/dev/null", "-F", "1", "-s", "1", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  } else {
+    if (!k.capture.empty()) exec(c, fmt::format("SELECT pgtrickle.enable_outbox('big', capture => '{}')", k.capture));
+    exec(c, "SELECT pgtrickle.set_relay_outbox('big-out', config => '" + k.pipeline + "'::jsonb)");
+    relay.emplace(std::vector<std::string>{"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--sql-file-dir", "/tmp"},
+                  "/tmp/relay_bench_big_" + k.key + ".err");
+    port = relay->port();
+    for (int i = 0; i < 500 && metric(port, "pgtrickle_relay_pipeline_owned") < 1; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // The reader streams (a WAL reader's slot exists) before the transaction begins.
+  for (int i = 0; i < 300; ++i) {
+    auto r = c.exec("SELECT count(*) FROM pg_stat_replication");
+    if (k.capture == "trigger" || (r && r->int64(0, 0) >= 1)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+
+  exec(c, "BEGIN");
+  exec(c, fmt::format("INSERT INTO big SELECT g, 'customer ' || g || ' ' || md5(g::text), repeat(md5((g + 1)::text), 2) || ' note', "
+                      "g * 1.25, '2026-01-01 00:00+00'::timestamptz + g * interval '1 second' FROM generate_series(1, {}) AS g", rows));
+  const double cpu0 = server_cpu(postmaster);
+  const auto t0 = std::chrono::steady_clock::now();
+  exec(c, "COMMIT");
+  auto end = c.exec("SELECT pg_current_wal_lsn()::text");
+  const std::string target = end ? end->str(0, 0) : "0/0";
+  Outcome o;
+  for (;;) {
+    if (seconds_since(t0) > 900) die("the transaction was not delivered in 900 s (" + k.key + ")");
+    bool done;
+    if (relay) {
+      done = metric(port, "pgtrickle_relay_messages_delivered_total") >= rows;
+    } else {
+      auto r = c.exec("SELECT coalesce(bool_and(sent_lsn >= $1::pg_lsn), false) FROM pg_stat_replication", {target});
+      done = r && r->boolean(0, 0);
+    }
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  o.seconds = seconds_since(t0);
+  o.server_cpu = server_cpu(postmaster) - cpu0;
+  if (relay) {
+    o.relay_peak_kb = relay->rss_peak_kb();
+    relay.reset();
+  }
+  if (recvlogical > 0) {
+    kill(recvlogical, SIGTERM);
+    waitpid(recvlogical, nullptr, 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the walsender ends
+  drop_slots(c);
+  std::remove(fmt::format("/tmp/relay_bench_big_{}_{}.jsonl", k.key, getpid()).c_str());
+  return o;
+}
+
+}  // namespace
+
+void big_transaction_costs(const std::function<void(const std::string&, double, const std::string&)>& report) {
+  const long rows = big_rows();
+  const std::string file = R"("sink_type": "file", "path": "/tmp/relay_bench_big_{}_)" + std::to_string(getpid()) + R"(.jsonl")";
+  const std::vector<Case> cases = {
+      {"recvlogical", "pg_recvlogical, pgoutput (the decode floor)", "", ""},
+      {"wal", "the relay, WAL capture of the table", "wal", "{\"stream_table\": \"big\", " + fmt::format(fmt::runtime(file), "wal") + "}"},
+      {"wal_pipeline", "the relay, a pipeline of source type wal", "",
+       R"({"source": {"type": "wal", "tables": ["public.big"]}, "sink": {"type": "file", "path": "/tmp/relay_bench_big_wal_pipeline_)" +
+           std::to_string(getpid()) + R"(.jsonl"}})"},
+      {"trigger", "the relay, trigger capture (claim-check)", "trigger",
+       "{\"stream_table\": \"big\", " + fmt::format(fmt::runtime(file), "trigger") + "}"}};
+  std::cout << fmt::format("big_transaction: one transaction inserting {} rows (~200 bytes each), COMMIT → last row delivered\n", rows);
+  double floor_s = 0, floor_cpu = 0;
+  for (const auto& k : cases) {
+    Outcome o = run_case(k, rows);
+    if (k.key == "recvlogical") {
+      floor_s = o.seconds;
+      floor_cpu = o.server_cpu;
+    }
+    std::cout << fmt::format("  {}: {:.1f} s ({:.2f}x the floor), server CPU {:.1f} s ({:.2f}x){}\n", k.title, o.seconds,
+                             floor_s > 0 ? o.seconds / floor_s : 0, o.server_cpu, floor_cpu > 0 ? o.server_cpu / floor_cpu : 0,
+                             o.relay_peak_kb > 0 ? fmt::format(", relay peak RSS {:.1f} MB", o.relay_peak_kb / 1024.0) : "");
+    report("big_transaction_" + k.key + "_seconds", o.seconds, "s");
+    report("big_transaction_" + k.key + "_server_cpu_s", o.server_cpu, "s");
+    if (o.relay_peak_kb > 0) report("big_transaction_" + k.key + "_relay_peak_rss_mb", o.relay_peak_kb / 1024.0, "MB");
+  }
+}
+
+}  // namespace bench
