@@ -24,26 +24,40 @@ CALL pgtrickle._relay_define('run_outbox_retention', $ddl$
     v_ids      bigint[];
     v_xids     xid8[];
     v_total    bigint := 0;
+    v_maybe    text[];
   BEGIN
     -- Rows a reader waits for go by their commit's number: below every reader's position. Rows not
     -- numbered yet are above them all, and stay. Nothing is numbered here: a round of every outbox
     -- would hold every reader's rounds back while this runs.
     -- A pgstream stream's events go only with their daily partition (pgstream.maintain_partitions()).
-    -- Each outbox with the oldest position of its readers (pipelines and consumer groups), all
+    -- The outboxes that may hold rows to delete: those whose first commit (by number: one probe of
+    -- the index) is old enough, and those with no numbered commit (their rows, if any, go by age
+    -- only when nobody reads them). Most outboxes cost that probe alone, and when none may, the
+    -- readers' positions are not even looked up.
+    v_maybe := ARRAY(
+      SELECT t.outbox_name FROM pgtrickle.outbox_tables AS t
+      WHERE NOT pgtrickle._outbox_is_stream(t.outbox_name)
+        AND NOT EXISTS (SELECT FROM (SELECT c.committed_at FROM pgtrickle.outbox_commits AS c
+                                     WHERE c.outbox = t.outbox_name ORDER BY c.seq LIMIT 1) AS first
+                        WHERE first.committed_at >= now() - make_interval(hours => t.retention_hours)));
+    IF cardinality(v_maybe) = 0 THEN
+      RETURN 0;
+    END IF;
+    -- Each of them with the oldest position of its readers (pipelines and consumer groups), all
     -- computed in one statement.
     FOR v_outbox, v_hours, v_delta, v_bounded, v_seq, v_id, v_complete IN
-      WITH readers AS MATERIALIZED (
-        SELECT p.outbox, p.last_seq, p.last_id, p.complete FROM pgtrickle._outbox_all_pipeline_positions() AS p
-        UNION ALL
-        SELECT g.outbox_name, g.committed_seq, g.committed_id, 1 FROM pgtrickle.outbox_consumer_groups AS g)
+      WITH oldest AS (   -- each outbox's oldest reader, by a sort (not a scan of every reader per outbox)
+        SELECT DISTINCT ON (r.outbox) r.outbox, r.last_seq, r.last_id, r.complete
+        FROM (SELECT p.outbox, p.last_seq, p.last_id, p.complete FROM pgtrickle._outbox_all_pipeline_positions() AS p
+              WHERE p.outbox = ANY (v_maybe)
+              UNION ALL
+              SELECT g.outbox_name, g.committed_seq, g.committed_id, 1 FROM pgtrickle.outbox_consumer_groups AS g) AS r
+        ORDER BY r.outbox, r.last_seq, r.last_id, r.complete)
       SELECT t.outbox_name, t.retention_hours, t.delta_table, s.last_seq IS NOT NULL, s.last_seq, s.last_id, s.complete
       FROM pgtrickle.outbox_tables AS t
-      LEFT JOIN LATERAL (SELECT r.last_seq, r.last_id, r.complete FROM readers AS r WHERE r.outbox = t.outbox_name
-                         ORDER BY r.last_seq, r.last_id, r.complete LIMIT 1) AS s ON true
-      WHERE NOT pgtrickle._outbox_is_stream(t.outbox_name)
-        -- An outbox read by someone has rows to delete only when its first commit (by number, so
-        -- one probe of the index) is old enough and consumed: most outboxes cost this probe alone,
-        -- not a statement planned for their table.
+      LEFT JOIN oldest AS s ON s.outbox = t.outbox_name
+      WHERE t.outbox_name = ANY (v_maybe)
+        -- An outbox read by someone has rows to delete only when its first commit is consumed too.
         AND (s.last_seq IS NULL OR EXISTS (
               SELECT FROM (SELECT c.seq, c.committed_at FROM pgtrickle.outbox_commits AS c
                            WHERE c.outbox = t.outbox_name ORDER BY c.seq LIMIT 1) AS first

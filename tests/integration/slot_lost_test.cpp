@@ -28,9 +28,10 @@ std::string value(relay::pg::Connection& c, const std::string& sql) {
   return r->rows() > 0 && !r->null(0, 0) ? r->str(0, 0) : "";
 }
 
-// A database on `server` with the relay's SQL, a table `items` captured from the WAL and a
-// pipeline `items-out` with `config`; the relay's login may replicate.
-std::string set_up(OwnServer& server, const std::string& db, const json& config) {
+// A database on `server` whose slots the server invalidates past 16 MB of WAL, with the relay's
+// SQL, `tables` made, a table `filler` to write WAL with, and the pipeline `name` with `config`;
+// the relay's login may replicate. Returns that login.
+std::string set_up(OwnServer& server, const std::string& db, const std::string& tables, const std::string& name, const json& config) {
   server.fresh_database(db);
   auto c = connect(server.url(db));
   EXPECT_TRUE(c.exec("ALTER SYSTEM SET max_slot_wal_keep_size = '16MB'"));
@@ -38,11 +39,16 @@ std::string set_up(OwnServer& server, const std::string& db, const json& config)
   EXPECT_TRUE(relay::pg::install_schema(c));
   std::string login = relay_login_url(server.url(db));
   EXPECT_TRUE(c.exec("ALTER ROLE " + login.substr(login.find("://") + 3, login.find('@') - login.find("://") - 3) + " REPLICATION"));
-  EXPECT_TRUE(c.exec("CREATE TABLE items (id int PRIMARY KEY, v text)"));
+  EXPECT_TRUE(c.exec(tables));
   EXPECT_TRUE(c.exec("CREATE TABLE filler (id bigint, pad text)"));
-  EXPECT_TRUE(c.exec("SELECT pgtrickle.enable_outbox('items', capture => 'wal')"));
-  EXPECT_TRUE(c.exec("SELECT pgtrickle.set_relay_outbox('items-out', config => '" + config.dump() + "'::jsonb)"));
+  EXPECT_TRUE(c.exec("SELECT pgtrickle.set_relay_outbox('" + name + "', config => '" + config.dump() + "'::jsonb)"));
   return login;
+}
+
+// A table `items` captured from the WAL, read by the pipeline `items-out` with `config`.
+std::string set_up(OwnServer& server, const std::string& db, const json& config) {
+  return set_up(server, db, "CREATE TABLE items (id int PRIMARY KEY, v text); SELECT pgtrickle.enable_outbox('items', capture => 'wal')",
+                "items-out", config);
 }
 
 // Writes WAL past the cap until the server invalidates the slot (at a checkpoint).
@@ -65,16 +71,18 @@ json pipeline_health(int port) {
   return p;
 }
 
-// The messages' positions in `lines`: the gap marker's, and each backfilled row's by id.
+// The messages' positions in `lines` (of table `table`, or of any): the gap marker's, and each
+// backfilled row's by id.
 struct AfterRebuild {
   long gap = -1;
   json gap_marker;
   std::map<int, std::pair<long, json>> read;  // id -> (line, row)
 };
-AfterRebuild after_rebuild(const std::vector<json>& lines) {
+AfterRebuild after_rebuild(const std::vector<json>& lines, const std::string& table = "") {
   AfterRebuild a;
   for (size_t i = 0; i < lines.size(); ++i) {
     const auto& m = lines[i];
+    if (!table.empty() && m.value("stream_table", "") != table) continue;
     if (m.value("op", "") == "gap" && a.gap < 0) {
       a.gap = static_cast<long>(i);
       a.gap_marker = m;
@@ -210,6 +218,50 @@ TEST(SlotLost, InvalidatedBehindAStalledSinkIsRebuiltBySetting) {
   ASSERT_TRUE(wait_until([&] { return pipeline_health(port).value("state", "") == "running"; }, 20s)) << pipeline_health(port).dump();
   EXPECT_EQ(metric(port, "pgtrickle_relay_slot_rebuilds_total{pipeline=\"items-out\"}"), 1);
   EXPECT_NE(relay.err().find("Rebuilt the replication slot"), std::string::npos);
+  relay.signal(SIGTERM);
+  EXPECT_EQ(relay.wait(20s), 0);
+}
+
+// A pipeline of source type "wal" capturing two tables, "on_slot_lost": "rebuild": the gap is
+// announced on each table's route, before that table's backfilled rows, and every row comes.
+TEST(SlotLost, APipelineOfManyTablesAnnouncesTheGapForEachTable) {
+  OwnServer server(4);
+  std::string out = work_dir() + "/slot-lost-tables.jsonl";
+  std::string login = set_up(server, "slot_tables", "CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text)",
+                             "ab-out", {{"source", {{"type", "wal"}, {"tables", {"public.a", "public.b"}}}},
+                                        {"sink", {{"type", "file"}, {"path", out}}}, {"on_slot_lost", "rebuild"}});
+  auto c = connect(server.url("slot_tables"));
+  std::vector<std::string> args{"--postgres-url", login, "--metrics-addr", "127.0.0.1:0"};
+  {
+    RelayProcess relay(args);
+    relay.admin_port();
+    ASSERT_TRUE(wait_until([&] { return value(c, "SELECT count(*) FROM pg_stat_replication") == "1"; }, 20s)) << relay.err();
+    ASSERT_TRUE(c.exec("INSERT INTO a VALUES (1, 'a1'), (2, 'a2'); INSERT INTO b VALUES (1, 'b1')"));
+    ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 3; }, 20s)) << relay.err();
+    relay.signal(SIGTERM);
+    ASSERT_EQ(relay.wait(20s), 0);
+  }
+  ASSERT_TRUE(c.exec("UPDATE a SET v = 'a1 changed' WHERE id = 1; DELETE FROM b WHERE id = 1; INSERT INTO b VALUES (2, 'b2')"));
+  invalidate_slot(c);
+
+  RelayProcess relay(args);
+  int port = relay.admin_port();
+  ASSERT_TRUE(wait_until([&] {
+    auto lines = json_lines(out);
+    return after_rebuild(lines, "a").read.size() == 2 && after_rebuild(lines, "b").read.size() == 1;
+  }, 60s)) << relay.err();
+  auto lines = json_lines(out);
+  auto a = after_rebuild(lines, "a"), b = after_rebuild(lines, "b");
+  ASSERT_GE(a.gap, 0) << "a gap marker on table a's route";
+  ASSERT_GE(b.gap, 0) << "a gap marker on table b's route";
+  for (const auto& [id, r] : a.read) EXPECT_LT(a.gap, r.first) << "a: the marker before row " << id;
+  for (const auto& [id, r] : b.read) EXPECT_LT(b.gap, r.first) << "b: the marker before row " << id;
+  EXPECT_EQ(a.read[1].second["v"], "a1 changed");
+  EXPECT_EQ(b.read[2].second["v"], "b2");
+  EXPECT_EQ(b.read.count(1), 0u);
+  EXPECT_EQ(a.gap_marker["gap"], b.gap_marker["gap"]) << "one gap";
+  ASSERT_TRUE(wait_until([&] { return pipeline_health(port).value("state", "") == "running"; }, 20s)) << pipeline_health(port).dump();
+  EXPECT_EQ(metric(port, "pgtrickle_relay_slot_rebuilds_total{pipeline=\"ab-out\"}"), 1);
   relay.signal(SIGTERM);
   EXPECT_EQ(relay.wait(20s), 0);
 }
