@@ -141,21 +141,24 @@ double metric(int port, const std::string& name) {
   return found ? sum : -1;
 }
 
-// The bucket bound below which a share `q` of the relay's delivery latencies fall (from its histogram).
-double latency_quantile(int port, double q) {
+LatencyBuckets latency_buckets(int port) {
   httplib::Client c("127.0.0.1", port);
   auto res = c.Get("/metrics");
-  if (!res) return -1;
+  LatencyBuckets buckets;
+  if (!res) return buckets;
   std::istringstream in(res->body);
   std::string line;
-  std::map<double, double> buckets;  // le -> cumulative count, summed over every pipeline
   while (std::getline(in, line)) {
     if (line.rfind("pgtrickle_relay_delivery_duration_seconds_bucket", 0) != 0) continue;
     auto le = line.find("le=\"");
     std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
     buckets[bound == "+Inf" ? 1e9 : std::stod(bound)] += std::stod(line.substr(line.rfind(' ') + 1));
   }
-  if (buckets.empty() || buckets.rbegin()->second == 0) return -1;
+  return buckets;
+}
+
+double latency_quantile(const LatencyBuckets& buckets, double q) {
+  if (buckets.empty() || buckets.rbegin()->second <= 0) return -1;
   // Within its bucket, the quantile is placed linearly, as Prometheus's histogram_quantile() does.
   const double rank = q * buckets.rbegin()->second;
   double lower = 0, below = 0;
@@ -166,6 +169,8 @@ double latency_quantile(int port, double q) {
   }
   return -1;
 }
+
+double latency_quantile(int port, double q) { return latency_quantile(latency_buckets(port), q); }
 
 Relay::Relay(const std::vector<std::string>& args, const std::string& err) : err_path(err) {
   // Emptied before the fork, so port() can never read an earlier relay's log.

@@ -32,6 +32,11 @@ double metric(int port, const std::string& name);
 
 // The bucket bound below which a share `q` of the relay's delivery latencies fall (from its
 // histogram), in seconds; -1 when nothing was delivered.
+// The relay's delivery latencies (its histogram, summed over every pipeline): bucket bound ->
+// cumulative count; and the latency below which a share `q` of them fall, placed within its bucket.
+using LatencyBuckets = std::map<double, double>;
+LatencyBuckets latency_buckets(int port);
+double latency_quantile(const LatencyBuckets& buckets, double q);
 double latency_quantile(int port, double q);
 
 // CPU seconds (user + system) of process `pid`, with (`with_reaped`) its children it has reaped.

@@ -3,9 +3,11 @@
 // logging in as a member of pgtrickle_relay. For each N: how many pipelines run, the connections the
 // relay holds, the time until every pipeline runs, the relay's resident memory and threads, the
 // relay's and the server's CPU over 30 s with nothing written (beside the server's own, idle, before
-// the relay started), and commit → acknowledged latency (p50, p99) while each table gets a row a
-// second for 20 s. PGTRICKLE_BENCH_MANY_SIZES (e.g. "10,100") runs other sizes.
+// the relay started), commit → acknowledged latency (p50, p99) while each table gets a row a second
+// for 20 s, the time until a row waiting in every table at start is delivered, and the time until a
+// standby of the same group owns every pipeline after the owner's SIGKILL. PGTRICKLE_BENCH_MANY_SIZES (e.g. "10,100") runs other sizes.
 #include <dirent.h>
+#include <signal.h>
 #include <fmt/format.h>
 #include <httplib.h>
 
@@ -80,6 +82,12 @@ void run_size(int n, const std::function<void(const std::string&, double, const 
     return r ? r->int64(0, 0) : -1;
   };
 
+  // A row waits in every table before the relay starts: the time until each is delivered is the start-up.
+  {
+    std::string sql = "BEGIN;";
+    for (int i = 1; i <= n; ++i) sql += fmt::format("INSERT INTO t{} (v) VALUES (0);", i);
+    exec(c, sql + "COMMIT");
+  }
   double server_idle_before = server_cpu(postmaster);
   std::this_thread::sleep_for(std::chrono::seconds(10));
   double server_alone = (server_cpu(postmaster) - server_idle_before) * 3;  // per 30 s
@@ -90,6 +98,9 @@ void run_size(int n, const std::function<void(const std::string&, double, const 
   int port = relay.port();
   while (running_pipelines(port) < n && seconds_since(t0) < 120) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   double startup = seconds_since(t0);  // 120 when not every pipeline ran
+  while (metric(port, "pgtrickle_relay_messages_delivered_total") < n && seconds_since(t0) < 120)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  double first_rows = seconds_since(t0);  // every table's waiting row delivered
   std::this_thread::sleep_for(std::chrono::seconds(10));  // settled: first lag counts, status, looks done
   double running = running_pipelines(port);
   long held = connections();
@@ -100,18 +111,36 @@ void run_size(int n, const std::function<void(const std::string&, double, const 
   long rss = relay.status_kb("VmRSS");
   int threads = threads_of(relay.pid);
 
-  // A row a second into each table, spread at random, for 20 s.
+  // A row a second into each table, spread at random, for 20 s (the latencies of these rows alone).
+  const LatencyBuckets before = latency_buckets(port);
   pgbench(url, fmt::format("\\set t random(1, {})\nINSERT INTO t:t (v) VALUES (random());", n), 2, 20, 0, n);
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  double p50 = latency_quantile(port, 0.5) * 1000, p99 = latency_quantile(port, 0.99) * 1000;
+  LatencyBuckets window = latency_buckets(port);
+  for (auto& [bound, count] : window) count -= before.count(bound) ? before.at(bound) : 0;
+  double p50 = latency_quantile(window, 0.5) * 1000, p99 = latency_quantile(window, 0.99) * 1000;
 
-  std::cout << fmt::format("  {} pipelines: {:.0f} running, {} connections, all running after {:.1f} s; relay {:.1f} MB, {} threads; "
-                           "idle 30 s: relay CPU {:.2f} s, server CPU {:.2f} s (alone {:.2f} s); 1 row/s per table: p50 {:.1f} ms, p99 {:.1f} ms\n",
-                           n, running, held, startup, rss / 1024.0, threads, relay_idle, server_idle, server_alone, p50, p99);
+  // A standby of the same group takes over every pipeline of the owner, killed with SIGKILL.
+  Relay standby({"--postgres-url", relay_url, "--metrics-addr", "127.0.0.1:0", "--sql-file-dir", "/tmp"},
+                fmt::format("/tmp/relay_bench_many_{}_standby.err", n));
+  int standby_port = standby.port();
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // standing by
+  kill(relay.pid, SIGKILL);
+  auto killed = std::chrono::steady_clock::now();
+  while (metric(standby_port, "pgtrickle_relay_pipelines_owned") < n && seconds_since(killed) < 120)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  double takeover = seconds_since(killed);
+
+  std::cout << fmt::format("  {} pipelines: {:.0f} running, {} connections, all running after {:.1f} s, every waiting row delivered after "
+                           "{:.1f} s; relay {:.1f} MB, {} threads; idle 30 s: relay CPU {:.2f} s, server CPU {:.2f} s (alone {:.2f} s); "
+                           "1 row/s per table: p50 {:.1f} ms, p99 {:.1f} ms; a standby owned all {:.1f} s after the owner's SIGKILL\n",
+                           n, running, held, startup, first_rows, rss / 1024.0, threads, relay_idle, server_idle, server_alone, p50, p99,
+                           takeover);
   const std::string k = fmt::format("many_pipelines_{}_", n);
   report(k + "running", running, "");
   report(k + "connections", static_cast<double>(held), "");
   report(k + "startup_s", startup, "s");
+  report(k + "first_rows_s", first_rows, "s");
+  report(k + "takeover_s", takeover, "s");
   report(k + "relay_rss_mb", rss / 1024.0, "MB");
   report(k + "relay_threads", threads, "");
   report(k + "idle_relay_cpu_s_per_30s", relay_idle, "s");

@@ -29,6 +29,7 @@ case "$what" in
       clang libclang-rt-14-dev  # the fuzz targets (libFuzzer and sanitizers), fuzz/run.sh
       lintian man-db systemd curl file  # the package's checks (tests/package/check.sh)
       podman buildah runc catatonit slirp4netns debootstrap python3-yaml  # the image's checks (tests/image/check.sh)
+      openjdk-17-jdk-headless maven  # Java programs the tests run beside the relay (scripts/java-tools.sh)
     )
     ;;
   arm64)

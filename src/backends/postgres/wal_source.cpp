@@ -229,6 +229,9 @@ class WalSource final : public ChangeSource {
         !r)
       return r.error();
     auto found = lag_db_.exec(kSlotFoundSql, {slot});
+    if (!found && lag_db_.last_sqlstate() == "42703")  // undefined column: relay_slots before its rebuild columns
+      return fatal("this database has an older SQL install, without what a WAL pipeline's slot needs: run "
+                   "`pgtrickle-relay install` again");
     if (!found) return found.error();
     if (found->rows() != 1) return retriable(fmt::format("the replication slot \"{}\" was forgotten meanwhile", slot));
     const bool exists = !found->null(0, 1);
