@@ -207,20 +207,22 @@ std::optional<Fence> Ownership::try_take(const std::string& group, const std::st
   std::lock_guard lock(mu_);
   if (!session_ && !connect_locked()) return std::nullopt;
   long long key = ownership_lock_key(group, pipeline);
-  // The lock, and with it a new epoch, which fences off whichever relay owned the pipeline before
-  // (it may only be stalled): one statement, so a standby taking over many pipelines at once pays
-  // one round trip each. No row: the lock is held elsewhere.
-  auto e = session_->exec(
-      "INSERT INTO pgtrickle.relay_owners AS o (relay_group_id, pipeline, epoch, worker_id, taken_at) "
-      "SELECT $1, $2, 1, $3, now() WHERE pg_try_advisory_lock($4::bigint) "
-      "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET epoch = o.epoch + 1, worker_id = excluded.worker_id, taken_at = now() "
-      "RETURNING epoch",
-      {group, pipeline, worker_id_, std::to_string(key)});
-  if (e && e->rows() == 0) {
+  auto r = session_->exec(fmt::format("SELECT pg_try_advisory_lock({})", key));
+  if (!r) {
+    drop_session_locked(r.error().message);
+    return std::nullopt;
+  }
+  if (!r->boolean(0, 0)) {
     note_holder_locked(pipeline, key);
     return std::nullopt;
   }
-  if (e) strangers_.erase(pipeline);
+  strangers_.erase(pipeline);
+  // The new epoch fences off whichever relay owned the pipeline before (it may only be stalled).
+  auto e = session_->exec(
+      "INSERT INTO pgtrickle.relay_owners AS o (relay_group_id, pipeline, epoch, worker_id, taken_at) VALUES ($1, $2, 1, $3, now()) "
+      "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET epoch = o.epoch + 1, worker_id = excluded.worker_id, taken_at = now() "
+      "RETURNING epoch",
+      {group, pipeline, worker_id_});
   if (!e) {
     std::string why = e.error().message;
     if (why.find("relay_owners") != std::string::npos && why.find("does not exist") != std::string::npos)
