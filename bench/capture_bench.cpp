@@ -143,7 +143,7 @@ void delivery_by_mode(const std::function<void(const std::string&, double, const
     for (int i = 0; i < 500 && metric(port, "pgtrickle_relay_messages_delivered_total") < before + 9000; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     double p50 = latency_quantile(port, 0.50) * 1000, p99 = latency_quantile(port, 0.99) * 1000;
-    std::cout << fmt::format("  {:<8} drain {:>8.0f} rows/s (peak RSS {} KiB); commit → ack at 1,000 rows/s: p50 ≤ {} ms, p99 ≤ {} ms\n",
+    std::cout << fmt::format("  {:<8} drain {:>8.0f} rows/s (peak RSS {} KiB); commit → ack at 1,000 rows/s: p50 {:.1f} ms, p99 {:.1f} ms\n",
                              mode, drain, rss, p50, p99);
     report(fmt::format("capture_{}_drain_{}_rows_per_s", mode, target), drain, "rows/s");
     report(fmt::format("capture_{}_latency_p50_ms", mode), p50, "ms");
