@@ -213,10 +213,13 @@ std::optional<Fence> Ownership::try_take(const std::string& group, const std::st
     return std::nullopt;
   }
   if (!r->boolean(0, 0)) {
-    note_holder_locked(pipeline, key);
+    auto seen = relay_holder_seen_.find(pipeline);
+    if (seen == relay_holder_seen_.end() || std::chrono::steady_clock::now() - seen->second > std::chrono::seconds(30))
+      note_holder_locked(pipeline, key);
     return std::nullopt;
   }
   strangers_.erase(pipeline);
+  relay_holder_seen_.erase(pipeline);
   // The new epoch fences off whichever relay owned the pipeline before (it may only be stalled).
   auto e = session_->exec(
       "INSERT INTO pgtrickle.relay_owners AS o (relay_group_id, pipeline, epoch, worker_id, taken_at) VALUES ($1, $2, 1, $3, now()) "
@@ -253,8 +256,10 @@ void Ownership::note_holder_locked(const std::string& pipeline, long long key) {
   }
   if (r->rows() == 0 || r->boolean(0, 3)) {
     strangers_.erase(pipeline);
+    if (r->rows() > 0) relay_holder_seen_[pipeline] = std::chrono::steady_clock::now();
     return;
   }
+  relay_holder_seen_.erase(pipeline);
   std::string who = fmt::format("pid {} (role {}, application name '{}')", r->str(0, 0), r->str(0, 1), r->str(0, 2));
   std::string said = fmt::format(
       "the pipeline's ownership lock is held by {}, a session that is not a relay's (its role is not a member of "

@@ -124,6 +124,9 @@ class Ownership {
   std::map<long long, std::vector<int>> candidate_holders_;
   std::map<long long, int> owner_of_;  // ownership lock key -> session
   std::map<std::string, std::string> strangers_;  // pipeline -> the session not a relay's holding it
+  // When each pipeline's lock was last found held by a relay: a standby trying again meanwhile does
+  // not look the holder up again (a look at pg_locks costs what every lock held costs).
+  std::map<std::string, std::chrono::steady_clock::time_point> relay_holder_seen_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread heartbeat_;
