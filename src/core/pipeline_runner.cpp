@@ -557,7 +557,7 @@ class PipelineRunner::Impl {
     metrics_->slot_lag_bytes.set(static_cast<double>(slot.behind_bytes));
     metrics_->slot_retained_bytes.set(static_cast<double>(slot.retained_bytes));
     int status = -1;
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < static_cast<int>(std::size(metrics::kSlotWalStatuses)); ++i)
       if (slot.wal_status == metrics::kSlotWalStatuses[i]) status = i;
     metrics_->slot_wal_status.store(status);
     if (slot.safe_wal_bytes) metrics_->slot_safe_wal_bytes.set(static_cast<double>(*slot.safe_wal_bytes));

@@ -98,7 +98,7 @@ std::string Registry::render() const {
     for (const auto& [p, m] : pipelines_) {
       int now = m->slot_wal_status.load();
       if (!m->running || now < 0) continue;
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < static_cast<int>(std::size(kSlotWalStatuses)); ++i)
         out += fmt::format("{}{{pipeline=\"{}\",status=\"{}\"}} {}\n", w, label(p), kSlotWalStatuses[i], i == now ? 1 : 0);
     }
     const char* safe = "pgtrickle_relay_slot_safe_wal_size_bytes";

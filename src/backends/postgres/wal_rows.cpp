@@ -156,16 +156,21 @@ std::optional<std::string> PlainRows::render(const po::Tuple& tuple, const po::T
       case Kind::timestamp:
       case Kind::timestamptz: {
         if (t.find(" BC") != std::string_view::npos) return std::nullopt;
-        std::string iso(t);
-        if (auto space = iso.find(' '); space != std::string::npos && c.kind != Kind::date) {
-          iso[space] = 'T';  // ISO 8601, as to_jsonb writes it
-          // The zone as +hh:mm (PostgreSQL's ISO style writes +hh when the minutes are zero).
-          if (c.kind == Kind::timestamptz) {
-            auto zone = iso.find_last_of("+-");
-            if (zone != std::string::npos && zone > space && iso.find(':', zone) == std::string::npos) iso += ":00";
-          }
+        // The text needs no escaping: written as ISO 8601, as to_jsonb writes it, the date and the
+        // time joined by a T, a zone as +hh:mm (PostgreSQL's ISO style writes +hh when the minutes
+        // are zero).
+        out += '"';
+        const auto space = c.kind == Kind::date ? std::string_view::npos : t.find(' ');
+        if (space == std::string_view::npos) {
+          out += t;
+        } else {
+          out.append(t.substr(0, space)).append(1, 'T').append(t.substr(space + 1));
+          const auto zone = t.find_last_of("+-");
+          if (c.kind == Kind::timestamptz && zone != std::string_view::npos && zone > space &&
+              t.find(':', zone) == std::string_view::npos)
+            out += ":00";
         }
-        util::append_json_string(out, iso);
+        out += '"';
         break;
       }
       case Kind::text: util::append_json_string(out, t); break;
