@@ -24,7 +24,8 @@ constexpr std::string_view kSourceSchema =
     R"({"type":"int64","optional":true,"field":"ts_us"},{"type":"int64","optional":true,"field":"ts_ns"},)"
     R"({"type":"string","optional":false,"field":"schema"},{"type":"string","optional":false,"field":"table"},)"
     R"({"type":"int64","optional":true,"field":"txId"},{"type":"int64","optional":true,"field":"lsn"},)"
-    R"({"type":"int64","optional":true,"field":"xmin"}],)"
+    R"({"type":"int64","optional":true,"field":"xmin"},{"type":"string","optional":true,"field":"origin"},)"
+    R"({"type":"int64","optional":true,"field":"origin_lsn"}],)"
     R"("optional":false,"name":"io.debezium.connector.postgresql.Source","version":1,"field":"source"})";
 
 // The transaction block (event.block), null unless transaction metadata is provided.
@@ -86,6 +87,13 @@ EventEncoder::EventEncoder(TableShape shape, EventOptions options) : shape_(std:
   for (const auto& c : shape_.columns) {
     quoted_names_.push_back(quoted(c.name));
     key_flags_.push_back(is_key(c.name));
+    defaults_.push_back(default_value(c.type, c.domain, c.default_expr, opt_.modes).value_or(""));
+    std::string missing = "null";
+    if (!c.optional) {
+      missing = defaults_.back();
+      if (missing.empty()) append_zero(c.type, opt_.modes, missing);
+    }
+    missing_.push_back(std::move(missing));
   }
   source_head_ = "{\"version\":";
   util::append_json_string(source_head_, RELAY_VERSION);
@@ -112,23 +120,26 @@ void EventEncoder::build_schemas() {
   key_schema_ = "{\"type\":\"struct\",\"fields\":[";
   bool first = true;
   for (const auto& k : shape_.key)
-    for (const auto& c : shape_.columns)
+    for (std::size_t i = 0; i < shape_.columns.size(); ++i) {
+      const Column& c = shape_.columns[i];
       if (c.name == k && !omitted(c.type)) {
         if (!first) key_schema_ += ',';
         first = false;
-        append_field_schema(c.type, c.name, false, opt_.modes, key_schema_);
+        append_field_schema(c.type, c.name, false, opt_.modes, key_schema_, defaults_[i]);
       }
+    }
   key_schema_ += "],\"optional\":false,\"name\":";
   util::append_json_string(key_schema_, base + ".Key");
   key_schema_ += '}';
 
   std::string row = "{\"type\":\"struct\",\"fields\":[";
   first = true;
-  for (const auto& c : shape_.columns) {
+  for (std::size_t i = 0; i < shape_.columns.size(); ++i) {
+    const Column& c = shape_.columns[i];
     if (omitted(c.type)) continue;
     if (!first) row += ',';
     first = false;
-    append_field_schema(c.type, c.name, c.optional, opt_.modes, row);
+    append_field_schema(c.type, c.name, c.optional, opt_.modes, row, defaults_[i]);
   }
   row += "],\"optional\":true,\"name\":";
   util::append_json_string(row, base + ".Value");
@@ -166,34 +177,47 @@ std::vector<std::string> EventEncoder::unknown_fields(std::string_view row) cons
 }
 
 bool EventEncoder::append_row(std::string_view row, bool key_only, std::string& out, std::string& error) const {
-  out += '{';
-  bool first = true, ok = true;
+  // The row's fields by column (to_jsonb's order is not the table's); fields of no column kept apart.
+  const std::size_t n = shape_.columns.size();
+  std::vector<std::string_view> values(n);
+  std::vector<std::pair<std::string_view, std::string_view>> dropped;
   std::size_t hint = 0;
   bool well_formed = js::each_field(row, [&](std::string_view key, std::string_view value) {
-    if (!ok) return;
-    const Column* c = column_named(key, hint);
-    if (c && (omitted(c->type) || (key_only && !key_flags_[static_cast<std::size_t>(c - shape_.columns.data())]))) return;
-    if (!c && key_only) return;
+    if (const Column* c = column_named(key, hint)) values[static_cast<std::size_t>(c - shape_.columns.data())] = value;
+    else if (!key_only) dropped.emplace_back(key, value);
+  }, /*trusted=*/true);
+  if (!well_formed) {
+    error = "the row is not a JSON object";
+    return false;
+  }
+  out += '{';
+  bool first = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Column& c = shape_.columns[i];
+    if (omitted(c.type)) continue;
+    if (!first) out += ',';
+    first = false;
+    out += quoted_names_[i];
+    out += ':';
+    if (values[i].empty() || (key_only && !key_flags_[i])) {
+      out += missing_[i];
+      continue;
+    }
+    std::string why;
+    if (!debezium::append_value(c.type, values[i], opt_.modes, out, why)) {
+      error = "column \"" + c.name + "\": " + why;
+      return false;
+    }
+  }
+  for (const auto& [key, value] : dropped) {  // a column dropped since the row was written: as to_jsonb wrote it
     if (!first) out += ',';
     first = false;
     out += key;
     out += ':';
-    if (!c) {  // a column dropped since the row was written: its value as to_jsonb wrote it
-      out += value;
-      return;
-    }
-    std::string why;
-    if (!debezium::append_value(c->type, value, opt_.modes, out, why)) {
-      ok = false;
-      error = "column \"" + c->name + "\": " + why;
-    }
-  }, /*trusted=*/true);
-  if (!well_formed && ok) {
-    ok = false;
-    error = "the row is not a JSON object";
+    out += value;
   }
   out += '}';
-  return ok;
+  return true;
 }
 
 bool EventEncoder::append_key(std::string_view row, std::string& out, std::string& error) const {
@@ -239,7 +263,7 @@ bool EventEncoder::append_value(char op, std::string_view before, std::string_vi
   }
   out += "{\"before\":";
   const char identity = shape_.replica_identity;
-  if (before.empty() || identity == 'n') out += "null";
+  if (before.empty() || identity == 'n' || (identity != 'f' && op != 'd')) out += "null";
   else if (!append_row(before, identity != 'f', out, error)) return false;
   out += ",\"after\":";
   if (after.empty()) out += "null";
@@ -276,7 +300,7 @@ void EventEncoder::append_source(const SourceInfo& source, std::string& out) con
   out += table_fields_;
   append_number(out, "txId", source.tx_id);
   append_number(out, "lsn", source.lsn ? std::optional<std::int64_t>(static_cast<std::int64_t>(*source.lsn)) : std::nullopt);
-  out += ",\"xmin\":null}";
+  out += ",\"xmin\":null,\"origin\":null,\"origin_lsn\":null}";
 }
 
 // When the relay made the event: ,"ts_ms":…,"ts_us":…,"ts_ns":…

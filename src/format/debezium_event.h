@@ -17,7 +17,9 @@ namespace relay::debezium {
 struct Column {
   std::string name;
   PgType type;
-  bool optional = true;  // the column takes NULL
+  bool optional = true;       // the column takes NULL
+  bool domain = false;        // its type is a domain over `type`
+  std::string default_expr;   // its DEFAULT as pg_get_expr writes it; empty: none
 };
 
 // A table as the events describe it.
@@ -57,8 +59,10 @@ class EventEncoder {
   bool append_key(std::string_view row, std::string& out, std::string& error) const;
 
   // Appends the value of a change: `op` is c, u, d, r or t; `before` and `after` are to_jsonb
-  // objects or empty (null). A `before` is written whole with REPLICA IDENTITY FULL, else as its
-  // key columns (what Debezium's events carry then), and not at all with REPLICA IDENTITY NOTHING.
+  // objects or empty (null). Fields go in the table's column order. A `before` is what the WAL
+  // gives Debezium: the whole old row with REPLICA IDENTITY FULL; else none for an update (its key
+  // did not change: a key change is a delete and a create) and for a delete the key columns, every
+  // other column null, or its default or its type's zero when it is NOT NULL.
   bool append_value(char op, std::string_view before, std::string_view after, const SourceInfo& source,
                     std::string& out, std::string& error) const;
 
@@ -72,7 +76,8 @@ class EventEncoder {
   // The value's source block.
   void append_source(const SourceInfo& source, std::string& out) const;
   static void append_now(std::string& out);
-  // {"column": value, ...} of the fields of `row` (only its key columns when `key_only`).
+  // {"column": value, ...} of `row` in the table's column order: every field of it, or only its key
+  // columns (`key_only`), the other columns then written as the WAL's old key leaves them.
   bool append_row(std::string_view row, bool key_only, std::string& out, std::string& error) const;
   const Column* column_named(std::string_view quoted_name, std::size_t& hint) const;
   bool is_key(std::string_view name) const;
@@ -82,6 +87,8 @@ class EventEncoder {
   EventOptions opt_;
   std::vector<std::string> quoted_names_;  // each column's name as a JSON string, as to_jsonb writes it
   std::vector<bool> key_flags_;            // per column: part of the key
+  std::vector<std::string> defaults_;      // per column: the default the schema declares ("": none)
+  std::vector<std::string> missing_;       // per column: a missing value: null, or (NOT NULL) the default or zero
   std::string key_schema_;                 // {"schema": … ,"payload": with schemas
   std::string value_schema_;
   std::string source_head_;                // the source block's fixed fields, from its start

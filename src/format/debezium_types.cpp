@@ -172,6 +172,7 @@ struct Schema {
   std::string_view doc;
   std::vector<std::pair<std::string_view, std::string>> parameters;
   std::vector<Schema> children;  // an array's items, or a struct's fields (named by `field`)
+  std::string_view default_value;  // JSON text; empty: none
   std::string_view field;
 };
 
@@ -219,6 +220,10 @@ void append_schema(std::string& out, const Schema& s, std::optional<std::string_
       util::append_json_string(out, s.parameters[i].second);
     }
     out += '}';
+  }
+  if (!s.default_value.empty()) {
+    out += ",\"default\":";
+    out += s.default_value;
   }
   if (field) {
     out += ",\"field\":";
@@ -1285,8 +1290,26 @@ struct Writer {
   }
 
   // json and jsonb: the value's JSON text, as a string.
+  // json and jsonb: the document as PostgreSQL's jsonb output writes it ({"a": 1, "b": [1, 2]}),
+  // which is what Debezium reads from the server.
   bool json(std::string_view v) {
-    util::append_json_string(out, v);
+    std::string compact, text;
+    js::append_minified(compact, v);
+    text.reserve(compact.size() + compact.size() / 8);
+    bool in_string = false;
+    for (std::size_t i = 0; i < compact.size(); ++i) {
+      char ch = compact[i];
+      text += ch;
+      if (in_string) {
+        if (ch == '\\' && i + 1 < compact.size()) text += compact[++i];
+        else if (ch == '"') in_string = false;
+      } else if (ch == '"') {
+        in_string = true;
+      } else if (ch == ',' || ch == ':') {
+        text += ' ';
+      }
+    }
+    util::append_json_string(out, text);
     return true;
   }
 
@@ -1459,7 +1482,172 @@ void append_unavailable(const PgType& type, const Modes& modes, std::string& out
   else append_unavailable_scalar(c, out);
 }
 
-void append_field_schema(const PgType& type, std::string_view field, bool optional, const Modes& modes, std::string& out) {
+void append_zero(const PgType& type, const Modes& modes, std::string& out) {
+  ColumnType c{type, modes, shape_of(type)};
+  if (c.shape.kind == Kind::omitted) return;
+  if (c.shape.array) {
+    out += "[]";
+    return;
+  }
+  std::string error;
+  Writer w{c, out, error};
+  switch (c.shape.kind) {
+    case Kind::boolean: out += "false"; return;
+    case Kind::int16: case Kind::int32: case Kind::int64: case Kind::oid: out += '0'; return;
+    case Kind::float32: case Kind::float64: case Kind::numeric: w.scalar("0"); return;
+    case Kind::money:
+      switch (modes.decimal) {
+        case DecimalHandling::double_: out += "0.0"; return;
+        case DecimalHandling::string: out += "\"0.00\""; return;
+        case DecimalHandling::precise: out += "\"AA==\""; return;  // 0 at scale 2: one zero byte
+      }
+      return;
+    case Kind::date: case Kind::time: case Kind::timestamp: out += '0'; return;
+    case Kind::timestamptz: out += "\"1970-01-01T00:00:00Z\""; return;
+    case Kind::timetz: out += "\"00:00:00Z\""; return;
+    case Kind::interval: out += modes.interval == IntervalHandling::string ? "\"P0Y0M0DT0H0M0S\"" : "0"; return;
+    case Kind::bits: out += c.single_bit() ? "false" : "\"\""; return;
+    case Kind::hstore: out += "\"{}\""; return;
+    case Kind::point: out += "null"; return;
+    default: out += "\"\""; return;  // strings, bytes (empty), uuid, json, enum...
+  }
+}
+
+namespace {
+
+// The function calls and SQL keywords Debezium takes for a generated default (the type's placeholder).
+bool generated_default(std::string_view e) {
+  std::size_t i = e.starts_with('(') ? 1 : 0, start = i;
+  while (i < e.size() && (std::isalnum(static_cast<unsigned char>(e[i])) || e[i] == '_' || e[i] == '.')) ++i;
+  if (i > start && i < e.size() && e[i] == '(' && e.find(')', i) != std::string_view::npos) return true;
+  std::string lower;
+  for (char ch : e) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return lower == "current_timestamp" || lower == "current_time" || lower == "current_date" || lower == "localtime" ||
+         lower == "localtimestamp";
+}
+
+// The value of a default written as a literal: the text of its first quoted string ('' a quote),
+// else the expression itself.
+std::optional<std::string> literal_of(std::string_view e) {
+  std::size_t q = e.find('\'');
+  if (q == std::string_view::npos) {
+    if (e.starts_with("NULL::")) return std::nullopt;
+    return std::string(e);
+  }
+  std::string v;
+  for (std::size_t i = q + 1; i < e.size(); ++i) {
+    if (e[i] != '\'') {
+      v += e[i];
+    } else if (i + 1 < e.size() && e[i + 1] == '\'') {
+      v += '\'';
+      ++i;
+    } else {
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+bool java_integer(std::string_view s, std::int64_t min, std::int64_t max) {
+  if (s.starts_with('+')) s.remove_prefix(1);
+  std::int64_t n = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), n);
+  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size() && n >= min && n <= max;
+}
+
+}  // namespace
+
+std::optional<std::string> default_value(const PgType& type, bool domain, std::string_view expression, const Modes& modes) {
+  ColumnType c{type, modes, shape_of(type)};
+  // Debezium reads defaults of these types only, a domain's by the domain's own name (so none).
+  if (domain || c.shape.array || c.shape.kind == Kind::omitted || expression.empty()) return std::nullopt;
+  const std::uint32_t t = type.oid;
+  const bool generated = generated_default(expression);
+  std::optional<std::string> lit;
+  if (!generated) {
+    lit = literal_of(expression);
+    if (!lit) return std::nullopt;
+  }
+  auto value = [&](std::string_view placeholder) { return generated ? std::string(placeholder) : *lit; };
+  std::string json;  // the value as to_jsonb writes it, then converted as a column's value
+  switch (c.shape.kind) {
+    case Kind::boolean: {
+      std::string v = value("false");
+      for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      json = v == "true" ? "true" : "false";  // Boolean.parseBoolean
+      break;
+    }
+    case Kind::int16: case Kind::int32: case Kind::int64: {
+      std::string v = value("0");
+      std::int64_t lim = c.shape.kind == Kind::int16 ? 32767 : c.shape.kind == Kind::int32 ? 2147483647 : INT64_MAX;
+      if (!java_integer(v, -lim - 1, lim)) return std::nullopt;
+      json = v.starts_with('+') ? v.substr(1) : v;
+      break;
+    }
+    case Kind::float32: case Kind::float64: case Kind::numeric: {
+      std::string v = value("0.0");
+      if (!parse_decimal(v)) return std::nullopt;
+      if (c.shape.kind == Kind::numeric && variable_scale(type.typmod) && modes.decimal == DecimalHandling::precise)
+        return std::nullopt;  // a struct (VariableScaleDecimal) cannot be a Connect default
+      json = v;
+      break;
+    }
+    case Kind::string:
+      if (t != oid::text && t != oid::varchar && t != oid::bpchar) return std::nullopt;
+      json.clear();
+      util::append_json_string(json, value(""));
+      break;
+    case Kind::json:  // the document itself, as to_jsonb embeds it
+      json = value("{}");
+      if (!js::valid(json)) return std::nullopt;
+      break;
+    case Kind::xml:
+      util::append_json_string(json, value(""));
+      break;
+    case Kind::uuid:
+      util::append_json_string(json, value("00000000-0000-0000-0000-000000000000"));
+      break;
+    case Kind::enumeration: {
+      if (generated) return std::nullopt;
+      util::append_json_string(json, *lit);
+      break;
+    }
+    case Kind::date: case Kind::timestamp: case Kind::timestamptz: {
+      std::string v = value("1970-01-01");
+      if (v.size() == 10) v += c.shape.kind == Kind::date ? "" : "T00:00:00";
+      else if (v.size() > 10 && v[10] == ' ') v[10] = 'T';
+      if (c.shape.kind == Kind::timestamptz && v.find_first_of("+-Z", 19) == std::string::npos) v += "+00:00";
+      if (c.shape.kind == Kind::date && v.size() > 10) v.resize(10);
+      util::append_json_string(json, v);
+      break;
+    }
+    case Kind::time: {
+      std::string v = value("00:00");
+      if (v.size() == 5) v += ":00";
+      util::append_json_string(json, v);
+      break;
+    }
+    case Kind::interval: {
+      if (generated) return std::nullopt;
+      util::append_json_string(json, *lit);
+      break;
+    }
+    case Kind::bits: {
+      std::string v = value("00");
+      if (v.size() != 1 || !c.single_bit()) return std::nullopt;
+      json = v == "1" ? "true" : "false";
+      break;
+    }
+    default: return std::nullopt;
+  }
+  std::string out, error;
+  if (c.shape.kind == Kind::bits) return json;
+  if (!append_value(type, json, modes, out, error)) return std::nullopt;
+  return out;
+}
+
+void append_field_schema(const PgType& type, std::string_view field, bool optional, const Modes& modes, std::string& out,
+                         std::string_view default_json) {
   ColumnType c{type, modes, shape_of(type)};
   if (c.shape.kind == Kind::omitted) return;
   Schema s = kind_schema(c);
@@ -1470,6 +1658,7 @@ void append_field_schema(const PgType& type, std::string_view field, bool option
     s = std::move(array);
   }
   s.optional = optional;
+  s.default_value = default_json;
   append_schema(out, s, field);
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,9 +38,21 @@ bool append_value(const PgType& type, std::string_view json, const Modes& modes,
 void append_unavailable(const PgType& type, const Modes& modes, std::string& out);
 
 // Appends the Connect schema of a field of `type`, its keys in JsonConverter's order:
-// {"type":…[,"items":{…}|,"fields":[…]],"optional":…[,"name":…,"version":…,"doc":…,"parameters":{…}],"field":"<field>"}.
-// Nothing for an omitted() type.
-void append_field_schema(const PgType& type, std::string_view field, bool optional, const Modes& modes, std::string& out);
+// {"type":…[,"items":{…}|,"fields":[…]],"optional":…[,"name":…,"version":…,"doc":…,"parameters":{…}]
+// [,"default":<default_json>],"field":"<field>"}. Nothing for an omitted() type.
+void append_field_schema(const PgType& type, std::string_view field, bool optional, const Modes& modes, std::string& out,
+                         std::string_view default_json = {});
+
+// Appends the value Debezium gives a NOT NULL column that has no value in the change (the columns
+// of a DELETE's `before` beyond the replica identity) and no default: the type's zero (0, false,
+// "", the epoch, an empty array). Nothing for an omitted() type.
+void append_zero(const PgType& type, const Modes& modes, std::string& out);
+
+// The default Debezium declares for a column of `type` (a `domain` column: none) whose DEFAULT
+// pg_get_expr writes as `expression`: a literal's value, converted as a value of the column; for
+// a function's call or CURRENT_TIMESTAMP and its kin, the type's placeholder (0, "", the epoch);
+// nothing for another expression or type. The text is read, never evaluated.
+std::optional<std::string> default_value(const PgType& type, bool domain, std::string_view expression, const Modes& modes);
 
 // Whether Debezium leaves a column of `type` out of its events (a type it does not map, with its
 // include.unknown.datatypes off).

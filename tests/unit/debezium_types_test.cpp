@@ -543,5 +543,47 @@ TEST(DebeziumTypes, ErrorsNameTheValueAndTheType) {
   EXPECT_FALSE(error_of(kBool, "").empty());
 }
 
+// Defaults as PostgresDefaultValueConverter reads pg_get_expr's text: a literal's value converted as
+// the column's, a function call's placeholder, nothing for an expression it does not read.
+TEST(DebeziumTypes, DefaultsFromTheExpressionsText) {
+  auto def = [](const PgType& t, std::string_view e, bool domain = false) { return default_value(t, domain, e, {}).value_or("none"); };
+  const PgType int4 = type(23, "int4"), int8 = type(20, "int8"), text = type(25, "text");
+  EXPECT_EQ(def(int4, "5"), "5");
+  EXPECT_EQ(def(int4, "'-7'::integer"), "-7");
+  EXPECT_EQ(def(int8, "nextval('t_seq_seq'::regclass)"), "0") << "a generated value: the placeholder";
+  EXPECT_EQ(def(int4, "(1 + 2)"), "none") << "expressions are not evaluated";
+  EXPECT_EQ(def(int4, "'99999999999'::bigint"), "none") << "out of the column's range";
+  EXPECT_EQ(def(text, "'abc'::text"), R"("abc")");
+  EXPECT_EQ(def(type(1043, "varchar", 24), "'it''s'::character varying"), R"("it's")");
+  EXPECT_EQ(def(text, "NULL::text"), "none");
+  EXPECT_EQ(def(type(16, "bool"), "true"), "true");
+  EXPECT_EQ(def(type(1700, "numeric", numeric_typmod(5, 2)), "12.5"), R"("BOI=")") << "1250 at scale 2";
+  EXPECT_EQ(def(type(1700, "numeric"), "12.5"), "none") << "a VariableScaleDecimal struct cannot be a default";
+  EXPECT_EQ(def(type(1184, "timestamptz"), "now()"), R"("1970-01-01T00:00:00.000000Z")") << "as a value of the column";
+  EXPECT_EQ(def(type(1114, "timestamp"), "CURRENT_TIMESTAMP"), "0");
+  EXPECT_EQ(def(type(1114, "timestamp"), "'2024-01-02 03:04:05'::timestamp without time zone"), "1704164645000000");
+  EXPECT_EQ(def(type(1082, "date"), "'2024-01-02'::date"), "19724");
+  EXPECT_EQ(def(type(2950, "uuid"), "gen_random_uuid()"), R"("00000000-0000-0000-0000-000000000000")");
+  EXPECT_EQ(def(type(3802, "jsonb"), R"('{"a": 1}'::jsonb)"), R"("{\"a\": 1}")");
+  EXPECT_EQ(def(int4, "5", /*domain=*/true), "none") << "a domain's default is not read";
+  EXPECT_EQ(def(type(17, "bytea"), "'\\x00'::bytea"), "none") << "a type without a default reader";
+}
+
+// A NOT NULL column a change does not carry (a delete's before beyond its key), without a default.
+TEST(DebeziumTypes, ZerosOfTheTypes) {
+  auto zero = [](const PgType& t) {
+    std::string out;
+    append_zero(t, {}, out);
+    return out;
+  };
+  EXPECT_EQ(zero(type(23, "int4")), "0");
+  EXPECT_EQ(zero(type(16, "bool")), "false");
+  EXPECT_EQ(zero(type(25, "text")), R"("")");
+  EXPECT_EQ(zero(type(701, "float8")), "0.0");
+  EXPECT_EQ(zero(type(1700, "numeric", numeric_typmod(5, 2))), R"("AA==")");
+  EXPECT_EQ(zero(type(1184, "timestamptz")), R"("1970-01-01T00:00:00Z")");
+  EXPECT_EQ(zero(array_of(1007, 23, "_int4")), "[]");
+}
+
 }  // namespace
 }  // namespace relay::debezium

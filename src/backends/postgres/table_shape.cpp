@@ -9,8 +9,10 @@ namespace {
 
 constexpr const char* kColumns =
     "SELECT n.nspname, c.relname, c.relreplident, pg_catalog.current_database(), a.attname, a.atttypid, a.atttypmod, "
-    "a.attnotnull FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+    "a.attnotnull, CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END "
+    "FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
     "LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+    "LEFT JOIN pg_catalog.pg_attrdef AS d ON d.adrelid = c.oid AND d.adnum = a.attnum "
     "WHERE c.oid = $1::oid ORDER BY a.attnum";
 
 // Every type the columns name, and what their domains and arrays lead to.
@@ -91,7 +93,11 @@ Result<debezium::TableShape> load_table_shape(pg::Connection& db, std::uint32_t 
   shape.database = cols->str(0, 3);
   shape.key = std::move(key);
 
-  std::unordered_map<std::string, bool> not_null;
+  struct Catalog {
+    bool not_null = false;
+    std::string default_expr;  // pg_get_expr deparses the stored tree: nothing is evaluated
+  };
+  std::unordered_map<std::string, Catalog> catalog;
   struct Wanted {
     std::string name;
     std::uint32_t oid;
@@ -100,7 +106,7 @@ Result<debezium::TableShape> load_table_shape(pg::Connection& db, std::uint32_t 
   std::vector<Wanted> wanted;
   for (int r = 0; r < cols->rows(); ++r) {
     if (cols->null(r, 4)) continue;  // a table without columns
-    not_null[cols->str(r, 4)] = cols->boolean(r, 7);
+    catalog[cols->str(r, 4)] = {cols->boolean(r, 7), cols->null(r, 8) ? "" : cols->str(r, 8)};
     if (!relation)
       wanted.push_back({cols->str(r, 4), static_cast<std::uint32_t>(cols->int64(r, 5)), static_cast<std::int32_t>(cols->int64(r, 6))});
   }
@@ -123,8 +129,14 @@ Result<debezium::TableShape> load_table_shape(pg::Connection& db, std::uint32_t 
     if (!rows->null(r, 6)) t.labels = rows->str(r, 6);
   }
   for (const auto& w : wanted) {
-    auto nn = not_null.find(w.name);
-    shape.columns.push_back({w.name, resolve(types, w.oid, w.typmod), nn == not_null.end() || !nn->second});
+    auto known = catalog.find(w.name);
+    auto type = types.find(w.oid);
+    debezium::Column& c = shape.columns.emplace_back();
+    c.name = w.name;
+    c.type = resolve(types, w.oid, w.typmod);
+    c.optional = known == catalog.end() || !known->second.not_null;
+    c.domain = type != types.end() && type->second.typtype == 'd';
+    if (known != catalog.end()) c.default_expr = known->second.default_expr;
   }
   return shape;
 }

@@ -1,0 +1,86 @@
+// Runs Debezium's PostgreSQL connector in its embedded engine, with the Json format (Kafka Connect's
+// JsonConverter), as the tests and the benchmark run it beside the relay.
+//   DebeziumRun <connector.properties> [count]
+// Without a count it prints each record as a JSON line {"topic": …, "key": <text or null>,
+// "value": <text or null>} until it is stopped (SIGTERM). With a count it prints nothing per record:
+// after `count` records it prints {"records": n, "first_ms": …, "last_ms": …} (wall-clock times of
+// the first and the last record) and exits.
+import java.io.FileReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.debezium.engine.ChangeEvent;
+import io.debezium.engine.DebeziumEngine;
+import io.debezium.engine.format.Json;
+
+public final class DebeziumRun {
+  public static void main(String[] args) throws Exception {
+    Properties props = new Properties();
+    props.setProperty("name", "debezium-run");
+    props.setProperty("connector.class", "io.debezium.connector.postgresql.PostgresConnector");
+    props.setProperty("offset.storage", "org.apache.kafka.connect.storage.MemoryOffsetBackingStore");
+    props.setProperty("offset.flush.interval.ms", "1000");
+    props.setProperty("plugin.name", "pgoutput");
+    try (FileReader in = new FileReader(args[0], StandardCharsets.UTF_8)) {
+      props.load(in);
+    }
+    final long count = args.length > 1 ? Long.parseLong(args[1]) : -1;
+    final PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
+    final ObjectMapper mapper = new ObjectMapper();
+    final AtomicLong seen = new AtomicLong(), first = new AtomicLong(), last = new AtomicLong();
+    final CountDownLatch done = new CountDownLatch(1);
+    DebeziumEngine<ChangeEvent<String, String>> engine = DebeziumEngine.create(Json.class)
+        .using(props)
+        .notifying((records, committer) -> {
+          for (ChangeEvent<String, String> r : records) {
+            long n = seen.incrementAndGet();
+            if (n == 1) first.set(System.currentTimeMillis());
+            if (count < 0) {
+              ObjectNode line = mapper.createObjectNode();
+              line.put("topic", r.destination());
+              line.put("key", r.key());
+              line.put("value", r.value());
+              out.println(line.toString());
+            }
+            committer.markProcessed(r);
+            if (n == count) {
+              last.set(System.currentTimeMillis());
+              done.countDown();
+            }
+          }
+          out.flush();
+          committer.markBatchFinished();
+        })
+        .using((success, message, error) -> {
+          if (!success) {
+            System.err.println("debezium stopped: " + message + (error != null ? ": " + error : ""));
+            done.countDown();
+          }
+        })
+        .build();
+    ExecutorService executor = Executors.newSingleThreadExecutor();
+    executor.execute(engine);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        engine.close();
+      } catch (Exception e) {
+        // stopping anyway
+      }
+    }));
+    done.await();
+    if (count >= 0) {
+      out.println("{\"records\": " + seen.get() + ", \"first_ms\": " + first.get() + ", \"last_ms\": " + last.get() + "}");
+      out.flush();
+    }
+    engine.close();
+    executor.shutdown();
+    System.exit(seen.get() >= count ? 0 : 1);
+  }
+}
