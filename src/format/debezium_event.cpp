@@ -288,8 +288,16 @@ void EventEncoder::append_source(const SourceInfo& source, std::string& out) con
   util::append_json_string(out, source.snapshot);
   out += db_field_;
   out += ",\"sequence\":";
-  if (source.lsn) {  // Debezium's [last committed LSN, this event's LSN], as a string
-    out += "\"[null,\\\"";
+  if (source.lsn) {  // Debezium's [the last commit's end, this change's LSN], as a string
+    out += "\"[";
+    if (source.previous_end) {
+      out += "\\\"";
+      util::append_int(out, static_cast<std::int64_t>(*source.previous_end));
+      out += "\\\"";
+    } else {
+      out += "null";
+    }
+    out += ",\\\"";
     util::append_int(out, static_cast<std::int64_t>(*source.lsn));
     out += "\\\"]\"";
   } else {

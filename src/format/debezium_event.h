@@ -41,7 +41,8 @@ struct SourceInfo {
   double committed_at = 0;             // unix seconds (source.ts_ms)
   std::string_view snapshot = "false";  // "true" for a backfilled row, "last" for a backfill's last row
   std::optional<std::int64_t> tx_id;
-  std::optional<std::uint64_t> lsn;    // read from the WAL: the transaction's commit LSN
+  std::optional<std::uint64_t> lsn;    // read from the WAL: the change's LSN
+  std::optional<std::uint64_t> previous_end;  // read from the WAL: where the transaction streamed before ended
 };
 
 class EventEncoder {

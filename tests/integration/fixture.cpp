@@ -158,15 +158,12 @@ std::string TestDb::value(const std::string& sql) {
   return r->str(0, 0);
 }
 
-RelayProcess::RelayProcess(std::vector<std::string> args, std::vector<std::string> env) {
+ChildProcess::ChildProcess(const std::string& program, std::vector<std::string> args, const std::vector<std::string>& env) {
   static std::atomic<int> n{0};
-  std::string base = work_dir() + "/relay-" + std::to_string(n++);
+  std::string base = work_dir() + "/child-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
   out_path_ = base + ".out";
   err_path_ = base + ".err";
-  // Pipelines defined in SQL write files only under --sql-file-dir and read certificates and keys
-  // only under --sql-secrets-dir: the tests' files are in work_dir() (a test may set other
-  // directories, or none, in `env` or a flag).
-  std::string file_dir = "PGTRICKLE_RELAY_SQL_FILE_DIR=" + work_dir(), secrets_dir = "PGTRICKLE_RELAY_SQL_SECRETS_DIR=" + work_dir();
+  std::vector<std::string> environment = env;  // kept alive for putenv
   pid_ = ::fork();
   if (pid_ == 0) {
     int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -174,27 +171,42 @@ RelayProcess::RelayProcess(std::vector<std::string> args, std::vector<std::strin
     ::dup2(out, 1);
     ::dup2(err, 2);
     ::setpgid(0, 0);
-    ::putenv(file_dir.data());
-    ::putenv(secrets_dir.data());
-    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    for (auto& e : environment) ::putenv(e.data());
     std::vector<char*> argv;
-    std::string bin = relay_binary();
+    std::string bin = program;
     argv.push_back(bin.data());
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
+    ::execvp(bin.c_str(), argv.data());
     ::_exit(127);
   }
 }
 
-RelayProcess::~RelayProcess() {
+// Pipelines defined in SQL write files only under --sql-file-dir and read certificates and keys
+// only under --sql-secrets-dir: the tests' files are in work_dir() (a test may set other
+// directories, or none, in `env` or a flag).
+static std::vector<std::string> relay_env(std::vector<std::string> env) {
+  env.insert(env.begin(), {"PGTRICKLE_RELAY_SQL_FILE_DIR=" + work_dir(), "PGTRICKLE_RELAY_SQL_SECRETS_DIR=" + work_dir()});
+  return env;
+}
+
+RelayProcess::RelayProcess(std::vector<std::string> args, std::vector<std::string> env)
+    : ChildProcess(relay_binary(), std::move(args), relay_env(std::move(env))) {}
+
+std::vector<std::string> java_tool(const std::string& name, const std::vector<std::string>& args) {
+  std::vector<std::string> all = {std::string(RELAY_SOURCE_DIR) + "/scripts/java-tools.sh", name};
+  all.insert(all.end(), args.begin(), args.end());
+  return all;
+}
+
+ChildProcess::~ChildProcess() {
   if (alive()) {
     kill9();
     wait(std::chrono::seconds(5));
   }
 }
 
-bool RelayProcess::alive() {
+bool ChildProcess::alive() {
   if (exit_code_ >= 0) return false;
   int status = 0;
   pid_t r = ::waitpid(pid_, &status, WNOHANG);
@@ -205,11 +217,11 @@ bool RelayProcess::alive() {
   return r == 0;
 }
 
-void RelayProcess::signal(int sig) {
+void ChildProcess::signal(int sig) {
   if (exit_code_ < 0) ::kill(pid_, sig);
 }
 
-int RelayProcess::wait(std::chrono::milliseconds timeout) {
+int ChildProcess::wait(std::chrono::milliseconds timeout) {
   wait_until([&] { return !alive(); }, timeout);
   return exit_code_;
 }
@@ -254,10 +266,10 @@ std::vector<nlohmann::json> json_lines(const std::string& path) {
   return out;
 }
 
-std::string RelayProcess::out() const { return read_file(out_path_); }
-std::string RelayProcess::err() const { return read_file(err_path_); }
+std::string ChildProcess::out() const { return read_file(out_path_); }
+std::string ChildProcess::err() const { return read_file(err_path_); }
 
-double RelayProcess::cpu_seconds() const {
+double ChildProcess::cpu_seconds() const {
   // /proc/<pid>/stat: utime and stime are the 12th and 13th fields after the ")" ending the name.
   std::string stat = read_file("/proc/" + std::to_string(pid_) + "/stat");
   auto close = stat.rfind(')');

@@ -69,29 +69,40 @@ class TestDb {
   pg::Connection conn_;
 };
 
-// The relay binary as a child process; PGTRICKLE_RELAY_SQL_FILE_DIR and _SQL_SECRETS_DIR are
-// work_dir() unless `env` says otherwise.
-class RelayProcess {
+// A program run as a child process, its stdout and stderr in files of work_dir(); killed when it
+// goes. `env` entries (NAME=value) are added to the environment.
+class ChildProcess {
  public:
-  explicit RelayProcess(std::vector<std::string> args, std::vector<std::string> env = {});
-  ~RelayProcess();
-  RelayProcess(const RelayProcess&) = delete;
+  ChildProcess(const std::string& program, std::vector<std::string> args, const std::vector<std::string>& env = {});
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
   bool alive();
   void signal(int sig);
   void kill9() { signal(9); }
   // Waits for exit; returns the exit code (128+signal when killed), -1 on timeout.
   int wait(std::chrono::milliseconds timeout);
   std::string out() const;  // stdout so far
-  std::string err() const;  // stderr (logs) so far
+  std::string err() const;  // stderr so far
+  const std::string& out_path() const { return out_path_; }
   double cpu_seconds() const;  // user + system CPU time used so far
-  // The port of /metrics and /health once the relay logged it (the relay is started on port 0).
-  int admin_port(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
  private:
   int pid_ = -1;
   int exit_code_ = -1;
   std::string out_path_, err_path_;
 };
+
+// The relay binary as a child process; PGTRICKLE_RELAY_SQL_FILE_DIR and _SQL_SECRETS_DIR are
+// work_dir() unless `env` says otherwise.
+class RelayProcess : public ChildProcess {
+ public:
+  explicit RelayProcess(std::vector<std::string> args, std::vector<std::string> env = {});
+  // The port of /metrics and /health once the relay logged it (the relay is started on port 0).
+  int admin_port(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+};
+
+// A Java program of tests/java/ (scripts/java-tools.sh builds it once into a cache).
+std::vector<std::string> java_tool(const std::string& name, const std::vector<std::string>& args);
 
 // Arguments that run the relay on `db`, with /metrics on a free port.
 std::vector<std::string> relay_args(const TestDb& db, const std::string& group = "default");

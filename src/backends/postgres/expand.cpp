@@ -127,8 +127,8 @@ void Expander::fill_vars(RowVars& vars, const OutboxRow& row, std::string_view o
   vars.refresh_id = row.refresh_id;
 }
 
-bool Expander::encode_debezium(const OutboxRow& row, Op op, const RowRef* before, bool backfill, Message& m,
-                               std::string& error) {
+bool Expander::encode_debezium(const OutboxRow& row, Op op, const RowRef* before, bool backfill, std::uint64_t change_lsn,
+                               Message& m, std::string& error) {
   const bool has_row = m.data != "null" && op != Op::truncate;
   if (has_row && opt_.reload_debezium) {
     // A field the shape does not know: the table gained or renamed a column since its shape was
@@ -149,9 +149,10 @@ bool Expander::encode_debezium(const OutboxRow& row, Op op, const RowRef* before
   debezium::SourceInfo source;
   source.committed_at = row.committed_at;
   source.snapshot = backfill ? "true" : "false";
-  if (row.xid) {  // read from the WAL: the transaction and its commit's position
+  if (row.xid) {  // read from the WAL: the transaction, the change's position, the previous transaction's end
     source.tx_id = row.xid;
-    source.lsn = static_cast<std::uint64_t>(row.seq);
+    source.lsn = change_lsn ? change_lsn : static_cast<std::uint64_t>(row.seq);
+    if (row.previous_end) source.previous_end = row.previous_end;
   }
   std::string_view after = op == Op::insert || op == Op::update || op == Op::read ? std::string_view(m.data) : std::string_view();
   std::string_view old_row = op == Op::delete_ ? std::string_view(m.data) : before ? std::string_view(before->text) : std::string_view();
@@ -271,10 +272,11 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now
   Message m;
   append_id_key(m.dedup_key, opt_.outbox, row.id, index);
   std::string id_text = std::to_string(row.id);
+  const std::uint64_t lsn = now ? now->lsn : before ? before->lsn : 0;
   if (now) m.data = std::move(now->text);  // the inserted row is not needed after its message
   else if (before) m.data = before->text;
   else m.data = "null";
-  emit_row(row, op, id_text, "", before, full_refresh, std::move(m), out);
+  emit_row(row, op, id_text, "", before, full_refresh, lsn, std::move(m), out);
 }
 
 void Expander::expand_read(std::int64_t backfill_id, std::string_view identity, std::string_view row_text, double read_at,
@@ -290,7 +292,7 @@ void Expander::expand_read(std::int64_t backfill_id, std::string_view identity, 
   m.data = minified(row_text);  // as the rows of changes are
   OutboxRow row;
   row.committed_at = read_at;
-  emit_row(row, Op::read, "", backfill, nullptr, false, std::move(m), out);
+  emit_row(row, Op::read, "", backfill, nullptr, false, 0, std::move(m), out);
 }
 
 std::string SlotGap::json() const {
@@ -342,7 +344,8 @@ void Expander::expand_gap(const SlotGap& gap, std::vector<Message>& out) {
 }
 
 void Expander::emit_row(const OutboxRow& row, Op op, std::string_view id_text, std::string_view backfill_id,
-                        const RowRef* before, bool full_refresh, Message m, std::vector<Message>& out) {
+                        const RowRef* before, bool full_refresh, std::uint64_t change_lsn, Message m,
+                        std::vector<Message>& out) {
   m.op = op;
   m.source = opt_.stream_table;
   m.committed_at = row.committed_at;
@@ -359,7 +362,7 @@ void Expander::emit_row(const OutboxRow& row, Op op, std::string_view id_text, s
   b.reserve(200 + m.data.size() + (before ? before->text.size() : 0));
   if (opt_.format == Format::debezium && opt_.debezium) {
     std::string error;
-    if (!encode_debezium(row, op, before, !backfill_id.empty(), m, error)) {
+    if (!encode_debezium(row, op, before, !backfill_id.empty(), change_lsn, m, error)) {
       m.body = m.data;
       m.poison = "cannot render Debezium's change event: " + error;
     }
@@ -748,11 +751,11 @@ void Expander::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow>
       ++i;
       continue;
     }
-    RowRef ref{minified(r.data)};
+    RowRef ref{minified(r.data), r.lsn};
     if (r.is_delete && keyed) {
       if (i + 1 >= rows.size() && !last_chunk) break;  // its pair may be in the next chunk
       if (i + 1 < rows.size() && !rows[i + 1].is_delete && !rows[i + 1].is_truncate && js::valid(rows[i + 1].data)) {
-        RowRef next{minified(rows[i + 1].data)};
+        RowRef next{minified(rows[i + 1].data), rows[i + 1].lsn};
         vars.row = ref.text;
         std::string k1 = key_of(ref.text, vars);
         vars.row = next.text;

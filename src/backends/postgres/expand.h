@@ -32,6 +32,7 @@ struct OutboxRow {
   std::string refresh_id;
   double committed_at = 0;     // unix seconds
   std::uint32_t xid = 0;       // a transaction read from the WAL: its id, as the stream gives it (32 bits)
+  std::uint64_t previous_end = 0;  // read from the WAL: the end of the transaction streamed before it (0: none since connecting)
 };
 
 // One row of a claim-check delta table.
@@ -41,6 +42,7 @@ struct DeltaRow {
   std::string data;  // JSON object text
   bool is_truncate = false;  // the table was truncated here (WAL capture): a full-refresh marker, no data
   std::uint32_t table = 0;   // WAL capture: the oid of the row's table
+  std::uint64_t lsn = 0;     // WAL capture: the change's LSN
 };
 
 // A table's schema and name.
@@ -129,7 +131,8 @@ class Expander {
 
  private:
   struct RowRef {
-    std::string text;  // the row object, minified, numbers exactly as PostgreSQL wrote them
+    std::string text;       // the row object, minified, numbers exactly as PostgreSQL wrote them
+    std::uint64_t lsn = 0;  // read from the WAL: the change's LSN
   };
   // `now`'s text is moved into the message.
   void emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
@@ -137,7 +140,7 @@ class Expander {
   // Fills in and encodes `m` (its dedup_key and data set) for `op`; `id_text` is the outbox id ("" for a
   // backfilled row), `backfill_id` the backfill that read it ("" for a change).
   void emit_row(const OutboxRow& row, Op op, std::string_view id_text, std::string_view backfill_id, const RowRef* before,
-                bool full_refresh, Message m, std::vector<Message>& out);
+                bool full_refresh, std::uint64_t change_lsn, Message m, std::vector<Message>& out);
   // `inserted` and `deleted` are minified JSON arrays.
   void emit_delta(const OutboxRow& row, std::int64_t index, const std::string& inserted, const std::string& deleted,
                   size_t rows, std::string_view first_row, bool full_refresh, bool has_more, std::vector<Message>& out);
@@ -160,7 +163,8 @@ class Expander {
   void fill_vars(RowVars& vars, const OutboxRow& row, std::string_view op, std::string_view id_text) const;
   // Debezium's event for a row change (m.data the row, `before` the old row); false, with `error`
   // set, for a row its shape cannot render.
-  bool encode_debezium(const OutboxRow& row, Op op, const RowRef* before, bool backfill, Message& m, std::string& error);
+  bool encode_debezium(const OutboxRow& row, Op op, const RowRef* before, bool backfill, std::uint64_t change_lsn, Message& m,
+                       std::string& error);
   void finish_cloudevent(Message& m, std::string_view type, const OutboxRow& row, std::string_view id_text,
                          std::string_view backfill_id, std::string_view data);
 

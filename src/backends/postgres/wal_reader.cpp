@@ -80,6 +80,7 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
       row.seq = row.id = static_cast<std::int64_t>(b->final_lsn);
       row.is_claim_check = true;
       row.xid = b->xid;
+      row.previous_end = previous_end_;
       row.committed_at = std::chrono::duration<double>(po::from_pg_time(b->commit_time).time_since_epoch()).count();
       return true;
     }
@@ -113,21 +114,24 @@ Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wai
     held_ = std::move(ahead_.front());
     ahead_.pop_front();
     bytes = held_.bytes;
+    message_lsn_ = held_.lsn;
   } else {
     held_ = {};
     auto data = stream_->next(wait);
     if (!data) return data.error();
     if (!*data) return std::optional<po::Message>();
     bytes = (*data)->message;
+    message_lsn_ = (*data)->lsn;
   }
   auto m = po::decode(bytes);
   if (!m) return m.error();
+  if (auto* c = std::get_if<po::Commit>(&*m)) previous_end_ = c->end_lsn;
   return std::optional<po::Message>(std::move(*m));
 }
 
-void WalReader::changes_of(const po::Message& m, std::vector<Pending>& out, bool render) const {
+void WalReader::changes_of(const po::Message& m, po::Lsn lsn, std::vector<Pending>& out, bool render) const {
   auto push = [&](const TableState& table, bool is_delete, const po::Tuple& t, const po::Tuple* old, bool key_only) {
-    Pending p{table.relation.oid, is_delete, key_only, false, {}, false, std::nullopt};
+    Pending p{table.relation.oid, is_delete, key_only, false, lsn, {}, false, std::nullopt};
     if (render) {
       if (table.plain) p.text = table.plain->render(t, old, key_only);
       if (!p.text) p.fill = append_row_values(table.relation, t, old, p.values, key_only);
@@ -149,7 +153,7 @@ void WalReader::changes_of(const po::Message& m, std::vector<Pending>& out, bool
   } else if (auto* t = std::get_if<po::Truncate>(&m)) {
     // One truncation per table read, in the order the statement named them.
     for (uint32_t oid : t->relations)
-      if (wanted(oid)) out.push_back(Pending{oid, true, false, true, {}, false, std::nullopt});
+      if (wanted(oid)) out.push_back(Pending{oid, true, false, true, lsn, {}, false, std::nullopt});
   }
 }
 
@@ -168,7 +172,7 @@ Status WalReader::fill(std::size_t want) {
       continue;
     }
     changes_.clear();
-    changes_of(**m, changes_, held_.texts.empty());
+    changes_of(**m, message_lsn_, changes_, held_.texts.empty());
     // Rows read ahead were rendered then.
     for (std::size_t i = 0; i < changes_.size() && i < held_.texts.size(); ++i) changes_[i].text = std::move(held_.texts[i]);
     for (auto& p : changes_) pending_.push_back(std::move(p));
@@ -187,13 +191,13 @@ Status WalReader::read_ahead(std::size_t rows, std::vector<Pending>& chunk) {
     if (!*data) break;
     auto m = po::decode((*data)->message);
     if (!m) return m.error();
-    ahead_.push_back(Ahead{std::string((*data)->message), {}});
+    ahead_.push_back(Ahead{std::string((*data)->message), (*data)->lsn, {}});
     bool plain = std::holds_alternative<po::Begin>(*m) || std::holds_alternative<po::Commit>(*m) ||
                  std::holds_alternative<po::Insert>(*m) || std::holds_alternative<po::Update>(*m) ||
                  std::holds_alternative<po::Delete>(*m);
     if (!plain) break;  // a new shape of the table, a truncation, anything else: read in its turn
     std::size_t before = chunk.size();
-    changes_of(*m, chunk);
+    changes_of(*m, (*data)->lsn, chunk);
     if (chunk.size() > before) spans.emplace_back(ahead_.size() - 1, chunk.size() - before);
   }
   if (auto s = render(chunk); !s) return s;
@@ -291,7 +295,7 @@ Result<std::vector<DeltaRow>> WalReader::delta_rows(std::int64_t from_row, std::
     auto s = ended_ && pending_.empty() && ahead_.empty() && room > 0 ? read_ahead(room, chunk) : render(chunk);
     if (!s) return s.error();
     for (auto& p : chunk)
-      out.push_back({next_row_++, p.is_delete, p.text ? std::move(*p.text) : std::string(), p.is_truncate, p.table});
+      out.push_back({next_row_++, p.is_delete, p.text ? std::move(*p.text) : std::string(), p.is_truncate, p.table, p.lsn});
   }
   last_ = out;
   return out;

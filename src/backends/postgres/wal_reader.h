@@ -80,12 +80,14 @@ class WalReader {
     bool is_delete;
     bool key_only;  // the old row's key alone (the table's replica identity carries no more)
     bool is_truncate;
+    pgoutput::Lsn lsn;                 // the change's
     std::string values;                // append_row_values object
     bool fill = false;                 // a value must come from the table
     std::optional<std::string> text;  // rendered; a truncation has none
   };
   struct Ahead {  // a message read ahead of the current transaction
     std::string bytes;
+    pgoutput::Lsn lsn = 0;
     std::vector<std::string> texts;  // its rows, rendered (an UPDATE's old row, then its new one)
   };
   // The next message: one read ahead first, else from the stream, waiting at most `wait`; nullopt
@@ -107,7 +109,7 @@ class WalReader {
   const TableState* wanted(std::uint32_t oid) const;
   // The changes `m` makes to the tables read, as the WAL described them; rows the relay renders
   // itself come rendered (unless `render` is false: their texts are at hand already).
-  void changes_of(const pgoutput::Message& m, std::vector<Pending>& out, bool render = true) const;
+  void changes_of(const pgoutput::Message& m, pgoutput::Lsn lsn, std::vector<Pending>& out, bool render = true) const;
   // Reads on past the current transaction what already arrived, up to `rows` changes, while it is
   // only the table's inserts, updates and deletes (a new shape of the table stops it): their rows
   // join `chunk`'s statement, and come back with their messages.
@@ -125,6 +127,8 @@ class WalReader {
   bool in_txn_ = false;     // between a Begin handed out by next() and its Commit
   bool ended_ = false;      // the current transaction's Commit was read
   pgoutput::Lsn commit_lsn_ = 0;
+  pgoutput::Lsn message_lsn_ = 0;   // the WAL position of the message pull() returned last
+  pgoutput::Lsn previous_end_ = 0;  // the end of the last transaction whose Commit was read
   std::int64_t next_row_ = 1;  // the row number of pending_.front()
   std::deque<Pending> pending_;
   std::vector<Pending> changes_;  // one message's changes on their way to pending_ (kept: no allocation per message)

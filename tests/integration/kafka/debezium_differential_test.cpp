@@ -1,0 +1,208 @@
+// The Debezium PostgreSQL connector 3.6.1 itself (its embedded engine, Kafka Connect's
+// JsonConverter with schemas) and a WAL pipeline of "format": "debezium" read the same tables
+// through slots of their own while the same statements run; every record must be the same, key and
+// value, but for the fields named in kNotCompared. Each of our records must also be read by Kafka
+// Connect's JsonConverter as a sink connector reads it.
+#include <fstream>
+#include <map>
+#include <regex>
+
+#include "../../contract/sink_contract.h"
+#include "../fixture.h"
+
+using namespace relay::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROKERS"); }
+
+// Fields that cannot be the same: when each made the event, and which program made it.
+const std::vector<json::json_pointer> kNotCompared = {
+    json::json_pointer("/ts_ms"), json::json_pointer("/ts_us"), json::json_pointer("/ts_ns"),
+    json::json_pointer("/source/version"), json::json_pointer("/source/ts_ms"), json::json_pointer("/source/ts_us"),
+    json::json_pointer("/source/ts_ns")};
+
+// A record as compared: topic, key and value parsed, the value's payload without kNotCompared.
+struct Record {
+  std::string topic;
+  json key, value;
+};
+
+json comparable(json value) {
+  json& payload = value.contains("payload") ? value["payload"] : value;
+  for (const auto& p : kNotCompared)
+    if (payload.contains(p)) payload[p] = "(not compared)";
+  return value;
+}
+
+Record record_of(const std::string& topic, const json& key_text, const json& value_text) {
+  Record r{topic};
+  r.key = key_text.is_null() ? json() : json::parse(key_text.get<std::string>());
+  r.value = value_text.is_null() ? json() : comparable(json::parse(value_text.get<std::string>()));
+  return r;
+}
+
+// Records by topic and key, each key's records in their order (Kafka orders a key's records, not
+// a topic's across partitions).
+using ByKey = std::map<std::string, std::vector<Record>>;
+ByKey by_key(const std::vector<Record>& records) {
+  ByKey out;
+  for (const auto& r : records) out[r.topic + " " + r.key.dump()].push_back(r);
+  return out;
+}
+
+// Debezium's engine on the test's database, printing its records as JSON lines.
+class Debezium {
+ public:
+  Debezium(TestDb& db, const std::string& prefix, const std::string& tables, const std::string& snapshot_mode) {
+    std::smatch m;
+    const std::string url = db.url();
+    std::regex re("postgresql://([^:@/]+)(?::([^@]*))?@([^:/]+):([0-9]+)/.*");
+    if (!std::regex_match(url, m, re)) throw std::runtime_error("cannot read the test database's URL " + url);
+    props_ = work_dir() + "/debezium-" + db.name() + ".properties";
+    slot_ = "dbz_" + db.name();
+    std::ofstream f(props_);
+    f << "database.hostname=" << m[3] << "\ndatabase.port=" << m[4] << "\ndatabase.user=" << m[1]
+      << "\ndatabase.password=" << (m[2].matched ? m[2].str() : "unused") << "\ndatabase.dbname=" << db.name()
+      << "\ntopic.prefix=" << prefix << "\nslot.name=" << slot_ << "\npublication.name=" << slot_
+      << "\npublication.autocreate.mode=filtered\ntable.include.list=" << tables << "\nsnapshot.mode=" << snapshot_mode
+      << "\n";
+    f.close();
+    process_ = std::make_unique<ChildProcess>("bash", java_tool("debezium-run", {props_}));
+  }
+
+  // Its slot is read (after the snapshot, when there is one).
+  bool streaming(TestDb& db) {
+    return wait_until([&] {
+      return db.number("SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name = '" + slot_ + "'") == 1;
+    }, 180s);
+  }
+
+  std::vector<Record> records(size_t at_least) {
+    std::vector<Record> out;
+    wait_until([&] {
+      out.clear();
+      for (const auto& line : read_lines(process_->out_path()))
+        if (!line.empty() && line[0] == '{') {
+          json j = json::parse(line);
+          out.push_back(record_of(j["topic"], j["key"], j["value"]));
+        }
+      return out.size() >= at_least || !process_->alive();
+    }, 60s);
+    return out;
+  }
+
+  std::string log() const { return process_->err(); }
+
+ private:
+  std::string props_, slot_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// Our records of `topics`, read back from Kafka.
+std::vector<Record> ours(const std::vector<std::string>& topics, const std::map<std::string, size_t>& at_least) {
+  std::vector<Record> out;
+  for (const auto& topic : topics) {
+    auto lines = parse_json_lines(run_node("kafka.js", {brokers(), topic, std::to_string(at_least.at(topic)), "30000"}));
+    for (const auto& l : lines) out.push_back(record_of(topic, l["key"], l["tombstone"].get<bool>() ? json() : l["body"]));
+  }
+  return out;
+}
+
+// Reads every record with Kafka Connect's JsonConverter (schemas enabled); "" when all were read,
+// else what the converter said of each it rejected.
+std::string connect_rejects(const std::vector<Record>& records) {
+  const std::string path = work_dir() + "/connect-read-" + std::to_string(::getpid()) + ".jsonl";
+  std::ofstream f(path);
+  for (const auto& r : records)
+    f << json({{"topic", r.topic}, {"key", r.key.is_null() ? json() : json(r.key.dump())},
+               {"value", r.value.is_null() ? json() : json(r.value.dump())}}).dump() << "\n";
+  f.close();
+  std::string out, cmd = "bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/java-tools.sh connect-read " + path + " true";
+  int rc = run_command(cmd + " 2>&1", out);
+  std::string rejected;
+  size_t i = 0;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line == "ok") ++i;
+    else if (line.starts_with("error:") && i < records.size()) {
+      rejected += "record " + std::to_string(i) + " " + records[i].value.dump() + ": " + line + "\n";
+      ++i;
+    }
+  }
+  if (rc != 0 && rejected.empty()) rejected = "connect-read failed: " + out;
+  if (i != records.size() && rejected.empty()) rejected = "connect-read read " + std::to_string(i) + " of " + std::to_string(records.size()) + ": " + out;
+  return rejected;
+}
+
+void expect_same(const std::vector<Record>& mine, const std::vector<Record>& theirs) {
+  ByKey a = by_key(mine), b = by_key(theirs);
+  for (const auto& [k, list] : b) {
+    auto it = a.find(k);
+    if (it == a.end()) {
+      ADD_FAILURE() << "Debezium wrote records of " << k << " and the relay none";
+      continue;
+    }
+    ASSERT_EQ(it->second.size(), list.size()) << "records of " << k;
+    for (size_t i = 0; i < list.size(); ++i) {
+      EXPECT_EQ(it->second[i].key, list[i].key) << k << " record " << i;
+      EXPECT_EQ(it->second[i].value.is_null() ? "null" : it->second[i].value["payload"].dump(),
+                list[i].value.is_null() ? "null" : list[i].value["payload"].dump())
+          << k << " record " << i << ": the payload (ours first)";
+      if (!list[i].value.is_null()) {
+        EXPECT_EQ(it->second[i].value["schema"].dump(), list[i].value["schema"].dump()) << k << " record " << i << ": the schema";
+      }
+    }
+  }
+  for (const auto& [k, list] : a)
+    if (!b.count(k)) ADD_FAILURE() << "the relay wrote " << list.size() << " records of " << k << " and Debezium none";
+}
+
+}  // namespace
+
+// Both replica identities, NOT NULL columns with and without defaults, a key change, deletes.
+TEST(DebeziumDifferential, RowChangesOfBothIdentitiesAreDebeziumsOwn) {
+  TestDb db;
+  const std::string prefix = "dd_" + db.name();
+  db.exec("CREATE TABLE t_default (id bigint PRIMARY KEY, name text, seq bigserial, qty int NOT NULL DEFAULT 5, "
+          "note varchar(20) NOT NULL, created timestamptz NOT NULL DEFAULT now(), flag boolean NOT NULL DEFAULT true, "
+          "amount numeric(10,2) NOT NULL DEFAULT 1.50, day date NOT NULL, doc jsonb, tags text[] NOT NULL DEFAULT '{}')");
+  db.exec("CREATE TABLE t_full (id int PRIMARY KEY, a text NOT NULL, b jsonb, c int)");
+  db.exec("ALTER TABLE t_full REPLICA IDENTITY FULL");
+  db.exec("CREATE TABLE t_serial (id serial PRIMARY KEY, v text NOT NULL)");  // Debezium's customers: a serial key
+
+  Debezium debezium(db, prefix, "public.t_default,public.t_full,public.t_serial", "no_data");
+  ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
+  std::string url = replication_login_url(db);
+  set_outbox_pipeline(db, "all-tables", {{"source", {{"type", "wal"}, {"tables", {"public.t_default", "public.t_full", "public.t_serial"}}}},
+                                         {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
+                                         {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
+  RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pg_replication_slots WHERE active") >= 2; }, 60s)) << relay.err();
+
+  db.exec("INSERT INTO t_default (id, name, note, day, doc) VALUES (1, 'one', 'n1', '2024-01-02', '{\"b\": [1, 2], \"a\": {\"x\": null}}'), "
+          "(2, NULL, 'n2', '2024-02-03', NULL)");
+  db.exec("UPDATE t_default SET name = 'uno', qty = 7 WHERE id = 1");
+  db.exec("UPDATE t_default SET id = 3 WHERE id = 2");  // a key change
+  db.exec("DELETE FROM t_default WHERE id = 1");
+  db.exec("DELETE FROM t_default WHERE id = 3");
+  db.exec("INSERT INTO t_full VALUES (1, 'a', '[1, {\"k\": \"v\"}]', NULL)");
+  db.exec("UPDATE t_full SET c = 4, a = 'b' WHERE id = 1");
+  db.exec("DELETE FROM t_full WHERE id = 1");
+  db.exec("INSERT INTO t_serial (v) VALUES ('x')");
+  db.exec("DELETE FROM t_serial");
+
+  // t_default: 2 creates, an update, the key change (delete, tombstone, create), 2 deletes and tombstones;
+  // t_full: create, update, delete, tombstone; t_serial: create, delete, tombstone.
+  const size_t n_default = 2 + 1 + 3 + 4, n_full = 4, n_serial = 3;
+  auto theirs = debezium.records(n_default + n_full + n_serial);
+  ASSERT_EQ(theirs.size(), n_default + n_full + n_serial) << debezium.log();
+  auto mine = ours({prefix + ".public.t_default", prefix + ".public.t_full", prefix + ".public.t_serial"},
+                   {{prefix + ".public.t_default", n_default}, {prefix + ".public.t_full", n_full}, {prefix + ".public.t_serial", n_serial}});
+  ASSERT_EQ(mine.size(), n_default + n_full + n_serial) << relay.err();
+  expect_same(mine, theirs);
+  EXPECT_EQ(connect_rejects(mine), "");
+  EXPECT_EQ(connect_rejects(theirs), "") << "the converter reads Debezium's own";
+}
