@@ -107,5 +107,5 @@ TEST(Compat, PgTricklesDeltasBecomeDebeziumsEventsOfTheStreamTable) {
   EXPECT_EQ(m[0]["source"]["table"], "order_view");
   EXPECT_EQ(m[1]["op"], "u");
   EXPECT_EQ(m[1]["after"]["total"], "12.00");
-  EXPECT_EQ(m[1]["before"], json({{"id", 1}}));
+  EXPECT_TRUE(m[1]["before"].is_null()) << "an update that kept its key has no before with REPLICA IDENTITY DEFAULT";
 }
