@@ -373,8 +373,8 @@ namespace {
 // The options of format "debezium", refused with any other format (where they would do nothing).
 void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems) {
   const json& o = c.canonical;
-  static constexpr const char* kKeys[] = {"topic_prefix", "schemas", "tombstones", "decimal_handling", "time_precision",
-                                          "binary_handling", "interval_handling"};
+  static constexpr const char* kKeys[] = {"topic_prefix", "schemas", "tombstones", "skipped_operations", "decimal_handling",
+                                          "time_precision", "binary_handling", "interval_handling"};
   if (c.format != Format::debezium) {
     for (const char* k : kKeys)
       if (o.contains(k))
@@ -399,6 +399,27 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
     problems.push_back(fmt::format("pipeline \"{}\": \"topic_prefix\" must not be empty (it names the events' source)", c.name));
   d.schemas = o.value("schemas", false);
   d.tombstones = o.value("tombstones", true);
+  // Debezium's skipped.operations: "c,u,d,t" letters, or "none".
+  const std::string skipped = o.value("skipped_operations", "t");
+  d.skipped.clear();
+  if (skipped != "none") {
+    std::size_t pos = 0;
+    while (pos <= skipped.size()) {
+      std::size_t comma = std::min(skipped.find(',', pos), skipped.size());
+      std::string op = skipped.substr(pos, comma - pos);
+      op.erase(0, op.find_first_not_of(' '));
+      op.erase(op.find_last_not_of(' ') + 1);
+      if (op.size() == 1 && std::string_view("cudt").find(op[0]) != std::string_view::npos) {
+        d.skipped += op;
+      } else {
+        problems.push_back(fmt::format("pipeline \"{}\": \"skipped_operations\" lists operations not sent, comma-separated, "
+                                       "of c (create), u (update), d (delete) and t (truncate), or is \"none\"; got \"{}\"",
+                                       c.name, skipped));
+        break;
+      }
+      pos = comma + 1;
+    }
+  }
   const std::string decimal = o.value("decimal_handling", "precise"), time = o.value("time_precision", "adaptive"),
                     binary = o.value("binary_handling", "bytes"), interval = o.value("interval_handling", "numeric");
   using namespace debezium;

@@ -24,6 +24,7 @@ struct DebeziumOptions {
   std::string topic_prefix;  // default the pipeline's name
   bool schemas = false;
   bool tombstones = true;
+  std::string skipped = "t";  // the operations not sent (skipped_operations): letters of c, u, d, t
   debezium::Modes modes;
 };
 

@@ -331,6 +331,7 @@ TEST(Config, FormatsAndTheirOptions) {
   EXPECT_EQ(c.debezium.modes.time, debezium::TimePrecision::connect);
   EXPECT_EQ(c.debezium.modes.binary, debezium::BinaryHandling::hex);
   EXPECT_EQ(c.debezium.modes.interval, debezium::IntervalHandling::string);
+  EXPECT_EQ(c.debezium.skipped, "t") << "Debezium's default skipped.operations: a TRUNCATE is not sent";
 
   auto problems = [](const char* config) {
     std::vector<std::string> p;
@@ -341,6 +342,16 @@ TEST(Config, FormatsAndTheirOptions) {
             std::string::npos);
   EXPECT_NE(problems(R"({"stream_table": "t", "sink_type": "stdout", "format": "debezium", "granularity": "delta"})")
                 .find("\"granularity\": \"row\""), std::string::npos);
+  auto skipped = [](const char* value) {
+    std::vector<std::string> p;
+    auto c = build_pipeline_config("p", Direction::forward, true, json::parse(std::string(R"({"stream_table": "t",
+        "sink_type": "stdout", "format": "debezium", "skipped_operations": )") + value + "}"), "sql", p);
+    return p.empty() ? c.debezium.skipped : joined(p);
+  };
+  EXPECT_EQ(skipped(R"("none")"), "");
+  EXPECT_EQ(skipped(R"("t, d")"), "td");
+  EXPECT_NE(skipped(R"("truncate")").find("of c (create), u (update), d (delete) and t (truncate), or is \"none\"; got \"truncate\""),
+            std::string::npos);
   EXPECT_NE(problems(R"({"stream_table": "t", "sink_type": "stdout", "cloudevents_mode": "binary"})")
                 .find("it needs \"format\": \"cloudevents\""), std::string::npos);
   EXPECT_NE(problems(R"({"stream_table": "t", "sink_type": "webhook", "url": "http://h/x", "batch": true,

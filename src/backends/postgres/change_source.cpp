@@ -98,6 +98,7 @@ Status ChangeSource::attach_debezium(ExpandOptions& opt, std::uint32_t table_oid
   if (!encoder) return encoder.error();
   opt.debezium = std::move(*encoder);
   opt.tombstones = config_.debezium.tombstones;
+  opt.skipped_operations = config_.debezium.skipped;
   // Called on the thread that expands rows, rarely: a connection of its own, opened when first needed.
   auto side = std::make_shared<pg::Connection>();
   opt.reload_debezium = [side, table_oid, key = opt.key_columns, options = config_.debezium, url = ctx_.postgres_url,

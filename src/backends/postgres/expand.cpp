@@ -269,6 +269,7 @@ void Expander::poison(const OutboxRow& row, std::string reason, std::vector<Mess
 
 void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
                     std::vector<Message>& out) {
+  if (opt_.format == Format::debezium && opt_.skipped_operations.find(debezium_op(op)) != std::string::npos) return;
   Message m;
   append_id_key(m.dedup_key, opt_.outbox, row.id, index);
   std::string id_text = std::to_string(row.id);

@@ -78,6 +78,7 @@ struct ExpandOptions {
   std::shared_ptr<const debezium::EventEncoder> debezium;
   std::function<Result<std::shared_ptr<const debezium::EventEncoder>>()> reload_debezium;
   bool tombstones = true;
+  std::string skipped_operations;  // format debezium: Debezium's op letters of changes not sent
   // format cloudevents in binary mode: the prefix of the attributes' headers in the sink's protocol
   // binding ("ce_" Kafka, "ce-" HTTP and NATS, "cloudEvents_" AMQP), and whether their values are
   // percent-encoded as the binding says (HTTP, NATS; else made header-safe, util/header_value.h);

@@ -142,7 +142,10 @@ class WalSource final : public ChangeSource {
 
     auto opt = pipeline_options();
     if (!opt) return opt.error();
-    if (config_.format == Format::debezium) opt->tombstones = config_.debezium.tombstones;
+    if (config_.format == Format::debezium) {
+      opt->tombstones = config_.debezium.tombstones;
+      opt->skipped_operations = config_.debezium.skipped;
+    }
     tables_.emplace(outbox_table_, std::move(*opt), [this](const std::string& table, const std::string& problem) {
       std::lock_guard lock(tables_mu_);
       auto& t = table_status_[table];

@@ -60,7 +60,8 @@ public final class DebeziumRun {
         })
         .using((success, message, error) -> {
           if (!success) {
-            System.err.println("debezium stopped: " + message + (error != null ? ": " + error : ""));
+            System.err.println("debezium stopped: " + message);
+            for (Throwable t = error; t != null; t = t.getCause()) System.err.println("  caused by: " + t);
             done.countDown();
           }
         })
@@ -79,8 +80,12 @@ public final class DebeziumRun {
       out.println("{\"records\": " + seen.get() + ", \"first_ms\": " + first.get() + ", \"last_ms\": " + last.get() + "}");
       out.flush();
     }
-    engine.close();
-    executor.shutdown();
-    System.exit(seen.get() >= count ? 0 : 1);
+    try {
+      engine.close();
+    } catch (Exception e) {
+      // it stopped on its own
+    }
+    executor.shutdownNow();
+    System.exit(count >= 0 && seen.get() >= count ? 0 : 1);
   }
 }

@@ -414,6 +414,24 @@ TEST(ExpandDebezium, CreateUpdateDeleteAreTheConnectorsEventsKeyedByTheKeyObject
   EXPECT_FALSE(out[0].tombstone);
 }
 
+// A TRUNCATE goes out as op "t" only when skipped_operations does not name it (Debezium's default does).
+TEST(ExpandDebezium, SkippedOperationsAreNotSent) {
+  auto o = debezium_options(customers_encoder());
+  o.skipped_operations = "t";
+  Expander skipping(o);
+  std::vector<Message> out;
+  skipping.expand_row(row(1, R"({"v":1,"truncated":true})"), out);
+  skipping.expand_row(row(2, std::string(R"({"v":1,"inserted":[)") + kAnne + "]}"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(out[0].body)["op"], "c");
+  o.skipped_operations = "";
+  Expander sending(o);
+  out.clear();
+  sending.expand_row(row(1, R"({"v":1,"truncated":true})"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(out[0].body)["op"], "t");
+}
+
 TEST(ExpandDebezium, SchemasWrapKeyAndValueInTheJsonConvertersEnvelope) {
   Expander e(debezium_options(customers_encoder('d', true)));
   std::vector<Message> out;
