@@ -95,6 +95,7 @@ EventEncoder::EventEncoder(TableShape shape, EventOptions options) : shape_(std:
     }
     missing_.push_back(std::move(missing));
   }
+  unavailable_ = quoted(kUnavailablePlaceholder);
   source_head_ = "{\"version\":";
   util::append_json_string(source_head_, RELAY_VERSION);
   source_head_ += ",\"connector\":\"postgresql\",\"name\":";
@@ -201,6 +202,10 @@ bool EventEncoder::append_row(std::string_view row, bool key_only, std::string& 
     out += ':';
     if (values[i].empty() || (key_only && !key_flags_[i])) {
       out += missing_[i];
+      continue;
+    }
+    if (values[i] == unavailable_) {  // read from the WAL, which did not carry it
+      append_unavailable(c.type, opt_.modes, out);
       continue;
     }
     std::string why;

@@ -92,6 +92,7 @@ class EventEncoder {
   std::vector<std::string> missing_;       // per column: a missing value: null, or (NOT NULL) the default or zero
   std::string key_schema_;                 // {"schema": … ,"payload": with schemas
   std::string value_schema_;
+  std::string unavailable_;                // the placeholder as a JSON string: a value the WAL did not carry
   std::string source_head_;                // the source block's fixed fields, from its start
   std::string db_field_, table_fields_;    // its fixed fields further on: ,"db":… and ,"schema":…,"table":…
 };

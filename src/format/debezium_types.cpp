@@ -25,7 +25,7 @@ namespace js = json_scan;
 
 // Debezium's defaults for the settings Modes does not carry.
 constexpr int kMoneyFractionDigits = 2;                                    // money.fraction.digits
-constexpr std::string_view kUnavailable = "__debezium_unavailable_value";  // unavailable.value.placeholder
+constexpr std::string_view kUnavailable = kUnavailablePlaceholder;
 
 // ---------------------------------------------------------------------------------------------
 // Types: which Connect shape a PostgreSQL type takes.

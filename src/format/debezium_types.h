@@ -13,6 +13,10 @@
 
 namespace relay::debezium {
 
+// Debezium's unavailable.value.placeholder: what its events hold for a TOASTed value an UPDATE left
+// unchanged, which the WAL does not carry.
+inline constexpr std::string_view kUnavailablePlaceholder = "__debezium_unavailable_value";
+
 // A column's type as pg_type describes it, a domain resolved to its base type.
 struct PgType {
   std::uint32_t oid = 0;      // the base type's oid (an array's own oid, e.g. 1007 for int4[])

@@ -6,6 +6,7 @@
 
 #include "backends/postgres/backfill.h"
 #include "backends/postgres/wal_rows.h"
+#include "util/json_escape.h"
 
 namespace relay::postgres {
 
@@ -130,30 +131,43 @@ Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wai
 }
 
 void WalReader::changes_of(const po::Message& m, po::Lsn lsn, std::vector<Pending>& out, bool render) const {
-  auto push = [&](const TableState& table, bool is_delete, const po::Tuple& t, const po::Tuple* old, bool key_only) {
-    Pending p{table.relation.oid, is_delete, key_only, false, lsn, {}, false, std::nullopt};
+  po::Tuple known;  // a tuple whose values the WAL left out are null, when they are written as the placeholder
+  auto push = [&](const TableState& table, bool is_delete, const po::Tuple* t, const po::Tuple* old, bool key_only) {
+    Pending p{table.relation.oid, is_delete, key_only, false, lsn, {}, false, std::nullopt, {}};
+    if (!table_.unavailable_placeholder.empty() && !key_only) {
+      for (std::size_t i = 0; i < t->size() && i < table.relation.columns.size(); ++i) {
+        bool in_old = old && i < old->size() && (*old)[i].kind == po::Value::text;
+        if ((*t)[i].kind != po::Value::unchanged_toast || in_old) continue;
+        if (p.unavailable.empty()) known = *t;
+        known[i] = po::Value{};
+        std::string name;
+        util::append_json_string(name, table.relation.columns[i].name);
+        p.unavailable.push_back(std::move(name));
+      }
+      if (!p.unavailable.empty()) t = &known;
+    }
     if (render) {
-      if (table.plain) p.text = table.plain->render(t, old, key_only);
-      if (!p.text) p.fill = append_row_values(table.relation, t, old, p.values, key_only);
+      if (table.plain) p.text = table.plain->render(*t, old, key_only);
+      if (!p.text) p.fill = append_row_values(table.relation, *t, old, p.values, key_only);
     }
     out.push_back(std::move(p));
   };
   if (auto* i = std::get_if<po::Insert>(&m)) {
-    if (auto* t = wanted(i->relation)) push(*t, false, i->new_tuple, nullptr, false);
+    if (auto* t = wanted(i->relation)) push(*t, false, &i->new_tuple, nullptr, false);
   } else if (auto* u = std::get_if<po::Update>(&m)) {
     if (auto* t = wanted(u->relation)) {
       // The before-image: the whole old row (REPLICA IDENTITY FULL), the old key (the key
       // changed), else the key, which the new row holds.
-      if (u->old_kind == 'O') push(*t, true, u->old_tuple, nullptr, false);
-      else push(*t, true, u->old_kind == 'K' ? u->old_tuple : u->new_tuple, nullptr, true);
-      push(*t, false, u->new_tuple, u->old_kind == 'O' ? &u->old_tuple : nullptr, false);
+      if (u->old_kind == 'O') push(*t, true, &u->old_tuple, nullptr, false);
+      else push(*t, true, u->old_kind == 'K' ? &u->old_tuple : &u->new_tuple, nullptr, true);
+      push(*t, false, &u->new_tuple, u->old_kind == 'O' ? &u->old_tuple : nullptr, false);
     }
   } else if (auto* d = std::get_if<po::Delete>(&m)) {
-    if (auto* t = wanted(d->relation)) push(*t, true, d->old_tuple, nullptr, d->old_kind != 'O');
+    if (auto* t = wanted(d->relation)) push(*t, true, &d->old_tuple, nullptr, d->old_kind != 'O');
   } else if (auto* t = std::get_if<po::Truncate>(&m)) {
     // One truncation per table read, in the order the statement named them.
     for (uint32_t oid : t->relations)
-      if (wanted(oid)) out.push_back(Pending{oid, true, false, true, lsn, {}, false, std::nullopt});
+      if (wanted(oid)) out.push_back(Pending{oid, true, false, true, lsn, {}, false, std::nullopt, {}});
   }
 }
 
@@ -294,8 +308,11 @@ Result<std::vector<DeltaRow>> WalReader::delta_rows(std::int64_t from_row, std::
     std::size_t room = want - chunk.size();
     auto s = ended_ && pending_.empty() && ahead_.empty() && room > 0 ? read_ahead(room, chunk) : render(chunk);
     if (!s) return s.error();
-    for (auto& p : chunk)
-      out.push_back({next_row_++, p.is_delete, p.text ? std::move(*p.text) : std::string(), p.is_truncate, p.table, p.lsn});
+    for (auto& p : chunk) {
+      std::string text = p.text ? std::move(*p.text) : std::string();
+      if (!p.unavailable.empty()) text = with_placeholders(text, p.unavailable, table_.unavailable_placeholder);
+      out.push_back({next_row_++, p.is_delete, std::move(text), p.is_truncate, p.table, p.lsn});
+    }
   }
   last_ = out;
   return out;

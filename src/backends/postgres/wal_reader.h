@@ -37,6 +37,9 @@ class WalReader {
     std::string name;
     std::string slot;
     std::vector<std::string> publications;  // streamed; the first names the capture in messages
+    // A TOASTed value an UPDATE left unchanged (and the old row does not hold) is written as this
+    // placeholder (format debezium: Debezium's), not read from the table; empty: read.
+    std::string unavailable_placeholder;
   };
   // Whether a table the WAL describes is read; called again at each new description (a column
   // added, a rename). Rows of a table it accepts are rendered through pgtrickle._wal_render_table.
@@ -84,6 +87,7 @@ class WalReader {
     std::string values;                // append_row_values object
     bool fill = false;                 // a value must come from the table
     std::optional<std::string> text;  // rendered; a truncation has none
+    std::vector<std::string> unavailable;  // columns (as JSON strings) the WAL left out, written as the placeholder
   };
   struct Ahead {  // a message read ahead of the current transaction
     std::string bytes;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "util/json_escape.h"
+#include "util/json_scan.h"
 
 namespace relay::postgres {
 
@@ -40,6 +41,18 @@ bool append_row_values(const po::Relation& relation, const po::Tuple& tuple, con
   out += fill ? "},\"fill\":true" : "},\"fill\":false";
   out += key_only ? ",\"key_only\":true}" : ",\"key_only\":false}";
   return fill;
+}
+
+std::string with_placeholders(std::string_view row, const std::vector<std::string>& fields, std::string_view placeholder) {
+  std::string out = "{";
+  json_scan::each_field(row, [&](std::string_view key, std::string_view value) {
+    if (out.size() > 1) out += ',';
+    out += key;
+    out += ':';
+    if (std::find(fields.begin(), fields.end(), key) != fields.end()) util::append_json_string(out, placeholder);
+    else out += value;
+  }, /*trusted=*/true);
+  return out + "}";
 }
 
 bool built_in_types_only(const po::Relation& relation) {

@@ -99,7 +99,7 @@ class WalSource final : public ChangeSource {
     expander_.emplace(std::move(*opt));
     auto slot = pick_slot(wal.database_oid);
     if (!slot) return slot.error();
-    table_ = WalReader::Table{wal.schema, wal.name, *slot, {wal.publication}};
+    table_ = WalReader::Table{wal.schema, wal.name, *slot, {wal.publication}, unavailable_placeholder()};
     auto stored = load_position();
     if (!stored) return stored.error();
     if (auto s = check_stream_position(*stored, true); !s) return s;
@@ -161,7 +161,7 @@ class WalSource final : public ChangeSource {
     // Its publications: that of the patterns' schemas, that of the tables named.
     auto pubs = db_->exec("SELECT pgtrickle._wal_publications($1)", {outbox_table_});
     if (!pubs) return pubs.error();
-    table_ = WalReader::Table{"", "", *slot, pg::parse_text_array(pubs->text(0, 0))};
+    table_ = WalReader::Table{"", "", *slot, pg::parse_text_array(pubs->text(0, 0)), unavailable_placeholder()};
 
     auto stored = load_position();
     if (!stored) return stored.error();
@@ -175,6 +175,12 @@ class WalSource final : public ChangeSource {
   }
 
   // What both starts end with: the slot made ready and read from the position.
+  // Debezium's events carry a placeholder for a TOASTed value the WAL left out; the other formats
+  // read it from the table.
+  std::string unavailable_placeholder() const {
+    return config_.format == Format::debezium ? std::string(debezium::kUnavailablePlaceholder) : std::string();
+  }
+
   Status read_slot(bool stored, WalReader::Decider decide) {
     if (auto s = backfill_initial(stored); !s) return s;
     if (auto s = open_lag(kSlotLagSql); !s) return s;
