@@ -180,7 +180,7 @@ TEST(DebeziumDifferential, RowChangesOfBothIdentitiesAreDebeziumsOwn) {
                                          {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
                                          {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
-  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pg_replication_slots WHERE active") >= 2; }, 60s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pg_replication_slots WHERE active AND database = current_database()") >= 2; }, 60s)) << relay.err();
 
   db.exec("INSERT INTO t_default (id, name, note, day, doc) VALUES (1, 'one', 'n1', '2024-01-02', '{\"b\": [1, 2], \"a\": {\"x\": null}}'), "
           "(2, NULL, 'n2', '2024-02-03', NULL)");
@@ -230,7 +230,7 @@ TEST(DebeziumDifferential, EveryTypeAndTheirSpecialValuesAreDebeziumsOwn) {
                                     {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
                                     {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
-  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pg_replication_slots WHERE active") >= 2; }, 60s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pg_replication_slots WHERE active AND database = current_database()") >= 2; }, 60s)) << relay.err();
 
   db.exec("INSERT INTO t_types VALUES (1, 1, 3, true, 'x', 'vc', 'ab', 12.34, 10.1111, '2024-01-02', "
           "'2024-01-02 03:04:05.123456', '2024-01-02 03:04:05.123', '2024-01-02 04:04:05.123456+01', '03:04:05.123456', "
