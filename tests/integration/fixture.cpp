@@ -422,13 +422,13 @@ std::string replication_login_url(TestDb& db) {
   return url;
 }
 
-bool slot_streams(TestDb& db) {
+bool slot_streams(TestDb& db, const std::string& slot_condition) {
   return db.number("SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
-                   "WHERE s.database = current_database()") >= 1;
+                   "WHERE s.database = current_database() AND r.state <> 'startup' AND (" + slot_condition + ")") >= 1;
 }
 
-bool slot_streams_soon(TestDb& db) {
-  return wait_until([&] { return slot_streams(db); }, std::chrono::seconds(60));
+bool slot_streams_soon(TestDb& db, const std::string& slot_condition) {
+  return wait_until([&] { return slot_streams(db, slot_condition); }, std::chrono::seconds(60));
 }
 
 std::map<std::string, nlohmann::json> by_identity(const std::vector<nlohmann::json>& lines, size_t& repeats) {

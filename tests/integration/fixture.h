@@ -140,12 +140,13 @@ std::string table_owner_with_schema(TestDb& db, const std::string& schema);
 // superuser: the operator's step; on managed PostgreSQL, its replication role).
 std::string replication_login_url(TestDb& db);
 // Whether a walsender streams a slot of this database (changes committed from now on reach it). A
-// slot being created shows as active too, held by the creating backend, before its starting point
-// is fixed: only a walsender streaming it counts.
-bool slot_streams(TestDb& db);
+// slot being created shows as active too, held by the creating backend (or by a walsender still
+// in its startup), before its starting point is fixed: only a walsender streaming it counts.
+// `slot_condition` (SQL on pg_replication_slots s) narrows the slots asked about.
+bool slot_streams(TestDb& db, const std::string& slot_condition = "true");
 // Waits for slot_streams: a new slot's creation waits for every transaction running on the server
 // (other tests' too), so the wait is long.
-bool slot_streams_soon(TestDb& db);
+bool slot_streams_soon(TestDb& db, const std::string& slot_condition = "true");
 
 // Messages of a JSON-lines sink by their dedup_key, the first of each; `repeats` counts the others,
 // each expected (EXPECT) to equal the first: a message sent again is the same message.
