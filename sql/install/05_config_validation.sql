@@ -472,6 +472,20 @@ BEGIN
                        to_jsonb(coalesce(v_out #>> '{pipeline,topic_prefix}', p_name) || '.{schema}.{table}'));
   END IF;
 
+  -- Debezium's outbox event router names a Kafka sink's topic: route.topic.replacement over
+  -- route.by.field (each key with or without a connector's "transforms.<name>." prefix).
+  IF v_backend ->> 'sink' = 'kafka' AND v_out #>> '{pipeline,format}' = 'outbox_event_router' AND NOT ((v_out -> 'sink') ? 'topic') THEN
+    SELECT coalesce(max(value) FILTER (WHERE key ~ '^(transforms\.[^.]+\.)?route\.topic\.replacement$'), 'outbox.event.${routedByValue}'),
+           '{{ ' || coalesce(max(value) FILTER (WHERE key ~ '^(transforms\.[^.]+\.)?route\.by\.field$'), 'aggregatetype') || ' }}'
+      INTO v_key, v_canon
+    FROM jsonb_each_text(coalesce(v_out #> '{pipeline,outbox_event_router}', '{}'));
+    v_key := replace(replace(replace(v_key, '${routedByValue}', v_canon), '$1', v_canon), '$0', v_canon);
+    IF v_key LIKE '%$%' THEN
+      PERFORM _relay_config_error(p_name, format('"route.topic.replacement" "%s": a ''$'' starts ${routedByValue} (or $1), the value of route.by.field', v_key));
+    END IF;
+    v_out := jsonb_set(v_out, '{sink,topic}', to_jsonb(v_key));
+  END IF;
+
   -- Required keys and one-of groups.
   FOREACH v_place IN ARRAY ARRAY['pipeline', 'source', 'sink'] LOOP
     v_b := v_backend ->> v_place;
@@ -502,11 +516,29 @@ BEGIN
     PERFORM _relay_config_error(p_name, '"backfill": "initial" sends a table''s existing rows, so only a forward pipeline reading an outbox (source type "outbox") takes it');
   END IF;
   -- The options of a format need that format.
-  SELECT k INTO v_canon FROM unnest(ARRAY['topic_prefix', 'schemas', 'tombstones', 'decimal_handling', 'time_precision',
-                                          'binary_handling', 'interval_handling']) AS k
-  WHERE (v_out -> 'pipeline') ? k AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'debezium' LIMIT 1;
-  IF FOUND THEN
+  SELECT k INTO v_canon FROM unnest(ARRAY['topic_prefix', 'schemas', 'tombstones', 'skipped_operations', 'decimal_handling',
+                                          'time_precision', 'binary_handling', 'interval_handling']) AS k
+  WHERE (v_out -> 'pipeline') ? k AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'debezium'
+    AND ((v_out #>> '{pipeline,format}') IS DISTINCT FROM 'outbox_event_router' OR k IN ('tombstones', 'skipped_operations')) LIMIT 1;
+  IF FOUND AND (v_out #>> '{pipeline,format}') = 'outbox_event_router' THEN
+    PERFORM _relay_config_error(p_name, format('"%s" shapes Debezium''s change events; the outbox event router sends only inserted rows, and no tombstones', v_canon));
+  ELSIF FOUND THEN
     PERFORM _relay_config_error(p_name, format('"%s" shapes Debezium''s change events: it needs "format": "debezium"', v_canon));
+  END IF;
+  IF (v_out -> 'pipeline') ? 'outbox_event_router' AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'outbox_event_router' THEN
+    PERFORM _relay_config_error(p_name, '"outbox_event_router" holds the settings of Debezium''s outbox event router: it needs "format": "outbox_event_router"');
+  END IF;
+  SELECT key INTO v_canon FROM jsonb_object_keys(coalesce(v_out #> '{pipeline,outbox_event_router}', '{}')) AS key
+  WHERE regexp_replace(key, '^transforms\.[^.]+\.', '') NOT IN ('type', 'table.field.event.id', 'table.field.event.key',
+    'table.field.event.type', 'table.field.event.payload', 'route.by.field', 'route.topic.replacement', 'route.topic.regex',
+    'table.fields.additional.placement', 'table.field.additional.missing', 'table.expand.json.payload',
+    'table.json.payload.null.behavior', 'table.json.payload.empty.array.behavior', 'table.op.invalid.behavior',
+    'route.tombstone.on.empty.payload', 'table.field.event.timestamp', 'table.field.event.schema.version') LIMIT 1;
+  IF FOUND THEN
+    PERFORM _relay_config_error(p_name, format('outbox_event_router "%s" is none of the router''s settings: table.field.event.id, '
+      'table.field.event.key, table.field.event.payload, route.by.field, route.topic.replacement, table.fields.additional.placement, '
+      'table.field.additional.missing, table.expand.json.payload, table.json.payload.null.behavior, '
+      'table.json.payload.empty.array.behavior, table.op.invalid.behavior', v_canon));
   END IF;
   IF (v_out -> 'pipeline') ? 'cloudevents_mode' AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'cloudevents' THEN
     PERFORM _relay_config_error(p_name, '"cloudevents_mode" says how CloudEvents travel: it needs "format": "cloudevents"');
@@ -515,11 +547,11 @@ BEGIN
     PERFORM _relay_config_error(p_name, '"cloudevents_mode": "binary" puts each event''s attributes in the headers of its own request, '
       'and a batched request carries many events: use "cloudevents_mode": "structured" with "batch": true, or "batch": false');
   END IF;
-  IF (v_out #>> '{pipeline,format}') = 'debezium' THEN
+  IF (v_out #>> '{pipeline,format}') IN ('debezium', 'outbox_event_router') THEN
     IF p_direction <> 'forward' THEN
-      PERFORM _relay_config_error(p_name, '"format": "debezium" describes row changes a forward pipeline sends; a reverse pipeline stores what it receives as it is');
+      PERFORM _relay_config_error(p_name, format('"format": "%s" describes row changes a forward pipeline sends; a reverse pipeline stores what it receives as it is', v_out #>> '{pipeline,format}'));
     ELSIF (v_out #>> '{pipeline,granularity}') = 'delta' THEN
-      PERFORM _relay_config_error(p_name, '"format": "debezium" sends one change event per row: it needs "granularity": "row", got "delta"');
+      PERFORM _relay_config_error(p_name, format('"format": "%s" sends one record per row: it needs "granularity": "row", got "delta"', v_out #>> '{pipeline,format}'));
     ELSIF v_backend ->> 'source' = 'pgstream' THEN
       PERFORM _relay_config_error(p_name, 'a pgstream stream sends the events its subscriptions define, not row changes: use "format": "json" or "cloudevents" for it');
     ELSIF (v_out #>> '{pipeline,topic_prefix}') = '' THEN

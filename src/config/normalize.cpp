@@ -287,6 +287,138 @@ json flat_to_nested(Direction dir, const json& in, const std::string& where, std
   return out;
 }
 
+// The topic route.topic.replacement names for a row, as a template of the relay's own:
+// "outbox.event.${routedByValue}" with route.by.field aggregatetype is
+// "outbox.event.{{ aggregatetype }}". Empty, with `error`, for a replacement that refers to a group
+// the default route.topic.regex does not have.
+std::string router_topic_template(const debezium::RouterOptions& options, std::string& error) {
+  // The default route.topic.regex "(?<routedByValue>.*)" captures the whole value: ${routedByValue},
+  // $1 and $0 all stand for it.
+  const std::string column = "{{ " + options.route_by + " }}";
+  const std::string& r = options.topic_replacement;
+  std::string out;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    if (r[i] == '\\' && i + 1 < r.size()) {
+      out += r[++i];
+    } else if (r[i] == '$' && i + 1 < r.size() && r[i + 1] == '{') {
+      auto close = r.find('}', i);
+      std::string group = close == std::string::npos ? "" : r.substr(i + 2, close - i - 2);
+      if (group != "routedByValue") {
+        error = fmt::format("\"route.topic.replacement\" refers to the group \"{}\", which route.topic.regex "
+                            "\"(?<routedByValue>.*)\" does not have: write ${{routedByValue}} for the value of {}",
+                            group, options.route_by);
+        return {};
+      }
+      out += column;
+      i = close;
+    } else if (r[i] == '$' && i + 1 < r.size() && (r[i + 1] == '0' || r[i + 1] == '1')) {
+      out += column;
+      ++i;
+    } else if (r[i] == '$') {
+      error = fmt::format("\"route.topic.replacement\" \"{}\": a '$' starts ${{routedByValue}} (or $1); write \\$ for a "
+                          "dollar sign", r);
+      return {};
+    } else {
+      out += r[i];
+    }
+  }
+  return out;
+}
+
+
+// The settings of Debezium's outbox event router, under its names: each key as a connector's
+// properties write it, with or without its "transforms.<name>." prefix; values strings (as
+// properties are) or JSON booleans.
+void read_router_options(const json& given, const std::string& name, debezium::RouterOptions& r, std::vector<std::string>& problems) {
+  if (!given.is_object()) {
+    problems.push_back(fmt::format("pipeline \"{}\": \"outbox_event_router\" must be an object of the router's settings, e.g. "
+                                   "{{\"route.by.field\": \"aggregatetype\"}}", name));
+    return;
+  }
+  using Placement = debezium::RouterOptions::Placement;
+  auto problem = [&](const std::string& key, const std::string& what) {
+    problems.push_back(fmt::format("pipeline \"{}\": outbox_event_router \"{}\": {}", name, key, what));
+  };
+  for (auto it = given.begin(); it != given.end(); ++it) {
+    std::string key = it.key();
+    if (key.starts_with("transforms.")) {  // transforms.<name>.<setting>
+      auto dot = key.find('.', std::string_view("transforms.").size());
+      if (dot != std::string::npos) key = key.substr(dot + 1);
+    }
+    const json& v = it.value();
+    std::string text = v.is_string() ? v.get<std::string>() : v.is_boolean() ? (v.get<bool>() ? "true" : "false") : "";
+    if (!v.is_string() && !v.is_boolean()) {
+      problem(it.key(), "must be a string (as a connector's properties write it)");
+      continue;
+    }
+    auto flag = [&](bool& out) {
+      if (text == "true" || text == "false") out = text == "true";
+      else problem(it.key(), fmt::format("must be true or false, got \"{}\"", text));
+    };
+    auto column = [&](std::string& out) {
+      if (text.empty()) problem(it.key(), "must name a column of the outbox table");
+      else out = text;
+    };
+    if (key == "table.field.event.id") column(r.event_id);
+    else if (key == "table.field.event.key") column(r.event_key);
+    else if (key == "table.field.event.payload") column(r.payload);
+    else if (key == "route.by.field") column(r.route_by);
+    else if (key == "table.field.event.type" || key == "type") continue;  // Debezium reads no column by it either
+    else if (key == "route.topic.replacement") r.topic_replacement = text;
+    else if (key == "route.topic.regex") {
+      if (text != "(?<routedByValue>.*)")
+        problem(it.key(), "only the default \"(?<routedByValue>.*)\" is read; name the topic with route.topic.replacement over "
+                          "route.by.field, or with the sink's \"topic\" as a template of the row's columns, e.g. "
+                          "\"events.{{ aggregatetype }}\"");
+    } else if (key == "table.fields.additional.placement") {
+      r.additional.clear();
+      for (auto part : util::split_list(text, ',')) {
+        std::vector<std::string> bits;
+        for (auto b : util::split_list(part, ':')) {
+          std::string s(b);
+          s.erase(0, s.find_first_not_of(' '));
+          s.erase(s.find_last_not_of(' ') + 1);
+          bits.push_back(s);
+        }
+        if (bits.size() < 2 || bits.size() > 3 || bits[0].empty() || (bits[1] != "header" && bits[1] != "envelope") ||
+            (bits.size() == 3 && bits[2].empty())) {
+          problem(it.key(), fmt::format("\"{}\": each entry is column:placement[:alias], placement header or envelope (the "
+                                        "partition placement is not offered: the relay partitions by the key)", std::string(part)));
+          continue;
+        }
+        r.additional.push_back({bits[0], bits[1] == "header" ? Placement::header : Placement::envelope,
+                                bits.size() == 3 ? bits[2] : bits[0]});
+      }
+    } else if (key == "table.field.additional.missing") {
+      if (text == "error" || text == "ignore") r.ignore_missing_additional = text == "ignore";
+      else problem(it.key(), fmt::format("must be error or ignore, got \"{}\"", text));
+    } else if (key == "table.expand.json.payload") flag(r.expand_json);
+    else if (key == "table.json.payload.null.behavior") {
+      if (text == "ignore" || text == "optional_bytes") r.null_as_bytes = text == "optional_bytes";
+      else problem(it.key(), fmt::format("must be ignore or optional_bytes, got \"{}\"", text));
+    } else if (key == "table.json.payload.empty.array.behavior") {
+      if (text == "ignore" || text == "optional_string") r.empty_array_as_strings = text == "optional_string";
+      else problem(it.key(), fmt::format("must be ignore or optional_string, got \"{}\"", text));
+    } else if (key == "table.op.invalid.behavior") {
+      using OnUpdate = debezium::RouterOptions::OnUpdate;
+      if (text == "warn") r.on_update = OnUpdate::warn;
+      else if (text == "error") r.on_update = OnUpdate::error;
+      else if (text == "fatal") r.on_update = OnUpdate::fatal;
+      else problem(it.key(), fmt::format("must be warn, error or fatal, got \"{}\"", text));
+    } else if (key == "route.tombstone.on.empty.payload") {
+      if (text != "false")
+        problem(it.key(), "only false is offered: a row with an empty payload is sent with that payload");
+    } else if (key == "table.field.event.timestamp" || key == "table.field.event.schema.version") {
+      problem(it.key(), "is not offered: the relay's records carry the commit time, and the value schema has no version");
+    } else {
+      problem(it.key(), "is none of the router's settings: table.field.event.id, table.field.event.key, "
+                        "table.field.event.payload, route.by.field, route.topic.replacement, "
+                        "table.fields.additional.placement, table.field.additional.missing, table.expand.json.payload, "
+                        "table.json.payload.null.behavior, table.json.payload.empty.array.behavior, table.op.invalid.behavior");
+    }
+  }
+}
+
 }  // namespace
 
 const char* to_string(Direction d) { return d == Direction::forward ? "forward" : "reverse"; }
@@ -357,6 +489,18 @@ json normalize_pipeline(Direction dir, const json& input, const std::string& nam
     json prefix = options.value("topic_prefix", json(name));
     if (prefix.is_string()) nested["sink"]["topic"] = prefix.get<std::string>() + ".{schema}.{table}";
   }
+  if (sink && sink->name == "kafka" && options.value("format", json()) == "outbox_event_router" && nested["sink"].is_object() &&
+      !nested["sink"].contains("topic") && !nested["sink"].contains("topic_template")) {
+    // The router's topic: route.topic.replacement over route.by.field (other problems of its
+    // settings are named when they are read).
+    debezium::RouterOptions router;
+    std::vector<std::string> ignored;
+    read_router_options(options.value("outbox_event_router", json::object()), name, router, ignored);
+    std::string error;
+    std::string topic = router_topic_template(router, error);
+    if (!error.empty()) problems.push_back(fmt::format("{}: {}", where, error));
+    else nested["sink"]["topic"] = topic;
+  }
   if (sink) {
     out["sink"] = check_section(*sink, nested["sink"], fmt::format("{} sink \"{}\"", where, sink->name), problems);
     out["sink"]["type"] = sink->name;
@@ -375,25 +519,41 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
   const json& o = c.canonical;
   static constexpr const char* kKeys[] = {"topic_prefix", "schemas", "tombstones", "skipped_operations", "decimal_handling",
                                           "time_precision", "binary_handling", "interval_handling"};
-  if (c.format != Format::debezium) {
+  if (o.contains("outbox_event_router") && c.format != Format::outbox_event_router)
+    problems.push_back(fmt::format("pipeline \"{}\": \"outbox_event_router\" holds the settings of Debezium's outbox event "
+                                   "router: it needs \"format\": \"outbox_event_router\"", c.name));
+  if (!debezium_family(c.format)) {
     for (const char* k : kKeys)
       if (o.contains(k))
         problems.push_back(fmt::format("pipeline \"{}\": \"{}\" shapes Debezium's change events: it needs \"format\": \"debezium\"",
                                        c.name, k));
     return;
   }
+  const std::string format = c.format == Format::debezium ? "debezium" : "outbox_event_router";
   if (c.direction != Direction::forward) {
-    problems.push_back(fmt::format("pipeline \"{}\": \"format\": \"debezium\" describes row changes a forward pipeline sends; "
-                                   "a reverse pipeline stores what it receives as it is", c.name));
+    problems.push_back(fmt::format("pipeline \"{}\": \"format\": \"{}\" describes row changes a forward pipeline sends; "
+                                   "a reverse pipeline stores what it receives as it is", c.name, format));
     return;
   }
   if (c.granularity != Granularity::row)
-    problems.push_back(fmt::format("pipeline \"{}\": \"format\": \"debezium\" sends one change event per row: it needs "
-                                   "\"granularity\": \"row\", got \"delta\"", c.name));
+    problems.push_back(fmt::format("pipeline \"{}\": \"format\": \"{}\" sends one record per row: it needs "
+                                   "\"granularity\": \"row\", got \"delta\"", c.name, format));
   if (c.source_type == "pgstream")
     problems.push_back(fmt::format("pipeline \"{}\": a pgstream stream sends the events its subscriptions define, not row "
                                    "changes: use \"format\": \"json\" or \"cloudevents\" for it", c.name));
   DebeziumOptions& d = c.debezium;
+  if (c.format == Format::outbox_event_router) {
+    for (const char* k : {"tombstones", "skipped_operations"})
+      if (o.contains(k))
+        problems.push_back(fmt::format("pipeline \"{}\": \"{}\" shapes Debezium's change events; the outbox event router sends "
+                                       "only inserted rows, and no tombstones", c.name, k));
+    read_router_options(o.value("outbox_event_router", json::object()), c.name, d.router, problems);
+    if (c.sink_type != "kafka" && o.contains("outbox_event_router") &&
+        (o["outbox_event_router"].contains("route.topic.replacement") || o["outbox_event_router"].contains("route.by.field")))
+      problems.push_back(fmt::format("pipeline \"{}\": route.topic.replacement and route.by.field name a Kafka sink's topic; a "
+                                     "{} sink routes by its own template of the row's columns, e.g. \"outbox.event.{{{{ aggregatetype }}}}\"",
+                                     c.name, c.sink_type));
+  }
   d.topic_prefix = o.value("topic_prefix", c.name);
   if (d.topic_prefix.empty())
     problems.push_back(fmt::format("pipeline \"{}\": \"topic_prefix\" must not be empty (it names the events' source)", c.name));
@@ -454,7 +614,10 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
   c.retry_max_ms = int_opt("retry_max_ms", 30000);
   c.granularity = o.value("granularity", "row") == "delta" ? Granularity::delta : Granularity::row;
   const std::string format = o.value("format", "json");
-  c.format = format == "cloudevents" ? Format::cloudevents : format == "debezium" ? Format::debezium : Format::json;
+  c.format = format == "cloudevents"           ? Format::cloudevents
+             : format == "debezium"            ? Format::debezium
+             : format == "outbox_event_router" ? Format::outbox_event_router
+                                               : Format::json;
   read_debezium_options(c, problems);
   c.cloudevents_binary = o.value("cloudevents_mode", "structured") == "binary";
   if (o.contains("cloudevents_mode") && c.format != Format::cloudevents)

@@ -17,15 +17,19 @@ namespace relay {
 enum class Direction { forward, reverse };
 const char* to_string(Direction d);
 enum class Granularity { row, delta };
-enum class Format { json, cloudevents, debezium };
+enum class Format { json, cloudevents, debezium, outbox_event_router };
+// The formats written by Debezium's encoders: its change events, or its outbox event router's records.
+inline bool debezium_family(Format f) { return f == Format::debezium || f == Format::outbox_event_router; }
 
-// What format "debezium" writes beside the row (the pipeline options of the same names).
+// What formats "debezium" and "outbox_event_router" write beside the row (the pipeline options of
+// the same names).
 struct DebeziumOptions {
   std::string topic_prefix;  // default the pipeline's name
   bool schemas = false;
   bool tombstones = true;
   std::string skipped = "t";  // the operations not sent (skipped_operations): letters of c, u, d, t
   debezium::Modes modes;
+  debezium::RouterOptions router;  // format outbox_event_router ("outbox_event_router")
 };
 
 struct PipelineConfig {

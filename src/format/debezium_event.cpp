@@ -1,5 +1,8 @@
 #include "format/debezium_event.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -222,6 +225,28 @@ bool EventEncoder::append_row(std::string_view row, bool key_only, std::string& 
     out += value;
   }
   out += '}';
+  return true;
+}
+
+bool EventEncoder::has_column(std::string_view name) const {
+  return std::any_of(shape_.columns.begin(), shape_.columns.end(), [&](const Column& c) { return c.name == name; });
+}
+
+bool EventEncoder::append_column(std::string_view row, std::string_view name, std::string& value, std::string* schema,
+                                 std::string& error) const {
+  auto c = std::find_if(shape_.columns.begin(), shape_.columns.end(), [&](const Column& c) { return c.name == name; });
+  if (c == shape_.columns.end() || omitted(c->type)) {
+    error = fmt::format("the table {}.{} has no column \"{}\" the events carry", shape_.schema, shape_.table, name);
+    return false;
+  }
+  std::string_view text;
+  if (!js::field(row, name, text)) text = "null";
+  std::string why;
+  if (!debezium::append_value(c->type, text, opt_.modes, value, why)) {
+    error = fmt::format("column \"{}\": {}", name, why);
+    return false;
+  }
+  if (schema) append_field_schema(c->type, std::nullopt, c->optional, opt_.modes, *schema, defaults_[c - shape_.columns.begin()]);
   return true;
 }
 

@@ -67,6 +67,15 @@ class EventEncoder {
   bool append_value(char op, std::string_view before, std::string_view after, const SourceInfo& source,
                     std::string& out, std::string& error) const;
 
+  // The value the events give column `name` of `row` (null when the row lacks it), as in `after`;
+  // with `schema`, the column's schema without a field name. False, with `error` set, when the table
+  // has no column `name` or its value cannot be written.
+  bool append_column(std::string_view row, std::string_view name, std::string& value, std::string* schema,
+                     std::string& error) const;
+  bool has_column(std::string_view name) const;
+  // The name of the schema of the events' value: <topic_prefix>.<schema>.<table>.Value.
+  std::string value_schema_name() const { return opt_.topic_prefix + "." + shape_.schema + "." + shape_.table + ".Value"; }
+
   // A logical decoding message's event (Debezium's op "m"): its key {"prefix": …} and its value,
   // whose message.content is `content` as bytes (base64). The relay's own markers (a gap in the
   // changes of a rebuilt slot) go out so.

@@ -1646,8 +1646,8 @@ std::optional<std::string> default_value(const PgType& type, bool domain, std::s
   return out;
 }
 
-void append_field_schema(const PgType& type, std::string_view field, bool optional, const Modes& modes, std::string& out,
-                         std::string_view default_json) {
+void append_field_schema(const PgType& type, std::optional<std::string_view> field, bool optional, const Modes& modes,
+                         std::string& out, std::string_view default_json) {
   ColumnType c{type, modes, shape_of(type)};
   if (c.shape.kind == Kind::omitted) return;
   Schema s = kind_schema(c);

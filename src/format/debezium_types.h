@@ -43,9 +43,10 @@ void append_unavailable(const PgType& type, const Modes& modes, std::string& out
 
 // Appends the Connect schema of a field of `type`, its keys in JsonConverter's order:
 // {"type":…[,"items":{…}|,"fields":[…]],"optional":…[,"name":…,"version":…,"doc":…,"parameters":{…}]
-// [,"default":<default_json>],"field":"<field>"}. Nothing for an omitted() type.
-void append_field_schema(const PgType& type, std::string_view field, bool optional, const Modes& modes, std::string& out,
-                         std::string_view default_json = {});
+// [,"default":<default_json>],"field":"<field>"}, without "field" when `field` is nullopt (a
+// record's whole key or value). Nothing for an omitted() type.
+void append_field_schema(const PgType& type, std::optional<std::string_view> field, bool optional, const Modes& modes,
+                         std::string& out, std::string_view default_json = {});
 
 // Appends the value Debezium gives a NOT NULL column that has no value in the change (the columns
 // of a DELETE's `before` beyond the replica identity) and no default: the type's zero (0, false,

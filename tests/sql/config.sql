@@ -148,7 +148,7 @@ BEGIN
   PERFORM assert_eq(fwd('{"stream_table": "t", "sink_type": "redis", "url": "redis://h", "stream_key": "s", "maxlen": 5000000000.0}') #>> '{sink,maxlen}',
                     '5000000000', 'a size past 2^31 is kept, as an integer');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "xml"}') $q$,
-    'option "format" must be one of "json", "cloudevents", "debezium", got "xml"');
+    'option "format" must be one of "json", "cloudevents", "debezium", "outbox_event_router", got "xml"');
   -- "format" is also a key of the stdout sink: a value only the sink accepts goes there.
   ASSERT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "csv"}') -> 'sink' ->> 'format' = 'csv',
     'a flat "format": "csv" is the stdout sink''s format';

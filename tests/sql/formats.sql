@@ -52,6 +52,22 @@ BEGIN
                                          "format": "cloudevents", "cloudevents_mode": "binary"}') $q$,
                        'a batched request carries many events');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "avro"}') $q$,
-                       '"json", "cloudevents", "debezium"');
+                       '"json", "cloudevents", "debezium", "outbox_event_router"');
+
+  -- Debezium's outbox event router: its topic for a Kafka sink, its settings under Debezium's names.
+  PERFORM assert_eq(fwd('{"source": {"type": "wal", "tables": ["public.outbox"]}, "sink": {"type": "kafka", "brokers": "k:9092"},
+                          "format": "outbox_event_router"}') #>> '{sink,topic}',
+                    'outbox.event.{{ aggregatetype }}', 'the router''s default topic');
+  PERFORM assert_eq(fwd('{"source": {"type": "wal", "tables": ["public.outbox"]}, "sink": {"type": "kafka", "brokers": "k:9092"},
+                          "format": "outbox_event_router", "outbox_event_router": {"transforms.outbox.route.by.field": "type",
+                          "route.topic.replacement": "events.${routedByValue}"}}') #>> '{sink,topic}',
+                    'events.{{ type }}', 'route.by.field and route.topic.replacement, a connector''s prefix kept');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "json", "outbox_event_router": {}}') $q$,
+                       'it needs "format": "outbox_event_router"');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "outbox_event_router", "tombstones": false}') $q$,
+                       'the outbox event router sends only inserted rows, and no tombstones');
+  PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "outbox_event_router",
+                                         "outbox_event_router": {"route.by.fields": "x"}}') $q$,
+                       'outbox_event_router "route.by.fields" is none of the router''s settings');
 END
 $$;

@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "config/file_config.h"
@@ -359,4 +360,54 @@ TEST(Config, FormatsAndTheirOptions) {
             std::string::npos);
   EXPECT_EQ(problems(R"({"stream_table": "t", "sink_type": "webhook", "url": "http://h/x", "format": "cloudevents",
                          "cloudevents_mode": "binary"})"), "");
+}
+
+TEST(Config, TheOutboxEventRoutersSettingsKeepDebeziumsNamesAndNameTheKafkaTopic) {
+  auto build = [](const char* config, std::vector<std::string>& p) {
+    return build_pipeline_config("orders", Direction::forward, true, json::parse(config), "sql", p);
+  };
+  std::vector<std::string> p;
+  auto c = build(R"({"source": {"type": "wal", "tables": ["public.outbox"]}, "sink": {"type": "kafka", "brokers": "k:9092"},
+                     "format": "outbox_event_router"})", p);
+  ASSERT_EQ(joined(p), "");
+  EXPECT_EQ(c.format, Format::outbox_event_router);
+  EXPECT_EQ(c.sink()["topic"], "outbox.event.{{ aggregatetype }}") << "Debezium's default route.topic.replacement";
+  EXPECT_EQ(c.debezium.router.route_by, "aggregatetype");
+
+  // A connector's properties, its transforms.<name>. prefix kept.
+  c = build(R"({"source": {"type": "wal", "tables": ["public.outbox"]}, "sink": {"type": "kafka", "brokers": "k:9092"},
+                "format": "outbox_event_router", "schemas": true, "outbox_event_router": {
+                  "transforms.outbox.type": "io.debezium.transforms.outbox.EventRouter",
+                  "transforms.outbox.route.by.field": "type", "route.topic.replacement": "events.${routedByValue}.v1",
+                  "table.field.event.key": "customer_id", "table.expand.json.payload": "true",
+                  "table.fields.additional.placement": "type:header:eventType, tenant:envelope"}})", p);
+  ASSERT_EQ(joined(p), "");
+  EXPECT_EQ(c.sink()["topic"], "events.{{ type }}.v1");
+  EXPECT_EQ(c.debezium.router.event_key, "customer_id");
+  EXPECT_TRUE(c.debezium.router.expand_json);
+  ASSERT_EQ(c.debezium.router.additional.size(), 2u);
+  EXPECT_EQ(c.debezium.router.additional[0].alias, "eventType");
+  EXPECT_EQ(c.debezium.router.additional[1].placement, debezium::RouterOptions::Placement::envelope);
+  EXPECT_EQ(c.debezium.router.additional[1].alias, "tenant");
+
+  auto problems = [&](const char* router, const char* sink = R"({"type": "kafka", "brokers": "k:9092"})") {
+    std::vector<std::string> q;
+    build(fmt::format(R"({{"source": {{"type": "wal", "tables": ["public.outbox"]}}, "sink": {}, "format": "outbox_event_router",
+                          "outbox_event_router": {}}})", sink, router).c_str(), q);
+    return joined(q);
+  };
+  EXPECT_NE(problems(R"({"route.topic.regex": "(.*)-x"})").find("only the default \"(?<routedByValue>.*)\""), std::string::npos);
+  EXPECT_NE(problems(R"({"route.topic.replacement": "t.${other}"})").find("refers to the group \"other\""), std::string::npos);
+  EXPECT_NE(problems(R"({"table.fields.additional.placement": "tenant:partition"})").find("column:placement[:alias]"), std::string::npos);
+  EXPECT_NE(problems(R"({"table.expand.json.payload": "yes"})").find("must be true or false, got \"yes\""), std::string::npos);
+  EXPECT_NE(problems(R"({"route.by.fields": "x"})").find("is none of the router's settings"), std::string::npos);
+  EXPECT_NE(problems(R"({"route.by.field": "type"})", R"({"type": "nats", "url": "nats://n", "subject": "s"})")
+                .find("a nats sink routes by its own template"), std::string::npos);
+  EXPECT_EQ(problems(R"({})", R"({"type": "nats", "url": "nats://n", "subject": "outbox.{{ aggregatetype }}"})"), "");
+  std::vector<std::string> q;
+  build(R"({"stream_table": "t", "sink_type": "stdout", "outbox_event_router": {}})", q);
+  EXPECT_NE(joined(q).find("it needs \"format\": \"outbox_event_router\""), std::string::npos);
+  q.clear();
+  build(R"({"stream_table": "t", "sink_type": "stdout", "format": "outbox_event_router", "tombstones": false})", q);
+  EXPECT_NE(joined(q).find("sends only inserted rows, and no tombstones"), std::string::npos);
 }

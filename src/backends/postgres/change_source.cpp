@@ -76,11 +76,23 @@ Result<ExpandOptions> ChangeSource::pipeline_options() {
     opt.cloudevents_percent_encode = sink == "webhook" || sink == "nats";
   }
   opt.routes = ctx_.sink_routes;
+  if (config_.format == Format::outbox_event_router) {
+    opt.key_given = !config_.key_columns.empty() || !config_.key_template.empty();
+    opt.router = std::make_shared<const debezium::OutboxEventRouter>(config_.debezium.router, config_.debezium.schemas);
+    // The router expects only inserts; an update of an outbox row is logged as its
+    // table.op.invalid.behavior says (fatal: dead-lettered).
+    const bool as_error = config_.debezium.router.on_update == debezium::RouterOptions::OnUpdate::error;
+    opt.skipped_update = [log = ctx_.log, as_error](std::string_view table) {
+      const std::string what = "An UPDATE of an outbox row was not sent: the outbox event router sends inserted rows (table.op.invalid.behavior).";
+      if (as_error) log->error(what, {{"table", std::string(table)}});
+      else log->warn(what, {{"table", std::string(table)}});
+    };
+  }
   return opt;
 }
 
 Status ChangeSource::attach_debezium(ExpandOptions& opt, std::uint32_t table_oid) {
-  if (config_.format != Format::debezium) return {};
+  if (!debezium_family(config_.format)) return {};
   if (!table_oid)
     return fatal(fmt::format("pipeline \"{}\": \"format\": \"debezium\" describes a table's row changes, and the outbox {} "
                              "captures no table (it holds application events): use \"format\": \"json\" or \"cloudevents\"",

@@ -127,24 +127,41 @@ void Expander::fill_vars(RowVars& vars, const OutboxRow& row, std::string_view o
   vars.refresh_id = row.refresh_id;
 }
 
+bool Expander::refresh_shape(std::string_view row, std::string& error) {
+  if (!opt_.reload_debezium) return true;
+  // A field the shape does not know: the table gained or renamed a column since its shape was
+  // read (read it again), or dropped one after the row was written (read again once, in vain).
+  auto unknown = opt_.debezium->unknown_fields(row);
+  std::erase_if(unknown, [&](const std::string& f) { return unexplained_fields_.count(f) > 0; });
+  if (unknown.empty()) return true;
+  auto fresh = opt_.reload_debezium();
+  if (!fresh) {
+    error = "reading the table's columns again: " + fresh.error().message;
+    return false;
+  }
+  opt_.debezium = std::move(*fresh);
+  for (auto& f : opt_.debezium->unknown_fields(row)) unexplained_fields_.insert(std::move(f));
+  return true;
+}
+
+bool Expander::encode_routed(Message& m, std::string& error) {
+  if (m.op == Op::update) {
+    error = "an UPDATE of an outbox row: the outbox event router sends inserted rows (table.op.invalid.behavior fatal)";
+    return false;
+  }
+  if (!refresh_shape(m.data, error)) return false;
+  debezium::RoutedRecord r;
+  if (!opt_.router->route(*opt_.debezium, m.data, r, error)) return false;
+  m.body = std::move(r.value);
+  if (!opt_.key_given) m.key = std::move(r.key);
+  m.headers = std::move(r.headers);
+  return true;
+}
+
 bool Expander::encode_debezium(const OutboxRow& row, Op op, const RowRef* before, bool backfill, std::uint64_t change_lsn,
                                Message& m, std::string& error) {
   const bool has_row = m.data != "null" && op != Op::truncate;
-  if (has_row && opt_.reload_debezium) {
-    // A field the shape does not know: the table gained or renamed a column since its shape was
-    // read (read it again), or dropped one after the row was written (read again once, in vain).
-    auto unknown = opt_.debezium->unknown_fields(m.data);
-    std::erase_if(unknown, [&](const std::string& f) { return unexplained_fields_.count(f) > 0; });
-    if (!unknown.empty()) {
-      auto fresh = opt_.reload_debezium();
-      if (!fresh) {
-        error = "reading the table's columns again: " + fresh.error().message;
-        return false;
-      }
-      opt_.debezium = std::move(*fresh);
-      for (auto& f : opt_.debezium->unknown_fields(m.data)) unexplained_fields_.insert(std::move(f));
-    }
-  }
+  if (has_row && !refresh_shape(m.data, error)) return false;
   const debezium::EventEncoder& enc = *opt_.debezium;
   debezium::SourceInfo source;
   source.committed_at = row.committed_at;
@@ -270,6 +287,15 @@ void Expander::poison(const OutboxRow& row, std::string reason, std::vector<Mess
 void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
                     std::vector<Message>& out) {
   if (opt_.format == Format::debezium && opt_.skipped_operations.find(debezium_op(op)) != std::string::npos) return;
+  if (opt_.format == Format::outbox_event_router) {
+    // The router sends inserts: a row deleted (often in the transaction that wrote it, to keep the
+    // outbox empty) is not sent, nor an update unless table.op.invalid.behavior is fatal.
+    if (op == Op::delete_ || op == Op::truncate) return;
+    if (op == Op::update && opt_.router->options().on_update != debezium::RouterOptions::OnUpdate::fatal) {
+      if (opt_.skipped_update) opt_.skipped_update(opt_.stream_table);
+      return;
+    }
+  }
   Message m;
   append_id_key(m.dedup_key, opt_.outbox, row.id, index);
   std::string id_text = std::to_string(row.id);
@@ -328,7 +354,7 @@ void Expander::expand_gap(const SlotGap& gap, std::vector<Message>& out) {
     source.committed_at = gap.at;
     opt_.debezium->append_message_key("pgtrickle.gap", m.key);
     opt_.debezium->append_message("pgtrickle.gap", m.data, source, b);
-  } else if (opt_.format == Format::json) {
+  } else if (opt_.format == Format::json || opt_.format == Format::outbox_event_router) {
     b += "{\"dedup_key\":";
     util::append_json_string(b, m.dedup_key);
     b += ",\"stream_table\":";
@@ -366,6 +392,12 @@ void Expander::emit_row(const OutboxRow& row, Op op, std::string_view id_text, s
     if (!encode_debezium(row, op, before, !backfill_id.empty(), change_lsn, m, error)) {
       m.body = m.data;
       m.poison = "cannot render Debezium's change event: " + error;
+    }
+  } else if (opt_.format == Format::outbox_event_router && opt_.debezium && opt_.router) {
+    std::string error;
+    if (!encode_routed(m, error)) {
+      m.body = m.data;
+      m.poison = "cannot route the outbox row: " + error;
     }
   } else if (opt_.format == Format::json) {
     b += "{\"dedup_key\":";

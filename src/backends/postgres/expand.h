@@ -15,6 +15,7 @@
 #include "config/pipeline_config.h"
 #include "config/template.h"
 #include "format/debezium_event.h"
+#include "format/outbox_event_router.h"
 #include "relay/message.h"
 #include "relay/result.h"
 
@@ -77,6 +78,11 @@ struct ExpandOptions {
   // field the shape lacks (the table was altered since).
   std::shared_ptr<const debezium::EventEncoder> debezium;
   std::function<Result<std::shared_ptr<const debezium::EventEncoder>>()> reload_debezium;
+  // format outbox_event_router: the router (over `debezium`'s table), whether the pipeline's "key"
+  // replaces its key, and what to do of an update it skips.
+  std::shared_ptr<const debezium::OutboxEventRouter> router;
+  bool key_given = false;
+  std::function<void(std::string_view table)> skipped_update;
   bool tombstones = true;
   std::string skipped_operations;  // format debezium: Debezium's op letters of changes not sent
   // format cloudevents in binary mode: the prefix of the attributes' headers in the sink's protocol
@@ -166,6 +172,10 @@ class Expander {
   // set, for a row its shape cannot render.
   bool encode_debezium(const OutboxRow& row, Op op, const RowRef* before, bool backfill, std::uint64_t change_lsn, Message& m,
                        std::string& error);
+  // The outbox event router's record of an inserted or backfilled outbox row (m.data).
+  bool encode_routed(Message& m, std::string& error);
+  // Reads the table's shape again when `row` has a field it lacks; false, with `error`, when it cannot.
+  bool refresh_shape(std::string_view row, std::string& error);
   void finish_cloudevent(Message& m, std::string_view type, const OutboxRow& row, std::string_view id_text,
                          std::string_view backfill_id, std::string_view data);
 

@@ -27,7 +27,7 @@ class OutboxSource final : public ChangeSource {
     auto opt = pipeline_options();
     if (!opt) return opt.error();
     target_.fill(*opt, config_);
-    if (config_.format == Format::debezium) {
+    if (debezium_family(config_.format)) {
       auto db = db_->borrow();
       if (!db) return db.error();
       auto table = outbox_source_table(**db, target_.table.outbox, target_.stream_table);

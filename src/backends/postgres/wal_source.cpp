@@ -89,7 +89,7 @@ class WalSource final : public ChangeSource {
     auto opt = pipeline_options();
     if (!opt) return opt.error();
     target_->fill(*opt, config_);
-    if (config_.format == Format::debezium) {
+    if (debezium_family(config_.format)) {
       auto db = db_->borrow();
       if (!db) return db.error();
       auto table = outbox_source_table(**db, target_->table.outbox, target_->stream_table);
@@ -152,7 +152,7 @@ class WalSource final : public ChangeSource {
       if (!problem.empty() && problem != t.problem)
         ctx_.log->warn("A table of the pipeline cannot be captured whole.", {{"table", table}, {"problem", problem}});
       t.problem = problem;
-    }, config_.format == Format::debezium ? std::optional(config_.debezium) : std::nullopt);
+    }, debezium_family(config_.format) ? std::optional(config_.debezium) : std::nullopt);
 
     auto dboid = db_->exec("SELECT oid::text FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()");
     if (!dboid) return dboid.error();

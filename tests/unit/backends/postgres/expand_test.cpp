@@ -680,3 +680,165 @@ TEST(ExpandDebezium, AGapMarkerIsALogicalDecodingMessageEvent) {
     EXPECT_FALSE(out[0].tombstone);
   }
 }
+
+// ---- format outbox_event_router ---------------------------------------------------------------
+
+namespace {
+
+// Debezium's outbox table: id uuid, aggregatetype, aggregateid, type, payload jsonb, and a tenant.
+std::shared_ptr<const debezium::EventEncoder> outbox_encoder(bool schemas = false) {
+  debezium::TableShape shape;
+  shape.database = "shop";
+  shape.schema = "public";
+  shape.table = "outbox";
+  shape.key = {"id"};
+  debezium::PgType uuid{.oid = 2950, .name = "uuid"}, text{.oid = 25, .name = "text"}, jsonb{.oid = 3802, .name = "jsonb"},
+      int4{.oid = 23, .name = "int4"};
+  shape.columns = {{"id", uuid, false}, {"aggregatetype", text, false}, {"aggregateid", text, false}, {"type", text, false},
+                   {"payload", jsonb, true}, {"tenant", int4, true}};
+  return std::make_shared<const debezium::EventEncoder>(shape, debezium::EventOptions{"shop", schemas, {}});
+}
+
+ExpandOptions router_options(debezium::RouterOptions router, bool schemas = false) {
+  auto o = options();
+  o.stream_table = "outbox";
+  o.format = Format::outbox_event_router;
+  o.debezium = outbox_encoder(schemas);
+  o.router = std::make_shared<const debezium::OutboxEventRouter>(std::move(router), schemas);
+  return o;
+}
+
+constexpr const char* kOrderCreated =
+    R"({"id": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "aggregatetype": "order", "aggregateid": "o-1", "type": "OrderCreated", )"
+    R"("payload": {"gift": null, "tags": [], "lines": [{"qty": 1, "sku": "x"}, {"sku": "y", "note": null}], "total": 2.50}, "tenant": 7})";
+
+std::string inserted(const char* row) { return std::string(R"({"v":1,"inserted":[)") + row + "]}"; }
+
+}  // namespace
+
+TEST(ExpandOutboxEventRouter, AnInsertIsItsPayloadKeyedByTheAggregateWithTheEventIdInAHeader) {
+  Expander e(router_options({}));
+  std::vector<Message> out;
+  e.expand_row(row(1, inserted(kOrderCreated)), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].poison, "");
+  EXPECT_EQ(out[0].key, R"("o-1")");  // JsonConverter's string
+  // Unexpanded, the jsonb payload is a JSON string of PostgreSQL's jsonb text, as Debezium sends it.
+  EXPECT_EQ(out[0].body, nlohmann::json(R"({"gift": null, "tags": [], "lines": [{"qty": 1, "sku": "x"}, {"sku": "y", "note": null}], "total": 2.50})").dump());
+  ASSERT_EQ(out[0].headers.size(), 1u);
+  EXPECT_EQ(out[0].headers[0], (Header{"id", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}));
+  EXPECT_FALSE(out[0].tombstone);
+}
+
+TEST(ExpandOutboxEventRouter, DeletesAreNotSentAndUpdatesAsTableOpInvalidBehaviorSays) {
+  auto o = router_options({});
+  int skipped = 0;
+  o.skipped_update = [&](std::string_view table) {
+    EXPECT_EQ(table, "outbox");
+    ++skipped;
+  };
+  Expander e(o);
+  std::vector<Message> out;
+  const std::string changed = std::string(kOrderCreated).replace(std::string(kOrderCreated).find("o-1"), 3, "o-2");
+  e.expand_row(row(1, std::string(R"({"v":1,"deleted":[)") + kOrderCreated + "]}"), out);
+  e.expand_row(row(2, std::string(R"({"v":1,"deleted":[)") + kOrderCreated + R"(],"inserted":[)" + changed + "]}"), out);
+  EXPECT_EQ(out.size(), 0u);
+  EXPECT_EQ(skipped, 1);
+
+  debezium::RouterOptions fatal;
+  fatal.on_update = debezium::RouterOptions::OnUpdate::fatal;
+  Expander strict(router_options(fatal));
+  strict.expand_row(row(2, std::string(R"({"v":1,"deleted":[)") + kOrderCreated + R"(],"inserted":[)" + changed + "]}"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].poison.find("table.op.invalid.behavior"), std::string::npos) << out[0].poison;
+}
+
+TEST(ExpandOutboxEventRouter, ExpandedPayloadsLeaveOutNullsAndEmptyArraysAsDebeziumInfersTheirSchema) {
+  debezium::RouterOptions r;
+  r.expand_json = true;
+  Expander e(router_options(r));
+  std::vector<Message> out;
+  e.expand_row(row(1, inserted(kOrderCreated)), out);
+  ASSERT_EQ(out.size(), 1u);
+  // Fields in jsonb's order; "gift" (null) and "tags" (empty) have no schema and are left out; the
+  // lines' objects share one schema, the union of their fields; 2.50 is a double.
+  EXPECT_EQ(out[0].body, R"({"lines":[{"qty":1,"sku":"x"},{"qty":null,"sku":"y"}],"total":2.5})");
+
+  r.null_as_bytes = r.empty_array_as_strings = true;
+  Expander keeping(router_options(r, true));
+  out.clear();
+  keeping.expand_row(row(1, inserted(kOrderCreated)), out);
+  ASSERT_EQ(out.size(), 1u);
+  auto v = nlohmann::json::parse(out[0].body);
+  EXPECT_EQ(v["payload"], nlohmann::json::parse(R"({"gift":null,"tags":[],"lines":[{"qty":1,"sku":"x","note":null},{"qty":null,"sku":"y","note":null}],"total":2.5})"));
+  EXPECT_EQ(v["schema"]["name"], "payload");
+  EXPECT_EQ(v["schema"]["fields"][0], nlohmann::json::parse(R"({"type":"bytes","optional":true,"field":"gift"})"));
+  EXPECT_EQ(v["schema"]["fields"][1], nlohmann::json::parse(R"({"type":"array","items":{"type":"string","optional":true},"optional":true,"field":"tags"})"));
+  EXPECT_EQ(v["schema"]["fields"][2]["items"]["name"], "payload.lines");
+}
+
+TEST(ExpandOutboxEventRouter, APayloadDebeziumCannotExpandStaysItsText) {
+  debezium::RouterOptions r;
+  r.expand_json = true;
+  Expander e(router_options(r));
+  std::vector<Message> out;
+  for (const char* payload : {R"([1, 2])", R"({"mixed": [1, "a"]})", R"({"big": 12345678901234567890})", R"({"widths": [1, 3000000000]})"}) {
+    std::string r = kOrderCreated;
+    auto at = r.find(R"("payload": )") + 11;
+    r.replace(at, r.find(R"(, "tenant")") - at, payload);
+    e.expand_row(row(1, inserted(r.c_str())), out);
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back().body, nlohmann::json(payload).dump()) << payload;
+  }
+}
+
+TEST(ExpandOutboxEventRouter, AdditionalColumnsGoToHeadersOrBesideThePayload) {
+  debezium::RouterOptions r;
+  r.additional = {{"type", debezium::RouterOptions::Placement::header, "eventType"},
+                  {"tenant", debezium::RouterOptions::Placement::envelope, "tenant"},
+                  {"aggregatetype", debezium::RouterOptions::Placement::envelope, "kind"}};
+  Expander e(router_options(r, true));
+  std::vector<Message> out;
+  e.expand_row(row(1, inserted(kOrderCreated)), out);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].headers.size(), 2u);
+  EXPECT_EQ(out[0].headers[1], (Header{"eventType", "OrderCreated"}));
+  auto v = nlohmann::json::parse(out[0].body);
+  EXPECT_EQ(v["payload"]["tenant"], 7);
+  EXPECT_EQ(v["payload"]["kind"], "order");
+  EXPECT_EQ(v["schema"]["name"], "shop.public.outbox.order.Value");
+  EXPECT_EQ(v["schema"]["fields"][0], nlohmann::json::parse(R"({"type":"string","optional":true,"name":"io.debezium.data.Json","version":1,"field":"payload"})"));
+  EXPECT_EQ(v["schema"]["fields"][1], nlohmann::json::parse(R"({"type":"int32","optional":true,"field":"tenant"})"));
+  auto k = nlohmann::json::parse(out[0].key);
+  EXPECT_EQ(k, nlohmann::json::parse(R"({"schema":{"type":"string","optional":false},"payload":"o-1"})"));
+
+  r.additional = {{"region", debezium::RouterOptions::Placement::header, "region"}};
+  Expander missing(router_options(r));
+  out.clear();
+  missing.expand_row(row(1, inserted(kOrderCreated)), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].poison.find("\"region\""), std::string::npos) << out[0].poison;
+  r.ignore_missing_additional = true;
+  Expander ignoring(router_options(r));
+  out.clear();
+  ignoring.expand_row(row(1, inserted(kOrderCreated)), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].poison, "");
+}
+
+TEST(ExpandOutboxEventRouter, DoublesAreWrittenAsJavaWritesThem) {
+  auto java = [](double d) {
+    std::string s;
+    debezium::append_java_double(s, d);
+    return s;
+  };
+  EXPECT_EQ(java(2.5), "2.5");
+  EXPECT_EQ(java(100), "100.0");
+  EXPECT_EQ(java(0.001), "0.001");
+  EXPECT_EQ(java(0.0001), "1.0E-4");
+  EXPECT_EQ(java(1e7), "1.0E7");
+  EXPECT_EQ(java(1234567.5), "1234567.5");
+  EXPECT_EQ(java(-1.25e-10), "-1.25E-10");
+  EXPECT_EQ(java(0.1), "0.1");
+  EXPECT_EQ(java(-0.0), "-0.0");
+}
