@@ -22,6 +22,7 @@ struct Inferred {
   std::string name;                     // a struct's name: the dotted path of its field ("payload.items")
   std::vector<std::string> field_names;  // a struct's fields, in the order first seen
   std::vector<Inferred> children;        // a struct's field schemas, or an array's element schema
+  bool optional = true;                  // false for the union of an array's differing objects (as Debezium merges them)
   bool operator==(const Inferred&) const = default;
 };
 
@@ -113,14 +114,16 @@ class Inference {
     }
     Inferred a{Inferred::array};
     if (!sample.empty() && js::kind(sample) == '{') {
-      // The union of the objects' fields, in the order first seen.
+      // The union of the objects' fields, in the order first seen (Debezium merges a set of the
+      // distinct schemas, whose order varies from run to run, and its union is not optional).
       Inferred merged;
       bool first = true;
       for (auto e : elements) {
         if (js::kind(e) != '{') continue;
         auto s = schema_of(key, e);
         if (first) merged = std::move(*s);
-        else
+        else if (!(*s == merged)) {
+          merged.optional = false;
           for (std::size_t i = 0; i < s->field_names.size(); ++i) {
             auto at = std::find(merged.field_names.begin(), merged.field_names.end(), s->field_names[i]);
             if (at == merged.field_names.end()) {
@@ -130,6 +133,7 @@ class Inference {
               merged.children[at - merged.field_names.begin()] = s->children[i];
             }
           }
+        }
         first = false;
       }
       a.children.push_back(std::move(merged));
@@ -148,7 +152,8 @@ class Inference {
 };
 
 void append_schema(std::string& out, const Inferred& s, const std::string* field) {
-  static constexpr const char* kTypes[] = {"string", "boolean", "int32", "int64", "float64", "bytes", "array", "struct"};
+  // JsonConverter's names of the types (FLOAT64 is "double").
+  static constexpr const char* kTypes[] = {"string", "boolean", "int32", "int64", "double", "bytes", "array", "struct"};
   out += "{\"type\":\"";
   out += kTypes[s.type];
   out += '"';
@@ -163,7 +168,7 @@ void append_schema(std::string& out, const Inferred& s, const std::string* field
     }
     out += ']';
   }
-  out += ",\"optional\":true";
+  out += s.optional ? ",\"optional\":true" : ",\"optional\":false";
   if (s.type == Inferred::structure && !s.name.empty()) {
     out += ",\"name\":";
     util::append_json_string(out, s.name);

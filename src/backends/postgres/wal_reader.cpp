@@ -29,13 +29,16 @@ Status WalReader::connect() {
   if (auto s = db_.exec("SET datestyle = ISO; SET intervalstyle = postgres; SET timezone = UTC; SET extra_float_digits = 3"); !s)
     return s.error();
   tables_.clear();  // a new session describes every table again
-  // The stream starts after the slot's confirmed position: the end of the last transaction this
-  // pipeline delivered (or a point the server's WAL had reached while the tables were idle), the
-  // "transaction streamed before" of the first one it sends (Debezium's source.sequence).
+  // A pipeline that delivered before resumes after the slot's confirmed position: the end of the
+  // last transaction it delivered (or a point the server's WAL had reached while its tables were
+  // idle), the "transaction streamed before" of the first one it sends now (Debezium's
+  // source.sequence, which Debezium keeps in its offsets). A new pipeline knows none, as Debezium.
   previous_end_ = 0;
-  auto slot = db_.exec("SELECT confirmed_flush_lsn::text FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-                       {table_.slot});
-  if (slot && slot->rows() == 1 && !slot->null(0, 0)) previous_end_ = po::parse_lsn(slot->text(0, 0)).value_or(0);
+  if (table_.resumed) {
+    auto slot = db_.exec("SELECT confirmed_flush_lsn::text FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                         {table_.slot});
+    if (slot && slot->rows() == 1 && !slot->null(0, 0)) previous_end_ = po::parse_lsn(slot->text(0, 0)).value_or(0);
+  }
   auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publications = table_.publications, .application_name = app_});
   if (!s) return s.error();
   stream_.emplace(std::move(*s));

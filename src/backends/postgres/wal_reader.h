@@ -40,6 +40,7 @@ class WalReader {
     // A TOASTed value an UPDATE left unchanged (and the old row does not hold) is written as this
     // placeholder (format debezium: Debezium's), not read from the table; empty: read.
     std::string unavailable_placeholder;
+    bool resumed = false;  // the pipeline delivered before (it has a stored position)
   };
   // Whether a table the WAL describes is read; called again at each new description (a column
   // added, a rename). Rows of a table it accepts are rendered through pgtrickle._wal_render_table.

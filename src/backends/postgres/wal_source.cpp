@@ -186,6 +186,7 @@ class WalSource final : public ChangeSource {
     if (auto s = open_lag(kSlotLagSql); !s) return s;
     if (auto s = prepare_slot(); !s) return s;
     if (auto s = load_gap(); !s) return s;
+    table_.resumed = stored;
     wal_.emplace(ctx_.postgres_url, "pgtrickle-relay wal " + config_.name, table_, std::move(decide));
     if (auto s = wal_->connect(); !s) return s;
     launch();

@@ -2,7 +2,7 @@
 // JsonConverter), as the tests and the benchmark run it beside the relay.
 //   DebeziumRun <connector.properties> [count]
 // Without a count it prints each record as a JSON line {"topic": …, "key": <text or null>,
-// "value": <text or null>} until it is stopped (SIGTERM). With a count it prints nothing per record:
+// "value": <text or null>, "headers": {name: text}} until it is stopped (SIGTERM). With a count it prints nothing per record:
 // after `count` records it prints {"records": n, "first_ms": …, "last_ms": …} (wall-clock times of
 // the first and the last record) and exits.
 import java.io.FileReader;
@@ -18,6 +18,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
+import io.debezium.engine.Header;
 import io.debezium.engine.format.Json;
 
 public final class DebeziumRun {
@@ -47,6 +48,8 @@ public final class DebeziumRun {
               line.put("topic", r.destination());
               line.put("key", r.key());
               line.put("value", r.value());
+              ObjectNode headers = line.putObject("headers");
+              for (Header<?> h : r.headers()) headers.put(h.getKey(), h.getValue() == null ? null : String.valueOf(h.getValue()));
               out.println(line.toString());
             }
             committer.markProcessed(r);

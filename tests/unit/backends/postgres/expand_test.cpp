@@ -775,6 +775,8 @@ TEST(ExpandOutboxEventRouter, ExpandedPayloadsLeaveOutNullsAndEmptyArraysAsDebez
   EXPECT_EQ(v["schema"]["fields"][0], nlohmann::json::parse(R"({"type":"bytes","optional":true,"field":"gift"})"));
   EXPECT_EQ(v["schema"]["fields"][1], nlohmann::json::parse(R"({"type":"array","items":{"type":"string","optional":true},"optional":true,"field":"tags"})"));
   EXPECT_EQ(v["schema"]["fields"][2]["items"]["name"], "payload.lines");
+  EXPECT_EQ(v["schema"]["fields"][2]["items"]["optional"], false) << "Debezium's union of differing objects is not optional";
+  EXPECT_EQ(v["schema"]["fields"][3], nlohmann::json::parse(R"({"type":"double","optional":true,"field":"total"})"));
 }
 
 TEST(ExpandOutboxEventRouter, APayloadDebeziumCannotExpandStaysItsText) {
