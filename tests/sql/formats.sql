@@ -62,6 +62,14 @@ BEGIN
                           "format": "outbox_event_router", "outbox_event_router": {"transforms.outbox.route.by.field": "type",
                           "route.topic.replacement": "events.${routedByValue}"}}') #>> '{sink,topic}',
                     'events.{{ type }}', 'route.by.field and route.topic.replacement, a connector''s prefix kept');
+  -- docs/debezium.md's migration example, as written.
+  PERFORM assert_eq(fwd('{
+  "source": {"type": "wal", "tables": ["public.outbox"]},
+  "sink": {"type": "kafka", "brokers": "kafka1:9092"},
+  "format": "outbox_event_router",
+  "outbox_event_router": {"transforms.outbox.table.expand.json.payload": "true",
+                          "transforms.outbox.table.fields.additional.placement": "type:header:eventType"}}') #>> '{sink,topic}',
+                    'outbox.event.{{ aggregatetype }}', 'docs/debezium.md''s migration example');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "json", "outbox_event_router": {}}') $q$,
                        'it needs "format": "outbox_event_router"');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "outbox_event_router", "tombstones": false}') $q$,

@@ -844,3 +844,16 @@ TEST(ExpandOutboxEventRouter, DoublesAreWrittenAsJavaWritesThem) {
   EXPECT_EQ(java(0.1), "0.1");
   EXPECT_EQ(java(-0.0), "-0.0");
 }
+
+TEST(ExpandOutboxEventRouter, APipelinesKeyTemplateGivesAPlainStringKey) {
+  auto o = router_options({});
+  auto t = Template::compile("{{ aggregateid }}");
+  ASSERT_TRUE(t);
+  o.key_template = &*t;
+  o.key_given = true;
+  Expander e(o);
+  std::vector<Message> out;
+  e.expand_row(row(1, inserted(kOrderCreated)), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, "o-1") << "as Kafka Connect's StringConverter writes it";
+}
