@@ -82,6 +82,8 @@ void wal_table_costs(const std::function<void(const std::string&, double, const 
 void many_pipeline_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 // One 1,000,000-row transaction through each capture (big_transaction_bench.cpp), reporting the same way.
 void big_transaction_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
+// The same WAL backlog drained by the relay and by Debezium (debezium_bench.cpp), reporting the same way.
+void debezium_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 
 // The relay binary as a child process (dies with the benchmark), logs in `err`; SIGTERM on destruction.
 struct Relay {
