@@ -424,7 +424,7 @@ std::string replication_login_url(TestDb& db) {
 
 bool slot_streams(TestDb& db, const std::string& slot_condition) {
   return db.number("SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
-                   "WHERE s.database = current_database() AND r.state <> 'startup' AND (" + slot_condition + ")") >= 1;
+                   "WHERE s.database = current_database() AND r.state IS DISTINCT FROM 'startup' AND (" + slot_condition + ")") >= 1;
 }
 
 bool slot_streams_soon(TestDb& db, const std::string& slot_condition) {

@@ -141,8 +141,9 @@ std::string table_owner_with_schema(TestDb& db, const std::string& schema);
 std::string replication_login_url(TestDb& db);
 // Whether a walsender streams a slot of this database (changes committed from now on reach it). A
 // slot being created shows as active too, held by the creating backend (or by a walsender still
-// in its startup), before its starting point is fixed: only a walsender streaming it counts.
-// `slot_condition` (SQL on pg_replication_slots s) narrows the slots asked about.
+// in its startup), before its starting point is fixed: only a walsender streaming it counts (a
+// login that may not see another role's walsender state, on managed PostgreSQL, takes any
+// walsender). `slot_condition` (SQL on pg_replication_slots s) narrows the slots asked about.
 bool slot_streams(TestDb& db, const std::string& slot_condition = "true");
 // Waits for slot_streams: a new slot's creation waits for every transaction running on the server
 // (other tests' too), so the wait is long.

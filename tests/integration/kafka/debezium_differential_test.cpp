@@ -327,7 +327,7 @@ TEST(DebeziumDifferential, TheOutboxEventRoutersRecordsAreDebeziumsOwn) {
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
   ASSERT_TRUE(wait_until([&] {
     return db.number("SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
-                     "WHERE s.database = current_database() AND r.state <> 'startup' AND s.slot_name NOT LIKE 'dbz\\_%'") == 2;
+                     "WHERE s.database = current_database() AND r.state IS DISTINCT FROM 'startup' AND s.slot_name NOT LIKE 'dbz\\_%'") == 2;
   }, 60s)) << relay.err();
 
   for (const char* table : {"outbox", "outbox_custom"}) {
