@@ -226,13 +226,14 @@ void Backfill::take(std::size_t most, Expander& expander, std::vector<Message>& 
     if (truncated_ || changed_.count(id)) continue;  // its change in the window carries it
     last_sent = out.size();
     expander.expand_read(progress_.id, id, row, now, out);
+    if (progress_.rows_sent == 0 && last_sent < out.size()) expander.mark_read(out[last_sent], "first");
     ++progress_.rows_sent;
     ++sent;
   }
   if (next_ >= rows_.size()) {
     has_chunk_ = false;
     progress_.finished = last_chunk_;
-    if (last_chunk_ && sent > 0 && last_sent < out.size()) expander.mark_last_read(out[last_sent]);
+    if (last_chunk_ && sent > 0 && last_sent < out.size()) expander.mark_read(out[last_sent], "last");
     rows_.clear();
     rows_.shrink_to_fit();
     changed_.clear();

@@ -440,12 +440,16 @@ void Expander::emit_row(const OutboxRow& row, Op op, std::string_view id_text, s
   out.push_back(std::move(m));
 }
 
-void Expander::mark_last_read(Message& m) const {
+void Expander::mark_read(Message& m, std::string_view mark) const {
   if (opt_.format != Format::debezium || !m.poison.empty()) return;
   // The source block follows the row values, so the last occurrence is its own (a row's string
   // values have their quotes escaped).
-  constexpr std::string_view kTrue = "\"snapshot\":\"true\"";
-  if (auto at = m.body.rfind(kTrue); at != std::string::npos) m.body.replace(at, kTrue.size(), "\"snapshot\":\"last\"");
+  constexpr std::string_view kSnapshot = "\"snapshot\":\"";
+  auto at = m.body.rfind(kSnapshot);
+  if (at == std::string::npos) return;
+  at += kSnapshot.size();
+  auto end = m.body.find('"', at);
+  if (end != std::string::npos) m.body.replace(at, end - at, mark);
 }
 
 void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::vector<Message>& out) {

@@ -131,8 +131,9 @@ class Expander {
   // follows sends every row as it is now.
   void expand_gap(const SlotGap& gap, std::vector<Message>& out);
 
-  // Marks `m`, made by expand_read, as the backfill's last row (Debezium's source.snapshot "last").
-  void mark_last_read(Message& m) const;
+  // Marks `m`, made by expand_read, as the backfill's first or last row: Debezium's source.snapshot
+  // "first" or "last" (the other rows are "true").
+  void mark_read(Message& m, std::string_view mark) const;
 
   const ExpandOptions& options() const { return opt_; }
 

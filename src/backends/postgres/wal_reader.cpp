@@ -137,6 +137,8 @@ Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wai
   auto m = po::decode(bytes);
   if (!m) return m.error();
   if (auto* c = std::get_if<po::Commit>(&*m)) previous_end_ = c->end_lsn;
+  // A message outside a transaction ends where it is, as a commit does (Debezium counts it so).
+  if (auto* lm = std::get_if<po::LogicalMessage>(&*m); lm && !lm->transactional) previous_end_ = message_lsn_;
   return std::optional<po::Message>(std::move(*m));
 }
 

@@ -449,18 +449,27 @@ TEST(ExpandDebezium, SchemasWrapKeyAndValueInTheJsonConvertersEnvelope) {
             nlohmann::json::parse(R"({"type":"string","optional":false,"field":"first_name"})"));
 }
 
-TEST(ExpandDebezium, ABackfillsRowsAreReadsTheLastMarkedLast) {
+TEST(ExpandDebezium, ABackfillsRowsAreReadsMarkedFirstAndLastAsDebeziumsSnapshot) {
   Expander e(debezium_options(customers_encoder()));
   std::vector<Message> out;
   e.expand_read(4, "1", kAnne, 1777284903.412, out);
+  e.expand_read(4, "3", R"({"id": 3, "first_name": "C", "last_name": "D", "email": "y"})", 1777284903.412, out);
   e.expand_read(4, "2", R"({"id": 2, "first_name": "snapshot", "last_name": "true", "email": "x"})", 1777284903.412, out);
-  e.mark_last_read(out[1]);
-  ASSERT_EQ(out.size(), 2u);
+  e.mark_read(out[0], "first");
+  e.mark_read(out[2], "last");
+  ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(nlohmann::json::parse(out[0].body)["op"], "r");
-  EXPECT_EQ(nlohmann::json::parse(out[0].body)["source"]["snapshot"], "true");
-  const auto last = nlohmann::json::parse(out[1].body);
+  EXPECT_EQ(nlohmann::json::parse(out[0].body)["source"]["snapshot"], "first");
+  EXPECT_EQ(nlohmann::json::parse(out[1].body)["source"]["snapshot"], "true");
+  const auto last = nlohmann::json::parse(out[2].body);
   EXPECT_EQ(last["source"]["snapshot"], "last");
   EXPECT_EQ(last["after"]["first_name"], "snapshot") << "row values are left alone";
+  // A backfill of one row: its first is its last, and Debezium says "last".
+  out.clear();
+  e.expand_read(5, "1", kAnne, 1777284903.412, out);
+  e.mark_read(out[0], "first");
+  e.mark_read(out[0], "last");
+  EXPECT_EQ(nlohmann::json::parse(out[0].body)["source"]["snapshot"], "last");
 }
 
 TEST(ExpandDebezium, ARowOfAnAlteredTableReadsTheTableAgainOrIsDeadLettered) {
