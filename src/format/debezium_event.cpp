@@ -252,7 +252,24 @@ bool EventEncoder::append_column(std::string_view row, std::string_view name, st
 
 bool EventEncoder::append_key(std::string_view row, std::string& out, std::string& error) const {
   if (shape_.key.empty()) return true;
-  std::string payload = "{";
+  std::string payload;
+  if (!append_key_payload(row, payload, error)) return false;
+  if (!opt_.schemas) {
+    out += payload;
+    return true;
+  }
+  out += "{\"schema\":";
+  out += key_schema_;
+  out += ",\"payload\":";
+  out += payload;
+  out += '}';
+  return true;
+}
+
+bool EventEncoder::append_key_payload(std::string_view row, std::string& out, std::string& error) const {
+  if (shape_.key.empty()) return true;
+  std::string& payload = out;
+  payload += '{';
   for (std::size_t k = 0; k < shape_.key.size(); ++k) {
     std::size_t i = 0;
     while (i < shape_.columns.size() && shape_.columns[i].name != shape_.key[k]) ++i;
@@ -272,15 +289,6 @@ bool EventEncoder::append_key(std::string_view row, std::string& out, std::strin
     }
   }
   payload += '}';
-  if (!opt_.schemas) {
-    out += payload;
-    return true;
-  }
-  out += "{\"schema\":";
-  out += key_schema_;
-  out += ",\"payload\":";
-  out += payload;
-  out += '}';
   return true;
 }
 

@@ -58,6 +58,8 @@ class EventEncoder {
   // Appends the record key of `row`: {"id":1}, in the envelope with schemas. Appends nothing for a
   // table without key columns (a null key).
   bool append_key(std::string_view row, std::string& out, std::string& error) const;
+  // The key of `row` without the envelope, {"id":1}: a key change's headers hold it.
+  bool append_key_payload(std::string_view row, std::string& out, std::string& error) const;
 
   // Appends the value of a change: `op` is c, u, d, r or t; `before` and `after` are to_jsonb
   // objects or empty (null). Fields go in the table's column order. A `before` is what the WAL

@@ -129,9 +129,10 @@ class KafkaSink final : public Sink {
   // Produces the record of `m`, or its tombstone (its key, a null value).
   rd_kafka_resp_err_t produce(const Message& m, size_t index, Deadline deadline, bool tombstone) {
     kafka::encode(m, key_rule_, key_buf_, record_);
-    if (tombstone) {
+    if (tombstone) {  // the format's headers (a key change's __debezium.newkey) go with it, as Debezium sends them
       record_.value = {};
       record_.headers.clear();
+      for (const auto& [k, v] : m.headers) record_.headers.emplace_back(k, v);
     }
     if (auto problem = kafka::topic_problem(record_.topic); !problem.empty()) {
       topic_error_ = std::move(problem);

@@ -285,7 +285,7 @@ void Expander::poison(const OutboxRow& row, std::string reason, std::vector<Mess
 }
 
 void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
-                    std::vector<Message>& out) {
+                    std::vector<Message>& out, const Header* key_header) {
   if (opt_.format == Format::debezium && opt_.skipped_operations.find(debezium_op(op)) != std::string::npos) return;
   if (opt_.format == Format::outbox_event_router) {
     // The router sends inserts: a row deleted (often in the transaction that wrote it, to keep the
@@ -304,6 +304,7 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now
   else if (before) m.data = before->text;
   else m.data = "null";
   emit_row(row, op, id_text, "", before, full_refresh, lsn, std::move(m), out);
+  if (key_header && opt_.format == Format::debezium && !out.empty() && out.back().poison.empty()) out.back().headers.push_back(*key_header);
 }
 
 void Expander::expand_read(std::int64_t backfill_id, std::string_view identity, std::string_view row_text, double read_at,
@@ -800,6 +801,19 @@ void Expander::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow>
           emit(row, Op::update, r.row_num, &next, &ref, false, out);
           i += 2;
           continue;
+        }
+        if (r.of_update && rows[i + 1].of_update && opt_.format == Format::debezium && opt_.debezium) {
+          // One UPDATE changed the row's key: Debezium's delete of the old key names the new one
+          // (__debezium.newkey), its create the old one (__debezium.oldkey).
+          Header newkey{"__debezium.newkey", ""}, oldkey{"__debezium.oldkey", ""};
+          std::string error;
+          if (opt_.debezium->append_key_payload(next.text, newkey.second, error) &&
+              opt_.debezium->append_key_payload(ref.text, oldkey.second, error)) {
+            emit(row, Op::delete_, r.row_num, nullptr, &ref, false, out, &newkey);
+            emit(row, Op::insert, rows[i + 1].row_num, &next, nullptr, false, out, &oldkey);
+            i += 2;
+            continue;
+          }
         }
       }
     }

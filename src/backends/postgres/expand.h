@@ -44,6 +44,8 @@ struct DeltaRow {
   bool is_truncate = false;  // the table was truncated here (WAL capture): a full-refresh marker, no data
   std::uint32_t table = 0;   // WAL capture: the oid of the row's table
   std::uint64_t lsn = 0;     // WAL capture: the change's LSN
+  bool of_update = false;    // WAL capture: the old or the new row of an UPDATE (a delete and an insert of
+                             // different keys so marked are one UPDATE that changed the key)
 };
 
 // A table's schema and name.
@@ -143,8 +145,9 @@ class Expander {
     std::uint64_t lsn = 0;  // read from the WAL: the change's LSN
   };
   // `now`'s text is moved into the message.
+  // `key_header`: a header the message carries (a key change's __debezium.oldkey or newkey).
   void emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
-            std::vector<Message>& out);
+            std::vector<Message>& out, const Header* key_header = nullptr);
   // Fills in and encodes `m` (its dedup_key and data set) for `op`; `id_text` is the outbox id ("" for a
   // backfilled row), `backfill_id` the backfill that read it ("" for a change).
   void emit_row(const OutboxRow& row, Op op, std::string_view id_text, std::string_view backfill_id, const RowRef* before,

@@ -173,6 +173,7 @@ void WalReader::changes_of(const po::Message& m, po::Lsn lsn, std::vector<Pendin
       if (u->old_kind == 'O') push(*t, true, &u->old_tuple, nullptr, false);
       else push(*t, true, u->old_kind == 'K' ? &u->old_tuple : &u->new_tuple, nullptr, true);
       push(*t, false, &u->new_tuple, u->old_kind == 'O' ? &u->old_tuple : nullptr, false);
+      out[out.size() - 2].of_update = out.back().of_update = true;
     }
   } else if (auto* d = std::get_if<po::Delete>(&m)) {
     if (auto* t = wanted(d->relation)) push(*t, true, &d->old_tuple, nullptr, d->old_kind != 'O');
@@ -323,7 +324,7 @@ Result<std::vector<DeltaRow>> WalReader::delta_rows(std::int64_t from_row, std::
     for (auto& p : chunk) {
       std::string text = p.text ? std::move(*p.text) : std::string();
       if (!p.unavailable.empty()) text = with_placeholders(text, p.unavailable, table_.unavailable_placeholder);
-      out.push_back({next_row_++, p.is_delete, std::move(text), p.is_truncate, p.table, p.lsn});
+      out.push_back({next_row_++, p.is_delete, std::move(text), p.is_truncate, p.table, p.lsn, p.of_update});
     }
   }
   last_ = out;

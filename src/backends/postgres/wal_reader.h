@@ -89,6 +89,7 @@ class WalReader {
     bool fill = false;                 // a value must come from the table
     std::optional<std::string> text;  // rendered; a truncation has none
     std::vector<std::string> unavailable;  // columns (as JSON strings) the WAL left out, written as the placeholder
+    bool of_update = false;  // the old or the new row of an UPDATE
   };
   struct Ahead {  // a message read ahead of the current transaction
     std::string bytes;

@@ -1,5 +1,6 @@
 // Runs Debezium's PostgreSQL connector in its embedded engine, with the Json format (Kafka Connect's
-// JsonConverter), as the tests and the benchmark run it beside the relay.
+// JsonConverter) for keys and values, headers printed as Kafka Connect's SimpleHeaderConverter
+// writes them, as the tests and the benchmark run it beside the relay.
 //   DebeziumRun <connector.properties> [count]
 // Without a count it prints each record as a JSON line {"topic": …, "key": <text or null>,
 // "value": <text or null>, "headers": {name: text}} until it is stopped (SIGTERM). With a count it prints nothing per record:
@@ -14,12 +15,14 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
 import io.debezium.engine.Header;
 import io.debezium.engine.format.Json;
+import io.debezium.engine.format.KeyValueHeaderChangeEventFormat;
 
 public final class DebeziumRun {
   public static void main(String[] args) throws Exception {
@@ -37,7 +40,11 @@ public final class DebeziumRun {
     final ObjectMapper mapper = new ObjectMapper();
     final AtomicLong seen = new AtomicLong(), first = new AtomicLong(), last = new AtomicLong();
     final CountDownLatch done = new CountDownLatch(1);
-    DebeziumEngine<ChangeEvent<String, String>> engine = DebeziumEngine.create(Json.class)
+    // Headers through JsonConverter without schemas, printed as SimpleHeaderConverter (a Kafka Connect
+    // worker's default) writes them: a string's text, any other value as JSON.
+    props.setProperty("header.converter.schemas.enable", "false");
+    DebeziumEngine<ChangeEvent<String, String>> engine = DebeziumEngine.create(
+            KeyValueHeaderChangeEventFormat.of(Json.class, Json.class, Json.class))
         .using(props)
         .notifying((records, committer) -> {
           for (ChangeEvent<String, String> r : records) {
@@ -49,7 +56,16 @@ public final class DebeziumRun {
               line.put("key", r.key());
               line.put("value", r.value());
               ObjectNode headers = line.putObject("headers");
-              for (Header<?> h : r.headers()) headers.put(h.getKey(), h.getValue() == null ? null : String.valueOf(h.getValue()));
+              for (Header<?> h : r.headers()) {
+                Object v = h.getValue();
+                JsonNode node;
+                try {
+                  node = v == null ? null : mapper.readTree(String.valueOf(v));
+                } catch (Exception e) {
+                  node = mapper.getNodeFactory().textNode(String.valueOf(v));
+                }
+                headers.put(h.getKey(), node == null || node.isNull() ? null : node.isTextual() ? node.asText() : node.toString());
+              }
               out.println(line.toString());
             }
             committer.markProcessed(r);
