@@ -517,7 +517,7 @@ BEGIN
   END IF;
   -- The options of a format need that format.
   SELECT k INTO v_canon FROM unnest(ARRAY['topic_prefix', 'schemas', 'tombstones', 'skipped_operations', 'decimal_handling',
-                                          'time_precision', 'binary_handling', 'interval_handling']) AS k
+                                          'time_precision', 'binary_handling', 'interval_handling', 'hstore_handling']) AS k
   WHERE (v_out -> 'pipeline') ? k AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'debezium'
     AND ((v_out #>> '{pipeline,format}') IS DISTINCT FROM 'outbox_event_router' OR k IN ('tombstones', 'skipped_operations')) LIMIT 1;
   IF FOUND AND (v_out #>> '{pipeline,format}') = 'outbox_event_router' THEN

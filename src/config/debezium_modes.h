@@ -1,5 +1,6 @@
 // How format "debezium" writes values, as Debezium's handling modes name them (the pipeline options
-// decimal_handling, time_precision, binary_handling and interval_handling), with its defaults; and
+// decimal_handling, time_precision, binary_handling, interval_handling and hstore_handling), with
+// its defaults; and
 // the settings of format "outbox_event_router", under the names of Debezium's outbox event router.
 #pragma once
 
@@ -12,12 +13,14 @@ enum class DecimalHandling { precise, double_, string };                     // 
 enum class TimePrecision { adaptive, adaptive_time_microseconds, connect };  // time.precision.mode
 enum class BinaryHandling { bytes, base64, base64_url_safe, hex };          // binary.handling.mode
 enum class IntervalHandling { numeric, string };                            // interval.handling.mode
+enum class HStoreHandling { json, map };                                    // hstore.handling.mode
 
 struct Modes {
   DecimalHandling decimal = DecimalHandling::precise;
   TimePrecision time = TimePrecision::adaptive;
   BinaryHandling binary = BinaryHandling::bytes;
   IntervalHandling interval = IntervalHandling::numeric;
+  HStoreHandling hstore = HStoreHandling::json;
 };
 
 // The router's settings, under Debezium's names (the pipeline option "outbox_event_router").

@@ -518,7 +518,7 @@ namespace {
 void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems) {
   const json& o = c.canonical;
   static constexpr const char* kKeys[] = {"topic_prefix", "schemas", "tombstones", "skipped_operations", "decimal_handling",
-                                          "time_precision", "binary_handling", "interval_handling"};
+                                          "time_precision", "binary_handling", "interval_handling", "hstore_handling"};
   if (o.contains("outbox_event_router") && c.format != Format::outbox_event_router)
     problems.push_back(fmt::format("pipeline \"{}\": \"outbox_event_router\" holds the settings of Debezium's outbox event "
                                    "router: it needs \"format\": \"outbox_event_router\"", c.name));
@@ -589,6 +589,7 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
   d.modes.binary = binary == "base64" ? BinaryHandling::base64 : binary == "base64-url-safe" ? BinaryHandling::base64_url_safe
                    : binary == "hex" ? BinaryHandling::hex : BinaryHandling::bytes;
   d.modes.interval = interval == "string" ? IntervalHandling::string : IntervalHandling::numeric;
+  d.modes.hstore = o.value("hstore_handling", "json") == "map" ? HStoreHandling::map : HStoreHandling::json;
 }
 
 }  // namespace

@@ -188,6 +188,11 @@ void append_schema(std::string& out, const Schema& s, std::optional<std::string_
   if (s.type == "array") {
     out += ",\"items\":";
     append_schema(out, s.children.front(), std::nullopt);
+  } else if (s.type == "map") {
+    out += ",\"keys\":";
+    append_schema(out, s.children[0], std::nullopt);
+    out += ",\"values\":";
+    append_schema(out, s.children[1], std::nullopt);
   } else if (s.type == "struct") {
     out += ",\"fields\":[";
     for (std::size_t i = 0; i < s.children.size(); ++i) {
@@ -308,7 +313,13 @@ Schema kind_schema(const ColumnType& c) {
       return m.interval == IntervalHandling::string ? named("string", "io.debezium.time.Interval")
                                                     : named("int64", "io.debezium.time.MicroDuration");
     case Kind::uuid: return named("string", "io.debezium.data.Uuid");
-    case Kind::json: case Kind::hstore: return named("string", "io.debezium.data.Json");
+    case Kind::json: return named("string", "io.debezium.data.Json");
+    case Kind::hstore: {
+      if (m.hstore == HStoreHandling::json) return named("string", "io.debezium.data.Json");
+      Schema map = plain("map");  // its keys are never null, its values may be
+      map.children = {Schema{.type = "string", .optional = false}, plain("string")};
+      return map;
+    }
     case Kind::xml: return named("string", "io.debezium.data.Xml");
     case Kind::tsvector: return named("string", "io.debezium.data.Tsvector");
     case Kind::ltree: return named("string", "io.debezium.data.Ltree");
@@ -1313,9 +1324,13 @@ struct Writer {
     return true;
   }
 
-  // hstore (hstore.handling.mode json): its object as compact JSON text.
+  // hstore: its object as compact JSON text (hstore.handling.mode json), or as a map (map).
   bool hstore(std::string_view v) {
     if (js::kind(v) != '{') return bad(v, "expected a JSON object");
+    if (c.modes.hstore == HStoreHandling::map) {
+      js::append_minified(out, v);
+      return true;
+    }
     std::string text;
     js::append_minified(text, v);
     util::append_json_string(out, text);
@@ -1444,13 +1459,14 @@ void append_unavailable_scalar(const ColumnType& c, std::string& out) {
       default: out += "null"; return;  // Debezium's base64 converters turn the marker into null
     }
   }
-  if (c.shape.kind == Kind::hstore) {
+  if (c.shape.kind == Kind::hstore) {  // a map of the placeholder to itself
     std::string text = "{";
     util::append_json_string(text, kUnavailable);
     text += ':';
     util::append_json_string(text, kUnavailable);
     text += '}';
-    util::append_json_string(out, text);
+    if (m.hstore == HStoreHandling::map) out += text;
+    else util::append_json_string(out, text);
     return;
   }
   // Elsewhere Debezium substitutes the placeholder text, which fits only a string schema.
@@ -1507,7 +1523,7 @@ void append_zero(const PgType& type, const Modes& modes, std::string& out) {
     case Kind::timetz: out += "\"00:00:00Z\""; return;
     case Kind::interval: out += modes.interval == IntervalHandling::string ? "\"P0Y0M0DT0H0M0S\"" : "0"; return;
     case Kind::bits: out += c.single_bit() ? "false" : "\"\""; return;
-    case Kind::hstore: out += "\"{}\""; return;
+    case Kind::hstore: out += modes.hstore == HStoreHandling::map ? "{}" : "\"{}\""; return;
     case Kind::point: out += "null"; return;
     default: out += "\"\""; return;  // strings, bytes (empty), uuid, json, enum...
   }

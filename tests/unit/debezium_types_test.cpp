@@ -586,4 +586,17 @@ TEST(DebeziumTypes, ZerosOfTheTypes) {
 }
 
 }  // namespace
+TEST(DebeziumTypes, HstoreAsAMapWithHstoreHandlingModeMap) {
+  Modes map;
+  map.hstore = HStoreHandling::map;
+  const PgType hstore = type(17001, "hstore");
+  EXPECT_EQ(value(hstore, R"({"a": "1", "b": null})", map), R"({"a":"1","b":null})");
+  EXPECT_EQ(schema(hstore, map),
+            R"({"type":"map","keys":{"type":"string","optional":false},"values":{"type":"string","optional":true},"optional":true,"field":"c"})");
+  EXPECT_EQ(unavailable(hstore, map), R"({"__debezium_unavailable_value":"__debezium_unavailable_value"})");
+  std::string zero;
+  append_zero(hstore, map, zero);
+  EXPECT_EQ(zero, "{}");
+}
+
 }  // namespace relay::debezium

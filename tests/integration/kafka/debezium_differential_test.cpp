@@ -409,3 +409,32 @@ TEST(DebeziumDifferential, ABackfillIsDebeziumsInitialSnapshot) {
   EXPECT_EQ(connect_rejects(mine), "");
   if (HasFailure()) ADD_FAILURE() << "the relay's log:\n" << relay.err();
 }
+
+// hstore as a map (Debezium's hstore.handling.mode map, the relay's hstore_handling): values,
+// nulls, the schema, a delete's zero for a NOT NULL column.
+TEST(DebeziumDifferential, HstoreAsAMapIsDebeziumsOwn) {
+  TestDb db;
+  const std::string prefix = "dh_" + db.name();
+  db.exec("CREATE EXTENSION IF NOT EXISTS hstore");
+  db.exec("CREATE TABLE t_h (id int PRIMARY KEY, h hstore NOT NULL, h2 hstore)");
+  Debezium debezium(db, prefix, "public.t_h", "no_data", "hstore.handling.mode=map\n");
+  ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
+  std::string url = replication_login_url(db);
+  set_outbox_pipeline(db, "h", {{"source", {{"type", "wal"}, {"tables", {"public.t_h"}}}},
+                                {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
+                                {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}, {"hstore_handling", "map"}});
+  RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
+  ASSERT_TRUE(slot_streams_soon(db, "s.slot_name NOT LIKE 'dbz\\_%'")) << relay.err();
+  db.exec("INSERT INTO t_h VALUES (1, 'a=>1, \"b c\"=>NULL, \"é\"=>\"x\\\"y\"', NULL), (2, '', 'k=>v')");
+  db.exec("UPDATE t_h SET h = h || 'z=>9' WHERE id = 1");
+  db.exec("DELETE FROM t_h WHERE id = 2");
+
+  const std::string topic = prefix + ".public.t_h";
+  auto theirs = debezium.records(5);
+  ASSERT_EQ(count(by_key(theirs)), 5u) << debezium.log();
+  auto mine = ours({topic}, {{topic, 5}});
+  ASSERT_EQ(count(by_key(mine)), 5u) << relay.err();
+  expect_same(mine, theirs);
+  EXPECT_EQ(connect_rejects(mine), "");
+  if (HasFailure()) ADD_FAILURE() << "the relay's log:\n" << relay.err();
+}
