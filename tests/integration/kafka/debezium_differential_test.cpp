@@ -190,6 +190,24 @@ void expect_same(const std::vector<Record>& mine, const std::vector<Record>& the
     if (!b.count(k)) ADD_FAILURE() << "the relay wrote " << list.size() << " records of " << k << " and Debezium none";
 }
 
+// A pipeline reading `tables` from the WAL into Kafka as Debezium's change events under `prefix`,
+// schemas on, with `options` beside (they may replace those).
+void set_wal_pipeline(TestDb& db, const std::string& name, const json& tables, const std::string& prefix,
+                      const json& options = json::object()) {
+  json config = {{"source", {{"type", "wal"}, {"tables", tables}}}, {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
+                 {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}};
+  config.update(options);
+  set_outbox_pipeline(db, name, config);
+}
+
+// Ours the same as Debezium's, each of ours read by Kafka Connect's converter; the relay's log on a
+// failure.
+void expect_debeziums_own(const std::vector<Record>& mine, const std::vector<Record>& theirs, RelayProcess& relay) {
+  expect_same(mine, theirs);
+  EXPECT_EQ(connect_rejects(mine), "");
+  if (::testing::Test::HasFailure()) ADD_FAILURE() << "the relay's log:\n" << relay.err();
+}
+
 }  // namespace
 
 // Both replica identities, NOT NULL columns with and without defaults, a key change, deletes.
@@ -206,9 +224,7 @@ TEST(DebeziumDifferential, RowChangesOfBothIdentitiesAreDebeziumsOwn) {
   Debezium debezium(db, prefix, "public.t_default,public.t_full,public.t_serial", "no_data");
   ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
   std::string url = replication_login_url(db);
-  set_outbox_pipeline(db, "all-tables", {{"source", {{"type", "wal"}, {"tables", {"public.t_default", "public.t_full", "public.t_serial"}}}},
-                                         {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
-                                         {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
+  set_wal_pipeline(db, "all-tables", {"public.t_default", "public.t_full", "public.t_serial"}, prefix);
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
   ASSERT_TRUE(slot_streams_soon(db, "s.slot_name NOT LIKE 'dbz\\_%'")) << relay.err();
 
@@ -232,9 +248,7 @@ TEST(DebeziumDifferential, RowChangesOfBothIdentitiesAreDebeziumsOwn) {
   auto mine = ours({prefix + ".public.t_default", prefix + ".public.t_full", prefix + ".public.t_serial"},
                    {{prefix + ".public.t_default", n_default}, {prefix + ".public.t_full", n_full}, {prefix + ".public.t_serial", n_serial}});
   ASSERT_EQ(count(by_key(mine)), n_default + n_full + n_serial) << relay.err();
-  expect_same(mine, theirs);
-  if (HasFailure()) ADD_FAILURE() << "the relay's log:\n" << relay.err();
-  EXPECT_EQ(connect_rejects(mine), "");
+  expect_debeziums_own(mine, theirs, relay);
   EXPECT_EQ(connect_rejects(theirs), "") << "the converter reads Debezium's own";
 }
 
@@ -257,9 +271,7 @@ TEST(DebeziumDifferential, EveryTypeAndTheirSpecialValuesAreDebeziumsOwn) {
   Debezium debezium(db, prefix, "public.t_types,public.t_toast", "no_data");
   ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
   std::string url = replication_login_url(db);
-  set_outbox_pipeline(db, "types", {{"source", {{"type", "wal"}, {"tables", {"public.t_types", "public.t_toast"}}}},
-                                    {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
-                                    {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
+  set_wal_pipeline(db, "types", {"public.t_types", "public.t_toast"}, prefix);
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
   ASSERT_TRUE(slot_streams_soon(db, "s.slot_name NOT LIKE 'dbz\\_%'")) << relay.err();
 
@@ -287,9 +299,7 @@ TEST(DebeziumDifferential, EveryTypeAndTheirSpecialValuesAreDebeziumsOwn) {
   ASSERT_EQ(count(by_key(theirs)), n_types + n_toast) << debezium.log();
   auto mine = ours({prefix + ".public.t_types", prefix + ".public.t_toast"},
                    {{prefix + ".public.t_types", n_types}, {prefix + ".public.t_toast", n_toast}});
-  expect_same(mine, theirs);
-  if (HasFailure()) ADD_FAILURE() << "the relay's log:\n" << relay.err();
-  EXPECT_EQ(connect_rejects(mine), "");
+  expect_debeziums_own(mine, theirs, relay);
 }
 
 // Debezium's outbox event router over Debezium's outbox table, with its defaults and with further
@@ -317,16 +327,12 @@ TEST(DebeziumDifferential, TheOutboxEventRoutersRecordsAreDebeziumsOwn) {
                         "predicates.isCustom.pattern=" + prefix + "\\\\.public\\\\.outbox_custom\n");
   ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
   std::string url = replication_login_url(db);
-  set_outbox_pipeline(db, "router", {{"source", {{"type", "wal"}, {"tables", {"public.outbox"}}}},
-                                     {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
-                                     {"format", "outbox_event_router"}, {"topic_prefix", prefix}, {"schemas", true}});
-  set_outbox_pipeline(db, "router-custom",
-                      {{"source", {{"type", "wal"}, {"tables", {"public.outbox_custom"}}}},
-                       {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
-                       {"format", "outbox_event_router"}, {"topic_prefix", prefix}, {"schemas", true},
-                       {"outbox_event_router", {{"route.by.field", "type"}, {"route.topic.replacement", "events.${routedByValue}"},
-                                                {"table.expand.json.payload", "true"},
-                                                {"table.fields.additional.placement", "type:header:eventType,tenant:envelope,aggregatetype:envelope:kind"}}}});
+  set_wal_pipeline(db, "router", {"public.outbox"}, prefix, {{"format", "outbox_event_router"}});
+  set_wal_pipeline(db, "router-custom", {"public.outbox_custom"}, prefix,
+                   {{"format", "outbox_event_router"},
+                    {"outbox_event_router", {{"route.by.field", "type"}, {"route.topic.replacement", "events.${routedByValue}"},
+                                             {"table.expand.json.payload", "true"},
+                                             {"table.fields.additional.placement", "type:header:eventType,tenant:envelope,aggregatetype:envelope:kind"}}}});
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
   ASSERT_TRUE(wait_until([&] {
     return db.number("SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
@@ -363,9 +369,7 @@ TEST(DebeziumDifferential, TheOutboxEventRoutersRecordsAreDebeziumsOwn) {
   for (const auto& [topic, n] : topics) names.push_back(topic);
   auto mine = ours(names, topics);
   ASSERT_EQ(count(by_key(mine)), 8u) << relay.err();
-  expect_same(mine, theirs);
-  EXPECT_EQ(connect_rejects(mine), "");
-  if (HasFailure()) ADD_FAILURE() << "the relay's log:\n" << relay.err();
+  expect_debeziums_own(mine, theirs, relay);
   EXPECT_NE(relay.err().find("An UPDATE of an outbox row was not sent"), std::string::npos);
 }
 
@@ -383,9 +387,7 @@ TEST(DebeziumDifferential, ABackfillIsDebeziumsInitialSnapshot) {
   Debezium debezium(db, prefix, "public.t_rows", "initial", "message.prefix.exclude.list=pgtrickle_backfill\n");
   ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
   std::string url = replication_login_url(db);
-  set_outbox_pipeline(db, "rows", {{"source", {{"type", "wal"}, {"tables", {"public.t_rows"}}}},
-                                   {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
-                                   {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}, {"backfill", "initial"}});
+  set_wal_pipeline(db, "rows", {"public.t_rows"}, prefix, {{"backfill", "initial"}});
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
   ASSERT_TRUE(slot_streams_soon(db, "s.slot_name NOT LIKE 'dbz\\_%'")) << relay.err();
   const std::string topic = prefix + ".public.t_rows";
@@ -405,9 +407,7 @@ TEST(DebeziumDifferential, ABackfillIsDebeziumsInitialSnapshot) {
   ASSERT_EQ(count(by_key(theirs)), 4u) << debezium.log();
   auto mine = position_masked(ours({topic}, {{topic, 4}}));
   ASSERT_EQ(count(by_key(mine)), 4u) << relay.err();
-  expect_same(mine, theirs);
-  EXPECT_EQ(connect_rejects(mine), "");
-  if (HasFailure()) ADD_FAILURE() << "the relay's log:\n" << relay.err();
+  expect_debeziums_own(mine, theirs, relay);
 }
 
 // hstore as a map (Debezium's hstore.handling.mode map, the relay's hstore_handling): values,
@@ -420,9 +420,7 @@ TEST(DebeziumDifferential, HstoreAsAMapIsDebeziumsOwn) {
   Debezium debezium(db, prefix, "public.t_h", "no_data", "hstore.handling.mode=map\n");
   ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
   std::string url = replication_login_url(db);
-  set_outbox_pipeline(db, "h", {{"source", {{"type", "wal"}, {"tables", {"public.t_h"}}}},
-                                {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
-                                {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}, {"hstore_handling", "map"}});
+  set_wal_pipeline(db, "h", {"public.t_h"}, prefix, {{"hstore_handling", "map"}});
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
   ASSERT_TRUE(slot_streams_soon(db, "s.slot_name NOT LIKE 'dbz\\_%'")) << relay.err();
   db.exec("INSERT INTO t_h VALUES (1, 'a=>1, \"b c\"=>NULL, \"é\"=>\"x\\\"y\"', NULL), (2, '', 'k=>v')");
@@ -434,7 +432,5 @@ TEST(DebeziumDifferential, HstoreAsAMapIsDebeziumsOwn) {
   ASSERT_EQ(count(by_key(theirs)), 5u) << debezium.log();
   auto mine = ours({topic}, {{topic, 5}});
   ASSERT_EQ(count(by_key(mine)), 5u) << relay.err();
-  expect_same(mine, theirs);
-  EXPECT_EQ(connect_rejects(mine), "");
-  if (HasFailure()) ADD_FAILURE() << "the relay's log:\n" << relay.err();
+  expect_debeziums_own(mine, theirs, relay);
 }
