@@ -216,13 +216,15 @@ int Relay::port() {
   die("the relay did not start: see " + err_path);
 }
 
-long Relay::status_kb(const std::string& field) const {
+long status_kb(pid_t pid, const std::string& field) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(f, line))
     if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
   return -1;
 }
+
+long Relay::status_kb(const std::string& field) const { return bench::status_kb(pid, field); }
 
 // CPU seconds (user + system) of process `pid` and of its children it has reaped.
 double process_cpu(pid_t pid, bool with_reaped) {

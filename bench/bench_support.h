@@ -39,6 +39,8 @@ LatencyBuckets latency_buckets(int port);
 double latency_quantile(const LatencyBuckets& buckets, double q);
 double latency_quantile(int port, double q);
 
+// kB of a field (VmRSS, VmHWM) of /proc/<pid>/status, -1 if unknown.
+long status_kb(pid_t pid, const std::string& field);
 // CPU seconds (user + system) of process `pid`, with (`with_reaped`) its children it has reaped.
 double process_cpu(pid_t pid, bool with_reaped);
 // CPU seconds PostgreSQL used so far: the postmaster with every child it reaped, and the children

@@ -41,13 +41,6 @@ void write_backlog(relay::pg::Connection& c, long rows, bool one_transaction) {
   else exec(c, fmt::format("DO $$ BEGIN FOR g IN 1..{} LOOP INSERT INTO t SELECT g, {}; COMMIT; END LOOP; END $$", rows, kRow));
 }
 
-long status_kb(pid_t pid, const std::string& field) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
-  return -1;
-}
-
 Drain relay_drain(long rows, bool one_transaction) {
   const std::string db = "relay_bench_dbz";
   auto c = fresh_database(db);

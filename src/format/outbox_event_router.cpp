@@ -37,9 +37,11 @@ NumberKind number_kind(std::string_view text) {
   return v >= INT32_MIN && v <= INT32_MAX ? NumberKind::int32 : NumberKind::int64;
 }
 
-std::string unquoted(std::string_view quoted_key) {
+// A JSON value as text: a string's contents (an object's key, a header's value, as
+// SimpleHeaderConverter writes it), any other value as written.
+std::string text_of(std::string_view value) {
   std::string s;
-  js::append_text(s, quoted_key);
+  js::append_text(s, value);
   return s;
 }
 
@@ -67,7 +69,7 @@ class Inference {
       case '{': {
         Inferred s{Inferred::structure, key};
         js::each_field(v, [&](std::string_view k, std::string_view fv) {
-          std::string name = unquoted(k);
+          std::string name = text_of(k);
           auto f = schema_of(key.empty() ? name : key + "." + name, fv);
           if (f && std::find(s.field_names.begin(), s.field_names.end(), name) == s.field_names.end()) {
             s.field_names.push_back(std::move(name));
@@ -243,13 +245,6 @@ bool append_data(std::string& out, const Inferred& s, std::string_view v) {
   return false;
 }
 
-// A converted value's text as a header holds it (SimpleHeaderConverter): a string's contents, any
-// other value as written.
-std::string header_text(std::string_view value) {
-  std::string s;
-  js::append_text(s, value);
-  return s;
-}
 
 // Names the field a schema describes: {"type":…} becomes {"type":…,"field":"<name>"}.
 void name_field(std::string& schema, std::string_view name) {
@@ -328,7 +323,7 @@ bool OutboxEventRouter::route(const EventEncoder& table, std::string_view row, R
   else out.key = std::move(key);
 
   std::string_view routed;
-  if (js::field(row, opt_.route_by, routed)) out.routed_by = header_text(routed);
+  if (js::field(row, opt_.route_by, routed)) out.routed_by = text_of(routed);
   else if (!table.has_column(opt_.route_by)) {
     error = fmt::format("the outbox has no column \"{}\" to route by (route.by.field)", opt_.route_by);
     return false;
@@ -336,7 +331,7 @@ bool OutboxEventRouter::route(const EventEncoder& table, std::string_view row, R
 
   std::string id;
   if (!table.append_column(row, opt_.event_id, id, nullptr, error)) return false;
-  if (id != "null") out.headers.emplace_back("id", header_text(id));
+  if (id != "null") out.headers.emplace_back("id", text_of(id));
 
   std::string payload, payload_schema;
   if (!table.append_column(row, opt_.payload, payload, &payload_schema, error)) return false;
@@ -360,7 +355,7 @@ bool OutboxEventRouter::route(const EventEncoder& table, std::string_view row, R
     std::string v, s;
     if (!table.append_column(row, a.field, v, a.placement == RouterOptions::Placement::envelope ? &s : nullptr, error)) return false;
     if (a.placement == RouterOptions::Placement::header) {
-      if (v != "null") out.headers.emplace_back(a.alias, header_text(v));
+      if (v != "null") out.headers.emplace_back(a.alias, text_of(v));
       continue;
     }
     envelope += ',';
