@@ -23,6 +23,7 @@ case "$what" in
   all)
     packages+=(
       postgresql-15 postgresql-client-15
+      postgresql-15-postgis-3  # PostGIS's types beside Debezium (tests/integration/kafka/debezium_differential_test.cpp)
       libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
       nats-server redis-server rabbitmq-server python3
       prometheus  # promtool checks the alert rules in docs/prometheus

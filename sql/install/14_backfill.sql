@@ -20,10 +20,12 @@ AS $$ SELECT '_backfill_rows_' || p_id $$;
 
 -- The body of a backfill's chunk function, for a table and its key: $2 rows in key order after the
 -- key $1 (a JSON object of the key's columns; NULL: from the start), each as row_to_json renders it
--- (the values capture's to_jsonb gives, in column order; row_to_json costs the server a third less);
--- with $2 NULL, the planner's estimate of the rows to send, as text. Parameters
--- are used by number so that no column name can shadow them.
-CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_body(p_rel regclass, p_keys text[], p_where text)
+-- (the values capture's to_jsonb gives, in column order; row_to_json costs the server a third less),
+-- but columns of a type p_text_types names as their text (a Debezium pipeline's PostGIS values, as
+-- its WAL rows carry them); with $2 NULL, the planner's estimate of the rows to send, as text.
+-- Parameters are used by number so that no column name can shadow them.
+DROP FUNCTION IF EXISTS pgtrickle._relay_backfill_body(regclass, text[], text);
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_body(p_rel regclass, p_keys text[], p_where text, p_text_types text[])
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -35,6 +37,13 @@ AS $$
     JOIN pg_attribute AS a ON a.attrelid = p_rel AND a.attname = o.name AND NOT a.attisdropped
   ), c AS (
     SELECT coalesce('(' || p_where || E'\n)', 'true') AS cond
+  ), r AS (
+    SELECT coalesce('(pg_catalog.row_to_json(t)::pg_catalog.jsonb || pg_catalog.jsonb_build_object('
+                    || string_agg(format('%L, t.%I::pg_catalog.text', a.attname, a.attname), ', ' ORDER BY a.attnum)
+                    || '))::text',
+                    'pg_catalog.row_to_json(t)::text') AS row
+    FROM pg_attribute AS a JOIN pg_type AS ty ON ty.oid = a.atttypid
+    WHERE a.attrelid = p_rel AND a.attnum > 0 AND NOT a.attisdropped AND ty.typname = ANY (p_text_types)
   )
   SELECT format($b$
 DECLARE
@@ -46,13 +55,13 @@ BEGIN
     RETURN;
   END IF;
   IF $1 IS NULL THEN
-    RETURN QUERY SELECT pg_catalog.row_to_json(t)::text FROM %2$s AS t WHERE %3$s ORDER BY %4$s LIMIT $2;
+    RETURN QUERY SELECT %6$s FROM %2$s AS t WHERE %3$s ORDER BY %4$s LIMIT $2;
   ELSE
-    RETURN QUERY SELECT pg_catalog.row_to_json(t)::text FROM %2$s AS t WHERE (%4$s) > (%5$s) AND %3$s ORDER BY %4$s LIMIT $2;
+    RETURN QUERY SELECT %6$s FROM %2$s AS t WHERE (%4$s) > (%5$s) AND %3$s ORDER BY %4$s LIMIT $2;
   END IF;
 END
-$b$, format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s AS t WHERE %s', p_rel, c.cond), p_rel, c.cond, k.cols, k.after)
-  FROM k, c
+$b$, format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s AS t WHERE %s', p_rel, c.cond), p_rel, c.cond, k.cols, k.after, r.row)
+  FROM k, c, r
 $$;
 
 -- Records a backfill of a pipeline reading the outbox p_outbox and makes its chunk function;
@@ -106,6 +115,11 @@ DECLARE
   v_fn    text;
   v_rows  text;
   v_error text;
+  -- Debezium writes PostGIS values from their text (EWKB), which row_to_json's GeoJSON does not
+  -- keep: a Debezium pipeline's rows carry it (as WalSource's text_types).
+  v_text_types text[] := CASE WHEN (SELECT c.config ->> 'format' FROM pgtrickle.relay_outbox_config AS c
+                                    WHERE c.name = p_pipeline) = 'debezium'
+                              THEN ARRAY['geometry', 'geography'] END;
 BEGIN
   v_keys := pgtrickle._outbox_key_columns(v_rel);
   IF v_keys IS NULL THEN
@@ -138,7 +152,7 @@ BEGIN
   BEGIN
     EXECUTE format('CREATE FUNCTION pgtrickle.%I(jsonb, int) RETURNS SETOF text LANGUAGE plpgsql VOLATILE SECURITY DEFINER '
                    'SET search_path = pg_catalog, pg_temp AS %L',
-                   v_fn, pgtrickle._relay_backfill_body(v_rel, v_keys, nullif(btrim(p_where), '')));
+                   v_fn, pgtrickle._relay_backfill_body(v_rel, v_keys, nullif(btrim(p_where), ''), v_text_types));
   EXCEPTION WHEN syntax_error OR undefined_column OR undefined_function OR datatype_mismatch OR undefined_table THEN
     GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',

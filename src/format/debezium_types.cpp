@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "format/geojson_wkb.h"
 #include "util/json_escape.h"
 #include "util/json_scan.h"
 
@@ -44,7 +45,8 @@ constexpr std::uint32_t first_user_oid = 16384;  // FirstNormalObjectId: extensi
 
 enum class Kind {
   omitted, boolean, int16, int32, int64, oid, float32, float64, numeric, money, string, bytea, date, time, timetz,
-  timestamp, timestamptz, interval, uuid, json, xml, bits, tsvector, enumeration, point, ltree, hstore
+  timestamp, timestamptz, interval, uuid, json, xml, bits, tsvector, enumeration, point, ltree, hstore, geometry,
+  geography
 };
 
 Kind builtin_kind(std::uint32_t type_oid) {
@@ -84,6 +86,8 @@ Kind extension_kind(std::string_view name) {
   if (name == "citext" || name == "isbn") return Kind::string;
   if (name == "ltree") return Kind::ltree;
   if (name == "hstore") return Kind::hstore;
+  if (name == kGeometryType) return Kind::geometry;
+  if (name == kGeographyType) return Kind::geography;
   return Kind::omitted;
 }
 
@@ -130,7 +134,8 @@ Shape shape_of(const PgType& t) {
   if (t.element == 0 || subscriptable_scalar(t.oid)) return {scalar_kind(t.oid, t.typtype, t.name), false, true, t.enum_labels};
   if (declined_array_element(t.element)) return {};
   Kind k = scalar_kind(t.element, t.element_typtype, element_name(t));
-  if (k == Kind::omitted) return {};
+  // Arrays of PostGIS values are not written: their text (EWKB joined by ':') is not read.
+  if (k == Kind::omitted || k == Kind::geometry || k == Kind::geography) return {};
   // Enum and tsvector arrays take Debezium's generic array path, whose element schema is not optional.
   bool optional = k != Kind::enumeration && k != Kind::tsvector;
   std::string_view labels = t.element_enum_labels.empty() ? std::string_view(t.enum_labels) : t.element_enum_labels;
@@ -291,6 +296,14 @@ Schema point_schema() {
   return s;
 }
 
+// PostGIS's geometry and geography (Debezium 3.6's version 1: the EWKB and its SRID).
+Schema postgis_schema(std::string_view name, std::string_view doc) {
+  Schema s = named("struct", name);
+  s.doc = doc;
+  s.children = {required_field("bytes", "wkb"), optional_field("int32", "srid")};
+  return s;
+}
+
 Schema kind_schema(const ColumnType& c) {
   const Modes& m = c.modes;
   switch (c.shape.kind) {
@@ -335,6 +348,8 @@ Schema kind_schema(const ColumnType& c) {
       return s;
     }
     case Kind::point: return point_schema();
+    case Kind::geometry: return postgis_schema("io.debezium.data.geometry.Geometry", "Geometry");
+    case Kind::geography: return postgis_schema("io.debezium.data.geometry.Geography", "Geography");
     case Kind::omitted: break;
   }
   return plain("string");
@@ -1087,24 +1102,54 @@ struct Writer {
     }
   }
 
-  // bytea_output hex ("\x0102") or escape ("\001\\A").
-  static std::optional<std::string> decode_bytea(std::string_view s) {
-    std::string bytes;
+  // Hex digits, two per byte.
+  static std::optional<std::string> decode_hex(std::string_view s) {
     auto nibble = [](char ch) -> int {
       if (ch >= '0' && ch <= '9') return ch - '0';
       if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
       if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
       return -1;
     };
-    if (s.starts_with("\\x")) {
-      if (s.size() % 2) return std::nullopt;
-      for (std::size_t i = 2; i < s.size(); i += 2) {
-        int hi = nibble(s[i]), lo = nibble(s[i + 1]);
-        if (hi < 0 || lo < 0) return std::nullopt;
-        bytes += static_cast<char>(hi << 4 | lo);
-      }
-      return bytes;
+    if (s.size() % 2) return std::nullopt;
+    std::string bytes;
+    bytes.reserve(s.size() / 2);
+    for (std::size_t i = 0; i < s.size(); i += 2) {
+      int hi = nibble(s[i]), lo = nibble(s[i + 1]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      bytes += static_cast<char>(hi << 4 | lo);
     }
+    return bytes;
+  }
+
+  // PostGIS's text, hex EWKB, as Debezium writes it: the EWKB itself and the SRID it carries
+  // (PostgisGeometry: the SRID flag 0x20000000 of the type, the SRID after it).
+  // A geometry captured by trigger comes as the GeoJSON to_jsonb writes, made EWKB again.
+  bool postgis(std::string_view v) {
+    std::optional<std::string> s = string_text(v);
+    std::optional<std::string> ewkb = s ? decode_hex(*s) : js::kind(v) == '{' ? ewkb_of_geojson(v) : std::nullopt;
+    if (!ewkb || ewkb->size() < 9) return bad(v, "expected PostGIS's hex EWKB or a GeoJSON geometry");
+    const bool little = (*ewkb)[0] != 0;
+    auto u32 = [&](std::size_t at) {
+      std::uint32_t n = 0;
+      for (std::size_t k = 0; k < 4; ++k) {
+        auto byte = static_cast<std::uint8_t>((*ewkb)[at + (little ? 3 - k : k)]);
+        n = n << 8 | byte;
+      }
+      return n;
+    };
+    out += "{\"wkb\":";
+    append_quoted_base64(out, *ewkb);
+    out += ",\"srid\":";
+    if (u32(1) & 0x20000000u) out += std::to_string(static_cast<std::int32_t>(u32(5)));
+    else out += "null";
+    out += '}';
+    return true;
+  }
+
+  // bytea_output hex ("\x0102") or escape ("\001\\A").
+  static std::optional<std::string> decode_bytea(std::string_view s) {
+    if (s.starts_with("\\x")) return decode_hex(s.substr(2));
+    std::string bytes;
     for (std::size_t i = 0; i < s.size(); ++i) {
       if (s[i] != '\\') {
         bytes += s[i];
@@ -1361,6 +1406,7 @@ struct Writer {
       case Kind::interval: return interval(v);
       case Kind::bits: return bits(v);
       case Kind::point: return point(v);
+      case Kind::geometry: case Kind::geography: return postgis(v);
       case Kind::json: return json(v);
       case Kind::hstore: return hstore(v);
       case Kind::string: case Kind::uuid: case Kind::xml: case Kind::tsvector: case Kind::enumeration: case Kind::ltree:
@@ -1525,6 +1571,8 @@ void append_zero(const PgType& type, const Modes& modes, std::string& out) {
     case Kind::bits: out += c.single_bit() ? "false" : "\"\""; return;
     case Kind::hstore: out += modes.hstore == HStoreHandling::map ? "{}" : "\"{}\""; return;
     case Kind::point: out += "null"; return;
+    // Debezium's fallback: GEOMETRYCOLLECTION EMPTY (PostgisGeometry.createEmpty).
+    case Kind::geometry: case Kind::geography: out += "{\"wkb\":\"AQcAAAAAAAAA\",\"srid\":null}"; return;
     default: out += "\"\""; return;  // strings, bytes (empty), uuid, json, enum...
   }
 }
@@ -1673,7 +1721,9 @@ void append_field_schema(const PgType& type, std::optional<std::string_view> fie
     array.children.push_back(std::move(s));
     s = std::move(array);
   }
-  s.optional = optional;
+  // PostGIS's schemas are optional whatever the column (Debezium's Geometry.builder() says so).
+  const bool postgis = !c.shape.array && (c.shape.kind == Kind::geometry || c.shape.kind == Kind::geography);
+  s.optional = optional || postgis;
   s.default_value = default_json;
   append_schema(out, s, field);
 }

@@ -17,6 +17,11 @@ namespace relay::debezium {
 // unchanged, which the WAL does not carry.
 inline constexpr std::string_view kUnavailablePlaceholder = "__debezium_unavailable_value";
 
+// PostGIS's types, which Debezium recognises by name and reads from their text (hex EWKB): the
+// row a Debezium pipeline reads carries their text, not to_jsonb's GeoJSON.
+inline constexpr std::string_view kGeometryType = "geometry";
+inline constexpr std::string_view kGeographyType = "geography";
+
 // A column's type as pg_type describes it, a domain resolved to its base type.
 struct PgType {
   std::uint32_t oid = 0;      // the base type's oid (an array's own oid, e.g. 1007 for int4[])

@@ -510,7 +510,35 @@ TEST(DebeziumTypes, ExtensionTypesByName) {
   EXPECT_EQ(value(hstore, R"({"a": "1", "b": null})"), R"("{\"a\":\"1\",\"b\":null}")");
   EXPECT_EQ(schema(hstore), R"({"type":"string","optional":true,"name":"io.debezium.data.Json","version":1,"field":"c"})");
   EXPECT_EQ(schema(ltree), R"({"type":"string","optional":true,"name":"io.debezium.data.Ltree","version":1,"field":"c"})");
-  EXPECT_TRUE(omitted(type(17003, "geometry")));
+  EXPECT_TRUE(omitted(type(17003, "box2d")));
+}
+
+// PostGIS's geometry and geography: the EWKB from the value's text (WAL capture, backfill) or from
+// to_jsonb's GeoJSON (trigger capture), the SRID it carries; schemas optional whatever the column.
+TEST(DebeziumTypes, PostgisValuesAreTheirEwkbAndSrid) {
+  PgType geometry = type(17003, "geometry"), geography = type(17004, "geography");
+  EXPECT_EQ(value(geometry, R"("0101000020E6100000CDCCCCCCCCCC2A40C3F5285C8F424A40")"),
+            R"({"wkb":"AQEAACDmEAAAzczMzMzMKkDD9Shcj0JKQA==","srid":4326})");
+  EXPECT_EQ(value(geometry, R"({"crs": {"type": "name", "properties": {"name": "EPSG:4326"}}, "type": "Point", "coordinates": [13.4, 52.52]})"),
+            R"({"wkb":"AQEAACDmEAAAzczMzMzMKkDD9Shcj0JKQA==","srid":4326})");
+  EXPECT_EQ(value(geography, R"("0101000000000000000000F03F0000000000000040")"), R"({"wkb":"AQEAAAAAAAAAAADwPwAAAAAAAABA","srid":null})");
+  // Big-endian EWKB (a value written elsewhere and stored as is).
+  EXPECT_EQ(value(geometry, R"("0020000001000010E63FF00000000000004000000000000000")"),
+            R"({"wkb":"ACAAAAEAABDmP/AAAAAAAABAAAAAAAAAAA==","srid":4326})");
+  EXPECT_EQ(value(geometry, "null"), "null");
+  EXPECT_NE(error_of(geometry, R"("01")").find("expected PostGIS's hex EWKB or a GeoJSON geometry"), std::string::npos);
+  EXPECT_NE(error_of(geometry, R"("zz0101000000000000000000F03F0000000000000040")").find("geometry"), std::string::npos);
+  EXPECT_EQ(schema(geometry, {}, false),
+            R"({"type":"struct","fields":[{"type":"bytes","optional":false,"field":"wkb"},{"type":"int32","optional":true,"field":"srid"}],)"
+            R"("optional":true,"name":"io.debezium.data.geometry.Geometry","version":1,"doc":"Geometry","field":"c"})");
+  EXPECT_EQ(schema(geography),
+            R"({"type":"struct","fields":[{"type":"bytes","optional":false,"field":"wkb"},{"type":"int32","optional":true,"field":"srid"}],)"
+            R"("optional":true,"name":"io.debezium.data.geometry.Geography","version":1,"doc":"Geography","field":"c"})");
+  std::string zero;
+  append_zero(geometry, {}, zero);
+  EXPECT_EQ(zero, R"({"wkb":"AQcAAAAAAAAA","srid":null})");  // GEOMETRYCOLLECTION EMPTY
+  EXPECT_EQ(unavailable(geometry), "null");
+  EXPECT_TRUE(omitted(array_of(17005, 17003, "_geometry")));
 }
 
 TEST(DebeziumTypes, UnavailableValuePlaceholder) {

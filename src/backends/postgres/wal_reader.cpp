@@ -29,6 +29,7 @@ Status WalReader::connect() {
   if (auto s = db_.exec("SET datestyle = ISO; SET intervalstyle = postgres; SET timezone = UTC; SET extra_float_digits = 3"); !s)
     return s.error();
   tables_.clear();  // a new session describes every table again
+  type_names_.clear();
   // A pipeline that delivered before resumes after the slot's confirmed position: the end of the
   // last transaction it delivered (or a point the server's WAL had reached while its tables were
   // idle), the "transaction streamed before" of the first one it sends now (Debezium's
@@ -111,6 +112,12 @@ Status WalReader::learn(const po::Relation& relation) {
   t.wanted = read;
   t.built_in = built_in_types_only(relation);
   t.plain = PlainRows::of(relation, text_dates_);
+  t.text_columns.clear();
+  for (std::size_t i = 0; i < relation.columns.size(); ++i) {
+    auto type = type_names_.find(relation.columns[i].type_oid);
+    if (type != type_names_.end() && std::ranges::find(table_.text_types, type->second) != table_.text_types.end())
+      t.text_columns.push_back(i);
+  }
   return {};
 }
 
@@ -137,27 +144,39 @@ Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wai
   auto m = po::decode(bytes);
   if (!m) return m.error();
   if (auto* c = std::get_if<po::Commit>(&*m)) previous_end_ = c->end_lsn;
+  // The types of the relation described next (pgoutput names each non-built-in one first).
+  if (auto* ty = std::get_if<po::TypeInfo>(&*m)) type_names_[ty->oid] = ty->name;
   // A message outside a transaction ends where it is, as a commit does (Debezium counts it so).
   if (auto* lm = std::get_if<po::LogicalMessage>(&*m); lm && !lm->transactional) previous_end_ = message_lsn_;
   return std::optional<po::Message>(std::move(*m));
 }
 
 void WalReader::changes_of(const po::Message& m, po::Lsn lsn, std::vector<Pending>& out, bool render) const {
-  po::Tuple known;  // a tuple whose values the WAL left out are null, when they are written as the placeholder
+  po::Tuple known;  // the tuple with the values replaced after rendering null (not rendered)
   auto push = [&](const TableState& table, bool is_delete, const po::Tuple* t, const po::Tuple* old, bool key_only) {
     Pending p{table.relation.oid, is_delete, key_only, false, lsn, {}, false, std::nullopt, {}};
+    auto replace = [&](std::size_t i, std::string value) {
+      if (p.replaced.empty()) known = *t;
+      known[i] = po::Value{};
+      std::string name;
+      util::append_json_string(name, table.relation.columns[i].name);
+      p.replaced.emplace_back(std::move(name), std::move(value));
+    };
     if (!table_.unavailable_placeholder.empty() && !key_only) {
+      std::string placeholder;
+      util::append_json_string(placeholder, table_.unavailable_placeholder);
       for (std::size_t i = 0; i < t->size() && i < table.relation.columns.size(); ++i) {
         bool in_old = old && i < old->size() && (*old)[i].kind == po::Value::text;
-        if ((*t)[i].kind != po::Value::unchanged_toast || in_old) continue;
-        if (p.unavailable.empty()) known = *t;
-        known[i] = po::Value{};
-        std::string name;
-        util::append_json_string(name, table.relation.columns[i].name);
-        p.unavailable.push_back(std::move(name));
+        if ((*t)[i].kind == po::Value::unchanged_toast && !in_old) replace(i, placeholder);
       }
-      if (!p.unavailable.empty()) t = &known;
     }
+    for (std::size_t i : table.text_columns) {
+      if (i >= t->size() || (*t)[i].kind != po::Value::text || table.relation.columns[i].key) continue;
+      std::string text;
+      util::append_json_string(text, (*t)[i].data);
+      replace(i, std::move(text));
+    }
+    if (!p.replaced.empty()) t = &known;
     if (render) {
       if (table.plain) p.text = table.plain->render(*t, old, key_only);
       if (!p.text) p.fill = append_row_values(table.relation, *t, old, p.values, key_only);
@@ -323,7 +342,7 @@ Result<std::vector<DeltaRow>> WalReader::delta_rows(std::int64_t from_row, std::
     if (!s) return s.error();
     for (auto& p : chunk) {
       std::string text = p.text ? std::move(*p.text) : std::string();
-      if (!p.unavailable.empty()) text = with_placeholders(text, p.unavailable, table_.unavailable_placeholder);
+      if (!p.replaced.empty()) text = with_values(text, p.replaced);
       out.push_back({next_row_++, p.is_delete, std::move(text), p.is_truncate, p.table, p.lsn, p.of_update});
     }
   }

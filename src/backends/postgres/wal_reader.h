@@ -40,6 +40,10 @@ class WalReader {
     // A TOASTed value an UPDATE left unchanged (and the old row does not hold) is written as this
     // placeholder (format debezium: Debezium's), not read from the table; empty: read.
     std::string unavailable_placeholder;
+    // Values of types of these names (pg_type.typname) are written as their text, a JSON string,
+    // not as to_jsonb renders them (format debezium: PostGIS's geometry and geography, whose
+    // to_jsonb is a GeoJSON that rounds coordinates, drops M and fails on curves).
+    std::vector<std::string> text_types;
     bool resumed = false;  // the pipeline delivered before (it has a stored position)
   };
   // Whether a table the WAL describes is read; called again at each new description (a column
@@ -88,7 +92,9 @@ class WalReader {
     std::string values;                // append_row_values object
     bool fill = false;                 // a value must come from the table
     std::optional<std::string> text;  // rendered; a truncation has none
-    std::vector<std::string> unavailable;  // columns (as JSON strings) the WAL left out, written as the placeholder
+    // Fields (as JSON strings) whose rendered value is replaced (JSON text): the WAL left the value
+    // out (the placeholder), or it is written as its text (Table::text_types).
+    std::vector<std::pair<std::string, std::string>> replaced;
     bool of_update = false;  // the old or the new row of an UPDATE
   };
   struct Ahead {  // a message read ahead of the current transaction
@@ -108,6 +114,7 @@ class WalReader {
     bool wanted = false;
     bool built_in = false;  // every column of a built-in type
     std::optional<PlainRows> plain;  // rendered by the relay itself (every column's JSON is known)
+    std::vector<std::size_t> text_columns;  // columns of Table::text_types, written as their text
   };
   // A table described by the WAL: read or not, with its new shape.
   Status learn(const pgoutput::Relation& relation);
@@ -130,6 +137,7 @@ class WalReader {
   pg::Connection db_;  // renders rows
   bool text_dates_ = false;  // dates and timestamps may be rendered from the stream's text (PlainRows)
   std::unordered_map<std::uint32_t, TableState> tables_;  // by relation oid, as the WAL described them
+  std::unordered_map<std::uint32_t, std::string> type_names_;  // non-built-in types the WAL described, by oid
   bool in_txn_ = false;     // between a Begin handed out by next() and its Commit
   bool ended_ = false;      // the current transaction's Commit was read
   pgoutput::Lsn commit_lsn_ = 0;

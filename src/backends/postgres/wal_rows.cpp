@@ -43,14 +43,14 @@ bool append_row_values(const po::Relation& relation, const po::Tuple& tuple, con
   return fill;
 }
 
-std::string with_placeholders(std::string_view row, const std::vector<std::string>& fields, std::string_view placeholder) {
+std::string with_values(std::string_view row, const std::vector<std::pair<std::string, std::string>>& replaced) {
   std::string out = "{";
   json_scan::each_field(row, [&](std::string_view key, std::string_view value) {
     if (out.size() > 1) out += ',';
     out += key;
     out += ':';
-    if (std::find(fields.begin(), fields.end(), key) != fields.end()) util::append_json_string(out, placeholder);
-    else out += value;
+    auto r = std::ranges::find(replaced, key, [](const auto& f) { return std::string_view(f.first); });
+    out += r != replaced.end() ? std::string_view(r->second) : value;
   }, /*trusted=*/true);
   return out + "}";
 }

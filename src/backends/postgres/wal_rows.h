@@ -56,10 +56,10 @@ class PlainRows {
   std::vector<Column> columns_;  // in jsonb's key order
 };
 
-// `row` (a JSON object) with the value of each field `fields` names (JSON strings, as the row's keys
-// are written) replaced by `placeholder` as a JSON string: a TOASTed value an UPDATE left unchanged,
-// which the WAL does not carry, marked where it is not read from the table (format debezium).
-std::string with_placeholders(std::string_view row, const std::vector<std::string>& fields, std::string_view placeholder);
+// `row` (a JSON object) with the value of each field `replaced` names (a JSON string, as the row's
+// keys are written) replaced by its JSON text: a TOASTed value an UPDATE left unchanged, which the
+// WAL does not carry, written as a placeholder (format debezium), or a value written as its text.
+std::string with_values(std::string_view row, const std::vector<std::pair<std::string, std::string>>& replaced);
 
 // A float's text as numeric_in then numeric_out write it (to_jsonb turns a float into a numeric):
 // no exponent, "1e+100" → "1" and 100 zeros, "1.5e-07" → "0.00000015", "-0" → "0".
