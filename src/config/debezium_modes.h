@@ -23,6 +23,16 @@ struct Modes {
   HStoreHandling hstore = HStoreHandling::json;
 };
 
+// Debezium's column.propagate.source.type and datatype.propagate.source.type: regular expressions,
+// each matched whole and ignoring case against "<schema>.<table>.<column>" and
+// "<schema>.<table>.<type name>"; a column either matches gets its source type in its schema's
+// parameters.
+struct PropagateSourceType {
+  std::vector<std::string> columns;
+  std::vector<std::string> datatypes;
+  bool empty() const { return columns.empty() && datatypes.empty(); }
+};
+
 // The router's settings, under Debezium's names (the pipeline option "outbox_event_router").
 struct RouterOptions {
   std::string event_id = "id";            // table.field.event.id

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <optional>
+#include <regex>
 #include <set>
 
 #include "config/pipeline_config.h"
@@ -514,11 +515,47 @@ json normalize_pipeline(Direction dir, const json& input, const std::string& nam
 
 namespace {
 
+// A Debezium list of regular expressions (column.propagate.source.type): comma-separated, a comma
+// inside one written "\\,"; each must compile.
+std::vector<std::string> regex_list(const json& o, const char* key, const std::string& pipeline, std::vector<std::string>& problems) {
+  std::vector<std::string> out;
+  const std::string text = o.value(key, "");
+  std::string current;
+  auto flush = [&] {
+    current.erase(0, current.find_first_not_of(' '));
+    current.erase(current.find_last_not_of(' ') + 1);
+    if (!current.empty()) out.push_back(current);
+    current.clear();
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size() && text[i + 1] == ',') {
+      current += ',';
+      ++i;
+    } else if (text[i] == ',') {
+      flush();
+    } else {
+      current += text[i];
+    }
+  }
+  flush();
+  for (const auto& pattern : out) {
+    try {
+      std::regex compiled(pattern, std::regex::ECMAScript | std::regex::icase);
+    } catch (const std::regex_error& e) {
+      problems.push_back(fmt::format("pipeline \"{}\": \"{}\" lists regular expressions matched whole against "
+                                     "\"<schema>.<table>.<column>\" (or \"<schema>.<table>.<type>\"), comma-separated; "
+                                     "\"{}\" is none: {}", pipeline, key, pattern, e.what()));
+    }
+  }
+  return out;
+}
+
 // The options of format "debezium", refused with any other format (where they would do nothing).
 void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems) {
   const json& o = c.canonical;
   static constexpr const char* kKeys[] = {"topic_prefix", "schemas", "tombstones", "skipped_operations", "decimal_handling",
-                                          "time_precision", "binary_handling", "interval_handling", "hstore_handling"};
+                                          "time_precision", "binary_handling", "interval_handling", "hstore_handling",
+                                          "column_propagate_source_type", "datatype_propagate_source_type"};
   if (o.contains("outbox_event_router") && c.format != Format::outbox_event_router)
     problems.push_back(fmt::format("pipeline \"{}\": \"outbox_event_router\" holds the settings of Debezium's outbox event "
                                    "router: it needs \"format\": \"outbox_event_router\"", c.name));
@@ -543,10 +580,10 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
                                    "changes: use \"format\": \"json\" or \"cloudevents\" for it", c.name));
   DebeziumOptions& d = c.debezium;
   if (c.format == Format::outbox_event_router) {
-    for (const char* k : {"tombstones", "skipped_operations"})
+    for (const char* k : {"tombstones", "skipped_operations", "column_propagate_source_type", "datatype_propagate_source_type"})
       if (o.contains(k))
         problems.push_back(fmt::format("pipeline \"{}\": \"{}\" shapes Debezium's change events; the outbox event router sends "
-                                       "only inserted rows, and no tombstones", c.name, k));
+                                       "only inserted rows' payloads, and no tombstones", c.name, k));
     read_router_options(o.value("outbox_event_router", json::object()), c.name, d.router, problems);
     if (c.sink_type != "kafka" && o.contains("outbox_event_router") &&
         (o["outbox_event_router"].contains("route.topic.replacement") || o["outbox_event_router"].contains("route.by.field")))
@@ -590,6 +627,8 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
                    : binary == "hex" ? BinaryHandling::hex : BinaryHandling::bytes;
   d.modes.interval = interval == "string" ? IntervalHandling::string : IntervalHandling::numeric;
   d.modes.hstore = o.value("hstore_handling", "json") == "map" ? HStoreHandling::map : HStoreHandling::json;
+  d.propagate.columns = regex_list(o, "column_propagate_source_type", c.name, problems);
+  d.propagate.datatypes = regex_list(o, "datatype_propagate_source_type", c.name, problems);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ struct DebeziumOptions {
   bool tombstones = true;
   std::string skipped = "t";  // the operations not sent (skipped_operations): letters of c, u, d, t
   debezium::Modes modes;
+  debezium::PropagateSourceType propagate;  // column_ / datatype_propagate_source_type
   debezium::RouterOptions router;  // format outbox_event_router ("outbox_event_router")
 };
 

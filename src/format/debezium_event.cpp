@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <regex>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -118,6 +120,17 @@ bool EventEncoder::is_key(std::string_view name) const {
   return false;
 }
 
+bool EventEncoder::propagates(const Column& c) const {
+  if (opt_.propagate.empty()) return false;
+  auto any = [](const std::vector<std::string>& patterns, const std::string& name) {
+    for (const auto& p : patterns)
+      if (std::regex_match(name, std::regex(p, std::regex::ECMAScript | std::regex::icase))) return true;
+    return false;
+  };
+  const std::string table = shape_.schema + "." + shape_.table + ".";
+  return any(opt_.propagate.columns, table + c.name) || any(opt_.propagate.datatypes, table + c.type_name);
+}
+
 void EventEncoder::build_schemas() {
   std::string base = opt_.topic_prefix + "." + shape_.schema + "." + shape_.table;
   // The key: its columns in key order, none optional.
@@ -143,7 +156,9 @@ void EventEncoder::build_schemas() {
     if (omitted(c.type)) continue;
     if (!first) row += ',';
     first = false;
-    append_field_schema(c.type, c.name, c.optional, opt_.modes, row, defaults_[i]);
+    std::vector<std::pair<std::string_view, std::string>> source_type;
+    if (propagates(c)) source_type = source_type_parameters(c.type, c.type_name, c.name);
+    append_field_schema(c.type, c.name, c.optional, opt_.modes, row, defaults_[i], source_type);
   }
   row += "],\"optional\":true,\"name\":";
   util::append_json_string(row, base + ".Value");

@@ -20,6 +20,7 @@ struct Column {
   bool optional = true;       // the column takes NULL
   bool domain = false;        // its type is a domain over `type`
   std::string default_expr;   // its DEFAULT as pg_get_expr writes it; empty: none
+  std::string type_name;      // its own type's pg_type.typname (a domain's; an array's, "_int4")
 };
 
 // A table as the events describe it.
@@ -34,6 +35,7 @@ struct EventOptions {
   std::string topic_prefix;  // source.name and the first part of every schema name
   bool schemas = false;      // wrap key and value in {"schema": …, "payload": …}
   Modes modes;
+  PropagateSourceType propagate;  // the columns whose value schemas carry their source type
 };
 
 // What the value's source block says beside the table.
@@ -94,6 +96,8 @@ class EventEncoder {
   const Column* column_named(std::string_view quoted_name, std::size_t& hint) const;
   bool is_key(std::string_view name) const;
   void build_schemas();
+  // Whether column `c`'s schema carries its source type (options propagate).
+  bool propagates(const Column& c) const;
 
   TableShape shape_;
   EventOptions opt_;

@@ -1711,7 +1711,8 @@ std::optional<std::string> default_value(const PgType& type, bool domain, std::s
 }
 
 void append_field_schema(const PgType& type, std::optional<std::string_view> field, bool optional, const Modes& modes,
-                         std::string& out, std::string_view default_json) {
+                         std::string& out, std::string_view default_json,
+                         const std::vector<std::pair<std::string_view, std::string>>& parameters) {
   ColumnType c{type, modes, shape_of(type)};
   if (c.shape.kind == Kind::omitted) return;
   Schema s = kind_schema(c);
@@ -1725,7 +1726,81 @@ void append_field_schema(const PgType& type, std::optional<std::string_view> fie
   const bool postgis = !c.shape.array && (c.shape.kind == Kind::geometry || c.shape.kind == Kind::geography);
   s.optional = optional || postgis;
   s.default_value = default_json;
+  s.parameters.insert(s.parameters.end(), parameters.begin(), parameters.end());
   append_schema(out, s, field);
+}
+
+namespace {
+
+// pgjdbc's TypeInfoCache: a type's display size, precision and scale for a modifier (-1: none).
+constexpr std::int64_t kUnknownLength = 2147483647;
+
+std::int64_t jdbc_display_size(std::uint32_t type_oid, std::int32_t typmod) {
+  switch (type_oid) {
+    case oid::date: return 13;
+    case oid::time: case oid::timetz: case oid::timestamp: case oid::timestamptz: {
+      const int seconds = typmod == -1 ? 7 : typmod == 0 ? 0 : typmod == 1 ? 3 : typmod + 1;
+      switch (type_oid) {
+        case oid::time: return 8 + seconds;
+        case oid::timetz: return 8 + seconds + 6;
+        case oid::timestamp: return 13 + 1 + 8 + seconds;
+        default: return 13 + 1 + 8 + seconds + 6;
+      }
+    }
+    case oid::interval: return 49;
+    case oid::numeric: {
+      if (typmod == -1) return 131089;
+      const int precision = numeric_precision(typmod), scale = numeric_scale(typmod);
+      return 1 + precision + (scale != 0 ? 1 : 0);
+    }
+    default: return kUnknownLength;
+  }
+}
+
+std::int64_t jdbc_precision(std::uint32_t type_oid, std::int32_t typmod) {
+  switch (type_oid) {
+    case oid::int2: return 5;
+    case oid::oid_: case oid::int4: return 10;
+    case oid::int8: return 19;
+    case oid::float4: return 8;
+    case oid::float8: return 17;
+    case oid::numeric: return typmod == -1 ? 0 : numeric_precision(typmod);
+    case oid::char_: case oid::boolean: return 1;
+    case oid::bpchar: case oid::varchar: return typmod == -1 ? kUnknownLength : typmod - 4;
+    case oid::date: case oid::time: case oid::timetz: case oid::interval: case oid::timestamp: case oid::timestamptz:
+      return jdbc_display_size(type_oid, typmod);
+    case oid::bit: return typmod;
+    case oid::varbit: return typmod == -1 ? kUnknownLength : typmod;
+    default: return kUnknownLength;
+  }
+}
+
+std::int64_t jdbc_scale(std::uint32_t type_oid, std::int32_t typmod) {
+  switch (type_oid) {
+    case oid::float4: return 8;
+    case oid::float8: return 17;
+    case oid::numeric: return typmod == -1 ? 0 : numeric_scale(typmod);
+    case oid::time: case oid::timetz: case oid::timestamp: case oid::timestamptz: return typmod == -1 ? 6 : typmod;
+    case oid::interval: return typmod == -1 ? 6 : typmod & 0xFFFF;
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string_view, std::string>> source_type_parameters(const PgType& type, std::string_view type_name,
+                                                                             std::string_view column) {
+  // An array is described by its element type, with the column's modifier.
+  const std::uint32_t described = type.element != 0 && !subscriptable_scalar(type.oid) ? type.element : type.oid;
+  std::int64_t length = jdbc_precision(described, type.typmod);
+  if (length == 0) length = jdbc_display_size(described, type.typmod);
+  std::string upper;
+  for (char ch : type_name.empty() ? std::string_view(type.name) : type_name)
+    upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return {{"__debezium.source.column.type", std::move(upper)},
+          {"__debezium.source.column.length", std::to_string(length)},
+          {"__debezium.source.column.scale", std::to_string(jdbc_scale(described, type.typmod))},
+          {"__debezium.source.column.name", std::string(column)}};
 }
 
 }  // namespace relay::debezium

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "config/debezium_modes.h"
 
@@ -50,8 +52,17 @@ void append_unavailable(const PgType& type, const Modes& modes, std::string& out
 // {"type":…[,"items":{…}|,"fields":[…]],"optional":…[,"name":…,"version":…,"doc":…,"parameters":{…}]
 // [,"default":<default_json>],"field":"<field>"}, without "field" when `field` is nullopt (a
 // record's whole key or value). Nothing for an omitted() type.
+// `parameters` go after the type's own (source_type_parameters).
 void append_field_schema(const PgType& type, std::optional<std::string_view> field, bool optional, const Modes& modes,
-                         std::string& out, std::string_view default_json = {});
+                         std::string& out, std::string_view default_json = {},
+                         const std::vector<std::pair<std::string_view, std::string>>& parameters = {});
+
+// The parameters Debezium's column.propagate.source.type gives a column of `type` whose own type is
+// named `type_name` (a domain's name, an array's "_int4"): __debezium.source.column.type (the name
+// upper-cased), .length and .scale (as pgjdbc's TypeInfoCache gives them for the type and its
+// modifier, which Debezium's streaming reads from the WAL's description of the table) and .name.
+std::vector<std::pair<std::string_view, std::string>> source_type_parameters(const PgType& type, std::string_view type_name,
+                                                                             std::string_view column);
 
 // Appends the value Debezium gives a NOT NULL column that has no value in the change (the columns
 // of a DELETE's `before` beyond the replica identity) and no default: the type's zero (0, false,

@@ -73,7 +73,7 @@ BEGIN
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "json", "outbox_event_router": {}}') $q$,
                        'it needs "format": "outbox_event_router"');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "outbox_event_router", "tombstones": false}') $q$,
-                       'the outbox event router sends only inserted rows, and no tombstones');
+                       'the outbox event router sends only inserted rows'' payloads, and no tombstones');
   PERFORM expect_error($q$ SELECT fwd('{"stream_table": "t", "sink_type": "stdout", "format": "outbox_event_router",
                                          "outbox_event_router": {"route.by.fields": "x"}}') $q$,
                        'outbox_event_router "route.by.fields" is none of the router''s settings');

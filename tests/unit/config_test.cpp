@@ -409,5 +409,23 @@ TEST(Config, TheOutboxEventRoutersSettingsKeepDebeziumsNamesAndNameTheKafkaTopic
   EXPECT_NE(joined(q).find("it needs \"format\": \"outbox_event_router\""), std::string::npos);
   q.clear();
   build(R"({"stream_table": "t", "sink_type": "stdout", "format": "outbox_event_router", "tombstones": false})", q);
-  EXPECT_NE(joined(q).find("sends only inserted rows, and no tombstones"), std::string::npos);
+  EXPECT_NE(joined(q).find("sends only inserted rows' payloads, and no tombstones"), std::string::npos);
+}
+
+TEST(Config, PropagatedSourceTypesAreListsOfRegularExpressions) {
+  auto build = [](const char* config, std::vector<std::string>& p) {
+    return build_pipeline_config("orders", Direction::forward, true, json::parse(config), "sql", p);
+  };
+  std::vector<std::string> q;
+  auto c = build(R"j({"stream_table": "t", "sink_type": "stdout", "format": "debezium",
+                     "column_propagate_source_type": "public\\.t\\.a, public\\.t\\.(b\\,c)",
+                     "datatype_propagate_source_type": ".+\\.numeric"})j", q);
+  EXPECT_EQ(joined(q), "");
+  EXPECT_EQ(c.debezium.propagate.columns, (std::vector<std::string>{"public\\.t\\.a", "public\\.t\\.(b,c)"}));
+  EXPECT_EQ(c.debezium.propagate.datatypes, std::vector<std::string>{".+\\.numeric"});
+  build(R"j({"stream_table": "t", "sink_type": "stdout", "format": "debezium", "column_propagate_source_type": "public\\.t\\.(a"})j", q);
+  EXPECT_NE(joined(q).find("\"public\\.t\\.(a\" is none"), std::string::npos) << joined(q);
+  q.clear();
+  build(R"j({"stream_table": "t", "sink_type": "stdout", "column_propagate_source_type": ".*"})j", q);
+  EXPECT_NE(joined(q).find("it needs \"format\": \"debezium\""), std::string::npos);
 }

@@ -627,4 +627,26 @@ TEST(DebeziumTypes, HstoreAsAMapWithHstoreHandlingModeMap) {
   EXPECT_EQ(zero, "{}");
 }
 
+// column.propagate.source.type: pgjdbc's lengths and scales, as Debezium's streaming reads them
+// (the differential test compares every one with the connector's).
+TEST(DebeziumTypes, SourceTypeParametersArePgjdbcs) {
+  auto params = [](const PgType& t, std::string_view name) {
+    std::string out;
+    for (const auto& [k, v] : source_type_parameters(t, name, "c")) out += (out.empty() ? "" : ",") + v;
+    return out;
+  };
+  EXPECT_EQ(params(kInt4, "int4"), "INT4,10,0,c");
+  EXPECT_EQ(params(kNumeric, "numeric"), "NUMERIC,131089,0,c");
+  EXPECT_EQ(params(type(1700, "numeric", numeric_typmod(10, 2)), "numeric"), "NUMERIC,10,2,c");
+  EXPECT_EQ(params(type(1043, "varchar", 24), "varchar"), "VARCHAR,20,0,c");
+  EXPECT_EQ(params(type(1043, "varchar"), "varchar"), "VARCHAR,2147483647,0,c");
+  EXPECT_EQ(params(kTime, "time"), "TIME,15,6,c");
+  EXPECT_EQ(params(type(1083, "time", 1), "time"), "TIME,11,1,c");
+  EXPECT_EQ(params(type(1114, "timestamp", 0), "timestamp"), "TIMESTAMP,22,0,c");
+  EXPECT_EQ(params(kTimestamptz, "timestamptz"), "TIMESTAMPTZ,35,6,c");
+  EXPECT_EQ(params(kFloat4, "float4"), "FLOAT4,8,8,c");
+  EXPECT_EQ(params(array_of(1007, 23, "_int4"), "_int4"), "_INT4,10,0,c");
+  EXPECT_EQ(params(type(1700, "numeric", numeric_typmod(8, 3)), "price"), "PRICE,8,3,c");  // a domain
+}
+
 }  // namespace relay::debezium

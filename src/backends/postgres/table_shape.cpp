@@ -134,6 +134,7 @@ Result<debezium::TableShape> load_table_shape(pg::Connection& db, std::uint32_t 
     debezium::Column& c = shape.columns.emplace_back();
     c.name = w.name;
     c.type = resolve(types, w.oid, w.typmod);
+    if (type != types.end()) c.type_name = type->second.name;
     c.optional = known == catalog.end() || !known->second.not_null;
     c.domain = type != types.end() && type->second.typtype == 'd';
     if (known != catalog.end()) c.default_expr = known->second.default_expr;
@@ -147,7 +148,7 @@ Result<std::shared_ptr<const debezium::EventEncoder>> make_event_encoder(pg::Con
                                                                          const pgoutput::Relation* relation) {
   auto shape = load_table_shape(db, table_oid, std::move(key), relation);
   if (!shape) return shape.error();
-  debezium::EventOptions opt{options.topic_prefix, options.schemas, options.modes};
+  debezium::EventOptions opt{options.topic_prefix, options.schemas, options.modes, options.propagate};
   return std::make_shared<const debezium::EventEncoder>(std::move(*shape), std::move(opt));
 }
 

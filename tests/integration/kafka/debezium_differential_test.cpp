@@ -478,3 +478,39 @@ TEST(DebeziumDifferential, PostgisGeometryAndGeographyAreDebeziumsOwn) {
   ASSERT_EQ(count(by_key(mine)), n) << relay.err();
   expect_debeziums_own(mine, theirs, relay);
 }
+
+// column.propagate.source.type and datatype.propagate.source.type (the relay's
+// column_propagate_source_type and datatype_propagate_source_type): each type's name, length and
+// scale as Debezium's streaming gives them, arrays, an enum, a domain, a serial; the key's schema
+// without them; a column neither rule matches without them.
+TEST(DebeziumDifferential, PropagatedSourceTypesAreDebeziumsOwn) {
+  TestDb db;
+  const std::string prefix = "dp_" + db.name();
+  db.exec("CREATE TYPE mood AS ENUM ('sad', 'ok')");
+  db.exec("CREATE DOMAIN price AS numeric(8,3)");
+  db.exec("CREATE TABLE t_p (id serial PRIMARY KEY, a int2, b int8, c float4, d float8, e numeric, f numeric(10,2), "
+          "g varchar, h varchar(20), i char(5), j text NOT NULL DEFAULT 'x', k boolean, l bytea, m date, n time, o time(3), "
+          "p timetz, q timestamp, r timestamp(3), s timestamptz, t interval, u interval(3), v uuid, w jsonb, x bit(3), "
+          "y varbit, z int4[], aa varchar(20)[], ab mood, ac price, ad time(1), ae money)");
+  db.exec("CREATE TABLE t_q (id int PRIMARY KEY, n numeric(5,1), s text)");
+  const std::string columns = "public\\.t_p\\..*", datatypes = ".+\\.NUMERIC";
+  Debezium debezium(db, prefix, "public.t_p,public.t_q", "no_data",
+                    "column.propagate.source.type=" + columns + "\ndatatype.propagate.source.type=" + datatypes + "\n");
+  ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
+  std::string url = replication_login_url(db);
+  set_wal_pipeline(db, "p", {"public.t_p", "public.t_q"}, prefix,
+                   {{"column_propagate_source_type", columns}, {"datatype_propagate_source_type", datatypes}});
+  RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
+  ASSERT_TRUE(slot_streams_soon(db, "s.slot_name NOT LIKE 'dbz\\_%'")) << relay.err();
+  db.exec("INSERT INTO t_p (a, f, h, z, ab, ac) VALUES (1, 2.5, 'x', '{1,2}', 'ok', 1.5)");
+  db.exec("UPDATE t_p SET a = 2");
+  db.exec("INSERT INTO t_q VALUES (1, 1.5, 's')");
+  db.exec("DELETE FROM t_q");
+
+  const std::string tp = prefix + ".public.t_p", tq = prefix + ".public.t_q";
+  auto theirs = debezium.records(5);
+  ASSERT_EQ(count(by_key(theirs)), 5u) << debezium.log();
+  auto mine = ours({tp, tq}, {{tp, 2}, {tq, 3}});
+  ASSERT_EQ(count(by_key(mine)), 5u) << relay.err();
+  expect_debeziums_own(mine, theirs, relay);
+}
