@@ -518,10 +518,12 @@ BEGIN
   -- The options of a format need that format.
   SELECT k INTO v_canon FROM unnest(ARRAY['topic_prefix', 'schemas', 'tombstones', 'skipped_operations', 'decimal_handling',
                                           'time_precision', 'binary_handling', 'interval_handling', 'hstore_handling',
-                                          'column_propagate_source_type', 'datatype_propagate_source_type']) AS k
+                                          'column_propagate_source_type', 'datatype_propagate_source_type',
+                                          'include_unknown_datatypes']) AS k
   WHERE (v_out -> 'pipeline') ? k AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'debezium'
     AND ((v_out #>> '{pipeline,format}') IS DISTINCT FROM 'outbox_event_router'
-         OR k IN ('tombstones', 'skipped_operations', 'column_propagate_source_type', 'datatype_propagate_source_type')) LIMIT 1;
+         OR k IN ('tombstones', 'skipped_operations', 'column_propagate_source_type', 'datatype_propagate_source_type',
+                  'include_unknown_datatypes')) LIMIT 1;
   IF FOUND AND (v_out #>> '{pipeline,format}') = 'outbox_event_router' THEN
     PERFORM _relay_config_error(p_name, format('"%s" shapes Debezium''s change events; the outbox event router sends only inserted rows'' payloads, and no tombstones', v_canon));
   ELSIF FOUND THEN

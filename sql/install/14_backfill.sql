@@ -21,11 +21,13 @@ AS $$ SELECT '_backfill_rows_' || p_id $$;
 -- The body of a backfill's chunk function, for a table and its key: $2 rows in key order after the
 -- key $1 (a JSON object of the key's columns; NULL: from the start), each as row_to_json renders it
 -- (the values capture's to_jsonb gives, in column order; row_to_json costs the server a third less),
--- but columns of a type p_text_types names as their text (a Debezium pipeline's PostGIS values, as
--- its WAL rows carry them); with $2 NULL, the planner's estimate of the rows to send, as text.
--- Parameters are used by number so that no column name can shadow them.
+-- but the columns p_text_columns names as their text (a Debezium pipeline's PostGIS values and, with
+-- include_unknown_datatypes, composites: as its WAL rows carry them); with $2 NULL, the planner's
+-- estimate of the rows to send, as text. Parameters are used by number so that no column name can
+-- shadow them.
 DROP FUNCTION IF EXISTS pgtrickle._relay_backfill_body(regclass, text[], text);
-CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_body(p_rel regclass, p_keys text[], p_where text, p_text_types text[])
+DROP FUNCTION IF EXISTS pgtrickle._relay_backfill_body(regclass, text[], text, text[]);
+CREATE FUNCTION pgtrickle._relay_backfill_body(p_rel regclass, p_keys text[], p_where text, p_text_columns text[])
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -42,8 +44,8 @@ AS $$
                     || string_agg(format('%L, t.%I::pg_catalog.text', a.attname, a.attname), ', ' ORDER BY a.attnum)
                     || '))::text',
                     'pg_catalog.row_to_json(t)::text') AS row
-    FROM pg_attribute AS a JOIN pg_type AS ty ON ty.oid = a.atttypid
-    WHERE a.attrelid = p_rel AND a.attnum > 0 AND NOT a.attisdropped AND ty.typname = ANY (p_text_types)
+    FROM pg_attribute AS a
+    WHERE a.attrelid = p_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY (p_text_columns)
   )
   SELECT format($b$
 DECLARE
@@ -115,12 +117,21 @@ DECLARE
   v_fn    text;
   v_rows  text;
   v_error text;
-  -- Debezium writes PostGIS values from their text (EWKB), which row_to_json's GeoJSON does not
-  -- keep: a Debezium pipeline's rows carry it (as WalSource's text_types).
-  v_text_types text[] := CASE WHEN (SELECT c.config ->> 'format' FROM pgtrickle.relay_outbox_config AS c
-                                    WHERE c.name = p_pipeline) = 'debezium'
-                              THEN ARRAY['geometry', 'geography'] END;
+  v_config jsonb := (SELECT c.config FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_pipeline);
+  v_text_columns text[];
 BEGIN
+  -- Debezium writes PostGIS values from their text (EWKB), which row_to_json's GeoJSON does not
+  -- keep, and with include_unknown_datatypes a composite's text, which row_to_json's object does
+  -- not: a Debezium pipeline's rows carry it (as WalSource's text_types and composites_as_text).
+  IF v_config ->> 'format' = 'debezium' THEN
+    v_text_columns := ARRAY(
+      SELECT a.attname FROM pg_attribute AS a JOIN pg_type AS ty ON ty.oid = a.atttypid
+      LEFT JOIN pg_type AS e ON e.oid = ty.typelem AND ty.typcategory = 'A'
+      WHERE a.attrelid = p_rel AND a.attnum > 0 AND NOT a.attisdropped
+        AND (ty.typname IN ('geometry', 'geography')
+             OR (coalesce((v_config ->> 'include_unknown_datatypes')::boolean, false) AND 'c' IN (ty.typtype, e.typtype)))
+      ORDER BY a.attnum);
+  END IF;
   v_keys := pgtrickle._outbox_key_columns(v_rel);
   IF v_keys IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -152,7 +163,7 @@ BEGIN
   BEGIN
     EXECUTE format('CREATE FUNCTION pgtrickle.%I(jsonb, int) RETURNS SETOF text LANGUAGE plpgsql VOLATILE SECURITY DEFINER '
                    'SET search_path = pg_catalog, pg_temp AS %L',
-                   v_fn, pgtrickle._relay_backfill_body(v_rel, v_keys, nullif(btrim(p_where), ''), v_text_types));
+                   v_fn, pgtrickle._relay_backfill_body(v_rel, v_keys, nullif(btrim(p_where), ''), v_text_columns));
   EXCEPTION WHEN syntax_error OR undefined_column OR undefined_function OR datatype_mismatch OR undefined_table THEN
     GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',

@@ -21,6 +21,7 @@ struct Modes {
   BinaryHandling binary = BinaryHandling::bytes;
   IntervalHandling interval = IntervalHandling::numeric;
   HStoreHandling hstore = HStoreHandling::json;
+  bool include_unknown = false;  // include.unknown.datatypes: unmapped types as their text's bytes
 };
 
 // Debezium's column.propagate.source.type and datatype.propagate.source.type: regular expressions,

@@ -555,7 +555,8 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
   const json& o = c.canonical;
   static constexpr const char* kKeys[] = {"topic_prefix", "schemas", "tombstones", "skipped_operations", "decimal_handling",
                                           "time_precision", "binary_handling", "interval_handling", "hstore_handling",
-                                          "column_propagate_source_type", "datatype_propagate_source_type"};
+                                          "column_propagate_source_type", "datatype_propagate_source_type",
+                                          "include_unknown_datatypes"};
   if (o.contains("outbox_event_router") && c.format != Format::outbox_event_router)
     problems.push_back(fmt::format("pipeline \"{}\": \"outbox_event_router\" holds the settings of Debezium's outbox event "
                                    "router: it needs \"format\": \"outbox_event_router\"", c.name));
@@ -580,7 +581,8 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
                                    "changes: use \"format\": \"json\" or \"cloudevents\" for it", c.name));
   DebeziumOptions& d = c.debezium;
   if (c.format == Format::outbox_event_router) {
-    for (const char* k : {"tombstones", "skipped_operations", "column_propagate_source_type", "datatype_propagate_source_type"})
+    for (const char* k : {"tombstones", "skipped_operations", "column_propagate_source_type", "datatype_propagate_source_type",
+                          "include_unknown_datatypes"})
       if (o.contains(k))
         problems.push_back(fmt::format("pipeline \"{}\": \"{}\" shapes Debezium's change events; the outbox event router sends "
                                        "only inserted rows' payloads, and no tombstones", c.name, k));
@@ -627,6 +629,7 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
                    : binary == "hex" ? BinaryHandling::hex : BinaryHandling::bytes;
   d.modes.interval = interval == "string" ? IntervalHandling::string : IntervalHandling::numeric;
   d.modes.hstore = o.value("hstore_handling", "json") == "map" ? HStoreHandling::map : HStoreHandling::json;
+  d.modes.include_unknown = o.value("include_unknown_datatypes", false);
   d.propagate.columns = regex_list(o, "column_propagate_source_type", c.name, problems);
   d.propagate.datatypes = regex_list(o, "datatype_propagate_source_type", c.name, problems);
 }

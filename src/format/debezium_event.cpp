@@ -139,7 +139,7 @@ void EventEncoder::build_schemas() {
   for (const auto& k : shape_.key)
     for (std::size_t i = 0; i < shape_.columns.size(); ++i) {
       const Column& c = shape_.columns[i];
-      if (c.name == k && !omitted(c.type)) {
+      if (c.name == k && !omitted(c.type, opt_.modes)) {
         if (!first) key_schema_ += ',';
         first = false;
         append_field_schema(c.type, c.name, false, opt_.modes, key_schema_, defaults_[i]);
@@ -153,7 +153,7 @@ void EventEncoder::build_schemas() {
   first = true;
   for (std::size_t i = 0; i < shape_.columns.size(); ++i) {
     const Column& c = shape_.columns[i];
-    if (omitted(c.type)) continue;
+    if (omitted(c.type, opt_.modes)) continue;
     if (!first) row += ',';
     first = false;
     std::vector<std::pair<std::string_view, std::string>> source_type;
@@ -213,7 +213,7 @@ bool EventEncoder::append_row(std::string_view row, bool key_only, std::string& 
   bool first = true;
   for (std::size_t i = 0; i < n; ++i) {
     const Column& c = shape_.columns[i];
-    if (omitted(c.type)) continue;
+    if (omitted(c.type, opt_.modes)) continue;
     if (!first) out += ',';
     first = false;
     out += quoted_names_[i];
@@ -250,7 +250,7 @@ bool EventEncoder::has_column(std::string_view name) const {
 bool EventEncoder::append_column(std::string_view row, std::string_view name, std::string& value, std::string* schema,
                                  std::string& error) const {
   auto c = std::find_if(shape_.columns.begin(), shape_.columns.end(), [&](const Column& c) { return c.name == name; });
-  if (c == shape_.columns.end() || omitted(c->type)) {
+  if (c == shape_.columns.end() || omitted(c->type, opt_.modes)) {
     error = fmt::format("the table {}.{} has no column \"{}\" the events carry", shape_.schema, shape_.table, name);
     return false;
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "format/geojson_wkb.h"
+#include "pg/copy_text.h"
 #include "util/json_escape.h"
 #include "util/json_scan.h"
 
@@ -46,7 +47,8 @@ constexpr std::uint32_t first_user_oid = 16384;  // FirstNormalObjectId: extensi
 enum class Kind {
   omitted, boolean, int16, int32, int64, oid, float32, float64, numeric, money, string, bytea, date, time, timetz,
   timestamp, timestamptz, interval, uuid, json, xml, bits, tsvector, enumeration, point, ltree, hstore, geometry,
-  geography
+  geography,
+  unknown  // a type Debezium does not map, with include.unknown.datatypes: its text's bytes
 };
 
 Kind builtin_kind(std::uint32_t type_oid) {
@@ -130,12 +132,19 @@ std::string_view element_name(const PgType& t) {
   return !n.empty() && n[0] == '_' ? n.substr(1) : n;
 }
 
-Shape shape_of(const PgType& t) {
-  if (t.element == 0 || subscriptable_scalar(t.oid)) return {scalar_kind(t.oid, t.typtype, t.name), false, true, t.enum_labels};
+Shape shape_of(const PgType& t, const Modes& modes) {
+  // A type Debezium does not map is left out, or with include.unknown.datatypes written as bytes.
+  const Kind unmapped = modes.include_unknown ? Kind::unknown : Kind::omitted;
+  if (t.element == 0 || subscriptable_scalar(t.oid)) {
+    Kind k = scalar_kind(t.oid, t.typtype, t.name);
+    return {k == Kind::omitted ? unmapped : k, false, true, t.enum_labels};
+  }
   if (declined_array_element(t.element)) return {};
   Kind k = scalar_kind(t.element, t.element_typtype, element_name(t));
   // Arrays of PostGIS values are not written: their text (EWKB joined by ':') is not read.
-  if (k == Kind::omitted || k == Kind::geometry || k == Kind::geography) return {};
+  if (k == Kind::geometry || k == Kind::geography) return {};
+  // An array of unmapped elements: Debezium's generic array of required bytes.
+  if (k == Kind::omitted) return {unmapped, unmapped != Kind::omitted, false, {}};
   // Enum and tsvector arrays take Debezium's generic array path, whose element schema is not optional.
   bool optional = k != Kind::enumeration && k != Kind::tsvector;
   std::string_view labels = t.element_enum_labels.empty() ? std::string_view(t.enum_labels) : t.element_enum_labels;
@@ -350,6 +359,7 @@ Schema kind_schema(const ColumnType& c) {
     case Kind::point: return point_schema();
     case Kind::geometry: return postgis_schema("io.debezium.data.geometry.Geometry", "Geometry");
     case Kind::geography: return postgis_schema("io.debezium.data.geometry.Geography", "Geography");
+    case Kind::unknown: return plain(m.binary == BinaryHandling::bytes ? "bytes" : "string");
     case Kind::omitted: break;
   }
   return plain("string");
@@ -1123,6 +1133,80 @@ struct Writer {
 
   // PostGIS's text, hex EWKB, as Debezium writes it: the EWKB itself and the SRID it carries
   // (PostgisGeometry: the SRID flag 0x20000000 of the type, the SRID after it).
+  // include.unknown.datatypes: the bytes of the value's text (pgoutput's, which to_jsonb writes as a
+  // JSON string), a geometric type's numbers written again as pgjdbc's objects write them (Java's
+  // doubles); a composite captured by trigger (to_jsonb's object) as record_out writes its fields.
+  bool unknown(std::string_view v) {
+    std::string text;
+    if (auto s = string_text(v)) text = geometric(c.shape.array ? c.type.element : c.type.oid) ? java_doubles(*s) : std::move(*s);
+    else if (js::kind(v) == '{') text = record_text(v);
+    else js::append_minified(text, v);
+    append_bytes(text);
+    return true;
+  }
+
+  static bool geometric(std::uint32_t type_oid) {
+    switch (type_oid) {
+      case oid::lseg: case oid::path: case oid::box: case oid::polygon: case oid::line: case oid::circle: return true;
+      default: return false;
+    }
+  }
+
+  // "(1,1),(0,0)" as PGbox writes it, "(1.0,1.0),(0.0,0.0)": each number as Java's Double.toString.
+  static std::string java_doubles(std::string_view s) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+      const char ch = s[i];
+      const bool starts = std::isdigit(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.' || ch == 'N' || ch == 'I';
+      if (!starts) {
+        out += ch;
+        ++i;
+        continue;
+      }
+      std::size_t end = i + 1;
+      while (end < s.size() && std::string_view(",()[]{}<> ").find(s[end]) == std::string_view::npos) ++end;
+      std::string_view token = s.substr(i, end - i);
+      double d = 0;
+      auto r = std::from_chars(token.data(), token.data() + token.size(), d);
+      if (token == "NaN") out += "NaN";
+      else if (token == "Infinity" || token == "-Infinity") out += token;
+      else if (r.ec == std::errc() && r.ptr == token.data() + token.size()) append_java_number(out, d);
+      else out += token;
+      i = end;
+    }
+    return out;
+  }
+
+  // A row's fields as record_out writes them: (1,"a b",,t); a field holding one of "\(), or a
+  // space, or empty, quoted.
+  static std::string record_text(std::string_view object) {
+    std::string out = "(";
+    bool first = true;
+    js::each_field(object, [&](std::string_view, std::string_view value) {
+      if (!first) out += ',';
+      first = false;
+      const char k = js::kind(value);
+      if (k == 'z') return;
+      std::string text;
+      if (k == '"') js::append_text(text, value);
+      else if (k == 't' || k == 'f') text = k;
+      else js::append_minified(text, value);
+      const bool quote = text.empty() || text.find_first_of("\"\\(), \t\n\r") != std::string::npos;
+      if (!quote) {
+        out += text;
+        return;
+      }
+      out += '"';
+      for (char ch : text) {
+        if (ch == '"' || ch == '\\') out += ch;
+        out += ch;
+      }
+      out += '"';
+    });
+    return out + ")";
+  }
+
   // A geometry captured by trigger comes as the GeoJSON to_jsonb writes, made EWKB again.
   bool postgis(std::string_view v) {
     std::optional<std::string> s = string_text(v);
@@ -1407,6 +1491,7 @@ struct Writer {
       case Kind::bits: return bits(v);
       case Kind::point: return point(v);
       case Kind::geometry: case Kind::geography: return postgis(v);
+      case Kind::unknown: return unknown(v);
       case Kind::json: return json(v);
       case Kind::hstore: return hstore(v);
       case Kind::string: case Kind::uuid: case Kind::xml: case Kind::tsvector: case Kind::enumeration: case Kind::ltree:
@@ -1419,6 +1504,20 @@ struct Writer {
   // A 1-D array. An element that is itself an array (a multi-dimensional value) is written null, as
   // Debezium's element converters turn what they cannot read into null.
   bool array(std::string_view v) {
+    // An array of unmapped elements read from the WAL comes as its text ({"(1,a)","(2,b)"}).
+    if (c.shape.kind == Kind::unknown && is_string(v)) {
+      std::string text;
+      js::append_text(text, v);
+      out += '[';
+      bool first = true;
+      for (const auto& element : pg::parse_text_array(text)) {
+        if (!first) out += ',';
+        first = false;
+        append_bytes(element);
+      }
+      out += ']';
+      return true;
+    }
     if (js::kind(v) != '[') return bad(v, "expected a JSON array");
     out += '[';
     bool first = true, ok = true;
@@ -1498,7 +1597,7 @@ void append_unavailable_array(const ColumnType& c, std::string& out) {
 
 void append_unavailable_scalar(const ColumnType& c, std::string& out) {
   const Modes& m = c.modes;
-  if (c.shape.kind == Kind::bytea) {
+  if (c.shape.kind == Kind::bytea || c.shape.kind == Kind::unknown) {  // both Debezium's binary converters
     switch (m.binary) {
       case BinaryHandling::bytes: append_quoted_base64(out, kUnavailable); return;
       case BinaryHandling::hex: util::append_json_string(out, kUnavailable); return;
@@ -1522,10 +1621,10 @@ void append_unavailable_scalar(const ColumnType& c, std::string& out) {
 
 }  // namespace
 
-bool omitted(const PgType& type) { return shape_of(type).kind == Kind::omitted; }
+bool omitted(const PgType& type, const Modes& modes) { return shape_of(type, modes).kind == Kind::omitted; }
 
 bool append_value(const PgType& type, std::string_view json, const Modes& modes, std::string& out, std::string& error) {
-  ColumnType c{type, modes, shape_of(type)};
+  ColumnType c{type, modes, shape_of(type, modes)};
   std::size_t mark = out.size();
   Writer w{c, out, error};
   std::string_view v = trim(json);
@@ -1538,14 +1637,14 @@ bool append_value(const PgType& type, std::string_view json, const Modes& modes,
 }
 
 void append_unavailable(const PgType& type, const Modes& modes, std::string& out) {
-  ColumnType c{type, modes, shape_of(type)};
+  ColumnType c{type, modes, shape_of(type, modes)};
   if (c.shape.kind == Kind::omitted) return;
   if (c.shape.array) append_unavailable_array(c, out);
   else append_unavailable_scalar(c, out);
 }
 
 void append_zero(const PgType& type, const Modes& modes, std::string& out) {
-  ColumnType c{type, modes, shape_of(type)};
+  ColumnType c{type, modes, shape_of(type, modes)};
   if (c.shape.kind == Kind::omitted) return;
   if (c.shape.array) {
     out += "[]";
@@ -1622,7 +1721,7 @@ bool java_integer(std::string_view s, std::int64_t min, std::int64_t max) {
 }  // namespace
 
 std::optional<std::string> default_value(const PgType& type, bool domain, std::string_view expression, const Modes& modes) {
-  ColumnType c{type, modes, shape_of(type)};
+  ColumnType c{type, modes, shape_of(type, modes)};
   // Debezium reads defaults of these types only, a domain's by the domain's own name (so none).
   if (domain || c.shape.array || c.shape.kind == Kind::omitted || expression.empty()) return std::nullopt;
   const std::uint32_t t = type.oid;
@@ -1713,7 +1812,7 @@ std::optional<std::string> default_value(const PgType& type, bool domain, std::s
 void append_field_schema(const PgType& type, std::optional<std::string_view> field, bool optional, const Modes& modes,
                          std::string& out, std::string_view default_json,
                          const std::vector<std::pair<std::string_view, std::string>>& parameters) {
-  ColumnType c{type, modes, shape_of(type)};
+  ColumnType c{type, modes, shape_of(type, modes)};
   if (c.shape.kind == Kind::omitted) return;
   Schema s = kind_schema(c);
   if (c.shape.array) {

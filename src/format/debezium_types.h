@@ -75,8 +75,8 @@ void append_zero(const PgType& type, const Modes& modes, std::string& out);
 // nothing for another expression or type. The text is read, never evaluated.
 std::optional<std::string> default_value(const PgType& type, bool domain, std::string_view expression, const Modes& modes);
 
-// Whether Debezium leaves a column of `type` out of its events (a type it does not map, with its
-// include.unknown.datatypes off).
-bool omitted(const PgType& type);
+// Whether Debezium leaves a column of `type` out of its events: a type it does not map, with its
+// include.unknown.datatypes off (modes.include_unknown), and arrays it declines.
+bool omitted(const PgType& type, const Modes& modes);
 
 }  // namespace relay::debezium

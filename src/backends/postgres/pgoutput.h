@@ -43,6 +43,9 @@ struct Relation {
   std::vector<Column> columns;
 };
 
+// PostgreSQL's FirstNormalObjectId: objects below it (built-in types among them) are initdb's.
+inline constexpr uint32_t kFirstNormalObjectId = 16384;
+
 // One column's value in a tuple.
 struct Value {
   enum Kind : char { null = 'n', unchanged_toast = 'u', text = 't', binary = 'b' };

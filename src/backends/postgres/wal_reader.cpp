@@ -30,6 +30,7 @@ Status WalReader::connect() {
     return s.error();
   tables_.clear();  // a new session describes every table again
   type_names_.clear();
+  composite_.clear();
   // A pipeline that delivered before resumes after the slot's confirmed position: the end of the
   // last transaction it delivered (or a point the server's WAL had reached while its tables were
   // idle), the "transaction streamed before" of the first one it sends now (Debezium's
@@ -112,12 +113,32 @@ Status WalReader::learn(const po::Relation& relation) {
   t.wanted = read;
   t.built_in = built_in_types_only(relation);
   t.plain = PlainRows::of(relation, text_dates_);
+  if (auto s = learn_composites(relation); !s) return s;
   t.text_columns.clear();
   for (std::size_t i = 0; i < relation.columns.size(); ++i) {
-    auto type = type_names_.find(relation.columns[i].type_oid);
-    if (type != type_names_.end() && std::ranges::find(table_.text_types, type->second) != table_.text_types.end())
+    const std::uint32_t oid = relation.columns[i].type_oid;
+    auto type = type_names_.find(oid);
+    auto composite = composite_.find(oid);
+    if ((type != type_names_.end() && std::ranges::find(table_.text_types, type->second) != table_.text_types.end()) ||
+        (composite != composite_.end() && composite->second))
       t.text_columns.push_back(i);
   }
+  return {};
+}
+
+Status WalReader::learn_composites(const po::Relation& relation) {
+  if (!table_.composites_as_text) return {};
+  std::string oids;
+  for (const auto& c : relation.columns)
+    if (c.type_oid >= po::kFirstNormalObjectId && !composite_.contains(c.type_oid))
+      oids += (oids.empty() ? "" : ",") + std::to_string(c.type_oid);
+  if (oids.empty()) return {};
+  auto r = db_.exec("SELECT t.oid, t.typtype = 'c' OR coalesce(e.typtype = 'c', false) FROM pg_catalog.pg_type AS t "
+                    "LEFT JOIN pg_catalog.pg_type AS e ON e.oid = t.typelem AND t.typcategory = 'A' "
+                    "WHERE t.oid = ANY ($1::oid[])",
+                    {"{" + oids + "}"});
+  if (!r) return r.error();
+  for (int i = 0; i < r->rows(); ++i) composite_[static_cast<std::uint32_t>(r->int64(i, 0))] = r->boolean(i, 1);
   return {};
 }
 

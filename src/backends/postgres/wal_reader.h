@@ -44,6 +44,9 @@ class WalReader {
     // not as to_jsonb renders them (format debezium: PostGIS's geometry and geography, whose
     // to_jsonb is a GeoJSON that rounds coordinates, drops M and fails on curves).
     std::vector<std::string> text_types;
+    // Composite values (and arrays of them) written as their text too, not as to_jsonb's object
+    // (format debezium with include_unknown_datatypes: Debezium sends the text's bytes).
+    bool composites_as_text = false;
     bool resumed = false;  // the pipeline delivered before (it has a stored position)
   };
   // Whether a table the WAL describes is read; called again at each new description (a column
@@ -118,6 +121,8 @@ class WalReader {
   };
   // A table described by the WAL: read or not, with its new shape.
   Status learn(const pgoutput::Relation& relation);
+  // Which of its non-built-in column types are composites (Table::composites_as_text), asked once each.
+  Status learn_composites(const pgoutput::Relation& relation);
   // The read table `oid` names, or null.
   const TableState* wanted(std::uint32_t oid) const;
   // The changes `m` makes to the tables read, as the WAL described them; rows the relay renders
@@ -138,6 +143,7 @@ class WalReader {
   bool text_dates_ = false;  // dates and timestamps may be rendered from the stream's text (PlainRows)
   std::unordered_map<std::uint32_t, TableState> tables_;  // by relation oid, as the WAL described them
   std::unordered_map<std::uint32_t, std::string> type_names_;  // non-built-in types the WAL described, by oid
+  std::unordered_map<std::uint32_t, bool> composite_;  // non-built-in types: a composite or an array of one
   bool in_txn_ = false;     // between a Begin handed out by next() and its Commit
   bool ended_ = false;      // the current transaction's Commit was read
   pgoutput::Lsn commit_lsn_ = 0;

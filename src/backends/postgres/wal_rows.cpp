@@ -56,9 +56,8 @@ std::string with_values(std::string_view row, const std::vector<std::pair<std::s
 }
 
 bool built_in_types_only(const po::Relation& relation) {
-  constexpr uint32_t kFirstNormalObjectId = 16384;  // PostgreSQL's: below it, what initdb made
   for (const auto& c : relation.columns)
-    if (c.type_oid >= kFirstNormalObjectId) return false;
+    if (c.type_oid >= po::kFirstNormalObjectId) return false;
   return true;
 }
 

@@ -99,7 +99,7 @@ class WalSource final : public ChangeSource {
     expander_.emplace(std::move(*opt));
     auto slot = pick_slot(wal.database_oid);
     if (!slot) return slot.error();
-    table_ = WalReader::Table{wal.schema, wal.name, *slot, {wal.publication}, unavailable_placeholder(), text_types()};
+    table_ = WalReader::Table{wal.schema, wal.name, *slot, {wal.publication}, unavailable_placeholder(), text_types(), composites_as_text()};
     auto stored = load_position();
     if (!stored) return stored.error();
     if (auto s = check_stream_position(*stored, true); !s) return s;
@@ -161,7 +161,7 @@ class WalSource final : public ChangeSource {
     // Its publications: that of the patterns' schemas, that of the tables named.
     auto pubs = db_->exec("SELECT pgtrickle._wal_publications($1)", {outbox_table_});
     if (!pubs) return pubs.error();
-    table_ = WalReader::Table{"", "", *slot, pg::parse_text_array(pubs->text(0, 0)), unavailable_placeholder(), text_types()};
+    table_ = WalReader::Table{"", "", *slot, pg::parse_text_array(pubs->text(0, 0)), unavailable_placeholder(), text_types(), composites_as_text()};
 
     auto stored = load_position();
     if (!stored) return stored.error();
@@ -186,6 +186,9 @@ class WalSource final : public ChangeSource {
     if (config_.format != Format::debezium) return {};
     return {std::string(debezium::kGeometryType), std::string(debezium::kGeographyType)};
   }
+
+  // Debezium's include.unknown.datatypes sends a composite's text, which to_jsonb's object does not keep.
+  bool composites_as_text() const { return config_.format == Format::debezium && config_.debezium.modes.include_unknown; }
 
   Status read_slot(bool stored, WalReader::Decider decide) {
     if (auto s = backfill_initial(stored); !s) return s;

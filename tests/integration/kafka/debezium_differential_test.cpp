@@ -514,3 +514,38 @@ TEST(DebeziumDifferential, PropagatedSourceTypesAreDebeziumsOwn) {
   ASSERT_EQ(count(by_key(mine)), 5u) << relay.err();
   expect_debeziums_own(mine, theirs, relay);
 }
+
+// include.unknown.datatypes (the relay's include_unknown_datatypes): the types Debezium does not
+// map, sent as the bytes of their text, from a backfill beside Debezium's snapshot and from the WAL:
+// a composite and an array of it, built-in types without a mapping, geometric types (whose numbers
+// Debezium writes again as Java doubles), a multirange; NOT NULL in a delete.
+TEST(DebeziumDifferential, UnknownTypesAsBytesAreDebeziumsOwn) {
+  TestDb db;
+  const std::string prefix = "du_" + db.name();
+  db.exec("CREATE TYPE pair AS (a int, b text)");
+  db.exec("CREATE TABLE t_u (id int PRIMARY KEY, p pair NOT NULL, ps pair[], q tsquery, l pg_lsn, x xid, b box, "
+          "c circle, li line, ls lseg, pa path, po polygon, mr int4multirange, qs tsquery[])");
+  db.exec("INSERT INTO t_u VALUES (1, '(1,\"a b\")', '{\"(1,x)\",\"(2,)\"}', 'a & b', '0/16B3748', '42', '(1,1),(0,0)', "
+          "'<(10,20),1.5>', '{1,-1,0}', '[(1,2),(3,4)]', '((0,0),(1,1),(2,0))', '((0,0),(1,1))', '{[1,3),[5,7)}', "
+          "'{\"a & b\",c}')");
+  Debezium debezium(db, prefix, "public.t_u", "initial",
+                    "include.unknown.datatypes=true\nmessage.prefix.exclude.list=pgtrickle_backfill\n");
+  ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
+  std::string url = replication_login_url(db);
+  set_wal_pipeline(db, "u", {"public.t_u"}, prefix, {{"backfill", "initial"}, {"include_unknown_datatypes", true}});
+  RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
+  ASSERT_TRUE(slot_streams_soon(db, "s.slot_name NOT LIKE 'dbz\\_%'")) << relay.err();
+  const std::string topic = prefix + ".public.t_u";
+  ASSERT_EQ(count(by_key(ours({topic}, {{topic, 1}}))), 1u) << relay.err();  // the backfill done
+
+  db.exec("INSERT INTO t_u (id, p, b, pa) VALUES (2, '(-3,\"q\"\"uote\")', '(2.5,1e-5),(-1,0)', '[(1.5,2),(3,4)]')");
+  db.exec("UPDATE t_u SET q = 'x | y', ps = '{\"(7,\\\\\\\\)\"}' WHERE id = 1");
+  db.exec("DELETE FROM t_u WHERE id = 2");
+  // 1 read, a create, an update, a delete and its tombstone.
+  const size_t n = 1 + 1 + 1 + 2;
+  auto theirs = position_masked(debezium.records(n));
+  ASSERT_EQ(count(by_key(theirs)), n) << debezium.log();
+  auto mine = position_masked(ours({topic}, {{topic, n}}));
+  ASSERT_EQ(count(by_key(mine)), n) << relay.err();
+  expect_debeziums_own(mine, theirs, relay);
+}
