@@ -519,15 +519,25 @@ BEGIN
   SELECT k INTO v_canon FROM unnest(ARRAY['topic_prefix', 'schemas', 'tombstones', 'skipped_operations', 'decimal_handling',
                                           'time_precision', 'binary_handling', 'interval_handling', 'hstore_handling',
                                           'column_propagate_source_type', 'datatype_propagate_source_type',
-                                          'include_unknown_datatypes']) AS k
+                                          'include_unknown_datatypes', 'heartbeat_interval_ms', 'topic_heartbeat_prefix',
+                                          'heartbeat_action_query']) AS k
   WHERE (v_out -> 'pipeline') ? k AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'debezium'
     AND ((v_out #>> '{pipeline,format}') IS DISTINCT FROM 'outbox_event_router'
          OR k IN ('tombstones', 'skipped_operations', 'column_propagate_source_type', 'datatype_propagate_source_type',
-                  'include_unknown_datatypes')) LIMIT 1;
+                  'include_unknown_datatypes', 'heartbeat_interval_ms', 'topic_heartbeat_prefix', 'heartbeat_action_query')) LIMIT 1;
   IF FOUND AND (v_out #>> '{pipeline,format}') = 'outbox_event_router' THEN
     PERFORM _relay_config_error(p_name, format('"%s" shapes Debezium''s change events; the outbox event router sends only inserted rows'' payloads, and no tombstones', v_canon));
   ELSIF FOUND THEN
     PERFORM _relay_config_error(p_name, format('"%s" shapes Debezium''s change events: it needs "format": "debezium"', v_canon));
+  END IF;
+  IF (v_out #>> '{pipeline,format}') = 'debezium' AND (v_out -> 'pipeline') ? 'heartbeat_action_query' THEN
+    PERFORM _relay_config_error(p_name, '"heartbeat_action_query" is not offered: the relay confirms the server''s WAL position itself '
+      'while the pipeline''s tables are idle; a heartbeat row some consumer expects is best written by the database on a schedule');
+  END IF;
+  IF (v_out #>> '{pipeline,format}') = 'debezium' AND coalesce((v_out #>> '{pipeline,heartbeat_interval_ms}')::bigint, 0) > 0
+     AND (v_backend ->> 'source' IS DISTINCT FROM 'wal' OR v_backend ->> 'sink' IS DISTINCT FROM 'kafka') THEN
+    PERFORM _relay_config_error(p_name, format('"heartbeat_interval_ms" sends Debezium''s heartbeats to a Kafka topic: it needs '
+      'source type "wal" and a kafka sink, got %s and %s', v_backend ->> 'source', v_backend ->> 'sink'));
   END IF;
   IF (v_out -> 'pipeline') ? 'outbox_event_router' AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'outbox_event_router' THEN
     PERFORM _relay_config_error(p_name, '"outbox_event_router" holds the settings of Debezium''s outbox event router: it needs "format": "outbox_event_router"');

@@ -550,13 +550,38 @@ std::vector<std::string> regex_list(const json& o, const char* key, const std::s
   return out;
 }
 
+// Debezium's heartbeats: a record on <topic_heartbeat_prefix>.<topic_prefix> every
+// heartbeat_interval_ms, from a WAL pipeline to Kafka.
+void read_heartbeat_options(PipelineConfig& c, std::vector<std::string>& problems) {
+  const json& o = c.canonical;
+  DebeziumOptions& d = c.debezium;
+  if (o.contains("heartbeat_action_query"))
+    problems.push_back(fmt::format(
+        "pipeline \"{}\": \"heartbeat_action_query\" is not offered: the relay confirms the server's WAL position "
+        "itself while the pipeline's tables are idle, so its slot never holds WAL back for want of a write; a heartbeat "
+        "row some consumer expects is best written by the database on a schedule (pg_cron), with its owner's rights",
+        c.name));
+  d.heartbeat_interval_ms = o.value("heartbeat_interval_ms", 0);
+  const std::string prefix = o.value("topic_heartbeat_prefix", "__debezium-heartbeat");
+  if (prefix.empty())
+    problems.push_back(fmt::format("pipeline \"{}\": \"topic_heartbeat_prefix\" must not be empty (it begins the "
+                                   "heartbeat topic's name, <topic_heartbeat_prefix>.<topic_prefix>)", c.name));
+  d.heartbeat_topic = prefix + "." + d.topic_prefix;
+  if (d.heartbeat_interval_ms == 0) return;
+  if (c.source_type != "wal" || c.sink_type != "kafka")
+    problems.push_back(fmt::format("pipeline \"{}\": \"heartbeat_interval_ms\" sends Debezium's heartbeats to the Kafka "
+                                   "topic {}: it needs source type \"wal\" and a kafka sink, got {} and {}",
+                                   c.name, d.heartbeat_topic, c.source_type, c.sink_type));
+}
+
 // The options of format "debezium", refused with any other format (where they would do nothing).
 void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems) {
   const json& o = c.canonical;
   static constexpr const char* kKeys[] = {"topic_prefix", "schemas", "tombstones", "skipped_operations", "decimal_handling",
                                           "time_precision", "binary_handling", "interval_handling", "hstore_handling",
                                           "column_propagate_source_type", "datatype_propagate_source_type",
-                                          "include_unknown_datatypes"};
+                                          "include_unknown_datatypes", "heartbeat_interval_ms", "topic_heartbeat_prefix",
+                                          "heartbeat_action_query"};
   if (o.contains("outbox_event_router") && c.format != Format::outbox_event_router)
     problems.push_back(fmt::format("pipeline \"{}\": \"outbox_event_router\" holds the settings of Debezium's outbox event "
                                    "router: it needs \"format\": \"outbox_event_router\"", c.name));
@@ -582,7 +607,7 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
   DebeziumOptions& d = c.debezium;
   if (c.format == Format::outbox_event_router) {
     for (const char* k : {"tombstones", "skipped_operations", "column_propagate_source_type", "datatype_propagate_source_type",
-                          "include_unknown_datatypes"})
+                          "include_unknown_datatypes", "heartbeat_interval_ms", "topic_heartbeat_prefix", "heartbeat_action_query"})
       if (o.contains(k))
         problems.push_back(fmt::format("pipeline \"{}\": \"{}\" shapes Debezium's change events; the outbox event router sends "
                                        "only inserted rows' payloads, and no tombstones", c.name, k));
@@ -630,6 +655,7 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
   d.modes.interval = interval == "string" ? IntervalHandling::string : IntervalHandling::numeric;
   d.modes.hstore = o.value("hstore_handling", "json") == "map" ? HStoreHandling::map : HStoreHandling::json;
   d.modes.include_unknown = o.value("include_unknown_datatypes", false);
+  read_heartbeat_options(c, problems);
   d.propagate.columns = regex_list(o, "column_propagate_source_type", c.name, problems);
   d.propagate.datatypes = regex_list(o, "datatype_propagate_source_type", c.name, problems);
 }

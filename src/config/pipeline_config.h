@@ -30,6 +30,8 @@ struct DebeziumOptions {
   std::string skipped = "t";  // the operations not sent (skipped_operations): letters of c, u, d, t
   debezium::Modes modes;
   debezium::PropagateSourceType propagate;  // column_ / datatype_propagate_source_type
+  int heartbeat_interval_ms = 0;  // heartbeat.interval.ms; 0: no heartbeats
+  std::string heartbeat_topic;    // <topic_heartbeat_prefix>.<topic_prefix>
   debezium::RouterOptions router;  // format outbox_event_router ("outbox_event_router")
 };
 

@@ -395,4 +395,19 @@ void EventEncoder::append_message(std::string_view prefix, std::string_view cont
   if (opt_.schemas) out += '}';
 }
 
+void append_heartbeat(std::string_view topic_prefix, bool schemas, std::int64_t ts_ms, std::string& key, std::string& value) {
+  if (schemas)
+    key += "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"serverName\"}],"
+           "\"optional\":false,\"name\":\"io.debezium.connector.common.ServerNameKey\",\"version\":1},\"payload\":";
+  key += "{\"serverName\":";
+  util::append_json_string(key, topic_prefix);
+  key += '}';
+  if (schemas) key += '}';
+  if (schemas)
+    value += "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"}],"
+             "\"optional\":false,\"name\":\"io.debezium.connector.common.Heartbeat\",\"version\":1},\"payload\":";
+  value += "{\"ts_ms\":" + std::to_string(ts_ms) + '}';
+  if (schemas) value += '}';
+}
+
 }  // namespace relay::debezium

@@ -47,6 +47,10 @@ struct SourceInfo {
   std::optional<std::uint64_t> previous_end;  // read from the WAL: where the transaction streamed before ended
 };
 
+// Debezium's heartbeat record (heartbeat.interval.ms): the key {"serverName": <topic_prefix>} and
+// the value {"ts_ms": <now>}, in the envelope with schemas (ServerNameKey and Heartbeat, version 1).
+void append_heartbeat(std::string_view topic_prefix, bool schemas, std::int64_t ts_ms, std::string& key, std::string& value);
+
 class EventEncoder {
  public:
   EventEncoder(TableShape shape, EventOptions options);

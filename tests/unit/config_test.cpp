@@ -429,3 +429,24 @@ TEST(Config, PropagatedSourceTypesAreListsOfRegularExpressions) {
   build(R"j({"stream_table": "t", "sink_type": "stdout", "column_propagate_source_type": ".*"})j", q);
   EXPECT_NE(joined(q).find("it needs \"format\": \"debezium\""), std::string::npos);
 }
+
+TEST(Config, HeartbeatsGoToDebeziumsHeartbeatTopicFromAWalPipelineToKafka) {
+  auto build = [](const char* config, std::vector<std::string>& p) {
+    return build_pipeline_config("orders", Direction::forward, true, json::parse(config), "sql", p);
+  };
+  std::vector<std::string> q;
+  auto c = build(R"j({"source": {"type": "wal", "tables": ["public.t"]}, "sink": {"type": "kafka", "brokers": "k:9092"},
+                      "format": "debezium", "topic_prefix": "shop", "heartbeat_interval_ms": 5000})j", q);
+  EXPECT_EQ(joined(q), "");
+  EXPECT_EQ(c.debezium.heartbeat_interval_ms, 5000);
+  EXPECT_EQ(c.debezium.heartbeat_topic, "__debezium-heartbeat.shop");
+  c = build(R"j({"source": {"type": "wal", "tables": ["public.t"]}, "sink": {"type": "kafka", "brokers": "k:9092"},
+                 "format": "debezium", "topic_heartbeat_prefix": "hb"})j", q);
+  EXPECT_EQ(c.debezium.heartbeat_topic, "hb.orders");
+  build(R"j({"stream_table": "t", "sink_type": "stdout", "format": "debezium", "heartbeat_interval_ms": 1000})j", q);
+  EXPECT_NE(joined(q).find("it needs source type \"wal\" and a kafka sink"), std::string::npos) << joined(q);
+  q.clear();
+  build(R"j({"source": {"type": "wal", "tables": ["public.t"]}, "sink": {"type": "kafka", "brokers": "k:9092"},
+             "format": "debezium", "heartbeat_action_query": "INSERT INTO hb VALUES (now())"})j", q);
+  EXPECT_NE(joined(q).find("\"heartbeat_action_query\" is not offered"), std::string::npos) << joined(q);
+}

@@ -13,6 +13,7 @@
 #include "backends/postgres/table_shape.h"
 #include "backends/postgres/wal_reader.h"
 #include "backends/postgres/wal_tables.h"
+#include "format/debezium_event.h"
 #include "pg/copy_text.h"
 #include "util/digest.h"
 
@@ -399,6 +400,30 @@ class WalSource final : public ChangeSource {
     return batch;
   }
 
+  // Debezium's heartbeats (heartbeat_interval_ms): one at start and one each interval after,
+  // between transactions.
+  bool heartbeat_due() {
+    const int every = config_.debezium.heartbeat_interval_ms;
+    if (every <= 0 || config_.format != Format::debezium) return false;
+    const auto now = Clock::now();
+    if (now < next_heartbeat_) return false;
+    next_heartbeat_ = now + std::chrono::milliseconds(every);
+    return true;
+  }
+  Batch heartbeat_batch() {
+    Message m;
+    m.op = Op::event;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    m.dedup_key = fmt::format("{}:heartbeat:{}", config_.name, ms);
+    m.routes[0] = config_.debezium.heartbeat_topic;
+    m.committed_at = static_cast<double>(ms) / 1000;
+    debezium::append_heartbeat(config_.debezium.topic_prefix, config_.debezium.schemas, ms, m.key, m.body);
+    Batch batch;
+    batch.messages.push_back(std::move(m));
+    batch.token = std::make_shared<Position>(read_);  // no move: the position as it is
+    return batch;
+  }
+
   // What the slot reads, for messages: "the WAL capture of s.t", or the pipeline's publication.
   std::string captured() const {
     return table_.schema.empty() ? fmt::format("the tables of publication {}", table_.publications.front())
@@ -434,6 +459,7 @@ class WalSource final : public ChangeSource {
       gap_queued_ = true;
       return gap_batch();
     }
+    if (!cc_ && heartbeat_due()) return heartbeat_batch();
     const size_t most = static_cast<size_t>(std::max(1, config_.batch_size));
     auto wait = std::chrono::milliseconds(config_.poll_interval_ms);
     if (!cc_) {
@@ -533,6 +559,7 @@ class WalSource final : public ChangeSource {
     const std::string* last = nullptr;
     TableCounts* counts = nullptr;
     for (const auto& m : batch.messages) {
+      if (m.source.empty()) continue;  // a heartbeat
       if (!last || *last != m.source) {  // runs of one table's messages: one lookup each
         counts = &table_status_[m.source];
         last = &m.source;
@@ -576,6 +603,7 @@ class WalSource final : public ChangeSource {
   std::optional<SlotGap> gap_;
   std::vector<std::uint32_t> gap_tables_;
   bool gap_queued_ = false;
+  Clock::time_point next_heartbeat_{};  // when the next heartbeat is due
   bool gap_announced_ = false;  // the pipeline's loop stored that its marker was delivered
   std::mutex commits_mu_;
   std::deque<std::pair<std::int64_t, double>> unacked_commits_;  // (commit LSN, commit time) read, for the lag

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
@@ -548,4 +549,39 @@ TEST(DebeziumDifferential, UnknownTypesAsBytesAreDebeziumsOwn) {
   auto mine = position_masked(ours({topic}, {{topic, n}}));
   ASSERT_EQ(count(by_key(mine)), n) << relay.err();
   expect_debeziums_own(mine, theirs, relay);
+}
+
+// heartbeat.interval.ms (the relay's heartbeat_interval_ms): the heartbeat topic, its key and its
+// value as Debezium's; its ts_ms the time it was sent.
+TEST(DebeziumDifferential, HeartbeatsAreDebeziumsOwn) {
+  TestDb db;
+  const std::string prefix = "db_" + db.name();
+  db.exec("CREATE TABLE t_hb (id int PRIMARY KEY)");
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  const std::int64_t started = now_ms();
+  Debezium debezium(db, prefix, "public.t_hb", "no_data", "heartbeat.interval.ms=1000\n");
+  ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
+  std::string url = replication_login_url(db);
+  set_wal_pipeline(db, "hb", {"public.t_hb"}, prefix, {{"heartbeat_interval_ms", 1000}});
+  RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
+  const std::string topic = "__debezium-heartbeat." + prefix;
+  auto theirs = debezium.records(2);
+  ASSERT_GE(theirs.size(), 2u) << debezium.log();
+  auto mine = ours({topic}, {{topic, 2}});
+  ASSERT_GE(mine.size(), 2u) << relay.err();
+  EXPECT_EQ(theirs[0].topic, topic);
+  EXPECT_EQ(mine[0].key, theirs[0].key);
+  EXPECT_EQ(mine[0].value, theirs[0].value) << "the schema, and the payload but for ts_ms";
+  EXPECT_EQ(connect_rejects(mine), "");
+  // The times sent: read again as they are.
+  std::set<std::int64_t> sent;
+  for (const auto& l : parse_json_lines(run_node("kafka.js", {brokers(), topic, "2", "30000"}))) {
+    const std::int64_t ts = json::parse(l["body"].get<std::string>())["payload"]["ts_ms"].get<std::int64_t>();
+    EXPECT_GE(ts, started);
+    EXPECT_LE(ts, now_ms());
+    sent.insert(ts);
+  }
+  EXPECT_GE(sent.size(), 2u) << "a heartbeat at start and one a second later";
 }
