@@ -520,11 +520,12 @@ BEGIN
                                           'time_precision', 'binary_handling', 'interval_handling', 'hstore_handling',
                                           'column_propagate_source_type', 'datatype_propagate_source_type',
                                           'include_unknown_datatypes', 'heartbeat_interval_ms', 'topic_heartbeat_prefix',
-                                          'heartbeat_action_query']) AS k
+                                          'heartbeat_action_query', 'provide_transaction_metadata', 'topic_transaction']) AS k
   WHERE (v_out -> 'pipeline') ? k AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'debezium'
     AND ((v_out #>> '{pipeline,format}') IS DISTINCT FROM 'outbox_event_router'
          OR k IN ('tombstones', 'skipped_operations', 'column_propagate_source_type', 'datatype_propagate_source_type',
-                  'include_unknown_datatypes', 'heartbeat_interval_ms', 'topic_heartbeat_prefix', 'heartbeat_action_query')) LIMIT 1;
+                  'include_unknown_datatypes', 'heartbeat_interval_ms', 'topic_heartbeat_prefix', 'heartbeat_action_query',
+                  'provide_transaction_metadata', 'topic_transaction')) LIMIT 1;
   IF FOUND AND (v_out #>> '{pipeline,format}') = 'outbox_event_router' THEN
     PERFORM _relay_config_error(p_name, format('"%s" shapes Debezium''s change events; the outbox event router sends only inserted rows'' payloads, and no tombstones', v_canon));
   ELSIF FOUND THEN
@@ -538,6 +539,12 @@ BEGIN
      AND (v_backend ->> 'source' IS DISTINCT FROM 'wal' OR v_backend ->> 'sink' IS DISTINCT FROM 'kafka') THEN
     PERFORM _relay_config_error(p_name, format('"heartbeat_interval_ms" sends Debezium''s heartbeats to a Kafka topic: it needs '
       'source type "wal" and a kafka sink, got %s and %s', v_backend ->> 'source', v_backend ->> 'sink'));
+  END IF;
+  IF (v_out #>> '{pipeline,format}') = 'debezium' AND coalesce((v_out #>> '{pipeline,provide_transaction_metadata}')::boolean, false)
+     AND (v_backend ->> 'source' IS DISTINCT FROM 'wal' OR v_backend ->> 'sink' IS DISTINCT FROM 'kafka') THEN
+    PERFORM _relay_config_error(p_name, format('"provide_transaction_metadata" sends each transaction''s BEGIN and END to a Kafka '
+      'topic and places each change in its transaction, which the WAL tells: it needs source type "wal" and a kafka sink, got %s and %s',
+      v_backend ->> 'source', v_backend ->> 'sink'));
   END IF;
   IF (v_out -> 'pipeline') ? 'outbox_event_router' AND (v_out #>> '{pipeline,format}') IS DISTINCT FROM 'outbox_event_router' THEN
     PERFORM _relay_config_error(p_name, '"outbox_event_router" holds the settings of Debezium''s outbox event router: it needs "format": "outbox_event_router"');

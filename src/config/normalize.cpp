@@ -550,11 +550,23 @@ std::vector<std::string> regex_list(const json& o, const char* key, const std::s
   return out;
 }
 
-// Debezium's heartbeats: a record on <topic_heartbeat_prefix>.<topic_prefix> every
-// heartbeat_interval_ms, from a WAL pipeline to Kafka.
-void read_heartbeat_options(PipelineConfig& c, std::vector<std::string>& problems) {
+// Debezium's records beside the change events, from a WAL pipeline to Kafka: heartbeats on
+// <topic_heartbeat_prefix>.<topic_prefix> every heartbeat_interval_ms, and with
+// provide_transaction_metadata each transaction's BEGIN and END on <topic_prefix>.<topic_transaction>.
+void read_side_topics(PipelineConfig& c, std::vector<std::string>& problems) {
   const json& o = c.canonical;
   DebeziumOptions& d = c.debezium;
+  d.transaction_metadata = o.value("provide_transaction_metadata", false);
+  const std::string transaction = o.value("topic_transaction", "transaction");
+  if (transaction.empty())
+    problems.push_back(fmt::format("pipeline \"{}\": \"topic_transaction\" must not be empty (it ends the transaction "
+                                   "topic's name, <topic_prefix>.<topic_transaction>)", c.name));
+  d.transaction_topic = d.topic_prefix + "." + transaction;
+  if (d.transaction_metadata && (c.source_type != "wal" || c.sink_type != "kafka"))
+    problems.push_back(fmt::format("pipeline \"{}\": \"provide_transaction_metadata\" sends each transaction's BEGIN and END "
+                                   "to the Kafka topic {} and places each change in its transaction, which the WAL tells: "
+                                   "it needs source type \"wal\" and a kafka sink, got {} and {}",
+                                   c.name, d.transaction_topic, c.source_type, c.sink_type));
   if (o.contains("heartbeat_action_query"))
     problems.push_back(fmt::format(
         "pipeline \"{}\": \"heartbeat_action_query\" is not offered: the relay confirms the server's WAL position "
@@ -581,7 +593,7 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
                                           "time_precision", "binary_handling", "interval_handling", "hstore_handling",
                                           "column_propagate_source_type", "datatype_propagate_source_type",
                                           "include_unknown_datatypes", "heartbeat_interval_ms", "topic_heartbeat_prefix",
-                                          "heartbeat_action_query"};
+                                          "heartbeat_action_query", "provide_transaction_metadata", "topic_transaction"};
   if (o.contains("outbox_event_router") && c.format != Format::outbox_event_router)
     problems.push_back(fmt::format("pipeline \"{}\": \"outbox_event_router\" holds the settings of Debezium's outbox event "
                                    "router: it needs \"format\": \"outbox_event_router\"", c.name));
@@ -607,7 +619,8 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
   DebeziumOptions& d = c.debezium;
   if (c.format == Format::outbox_event_router) {
     for (const char* k : {"tombstones", "skipped_operations", "column_propagate_source_type", "datatype_propagate_source_type",
-                          "include_unknown_datatypes", "heartbeat_interval_ms", "topic_heartbeat_prefix", "heartbeat_action_query"})
+                          "include_unknown_datatypes", "heartbeat_interval_ms", "topic_heartbeat_prefix", "heartbeat_action_query",
+                          "provide_transaction_metadata", "topic_transaction"})
       if (o.contains(k))
         problems.push_back(fmt::format("pipeline \"{}\": \"{}\" shapes Debezium's change events; the outbox event router sends "
                                        "only inserted rows' payloads, and no tombstones", c.name, k));
@@ -655,7 +668,7 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
   d.modes.interval = interval == "string" ? IntervalHandling::string : IntervalHandling::numeric;
   d.modes.hstore = o.value("hstore_handling", "json") == "map" ? HStoreHandling::map : HStoreHandling::json;
   d.modes.include_unknown = o.value("include_unknown_datatypes", false);
-  read_heartbeat_options(c, problems);
+  read_side_topics(c, problems);
   d.propagate.columns = regex_list(o, "column_propagate_source_type", c.name, problems);
   d.propagate.datatypes = regex_list(o, "datatype_propagate_source_type", c.name, problems);
 }

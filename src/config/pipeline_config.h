@@ -32,6 +32,8 @@ struct DebeziumOptions {
   debezium::PropagateSourceType propagate;  // column_ / datatype_propagate_source_type
   int heartbeat_interval_ms = 0;  // heartbeat.interval.ms; 0: no heartbeats
   std::string heartbeat_topic;    // <topic_heartbeat_prefix>.<topic_prefix>
+  bool transaction_metadata = false;  // provide.transaction.metadata
+  std::string transaction_topic;      // <topic_prefix>.<topic_transaction>
   debezium::RouterOptions router;  // format outbox_event_router ("outbox_event_router")
 };
 

@@ -324,7 +324,16 @@ bool EventEncoder::append_value(char op, std::string_view before, std::string_vi
 
   out += ",\"source\":";
   append_source(source, out);
-  out += ",\"transaction\":null,\"op\":\"";
+  out += ",\"transaction\":";
+  if (const auto& t = source.transaction) {
+    out += "{\"id\":";
+    util::append_json_string(out, t->id);
+    out += ",\"total_order\":" + std::to_string(t->total_order) +
+           ",\"data_collection_order\":" + std::to_string(t->data_collection_order) + '}';
+  } else {
+    out += "null";
+  }
+  out += ",\"op\":\"";
   out += op;
   out += '"';
   append_now(out);

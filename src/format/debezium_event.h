@@ -45,6 +45,13 @@ struct SourceInfo {
   std::optional<std::int64_t> tx_id;
   std::optional<std::uint64_t> lsn;    // read from the WAL: the change's LSN
   std::optional<std::uint64_t> previous_end;  // read from the WAL: where the transaction streamed before ended
+  // The event's place in its transaction (provide_transaction_metadata): the value's "transaction"
+  // block {"id", "total_order", "data_collection_order"}; none: null.
+  struct Transaction {
+    std::string id;
+    std::int64_t total_order = 0, data_collection_order = 0;
+  };
+  std::optional<Transaction> transaction;
 };
 
 // Debezium's heartbeat record (heartbeat.interval.ms): the key {"serverName": <topic_prefix>} and

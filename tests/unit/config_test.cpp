@@ -450,3 +450,21 @@ TEST(Config, HeartbeatsGoToDebeziumsHeartbeatTopicFromAWalPipelineToKafka) {
              "format": "debezium", "heartbeat_action_query": "INSERT INTO hb VALUES (now())"})j", q);
   EXPECT_NE(joined(q).find("\"heartbeat_action_query\" is not offered"), std::string::npos) << joined(q);
 }
+
+TEST(Config, TransactionMetadataGoesToDebeziumsTransactionTopicFromAWalPipelineToKafka) {
+  auto build = [](const char* config, std::vector<std::string>& p) {
+    return build_pipeline_config("orders", Direction::forward, true, json::parse(config), "sql", p);
+  };
+  std::vector<std::string> q;
+  auto c = build(R"j({"source": {"type": "wal", "tables": ["public.t"]}, "sink": {"type": "kafka", "brokers": "k:9092"},
+                      "format": "debezium", "topic_prefix": "shop", "provide_transaction_metadata": true})j", q);
+  EXPECT_EQ(joined(q), "");
+  EXPECT_TRUE(c.debezium.transaction_metadata);
+  EXPECT_EQ(c.debezium.transaction_topic, "shop.transaction");
+  c = build(R"j({"source": {"type": "wal", "tables": ["public.t"]}, "sink": {"type": "kafka", "brokers": "k:9092"},
+                 "format": "debezium", "topic_transaction": "tx"})j", q);
+  EXPECT_EQ(c.debezium.transaction_topic, "orders.tx");
+  build(R"j({"stream_table": "t", "sink_type": "kafka", "brokers": "k:9092", "format": "debezium",
+             "provide_transaction_metadata": true})j", q);
+  EXPECT_NE(joined(q).find("which the WAL tells: it needs source type \"wal\" and a kafka sink"), std::string::npos) << joined(q);
+}

@@ -170,6 +170,10 @@ bool Expander::encode_debezium(const OutboxRow& row, Op op, const RowRef* before
     source.tx_id = row.xid;
     source.lsn = change_lsn ? change_lsn : static_cast<std::uint64_t>(row.seq);
     if (row.previous_end) source.previous_end = row.previous_end;
+    if (opt_.transaction && !backfill) {
+      auto [total, in_collection] = opt_.transaction->next(enc.shape().schema + "." + enc.shape().table);
+      source.transaction = debezium::SourceInfo::Transaction{debezium::transaction_id(row.xid, *source.lsn), total, in_collection};
+    }
   }
   std::string_view after = op == Op::insert || op == Op::update || op == Op::read ? std::string_view(m.data) : std::string_view();
   std::string_view old_row = op == Op::delete_ ? std::string_view(m.data) : before ? std::string_view(before->text) : std::string_view();

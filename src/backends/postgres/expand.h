@@ -15,6 +15,7 @@
 #include "config/pipeline_config.h"
 #include "config/template.h"
 #include "format/debezium_event.h"
+#include "format/debezium_transaction.h"
 #include "format/outbox_event_router.h"
 #include "relay/message.h"
 #include "relay/result.h"
@@ -34,6 +35,7 @@ struct OutboxRow {
   double committed_at = 0;     // unix seconds
   std::uint32_t xid = 0;       // a transaction read from the WAL: its id, as the stream gives it (32 bits)
   std::uint64_t previous_end = 0;  // read from the WAL: the end of the transaction streamed before it (0: none since connecting)
+  std::uint64_t begin_lsn = 0;     // read from the WAL: where its BEGIN was read (from PostgreSQL 15, its first change's LSN)
 };
 
 // One row of a claim-check delta table.
@@ -87,6 +89,9 @@ struct ExpandOptions {
   std::function<void(std::string_view table)> skipped_update;
   bool tombstones = true;
   std::string skipped_operations;  // format debezium: Debezium's op letters of changes not sent
+  // Format debezium with provide_transaction_metadata: the current transaction's events, shared by
+  // the expanders of every table the pipeline reads; each change event placed in it.
+  std::shared_ptr<debezium::TransactionCounts> transaction;
   // format cloudevents in binary mode: the prefix of the attributes' headers in the sink's protocol
   // binding ("ce_" Kafka, "ce-" HTTP and NATS, "cloudEvents_" AMQP), and whether their values are
   // percent-encoded as the binding says (HTTP, NATS; else made header-safe, util/header_value.h);

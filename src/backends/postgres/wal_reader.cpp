@@ -31,12 +31,13 @@ Status WalReader::connect() {
   tables_.clear();  // a new session describes every table again
   type_names_.clear();
   composite_.clear();
-  // A pipeline that delivered before resumes after the slot's confirmed position: the end of the
-  // last transaction it delivered (or a point the server's WAL had reached while its tables were
-  // idle), the "transaction streamed before" of the first one it sends now (Debezium's
-  // source.sequence, which Debezium keeps in its offsets). A new pipeline knows none, as Debezium.
-  previous_end_ = 0;
-  if (table_.resumed) {
+  // A pipeline that delivered before resumes after the end of the last transaction it delivered,
+  // kept with its position: the "transaction streamed before" of the first one it sends now
+  // (Debezium's source.sequence, which Debezium keeps in its offsets). A position stored without it
+  // takes the slot's confirmed position (that end, or a point the server's WAL had reached while
+  // the tables were idle). A new pipeline knows none, as Debezium.
+  previous_end_ = table_.resumed ? table_.resumed_after : 0;
+  if (table_.resumed && previous_end_ == 0) {
     auto slot = db_.exec("SELECT confirmed_flush_lsn::text FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
                          {table_.slot});
     if (slot && slot->rows() == 1 && !slot->null(0, 0)) previous_end_ = po::parse_lsn(slot->text(0, 0)).value_or(0);
@@ -94,6 +95,7 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
       row.is_claim_check = true;
       row.xid = b->xid;
       row.previous_end = previous_end_;
+      row.begin_lsn = message_lsn_;
       row.committed_at = std::chrono::duration<double>(po::from_pg_time(b->commit_time).time_since_epoch()).count();
       return true;
     }

@@ -48,6 +48,9 @@ class WalReader {
     // (format debezium with include_unknown_datatypes: Debezium sends the text's bytes).
     bool composites_as_text = false;
     bool resumed = false;  // the pipeline delivered before (it has a stored position)
+    // The end of the transaction delivered before the stored position (0: unknown, a position
+    // stored by an older relay: the slot's confirmed position stands in).
+    pgoutput::Lsn resumed_after = 0;
   };
   // Whether a table the WAL describes is read; called again at each new description (a column
   // added, a rename). Rows of a table it accepts are rendered through pgtrickle._wal_render_table.
@@ -68,6 +71,12 @@ class WalReader {
     marker_seen_ = false;
   }
   bool marker_seen() const { return marker_seen_; }
+  // The end of the transaction committed at `commit_lsn`, read and not yet confirmed; 0 if unknown.
+  pgoutput::Lsn end_of(pgoutput::Lsn commit_lsn) const {
+    for (const auto& [commit, end] : ends_)
+      if (commit == commit_lsn) return end;
+    return 0;
+  }
   // The connection rows are rendered on, which the reader may use between reads.
   pg::Connection& side_connection() { return db_; }
   // Rows of the current transaction from `from_row` on (1-based, in WAL order), at most `limit`;

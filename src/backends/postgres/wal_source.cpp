@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -146,6 +147,7 @@ class WalSource final : public ChangeSource {
     if (config_.format == Format::debezium) {
       opt->tombstones = config_.debezium.tombstones;
       opt->skipped_operations = config_.debezium.skipped;
+      if (config_.debezium.transaction_metadata) opt->transaction = transaction_ = std::make_shared<debezium::TransactionCounts>();
     }
     tables_.emplace(outbox_table_, std::move(*opt), [this](const std::string& table, const std::string& problem) {
       std::lock_guard lock(tables_mu_);
@@ -197,6 +199,10 @@ class WalSource final : public ChangeSource {
     if (auto s = prepare_slot(); !s) return s;
     if (auto s = load_gap(); !s) return s;
     table_.resumed = stored;
+    // A WAL pipeline's position keeps, beside its transaction's commit (seq), the end of the
+    // transaction delivered before the one it stands in, or of the one it completes (see read_batch);
+    // an older relay stored the commit again there.
+    table_.resumed_after = stored && read_.id != read_.seq ? static_cast<pgoutput::Lsn>(read_.id) : 0;
     wal_.emplace(ctx_.postgres_url, "pgtrickle-relay wal " + config_.name, table_, std::move(decide));
     if (auto s = wal_->connect(); !s) return s;
     launch();
@@ -424,6 +430,39 @@ class WalSource final : public ChangeSource {
     return batch;
   }
 
+  // Debezium's BEGIN or END record of the transaction being read (provide_transaction_metadata).
+  // BEGIN's id holds the LSN its message was read at, END's the commit's end, as Debezium's do.
+  Message transaction_record(bool end) {
+    Message m;
+    m.op = Op::event;
+    const std::uint64_t lsn = end ? wal_->end_of(static_cast<std::uint64_t>(row_.seq)) : row_.begin_lsn;
+    const std::string id = debezium::transaction_id(row_.xid, lsn);
+    m.dedup_key = fmt::format("{}:transaction:{}:{}", config_.name, id, end ? "end" : "begin");
+    m.routes[0] = config_.debezium.transaction_topic;
+    m.committed_at = row_.committed_at;
+    const auto ms = static_cast<std::int64_t>(std::floor(row_.committed_at * 1000));
+    debezium::append_transaction_record(id, end ? transaction_.get() : nullptr, ms, config_.debezium.schemas, m.key, m.body);
+    return m;
+  }
+
+  // A transaction resumed inside (the relay restarted after some of its chunks were delivered):
+  // its events before row `next_row` are counted again, expanded and not sent, so that the orders
+  // of those that follow and its END's counts are Debezium's.
+  Status count_delivered_events(std::int64_t next_row) {
+    const auto most = static_cast<std::size_t>(std::max(1, config_.batch_size));
+    std::vector<Message> discarded;
+    for (std::int64_t from = 1; from < next_row;) {
+      auto rows = wal_->delta_rows(from, std::min<std::size_t>(most, static_cast<std::size_t>(next_row - from)));
+      if (!rows) return rows.error();
+      if (rows->empty()) break;
+      std::size_t consumed = 0;
+      discarded.clear();
+      expand_delta_rows(row_, *rows, true, consumed, discarded);
+      from = rows->back().row_num + 1;
+    }
+    return {};
+  }
+
   // What the slot reads, for messages: "the WAL capture of s.t", or the pipeline's publication.
   std::string captured() const {
     return table_.schema.empty() ? fmt::format("the tables of publication {}", table_.publications.front())
@@ -491,11 +530,24 @@ class WalSource final : public ChangeSource {
         handed_xids_.push_back(row_.xid);
         if (handed_xids_.size() > kHandedXids) handed_xids_.pop_front();
         cc_ = ClaimCheck{row_, resumed ? read_.next_row : 1};
+        if (resumed)
+          ctx_.log->info("Resuming inside a transaction delivered in part before.",
+                         {{"commit", pgoutput::format_lsn(static_cast<pgoutput::Lsn>(row_.seq))},
+                          {"next_change", std::to_string(read_.next_row)}});
+        if (transaction_) {
+          transaction_->begin();
+          if (!resumed) batch.messages.push_back(transaction_record(false));
+          else if (auto s = count_delivered_events(read_.next_row); !s) return s.error();
+        }
       }
-      const size_t room = most - batch.messages.size();
+      const size_t room = most - std::min(most - 1, batch.messages.size());
       auto chunk = claim_check_chunk(std::move(batch), room);
       if (!chunk) return chunk.error();
       batch = std::move(*chunk);
+      if (transaction_ && !cc_) batch.messages.push_back(transaction_record(true));
+      // The position's id keeps the end of the last transaction delivered (see read_slot).
+      read_.id = static_cast<std::int64_t>(cc_ ? row_.previous_end : wal_->end_of(static_cast<std::uint64_t>(row_.seq)));
+      batch.token = std::make_shared<Position>(read_);
       if (cc_) break;  // the transaction goes on in the next batch
     }
     return batch;
@@ -604,6 +656,7 @@ class WalSource final : public ChangeSource {
   std::vector<std::uint32_t> gap_tables_;
   bool gap_queued_ = false;
   Clock::time_point next_heartbeat_{};  // when the next heartbeat is due
+  std::shared_ptr<debezium::TransactionCounts> transaction_;  // provide_transaction_metadata: the transaction's events
   bool gap_announced_ = false;  // the pipeline's loop stored that its marker was delivered
   std::mutex commits_mu_;
   std::deque<std::pair<std::int64_t, double>> unacked_commits_;  // (commit LSN, commit time) read, for the lag

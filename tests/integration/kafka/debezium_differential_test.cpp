@@ -585,3 +585,51 @@ TEST(DebeziumDifferential, HeartbeatsAreDebeziumsOwn) {
   }
   EXPECT_GE(sent.size(), 2u) << "a heartbeat at start and one a second later";
 }
+
+// provide.transaction.metadata (the relay's provide_transaction_metadata): each transaction's
+// BEGIN and END on <prefix>.transaction, their ids (xid and LSN) and counts per table, and each
+// change's place in its transaction; a transaction of several tables, a key change, a skipped
+// TRUNCATE; a relay killed inside a transaction sent in chunks goes on counting where it was.
+TEST(DebeziumDifferential, TransactionMetadataIsDebeziumsOwn) {
+  TestDb db;
+  const std::string prefix = "dx_" + db.name();
+  db.exec("CREATE TABLE t1 (id int PRIMARY KEY, v text)");
+  db.exec("CREATE TABLE t2 (id int PRIMARY KEY, v text)");
+  db.exec("CREATE TABLE zeta (id int PRIMARY KEY, v text)");
+  Debezium debezium(db, prefix, "public.t1,public.t2,public.zeta", "no_data", "provide.transaction.metadata=true\n");
+  ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
+  std::string url = replication_login_url(db);
+  set_wal_pipeline(db, "x", {"public.t1", "public.t2", "public.zeta"}, prefix,
+                   {{"provide_transaction_metadata", true}, {"batch_size", 7}});
+  auto relay = std::make_unique<RelayProcess>(std::vector<std::string>{"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
+  ASSERT_TRUE(slot_streams_soon(db, "s.slot_name NOT LIKE 'dbz\\_%'")) << relay->err();
+
+  db.exec("BEGIN; INSERT INTO zeta VALUES (1, 'z'); INSERT INTO t2 VALUES (1, 'a'); INSERT INTO t1 VALUES (1, 'a'); "
+          "UPDATE t1 SET v = 'b' WHERE id = 1; COMMIT");
+  db.exec("INSERT INTO t1 VALUES (2, 'c')");
+  db.exec("UPDATE t1 SET id = 3 WHERE id = 2");  // a key change: a delete and a create
+  db.exec("TRUNCATE t2");                          // skipped: a transaction of no events
+  const std::string tx = prefix + ".transaction", t1 = prefix + ".public.t1", t2 = prefix + ".public.t2",
+                    zeta = prefix + ".public.zeta";
+  // Each transaction's BEGIN and END: 4 transactions.
+  ASSERT_EQ(count(by_key(ours({tx}, {{tx, 8}}))), 8u) << relay->err();
+  // A transaction sent in chunks of 7, the relay killed inside it and started again.
+  db.exec("INSERT INTO t1 SELECT i, repeat('x', 200) FROM generate_series(10, 5009) AS i");
+  ASSERT_TRUE(wait_until([&] { return db.value("SELECT count(*) FROM pgtrickle.relay_offsets WHERE pipeline = 'x' "
+                                               "AND next_row > 1") == "1"; }, 60s))
+      << relay->err();
+  relay->kill9();
+  relay = std::make_unique<RelayProcess>(std::vector<std::string>{"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
+  ASSERT_TRUE(wait_until([&] { return relay->err().find("Resuming inside a transaction") != std::string::npos; }, 30s))
+      << relay->err();
+  db.exec("DELETE FROM t1 WHERE id < 10");
+
+  // t1: a create and an update, a create, a key change (a delete, its tombstone, a create), 5,000
+  // creates, 2 deletes and their tombstones; t2: 1; zeta: 1; transactions: 6 BEGINs and ENDs.
+  const size_t n1 = 2 + 1 + 3 + 5000 + 4, n2 = 1, nz = 1, ntx = 12;
+  auto theirs = debezium.records(n1 + n2 + nz + ntx);
+  ASSERT_EQ(count(by_key(theirs)), n1 + n2 + nz + ntx) << debezium.log();
+  auto mine = ours({t1, t2, zeta, tx}, {{t1, n1}, {t2, n2}, {zeta, nz}, {tx, ntx}});
+  ASSERT_EQ(count(by_key(mine)), n1 + n2 + nz + ntx) << relay->err();
+  expect_debeziums_own(mine, theirs, *relay);
+}
