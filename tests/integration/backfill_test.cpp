@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "fixture.h"
+#include "util/strings.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
@@ -438,7 +439,7 @@ TEST(BackfillIsolation, TheOwnersCodeCannotPlantAStatementTheRelayRunsAsItself) 
           "  END LOOP; "
           "  PERFORM pg_advisory_lock(7072753140512305998); RETURN true; END $$");
   db.exec("CREATE TABLE a.items (id bigint PRIMARY KEY, note text)");
-  db.exec("INSERT INTO a.items SELECT g, 'row ' || g FROM generate_series(1, 250) AS g");
+  db.exec("INSERT INTO a.items SELECT g, 'row ' || g FROM generate_series(1, 5000) AS g");
   db.exec("ALTER TABLE a.items ENABLE ROW LEVEL SECURITY");
   db.exec("ALTER TABLE a.items FORCE ROW LEVEL SECURITY");
   db.exec("CREATE POLICY everything ON a.items USING (a.plant())");
@@ -449,11 +450,29 @@ TEST(BackfillIsolation, TheOwnersCodeCannotPlantAStatementTheRelayRunsAsItself) 
                                         {"backfill_chunk_rows", 100}, {"backfill", "initial"}});
 
   RelayProcess relay(args_for(db.relay_url()));
-  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 250; }, 20s)) << relay.err();
+  // Between chunks (its session idle, out of any transaction) the relay's session holds nothing the
+  // owner's code took: each chunk's session is cleared (DISCARD ALL) before the next statement. A
+  // session idle, with the same state_change, before and after the lock table was read held the
+  // lock while idle.
+  const std::string idle = "SELECT coalesce(string_agg(pid || '@' || state_change, ',' ORDER BY pid), '') FROM pg_stat_activity "
+                           "WHERE state = 'idle' AND application_name LIKE 'pgtrickle-relay%'";
+  const std::string lockers = "SELECT coalesce(string_agg(pid::text, ',' ORDER BY pid), '') FROM pg_locks WHERE locktype = 'advisory' "
+                              "AND objid = (7072753140512305998 & 4294967295)::oid AND granted";
+  int samples = 0;
+  while (backfill_state(db) != "done" && samples < 2000) {
+    ++samples;
+    const std::string before = db.value(idle), held = db.value(lockers), after = db.value(idle);
+    if (held.empty() || before != after) continue;
+    for (std::string_view pid : relay::util::split_list(held, ','))
+      ASSERT_EQ(("," + before).find("," + std::string(pid) + "@"), std::string::npos)
+          << "after a chunk, the lock the owner's code took stays in the relay's idle session " << pid;
+  }
+  ASSERT_GT(samples, 1) << "the backfill was looked at while it ran";
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 5000; }, 20s)) << relay.err();
   ASSERT_TRUE(wait_until([&] { return backfill_state(db) == "done"; }, 10s)) << backfill_state(db) << relay.err();
   EXPECT_EQ(db.value("SELECT is_called FROM a.as_relay"), "f") << "a statement the owner's code planted ran as the relay";
   EXPECT_EQ(db.number("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = (7072753140512305998 & 4294967295)::oid"), 0)
       << "an advisory lock the owner's code took stays in the relay's session";
-  db.exec("INSERT INTO a.items VALUES (251, 'after')");
-  EXPECT_TRUE(wait_until([&] { return read_lines(out).size() >= 251; }, 15s)) << "the changes go on\n" << relay.err();
+  db.exec("INSERT INTO a.items VALUES (5001, 'after')");
+  EXPECT_TRUE(wait_until([&] { return read_lines(out).size() >= 5001; }, 15s)) << "the changes go on\n" << relay.err();
 }

@@ -112,9 +112,13 @@ Status Backfill::finish_read(const std::string& marker) {
   for (int attempt = 0;; ++attempt) {
     auto r = own_.receive("a backfill chunk of " + table_);
     reading_ = false;
-    (void)own_.exec("ROLLBACK; DISCARD ALL");
-    if (auto s = set_session(); !s) return s;
+    // Two statements: sent as one string, DISCARD ALL would run in the transaction block such a
+    // string makes of itself, and refuse to.
+    auto rolled_back = own_.exec("ROLLBACK");
     if (!r) return r.error();
+    if (!rolled_back) return rolled_back.error();
+    if (auto d = own_.exec("DISCARD ALL"); !d) return d.error();
+    if (auto s = set_session(); !s) return s;
     rows_.clear();
     rows_.reserve(r->rows());
     std::string_view snapshot;
