@@ -11,6 +11,7 @@
 #include "core/backoff.h"
 #include "relay/message.h"
 #include "pg/catalog.h"
+#include "util/memory.h"
 #include "util/strings.h"
 
 namespace relay {
@@ -147,6 +148,8 @@ void Supervisor::run() {
   std::optional<pg::Connection> control;
   auto last_resync = Clock::now() - std::chrono::hours(1);
   auto last_retention = Clock::now();
+  auto last_memory_release = Clock::now();
+  constexpr auto kMemoryReleaseEvery = std::chrono::seconds(10);
   Clock::duration retention_every = std::chrono::seconds(60);
   bool catalog_dirty = true;     // read the catalog now
   bool catalog_pending = false;  // read it once reload_interval has passed since the last read
@@ -257,6 +260,11 @@ void Supervisor::run() {
       retention_every = std::max<Clock::duration>(std::chrono::seconds(60), (Clock::now() - last_retention) * 100);
     }
     rebalance();
+    // The memory a burst freed (every pipeline starting, a backlog) goes back to the system.
+    if (Clock::now() - last_memory_release >= kMemoryReleaseEvery) {
+      last_memory_release = Clock::now();
+      util::release_free_memory();
+    }
     if (catalog_pending) {
       // A flood of notifications must not spin the loop: sleep out the interval, deaf to the socket.
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(last_reload + reload_interval - Clock::now());

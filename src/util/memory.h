@@ -1,0 +1,11 @@
+// The allocator's free memory given back to the system. glibc's malloc keeps what a burst freed
+// (a thousand pipelines each delivering its first rows) for reuse, most of it in the middle of its
+// heap where its automatic trim never reaches; an idle relay would stay at its peak.
+#pragma once
+
+namespace relay::util {
+
+// Gives back the free pages of every malloc arena (glibc's malloc_trim); nothing elsewhere.
+void release_free_memory();
+
+}  // namespace relay::util
