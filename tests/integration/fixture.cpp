@@ -472,15 +472,17 @@ bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout) {
   }, timeout);
 }
 
-OwnServer::OwnServer(int offset)
+OwnServer::OwnServer(int offset, int max_connections)
     : dir_(work_dir() + "/own-pg-" + std::to_string(offset)),
-      port_(std::to_string(std::stoi(std::getenv("PGTRICKLE_TEST_PG_PORT2") ? std::getenv("PGTRICKLE_TEST_PG_PORT2") : "55435") + offset)) {
+      port_(std::to_string(std::stoi(std::getenv("PGTRICKLE_TEST_PG_PORT2") ? std::getenv("PGTRICKLE_TEST_PG_PORT2") : "55435") + offset)),
+      max_connections_(max_connections) {
   start();
 }
 
 void OwnServer::start() {
   std::string out;
-  if (run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/pg-server.sh start " + dir_ + " " + port_, out) != 0)
+  const std::string env = max_connections_ > 0 ? "PGTRICKLE_PG_MAX_CONNECTIONS=" + std::to_string(max_connections_) + " " : "";
+  if (run_command(env + "bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/pg-server.sh start " + dir_ + " " + port_, out) != 0)
     ADD_FAILURE() << "pg-server.sh start: " << out;
 }
 

@@ -36,7 +36,8 @@ bool managed_install();
 // PGTRICKLE_TEST_PG_PORT2 plus `offset`): tests run in parallel. Stopped when it goes.
 class OwnServer {
  public:
-  explicit OwnServer(int offset);
+  // `max_connections`: the server's (0: scripts/pg-server.sh's default).
+  explicit OwnServer(int offset, int max_connections = 0);
   ~OwnServer() { stop(); }
   void start();
   void stop();
@@ -46,6 +47,7 @@ class OwnServer {
 
  private:
   std::string dir_, port_;
+  int max_connections_ = 0;
 };
 
 class TestDb {
