@@ -465,7 +465,10 @@ TEST(BackfillIsolation, TheOwnersCodeCannotPlantAStatementTheRelayRunsAsItself) 
     if (held.empty() || before != after) continue;
     for (std::string_view pid : relay::util::split_list(held, ','))
       ASSERT_EQ(("," + before).find("," + std::string(pid) + "@"), std::string::npos)
-          << "after a chunk, the lock the owner's code took stays in the relay's idle session " << pid;
+          << "after a chunk, the lock the owner's code took stays in the relay's idle session " << pid << ": "
+          << db.value("SELECT application_name || ' / ' || state || ' / ' || coalesce(query, '') || ' / ' || (SELECT string_agg("
+                      "classid || ':' || objid || ':' || objsubid || ':' || mode || ':' || granted, ' ') FROM pg_locks "
+                      "WHERE locktype = 'advisory' AND pid = a.pid) FROM pg_stat_activity AS a WHERE pid = " + std::string(pid));
   }
   ASSERT_GT(samples, 1) << "the backfill was looked at while it ran";
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 5000; }, 20s)) << relay.err();

@@ -112,12 +112,17 @@ Status Backfill::finish_read(const std::string& marker) {
   for (int attempt = 0;; ++attempt) {
     auto r = own_.receive("a backfill chunk of " + table_);
     reading_ = false;
-    // Two statements: sent as one string, DISCARD ALL would run in the transaction block such a
-    // string makes of itself, and refuse to.
-    auto rolled_back = own_.exec("ROLLBACK");
+    // The owner's code ran in this transaction. What rolling it back does not undo (advisory
+    // locks, prepared statements, sequences' session state) is released before it ends, in the
+    // same round trip, so the session is never idle holding any of it; DISCARD ALL, on its own
+    // (it refuses to run in the transaction block a string of statements makes), clears the rest.
+    // A failed read left the transaction aborted: only the rollback runs in it.
+    auto ended = own_.exec(r ? "SELECT pg_catalog.pg_advisory_unlock_all(); DEALLOCATE ALL; DISCARD SEQUENCES; DISCARD PLANS; ROLLBACK"
+                             : "ROLLBACK");
+    auto discarded = own_.exec("DISCARD ALL");
     if (!r) return r.error();
-    if (!rolled_back) return rolled_back.error();
-    if (auto d = own_.exec("DISCARD ALL"); !d) return d.error();
+    if (!ended) return ended.error();
+    if (!discarded) return discarded.error();
     if (auto s = set_session(); !s) return s;
     rows_.clear();
     rows_.reserve(r->rows());
