@@ -62,7 +62,7 @@ const std::string& message_value_schema() {
   return schema;
 }
 
-std::string quoted(std::string_view s) {
+std::string json_quoted(std::string_view s) {
   std::string q;
   util::append_json_string(q, s);
   return q;
@@ -90,7 +90,7 @@ void append_number(std::string& out, std::string_view name, std::optional<std::i
 
 EventEncoder::EventEncoder(TableShape shape, EventOptions options) : shape_(std::move(shape)), opt_(std::move(options)) {
   for (const auto& c : shape_.columns) {
-    quoted_names_.push_back(quoted(c.name));
+    quoted_names_.push_back(json_quoted(c.name));
     key_flags_.push_back(is_key(c.name));
     defaults_.push_back(default_value(c.type, c.domain, c.default_expr, opt_.modes).value_or(""));
     std::string missing = "null";
@@ -100,7 +100,7 @@ EventEncoder::EventEncoder(TableShape shape, EventOptions options) : shape_(std:
     }
     missing_.push_back(std::move(missing));
   }
-  unavailable_ = quoted(kUnavailablePlaceholder);
+  unavailable_ = json_quoted(kUnavailablePlaceholder);
   source_head_ = "{\"version\":";
   util::append_json_string(source_head_, RELAY_VERSION);
   source_head_ += ",\"connector\":\"postgresql\",\"name\":";

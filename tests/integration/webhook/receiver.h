@@ -17,7 +17,7 @@ namespace relay::test {
 
 struct ReceivedRequest {
   std::string method, path, body;
-  std::multimap<std::string, std::string, httplib::detail::ci> headers;
+  httplib::Headers headers;  // names compared ignoring case, whichever way the library's version does it
   int status = 200;  // what the receiver answered
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
