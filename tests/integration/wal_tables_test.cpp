@@ -322,6 +322,21 @@ TEST(WalTables, ATomlPipelineCapturesWhatTheRelaysLoginOwnsAndIsRefusedTheRest) 
   EXPECT_EQ(json_lines(out)[0]["payload"], json::parse(R"({"id":1,"v":"one"})"));
 }
 
+// "failover": true (a failover slot, PostgreSQL 17+) on an older server: refused, naming the
+// version, before any slot is made.
+TEST(WalTables, AFailoverSlotBelowPostgres17IsRefusedNamingTheVersion) {
+  TestDb db;
+  if (db.number("SELECT current_setting('server_version_num')::int") >= 170000) GTEST_SKIP() << "a server of 17 or later";
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  set_outbox_pipeline(db, "fo", {{"source", {{"type", "wal"}, {"tables", {"public.t"}}, {"failover", true}}},
+                                 {"sink", {{"type", "file"}, {"path", work_dir() + "/failover-" + db.name()}}}});
+  RelayProcess relay({"--postgres-url", replication_login_url(db), "--metrics-addr", "127.0.0.1:0"});
+  std::string error = wait_for_pipeline_error(relay, "fo");
+  EXPECT_NE(error.find("failover slots need PostgreSQL 17 or later, and this server is 15"), std::string::npos) << error;
+  EXPECT_EQ(db.number("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"), 0)
+      << "no slot made for a refused pipeline";
+}
+
 // A whole database through one slot with "format": "debezium": each table's events describe it
 // (its schema and name, its key, its columns as the WAL gives them), with the transaction and the
 // commit's LSN; a table created while the pipeline runs too.

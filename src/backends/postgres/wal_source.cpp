@@ -286,6 +286,7 @@ class WalSource final : public ChangeSource {
           slot, invalidation_cause(found->null(0, 4) ? "" : found->str(0, 4)), from.empty() ? "its last position" : from,
           config_.name, table_.schema.empty() ? "every table it captures" : "the table"));
     }
+    if (auto s = check_failover(exists); !s) return s;
     if (exists) {
       if (!found->null(0, 0))
         (void)lag_db_.exec("SELECT pg_catalog.pg_terminate_backend($1::int)", {found->str(0, 0)});
@@ -299,6 +300,29 @@ class WalSource final : public ChangeSource {
     return {};
   }
 
+  // The source's "failover" (PostgreSQL 17+): refused below 17; a slot that exists and is not a
+  // failover slot is made one (ALTER_REPLICATION_SLOT, on a replication connection).
+  Status check_failover(bool exists) {
+    if (!failover()) return {};
+    auto v = lag_db_.exec("SELECT pg_catalog.current_setting('server_version_num')::int >= 170000, "
+                          "pg_catalog.current_setting('server_version')");
+    if (!v) return v.error();
+    if (!v->boolean(0, 0))
+      return fatal(fmt::format("source key \"failover\": failover slots need PostgreSQL 17 or later, and this server is "
+                               "{}; remove \"failover\" (a slot of an older server is not kept on its standbys)",
+                               v->str(0, 1)));
+    if (!exists) return {};
+    auto is = lag_db_.exec("SELECT failover FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", {table_.slot});
+    if (!is) return is.error();
+    if (is->rows() == 1 && is->boolean(0, 0)) return {};
+    auto repl = pg::Connection::open_replication(ctx_.postgres_url, "pgtrickle-relay failover " + config_.name);
+    if (!repl) return repl.error();
+    if (auto a = repl->exec(fmt::format("ALTER_REPLICATION_SLOT {} ( FAILOVER true )", table_.slot)); !a) return a.error();
+    ctx_.log->info("Made the replication slot a failover slot.", {{"slot", table_.slot}});
+    return {};
+  }
+  bool failover() const { return !target_ && config_.source_section().flag("failover"); }
+
   // Makes the slot (it does not exist); returns where it starts.
   Result<std::string> create_slot() {
     const std::string& slot = table_.slot;
@@ -306,7 +330,9 @@ class WalSource final : public ChangeSource {
     // a long one anywhere (another database's too) holds the pipeline here, so the log says so.
     ctx_.log->info("Creating the replication slot; it waits for the transactions now running on the server to end.",
                    {{"slot", slot}, {"for", captured()}});
-    auto created = lag_db_.exec("SELECT lsn::text FROM pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
+    auto created = failover() ? lag_db_.exec("SELECT lsn::text FROM pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput', "
+                                             "false, false, true)", {slot})
+                              : lag_db_.exec("SELECT lsn::text FROM pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
     if (!created) {
       if (lag_db_.last_sqlstate() == "42501")
         return fatal(fmt::format("cannot create the replication slot \"{}\" for {}: {}; give the relay's "

@@ -6,6 +6,7 @@ using enum ValueType;
 constexpr KeySpec kKeys[] = {
     {.key = "tables", .type = array, .description = "The tables captured, by name and pattern: \"schema.table\" (unqualified: public), a part double-quoted to keep its case, * matching within a part (\"public.*\", \"sales.order_*\"); an entry may be {\"name\": ..., \"where\": \"status <> 'draft'\", \"columns\": [\"id\", \"status\"]}, a row filter and a column list the server applies (the filter reads only replica-identity columns, the list holds them). Naming a table takes its owner's rights; a pattern also picks up tables created later, of any owner, and takes a superuser's. The install's own schemas are never captured.", .required = true},
     {.key = "exclude", .type = string_list, .description = "Tables left out although \"tables\" matches them, by name and pattern as in \"tables\" (\"public.audit_*\")."},
+    {.key = "failover", .type = boolean, .description = "PostgreSQL 17 and later: the pipeline's slot is a failover slot, which a physical standby with sync_replication_slots keeps in step, so a promoted standby goes on from it (Debezium's slot.failover); an existing slot is altered. Refused below 17. Default false."},
     {.key = "slot_name", .type = slot_name, .description = "The pipeline's replication slot, instead of one named from the pipeline (pgtrickle_ and a hash). Created if missing and dropped with the pipeline; one that exists and was not created for this pipeline is refused."},
 };
 }  // namespace
