@@ -128,7 +128,7 @@ BEGIN
       SELECT a.attname FROM pg_attribute AS a JOIN pg_type AS ty ON ty.oid = a.atttypid
       LEFT JOIN pg_type AS e ON e.oid = ty.typelem AND ty.typcategory = 'A'
       WHERE a.attrelid = p_rel AND a.attnum > 0 AND NOT a.attisdropped
-        AND (ty.typname IN ('geometry', 'geography')
+        AND (ty.typname IN ('geometry', 'geography', '_geometry', '_geography')
              OR (coalesce((v_config ->> 'include_unknown_datatypes')::boolean, false) AND 'c' IN (ty.typtype, e.typtype)))
       ORDER BY a.attnum);
   END IF;

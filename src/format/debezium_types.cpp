@@ -141,8 +141,6 @@ Shape shape_of(const PgType& t, const Modes& modes) {
   }
   if (declined_array_element(t.element)) return {};
   Kind k = scalar_kind(t.element, t.element_typtype, element_name(t));
-  // Arrays of PostGIS values are not written: their text (EWKB joined by ':') is not read.
-  if (k == Kind::geometry || k == Kind::geography) return {};
   // An array of unmapped elements: Debezium's generic array of required bytes.
   if (k == Kind::omitted) return {unmapped, unmapped != Kind::omitted, false, {}};
   // Enum and tsvector arrays take Debezium's generic array path, whose element schema is not optional.
@@ -1504,6 +1502,26 @@ struct Writer {
   // A 1-D array. An element that is itself an array (a multi-dimensional value) is written null, as
   // Debezium's element converters turn what they cannot read into null.
   bool array(std::string_view v) {
+    // An array of PostGIS values read from the WAL comes as its text: EWKB joined by ':'.
+    if ((c.shape.kind == Kind::geometry || c.shape.kind == Kind::geography) && is_string(v)) {
+      std::string text;
+      js::append_text(text, v);
+      out += '[';
+      bool first = true;
+      for (const auto& element : pg::parse_text_array(text, ':')) {
+        if (!first) out += ',';
+        first = false;
+        if (element == "NULL") {
+          out += "null";
+          continue;
+        }
+        std::string quoted;
+        util::append_json_string(quoted, element);
+        if (!postgis(quoted)) return false;
+      }
+      out += ']';
+      return true;
+    }
     // An array of unmapped elements read from the WAL comes as its text ({"(1,a)","(2,b)"}).
     if (c.shape.kind == Kind::unknown && is_string(v)) {
       std::string text;

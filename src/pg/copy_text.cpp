@@ -54,7 +54,7 @@ void append_copy_field(std::string& out, std::string_view text) {
   out.append(text.data() + from, text.size() - from);
 }
 
-std::vector<std::string> parse_text_array(std::string_view text) {
+std::vector<std::string> parse_text_array(std::string_view text, char delimiter) {
   std::vector<std::string> out;
   std::string cur;
   bool quoted = false;
@@ -62,7 +62,7 @@ std::vector<std::string> parse_text_array(std::string_view text) {
     char c = text[i];
     if (quoted && c == '\\' && i + 2 < text.size()) cur += text[++i];
     else if (c == '"') quoted = !quoted;
-    else if (c == ',' && !quoted) out.push_back(std::exchange(cur, {}));
+    else if (c == delimiter && !quoted) out.push_back(std::exchange(cur, {}));
     else cur += c;
   }
   if (text.size() > 2) out.push_back(cur);

@@ -538,7 +538,13 @@ TEST(DebeziumTypes, PostgisValuesAreTheirEwkbAndSrid) {
   append_zero(geometry, {}, zero);
   EXPECT_EQ(zero, R"({"wkb":"AQcAAAAAAAAA","srid":null})");  // GEOMETRYCOLLECTION EMPTY
   EXPECT_EQ(unavailable(geometry), "null");
-  EXPECT_TRUE(omitted(array_of(17005, 17003, "_geometry"), {}));
+  // An array: from the WAL's text (EWKB joined by ':', PostGIS's delimiter), or to_jsonb's GeoJSON.
+  PgType geometries = array_of(17005, 17003, "_geometry");
+  geometries.element_name = "geometry";
+  EXPECT_EQ(value(geometries, R"("{0101000000000000000000F03F0000000000000040:NULL}")"),
+            R"([{"wkb":"AQEAAAAAAAAAAADwPwAAAAAAAABA","srid":null},null])");
+  EXPECT_EQ(value(geometries, R"([{"type": "Point", "coordinates": [1, 2]}, null])"),
+            R"([{"wkb":"AQEAAAAAAAAAAADwPwAAAAAAAABA","srid":null},null])");
 }
 
 TEST(DebeziumTypes, UnavailableValuePlaceholder) {

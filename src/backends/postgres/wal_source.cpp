@@ -187,7 +187,8 @@ class WalSource final : public ChangeSource {
   // Debezium writes PostGIS values from their text (the EWKB), which to_jsonb's GeoJSON does not keep.
   std::vector<std::string> text_types() const {
     if (config_.format != Format::debezium) return {};
-    return {std::string(debezium::kGeometryType), std::string(debezium::kGeographyType)};
+    return {std::string(debezium::kGeometryType), std::string(debezium::kGeographyType), "_" + std::string(debezium::kGeometryType),
+            "_" + std::string(debezium::kGeographyType)};
   }
 
   // Debezium's include.unknown.datatypes sends a composite's text, which to_jsonb's object does not keep.

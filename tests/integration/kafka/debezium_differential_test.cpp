@@ -443,15 +443,16 @@ TEST(DebeziumDifferential, HstoreAsAMapIsDebeziumsOwn) {
 
 // PostGIS's geometry and geography (the EWKB and its SRID), from a backfill beside Debezium's
 // snapshot and from the WAL: 2-D, 3-D and measured shapes, a curve GeoJSON cannot write, an empty
-// one, a shape large enough to be TOASTed and left unchanged, a delete's NOT NULL column.
+// one, a shape large enough to be TOASTed and left unchanged, a delete's NOT NULL column, arrays.
 TEST(DebeziumDifferential, PostgisGeometryAndGeographyAreDebeziumsOwn) {
   TestDb db;
   const std::string prefix = "dg_" + db.name();
   db.exec("CREATE EXTENSION IF NOT EXISTS postgis");
   db.exec("CREATE TABLE t_geo (id int PRIMARY KEY, g geometry NOT NULL, p geometry(Point, 4326), gg geography, "
-          "big geometry, note text)");
+          "big geometry, note text, gs geometry[], ggs geography[])");
   db.exec("INSERT INTO t_geo VALUES (1, 'POINT(1.1234567890123457 -2.5)', 'SRID=4326;POINT(13.4 52.52)', "
-          "'SRID=4326;LINESTRING(0 0, 1 1)', NULL, 'snapshot')");
+          "'SRID=4326;LINESTRING(0 0, 1 1)', NULL, 'snapshot', ARRAY['POINT(1 2)'::geometry, NULL, 'SRID=3857;POINT Z(1 2 3)'], "
+          "ARRAY['SRID=4326;POINT(5 6)'::geography])");
   Debezium debezium(db, prefix, "public.t_geo", "initial", "message.prefix.exclude.list=pgtrickle_backfill\n");
   ASSERT_TRUE(debezium.streaming(db)) << debezium.log();
   std::string url = replication_login_url(db);
@@ -468,7 +469,8 @@ TEST(DebeziumDifferential, PostgisGeometryAndGeographyAreDebeziumsOwn) {
   db.exec("INSERT INTO t_geo SELECT 6, 'POINT(0 0)', NULL, NULL, ST_MakeLine(array_agg(ST_MakePoint(random() * 1000, "
           "random() * 1000) ORDER BY i)), 'toasted' FROM generate_series(1, 400) AS i");
   db.exec("UPDATE t_geo SET note = 'big left alone' WHERE id = 6");
-  db.exec("UPDATE t_geo SET g = 'SRID=4326;MULTIPOINT((1 2), (3 4))' WHERE id = 2");
+  db.exec("UPDATE t_geo SET g = 'SRID=4326;MULTIPOINT((1 2), (3 4))', gs = ARRAY['CIRCULARSTRING(0 0, 1 1, 1 0)'::geometry] "
+          "WHERE id = 2");
   db.exec("DELETE FROM t_geo WHERE id = 3");
 
   // 1 read, 5 creates, 2 updates, a delete and its tombstone.
