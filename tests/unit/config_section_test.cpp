@@ -47,7 +47,7 @@ TEST(ConfigSection, ReadingAKeyTheSpecDoesNotDeclareIsRefusedNamingIt) {
 // of the same backend folder, whether or not a test happens to reach that line.
 TEST(ConfigSection, EveryKeyReadInABackendFolderIsDeclaredByItsSpecs) {
   const std::map<std::string, std::vector<const relay::BackendSpec*>> folders = {
-      {"postgres", {&relay::kOutboxSourceSpec, &relay::kPgstreamSourceSpec, &relay::kPgInboxSinkSpec}},
+      {"postgres", {&relay::kOutboxSourceSpec, &relay::kPgstreamSourceSpec, &relay::kWalSourceSpec, &relay::kPgInboxSinkSpec}},
       {"stream", {&relay::kStdoutSinkSpec, &relay::kFileSinkSpec, &relay::kStdinSourceSpec}},
       {"http", {&relay::kWebhookSinkSpec, &relay::kHttpSourceSpec}},
       {"nats", {&relay::kNatsSinkSpec, &relay::kNatsSourceSpec}},
