@@ -472,17 +472,15 @@ bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout) {
   }, timeout);
 }
 
-OwnServer::OwnServer(int offset, int max_connections)
+OwnServer::OwnServer(int offset)
     : dir_(work_dir() + "/own-pg-" + std::to_string(offset)),
-      port_(std::to_string(std::stoi(std::getenv("PGTRICKLE_TEST_PG_PORT2") ? std::getenv("PGTRICKLE_TEST_PG_PORT2") : "55435") + offset)),
-      max_connections_(max_connections) {
+      port_(std::to_string(std::stoi(std::getenv("PGTRICKLE_TEST_PG_PORT2") ? std::getenv("PGTRICKLE_TEST_PG_PORT2") : "55435") + offset)) {
   start();
 }
 
 void OwnServer::start() {
   std::string out;
-  const std::string env = max_connections_ > 0 ? "PGTRICKLE_PG_MAX_CONNECTIONS=" + std::to_string(max_connections_) + " " : "";
-  if (run_command(env + "bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/pg-server.sh start " + dir_ + " " + port_, out) != 0)
+  if (run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/pg-server.sh start " + dir_ + " " + port_, out) != 0)
     ADD_FAILURE() << "pg-server.sh start: " << out;
 }
 

@@ -36,8 +36,7 @@ bool managed_install();
 // PGTRICKLE_TEST_PG_PORT2 plus `offset`): tests run in parallel. Stopped when it goes.
 class OwnServer {
  public:
-  // `max_connections`: the server's (0: scripts/pg-server.sh's default).
-  explicit OwnServer(int offset, int max_connections = 0);
+  explicit OwnServer(int offset);
   ~OwnServer() { stop(); }
   void start();
   void stop();
@@ -47,7 +46,6 @@ class OwnServer {
 
  private:
   std::string dir_, port_;
-  int max_connections_ = 0;
 };
 
 class TestDb {
