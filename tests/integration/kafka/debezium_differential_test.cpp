@@ -223,6 +223,27 @@ std::vector<Record> position_masked(std::vector<Record> records) {
   return records;
 }
 
+// Debezium's records and ours of each topic (`per_topic`: how many of each, a record sent again
+// counted once) are the same; with `reads_masked`, a snapshot read's position is not compared.
+void expect_debeziums_records(Debezium& debezium, RelayProcess& relay, const std::map<std::string, size_t>& per_topic,
+                              bool reads_masked = false) {
+  size_t n = 0;
+  std::vector<std::string> topics;
+  for (const auto& [topic, count] : per_topic) {
+    n += count;
+    topics.push_back(topic);
+  }
+  auto theirs = debezium.records(n);
+  auto mine = ours(topics, per_topic);
+  if (reads_masked) {
+    theirs = position_masked(std::move(theirs));
+    mine = position_masked(std::move(mine));
+  }
+  ASSERT_EQ(count(by_key(theirs)), n) << debezium.log();
+  ASSERT_EQ(count(by_key(mine)), n) << relay.err();
+  expect_debeziums_own(mine, theirs, relay);
+}
+
 }  // namespace
 
 // Both replica identities, NOT NULL columns with and without defaults, a key change, deletes.
@@ -409,11 +430,7 @@ TEST(DebeziumDifferential, ABackfillIsDebeziumsInitialSnapshot) {
   ASSERT_EQ(count(by_key(ours({topic}, {{topic, 3}}))), 3u) << relay.err();  // the backfill done
   db.exec("INSERT INTO t_rows VALUES (4, 'four', 'd')");
 
-  auto theirs = position_masked(debezium.records(4));
-  ASSERT_EQ(count(by_key(theirs)), 4u) << debezium.log();
-  auto mine = position_masked(ours({topic}, {{topic, 4}}));
-  ASSERT_EQ(count(by_key(mine)), 4u) << relay.err();
-  expect_debeziums_own(mine, theirs, relay);
+  expect_debeziums_records(debezium, relay, {{topic, 4}}, /*reads_masked=*/true);
 }
 
 // hstore as a map (Debezium's hstore.handling.mode map, the relay's hstore_handling): values,
@@ -434,11 +451,7 @@ TEST(DebeziumDifferential, HstoreAsAMapIsDebeziumsOwn) {
   db.exec("DELETE FROM t_h WHERE id = 2");
 
   const std::string topic = prefix + ".public.t_h";
-  auto theirs = debezium.records(5);
-  ASSERT_EQ(count(by_key(theirs)), 5u) << debezium.log();
-  auto mine = ours({topic}, {{topic, 5}});
-  ASSERT_EQ(count(by_key(mine)), 5u) << relay.err();
-  expect_debeziums_own(mine, theirs, relay);
+  expect_debeziums_records(debezium, relay, {{topic, 5}});
 }
 
 // PostGIS's geometry and geography (the EWKB and its SRID), from a backfill beside Debezium's
@@ -475,11 +488,7 @@ TEST(DebeziumDifferential, PostgisGeometryAndGeographyAreDebeziumsOwn) {
 
   // 1 read, 5 creates, 2 updates, a delete and its tombstone.
   const size_t n = 1 + 5 + 2 + 2;
-  auto theirs = position_masked(debezium.records(n));
-  ASSERT_EQ(count(by_key(theirs)), n) << debezium.log();
-  auto mine = position_masked(ours({topic}, {{topic, n}}));
-  ASSERT_EQ(count(by_key(mine)), n) << relay.err();
-  expect_debeziums_own(mine, theirs, relay);
+  expect_debeziums_records(debezium, relay, {{topic, n}}, /*reads_masked=*/true);
 }
 
 // column.propagate.source.type and datatype.propagate.source.type (the relay's
@@ -511,11 +520,7 @@ TEST(DebeziumDifferential, PropagatedSourceTypesAreDebeziumsOwn) {
   db.exec("DELETE FROM t_q");
 
   const std::string tp = prefix + ".public.t_p", tq = prefix + ".public.t_q";
-  auto theirs = debezium.records(5);
-  ASSERT_EQ(count(by_key(theirs)), 5u) << debezium.log();
-  auto mine = ours({tp, tq}, {{tp, 2}, {tq, 3}});
-  ASSERT_EQ(count(by_key(mine)), 5u) << relay.err();
-  expect_debeziums_own(mine, theirs, relay);
+  expect_debeziums_records(debezium, relay, {{tp, 2}, {tq, 3}});
 }
 
 // include.unknown.datatypes (the relay's include_unknown_datatypes): the types Debezium does not
@@ -546,11 +551,7 @@ TEST(DebeziumDifferential, UnknownTypesAsBytesAreDebeziumsOwn) {
   db.exec("DELETE FROM t_u WHERE id = 2");
   // 1 read, a create, an update, a delete and its tombstone.
   const size_t n = 1 + 1 + 1 + 2;
-  auto theirs = position_masked(debezium.records(n));
-  ASSERT_EQ(count(by_key(theirs)), n) << debezium.log();
-  auto mine = position_masked(ours({topic}, {{topic, n}}));
-  ASSERT_EQ(count(by_key(mine)), n) << relay.err();
-  expect_debeziums_own(mine, theirs, relay);
+  expect_debeziums_records(debezium, relay, {{topic, n}}, /*reads_masked=*/true);
 }
 
 // heartbeat.interval.ms (the relay's heartbeat_interval_ms): the heartbeat topic, its key and its
@@ -629,9 +630,5 @@ TEST(DebeziumDifferential, TransactionMetadataIsDebeziumsOwn) {
   // t1: a create and an update, a create, a key change (a delete, its tombstone, a create), 5,000
   // creates, 2 deletes and their tombstones; t2: 1; zeta: 1; transactions: 6 BEGINs and ENDs.
   const size_t n1 = 2 + 1 + 3 + 5000 + 4, n2 = 1, nz = 1, ntx = 12;
-  auto theirs = debezium.records(n1 + n2 + nz + ntx);
-  ASSERT_EQ(count(by_key(theirs)), n1 + n2 + nz + ntx) << debezium.log();
-  auto mine = ours({t1, t2, zeta, tx}, {{t1, n1}, {t2, n2}, {zeta, nz}, {tx, ntx}});
-  ASSERT_EQ(count(by_key(mine)), n1 + n2 + nz + ntx) << relay->err();
-  expect_debeziums_own(mine, theirs, *relay);
+  expect_debeziums_records(debezium, *relay, {{t1, n1}, {t2, n2}, {zeta, nz}, {tx, ntx}});
 }
