@@ -74,14 +74,19 @@ bool Ownership::connect_locked() {
   }
   connect_warned_ = false;
   // The server ends this session, and so frees its locks, when the relay stops pinging it.
-  auto set = c->exec(fmt::format("SELECT set_config('idle_session_timeout', '{}', false), pg_backend_pid(), "
+  // Its epoch bumps commit without waiting for the WAL flush (a standby taking a thousand
+  // pipelines waits for no thousand flushes): the bump is seen at once by every session, and the
+  // positions a new owner stores commit durably after it, so a crash that loses the bump loses
+  // them too, and every lock with it.
+  auto set = c->exec(fmt::format("SELECT set_config('idle_session_timeout', '{}', false), "
+                                 "set_config('synchronous_commit', 'off', false), pg_backend_pid(), "
                                  "pg_try_advisory_lock_shared({})",
                                  lease_timeout_.count(), member_key()));
   if (!set) {
     log_.warn("Cannot prepare the lease session.", {{"error", set.error().message}});
     return false;
   }
-  session_pid_ = static_cast<int>(set->int64(0, 1));
+  session_pid_ = static_cast<int>(set->int64(0, 2));
   session_ = std::move(*c);
   advertised_.clear();
   log_.debug("Lease session open.", {{"pid", std::to_string(session_pid_)}});

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <optional>
 
 #include <fmt/format.h>
@@ -13,28 +14,63 @@ ConnectionPool::ConnectionPool(std::string conninfo, std::string application_nam
       size_(size == 0 ? 1 : size) {}
 
 Result<ConnectionPool::Lease> ConnectionPool::try_borrow() {
-  {
-    std::lock_guard lock(mu_);
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(this, std::move(c));
-    }
-    if (open_ >= size_) return Lease();
-    ++open_;  // taken before connecting, so that concurrent borrowers never open more than size_
+  std::unique_lock lock(mu_);
+  return try_borrow_locked(lock, false);
+}
+
+// Called with `lock` held; returns with it held (a new connection opens without it).
+Result<ConnectionPool::Lease> ConnectionPool::try_borrow_locked(std::unique_lock<std::mutex>& lock, bool long_read) {
+  if (long_read && long_reads_ + 1 >= size_ && size_ > 1) return Lease();
+  if (!idle_.empty()) {
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    if (long_read) ++long_reads_;
+    return Lease(this, std::move(c), long_read);
   }
+  if (open_ >= size_) return Lease();
+  ++open_;  // taken before connecting, so that concurrent borrowers never open more than size_
+  if (long_read) ++long_reads_;
+  lock.unlock();
   auto c = Connection::open(conninfo_, application_name_);
   std::optional<Error> failed;
   if (!c)
     failed = c.error();
   else if (!setup_.empty())
     if (auto s = c->exec(setup_); !s) failed = s.error();
+  lock.lock();
   if (failed) {
-    std::lock_guard lock(mu_);
     --open_;
+    if (long_read) --long_reads_;
     return *failed;
   }
-  return Lease(this, std::make_unique<Connection>(std::move(*c)));
+  return Lease(this, std::make_unique<Connection>(std::move(*c)), long_read);
+}
+
+Result<ConnectionPool::Lease> ConnectionPool::try_borrow(Turn& turn, bool long_read) {
+  std::unique_lock lock(mu_);
+  auto lease = try_borrow_locked(lock, long_read);
+  if (lease && !*lease && !turn.queued) {
+    (long_read ? long_turns_ : short_turns_).push_back(&turn);
+    turn.queued = true;
+  }
+  return lease;
+}
+
+void ConnectionPool::forget(Turn& turn) {
+  std::lock_guard lock(mu_);
+  if (!turn.queued) return;
+  for (auto* q : {&short_turns_, &long_turns_}) q->erase(std::remove(q->begin(), q->end(), &turn), q->end());
+  turn.queued = false;
+}
+
+void ConnectionPool::wake_next_locked() {
+  const bool long_allowed = size_ == 1 || long_reads_ + 1 < size_;
+  auto& q = !short_turns_.empty() ? short_turns_ : long_turns_;
+  if (q.empty() || (&q == &long_turns_ && !long_allowed)) return;
+  Turn* next = q.front();
+  q.pop_front();
+  next->queued = false;
+  next->notify();
 }
 
 Result<ConnectionPool::Lease> ConnectionPool::borrow_within(std::chrono::milliseconds wait) {
@@ -56,7 +92,7 @@ Result<ConnectionPool::Lease> ConnectionPool::borrow(std::chrono::milliseconds w
   return lease;
 }
 
-void ConnectionPool::give_back(std::unique_ptr<Connection> conn) {
+void ConnectionPool::give_back(std::unique_ptr<Connection> conn, bool long_read) {
   bool reusable = conn && conn->ok() && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE;
   {
     std::lock_guard lock(mu_);
@@ -64,6 +100,8 @@ void ConnectionPool::give_back(std::unique_ptr<Connection> conn) {
       idle_.push_back(std::move(conn));
     else
       --open_;
+    if (long_read) --long_reads_;
+    wake_next_locked();
   }
   returned_.notify_one();
 }
@@ -73,6 +111,7 @@ ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) noexcept 
     give_back();
     pool_ = other.pool_;
     conn_ = std::move(other.conn_);
+    long_read_ = other.long_read_;
   }
   return *this;
 }
@@ -85,7 +124,7 @@ void ConnectionPool::Lease::discard() {
 }
 
 void ConnectionPool::Lease::give_back() {
-  if (pool_ && conn_) pool_->give_back(std::move(conn_));
+  if (pool_ && conn_) pool_->give_back(std::move(conn_), long_read_);
   conn_.reset();
 }
 

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,7 +31,8 @@ class ConnectionPool {
   class Lease {
    public:
     Lease() = default;
-    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn, bool long_read = false)
+        : pool_(pool), conn_(std::move(conn)), long_read_(long_read) {}
     Lease(Lease&& other) noexcept = default;
     Lease& operator=(Lease&& other) noexcept;
     ~Lease();
@@ -44,6 +47,7 @@ class ConnectionPool {
     void give_back();
     ConnectionPool* pool_ = nullptr;
     std::unique_ptr<Connection> conn_;
+    bool long_read_ = false;
   };
 
   // A free connection, or a new one while fewer than `size` are open; an empty lease when every one
@@ -54,8 +58,25 @@ class ConnectionPool {
   // borrow_within, with an error naming the pool when none was given back in time.
   Result<Lease> borrow(std::chrono::milliseconds wait);
 
+  // A borrower that must not block its thread (a reader run as a coroutine among many) waits for
+  // its turn instead: try_borrow(turn, ...) gives a connection now, or queues `turn`, whose notify
+  // is called (under the pool's lock: it only signals) once a connection it may take is given
+  // back; the borrower then tries again, and may find it taken and be queued anew. A `long_read`
+  // lease may be held across the borrower's waits (a COPY stream): at most size - 1 of those are
+  // lent at once, so that short statements always find a connection soon; waiting short borrowers
+  // go first, since they give the connection back at once.
+  struct Turn {
+    std::function<void()> notify;
+    bool queued = false;
+  };
+  Result<Lease> try_borrow(Turn& turn, bool long_read);
+  // Takes `turn` out of the queue (before it goes).
+  void forget(Turn& turn);
+
  private:
-  void give_back(std::unique_ptr<Connection> conn);
+  void give_back(std::unique_ptr<Connection> conn, bool long_read);
+  void wake_next_locked();
+  Result<Lease> try_borrow_locked(std::unique_lock<std::mutex>& lock, bool long_read);
 
   const std::string conninfo_, application_name_, setup_;
   const std::size_t size_;
@@ -63,6 +84,8 @@ class ConnectionPool {
   std::condition_variable returned_;
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t open_ = 0;
+  std::size_t long_reads_ = 0;  // long_read leases lent out
+  std::deque<Turn*> short_turns_, long_turns_;  // borrowers waiting, first come first served
 };
 
 // What a pipeline runs its own statements on (its position, status and dead letters, its set-up):

@@ -66,3 +66,40 @@ TEST(Connections, ARelayStandingByForAnotherRelaysPipelineHoldsNoConnectionForIt
   db.exec("INSERT INTO t VALUES (1)");
   ASSERT_TRUE(wait_until([&] { return read_lines(file).size() == 1; }, 15s)) << a.err();
 }
+
+// Many pipelines finding a backlog at once (a start, a takeover, a database back after a restart)
+// all read it over a pool of two: a reader waiting for a pooled connection holds no thread, so
+// the readers holding the connections always get one to finish their stretch and give them back.
+TEST(Connections, ManyBacklogsAtOnceAreReadOverASmallPool) {
+  // More rows than a page, so each backlog is read as a COPY stream, and than the batches a reader
+  // keeps ready: it waits for the sink with its stream open.
+  constexpr int kPipelines = 400, kRows = 300;
+  TestDb db;
+  std::string sql = "BEGIN;";
+  auto file_of = [&](int i) { return work_dir() + "/backlog-" + db.name() + "-" + std::to_string(i); };
+  for (int i = 1; i <= kPipelines; ++i) {
+    std::string t = "t" + std::to_string(i);
+    json config = {{"stream_table", t}, {"sink_type", "file"}, {"path", file_of(i)}, {"batch_size", 10}};
+    sql += "CREATE TABLE " + t + " (id int PRIMARY KEY); SELECT pgtrickle.enable_outbox('" + t + "');"
+           "SELECT pgtrickle.set_relay_outbox('p" + std::to_string(i) + "', config => '" + config.dump() + "');"
+           "INSERT INTO " + t + " SELECT generate_series(1, " + std::to_string(kRows) + ");";
+  }
+  db.exec(sql + "COMMIT");
+  auto args = relay_args(db, "backlogs");
+  args.insert(args.end(), {"--database-pool-size", "2"});
+  RelayProcess relay(args);
+  auto done = [&] {
+    for (int i = 1; i <= kPipelines; ++i)
+      if (read_lines(file_of(i)).size() < static_cast<size_t>(kRows)) return false;
+    return true;
+  };
+  ASSERT_TRUE(wait_until([&] {
+    std::this_thread::sleep_for(500ms);
+    return done();
+  }, 180s)) << relay.err();
+  for (int i = 1; i <= kPipelines; ++i) {
+    auto lines = read_lines(file_of(i));
+    for (size_t n = 0; n < lines.size(); ++n)
+      ASSERT_EQ(json::parse(lines[n])["payload"]["id"], static_cast<int>(n) + 1) << "t" << i << " in commit order";
+  }
+}

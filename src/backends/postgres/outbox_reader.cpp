@@ -66,18 +66,24 @@ OutboxReader::OutboxReader(pg::ConnectionPool& pool, OutboxListener& listener, T
                              quote_ident(table_.delta));
 }
 
+OutboxReader::~OutboxReader() {
+  if (turn_) pool_->forget(turn_->place);
+}
+
 void OutboxReader::connect() {
   subscription_ = listener_->subscribe(table_.outbox);
   waiting_ = false;
 }
 
-Result<pg::ConnectionPool::Lease> OutboxReader::borrow() {
-  while (true) {
-    auto lease = pool_->borrow_within(std::chrono::milliseconds(250));
-    if (!lease || *lease) return lease;
-    pollfd fd{stop_fd_, POLLIN, 0};
-    if (::poll(&fd, 1, 0) > 0) return retriable("the pipeline stops");
+Result<pg::ConnectionPool::Lease> OutboxReader::borrow(bool long_read) {
+  if (!turn_) {
+    turn_ = std::make_unique<PoolTurn>();
+    turn_->place.notify = [fd = &turn_->fd] { fd->signal(); };
   }
+  auto lease = pool_->try_borrow(turn_->place, long_read);
+  waiting_for_pool_ = lease && !*lease;
+  if (lease && *lease) turn_->fd.drain();  // a turn signalled earlier is used up
+  return lease;
 }
 
 void OutboxReader::start_after(std::int64_t seq, std::int64_t id, bool include_id) {
@@ -86,15 +92,16 @@ void OutboxReader::start_after(std::int64_t seq, std::int64_t id, bool include_i
   caught_up_ = false;
 }
 
-Status OutboxReader::open_stream() {
+Result<bool> OutboxReader::open_stream() {
   if (!table_.legacy) {
     // A round of the relay's, begun after this call, and committed before the read below starts.
     auto w = numbering_->watermark(table_.outbox, subscription_.get());
     if (!w) return w.error();
     watermark_ = *w;
   }
-  auto lease = borrow();
+  auto lease = borrow(/*long_read=*/!paging_);
   if (!lease) return lease.error();
+  if (!*lease) return false;
   pg::Connection& db = **lease;
   if (paging_) {
     // Caught up so far: a prepared statement (no planning) reads what the last commits added.
@@ -105,7 +112,7 @@ Status OutboxReader::open_stream() {
     page_ = std::move(*r);
     page_next_ = 0;
     streaming_ = true;
-    return {};
+    return true;
   }
   // A backlog: one COPY stream over a long stretch of it, so the server produces rows while the
   // relay expands the ones already received.
@@ -127,7 +134,7 @@ Status OutboxReader::open_stream() {
   copy_ = std::move(*lease);
   streaming_ = true;
   streamed_ = 0;
-  return {};
+  return true;
 }
 
 void OutboxReader::pause() {
@@ -136,6 +143,9 @@ void OutboxReader::pause() {
     subscription_->stop_waiting();
     waiting_ = false;
   }
+  // Nor does it wait for the pool: its place goes to the next borrower.
+  if (turn_) pool_->forget(turn_->place);
+  waiting_for_pool_ = false;
   if (!copy_) return;
   // The stream is cancelled, and what the server sent meanwhile dropped. A stream that ended
   // before the cancel reached the server leaves the request in flight, which could cancel the next
@@ -201,7 +211,9 @@ Result<bool> OutboxReader::next(OutboxRow& row) {
   while (true) {
     if (!streaming_) {
       if (caught_up_) return false;
-      if (auto s = open_stream(); !s) return s.error();
+      auto opened = open_stream();
+      if (!opened) return opened.error();
+      if (!*opened) return false;  // waiting for the pool
     }
     if (paging_) {
       if (page_next_ < page_.rows()) {
@@ -273,7 +285,7 @@ bool OutboxReader::read_to_watermark(std::size_t got, std::size_t limit) const {
 Result<std::vector<DeltaRow>> OutboxReader::delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit) {
   std::vector<DeltaRow> rows;
   if (table_.delta.empty()) return rows;
-  auto lease = borrow();
+  auto lease = pool_->borrow(pg::PooledSession::kWait);
   if (!lease) return lease.error();
   auto r = (*lease)->exec_cached(delta_sql_, {std::to_string(outbox_id), std::to_string(from_row), std::to_string(limit)});
   if (!r) return r.error();
@@ -289,6 +301,12 @@ Task<bool> OutboxReader::wait_for_rows(Executor& executor, Deadline deadline) {
   // no longer waits. A reader that does not wait looks again a few times, 1, 2, 4 and 8 ms apart,
   // before it says it waits: under a steady flow of commits it keeps reading and no writer
   // notifies.
+  if (waiting_for_pool_) {
+    // Rows are there: the reader waits for a pooled connection, for its turn at most until the
+    // deadline (then it looks again), holding no thread meanwhile.
+    co_await executor.readable(deadline, turn_->fd.fd(), stop_fd_);
+    co_return true;
+  }
   const bool flagged = !table_.legacy;
   caught_up_ = false;
   if (flagged && waiting_) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/postgres/outbox_listener.h"
+#include "core/event_fd.h"
 #include "core/executor.h"
 #include "pg/connection.h"
 #include "pg/connection_pool.h"
@@ -39,17 +40,21 @@ class OutboxReader {
   OutboxReader(pg::ConnectionPool& pool, OutboxListener& listener, Table table, std::size_t stream_rows,
                CommitNumbering& numbering, int stop_fd);
   OutboxReader(OutboxReader&&) = default;
+  ~OutboxReader();
 
   // Tells the listener which outbox this reader waits for.
   void connect();
   // Rows come after (seq, id); the row `id` itself is included again when `include_id` (a claim-check
   // row that was partly delivered).
   void start_after(std::int64_t seq, std::int64_t id, bool include_id);
-  // The next row in commit order; false when every committed row has been read.
+  // The next row in commit order; false when every committed row has been read, or when every
+  // pooled connection is lent out (waiting_for_pool()): the reader then waits for its turn in
+  // wait_for_rows, holding no thread.
   Result<bool> next(OutboxRow& row);
+  bool waiting_for_pool() const { return waiting_for_pool_; }
   Result<std::vector<DeltaRow>> delta_rows(std::int64_t outbox_id, std::int64_t from_row, std::size_t limit);
-  // Waits until the listener says rows of this outbox may have come, the deadline passes, or the
-  // reader stops; whether to read now (false: the deadline passed while the listener would have
+  // Waits until the listener says rows of this outbox may have come (or, waiting for the pool, a
+  // connection was given back), the deadline passes, or the reader stops; whether to read now (false: the deadline passed while the listener would have
   // woken the reader for rows). Writers notify only while a reader says it waits: after rows were
   // read, the first calls return after a few milliseconds each, then one says the reader waits and
   // returns at once, for one more look at what committed before writers could see it.
@@ -65,10 +70,11 @@ class OutboxReader {
   void look_again() { caught_up_ = false; }
 
  private:
-  Status open_stream();
-  // A pooled connection, waiting for one as long as it takes (a busy pool delays reading, it does
-  // not fail it) unless the reader stops.
-  Result<pg::ConnectionPool::Lease> borrow();
+  // Whether a page or a stream is open (false: waiting for the pool).
+  Result<bool> open_stream();
+  // A pooled connection now, or an empty lease and the reader queued for the next one given back
+  // (a busy pool delays reading, it does not fail it, nor block the thread).
+  Result<pg::ConnectionPool::Lease> borrow(bool long_read);
   bool read_to_watermark(std::size_t got, std::size_t limit) const;
   // Fills `row` from the columns `next_field(text, is_null)` yields in turn, and moves the position.
   template <typename NextField>
@@ -83,6 +89,13 @@ class OutboxReader {
   std::string page_sql_, delta_sql_;
   std::unique_ptr<OutboxListener::Subscription> subscription_;
   pg::ConnectionPool::Lease copy_;  // the connection of the COPY stream being read
+  // This reader's place in the pool's queue and the fd its turn signals (kept in place on a move).
+  struct PoolTurn {
+    EventFd fd;
+    pg::ConnectionPool::Turn place;
+  };
+  std::unique_ptr<PoolTurn> turn_;
+  bool waiting_for_pool_ = false;
   bool paging_ = true;       // read pages (caught up) rather than COPY streams (a backlog)
   pg::PgResult page_;        // the page being handed out, from row page_next_
   int page_next_ = 0;

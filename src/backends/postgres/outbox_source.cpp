@@ -92,6 +92,7 @@ class OutboxSource final : public ChangeSource {
       } else {
         auto more = reader_->next(row);
         if (!more) return more.error();
+        if (!*more && reader_->waiting_for_pool()) break;  // what was read goes out; the rest after its turn
         if (!*more) {
           // Every row numbered up to the reader's watermark was read: a chunk whose window ends there
           // is due; one whose window ends beyond it waits for a read up to a newer watermark.
