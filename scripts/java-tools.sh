@@ -3,6 +3,7 @@
 # Central, and one .java file, its main class), fetched and compiled once into a cache that follows
 # the sources (scripts/install-deps.sh installs Java 17 and Maven).
 #   scripts/java-tools.sh <name> [args...]
+# JAVA_OPTS, when set, holds the JVM's own options (e.g. -Xmx512m).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=${1:?usage: java-tools.sh <name> [args...]}
@@ -24,4 +25,5 @@ if [ ! -f "$cache/ready" ]; then
   touch "$cache/ready"
 fi
 flock -u 9
-exec java -cp "$cache/classes:$cache/lib/*" "$main" "$@"
+# shellcheck disable=SC2086  # JAVA_OPTS holds several words
+exec java ${JAVA_OPTS:-} -cp "$cache/classes:$cache/lib/*" "$main" "$@"

@@ -33,9 +33,12 @@ class SinkHarness {
   // A value of the `note` column that makes the target refuse that message permanently (too large,
   // a 4xx...). May prepare the destination named `unique` for it.
   virtual std::string rejected_note(const std::string& unique) = 0;
-  // Whether the relay reaches the server through a TCP proxy the test can cut; otherwise
-  // set_reachable does the cutting (e.g. Kafka's mock cluster takes its brokers down).
+  // Whether the relay reaches the server through a TCP proxy the test can cut. Otherwise the
+  // harness cuts a server of the test's own: prepare_cut(), called before server() by a test that
+  // will cut, starts it, and set_reachable kills and restarts it (Kafka's clients connect to the
+  // address the broker advertises, which a proxy cannot stand in for).
   virtual bool uses_proxy() { return true; }
+  virtual void prepare_cut() {}
   virtual void set_reachable(bool) {}
 };
 

@@ -37,6 +37,7 @@ class SinkContract : public testing::TestWithParam<std::string> {
 
   // Creates the pipeline items → this backend; through a cuttable proxy when `proxied`.
   void create_pipeline(bool proxied, const json& extra = json::object()) {
+    if (proxied && !harness_->uses_proxy()) harness_->prepare_cut();
     auto [host, port] = harness_->server();
     std::string address = host + ":" + std::to_string(port);
     if (proxied && harness_->uses_proxy()) {

@@ -47,9 +47,6 @@ class SourceHarness {
   // The largest body the broker carries; the contract's oversized poison message is below it and
   // above the inbox's max_payload_bytes.
   virtual size_t max_body_bytes() { return 256 * 1024; }
-  // Takes the harness's own broker down and up again, where the harness hosts one (the fault
-  // suite's Kafka outage); others are cut by stopping their server.
-  virtual void set_reachable(bool) {}
 };
 
 // The harness of a backend by source type; null when the backend is not compiled in.

@@ -1,5 +1,4 @@
-// What the fault suite shares: servers of a test's own (restarted, stopped or frozen without
-// disturbing the shared test servers), a steady feed of rows or messages that can be paused around
+// What the fault suite shares (servers of a test's own are integration/fixture.h's PrivateServer): a steady feed of rows or messages that can be paused around
 // a fault, a watcher of /health, and the result line each case adds to faults.jsonl.
 #pragma once
 
@@ -18,34 +17,6 @@
 namespace relay::test {
 
 using SteadyClock = std::chrono::steady_clock;
-
-// A server started by scripts/pg-server.sh or scripts/servers/<kind>.sh on a port of the test's own,
-// in a directory of its own; its data directory survives stop() and start().
-class PrivateServer {
- public:
-  // kind: pg, nats, redis, rabbitmq or sqs. `env` is put before the script (e.g. REDIS_SERVER_ARGS=...).
-  PrivateServer(std::string kind, int port, std::string env = "");
-  ~PrivateServer();
-  PrivateServer(const PrivateServer&) = delete;
-  void start();
-  void stop();  // and waits for the process to be gone
-  void freeze();  // kill -STOP
-  void thaw();    // kill -CONT
-  // The URL the script printed (postgresql://..., nats://..., redis://..., amqp://..., http://...).
-  const std::string& url() const { return url_; }
-  // Points the backend harnesses (which read PGTRICKLE_TEST_<X>_URL) at this server until it is
-  // destroyed. (The Redis and RabbitMQ helpers keep the first URL they see: one such server per process.)
-  void export_to_harnesses();
-
- private:
-  std::string script() const;
-  int pid() const;
-  std::string kind_, dir_, env_;
-  int port_;
-  std::string url_, exported_;
-  std::optional<std::string> previous_;
-  bool running_ = false, frozen_ = false;
-};
 
 // Calls feed(from, to) for the numbers 1..total in chunks, one chunk per `interval`, on a thread of
 // its own. pause() returns once the chunk under way is done; no chunk starts until resume().

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -494,6 +495,101 @@ void OwnServer::fresh_database(const std::string& name) const {
   ASSERT_TRUE(admin) << admin.error().message;
   ASSERT_TRUE(admin->exec("DROP DATABASE IF EXISTS " + name));
   ASSERT_TRUE(admin->exec("CREATE DATABASE " + name));
+}
+
+// ---- PrivateServer ------------------------------------------------------------------------------
+
+PrivateServer::PrivateServer(std::string kind, int port, std::string env)
+    : kind_(std::move(kind)), dir_(work_dir() + "/" + kind_ + "-" + std::to_string(port)), env_(std::move(env)), port_(port) {
+  start();
+}
+
+PrivateServer::~PrivateServer() {
+  if (frozen_) thaw();
+  if (running_) stop();
+  if (!exported_.empty()) {
+    if (previous_) ::setenv(exported_.c_str(), previous_->c_str(), 1);
+    else ::unsetenv(exported_.c_str());
+  }
+}
+
+std::string PrivateServer::script() const {
+  std::string root = RELAY_SOURCE_DIR;
+  return kind_ == "pg" ? root + "/scripts/pg-server.sh" : root + "/scripts/servers/" + kind_ + ".sh";
+}
+
+void PrivateServer::start() {
+  std::string out;
+  std::string cmd = env_ + " bash " + script() + " start " + dir_ + " " + std::to_string(port_) + " 2>" + dir_ + ".start.log";
+  ::mkdir(dir_.c_str(), 0755);
+  if (run_command(cmd, out) != 0) throw std::runtime_error(cmd + " failed: " + out + read_file(dir_ + ".start.log"));
+  // pg-server.sh prints the URL; the broker scripts print NAME=url.
+  std::string line = out.substr(0, out.find('\n'));
+  url_ = kind_ == "pg" ? line : line.substr(line.find('=') + 1);
+  running_ = true;
+}
+
+int PrivateServer::pid() const {
+  std::string file = kind_ == "pg" ? dir_ + "/data/postmaster.pid"
+                   : kind_ == "sqs" ? dir_ + "/fauxqs.pid"
+                   : dir_ + "/" + kind_ + ".pid";
+  std::string text = read_file(file);
+  try {
+    return std::stoi(text);
+  } catch (...) {
+    return -1;
+  }
+}
+
+void PrivateServer::stop() {
+  if (frozen_) thaw();
+  int p = pid();
+  std::string out;
+  run_command("bash " + script() + " stop " + dir_, out);
+  // The scripts only signal some servers: wait until the process is gone, so the port is free.
+  if (p > 0 && !wait_until([&] { return ::kill(p, 0) != 0; }, std::chrono::seconds(30))) {
+    // A stop the server did not act on (its tool timed out on a busy machine) must not leave it
+    // running: the restart would then meet the old node.
+    std::cerr << kind_ << " did not stop within 30 s; killing it\n";
+    ::kill(p, SIGKILL);
+    wait_until([&] { return ::kill(p, 0) != 0; }, std::chrono::seconds(10));
+  }
+  running_ = false;
+}
+
+void PrivateServer::kill() {
+  if (frozen_) thaw();
+  int p = pid();
+  if (p > 0) {
+    ::kill(p, SIGKILL);
+    wait_until([&] { return ::kill(p, 0) != 0; }, std::chrono::seconds(10));
+  }
+  running_ = false;
+}
+
+void PrivateServer::freeze() {
+  ASSERT_GT(pid(), 0) << kind_ << " has no pid file";
+  ::kill(pid(), SIGSTOP);
+  frozen_ = true;
+}
+
+void PrivateServer::thaw() {
+  if (pid() > 0) ::kill(pid(), SIGCONT);
+  frozen_ = false;
+}
+
+void PrivateServer::export_to_harnesses() {
+  const char* var = kind_ == "pg" ? "PGTRICKLE_TEST_POSTGRES_URL"
+                  : kind_ == "nats" ? "PGTRICKLE_TEST_NATS_URL"
+                  : kind_ == "redis" ? "PGTRICKLE_TEST_REDIS_URL"
+                  : kind_ == "rabbitmq" ? "PGTRICKLE_TEST_RABBITMQ_URL"
+                  : kind_ == "kafka" ? "PGTRICKLE_TEST_KAFKA_BROKERS"
+                  : "PGTRICKLE_TEST_SQS_ENDPOINT";
+  if (exported_.empty()) {
+    exported_ = var;
+    if (const char* v = std::getenv(var)) previous_ = v;
+  }
+  ::setenv(var, url_.c_str(), 1);
 }
 
 }  // namespace relay::test

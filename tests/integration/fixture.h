@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -177,5 +178,34 @@ bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout);
 double metric(int port, const std::string& series);
 // The pipelines the relay owns now (its pgtrickle_relay_pipelines_owned gauge).
 int owned(RelayProcess& relay);
+
+// A server started by scripts/pg-server.sh or scripts/servers/<kind>.sh on a port of the test's own,
+// in a directory of its own; its data directory survives stop() and start().
+class PrivateServer {
+ public:
+  // kind: pg, kafka, nats, redis, rabbitmq or sqs. `env` is put before the script (e.g. REDIS_SERVER_ARGS=...).
+  PrivateServer(std::string kind, int port, std::string env = "");
+  ~PrivateServer();
+  PrivateServer(const PrivateServer&) = delete;
+  void start();
+  void stop();  // and waits for the process to be gone
+  void kill();  // kill -9, and waits for the process to be gone
+  void freeze();  // kill -STOP
+  void thaw();    // kill -CONT
+  // The URL the script printed (postgresql://..., nats://..., redis://..., amqp://..., http://...).
+  const std::string& url() const { return url_; }
+  // Points the backend harnesses (which read PGTRICKLE_TEST_<X>_URL) at this server until it is
+  // destroyed. (The Redis and RabbitMQ helpers keep the first URL they see: one such server per process.)
+  void export_to_harnesses();
+
+ private:
+  std::string script() const;
+  int pid() const;
+  std::string kind_, dir_, env_;
+  int port_;
+  std::string url_, exported_;
+  std::optional<std::string> previous_;
+  bool running_ = false, frozen_ = false;
+};
 
 }  // namespace relay::test

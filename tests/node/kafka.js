@@ -11,6 +11,9 @@
 //   node kafka.js fill <brokers> <topic> <count> <prefix>
 //       Produces <count> small JSON records (no key, no header: identity topic:partition:offset)
 //       {"customer_id": "<prefix>-<i % 100>", "amount": 1.5, "n": i}, for benchmarks.
+//   node kafka.js create <brokers> <topic> <partitions>
+//       Creates the topic (replication factor 1) and returns once every partition has a leader; an
+//       existing topic is left as it is. Prints {"created": true|false}.
 //   node kafka.js offsets <brokers> <group> <topic>
 //       Prints the group's committed offset and the end of each partition of <topic>, one JSON line
 //       per partition: {"partition": n, "committed": offset (-1: none), "end": high watermark}.
@@ -54,6 +57,18 @@ async function main() {
     for (let i = 0; i < Number(countText); i++)
       records.push({ value: JSON.stringify({ customer_id: `${prefix}-${i % 100}`, amount: 1.5, n: i }) });
     return produce(brokers, topic, records);
+  }
+  if (mode === 'create') {
+    const [brokers, topic, partitions] = process.argv.slice(3);
+    const admin = client(brokers, 'pgtrickle-test-admin').admin();
+    await admin.connect();
+    const created = await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic, numPartitions: Number(partitions), replicationFactor: 1 }],
+    });
+    await admin.disconnect();
+    process.stdout.write(JSON.stringify({ created }) + '\n');
+    return;
   }
   if (mode === 'offsets') {
     const [brokers, group, topic] = process.argv.slice(3);

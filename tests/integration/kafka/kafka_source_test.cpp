@@ -1,6 +1,6 @@
-// The Kafka source against the test broker (scripts/servers/kafka.sh, PGTRICKLE_TEST_KAFKA_BROKERS)
-// and private mock clusters: records produced with kafkajs, the group's committed offsets read with
-// kafkajs (tests/node/kafka.js), the inbox read in SQL.
+// The Kafka source against Apache Kafka (scripts/servers/kafka.sh, PGTRICKLE_TEST_KAFKA_BROKERS):
+// records produced with kafkajs, the group's committed offsets read with kafkajs
+// (tests/node/kafka.js), the inbox read in SQL.
 #include <signal.h>
 
 #include <fstream>
@@ -10,15 +10,13 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
-#include "mock_cluster.h"
+#include "kafka_admin.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string shared_brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROKERS"); }
 
 std::string write_toml(const TestDb& db, const std::string& name, const std::string& pipelines) {
   std::string path = work_dir() + "/" + name + "-" + db.name() + ".toml";
@@ -91,7 +89,7 @@ TEST(KafkaSource, TheInboxPipelineOfSeed000RunsAsWritten) {
   db.exec("ALTER TABLE pgtrickle.inbox_payment_events ADD COLUMN customer_id text GENERATED ALWAYS AS (payload->>'customer_id') STORED");
   // The seed's pipeline; only the broker's address is this machine's.
   std::string toml = write_toml(db, "seed000-inbox", "[[pipeline]]\nname = \"payments-from-kafka\"\n"
-      "source = { type = \"kafka\", brokers = \"" + shared_brokers() + "\", topic = \"payment-events\", group_id = \"pgtrickle-inbox\" }\n"
+      "source = { type = \"kafka\", brokers = \"" + kafka_brokers() + "\", topic = \"payment-events\", group_id = \"pgtrickle-inbox\" }\n"
       "sink = { type = \"inbox\", inbox_name = \"payment_events\" }\n");
   std::string output;
   ASSERT_EQ(run_command(relay_binary() + " validate --config " + toml, output), 0) << output;
@@ -110,7 +108,7 @@ TEST(KafkaSource, TheInboxPipelineOfSeed000RunsAsWritten) {
       expected[customer].second += 1;
     }
   }
-  publish(shared_brokers(), "payment-events", payments);
+  publish(kafka_brokers(), "payment-events", payments);
   auto mine = [&] {
     return db.number("SELECT count(*) FROM pgtrickle.inbox_payment_events WHERE customer_id LIKE '" + c + "%'");
   };
@@ -143,13 +141,13 @@ TEST(KafkaSource, TheInboxPipelineOfSeed000RunsAsWritten) {
 }
 
 TEST(KafkaSource, OffsetsAreCommittedOnlyAfterTheInboxCommit) {
-  MockKafka mock;
+  const std::string brokers = kafka_brokers();
   TestDb db;
   std::string topic = "commit-" + db.name(), group = "g-" + topic;
-  mock.create_topic(topic, 2);
-  publish(mock.bootstraps(), topic, numbered(1, 300, 2));
+  create_kafka_topic(brokers, topic, 2);
+  publish(brokers, topic, numbered(1, 300, 2));
   std::string toml = write_toml(db, "commit", "[[pipeline]]\nname = \"k\"\nbatch_size = 50\n"
-      "source = { type = \"kafka\", brokers = \"" + mock.bootstraps() + "\", topic = \"" + topic + "\", group_id = \"" + group +
+      "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"" + group +
       "\", \"rdkafka.session.timeout.ms\" = \"6000\", \"rdkafka.heartbeat.interval.ms\" = \"1000\" }\n"
       "sink = { type = \"inbox\", inbox_name = \"k\" }\n");
   {
@@ -160,7 +158,7 @@ TEST(KafkaSource, OffsetsAreCommittedOnlyAfterTheInboxCommit) {
   long long landed = count(db, "k");
   EXPECT_GT(landed, 0);
   EXPECT_LE(landed, 50);
-  for (const auto& [partition, o] : group_offsets(mock.bootstraps(), group, topic))
+  for (const auto& [partition, o] : group_offsets(brokers, group, topic))
     EXPECT_EQ(o.committed, -1) << "partition " << partition << ": nothing may be committed before ack()";
 
   // The next relay reads the unacknowledged batch again; the inbox keeps one row of each.
@@ -170,7 +168,7 @@ TEST(KafkaSource, OffsetsAreCommittedOnlyAfterTheInboxCommit) {
       << dedup_skipped(relay, "k") << "\n" << relay.err();
   expect_exactly(db, "k", 1, 300);
   stop(relay);
-  auto offsets = group_offsets(mock.bootstraps(), group, topic);
+  auto offsets = group_offsets(brokers, group, topic);
   ASSERT_EQ(offsets.size(), 2u);
   for (const auto& [partition, o] : offsets) {
     EXPECT_EQ(o.end, 150) << partition;
@@ -179,53 +177,53 @@ TEST(KafkaSource, OffsetsAreCommittedOnlyAfterTheInboxCommit) {
 }
 
 TEST(KafkaSource, TwoRelaysInOneGroupSharePartitionsAndRebalanceWithoutLoss) {
-  MockKafka mock;
+  const std::string brokers = kafka_brokers();
   TestDb db;
   std::string topic = "share-" + db.name(), group = "g-" + topic;
-  mock.create_topic(topic, 4);
+  create_kafka_topic(brokers, topic, 4);
   auto pipeline = [&](const std::string& name) {
     return write_toml(db, name, "[[pipeline]]\nname = \"" + name + "\"\nbatch_size = 20\n"
-        "source = { type = \"kafka\", brokers = \"" + mock.bootstraps() + "\", topic = \"" + topic + "\", group_id = \"" + group +
+        "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"" + group +
         "\", rdkafka = { \"session.timeout.ms\" = \"6000\", \"heartbeat.interval.ms\" = \"500\" } }\n"
         "sink = { type = \"inbox\", inbox_name = \"shared\" }\n");
   };
   // Two relays, each with its own pipeline (so both run) in the same consumer group and inbox.
   RelayProcess a({"--config", pipeline("kafka-a")});
-  publish(mock.bootstraps(), topic, numbered(1, 200, 4));
+  publish(brokers, topic, numbered(1, 200, 4));
   ASSERT_TRUE(wait_count(db, "shared", 200)) << count(db, "shared") << " rows\n" << a.err();
 
   RelayProcess b({"--config", pipeline("kafka-b")});
   // B joins: the group rebalances and B gets its share of the partitions.
   ASSERT_TRUE(wait_until([&] { return b.err().find("Kafka partitions assigned.") != std::string::npos; }, 60s)) << b.err();
-  publish(mock.bootstraps(), topic, numbered(201, 600, 4));
+  publish(brokers, topic, numbered(201, 600, 4));
   ASSERT_TRUE(wait_count(db, "shared", 600)) << count(db, "shared") << " rows\n" << a.err() << b.err();
   double a_before = consumed(a, "kafka-a"), b_share = consumed(b, "kafka-b");
   EXPECT_GT(b_share, 0) << "both consumers of the group take part";
   EXPECT_GT(a_before, 200) << "both consumers of the group take part";
 
   // A leaves while records keep coming: B takes every partition over.
-  std::thread more([&] { publish(mock.bootstraps(), topic, numbered(601, 1000, 4)); });
+  std::thread more([&] { publish(brokers, topic, numbered(601, 1000, 4)); });
   stop(a);
   more.join();
   ASSERT_TRUE(wait_count(db, "shared", 1000)) << count(db, "shared") << " rows\n" << b.err();
   expect_exactly(db, "shared", 1, 1000);
   stop(b);
-  for (const auto& [partition, o] : group_offsets(mock.bootstraps(), group, topic))
+  for (const auto& [partition, o] : group_offsets(brokers, group, topic))
     EXPECT_EQ(o.committed, o.end) << "partition " << partition;
 }
 
 TEST(KafkaSource, RecordsWithoutTheIdentityHeaderAreIdentifiedByTopicPartitionOffsetAndLandInOffsetOrder) {
-  MockKafka mock;
+  const std::string brokers = kafka_brokers();
   TestDb db;
   std::string topic = "order-" + db.name();
-  mock.create_topic(topic, 3);
+  create_kafka_topic(brokers, topic, 3);
   std::vector<json> records;
   for (int i = 0; i < 300; ++i)
     records.push_back({{"key", "k" + std::to_string(i % 7)}, {"partition", i % 3},
                        {"body", json{{"n", i}}.dump()}, {"headers", {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, {"tenant", "t" + std::to_string(i % 2)}}}});
-  publish(mock.bootstraps(), topic, records);
+  publish(brokers, topic, records);
   std::string toml = write_toml(db, "order", "[[pipeline]]\nname = \"o\"\nbatch_size = 25\n"
-      "source = { type = \"kafka\", brokers = \"" + mock.bootstraps() + "\", topic = \"" + topic + "\", group_id = \"g-" + topic + "\" }\n"
+      "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"g-" + topic + "\" }\n"
       "sink = { type = \"inbox\", inbox_name = \"o\" }\n");
   RelayProcess relay({"--config", toml});
   ASSERT_TRUE(wait_count(db, "o", 300)) << count(db, "o") << " rows\n" << relay.err();
@@ -254,14 +252,14 @@ TEST(KafkaSource, RecordsWithoutTheIdentityHeaderAreIdentifiedByTopicPartitionOf
 }
 
 TEST(KafkaSource, TheLagIsWhatTheGroupHasNotCommittedYet) {
-  MockKafka mock;
+  const std::string brokers = kafka_brokers();
   TestDb db;
   std::string topic = "lag-" + db.name();
-  mock.create_topic(topic, 2);
-  publish(mock.bootstraps(), topic, numbered(1, 20000, 2));
+  create_kafka_topic(brokers, topic, 2);
+  publish(brokers, topic, numbered(1, 20000, 2));
   // One record per inbox transaction: the backlog lasts long enough to be seen.
   std::string toml = write_toml(db, "lag", "[[pipeline]]\nname = \"l\"\nbatch_size = 1\n"
-      "source = { type = \"kafka\", brokers = \"" + mock.bootstraps() + "\", topic = \"" + topic + "\", group_id = \"g-" + topic + "\" }\n"
+      "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"g-" + topic + "\" }\n"
       "sink = { type = \"inbox\", inbox_name = \"l\" }\n");
   RelayProcess relay({"--config", toml});
   auto lag = [&] { return metric(relay.admin_port(), "pgtrickle_relay_consumer_lag{pipeline=\"l\"}"); };
@@ -278,13 +276,13 @@ TEST(KafkaSource, TheLagIsWhatTheGroupHasNotCommittedYet) {
 }
 
 TEST(KafkaSource, AMissingTopicAndAnAutoCommitPropertyAreReportedWithWhatToDo) {
-  MockKafka mock;
+  const std::string brokers = kafka_brokers();
   TestDb db;
   std::string toml = write_toml(db, "bad", "[[pipeline]]\nname = \"missing\"\n"
-      "source = { type = \"kafka\", brokers = \"" + mock.bootstraps() + "\", topic = \"no-such-topic\", group_id = \"g1\" }\n"
+      "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"no-such-topic\", group_id = \"g1\" }\n"
       "sink = { type = \"inbox\", inbox_name = \"bad\" }\n\n"
       "[[pipeline]]\nname = \"autocommit\"\n"
-      "source = { type = \"kafka\", brokers = \"" + mock.bootstraps() + "\", topic = \"t\", group_id = \"g2\", "
+      "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"t\", group_id = \"g2\", "
       "\"rdkafka.enable.auto.commit\" = \"true\" }\n"
       "sink = { type = \"inbox\", inbox_name = \"bad\" }\n");
   RelayProcess relay({"--config", toml});

@@ -1,5 +1,6 @@
-// The Kafka sink against the test broker (scripts/servers/kafka.sh, PGTRICKLE_TEST_KAFKA_BROKERS)
-// and, for fault injection, against a private mock cluster; what arrived is read with kafkajs.
+// The Kafka sink against Apache Kafka (scripts/servers/kafka.sh, PGTRICKLE_TEST_KAFKA_BROKERS) and,
+// for errors a real broker cannot be made to answer (NOT_ENOUGH_REPLICAS, INVALID_RECORD), against
+// librdkafka's mock cluster in the test process; what arrived is read with kafkajs.
 #include <fstream>
 #include <map>
 #include <set>

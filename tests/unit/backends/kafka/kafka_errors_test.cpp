@@ -6,6 +6,8 @@
 
 using relay::kafka::classify;
 using relay::kafka::Verdict;
+using relay::kafka::Property;
+using relay::kafka::describe_connection_error;
 
 namespace {
 
@@ -34,7 +36,6 @@ INSTANTIATE_TEST_SUITE_P(
         Row{RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, Verdict::rejected},
         Row{RD_KAFKA_RESP_ERR_POLICY_VIOLATION, Verdict::rejected},
         Row{RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT, Verdict::rejected},
-        Row{RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, Verdict::rejected},
         Row{RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, Verdict::rejected},
         Row{RD_KAFKA_RESP_ERR__INVALID_ARG, Verdict::rejected},
         Row{RD_KAFKA_RESP_ERR__BAD_MSG, Verdict::rejected},
@@ -65,9 +66,26 @@ INSTANTIATE_TEST_SUITE_P(
         Row{RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND, Verdict::retriable},
         Row{RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION, Verdict::retriable},
         Row{RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, Verdict::retriable},
+        Row{RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, Verdict::retriable},  // messages wait for the topic
         Row{RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR, Verdict::retriable},
         Row{RD_KAFKA_RESP_ERR_INVALID_MSG, Verdict::retriable}),
     [](const auto& info) { return std::string(rd_kafka_err2name(info.param.err)); });
+
+TEST(KafkaErrors, ALoginRefusedOrAHandshakeFailedIsNamedWithWhatToCheck) {
+  std::vector<Property> props = {{"bootstrap.servers", "b1:9096", "brokers"},
+                                 {"security.protocol", "SASL_SSL", "rdkafka.security.protocol"},
+                                 {"sasl.mechanism", "SCRAM-SHA-512", "rdkafka.sasl.mechanism"},
+                                 {"sasl.username", "relay", "rdkafka.sasl.username"}};
+  auto login = describe_connection_error(RD_KAFKA_RESP_ERR__AUTHENTICATION, "invalid credentials", props);
+  EXPECT_NE(login.find("user \"relay\""), std::string::npos) << login;
+  EXPECT_NE(login.find("SCRAM-SHA-512 over SASL_SSL"), std::string::npos) << login;
+  EXPECT_NE(login.find("rdkafka.sasl.password"), std::string::npos) << login;
+  auto tls = describe_connection_error(RD_KAFKA_RESP_ERR__SSL, "certificate verify failed", props);
+  EXPECT_NE(tls.find("TLS handshake"), std::string::npos) << tls;
+  EXPECT_NE(tls.find("rdkafka.ssl.ca.location"), std::string::npos) << tls;
+  EXPECT_NE(describe_connection_error(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, "down", props).find("b1:9096"), std::string::npos);
+  EXPECT_EQ(describe_connection_error(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, "too large", props), "");
+}
 
 }  // namespace
 #endif
