@@ -4,6 +4,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <string>
+#include <vector>
+
+#include "backends/kafka/kafka_config.h"
+
 namespace relay::kafka {
 
 enum class Verdict {
@@ -14,5 +19,11 @@ enum class Verdict {
 
 Verdict classify(rd_kafka_resp_err_t err);
 const char* to_string(Verdict v);
+
+// What a client-level error (the error callback's: the login refused, the TLS handshake failed,
+// no broker reachable) says about the connection, as a sentence naming the cause and what to
+// check, with the client's properties `props` (the user, the mechanism); "" for other errors. The
+// pipelines show it in /health instead of the message timeouts it causes.
+std::string describe_connection_error(rd_kafka_resp_err_t err, const std::string& reason, const std::vector<Property>& props);
 
 }  // namespace relay::kafka

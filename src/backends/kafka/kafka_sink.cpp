@@ -111,6 +111,10 @@ class KafkaSink final : public Sink {
     }
     ++generation_;
     outs_ = {};
+    // Timeouts caused by a login refused or a failed handshake say so.
+    if (!connection_problem_.empty())
+      for (auto& o : outcomes)
+        if (o.kind == Outcome::retriable) o.error = connection_problem_;
     if (fatal_) {
       char reason[512] = "";
       rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_.get(), reason, sizeof reason);
@@ -207,6 +211,8 @@ class KafkaSink final : public Sink {
     --self->records_left_[index];
     if (!msg->err) {
       self->reachable_ = true;
+      self->connection_problem_.clear();
+      self->problem_is_cause_ = false;
       if (self->records_left_[index] == 0 && !self->failed_[index]) o = {Outcome::delivered, {}};
       return;
     }
@@ -215,6 +221,10 @@ class KafkaSink final : public Sink {
     if (verdict == kafka::Verdict::recreate) self->fatal_ = true;
     o.kind = verdict == kafka::Verdict::rejected ? Outcome::rejected : Outcome::retriable;
     o.error = fmt::format("{}: {}", rd_kafka_err2name(msg->err), rd_kafka_err2str(msg->err));
+    if (msg->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+      o.error = fmt::format("the topic \"{}\" does not exist and the cluster does not create topics on first use "
+                            "(auto.create.topics.enable=false): create it; messages wait until it exists ({})",
+                            msg->rkt ? rd_kafka_topic_name(msg->rkt) : "?", rd_kafka_err2name(msg->err));
   }
 
   static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) noexcept {
@@ -222,6 +232,13 @@ class KafkaSink final : public Sink {
     auto code = static_cast<rd_kafka_resp_err_t>(err);
     if (code == RD_KAFKA_RESP_ERR__FATAL) self->fatal_ = true;
     if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->reachable_ = false;
+    // A refused login or handshake is the cause to name: the transport errors it brings after it
+    // (a connection closed, every broker down) do not replace it.
+    if (auto problem = kafka::describe_connection_error(code, reason, self->props_); !problem.empty()) {
+      const bool cause = code == RD_KAFKA_RESP_ERR__AUTHENTICATION || code == RD_KAFKA_RESP_ERR__SSL;
+      if (cause || !self->problem_is_cause_) self->connection_problem_ = std::move(problem);
+      if (cause) self->problem_is_cause_ = true;
+    }
     // librdkafka repeats connection errors while a broker is away: say each one once a minute.
     auto now = Clock::now();
     if (code == self->last_error_code_ && now - self->last_error_at_ < std::chrono::minutes(1)) return;
@@ -251,6 +268,9 @@ class KafkaSink final : public Sink {
   std::vector<std::uint8_t> records_left_;  // per message: its records not yet reported (2 with a tombstone)
   std::vector<bool> failed_;                // per message: a record of it failed
   bool fatal_ = false;
+  // The connection's last problem (error callback), until a record is delivered again.
+  std::string connection_problem_;
+  bool problem_is_cause_ = false;
   bool reachable_ = true;
   rd_kafka_resp_err_t last_error_code_ = RD_KAFKA_RESP_ERR_NO_ERROR;
   Clock::time_point last_error_at_{};
