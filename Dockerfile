@@ -4,7 +4,8 @@
 #   scripts/image.sh [--deb FILE]   the same with buildah, into podman's store (docs/container.md)
 # The build stage runs the scripts CI runs (scripts/install-deps.sh, scripts/package.sh); the image
 # installs the resulting Debian package on debian:bookworm-slim, so it holds the package's files and
-# exactly the runtime libraries its dependencies name.
+# exactly the runtime libraries its dependencies name. install-deps.sh builds librdkafka 2.8.0 there
+# (scripts/librdkafka.sh), which the relay links statically (docs/operations.md#librdkafka).
 
 FROM debian:bookworm AS build
 ARG RELAY_GIT_REVISION=""

@@ -26,12 +26,49 @@ macro(relay_backend name dir found library)
   endif()
 endmacro()
 
-pkg_check_modules(RDKAFKA IMPORTED_TARGET rdkafka)
+# librdkafka 2.6.1 or later: SASL SCRAM logins to Kafka 4 fail before (docs/operations.md#librdkafka).
+# First the static build of scripts/librdkafka.sh for this architecture (Debian 12's is 2.0.2), then
+# a system librdkafka new enough (Debian 13's 2.8.0). Sets RDKAFKA_FOUND, the target relay::rdkafka
+# and, for the static build, RELAY_RDKAFKA_STATIC.
+set(RELAY_RDKAFKA_MIN_VERSION 2.6.1)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64)$")
+  set(relay_rdkafka_arch arm64)
+else()
+  set(relay_rdkafka_arch amd64)
+endif()
+execute_process(COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/librdkafka.sh --print-prefix ${relay_rdkafka_arch}
+                OUTPUT_VARIABLE relay_rdkafka_prefix OUTPUT_STRIP_TRAILING_WHITESPACE)
+set(RELAY_RDKAFKA_PREFIX "${relay_rdkafka_prefix}" CACHE PATH "Static librdkafka built by scripts/librdkafka.sh (used when it exists)")
+if(EXISTS ${RELAY_RDKAFKA_PREFIX}/lib/pkgconfig/rdkafka-static.pc)
+  set(ENV{PKG_CONFIG_PATH} "${RELAY_RDKAFKA_PREFIX}/lib/pkgconfig:$ENV{PKG_CONFIG_PATH}")
+  pkg_check_modules(RDKAFKA rdkafka-static>=${RELAY_RDKAFKA_MIN_VERSION})
+  if(RDKAFKA_FOUND)
+    # Its flags as they are: pkg-config names the archive by its path, which an IMPORTED_TARGET of
+    # pkg_check_modules would pass as a link option, before the objects that need it.
+    add_library(relay::rdkafka INTERFACE IMPORTED GLOBAL)
+    set_target_properties(relay::rdkafka PROPERTIES
+      INTERFACE_INCLUDE_DIRECTORIES "${RDKAFKA_INCLUDE_DIRS}"
+      INTERFACE_LINK_LIBRARIES "${RDKAFKA_LDFLAGS}")
+    set(RELAY_RDKAFKA_STATIC TRUE)  # its licences go with the binary (cmake/Install.cmake)
+    message(STATUS "librdkafka ${RDKAFKA_VERSION}, static: ${RELAY_RDKAFKA_PREFIX}")
+  endif()
+else()
+  pkg_check_modules(RDKAFKA IMPORTED_TARGET rdkafka>=${RELAY_RDKAFKA_MIN_VERSION})
+  if(RDKAFKA_FOUND)
+    add_library(relay::rdkafka ALIAS PkgConfig::RDKAFKA)
+  else()
+    pkg_check_modules(RDKAFKA_OLD QUIET rdkafka)
+    if(RDKAFKA_OLD_FOUND)
+      message(WARNING "librdkafka ${RDKAFKA_OLD_VERSION} is older than ${RELAY_RDKAFKA_MIN_VERSION} (SCRAM logins to Kafka 4 "
+                      "fail): the Kafka backend is left out. scripts/librdkafka.sh builds 2.8.0 into ${RELAY_RDKAFKA_PREFIX}.")
+    endif()
+  endif()
+endif()
 pkg_check_modules(LIBNATS IMPORTED_TARGET libnats)
 pkg_check_modules(HIREDIS IMPORTED_TARGET hiredis)
 pkg_check_modules(RABBITMQ IMPORTED_TARGET librabbitmq)
 
-relay_backend(KAFKA kafka RDKAFKA_FOUND PkgConfig::RDKAFKA)
+relay_backend(KAFKA kafka RDKAFKA_FOUND relay::rdkafka)
 relay_backend(NATS nats LIBNATS_FOUND PkgConfig::LIBNATS)
 relay_backend(REDIS redis HIREDIS_FOUND PkgConfig::HIREDIS)
 relay_backend(RABBITMQ rabbitmq RABBITMQ_FOUND PkgConfig::RABBITMQ)

@@ -4,6 +4,7 @@
 #   /usr/share/pgtrickle-relay/pgtrickle_relay.sql           the SQL install, for psql -f
 #   /usr/share/man/man1/pgtrickle-relay.1.gz                 `pgtrickle-relay man`, from the binary itself
 #   /usr/share/doc/pgtrickle-relay/                          README, docs, examples, copyright, changelog
+#                                                            (librdkafka/LICENSES.txt when it is linked in)
 #   /etc/pgtrickle-relay/pgtrickle-relay.{toml,env}          the service's configuration (conffiles)
 #   /lib/systemd/system/pgtrickle-relay{,@}.service          the units (under the prefix unless it is /usr)
 include(GNUInstallDirs)
@@ -58,6 +59,10 @@ set(doc ${CMAKE_INSTALL_DOCDIR})
 file(GLOB doc_pages CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/*.md)
 file(GLOB doc_backend_pages CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/backends/*.md)
 install(FILES README.md SECURITY.md deploy/debian/copyright DESTINATION ${doc})
+# librdkafka linked in (cmake/Backends.cmake): its licence and those of the code it bundles.
+if(RELAY_WITH_KAFKA AND RELAY_RDKAFKA_STATIC)
+  install(FILES ${RELAY_RDKAFKA_PREFIX}/share/doc/librdkafka/LICENSES.txt DESTINATION ${doc}/librdkafka)
+endif()
 install(FILES ${doc_pages} DESTINATION ${doc}/docs)
 install(FILES ${doc_backend_pages} DESTINATION ${doc}/docs/backends)
 install(FILES deploy/config/pgtrickle-relay.toml DESTINATION ${doc}/examples)

@@ -6,15 +6,19 @@
 #                                    (scripts/demo.sh; the Dockerfile's build stage without PostgreSQL)
 #   scripts/install-deps.sh arm64    the arm64 cross build (scripts/package.sh --arch arm64): the cross
 #                                    compiler, ccache, the :arm64 libraries and qemu-user-static to run the binary
+# Each also builds librdkafka 2.8.0 for its architecture once (scripts/librdkafka.sh), as a static
+# library outside the tree: Debian 12's 2.0.2 fails SCRAM logins to Kafka 4.
 set -euo pipefail
 what=${1:-all}
-# Building the relay with every backend.
+root=$(cd "$(dirname "$0")/.." && pwd)
+# Building the relay with every backend; curl fetches librdkafka's source, whose static library needs
+# the OpenSSL, zstd, zlib and Cyrus SASL development packages.
 packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
   libpq-dev
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   libcli11-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
-  librdkafka-dev libnats-dev libhiredis-dev librabbitmq-dev
+  libzstd-dev zlib1g-dev libsasl2-dev libnats-dev libhiredis-dev librabbitmq-dev
 )
 apt_options=()
 case "$what" in
@@ -25,6 +29,7 @@ case "$what" in
       postgresql-15 postgresql-client-15
       postgresql-15-postgis-3  # PostGIS's types beside Debezium (tests/integration/kafka/debezium_differential_test.cpp)
       libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
+      librdkafka-dev  # the mock Kafka broker of the tests, compiled by scripts/servers/kafka.sh (not the relay's)
       nats-server redis-server rabbitmq-server python3
       prometheus  # promtool checks the alert rules in docs/prometheus
       clang libclang-rt-14-dev  # the fuzz targets (libFuzzer and sanitizers), fuzz/run.sh
@@ -36,14 +41,15 @@ case "$what" in
   arm64)
     # The libraries' arm64 builds install beside the native ones (Multi-Arch: same). libpq-dev is not
     # Multi-Arch, so only libpq5:arm64 is installed: the headers are the native package's and
-    # cmake/toolchain-aarch64.cmake links the arm64 library. Header-only libraries are the native ones.
+    # cmake/toolchain-aarch64.cmake links the arm64 library; likewise libsasl2-dev, for librdkafka's
+    # Kerberos (scripts/librdkafka.sh). Header-only libraries are the native ones.
     # ccache keeps the cross build's objects outside the tree (scripts/package.sh), so the build of a
     # fresh clone reuses the last one's.
     packages+=(
       crossbuild-essential-arm64 qemu-user-static ccache
       libpq5:arm64 libtomlplusplus-dev:arm64 libspdlog-dev:arm64 libfmt-dev:arm64
       libmicrohttpd-dev:arm64 libssl-dev:arm64 libcurl4-openssl-dev:arm64
-      librdkafka-dev:arm64 libnats-dev:arm64 libhiredis-dev:arm64 librabbitmq-dev:arm64
+      libzstd-dev:arm64 zlib1g-dev:arm64 libsasl2-2:arm64 libnats-dev:arm64 libhiredis-dev:arm64 librabbitmq-dev:arm64
     )
     # Never let a package of the other architecture replace a native one (a native build needs them).
     apt_options+=(--no-remove)
@@ -65,6 +71,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${apt_options[@]}" "${missing[@]}" >/dev/null
 fi
+# librdkafka 2.8.0 for this build's architecture, unless already built (it prints where it is).
+if [ "$what" = arm64 ]; then "$root/scripts/librdkafka.sh" arm64 >/dev/null; else "$root/scripts/librdkafka.sh" >/dev/null; fi
 [ "$what" = all ] || exit 0
 # Node.js (for the independent broker clients used by tests) comes with the machine image or from
 # Debian; install Debian's only when no node is present, so an existing one is left alone.
@@ -72,7 +80,6 @@ if ! command -v node >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 # The independent broker clients and the SQS emulator the tests use (versions pinned by the lock file).
-root=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -d "$root/tests/node/node_modules" ] || [ "$root/tests/node/package-lock.json" -nt "$root/tests/node/node_modules" ]; then
   (cd "$root/tests/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

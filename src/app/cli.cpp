@@ -2,7 +2,9 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <libpq-fe.h>
 #include <malloc.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -34,6 +36,10 @@
 #include "pg/shared_lookup.h"
 #include "util/strings.h"
 
+#if RELAY_WITH_KAFKA
+#include <librdkafka/rdkafka.h>
+#endif
+
 namespace relay::app {
 namespace {
 
@@ -57,6 +63,18 @@ std::string backends_line() {
     dst += (dst.empty() ? "" : ", ") + std::string(b.spec->name) + (b.available() ? "" : std::string(" (") + to_string(b.spec->role) + ")");
   }
   return fmt::format("sources: {}\nsinks: {}\nnot in this build: {}", src, snk, missing.empty() ? "none" : missing);
+}
+
+// The versions of the libraries the binary runs with (linked statically or loaded), e.g. librdkafka,
+// which must be 2.6.1 or later (docs/operations.md#librdkafka).
+std::string libraries_line() {
+  int pq = PQlibVersion();
+  std::string out = fmt::format("libpq {}.{}", pq / 10000, pq % 100);
+#if RELAY_WITH_KAFKA
+  out += fmt::format(", librdkafka {}", rd_kafka_version_str());
+#endif
+  out += fmt::format(", OpenSSL {}", OpenSSL_version(OPENSSL_VERSION_STRING));
+  return out;
 }
 
 std::string worker_id() {
@@ -246,7 +264,8 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   ctx.sql_host_access = host_access_of(s);
   ctx.backends = compiled_backends();
 
-  log.info("pgtrickle-relay starting.", {{"version", RELAY_VERSION}, {"git", kGitRevision}, {"relay_group_id", s.relay_group_id},
+  log.info("pgtrickle-relay starting.", {{"version", RELAY_VERSION}, {"git", kGitRevision}, {"libraries", libraries_line()},
+                                          {"relay_group_id", s.relay_group_id},
                                           {"postgres", util::redact_url(s.postgres_url.empty() ? "(libpq defaults)" : s.postgres_url)},
                                           {"metrics_addr", s.metrics_addr}, {"worker", ctx.worker_id}});
   AdminServer admin(registry, health);
@@ -460,8 +479,8 @@ int main(int argc, char** argv) {
   app.footer("Backends (pgtrickle-relay spec <backend> lists a backend's keys):\n" + backends_line());
   Settings s;
   app.option_defaults()->always_capture_default();  // --help and the man page show each default
-  app.set_version_flag("--version", fmt::format("pgtrickle-relay {} (git {})\nLicense: Apache-2.0 <https://www.apache.org/licenses/LICENSE-2.0>\n{}",
-                                              RELAY_VERSION, kGitRevision, backends_line()));
+  app.set_version_flag("--version", fmt::format("pgtrickle-relay {} (git {})\nLicense: Apache-2.0 <https://www.apache.org/licenses/LICENSE-2.0>\n{}\nlibraries: {}",
+                                              RELAY_VERSION, kGitRevision, backends_line(), libraries_line()));
   app.add_option("--postgres-url", s.postgres_url, "PostgreSQL connection (URL or key=value); default: libpq's PG* variables")
       ->envname("PGTRICKLE_RELAY_POSTGRES_URL");
   app.add_option("--metrics-addr", s.metrics_addr, "Address of /metrics and /health")->envname("PGTRICKLE_RELAY_METRICS_ADDR");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The arm64 Debian package, cross-built on this machine: built by scripts/package.sh --arch arm64 (the
 # relay alone, into build-arm64/), checked by lintian, its dependencies the arm64 libraries' packages,
-# then unpacked (not installed) and its binary run under qemu-aarch64-static: --version, the SQL
+# then unpacked (not installed) and its binary run under qemu-aarch64-static: --version (naming the
+# librdkafka linked in, scripts/librdkafka.sh's), the SQL
 # installed into a fresh database of $PGTRICKLE_TEST_POSTGRES_URL, the demo's pipeline relaying every
 # row to stdout, SIGTERM exiting 0. Needs what scripts/install-deps.sh arm64 installs; exits 77
 # (skipped) without it.
@@ -61,6 +62,10 @@ step "pgtrickle-relay --version (under qemu)"
 arm64 "$relay" --version | tee "$work/version"
 head -n 1 "$work/version" | grep -Eq "^pgtrickle-relay $version \(git [0-9a-f]{12}(-modified)?\)$" || fail "--version does not say $version and a revision"
 grep -q '^sinks: .*stdout' "$work/version" || fail "--version lists no backends"
+rdkafka=$(sed -n 's/^version=//p' "$root/scripts/librdkafka.sh")
+grep -Eq "^libraries: .*librdkafka ${rdkafka//./\\.}(,|$)" "$work/version" || fail "--version does not name librdkafka $rdkafka"
+if aarch64-linux-gnu-readelf -d "$relay" | grep -q 'NEEDED.*librdkafka'; then fail "the binary needs a shared librdkafka"; fi
+echo "librdkafka $rdkafka linked in, as in the amd64 package"
 
 step "The arm64 binary installs the SQL and relays the demo's rows (under qemu)"
 demo_database "$url" "$db"

@@ -3,6 +3,7 @@
 # lintian, installed with dpkg -i, its files, man page and units checked, the installed binary relaying
 # the demo's rows from the installed SQL into a fresh database of $PGTRICKLE_TEST_POSTGRES_URL (SIGHUP
 # reloads, SIGTERM drains and exits 0), then purged: nothing of it may be left but its system user.
+# The binary carries librdkafka 2.8.0 (scripts/librdkafka.sh) and loads no shared librdkafka.
 # Needs root (dpkg); exits 77 (skipped) otherwise.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -53,6 +54,13 @@ step "pgtrickle-relay --version"
 head -n 1 "$work/version" | grep -Eq "^pgtrickle-relay $version \(git [0-9a-f]{12}(-modified)?\)$" || fail "--version does not say $version and a revision"
 grep -q '^sinks: .*stdout' "$work/version" || fail "--version lists no backends"
 grep -q '^License: Apache-2.0' "$work/version" || fail "--version names no licence"
+# librdkafka is linked in, scripts/librdkafka.sh's version (SCRAM logins to Kafka 4 need 2.6.1 or later).
+rdkafka=$(sed -n 's/^version=//p' "$root/scripts/librdkafka.sh")
+grep -Eq "^libraries: .*librdkafka ${rdkafka//./\\.}(,|$)" "$work/version" || fail "--version does not name librdkafka $rdkafka"
+ldd /usr/bin/pgtrickle-relay >"$work/ldd"
+if grep -q librdkafka "$work/ldd"; then cat "$work/ldd"; fail "the binary loads a shared librdkafka"; fi
+if dpkg-deb -f "$deb" Depends | grep -q librdkafka; then fail "the package depends on a librdkafka package"; fi
+echo "librdkafka $rdkafka linked in: no librdkafka.so loaded, none depended on"
 
 step "man pgtrickle-relay"
 [ "$(man -w pgtrickle-relay)" = /usr/share/man/man1/pgtrickle-relay.1.gz ] || fail "man does not find the page"
