@@ -55,11 +55,16 @@ std::vector<Property> producer_properties(const ConfigSection& sink, const std::
   return p;
 }
 
-std::vector<Property> consumer_properties(const ConfigSection& source, const std::string& client_id) {
+std::vector<Property> consumer_properties(const ConfigSection& source, const std::string& client_id,
+                                          const std::string& instance_id) {
   std::vector<Property> p;
   p.push_back({"bootstrap.servers", broker_list(source.value("brokers")), "brokers"});
   p.push_back({"client.id", client_id, "rdkafka.client.id"});
   p.push_back({"group.id", source.text("group_id"), "group_id"});
+  // Static membership: one relay at a time owns the pipeline, and whichever does (this one
+  // restarted, or another taking over from one killed) joins as the same member, so the group
+  // hands it the partitions at once instead of after the dead member's session.timeout.ms.
+  p.push_back({"group.instance.id", instance_id, "rdkafka.group.instance.id"});
   p.push_back({"auto.offset.reset", source.text("auto_offset_reset"), "auto_offset_reset"});
   // Prefetch: librdkafka's defaults (queued.min.messages = 100000, queued.max.messages.kbytes =
   // 65536, for the whole consumer queue). With librdkafka 2.0 a queue above either limit is refilled

@@ -23,7 +23,10 @@ std::vector<Property> producer_properties(const ConfigSection& sink, const std::
 // `source` is the canonical config of the Kafka source. Offsets are committed by the relay after
 // the inbox commit, so enable.auto.commit and enable.auto.offset.store are always false: they come
 // last, after the pass-through (consumer_property_problem refuses a pass-through that sets them).
-std::vector<Property> consumer_properties(const ConfigSection& source, const std::string& client_id);
+// `instance_id`: the group member this pipeline is (group.instance.id), the same in every relay
+// that may own it.
+std::vector<Property> consumer_properties(const ConfigSection& source, const std::string& client_id,
+                                          const std::string& instance_id);
 // A sentence naming the `rdkafka.<name>` key of `source` the relay cannot allow, "" if none.
 std::string consumer_property_problem(const ConfigSection& source);
 

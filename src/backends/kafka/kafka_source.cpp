@@ -547,7 +547,8 @@ Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const 
   auto topics = topic_list(s.value("topic"));
   if (topics.empty()) return fatal(fmt::format("{}: key \"topic\": name at least one topic", where));
   if (auto problem = kafka::consumer_property_problem(s); !problem.empty()) return fatal(fmt::format("{}: {}", where, problem));
-  auto props = kafka::consumer_properties(s, "pgtrickle-relay-" + config.name);
+  auto props = kafka::consumer_properties(s, "pgtrickle-relay-" + config.name,
+                                         "pgtrickle-relay-" + ctx.relay_group_id + "-" + config.name);
   return std::unique_ptr<Source>(std::make_unique<KafkaSource>(ctx, std::move(props), std::move(topics),
                                                                s.text("group_id"),
                                                                static_cast<size_t>(config.batch_size)));

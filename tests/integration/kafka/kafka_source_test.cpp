@@ -251,6 +251,32 @@ TEST(KafkaSource, RecordsWithoutTheIdentityHeaderAreIdentifiedByTopicPartitionOf
   stop(relay);
 }
 
+// Static membership: the relay killed (kill -9) and started again joins the group as the member it
+// was, and gets its partitions back at once; as a new member it would wait for the dead one's
+// session to time out (45 s, librdkafka's session.timeout.ms, kept here).
+TEST(KafkaSource, ARelayKilledAndStartedAgainGetsItsPartitionsBackAtOnce) {
+  const std::string brokers = kafka_brokers();
+  TestDb db;
+  std::string topic = "static-" + db.name();
+  create_kafka_topic(brokers, topic, 3);
+  std::string toml = write_toml(db, "static", "[[pipeline]]\nname = \"s\"\n"
+      "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"g-" + topic + "\" }\n"
+      "sink = { type = \"inbox\", inbox_name = \"s\" }\n");
+  {
+    RelayProcess first({"--config", toml});
+    publish(brokers, topic, numbered(1, 30, 3));
+    ASSERT_TRUE(wait_count(db, "s", 30)) << first.err();
+    first.kill9();
+    first.wait(10s);
+  }
+  RelayProcess again({"--config", toml});
+  publish(brokers, topic, numbered(31, 60, 3));
+  ASSERT_TRUE(wait_count(db, "s", 60, 30s)) << "well within the dead member's 45 s session: " << count(db, "s") << " rows\n"
+                                             << again.err();
+  expect_exactly(db, "s", 1, 60);
+  stop(again);
+}
+
 TEST(KafkaSource, TheLagIsWhatTheGroupHasNotCommittedYet) {
   const std::string brokers = kafka_brokers();
   TestDb db;

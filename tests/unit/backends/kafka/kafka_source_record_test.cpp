@@ -89,7 +89,7 @@ std::string value_of(const std::vector<Property>& props, const std::string& name
 // source's spec as the relay does.
 std::vector<Property> consumer(const char* source, const std::string& client_id) {
   const auto config = nlohmann::json::parse(source);
-  return consumer_properties(relay::ConfigSection(relay::kKafkaSourceSpec, config), client_id);
+  return consumer_properties(relay::ConfigSection(relay::kKafkaSourceSpec, config), client_id, "member-" + client_id);
 }
 std::string problem_of(const nlohmann::json& source) {
   return consumer_property_problem(relay::ConfigSection(relay::kKafkaSourceSpec, source));
@@ -114,6 +114,7 @@ TEST(KafkaSourceConfig, TheConsumerCommitsNothingByItselfAndThePassThroughWinsOv
   EXPECT_EQ(value_of(defaults, "client.id"), "c");
   EXPECT_EQ(value_of(defaults, "queued.min.messages"), "<absent>") << "librdkafka's default";
   EXPECT_EQ(value_of(defaults, "reconnect.backoff.max.ms"), "1000");
+  EXPECT_EQ(value_of(defaults, "group.instance.id"), "member-c") << "static membership: the same member in every relay";
 }
 
 TEST(KafkaSourceConfig, AutoCommitThroughThePassThroughIsRefusedNamingTheKey) {
