@@ -476,14 +476,17 @@ TEST(Forward, TheLagCountsTheOutboxRowsNotYetDeliveredAndFallsToZeroOnceTheyAre)
   for (int i = 1; i <= 5; ++i) db.exec("INSERT INTO t VALUES (" + std::to_string(i) + ")");
   // Nothing listens there: every delivery fails and is retried, so the five outbox rows wait.
   db.exec("SELECT pgtrickle.set_relay_outbox('l', config => '{\"stream_table\": \"t\", \"sink_type\": \"webhook\", "
-          "\"url\": \"http://127.0.0.1:9/\", \"retry_max\": 0}'::jsonb)");
+          "\"url\": \"http://127.0.0.1:9/\", \"retry_max\": 0, \"batch_size\": 1}'::jsonb)");
   RelayProcess relay(relay_args(db));
   auto lag = [&] { return metric(relay.admin_port(), "pgtrickle_relay_consumer_lag{pipeline=\"l\"}"); };
   EXPECT_TRUE(wait_until([&] { return lag() == 5; }, 20s)) << lag() << "\n" << relay.err();
   // The status row is written right after the metric.
   EXPECT_TRUE(wait_until([&] { return db.value("SELECT lag_rows FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'l'") == "5"; }, 5s));
+  // Rows written while the sink retries and the reader, its batches ready, reads no more count too.
+  for (int i = 6; i <= 10; ++i) db.exec("INSERT INTO t VALUES (" + std::to_string(i) + ")");
+  EXPECT_TRUE(wait_until([&] { return lag() == 10; }, 20s)) << lag() << "\n" << relay.err();
   // Pointed at a file instead, the pipeline delivers them, and the lag follows.
   db.exec("SELECT pgtrickle.set_relay_outbox('l', config => '{\"stream_table\": \"t\", \"sink_type\": \"file\", \"path\": \"" + out + "\"}'::jsonb)");
-  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 5; }, 20s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 10; }, 20s)) << relay.err();
   EXPECT_TRUE(wait_until([&] { return lag() == 0; }, 20s)) << lag();
 }
