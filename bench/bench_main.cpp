@@ -643,6 +643,10 @@ int main(int argc, char** argv) {
                            results, previous);
     int runs = target.name == "file" ? 5 : (target.name == "rabbitmq" || target.name == "sqs") ? 1 : 2;
     forward_backlog(c, db, target, runs, results, previous);
+    if (target.name == "kafka") {
+      std::cout << fmt::format("Kafka alone: {} relay-sized messages from librdkafka with the relay's producer settings\n", g_rows);
+      report(results, previous, "kafka_alone_messages_per_s", kafka_produce_alone(env("PGTRICKLE_TEST_KAFKA_BROKERS"), g_rows), "msg/s");
+    }
     if (target.name == "nats") {
       std::cout << fmt::format("nats-server alone: {} relay-sized messages from a native client (nats.c, 4,000 in flight)\n", g_rows);
       report(results, previous, "nats_server_alone_messages_per_s", nats_publish_alone(env("PGTRICKLE_TEST_NATS_URL"), g_rows), "msg/s");

@@ -16,12 +16,28 @@
 #if RELAY_WITH_NATS
 #include <nats/nats.h>
 #endif
+#if RELAY_WITH_KAFKA
+#include <librdkafka/rdkafka.h>
+#endif
 #if RELAY_WITH_RABBITMQ
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 #endif
 
 namespace bench {
+
+namespace {
+
+// The shape and size of the relay's envelope for row `i` of the forward backlog.
+[[maybe_unused]] std::string relay_envelope(int i) {
+  return fmt::format(
+      R"({{"dedup_key":"outbox_bench:{0}:0","stream_table":"bench","op":"insert","outbox_id":{0},"refresh_id":null,)"
+      R"("key":"{0}","timestamp":"2026-11-22T13:44:38.069Z","is_full_refresh":false,)"
+      R"("payload":{{"id":{0},"name":"customer-{0}","amount":{1}}}}})",
+      i, i * 1.5);
+}
+
+}  // namespace
 
 #if RELAY_WITH_NATS
 namespace {
@@ -80,12 +96,7 @@ double nats_publish_alone(const std::string& url, int messages) {
     auto start = std::chrono::steady_clock::now();
     bool ok = true;
     for (int i = 1; i <= messages && ok; ++i) {
-      // The shape and size of the relay's envelope for one row of the forward backlog.
-      std::string body = fmt::format(
-          R"({{"dedup_key":"outbox_bench:{0}:0","stream_table":"bench","op":"insert","outbox_id":{0},"refresh_id":null,)"
-          R"("key":"{0}","timestamp":"2026-11-22T13:44:38.069Z","is_full_refresh":false,)"
-          R"("payload":{{"id":{0},"name":"customer-{0}","amount":{1}}}}})",
-          i, i * 1.5);
+      std::string body = relay_envelope(i);
       natsMsg* m = nats_message(subject, body, fmt::format("outbox_bench:{}:0", i));
       ok = m && js_PublishMsgAsync(js, &m, nullptr) == NATS_OK;
       if (m) natsMsg_Destroy(m);
@@ -99,6 +110,49 @@ double nats_publish_alone(const std::string& url, int messages) {
   return rate;
 #else
   (void)url;
+  (void)messages;
+  return -1;
+#endif
+}
+
+double kafka_produce_alone(const std::string& brokers, int messages) {
+#if RELAY_WITH_KAFKA
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  // The relay's producer settings (src/backends/kafka/kafka_config.cpp).
+  for (auto [name, value] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},
+                             {"enable.idempotence", "true"}, {"acks", "all"}, {"partitioner", "murmur2"},
+                             {"message.timeout.ms", "30000"}, {"socket.nagle.disable", "true"}})
+    rd_kafka_conf_set(conf, name, value.c_str(), err, sizeof err);
+  long delivered = 0, failed = 0;
+  rd_kafka_conf_set_opaque(conf, &delivered);
+  rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t* rk, const rd_kafka_message_t* m, void*) {
+    ++*static_cast<long*>(rd_kafka_opaque(rk));
+    if (m->err) ++*static_cast<long*>(m->_private);
+  });
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!rk) return -1;
+  const std::string topic = fmt::format("alone_{}", getpid());
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 1; i <= messages; ++i) {
+    std::string body = relay_envelope(i), key = std::to_string(i), id = fmt::format("outbox_bench:{}:0", i);
+    rd_kafka_resp_err_t e;
+    while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(body.data(), body.size()),
+                                  RD_KAFKA_V_HEADER("dedup_key", id.data(), static_cast<ssize_t>(id.size())),
+                                  RD_KAFKA_V_OPAQUE(&failed), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      rd_kafka_poll(rk, 10);
+    if (e) break;
+    rd_kafka_poll(rk, 0);
+  }
+  rd_kafka_flush(rk, 120000);
+  double rate = delivered == messages && failed == 0
+                    ? messages / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+                    : -1;
+  rd_kafka_destroy(rk);
+  return rate;
+#else
+  (void)brokers;
   (void)messages;
   return -1;
 #endif

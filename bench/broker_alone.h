@@ -11,6 +11,11 @@ namespace bench {
 // JetStream publish (4,000 in flight) into a new file-storage stream. Negative when not measured.
 double nats_publish_alone(const std::string& url, int messages);
 
+// Messages/s Kafka stores (acks=all delivery reports) from librdkafka producing `messages` envelopes
+// the size of the relay's, keyed and with the dedup_key header, with the relay's producer settings
+// (idempotent, murmur2), into a new auto-created topic. Negative when not measured.
+double kafka_produce_alone(const std::string& brokers, int messages);
+
 // Publish → acknowledged latency of messages sent by a native client, one every
 // 1/`rate` s, as the 50th and 99th percentiles in ms; negative when not measured.
 struct AckLatency {
