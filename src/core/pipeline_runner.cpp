@@ -54,7 +54,8 @@ class PipelineRunner::Impl {
     wake(wake_fd_);
   }
 
-  void request_stop() {
+  void request_stop(bool retry_failed) {
+    if (!retry_failed) retry_while_stopping_ = false;
     if (!stop_.exchange(true)) drain_deadline_ = Clock::now() + relay_.drain_timeout;
     wake(wake_fd_);
   }
@@ -453,7 +454,7 @@ class PipelineRunner::Impl {
     set_state("retrying", error);
     if (backoff.attempts() == 0 || backoff.attempts() % 10 == 0)
       log_.warn("Delivery failed; retrying.", {{"error", error}, {"attempt", std::to_string(backoff.attempts() + 1)}});
-    if (stop_ && Clock::now() >= drain_deadline_) {
+    if (stop_ && (Clock::now() >= drain_deadline_ || !retry_while_stopping_)) {
       log_.warn("Stopping with a batch not delivered; it will be sent again by the next owner.", {{"messages", std::to_string(undelivered)}});
       co_return Flow::stopped;
     }
@@ -684,6 +685,7 @@ class PipelineRunner::Impl {
   std::optional<Fence> fence_;  // set while this relay owns the pipeline
   Clock::time_point next_status_{};
   Deadline drain_deadline_{};
+  std::atomic<bool> retry_while_stopping_{true};  // a stop retries a failed delivery until the drain deadline
   int wake_fd_ = -1;
   int nudge_fd_ = -1;
   std::string state_, last_error_;
@@ -707,7 +709,7 @@ void PipelineRunner::start() {
   started_ = true;
   relay_.executor->spawn(impl_->run(), [this] { ended_.signal(); });
 }
-void PipelineRunner::request_stop() { impl_->request_stop(); }
+void PipelineRunner::request_stop(bool retry_failed) { impl_->request_stop(retry_failed); }
 void PipelineRunner::hand_over() { impl_->hand_over(); }
 void PipelineRunner::nudge() { impl_->nudge(); }
 void PipelineRunner::join() {

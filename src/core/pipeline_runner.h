@@ -20,7 +20,9 @@ class PipelineRunner {
 
   void start();
   // Asks the pipeline to stop: it finishes the batch in flight (up to the drain timeout), then exits.
-  void request_stop();
+  // `retry_failed` false (its config changed, or it was disabled): a delivery that failed is not
+  // retried meanwhile; the batch goes again from the stored position under the new config.
+  void request_stop(bool retry_failed = true);
   void join();
   // Asks the pipeline to finish its batch and leave ownership to another relay of the group.
   void hand_over();

@@ -109,7 +109,9 @@ void Supervisor::reconcile(std::vector<PipelineConfig> desired) {
     }
     log_.info(w == want.end() ? "Stopping a pipeline that was disabled or deleted." : "Restarting a pipeline whose configuration changed.",
               {{"pipeline", it->first}});
-    it->second->request_stop();
+    // A delivery failing now is not retried: the new config (a fixed address, another sink) takes
+    // the batch over at once.
+    it->second->request_stop(/*retry_failed=*/false);
     it->second->join();
     if (w == want.end()) relay_.health->remove(it->first);
     // Counters live as long as the pipeline: a disabled one keeps them for when it is enabled again.

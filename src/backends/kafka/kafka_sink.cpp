@@ -3,6 +3,7 @@
 // becomes that message's outcome.
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -102,8 +103,13 @@ class KafkaSink final : public Sink {
       break;
     }
 
-    // rd_kafka_flush sends at once (ignoring linger.ms) and serves the delivery reports.
-    while (pending_ > 0 && Clock::now() < deadline) rd_kafka_flush(producer_.get(), static_cast<int>(std::min(ms_until(deadline), 100LL)));
+    // rd_kafka_flush sends at once (ignoring linger.ms) and serves the delivery reports. While the
+    // brokers cannot be reached, a pipeline asked to stop (a config change, a takeover) does not
+    // wait for the deadline: the batch is sent again, by whoever runs the pipeline next.
+    while (pending_ > 0 && Clock::now() < deadline) {
+      rd_kafka_flush(producer_.get(), static_cast<int>(std::min(ms_until(deadline), 100LL)));
+      if (pending_ > 0 && (!reachable_ || !connection_problem_.empty()) && asked_to_stop()) break;
+    }
     if (pending_ > 0) {
       // Drop what has not left yet, so that it cannot arrive after the retry of an earlier record.
       rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE);
@@ -130,6 +136,13 @@ class KafkaSink final : public Sink {
   }
 
  private:
+  // Whether the pipeline was asked to stop waiting (its wake fd is readable; the core reads it).
+  bool asked_to_stop() const {
+    if (ctx_.wake_fd < 0) return false;
+    pollfd fd{ctx_.wake_fd, POLLIN, 0};
+    return ::poll(&fd, 1, 0) > 0;
+  }
+
   // Produces the record of `m`, or its tombstone (its key, a null value).
   rd_kafka_resp_err_t produce(const Message& m, size_t index, Deadline deadline, bool tombstone) {
     kafka::encode(m, key_rule_, key_buf_, record_);

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
@@ -228,3 +229,22 @@ TEST(Kafka, BadConfigIsReportedWithTheKeyAtFault) {
 }
 
 }  // namespace
+
+// A config change reaches a pipeline whose brokers cannot be reached at once: the send under way
+// (here one that would wait up to 30 s for its delivery reports) stops, and the new config takes
+// the rows.
+TEST(KafkaReload, AConfigChangeWhileTheBrokersAreUnreachableIsAppliedAtOnce) {
+  TestDb db;
+  db.exec("CREATE TABLE items (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('items')");
+  db.exec("INSERT INTO items SELECT generate_series(1, 3)");
+  set_outbox_pipeline(db, "away", {{"stream_table", "items"}, {"sink_type", "kafka"}, {"brokers", "127.0.0.1:9"}, {"topic", "t"},
+                                   {"rdkafka", {{"message.timeout.ms", "60000"}}}});
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(wait_until([&] { return relay.err().find("Kafka client error") != std::string::npos; }, 20s)) << relay.err();
+  std::this_thread::sleep_for(1s);  // the send is under way, waiting for its reports
+  const std::string file = work_dir() + "/reload-" + db.name() + ".jsonl";
+  set_outbox_pipeline(db, "away", {{"stream_table", "items"}, {"sink_type", "file"}, {"path", file}});
+  EXPECT_TRUE(wait_until([&] { return read_lines(file).size() == 3; }, 10s))
+      << "well before the send's 30 s: " << read_lines(file).size() << " rows\n" << relay.err();
+}
