@@ -68,7 +68,10 @@ class KafkaSource final : public Source {
   KafkaSource(const BuildContext& ctx, std::vector<kafka::Property> props, std::vector<std::string> topics,
               std::string group, size_t batch_size)
       : ctx_(ctx), props_(std::move(props)), topics_(std::move(topics)), group_(std::move(group)),
-        batch_size_(std::max<size_t>(1, batch_size)) {}
+        batch_size_(std::max<size_t>(1, batch_size)) {
+    for (const auto& p : props_)
+      if (p.name == "auto.offset.reset") starts_at_end_ = p.value == "latest" || p.value == "end" || p.value == "largest";
+  }
 
   ~KafkaSource() override { stop(); }
 
@@ -201,6 +204,14 @@ class KafkaSource final : public Source {
     if (rd_kafka_assignment(rk_, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
     ListPtr assignment(raw);
     rd_kafka_position(rk_, assignment.get());
+    // A partition nothing was read from yet starts at the group's committed offset (asked of the
+    // coordinator, briefly), or where auto.offset.reset says when the group has none.
+    ListPtr unread(rd_kafka_topic_partition_list_new(0));
+    for (int i = 0; i < assignment->cnt; ++i) {
+      const auto& tp = assignment->elems[i];
+      if (tp.offset < 0 && !committed_.count({tp.topic, tp.partition})) rd_kafka_topic_partition_list_add(unread.get(), tp.topic, tp.partition);
+    }
+    if (unread->cnt > 0 && rd_kafka_committed(rk_, unread.get(), 500) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
     std::int64_t total = 0;
     for (int i = 0; i < assignment->cnt; ++i) {
       const auto& tp = assignment->elems[i];
@@ -208,7 +219,10 @@ class KafkaSource final : public Source {
       if (rd_kafka_get_watermark_offsets(rk_, tp.topic, tp.partition, &low, &high) || high < 0) return;
       auto it = committed_.find({tp.topic, tp.partition});
       std::int64_t from = it != committed_.end() ? it->second : tp.offset;
-      if (from < 0) return;  // nothing fetched yet: unknown
+      if (from < 0)
+        if (auto* u = rd_kafka_topic_partition_list_find(unread.get(), tp.topic, tp.partition))
+          from = u->offset >= 0 ? u->offset : starts_at_end_ ? high : low;
+      if (from < 0) return;  // unknown
       total += std::max<std::int64_t>(0, high - std::max(from, low));
     }
     rows = total;
@@ -504,6 +518,7 @@ class KafkaSource final : public Source {
   std::optional<Error> error_;    // a consumer error that stops the consumer, returned by poll()
   bool assigned_once_ = false;
   std::map<PartitionId, std::int64_t> committed_;
+  bool starts_at_end_ = false;  // auto.offset.reset: where a partition the group never committed starts
   rd_kafka_resp_err_t last_commit_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
   Clock::time_point last_commit_error_at_{};
 
