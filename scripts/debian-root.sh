@@ -4,6 +4,7 @@
 # clean system of its release (tests/package/check-releases.sh). Needs root and debootstrap.
 #   scripts/debian-root.sh make RELEASE [build]    makes the root unless made; prints its path
 #   scripts/debian-root.sh path RELEASE [build]    prints its path (made or not)
+#   scripts/debian-root.sh archive RELEASE         prints the mirror if it serves RELEASE (exit 75 if not)
 #   scripts/debian-root.sh run ROOT [--bind DIR:INNER]... [--overlay] [--] COMMAND...
 #                                                  runs COMMAND in ROOT as root
 # RELEASE is bookworm or trixie. A root is a minbase system with the release, its updates and its
@@ -20,7 +21,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${PGTRICKLE_RELAY_CACHE:-/var/cache/pgtrickle-relay}
 usage() {
-  echo "usage: scripts/debian-root.sh make|path RELEASE [build] | run ROOT [--bind DIR:INNER]... [--overlay] [--] COMMAND..." >&2
+  echo "usage: scripts/debian-root.sh make|path RELEASE [build] | archive RELEASE | run ROOT [--bind DIR:INNER]... [--overlay] [--] COMMAND..." >&2
   exit 2
 }
 
@@ -90,16 +91,23 @@ hosts_file() {
   [ -e "$1/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$1/etc/hosts"
 }
 
+# The mirror, when it answers for RELEASE; else exits 75.
+archive() {
+  local mirror
+  mirror=$(mirror)
+  if ! curl -fsS -o /dev/null --max-time 30 "${mirror%/}/dists/$1/Release"; then
+    echo "debian-root.sh: the Debian archive $mirror cannot be reached for $1" >&2
+    exit 75
+  fi
+  echo "$mirror"
+}
+
 make_plain() {  # RELEASE -> the clean minbase root
   local release=$1 dir mirror tmp
   dir=$(root_path "$release")
   if [ -x "$dir/usr/bin/apt-get" ]; then hosts_file "$dir"; return 0; fi
   command -v debootstrap >/dev/null || { echo "debian-root.sh: no debootstrap (apt-get install debootstrap)" >&2; exit 1; }
-  mirror=$(mirror)
-  if ! curl -fsS -o /dev/null --max-time 30 "${mirror%/}/dists/$release/Release"; then
-    echo "debian-root.sh: the Debian archive $mirror cannot be reached to make a $release root" >&2
-    exit 75
-  fi
+  mirror=$(archive "$release")
   echo "debian-root.sh: making $dir (debootstrap --variant=minbase $release $mirror)" >&2
   mkdir -p "$cache/roots"
   tmp=$(mktemp -d "$cache/roots/.$release.XXXXXX")
@@ -159,6 +167,7 @@ make_build() {  # RELEASE -> the plain root plus the build's packages, kept up t
 cmd=${1:-}; shift || true
 case "$cmd" in
   path) [ $# -ge 1 ] || usage; root_path "$1" "${2:-}" ;;
+  archive) [ $# -eq 1 ] || usage; root_path "$1" >/dev/null; archive "$1" ;;
   make)
     [ $# -ge 1 ] || usage
     mkdir -p "$cache/roots"

@@ -32,13 +32,20 @@ started=$SECONDS
 root_of() {
   local rc=0 dir
   dir=$("$root/scripts/debian-root.sh" make "$@" 2>"$work/root.log") || rc=$?
-  if [ "$rc" = 75 ]; then cat "$work/root.log"; echo "release package check: no Debian archive; skipped"; exit 77; fi
-  [ "$rc" = 0 ] || { cat "$work/root.log"; fail "scripts/debian-root.sh make $*"; }
+  if [ "$rc" = 75 ]; then cat "$work/root.log" >&2; echo "release package check: no Debian archive; skipped" >&2; exit 77; fi
+  [ "$rc" = 0 ] || { cat "$work/root.log" >&2; fail "scripts/debian-root.sh make $*"; }
   echo "$dir"
 }
 
 step "The roots: $this and $other, and $other's build root"
 t0=$SECONDS
+# Each install fetches the package's dependencies from the archive, made roots or not.
+for release in "$this" "$other"; do
+  rc=0
+  "$root/scripts/debian-root.sh" archive "$release" >/dev/null 2>"$work/root.log" || rc=$?
+  if [ "$rc" = 75 ]; then cat "$work/root.log"; echo "release package check: no Debian archive; skipped"; exit 77; fi
+  [ "$rc" = 0 ] || { cat "$work/root.log"; fail "scripts/debian-root.sh archive $release"; }
+done
 for release in "$this" "$other"; do root_of "$release" >/dev/null; done
 root_of "$other" build >/dev/null
 echo "ready in $((SECONDS - t0)) s"
