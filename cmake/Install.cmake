@@ -4,7 +4,7 @@
 #   /usr/share/pgtrickle-relay/pgtrickle_relay.sql           the SQL install, for psql -f
 #   /usr/share/man/man1/pgtrickle-relay.1.gz                 `pgtrickle-relay man`, from the binary itself
 #   /usr/share/doc/pgtrickle-relay/                          README, docs, examples, copyright, changelog
-#                                                            (librdkafka/LICENSES.txt when it is linked in)
+#                                                            (the copyright names librdkafka's licences when it is linked in)
 #   /etc/pgtrickle-relay/pgtrickle-relay.{toml,env}          the service's configuration (conffiles)
 #   /lib/systemd/system/pgtrickle-relay{,@}.service          the units (under the prefix unless it is /usr)
 include(GNUInstallDirs)
@@ -58,10 +58,36 @@ set(doc ${CMAKE_INSTALL_DOCDIR})
 # The README beside docs/ as in the repository, so that the README's and the pages' links resolve.
 file(GLOB doc_pages CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/*.md)
 file(GLOB doc_backend_pages CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/backends/*.md)
-install(FILES README.md SECURITY.md deploy/debian/copyright DESTINATION ${doc})
-# librdkafka linked in (cmake/Backends.cmake): its licence and those of the code it bundles.
+install(FILES README.md SECURITY.md DESTINATION ${doc})
+# The copyright file, and with librdkafka linked in (cmake/Backends.cmake) a paragraph holding its
+# licence and those of the code it bundles (its LICENSES.txt): the one file that slim images keep.
 if(RELAY_WITH_KAFKA AND RELAY_RDKAFKA_STATIC)
-  install(FILES ${RELAY_RDKAFKA_PREFIX}/share/doc/librdkafka/LICENSES.txt DESTINATION ${doc}/librdkafka)
+  set(relay_licences ${RELAY_RDKAFKA_PREFIX}/share/doc/librdkafka/LICENSES.txt)
+  # As a copyright file's text: each line indented, empty ones as " ."; the Apache License 2.0 (of
+  # the OpenTelemetry code) named by its place on Debian systems rather than copied.
+  set(relay_licences_awk [[
+    /^ +Apache License$/ && !done { print " Licensed under the Apache License, Version 2.0: on Debian systems, /usr/share/common-licenses/Apache-2.0"; print " ."; skip = 1; done = 1; next }
+    /^LICENSE\./ { skip = 0 }
+    !skip { sub(/[ \t]+$/, ""); print ($0 == "" ? " ." : " " $0) }
+  ]])
+  execute_process(COMMAND awk "${relay_licences_awk}" ${relay_licences}
+                  OUTPUT_VARIABLE relay_licences_text COMMAND_ERROR_IS_FATAL ANY)
+  file(READ ${CMAKE_SOURCE_DIR}/deploy/debian/copyright relay_copyright)
+  file(WRITE ${CMAKE_BINARY_DIR}/copyright "${relay_copyright}
+Files: librdkafka/*
+Copyright: 2012-2022, Magnus Edenhill
+ 2023, Confluent Inc.
+ the authors of the code librdkafka bundles, named below
+License: librdkafka
+ librdkafka ${RDKAFKA_VERSION}, built from Debian 13's source package, is linked into
+ /usr/bin/pgtrickle-relay (docs/operations.md#librdkafka). Its LICENSES.txt
+ follows: librdkafka's licence (BSD-2-Clause) and those of the code it bundles.
+ .
+${relay_licences_text}")
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${relay_licences} ${CMAKE_SOURCE_DIR}/deploy/debian/copyright)
+  install(FILES ${CMAKE_BINARY_DIR}/copyright DESTINATION ${doc})
+else()
+  install(FILES deploy/debian/copyright DESTINATION ${doc})
 endif()
 install(FILES ${doc_pages} DESTINATION ${doc}/docs)
 install(FILES ${doc_backend_pages} DESTINATION ${doc}/docs/backends)

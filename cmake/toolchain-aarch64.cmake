@@ -42,3 +42,26 @@ Libs: -L${libdir} -lpq
 ]])
   set(ENV{PKG_CONFIG_LIBDIR} "${relay_libpq_dir}/pkgconfig:$ENV{PKG_CONFIG_LIBDIR}")
 endif()
+
+# Likewise Debian 13's librdkafka-dev, which needs the native libsasl2-dev: with librdkafka1:arm64
+# alone (scripts/install-deps.sh arm64 there), its rdkafka.pc is made here, with the native headers.
+# (On Debian 12 the relay links scripts/librdkafka.sh's static build instead: cmake/Backends.cmake.)
+if(NOT EXISTS /usr/lib/aarch64-linux-gnu/pkgconfig/rdkafka.pc AND EXISTS /usr/lib/aarch64-linux-gnu/librdkafka.so.1
+   AND EXISTS /usr/include/librdkafka/rdkafka.h)
+  execute_process(COMMAND dpkg-query -W -f=\${Version} librdkafka1:arm64 OUTPUT_VARIABLE relay_rdkafka_version ERROR_QUIET)
+  string(REGEX REPLACE "-[^-]*$" "" relay_rdkafka_version "${relay_rdkafka_version}")
+  set(relay_rdkafka_dir ${CMAKE_BINARY_DIR}/librdkafka-aarch64)
+  file(MAKE_DIRECTORY ${relay_rdkafka_dir}/pkgconfig)
+  file(CREATE_LINK /usr/lib/aarch64-linux-gnu/librdkafka.so.1 ${relay_rdkafka_dir}/librdkafka.so SYMBOLIC)
+  file(CONFIGURE OUTPUT ${relay_rdkafka_dir}/pkgconfig/rdkafka.pc @ONLY CONTENT [[
+libdir=@relay_rdkafka_dir@
+includedir=/usr/include
+
+Name: librdkafka
+Description: The Apache Kafka C/C++ library (arm64)
+Version: @relay_rdkafka_version@
+Cflags: -I${includedir}
+Libs: -L${libdir} -lrdkafka
+]])
+  set(ENV{PKG_CONFIG_LIBDIR} "${relay_rdkafka_dir}/pkgconfig:$ENV{PKG_CONFIG_LIBDIR}")
+endif()

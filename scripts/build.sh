@@ -7,7 +7,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}
-build="$root/build"
+build=${RELAY_BUILD_DIR:-$root/build}  # another directory for another build (scripts/package.sh --release)
 type=${RELAY_BUILD_TYPE:-Release}
 # Installed under /usr with /etc and /lib/systemd/system, as the Debian package (cmake --install build).
 # RELAY_GIT_REVISION names the revision of a tree without git (the Dockerfile's build stage).

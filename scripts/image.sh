@@ -31,7 +31,8 @@ done
 # The version and the revision --version shows: the package's, or this tree's.
 if [ -n "$deb" ]; then
   version=$(dpkg-deb -f "$deb" Version)
-  revision=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/doc/pgtrickle-relay/changelog.gz | gzip -dc |
+  version=${version%%-*}  # the relay's own: the package's (0.1.0-1~deb12) names the release, and a tag has no ~
+  revision=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/doc/pgtrickle-relay/changelog.Debian.gz | gzip -dc |
              sed -n 's/.*built from git revision \(.*\)\.$/\1/p')
 else
   version=$(sed -n 's/^project(pgtrickle-relay VERSION \([^ )]*\).*/\1/p' "$root/CMakeLists.txt")

@@ -4,15 +4,21 @@
 #   scripts/install-deps.sh          everything: build, test, benchmark, fuzz and package (scripts/test.sh)
 #   scripts/install-deps.sh relay    only what building the binary and running the demo need
 #                                    (scripts/demo.sh; the Dockerfile's build stage without PostgreSQL)
+#   scripts/install-deps.sh build    only what building the binary needs (the Dockerfile's build stage)
+#   scripts/install-deps.sh tests    what building the binary, the tests and the benchmarks needs
+#                                    (scripts/build.sh), without the servers and tools they run with
 #   scripts/install-deps.sh arm64    the arm64 cross build (scripts/package.sh --arch arm64): the cross
 #                                    compiler, ccache, the :arm64 libraries and qemu-user-static to run the binary
-# Each also builds librdkafka 2.8.0 for its architecture once (scripts/librdkafka.sh), as a static
-# library outside the tree: Debian 12's 2.0.2 fails SCRAM logins to Kafka 4.
+# On Debian 12 each also builds librdkafka 2.8.0 for its architecture once (scripts/librdkafka.sh), as
+# a static library outside the tree: Debian 12's 2.0.2 fails SCRAM logins to Kafka 4. On Debian 13
+# (relay, build, tests and arm64: the build root of scripts/debian-root.sh), the system's librdkafka
+# is 2.8.0 and serves as it is.
 set -euo pipefail
 what=${1:-all}
 root=$(cd "$(dirname "$0")/.." && pwd)
-# Building the relay with every backend; curl fetches librdkafka's source, whose static library needs
-# the OpenSSL, zstd, zlib and Cyrus SASL development packages.
+release=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+# Building the relay with every backend; on Debian 12 curl fetches librdkafka's source, whose static
+# library needs the OpenSSL, zstd, zlib and Cyrus SASL development packages.
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libpq-dev
@@ -20,10 +26,18 @@ packages=(
   libcli11-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
   libzstd-dev zlib1g-dev libsasl2-dev libnats-dev libhiredis-dev librabbitmq-dev
 )
+static_rdkafka=1
+postgresql=15
+if [ "$release" = trixie ]; then
+  static_rdkafka=""
+  postgresql=17
+  packages+=(librdkafka-dev)
+fi
 apt_options=()
 case "$what" in
   build) ;;
-  relay) packages+=(postgresql-15 postgresql-client-15) ;;  # the demo's throwaway server and psql
+  relay) packages+=(postgresql-$postgresql postgresql-client-$postgresql) ;;  # the demo's throwaway server and psql
+  tests) packages+=(libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev) ;;
   all)
     packages+=(
       postgresql-15 postgresql-client-15
@@ -51,6 +65,8 @@ case "$what" in
       libmicrohttpd-dev:arm64 libssl-dev:arm64 libcurl4-openssl-dev:arm64
       libzstd-dev:arm64 zlib1g-dev:arm64 libsasl2-2:arm64 libnats-dev:arm64 libhiredis-dev:arm64 librabbitmq-dev:arm64
     )
+    # Debian 13's librdkafka-dev needs libsasl2-dev, which is not Multi-Arch: its library alone, as libpq's.
+    [ -n "$static_rdkafka" ] || packages+=(librdkafka1:arm64)
     # Never let a package of the other architecture replace a native one (a native build needs them).
     apt_options+=(--no-remove)
     if ! dpkg --print-foreign-architectures | grep -qx arm64; then
@@ -58,7 +74,7 @@ case "$what" in
       dpkg --add-architecture arm64
     fi
     ;;
-  *) echo "usage: scripts/install-deps.sh [all|relay|build|arm64]" >&2; exit 2 ;;
+  *) echo "usage: scripts/install-deps.sh [all|relay|build|tests|arm64]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${packages[@]}"; do
@@ -72,7 +88,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${apt_options[@]}" "${missing[@]}" >/dev/null
 fi
 # librdkafka 2.8.0 for this build's architecture, unless already built (it prints where it is).
-if [ "$what" = arm64 ]; then "$root/scripts/librdkafka.sh" arm64 >/dev/null; else "$root/scripts/librdkafka.sh" >/dev/null; fi
+if [ -n "$static_rdkafka" ]; then
+  if [ "$what" = arm64 ]; then "$root/scripts/librdkafka.sh" arm64 >/dev/null; else "$root/scripts/librdkafka.sh" >/dev/null; fi
+fi
 [ "$what" = all ] || exit 0
 # Node.js (for the independent broker clients used by tests) comes with the machine image or from
 # Debian; install Debian's only when no node is present, so an existing one is left alone.

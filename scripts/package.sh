@@ -1,25 +1,55 @@
 #!/usr/bin/env bash
-# Builds the Debian package pgtrickle-relay_<version>_<arch>.deb into ./build (or into the directory
-# given): the files `cmake --install` lays out (cmake/Install.cmake) with the binary stripped, plus the
-# control files of deploy/debian/. The version is CMake's; the dependencies come from dpkg-shlibdeps.
-#   scripts/package.sh [--arch arm64] [--no-build] [output-dir]      prints the package's path
+# Builds the Debian package pgtrickle-relay_<version>-1~deb<N>_<arch>.deb into ./build (or into the
+# directory given), for Debian <N>: the files `cmake --install` lays out (cmake/Install.cmake) with the
+# binary stripped, plus the control files of deploy/debian/. The version is CMake's, with the package's
+# revision (1, or $RELAY_PACKAGE_REVISION) and the release it is built for, so that a user and apt tell
+# the packages of two releases apart, and an upgrade of the system from one to the next takes the
+# next one's; the dependencies come from dpkg-shlibdeps.
+#   scripts/package.sh [--release trixie] [--arch arm64] [--no-build] [output-dir]   prints the package's path
 # --no-build packages build/ as it is (the test run, whose binaries must not change under it).
 # --arch arm64 cross-builds the relay into build-arm64/ (cmake/toolchain-aarch64.cmake, with what
 # scripts/install-deps.sh arm64 installs) and runs it under qemu-aarch64-static where it must run.
+# --release builds for another Debian release than this machine's (bookworm or trixie) in a root of
+# that release (scripts/debian-root.sh make RELEASE build), with this tree at /src, into
+# build-RELEASE/ (build-RELEASE-arm64/), through a compiler cache kept in the root.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+usage() { echo "usage: scripts/package.sh [--release bookworm|trixie] [--arch arm64] [--no-build] [output-dir]" >&2; exit 2; }
 build_first=1
 arch=$(dpkg --print-architecture)
+release=""
+args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --no-build) build_first=""; shift ;;
+    --no-build) build_first=""; args+=("$1"); shift ;;
     --arch) arch=${2:?--arch needs an architecture}; shift 2 ;;
     --arch=*) arch=${1#--arch=}; shift ;;
-    -*) echo "usage: scripts/package.sh [--arch arm64] [--no-build] [output-dir]" >&2; exit 2 ;;
+    --release) release=${2:?--release needs a release}; shift 2 ;;
+    --release=*) release=${1#--release=}; shift ;;
+    -*) usage ;;
     *) break ;;
   esac
 done
 out=$(realpath -m "${1:-$root/build}")
+. /etc/os-release  # this machine's release: VERSION_CODENAME, VERSION_ID
+
+# Another release: this script again, in that release's build root.
+if [ -n "$release" ] && [ "$release" != "$VERSION_CODENAME" ]; then
+  [ "$(id -u)" = 0 ] || { echo "package.sh: --release $release needs root (a chroot)" >&2; exit 1; }
+  broot=$("$root/scripts/debian-root.sh" make "$release" build)
+  suffix=$release
+  [ "$arch" = "$(dpkg --print-architecture)" ] || suffix+=-$arch
+  binds=(--bind "$root:/src" --bind "$out:/out")
+  # git in the root reads the revision as here: a worktree's repository lies outside the tree.
+  common=$(git -C "$root" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+  case "$common" in "" | "$root"/*) ;; *) binds+=(--bind "$common:$common") ;; esac
+  mkdir -p "$out"
+  deb=$("$root/scripts/debian-root.sh" run "$broot" "${binds[@]}" -- env RELAY_BUILD_DIR="/src/build-$suffix" \
+          CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_DIR=/var/cache/pgtrickle-relay/ccache \
+          CCACHE_BASEDIR=/src /src/scripts/package.sh --arch "$arch" "${args[@]}" /out)
+  echo "$out/${deb#/out/}"
+  exit 0
+fi
 
 # The cross build's compiler cache (ccache, from scripts/install-deps.sh arm64): kept outside the tree
 # so that a fresh clone, as CI makes for each run, compiles only what changed since the last build.
@@ -36,9 +66,9 @@ use_compiler_cache() {
 }
 run=()  # how this machine runs the package's binary
 if [ "$arch" = "$(dpkg --print-architecture)" ]; then
-  build="$root/build"
+  build=${RELAY_BUILD_DIR:-$root/build}
 elif [ "$arch" = arm64 ]; then
-  build="$root/build-arm64"
+  build=${RELAY_BUILD_DIR:-$root/build-arm64}
   run=(qemu-aarch64-static)  # with the :arm64 C library and libraries of the multiarch directories
   command -v qemu-aarch64-static >/dev/null || { echo "package.sh: no qemu-aarch64-static (scripts/install-deps.sh arm64)" >&2; exit 1; }
 else
@@ -73,8 +103,10 @@ elif ! grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$build/CMakeCache.txt" 2>/dev/
   exit 1
 fi
 
-version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
-[ -n "$version" ] || { echo "package.sh: no project version in $build/CMakeCache.txt" >&2; exit 1; }
+upstream=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
+[ -n "$upstream" ] || { echo "package.sh: no project version in $build/CMakeCache.txt" >&2; exit 1; }
+# This machine's release names the package: 0.1.0-1~deb12 for bookworm, 0.1.0-1~deb13 for trixie.
+version=$upstream-${RELAY_PACKAGE_REVISION:-1}~deb${VERSION_ID%%.*}
 maintainer="pgtrickle-relay maintainers <maintainers@users.noreply.b-seed-9059270d.example>"
 
 stage=$(mktemp -d /tmp/pgtrickle-relay-package.XXXXXX)
@@ -82,11 +114,13 @@ trap 'rm -rf "$stage"' EXIT
 pkg="$stage/pgtrickle-relay"
 DESTDIR="$pkg" cmake --install "$build" --prefix /usr --strip >/dev/null
 
-# A native package's changelog (Debian policy 12.7): this version, from the revision it was built from.
+# The package's changelog (Debian policy 12.7): this version for this release, from the revision it
+# was built from.
 revision=$("${run[@]}" "$pkg/usr/bin/pgtrickle-relay" --version | sed -n '1s/.*(git \(.*\))$/\1/p')
 date=$(date -R -d "@${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}")
-printf 'pgtrickle-relay (%s) unstable; urgency=medium\n\n  * pgtrickle-relay %s, built from git revision %s.\n\n -- %s  %s\n' \
-  "$version" "$version" "$revision" "$maintainer" "$date" | gzip -9n >"$pkg/usr/share/doc/pgtrickle-relay/changelog.gz"
+printf 'pgtrickle-relay (%s) %s; urgency=medium\n\n  * pgtrickle-relay %s, built from git revision %s.\n\n -- %s  %s\n' \
+  "$version" "$VERSION_CODENAME" "$upstream" "$revision" "$maintainer" "$date" |
+  gzip -9n >"$pkg/usr/share/doc/pgtrickle-relay/changelog.Debian.gz"
 
 # The shared libraries the binary links, as package dependencies (dpkg-shlibdeps reads debian/control;
 # for arm64 it names the :arm64 libraries' packages).
@@ -94,6 +128,9 @@ mkdir -p "$stage/debian"
 printf 'Source: pgtrickle-relay\n\nPackage: pgtrickle-relay\nArchitecture: any\n' >"$stage/debian/control"
 shlibs=$(cd "$stage" && DEB_HOST_ARCH=$arch dpkg-shlibdeps -O -e"pgtrickle-relay/usr/bin/pgtrickle-relay" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "package.sh: dpkg-shlibdeps found no dependency" >&2; exit 1; }
+# A shared librdkafka (Debian 13's) must be one whose SCRAM logins Kafka 4 accepts: 2.6.1 or later
+# (docs/operations.md#librdkafka), more than its symbols ask.
+shlibs=$(echo "$shlibs" | sed 's/librdkafka1 ([^)]*)/librdkafka1 (>= 2.6.1)/')
 
 mkdir -p "$pkg/DEBIAN"
 for script in postinst prerm postrm; do install -m 755 "$root/deploy/debian/$script" "$pkg/DEBIAN/$script"; done

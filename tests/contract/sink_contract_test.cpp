@@ -101,7 +101,7 @@ TEST_P(SinkContract, EveryRowArrivesInOrderWithAStableIdentityThatSurvivesARepla
   EXPECT_EQ(first[301].body["op"], "delete");
   std::map<std::string, json> by_id;
   for (const auto& d : first) {
-    EXPECT_EQ(d.dedup_id, d.body["dedup_key"]) << "the broker-level identity is the envelope's dedup_key";
+    EXPECT_EQ(d.dedup_id, d.body["dedup_key"].get<std::string>()) << "the broker-level identity is the envelope's dedup_key";
     by_id[d.dedup_id] = d.body;
   }
   EXPECT_EQ(by_id.size(), total) << "dedup identities are unique";

@@ -38,6 +38,7 @@ done
 step "Building the image from this build's package (scripts/image.sh --deb)"
 deb=$("$root/scripts/package.sh" --no-build "$work" 2>"$work/package.log") || { cat "$work/package.log"; fail "scripts/package.sh"; }
 version=$(dpkg-deb -f "$deb" Version)
+version=${version%%-*}  # the relay's own (the package's names the release too), which tags the image
 t0=$SECONDS
 tag=$("$root/scripts/image.sh" --deb "$deb" 2>"$work/image.log") || { tail -n 40 "$work/image.log"; fail "scripts/image.sh"; }
 [[ "$tag" == "pgtrickle-relay:$version-"* ]] || fail "the image is tagged $tag, not with version $version and a revision"

@@ -120,7 +120,7 @@ TEST(WalTables, OnePipelineCapturesManyTablesThroughOneSlotInCommitOrderFollowin
   for (const auto& m : lines) {
     EXPECT_TRUE(identities.insert(m["dedup_key"]).second) << m.dump();
     Identity id = identity(m);
-    EXPECT_EQ(id.table, m["stream_table"]);
+    EXPECT_EQ(id.table, m["stream_table"].get<std::string>());
     EXPECT_GE(id.lsn, previous) << "commit order";
     previous = id.lsn;
   }

@@ -33,6 +33,9 @@ step "Building the arm64 package (cross-compiled; incremental after the first bu
 started=$SECONDS
 deb=$("$root/scripts/package.sh" --arch arm64 "$work" 2>"$work/build.log") || { cat "$work/build.log"; fail "scripts/package.sh --arch arm64"; }
 version=$(dpkg-deb -f "$deb" Version)
+deb_release=$(. /etc/os-release && echo "${VERSION_ID%%.*}")
+[[ "$version" =~ ^[0-9.]+-[0-9]+~deb${deb_release}$ ]] || fail "the version $version does not name Debian $deb_release"
+version=${version%%-*}  # the relay's own, which --version prints
 echo "built in $((SECONDS - started)) s"
 echo "$(basename "$deb"): $(stat -c %s "$deb") bytes, installed $(dpkg-deb -f "$deb" Installed-Size) KiB"
 echo "Depends: $(dpkg-deb -f "$deb" Depends)"

@@ -29,6 +29,11 @@ step "Building the package"
 deb=$("$root/scripts/package.sh" --no-build "$work" 2>"$work/build.log") || { cat "$work/build.log"; fail "scripts/package.sh"; }
 version=$(dpkg-deb -f "$deb" Version)
 echo "$(basename "$deb"): $(stat -c %s "$deb") bytes; Depends: $(dpkg-deb -f "$deb" Depends)"
+# The version names this machine's release (0.1.0-1~deb12 on bookworm), and so does the file.
+deb_release=$(. /etc/os-release && echo "${VERSION_ID%%.*}")
+[[ "$version" =~ ^[0-9.]+-[0-9]+~deb${deb_release}$ ]] || fail "the version $version does not name Debian $deb_release"
+[ "$(basename "$deb")" = "pgtrickle-relay_${version}_$(dpkg --print-architecture).deb" ] || fail "the file is named $(basename "$deb")"
+version=${version%%-*}  # the relay's own, which --version prints
 
 check_package_files "$root/build"
 
@@ -37,7 +42,7 @@ if dpkg-query -W -f='${Status}' pgtrickle-relay 2>/dev/null | grep -q installed;
 dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i"; }
 dpkg -L pgtrickle-relay >"$work/files"
 for f in /usr/bin/pgtrickle-relay /usr/share/pgtrickle-relay/pgtrickle_relay.sql /usr/share/man/man1/pgtrickle-relay.1.gz \
-         /usr/share/doc/pgtrickle-relay/copyright /usr/share/doc/pgtrickle-relay/changelog.gz \
+         /usr/share/doc/pgtrickle-relay/copyright /usr/share/doc/pgtrickle-relay/changelog.Debian.gz \
          /usr/share/doc/pgtrickle-relay/README.md /usr/share/doc/pgtrickle-relay/docs/config-reference.md \
          /etc/pgtrickle-relay/pgtrickle-relay.toml /etc/pgtrickle-relay/pgtrickle-relay.env \
          /lib/systemd/system/pgtrickle-relay.service /lib/systemd/system/pgtrickle-relay@.service; do

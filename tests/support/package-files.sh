@@ -6,7 +6,7 @@ check_package_files() {
   step "cmake --install lays out the package's files"
   DESTDIR="$work/install" cmake --install "$build_dir" >/dev/null
   (cd "$work/install" && find . ! -type d | sed 's|^\.||' | sort) >"$work/installed"
-  dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sed 's|^\.||' | grep -vx '/usr/share/doc/pgtrickle-relay/changelog.gz' | sort >"$work/packaged"
+  dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sed 's|^\.||' | grep -vx '/usr/share/doc/pgtrickle-relay/changelog.Debian.gz' | sort >"$work/packaged"
   diff "$work/installed" "$work/packaged" || fail "cmake --install and the package differ (beyond the package's changelog)"
   echo "$(wc -l <"$work/packaged") files, the same (the package adds its changelog)"
 

@@ -44,7 +44,7 @@ TEST(Sqs, AFifoQueueGetsGroupAndDeduplicationIdsAndDropsAReplay) {
   std::map<std::string, std::vector<int>> by_group;
   for (const auto& m : got) {
     auto body = json::parse(m.body);
-    EXPECT_EQ(m.id, body["dedup_key"]) << "MessageDeduplicationId is the dedup key";
+    EXPECT_EQ(m.id, body["dedup_key"].get<std::string>()) << "MessageDeduplicationId is the dedup key";
     EXPECT_EQ(m.group, "customer-" + body["payload"]["customer"].get<std::string>());
     by_group[m.group].push_back(body["payload"]["id"].get<int>());
   }
@@ -70,7 +70,7 @@ TEST(Sqs, AttributesCarryTheIdentityTheOperationAndApplicationHeaders) {
   auto got = sqs_receive(queue, 1, 15s);
   ASSERT_EQ(got.size(), 1u) << relay.err();
   auto body = json::parse(got[0].body);
-  EXPECT_EQ(got[0].attributes["dedup_key"], body["dedup_key"]);
+  EXPECT_EQ(got[0].attributes["dedup_key"], body["dedup_key"].get<std::string>());
   EXPECT_EQ(got[0].attributes["op"], "event");
   EXPECT_EQ(got[0].attributes["traceparent"], "00-abc-01");
   EXPECT_EQ(got[0].attributes.count("AWS.Bad"), 0u) << "a name SQS reserves is left out, not refused";
