@@ -124,7 +124,20 @@ class KafkaSource final : public Source {
                                rd_kafka_err2str(e)));
     }
     ctx_.log->info("Subscribed to Kafka.", {{"topics", util::join(topics_, ",")}, {"group_id", group_}});
+    subscribed_at_ = Clock::now();
     return {};
+  }
+
+  // A consumer the group has not given partitions (none, even an empty share) a while after it
+  // subscribed: another member holds them, typically one that died without leaving the group,
+  // until its session times out. /health says so rather than "running" with nothing consumed.
+  std::string at_risk() override {
+    constexpr auto kPatience = std::chrono::seconds(15);
+    if (!rk_ || assigned_once_ || Clock::now() - subscribed_at_ < kPatience) return "";
+    auto waited = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - subscribed_at_).count();
+    return fmt::format("waiting {} s so far for the consumer group \"{}\" to assign partitions of {}: a member that "
+                       "stopped without leaving the group holds them until its session.timeout.ms ends",
+                       waited, group_, util::join(topics_, ", "));
   }
 
   Result<Batch> poll(Deadline) override {
@@ -517,6 +530,7 @@ class KafkaSource final : public Source {
   std::set<PartitionId> owned_;  // the partitions assigned to this consumer
   std::optional<Error> error_;    // a consumer error that stops the consumer, returned by poll()
   bool assigned_once_ = false;
+  Clock::time_point subscribed_at_{};
   std::map<PartitionId, std::int64_t> committed_;
   bool starts_at_end_ = false;  // auto.offset.reset: where a partition the group never committed starts
   rd_kafka_resp_err_t last_commit_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;

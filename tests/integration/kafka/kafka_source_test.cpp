@@ -277,6 +277,36 @@ TEST(KafkaSource, ARelayKilledAndStartedAgainGetsItsPartitionsBackAtOnce) {
   stop(again);
 }
 
+// A member killed without leaving the group (here another pipeline's consumer) holds its
+// partitions until its session times out: meanwhile /health says the pipeline waits for
+// partitions, not "running" with nothing consumed; once the group hands them over the records land.
+TEST(KafkaSource, WaitingForTheGroupToAssignPartitionsShowsInHealth) {
+  const std::string brokers = kafka_brokers();
+  TestDb db;
+  std::string topic = "held-" + db.name(), group = "g-" + topic;
+  create_kafka_topic(brokers, topic, 1);
+  auto pipeline = [&](const std::string& name) {
+    return write_toml(db, name, "[[pipeline]]\nname = \"" + name + "\"\n"
+        "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"" + group +
+        "\", rdkafka = { \"session.timeout.ms\" = \"30000\" } }\n"
+        "sink = { type = \"inbox\", inbox_name = \"" + name + "\" }\n");
+  };
+  {
+    RelayProcess holder({"--config", pipeline("holder")});
+    ASSERT_TRUE(wait_until([&] { return holder.err().find("Kafka partitions assigned.") != std::string::npos; }, 60s)) << holder.err();
+    holder.kill9();
+    holder.wait(5s);
+  }
+  publish(brokers, topic, numbered(1, 10, 1));
+  RelayProcess relay({"--config", pipeline("h")});
+  std::string error = wait_for_pipeline_error(relay, "h", 30s);
+  EXPECT_NE(error.find("to assign partitions"), std::string::npos) << error << "\n" << relay.err();
+  EXPECT_NE(error.find("\"" + group + "\""), std::string::npos) << error;
+  ASSERT_TRUE(wait_count(db, "h", 10, 60s)) << "after the dead member's session\n" << relay.err();
+  expect_exactly(db, "h", 1, 10);
+  stop(relay);
+}
+
 TEST(KafkaSource, TheLagIsWhatTheGroupHasNotCommittedYet) {
   const std::string brokers = kafka_brokers();
   TestDb db;
