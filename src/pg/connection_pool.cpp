@@ -46,14 +46,31 @@ Result<ConnectionPool::Lease> ConnectionPool::try_borrow_locked(std::unique_lock
   return Lease(this, std::make_unique<Connection>(std::move(*c)), long_read);
 }
 
-Result<ConnectionPool::Lease> ConnectionPool::try_borrow(Turn& turn, bool long_read) {
+Result<ConnectionPool::Lease> ConnectionPool::try_borrow(Turn& turn, bool long_read, std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
   std::unique_lock lock(mu_);
-  auto lease = try_borrow_locked(lock, long_read);
-  if (lease && !*lease && !turn.queued) {
-    (long_read ? long_turns_ : short_turns_).push_back(&turn);
+  while (true) {
+    auto lease = try_borrow_locked(lock, long_read);
+    if (!lease || *lease) {
+      if (lease && turn.queued) {  // served while queued: its place goes
+        for (auto* q : {&short_turns_, &long_turns_}) q->erase(std::remove(q->begin(), q->end(), &turn), q->end());
+        turn.queued = false;
+      }
+      turn.woken = false;
+      return lease;
+    }
+    // A connection usually comes back within moments: wait that long on the thread, then queue.
+    if (returned_.wait_until(lock, until) == std::cv_status::timeout) break;
+  }
+  if (!turn.queued) {
+    auto& q = long_read ? long_turns_ : short_turns_;
+    // Woken and beaten to the connection, it keeps its place at the head of the queue.
+    if (turn.woken) q.push_front(&turn);
+    else q.push_back(&turn);
     turn.queued = true;
   }
-  return lease;
+  turn.woken = false;
+  return Lease();
 }
 
 void ConnectionPool::forget(Turn& turn) {
@@ -70,6 +87,7 @@ void ConnectionPool::wake_next_locked() {
   Turn* next = q.front();
   q.pop_front();
   next->queued = false;
+  next->woken = true;
   next->notify();
 }
 
@@ -103,7 +121,7 @@ void ConnectionPool::give_back(std::unique_ptr<Connection> conn, bool long_read)
     if (long_read) --long_reads_;
     wake_next_locked();
   }
-  returned_.notify_one();
+  returned_.notify_all();
 }
 
 ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) noexcept {

@@ -68,8 +68,10 @@ class ConnectionPool {
   struct Turn {
     std::function<void()> notify;
     bool queued = false;
+    bool woken = false;  // notified and not served yet: keeps its place when beaten to it
   };
-  Result<Lease> try_borrow(Turn& turn, bool long_read);
+  // Waits up to `wait` on the thread first (a connection usually comes back within moments).
+  Result<Lease> try_borrow(Turn& turn, bool long_read, std::chrono::milliseconds wait);
   // Takes `turn` out of the queue (before it goes).
   void forget(Turn& turn);
 

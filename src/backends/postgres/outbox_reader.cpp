@@ -80,7 +80,9 @@ Result<pg::ConnectionPool::Lease> OutboxReader::borrow(bool long_read) {
     turn_ = std::make_unique<PoolTurn>();
     turn_->place.notify = [fd = &turn_->fd] { fd->signal(); };
   }
-  auto lease = pool_->try_borrow(turn_->place, long_read);
+  // A moment on the thread (statements give connections back that fast), then a turn in
+  // the queue: a busy pool never holds the thread for long.
+  auto lease = pool_->try_borrow(turn_->place, long_read, std::chrono::milliseconds(250));
   waiting_for_pool_ = lease && !*lease;
   if (lease && *lease) turn_->fd.drain();  // a turn signalled earlier is used up
   return lease;
