@@ -52,10 +52,7 @@ Result<ConnectionPool::Lease> ConnectionPool::try_borrow(Turn& turn, bool long_r
   while (true) {
     auto lease = try_borrow_locked(lock, long_read);
     if (!lease || *lease) {
-      if (lease && turn.queued) {  // served while queued: its place goes
-        for (auto* q : {&short_turns_, &long_turns_}) q->erase(std::remove(q->begin(), q->end(), &turn), q->end());
-        turn.queued = false;
-      }
+      if (lease) dequeue_locked(turn);  // served while queued: its place goes
       turn.woken = false;
       return lease;
     }
@@ -75,6 +72,10 @@ Result<ConnectionPool::Lease> ConnectionPool::try_borrow(Turn& turn, bool long_r
 
 void ConnectionPool::forget(Turn& turn) {
   std::lock_guard lock(mu_);
+  dequeue_locked(turn);
+}
+
+void ConnectionPool::dequeue_locked(Turn& turn) {
   if (!turn.queued) return;
   for (auto* q : {&short_turns_, &long_turns_}) q->erase(std::remove(q->begin(), q->end(), &turn), q->end());
   turn.queued = false;

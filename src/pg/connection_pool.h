@@ -78,6 +78,7 @@ class ConnectionPool {
  private:
   void give_back(std::unique_ptr<Connection> conn, bool long_read);
   void wake_next_locked();
+  void dequeue_locked(Turn& turn);
   Result<Lease> try_borrow_locked(std::unique_lock<std::mutex>& lock, bool long_read);
 
   const std::string conninfo_, application_name_, setup_;

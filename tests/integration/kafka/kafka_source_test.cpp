@@ -25,6 +25,16 @@ std::string write_toml(const TestDb& db, const std::string& name, const std::str
   return path;
 }
 
+// A [[pipeline]] from a Kafka topic into an inbox; `source_extra`: more keys of the source
+// (", key = value ..."); batch_size 0: the default.
+std::string kafka_inbox_pipeline(const std::string& name, const std::string& inbox, const std::string& brokers,
+                                 const std::string& topic, const std::string& group, int batch_size = 0,
+                                 const std::string& source_extra = "") {
+  return "[[pipeline]]\nname = \"" + name + "\"\n" + (batch_size ? "batch_size = " + std::to_string(batch_size) + "\n" : "") +
+         "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"" + group + "\"" +
+         source_extra + " }\nsink = { type = \"inbox\", inbox_name = \"" + inbox + "\" }\n";
+}
+
 // Produces `records` (kafka.js publish lines: body, id, key, partition, headers) in order.
 void publish(const std::string& brokers, const std::string& topic, const std::vector<json>& records) {
   std::string file = work_dir() + "/kafka-src-" + topic + ".jsonl";
@@ -146,10 +156,8 @@ TEST(KafkaSource, OffsetsAreCommittedOnlyAfterTheInboxCommit) {
   std::string topic = "commit-" + db.name(), group = "g-" + topic;
   create_kafka_topic(brokers, topic, 2);
   publish(brokers, topic, numbered(1, 300, 2));
-  std::string toml = write_toml(db, "commit", "[[pipeline]]\nname = \"k\"\nbatch_size = 50\n"
-      "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"" + group +
-      "\", \"rdkafka.session.timeout.ms\" = \"6000\", \"rdkafka.heartbeat.interval.ms\" = \"1000\" }\n"
-      "sink = { type = \"inbox\", inbox_name = \"k\" }\n");
+  std::string toml = write_toml(db, "commit", kafka_inbox_pipeline("k", "k", brokers, topic, group, 50,
+      ", \"rdkafka.session.timeout.ms\" = \"6000\", \"rdkafka.heartbeat.interval.ms\" = \"1000\""));
   {
     // Killed (kill -9) right after its first inbox commit, before ack() could commit offsets.
     RelayProcess crashing({"--config", toml}, {"PGTRICKLE_RELAY_CRASH_AT=after_delivery"});
@@ -182,10 +190,8 @@ TEST(KafkaSource, TwoRelaysInOneGroupSharePartitionsAndRebalanceWithoutLoss) {
   std::string topic = "share-" + db.name(), group = "g-" + topic;
   create_kafka_topic(brokers, topic, 4);
   auto pipeline = [&](const std::string& name) {
-    return write_toml(db, name, "[[pipeline]]\nname = \"" + name + "\"\nbatch_size = 20\n"
-        "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"" + group +
-        "\", rdkafka = { \"session.timeout.ms\" = \"6000\", \"heartbeat.interval.ms\" = \"500\" } }\n"
-        "sink = { type = \"inbox\", inbox_name = \"shared\" }\n");
+    return write_toml(db, name, kafka_inbox_pipeline(name, "shared", brokers, topic, group, 20,
+        ", rdkafka = { \"session.timeout.ms\" = \"6000\", \"heartbeat.interval.ms\" = \"500\" }"));
   };
   // Two relays, each with its own pipeline (so both run) in the same consumer group and inbox.
   RelayProcess a({"--config", pipeline("kafka-a")});
@@ -222,9 +228,7 @@ TEST(KafkaSource, RecordsWithoutTheIdentityHeaderAreIdentifiedByTopicPartitionOf
     records.push_back({{"key", "k" + std::to_string(i % 7)}, {"partition", i % 3},
                        {"body", json{{"n", i}}.dump()}, {"headers", {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, {"tenant", "t" + std::to_string(i % 2)}}}});
   publish(brokers, topic, records);
-  std::string toml = write_toml(db, "order", "[[pipeline]]\nname = \"o\"\nbatch_size = 25\n"
-      "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"g-" + topic + "\" }\n"
-      "sink = { type = \"inbox\", inbox_name = \"o\" }\n");
+  std::string toml = write_toml(db, "order", kafka_inbox_pipeline("o", "o", brokers, topic, "g-" + topic, 25));
   RelayProcess relay({"--config", toml});
   ASSERT_TRUE(wait_count(db, "o", 300)) << count(db, "o") << " rows\n" << relay.err();
   // Partition p holds n = p, p + 3, ... at offsets 0, 1, ...: the identity names that place.
@@ -259,9 +263,7 @@ TEST(KafkaSource, ARelayKilledAndStartedAgainGetsItsPartitionsBackAtOnce) {
   TestDb db;
   std::string topic = "static-" + db.name();
   create_kafka_topic(brokers, topic, 3);
-  std::string toml = write_toml(db, "static", "[[pipeline]]\nname = \"s\"\n"
-      "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"g-" + topic + "\" }\n"
-      "sink = { type = \"inbox\", inbox_name = \"s\" }\n");
+  std::string toml = write_toml(db, "static", kafka_inbox_pipeline("s", "s", brokers, topic, "g-" + topic));
   {
     RelayProcess first({"--config", toml});
     publish(brokers, topic, numbered(1, 30, 3));
@@ -286,10 +288,8 @@ TEST(KafkaSource, WaitingForTheGroupToAssignPartitionsShowsInHealth) {
   std::string topic = "held-" + db.name(), group = "g-" + topic;
   create_kafka_topic(brokers, topic, 1);
   auto pipeline = [&](const std::string& name) {
-    return write_toml(db, name, "[[pipeline]]\nname = \"" + name + "\"\n"
-        "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"" + group +
-        "\", rdkafka = { \"session.timeout.ms\" = \"30000\" } }\n"
-        "sink = { type = \"inbox\", inbox_name = \"" + name + "\" }\n");
+    return write_toml(db, name, kafka_inbox_pipeline(name, name, brokers, topic, group, 0,
+                                                     ", rdkafka = { \"session.timeout.ms\" = \"30000\" }"));
   };
   {
     RelayProcess holder({"--config", pipeline("holder")});
@@ -314,9 +314,7 @@ TEST(KafkaSource, TheLagIsWhatTheGroupHasNotCommittedYet) {
   create_kafka_topic(brokers, topic, 2);
   publish(brokers, topic, numbered(1, 20000, 2));
   // One record per inbox transaction: the backlog lasts long enough to be seen.
-  std::string toml = write_toml(db, "lag", "[[pipeline]]\nname = \"l\"\nbatch_size = 1\n"
-      "source = { type = \"kafka\", brokers = \"" + brokers + "\", topic = \"" + topic + "\", group_id = \"g-" + topic + "\" }\n"
-      "sink = { type = \"inbox\", inbox_name = \"l\" }\n");
+  std::string toml = write_toml(db, "lag", kafka_inbox_pipeline("l", "l", brokers, topic, "g-" + topic, 1));
   RelayProcess relay({"--config", toml});
   auto lag = [&] { return metric(relay.admin_port(), "pgtrickle_relay_consumer_lag{pipeline=\"l\"}"); };
   double seen = 0;

@@ -245,6 +245,6 @@ TEST(KafkaReload, AConfigChangeWhileTheBrokersAreUnreachableIsAppliedAtOnce) {
   std::this_thread::sleep_for(1s);  // the send is under way, waiting for its reports
   const std::string file = work_dir() + "/reload-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "away", {{"stream_table", "items"}, {"sink_type", "file"}, {"path", file}});
-  EXPECT_TRUE(wait_until([&] { return read_lines(file).size() == 3; }, 10s))
+  EXPECT_TRUE(wait_until([&] { return read_lines(file).size() == 3; }, 20s))
       << "well before the send's 30 s: " << read_lines(file).size() << " rows\n" << relay.err();
 }
