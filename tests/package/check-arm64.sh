@@ -5,7 +5,8 @@
 # librdkafka linked in, scripts/librdkafka.sh's), the SQL
 # installed into a fresh database of $PGTRICKLE_TEST_POSTGRES_URL, the demo's pipeline relaying every
 # row to stdout, SIGTERM exiting 0. Needs what scripts/install-deps.sh arm64 installs; exits 77
-# (skipped) without it.
+# (skipped) without it. Then the package installed with apt in a clean root of this release (as
+# multiarch), the demo run there (tests/support/clean-root.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 for tool in aarch64-linux-gnu-g++ qemu-aarch64-static; do
@@ -88,3 +89,16 @@ rc=0; wait "$relay_pid" || rc=$?
 relay_pid=""
 [ "$rc" = 0 ] || { cat "$work/relay.log"; fail "the relay exited $rc on SIGTERM"; }
 echo "$demo_expected messages relayed (the demo's insert, insert, update, delete and 500 inserts); SIGTERM stopped the relay in $((SECONDS - started)) s with status 0"
+
+# As a user of this release installs it: apt-get install in a clean root of the release, its arm64
+# dependencies from the archive (multiarch, beside the root's amd64 system), the demo against the
+# release's PostgreSQL there. Needs root and debootstrap, as tests/package/check-releases.sh.
+this=$(. /etc/os-release && echo "$VERSION_CODENAME")
+if [ "$(id -u)" != 0 ] || ! command -v debootstrap >/dev/null; then
+  echo "the install in a clean $this root: skipped (needs root and debootstrap)"
+else
+  . "$root/tests/support/clean-root.sh"
+  rc=0
+  in_clean_root "$this" "$deb" || rc=$?
+  [ "$rc" != 75 ] || echo "the install in a clean $this root: skipped (the Debian archive cannot be reached)"
+fi

@@ -6,7 +6,9 @@
 # of its release (scripts/debian-root.sh, a throwaway layer over a minbase debootstrap kept in
 # /var/cache/pgtrickle-relay/roots), where tests/package/in-root.sh runs --version (librdkafka 2.8.0:
 # linked in on bookworm, Debian's own on trixie) and the demo against the release's PostgreSQL (15,
-# 17). Needs root and debootstrap; exits 77 (skipped) without them or when the Debian archive cannot
+# 17). The other release's arm64 package too, installed there as multiarch (the arm64 libraries
+# of the release beside its amd64 system) with the relay under qemu-user; this release's arm64 one
+# is tests/package/check-arm64.sh's. Needs root and debootstrap; exits 77 (skipped) without them or when the Debian archive cannot
 # be reached. The roots are made once (about 1 min each, 2 min for trixie's build root); the trixie
 # build goes through a compiler cache kept in its root, so that a fresh clone recompiles little.
 set -euo pipefail
@@ -70,15 +72,17 @@ dpkg --compare-versions "$(dpkg-deb -f "$trixie_deb" Version)" gt "$(dpkg-deb -f
 dpkg-deb -f "$bookworm_deb" Depends | grep -q librdkafka && fail "bookworm's package depends on a librdkafka package (it links 2.8.0 in)"
 dpkg-deb -f "$trixie_deb" Depends | grep -Eq 'librdkafka1 \(>= 2\.[6-9]' || fail "trixie's package does not depend on Debian 13's librdkafka1"
 
-for release in "$this" "$other"; do
-  deb=$deb_this
-  [ "$release" = "$this" ] || deb=$deb_other
-  step "$(basename "$deb") in a clean $release root"
-  t0=$SECONDS
-  mkdir -p "$work/$release/run"
-  cp "$deb" "$work/$release/run/"
-  "$root/scripts/debian-root.sh" run "$(root_of "$release")" --overlay --bind "$root:/src" --bind "$work/$release/run:/work" -- \
-    bash /src/tests/package/in-root.sh "/work/$(basename "$deb")" "$rdkafka" || fail "the $release package in a clean $release root"
-  echo "($((SECONDS - t0)) s)"
-done
-echo "both releases' packages install and run in a clean system of their release ($((SECONDS - started)) s)"
+. "$root/tests/support/clean-root.sh"
+in_clean_root "$this" "$deb_this"
+in_clean_root "$other" "$deb_other"
+
+# The other release's arm64 package (this release's is tests/package/check-arm64.sh's), cross-built
+# in its root, installed as multiarch in the clean root and run under qemu-user.
+step "$other's arm64 package"
+t0=$SECONDS
+mkdir -p "$work/$other-arm64"
+deb_arm64=$("$root/scripts/package.sh" --release "$other" --arch arm64 "$work/$other-arm64" 2>"$work/package.log") ||
+  { tail -n 40 "$work/package.log"; fail "scripts/package.sh --release $other --arch arm64"; }
+echo "$(basename "$deb_arm64") built in $((SECONDS - t0)) s; Depends: $(dpkg-deb -f "$deb_arm64" Depends)"
+in_clean_root "$other" "$deb_arm64"
+echo "both releases' packages (and $other's arm64 one) install and run in a clean system of their release ($((SECONDS - started)) s)"

@@ -5,29 +5,44 @@
 # dependencies from the release's archive), `pgtrickle-relay --version`, then the demo against the
 # release's own PostgreSQL: the SQL installed by the relay, the orders table's outbox relayed to
 # stdout, the demo's rows in commit order, SIGTERM exiting 0.
+# A package of another architecture (arm64 in an amd64 root) is installed as multiarch Debian
+# installs one: its architecture added to dpkg's, its dependencies resolved and installed from the
+# release's archive for that architecture; the relay then runs under qemu-user (a static
+# qemu-aarch64 the check puts at /work/qemu-aarch64-static), beside the root's own PostgreSQL.
 #   in-root.sh DEB RDKAFKA_VERSION
 set -euo pipefail
 deb=$1 rdkafka=$2
-fail() { echo "FAIL ($release): $*" >&2; exit 1; }
-step() { echo "== ($release) $*"; }
+fail() { echo "FAIL ($release ${arch:-}): $*" >&2; exit 1; }
+step() { echo "== ($release ${arch:-}) $*"; }
 . /etc/os-release
 release=$VERSION_CODENAME
 postgresql=$(case "$release" in bookworm) echo 15 ;; trixie) echo 17 ;; *) echo "" ;; esac)
 [ -n "$postgresql" ] || fail "no PostgreSQL version known for $release"
 
-step "apt-get install ./$(basename "$deb") postgresql-$postgresql"
 # Nothing starts a service here, and PostgreSQL's package makes no cluster: the demo makes its own.
 printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 chmod 755 /usr/sbin/policy-rc.d
 mkdir -p /etc/postgresql-common
 echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
+arch=$(dpkg-deb -f "$deb" Architecture)
+relay=(pgtrickle-relay)
+if [ "$arch" != "$(dpkg --print-architecture)" ]; then
+  case "$arch" in
+    arm64) emulator=/work/qemu-aarch64-static ;;
+    *) fail "no emulator known for $arch" ;;
+  esac
+  [ -x "$emulator" ] || fail "the $arch package needs $emulator"
+  dpkg --add-architecture "$arch"
+  relay=("$emulator" /usr/bin/pgtrickle-relay)
+fi
+step "apt-get install ./$(basename "$deb") postgresql-$postgresql"
 apt-get update -qq >/work/apt.log 2>&1 || { cat /work/apt.log; fail "apt-get update"; }
 apt-get install -y -qq --no-install-recommends "$deb" "postgresql-$postgresql" >>/work/apt.log 2>&1 ||
   { tail -n 30 /work/apt.log; fail "apt-get install"; }
 dpkg-query -W -f='${Package} ${Version} ${Status}\n' pgtrickle-relay
 
 step "pgtrickle-relay --version"
-pgtrickle-relay --version | tee /work/version
+"${relay[@]}" --version | tee /work/version
 version=$(dpkg-query -W -f='${Version}' pgtrickle-relay)
 head -n 1 /work/version | grep -Eq "^pgtrickle-relay ${version%%-*} \(git " || fail "--version does not say ${version%%-*}"
 grep -Eq "^libraries: .*librdkafka ${rdkafka//./\\.}(,|$)" /work/version || fail "--version does not name librdkafka $rdkafka"
@@ -49,12 +64,12 @@ cleanup() {
 trap cleanup EXIT
 . /src/tests/support/demo-pipeline.sh
 demo_database "postgresql://postgres@%2Ftmp%2Fpg/postgres" demo
-pgtrickle-relay install --postgres-url "$demo_url" >/work/install.log 2>&1 || { cat /work/install.log; fail "pgtrickle-relay install"; }
+"${relay[@]}" install --postgres-url "$demo_url" >/work/install.log 2>&1 || { cat /work/install.log; fail "pgtrickle-relay install"; }
 cat /work/install.log
 demo_pipeline
 # As the service runs it: its user, no new privileges.
 setpriv --reuid=pgtrickle-relay --regid=pgtrickle-relay --init-groups --no-new-privs \
-  pgtrickle-relay --postgres-url "$demo_url" --metrics-addr 127.0.0.1:0 >/work/messages.jsonl 2>/work/relay.log &
+  "${relay[@]}" --postgres-url "$demo_url" --metrics-addr 127.0.0.1:0 >/work/messages.jsonl 2>/work/relay.log &
 relay_pid=$!
 demo_relay_started "$relay_pid" /work/messages.jsonl /work/relay.log
 demo_rows >/dev/null
