@@ -8,7 +8,8 @@
 # linked in on bookworm, Debian's own on trixie) and the demo against the release's PostgreSQL (15,
 # 17). The other release's arm64 package too, installed there as multiarch (the arm64 libraries
 # of the release beside its amd64 system) with the relay under qemu-user; this release's arm64 one
-# is tests/package/check-arm64.sh's. Needs root and debootstrap; exits 77 (skipped) without them or when the Debian archive cannot
+# is tests/package/check-arm64.sh's. And the relay, its tests and benchmarks built in the other
+# release's root with its compiler and libraries, the unit tests run there. Needs root and debootstrap; exits 77 (skipped) without them or when the Debian archive cannot
 # be reached. The roots are made once (about 1 min each, 2 min for trixie's build root); the trixie
 # build goes through a compiler cache kept in its root, so that a fresh clone recompiles little.
 set -euo pipefail
@@ -71,6 +72,20 @@ dpkg --compare-versions "$(dpkg-deb -f "$trixie_deb" Version)" gt "$(dpkg-deb -f
   fail "trixie's package is not newer than bookworm's"
 dpkg-deb -f "$bookworm_deb" Depends | grep -q librdkafka && fail "bookworm's package depends on a librdkafka package (it links 2.8.0 in)"
 dpkg-deb -f "$trixie_deb" Depends | grep -Eq 'librdkafka1 \(>= 2\.[6-9]' || fail "trixie's package does not depend on Debian 13's librdkafka1"
+
+# What a developer on the other release builds: the relay, its tests and benchmarks with that
+# release's compiler (g++ 14 on trixie) and libraries, and the unit tests passing there.
+step "The relay, its tests and benchmarks built in $other's root; its unit tests run there"
+t0=$SECONDS
+"$root/scripts/debian-root.sh" run "$(root_of "$other" build)" --bind "$root:/src" -- \
+  env RELAY_BUILD_DIR="/src/build-$other-tests" CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache \
+  CCACHE_DIR=/var/cache/pgtrickle-relay/ccache CCACHE_BASEDIR=/src \
+  sh -c "cd /src && g++ --version | head -n 1 && scripts/build.sh >/tmp/build.log 2>&1 || { tail -n 40 /tmp/build.log; exit 1; }
+         build-$other-tests/tests/relay_unit_tests --gtest_brief=1" >"$work/unit.log" 2>&1 ||
+  { tail -n 60 "$work/unit.log"; fail "building or unit-testing on $other"; }
+head -n 1 "$work/unit.log"
+grep -E '^\[  (PASSED|SKIPPED|FAILED) ' "$work/unit.log"
+echo "($((SECONDS - t0)) s)"
 
 . "$root/tests/support/clean-root.sh"
 in_clean_root "$this" "$deb_this"
