@@ -60,7 +60,7 @@ case "$cmd" in
       primary=${PGTRICKLE_PG_STANDBY_OF%%:*} slot=${PGTRICKLE_PG_STANDBY_OF#*:}
       # -R writes primary_conninfo (with the dbname slot synchronization needs) and primary_slot_name.
       as_pg "$bindir/pg_basebackup" -d "host=127.0.0.1 port=$primary user=postgres dbname=postgres" -D "$pgdir/data" \
-        -R -C -S "$slot" -X stream --no-sync >"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log" >&2; exit 1; }
+        -R -C -S "$slot" -X stream -c fast --no-sync >"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log" >&2; exit 1; }
       {
         echo "hot_standby_feedback = on"
         [ "$version" -lt 17 ] || echo "sync_replication_slots = on"
