@@ -210,6 +210,17 @@ make_server() {  # RELEASE -> the plain root plus the release's PostgreSQL serve
   [ "$tmp" = "$dir" ] || mv "$tmp" "$dir"
 }
 
+# Whether the root is made and current (what `make` would leave as it is).
+is_made() {  # RELEASE [build|server]
+  local dir
+  dir=$(root_path "$1" "${2:-}")
+  [ -x "$dir/usr/bin/apt-get" ] || return 1
+  case "${2:-}" in
+    build) [ "$(cat "$dir/.pgtrickle-relay-deps" 2>/dev/null)" = "$(sha256sum <"$here/scripts/install-deps.sh" | cut -d' ' -f1)" ] ;;
+    server) [ "$(cat "$dir/.pgtrickle-relay-packages" 2>/dev/null)" = "$(server_packages "$1" | sha256sum | cut -d' ' -f1)" ] ;;
+  esac
+}
+
 [ "$(id -u)" = 0 ] || { echo "debian-root.sh: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
 cmd=${1:-}; shift || true
 case "$cmd" in
@@ -217,10 +228,16 @@ case "$cmd" in
   archive) [ $# -eq 1 ] || usage; root_path "$1" >/dev/null; archive "$1" ;;
   make)
     [ $# -ge 1 ] || usage
+    root_path "$1" "${2:-}" >/dev/null
+    # A made root is used at once: the lock is for making one (which may take minutes).
+    if is_made "$1" "${2:-}"; then
+      hosts_file "$(root_path "$1" "${2:-}")"
+      root_path "$1" "${2:-}"
+      exit 0
+    fi
     mkdir -p "$cache/roots"
     exec 9>"$cache/roots/.lock"
     flock 9
-    root_path "$1" "${2:-}" >/dev/null
     case "${2:-}" in build) make_build "$1" ;; server) make_server "$1" ;; *) make_plain "$1" ;; esac
     root_path "$1" "${2:-}"
     ;;
