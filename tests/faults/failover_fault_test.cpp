@@ -1,12 +1,15 @@
 // A WAL pipeline with "failover": true across the loss of its PostgreSQL 17 primary: a physical
-// standby keeps a copy of the pipeline's slot (sync_replication_slots), the primary is killed (-9)
-// mid-stream, the standby is promoted, and the relay, given both servers in its URL
-// (target_session_attrs=read-write), goes on from the copied slot. Every row the standby received
-// arrives, and every row written after the promotion, in commit order; nothing is backfilled and no
-// slot is made anew; a message arrives twice only if it came after the position the standby's
-// copy had been confirmed to. PostgreSQL 17 is Debian 13's, run in a root of that release
-// (scripts/pg-server.sh, PGTRICKLE_PG_RELEASE=trixie); the servers are the test's own (ports 55750
-// and 55751). Skipped without root or when the Debian archive cannot be reached to make that root.
+// standby keeps a copy of the pipeline's slot (sync_replication_slots), the relay falls 300 rows
+// behind (frozen), the primary is killed (-9) mid-stream, the standby is promoted, and the relay,
+// given both servers in its URL (target_session_attrs=read-write), goes on from the copied slot:
+// the rows it had not read come from the old primary's WAL the standby kept. Every row the standby
+// received arrives, and every row written after the promotion, in commit order; nothing is
+// backfilled and no slot is made anew; a message arrives twice only if it came after the position
+// the standby's copy had been confirmed to. PostgreSQL 17 is Debian 13's, run in a root of that
+// release (scripts/pg-server.sh, PGTRICKLE_PG_RELEASE=trixie); the servers are the test's own
+// (ports 55750 and 55751). Skipped without root or when the Debian archive cannot be reached to
+// make that root.
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -69,6 +72,12 @@ class Writer {
   std::thread thread_;
 };
 
+// The highest row of `url`'s items (-1 when the server does not answer).
+int max_id(const std::string& url) {
+  std::string v = query_value(url, "SELECT coalesce(max(id), 0) FROM items");
+  return v.empty() ? -1 : std::stoi(v);
+}
+
 long long lsn_number(const std::string& url, const std::string& lsn) {
   return std::stoll(query_value(url, "SELECT ('" + lsn + "'::pg_lsn - '0/0')::bigint"));
 }
@@ -124,6 +133,14 @@ TEST(FaultFailover, AFailoverSlotCarriesAWalPipelineAcrossThePromotionOfAPostgre
   double sync_seconds = seconds_since(sync_began);
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 500; }, 60s)) << relay.err();
 
+  // The relay falls behind (frozen) while the rows go on and reach the standby: what it has not read
+  // when the primary dies must come from the standby's copy of the slot.
+  relay.signal(SIGSTOP);
+  int frozen_at = writer->committed();
+  ASSERT_TRUE(wait_until([&] { return writer->committed() >= frozen_at + 300; }, 60s)) << writer->error();
+  ASSERT_TRUE(wait_until([&] { return max_id(standby_db) >= frozen_at + 300; }, 60s)) << "the standby replays the rows";
+  size_t delivered_at_kill = wait_for_distinct_ids(out, 0, 0s).size();
+
   // The primary dies mid-stream; the copy's confirmed position no longer moves.
   primary.kill();
   writer->stop();
@@ -132,8 +149,10 @@ TEST(FaultFailover, AFailoverSlotCarriesAWalPipelineAcrossThePromotionOfAPostgre
   ASSERT_FALSE(copy_confirmed.empty());
   long long confirmed = lsn_number(standby_db, copy_confirmed);
   ASSERT_EQ(query_value(standby_db, "SELECT pg_promote(true, 60)"), "t");
+  relay.signal(SIGCONT);
   // What the standby had received of the old primary's rows: all the relay can be sent.
-  int received = std::stoi(query_value(standby_db, "SELECT coalesce(max(id), 0) FROM items"));
+  int received = max_id(standby_db);
+  EXPECT_GT(static_cast<size_t>(received), delivered_at_kill + 250) << "a backlog to read from the copy of the slot";
   EXPECT_EQ(query_value(standby_db, "SELECT count(*) FROM items"), std::to_string(received)) << "the standby's rows are 1..n";
 
   // Writes go on on the new primary; the relay follows it.
@@ -171,8 +190,8 @@ TEST(FaultFailover, AFailoverSlotCarriesAWalPipelineAcrossThePromotionOfAPostgre
   // Rows the old primary acknowledged that its standby had not received are lost with it (the
   // replication is asynchronous): they were never sent to the relay either.
   std::cerr << "rows received by the standby " << received << " (acknowledged by the old primary " << committed_before
-            << "), written after the promotion " << last - received << ", sent again " << repeats << "; the copy synced in "
-            << sync_seconds << " s\n";
+            << "), of which delivered before the kill " << delivered_at_kill << "; written after the promotion " << last - received
+            << "; sent again " << repeats << "; the copy synced in " << sync_seconds << " s\n";
 
   // Nothing was made anew: the relay made one slot (before the failover) and ran no backfill.
   EXPECT_EQ(query_value(standby_db, "SELECT count(*) FROM pgtrickle.relay_backfills"), "0");
