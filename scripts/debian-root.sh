@@ -2,8 +2,8 @@
 # Debian systems made with debootstrap and kept outside the tree (/var/cache/pgtrickle-relay/roots/),
 # to build the relay for another Debian release than this machine's and to install each package in a
 # clean system of its release (tests/package/check-releases.sh). Needs root and debootstrap.
-#   scripts/debian-root.sh make RELEASE [build]    makes the root unless made; prints its path
-#   scripts/debian-root.sh path RELEASE [build]    prints its path (made or not)
+#   scripts/debian-root.sh make RELEASE [build|server]  makes the root unless made; prints its path
+#   scripts/debian-root.sh path RELEASE [build|server]  prints its path (made or not)
 #   scripts/debian-root.sh archive RELEASE         prints the mirror if it serves RELEASE (exit 75 if not)
 #   scripts/debian-root.sh run ROOT [--bind DIR:INNER]... [--overlay] [--] COMMAND...
 #                                                  runs COMMAND in ROOT as root
@@ -12,7 +12,10 @@
 # plus what building the relay, its tests and its packages needs there (scripts/install-deps.sh tests
 # and arm64, run inside it; a copy of the plain root, which stays clean). A root is made once and
 # kept; when install-deps.sh has changed since, `make` runs it again in the build root, after
-# bringing its packages up to the release's current ones.
+# bringing its packages up to the release's current ones. With "server", the plain root plus the
+# release's PostgreSQL server (15 on bookworm, 17 on trixie) and nothing else: what
+# scripts/pg-server.sh runs a release's PostgreSQL with (PGTRICKLE_PG_RELEASE). Its packages
+# installed, no cluster made, no service started; remade likewise when that list changes.
 # `run` mounts /proc, /sys, /dev and each DIR (at INNER) in a mount namespace of its own, so nothing
 # stays mounted when COMMAND ends, however it ends. With --overlay, COMMAND's changes to ROOT go to a
 # throwaway layer: the root stays as it was (a clean system for each package installed in it).
@@ -21,12 +24,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${PGTRICKLE_RELAY_CACHE:-/var/cache/pgtrickle-relay}
 usage() {
-  echo "usage: scripts/debian-root.sh make|path RELEASE [build] | archive RELEASE | run ROOT [--bind DIR:INNER]... [--overlay] [--] COMMAND..." >&2
+  echo "usage: scripts/debian-root.sh make|path RELEASE [build|server] | archive RELEASE | run ROOT [--bind DIR:INNER]... [--overlay] [--] COMMAND..." >&2
   exit 2
 }
 
-root_path() {  # RELEASE [build]
+root_path() {  # RELEASE [build|server]
   case "$1" in bookworm | trixie) ;; *) echo "debian-root.sh: release $1 is not bookworm or trixie" >&2; exit 2 ;; esac
+  case "${2:-}" in "" | build | server) ;; *) echo "debian-root.sh: a root is plain, build or server, not $2" >&2; exit 2 ;; esac
   echo "$cache/roots/$1${2:+-$2}"
 }
 
@@ -163,6 +167,60 @@ make_build() {  # RELEASE -> the plain root plus the build's packages, kept up t
   [ "$tmp" = "$dir" ] || mv "$tmp" "$dir"
 }
 
+# The release's PostgreSQL server, as the release ships it.
+server_packages() {  # RELEASE
+  case "$1" in bookworm) echo postgresql-15 postgresql-client-15 ;; trixie) echo postgresql-17 postgresql-client-17 ;; esac
+}
+
+make_server() {  # RELEASE -> the plain root plus the release's PostgreSQL server
+  local release=$1 plain dir tmp packages stamp
+  make_plain "$release"
+  plain=$(root_path "$release")
+  dir=$(root_path "$release" server)
+  packages=$(server_packages "$release")
+  stamp=$(echo "$packages" | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$dir/.pgtrickle-relay-packages" 2>/dev/null)" = "$stamp" ]; then hosts_file "$dir"; return 0; fi
+  if [ ! -x "$dir/usr/bin/apt-get" ]; then
+    echo "debian-root.sh: making $dir (a copy of $plain with $packages)" >&2
+    tmp=$(mktemp -d "$cache/roots/.$release-server.XXXXXX")
+    cp -a "$plain/." "$tmp/"
+    printf 'path-exclude=/usr/share/%s/*\n' man doc info locale >"$tmp/etc/dpkg/dpkg.cfg.d/pgtrickle-relay-server"
+    # No service starts here and the package makes no cluster: scripts/pg-server.sh makes its own.
+    printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
+    chmod 755 "$tmp/usr/sbin/policy-rc.d"
+    mkdir -p "$tmp/etc/postgresql-common"
+    echo 'create_main_cluster = false' >"$tmp/etc/postgresql-common/createcluster.conf"
+  else
+    tmp=$dir
+  fi
+  if ! run_in "$tmp" -- sh -c "
+       set -e
+       apt-get update -qq
+       apt-get upgrade -y -qq >/dev/null
+       apt-get install -y -qq --no-install-recommends $packages >/dev/null
+       apt-get clean" >"$cache/roots/$release-server.log" 2>&1; then
+    tail -n 30 "$cache/roots/$release-server.log" >&2
+    [ "$tmp" = "$dir" ] || rm -rf "$tmp"
+    archive "$release" >/dev/null  # exits 75 when the archive is the cause
+    echo "debian-root.sh: installing PostgreSQL into the $release root failed" >&2
+    exit 1
+  fi
+  rm -rf "$tmp"/var/lib/apt/lists/*
+  echo "$stamp" >"$tmp/.pgtrickle-relay-packages"
+  [ "$tmp" = "$dir" ] || mv "$tmp" "$dir"
+}
+
+# Whether the root is made and current (what `make` would leave as it is).
+is_made() {  # RELEASE [build|server]
+  local dir
+  dir=$(root_path "$1" "${2:-}")
+  [ -x "$dir/usr/bin/apt-get" ] || return 1
+  case "${2:-}" in
+    build) [ "$(cat "$dir/.pgtrickle-relay-deps" 2>/dev/null)" = "$(sha256sum <"$here/scripts/install-deps.sh" | cut -d' ' -f1)" ] ;;
+    server) [ "$(cat "$dir/.pgtrickle-relay-packages" 2>/dev/null)" = "$(server_packages "$1" | sha256sum | cut -d' ' -f1)" ] ;;
+  esac
+}
+
 [ "$(id -u)" = 0 ] || { echo "debian-root.sh: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
 cmd=${1:-}; shift || true
 case "$cmd" in
@@ -170,10 +228,17 @@ case "$cmd" in
   archive) [ $# -eq 1 ] || usage; root_path "$1" >/dev/null; archive "$1" ;;
   make)
     [ $# -ge 1 ] || usage
+    root_path "$1" "${2:-}" >/dev/null
+    # A made root is used at once: the lock is for making one (which may take minutes).
+    if is_made "$1" "${2:-}"; then
+      hosts_file "$(root_path "$1" "${2:-}")"
+      root_path "$1" "${2:-}"
+      exit 0
+    fi
     mkdir -p "$cache/roots"
     exec 9>"$cache/roots/.lock"
     flock 9
-    if [ "${2:-}" = build ]; then make_build "$1"; else make_plain "$1"; fi
+    case "${2:-}" in build) make_build "$1" ;; server) make_server "$1" ;; *) make_plain "$1" ;; esac
     root_path "$1" "${2:-}"
     ;;
   run) [ $# -ge 2 ] || usage; run_in "$@" ;;

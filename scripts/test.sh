@@ -19,6 +19,7 @@ if [ -w "$reserved" ]; then echo "55400-55999${reserved_before:+,$reserved_befor
 cleanup() {
   for server in scripts/servers/*.sh; do bash "$server" stop "$work/$(basename "$server" .sh)" || true; done
   scripts/pg-server.sh stop "$work/pg" || true
+  scripts/pg-server.sh stop "$work/pg17" || true
   rm -rf "$work"
   if [ -w "$reserved" ]; then echo "$reserved_before" >"$reserved" 2>/dev/null || true; fi
 }
@@ -31,6 +32,23 @@ export PGTRICKLE_TEST_POSTGRES_URL
 PGTRICKLE_TEST_POSTGRES_URL=$(scripts/pg-server.sh start "$work/pg" "${PGTRICKLE_TEST_PG_PORT:-55433}")
 export PGTRICKLE_TEST_WORK_DIR="$work"
 echo "PostgreSQL for tests: $PGTRICKLE_TEST_POSTGRES_URL"
+# PostgreSQL 17 (Debian 13's, run from a root of that release, scripts/debian-root.sh): the pg17.*
+# entries run the server-facing tests against it. Without root or the Debian archive to make that
+# root, they say so and are skipped.
+pg17_rc=0
+pg17_url=$(PGTRICKLE_PG_RELEASE=trixie scripts/pg-server.sh start "$work/pg17" "${PGTRICKLE_TEST_PG17_PORT:-55434}" 2>"$work/pg17.log") || pg17_rc=$?
+if [ "$pg17_rc" = 0 ]; then
+  bash tests/fixtures/pg_trickle_fake/install.sh \
+    "$(ls -d "$(scripts/debian-root.sh path trixie server)"/usr/share/postgresql/*/extension | sort -V | tail -n 1)" >/dev/null
+  export PGTRICKLE_TEST_PG17_URL=$pg17_url
+  echo "PostgreSQL 17 for tests: $PGTRICKLE_TEST_PG17_URL"
+elif [ "$pg17_rc" = 75 ] || [ "$(id -u)" != 0 ]; then
+  echo "PostgreSQL 17 for tests: none, the pg17.* tests are skipped:"
+  sed 's/^/  /' "$work/pg17.log"
+else
+  cat "$work/pg17.log" >&2
+  exit 1
+fi
 
 # The brokers (each script prints the variables naming its server, e.g. PGTRICKLE_TEST_NATS_URL=...).
 for server in scripts/servers/*.sh; do

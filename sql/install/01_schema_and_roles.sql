@@ -78,9 +78,12 @@ BEGIN
     END IF;
   END LOOP;
   -- An installer that is not a superuser gives functions to pgtrickle_owner (ALTER FUNCTION ...
-  -- OWNER TO), which takes membership in it.
+  -- OWNER TO), which takes a membership that may SET ROLE to it. From PostgreSQL 16 on, a role
+  -- that created pgtrickle_owner (CREATEROLE) is a member with ADMIN OPTION only, which may grant
+  -- the role (to itself too) but not SET ROLE to it: 'SET' is asked there, 'MEMBER' before.
   IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
-     AND NOT pg_catalog.pg_has_role(current_user, 'pgtrickle_owner', 'MEMBER') THEN
+     AND NOT pg_catalog.pg_has_role(current_user, 'pgtrickle_owner',
+               CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END) THEN
     BEGIN
       EXECUTE format('GRANT pgtrickle_owner TO %I', current_user);
     EXCEPTION WHEN insufficient_privilege THEN

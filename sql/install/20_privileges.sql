@@ -273,8 +273,10 @@ DECLARE
   v_installer_functions text[] := pgtrickle._relay_installer_helpers();
   v_generated CONSTANT text := '^(_outbox_capture_[0-9a-f]{16}|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_backfill_rows_[0-9]+|_publish_after_.*|_emit_after_.*)$';
   v_me      oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
-  -- An installer that is neither a superuser nor a member of pgtrickle_owner keeps them (01).
-  v_separate boolean := (SELECT r.rolsuper FROM pg_roles AS r WHERE r.oid = v_me) OR pg_has_role(v_me, 'pgtrickle_owner', 'MEMBER');
+  -- An installer that is neither a superuser nor a member of pgtrickle_owner that may SET ROLE to it
+  -- (01; PostgreSQL 16's ADMIN OPTION alone may not) keeps them.
+  v_separate boolean := (SELECT r.rolsuper FROM pg_roles AS r WHERE r.oid = v_me)
+    OR pg_has_role(v_me, 'pgtrickle_owner', CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END);
   o record;
 BEGIN
   GRANT USAGE ON SCHEMA pgtrickle, pgstream TO pgtrickle_owner;

@@ -90,6 +90,16 @@ TestDb::TestDb(bool install) {
     (void)admin.exec(std::string("DO $$ BEGIN CREATE ROLE ") + kManagedInstaller +
                      " LOGIN CREATEROLE REPLICATION NOSUPERUSER IN ROLE pg_signal_backend; "
                      "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$");
+  // From PostgreSQL 16 on, a CREATEROLE login administers only the roles it made (a membership with
+  // ADMIN OPTION, without SET or INHERIT). Where the install's roles were made first by tests run as
+  // a superuser on this server, the installer gets that membership in them, as if it had made them.
+  if (managed_install())
+    (void)admin.exec(std::string("DO $$ DECLARE r text; BEGIN "
+                     "IF current_setting('server_version_num')::int < 160000 THEN RETURN; END IF; "
+                     "FOR r IN SELECT rolname FROM pg_roles WHERE rolname IN ('pgtrickle_relay', 'pgtrickle_relay_admin', "
+                     "'pgtrickle_owner', '") + kRelayLogin + "') LOOP "
+                     "EXECUTE format('GRANT %I TO " + kManagedInstaller + " WITH ADMIN OPTION, INHERIT FALSE, SET FALSE', r); "
+                     "END LOOP; END $$");
   auto r = admin.exec("CREATE DATABASE " + admin.quote_ident(name_) + (managed_install() ? std::string(" OWNER ") + kManagedInstaller : ""));
   if (!r) throw std::runtime_error("CREATE DATABASE failed: " + r.error().message);
   conn_ = must_connect(url());

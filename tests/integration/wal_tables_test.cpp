@@ -4,6 +4,7 @@
 // seen; a kill -9 losing nothing. Against the real PostgreSQL (wal_level = logical) and the real
 // relay.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -335,6 +336,48 @@ TEST(WalTables, AFailoverSlotBelowPostgres17IsRefusedNamingTheVersion) {
   EXPECT_NE(error.find("failover slots need PostgreSQL 17 or later, and this server is 15"), std::string::npos) << error;
   EXPECT_EQ(db.number("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"), 0)
       << "no slot made for a refused pipeline";
+}
+
+// "failover": true on PostgreSQL 17 or later (the pg17.wal entry): a new pipeline's slot is made a
+// failover slot, and the slot a pipeline already has is made one (ALTER_REPLICATION_SLOT) when the
+// key is added; changes go on through it. (Its copy on a standby carrying the pipeline across a
+// promotion: faults.FaultFailover.)
+TEST(WalTables, AFailoverPipelinesSlotIsAFailoverSlotOnPostgres17) {
+  TestDb db;
+  if (db.number("SELECT current_setting('server_version_num')::int") < 170000) GTEST_SKIP() << "a server older than 17";
+  std::string url = replication_login_url(db);
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("CREATE TABLE u (id int PRIMARY KEY)");
+  std::string out = work_dir() + "/failover17-" + db.name() + ".jsonl", out_u = out + ".u";
+  auto wal_to = [](const std::string& table, const std::string& path, bool failover) {
+    json source = {{"type", "wal"}, {"tables", {table}}};
+    if (failover) source["failover"] = true;
+    return json{{"source", source}, {"sink", {{"type", "file"}, {"path", path}}}};
+  };
+  set_outbox_pipeline(db, "plain", wal_to("public.t", out, false));
+  set_outbox_pipeline(db, "fo", wal_to("public.u", out_u, true));
+  {
+    RelayProcess relay(args_for(url));
+    ASSERT_TRUE(wait_until([&] { return slot_streams(db, "s.failover") && slot_streams(db, "NOT s.failover"); }, 60s)) << relay.err();
+    db.exec("INSERT INTO t VALUES (1)");
+    db.exec("INSERT INTO u VALUES (1)");
+    ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 1 && read_lines(out_u).size() == 1; }, 15s)) << relay.err();
+    relay.signal(SIGTERM);
+    ASSERT_EQ(relay.wait(20s), 0) << relay.err();
+  }
+  // The pipeline without the key gets it: its slot becomes a failover slot, from where it was.
+  set_outbox_pipeline(db, "plain", wal_to("public.t", out, true));
+  db.exec("INSERT INTO t VALUES (2)");
+  RelayProcess relay(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return relay.err().find("Made the replication slot a failover slot.") != std::string::npos; }, 30s))
+      << relay.err();
+  db.exec("INSERT INTO t VALUES (3)");
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 3; }, 30s)) << relay.err();
+  std::vector<int> ids;
+  for (const auto& m : json_lines(out)) ids.push_back(m["payload"]["id"]);
+  EXPECT_EQ(ids, (std::vector<int>{1, 2, 3})) << "the change made while the relay was down came from the same slot";
+  EXPECT_EQ(db.value("SELECT string_agg(failover::text, ',') FROM pg_replication_slots WHERE database = current_database()"),
+            "true,true");
 }
 
 // A whole database through one slot with "format": "debezium": each table's events describe it

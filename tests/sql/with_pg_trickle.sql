@@ -3,9 +3,11 @@
 -- functions, including all overloads by name, its tables and triggers) and adds the rest; the
 -- relay finds pg_trickle's own outboxes.
 
+-- Functions and tables: PostgreSQL 17 also records a member table's row type (and its array type)
+-- as members of the extension, and the table stands for them.
 CREATE FUNCTION ext_members(p_ext text) RETURNS text[] LANGUAGE sql AS $$
   SELECT array_agg(pg_describe_object(classid, objid, objsubid) ORDER BY pg_describe_object(classid, objid, objsubid))
-  FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e' AND classid <> 'pg_type'::regclass
     AND refobjid = (SELECT oid FROM pg_extension WHERE extname = p_ext)
 $$;
 CREATE FUNCTION kept_functions() RETURNS text[] LANGUAGE sql AS $$
