@@ -7,13 +7,13 @@
 #   scripts/debian-root.sh archive RELEASE         prints the mirror if it serves RELEASE (exit 75 if not)
 #   scripts/debian-root.sh run ROOT [--bind DIR:INNER]... [--overlay] [--] COMMAND...
 #                                                  runs COMMAND in ROOT as root
-# RELEASE is bookworm or trixie. A root is a minbase system with the release, its updates and its
+# RELEASE is bookworm, trixie or forky (Debian's testing, for its PostgreSQL 18). A root is a minbase system with the release, its updates and its
 # security archive as apt's sources, made from the Debian mirror apt uses here; with "build", that
 # plus what building the relay, its tests and its packages needs there (scripts/install-deps.sh tests
 # and arm64, run inside it; a copy of the plain root, which stays clean). A root is made once and
 # kept; when install-deps.sh has changed since, `make` runs it again in the build root, after
 # bringing its packages up to the release's current ones. With "server", the plain root plus the
-# release's PostgreSQL server (15 on bookworm, 17 on trixie) and nothing else: what
+# release's PostgreSQL server (15 on bookworm, 17 on trixie, 18 on forky) and nothing else: what
 # scripts/pg-server.sh runs a release's PostgreSQL with (PGTRICKLE_PG_RELEASE). Its packages
 # installed, no cluster made, no service started; remade likewise when that list changes.
 # `run` mounts /proc, /sys, /dev and each DIR (at INNER) in a mount namespace of its own, so nothing
@@ -29,7 +29,7 @@ usage() {
 }
 
 root_path() {  # RELEASE [build|server]
-  case "$1" in bookworm | trixie) ;; *) echo "debian-root.sh: release $1 is not bookworm or trixie" >&2; exit 2 ;; esac
+  case "$1" in bookworm | trixie | forky) ;; *) echo "debian-root.sh: release $1 is not bookworm, trixie or forky" >&2; exit 2 ;; esac
   case "${2:-}" in "" | build | server) ;; *) echo "debian-root.sh: a root is plain, build or server, not $2" >&2; exit 2 ;; esac
   echo "$cache/roots/$1${2:+-$2}"
 }
@@ -115,7 +115,10 @@ make_plain() {  # RELEASE -> the clean minbase root
   echo "debian-root.sh: making $dir (debootstrap --variant=minbase $release $mirror)" >&2
   mkdir -p "$cache/roots"
   tmp=$(mktemp -d "$cache/roots/.$release.XXXXXX")
-  if ! debootstrap --variant=minbase "$release" "$tmp" "$mirror" >"$tmp.log" 2>&1; then
+  # A release newer than this debootstrap (forky, Debian's testing, on Debian 12) is made as sid is.
+  local script=""
+  [ -e "/usr/share/debootstrap/scripts/$release" ] || script=/usr/share/debootstrap/scripts/sid
+  if ! debootstrap --variant=minbase "$release" "$tmp" "$mirror" $script >"$tmp.log" 2>&1; then
     tail -n 30 "$tmp.log" >&2
     rm -rf "$tmp" "$tmp.log"
     echo "debian-root.sh: debootstrap $release failed" >&2
@@ -123,8 +126,16 @@ make_plain() {  # RELEASE -> the clean minbase root
   fi
   rm -f "$tmp.log" "$tmp/etc/apt/sources.list"
   hosts_file "$tmp"
-  printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$mirror" "$release" "$release" "$(security_mirror)" "$release" >"$tmp/etc/apt/sources.list.d/debian.sources"
+  if [ "$release" = forky ]; then
+    # Testing: its -updates and -security suites stay empty, and its Release file is valid for a
+    # week only (a mirror that serves a snapshot of the archive serves an expired one).
+    printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$mirror" "$release" >"$tmp/etc/apt/sources.list.d/debian.sources"
+    echo 'Acquire::Check-Valid-Until "false";' >"$tmp/etc/apt/apt.conf.d/99pgtrickle-relay-testing"
+  else
+    printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$mirror" "$release" "$release" "$(security_mirror)" "$release" >"$tmp/etc/apt/sources.list.d/debian.sources"
+  fi
   # No apt lists or archives kept: each use updates them first.
   rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/* "$tmp"/var/log/*.log
   chmod 755 "$tmp"
@@ -169,7 +180,11 @@ make_build() {  # RELEASE -> the plain root plus the build's packages, kept up t
 
 # The release's PostgreSQL server, as the release ships it.
 server_packages() {  # RELEASE
-  case "$1" in bookworm) echo postgresql-15 postgresql-client-15 ;; trixie) echo postgresql-17 postgresql-client-17 ;; esac
+  case "$1" in
+    bookworm) echo postgresql-15 postgresql-client-15 ;;
+    trixie) echo postgresql-17 postgresql-client-17 ;;
+    forky) echo postgresql-18 postgresql-client-18 ;;
+  esac
 }
 
 make_server() {  # RELEASE -> the plain root plus the release's PostgreSQL server

@@ -20,6 +20,7 @@ cleanup() {
   for server in scripts/servers/*.sh; do bash "$server" stop "$work/$(basename "$server" .sh)" || true; done
   scripts/pg-server.sh stop "$work/pg" || true
   scripts/pg-server.sh stop "$work/pg17" || true
+  scripts/pg-server.sh stop "$work/pg18" || true
   rm -rf "$work"
   if [ -w "$reserved" ]; then echo "$reserved_before" >"$reserved" 2>/dev/null || true; fi
 }
@@ -32,23 +33,26 @@ export PGTRICKLE_TEST_POSTGRES_URL
 PGTRICKLE_TEST_POSTGRES_URL=$(scripts/pg-server.sh start "$work/pg" "${PGTRICKLE_TEST_PG_PORT:-55433}")
 export PGTRICKLE_TEST_WORK_DIR="$work"
 echo "PostgreSQL for tests: $PGTRICKLE_TEST_POSTGRES_URL"
-# PostgreSQL 17 (Debian 13's, run from a root of that release, scripts/debian-root.sh): the pg17.*
-# entries run the server-facing tests against it. Without root or the Debian archive to make that
-# root, they say so and are skipped.
-pg17_rc=0
-pg17_url=$(PGTRICKLE_PG_RELEASE=trixie scripts/pg-server.sh start "$work/pg17" "${PGTRICKLE_TEST_PG17_PORT:-55434}" 2>"$work/pg17.log") || pg17_rc=$?
-if [ "$pg17_rc" = 0 ]; then
-  bash tests/fixtures/pg_trickle_fake/install.sh \
-    "$(ls -d "$(scripts/debian-root.sh path trixie server)"/usr/share/postgresql/*/extension | sort -V | tail -n 1)" >/dev/null
-  export PGTRICKLE_TEST_PG17_URL=$pg17_url
-  echo "PostgreSQL 17 for tests: $PGTRICKLE_TEST_PG17_URL"
-elif [ "$pg17_rc" = 75 ] || [ "$(id -u)" != 0 ]; then
-  echo "PostgreSQL 17 for tests: none, the pg17.* tests are skipped:"
-  sed 's/^/  /' "$work/pg17.log"
-else
-  cat "$work/pg17.log" >&2
-  exit 1
-fi
+# PostgreSQL 17 (Debian 13's) and 18 (Debian testing's), each run from a root of its release
+# (scripts/debian-root.sh): the pg17.* and pg18.* entries run the server-facing tests against them.
+# Without root or the Debian archive to make those roots, they say so and are skipped.
+for other_pg in "17 trixie ${PGTRICKLE_TEST_PG17_PORT:-55434}" "18 forky ${PGTRICKLE_TEST_PG18_PORT:-55444}"; do
+  read -r version release port <<<"$other_pg"
+  rc=0
+  url=$(PGTRICKLE_PG_RELEASE=$release scripts/pg-server.sh start "$work/pg$version" "$port" 2>"$work/pg$version.log") || rc=$?
+  if [ "$rc" = 0 ]; then
+    bash tests/fixtures/pg_trickle_fake/install.sh \
+      "$(ls -d "$(scripts/debian-root.sh path "$release" server)"/usr/share/postgresql/*/extension | sort -V | tail -n 1)" >/dev/null
+    export "PGTRICKLE_TEST_PG${version}_URL=$url"
+    echo "PostgreSQL $version for tests: $url"
+  elif [ "$rc" = 75 ] || [ "$(id -u)" != 0 ]; then
+    echo "PostgreSQL $version for tests: none, the pg$version.* tests are skipped:"
+    sed 's/^/  /' "$work/pg$version.log"
+  else
+    cat "$work/pg$version.log" >&2
+    exit 1
+  fi
+done
 
 # The brokers (each script prints the variables naming its server, e.g. PGTRICKLE_TEST_NATS_URL=...).
 for server in scripts/servers/*.sh; do
