@@ -11,8 +11,12 @@ build=${RELAY_BUILD_DIR:-$root/build}  # another directory for another build (sc
 type=${RELAY_BUILD_TYPE:-Release}
 # Installed under /usr with /etc and /lib/systemd/system, as the Debian package (cmake --install build).
 # RELAY_GIT_REVISION names the revision of a tree without git (the Dockerfile's build stage).
+# Through the compiler cache when there is one (scripts/compiler-cache.sh).
+. "$root/scripts/compiler-cache.sh"
+use_compiler_cache "$root"
 configure=(-S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DCMAKE_INSTALL_PREFIX=/usr
-           -DRELAY_GIT_REVISION="${RELAY_GIT_REVISION:-}")
+           -DRELAY_GIT_REVISION="${RELAY_GIT_REVISION:-}"
+           -DCMAKE_C_COMPILER_LAUNCHER:STRING="$launcher" -DCMAKE_CXX_COMPILER_LAUNCHER:STRING="$launcher")
 case "$what" in
   all)
     cmake "${configure[@]}" -DRELAY_BUILD_TESTS=ON -DRELAY_BUILD_BENCH=ON >/dev/null

@@ -43,7 +43,7 @@ case "$what" in
       postgresql-15 postgresql-client-15
       postgresql-15-postgis-3  # PostGIS's types beside Debezium (tests/integration/kafka/debezium_differential_test.cpp)
       libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
-      librdkafka-dev  # the mock Kafka broker of the tests, compiled by scripts/servers/kafka.sh (not the relay's)
+      ccache  # a fresh clone's build reuses the objects of the last one (scripts/compiler-cache.sh)
       nats-server redis-server rabbitmq-server python3
       prometheus  # promtool checks the alert rules in docs/prometheus
       clang libclang-rt-14-dev  # the fuzz targets (libFuzzer and sanitizers), fuzz/run.sh

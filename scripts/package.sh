@@ -51,19 +51,9 @@ if [ -n "$release" ] && [ "$release" != "$VERSION_CODENAME" ]; then
   exit 0
 fi
 
-# The cross build's compiler cache (ccache, from scripts/install-deps.sh arm64): kept outside the tree
-# so that a fresh clone, as CI makes for each run, compiles only what changed since the last build.
-# Paths under the tree are hashed relative to it, so clones in other directories share the objects.
-# Sets $launcher, CMake's compiler launcher ("" without ccache).
-launcher=""
-use_compiler_cache() {
-  command -v ccache >/dev/null || return 0
-  export CCACHE_DIR=${CCACHE_DIR:-/var/cache/pgtrickle-relay/ccache}
-  export CCACHE_BASEDIR=$root
-  # Without the shared directory (not root): ccache's own, under the home directory.
-  mkdir -p "$CCACHE_DIR" 2>/dev/null && [ -w "$CCACHE_DIR" ] || unset CCACHE_DIR
-  launcher=ccache
-}
+# The cross build goes through the compiler cache when there is one (ccache, from
+# scripts/install-deps.sh arm64).
+. "$root/scripts/compiler-cache.sh"
 run=()  # how this machine runs the package's binary
 if [ "$arch" = "$(dpkg --print-architecture)" ]; then
   build=${RELAY_BUILD_DIR:-$root/build}
@@ -84,7 +74,7 @@ if [ -n "$build_first" ] && [ -z "${run[*]}" ]; then
   fi
 elif [ -n "$build_first" ]; then
   # The relay alone, with the flags of scripts/build.sh, through the compiler cache when there is one.
-  use_compiler_cache
+  use_compiler_cache "$root"
   if ! grep -qx "CMAKE_CXX_COMPILER_LAUNCHER:STRING=$launcher" "$build/CMakeCache.txt" 2>/dev/null; then
     cmake -S "$root" -B "$build" -G Ninja --toolchain "$root/cmake/toolchain-aarch64.cmake" -DCMAKE_BUILD_TYPE=Release \
           -DCMAKE_INSTALL_PREFIX=/usr -DRELAY_GIT_REVISION="${RELAY_GIT_REVISION:-}" \
