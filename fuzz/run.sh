@@ -11,7 +11,10 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(config template payload inbox json_scan pgoutput)
 build="$root/build-fuzz"
 
+. "$root/scripts/compiler-cache.sh"
+use_compiler_cache "$root"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_C_COMPILER_LAUNCHER:STRING="$launcher" -DCMAKE_CXX_COMPILER_LAUNCHER:STRING="$launcher" \
   -DRELAY_BUILD_FUZZ=ON -DRELAY_BUILD_TESTS=OFF -DRELAY_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" --parallel "${FUZZ_BUILD_JOBS:-$(nproc)}" --target "${targets[@]/%/_fuzz}"
 

@@ -1,4 +1,5 @@
-# The compiler cache (ccache) of the builds, sourced by scripts/build.sh and scripts/package.sh:
+# The compiler cache (ccache) of the builds, sourced by scripts/build.sh, scripts/package.sh and
+# fuzz/run.sh:
 # objects are kept outside the tree, so that a fresh clone, as CI makes for each run, compiles only
 # what changed since the last build. Paths under the tree are hashed relative to it, so clones in
 # other directories share the objects.
