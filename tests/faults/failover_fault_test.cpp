@@ -1,14 +1,14 @@
-// A WAL pipeline with "failover": true across the loss of its PostgreSQL 17 primary: a physical
-// standby keeps a copy of the pipeline's slot (sync_replication_slots), the relay falls 300 rows
-// behind (frozen), the primary is killed (-9) mid-stream, the standby is promoted, and the relay,
-// given both servers in its URL (target_session_attrs=read-write), goes on from the copied slot:
-// the rows it had not read come from the old primary's WAL the standby kept. Every row the standby
-// received arrives, and every row written after the promotion, in commit order; nothing is
+// A WAL pipeline with "failover": true across the loss of its primary, on PostgreSQL 17 and 18: a
+// physical standby keeps a copy of the pipeline's slot (sync_replication_slots), the relay falls
+// 300 rows behind (frozen), the primary is killed (-9) mid-stream, the standby is promoted, and the
+// relay, given both servers in its URL (target_session_attrs=read-write), goes on from the copied
+// slot: the rows it had not read come from the old primary's WAL the standby kept. Every row the
+// standby received arrives, and every row written after the promotion, in commit order; nothing is
 // backfilled and no slot is made anew; a message arrives twice only if it came after the position
-// the standby's copy had been confirmed to. PostgreSQL 17 is Debian 13's, run in a root of that
-// release (scripts/pg-server.sh, PGTRICKLE_PG_RELEASE=trixie); the servers are the test's own
-// (ports 55750 and 55751). Skipped without root or when the Debian archive cannot be reached to
-// make that root.
+// the standby's copy had been confirmed to. PostgreSQL 17 is Debian 13's and 18 Debian testing's
+// (forky), each run in a root of its release (scripts/pg-server.sh, PGTRICKLE_PG_RELEASE); the
+// servers are the test's own (ports 55750-55751 for 17, 55752-55753 for 18). Skipped without root
+// or when the Debian archive cannot be reached to make the root.
 #include <signal.h>
 #include <unistd.h>
 
@@ -25,9 +25,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int kPrimaryPort = 55750, kStandbyPort = 55751;
-constexpr const char* kRelease = "PGTRICKLE_PG_RELEASE=trixie";
 constexpr const char* kStandbySlot = "failover_standby";
+
+// A PostgreSQL version with failover slots, the Debian release whose PostgreSQL it is, and the
+// ports of the test's primary and standby.
+struct Server {
+  int version;
+  const char* release;
+  int primary_port, standby_port;
+};
+const Server kServers[] = {{17, "trixie", 55750, 55751}, {18, "forky", 55752, 55753}};
 
 // Writes rows to `url`, five per transaction, one transaction every 20 ms, from `first` on, until
 // stop() or a statement fails (the server is gone). committed() is the last row of the last
@@ -84,17 +91,23 @@ long long lsn_number(const std::string& url, const std::string& lsn) {
 
 }  // namespace
 
-TEST(FaultFailover, AFailoverSlotCarriesAWalPipelineAcrossThePromotionOfAPostgres17Standby) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root: PostgreSQL 17 runs in a Debian 13 root (scripts/debian-root.sh)";
+class FaultFailover : public ::testing::TestWithParam<Server> {};
+
+TEST_P(FaultFailover, AFailoverSlotCarriesAWalPipelineAcrossThePromotionOfAStandby) {
+  const Server& server = GetParam();
+  const int primary_port = server.primary_port, standby_port = server.standby_port;
+  const std::string release_env = std::string("PGTRICKLE_PG_RELEASE=") + server.release;
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root: PostgreSQL " << server.version << " runs in a Debian " << server.release << " root (scripts/debian-root.sh)";
   std::string made;
-  int rc = run_command(std::string("bash ") + RELAY_SOURCE_DIR + "/scripts/debian-root.sh make trixie server", made);
-  if (rc == 75) GTEST_SKIP() << "no Debian archive to make the PostgreSQL 17 root: " << made;
+  int rc = run_command(std::string("bash ") + RELAY_SOURCE_DIR + "/scripts/debian-root.sh make " + server.release + " server", made);
+  if (rc == 75) GTEST_SKIP() << "no Debian archive to make the PostgreSQL " << server.version << " root: " << made;
   ASSERT_EQ(rc, 0) << made;
 
-  PrivateServer primary("pg", kPrimaryPort, kRelease);
+  PrivateServer primary("pg", primary_port, release_env);
   primary.export_to_harnesses();
   TestDb db;
-  ASSERT_GE(db.number("SELECT current_setting('server_version_num')::int"), 170000);
+  ASSERT_GE(db.number("SELECT current_setting('server_version_num')::int"), server.version * 10000);
   std::string login_url = replication_login_url(db);
   db.exec("CREATE TABLE items (id int PRIMARY KEY, note text)");
   std::string out = work_dir() + "/failover-" + db.name() + ".jsonl";
@@ -103,15 +116,15 @@ TEST(FaultFailover, AFailoverSlotCarriesAWalPipelineAcrossThePromotionOfAPostgre
 
   // The standby: a copy of the primary through a physical slot, copying the failover slots; the
   // primary sends no change to a logical consumer before that standby has it.
-  PrivateServer standby("pg", kStandbyPort, std::string(kRelease) + " PGTRICKLE_PG_STANDBY_OF=" + std::to_string(kPrimaryPort) + ":" + kStandbySlot);
+  PrivateServer standby("pg", standby_port, release_env + " PGTRICKLE_PG_STANDBY_OF=" + std::to_string(primary_port) + ":" + kStandbySlot);
   db.exec(std::string("ALTER SYSTEM SET synchronized_standby_slots = '") + kStandbySlot + "'");
   db.exec("SELECT pg_reload_conf()");
-  std::string standby_db = "postgresql://postgres@127.0.0.1:" + std::to_string(kStandbyPort) + "/" + db.name();
+  std::string standby_db = "postgresql://postgres@127.0.0.1:" + std::to_string(standby_port) + "/" + db.name();
 
   // The relay knows both servers and takes the one that accepts writes.
   auto at = login_url.find('@');
-  std::string both = login_url.substr(0, at + 1) + "127.0.0.1:" + std::to_string(kPrimaryPort) + ",127.0.0.1:" +
-                     std::to_string(kStandbyPort) + "/" + db.name() + "?target_session_attrs=read-write";
+  std::string both = login_url.substr(0, at + 1) + "127.0.0.1:" + std::to_string(primary_port) + ",127.0.0.1:" +
+                     std::to_string(standby_port) + "/" + db.name() + "?target_session_attrs=read-write";
   RelayProcess relay({"--postgres-url", both, "--metrics-addr", "127.0.0.1:0"});
   ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   EXPECT_EQ(db.value("SELECT failover FROM pg_replication_slots WHERE database = current_database()"), "t") << "a failover slot";
@@ -204,3 +217,6 @@ TEST(FaultFailover, AFailoverSlotCarriesAWalPipelineAcrossThePromotionOfAPostgre
   relay.signal(SIGTERM);
   EXPECT_EQ(relay.wait(20s), 0) << relay.err();
 }
+
+INSTANTIATE_TEST_SUITE_P(Postgres, FaultFailover, ::testing::ValuesIn(kServers),
+                         [](const ::testing::TestParamInfo<Server>& info) { return "Postgres" + std::to_string(info.param.version); });

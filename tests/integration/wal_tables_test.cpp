@@ -341,7 +341,7 @@ TEST(WalTables, AFailoverSlotBelowPostgres17IsRefusedNamingTheVersion) {
 // "failover": true on PostgreSQL 17 or later (the pg17.wal entry): a new pipeline's slot is made a
 // failover slot, and the slot a pipeline already has is made one (ALTER_REPLICATION_SLOT) when the
 // key is added; changes go on through it. (Its copy on a standby carrying the pipeline across a
-// promotion: faults.FaultFailover.)
+// promotion: faults.Postgres/FaultFailover.*)
 TEST(WalTables, AFailoverPipelinesSlotIsAFailoverSlotOnPostgres17) {
   TestDb db;
   if (db.number("SELECT current_setting('server_version_num')::int") < 170000) GTEST_SKIP() << "a server older than 17";
