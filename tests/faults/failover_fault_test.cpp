@@ -35,6 +35,7 @@ struct Server {
   int primary_port, standby_port;
 };
 const Server kServers[] = {{17, "trixie", 55750, 55751}, {18, "forky", 55752, 55753}};
+void PrintTo(const Server& s, std::ostream* os) { *os << "PostgreSQL " << s.version << " (Debian " << s.release << ")"; }
 
 // Writes rows to `url`, five per transaction, one transaction every 20 ms, from `first` on, until
 // stop() or a statement fails (the server is gone). committed() is the last row of the last
