@@ -142,42 +142,6 @@ make_plain() {  # RELEASE -> the clean minbase root
   mv "$tmp" "$dir"
 }
 
-make_build() {  # RELEASE -> the plain root plus the build's packages, kept up to date
-  local release=$1 plain dir tmp stamp
-  make_plain "$release"
-  plain=$(root_path "$release")
-  dir=$(root_path "$release" build)
-  # What was installed, by which install-deps.sh: run again when it changed.
-  stamp=$(cat "$here/scripts/install-deps.sh" | sha256sum | cut -d' ' -f1)
-  if [ "$(cat "$dir/.pgtrickle-relay-deps" 2>/dev/null)" = "$stamp" ]; then hosts_file "$dir"; return 0; fi
-  if [ ! -x "$dir/usr/bin/apt-get" ]; then
-    echo "debian-root.sh: making $dir (a copy of $plain with the build's packages)" >&2
-    tmp=$(mktemp -d "$cache/roots/.$release-build.XXXXXX")
-    cp -a "$plain/." "$tmp/"
-    # No documentation: it serves no build, and the :arm64 -dev packages' man pages may differ from
-    # the native ones' (another build of the same version), which dpkg refuses.
-    printf 'path-exclude=/usr/share/%s/*\n' man doc info locale >"$tmp/etc/dpkg/dpkg.cfg.d/pgtrickle-relay-build"
-  else
-    tmp=$dir
-  fi
-  # install-deps.sh of this tree, inside: the same lists as on this machine, for that release.
-  if ! run_in "$tmp" --bind "$here/scripts:/opt/pgtrickle-relay-scripts" -- sh -c '
-       set -e
-       apt-get update -qq
-       apt-get upgrade -y -qq >/dev/null
-       apt-get install -y -qq --no-install-recommends ca-certificates ccache dpkg-dev file >/dev/null
-       /opt/pgtrickle-relay-scripts/install-deps.sh tests
-       /opt/pgtrickle-relay-scripts/install-deps.sh arm64
-       apt-get clean' >"$cache/roots/$release-build.log" 2>&1; then
-    tail -n 30 "$cache/roots/$release-build.log" >&2
-    [ "$tmp" = "$dir" ] || rm -rf "$tmp"
-    echo "debian-root.sh: installing the build's packages into the $release root failed" >&2
-    exit 1
-  fi
-  echo "$stamp" >"$tmp/.pgtrickle-relay-deps"
-  [ "$tmp" = "$dir" ] || mv "$tmp" "$dir"
-}
-
 # The release's PostgreSQL server, as the release ships it.
 server_packages() {  # RELEASE
   case "$1" in
@@ -187,41 +151,74 @@ server_packages() {  # RELEASE
   esac
 }
 
-make_server() {  # RELEASE -> the plain root plus the release's PostgreSQL server
-  local release=$1 plain dir tmp packages stamp
+# What a build or server root was made from (its stamp file): `make` brings the root up to date
+# when it changes. The build root: this tree's install-deps.sh; the server root: its packages.
+stamp_of() {  # RELEASE build|server
+  case "$2" in
+    build) sha256sum <"$here/scripts/install-deps.sh" | cut -d' ' -f1 ;;
+    server) server_packages "$1" | sha256sum | cut -d' ' -f1 ;;
+  esac
+}
+stamp_file() {  # build|server
+  case "$1" in build) echo .pgtrickle-relay-deps ;; server) echo .pgtrickle-relay-packages ;; esac
+}
+
+# Installs a build or server root's packages into ROOT (up to the release's current ones).
+install_build() {  # RELEASE ROOT
+  # install-deps.sh of this tree, inside: the same lists as on this machine, for that release.
+  run_in "$2" --bind "$here/scripts:/opt/pgtrickle-relay-scripts" -- sh -c '
+    set -e
+    apt-get update -qq
+    apt-get upgrade -y -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends ca-certificates ccache dpkg-dev file >/dev/null
+    /opt/pgtrickle-relay-scripts/install-deps.sh tests
+    /opt/pgtrickle-relay-scripts/install-deps.sh arm64
+    apt-get clean'
+}
+install_server() {  # RELEASE ROOT
+  # No service starts here and the package makes no cluster: scripts/pg-server.sh makes its own.
+  printf '#!/bin/sh\nexit 101\n' >"$2/usr/sbin/policy-rc.d"
+  chmod 755 "$2/usr/sbin/policy-rc.d"
+  mkdir -p "$2/etc/postgresql-common"
+  echo 'create_main_cluster = false' >"$2/etc/postgresql-common/createcluster.conf"
+  run_in "$2" -- sh -c "
+    set -e
+    apt-get update -qq
+    apt-get upgrade -y -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends $(server_packages "$1") >/dev/null
+    apt-get clean"
+}
+
+# RELEASE build|server -> the plain root plus the build's packages or the release's PostgreSQL,
+# kept up to date: a copy of the plain root (which stays clean) made once, brought up to date when
+# its stamp changed.
+make_derived() {
+  local release=$1 kind=$2 plain dir tmp stamp what
   make_plain "$release"
   plain=$(root_path "$release")
-  dir=$(root_path "$release" server)
-  packages=$(server_packages "$release")
-  stamp=$(echo "$packages" | sha256sum | cut -d' ' -f1)
-  if [ "$(cat "$dir/.pgtrickle-relay-packages" 2>/dev/null)" = "$stamp" ]; then hosts_file "$dir"; return 0; fi
+  dir=$(root_path "$release" "$kind")
+  stamp=$(stamp_of "$release" "$kind")
+  if is_made "$release" "$kind"; then hosts_file "$dir"; return 0; fi
+  case "$kind" in build) what="the build's packages" ;; server) what=$(server_packages "$release") ;; esac
   if [ ! -x "$dir/usr/bin/apt-get" ]; then
-    echo "debian-root.sh: making $dir (a copy of $plain with $packages)" >&2
-    tmp=$(mktemp -d "$cache/roots/.$release-server.XXXXXX")
+    echo "debian-root.sh: making $dir (a copy of $plain with $what)" >&2
+    tmp=$(mktemp -d "$cache/roots/.$release-$kind.XXXXXX")
     cp -a "$plain/." "$tmp/"
-    printf 'path-exclude=/usr/share/%s/*\n' man doc info locale >"$tmp/etc/dpkg/dpkg.cfg.d/pgtrickle-relay-server"
-    # No service starts here and the package makes no cluster: scripts/pg-server.sh makes its own.
-    printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
-    chmod 755 "$tmp/usr/sbin/policy-rc.d"
-    mkdir -p "$tmp/etc/postgresql-common"
-    echo 'create_main_cluster = false' >"$tmp/etc/postgresql-common/createcluster.conf"
+    # No documentation: it serves neither, and the :arm64 -dev packages' man pages may differ from
+    # the native ones' (another build of the same version), which dpkg refuses.
+    printf 'path-exclude=/usr/share/%s/*\n' man doc info locale >"$tmp/etc/dpkg/dpkg.cfg.d/pgtrickle-relay-$kind"
   else
     tmp=$dir
   fi
-  if ! run_in "$tmp" -- sh -c "
-       set -e
-       apt-get update -qq
-       apt-get upgrade -y -qq >/dev/null
-       apt-get install -y -qq --no-install-recommends $packages >/dev/null
-       apt-get clean" >"$cache/roots/$release-server.log" 2>&1; then
-    tail -n 30 "$cache/roots/$release-server.log" >&2
+  if ! "install_$kind" "$release" "$tmp" >"$cache/roots/$release-$kind.log" 2>&1; then
+    tail -n 30 "$cache/roots/$release-$kind.log" >&2
     [ "$tmp" = "$dir" ] || rm -rf "$tmp"
     archive "$release" >/dev/null  # exits 75 when the archive is the cause
-    echo "debian-root.sh: installing PostgreSQL into the $release root failed" >&2
+    echo "debian-root.sh: installing $what into the $release root failed" >&2
     exit 1
   fi
-  rm -rf "$tmp"/var/lib/apt/lists/*
-  echo "$stamp" >"$tmp/.pgtrickle-relay-packages"
+  rm -rf "$tmp"/var/lib/apt/lists/*  # each use updates them first
+  echo "$stamp" >"$tmp/$(stamp_file "$kind")"
   [ "$tmp" = "$dir" ] || mv "$tmp" "$dir"
 }
 
@@ -230,10 +227,7 @@ is_made() {  # RELEASE [build|server]
   local dir
   dir=$(root_path "$1" "${2:-}")
   [ -x "$dir/usr/bin/apt-get" ] || return 1
-  case "${2:-}" in
-    build) [ "$(cat "$dir/.pgtrickle-relay-deps" 2>/dev/null)" = "$(sha256sum <"$here/scripts/install-deps.sh" | cut -d' ' -f1)" ] ;;
-    server) [ "$(cat "$dir/.pgtrickle-relay-packages" 2>/dev/null)" = "$(server_packages "$1" | sha256sum | cut -d' ' -f1)" ] ;;
-  esac
+  [ -z "${2:-}" ] || [ "$(cat "$dir/$(stamp_file "$2")" 2>/dev/null)" = "$(stamp_of "$1" "$2")" ]
 }
 
 [ "$(id -u)" = 0 ] || { echo "debian-root.sh: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
@@ -253,7 +247,7 @@ case "$cmd" in
     mkdir -p "$cache/roots"
     exec 9>"$cache/roots/.lock"
     flock 9
-    case "${2:-}" in build) make_build "$1" ;; server) make_server "$1" ;; *) make_plain "$1" ;; esac
+    if [ -n "${2:-}" ]; then make_derived "$1" "$2"; else make_plain "$1"; fi
     root_path "$1" "${2:-}"
     ;;
   run) [ $# -ge 2 ] || usage; run_in "$@" ;;
