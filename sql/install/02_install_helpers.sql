@@ -248,6 +248,21 @@ BEGIN
 END
 $$;
 
+-- What rolling a subtransaction back leaves in a session: prepared statements and advisory locks
+-- (settings, cursors, temporary objects and notifications go with the rollback). Cleared after a
+-- table owner's code ran in a session, on every exit, so nothing it made there runs later with the
+-- rights of whoever uses the session next, nor holds a lock in its name.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_session_clear()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  DEALLOCATE ALL;
+  PERFORM pg_catalog.pg_advisory_unlock_all();
+END
+$$;
+
 -- Locks only the installer takes. Each is an empty table locked in SHARE UPDATE EXCLUSIVE mode,
 -- which conflicts with itself but with none of the modes a role without rights on the table can
 -- hold (a stranger's EXPLAIN or failed statement takes at most ROW EXCLUSIVE, and LOCK TABLE is

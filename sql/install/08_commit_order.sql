@@ -51,6 +51,17 @@ INSERT INTO pgtrickle.outbox_numbering (numbered_to, numbered_seq)
 SELECT pg_current_snapshot(), CASE WHEN is_called THEN last_value ELSE 0 END FROM pgtrickle.outbox_commit_seq
 ON CONFLICT DO NOTHING;
 
+-- A key only the install's functions read: outbox_watermark() keeps in its session the snapshot up
+-- to which every row was numbered, signed with it, since a session's setting is the caller's to
+-- write (a forged one would skip rounds).
+CREATE TABLE IF NOT EXISTS pgtrickle._session_key (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  key      text NOT NULL
+);
+REVOKE ALL ON pgtrickle._session_key FROM PUBLIC;
+INSERT INTO pgtrickle._session_key (key) VALUES (md5(random()::text || clock_timestamp()::text) || gen_random_uuid()::text)
+ON CONFLICT DO NOTHING;
+
 -- Readers that wait for new rows (one per reading session): the capture notifies
 -- pgtrickle_outbox_new only while one waits, so busy writers do not queue notifications, whose
 -- commit is serialized database-wide. Unlogged: a session's row means nothing after a restart.
@@ -316,6 +327,14 @@ BEGIN
 END
 $$;
 
+-- A snapshot as outbox_watermark() keeps it in its session: its text and a signature no caller
+-- can make without the install's key.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_idle_signed(p_snapshot pg_snapshot)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT p_snapshot::text || ' ' || md5(k.key || p_snapshot::text) FROM pgtrickle._session_key AS k $$;
+
 -- Numbers what committed to every outbox since the last round, then returns the highest number:
 -- every committed row of every outbox has a number up to it, and none can appear below it later.
 -- Read rows with seq <= this value in a later statement (READ COMMITTED).
@@ -332,7 +351,7 @@ BEGIN
   -- numbered: the snapshot is the same, there is nothing to number, and an idle database costs a
   -- comparison, not a scan of every outbox. Any transaction ending anywhere in the cluster changes
   -- the snapshot, and the round runs.
-  IF pg_current_snapshot()::text = current_setting('pgtrickle.numbered_idle_to', true) THEN
+  IF pgtrickle._outbox_idle_signed(pg_current_snapshot()) = current_setting('pgtrickle.numbered_idle_to', true) THEN
     RETURN pgtrickle._outbox_all_numbered_seq();
   END IF;
   -- Every outbox's rounds wait meanwhile, so no number below the one returned is still to commit.
@@ -349,7 +368,7 @@ BEGIN
     IF v_idle IS NOT NULL THEN
       -- Every row visible to that statement was numbered already: its snapshot, kept for this
       -- session (no write, so no transaction of its own that would change the next snapshot).
-      PERFORM set_config('pgtrickle.numbered_idle_to', v_idle::text, false);
+      PERFORM set_config('pgtrickle.numbered_idle_to', pgtrickle._outbox_idle_signed(v_idle), false);
     END IF;
   END IF;
   RETURN pgtrickle._outbox_all_numbered_seq();

@@ -503,7 +503,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT pgtrickle._wal_rows_function_make(pgtrickle._wal_rows_function(t.outbox_name), pgtrickle._outbox_source(t)) $$;
 
 -- Runs p_fn, a table owner's render function, on the rows, in a subtransaction always rolled
--- back once its rows are in hand, and clears what a rollback leaves: nothing the owner's code did
+-- back once its rows are in hand, and clears what a rollback leaves (_relay_session_clear) however
+-- it ends, a cancel or an assertion of the owner's code included: nothing the owner's code did
 -- outlives the call. Called by the installer's _wal_render and _wal_render_table only.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_render_as_owner(p_fn regprocedure, p_rel regclass, p_columns jsonb, p_rows jsonb)
 RETURNS SETOF text
@@ -511,24 +512,20 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_out text[];
+  v_out  text[];
+  v_done boolean := false;   -- a variable outlives the rollback: tells our own P0004 from the owner's code's errors
 BEGIN
   BEGIN
     EXECUTE format('SELECT array_agg(r.r ORDER BY r.n) FROM %s($1, $2, $3) WITH ORDINALITY AS r(r, n)', p_fn::regproc)
     INTO v_out USING p_rel, p_columns, p_rows;
+    v_done := true;
     RAISE EXCEPTION USING ERRCODE = 'P0004';
-  EXCEPTION WHEN assert_failure THEN
-    NULL;
-  WHEN OTHERS THEN
-    -- Failing, the owner's code leaves nothing behind either.
-    DEALLOCATE ALL;
-    PERFORM pg_catalog.pg_advisory_unlock_all();
-    RAISE;
+  EXCEPTION WHEN query_canceled OR assert_failure OR OTHERS THEN
+    PERFORM pgtrickle._relay_session_clear();
+    IF NOT v_done THEN
+      RAISE;
+    END IF;
   END;
-  -- What a rollback does not undo: prepared statements (the relay's next statement could be the
-  -- owner's, run as the relay) and advisory locks. The relay prepares nothing on this connection.
-  DEALLOCATE ALL;
-  PERFORM pg_catalog.pg_advisory_unlock_all();
   RETURN QUERY SELECT u.r FROM unnest(v_out) WITH ORDINALITY AS u(r, n) ORDER BY u.n;
 END
 $$;
@@ -545,24 +542,16 @@ AS $$
      AND NOT EXISTS (SELECT FROM jsonb_array_elements(p_rows) AS r WHERE (r ->> 'fill')::boolean)
 $$;
 
--- Such rows rendered by a statement prepared once per shape of row in this session (no planning
--- per call). Only this function prepares any in a relay's rendering session: the owner's code,
--- run there for other rows, is followed by DEALLOCATE ALL however it ends (_wal_render_as_owner).
+-- Such rows rendered by the template's query, planned for each call: a statement found in the
+-- session by name could be anyone's (a caller prepares one under the name, and a SECURITY DEFINER
+-- caller of this function would run it with its rights).
 CREATE OR REPLACE FUNCTION pgtrickle._wal_render_plain(p_columns jsonb, p_rows jsonb)
 RETURNS SETOF text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-  v_name text := 'pgtrickle_wal_rows_' || md5(p_columns::text);
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_prepared_statements AS p WHERE p.name = v_name) THEN
-    IF (SELECT count(*) FROM pg_prepared_statements) >= 500 THEN
-      DEALLOCATE ALL;   -- many shapes seen: start over rather than grow
-    END IF;
-    EXECUTE format('PREPARE %I(jsonb) AS %s', v_name, (SELECT q FROM pgtrickle._wal_rows_template(NULL, p_columns, NULL) AS q));
-  END IF;
-  RETURN QUERY EXECUTE format('EXECUTE %I(%L)', v_name, p_rows);
+  RETURN QUERY EXECUTE (SELECT q FROM pgtrickle._wal_rows_template(NULL, p_columns, NULL) AS q) USING p_rows;
 END
 $$;
 

@@ -119,6 +119,7 @@ DECLARE
   v_error text;
   v_config jsonb := (SELECT c.config FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_pipeline);
   v_text_columns text[];
+  v_estimated boolean := false;   -- a variable outlives the rollback: tells our own P0004 from the owner's code's errors
 BEGIN
   -- Debezium writes PostGIS values from their text (EWKB), which row_to_json's GeoJSON does not
   -- keep, and with include_unknown_datatypes a composite's text, which row_to_json's object does
@@ -180,18 +181,24 @@ BEGIN
   -- The planner's estimate, which also checks the condition against the table, as its owner. The
   -- owner's code runs here (the condition, its row security policies' functions, folded while
   -- planning): in a subtransaction that is always rolled back, so nothing it changed outlives it,
-  -- a setting made for the session (search_path) included.
+  -- a setting made for the session (search_path) included, and what a rollback leaves (prepared
+  -- statements, advisory locks) cleared however it ends.
   BEGIN
     EXECUTE format('SELECT r FROM pgtrickle.%I(NULL, NULL) AS r', v_fn) INTO v_rows;
+    v_estimated := true;
     RAISE EXCEPTION USING ERRCODE = 'P0004';
-  EXCEPTION WHEN assert_failure THEN
-    NULL;
-  WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
-    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-      MESSAGE = format('%s: the condition %L cannot be used on %s: %s', p_function, p_where, v_rel, v_error),
-      HINT = 'Give a boolean SQL expression over the table''s columns, e.g. ''region = ''''eu''''''; names outside '
-             'pg_catalog are written with their schema.';
+  EXCEPTION WHEN query_canceled OR assert_failure OR OTHERS THEN
+    PERFORM pgtrickle._relay_session_clear();
+    IF NOT v_estimated THEN
+      IF SQLSTATE IN ('57014', 'P0004') THEN
+        RAISE;   -- a cancel, or an assertion of the owner's code, says nothing of the condition
+      END IF;
+      GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = format('%s: the condition %L cannot be used on %s: %s', p_function, p_where, v_rel, v_error),
+        HINT = 'Give a boolean SQL expression over the table''s columns, e.g. ''region = ''''eu''''''; names outside '
+               'pg_catalog are written with their schema.';
+    END IF;
   END;
   UPDATE pgtrickle.relay_backfills SET rows_estimated = pg_catalog.round(v_rows::pg_catalog.numeric)::pg_catalog.int8 WHERE id = v_id;
   -- The pipeline's reader wakes up and starts it.

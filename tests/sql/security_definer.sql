@@ -251,17 +251,38 @@ BEGIN
 END
 $$;
 
--- Each function, called by its least caller with hostile names and the trap schema first in the
--- search path; failures are expected and ignored, escalation is not.
+-- Session state the attacker plants before each call, under every name the install or the relay
+-- uses in a session (tests/sql/security_session_state.sql keeps the list of the install's, and
+-- attacks the temporary table the subscriptions' check makes): a statement the canary runs in,
+-- prepared under each of the relay's names and those the install once used, and a forged setting.
+-- Whatever finds them by name runs them with the planter's rights at most.
+CREATE FUNCTION pg_temp.plant() RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n text;
+BEGIN
+  FOREACH n IN ARRAY ARRAY['relay_cached_1', 'relay_cached_2', 'relay_cached_3', 'ob_lag', 'bf_wanted', 'bf_low', 'bf_chunk', 'bf_high']
+                     || ARRAY(SELECT 'pgtrickle_wal_rows_' || md5(c) FROM unnest(ARRAY['[]', '{}']) AS c) LOOP
+    EXECUTE format('PREPARE %I AS SELECT canary.fly()', n);
+  END LOOP;
+  PERFORM set_config('pgtrickle.numbered_idle_to', pg_current_snapshot()::text, false);
+END
+$$;
+
+-- Each function, called by its least caller with hostile names, the trap schema first in the
+-- search path and hostile session state planted; failures are expected and ignored, escalation
+-- is not.
 CREATE FUNCTION pg_temp.attack(p_role text, p_sql text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   EXECUTE format('SET SESSION AUTHORIZATION %I', p_role);
   SET search_path = trap, public;
   BEGIN
+    PERFORM pg_temp.plant();
     EXECUTE p_sql;
   EXCEPTION WHEN OTHERS THEN
     NULL;
   END;
+  DEALLOCATE ALL;
+  RESET pgtrickle.numbered_idle_to;
   RESET search_path;
   RESET SESSION AUTHORIZATION;
 END
