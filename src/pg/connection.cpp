@@ -37,6 +37,13 @@ Result<Connection> Connection::open(const std::string& conninfo, const std::stri
   return connect(keys, vals);
 }
 
+Result<PgResult> Connection::exec_apart(const std::string& conninfo, const std::string& application_name,
+                                        const std::string& sql, const Params& params) {
+  auto apart = open(conninfo, application_name);
+  if (!apart) return apart.error();
+  return apart->exec(sql, params);
+}
+
 Result<Connection> Connection::open_replication(const std::string& conninfo, const std::string& application_name) {
   const char* keys[] = {"dbname", "replication", "application_name", "connect_timeout", "options", nullptr};
   const char* vals[] = {conninfo.c_str(), "database", application_name.c_str(), "10",

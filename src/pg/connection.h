@@ -60,6 +60,13 @@ class Connection {
   static Result<Connection> open_isolated(const std::string& conninfo, const std::string& application_name,
                                           const HostAccess& limits);
 
+  // Runs one statement that may run a table owner's code (a backfill's estimate is planned through
+  // her row security policies) on a connection of its own, closed after it: what that code could
+  // leave in a session (a statement prepared under a name the relay runs as itself, an advisory
+  // lock) goes with it, and never reaches a pooled, locking or lag-counting session.
+  static Result<PgResult> exec_apart(const std::string& conninfo, const std::string& application_name,
+                                     const std::string& sql, const Params& params);
+
   // A logical replication connection (replication=database) to the database of `conninfo`, its
   // session set to print values as the relay reads them: ISO dates, UTC, exact floats.
   static Result<Connection> open_replication(const std::string& conninfo, const std::string& application_name);

@@ -431,9 +431,12 @@ TEST(BackfillIsolation, TheOwnersCodeCannotPlantAStatementTheRelayRunsAsItself) 
   db.exec("CREATE FUNCTION a.caught() RETURNS bigint LANGUAGE sql AS $$ SELECT nextval('a.as_relay') "
           "WHERE pg_has_role(current_user, 'pgtrickle_relay', 'MEMBER') AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) $$");
   db.exec("GRANT EXECUTE ON FUNCTION a.caught() TO PUBLIC");
-  // Plants, under every name a relay might prepare, a statement calling it; takes an advisory lock.
+  // Plants, under every name a relay might prepare (a backfill's statements, the lag count, a pooled
+  // connection's cached statements, which serve every pipeline), a statement calling it; takes an
+  // advisory lock. The planner folds it while estimating the table's rows too ("backfill": "initial").
   db.exec("CREATE FUNCTION a.plant() RETURNS boolean LANGUAGE plpgsql AS $$ DECLARE n text; BEGIN "
-          "  FOREACH n IN ARRAY ARRAY['bf_wanted', 'bf_low', 'bf_chunk', 'bf_high'] LOOP "
+          "  FOREACH n IN ARRAY ARRAY['bf_wanted', 'bf_low', 'bf_chunk', 'bf_high', 'ob_lag'] "
+          "                         || ARRAY(SELECT 'relay_cached_' || g FROM generate_series(1, 60) AS g) LOOP "
           "    BEGIN EXECUTE format('DEALLOCATE %I', n); EXCEPTION WHEN invalid_sql_statement_name THEN NULL; END; "
           "    EXECUTE format('PREPARE %I AS SELECT a.caught()', n); "
           "  END LOOP; "
@@ -442,7 +445,8 @@ TEST(BackfillIsolation, TheOwnersCodeCannotPlantAStatementTheRelayRunsAsItself) 
   db.exec("INSERT INTO a.items SELECT g, 'row ' || g FROM generate_series(1, 5000) AS g");
   db.exec("ALTER TABLE a.items ENABLE ROW LEVEL SECURITY");
   db.exec("ALTER TABLE a.items FORCE ROW LEVEL SECURITY");
-  db.exec("CREATE POLICY everything ON a.items USING (a.plant())");
+  db.exec("CREATE FUNCTION a.plant_when_planned() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN a.plant(); END $$");
+  db.exec("CREATE POLICY everything ON a.items USING (a.plant() AND a.plant_when_planned())");
   db.exec("RESET ROLE");
   db.exec("SELECT pgtrickle.enable_outbox('a.items')");
   std::string out = work_dir() + "/backfill-isolation-" + db.name() + ".jsonl";

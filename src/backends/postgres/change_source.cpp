@@ -149,7 +149,9 @@ Result<bool> ChangeSource::load_position() {
 
 Status ChangeSource::backfill_initial(bool stored) {
   if (!config_.backfill_initial || stored) return {};
-  auto b = db_->exec("SELECT pgtrickle._relay_backfill_initial($1, $2)", {config_.name, outbox_table_});
+  // Its estimate plans the table through its owner's policies: owner's code, kept off shared sessions.
+  auto b = pg::Connection::exec_apart(ctx_.postgres_url, "pgtrickle-relay backfill " + config_.name,
+                                      "SELECT pgtrickle._relay_backfill_initial($1, $2)", {config_.name, outbox_table_});
   if (!b) return b.error();
   if (!b->null(0, 0)) ctx_.log->info("The pipeline starts with no stored position: its tables' existing rows go first.",
                                      {{"backfill_id", b->str(0, 0)}});
@@ -481,9 +483,16 @@ Status ChangeSource::backfill_failed(Status s) {
   }
   ctx_.log->error("The backfill cannot read its table and is ended; the pipeline goes on with the table's changes.",
                   {{"backfill_id", std::to_string(backfill_->id())}, {"error", s.error().message}});
-  (void)db_->exec("SELECT pgtrickle._relay_backfill_end($1, $2)", {std::to_string(backfill_->id()), s.error().message});
+  record_backfill_end(std::to_string(backfill_->id()), s.error().message);
   end_backfill();
   return {};
+}
+
+// Ending a WAL pipeline's backfill starts its next table's, whose estimate plans that table through
+// its owner's policies: owner's code, kept off shared sessions.
+void ChangeSource::record_backfill_end(const std::string& id, const std::optional<std::string>& error) {
+  (void)pg::Connection::exec_apart(ctx_.postgres_url, "pgtrickle-relay backfill " + config_.name,
+                                    "SELECT pgtrickle._relay_backfill_end($1, $2)", {id, error});
 }
 
 Result<Batch> ChangeSource::backfill_batch(Batch batch) {
@@ -536,7 +545,7 @@ void ChangeSource::backfill_acked(const Backfill::Progress& p) {
     s.finished = s.finished || p.finished;  // ended here already (cancelled) stays ended
   }
   if (p.finished) {
-    (void)db_->exec("SELECT pgtrickle._relay_backfill_end($1, NULL)", {std::to_string(p.id)});
+    record_backfill_end(std::to_string(p.id), std::nullopt);
     ctx_.log->info("The backfill is done: every existing row of the table was sent or superseded by its change.",
                    {{"backfill_id", std::to_string(p.id)}, {"rows_done", std::to_string(p.rows_done)},
                     {"rows_sent", std::to_string(p.rows_sent)}});

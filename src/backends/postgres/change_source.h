@@ -169,6 +169,8 @@ class ChangeSource : public Source {
   Status start_chunk_read();
   // A chunk's read failed: when the database answered, the backfill is ended with the reason.
   Status backfill_failed(Status s);
+  // Records backfill `id` ended (failed with `error`, or done).
+  void record_backfill_end(const std::string& id, const std::optional<std::string>& error);
   void cancelled();
   void end_backfill();
   // A batch of backfilled rows was stored (the pipeline's loop).

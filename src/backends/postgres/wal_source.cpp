@@ -392,8 +392,12 @@ class WalSource final : public ChangeSource {
   // The new slot starts at `to`: the gap is recorded where operators see it (relay_pipeline_status,
   // relay_slots), every table the pipeline captures is backfilled, and the marker goes out first.
   Status rebuilt(const std::string& from, const std::string& to) {
-    auto r = lag_db_.exec("SELECT b.backfill_id, b.tables::text FROM pgtrickle._relay_slot_rebuilt($1, $2, $3, $4, $5::pg_lsn) AS b",
-                          {table_.slot, config_.name, outbox_table_, ctx_.relay_group_id, to});
+    // The backfill it starts plans the first table through its owner's policies: owner's code, kept
+    // off the lag-counting session and its prepared statement.
+    auto r = pg::Connection::exec_apart(
+        ctx_.postgres_url, "pgtrickle-relay backfill " + config_.name,
+        "SELECT b.backfill_id, b.tables::text FROM pgtrickle._relay_slot_rebuilt($1, $2, $3, $4, $5::pg_lsn) AS b",
+        {table_.slot, config_.name, outbox_table_, ctx_.relay_group_id, to});
     if (!r) return r.error();
     read_ = Position{};
     ctx_.metrics->slot_rebuilds.inc();
