@@ -56,6 +56,25 @@ CREATE OPERATOR trap.= (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.text_eq
 CREATE TABLE trap.relay_outbox_config (name text, enabled boolean, config jsonb);
 -- The pipeline admin's own table, whose columns read literals through the canary's domain.
 CREATE TABLE trap.wt (id int PRIMARY KEY, dcol canary.d, darr canary.d[], note text);
+-- Its code, which must only ever run as her: a forced policy whose IMMUTABLE function the planner
+-- folds, and a trigger; each run as another role counts as an escalation.
+CREATE SEQUENCE trap.owners_code_runs;
+GRANT USAGE ON SEQUENCE trap.owners_code_runs TO PUBLIC;
+CREATE FUNCTION trap.owners_code() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  PERFORM pg_catalog.nextval('trap.owners_code_runs');
+  IF current_user::text <> (SELECT c.relowner::regrole::text FROM pg_catalog.pg_class AS c WHERE c.oid = 'trap.wt'::regclass) THEN
+    PERFORM pg_catalog.nextval('canary.escalated');
+    RAISE WARNING 'canary: the table owner''s code ran as % for login %', current_user, session_user;
+  END IF;
+  RETURN true;
+END
+$$;
+CREATE FUNCTION trap.owners_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM trap.owners_code(); RETURN NULL; END $$;
+ALTER TABLE trap.wt ENABLE ROW LEVEL SECURITY;
+ALTER TABLE trap.wt FORCE ROW LEVEL SECURITY;
+CREATE POLICY owners_code ON trap.wt USING (trap.owners_code()) WITH CHECK (trap.owners_code());
+CREATE TRIGGER owners_code AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON trap.wt FOR EACH STATEMENT EXECUTE FUNCTION trap.owners_trigger();
 RESET SESSION AUTHORIZATION;
 GRANT USAGE ON SCHEMA trap TO :"stranger";
 SELECT pgtrickle.enable_outbox('trap.wt');
@@ -312,6 +331,7 @@ BEGIN
     END LOOP;
   END LOOP;
   ASSERT canary.runs() > 0, 'the canary ran (as its attacker): the corpus reached code that parses it';
+  ASSERT canary.count('trap.owners_code_runs') > 0, 'the pipeline admin''s table''s own code ran (as her): the attacks reached it';
   ASSERT (SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name LIKE 'x%') > 0, 'the attacks ran, as the pipeline admin';
   ASSERT (SELECT count(*) FROM pgtrickle.outbox_consumers) > 0, 'the attacks ran, down to the consumer groups';
   PERFORM assert_eq((SELECT count(*) FROM pg_auth_members AS m JOIN pg_roles AS r ON r.oid = m.member
