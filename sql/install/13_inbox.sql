@@ -289,6 +289,14 @@ AS $fn$
               coalesce(p_with_dead_letter, true), coalesce(p_with_stats, true), p_retention_hours);
     END IF;
     PERFORM pgtrickle._inbox_create_objects(p_name, p_bare);
+    -- Made, but not used until the schema is the installer's (_inbox_lock): said now, not at the first refusal.
+    IF NOT pgtrickle._inbox_trusted((SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = v_schema)) THEN
+      RAISE WARNING 'inbox "%": schema % belongs to role %, neither the role that installed pgtrickle-relay nor a superuser: '
+                    'the inbox functions and the pipelines defined in SQL refuse its table until it is theirs', p_name,
+                    quote_ident(v_schema), (SELECT n.nspowner::regrole FROM pg_namespace AS n WHERE n.nspname = v_schema)
+        USING HINT = format('ALTER SCHEMA %I OWNER TO %I; or keep the inbox in schema pgtrickle.', v_schema,
+                            pg_get_userbyid(pgtrickle._relay_installer()));
+    END IF;
   END
 $fn$;
 
