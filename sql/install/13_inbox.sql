@@ -45,26 +45,99 @@ BEGIN
 END
 $$;
 
--- _inbox() for the SECURITY DEFINER functions that read or change an inbox's rows: only a table
--- the installing role owns, since what a table's owner may attach to it (triggers, rules,
--- policies, column types with their casts and operators) would otherwise run as that role.
-CREATE OR REPLACE FUNCTION pgtrickle._inbox_owned(p_name text, OUT inbox_schema text, OUT inbox_table text,
-                                                  OUT max_retries int, OUT retention_hours int)
-LANGUAGE plpgsql STABLE
+-- Whether code role p_role attaches to a table (triggers, rules, policies, defaults) may run as
+-- whoever writes or reads the table: the installer's and a superuser's. pg_database_owner (the owner
+-- of schema public since PostgreSQL 15) acts for the database's owner alone.
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_trusted(p_role oid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce(bool_or(r.oid = pgtrickle._relay_installer() OR r.rolsuper), false)
+  FROM pg_roles AS r
+  WHERE r.oid = CASE WHEN p_role = to_regrole('pg_database_owner')
+                     THEN (SELECT d.datdba FROM pg_database AS d WHERE d.datname = current_database()) ELSE p_role END
+$$;
+
+-- Locks the inbox table p_schema.p_table in p_mode ('ROW EXCLUSIVE' to write it, 'ACCESS SHARE' to
+-- read it), then checks the table it holds and returns it, for the caller to act on in the same
+-- transaction. Whatever a table's owner attached to it runs as the role writing or reading it (the
+-- relay's, which reads every raw config, or pgtrickle_owner), so only a table of the installer or a
+-- superuser is touched, and only in a schema of theirs: a schema's owner may drop any table in it
+-- and put one of its own under the name. Checked after the lock, by oid: a table swapped while the
+-- caller waited is the one checked, and none can be swapped in again before the transaction ends.
+-- p_what names the caller in errors.
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_lock(p_what text, p_schema text, p_table text, p_mode text)
+RETURNS regclass
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_owner oid;
+  v_denied       text;
+  v_rel          regclass;
+  v_owner        oid;
+  v_schema_owner oid;
+BEGIN
+  IF p_mode NOT IN ('ROW EXCLUSIVE', 'ACCESS SHARE') THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('_inbox_lock: no lock mode %s', p_mode);
+  END IF;
+  BEGIN
+    EXECUTE format('LOCK TABLE %I.%I IN %s MODE', p_schema, p_table, p_mode);
+  EXCEPTION WHEN insufficient_privilege THEN
+    v_denied := SQLERRM;   -- another role's table or schema may well deny it: refused below for what it is
+  END;
+  SELECT c.oid, c.relowner, n.nspowner INTO v_rel, v_owner, v_schema_owner
+  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+  WHERE n.nspname = p_schema AND c.relname = p_table;
+  IF v_rel IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = CASE WHEN v_denied IS NULL THEN 'undefined_table' ELSE 'insufficient_privilege' END,
+      MESSAGE = coalesce(v_denied, format('%s: inbox table %I.%I does not exist', p_what, p_schema, p_table));
+  END IF;
+  IF NOT pgtrickle._inbox_trusted(v_owner) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%s: inbox table %I.%I belongs to role "%s", neither the role that installed pgtrickle-relay ("%s") '
+                       'nor a superuser, so it is not written or read here: its triggers, policies and defaults would run '
+                       'as the role doing it; give the table to the installer (ALTER TABLE %I.%I OWNER TO %I)',
+                       p_what, p_schema, p_table, pg_get_userbyid(v_owner), pg_get_userbyid(pgtrickle._relay_installer()),
+                       p_schema, p_table, pg_get_userbyid(pgtrickle._relay_installer())),
+      HINT = 'Or its owner reads and updates it directly, e.g. UPDATE ... SET processed_at = now() WHERE event_id = ...';
+  END IF;
+  IF NOT pgtrickle._inbox_trusted(v_schema_owner) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%s: inbox table %I.%I is in schema %I, which belongs to role "%s"%s, neither the role that installed '
+                       'pgtrickle-relay ("%s") nor a superuser, so it is not written or read here: the schema''s owner may '
+                       'drop the table and put one of its own in its place; give the schema to the installer '
+                       '(ALTER SCHEMA %I OWNER TO %I) or keep the inbox in schema pgtrickle',
+                       p_what, p_schema, p_table, p_schema, pg_get_userbyid(v_schema_owner),
+                       CASE WHEN v_schema_owner = to_regrole('pg_database_owner')
+                            THEN format(' (the owner of database %I)', current_database()) ELSE '' END,
+                       pg_get_userbyid(pgtrickle._relay_installer()), p_schema, pg_get_userbyid(pgtrickle._relay_installer()));
+  END IF;
+  IF v_denied IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege', MESSAGE = v_denied;
+  END IF;
+  RETURN v_rel;
+END
+$$;
+
+-- _inbox() for the SECURITY DEFINER functions that read (p_mode 'ACCESS SHARE') or change ('ROW
+-- EXCLUSIVE') an inbox's rows: its table locked and checked by _inbox_lock. They act on inbox_rel,
+-- the name of the table locked, taken from its oid.
+DROP FUNCTION IF EXISTS pgtrickle._inbox_owned(text);
+CREATE OR REPLACE FUNCTION pgtrickle._inbox_locked(p_name text, p_mode text, OUT inbox_rel text, OUT max_retries int,
+                                                   OUT retention_hours int, OUT inbox_schema text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_table text;
+  v_rel   regclass;
 BEGIN
   SELECT i.inbox_schema, i.inbox_table, i.max_retries, i.retention_hours
-    INTO inbox_schema, inbox_table, max_retries, retention_hours FROM pgtrickle._inbox(p_name) AS i;
-  SELECT c.relowner INTO v_owner FROM pg_class AS c WHERE c.oid = pgtrickle._relay_rel(inbox_schema, inbox_table);
-  IF v_owner IS DISTINCT FROM pgtrickle._relay_installer() THEN
-    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = format('inbox "%s": table %I.%I belongs to role %s, not to the role that installed pgtrickle-relay, '
-                       'so these functions do not touch it', p_name, inbox_schema, inbox_table, coalesce(v_owner::regrole::text, '(none)')),
-      HINT = 'Its owner updates it directly, e.g. UPDATE ... SET processed_at = now() WHERE event_id = ...';
-  END IF;
+    INTO inbox_schema, v_table, max_retries, retention_hours FROM pgtrickle._inbox(p_name) AS i;
+  v_rel := pgtrickle._inbox_lock(format('inbox "%s"', p_name), inbox_schema, v_table, p_mode);
+  SELECT format('%I.%I', n.nspname, c.relname) INTO inbox_rel
+  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = v_rel;
 END
 $$;
 
@@ -216,6 +289,14 @@ AS $fn$
               coalesce(p_with_dead_letter, true), coalesce(p_with_stats, true), p_retention_hours);
     END IF;
     PERFORM pgtrickle._inbox_create_objects(p_name, p_bare);
+    -- Made, but not used until the schema is the installer's (_inbox_lock): said now, not at the first refusal.
+    IF NOT pgtrickle._inbox_trusted((SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = v_schema)) THEN
+      RAISE WARNING 'inbox "%": schema % belongs to role %, neither the role that installed pgtrickle-relay nor a superuser: '
+                    'the inbox functions and the pipelines defined in SQL refuse its table until it is theirs', p_name,
+                    quote_ident(v_schema), (SELECT n.nspowner::regrole FROM pg_namespace AS n WHERE n.nspname = v_schema)
+        USING HINT = format('ALTER SCHEMA %I OWNER TO %I; or keep the inbox in schema pgtrickle.', v_schema,
+                            pg_get_userbyid(pgtrickle._relay_installer()));
+    END IF;
   END
 $fn$;
 
@@ -318,11 +399,11 @@ CALL pgtrickle._relay_define('inbox_mark_processed', $ddl$
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    i     record := pgtrickle._inbox_owned(p_name);
+    i     record := pgtrickle._inbox_locked(p_name, 'ROW EXCLUSIVE');
     v_hit boolean;
   BEGIN
-    EXECUTE format('UPDATE %I.%I SET processed_at = now(), error = NULL WHERE event_id = $1 AND processed_at IS NULL '
-                   'RETURNING true', i.inbox_schema, i.inbox_table)
+    EXECUTE format('UPDATE %s SET processed_at = now(), error = NULL WHERE event_id = $1 AND processed_at IS NULL '
+                   'RETURNING true', i.inbox_rel)
       INTO v_hit USING p_event_id;
     RETURN coalesce(v_hit, false);
   END
@@ -337,11 +418,11 @@ CALL pgtrickle._relay_define('inbox_mark_failed', $ddl$
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    i         record := pgtrickle._inbox_owned(p_name);
+    i         record := pgtrickle._inbox_locked(p_name, 'ROW EXCLUSIVE');
     v_retries int;
   BEGIN
-    EXECUTE format('UPDATE %I.%I SET retry_count = retry_count + 1, error = $2 '
-                   'WHERE event_id = $1 AND processed_at IS NULL RETURNING retry_count', i.inbox_schema, i.inbox_table)
+    EXECUTE format('UPDATE %s SET retry_count = retry_count + 1, error = $2 '
+                   'WHERE event_id = $1 AND processed_at IS NULL RETURNING retry_count', i.inbox_rel)
       INTO v_retries USING p_event_id, p_error;
     IF v_retries IS NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'no_data_found',
@@ -360,11 +441,11 @@ CALL pgtrickle._relay_define('replay_inbox_messages', $ddl$
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    i   record := pgtrickle._inbox_owned(p_name);
+    i   record := pgtrickle._inbox_locked(p_name, 'ROW EXCLUSIVE');
     v_n bigint;
   BEGIN
-    EXECUTE format('WITH r AS (UPDATE %I.%I SET processed_at = NULL, retry_count = 0, error = NULL '
-                   'WHERE event_id = ANY ($1) RETURNING 1) SELECT count(*) FROM r', i.inbox_schema, i.inbox_table)
+    EXECUTE format('WITH r AS (UPDATE %s SET processed_at = NULL, retry_count = 0, error = NULL '
+                   'WHERE event_id = ANY ($1) RETURNING 1) SELECT count(*) FROM r', i.inbox_rel)
       INTO v_n USING p_event_ids;
     RETURN v_n;
   END
@@ -374,11 +455,11 @@ $ddl$);
 CALL pgtrickle._relay_define('inbox_health', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.inbox_health(p_name text)
   RETURNS jsonb
-  LANGUAGE plpgsql STABLE SECURITY DEFINER
+  LANGUAGE plpgsql SECURITY DEFINER   -- not STABLE: it locks the table
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    i   record := pgtrickle._inbox_owned(p_name);
+    i   record := pgtrickle._inbox_locked(p_name, 'ACCESS SHARE');
     v   jsonb;
   BEGIN
     EXECUTE format($q$
@@ -390,12 +471,12 @@ CALL pgtrickle._relay_define('inbox_health', $ddl$
         'oldest_pending_age_seconds',
           extract(epoch FROM now() - min(received_at) FILTER (WHERE processed_at IS NULL AND retry_count < $1)),
         'last_received_at', max(received_at))
-      FROM %I.%I $q$, i.inbox_schema, i.inbox_table)
+      FROM %s $q$, i.inbox_rel)
       INTO v USING i.max_retries;
     RETURN v || jsonb_build_object(
       'inbox_name', p_name,
       'inbox_schema', i.inbox_schema,
-      'inbox_table', format('%I.%I', i.inbox_schema, i.inbox_table),
+      'inbox_table', i.inbox_rel,
       'status', CASE WHEN (v ->> 'dlq_messages')::bigint > 0 THEN 'WARNING' ELSE 'OK' END,
       'max_retries', i.max_retries,
       'retention_hours', i.retention_hours);

@@ -479,7 +479,8 @@ void TableLock::release() {
 
 bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout) {
   return wait_until([&] {
-    return db.number("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND (query LIKE 'INSERT INTO%' OR query LIKE 'COPY %')") > 0;
+    return db.number("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND (query LIKE 'INSERT INTO%' OR "
+                     "query LIKE 'COPY %' OR query LIKE 'BEGIN; SELECT pgtrickle._inbox_lock(%')") > 0;
   }, timeout);
 }
 

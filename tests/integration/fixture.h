@@ -170,7 +170,8 @@ class TableLock {
   pg::Connection conn_;
   bool held_ = false;
 };
-// Whether the relay's insert into a table (an INSERT or a COPY) is waiting for a lock within `timeout`.
+// Whether the relay's insert into a table (an INSERT or a COPY, or the lock a pipeline defined in SQL
+// takes on its inbox first) is waiting for a lock within `timeout`.
 bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout);
 
 // The value of a series on the relay's /metrics (e.g. `x_total{pipeline="p"}`): the sum of every

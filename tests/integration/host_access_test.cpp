@@ -416,3 +416,72 @@ TEST(HostAccess, APipelineDefinedInSqlNeverWritesIntoATableAPipelineAdminOwns) {
   EXPECT_EQ(db.number("SELECT count(*) FROM public.jobs"), 0);
   EXPECT_EQ(db.number("SELECT count(*) FROM public.loot"), 0) << db.value("SELECT string_agg(what, ' | ') FROM public.loot");
 }
+
+// The owner of the schema an inbox lives in may drop the installer's inbox table (a schema's owner
+// may drop any table in it) and put her own under its name, with a trigger that reads every raw
+// config as whoever writes the table. Here the schema is handed to a pipeline admin while the relay
+// runs, after its sink checked the table: the relay checks the table it locked in every batch's
+// transaction, so her trigger never runs; the batch is refused, not acknowledged, and retried with
+// the reason on /health and in the status table. Once the schema and an inbox table are the
+// installer's again, the event lands, once.
+TEST(HostAccess, AnInboxTableSwappedWhileTheRelayRunsIsNeverWritten) {
+  TestDb db;
+  std::string admin = db.name() + "_padmin";
+  db.exec("CREATE ROLE " + admin + " IN ROLE pgtrickle_relay_admin");
+  db.exec("CREATE SCHEMA drop_box");
+  db.exec("GRANT USAGE ON SCHEMA drop_box TO PUBLIC");
+  db.exec("SELECT pgtrickle.create_inbox('jobs', 'drop_box')");
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  set_outbox_pipeline(db, "victim", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", "http://127.0.0.1:9/x"},
+                                     {"signing_secret", "other-teams-secret"}});
+  int port = free_receiver_port();
+  set_inbox_pipeline(db, "drop", {{"source_type", "http"}, {"listen", "127.0.0.1:" + std::to_string(port)}, {"path", "/in"},
+                                  {"bearer_token", "t0k"}, {"inbox_table", "drop_box.inbox_jobs"}, {"retry_max_ms", 1000}});
+  RelayProcess relay(relay_args(db));
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(1);
+  c.set_read_timeout(20);
+  auto post = [&](const std::string& key) {
+    auto r = c.Post("/in", {{"Authorization", "Bearer t0k"}, {"Idempotency-Key", key}}, R"({"a":1})", "application/json");
+    return r ? r->status : 0;
+  };
+  ASSERT_TRUE(wait_until([&] { return post("first") == 200; }, 15s)) << relay.err();
+  ASSERT_EQ(db.number("SELECT count(*) FROM drop_box.inbox_jobs"), 1);
+
+  db.exec("ALTER SCHEMA drop_box OWNER TO " + admin);
+  db.exec("SET ROLE " + admin + R"(;
+    DROP TABLE drop_box.inbox_jobs CASCADE;
+    CREATE TABLE drop_box.inbox_jobs (event_id text PRIMARY KEY, event_type text, source text, aggregate_id text, payload jsonb,
+                                      headers jsonb NOT NULL DEFAULT '{}', received_at timestamptz NOT NULL DEFAULT now(),
+                                      processed_at timestamptz, error text, retry_count int NOT NULL DEFAULT 0, trace_id text);
+    GRANT SELECT, INSERT ON drop_box.inbox_jobs TO pgtrickle_relay;
+    CREATE TABLE drop_box.loot (what text);
+    GRANT INSERT ON drop_box.loot TO PUBLIC;
+    CREATE FUNCTION drop_box.steal() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO drop_box.loot SELECT current_user || ' ' || config::text FROM pgtrickle.relay_outbox_config; RETURN NEW; END $$;
+    CREATE TRIGGER steal BEFORE INSERT ON drop_box.inbox_jobs FOR EACH ROW EXECUTE FUNCTION drop_box.steal();
+    RESET ROLE)");
+  c.set_read_timeout(5);
+  int status = post("second");
+  EXPECT_TRUE(status < 200 || status >= 300) << status;  // no answer yet: the relay retries the batch
+  std::string error = wait_for_pipeline_error(relay, "drop");
+  EXPECT_NE(error.find("inbox table drop_box.inbox_jobs belongs to role \"" + admin + "\""), std::string::npos) << error;
+  EXPECT_EQ(db.number("SELECT count(*) FROM drop_box.loot"), 0) << db.value("SELECT string_agg(what, ' | ') FROM drop_box.loot");
+  EXPECT_EQ(db.number("SELECT count(*) FROM drop_box.inbox_jobs"), 0);
+  ASSERT_TRUE(wait_until([&] {
+    return db.value("SELECT state || ': ' || last_error FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'drop'").find(
+               "retrying: pipeline \"drop\": inbox table drop_box.inbox_jobs belongs to role") == 0;
+  }, 15s)) << db.value("SELECT state || ': ' || coalesce(last_error, '') FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'drop'");
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters"), 0);
+
+  // The installer takes the schema back and makes the inbox table again: the batch's next try
+  // lands it, and the client's sending it again adds nothing.
+  db.exec("DROP TABLE drop_box.inbox_jobs");
+  db.exec("ALTER SCHEMA drop_box OWNER TO CURRENT_USER");
+  db.exec("SELECT pgtrickle.create_inbox('jobs', 'drop_box')");
+  c.set_read_timeout(20);
+  EXPECT_TRUE(wait_until([&] { return post("second") == 200; }, 30s)) << relay.err();
+  EXPECT_EQ(db.value("SELECT string_agg(event_id, ',') FROM drop_box.inbox_jobs"), "second");
+  EXPECT_EQ(db.number("SELECT count(*) FROM drop_box.loot"), 0);
+}

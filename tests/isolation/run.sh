@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Isolation tests: concurrent sessions interleaved step by step (PostgreSQL's isolationtester) over
-# the commit-order and consumer-group lease logic.
+# the commit-order and consumer-group lease logic, and an inbox table swapped under a call.
 #   PGTRICKLE_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:55440/postgres tests/isolation/run.sh
 # The SQL install (the build's pgtrickle_relay.sql, or PGTRICKLE_RELAY_INSTALL_SQL) goes into a
 # fresh database; each spec's output must match expected/<spec>.out.
@@ -21,7 +21,10 @@ work=$(mktemp -d)
 trap 'psql "$maint_url" -X -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; rm -rf "$work"' EXIT
 
 psql "$maint_url" -X -q -c "CREATE DATABASE $db" >/dev/null
-psql "$(printf '%s' "$maint_url" | sed "s#/[^/?]*\(\?\|$\)#/$db\1#")" -X -q -v ON_ERROR_STOP=1 -f "$install_sql" >/dev/null
+db_url=$(printf '%s' "$maint_url" | sed "s#/[^/?]*\(\?\|$\)#/$db\1#")
+psql "$db_url" -X -q -v ON_ERROR_STOP=1 -f "$install_sql" >/dev/null
+# The canary an attacker's code calls, counting the times it runs with more rights than its author's.
+psql "$db_url" -X -q -v ON_ERROR_STOP=1 -f "$root/tests/sql/support/canary.sql" >/dev/null
 status=0
 "$regress" --use-existing --host="$host" --port="$port" --user="$user" --dbname="$db" \
   --inputdir="$here" --outputdir="$work" --schedule="$here/schedule" || status=$?

@@ -41,8 +41,20 @@ class PgInboxSink final : public Sink {
     if (!exists->boolean(0, 0)) {
       if (auto s = create_inbox(); !s) return s;
     }
+    begin_ = "BEGIN";
     if (ctx_.host_access && !remote_from_sql) {
-      if (auto s = check_inbox_owner(); !s) return s;
+      // Triggers, policies and defaults of a table run as the role that writes it: here the relay's
+      // own role, which reads every raw config. A pipeline defined in SQL therefore writes, in the
+      // relay's database, only into a table of the installer (as create_inbox makes) or a superuser,
+      // in a schema of theirs. Checked now, so that a refusal stops the pipeline at once, and again
+      // in each batch's transaction, after its lock and before its write, in the same round trip
+      // as BEGIN: the table may be swapped for another at any time (the batch is then retried,
+      // never acknowledged, until the table is the installer's again).
+      std::string lock = fmt::format("SELECT pgtrickle._inbox_lock({}, {}, {}, 'ROW EXCLUSIVE')",
+                                     pg::quote_literal("pipeline \"" + config_.name + "\""), pg::quote_literal(schema_),
+                                     pg::quote_literal(table_));
+      if (auto checked = db_.exec(lock); !checked) return checked.error();
+      begin_ += "; " + lock;
     }
     std::string target = db_.quote_ident(schema_) + "." + db_.quote_ident(table_);
     copy_into_inbox_ = fmt::format("COPY {} ({}) FROM STDIN", target, kInboxCopyColumns);
@@ -105,7 +117,8 @@ class PgInboxSink final : public Sink {
     if (copy_straight_) {
       auto s = in_transaction([&]() -> Status { return db_.copy_in(copy_into_inbox_, buf_); });
       if (s) return rows;
-      if (!db_.ok()) return s.error();
+      // A refused inbox table, a missing privilege: the staging way would fail alike.
+      if (!db_.ok() || s.error().kind == ErrorKind::fatal) return s.error();
       bool duplicate = db_.last_sqlstate() == "23505";  // unique_violation
       auto merged = merge_through_staging();
       // The staging way worked where COPY did not, for another reason than a duplicate (e.g. row
@@ -129,10 +142,10 @@ class PgInboxSink final : public Sink {
     return inserted;
   }
 
-  // BEGIN, `body`, COMMIT; ROLLBACK when the body fails.
+  // BEGIN (and the inbox table locked and checked), `body`, COMMIT; ROLLBACK when either fails.
   Status in_transaction(const std::function<Status()>& body) {
-    if (auto b = db_.exec("BEGIN"); !b) return b.error();
-    Status s = body();
+    auto begun = db_.exec(begin_);
+    Status s = begun ? body() : Status(begun.error());
     if (s) {
       auto c = db_.exec("COMMIT");
       if (c) return {};
@@ -140,26 +153,6 @@ class PgInboxSink final : public Sink {
     }
     if (db_.ok()) (void)db_.exec("ROLLBACK");
     return s;
-  }
-
-  // Triggers, policies and defaults of a table run as the role that writes it: here the relay's
-  // own role, which reads every raw config. A pipeline defined in SQL therefore writes, in the
-  // relay's database, only into a table of the installer (as create_inbox makes) or a superuser,
-  // never into one a pipeline admin owns and could have booby-trapped.
-  Status check_inbox_owner() {
-    auto r = db_.exec(
-        "SELECT o.rolname, o.rolsuper OR c.relowner = n.nspowner FROM pg_class AS c "
-        "JOIN pg_roles AS o ON o.oid = c.relowner JOIN pg_namespace AS n ON n.nspname = 'pgtrickle' "
-        "WHERE c.oid = format('%I.%I', $1::text, $2::text)::regclass",
-        {schema_, table_});
-    if (!r) return r.error();
-    if (r->rows() == 1 && r->boolean(0, 1)) return {};
-    return fatal(fmt::format(
-        "inbox table {}.{} belongs to role \"{}\", not to the installer of schema pgtrickle: a pipeline defined in SQL "
-        "writes only into inbox tables of the installer (create_inbox makes them), because the table's triggers, "
-        "policies and defaults would run as the relay's role; give the table to the installer (ALTER TABLE ... OWNER "
-        "TO ...) or define the pipeline in the relay's TOML file",
-        schema_, table_, r->rows() ? r->str(0, 0) : "?"));
   }
 
   // A missing inbox is created with the standard columns and views: create_inbox(name) for
@@ -187,6 +180,7 @@ class PgInboxSink final : public Sink {
   InboxRowOptions rows_;
   std::string url_, schema_, table_, inbox_name_;
   pg::Connection db_;
+  std::string begin_;  // BEGIN, and for a pipeline defined in SQL the inbox table locked and checked
   std::string copy_into_inbox_, copy_into_staging_;
   bool copy_straight_ = true;
   std::string buf_;  // the batch's rows, as COPY text
