@@ -466,6 +466,22 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '_wal_rows_' || left(md5(p_outbox), 16) $$;
 
+-- A function made to run as a table's owner (rendering its WAL rows, reading it for a backfill)
+-- belongs to that owner, who may ALTER it: made SECURITY INVOKER, or given a search path of the
+-- owner's, the owner's code in it would run with its caller's rights (the relay's, the installer's).
+-- So it is used only as made: run as its owner, the table's owner, with the search path it was
+-- made with. On an install by a superuser, an event trigger refuses the ALTER itself
+-- (pgtrickle._relay_functions_kept, 20_privileges.sql); this check keeps the rest.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_owner_function_intact(p_fn regprocedure, p_rel regclass)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce((SELECT p.prosecdef AND p.proconfig = ARRAY['search_path=pg_catalog, pg_temp']
+                          AND p.proowner = (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel)
+                   FROM pg_proc AS p WHERE p.oid = p_fn), false)
+$$;
+
 -- (Re)creates render function p_name for table p_rel: the template's code, owned by the table's
 -- owner, run as the owner, callable by nobody else (the installer's _wal_render and
 -- _wal_render_table call it). Returns it.
@@ -586,10 +602,11 @@ BEGIN
       HINT = format('Capture it again: SELECT pgtrickle.enable_outbox(%L, capture => ''wal'') (or run `pgtrickle-relay install` again).',
                     format('%I.%I', p_schema, p_table));
   END IF;
-  IF (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn) <> (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel) THEN
+  IF NOT pgtrickle._relay_owner_function_intact(v_fn, v_rel) THEN
     RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
-      MESSAGE = format('table %s changed owner: its rows are rendered as its owner, and are not until its capture is attached again', v_rel),
-      HINT = format('Run SELECT pgtrickle.enable_outbox(%L, capture => ''wal'') as the new owner (or a superuser).', v_rel::text);
+      MESSAGE = format('table %s changed owner, or its owner altered the function its rows are rendered with (%s): they are '
+                       'rendered as the table''s owner, and are not until its capture is attached again', v_rel, v_fn),
+      HINT = format('Run SELECT pgtrickle.enable_outbox(%L, capture => ''wal'') as the table''s owner (or a superuser).', v_rel::text);
   END IF;
   RETURN QUERY SELECT r FROM pgtrickle._wal_render_as_owner(v_fn, v_rel, p_columns, p_rows) AS r;
 END

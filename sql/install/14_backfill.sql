@@ -18,6 +18,26 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '_backfill_rows_' || p_id $$;
 
+-- The relay calls it before each chunk, in the chunk's transaction: the chunk function is as made
+-- (pgtrickle._relay_owner_function_intact), else its owner's code would run as the relay.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_intact(p_id bigint)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+DECLARE
+  v_rel oid := (SELECT b.source_oid FROM pgtrickle.relay_backfills AS b WHERE b.id = p_id);
+  v_fn  regprocedure := to_regprocedure(format('pgtrickle.%I(jsonb, int)', pgtrickle._relay_backfill_function(p_id)));
+BEGIN
+  IF v_fn IS NOT NULL AND NOT pgtrickle._relay_owner_function_intact(v_fn, v_rel) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('backfill %s: its chunk function %s no longer runs as the table''s owner as it was made (the table changed owner, '
+                       'or its owner altered the function), so it is not called', p_id, v_fn),
+      HINT = 'Start the backfill again: SELECT pgtrickle.backfill_relay(<pipeline>).';
+  END IF;
+END
+$$;
+
 -- The body of a backfill's chunk function, for a table and its key: $2 rows in key order after the
 -- key $1 (a JSON object of the key's columns; NULL: from the start), each as row_to_json renders it
 -- (the values capture's to_jsonb gives, in column order; row_to_json costs the server a third less),

@@ -504,7 +504,6 @@ DECLARE
   v_rel   regclass := (SELECT c.oid FROM pg_class AS c WHERE c.oid = p_rel AND c.relkind IN ('r', 'p'));
   v_name  text := pgtrickle._wal_rows_table_function(p_rel);
   v_fn    regprocedure;
-  v_owner oid;
 BEGIN
   IF v_rel IS NOT NULL AND NOT pgtrickle._wal_published(v_rel) THEN
     v_rel := NULL;
@@ -516,12 +515,11 @@ BEGIN
       p_rows);
     RETURN;
   END IF;
-  v_owner := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
   v_fn := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', v_name));
-  IF v_fn IS NULL OR (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn) <> v_owner
+  IF v_fn IS NULL OR NOT pgtrickle._relay_owner_function_intact(v_fn, v_rel)
      OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = v_fn)
         IS DISTINCT FROM (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = 'pgtrickle._wal_rows_template(regclass, jsonb, jsonb)'::regprocedure) THEN
-    v_fn := pgtrickle._wal_rows_function_make(v_name, v_rel);   -- missing, given away, or made from an earlier template
+    v_fn := pgtrickle._wal_rows_function_make(v_name, v_rel);   -- missing, given away, altered, or made from an earlier template
   END IF;
   RETURN QUERY SELECT r FROM pgtrickle._wal_render_as_owner(v_fn, v_rel, pgtrickle._wal_render_reach(v_rel, p_columns), p_rows) AS r;
 END

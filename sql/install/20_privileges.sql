@@ -44,6 +44,53 @@ BEGIN
 END
 $$;
 
+-- The functions of schemas pgtrickle and pgstream are used as the install made them. Some belong
+-- to a table's owner (those that run as that owner: capture, rendering, a backfill's reads, a
+-- subscription's trigger), who could ALTER one SECURITY INVOKER or give it a search path of her
+-- own, and have her code in it run as whoever calls it: the relay, the installer. An event trigger
+-- refuses an ALTER of any of them by anyone but the installer or a superuser. Run as whoever makes
+-- the DDL, for every ALTER FUNCTION of the database: it reads only catalogs every role may read.
+-- An install by a role that may make no event trigger goes without; there, each such function
+-- is checked before it is called (pgtrickle._relay_owner_function_intact).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_functions_kept()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_altered text;
+BEGIN
+  IF (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
+    RETURN;
+  END IF;
+  SELECT string_agg(d.object_identity, ', ') INTO v_altered
+  FROM pg_event_trigger_ddl_commands() AS d JOIN pg_proc AS p ON p.oid = d.objid
+  WHERE d.classid = 'pg_proc'::regclass AND d.schema_name IN ('pgtrickle', 'pgstream');
+  IF v_altered IS NULL THEN
+    RETURN;
+  END IF;
+  IF (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user)
+     IS DISTINCT FROM (SELECT p.proowner FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+                       WHERE n.nspname = 'pgtrickle' AND p.proname = '_relay_installer' AND p.pronargs = 0) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%s refused: %s belongs to pgtrickle-relay''s install, which runs it as made; role %s may not alter it',
+                       tg_tag, v_altered, current_user),
+      HINT = 'A function made to run as a table''s owner is made again by its install function (enable_outbox, backfill_relay, '
+             'set_relay_outbox); run `pgtrickle-relay install` again to restore the others.';
+  END IF;
+END
+$$;
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'pgtrickle_functions_kept')
+     AND (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
+    CREATE EVENT TRIGGER pgtrickle_functions_kept ON ddl_command_end
+      WHEN TAG IN ('ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER ROUTINE')
+      EXECUTE FUNCTION pgtrickle._relay_functions_kept();
+  END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_grant_existing()
 RETURNS void
 LANGUAGE plpgsql
@@ -115,7 +162,7 @@ DECLARE
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_watermarks', '_outbox_numbered_seq', '_outbox_numbering_unit', 'outbox_status', '_outbox_status',
     'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_inbox_lock', '_inbox_trusted', '_relay_installer', '_relay_regclass', '_relay_regclass_qualified', '_relay_rel', '_relay_is_relation_name', '_relay_grant_outboxes',
     'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_is_stream', '_outbox_waiting',
-    '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt', '_relay_backfill_function', '_relay_backfill_watermark', '_wal_render',
+    '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt', '_relay_backfill_function', '_relay_backfill_watermark', '_relay_backfill_intact', '_relay_owner_function_intact', '_wal_render',
     '_wal_render_table', '_wal_render_tables', '_wal_rows_template', '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare', '_wal_pipeline_publication', '_wal_pipeline_tables', '_wal_table_info',
     '_wal_publications', '_wal_matched_tables', '_wal_stream_table', '_wal_list', '_wal_matches', '_wal_pattern', '_wal_own_schema',
     '_wal_identity_problem', '_relay_config_error'];

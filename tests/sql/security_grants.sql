@@ -51,6 +51,8 @@ INSERT INTO ledger VALUES
   ('pgtrickle._relay_grant_outboxes()', 'relay,admin', 'definer: grant the relay''s role SELECT on registered outboxes'),
   ('pgtrickle._relay_backfill_watermark(bigint)', 'relay,admin', 'definer: read the commit-order watermark a backfill chunk waits for'),
   ('pgtrickle._relay_backfill_function(bigint)', 'relay,admin', 'a backfill''s function name'),
+  ('pgtrickle._relay_backfill_intact(bigint)', 'relay,admin', 'refuses a backfill whose chunk function its owner altered (reads the catalog)'),
+  ('pgtrickle._relay_owner_function_intact(regprocedure,regclass)', 'relay,admin', 'whether a function made to run as a table''s owner is as made (reads the catalog)'),
   ('pgtrickle._relay_config_outbox_ref(jsonb)', 'relay,admin', 'the outbox a config names'),
   ('pgtrickle._relay_is_relation_name(text)', 'relay,admin', 'tell whether a text is a relation name'),
   ('pgtrickle._relay_regclass(text)', 'relay,admin', 'to_regclass in the caller''s search path'),

@@ -123,6 +123,50 @@ SELECT expect_error(format($q$SELECT * FROM dblink('relay', %L) AS t(r text)$q$,
                            format('SELECT r FROM pgtrickle._wal_render(%L, %L, %L, %L) AS r', 'public', 'orders', :'columns', '[]')),
                     'changed owner');
 
+-- A pipeline admin owns a table captured from the WAL, so its render function is hers: altered
+-- SECURITY INVOKER, her domain's check would run with its caller's rights (the installer's, through
+-- _wal_render). The ALTER is refused; on an install that has no event trigger (one made by a role
+-- that is not a superuser), the function is not called as altered.
+SELECT format('GRANT CREATE ON DATABASE %I TO %I', current_database(), :'padmin') \gexec
+SELECT dblink_exec('padmin', $q$
+  DO $d$ BEGIN
+    CREATE SCHEMA p;
+    CREATE SEQUENCE p.runs_as_others;
+    GRANT USAGE ON SCHEMA p TO PUBLIC;
+    GRANT USAGE ON SEQUENCE p.runs_as_others TO PUBLIC;
+    CREATE FUNCTION p.mine(v text) RETURNS boolean LANGUAGE plpgsql AS $f$
+    BEGIN
+      IF current_user <> (SELECT c.relowner::regrole::text FROM pg_class AS c WHERE c.oid = 'p.notes'::regclass) THEN
+        PERFORM nextval('p.runs_as_others');
+      END IF;
+      RETURN true;
+    END $f$;
+    GRANT EXECUTE ON FUNCTION p.mine(text) TO PUBLIC;
+    CREATE DOMAIN p.checked AS text CHECK (p.mine(VALUE));
+    CREATE TABLE p.notes (id int PRIMARY KEY, note p.checked);
+  END $d$$q$);
+SELECT pgtrickle.enable_outbox('p.notes', capture => 'wal');
+SELECT format('ALTER FUNCTION pgtrickle.%I(regclass, jsonb, jsonb) SECURITY INVOKER', pgtrickle._wal_rows_function(o.outbox_name)) AS alter_render
+FROM pgtrickle.outbox_tables AS o WHERE o.source_schema = 'p' AND o.source_table = 'notes' \gset
+SELECT expect_error(format('SELECT dblink_exec(%L, %L)', 'padmin', :'alter_render'), 'ALTER FUNCTION refused');
+SELECT jsonb_build_array(jsonb_build_object('name', 'id', 'type', 'int4'::regtype::oid, 'mod', -1, 'key', true),
+                         jsonb_build_object('name', 'note', 'type', 'p.checked'::regtype::oid, 'mod', -1, 'key', false)) AS checked \gset
+SELECT format('SELECT r FROM pgtrickle._wal_render(%L, %L, %L, %L) AS r', 'p', 'notes', :'checked',
+              '[{"row": {"id": "1", "note": "x"}, "fill": false, "key_only": false}]') AS render_notes \gset
+SELECT assert_eq((SELECT array_agg(r) FROM dblink('relay', :'render_notes') AS t(r text)), ARRAY['{"id": 1, "note": "x"}'],
+                 'rendered as the owner');
+ALTER EVENT TRIGGER pgtrickle_functions_kept DISABLE;
+SELECT dblink_exec('padmin', :'alter_render');
+ALTER EVENT TRIGGER pgtrickle_functions_kept ENABLE;
+SELECT expect_error(format('SELECT * FROM dblink(%L, %L) AS t(r text)', 'relay', :'render_notes'), 'altered the function');
+SELECT assert_eq((SELECT is_called FROM p.runs_as_others), false, 'the owner''s code never ran as anyone but her');
+SELECT pgtrickle.enable_outbox('p.notes', capture => 'wal');
+SELECT assert_eq((SELECT array_agg(r) FROM dblink('relay', :'render_notes') AS t(r text)), ARRAY['{"id": 1, "note": "x"}'],
+                 'capturing the table again makes the function as it was');
+SELECT assert_eq((SELECT is_called FROM p.runs_as_others), false, 'the owner''s code never ran as anyone but her');
+SELECT pgtrickle.disable_outbox('p.notes');
+SELECT dblink_exec('padmin', 'DROP SCHEMA p CASCADE');
+
 SELECT dblink_disconnect('owner'), dblink_disconnect('relay'), dblink_disconnect('padmin');
 SELECT pgtrickle.delete_relay('secret-out');
 SELECT pgtrickle.disable_outbox('public.orders');

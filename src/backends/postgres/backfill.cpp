@@ -98,8 +98,14 @@ Status Backfill::send_chunk_read() {
   // The chunk function runs the table owner's code (its condition, its row security policies) in
   // this session: in a transaction that is rolled back once the rows are in, so nothing that code
   // changes (a session setting such as search_path, a temporary table) reaches the relay's next
-  // statements.
-  if (auto s = own_.exec(wal_ ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN"); !s) return s.error();
+  // statements. The chunk function must be as made, running as the table's owner: its owner may
+  // alter it, and made to run as its caller, her code would run as the relay.
+  if (auto s = own_.exec(fmt::format("{}; SELECT pgtrickle._relay_backfill_intact({})",
+                                     wal_ ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN", progress_.id));
+      !s) {
+    (void)own_.exec("ROLLBACK");
+    return s.error();
+  }
   if (auto s = own_.send(chunk_sql_, {after_.empty() ? std::nullopt : std::optional<std::string>(after_),
                                      std::to_string(chunk_rows_)});
       !s)
