@@ -255,6 +255,59 @@ TEST(HostAccess, AReferencedValueAKeyRefusesIsNamedByItsReferenceNeverQuoted) {
   }
 }
 
+// A secret file longer than an error's buffer (a 600-byte token) or of two lines (a PEM, a NATS
+// .creds file), handed to keys that refuse it: librdkafka quotes a security.protocol it does not
+// know, cut at 511 bytes, and the HTTP receiver's check quotes a listen address it cannot read.
+// No part of either secret (8 bytes or more) is in /health, the log or
+// relay_pipeline_status.last_error, and the errors name the key and the reference.
+TEST(HostAccess, ASecretFileIsShownNeitherWholeNorByTheLineNorCutShort) {
+  TestDb db;
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("INSERT INTO t VALUES (1)");
+  std::string secrets = work_dir() + "/cut-secrets-" + db.name();
+  ::mkdir(secrets.c_str(), 0700);
+  std::string token = incompressible_text(600, "token-" + db.name());
+  std::string creds_jwt = incompressible_text(120, "jwt-" + db.name()), creds_seed = incompressible_text(58, "seed-" + db.name());
+  write_file(secrets + "/token", token + "\n", 0600);
+  write_file(secrets + "/creds", creds_jwt + "\n" + creds_seed + "\n", 0600);
+  const std::string token_ref = "${FILE:" + secrets + "/token}", creds_ref = "${FILE:" + secrets + "/creds}";
+  // A broker nobody listens on: librdkafka refuses the property before it would connect.
+  for (const auto& [name, ref] : {std::pair{"kafka-token", token_ref}, std::pair{"kafka-creds", creds_ref}})
+    set_outbox_pipeline(db, name, {{"stream_table", "t"}, {"sink_type", "kafka"}, {"brokers", "127.0.0.1:55561"}, {"topic", "t"},
+                                   {"rdkafka", {{"security.protocol", ref}}}});
+  set_inbox_pipeline(db, "listen-creds", {{"source_type", "http"}, {"listen", creds_ref}, {"path", "/in"},
+                                          {"bearer_token", "t0k"}, {"inbox_name", "hooks"}});
+  // The token as a NATS URL's user, and no server there: the pipeline retries.
+  write_file(secrets + "/nats-url", "nats://" + token + "@127.0.0.1:55561\n", 0600);
+  const std::string nats_ref = "${FILE:" + secrets + "/nats-url}";
+  set_outbox_pipeline(db, "nats-token", {{"stream_table", "t"}, {"sink_type", "nats"}, {"nats_url", nats_ref}, {"nats_stream", "s"},
+                                         {"subject_template", "s.x"}});
+  RelayProcess relay(relay_args(db), {"PGTRICKLE_RELAY_SQL_SECRETS_DIR=" + secrets});
+  for (const auto& [name, ref] : {std::pair{"kafka-token", token_ref}, std::pair{"kafka-creds", creds_ref}}) {
+    std::string error = wait_for_pipeline_error(relay, name);
+    EXPECT_NE(error.find("key \"rdkafka.security.protocol\" (from " + ref + ") is refused by librdkafka"), std::string::npos)
+        << name << ": " << error << "\n" << relay.err();
+  }
+  std::string listen = wait_for_pipeline_error(relay, "listen-creds");
+  EXPECT_NE(listen.find(creds_ref), std::string::npos) << listen;
+  // A failed pipeline has no status row; one retrying has, with its error.
+  ASSERT_TRUE(wait_until([&] {
+    return db.number("SELECT count(*) FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'nats-token' AND last_error <> ''") == 1;
+  }, 15s)) << relay.err();
+  int status = 0;
+  const std::string health = http_get(relay.admin_port(), "/health", status);
+  const std::string stored = db.value("SELECT string_agg(pipeline || ': ' || last_error, E'\\n') FROM pgtrickle.relay_pipeline_status");
+  EXPECT_NE(stored.find(nats_ref), std::string::npos) << stored;
+  for (const std::string* secret : {&token, &creds_jwt, &creds_seed})
+    for (size_t at = 0; at + 8 <= secret->size(); ++at) {
+      const std::string part = secret->substr(at, 8);
+      ASSERT_EQ(health.find(part), std::string::npos) << part << " in /health: " << health;
+      ASSERT_EQ(stored.find(part), std::string::npos) << part << " in the status table: " << stored;
+      ASSERT_EQ(relay.err().find(part), std::string::npos) << part << " in the log: " << relay.err();
+    }
+}
+
 // File sinks of pipelines defined in SQL write only under --sql-file-dir: not elsewhere, not
 // through "..", not through a symlink; with no directory set, nowhere.
 TEST(HostAccess, AFileSinkDefinedInSqlWritesOnlyUnderTheOperatorsDirectory) {
