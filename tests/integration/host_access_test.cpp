@@ -223,7 +223,10 @@ TEST(HostAccess, AReferencedValueAKeyRefusesIsNamedByItsReferenceNeverQuoted) {
   db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
   set_inbox_pipeline(db, "listen", {{"source_type", "http"}, {"listen", "${ENV:PGTR_T_LISTEN}"}, {"path", "/in"},
                                     {"bearer_token", "t0k"}, {"inbox_name", "hooks"}});
-  set_outbox_pipeline(db, "slot", {{"stream_table", "orders"}, {"slot_name", "${ENV:PGTR_T_SLOT}"}, {"sink_type", "stdout"}});
+  // A slot's name is for every login to see (pg_replication_slots): a reference there is refused where it is written.
+  EXPECT_NE(db.error_of("SELECT pgtrickle.set_relay_outbox('slot', config => '{\"stream_table\": \"orders\", "
+                        "\"slot_name\": \"${ENV:PGTR_T_SLOT}\", \"sink_type\": \"stdout\"}'::jsonb)")
+                .find("key \"slot_name\" names a replication slot"), std::string::npos);
   set_inbox_pipeline(db, "redis", {{"source_type", "redis"}, {"redis_url", "${ENV:PGTR_T_REDIS}"}, {"redis_stream_key", "k"},
                                    {"redis_group", "g"}, {"inbox_name", "hooks"}});
   // A NATS token written as the URL's user, and a server that does not answer: the pipeline
@@ -233,10 +236,10 @@ TEST(HostAccess, AReferencedValueAKeyRefusesIsNamedByItsReferenceNeverQuoted) {
                                    {"nats_stream", "s"}, {"subject_template", "s.x"}});
   RelayProcess relay(relay_args(db), {"PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX=PGTR_T_",
                                       "PGTR_T_LISTEN=127.0.0.1:Listen-Secret-4e1d",
-                                      "PGTR_T_SLOT=Slot-Secret-77ab", "PGTR_T_REDIS=redis://relay:Redis-Secret-90c3",
+                                      "PGTR_T_REDIS=redis://relay:Redis-Secret-90c3",
                                       "PGTR_T_NATS=nats://Nats-Secret-5b0e@127.0.0.1:1"});
   const std::pair<const char*, const char*> cases[] = {
-      {"listen", "${ENV:PGTR_T_LISTEN}"}, {"slot", "${ENV:PGTR_T_SLOT}"}, {"redis", "url"}, {"nats", "${ENV:PGTR_T_NATS}"}};
+      {"listen", "${ENV:PGTR_T_LISTEN}"}, {"redis", "url"}, {"nats", "${ENV:PGTR_T_NATS}"}};
   for (const auto& [pipeline, named] : cases) {
     std::string error = wait_for_pipeline_error(relay, pipeline);
     EXPECT_NE(error.find(named), std::string::npos) << pipeline << ": " << error;
@@ -248,7 +251,8 @@ TEST(HostAccess, AReferencedValueAKeyRefusesIsNamedByItsReferenceNeverQuoted) {
   std::string health = http_get(relay.admin_port(), "/health", status);
   std::string stored = db.value("SELECT string_agg(pipeline || ': ' || last_error, E'\\n') FROM pgtrickle.relay_pipeline_status");
   EXPECT_NE(stored.find("${ENV:PGTR_T_NATS}"), std::string::npos) << stored;
-  for (const char* secret : {"Listen-Secret", "Slot-Secret", "Redis-Secret", "Nats-Secret"}) {
+  EXPECT_EQ(db.number("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%Secret%'"), 0);
+  for (const char* secret : {"Listen-Secret", "Redis-Secret", "Nats-Secret"}) {
     EXPECT_EQ(health.find(secret), std::string::npos) << health;
     EXPECT_EQ(stored.find(secret), std::string::npos) << stored;
     EXPECT_EQ(relay.err().find(secret), std::string::npos) << relay.err();
