@@ -236,7 +236,7 @@ TEST(HostAccess, AReferencedValueAKeyRefusesIsNamedByItsReferenceNeverQuoted) {
                                    {"nats_stream", "s"}, {"subject_template", "s.x"}});
   RelayProcess relay(relay_args(db), {"PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX=PGTR_T_",
                                       "PGTR_T_LISTEN=127.0.0.1:Listen-Secret-4e1d",
-                                      "PGTR_T_REDIS=redis://relay:Redis-Secret-90c3",
+                                      "PGTR_T_SLOT=Slot-Secret-77ab", "PGTR_T_REDIS=redis://relay:Redis-Secret-90c3",
                                       "PGTR_T_NATS=nats://Nats-Secret-5b0e@127.0.0.1:1"});
   const std::pair<const char*, const char*> cases[] = {
       {"listen", "${ENV:PGTR_T_LISTEN}"}, {"redis", "url"}, {"nats", "${ENV:PGTR_T_NATS}"}};
@@ -252,11 +252,25 @@ TEST(HostAccess, AReferencedValueAKeyRefusesIsNamedByItsReferenceNeverQuoted) {
   std::string stored = db.value("SELECT string_agg(pipeline || ': ' || last_error, E'\\n') FROM pgtrickle.relay_pipeline_status");
   EXPECT_NE(stored.find("${ENV:PGTR_T_NATS}"), std::string::npos) << stored;
   EXPECT_EQ(db.number("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%Secret%'"), 0);
-  for (const char* secret : {"Listen-Secret", "Redis-Secret", "Nats-Secret"}) {
+  for (const char* secret : {"Listen-Secret", "Slot-Secret", "Redis-Secret", "Nats-Secret"}) {
     EXPECT_EQ(health.find(secret), std::string::npos) << health;
     EXPECT_EQ(stored.find(secret), std::string::npos) << stored;
     EXPECT_EQ(relay.err().find(secret), std::string::npos) << relay.err();
   }
+}
+
+// The operator's own TOML file is held to the same rule: a table named by a reference would be
+// created in pg_class for every login to read; the relay refuses to start, naming the key.
+TEST(HostAccess, AReferenceNeverNamesATableTheRelayCreates) {
+  TestDb db;
+  std::string toml = toml_with(db, "named", "[[pipeline]]\nname = \"named\"\n"
+                                            "source = { type = \"http\", listen = \"127.0.0.1:0\", path = \"/in\", bearer_token = \"t0k\" }\n"
+                                            "sink = { type = \"pg-inbox\", inbox_table = \"${ENV:PGTR_T_TABLE}\" }\n");
+  RelayProcess relay({"--config", toml}, {"PGTR_T_TABLE=Table-Secret-3c9a"});
+  ASSERT_GE(relay.wait(20s), 0) << "the relay ran with the pipeline\n" << relay.err();
+  EXPECT_NE(relay.err().find("key \\\"inbox_table\\\" names a table, which others can see"), std::string::npos) << relay.err();
+  EXPECT_EQ(relay.err().find("Table-Secret"), std::string::npos) << relay.err();
+  EXPECT_EQ(db.number("SELECT count(*) FROM pg_class WHERE relname LIKE '%Table-Secret%'"), 0);
 }
 
 // A secret file longer than an error's buffer (a 600-byte token) or of two lines (a PEM, a NATS
