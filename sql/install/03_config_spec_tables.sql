@@ -29,12 +29,17 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_config_keys (
   default_value jsonb,
   min_value     bigint,          -- the range of an integer key
   max_value     bigint,
+  -- What the value becomes the name of, for others to see ('a table', 'a replication slot'):
+  -- written as it is, never a reference. NULL for any other key.
+  names_object  text,
   description   text NOT NULL DEFAULT '',
   PRIMARY KEY (role, backend, key),
   CHECK ((role = 'pipeline') = (backend = '*'))
 );
 -- Installs made before integer ranges existed.
 ALTER TABLE pgtrickle.relay_config_keys ADD COLUMN IF NOT EXISTS min_value bigint, ADD COLUMN IF NOT EXISTS max_value bigint;
+-- ... and before keys naming objects were marked.
+ALTER TABLE pgtrickle.relay_config_keys ADD COLUMN IF NOT EXISTS names_object text;
 
 -- Value types added since a table above was first created: its check says which are known.
 ALTER TABLE pgtrickle.relay_config_keys DROP CONSTRAINT IF EXISTS relay_config_keys_value_type_check;

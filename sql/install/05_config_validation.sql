@@ -155,6 +155,12 @@ DECLARE
   v_match    text;
   v_tokens   text[];
 BEGIN
+  -- A reference in a key naming an object would publish the secret it resolves to under that name.
+  IF p_spec.names_object IS NOT NULL AND p_value::text ~ '\$\{(ENV|FILE):' THEN
+    PERFORM pgtrickle._relay_config_error(p_pipeline, format(
+      '%s names %s, which others can see: a reference (${ENV:...} or ${FILE:...}) is not allowed there, as its value '
+      'would be published under that name; write the name itself', v_where, p_spec.names_object));
+  END IF;
   IF pgtrickle._relay_is_reference(p_value) AND p_spec.value_type NOT IN ('object', 'array') THEN
     RETURN p_value;
   END IF;

@@ -331,7 +331,7 @@ int cmd_install(const Settings& s) {
   }
   auto c = pg::Connection::open(*url, "pgtrickle-relay install");
   if (!c) {
-    std::cerr << "error: " << c.error().message << "\n";
+    std::cerr << "error: " << util::redact_url(c.error().message) << "\n";  // libpq quotes parts of a URL it cannot parse
     return 1;
   }
   if (auto st = pg::install_schema(*c); !st) {
@@ -438,7 +438,7 @@ int cmd_validate(const Settings& s, bool use_database) {
     }
     auto c = pg::Connection::open(*url, "pgtrickle-relay validate");
     if (!c) {
-      std::cout << "error: " << c.error().message << "\n";
+      std::cout << "error: " << util::redact_url(c.error().message) << "\n";
       return 1;
     }
     auto entries = pg::load_catalog(*c);

@@ -135,6 +135,10 @@ json check_section(const BackendSpec& spec, const json& in, const std::string& w
     }
     given.insert(k->key);
     const json& v = it.value();
+    if (auto named = named_object(spec, k->key); !named.empty() && holds_reference(v)) {
+      problems.push_back(fmt::format("{}: {}", where, reference_in_name_problem(k->key, named)));
+      continue;
+    }
     if (!is_secret_reference(v)) {
       if (!type_ok(k->type, v)) {
         problems.push_back(fmt::format("{}: key \"{}\" must be {}, got {}", where, k->key, type_word(k->type), shown(*k, v)));

@@ -98,6 +98,8 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
 // files on the host must be literal paths under the allowed directory.
 Result<nlohmann::json> resolve_secrets(const nlohmann::json& config, const HostAccess* limits = nullptr);
 Result<std::string> resolve_secret_string(const std::string& text, const HostAccess* limits = nullptr);
+// Whether a string of `v` (at any depth) holds ${ENV:...} or ${FILE:...}.
+bool holds_reference(const nlohmann::json& v);
 
 // A copy of `config` with the values of secret keys (and passwords in URLs) replaced by "***".
 nlohmann::json redact_config(const nlohmann::json& canonical);

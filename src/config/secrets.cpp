@@ -31,8 +31,6 @@ const KeySpec* key_spec(const BackendSpec* spec, std::string_view key) {
   return nullptr;
 }
 
-bool has_reference(const std::string& s) { return s.find("${ENV:") != std::string::npos || s.find("${FILE:") != std::string::npos; }
-
 // ${ENV:NAME}: any variable for the operator's own pipelines; for one defined in SQL only names
 // with the operator's prefix (the relay's environment holds its own credentials, e.g. PGPASSWORD).
 Result<std::string> env_secret(const std::string& name, const HostAccess* limits) {
@@ -95,7 +93,7 @@ Result<std::string> host_file_value(const std::string& key, const json& v, const
   std::string what = "key \"" + key + "\"";
   if (!v.is_string()) return fatal(what + ": expected a file path");
   const auto& path = v.get_ref<const std::string&>();
-  if (has_reference(path))
+  if (holds_reference(path))
     return fatal(what + ": a file path of a pipeline defined in SQL is written literally, without ${ENV:...} or ${FILE:...}");
   return readable_file_under(limits.secrets_dir, path, what, "--sql-secrets-dir");
 }
@@ -168,7 +166,7 @@ Result<json> resolve_section(const json& section, const BackendSpec* spec, const
       if (!real) return real.error();
       r = json(*real);
     } else if (limits && k && k->host_file == HostFile::write && it.value().is_string() &&
-               has_reference(it.value().get<std::string>())) {
+               holds_reference(it.value())) {
       // Where it may write is the sink's to check, when it opens the file.
       return fatal(fmt::format("key \"{}\": a file path of a pipeline defined in SQL is written literally, without "
                                "${{ENV:...}} or ${{FILE:...}}", it.key()));
@@ -187,6 +185,14 @@ const BackendSpec* spec_of(Role role, const json& section) {
 }
 
 }  // namespace
+
+bool holds_reference(const json& v) {
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    return s.find("${ENV:") != std::string::npos || s.find("${FILE:") != std::string::npos;
+  }
+  return v.is_structured() && std::any_of(v.begin(), v.end(), [](const json& e) { return holds_reference(e); });
+}
 
 Result<std::string> resolve_secret_string(const std::string& text, const HostAccess* limits) {
   std::string out;

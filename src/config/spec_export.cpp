@@ -30,12 +30,14 @@ void key_rows(const BackendSpec& spec, std::string& out, bool& first) {
     out += first ? "  " : " ,";
     first = false;
     bool integer = k.type == ValueType::integer;
-    out += fmt::format("({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})\n", sql_text(to_string(spec.role)), sql_text(spec.name),
+    auto named = named_object(spec, k.key);
+    out += fmt::format("({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})\n", sql_text(to_string(spec.role)), sql_text(spec.name),
                        sql_text(k.key), sql_text(to_string(k.type)), k.required ? "true" : "false",
                        k.one_of.empty() ? "NULL" : sql_text(k.one_of),
                        k.allowed.empty() ? "NULL" : sql_array(k.allowed), sql_array(k.aliases), k.secret ? "true" : "false",
                        k.default_json.empty() ? "NULL" : sql_text(k.default_json) + "::jsonb",
-                       integer ? std::to_string(k.min) : "NULL", integer ? std::to_string(k.max) : "NULL", sql_text(k.description));
+                       integer ? std::to_string(k.min) : "NULL", integer ? std::to_string(k.max) : "NULL",
+                       named.empty() ? "NULL" : sql_text(named), sql_text(k.description));
   }
 }
 
@@ -55,7 +57,7 @@ std::string spec_as_sql() {
                        sql_array(spec->type_aliases), sql_array(spec->flat_prefixes), sql_text(spec->description));
   }
   out += ";\n";
-  out += "INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, required, one_of, allowed, aliases, secret, default_value, min_value, max_value, description) VALUES\n";
+  out += "INSERT INTO pgtrickle.relay_config_keys (role, backend, key, value_type, required, one_of, allowed, aliases, secret, default_value, min_value, max_value, names_object, description) VALUES\n";
   first = true;
   key_rows(kPipelineSpec, out, first);
   for (const auto* spec : backend_specs()) key_rows(*spec, out, first);
@@ -77,7 +79,7 @@ const Markup kRoff{[](std::string_view s) { return roff_escape(s); },
                    [](std::string_view s) { return fmt::format("\\fB{}\\fR", roff_escape(s)); }};
 
 // What the spec says of a key beyond its description: one text for every rendering.
-std::string key_notes(const KeySpec& k, const Markup& m) {
+std::string key_notes(const BackendSpec& spec, const KeySpec& k, const Markup& m) {
   auto codes = [&](std::string_view list, std::string_view sep) {
     std::string out;
     for (auto item : util::split_list(list)) out += (out.empty() ? "" : std::string(sep)) + m.code(item);
@@ -92,6 +94,8 @@ std::string key_notes(const KeySpec& k, const Markup& m) {
   if (k.secret) notes += " Secret: never printed.";
   if (k.host_file == HostFile::read) notes += m.text(" A pipeline defined in SQL names only a file under --sql-secrets-dir.");
   if (k.template_) notes += " Template.";
+  if (auto named = named_object(spec, k.key); !named.empty())
+    notes += m.text(fmt::format(" Names {}: written as it is, never ${{ENV:...}} or ${{FILE:...}}.", named));
   return notes;
 }
 
@@ -101,7 +105,7 @@ void markdown_table(const BackendSpec& spec, std::string& out) {
     std::string type = to_string(k.type);
     if (!k.allowed.empty()) type = fmt::format("{}", fmt::join(util::split_list(k.allowed), " \\| "));
     out += fmt::format("| `{}` | {} | {} | {}{} |\n", k.key, type, k.default_json.empty() ? "" : "`" + std::string(k.default_json) + "`",
-                       k.description, key_notes(k, kMarkdown));
+                       k.description, key_notes(spec, k, kMarkdown));
   }
   out += "\n";
 }
@@ -112,7 +116,7 @@ void roff_keys(const BackendSpec& spec, std::string& out) {
     std::string type = k.allowed.empty() ? to_string(k.type) : fmt::format("{}", fmt::join(util::split_list(k.allowed), " | "));
     out += fmt::format(".TP\n\\fB{}\\fR ({}{})\n{}{}\n", roff_escape(k.key), roff_escape(type),
                        k.default_json.empty() ? "" : ", default " + roff_escape(k.default_json), roff_escape(k.description),
-                       key_notes(k, kRoff));
+                       key_notes(spec, k, kRoff));
   }
 }
 

@@ -480,7 +480,7 @@ class PipelineRunner::Impl {
         "INSERT INTO pgtrickle.relay_dead_letters (relay_group_id, pipeline, direction, dedup_key, error, payload, raw_payload, headers) "
         "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb)",
         {group_, config_.name, std::string(to_string(config_.direction)),
-         text(m.dedup_key), text(error),
+         text(m.dedup_key), text(util::redact_url(error)),  // read by pipeline admins, as the status table is
          json_ok ? std::optional<std::string>(m.data) : std::nullopt,
          json_ok ? std::nullopt : std::optional<std::string>(raw), headers.dump()});
     if (!r) return source_error(r.error());

@@ -84,33 +84,79 @@ bool ends_value(char c) { return c == '&' || c == '#' || c == '"' || c == '\'' |
 
 namespace {
 
-// Values resolved from references, as (value, reference), the longest value first (a value that
-// holds another is replaced whole).
+// Values resolved from references, and each line of a multi-line one, as (text, reference), the
+// longest first (a value that holds another is replaced whole before its lines).
 std::mutex g_references_mutex;
 std::vector<std::pair<std::string, std::string>> g_references;
 std::atomic<bool> g_any_reference{false};
 
-void replace_resolved_values(std::string& s) {
-  if (!g_any_reference.load(std::memory_order_acquire)) return;
+// A start of a value this long is hidden too, where a text was cut (a library's error buffer):
+// shorter starts are common words and URL schemes ("https:/", "SASL_SS", "-----BE") and tell
+// little of a secret; from 8 bytes on, other text rarely holds one by chance.
+constexpr size_t kMinFragment = 8;
+
+bool is_word_byte(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+// Each value (or line) found in `s` becomes its reference: whole, or a start of at least
+// kMinFragment bytes where the text was cut (it ends there, or other text's space or punctuation
+// follows); a start followed by more of a word is another value beginning alike
+// ("postgresql://other-host"), not this one. Returns whether anything was replaced.
+bool replace_resolved_values(std::string& s) {
+  if (!g_any_reference.load(std::memory_order_acquire)) return false;
+  bool replaced = false;
   std::lock_guard lock(g_references_mutex);
-  for (const auto& [value, reference] : g_references)
-    for (size_t at = s.find(value); at != std::string::npos; at = s.find(value, at + reference.size()))
-      s.replace(at, value.size(), reference);
+  for (const auto& [value, reference] : g_references) {
+    std::string_view head = std::string_view(value).substr(0, kMinFragment);
+    for (size_t at = s.find(head); at != std::string::npos;) {
+      size_t n = head.size();
+      while (n < value.size() && at + n < s.size() && s[at + n] == value[n]) ++n;
+      if (n < value.size() && at + n < s.size() && is_word_byte(s[at + n])) {
+        at = s.find(head, at + 1);
+        continue;
+      }
+      s.replace(at, n, reference);
+      replaced = true;
+      at = s.find(head, at + reference.size());
+    }
+  }
+  return replaced;
+}
+
+// Numbers, true/false and texts under 4 bytes hold no secret, and hiding them would hide the same
+// text everywhere else.
+bool worth_hiding(std::string_view text, std::string_view reference) {
+  if (text.size() < 4 || text == "true" || text == "false" || reference.find(text) != std::string_view::npos) return false;
+  double number;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), number);
+  return !(r.ec == std::errc() && r.ptr == text.data() + text.size());
+}
+
+void remember(std::string_view text, std::string_view reference) {
+  if (!worth_hiding(text, reference)) return;
+  for (const auto& [v, ref] : g_references)
+    if (v == text) return;
+  auto at = std::find_if(g_references.begin(), g_references.end(), [&](const auto& e) { return e.first.size() < text.size(); });
+  g_references.emplace(at, std::string(text), std::string(reference));
 }
 
 }  // namespace
 
 void show_as_reference(std::string_view value, std::string_view reference) {
-  if (value.size() < 4 || value == "true" || value == "false" || reference.find(value) != std::string_view::npos) return;
-  double number;
-  if (auto r = std::from_chars(value.data(), value.data() + value.size(), number); r.ec == std::errc() && r.ptr == value.data() + value.size())
-    return;
   std::lock_guard lock(g_references_mutex);
-  for (const auto& [v, ref] : g_references)
-    if (v == value) return;
-  auto at = std::find_if(g_references.begin(), g_references.end(), [&](const auto& e) { return e.first.size() < value.size(); });
-  g_references.emplace(at, std::string(value), std::string(reference));
-  g_any_reference.store(true, std::memory_order_release);
+  remember(value, reference);
+  // A PEM or a .creds file is quoted line by line as often as whole (a parser names the line it
+  // stopped at, escaping turns the line breaks into "\n").
+  if (value.find('\n') != std::string_view::npos)
+    for (auto line : split_list(value, '\n')) {
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      remember(line, reference);
+    }
+  g_any_reference.store(!g_references.empty(), std::memory_order_release);
+}
+
+bool holds_resolved_value(std::string_view text) {
+  std::string copy(text);
+  return replace_resolved_values(copy);
 }
 
 std::string redact_url(std::string_view url) {
@@ -150,14 +196,13 @@ std::string redact_url(std::string_view url) {
 }
 
 std::string safe_excerpt(std::string_view text, size_t max_bytes) {
-  std::string clean;
-  clean.reserve(std::min(text.size(), max_bytes * 2));
-  // Far more than the excerpt, so a secret cut at the end is still recognised and redacted whole.
-  for (char c : text.substr(0, max_bytes * 4)) {
+  // Redacted before anything else rewrites it, so that a secret is found as it was resolved (with
+  // its line breaks); far more than the excerpt, so that one cut at the window's end is still found.
+  std::string clean = redact_url(text.substr(0, max_bytes * 4));
+  for (char& c : clean) {
     auto u = static_cast<unsigned char>(c);
-    clean += u < 0x20 || u == 0x7f ? ' ' : c;
+    if (u < 0x20 || u == 0x7f) c = ' ';
   }
-  clean = redact_url(clean);
   if (clean.size() <= max_bytes && text.size() <= max_bytes * 4) return clean;
   size_t cut = std::min(clean.size(), max_bytes);
   while (cut > 0 && (static_cast<unsigned char>(clean[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character

@@ -19,19 +19,23 @@ bool starts_with(std::string_view s, std::string_view prefix);
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view s, std::string_view prefix);
 // Hides the secrets a URL, a connection string or an error quoting them may carry: every value
-// resolved from a reference (show_as_reference) reads as its reference; the password of every
-// scheme://user:password@host, and the value of each query parameter or key=value setting whose
-// name contains token, key, secret, password, passwd, pwd, signature, sig, auth or credential,
-// read "***".
+// resolved from a reference (show_as_reference) reads as its reference, whole, line by line or cut
+// short; the password of every scheme://user:password@host, and the value of each query parameter
+// or key=value setting whose name contains token, key, secret, password, passwd, pwd, signature,
+// sig, auth or credential, read "***". The one home of redaction: logs, /health and the status
+// table all go through it, before any other rewriting.
 std::string redact_url(std::string_view url);
 // From now on, redact_url (so every log field, /health and the status table) shows `value` as
 // `reference` (e.g. "${ENV:NATS_URL}"): a check refusing a value resolved from a reference may
-// quote it, and the value is a secret. Numbers, true/false and values under 4 bytes are left as
-// they are: they hold no secret, and hiding them would hide the same text everywhere else.
+// quote it, and the value is a secret. So are each of its lines, and any start of it (of either)
+// of at least 8 bytes where a text was cut. Numbers, true/false and texts under 4 bytes are left
+// as they are: they hold no secret, and hiding them would hide the same text everywhere else.
 void show_as_reference(std::string_view value, std::string_view reference);
+// Whether `text` shows a value resolved from a reference, or part of one, as redact_url finds them.
+bool holds_resolved_value(std::string_view text);
 // Text from outside (a response body, a server's error) fit for logs, /health and the status
-// table: control characters become spaces, secrets are redacted (redact_url) and at most
-// `max_bytes` are kept (then "…").
+// table: secrets are redacted (redact_url) first, then control characters become spaces and at
+// most `max_bytes` are kept (then "…").
 std::string safe_excerpt(std::string_view text, size_t max_bytes = 200);
 // Splits a URL authority's "host[:port]" or "[v6]:port" (user info already removed); `port` keeps
 // its value when none is given. Returns "" or what is wrong, never quoting the text (a password

@@ -223,7 +223,10 @@ TEST(HostAccess, AReferencedValueAKeyRefusesIsNamedByItsReferenceNeverQuoted) {
   db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
   set_inbox_pipeline(db, "listen", {{"source_type", "http"}, {"listen", "${ENV:PGTR_T_LISTEN}"}, {"path", "/in"},
                                     {"bearer_token", "t0k"}, {"inbox_name", "hooks"}});
-  set_outbox_pipeline(db, "slot", {{"stream_table", "orders"}, {"slot_name", "${ENV:PGTR_T_SLOT}"}, {"sink_type", "stdout"}});
+  // A slot's name is for every login to see (pg_replication_slots): a reference there is refused where it is written.
+  EXPECT_NE(db.error_of("SELECT pgtrickle.set_relay_outbox('slot', config => '{\"stream_table\": \"orders\", "
+                        "\"slot_name\": \"${ENV:PGTR_T_SLOT}\", \"sink_type\": \"stdout\"}'::jsonb)")
+                .find("key \"slot_name\" names a replication slot"), std::string::npos);
   set_inbox_pipeline(db, "redis", {{"source_type", "redis"}, {"redis_url", "${ENV:PGTR_T_REDIS}"}, {"redis_stream_key", "k"},
                                    {"redis_group", "g"}, {"inbox_name", "hooks"}});
   // A NATS token written as the URL's user, and a server that does not answer: the pipeline
@@ -236,7 +239,7 @@ TEST(HostAccess, AReferencedValueAKeyRefusesIsNamedByItsReferenceNeverQuoted) {
                                       "PGTR_T_SLOT=Slot-Secret-77ab", "PGTR_T_REDIS=redis://relay:Redis-Secret-90c3",
                                       "PGTR_T_NATS=nats://Nats-Secret-5b0e@127.0.0.1:1"});
   const std::pair<const char*, const char*> cases[] = {
-      {"listen", "${ENV:PGTR_T_LISTEN}"}, {"slot", "${ENV:PGTR_T_SLOT}"}, {"redis", "url"}, {"nats", "${ENV:PGTR_T_NATS}"}};
+      {"listen", "${ENV:PGTR_T_LISTEN}"}, {"redis", "url"}, {"nats", "${ENV:PGTR_T_NATS}"}};
   for (const auto& [pipeline, named] : cases) {
     std::string error = wait_for_pipeline_error(relay, pipeline);
     EXPECT_NE(error.find(named), std::string::npos) << pipeline << ": " << error;
@@ -248,11 +251,79 @@ TEST(HostAccess, AReferencedValueAKeyRefusesIsNamedByItsReferenceNeverQuoted) {
   std::string health = http_get(relay.admin_port(), "/health", status);
   std::string stored = db.value("SELECT string_agg(pipeline || ': ' || last_error, E'\\n') FROM pgtrickle.relay_pipeline_status");
   EXPECT_NE(stored.find("${ENV:PGTR_T_NATS}"), std::string::npos) << stored;
+  EXPECT_EQ(db.number("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%Secret%'"), 0);
   for (const char* secret : {"Listen-Secret", "Slot-Secret", "Redis-Secret", "Nats-Secret"}) {
     EXPECT_EQ(health.find(secret), std::string::npos) << health;
     EXPECT_EQ(stored.find(secret), std::string::npos) << stored;
     EXPECT_EQ(relay.err().find(secret), std::string::npos) << relay.err();
   }
+}
+
+// The operator's own TOML file is held to the same rule: a table named by a reference would be
+// created in pg_class for every login to read; the relay refuses to start, naming the key.
+TEST(HostAccess, AReferenceNeverNamesATableTheRelayCreates) {
+  TestDb db;
+  std::string toml = toml_with(db, "named", "[[pipeline]]\nname = \"named\"\n"
+                                            "source = { type = \"http\", listen = \"127.0.0.1:0\", path = \"/in\", bearer_token = \"t0k\" }\n"
+                                            "sink = { type = \"pg-inbox\", inbox_table = \"${ENV:PGTR_T_TABLE}\" }\n");
+  RelayProcess relay({"--config", toml}, {"PGTR_T_TABLE=Table-Secret-3c9a"});
+  ASSERT_GE(relay.wait(20s), 0) << "the relay ran with the pipeline\n" << relay.err();
+  EXPECT_NE(relay.err().find("key \\\"inbox_table\\\" names a table, which others can see"), std::string::npos) << relay.err();
+  EXPECT_EQ(relay.err().find("Table-Secret"), std::string::npos) << relay.err();
+  EXPECT_EQ(db.number("SELECT count(*) FROM pg_class WHERE relname LIKE '%Table-Secret%'"), 0);
+}
+
+// A secret file longer than an error's buffer (a 600-byte token) or of two lines (a PEM, a NATS
+// .creds file), handed to keys that refuse it: librdkafka quotes a security.protocol it does not
+// know, cut at 511 bytes, and the HTTP receiver's check quotes a listen address it cannot read.
+// No part of either secret (8 bytes or more) is in /health, the log or
+// relay_pipeline_status.last_error, and the errors name the key and the reference.
+TEST(HostAccess, ASecretFileIsShownNeitherWholeNorByTheLineNorCutShort) {
+  TestDb db;
+  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  db.exec("INSERT INTO t VALUES (1)");
+  std::string secrets = work_dir() + "/cut-secrets-" + db.name();
+  ::mkdir(secrets.c_str(), 0700);
+  std::string token = incompressible_text(600, "token-" + db.name());
+  std::string creds_jwt = incompressible_text(120, "jwt-" + db.name()), creds_seed = incompressible_text(58, "seed-" + db.name());
+  write_file(secrets + "/token", token + "\n", 0600);
+  write_file(secrets + "/creds", creds_jwt + "\n" + creds_seed + "\n", 0600);
+  const std::string token_ref = "${FILE:" + secrets + "/token}", creds_ref = "${FILE:" + secrets + "/creds}";
+  // A broker nobody listens on: librdkafka refuses the property before it would connect.
+  for (const auto& [name, ref] : {std::pair{"kafka-token", token_ref}, std::pair{"kafka-creds", creds_ref}})
+    set_outbox_pipeline(db, name, {{"stream_table", "t"}, {"sink_type", "kafka"}, {"brokers", "127.0.0.1:55561"}, {"topic", "t"},
+                                   {"rdkafka", {{"security.protocol", ref}}}});
+  set_inbox_pipeline(db, "listen-creds", {{"source_type", "http"}, {"listen", creds_ref}, {"path", "/in"},
+                                          {"bearer_token", "t0k"}, {"inbox_name", "hooks"}});
+  // The token as a NATS URL's user, and no server there: the pipeline retries.
+  write_file(secrets + "/nats-url", "nats://" + token + "@127.0.0.1:55561\n", 0600);
+  const std::string nats_ref = "${FILE:" + secrets + "/nats-url}";
+  set_outbox_pipeline(db, "nats-token", {{"stream_table", "t"}, {"sink_type", "nats"}, {"nats_url", nats_ref}, {"nats_stream", "s"},
+                                         {"subject_template", "s.x"}});
+  RelayProcess relay(relay_args(db), {"PGTRICKLE_RELAY_SQL_SECRETS_DIR=" + secrets});
+  for (const auto& [name, ref] : {std::pair{"kafka-token", token_ref}, std::pair{"kafka-creds", creds_ref}}) {
+    std::string error = wait_for_pipeline_error(relay, name);
+    EXPECT_NE(error.find("key \"rdkafka.security.protocol\" (from " + ref + ") is refused by librdkafka"), std::string::npos)
+        << name << ": " << error << "\n" << relay.err();
+  }
+  std::string listen = wait_for_pipeline_error(relay, "listen-creds");
+  EXPECT_NE(listen.find(creds_ref), std::string::npos) << listen;
+  // A failed pipeline has no status row; one retrying has, with its error.
+  ASSERT_TRUE(wait_until([&] {
+    return db.number("SELECT count(*) FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'nats-token' AND last_error <> ''") == 1;
+  }, 15s)) << relay.err();
+  int status = 0;
+  const std::string health = http_get(relay.admin_port(), "/health", status);
+  const std::string stored = db.value("SELECT string_agg(pipeline || ': ' || last_error, E'\\n') FROM pgtrickle.relay_pipeline_status");
+  EXPECT_NE(stored.find(nats_ref), std::string::npos) << stored;
+  for (const std::string* secret : {&token, &creds_jwt, &creds_seed})
+    for (size_t at = 0; at + 8 <= secret->size(); ++at) {
+      const std::string part = secret->substr(at, 8);
+      ASSERT_EQ(health.find(part), std::string::npos) << part << " in /health: " << health;
+      ASSERT_EQ(stored.find(part), std::string::npos) << part << " in the status table: " << stored;
+      ASSERT_EQ(relay.err().find(part), std::string::npos) << part << " in the log: " << relay.err();
+    }
 }
 
 // File sinks of pipelines defined in SQL write only under --sql-file-dir: not elsewhere, not

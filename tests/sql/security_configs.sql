@@ -94,3 +94,52 @@ BEGIN
                     '{}'::text[], 'references are not literal secrets');
 END
 $$;
+
+-- A reference in a key whose value becomes a name others can see (a table in pg_class, a slot in
+-- pg_replication_slots, a stream or a consumer group on a broker) would publish the secret it
+-- resolves to under that name: refused, as a pipeline admin would try it, and nothing is created.
+SET SESSION AUTHORIZATION :"padmin";
+DO $$
+BEGIN
+  PERFORM expect_error($q$ SELECT pgtrickle.set_relay_inbox('named-by-secret', config => '{
+      "source": {"type": "redis", "url": "redis://r:6379/0", "stream_key": "s", "group": "g"},
+      "sink": {"type": "pg-inbox", "inbox_table": "${ENV:PGTRICKLE_RELAY_SECRET}"}}') $q$,
+    'pipeline "named-by-secret": sink "pg-inbox" key "inbox_table" names a table, which others can see: a reference '
+    '(${ENV:...} or ${FILE:...}) is not allowed there, as its value would be published under that name; write the name itself',
+    '22023');
+  PERFORM expect_error($q$ SELECT pgtrickle.set_relay_outbox('slot-by-secret', config => '{
+      "source": {"type": "outbox", "stream_table": "orders", "slot_name": "pgtrickle_${FILE:/run/secrets/t}"},
+      "sink": {"type": "stdout"}}') $q$,
+    'source "outbox" key "slot_name" names a replication slot, which others can see', '22023');
+  ASSERT NOT EXISTS (SELECT 1 FROM pgtrickle.list_relay_configs() WHERE name IN ('named-by-secret', 'slot-by-secret')),
+    'a refused pipeline is not stored';
+END
+$$;
+RESET SESSION AUTHORIZATION;
+
+-- Every key the spec marks so, whole or inside a longer name, at its place in a pipeline.
+DO $$
+DECLARE
+  k         record;
+  v_dir     text;
+  v_config  jsonb;
+  v_count   int := 0;
+BEGIN
+  FOR k IN SELECT role, backend, key, names_object FROM pgtrickle.relay_config_keys WHERE names_object IS NOT NULL LOOP
+    v_dir := CASE WHEN (k.role = 'source' AND k.backend NOT IN ('outbox', 'pgstream', 'wal')) OR k.backend = 'pg-inbox'
+                  THEN 'reverse' ELSE 'forward' END;
+    v_config := CASE v_dir WHEN 'forward' THEN '{"source": {"type": "outbox", "stream_table": "t"}, "sink": {"type": "stdout"}}'
+                           ELSE '{"source": {"type": "stdin"}, "sink": {"type": "pg-inbox", "inbox_name": "i"}}' END;
+    PERFORM expect_error(format('SELECT pgtrickle.relay_normalize_config(%L, %L)', v_dir,
+      CASE WHEN k.role = 'pipeline' THEN v_config || jsonb_build_object(k.key, v)
+           ELSE jsonb_set(v_config, ARRAY[k.role], jsonb_build_object('type', k.backend, k.key, v)) END),
+      format('%s names %s, which others can see', pgtrickle._relay_place_key(k.role, k.backend, k.key), k.names_object), '22023')
+    FROM unnest(ARRAY['"${ENV:SECRET}"', '"orders_${FILE:/run/secrets/t}"', '["a", "${ENV:SECRET}"]']::jsonb[]) AS v;
+    v_count := v_count + 1;
+  END LOOP;
+  ASSERT v_count >= 20, format('only %s keys name objects', v_count);
+  -- Keys naming nothing keep their references.
+  PERFORM pgtrickle.relay_normalize_config('forward', '{"stream_table": "t", "sink_type": "nats", "url": "${ENV:NATS_URL}",
+                                                        "subject": "a.b", "token": "${FILE:/run/secrets/nats}"}');
+END
+$$;

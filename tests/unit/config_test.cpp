@@ -3,6 +3,7 @@
 
 #include "config/file_config.h"
 #include "config/pipeline_config.h"
+#include "config/specs.h"
 
 using namespace relay;
 using json = nlohmann::json;
@@ -157,6 +158,52 @@ TEST(Config, SecretReferencesAreResolvedAtBuildTime) {
   auto missing = resolve_secret_string("${ENV:RELAY_TEST_NOT_SET_ANYWHERE}");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("RELAY_TEST_NOT_SET_ANYWHERE is not set"), std::string::npos);
+}
+
+// A value naming a table, a slot, a stream or a consumer group is there for others to see (pg_class,
+// pg_replication_slots, a broker's listings): a reference in it would publish its secret. Tried
+// in every such key, whole and inside a longer name, as an attacker would hope it resolves.
+TEST(Config, AReferenceIsRefusedInEveryKeyWhoseValueBecomesAName) {
+  // The keys of the finding, at least, are among them.
+  EXPECT_EQ(named_object(*find_spec(Role::sink, "pg-inbox"), "inbox_table"), "a table");
+  EXPECT_EQ(named_object(*find_spec(Role::source, "wal"), "slot_name"), "a replication slot");
+  EXPECT_EQ(named_object(*find_spec(Role::source, "kafka"), "group_id"), "a consumer group");
+  EXPECT_EQ(named_object(*find_spec(Role::sink, "nats"), "stream"), "a JetStream stream");
+  EXPECT_EQ(named_object(*find_spec(Role::source, "outbox"), "stream_table"), "a table");
+  EXPECT_EQ(named_object(*find_spec(Role::sink, "nats"), "url"), "");
+  auto refused = [](const BackendSpec& spec, const KeySpec& k, const json& value) {
+    // The place of the key in a pipeline of the direction it belongs to.
+    json config = {{"source", {{"type", "outbox"}, {"stream_table", "t"}}}, {"sink", {{"type", "stdout"}}}};
+    Direction d = Direction::forward;
+    if (spec.role == Role::source && !is_forward_source(spec.name)) d = Direction::reverse;
+    if (spec.role == Role::sink && spec.name == "pg-inbox") d = Direction::reverse;
+    if (d == Direction::reverse) config = {{"source", {{"type", "stdin"}}}, {"sink", {{"type", "pg-inbox"}, {"inbox_name", "i"}}}};
+    if (spec.role == Role::pipeline) config[std::string(k.key)] = value;
+    else {
+      json& side = config[spec.role == Role::source ? "source" : "sink"];
+      side = {{"type", spec.name}};
+      side[std::string(k.key)] = value;
+    }
+    auto p = problems_of(d, config);
+    return any_contains(p, fmt::format("key \"{}\" names {}, which others can see: a reference (${{ENV:...}} or ${{FILE:...}}) "
+                                       "is not allowed there, as its value would be published under that name; write the name itself",
+                                       k.key, named_object(spec, k.key)));
+  };
+  int keys = 0;
+  std::vector<const BackendSpec*> specs{&kPipelineSpec};
+  for (const auto* spec : backend_specs()) specs.push_back(spec);
+  for (const auto* spec : specs)
+    for (const auto& k : spec->keys) {
+      if (named_object(*spec, k.key).empty()) continue;
+      ++keys;
+      for (const json& v : {json("${ENV:SECRET}"), json("orders_${FILE:/run/secrets/t}"), json::array({"a", "${ENV:SECRET}"})})
+        EXPECT_TRUE(refused(*spec, k, v)) << to_string(spec->role) << " " << spec->name << " " << k.key << " = " << v.dump();
+      EXPECT_FALSE(refused(*spec, k, "pgtrickle_literal_name")) << spec->name << " " << k.key;
+    }
+  EXPECT_GE(keys, 20);
+  // Keys naming nothing keep their references.
+  EXPECT_TRUE(problems_of(Direction::forward, json::parse(R"({"stream_table":"t","sink_type":"nats","url":"${ENV:NATS_URL}",
+      "subject":"a.b","token":"${FILE:/run/secrets/nats}"})")).empty());
 }
 
 TEST(Config, RedactionHidesSecretsAndUrlPasswords) {

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
 #include "core/backoff.h"
 #include "core/health.h"
 #include "core/relay_context.h"
@@ -94,6 +96,66 @@ TEST(Redact, AValueResolvedFromAReferenceReadsAsTheReference) {
   EXPECT_EQ(util::redact_url("listen \"" + *whole + "\": no port"), "listen \"${ENV:REDACT_TEST_URL}\": no port");
   EXPECT_EQ(util::safe_excerpt("cannot connect to " + *inner), "cannot connect to plain:${ENV:REDACT_TEST_PASSWORD}@host:4222");
   EXPECT_EQ(util::redact_url("batch of 4222 rows"), "batch of 4222 rows");
+}
+
+namespace {
+
+// A secret of `n` letters and digits, as a token or a key file's base64 is.
+std::string random_secret(size_t n, unsigned seed) {
+  static constexpr std::string_view kChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    seed = seed * 1103515245u + 12345u;
+    out += kChars[(seed >> 16) % kChars.size()];
+  }
+  return out;
+}
+
+std::string file_reference(const std::string& name, const std::string& content) {
+  std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << content << "\n";
+  return "${FILE:" + path + "}";
+}
+
+// The first 8 bytes of `secret` (or of any later start) that `shown` still holds; "" if none.
+std::string part_shown(const std::string& shown, const std::string& secret) {
+  for (size_t at = 0; at + 8 <= secret.size(); ++at)
+    if (shown.find(secret.substr(at, 8)) != std::string::npos) return secret.substr(at, 8);
+  return "";
+}
+
+}  // namespace
+
+// As /health, the status table and the log show errors: a value from ${FILE:...} is hidden whole
+// with its line breaks (which the excerpt turns into spaces only after), line by line (escaped,
+// as JSON writes it), and cut short at any length from 8 bytes on (a library's error buffer).
+TEST(Redact, AFileSecretIsHiddenWholeLineByLineAndCutShort) {
+  const std::string key_line = random_secret(64, 1), last_line = random_secret(40, 2);
+  const std::string pem = "-----BEGIN PRIVATE KEY-----\n" + key_line + "\n" + last_line + "\n-----END PRIVATE KEY-----";
+  const std::string token = random_secret(600, 3);
+  const std::string pem_ref = file_reference("redact-pem", pem), token_ref = file_reference("redact-token", token);
+  ASSERT_TRUE(resolve_secret_string(pem_ref) && resolve_secret_string(token_ref));
+
+  EXPECT_EQ(util::safe_excerpt("cannot read \"" + pem + "\" as a key", 2000), "cannot read \"" + pem_ref + "\" as a key");
+  std::string escaped = util::safe_excerpt("{\"value\": \"" + key_line + "\\n" + last_line + "\\n\"}", 2000);
+  EXPECT_EQ(part_shown(escaped, key_line + last_line), "") << escaped;
+  EXPECT_NE(escaped.find(pem_ref), std::string::npos) << escaped;
+  for (size_t cut : {8, 9, 100, 450, 599}) {
+    // librdkafka's text, cut at its 512-byte buffer, then what the relay adds.
+    std::string error = "kafka sink: key \"rdkafka.security.protocol\": Invalid value \"" + token.substr(0, cut);
+    for (const std::string& shown : {util::safe_excerpt(error, 2000), util::safe_excerpt(error + "; and more", 2000), util::redact_url(error)}) {
+      EXPECT_EQ(part_shown(shown, token), "") << cut << ": " << shown;
+      EXPECT_NE(shown.find(token_ref), std::string::npos) << cut << ": " << shown;
+    }
+    std::string line_cut = util::safe_excerpt("bad key line: " + key_line.substr(0, cut < key_line.size() ? cut : 20), 2000);
+    EXPECT_EQ(part_shown(line_cut, key_line), "") << line_cut;
+  }
+  // Shorter starts, and another value beginning as this one does, are not this secret.
+  EXPECT_EQ(util::redact_url("value \"" + token.substr(0, 7) + "\""), "value \"" + token.substr(0, 7) + "\"");
+  EXPECT_EQ(util::redact_url("token " + token.substr(0, 20) + "xyz"), "token " + token.substr(0, 20) + "xyz");
+  EXPECT_EQ(util::redact_url("-----BEGIN CERTIFICATE-----"), "-----BEGIN CERTIFICATE-----");
+  EXPECT_TRUE(util::holds_resolved_value(token.substr(0, 450)));
+  EXPECT_FALSE(util::holds_resolved_value("SASL_SSL"));
 }
 
 TEST(StreamSink, EncodesLinesInEachFormat) {

@@ -1,5 +1,9 @@
 #include "backends/kafka/kafka_config.h"
 
+#include <fmt/format.h>
+
+#include "util/strings.h"
+
 namespace relay::kafka {
 namespace {
 
@@ -85,6 +89,12 @@ std::string consumer_property_problem(const ConfigSection& source) {
              "\": the relay commits offsets itself, only after the inbox commit (never automatically); remove this key";
   }
   return {};
+}
+
+std::string refused_property(const Property& p, std::string_view library_error) {
+  if (util::holds_resolved_value(p.value))
+    return fmt::format("key \"{}\" (from {}) is refused by librdkafka", p.origin, util::redact_url(p.value));
+  return fmt::format("key \"{}\": {}", p.origin, library_error);
 }
 
 }  // namespace relay::kafka

@@ -7,6 +7,7 @@
 
 #include "config/config_section.h"
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace relay::kafka {
@@ -29,5 +30,10 @@ std::vector<Property> consumer_properties(const ConfigSection& source, const std
                                           const std::string& instance_id);
 // A sentence naming the `rdkafka.<name>` key of `source` the relay cannot allow, "" if none.
 std::string consumer_property_problem(const ConfigSection& source);
+
+// Why librdkafka refused property `p`, given its error text. That text quotes the value, cut at
+// 511 bytes, out of reach of redaction: a value resolved from a reference is named by the
+// reference instead, without the library's words.
+std::string refused_property(const Property& p, std::string_view library_error);
 
 }  // namespace relay::kafka

@@ -53,7 +53,7 @@ class KafkaSink final : public Sink {
     char err[512];
     for (const auto& p : props_) {
       if (rd_kafka_conf_set(conf.get(), p.name.c_str(), p.value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-        return fatal(fmt::format("kafka sink: key \"{}\": {}", p.origin, err));
+        return fatal("kafka sink: " + kafka::refused_property(p, err));
     }
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);

@@ -81,7 +81,7 @@ class KafkaSource final : public Source {
     char err[512];
     for (const auto& p : props_) {
       if (rd_kafka_conf_set(conf.get(), p.name.c_str(), p.value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-        return fatal(fmt::format("kafka source: key \"{}\": {}", p.origin, err));
+        return fatal("kafka source: " + kafka::refused_property(p, err));
     }
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);

@@ -2,9 +2,14 @@
 #if RELAY_WITH_KAFKA
 #include <gtest/gtest.h>
 
+#include <librdkafka/rdkafka.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+#include <memory>
+
 #include "backends/kafka/kafka_config.h"
+#include "config/pipeline_config.h"
 #include "config/specs.h"
 #include "backends/kafka/kafka_encode.h"
 
@@ -174,6 +179,35 @@ TEST(KafkaConfig, BrokerListsAcksCompressionAndPassThroughProperties) {
 TEST(KafkaConfig, PassThroughPropertiesOverrideTheRelaysDefaults) {
   auto props = producer(R"({"brokers": "a:1", "topic": "t", "rdkafka": {"message.timeout.ms": "60000"}})", "c");
   EXPECT_EQ(property(props, "message.timeout.ms"), "60000");
+}
+
+// librdkafka's error quotes the value it refuses, cut at 511 bytes: for a value from a reference the
+// relay says which key and reference, never the library's text (with any part of the value).
+TEST(KafkaConfig, APropertyFromAReferenceLibrdkafkaRefusesIsNamedByItsReference) {
+  std::string secret;
+  for (int i = 0; secret.size() < 600; ++i) secret += "Tok" + std::to_string(i * 7919 % 1000);
+  secret.resize(600);
+  std::string path = ::testing::TempDir() + "/kafka-refused-secret";
+  std::ofstream(path) << secret;
+  std::string reference = "${FILE:" + path + "}";
+  auto resolved = relay::resolve_secrets(nlohmann::json::parse(R"({"sink": {"type": "kafka", "brokers": "127.0.0.1:1",
+      "topic": "t", "rdkafka": {"security.protocol": ")" + reference + R"("}}})"));
+  ASSERT_TRUE(resolved) << resolved.error().message;
+  auto props = producer(resolved->at("sink").dump().c_str(), "c");
+  std::unique_ptr<rd_kafka_conf_t, void (*)(rd_kafka_conf_t*)> conf(rd_kafka_conf_new(), rd_kafka_conf_destroy);
+  char err[512];
+  for (const auto& p : props) {
+    if (rd_kafka_conf_set(conf.get(), p.name.c_str(), p.value.c_str(), err, sizeof err) == RD_KAFKA_CONF_OK) continue;
+    ASSERT_EQ(p.origin, "rdkafka.security.protocol") << err;
+    ASSERT_NE(std::string(err).find(secret.substr(0, 400)), std::string::npos) << "librdkafka no longer quotes the value";
+    EXPECT_EQ(refused_property(p, err), "key \"rdkafka.security.protocol\" (from " + reference + ") is refused by librdkafka");
+    // A property written literally keeps librdkafka's own words.
+    Property literal{"security.protocol", "nonsense", "rdkafka.security.protocol"};
+    ASSERT_NE(rd_kafka_conf_set(conf.get(), "security.protocol", "nonsense", err, sizeof err), RD_KAFKA_CONF_OK);
+    EXPECT_EQ(refused_property(literal, err), std::string("key \"rdkafka.security.protocol\": ") + err);
+    return;
+  }
+  FAIL() << "librdkafka took security.protocol " << reference;
 }
 
 }  // namespace
