@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "config/specs.h"
 #include "util/strings.h"
 
 namespace relay::kafka {
@@ -88,6 +89,16 @@ std::string consumer_property_problem(const ConfigSection& source) {
       return std::string("key \"rdkafka.") + name +
              "\": the relay commits offsets itself, only after the inbox commit (never automatically); remove this key";
   }
+  return {};
+}
+
+std::string named_property_problem(const std::vector<Property>& props) {
+  static constexpr std::pair<std::string_view, std::string_view> kNamed[] = {
+      {"group.id", "a consumer group"}, {"group.instance.id", "a member of a consumer group"},
+      {"transactional.id", "a transactional producer"}, {"client.id", "a client of the broker"}};
+  for (const auto& p : props)
+    for (const auto& [name, names] : kNamed)
+      if (p.name == name && util::holds_resolved_value(p.value)) return reference_in_name_problem(p.origin, names);
   return {};
 }
 

@@ -31,6 +31,11 @@ std::vector<Property> consumer_properties(const ConfigSection& source, const std
 // A sentence naming the `rdkafka.<name>` key of `source` the relay cannot allow, "" if none.
 std::string consumer_property_problem(const ConfigSection& source);
 
+// A sentence naming the property whose value, resolved from a reference, would name something the
+// broker shows others (a consumer group, a static member, a transactional producer, a client), ""
+// if none: such a name is never a secret's.
+std::string named_property_problem(const std::vector<Property>& props);
+
 // Why librdkafka refused property `p`, given its error text. That text quotes the value, cut at
 // 511 bytes, out of reach of redaction: a value resolved from a reference is named by the
 // reference instead, without the library's words.

@@ -300,6 +300,8 @@ Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const Buil
     return fatal(fmt::format("pipeline \"{}\" sink \"kafka\": key \"topic\": {}", config.name, problem));
   auto key = kafka::KeyRule::from_option(s.text("key"));
   auto props = kafka::producer_properties(s, "pgtrickle-relay-" + config.name);
+  if (auto problem = kafka::named_property_problem(props); !problem.empty())
+    return fatal(fmt::format("pipeline \"{}\" sink \"kafka\": {}", config.name, problem));
   return std::unique_ptr<Sink>(std::make_unique<KafkaSink>(ctx, std::move(props), std::move(key)));
 }
 

@@ -578,6 +578,7 @@ Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const 
   if (auto problem = kafka::consumer_property_problem(s); !problem.empty()) return fatal(fmt::format("{}: {}", where, problem));
   auto props = kafka::consumer_properties(s, "pgtrickle-relay-" + config.name,
                                          "pgtrickle-relay-" + ctx.relay_group_id + "-" + config.name);
+  if (auto problem = kafka::named_property_problem(props); !problem.empty()) return fatal(fmt::format("{}: {}", where, problem));
   return std::unique_ptr<Source>(std::make_unique<KafkaSource>(ctx, std::move(props), std::move(topics),
                                                                s.text("group_id"),
                                                                static_cast<size_t>(config.batch_size)));

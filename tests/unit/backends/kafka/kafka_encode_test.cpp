@@ -210,5 +210,22 @@ TEST(KafkaConfig, APropertyFromAReferenceLibrdkafkaRefusesIsNamedByItsReference)
   FAIL() << "librdkafka took security.protocol " << reference;
 }
 
+// A pass-through property that names something on the broker others see (a consumer group, a
+// transactional producer, a client) never takes its value from a reference: it would be published.
+TEST(KafkaConfig, APassThroughNameFromAReferenceIsRefused) {
+  std::string path = ::testing::TempDir() + "/kafka-named-secret";
+  std::ofstream(path) << "s3cr3t-group";
+  std::string reference = "${FILE:" + path + "}";
+  for (const char* property : {"group.id", "transactional.id", "client.id", "group.instance.id"}) {
+    auto resolved = relay::resolve_secrets(nlohmann::json::parse(std::string(R"({"sink": {"type": "kafka", "brokers": "127.0.0.1:1",
+        "topic": "t", "rdkafka": {")") + property + R"(": ")" + reference + R"("}}})"));
+    ASSERT_TRUE(resolved) << resolved.error().message;
+    auto problem = named_property_problem(producer(resolved->at("sink").dump().c_str(), "c"));
+    EXPECT_NE(problem.find(std::string("key \"rdkafka.") + property + "\" names"), std::string::npos) << problem;
+    EXPECT_EQ(problem.find("s3cr3t"), std::string::npos) << problem;
+  }
+  EXPECT_EQ(named_property_problem(producer(R"({"brokers": "a:1", "topic": "t", "rdkafka": {"group.id": "plain"}})", "c")), "");
+}
+
 }  // namespace
 #endif
