@@ -210,6 +210,13 @@ INSERT INTO audited VALUES
   ('pgtrickle._inbox_drop_objects(text,text,boolean)', 'owner', 'SELECT pgtrickle._inbox_drop_objects(''trap'', %1$L, true)'),
   -- Fired by any login's DDL (it runs as that login): refuses pgtrickle_owner's.
   ('pgtrickle._relay_owner_makes_no_ddl()', 'padmin', 'CREATE TABLE IF NOT EXISTS trap.ddl (id int) -- %1$s'),
+  -- Fired by any login's ALTER FUNCTION (it runs as that login): refuses one of the install's, here
+  -- the capture function of her own table; her own functions elsewhere are hers to alter.
+  ('pgtrickle._relay_functions_kept()', 'padmin',
+   'DO $d$ BEGIN EXECUTE format(''ALTER FUNCTION %%s SECURITY INVOKER SET search_path = %%L'', '
+   '(SELECT t.tgfoid::regprocedure FROM pg_trigger AS t WHERE t.tgrelid = ''trap.wt''::regclass AND t.tgname LIKE ''pgtrickle%%'' LIMIT 1), %1$L); END $d$'),
+  ('pgtrickle._relay_functions_kept()', 'stranger',
+   'CREATE OR REPLACE FUNCTION pg_temp.kept() RETURNS int LANGUAGE sql AS ''SELECT 1''; ALTER FUNCTION pg_temp.kept() SET search_path = %1$L'),
   ('pgstream._subscription_sync()', 'padmin',
    'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause, payload_extensions) '
    'VALUES (md5(%1$L || clock_timestamp()), 9, ''INSERT'', ''trap'', ''wt'', %1$L, jsonb_build_array(jsonb_build_object(''json_path'', ''x'', ''expression'', %1$L)))');
@@ -351,6 +358,10 @@ BEGIN
                     NULL::text[], 'backfill functions owned by anyone but the table''s owner, or callable by others than the relay');
   PERFORM assert_eq((SELECT count(*) FROM pgtrickle.relay_backfills WHERE where_clause IS NOT NULL AND outbox = 'outbox_salaries'), 0::bigint,
                     'no condition from a pipeline admin who does not own the table');
+  PERFORM assert_eq((SELECT array_agg(DISTINCT p.oid::regprocedure::text) FROM pg_trigger AS t JOIN pg_proc AS p ON p.oid = t.tgfoid
+                     WHERE t.tgrelid = 'trap.wt'::regclass AND p.proname ~ '^_outbox_capture_'
+                       AND NOT (p.prosecdef AND p.proconfig IS NULL)),
+                    NULL::text[], 'the pipeline admin''s capture function stays as made (her ALTER refused)');
   PERFORM assert_eq((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'vschema.salaries'::regclass AND NOT tgisinternal
                                                        AND tgname LIKE 'pgtrickle\_%'),
                     4::bigint, 'the victim''s capture triggers are intact');
