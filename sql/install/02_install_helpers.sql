@@ -248,6 +248,23 @@ BEGIN
 END
 $$;
 
+-- Makes event trigger p_name unless it exists. Event triggers are a superuser's to make: an install
+-- by another role goes without (SECURITY.md says what each guards, and what stands in for it).
+CREATE OR REPLACE PROCEDURE pgtrickle._relay_event_trigger(p_name text, p_event text, p_tags text[], p_function regprocedure)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = p_name)
+     AND (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
+    EXECUTE format('CREATE EVENT TRIGGER %I ON %I%s EXECUTE FUNCTION %s', p_name, p_event,
+                   CASE WHEN p_tags IS NOT NULL
+                        THEN format(' WHEN TAG IN (%s)', (SELECT string_agg(quote_literal(t), ', ') FROM unnest(p_tags) AS t)) ELSE '' END,
+                   p_function);
+  END IF;
+END
+$$;
+
 -- What rolling a subtransaction back leaves in a session: prepared statements and advisory locks
 -- (settings, cursors, temporary objects and notifications go with the rollback). Cleared after a
 -- table owner's code ran in a session, on every exit, so nothing it made there runs later with the

@@ -385,16 +385,7 @@ EXCEPTION WHEN OTHERS THEN
   RAISE WARNING 'pgstream: the subscriptions of a renamed table keep their former name until they change: %', SQLERRM;
 END
 $$;
--- Event triggers are a superuser's to make: an install by another role goes without.
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'pgstream_table_renamed')
-     AND (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
-    CREATE EVENT TRIGGER pgstream_table_renamed ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
-      EXECUTE FUNCTION pgstream._table_renamed();
-  END IF;
-END
-$$;
+CALL pgtrickle._relay_event_trigger('pgstream_table_renamed', 'ddl_command_end', ARRAY['ALTER TABLE'], 'pgstream._table_renamed()');
 
 CREATE OR REPLACE TRIGGER subscriptions_check
   BEFORE INSERT OR UPDATE OR DELETE ON pgstream.subscriptions

@@ -34,15 +34,8 @@ BEGIN
   END IF;
 END
 $$;
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'pgtrickle_owner_makes_no_ddl')
-     AND (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
-    CREATE EVENT TRIGGER pgtrickle_owner_makes_no_ddl ON ddl_command_start
-      EXECUTE FUNCTION pgtrickle._relay_owner_makes_no_ddl();
-  END IF;
-END
-$$;
+CALL pgtrickle._relay_event_trigger('pgtrickle_owner_makes_no_ddl', 'ddl_command_start', NULL,
+                                    'pgtrickle._relay_owner_makes_no_ddl()');
 
 -- The functions of schemas pgtrickle and pgstream are used as the install made them. Some belong
 -- to a table's owner (those that run as that owner: capture, rendering, a backfill's reads, a
@@ -80,16 +73,8 @@ BEGIN
   END IF;
 END
 $$;
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'pgtrickle_functions_kept')
-     AND (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
-    CREATE EVENT TRIGGER pgtrickle_functions_kept ON ddl_command_end
-      WHEN TAG IN ('ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER ROUTINE')
-      EXECUTE FUNCTION pgtrickle._relay_functions_kept();
-  END IF;
-END
-$$;
+CALL pgtrickle._relay_event_trigger('pgtrickle_functions_kept', 'ddl_command_end', ARRAY['ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER ROUTINE'],
+                                    'pgtrickle._relay_functions_kept()');
 
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_grant_existing()
 RETURNS void
