@@ -48,11 +48,9 @@ TEST(Forward, RowsCommittedToAnOutboxArriveInTheFileInOrder) {
   for (auto& m : msgs) keys.insert(m["dedup_key"].get<std::string>());
   EXPECT_EQ(keys.size(), 4u) << "dedup keys are unique";
 
-  // The relay wakes on NOTIFY: a new row arrives well before the 1 s poll fallback would matter.
-  auto t0 = std::chrono::steady_clock::now();
+  // A row committed while the relay waits arrives (how soon is measured in bench/, not here).
   db.exec("INSERT INTO orders VALUES (3, 'cy', 5)");
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 5; }, 10s));
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 900ms);
 
   // SIGTERM drains and exits 0; the position was stored, so a restart sends nothing again.
   relay.signal(SIGTERM);
