@@ -108,3 +108,52 @@ BEGIN
   END IF;
 END
 $$;
+
+-- pgtrickle_maker: what the helpers that make the relay's own objects run as (outbox tables,
+-- streams' views, pgstream's partitions and publications, dropping the relay's slots), so that
+-- no function another role can call runs as the installing superuser. No login and no superuser;
+-- it holds pgtrickle_owner's grants, CREATE on the install's schemas and the database (for
+-- publications), REPLICATION (a slot is dropped only with it) and pg_signal_backend (ending the
+-- walsender that still reads a slot being dropped) — nothing that reaches a superuser's rights.
+-- Only a superuser's install makes it (an install by another role keeps its helpers itself: no
+-- superuser behind them either).
+DO $$
+DECLARE
+  v_extra text;
+BEGIN
+  IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+    RETURN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgtrickle_maker') THEN
+    BEGIN
+      CREATE ROLE pgtrickle_maker NOLOGIN REPLICATION;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+      NULL;  -- an install into another database created it meanwhile
+    END;
+  END IF;
+  -- Whatever an earlier role of that name held beyond this is taken back.
+  ALTER ROLE pgtrickle_maker NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOBYPASSRLS REPLICATION;
+  SELECT pg_catalog.string_agg(m.roleid::regrole::text, ', ') INTO v_extra
+  FROM pg_catalog.pg_auth_members AS m
+  WHERE m.member = 'pgtrickle_maker'::regrole AND m.roleid NOT IN ('pgtrickle_owner'::regrole, 'pg_signal_backend'::regrole);
+  IF v_extra IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('pgtrickle-relay install: role pgtrickle_maker is a member of %s; the install''s helpers run as it, '
+                       'so it holds pgtrickle_owner and pg_signal_backend alone', v_extra),
+      HINT = format('REVOKE %s FROM pgtrickle_maker; and install again.', v_extra);
+  END IF;
+  GRANT pgtrickle_owner, pg_signal_backend TO pgtrickle_maker;
+  EXECUTE format('GRANT CREATE ON DATABASE %I TO pgtrickle_maker', pg_catalog.current_database());
+  -- Until 20_privileges.sql gives them out again, the helpers an earlier install gave it run as the
+  -- installer: what they call may not be granted yet.
+  FOR v_extra IN
+    SELECT pg_catalog.format('ALTER %s %s OWNER TO %I', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
+                             p.oid::regprocedure, current_user)
+    FROM pg_catalog.pg_proc AS p
+    WHERE p.proowner = 'pgtrickle_maker'::regrole
+      AND p.pronamespace IN (to_regnamespace('pgtrickle'), to_regnamespace('pgstream'))
+  LOOP
+    EXECUTE v_extra;
+  END LOOP;
+END
+$$;

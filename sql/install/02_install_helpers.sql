@@ -168,17 +168,43 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY[
   -- outboxes and what they run on captured tables: triggers, render and backfill functions
-  '_outbox_create_tables', '_outbox_drop_objects', '_outbox_attach', '_outbox_detach', '_outbox_revoke_relay_read',
+  '_outbox_drop_objects', '_outbox_attach', '_outbox_detach', '_outbox_revoke_relay_read',
   '_wal_rows_function_make', '_relay_backfill_create_for', '_relay_backfill_drop_functions',
-  -- publications and slots
-  '_outbox_publication_set', '_wal_publication_set', '_wal_pipeline_forget', '_relay_drop_slots', 'stream_publication',
-  -- pgstream: generated triggers, streams' views, partitions, renamed tables (an event trigger)
-  '_generate', '_drop_generated', 'stream_outbox', '_stream_outbox_drop_unused', 'maintain_partitions', '_table_renamed',
+  -- publications of users' tables
+  '_outbox_publication_set', '_wal_publication_set', '_wal_pipeline_forget',
+  -- pgstream: generated triggers, renamed tables (an event trigger)
+  '_generate', '_drop_generated', '_table_renamed',
   -- inbox tables, in the schemas inboxes name
   '_inbox_create_objects', '_inbox_drop_objects',
-  -- grants on outboxes; WAL rows rendered through each table owner's function
-  '_relay_grant_outboxes', '_wal_render', '_wal_render_table'
+  -- WAL rows rendered through each table owner's function
+  '_wal_render', '_wal_render_table'
 ]::text[] $$;
+
+-- SECURITY DEFINER helpers that make and drop the relay's own objects, owned by pgtrickle_maker on
+-- an install by a superuser (01): no superuser's rights behind them.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_maker_helpers()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ARRAY[
+  -- outbox tables; the relay's read of outboxes
+  '_outbox_create_tables', '_relay_grant_outboxes',
+  -- pgstream: streams' views and publications, daily partitions
+  'stream_outbox', '_stream_outbox_drop_unused', 'stream_publication', 'maintain_partitions',
+  -- the relay's replication slots
+  '_relay_drop_slots'
+]::text[] $$;
+
+-- The role pgtrickle_maker, when this install has one (an install by a superuser), else NULL.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_maker()
+RETURNS oid
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT r.oid FROM pg_roles AS r
+  WHERE r.rolname = 'pgtrickle_maker'
+    AND EXISTS (SELECT FROM pg_proc AS p WHERE p.oid = to_regprocedure('pgtrickle._relay_drop_slots(text, text)') AND p.proowner = r.oid)
+$$;
 
 -- Acting on a table through these functions takes what PostgreSQL takes for the same act
 -- (CREATE TRIGGER, GRANT on it): the rights of its owner. Checked for the session's role: the

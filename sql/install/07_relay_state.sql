@@ -113,7 +113,17 @@ BEGIN
       WHERE slot_name = v_slot AND plugin = 'pgoutput' AND database = current_database());
     FOR i IN 1..50 LOOP
       EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = v_slot AND active);
-      PERFORM pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = v_slot AND active;
+      BEGIN
+        PERFORM pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = v_slot AND active;
+      EXCEPTION WHEN insufficient_privilege THEN
+        -- pg_signal_backend ends no superuser's session: a relay logged in as one.
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+          MESSAGE = format('the replication slot "%s" is being read by a superuser''s session (%s), which pgtrickle-relay '
+                           'does not end', v_slot,
+                           (SELECT format('pid %s, role %s', a.pid, a.usename) FROM pg_replication_slots AS s
+                            JOIN pg_stat_activity AS a ON a.pid = s.active_pid WHERE s.slot_name = v_slot)),
+          HINT = 'Stop that relay first (and let it log in as a member of pgtrickle_relay, no superuser), then try again.';
+      END;
       PERFORM pg_sleep(0.1);
     END LOOP;
     IF EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = v_slot) THEN

@@ -90,9 +90,13 @@ BEGIN
        AND v_table !~ '^(relay_|pgt_)'
        AND v_table NOT IN ('outbox_tables', 'outbox_commits', 'outbox_consumer_groups', 'outbox_consumers',
                            'outbox_consumer_leases') THEN
-      EXECUTE format('GRANT SELECT ON pgtrickle.%I TO pgtrickle_relay, pgtrickle_relay_admin', v_table);
-      -- pgtrickle_owner numbers and trims outboxes (pg_trickle's too, made by its own functions).
-      EXECUTE format('GRANT SELECT, DELETE ON pgtrickle.%I TO pgtrickle_owner', v_table);
+      BEGIN
+        EXECUTE format('GRANT SELECT ON pgtrickle.%I TO pgtrickle_relay, pgtrickle_relay_admin', v_table);
+        -- pgtrickle_owner numbers and trims outboxes (pg_trickle's too, made by its own functions).
+        EXECUTE format('GRANT SELECT, DELETE ON pgtrickle.%I TO pgtrickle_owner', v_table);
+      EXCEPTION WHEN insufficient_privilege THEN
+        NULL;  -- another role's table (one pg_trickle made after the install): its owner grants
+      END;
     END IF;
   END LOOP;
 END

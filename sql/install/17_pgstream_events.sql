@@ -279,6 +279,12 @@ BEGIN
         format('older than %s days (up to %s)', v_set.retention_days, p.range_to);
     EXCEPTION WHEN lock_not_available THEN
       RETURN QUERY SELECT p.partition::text, 'busy'::text, SQLERRM;
+    WHEN insufficient_privilege THEN
+      -- A partition someone else made (a DBA's CREATE TABLE ... PARTITION OF): theirs to drop.
+      RETURN QUERY SELECT p.partition::text, 'kept'::text,
+        format('past retention, but it belongs to role %s, and only partitions of role %s are dropped here: '
+               'drop it as its owner, or ALTER TABLE %s OWNER TO %s',
+               (SELECT c.relowner::regrole FROM pg_class AS c WHERE c.oid = p.partition), current_user, p.partition, current_user);
     END;
   END LOOP;
 END

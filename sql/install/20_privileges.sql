@@ -26,6 +26,18 @@ BEGIN
      OR (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
     RETURN;
   END IF;
+  -- pgtrickle_maker (which holds pgtrickle_owner's rights) makes tables, views and publications,
+  -- and grants on them: nothing that holds code another role runs (a function, trigger, rule,
+  -- policy, type, operator, cast or event trigger).
+  IF current_user = 'pgtrickle_maker' THEN
+    IF tg_tag IN ('CREATE TABLE', 'CREATE INDEX', 'CREATE VIEW', 'ALTER TABLE', 'DROP TABLE', 'DROP VIEW',
+                  'CREATE PUBLICATION', 'ALTER PUBLICATION', 'DROP PUBLICATION', 'GRANT', 'REVOKE') THEN
+      RETURN;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%s refused: role pgtrickle_maker, which the helpers making pgtrickle-relay''s tables run as, '
+                       'makes tables, views and publications only', tg_tag);
+  END IF;
   IF (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user) <> pgtrickle._relay_installer() THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
       MESSAGE = format('%s refused: role %s holds the rights of pgtrickle_owner, which the functions of pgtrickle-relay run as, '
@@ -104,12 +116,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 BEGIN
-  -- Capture functions, which run as each captured table's owner, look up whether a relay waits.
-  GRANT SELECT ON pgtrickle.outbox_waiters TO PUBLIC;
-
   PERFORM pgtrickle._outbox_grant_existing();
 EXCEPTION WHEN insufficient_privilege THEN
-  NULL;  -- the installer does not own those tables: the relay's error names the GRANT to run
+  NULL;  -- another role's tables (pg_trickle's): the relay's error names the GRANT to run
 END
 $$;
 
@@ -303,6 +312,10 @@ DO $$
 DECLARE
   -- SECURITY DEFINER helpers that stay the installer's.
   v_installer_functions text[] := pgtrickle._relay_installer_helpers();
+  -- Those run as pgtrickle_maker (01), on an install that has it.
+  v_maker_functions text[] := pgtrickle._relay_maker_helpers();
+  v_maker   oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = 'pgtrickle_maker'
+                    AND (SELECT s.rolsuper FROM pg_roles AS s WHERE s.rolname = current_user));
   v_generated CONSTANT text := '^(_outbox_capture_[0-9a-f]{16}|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_backfill_rows_[0-9]+|_publish_after_.*|_emit_after_.*)$';
   v_me      oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
   -- An installer that is neither a superuser nor a member of pgtrickle_owner that may SET ROLE to it
@@ -356,7 +369,11 @@ BEGIN
     WHERE p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace) AND p.proname !~ v_generated
       AND NOT EXISTS (SELECT 1 FROM pg_depend AS d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
   LOOP
-    IF o.definer AND NOT o.name = ANY (v_installer_functions) AND v_separate THEN
+    IF o.definer AND o.name = ANY (v_maker_functions) AND v_maker IS NOT NULL THEN
+      IF o.owner <> v_maker THEN
+        EXECUTE format('ALTER %s %s OWNER TO pgtrickle_maker', o.kind, o.signature);
+      END IF;
+    ELSIF o.definer AND NOT o.name = ANY (v_installer_functions || v_maker_functions) AND v_separate THEN
       EXECUTE format('ALTER %s %s OWNER TO pgtrickle_owner', o.kind, o.signature);
       CONTINUE;
     ELSIF o.owner <> v_me THEN
@@ -367,6 +384,50 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON %s %s TO pgtrickle_owner', o.kind, o.signature);
   END LOOP;
   REVOKE CREATE ON SCHEMA pgtrickle, pgstream FROM pgtrickle_owner;
+END
+$$;
+
+-- ============================================================================================
+-- pgtrickle_maker: the relay's own objects are made as it
+--
+-- On an install by a superuser, the helpers of _relay_maker_helpers() run as pgtrickle_maker (01),
+-- which owns what they make and drop: the outbox tables of schema pgtrickle, streams' views,
+-- pgstream.events with its partitions, and streams' publications. It may make tables, views and
+-- publications, and grant on them; an event trigger refuses it every other DDL command
+-- (_relay_owner_makes_no_ddl), so it can put no code where another role would run it.
+-- ============================================================================================
+DO $$
+DECLARE
+  o record;
+BEGIN
+  IF pgtrickle._relay_maker() IS NULL THEN
+    RETURN;
+  END IF;
+  GRANT USAGE, CREATE ON SCHEMA pgtrickle, pgstream TO pgtrickle_maker;
+  -- What it makes, pgtrickle_owner reads and writes as it does the install's own tables.
+  ALTER DEFAULT PRIVILEGES FOR ROLE pgtrickle_maker IN SCHEMA pgtrickle, pgstream
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO pgtrickle_owner;
+  ALTER DEFAULT PRIVILEGES FOR ROLE pgtrickle_maker IN SCHEMA pgtrickle, pgstream
+    GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO pgtrickle_owner;
+  -- Made by earlier installs as the installer: given to it.
+  FOR o IN
+    SELECT c.oid::regclass AS rel, c.relkind
+    FROM pg_class AS c
+    WHERE c.relowner <> pgtrickle._relay_maker() AND c.relkind IN ('r', 'p', 'v')
+      AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      AND ((c.relnamespace = 'pgtrickle'::regnamespace
+            AND c.relname IN (SELECT n FROM pgtrickle.outbox_tables AS t, unnest(ARRAY[t.outbox_name, t.delta_table]) AS n))
+           OR c.oid = 'pgstream.events'::regclass
+           OR c.oid IN (SELECT i.inhrelid FROM pg_inherits AS i WHERE i.inhparent = 'pgstream.events'::regclass))
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO pgtrickle_maker', CASE o.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, o.rel);
+  END LOOP;
+  FOR o IN
+    SELECT p.pubname FROM pg_publication AS p
+    WHERE p.pubname ~ '^pgtrickle_pgstream_[0-9]+$' AND p.pubowner <> pgtrickle._relay_maker()
+  LOOP
+    EXECUTE format('ALTER PUBLICATION %I OWNER TO pgtrickle_maker', o.pubname);
+  END LOOP;
 END
 $$;
 

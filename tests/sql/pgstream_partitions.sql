@@ -17,6 +17,9 @@ SELECT assert_eq((SELECT array_agg(action) FROM pgstream.maintain_partitions()),
 -- Two old days of stream 1: 2020-01-01 and 2020-01-02, one transaction each.
 CREATE TABLE pgstream.events_20200101 PARTITION OF pgstream.events FOR VALUES FROM ('2020-01-01 00:00:00+00') TO ('2020-01-02 00:00:00+00');
 CREATE TABLE pgstream.events_20200102 PARTITION OF pgstream.events FOR VALUES FROM ('2020-01-02 00:00:00+00') TO ('2020-01-03 00:00:00+00');
+-- Made as maintain_partitions makes them: pgtrickle_maker's.
+ALTER TABLE pgstream.events_20200101 OWNER TO pgtrickle_maker;
+ALTER TABLE pgstream.events_20200102 OWNER TO pgtrickle_maker;
 SELECT pgstream.stream_outbox(1);
 INSERT INTO pgstream.events (stream_id, payload, created_at) VALUES (1, '{"n": 1}', '2020-01-01 10:00+00'), (1, '{"n": 2}', '2020-01-01 11:00+00');
 INSERT INTO pgstream.events (stream_id, payload, created_at) VALUES (1, '{"n": 3}', '2020-01-02 10:00+00');
@@ -60,6 +63,17 @@ WHERE o.payload ->> 'n' = '3' AND pipeline = 'p';
 SELECT assert_eq((SELECT array_agg(partition || ' ' || action) FROM pgstream.maintain_partitions() WHERE action <> 'created'),
                  ARRAY['pgstream.events_20200102 dropped'], 'consumed: dropped');
 SELECT assert_eq((SELECT array_agg(o.payload ->> 'n') FROM pgtrickle.pgstream_1 AS o), ARRAY['4'], 'today''s event stays');
+
+-- An old partition a DBA made stays: it is its owner's to drop, and the run says so.
+CREATE ROLE partitions_dba NOLOGIN;
+CREATE TABLE pgstream.events_20191231 PARTITION OF pgstream.events FOR VALUES FROM ('2019-12-31 00:00:00+00') TO ('2020-01-01 00:00:00+00');
+ALTER TABLE pgstream.events_20191231 OWNER TO partitions_dba;
+SELECT assert_eq((SELECT array_agg(partition || ' ' || action || ': ' || reason) FROM pgstream.maintain_partitions() WHERE action <> 'created'),
+                 ARRAY['pgstream.events_20191231 kept: past retention, but it belongs to role partitions_dba, and only partitions '
+                       'of role pgtrickle_maker are dropped here: drop it as its owner, or ALTER TABLE pgstream.events_20191231 '
+                       'OWNER TO pgtrickle_maker'], 'a DBA''s partition: kept, and why');
+DROP TABLE pgstream.events_20191231;
+DROP ROLE partitions_dba;
 
 -- A day whose range already has rows in the default partition is not created; they stay there.
 INSERT INTO pgstream.events (stream_id, payload, created_at) VALUES (1, '{"n": 5}', (now() AT TIME ZONE 'UTC')::date + 8);

@@ -240,8 +240,29 @@ BEGIN
                      WHERE p.prosecdef AND p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
                        AND p.proname !~ '^(_outbox_capture_[0-9a-f]{16}|_backfill_rows_[0-9]+|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_publish_after_.*|_emit_after_.*)$'
                        AND p.proowner <> CASE WHEN p.proname = ANY (pgtrickle._relay_installer_helpers()) THEN pgtrickle._relay_installer()
+                                              WHEN p.proname = ANY (pgtrickle._relay_maker_helpers()) THEN pgtrickle._relay_maker()
                                               ELSE 'pgtrickle_owner'::regrole END),
-                    NULL::text[], 'SECURITY DEFINER functions run as other than pgtrickle_owner, but the installer''s helpers');
+                    NULL::text[], 'SECURITY DEFINER functions run as other than pgtrickle_owner, but the installer''s and pgtrickle_maker''s helpers');
+  -- From the catalog: which SECURITY DEFINER functions another role may execute (or fire, for an
+  -- event trigger) run as a superuser. Only the helpers still listed as the installer's, which act
+  -- on users' tables and publications with its rights; pgtrickle_maker's never.
+  PERFORM assert_eq((SELECT array_agg(DISTINCT p.proname::text ORDER BY p.proname::text) FROM pg_proc AS p JOIN pg_roles AS r ON r.oid = p.proowner
+                     WHERE p.prosecdef AND r.rolsuper AND p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
+                       AND (EXISTS (SELECT FROM pg_roles AS c WHERE c.oid <> p.proowner AND NOT c.rolsuper
+                                      AND has_function_privilege(c.oid, p.oid, 'EXECUTE'))
+                            OR EXISTS (SELECT FROM pg_event_trigger AS e WHERE e.evtfoid = p.oid))),
+                    (SELECT array_agg(DISTINCT h ORDER BY h) FROM unnest(pgtrickle._relay_installer_helpers()) AS h),
+                    'SECURITY DEFINER functions others reach that run as a superuser');
+  PERFORM assert_eq((SELECT array_agg(DISTINCT p.proname::text ORDER BY p.proname::text) FROM pg_proc AS p
+                     WHERE p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace) AND p.prosecdef
+                       AND p.proowner = 'pgtrickle_maker'::regrole),
+                    (SELECT array_agg(DISTINCT h ORDER BY h) FROM unnest(pgtrickle._relay_maker_helpers()) AS h),
+                    'pgtrickle_maker runs its listed helpers, each SECURITY DEFINER');
+  ASSERT (SELECT NOT (rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolcanlogin)
+          FROM pg_roles WHERE rolname = 'pgtrickle_maker'), 'pgtrickle_maker: no superuser, CREATEROLE, CREATEDB, BYPASSRLS or login';
+  PERFORM assert_eq((SELECT array_agg(m.roleid::regrole::text ORDER BY m.roleid::regrole::text) FROM pg_auth_members AS m
+                     WHERE m.member = 'pgtrickle_maker'::regrole),
+                    ARRAY['pg_signal_backend', 'pgtrickle_owner'], 'pgtrickle_maker is a member of pgtrickle_owner and pg_signal_backend alone');
   PERFORM assert_eq((SELECT array_agg(DISTINCT p.proname::text) FROM pg_proc AS p
                      WHERE p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace) AND p.prosecdef
                        AND p.proname = ANY (pgtrickle._relay_installer_helpers())),
@@ -404,6 +425,37 @@ BEGIN
   PERFORM expect_error($q$ DROP FUNCTION pgtrickle.set_relay_outbox(text, jsonb) $q$, 'DROP FUNCTION refused', '42501');
 END
 $$;
+RESET SESSION AUTHORIZATION;
+
+-- pgtrickle_maker makes tables, views and publications: subverted, its code (run as it) could put
+-- no code where another role runs it, and no login holding it makes any DDL.
+SELECT current_database() || '_maker' AS maker \gset
+CREATE ROLE :"maker" LOGIN IN ROLE pgtrickle_maker;
+SET SESSION AUTHORIZATION :"maker";
+DO $$
+BEGIN
+  PERFORM expect_error($q$ CREATE TABLE pgtrickle.planted (id int) $q$, 'CREATE TABLE refused: role ' || current_user, '42501');
+END
+$$;
+SET ROLE pgtrickle_maker;
+DO $$
+BEGIN
+  PERFORM expect_error($q$ CREATE FUNCTION pgtrickle.relay_planted() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END' $q$,
+                       'CREATE FUNCTION refused: role pgtrickle_maker', '42501');
+  PERFORM expect_error($q$ CREATE FUNCTION pg_temp.planted() RETURNS int LANGUAGE sql AS 'SELECT 1' $q$, 'CREATE FUNCTION refused', '42501');
+  PERFORM expect_error($q$ CREATE TRIGGER planted BEFORE INSERT ON pgtrickle.outbox_events
+                           FOR EACH ROW EXECUTE FUNCTION pgtrickle._outbox_capture_body() $q$, 'CREATE TRIGGER refused', '42501');
+  PERFORM expect_error($q$ CREATE POLICY planted ON pgtrickle.outbox_events USING (true) $q$, 'CREATE POLICY refused', '42501');
+  PERFORM expect_error($q$ CREATE RULE planted AS ON INSERT TO pgtrickle.outbox_events DO ALSO NOTIFY x $q$, 'CREATE RULE refused', '42501');
+  PERFORM expect_error($q$ CREATE OPERATOR pgtrickle.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = texteq) $q$,
+                       'CREATE OPERATOR refused', '42501');
+  PERFORM expect_error($q$ ALTER FUNCTION pgtrickle.relay_normalize_config(text, jsonb, text) SECURITY INVOKER $q$,
+                       'ALTER FUNCTION refused', '42501');
+  PERFORM expect_error($q$ ALTER ROLE pgtrickle_maker SUPERUSER $q$, '', '42501');   -- the wording differs by version
+  PERFORM expect_error($q$ GRANT pg_read_server_files TO pgtrickle_maker $q$, '', '42501');
+END
+$$;
+RESET ROLE;
 RESET SESSION AUTHORIZATION;
 DO $$
 BEGIN
