@@ -168,7 +168,7 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY[
   -- outboxes and what they run on captured tables: triggers, render and backfill functions
-  '_outbox_drop_objects', '_outbox_attach', '_outbox_detach', '_outbox_revoke_relay_read',
+  '_outbox_drop_objects', '_outbox_revoke_relay_read',
   '_wal_rows_function_make', '_relay_backfill_create_for', '_relay_backfill_drop_functions',
   -- publications of users' tables
   '_outbox_publication_set', '_wal_publication_set', '_wal_pipeline_forget',
@@ -187,8 +187,8 @@ RETURNS text[]
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY[
-  -- outbox tables; the relay's read of outboxes
-  '_outbox_create_tables', '_relay_grant_outboxes',
+  -- outbox tables; the relay's read of outboxes; CREATE where a table's owner makes its code
+  '_outbox_create_tables', '_relay_grant_outboxes', '_relay_code_open', '_outbox_grant_capture',
   -- pgstream: streams' views and publications, daily partitions
   'stream_outbox', '_stream_outbox_drop_unused', 'stream_publication', 'maintain_partitions',
   -- the relay's replication slots
@@ -245,6 +245,69 @@ BEGIN
   IF v_grant THEN
     EXECUTE format('REVOKE CREATE ON SCHEMA %s FROM %s', v_schema, p_owner::regrole);
   END IF;
+END
+$$;
+
+-- ---- Code that runs as a table's owner ------------------------------------------------------
+--
+-- A function that runs as a table's owner (its capture, and the like) is made by the session that
+-- acts for that owner, as that owner, never with more rights: pgtrickle._relay_as_owner runs the
+-- DDL under SET ROLE to the owner, which the session's login must be able to take (as PostgreSQL
+-- asks of CREATE TRIGGER's caller). The owner may create in schema pgtrickle for that DDL alone:
+-- pgtrickle_maker grants it USAGE and CREATE there and takes them back (_relay_code_open). Whatever a role
+-- other than the installer makes in schemas pgtrickle and pgstream is held to the install's names
+-- by an event trigger (pgtrickle._relay_schemas_kept, 20_privileges.sql).
+
+-- Grants p_rel's owner what making its code in schema p_schema (pgtrickle or pgstream) takes,
+-- USAGE and CREATE, unless it has them, for a session acting for that owner (p_open), or takes back
+-- what an earlier call granted (NOT p_open, p_granted: what it returned). Returns what it granted.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_code_open(p_rel regclass, p_schema regnamespace, p_open boolean, p_granted text[])
+RETURNS text[]
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_owner oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel);
+  v_grant text[];
+BEGIN
+  IF p_schema IS NULL OR p_schema NOT IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace) OR v_owner IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = '_relay_code_open: a table and schema pgtrickle or pgstream';
+  END IF;
+  PERFORM pgtrickle._relay_require_owner('make code that runs as its owner', p_rel);
+  IF NOT p_open THEN
+    IF cardinality(p_granted) > 0 AND p_granted <@ ARRAY['USAGE', 'CREATE'] THEN
+      EXECUTE format('REVOKE %s ON SCHEMA %s FROM %s', array_to_string(p_granted, ', '), p_schema, v_owner::regrole);
+    END IF;
+    RETURN '{}';
+  END IF;
+  v_grant := ARRAY(SELECT p FROM unnest(ARRAY['USAGE', 'CREATE']) AS p WHERE NOT has_schema_privilege(v_owner, p_schema, p));
+  IF cardinality(v_grant) > 0 THEN
+    EXECUTE format('GRANT %s ON SCHEMA %s TO %s', array_to_string(v_grant, ', '), p_schema, v_owner::regrole);
+  END IF;
+  RETURN v_grant;
+END
+$$;
+
+-- Runs p_ddl (text this install built: names quoted, nothing a user wrote) as the owner of p_rel,
+-- refused unless the session acts for it (p_what names the caller in that error). The role the
+-- session had is set again after, an error included (the transaction's or subtransaction's end
+-- undoes SET LOCAL ROLE too).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_as_owner(p_rel regclass, p_what text, p_ddl text, p_schema regnamespace DEFAULT 'pgtrickle')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_owner   name := (SELECT r.rolname FROM pg_class AS c JOIN pg_roles AS r ON r.oid = c.relowner WHERE c.oid = p_rel);
+  v_role    text := current_setting('role');
+  v_granted text[];
+BEGIN
+  PERFORM pgtrickle._relay_require_owner(p_what, p_rel);
+  v_granted := pgtrickle._relay_code_open(p_rel, p_schema, true, NULL);
+  PERFORM set_config('role', v_owner, true);
+  EXECUTE p_ddl;
+  PERFORM set_config('role', v_role, true);
+  PERFORM pgtrickle._relay_code_open(p_rel, p_schema, false, v_granted);
 END
 $$;
 

@@ -138,6 +138,16 @@ BEGIN
       )
     $ddl$, t.delta_table);
   END IF;
+  -- A table someone else put under the name (while an outbox was partly dropped) is not taken.
+  IF EXISTS (SELECT FROM pg_class AS c
+             WHERE c.relnamespace = 'pgtrickle'::regnamespace AND c.relname IN (t.outbox_name, t.delta_table)
+               AND c.relowner <> (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user)
+               AND NOT (SELECT r.rolsuper FROM pg_roles AS r WHERE r.oid = c.relowner)) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('pgtrickle.%I or pgtrickle.%I belongs to a role other than %s, which makes outboxes; it is not taken as one',
+                       t.outbox_name, t.delta_table, current_user),
+      HINT = 'Drop or rename that table, then try again.';
+  END IF;
   PERFORM pgtrickle._outbox_grant(ARRAY[t.outbox_name, t.delta_table]);
 END
 $$;
@@ -330,48 +340,51 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '_outbox_capture_' || left(md5(p_outbox), 16) $$;
 
--- (Re)creates a table outbox's capture function and triggers, owned by the table's owner, who is
--- granted exactly what the function does: USAGE on schema pgtrickle, INSERT on this outbox and its
--- delta table (and SELECT of the outbox's id, which the claim check reads back). A former owner
--- loses those grants.
-CREATE OR REPLACE FUNCTION pgtrickle._outbox_attach(t pgtrickle.outbox_tables)
+-- What a table's capture function does, granted to the table's owner (p_owner, for which the
+-- session acts): USAGE on schema pgtrickle, INSERT on the outbox and its delta table (and SELECT
+-- of the outbox's id, which the claim check reads back). A former owner (p_former) loses them.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_grant_capture(t pgtrickle.outbox_tables, p_former oid)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_fn        text := pgtrickle._outbox_capture_function(t.outbox_name);
-  v_rel       regclass := pgtrickle._outbox_source(t);
-  v_owner     oid;
-  v_old_owner oid;
-  v_me        oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
+  v_rel   regclass := pgtrickle._outbox_source(t);
+  v_owner oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
+  v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
 BEGIN
+  -- Only an outbox of the catalog, for its table's current owner.
+  SELECT * INTO STRICT t FROM pgtrickle.outbox_tables AS o WHERE o.outbox_name = t.outbox_name;
+  v_rel := pgtrickle._outbox_source(t);
+  v_owner := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
   PERFORM pgtrickle._relay_require_owner('enable_outbox', v_rel);
-  v_owner := pgtrickle._relay_installer_acts_for(v_rel, 'attach the outbox capture');
-  SELECT p.proowner INTO v_old_owner FROM pg_proc AS p WHERE p.oid = to_regprocedure(format('pgtrickle.%I()', v_fn));
-
-  EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS %L',
-                 v_fn, replace(replace(replace(replace(replace(pgtrickle._outbox_capture_body(),
-                   '@outbox@', quote_ident(t.outbox_name)),
-                   '@name@', quote_literal(t.outbox_name)),
-                   '@delta@', quote_literal(t.delta_table)),
-                   '@threshold@', t.inline_threshold_rows::text),
-                   '@owner@', v_owner::text));
-  EXECUTE format('REVOKE ALL ON FUNCTION pgtrickle.%I() FROM PUBLIC', v_fn);  -- only ever run as a trigger
-
-  IF v_owner <> coalesce(v_old_owner, v_me) THEN
-    PERFORM pgtrickle._relay_give_function(format('pgtrickle.%I()', v_fn)::regprocedure, v_owner);
-  END IF;
-  IF v_old_owner IS NOT NULL AND v_old_owner <> v_owner AND v_old_owner <> v_me THEN
-    EXECUTE format('REVOKE ALL ON pgtrickle.%I, pgtrickle.%I FROM %s', t.outbox_name, t.delta_table, v_old_owner::regrole);
+  IF p_former IS NOT NULL AND p_former <> v_owner AND p_former <> v_me
+     AND EXISTS (SELECT FROM pg_roles AS r WHERE r.oid = p_former) THEN
+    EXECUTE format('REVOKE ALL ON pgtrickle.%I, pgtrickle.%I FROM %s', t.outbox_name, t.delta_table, p_former::regrole);
   END IF;
   IF v_owner <> v_me THEN
     EXECUTE format('GRANT USAGE ON SCHEMA pgtrickle TO %1$s;
                     GRANT INSERT, SELECT (id) ON pgtrickle.%2$I TO %1$s;
                     GRANT INSERT ON pgtrickle.%3$I TO %1$s', v_owner::regrole, t.outbox_name, t.delta_table);
   END IF;
+END
+$$;
 
-  EXECUTE format($ddl$
+-- (Re)creates a table outbox's capture function and triggers, owned by the table's owner and made
+-- as that owner (_relay_as_owner), for a session that acts for it. A capture function a former
+-- owner of the table left is dropped as that owner when the session acts for it too (a
+-- superuser's does), else the change of owner is refused, naming what to do.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_attach(t pgtrickle.outbox_tables)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_fn        text := pgtrickle._outbox_capture_function(t.outbox_name);
+  v_rel       regclass := pgtrickle._outbox_source(t);
+  v_owner     oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel);
+  v_old_owner oid := (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = to_regprocedure(format('pgtrickle.%I()', v_fn)));
+  v_triggers  text := format($ddl$
     CREATE OR REPLACE TRIGGER pgtrickle_outbox_insert AFTER INSERT ON %1$s
       REFERENCING NEW TABLE AS pgt_new
       FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%3$I(%2$L);
@@ -384,6 +397,31 @@ BEGIN
     CREATE OR REPLACE TRIGGER pgtrickle_outbox_truncate AFTER TRUNCATE ON %1$s
       FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle.%3$I(%2$L);
   $ddl$, v_rel, t.outbox_name, v_fn);
+BEGIN
+  PERFORM pgtrickle._relay_require_owner('enable_outbox', v_rel);
+  IF v_old_owner IS NOT NULL AND v_old_owner <> v_owner THEN
+    IF NOT pg_has_role(session_user, v_old_owner, 'USAGE') THEN
+      RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+        MESSAGE = format('enable_outbox: the capture function pgtrickle.%I() of table %s belongs to role %s, its former owner, '
+                         'and role %s does not act for it', v_fn, v_rel, v_old_owner::regrole, session_user),
+        HINT = format('Its former owner (or a superuser) runs SELECT pgtrickle.enable_outbox(%L) again, or drops the function: '
+                      'DROP FUNCTION pgtrickle.%I() CASCADE;', v_rel::text, v_fn);
+    END IF;
+    -- Its triggers go first (the table's owner's), then the function, as its owner.
+    PERFORM pgtrickle._outbox_detach(v_rel);
+    EXECUTE format('SET LOCAL ROLE %I; DROP FUNCTION pgtrickle.%I(); RESET ROLE;',
+                   (SELECT r.rolname FROM pg_roles AS r WHERE r.oid = v_old_owner), v_fn);
+  END IF;
+  PERFORM pgtrickle._relay_as_owner(v_rel, 'enable_outbox', format(
+    'CREATE OR REPLACE FUNCTION pgtrickle.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS %L;
+     REVOKE ALL ON FUNCTION pgtrickle.%1$I() FROM PUBLIC;',   -- only ever run as a trigger
+    v_fn, replace(replace(replace(replace(replace(pgtrickle._outbox_capture_body(),
+      '@outbox@', quote_ident(t.outbox_name)),
+      '@name@', quote_literal(t.outbox_name)),
+      '@delta@', quote_literal(t.delta_table)),
+      '@threshold@', t.inline_threshold_rows::text),
+      '@owner@', v_owner::text)) || v_triggers);
+  PERFORM pgtrickle._outbox_grant_capture(t, v_old_owner);
 END
 $$;
 

@@ -195,28 +195,51 @@ BEGIN
 END
 $$;
 
--- The capture triggers of a table, removed (disable_outbox; enable_outbox switching to WAL capture).
+-- The capture triggers of a table, removed as its owner (disable_outbox; enable_outbox switching to
+-- WAL capture), for a session acting for it.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_detach(p_rel regclass)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning
 AS $$
 BEGIN
-  PERFORM pgtrickle._relay_require_owner('disable_outbox', p_rel);
-  EXECUTE format('DROP TRIGGER IF EXISTS pgtrickle_outbox_insert ON %1$s;
-                  DROP TRIGGER IF EXISTS pgtrickle_outbox_update ON %1$s;
-                  DROP TRIGGER IF EXISTS pgtrickle_outbox_delete ON %1$s;
-                  DROP TRIGGER IF EXISTS pgtrickle_outbox_truncate ON %1$s;', p_rel);
+  IF p_rel IS NULL OR NOT EXISTS (SELECT FROM pg_trigger AS g WHERE g.tgrelid = p_rel AND g.tgname LIKE 'pgtrickle\_outbox\_%') THEN
+    RETURN;
+  END IF;
+  PERFORM pgtrickle._relay_as_owner(p_rel, 'disable_outbox', format(
+    'DROP TRIGGER IF EXISTS pgtrickle_outbox_insert ON %1$s;
+     DROP TRIGGER IF EXISTS pgtrickle_outbox_update ON %1$s;
+     DROP TRIGGER IF EXISTS pgtrickle_outbox_delete ON %1$s;
+     DROP TRIGGER IF EXISTS pgtrickle_outbox_truncate ON %1$s;', p_rel));
+END
+$$;
+
+-- The capture a table's outbox has (the triggers of capture 'trigger', none for 'wal'), set as the
+-- table's owner: what enable_outbox does after _outbox_enable has the outbox ready, in the
+-- session, which acts for the owner (SECURITY DEFINER code may not take the owner's role).
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_capture_set(t pgtrickle.outbox_tables)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF t.capture = 'wal' THEN
+    PERFORM pgtrickle._outbox_detach(pgtrickle._outbox_source(t));
+  ELSE
+    PERFORM pgtrickle._outbox_attach(t);
+  END IF;
 END
 $$;
 
 -- Before capture modes: one signature fewer.
 DROP FUNCTION IF EXISTS pgtrickle._outbox_enable(text, regclass, int);
 
+-- Returns the outbox, whose capture the caller sets (_outbox_capture_set).
+DROP FUNCTION IF EXISTS pgtrickle._outbox_enable(text, regclass, int, text);
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_enable(p_name text, p_rel regclass, p_retention_hours int,
                                                     p_capture text DEFAULT 'trigger')
-RETURNS void
+RETURNS pgtrickle.outbox_tables
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
@@ -290,13 +313,11 @@ BEGIN
   IF t.capture = 'wal' THEN
     -- No trigger: the table's publication carries its changes (refused for a table whose UPDATEs
     -- and DELETEs a publication would break).
-    PERFORM pgtrickle._outbox_detach(v_rel);
     PERFORM pgtrickle._outbox_publication_set(p_name, v_rel, true);
     -- The relay renders the rows it reads from the WAL as the table's owner (_wal_render).
     PERFORM pgtrickle._wal_rows_make(t);
-  ELSE
-    PERFORM pgtrickle._outbox_attach(t);
   END IF;
+  RETURN t;
 END
 $$;
 
@@ -305,7 +326,7 @@ CALL pgtrickle._relay_define('enable_outbox', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.enable_outbox(p_name text, p_retention_hours int DEFAULT 24, capture text DEFAULT 'trigger')
   RETURNS void
   LANGUAGE sql
-  AS $fn$ SELECT pgtrickle._outbox_enable(p_name, pgtrickle._relay_regclass(p_name), p_retention_hours, capture) $fn$;
+  AS $fn$ SELECT pgtrickle._outbox_capture_set(pgtrickle._outbox_enable(p_name, pgtrickle._relay_regclass(p_name), p_retention_hours, capture)) $fn$;
 $ddl$);
 
 CALL pgtrickle._relay_define('create_outbox', $ddl$
@@ -395,7 +416,30 @@ CALL pgtrickle._relay_define('outbox_publish', $ddl$
   AS $fn$ SELECT pgtrickle._outbox_publish(p_outbox, pgtrickle._relay_regclass(p_outbox), p_payload, p_headers) $fn$;
 $ddl$);
 
-CREATE OR REPLACE FUNCTION pgtrickle._outbox_disable(p_name text, p_rel regclass, p_if_exists boolean)
+-- The capture triggers of the table an outbox captures (p_name, p_rel as _outbox_find takes them)
+-- removed, as its owner, by the session: what disable_outbox does before _outbox_disable (whose
+-- p_detached it is: an argument, so it runs first). No outbox found: nothing, and true.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_disable_capture(p_name text, p_rel regclass)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM pgtrickle._outbox_detach(pgtrickle._outbox_source(t))
+  FROM pgtrickle._outbox_find_source(p_name, p_rel) AS t;
+  RETURN true;
+END
+$$;
+
+-- The outbox _outbox_find finds, for _outbox_disable_capture: only what names the captured table.
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_find_source(p_name text, p_rel regclass)
+RETURNS SETOF pgtrickle.outbox_tables
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT t.* FROM pgtrickle._outbox_find(p_name, p_rel) AS t WHERE t.outbox_name IS NOT NULL AND t.source_schema IS NOT NULL $$;
+
+DROP FUNCTION IF EXISTS pgtrickle._outbox_disable(text, regclass, boolean);
+CREATE OR REPLACE FUNCTION pgtrickle._outbox_disable(p_name text, p_rel regclass, p_if_exists boolean, p_detached boolean)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
@@ -422,7 +466,12 @@ BEGIN
     v_rel := pgtrickle._outbox_source(t);
     IF v_rel IS NOT NULL THEN
       PERFORM pgtrickle._relay_require_owner('disable_outbox', v_rel);
-      PERFORM pgtrickle._outbox_detach(v_rel);
+      -- Its triggers are gone (_outbox_disable_capture, in the session that acts for its owner).
+      IF EXISTS (SELECT FROM pg_trigger AS g WHERE g.tgrelid = v_rel AND g.tgname LIKE 'pgtrickle\_outbox\_%') THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_in_use',
+          MESSAGE = format('disable_outbox: table %s still has its capture triggers', v_rel),
+          HINT = 'Call pgtrickle.disable_outbox(), which removes them first.';
+      END IF;
       IF t.capture = 'wal' THEN
         PERFORM pgtrickle._outbox_publication_set(p_name, v_rel, false);
         PERFORM pgtrickle._outbox_revoke_relay_read(v_rel);
@@ -445,7 +494,8 @@ CALL pgtrickle._relay_define('disable_outbox', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.disable_outbox(p_name text, p_if_exists boolean DEFAULT false)
   RETURNS void
   LANGUAGE sql
-  AS $fn$ SELECT pgtrickle._outbox_disable(p_name, pgtrickle._relay_regclass(p_name), p_if_exists) $fn$;
+  AS $fn$ SELECT pgtrickle._outbox_disable(p_name, pgtrickle._relay_regclass(p_name), p_if_exists,
+                                           pgtrickle._outbox_disable_capture(p_name, pgtrickle._relay_regclass(p_name))) $fn$;
 $ddl$);
 
 -- Finds an outbox for the relay: ours (kind 'relay', read in commit order) or pg_trickle's

@@ -88,6 +88,46 @@ $$;
 CALL pgtrickle._relay_event_trigger('pgtrickle_functions_kept', 'ddl_command_end', ARRAY['ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER ROUTINE'],
                                     'pgtrickle._relay_functions_kept()');
 
+-- Schemas pgtrickle and pgstream hold the install's objects, and what it makes there as other roles:
+-- tables, views and their indexes (pgtrickle_maker's), and the functions a table's owner runs (made
+-- by _relay_as_owner as that owner, under the names below). Whoever else may create there (a CREATE
+-- granted for the length of one statement, or by a DBA) makes nothing else: a function, operator
+-- or type under any other name could be what the install's functions, whose search path holds
+-- schema pgtrickle, resolve a name to, with their rights; a table, one the install takes for its
+-- own. Run as whoever
+-- makes the DDL: it reads only catalogs every role may read.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_schemas_kept()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_made text;
+BEGIN
+  IF (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
+    RETURN;
+  END IF;
+  SELECT string_agg(format('%s %s', d.object_type, d.object_identity), ', ') INTO v_made
+  FROM pg_event_trigger_ddl_commands() AS d
+  WHERE d.schema_name IN ('pgtrickle', 'pgstream') AND d.command_tag NOT IN ('GRANT', 'REVOKE')
+    AND NOT (d.object_type IN ('table', 'index', 'view', 'sequence', 'table column', 'table constraint', 'trigger')
+             AND current_user = 'pgtrickle_maker')
+    AND NOT (d.object_type = 'function'
+             AND (SELECT p.proname ~ '^(_outbox_capture_[0-9a-f]{16}|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_backfill_rows_[0-9]+|_publish_after_.*)$'
+                  FROM pg_proc AS p WHERE p.oid = d.objid));
+  IF v_made IS NULL OR (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user)
+                       = (SELECT p.proowner FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+                          WHERE n.nspname = 'pgtrickle' AND p.proname = '_relay_installer' AND p.pronargs = 0) THEN
+    RETURN;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+    MESSAGE = format('%s refused: schemas pgtrickle and pgstream hold pgtrickle-relay''s install, and role %s may make no %s there',
+                     tg_tag, current_user, v_made),
+    HINT = 'Make it in a schema of your own.';
+END
+$$;
+CALL pgtrickle._relay_event_trigger('pgtrickle_schemas_kept', 'ddl_command_end', NULL, 'pgtrickle._relay_schemas_kept()');
+
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_grant_existing()
 RETURNS void
 LANGUAGE plpgsql
@@ -121,6 +161,34 @@ EXCEPTION WHEN insufficient_privilege THEN
   NULL;  -- another role's tables (pg_trickle's): the relay's error names the GRANT to run
 END
 $$;
+
+-- An outbox pg_trickle makes after the install (or any table named outbox_... made in schema
+-- pgtrickle, where only the install's roles, superusers and pg_trickle's functions may create) is
+-- readable by the relay from the start: granted by the role that made it, which owns it, when it
+-- is made. Run as that role, for every CREATE TABLE of the database: it reads only catalogs.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_outbox_made()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_rel regclass;
+BEGIN
+  FOR v_rel IN
+    SELECT d.objid::regclass FROM pg_event_trigger_ddl_commands() AS d
+    JOIN pg_class AS c ON c.oid = d.objid
+    WHERE d.object_type = 'table' AND d.schema_name = 'pgtrickle' AND c.relname ~ '^outbox_'
+      AND c.relname NOT IN ('outbox_tables', 'outbox_commits', 'outbox_consumer_groups', 'outbox_consumers',
+                            'outbox_consumer_leases', 'outbox_waiters', 'outbox_numbering', 'outbox_numbered')
+      AND EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = c.oid AND a.attname IN ('payload', 'row_data') AND NOT a.attisdropped)
+      AND pg_has_role(current_user, c.relowner, 'USAGE')
+  LOOP
+    EXECUTE format('GRANT SELECT ON %s TO pgtrickle_relay, pgtrickle_relay_admin', v_rel);
+    EXECUTE format('GRANT SELECT, DELETE ON %s TO pgtrickle_owner', v_rel);
+  END LOOP;
+END
+$$;
+CALL pgtrickle._relay_event_trigger('pgtrickle_outbox_made', 'ddl_command_end', ARRAY['CREATE TABLE'], 'pgtrickle._relay_outbox_made()');
 
 CREATE OR REPLACE FUNCTION pgtrickle._inbox_grant_existing()
 RETURNS void
@@ -172,7 +240,11 @@ DECLARE
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
     'seek_offset', 'consumer_heartbeat', 'consumer_lag',
     'drop_inbox', 'inbox_mark_processed', 'inbox_mark_failed', 'replay_inbox_messages',
-    'backfill_relay', 'cancel_backfill', 'rebuild_relay_slot', 'create_publication', 'drop_publication', '_relay_publication_create', '_relay_publication_drop', '_relay_publication_of'];
+    'backfill_relay', 'cancel_backfill', 'rebuild_relay_slot', 'create_publication', 'drop_publication', '_relay_publication_create', '_relay_publication_drop', '_relay_publication_of',
+    -- what enable_outbox and disable_outbox do as the session, acting for the table's owner
+    '_outbox_capture_set', '_outbox_attach', '_outbox_detach', '_outbox_disable_capture', '_outbox_find', '_outbox_find_source',
+    '_outbox_source', '_outbox_capture_function', '_outbox_capture_body', '_outbox_grant_capture',
+    '_relay_as_owner', '_relay_code_open', '_relay_require_owner'];
   f record;
 BEGIN
   GRANT USAGE ON SCHEMA pgtrickle TO pgtrickle_relay, pgtrickle_relay_admin;
@@ -403,7 +475,9 @@ BEGIN
   IF pgtrickle._relay_maker() IS NULL THEN
     RETURN;
   END IF;
-  GRANT USAGE, CREATE ON SCHEMA pgtrickle, pgstream TO pgtrickle_maker;
+  -- With GRANT OPTION: a table's owner is granted USAGE to run its capture, and CREATE to make its
+  -- code for the length of that DDL (_relay_code_open).
+  GRANT USAGE, CREATE ON SCHEMA pgtrickle, pgstream TO pgtrickle_maker WITH GRANT OPTION;
   -- What it makes, pgtrickle_owner reads and writes as it does the install's own tables.
   ALTER DEFAULT PRIVILEGES FOR ROLE pgtrickle_maker IN SCHEMA pgtrickle, pgstream
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO pgtrickle_owner;

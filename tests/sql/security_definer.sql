@@ -107,7 +107,19 @@ INSERT INTO audited VALUES
    'SELECT pgtrickle._outbox_enable(%1$L, (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''salaries'')::regclass, 24, ''trigger'')'),
   ('pgtrickle.create_outbox(text,integer)', 'padmin', 'SELECT pgtrickle.create_outbox(%1$L)'),
   ('pgtrickle._outbox_publish(text,regclass,jsonb,jsonb)', 'padmin', 'SELECT pgtrickle._outbox_publish(%1$L, NULL, ''{}'', ''{}'')'),
-  ('pgtrickle._outbox_disable(text,regclass,boolean)', 'padmin', 'SELECT pgtrickle._outbox_disable(''outbox_salaries'', NULL, true)'),
+  ('pgtrickle._outbox_disable(text,regclass,boolean,boolean)', 'padmin', 'SELECT pgtrickle._outbox_disable(''outbox_salaries'', NULL, true, true)'),
+  -- What enable_outbox runs as the session, acting for the table's owner: USAGE and CREATE on
+  -- schema pgtrickle for that owner, and what its capture writes.
+  ('pgtrickle._relay_code_open(regclass,regnamespace,boolean,text[])', 'padmin',
+   'SELECT pgtrickle._relay_code_open((SELECT c.oid FROM pg_class AS c WHERE c.relname = ''salaries'')::regclass, ''pgtrickle'', true, ARRAY[%1$L])'),
+  ('pgtrickle._relay_code_open(regclass,regnamespace,boolean,text[])', 'padmin',
+   'SELECT pgtrickle._relay_code_open(''trap.wt''::regclass, ''pgtrickle'', false, ARRAY[%1$L, ''USAGE''])'),
+  ('pgtrickle._relay_code_open(regclass,regnamespace,boolean,text[])', 'padmin',
+   'SELECT pgtrickle._relay_code_open(''trap.wt''::regclass, ''pg_catalog'', true, ARRAY[%1$L])'),
+  ('pgtrickle._outbox_grant_capture(pgtrickle.outbox_tables,oid)', 'padmin',
+   'SELECT pgtrickle._outbox_grant_capture(jsonb_populate_record(NULL::pgtrickle.outbox_tables, jsonb_build_object(''outbox_name'', %1$L)), NULL)'),
+  ('pgtrickle._outbox_grant_capture(pgtrickle.outbox_tables,oid)', 'padmin',
+   'SELECT pgtrickle._outbox_grant_capture(t, ''pgtrickle_relay''::regrole) FROM pgtrickle.outbox_tables AS t WHERE t.source_table IN (''salaries'', %1$L)'),
   ('pgtrickle._outbox_resolve(text,regclass)', 'relay', 'SELECT * FROM pgtrickle._outbox_resolve(%1$L, NULL)'),
   ('pgtrickle._outbox_status(text,regclass)', 'relay', 'SELECT pgtrickle._outbox_status(%1$L, NULL)'),
   ('pgtrickle._outbox_wal_source(text)', 'relay', 'SELECT * FROM pgtrickle._outbox_wal_source(%1$L)'),
@@ -184,9 +196,6 @@ INSERT INTO audited VALUES
    'SELECT pgtrickle._outbox_create_tables(jsonb_populate_record(NULL::pgtrickle.outbox_tables, jsonb_build_object(''outbox_name'', %1$L, ''delta_table'', %1$L || ''d'')))'),
   ('pgtrickle._outbox_drop_objects(pgtrickle.outbox_tables)', 'owner',
    'SELECT pgtrickle._outbox_drop_objects(jsonb_populate_record(NULL::pgtrickle.outbox_tables, jsonb_build_object(''outbox_name'', %1$L, ''delta_table'', %1$L)))'),
-  ('pgtrickle._outbox_attach(pgtrickle.outbox_tables)', 'owner',
-   'SELECT pgtrickle._outbox_attach(jsonb_populate_record(NULL::pgtrickle.outbox_tables, jsonb_build_object(''outbox_name'', %1$L, ''source_schema'', ''trap'', ''source_table'', ''wt'', ''delta_table'', %1$L, ''inline_threshold_rows'', 1)))'),
-  ('pgtrickle._outbox_detach(regclass)', 'owner', 'SELECT pgtrickle._outbox_detach((SELECT c.oid FROM pg_class AS c WHERE c.relname = ''salaries'')::regclass)'),
   ('pgtrickle._outbox_revoke_relay_read(regclass)', 'owner',
    'SELECT pgtrickle._outbox_revoke_relay_read((SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt'')::regclass)'),
   ('pgtrickle._wal_rows_function_make(text,regclass)', 'owner',
@@ -217,6 +226,14 @@ INSERT INTO audited VALUES
    '(SELECT t.tgfoid::regprocedure FROM pg_trigger AS t WHERE t.tgrelid = ''trap.wt''::regclass AND t.tgname LIKE ''pgtrickle%%'' LIMIT 1), %1$L); END $d$'),
   ('pgtrickle._relay_functions_kept()', 'stranger',
    'CREATE OR REPLACE FUNCTION pg_temp.kept() RETURNS int LANGUAGE sql AS ''SELECT 1''; ALTER FUNCTION pg_temp.kept() SET search_path = %1$L'),
+  -- Fired by any login's DDL (it runs as that login): in schemas pgtrickle and pgstream, refuses all
+  -- but the functions a table's owner runs, to one granted CREATE there as the owner of trap.wt.
+  ('pgtrickle._relay_schemas_kept()', 'padmin',
+   'SELECT pgtrickle._relay_code_open(''trap.wt''::regclass, ''pgtrickle'', true, NULL); '
+   'CREATE FUNCTION pgtrickle.%1$I(text) RETURNS text LANGUAGE sql AS ''SELECT trap.escalate()::text'''),
+  -- Fired by any login's CREATE TABLE (it runs as that login): grants the relay SELECT on an outbox
+  -- made in schema pgtrickle, as the role that made it; a stranger's table elsewhere is left alone.
+  ('pgtrickle._relay_outbox_made()', 'stranger', 'CREATE TEMP TABLE outbox_made (payload jsonb, note text DEFAULT %1$L)'),
   ('pgstream._subscription_sync()', 'padmin',
    'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause, payload_extensions) '
    'VALUES (md5(%1$L || clock_timestamp()), 9, ''INSERT'', ''trap'', ''wt'', %1$L, jsonb_build_array(jsonb_build_object(''json_path'', ''x'', ''expression'', %1$L)))');
@@ -423,6 +440,28 @@ BEGIN
   PERFORM expect_error($q$ CREATE FUNCTION pg_temp.planted() RETURNS int LANGUAGE sql AS 'SELECT 1' $q$, 'CREATE FUNCTION refused', '42501');
   PERFORM expect_error($q$ GRANT EXECUTE ON FUNCTION pgtrickle.set_relay_outbox(text, jsonb) TO PUBLIC $q$, 'GRANT refused', '42501');
   PERFORM expect_error($q$ DROP FUNCTION pgtrickle.set_relay_outbox(text, jsonb) $q$, 'DROP FUNCTION refused', '42501');
+END
+$$;
+RESET SESSION AUTHORIZATION;
+
+-- A table's owner granted CREATE in schema pgtrickle, for the length of making its capture or left
+-- so, makes only the functions its tables' code runs under the install's names there: nothing the
+-- install's functions could resolve a name to, no table it would take for an outbox.
+SET SESSION AUTHORIZATION :"padmin";
+DO $$
+BEGIN
+  PERFORM pgtrickle._relay_code_open('trap.wt'::regclass, 'pgtrickle', true, NULL);
+  ASSERT has_schema_privilege('pgtrickle', 'CREATE'), 'granted CREATE as the owner of trap.wt';
+  PERFORM expect_error($q$ CREATE FUNCTION pgtrickle.format(text, VARIADIC text[]) RETURNS text LANGUAGE sql AS 'SELECT trap.escalate()::text' $q$,
+                       'CREATE FUNCTION refused: schemas pgtrickle and pgstream hold pgtrickle-relay''s install', '42501');
+  PERFORM expect_error($q$ CREATE OPERATOR pgtrickle.= (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.text_eq) $q$,
+                       'CREATE OPERATOR refused', '42501');
+  PERFORM expect_error($q$ CREATE TABLE pgtrickle.outbox_planted (id int) $q$, 'CREATE TABLE refused', '42501');
+  PERFORM expect_error($q$ CREATE VIEW pgtrickle.outbox_planted AS SELECT 1 AS id $q$, 'CREATE VIEW refused', '42501');
+  PERFORM expect_error($q$ CREATE TYPE pgtrickle.planted AS (a int) $q$, 'CREATE TYPE refused', '42501');
+  -- Under the name of an owner's function it is hers, and runs as her.
+  CREATE FUNCTION pgtrickle._outbox_capture_0123456789abcdef() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+  DROP FUNCTION pgtrickle._outbox_capture_0123456789abcdef();
 END
 $$;
 RESET SESSION AUTHORIZATION;

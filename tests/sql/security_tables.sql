@@ -46,7 +46,7 @@ DO $$
 BEGIN
   PERFORM expect_error($q$ SELECT pgtrickle.disable_outbox('vschema.salaries') $q$,
                        'disable_outbox: must be owner of table vschema.salaries', '42501');
-  PERFORM expect_error($q$ SELECT pgtrickle._outbox_disable('outbox_salaries', NULL, false) $q$,
+  PERFORM expect_error($q$ SELECT pgtrickle._outbox_disable('outbox_salaries', NULL, false, true) $q$,
                        'disable_outbox: must be owner of table vschema.salaries', '42501');
 END
 $$;

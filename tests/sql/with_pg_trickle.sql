@@ -113,6 +113,17 @@ BEGIN
 END
 $$;
 
+-- An outbox pg_trickle makes after the install is readable by the relay at once: granted by the
+-- role that made it, as it made it (no superuser's helper at run time).
+SELECT pgtrickle.pgt_test_create_outbox('late_st');
+DO $$
+BEGIN
+  ASSERT has_table_privilege('pgtrickle_relay', 'pgtrickle.outbox_late_st', 'SELECT'), 'a later pg_trickle outbox is readable';
+  ASSERT has_table_privilege('pgtrickle_relay', 'pgtrickle.outbox_delta_rows_late_st', 'SELECT'), 'its delta table too';
+  ASSERT NOT has_table_privilege('pgtrickle_relay', 'pgtrickle.outbox_late_st', 'INSERT'), 'read only';
+END
+$$;
+
 -- Re-installing grants the relay read access to pg_trickle's outboxes and changes nothing of pg_trickle.
 \i :install_sql
 DO $$
