@@ -124,15 +124,20 @@ BEGIN
   IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
     RETURN;
   END IF;
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgtrickle_maker') THEN
-    BEGIN
+  -- Roles are the cluster's: installs into other databases at once would update the same rows, so
+  -- a change, when one is needed (the first install), is made holding the role catalogs.
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS r
+                 WHERE r.rolname = 'pgtrickle_maker' AND NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolcanlogin)
+                   AND r.rolreplication
+                   AND pg_catalog.pg_has_role(r.oid, 'pgtrickle_owner', 'MEMBER') AND pg_catalog.pg_has_role(r.oid, 'pg_signal_backend', 'MEMBER')) THEN
+    LOCK TABLE pg_catalog.pg_authid, pg_catalog.pg_auth_members IN SHARE ROW EXCLUSIVE MODE;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgtrickle_maker') THEN
       CREATE ROLE pgtrickle_maker NOLOGIN REPLICATION;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN
-      NULL;  -- an install into another database created it meanwhile
-    END;
+    END IF;
+    -- Whatever an earlier role of that name held beyond this is taken back.
+    ALTER ROLE pgtrickle_maker NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOBYPASSRLS REPLICATION;
+    GRANT pgtrickle_owner, pg_signal_backend TO pgtrickle_maker;
   END IF;
-  -- Whatever an earlier role of that name held beyond this is taken back.
-  ALTER ROLE pgtrickle_maker NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOBYPASSRLS REPLICATION;
   SELECT pg_catalog.string_agg(m.roleid::regrole::text, ', ') INTO v_extra
   FROM pg_catalog.pg_auth_members AS m
   WHERE m.member = 'pgtrickle_maker'::regrole AND m.roleid NOT IN ('pgtrickle_owner'::regrole, 'pg_signal_backend'::regrole);
@@ -142,8 +147,6 @@ BEGIN
                        'so it holds pgtrickle_owner and pg_signal_backend alone', v_extra),
       HINT = format('REVOKE %s FROM pgtrickle_maker; and install again.', v_extra);
   END IF;
-  GRANT pgtrickle_owner, pg_signal_backend TO pgtrickle_maker;
-  EXECUTE format('GRANT CREATE ON DATABASE %I TO pgtrickle_maker', pg_catalog.current_database());
   -- Until 20_privileges.sql gives them out again, the helpers an earlier install gave it run as the
   -- installer: what they call may not be granted yet.
   FOR v_extra IN

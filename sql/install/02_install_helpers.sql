@@ -168,16 +168,16 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY[
   -- outboxes and what they run on captured tables: triggers, render and backfill functions
-  '_outbox_drop_objects', '_outbox_revoke_relay_read',
-  '_wal_rows_function_make', '_relay_backfill_create_for', '_relay_backfill_drop_functions',
+  '_outbox_drop_objects',
+  '_relay_backfill_create_for', '_relay_backfill_drop_functions',
   -- publications of users' tables
-  '_outbox_publication_set', '_wal_publication_set', '_wal_pipeline_forget',
+  '_wal_publication_set', '_wal_pipeline_forget',
   -- pgstream: generated triggers, renamed tables (an event trigger)
   '_generate', '_drop_generated', '_table_renamed',
   -- inbox tables, in the schemas inboxes name
   '_inbox_create_objects', '_inbox_drop_objects',
-  -- WAL rows rendered through each table owner's function
-  '_wal_render', '_wal_render_table'
+  -- a WAL pipeline's table's render function, made when its rows are first rendered
+  '_wal_rows_function_make'
 ]::text[] $$;
 
 -- SECURITY DEFINER helpers that make and drop the relay's own objects, owned by pgtrickle_maker on
@@ -254,44 +254,69 @@ $$;
 -- acts for that owner, as that owner, never with more rights: pgtrickle._relay_as_owner runs the
 -- DDL under SET ROLE to the owner, which the session's login must be able to take (as PostgreSQL
 -- asks of CREATE TRIGGER's caller). The owner may create in schema pgtrickle for that DDL alone:
--- pgtrickle_maker grants it USAGE and CREATE there and takes them back (_relay_code_open). Whatever a role
+-- pgtrickle_maker grants it USAGE and CREATE there and takes CREATE back (_relay_code_open). Whatever a role
 -- other than the installer makes in schemas pgtrickle and pgstream is held to the install's names
 -- by an event trigger (pgtrickle._relay_schemas_kept, 20_privileges.sql).
 
--- Grants p_rel's owner what making its code in schema p_schema (pgtrickle or pgstream) takes,
--- USAGE and CREATE, unless it has them, for a session acting for that owner (p_open), or takes back
--- what an earlier call granted (NOT p_open, p_granted: what it returned). Returns what it granted.
+-- Grants p_rel's owner what making its code takes, unless it has it, for a session acting for that
+-- owner (p_open): USAGE and CREATE on schema p_schema (pgtrickle or pgstream), or with p_schema
+-- NULL, CREATE on the database (a publication of the table). Or takes back the CREATE an earlier
+-- call granted (NOT p_open, p_granted: what it returned; USAGE stays). Returns what it granted.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_code_open(p_rel regclass, p_schema regnamespace, p_open boolean, p_granted text[])
 RETURNS text[]
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_owner oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel);
-  v_grant text[];
+  v_owner  oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel);
+  v_object text := CASE WHEN p_schema IS NULL THEN format('DATABASE %I', current_database()) ELSE format('SCHEMA %s', p_schema) END;
+  v_grant  text[];
 BEGIN
-  IF p_schema IS NULL OR p_schema NOT IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace) OR v_owner IS NULL THEN
+  IF (p_schema IS NOT NULL AND p_schema NOT IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)) OR v_owner IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = '_relay_code_open: a table and schema pgtrickle or pgstream';
   END IF;
   PERFORM pgtrickle._relay_require_owner('make code that runs as its owner', p_rel);
   IF NOT p_open THEN
-    IF cardinality(p_granted) > 0 AND p_granted <@ ARRAY['USAGE', 'CREATE'] THEN
-      EXECUTE format('REVOKE %s ON SCHEMA %s FROM %s', array_to_string(p_granted, ', '), p_schema, v_owner::regrole);
+    -- USAGE stays: the owner's code calls the install's functions (a render function, its template).
+    IF 'CREATE' = ANY (p_granted) THEN
+      EXECUTE format('REVOKE CREATE ON %s FROM %s', v_object, v_owner::regrole);
     END IF;
     RETURN '{}';
   END IF;
-  v_grant := ARRAY(SELECT p FROM unnest(ARRAY['USAGE', 'CREATE']) AS p WHERE NOT has_schema_privilege(v_owner, p_schema, p));
+  v_grant := ARRAY(SELECT p FROM unnest(CASE WHEN p_schema IS NULL THEN ARRAY['CREATE'] ELSE ARRAY['USAGE', 'CREATE'] END) AS p
+                   WHERE NOT CASE WHEN p_schema IS NULL THEN has_database_privilege(v_owner, current_database(), p)
+                                  ELSE has_schema_privilege(v_owner, p_schema, p) END);
   IF cardinality(v_grant) > 0 THEN
-    EXECUTE format('GRANT %s ON SCHEMA %s TO %s', array_to_string(v_grant, ', '), p_schema, v_owner::regrole);
+    EXECUTE format('GRANT %s ON %s TO %s', array_to_string(v_grant, ', '), v_object, v_owner::regrole);
   END IF;
   RETURN v_grant;
 END
 $$;
 
+-- Runs p_ddl (text this install built) as role p_role, which the session must act for: dropping
+-- what a table's former owner left. The role the session had is set again after.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_as_role(p_role oid, p_ddl text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_role text := current_setting('role');
+BEGIN
+  IF NOT pg_has_role(session_user, p_role, 'USAGE') THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('role %s does not act for role %s', session_user, p_role::regrole);
+  END IF;
+  PERFORM set_config('role', (SELECT r.rolname FROM pg_roles AS r WHERE r.oid = p_role), true);
+  EXECUTE p_ddl;
+  PERFORM set_config('role', v_role, true);
+END
+$$;
+
 -- Runs p_ddl (text this install built: names quoted, nothing a user wrote) as the owner of p_rel,
--- refused unless the session acts for it (p_what names the caller in that error). The role the
--- session had is set again after, an error included (the transaction's or subtransaction's end
--- undoes SET LOCAL ROLE too).
+-- refused unless the session acts for it (p_what names the caller in that error), which may create
+-- in schema p_schema meanwhile (NULL: in the database). The role the session had is set again
+-- after, an error included (the transaction's or subtransaction's end undoes SET LOCAL ROLE too).
 CREATE OR REPLACE FUNCTION pgtrickle._relay_as_owner(p_rel regclass, p_what text, p_ddl text, p_schema regnamespace DEFAULT 'pgtrickle')
 RETURNS void
 LANGUAGE plpgsql

@@ -409,8 +409,7 @@ BEGIN
     END IF;
     -- Its triggers go first (the table's owner's), then the function, as its owner.
     PERFORM pgtrickle._outbox_detach(v_rel);
-    EXECUTE format('SET LOCAL ROLE %I; DROP FUNCTION pgtrickle.%I(); RESET ROLE;',
-                   (SELECT r.rolname FROM pg_roles AS r WHERE r.oid = v_old_owner), v_fn);
+    PERFORM pgtrickle._relay_as_role(v_old_owner, format('DROP FUNCTION pgtrickle.%I()', v_fn));
   END IF;
   PERFORM pgtrickle._relay_as_owner(v_rel, 'enable_outbox', format(
     'CREATE OR REPLACE FUNCTION pgtrickle.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS %L;
@@ -449,7 +448,10 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_filter text := CASE WHEN pg_catalog.jsonb_typeof(p_columns) = 'object' THEN p_columns ->> 'filter' END;
+  v_pubs   text[] := CASE WHEN pg_catalog.jsonb_typeof(p_columns) = 'object' AND pg_catalog.jsonb_typeof(p_columns -> 'publications') = 'array'
+                          THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(p_columns -> 'publications')) END;
+  v_filter text;
+  v_keyset text[];
   c        record;
   v_object text := '';
   v_match  text := '';
@@ -459,8 +461,41 @@ DECLARE
   v_value  text;
   v_query  text;
 BEGIN
-  FOR c IN SELECT x.c ->> 'name' AS name, (x.c ->> 'type')::oid AS type, (x.c ->> 'mod')::int AS mod,
-                  coalesce((x.c ->> 'key')::boolean, false) AS key, x.n
+  -- What the caller says of the table is held to the catalog, as this may run as the table's owner:
+  -- a value is read from the table only by its key (primary key, else replica identity), only
+  -- from a row the row filters of the publications named let through (NULL: one of them
+  -- publishes the table whole), and read as its column's type, or a built-in one (another
+  -- type, whose input function or CHECK could be anyone's code, is kept as text).
+  IF p_rel IS NOT NULL THEN
+    v_keyset := ARRAY(SELECT a.attname::text
+                      FROM (SELECT i.indkey FROM pg_catalog.pg_index AS i WHERE i.indrelid OPERATOR(pg_catalog.=) p_rel
+                              AND (i.indisprimary OR i.indisreplident) ORDER BY i.indisprimary DESC LIMIT 1) AS x
+                      CROSS JOIN LATERAL pg_catalog.unnest(x.indkey) AS k(attnum)
+                      JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attnum OPERATOR(pg_catalog.=) k.attnum);
+    IF v_pubs IS NOT NULL THEN
+      SELECT CASE WHEN bool_or(f.qual IS NULL) THEN NULL ELSE pg_catalog.string_agg(DISTINCT '(' || f.qual || ')', ' OR ') END INTO v_filter
+      FROM (SELECT pg_catalog.pg_get_expr(r.prqual, r.prrelid) AS qual
+            FROM pg_catalog.pg_publication AS p JOIN pg_catalog.pg_publication_rel AS r ON r.prpubid OPERATOR(pg_catalog.=) p.oid
+            WHERE p.pubname::text = ANY (v_pubs) AND r.prrelid OPERATOR(pg_catalog.=) p_rel
+            UNION ALL
+            SELECT NULL
+            FROM pg_catalog.pg_publication AS p JOIN pg_catalog.pg_publication_namespace AS n ON n.pnpubid OPERATOR(pg_catalog.=) p.oid
+            WHERE p.pubname::text = ANY (v_pubs)
+              AND n.pnnspid OPERATOR(pg_catalog.=) (SELECT t.relnamespace FROM pg_catalog.pg_class AS t WHERE t.oid OPERATOR(pg_catalog.=) p_rel)) AS f;
+    END IF;
+  END IF;
+  FOR c IN SELECT x.c ->> 'name' AS name,
+                  CASE WHEN p_rel IS NULL OR (x.c ->> 'type')::oid < 16384
+                         OR (x.c ->> 'type')::oid = (SELECT a.atttypid FROM pg_catalog.pg_attribute AS a
+                                                    WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attname = x.c ->> 'name'
+                                                      AND NOT a.attisdropped)
+                       THEN (x.c ->> 'type')::oid ELSE 25 END AS type,
+                  CASE WHEN p_rel IS NULL OR (x.c ->> 'type')::oid < 16384
+                         OR (x.c ->> 'type')::oid = (SELECT a.atttypid FROM pg_catalog.pg_attribute AS a
+                                                    WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attname = x.c ->> 'name'
+                                                      AND NOT a.attisdropped)
+                       THEN (x.c ->> 'mod')::int ELSE -1 END AS mod,
+                  coalesce((x.c ->> 'key')::boolean, false) AND (p_rel IS NULL OR x.c ->> 'name' = ANY (v_keyset)) AS key, x.n
            FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(p_columns) = 'object' THEN p_columns -> 'columns'
                                                      ELSE p_columns END) WITH ORDINALITY AS x(c, n) ORDER BY x.n LOOP
     v_name := pg_catalog.quote_literal(c.name);
@@ -524,9 +559,64 @@ AS $$
                    FROM pg_proc AS p WHERE p.oid = p_fn), false)
 $$;
 
--- (Re)creates render function p_name for table p_rel: the template's code, owned by the table's
--- owner, run as the owner, callable by nobody else (the installer's _wal_render and
--- _wal_render_table call it). Returns it.
+-- The body of table p_rel's render function: the template, for that table alone, whatever table
+-- the caller names (the template holds the rest of what it is told to the catalog).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_function_src(p_rel regclass)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT format('SELECT pgtrickle._wal_rows_template(%s::pg_catalog.regclass, p_columns, p_rows)', p_rel::oid) $$;
+
+-- The DDL of render function p_name for table p_rel, to run as the table's owner: the template
+-- run as that owner, for that table alone, callable by the relay's role (_wal_render and
+-- _wal_render_table, which it runs), by nobody else.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_function_ddl(p_name text, p_rel regclass)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF p_name !~ '^_wal_rows_([0-9a-f]{16}|r[0-9]+)$' THEN
+    RAISE EXCEPTION 'pgtrickle-relay: % is not the name of a render function', p_name;
+  END IF;
+  RETURN format('CREATE OR REPLACE FUNCTION pgtrickle.%1$I(p_rel pg_catalog.regclass, p_columns pg_catalog.jsonb, p_rows pg_catalog.jsonb) '
+                'RETURNS SETOF text LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp '
+                'AS %2$L; '
+                'REVOKE ALL ON FUNCTION pgtrickle.%1$I(pg_catalog.regclass, pg_catalog.jsonb, pg_catalog.jsonb) FROM PUBLIC; '
+                'GRANT EXECUTE ON FUNCTION pgtrickle.%1$I(pg_catalog.regclass, pg_catalog.jsonb, pg_catalog.jsonb) TO pgtrickle_relay;',
+                p_name, pgtrickle._wal_rows_function_src(p_rel));
+END
+$$;
+
+-- (Re)creates render function p_name for table p_rel, as the table's owner, for a session acting
+-- for it (enable_outbox). Returns it.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_function_set(p_name text, p_rel regclass)
+RETURNS regprocedure
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_fn  regprocedure := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', p_name));
+  v_old oid := (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn);
+BEGIN
+  IF v_old IS NOT NULL AND v_old <> (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel) THEN
+    -- A former owner's: dropped as it (its template run as that owner is no longer the table's).
+    IF NOT pg_has_role(session_user, v_old, 'USAGE') THEN
+      RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+        MESSAGE = format('enable_outbox: the render function %s of table %s belongs to role %s, its former owner, '
+                         'and role %s does not act for it', v_fn, p_rel, v_old::regrole, session_user),
+        HINT = format('Its former owner (or a superuser) drops it: DROP FUNCTION %s;', v_fn);
+    END IF;
+    PERFORM pgtrickle._relay_as_role(v_old, format('DROP FUNCTION %s', v_fn));
+  END IF;
+  PERFORM pgtrickle._relay_as_owner(p_rel, 'enable_outbox', pgtrickle._wal_rows_function_ddl(p_name, p_rel));
+  RETURN format('pgtrickle.%I(regclass, jsonb, jsonb)', p_name)::regprocedure;
+END
+$$;
+
+-- The same made by the installer, which acts for the owner: a WAL pipeline's table whose function
+-- is missing when its rows are first rendered (_wal_render_table).
+DROP FUNCTION IF EXISTS pgtrickle._wal_rows_make(pgtrickle.outbox_tables);
 CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_function_make(p_name text, p_rel regclass)
 RETURNS regprocedure
 LANGUAGE plpgsql SECURITY DEFINER
@@ -535,30 +625,19 @@ AS $$
 DECLARE
   v_fn    text := format('pgtrickle.%I(pg_catalog.regclass, pg_catalog.jsonb, pg_catalog.jsonb)', p_name);
   v_owner oid := pgtrickle._relay_installer_acts_for(p_rel, 'make the function rendering the WAL rows');
-  v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
-  v_old   oid;
 BEGIN
-  IF p_name !~ '^_wal_rows_([0-9a-f]{16}|r[0-9]+)$' THEN
-    RAISE EXCEPTION 'pgtrickle-relay: % is not the name of a render function', p_name;
+  IF (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = to_regprocedure(v_fn)) <> v_owner THEN
+    EXECUTE format('DROP FUNCTION %s', v_fn);
   END IF;
-  v_old := (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = to_regprocedure(v_fn));
-  EXECUTE format('CREATE OR REPLACE FUNCTION pgtrickle.%I(p_rel pg_catalog.regclass, p_columns pg_catalog.jsonb, p_rows pg_catalog.jsonb) '
-                 'RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
-                 p_name, (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = 'pgtrickle._wal_rows_template(regclass, jsonb, jsonb)'::regprocedure));
-  EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
-  IF v_owner <> coalesce(v_old, v_me) THEN
+  -- Made as the installer (a SECURITY DEFINER function may not take another role), then given away.
+  EXECUTE pgtrickle._wal_rows_function_ddl(p_name, p_rel);
+  IF v_owner <> (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user) THEN
     PERFORM pgtrickle._relay_give_function(v_fn::regprocedure, v_owner);
+    EXECUTE format('GRANT USAGE ON SCHEMA pgtrickle TO %s', v_owner::regrole);   -- its function calls the template
   END IF;
   RETURN v_fn::regprocedure;
 END
 $$;
-
--- (Re)creates a WAL-captured outbox's render function.
-CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_make(t pgtrickle.outbox_tables)
-RETURNS void
-LANGUAGE sql
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT pgtrickle._wal_rows_function_make(pgtrickle._wal_rows_function(t.outbox_name), pgtrickle._outbox_source(t)) $$;
 
 -- Runs p_fn, a table owner's render function, on the rows, in a subtransaction always rolled
 -- back once its rows are in hand, and clears what a rollback leaves (_relay_session_clear) however
@@ -619,7 +698,7 @@ $$;
 -- outlives the call. pgstream.events, the installer's, is rendered directly.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_render(p_schema text, p_table text, p_columns jsonb, p_rows jsonb)
 RETURNS SETOF text
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE
@@ -686,7 +765,11 @@ BEGIN
         -- No trigger (earlier installs attached one again here): its render function instead,
         -- and the relay's role no longer reads the table itself.
         PERFORM pgtrickle._outbox_detach(pgtrickle._outbox_source(t));
-        PERFORM pgtrickle._wal_rows_make(t);
+        PERFORM pgtrickle._wal_rows_function_set(pgtrickle._wal_rows_function(t.outbox_name), pgtrickle._outbox_source(t));
+        -- Its publication is the table's owner's, who drops it with disable_outbox (earlier installs made it their own).
+        PERFORM pgtrickle._relay_as_role(p.pubowner, format('ALTER PUBLICATION %I OWNER TO %I', p.pubname, r.rolname))
+        FROM pg_publication AS p JOIN pg_class AS c ON c.oid = pgtrickle._outbox_source(t) JOIN pg_roles AS r ON r.oid = c.relowner
+        WHERE p.pubname = pgtrickle._relay_publication_of(pgtrickle._outbox_source(t)) AND p.pubowner <> c.relowner;
         EXECUTE format('REVOKE SELECT ON %s FROM pgtrickle_relay', pgtrickle._outbox_source(t));
       ELSE
         PERFORM pgtrickle._outbox_attach(t);

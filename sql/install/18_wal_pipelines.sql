@@ -459,17 +459,18 @@ $$;
 
 -- The publications of WAL pipelines that publish table p_rel, named (with its column list and row
 -- filter) or by its schema (NULL, NULL: every column, every row). By index lookups.
+DROP FUNCTION IF EXISTS pgtrickle._wal_publishing(regclass);
 CREATE OR REPLACE FUNCTION pgtrickle._wal_publishing(p_rel regclass)
-RETURNS TABLE (cols int2vector, qual pg_node_tree)
+RETURNS TABLE (cols int2vector, qual pg_node_tree, pubname name)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT r.prattrs, r.prqual
+  SELECT r.prattrs, r.prqual, p.pubname
   FROM pgtrickle.relay_wal_publications AS w JOIN pg_publication AS p ON p.pubname = ANY (pgtrickle._wal_publications(w.publication))
   JOIN pg_publication_rel AS r ON r.prpubid = p.oid
   WHERE r.prrelid = p_rel
   UNION ALL
-  SELECT NULL, NULL
+  SELECT NULL, NULL, p.pubname
   FROM pgtrickle.relay_wal_publications AS w JOIN pg_publication AS p ON p.pubname = ANY (pgtrickle._wal_publications(w.publication))
   JOIN pg_publication_namespace AS n ON n.pnpubid = p.oid
   WHERE n.pnnspid = (SELECT c.relnamespace FROM pg_class AS c WHERE c.oid = p_rel)
@@ -497,7 +498,7 @@ AS $$ SELECT '_wal_rows_r' || p_rel::text $$;
 -- a type the install did not build in is kept as its text (no code of anyone's runs).
 CREATE OR REPLACE FUNCTION pgtrickle._wal_render_table(p_rel oid, p_columns jsonb, p_rows jsonb)
 RETURNS SETOF text
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE
@@ -517,45 +518,37 @@ BEGIN
   END IF;
   v_fn := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', v_name));
   IF v_fn IS NULL OR NOT pgtrickle._relay_owner_function_intact(v_fn, v_rel)
-     OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = v_fn)
-        IS DISTINCT FROM (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = 'pgtrickle._wal_rows_template(regclass, jsonb, jsonb)'::regprocedure) THEN
-    v_fn := pgtrickle._wal_rows_function_make(v_name, v_rel);   -- missing, given away, altered, or made from an earlier template
+     OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = v_fn) IS DISTINCT FROM pgtrickle._wal_rows_function_src(v_rel) THEN
+    v_fn := pgtrickle._wal_rows_function_make(v_name, v_rel);   -- missing, given away, altered, or made by an earlier install
   END IF;
   RETURN QUERY SELECT r FROM pgtrickle._wal_render_as_owner(v_fn, v_rel, pgtrickle._wal_render_reach(v_rel, p_columns), p_rows) AS r;
 END
 $$;
 
--- What rendering a WAL pipeline's rows may read of table p_rel, whatever columns and keys the
--- relay names: only the columns its publications publish (a column list leaves the others out),
--- a value read from the table only by the table's own key and only from a row one of its row
--- filters lets through. Returns p_columns so restricted, as the template takes them.
+-- What rendering a WAL pipeline's rows may read of table p_rel, whatever columns the relay names:
+-- only the columns its publications publish (a column list leaves the others out); the
+-- publications are named, whose row filters the template applies (and keys it takes) itself.
+-- Returns p_columns so restricted, as the template takes them.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_render_reach(p_rel regclass, p_columns jsonb)
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
   WITH pubs AS (
-    SELECT x.cols, x.qual FROM pgtrickle._wal_publishing(p_rel) AS x
+    SELECT x.cols, x.pubname FROM pgtrickle._wal_publishing(p_rel) AS x
   ), reach AS (
     SELECT CASE WHEN bool_or(pubs.cols IS NULL) THEN NULL
                 ELSE (SELECT array_agg(DISTINCT a.attname::text) FROM pubs AS x CROSS JOIN LATERAL unnest(x.cols::int2[]) AS k(attnum)
                       JOIN pg_attribute AS a ON a.attrelid = p_rel AND a.attnum = k.attnum) END AS columns,
-           CASE WHEN bool_or(pubs.qual IS NULL) THEN NULL
-                ELSE string_agg(DISTINCT '(' || pg_get_expr(pubs.qual, p_rel) || ')', ' OR ') END AS filter
+           jsonb_agg(DISTINCT pubs.pubname) AS publications
     FROM pubs
-  ), keys AS (
-    SELECT coalesce(array_agg(a.attname::text), '{}') AS names
-    FROM (SELECT i.indkey FROM pg_index AS i WHERE i.indrelid = p_rel AND (i.indisprimary OR i.indisreplident)
-          ORDER BY i.indisprimary DESC LIMIT 1) AS x
-    CROSS JOIN LATERAL unnest(x.indkey) AS k(attnum) JOIN pg_attribute AS a ON a.attrelid = p_rel AND a.attnum = k.attnum
   )
   SELECT jsonb_build_object(
-    'columns', (SELECT coalesce(jsonb_agg(c.x || jsonb_build_object('key', coalesce((c.x ->> 'key')::boolean, false) AND c.x ->> 'name' = ANY (keys.names))
-                                          ORDER BY c.n), '[]')
+    'columns', (SELECT coalesce(jsonb_agg(c.x ORDER BY c.n), '[]')
                 FROM jsonb_array_elements(p_columns) WITH ORDINALITY AS c(x, n)
                 WHERE reach.columns IS NULL OR c.x ->> 'name' = ANY (reach.columns)),
-    'filter', reach.filter)
-  FROM reach, keys
+    'publications', coalesce(reach.publications, '[]'))
+  FROM reach
 $$;
 
 -- Rows of several tables in one statement (a WAL pipeline's read-ahead spans its tables):

@@ -227,12 +227,17 @@ DECLARE
     '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt', '_relay_backfill_function', '_relay_backfill_watermark', '_relay_backfill_intact', '_relay_owner_function_intact', '_wal_render',
     '_wal_render_table', '_wal_render_tables', '_wal_rows_template', '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare', '_wal_pipeline_publication', '_wal_pipeline_tables', '_wal_table_info',
     '_wal_publications', '_wal_matched_tables', '_wal_stream_table', '_wal_list', '_wal_matches', '_wal_pattern', '_wal_own_schema',
-    '_wal_identity_problem', '_relay_config_error'];
+    '_wal_identity_problem', '_relay_config_error',
+    -- rendering WAL rows through each table owner's function, as the relay's role
+    '_wal_render_as_owner', '_relay_session_clear', '_outbox_source', '_wal_rows_function', '_wal_rows_table_function', '_wal_rows_function_src',
+    '_wal_published', '_wal_publishing', '_wal_publications', '_wal_render_reach', '_wal_rows_function_make'];
   -- Everything meant to be called by people and applications (rendering rows as a table's owner,
   -- which reads the table, the publications of a relay's TOML pipelines and a backfill's start and
   -- end, which the relay records with its position, are the relay's alone).
   v_admin_functions text[] := ARRAY(SELECT f FROM unnest(v_relay_functions) AS f
                                     WHERE f NOT IN ('_wal_render', '_wal_render_table', '_wal_render_tables', '_wal_rows_template',
+                                                    '_wal_render_as_owner', '_relay_session_clear', '_wal_rows_function_make', '_wal_render_reach',
+                                                    '_wal_published', '_wal_publishing', '_wal_rows_table_function',
                                                     '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare',
                                                     '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt')) || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',
@@ -244,7 +249,8 @@ DECLARE
     -- what enable_outbox and disable_outbox do as the session, acting for the table's owner
     '_outbox_capture_set', '_outbox_attach', '_outbox_detach', '_outbox_disable_capture', '_outbox_find', '_outbox_find_source',
     '_outbox_source', '_outbox_capture_function', '_outbox_capture_body', '_outbox_grant_capture',
-    '_relay_as_owner', '_relay_code_open', '_relay_require_owner'];
+    '_relay_as_owner', '_relay_as_role', '_relay_code_open', '_relay_require_owner',
+    '_outbox_publication_set', '_wal_rows_function_set', '_wal_rows_function_ddl'];
   f record;
 BEGIN
   GRANT USAGE ON SCHEMA pgtrickle TO pgtrickle_relay, pgtrickle_relay_admin;
@@ -321,6 +327,9 @@ BEGIN
       EXECUTE format('GRANT EXECUTE ON %s %s TO pgtrickle_relay_admin', f.kind, f.signature);
     END IF;
   END LOOP;
+  -- Each table owner's render function runs the template as that owner; run as anyone else, it
+  -- reads with their rights only.
+  GRANT EXECUTE ON FUNCTION pgtrickle._wal_rows_template(regclass, jsonb, jsonb) TO PUBLIC;
 END
 $$;
 
@@ -478,6 +487,8 @@ BEGIN
   -- With GRANT OPTION: a table's owner is granted USAGE to run its capture, and CREATE to make its
   -- code for the length of that DDL (_relay_code_open).
   GRANT USAGE, CREATE ON SCHEMA pgtrickle, pgstream TO pgtrickle_maker WITH GRANT OPTION;
+  -- And CREATE on the database, to make the publication of a table captured from the WAL.
+  EXECUTE format('GRANT CREATE ON DATABASE %I TO pgtrickle_maker WITH GRANT OPTION', current_database());
   -- What it makes, pgtrickle_owner reads and writes as it does the install's own tables.
   ALTER DEFAULT PRIVILEGES FOR ROLE pgtrickle_maker IN SCHEMA pgtrickle, pgstream
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO pgtrickle_owner;

@@ -12,6 +12,7 @@ set(RELAY_SQL_INSTALL_FILES
   sql/install/08_commit_order.sql
   sql/install/09_outbox_capture.sql
   sql/install/10_outbox_functions.sql
+  sql/install/10_outbox_publications.sql
   sql/install/11_outbox_retention.sql
   sql/install/12_consumer_groups.sql
   sql/install/13_inbox.sql

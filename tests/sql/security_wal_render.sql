@@ -106,15 +106,55 @@ SELECT assert_eq((SELECT n FROM dblink('relay', 'SELECT count(*) FROM pg_prepare
 SELECT assert_eq((SELECT n FROM dblink('relay', 'SELECT count(*) FROM pg_locks WHERE locktype = ''advisory'' AND pid = pg_backend_pid()')
                   AS t(n bigint)), 0::bigint, 'no advisory lock left in the relay''s session');
 
--- Nobody else renders: not a pipeline admin (it would read the table by key), not the relay
--- around the wrapper.
+-- Nobody else renders: not a pipeline admin (it would read the table by key), not the owner's
+-- function for anyone but the relay.
 SELECT expect_error(format($q$SELECT * FROM dblink('padmin', %L) AS t(r text)$q$,
                            format('SELECT r FROM pgtrickle._wal_render(%L, %L, %L, %L) AS r', 'public', 'orders', :'columns', '[]')),
                     'permission denied for function _wal_render');
-SELECT expect_error(format($q$SELECT * FROM dblink('relay', %L) AS t(r text)$q$,
+SELECT expect_error(format($q$SELECT * FROM dblink('padmin', %L) AS t(r text)$q$,
                            format('SELECT r FROM pgtrickle.%I(%L, %L, %L) AS r', pgtrickle._wal_rows_function(o.outbox_name), 'public.orders', :'columns', '[]')),
                     'permission denied for function')
 FROM pgtrickle.outbox_tables AS o WHERE o.source_table = 'orders';
+
+-- The relay calls the owner's render function itself (through _wal_render), which runs as the
+-- owner: what the relay tells it is held to the catalog, so the relay's role gets no more of the
+-- owner's rights than rendering that table's rows. A row filter of its own (the owner's sequence,
+-- which the relay's role may not use), a value read through another role's domain (whose check
+-- records who runs it), another table named: none of it runs; the row is rendered from the
+-- owner's table by its key, as it would be.
+SELECT dblink_exec('owner', 'CREATE SEQUENCE a.injected');
+SELECT format('CREATE SCHEMA q AUTHORIZATION %I', :'padmin') \gexec
+SELECT dblink_exec('padmin', $q$
+  DO $d$ BEGIN
+    CREATE TABLE q.seen (who text);
+    GRANT USAGE ON SCHEMA q TO PUBLIC;
+    GRANT INSERT ON q.seen TO PUBLIC;
+    CREATE FUNCTION q.who(v text) RETURNS boolean LANGUAGE sql AS $f$ INSERT INTO q.seen VALUES (current_user) RETURNING true $f$;
+    GRANT EXECUTE ON FUNCTION q.who(text) TO PUBLIC;
+    CREATE DOMAIN q.d AS text CHECK (q.who(VALUE));
+    GRANT USAGE ON DOMAIN q.d TO PUBLIC;
+  END $d$$q$);
+SELECT assert_eq((SELECT array_agg(r) FROM dblink('relay', format('SELECT r FROM pgtrickle.%I(%L, %L, %L) AS r',
+                   pgtrickle._wal_rows_function(o.outbox_name), 'pg_catalog.pg_authid',
+                   jsonb_build_object('columns', jsonb_build_array(jsonb_build_object('name', 'id', 'type', 'int4'::regtype::oid, 'mod', -1, 'key', true),
+                                                                   jsonb_build_object('name', 'note', 'type', 'q.d'::regtype::oid, 'mod', -1, 'key', false),
+                                                                   jsonb_build_object('name', 'extra', 'type', 'text'::regtype::oid, 'mod', -1, 'key', false)),
+                                      'filter', 'nextval(''a.injected'') > 0', 'publications', jsonb_build_array('no_such_publication')),
+                   '[{"row": {"id": "1", "note": "given"}, "fill": true, "key_only": false}]')) AS t(r text)),
+                 ARRAY['{"id": 1, "note": "given", "extra": null}'], 'the row, its left-out value read from the owner''s table by its key')
+FROM pgtrickle.outbox_tables AS o WHERE o.source_table = 'orders';
+SELECT assert_eq((SELECT array_agg(r) FROM dblink('relay', format('SELECT r FROM pgtrickle._wal_render(%L, %L, %L, %L) AS r', 'public', 'orders',
+                   jsonb_build_array(jsonb_build_object('name', 'id', 'type', 'int4'::regtype::oid, 'mod', -1, 'key', true),
+                                     jsonb_build_object('name', 'note', 'type', 'q.d'::regtype::oid, 'mod', -1, 'key', false)),
+                   '[{"row": {"id": "1", "note": "given"}, "fill": false, "key_only": false}]')) AS t(r text)),
+                 ARRAY['{"id": 1, "note": "given"}'], 'through _wal_render too');
+SELECT assert_eq((SELECT is_called FROM dblink('owner', 'SELECT is_called FROM a.injected') AS t(is_called boolean)), false,
+                 'the relay''s row filter never ran as the owner');
+SELECT assert_eq((SELECT n FROM dblink('padmin', 'SELECT count(*) FROM q.seen') AS t(n bigint)), 0::bigint,
+                 'another role''s domain never ran as the owner');
+SELECT * FROM dblink('owner', 'SELECT nextval(''a.injected'')') AS t(n bigint);
+SELECT assert_eq((SELECT is_called FROM dblink('owner', 'SELECT is_called FROM a.injected') AS t(is_called boolean)), true,
+                 'the check above sees a nextval');
 SELECT assert_eq(has_table_privilege('pgtrickle_relay', 'public.orders', 'SELECT'), false, 'the relay''s role needs no right on the table');
 
 -- A table that changed owner is not rendered until its capture is attached again.
