@@ -119,6 +119,7 @@ struct Day {
 void old_partition(relay::pg::Connection& c, const Day& day, long events) {
   exec(c, fmt::format("CREATE TABLE pgstream.events_{} PARTITION OF pgstream.events FOR VALUES FROM ('{}') TO ('{}')", day.suffix,
                       day.from, day.to));
+  exec(c, fmt::format("ALTER TABLE pgstream.events_{} OWNER TO pgtrickle_maker", day.suffix));  // as maintain_partitions makes them
   const long per_tx = events / 1000;
   for (long t = 0; t < 1000; ++t)
     exec(c, fmt::format("INSERT INTO pgstream.events (stream_id, payload, created_at) "

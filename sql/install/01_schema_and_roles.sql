@@ -52,6 +52,24 @@ SET LOCAL search_path = pg_catalog, pg_temp;
 
 CREATE SCHEMA IF NOT EXISTS pgtrickle;
 
+-- Roles are the cluster's: installs into other databases at once would make and change the same
+-- roles (and deadlock, each waiting on the other's new role). A superuser's install that has roles
+-- to make or change (the first one) holds the role catalogs until it commits.
+DO $$
+BEGIN
+  IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+     AND ((SELECT count(*) FROM pg_catalog.pg_roles
+           WHERE rolname IN ('pgtrickle_relay', 'pgtrickle_relay_admin', 'pgtrickle_owner')) < 3
+          OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS r
+                         WHERE r.rolname = 'pgtrickle_maker' AND r.rolreplication
+                           AND NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolcanlogin)
+                           AND pg_catalog.pg_has_role(r.oid, 'pgtrickle_owner', 'MEMBER')
+                           AND pg_catalog.pg_has_role(r.oid, 'pg_signal_backend', 'MEMBER'))) THEN
+    LOCK TABLE pg_catalog.pg_authid, pg_catalog.pg_auth_members IN SHARE ROW EXCLUSIVE MODE;
+  END IF;
+END
+$$;
+
 -- pgtrickle_relay: what the relay process logs in as (through a LOGIN member role).
 -- pgtrickle_relay_admin: may create, change and delete pipelines, outboxes and inboxes.
 -- pgtrickle_owner: what the functions serving other roles run as (SECURITY DEFINER, owned by it):
@@ -124,13 +142,11 @@ BEGIN
   IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
     RETURN;
   END IF;
-  -- Roles are the cluster's: installs into other databases at once would update the same rows, so
-  -- a change, when one is needed (the first install), is made holding the role catalogs.
+  -- Changed only when it must be (the role catalogs are then held: above).
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS r
                  WHERE r.rolname = 'pgtrickle_maker' AND NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolcanlogin)
                    AND r.rolreplication
                    AND pg_catalog.pg_has_role(r.oid, 'pgtrickle_owner', 'MEMBER') AND pg_catalog.pg_has_role(r.oid, 'pg_signal_backend', 'MEMBER')) THEN
-    LOCK TABLE pg_catalog.pg_authid, pg_catalog.pg_auth_members IN SHARE ROW EXCLUSIVE MODE;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgtrickle_maker') THEN
       CREATE ROLE pgtrickle_maker NOLOGIN REPLICATION;
     END IF;

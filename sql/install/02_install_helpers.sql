@@ -167,10 +167,9 @@ RETURNS text[]
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY[
-  -- outboxes and what they run on captured tables: triggers, render and backfill functions
-  '_outbox_drop_objects',
+  -- the functions a backfill reads a table with
   '_relay_backfill_create_for', '_relay_backfill_drop_functions',
-  -- publications of users' tables
+  -- a WAL pipeline's publications of users' tables
   '_wal_publication_set', '_wal_pipeline_forget',
   -- pgstream: generated triggers, renamed tables (an event trigger)
   '_generate', '_drop_generated', '_table_renamed',
@@ -188,7 +187,7 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY[
   -- outbox tables; the relay's read of outboxes; CREATE where a table's owner makes its code
-  '_outbox_create_tables', '_relay_grant_outboxes', '_relay_code_open', '_outbox_grant_capture',
+  '_outbox_create_tables', '_outbox_drop_objects', '_relay_grant_outboxes', '_relay_code_open', '_outbox_grant_capture',
   -- pgstream: streams' views and publications, daily partitions
   'stream_outbox', '_stream_outbox_drop_unused', 'stream_publication', 'maintain_partitions',
   -- the relay's replication slots

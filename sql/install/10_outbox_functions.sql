@@ -155,8 +155,8 @@ $$;
 -- resolves the name in the caller's search path, and a SECURITY DEFINER implementation, whose
 -- own search path is fixed, that receives the resolved table.
 
--- Drops what an outbox's table owned in schema pgtrickle: its capture and render functions, its
--- outbox and delta tables (the installer's, made by _outbox_create_tables).
+-- Drops an outbox's tables (pgtrickle_maker's, made by _outbox_create_tables); the functions made
+-- for its table's owner go with its capture (_outbox_disable_capture).
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_drop_objects(t pgtrickle.outbox_tables)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -174,8 +174,6 @@ BEGIN
       RAISE EXCEPTION 'pgtrickle-relay: pgtrickle.% is not an outbox''s table; it is left alone', quote_ident(v_table);
     END IF;
   END LOOP;
-  EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I()', pgtrickle._outbox_capture_function(t.outbox_name));
-  EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I(regclass, jsonb, jsonb)', pgtrickle._wal_rows_function(t.outbox_name));
   EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.outbox_name);
   IF t.delta_table IS NOT NULL THEN
     EXECUTE format('DROP TABLE IF EXISTS pgtrickle.%I', t.delta_table);
@@ -404,22 +402,39 @@ CALL pgtrickle._relay_define('outbox_publish', $ddl$
   AS $fn$ SELECT pgtrickle._outbox_publish(p_outbox, pgtrickle._relay_regclass(p_outbox), p_payload, p_headers) $fn$;
 $ddl$);
 
--- The capture triggers of the table an outbox captures (p_name, p_rel as _outbox_find takes them)
--- removed, as its owner, by the session: what disable_outbox does before _outbox_disable (whose
--- p_detached it is: an argument, so it runs first). No outbox found: nothing, and true.
+-- The capture of the table an outbox captures (p_name, p_rel as _outbox_find takes them) removed by
+-- the session, as the table's owner: triggers, publication, the functions made for the owner.
+-- What disable_outbox does before _outbox_disable (whose p_detached it is: an argument, so it runs
+-- first). No outbox found: nothing, and true.
 CREATE OR REPLACE FUNCTION pgtrickle._outbox_disable_capture(p_name text, p_rel regclass)
 RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  t pgtrickle.outbox_tables;
+  t       pgtrickle.outbox_tables;
+  v_fn    regprocedure;
+  v_owner oid;
 BEGIN
   FOR t IN SELECT * FROM pgtrickle._outbox_find_source(p_name, p_rel) LOOP
     PERFORM pgtrickle._outbox_detach(pgtrickle._outbox_source(t));
     IF t.capture = 'wal' AND pgtrickle._outbox_source(t) IS NOT NULL THEN
       PERFORM pgtrickle._outbox_publication_set(t.source_table, pgtrickle._outbox_source(t), false);
     END IF;
+    -- Its capture and render functions, as their owner (the table's, or a former owner's).
+    FOR v_fn, v_owner IN
+      SELECT p.oid::regprocedure, p.proowner FROM pg_proc AS p
+      WHERE p.oid IN (to_regprocedure(format('pgtrickle.%I()', pgtrickle._outbox_capture_function(t.outbox_name))),
+                      to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', pgtrickle._wal_rows_function(t.outbox_name))))
+    LOOP
+      IF pg_has_role(session_user, v_owner, 'USAGE') THEN
+        PERFORM pgtrickle._relay_as_role(v_owner, format('DROP FUNCTION %s', v_fn));
+      ELSE
+        RAISE NOTICE 'function % of the outbox of % is left to its owner %, for whom role % does not act',
+          v_fn, p_name, v_owner::regrole, session_user
+          USING HINT = format('Its owner drops it: DROP FUNCTION %s;', v_fn);
+      END IF;
+    END LOOP;
   END LOOP;
   RETURN true;
 END
