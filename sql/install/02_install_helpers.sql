@@ -171,8 +171,8 @@ AS $$ SELECT ARRAY[
   '_relay_backfill_create_for', '_relay_backfill_drop_functions',
   -- a WAL pipeline's publications of users' tables
   '_wal_publication_set', '_wal_pipeline_forget',
-  -- pgstream: generated triggers, renamed tables (an event trigger)
-  '_generate', '_drop_generated', '_table_renamed',
+  -- pgstream: the triggers generated for subscriptions, and their emit functions
+  '_generate', '_drop_generated',
   -- inbox tables, in the schemas inboxes name
   '_inbox_create_objects', '_inbox_drop_objects',
   -- a WAL pipeline's table's render function, made when its rows are first rendered

@@ -365,11 +365,13 @@ $$;
 
 -- A subscribed table renamed or moved to another schema: its subscriptions follow it (they are
 -- bound to its oid), and their rows and events say its new name. Run by an event trigger after
--- each ALTER TABLE; a failure here never stops the ALTER TABLE (it is said as a warning, and the
--- names change at the subscriptions' next change).
+-- each ALTER TABLE, as whoever made it, who owns the table (or acts for its owner): the
+-- subscriptions are written as that role would write them itself, through their checks. A
+-- failure here never stops the ALTER TABLE (it is said as a warning, and the names change at the
+-- subscriptions' next change).
 CREATE OR REPLACE FUNCTION pgstream._table_renamed()
 RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

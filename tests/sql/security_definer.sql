@@ -172,8 +172,8 @@ INSERT INTO audited VALUES
   ('pgstream.stream_publication(bigint)', 'relay', 'SELECT pgstream.stream_publication(length(%1$L))'),
   ('pgstream.maintain_partitions()', 'relay', 'SELECT * FROM pgstream.maintain_partitions()'),
   ('pgstream.partition_status()', 'relay', 'SELECT * FROM pgstream.partition_status()'),
-  -- Fired by any ALTER TABLE; a renamed table's subscriptions are updated by the installer, and
-  -- their conditions must not be compiled again there.
+  -- Fired by any ALTER TABLE; a renamed table's subscriptions are updated as the role renaming it
+  -- (it runs as that role), through their checks.
   ('pgstream._table_renamed()', 'victim', 'ALTER TABLE vschema.salaries ALTER COLUMN ssn SET DEFAULT %1$L'),
   ('pgstream._table_renamed()', 'padmin',
    'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause, payload_extensions) '
