@@ -173,8 +173,6 @@ AS $$ SELECT ARRAY[
   '_wal_publication_set', '_wal_pipeline_forget',
   -- pgstream: the triggers generated for subscriptions, and their emit functions
   '_generate', '_drop_generated',
-  -- inbox tables, in the schemas inboxes name
-  '_inbox_create_objects', '_inbox_drop_objects',
   -- a WAL pipeline's table's render function, made when its rows are first rendered
   '_wal_rows_function_make'
 ]::text[] $$;
@@ -190,6 +188,8 @@ AS $$ SELECT ARRAY[
   '_outbox_create_tables', '_outbox_drop_objects', '_relay_grant_outboxes', '_relay_code_open', '_outbox_grant_capture',
   -- pgstream: streams' views and publications, daily partitions
   'stream_outbox', '_stream_outbox_drop_unused', 'stream_publication', 'maintain_partitions',
+  -- inbox tables and their views, in the schemas inboxes name
+  '_inbox_create_objects', '_inbox_drop_objects',
   -- the relay's replication slots
   '_relay_drop_slots'
 ]::text[] $$;

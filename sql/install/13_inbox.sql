@@ -46,14 +46,15 @@ END
 $$;
 
 -- Whether code role p_role attaches to a table (triggers, rules, policies, defaults) may run as
--- whoever writes or reads the table: the installer's and a superuser's. pg_database_owner (the owner
+-- whoever writes or reads the table: the installer's, pgtrickle_maker's (which makes inbox tables
+-- and may attach no code) and a superuser's. pg_database_owner (the owner
 -- of schema public since PostgreSQL 15) acts for the database's owner alone.
 CREATE OR REPLACE FUNCTION pgtrickle._inbox_trusted(p_role oid)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT coalesce(bool_or(r.oid = pgtrickle._relay_installer() OR r.rolsuper), false)
+  SELECT coalesce(bool_or(r.oid = pgtrickle._relay_installer() OR r.oid = pgtrickle._relay_maker() OR r.rolsuper), false)
   FROM pg_roles AS r
   WHERE r.oid = CASE WHEN p_role = to_regrole('pg_database_owner')
                      THEN (SELECT d.datdba FROM pg_database AS d WHERE d.datname = current_database()) ELSE p_role END
@@ -95,11 +96,11 @@ BEGIN
   END IF;
   IF NOT pgtrickle._inbox_trusted(v_owner) THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = format('%s: inbox table %I.%I belongs to role "%s", neither the role that installed pgtrickle-relay ("%s") '
-                       'nor a superuser, so it is not written or read here: its triggers, policies and defaults would run '
-                       'as the role doing it; give the table to the installer (ALTER TABLE %I.%I OWNER TO %I)',
+      MESSAGE = format('%s: inbox table %I.%I belongs to role "%s", neither the role that installed pgtrickle-relay ("%s"), '
+                       'the role that makes its tables nor a superuser, so it is not written or read here: its triggers, '
+                       'policies and defaults would run as the role doing it; give the table to the install (ALTER TABLE %I.%I OWNER TO %I)',
                        p_what, p_schema, p_table, pg_get_userbyid(v_owner), pg_get_userbyid(pgtrickle._relay_installer()),
-                       p_schema, p_table, pg_get_userbyid(pgtrickle._relay_installer())),
+                       p_schema, p_table, pg_get_userbyid(coalesce(pgtrickle._relay_maker(), pgtrickle._relay_installer()))),
       HINT = 'Or its owner reads and updates it directly, e.g. UPDATE ... SET processed_at = now() WHERE event_id = ...';
   END IF;
   IF NOT pgtrickle._inbox_trusted(v_schema_owner) THEN
@@ -168,6 +169,8 @@ AS $$
 DECLARE
   c       pgtrickle.pgt_inbox_config;
   v_table text;
+  v_owner oid;
+  v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
 BEGIN
   SELECT * INTO STRICT c FROM pgtrickle.pgt_inbox_config WHERE inbox_name = p_name;
   IF pgtrickle._relay_rel(c.inbox_schema, 'inbox_' || p_name) IS NOT NULL
@@ -175,6 +178,22 @@ BEGIN
     v_table := (SELECT i.inbox_table FROM pgtrickle._inbox(p_name) AS i);
   ELSE
     v_table := CASE WHEN p_bare THEN p_name ELSE 'inbox_' || p_name END;
+  END IF;
+  -- Its tables and views are this role's (pgtrickle_maker's, on an install by a superuser), made in
+  -- a schema where it may create: a table someone else made is not taken over.
+  v_owner := (SELECT cl.relowner FROM pg_class AS cl WHERE cl.oid = pgtrickle._relay_rel(c.inbox_schema, v_table));
+  IF v_owner IS DISTINCT FROM v_me AND v_owner IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('create_inbox: table %I.%I exists and belongs to role %s; inbox tables are made and kept by role %s',
+                       c.inbox_schema, v_table, v_owner::regrole, current_user),
+      HINT = format('Give it to that role (ALTER TABLE %I.%I OWNER TO %I, as its owner or a superuser), or name another table.',
+                    c.inbox_schema, v_table, current_user);
+  END IF;
+  IF NOT (has_schema_privilege(v_me, c.inbox_schema, 'USAGE') AND has_schema_privilege(v_me, c.inbox_schema, 'CREATE')) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('create_inbox: role %s, which makes inbox tables, may not create in schema %I', current_user, c.inbox_schema),
+      HINT = format('The schema''s owner grants it: GRANT USAGE, CREATE ON SCHEMA %I TO %I WITH GRANT OPTION; or keep the inbox in schema pgtrickle.',
+                    c.inbox_schema, current_user);
   END IF;
   EXECUTE format($ddl$
     CREATE TABLE IF NOT EXISTS %1$I.%2$I (
@@ -326,8 +345,8 @@ AS $fn$
 $fn$;
 
 -- Drops an inbox's views and, with p_cascade, its table: only a table with an inbox's columns and
--- views reading it; a table the inbox took over (not the installer's) only for a session acting
--- for its owner.
+-- views reading it, made by this role (pgtrickle_maker's, on an install by a superuser); another's
+-- table is left to its owner, who is told so.
 CREATE OR REPLACE FUNCTION pgtrickle._inbox_drop_objects(p_schema text, p_table text, p_cascade boolean)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -355,8 +374,12 @@ BEGIN
     END IF;
   END LOOP;
   IF p_cascade THEN
-    IF (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel) <> pgtrickle._relay_installer() THEN
+    IF (SELECT c.relowner FROM pg_class AS c WHERE c.oid = v_rel) <> (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user) THEN
       PERFORM pgtrickle._relay_require_owner('drop_inbox', v_rel);
+      RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+        MESSAGE = format('drop_inbox: table %s belongs to role %s, not to the role that makes inbox tables (%s)',
+                         v_rel, (SELECT c.relowner::regrole FROM pg_class AS c WHERE c.oid = v_rel), current_user),
+        HINT = format('Drop the inbox without p_cascade, then the table as its owner: DROP TABLE %s;', v_rel);
     END IF;
     EXECUTE format('DROP TABLE %s CASCADE', v_rel);
   END IF;

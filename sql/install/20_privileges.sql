@@ -222,7 +222,7 @@ DECLARE
   v_relay_functions text[] := ARRAY[
     'relay_schema_version', 'relay_normalize_config', 'get_relay_config', 'list_relay_configs',
     'resolve_outbox', '_outbox_resolve', 'outbox_watermark', 'outbox_watermarks', '_outbox_numbered_seq', '_outbox_numbering_unit', 'outbox_status', '_outbox_status',
-    'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_inbox_lock', '_inbox_trusted', '_relay_installer', '_relay_regclass', '_relay_regclass_qualified', '_relay_rel', '_relay_is_relation_name', '_relay_grant_outboxes',
+    'run_outbox_retention', 'create_inbox', 'create_inbox_table', 'inbox_health', '_inbox_lock', '_inbox_trusted', '_relay_installer', '_relay_maker', '_relay_regclass', '_relay_regclass_qualified', '_relay_rel', '_relay_is_relation_name', '_relay_grant_outboxes',
     'relay_template_warnings', '_relay_config_outbox_ref', '_outbox_wal_source', '_outbox_is_stream', '_outbox_waiting',
     '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt', '_relay_backfill_function', '_relay_backfill_watermark', '_relay_backfill_intact', '_relay_owner_function_intact', '_wal_render',
     '_wal_render_table', '_wal_render_tables', '_wal_rows_template', '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare', '_wal_pipeline_publication', '_wal_pipeline_tables', '_wal_table_info',
@@ -504,6 +504,16 @@ BEGIN
             AND c.relname IN (SELECT n FROM pgtrickle.outbox_tables AS t, unnest(ARRAY[t.outbox_name, t.delta_table]) AS n))
            OR c.oid = 'pgstream.events'::regclass
            OR c.oid IN (SELECT i.inhrelid FROM pg_inherits AS i WHERE i.inhparent = 'pgstream.events'::regclass))
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO pgtrickle_maker', CASE o.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, o.rel);
+  END LOOP;
+  -- Inbox tables and their views an earlier install made as the installer.
+  FOR o IN
+    SELECT c.oid::regclass AS rel, c.relkind
+    FROM pgtrickle.pgt_inbox_config AS i CROSS JOIN LATERAL pgtrickle._inbox(i.inbox_name) AS x
+    CROSS JOIN LATERAL unnest(ARRAY[x.inbox_table, x.inbox_table || '_pending', x.inbox_table || '_dlq', x.inbox_table || '_stats']) AS n
+    JOIN pg_class AS c ON c.oid = pgtrickle._relay_rel(x.inbox_schema, n)
+    WHERE c.relowner = pgtrickle._relay_installer() AND c.relkind IN ('r', 'v')
   LOOP
     EXECUTE format('ALTER %s %s OWNER TO pgtrickle_maker', CASE o.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, o.rel);
   END LOOP;

@@ -460,6 +460,7 @@ TEST(HostAccess, APipelineDefinedInSqlNeverWritesIntoATableAPipelineAdminOwns) {
   TestDb db;
   std::string admin = db.name() + "_padmin";
   db.exec("CREATE ROLE " + admin + " IN ROLE pgtrickle_relay_admin");
+  db.exec("GRANT USAGE, CREATE ON SCHEMA public TO pgtrickle_maker WITH GRANT OPTION");  // where inbox tables are made
   db.exec("SELECT pgtrickle.create_inbox_table('jobs', 'public')");
   db.exec("ALTER TABLE public.jobs OWNER TO " + admin);
   db.exec("GRANT INSERT, SELECT ON public.jobs TO pgtrickle_relay");
@@ -501,6 +502,7 @@ TEST(HostAccess, AnInboxTableSwappedWhileTheRelayRunsIsNeverWritten) {
   db.exec("CREATE ROLE " + admin + " IN ROLE pgtrickle_relay_admin");
   db.exec("CREATE SCHEMA drop_box");
   db.exec("GRANT USAGE ON SCHEMA drop_box TO PUBLIC");
+  db.exec("GRANT USAGE, CREATE ON SCHEMA drop_box TO pgtrickle_maker WITH GRANT OPTION");  // where inbox tables are made
   db.exec("SELECT pgtrickle.create_inbox('jobs', 'drop_box')");
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");

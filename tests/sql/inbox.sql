@@ -57,8 +57,12 @@ BEGIN
 END
 $$;
 
--- Another schema, without the optional views.
+-- Another schema, without the optional views: its owner lets the role that makes inbox tables
+-- create there (without, create_inbox says what to grant).
 CREATE SCHEMA app;
+SELECT expect_error($q$ SELECT pgtrickle.create_inbox('payments', 'app') $q$,
+                    'create_inbox: role pgtrickle_maker, which makes inbox tables, may not create in schema app', '42501');
+GRANT USAGE, CREATE ON SCHEMA app TO pgtrickle_maker WITH GRANT OPTION;
 SELECT pgtrickle.create_inbox('payments', 'app', p_max_retries => 1, with_dead_letter => false, with_stats => false);
 DO $$
 BEGIN

@@ -68,6 +68,7 @@ INSERT INTO ledger VALUES
   ('pgtrickle._relay_regclass_qualified(text)', 'relay,admin', 'definer: the table of a schema-qualified name, found in the catalog (no USAGE on the schema needed)'),
   ('pgtrickle._relay_rel(text,text)', 'relay,admin', 'find a table by schema and name in the catalog, which every login may read'),
   ('pgtrickle._relay_installer()', 'relay,admin', 'the oid of the role that installed pgtrickle-relay'),
+  ('pgtrickle._relay_maker()', 'relay,admin', 'the oid of the role that makes the install''s tables, if it has one'),
   ('pgtrickle._inbox_trusted(oid)', 'relay,admin', 'tell whether a role is the installer or a superuser, reading the catalog'),
   ('pgtrickle._inbox_lock(text,text,text,text)', 'relay,admin', 'lock an inbox table with the caller''s own rights, then refuse it unless it and its schema are the installer''s or a superuser''s'),
   ('pgtrickle.create_inbox(text,text,integer,text,boolean,boolean,integer)', 'relay,admin', 'definer: create an inbox table and its views, owned by the installer'),

@@ -14,15 +14,17 @@ CREATE ROLE :"relay" LOGIN IN ROLE pgtrickle_relay;
 CREATE SCHEMA drop_box AUTHORIZATION :"padmin";
 GRANT USAGE ON SCHEMA drop_box TO PUBLIC;
 
--- She makes an inbox in her schema: its table is the installer's, but the schema is hers.
+-- She makes an inbox in her schema (letting the role that makes inbox tables create there): its
+-- table is the install's, but the schema is hers.
 SET SESSION AUTHORIZATION :"padmin";
+GRANT USAGE, CREATE ON SCHEMA drop_box TO pgtrickle_maker WITH GRANT OPTION;
 SELECT pgtrickle.create_inbox('jobs', 'drop_box');
 INSERT INTO drop_box.inbox_jobs (event_id) VALUES ('j1');
 RESET SESSION AUTHORIZATION;
 DO $$
 BEGIN
   PERFORM assert_eq((SELECT c.relowner FROM pg_class AS c WHERE c.oid = 'drop_box.inbox_jobs'::regclass),
-                    pgtrickle._relay_installer(), 'the inbox table is the installer''s');
+                    pgtrickle._relay_maker(), 'the inbox table is pgtrickle_maker''s');
 END
 $$;
 
@@ -114,6 +116,7 @@ SELECT assert_eq(:'locked'::boolean, true, 'the relay locks the installer''s tab
 SELECT assert_eq((SELECT count(*) FROM drop_box.inbox_jobs), 2::bigint, 'and writes it');
 
 -- Schema public belongs to pg_database_owner (PostgreSQL 15 on): it stands for the database's owner.
+GRANT USAGE, CREATE ON SCHEMA public TO pgtrickle_maker WITH GRANT OPTION;
 SELECT pgtrickle.create_inbox('pub', 'public');
 ALTER SCHEMA public OWNER TO pg_database_owner;
 DO $$
