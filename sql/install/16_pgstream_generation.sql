@@ -288,14 +288,20 @@ BEGIN
     EXECUTE format('REVOKE ALL ON FUNCTION pgstream.%I() FROM PUBLIC', v_fn);   -- only ever run as a trigger
   END IF;
   v_fn_oid := to_regprocedure(format('pgstream.%I()', v_fn));
-  -- The emit function is the installer's, callable by the table's owner alone (whose function
-  -- calls it): it writes only this table's subscriptions' events, whatever parts it is given.
+  -- The emit function is the install's (pgtrickle_maker's where there is one), callable by the
+  -- table's owner alone (whose function calls it): it writes only this table's subscriptions'
+  -- events, whatever parts it is given.
   IF g.emit_fn IS NULL OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = g.emit_fn) IS DISTINCT FROM v_emit_src THEN
     EXECUTE format('CREATE OR REPLACE FUNCTION pgstream.%I(p_parts pg_catalog.jsonb[]) RETURNS void LANGUAGE plpgsql '
                    'SECURITY DEFINER AS %L', v_emit, v_emit_src);
     EXECUTE format('REVOKE ALL ON FUNCTION pgstream.%I(pg_catalog.jsonb[]) FROM PUBLIC', v_emit);
   END IF;
   v_emit_oid := to_regprocedure(format('pgstream.%I(pg_catalog.jsonb[])', v_emit));
+  -- It runs as pgtrickle_maker, which owns pgstream.events, where there is one: no superuser's rights
+  -- behind a subscribed table's writes.
+  IF pgtrickle._relay_maker() IS NOT NULL AND (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_emit_oid) <> pgtrickle._relay_maker() THEN
+    EXECUTE format('ALTER FUNCTION %s OWNER TO pgtrickle_maker', v_emit_oid::regprocedure);
+  END IF;
   EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', v_emit_oid::regprocedure, v_owner::regrole);
   -- Owned by, and run as, the table's owner, which needs nothing but the emit function (a former
   -- owner loses it).

@@ -338,7 +338,7 @@ $$;
 -- that role compiles its expressions with the helpers left to PUBLIC (they run with the caller's
 -- rights and touch nothing); every other function is the installer's, the relay's and the
 -- admins'. The generated functions are left as generated: each _publish_* owned by its table's
--- owner, run only as a trigger, and its _emit_* the installer's, callable by that owner alone. Only
+-- owner, run only as a trigger, and its _emit_* pgtrickle_maker's, callable by that owner alone. Only
 -- the emit functions write pgstream.events; only the installer and the relay read it (the relay
 -- through each stream's view pgtrickle.pgstream_<N>, granted with the outboxes, or from the WAL,
 -- whose rows it renders with the table).
@@ -506,6 +506,13 @@ BEGIN
            OR c.oid IN (SELECT i.inhrelid FROM pg_inherits AS i WHERE i.inhparent = 'pgstream.events'::regclass))
   LOOP
     EXECUTE format('ALTER %s %s OWNER TO pgtrickle_maker', CASE o.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, o.rel);
+  END LOOP;
+  -- The emit functions of subscriptions an earlier install (or this one, before this block) made.
+  FOR o IN
+    SELECT p.oid::regprocedure AS fn FROM pg_proc AS p
+    WHERE p.pronamespace = 'pgstream'::regnamespace AND p.proname ~ '^_emit_after_' AND p.proowner <> pgtrickle._relay_maker()
+  LOOP
+    EXECUTE format('ALTER FUNCTION %s OWNER TO pgtrickle_maker', o.fn);
   END LOOP;
   -- Inbox tables and their views an earlier install made as the installer.
   FOR o IN

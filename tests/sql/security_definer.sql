@@ -400,7 +400,7 @@ BEGIN
                                                        AND tgname LIKE 'pgtrickle\_%'),
                     4::bigint, 'the victim''s capture triggers are intact');
   -- The functions generated for the victim's subscriptions: each recorded, its trigger function the
-  -- table owner's, its emit function the installer's and callable by that owner alone.
+  -- table owner's, its emit function pgtrickle_maker's and callable by that owner alone.
   ASSERT (SELECT count(*) FROM pgstream.generated) > 0, 'the subscription attacks ran';
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text) FROM pg_proc AS p
                      WHERE p.pronamespace = 'pgstream'::regnamespace AND p.proname ~ '^_(publish|emit)_after_'
@@ -412,13 +412,22 @@ BEGIN
                     NULL::text[], 'trigger functions not owned by their table''s owner, or callable by anyone');
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text) FROM pgstream.generated AS g
                      JOIN pg_class AS c ON c.oid = g.table_oid JOIN pg_proc AS p ON p.oid = g.emit_fn
-                     WHERE p.proowner <> (SELECT nspowner FROM pg_namespace WHERE nspname = 'pgstream')
+                     WHERE p.proowner <> pgtrickle._relay_maker()
                         OR has_function_privilege('public', p.oid, 'EXECUTE')
                         OR (has_function_privilege(current_database() || '_padmin', p.oid, 'EXECUTE')
                             AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_database() || '_padmin'))
                         OR has_function_privilege(current_database() || '_relay', p.oid, 'EXECUTE')
                         OR NOT has_function_privilege(c.relowner, p.oid, 'EXECUTE')),
-                    NULL::text[], 'emit functions not the installer''s, or callable by others than the table''s owner');
+                    NULL::text[], 'emit functions not pgtrickle_maker''s, or callable by others than the table''s owner');
+  -- The catalog check again, now that the attacks made functions for tables (capture, render,
+  -- subscriptions): none that another role reaches runs as a superuser, but the installer's helpers.
+  PERFORM assert_eq((SELECT array_agg(DISTINCT p.proname::text ORDER BY p.proname::text) FROM pg_proc AS p JOIN pg_roles AS r ON r.oid = p.proowner
+                     WHERE p.prosecdef AND r.rolsuper AND p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
+                       AND (EXISTS (SELECT FROM pg_roles AS c WHERE c.oid <> p.proowner AND NOT c.rolsuper
+                                      AND has_function_privilege(c.oid, p.oid, 'EXECUTE'))
+                            OR EXISTS (SELECT FROM pg_event_trigger AS e WHERE e.evtfoid = p.oid))),
+                    (SELECT array_agg(DISTINCT h ORDER BY h) FROM unnest(pgtrickle._relay_installer_helpers()) AS h),
+                    'SECURITY DEFINER functions others reach that run as a superuser, after the attacks');
 END
 $$;
 
