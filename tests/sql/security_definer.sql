@@ -80,6 +80,15 @@ GRANT USAGE ON SCHEMA trap TO :"stranger";
 SELECT pgtrickle.enable_outbox('trap.wt');
 SELECT pgtrickle.set_relay_outbox('wt-out', config => '{"stream_table": "trap.wt", "sink_type": "stdout"}');
 
+-- The catalog check: the SECURITY DEFINER functions of pgtrickle and pgstream that another role may
+-- execute (or an event trigger fires for anyone) and that run as a superuser, by name.
+CREATE FUNCTION pg_temp.run_as_superuser() RETURNS text[] LANGUAGE sql STABLE AS $$
+  SELECT array_agg(DISTINCT p.proname::text ORDER BY p.proname::text) FROM pg_proc AS p JOIN pg_roles AS r ON r.oid = p.proowner
+  WHERE p.prosecdef AND r.rolsuper AND p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
+    AND (EXISTS (SELECT FROM pg_roles AS c WHERE c.oid <> p.proowner AND NOT c.rolsuper AND has_function_privilege(c.oid, p.oid, 'EXECUTE'))
+         OR EXISTS (SELECT FROM pg_event_trigger AS e WHERE e.evtfoid = p.oid))
+$$;
+
 CREATE TEMP TABLE audited (fn text NOT NULL, caller text NOT NULL, attack text NOT NULL, PRIMARY KEY (fn, attack));
 -- fn: the function's signature; caller: 'relay', 'padmin' or 'owner' (the least role that may call
 -- it: 'owner' for the installer's helpers, which only pgtrickle_owner's functions call; a trigger
@@ -259,11 +268,7 @@ BEGIN
   -- From the catalog: which SECURITY DEFINER functions another role may execute (or fire, for an
   -- event trigger) run as a superuser. Only the helpers still listed as the installer's, which act
   -- on users' tables and publications with its rights; pgtrickle_maker's never.
-  PERFORM assert_eq((SELECT array_agg(DISTINCT p.proname::text ORDER BY p.proname::text) FROM pg_proc AS p JOIN pg_roles AS r ON r.oid = p.proowner
-                     WHERE p.prosecdef AND r.rolsuper AND p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
-                       AND (EXISTS (SELECT FROM pg_roles AS c WHERE c.oid <> p.proowner AND NOT c.rolsuper
-                                      AND has_function_privilege(c.oid, p.oid, 'EXECUTE'))
-                            OR EXISTS (SELECT FROM pg_event_trigger AS e WHERE e.evtfoid = p.oid))),
+  PERFORM assert_eq(pg_temp.run_as_superuser(),
                     (SELECT array_agg(DISTINCT h ORDER BY h) FROM unnest(pgtrickle._relay_installer_helpers()) AS h),
                     'SECURITY DEFINER functions others reach that run as a superuser');
   PERFORM assert_eq((SELECT array_agg(DISTINCT p.proname::text ORDER BY p.proname::text) FROM pg_proc AS p
@@ -421,11 +426,7 @@ BEGIN
                     NULL::text[], 'emit functions not pgtrickle_maker''s, or callable by others than the table''s owner');
   -- The catalog check again, now that the attacks made functions for tables (capture, render,
   -- subscriptions): none that another role reaches runs as a superuser, but the installer's helpers.
-  PERFORM assert_eq((SELECT array_agg(DISTINCT p.proname::text ORDER BY p.proname::text) FROM pg_proc AS p JOIN pg_roles AS r ON r.oid = p.proowner
-                     WHERE p.prosecdef AND r.rolsuper AND p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
-                       AND (EXISTS (SELECT FROM pg_roles AS c WHERE c.oid <> p.proowner AND NOT c.rolsuper
-                                      AND has_function_privilege(c.oid, p.oid, 'EXECUTE'))
-                            OR EXISTS (SELECT FROM pg_event_trigger AS e WHERE e.evtfoid = p.oid))),
+  PERFORM assert_eq(pg_temp.run_as_superuser(),
                     (SELECT array_agg(DISTINCT h ORDER BY h) FROM unnest(pgtrickle._relay_installer_helpers()) AS h),
                     'SECURITY DEFINER functions others reach that run as a superuser, after the attacks');
 END
