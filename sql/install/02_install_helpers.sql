@@ -171,8 +171,6 @@ AS $$ SELECT ARRAY[
   '_relay_backfill_create_for', '_relay_backfill_drop_functions',
   -- a WAL pipeline's publications of users' tables
   '_wal_publication_set', '_wal_pipeline_forget',
-  -- pgstream: the triggers generated for subscriptions, and their emit functions
-  '_generate', '_drop_generated',
   -- a WAL pipeline's table's render function, made when its rows are first rendered
   '_wal_rows_function_make'
 ]::text[] $$;
@@ -185,13 +183,15 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY[
   -- outbox tables; the relay's read of outboxes; CREATE where a table's owner makes its code
-  '_outbox_create_tables', '_outbox_drop_objects', '_relay_grant_outboxes', '_relay_code_open', '_outbox_grant_capture',
+  '_outbox_create_tables', '_outbox_drop_objects', '_relay_grant_outboxes', '_relay_code_open', '_relay_code_closed', '_outbox_grant_capture',
   -- pgstream: streams' views and publications, daily partitions
   'stream_outbox', '_stream_outbox_drop_unused', 'stream_publication', 'maintain_partitions',
   -- inbox tables and their views, in the schemas inboxes name
   '_inbox_create_objects', '_inbox_drop_objects',
   -- the relay's replication slots
-  '_relay_drop_slots'
+  '_relay_drop_slots',
+  -- pgstream: subscribed tables' owners may use schema pgtrickle; the emit functions of subscriptions
+  '_admit_owner', '_generated_sync'
 ]::text[] $$;
 
 -- The role pgtrickle_maker, when this install has one (an install by a superuser), else NULL.
@@ -274,7 +274,19 @@ BEGIN
   IF (p_schema IS NOT NULL AND p_schema NOT IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)) OR v_owner IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = '_relay_code_open: a table and schema pgtrickle or pgstream';
   END IF;
-  PERFORM pgtrickle._relay_require_owner('make code that runs as its owner', p_rel);
+  -- A subscribed table's owner may make its subscriptions' code in schema pgstream (the
+  -- subscriptions were written by a role acting for it, maybe inside a SECURITY DEFINER function
+  -- other than the session's login); code in schema pgtrickle and publications are made for
+  -- pipeline admins' calls (and the installer's), by a session acting for the owner.
+  IF p_schema IS DISTINCT FROM 'pgstream'::regnamespace OR NOT EXISTS (SELECT FROM pgstream.subscriptions AS s WHERE s.table_oid = p_rel) THEN
+    PERFORM pgtrickle._relay_require_owner('make code that runs as its owner', p_rel);
+  END IF;
+  IF p_schema IS DISTINCT FROM 'pgstream'::regnamespace AND NOT pg_has_role(session_user, 'pgtrickle_relay_admin', 'USAGE')
+     AND (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = session_user) IS DISTINCT FROM pgtrickle._relay_installer() THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('role %s may not make code of table %s in %s: that is for pipeline admins (role pgtrickle_relay_admin)',
+                       session_user, p_rel, coalesce(p_schema::text, 'the database'));
+  END IF;
   IF NOT p_open THEN
     -- USAGE stays: the owner's code calls the install's functions (a render function, its template).
     IF 'CREATE' = ANY (p_granted) THEN
@@ -288,9 +300,33 @@ BEGIN
   IF cardinality(v_grant) > 0 THEN
     EXECUTE format('GRANT %s ON %s TO %s', array_to_string(v_grant, ', '), v_object, v_owner::regrole);
   END IF;
+  -- Taken back at the latest when the transaction commits, whatever its caller does after.
+  IF 'CREATE' = ANY (v_grant) THEN
+    INSERT INTO pgtrickle.relay_code_opened (role, object) VALUES (v_owner, v_object);
+  END IF;
   RETURN v_grant;
 END
 $$;
+
+-- The CREATE _relay_code_open granted, each taken back when the transaction that was granted it
+-- commits (a deferred trigger, whose function is pgtrickle_maker's, as the grant is).
+CREATE TABLE IF NOT EXISTS pgtrickle.relay_code_opened (role oid NOT NULL, object text NOT NULL);
+CREATE OR REPLACE FUNCTION pgtrickle._relay_code_closed()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF EXISTS (SELECT FROM pg_roles AS r WHERE r.oid = NEW.role) THEN
+    EXECUTE format('REVOKE CREATE ON %s FROM %s', NEW.object, NEW.role::regrole);
+  END IF;
+  DELETE FROM pgtrickle.relay_code_opened AS o WHERE o.role = NEW.role AND o.object = NEW.object;
+  RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS relay_code_closed ON pgtrickle.relay_code_opened;
+CREATE CONSTRAINT TRIGGER relay_code_closed AFTER INSERT ON pgtrickle.relay_code_opened
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pgtrickle._relay_code_closed();
 
 -- Runs p_ddl (text this install built) as role p_role, which the session must act for: dropping
 -- what a table's former owner left. The role the session had is set again after.

@@ -57,9 +57,9 @@ DROP INDEX IF EXISTS pgstream.subscriptions_target_idx;
 CREATE INDEX IF NOT EXISTS subscriptions_table_idx ON pgstream.subscriptions (table_oid, operation);
 
 -- What generation made, per (table, operation): the trigger function (the table owner's) and the
--- emit function (the installer's), by oid. Generation replaces and drops only these, and refuses
--- a trigger of its name it did not make; its row lock is how changes to one (table, operation)
--- take turns (a lock no other role can take: nobody else may update this table).
+-- emit function (pgtrickle_maker's), by oid, and the md5 of the trigger's WHEN. Generation replaces
+-- and drops only these, and refuses a trigger of its name it did not make; only
+-- pgstream._generated_sync writes it, from the table's trigger and the subscriptions.
 CREATE TABLE IF NOT EXISTS pgstream.generated (
   table_oid    oid NOT NULL,
   operation    text NOT NULL,

@@ -29,14 +29,17 @@ BEGIN
   -- pgtrickle_maker (which holds pgtrickle_owner's rights) makes tables, views and publications,
   -- and grants on them: nothing that holds code another role runs (a function, trigger, rule,
   -- policy, type, operator, cast or event trigger).
+  -- Its functions: only the emit functions of subscriptions (held to their names by
+  -- _relay_schemas_kept), which write the events it owns.
   IF current_user = 'pgtrickle_maker' THEN
     IF tg_tag IN ('CREATE TABLE', 'CREATE INDEX', 'CREATE VIEW', 'ALTER TABLE', 'DROP TABLE', 'DROP VIEW',
-                  'CREATE PUBLICATION', 'ALTER PUBLICATION', 'DROP PUBLICATION', 'GRANT', 'REVOKE') THEN
+                  'CREATE PUBLICATION', 'ALTER PUBLICATION', 'DROP PUBLICATION', 'GRANT', 'REVOKE',
+                  'CREATE FUNCTION', 'DROP FUNCTION') THEN
       RETURN;
     END IF;
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
       MESSAGE = format('%s refused: role pgtrickle_maker, which the helpers making pgtrickle-relay''s tables run as, '
-                       'makes tables, views and publications only', tg_tag);
+                       'makes tables, views, publications and the emit functions of subscriptions only', tg_tag);
   END IF;
   IF (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user) <> pgtrickle._relay_installer() THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
@@ -107,6 +110,15 @@ BEGIN
   IF (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
     RETURN;
   END IF;
+  -- pgtrickle_maker makes no function but a subscription's emit function, in any schema.
+  SELECT string_agg(format('%s %s', d.object_type, d.object_identity), ', ') INTO v_made
+  FROM pg_event_trigger_ddl_commands() AS d
+  WHERE current_user = 'pgtrickle_maker' AND d.object_type = 'function'
+    AND NOT (d.schema_name = 'pgstream' AND (SELECT p.proname ~ '^_emit_after_' AND p.prosecdef FROM pg_proc AS p WHERE p.oid = d.objid));
+  IF v_made IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%s refused: role pgtrickle_maker makes no %s', tg_tag, v_made);
+  END IF;
   SELECT string_agg(format('%s %s', d.object_type, d.object_identity), ', ') INTO v_made
   FROM pg_event_trigger_ddl_commands() AS d
   WHERE d.schema_name IN ('pgtrickle', 'pgstream') AND d.command_tag NOT IN ('GRANT', 'REVOKE')
@@ -114,6 +126,7 @@ BEGIN
              AND current_user = 'pgtrickle_maker')
     AND NOT (d.object_type = 'function'
              AND (SELECT p.proname ~ '^(_outbox_capture_[0-9a-f]{16}|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_backfill_rows_[0-9]+|_publish_after_.*)$'
+                         OR (p.proname ~ '^_emit_after_' AND current_user = 'pgtrickle_maker')
                   FROM pg_proc AS p WHERE p.oid = d.objid));
   IF v_made IS NULL OR (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user)
                        = (SELECT p.proowner FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
@@ -330,14 +343,23 @@ BEGIN
   -- Each table owner's render function runs the template as that owner; run as anyone else, it
   -- reads with their rights only.
   GRANT EXECUTE ON FUNCTION pgtrickle._wal_rows_template(regclass, jsonb, jsonb) TO PUBLIC;
+  -- A subscription's writer (any role acting for a table's owner, which pgstream._admit_owner lets
+  -- use schema pgtrickle) makes the subscriptions' code (16_pgstream_generation.sql) with these:
+  -- they run nothing with more than its rights, and _relay_code_open checks whom it opens for.
+  FOR f IN SELECT p.oid::regprocedure AS signature FROM pg_proc AS p
+           WHERE p.pronamespace = 'pgtrickle'::regnamespace
+             AND p.proname IN ('_relay_code_open', '_relay_expression_checked', '_relay_type_runs_no_user_code', '_relay_truncate_bytes') LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f.signature);
+  END LOOP;
 END
 $$;
 
 -- Schema pgstream (15_pgstream_subscriptions.sql, 16_pgstream_generation.sql, 17_pgstream_events.sql). Anyone may write subscriptions: its triggers admit only a role
 -- acting for the subscribed table's owner (as CREATE TRIGGER would). The validation they run as
--- that role compiles its expressions with the helpers left to PUBLIC (they run with the caller's
--- rights and touch nothing); every other function is the installer's, the relay's and the
--- admins'. The generated functions are left as generated: each _publish_* owned by its table's
+-- that role compiles its expressions, and generation makes the table's trigger, with the helpers
+-- left to PUBLIC (they run with the caller's rights, but pgtrickle_maker's _admit_owner and
+-- _generated_sync, which take only a table); every other function is the installer's, the
+-- relay's and the admins'. The generated functions are left as generated: each _publish_* owned by its table's
 -- owner, run only as a trigger, and its _emit_* pgtrickle_maker's, callable by that owner alone. Only
 -- the emit functions write pgstream.events; only the installer and the relay read it (the relay
 -- through each stream's view pgtrickle.pgstream_<N>, granted with the outboxes, or from the WAL,
@@ -346,7 +368,10 @@ DO $$
 DECLARE
   -- Called as the role that writes a subscription.
   v_public_functions text[] := ARRAY['_subscription_check', '_refuse', '_require_owner', '_target', '_bound_table', '_row_images', '_compile_error',
-                                     '_when_check', '_reserved_keys'];
+                                     '_when_check', '_reserved_keys',
+                                     -- generation (16), as that role, and the helpers it asks
+                                     '_subscription_sync', '_generate', '_drop_generated', '_function_name', '_emit_name', '_extensions_sql',
+                                     '_image_sql', '_lock', '_table_name', '_admit_owner', '_generated_sync'];
   v_relay_functions  text[] := ARRAY['stream_outbox', 'stream_publication', 'maintain_partitions', 'partition_status'];
   f record;
 BEGIN
@@ -355,9 +380,17 @@ BEGIN
                pgstream._lock_maintenance
     FROM PUBLIC, pgtrickle_relay, pgtrickle_relay_admin;
   GRANT SELECT, INSERT, UPDATE, DELETE ON pgstream.subscriptions TO PUBLIC;
+  -- What generation made, by oid (generation reads it as the subscription's writer).
+  GRANT SELECT ON pgstream.generated TO PUBLIC;
   GRANT SELECT ON pgstream.partition_settings TO pgtrickle_relay, pgtrickle_relay_admin;
   -- A stream read from the WAL: its rows are rendered (and an unchanged value read) from the table.
   GRANT SELECT ON pgstream.events TO pgtrickle_relay;
+  -- Earlier installs let subscribed tables' owners insert events.
+  FOR f IN SELECT DISTINCT a.grantee::regrole AS role FROM pg_class AS c, aclexplode(c.relacl) AS a
+           WHERE c.oid = 'pgstream.events'::regclass AND a.privilege_type = 'INSERT' AND a.grantee <> 0
+             AND a.grantee NOT IN (c.relowner, 'pgtrickle_owner'::regrole) LOOP
+    EXECUTE format('REVOKE INSERT ON pgstream.events FROM %s', f.role);
+  END LOOP;
   GRANT UPDATE (days_ahead, retention_days) ON pgstream.partition_settings TO pgtrickle_relay_admin;
   FOR f IN
     SELECT p.oid::regprocedure AS signature, p.proname::text AS name

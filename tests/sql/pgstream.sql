@@ -76,9 +76,11 @@ $$;
 -- The generated code: one function and one deferred constraint trigger per (table, operation).
 DO $$
 BEGIN
-  PERFORM assert_eq((SELECT pg_get_triggerdef(t.oid) FROM pg_trigger AS t WHERE t.tgrelid = 'users'::regclass AND t.tgname = 'pgstream_insert'),
+  PERFORM assert_eq((SELECT regexp_replace(pg_get_triggerdef(t.oid), '''[0-9a-f]{32}''', '<md5>')
+                      FROM pg_trigger AS t WHERE t.tgrelid = 'users'::regclass AND t.tgname = 'pgstream_insert'),
                     'CREATE CONSTRAINT TRIGGER pgstream_insert AFTER INSERT ON public.users DEFERRABLE INITIALLY DEFERRED FOR EACH ROW '
-                    'WHEN ((new.email_verified = true)) EXECUTE FUNCTION pgstream._publish_after_insert_on_users()', 'the users trigger');
+                    'WHEN ((new.email_verified = true)) EXECUTE FUNCTION pgstream._publish_after_insert_on_users(<md5>)',
+                    'the users trigger (its argument: the md5 of its WHEN)');
   PERFORM assert_eq((SELECT p.prosecdef AND p.proconfig = ARRAY['search_path=""'] AND p.proowner = c.relowner
                      FROM pg_proc AS p, pg_class AS c
                      WHERE p.oid = 'pgstream._publish_after_insert_on_orders()'::regprocedure AND c.oid = 'orders'::regclass),

@@ -194,8 +194,8 @@ INSERT INTO audited VALUES
    'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause) '
    'VALUES (md5(%1$L || clock_timestamp()), 9, ''INSERT'', (SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()), ''st'', %1$L); '
    'ALTER TABLE st RENAME TO st_renamed; ALTER TABLE st_renamed RENAME TO st'),
-  -- Fired by any login's write to pgstream.subscriptions; generation puts the conditions into a
-  -- trigger's WHEN, which the installer's CREATE TRIGGER parses.
+  -- Fired by any login's write to pgstream.subscriptions (it runs as that login); generation puts the
+  -- conditions into a trigger's WHEN, written again from their tokens.
   ('pgstream._subscription_sync()', 'victim',
    'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause) VALUES (%1$L, 9, ''INSERT'', ''vschema'', ''salaries'', ''new.id > 0'')'),
   -- The installer's helpers (pgtrickle._relay_installer_helpers()), called as pgtrickle_owner's
@@ -216,9 +216,21 @@ INSERT INTO audited VALUES
    'SELECT pgtrickle._wal_publication_set(%1$L, ARRAY[%1$L], NULL)'),
   ('pgtrickle._wal_pipeline_forget(text)', 'owner', 'SELECT pgtrickle._wal_pipeline_forget(%1$L)'),
   ('pgtrickle._relay_drop_slots(text,text)', 'owner', 'SELECT pgtrickle._relay_drop_slots(%1$L, %1$L)'),
-  ('pgstream._generate(oid,text,text)', 'owner', 'SELECT pgstream._generate((SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt''), ''INSERT'', %1$L)'),
-  ('pgstream._drop_generated(pgstream.generated,regclass)', 'owner',
-   'SELECT pgstream._drop_generated(jsonb_populate_record(NULL::pgstream.generated, jsonb_build_object(''table_oid'', 1, ''operation'', %1$L)), NULL)'),
+  -- Subscriptions' generation runs as their writer; pgtrickle_maker's two helpers it calls take only a
+  -- table, called by anyone: the victim's subscribed table, the admin's own under its lock.
+  -- Fired when _relay_code_open granted CREATE, at commit: a row of anyone's is refused (only
+  -- pgtrickle_maker writes the table).
+  ('pgtrickle._relay_code_closed()', 'stranger',
+   'INSERT INTO pgtrickle.relay_code_opened VALUES ((SELECT oid FROM pg_roles WHERE rolname = current_user), ''SCHEMA pgstream'') -- %1$s'),
+  ('pgtrickle._relay_code_open(regclass,regnamespace,boolean,text[])', 'stranger',
+   'SELECT pgtrickle._relay_code_open(''vschema.salaries''::regclass, ''pgstream'', true, NULL); '
+   'SELECT pgtrickle._relay_code_open(''vschema.salaries''::regclass, %1$L::regnamespace, true, NULL)'),
+  ('pgstream._admit_owner(regclass)', 'stranger', 'SELECT pgstream._admit_owner(''vschema.salaries''::regclass) -- %1$s'),
+  ('pgstream._generated_sync(oid,text)', 'stranger',
+   'SELECT pgstream._generated_sync(''vschema.salaries''::regclass, ''INSERT''); SELECT pgstream._generated_sync(''vschema.salaries''::regclass, %1$L)'),
+  ('pgstream._generated_sync(oid,text)', 'padmin',
+   'LOCK TABLE trap.wt IN SHARE UPDATE EXCLUSIVE MODE; SELECT pgstream._generated_sync(''trap.wt''::regclass, ''INSERT''); '
+   'SELECT pgstream._generate(''trap.wt''::regclass, ''INSERT'', %1$L)'),
   ('pgstream._stream_outbox_drop_unused(text)', 'owner', 'SELECT pgstream._stream_outbox_drop_unused(%1$L)'),
   ('pgtrickle._inbox_create_objects(text,boolean)', 'owner', 'SELECT pgtrickle._inbox_create_objects(%1$L, false)'),
   ('pgtrickle._inbox_drop_objects(text,text,boolean)', 'owner', 'SELECT pgtrickle._inbox_drop_objects(''trap'', %1$L, true)'),
@@ -243,6 +255,14 @@ INSERT INTO audited VALUES
    'INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause, payload_extensions) '
    'VALUES (md5(%1$L || clock_timestamp()), 9, ''INSERT'', ''trap'', ''wt'', %1$L, jsonb_build_array(jsonb_build_object(''json_path'', ''x'', ''expression'', %1$L)))');
 
+-- The SECURITY DEFINER functions every role may call: a subscription's writer may be any role
+-- acting for its table's owner (inside the README's SECURITY DEFINER set_subscriptions, that
+-- function's owner, whoever the login), which they cannot tell; each takes only a table, and does
+-- what its subscriptions say (pgtrickle_maker's, attacked above as a stranger).
+CREATE FUNCTION pg_temp.open_to_public() RETURNS oid[] LANGUAGE sql AS $$
+  SELECT ARRAY['pgstream._admit_owner(regclass)'::regprocedure, 'pgstream._generated_sync(oid,text)'::regprocedure,
+               'pgtrickle._relay_code_open(regclass,regnamespace,boolean,text[])'::regprocedure]::oid[]
+$$;
 DO $$
 BEGIN
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
@@ -302,12 +322,12 @@ BEGIN
                              AND p.proname !~ '^_outbox_capture_'    -- they name everything (security_capture.sql)
                              AND p.proname !~ '^_backfill_rows_'     -- search path pg_catalog, pg_temp: the table's owner's condition
                              AND p.proname !~ '^_wal_rows_([0-9a-f]{16}|r[0-9]+)$')         -- the same: rendering as the table's owner
-                            OR has_function_privilege('public', p.oid, 'EXECUTE'))),
+                            OR (has_function_privilege('public', p.oid, 'EXECUTE') AND p.oid <> ALL (pg_temp.open_to_public())))),
                     NULL::text[], 'SECURITY DEFINER functions without a pinned search path or open to PUBLIC');
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text) FROM pg_proc AS p
                      WHERE p.pronamespace = 'pgstream'::regnamespace AND p.prosecdef AND p.proname !~ '^_(publish|emit)_after_'
                        AND (NOT coalesce(p.proconfig && ARRAY['search_path=pg_catalog, pg_temp'], false)
-                            OR has_function_privilege('public', p.oid, 'EXECUTE'))),
+                            OR (has_function_privilege('public', p.oid, 'EXECUTE') AND p.oid <> ALL (pg_temp.open_to_public())))),
                     NULL::text[], 'pgstream SECURITY DEFINER functions without a pinned search path or open to PUBLIC');
   PERFORM assert_eq((SELECT array_agg(DISTINCT p.oid::regprocedure::text) FROM pg_trigger AS t
                      JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_proc AS p ON p.oid = t.tgfoid

@@ -184,8 +184,43 @@ SELECT assert_eq((SELECT count(*) FROM pg_class WHERE relnamespace = 'pgtrickle'
                  'no view made');
 SELECT expect_error($q$SELECT dblink_exec('anyone', 'SELECT pgstream.stream_outbox(5000)')$q$, 'permission denied');
 
+-- ---- 7. Generation runs as the writer, and leaves it no more than it had ----------------------
+
+-- A table's owner with no pgtrickle role subscribes, through a SECURITY DEFINER function of her own
+-- (the README's set_subscriptions pattern, where SET ROLE is refused): her trigger function is
+-- hers, the emit function pgtrickle_maker's, and no CREATE on schema pgstream stays with her.
+SELECT dblink_exec('victim', 'CREATE TABLE public.invoices (id int PRIMARY KEY, total numeric)');
+SELECT dblink_exec('victim', $q$
+  CREATE FUNCTION public.subscribe_invoices() RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = '' AS $f$
+    INSERT INTO pgstream.subscriptions (key, stream_id, operation, schema_name, table_name, when_clause)
+    VALUES ('invoice', 73, 'INSERT', 'public', 'invoices', 'new.total > 0')
+  $f$$q$);
+SELECT dblink_exec('victim', 'DO $d$ BEGIN PERFORM public.subscribe_invoices(); END $d$');
+SELECT dblink_exec('victim', 'INSERT INTO public.invoices VALUES (1, 10), (2, 0)');
+SELECT assert_eq((SELECT array_agg(payload #>> '{new,id}') FROM pgstream.events WHERE stream_id = 73), ARRAY['1'],
+                 'the owner''s subscription made through her definer function publishes');
+SELECT assert_eq((SELECT array_agg(p.proowner::regrole::text ORDER BY p.proname) FROM pgstream.generated AS g
+                  JOIN pg_proc AS p ON p.oid IN (g.trigger_fn, g.emit_fn) WHERE g.table_oid = 'public.invoices'::regclass),
+                 ARRAY[coalesce((SELECT rolname::text FROM pg_roles WHERE oid = pgtrickle._relay_maker()), current_user::text), :'victim'],
+                 'emit function pgtrickle_maker''s, trigger function the owner''s');
+SELECT assert_eq(has_schema_privilege(:'victim', 'pgstream', 'CREATE'), false, 'no CREATE on pgstream left to the owner');
+-- Another login asks for CREATE on pgstream for her, and keeps the transaction's end to itself:
+-- taken back at its commit all the same.
+SELECT dblink_exec('anyone', $q$DO $d$ BEGIN PERFORM pgtrickle._relay_code_open('public.invoices'::regclass, 'pgstream', true, NULL); END $d$$q$);
+SELECT assert_eq(has_schema_privilege(:'victim', 'pgstream', 'CREATE'), false, 'CREATE granted by anyone''s call is taken back at its commit');
+SELECT expect_error($q$SELECT dblink_exec('anyone', 'DO $d$ BEGIN PERFORM pgtrickle._relay_code_open(''public.invoices''::regclass, ''pgtrickle'', true, NULL); END $d$')$q$,
+                    'must be owner');
+-- It re-syncs her emit function: only as her subscriptions and trigger say, and only under the
+-- table's lock, which it may not take.
+SELECT expect_error($q$SELECT dblink_exec('anyone', 'DO $d$ BEGIN PERFORM pgstream._generated_sync(''public.invoices''::regclass, ''INSERT''); END $d$')$q$,
+                    'without the table''s lock');
+SELECT dblink_exec('victim', 'INSERT INTO public.invoices VALUES (3, 5)');
+SELECT assert_eq((SELECT count(*) FROM pgstream.events WHERE stream_id = 73), 2::bigint, 'her events still flow');
+
 SELECT dblink_disconnect('anyone'), dblink_disconnect('owner'), dblink_disconnect('victim');
 DELETE FROM pgstream.subscriptions;
+DROP TABLE public.invoices;
+DROP FUNCTION public.subscribe_invoices();
 DROP FUNCTION public.escalate();
 DO $$
 DECLARE
