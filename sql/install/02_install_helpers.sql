@@ -169,8 +169,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY[
   -- the functions a backfill reads a table with
   '_relay_backfill_create_for', '_relay_backfill_drop_functions',
-  -- a WAL pipeline's publications of users' tables
-  '_wal_publication_set', '_wal_pipeline_forget',
   -- a WAL pipeline's table's render function, made when its rows are first rendered
   '_wal_rows_function_make'
 ]::text[] $$;
@@ -277,11 +275,13 @@ BEGIN
   -- A subscribed table's owner may make its subscriptions' code in schema pgstream (the
   -- subscriptions were written by a role acting for it, maybe inside a SECURITY DEFINER function
   -- other than the session's login); code in schema pgtrickle and publications are made for
-  -- pipeline admins' calls (and the installer's), by a session acting for the owner.
+  -- pipeline admins' calls, a relay's (its TOML file's WAL pipelines) and the installer's, by a
+  -- session acting for the owner.
   IF p_schema IS DISTINCT FROM 'pgstream'::regnamespace OR NOT EXISTS (SELECT FROM pgstream.subscriptions AS s WHERE s.table_oid = p_rel) THEN
     PERFORM pgtrickle._relay_require_owner('make code that runs as its owner', p_rel);
   END IF;
   IF p_schema IS DISTINCT FROM 'pgstream'::regnamespace AND NOT pg_has_role(session_user, 'pgtrickle_relay_admin', 'USAGE')
+     AND NOT pg_has_role(session_user, 'pgtrickle_relay', 'USAGE')
      AND (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = session_user) IS DISTINCT FROM pgtrickle._relay_installer() THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
       MESSAGE = format('role %s may not make code of table %s in %s: that is for pipeline admins (role pgtrickle_relay_admin)',

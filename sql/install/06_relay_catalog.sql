@@ -80,10 +80,11 @@ CALL pgtrickle._relay_define('relay_inbox_config', $ddl$
 $ddl$);
 
 -- Validates, normalises and stores one pipeline. p_enabled NULL: take "enabled" from the
--- config, else true for a new pipeline and unchanged for an existing one.
+-- config, else true for a new pipeline and unchanged for an existing one. (A WAL pipeline's
+-- publications are then made by the session itself: _wal_pipeline_publish.)
 CREATE OR REPLACE FUNCTION pgtrickle._relay_store(p_direction text, p_name text, p_config jsonb, p_enabled boolean)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE
@@ -148,7 +149,8 @@ BEGIN
   END IF;
 
   -- A pipeline capturing tables from the WAL: who may capture them is checked now, for the
-  -- session's role, and its publication made or changed to match.
+  -- session's role, and what its publications are to publish recorded (set_relay_outbox then
+  -- makes them so, as the session).
   IF p_direction = 'forward' AND v_config #>> '{source,type}' = 'wal' THEN
     PERFORM pgtrickle._wal_pipeline_prepare(p_name, 'sql', v_config -> 'source');
   END IF;
@@ -163,19 +165,26 @@ END
 $$;
 
 CALL pgtrickle._relay_define('set_relay_outbox', $ddl$
-  -- Flat or canonical config: set_relay_outbox('orders-to-nats', config => '{...}').
+  -- Flat or canonical config: set_relay_outbox('orders-to-nats', config => '{...}'). Stored by
+  -- _relay_store; a WAL pipeline's publications are then made or changed by the session itself,
+  -- with its login's rights (_wal_pipeline_publish).
   CREATE OR REPLACE FUNCTION pgtrickle.set_relay_outbox(name text, config jsonb)
   RETURNS void
-  LANGUAGE sql SECURITY DEFINER
+  LANGUAGE plpgsql
   SET search_path = pg_catalog, pgtrickle, pg_temp
-  AS $fn$ SELECT pgtrickle._relay_store('forward', name, config, NULL) $fn$;
+  AS $fn$
+  BEGIN
+    PERFORM pgtrickle._relay_store('forward', name, config, NULL);
+    PERFORM pgtrickle._wal_pipeline_publish(name, 'sql');
+  END
+  $fn$;
 
   -- pg_trickle 0.29's positional form.
   CREATE OR REPLACE FUNCTION pgtrickle.set_relay_outbox(
     p_name text, p_outbox text, p_group text, p_sink jsonb,
     p_retention_hours int DEFAULT 24, p_enabled boolean DEFAULT true)
   RETURNS void
-  LANGUAGE sql SECURITY DEFINER
+  LANGUAGE sql
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
     SELECT pgtrickle._relay_store('forward', p_name,

@@ -264,39 +264,50 @@ AS $$
 $$;
 
 -- Deleting a pipeline also forgets its offsets: a new pipeline of the same name starts afresh.
+-- _relay_delete forgets it and returns its WAL publications, which the session then drops itself
+-- (_wal_publications_drop: their owner's to drop).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_delete(p_name text)
+RETURNS text[]
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $fn$
+DECLARE
+  v_found  boolean;
+  v_outbox text;
+  v_pubs   text[];
+BEGIN
+  PERFORM pgtrickle._relay_lock_catalog();
+  v_outbox := coalesce((SELECT pgtrickle._relay_config_outbox_ref(c.config) FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_name),
+                       (SELECT o.outbox FROM pgtrickle.relay_offsets AS o WHERE o.pipeline = p_name AND o.outbox IS NOT NULL LIMIT 1));
+  WITH gone AS (
+    DELETE FROM pgtrickle.relay_outbox_config WHERE name = p_name RETURNING 1
+  ), gone_too AS (
+    DELETE FROM pgtrickle.relay_inbox_config WHERE name = p_name RETURNING 1
+  )
+  SELECT EXISTS (SELECT 1 FROM gone) OR EXISTS (SELECT 1 FROM gone_too) INTO v_found;
+  -- A pipeline of a relay's TOML file has no catalog entry, only its stored position.
+  IF NOT v_found AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_offsets WHERE pipeline = p_name) THEN
+    PERFORM pgtrickle._relay_not_found(p_name);
+  END IF;
+  DELETE FROM pgtrickle.relay_offsets WHERE pipeline = p_name;
+  DELETE FROM pgtrickle.relay_pipeline_status WHERE pipeline = p_name;
+  PERFORM pgtrickle._relay_drop_slots(p_name, NULL);
+  WITH gone AS (DELETE FROM pgtrickle.relay_wal_publications WHERE pipeline = p_name RETURNING publication)
+  SELECT coalesce(array_agg(publication), '{}') INTO v_pubs FROM gone;
+  PERFORM pgtrickle._relay_backfill_forget(p_name, NULL);
+  IF pgtrickle._outbox_is_stream(v_outbox) THEN
+    PERFORM pgstream._stream_outbox_drop_unused(v_outbox);
+  END IF;
+  RETURN v_pubs;
+END
+$fn$;
+
 CALL pgtrickle._relay_define('delete_relay', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.delete_relay(p_name text)
   RETURNS void
-  LANGUAGE plpgsql SECURITY DEFINER
+  LANGUAGE plpgsql
   SET search_path = pg_catalog, pgtrickle, pg_temp
-  AS $fn$
-  DECLARE
-    v_found  boolean;
-    v_outbox text;
-  BEGIN
-    PERFORM pgtrickle._relay_lock_catalog();
-    v_outbox := coalesce((SELECT pgtrickle._relay_config_outbox_ref(c.config) FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_name),
-                         (SELECT o.outbox FROM pgtrickle.relay_offsets AS o WHERE o.pipeline = p_name AND o.outbox IS NOT NULL LIMIT 1));
-    WITH gone AS (
-      DELETE FROM pgtrickle.relay_outbox_config WHERE name = p_name RETURNING 1
-    ), gone_too AS (
-      DELETE FROM pgtrickle.relay_inbox_config WHERE name = p_name RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM gone) OR EXISTS (SELECT 1 FROM gone_too) INTO v_found;
-    -- A pipeline of a relay's TOML file has no catalog entry, only its stored position.
-    IF NOT v_found AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_offsets WHERE pipeline = p_name) THEN
-      PERFORM pgtrickle._relay_not_found(p_name);
-    END IF;
-    DELETE FROM pgtrickle.relay_offsets WHERE pipeline = p_name;
-    DELETE FROM pgtrickle.relay_pipeline_status WHERE pipeline = p_name;
-    PERFORM pgtrickle._relay_drop_slots(p_name, NULL);
-    PERFORM pgtrickle._wal_pipeline_forget(p_name);
-    PERFORM pgtrickle._relay_backfill_forget(p_name, NULL);
-    IF pgtrickle._outbox_is_stream(v_outbox) THEN
-      PERFORM pgstream._stream_outbox_drop_unused(v_outbox);
-    END IF;
-  END
-  $fn$;
+  AS $fn$ BEGIN PERFORM pgtrickle._wal_publications_drop(pgtrickle._relay_delete(p_name)); END $fn$;
 $ddl$);
 
 -- Every pipeline: those of the catalog, then those of relays' TOML files that a live relay runs

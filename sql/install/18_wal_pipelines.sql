@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_wal_publications (
   updated_at  timestamptz NOT NULL DEFAULT now(),
   UNIQUE (pipeline, origin)
 );
+-- What its publications publish: the schemas a pattern captures (publication <name>), and the
+-- tables named, with their column lists and row filters as given ([{"rel", "columns", "where"}],
+-- publication <name>t). Made so by the session that set the pipeline (_wal_pipeline_publish).
+ALTER TABLE pgtrickle.relay_wal_publications ADD COLUMN IF NOT EXISTS schemas text[] NOT NULL DEFAULT '{}';
+ALTER TABLE pgtrickle.relay_wal_publications ADD COLUMN IF NOT EXISTS clauses jsonb NOT NULL DEFAULT '[]';
 
 -- The schemas the install made: never captured by a pattern.
 CREATE OR REPLACE FUNCTION pgtrickle._wal_own_schema(p_schema text)
@@ -272,7 +277,7 @@ BEGIN
     -- Its rows are rendered as its owner, by a function the installer makes for it.
     PERFORM pgtrickle._relay_installer_acts_for(v_rel, 'capture the WAL');
     v_ident := coalesce(pgtrickle._wal_identity_columns(v_rel), '{}');
-    -- The filter goes into the installer's ALTER PUBLICATION: only as written again from the
+    -- The filter goes into the session's ALTER PUBLICATION: only as written again from the
     -- tokens of a grammar that runs no user code when parsed (_relay_expression_checked).
     v_where := NULL;
     IF e ? 'where' THEN
@@ -328,28 +333,12 @@ BEGIN
     v_done := v_done || v_rel::oid;
     v_clauses := v_clauses || jsonb_build_object('rel', v_rel::oid, 'columns', t -> 'columns', 'where', t -> 'where_text')::text;
   END LOOP;
-  PERFORM pgtrickle._wal_publication_set(v_pub, v_schemas, NULL);
-  PERFORM pgtrickle._wal_publication_set(v_pub || 't', NULL, (SELECT jsonb_agg(c::jsonb) FROM unnest(v_clauses) AS c));
-  -- An UPDATE's or DELETE's row is filtered by its replica identity: a filter reading another
-  -- column would make PostgreSQL refuse them.
-  FOR t IN SELECT x FROM jsonb_array_elements(v_named) AS x WHERE x -> 'where' <> 'null' LOOP
-    SELECT string_agg(DISTINCT format('"%s"', a.attname), ', ') INTO v_problem
-    FROM pg_publication_rel AS r JOIN pg_publication AS pb ON pb.oid = r.prpubid
-    CROSS JOIN LATERAL regexp_matches(r.prqual::text, ':varattno (\d+)', 'g') AS m(v)
-    JOIN pg_attribute AS a ON a.attrelid = r.prrelid AND a.attnum = m.v[1]::int
-    WHERE pb.pubname = v_pub || 't' AND r.prrelid = (t ->> 'rel')::oid
-      AND a.attname <> ALL (ARRAY(SELECT jsonb_array_elements_text(t -> 'ident')));
-    IF v_problem IS NOT NULL THEN
-      PERFORM pgtrickle._relay_config_error(p_pipeline, format(
-        'source key "tables": the row filter of %s reads %s, not of its replica identity; a filter may read only those '
-        'columns (PostgreSQL would refuse the table''s UPDATEs and DELETEs), or set REPLICA IDENTITY FULL on the table',
-        (t ->> 'rel')::oid::regclass, v_problem));
-    END IF;
-  END LOOP;
-  INSERT INTO pgtrickle.relay_wal_publications AS w (publication, pipeline, origin, tables, exclude)
-  VALUES (v_pub, p_pipeline, p_origin, v_tables, v_exclude)
-  ON CONFLICT (publication) DO UPDATE SET tables = excluded.tables, exclude = excluded.exclude, set_by = session_user, updated_at = now()
-  WHERE (w.tables, w.exclude) IS DISTINCT FROM (excluded.tables, excluded.exclude);
+  INSERT INTO pgtrickle.relay_wal_publications AS w (publication, pipeline, origin, tables, exclude, schemas, clauses)
+  VALUES (v_pub, p_pipeline, p_origin, v_tables, v_exclude, v_schemas,
+          coalesce((SELECT jsonb_agg(c::jsonb ORDER BY n) FROM unnest(v_clauses) WITH ORDINALITY AS x(c, n)), '[]'))
+  ON CONFLICT (publication) DO UPDATE SET tables = excluded.tables, exclude = excluded.exclude, schemas = excluded.schemas,
+                                          clauses = excluded.clauses, set_by = session_user, updated_at = now()
+  WHERE (w.tables, w.exclude, w.schemas, w.clauses) IS DISTINCT FROM (excluded.tables, excluded.exclude, excluded.schemas, excluded.clauses);
   RETURN v_pub;
 END
 $$;
@@ -364,70 +353,18 @@ LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$ SELECT pgtrickle._wal_pipeline_prepare(p_pipeline, 'file:' || p_group, p_source) $$;
 
--- Sets what a WAL pipeline's publication p_pub (named by _wal_publication_name) publishes: the
--- schemas p_schemas whole, or the tables p_tables ([{"rel": oid, "columns": [name], "where":
--- condition}]); neither: nothing. The installer's CREATE/ALTER PUBLICATION holds names quoted
--- here and conditions only as _relay_expression_checked writes them again, whatever it is given.
-CREATE OR REPLACE FUNCTION pgtrickle._wal_publication_set(p_pub text, p_schemas text[], p_tables jsonb)
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+-- What the relay calls for it: the publications recorded, then made by its session, with its login's rights.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_file_pipeline_start(p_pipeline text, p_group text, p_source jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
-DECLARE
-  v_what    text;
-  v_clauses text[] := '{}';
-  v_gone    text;
-  v_rel     regclass;
-  v_where   text;
-  v_problem text;
-  t         jsonb;
 BEGIN
-  IF p_pub !~ '^pgtrickle_w[0-9a-f]{20}t?$' THEN
-    RAISE EXCEPTION 'pgtrickle-relay: % is not the name of a WAL pipeline''s publication', p_pub;
-  END IF;
-  IF cardinality(p_schemas) > 0 THEN
-    v_what := 'TABLES IN SCHEMA ' || (SELECT string_agg(quote_ident(x), ', ') FROM unnest(p_schemas) AS x);
-  END IF;
-  FOR t IN SELECT x FROM jsonb_array_elements(coalesce(p_tables, '[]')) AS x LOOP
-    v_rel := (SELECT c.oid FROM pg_class AS c WHERE c.oid = (t ->> 'rel')::oid AND c.relkind IN ('r', 'p'));
-    IF v_rel IS NULL THEN
-      RAISE EXCEPTION 'pgtrickle-relay: no table of oid % to publish', t ->> 'rel';
-    END IF;
-    v_where := NULL;
-    IF t ->> 'where' IS NOT NULL THEN
-      SELECT x.expression, x.problem INTO v_where, v_problem FROM pgtrickle._relay_expression_checked(t ->> 'where', v_rel, NULL) AS x;
-      IF v_problem IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-          MESSAGE = format('the row filter of %s is not taken: %s', v_rel, v_problem);
-      END IF;
-    END IF;
-    v_clauses := v_clauses || concat_ws(' ', v_rel::text,
-      (SELECT '(' || string_agg(quote_ident(a.attname), ', ' ORDER BY c.n) || ')'
-       FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(t -> 'columns') = 'array' THEN t -> 'columns' END) WITH ORDINALITY AS c(name, n)
-       JOIN pg_attribute AS a ON a.attrelid = v_rel AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped),
-      'WHERE (' || v_where || ')');
-  END LOOP;
-  IF cardinality(v_clauses) > 0 THEN
-    v_what := 'TABLE ' || array_to_string(v_clauses, ', ');
-  END IF;
-
-  IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = p_pub) THEN
-    EXECUTE format('CREATE PUBLICATION %I %s WITH (publish_via_partition_root = true)', p_pub, coalesce('FOR ' || v_what, ''));
-  ELSIF v_what IS NOT NULL THEN
-    EXECUTE format('ALTER PUBLICATION %I SET %s', p_pub, v_what);
-  ELSE
-    FOR v_gone IN SELECT format('TABLES IN SCHEMA %I', n.nspname) FROM pg_publication_namespace AS x
-                  JOIN pg_publication AS p ON p.oid = x.pnpubid JOIN pg_namespace AS n ON n.oid = x.pnnspid WHERE p.pubname = p_pub
-                  UNION ALL
-                  SELECT format('TABLE %s', r.prrelid::regclass) FROM pg_publication_rel AS r
-                  JOIN pg_publication AS p ON p.oid = r.prpubid WHERE p.pubname = p_pub LOOP
-      EXECUTE format('ALTER PUBLICATION %I DROP %s', p_pub, v_gone);
-    END LOOP;
-  END IF;
+  PERFORM pgtrickle._wal_file_pipeline_prepare(p_pipeline, p_group, p_source);
+  RETURN pgtrickle._wal_pipeline_publish(p_pipeline, 'file:' || p_group);
 END
 $$;
-DROP FUNCTION IF EXISTS pgtrickle._wal_publication_set(text, text);
-DROP FUNCTION IF EXISTS pgtrickle._wal_publication_set(text, text[], regclass[]);
+
 
 -- The publications a pipeline's slot streams: its own (the patterns' schemas), and the one of
 -- its tables named.
@@ -599,20 +536,7 @@ AS $$
 $$;
 DROP FUNCTION IF EXISTS pgtrickle._wal_pipeline_tables(text);
 
--- Drops the publications of a pipeline (every origin): delete_relay.
-CREATE OR REPLACE FUNCTION pgtrickle._wal_pipeline_forget(p_pipeline text)
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgtrickle, pg_temp
-AS $$
-DECLARE
-  v_pub text;
-BEGIN
-  FOR v_pub IN DELETE FROM pgtrickle.relay_wal_publications WHERE pipeline = p_pipeline RETURNING publication LOOP
-    EXECUTE format('DROP PUBLICATION IF EXISTS %I, %I', v_pub, v_pub || 't');
-  END LOOP;
-END
-$$;
+DROP FUNCTION IF EXISTS pgtrickle._wal_pipeline_forget(text);   -- delete_relay drops them as the session
 
 -- The tables a pipeline's publications publish now (bound by oid: a table named in "tables",
 -- dropped and made again under its name, is another table, which set_relay_outbox must be asked for

@@ -243,7 +243,10 @@ DECLARE
     '_wal_identity_problem', '_relay_config_error',
     -- rendering WAL rows through each table owner's function, as the relay's role
     '_wal_render_as_owner', '_relay_session_clear', '_outbox_source', '_wal_rows_function', '_wal_rows_table_function', '_wal_rows_function_src',
-    '_wal_published', '_wal_publishing', '_wal_publications', '_wal_render_reach', '_wal_rows_function_make'];
+    '_wal_published', '_wal_publishing', '_wal_publications', '_wal_render_reach', '_wal_rows_function_make',
+    -- a WAL pipeline's publications, made by the session that sets it, with its login's rights
+    '_wal_file_pipeline_start', '_wal_pipeline_publish', '_wal_publication_set', '_wal_identity_columns',
+    '_relay_as_owner', '_relay_require_owner'];
   -- Everything meant to be called by people and applications (rendering rows as a table's owner,
   -- which reads the table, the publications of a relay's TOML pipelines and a backfill's start and
   -- end, which the relay records with its position, are the relay's alone).
@@ -251,9 +254,9 @@ DECLARE
                                     WHERE f NOT IN ('_wal_render', '_wal_render_table', '_wal_render_tables', '_wal_rows_template',
                                                     '_wal_render_as_owner', '_relay_session_clear', '_wal_rows_function_make', '_wal_render_reach',
                                                     '_wal_published', '_wal_publishing', '_wal_rows_table_function',
-                                                    '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare',
+                                                    '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare', '_wal_file_pipeline_start',
                                                     '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt')) || ARRAY[
-    'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay',
+    'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay', '_relay_store', '_relay_delete', '_wal_publications_drop',
     'enable_outbox', '_outbox_enable', 'disable_outbox', '_outbox_disable', 'create_outbox',
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
     'seek_offset', 'consumer_heartbeat', 'consumer_lag',

@@ -21,6 +21,7 @@ set(RELAY_SQL_INSTALL_FILES
   sql/install/16_pgstream_generation.sql
   sql/install/17_pgstream_events.sql
   sql/install/18_wal_pipelines.sql
+  sql/install/18_wal_publications.sql
   sql/install/19_version.sql
   sql/install/20_privileges.sql
 )

@@ -210,11 +210,11 @@ INSERT INTO audited VALUES
   ('pgtrickle._relay_backfill_create_for(text,text,text,regclass,text,oid[])', 'owner',
    'SELECT pgtrickle._relay_backfill_create_for(%1$L, %1$L, ''outbox_wt'', (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt'')::regclass, %1$L, NULL)'),
   ('pgtrickle._relay_backfill_drop_functions(text)', 'owner', 'SELECT pgtrickle._relay_backfill_drop_functions(%1$L)'),
-  ('pgtrickle._wal_publication_set(text,text[],jsonb)', 'owner',
-   'SELECT pgtrickle._wal_publication_set(''pgtrickle_w'' || left(md5(%1$L), 20) || ''t'', NULL, jsonb_build_array(jsonb_build_object(''rel'', (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt''), ''columns'', jsonb_build_array(''id'', %1$L), ''where'', %1$L)))'),
-  ('pgtrickle._wal_publication_set(text,text[],jsonb)', 'owner',
-   'SELECT pgtrickle._wal_publication_set(%1$L, ARRAY[%1$L], NULL)'),
-  ('pgtrickle._wal_pipeline_forget(text)', 'owner', 'SELECT pgtrickle._wal_pipeline_forget(%1$L)'),
+  -- A WAL pipeline's publications are made by the session (with its rights) from what
+  -- _relay_store recorded; a pipeline admin stores and deletes through these.
+  ('pgtrickle._relay_store(text,text,jsonb,boolean)', 'padmin',
+   'SELECT pgtrickle._relay_store(''forward'', ''w'' || md5(%1$L), jsonb_build_object(''sink_type'', ''stdout'', ''tables'', jsonb_build_array(jsonb_build_object(''name'', ''trap.wt'', ''where'', %1$L)))), NULL)'),
+  ('pgtrickle._relay_delete(text)', 'padmin', 'SELECT pgtrickle._relay_delete(%1$L)'),
   ('pgtrickle._relay_drop_slots(text,text)', 'owner', 'SELECT pgtrickle._relay_drop_slots(%1$L, %1$L)'),
   -- Subscriptions' generation runs as their writer; pgtrickle_maker's two helpers it calls take only a
   -- table, called by anyone: the victim's subscribed table, the admin's own under its lock.

@@ -96,7 +96,7 @@ BEGIN
                     ARRAY['orders'], 'the pipeline''s publication holds the table');
   PERFORM assert_eq((SELECT string_agg(DISTINCT p.pubowner::regrole::text, ', ') FROM pg_publication AS p
                      WHERE p.pubname LIKE pgtrickle._wal_pipeline_publication('orders-wal', 'sql') || '%'),
-                    quote_ident(current_database() || '_inst'), 'made by the installing role');
+                    quote_ident(current_database() || '_victim'), 'made by the session that set the pipeline, with its rights');
   PERFORM assert_eq((SELECT state FROM pgtrickle.relay_backfills WHERE pipeline = 'orders-wal'), 'pending', 'backfill recorded');
   PERFORM assert_eq((SELECT array_agg(payload #>> '{new,id}') FROM pgstream.events WHERE stream_id = 7), ARRAY['3'],
                     'the subscription''s event, as the owner''s trigger wrote it');

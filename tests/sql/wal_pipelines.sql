@@ -145,6 +145,29 @@ SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_wal_publications WHERE pi
 -- Its owner may.
 SELECT * FROM dblink('owner', $q$ SELECT pgtrickle.set_relay_outbox('mine', config => '{"tables": ["public.owned"], "sink_type": "stdout"}')::text $q$) AS t(x text);
 SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('mine')), 'public.owned', 'the owner captures its table');
+-- The publications are made by the session, with its login's rights, never the installer's: a
+-- login without CREATE on the database has a new one made empty as the first table's owner, then
+-- sets its tables itself; tables of two owners take a login acting for both.
+SELECT assert_eq(has_database_privilege(:'owner', current_database(), 'CREATE'), false, 'the owner has no CREATE on the database');
+SELECT assert_eq((SELECT string_agg(DISTINCT pubowner::regrole::text, ',') FROM pg_publication WHERE pubname LIKE pg_temp.pub_of('mine') || '%'),
+                 quote_ident(:'owner'), 'its publications are the owner''s');
+CREATE TABLE public.owned_too (id int PRIMARY KEY);
+SELECT format('ALTER TABLE public.owned_too OWNER TO %I', :'padmin') \gexec
+SELECT format('GRANT %I TO %I', :'owner', :'padmin') \gexec
+SELECT * FROM dblink('padmin', $q$ SELECT pgtrickle.set_relay_outbox('both', config => '{"tables": ["public.owned_too", "public.owned"], "sink_type": "stdout"}')::text $q$) AS t(x text);
+SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('both')), 'public.owned,public.owned_too', 'one publication over two owners'' tables');
+-- Another admin acting for neither may neither change nor delete it; nothing is changed.
+SELECT format('REVOKE %I FROM %I', :'owner', :'padmin') \gexec
+SELECT expect_error(format($$ SELECT * FROM dblink('owner', %L) AS t(x text) $$,
+  $q$ SELECT pgtrickle.set_relay_outbox('both', config => '{"tables": ["public.owned"], "sink_type": "stdout"}')::text $q$),
+  'may not make or change its publication');
+SELECT expect_error($$ SELECT dblink_exec('owner', 'SELECT pgtrickle.delete_relay(''both'')') $$, 'may not drop it');
+SELECT assert_eq(pg_temp.pub_tables(pg_temp.pub_of('both')), 'public.owned,public.owned_too', 'unchanged');
+SELECT assert_eq((SELECT count(*) FROM pgtrickle.relay_outbox_config WHERE name = 'both'), 1::bigint, 'not deleted');
+SELECT * FROM dblink('padmin', $q$ SELECT pgtrickle.delete_relay('both')::text $q$) AS t(x text);
+SELECT assert_eq((SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgtrickle_w%' AND pubowner = (SELECT oid FROM pg_roles WHERE rolname = :'padmin')), 0::bigint,
+                 'deleted by its owner, the publications with it');
+DROP TABLE public.owned_too;
 
 -- A table the pipeline named, dropped and made again under its name (here by the same owner): the
 -- new table is another table, which the pipeline does not capture until it is set again.

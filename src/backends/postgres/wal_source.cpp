@@ -120,9 +120,9 @@ class WalSource final : public ChangeSource {
     const std::string origin = config_.origin == "sql" ? std::string("sql") : "file:" + ctx_.relay_group_id;
     auto pub = config_.origin == "sql"
                    ? db_->exec("SELECT pgtrickle._wal_pipeline_publication($1, $2)", {config_.name, origin})
-                   : db_->exec("SELECT pgtrickle._wal_file_pipeline_prepare($1, $2, $3::jsonb)",
+                   : db_->exec("SELECT pgtrickle._wal_file_pipeline_start($1, $2, $3::jsonb)",
                                {config_.name, ctx_.relay_group_id, config_.canonical["source"].dump()});
-    if (!pub && pub.error().message.find("_wal_file_pipeline_prepare") != std::string::npos &&
+    if (!pub && pub.error().message.find("_wal_file_pipeline_start") != std::string::npos &&
         pub.error().message.find("does not exist") != std::string::npos)
       return fatal("this database has an older SQL install, without what a WAL pipeline of a TOML file needs: run "
                    "`pgtrickle-relay install` again");
