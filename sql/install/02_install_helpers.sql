@@ -168,9 +168,7 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY[
   -- the functions a backfill reads a table with
-  '_relay_backfill_create_for', '_relay_backfill_drop_functions',
-  -- a WAL pipeline's table's render function, made when its rows are first rendered
-  '_wal_rows_function_make'
+  '_relay_backfill_create_for', '_relay_backfill_drop_functions'
 ]::text[] $$;
 
 -- SECURITY DEFINER helpers that make and drop the relay's own objects, owned by pgtrickle_maker on
@@ -268,24 +266,36 @@ DECLARE
   v_owner  oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel);
   v_object text := CASE WHEN p_schema IS NULL THEN format('DATABASE %I', current_database()) ELSE format('SCHEMA %s', p_schema) END;
   v_grant  text[];
+  v_admitted boolean;
 BEGIN
   IF (p_schema IS NOT NULL AND p_schema NOT IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)) OR v_owner IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = '_relay_code_open: a table and schema pgtrickle or pgstream';
   END IF;
-  -- A subscribed table's owner may make its subscriptions' code in schema pgstream (the
-  -- subscriptions were written by a role acting for it, maybe inside a SECURITY DEFINER function
-  -- other than the session's login); code in schema pgtrickle and publications are made for
-  -- pipeline admins' calls, a relay's (its TOML file's WAL pipelines) and the installer's, by a
-  -- session acting for the owner.
-  IF p_schema IS DISTINCT FROM 'pgstream'::regnamespace OR NOT EXISTS (SELECT FROM pgstream.subscriptions AS s WHERE s.table_oid = p_rel) THEN
-    PERFORM pgtrickle._relay_require_owner('make code that runs as its owner', p_rel);
+  -- Code is made for pipeline admins' calls, a relay's (its TOML file's WAL pipelines) and the
+  -- installer's, by a session acting for the table's owner. On an install whose event trigger
+  -- holds what others make in these schemas to the install's names (pgtrickle_schemas_kept, an
+  -- install by a superuser), also for any table's owner: a subscribed table's, in schema pgstream
+  -- (its subscriptions were written by a role acting for it, maybe inside a SECURITY DEFINER
+  -- function, whatever the session's login), and a table's a WAL pipeline captures, in schema
+  -- pgtrickle (its render function, made as the table is made or changed).
+  v_admitted := pg_has_role(session_user, v_owner, 'USAGE')
+    AND (pg_has_role(session_user, 'pgtrickle_relay_admin', 'USAGE') OR pg_has_role(session_user, 'pgtrickle_relay', 'USAGE')
+         OR (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = session_user) IS NOT DISTINCT FROM pgtrickle._relay_installer());
+  IF NOT v_admitted AND pgtrickle._relay_maker() IS NOT NULL THEN
+    IF p_schema = 'pgstream'::regnamespace THEN
+      v_admitted := EXISTS (SELECT FROM pgstream.subscriptions AS s WHERE s.table_oid = p_rel);
+    ELSIF p_schema = 'pgtrickle'::regnamespace AND pg_has_role(session_user, v_owner, 'USAGE') THEN
+      v_admitted := pgtrickle._wal_published(p_rel);
+    END IF;
   END IF;
-  IF p_schema IS DISTINCT FROM 'pgstream'::regnamespace AND NOT pg_has_role(session_user, 'pgtrickle_relay_admin', 'USAGE')
-     AND NOT pg_has_role(session_user, 'pgtrickle_relay', 'USAGE')
-     AND (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = session_user) IS DISTINCT FROM pgtrickle._relay_installer() THEN
-    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = format('role %s may not make code of table %s in %s: that is for pipeline admins (role pgtrickle_relay_admin)',
-                       session_user, p_rel, coalesce(p_schema::text, 'the database'));
+  IF NOT v_admitted THEN
+    PERFORM pgtrickle._relay_require_owner('make code that runs as its owner', p_rel);
+    IF NOT pg_has_role(session_user, 'pgtrickle_relay_admin', 'USAGE') AND NOT pg_has_role(session_user, 'pgtrickle_relay', 'USAGE')
+       AND (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = session_user) IS DISTINCT FROM pgtrickle._relay_installer() THEN
+      RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+        MESSAGE = format('role %s may not make code of table %s in %s: that is for pipeline admins (role pgtrickle_relay_admin)',
+                         session_user, p_rel, coalesce(p_schema::text, 'the database'));
+    END IF;
   END IF;
   IF NOT p_open THEN
     -- USAGE stays: the owner's code calls the install's functions (a render function, its template).

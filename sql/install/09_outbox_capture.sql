@@ -613,31 +613,7 @@ BEGIN
   RETURN format('pgtrickle.%I(regclass, jsonb, jsonb)', p_name)::regprocedure;
 END
 $$;
-
--- The same made by the installer, which acts for the owner: a WAL pipeline's table whose function
--- is missing when its rows are first rendered (_wal_render_table).
 DROP FUNCTION IF EXISTS pgtrickle._wal_rows_make(pgtrickle.outbox_tables);
-CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_function_make(p_name text, p_rel regclass)
-RETURNS regprocedure
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  v_fn    text := format('pgtrickle.%I(pg_catalog.regclass, pg_catalog.jsonb, pg_catalog.jsonb)', p_name);
-  v_owner oid := pgtrickle._relay_installer_acts_for(p_rel, 'make the function rendering the WAL rows');
-BEGIN
-  IF (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = to_regprocedure(v_fn)) <> v_owner THEN
-    EXECUTE format('DROP FUNCTION %s', v_fn);
-  END IF;
-  -- Made as the installer (a SECURITY DEFINER function may not take another role), then given away.
-  EXECUTE pgtrickle._wal_rows_function_ddl(p_name, p_rel);
-  IF v_owner <> (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user) THEN
-    PERFORM pgtrickle._relay_give_function(v_fn::regprocedure, v_owner);
-    EXECUTE format('GRANT USAGE ON SCHEMA pgtrickle TO %s', v_owner::regrole);   -- its function calls the template
-  END IF;
-  RETURN v_fn::regprocedure;
-END
-$$;
 
 -- Runs p_fn, a table owner's render function, on the rows, in a subtransaction always rolled
 -- back once its rows are in hand, and clears what a rollback leaves (_relay_session_clear) however

@@ -102,8 +102,8 @@ AS $$ SELECT '_emit' || substr(p_function, length('_publish') + 1) $$;
 -- they do follows from the subscriptions, which only a role acting for the table's owner writes,
 -- and from the table's trigger, which only such a role makes. Called by anyone, they do the same.
 
--- The owner of a subscribed table may call the install's helpers that make its code (schema
--- pgtrickle), as a captured table's owner may.
+-- The owner of a subscribed table, or of a table a WAL pipeline's publication publishes, may call
+-- the install's helpers that make its code (schema pgtrickle), as a captured table's owner may.
 CREATE OR REPLACE FUNCTION pgstream._admit_owner(p_rel regclass)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -112,7 +112,7 @@ AS $$
 DECLARE
   v_owner oid := (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel);
 BEGIN
-  IF EXISTS (SELECT FROM pgstream.subscriptions AS s WHERE s.table_oid = p_rel)
+  IF (EXISTS (SELECT FROM pgstream.subscriptions AS s WHERE s.table_oid = p_rel) OR pgtrickle._wal_published(p_rel))
      AND NOT has_schema_privilege(v_owner, 'pgtrickle', 'USAGE') THEN
     EXECUTE format('GRANT USAGE ON SCHEMA pgtrickle TO %s', v_owner::regrole);
   END IF;

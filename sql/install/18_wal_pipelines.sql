@@ -274,8 +274,6 @@ BEGIN
     IF NOT pg_has_role(session_user, v_owner, 'USAGE') THEN
       v_refused := v_refused || format('%s (owned by %s)', v_rel, v_owner::regrole);
     END IF;
-    -- Its rows are rendered as its owner, by a function the installer makes for it.
-    PERFORM pgtrickle._relay_installer_acts_for(v_rel, 'capture the WAL');
     v_ident := coalesce(pgtrickle._wal_identity_columns(v_rel), '{}');
     -- The filter goes into the session's ALTER PUBLICATION: only as written again from the
     -- tokens of a grammar that runs no user code when parsed (_relay_expression_checked).
@@ -420,6 +418,27 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT EXISTS (SELECT FROM pgtrickle._wal_publishing(p_rel)) $$;
 
+-- The render function of table p_rel, captured by a WAL pipeline, made (or made again, when missing,
+-- of a former owner, altered, or made by an earlier install) as its owner, for a session acting for
+-- it (_wal_rows_function_set). Returns it.
+CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_table_ensure(p_rel regclass)
+RETURNS regprocedure
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_name text := pgtrickle._wal_rows_table_function(p_rel);
+  v_fn   regprocedure := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', v_name));
+BEGIN
+  IF v_fn IS NOT NULL AND pgtrickle._relay_owner_function_intact(v_fn, p_rel)
+     AND (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = v_fn) = pgtrickle._wal_rows_function_src(p_rel) THEN
+    RETURN v_fn;
+  END IF;
+  RETURN pgtrickle._wal_rows_function_set(v_name, p_rel);
+END
+$$;
+DROP FUNCTION IF EXISTS pgtrickle._wal_rows_function_make(text, regclass);   -- made at render time, as the installer
+
 -- The name of the render function of a table captured by a WAL pipeline (by oid: a rename keeps it).
 CREATE OR REPLACE FUNCTION pgtrickle._wal_rows_table_function(p_rel oid)
 RETURNS text
@@ -429,8 +448,8 @@ AS $$ SELECT '_wal_rows_r' || p_rel::text $$;
 
 -- Rows of a table read from the WAL by a WAL pipeline, rendered as to_jsonb renders them (see
 -- _wal_render, which does the same for a table captured by enable_outbox): as the table's owner,
--- through a function of the owner's made here the first time, in a subtransaction always rolled
--- back. Only for a table some pipeline's publication publishes. Rows of a table that is gone, or
+-- through a function of the owner's (made when the pipeline was set, or the table made or changed:
+-- _wal_rows_table_ensure), in a subtransaction always rolled back. Only for a table some pipeline's publication publishes. Rows of a table that is gone, or
 -- no longer published, are rendered without it: no value is read from the table, and a column of
 -- a type the install did not build in is kept as its text (no code of anyone's runs).
 CREATE OR REPLACE FUNCTION pgtrickle._wal_render_table(p_rel oid, p_columns jsonb, p_rows jsonb)
@@ -456,7 +475,12 @@ BEGIN
   v_fn := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', v_name));
   IF v_fn IS NULL OR NOT pgtrickle._relay_owner_function_intact(v_fn, v_rel)
      OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = v_fn) IS DISTINCT FROM pgtrickle._wal_rows_function_src(v_rel) THEN
-    v_fn := pgtrickle._wal_rows_function_make(v_name, v_rel);   -- missing, given away, altered, or made by an earlier install
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = format('table %s has no render function of its owner %s as this install makes it', v_rel,
+                       (SELECT c.relowner::regrole FROM pg_class AS c WHERE c.oid = v_rel)),
+      HINT = 'It is made when the pipeline is set, and when a table is made in a schema a pipeline captures: set the '
+             'pipeline again (SELECT pgtrickle.set_relay_outbox(...)) as a role acting for the table''s owner, or run '
+             'SELECT pgtrickle._wal_rows_table_ensure(<table>) as one.';
   END IF;
   RETURN QUERY SELECT r FROM pgtrickle._wal_render_as_owner(v_fn, v_rel, pgtrickle._wal_render_reach(v_rel, p_columns), p_rows) AS r;
 END

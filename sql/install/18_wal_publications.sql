@@ -153,6 +153,8 @@ BEGIN
         (t ->> 'rel')::oid::regclass, v_problem));
     END IF;
   END LOOP;
+  -- Each table's rows are rendered as its owner, by a function the session makes as that owner.
+  PERFORM pgtrickle._wal_rows_table_ensure(m.rel) FROM pgtrickle._wal_published_tables(w.publication) AS m;
   RETURN w.publication;
 END
 $$;
@@ -175,6 +177,63 @@ BEGIN
         MESSAGE = format('the pipeline''s publication %s belongs to role %s, and role %s may not drop it', v_pub,
                          (SELECT p.pubowner::regrole FROM pg_publication AS p WHERE p.pubname = v_pub), current_user),
         HINT = 'A member of that role (or a superuser) deletes the pipeline.';
+    END;
+  END LOOP;
+END
+$$;
+
+-- A table made in a schema a pipeline captures (or changed: a new owner, a move into such a
+-- schema) gets its render function as it is made, from the role making it, which owns it (or acts
+-- for its owner): never from the relay, nor the installer. Run as that role for every CREATE and
+-- ALTER TABLE once a WAL pipeline exists; a failure never stops the DDL (a warning says what the
+-- pipeline will do, and how to make the function).
+CREATE OR REPLACE FUNCTION pgtrickle._wal_table_made()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_rel regclass;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_publication AS p WHERE p.pubname LIKE 'pgtrickle\_w%') THEN
+    RETURN;
+  END IF;
+  FOR v_rel IN
+    SELECT DISTINCT c.oid::regclass FROM pg_event_trigger_ddl_commands() AS d JOIN pg_class AS c ON c.oid = d.objid
+    WHERE d.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+      AND EXISTS (SELECT FROM pg_publication AS p
+                  WHERE p.pubname LIKE 'pgtrickle\_w%'
+                    AND (EXISTS (SELECT FROM pg_publication_rel AS r WHERE r.prpubid = p.oid AND r.prrelid = c.oid)
+                         OR EXISTS (SELECT FROM pg_publication_namespace AS n WHERE n.pnpubid = p.oid AND n.pnnspid = c.relnamespace)))
+  LOOP
+    BEGIN
+      PERFORM pgstream._admit_owner(v_rel);
+      PERFORM pgtrickle._wal_rows_table_ensure(v_rel);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'pgtrickle-relay: table % is captured by a WAL pipeline, but its render function was not made: %', v_rel, SQLERRM
+        USING HINT = 'The pipeline stops at the table''s first row until it is: a role acting for the table''s owner runs '
+                     'SELECT pgtrickle._wal_rows_table_ensure(''' || v_rel::text || ''') (outside a SECURITY DEFINER function), or sets the pipeline again.';
+    END;
+  END LOOP;
+END
+$$;
+CALL pgtrickle._relay_event_trigger('pgtrickle_wal_table_made', 'ddl_command_end',
+                                    ARRAY['CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE'],
+                                    'pgtrickle._wal_table_made()');
+
+-- The render functions of the tables WAL pipelines capture, as this install makes them (an
+-- earlier one made them as the installer, or from another template).
+DO $$
+DECLARE
+  v_rel regclass;
+BEGIN
+  FOR v_rel IN SELECT DISTINCT format('%I.%I', t.schemaname, t.tablename)::regclass
+               FROM pg_publication_tables AS t WHERE t.pubname LIKE 'pgtrickle\_w%' LOOP
+    BEGIN
+      PERFORM pgtrickle._wal_rows_table_ensure(v_rel);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'pgtrickle-relay: the render function of table %, which a WAL pipeline captures, was left as it was: %', v_rel, SQLERRM
+        USING HINT = 'Install again as a role acting for its owner, or set the pipeline again as one.';
     END;
   END LOOP;
 END

@@ -243,16 +243,16 @@ DECLARE
     '_wal_identity_problem', '_relay_config_error',
     -- rendering WAL rows through each table owner's function, as the relay's role
     '_wal_render_as_owner', '_relay_session_clear', '_outbox_source', '_wal_rows_function', '_wal_rows_table_function', '_wal_rows_function_src',
-    '_wal_published', '_wal_publishing', '_wal_publications', '_wal_render_reach', '_wal_rows_function_make',
+    '_wal_published', '_wal_publishing', '_wal_publications', '_wal_render_reach',
     -- a WAL pipeline's publications, made by the session that sets it, with its login's rights
     '_wal_file_pipeline_start', '_wal_pipeline_publish', '_wal_publication_set', '_wal_identity_columns',
-    '_relay_as_owner', '_relay_require_owner'];
+    '_relay_as_owner', '_relay_require_owner', '_wal_published_tables'];
   -- Everything meant to be called by people and applications (rendering rows as a table's owner,
   -- which reads the table, the publications of a relay's TOML pipelines and a backfill's start and
   -- end, which the relay records with its position, are the relay's alone).
   v_admin_functions text[] := ARRAY(SELECT f FROM unnest(v_relay_functions) AS f
                                     WHERE f NOT IN ('_wal_render', '_wal_render_table', '_wal_render_tables', '_wal_rows_template',
-                                                    '_wal_render_as_owner', '_relay_session_clear', '_wal_rows_function_make', '_wal_render_reach',
+                                                    '_wal_render_as_owner', '_relay_session_clear', '_wal_render_reach',
                                                     '_wal_published', '_wal_publishing', '_wal_rows_table_function',
                                                     '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare', '_wal_file_pipeline_start',
                                                     '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt')) || ARRAY[
@@ -347,11 +347,15 @@ BEGIN
   -- reads with their rights only.
   GRANT EXECUTE ON FUNCTION pgtrickle._wal_rows_template(regclass, jsonb, jsonb) TO PUBLIC;
   -- A subscription's writer (any role acting for a table's owner, which pgstream._admit_owner lets
-  -- use schema pgtrickle) makes the subscriptions' code (16_pgstream_generation.sql) with these:
-  -- they run nothing with more than its rights, and _relay_code_open checks whom it opens for.
+  -- use schema pgtrickle) makes the subscriptions' code (16_pgstream_generation.sql) with these, as
+  -- the role making a table a WAL pipeline captures makes its render function: they run nothing
+  -- with more than its rights, and _relay_code_open checks whom it opens for.
   FOR f IN SELECT p.oid::regprocedure AS signature FROM pg_proc AS p
            WHERE p.pronamespace = 'pgtrickle'::regnamespace
-             AND p.proname IN ('_relay_code_open', '_relay_expression_checked', '_relay_type_runs_no_user_code', '_relay_truncate_bytes') LOOP
+             AND p.proname IN ('_relay_code_open', '_relay_expression_checked', '_relay_type_runs_no_user_code', '_relay_truncate_bytes',
+                               -- and a table's render function, made as it is made in a schema a WAL pipeline captures
+                               '_wal_rows_table_ensure', '_wal_rows_table_function', '_relay_owner_function_intact', '_wal_rows_function_src',
+                               '_wal_rows_function_set', '_wal_rows_function_ddl', '_relay_as_owner', '_relay_as_role', '_relay_require_owner') LOOP
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f.signature);
   END LOOP;
 END

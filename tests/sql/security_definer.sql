@@ -205,8 +205,6 @@ INSERT INTO audited VALUES
    'SELECT pgtrickle._outbox_create_tables(jsonb_populate_record(NULL::pgtrickle.outbox_tables, jsonb_build_object(''outbox_name'', %1$L, ''delta_table'', %1$L || ''d'')))'),
   ('pgtrickle._outbox_drop_objects(pgtrickle.outbox_tables)', 'owner',
    'SELECT pgtrickle._outbox_drop_objects(jsonb_populate_record(NULL::pgtrickle.outbox_tables, jsonb_build_object(''outbox_name'', %1$L, ''delta_table'', %1$L)))'),
-  ('pgtrickle._wal_rows_function_make(text,regclass)', 'relay',
-   'SELECT pgtrickle._wal_rows_function_make(%1$L, (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt'')::regclass)'),
   ('pgtrickle._relay_backfill_create_for(text,text,text,regclass,text,oid[])', 'owner',
    'SELECT pgtrickle._relay_backfill_create_for(%1$L, %1$L, ''outbox_wt'', (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt'')::regclass, %1$L, NULL)'),
   ('pgtrickle._relay_backfill_drop_functions(text)', 'owner', 'SELECT pgtrickle._relay_backfill_drop_functions(%1$L)'),
@@ -248,6 +246,10 @@ INSERT INTO audited VALUES
   ('pgtrickle._relay_schemas_kept()', 'padmin',
    'SELECT pgtrickle._relay_code_open(''trap.wt''::regclass, ''pgtrickle'', true, NULL); '
    'CREATE FUNCTION pgtrickle.%1$I(text) RETURNS text LANGUAGE sql AS ''SELECT trap.escalate()::text'''),
+  -- Fired by any login's CREATE or ALTER TABLE (it runs as that login): a table a WAL pipeline
+  -- captures gets its render function, made as its owner by a login acting for it.
+  ('pgtrickle._wal_table_made()', 'padmin', 'ALTER TABLE trap.wt ALTER COLUMN note SET DEFAULT %1$L'),
+  ('pgtrickle._wal_table_made()', 'stranger', 'CREATE TEMP TABLE IF NOT EXISTS wt_made (id int, note text DEFAULT %1$L)'),
   -- Fired by any login's CREATE TABLE (it runs as that login): grants the relay SELECT on an outbox
   -- made in schema pgtrickle, as the role that made it; a stranger's table elsewhere is left alone.
   ('pgtrickle._relay_outbox_made()', 'stranger', 'CREATE TEMP TABLE outbox_made (payload jsonb, note text DEFAULT %1$L)'),

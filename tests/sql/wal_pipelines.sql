@@ -197,6 +197,36 @@ SELECT assert_eq((SELECT string_agg(r, ',') FROM pgtrickle._wal_render_tables(js
                     'rows', '[{"row": {"id": "1"}, "fill": true, "key_only": false}]'::jsonb))) AS r),
                  '{"v": "hello", "id": 1}', 'its rows rendered, a value read from the table');
 
+-- A table made later in a schema a pattern captures gets its render function as it is made, from
+-- the login making it (a plain login, no pgtrickle role), as its owner; the relay renders through
+-- it and never makes one: one missing is an error naming how to make it.
+CREATE SCHEMA later;
+SELECT current_database() || '_plain' AS plain \gset
+CREATE ROLE :"plain" LOGIN;
+SELECT format('GRANT USAGE, CREATE ON SCHEMA later TO %I', :'plain') \gexec
+SELECT dblink_connect('plain', login_conninfo(:'plain'));
+SELECT pgtrickle.set_relay_outbox('later', config => '{"tables": ["later.*"], "sink_type": "stdout"}'::jsonb);
+SELECT dblink_exec('plain', 'CREATE TABLE later.t (id int PRIMARY KEY, v text); INSERT INTO later.t VALUES (1, ''late'')');
+SELECT assert_eq((SELECT p.proowner::regrole::text FROM pg_proc AS p
+                  WHERE p.oid = to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', pgtrickle._wal_rows_table_function('later.t'::regclass)))),
+                 quote_ident(:'plain'), 'its render function, made as the table was made, is its owner''s');
+SELECT assert_eq(has_schema_privilege(:'plain', 'pgtrickle', 'CREATE'), false, 'no CREATE on schema pgtrickle stays with it');
+CREATE FUNCTION pg_temp.render_later() RETURNS text LANGUAGE sql AS $$
+  SELECT string_agg(r, ',') FROM pgtrickle._wal_render_tables(jsonb_build_array(jsonb_build_object(
+    'rel', 'later.t'::regclass::oid,
+    'columns', '[{"name": "id", "type": 23, "mod": -1, "key": true}, {"name": "v", "type": 25, "mod": -1, "key": false}]'::jsonb,
+    'rows', '[{"row": {"id": "1"}, "fill": true, "key_only": false}]'::jsonb))) AS r
+$$;
+SELECT assert_eq(pg_temp.render_later(), '{"v": "late", "id": 1}', 'its rows rendered through it, a value read from the table');
+SELECT format('DROP FUNCTION pgtrickle.%I(regclass, jsonb, jsonb)', pgtrickle._wal_rows_table_function('later.t'::regclass)) \gexec
+SELECT expect_error('SELECT pg_temp.render_later()', 'has no render function of its owner');
+SELECT * FROM dblink('plain', $q$ SELECT pgtrickle._wal_rows_table_ensure('later.t')::text $q$) AS t(x text);
+SELECT assert_eq(pg_temp.render_later(), '{"v": "late", "id": 1}', 'made again by a login acting for its owner');
+SELECT pgtrickle.delete_relay('later');
+SELECT dblink_disconnect('plain');
+DROP SCHEMA later CASCADE;
+DROP FUNCTION pg_temp.render_later();
+
 -- delete_relay drops the publication.
 SELECT pg_temp.pub_of('shop') AS shop_pub \gset
 SELECT pgtrickle.delete_relay('shop');
