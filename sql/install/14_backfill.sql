@@ -86,6 +86,94 @@ $b$, format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s AS t WHERE %s', p_rel, c.con
   FROM k, c, r
 $$;
 
+-- ---- A table's standing read function (work in progress: not yet what backfills read) ------
+--
+-- Made as the table's owner by the session that captures it (enable_outbox, a WAL pipeline's
+-- setting, the role making a table in a captured schema), so that a backfill without a condition
+-- needs no function made at run time: pgtrickle._backfill_rows_t<oid>(after jsonb, limit int,
+-- text_columns text[]): as a chunk function, but the columns to send as their text are given at
+-- the call (a Debezium pipeline's), and no condition.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_table_function(p_rel oid)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '_backfill_rows_t' || p_rel::text $$;
+
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_table_body(p_rel regclass, p_keys text[])
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH k AS (
+    SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY o.ord) AS cols,
+           string_agg(format('(($1 ->> %L))::%s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o.ord) AS after
+    FROM unnest(p_keys) WITH ORDINALITY AS o(name, ord)
+    JOIN pg_attribute AS a ON a.attrelid = p_rel AND a.attname = o.name AND NOT a.attisdropped
+  )
+  SELECT format($b$
+DECLARE
+  v_plan json;
+  v_row  text;
+BEGIN
+  IF $2 IS NULL THEN
+    EXECUTE %1$L INTO v_plan;
+    RETURN NEXT v_plan -> 0 -> 'Plan' ->> 'Plan Rows';
+    RETURN;
+  END IF;
+  IF coalesce(cardinality($3), 0) = 0 THEN
+    IF $1 IS NULL THEN
+      RETURN QUERY SELECT pg_catalog.row_to_json(t)::text FROM %2$s AS t ORDER BY %3$s LIMIT $2;
+    ELSE
+      RETURN QUERY SELECT pg_catalog.row_to_json(t)::text FROM %2$s AS t WHERE (%3$s) > (%4$s) ORDER BY %3$s LIMIT $2;
+    END IF;
+    RETURN;
+  END IF;
+  SELECT '(pg_catalog.row_to_json(t)::pg_catalog.jsonb || pg_catalog.jsonb_build_object('
+         || string_agg(format('%%L, t.%%I::pg_catalog.text', a.attname, a.attname), ', ' ORDER BY a.attnum) || '))::text'
+  INTO v_row
+  FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = %5$s AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($3);
+  RETURN QUERY EXECUTE pg_catalog.format(CASE WHEN $1 IS NULL THEN %6$L ELSE %7$L END, coalesce(v_row, 'pg_catalog.row_to_json(t)::text'))
+    USING $1, $2;
+END
+$b$, format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s AS t', p_rel), p_rel, k.cols, k.after, p_rel::oid,
+     format('SELECT %%s FROM %s AS t ORDER BY %s LIMIT $2', p_rel, k.cols),
+     format('SELECT %%s FROM %s AS t WHERE (%s) > (%s) ORDER BY %s LIMIT $2', p_rel, k.cols, k.after, k.cols))
+  FROM k
+$$;
+
+-- Makes (or makes again) table p_rel's standing read function as its owner, for a session acting
+-- for it; NULL for a table without a key (a backfill of it is refused).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_table_ensure(p_rel regclass)
+RETURNS regprocedure
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_name text := pgtrickle._relay_backfill_table_function(p_rel);
+  v_keys text[] := pgtrickle._outbox_key_columns(p_rel);
+  v_sig  text := format('pgtrickle.%I(jsonb, int, text[])', v_name);
+  v_fn   regprocedure := to_regprocedure(v_sig);
+  v_body text;
+  v_old  oid := (SELECT p.proowner FROM pg_proc AS p WHERE p.oid = v_fn);
+BEGIN
+  IF v_keys IS NULL THEN
+    RETURN NULL;
+  END IF;
+  v_body := pgtrickle._relay_backfill_table_body(p_rel, v_keys);
+  IF v_fn IS NOT NULL AND pgtrickle._relay_owner_function_intact(v_fn, p_rel) AND (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = v_fn) = v_body THEN
+    RETURN v_fn;
+  END IF;
+  IF v_old IS NOT NULL AND v_old <> (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_rel) THEN
+    PERFORM pgtrickle._relay_as_role(v_old, format('DROP FUNCTION %s', v_sig));   -- a former owner's
+  END IF;
+  PERFORM pgtrickle._relay_as_owner(p_rel, 'make the function a backfill reads', format(
+    'CREATE OR REPLACE FUNCTION %1$s RETURNS SETOF text LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %2$L; '
+    'REVOKE ALL ON FUNCTION %1$s FROM PUBLIC; GRANT EXECUTE ON FUNCTION %1$s TO pgtrickle_relay;',
+    format('pgtrickle.%I(pg_catalog.jsonb, pg_catalog.int4, pg_catalog.text[])', v_name), v_body));
+  RETURN to_regprocedure(v_sig);
+END
+$$;
+
 -- Records a backfill of a pipeline reading the outbox p_outbox and makes its chunk function;
 -- returns its id. Callers check who may ask for it.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_create(p_function text, p_pipeline text, p_outbox text, p_where text)

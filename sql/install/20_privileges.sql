@@ -125,7 +125,7 @@ BEGIN
     AND NOT (d.object_type IN ('table', 'index', 'view', 'sequence', 'table column', 'table constraint', 'trigger')
              AND current_user = 'pgtrickle_maker')
     AND NOT (d.object_type = 'function'
-             AND (SELECT p.proname ~ '^(_outbox_capture_[0-9a-f]{16}|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_backfill_rows_[0-9]+|_publish_after_.*)$'
+             AND (SELECT p.proname ~ '^(_outbox_capture_[0-9a-f]{16}|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_backfill_rows_t?[0-9]+|_publish_after_.*)$'
                          OR (p.proname ~ '^_emit_after_' AND current_user = 'pgtrickle_maker')
                   FROM pg_proc AS p WHERE p.oid = d.objid));
   IF v_made IS NULL OR (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user)
@@ -437,7 +437,7 @@ DECLARE
   v_maker_functions text[] := pgtrickle._relay_maker_helpers();
   v_maker   oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = 'pgtrickle_maker'
                     AND (SELECT s.rolsuper FROM pg_roles AS s WHERE s.rolname = current_user));
-  v_generated CONSTANT text := '^(_outbox_capture_[0-9a-f]{16}|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_backfill_rows_[0-9]+|_publish_after_.*|_emit_after_.*)$';
+  v_generated CONSTANT text := '^(_outbox_capture_[0-9a-f]{16}|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_backfill_rows_t?[0-9]+|_publish_after_.*|_emit_after_.*)$';
   v_me      oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
   -- An installer that is neither a superuser nor a member of pgtrickle_owner that may SET ROLE to it
   -- (01; PostgreSQL 16's ADMIN OPTION alone may not) keeps them.

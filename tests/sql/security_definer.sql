@@ -282,7 +282,7 @@ BEGIN
   PERFORM assert_eq((SELECT array_agg(p.oid::regprocedure::text || ' owned by ' || p.proowner::regrole::text
                                       ORDER BY p.oid::regprocedure::text COLLATE "C") FROM pg_proc AS p
                      WHERE p.prosecdef AND p.pronamespace IN ('pgtrickle'::regnamespace, 'pgstream'::regnamespace)
-                       AND p.proname !~ '^(_outbox_capture_[0-9a-f]{16}|_backfill_rows_[0-9]+|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_publish_after_.*|_emit_after_.*)$'
+                       AND p.proname !~ '^(_outbox_capture_[0-9a-f]{16}|_backfill_rows_t?[0-9]+|_wal_rows_([0-9a-f]{16}|r[0-9]+)|_publish_after_.*|_emit_after_.*)$'
                        AND p.proowner <> CASE WHEN p.proname = ANY (pgtrickle._relay_installer_helpers()) THEN pgtrickle._relay_installer()
                                               WHEN p.proname = ANY (pgtrickle._relay_maker_helpers()) THEN pgtrickle._relay_maker()
                                               ELSE 'pgtrickle_owner'::regrole END),
