@@ -159,17 +159,14 @@ AS $$
 $$;
 
 -- The SECURITY DEFINER functions that run as the installer, not as pgtrickle_owner (20_privileges.sql):
--- each does what pgtrickle_owner may not (DDL on a user's table or in the install's schemas, a
--- publication, a slot, grants) and parses no text a user wrote. Everything else SECURITY DEFINER is
--- pgtrickle_owner's.
+-- none. What pgtrickle_owner may not do runs as pgtrickle_maker (_relay_maker_helpers), or as the
+-- session acting for a table's owner, or happens at install time. Kept (empty) so that a new one
+-- must be listed here, and audited, to exist.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_installer_helpers()
 RETURNS text[]
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT ARRAY[
-  -- the functions a backfill reads a table with
-  '_relay_backfill_create_for', '_relay_backfill_drop_functions'
-]::text[] $$;
+AS $$ SELECT '{}'::text[] $$;
 
 -- SECURITY DEFINER helpers that make and drop the relay's own objects, owned by pgtrickle_maker on
 -- an install by a superuser (01): no superuser's rights behind them.

@@ -241,6 +241,8 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_backfills (
 -- tables after this one, taken in turn when it ends.
 ALTER TABLE pgtrickle.relay_backfills ADD COLUMN IF NOT EXISTS source_oid oid;
 ALTER TABLE pgtrickle.relay_backfills ADD COLUMN IF NOT EXISTS next_tables oid[] NOT NULL DEFAULT '{}';
+-- The columns the read sends as their text (a Debezium pipeline's PostGIS values, composites).
+ALTER TABLE pgtrickle.relay_backfills ADD COLUMN IF NOT EXISTS text_columns text[] NOT NULL DEFAULT '{}';
 CREATE UNIQUE INDEX IF NOT EXISTS relay_backfills_active ON pgtrickle.relay_backfills (pipeline)
   WHERE state IN ('pending', 'running');
 

@@ -222,6 +222,8 @@ BEGIN
   ELSE
     PERFORM pgtrickle._outbox_attach(t);
   END IF;
+  -- A backfill reads the table through a function of its owner's (14_backfill.sql).
+  PERFORM pgtrickle._relay_backfill_table_ensure(pgtrickle._outbox_source(t));
 END
 $$;
 

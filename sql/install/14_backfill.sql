@@ -11,12 +11,17 @@
 -- the same statement, so a relay that dies or hands the pipeline over resumes at the next chunk.
 -- ============================================================================================
 
--- The function that reads a backfill's chunks: pgtrickle._backfill_rows_<id>(after jsonb, limit int).
+-- The function that reads a backfill's chunks, (after jsonb, limit int, text_columns text[]): its
+-- table's standing read function pgtrickle._backfill_rows_t<oid>, or for a backfill with a
+-- condition, pgtrickle._backfill_rows_<id>, made for it by the session that asked for it.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_function(p_id bigint)
 RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT '_backfill_rows_' || p_id $$;
+AS $$
+  SELECT CASE WHEN b.where_clause IS NULL THEN '_backfill_rows_t' || b.source_oid::text ELSE '_backfill_rows_' || p_id END
+  FROM pgtrickle.relay_backfills AS b WHERE b.id = p_id
+$$;
 
 -- The relay calls it before each chunk, in the chunk's transaction: the chunk function is as made
 -- (pgtrickle._relay_owner_function_intact), else its owner's code would run as the relay.
@@ -27,13 +32,15 @@ SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
 DECLARE
   v_rel oid := (SELECT b.source_oid FROM pgtrickle.relay_backfills AS b WHERE b.id = p_id);
-  v_fn  regprocedure := to_regprocedure(format('pgtrickle.%I(jsonb, int)', pgtrickle._relay_backfill_function(p_id)));
+  v_fn  regprocedure := to_regprocedure(format('pgtrickle.%I(jsonb, int, text[])', pgtrickle._relay_backfill_function(p_id)));
 BEGIN
-  IF v_fn IS NOT NULL AND NOT pgtrickle._relay_owner_function_intact(v_fn, v_rel) THEN
+  IF v_fn IS NULL OR NOT pgtrickle._relay_owner_function_intact(v_fn, v_rel) THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = format('backfill %s: its chunk function %s no longer runs as the table''s owner as it was made (the table changed owner, '
-                       'or its owner altered the function), so it is not called', p_id, v_fn),
-      HINT = 'Start the backfill again: SELECT pgtrickle.backfill_relay(<pipeline>).';
+      MESSAGE = format('backfill %s: its chunk function %s is missing or no longer runs as the table''s owner as it was made (the '
+                       'table changed owner, or its owner altered the function), so it is not called', p_id,
+                       coalesce(v_fn::text, pgtrickle._relay_backfill_function(p_id))),
+      HINT = 'A role acting for the table''s owner makes it again (SELECT pgtrickle._relay_backfill_table_ensure(<table>)), '
+             'or starts the backfill again: SELECT pgtrickle.backfill_relay(<pipeline>).';
   END IF;
 END
 $$;
@@ -86,7 +93,7 @@ $b$, format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s AS t WHERE %s', p_rel, c.con
   FROM k, c, r
 $$;
 
--- ---- A table's standing read function (work in progress: not yet what backfills read) ------
+-- ---- A table's standing read function ---------------------------------------------------------
 --
 -- Made as the table's owner by the session that captures it (enable_outbox, a WAL pipeline's
 -- setting, the role making a table in a captured schema), so that a backfill without a condition
@@ -168,7 +175,7 @@ BEGIN
   END IF;
   PERFORM pgtrickle._relay_as_owner(p_rel, 'make the function a backfill reads', format(
     'CREATE OR REPLACE FUNCTION %1$s RETURNS SETOF text LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %2$L; '
-    'REVOKE ALL ON FUNCTION %1$s FROM PUBLIC; GRANT EXECUTE ON FUNCTION %1$s TO pgtrickle_relay;',
+    'REVOKE ALL ON FUNCTION %1$s FROM PUBLIC; GRANT EXECUTE ON FUNCTION %1$s TO pgtrickle_relay, pgtrickle_owner;',
     format('pgtrickle.%I(pg_catalog.jsonb, pg_catalog.int4, pg_catalog.text[])', v_name), v_body));
   RETURN to_regprocedure(v_sig);
 END
@@ -208,25 +215,27 @@ END
 $$;
 
 -- Records a backfill of table p_rel for a pipeline reading p_outbox (an outbox, or a WAL
--- pipeline's publication) and makes its chunk function; returns its id. p_next: the tables to
--- backfill after it, one after the other (a WAL pipeline's). Callers check who may ask for it.
+-- pipeline's publication); returns its id. p_next: the tables to backfill after it, one after the
+-- other (a WAL pipeline's). It reads through the table's standing read function (made as its owner
+-- when the table was captured); a condition, given only by a session acting for the owner, through
+-- a function that session makes for it (_relay_backfill_condition_set, which backfill_relay runs
+-- after). Nothing is made here: no role's rights but the caller's. Callers check who may ask for it.
+DROP FUNCTION IF EXISTS pgtrickle._relay_backfill_create_for(text, text, text, regclass, text, oid[]);
 CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_create_for(p_function text, p_pipeline text, p_outbox text, p_rel regclass,
                                                                 p_where text, p_next oid[])
 RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_rel   regclass := p_rel;
   v_keys  text[];
-  v_owner oid;
-  v_me    oid := (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user);
   v_id    bigint;
-  v_fn    text;
+  v_fn    regprocedure;
   v_rows  text;
   v_error text;
   v_config jsonb := (SELECT c.config FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_pipeline);
-  v_text_columns text[];
+  v_text_columns text[] := '{}';
   v_estimated boolean := false;   -- a variable outlives the rollback: tells our own P0004 from the owner's code's errors
 BEGIN
   -- Debezium writes PostGIS values from their text (EWKB), which row_to_json's GeoJSON does not
@@ -255,44 +264,89 @@ BEGIN
       HINT = format('Its progress: SELECT * FROM pgtrickle.relay_backfills WHERE pipeline = %L ORDER BY id DESC LIMIT 1; '
                     'to start over, SELECT pgtrickle.cancel_backfill(%L) first.', p_pipeline, p_pipeline);
   END IF;
-  v_owner := pgtrickle._relay_installer_acts_for(v_rel, 'make the function a backfill reads');
   -- A condition becomes code run as the table's owner: only the session of a role acting for that
   -- owner may give one (checked here too, whoever calls this).
   IF nullif(btrim(p_where), '') IS NOT NULL THEN
     PERFORM pgtrickle._relay_require_owner(p_function || ' with a "where" condition (it runs as the table''s owner)', v_rel);
+  ELSE
+    v_fn := to_regprocedure(format('pgtrickle.%I(jsonb, int, text[])', pgtrickle._relay_backfill_table_function(v_rel)));
+    IF v_fn IS NULL OR NOT pgtrickle._relay_owner_function_intact(v_fn, v_rel)
+       OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = v_fn) IS DISTINCT FROM pgtrickle._relay_backfill_table_body(v_rel, v_keys) THEN
+      RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+        MESSAGE = format('%s: table %s has no read function of its owner %s as this install makes it', p_function, v_rel,
+                         (SELECT c.relowner::regrole FROM pg_class AS c WHERE c.oid = v_rel)),
+        HINT = format('It is made when the table is captured; a role acting for its owner makes it again: '
+                      'SELECT pgtrickle._relay_backfill_table_ensure(%L);', v_rel::text);
+    END IF;
   END IF;
 
-  INSERT INTO pgtrickle.relay_backfills (pipeline, outbox, source_schema, source_table, key_columns, where_clause, source_oid, next_tables)
-  SELECT p_pipeline, p_outbox, n.nspname, c.relname, v_keys, nullif(btrim(p_where), ''), c.oid, coalesce(p_next, '{}')
+  INSERT INTO pgtrickle.relay_backfills (pipeline, outbox, source_schema, source_table, key_columns, where_clause, source_oid, next_tables,
+                                         text_columns)
+  SELECT p_pipeline, p_outbox, n.nspname, c.relname, v_keys, nullif(btrim(p_where), ''), c.oid, coalesce(p_next, '{}'), v_text_columns
   FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = v_rel
   RETURNING id INTO v_id;
 
-  -- Owned by the table's owner, run as the owner, callable by the relay's role alone.
-  v_fn := pgtrickle._relay_backfill_function(v_id);
+  -- The planner's estimate, as the table's owner (its row security policies' functions are folded
+  -- while planning): in a subtransaction that is always rolled back, so nothing it changed outlives
+  -- it, a setting made for the session (search_path) included, and what a rollback leaves (prepared
+  -- statements, advisory locks) cleared however it ends. With a condition: when it is made.
+  IF v_fn IS NOT NULL THEN
+    BEGIN
+      EXECUTE format('SELECT r FROM %s(NULL, NULL, NULL) AS r', v_fn::regproc) INTO v_rows;
+      v_estimated := true;
+      RAISE EXCEPTION USING ERRCODE = 'P0004';
+    EXCEPTION WHEN query_canceled OR assert_failure OR OTHERS THEN
+      PERFORM pgtrickle._relay_session_clear();
+      IF NOT v_estimated THEN
+        RAISE;
+      END IF;
+    END;
+    UPDATE pgtrickle.relay_backfills SET rows_estimated = pg_catalog.round(v_rows::pg_catalog.numeric)::pg_catalog.int8 WHERE id = v_id;
+  END IF;
+  -- The pipeline's reader wakes up and starts it.
+  PERFORM pg_notify('pgtrickle_outbox_new', p_outbox);
+  RETURN v_id;
+END
+$$;
+
+-- Makes backfill p_id's condition function as the table's owner, for the session acting for it
+-- that asked for the backfill (backfill_relay), with the estimate; nothing for a backfill without
+-- a condition. The owner's code runs only as the owner, and in a subtransaction always rolled back
+-- (the estimate); a condition that does not compile is refused, naming it.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_condition_set(p_function text, p_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  b       pgtrickle.relay_backfills;
+  v_rel   regclass;
+  v_fn    text := '_backfill_rows_' || p_id;
+  v_sig   text;
+  v_rows  text;
+  v_error text;
+  v_estimated boolean := false;
+BEGIN
+  SELECT * INTO b FROM pgtrickle.relay_backfills AS x WHERE x.id = p_id;
+  IF b.where_clause IS NULL THEN
+    RETURN;
+  END IF;
+  v_rel := b.source_oid::regclass;
+  v_sig := format('pgtrickle.%I(pg_catalog.jsonb, pg_catalog.int4, pg_catalog.text[])', v_fn);
   BEGIN
-    EXECUTE format('CREATE FUNCTION pgtrickle.%I(jsonb, int) RETURNS SETOF text LANGUAGE plpgsql VOLATILE SECURITY DEFINER '
-                   'SET search_path = pg_catalog, pg_temp AS %L',
-                   v_fn, pgtrickle._relay_backfill_body(v_rel, v_keys, nullif(btrim(p_where), ''), v_text_columns));
+    PERFORM pgtrickle._relay_as_owner(v_rel, p_function || ' with a "where" condition (it runs as the table''s owner)', format(
+      'CREATE FUNCTION %1$s RETURNS SETOF text LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %2$L; '
+      'REVOKE ALL ON FUNCTION %1$s FROM PUBLIC; GRANT EXECUTE ON FUNCTION %1$s TO pgtrickle_relay;',
+      v_sig, pgtrickle._relay_backfill_body(v_rel, b.key_columns, b.where_clause, b.text_columns)));
   EXCEPTION WHEN syntax_error OR undefined_column OR undefined_function OR datatype_mismatch OR undefined_table THEN
     GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-      MESSAGE = format('%s: the condition %L does not compile: %s', p_function, p_where, v_error),
+      MESSAGE = format('%s: the condition %L does not compile: %s', p_function, b.where_clause, v_error),
       HINT = 'Give a boolean SQL expression over the table''s columns, e.g. ''region = ''''eu''''''; names outside '
              'pg_catalog are written with their schema.';
   END;
-  EXECUTE format('REVOKE ALL ON FUNCTION pgtrickle.%I(jsonb, int) FROM PUBLIC', v_fn);
-  EXECUTE format('GRANT EXECUTE ON FUNCTION pgtrickle.%I(jsonb, int) TO pgtrickle_relay', v_fn);
-  IF v_owner <> v_me THEN
-    PERFORM pgtrickle._relay_give_function(format('pgtrickle.%I(jsonb, int)', v_fn)::regprocedure, v_owner);
-  END IF;
-
-  -- The planner's estimate, which also checks the condition against the table, as its owner. The
-  -- owner's code runs here (the condition, its row security policies' functions, folded while
-  -- planning): in a subtransaction that is always rolled back, so nothing it changed outlives it,
-  -- a setting made for the session (search_path) included, and what a rollback leaves (prepared
-  -- statements, advisory locks) cleared however it ends.
   BEGIN
-    EXECUTE format('SELECT r FROM pgtrickle.%I(NULL, NULL) AS r', v_fn) INTO v_rows;
+    EXECUTE format('SELECT r FROM %s(NULL, NULL, NULL) AS r', v_sig::regprocedure::regproc) INTO v_rows;
     v_estimated := true;
     RAISE EXCEPTION USING ERRCODE = 'P0004';
   EXCEPTION WHEN query_canceled OR assert_failure OR OTHERS THEN
@@ -303,33 +357,41 @@ BEGIN
       END IF;
       GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
       RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-        MESSAGE = format('%s: the condition %L cannot be used on %s: %s', p_function, p_where, v_rel, v_error),
+        MESSAGE = format('%s: the condition %L cannot be used on %s: %s', p_function, b.where_clause, v_rel, v_error),
         HINT = 'Give a boolean SQL expression over the table''s columns, e.g. ''region = ''''eu''''''; names outside '
                'pg_catalog are written with their schema.';
     END IF;
   END;
-  UPDATE pgtrickle.relay_backfills SET rows_estimated = pg_catalog.round(v_rows::pg_catalog.numeric)::pg_catalog.int8 WHERE id = v_id;
-  -- The pipeline's reader wakes up and starts it.
-  PERFORM pg_notify('pgtrickle_outbox_new', p_outbox);
-  RETURN v_id;
+  PERFORM pgtrickle._relay_backfill_estimated(p_id, pg_catalog.round(v_rows::pg_catalog.numeric)::pg_catalog.int8);
 END
 $$;
 
--- Drops the chunk functions of backfills that are no longer under way.
+-- Records the estimate of a backfill still pending (_relay_backfill_condition_set's caller may not
+-- write the catalog).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_estimated(p_id bigint, p_rows bigint)
+RETURNS void
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ UPDATE pgtrickle.relay_backfills SET rows_estimated = p_rows WHERE id = p_id AND state = 'pending' $$;
+
+-- Drops the condition functions of backfills no longer under way that the role acts for the owner
+-- of (backfill_relay's session cleans what an earlier one left; others leave them: called for an
+-- ended backfill, which the relay no longer reads, they run for nobody).
 CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_drop_functions(p_pipeline text)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_id bigint;
+  v_fn regprocedure;
 BEGIN
-  FOR v_id IN
-    SELECT b.id FROM pgtrickle.relay_backfills AS b
+  FOR v_fn IN
+    SELECT p.oid::regprocedure FROM pgtrickle.relay_backfills AS b
+    JOIN pg_proc AS p ON p.pronamespace = 'pgtrickle'::regnamespace AND p.proname = '_backfill_rows_' || b.id
     WHERE (p_pipeline IS NULL OR b.pipeline = p_pipeline) AND b.state NOT IN ('pending', 'running')
-      AND to_regprocedure(format('pgtrickle.%I(jsonb, int)', pgtrickle._relay_backfill_function(b.id))) IS NOT NULL
+      AND pg_has_role(current_user, p.proowner, 'USAGE')
   LOOP
-    EXECUTE format('DROP FUNCTION IF EXISTS pgtrickle.%I(jsonb, int)', pgtrickle._relay_backfill_function(v_id));
+    EXECUTE format('DROP FUNCTION IF EXISTS %s', v_fn);
   END LOOP;
 END
 $$;
@@ -381,30 +443,46 @@ $$;
 -- matching p_where, a condition on the table's columns), then its changes go on as before.
 -- Returns the backfill's id. A condition runs as the table's owner: only its owner, or a member
 -- of the owner's role, may give one.
+-- backfill_relay records the backfill (_relay_backfill_request, as pgtrickle_owner), then makes
+-- its condition's function as the table's owner, as the session (which must act for it to give one).
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_request(p_name text, p_where text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $fn$
+DECLARE
+  v_outbox text;
+  t        pgtrickle.outbox_tables;
+BEGIN
+  PERFORM pgtrickle._relay_lock_catalog();
+  -- A pipeline capturing tables from the WAL: every table, one after the other, or the one named.
+  IF EXISTS (SELECT FROM pgtrickle.relay_wal_publications AS w WHERE w.pipeline = p_name) THEN
+    RETURN pgtrickle._wal_backfill_create('backfill_relay', p_name, p_where);
+  END IF;
+  v_outbox := pgtrickle._relay_backfill_outbox('backfill_relay', p_name);
+  IF nullif(btrim(p_where), '') IS NOT NULL THEN
+    SELECT * INTO t FROM pgtrickle.outbox_tables WHERE outbox_name = v_outbox;
+    IF t.source_schema IS NOT NULL AND pgtrickle._outbox_source(t) IS NOT NULL THEN
+      PERFORM pgtrickle._relay_require_owner('backfill_relay with a "where" condition (it runs as the table''s owner)',
+                                             pgtrickle._outbox_source(t));
+    END IF;
+  END IF;
+  RETURN pgtrickle._relay_backfill_create('backfill_relay', p_name, v_outbox, p_where);
+END
+$fn$;
+
 CALL pgtrickle._relay_define('backfill_relay', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.backfill_relay(p_name text, "where" text DEFAULT NULL)
   RETURNS bigint
-  LANGUAGE plpgsql SECURITY DEFINER
+  LANGUAGE plpgsql
   SET search_path = pg_catalog, pgtrickle, pg_temp
   AS $fn$
   DECLARE
-    v_outbox text;
-    t        pgtrickle.outbox_tables;
+    v_id bigint := pgtrickle._relay_backfill_request(p_name, "where");
   BEGIN
-    PERFORM pgtrickle._relay_lock_catalog();
-    -- A pipeline capturing tables from the WAL: every table, one after the other, or the one named.
-    IF EXISTS (SELECT FROM pgtrickle.relay_wal_publications AS w WHERE w.pipeline = p_name) THEN
-      RETURN pgtrickle._wal_backfill_create('backfill_relay', p_name, "where");
-    END IF;
-    v_outbox := pgtrickle._relay_backfill_outbox('backfill_relay', p_name);
-    IF nullif(btrim("where"), '') IS NOT NULL THEN
-      SELECT * INTO t FROM pgtrickle.outbox_tables WHERE outbox_name = v_outbox;
-      IF t.source_schema IS NOT NULL AND pgtrickle._outbox_source(t) IS NOT NULL THEN
-        PERFORM pgtrickle._relay_require_owner('backfill_relay with a "where" condition (it runs as the table''s owner)',
-                                               pgtrickle._outbox_source(t));
-      END IF;
-    END IF;
-    RETURN pgtrickle._relay_backfill_create('backfill_relay', p_name, v_outbox, "where");
+    PERFORM pgtrickle._relay_backfill_drop_functions(p_name);
+    PERFORM pgtrickle._relay_backfill_condition_set('backfill_relay', v_id);
+    RETURN v_id;
   END
   $fn$;
 $ddl$);
@@ -510,4 +588,23 @@ SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
   SELECT w.watermark FROM pgtrickle.relay_backfills AS b, pgtrickle.outbox_watermarks(ARRAY[b.outbox]) AS w
   WHERE b.id = p_backfill
+$$;
+
+-- The read functions of the tables captured by enable_outbox, as this install makes them (an
+-- earlier one made a function per backfill, as the installer). Those of WAL pipelines' tables are
+-- made with their render functions (18_wal_publications.sql).
+DO $$
+DECLARE
+  v_rel regclass;
+BEGIN
+  FOR v_rel IN SELECT DISTINCT pgtrickle._outbox_source(t) FROM pgtrickle.outbox_tables AS t
+               WHERE t.source_schema IS NOT NULL AND pgtrickle._outbox_source(t) IS NOT NULL LOOP
+    BEGIN
+      PERFORM pgtrickle._relay_backfill_table_ensure(v_rel);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'pgtrickle-relay: the function a backfill reads table % with was left as it was: %', v_rel, SQLERRM
+        USING HINT = 'Install again as a role acting for its owner, or run SELECT pgtrickle._relay_backfill_table_ensure(<table>) as one.';
+    END;
+  END LOOP;
+END
 $$;

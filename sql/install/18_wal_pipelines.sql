@@ -430,6 +430,8 @@ DECLARE
   v_name text := pgtrickle._wal_rows_table_function(p_rel);
   v_fn   regprocedure := to_regprocedure(format('pgtrickle.%I(regclass, jsonb, jsonb)', v_name));
 BEGIN
+  -- And the one a backfill reads it through (14_backfill.sql).
+  PERFORM pgtrickle._relay_backfill_table_ensure(p_rel);
   IF v_fn IS NOT NULL AND pgtrickle._relay_owner_function_intact(v_fn, p_rel)
      AND (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = v_fn) = pgtrickle._wal_rows_function_src(p_rel) THEN
     RETURN v_fn;

@@ -252,7 +252,7 @@ DECLARE
   -- end, which the relay records with its position, are the relay's alone).
   v_admin_functions text[] := ARRAY(SELECT f FROM unnest(v_relay_functions) AS f
                                     WHERE f NOT IN ('_wal_render', '_wal_render_table', '_wal_render_tables', '_wal_rows_template',
-                                                    '_wal_render_as_owner', '_relay_session_clear', '_wal_render_reach',
+                                                    '_wal_render_as_owner', '_wal_render_reach',
                                                     '_wal_published', '_wal_publishing', '_wal_rows_table_function',
                                                     '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare', '_wal_file_pipeline_start',
                                                     '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt')) || ARRAY[
@@ -261,7 +261,8 @@ DECLARE
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
     'seek_offset', 'consumer_heartbeat', 'consumer_lag',
     'drop_inbox', 'inbox_mark_processed', 'inbox_mark_failed', 'replay_inbox_messages',
-    'backfill_relay', 'cancel_backfill', 'rebuild_relay_slot', 'create_publication', 'drop_publication', '_relay_publication_create', '_relay_publication_drop', '_relay_publication_of',
+    'backfill_relay', '_relay_backfill_request', '_relay_backfill_condition_set', '_relay_backfill_estimated', '_relay_backfill_body',
+    '_relay_backfill_drop_functions', 'cancel_backfill', 'rebuild_relay_slot', 'create_publication', 'drop_publication', '_relay_publication_create', '_relay_publication_drop', '_relay_publication_of',
     -- what enable_outbox and disable_outbox do as the session, acting for the table's owner
     '_outbox_capture_set', '_outbox_attach', '_outbox_detach', '_outbox_disable_capture', '_outbox_find', '_outbox_find_source',
     '_outbox_source', '_outbox_capture_function', '_outbox_capture_body', '_outbox_grant_capture',
@@ -355,7 +356,9 @@ BEGIN
              AND p.proname IN ('_relay_code_open', '_relay_expression_checked', '_relay_type_runs_no_user_code', '_relay_truncate_bytes',
                                -- and a table's render function, made as it is made in a schema a WAL pipeline captures
                                '_wal_rows_table_ensure', '_wal_rows_table_function', '_relay_owner_function_intact', '_wal_rows_function_src',
-                               '_wal_rows_function_set', '_wal_rows_function_ddl', '_relay_as_owner', '_relay_as_role', '_relay_require_owner') LOOP
+                               '_wal_rows_function_set', '_wal_rows_function_ddl', '_relay_as_owner', '_relay_as_role', '_relay_require_owner',
+                               -- and the function a backfill reads a captured table with, made with it
+                               '_relay_backfill_table_ensure', '_relay_backfill_table_function', '_relay_backfill_table_body', '_outbox_key_columns') LOOP
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f.signature);
   END LOOP;
 END

@@ -208,6 +208,9 @@ INSERT INTO audited VALUES
   ('pgtrickle._relay_backfill_create_for(text,text,text,regclass,text,oid[])', 'owner',
    'SELECT pgtrickle._relay_backfill_create_for(%1$L, %1$L, ''outbox_wt'', (SELECT c.oid FROM pg_class AS c WHERE c.relname = ''wt'')::regclass, %1$L, NULL)'),
   ('pgtrickle._relay_backfill_drop_functions(text)', 'owner', 'SELECT pgtrickle._relay_backfill_drop_functions(%1$L)'),
+  -- backfill_relay's parts: the request (as pgtrickle_owner), its estimate.
+  ('pgtrickle._relay_backfill_request(text,text)', 'padmin', 'SELECT pgtrickle._relay_backfill_request(''salaries-out'', %1$L || '' OR trap.escalate()'')'),
+  ('pgtrickle._relay_backfill_estimated(bigint,bigint)', 'padmin', 'SELECT pgtrickle._relay_backfill_estimated(length(%1$L), 1)'),
   -- A WAL pipeline's publications are made by the session (with its rights) from what
   -- _relay_store recorded; a pipeline admin stores and deletes through these.
   ('pgtrickle._relay_store(text,text,jsonb,boolean)', 'padmin',
@@ -412,8 +415,10 @@ BEGIN
   ASSERT (SELECT count(*) FROM pgtrickle.relay_backfills WHERE outbox = 'outbox_salaries') > 0, 'the backfill attacks ran';
   PERFORM assert_eq((SELECT array_agg(p.proname::text) FROM pg_proc AS p
                      WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.proname ~ '^_backfill_rows_'
-                       AND (p.proowner IS DISTINCT FROM (SELECT c.relowner FROM pgtrickle.relay_backfills AS b JOIN pg_class AS c ON c.oid = b.source_oid
-                                                         WHERE p.proname = pgtrickle._relay_backfill_function(b.id))
+                       AND (p.proowner IS DISTINCT FROM (SELECT c.relowner FROM pg_class AS c
+                                                         WHERE p.proname IN (pgtrickle._relay_backfill_table_function(c.oid),
+                                                                             (SELECT '_backfill_rows_' || b.id FROM pgtrickle.relay_backfills AS b
+                                                                              WHERE b.source_oid = c.oid AND p.proname = '_backfill_rows_' || b.id)))
                             OR has_function_privilege('pgtrickle_relay_admin', p.oid, 'EXECUTE')
                             OR has_function_privilege('public', p.oid, 'EXECUTE'))),
                     NULL::text[], 'backfill functions owned by anyone but the table''s owner, or callable by others than the relay');

@@ -28,7 +28,8 @@ std::uint64_t to_u64(std::string_view s) {
 Result<std::optional<Backfill>> Backfill::find(pg::Connection& db, const std::string& pipeline, int chunk_rows) {
   auto r = db.exec("SELECT b.id, b.key_columns, coalesce(b.last_key::text, ''), b.rows_done, b.rows_sent, "
                    "coalesce(b.rows_estimated, -1), pg_catalog.format('%I.%I', b.source_schema, b.source_table), "
-                   "pg_catalog.format('pgtrickle.%I', pgtrickle._relay_backfill_function(b.id)), coalesce(b.source_oid, 0) "
+                   "pg_catalog.format('pgtrickle.%I', pgtrickle._relay_backfill_function(b.id)), coalesce(b.source_oid, 0), "
+                   "coalesce(b.text_columns, '{}')::text "
                    "FROM pgtrickle.relay_backfills AS b WHERE b.pipeline = $1 AND b.state IN ('pending', 'running') "
                    "ORDER BY b.id LIMIT 1",
                    {pipeline});
@@ -44,6 +45,7 @@ Result<std::optional<Backfill>> Backfill::find(pg::Connection& db, const std::st
   b.table_ = r->str(0, 6);
   b.function_ = r->str(0, 7);
   b.table_oid_ = static_cast<std::uint32_t>(r->int64(0, 8));
+  b.text_columns_ = r->str(0, 9);
   b.chunk_rows_ = chunk_rows;
   return std::optional<Backfill>(std::move(b));
 }
@@ -54,7 +56,7 @@ Status Backfill::connect(const std::string& postgres_url, const std::string& app
   own_ = std::move(*c);
   if (auto s = set_session(); !s) return s;
   chunk_sql_ = fmt::format("SELECT s::text, NULL::text FROM pg_catalog.pg_current_snapshot() AS s "
-                           "UNION ALL SELECT NULL, r FROM {}($1::jsonb, $2::int) AS r", function_);
+                           "UNION ALL SELECT NULL, r FROM {}($1::jsonb, $2::int, $3::text[]) AS r", function_);
   after_ = progress_.last_key;
   return {};
 }
@@ -107,7 +109,7 @@ Status Backfill::send_chunk_read() {
     return s.error();
   }
   if (auto s = own_.send(chunk_sql_, {after_.empty() ? std::nullopt : std::optional<std::string>(after_),
-                                     std::to_string(chunk_rows_)});
+                                     std::to_string(chunk_rows_), text_columns_});
       !s)
     return s;
   reading_ = true;

@@ -103,7 +103,8 @@ class Backfill {
   Status set_session();
 
   std::vector<std::string> key_columns_;
-  std::string function_;  // schema-qualified chunk function
+  std::string function_;      // schema-qualified chunk function
+  std::string text_columns_;  // the columns it sends as their text, as a text[] literal
   std::string chunk_sql_;  // reads a chunk through it, with the read's snapshot
   std::string table_;     // schema.table, for logs
   std::uint32_t table_oid_ = 0;
