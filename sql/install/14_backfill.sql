@@ -232,11 +232,8 @@ DECLARE
   v_keys  text[];
   v_id    bigint;
   v_fn    regprocedure;
-  v_rows  text;
-  v_error text;
   v_config jsonb := (SELECT c.config FROM pgtrickle.relay_outbox_config AS c WHERE c.name = p_pipeline);
   v_text_columns text[] := '{}';
-  v_estimated boolean := false;   -- a variable outlives the rollback: tells our own P0004 from the owner's code's errors
 BEGIN
   -- Debezium writes PostGIS values from their text (EWKB), which row_to_json's GeoJSON does not
   -- keep, and with include_unknown_datatypes a composite's text, which row_to_json's object does
@@ -286,22 +283,9 @@ BEGIN
   FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = v_rel
   RETURNING id INTO v_id;
 
-  -- The planner's estimate, as the table's owner (its row security policies' functions are folded
-  -- while planning): in a subtransaction that is always rolled back, so nothing it changed outlives
-  -- it, a setting made for the session (search_path) included, and what a rollback leaves (prepared
-  -- statements, advisory locks) cleared however it ends. With a condition: when it is made.
+  -- The planner's estimate (with a condition: when its function is made).
   IF v_fn IS NOT NULL THEN
-    BEGIN
-      EXECUTE format('SELECT r FROM %s(NULL, NULL, NULL) AS r', v_fn::regproc) INTO v_rows;
-      v_estimated := true;
-      RAISE EXCEPTION USING ERRCODE = 'P0004';
-    EXCEPTION WHEN query_canceled OR assert_failure OR OTHERS THEN
-      PERFORM pgtrickle._relay_session_clear();
-      IF NOT v_estimated THEN
-        RAISE;
-      END IF;
-    END;
-    UPDATE pgtrickle.relay_backfills SET rows_estimated = pg_catalog.round(v_rows::pg_catalog.numeric)::pg_catalog.int8 WHERE id = v_id;
+    UPDATE pgtrickle.relay_backfills SET rows_estimated = pgtrickle._relay_backfill_estimate(v_fn, p_function, v_rel, NULL) WHERE id = v_id;
   END IF;
   -- The pipeline's reader wakes up and starts it.
   PERFORM pg_notify('pgtrickle_outbox_new', p_outbox);
@@ -323,9 +307,7 @@ DECLARE
   v_rel   regclass;
   v_fn    text := '_backfill_rows_' || p_id;
   v_sig   text;
-  v_rows  text;
   v_error text;
-  v_estimated boolean := false;
 BEGIN
   SELECT * INTO b FROM pgtrickle.relay_backfills AS x WHERE x.id = p_id;
   IF b.where_clause IS NULL THEN
@@ -345,24 +327,43 @@ BEGIN
       HINT = 'Give a boolean SQL expression over the table''s columns, e.g. ''region = ''''eu''''''; names outside '
              'pg_catalog are written with their schema.';
   END;
+  PERFORM pgtrickle._relay_backfill_estimated(p_id, pgtrickle._relay_backfill_estimate(v_sig::regprocedure, p_function, v_rel, b.where_clause));
+END
+$$;
+
+-- The planner's estimate of the rows read function p_fn will read, run as the table's owner (its
+-- condition p_where, its row security policies' functions folded while planning): in a
+-- subtransaction that is always rolled back, so nothing it changed outlives it, a setting made for
+-- the session (search_path) included, and what a rollback leaves (prepared statements, advisory
+-- locks) cleared however it ends. An error planning a condition names the condition.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_estimate(p_fn regprocedure, p_function text, p_rel regclass, p_where text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_rows  text;
+  v_error text;
+  v_estimated boolean := false;   -- a variable outlives the rollback: tells our own P0004 from the owner's code's errors
+BEGIN
   BEGIN
-    EXECUTE format('SELECT r FROM %s(NULL, NULL, NULL) AS r', v_sig::regprocedure::regproc) INTO v_rows;
+    EXECUTE format('SELECT r FROM %s(NULL, NULL, NULL) AS r', p_fn::regproc) INTO v_rows;
     v_estimated := true;
     RAISE EXCEPTION USING ERRCODE = 'P0004';
   EXCEPTION WHEN query_canceled OR assert_failure OR OTHERS THEN
     PERFORM pgtrickle._relay_session_clear();
     IF NOT v_estimated THEN
-      IF SQLSTATE IN ('57014', 'P0004') THEN
+      IF SQLSTATE IN ('57014', 'P0004') OR p_where IS NULL THEN
         RAISE;   -- a cancel, or an assertion of the owner's code, says nothing of the condition
       END IF;
       GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
       RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-        MESSAGE = format('%s: the condition %L cannot be used on %s: %s', p_function, b.where_clause, v_rel, v_error),
+        MESSAGE = format('%s: the condition %L cannot be used on %s: %s', p_function, p_where, p_rel, v_error),
         HINT = 'Give a boolean SQL expression over the table''s columns, e.g. ''region = ''''eu''''''; names outside '
                'pg_catalog are written with their schema.';
     END IF;
   END;
-  PERFORM pgtrickle._relay_backfill_estimated(p_id, pg_catalog.round(v_rows::pg_catalog.numeric)::pg_catalog.int8);
+  RETURN pg_catalog.round(v_rows::pg_catalog.numeric)::pg_catalog.int8;
 END
 $$;
 

@@ -261,7 +261,7 @@ DECLARE
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
     'seek_offset', 'consumer_heartbeat', 'consumer_lag',
     'drop_inbox', 'inbox_mark_processed', 'inbox_mark_failed', 'replay_inbox_messages',
-    'backfill_relay', '_relay_backfill_request', '_relay_backfill_condition_set', '_relay_backfill_estimated', '_relay_backfill_body',
+    'backfill_relay', '_relay_backfill_request', '_relay_backfill_condition_set', '_relay_backfill_estimated', '_relay_backfill_estimate', '_relay_backfill_body',
     '_relay_backfill_drop_functions', 'cancel_backfill', 'rebuild_relay_slot', 'create_publication', 'drop_publication', '_relay_publication_create', '_relay_publication_drop', '_relay_publication_of',
     -- what enable_outbox and disable_outbox do as the session, acting for the table's owner
     '_outbox_capture_set', '_outbox_attach', '_outbox_detach', '_outbox_disable_capture', '_outbox_find', '_outbox_find_source',

@@ -95,6 +95,7 @@ INSERT INTO ledger VALUES
   ('pgtrickle._relay_backfill_request(text,text)', 'admin', 'definer: record a backfill (backfill_relay)'),
   ('pgtrickle._relay_backfill_condition_set(text,bigint)', 'admin', 'make a backfill''s condition function as the table''s owner, with the caller''s rights'),
   ('pgtrickle._relay_backfill_estimated(bigint,bigint)', 'admin', 'definer: record a pending backfill''s estimate'),
+  ('pgtrickle._relay_backfill_estimate(regprocedure,text,regclass,text)', 'admin', 'plan a read function''s rows, with the caller''s rights, rolled back'),
   ('pgtrickle._relay_backfill_body(regclass,text[],text,text[])', 'admin', 'the text of a condition function'),
   ('pgtrickle._relay_backfill_drop_functions(text)', 'admin', 'drop ended backfills'' condition functions the caller acts for the owner of'),
   ('pgtrickle._relay_backfill_table_ensure(regclass)', 'public', 'make a table''s read function as its owner, for a login acting for it'),
