@@ -181,7 +181,7 @@ BEGIN
 END
 $$;
 
--- Records a backfill of a pipeline reading the outbox p_outbox and makes its chunk function;
+-- Records a backfill of a pipeline reading the outbox p_outbox (through its table's read function);
 -- returns its id. Callers check who may ask for it.
 CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_create(p_function text, p_pipeline text, p_outbox text, p_where text)
 RETURNS bigint
