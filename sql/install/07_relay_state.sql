@@ -161,7 +161,6 @@ BEGIN
   UPDATE pgtrickle.relay_backfills SET state = 'cancelled', finished_at = now(), updated_at = now(),
          error = format('the replication slot "%s" was rebuilt: a backfill of every table follows', p_slot)
   WHERE pipeline = p_pipeline AND state IN ('pending', 'running');
-  PERFORM pgtrickle._relay_backfill_drop_functions(p_pipeline);
   BEGIN
     v_id := CASE WHEN v_pub IS NOT NULL THEN pgtrickle._wal_backfill_create('the slot''s rebuild', p_pipeline, NULL)
                  ELSE pgtrickle._relay_backfill_create('the slot''s rebuild', p_pipeline, p_outbox, NULL) END;

@@ -376,8 +376,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$ UPDATE pgtrickle.relay_backfills SET rows_estimated = p_rows WHERE id = p_id AND state = 'pending' $$;
 
 -- Drops the condition functions of backfills no longer under way that the role acts for the owner
--- of (backfill_relay's session cleans what an earlier one left; others leave them: called for an
--- ended backfill, which the relay no longer reads, they run for nobody).
+-- of: backfill_relay's session (invoker) cleans what earlier backfills left. Definer paths that end
+-- a backfill leave them (they are the owner's, and the relay no longer reads them).
 CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_drop_functions(p_pipeline text)
 RETURNS void
 LANGUAGE plpgsql
@@ -512,7 +512,6 @@ CALL pgtrickle._relay_define('cancel_backfill', $ddl$
       RAISE NOTICE 'no backfill of pipeline "%" is under way', p_name;
       RETURN NULL;
     END IF;
-    PERFORM pgtrickle._relay_backfill_drop_functions(p_name);
     PERFORM pg_notify('pgtrickle_outbox_new', v_outbox);
     RETURN v_id;
   END
@@ -538,8 +537,7 @@ BEGIN
 END
 $$;
 
--- The relay ends a backfill: p_error set, it failed (and says why); the chunk functions of
--- backfills no longer under way are dropped.
+-- The relay ends a backfill: p_error set, it failed (and says why).
 CREATE OR REPLACE FUNCTION pgtrickle._relay_backfill_end(p_id bigint, p_error text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -557,7 +555,6 @@ BEGIN
   WHERE id = p_id
   RETURNING pipeline INTO v_pipeline;
   IF v_pipeline IS NOT NULL THEN
-    PERFORM pgtrickle._relay_backfill_drop_functions(v_pipeline);
     PERFORM pgtrickle._wal_backfill_next(p_id);
   END IF;
 END
@@ -573,7 +570,6 @@ AS $$
 BEGIN
   UPDATE pgtrickle.relay_backfills SET state = 'cancelled', finished_at = now(), updated_at = now()
   WHERE (pipeline = p_pipeline OR outbox = p_outbox) AND state IN ('pending', 'running');
-  PERFORM pgtrickle._relay_backfill_drop_functions(NULL);
   DELETE FROM pgtrickle.relay_backfills WHERE pipeline = p_pipeline;
 END
 $$;
