@@ -23,6 +23,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:?usage: pg-server.sh start|stop <dir> [port]}
 dir=${2:?data directory required}
 port=${3:-55432}
+# The server's user may not enter the caller's directory (a clone under root's home): its
+# commands run from /, so <dir> is made absolute first.
+dir=$(realpath -m "$dir")
+cd /
 
 release=${PGTRICKLE_PG_RELEASE:-}
 [ -n "$release" ] || release=$(cat "$dir/release" 2>/dev/null || true)

@@ -7,6 +7,13 @@ cd "$root"
 scripts/install-deps.sh
 scripts/install-deps.sh arm64  # the arm64 package's cross build and qemu (tests/package/check-arm64.sh)
 scripts/build.sh
+# A full run also builds the relay under sanitizers (scripts/sanitize.sh), beside the servers' start.
+full=$([ $# -eq 0 ] && echo 1 || true)
+sanitize_build=""
+if [ -n "$full" ]; then
+  scripts/sanitize.sh build >"${TMPDIR:-/tmp}/pgtrickle-relay-sanitize-build.log" 2>&1 &
+  sanitize_build=$!
+fi
 
 work=$(mktemp -d /tmp/pgtrickle-relay-test.XXXXXX)
 chmod 755 "$work"
@@ -62,6 +69,14 @@ for server in scripts/servers/*.sh; do
   done < <(bash "$server" start "$work/$(basename "$server" .sh)")
 done
 
+if [ -n "$sanitize_build" ] && ! wait "$sanitize_build"; then
+  cat "${TMPDIR:-/tmp}/pgtrickle-relay-sanitize-build.log" >&2
+  echo "the sanitizers' build failed" >&2
+  exit 1
+fi
 ctest --test-dir build --output-on-failure --parallel 2 --timeout 600 "$@"
-# The parsers under libFuzzer with sanitizers, for a bounded time (only in a full run).
-if [ $# -eq 0 ]; then fuzz/run.sh "${PGTRICKLE_FUZZ_SECONDS:-30}"; fi
+if [ -n "$full" ]; then
+  # The parsers under libFuzzer with sanitizers, for a bounded time; the relay under sanitizers.
+  fuzz/run.sh "${PGTRICKLE_FUZZ_SECONDS:-30}"
+  scripts/sanitize.sh run
+fi

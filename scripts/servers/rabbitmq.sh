@@ -11,6 +11,10 @@ dir=${2:?directory required}
 port=${3:-55482}
 certs=${4:-}
 bin=/usr/lib/rabbitmq/bin
+# The rabbitmq user may not enter the caller's directory (a clone under root's home).
+dir=$(realpath -m "$dir")
+[ -z "$certs" ] || certs=$(realpath -m "$certs")
+cd /
 
 # The node's files must belong to the rabbitmq user; its CLI tools need the same user (cookie)
 # and the same environment to find the node.

@@ -57,7 +57,10 @@ Result<ConnectionPool::Lease> ConnectionPool::try_borrow(Turn& turn, bool long_r
       return lease;
     }
     // A connection usually comes back within moments: wait that long on the thread, then queue.
-    if (returned_.wait_until(lock, until) == std::cv_status::timeout) break;
+    // The last try and the queueing below hold the lock throughout: a connection given back while
+    // the wait released it is taken here, never left idle behind a queued turn no one will wake.
+    if (std::chrono::steady_clock::now() >= until) break;
+    returned_.wait_until(lock, until);
   }
   if (!turn.queued) {
     auto& q = long_read ? long_turns_ : short_turns_;

@@ -38,7 +38,7 @@ std::unique_ptr<SinkHarness> make_harness(const std::string& sink_type) {
 }
 
 std::string run_node(const std::string& script, const std::vector<std::string>& args) {
-  std::string cmd = "node " + std::string(RELAY_SOURCE_DIR) + "/tests/node/" + script;
+  std::string cmd = "node " + shell_quote(std::string(RELAY_SOURCE_DIR) + "/tests/node/" + script);
   for (const auto& a : args) {
     std::string q = "'";
     for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);

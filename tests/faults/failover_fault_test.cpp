@@ -101,7 +101,7 @@ TEST_P(FaultFailover, AFailoverSlotCarriesAWalPipelineAcrossThePromotionOfAStand
   if (::geteuid() != 0)
     GTEST_SKIP() << "needs root: PostgreSQL " << server.version << " runs in a Debian " << server.release << " root (scripts/debian-root.sh)";
   std::string made;
-  int rc = run_command(std::string("bash ") + RELAY_SOURCE_DIR + "/scripts/debian-root.sh make " + server.release + " server", made);
+  int rc = run_command(source_script("scripts/debian-root.sh") + " make " + server.release + " server", made);
   if (rc == 75) GTEST_SKIP() << "no Debian archive to make the PostgreSQL " << server.version << " root: " << made;
   ASSERT_EQ(rc, 0) << made;
 

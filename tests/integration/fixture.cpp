@@ -52,7 +52,12 @@ std::string work_dir() {
   return dir;
 }
 
-std::string relay_binary() { return RELAY_BINARY; }
+// PGTRICKLE_TEST_RELAY_BINARY: another build of the relay (scripts/sanitize.sh runs the tests
+// against the sanitized one).
+std::string relay_binary() {
+  const char* other = std::getenv("PGTRICKLE_TEST_RELAY_BINARY");
+  return other && *other ? other : RELAY_BINARY;
+}
 
 namespace {
 std::atomic<int> g_counter{0};
@@ -352,6 +357,16 @@ int run_command(const std::string& cmd, std::string& output) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+std::string shell_quote(std::string_view word) {
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string source_script(std::string_view relative) {
+  return "bash " + shell_quote(std::string(RELAY_SOURCE_DIR) + "/" + std::string(relative));
+}
+
 std::string table_owner_with_schema(TestDb& db, const std::string& schema) {
   std::string owner = db.name() + "_owner";
   db.exec("CREATE ROLE " + owner + " LOGIN");
@@ -492,13 +507,13 @@ OwnServer::OwnServer(int offset)
 
 void OwnServer::start() {
   std::string out;
-  if (run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/pg-server.sh start " + dir_ + " " + port_, out) != 0)
+  if (run_command(source_script("scripts/pg-server.sh") + " start " + shell_quote(dir_) + " " + port_, out) != 0)
     ADD_FAILURE() << "pg-server.sh start: " << out;
 }
 
 void OwnServer::stop() {
   std::string out;
-  run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/pg-server.sh stop " + dir_, out);
+  run_command(source_script("scripts/pg-server.sh") + " stop " + shell_quote(dir_), out);
 }
 
 void OwnServer::fresh_database(const std::string& name) const {
@@ -525,13 +540,12 @@ PrivateServer::~PrivateServer() {
 }
 
 std::string PrivateServer::script() const {
-  std::string root = RELAY_SOURCE_DIR;
-  return kind_ == "pg" ? root + "/scripts/pg-server.sh" : root + "/scripts/servers/" + kind_ + ".sh";
+  return source_script(kind_ == "pg" ? "scripts/pg-server.sh" : "scripts/servers/" + kind_ + ".sh");
 }
 
 void PrivateServer::start() {
   std::string out;
-  std::string cmd = env_ + " bash " + script() + " start " + dir_ + " " + std::to_string(port_) + " 2>" + dir_ + ".start.log";
+  std::string cmd = env_ + " " + script() + " start " + shell_quote(dir_) + " " + std::to_string(port_) + " 2>" + shell_quote(dir_ + ".start.log");
   ::mkdir(dir_.c_str(), 0755);
   if (run_command(cmd, out) != 0) throw std::runtime_error(cmd + " failed: " + out + read_file(dir_ + ".start.log"));
   // pg-server.sh prints the URL; the broker scripts print NAME=url.
@@ -556,7 +570,7 @@ void PrivateServer::stop() {
   if (frozen_) thaw();
   int p = pid();
   std::string out;
-  run_command("bash " + script() + " stop " + dir_, out);
+  run_command(script() + " stop " + shell_quote(dir_), out);
   // The scripts only signal some servers: wait until the process is gone, so the port is free.
   if (p > 0 && !wait_until([&] { return ::kill(p, 0) != 0; }, std::chrono::seconds(30))) {
     // A stop the server did not act on (its tool timed out on a busy machine) must not leave it

@@ -131,6 +131,10 @@ namespace relay::test {
 
 // Runs a shell command, returns its exit code; `output` gets stdout and stderr.
 int run_command(const std::string& cmd, std::string& output);
+// `word` single-quoted for the shell (a clone's path may hold spaces or quotes).
+std::string shell_quote(std::string_view word);
+// A script of the source tree, quoted for the shell: "bash '<source>/scripts/pg-server.sh'".
+std::string source_script(std::string_view relative);
 // The last_error /health shows for `pipeline`, once it has one ("" if none within the timeout).
 std::string wait_for_pipeline_error(RelayProcess& relay, const std::string& pipeline,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(15));

@@ -223,25 +223,25 @@ TEST(Operations, ForwardIntoAPostgresInboxSkipsDuplicates) {
 TEST(Operations, InstallAndValidateCommands) {
   TestDb db(false);
   std::string output;
-  ASSERT_EQ(run_command(relay_binary() + " install --postgres-url '" + db.url() + "'", output), 0) << output;
+  ASSERT_EQ(run_command(shell_quote(relay_binary()) + " install --postgres-url '" + db.url() + "'", output), 0) << output;
   EXPECT_NE(output.find("Installed the pgtrickle-relay SQL"), std::string::npos);
-  ASSERT_EQ(run_command(relay_binary() + " install --postgres-url '" + db.url() + "'", output), 0) << "idempotent: " << output;
+  ASSERT_EQ(run_command(shell_quote(relay_binary()) + " install --postgres-url '" + db.url() + "'", output), 0) << "idempotent: " << output;
 
   // The catalog: a row written behind the setters' back is still checked.
   db.exec("INSERT INTO pgtrickle.relay_outbox_config (name, enabled, config) VALUES ('raw', true, "
           "'{\"source\": {\"type\": \"outbox\", \"stream_table\": \"t\"}, \"sink\": {\"type\": \"file\"}}')");
-  EXPECT_EQ(run_command(relay_binary() + " validate --postgres-url '" + db.url() + "'", output), 1);
+  EXPECT_EQ(run_command(shell_quote(relay_binary()) + " validate --postgres-url '" + db.url() + "'", output), 1);
   EXPECT_NE(output.find("missing required key \"path\""), std::string::npos) << output;
 
   std::string toml = work_dir() + "/bad-" + db.name() + ".toml";
   std::ofstream(toml) << "[[pipeline]]\nname = \"x\"\nsource = { type = \"outbox\", stream_table = \"t\" }\n"
                          "sink = { type = \"nats\", url = \"nats://localhost:4222\", subject = \"orders.>\" }\n";
-  EXPECT_EQ(run_command(relay_binary() + " validate --config " + toml, output), 1);
+  EXPECT_EQ(run_command(shell_quote(relay_binary()) + " validate --config " + toml, output), 1);
   EXPECT_NE(output.find("use a template such as \"orders.{op}\""), std::string::npos) << output;
   std::ofstream(toml) << "[global\n";
-  EXPECT_EQ(run_command(relay_binary() + " validate --config " + toml, output), 1);
+  EXPECT_EQ(run_command(shell_quote(relay_binary()) + " validate --config " + toml, output), 1);
   EXPECT_NE(output.find("malformed TOML"), std::string::npos) << output;
-  EXPECT_EQ(run_command(relay_binary() + " --config " + toml, output), 2) << "run refuses a broken file";
+  EXPECT_EQ(run_command(shell_quote(relay_binary()) + " --config " + toml, output), 2) << "run refuses a broken file";
 }
 
 TEST(Operations, APipelineWaitingForItsOutboxStartsOnceItIsEnabled) {

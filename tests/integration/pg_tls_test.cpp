@@ -19,7 +19,7 @@ class PostgresTls : public ::testing::Test {
   static void SetUpTestSuite() {
     const auto& c = test_certs();
     dir_ = work_dir() + "/pg-tls";
-    std::string script = std::string(RELAY_SOURCE_DIR) + "/scripts/pg-server.sh";
+    std::string script = source_script("scripts/pg-server.sh");
     std::string out;
     if (run_command(script + " start " + dir_ + " " + std::to_string(kPort), out) != 0) {
       ADD_FAILURE() << "pg-server.sh start: " << out;
@@ -37,7 +37,7 @@ class PostgresTls : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     std::string out;
-    run_command(std::string(RELAY_SOURCE_DIR) + "/scripts/pg-server.sh stop " + dir_, out);
+    run_command(source_script("scripts/pg-server.sh") + " stop " + dir_, out);
   }
   static std::string url(const std::string& ca, const std::string& sslmode = "verify-full") {
     return "postgresql://postgres@127.0.0.1:" + std::to_string(kPort) + "/postgres?sslmode=" + sslmode + "&sslrootcert=" + ca;

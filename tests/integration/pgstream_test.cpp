@@ -50,7 +50,7 @@ TEST(Pgstream, ATomlPipelineReadsAStreamAndBadSourcesAreRefusedWithWhatToWrite) 
   std::string toml = write_toml(db, "[[pipeline]]\nname = \"events-out\"\nsource = { type = \"pgstream\", stream_id = 1 }\n"
                                     "sink = { type = \"file\", path = \"" + out + "\" }\n");
   std::string output;
-  ASSERT_EQ(run_command(relay_binary() + " validate --config " + toml, output), 0) << output;
+  ASSERT_EQ(run_command(shell_quote(relay_binary()) + " validate --config " + toml, output), 0) << output;
   RelayProcess relay({"--config", toml});
   seed_writes(db);
   ASSERT_TRUE(wait_until([&] { return json_lines(out).size() >= 2; }, 20s)) << relay.err();
@@ -65,7 +65,7 @@ TEST(Pgstream, ATomlPipelineReadsAStreamAndBadSourcesAreRefusedWithWhatToWrite) 
   e = db.error_of(R"(SELECT pgtrickle.set_relay_inbox('bad', config => '{"source": {"type": "pgstream", "stream_id": 1}, "sink": {"type": "pg-inbox", "inbox": "x"}}'))");
   EXPECT_NE(e.find("set_relay_outbox"), std::string::npos) << e;
   std::string bad = write_toml(db, "[[pipeline]]\nname = \"bad\"\nsource = { type = \"pgstream\", stream = 1 }\nsink = { type = \"stdout\" }\n");
-  EXPECT_NE(run_command(relay_binary() + " validate --config " + bad, output), 0);
+  EXPECT_NE(run_command(shell_quote(relay_binary()) + " validate --config " + bad, output), 0);
   EXPECT_NE(output.find("stream_id"), std::string::npos) << output;
 }
 

@@ -16,7 +16,7 @@ namespace {
 int run_with_stdin(const std::string& toml, const std::string& input, std::string& output) {
   std::string in = toml + ".in";
   std::ofstream(in) << input;
-  return run_command(relay_binary() + " --config " + toml + " < " + in, output);
+  return run_command(shell_quote(relay_binary()) + " --config " + toml + " < " + in, output);
 }
 
 }  // namespace
@@ -70,7 +70,7 @@ TEST(Reverse, AnInboxTableWithoutThePrefixIsCreatedAsNamedWithTheStandardColumns
   std::string output;
   std::string in = work_dir() + "/bare-" + db.name() + ".in";
   std::ofstream(in) << R"({"dedup_key": "x1", "n": 1})" "\n" R"({"dedup_key": "x2", "n": 2})" "\n";
-  int code = run_command(relay_binary() + " --postgres-url '" + db.relay_url() + "' --metrics-addr 127.0.0.1:0 < " + in, output);
+  int code = run_command(shell_quote(relay_binary()) + " --postgres-url '" + db.relay_url() + "' --metrics-addr 127.0.0.1:0 < " + in, output);
   EXPECT_EQ(code, 0) << output;
   EXPECT_EQ(db.value("SELECT string_agg(event_id, ',' ORDER BY event_id) FROM pgtrickle.orders_inbox WHERE NOT processed"), "x1,x2");
   EXPECT_EQ(db.value("SELECT to_regclass('pgtrickle.inbox_orders_inbox') IS NULL"), "t");

@@ -24,7 +24,7 @@ inline const TestCerts& test_certs() {
     TestCerts c;
     c.dir = work_dir() + "/certs";
     std::string out;
-    if (run_command("bash " RELAY_SOURCE_DIR "/tests/fixtures/make-certs.sh " + c.dir, out) != 0)
+    if (run_command(source_script("tests/fixtures/make-certs.sh") + " " + c.dir, out) != 0)
       ADD_FAILURE() << "make-certs.sh failed: " << out;
     c.ca = c.dir + "/ca.pem";
     c.server_cert = c.dir + "/server.pem";
@@ -54,7 +54,7 @@ class TlsFixtureServer {
       : out_(work_dir() + "/" + script + ".out"), pid_file_(work_dir() + "/" + script + ".pid"), port_(port) {
     std::string output;
     ::unlink(out_.c_str());
-    run_command("python3 " RELAY_SOURCE_DIR "/tests/fixtures/" + script + " " + std::to_string(port) + " " + test_certs().dir +
+    run_command("python3 " + shell_quote(std::string(RELAY_SOURCE_DIR) + "/tests/fixtures/" + script) + " " + std::to_string(port) + " " + test_certs().dir +
                     " " + out_ + " </dev/null >/dev/null 2>&1 & echo $! >" + pid_file_,
                 output);
     bool up = wait_until([&] {

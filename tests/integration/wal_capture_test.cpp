@@ -214,7 +214,7 @@ TEST(WalCapture, ALoginWithoutTheReplicationAttributeIsToldWhatToDo) {
   url.replace(url.find("://") + 3, url.find('@') - url.find("://") - 3, "wal_no_replication");
   // validate says so before the relay runs...
   std::string output;
-  EXPECT_EQ(run_command(relay_binary() + " validate --postgres-url '" + url + "'", output), 1) << output;
+  EXPECT_EQ(run_command(shell_quote(relay_binary()) + " validate --postgres-url '" + url + "'", output), 1) << output;
   EXPECT_NE(output.find("pipeline \"orders-out\": public.orders is captured from the WAL, but this login has no REPLICATION "
                         "attribute"), std::string::npos) << output;
   // ... and the pipeline's start.

@@ -174,6 +174,14 @@ void OutboxListener::record_waiting(bool stopping) {
   tell_recorded();
 }
 
+void OutboxListener::give_up_recording() {
+  {
+    std::lock_guard lock(mu_);
+    recorded_round_ = requested_;
+  }
+  tell_recorded();
+}
+
 void OutboxListener::number_unnotified() {
   std::vector<std::string> outboxes;
   {
@@ -213,11 +221,13 @@ void OutboxListener::run() {
         std::lock_guard lock(mu_);
         was_ok = session_ok_;
         session_ok_ = false;
-        recorded_round_ = requested_;  // readers asking to wait are told it could not be said
       }
-      tell_recorded();
-      if (was_ok) wake_all();  // notifications may be lost: the readers look, then poll meanwhile
+      if (was_ok) {
+        give_up_recording();  // the session was lost: readers asking to wait are told at once
+        wake_all();           // notifications may be lost: the readers look, then poll meanwhile
+      }
       if (!connect()) {
+        give_up_recording();  // (readers asking before the first session are told once it failed)
         pollfd fd{stop_fd_.fd(), POLLIN, 0};
         ::poll(&fd, 1, static_cast<int>(std::chrono::milliseconds(kRetryEvery).count()));
         continue;

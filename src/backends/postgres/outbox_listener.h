@@ -93,6 +93,8 @@ class OutboxListener {
   void number_unnotified();
   // Signals the subscriptions whose waiting was recorded (or could not be).
   void tell_recorded();
+  // Without a session: the waiting asked for so far could not be said (the readers poll meanwhile).
+  void give_up_recording();
   void wake(const std::string& outbox);
   void wake_all();
   void set_waiting(Subscription& s, bool waiting);

@@ -146,7 +146,7 @@ std::string connect_rejects(const std::vector<Record>& records) {
     f << json({{"topic", r.topic}, {"key", r.key.is_null() ? json() : json(r.key.dump())},
                {"value", r.value.is_null() ? json() : json(r.value.dump())}}).dump() << "\n";
   f.close();
-  std::string out, cmd = "bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/java-tools.sh connect-read " + path + " true";
+  std::string out, cmd = source_script("scripts/java-tools.sh") + " connect-read " + path + " true";
   int rc = run_command(cmd + " 2>&1", out);
   std::string rejected;
   size_t i = 0;

@@ -102,7 +102,7 @@ TEST(KafkaSource, TheInboxPipelineOfSeed000RunsAsWritten) {
       "source = { type = \"kafka\", brokers = \"" + kafka_brokers() + "\", topic = \"payment-events\", group_id = \"pgtrickle-inbox\" }\n"
       "sink = { type = \"inbox\", inbox_name = \"payment_events\" }\n");
   std::string output;
-  ASSERT_EQ(run_command(relay_binary() + " validate --config " + toml, output), 0) << output;
+  ASSERT_EQ(run_command(shell_quote(relay_binary()) + " validate --config " + toml, output), 0) << output;
   RelayProcess relay({"--config", toml});
 
   // Customers unique to this run: the topic and the group outlive it.

@@ -45,7 +45,7 @@ TEST(Kafka, TheKafkaPipelineOfSeed000RunsAsWritten) {
       << "sink = { type = \"kafka\", brokers = \"" << brokers() << "\", topic = \"revenue-deltas\" }\n";
   }
   std::string output;
-  ASSERT_EQ(run_command(relay_binary() + " validate --config " + toml, output), 0) << output;
+  ASSERT_EQ(run_command(shell_quote(relay_binary()) + " validate --config " + toml, output), 0) << output;
   RelayProcess relay({"--config", toml});
   // Regions unique to this run: the topic is shared with earlier runs.
   std::string eu = "europe-" + db.name(), asia = "asia-" + db.name();

@@ -57,7 +57,7 @@ TEST(NatsHealth, APipelineThatDeadLettersEveryMessageIsDegraded) {
                                   {"subject_template", "tpl.{stream_table}.{op}.{outbox_id}.{refresh_id}"}});
   // validate says why before anything runs (a warning: the pipeline is valid, exit status 0).
   std::string out;
-  EXPECT_EQ(run_command(relay_binary() + " validate --postgres-url '" + db.relay_url() + "'", out), 0) << out;
+  EXPECT_EQ(run_command(shell_quote(relay_binary()) + " validate --postgres-url '" + db.relay_url() + "'", out), 0) << out;
   EXPECT_NE(out.find("warning: pipeline \"tpl\": sink key \"subject\" uses {refresh_id}, which is always empty"), std::string::npos) << out;
   RelayProcess relay(relay_args(db));
   const int port = relay.admin_port();

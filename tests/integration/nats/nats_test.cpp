@@ -89,7 +89,7 @@ TEST(NatsSink, TheSeedTomlRoutesByColumnAndASubjectWildcardIsRefusedWithAHint) {
                      << "source = { type = \"outbox\", stream_table = \"order_view\" }\n"
                      << "sink = { type = \"nats\", url = \"nats://localhost:4222\", subject = \"orders.>\" }\n";
   std::string out;
-  EXPECT_NE(run_command(relay_binary() + " validate --config " + bad, out), 0);
+  EXPECT_NE(run_command(shell_quote(relay_binary()) + " validate --config " + bad, out), 0);
   EXPECT_NE(out.find("orders.>"), std::string::npos) << out;
   EXPECT_NE(out.find("orders.{op}"), std::string::npos) << out;
 }

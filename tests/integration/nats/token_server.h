@@ -13,20 +13,20 @@ class TokenNatsServer {
   // `dir` holds its files; `port` is the test's own.
   TokenNatsServer(const std::string& dir, int port, const std::string& token) : dir_(dir) {
     std::string out;
-    started_ = run_command("NATS_SERVER_ARGS='--auth " + token + "' bash " + script() + " start " + dir + " " + std::to_string(port), out) == 0;
+    started_ = run_command("NATS_SERVER_ARGS='--auth " + token + "' " + script() + " start " + dir + " " + std::to_string(port), out) == 0;
     output_ = out;
     url_ = "nats://127.0.0.1:" + std::to_string(port);
   }
   ~TokenNatsServer() {
     std::string out;
-    run_command("bash " + script() + " stop " + dir_, out);
+    run_command(script() + " stop " + dir_, out);
   }
   bool started() const { return started_; }
   const std::string& output() const { return output_; }
   const std::string& url() const { return url_; }
 
  private:
-  static std::string script() { return std::string(RELAY_SOURCE_DIR) + "/scripts/servers/nats.sh"; }
+  static std::string script() { return source_script("scripts/servers/nats.sh"); }
   std::string dir_, url_, output_;
   bool started_ = false;
 };

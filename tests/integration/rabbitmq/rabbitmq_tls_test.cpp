@@ -18,14 +18,14 @@ class RabbitmqTls : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = work_dir() + "/rabbitmq-tls";
     std::string out;
-    if (run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/servers/rabbitmq.sh start " + dir_ + " " +
+    if (run_command(source_script("scripts/servers/rabbitmq.sh") + " start " + dir_ + " " +
                         std::to_string(kPort) + " " + test_certs().dir,
                     out) != 0)
       ADD_FAILURE() << "rabbitmq.sh start: " << out;
   }
   static void TearDownTestSuite() {
     std::string out;
-    run_command("bash " + std::string(RELAY_SOURCE_DIR) + "/scripts/servers/rabbitmq.sh stop " + dir_, out);
+    run_command(source_script("scripts/servers/rabbitmq.sh") + " stop " + dir_, out);
   }
   static std::string plain_url() { return "amqp://guest:guest@127.0.0.1:" + std::to_string(kPort) + "/"; }
   static std::string tls_url() { return "amqps://guest:guest@localhost:" + std::to_string(kPort + 1) + "/"; }
