@@ -69,12 +69,7 @@ Result<ExpandOptions> ChangeSource::pipeline_options() {
   }
   opt.granularity = config_.granularity;
   opt.format = config_.format;
-  if (config_.format == Format::cloudevents && config_.cloudevents_binary) {
-    // The attributes' header names of the sink's CloudEvents protocol binding.
-    const std::string& sink = config_.sink_type;
-    opt.cloudevents_binary = sink == "webhook" || sink == "nats" ? "ce-" : sink == "rabbitmq" ? "cloudEvents_" : "ce_";
-    opt.cloudevents_percent_encode = sink == "webhook" || sink == "nats";
-  }
+  if (config_.format == Format::cloudevents && config_.cloudevents_binary) format::cloudevents_binding(config_.sink_type, opt);
   opt.routes = ctx_.sink_routes;
   if (config_.format == Format::outbox_event_router) {
     opt.key_given = !config_.key_columns.empty() || !config_.key_template.empty();

@@ -5,9 +5,7 @@
 #include <charconv>
 #include <unordered_map>
 
-#include "util/header_value.h"
 #include "util/json_escape.h"
-#include "util/json_timestamp.h"
 #include "util/json_scan.h"
 
 namespace relay::postgres {
@@ -28,21 +26,6 @@ void append_id_key(std::string& key, std::string_view outbox, std::int64_t id, s
   util::append_int(key, id);
   key += ':';
   util::append_int(key, index);
-}
-
-// A header value as CloudEvents' HTTP and NATS bindings write it: printable ASCII but space, '"' and
-// '%' as is, every other byte percent-encoded.
-void cloudevents_header_value(std::string_view value, std::string& out) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  for (unsigned char c : value) {
-    if (c > 0x20 && c < 0x7f && c != '"' && c != '%') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    }
-  }
 }
 
 // One part of a stream table's name from `pos`: a double-quoted identifier ("" a quote in it), or
@@ -68,17 +51,6 @@ bool read_name_part(std::string_view s, size_t& pos, std::string& out) {
   out.assign(s.substr(pos, end - pos));
   pos = end;
   return !out.empty() && out.find('"') == std::string::npos;
-}
-
-// How Debezium names the operation.
-char debezium_op(Op op) {
-  switch (op) {
-    case Op::insert: return 'c';
-    case Op::update: return 'u';
-    case Op::delete_: return 'd';
-    case Op::read: return 'r';
-    default: return 't';
-  }
 }
 
 }  // namespace
@@ -107,8 +79,7 @@ TableName split_stream_table(std::string_view s) {
   return {std::string(s.substr(0, dot)), std::string(s.substr(dot + 1))};
 }
 
-Expander::Expander(ExpandOptions options) : opt_(std::move(options)) {
-  util::append_json_string(stream_table_json_, opt_.stream_table);
+Expander::Expander(ExpandOptions options) : opt_(std::move(options)), encoder_(format::make_encoder(opt_)) {
   if (opt_.debezium) {
     schema_ = opt_.debezium->shape().schema;
     table_ = opt_.debezium->shape().table;
@@ -127,131 +98,14 @@ void Expander::fill_vars(RowVars& vars, const OutboxRow& row, std::string_view o
   vars.refresh_id = row.refresh_id;
 }
 
-bool Expander::refresh_shape(std::string_view row, std::string& error) {
-  if (!opt_.reload_debezium) return true;
-  // A field the shape does not know: the table gained or renamed a column since its shape was
-  // read (read it again), or dropped one after the row was written (read again once, in vain).
-  auto unknown = opt_.debezium->unknown_fields(row);
-  std::erase_if(unknown, [&](const std::string& f) { return unexplained_fields_.count(f) > 0; });
-  if (unknown.empty()) return true;
-  auto fresh = opt_.reload_debezium();
-  if (!fresh) {
-    error = "reading the table's columns again: " + fresh.error().message;
-    return false;
-  }
-  opt_.debezium = std::move(*fresh);
-  for (auto& f : opt_.debezium->unknown_fields(row)) unexplained_fields_.insert(std::move(f));
-  return true;
+void Expander::render_routes(const RowVars& vars, Message& m) const {
+  for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
+    if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
 }
 
-bool Expander::encode_routed(Message& m, std::string& error) {
-  if (m.op == Op::update) {
-    error = "an UPDATE of an outbox row: the outbox event router sends inserted rows (table.op.invalid.behavior fatal)";
-    return false;
-  }
-  if (!refresh_shape(m.data, error)) return false;
-  debezium::RoutedRecord r;
-  if (!opt_.router->route(*opt_.debezium, m.data, r, error)) return false;
-  m.body = std::move(r.value);
-  if (!opt_.key_given) m.key = std::move(r.key);
-  m.headers = std::move(r.headers);
-  return true;
-}
-
-bool Expander::encode_debezium(const OutboxRow& row, Op op, const RowRef* before, bool backfill, std::uint64_t change_lsn,
-                               Message& m, std::string& error) {
-  const bool has_row = m.data != "null" && op != Op::truncate;
-  if (has_row && !refresh_shape(m.data, error)) return false;
-  const debezium::EventEncoder& enc = *opt_.debezium;
-  debezium::SourceInfo source;
-  source.committed_at = row.committed_at;
-  source.snapshot = backfill ? "true" : "false";
-  if (row.xid) {  // read from the WAL: the transaction, the change's position, the previous transaction's end
-    source.tx_id = row.xid;
-    source.lsn = change_lsn ? change_lsn : static_cast<std::uint64_t>(row.seq);
-    if (row.previous_end) source.previous_end = row.previous_end;
-    if (opt_.transaction && !backfill) {
-      auto [total, in_collection] = opt_.transaction->next(enc.shape().schema + "." + enc.shape().table);
-      source.transaction = debezium::SourceInfo::Transaction{debezium::transaction_id(row.xid, *source.lsn), total, in_collection};
-    }
-  }
-  std::string_view after = op == Op::insert || op == Op::update || op == Op::read ? std::string_view(m.data) : std::string_view();
-  std::string_view old_row = op == Op::delete_ ? std::string_view(m.data) : before ? std::string_view(before->text) : std::string_view();
-  m.key.clear();
-  if (has_row && !enc.append_key(m.data, m.key, error)) return false;
-  if (!enc.append_value(debezium_op(op), old_row, after, source, m.body, error)) return false;
-  m.tombstone = op == Op::delete_ && opt_.tombstones && !m.key.empty();
-  return true;
-}
-
-// A CloudEvents 1.0 event of `data`: in structured mode the whole event as the body; in binary mode
-// the data as the body and each attribute a header, named as the sink's protocol binding names it.
-// `subject` and the extension `partitionkey` are the message key when there is one.
-void Expander::finish_cloudevent(Message& m, std::string_view type, const OutboxRow& row, std::string_view id_text,
-                                 std::string_view backfill_id, std::string_view data) {
-  const std::string source = "/pgtrickle/" + opt_.stream_table;
-  if (opt_.cloudevents_binary.empty()) {
-    std::string& b = m.body;
-    b += "{\"specversion\":\"1.0\",\"id\":";
-    util::append_json_string(b, m.dedup_key);
-    b += ",\"source\":";
-    util::append_json_string(b, source);
-    b += ",\"type\":";
-    util::append_json_string(b, type);
-    b += ",\"time\":";
-    b += timestamp_of(row);
-    if (!m.key.empty()) {
-      b += ",\"subject\":";
-      util::append_json_string(b, m.key);
-    }
-    b += ",\"datacontenttype\":\"application/json\"";
-    if (!id_text.empty()) {  // a backfilled row has no outbox row
-      b += ",\"outboxid\":";
-      util::append_json_string(b, id_text);
-    }
-    if (!backfill_id.empty()) {
-      b += ",\"backfillid\":";
-      util::append_json_string(b, backfill_id);
-    }
-    b += ",\"data\":";
-    b += data;
-    b += '}';
-    m.content_type = "application/cloudevents+json";
-    return;
-  }
-  const std::string& prefix = opt_.cloudevents_binary;
-  auto attribute = [&](std::string_view name, std::string_view value) {
-    std::string v;
-    // The attributes hold the stream table's name and the identity, which the table's owner chose:
-    // made header-safe (util/header_value.h) where the binding does not percent-encode them itself.
-    if (opt_.cloudevents_percent_encode) cloudevents_header_value(value, v);
-    else util::append_header_safe(v, value);
-    m.headers.emplace_back(prefix + std::string(name), std::move(v));
-  };
-  attribute("specversion", "1.0");
-  attribute("id", m.dedup_key);
-  attribute("source", source);
-  attribute("type", type);
-  const std::string& time = timestamp_of(row);
-  attribute("time", std::string_view(time).substr(1, time.size() - 2));  // the JSON string's text
-  if (!m.key.empty()) {
-    attribute("subject", m.key);
-    attribute("partitionkey", m.key);
-  }
-  if (!id_text.empty()) attribute("outboxid", id_text);
-  if (!backfill_id.empty()) attribute("backfillid", backfill_id);
-  m.content_type = "application/json";  // datacontenttype: the binding's content type
-  m.body = data;
-}
-
-const std::string& Expander::timestamp_of(const OutboxRow& row) {
-  // The messages of a transaction share its commit time: format it once.
-  if (ts_text_.empty() || ts_value_ != row.committed_at) {
-    ts_text_.clear();
-    util::append_json_timestamp(ts_text_, row.committed_at);
-    ts_value_ = row.committed_at;
-  }
-  return ts_text_;
+format::Commit Expander::commit_of(const OutboxRow& row) {
+  return {.committed_at = row.committed_at, .refresh_id = row.refresh_id, .seq = row.seq, .xid = row.xid,
+          .previous_end = row.previous_end};
 }
 
 std::string Expander::key_of(std::string_view row, const TemplateVars& vars) const {
@@ -290,16 +144,7 @@ void Expander::poison(const OutboxRow& row, std::string reason, std::vector<Mess
 
 void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
                     std::vector<Message>& out, const Header* key_header) {
-  if (opt_.format == Format::debezium && opt_.skipped_operations.find(debezium_op(op)) != std::string::npos) return;
-  if (opt_.format == Format::outbox_event_router) {
-    // The router sends inserts: a row deleted (often in the transaction that wrote it, to keep the
-    // outbox empty) is not sent, nor an update unless table.op.invalid.behavior is fatal.
-    if (op == Op::delete_ || op == Op::truncate) return;
-    if (op == Op::update && opt_.router->options().on_update != debezium::RouterOptions::OnUpdate::fatal) {
-      if (opt_.skipped_update) opt_.skipped_update(opt_.stream_table);
-      return;
-    }
-  }
+  if (!encoder_->sends(op)) return;
   Message m;
   append_id_key(m.dedup_key, opt_.outbox, row.id, index);
   std::string id_text = std::to_string(row.id);
@@ -308,7 +153,7 @@ void Expander::emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now
   else if (before) m.data = before->text;
   else m.data = "null";
   emit_row(row, op, id_text, "", before, full_refresh, lsn, std::move(m), out);
-  if (key_header && opt_.format == Format::debezium && !out.empty() && out.back().poison.empty()) out.back().headers.push_back(*key_header);
+  if (key_header && !out.empty() && out.back().poison.empty()) out.back().headers.push_back(*key_header);
 }
 
 void Expander::expand_read(std::int64_t backfill_id, std::string_view identity, std::string_view row_text, double read_at,
@@ -350,28 +195,8 @@ void Expander::expand_gap(const SlotGap& gap, std::vector<Message>& out) {
   row.committed_at = gap.at;
   RowVars vars;
   fill_vars(vars, row, "gap", "");
-  for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
-    if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
-  std::string& b = m.body;
-  if (opt_.format == Format::debezium && opt_.debezium) {
-    // Debezium's event of a logical decoding message (op "m"), prefixed pgtrickle.gap.
-    debezium::SourceInfo source;
-    source.committed_at = gap.at;
-    opt_.debezium->append_message_key("pgtrickle.gap", m.key);
-    opt_.debezium->append_message("pgtrickle.gap", m.data, source, b);
-  } else if (opt_.format == Format::json || opt_.format == Format::outbox_event_router) {
-    b += "{\"dedup_key\":";
-    util::append_json_string(b, m.dedup_key);
-    b += ",\"stream_table\":";
-    b += stream_table_json_;
-    b += ",\"op\":\"gap\",\"outbox_id\":null,\"key\":null,\"timestamp\":";
-    b += timestamp_of(row);
-    b += ",\"gap\":";
-    b += m.data;
-    b += ",\"payload\":null}";
-  } else {
-    finish_cloudevent(m, "pgtrickle." + opt_.stream_table + ".gap", row, "", "", m.data);
-  }
+  render_routes(vars, m);
+  encoder_->gap(commit_of(row), m);
   out.push_back(std::move(m));
 }
 
@@ -387,75 +212,15 @@ void Expander::emit_row(const OutboxRow& row, Op op, std::string_view id_text, s
     vars.row = m.data;
     m.key = key_of(m.data, vars);
   }
-  for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
-    if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
-
-  std::string& b = m.body;
-  b.reserve(200 + m.data.size() + (before ? before->text.size() : 0));
-  if (opt_.format == Format::debezium && opt_.debezium) {
-    std::string error;
-    if (!encode_debezium(row, op, before, !backfill_id.empty(), change_lsn, m, error)) {
-      m.body = m.data;
-      m.poison = "cannot render Debezium's change event: " + error;
-    }
-  } else if (opt_.format == Format::outbox_event_router && opt_.debezium && opt_.router) {
-    std::string error;
-    if (!encode_routed(m, error)) {
-      m.body = m.data;
-      m.poison = "cannot route the outbox row: " + error;
-    }
-  } else if (opt_.format == Format::json) {
-    b += "{\"dedup_key\":";
-    util::append_json_string(b, m.dedup_key);
-    b += ",\"stream_table\":";
-    b += stream_table_json_;
-    b += ",\"op\":\"";
-    b += to_string(op);
-    b += "\",\"outbox_id\":";
-    b += id_text.empty() ? std::string_view("null") : id_text;
-    if (!backfill_id.empty()) {  // a row a backfill read, not a change
-      b += ",\"backfill_id\":";
-      b += backfill_id;
-    }
-    b += ",\"refresh_id\":";
-    util::append_json_string_or_null(b, row.refresh_id);
-    b += ",\"key\":";
-    util::append_json_string_or_null(b, m.key);
-    b += ",\"timestamp\":";
-    b += timestamp_of(row);
-    b += ",\"is_full_refresh\":";
-    b += full_refresh ? "true" : "false";
-    b += ",\"payload\":";
-    b += m.data;
-    if (op == Op::update && before) {
-      b += ",\"before\":";
-      b += before->text;
-    }
-    b += '}';
-  } else {
-    std::string data = "{\"before\":";
-    if (op == Op::update && before) data += before->text;
-    else if (op == Op::delete_) data += m.data;
-    else data += "null";
-    data += ",\"after\":";
-    data += op == Op::delete_ || op == Op::truncate ? std::string_view("null") : std::string_view(m.data);
-    data += '}';
-    finish_cloudevent(m, "pgtrickle." + opt_.stream_table + "." + to_string(op), row, id_text, backfill_id, data);
-  }
+  render_routes(vars, m);
+  const format::Commit commit = commit_of(row);
+  encoder_->row({.commit = commit, .outbox_id = id_text, .backfill_id = backfill_id, .before = before ? &before->text : nullptr,
+                 .full_refresh = full_refresh, .lsn = change_lsn},
+                m);
   out.push_back(std::move(m));
 }
 
-void Expander::mark_read(Message& m, std::string_view mark) const {
-  if (opt_.format != Format::debezium || !m.poison.empty()) return;
-  // The source block follows the row values, so the last occurrence is its own (a row's string
-  // values have their quotes escaped).
-  constexpr std::string_view kSnapshot = "\"snapshot\":\"";
-  auto at = m.body.rfind(kSnapshot);
-  if (at == std::string::npos) return;
-  at += kSnapshot.size();
-  auto end = m.body.find('"', at);
-  if (end != std::string::npos) m.body.replace(at, end - at, mark);
-}
+void Expander::mark_read(Message& m, std::string_view mark) const { encoder_->mark_read(m, mark); }
 
 void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::vector<Message>& out) {
   Message m;
@@ -471,8 +236,7 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
     vars.row = m.data;
     m.key = key_of(m.data, vars);
   }
-  for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
-    if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
+  render_routes(vars, m);
   std::string headers_json = "{}";
   if (!row.headers.empty() && js::kind(row.headers) == '{' && js::valid(row.headers)) {
     headers_json = minified(row.headers);
@@ -491,33 +255,7 @@ void Expander::emit_event(const OutboxRow& row, std::string_view payload, std::v
       if (pos < h.size() && h[pos] == ',') ++pos;
     }
   }
-  std::string& b = m.body;
-  // An application's event is no row change: with format debezium it goes out as written, as
-  // Debezium's outbox event router sends an outbox row's payload.
-  if ((opt_.format == Format::json && opt_.bare_events) || opt_.format == Format::debezium) {
-    b = m.data;
-  } else if (opt_.format == Format::json) {
-    b += "{\"dedup_key\":";
-    util::append_json_string(b, m.dedup_key);
-    b += ",\"stream_table\":";
-    b += stream_table_json_;
-    b += ",\"op\":\"event\",\"outbox_id\":";
-    b += id_text;
-    b += ",\"key\":";
-    util::append_json_string_or_null(b, m.key);
-    b += ",\"timestamp\":";
-    b += timestamp_of(row);
-    b += ",\"headers\":";
-    b += headers_json;
-    b += ",\"payload\":";
-    b += m.data;
-    b += '}';
-  } else {
-    std::string type = "pgtrickle." + opt_.stream_table + ".event";
-    for (const auto& [k, v] : m.headers)
-      if (k == "type" || k == "event_type") type = v;
-    finish_cloudevent(m, type, row, id_text, "", m.data);
-  }
+  encoder_->event({.commit = commit_of(row), .outbox_id = id_text, .headers_json = headers_json}, m);
   out.push_back(std::move(m));
 }
 
@@ -535,38 +273,10 @@ void Expander::emit_delta(const OutboxRow& row, std::int64_t index, const std::s
   fill_vars(vars, row, "delta", id_text);
   vars.row = first_row;  // {{ column }} in a delta's templates reads its first row
   if (!first_row.empty()) m.key = key_of(first_row, vars);
-  for (size_t i = 0; i < opt_.routes.size() && i < 2; ++i)
-    if (opt_.routes[i]) opt_.routes[i]->render(vars, m.routes[i]);
-  std::string& b = m.body;
-  if (opt_.format == Format::json) {
-    b += "{\"stream_table\":";
-    b += stream_table_json_;
-    b += ",\"sequence\":";
-    b += id_text;
-    b += ",\"timestamp\":";
-    b += timestamp_of(row);
-    b += ",\"delta\":";
-    b += m.data;
-    b += ",\"metadata\":{\"dedup_key\":";
-    util::append_json_string(b, m.dedup_key);
-    b += ",\"outbox_id\":";
-    b += id_text;
-    b += ",\"refresh_id\":";
-    util::append_json_string_or_null(b, row.refresh_id);
-    b += ",\"full_refresh\":";
-    b += full_refresh ? "true" : "false";
-    b += ",\"delta_rows\":";
-    util::append_int(b, static_cast<std::int64_t>(rows));
-    if (row.is_claim_check) {
-      b += ",\"first_row\":";
-      util::append_int(b, index);
-      b += ",\"more\":";
-      b += has_more ? "true" : "false";
-    }
-    b += "}}";
-  } else {
-    finish_cloudevent(m, "pgtrickle." + opt_.stream_table + ".delta", row, id_text, "", m.data);
-  }
+  render_routes(vars, m);
+  encoder_->delta({.commit = commit_of(row), .outbox_id = id_text, .first_row = index, .rows = rows, .full_refresh = full_refresh,
+                   .claim_check = row.is_claim_check, .more = has_more},
+                  m);
   out.push_back(std::move(m));
 }
 
@@ -806,18 +516,14 @@ void Expander::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow>
           i += 2;
           continue;
         }
-        if (r.of_update && rows[i + 1].of_update && opt_.format == Format::debezium && opt_.debezium) {
-          // One UPDATE changed the row's key: Debezium's delete of the old key names the new one
-          // (__debezium.newkey), its create the old one (__debezium.oldkey).
-          Header newkey{"__debezium.newkey", ""}, oldkey{"__debezium.oldkey", ""};
-          std::string error;
-          if (opt_.debezium->append_key_payload(next.text, newkey.second, error) &&
-              opt_.debezium->append_key_payload(ref.text, oldkey.second, error)) {
-            emit(row, Op::delete_, r.row_num, nullptr, &ref, false, out, &newkey);
-            emit(row, Op::insert, rows[i + 1].row_num, &next, nullptr, false, out, &oldkey);
-            i += 2;
-            continue;
-          }
+        // One UPDATE changed the row's key: in Debezium's events the delete of the old key names the
+        // new one (__debezium.newkey), the create the old one (__debezium.oldkey).
+        Header newkey, oldkey;
+        if (r.of_update && rows[i + 1].of_update && encoder_->key_change(ref.text, next.text, newkey, oldkey)) {
+          emit(row, Op::delete_, r.row_num, nullptr, &ref, false, out, &newkey);
+          emit(row, Op::insert, rows[i + 1].row_num, &next, nullptr, false, out, &oldkey);
+          i += 2;
+          continue;
         }
       }
     }

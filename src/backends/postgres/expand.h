@@ -1,5 +1,6 @@
 // Turning outbox rows into messages: decoding every payload shape pg_trickle and our own outbox
-// write, pairing updates, and encoding the envelope. Pure: no I/O, unit-tested byte for byte.
+// write, pairing updates, keys and routes; the pipeline's format (src/format/) writes each
+// message's envelope. Pure: no I/O, unit-tested byte for byte.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +15,7 @@
 
 #include "config/pipeline_config.h"
 #include "config/template.h"
-#include "format/debezium_event.h"
-#include "format/debezium_transaction.h"
-#include "format/outbox_event_router.h"
+#include "format/encoder.h"
 #include "relay/message.h"
 #include "relay/result.h"
 
@@ -64,40 +63,16 @@ struct TableName {
 // were before.
 TableName split_stream_table(std::string_view stream_table);
 
-struct ExpandOptions {
+// What the format is told (format/encoder.h), and what the rows are read by.
+struct ExpandOptions : format::FormatOptions {
   std::string outbox;        // outbox table name, the first part of dedup keys
-  std::string stream_table;  // for {stream_table} and the envelope
   // {schema} and {table}: the captured table's schema and name, as the caller knows them (the
   // WAL's relation; else split_stream_table). Format debezium takes them from the table's shape.
   std::string schema, table;
   std::vector<std::string> key_columns;  // the row's key; empty: no key, updates are not paired
   const Template* key_template = nullptr;  // overrides key_columns when set
   Granularity granularity = Granularity::row;
-  Format format = Format::json;
   std::vector<const Template*> routes;  // the sink's templates, rendered into Message::routes
-  // Events go out as written, without the envelope, in format json (a pgstream stream: the event
-  // JSON its subscription defines is the message).
-  bool bare_events = false;
-  // format debezium: the table's events, and how to read the table's shape again when a row has a
-  // field the shape lacks (the table was altered since).
-  std::shared_ptr<const debezium::EventEncoder> debezium;
-  std::function<Result<std::shared_ptr<const debezium::EventEncoder>>()> reload_debezium;
-  // format outbox_event_router: the router (over `debezium`'s table), whether the pipeline's "key"
-  // replaces its key, and what to do of an update it skips.
-  std::shared_ptr<const debezium::OutboxEventRouter> router;
-  bool key_given = false;
-  std::function<void(std::string_view table)> skipped_update;
-  bool tombstones = true;
-  std::string skipped_operations;  // format debezium: Debezium's op letters of changes not sent
-  // Format debezium with provide_transaction_metadata: the current transaction's events, shared by
-  // the expanders of every table the pipeline reads; each change event placed in it.
-  std::shared_ptr<debezium::TransactionCounts> transaction;
-  // format cloudevents in binary mode: the prefix of the attributes' headers in the sink's protocol
-  // binding ("ce_" Kafka, "ce-" HTTP and NATS, "cloudEvents_" AMQP), and whether their values are
-  // percent-encoded as the binding says (HTTP, NATS; else made header-safe, util/header_value.h);
-  // empty: structured mode.
-  std::string cloudevents_binary;
-  bool cloudevents_percent_encode = false;
 };
 
 // Changes a pipeline cannot send: those committed after `from_lsn` up to `to_lsn`, which a
@@ -153,8 +128,8 @@ class Expander {
   // `key_header`: a header the message carries (a key change's __debezium.oldkey or newkey).
   void emit(const OutboxRow& row, Op op, std::int64_t index, RowRef* now, const RowRef* before, bool full_refresh,
             std::vector<Message>& out, const Header* key_header = nullptr);
-  // Fills in and encodes `m` (its dedup_key and data set) for `op`; `id_text` is the outbox id ("" for a
-  // backfilled row), `backfill_id` the backfill that read it ("" for a change).
+  // Fills in `m` (its dedup_key and data set) for `op` and has the format encode it; `id_text` is the
+  // outbox id ("" for a backfilled row), `backfill_id` the backfill that read it ("" for a change).
   void emit_row(const OutboxRow& row, Op op, std::string_view id_text, std::string_view backfill_id, const RowRef* before,
                 bool full_refresh, std::uint64_t change_lsn, Message m, std::vector<Message>& out);
   // `inserted` and `deleted` are minified JSON arrays.
@@ -174,27 +149,15 @@ class Expander {
   void emit_event(const OutboxRow& row, std::string_view payload, std::vector<Message>& out);
   void poison(const OutboxRow& row, std::string reason, std::vector<Message>& out);
   std::string key_of(std::string_view row, const TemplateVars& vars) const;
-  const std::string& timestamp_of(const OutboxRow& row);
   // Template variables every message of `row` shares.
   void fill_vars(RowVars& vars, const OutboxRow& row, std::string_view op, std::string_view id_text) const;
-  // Debezium's event for a row change (m.data the row, `before` the old row); false, with `error`
-  // set, for a row its shape cannot render.
-  bool encode_debezium(const OutboxRow& row, Op op, const RowRef* before, bool backfill, std::uint64_t change_lsn, Message& m,
-                       std::string& error);
-  // The outbox event router's record of an inserted or backfilled outbox row (m.data).
-  bool encode_routed(Message& m, std::string& error);
-  // Reads the table's shape again when `row` has a field it lacks; false, with `error`, when it cannot.
-  bool refresh_shape(std::string_view row, std::string& error);
-  void finish_cloudevent(Message& m, std::string_view type, const OutboxRow& row, std::string_view id_text,
-                         std::string_view backfill_id, std::string_view data);
+  void render_routes(const RowVars& vars, Message& m) const;
+  static format::Commit commit_of(const OutboxRow& row);
 
   ExpandOptions opt_;
+  std::unique_ptr<format::Encoder> encoder_;
   std::vector<RowRef> dels_, inss_;  // reused across rows
   std::string schema_, table_;  // {schema} and {table}: the captured table's
-  std::set<std::string> unexplained_fields_;  // format debezium: row fields the table's shape lacked even read again
-  std::string stream_table_json_;  // the stream table as a JSON string, written into every envelope
-  double ts_value_ = -1;  // the commit time last formatted, and its text
-  std::string ts_text_;
 };
 
 }  // namespace relay::postgres
