@@ -19,7 +19,7 @@
 #include "pg/connection_pool.h"
 #include "relay/message.h"
 #include "backends/postgres/commit_numbering.h"
-#include "backends/postgres/expand.h"
+#include "backends/postgres/rows.h"
 
 namespace relay::postgres {
 

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/postgres/expand.h"
+#include "backends/postgres/rows.h"
 #include "backends/postgres/pgoutput.h"
 #include "backends/postgres/wal_rows.h"
 #include "backends/postgres/wal_stream.h"
