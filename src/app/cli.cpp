@@ -19,10 +19,8 @@
 
 #include "app/build_info.h"
 #include "app/man_page.h"
-#include "backends/postgres/commit_numbering.h"
-#include "backends/postgres/position_store.h"
+#include "backends/postgres/relay_shared.h"
 #include "core/executor.h"
-#include "backends/postgres/outbox_listener.h"
 #include "config/file_config.h"
 #include "config/spec_export.h"
 #include "core/health.h"
@@ -249,14 +247,10 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   pg::SharedLookup backfills(pool, "SELECT DISTINCT pipeline FROM pgtrickle.relay_backfills WHERE state IN ('pending', 'running')",
                              std::chrono::seconds(1));
   ctx.backfills = &backfills;
-  postgres::PositionStore positions(pool);
-  ctx.positions = &positions;
   StatusWriter status(pool, std::chrono::seconds(1));
   ctx.status = &status;
-  postgres::CommitNumbering numbering(url, "pgtrickle-relay numbering");
-  ctx.numbering = &numbering;
-  postgres::OutboxListener listener(url, "pgtrickle-relay listener", &numbering, &executor);
-  ctx.listener = &listener;
+  postgres::RelayShared postgres_shared(url, pool, executor);
+  ctx.shared = {&postgres_shared};
   ctx.postgres_url = url;
   ctx.relay_group_id = s.relay_group_id;
   ctx.metrics = &registry;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,11 +19,12 @@ namespace relay {
 
 class Executor;
 
-namespace postgres {
-class CommitNumbering;
-class OutboxListener;
-class PositionStore;
-}
+// What a backend keeps for all the pipelines of a relay (the PostgreSQL backend's numbering rounds,
+// listening session and position store): made by the command line, found by the backend by its
+// type (BuildContext::shared_of). The core passes them on without knowing whose they are.
+struct BackendShared {
+  virtual ~BackendShared() = default;
+};
 
 struct BuildContext {
   std::string relay_group_id;
@@ -33,10 +35,8 @@ struct BuildContext {
   // Connections shared by every pipeline, borrowed for one statement (null: open one's own).
   pg::ConnectionPool* pool = nullptr;
   pg::SharedLookup* backfills = nullptr;  // which pipelines have a backfill pending or running
-  postgres::CommitNumbering* numbering = nullptr;  // the relay's numbering rounds, for its outbox readers
-  postgres::OutboxListener* listener = nullptr;    // wakes the outbox readers when rows come
+  std::span<BackendShared* const> shared;  // the backends' relay-wide parts
   Executor* executor = nullptr;  // the workers that run the pipelines and their readers
-  postgres::PositionStore* positions = nullptr;  // stores the outbox and WAL pipelines' positions, many in one statement
   // The epoch this relay took the pipeline with: a statement that stores a position checks it is
   // still current, so a stalled former owner cannot move the position (Fence).
   long long fence_epoch = 0;
@@ -46,6 +46,14 @@ struct BuildContext {
   std::vector<const Template*> sink_routes;  // the sink's compiled templates, in spec order
   // The limits of a pipeline defined in SQL; nullptr for the operator's TOML pipelines (no limits).
   const HostAccess* host_access = nullptr;
+
+  // The relay-wide part of type T a backend keeps, or nullptr.
+  template <class T>
+  T* shared_of() const {
+    for (BackendShared* s : shared)
+      if (auto* t = dynamic_cast<T*>(s)) return t;
+    return nullptr;
+  }
 };
 
 }  // namespace relay

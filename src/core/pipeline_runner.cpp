@@ -165,10 +165,8 @@ class PipelineRunner::Impl {
     ctx.db = &*db_;
     ctx.pool = relay_.pool;
     ctx.backfills = relay_.backfills;
-    ctx.numbering = relay_.numbering;
-    ctx.listener = relay_.listener;
+    ctx.shared = relay_.shared;
     ctx.executor = relay_.executor;
-    ctx.positions = relay_.positions;
     ctx.fence_epoch = fence_->epoch;
     ctx.wake_fd = wake_fd_;
     ctx.metrics = metrics_;

@@ -4,8 +4,10 @@
 #include <chrono>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "config/host_access.h"
+#include "core/build_context.h"
 #include "core/health.h"
 #include "core/ownership.h"
 #include "core/registry.h"
@@ -18,12 +20,6 @@ namespace relay {
 
 class Executor;
 
-namespace postgres {
-class CommitNumbering;
-class OutboxListener;
-class PositionStore;
-}
-
 struct RelayContext {
   std::string postgres_url;
   std::string relay_group_id = "default";
@@ -34,10 +30,8 @@ struct RelayContext {
   pg::ConnectionPool* pool = nullptr;  // connections the pipelines borrow for short statements
   pg::SharedLookup* backfills = nullptr;  // the pipelines with a backfill pending or running
   StatusWriter* status = nullptr;         // writes the pipelines' rows of relay_pipeline_status
-  postgres::CommitNumbering* numbering = nullptr;  // numbering rounds shared by the outbox readers
-  postgres::OutboxListener* listener = nullptr;    // the one LISTEN session of the outbox readers
+  std::vector<BackendShared*> shared;  // the backends' relay-wide parts (BuildContext::shared_of)
   Executor* executor = nullptr;  // the workers that run the pipelines and their readers
-  postgres::PositionStore* positions = nullptr;  // stores the outbox and WAL pipelines' positions, many in one statement
   HostAccess sql_host_access;  // the limits of pipelines defined in SQL
   std::span<const BackendEntry> backends;  // the compiled-in sinks and sources (src/backends/registry.cpp)
   std::chrono::milliseconds standby_retry{500};    // how often a standby tries to take a pipeline over

@@ -1,5 +1,5 @@
 #include "backends/postgres/change_source.h"
-#include "backends/postgres/position_store.h"
+#include "backends/postgres/relay_shared.h"
 #include "backends/postgres/table_shape.h"
 
 #include <fmt/format.h>
@@ -264,9 +264,9 @@ Status ChangeSource::ack(const Batch& batch) {
                              std::to_string(b->rows_done), std::to_string(b->rows_sent), b->finished ? "true" : "false",
                              std::to_string(b->id)});
   bool stored;
-  if (!p.backfill && ctx_.positions) {
+  if (auto* shared = ctx_.shared_of<RelayShared>(); !p.backfill && shared) {
     // Stored with the positions of the relay's other pipelines, in one statement.
-    auto r = ctx_.positions->store({ctx_.relay_group_id, config_.name, ctx_.worker_id, outbox_table_, p.seq, p.id,
+    auto r = shared->positions.store({ctx_.relay_group_id, config_.name, ctx_.worker_id, outbox_table_, p.seq, p.id,
                                     p.next_row >= 0 ? std::optional<std::int64_t>(p.next_row) : std::nullopt, ctx_.fence_epoch});
     if (!r) return r.error();
     stored = *r;

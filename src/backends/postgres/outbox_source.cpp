@@ -8,6 +8,7 @@
 #include "backends/postgres/change_source.h"
 #include "backends/postgres/outbox_reader.h"
 #include "backends/postgres/outbox_target.h"
+#include "backends/postgres/relay_shared.h"
 #include "backends/postgres/table_shape.h"
 #include "backends/postgres/stream_partitions.h"
 #include "backends/postgres/wal_source.h"
@@ -59,7 +60,9 @@ class OutboxSource final : public ChangeSource {
     if (auto s = pool_lag(lag_sql); !s) return s;
 
     size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
-    reader_.emplace(*ctx_.pool, *ctx_.listener, target_.table, stream_rows, *ctx_.numbering, stop_fd_);
+    auto* shared = ctx_.shared_of<RelayShared>();
+    if (!shared || !ctx_.pool) return fatal("an outbox pipeline runs in a relay: its pool and numbering sessions are missing");
+    reader_.emplace(*ctx_.pool, shared->listener, target_.table, stream_rows, shared->numbering, stop_fd_);
     reader_->connect();
     reader_->start_after(read_.seq, read_.id, read_.next_row >= 0);
     launch();

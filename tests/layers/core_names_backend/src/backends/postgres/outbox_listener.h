@@ -1,0 +1,4 @@
+#pragma once
+namespace relay::postgres {
+class OutboxListener {};
+}  // namespace relay::postgres
