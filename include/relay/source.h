@@ -51,6 +51,31 @@ struct SlotStatus {
   std::optional<std::int64_t> safe_wal_bytes;
 };
 
+// What a source says of itself at each status interval.
+struct SourceStatus {
+  // Rows or messages waiting, and the age in seconds of the oldest one (best effort, -1 if unknown).
+  std::int64_t lag_rows = -1;
+  double lag_seconds = -1;
+  // For a source reading a replication slot: the slot, measured with the lag; none otherwise.
+  std::optional<SlotStatus> slot;
+  // The backfill under way, if any, or the last one this source ran (acknowledged progress).
+  std::optional<BackfillStatus> backfill;
+  // The tables of a source that reads many, once each has come up; empty for other sources.
+  std::vector<TableStatus> tables;
+  // What the source's store keeps past its retention because this pipeline has not consumed it
+  // yet (a pgstream stream's old partitions), shown in /health; "" when nothing.
+  std::string kept_past_retention;
+};
+
+// Trouble a source rides out while it still runs, shown in /health while it lasts ("" when none).
+struct SourceTrouble {
+  // A problem it is riding out without failing poll() (every broker down, receives failing): the
+  // state "retrying".
+  std::string degraded;
+  // A danger ahead (its replication slot close to being invalidated): the state "degraded".
+  std::string at_risk;
+};
+
 class Source {
  public:
   virtual ~Source() = default;
@@ -69,23 +94,11 @@ class Source {
   // True when ack() itself checks, in the same statement, that this relay still owns the pipeline
   // (BuildContext::fence_sql) and fails otherwise: the runner then skips its own check before it.
   virtual bool ack_is_fenced() const { return false; }
-  // Rows or messages waiting, and the age in seconds of the oldest one (best effort, -1 if unknown).
-  virtual void lag(std::int64_t& rows, double& seconds) { rows = -1; seconds = -1; }
-  // For a source reading a replication slot: the slot as of the last lag(); none otherwise.
-  virtual std::optional<SlotStatus> slot() { return std::nullopt; }
-  // The backfill under way, if any, or the last one this source ran (acknowledged progress).
-  virtual std::optional<BackfillStatus> backfill() { return std::nullopt; }
-  // A problem the source is riding out without failing poll() (every broker down, receives
-  // failing), shown in /health while it lasts; "" when none.
-  virtual std::string degraded() { return ""; }
-  // A danger ahead while the source still runs (its replication slot close to being invalidated),
-  // shown in /health as the state "degraded" while it lasts; "" when none.
-  virtual std::string at_risk() { return ""; }
-  // What the source's store keeps past its retention because this pipeline has not consumed it
-  // yet (a pgstream stream's old partitions), shown in /health; "" when nothing.
-  virtual std::string kept_past_retention() { return ""; }
-  // The tables of a source that reads many, once each has come up; empty for other sources.
-  virtual std::vector<TableStatus> tables() { return {}; }
+  // How the source is, asked every status interval (it may run statements): what waits, its slot,
+  // its backfill, its tables, what its store keeps for it.
+  virtual SourceStatus status() { return {}; }
+  // Trouble the source is riding out by itself, asked before every poll (cheap).
+  virtual SourceTrouble trouble() { return {}; }
   // Asks the source to stop without waiting for it: an fd that becomes readable once it stopped
   // (stop() then returns at once), or -1 when stop() does all of it.
   virtual int begin_stop() { return -1; }

@@ -250,10 +250,10 @@ class PipelineRunner::Impl {
       if (handing_over()) co_return co_await finish_in_flight(backoff, Flow::handed_over);
       if (Flow f = status_due(); f != Flow::ok) co_return f;
       // A source riding out an outage by itself keeps running, and /health says so meanwhile.
-      if (std::string problem = source_->degraded(); !problem.empty()) {
-        if (state_ != "retrying" || last_error_ != problem) set_state("retrying", problem);
-      } else if (std::string risk = source_->at_risk(); !risk.empty()) {
-        if (state_ != "degraded" || last_error_ != risk) set_state("degraded", risk);
+      if (SourceTrouble t = source_->trouble(); !t.degraded.empty()) {
+        if (state_ != "retrying" || last_error_ != t.degraded) set_state("retrying", t.degraded);
+      } else if (!t.at_risk.empty()) {
+        if (state_ != "degraded" || last_error_ != t.at_risk) set_state("degraded", t.at_risk);
         at_risk_ = true;
       } else if (state_ == "retrying" || at_risk_) {
         at_risk_ = false;
@@ -529,19 +529,13 @@ class PipelineRunner::Impl {
   // ---- state, status, errors -------------------------------------------------------------------
 
   void report_status() {
-    std::int64_t rows = -1;
-    double seconds = -1;
-    SlotStatus slot;
-    std::optional<BackfillStatus> backfill;
-    std::string kept;
-    std::vector<TableStatus> tables;
-    if (source_) {
-      kept = source_->kept_past_retention();
-      tables = source_->tables();
-      source_->lag(rows, seconds);
-      if (auto now = source_->slot()) slot = std::move(*now);
-      backfill = source_->backfill();
-    }
+    SourceStatus now = source_ ? source_->status() : SourceStatus{};
+    const std::int64_t rows = now.lag_rows;
+    const double seconds = now.lag_seconds;
+    const SlotStatus slot = now.slot.value_or(SlotStatus{});
+    std::optional<BackfillStatus>& backfill = now.backfill;
+    std::vector<TableStatus>& tables = now.tables;
+    const std::string& kept = now.kept_past_retention;
     // The counter follows the backfill's acknowledged rows (a later backfill starts from 0 again).
     if (backfill) {
       std::int64_t counted = backfill->id == backfill_id_ ? backfill_rows_ : 0;

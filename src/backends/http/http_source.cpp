@@ -136,7 +136,13 @@ class HttpSource final : public Source {
     return {};
   }
 
-  void lag(std::int64_t& rows, double& seconds) override {
+  SourceStatus status() override {
+    SourceStatus s;
+    lag(s.lag_rows, s.lag_seconds);
+    return s;
+  }
+
+  void lag(std::int64_t& rows, double& seconds) {
     std::lock_guard lock(mutex_);
     rows = static_cast<std::int64_t>(queued_);
     seconds = queue_.empty() ? 0 : duration<double>(Clock::now() - queue_.front()->arrived).count();

@@ -131,7 +131,7 @@ class KafkaSource final : public Source {
   // A consumer the group has not given partitions (none, even an empty share) a while after it
   // subscribed: another member holds them, typically one that died without leaving the group,
   // until its session times out. /health says so rather than "running" with nothing consumed.
-  std::string at_risk() override {
+  std::string at_risk() const {
     constexpr auto kPatience = std::chrono::seconds(15);
     if (!rk_ || assigned_once_ || Clock::now() - subscribed_at_ < kPatience) return "";
     auto waited = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - subscribed_at_).count();
@@ -182,7 +182,7 @@ class KafkaSource final : public Source {
 
   // While librdkafka reconnects by itself (it repeats the error every few seconds), the pipeline
   // shows the error; it clears with the next record or 30 s after the last error.
-  std::string degraded() override {
+  std::string degraded() const {
     if (problem_.empty() || Clock::now() - problem_at_ > std::chrono::seconds(30)) return "";
     return problem_;
   }
@@ -206,9 +206,17 @@ class KafkaSource final : public Source {
     return {};
   }
 
+  SourceTrouble trouble() override { return {degraded(), at_risk()}; }
+
+  SourceStatus status() override {
+    SourceStatus s;
+    lag(s.lag_rows, s.lag_seconds);
+    return s;
+  }
+
   // Records at the brokers after the last committed (or, before any commit, the fetch) position of
   // each partition this consumer holds; from the watermarks librdkafka keeps from fetch responses.
-  void lag(std::int64_t& rows, double& seconds) override {
+  void lag(std::int64_t& rows, double& seconds) {
     rows = -1;
     seconds = -1;
     if (!rk_ || !assigned_once_) return;

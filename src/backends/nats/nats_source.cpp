@@ -163,7 +163,13 @@ class NatsSource final : public Source {
     return {};
   }
 
-  void lag(std::int64_t& rows, double& seconds) override {
+  SourceStatus status() override {
+    SourceStatus s;
+    lag(s.lag_rows, s.lag_seconds);
+    return s;
+  }
+
+  void lag(std::int64_t& rows, double& seconds) {
     auto queued = static_cast<std::int64_t>(queue_.queued_messages());
     rows = static_cast<std::int64_t>(server_pending_.load()) + queued;
     seconds = -1;

@@ -285,6 +285,13 @@ Status ChangeSource::ack(const Batch& batch) {
 // Starts a count from the current position and waits a moment for it: a small backlog is counted at
 // once; a large one finishes in the background and is reported at the next call. -1 until the
 // first count finishes.
+SourceStatus ChangeSource::status() {
+  SourceStatus s;
+  lag(s.lag_rows, s.lag_seconds);
+  s.backfill = backfill();
+  return s;
+}
+
 void ChangeSource::lag(std::int64_t& rows, double& seconds) {
   if (!lag_pending_) lag_pending_ = send_lag();
   pg::Connection& counter = lag_lease_ ? *lag_lease_ : lag_db_;

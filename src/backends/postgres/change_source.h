@@ -53,12 +53,15 @@ class ChangeSource : public Source {
   int ready_fd() const override { return ready_fd_; }
   bool ack_is_fenced() const override { return true; }  // kAckSql stores nothing once the lease is lost
   Status ack(const Batch& batch) override;
-  void lag(std::int64_t& rows, double& seconds) override;
-  std::optional<BackfillStatus> backfill() override;
+  // The lag (rows waiting, the oldest one's age) and the backfill under way or last run.
+  SourceStatus status() override;
   int begin_stop() override;
   void stop() override;
 
  protected:
+  void lag(std::int64_t& rows, double& seconds);
+  std::optional<BackfillStatus> backfill();
+
   // ---- what each source provides (called by the reader, unless said otherwise) ----
 
   // The next batch of changes, or of a backfill's rows (backfill_turn, backfill_batch); empty when

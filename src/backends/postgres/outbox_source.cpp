@@ -73,7 +73,11 @@ class OutboxSource final : public ChangeSource {
     return {};
   }
 
-  std::string kept_past_retention() override { return partitions_ ? partitions_->kept_past_retention() : ""; }
+  SourceStatus status() override {
+    SourceStatus s = ChangeSource::status();
+    if (partitions_) s.kept_past_retention = partitions_->kept_past_retention();
+    return s;
+  }
 
   void stop() override {
     partitions_.reset();

@@ -58,21 +58,23 @@ class WalSource final : public ChangeSource {
 
   Status start() override { return target_ ? start_capture() : start_pipeline(); }
 
-  std::vector<TableStatus> tables() override {
-    std::lock_guard lock(tables_mu_);
-    std::vector<TableStatus> out;
-    for (const auto& [name, t] : table_status_) out.push_back({name, t.changes, t.problem});
-    return out;
-  }
-
-  std::optional<SlotStatus> slot() override {
-    if (table_.slot.empty()) return std::nullopt;
-    return SlotStatus{table_.slot, wal_behind_bytes_, wal_retained_bytes_, wal_status_, safe_wal_bytes_};
+  // Its tables, and its slot as the lag measured it.
+  SourceStatus status() override {
+    SourceStatus s = ChangeSource::status();
+    {
+      std::lock_guard lock(tables_mu_);
+      for (const auto& [name, t] : table_status_) s.tables.push_back({name, t.changes, t.problem});
+    }
+    if (!table_.slot.empty())
+      s.slot = SlotStatus{table_.slot, wal_behind_bytes_, wal_retained_bytes_, wal_status_, safe_wal_bytes_};
+    return s;
   }
 
   // A slot past its cap is invalidated at the server's next checkpoint unless the pipeline catches
   // up; a lost one stops the pipeline once its reader finds out.
-  std::string at_risk() override {
+  SourceTrouble trouble() override { return {.at_risk = at_risk()}; }
+
+  std::string at_risk() const {
     if (wal_status_ == "unreserved")
       return fmt::format("the replication slot \"{}\" keeps more WAL than max_slot_wal_keep_size allows ({}): the server "
                          "invalidates it at its next checkpoint unless the pipeline catches up", table_.slot,

@@ -166,9 +166,15 @@ class RabbitmqSource final : public Source {
     return {};
   }
 
+  SourceStatus status() override {
+    SourceStatus s;
+    lag(s.lag_rows, s.lag_seconds);
+    return s;
+  }
+
   // Messages ready in the queue (not counting those delivered and not yet acknowledged), from a
   // passive queue.declare on a channel of its own.
-  void lag(std::int64_t& rows, double& seconds) override {
+  void lag(std::int64_t& rows, double& seconds) {
     rows = -1;
     seconds = -1;
     if (!conn_ || !lag_channel_ || error_) return;

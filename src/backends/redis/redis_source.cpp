@@ -109,7 +109,13 @@ class RedisSource final : public Source {
     return {};
   }
 
-  void lag(std::int64_t& rows, double& seconds) override {
+  SourceStatus status() override {
+    SourceStatus s;
+    lag(s.lag_rows, s.lag_seconds);
+    return s;
+  }
+
+  void lag(std::int64_t& rows, double& seconds) {
     rows = -1;
     seconds = -1;
     if (!conn_) return;

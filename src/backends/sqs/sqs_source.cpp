@@ -127,12 +127,18 @@ class SqsSource final : public Source {
     return {};
   }
 
-  std::string degraded() override {
+  SourceTrouble trouble() override {
     std::lock_guard lock(mutex_);
-    return problem_;
+    return {.degraded = problem_};
   }
 
-  void lag(std::int64_t& rows, double& seconds) override {
+  SourceStatus status() override {
+    SourceStatus s;
+    lag(s.lag_rows, s.lag_seconds);
+    return s;
+  }
+
+  void lag(std::int64_t& rows, double& seconds) {
     rows = lag_.load();
     seconds = -1;
   }
@@ -484,7 +490,7 @@ class SqsSource final : public Source {
   std::unordered_map<std::uint64_t, Job> jobs_;
   std::uint64_t next_tag_ = 1;
   int receive_failures_ = 0;
-  std::string problem_;  // the last failed receive, until one succeeds (degraded(); under mutex_)
+  std::string problem_;  // the last failed receive, until one succeeds (trouble(); under mutex_)
   bool long_in_flight_ = false;
   bool backlog_ = false;  // the last receive brought messages: short polls run beside the long poll
   Clock::time_point pause_until_{};
