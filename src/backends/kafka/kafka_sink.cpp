@@ -17,6 +17,7 @@
 #include "backends/registry.h"
 #include "core/build_context.h"
 #include "relay/sink.h"
+#include "backends/kafka/kafka_client.h"
 #include "backends/kafka/kafka_config.h"
 #include "backends/kafka/kafka_encode.h"
 #include "backends/kafka/kafka_errors.h"
@@ -24,16 +25,6 @@
 namespace relay::kafka {
 namespace {
 
-struct KafkaDeleter {
-  void operator()(rd_kafka_t* rk) const noexcept { rd_kafka_destroy(rk); }
-  void operator()(rd_kafka_conf_t* c) const noexcept { rd_kafka_conf_destroy(c); }
-  void operator()(rd_kafka_topic_t* t) const noexcept { rd_kafka_topic_destroy(t); }
-  void operator()(rd_kafka_headers_t* h) const noexcept { rd_kafka_headers_destroy(h); }
-};
-using ProducerPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, KafkaDeleter>;
-using TopicPtr = std::unique_ptr<rd_kafka_topic_t, KafkaDeleter>;
-using HeadersPtr = std::unique_ptr<rd_kafka_headers_t, KafkaDeleter>;
 
 long long ms_until(Deadline d) {
   return std::max<long long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(d - Clock::now()).count());
@@ -46,24 +37,18 @@ class KafkaSink final : public Sink {
 
   ~KafkaSink() override { stop(Clock::now()); }
 
+  const log::Logger& log() const { return *ctx_.log; }  // librdkafka's log lines (log_to_owner)
+
   Status start() override {
     if (producer_ && !fatal_) return {};
     destroy_producer(Clock::now());
-    ConfPtr conf(rd_kafka_conf_new());
-    char err[512];
-    for (const auto& p : props_) {
-      if (rd_kafka_conf_set(conf.get(), p.name.c_str(), p.value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-        return fatal("kafka sink: " + kafka::refused_property(p, err));
-    }
-    rd_kafka_conf_set_opaque(conf.get(), this);
-    rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
-    rd_kafka_conf_set_error_cb(conf.get(), &KafkaSink::on_error);
-    rd_kafka_conf_set_log_cb(conf.get(), &KafkaSink::on_log);
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
-    // Invalid combinations (e.g. enable.idempotence with acks=1) are only found here.
-    if (!rk) return fatal(fmt::format("kafka sink: cannot create the producer: {}", err));
-    conf.release();  // rd_kafka_new took it
-    producer_.reset(rk);
+    auto producer = make_client(RD_KAFKA_PRODUCER, props_, {"kafka sink", this, [](rd_kafka_conf_t* conf) {
+                                  rd_kafka_conf_set_dr_msg_cb(conf, &KafkaSink::on_delivery);
+                                  rd_kafka_conf_set_error_cb(conf, &KafkaSink::on_error);
+                                  rd_kafka_conf_set_log_cb(conf, &log_to_owner<KafkaSink>);
+                                }});
+    if (!producer) return producer.error();
+    producer_ = std::move(*producer);
     fatal_ = false;
     reachable_ = true;
     return {};
@@ -260,18 +245,10 @@ class KafkaSink final : public Sink {
     self->ctx_.log->warn("Kafka client error.", {{"error", fmt::format("{}: {}", rd_kafka_err2name(code), reason)}});
   }
 
-  // librdkafka's own log lines (from its threads) go to the pipeline's logger at debug level: the
-  // errors that matter also come through on_error and the delivery reports.
-  static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) noexcept {
-    auto* self = static_cast<KafkaSink*>(rd_kafka_opaque(rk));
-    if (!self || !self->ctx_.log->enabled(log::Level::debug)) return;
-    self->ctx_.log->debug("librdkafka.", {{"level", std::to_string(level)}, {"facility", fac}, {"message", buf}});
-  }
-
   BuildContext ctx_;
   std::vector<kafka::Property> props_;
   kafka::KeyRule key_rule_;
-  ProducerPtr producer_;
+  ClientPtr producer_;
   std::unordered_map<std::string, TopicPtr> topics_;
   // State of the batch being sent, reached from the delivery callback (served on this thread by
   // rd_kafka_flush/rd_kafka_poll).

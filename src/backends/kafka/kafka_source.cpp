@@ -24,6 +24,7 @@
 #include "backends/registry.h"
 #include "core/build_context.h"
 #include "relay/source.h"
+#include "backends/kafka/kafka_client.h"
 #include "backends/kafka/kafka_config.h"
 #include "backends/kafka/kafka_record.h"
 #include "backends/kafka/kafka_source_errors.h"
@@ -32,19 +33,6 @@
 namespace relay::kafka {
 namespace {
 
-struct KafkaDeleter {
-  void operator()(rd_kafka_t* rk) const noexcept { rd_kafka_destroy(rk); }
-  void operator()(rd_kafka_conf_t* c) const noexcept { rd_kafka_conf_destroy(c); }
-  void operator()(rd_kafka_queue_t* q) const noexcept { rd_kafka_queue_destroy(q); }
-  void operator()(rd_kafka_topic_partition_list_t* l) const noexcept { rd_kafka_topic_partition_list_destroy(l); }
-  void operator()(rd_kafka_message_t* m) const noexcept { rd_kafka_message_destroy(m); }
-  void operator()(rd_kafka_event_t* e) const noexcept { rd_kafka_event_destroy(e); }
-  void operator()(const rd_kafka_metadata_t* m) const noexcept { rd_kafka_metadata_destroy(m); }
-};
-using QueuePtr = std::unique_ptr<rd_kafka_queue_t, KafkaDeleter>;
-using ListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, KafkaDeleter>;
-using MessagePtr = std::unique_ptr<rd_kafka_message_t, KafkaDeleter>;
-using EventPtr = std::unique_ptr<rd_kafka_event_t, KafkaDeleter>;
 
 constexpr auto kFillWindow = std::chrono::milliseconds(5);      // waiting for more once a record came
 constexpr auto kConnectTimeout = std::chrono::seconds(5);       // start(): brokers and topics known
@@ -75,22 +63,17 @@ class KafkaSource final : public Source {
 
   ~KafkaSource() override { stop(); }
 
+  const log::Logger& log() const { return *ctx_.log; }  // librdkafka's log lines (log_to_owner)
+
   Status start() override {
     stop();
-    std::unique_ptr<rd_kafka_conf_t, KafkaDeleter> conf(rd_kafka_conf_new());
-    char err[512];
-    for (const auto& p : props_) {
-      if (rd_kafka_conf_set(conf.get(), p.name.c_str(), p.value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-        return fatal("kafka source: " + kafka::refused_property(p, err));
-    }
-    rd_kafka_conf_set_opaque(conf.get(), this);
-    rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
-    rd_kafka_conf_set_error_cb(conf.get(), &KafkaSource::on_error);
-    rd_kafka_conf_set_log_cb(conf.get(), &KafkaSource::on_log);
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
-    if (!rk) return fatal(fmt::format("kafka source: cannot create the consumer: {}", err));
-    conf.release();  // rd_kafka_new took it
-    rk_ = rk;
+    auto consumer = make_client(RD_KAFKA_CONSUMER, props_, {"kafka source", this, [](rd_kafka_conf_t* conf) {
+                                  rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
+                                  rd_kafka_conf_set_error_cb(conf, &KafkaSource::on_error);
+                                  rd_kafka_conf_set_log_cb(conf, &log_to_owner<KafkaSource>);
+                                }});
+    if (!consumer) return consumer.error();
+    rk_ = consumer->release();  // destroyed by close_consumer() in stop()
     ++generation_;
     error_.reset();
     assigned_once_ = false;
@@ -486,12 +469,6 @@ class KafkaSource final : public Source {
 
   static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) noexcept {
     static_cast<KafkaSource*>(opaque)->report(static_cast<rd_kafka_resp_err_t>(err), reason);
-  }
-
-  static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) noexcept {
-    auto* self = static_cast<KafkaSource*>(rd_kafka_opaque(rk));
-    if (!self || !self->ctx_.log->enabled(log::Level::debug)) return;
-    self->ctx_.log->debug("librdkafka.", {{"level", std::to_string(level)}, {"facility", fac}, {"message", buf}});
   }
 
   // Leaves the group (so that the others take the partitions over at once), within kCloseTimeout.
