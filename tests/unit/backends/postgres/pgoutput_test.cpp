@@ -2,6 +2,7 @@
 // PostgreSQL's "Logical Replication Message Formats" page describes them.
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <string>
 
 #include "backends/postgres/pgoutput.h"
@@ -25,9 +26,12 @@ struct Bytes {
   }
 };
 
+// Decoded values point into the message, as the WAL reader's do into its buffer: each message is
+// kept for the whole run.
 template <class T>
-T decoded(const std::string& bytes) {
-  auto m = decode(bytes);
+T decoded(std::string bytes) {
+  static std::deque<std::string> kept;
+  auto m = decode(kept.emplace_back(std::move(bytes)));
   EXPECT_TRUE(m) << (m ? "" : m.error().message);
   if (!m) return T{};
   EXPECT_TRUE(std::holds_alternative<T>(*m));
