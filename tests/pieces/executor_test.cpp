@@ -30,12 +30,13 @@ TEST(Executor, TasksThatEndAtOnceRunInALoopWithoutGrowingTheStack) {
   EXPECT_EQ(out, 1'000'000);
 }
 
-Task<void> wait_for(Executor& ex, int fd, int& fired) { fired = co_await ex.readable(Clock::now() + 60s, -1, fd); }
+// `fired` is read by the test's thread while a worker may write it.
+Task<void> wait_for(Executor& ex, int fd, std::atomic<int>& fired) { fired = co_await ex.readable(Clock::now() + 60s, -1, fd); }
 
 TEST(Executor, AWaitEndsWhenItsFdIsReadableAndSaysWhichOne) {
   Executor ex(1);
   EventFd ev;
-  int fired = -2;
+  std::atomic<int> fired = -2;
   std::latch done(1);
   ex.spawn(wait_for(ex, ev.fd(), fired), [&] { done.count_down(); });
   std::this_thread::sleep_for(20ms);
@@ -48,7 +49,7 @@ TEST(Executor, AWaitEndsWhenItsFdIsReadableAndSaysWhichOne) {
 TEST(Executor, AnFdSignalledInTheProcessResumesItsWaiterDirectly) {
   Executor ex(1);
   EventFd ev;
-  int fired = -2;
+  std::atomic<int> fired = -2;
   std::latch done(1);
   ex.spawn(wait_for(ex, ev.fd(), fired), [&] { done.count_down(); });
   std::this_thread::sleep_for(20ms);
