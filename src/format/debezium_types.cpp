@@ -612,7 +612,13 @@ std::string unscaled_bytes(const Decimal& d) {
 double to_double(const Decimal& d) {
   std::string s = to_plain(d);
   double v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  // Beyond a double's range (a numeric may have 131072 digits) BigDecimal.doubleValue gives
+  // ±Infinity, below it ±0 (from_chars leaves v alone).
+  if (r.ec == std::errc::result_out_of_range) {
+    v = static_cast<int>(d.digits.size()) > d.scale ? std::numeric_limits<double>::infinity() : 0.0;
+    if (d.negative) v = -v;
+  }
   return v;
 }
 

@@ -694,4 +694,17 @@ TEST(DebeziumTypes, UnknownTypesAsTheirTextsBytes) {
   EXPECT_EQ(unavailable(pair, unknown), R"x("X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==")x");
 }
 
+// What fuzz/debezium_value_fuzz.cpp found.
+TEST(DebeziumTypes, NumericBeyondADoubleIsInfinityInDoubleMode) {
+  // A numeric holds up to 131072 digits; BigDecimal.doubleValue gives ±Infinity past a double's
+  // range and ±0 below it. The relay wrote 0.0 for both.
+  Modes dbl = with_decimal(DecimalHandling::double_);
+  const std::string huge = "1" + std::string(400, '0'), tiny = "0." + std::string(400, '0') + "1";
+  EXPECT_EQ(value(kNumeric, huge, dbl), R"("Infinity")");
+  EXPECT_EQ(value(kNumeric, "-" + huge, dbl), R"("-Infinity")");
+  EXPECT_EQ(value(kNumeric, tiny, dbl), "0.0");
+  EXPECT_EQ(value(kNumeric, "-" + tiny, dbl), "-0.0");
+  EXPECT_EQ(value(kNumeric, "1" + std::string(308, '0'), dbl), "1.0E308");
+}
+
 }  // namespace relay::debezium
