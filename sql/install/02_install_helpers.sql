@@ -464,13 +464,15 @@ AS $$ LOCK TABLE pgtrickle._lock_catalog IN SHARE UPDATE EXCLUSIVE MODE $$;
 -- operators and keywords listed below, parentheses, brackets and commas, and calls of a short list
 -- of pg_catalog functions; then it is written again from its tokens (names quoted, strings
 -- quoted, functions schema-qualified). No cast, type name, COLLATE, subquery, parameter, comment or
--- prefixed string can get through: what the installer's statement parses is only what was
--- checked.
+-- prefixed string can get through, nor a name before "(" but a listed function's (PostgreSQL reads
+-- "col"(...) as a call): what the installer's statement parses is only what was checked.
 -- --------------------------------------------------------------------------------------------
 
 -- Does reading a literal as type p_type, or comparing with it, run only built-in code? Built-in
 -- base types (only a superuser makes a base type), enums, and arrays of those; not a domain (its
--- CHECK), a composite, a range or multirange (their parts' input functions).
+-- CHECK), a composite, a range or multirange (their parts' input functions); nor an enum, or an
+-- array of one, with a cast of a function (its owner's: an implicit one puts a call of it into a
+-- comparison, as in "mood <> 'sad'").
 CREATE OR REPLACE FUNCTION pgtrickle._relay_type_runs_no_user_code(p_type oid)
 RETURNS boolean
 LANGUAGE sql STABLE
@@ -482,6 +484,9 @@ AS $$
                 (SELECT e.typtype = 'e' OR (e.typtype = 'b' AND (e.typelem = 0 OR e.typlen <> -1))
                  FROM pg_type AS e WHERE e.oid = t.typelem)
               ELSE true END
+         AND NOT EXISTS (SELECT FROM pg_cast AS c
+                         WHERE c.castfunc <> 0 AND (c.castsource IN (t.oid, t.typelem) OR c.casttarget IN (t.oid, t.typelem))
+                           AND EXISTS (SELECT FROM pg_type AS e WHERE e.oid IN (t.oid, t.typelem) AND e.typtype = 'e'))
   FROM pg_type AS t WHERE t.oid = p_type
 $$;
 
@@ -519,7 +524,7 @@ DECLARE
   v_type   oid;
   v_depth  int := 0;
 BEGIN
-  IF p_text IS NULL OR btrim(p_text) = '' THEN
+  IF p_text IS NULL OR p_text !~ '\S' THEN
     problem := 'it is empty';
     RETURN;
   END IF;
@@ -602,8 +607,12 @@ BEGIN
             problem := format('%s is no column of %s (a word that is not a column, a keyword or a function listed here is not taken)',
                               quote_ident(v_column), p_rel);
           ELSIF NOT pgtrickle._relay_type_runs_no_user_code(v_type) THEN
-            problem := format('column %s is of type %s, whose values are read by code of its own (a domain, composite or range): '
-                              'a condition reads columns of built-in types, enums and arrays of those', quote_ident(v_column), v_type::regtype);
+            problem := format('column %s is of type %s, whose values are read by code of its own (a domain, composite or range, '
+                              'or an enum with a cast of a function): a condition reads columns of built-in types, enums and arrays '
+                              'of those', quote_ident(v_column), v_type::regtype);
+          ELSIF v_rest ~ '^\s*\(' THEN
+            problem := format('column %s is followed by "(", which PostgreSQL reads as a call of a function of that name',
+                              quote_ident(v_column));
           ELSE
             v_out := v_out || CASE WHEN p_images IS NULL THEN quote_ident(v_column) ELSE v_word || '.' || quote_ident(v_column) END;
             v_prev := 'column';
