@@ -1,5 +1,6 @@
 -- The expression checker (pgtrickle._relay_expression_checked) on what fuzz/expression_fuzz.py
--- found: a text it took whose rewrite PostgreSQL reads as more than was checked.
+-- found: a text it took whose rewrite PostgreSQL reads as more than was checked, or that it does
+-- not read back as itself.
 
 CREATE SCHEMA ex;
 CREATE TYPE ex.mood AS ENUM ('sad', 'ok', 'happy');
@@ -35,5 +36,22 @@ SELECT assert_eq(pg_temp.checked('plain <> ''a'' AND ''b'' = ANY (plains)'), 'pl
 
 -- Only whitespace (a tab, a newline) is empty: it was taken as the empty expression, "WHERE ()".
 SELECT assert_eq(pg_temp.checked(E'\t\n '), 'problem: it is empty', 'whitespace is empty');
+
+-- What the checker writes, it reads back as itself: a column named as a keyword quoted (escape,
+-- unknown), a string holding a backslash as quote_literal writes it, a call as pg_catalog.<name>.
+SELECT assert_eq(pg_temp.checked('"unknown" = 1 AND "escape" LIKE ''a\_b'' AND lower(status) = ''x'''),
+                 '"unknown" = 1 AND "escape" LIKE E''a\\_b'' AND pg_catalog.lower ( status ) = ''x''', 'the rewrite');
+SELECT assert_eq(pg_temp.checked(pg_temp.checked('"unknown" = 1 AND "escape" LIKE ''a\_b'' AND lower(status) = ''x''')),
+                 '"unknown" = 1 AND "escape" LIKE E''a\\_b'' AND pg_catalog.lower ( status ) = ''x''', 'the rewrite read again');
+SELECT assert_eq(pg_temp.checked('status = E''\n'''), 'problem: a string follows a name or a value: typed literals (date ''...''), '
+                 'prefixed strings (E''...'') and casts are not taken', 'E''...'' only as quote_literal writes it');
+SELECT assert_eq(pg_temp.checked('pg_catalog.pg_sleep(1) IS NULL'), 'problem: pg_catalog.… is not taken: a column is named '
+                 'alone, without its table or schema, and only the functions listed are called (lower, upper, length, '
+                 'char_length, octet_length, abs, btrim, ltrim, rtrim, substr, left, right, starts_with, round, trunc, floor, '
+                 'ceil, mod, jsonb_typeof, jsonb_array_length, array_length, cardinality)', 'pg_catalog.<name> only for those listed');
+-- A text of up to 4000 characters whose rewrite is longer is refused (its rewrite would be).
+SELECT assert_eq(pg_temp.checked(repeat('(', 1999) || 'id' || repeat(')', 1999)),
+                 'problem: it is longer than 4000 characters as written again (a space between tokens, functions as pg_catalog.<name>)',
+                 'a rewrite of more than 4000 characters');
 
 DROP SCHEMA ex CASCADE;
