@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config template payload inbox json_scan pgoutput)
+[ ${#targets[@]} -gt 0 ] || targets=(config template payload inbox json_scan pgoutput debezium_value geo)
 build="$root/build-fuzz"
 
 . "$root/scripts/compiler-cache.sh"
@@ -29,6 +29,8 @@ for t in "${targets[@]}"; do
     payload) dict=(-dict="$root/fuzz/dict/payload.dict") ;;
     inbox) dict=(-dict="$root/fuzz/dict/inbox.dict") ;;
     json_scan) dict=(-dict="$root/fuzz/dict/json.dict") ;;
+    debezium_value) dict=(-dict="$root/fuzz/dict/debezium_value.dict") ;;
+    geo) dict=(-dict="$root/fuzz/dict/geo.dict") ;;
   esac
   log="$build/findings/$t.log"
   echo "fuzz: $t for ${seconds}s"
