@@ -3,24 +3,45 @@
 # for a bounded time. Fails on any crash, hang, leak or sanitizer report; the input that caused it
 # is kept in build-fuzz/findings/ and printed. Usage: fuzz/run.sh [seconds per target, default 30]
 # [target ...]. New inputs go to build-fuzz/corpus/<target>/, never into fuzz/corpus/ (see README).
+# Target "expression" is no libFuzzer target: fuzz/expression_fuzz.py runs the SQL install's
+# expression checker on the PostgreSQL server PGTRICKLE_TEST_POSTGRES_URL names (skipped without).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config template payload inbox json_scan pgoutput debezium_value geo)
+[ ${#targets[@]} -gt 0 ] || targets=(config template payload inbox json_scan pgoutput debezium_value geo expression)
 build="$root/build-fuzz"
+built=()
+for t in "${targets[@]}"; do [ "$t" = expression ] || built+=("${t}_fuzz"); done
 
 . "$root/scripts/compiler-cache.sh"
 use_compiler_cache "$root"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_C_COMPILER_LAUNCHER:STRING="$launcher" -DCMAKE_CXX_COMPILER_LAUNCHER:STRING="$launcher" \
   -DRELAY_BUILD_FUZZ=ON -DRELAY_BUILD_TESTS=OFF -DRELAY_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" --parallel "${FUZZ_BUILD_JOBS:-$(nproc)}" --target "${targets[@]/%/_fuzz}"
+[ ${#built[@]} -eq 0 ] || cmake --build "$build" --parallel "${FUZZ_BUILD_JOBS:-$(nproc)}" --target "${built[@]}"
 
 mkdir -p "$build/findings"
 failed=()
 for t in "${targets[@]}"; do
+  if [ "$t" = expression ]; then
+    if [ -z "${PGTRICKLE_TEST_POSTGRES_URL:-}" ]; then
+      echo "fuzz: expression skipped (it needs a PostgreSQL server: set PGTRICKLE_TEST_POSTGRES_URL)"
+      continue
+    fi
+    echo "fuzz: expression for ${seconds}s"
+    log="$build/findings/expression.log"
+    if python3 "$root/fuzz/expression_fuzz.py" --seconds "$seconds" --corpus "$root/fuzz/corpus/expression" \
+         --findings "$build/findings" >"$log" 2>&1; then
+      grep -E '^stat::|^Done' "$log" | sed "s/^/  /" || true
+    else
+      failed+=("$t")
+      echo "fuzz: expression FAILED; log: $log"
+      tail -n 20 "$log" | sed "s/^/  /"
+    fi
+    continue
+  fi
   mkdir -p "$build/corpus/$t"
   dict=()
   case $t in
