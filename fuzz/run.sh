@@ -24,12 +24,14 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_
 
 mkdir -p "$build/findings"
 failed=()
+ran=()
 for t in "${targets[@]}"; do
   if [ "$t" = expression ]; then
     if [ -z "${PGTRICKLE_TEST_POSTGRES_URL:-}" ]; then
       echo "fuzz: expression skipped (it needs a PostgreSQL server: set PGTRICKLE_TEST_POSTGRES_URL)"
       continue
     fi
+    ran+=("$t")
     echo "fuzz: expression for ${seconds}s"
     log="$build/findings/expression.log"
     if python3 "$root/fuzz/expression_fuzz.py" --seconds "$seconds" --corpus "$root/fuzz/corpus/expression" \
@@ -42,6 +44,7 @@ for t in "${targets[@]}"; do
     fi
     continue
   fi
+  ran+=("$t")
   mkdir -p "$build/corpus/$t"
   dict=()
   case $t in
@@ -73,4 +76,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: failures in: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz: no crash in ${targets[*]} (${seconds}s each)"
+if [ ${#ran[@]} -eq 0 ]; then echo "fuzz: no target ran"; else echo "fuzz: no crash in ${ran[*]} (${seconds}s each)"; fi
