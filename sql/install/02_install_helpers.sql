@@ -464,13 +464,17 @@ AS $$ LOCK TABLE pgtrickle._lock_catalog IN SHARE UPDATE EXCLUSIVE MODE $$;
 -- operators and keywords listed below, parentheses, brackets and commas, and calls of a short list
 -- of pg_catalog functions; then it is written again from its tokens (names quoted, strings
 -- quoted, functions schema-qualified). No cast, type name, COLLATE, subquery, parameter, comment or
--- prefixed string can get through: what the installer's statement parses is only what was
--- checked.
+-- prefixed string can get through, nor a name before "(" but a listed function's (PostgreSQL reads
+-- "col"(...) as a call): what the installer's statement parses is only what was checked. What it
+-- writes reads the same again (E'...' as quote_literal writes a string holding a backslash,
+-- pg_catalog.<function>, a column named as a keyword quoted).
 -- --------------------------------------------------------------------------------------------
 
 -- Does reading a literal as type p_type, or comparing with it, run only built-in code? Built-in
 -- base types (only a superuser makes a base type), enums, and arrays of those; not a domain (its
--- CHECK), a composite, a range or multirange (their parts' input functions).
+-- CHECK), a composite, a range or multirange (their parts' input functions); nor an enum, or an
+-- array of one, with a cast of a function (its owner's: an implicit one puts a call of it into a
+-- comparison, as in "mood <> 'sad'").
 CREATE OR REPLACE FUNCTION pgtrickle._relay_type_runs_no_user_code(p_type oid)
 RETURNS boolean
 LANGUAGE sql STABLE
@@ -482,6 +486,9 @@ AS $$
                 (SELECT e.typtype = 'e' OR (e.typtype = 'b' AND (e.typelem = 0 OR e.typlen <> -1))
                  FROM pg_type AS e WHERE e.oid = t.typelem)
               ELSE true END
+         AND NOT EXISTS (SELECT FROM pg_cast AS c
+                         WHERE c.castfunc <> 0 AND (c.castsource IN (t.oid, t.typelem) OR c.casttarget IN (t.oid, t.typelem))
+                           AND EXISTS (SELECT FROM pg_type AS e WHERE e.oid IN (t.oid, t.typelem) AND e.typtype = 'e'))
   FROM pg_type AS t WHERE t.oid = p_type
 $$;
 
@@ -519,7 +526,7 @@ DECLARE
   v_type   oid;
   v_depth  int := 0;
 BEGIN
-  IF p_text IS NULL OR btrim(p_text) = '' THEN
+  IF p_text IS NULL OR p_text !~ '\S' THEN
     problem := 'it is empty';
     RETURN;
   END IF;
@@ -532,15 +539,17 @@ BEGIN
     EXIT WHEN v_rest = '';
     IF v_rest ~ '^(--|/\*)' THEN
       problem := 'it holds a comment';
-    ELSIF v_rest ~ '^''' THEN
-      v_m := regexp_match(v_rest, '^''((?:[^'']|'''')*)''');
+    ELSIF v_rest ~ '^''' OR v_rest ~ '^E''(?:[^''\\]|''''|\\\\)*''' THEN
+      -- 'plain', or E'...' as quote_literal writes a string holding a backslash (each \ and ' doubled)
+      v_m := CASE WHEN v_rest ~ '^E' THEN regexp_match(v_rest, '^E''((?:[^''\\]|''''|\\\\)*)''')
+                  ELSE regexp_match(v_rest, '^''((?:[^'']|'''')*)''') END;
       IF v_m IS NULL THEN
         problem := 'a string is not closed';
       ELSIF v_prev IN ('word', 'column', 'function', 'string', 'number') THEN
         problem := 'a string follows a name or a value: typed literals (date ''...''), prefixed strings (E''...'') and casts are not taken';
       ELSE
-        v_out := v_out || quote_literal(replace(v_m[1], '''''', ''''));
-        v_rest := substr(v_rest, length(v_m[1]) + 3);
+        v_out := v_out || quote_literal(replace(CASE WHEN v_rest ~ '^E' THEN replace(v_m[1], '\\', '\') ELSE v_m[1] END, '''''', ''''));
+        v_rest := substr(v_rest, length(v_m[1]) + CASE WHEN v_rest ~ '^E' THEN 4 ELSE 3 END);
         v_prev := 'string';
         CONTINUE;
       END IF;
@@ -580,6 +589,13 @@ BEGIN
             CONTINUE;
           END IF;
           problem := format('it calls %s: a condition calls only %s', v_word, array_to_string(c_functions, ', '));
+        ELSIF v_m[2] IS NOT NULL AND v_word = 'pg_catalog'
+              AND lower(substring(v_rest FROM '^\s*\.\s*([A-Za-z_]+)\s*\(')) = ANY (c_functions) THEN
+          -- pg_catalog.<function>(, as a call is written again
+          v_out := v_out || ('pg_catalog.' || lower(substring(v_rest FROM '^\s*\.\s*([A-Za-z_]+)')));
+          v_rest := regexp_replace(v_rest, '^\s*\.\s*[A-Za-z_]+', '');
+          v_prev := 'function';
+          CONTINUE;
         ELSIF p_images IS NOT NULL THEN
           -- <image>.<column>
           v_m := regexp_match(v_rest, '^\s*\.\s*' || c_name);
@@ -602,10 +618,16 @@ BEGIN
             problem := format('%s is no column of %s (a word that is not a column, a keyword or a function listed here is not taken)',
                               quote_ident(v_column), p_rel);
           ELSIF NOT pgtrickle._relay_type_runs_no_user_code(v_type) THEN
-            problem := format('column %s is of type %s, whose values are read by code of its own (a domain, composite or range): '
-                              'a condition reads columns of built-in types, enums and arrays of those', quote_ident(v_column), v_type::regtype);
+            problem := format('column %s is of type %s, whose values are read by code of its own (a domain, composite or range, '
+                              'or an enum with a cast of a function): a condition reads columns of built-in types, enums and arrays '
+                              'of those', quote_ident(v_column), v_type::regtype);
+          ELSIF v_rest ~ '^\s*\(' THEN
+            problem := format('column %s is followed by "(", which PostgreSQL reads as a call of a function of that name',
+                              quote_ident(v_column));
           ELSE
-            v_out := v_out || CASE WHEN p_images IS NULL THEN quote_ident(v_column) ELSE v_word || '.' || quote_ident(v_column) END;
+            v_out := v_out || CASE WHEN p_images IS NOT NULL THEN v_word || '.' || quote_ident(v_column)
+                                   WHEN v_column = ANY (c_keywords) THEN '"' || v_column || '"'
+                                   ELSE quote_ident(v_column) END;
             v_prev := 'column';
             CONTINUE;
           END IF;
@@ -646,5 +668,9 @@ BEGIN
     RETURN;
   END IF;
   expression := array_to_string(v_out, ' ');
+  IF length(expression) > 4000 THEN
+    expression := NULL;
+    problem := 'it is longer than 4000 characters as written again (a space between tokens, functions as pg_catalog.<name>)';
+  END IF;
 END
 $$;

@@ -483,8 +483,11 @@ void normalize(Decimal& d) {
   if (d.digits.empty()) d.negative = false;
 }
 
-// A JSON number (-?int(.frac)?(e±exp)?).
+// A JSON number (-?int(.frac)?(e±exp)?). PostgreSQL writes a numeric without an exponent; a float's
+// default has a double's (to ±324). A larger one, which would make a few characters a number of
+// that many digits, is refused.
 std::optional<Decimal> parse_decimal(std::string_view s) {
+  constexpr int kMaxExponent = 1000;
   Decimal d;
   std::size_t i = 0;
   if (i < s.size() && s[i] == '-') {
@@ -505,7 +508,7 @@ std::optional<Decimal> parse_decimal(std::string_view s) {
     int exp = 0;
     if (i < s.size() && s[i] == '+') ++i;
     auto r = std::from_chars(s.data() + i, s.data() + s.size(), exp);
-    if (r.ec != std::errc() || r.ptr == s.data() + i) return std::nullopt;
+    if (r.ec != std::errc() || r.ptr == s.data() + i || exp < -kMaxExponent || exp > kMaxExponent) return std::nullopt;
     i = static_cast<std::size_t>(r.ptr - s.data());
     d.scale -= exp;
   }
@@ -612,7 +615,13 @@ std::string unscaled_bytes(const Decimal& d) {
 double to_double(const Decimal& d) {
   std::string s = to_plain(d);
   double v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  // Beyond a double's range (a numeric may have 131072 digits) BigDecimal.doubleValue gives
+  // ±Infinity, below it ±0 (from_chars leaves v alone).
+  if (r.ec == std::errc::result_out_of_range) {
+    v = static_cast<int>(d.digits.size()) > d.scale ? std::numeric_limits<double>::infinity() : 0.0;
+    if (d.negative) v = -v;
+  }
   return v;
 }
 
@@ -679,6 +688,13 @@ constexpr std::int64_t kMicrosPerSecond = 1000000, kMicrosPerMinute = 60 * kMicr
                        kMicrosPerHour = 60 * kMicrosPerMinute, kMicrosPerDay = 24 * kMicrosPerHour;
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// to += n × unit; false when that leaves an int64 (only text PostgreSQL did not write can: its
+// timestamps end in year 294276, its intervals hold int32 months and days, int64 microseconds).
+bool add(std::int64_t& to, std::int64_t n, std::int64_t unit = 1) {
+  std::int64_t product;
+  return !__builtin_mul_overflow(n, unit, &product) && !__builtin_add_overflow(to, product, &to);
+}
 
 // Proleptic Gregorian days since 1970-01-01 (as Java's LocalDate and PostgreSQL count).
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
@@ -763,8 +779,9 @@ std::optional<std::int64_t> parse_timestamp(std::string_view text, bool with_zon
   if (!read_date(t, y, mo, d) || !(t.eat('T') || t.eat(' ')) || !read_time(t, micros)) return std::nullopt;
   if (with_zone && !read_offset(t, offset)) return std::nullopt;
   if (!read_era(t, y) || !valid_day(y, mo, d)) return std::nullopt;
-  return days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * kMicrosPerDay + micros -
-         offset * kMicrosPerSecond;
+  std::int64_t utc = micros - offset * kMicrosPerSecond;
+  if (!add(utc, days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)), kMicrosPerDay)) return std::nullopt;
+  return utc;
 }
 
 struct ZonedTime {
@@ -793,7 +810,8 @@ bool read_seconds(std::string_view s, std::int64_t& micros) {
   if (!negative) t.eat('+');
   std::int64_t whole;
   if (!t.number(1, 18, whole)) return false;
-  micros = whole * kMicrosPerSecond + t.fraction_micros();
+  micros = t.fraction_micros();
+  if (!add(micros, whole, kMicrosPerSecond)) return false;
   if (negative) micros = -micros;
   return t.done();
 }
@@ -821,18 +839,17 @@ bool parse_iso_interval(std::string_view s, Interval& iv) {
     char unit = s[i++];
     std::int64_t v = 0;
     if (in_time && unit == 'S') {
-      if (!read_seconds(number, v)) return false;
-      iv.micros += v;
+      if (!read_seconds(number, v) || !add(iv.micros, v)) return false;
       continue;
     }
     if (!read_integer(number, v)) return false;
-    if (!in_time && unit == 'Y') iv.months += 12 * v;
-    else if (!in_time && unit == 'M') iv.months += v;
-    else if (!in_time && unit == 'W') iv.days += 7 * v;
-    else if (!in_time && unit == 'D') iv.days += v;
-    else if (in_time && unit == 'H') iv.micros += v * kMicrosPerHour;
-    else if (in_time && unit == 'M') iv.micros += v * kMicrosPerMinute;
-    else return false;
+    const bool ok = !in_time && unit == 'Y'   ? add(iv.months, v, 12)
+                    : !in_time && unit == 'M' ? add(iv.months, v)
+                    : !in_time && unit == 'W' ? add(iv.days, v, 7)
+                    : !in_time && unit == 'D' ? add(iv.days, v)
+                    : in_time && unit == 'H'  ? add(iv.micros, v, kMicrosPerHour)
+                                              : in_time && unit == 'M' && add(iv.micros, v, kMicrosPerMinute);
+    if (!ok) return false;
   }
   return true;
 }
@@ -861,26 +878,22 @@ bool read_clock(std::string_view token, int sign, std::int64_t& micros) {
     frac = t.fraction_micros();
   }
   if (!t.done()) return false;
-  micros = sign * (h * kMicrosPerHour + m * kMicrosPerMinute + s * kMicrosPerSecond + frac);
+  micros = frac;
+  if (!add(micros, h, kMicrosPerHour) || !add(micros, m, kMicrosPerMinute) || !add(micros, s, kMicrosPerSecond)) return false;
+  micros *= sign;
   return true;
 }
 
 // A unit word of IntervalStyle postgres or postgres_verbose applied to `number`.
 bool add_unit(Interval& iv, std::string_view number, std::string_view unit) {
   std::int64_t v = 0;
-  if (unit.starts_with("sec")) {
-    if (!read_seconds(number.front() == '+' ? number.substr(1) : number, v)) return false;
-    iv.micros += v;
-    return true;
-  }
+  if (unit.starts_with("sec")) return read_seconds(number.front() == '+' ? number.substr(1) : number, v) && add(iv.micros, v);
   if (!read_integer(number, v)) return false;
-  if (unit.starts_with("year")) iv.months += 12 * v;
-  else if (unit.starts_with("mon")) iv.months += v;
-  else if (unit.starts_with("day")) iv.days += v;
-  else if (unit.starts_with("hour")) iv.micros += v * kMicrosPerHour;
-  else if (unit.starts_with("min")) iv.micros += v * kMicrosPerMinute;
-  else return false;
-  return true;
+  return unit.starts_with("year")   ? add(iv.months, v, 12)
+         : unit.starts_with("mon")  ? add(iv.months, v)
+         : unit.starts_with("day")  ? add(iv.days, v)
+         : unit.starts_with("hour") ? add(iv.micros, v, kMicrosPerHour)
+                                    : unit.starts_with("min") && add(iv.micros, v, kMicrosPerMinute);
 }
 
 // IntervalStyle postgres ("1 year 2 mons -3 days +04:05:06.78"), postgres_verbose ("@ 1 year 2 mons
@@ -905,17 +918,21 @@ bool parse_worded_interval(std::string_view s, Interval& iv) {
     std::string_view body = tok.front() == '-' || tok.front() == '+' ? tok.substr(1) : tok;
     std::int64_t a = 0, b = 0;
     if (body.find(':') != std::string_view::npos) {
-      if (!read_clock(body, sign, a)) return false;
-      iv.micros += a;
+      if (!read_clock(body, sign, a) || !add(iv.micros, a)) return false;
     } else if (std::size_t dash = body.find('-'); dash != std::string_view::npos) {
-      if (!read_integer(body.substr(0, dash), a) || !read_integer(body.substr(dash + 1), b)) return false;
-      iv.months += sign * (12 * a + b);
+      std::int64_t months = 0;
+      if (!read_integer(body.substr(0, dash), a) || !read_integer(body.substr(dash + 1), b) || !add(months, a, 12) ||
+          !add(months, b) || !add(iv.months, months, sign))
+        return false;
     } else {
-      if (!read_integer(body, a)) return false;
-      iv.days += sign * a;
+      if (!read_integer(body, a) || !add(iv.days, a, sign)) return false;
     }
   }
-  if (ago) iv = {-iv.months, -iv.days, -iv.micros};
+  if (ago) {
+    Interval negated;
+    if (!add(negated.months, iv.months, -1) || !add(negated.days, iv.days, -1) || !add(negated.micros, iv.micros, -1)) return false;
+    iv = negated;
+  }
   return true;
 }
 

@@ -16,22 +16,27 @@ namespace {
 
 constexpr std::uint32_t kZFlag = 0x80000000u;     // EWKB: positions have a Z
 constexpr std::uint32_t kSridFlag = 0x20000000u;  // EWKB: the SRID follows the type
+constexpr int kMaxDepth = 200;                    // PostGIS's LW_PARSER_MAX_DEPTH: collections nest no deeper
 
 class Writer {
  public:
   std::string out;
 
-  // A geometry with its header; `srid` only on the outermost one.
-  bool geometry(std::string_view g, std::optional<std::int32_t> srid) {
+  // A geometry with its header; `srid` only on the outermost one. `z` is set to whether its
+  // positions have a Z.
+  bool geometry(std::string_view g, std::optional<std::int32_t> srid, bool& z, int depth = 0) {
     std::string_view type, body;
-    if (js::kind(g) != '{' || !js::field(g, "type", type)) return false;
+    if (depth > kMaxDepth || js::kind(g) != '{' || !js::field(g, "type", type)) return false;
     const std::uint32_t code = type == "\"Point\"" ? 1 : type == "\"LineString\"" ? 2 : type == "\"Polygon\"" ? 3
                                : type == "\"MultiPoint\"" ? 4 : type == "\"MultiLineString\"" ? 5
                                : type == "\"MultiPolygon\"" ? 6 : type == "\"GeometryCollection\"" ? 7 : 0;
     if (code == 0) return false;
     const bool collection = code == 7;
     if (!js::field(g, collection ? "geometries" : "coordinates", body) || js::kind(body) != '[') return false;
-    const bool z = has_z(g);
+    // A collection's Z is its first member's, set in its header once that member is written (read
+    // again at each level, nested collections would take time cubic in their depth).
+    z = !collection && has_z(g);
+    const std::size_t type_at = out.size() + 1;
     out += '\x01';  // little-endian
     put32(code | (z ? kZFlag : 0) | (srid ? kSridFlag : 0));
     if (srid) put32(static_cast<std::uint32_t>(*srid));
@@ -48,7 +53,19 @@ class Writer {
           return member == 1 ? point(e, z) : member == 2 ? positions(e, z) : rings(e, z);
         });
       }
-      default: return counted(body, [&](std::string_view e) { return geometry(e, std::nullopt); });
+      default: {
+        bool first = true;
+        return counted(body, [&](std::string_view e) {
+          bool member_z = false;
+          if (!geometry(e, std::nullopt, member_z, depth + 1)) return false;
+          if (first && member_z) {
+            out[type_at + 3] = static_cast<char>(out[type_at + 3] | kZFlag >> 24);  // the flag's byte, little-endian
+            z = true;
+          }
+          first = false;
+          return true;
+        });
+      }
     }
   }
 
@@ -62,17 +79,11 @@ class Writer {
     for (int i = 0; i < 8; ++i) out += static_cast<char>(bits >> (8 * i) & 0xFF);
   }
 
-  // Whether the geometry's positions have a Z: its first position's (a collection's: its first
-  // member's), as PostGIS gives every part of a geometry the same dimensions.
+  // Whether the geometry's positions have a Z: its first position's, as PostGIS gives every part
+  // of a geometry the same dimensions.
   static bool has_z(std::string_view g) {
     std::string_view body;
-    if (js::field(g, "coordinates", body)) return dimensions(body) == 3;
-    if (!js::field(g, "geometries", body)) return false;
-    std::string_view first;
-    js::each_element(body, [&](std::string_view e) {
-      if (first.empty()) first = e;
-    });
-    return !first.empty() && has_z(first);
+    return js::field(g, "coordinates", body) && dimensions(body) == 3;
   }
 
   // The numbers in the first position found: 2 or 3 (2 when there is none).
@@ -147,7 +158,8 @@ std::optional<std::int32_t> srid_of(std::string_view geojson) {
 
 std::optional<std::string> ewkb_of_geojson(std::string_view geojson) {
   Writer w;
-  if (!w.geometry(geojson, srid_of(geojson))) return std::nullopt;
+  bool z = false;
+  if (!w.geometry(geojson, srid_of(geojson), z)) return std::nullopt;
   return std::move(w.out);
 }
 

@@ -11,7 +11,8 @@ namespace relay::debezium {
 
 // The little-endian EWKB PostGIS writes for the geometry `geojson` describes (Point, LineString,
 // Polygon, their Multi kinds, GeometryCollection; Z when positions have three numbers; the SRID of
-// a "crs" named "EPSG:<n>"), or none when `geojson` is no such GeoJSON. GeoJSON keeps neither M
+// a "crs" named "EPSG:<n>"), or none when `geojson` is no such GeoJSON (or nests collections deeper
+// than PostGIS does, 200 levels). GeoJSON keeps neither M
 // values nor curves, and PostGIS writes its coordinates to 15 decimals: the EWKB holds what it kept.
 std::optional<std::string> ewkb_of_geojson(std::string_view geojson);
 

@@ -694,4 +694,34 @@ TEST(DebeziumTypes, UnknownTypesAsTheirTextsBytes) {
   EXPECT_EQ(unavailable(pair, unknown), R"x("X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==")x");
 }
 
+// What fuzz/debezium_value_fuzz.cpp found.
+TEST(DebeziumTypes, NumericBeyondADoubleIsInfinityInDoubleMode) {
+  // A numeric holds up to 131072 digits; BigDecimal.doubleValue gives ±Infinity past a double's
+  // range and ±0 below it. The relay wrote 0.0 for both.
+  Modes dbl = with_decimal(DecimalHandling::double_);
+  const std::string huge = "1" + std::string(400, '0'), tiny = "0." + std::string(400, '0') + "1";
+  EXPECT_EQ(value(kNumeric, huge, dbl), R"("Infinity")");
+  EXPECT_EQ(value(kNumeric, "-" + huge, dbl), R"("-Infinity")");
+  EXPECT_EQ(value(kNumeric, tiny, dbl), "0.0");
+  EXPECT_EQ(value(kNumeric, "-" + tiny, dbl), "-0.0");
+  EXPECT_EQ(value(kNumeric, "1" + std::string(308, '0'), dbl), "1.0E308");
+}
+
+TEST(DebeziumTypes, TextPostgresqlNeverWritesIsRefusedNotOverflowed) {
+  // A numeric with an exponent of a billion (PostgreSQL writes none; a float's default has a
+  // double's): a few characters made a number of that many digits, taking minutes and gigabytes.
+  EXPECT_FALSE(error_of(kNumeric, "-32e70813680").empty());
+  EXPECT_FALSE(error_of(kNumeric, "1e1001", with_decimal(DecimalHandling::string)).empty());
+  EXPECT_EQ(value(kNumeric, "1.5e3", with_decimal(DecimalHandling::string)), R"("1500")");
+  // Intervals and timestamps past an int64 of microseconds overflowed (undefined behaviour);
+  // PostgreSQL's end in year 294276 and at int32 months and days.
+  for (const char* text : {R"("P999999999999999999Y")", R"("PT9223372036854775807H")", R"("301000000000000000 secs")",
+                           R"("2562047789:00:00")", R"("2562047788 hours 2562047788 hours")", R"("@ -9223372036854775808 days ago")",
+                           R"("1000000000000000000-11")"})
+    EXPECT_FALSE(error_of(kInterval, text).empty()) << text;
+  EXPECT_EQ(value(kInterval, R"("2562047788:00:54.775807")"), "9223372036854775807");
+  EXPECT_FALSE(error_of(kTimestamp, R"("999999999-01-01T00:00:00")").empty());
+  EXPECT_FALSE(error_of(kTimestamptz, R"("999999999-01-01T00:00:00+00:00")").empty());
+}
+
 }  // namespace relay::debezium

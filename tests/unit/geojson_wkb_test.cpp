@@ -57,3 +57,26 @@ TEST(GeoJsonWkb, WhatIsNoGeometryIsRefused) {
   EXPECT_EQ(hex_ewkb(R"([1, 2])"), "none");
   EXPECT_EQ(hex_ewkb(R"({"type": "LineString", "coordinates": [[0, 0], [1, 1, 1]]})"), "none");
 }
+
+// Collections nested as deep as PostGIS nests them (200 levels) convert, each header with the Z
+// of its first member; each level read the levels below it again, so a few kilobytes of GeoJSON
+// took the relay seconds, a hundred kilobytes hours. Deeper is no geometry PostGIS holds.
+TEST(GeoJsonWkb, NestedCollectionsAsDeepAsPostgisNestsThem) {
+  auto nested = [](int depth) {
+    std::string g;
+    for (int i = 0; i < depth; ++i) g += R"({"type": "GeometryCollection", "geometries": [)";
+    g += R"({"type": "Point", "coordinates": [1, 2, 3]})";
+    for (int i = 0; i < depth; ++i) g += "]}";
+    return g;
+  };
+  auto ewkb = ewkb_of_geojson(nested(200));
+  ASSERT_TRUE(ewkb.has_value());
+  EXPECT_EQ(ewkb->size(), 200 * 9 + 5 + 24);
+  for (int level = 0; level < 200; ++level) EXPECT_EQ(ewkb->substr(level * 9, 9), std::string("\x01\x07\x00\x00\x80\x01\x00\x00\x00", 9));
+  EXPECT_EQ(hex_ewkb(nested(1)), "0107000080010000000101000080000000000000F03F00000000000000400000000000000840");
+  EXPECT_EQ(hex_ewkb(nested(202)), "none");
+  // A collection whose first member is 2D is 2D, whatever follows.
+  EXPECT_EQ(hex_ewkb(R"({"type": "GeometryCollection", "geometries": [{"type": "GeometryCollection", "geometries": []}, )"
+                     R"({"type": "Point", "coordinates": [1, 2, 3]}]})"),
+            "0107000000020000000107000000000000000101000080000000000000F03F00000000000000400000000000000840");
+}
