@@ -27,18 +27,13 @@ class DebeziumEncoder : public Encoder {
   bool sends(Op op) override { return skipped_operations_.find(debezium_op(op)) == std::string::npos; }
 
   void row(const RowChange& c, Message& m) override {
-    std::string error;
-    if (!encode(c, m, error)) {
-      m.body = m.data;
-      m.poison = "cannot render Debezium's change event: " + error;
-    }
+    if (std::string error; !encode(c, m, error)) poison(m, "cannot render Debezium's change event: " + error);
   }
 
   void event(const Event&, Message& m) override { m.body = m.data; }
 
   void delta(const Delta&, Message& m) override {
-    m.body = m.data;
-    m.poison = "format debezium sends one record per row, not deltas (\"granularity\": \"row\")";
+    poison(m, "format debezium sends one record per row, not deltas (\"granularity\": \"row\")");
   }
 
   // Debezium's event of a logical decoding message (op "m"), prefixed pgtrickle.gap.

@@ -113,6 +113,12 @@ class Encoder {
   virtual bool key_change(std::string_view, std::string_view, Header&, Header&) { return false; }
 };
 
+// A message no format can write: sent nowhere, dead-lettered with its row as it was read.
+inline void poison(Message& m, std::string reason) {
+  m.body = m.data;
+  m.poison = std::move(reason);
+}
+
 // The encoder of `options.format`.
 std::unique_ptr<Encoder> make_encoder(const FormatOptions& options);
 

@@ -24,18 +24,13 @@ class OutboxEventRouterEncoder : public Encoder {
   }
 
   void row(const RowChange&, Message& m) override {
-    std::string error;
-    if (!route(m, error)) {
-      m.body = m.data;
-      m.poison = "cannot route the outbox row: " + error;
-    }
+    if (std::string error; !route(m, error)) poison(m, "cannot route the outbox row: " + error);
   }
 
   void event(const Event&, Message& m) override { m.body = m.data; }
 
   void delta(const Delta&, Message& m) override {
-    m.body = m.data;
-    m.poison = "format outbox_event_router sends one record per row, not deltas (\"granularity\": \"row\")";
+    poison(m, "format outbox_event_router sends one record per row, not deltas (\"granularity\": \"row\")");
   }
 
   void gap(const Commit& commit, Message& m) override { plain_->gap(commit, m); }
