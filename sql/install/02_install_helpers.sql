@@ -499,6 +499,8 @@ CREATE OR REPLACE FUNCTION pgtrickle._relay_expression_checked(p_text text, p_re
                                                                OUT expression text, OUT problem text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- Its patterns hold backslashes: read as written whatever the session says.
+SET standard_conforming_strings = on
 AS $$
 DECLARE
   -- Words taken as SQL keywords (never as columns: a column of such a name is written "quoted").

@@ -54,4 +54,15 @@ SELECT assert_eq(pg_temp.checked(repeat('(', 1999) || 'id' || repeat(')', 1999))
                  'problem: it is longer than 4000 characters as written again (a space between tokens, functions as pg_catalog.<name>)',
                  'a rewrite of more than 4000 characters');
 
+-- A session with standard_conforming_strings off (backslashes in plain literals as escapes) from
+-- its start, so the checker is first read in it: its own patterns keep their meaning, and a
+-- condition is checked as in any session.
+\connect
+SET standard_conforming_strings = off;
+SELECT assert_eq((SELECT coalesce(x.expression, 'problem: ' || x.problem)
+                  FROM pgtrickle._relay_expression_checked('status <> ''draft'' AND id > 3', 'ex.t', NULL) AS x),
+                 'status <> ''draft'' AND id > 3', 'a condition is taken in a session with standard_conforming_strings off');
+RESET standard_conforming_strings;
+
 DROP SCHEMA ex CASCADE;
+
