@@ -54,19 +54,4 @@ void append_copy_field(std::string& out, std::string_view text) {
   out.append(text.data() + from, text.size() - from);
 }
 
-std::vector<std::string> parse_text_array(std::string_view text, char delimiter) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (std::size_t i = 1; i + 1 < text.size(); ++i) {
-    char c = text[i];
-    if (quoted && c == '\\' && i + 2 < text.size()) cur += text[++i];
-    else if (c == '"') quoted = !quoted;
-    else if (c == delimiter && !quoted) out.push_back(std::exchange(cur, {}));
-    else cur += c;
-  }
-  if (text.size() > 2) out.push_back(cur);
-  return out;
-}
-
 }  // namespace relay::pg

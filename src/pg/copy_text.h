@@ -17,9 +17,4 @@ void read_copy_field(const char*& p, const char* end, std::string& out, bool& is
 void append_copy_field(std::string& out, std::string_view text);
 inline void append_copy_null(std::string& out) { out += "\\N"; }
 
-// The elements of a one-dimensional array in PostgreSQL's text output, e.g. {a,"b c"} (names,
-// text[] values): quotes and backslash escapes undone. `delimiter`: the element type's typdelim
-// (PostGIS's geometry: ':').
-std::vector<std::string> parse_text_array(std::string_view text, char delimiter = ',');
-
 }  // namespace relay::pg

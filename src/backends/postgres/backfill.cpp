@@ -10,6 +10,7 @@
 #include "util/json_escape.h"
 #include "util/strings.h"
 #include "util/json_scan.h"
+#include "util/pg_text.h"
 
 namespace relay::postgres {
 
@@ -37,7 +38,7 @@ Result<std::optional<Backfill>> Backfill::find(pg::Connection& db, const std::st
   if (r->rows() == 0) return std::optional<Backfill>();
   Backfill b;
   b.progress_.id = r->int64(0, 0);
-  b.key_columns_ = pg::parse_text_array(r->text(0, 1));
+  b.key_columns_ = pg_text::parse_text_array(r->text(0, 1));
   b.progress_.last_key = r->str(0, 2);
   b.progress_.rows_done = r->int64(0, 3);
   b.progress_.rows_sent = r->int64(0, 4);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "pg/copy_text.h"
+#include "util/pg_text.h"
 
 namespace relay::postgres {
 
@@ -35,7 +36,7 @@ Result<OutboxTarget> resolve_outbox_target(const PipelineConfig& config, const B
   if (r->rows() == 0) return fatal(fmt::format("outbox for \"{}\" not found", *name));
   OutboxTarget target;
   target.table = OutboxReader::Table{r->str(0, 0), r->null(0, 1) ? "" : r->str(0, 1), r->str(0, 3) != "relay"};
-  target.key_columns = pg::parse_text_array(r->text(0, 2));
+  target.key_columns = pg_text::parse_text_array(r->text(0, 2));
   target.stream_table = r->str(0, 4);
   // A table captured by enable_outbox: its schema and name ({schema}, {table}, Debezium's source),
   // which the name in messages, unqualified, does not tell.

@@ -17,6 +17,7 @@
 #include "format/debezium_event.h"
 #include "pg/copy_text.h"
 #include "util/digest.h"
+#include "util/pg_text.h"
 
 namespace relay::postgres {
 namespace {
@@ -166,7 +167,7 @@ class WalSource final : public ChangeSource {
     // Its publications: that of the patterns' schemas, that of the tables named.
     auto pubs = db_->exec("SELECT pgtrickle._wal_publications($1)", {outbox_table_});
     if (!pubs) return pubs.error();
-    table_ = WalReader::Table{"", "", *slot, pg::parse_text_array(pubs->text(0, 0)), unavailable_placeholder(), text_types(), composites_as_text()};
+    table_ = WalReader::Table{"", "", *slot, pg_text::parse_text_array(pubs->text(0, 0)), unavailable_placeholder(), text_types(), composites_as_text()};
 
     auto stored = load_position();
     if (!stored) return stored.error();
@@ -418,7 +419,7 @@ class WalSource final : public ChangeSource {
     gap_ = SlotGap{table_.slot, r->str(0, 0), r->null(0, 1) ? "" : r->str(0, 1), r->null(0, 2) ? 0 : r->float64(0, 2)};
     gap_tables_.clear();
     if (!r->null(0, 3))
-      for (const auto& oid : pg::parse_text_array(r->str(0, 3))) gap_tables_.push_back(static_cast<std::uint32_t>(std::stoul(oid)));
+      for (const auto& oid : pg_text::parse_text_array(r->str(0, 3))) gap_tables_.push_back(static_cast<std::uint32_t>(std::stoul(oid)));
     gap_queued_ = false;
     return {};
   }

@@ -4,6 +4,7 @@
 
 #include "backends/postgres/table_shape.h"
 #include "pg/copy_text.h"
+#include "util/pg_text.h"
 
 namespace relay::postgres {
 
@@ -42,7 +43,7 @@ Result<Expander*> WalTables::adopt(pg::Connection& db, std::uint32_t oid, const 
   if (opt.key_columns.empty() && !opt.key_template) {
     // The primary key, else the replica identity's index; else the key columns the WAL names
     // (none with REPLICA IDENTITY FULL, where it names every column).
-    if (!info.null(0, 2)) opt.key_columns = pg::parse_text_array(info.text(0, 2));
+    if (!info.null(0, 2)) opt.key_columns = pg_text::parse_text_array(info.text(0, 2));
     else if (relation && relation->replica_identity != 'f')
       for (const auto& c : relation->columns)
         if (c.key) opt.key_columns.push_back(c.name);
