@@ -3,8 +3,11 @@
 # postgres, stream and http need nothing beyond the core and are always built; a broker backend has
 # an option RELAY_WITH_<NAME>, ON by default when its library is found. Every backend's *_spec.cpp
 # belongs to the pure relay_config library instead, so configs validate in every build.
+# RELAY_BROKER_BACKENDS=OFF leaves every broker backend out, whatever is found (each RELAY_WITH_<NAME>
+# is OFF): the lean relay of the demo (scripts/build.sh demo).
 # Sets RELAY_BACKEND_DEFINITIONS (before the libraries exist) and, through
 # relay_add_backend_libraries(), RELAY_BACKEND_TARGETS.
+option(RELAY_BROKER_BACKENDS "Build the broker backends whose libraries are found (OFF: none of them)" ON)
 set(RELAY_BACKEND_DEFINITIONS "")
 set(RELAY_BACKEND_BUILDS postgres stream http)
 set(RELAY_BACKEND_LIBS_postgres "")
@@ -16,6 +19,9 @@ macro(relay_backend name dir found library)
     option(RELAY_WITH_${name} "Build the ${dir} backend" ON)
   else()
     option(RELAY_WITH_${name} "Build the ${dir} backend" OFF)
+  endif()
+  if(NOT RELAY_BROKER_BACKENDS)
+    set(RELAY_WITH_${name} OFF)  # over the cache's value, for the tests' and the install's checks too
   endif()
   if(RELAY_WITH_${name})
     list(APPEND RELAY_BACKEND_DEFINITIONS RELAY_WITH_${name}=1)

@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
 # The demo on the embedded default: a throwaway local PostgreSQL, the SQL installed, a demo table
 # with an outbox, a pipeline to stdout, a few rows written, and the relayed messages shown.
+# Only what the demo needs is installed and built (scripts/install-deps.sh demo, scripts/build.sh
+# demo): the build's packages first, then PostgreSQL installs and the throwaway server starts while
+# the relay compiles.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-scripts/install-deps.sh relay
-scripts/build.sh relay
-relay=build/pgtrickle-relay
 
 work=$(mktemp -d /tmp/pgtrickle-relay-demo.XXXXXX)
 chmod 755 "$work"
-relay_pid=""
+relay_pid="" server_pid=""
 cleanup() {
   [ -n "$relay_pid" ] && kill -TERM "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null || true
+  # A package install is never cut short: when the build failed, it finishes first.
+  [ -z "$server_pid" ] || wait "$server_pid" 2>/dev/null || true
   scripts/pg-server.sh stop "$work/pg" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+scripts/install-deps.sh demo-build
+(
+  scripts/install-deps.sh demo
+  scripts/pg-server.sh start "$work/pg" "${PGTRICKLE_DEMO_PG_PORT:-55460}" >"$work/pg-url"
+) >"$work/pg-start.log" 2>&1 &
+server_pid=$!
+relay=$(scripts/build.sh demo)
+
 echo "== Starting a throwaway PostgreSQL"
-url=$(scripts/pg-server.sh start "$work/pg" "${PGTRICKLE_DEMO_PG_PORT:-55460}")
+wait "$server_pid" || { server_pid=""; cat "$work/pg-start.log" >&2; exit 1; }
+server_pid=""
+url=$(cat "$work/pg-url")
 echo "   $url"
 sql() { psql -X -q -v ON_ERROR_STOP=1 "$url" "$@"; }
 

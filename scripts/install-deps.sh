@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Install what pgtrickle-relay needs on Debian bookworm (as root). Safe to run again: packages
 # already present are skipped.
-#   scripts/install-deps.sh          everything: build, test, benchmark, fuzz and package (scripts/test.sh)
-#   scripts/install-deps.sh relay    only what building the binary and running the demo need
-#                                    (scripts/demo.sh; the Dockerfile's build stage without PostgreSQL)
-#   scripts/install-deps.sh build    only what building the binary needs (the Dockerfile's build stage)
-#   scripts/install-deps.sh tests    what building the binary, the tests and the benchmarks needs
-#                                    (scripts/build.sh), without the servers and tools they run with
-#   scripts/install-deps.sh arm64    the arm64 cross build (scripts/package.sh --arch arm64): the cross
-#                                    compiler, ccache, the :arm64 libraries and qemu-user-static to run the binary
-# On Debian 12 each also builds librdkafka 2.8.0 for its architecture once (scripts/librdkafka.sh), as
-# a static library outside the tree: Debian 12's 2.0.2 fails SCRAM logins to Kafka 4. On Debian 13
-# (relay, build, tests and arm64: the build root of scripts/debian-root.sh), the system's librdkafka
-# is 2.8.0 and serves as it is.
+#   scripts/install-deps.sh             everything: build, test, benchmark, fuzz and package (scripts/test.sh)
+#   scripts/install-deps.sh demo        only what the demo needs (scripts/demo.sh): the compiler, CMake
+#                                       and Ninja, libpq, the libraries the relay's core needs, and
+#                                       PostgreSQL; no broker's library, no librdkafka build (the demo's
+#                                       relay has no optional backend: scripts/build.sh demo)
+#   scripts/install-deps.sh demo-build  the same without PostgreSQL: what that build needs, which
+#                                       scripts/demo.sh installs first, then PostgreSQL beside the build
+#   scripts/install-deps.sh relay       what building the binary with every backend and running it
+#                                       against a local PostgreSQL need
+#   scripts/install-deps.sh build       only what building the binary needs (the Dockerfile's build stage)
+#   scripts/install-deps.sh tests       what building the binary, the tests and the benchmarks needs
+#                                       (scripts/build.sh), without the servers and tools they run with
+#   scripts/install-deps.sh arm64       the arm64 cross build (scripts/package.sh --arch arm64): the cross
+#                                       compiler, ccache, the :arm64 libraries and qemu-user-static to run the binary
+# On Debian 12 each mode but demo and demo-build also builds librdkafka 2.8.0 for its architecture
+# once (scripts/librdkafka.sh), as a static library outside the tree: Debian 12's 2.0.2 fails SCRAM
+# logins to Kafka 4. On Debian 13 (relay, build, tests and arm64: the build root of
+# scripts/debian-root.sh), the system's librdkafka is 2.8.0 and serves as it is.
 set -euo pipefail
 what=${1:-all}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,10 +39,20 @@ if [ "$release" = trixie ]; then
   postgresql=17
   packages+=(librdkafka-dev)
 fi
+# The demo's lean relay: the C++ compiler (not the rest of build-essential) and the core's libraries
+# only (CMakeLists.txt's required ones), no broker's.
+demo_build=(
+  g++ cmake ninja-build pkg-config
+  libpq-dev
+  nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
+  libcli11-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
+)
 apt_options=()
 case "$what" in
+  demo-build) packages=("${demo_build[@]}"); static_rdkafka="" ;;
+  demo) packages=("${demo_build[@]}" postgresql-$postgresql postgresql-client-$postgresql); static_rdkafka="" ;;
   build) ;;
-  relay) packages+=(postgresql-$postgresql postgresql-client-$postgresql) ;;  # the demo's throwaway server and psql
+  relay) packages+=(postgresql-$postgresql postgresql-client-$postgresql) ;;  # a local server and psql
   tests) packages+=(libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev) ;;
   all)
     packages+=(
@@ -74,7 +90,7 @@ case "$what" in
       dpkg --add-architecture arm64
     fi
     ;;
-  *) echo "usage: scripts/install-deps.sh [all|relay|build|tests|arm64]" >&2; exit 2 ;;
+  *) echo "usage: scripts/install-deps.sh [all|demo|demo-build|relay|build|tests|arm64]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${packages[@]}"; do
