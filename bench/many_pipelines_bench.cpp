@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <iostream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -113,8 +114,18 @@ void run_size(int n, const std::function<void(const std::string&, double, const 
 
   // A row a second into each table, spread at random, for 20 s (the latencies of these rows alone).
   const LatencyBuckets before = latency_buckets(port);
-  pgbench(url, fmt::format("\\set t random(1, {})\nINSERT INTO t:t (v) VALUES (random());", n), 2, 20, 0, n);
+  const double delivered_before = metric(port, "pgtrickle_relay_messages_delivered_total");
+  const double relay_busy_before = process_cpu(relay.pid, false), server_busy_before = server_cpu(postmaster);
+  const std::string written =
+      pgbench(url, fmt::format("\\set t random(1, {})\nINSERT INTO t:t (v) VALUES (random());", n), 2, 20, 0, n);
+  // The writers keep up when they commit the N rows a second asked of them.
+  std::smatch tps_match;
+  const double writes = std::regex_search(written, tps_match, std::regex(R"(tps = ([0-9.]+))")) ? std::stod(tps_match[1]) : -1;
   std::this_thread::sleep_for(std::chrono::seconds(3));
+  // CPU per delivered row: the relay's, and the server's (its writers' sessions included).
+  const double delivered = metric(port, "pgtrickle_relay_messages_delivered_total") - delivered_before;
+  const double relay_us = (process_cpu(relay.pid, false) - relay_busy_before) / delivered * 1e6;
+  const double server_us = (server_cpu(postmaster) - server_busy_before) / delivered * 1e6;
   LatencyBuckets window = latency_buckets(port);
   for (auto& [bound, count] : window) count -= before.count(bound) ? before.at(bound) : 0;
   double p50 = latency_quantile(window, 0.5) * 1000, p99 = latency_quantile(window, 0.99) * 1000;
@@ -132,8 +143,8 @@ void run_size(int n, const std::function<void(const std::string&, double, const 
 
   std::cout << fmt::format("  {} pipelines: {:.0f} running, {} connections, all running after {:.1f} s, every waiting row delivered after "
                            "{:.1f} s; relay {:.1f} MB, {} threads; idle 30 s: relay CPU {:.2f} s, server CPU {:.2f} s (alone {:.2f} s); "
-                           "1 row/s per table: p50 {:.1f} ms, p99 {:.1f} ms; a standby owned all {:.1f} s after the owner's SIGKILL\n",
-                           n, running, held, startup, first_rows, rss / 1024.0, threads, relay_idle, server_idle, server_alone, p50, p99,
+                           "1 row/s per table: {:.0f} of {} commits/s written, CPU per row: relay {:.0f} µs, server {:.0f} µs, p50 {:.1f} ms, p99 {:.1f} ms; a standby owned all {:.1f} s after the owner's SIGKILL\n",
+                           n, running, held, startup, first_rows, rss / 1024.0, threads, relay_idle, server_idle, server_alone, writes, n, relay_us, server_us, p50, p99,
                            takeover);
   const std::string k = fmt::format("many_pipelines_{}_", n);
   report(k + "running", running, "");
@@ -146,6 +157,9 @@ void run_size(int n, const std::function<void(const std::string&, double, const 
   report(k + "idle_relay_cpu_s_per_30s", relay_idle, "s");
   report(k + "idle_server_cpu_s_per_30s", server_idle, "s");
   report(k + "idle_server_alone_cpu_s_per_30s", server_alone, "s");
+  report(k + "writes_per_s", writes, "");
+  report(k + "relay_cpu_us_per_row", relay_us, "µs");
+  report(k + "server_cpu_us_per_row", server_us, "µs");
   report(k + "latency_p50_ms", p50, "ms");
   report(k + "latency_p99_ms", p99, "ms");
   for (int i = 1; i <= n; ++i) std::remove(fmt::format("/tmp/{}_{}.jsonl", unique, i).c_str());

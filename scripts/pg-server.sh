@@ -18,6 +18,8 @@
 # 127.0.0.1:<port> (pg_basebackup -R, through the physical slot <slot> it creates there) instead
 # of an empty cluster: hot_standby_feedback on and, from PostgreSQL 17, sync_replication_slots on
 # (it keeps copies of the primary's failover slots). Promote it with SELECT pg_promote().
+# PGTRICKLE_PG_OPTIONS adds server options (e.g. "-c shared_preload_libraries=pg_stat_statements"
+# to see where a benchmark's server time goes).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:?usage: pg-server.sh start|stop <dir> [port]}
@@ -74,7 +76,7 @@ case "$cmd" in
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     as_pg "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 start \
-      -o "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=${PGTRICKLE_PG_MAX_CONNECTIONS:-300} -c fsync=on -c shared_buffers=256MB -c max_locks_per_transaction=256 -c wal_level=logical -c max_replication_slots=64 -c max_wal_senders=64" >/dev/null \
+      -o "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=${PGTRICKLE_PG_MAX_CONNECTIONS:-300} -c fsync=on -c shared_buffers=256MB -c max_locks_per_transaction=256 -c wal_level=logical -c max_replication_slots=64 -c max_wal_senders=64 ${PGTRICKLE_PG_OPTIONS:-}" >/dev/null \
       || { tail -n 30 "$dir/server.log" >&2; exit 1; }
     echo "postgresql://postgres@127.0.0.1:$port/postgres"
     ;;

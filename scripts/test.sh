@@ -4,15 +4,21 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# Each phase's time since the start, to see where a run's time goes (docs/testing.md).
+phase() { printf '== [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+phase "dependencies"
 scripts/install-deps.sh
 scripts/install-deps.sh arm64  # the arm64 package's cross build and qemu (tests/package/check-arm64.sh)
+phase "build"
 scripts/build.sh
-# A full run also builds the relay under sanitizers (scripts/sanitize.sh), beside the servers' start.
+# A full run also builds the relay under sanitizers (scripts/sanitize.sh) and the fuzz targets
+# (fuzz/run.sh), beside the servers' start and the tests, at a lower priority than the tests.
 full=$([ $# -eq 0 ] && echo 1 || true)
-sanitize_build=""
+side_build=""
+side_log="${TMPDIR:-/tmp}/pgtrickle-relay-sanitize-build.log"
 if [ -n "$full" ]; then
-  scripts/sanitize.sh build >"${TMPDIR:-/tmp}/pgtrickle-relay-sanitize-build.log" 2>&1 &
-  sanitize_build=$!
+  nice -n 10 bash -c 'scripts/sanitize.sh build && fuzz/run.sh build' >"$side_log" 2>&1 &
+  side_build=$!
 fi
 
 work=$(mktemp -d /tmp/pgtrickle-relay-test.XXXXXX)
@@ -23,7 +29,14 @@ chmod 755 "$work"
 reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
 reserved_before=$(cat "$reserved" 2>/dev/null || true)
 if [ -w "$reserved" ]; then echo "55400-55999${reserved_before:+,$reserved_before}" >"$reserved" 2>/dev/null || true; fi
+# A process and all it started (the side build's compilers, when the run ends early).
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
 cleanup() {
+  [ -z "$side_build" ] || kill_tree "$side_build"
   for server in scripts/servers/*.sh; do bash "$server" stop "$work/$(basename "$server" .sh)" || true; done
   scripts/pg-server.sh stop "$work/pg" || true
   scripts/pg-server.sh stop "$work/pg17" || true
@@ -33,6 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+phase "servers"
 # A fake pg_trickle extension (SQL only) lets the tests check compatibility with pg_trickle's objects.
 bash tests/fixtures/pg_trickle_fake/install.sh
 
@@ -69,14 +83,19 @@ for server in scripts/servers/*.sh; do
   done < <(bash "$server" start "$work/$(basename "$server" .sh)")
 done
 
-if [ -n "$sanitize_build" ] && ! wait "$sanitize_build"; then
-  cat "${TMPDIR:-/tmp}/pgtrickle-relay-sanitize-build.log" >&2
-  echo "the sanitizers' build failed" >&2
-  exit 1
-fi
+phase "tests"
 ctest --test-dir build --output-on-failure --parallel 2 --timeout 600 "$@"
 if [ -n "$full" ]; then
+  phase "the sanitizers' and fuzz targets' build (begun beside the tests)"
+  if ! wait "$side_build"; then
+    cat "$side_log" >&2
+    echo "the sanitizers' or the fuzz targets' build failed" >&2
+    exit 1
+  fi
   # The parsers under libFuzzer with sanitizers, for a bounded time; the relay under sanitizers.
+  phase "fuzzing"
   fuzz/run.sh "${PGTRICKLE_FUZZ_SECONDS:-30}"
+  phase "sanitizers"
   scripts/sanitize.sh run
 fi
+phase "done"

@@ -53,6 +53,21 @@ for release in "$this" "$other"; do root_of "$release" >/dev/null; done
 root_of "$other" build >/dev/null
 echo "ready in $((SECONDS - t0)) s"
 
+# What a developer on the other release builds: the relay, its tests and benchmarks with that
+# release's compiler (g++ 14 on trixie) and libraries, and the unit tests passing there. Into the
+# directory its package is built from (scripts/package.sh --release), which then compiles nothing again.
+step "The relay, its tests and benchmarks built in $other's root; its unit tests run there"
+t0=$SECONDS
+"$root/scripts/debian-root.sh" run "$(root_of "$other" build)" --bind "$root:/src" -- \
+  env RELAY_BUILD_DIR="/src/build-$other" CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache \
+  CCACHE_DIR=/var/cache/pgtrickle-relay/ccache CCACHE_BASEDIR=/src \
+  sh -c "cd /src && g++ --version | head -n 1 && scripts/build.sh >/tmp/build.log 2>&1 || { tail -n 40 /tmp/build.log; exit 1; }
+         build-$other/tests/relay_unit_tests --gtest_brief=1" >"$work/unit.log" 2>&1 ||
+  { tail -n 60 "$work/unit.log"; fail "building or unit-testing on $other"; }
+head -n 1 "$work/unit.log"
+grep -E '^\[  (PASSED|SKIPPED|FAILED) ' "$work/unit.log"
+echo "($((SECONDS - t0)) s)"
+
 step "The packages: $this's (the test build) and $other's (built in its root)"
 mkdir -p "$work/$this" "$work/$other"
 deb_this=$("$root/scripts/package.sh" --no-build "$work/$this" 2>"$work/package.log") || { cat "$work/package.log"; fail "scripts/package.sh"; }
@@ -72,20 +87,6 @@ dpkg --compare-versions "$(dpkg-deb -f "$trixie_deb" Version)" gt "$(dpkg-deb -f
   fail "trixie's package is not newer than bookworm's"
 dpkg-deb -f "$bookworm_deb" Depends | grep -q librdkafka && fail "bookworm's package depends on a librdkafka package (it links 2.8.0 in)"
 dpkg-deb -f "$trixie_deb" Depends | grep -Eq 'librdkafka1 \(>= 2\.[6-9]' || fail "trixie's package does not depend on Debian 13's librdkafka1"
-
-# What a developer on the other release builds: the relay, its tests and benchmarks with that
-# release's compiler (g++ 14 on trixie) and libraries, and the unit tests passing there.
-step "The relay, its tests and benchmarks built in $other's root; its unit tests run there"
-t0=$SECONDS
-"$root/scripts/debian-root.sh" run "$(root_of "$other" build)" --bind "$root:/src" -- \
-  env RELAY_BUILD_DIR="/src/build-$other-tests" CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache \
-  CCACHE_DIR=/var/cache/pgtrickle-relay/ccache CCACHE_BASEDIR=/src \
-  sh -c "cd /src && g++ --version | head -n 1 && scripts/build.sh >/tmp/build.log 2>&1 || { tail -n 40 /tmp/build.log; exit 1; }
-         build-$other-tests/tests/relay_unit_tests --gtest_brief=1" >"$work/unit.log" 2>&1 ||
-  { tail -n 60 "$work/unit.log"; fail "building or unit-testing on $other"; }
-head -n 1 "$work/unit.log"
-grep -E '^\[  (PASSED|SKIPPED|FAILED) ' "$work/unit.log"
-echo "($((SECONDS - t0)) s)"
 
 . "$root/tests/support/clean-root.sh"
 in_clean_root "$this" "$deb_this"
