@@ -3,6 +3,8 @@
 #   scripts/build.sh          everything: the relay, the tests and the benchmarks (scripts/test.sh)
 #   scripts/build.sh relay    only the binary and its man page (scripts/package.sh, the Dockerfile,
 #                             scripts/regen.sh): no test or benchmark library is needed or built
+#   scripts/build.sh unit     the binary, its man page and the unit tests (what another Debian
+#                             release's root builds and runs: tests/package/check-releases.sh)
 #   scripts/build.sh demo     the demo's relay (scripts/demo.sh): the binary alone, without the broker
 #                             backends (RELAY_BROKER_BACKENDS=OFF) and unoptimised, which compiles about
 #                             a quarter faster, into ./build-demo, so ./build is left as it is; or
@@ -42,6 +44,10 @@ case "$what" in
     [ -f "$build/CMakeCache.txt" ] || configure "$build" -DRELAY_BUILD_TESTS=OFF -DRELAY_BUILD_BENCH=OFF
     cmake --build "$build" --parallel "$(nproc)" --target pgtrickle-relay relay_man_page
     ;;
+  unit)
+    configure "$build" -DRELAY_BUILD_TESTS=ON -DRELAY_BUILD_BENCH=OFF
+    cmake --build "$build" --parallel "$(nproc)" --target pgtrickle-relay relay_man_page relay_unit_tests
+    ;;
   demo)
     if ! relay_is_current "$build"; then
       build=$root/build-demo
@@ -53,5 +59,5 @@ case "$what" in
     cmake --build "$build" --parallel "$(nproc)" --target pgtrickle-relay >&2
     echo "$build/pgtrickle-relay"
     ;;
-  *) echo "usage: scripts/build.sh [all|relay|demo]" >&2; exit 2 ;;
+  *) echo "usage: scripts/build.sh [all|relay|unit|demo]" >&2; exit 2 ;;
 esac
