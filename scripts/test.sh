@@ -78,7 +78,7 @@ scripts/build.sh
 # A full run also builds the relay under sanitizers (scripts/sanitize.sh) and the fuzz targets
 # (fuzz/run.sh), beside the servers' start and the tests, at a lower priority than the tests.
 full=$([ $# -eq 0 ] && echo 1 || true)
-side_log="${TMPDIR:-/tmp}/pgtrickle-relay-sanitize-build.log"
+side_log="$work/side-build.log"
 if [ -n "$full" ]; then
   nice -n 10 bash -c 'scripts/sanitize.sh build && fuzz/run.sh build' >"$side_log" 2>&1 &
   side_build=$!
