@@ -121,7 +121,9 @@ TEST(Pgoutput, MalformedMessagesAreErrorsThatSayWhatIsWrong) {
 }
 
 TEST(Pgoutput, ReplicationFramingAndTheStatusUpdate) {
-  auto w = decode_copy_data(Bytes().c('w').u64(0x10).u64(0x20).u64(5).s + "Bpayload");
+  // The decoded payload points into the message: the message outlives it.
+  const std::string message = Bytes().c('w').u64(0x10).u64(0x20).u64(5).s + "Bpayload";
+  auto w = decode_copy_data(message);
   ASSERT_TRUE(w);
   auto& data = std::get<XLogData>(*w);
   EXPECT_EQ(data.start, 0x10u);
