@@ -95,11 +95,14 @@ std::string pgbench(const std::string& url, const std::string& script, int clien
   return out;
 }
 
-double pgbench_tps(const std::string& url, const std::string& script, int clients, int seconds) {
-  std::string out = pgbench(url, script, clients, seconds);
+double tps_of(const std::string& pgbench_output) {
   std::smatch m;
-  if (!std::regex_search(out, m, std::regex(R"(tps = ([0-9.]+))"))) die("pgbench printed no rate: " + out);
+  if (!std::regex_search(pgbench_output, m, std::regex(R"(tps = ([0-9.]+))"))) die("pgbench printed no rate: " + pgbench_output);
   return std::stod(m[1]);
+}
+
+double pgbench_tps(const std::string& url, const std::string& script, int clients, int seconds) {
+  return tps_of(pgbench(url, script, clients, seconds));
 }
 
 Rounds Rounds::from_env(int rounds, int seconds) {

@@ -55,6 +55,8 @@ std::string postgres_bin();
 // writers commit with synchronous_commit off, so their CPU cost shows rather than the disk's.
 std::string pgbench(const std::string& url, const std::string& script, int clients, int seconds, long transactions = 0,
                     int rate = 0);
+// The transactions per second pgbench's output reports.
+double tps_of(const std::string& pgbench_output);
 // Transactions per second pgbench reaches with `clients` writers running `script` for `seconds`.
 double pgbench_tps(const std::string& url, const std::string& script, int clients, int seconds);
 

@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include <iostream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -116,11 +115,9 @@ void run_size(int n, const std::function<void(const std::string&, double, const 
   const LatencyBuckets before = latency_buckets(port);
   const double delivered_before = metric(port, "pgtrickle_relay_messages_delivered_total");
   const double relay_busy_before = process_cpu(relay.pid, false), server_busy_before = server_cpu(postmaster);
-  const std::string written =
-      pgbench(url, fmt::format("\\set t random(1, {})\nINSERT INTO t:t (v) VALUES (random());", n), 2, 20, 0, n);
   // The writers keep up when they commit the N rows a second asked of them.
-  std::smatch tps_match;
-  const double writes = std::regex_search(written, tps_match, std::regex(R"(tps = ([0-9.]+))")) ? std::stod(tps_match[1]) : -1;
+  const double writes =
+      tps_of(pgbench(url, fmt::format("\\set t random(1, {})\nINSERT INTO t:t (v) VALUES (random());", n), 2, 20, 0, n));
   std::this_thread::sleep_for(std::chrono::seconds(3));
   // CPU per delivered row: the relay's, and the server's (its writers' sessions included).
   const double delivered = metric(port, "pgtrickle_relay_messages_delivered_total") - delivered_before;
