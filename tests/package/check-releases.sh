@@ -57,6 +57,7 @@ for release in "$this" "$other"; do root_of "$release" >/dev/null; done
 root_of "$other" build >/dev/null
 echo "ready in $((SECONDS - t0)) s"
 
+. "$root/tests/support/clean-root.sh"
 if [ "$part" != arm64 ]; then
   # The relay and its unit tests built with the other release's compiler (g++ 14 on trixie) and
   # libraries, the unit tests passing there (the integration tests and benchmarks are built on this
@@ -94,14 +95,11 @@ if [ "$part" != arm64 ]; then
   dpkg-deb -f "$bookworm_deb" Depends | grep -q librdkafka && fail "bookworm's package depends on a librdkafka package (it links 2.8.0 in)"
   dpkg-deb -f "$trixie_deb" Depends | grep -Eq 'librdkafka1 \(>= 2\.[6-9]' || fail "trixie's package does not depend on Debian 13's librdkafka1"
 
-  . "$root/tests/support/clean-root.sh"
   in_clean_root "$this" "$deb_this"
   in_clean_root "$other" "$deb_other"
-
 fi
 
 if [ "$part" != amd64 ]; then
-  . "$root/tests/support/clean-root.sh"
   # The other release's arm64 package (this release's is tests/package/check-arm64.sh's), cross-built
   # in its root, installed as multiarch in the clean root and run under qemu-user.
   step "$other's arm64 package"
