@@ -240,9 +240,12 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   ctx.ownership = &ownership;
   // No parallel workers for what the pool runs: monitoring and lookups must not take the cores
   // delivery needs. READ COMMITTED whatever the database's default: an outbox read sees every
-  // commit numbered before it starts.
+  // commit numbered before it starts. Prepared statements keep their one plan: a caught-up read's
+  // narrow range of commit numbers makes each custom plan look cheaper than the generic one (the
+  // same index scans), so without this every read was planned again.
   pg::ConnectionPool pool(url, "pgtrickle-relay pool", static_cast<std::size_t>(s.database_pool_size),
-                          "SET max_parallel_workers_per_gather = 0; SET default_transaction_isolation = 'read committed'");
+                          "SET max_parallel_workers_per_gather = 0; SET default_transaction_isolation = 'read committed'; "
+                          "SET plan_cache_mode = force_generic_plan");
   ctx.pool = &pool;
   pg::SharedLookup backfills(pool, "SELECT DISTINCT pipeline FROM pgtrickle.relay_backfills WHERE state IN ('pending', 'running')",
                              std::chrono::seconds(1));

@@ -240,16 +240,19 @@ Status Connection::prepare(const std::string& name, const std::string& sql) {
 
 Result<PgResult> Connection::exec_cached(const std::string& sql, const Params& params) {
   auto found = cached_.find(sql);
-  // A pooled connection serves every pipeline's outbox: past a bound, further texts run unprepared
-  // rather than holding a plan each in the server's memory.
-  constexpr std::size_t kMostCached = 200;
-  if (found == cached_.end() && cached_.size() >= kMostCached) return exec(sql, params);
   if (found == cached_.end()) {
-    std::string name = "relay_cached_" + std::to_string(cached_.size() + 1);
+    if (cached_.size() >= kMostCached) {
+      auto oldest = std::min_element(cached_.begin(), cached_.end(),
+                                     [](const auto& a, const auto& b) { return a.second.used < b.second.used; });
+      if (auto s = exec("DEALLOCATE " + oldest->second.name); !s) return s.error();
+      cached_.erase(oldest);
+    }
+    std::string name = "relay_cached_" + std::to_string(++prepared_);
     if (auto s = prepare(name, sql); !s) return s.error();
-    found = cached_.emplace(sql, std::move(name)).first;
+    found = cached_.emplace(sql, Cached{std::move(name), 0}).first;
   }
-  return exec_prepared(found->second, params);
+  found->second.used = ++uses_;
+  return exec_prepared(found->second.name, params);
 }
 
 Result<PgResult> Connection::exec_prepared(const std::string& name, const Params& params) {

@@ -3,11 +3,13 @@
 
 #include <libpq-fe.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "config/host_access.h"
@@ -79,8 +81,10 @@ class Connection {
   Result<PgResult> exec(const std::string& sql, const Params& params);
   Status prepare(const std::string& name, const std::string& sql);
   // Runs `sql` as a statement prepared on this connection the first time (a shared connection
-  // serves many pipelines: the name stands for that exact text); past 200 texts, unprepared.
+  // serves many pipelines: the name stands for that exact text). At most kMostCached texts stay
+  // prepared, each holding a plan in the server's memory: past that, the least recently run goes.
   Result<PgResult> exec_cached(const std::string& sql, const Params& params);
+  static constexpr std::size_t kMostCached = 200;
   Result<PgResult> exec_prepared(const std::string& name, const Params& params);
   // Pipelined use: send now, collect the result later (nothing else may be sent in between).
   Status send_prepared(const std::string& name, const Params& params);
@@ -109,7 +113,13 @@ class Connection {
   Result<PgResult> check(PGresult* r, std::string_view what);
   std::shared_ptr<PGconn> conn_;
   std::string last_sqlstate_;
-  std::map<std::string, std::string> cached_;  // exec_cached: statement text -> its prepared name
+  struct Cached {
+    std::string name;     // its prepared statement's
+    std::uint64_t used;   // when last run (uses_ then)
+  };
+  std::unordered_map<std::string, Cached> cached_;  // exec_cached: statement text -> its statement
+  std::uint64_t uses_ = 0;
+  std::uint64_t prepared_ = 0;  // names given so far
 };
 
 }  // namespace relay::pg

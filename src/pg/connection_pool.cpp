@@ -11,7 +11,7 @@ namespace relay::pg {
 
 ConnectionPool::ConnectionPool(std::string conninfo, std::string application_name, std::size_t size, std::string setup)
     : conninfo_(std::move(conninfo)), application_name_(std::move(application_name)), setup_(std::move(setup)),
-      size_(size == 0 ? 1 : size) {}
+      size_(size == 0 ? 1 : size), slot_open_(size_, false) {}
 
 Result<ConnectionPool::Lease> ConnectionPool::try_borrow() {
   std::unique_lock lock(mu_);
@@ -19,16 +19,26 @@ Result<ConnectionPool::Lease> ConnectionPool::try_borrow() {
 }
 
 // Called with `lock` held; returns with it held (a new connection opens without it).
-Result<ConnectionPool::Lease> ConnectionPool::try_borrow_locked(std::unique_lock<std::mutex>& lock, bool long_read) {
+Result<ConnectionPool::Lease> ConnectionPool::try_borrow_locked(std::unique_lock<std::mutex>& lock, bool long_read,
+                                                                const std::string* prefer) {
   if (long_read && long_reads_ + 1 >= size_ && size_ > 1) return Lease();
-  if (!idle_.empty()) {
-    auto c = std::move(idle_.back());
-    idle_.pop_back();
+  const std::size_t home = prefer ? std::hash<std::string>{}(*prefer) % size_ : size_;
+  auto at_home = std::find_if(idle_.begin(), idle_.end(), [&](const Idle& i) { return i.slot == home; });
+  // The home place when idle, or not yet open and one may open; else any idle connection.
+  if (at_home == idle_.end() && !idle_.empty() && (home == size_ || slot_open_[home] || open_ >= size_))
+    at_home = idle_.end() - 1;
+  if (at_home != idle_.end()) {
+    Idle i = std::move(*at_home);
+    idle_.erase(at_home);
     if (long_read) ++long_reads_;
-    return Lease(this, std::move(c), long_read);
+    return Lease(this, std::move(i.conn), long_read, i.slot, i.slot == home);
   }
   if (open_ >= size_) return Lease();
-  ++open_;  // taken before connecting, so that concurrent borrowers never open more than size_
+  // Taken before connecting, so that concurrent borrowers never open more than size_.
+  std::size_t slot = home < size_ && !slot_open_[home] ? home : 0;
+  while (slot_open_[slot]) ++slot;
+  slot_open_[slot] = true;
+  ++open_;
   if (long_read) ++long_reads_;
   lock.unlock();
   auto c = Connection::open(conninfo_, application_name_);
@@ -40,17 +50,19 @@ Result<ConnectionPool::Lease> ConnectionPool::try_borrow_locked(std::unique_lock
   lock.lock();
   if (failed) {
     --open_;
+    slot_open_[slot] = false;
     if (long_read) --long_reads_;
     return *failed;
   }
-  return Lease(this, std::make_unique<Connection>(std::move(*c)), long_read);
+  return Lease(this, std::make_unique<Connection>(std::move(*c)), long_read, slot, slot == home);
 }
 
-Result<ConnectionPool::Lease> ConnectionPool::try_borrow(Turn& turn, bool long_read, std::chrono::milliseconds wait) {
+Result<ConnectionPool::Lease> ConnectionPool::try_borrow(Turn& turn, bool long_read, std::chrono::milliseconds wait,
+                                                        const std::string* prefer) {
   const auto until = std::chrono::steady_clock::now() + wait;
   std::unique_lock lock(mu_);
   while (true) {
-    auto lease = try_borrow_locked(lock, long_read);
+    auto lease = try_borrow_locked(lock, long_read, prefer);
     if (!lease || *lease) {
       if (lease) dequeue_locked(turn);  // served while queued: its place goes
       turn.woken = false;
@@ -114,14 +126,16 @@ Result<ConnectionPool::Lease> ConnectionPool::borrow(std::chrono::milliseconds w
   return lease;
 }
 
-void ConnectionPool::give_back(std::unique_ptr<Connection> conn, bool long_read) {
+void ConnectionPool::give_back(std::unique_ptr<Connection> conn, bool long_read, std::size_t slot) {
   bool reusable = conn && conn->ok() && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE;
   {
     std::lock_guard lock(mu_);
-    if (reusable)
-      idle_.push_back(std::move(conn));
-    else
+    if (reusable) {
+      idle_.push_back({slot, std::move(conn)});
+    } else {
       --open_;
+      slot_open_[slot] = false;
+    }
     if (long_read) --long_reads_;
     wake_next_locked();
   }
@@ -134,6 +148,8 @@ ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) noexcept 
     pool_ = other.pool_;
     conn_ = std::move(other.conn_);
     long_read_ = other.long_read_;
+    slot_ = other.slot_;
+    home_ = other.home_;
   }
   return *this;
 }
@@ -146,7 +162,7 @@ void ConnectionPool::Lease::discard() {
 }
 
 void ConnectionPool::Lease::give_back() {
-  if (pool_ && conn_) pool_->give_back(std::move(conn_), long_read_);
+  if (pool_ && conn_) pool_->give_back(std::move(conn_), long_read_, slot_);
   conn_.reset();
 }
 

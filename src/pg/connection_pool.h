@@ -31,8 +31,9 @@ class ConnectionPool {
   class Lease {
    public:
     Lease() = default;
-    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn, bool long_read = false)
-        : pool_(pool), conn_(std::move(conn)), long_read_(long_read) {}
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn, bool long_read = false, std::size_t slot = 0,
+          bool home = false)
+        : pool_(pool), conn_(std::move(conn)), long_read_(long_read), slot_(slot), home_(home) {}
     Lease(Lease&& other) noexcept = default;
     Lease& operator=(Lease&& other) noexcept;
     ~Lease();
@@ -42,12 +43,16 @@ class ConnectionPool {
     Connection& operator*() const { return *conn_; }
     // Closes the connection instead of giving it back (its session's state is not known).
     void discard();
+    // Whether this is the home connection of the statement the borrower preferred (try_borrow).
+    bool home() const { return home_; }
 
    private:
     void give_back();
     ConnectionPool* pool_ = nullptr;
     std::unique_ptr<Connection> conn_;
     bool long_read_ = false;
+    std::size_t slot_ = 0;
+    bool home_ = false;
   };
 
   // A free connection, or a new one while fewer than `size` are open; an empty lease when every one
@@ -71,21 +76,31 @@ class ConnectionPool {
     bool woken = false;  // notified and not served yet: keeps its place when beaten to it
   };
   // Waits up to `wait` on the thread first (a connection usually comes back within moments).
-  Result<Lease> try_borrow(Turn& turn, bool long_read, std::chrono::milliseconds wait);
+  // `prefer`: a statement the borrower would run prepared. Each statement has one home connection
+  // (by its text), lent when idle (Lease::home); a borrower given another runs it unprepared, so
+  // that a thousand pipelines' statements are each planned once, on one connection, rather than
+  // on every connection of the pool in turn.
+  Result<Lease> try_borrow(Turn& turn, bool long_read, std::chrono::milliseconds wait,
+                           const std::string* prefer = nullptr);
   // Takes `turn` out of the queue (before it goes).
   void forget(Turn& turn);
 
  private:
-  void give_back(std::unique_ptr<Connection> conn, bool long_read);
+  void give_back(std::unique_ptr<Connection> conn, bool long_read, std::size_t slot);
   void wake_next_locked();
   void dequeue_locked(Turn& turn);
-  Result<Lease> try_borrow_locked(std::unique_lock<std::mutex>& lock, bool long_read);
+  Result<Lease> try_borrow_locked(std::unique_lock<std::mutex>& lock, bool long_read, const std::string* prefer = nullptr);
 
   const std::string conninfo_, application_name_, setup_;
   const std::size_t size_;
   mutable std::mutex mu_;
   std::condition_variable returned_;
-  std::vector<std::unique_ptr<Connection>> idle_;
+  struct Idle {
+    std::size_t slot;  // which of the pool's `size_` places the connection holds
+    std::unique_ptr<Connection> conn;
+  };
+  std::vector<Idle> idle_;
+  std::vector<bool> slot_open_;
   std::size_t open_ = 0;
   std::size_t long_reads_ = 0;  // long_read leases lent out
   std::deque<Turn*> short_turns_, long_turns_;  // borrowers waiting, first come first served

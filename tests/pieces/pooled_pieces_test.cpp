@@ -74,6 +74,61 @@ TEST(PooledPieces, ABrokenConnectionIsNotLentAgain) {
   EXPECT_EQ(r->int64(0, 0), 42);
 }
 
+// A thousand pipelines read a thousand outboxes through a few connections: each statement has a
+// home connection, lent when idle, where it is prepared and found again (a plan held once, not once
+// per connection); a connection holds at most its bound of plans, the least recently run going first.
+TEST(PooledPieces, EachCachedStatementKeepsItsConnectionAndAConnectionHoldsAtMostItsBound) {
+  TestDb db;
+  pg::ConnectionPool pool(db.url(), "pool-homes-" + db.name(), 2);
+  {
+    auto a = pool.borrow(5s), b = pool.borrow(5s);  // both connections open
+    ASSERT_TRUE(a && *a && b && *b);
+  }
+  const int statements = static_cast<int>(pg::Connection::kMostCached) + 100;
+  auto sql = [](int i) { return "SELECT $1::int + " + std::to_string(i); };
+  pg::ConnectionPool::Turn turn;
+  turn.notify = [] {};
+  std::set<int> pids[2];
+  for (int pass = 0; pass < 2; ++pass)
+    for (int i = 0; i < statements; ++i) {
+      const std::string text = sql(i);
+      auto lease = pool.try_borrow(turn, false, 5s, &text);
+      ASSERT_TRUE(lease && *lease) << (lease ? "no connection lent" : lease.error().message);
+      ASSERT_TRUE(lease->home()) << "both connections idle: the statement's home is lent";
+      auto r = (*lease)->exec_cached(text, {"1"});
+      ASSERT_TRUE(r) << r.error().message;
+      ASSERT_EQ(r->int64(0, 0), i + 1);
+      pids[pass].insert((*lease)->backend_pid());
+    }
+  EXPECT_EQ(pids[1].size(), 2u) << "both connections serve";
+  long long prepared = 0;
+  auto a = pool.borrow(5s), b = pool.borrow(5s);
+  ASSERT_TRUE(a && *a && b && *b);
+  for (auto* lease : {&*a, &*b}) {
+    auto n = (*lease)->exec("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'relay_cached_%'");
+    ASSERT_TRUE(n) << n.error().message;
+    prepared += n->int64(0, 0);
+    EXPECT_LE(n->int64(0, 0), static_cast<long long>(pg::Connection::kMostCached));
+  }
+  EXPECT_EQ(prepared, statements) << "each statement prepared on one connection only";
+
+  // One connection, more statements than its bound: the oldest plans go, every answer stays right.
+  pg::ConnectionPool one(db.url(), "pool-bound-" + db.name(), 1);
+  for (int pass = 0; pass < 2; ++pass)
+    for (int i = 0; i < statements; ++i) {
+      auto lease = one.borrow(5s);
+      ASSERT_TRUE(lease && *lease);
+      auto r = (*lease)->exec_cached(sql(i), {"2"});
+      ASSERT_TRUE(r) << r.error().message;
+      ASSERT_EQ(r->int64(0, 0), i + 2);
+    }
+  auto lease = one.borrow(5s);
+  ASSERT_TRUE(lease && *lease);
+  auto n = (*lease)->exec("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'relay_cached_%'");
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(n->int64(0, 0), static_cast<long long>(pg::Connection::kMostCached));
+}
+
 // Readers that must not block (coroutines) queue a turn and are told when a connection comes back;
 // long reads (a COPY stream held across waits) never take the last connection.
 TEST(PooledPieces, QueuedTurnsAreAllServedAndLongReadsLeaveAConnectionForShortStatements) {

@@ -82,7 +82,7 @@ Result<pg::ConnectionPool::Lease> OutboxReader::borrow(bool long_read) {
   }
   // A moment on the thread (statements give connections back that fast), then a turn in
   // the queue: a busy pool never holds the thread for long.
-  auto lease = pool_->try_borrow(turn_->place, long_read, std::chrono::milliseconds(250));
+  auto lease = pool_->try_borrow(turn_->place, long_read, std::chrono::milliseconds(250), long_read ? nullptr : &page_sql_);
   waiting_for_pool_ = lease && !*lease;
   if (lease && *lease) turn_->fd.drain();  // a turn signalled earlier is used up
   return lease;
@@ -106,10 +106,11 @@ Result<bool> OutboxReader::open_stream() {
   if (!*lease) return false;
   pg::Connection& db = **lease;
   if (paging_) {
-    // Caught up so far: a prepared statement (no planning) reads what the last commits added.
+    // Caught up so far: a prepared statement (no planning) reads what the last commits added, on
+    // its home connection; on another, unprepared (a plan held on every connection would not fit).
     pg::Params args{std::to_string(after_id_), std::to_string(kPageRows)};
     if (!table_.legacy) args.insert(args.begin(), {std::to_string(after_seq_), std::to_string(watermark_)});
-    auto r = db.exec_cached(page_sql_, args);
+    auto r = lease->home() ? db.exec_cached(page_sql_, args) : db.exec(page_sql_, args);
     if (!r) return read_error(table_.outbox, r.error());
     page_ = std::move(*r);
     page_next_ = 0;
