@@ -1,0 +1,151 @@
+// Avro as Kafka Connect's Avro converter writes it (src/format/avro.h): schemas and binary values.
+#include <gtest/gtest.h>
+
+#include "format/avro.h"
+
+namespace relay::avro {
+namespace {
+
+std::string hex(const std::string& bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (!out.empty()) out += ' ';
+    out += digits[c >> 4];
+    out += digits[c & 0xf];
+  }
+  return out;
+}
+
+std::string long_bytes(std::int64_t v) {
+  std::string out;
+  append_long(out, v);
+  return hex(out);
+}
+
+TEST(Avro, LongsAreZigZagVarintsAsTheSpecificationShows) {
+  EXPECT_EQ(long_bytes(0), "00");
+  EXPECT_EQ(long_bytes(-1), "01");
+  EXPECT_EQ(long_bytes(1), "02");
+  EXPECT_EQ(long_bytes(-2), "03");
+  EXPECT_EQ(long_bytes(2), "04");
+  EXPECT_EQ(long_bytes(-64), "7f");
+  EXPECT_EQ(long_bytes(64), "80 01");
+  EXPECT_EQ(long_bytes(INT64_MAX), "fe ff ff ff ff ff ff ff ff 01");
+  EXPECT_EQ(long_bytes(INT64_MIN), "ff ff ff ff ff ff ff ff ff 01");
+}
+
+TEST(Avro, TheConfluentHeaderIsAZeroByteAndTheIdBigEndian) {
+  std::string out;
+  append_confluent_header(out, 0x01020304);
+  EXPECT_EQ(hex(out), "00 01 02 03 04");
+}
+
+// A change event's shape: the row's struct twice (before, after), optional fields, a version.
+constexpr std::string_view kEnvelope =
+    R"({"type":"struct","fields":[)"
+    R"({"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"},{"type":"string","optional":true,"field":"name"}],"optional":true,"name":"srv.public.t.Value","field":"before"},)"
+    R"({"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"},{"type":"string","optional":true,"field":"name"}],"optional":true,"name":"srv.public.t.Value","field":"after"},)"
+    R"({"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}],)"
+    R"("optional":false,"name":"srv.public.t.Envelope","version":2})";
+
+TEST(Avro, AnEnvelopeBecomesRecordsNamedAfterTheConnectNamesTheRowsRecordWrittenOnce) {
+  Converter c;
+  std::string error;
+  ASSERT_TRUE(Converter::from_connect(kEnvelope, c, error)) << error;
+  EXPECT_EQ(c.schema(),
+            R"({"type":"record","name":"Envelope","namespace":"srv.public.t","fields":[)"
+            R"({"name":"before","type":["null",{"type":"record","name":"Value","fields":[{"name":"id","type":"int"},)"
+            R"({"name":"name","type":["null","string"],"default":null}],"connect.name":"srv.public.t.Value"}],"default":null},)"
+            R"({"name":"after","type":["null","Value"],"default":null},{"name":"op","type":"string"},)"
+            R"({"name":"ts_ms","type":["null","long"],"default":null}],"connect.version":2,"connect.name":"srv.public.t.Envelope"})");
+}
+
+TEST(Avro, AValueIsWrittenFieldByFieldWithEachUnionsBranch) {
+  Converter c;
+  std::string error;
+  ASSERT_TRUE(Converter::from_connect(kEnvelope, c, error)) << error;
+  std::string out;
+  ASSERT_TRUE(c.write(R"({"before":null,"after":{"id":1,"name":"a"},"op":"c","ts_ms":5})", out, error)) << error;
+  EXPECT_EQ(hex(out), "00 02 02 02 02 61 02 63 02 0a");
+  // A field the payload leaves out is null; the order of the payload's fields does not matter.
+  out.clear();
+  ASSERT_TRUE(c.write(R"({"op":"d","before":{"name":null,"id":-1}})", out, error)) << error;
+  EXPECT_EQ(hex(out), "02 01 00 00 02 64 00");
+}
+
+TEST(Avro, AValueThatDoesNotFitItsSchemaIsRefusedNamingTheField) {
+  Converter c;
+  std::string error;
+  ASSERT_TRUE(Converter::from_connect(kEnvelope, c, error)) << error;
+  std::string out;
+  EXPECT_FALSE(c.write(R"({"after":{"id":"one"},"op":"c"})", out, error));
+  EXPECT_NE(error.find("after.id"), std::string::npos) << error;
+  EXPECT_FALSE(c.write(R"({"after":{"id":1},"op":null})", out, error));
+  EXPECT_NE(error.find("\"op\" is null"), std::string::npos) << error;
+  EXPECT_FALSE(c.write(R"({"after":{"id":4294967296},"op":"c"})", out, error));
+  EXPECT_NE(error.find("32-bit"), std::string::npos) << error;
+}
+
+TEST(Avro, LogicalTypesAndSmallIntegersKeepWhatConnectNeedsToReadThemBack) {
+  Converter c;
+  std::string error;
+  ASSERT_TRUE(Converter::from_connect(
+                  R"({"type":"struct","fields":[)"
+                  R"({"type":"int16","optional":false,"field":"s"},)"
+                  R"({"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2","connect.decimal.precision":"10"},"field":"price"},)"
+                  R"({"type":"int32","optional":false,"name":"org.apache.kafka.connect.data.Date","version":1,"field":"day"},)"
+                  R"({"type":"int64","optional":false,"name":"io.debezium.time.MicroTimestamp","version":1,"default":0,"field":"at"}],)"
+                  R"("optional":false,"name":"srv.public.p.Value"})",
+                  c, error))
+      << error;
+  EXPECT_EQ(c.schema(),
+            R"({"type":"record","name":"Value","namespace":"srv.public.p","fields":[)"
+            R"({"name":"s","type":{"type":"int","connect.type":"int16"}},)"
+            R"({"name":"price","type":["null",{"type":"bytes","scale":2,"precision":10,"connect.version":1,"connect.parameters":{"scale":"2","connect.decimal.precision":"10"},"connect.name":"org.apache.kafka.connect.data.Decimal","logicalType":"decimal"}],"default":null},)"
+            R"({"name":"day","type":{"type":"int","connect.version":1,"connect.name":"org.apache.kafka.connect.data.Date","logicalType":"date"}},)"
+            R"({"name":"at","type":{"type":"long","connect.version":1,"connect.default":0,"connect.name":"io.debezium.time.MicroTimestamp"},"default":0}],)"
+            R"("connect.name":"srv.public.p.Value"})");
+  std::string out;
+  // 12.34 as a Decimal of scale 2: the unscaled 1234 (0x04d2) in base64, as JsonConverter writes it.
+  ASSERT_TRUE(c.write(R"({"s":-3,"price":"BNI=","day":19000,"at":1})", out, error)) << error;
+  EXPECT_EQ(hex(out), "05 02 04 04 d2 f0 a8 02 02");
+}
+
+TEST(Avro, ArraysMapsAndUnnamedStructs) {
+  Converter c;
+  std::string error;
+  ASSERT_TRUE(Converter::from_connect(
+                  R"({"type":"struct","fields":[)"
+                  R"({"type":"array","items":{"type":"string","optional":true},"optional":false,"field":"tags"},)"
+                  R"({"type":"map","keys":{"type":"string","optional":false},"values":{"type":"int32","optional":false},"optional":false,"field":"counts"},)"
+                  R"({"type":"map","keys":{"type":"int32","optional":false},"values":{"type":"boolean","optional":false},"optional":false,"field":"flags"}],)"
+                  R"("optional":false})",
+                  c, error))
+      << error;
+  EXPECT_EQ(c.schema(),
+            R"({"type":"record","name":"ConnectDefault","namespace":"io.confluent.connect.avro","fields":[)"
+            R"({"name":"tags","type":{"type":"array","items":["null","string"]}},)"
+            R"({"name":"counts","type":{"type":"map","values":"int"}},)"
+            R"({"name":"flags","type":{"type":"array","items":{"type":"record","name":"MapEntry","fields":[{"name":"key","type":"int"},{"name":"value","type":"boolean"}]}}}]})");
+  std::string out;
+  ASSERT_TRUE(c.write(R"({"tags":["a",null],"counts":{"x":1},"flags":[[7,true]]})", out, error)) << error;
+  EXPECT_EQ(hex(out), "04 02 02 61 00 00 02 02 78 02 00 02 0e 01 00");
+  out.clear();
+  ASSERT_TRUE(c.write(R"({"tags":[],"counts":{},"flags":[]})", out, error)) << error;
+  EXPECT_EQ(hex(out), "00 00 00");
+}
+
+TEST(Avro, ASchemaThatIsNotConnectsIsAClearError) {
+  Converter c;
+  std::string error;
+  EXPECT_FALSE(Converter::from_connect("{", c, error));
+  EXPECT_NE(error.find("not JSON"), std::string::npos) << error;
+  EXPECT_FALSE(Converter::from_connect(R"({"type":"decimal"})", c, error));
+  EXPECT_NE(error.find("unknown schema type \"decimal\""), std::string::npos) << error;
+  EXPECT_FALSE(Converter::from_connect(R"({"type":"struct","fields":[{"type":"int32"}]})", c, error));
+  EXPECT_NE(error.find("without its name"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace relay::avro
