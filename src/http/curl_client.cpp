@@ -227,6 +227,10 @@ Status Client::start(const Request& req, std::uint64_t tag) {
     curl_easy_setopt(e, CURLOPT_AWS_SIGV4, req.aws_sigv4.c_str());
     curl_easy_setopt(e, CURLOPT_USERNAME, req.username.c_str());
     curl_easy_setopt(e, CURLOPT_PASSWORD, req.password.c_str());
+  } else if (!req.username.empty()) {
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    curl_easy_setopt(e, CURLOPT_USERNAME, req.username.c_str());
+    curl_easy_setopt(e, CURLOPT_PASSWORD, req.password.c_str());
   }
   if (CURLMcode rc = curl_multi_add_handle(impl_->multi.get(), e); rc != CURLM_OK) {
     t->headers.reset();

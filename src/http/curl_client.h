@@ -26,7 +26,7 @@ struct Request {
   long timeout_ms = 10000;
   // SigV4 signing (CURLOPT_AWS_SIGV4), e.g. "aws:amz:eu-west-1:sqs"; empty = unsigned.
   std::string aws_sigv4;
-  std::string username, password;  // the access key pair when signing
+  std::string username, password;  // the access key pair when signing; else HTTP basic auth when set
   // TLS: the CA file that verifies the server (empty: the system's store), a client certificate
   // and its key (PEM files).
   std::string ca_file, cert_file, key_file;

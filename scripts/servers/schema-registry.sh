@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# A schema registry for the tests: Apicurio Registry 3.0.9 (the release that runs on Java 17, from
+# scripts/install-deps.sh), in-memory storage, its Confluent-compatible API at /apis/ccompat/v7. The
+# server comes from Maven Central as a tarball, fetched and unpacked once into a cache beside the
+# Java tools' (scripts/java-tools.sh).
+#   scripts/servers/schema-registry.sh start <dir> [port]   prints
+#     PGTRICKLE_TEST_SCHEMA_REGISTRY_URL=http://127.0.0.1:<port>/apis/ccompat/v7
+#   (<port+1> is its management port)
+#   scripts/servers/schema-registry.sh stop <dir>
+set -euo pipefail
+cmd=${1:?usage: schema-registry.sh start|stop <dir> [port]}
+dir=${2:?directory required}
+port=${3:-55488}
+version=3.0.9
+case "$cmd" in
+  start)
+    dir=$(realpath -m "$dir")
+    if [ -f "$dir/registry.pid" ] && kill -0 "$(cat "$dir/registry.pid")" 2>/dev/null; then
+      echo "the schema registry already runs from $dir (pid $(cat "$dir/registry.pid")); stop it first" >&2; exit 1
+    fi
+    mkdir -p "$dir"
+    base=${PGTRICKLE_JAVA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgtrickle-relay/java}
+    app=$base/apicurio-registry-$version
+    mkdir -p "$base"
+    exec 9>"$app.lock"
+    flock 9
+    if [ ! -f "$app/ready" ]; then
+      rm -rf "$app" && mkdir -p "$app"
+      # Its parent POM is not on Maven Central: the tarball alone, without its descriptor.
+      mvn -B -q dependency:get -Dartifact=io.apicurio:apicurio-registry-app:$version:tar.gz:all -Dtransitive=false \
+        -Dmaven.repo.local="$app/m2" >"$app/mvn.log" 2>&1 || { cat "$app/mvn.log" >&2; exit 1; }
+      tar -xzf "$app/m2/io/apicurio/apicurio-registry-app/$version/apicurio-registry-app-$version-all.tar.gz" -C "$app"
+      rm -rf "$app/m2"
+      touch "$app/ready"
+    fi
+    flock -u 9
+    (cd "$dir" && exec java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+      -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
+      -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$((port + 1)) \
+      -jar "$app/apicurio-registry-app-$version-runner.jar" </dev/null >"$dir/registry.log" 2>&1) &
+    echo $! >"$dir/registry.pid"
+    url="http://127.0.0.1:$port/apis/ccompat/v7"
+    for _ in $(seq 1200); do
+      if curl -sf "$url/subjects" >/dev/null 2>&1; then
+        echo "PGTRICKLE_TEST_SCHEMA_REGISTRY_URL=$url"
+        exit 0
+      fi
+      kill -0 "$(cat "$dir/registry.pid")" 2>/dev/null || break
+      sleep 0.1
+    done
+    echo "the schema registry did not start; see $dir/registry.log:" >&2
+    tail -n 20 "$dir/registry.log" >&2 || true
+    exit 1
+    ;;
+  stop)
+    pid=$(cat "$dir/registry.pid" 2>/dev/null) || exit 0
+    kill "$pid" 2>/dev/null || exit 0
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    ;;
+  *) echo "usage: schema-registry.sh start|stop <dir> [port]" >&2; exit 2 ;;
+esac
