@@ -42,11 +42,13 @@ struct Message {
   std::string content_type;
 };
 
-// What a sink says about one message of a batch.
+// What a sink says about one message of a batch. `halted`: the message can be neither delivered nor
+// set aside until someone acts (a schema registry refused its schema as incompatible): the pipeline
+// stops, says why, and looks again every 10 s; nothing is dead-lettered or skipped.
 struct Outcome {
-  enum Kind { delivered, retriable, rejected };
+  enum Kind { delivered, retriable, rejected, halted };
   Kind kind = retriable;
-  std::string error;  // set for retriable and rejected
+  std::string error;  // set for every kind but delivered
 };
 
 }  // namespace relay

@@ -37,6 +37,16 @@ struct DebeziumOptions {
   debezium::RouterOptions router;  // format outbox_event_router ("outbox_event_router")
 };
 
+// How a Kafka sink writes keys and values: Kafka Connect's JsonConverter, or its Avro converter with
+// a schema registry (formats debezium and outbox_event_router). An Avro part needs the envelope's
+// schema, so the format writes schemas whenever one part is Avro (DebeziumOptions::schemas); a JSON
+// part then carries its schema only when the pipeline's "schemas" asked for it.
+struct Converters {
+  bool avro_key = false, avro_value = false;
+  bool json_schemas = false;  // the pipeline's "schemas"
+  bool any_avro() const { return avro_key || avro_value; }
+};
+
 struct PipelineConfig {
   std::string name;
   Direction direction = Direction::forward;
@@ -53,6 +63,7 @@ struct PipelineConfig {
   Format format = Format::json;
   bool cloudevents_binary = false;  // "cloudevents_mode": "binary"
   DebeziumOptions debezium;
+  Converters converters;
   std::vector<std::string> key_columns;  // explicit key columns ("key" option), empty = the row's key
   std::string key_template;              // "key" given as a template
   bool backfill_initial = false;         // "backfill": "initial"

@@ -437,6 +437,8 @@ class PipelineRunner::Impl {
         metrics_->errors_rejected.inc();
         if (Flow f = dead_letter(msgs[i], o.error); f != Flow::ok) return f;
         done[i] = true;
+      } else if (o.kind == Outcome::halted) {
+        return fail(fatal(fmt::format("message {} cannot be delivered until this is resolved: {}", msgs[i].dedup_key, o.error)));
       } else if (first_retry == to) {
         first_retry = i;
         retry_error = o.error;

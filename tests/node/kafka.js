@@ -17,7 +17,13 @@
 //   node kafka.js offsets <brokers> <group> <topic>
 //       Prints the group's committed offset and the end of each partition of <topic>, one JSON line
 //       per partition: {"partition": n, "committed": offset (-1: none), "end": high watermark}.
+//   node kafka.js avro <registry url> <brokers> <topic> <at least> <timeout ms>
+//       As the first form, for records in the Confluent wire format (a zero byte, a schema id, Avro's
+//       binary encoding): each key and value decoded with avsc against its schema, fetched from the
+//       registry by id, and printed as JSON text, as Kafka Connect's JsonConverter writes the payload
+//       (bytes in base64); "key_schema_id" and "value_schema_id" say which schemas.
 const fs = require('fs');
+const avsc = require('avsc');
 const { Kafka, logLevel } = require('kafkajs');
 
 const client = (brokers, id) =>
@@ -42,6 +48,40 @@ function recordOf(line) {
   if (m.key !== undefined && m.key !== null) r.key = m.key;
   if (m.partition !== undefined && m.partition !== null) r.partition = m.partition;
   return r;
+}
+
+// Avro types by schema id, fetched once from the registry's Confluent API.
+const avroTypes = new Map();
+async function avroType(registry, id) {
+  if (!avroTypes.has(id)) {
+    const res = await fetch(`${registry.replace(/\/$/, '')}/schemas/ids/${id}`);
+    if (!res.ok) throw new Error(`the registry answered ${res.status} for schema ${id}: ${await res.text()}`);
+    avroTypes.set(id, avsc.Type.forSchema(JSON.parse((await res.json()).schema), { wrapUnions: false }));
+  }
+  return avroTypes.get(id);
+}
+
+// A decoded Avro value as JsonConverter writes its payload: bytes in base64, longs as numbers.
+function asConnectJson(v) {
+  if (Buffer.isBuffer(v)) return v.toString('base64');
+  if (Array.isArray(v)) return v.map(asConnectJson);
+  if (v && typeof v === 'object') {
+    const o = {};
+    for (const [k, x] of Object.entries(v)) o[k] = asConnectJson(x);
+    return o;
+  }
+  return v;
+}
+
+async function decodeAvro(registry, r) {
+  for (const [raw, text, idField] of [[r.rawKey, 'key', 'key_schema_id'], [r.rawValue, 'body', 'value_schema_id']]) {
+    if (raw === null) continue;
+    if (raw.length < 5 || raw[0] !== 0) throw new Error(`offset ${r.offset}: the ${text} is not in the Confluent wire format`);
+    const id = raw.readUInt32BE(1);
+    const type = await avroType(registry, id);
+    r[idField] = id;
+    r[text] = JSON.stringify(asConnectJson(type.fromBuffer(raw.subarray(5))));
+  }
 }
 
 async function main() {
@@ -81,8 +121,9 @@ async function main() {
       process.stdout.write(JSON.stringify({ partition: p.partition, committed: Number(p.offset), end: ends.get(p.partition) }) + '\n');
     return;
   }
-  const [brokers, topic, atLeastText, timeoutText] = process.argv.slice(2);
-  if (!timeoutText) throw new Error('usage: kafka.js <brokers> <topic> <at least> <timeout ms>');
+  const registry = mode === 'avro' ? process.argv[3] : null;
+  const [brokers, topic, atLeastText, timeoutText] = process.argv.slice(registry ? 4 : 2);
+  if (!timeoutText) throw new Error('usage: kafka.js [avro <registry url>] <brokers> <topic> <at least> <timeout ms>');
   const atLeast = Number(atLeastText), deadline = Date.now() + Number(timeoutText);
   const kafka = new Kafka({ clientId: 'pgtrickle-test-reader', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
@@ -123,6 +164,8 @@ async function main() {
         const headers = {};
         for (const [k, v] of Object.entries(message.headers || {})) headers[k] = v === null ? null : v.toString();
         byPartition.get(partition).push({
+          rawKey: message.key,
+          rawValue: message.value,
           id: headers.dedup_key || '',
           body: message.value ? message.value.toString() : '',
           tombstone: message.value === null,
@@ -141,7 +184,12 @@ async function main() {
   }
   const out = [];
   for (const p of [...byPartition.keys()].sort((a, b) => a - b)) {
-    for (const r of byPartition.get(p).sort((a, b) => a.offset - b.offset)) out.push(JSON.stringify(r));
+    for (const r of byPartition.get(p).sort((a, b) => a.offset - b.offset)) {
+      if (registry) await decodeAvro(registry, r);
+      delete r.rawKey;
+      delete r.rawValue;
+      out.push(JSON.stringify(r));
+    }
   }
   process.stdout.write(out.map((l) => l + '\n').join(''));
 }

@@ -17,6 +17,7 @@
 #include "backends/registry.h"
 #include "core/build_context.h"
 #include "relay/sink.h"
+#include "backends/kafka/kafka_avro.h"
 #include "backends/kafka/kafka_client.h"
 #include "backends/kafka/kafka_config.h"
 #include "backends/kafka/kafka_encode.h"
@@ -32,8 +33,8 @@ long long ms_until(Deadline d) {
 
 class KafkaSink final : public Sink {
  public:
-  KafkaSink(const BuildContext& ctx, std::vector<kafka::Property> props, kafka::KeyRule key)
-      : ctx_(ctx), props_(std::move(props)), key_rule_(std::move(key)) {}
+  KafkaSink(const BuildContext& ctx, std::vector<kafka::Property> props, kafka::KeyRule key, std::unique_ptr<AvroRecords> avro)
+      : ctx_(ctx), props_(std::move(props)), key_rule_(std::move(key)), avro_(std::move(avro)) {}
 
   ~KafkaSink() override { stop(Clock::now()); }
 
@@ -76,6 +77,17 @@ class KafkaSink final : public Sink {
       if (!err && batch[i].tombstone) err = produce(batch[i], i, deadline, true);
       if (!err) continue;
       failed_[i] = true;  // a report of its record, when one was produced, cannot say delivered
+      if (conversion_failed_) {
+        // The registry refused or could not be reached: nothing after this message overtakes it.
+        conversion_failed_ = false;
+        if (conversion_failure_.kind == Outcome::rejected) {
+          outcomes[i] = std::move(conversion_failure_);
+          continue;
+        }
+        for (size_t j = i + 1; j < batch.size(); ++j) outcomes[j] = {Outcome::retriable, conversion_failure_.error};
+        outcomes[i] = std::move(conversion_failure_);
+        break;
+      }
       auto verdict = kafka::classify(err);
       std::string text = fmt::format("{}: {}", rd_kafka_err2name(err), error_detail(err, batch[i]));
       if (verdict == kafka::Verdict::rejected) {
@@ -135,6 +147,10 @@ class KafkaSink final : public Sink {
       record_.value = {};
       record_.headers.clear();
       for (const auto& [k, v] : m.headers) record_.headers.emplace_back(k, v);
+    }
+    if (avro_ && !avro_->convert(record_.topic, record_.key, record_.value, conversion_failure_)) {
+      conversion_failed_ = true;
+      return RD_KAFKA_RESP_ERR__INVALID_ARG;
     }
     if (auto problem = kafka::topic_problem(record_.topic); !problem.empty()) {
       topic_error_ = std::move(problem);
@@ -266,6 +282,9 @@ class KafkaSink final : public Sink {
   Clock::time_point last_error_at_{};
   kafka::Record record_;
   std::string key_buf_, topic_error_;
+  std::unique_ptr<AvroRecords> avro_;  // the avro converter's, when a part is Avro
+  bool conversion_failed_ = false;     // the last produce() failed converting: conversion_failure_ says why
+  Outcome conversion_failure_;
 };
 
 }  // namespace
@@ -279,7 +298,22 @@ Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const Buil
   auto props = kafka::producer_properties(s, "pgtrickle-relay-" + config.name);
   if (auto problem = kafka::named_property_problem(props); !problem.empty())
     return fatal(fmt::format("pipeline \"{}\" sink \"kafka\": {}", config.name, problem));
-  return std::unique_ptr<Sink>(std::make_unique<KafkaSink>(ctx, std::move(props), std::move(key)));
+  std::unique_ptr<AvroRecords> avro;
+  if (config.converters.any_avro()) {
+    http::RegistryOptions registry{.url = s.text("schema_registry_url"),
+                                   .username = s.text("schema_registry_username"),
+                                   .password = s.text("schema_registry_password"),
+                                   .ca_file = s.text("schema_registry_tls_ca"),
+                                   .cert_file = s.text("schema_registry_tls_cert"),
+                                   .key_file = s.text("schema_registry_tls_key")};
+    const std::string strategy = s.text("subject_name_strategy");
+    avro = std::make_unique<AvroRecords>(config.converters, std::move(registry),
+                                         strategy == "record"         ? SubjectStrategy::record
+                                         : strategy == "topic_record" ? SubjectStrategy::topic_record
+                                                                      : SubjectStrategy::topic);
+    avro->registry().restrict_to(ctx.host_access);
+  }
+  return std::unique_ptr<Sink>(std::make_unique<KafkaSink>(ctx, std::move(props), std::move(key), std::move(avro)));
 }
 
 }  // namespace relay::kafka

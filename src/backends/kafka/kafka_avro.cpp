@@ -1,0 +1,95 @@
+#include "backends/kafka/kafka_avro.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "util/json_scan.h"
+
+namespace relay::kafka {
+namespace {
+
+// Formats write few schemas (a table's key, value and envelope, changed by ALTER TABLE); a bound
+// keeps a pipeline that somehow writes ever new ones from growing without end.
+constexpr std::size_t kMostSchemas = 1024;
+
+std::string full_name(const std::string& avro_schema) {
+  auto s = nlohmann::json::parse(avro_schema, nullptr, false);
+  if (!s.is_object() || s.value("type", "") != "record") return "";
+  const std::string ns = s.value("namespace", ""), name = s.value("name", "");
+  return ns.empty() ? name : ns + "." + name;
+}
+
+}  // namespace
+
+AvroRecords::AvroRecords(const Converters& converters, http::RegistryOptions registry, SubjectStrategy strategy)
+    : converters_(converters), registry_(std::move(registry)), strategy_(strategy) {}
+
+bool AvroRecords::convert(std::string_view topic, std::string_view& key, std::string_view& value, Outcome& failure) {
+  if (!key.empty() && !convert_part(topic, true, key, key_out_, failure)) return false;
+  if (!value.empty() && !convert_part(topic, false, value, value_out_, failure)) return false;
+  return true;
+}
+
+AvroRecords::Compiled* AvroRecords::compiled(std::string_view connect_schema, Outcome& failure) {
+  if (auto it = schemas_.find(connect_schema); it != schemas_.end()) return it->second.get();
+  auto c = std::make_unique<Compiled>();
+  if (!avro::Converter::from_connect(connect_schema, c->converter, error_)) {
+    failure = {Outcome::rejected, "the record's schema has no Avro form: " + error_};
+    return nullptr;
+  }
+  c->record_name = full_name(c->converter.schema());
+  if (schemas_.size() >= kMostSchemas) schemas_.clear();
+  return schemas_.emplace(std::string(connect_schema), std::move(c)).first->second.get();
+}
+
+bool AvroRecords::convert_part(std::string_view topic, bool is_key, std::string_view& part, std::string& out, Outcome& failure) {
+  std::string_view schema, payload;
+  if (!json_scan::field(part, "schema", schema) || !json_scan::field(part, "payload", payload)) {
+    failure = {Outcome::rejected, fmt::format("the record's {} is not Kafka Connect's envelope {{\"schema\", \"payload\"}}",
+                                              is_key ? "key" : "value")};
+    return false;
+  }
+  if (!(is_key ? converters_.avro_key : converters_.avro_value)) {
+    // JSON: with its schema as the pipeline's "schemas" asks, else the payload alone.
+    if (!converters_.json_schemas) part = payload;
+    return true;
+  }
+  if (payload == "null") {  // a null key or value stays a null one
+    part = {};
+    return true;
+  }
+  Compiled* c = compiled(schema, failure);
+  if (!c) return false;
+  std::string subject;
+  switch (strategy_) {
+    case SubjectStrategy::topic: subject = http::topic_subject(std::string(topic), is_key); break;
+    case SubjectStrategy::record: subject = c->record_name; break;
+    case SubjectStrategy::topic_record: subject = fmt::format("{}-{}", topic, c->record_name); break;
+  }
+  if (subject.empty() || subject.back() == '-') {
+    failure = {Outcome::halted, fmt::format("subject_name_strategy \"{}\" names a subject after the record's name, and this "
+                                            "{}'s schema is no record: use \"subject_name_strategy\": \"topic\"",
+                                            strategy_ == SubjectStrategy::record ? "record" : "topic_record", is_key ? "key" : "value")};
+    return false;
+  }
+  auto id = c->ids.find(subject);
+  if (id == c->ids.end()) {
+    auto registered = registry_.register_schema(subject, c->converter.schema());
+    if (!registered) {
+      failure = {registered.error().kind == ErrorKind::retriable ? Outcome::retriable : Outcome::halted,
+                 fmt::format("subject {}: {}", subject, registered.error().message)};
+      return false;
+    }
+    id = c->ids.emplace(subject, *registered).first;
+  }
+  out.clear();
+  avro::append_confluent_header(out, id->second);
+  if (!c->converter.write(payload, out, error_)) {
+    failure = {Outcome::rejected, fmt::format("the record's {} does not fit its schema: {}", is_key ? "key" : "value", error_)};
+    return false;
+  }
+  part = out;
+  return true;
+}
+
+}  // namespace relay::kafka

@@ -1,0 +1,55 @@
+// Records as Kafka Connect's Avro converter writes them: each key and value the format wrote as
+// JsonConverter's envelope ({"schema": …, "payload": …}) becomes the Confluent wire format (a zero
+// byte, the schema's id in the registry, the payload in Avro's binary encoding). A schema is
+// compiled and registered once per subject (a table altered gives a new schema text, registered at
+// its first record); a message costs no registry call.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "config/pipeline_config.h"
+#include "format/avro.h"
+#include "http/schema_registry.h"
+#include "relay/message.h"
+
+namespace relay::kafka {
+
+enum class SubjectStrategy { topic, record, topic_record };
+
+class AvroRecords {
+ public:
+  AvroRecords(const Converters& converters, http::RegistryOptions registry, SubjectStrategy strategy);
+
+  // Rewrites `key` and `value` (views of the format's envelopes; an empty value is a tombstone) for
+  // the wire. What they point to afterwards is held here until the next call. The outcome's kind
+  // when a part cannot be written: retriable (the registry cannot be reached), halted (the registry
+  // refuses the schema: someone must act), rejected (the envelope is not one).
+  bool convert(std::string_view topic, std::string_view& key, std::string_view& value, Outcome& failure);
+
+  http::SchemaRegistry& registry() { return registry_; }
+
+ private:
+  struct Compiled {
+    avro::Converter converter;
+    std::string record_name;  // the Avro schema's full name ("" when it is no record)
+    std::unordered_map<std::string, std::uint32_t> ids;  // subject -> the schema's id there
+  };
+  bool convert_part(std::string_view topic, bool is_key, std::string_view& part, std::string& out, Outcome& failure);
+  Compiled* compiled(std::string_view connect_schema, Outcome& failure);
+
+  Converters converters_;
+  http::SchemaRegistry registry_;
+  SubjectStrategy strategy_;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<Compiled>, Hash, std::equal_to<>> schemas_;  // Connect schema text ->
+  std::string key_out_, value_out_, error_;
+};
+
+}  // namespace relay::kafka

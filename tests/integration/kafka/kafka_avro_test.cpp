@@ -1,0 +1,161 @@
+// "value_converter": "avro" through a real Kafka broker and a real schema registry (Apicurio
+// Registry's Confluent API): the records are in the Confluent wire format, their schemas registered
+// under Kafka's TopicNameStrategy subjects, and each decodes (with avsc, an Avro implementation of
+// its own, against the schema fetched from the registry by id) to exactly the payload Kafka
+// Connect's JsonConverter gives for the same change; an ALTER TABLE registers the next version, and
+// a schema the registry refuses stops the pipeline with the registry's reason until it is accepted.
+#include <httplib.h>
+
+#include "../../contract/sink_contract.h"
+#include "../fixture.h"
+
+using namespace relay::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROKERS"); }
+std::string registry_url() { return test_server_env("PGTRICKLE_TEST_SCHEMA_REGISTRY_URL"); }
+
+// A call to the registry's Confluent API (a consumer's or an operator's, not the relay's).
+json registry(const std::string& method, const std::string& path, const std::string& body = "") {
+  const std::string url = registry_url();
+  const auto at = url.find("/apis/");
+  httplib::Client c(url.substr(0, at));
+  auto r = method == "PUT" ? c.Put(url.substr(at) + path, body, "application/json") : c.Get(url.substr(at) + path);
+  if (!r) return json();
+  auto parsed = json::parse(r->body, nullptr, false);
+  return r->status / 100 == 2 && !parsed.is_discarded() ? parsed : json();
+}
+
+// Every record of `topic`; with `avro`, keys and values decoded against their registered schemas.
+std::vector<json> records(const std::string& topic, size_t at_least, bool avro) {
+  std::vector<std::string> args{brokers(), topic, std::to_string(at_least), "30000"};
+  if (avro) args.insert(args.begin(), {"avro", registry_url()});
+  auto lines = parse_json_lines(run_node("kafka.js", args));
+  for (auto& r : lines) {
+    r["k"] = r["key"].is_null() ? json() : json::parse(r["key"].get<std::string>());
+    r["v"] = r["tombstone"].get<bool>() ? json() : json::parse(r["body"].get<std::string>());
+  }
+  return lines;
+}
+
+json pipeline_health(int port, const std::string& name) {
+  int status = 0;
+  auto h = json::parse(http_get(port, "/health", status), nullptr, false);
+  if (h.is_discarded()) return json::object();
+  for (const auto& p : h["pipelines"])
+    if (p.value("name", "") == name) return p;
+  return json::object();
+}
+
+// A change event as both converters carry it, less what the relay stamps when it sends (the
+// envelope's ts_ms, ts_us and ts_ns: each pipeline sends at its own moment).
+json comparable(json event) {
+  for (const char* k : {"ts_ms", "ts_us", "ts_ns"}) event.erase(k);
+  return event;
+}
+
+const char* kItems =
+    "CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL, price numeric(10,2), born date, seen timestamptz, "
+    "flag boolean, qty int, data bytea, note text)";
+
+}  // namespace
+
+TEST(KafkaAvro, DebeziumEventsInAvroDecodeToWhatJsonConverterWritesAndAnAlterRegistersTheNextVersion) {
+  TestDb db;
+  db.exec(kItems);
+  db.exec("SELECT pgtrickle.enable_outbox('items')");
+  const std::string prefix = "shop_" + db.name(), avro_topic = "avro-" + db.name(), json_topic = "json-" + db.name();
+  json source = {{"type", "outbox"}, {"stream_table", "items"}};
+  set_outbox_pipeline(db, "items-avro", {{"source", source},
+                                          {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", avro_topic},
+                                                    {"value_converter", "avro"}, {"schema_registry_url", registry_url()}}},
+                                          {"format", "debezium"}, {"topic_prefix", prefix}});
+  set_outbox_pipeline(db, "items-json", {{"source", source},
+                                          {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", json_topic}}},
+                                          {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO items (name, price, born, seen, flag, qty, data, note) VALUES "
+          "('pen', 1.50, '2020-02-29', '2026-11-28 10:00:00.123+00', true, 3, '\\xdeadbeef', NULL), "
+          "('ink', NULL, NULL, NULL, NULL, NULL, NULL, 'blue')");
+  db.exec("UPDATE items SET price = 2.25, note = 'red' WHERE name = 'pen'");
+  db.exec("DELETE FROM items WHERE name = 'ink'");
+
+  auto avro = records(avro_topic, 5, true);
+  auto plain = records(json_topic, 5, false);
+  ASSERT_EQ(avro.size(), 5u) << relay.err();  // 2 creates, an update, a delete and its tombstone
+  ASSERT_EQ(plain.size(), 5u) << relay.err();
+  for (size_t i = 0; i < avro.size(); ++i) {
+    EXPECT_EQ(avro[i]["k"], plain[i]["k"]["payload"]) << "record " << i;
+    if (plain[i]["tombstone"].get<bool>()) {
+      EXPECT_TRUE(avro[i]["tombstone"].get<bool>()) << "record " << i << ": a tombstone stays a null value";
+      continue;
+    }
+    EXPECT_EQ(comparable(avro[i]["v"]), comparable(plain[i]["v"]["payload"])) << "record " << i;
+  }
+  EXPECT_EQ(avro[0]["v"]["after"]["name"], "pen");
+  EXPECT_EQ(avro[0]["v"]["op"], "c");
+
+  // Registered under TopicNameStrategy's subjects, as the converter registers them: Debezium's
+  // record names, Kafka Connect's properties.
+  const json value = registry("GET", "/subjects/" + avro_topic + "-value/versions/latest");
+  ASSERT_TRUE(value.is_object()) << "no value subject";
+  EXPECT_EQ(value["id"], avro[0]["value_schema_id"]);
+  const json schema = json::parse(value["schema"].get<std::string>());
+  EXPECT_EQ(schema["type"], "record");
+  EXPECT_EQ(schema["name"], "Envelope");
+  EXPECT_EQ(schema["namespace"], prefix + ".public.items");
+  EXPECT_EQ(schema["connect.name"], prefix + ".public.items.Envelope");
+  const json key = registry("GET", "/subjects/" + avro_topic + "-key/versions/latest");
+  ASSERT_TRUE(key.is_object()) << "no key subject";
+  EXPECT_EQ(json::parse(key["schema"].get<std::string>())["name"], "Key");
+  EXPECT_EQ(registry("GET", "/subjects/" + avro_topic + "-value/versions").size(), 1u) << "one schema for every event";
+
+  // A column added: the next version, at the first change after it; the records still decode.
+  db.exec("ALTER TABLE items ADD COLUMN colour text");
+  db.exec("INSERT INTO items (name, colour) VALUES ('pad', 'green')");
+  avro = records(avro_topic, 6, true);
+  ASSERT_EQ(avro.size(), 6u) << relay.err();
+  EXPECT_EQ(avro[5]["v"]["after"]["colour"], "green");
+  EXPECT_NE(avro[5]["value_schema_id"], avro[0]["value_schema_id"]);
+  EXPECT_EQ(registry("GET", "/subjects/" + avro_topic + "-value/versions").size(), 2u);
+}
+
+TEST(KafkaAvro, ASchemaTheRegistryRefusesStopsThePipelineWithItsReasonUntilItIsAccepted) {
+  TestDb db;
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY, total int)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders')");
+  const std::string topic = "refused-" + db.name();
+  set_outbox_pipeline(db, "orders-avro", {{"source", {{"type", "outbox"}, {"stream_table", "orders"}}},
+                                           {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic},
+                                                     {"value_converter", "avro"}, {"schema_registry_url", registry_url()}}},
+                                           {"format", "debezium"}});
+  RelayProcess relay(relay_args(db));
+  const int port = relay.admin_port();
+  db.exec("INSERT INTO orders VALUES (1, 10)");
+  ASSERT_EQ(records(topic, 1, true).size(), 1u) << relay.err();
+
+  // BACKWARD, Confluent's default: a new schema must read what the old one wrote. A required column
+  // without a default cannot.
+  ASSERT_TRUE(registry("PUT", "/config/" + topic + "-value", R"({"compatibility":"BACKWARD"})").is_object());
+  db.exec("ALTER TABLE orders ADD COLUMN region int NOT NULL DEFAULT 1");
+  db.exec("ALTER TABLE orders ALTER COLUMN region DROP DEFAULT");
+  db.exec("INSERT INTO orders VALUES (2, 20, 7)");
+  db.exec("INSERT INTO orders VALUES (3, 30, 8)");
+  ASSERT_TRUE(wait_until([&] { return pipeline_health(port, "orders-avro").value("state", "") == "failed"; }, 30s)) << relay.err();
+  const std::string error = pipeline_health(port, "orders-avro").value("last_error", "");
+  EXPECT_NE(error.find("409"), std::string::npos) << error;
+  EXPECT_NE(error.find(topic + "-value"), std::string::npos) << error;
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters WHERE pipeline = 'orders-avro'"), 0) << "nothing set aside";
+  EXPECT_EQ(records(topic, 1, true).size(), 1u) << "nothing after the refused record was sent";
+
+  // Accepted once the subject allows it: the pipeline runs again and sends both rows, in order.
+  ASSERT_TRUE(registry("PUT", "/config/" + topic + "-value", R"({"compatibility":"NONE"})").is_object());
+  auto got = records(topic, 3, true);
+  ASSERT_EQ(got.size(), 3u) << relay.err();
+  EXPECT_EQ(got[1]["v"]["after"]["region"], 7);
+  EXPECT_EQ(got[2]["v"]["after"]["id"], 3);
+  EXPECT_TRUE(wait_until([&] { return pipeline_health(port, "orders-avro").value("state", "") == "running"; }, 30s)) << relay.err();
+}
