@@ -677,7 +677,7 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
   d.propagate.datatypes = regex_list(o, "datatype_propagate_source_type", c.name, problems);
 }
 
-// The Kafka sink's converters (backends/kafka/schema_registry_keys.h): Avro needs a Debezium
+// The Kafka sink's converters (backends/kafka/schema_registry_spec.h): Avro needs a Debezium
 // format, whose envelope has the schema to register, and a registry; the registry's keys need Avro.
 void read_converters(PipelineConfig& c, std::vector<std::string>& problems) {
   const json& sink = c.canonical["sink"];

@@ -1,6 +1,6 @@
 #include "config/specs.h"
 
-#include "backends/kafka/schema_registry_keys.h"
+#include "backends/kafka/schema_registry_spec.h"
 
 namespace relay {
 namespace {
