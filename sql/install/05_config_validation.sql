@@ -585,31 +585,34 @@ BEGIN
       PERFORM _relay_config_error(p_name, '"topic_prefix" must not be empty (it names the events'' source)');
     END IF;
   END IF;
-  -- The Kafka sink's converters: Avro needs a Debezium format (its envelope has the schema to
-  -- register) and a registry; the registry's keys need Avro (normalize.cpp, read_converters).
-  IF v_backend ->> 'sink' = 'kafka' THEN
-    v_canon := CASE WHEN (v_out #>> '{sink,value_converter}') = 'avro' THEN 'value_converter'
-                    WHEN coalesce(v_out #>> '{sink,key_converter}', v_out #>> '{sink,value_converter}') = 'avro' THEN 'key_converter' END;
+  -- The converters of a Kafka sink or source: Avro needs a registry, and a sink a Debezium format
+  -- (its envelope has the schema to register); the registry's keys need Avro (normalize.cpp).
+  FOREACH v_place IN ARRAY ARRAY['sink', 'source'] LOOP
+    CONTINUE WHEN v_backend ->> v_place IS DISTINCT FROM 'kafka';
+    v_canon := CASE WHEN (v_out #>> ARRAY[v_place, 'value_converter']) = 'avro' THEN 'value_converter'
+                    WHEN coalesce(v_out #>> ARRAY[v_place, 'key_converter'], v_out #>> ARRAY[v_place, 'value_converter']) = 'avro'
+                    THEN 'key_converter' END;
     IF v_canon IS NULL THEN
       SELECT k INTO v_canon FROM unnest(ARRAY['schema_registry_url', 'schema_registry_username', 'schema_registry_password',
                                               'schema_registry_tls_ca', 'schema_registry_tls_cert', 'schema_registry_tls_key',
-                                              'subject_name_strategy']) AS k WHERE (v_out -> 'sink') ? k LIMIT 1;
+                                              'subject_name_strategy', 'schema_unavailable']) AS k WHERE (v_out -> v_place) ? k LIMIT 1;
       IF FOUND THEN
-        PERFORM _relay_config_error(p_name, format('sink "kafka": "%s" is for the avro converter: set "value_converter": "avro" '
-          '(or "key_converter") to use it', v_canon));
+        PERFORM _relay_config_error(p_name, format('%s "kafka": "%s" is for the avro converter: set "value_converter": "avro" '
+          '(or "key_converter") to use it', v_place, v_canon));
       END IF;
-    ELSE
-      IF coalesce(v_out #>> '{pipeline,format}', 'json') NOT IN ('debezium', 'outbox_event_router') THEN
-        PERFORM _relay_config_error(p_name, format('sink "kafka": "%s": "avro" writes Debezium''s events as Kafka Connect''s Avro '
-          'converter does, from their schemas: it needs "format": "debezium" or "outbox_event_router", got "%s"',
-          v_canon, coalesce(v_out #>> '{pipeline,format}', 'json')));
-      END IF;
-      IF NOT (v_out -> 'sink') ? 'schema_registry_url' THEN
-        PERFORM _relay_config_error(p_name, format('sink "kafka": "%s": "avro" registers each record''s schema: it needs '
-          '"schema_registry_url" (e.g. "http://registry:8081", or Apicurio Registry''s "http://registry:8080/apis/ccompat/v7")', v_canon));
-      END IF;
+      CONTINUE;
     END IF;
-  END IF;
+    IF v_place = 'sink' AND coalesce(v_out #>> '{pipeline,format}', 'json') NOT IN ('debezium', 'outbox_event_router') THEN
+      PERFORM _relay_config_error(p_name, format('sink "kafka": "%s": "avro" writes Debezium''s events as Kafka Connect''s Avro '
+        'converter does, from their schemas: it needs "format": "debezium" or "outbox_event_router", got "%s"',
+        v_canon, coalesce(v_out #>> '{pipeline,format}', 'json')));
+    END IF;
+    IF NOT (v_out -> v_place) ? 'schema_registry_url' THEN
+      PERFORM _relay_config_error(p_name, format('%s "kafka": "%s": "avro" %s each record''s schema: it needs '
+        '"schema_registry_url" (e.g. "http://registry:8081", or Apicurio Registry''s "http://registry:8080/apis/ccompat/v7")',
+        v_place, v_canon, CASE WHEN v_place = 'sink' THEN 'registers' ELSE 'reads' END));
+    END IF;
+  END LOOP;
   -- The relay group: "relay_group", or the outbox source's "group" (pg_trickle's p_group).
   IF (v_out #>> '{pipeline,relay_group}') = '' THEN
     PERFORM _relay_config_error(p_name, 'relay_group must name a relay group (or be left out: any relay group may run it)');

@@ -677,33 +677,35 @@ void read_debezium_options(PipelineConfig& c, std::vector<std::string>& problems
   d.propagate.datatypes = regex_list(o, "datatype_propagate_source_type", c.name, problems);
 }
 
-// The Kafka sink's converters (backends/kafka/schema_registry_spec.h): Avro needs a Debezium
-// format, whose envelope has the schema to register, and a registry; the registry's keys need Avro.
-void read_converters(PipelineConfig& c, std::vector<std::string>& problems) {
-  const json& sink = c.canonical["sink"];
+// The converters of a Kafka sink or source (backends/kafka/schema_registry_spec.h): Avro needs a
+// registry, and a sink a Debezium format, whose envelope has the schema to register; the registry's
+// keys need Avro.
+void read_converters(PipelineConfig& c, const std::string& place, std::vector<std::string>& problems) {
+  const json& side = c.canonical[place];
   Converters& v = c.converters;
-  const std::string value = sink.value("value_converter", "json");
+  const std::string value = side.value("value_converter", "json");
   v.avro_value = value == "avro";
-  v.avro_key = sink.value("key_converter", value) == "avro";
+  v.avro_key = side.value("key_converter", value) == "avro";
   v.json_schemas = c.debezium.schemas;
   if (!v.any_avro()) {
     for (const char* k : {"schema_registry_url", "schema_registry_username", "schema_registry_password", "schema_registry_tls_ca",
-                          "schema_registry_tls_cert", "schema_registry_tls_key", "subject_name_strategy"})
-      if (sink.contains(k))
-        problems.push_back(fmt::format("pipeline \"{}\": sink \"kafka\": \"{}\" is for the avro converter: set "
-                                       "\"value_converter\": \"avro\" (or \"key_converter\") to use it", c.name, k));
+                          "schema_registry_tls_cert", "schema_registry_tls_key", "subject_name_strategy", "schema_unavailable"})
+      if (side.contains(k))
+        problems.push_back(fmt::format("pipeline \"{}\": {} \"kafka\": \"{}\" is for the avro converter: set "
+                                       "\"value_converter\": \"avro\" (or \"key_converter\") to use it", c.name, place, k));
     return;
   }
   const char* which = v.avro_value ? "value_converter" : "key_converter";
-  if (!debezium_family(c.format))
+  if (place == "sink" && !debezium_family(c.format))
     problems.push_back(fmt::format("pipeline \"{}\": sink \"kafka\": \"{}\": \"avro\" writes Debezium's events as Kafka Connect's "
                                    "Avro converter does, from their schemas: it needs \"format\": \"debezium\" or "
                                    "\"outbox_event_router\", got \"{}\"", c.name, which, c.canonical.value("format", "json")));
-  if (!sink.contains("schema_registry_url"))
-    problems.push_back(fmt::format("pipeline \"{}\": sink \"kafka\": \"{}\": \"avro\" registers each record's schema: it needs "
+  if (!side.contains("schema_registry_url"))
+    problems.push_back(fmt::format("pipeline \"{}\": {} \"kafka\": \"{}\": \"avro\" {} each record's schema: it needs "
                                    "\"schema_registry_url\" (e.g. \"http://registry:8081\", or Apicurio Registry's "
-                                   "\"http://registry:8080/apis/ccompat/v7\")", c.name, which));
-  c.debezium.schemas = true;
+                                   "\"http://registry:8080/apis/ccompat/v7\")",
+                                   c.name, place, which, place == "sink" ? "registers" : "reads"));
+  if (place == "sink") c.debezium.schemas = true;
 }
 
 }  // namespace
@@ -734,7 +736,8 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
              : format == "outbox_event_router" ? Format::outbox_event_router
                                                : Format::json;
   read_debezium_options(c, problems);
-  if (c.sink_type == "kafka") read_converters(c, problems);
+  if (c.sink_type == "kafka") read_converters(c, "sink", problems);
+  if (c.source_type == "kafka") read_converters(c, "source", problems);
   c.cloudevents_binary = o.value("cloudevents_mode", "structured") == "binary";
   if (o.contains("cloudevents_mode") && c.format != Format::cloudevents)
     problems.push_back(fmt::format("pipeline \"{}\": \"cloudevents_mode\" says how CloudEvents travel: it needs \"format\": "

@@ -1,7 +1,9 @@
-// Avro as Kafka Connect's Avro converter writes it (src/format/avro.h): schemas and binary values.
+// Avro as Kafka Connect's Avro converter writes it (src/format/avro.h): schemas and binary values;
+// and read back as a consumer with the converter reads it (src/format/avro_reader.h).
 #include <gtest/gtest.h>
 
 #include "format/avro.h"
+#include "format/avro_reader.h"
 
 namespace relay::avro {
 namespace {
@@ -145,6 +147,100 @@ TEST(Avro, ASchemaThatIsNotConnectsIsAClearError) {
   EXPECT_NE(error.find("unknown schema type \"decimal\""), std::string::npos) << error;
   EXPECT_FALSE(Converter::from_connect(R"({"type":"struct","fields":[{"type":"int32"}]})", c, error));
   EXPECT_NE(error.find("without its name"), std::string::npos) << error;
+}
+
+
+std::string bytes_of(const std::string& hex_text) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex_text.size(); i += 3) out += static_cast<char>(std::stoi(hex_text.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+// Writes `payload` with the converter's schema of `connect`, then reads it back with a Reader of
+// that Avro schema (as a consumer fetching it from the registry would).
+std::string round_trip(std::string_view connect, std::string_view payload) {
+  Converter c;
+  std::string error, bytes, json;
+  EXPECT_TRUE(Converter::from_connect(connect, c, error)) << error;
+  EXPECT_TRUE(c.write(payload, bytes, error)) << error;
+  Reader r;
+  EXPECT_TRUE(Reader::from_schema(c.schema(), r, error)) << error;
+  EXPECT_TRUE(r.read(bytes, json, error)) << error;
+  return json;
+}
+
+TEST(AvroReader, WhatTheConverterWroteReadsBackAsJsonConvertersPayload) {
+  // Every field, in the schema's order, a union's null as null.
+  EXPECT_EQ(round_trip(kEnvelope, R"({"before":null,"after":{"id":1,"name":"a"},"op":"c","ts_ms":5})"),
+            R"({"before":null,"after":{"id":1,"name":"a"},"op":"c","ts_ms":5})");
+  EXPECT_EQ(round_trip(kEnvelope, R"({"op":"d","before":{"name":null,"id":-1}})"),
+            R"({"before":{"id":-1,"name":null},"after":null,"op":"d","ts_ms":null})");
+  // Decimals and bytes in base64, dates and timestamps as numbers, small integers as numbers.
+  EXPECT_EQ(round_trip(R"({"type":"struct","fields":[{"type":"int16","optional":false,"field":"s"},)"
+                       R"({"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2"},"field":"price"},)"
+                       R"({"type":"int32","optional":false,"name":"org.apache.kafka.connect.data.Date","version":1,"field":"day"},)"
+                       R"({"type":"double","optional":false,"field":"ratio"},{"type":"float","optional":false,"field":"f"},)"
+                       R"({"type":"boolean","optional":false,"field":"ok"}],"optional":false,"name":"srv.public.p.Value"})",
+                       R"({"s":-3,"price":"BNI=","day":19000,"ratio":0.1,"f":1.5,"ok":true})"),
+            R"({"s":-3,"price":"BNI=","day":19000,"ratio":0.1,"f":1.5,"ok":true})");
+  // Arrays, maps with string keys as objects, other maps as [key, value] pairs.
+  EXPECT_EQ(round_trip(R"({"type":"struct","fields":[)"
+                       R"({"type":"array","items":{"type":"string","optional":true},"optional":false,"field":"tags"},)"
+                       R"({"type":"map","keys":{"type":"string","optional":false},"values":{"type":"int32","optional":false},"optional":false,"field":"counts"},)"
+                       R"({"type":"map","keys":{"type":"int32","optional":false},"values":{"type":"boolean","optional":false},"optional":false,"field":"flags"}],)"
+                       R"("optional":false})",
+                       R"({"tags":["a",null],"counts":{"x":1,"y":2},"flags":[[7,true]]})"),
+            R"({"tags":["a",null],"counts":{"x":1,"y":2},"flags":[[7,true]]})");
+}
+
+TEST(AvroReader, EnumsFixedAndBlocksWithTheirSizeAsOtherWritersWriteThem) {
+  Reader r;
+  std::string error, out;
+  ASSERT_TRUE(Reader::from_schema(R"({"type":"record","name":"R","namespace":"n","fields":[)"
+                                  R"({"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}},)"
+                                  R"({"name":"x","type":{"type":"fixed","name":"F","size":2}},)"
+                                  R"({"name":"again","type":"E"},{"name":"l","type":{"type":"array","items":"long"}}]})",
+                                  r, error))
+      << error;
+  // A block of -2 items with its byte size (4), then the end.
+  ASSERT_TRUE(r.read(bytes_of("02 ff 00 00 03 04 02 04 00"), out, error)) << error;
+  EXPECT_EQ(out, R"({"e":"B","x":"/wA=","again":"A","l":[1,2]})");
+}
+
+TEST(AvroReader, BytesFromABrokerThatDoNotFitTheSchemaAreRefusedNamingWhy) {
+  Reader r;
+  std::string error, out;
+  ASSERT_TRUE(Reader::from_schema(R"({"type":"record","name":"N","fields":[{"name":"v","type":["null","string"]},)"
+                                  R"({"name":"next","type":["null","N"]}]})",
+                                  r, error))
+      << error;
+  ASSERT_TRUE(r.read(bytes_of("02 02 61 00"), out, error)) << error;
+  EXPECT_EQ(out, R"({"v":"a","next":null})");
+  auto refused = [&](const std::string& hex_text) {
+    out.clear();
+    error.clear();
+    EXPECT_FALSE(r.read(bytes_of(hex_text), out, error)) << hex_text;
+    return error;
+  };
+  EXPECT_NE(refused("02 0a 61 00").find("ends early"), std::string::npos);
+  EXPECT_NE(refused("04").find("union branch 2 of 2"), std::string::npos);
+  EXPECT_NE(refused("00 00 00").find("1 bytes left"), std::string::npos);
+  EXPECT_NE(refused("02 ff ff ff ff ff ff ff ff ff ff 01").find("longer than 10 bytes"), std::string::npos);
+  EXPECT_NE(refused("02 01").find("negative length"), std::string::npos);
+  std::string deep;
+  for (int i = 0; i < 200; ++i) deep += "00 02 ";
+  EXPECT_NE(refused(deep + "00 00").find("nests deeper"), std::string::npos);
+  Reader items;
+  ASSERT_TRUE(Reader::from_schema(R"({"type":"array","items":"null"})", items, error)) << error;
+  EXPECT_FALSE(items.read(bytes_of("fe ff ff ff ff ff ff ff ff 01"), out, error));
+  EXPECT_NE(error.find("a block of"), std::string::npos) << error;
+  Reader text;
+  ASSERT_TRUE(Reader::from_schema(R"("string")", text, error)) << error;
+  EXPECT_FALSE(text.read(bytes_of("04 c3 28"), out, error));
+  EXPECT_NE(error.find("not UTF-8"), std::string::npos) << error;
+  EXPECT_FALSE(Reader::from_schema(R"({"type":"record","name":"R","fields":[{"name":"a","type":"Missing"}]})", items, error));
+  EXPECT_NE(error.find("\"Missing\""), std::string::npos) << error;
+  EXPECT_FALSE(Reader::from_schema("{", items, error));
 }
 
 }  // namespace

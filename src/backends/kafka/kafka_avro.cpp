@@ -92,4 +92,32 @@ bool AvroRecords::convert_part(std::string_view topic, bool is_key, std::string_
   return true;
 }
 
+AvroDecoder::AvroDecoder(const Converters& converters, http::RegistryOptions registry)
+    : converters_(converters), registry_(std::move(registry)) {}
+
+Status AvroDecoder::decode(bool is_key, std::string& part) {
+  if (!(is_key ? converters_.avro_key : converters_.avro_value) || part.empty()) return {};
+  const char* what = is_key ? "key" : "value";
+  if (part.size() < 5 || part[0] != '\0')
+    return permanent(fmt::format("the record's {} is not in the Confluent wire format (a zero byte, a 4-byte schema id, "
+                                 "Avro): it starts {}", what, part.empty() ? "empty" : fmt::format("with byte {}", static_cast<unsigned char>(part[0]))));
+  std::uint32_t id = 0;
+  for (int i = 1; i <= 4; ++i) id = (id << 8) | static_cast<unsigned char>(part[static_cast<std::size_t>(i)]);
+  auto reader = readers_.find(id);
+  if (reader == readers_.end()) {
+    auto schema = registry_.schema_by_id(id);
+    if (!schema) return Error{schema.error().kind, fmt::format("the schema {} of the record's {}: {}", id, what, schema.error().message)};
+    avro::Reader r;
+    if (!avro::Reader::from_schema(*schema, r, error_))
+      return permanent(fmt::format("the schema {} of the record's {} cannot be read: {}", id, what, error_));
+    if (readers_.size() >= kMostSchemas) readers_.clear();
+    reader = readers_.emplace(id, std::move(r)).first;
+  }
+  out_.clear();
+  if (!reader->second.read(std::string_view(part).substr(5), out_, error_))
+    return permanent(fmt::format("the record's {} is not Avro of its schema {}: {}", what, id, error_));
+  part.swap(out_);
+  return {};
+}
+
 }  // namespace relay::kafka

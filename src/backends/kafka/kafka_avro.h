@@ -13,6 +13,7 @@
 
 #include "config/pipeline_config.h"
 #include "format/avro.h"
+#include "format/avro_reader.h"
 #include "http/schema_registry.h"
 #include "relay/message.h"
 
@@ -50,6 +51,25 @@ class AvroRecords {
   };
   std::unordered_map<std::string, std::unique_ptr<Compiled>, Hash, std::equal_to<>> schemas_;  // Connect schema text ->
   std::string key_out_, value_out_, error_;
+};
+
+// The way back: a consumed record's key and value in the Confluent wire format decoded to the JSON
+// Kafka Connect's JsonConverter gives for what the Avro converter reads (format/avro_reader.h),
+// each schema fetched from the registry by id once.
+class AvroDecoder {
+ public:
+  AvroDecoder(const Converters& converters, http::RegistryOptions registry);
+  // Rewrites `part` (a record's key or value, as consumed) as that JSON. A retriable error when the
+  // registry cannot give the schema now; a permanent one when the bytes are no record of it.
+  Status decode(bool is_key, std::string& part);
+
+  http::SchemaRegistry& registry() { return registry_; }
+
+ private:
+  Converters converters_;
+  http::SchemaRegistry registry_;
+  std::unordered_map<std::uint32_t, avro::Reader> readers_;  // schema id ->
+  std::string out_, error_;
 };
 
 }  // namespace relay::kafka

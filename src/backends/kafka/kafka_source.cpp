@@ -24,6 +24,7 @@
 #include "backends/registry.h"
 #include "core/build_context.h"
 #include "relay/source.h"
+#include "backends/kafka/kafka_avro.h"
 #include "backends/kafka/kafka_client.h"
 #include "backends/kafka/kafka_config.h"
 #include "backends/kafka/kafka_record.h"
@@ -54,9 +55,10 @@ struct Offsets {
 class KafkaSource final : public Source {
  public:
   KafkaSource(const BuildContext& ctx, std::vector<kafka::Property> props, std::vector<std::string> topics,
-              std::string group, size_t batch_size)
+              std::string group, size_t batch_size, std::unique_ptr<AvroDecoder> avro, bool dead_letter_unavailable)
       : ctx_(ctx), props_(std::move(props)), topics_(std::move(topics)), group_(std::move(group)),
-        batch_size_(std::max<size_t>(1, batch_size)) {
+        batch_size_(std::max<size_t>(1, batch_size)), avro_(std::move(avro)),
+        dead_letter_unavailable_(dead_letter_unavailable) {
     for (const auto& p : props_)
       if (p.name == "auto.offset.reset") starts_at_end_ = p.value == "latest" || p.value == "end" || p.value == "largest";
   }
@@ -306,7 +308,12 @@ class KafkaSource final : public Source {
     }
     rd_kafka_timestamp_type_t type;
     r.timestamp_ms = rd_kafka_message_timestamp(m, &type);
-    kafka::to_message(r, msgs_.emplace_back());
+    Message& msg = msgs_.emplace_back();
+    kafka::to_message(r, msg);
+    if (avro_ && !decode_avro(msg)) {
+      msgs_.pop_back();  // its offset is not taken: the rebuilt consumer reads it again
+      return;
+    }
 
     // The batch's partitions: few, so a linear search.
     size_t i = 0;
@@ -315,6 +322,24 @@ class KafkaSource final : public Source {
     parts_[i].next_offset = m->offset + 1;
     parts_[i].revoked = false;
     part_of_.push_back(i);
+  }
+
+  // The record's Avro key and value as JSON. A schema the registry cannot give now: with
+  // schema_unavailable "wait", false (the pipeline waits and reads the record again); else, like a
+  // record that is no Avro of its schema, the message goes to the dead letters with the reason.
+  bool decode_avro(Message& msg) {
+    for (bool is_key : {true, false}) {
+      auto s = avro_->decode(is_key, is_key ? msg.key : msg.data);
+      if (s) continue;
+      if (s.error().kind == ErrorKind::retriable && !dead_letter_unavailable_) {
+        error_ = Error{ErrorKind::retriable, "kafka source: " + s.error().message +
+                                                 "; the record is read again once the schema registry answers"};
+        return false;
+      }
+      msg.poison = s.error().message;
+      return true;
+    }
+    return true;
   }
 
   void consumer_error(const rd_kafka_message_t* m) {
@@ -503,6 +528,8 @@ class KafkaSource final : public Source {
   std::vector<std::string> topics_;
   std::string group_;
   size_t batch_size_;
+  std::unique_ptr<AvroDecoder> avro_;  // the avro converter's, when keys or values are Avro
+  bool dead_letter_unavailable_;       // schema_unavailable "dead_letter"
 
   rd_kafka_t* rk_ = nullptr;
   QueuePtr queue_, commit_queue_;
@@ -564,9 +591,20 @@ Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const 
   auto props = kafka::consumer_properties(s, "pgtrickle-relay-" + config.name,
                                          "pgtrickle-relay-" + ctx.relay_group_id + "-" + config.name);
   if (auto problem = kafka::named_property_problem(props); !problem.empty()) return fatal(fmt::format("{}: {}", where, problem));
+  std::unique_ptr<AvroDecoder> avro;
+  if (config.converters.any_avro()) {
+    avro = std::make_unique<AvroDecoder>(config.converters,
+                                         http::RegistryOptions{.url = s.text("schema_registry_url"),
+                                                               .username = s.text("schema_registry_username"),
+                                                               .password = s.text("schema_registry_password"),
+                                                               .ca_file = s.text("schema_registry_tls_ca"),
+                                                               .cert_file = s.text("schema_registry_tls_cert"),
+                                                               .key_file = s.text("schema_registry_tls_key")});
+    avro->registry().restrict_to(ctx.host_access);
+  }
   return std::unique_ptr<Source>(std::make_unique<KafkaSource>(ctx, std::move(props), std::move(topics),
-                                                               s.text("group_id"),
-                                                               static_cast<size_t>(config.batch_size)));
+                                                               s.text("group_id"), static_cast<size_t>(config.batch_size),
+                                                               std::move(avro), s.text("schema_unavailable") == "dead_letter"));
 }
 
 }  // namespace relay::kafka

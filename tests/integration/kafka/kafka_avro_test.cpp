@@ -4,7 +4,11 @@
 // its own, against the schema fetched from the registry by id) to exactly the payload Kafka
 // Connect's JsonConverter gives for the same change; an ALTER TABLE registers the next version, and
 // a schema the registry refuses stops the pipeline with the registry's reason until it is accepted.
+// The way back: a Kafka source reads the records into an inbox as that JSON, sets aside what is not
+// Avro, and waits (losing nothing) while the registry cannot be reached.
 #include <httplib.h>
+
+#include <fstream>
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
@@ -158,4 +162,77 @@ TEST(KafkaAvro, ASchemaTheRegistryRefusesStopsThePipelineWithItsReasonUntilItIsA
   EXPECT_EQ(got[1]["v"]["after"]["region"], 7);
   EXPECT_EQ(got[2]["v"]["after"]["id"], 3);
   EXPECT_TRUE(wait_until([&] { return pipeline_health(port, "orders-avro").value("state", "") == "running"; }, 30s)) << relay.err();
+}
+
+TEST(KafkaAvro, AKafkaSourceReadsAvroBackIntoTheInboxAsJsonAndSetsAsideWhatIsNotAvro) {
+  TestDb db;
+  db.exec("CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), born date)");
+  db.exec("SELECT pgtrickle.enable_outbox('items')");
+  db.exec("SELECT pgtrickle.create_inbox('avro_back')");
+  const std::string topic = "back-" + db.name();
+  set_outbox_pipeline(db, "items-avro", {{"source", {{"type", "outbox"}, {"stream_table", "items"}}},
+                                          {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic},
+                                                    {"value_converter", "avro"}, {"schema_registry_url", registry_url()}}},
+                                          {"format", "debezium"}});
+  set_inbox_pipeline(db, "items-back", {{"source", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic},
+                                                    {"group_id", "back-" + db.name()}, {"value_converter", "avro"},
+                                                    {"schema_registry_url", registry_url()}}},
+                                         {"sink", {{"type", "inbox"}, {"inbox_name", "avro_back"}}}});
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO items VALUES (1, 'pen', 1.50, '2020-02-29'), (2, NULL, NULL, NULL)");
+  db.exec("UPDATE items SET name = 'ink' WHERE id = 2");
+
+  // What an Avro library of its own decodes from each record is what the inbox holds, by identity.
+  auto sent = records(topic, 3, true);
+  ASSERT_EQ(sent.size(), 3u) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.inbox_avro_back") == 3; }, 30s)) << relay.err();
+  for (const auto& r : sent) {
+    const std::string id = r["id"].get<std::string>();
+    const json stored = json::parse(db.value("SELECT payload::text FROM pgtrickle.inbox_avro_back WHERE event_id = " +
+                                             relay::pg::quote_literal(id)));
+    EXPECT_EQ(stored, r["v"]) << id;
+  }
+  EXPECT_EQ(db.value("SELECT payload #>> '{after,name}' FROM pgtrickle.inbox_avro_back ORDER BY id DESC LIMIT 1"), "ink");
+
+  // A record that is not in the Confluent wire format is set aside with the reason; the next is read.
+  std::string file = work_dir() + "/not-avro-" + db.name() + ".jsonl";
+  {
+    std::ofstream f(file);
+    f << json{{"body", R"({"plain":"json"})"}, {"id", "not-avro-1"}}.dump() << "\n";
+  }
+  run_node("kafka.js", {"publish", brokers(), topic, file});
+  db.exec("INSERT INTO items VALUES (3, 'pad', 2.00, NULL)");
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.inbox_avro_back") == 4; }, 30s)) << relay.err();
+  const std::string error = db.value("SELECT coalesce(max(error), '') FROM pgtrickle.relay_dead_letters WHERE pipeline = 'items-back'");
+  EXPECT_NE(error.find("not in the Confluent wire format"), std::string::npos) << error;
+}
+
+TEST(KafkaAvro, AKafkaSourceWhoseRegistryCannotBeReachedWaitsAndLosesNothing) {
+  TestDb db;
+  db.exec("CREATE TABLE items (id int PRIMARY KEY, name text)");
+  db.exec("SELECT pgtrickle.enable_outbox('items')");
+  db.exec("SELECT pgtrickle.create_inbox('avro_wait')");
+  const std::string topic = "wait-" + db.name();
+  set_outbox_pipeline(db, "items-avro", {{"source", {{"type", "outbox"}, {"stream_table", "items"}}},
+                                          {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic},
+                                                    {"value_converter", "avro"}, {"schema_registry_url", registry_url()}}},
+                                          {"format", "debezium"}});
+  json back = {{"source", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic}, {"group_id", "wait-" + db.name()},
+                           {"value_converter", "avro"}, {"schema_registry_url", "http://127.0.0.1:9/apis/ccompat/v7"}}},
+               {"sink", {{"type", "inbox"}, {"inbox_name", "avro_wait"}}}};
+  set_inbox_pipeline(db, "items-back", back);
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO items SELECT g, 'n' || g FROM generate_series(1, 5) AS g");
+  ASSERT_EQ(records(topic, 5, true).size(), 5u) << relay.err();
+  // Nothing stored, nothing set aside, while the schemas cannot be had; the pipeline says why.
+  ASSERT_TRUE(wait_until([&] {
+    return pipeline_health(relay.admin_port(), "items-back").value("last_error", "").find("cannot be reached") != std::string::npos;
+  }, 30s)) << relay.err();
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_avro_wait"), 0);
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters WHERE pipeline = 'items-back'"), 0);
+  // The registry reachable again (here: the pipeline pointed at it): every record arrives, once.
+  back["source"]["schema_registry_url"] = registry_url();
+  set_inbox_pipeline(db, "items-back", back);
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.inbox_avro_wait") == 5; }, 60s)) << relay.err();
+  EXPECT_EQ(db.number("SELECT count(DISTINCT payload #>> '{after,id}') FROM pgtrickle.inbox_avro_wait"), 5);
 }
