@@ -13,6 +13,8 @@
 # KAFKA_SERVER_PROPERTIES, when set, holds more lines for server.properties (e.g.
 # "auto.create.topics.enable=false"); a later line wins.
 set -euo pipefail
+# shellcheck source=lib/pid_file.sh
+source "$(dirname "$0")/lib/pid_file.sh"
 cmd=${1:?usage: kafka.sh start|stop <dir> [port]}
 dir=${2:?directory required}
 port=${3:-55484}
@@ -72,26 +74,15 @@ PROPERTIES
       </dev/null >"$dir/broker.log" 2>&1 &
     echo $! >"$dir/kafka.pid"
     # The first start fetches the jars; a restart after a kill -9 recovers its logs first.
-    for _ in $(seq 1800); do
-      if grep -q "Kafka Server started" "$dir/broker.log" 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
-        echo "PGTRICKLE_TEST_KAFKA_BROKERS=127.0.0.1:$port"
-        echo "PGTRICKLE_TEST_KAFKA_SASL_BROKERS=127.0.0.1:$((port + 2))"
-        echo "PGTRICKLE_TEST_KAFKA_SASL_SSL_BROKERS=127.0.0.1:$((port + 3))"
-        echo "PGTRICKLE_TEST_KAFKA_CA=$dir/tls/ca.pem"
-        exit 0
-      fi
-      kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null || break
-      sleep 0.1
-    done
-    echo "Kafka did not start; see $dir/broker.log:" >&2
-    tail -n 20 "$dir/broker.log" >&2 || true
-    exit 1
+    started() { grep -q "Kafka Server started" "$dir/broker.log" 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; }
+    wait_started "$dir/kafka.pid" "$dir/broker.log" Kafka started || exit 1
+    echo "PGTRICKLE_TEST_KAFKA_BROKERS=127.0.0.1:$port"
+    echo "PGTRICKLE_TEST_KAFKA_SASL_BROKERS=127.0.0.1:$((port + 2))"
+    echo "PGTRICKLE_TEST_KAFKA_SASL_SSL_BROKERS=127.0.0.1:$((port + 3))"
+    echo "PGTRICKLE_TEST_KAFKA_CA=$dir/tls/ca.pem"
     ;;
   stop)
-    pid=$(cat "$dir/kafka.pid" 2>/dev/null) || exit 0
-    kill "$pid" 2>/dev/null || exit 0
-    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    stop_pid_file "$dir/kafka.pid"
     ;;
   *) echo "usage: kafka.sh start|stop <dir> [port]" >&2; exit 2 ;;
 esac

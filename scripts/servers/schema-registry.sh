@@ -8,6 +8,8 @@
 #   (<port+1> is its management port)
 #   scripts/servers/schema-registry.sh stop <dir>
 set -euo pipefail
+# shellcheck source=lib/pid_file.sh
+source "$(dirname "$0")/lib/pid_file.sh"
 cmd=${1:?usage: schema-registry.sh start|stop <dir> [port]}
 dir=${2:?directory required}
 port=${3:-55488}
@@ -40,23 +42,11 @@ case "$cmd" in
       -jar "$app/apicurio-registry-app-$version-runner.jar" </dev/null >"$dir/registry.log" 2>&1) &
     echo $! >"$dir/registry.pid"
     url="http://127.0.0.1:$port/apis/ccompat/v7"
-    for _ in $(seq 1200); do
-      if curl -sf "$url/subjects" >/dev/null 2>&1; then
-        echo "PGTRICKLE_TEST_SCHEMA_REGISTRY_URL=$url"
-        exit 0
-      fi
-      kill -0 "$(cat "$dir/registry.pid")" 2>/dev/null || break
-      sleep 0.1
-    done
-    echo "the schema registry did not start; see $dir/registry.log:" >&2
-    tail -n 20 "$dir/registry.log" >&2 || true
-    exit 1
+    wait_started "$dir/registry.pid" "$dir/registry.log" "the schema registry" curl -sf "$url/subjects" -o /dev/null || exit 1
+    echo "PGTRICKLE_TEST_SCHEMA_REGISTRY_URL=$url"
     ;;
   stop)
-    pid=$(cat "$dir/registry.pid" 2>/dev/null) || exit 0
-    kill "$pid" 2>/dev/null || exit 0
-    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    stop_pid_file "$dir/registry.pid"
     ;;
   *) echo "usage: schema-registry.sh start|stop <dir> [port]" >&2; exit 2 ;;
 esac

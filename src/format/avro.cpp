@@ -20,6 +20,24 @@ using json = nlohmann::ordered_json;
 // Where the converter puts what has no name of its own (io.confluent.connect.avro.AvroData).
 constexpr std::string_view kNamespace = "io.confluent.connect.avro";
 
+// A name as Avro allows it, as Debezium's schema.name.adjustment.mode and field.name.adjustment.mode
+// "avro" make it (a topic prefix "orders-db" names records orders_db.public.t.Value): in each part
+// between dots, what is not a letter, a digit or '_' becomes '_', and so does a leading digit.
+std::string avro_name(std::string_view name) {
+  std::string out(name);
+  bool part_start = true;
+  for (char& c : out) {
+    if (c == '.') {
+      part_start = true;
+      continue;
+    }
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!letter && (part_start || c < '0' || c > '9')) c = '_';
+    part_start = false;
+  }
+  return out;
+}
+
 // Avro's full name split at its last dot: {namespace ("" for none), name}.
 std::pair<std::string, std::string> split_name(const std::string& full) {
   const auto dot = full.rfind('.');
@@ -37,7 +55,7 @@ class SchemaWriter {
     const std::string type = connect.value("type", "");
     const bool optional = connect.value("optional", false) && !ignore_optional;
     const json* default_value = connect.contains("default") && !connect["default"].is_null() ? &connect["default"] : nullptr;
-    const std::string name = connect.contains("name") && connect["name"].is_string() ? connect["name"].get<std::string>() : "";
+    const std::string name = connect.contains("name") && connect["name"].is_string() ? avro_name(connect["name"].get<std::string>()) : "";
     node.optional = optional;
     node.null_first = default_value == nullptr;
     if (type == "struct" && optional) {
@@ -125,8 +143,8 @@ class SchemaWriter {
       std::vector<std::pair<std::string, const json*>> fields;
       for (const auto& f : connect["fields"]) {
         if (!f.is_object() || !f.contains("field") || !f["field"].is_string()) return fail(error, "a struct field without its name (\"field\")");
-        fields.emplace_back(f["field"].get<std::string>(), &f);
-        node.fields.push_back(f["field"].get<std::string>());
+        fields.emplace_back(avro_name(f["field"].get<std::string>()), &f);
+        node.fields.push_back(f["field"].get<std::string>());  // the payload's own name
       }
       node.children.resize(fields.size());
       std::string meta = connect_properties(connect, name, default_value, "");

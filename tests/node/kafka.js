@@ -50,19 +50,35 @@ function recordOf(line) {
   return r;
 }
 
+// Avro's longs as BigInt: a timestamp in nanoseconds is past what a double holds exactly.
+const exactLong = avsc.types.LongType.__with({
+  fromBuffer: (buf) => buf.readBigInt64LE(),
+  toBuffer: (n) => {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64LE(BigInt(n));
+    return buf;
+  },
+  fromJSON: BigInt,
+  toJSON: Number,
+  isValid: (n) => typeof n === 'bigint',
+  compare: (a, b) => (a === b ? 0 : a < b ? -1 : 1),
+});
+
 // Avro types by schema id, fetched once from the registry's Confluent API.
 const avroTypes = new Map();
 async function avroType(registry, id) {
   if (!avroTypes.has(id)) {
     const res = await fetch(`${registry.replace(/\/$/, '')}/schemas/ids/${id}`);
     if (!res.ok) throw new Error(`the registry answered ${res.status} for schema ${id}: ${await res.text()}`);
-    avroTypes.set(id, avsc.Type.forSchema(JSON.parse((await res.json()).schema), { wrapUnions: false }));
+    avroTypes.set(id, avsc.Type.forSchema(JSON.parse((await res.json()).schema), { wrapUnions: false, registry: { long: exactLong } }));
   }
   return avroTypes.get(id);
 }
 
-// A decoded Avro value as JsonConverter writes its payload: bytes in base64, longs as numbers.
+// A decoded Avro value as JsonConverter writes its payload: bytes in base64, longs as numbers (a
+// marked string here, made a number's digits by connectJsonText).
 function asConnectJson(v) {
+  if (typeof v === 'bigint') return `\u0000long:${v}`;
   if (Buffer.isBuffer(v)) return v.toString('base64');
   if (Array.isArray(v)) return v.map(asConnectJson);
   if (v && typeof v === 'object') {
@@ -80,7 +96,7 @@ async function decodeAvro(registry, r) {
     const id = raw.readUInt32BE(1);
     const type = await avroType(registry, id);
     r[idField] = id;
-    r[text] = JSON.stringify(asConnectJson(type.fromBuffer(raw.subarray(5))));
+    r[text] = JSON.stringify(asConnectJson(type.fromBuffer(raw.subarray(5)))).replace(/"\\u0000long:(-?[0-9]+)"/g, '$1');
   }
 }
 

@@ -138,6 +138,20 @@ TEST(Avro, ArraysMapsAndUnnamedStructs) {
   EXPECT_EQ(hex(out), "00 00 00");
 }
 
+TEST(Avro, NamesAvroWouldRefuseAreAdjustedAsDebeziumsAvroAdjustmentModeDoes) {
+  Converter c;
+  std::string error;
+  ASSERT_TRUE(Converter::from_connect(R"({"type":"struct","fields":[{"type":"int32","optional":false,"field":"order-id"},)"
+                                      R"({"type":"int32","optional":false,"field":"2nd"}],"optional":false,"name":"orders-db.public.9t.Key"})",
+                                      c, error))
+      << error;
+  EXPECT_EQ(c.schema(), R"({"type":"record","name":"Key","namespace":"orders_db.public._t","fields":[{"name":"order_id","type":"int"},)"
+                        R"({"name":"_nd","type":"int"}],"connect.name":"orders_db.public._t.Key"})");
+  std::string out;
+  ASSERT_TRUE(c.write(R"({"order-id":1,"2nd":2})", out, error)) << error;  // the payload keeps the column's name
+  EXPECT_EQ(hex(out), "02 04");
+}
+
 TEST(Avro, ASchemaThatIsNotConnectsIsAClearError) {
   Converter c;
   std::string error;
