@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
@@ -47,6 +48,18 @@ std::vector<json> records(const std::string& topic, size_t at_least, bool avro) 
   return lines;
 }
 
+// A forward pipeline of `table`'s changes to `topic` in Debezium's events, Avro through the
+// registry; `sink_extra`, `pipeline_extra`: more keys of the sink and of the pipeline.
+void set_avro_pipeline(TestDb& db, const std::string& name, const std::string& table, const std::string& topic,
+                       const json& sink_extra = json::object(), const json& pipeline_extra = json::object()) {
+  json sink = {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic}, {"value_converter", "avro"},
+               {"schema_registry_url", registry_url()}};
+  sink.update(sink_extra);
+  json config = {{"source", {{"type", "outbox"}, {"stream_table", table}}}, {"sink", sink}, {"format", "debezium"}};
+  config.update(pipeline_extra);
+  set_outbox_pipeline(db, name, config);
+}
+
 json pipeline_health(int port, const std::string& name) {
   int status = 0;
   auto h = json::parse(http_get(port, "/health", status), nullptr, false);
@@ -54,6 +67,12 @@ json pipeline_health(int port, const std::string& name) {
   for (const auto& p : h["pipelines"])
     if (p.value("name", "") == name) return p;
   return json::object();
+}
+
+// The pipeline's last error in /health ("" while it has none: the field is null then).
+std::string last_error(int port, const std::string& name) {
+  const json p = pipeline_health(port, name);
+  return p.contains("last_error") && p["last_error"].is_string() ? p["last_error"].get<std::string>() : "";
 }
 
 // A change event as both converters carry it, less what the relay stamps when it sends (the
@@ -147,10 +166,7 @@ TEST(KafkaAvro, ASchemaTheRegistryRefusesStopsThePipelineWithItsReasonUntilItIsA
   db.exec("CREATE TABLE orders (id int PRIMARY KEY, total int)");
   db.exec("SELECT pgtrickle.enable_outbox('orders')");
   const std::string topic = "refused-" + db.name();
-  set_outbox_pipeline(db, "orders-avro", {{"source", {{"type", "outbox"}, {"stream_table", "orders"}}},
-                                           {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic},
-                                                     {"value_converter", "avro"}, {"schema_registry_url", registry_url()}}},
-                                           {"format", "debezium"}});
+  set_avro_pipeline(db, "orders-avro", "orders", topic);
   RelayProcess relay(relay_args(db));
   const int port = relay.admin_port();
   db.exec("INSERT INTO orders VALUES (1, 10)");
@@ -164,7 +180,7 @@ TEST(KafkaAvro, ASchemaTheRegistryRefusesStopsThePipelineWithItsReasonUntilItIsA
   db.exec("INSERT INTO orders VALUES (2, 20, 7)");
   db.exec("INSERT INTO orders VALUES (3, 30, 8)");
   ASSERT_TRUE(wait_until([&] { return pipeline_health(port, "orders-avro").value("state", "") == "failed"; }, 30s)) << relay.err();
-  const std::string error = pipeline_health(port, "orders-avro").value("last_error", "");
+  const std::string error = last_error(port, "orders-avro");
   EXPECT_NE(error.find("409"), std::string::npos) << error;
   EXPECT_NE(error.find(topic + "-value"), std::string::npos) << error;
   EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters WHERE pipeline = 'orders-avro'"), 0) << "nothing set aside";
@@ -187,10 +203,7 @@ TEST(KafkaAvro, AKafkaSourceReadsAvroBackIntoTheInboxAsJsonAndSetsAsideWhatIsNot
   db.exec("SELECT pgtrickle.enable_outbox('items')");
   db.exec("SELECT pgtrickle.create_inbox('avro_back')");
   const std::string topic = "back-" + db.name();
-  set_outbox_pipeline(db, "items-avro", {{"source", {{"type", "outbox"}, {"stream_table", "items"}}},
-                                          {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic},
-                                                    {"value_converter", "avro"}, {"schema_registry_url", registry_url()}}},
-                                          {"format", "debezium"}});
+  set_avro_pipeline(db, "items-avro", "items", topic);
   set_inbox_pipeline(db, "items-back", {{"source", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic},
                                                     {"group_id", "back-" + db.name()}, {"value_converter", "avro"},
                                                     {"schema_registry_url", registry_url()}}},
@@ -230,10 +243,7 @@ TEST(KafkaAvro, AKafkaSourceWhoseRegistryCannotBeReachedWaitsAndLosesNothing) {
   db.exec("SELECT pgtrickle.enable_outbox('items')");
   db.exec("SELECT pgtrickle.create_inbox('avro_wait')");
   const std::string topic = "wait-" + db.name();
-  set_outbox_pipeline(db, "items-avro", {{"source", {{"type", "outbox"}, {"stream_table", "items"}}},
-                                          {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic},
-                                                    {"value_converter", "avro"}, {"schema_registry_url", registry_url()}}},
-                                          {"format", "debezium"}});
+  set_avro_pipeline(db, "items-avro", "items", topic);
   json back = {{"source", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic}, {"group_id", "wait-" + db.name()},
                            {"value_converter", "avro"}, {"schema_registry_url", "http://127.0.0.1:9/apis/ccompat/v7"}}},
                {"sink", {{"type", "inbox"}, {"inbox_name", "avro_wait"}}}};
@@ -243,7 +253,7 @@ TEST(KafkaAvro, AKafkaSourceWhoseRegistryCannotBeReachedWaitsAndLosesNothing) {
   ASSERT_EQ(records(topic, 5, true).size(), 5u) << relay.err();
   // Nothing stored, nothing set aside, while the schemas cannot be had; the pipeline says why.
   ASSERT_TRUE(wait_until([&] {
-    return pipeline_health(relay.admin_port(), "items-back").value("last_error", "").find("cannot be reached") != std::string::npos;
+    return last_error(relay.admin_port(), "items-back").find("cannot be reached") != std::string::npos;
   }, 30s)) << relay.err();
   EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_avro_wait"), 0);
   EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters WHERE pipeline = 'items-back'"), 0);
@@ -252,4 +262,25 @@ TEST(KafkaAvro, AKafkaSourceWhoseRegistryCannotBeReachedWaitsAndLosesNothing) {
   set_inbox_pipeline(db, "items-back", back);
   ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.inbox_avro_wait") == 5; }, 60s)) << relay.err();
   EXPECT_EQ(db.number("SELECT count(DISTINCT payload #>> '{after,id}') FROM pgtrickle.inbox_avro_wait"), 5);
+}
+
+TEST(KafkaAvro, TheRecordNameStrategiesRegisterUnderTheRecordsNames) {
+  TestDb db;
+  db.exec("CREATE TABLE parts (id int PRIMARY KEY, name text)");
+  db.exec("SELECT pgtrickle.enable_outbox('parts')");
+  const std::string prefix = "plant_" + db.name(), by_record = "rec-" + db.name(), by_topic_record = "toprec-" + db.name();
+  for (const auto& [name, topic, strategy] : {std::tuple{"parts-record", by_record, "record"},
+                                              std::tuple{"parts-topic-record", by_topic_record, "topic_record"}}) {
+    set_avro_pipeline(db, name, "parts", topic, {{"subject_name_strategy", strategy}}, {{"topic_prefix", prefix}});
+  }
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO parts VALUES (1, 'bolt')");
+  ASSERT_EQ(records(by_record, 1, true).size(), 1u) << relay.err();
+  ASSERT_EQ(records(by_topic_record, 1, true).size(), 1u) << relay.err();
+  const std::string envelope = prefix + ".public.parts.Envelope", key = prefix + ".public.parts.Key";
+  EXPECT_TRUE(registry("GET", "/subjects/" + envelope + "/versions/latest").is_object()) << envelope;
+  EXPECT_TRUE(registry("GET", "/subjects/" + key + "/versions/latest").is_object()) << key;
+  EXPECT_TRUE(registry("GET", "/subjects/" + by_topic_record + "-" + envelope + "/versions/latest").is_object());
+  EXPECT_TRUE(registry("GET", "/subjects/" + by_topic_record + "-" + key + "/versions/latest").is_object());
+  EXPECT_FALSE(registry("GET", "/subjects/" + by_record + "-value/versions/latest").is_object()) << "no TopicNameStrategy subject";
 }
