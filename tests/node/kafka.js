@@ -3,7 +3,7 @@
 //       Waits until the topic holds at least <at least> records or the timeout passes, then reads every
 //       record present and prints one JSON line per record, partition by partition in offset order:
 //       {"id": header dedup_key, "body": value, "tombstone": value is null, "key": ..., "topic", "partition",
-//        "offset", "headers": {...}}.
+//        "offset", "headers": {...}, "raw_key", "raw_value": the key's and the value's bytes in base64, or null}.
 //   node kafka.js publish <brokers> <topic> <file>
 //       Produces (acks = all) the records of a JSON-lines file, in file order, each line
 //       {"body": value, "id"?: header dedup_key, "key"?: ..., "partition"?: n, "headers"?: {...}};
@@ -202,6 +202,8 @@ async function main() {
   for (const p of [...byPartition.keys()].sort((a, b) => a - b)) {
     for (const r of byPartition.get(p).sort((a, b) => a.offset - b.offset)) {
       if (registry) await decodeAvro(registry, r);
+      r.raw_key = r.rawKey === null ? null : r.rawKey.toString('base64');
+      r.raw_value = r.rawValue === null ? null : r.rawValue.toString('base64');
       delete r.rawKey;
       delete r.rawValue;
       out.push(JSON.stringify(r));

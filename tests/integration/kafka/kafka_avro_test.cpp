@@ -6,7 +6,6 @@
 // a schema the registry refuses stops the pipeline with the registry's reason until it is accepted.
 // The way back: a Kafka source reads the records into an inbox as that JSON, sets aside what is not
 // Avro, and waits (losing nothing) while the registry cannot be reached.
-#include <httplib.h>
 
 #include <algorithm>
 #include <fstream>
@@ -15,6 +14,7 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
+#include "kafka_admin.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
@@ -23,17 +23,9 @@ using namespace std::chrono_literals;
 namespace {
 
 std::string brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROKERS"); }
-std::string registry_url() { return test_server_env("PGTRICKLE_TEST_SCHEMA_REGISTRY_URL"); }
-
-// A call to the registry's Confluent API (a consumer's or an operator's, not the relay's).
+std::string registry_url() { return schema_registry_url(); }
 json registry(const std::string& method, const std::string& path, const std::string& body = "") {
-  const std::string url = registry_url();
-  const auto at = url.find("/apis/");
-  httplib::Client c(url.substr(0, at));
-  auto r = method == "PUT" ? c.Put(url.substr(at) + path, body, "application/json") : c.Get(url.substr(at) + path);
-  if (!r) return json();
-  auto parsed = json::parse(r->body, nullptr, false);
-  return r->status / 100 == 2 && !parsed.is_discarded() ? parsed : json();
+  return schema_registry_call(method, path, body);
 }
 
 // Every record of `topic`; with `avro`, keys and values decoded against their registered schemas.
