@@ -74,8 +74,8 @@ class DebeziumEncoder : public Encoder {
     debezium::SourceInfo source;
     source.committed_at = c.commit.committed_at;
     source.snapshot = backfill ? "true" : "false";
-    if (c.commit.xid) {  // read from the WAL: the transaction, the change's position, the previous transaction's end
-      source.tx_id = c.commit.xid;
+    if (c.commit.xid) source.tx_id = c.commit.xid;
+    if (c.commit.from_wal) {  // the change's position, the previous transaction's end, its place in the transaction
       source.lsn = c.lsn ? c.lsn : static_cast<std::uint64_t>(c.commit.seq);
       if (c.commit.previous_end) source.previous_end = c.commit.previous_end;
       if (transaction_ && !backfill) {

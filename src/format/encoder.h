@@ -62,7 +62,8 @@ struct Commit {
   double committed_at = 0;      // unix seconds
   std::string_view refresh_id;  // pg_trickle's refresh that wrote it ("": none)
   std::int64_t seq = 0;         // the outbox row's commit sequence (read from the WAL: its LSN)
-  std::uint32_t xid = 0;        // read from the WAL: its transaction id (0: not read from the WAL)
+  std::uint32_t xid = 0;        // its transaction's id (32 bits, as the WAL gives it; 0: not known)
+  bool from_wal = false;        // read from the WAL: seq is its LSN
   std::uint64_t previous_end = 0;  // read from the WAL: the end of the transaction before it (0: none known)
 };
 

@@ -67,7 +67,7 @@ void Expander::render_routes(const RowVars& vars, Message& m) const {
 
 format::Commit Expander::commit_of(const OutboxRow& row) {
   return {.committed_at = row.committed_at, .refresh_id = row.refresh_id, .seq = row.seq, .xid = row.xid,
-          .previous_end = row.previous_end};
+          .from_wal = row.from_wal, .previous_end = row.previous_end};
 }
 
 std::string Expander::key_of(std::string_view row, const TemplateVars& vars) const {

@@ -25,7 +25,7 @@ struct ReadArgs {
 std::string read_sql(const OutboxReader::Table& table, const ReadArgs& a) {
   std::string t = quote_ident(table.outbox);
   if (table.legacy)  // pg_trickle's own outbox: id order
-    return fmt::format("SELECT 0, o.id, false, o.is_claim_check, o.payload, NULL, o.refresh_id, extract(epoch from o.created_at) "
+    return fmt::format("SELECT 0, o.id, false, o.is_claim_check, o.payload, NULL, o.refresh_id, extract(epoch from o.created_at), NULL "
                        "FROM pgtrickle.{} o WHERE o.id > {} ORDER BY o.id LIMIT {}",
                        t, a.after_id, a.limit);
   // The commits from the position's own (which may have rows left) up to the watermark, in commit
@@ -34,7 +34,7 @@ std::string read_sql(const OutboxReader::Table& table, const ReadArgs& a) {
   // skipped when transactions commit out of id order.
   return fmt::format(
       "SELECT c.seq, o.id, o.kind = 'event', o.is_claim_check, o.payload, CASE WHEN o.kind = 'event' THEN o.headers END, "
-      "o.refresh_id, c.epoch FROM (SELECT seq, xid, extract(epoch from committed_at) AS epoch "
+      "o.refresh_id, c.epoch, c.xid FROM (SELECT seq, xid, extract(epoch from committed_at) AS epoch "
       "FROM pgtrickle.outbox_commits WHERE outbox = {0} AND seq >= {1} AND seq <= {2} ORDER BY seq LIMIT {4}) c "
       "CROSS JOIN LATERAL (SELECT o.id, o.kind, o.is_claim_check, o.payload, o.headers, o.refresh_id "
       "FROM pgtrickle.{5} o WHERE o.xid = c.xid AND o.id > CASE WHEN c.seq = {1} THEN {3} ELSE 0 END "
@@ -202,6 +202,11 @@ Result<bool> OutboxReader::fill_row(NextField next_field, OutboxRow& row) {
     std::from_chars(field_.data(), field_.data() + field_.size(), committed_at_);
   }
   row.committed_at = null ? 0 : committed_at_;
+  // The writer's transaction (an xid8, epoch and id): its 32-bit id, as the WAL gives it.
+  next_field(field_, null);
+  std::uint64_t xid = 0;
+  if (!null) std::from_chars(field_.data(), field_.data() + field_.size(), xid);
+  row.xid = static_cast<std::uint32_t>(xid);
   if (row.id <= 0) return retriable("unreadable row in the outbox stream");
   // Track the position by the row's transaction (seq) and id for the next read.
   quiet_looks_ = 0;

@@ -18,7 +18,9 @@ struct OutboxRow {
   std::string headers;         // JSON object text; empty when NULL
   std::string refresh_id;
   double committed_at = 0;     // unix seconds
-  std::uint32_t xid = 0;       // a transaction read from the WAL: its id, as the stream gives it (32 bits)
+  std::uint32_t xid = 0;       // its transaction's id (32 bits, as the WAL gives it): read from the WAL, or the
+                               // writer's, recorded with the outbox row (0: not known)
+  bool from_wal = false;       // a transaction read from the WAL
   std::uint64_t previous_end = 0;  // read from the WAL: the end of the transaction streamed before it (0: none since connecting)
   std::uint64_t begin_lsn = 0;     // read from the WAL: where its BEGIN was read (from PostgreSQL 15, its first change's LSN)
 };

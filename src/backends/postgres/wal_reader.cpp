@@ -94,6 +94,7 @@ Result<bool> WalReader::next(OutboxRow& row, std::chrono::milliseconds wait) {
       row.seq = row.id = static_cast<std::int64_t>(b->final_lsn);
       row.is_claim_check = true;
       row.xid = b->xid;
+      row.from_wal = true;
       row.previous_end = previous_end_;
       row.begin_lsn = message_lsn_;
       row.committed_at = std::chrono::duration<double>(po::from_pg_time(b->commit_time).time_since_epoch()).count();

@@ -71,9 +71,13 @@ TEST(DebeziumKafka, TheDocumentedCustomersEventsWithSchemas) {
                                             {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
                                             {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
   RelayProcess relay(relay_args(db));
-  db.exec("INSERT INTO customers (first_name, last_name, email) VALUES ('Anne', 'Kretchmar', 'annek@noanswer.org')");
-  db.exec("UPDATE customers SET first_name = 'Anne Marie' WHERE id = 1");
-  db.exec("DELETE FROM customers WHERE id = 1");
+  // Each statement's transaction id, as the WAL gives it (32 bits): Debezium's source.txId.
+  const std::string txid = " SELECT (pg_current_xact_id()::text::bigint % 4294967296)::text FROM c";
+  const std::vector<std::string> txids = {
+      db.value("WITH c AS (INSERT INTO customers (first_name, last_name, email) VALUES ('Anne', 'Kretchmar', "
+               "'annek@noanswer.org') RETURNING 1)" + txid),
+      db.value("WITH c AS (UPDATE customers SET first_name = 'Anne Marie' WHERE id = 1 RETURNING 1)" + txid),
+      db.value("WITH c AS (DELETE FROM customers WHERE id = 1 RETURNING 1)" + txid)};
 
   const std::string topic = prefix + ".public.customers";
   auto got = records(topic, 4);
@@ -148,6 +152,12 @@ TEST(DebeziumKafka, TheDocumentedCustomersEventsWithSchemas) {
   EXPECT_TRUE(got[3]["tombstone"].get<bool>());
   EXPECT_TRUE(got[3]["v"].is_null());
   EXPECT_EQ(got[3]["key"], got[2]["key"]);
+
+  // Trigger capture knows the writer's transaction (not its LSN).
+  for (int i : {0, 1, 2}) {
+    EXPECT_EQ(got[i]["v"]["payload"]["source"]["txId"].dump(), txids[i]) << "event " << i;
+    EXPECT_TRUE(got[i]["v"]["payload"]["source"]["lsn"].is_null());
+  }
 }
 
 TEST(DebeziumKafka, WithoutSchemasReplicaIdentityFullAndNoTombstones) {
@@ -160,9 +170,13 @@ TEST(DebeziumKafka, WithoutSchemasReplicaIdentityFullAndNoTombstones) {
                                             {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
                                             {"format", "debezium"}, {"topic_prefix", prefix}, {"tombstones", false}});
   RelayProcess relay(relay_args(db));
-  db.exec("INSERT INTO customers (first_name, last_name, email) VALUES ('Anne', 'Kretchmar', 'annek@noanswer.org')");
-  db.exec("UPDATE customers SET first_name = 'Anne Marie' WHERE id = 1");
-  db.exec("DELETE FROM customers WHERE id = 1");
+  // Each statement's transaction id, as the WAL gives it (32 bits): Debezium's source.txId.
+  const std::string txid = " SELECT (pg_current_xact_id()::text::bigint % 4294967296)::text FROM c";
+  const std::vector<std::string> txids = {
+      db.value("WITH c AS (INSERT INTO customers (first_name, last_name, email) VALUES ('Anne', 'Kretchmar', "
+               "'annek@noanswer.org') RETURNING 1)" + txid),
+      db.value("WITH c AS (UPDATE customers SET first_name = 'Anne Marie' WHERE id = 1 RETURNING 1)" + txid),
+      db.value("WITH c AS (DELETE FROM customers WHERE id = 1 RETURNING 1)" + txid)};
   auto got = records(prefix + ".public.customers", 3);
   ASSERT_EQ(got.size(), 3u) << relay.err();
   // No JsonConverter envelope: the key and the value are the payloads themselves.

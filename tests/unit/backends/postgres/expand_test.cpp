@@ -28,6 +28,7 @@ OutboxRow row(std::int64_t id, std::string payload) {
   r.id = id;
   r.payload = std::move(payload);
   r.committed_at = 1777284903.412;  // 2026-04-27T10:15:03.412Z
+  r.xid = 7401;                      // the writer's transaction, recorded with the outbox row
   return r;
 }
 
@@ -386,7 +387,7 @@ TEST(ExpandDebezium, CreateUpdateDeleteAreTheConnectorsEventsKeyedByTheKeyObject
   EXPECT_EQ(s["snapshot"], "false");
   EXPECT_EQ(s["ts_ms"], 1777284903412LL) << "the commit time";
   EXPECT_EQ(s["ts_us"], 1777284903412000LL);
-  EXPECT_TRUE(s["txId"].is_null()) << "trigger capture knows no transaction id";
+  EXPECT_EQ(s["txId"], 7401) << "the writer's transaction";
   EXPECT_TRUE(s["lsn"].is_null());
   EXPECT_FALSE(out[0].tombstone);
   // The fields in the table's column order, not to_jsonb's.
