@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A schema registry for the tests: Apicurio Registry 3.0.9 (the release that runs on Java 17, from
-# scripts/install-deps.sh), in-memory storage, its Confluent-compatible API at /apis/ccompat/v7. The
-# server comes from Maven Central as a tarball, fetched and unpacked once into a cache beside the
-# Java tools' (scripts/java-tools.sh).
-#   scripts/servers/schema-registry.sh start <dir> [port]   prints
-#     PGTRICKLE_TEST_SCHEMA_REGISTRY_URL=http://127.0.0.1:<port>/apis/ccompat/v7
-#   (<port+1> is its management port)
+# scripts/install-deps.sh), its storage in <dir> (a registry stopped and started again keeps its
+# schemas), its Confluent-compatible API at /apis/ccompat/v7. The server comes from Maven Central as
+# a tarball, fetched and unpacked once into a cache beside the Java tools' (scripts/java-tools.sh).
+#   scripts/servers/schema-registry.sh start <dir> [port] [--tls <cert> <key>] [--basic <user> <password>]
+#     prints PGTRICKLE_TEST_SCHEMA_REGISTRY_URL=http://127.0.0.1:<port>/apis/ccompat/v7
+#     (<port+1> is its management port). With --tls it answers HTTPS only, with that certificate
+#     and key (PEM); with --basic, only requests with that user and password (HTTP basic auth).
 #   scripts/servers/schema-registry.sh stop <dir>
 set -euo pipefail
 # shellcheck source=lib/pid_file.sh
@@ -13,6 +14,26 @@ source "$(dirname "$0")/lib/pid_file.sh"
 cmd=${1:?usage: schema-registry.sh start|stop <dir> [port]}
 dir=${2:?directory required}
 port=${3:-55488}
+[ $# -ge 3 ] && shift 3 || shift $#
+scheme=http
+security=()
+auth=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tls)
+      scheme=https
+      security+=(-Dquarkus.http.ssl-port="$port" -Dquarkus.http.insecure-requests=disabled
+                 -Dquarkus.http.ssl.certificate.files="$(realpath "$2")" -Dquarkus.http.ssl.certificate.key-files="$(realpath "$3")")
+      shift 3 ;;
+    --basic)
+      security+=(-Dquarkus.http.auth.basic=true -Dquarkus.security.users.embedded.enabled=true
+                 -Dquarkus.security.users.embedded.plain-text=true -Dquarkus.security.users.embedded.users."$2"="$3"
+                 -Dquarkus.http.auth.permission.all.paths=/* -Dquarkus.http.auth.permission.all.policy=authenticated)
+      auth=(-u "$2:$3")
+      shift 3 ;;
+    *) echo "unknown option $1: expected --tls <cert> <key> or --basic <user> <password>" >&2; exit 2 ;;
+  esac
+done
 version=3.0.9
 case "$cmd" in
   start)
@@ -39,10 +60,11 @@ case "$cmd" in
     (cd "$dir" && exec java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
       -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
       -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$((port + 1)) \
+      -Dapicurio.datasource.url="jdbc:h2:file:$dir/data/registry" "${security[@]}" \
       -jar "$app/apicurio-registry-app-$version-runner.jar" </dev/null >"$dir/registry.log" 2>&1) &
     echo $! >"$dir/registry.pid"
-    url="http://127.0.0.1:$port/apis/ccompat/v7"
-    wait_started "$dir/registry.pid" "$dir/registry.log" "the schema registry" curl -sf "$url/subjects" -o /dev/null || exit 1
+    url="$scheme://127.0.0.1:$port/apis/ccompat/v7"
+    wait_started "$dir/registry.pid" "$dir/registry.log" "the schema registry" curl -sfk "${auth[@]}" "$url/subjects" -o /dev/null || exit 1
     echo "PGTRICKLE_TEST_SCHEMA_REGISTRY_URL=$url"
     ;;
   stop)

@@ -42,6 +42,9 @@ Result<Response> SchemaRegistry::call(const std::string& method, const std::stri
   std::string reason = r.body;
   auto parsed = nlohmann::json::parse(r.body, nullptr, false);
   if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()) reason = parsed["message"].get<std::string>();
+  if (reason.empty()) reason = "(no reason given)";
+  if (r.status == 401 || r.status == 403)
+    reason += "; the registry refused the login: check schema_registry_username and schema_registry_password";
   const std::string what = "the schema registry answered " + std::to_string(r.status) + " to " + method + " " + path + ": " + reason;
   if (r.status >= 500 || r.status == 429 || r.status == 408) return retriable(what);
   return permanent(what);

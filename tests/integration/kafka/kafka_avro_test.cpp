@@ -14,7 +14,9 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
+#include "../tls_certs.h"
 #include "kafka_admin.h"
+#include "util/digest.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
@@ -275,4 +277,118 @@ TEST(KafkaAvro, TheRecordNameStrategiesRegisterUnderTheRecordsNames) {
   EXPECT_TRUE(registry("GET", "/subjects/" + by_topic_record + "-" + envelope + "/versions/latest").is_object());
   EXPECT_TRUE(registry("GET", "/subjects/" + by_topic_record + "-" + key + "/versions/latest").is_object());
   EXPECT_FALSE(registry("GET", "/subjects/" + by_record + "-value/versions/latest").is_object()) << "no TopicNameStrategy subject";
+}
+
+namespace {
+
+// The test's own registry: HTTPS only, with the test CA's server certificate, and basic auth (user
+// "relay"); its storage kept when it is stopped and started again (scripts/servers/schema-registry.sh).
+class SecuredRegistry {
+ public:
+  static constexpr const char* kPassword = "registry-s3cret";
+  SecuredRegistry() : dir_(work_dir() + "/secured-registry-" + std::to_string(::getpid())) {}
+  ~SecuredRegistry() { stop(); }
+  std::string start() {  // "" once it answers, else why not
+    std::string out;
+    const auto& certs = test_certs();
+    int rc = run_command(script() + " start " + shell_quote(dir_) + " " + std::to_string(kPort) + " --tls " +
+                             shell_quote(certs.server_cert) + " " + shell_quote(certs.server_key) + " --basic relay " + kPassword + " 2>&1",
+                         out);
+    return rc == 0 ? "" : out;
+  }
+  void stop() {
+    std::string out;
+    run_command(script() + " stop " + shell_quote(dir_) + " 2>&1", out);
+  }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(kPort) + "/apis/ccompat/v7"; }
+  // An operator's call to its Confluent API (curl, with the CA and the password): the answer, or null.
+  json get(const std::string& path) const {
+    std::string out;
+    if (run_command("curl -sf --cacert " + shell_quote(test_certs().ca) + " -u relay:" + kPassword + " " + shell_quote(url() + path), out) != 0)
+      return json();
+    return json::parse(out, nullptr, false);
+  }
+
+ private:
+  static constexpr int kPort = 55820;  // and 55821, its management port
+  static std::string script() { return source_script("scripts/servers/schema-registry.sh"); }
+  std::string dir_;
+};
+
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+}
+
+// The schema ids of `topic`'s record values (the Confluent wire format's), in partition and offset order.
+std::vector<std::uint32_t> value_schema_ids(const std::string& topic, size_t at_least) {
+  std::vector<std::uint32_t> ids;
+  for (const auto& r : parse_json_lines(run_node("kafka.js", {brokers(), topic, std::to_string(at_least), "30000"}))) {
+    const auto bytes = relay::util::base64_decode(r["raw_value"].get<std::string>()).value_or("");
+    EXPECT_TRUE(bytes.size() > 5 && bytes[0] == 0) << "not in the Confluent wire format";
+    if (bytes.size() < 5) continue;
+    ids.push_back(static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[1])) << 24 |
+                  static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[2])) << 16 |
+                  static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[3])) << 8 | static_cast<unsigned char>(bytes[4]));
+  }
+  return ids;
+}
+
+}  // namespace
+
+// A registry behind TLS and basic auth, reached with the CA and the password the pipeline names
+// (the password a secret reference); an unknown CA and a wrong password named in /health, nothing
+// sent meanwhile. Then the registry down while a table change needs its next schema: the pipeline
+// waits, saying why, and sends every row once the registry is back.
+TEST(KafkaAvro, ARegistryBehindTlsAndBasicAuthIsReachedAsToldAndWaitedForWhileDown) {
+  SecuredRegistry registry;
+  ASSERT_EQ(registry.start(), "");
+  TestDb db;
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY, amount int)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders')");
+  const std::string topic = "secured-" + db.name(), wrong = work_dir() + "/wrong-password-" + db.name(),
+                    right = work_dir() + "/registry-password-" + db.name();
+  write_text_file(wrong, "not-the-password");
+  write_text_file(right, SecuredRegistry::kPassword);
+  json sink = {{"schema_registry_url", registry.url()}, {"schema_registry_username", "relay"},
+               {"schema_registry_password", "${FILE:" + wrong + "}"}};
+  set_avro_pipeline(db, "secured", "orders", topic, sink);
+  RelayProcess relay(relay_args(db));
+  const int port = relay.admin_port();
+  db.exec("INSERT INTO orders VALUES (1, 10)");
+
+  // The system's CAs do not know the test CA.
+  ASSERT_TRUE(wait_until([&] { return last_error(port, "secured").find("certificate") != std::string::npos; }, 30s))
+      << last_error(port, "secured") << relay.err();
+  // The CA given; the password wrong.
+  sink["schema_registry_tls_ca"] = test_certs().ca;
+  set_avro_pipeline(db, "secured", "orders", topic, sink);
+  ASSERT_TRUE(wait_until([&] { return last_error(port, "secured").find("401") != std::string::npos; }, 30s))
+      << last_error(port, "secured") << relay.err();
+  EXPECT_NE(last_error(port, "secured").find("schema_registry_password"), std::string::npos) << last_error(port, "secured");
+  EXPECT_EQ(last_error(port, "secured").find("not-the-password"), std::string::npos);
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters WHERE pipeline = 'secured'"), 0);
+  // The right password: the row goes, under a schema the registry holds.
+  sink["schema_registry_password"] = "${FILE:" + right + "}";
+  set_avro_pipeline(db, "secured", "orders", topic, sink);
+  auto ids = value_schema_ids(topic, 1);
+  ASSERT_EQ(ids.size(), 1u) << relay.err();
+  EXPECT_TRUE(registry.get("/schemas/ids/" + std::to_string(ids[0])).is_object());
+
+  // Down while an added column needs the next schema: nothing sent, nothing set aside, the reason said.
+  registry.stop();
+  db.exec("ALTER TABLE orders ADD COLUMN note text");
+  db.exec("INSERT INTO orders VALUES (2, 20, 'two'), (3, 30, 'three')");
+  ASSERT_TRUE(wait_until([&] { return last_error(port, "secured").find("cannot be reached") != std::string::npos; }, 30s))
+      << last_error(port, "secured") << relay.err();
+  EXPECT_EQ(value_schema_ids(topic, 1).size(), 1u);
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters WHERE pipeline = 'secured'"), 0);
+  // Back: both rows, under the next version.
+  ASSERT_EQ(registry.start(), "");
+  ids = value_schema_ids(topic, 3);
+  ASSERT_GE(ids.size(), 3u) << relay.err();
+  EXPECT_NE(ids.back(), ids.front()) << "the next schema";
+  const json versions = registry.get("/subjects/" + topic + "-value/versions");
+  EXPECT_EQ(versions, json::array({1, 2}));
+  EXPECT_TRUE(wait_until([&] { return pipeline_health(port, "secured").value("state", "") == "running"; }, 30s)) << relay.err();
 }
