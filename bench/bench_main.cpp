@@ -134,6 +134,13 @@ std::vector<Target> targets() {
                      return json{{"sink_type", "kafka"}, {"brokers", env("PGTRICKLE_TEST_KAFKA_BROKERS")}, {"topic", unique},
                                  {"format", "debezium"}};
                    }});
+  // And in Avro through the schema registry (Kafka Connect's Avro converter's records).
+  if (!env("PGTRICKLE_TEST_KAFKA_BROKERS").empty() && !env("PGTRICKLE_TEST_SCHEMA_REGISTRY_URL").empty())
+    out.push_back({"kafka_debezium_avro", [](const std::string& unique) {
+                     return json{{"sink_type", "kafka"}, {"brokers", env("PGTRICKLE_TEST_KAFKA_BROKERS")}, {"topic", unique},
+                                 {"format", "debezium"}, {"value_converter", "avro"},
+                                 {"schema_registry_url", env("PGTRICKLE_TEST_SCHEMA_REGISTRY_URL")}};
+                   }});
   if (!env("PGTRICKLE_TEST_REDIS_URL").empty())
     out.push_back({"redis", [](const std::string& unique) {
                      return json{{"sink_type", "redis"}, {"url", env("PGTRICKLE_TEST_REDIS_URL")}, {"stream_key", unique}};
@@ -188,7 +195,7 @@ double copy_rows_per_s(Connection& c) {
 
 // A relay drains a backlog of g_rows rows (one outbox row each) from the start, best of `runs`.
 void forward_backlog(Connection& c, const std::string& db, const Target& target, int runs, json& results, const json& previous) {
-  double rate = 0;
+  double rate = 0, registry_requests = -1;  // -1: not an Avro target
   long rss_kb = 0;
   std::vector<double> of_copy;  // file: each drain as a share of a COPY read just before it
   for (int run = 0; run < runs; ++run) {
@@ -208,6 +215,8 @@ void forward_backlog(Connection& c, const std::string& db, const Target& target,
     }
     double run_rate = g_rows / seconds_since(start);
     rate = std::max(rate, run_rate);
+    if (config.value("value_converter", "") == "avro")
+      registry_requests = std::max(registry_requests, metric(port, "pgtrickle_relay_schema_registry_requests_total"));
     rss_kb = std::max(rss_kb, relay.rss_peak_kb());
     if (target.name == "file") {
       unlink(config["path"].get<std::string>().c_str());
@@ -219,6 +228,7 @@ void forward_backlog(Connection& c, const std::string& db, const Target& target,
   std::cout << fmt::format("forward → {}: drain a backlog of {} rows, best of {}\n", target.name, g_rows, runs);
   report(results, previous, "forward_" + target.name + "_messages_per_s", rate, "msg/s");
   report(results, previous, "forward_" + target.name + "_peak_rss_kb", static_cast<double>(rss_kb), "KiB");
+  if (registry_requests >= 0) report(results, previous, "forward_" + target.name + "_registry_requests", registry_requests, "");
   if (!of_copy.empty()) {
     // The machine's speed drifts: each run is compared with COPY on the same minute, and the median kept.
     std::sort(of_copy.begin(), of_copy.end());
@@ -629,8 +639,8 @@ int main(int argc, char** argv) {
   json previous = load_previous();
   json results = previous.is_object() ? previous : json::object();  // targets not run keep their figures
   auto wanted = [&](const std::string& name) {
-    // --only kafka runs its Debezium format too, to print both side by side.
-    if (name == "kafka_debezium") return only.empty() || std::find(only.begin(), only.end(), "kafka") != only.end();
+    // --only kafka runs its Debezium format (JSON and Avro) too, to print them side by side.
+    if (name == "kafka_debezium" || name == "kafka_debezium_avro") return only.empty() || std::find(only.begin(), only.end(), "kafka") != only.end();
     return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
   };
   bool any_forward = false;

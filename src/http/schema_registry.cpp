@@ -12,6 +12,7 @@ SchemaRegistry::SchemaRegistry(RegistryOptions options) : opt_(std::move(options
 
 Result<Response> SchemaRegistry::call(const std::string& method, const std::string& path, const std::string& body) {
   ++calls_;
+  if (opt_.on_request) opt_.on_request();
   Request req;
   req.url = opt_.url + path;
   req.method = method;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -21,6 +22,7 @@ struct RegistryOptions {
   std::string username, password;  // basic auth, when set
   std::string ca_file, cert_file, key_file;  // TLS, as the other HTTP clients take them
   long timeout_ms = 10000;
+  std::function<void()> on_request;  // called at each request made (each cache miss), e.g. to count them
 };
 
 class SchemaRegistry {

@@ -108,6 +108,9 @@ std::string Registry::render() const {
       if (m->running && m->slot_safe_wal_known.load())
         out += fmt::format("{}{{pipeline=\"{}\"}} {}\n", safe, label(p), number(m->slot_safe_wal_bytes.value()));
   }
+  counter("pgtrickle_relay_schema_registry_requests_total",
+          "Requests to the schema registry (Avro keys and values: a schema's first use, registered or read by id, then cached).",
+          [](auto& m) { return m.schema_registry_requests.value(); });
   counter("pgtrickle_relay_slot_rebuilds_total", "Invalidated replication slots the relay replaced by new ones, sending a gap marker and backfilling.",
           [](auto& m) { return m.slot_rebuilds.value(); });
   counter("pgtrickle_relay_backfill_rows_total", "Rows of the table backfills read and acknowledged (sent, or superseded by a change sent).",

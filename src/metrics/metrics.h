@@ -74,6 +74,7 @@ struct PipelineMetrics {
   std::atomic<int> slot_wal_status{-1};
   Gauge slot_safe_wal_bytes;
   std::atomic<bool> slot_safe_wal_known{false};
+  Counter schema_registry_requests;  // requests to the schema registry (Avro: each schema's first use)
   Counter slot_rebuilds;  // invalidated slots replaced by new ones (on_slot_lost "rebuild", rebuild_relay_slot)
   Gauge owned;            // 1 while this relay owns the pipeline
   Counter backfill_rows;            // rows of the table a backfill read (acknowledged)

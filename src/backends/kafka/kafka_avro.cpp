@@ -21,6 +21,17 @@ std::string full_name(const std::string& avro_schema) {
 
 }  // namespace
 
+http::RegistryOptions registry_options(const ConfigSection& s, std::shared_ptr<metrics::PipelineMetrics> metrics) {
+  http::RegistryOptions options{.url = s.text("schema_registry_url"),
+                                .username = s.text("schema_registry_username"),
+                                .password = s.text("schema_registry_password"),
+                                .ca_file = s.text("schema_registry_tls_ca"),
+                                .cert_file = s.text("schema_registry_tls_cert"),
+                                .key_file = s.text("schema_registry_tls_key")};
+  if (metrics) options.on_request = [metrics] { metrics->schema_registry_requests.inc(); };
+  return options;
+}
+
 AvroRecords::AvroRecords(const Converters& converters, http::RegistryOptions registry, SubjectStrategy strategy)
     : converters_(converters), registry_(std::move(registry)), strategy_(strategy) {}
 

@@ -11,15 +11,21 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "config/config_section.h"
 #include "config/pipeline_config.h"
 #include "format/avro.h"
 #include "format/avro_reader.h"
 #include "http/schema_registry.h"
+#include "metrics/metrics.h"
 #include "relay/message.h"
 
 namespace relay::kafka {
 
 enum class SubjectStrategy { topic, record, topic_record };
+
+// The registry a sink or source section names (schema_registry_spec.h's keys), each request counted
+// in `metrics` when given.
+http::RegistryOptions registry_options(const ConfigSection& section, std::shared_ptr<metrics::PipelineMetrics> metrics);
 
 class AvroRecords {
  public:

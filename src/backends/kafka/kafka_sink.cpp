@@ -300,12 +300,7 @@ Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const Buil
     return fatal(fmt::format("pipeline \"{}\" sink \"kafka\": {}", config.name, problem));
   std::unique_ptr<AvroRecords> avro;
   if (config.converters.any_avro()) {
-    http::RegistryOptions registry{.url = s.text("schema_registry_url"),
-                                   .username = s.text("schema_registry_username"),
-                                   .password = s.text("schema_registry_password"),
-                                   .ca_file = s.text("schema_registry_tls_ca"),
-                                   .cert_file = s.text("schema_registry_tls_cert"),
-                                   .key_file = s.text("schema_registry_tls_key")};
+    auto registry = registry_options(s, ctx.metrics);
     const std::string strategy = s.text("subject_name_strategy");
     avro = std::make_unique<AvroRecords>(config.converters, std::move(registry),
                                          strategy == "record"         ? SubjectStrategy::record

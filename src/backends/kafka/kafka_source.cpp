@@ -593,13 +593,7 @@ Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const 
   if (auto problem = kafka::named_property_problem(props); !problem.empty()) return fatal(fmt::format("{}: {}", where, problem));
   std::unique_ptr<AvroDecoder> avro;
   if (config.converters.any_avro()) {
-    avro = std::make_unique<AvroDecoder>(config.converters,
-                                         http::RegistryOptions{.url = s.text("schema_registry_url"),
-                                                               .username = s.text("schema_registry_username"),
-                                                               .password = s.text("schema_registry_password"),
-                                                               .ca_file = s.text("schema_registry_tls_ca"),
-                                                               .cert_file = s.text("schema_registry_tls_cert"),
-                                                               .key_file = s.text("schema_registry_tls_key")});
+    avro = std::make_unique<AvroDecoder>(config.converters, registry_options(s, ctx.metrics));
     avro->registry().restrict_to(ctx.host_access);
   }
   return std::unique_ptr<Source>(std::make_unique<KafkaSource>(ctx, std::move(props), std::move(topics),

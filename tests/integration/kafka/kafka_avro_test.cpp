@@ -142,6 +142,8 @@ TEST(KafkaAvro, DebeziumEventsInAvroDecodeToWhatJsonConverterWritesAndAnAlterReg
   ASSERT_TRUE(key.is_object()) << "no key subject";
   EXPECT_EQ(json::parse(key["schema"].get<std::string>())["name"], "Key");
   EXPECT_EQ(registry("GET", "/subjects/" + avro_topic + "-value/versions").size(), 1u) << "one schema for every event";
+  const std::string requests = "pgtrickle_relay_schema_registry_requests_total{pipeline=\"items-avro\"}";
+  EXPECT_EQ(metric(relay.admin_port(), requests), 2) << "the key's schema and the value's, each registered once";
 
   // A column added: the next version, at the first change after it; the records still decode.
   db.exec("ALTER TABLE items ADD COLUMN colour text");
@@ -153,6 +155,7 @@ TEST(KafkaAvro, DebeziumEventsInAvroDecodeToWhatJsonConverterWritesAndAnAlterReg
   EXPECT_EQ((*pad)["v"]["after"]["colour"], "green");
   EXPECT_NE((*pad)["value_schema_id"], pen[0]["value_schema_id"]);
   EXPECT_EQ(registry("GET", "/subjects/" + avro_topic + "-value/versions").size(), 2u);
+  EXPECT_EQ(metric(relay.admin_port(), requests), 3) << "the value's next schema; the key's unchanged";
 }
 
 TEST(KafkaAvro, ASchemaTheRegistryRefusesStopsThePipelineWithItsReasonUntilItIsAccepted) {
