@@ -59,6 +59,16 @@ void expect_source(const json& source, const std::string& prefix, const std::str
   EXPECT_EQ(source["ts_ns"].get<long long>() / 1000, source["ts_us"].get<long long>());
 }
 
+// The documentation's create, update and delete of Anne, each in a transaction of its own; their
+// transaction ids, as the WAL gives them (32 bits): Debezium's source.txId.
+std::vector<std::string> insert_update_delete_anne(TestDb& db) {
+  const std::string txid = " SELECT (pg_current_xact_id()::text::bigint % 4294967296)::text FROM c";
+  return {db.value("WITH c AS (INSERT INTO customers (first_name, last_name, email) VALUES ('Anne', 'Kretchmar', "
+                   "'annek@noanswer.org') RETURNING 1)" + txid),
+          db.value("WITH c AS (UPDATE customers SET first_name = 'Anne Marie' WHERE id = 1 RETURNING 1)" + txid),
+          db.value("WITH c AS (DELETE FROM customers WHERE id = 1 RETURNING 1)" + txid)};
+}
+
 }  // namespace
 
 TEST(DebeziumKafka, TheDocumentedCustomersEventsWithSchemas) {
@@ -71,13 +81,7 @@ TEST(DebeziumKafka, TheDocumentedCustomersEventsWithSchemas) {
                                             {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
                                             {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
   RelayProcess relay(relay_args(db));
-  // Each statement's transaction id, as the WAL gives it (32 bits): Debezium's source.txId.
-  const std::string txid = " SELECT (pg_current_xact_id()::text::bigint % 4294967296)::text FROM c";
-  const std::vector<std::string> txids = {
-      db.value("WITH c AS (INSERT INTO customers (first_name, last_name, email) VALUES ('Anne', 'Kretchmar', "
-               "'annek@noanswer.org') RETURNING 1)" + txid),
-      db.value("WITH c AS (UPDATE customers SET first_name = 'Anne Marie' WHERE id = 1 RETURNING 1)" + txid),
-      db.value("WITH c AS (DELETE FROM customers WHERE id = 1 RETURNING 1)" + txid)};
+  const std::vector<std::string> txids = insert_update_delete_anne(db);
 
   const std::string topic = prefix + ".public.customers";
   auto got = records(topic, 4);
@@ -170,15 +174,10 @@ TEST(DebeziumKafka, WithoutSchemasReplicaIdentityFullAndNoTombstones) {
                                             {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
                                             {"format", "debezium"}, {"topic_prefix", prefix}, {"tombstones", false}});
   RelayProcess relay(relay_args(db));
-  // Each statement's transaction id, as the WAL gives it (32 bits): Debezium's source.txId.
-  const std::string txid = " SELECT (pg_current_xact_id()::text::bigint % 4294967296)::text FROM c";
-  const std::vector<std::string> txids = {
-      db.value("WITH c AS (INSERT INTO customers (first_name, last_name, email) VALUES ('Anne', 'Kretchmar', "
-               "'annek@noanswer.org') RETURNING 1)" + txid),
-      db.value("WITH c AS (UPDATE customers SET first_name = 'Anne Marie' WHERE id = 1 RETURNING 1)" + txid),
-      db.value("WITH c AS (DELETE FROM customers WHERE id = 1 RETURNING 1)" + txid)};
+  const std::vector<std::string> txids = insert_update_delete_anne(db);
   auto got = records(prefix + ".public.customers", 3);
   ASSERT_EQ(got.size(), 3u) << relay.err();
+  for (int i : {0, 1, 2}) EXPECT_EQ(got[i]["v"]["source"]["txId"].dump(), txids[i]) << "event " << i;
   // No JsonConverter envelope: the key and the value are the payloads themselves.
   EXPECT_EQ(got[0]["k"], json({{"id", 1}}));
   EXPECT_FALSE(got[0]["v"].contains("schema"));
