@@ -638,10 +638,11 @@ int main(int argc, char** argv) {
   if (g_url.empty()) die("--postgres-url is required (bench/run.sh starts a server and passes it)");
   json previous = load_previous();
   json results = previous.is_object() ? previous : json::object();  // targets not run keep their figures
+  auto named = [&](const std::string& name) { return std::find(only.begin(), only.end(), name) != only.end(); };
   auto wanted = [&](const std::string& name) {
+    if (only.empty() || named(name)) return true;
     // --only kafka runs its Debezium format (JSON and Avro) too, to print them side by side.
-    if (name == "kafka_debezium" || name == "kafka_debezium_avro") return only.empty() || std::find(only.begin(), only.end(), "kafka") != only.end();
-    return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
+    return (name == "kafka_debezium" || name == "kafka_debezium_avro") && named("kafka");
   };
   bool any_forward = false;
   for (const auto& target : targets()) any_forward = any_forward || wanted(target.name);

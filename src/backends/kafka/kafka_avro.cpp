@@ -1,5 +1,7 @@
 #include "backends/kafka/kafka_avro.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -41,6 +43,29 @@ bool AvroRecords::convert(std::string_view topic, std::string_view& key, std::st
   return true;
 }
 
+bool AvroRecords::split(std::string_view part, std::string_view& schema, std::string_view& payload, Compiled*& known) {
+  // The formats write {"schema":<S>,"payload":<P>}. A schema S compiled already is found by
+  // comparing its text: S is a whole JSON value, so the text that matches it ends where the
+  // schema's value does, and the payload runs to the envelope's end.
+  constexpr std::string_view kHead = R"({"schema":)", kPayload = R"(,"payload":)";
+  known = nullptr;
+  if (part.starts_with(kHead) && part.ends_with('}')) {
+    const std::string_view rest = part.substr(kHead.size(), part.size() - kHead.size() - 1);
+    for (std::size_t i = 0; i < recent_.size(); ++i) {
+      Compiled* c = recent_[i];
+      const std::string& text = c->connect_schema;
+      if (rest.size() > text.size() + kPayload.size() && rest.starts_with(text) && rest.substr(text.size()).starts_with(kPayload)) {
+        std::rotate(recent_.begin(), recent_.begin() + static_cast<std::ptrdiff_t>(i), recent_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+        schema = text;
+        payload = rest.substr(text.size() + kPayload.size());
+        known = c;
+        return true;
+      }
+    }
+  }
+  return json_scan::field(part, "schema", schema) && json_scan::field(part, "payload", payload);
+}
+
 AvroRecords::Compiled* AvroRecords::compiled(std::string_view connect_schema, Outcome& failure) {
   if (auto it = schemas_.find(connect_schema); it != schemas_.end()) return it->second.get();
   auto c = std::make_unique<Compiled>();
@@ -48,14 +73,59 @@ AvroRecords::Compiled* AvroRecords::compiled(std::string_view connect_schema, Ou
     failure = {Outcome::rejected, "the record's schema has no Avro form: " + error_};
     return nullptr;
   }
+  c->connect_schema = std::string(connect_schema);
   c->record_name = full_name(c->converter.schema());
-  if (schemas_.size() >= kMostSchemas) schemas_.clear();
-  return schemas_.emplace(std::string(connect_schema), std::move(c)).first->second.get();
+  if (schemas_.size() >= kMostSchemas) {
+    schemas_.clear();
+    recent_.clear();
+  }
+  Compiled* added = schemas_.emplace(c->connect_schema, std::move(c)).first->second.get();
+  // A few schemas are tried by their text before the envelope is read as JSON: a pipeline's
+  // tables' keys and values.
+  constexpr std::size_t kRecent = 8;
+  recent_.insert(recent_.begin(), added);
+  if (recent_.size() > kRecent) recent_.pop_back();
+  return added;
+}
+
+bool AvroRecords::schema_id(Compiled& c, std::string_view topic, bool is_key, std::uint32_t& id, Outcome& failure) {
+  if (c.last_id != 0 && c.last_is_key == is_key && c.last_topic == topic) {
+    id = c.last_id;
+    return true;
+  }
+  std::string subject;
+  switch (strategy_) {
+    case SubjectStrategy::topic: subject = http::topic_subject(std::string(topic), is_key); break;
+    case SubjectStrategy::record: subject = c.record_name; break;
+    case SubjectStrategy::topic_record: subject = fmt::format("{}-{}", topic, c.record_name); break;
+  }
+  if (subject.empty() || subject.back() == '-') {
+    failure = {Outcome::halted, fmt::format("subject_name_strategy \"{}\" names a subject after the record's name, and this "
+                                            "{}'s schema is no record: use \"subject_name_strategy\": \"topic\"",
+                                            strategy_ == SubjectStrategy::record ? "record" : "topic_record", is_key ? "key" : "value")};
+    return false;
+  }
+  auto known = c.ids.find(subject);
+  if (known == c.ids.end()) {
+    auto registered = registry_.register_schema(subject, c.converter.schema());
+    if (!registered) {
+      failure = {registered.error().kind == ErrorKind::retriable ? Outcome::retriable : Outcome::halted,
+                 fmt::format("subject {}: {}", subject, registered.error().message)};
+      return false;
+    }
+    known = c.ids.emplace(subject, *registered).first;
+  }
+  id = known->second;
+  c.last_topic = std::string(topic);
+  c.last_is_key = is_key;
+  c.last_id = id;
+  return true;
 }
 
 bool AvroRecords::convert_part(std::string_view topic, bool is_key, std::string_view& part, std::string& out, Outcome& failure) {
   std::string_view schema, payload;
-  if (!json_scan::field(part, "schema", schema) || !json_scan::field(part, "payload", payload)) {
+  Compiled* c = nullptr;
+  if (!split(part, schema, payload, c)) {
     failure = {Outcome::rejected, fmt::format("the record's {} is not Kafka Connect's envelope {{\"schema\", \"payload\"}}",
                                               is_key ? "key" : "value")};
     return false;
@@ -69,32 +139,11 @@ bool AvroRecords::convert_part(std::string_view topic, bool is_key, std::string_
     part = {};
     return true;
   }
-  Compiled* c = compiled(schema, failure);
-  if (!c) return false;
-  std::string subject;
-  switch (strategy_) {
-    case SubjectStrategy::topic: subject = http::topic_subject(std::string(topic), is_key); break;
-    case SubjectStrategy::record: subject = c->record_name; break;
-    case SubjectStrategy::topic_record: subject = fmt::format("{}-{}", topic, c->record_name); break;
-  }
-  if (subject.empty() || subject.back() == '-') {
-    failure = {Outcome::halted, fmt::format("subject_name_strategy \"{}\" names a subject after the record's name, and this "
-                                            "{}'s schema is no record: use \"subject_name_strategy\": \"topic\"",
-                                            strategy_ == SubjectStrategy::record ? "record" : "topic_record", is_key ? "key" : "value")};
-    return false;
-  }
-  auto id = c->ids.find(subject);
-  if (id == c->ids.end()) {
-    auto registered = registry_.register_schema(subject, c->converter.schema());
-    if (!registered) {
-      failure = {registered.error().kind == ErrorKind::retriable ? Outcome::retriable : Outcome::halted,
-                 fmt::format("subject {}: {}", subject, registered.error().message)};
-      return false;
-    }
-    id = c->ids.emplace(subject, *registered).first;
-  }
+  if (!c && !(c = compiled(schema, failure))) return false;
+  std::uint32_t id = 0;
+  if (!schema_id(*c, topic, is_key, id, failure)) return false;
   out.clear();
-  avro::append_confluent_header(out, id->second);
+  avro::append_confluent_header(out, id);
   if (!c->converter.write(payload, out, error_)) {
     failure = {Outcome::rejected, fmt::format("the record's {} does not fit its schema: {}", is_key ? "key" : "value", error_)};
     return false;

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "config/config_section.h"
 #include "config/pipeline_config.h"
@@ -41,21 +42,28 @@ class AvroRecords {
 
  private:
   struct Compiled {
+    std::string connect_schema;  // its text, as the envelopes hold it
     avro::Converter converter;
     std::string record_name;  // the Avro schema's full name ("" when it is no record)
     std::unordered_map<std::string, std::uint32_t> ids;  // subject -> the schema's id there
+    // The last topic it was written to (as a key or not) and its id there: most records of a
+    // schema go to one topic, and need no subject built.
+    std::string last_topic;
+    bool last_is_key = false;
+    std::uint32_t last_id = 0;
   };
   bool convert_part(std::string_view topic, bool is_key, std::string_view& part, std::string& out, Outcome& failure);
+  // The envelope's schema and payload; `known` the schema's compiled form when it is one of the
+  // recently used (found without reading the schema's text as JSON), else null.
+  bool split(std::string_view part, std::string_view& schema, std::string_view& payload, Compiled*& known);
   Compiled* compiled(std::string_view connect_schema, Outcome& failure);
+  bool schema_id(Compiled& c, std::string_view topic, bool is_key, std::uint32_t& id, Outcome& failure);
 
   Converters converters_;
   http::SchemaRegistry registry_;
   SubjectStrategy strategy_;
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, std::unique_ptr<Compiled>, Hash, std::equal_to<>> schemas_;  // Connect schema text ->
+  std::unordered_map<std::string_view, std::unique_ptr<Compiled>> schemas_;  // Connect schema text (the entry's own) ->
+  std::vector<Compiled*> recent_;  // the most recently used first
   std::string key_out_, value_out_, error_;
 };
 
