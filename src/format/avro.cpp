@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -282,12 +283,14 @@ class SchemaWriter {
 
 // ---- Values ---------------------------------------------------------------------------------------
 
-bool write_value(const Node& node, std::string_view value, std::string& out, std::string& error, const std::string& path);
+// `path` names the value in errors ("" the whole one; "after.id"): each level appends its part and
+// takes it off again, so a value written without error costs no string.
+bool write_value(const Node& node, std::string_view value, std::string& out, std::string& error, std::string& path);
 
 bool number_of(std::string_view value, double& d) {
   if (json_scan::kind(value) == 'n') {
-    d = std::strtod(std::string(value).c_str(), nullptr);
-    return true;
+    const auto r = std::from_chars(value.data(), value.data() + value.size(), d);
+    return r.ec == std::errc() && r.ptr == value.data() + value.size();
   }
   // JsonConverter writes what a JSON number cannot be as strings.
   if (json_scan::kind(value) == '"') {
@@ -304,11 +307,8 @@ bool number_of(std::string_view value, double& d) {
 
 bool integer_of(std::string_view value, std::int64_t& v) {
   if (json_scan::kind(value) != 'n') return false;
-  std::string text(value);
-  char* end = nullptr;
-  errno = 0;
-  v = std::strtoll(text.c_str(), &end, 10);
-  return errno == 0 && end && *end == '\0';
+  const auto r = std::from_chars(value.data(), value.data() + value.size(), v);
+  return r.ec == std::errc() && r.ptr == value.data() + value.size();
 }
 
 void append_bytes(std::string& out, std::string_view bytes) {
@@ -316,7 +316,37 @@ void append_bytes(std::string& out, std::string_view bytes) {
   out.append(bytes);
 }
 
-bool write_present(const Node& node, std::string_view value, std::string& out, std::string& error, const std::string& path) {
+// Whether a raw, quoted JSON key is `name`.
+bool key_is(std::string_view raw, std::string_view name) {
+  if (raw.find('\\') == std::string_view::npos) return raw.size() == name.size() + 2 && raw.substr(1, name.size()) == name;
+  std::string text;
+  json_scan::append_text(text, raw);
+  return text == name;
+}
+
+// Appends a JSON string's text: as it stands when it holds no escape.
+void append_string_bytes(std::string& out, std::string_view value) {
+  if (value.size() >= 2 && value.back() == '"' && value.find('\\') == std::string_view::npos) {
+    append_bytes(out, value.substr(1, value.size() - 2));
+    return;
+  }
+  std::string s;
+  json_scan::append_text(s, value);
+  append_bytes(out, s);
+}
+
+// Runs `write` with `part` appended to `path`, then takes it off.
+template <class F>
+bool within(std::string& path, std::string_view part, F&& write) {
+  const std::size_t size = path.size();
+  if (!path.empty() && !part.starts_with('[')) path += '.';
+  path += part;
+  const bool ok = write();
+  if (ok) path.resize(size);
+  return ok;
+}
+
+bool write_present(const Node& node, std::string_view value, std::string& out, std::string& error, std::string& path) {
   auto wrong = [&](std::string_view expected) {
     error = (path.empty() ? std::string("the value") : "field \"" + path + "\"") + " is not " + std::string(expected) + ": " +
             std::string(value.substr(0, 80));
@@ -356,9 +386,7 @@ bool write_present(const Node& node, std::string_view value, std::string& out, s
     }
     case Node::Kind::String: {
       if (json_scan::kind(value) != '"') return wrong("a string");
-      std::string s;
-      json_scan::append_text(s, value);
-      append_bytes(out, s);
+      append_string_bytes(out, value);
       return true;
     }
     case Node::Kind::Bytes: {
@@ -377,18 +405,16 @@ bool write_present(const Node& node, std::string_view value, std::string& out, s
       if (!json_scan::each_element(value, [&](std::string_view v) { items.push_back(v); })) return wrong("an array");
       if (!items.empty()) append_long(out, static_cast<std::int64_t>(items.size()));
       for (std::size_t i = 0; i < items.size(); ++i) {
-        const std::string item_path = path + "[" + std::to_string(i) + "]";
-        if (node.kind == Node::Kind::Array) {
-          if (!write_value(node.children[0], items[i], out, error, item_path)) return false;
-          continue;
-        }
-        // A map with other than string keys: JsonConverter's [key, value] pairs.
-        std::vector<std::string_view> pair;
-        if (!json_scan::each_element(items[i], [&](std::string_view v) { pair.push_back(v); }) || pair.size() != 2)
-          return wrong("an array of [key, value] pairs");
-        if (!write_value(node.children[0], pair[0], out, error, item_path + ".key") ||
-            !write_value(node.children[1], pair[1], out, error, item_path + ".value"))
-          return false;
+        const bool ok = within(path, "[" + std::to_string(i) + "]", [&] {
+          if (node.kind == Node::Kind::Array) return write_value(node.children[0], items[i], out, error, path);
+          // A map with other than string keys: JsonConverter's [key, value] pairs.
+          std::vector<std::string_view> pair;
+          if (!json_scan::each_element(items[i], [&](std::string_view v) { pair.push_back(v); }) || pair.size() != 2)
+            return wrong("an array of [key, value] pairs");
+          return within(path, "key", [&] { return write_value(node.children[0], pair[0], out, error, path); }) &&
+                 within(path, "value", [&] { return write_value(node.children[1], pair[1], out, error, path); });
+        });
+        if (!ok) return false;
       }
       out += '\0';
       return true;
@@ -402,24 +428,32 @@ bool write_present(const Node& node, std::string_view value, std::string& out, s
         std::string key;
         json_scan::append_text(key, k);
         append_bytes(out, key);
-        if (!write_value(node.children[0], v, out, error, path + "." + key)) return false;
+        if (!within(path, key, [&] { return write_value(node.children[0], v, out, error, path); })) return false;
       }
       out += '\0';
       return true;
     }
     case Node::Kind::Record: {
-      std::map<std::string, std::string_view> given;
-      if (!json_scan::each_field(value, [&](std::string_view k, std::string_view v) {
-            std::string key;
-            json_scan::append_text(key, k);
-            given.emplace(std::move(key), v);
-          }))
+      // The payload's fields in its order. The formats write them in the schema's, so each field
+      // is looked for where the last one was found; one out of order costs a search.
+      std::vector<std::pair<std::string_view, std::string_view>> given;
+      given.reserve(node.fields.size());
+      if (!json_scan::each_field(value, [&](std::string_view k, std::string_view v) { given.emplace_back(k, v); }))
         return wrong("an object");
+      std::size_t next = 0;
       for (std::size_t i = 0; i < node.fields.size(); ++i) {
-        auto it = given.find(node.fields[i]);
-        const std::string field_path = path.empty() ? node.fields[i] : path + "." + node.fields[i];
-        if (!write_value(node.children[i], it == given.end() ? std::string_view("null") : it->second, out, error, field_path))
-          return false;
+        std::string_view field = "null";
+        if (next < given.size() && key_is(given[next].first, node.fields[i])) {
+          field = given[next++].second;
+        } else {
+          for (std::size_t g = 0; g < given.size(); ++g)
+            if (key_is(given[g].first, node.fields[i])) {
+              field = given[g].second;
+              next = g + 1;
+              break;
+            }
+        }
+        if (!within(path, node.fields[i], [&] { return write_value(node.children[i], field, out, error, path); })) return false;
       }
       return true;
     }
@@ -427,7 +461,7 @@ bool write_present(const Node& node, std::string_view value, std::string& out, s
   return wrong("of a known type");
 }
 
-bool write_value(const Node& node, std::string_view value, std::string& out, std::string& error, const std::string& path) {
+bool write_value(const Node& node, std::string_view value, std::string& out, std::string& error, std::string& path) {
   const bool is_null = json_scan::kind(value) == 'z';
   if (!node.optional) {
     if (is_null) {
@@ -474,7 +508,8 @@ bool Converter::from_connect(std::string_view connect_schema, Converter& out, st
 }
 
 bool Converter::write(std::string_view payload, std::string& out, std::string& error) const {
-  return write_value(root_, payload, out, error, "");
+  std::string path;
+  return write_value(root_, payload, out, error, path);
 }
 
 }  // namespace relay::avro
