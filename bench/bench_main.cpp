@@ -134,6 +134,12 @@ std::vector<Target> targets() {
                      return json{{"sink_type", "kafka"}, {"brokers", env("PGTRICKLE_TEST_KAFKA_BROKERS")}, {"topic", unique},
                                  {"format", "debezium"}};
                    }});
+  // With their schemas, as Kafka Connect's JsonConverter writes them by default (schemas.enable).
+  if (!env("PGTRICKLE_TEST_KAFKA_BROKERS").empty())
+    out.push_back({"kafka_debezium_schemas", [](const std::string& unique) {
+                     return json{{"sink_type", "kafka"}, {"brokers", env("PGTRICKLE_TEST_KAFKA_BROKERS")}, {"topic", unique},
+                                 {"format", "debezium"}, {"schemas", true}};
+                   }});
   // And in Avro through the schema registry (Kafka Connect's Avro converter's records).
   if (!env("PGTRICKLE_TEST_KAFKA_BROKERS").empty() && !env("PGTRICKLE_TEST_SCHEMA_REGISTRY_URL").empty())
     out.push_back({"kafka_debezium_avro", [](const std::string& unique) {
@@ -641,8 +647,8 @@ int main(int argc, char** argv) {
   auto named = [&](const std::string& name) { return std::find(only.begin(), only.end(), name) != only.end(); };
   auto wanted = [&](const std::string& name) {
     if (only.empty() || named(name)) return true;
-    // --only kafka runs its Debezium format (JSON and Avro) too, to print them side by side.
-    return (name == "kafka_debezium" || name == "kafka_debezium_avro") && named("kafka");
+    // --only kafka runs its Debezium format (JSON, with schemas, and Avro) too, to print them side by side.
+    return name.starts_with("kafka_debezium") && named("kafka");
   };
   bool any_forward = false;
   for (const auto& target : targets()) any_forward = any_forward || wanted(target.name);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on a throwaway PostgreSQL (same machine) and prints the figures beside the
 # previous ones. Usage: bench/run.sh [--rows N] [--reverse-rows N] [--only TARGET]... [--save]
-# Forward targets: file kafka (json, format debezium, and debezium in Avro through the schema registry) redis webhook webhook_batched nats rabbitmq sqs; reverse targets:
+# Forward targets: file kafka (json, format debezium without and with schemas, and in Avro through the schema registry) redis webhook webhook_batched nats rabbitmq sqs; reverse targets:
 # reverse_redis reverse_nats reverse_kafka reverse_rabbitmq reverse_sqs reverse_http reverse_http_batched;
 # failover: takeover; the writers' cost of capture: capture; a 1,000,000-row backfill: backfill;
 # pgstream subscriptions' cost to writers and retention by partition drop: subscriptions; many tables

@@ -436,19 +436,26 @@ bool write_present(const Node& node, std::string_view value, std::string& out, s
     case Node::Kind::Record: {
       // The payload's fields in its order. The formats write them in the schema's, so each field
       // is looked for where the last one was found; one out of order costs a search.
-      std::vector<std::pair<std::string_view, std::string_view>> given;
-      given.reserve(node.fields.size());
-      if (!json_scan::each_field(value, [&](std::string_view k, std::string_view v) { given.emplace_back(k, v); }))
+      // The fields are kept on a stack of the thread's that nested records share (each its own
+      // stretch of it, taken off at the end): no allocation per record.
+      thread_local std::vector<std::pair<std::string_view, std::string_view>> stack;
+      const std::size_t base = stack.size();
+      struct Pop {
+        std::size_t base;
+        ~Pop() { stack.resize(base); }
+      } pop{base};
+      if (!json_scan::each_field(value, [&](std::string_view k, std::string_view v) { stack.emplace_back(k, v); }))
         return wrong("an object");
+      const std::size_t count = stack.size() - base;
       std::size_t next = 0;
       for (std::size_t i = 0; i < node.fields.size(); ++i) {
         std::string_view field = "null";
-        if (next < given.size() && key_is(given[next].first, node.fields[i])) {
-          field = given[next++].second;
+        if (next < count && key_is(stack[base + next].first, node.fields[i])) {
+          field = stack[base + next++].second;
         } else {
-          for (std::size_t g = 0; g < given.size(); ++g)
-            if (key_is(given[g].first, node.fields[i])) {
-              field = given[g].second;
+          for (std::size_t g = 0; g < count; ++g)
+            if (key_is(stack[base + g].first, node.fields[i])) {
+              field = stack[base + g].second;
               next = g + 1;
               break;
             }
