@@ -458,9 +458,15 @@ class PipelineRunner::Impl {
       log_.warn("Stopping with a batch not delivered; it will be sent again by the next owner.", {{"messages", std::to_string(undelivered)}});
       co_return Flow::stopped;
     }
-    co_await sleep_for(backoff.next(), /*ignore_stop_until_drain=*/true);
-    // A long outage still refreshes lag and status, and still notices a lost lease.
-    if (Flow f = status_due(); f != Flow::ok) co_return f;
+    // The backoff is sat out a status interval at a time: a long outage still refreshes lag and
+    // status, and still notices a lost lease. A wait ended early (a stop, a hand-over) ends it.
+    const Deadline until = Clock::now() + backoff.next();
+    while (true) {
+      const Deadline slice = std::min<Deadline>(until, Clock::now() + relay_.status_interval);
+      co_await sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(slice - Clock::now()), /*ignore_stop_until_drain=*/true);
+      if (Flow f = status_due(); f != Flow::ok) co_return f;
+      if (Clock::now() < slice || Clock::now() >= until || stop_) break;
+    }
     if (!sink_->healthy()) {
       if (auto s = sink_->start(); !s && s.error().kind == ErrorKind::fatal) co_return fail(s.error());
     }

@@ -78,7 +78,7 @@ std::string Registry::render() const {
   counter("pgtrickle_relay_dedup_skipped_total", "Duplicates the target skipped.", [](auto& m) { return m.dedup_skipped.value(); });
   counter("pgtrickle_relay_reconnects_total", "Reconnections to the database, source or sink.", [](auto& m) { return m.reconnects.value(); });
   counter("pgtrickle_relay_ownership_lost_total", "Times this relay lost a pipeline it owned: it stalled past the lease timeout or lost its database session.", [](auto& m) { return m.ownership_lost.value(); });
-  gauge("pgtrickle_relay_consumer_lag", "Rows or messages waiting to be relayed.", [](auto& m) { return m.lag_rows.value(); });
+  gauge("pgtrickle_relay_consumer_lag", "Messages waiting to be relayed (the unit messages_delivered_total counts).", [](auto& m) { return m.lag_rows.value(); });
   gauge("pgtrickle_relay_consumer_lag_seconds", "Age of the oldest message waiting to be relayed.", [](auto& m) { return m.lag_seconds.value(); });
   // Only pipelines that read a replication slot (WAL capture) have these.
   auto slot_gauge = [&](const char* name, const char* help, auto get) {

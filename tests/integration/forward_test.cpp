@@ -466,13 +466,15 @@ TEST(Forward, TheFileSinkRotatesBySize) {
   EXPECT_EQ(last.back()["payload"]["id"], 400);
 }
 
-TEST(Forward, TheLagCountsTheOutboxRowsNotYetDeliveredAndFallsToZeroOnceTheyAre) {
+// The lag counts messages, as pgtrickle_relay_messages_delivered_total does: a statement that
+// changed 100 rows is 100 messages waiting, not one outbox row.
+TEST(Forward, TheLagCountsTheMessagesNotYetDeliveredAndFallsToZeroOnceTheyAre) {
   TestDb db;
   std::string out = work_dir() + "/lag-" + db.name() + ".jsonl";
-  db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.exec("CREATE TABLE t (id int PRIMARY KEY, v int)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");
-  for (int i = 1; i <= 5; ++i) db.exec("INSERT INTO t VALUES (" + std::to_string(i) + ")");
-  // Nothing listens there: every delivery fails and is retried, so the five outbox rows wait.
+  for (int i = 1; i <= 5; ++i) db.exec("INSERT INTO t VALUES (" + std::to_string(i) + ", 0)");
+  // Nothing listens there: every delivery fails and is retried, so the five messages wait.
   db.exec("SELECT pgtrickle.set_relay_outbox('l', config => '{\"stream_table\": \"t\", \"sink_type\": \"webhook\", "
           "\"url\": \"http://127.0.0.1:9/\", \"retry_max\": 0, \"batch_size\": 1}'::jsonb)");
   RelayProcess relay(relay_args(db));
@@ -481,10 +483,16 @@ TEST(Forward, TheLagCountsTheOutboxRowsNotYetDeliveredAndFallsToZeroOnceTheyAre)
   // The status row is written right after the metric.
   EXPECT_TRUE(wait_until([&] { return db.value("SELECT lag_rows FROM pgtrickle.relay_pipeline_status WHERE pipeline = 'l'") == "5"; }, 5s));
   // Rows written while the sink retries and the reader, its batches ready, reads no more count too.
-  for (int i = 6; i <= 10; ++i) db.exec("INSERT INTO t VALUES (" + std::to_string(i) + ")");
+  for (int i = 6; i <= 10; ++i) db.exec("INSERT INTO t VALUES (" + std::to_string(i) + ", 0)");
   EXPECT_TRUE(wait_until([&] { return lag() == 10; }, 20s)) << lag() << "\n" << relay.err();
+  // A statement of 100 rows is 100 messages; an update of 100 rows (old and new rows) 100 more.
+  db.exec("INSERT INTO t SELECT g, 0 FROM generate_series(11, 110) AS g");
+  EXPECT_TRUE(wait_until([&] { return lag() == 110; }, 20s)) << lag() << "\n" << relay.err();
+  db.exec("UPDATE t SET v = 1 WHERE id > 10");
+  EXPECT_TRUE(wait_until([&] { return lag() == 210; }, 20s)) << lag() << "\n" << relay.err();
   // Pointed at a file instead, the pipeline delivers them, and the lag follows.
   db.exec("SELECT pgtrickle.set_relay_outbox('l', config => '{\"stream_table\": \"t\", \"sink_type\": \"file\", \"path\": \"" + out + "\"}'::jsonb)");
-  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 10; }, 20s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 210; }, 20s)) << relay.err();
   EXPECT_TRUE(wait_until([&] { return lag() == 0; }, 20s)) << lag();
+  EXPECT_EQ(metric(relay.admin_port(), "pgtrickle_relay_messages_delivered_total{pipeline=\"l\"}"), 210) << "the same unit";
 }

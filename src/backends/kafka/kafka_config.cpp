@@ -52,6 +52,10 @@ std::vector<Property> producer_properties(const ConfigSection& sink, const std::
   // A record not acknowledged within 5 s fails and the relay retries it (shows as "retrying" in
   // /health instead of waiting silently for librdkafka's default 5 minutes).
   p.push_back({"message.timeout.ms", "5000", "rdkafka.message.timeout.ms"});
+  // A topic the cluster says it does not have is reported missing after 3 s (librdkafka's default
+  // waits 30 s for a topic just created to reach every broker): its messages fail, and /health
+  // names the topic, within seconds; they are sent again until it exists.
+  p.push_back({"topic.metadata.propagation.max.ms", "3000", "rdkafka.topic.metadata.propagation.max.ms"});
   // Come back quickly after an outage (librdkafka's default backs off up to 10 s).
   p.push_back({"reconnect.backoff.max.ms", "1000", "rdkafka.reconnect.backoff.max.ms"});
   // Each batch is flushed at once: its requests (one per partition) leave without waiting for ACKs.

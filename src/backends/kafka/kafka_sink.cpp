@@ -186,6 +186,8 @@ class KafkaSink final : public Sink {
 
   std::string error_detail(rd_kafka_resp_err_t err, const Message& m) {
     if (err == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION && !topic_error_.empty()) return std::exchange(topic_error_, {});
+    if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+      return unknown_topic(record_.topic, err);
     if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
       return fmt::format("the record of {} bytes is larger than message.max.bytes (set rdkafka.message.max.bytes "
                          "and the topic's max.message.bytes to allow it)", m.body.size());
@@ -236,9 +238,14 @@ class KafkaSink final : public Sink {
     o.kind = verdict == kafka::Verdict::rejected ? Outcome::rejected : Outcome::retriable;
     o.error = fmt::format("{}: {}", rd_kafka_err2name(msg->err), rd_kafka_err2str(msg->err));
     if (msg->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-      o.error = fmt::format("the topic \"{}\" does not exist and the cluster does not create topics on first use "
-                            "(auto.create.topics.enable=false): create it; messages wait until it exists ({})",
-                            msg->rkt ? rd_kafka_topic_name(msg->rkt) : "?", rd_kafka_err2name(msg->err));
+      o.error = unknown_topic(msg->rkt ? rd_kafka_topic_name(msg->rkt) : "?", msg->err);
+  }
+
+  // A record's topic the cluster does not have, whether the producer knew it at once or learnt it.
+  static std::string unknown_topic(std::string_view topic, rd_kafka_resp_err_t err) {
+    return fmt::format("the topic \"{}\" does not exist and the cluster does not create topics on first use "
+                       "(auto.create.topics.enable=false): create it; messages wait until it exists ({})",
+                       topic, rd_kafka_err2name(err));
   }
 
   static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) noexcept {

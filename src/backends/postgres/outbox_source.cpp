@@ -46,17 +46,22 @@ class OutboxSource final : public ChangeSource {
         target_.table.legacy
             ? fmt::format("SELECT count(*), extract(epoch from now() - min(o.created_at))::float8 FROM pgtrickle.{} o "
                           "WHERE o.id > $2 AND $1::bigint >= 0", t)
-            // The rows of commits numbered after the position, and of commits not numbered yet
+            // The messages of commits numbered after the position, and of commits not numbered yet
             // (numbering happens when a reader reads: a sink retrying holds it back, and the
             // rows waiting meanwhile count too). Rows not numbered yet are past the position's id,
             // but for a transaction that began before it and committed after: those are counted
-            // once numbered.
-            : fmt::format("SELECT count(*), extract(epoch from clock_timestamp() - min(w.at))::float8 FROM ("
-                          "SELECT c.committed_at AS at FROM pgtrickle.outbox_commits c JOIN pgtrickle.{0} o ON o.xid = c.xid "
+            // once numbered. A statement's outbox row is as many messages as it changed rows
+            // (an update's old and new rows are one), or one with granularity "delta"; an
+            // application's event is one.
+            : fmt::format("SELECT coalesce(sum(w.n), 0), extract(epoch from clock_timestamp() - min(w.at))::float8 FROM ("
+                          "SELECT c.committed_at AS at, {2} AS n FROM pgtrickle.outbox_commits c JOIN pgtrickle.{0} o ON o.xid = c.xid "
                           "WHERE c.outbox = {1} AND c.seq IS NOT NULL AND (c.seq > $1 OR (c.seq = $1 AND o.id > $2)) "
-                          "UNION ALL SELECT o.created_at FROM pgtrickle.{0} o WHERE o.id > $2 AND NOT EXISTS "
+                          "UNION ALL SELECT o.created_at, {2} FROM pgtrickle.{0} o WHERE o.id > $2 AND NOT EXISTS "
                           "(SELECT FROM pgtrickle.outbox_commits c WHERE c.outbox = {1} AND c.xid = o.xid AND c.seq IS NOT NULL)) w",
-                          t, pg::quote_literal(outbox_table_));
+                          t, pg::quote_literal(outbox_table_),
+                          config_.granularity == Granularity::delta
+                              ? "1"
+                              : "CASE WHEN o.kind = 'event' THEN 1 ELSE greatest(o.inserted_count, o.deleted_count, 1) END");
     if (auto s = pool_lag(lag_sql); !s) return s;
 
     size_t stream_rows = std::max<size_t>(100000, static_cast<size_t>(config_.batch_size) * 20);
