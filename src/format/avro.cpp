@@ -424,11 +424,11 @@ bool write_present(const Node& node, std::string_view value, std::string& out, s
       if (!json_scan::each_field(value, [&](std::string_view k, std::string_view v) { entries.emplace_back(k, v); }))
         return wrong("an object");
       if (!entries.empty()) append_long(out, static_cast<std::int64_t>(entries.size()));
-      for (const auto& [k, v] : entries) {
+      for (const auto& entry : entries) {
         std::string key;
-        json_scan::append_text(key, k);
+        json_scan::append_text(key, entry.first);
         append_bytes(out, key);
-        if (!within(path, key, [&] { return write_value(node.children[0], v, out, error, path); })) return false;
+        if (!within(path, key, [&] { return write_value(node.children[0], entry.second, out, error, path); })) return false;
       }
       out += '\0';
       return true;
