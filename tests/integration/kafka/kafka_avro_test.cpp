@@ -25,15 +25,10 @@ using namespace std::chrono_literals;
 namespace {
 
 std::string brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROKERS"); }
-std::string registry_url() { return schema_registry_url(); }
-json registry(const std::string& method, const std::string& path, const std::string& body = "") {
-  return schema_registry_call(method, path, body);
-}
-
 // Every record of `topic`; with `avro`, keys and values decoded against their registered schemas.
 std::vector<json> records(const std::string& topic, size_t at_least, bool avro) {
   std::vector<std::string> args{brokers(), topic, std::to_string(at_least), "30000"};
-  if (avro) args.insert(args.begin(), {"avro", registry_url()});
+  if (avro) args.insert(args.begin(), {"avro", schema_registry_url()});
   auto lines = parse_json_lines(run_node("kafka.js", args));
   for (auto& r : lines) {
     r["k"] = r["key"].is_null() ? json() : json::parse(r["key"].get<std::string>());
@@ -47,11 +42,18 @@ std::vector<json> records(const std::string& topic, size_t at_least, bool avro) 
 void set_avro_pipeline(TestDb& db, const std::string& name, const std::string& table, const std::string& topic,
                        const json& sink_extra = json::object(), const json& pipeline_extra = json::object()) {
   json sink = {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic}, {"value_converter", "avro"},
-               {"schema_registry_url", registry_url()}};
+               {"schema_registry_url", schema_registry_url()}};
   sink.update(sink_extra);
   json config = {{"source", {{"type", "outbox"}, {"stream_table", table}}}, {"sink", sink}, {"format", "debezium"}};
   config.update(pipeline_extra);
   set_outbox_pipeline(db, name, config);
+}
+
+// A reverse pipeline reading `topic`'s Avro records (schemas from `registry`) into `inbox`.
+json avro_back(const std::string& topic, const std::string& group, const std::string& inbox, const std::string& registry) {
+  return {{"source", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic}, {"group_id", group},
+                      {"value_converter", "avro"}, {"schema_registry_url", registry}}},
+          {"sink", {{"type", "inbox"}, {"inbox_name", inbox}}}};
 }
 
 json pipeline_health(int port, const std::string& name) {
@@ -90,7 +92,7 @@ TEST(KafkaAvro, DebeziumEventsInAvroDecodeToWhatJsonConverterWritesAndAnAlterReg
   json source = {{"type", "outbox"}, {"stream_table", "items"}};
   set_outbox_pipeline(db, "items-avro", {{"source", source},
                                           {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", avro_topic},
-                                                    {"value_converter", "avro"}, {"schema_registry_url", registry_url()}}},
+                                                    {"value_converter", "avro"}, {"schema_registry_url", schema_registry_url()}}},
                                           {"format", "debezium"}, {"topic_prefix", prefix}});
   set_outbox_pipeline(db, "items-json", {{"source", source},
                                           {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", json_topic}}},
@@ -130,7 +132,7 @@ TEST(KafkaAvro, DebeziumEventsInAvroDecodeToWhatJsonConverterWritesAndAnAlterReg
 
   // Registered under TopicNameStrategy's subjects, as the converter registers them: Debezium's
   // record names, Kafka Connect's properties.
-  const json value = registry("GET", "/subjects/" + avro_topic + "-value/versions/latest");
+  const json value = schema_registry_call("GET", "/subjects/" + avro_topic + "-value/versions/latest");
   ASSERT_TRUE(value.is_object()) << "no value subject";
   EXPECT_EQ(value["id"], pen[0]["value_schema_id"]);
   const json schema = json::parse(value["schema"].get<std::string>());
@@ -138,10 +140,10 @@ TEST(KafkaAvro, DebeziumEventsInAvroDecodeToWhatJsonConverterWritesAndAnAlterReg
   EXPECT_EQ(schema["name"], "Envelope");
   EXPECT_EQ(schema["namespace"], prefix + ".public.items");
   EXPECT_EQ(schema["connect.name"], prefix + ".public.items.Envelope");
-  const json key = registry("GET", "/subjects/" + avro_topic + "-key/versions/latest");
+  const json key = schema_registry_call("GET", "/subjects/" + avro_topic + "-key/versions/latest");
   ASSERT_TRUE(key.is_object()) << "no key subject";
   EXPECT_EQ(json::parse(key["schema"].get<std::string>())["name"], "Key");
-  EXPECT_EQ(registry("GET", "/subjects/" + avro_topic + "-value/versions").size(), 1u) << "one schema for every event";
+  EXPECT_EQ(schema_registry_call("GET", "/subjects/" + avro_topic + "-value/versions").size(), 1u) << "one schema for every event";
   const std::string requests = "pgtrickle_relay_schema_registry_requests_total{pipeline=\"items-avro\"}";
   EXPECT_EQ(metric(relay.admin_port(), requests), 2) << "the key's schema and the value's, each registered once";
 
@@ -154,7 +156,7 @@ TEST(KafkaAvro, DebeziumEventsInAvroDecodeToWhatJsonConverterWritesAndAnAlterReg
   ASSERT_NE(pad, avro.end());
   EXPECT_EQ((*pad)["v"]["after"]["colour"], "green");
   EXPECT_NE((*pad)["value_schema_id"], pen[0]["value_schema_id"]);
-  EXPECT_EQ(registry("GET", "/subjects/" + avro_topic + "-value/versions").size(), 2u);
+  EXPECT_EQ(schema_registry_call("GET", "/subjects/" + avro_topic + "-value/versions").size(), 2u);
   EXPECT_EQ(metric(relay.admin_port(), requests), 3) << "the value's next schema; the key's unchanged";
 }
 
@@ -171,7 +173,7 @@ TEST(KafkaAvro, ASchemaTheRegistryRefusesStopsThePipelineWithItsReasonUntilItIsA
 
   // BACKWARD, Confluent's default: a new schema must read what the old one wrote. A required column
   // without a default cannot.
-  ASSERT_TRUE(registry("PUT", "/config/" + topic + "-value", R"({"compatibility":"BACKWARD"})").is_object());
+  ASSERT_TRUE(schema_registry_call("PUT", "/config/" + topic + "-value", R"({"compatibility":"BACKWARD"})").is_object());
   db.exec("ALTER TABLE orders ADD COLUMN region int NOT NULL DEFAULT 1");
   db.exec("ALTER TABLE orders ALTER COLUMN region DROP DEFAULT");
   db.exec("INSERT INTO orders VALUES (2, 20, 7)");
@@ -184,7 +186,7 @@ TEST(KafkaAvro, ASchemaTheRegistryRefusesStopsThePipelineWithItsReasonUntilItIsA
   EXPECT_EQ(records(topic, 1, true).size(), 1u) << "nothing after the refused record was sent";
 
   // Accepted once the subject allows it: the pipeline runs again and sends both rows, in order.
-  ASSERT_TRUE(registry("PUT", "/config/" + topic + "-value", R"({"compatibility":"NONE"})").is_object());
+  ASSERT_TRUE(schema_registry_call("PUT", "/config/" + topic + "-value", R"({"compatibility":"NONE"})").is_object());
   auto got = records(topic, 3, true);
   ASSERT_EQ(got.size(), 3u) << relay.err();
   std::map<int, json> by_id;
@@ -201,10 +203,7 @@ TEST(KafkaAvro, AKafkaSourceReadsAvroBackIntoTheInboxAsJsonAndSetsAsideWhatIsNot
   db.exec("SELECT pgtrickle.create_inbox('avro_back')");
   const std::string topic = "back-" + db.name();
   set_avro_pipeline(db, "items-avro", "items", topic);
-  set_inbox_pipeline(db, "items-back", {{"source", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic},
-                                                    {"group_id", "back-" + db.name()}, {"value_converter", "avro"},
-                                                    {"schema_registry_url", registry_url()}}},
-                                         {"sink", {{"type", "inbox"}, {"inbox_name", "avro_back"}}}});
+  set_inbox_pipeline(db, "items-back", avro_back(topic, "back-" + db.name(), "avro_back", schema_registry_url()));
   RelayProcess relay(relay_args(db));
   db.exec("INSERT INTO items VALUES (1, 'pen', 1.50, '2020-02-29'), (2, NULL, NULL, NULL)");
   db.exec("UPDATE items SET name = 'ink' WHERE id = 2");
@@ -241,9 +240,7 @@ TEST(KafkaAvro, AKafkaSourceWhoseRegistryCannotBeReachedWaitsAndLosesNothing) {
   db.exec("SELECT pgtrickle.create_inbox('avro_wait')");
   const std::string topic = "wait-" + db.name();
   set_avro_pipeline(db, "items-avro", "items", topic);
-  json back = {{"source", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic}, {"group_id", "wait-" + db.name()},
-                           {"value_converter", "avro"}, {"schema_registry_url", "http://127.0.0.1:9/apis/ccompat/v7"}}},
-               {"sink", {{"type", "inbox"}, {"inbox_name", "avro_wait"}}}};
+  json back = avro_back(topic, "wait-" + db.name(), "avro_wait", "http://127.0.0.1:9/apis/ccompat/v7");
   set_inbox_pipeline(db, "items-back", back);
   RelayProcess relay(relay_args(db));
   db.exec("INSERT INTO items SELECT g, 'n' || g FROM generate_series(1, 5) AS g");
@@ -255,7 +252,7 @@ TEST(KafkaAvro, AKafkaSourceWhoseRegistryCannotBeReachedWaitsAndLosesNothing) {
   EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_avro_wait"), 0);
   EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters WHERE pipeline = 'items-back'"), 0);
   // The registry reachable again (here: the pipeline pointed at it): every record arrives, once.
-  back["source"]["schema_registry_url"] = registry_url();
+  back["source"]["schema_registry_url"] = schema_registry_url();
   set_inbox_pipeline(db, "items-back", back);
   ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.inbox_avro_wait") == 5; }, 60s)) << relay.err();
   EXPECT_EQ(db.number("SELECT count(DISTINCT payload #>> '{after,id}') FROM pgtrickle.inbox_avro_wait"), 5);
@@ -275,11 +272,11 @@ TEST(KafkaAvro, TheRecordNameStrategiesRegisterUnderTheRecordsNames) {
   ASSERT_EQ(records(by_record, 1, true).size(), 1u) << relay.err();
   ASSERT_EQ(records(by_topic_record, 1, true).size(), 1u) << relay.err();
   const std::string envelope = prefix + ".public.parts.Envelope", key = prefix + ".public.parts.Key";
-  EXPECT_TRUE(registry("GET", "/subjects/" + envelope + "/versions/latest").is_object()) << envelope;
-  EXPECT_TRUE(registry("GET", "/subjects/" + key + "/versions/latest").is_object()) << key;
-  EXPECT_TRUE(registry("GET", "/subjects/" + by_topic_record + "-" + envelope + "/versions/latest").is_object());
-  EXPECT_TRUE(registry("GET", "/subjects/" + by_topic_record + "-" + key + "/versions/latest").is_object());
-  EXPECT_FALSE(registry("GET", "/subjects/" + by_record + "-value/versions/latest").is_object()) << "no TopicNameStrategy subject";
+  EXPECT_TRUE(schema_registry_call("GET", "/subjects/" + envelope + "/versions/latest").is_object()) << envelope;
+  EXPECT_TRUE(schema_registry_call("GET", "/subjects/" + key + "/versions/latest").is_object()) << key;
+  EXPECT_TRUE(schema_registry_call("GET", "/subjects/" + by_topic_record + "-" + envelope + "/versions/latest").is_object());
+  EXPECT_TRUE(schema_registry_call("GET", "/subjects/" + by_topic_record + "-" + key + "/versions/latest").is_object());
+  EXPECT_FALSE(schema_registry_call("GET", "/subjects/" + by_record + "-value/versions/latest").is_object()) << "no TopicNameStrategy subject";
 }
 
 namespace {
