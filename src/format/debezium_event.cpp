@@ -273,7 +273,6 @@ bool EventEncoder::append_key(std::string_view row, std::string& out, std::strin
     out += payload;
     return true;
   }
-  out.reserve(out.size() + key_schema_.size() + payload.size() + 32);
   out += "{\"schema\":";
   out += key_schema_;
   out += ",\"payload\":";
@@ -310,9 +309,6 @@ bool EventEncoder::append_key_payload(std::string_view row, std::string& out, st
 
 bool EventEncoder::append_value(char op, std::string_view before, std::string_view after, const SourceInfo& source,
                                 std::string& out, std::string& error) const {
-  // Room for the whole event at once: growing a string of a few kilobytes (the schema) by doubling
-  // costs a handful of allocations and copies per event.
-  out.reserve(out.size() + (opt_.schemas ? value_schema_.size() : 0) + before.size() + after.size() + 512);
   if (opt_.schemas) {
     out += "{\"schema\":";
     out += value_schema_;
