@@ -206,6 +206,7 @@ class Decoder {
           if (count < 0) {  // a block given with its size in bytes
             std::int64_t size = 0;
             if (!varint(size, error)) return false;
+            if (count == INT64_MIN) return fail(error, "a block count out of range");
             count = -count;
           }
           if (count > items_left_) return fail(error, fmt::format("a block of {} items, more than the value's {} bytes can hold", count, in_.size()));
