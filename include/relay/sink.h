@@ -2,6 +2,9 @@
 #pragma once
 
 #include <span>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "relay/message.h"
 #include "relay/result.h"
@@ -33,6 +36,19 @@ class Sink {
   // Drops every published batch not collected yet (after a retriable failure the core sends them
   // all again, in order); their acks, if they still come, are ignored.
   virtual void forget() {}
+
+  // Exactly once (a pipeline's "delivery": "exactly_once"; optional): the sink commits each batch
+  // together with the pipeline's position, atomically, and keeps that position for the next owner.
+  // After start(): the position record committed with the last batch ("" when none).
+  virtual std::string committed_position() { return {}; }
+  // Sends the messages of `batch` not marked in `skip`, and the position record `position`, as one
+  // transaction: once it committed, every outcome is delivered; otherwise nothing of it is visible,
+  // the failing messages' outcomes say why and the others are retriable.
+  virtual void send_transaction(std::span<const Message> batch, const std::vector<bool>& skip, std::string_view position,
+                                std::span<Outcome> outcomes, Deadline deadline) {
+    (void)batch, (void)skip, (void)position, (void)deadline;
+    for (auto& o : outcomes) o = {Outcome::halted, "this sink cannot deliver exactly once"};
+  }
 
   // Whether the target is reachable right now (for /health).
   virtual bool healthy() { return true; }

@@ -94,6 +94,12 @@ class Source {
   // True when ack() itself checks, in the same statement, that this relay still owns the pipeline
   // (BuildContext::fence_sql) and fails otherwise: the runner then skips its own check before it.
   virtual bool ack_is_fenced() const { return false; }
+  // Exactly once (optional): the record of where the pipeline stands before and after `batch`, which
+  // an exactly-once sink commits with it ("" when the source keeps no such record). And, before
+  // start(), the record the sink committed last: the source carries on after it when the position
+  // it stores itself had not caught up (the relay stopped between the sink's commit and its ack).
+  virtual std::string position_record(const Batch& batch) { (void)batch; return {}; }
+  virtual void resume_after(std::string committed) { (void)committed; }
   // How the source is, asked every status interval (it may run statements): what waits, its slot,
   // its backfill, its tables, what its store keeps for it.
   virtual SourceStatus status() { return {}; }

@@ -708,6 +708,30 @@ void read_converters(PipelineConfig& c, const std::string& place, std::vector<st
   if (place == "sink") c.debezium.schemas = true;
 }
 
+// "delivery": "exactly_once" commits the batch and the position in one Kafka transaction: it needs
+// a Kafka sink writing with acks=all, and a source whose position the relay keeps in PostgreSQL.
+void check_exactly_once(const PipelineConfig& c, std::vector<std::string>& problems) {
+  const json& o = c.canonical;
+  if (c.direction != Direction::forward || c.sink_type != "kafka" ||
+      (c.source_type != "outbox" && c.source_type != "wal" && c.source_type != "pgstream")) {
+    problems.push_back(fmt::format("pipeline \"{}\": \"delivery\": \"exactly_once\" commits each batch into Kafka together with "
+                                   "the pipeline's position, so it needs a \"kafka\" sink and a source of type \"outbox\", \"wal\" or "
+                                   "\"pgstream\" (got source \"{}\", sink \"{}\"); other targets deduplicate by the messages' dedup "
+                                   "identity: use \"delivery\": \"at_least_once\"", c.name, c.source_type, c.sink_type));
+    return;
+  }
+  const json& sink = o["sink"];
+  if (sink.value("acks", "all") != "all")
+    problems.push_back(fmt::format("pipeline \"{}\": \"delivery\": \"exactly_once\" writes with Kafka's transactional producer, "
+                                   "which needs \"acks\": \"all\" (got \"{}\")", c.name, sink.value("acks", "all")));
+  if (sink.contains("rdkafka") && sink["rdkafka"].is_object())
+    for (const char* k : {"transactional.id", "enable.idempotence"})
+      if (sink["rdkafka"].contains(k))
+        problems.push_back(fmt::format("pipeline \"{}\": \"delivery\": \"exactly_once\" sets \"rdkafka.{}\" itself (the "
+                                       "transactional id is pgtrickle-relay-<relay group>-<pipeline>, so that a new owner fences "
+                                       "the old one): remove this key", c.name, k));
+}
+
 }  // namespace
 
 PipelineConfig build_pipeline_config(const std::string& name, Direction direction, bool enabled, const json& input,
@@ -747,6 +771,11 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
                                    "headers of its own request, and a batched request carries many events: use \"cloudevents_mode\": "
                                    "\"structured\" with \"batch\": true, or \"batch\": false", name));
   c.dead_letter = o.value("dead_letter", true);
+  c.exactly_once = o.value("delivery", "at_least_once") == "exactly_once";
+  if (c.exactly_once) check_exactly_once(c, problems);
+  else if (c.sink_type == "kafka" && o["sink"].contains("positions_topic"))
+    problems.push_back(fmt::format("pipeline \"{}\": sink \"kafka\": \"positions_topic\" is where \"delivery\": \"exactly_once\" "
+                                   "commits the pipeline's position: set \"delivery\": \"exactly_once\" to use it, or remove it", name));
   c.backfill_initial = o.value("backfill", "none") == "initial";
   c.backfill_chunk_rows = int_opt("backfill_chunk_rows", 10000);
   c.rebuild_lost_slot = o.value("on_slot_lost", "fail") == "rebuild";

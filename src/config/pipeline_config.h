@@ -72,6 +72,7 @@ struct PipelineConfig {
   int retry_initial_ms = 100;
   int retry_max_ms = 30000;
   bool dead_letter = true;
+  bool exactly_once = false;             // "delivery": "exactly_once"
 
   const nlohmann::json& source() const { return canonical.at("source"); }
   const nlohmann::json& sink() const { return canonical.at("sink"); }

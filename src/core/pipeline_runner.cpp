@@ -19,6 +19,7 @@
 #include "core/executor.h"
 #include "core/registry.h"
 #include "relay/config_spec.h"
+#include "util/crash_point.h"
 #include "util/digest.h"
 #include "util/strings.h"
 
@@ -135,10 +136,26 @@ class PipelineRunner::Impl {
     if (state_ != "failed") set_state("running", "");
 
     if (auto s = build(); !s) co_return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
-    if (auto s = source_->start(); !s) co_return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
-    // The sink may be down for a while: keep ownership and retry it, reporting the backlog that
-    // builds up meanwhile.
     next_status_ = Clock::now();
+    if (config_.exactly_once) {
+      // The sink first: its transactions settled, the position it committed last tells the source
+      // where to carry on from.
+      if (Flow f = co_await start_sink(backoff); f != Flow::ok) co_return f;
+      source_->resume_after(sink_->committed_position());
+    }
+    if (auto s = source_->start(); !s) co_return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
+    source_started_ = true;
+    if (!config_.exactly_once) {
+      if (Flow f = co_await start_sink(backoff); f != Flow::ok) co_return f;
+    }
+    backoff.reset();
+    settle_state();
+    co_return co_await loop(backoff);
+  }
+
+  // The sink may be down for a while: keep ownership and retry it, reporting the backlog that
+  // builds up meanwhile.
+  Task<Flow> start_sink(Backoff& backoff) {
     while (true) {
       auto s = sink_->start();
       if (s) break;
@@ -152,9 +169,10 @@ class PipelineRunner::Impl {
       if (stop_) co_return Flow::stopped;
       if (handing_over()) co_return Flow::handed_over;
     }
-    backoff.reset();
-    settle_state();
-    co_return co_await loop(backoff);
+    // A sink that fences the pipeline's earlier writers (a transactional producer) did so only now:
+    // this relay must still own the pipeline, or it just fenced the relay that does.
+    if (config_.exactly_once) co_return confirm_ownership();
+    co_return Flow::ok;
   }
 
   Status build() {
@@ -224,6 +242,7 @@ class PipelineRunner::Impl {
     }
     sink_.reset();
     source_.reset();
+    source_started_ = false;
     db_.reset();
     if (fence_) relay_.ownership->release(config_.name);
     fence_.reset();
@@ -244,7 +263,9 @@ class PipelineRunner::Impl {
   Task<Flow> loop(Backoff& backoff) {
     next_status_ = Clock::now();
     in_flight_.clear();
-    const size_t depth = std::max<size_t>(1, sink_->batches_in_flight());
+    // Exactly once commits one batch at a time: each transaction's position is where the one
+    // before it left the pipeline.
+    const size_t depth = config_.exactly_once ? 1 : std::max<size_t>(1, sink_->batches_in_flight());
     while (true) {
       if (stop_) co_return co_await finish_in_flight(backoff, Flow::stopped);
       if (handing_over()) co_return co_await finish_in_flight(backoff, Flow::handed_over);
@@ -270,7 +291,11 @@ class PipelineRunner::Impl {
           }
           // Sent on its own, after whatever is in flight.
           if (Flow f = co_await finish_in_flight(backoff, Flow::ok); f != Flow::ok) co_return f;
-          if (Flow f = co_await deliver(*batch, backoff); f != Flow::ok) co_return f;
+          if (config_.exactly_once) {
+            if (Flow f = co_await deliver_transaction(*batch, backoff); f != Flow::ok) co_return f;
+          } else if (Flow f = co_await deliver(*batch, backoff); f != Flow::ok) {
+            co_return f;
+          }
           if (Flow f = acknowledge(*batch); f != Flow::ok) co_return f;
           continue;
         }
@@ -395,6 +420,42 @@ class PipelineRunner::Impl {
     co_return co_await deliver_rest(msgs, outcomes_, done, backoff);
   }
 
+  // Exactly once: the batch and its position record in one transaction of the sink, again until it
+  // commits. Messages set aside go to the dead letters before the transaction that leaves them out
+  // commits, so that none is lost if the relay stops in between.
+  Task<Flow> deliver_transaction(const Batch& batch, Backoff& backoff) {
+    const auto& msgs = batch.messages;
+    outcomes_.assign(msgs.size(), Outcome{});
+    std::vector<bool> done(msgs.size(), false);
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      if (msgs[i].poison.empty()) continue;
+      if (Flow f = dead_letter(msgs[i], msgs[i].poison); f != Flow::ok) co_return f;
+      done[i] = true;
+    }
+    const std::string record = source_->position_record(batch);
+    backoff.reset();
+    while (true) {
+      // A transaction whose outcome was not known when the sink's producer was replaced: the
+      // position the new producer read says whether it committed.
+      if (sink_->committed_position() == record) {
+        for (size_t i = 0; i < msgs.size(); ++i)
+          if (!done[i]) outcomes_[i] = {Outcome::delivered, {}};
+      } else {
+        sink_->send_transaction(msgs, done, record, outcomes_, Clock::now() + std::chrono::seconds(30));
+      }
+      const bool set_aside = std::any_of(outcomes_.begin(), outcomes_.end(), [](const Outcome& o) { return o.kind == Outcome::rejected; });
+      size_t first_retry = msgs.size();
+      std::string retry_error;
+      if (Flow f = account(msgs, outcomes_, 0, done, first_retry, retry_error); f != Flow::ok) co_return f;
+      if (first_retry == msgs.size()) co_return Flow::ok;
+      for (size_t i = 0; i < msgs.size(); ++i)
+        if (!done[i]) outcomes_[i] = Outcome{};
+      // Only messages set aside kept it from committing: the rest go again at once.
+      if (set_aside) continue;
+      if (Flow f = co_await retry_wait(retry_error, msgs.size() - first_retry, backoff); f != Flow::ok) co_return f;
+    }
+  }
+
   // Sends the messages not done yet, in order, until all are.
   Task<Flow> deliver_rest(const std::vector<Message>& msgs, std::vector<Outcome>& outcomes, std::vector<bool>& done, Backoff& backoff) {
     size_t from = 0;
@@ -428,6 +489,7 @@ class PipelineRunner::Impl {
     const double now = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                std::chrono::system_clock::now().time_since_epoch()).count()) / 1e6;
     for (size_t i = from; i < to; ++i) {
+      if (done[i]) continue;  // dead-lettered before it was sent
       const auto& o = outcomes[i];
       if (o.kind == Outcome::delivered) {
         done[i] = true;
@@ -468,7 +530,10 @@ class PipelineRunner::Impl {
       if (Clock::now() < slice || Clock::now() >= until || stop_) break;
     }
     if (!sink_->healthy()) {
-      if (auto s = sink_->start(); !s && s.error().kind == ErrorKind::fatal) co_return fail(s.error());
+      auto s = sink_->start();
+      if (!s && s.error().kind == ErrorKind::fatal) co_return fail(s.error());
+      // A new transactional producer fenced whoever wrote before it: that must still be this relay.
+      if (s && config_.exactly_once) co_return confirm_ownership();
     }
     co_return Flow::ok;
   }
@@ -527,17 +592,10 @@ class PipelineRunner::Impl {
     return Flow::restart;
   }
 
-  // A named point where the relay kills itself (kill -9) when PGTRICKLE_RELAY_CRASH_AT names it:
-  // how the fault tests stop it at an exact place (e.g. after the target committed, before the ack).
-  static void crash_point(const char* name) {
-    static const char* wanted = std::getenv("PGTRICKLE_RELAY_CRASH_AT");
-    if (wanted && std::strcmp(wanted, name) == 0) ::kill(::getpid(), SIGKILL);
-  }
-
   // ---- state, status, errors -------------------------------------------------------------------
 
   void report_status() {
-    SourceStatus now = source_ ? source_->status() : SourceStatus{};
+    SourceStatus now = source_ && source_started_ ? source_->status() : SourceStatus{};
     const std::int64_t rows = now.lag_rows;
     const double seconds = now.lag_seconds;
     const SlotStatus slot = now.slot.value_or(SlotStatus{});
@@ -689,6 +747,7 @@ class PipelineRunner::Impl {
   int wake_fd_ = -1;
   int nudge_fd_ = -1;
   std::string state_, last_error_;
+  bool source_started_ = false;  // its start() succeeded: status() may be asked
   bool at_risk_ = false;  // the state says the source is at risk (Source::at_risk)
   static constexpr std::chrono::seconds kDeadLetterWindow{60};
   Clock::time_point last_dead_letter_{};

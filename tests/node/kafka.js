@@ -17,6 +17,10 @@
 //   node kafka.js offsets <brokers> <group> <topic>
 //       Prints the group's committed offset and the end of each partition of <topic>, one JSON line
 //       per partition: {"partition": n, "committed": offset (-1: none), "end": high watermark}.
+//   node kafka.js committed <brokers> <topic> <expected> <timeout ms>
+//       Reads the topic from the beginning as a consumer with isolation.level=read_committed (records
+//       of aborted transactions are never seen) until it got <expected> records and then nothing more
+//       for 3 s, or the timeout passes; prints {"id", "key", "partition", "offset", "body"} per record.
 //   node kafka.js avro <registry url> <brokers> <topic> <at least> <timeout ms>
 //       As the first form, for records in the Confluent wire format (a zero byte, a schema id, Avro's
 //       binary encoding): each key and value decoded with avsc against its schema, fetched from the
@@ -135,6 +139,33 @@ async function main() {
     await admin.disconnect();
     for (const p of committed.partitions.sort((a, b) => a.partition - b.partition))
       process.stdout.write(JSON.stringify({ partition: p.partition, committed: Number(p.offset), end: ends.get(p.partition) }) + '\n');
+    return;
+  }
+  if (mode === 'committed') {
+    const [brokers, topic, expectedText, timeoutText] = process.argv.slice(3);
+    const expected = Number(expectedText), deadline = Date.now() + Number(timeoutText);
+    const consumer = client(brokers, 'pgtrickle-test-committed-reader').consumer({
+      groupId: `committed-${process.pid}-${Date.now()}`, maxWaitTimeInMs: 100, readUncommitted: false,
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const out = [];
+    const seen = new Set();
+    let last = Date.now();
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        if (seen.has(`${partition}:${message.offset}`)) return;  // redelivered after a rebalance
+        seen.add(`${partition}:${message.offset}`);
+        last = Date.now();
+        const id = message.headers && message.headers.dedup_key ? message.headers.dedup_key.toString() : '';
+        out.push({ id, key: message.key === null ? null : message.key.toString(), partition, offset: Number(message.offset),
+                   body: message.value ? message.value.toString() : '' });
+      },
+    });
+    while (Date.now() < deadline && !(out.length >= expected && Date.now() - last > 3000))
+      await new Promise((r) => setTimeout(r, 100));
+    await consumer.disconnect();
+    process.stdout.write(out.map((r) => JSON.stringify(r) + '\n').join(''));
     return;
   }
   const registry = mode === 'avro' ? process.argv[3] : null;

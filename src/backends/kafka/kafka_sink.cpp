@@ -22,6 +22,8 @@
 #include "backends/kafka/kafka_config.h"
 #include "backends/kafka/kafka_encode.h"
 #include "backends/kafka/kafka_errors.h"
+#include "backends/kafka/kafka_positions.h"
+#include "util/crash_point.h"
 
 namespace relay::kafka {
 namespace {
@@ -33,8 +35,9 @@ long long ms_until(Deadline d) {
 
 class KafkaSink final : public Sink {
  public:
-  KafkaSink(const BuildContext& ctx, std::vector<kafka::Property> props, kafka::KeyRule key, std::unique_ptr<AvroRecords> avro)
-      : ctx_(ctx), props_(std::move(props)), key_rule_(std::move(key)), avro_(std::move(avro)) {}
+  KafkaSink(const BuildContext& ctx, std::vector<kafka::Property> props, kafka::KeyRule key, std::unique_ptr<AvroRecords> avro,
+            std::unique_ptr<PositionLog> positions)
+      : ctx_(ctx), props_(std::move(props)), key_rule_(std::move(key)), avro_(std::move(avro)), positions_(std::move(positions)) {}
 
   ~KafkaSink() override { stop(Clock::now()); }
 
@@ -52,6 +55,12 @@ class KafkaSink final : public Sink {
     producer_ = std::move(*producer);
     fatal_ = false;
     reachable_ = true;
+    if (positions_) {
+      if (auto s = start_transactions(); !s) {
+        destroy_producer(Clock::now());
+        return s;
+      }
+    }
     return {};
   }
 
@@ -62,44 +71,8 @@ class KafkaSink final : public Sink {
         return;
       }
     }
-    // Reports of an earlier batch that gave up waiting carry an older generation and are ignored.
-    ++generation_;
-    outs_ = outcomes;
-    pending_ = 0;
-    records_left_.assign(batch.size(), 0);
-    failed_.assign(batch.size(), false);
-    for (auto& o : outcomes) o = {Outcome::retriable, "no delivery report before the deadline"};
-
-    size_t i = 0;
-    for (; i < batch.size(); ++i) {
-      rd_kafka_resp_err_t err = produce(batch[i], i, deadline, false);
-      // A delete's tombstone follows its record; the message is delivered when both are.
-      if (!err && batch[i].tombstone) err = produce(batch[i], i, deadline, true);
-      if (!err) continue;
-      failed_[i] = true;  // a report of its record, when one was produced, cannot say delivered
-      if (conversion_failed_) {
-        // The registry refused or could not be reached: nothing after this message overtakes it.
-        conversion_failed_ = false;
-        if (conversion_failure_.kind == Outcome::rejected) {
-          outcomes[i] = std::move(conversion_failure_);
-          continue;
-        }
-        for (size_t j = i + 1; j < batch.size(); ++j) outcomes[j] = {Outcome::retriable, conversion_failure_.error};
-        outcomes[i] = std::move(conversion_failure_);
-        break;
-      }
-      auto verdict = kafka::classify(err);
-      std::string text = fmt::format("{}: {}", rd_kafka_err2name(err), error_detail(err, batch[i]));
-      if (verdict == kafka::Verdict::rejected) {
-        outcomes[i] = {Outcome::rejected, std::move(text)};
-        continue;
-      }
-      // Stop at the first retriable failure so that nothing after it overtakes it.
-      if (verdict == kafka::Verdict::recreate) fatal_ = true;
-      for (size_t j = i; j < batch.size(); ++j) outcomes[j] = {Outcome::retriable, text};
-      break;
-    }
-
+    track(outcomes);
+    produce_batch(batch, nullptr, outcomes, deadline);
     // rd_kafka_flush sends at once (ignoring linger.ms) and serves the delivery reports. While the
     // brokers cannot be reached, a pipeline asked to stop (a config change, a takeover) does not
     // wait for the deadline: the batch is sent again, by whoever runs the pipeline next.
@@ -112,17 +85,68 @@ class KafkaSink final : public Sink {
       rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE);
       rd_kafka_poll(producer_.get(), 0);
     }
-    ++generation_;
-    outs_ = {};
-    // Timeouts caused by a login refused or a failed handshake say so.
-    if (!connection_problem_.empty())
-      for (auto& o : outcomes)
-        if (o.kind == Outcome::retriable) o.error = connection_problem_;
-    if (fatal_) {
-      char reason[512] = "";
-      rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_.get(), reason, sizeof reason);
-      ctx_.log->error("The Kafka producer hit a fatal error; a new producer will be created.",
-                      {{"error", fmt::format("{}: {}", rd_kafka_err2name(err), reason)}});
+    untrack(outcomes);
+  }
+
+  std::string committed_position() override { return committed_; }
+
+  // One Kafka transaction: the records, then the position as the group's offset metadata, then the
+  // commit, which flushes the records and serves their delivery reports.
+  void send_transaction(std::span<const Message> batch, const std::vector<bool>& skip, std::string_view position,
+                        std::span<Outcome> outcomes, Deadline deadline) override {
+    // A new transactional producer fences the pipeline's earlier ones: the pipeline starts it
+    // (start()), once it checked it still owns the pipeline, never this call on its own.
+    if (!producer_ || fatal_) {
+      for (size_t i = 0; i < outcomes.size(); ++i)
+        if (!skip[i]) outcomes[i] = {Outcome::retriable, "the Kafka producer stopped; a new one starts after the backoff"};
+      return;
+    }
+    rd_kafka_t* p = producer_.get();
+    if (auto e = transaction_error(rd_kafka_begin_transaction(p)); !e.empty()) {
+      for (size_t i = 0; i < outcomes.size(); ++i)
+        if (!skip[i]) outcomes[i] = {Outcome::retriable, "cannot begin a Kafka transaction: " + e};
+      return;
+    }
+    track(outcomes);
+    std::string failure;
+    if (!produce_batch(batch, &skip, outcomes, deadline)) {
+      failure = "a record of the transaction could not be produced";
+    } else if (std::any_of(outcomes.begin(), outcomes.end(), [](const Outcome& o) { return o.kind == Outcome::rejected; })) {
+      // Its dead letter is stored before a transaction without it commits.
+      failure = "a message of the batch cannot be delivered and is set aside; the others go again without it";
+    } else if (auto e = transaction_error(positions_->add_to_transaction(p, position, deadline)); !e.empty()) {
+      failure = "the pipeline's position could not join the transaction: " + e;
+    } else {
+      crash_point("kafka_before_commit");
+      while (true) {
+        rd_kafka_error_t* err = rd_kafka_commit_transaction(p, static_cast<int>(std::max(1LL, ms_until(deadline))));
+        if (!err) break;
+        const bool again = rd_kafka_error_is_retriable(err) && Clock::now() < deadline;
+        failure = "the Kafka transaction did not commit: " + transaction_error(err);
+        if (!again) break;
+        failure.clear();
+      }
+      if (failure.empty()) {
+        crash_point("kafka_after_commit");
+        committed_ = position;
+        untrack(outcomes);
+        return;
+      }
+    }
+    // Reports still to come belong to the aborted transaction: the generation changes first.
+    untrack(outcomes);
+    if (!fatal_) {
+      if (auto e = transaction_error(rd_kafka_abort_transaction(p, static_cast<int>(std::max(1000LL, ms_until(deadline))))); !e.empty()) {
+        // Not aborted either: a new producer settles it (its init_transactions aborts or completes
+        // it), and the position it then reads says whether this batch committed.
+        fatal_ = true;
+        failure += "; and could not be aborted: " + e;
+      }
+    }
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      if (skip[i] || outcomes[i].kind == Outcome::rejected) continue;
+      if (outcomes[i].kind == Outcome::retriable && outcomes[i].error != kNoReport) continue;  // its own failure
+      outcomes[i] = {Outcome::retriable, failure};
     }
   }
 
@@ -138,6 +162,103 @@ class KafkaSink final : public Sink {
     if (ctx_.wake_fd < 0) return false;
     pollfd fd{ctx_.wake_fd, POLLIN, 0};
     return ::poll(&fd, 1, 0) > 0;
+  }
+
+  // Exactly once: init_transactions fences any earlier producer of the pipeline's transactional id
+  // (a former owner, this relay before a crash) and settles the transaction it left open; only then
+  // is the position committed last read, so that it is final.
+  Status start_transactions() {
+    const Deadline deadline = Clock::now() + std::chrono::seconds(30);
+    if (auto e = transaction_error(rd_kafka_init_transactions(producer_.get(), static_cast<int>(ms_until(deadline)))); !e.empty())
+      return retriable(fmt::format("the transactional producer cannot start (transactional.id {}): {}", transactional_id(), e));
+    if (auto s = positions_->ensure_topic(producer_.get(), deadline); !s) return s;
+    auto committed = positions_->read(deadline);
+    if (!committed) return committed.error();
+    committed_ = std::move(*committed);
+    return {};
+  }
+
+  std::string transactional_id() const {
+    for (const auto& p : props_)
+      if (p.name == "transactional.id") return p.value;
+    return {};
+  }
+
+  static constexpr const char* kNoReport = "no delivery report before the deadline";
+
+  // The batch whose delivery reports fill `outcomes`: reports of an earlier batch that gave up
+  // waiting carry an older generation and are ignored.
+  void track(std::span<Outcome> outcomes) {
+    ++generation_;
+    outs_ = outcomes;
+    pending_ = 0;
+    records_left_.assign(outcomes.size(), 0);
+    failed_.assign(outcomes.size(), false);
+  }
+
+  // Ends it: later reports are ignored; timeouts caused by a refused login or a failed handshake
+  // say so.
+  void untrack(std::span<Outcome> outcomes) {
+    ++generation_;
+    outs_ = {};
+    if (!connection_problem_.empty())
+      for (auto& o : outcomes)
+        if (o.kind == Outcome::retriable) o.error = connection_problem_;
+    if (fatal_) {
+      char reason[512] = "";
+      rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_.get(), reason, sizeof reason);
+      ctx_.log->error("The Kafka producer hit a fatal error; a new producer will be created.",
+                      {{"error", fmt::format("{}: {}", rd_kafka_err2name(err), reason)}});
+    }
+  }
+
+  // Produces the messages of `batch` not in `skip`, in order: each outcome waits for its delivery
+  // report, but a message refused at once is rejected (and the others go on) or retriable (and
+  // nothing after it is produced, so that nothing overtakes it: false).
+  bool produce_batch(std::span<const Message> batch, const std::vector<bool>* skip, std::span<Outcome> outcomes, Deadline deadline) {
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (!skip || !(*skip)[i]) outcomes[i] = {Outcome::retriable, kNoReport};
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (skip && (*skip)[i]) continue;
+      rd_kafka_resp_err_t err = produce(batch[i], i, deadline, false);
+      // A delete's tombstone follows its record; the message is delivered when both are.
+      if (!err && batch[i].tombstone) err = produce(batch[i], i, deadline, true);
+      if (!err) continue;
+      failed_[i] = true;  // a report of its record, when one was produced, cannot say delivered
+      if (conversion_failed_) {
+        // The registry refused or could not be reached: nothing after this message overtakes it.
+        conversion_failed_ = false;
+        if (conversion_failure_.kind == Outcome::rejected) {
+          outcomes[i] = std::move(conversion_failure_);
+          continue;
+        }
+        for (size_t j = i + 1; j < batch.size(); ++j)
+          if (!skip || !(*skip)[j]) outcomes[j] = {Outcome::retriable, conversion_failure_.error};
+        outcomes[i] = std::move(conversion_failure_);
+        return false;
+      }
+      auto verdict = kafka::classify(err);
+      std::string text = fmt::format("{}: {}", rd_kafka_err2name(err), error_detail(err, batch[i]));
+      if (verdict == kafka::Verdict::rejected) {
+        outcomes[i] = {Outcome::rejected, std::move(text)};
+        continue;
+      }
+      if (verdict == kafka::Verdict::recreate) fatal_ = true;
+      for (size_t j = i; j < batch.size(); ++j)
+        if (!skip || !(*skip)[j]) outcomes[j] = {Outcome::retriable, text};
+      return false;
+    }
+    return true;
+  }
+
+  // A transactional call's error as text ("" for none); a fatal one (fenced by a newer producer of
+  // the same transactional id) makes the next send create a new producer.
+  std::string transaction_error(rd_kafka_error_t* err) {
+    if (!err) return {};
+    std::string text = fmt::format("{}: {}", rd_kafka_error_name(err), rd_kafka_error_string(err));
+    if (rd_kafka_error_is_fatal(err)) fatal_ = true;
+    rd_kafka_error_destroy(err);
+    return text;
   }
 
   // Produces the record of `m`, or its tombstone (its key, a null value).
@@ -290,6 +411,8 @@ class KafkaSink final : public Sink {
   kafka::Record record_;
   std::string key_buf_, topic_error_;
   std::unique_ptr<AvroRecords> avro_;  // the avro converter's, when a part is Avro
+  std::unique_ptr<PositionLog> positions_;  // "delivery": "exactly_once": the transactions' positions
+  std::string committed_;                  // the position record committed last
   bool conversion_failed_ = false;     // the last produce() failed converting: conversion_failure_ says why
   Outcome conversion_failure_;
 };
@@ -315,7 +438,16 @@ Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const Buil
                                                                       : SubjectStrategy::topic);
     avro->registry().restrict_to(ctx.host_access);
   }
-  return std::unique_ptr<Sink>(std::make_unique<KafkaSink>(ctx, std::move(props), std::move(key), std::move(avro)));
+  std::unique_ptr<PositionLog> positions;
+  if (config.exactly_once) {
+    // One transactional id per pipeline and relay group: whichever relay owns the pipeline next
+    // takes it up, and so fences the producer of the one before.
+    const std::string id = fmt::format("pgtrickle-relay-{}-{}", ctx.relay_group_id, config.name);
+    props.push_back({"transactional.id", id, "delivery"});
+    positions = std::make_unique<PositionLog>(props, s.has("positions_topic") ? s.text("positions_topic") : "pgtrickle-relay-positions", id);
+  }
+  return std::unique_ptr<Sink>(
+      std::make_unique<KafkaSink>(ctx, std::move(props), std::move(key), std::move(avro), std::move(positions)));
 }
 
 }  // namespace relay::kafka

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <iterator>
 
+#include <nlohmann/json.hpp>
+
 namespace relay::postgres {
 
 namespace {
@@ -125,6 +127,12 @@ Status ChangeSource::attach_debezium(ExpandOptions& opt, std::uint32_t table_oid
 // another group (or ran in a relay's own group before pipelines had one) carries on from the
 // position stored most recently, instead of starting over.
 Result<bool> ChangeSource::load_position() {
+  auto stored = load_stored_position();
+  if (!stored) return stored;
+  return catch_up_with_sink(*stored);
+}
+
+Result<bool> ChangeSource::load_stored_position() {
   auto off = db_->exec(config_.origin == "sql"
                            ? "SELECT last_seq, last_id, next_row, relay_group_id FROM pgtrickle.relay_offsets WHERE pipeline = $2 "
                              "ORDER BY relay_group_id = $1 DESC, updated_at DESC LIMIT 1"
@@ -254,8 +262,23 @@ void ChangeSource::wait(Deadline deadline) {
 
 Status ChangeSource::ack(const Batch& batch) {
   const auto& p = *std::static_pointer_cast<Position>(batch.token);
+  auto stored = store_position(p);
+  if (!stored) return stored.error();
+  if (!*stored) return retriable("the position was not stored: another relay of the group owns the pipeline now");
+  if (const auto& b = p.backfill) backfill_acked(*b);
+  acked_ = p;
+  acked(batch, p);
+  return {};
+}
+
+Result<bool> ChangeSource::store_position(const Position& p) {
   // Stored on a pooled connection: reading runs on connections of the source's own. The position
   // only moves while this relay owns the pipeline (a stalled former owner's ack is refused).
+  if (auto* shared = ctx_.shared_of<RelayShared>(); !p.backfill && shared) {
+    // Stored with the positions of the relay's other pipelines, in one statement.
+    return shared->positions.store({ctx_.relay_group_id, config_.name, ctx_.worker_id, outbox_table_, p.seq, p.id,
+                                    p.next_row >= 0 ? std::optional<std::int64_t>(p.next_row) : std::nullopt, ctx_.fence_epoch});
+  }
   pg::Params args{ctx_.relay_group_id, config_.name, std::to_string(p.seq), std::to_string(p.id),
                   p.next_row >= 0 ? std::optional<std::string>(std::to_string(p.next_row)) : std::nullopt,
                   ctx_.worker_id, outbox_table_, std::to_string(ctx_.fence_epoch)};
@@ -263,23 +286,76 @@ Status ChangeSource::ack(const Batch& batch) {
     args.insert(args.end(), {b->last_key.empty() ? std::nullopt : std::optional<std::string>(b->last_key),
                              std::to_string(b->rows_done), std::to_string(b->rows_sent), b->finished ? "true" : "false",
                              std::to_string(b->id)});
-  bool stored;
-  if (auto* shared = ctx_.shared_of<RelayShared>(); !p.backfill && shared) {
-    // Stored with the positions of the relay's other pipelines, in one statement.
-    auto r = shared->positions.store({ctx_.relay_group_id, config_.name, ctx_.worker_id, outbox_table_, p.seq, p.id,
-                                    p.next_row >= 0 ? std::optional<std::int64_t>(p.next_row) : std::nullopt, ctx_.fence_epoch});
-    if (!r) return r.error();
-    stored = *r;
-  } else {
-    auto r = db_->exec_cached(p.backfill ? kAckBackfillSql : kAckSql, args);
-    if (!r) return r.error();
-    stored = p.backfill ? r->int64(0, 0) > 0 : r->affected() > 0;
+  auto r = db_->exec_cached(p.backfill ? kAckBackfillSql : kAckSql, args);
+  if (!r) return r.error();
+  return p.backfill ? r->int64(0, 0) > 0 : r->affected() > 0;
+}
+
+// ---- exactly once ------------------------------------------------------------------------------
+
+namespace {
+
+nlohmann::json position_json(const Position& p) { return nlohmann::json::array({p.seq, p.id, p.next_row}); }
+
+bool read_position(const nlohmann::json& j, Position& p) {
+  if (!j.is_array() || j.size() != 3 || !j[0].is_number_integer() || !j[1].is_number_integer() || !j[2].is_number_integer()) return false;
+  p.seq = j[0].get<std::int64_t>();
+  p.id = j[1].get<std::int64_t>();
+  p.next_row = j[2].get<std::int64_t>();
+  return true;
+}
+
+bool same_place(const Position& a, const Position& b) { return a.seq == b.seq && a.id == b.id && a.next_row == b.next_row; }
+
+}  // namespace
+
+// {"from": where the pipeline stood before the batch, "to": after it, "backfill": its progress after
+// it}: batches are committed one at a time, so `from` is the position acknowledged last.
+std::string ChangeSource::position_record(const Batch& batch) {
+  const auto& to = *std::static_pointer_cast<Position>(batch.token);
+  nlohmann::json j{{"from", position_json(acked_)}, {"to", position_json(to)}};
+  if (const auto& b = to.backfill)
+    j["backfill"] = {{"id", b->id}, {"last_key", b->last_key}, {"rows_done", b->rows_done}, {"rows_sent", b->rows_sent},
+                     {"finished", b->finished}};
+  return j.dump();
+}
+
+// The sink committed a batch, and its position in the same transaction, whose position was not
+// stored here: the relay stopped between the two. The pipeline carries on after it, as it would
+// have had its ack been stored. A record of any other batch (an older one, one of a pipeline of the
+// same name deleted since) leaves the stored position alone: only the batch that begins where the
+// stored position stands can be the one not stored.
+Result<bool> ChangeSource::catch_up_with_sink(bool stored) {
+  if (committed_.empty()) return stored;
+  auto rec = nlohmann::json::parse(committed_, nullptr, false);
+  Position from, to;
+  if (!rec.is_object() || !read_position(rec.value("from", nlohmann::json()), from) || !read_position(rec.value("to", nlohmann::json()), to)) {
+    ctx_.log->warn("The position committed with the last Kafka transaction is not one this relay wrote; it is ignored.",
+                   {{"record", committed_.substr(0, 200)}});
+    return stored;
   }
-  if (!stored) return retriable("the position was not stored: another relay of the group owns the pipeline now");
-  if (const auto& b = p.backfill) backfill_acked(*b);
-  acked_ = p;
-  acked(batch, p);
-  return {};
+  if (!same_place(from, read_)) return stored;
+  bool ahead = !same_place(to, from);
+  if (const auto& b = rec.value("backfill", nlohmann::json()); b.is_object()) {
+    to.backfill = Backfill::Progress{b.value("id", std::int64_t{0}), b.value("last_key", ""), b.value("rows_done", std::int64_t{0}),
+                                     b.value("rows_sent", std::int64_t{0}), b.value("finished", false)};
+    // A batch of backfilled rows leaves the position where it was: the backfill's progress says
+    // whether it was stored.
+    auto done = db_->exec("SELECT rows_done FROM pgtrickle.relay_backfills WHERE id = $1 AND state IN ('pending', 'running')",
+                          {std::to_string(to.backfill->id)});
+    if (!done) return done.error();
+    ahead = ahead || (done->rows() == 1 && done->int64(0, 0) < to.backfill->rows_done);
+  }
+  if (!ahead) return stored;
+  auto s = store_position(to);
+  if (!s) return s.error();
+  if (!*s) return retriable("the position was not stored: another relay of the group owns the pipeline now");
+  ctx_.log->info("Carrying on after the last batch committed in Kafka (the relay stopped before it stored that batch's position).",
+                 {{"position", fmt::format("{}/{}", to.seq, to.id)}});
+  read_.seq = to.seq;
+  read_.id = to.id;
+  read_.next_row = to.next_row;
+  return true;
 }
 
 // Starts a count from the current position and waits a moment for it: a small backlog is counted at

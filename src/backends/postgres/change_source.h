@@ -53,6 +53,9 @@ class ChangeSource : public Source {
   int ready_fd() const override { return ready_fd_; }
   bool ack_is_fenced() const override { return true; }  // kAckSql stores nothing once the lease is lost
   Status ack(const Batch& batch) override;
+  // Exactly once: the record of where a batch takes the pipeline, and the one committed last.
+  std::string position_record(const Batch& batch) override;
+  void resume_after(std::string committed) override { committed_ = std::move(committed); }
   // The lag (rows waiting, the oldest one's age) and the backfill under way or last run.
   SourceStatus status() override;
   int begin_stop() override;
@@ -108,7 +111,8 @@ class ChangeSource : public Source {
   // Format debezium: the change events of table `table_oid` (its shape read now on db_; read again,
   // on a connection of its own, when rows show the table changed). Nothing for other formats.
   Status attach_debezium(ExpandOptions& opt, std::uint32_t table_oid);
-  // Loads the stored position into read_; whether one was stored.
+  // Loads the stored position into read_ (after the batch an exactly-once sink committed last, when
+  // its position was not stored yet); whether one was stored.
   Result<bool> load_position();
   // "backfill": "initial": the tables' existing rows go first, the first time the pipeline starts.
   Status backfill_initial(bool stored);
@@ -164,6 +168,10 @@ class ChangeSource : public Source {
   int stop_fd_ = -1;  // readable when the source stops (from construction on)
 
  private:
+  Result<bool> load_stored_position();
+  Result<bool> catch_up_with_sink(bool stored);
+  // Stores `p` (and its backfill's progress); false when another relay owns the pipeline now.
+  Result<bool> store_position(const Position& p);
   Task<void> read_loop();
   Task<bool> wait_for_room();
   Result<std::optional<Backfill>> look_for_backfill();
@@ -190,6 +198,7 @@ class ChangeSource : public Source {
   Clock::time_point backfill_began_{};
   std::int64_t backfill_rows_before_ = 0;  // rows done when this relay took it up
 
+  std::string committed_;  // exactly once: the position record the sink committed last
   bool reading_ = false;  // the reader was started and has not ended yet
   EventFd reader_ended_;
   std::mutex mu_;

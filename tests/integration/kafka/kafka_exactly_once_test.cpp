@@ -1,0 +1,90 @@
+// "delivery": "exactly_once" into Apache Kafka: each batch one Kafka transaction that also commits
+// the pipeline's position. What a consumer reading with isolation.level=read_committed counts (with
+// kafkajs, tests/node/kafka.js) is every row exactly once, whatever happens to the relay around the
+// commit.
+#include <signal.h>
+
+#include <map>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "../../contract/sink_contract.h"
+#include "../fixture.h"
+#include "kafka_admin.h"
+
+using namespace relay::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// What a read_committed consumer reads of `topic`: the count of each row id (payload.id), once
+// `expected` records arrived and nothing more came for a while.
+std::map<int, int> committed_rows(const std::string& topic, size_t expected, std::chrono::milliseconds timeout = 60s) {
+  std::map<int, int> count;
+  for (const auto& r : parse_json_lines(run_node("kafka.js", {"committed", kafka_brokers(), topic, std::to_string(expected),
+                                                              std::to_string(timeout.count())}))) {
+    auto body = json::parse(r["body"].get<std::string>());
+    ++count[body["payload"]["id"].get<int>()];
+  }
+  return count;
+}
+
+// The rows read more than once, and those not read at all, of 1..rows.
+std::string exactly_once_problems(const std::map<int, int>& count, int rows) {
+  std::string twice, missing;
+  for (int id = 1; id <= rows; ++id) {
+    auto it = count.find(id);
+    if (it == count.end()) missing += (missing.empty() ? "" : ",") + std::to_string(id);
+    else if (it->second > 1) twice += (twice.empty() ? "" : ",") + std::to_string(id);
+  }
+  std::string out;
+  if (!missing.empty()) out += "missing: " + missing.substr(0, 300) + "; ";
+  if (!twice.empty()) out += "read more than once: " + twice.substr(0, 300);
+  return out;
+}
+
+struct ExactlyOnce : ::testing::Test {
+  TestDb db;
+  std::string topic = "eos-" + db.name();
+
+  void SetUp() override {
+    db.exec("CREATE TABLE items (id int PRIMARY KEY, note text NOT NULL DEFAULT 'x')");
+    db.exec("SELECT pgtrickle.enable_outbox('items')");
+    create_kafka_topic(kafka_brokers(), topic, 3);
+    set_outbox_pipeline(db, "eos", {{"stream_table", "items"}, {"sink_type", "kafka"}, {"kafka_brokers", kafka_brokers()},
+                                    {"kafka_topic", topic}, {"batch_size", 50}, {"delivery", "exactly_once"}});
+  }
+
+  // Rows from..to, in transactions of `per` rows.
+  void insert(int from, int to, int per = 50) {
+    for (int a = from; a <= to; a += per)
+      db.exec(fmt::format("INSERT INTO items (id) SELECT g FROM generate_series({}, {}) g", a, std::min(to, a + per - 1)));
+  }
+
+  double delivered(RelayProcess& relay) {
+    return metric(relay.admin_port(), "pgtrickle_relay_messages_delivered_total{pipeline=\"eos\"}");
+  }
+};
+
+// Killed before the commit (the open transaction is aborted by the next producer), after it (the
+// position committed in Kafka and not yet in PostgreSQL: the next owner carries on after it), and
+// after delivery before the ack: each batch is still read once.
+TEST_F(ExactlyOnce, ARelayKilledAroundTheCommitLeavesEveryRowReadOnce) {
+  const int rows = 1000;
+  insert(1, rows);
+  for (const char* point : {"kafka_before_commit", "kafka_after_commit", "after_delivery"}) {
+    RelayProcess crashing(relay_args(db), {std::string("PGTRICKLE_RELAY_CRASH_AT=") + point});
+    EXPECT_EQ(crashing.wait(60s), 128 + 9) << point << ": " << crashing.err();
+  }
+  RelayProcess relay(relay_args(db));
+  auto count = committed_rows(topic, rows, 90s);
+  EXPECT_EQ(exactly_once_problems(count, rows), "");
+  EXPECT_EQ(count.size(), static_cast<size_t>(rows));
+  EXPECT_NE(relay.err().find("Carrying on after the last batch committed in Kafka"), std::string::npos)
+      << "the relay killed after the commit left a position to catch up with";
+}
+
+}  // namespace
