@@ -4,6 +4,7 @@
 // commit.
 #include <signal.h>
 
+#include <atomic>
 #include <map>
 #include <random>
 #include <thread>
@@ -19,6 +20,8 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
+
+constexpr int kOwnBrokerPort = 55830;  // and the three ports above it (scripts/servers/kafka.sh)
 
 // What a read_committed consumer reads of `topic`: the count of each row id (payload.id), once
 // `expected` records arrived and nothing more came for a while.
@@ -85,6 +88,100 @@ TEST_F(ExactlyOnce, ARelayKilledAroundTheCommitLeavesEveryRowReadOnce) {
   EXPECT_EQ(count.size(), static_cast<size_t>(rows));
   EXPECT_NE(relay.err().find("Carrying on after the last batch committed in Kafka"), std::string::npos)
       << "the relay killed after the commit left a position to catch up with";
+}
+
+// Relays killed at moments nobody chose, while rows keep coming: a read_committed consumer still
+// counts each row once.
+TEST_F(ExactlyOnce, RelaysKilledAtRandomMomentsWhileRowsArriveLeaveEveryRowReadOnce) {
+  const int rows = 2000;
+  std::atomic<bool> done{false};
+  std::thread feeder([&] {
+    auto c = relay::pg::Connection::open(db.url(), "feeder");
+    ASSERT_TRUE(c.has_value());
+    for (int a = 1; a <= rows; a += 10) {
+      (void)c->exec(fmt::format("INSERT INTO items (id) SELECT g FROM generate_series({}, {}) g", a, a + 9));
+      std::this_thread::sleep_for(15ms);
+    }
+    done = true;
+  });
+  std::mt19937 random(std::random_device{}());
+  for (int kill = 0; kill < 4; ++kill) {
+    RelayProcess relay(relay_args(db));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(300, 1500)(random)));
+    relay.kill9();
+    relay.wait(10s);
+  }
+  feeder.join();
+  RelayProcess relay(relay_args(db));
+  auto count = committed_rows(topic, rows, 120s);
+  EXPECT_EQ(exactly_once_problems(count, rows), "") << relay.err();
+  EXPECT_EQ(count.size(), static_cast<size_t>(rows));
+}
+
+// An owner stalled in the middle of a transaction (its records produced, not committed) or right
+// after it committed (its position not stored yet) loses the pipeline to a standby; once it wakes
+// it is fenced, on the broker and in PostgreSQL, and adds nothing.
+class ExactlyOnceTakeover : public ExactlyOnce, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(ExactlyOnceTakeover, AStalledOwnerWakesFencedAndEveryRowIsReadOnce) {
+  auto with_lease = [](std::vector<std::string> args) {
+    args.insert(args.end(), {"--lease-timeout", "2"});
+    return args;
+  };
+  RelayProcess a(with_lease(relay_args(db)), {std::string("PGTRICKLE_RELAY_PAUSE_AT=") + GetParam()});
+  ASSERT_TRUE(wait_until([&] { return a.err().find("Took ownership") != std::string::npos; }, 10s)) << a.err();
+  RelayProcess b(with_lease(relay_args(db)));
+  ASSERT_TRUE(wait_until([&] { return b.err().find("standing by") != std::string::npos; }, 10s)) << b.err();
+  insert(1, 500);
+  // The owner stops itself at the point; the standby takes over once its lease lapsed.
+  ASSERT_TRUE(wait_until([&] { return b.err().find("Took ownership") != std::string::npos; }, 30s)) << a.err() << b.err();
+  insert(501, 1000);
+  auto count = committed_rows(topic, 1000, 60s);
+  a.signal(SIGCONT);
+  insert(1001, 1500);
+  std::this_thread::sleep_for(3s);  // time for the woken relay to do harm, if it could
+  count = committed_rows(topic, 1500, 60s);
+  EXPECT_EQ(exactly_once_problems(count, 1500), "") << a.err() << b.err();
+  EXPECT_EQ(count.size(), 1500u);
+  EXPECT_EQ(metric(a.admin_port(), "pgtrickle_relay_pipeline_owned{pipeline=\"eos\"}"), 0) << a.err();
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, ExactlyOnceTakeover, ::testing::Values("kafka_before_commit", "kafka_after_commit"));
+
+// The broker killed (kill -9) and started again, then frozen (kill -STOP: silent, as behind a
+// network partition) and thawed, while rows keep coming.
+TEST(ExactlyOnceBroker, TheBrokerKilledThenPartitionedLeavesEveryRowReadOnce) {
+  PrivateServer kafka("kafka", kOwnBrokerPort);
+  kafka.export_to_harnesses();
+  TestDb db;
+  const std::string topic = "eos-broker-" + db.name();
+  db.exec("CREATE TABLE items (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('items')");
+  create_kafka_topic(kafka_brokers(), topic, 3);
+  set_outbox_pipeline(db, "eos", {{"stream_table", "items"}, {"sink_type", "kafka"}, {"kafka_brokers", kafka_brokers()},
+                                  {"kafka_topic", topic}, {"batch_size", 50}, {"delivery", "exactly_once"}});
+  RelayProcess relay(relay_args(db));
+  const int rows = 1500;
+  std::thread feeder([&] {
+    auto c = relay::pg::Connection::open(db.url(), "feeder");
+    ASSERT_TRUE(c.has_value());
+    for (int a = 1; a <= rows; a += 10) {
+      (void)c->exec(fmt::format("INSERT INTO items (id) SELECT g FROM generate_series({}, {}) g", a, a + 9));
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  std::this_thread::sleep_for(1s);
+  kafka.kill();
+  std::this_thread::sleep_for(3s);
+  kafka.start();
+  std::this_thread::sleep_for(2s);
+  kafka.freeze();
+  std::this_thread::sleep_for(8s);
+  kafka.thaw();
+  feeder.join();
+  auto count = committed_rows(topic, rows, 120s);
+  EXPECT_EQ(exactly_once_problems(count, rows), "") << relay.err();
+  EXPECT_EQ(count.size(), static_cast<size_t>(rows));
 }
 
 }  // namespace
