@@ -4,6 +4,7 @@
 // commit.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <random>
@@ -53,12 +54,22 @@ struct ExactlyOnce : ::testing::Test {
   TestDb db;
   std::string topic = "eos-" + db.name();
 
-  void SetUp() override {
+  void SetUp() override { define("trigger"); }
+
+  // The table items and the pipeline eos reading it: captured by the outbox's trigger ("trigger"),
+  // from the WAL ("wal capture"), or by a pipeline of source type wal ("wal pipeline").
+  void define(const std::string& how) {
     db.exec("CREATE TABLE items (id int PRIMARY KEY, note text NOT NULL DEFAULT 'x')");
-    db.exec("SELECT pgtrickle.enable_outbox('items')");
+    json pipeline = {{"sink_type", "kafka"}, {"kafka_brokers", kafka_brokers()}, {"kafka_topic", topic}, {"batch_size", 50},
+                     {"delivery", "exactly_once"}};
+    if (how == "wal pipeline") {
+      pipeline["source"] = {{"type", "wal"}, {"tables", {"public.items"}}};
+    } else {
+      db.exec(how == "trigger" ? "SELECT pgtrickle.enable_outbox('items')" : "SELECT pgtrickle.enable_outbox('items', capture => 'wal')");
+      pipeline["stream_table"] = "items";
+    }
     create_kafka_topic(kafka_brokers(), topic, 3);
-    set_outbox_pipeline(db, "eos", {{"stream_table", "items"}, {"sink_type", "kafka"}, {"kafka_brokers", kafka_brokers()},
-                                    {"kafka_topic", topic}, {"batch_size", 50}, {"delivery", "exactly_once"}});
+    set_outbox_pipeline(db, "eos", pipeline);
   }
 
   // Rows from..to, in transactions of `per` rows.
@@ -75,8 +86,17 @@ struct ExactlyOnce : ::testing::Test {
 // Killed before the commit (the open transaction is aborted by the next producer), after it (the
 // position committed in Kafka and not yet in PostgreSQL: the next owner carries on after it), and
 // after delivery before the ack: each batch is still read once.
-TEST_F(ExactlyOnce, ARelayKilledAroundTheCommitLeavesEveryRowReadOnce) {
+class ExactlyOnceCapture : public ExactlyOnce, public ::testing::WithParamInterface<const char*> {
+  void SetUp() override { define(GetParam()); }
+};
+
+TEST_P(ExactlyOnceCapture, ARelayKilledAroundTheCommitLeavesEveryRowReadOnce) {
   const int rows = 1000;
+  {
+    // A WAL capture's changes are read from its slot's creation on, when the pipeline first runs.
+    RelayProcess first(relay_args(db));
+    ASSERT_TRUE(wait_until([&] { return first.err().find("Reading the ") != std::string::npos; }, 30s)) << first.err();
+  }
   insert(1, rows);
   for (const char* point : {"kafka_before_commit", "kafka_after_commit", "after_delivery"}) {
     RelayProcess crashing(relay_args(db), {std::string("PGTRICKLE_RELAY_CRASH_AT=") + point});
@@ -89,6 +109,13 @@ TEST_F(ExactlyOnce, ARelayKilledAroundTheCommitLeavesEveryRowReadOnce) {
   EXPECT_NE(relay.err().find("Carrying on after the last batch committed in Kafka"), std::string::npos)
       << "the relay killed after the commit left a position to catch up with";
 }
+
+INSTANTIATE_TEST_SUITE_P(Captures, ExactlyOnceCapture, ::testing::Values("trigger", "wal capture", "wal pipeline"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), ' ', '_');
+                           return name;
+                         });
 
 // Relays killed at moments nobody chose, while rows keep coming: a read_committed consumer still
 // counts each row once.
