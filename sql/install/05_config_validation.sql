@@ -613,6 +613,26 @@ BEGIN
         v_place, v_canon, CASE WHEN v_place = 'sink' THEN 'registers' ELSE 'reads' END));
     END IF;
   END LOOP;
+  -- Exactly once commits each batch into Kafka with the pipeline's position (normalize.cpp).
+  IF (v_out #>> '{pipeline,delivery}') = 'exactly_once' THEN
+    IF p_direction <> 'forward' OR v_backend ->> 'sink' <> 'kafka' OR v_backend ->> 'source' NOT IN ('outbox', 'wal', 'pgstream') THEN
+      PERFORM _relay_config_error(p_name, format('"delivery": "exactly_once" commits each batch into Kafka together with the pipeline''s '
+        'position, so it needs a "kafka" sink and a source of type "outbox", "wal" or "pgstream" (got source "%s", sink "%s"); other '
+        'targets deduplicate by the messages'' dedup identity: use "delivery": "at_least_once"', v_backend ->> 'source', v_backend ->> 'sink'));
+    END IF;
+    IF coalesce(v_out #>> '{sink,acks}', 'all') <> 'all' THEN
+      PERFORM _relay_config_error(p_name, format('"delivery": "exactly_once" writes with Kafka''s transactional producer, which needs '
+        '"acks": "all" (got "%s")', v_out #>> '{sink,acks}'));
+    END IF;
+    SELECT k INTO v_canon FROM unnest(ARRAY['transactional.id', 'enable.idempotence']) AS k WHERE (v_out #> '{sink,rdkafka}') ? k LIMIT 1;
+    IF FOUND THEN
+      PERFORM _relay_config_error(p_name, format('"delivery": "exactly_once" sets "rdkafka.%s" itself (the transactional id is '
+        'pgtrickle-relay-<relay group>-<pipeline>, so that a new owner fences the old one): remove this key', v_canon));
+    END IF;
+  ELSIF v_backend ->> 'sink' = 'kafka' AND (v_out -> 'sink') ? 'positions_topic' THEN
+    PERFORM _relay_config_error(p_name, '"positions_topic" is where "delivery": "exactly_once" commits the pipeline''s position: set '
+      '"delivery": "exactly_once" to use it, or remove it');
+  END IF;
   -- The relay group: "relay_group", or the outbox source's "group" (pg_trickle's p_group).
   IF (v_out #>> '{pipeline,relay_group}') = '' THEN
     PERFORM _relay_config_error(p_name, 'relay_group must name a relay group (or be left out: any relay group may run it)');
