@@ -134,6 +134,12 @@ std::vector<Target> targets() {
                      return json{{"sink_type", "kafka"}, {"brokers", env("PGTRICKLE_TEST_KAFKA_BROKERS")}, {"topic", unique},
                                  {"format", "debezium"}};
                    }});
+  // Exactly once: each batch (1,000 rows) one Kafka transaction with the pipeline's position.
+  if (!env("PGTRICKLE_TEST_KAFKA_BROKERS").empty())
+    out.push_back({"kafka_exactly_once", [](const std::string& unique) {
+                     return json{{"sink_type", "kafka"}, {"brokers", env("PGTRICKLE_TEST_KAFKA_BROKERS")}, {"topic", unique},
+                                 {"delivery", "exactly_once"}};
+                   }});
   // With their schemas, as Kafka Connect's JsonConverter writes them by default (schemas.enable).
   if (!env("PGTRICKLE_TEST_KAFKA_BROKERS").empty())
     out.push_back({"kafka_debezium_schemas", [](const std::string& unique) {
@@ -647,8 +653,9 @@ int main(int argc, char** argv) {
   auto named = [&](const std::string& name) { return std::find(only.begin(), only.end(), name) != only.end(); };
   auto wanted = [&](const std::string& name) {
     if (only.empty() || named(name)) return true;
-    // --only kafka runs its Debezium format (JSON, with schemas, and Avro) too, to print them side by side.
-    return name.starts_with("kafka_debezium") && named("kafka");
+    // --only kafka runs exactly once and its Debezium format (JSON, with schemas, and Avro) too, to
+    // print them side by side.
+    return (name.starts_with("kafka_debezium") || name == "kafka_exactly_once") && named("kafka");
   };
   bool any_forward = false;
   for (const auto& target : targets()) any_forward = any_forward || wanted(target.name);
@@ -668,6 +675,9 @@ int main(int argc, char** argv) {
       broker_alone_latency("rabbitmq", 1000, 5000, confirms, results, previous);
       if (!env("PGTRICKLE_TEST_REDIS_URL").empty()) broker_alone_latency("rabbitmq", 1000, 5000, confirms, results, previous, true);
     }
+    if (target.name == "kafka_exactly_once")
+      broker_alone_latency("kafka_transaction", 1000, 2000,
+                           [](int n, int r) { return kafka_transaction_alone(env("PGTRICKLE_TEST_KAFKA_BROKERS"), n, r); }, results, previous);
     if (target.name == "sqs")
       broker_alone_latency("sqs", 1000, 5000, [](int n, int r) { return sqs_send_alone(env("PGTRICKLE_TEST_SQS_ENDPOINT"), n, r); },
                            results, previous);
@@ -676,6 +686,11 @@ int main(int argc, char** argv) {
     if (target.name == "kafka") {
       std::cout << fmt::format("Kafka alone: {} relay-sized messages from librdkafka with the relay's producer settings\n", g_rows);
       report(results, previous, "kafka_alone_messages_per_s", kafka_produce_alone(env("PGTRICKLE_TEST_KAFKA_BROKERS"), g_rows), "msg/s");
+    }
+    if (target.name == "kafka_exactly_once") {
+      std::cout << fmt::format("Kafka alone, transactional: {} relay-sized messages, a transaction every 1,000\n", g_rows);
+      report(results, previous, "kafka_alone_transactional_messages_per_s",
+             kafka_produce_alone(env("PGTRICKLE_TEST_KAFKA_BROKERS"), g_rows, 1000), "msg/s");
     }
     if (target.name == "nats") {
       std::cout << fmt::format("nats-server alone: {} relay-sized messages from a native client (nats.c, 4,000 in flight)\n", g_rows);

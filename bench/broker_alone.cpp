@@ -115,15 +115,20 @@ double nats_publish_alone(const std::string& url, int messages) {
 #endif
 }
 
-double kafka_produce_alone(const std::string& brokers, int messages) {
+double kafka_produce_alone(const std::string& brokers, int messages, int transaction_size) {
 #if RELAY_WITH_KAFKA
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  const std::string topic = fmt::format("alone_{}_{}", getpid(), transaction_size);
   // The relay's producer settings (src/backends/kafka/kafka_config.cpp).
   for (auto [name, value] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},
                              {"enable.idempotence", "true"}, {"acks", "all"}, {"partitioner", "murmur2"},
                              {"message.timeout.ms", "30000"}, {"socket.nagle.disable", "true"}})
     rd_kafka_conf_set(conf, name, value.c_str(), err, sizeof err);
+  if (transaction_size > 0) {  // as the relay's exactly-once producer
+    rd_kafka_conf_set(conf, "transactional.id", topic.c_str(), err, sizeof err);
+    rd_kafka_conf_set(conf, "retry.backoff.ms", "5", err, sizeof err);
+  }
   long delivered = 0, failed = 0;
   rd_kafka_conf_set_opaque(conf, &delivered);
   rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t* rk, const rd_kafka_message_t* m, void*) {
@@ -132,9 +137,20 @@ double kafka_produce_alone(const std::string& brokers, int messages) {
   });
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (!rk) return -1;
-  const std::string topic = fmt::format("alone_{}", getpid());
+  // A transaction's failure ends the run: the figure is then -1.
+  auto ok = [&](rd_kafka_error_t* e) {
+    if (!e) return true;
+    rd_kafka_error_destroy(e);
+    failed = 1;
+    return false;
+  };
+  if (transaction_size > 0 && !ok(rd_kafka_init_transactions(rk, 30000))) {
+    rd_kafka_destroy(rk);
+    return -1;
+  }
   auto start = std::chrono::steady_clock::now();
-  for (int i = 1; i <= messages; ++i) {
+  for (int i = 1; i <= messages && !failed; ++i) {
+    if (transaction_size > 0 && (i - 1) % transaction_size == 0 && !ok(rd_kafka_begin_transaction(rk))) break;
     std::string body = relay_envelope(i), key = std::to_string(i), id = fmt::format("outbox_bench:{}:0", i);
     rd_kafka_resp_err_t e;
     while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -144,6 +160,7 @@ double kafka_produce_alone(const std::string& brokers, int messages) {
       rd_kafka_poll(rk, 10);
     if (e) break;
     rd_kafka_poll(rk, 0);
+    if (transaction_size > 0 && (i % transaction_size == 0 || i == messages) && !ok(rd_kafka_commit_transaction(rk, 60000))) break;
   }
   rd_kafka_flush(rk, 120000);
   double rate = delivered == messages && failed == 0
@@ -154,6 +171,7 @@ double kafka_produce_alone(const std::string& brokers, int messages) {
 #else
   (void)brokers;
   (void)messages;
+  (void)transaction_size;
   return -1;
 #endif
 }
@@ -177,6 +195,39 @@ AckLatency measure(int messages, int rate, const std::function<bool()>& send_and
 }
 
 }  // namespace
+
+AckLatency kafka_transaction_alone(const std::string& brokers, int messages, int rate) {
+#if RELAY_WITH_KAFKA
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  const std::string topic = fmt::format("alone_txn_latency_{}", getpid());
+  for (auto [name, value] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers}, {"acks", "all"},
+                             {"transactional.id", topic}, {"socket.nagle.disable", "true"}, {"retry.backoff.ms", "5"}})
+    rd_kafka_conf_set(conf, name, value.c_str(), err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!rk) return {};
+  auto ok = [](rd_kafka_error_t* e) {
+    if (!e) return true;
+    rd_kafka_error_destroy(e);
+    return false;
+  };
+  AckLatency l;
+  if (ok(rd_kafka_init_transactions(rk, 30000))) {
+    std::string body = R"({"dedup_key":"outbox_t:1:0","stream_table":"t","op":"insert","payload":{"id":1,"v":"row 1"}})";
+    l = measure(messages, rate, [&] {
+      return ok(rd_kafka_begin_transaction(rk)) &&
+             rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                               RD_KAFKA_V_VALUE(body.data(), body.size()), RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+             ok(rd_kafka_commit_transaction(rk, 30000));
+    });
+  }
+  rd_kafka_destroy(rk);
+  return l;
+#else
+  (void)brokers, (void)messages, (void)rate;
+  return {};
+#endif
+}
 
 AckLatency nats_pub_ack_alone(const std::string& url, int messages, int rate) {
 #if RELAY_WITH_NATS
