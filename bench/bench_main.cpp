@@ -23,6 +23,8 @@
 // Beside Debezium ("debezium", debezium_bench.cpp): the same WAL backlog (200,000 single-row
 // transactions, one 1,000,000-row transaction) drained by the relay and by Debezium 3.6.1 alone:
 // rows/s, peak memory, CPU of each and of the server.
+// Beside Debezium's JDBC sink ("jdbc_sink", jdbc_sink_bench.cpp): one Kafka topic drained into the
+// same PostgreSQL by a reverse pipeline into an inbox and by the JDBC sink connector upserting.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <fmt/format.h>
@@ -47,6 +49,7 @@
 
 #include "bench_support.h"
 #include "broker_alone.h"
+#include "jdbc_sink_bench.h"
 #include "pg/catalog.h"
 #include "pg/connection.h"
 
@@ -717,6 +720,8 @@ int main(int argc, char** argv) {
     big_transaction_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (wanted("debezium"))
     debezium_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
+  if (wanted("jdbc_sink"))
+    jdbc_sink_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (g_save) {
     std::ofstream(g_results) << results.dump(2) << "\n";
     std::cout << "saved to " << g_results << "\n";

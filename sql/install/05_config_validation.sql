@@ -627,7 +627,7 @@ BEGIN
     SELECT k INTO v_canon FROM unnest(ARRAY['transactional.id', 'enable.idempotence']) AS k WHERE (v_out #> '{sink,rdkafka}') ? k LIMIT 1;
     IF FOUND THEN
       PERFORM _relay_config_error(p_name, format('"delivery": "exactly_once" sets "rdkafka.%s" itself (the transactional id is '
-        'pgtrickle-relay-<relay group>-<pipeline>, so that a new owner fences the old one): remove this key', v_canon));
+        'pgtrickle-relay-<database>-<relay group>-<pipeline>, so that a new owner fences the old one): remove this key', v_canon));
     END IF;
   ELSIF v_backend ->> 'sink' = 'kafka' AND (v_out -> 'sink') ? 'positions_topic' THEN
     PERFORM _relay_config_error(p_name, '"positions_topic" is where "delivery": "exactly_once" commits the pipeline''s position: set '

@@ -728,7 +728,7 @@ void check_exactly_once(const PipelineConfig& c, std::vector<std::string>& probl
     for (const char* k : {"transactional.id", "enable.idempotence"})
       if (sink["rdkafka"].contains(k))
         problems.push_back(fmt::format("pipeline \"{}\": \"delivery\": \"exactly_once\" sets \"rdkafka.{}\" itself (the "
-                                       "transactional id is pgtrickle-relay-<relay group>-<pipeline>, so that a new owner fences "
+                                       "transactional id is pgtrickle-relay-<database>-<relay group>-<pipeline>, so that a new owner fences "
                                        "the old one): remove this key", c.name, k));
 }
 

@@ -443,7 +443,8 @@ class PipelineRunner::Impl {
       } else {
         sink_->send_transaction(msgs, done, record, outcomes_, Clock::now() + std::chrono::seconds(30));
       }
-      const bool set_aside = std::any_of(outcomes_.begin(), outcomes_.end(), [](const Outcome& o) { return o.kind == Outcome::rejected; });
+      bool set_aside = false;  // this round
+      for (size_t i = 0; i < msgs.size(); ++i) set_aside = set_aside || (!done[i] && outcomes_[i].kind == Outcome::rejected);
       size_t first_retry = msgs.size();
       std::string retry_error;
       if (Flow f = account(msgs, outcomes_, 0, done, first_retry, retry_error); f != Flow::ok) co_return f;

@@ -111,7 +111,7 @@ class KafkaSink final : public Sink {
     std::string failure;
     if (!produce_batch(batch, &skip, outcomes, deadline)) {
       failure = "a record of the transaction could not be produced";
-    } else if (std::any_of(outcomes.begin(), outcomes.end(), [](const Outcome& o) { return o.kind == Outcome::rejected; })) {
+    } else if (any_rejected(outcomes, skip)) {
       // Its dead letter is stored before a transaction without it commits.
       failure = "a message of the batch cannot be delivered and is set aside; the others go again without it";
     } else if (auto e = transaction_error(positions_->add_to_transaction(p, position, deadline)); !e.empty()) {
@@ -182,6 +182,12 @@ class KafkaSink final : public Sink {
     for (const auto& p : props_)
       if (p.name == "transactional.id") return p.value;
     return {};
+  }
+
+  static bool any_rejected(std::span<const Outcome> outcomes, const std::vector<bool>& skip) {
+    for (size_t i = 0; i < outcomes.size(); ++i)
+      if (!skip[i] && outcomes[i].kind == Outcome::rejected) return true;
+    return false;
   }
 
   static constexpr const char* kNoReport = "no delivery report before the deadline";
@@ -440,9 +446,16 @@ Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const Buil
   }
   std::unique_ptr<PositionLog> positions;
   if (config.exactly_once) {
-    // One transactional id per pipeline and relay group: whichever relay owns the pipeline next
-    // takes it up, and so fences the producer of the one before.
-    const std::string id = fmt::format("pgtrickle-relay-{}-{}", ctx.relay_group_id, config.name);
+    // One transactional id per database, relay group and pipeline: whichever relay owns the
+    // pipeline next takes it up, and so fences the producer of the one before; a pipeline of the
+    // same name in another database writing to the same cluster has its own.
+    std::string database = "?";
+    if (ctx.db) {
+      auto r = ctx.db->exec("SELECT current_database()");
+      if (!r) return r.error();
+      database = r->str(0, 0);
+    }
+    const std::string id = fmt::format("pgtrickle-relay-{}-{}-{}", database, ctx.relay_group_id, config.name);
     props.push_back({"transactional.id", id, "delivery"});
     // The group coordinator answers a transaction's offsets with CONCURRENT_TRANSACTIONS while it
     // still writes the markers of the one before: retried after 5 ms, not librdkafka's 100 ms.

@@ -117,6 +117,25 @@ INSTANTIATE_TEST_SUITE_P(Captures, ExactlyOnceCapture, ::testing::Values("trigge
                            return name;
                          });
 
+// A record the broker can never take (larger than the producer's message.max.bytes) is set aside in
+// the dead letters, and its batch's other rows are committed once, without it.
+TEST_F(ExactlyOnce, AMessageThatCanNeverBeDeliveredIsSetAsideAndTheRestCommittedOnce) {
+  set_outbox_pipeline(db, "eos", {{"stream_table", "items"}, {"sink_type", "kafka"}, {"kafka_brokers", kafka_brokers()},
+                                  {"kafka_topic", topic}, {"delivery", "exactly_once"},
+                                  {"rdkafka", {{"message.max.bytes", "262144"}}}});
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO items (id) SELECT g FROM generate_series(1, 20) g");
+  db.exec("INSERT INTO items (id, note) VALUES (21, repeat('x', 300 * 1024))");
+  db.exec("INSERT INTO items (id) SELECT g FROM generate_series(22, 40) g");
+  auto count = committed_rows(topic, 39);
+  EXPECT_EQ(count.size(), 39u) << relay.err();
+  EXPECT_EQ(count.count(21), 0u);
+  for (const auto& [id, n] : count) EXPECT_EQ(n, 1) << "row " << id << "\n" << relay.err();
+  // The second statement's outbox row: <outbox>:<row id>:<n>.
+  EXPECT_EQ(db.value("SELECT string_agg(dedup_key, ',') FROM pgtrickle.relay_dead_letters WHERE pipeline = 'eos'"), "outbox_items:2:0")
+      << relay.err();
+}
+
 // Relays killed at moments nobody chose, while rows keep coming: a read_committed consumer still
 // counts each row once.
 TEST_F(ExactlyOnce, RelaysKilledAtRandomMomentsWhileRowsArriveLeaveEveryRowReadOnce) {
