@@ -117,6 +117,33 @@ INSTANTIATE_TEST_SUITE_P(Captures, ExactlyOnceCapture, ::testing::Values("trigge
                            return name;
                          });
 
+// A backfill's batches are transactions too, their progress committed with them: a relay killed
+// right after one committed (its progress not stored yet), or after delivery, leaves every existing
+// row read once.
+TEST(ExactlyOnceBackfill, ABackfillInterruptedAroundItsCommitsSendsEveryRowOnce) {
+  TestDb db;
+  const std::string topic = "eos-backfill-" + db.name();
+  const int rows = 600;
+  db.exec("CREATE TABLE items (id int PRIMARY KEY, note text NOT NULL DEFAULT 'x')");
+  db.exec(fmt::format("INSERT INTO items (id) SELECT g FROM generate_series(1, {}) g", rows));
+  db.exec("SELECT pgtrickle.enable_outbox('items')");
+  create_kafka_topic(kafka_brokers(), topic, 3);
+  set_outbox_pipeline(db, "eos", {{"stream_table", "items"}, {"sink_type", "kafka"}, {"kafka_brokers", kafka_brokers()},
+                                  {"kafka_topic", topic}, {"batch_size", 50}, {"backfill", "initial"}, {"backfill_chunk_rows", 100},
+                                  {"delivery", "exactly_once"}});
+  // Each time some batches of rows in: the Nth commit (or delivery) of the relay.
+  for (const char* point : {"kafka_after_commit:3", "after_delivery:2", "kafka_after_commit:4"}) {
+    RelayProcess crashing(relay_args(db), {std::string("PGTRICKLE_RELAY_CRASH_AT=") + point});
+    EXPECT_EQ(crashing.wait(60s), 128 + 9) << point << ": " << crashing.err();
+    EXPECT_NE(crashing.err().find("ackfill"), std::string::npos) << crashing.err();
+  }
+  RelayProcess relay(relay_args(db));
+  auto count = committed_rows(topic, rows, 90s);
+  EXPECT_EQ(exactly_once_problems(count, rows), "") << relay.err();
+  EXPECT_EQ(count.size(), static_cast<size_t>(rows));
+  EXPECT_TRUE(wait_until([&] { return db.value("SELECT state FROM pgtrickle.relay_backfills") == "done"; }, 30s)) << relay.err();
+}
+
 // A record the broker can never take (larger than the producer's message.max.bytes) is set aside in
 // the dead letters, and its batch's other rows are committed once, without it.
 TEST_F(ExactlyOnce, AMessageThatCanNeverBeDeliveredIsSetAsideAndTheRestCommittedOnce) {
