@@ -409,15 +409,20 @@ class PipelineRunner::Impl {
   Task<Flow> deliver(const Batch& batch, Backoff& backoff) {
     const auto& msgs = batch.messages;
     outcomes_.assign(msgs.size(), Outcome{});
-    // Messages that can never be delivered go straight to the dead letters.
     std::vector<bool> done(msgs.size(), false);
-    for (size_t i = 0; i < msgs.size(); ++i) {
-      if (msgs[i].poison.empty()) continue;
-      if (Flow f = dead_letter(msgs[i], msgs[i].poison); f != Flow::ok) co_return f;
-      done[i] = true;
-    }
+    if (Flow f = set_aside_poison(msgs, done); f != Flow::ok) co_return f;
     backoff.reset();
     co_return co_await deliver_rest(msgs, outcomes_, done, backoff);
+  }
+
+  // Messages that can never be delivered go straight to the dead letters (and are done).
+  Flow set_aside_poison(const std::vector<Message>& msgs, std::vector<bool>& done) {
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      if (msgs[i].poison.empty()) continue;
+      if (Flow f = dead_letter(msgs[i], msgs[i].poison); f != Flow::ok) return f;
+      done[i] = true;
+    }
+    return Flow::ok;
   }
 
   // Exactly once: the batch and its position record in one transaction of the sink, again until it
@@ -427,11 +432,7 @@ class PipelineRunner::Impl {
     const auto& msgs = batch.messages;
     outcomes_.assign(msgs.size(), Outcome{});
     std::vector<bool> done(msgs.size(), false);
-    for (size_t i = 0; i < msgs.size(); ++i) {
-      if (msgs[i].poison.empty()) continue;
-      if (Flow f = dead_letter(msgs[i], msgs[i].poison); f != Flow::ok) co_return f;
-      done[i] = true;
-    }
+    if (Flow f = set_aside_poison(msgs, done); f != Flow::ok) co_return f;
     const std::string record = source_->position_record(batch);
     backoff.reset();
     while (true) {
