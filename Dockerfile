@@ -31,7 +31,8 @@ RUN apt-get update \
 # Configuration by the PGTRICKLE_RELAY_* variables (pgtrickle-relay --help); a TOML file may be
 # mounted and named by PGTRICKLE_RELAY_CONFIG.
 ENV PGTRICKLE_RELAY_METRICS_ADDR=0.0.0.0:9090 \
-    PGTRICKLE_RELAY_LOG_FORMAT=json
+    PGTRICKLE_RELAY_LOG_FORMAT=json \
+    PGTRICKLE_RELAY_STATE_DIR=/var/lib/pgtrickle-relay
 EXPOSE 9090
 USER 10001:10001
 WORKDIR /var/lib/pgtrickle-relay

@@ -1,18 +1,22 @@
 // One big transaction ("big_transaction"): a single transaction inserts 1,000,000 rows of about 200
 // bytes (PGTRICKLE_BENCH_BIG_ROWS sets another count) into a table read, each in a run of its own
 // (every slot decodes the whole WAL):
-// - by pg_recvlogical through a pgoutput slot: the decode floor, timed until its walsender has sent
-//   the whole transaction;
+// - by pg_recvlogical through a pgoutput slot, protocol 1: the decode floor of every CDC tool,
+//   timed until its walsender has sent the whole transaction; and with protocol 2 streaming;
+// - by the relay, a pipeline of source type "wal" naming the table, to a file: the transaction
+//   streamed while it runs (the default), and sent whole at its commit ("streaming": false);
 // - by the relay, the table captured from the WAL (enable_outbox(t, capture => 'wal')), to a file;
-// - by the relay, a pipeline of source type "wal" naming the table, to a file;
 // - by the relay, the table captured by trigger (its delta in a claim-check table), to a file.
 // For each: COMMIT → the last row delivered (sent, for pg_recvlogical), the server's CPU meanwhile
-// (every PostgreSQL process), and the relay's peak resident memory.
+// (every PostgreSQL process), what the server spilled for the slot (pg_stat_replication_slots),
+// and the relay's peak resident memory and what it held on disk at the COMMIT.
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -30,6 +34,8 @@ long big_rows() {
 struct Outcome {
   double seconds = 0, server_cpu = 0;
   long relay_peak_kb = -1;
+  double server_spill_mb = -1;  // what the server spilled to disk for the slot
+  double relay_spill_mb = -1;   // what the relay held on disk at the COMMIT
 };
 
 // How the table is read in one case: made ready before the transaction, and done once `rows`
@@ -38,7 +44,21 @@ struct Case {
   std::string key, title;
   std::string capture;   // enable_outbox's capture, or "" (a publication, or a pipeline of source type wal)
   std::string pipeline;  // the pipeline's config, or "" (pg_recvlogical)
+  bool streaming = false;  // pg_recvlogical: protocol 2 with streaming
 };
+
+// Bytes of the relay's spill files (nameless, so found through its open descriptors), at this moment.
+double spilled_mb(pid_t relay) {
+  double bytes = 0;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", relay), ec)) {
+    auto target = std::filesystem::read_symlink(fd.path(), ec);
+    struct stat st{};
+    if (!ec && target.string().find("pgtrickle-relay-spill-") != std::string::npos && ::stat(fd.path().c_str(), &st) == 0)
+      bytes += static_cast<double>(st.st_size);
+  }
+  return bytes / 1048576.0;
+}
 
 void drop_slots(relay::pg::Connection& c) {
   exec(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()");
@@ -59,14 +79,19 @@ Outcome run_case(const Case& k, long rows) {
     recvlogical = fork();
     if (recvlogical == 0) {
       std::string bin = postgres_bin() + "/pg_recvlogical";
-      execl(bin.c_str(), bin.c_str(), "-d", url.c_str(), "--slot", "relay_bench_big", "--start", "-o", "proto_version=1", "-o",
-            "publication_names=bench_big", "-f", "/dev/null", "-F", "1", "-s", "1", static_cast<char*>(nullptr));
+      if (k.streaming)
+        execl(bin.c_str(), bin.c_str(), "-d", url.c_str(), "--slot", "relay_bench_big", "--start", "-o", "proto_version=2", "-o",
+              "streaming=on", "-o", "publication_names=bench_big", "-f", "/dev/null", "-F", "1", "-s", "1", static_cast<char*>(nullptr));
+      else
+        execl(bin.c_str(), bin.c_str(), "-d", url.c_str(), "--slot", "relay_bench_big", "--start", "-o", "proto_version=1", "-o",
+              "publication_names=bench_big", "-f", "/dev/null", "-F", "1", "-s", "1", static_cast<char*>(nullptr));
       _exit(127);
     }
   } else {
     if (!k.capture.empty()) exec(c, fmt::format("SELECT pgtrickle.enable_outbox('big', capture => '{}')", k.capture));
     exec(c, "SELECT pgtrickle.set_relay_outbox('big-out', config => '" + k.pipeline + "'::jsonb)");
-    relay.emplace(std::vector<std::string>{"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--sql-file-dir", "/tmp"},
+    relay.emplace(std::vector<std::string>{"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--sql-file-dir", "/tmp",
+                                           "--state-dir", "/tmp/relay_bench_state"},
                   "/tmp/relay_bench_big_" + k.key + ".err");
     port = relay->port();
     for (int i = 0; i < 500 && metric(port, "pgtrickle_relay_pipeline_owned") < 1; ++i)
@@ -83,12 +108,13 @@ Outcome run_case(const Case& k, long rows) {
   exec(c, "BEGIN");
   exec(c, fmt::format("INSERT INTO big SELECT g, 'customer ' || g || ' ' || md5(g::text), repeat(md5((g + 1)::text), 2) || ' note', "
                       "g * 1.25, '2026-01-01 00:00+00'::timestamptz + g * interval '1 second' FROM generate_series(1, {}) AS g", rows));
+  Outcome o;
+  if (relay) o.relay_spill_mb = spilled_mb(relay->pid);
   const double cpu0 = server_cpu(postmaster);
   const auto t0 = std::chrono::steady_clock::now();
   exec(c, "COMMIT");
   auto end = c.exec("SELECT pg_current_wal_lsn()::text");
   const std::string target = end ? end->str(0, 0) : "0/0";
-  Outcome o;
   for (;;) {
     if (seconds_since(t0) > 900) die("the transaction was not delivered in 900 s (" + k.key + ")");
     bool done;
@@ -103,6 +129,9 @@ Outcome run_case(const Case& k, long rows) {
   }
   o.seconds = seconds_since(t0);
   o.server_cpu = server_cpu(postmaster) - cpu0;
+  if (auto spill = c.exec("SELECT coalesce(sum(spill_bytes), 0) FROM pg_stat_replication_slots AS s JOIN pg_replication_slots "
+                          "USING (slot_name) WHERE database = current_database()"))
+    o.server_spill_mb = static_cast<double>(spill->int64(0, 0)) / 1048576.0;
   if (relay) {
     o.relay_peak_kb = relay->rss_peak_kb();
     relay.reset();
@@ -122,12 +151,16 @@ Outcome run_case(const Case& k, long rows) {
 void big_transaction_costs(const std::function<void(const std::string&, double, const std::string&)>& report) {
   const long rows = big_rows();
   const std::string file = R"("sink_type": "file", "path": "/tmp/relay_bench_big_{}_)" + std::to_string(getpid()) + R"(.jsonl")";
+  auto wal_pipeline = [&](const std::string& key, bool streaming) {
+    return R"({"source": {"type": "wal", "tables": ["public.big"], "streaming": )" + std::string(streaming ? "true" : "false") +
+           R"(}, "sink": {"type": "file", "path": "/tmp/relay_bench_big_)" + key + "_" + std::to_string(getpid()) + R"(.jsonl"}})";
+  };
   const std::vector<Case> cases = {
-      {"recvlogical", "pg_recvlogical, pgoutput (the decode floor)", "", ""},
+      {"recvlogical", "pg_recvlogical, pgoutput protocol 1 (every CDC tool's decode floor)", "", ""},
+      {"recvlogical_streaming", "pg_recvlogical, pgoutput protocol 2, streaming", "", "", true},
+      {"wal_pipeline", "the relay, a pipeline of source type wal, streamed while it runs", "", wal_pipeline("wal_pipeline", true)},
+      {"wal_pipeline_whole", "the relay, a pipeline of source type wal, \"streaming\": false", "", wal_pipeline("wal_pipeline_whole", false)},
       {"wal", "the relay, WAL capture of the table", "wal", "{\"stream_table\": \"big\", " + fmt::format(fmt::runtime(file), "wal") + "}"},
-      {"wal_pipeline", "the relay, a pipeline of source type wal", "",
-       R"({"source": {"type": "wal", "tables": ["public.big"]}, "sink": {"type": "file", "path": "/tmp/relay_bench_big_wal_pipeline_)" +
-           std::to_string(getpid()) + R"(.jsonl"}})"},
       {"trigger", "the relay, trigger capture (claim-check)", "trigger",
        "{\"stream_table\": \"big\", " + fmt::format(fmt::runtime(file), "trigger") + "}"}};
   std::cout << fmt::format("big_transaction: one transaction inserting {} rows (~200 bytes each), COMMIT → last row delivered\n", rows);
@@ -138,12 +171,16 @@ void big_transaction_costs(const std::function<void(const std::string&, double, 
       floor_s = o.seconds;
       floor_cpu = o.server_cpu;
     }
-    std::cout << fmt::format("  {}: {:.1f} s ({:.2f}x the floor), server CPU {:.1f} s ({:.2f}x){}\n", k.title, o.seconds,
-                             floor_s > 0 ? o.seconds / floor_s : 0, o.server_cpu, floor_cpu > 0 ? o.server_cpu / floor_cpu : 0,
-                             o.relay_peak_kb > 0 ? fmt::format(", relay peak RSS {:.1f} MB", o.relay_peak_kb / 1024.0) : "");
+    std::cout << fmt::format("  {}: {:.2f} s ({:.2f}x the floor), server CPU {:.1f} s ({:.2f}x), server spill {:.1f} MB{}{}\n", k.title,
+                             o.seconds, floor_s > 0 ? o.seconds / floor_s : 0, o.server_cpu, floor_cpu > 0 ? o.server_cpu / floor_cpu : 0,
+                             o.server_spill_mb,
+                             o.relay_peak_kb > 0 ? fmt::format(", relay peak RSS {:.1f} MB", o.relay_peak_kb / 1024.0) : "",
+                             o.relay_spill_mb > 0 ? fmt::format(", relay spill {:.1f} MB at the COMMIT", o.relay_spill_mb) : "");
     report("big_transaction_" + k.key + "_seconds", o.seconds, "s");
     report("big_transaction_" + k.key + "_server_cpu_s", o.server_cpu, "s");
+    if (o.server_spill_mb >= 0) report("big_transaction_" + k.key + "_server_spill_mb", o.server_spill_mb, "MB");
     if (o.relay_peak_kb > 0) report("big_transaction_" + k.key + "_relay_peak_rss_mb", o.relay_peak_kb / 1024.0, "MB");
+    if (o.relay_spill_mb >= 0) report("big_transaction_" + k.key + "_relay_spill_mb", o.relay_spill_mb, "MB");
   }
 }
 

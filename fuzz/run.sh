@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config template payload inbox json_scan pgoutput debezium_value geo avro expression)
+[ ${#targets[@]} -gt 0 ] || targets=(config template payload inbox json_scan pgoutput streamed debezium_value geo avro expression)
 build="$root/build-fuzz"
 built=()
 for t in "${targets[@]}"; do [ "$t" = expression ] || built+=("${t}_fuzz"); done

@@ -39,6 +39,15 @@ struct TableStatus {
   std::string problem;
 };
 
+// Big transactions the server streams while they run (PostgreSQL 14+), held by the source until
+// they end: in memory, and spilled to disk past its bound.
+struct StreamedStatus {
+  std::int64_t transactions = 0;
+  std::int64_t memory_bytes = 0;
+  std::int64_t spilled_bytes = 0;
+  double oldest_seconds = 0;  // since the oldest one held began to stream; 0 when none
+};
+
 // The replication slot a source reads, as of the last lag(): how far behind it is, the WAL it keeps,
 // and how the server rates what it keeps (pg_replication_slots.wal_status and safe_wal_size).
 struct SlotStatus {
@@ -49,6 +58,7 @@ struct SlotStatus {
   // The WAL the server may still write before the slot is invalidated; none when no cap
   // (max_slot_wal_keep_size = -1) or the slot is lost.
   std::optional<std::int64_t> safe_wal_bytes;
+  StreamedStatus streamed;
 };
 
 // What a source says of itself at each status interval.

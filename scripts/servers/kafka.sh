@@ -68,7 +68,8 @@ num.recovery.threads.per.data.dir=1
 ${KAFKA_SERVER_PROPERTIES:-}
 PROPERTIES
     rm -f "$dir/broker.log"
-    JAVA_OPTS="-Xmx512m -XX:+UseSerialGC -Dlog4j2.configurationFile=$root/tests/java/kafka-broker/log4j2.properties" \
+    # Log4j's own variable, not a -D option: the clone's path may hold spaces, and JAVA_OPTS is split on them.
+    LOG4J_CONFIGURATION_FILE="$root/tests/java/kafka-broker/log4j2.properties" JAVA_OPTS="-Xmx512m -XX:+UseSerialGC" \
       "$root/scripts/java-tools.sh" kafka-broker "$dir/server.properties" "$dir/data" \
       'SCRAM-SHA-256=[name=relay,password=relay-secret]' 'SCRAM-SHA-512=[name=relay,password=relay-secret]' \
       </dev/null >"$dir/broker.log" 2>&1 &

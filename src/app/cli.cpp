@@ -41,6 +41,19 @@
 namespace relay::app {
 namespace {
 
+// Where the relay keeps files of its own unless told: systemd's StateDirectory, else the XDG state
+// directory of the user it runs as.
+std::string default_state_dir() {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v && *v ? v : "";
+  };
+  if (std::string systemd = env("STATE_DIRECTORY"); !systemd.empty()) return systemd.substr(0, systemd.find(':'));
+  if (std::string xdg = env("XDG_STATE_HOME"); !xdg.empty()) return xdg + "/pgtrickle-relay";
+  if (std::string home = env("HOME"); !home.empty() && home != "/") return home + "/.local/state/pgtrickle-relay";
+  return "/var/lib/pgtrickle-relay";
+}
+
 struct Settings {
   std::string postgres_url;
   std::string metrics_addr = "0.0.0.0:9090";
@@ -50,6 +63,7 @@ struct Settings {
   std::string config;
   double lease_timeout = 4;  // with a ping each second and standbys trying twice a second: a takeover within 5 s
   int database_pool_size = 4;
+  std::string state_dir = default_state_dir();
   std::string sql_secrets_env_prefix, sql_secrets_dir, sql_file_dir, sql_allow_destinations;
   std::string sql_deny_destinations = kDefaultDenyDestinations;
 };
@@ -91,6 +105,7 @@ void apply_file_globals(const GlobalSettings& g, Settings& s, const CLI::App& ap
   if (g.relay_group_id && unset("--relay-group-id")) s.relay_group_id = *g.relay_group_id;
   if (g.lease_timeout && unset("--lease-timeout")) s.lease_timeout = std::stod(*g.lease_timeout);
   if (g.database_pool_size && unset("--database-pool-size")) s.database_pool_size = std::stoi(*g.database_pool_size);
+  if (g.state_dir && unset("--state-dir")) s.state_dir = *g.state_dir;
   if (g.sql_secrets_env_prefix && unset("--sql-secrets-env-prefix")) s.sql_secrets_env_prefix = *g.sql_secrets_env_prefix;
   if (g.sql_secrets_dir && unset("--sql-secrets-dir")) s.sql_secrets_dir = *g.sql_secrets_dir;
   if (g.sql_file_dir && unset("--sql-file-dir")) s.sql_file_dir = *g.sql_file_dir;
@@ -256,6 +271,7 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   ctx.shared = {&postgres_shared};
   ctx.postgres_url = url;
   ctx.relay_group_id = s.relay_group_id;
+  ctx.state_dir = s.state_dir;
   ctx.metrics = &registry;
   ctx.health = &health;
   ctx.sql_host_access = host_access_of(s);
@@ -490,6 +506,10 @@ int main(int argc, char** argv) {
   app.add_option("--database-pool-size", s.database_pool_size,
                  "Connections to the database the pipelines share for their reads and their own statements (positions, status, lag counts, backfill lookups)")
       ->envname("PGTRICKLE_RELAY_DATABASE_POOL_SIZE");
+  app.add_option("--state-dir", s.state_dir,
+                 "Directory of the relay's own files: big transactions held until their commit are spilled under it "
+                 "(default: systemd's StateDirectory, else $XDG_STATE_HOME or ~/.local/state, /pgtrickle-relay)")
+      ->envname("PGTRICKLE_RELAY_STATE_DIR");
   app.add_option("--sql-secrets-env-prefix", s.sql_secrets_env_prefix,
                  "Pipelines defined in SQL may read ${ENV:NAME} only for names starting with this prefix (default: none)")
       ->envname("PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX");

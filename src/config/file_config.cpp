@@ -53,6 +53,7 @@ void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::str
       {"relay_group_id", "ha_group", &GlobalSettings::relay_group_id},
       {"lease_timeout", "", &GlobalSettings::lease_timeout},
       {"database_pool_size", "", &GlobalSettings::database_pool_size},
+      {"state_dir", "", &GlobalSettings::state_dir},
       {"sql_secrets_env_prefix", "", &GlobalSettings::sql_secrets_env_prefix},
       {"sql_secrets_dir", "", &GlobalSettings::sql_secrets_dir},
       {"sql_file_dir", "", &GlobalSettings::sql_file_dir},

@@ -17,6 +17,7 @@ struct GlobalSettings {
   std::optional<std::string> relay_group_id;  // ha_group in seed 000
   std::optional<std::string> lease_timeout;   // seconds a stalled relay keeps its pipelines
   std::optional<std::string> database_pool_size;  // connections shared by the pipelines' short statements
+  std::optional<std::string> state_dir;           // where the relay keeps files of its own (spilled transactions)
   // What pipelines defined in SQL may reach (config/host_access.h); lists are comma-separated.
   std::optional<std::string> sql_secrets_env_prefix;
   std::optional<std::string> sql_secrets_dir;

@@ -44,6 +44,8 @@ struct BuildContext {
   std::shared_ptr<metrics::PipelineMetrics> metrics;
   const log::Logger* log = nullptr;
   std::vector<const Template*> sink_routes;  // the sink's compiled templates, in spec order
+  // The relay's own files (--state-dir): a WAL source spills the big transactions it holds under it.
+  std::string state_dir;
   // The limits of a pipeline defined in SQL; nullptr for the operator's TOML pipelines (no limits).
   const HostAccess* host_access = nullptr;
 

@@ -24,7 +24,8 @@ struct PipelineHealth {
   long long slot_lag_bytes = -1;       // WAL capture: the slot's distance from the server's WAL
   long long slot_retained_bytes = -1;  // WAL capture: the WAL the slot keeps on the server
   std::string slot_name, slot_wal_status;  // WAL capture: the slot, and how the server rates what it keeps
-  std::optional<long long> slot_safe_wal_bytes;  // WAL it may still write before it invalidates the slot
+  std::optional<long long> slot_safe_wal_bytes;
+  std::optional<StreamedStatus> streamed;  // WAL capture: big transactions held while they run  // WAL it may still write before it invalidates the slot
   long long backfill_id = 0;           // a backfill under way (0: none): its rows done, sent, estimated, rate
   long long backfill_rows_done = 0, backfill_rows_sent = 0, backfill_rows_estimated = -1;
   double backfill_rows_per_second = 0;

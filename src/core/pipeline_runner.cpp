@@ -189,6 +189,7 @@ class PipelineRunner::Impl {
     ctx.wake_fd = wake_fd_;
     ctx.metrics = metrics_;
     ctx.log = &log_;
+    ctx.state_dir = relay_.state_dir;
     if (config_.origin == "sql") ctx.host_access = &relay_.sql_host_access;
     const auto* sink_entry = find_backend(relay_.backends, Role::sink, config_.sink_type);
     const auto* source_entry = find_backend(relay_.backends, Role::source, config_.source_type);
@@ -623,6 +624,11 @@ class PipelineRunner::Impl {
     metrics_->slot_wal_status.store(status);
     if (slot.safe_wal_bytes) metrics_->slot_safe_wal_bytes.set(static_cast<double>(*slot.safe_wal_bytes));
     metrics_->slot_safe_wal_known.store(slot.safe_wal_bytes.has_value());
+    const bool reads_slot = !slot.name.empty();
+    metrics_->streamed_transactions.set(reads_slot ? static_cast<double>(slot.streamed.transactions) : -1);
+    metrics_->streamed_memory_bytes.set(reads_slot ? static_cast<double>(slot.streamed.memory_bytes) : -1);
+    metrics_->streamed_spilled_bytes.set(reads_slot ? static_cast<double>(slot.streamed.spilled_bytes) : -1);
+    metrics_->streamed_oldest_seconds.set(reads_slot ? slot.streamed.oldest_seconds : -1);
     if (!tables.empty()) {
       std::vector<metrics::PipelineMetrics::Table> now;
       for (const auto& t : tables) now.push_back({t.table, t.changes, !t.problem.empty()});
@@ -636,6 +642,7 @@ class PipelineRunner::Impl {
       h.slot_name = slot.name;
       h.slot_wal_status = slot.wal_status;
       h.slot_safe_wal_bytes = slot.safe_wal_bytes;
+      h.streamed = slot.name.empty() ? std::nullopt : std::optional<StreamedStatus>(slot.streamed);
       h.backfill_id = backfill ? backfill->id : 0;
       h.kept_past_retention = kept;
       h.tables = std::move(tables);

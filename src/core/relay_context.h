@@ -33,6 +33,7 @@ struct RelayContext {
   std::vector<BackendShared*> shared;  // the backends' relay-wide parts (BuildContext::shared_of)
   Executor* executor = nullptr;  // the workers that run the pipelines and their readers
   HostAccess sql_host_access;  // the limits of pipelines defined in SQL
+  std::string state_dir;       // the relay's own files (--state-dir): big transactions spilled while they run
   std::span<const BackendEntry> backends;  // the compiled-in sinks and sources (src/backends/registry.cpp)
   std::chrono::milliseconds standby_retry{500};    // how often a standby tries to take a pipeline over
   std::chrono::milliseconds drain_timeout{10000};  // how long stop waits for an in-flight batch

@@ -24,6 +24,12 @@ std::string AdminServer::health_json(const HealthBoard& health, int& status) {
                         {"last_error", p.last_error.empty() ? nlohmann::json() : nlohmann::json(p.last_error)}};
     if (p.slot_lag_bytes >= 0) e["slot_lag_bytes"] = p.slot_lag_bytes;
     if (p.slot_retained_bytes >= 0) e["slot_retained_wal_bytes"] = p.slot_retained_bytes;
+    if (p.streamed) {
+      e["streamed_transactions"] = p.streamed->transactions;
+      e["streamed_memory_bytes"] = p.streamed->memory_bytes;
+      e["streamed_spilled_bytes"] = p.streamed->spilled_bytes;
+      e["streamed_oldest_seconds"] = p.streamed->oldest_seconds;
+    }
     if (!p.slot_name.empty()) e["slot"] = p.slot_name;
     if (!p.slot_wal_status.empty()) e["slot_wal_status"] = p.slot_wal_status;
     if (p.slot_safe_wal_bytes) e["slot_safe_wal_size_bytes"] = *p.slot_safe_wal_bytes;

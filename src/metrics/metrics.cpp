@@ -108,6 +108,14 @@ std::string Registry::render() const {
       if (m->running && m->slot_safe_wal_known.load())
         out += fmt::format("{}{{pipeline=\"{}\"}} {}\n", safe, label(p), number(m->slot_safe_wal_bytes.value()));
   }
+  slot_gauge("pgtrickle_relay_streamed_transactions", "Big transactions the server streams while they run, held by the pipeline until they end (WAL capture, PostgreSQL 14+).",
+             [](auto& m) { return m.streamed_transactions.value(); });
+  slot_gauge("pgtrickle_relay_streamed_memory_bytes", "Bytes of the held transactions' changes in memory (bounded by the source's streaming_memory_mb).",
+             [](auto& m) { return m.streamed_memory_bytes.value(); });
+  slot_gauge("pgtrickle_relay_streamed_spilled_bytes", "Bytes of the held transactions' changes spilled to files under the relay's --state-dir.",
+             [](auto& m) { return m.streamed_spilled_bytes.value(); });
+  slot_gauge("pgtrickle_relay_streamed_oldest_seconds", "Seconds since the oldest held transaction began to stream (0: none held).",
+             [](auto& m) { return m.streamed_oldest_seconds.value(); });
   counter("pgtrickle_relay_schema_registry_requests_total",
           "Requests to the schema registry (Avro keys and values: a schema's first use, registered or read by id, then cached).",
           [](auto& m) { return m.schema_registry_requests.value(); });

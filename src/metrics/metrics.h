@@ -74,6 +74,11 @@ struct PipelineMetrics {
   std::atomic<int> slot_wal_status{-1};
   Gauge slot_safe_wal_bytes;
   std::atomic<bool> slot_safe_wal_known{false};
+  // A WAL source's big transactions held while they run (StreamedStatus); -1: no slot.
+  Gauge streamed_transactions{-1};
+  Gauge streamed_memory_bytes{-1};
+  Gauge streamed_spilled_bytes{-1};
+  Gauge streamed_oldest_seconds{-1};
   Counter schema_registry_requests;  // requests to the schema registry (Avro: each schema's first use)
   Counter slot_rebuilds;  // invalidated slots replaced by new ones (on_slot_lost "rebuild", rebuild_relay_slot)
   Gauge owned;            // 1 while this relay owns the pipeline

@@ -45,9 +45,18 @@ Result<PgResult> Connection::exec_apart(const std::string& conninfo, const std::
 }
 
 Result<Connection> Connection::open_replication(const std::string& conninfo, const std::string& application_name) {
+  // The stream's own settings, after the connection string's options (or PGOPTIONS; e.g. -c
+  // logical_decoding_work_mem=256MB, which the walsender reads), which they would otherwise replace.
+  std::string options;
+  if (PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), nullptr)) {
+    for (PQconninfoOption* o = parsed; o->keyword; ++o)
+      if (std::string_view(o->keyword) == "options" && o->val) options = std::string(o->val) + " ";
+    PQconninfoFree(parsed);
+  }
+  if (const char* env = std::getenv("PGOPTIONS"); options.empty() && env && *env) options = std::string(env) + " ";
+  options += "-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=3";
   const char* keys[] = {"dbname", "replication", "application_name", "connect_timeout", "options", nullptr};
-  const char* vals[] = {conninfo.c_str(), "database", application_name.c_str(), "10",
-                        "-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=3", nullptr};
+  const char* vals[] = {conninfo.c_str(), "database", application_name.c_str(), "10", options.c_str(), nullptr};
   return connect(keys, vals);
 }
 

@@ -43,6 +43,10 @@ Served served() {
   wal->slot_safe_wal_bytes.set(16777216);
   wal->slot_safe_wal_known.store(true);
   wal->set_tables({{"orders", 3, false}, {"sales.notes", 1, true}});  // a pipeline capturing many tables
+  wal->streamed_transactions.set(1);  // a big transaction held until its commit
+  wal->streamed_memory_bytes.set(1048576);
+  wal->streamed_spilled_bytes.set(8388608);
+  wal->streamed_oldest_seconds.set(12);
   auto backfilling = registry.pipeline("orders-backfill");  // a backfill under way
   backfilling->backfill_rows.inc(500);
   backfilling->backfill_rows_estimated.set(1000000);

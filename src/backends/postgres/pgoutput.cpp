@@ -245,9 +245,93 @@ Result<Message> decode(std::string_view bytes) {
       return finish(std::move(m));
     }
     default:
-      return permanent(fmt::format("unknown pgoutput message type {:#04x} (this relay reads protocol version 1)",
+      return permanent(fmt::format("unknown pgoutput message type {:#04x} of protocol version 1 (protocol 2's streamed transactions are held before decoding)",
                                    static_cast<uint8_t>(type)));
   }
+}
+
+Result<std::optional<StreamControl>> decode_stream_control(std::string_view bytes) {
+  if (bytes.empty()) return permanent("empty pgoutput message");
+  const char type = bytes[0];
+  Reader r(bytes.substr(1));
+  auto finish = [&](auto&& message) -> Result<std::optional<StreamControl>> {
+    if (!r.ok()) return malformed(type, "it ends early");
+    // A StreamAbort of protocol 4 (streaming 'parallel') adds the abort's LSN and time: not asked for.
+    if (r.left() != 0) return malformed(type, fmt::format("{} bytes follow its end", r.left()));
+    return std::optional<StreamControl>(std::move(message));
+  };
+  switch (type) {
+    case 'S': {
+      StreamStart s;
+      s.xid = r.u32();
+      s.first_segment = r.u8() == 1;
+      return finish(s);
+    }
+    case 'E': return finish(StreamStop{});
+    case 'c': {
+      StreamCommit c;
+      c.xid = r.u32();
+      c.flags = r.u8();
+      c.commit_lsn = r.u64();
+      c.end_lsn = r.u64();
+      c.commit_time = r.i64();
+      return finish(c);
+    }
+    case 'A': {
+      StreamAbort a;
+      a.xid = r.u32();
+      a.subxid = r.u32();
+      return finish(a);
+    }
+    default: return std::optional<StreamControl>();
+  }
+}
+
+Result<uint32_t> split_streamed(std::string_view bytes, std::string& to_v1) {
+  if (bytes.empty()) return permanent("empty pgoutput message");
+  const char type = bytes[0];
+  switch (type) {
+    case 'R': case 'Y': case 'I': case 'U': case 'D': case 'T': case 'M': {
+      Reader r(bytes.substr(1));
+      const uint32_t xid = r.u32();
+      if (!r.ok()) return malformed(type, "it ends before its transaction id");
+      to_v1.assign(1, type);
+      to_v1.append(bytes.substr(5));
+      return xid;
+    }
+    case 'O':
+      to_v1.assign(bytes);
+      return 0u;
+    default:
+      return permanent(fmt::format("unexpected pgoutput message type {:#04x} inside a streamed transaction's block",
+                                   static_cast<uint8_t>(type)));
+  }
+}
+
+namespace {
+void put_u64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
+}
+void put_u32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
+}
+}  // namespace
+
+std::string encode_begin(const Begin& begin) {
+  std::string out(1, 'B');
+  put_u64(out, begin.final_lsn);
+  put_u64(out, static_cast<uint64_t>(begin.commit_time));
+  put_u32(out, begin.xid);
+  return out;
+}
+
+std::string encode_commit(const Commit& commit) {
+  std::string out(1, 'C');
+  out += static_cast<char>(commit.flags);
+  put_u64(out, commit.commit_lsn);
+  put_u64(out, commit.end_lsn);
+  put_u64(out, static_cast<uint64_t>(commit.commit_time));
+  return out;
 }
 
 Result<std::variant<XLogData, Keepalive>> decode_copy_data(std::string_view bytes) {
@@ -280,13 +364,10 @@ std::string standby_status_update(Lsn written, Lsn flushed, Lsn applied, int64_t
   std::string out;
   out.reserve(34);
   out += 'r';
-  auto put = [&](uint64_t v) {
-    for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
-  };
-  put(written);
-  put(flushed);
-  put(applied);
-  put(static_cast<uint64_t>(now));
+  put_u64(out, written);
+  put_u64(out, flushed);
+  put_u64(out, applied);
+  put_u64(out, static_cast<uint64_t>(now));
   out += static_cast<char>(reply_requested ? 1 : 0);
   return out;
 }

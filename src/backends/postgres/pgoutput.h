@@ -1,5 +1,6 @@
-// The logical replication stream of PostgreSQL's built-in pgoutput plugin (protocol version 1) and
-// the replication protocol's framing around it, decoded and encoded. Pure: no connection (that is
+// The logical replication stream of PostgreSQL's built-in pgoutput plugin (protocol version 1, and
+// protocol 2's streamed transactions) and the replication protocol's framing around it, decoded and
+// encoded. Pure: no connection (that is
 // wal_stream.h), unit-tested and fuzzed. Decoded values are views into the buffer they came from.
 // Formats: PostgreSQL's "Streaming Replication Protocol" and "Logical Replication Message Formats".
 #pragma once
@@ -103,8 +104,38 @@ struct LogicalMessage {  // 'M': pg_logical_emit_message
 
 using Message = std::variant<Begin, Commit, Relation, Insert, Update, Delete, Truncate, TypeInfo, OriginInfo, LogicalMessage>;
 
-// One pgoutput message; an error names what is malformed and where.
+// One pgoutput message as protocol 1 writes it; an error names what is malformed and where.
 Result<Message> decode(std::string_view bytes);
+
+// Protocol 2 (PostgreSQL 14 and later, `streaming 'on'`): a big transaction is sent while it runs,
+// in blocks between a StreamStart and a StreamStop, and ends with a StreamCommit or a StreamAbort.
+// Blocks of several transactions interleave with each other and with whole transactions.
+struct StreamStart {  // 'S'
+  uint32_t xid = 0;
+  bool first_segment = false;  // the transaction's first block
+};
+struct StreamStop {};  // 'E'
+struct StreamCommit {  // 'c'
+  uint32_t xid = 0;
+  uint8_t flags = 0;
+  Lsn commit_lsn = 0;
+  Lsn end_lsn = 0;
+  int64_t commit_time = 0;
+};
+struct StreamAbort {  // 'A': the transaction (subxid == xid) or one of its subtransactions rolled back
+  uint32_t xid = 0;
+  uint32_t subxid = 0;
+};
+using StreamControl = std::variant<StreamStart, StreamStop, StreamCommit, StreamAbort>;
+// The stream control message `bytes` holds; nullopt when it holds another message.
+Result<std::optional<StreamControl>> decode_stream_control(std::string_view bytes);
+// Inside a block, a change (and a relation, type or transactional message) carries the id of its
+// (sub)transaction after its type byte; `to_v1` gets the message as protocol 1 writes it (an
+// origin message carries none and comes back as it is, with xid 0).
+Result<uint32_t> split_streamed(std::string_view bytes, std::string& to_v1);
+// Protocol 1's Begin and Commit, as a streamed transaction read whole is handed on.
+std::string encode_begin(const Begin& begin);
+std::string encode_commit(const Commit& commit);
 
 // The replication protocol's CopyData messages from the server.
 struct XLogData {  // 'w'

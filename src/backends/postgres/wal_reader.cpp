@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "backends/postgres/backfill.h"
 #include "backends/postgres/wal_rows.h"
@@ -18,7 +19,11 @@ constexpr std::chrono::milliseconds kInTransactionWait{1000};
 }  // namespace
 
 WalReader::WalReader(std::string postgres_url, std::string application_name, Table table, Decider decide)
-    : url_(std::move(postgres_url)), app_(std::move(application_name)), table_(std::move(table)), decide_(std::move(decide)) {}
+    : url_(std::move(postgres_url)),
+      app_(std::move(application_name)),
+      table_(std::move(table)),
+      decide_(std::move(decide)),
+      streamed_({.memory_limit = table_.streaming_memory, .spill_dir = table_.spill_dir}) {}
 
 Status WalReader::connect() {
   auto db = pg::Connection::open(url_, app_ + " rows");
@@ -42,7 +47,13 @@ Status WalReader::connect() {
                          {table_.slot});
     if (slot && slot->rows() == 1 && !slot->null(0, 0)) previous_end_ = po::parse_lsn(slot->text(0, 0)).value_or(0);
   }
-  auto s = WalStream::start({.conninfo = url_, .slot = table_.slot, .publications = table_.publications, .application_name = app_});
+  // The server streams anew what was held: its transactions from their start.
+  streamed_.clear();
+  auto s = WalStream::start({.conninfo = url_,
+                             .slot = table_.slot,
+                             .publications = table_.publications,
+                             .application_name = app_,
+                             .streaming = table_.streaming});
   if (!s) return s.error();
   stream_.emplace(std::move(*s));
   // The stream's dates are read as text only in ISO style, and its zone must be the one rows
@@ -159,7 +170,7 @@ Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wai
     message_lsn_ = held_.lsn;
   } else {
     held_ = {};
-    auto data = stream_->next(wait);
+    auto data = next_message(wait);
     if (!data) return data.error();
     if (!*data) return std::optional<po::Message>();
     bytes = (*data)->message;
@@ -173,6 +184,36 @@ Result<std::optional<po::Message>> WalReader::pull(std::chrono::milliseconds wai
   // A message outside a transaction ends where it is, as a commit does (Debezium counts it so).
   if (auto* lm = std::get_if<po::LogicalMessage>(&*m); lm && !lm->transactional) previous_end_ = message_lsn_;
   return std::optional<po::Message>(std::move(*m));
+}
+
+Result<std::optional<WalStream::Data>> WalReader::next_message(std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    if (streamed_.replaying()) {
+      // The server waits meanwhile: tell it the relay is alive (wal_sender_timeout).
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_status_ > std::chrono::seconds(1)) {
+        last_status_ = now;
+        if (auto s = stream_->confirm(stream_->confirmed()); !s) return s.error();
+      }
+      auto m = streamed_.next_replayed();
+      if (!m) return m.error();
+      return std::optional<WalStream::Data>(WalStream::Data{(*m)->lsn, (*m)->message});
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    // What is held could not be spilled (a full disk): read nothing more until it can. The server
+    // waits, and keeps the transaction's WAL; nothing is lost.
+    if (!streamed_.spill_trouble().empty() && !streamed_.make_room()) {
+      std::this_thread::sleep_for(std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(1000)));
+      return std::optional<WalStream::Data>();
+    }
+    auto data = stream_->next(std::max(left, std::chrono::milliseconds(0)));
+    if (!data || !*data || !stream_->streaming()) return data;
+    auto held = streamed_.take((*data)->lsn, (*data)->message);
+    if (!held) return held.error();
+    if (!*held) return data;
+    if (!streamed_.replaying() && left.count() <= 0) return std::optional<WalStream::Data>();
+  }
 }
 
 void WalReader::changes_of(const po::Message& m, po::Lsn lsn, std::vector<Pending>& out, bool render) const {
@@ -256,7 +297,7 @@ Status WalReader::read_ahead(std::size_t rows, std::vector<Pending>& chunk) {
   // Messages are bounded too: transactions with no change of the table (sent empty before
   // PostgreSQL 15) add none.
   while (chunk.size() - own < rows && ahead_.size() < 4 * rows + 16) {
-    auto data = stream_->next(std::chrono::milliseconds(0));
+    auto data = next_message(std::chrono::milliseconds(0));
     if (!data) return data.error();
     if (!*data) break;
     auto m = po::decode((*data)->message);

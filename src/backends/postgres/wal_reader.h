@@ -24,6 +24,7 @@
 
 #include "backends/postgres/rows.h"
 #include "backends/postgres/pgoutput.h"
+#include "backends/postgres/streamed_transactions.h"
 #include "backends/postgres/wal_rows.h"
 #include "backends/postgres/wal_stream.h"
 #include "pg/connection.h"
@@ -51,6 +52,11 @@ class WalReader {
     // The end of the transaction delivered before the stored position (0: unknown, a position
     // stored by an older relay: the slot's confirmed position stands in).
     pgoutput::Lsn resumed_after = 0;
+    // Big transactions streamed while they run (PostgreSQL 14+), held until their commit: in memory
+    // up to `streaming_memory` bytes, then spilled under `spill_dir` (streamed_transactions.h).
+    bool streaming = true;
+    std::size_t streaming_memory = 16u << 20;
+    std::string spill_dir;
   };
   // Whether a table the WAL describes is read; called again at each new description (a column
   // added, a rename). Rows of a table it accepts are rendered through pgtrickle._wal_render_table.
@@ -93,6 +99,10 @@ class WalReader {
   // Tells the server the relay is alive while it does not read (the sink is busy): a replication
   // connection silent for wal_sender_timeout is ended.
   Status keep_alive();
+  // The big transactions held while they run (none when the server does not stream them), and why
+  // reading stopped when they could not be spilled ("" when it did not).
+  StreamedTransactions::Held streamed() const { return streamed_.held(); }
+  const std::string& streamed_trouble() const { return streamed_.spill_trouble(); }
 
  private:
   struct Pending {  // a change read from the stream
@@ -117,6 +127,9 @@ class WalReader {
   // The next message: one read ahead first, else from the stream, waiting at most `wait`; nullopt
   // when none came. Valid until the next call.
   Result<std::optional<pgoutput::Message>> pull(std::chrono::milliseconds wait);
+  // The next protocol 1 message of the stream, waiting at most `wait`: a streamed transaction's
+  // messages are held and come whole at its commit. Valid until the next call.
+  Result<std::optional<WalStream::Data>> next_message(std::chrono::milliseconds wait);
   // Reads stream messages until `pending_` holds `want` changes or the transaction's Commit came.
   Status fill(std::size_t want);
   Status read_past_transaction();
@@ -148,6 +161,8 @@ class WalReader {
   Table table_;
   Decider decide_;
   std::optional<WalStream> stream_;
+  StreamedTransactions streamed_;
+  std::chrono::steady_clock::time_point last_status_;  // the last status update sent while handing on a held transaction
   pg::Connection db_;  // renders rows
   bool text_dates_ = false;  // dates and timestamps may be rendered from the stream's text (PlainRows)
   std::unordered_map<std::uint32_t, TableState> tables_;  // by relation oid, as the WAL described them

@@ -66,8 +66,13 @@ class WalSource final : public ChangeSource {
       std::lock_guard lock(tables_mu_);
       for (const auto& [name, t] : table_status_) s.tables.push_back({name, t.changes, t.problem});
     }
-    if (!table_.slot.empty())
-      s.slot = SlotStatus{table_.slot, wal_behind_bytes_, wal_retained_bytes_, wal_status_, safe_wal_bytes_};
+    if (!table_.slot.empty()) {
+      s.slot = SlotStatus{table_.slot, wal_behind_bytes_, wal_retained_bytes_, wal_status_, safe_wal_bytes_, {}};
+      std::lock_guard lock(streamed_mu_);
+      s.slot->streamed = streamed_;
+      if (streamed_began_)
+        s.slot->streamed.oldest_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - *streamed_began_).count();
+    }
     return s;
   }
 
@@ -75,7 +80,11 @@ class WalSource final : public ChangeSource {
   // up; a lost one stops the pipeline once its reader finds out.
   SourceTrouble trouble() override { return {.at_risk = at_risk()}; }
 
-  std::string at_risk() const {
+  std::string at_risk() {
+    {
+      std::lock_guard lock(streamed_mu_);
+      if (!streamed_trouble_.empty()) return streamed_trouble_;
+    }
     if (wal_status_ == "unreserved")
       return fmt::format("the replication slot \"{}\" keeps more WAL than max_slot_wal_keep_size allows ({}): the server "
                          "invalidates it at its next checkpoint unless the pipeline catches up", table_.slot,
@@ -207,6 +216,11 @@ class WalSource final : public ChangeSource {
     // transaction delivered before the one it stands in, or of the one it completes (see read_batch);
     // an older relay stored the commit again there.
     table_.resumed_after = stored && read_.id != read_.seq ? static_cast<pgoutput::Lsn>(read_.id) : 0;
+    if (!target_) {  // a pipeline of source type wal; the others stream with the defaults
+      table_.streaming = config_.source_section().flag("streaming");
+      table_.streaming_memory = static_cast<std::size_t>(config_.source_section().integer("streaming_memory_mb")) << 20;
+    }
+    table_.spill_dir = ctx_.state_dir + "/spill";
     wal_.emplace(ctx_.postgres_url, "pgtrickle-relay wal " + config_.name, table_, std::move(decide));
     if (auto s = wal_->connect(); !s) return s;
     launch();
@@ -522,11 +536,26 @@ class WalSource final : public ChangeSource {
 
   // ---- reading (reader) -----------------------------------------------------------------
 
+  // What the reader holds of big transactions streamed while they run, for status() (another thread).
+  void publish_streamed() {
+    const auto held = wal_->streamed();
+    std::lock_guard lock(streamed_mu_);
+    streamed_ = {static_cast<std::int64_t>(held.transactions), static_cast<std::int64_t>(held.memory_bytes),
+                 static_cast<std::int64_t>(held.spilled_bytes), 0};
+    streamed_began_ = held.oldest;
+    streamed_trouble_ = wal_->streamed_trouble().empty()
+                            ? std::string()
+                            : fmt::format("reading the WAL stopped: a big transaction held until its commit cannot be spilled ({}); it goes on "
+                                          "when the relay's --state-dir has room, losing nothing",
+                                          wal_->streamed_trouble());
+  }
+
   // The next transactions, each a claim-check delta of its changes: small ones that already arrived
   // share a batch (up to batch_size messages); a large one goes out in chunks, its position moving
   // on inside it.
   Result<Batch> read_batch() override {
     Batch batch;
+    publish_streamed();
     if (auto s = send_confirm(); !s) return s.error();
     if (gap_ && !gap_queued_) {  // a rebuilt slot's gap is announced before any row
       gap_queued_ = true;
@@ -692,6 +721,10 @@ class WalSource final : public ChangeSource {
   Clock::time_point next_heartbeat_{};  // when the next heartbeat is due
   std::shared_ptr<debezium::TransactionCounts> transaction_;  // provide_transaction_metadata: the transaction's events
   bool gap_announced_ = false;  // the pipeline's loop stored that its marker was delivered
+  std::mutex streamed_mu_;
+  StreamedStatus streamed_;  // the reader's held transactions, as of its last read (publish_streamed)
+  std::string streamed_trouble_;  // why reading stopped: what is held cannot be spilled
+  std::optional<std::chrono::steady_clock::time_point> streamed_began_;
   std::mutex commits_mu_;
   std::deque<std::pair<std::int64_t, double>> unacked_commits_;  // (commit LSN, commit time) read, for the lag
 

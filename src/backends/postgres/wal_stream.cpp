@@ -50,9 +50,10 @@ Result<WalStream> WalStream::start(const Options& options) {
   s.confirmed_ = options.from;
   std::string names;  // "a","b": each quoted, then the list a string
   for (const auto& p : options.publications) names += (names.empty() ? "" : ",") + s.conn_.quote_ident(p);
-  std::string sql = fmt::format("START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names {}, messages 'true')",
-                                s.conn_.quote_ident(options.slot), pgoutput::format_lsn(options.from),
-                                pg::quote_literal(names));
+  s.streaming_ = options.streaming && PQserverVersion(s.conn_.raw()) >= 140000;
+  std::string sql = fmt::format("START_REPLICATION SLOT {} LOGICAL {} (proto_version '{}', publication_names {}, messages 'true'{})",
+                                s.conn_.quote_ident(options.slot), pgoutput::format_lsn(options.from), s.streaming_ ? 2 : 1,
+                                pg::quote_literal(names), s.streaming_ ? ", streaming 'on'" : "");
   pg::PgResult started(PQexec(s.conn_.raw(), sql.c_str()));
   if (PQresultStatus(started.get()) != PGRES_COPY_BOTH) {
     const char* state = PQresultErrorField(started.get(), PG_DIAG_SQLSTATE);
@@ -65,7 +66,7 @@ Result<WalStream> WalStream::start(const Options& options) {
 }
 
 WalStream::WalStream(WalStream&& o) noexcept
-    : conn_(std::move(o.conn_)), buffer_(o.buffer_), confirmed_(o.confirmed_), wal_end_(o.wal_end_) {
+    : conn_(std::move(o.conn_)), buffer_(o.buffer_), confirmed_(o.confirmed_), wal_end_(o.wal_end_), streaming_(o.streaming_) {
   o.buffer_ = nullptr;
 }
 
@@ -77,6 +78,7 @@ WalStream& WalStream::operator=(WalStream&& o) noexcept {
     o.buffer_ = nullptr;
     confirmed_ = o.confirmed_;
     wal_end_ = o.wal_end_;
+    streaming_ = o.streaming_;
   }
   return *this;
 }

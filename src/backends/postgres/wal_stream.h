@@ -1,5 +1,5 @@
-// A logical replication connection streaming one slot through pgoutput (protocol version 1): the
-// WAL capture's transport. It answers the server's keepalives and reports the position the relay
+// A logical replication connection streaming one slot through pgoutput (protocol version 1, or 2
+// with big transactions streamed while they run, wal_transactions.h): the WAL capture's transport. It answers the server's keepalives and reports the position the relay
 // confirmed, which is where the slot lets PostgreSQL release WAL and where a restart resumes.
 #pragma once
 
@@ -24,6 +24,9 @@ class WalStream {
     std::string application_name = "pgtrickle-relay wal";
     // Where to start: the slot's confirmed position when 0 (the server never sends what lies before it).
     pgoutput::Lsn from = 0;
+    // From PostgreSQL 14: protocol version 2 with `streaming 'on'` (a transaction bigger than the
+    // server's logical_decoding_work_mem is sent while it runs); older servers stream protocol 1.
+    bool streaming = false;
   };
 
   // Connects and starts streaming. Errors name the fix: wal_level, the REPLICATION attribute, a
@@ -52,6 +55,8 @@ class WalStream {
   // The end of the server's WAL as last reported (keepalives and data): the lag is its distance
   // from what the relay confirmed.
   pgoutput::Lsn server_wal_end() const { return wal_end_; }
+  // Whether the server streams transactions while they run (Options::streaming, on a server that can).
+  bool streaming() const { return streaming_; }
 
  private:
   WalStream() = default;
@@ -63,6 +68,7 @@ class WalStream {
   char* buffer_ = nullptr;  // the last PQgetCopyData buffer
   pgoutput::Lsn confirmed_ = 0;
   pgoutput::Lsn wal_end_ = 0;
+  bool streaming_ = false;
 };
 
 }  // namespace relay::postgres
