@@ -18,8 +18,9 @@
 // Many pipelines ("many_pipelines", many_pipelines_bench.cpp): N = 10 to 1,000 pipelines in one relay:
 // connections, start-up, memory, threads, idle CPU of the relay and the server, latency.
 // One big transaction ("big_transaction", big_transaction_bench.cpp): 1,000,000 rows in one
-// transaction through WAL capture, a pipeline of source type wal and trigger capture, beside
-// pg_recvlogical: COMMIT → last row, server CPU, relay memory.
+// transaction through WAL capture, a pipeline of source type wal (streamed while it runs, and
+// sent whole at its commit) and trigger capture, beside pg_recvlogical (protocol 1, and 2 with
+// streaming): COMMIT → last row, server CPU and spill, relay memory and spill.
 // Beside Debezium ("debezium", debezium_bench.cpp): the same WAL backlog (200,000 single-row
 // transactions, one 1,000,000-row transaction) drained by the relay and by Debezium 3.6.1 alone:
 // rows/s, peak memory, CPU of each and of the server.

@@ -61,6 +61,16 @@ std::string insert_rows(int from, int count, const std::string& tag) {
 }
 
 // The ids of table big's events of `op`.
+// The pipeline's entry of /health (null while /health does not answer).
+json health_of(int port, const std::string& pipeline) {
+  int status = 0;
+  auto health = json::parse(http_get(port, "/health", status), nullptr, false);
+  if (health.is_discarded() || !health.contains("pipelines")) return nullptr;
+  for (const auto& p : health["pipelines"])
+    if (p["name"] == pipeline) return p;
+  return nullptr;
+}
+
 std::set<int> ids_of(const std::vector<json>& lines, const char* op) {
   std::set<int> out;
   for (const auto& l : lines)
@@ -108,12 +118,9 @@ TEST(WalStreaming, BigTransactionsStreamedWhileTheyRunAreDeliveredAtTheirCommitA
   db.exec("INSERT INTO small VALUES (1)");
   json held;
   ASSERT_TRUE(wait_until([&] {
-    int status = 0;
-    auto health = json::parse(http_get(port, "/health", status));
-    for (const auto& p : health["pipelines"])
-      if (p["name"] == "streamed") held = p;
-    return held.value("streamed_transactions", 0) == 1 && held.value("streamed_spilled_bytes", 0) > 0;
-  }, 30s)) << held.dump() << relay.err();
+    held = health_of(port, "streamed");
+    return held.is_object() && held.value("streamed_transactions", 0) == 1 && held.value("streamed_spilled_bytes", 0) > 0;
+  }, 30s)) << held.dump() << " alive " << relay.alive() << " " << ([&] { int st = 0; auto body = http_get(port, "/health", st); return std::to_string(st) + " " + body; })() << "\n" << relay.err();
   EXPECT_LE(held.value("streamed_memory_bytes", -1), 1 << 20) << held.dump();
   EXPECT_GT(metric(port, "pgtrickle_relay_streamed_spilled_bytes{pipeline=\"streamed\"}"), 0);
   ASSERT_TRUE(wait_until([&] { return read_lines(streamed_out).size() == 1 && read_lines(whole_out).size() == 1; }, 20s))
@@ -160,12 +167,13 @@ TEST(WalStreaming, BigTransactionsStreamedWhileTheyRunAreDeliveredAtTheirCommitA
   EXPECT_LT(first_of(400001), first_of(300001)) << "committed first, delivered first";
   EXPECT_EQ(ids_of(streamed, "d").size(), 40u);
 
-  // The server streamed to the streaming slot and spilled nothing for it; it spilled for the other.
+  // The server streamed the three committed ones to the streaming slot (PostgreSQL 18 no longer
+  // streams one it knows aborted) and spilled nothing for it; it spilled for the other.
   SlotStats s, w;
   ASSERT_TRUE(wait_until([&] {
     s = slot_stats(db, "streamed");
     w = slot_stats(db, "whole");
-    return s.stream_txns >= 4 && w.spill_bytes > 0;
+    return s.stream_txns >= 3 && w.spill_bytes > 0;
   }, 20s)) << s.stream_txns << " streamed, " << w.spill_bytes << " spilled by the other";
   EXPECT_EQ(s.spill_bytes, 0);
   EXPECT_EQ(w.stream_txns, 0);
@@ -183,7 +191,6 @@ TEST(WalStreaming, ARelayKilledWhileATransactionStreamsAndTheStandbyTakingOverLo
                                        {"sink", {{"type", "file"}, {"path", out}}}});
   auto first = std::make_unique<RelayProcess>(args_for(url));
   ASSERT_TRUE(slot_streams_soon(db)) << first->err();
-  auto standby = std::make_unique<RelayProcess>(args_for(url));
 
   auto writer = relay::pg::Connection::open(db.url(), "test big writer");
   ASSERT_TRUE(writer) << writer.error().message;
@@ -192,6 +199,9 @@ TEST(WalStreaming, ARelayKilledWhileATransactionStreamsAndTheStandbyTakingOverLo
   const int port = first->admin_port();
   ASSERT_TRUE(wait_until([&] { return metric(port, "pgtrickle_relay_streamed_spilled_bytes{pipeline=\"streamed\"}") > 0; }, 30s))
       << "the owner holds the transaction as it streams\n" << first->err();
+  auto standby = std::make_unique<RelayProcess>(args_for(url));
+  ASSERT_TRUE(wait_until([&] { return metric(standby->admin_port(), "pgtrickle_relay_pipeline_owned{pipeline=\"streamed\"}") == 0; }, 20s))
+      << "a standby\n" << standby->err();
   first->kill9();  // its held changes go with it
   ASSERT_TRUE(writer->exec(insert_rows(5001, 5000, "b")));
   ASSERT_TRUE(writer->exec("COMMIT"));
@@ -248,10 +258,8 @@ TEST(WalStreaming, AFullSpillDirectoryStopsReadingSaysWhyAndLosesNothingOnceTher
   ASSERT_TRUE(writer->exec(insert_rows(1, 20000, "a")));  // about 5 MB of changes
   json pipeline;
   ASSERT_TRUE(wait_until([&] {
-    int status = 0;
-    auto health = json::parse(http_get(port, "/health", status));
-    pipeline = health["pipelines"][0];
-    return pipeline["state"] == "degraded";
+    pipeline = health_of(port, "streamed");
+    return pipeline.is_object() && pipeline["state"] == "degraded";
   }, 60s)) << pipeline.dump() << relay.err();
   const std::string why = pipeline["last_error"];
   EXPECT_NE(why.find("No space left on device"), std::string::npos) << why;
@@ -265,7 +273,7 @@ TEST(WalStreaming, AFullSpillDirectoryStopsReadingSaysWhyAndLosesNothingOnceTher
   auto ids = wait_for_distinct_ids(out, 20001, 120s);
   EXPECT_EQ(ids.size(), 20001u) << relay.err();
   ASSERT_TRUE(wait_until([&] {
-    int status = 0;
-    return json::parse(http_get(port, "/health", status))["pipelines"][0]["state"] == "running";
+    auto p = health_of(port, "streamed");
+    return p.is_object() && p["state"] == "running";
   }, 20s)) << "running again once it had room";
 }
