@@ -182,6 +182,14 @@ void big_transaction_costs(const std::function<void(const std::string&, double, 
     if (o.relay_peak_kb > 0) report("big_transaction_" + k.key + "_relay_peak_rss_mb", o.relay_peak_kb / 1024.0, "MB");
     if (o.relay_spill_mb >= 0) report("big_transaction_" + k.key + "_relay_spill_mb", o.relay_spill_mb, "MB");
   }
+  // Protocol 2 must cost small transactions nothing: a backlog of single-row transactions drained
+  // with streaming on and off.
+  const long small = 200000;
+  const double off = relay_wal_drain_rows_per_s(small, false, false), on = relay_wal_drain_rows_per_s(small, false, true);
+  std::cout << fmt::format("  {} single-row transactions drained by a pipeline of source type wal: {:.0f} rows/s streaming, "
+                           "{:.0f} rows/s with \"streaming\": false ({:.3f}x)\n", small, on, off, on / std::max(off, 1.0));
+  report("big_transaction_small_drain_streaming_rows_per_s", on, "rows/s");
+  report("big_transaction_small_drain_whole_rows_per_s", off, "rows/s");
 }
 
 }  // namespace bench

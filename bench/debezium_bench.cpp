@@ -41,15 +41,16 @@ void write_backlog(relay::pg::Connection& c, long rows, bool one_transaction) {
   else exec(c, fmt::format("DO $$ BEGIN FOR g IN 1..{} LOOP INSERT INTO t SELECT g, {}; COMMIT; END LOOP; END $$", rows, kRow));
 }
 
-Drain relay_drain(long rows, bool one_transaction) {
+Drain relay_drain(long rows, bool one_transaction, bool streaming = true) {
   const std::string db = "relay_bench_dbz";
   auto c = fresh_database(db);
   const std::string url = db_url(db);
   const pid_t postmaster = postmaster_pid(c);
   exec(c, kTable);
   const std::string out = "/tmp/relay_bench_dbz_" + std::to_string(getpid()) + ".jsonl";
-  exec(c, "SELECT pgtrickle.set_relay_outbox('dbz', config => '{\"source\": {\"type\": \"wal\", \"tables\": [\"public.t\"]}, "
-          "\"sink\": {\"type\": \"file\", \"path\": \"" + out + "\"}, \"format\": \"debezium\"}'::jsonb)");
+  exec(c, "SELECT pgtrickle.set_relay_outbox('dbz', config => '{\"source\": {\"type\": \"wal\", \"tables\": [\"public.t\"], \"streaming\": " +
+              std::string(streaming ? "true" : "false") + "}, \"sink\": {\"type\": \"file\", \"path\": \"" + out +
+              "\"}, \"format\": \"debezium\"}'::jsonb)");
   const std::vector<std::string> args = {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--sql-file-dir", "/tmp"};
   {
     // Its slot made (and streamed), then the relay stopped while the backlog is written.
@@ -156,6 +157,10 @@ Drain debezium_drain(long rows, bool one_transaction) {
 }
 
 }  // namespace
+
+double relay_wal_drain_rows_per_s(long rows, bool one_transaction, bool streaming) {
+  return relay_drain(rows, one_transaction, streaming).rows_per_s;
+}
 
 void debezium_costs(const std::function<void(const std::string&, double, const std::string&)>& report) {
   const long small = env_rows("PGTRICKLE_BENCH_DEBEZIUM_ROWS", 200000), big = env_rows("PGTRICKLE_BENCH_BIG_ROWS", 1000000);
