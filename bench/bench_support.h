@@ -89,7 +89,10 @@ void big_transaction_costs(const std::function<void(const std::string&, double, 
 // The same WAL backlog drained by the relay and by Debezium (debezium_bench.cpp), reporting the same way.
 // The relay draining a WAL backlog of `rows` rows (single-row transactions, or one transaction) to
 // Debezium's events in a file, its pipeline's "streaming" as given (debezium_bench.cpp).
-double relay_wal_drain_rows_per_s(long rows, bool one_transaction, bool streaming);
+struct WalDrain {
+  double rows_per_s = 0, relay_cpu_s = 0, server_cpu_s = 0;
+};
+WalDrain relay_wal_drain(long rows, bool one_transaction, bool streaming);
 void debezium_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 
 // The relay binary as a child process (dies with the benchmark), logs in `err`; SIGTERM on destruction.

@@ -158,8 +158,9 @@ Drain debezium_drain(long rows, bool one_transaction) {
 
 }  // namespace
 
-double relay_wal_drain_rows_per_s(long rows, bool one_transaction, bool streaming) {
-  return relay_drain(rows, one_transaction, streaming).rows_per_s;
+WalDrain relay_wal_drain(long rows, bool one_transaction, bool streaming) {
+  const Drain d = relay_drain(rows, one_transaction, streaming);
+  return {d.rows_per_s, d.program_cpu, d.server_cpu};
 }
 
 void debezium_costs(const std::function<void(const std::string&, double, const std::string&)>& report) {
