@@ -14,6 +14,9 @@ Error out_of_order(std::string what) { return retriable("the replication stream'
 
 Result<bool> StreamedTransactions::take(po::Lsn lsn, std::string_view message) {
   if (replay_) return permanent("a streamed transaction's message taken while another one is handed on");
+  // Most messages belong to whole transactions: let them pass at a glance.
+  const char type = message.empty() ? '\0' : message[0];
+  if (!block_ && type != 'S' && type != 'E' && type != 'c' && type != 'A') return false;
   auto control = po::decode_stream_control(message);
   if (!control) return control.error();
   if (!*control) {
