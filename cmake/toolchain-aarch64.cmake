@@ -27,18 +27,19 @@ if(NOT EXISTS /usr/lib/aarch64-linux-gnu/pkgconfig/libpq.pc)
   endif()
   execute_process(COMMAND dpkg-query -W -f=\${Version} libpq5:arm64 OUTPUT_VARIABLE relay_libpq_version ERROR_QUIET)
   string(REGEX REPLACE "-[^-]*$" "" relay_libpq_version "${relay_libpq_version}")  # upstream's, as libpq.pc
-  # The library by its full path, not -L into the build directory: that path may hold spaces, which
-  # pkg-config's flags do not keep.
   set(relay_libpq_dir ${CMAKE_BINARY_DIR}/libpq-aarch64)
   file(MAKE_DIRECTORY ${relay_libpq_dir}/pkgconfig)
+  file(CREATE_LINK /usr/lib/aarch64-linux-gnu/libpq.so.5 ${relay_libpq_dir}/libpq.so SYMBOLIC)
+  # libdir quoted: the build directory's path may hold spaces (pkg-config then escapes them).
   file(CONFIGURE OUTPUT ${relay_libpq_dir}/pkgconfig/libpq.pc @ONLY CONTENT [[
+libdir=@relay_libpq_dir@
 includedir=/usr/include/postgresql
 
 Name: libpq
 Description: PostgreSQL libpq library (arm64)
 Version: @relay_libpq_version@
 Cflags: -I${includedir}
-Libs: /usr/lib/aarch64-linux-gnu/libpq.so.5
+Libs: -L"${libdir}" -lpq
 ]])
   set(ENV{PKG_CONFIG_LIBDIR} "${relay_libpq_dir}/pkgconfig:$ENV{PKG_CONFIG_LIBDIR}")
 endif()
