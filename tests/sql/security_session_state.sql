@@ -13,7 +13,7 @@
 -- LISTEN) fails this test until it is reviewed and listed, with why no caller can turn it against
 -- a function running with more rights than its own (tests/sql/security_definer.sql plants each name
 -- before every call of a SECURITY DEFINER function).
-\set install_text `cat :install_sql`
+\set install_text `cat :'install_sql'`
 CREATE TEMPORARY TABLE session_state_audited (use text PRIMARY KEY, why text NOT NULL);
 INSERT INTO session_state_audited VALUES
   ('pg_try_advisory_xact_lock', 'the install''s own lock, taken by the installer while installing'),

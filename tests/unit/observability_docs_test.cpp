@@ -104,8 +104,9 @@ TEST(ObservabilityDocs, TheAlertRulesLoadAndFireInPromtool) {
   int status = 0;
   run("command -v promtool", status);
   if (status != 0) GTEST_SKIP() << "promtool is not installed (Debian package prometheus)";
-  std::string out = run("promtool check rules " + repo_file("docs/prometheus/alerts.yml"), status);
+  // Quoted: the clone's path may hold spaces.
+  std::string out = run("promtool check rules '" + repo_file("docs/prometheus/alerts.yml") + "'", status);
   EXPECT_EQ(status, 0) << out;
-  out = run("promtool test rules " + repo_file("tests/prometheus/alerts_test.yml"), status);
+  out = run("promtool test rules '" + repo_file("tests/prometheus/alerts_test.yml") + "'", status);
   EXPECT_EQ(status, 0) << out;
 }
