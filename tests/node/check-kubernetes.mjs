@@ -5,6 +5,7 @@
 // With a version (CMake's, from ctest), the Deployment's image must be that version's.
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { Secret, Service } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
@@ -13,7 +14,7 @@ import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitorin
 
 // The model classes' type declarations (kubernetes-models' .d.ts files, generated from the same
 // spec) name every field an object may have: a field they do not name is a misspelling.
-const modules = path.join(path.dirname(new URL(import.meta.url).pathname), "node_modules");
+const modules = path.join(path.dirname(fileURLToPath(import.meta.url)), "node_modules");
 const declarations = new Map();
 function declaration(file) {
   if (!declarations.has(file)) {
