@@ -6,25 +6,13 @@
 #include <string>
 
 #include "backends/postgres/pgoutput.h"
+#include "pgoutput_bytes.h"
 
 namespace {
 
 using namespace relay::postgres::pgoutput;
 
-// Builds a message field by field, in network order.
-struct Bytes {
-  std::string s;
-  Bytes& c(char v) { s += v; return *this; }
-  Bytes& u16(uint16_t v) { return n(v, 2); }
-  Bytes& u32(uint32_t v) { return n(v, 4); }
-  Bytes& u64(uint64_t v) { return n(v, 8); }
-  Bytes& str(std::string_view v) { s += v; s += '\0'; return *this; }
-  Bytes& text(std::string_view v) { c('t').u32(static_cast<uint32_t>(v.size())); s += v; return *this; }
-  Bytes& n(uint64_t v, int size) {
-    for (int i = size - 1; i >= 0; --i) s += static_cast<char>((v >> (8 * i)) & 0xFF);
-    return *this;
-  }
-};
+using relay::test::Bytes;
 
 // Decoded values point into the message, as the WAL reader's do into its buffer: each message is
 // kept for the whole run.

@@ -12,24 +12,14 @@
 #include "backends/postgres/streamed_transactions.h"
 #include "backends/postgres/wal_spill.h"
 #include "util/crc32c.h"
+#include "pgoutput_bytes.h"
 
 namespace {
 
 using namespace relay::postgres;
 namespace po = relay::postgres::pgoutput;
 
-struct Bytes {
-  std::string s;
-  Bytes& c(char v) { s += v; return *this; }
-  Bytes& u16(uint16_t v) { return n(v, 2); }
-  Bytes& u32(uint32_t v) { return n(v, 4); }
-  Bytes& u64(uint64_t v) { return n(v, 8); }
-  Bytes& text(std::string_view v) { c('t').u32(static_cast<uint32_t>(v.size())); s += v; return *this; }
-  Bytes& n(uint64_t v, int size) {
-    for (int i = size - 1; i >= 0; --i) s += static_cast<char>((v >> (8 * i)) & 0xFF);
-    return *this;
-  }
-};
+using relay::test::Bytes;
 
 std::string start(uint32_t xid, bool first) { return Bytes().c('S').u32(xid).c(first ? 1 : 0).s; }
 std::string stop() { return "E"; }
