@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -46,7 +47,10 @@ std::string work_dir() {
   static std::string dir = [] {
     const char* base = std::getenv("PGTRICKLE_TEST_WORK_DIR");
     std::string d = std::string(base && *base ? base : "/tmp") + "/it-" + std::to_string(::getpid());
-    ::mkdir(d.c_str(), 0755);
+    // With its parents: a child's output files are opened here, and a missing base would send its
+    // logs to the test's own stderr.
+    std::error_code ec;
+    std::filesystem::create_directories(d, ec);
     return d;
   }();
   return dir;
