@@ -646,6 +646,7 @@ Result<Batch> ChangeSource::claim_check_chunk(Batch batch, size_t room) {
       if (d.is_truncate) backfill_->truncated();
       else backfill_->changed(d.data);
     }
+  batch.messages.reserve(batch.messages.size() + rows->size());  // one message a row, mostly: grown once
   expand_delta_rows(cc.row, *rows, last, consumed, batch.messages);
   if (last && consumed == rows->size()) {
     read_ = {cc.row.seq, cc.row.id, -1};

@@ -83,7 +83,7 @@ class ChangeSource : public Source {
   virtual bool reads_a_table() const { return true; }
   // The rows of the claim-check transaction `cc` from cc.next_row on, at most `limit`, and their messages.
   virtual Result<std::vector<DeltaRow>> delta_rows(const ClaimCheck& cc, std::size_t limit) = 0;
-  virtual void expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk,
+  virtual void expand_delta_rows(const OutboxRow& row, std::span<DeltaRow> rows, bool last_chunk,
                                  std::size_t& consumed, std::vector<Message>& out) = 0;
   // Backfill: whether the transaction `row` came after the current chunk's read (its changes keep
   // the chunk's rows of their keys out), and whether a change `d` is of the table backfilled.

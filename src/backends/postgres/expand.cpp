@@ -19,6 +19,9 @@ std::string minified(std::string_view v) {
   return s;
 }
 
+// A row's text as messages carry it, taken from the row: the relay's own rendering is already minified.
+std::string take_minified(DeltaRow& r) { return r.minified ? std::move(r.data) : minified(r.data); }
+
 void append_id_key(std::string& key, std::string_view outbox, std::int64_t id, std::int64_t index) {
   key.reserve(outbox.size() + 24);
   key += outbox;
@@ -384,7 +387,7 @@ void Expander::expand_row(const OutboxRow& row, std::vector<Message>& out) {
     if (!paired_ins[j]) emit(row, Op::insert, static_cast<std::int64_t>(dels.size() + j), &inss[j], nullptr, full_refresh, out);
 }
 
-void Expander::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk,
+void Expander::expand_delta_rows(const OutboxRow& row, std::span<DeltaRow> rows, bool last_chunk,
                                  std::size_t& consumed, std::vector<Message>& out) {
   consumed = 0;
   auto bad_row = [&](const DeltaRow& r) {
@@ -429,18 +432,18 @@ void Expander::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow>
       any_message = any_message || !refs.empty();
       refs.clear();
     };
-    for (const auto& r : rows) {
+    for (auto& r : rows) {
       if (r.is_truncate) {  // the rows before it, then the marker, in the transaction's order
         flush(true);
         emit(row, Op::truncate, r.row_num, nullptr, nullptr, true, out);
         any_message = true;
         continue;
       }
-      if (!js::valid(r.data)) {
+      if (!r.minified && !js::valid(r.data)) {
         bad_row(r);
         continue;
       }
-      texts.push_back(minified(r.data));
+      texts.push_back(take_minified(r));
       refs.push_back({texts.back(), r.is_delete, r.row_num});
     }
     flush(!last_chunk);
@@ -454,22 +457,23 @@ void Expander::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow>
   vars.stream_table = opt_.stream_table;
   size_t i = 0;
   while (i < rows.size()) {
-    const DeltaRow& r = rows[i];
+    DeltaRow& r = rows[i];
     if (r.is_truncate) {
       emit(row, Op::truncate, r.row_num, nullptr, nullptr, true, out);
       ++i;
       continue;
     }
-    if (!js::valid(r.data) || js::kind(r.data) != '{') {
+    if (!r.minified && (!js::valid(r.data) || js::kind(r.data) != '{')) {
       bad_row(r);
       ++i;
       continue;
     }
-    RowRef ref{minified(r.data), r.lsn};
+    if (r.is_delete && keyed && i + 1 >= rows.size() && !last_chunk) break;  // its pair may be in the next chunk
+    RowRef ref{take_minified(r), r.lsn};
     if (r.is_delete && keyed) {
-      if (i + 1 >= rows.size() && !last_chunk) break;  // its pair may be in the next chunk
-      if (i + 1 < rows.size() && !rows[i + 1].is_delete && !rows[i + 1].is_truncate && js::valid(rows[i + 1].data)) {
-        RowRef next{minified(rows[i + 1].data), rows[i + 1].lsn};
+      DeltaRow* n = i + 1 < rows.size() ? &rows[i + 1] : nullptr;
+      if (n && !n->is_delete && !n->is_truncate && (n->minified || js::valid(n->data))) {
+        RowRef next{n->minified ? n->data : minified(n->data), n->lsn};
         vars.row = ref.text;
         std::string k1 = key_of(ref.text, vars);
         vars.row = next.text;

@@ -58,8 +58,8 @@ class Expander {
   // Appends messages for a chunk of claim-check rows of `row`, ordered by row_num. An update's
   // DELETE and INSERT are paired when adjacent with the same key; `consumed` tells how many rows of
   // the chunk were used (a trailing DELETE whose pair may follow is left for the next chunk unless
-  // `last_chunk`).
-  void expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk,
+  // `last_chunk`). The texts of the rows used are moved into their messages.
+  void expand_delta_rows(const OutboxRow& row, std::span<DeltaRow> rows, bool last_chunk,
                          std::size_t& consumed, std::vector<Message>& out);
 
   // Appends the message of a row that backfill `backfill_id` read from the table as it is now (op

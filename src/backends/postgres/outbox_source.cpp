@@ -177,7 +177,7 @@ class OutboxSource final : public ChangeSource {
   Result<std::vector<DeltaRow>> delta_rows(const ClaimCheck& cc, std::size_t limit) override {
     return reader_->delta_rows(cc.row.id, cc.next_row, limit);
   }
-  void expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk, std::size_t& consumed,
+  void expand_delta_rows(const OutboxRow& row, std::span<DeltaRow> rows, bool last_chunk, std::size_t& consumed,
                          std::vector<Message>& out) override {
     expander_->expand_delta_rows(row, rows, last_chunk, consumed, out);
   }

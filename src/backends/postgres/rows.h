@@ -35,6 +35,7 @@ struct DeltaRow {
   std::uint64_t lsn = 0;     // WAL capture: the change's LSN
   bool of_update = false;    // WAL capture: the old or the new row of an UPDATE (a delete and an insert of
                              // different keys so marked are one UPDATE that changed the key)
+  bool minified = false;     // WAL capture: `data` was written by the relay, valid and without spaces
 };
 
 // A table's schema and name.

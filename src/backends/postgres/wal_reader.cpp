@@ -244,6 +244,7 @@ void WalReader::changes_of(const po::Message& m, po::Lsn lsn, std::vector<Pendin
     if (!p.replaced.empty()) t = &known;
     if (render) {
       if (table.plain) p.text = table.plain->render(*t, old, key_only);
+      p.minified = p.text.has_value();
       if (!p.text) p.fill = append_row_values(table.relation, *t, old, p.values, key_only);
     }
     out.push_back(std::move(p));
@@ -408,10 +409,11 @@ Result<std::vector<DeltaRow>> WalReader::delta_rows(std::int64_t from_row, std::
     for (auto& p : chunk) {
       std::string text = p.text ? std::move(*p.text) : std::string();
       if (!p.replaced.empty()) text = with_values(text, p.replaced);
-      out.push_back({next_row_++, p.is_delete, std::move(text), p.is_truncate, p.table, p.lsn, p.of_update});
+      out.push_back({next_row_++, p.is_delete, std::move(text), p.is_truncate, p.table, p.lsn, p.of_update, p.minified});
     }
   }
-  last_ = out;
+  // Only a chunk's last row is ever asked for again (its pair may come next): the rest is not kept.
+  last_.assign(out.end() - std::min<std::size_t>(out.size(), 1), out.end());
   return out;
 }
 

@@ -118,6 +118,7 @@ class WalReader {
     // out (the placeholder), or it is written as its text (Table::text_types).
     std::vector<std::pair<std::string, std::string>> replaced;
     bool of_update = false;  // the old or the new row of an UPDATE
+    bool minified = false;   // `text` was rendered by the relay (PlainRows): valid, without spaces
   };
   struct Ahead {  // a message read ahead of the current transaction
     std::string bytes;

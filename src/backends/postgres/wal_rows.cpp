@@ -102,7 +102,10 @@ std::optional<PlainRows> PlainRows::of(const po::Relation& relation, bool text_d
     named.emplace_back(c.name, Column{i, kind, c.key, std::move(name)});
   }
   std::stable_sort(named.begin(), named.end(), [](const auto& a, const auto& b) { return jsonb_key_less(a.first, b.first); });
-  for (auto& [n, c] : named) rows.columns_.push_back(std::move(c));
+  for (auto& [n, c] : named) {
+    rows.names_size_ += c.name.size() + 4;  // and a comma, quotes or a T and a zone's minutes
+    rows.columns_.push_back(std::move(c));
+  }
   return rows;
 }
 
@@ -138,7 +141,11 @@ std::string float_as_numeric(std::string_view text) {
 }
 
 std::optional<std::string> PlainRows::render(const po::Tuple& tuple, const po::Tuple* old, bool key_only) const {
-  std::string out = "{";
+  std::string out;
+  std::size_t bytes = names_size_ + 2;
+  for (const auto& v : tuple) bytes += v.data.size();
+  out.reserve(bytes + bytes / 8);  // room for some escapes
+  out += '{';
   for (const auto& c : columns_) {
     if (key_only && !c.key) continue;
     if (c.index >= tuple.size()) return std::nullopt;

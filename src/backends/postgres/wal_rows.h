@@ -54,6 +54,7 @@ class PlainRows {
     std::string name;  // as a JSON string, with its colon
   };
   std::vector<Column> columns_;  // in jsonb's key order
+  std::size_t names_size_ = 0;   // the names' bytes together: a row's text is reserved at once
 };
 
 // `row` (a JSON object) with the value of each field `replaced` names (a JSON string, as the row's

@@ -625,7 +625,7 @@ class WalSource final : public ChangeSource {
     return wal_->delta_rows(cc.next_row, limit);
   }
   // Each table's rows by its own Expander.
-  void expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk, std::size_t& consumed,
+  void expand_delta_rows(const OutboxRow& row, std::span<DeltaRow> rows, bool last_chunk, std::size_t& consumed,
                          std::vector<Message>& out) override {
     if (tables_) tables_->expand_delta_rows(row, rows, last_chunk, consumed, out);
     else expander_->expand_delta_rows(row, rows, last_chunk, consumed, out);

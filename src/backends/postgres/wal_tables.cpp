@@ -56,7 +56,7 @@ Result<Expander*> WalTables::adopt(pg::Connection& db, std::uint32_t oid, const 
   return &tables_.insert_or_assign(oid, Expander(std::move(opt))).first->second;
 }
 
-void WalTables::expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk, std::size_t& consumed,
+void WalTables::expand_delta_rows(const OutboxRow& row, std::span<DeltaRow> rows, bool last_chunk, std::size_t& consumed,
                                   std::vector<Message>& out) {
   consumed = 0;
   while (consumed < rows.size()) {

@@ -42,7 +42,7 @@ class WalTables {
 
   // Expander::expand_delta_rows for rows of any of the tables: each run of one table's rows by
   // its own Expander.
-  void expand_delta_rows(const OutboxRow& row, std::span<const DeltaRow> rows, bool last_chunk, std::size_t& consumed,
+  void expand_delta_rows(const OutboxRow& row, std::span<DeltaRow> rows, bool last_chunk, std::size_t& consumed,
                          std::vector<Message>& out);
 
   std::size_t size() const { return tables_.size(); }
