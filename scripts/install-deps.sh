@@ -66,6 +66,7 @@ case "$what" in
       lintian man-db systemd curl file  # the package's checks (tests/package/check.sh)
       podman buildah runc catatonit slirp4netns debootstrap python3-yaml  # the image's checks (tests/image/check.sh)
       openjdk-17-jdk-headless maven  # Java programs the tests run beside the relay (scripts/java-tools.sh)
+      chromium fonts-dejavu-core  # the console's browser tests (tests/node/console.mjs, playwright-core drives it)
     )
     ;;
   arm64)

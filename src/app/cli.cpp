@@ -27,6 +27,7 @@
 #include "core/stop_request.h"
 #include "backends/registry.h"
 #include "core/supervisor.h"
+#include "console/console_server.h"
 #include "http/admin_server.h"
 #include "log/log.h"
 #include "pg/catalog.h"
@@ -64,6 +65,8 @@ struct Settings {
   double lease_timeout = 4;  // with a ping each second and standbys trying twice a second: a takeover within 5 s
   int database_pool_size = 4;
   std::string state_dir = default_state_dir();
+  std::string console_addr, console_tls_cert, console_tls_key;
+  int console_session_timeout = 1800;
   std::string sql_secrets_env_prefix, sql_secrets_dir, sql_file_dir, sql_allow_destinations;
   std::string sql_deny_destinations = kDefaultDenyDestinations;
 };
@@ -106,6 +109,10 @@ void apply_file_globals(const GlobalSettings& g, Settings& s, const CLI::App& ap
   if (g.lease_timeout && unset("--lease-timeout")) s.lease_timeout = std::stod(*g.lease_timeout);
   if (g.database_pool_size && unset("--database-pool-size")) s.database_pool_size = std::stoi(*g.database_pool_size);
   if (g.state_dir && unset("--state-dir")) s.state_dir = *g.state_dir;
+  if (g.console_addr && unset("--console-addr")) s.console_addr = *g.console_addr;
+  if (g.console_tls_cert && unset("--console-tls-cert")) s.console_tls_cert = *g.console_tls_cert;
+  if (g.console_tls_key && unset("--console-tls-key")) s.console_tls_key = *g.console_tls_key;
+  if (g.console_session_timeout && unset("--console-session-timeout")) s.console_session_timeout = std::stoi(*g.console_session_timeout);
   if (g.sql_secrets_env_prefix && unset("--sql-secrets-env-prefix")) s.sql_secrets_env_prefix = *g.sql_secrets_env_prefix;
   if (g.sql_secrets_dir && unset("--sql-secrets-dir")) s.sql_secrets_dir = *g.sql_secrets_dir;
   if (g.sql_file_dir && unset("--sql-file-dir")) s.sql_file_dir = *g.sql_file_dir;
@@ -287,6 +294,17 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
     return 2;
   }
   log.info("Serving /metrics and /health.", {{"port", std::to_string(admin.port())}});
+  std::optional<console::ConsoleServer> console;
+  if (!s.console_addr.empty()) {
+    console.emplace(console::Options{.address = s.console_addr, .tls_cert = s.console_tls_cert, .tls_key = s.console_tls_key,
+                                     .postgres_url = url,
+                                     .sessions = {.idle = std::chrono::seconds(s.console_session_timeout)}});
+    if (auto st = console->start(); !st) {
+      log.error("Cannot serve the console.", {{"error", st.error().message}});
+      admin.stop();
+      return 2;
+    }
+  }
   Supervisor supervisor(ctx, s.config.empty() ? std::nullopt : std::optional<std::string>(s.config));
   std::atomic<bool> ended{false};
   std::thread signals(take_signals, std::cref(signals_taken), std::ref(supervisor), std::ref(watchdog),
@@ -294,6 +312,7 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   watchdog.waiting_for("the supervisor: its database session and the pipelines' drain");
   supervisor.run();
   watchdog.waiting_for("the /metrics and /health server");
+  if (console) console->stop();
   admin.stop();
   ended = true;
   pthread_kill(signals.native_handle(), SIGTERM);  // ends the sigwait if no signal came (stop by other means)
@@ -320,6 +339,10 @@ int cmd_run(Settings s) {
   const sigset_t signals_taken = block_signals();
   if (!(s.lease_timeout >= 1 && s.lease_timeout <= 3600)) {
     log.error("--lease-timeout must be between 1 and 3600 seconds.", {{"value", fmt::format("{}", s.lease_timeout)}});
+    return 2;
+  }
+  if (!(s.console_session_timeout >= 1 && s.console_session_timeout <= 86400)) {
+    log.error("--console-session-timeout must be between 1 and 86400 seconds.", {{"value", std::to_string(s.console_session_timeout)}});
     return 2;
   }
   if (!(s.database_pool_size >= 1 && s.database_pool_size <= 100)) {
@@ -510,6 +533,16 @@ int main(int argc, char** argv) {
                  "Directory of the relay's own files: big transactions held until their commit are spilled under it "
                  "(default: systemd's StateDirectory, else $XDG_STATE_HOME or ~/.local/state, /pgtrickle-relay)")
       ->envname("PGTRICKLE_RELAY_STATE_DIR");
+  app.add_option("--console-addr", s.console_addr,
+                 "host:port of the web console (off unless set; users log in with a PostgreSQL role and its password)")
+      ->envname("PGTRICKLE_RELAY_CONSOLE_ADDR");
+  app.add_option("--console-tls-cert", s.console_tls_cert, "The console's HTTPS certificate chain (PEM file); with --console-tls-key")
+      ->envname("PGTRICKLE_RELAY_CONSOLE_TLS_CERT");
+  app.add_option("--console-tls-key", s.console_tls_key, "The console's HTTPS private key (PEM file); with --console-tls-cert")
+      ->envname("PGTRICKLE_RELAY_CONSOLE_TLS_KEY");
+  app.add_option("--console-session-timeout", s.console_session_timeout,
+                 "Seconds a console login may stay unused before it must log in again (1 to 86400; every login ends after 8 hours)")
+      ->envname("PGTRICKLE_RELAY_CONSOLE_SESSION_TIMEOUT");
   app.add_option("--sql-secrets-env-prefix", s.sql_secrets_env_prefix,
                  "Pipelines defined in SQL may read ${ENV:NAME} only for names starting with this prefix (default: none)")
       ->envname("PGTRICKLE_RELAY_SQL_SECRETS_ENV_PREFIX");

@@ -54,6 +54,10 @@ void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::str
       {"lease_timeout", "", &GlobalSettings::lease_timeout},
       {"database_pool_size", "", &GlobalSettings::database_pool_size},
       {"state_dir", "", &GlobalSettings::state_dir},
+      {"console_addr", "", &GlobalSettings::console_addr},
+      {"console_tls_cert", "", &GlobalSettings::console_tls_cert},
+      {"console_tls_key", "", &GlobalSettings::console_tls_key},
+      {"console_session_timeout", "", &GlobalSettings::console_session_timeout},
       {"sql_secrets_env_prefix", "", &GlobalSettings::sql_secrets_env_prefix},
       {"sql_secrets_dir", "", &GlobalSettings::sql_secrets_dir},
       {"sql_file_dir", "", &GlobalSettings::sql_file_dir},
@@ -92,6 +96,15 @@ void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::str
         continue;
       }
       out.database_pool_size = to_json(value).dump();
+      continue;
+    }
+    if (found->field == &GlobalSettings::console_session_timeout) {
+      if (!value.is_integer()) {
+        problems.push_back(fmt::format("[global]{}: key \"{}\" must be a whole number of seconds, e.g. console_session_timeout = 1800",
+                                       line_of(value), name));
+        continue;
+      }
+      out.console_session_timeout = to_json(value).dump();
       continue;
     }
     if (!value.is_string()) {

@@ -18,6 +18,9 @@ struct GlobalSettings {
   std::optional<std::string> lease_timeout;   // seconds a stalled relay keeps its pipelines
   std::optional<std::string> database_pool_size;  // connections shared by the pipelines' short statements
   std::optional<std::string> state_dir;           // where the relay keeps files of its own (spilled transactions)
+  std::optional<std::string> console_addr;        // the web console's host:port (off when unset)
+  std::optional<std::string> console_tls_cert, console_tls_key;  // its HTTPS certificate and key (PEM files)
+  std::optional<std::string> console_session_timeout;  // seconds a console login may stay unused
   // What pipelines defined in SQL may reach (config/host_access.h); lists are comma-separated.
   std::optional<std::string> sql_secrets_env_prefix;
   std::optional<std::string> sql_secrets_dir;

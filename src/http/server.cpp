@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_set>
+#include <vector>
 
 #include "util/strings.h"
 
@@ -319,12 +320,25 @@ Status Server::start(const std::string& host, int port, const Limits& limits, He
   // The connection's memory holds its request line and headers, the read buffer and the answer's
   // headers: the header limit plus room for the rest.
   size_t memory = limits.max_header_bytes + 16 * 1024;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+  std::vector<MHD_OptionItem> tls;
+  if (!state_->limits.tls_cert_pem.empty()) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      ::close(fd);
+      return fatal("this libmicrohttpd was built without TLS: HTTPS cannot be served");
+    }
+    flags |= MHD_USE_TLS;
+    // Kept by the state, which outlives the daemon: libmicrohttpd reads them when it starts.
+    tls.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(state_->limits.tls_cert_pem.c_str())});
+    tls.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(state_->limits.tls_key_pem.c_str())});
+  }
+  tls.push_back({MHD_OPTION_END, 0, nullptr});
   daemon_ = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC, 0, nullptr, nullptr, &on_access,
+      flags, 0, nullptr, nullptr, &on_access,
       state_.get(), MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(limits.max_connections),
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(limits.max_connections_per_peer), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       memory, MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(limits.request_timeout.count()), MHD_OPTION_NOTIFY_COMPLETED,
-      &on_completed, state_.get(), MHD_OPTION_NOTIFY_CONNECTION, &on_connection, state_.get(), MHD_OPTION_END);
+      &on_completed, state_.get(), MHD_OPTION_NOTIFY_CONNECTION, &on_connection, state_.get(), MHD_OPTION_ARRAY, tls.data(), MHD_OPTION_END);
   if (!daemon_) {
     ::close(fd);
     state_.reset();

@@ -62,6 +62,8 @@ struct Limits {
   size_t max_body_bytes = 0;             // larger bodies get 413 (0: no body accepted)
   std::chrono::seconds request_timeout{30};  // from the connection (or its previous answer) to the last byte of the request
   std::string body_limit_name = "max_body_bytes";  // named in the 413 answer
+  // HTTPS: the server's certificate chain and private key, PEM; both empty: plain HTTP.
+  std::string tls_cert_pem, tls_key_pem;
 };
 
 class Server {

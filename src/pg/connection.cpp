@@ -37,6 +37,13 @@ Result<Connection> Connection::open(const std::string& conninfo, const std::stri
   return connect(keys, vals);
 }
 
+Result<Connection> Connection::open_as(const std::string& conninfo, const std::string& role, const std::string& password,
+                                       const std::string& application_name) {
+  const char* keys[] = {"dbname", "user", "password", "application_name", "connect_timeout", nullptr};
+  const char* vals[] = {conninfo.c_str(), role.c_str(), password.c_str(), application_name.c_str(), "10", nullptr};
+  return connect(keys, vals);
+}
+
 Result<PgResult> Connection::exec_apart(const std::string& conninfo, const std::string& application_name,
                                         const std::string& sql, const Params& params) {
   auto apart = open(conninfo, application_name);

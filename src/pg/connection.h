@@ -69,6 +69,11 @@ class Connection {
   static Result<PgResult> exec_apart(const std::string& conninfo, const std::string& application_name,
                                      const std::string& sql, const Params& params);
 
+  // Connects to the database of `conninfo` as another role, with its password (the console's logins):
+  // the role and password given replace those of `conninfo`.
+  static Result<Connection> open_as(const std::string& conninfo, const std::string& role, const std::string& password,
+                                    const std::string& application_name);
+
   // A logical replication connection (replication=database) to the database of `conninfo`, its
   // session set to print values as the relay reads them: ISO dates, UTC, exact floats.
   static Result<Connection> open_replication(const std::string& conninfo, const std::string& application_name);

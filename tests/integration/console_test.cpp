@@ -1,0 +1,164 @@
+// The console in a real browser (tests/node/console.mjs drives Debian's Chromium): logins checked
+// by the database, what a role may see and do, and the refusals of a wrong password, a forged
+// action, a post from another site and an expired session.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "fixture.h"
+#include "tls_certs.h"
+
+using namespace relay::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kAdmin = "pgtrickle_console_admin", kPlain = "pgtrickle_console_plain";
+
+// The console's port once the relay logged it.
+int console_port(RelayProcess& relay) {
+  int port = -1;
+  std::regex re("Serving the console\\..*port[=\":]+([0-9]+)");
+  wait_until([&] {
+    std::smatch m;
+    std::string e = relay.err();
+    if (std::regex_search(e, m, re)) port = std::stoi(m[1]);
+    return port > 0;
+  }, 15s);
+  return port;
+}
+
+// The console logs in only where the server checks passwords: the test server trusts local logins,
+// so its two roles get a scram-sha-256 line of their own at the top of pg_hba.conf.
+void require_passwords_for_console_roles(TestDb& db) {
+  const std::string hba = db.value("SHOW hba_file");
+  const std::string line = "host all " + kAdmin + "," + kPlain + " 127.0.0.1/32 scram-sha-256";
+  std::string text = read_file(hba);
+  if (text.find(line) == std::string::npos) {
+    std::ofstream(hba, std::ios::trunc) << line << "\n" << text;
+    db.exec("SELECT pg_reload_conf()");
+  }
+}
+
+std::string fresh_password() {
+  static int n = 0;
+  return "console-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + "-pw";
+}
+
+}  // namespace
+
+TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
+  TestDb db;
+  require_passwords_for_console_roles(db);
+  const std::string admin_password = fresh_password(), plain_password = fresh_password();
+  for (const auto& [role, password] : {std::pair{kAdmin, admin_password}, std::pair{kPlain, plain_password}}) {
+    db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + role + "') THEN CREATE ROLE " + role +
+            " LOGIN; END IF; END $$");
+    db.exec("ALTER ROLE " + role + " PASSWORD '" + password + "'");
+  }
+  db.exec("GRANT pgtrickle_relay_admin TO " + kAdmin);
+  db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('orders')");
+  set_outbox_pipeline(db, "orders-to-file", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", work_dir() + "/orders.jsonl"}});
+
+  constexpr int kIdleSeconds = 4;
+  auto args = relay_args(db);
+  args.insert(args.end(), {"--console-addr", "127.0.0.1:0", "--console-session-timeout", std::to_string(kIdleSeconds)});
+  RelayProcess relay(args);
+  const int port = console_port(relay);
+  ASSERT_GT(port, 0) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return db.value("SELECT state FROM pgtrickle.list_relay_configs() WHERE name = 'orders-to-file'") == "running"; }, 30s))
+      << relay.err();
+
+  const std::string shots = work_dir() + "/console-shots";
+  std::string out;
+  const std::string cmd = fmt::format(
+      "mkdir -p {shots} && CONSOLE_ADMIN={admin} CONSOLE_ADMIN_PASSWORD={apw} CONSOLE_PLAIN={plain} CONSOLE_PLAIN_PASSWORD={ppw} "
+      "CONSOLE_IDLE_WAIT_MS={wait} node {script} http://127.0.0.1:{port} orders-to-file {shots} 2>{err}",
+      fmt::arg("shots", shell_quote(shots)), fmt::arg("admin", kAdmin), fmt::arg("apw", admin_password), fmt::arg("plain", kPlain),
+      fmt::arg("ppw", plain_password), fmt::arg("wait", (kIdleSeconds + 2) * 1000),
+      fmt::arg("script", shell_quote(std::string(RELAY_SOURCE_DIR) + "/tests/node/console.mjs")), fmt::arg("port", port),
+      fmt::arg("err", shell_quote(work_dir() + "/console-node.err")));
+  ASSERT_EQ(run_command(cmd, out), 0) << out << read_file(work_dir() + "/console-node.err");
+  auto seen = nlohmann::json::parse(out.substr(out.find('{')));
+  ASSERT_FALSE(seen.contains("failure")) << seen.dump(2) << "\n" << relay.err();
+
+  // A wrong password: refused, without saying whether the role exists.
+  EXPECT_EQ(seen["wrong_password"], "Login refused: the role and password do not log in to the database");
+  // The administrator sees the pipeline as the SQL listing has it, and disables it from the page.
+  EXPECT_EQ(seen["admin_who"], "Logged in as " + kAdmin);
+  EXPECT_EQ(seen["admin_pipelines"], nlohmann::json::array({"orders-to-file"}));
+  EXPECT_EQ(seen["admin_sink"], "file");
+  EXPECT_EQ(seen["password_in_page"], false);
+  EXPECT_EQ(seen["after_disable"], "disabled");
+  EXPECT_EQ(db.value("SELECT enabled FROM pgtrickle.list_relay_configs() WHERE name = 'orders-to-file'"), "f");
+  // An action without the session's form token, and a form posted from another site: refused, and
+  // the pipeline stays disabled.
+  EXPECT_EQ(seen["forged"]["status"], 403);
+  EXPECT_NE(seen["forged"]["error"].get<std::string>().find("form token"), std::string::npos) << seen["forged"];
+  EXPECT_NE(seen["cross_site"]["error"].get<std::string>().find("Not logged in"), std::string::npos) << seen["cross_site"];
+  EXPECT_EQ(seen["still_disabled"], nlohmann::json::parse(R"([["orders-to-file", "disabled"]])"));
+  // A role without pgtrickle_relay_admin logs in, sees no pipeline and is told why.
+  EXPECT_NE(seen["plain_message"].get<std::string>().find("permission denied"), std::string::npos) << seen["plain_message"];
+  EXPECT_NE(seen["plain_message"].get<std::string>().find("pgtrickle_relay_admin"), std::string::npos) << seen["plain_message"];
+  EXPECT_EQ(seen["plain_rows"], 0);
+  // A session unused past its timeout asks for a login again; a logged-out session reads nothing.
+  EXPECT_EQ(seen["expired"], "Not logged in, or the session expired: log in again.");
+  EXPECT_EQ(seen["after_logout"], 401);
+
+  // The screenshots of docs/console.md are this test's.
+  if (std::getenv("PGTRICKLE_TEST_DOCS_SCREENSHOTS"))
+    for (const char* shot : {"console-login.png", "console-pipelines.png"})
+      std::filesystem::copy_file(shots + "/" + shot, std::string(RELAY_SOURCE_DIR) + "/docs/console/" + shot,
+                                 std::filesystem::copy_options::overwrite_existing);
+
+  // The password appears in no log line.
+  EXPECT_EQ(relay.err().find(admin_password), std::string::npos);
+  EXPECT_EQ(relay.err().find(plain_password), std::string::npos);
+  EXPECT_NE(relay.err().find("Logged in to the console."), std::string::npos);
+}
+
+TEST(Console, OverHttpsTheCookieIsSecurePlainHttpGetsNoAnswerAndGuessingIsSlowedDown) {
+  TestDb db;
+  require_passwords_for_console_roles(db);
+  const std::string password = fresh_password();
+  db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + kAdmin + "') THEN CREATE ROLE " + kAdmin +
+          " LOGIN; END IF; END $$");
+  db.exec("ALTER ROLE " + kAdmin + " PASSWORD '" + password + "'");
+  db.exec("GRANT pgtrickle_relay_admin TO " + kAdmin);
+  const TestCerts& certs = test_certs();
+  auto args = relay_args(db);
+  args.insert(args.end(), {"--console-addr", "127.0.0.1:0", "--console-tls-cert", certs.server_cert, "--console-tls-key", certs.server_key});
+  RelayProcess relay(args);
+  const int port = console_port(relay);
+  ASSERT_GT(port, 0) << relay.err();
+  const std::string base = fmt::format("https://127.0.0.1:{}", port);
+  auto login = [&](const std::string& role, const std::string& pw) {
+    std::string out;
+    run_command(fmt::format("curl -sS -i --cacert {} -H 'Content-Type: application/json' -d {} {}/api/login", shell_quote(certs.ca),
+                            shell_quote(nlohmann::json{{"role", role}, {"password", pw}}.dump()), base),
+                out);
+    return out;
+  };
+  const std::string ok = login(kAdmin, password);
+  EXPECT_NE(ok.find("HTTP/1.1 200"), std::string::npos) << ok;
+  EXPECT_TRUE(std::regex_search(ok, std::regex("Set-Cookie: pgtrickle_console=[0-9a-f]{64}; Path=/; HttpOnly; SameSite=Strict; "
+                                               "Max-Age=28800; Secure")))
+      << ok;
+  // Plain HTTP to the HTTPS port gets no page.
+  std::string plain;
+  run_command(fmt::format("curl -sS -m 5 http://127.0.0.1:{}/ 2>&1", port), plain);
+  EXPECT_EQ(plain.find("<html"), std::string::npos) << plain;
+  // Five wrong passwords from one address, then the sixth is not even tried.
+  for (int i = 0; i < 5; ++i) EXPECT_NE(login(kAdmin, "wrong-" + std::to_string(i)).find("HTTP/1.1 401"), std::string::npos) << i;
+  const std::string sixth = login(kAdmin, password);
+  EXPECT_NE(sixth.find("HTTP/1.1 429"), std::string::npos) << sixth;
+  EXPECT_NE(sixth.find("Retry-After: "), std::string::npos) << sixth;
+  EXPECT_NE(sixth.find("Too many failed logins; try again in"), std::string::npos) << sixth;
+}
