@@ -40,6 +40,50 @@ http::Response list_pipelines(pg::Connection& db) {
   return out;
 }
 
+http::Response pipeline_detail(pg::Connection& db, const std::string& name) {
+  static const std::string kSql = R"(
+    SELECT json_build_object(
+      'status', (SELECT row_to_json(p) FROM pgtrickle.list_relay_configs() AS p WHERE p.name = $1),
+      'config', (SELECT c.config FROM pgtrickle.get_relay_config($1) AS c),
+      'dead_letters', (SELECT coalesce(json_agg(d ORDER BY d.id DESC), '[]') FROM (
+          SELECT id, created_at, error, dedup_key, position,
+                 left(coalesce(payload::text, raw_payload), 400) AS preview
+          FROM pgtrickle.relay_dead_letters WHERE pipeline = $1 ORDER BY id DESC LIMIT 50) AS d),
+      'dead_letter_count', (SELECT count(*) FROM pgtrickle.relay_dead_letters WHERE pipeline = $1),
+      'slots', (SELECT coalesce(json_agg(json_build_object(
+          'slot', s.slot_name, 'active', r.active, 'wal_status', r.wal_status, 'safe_wal_size', r.safe_wal_size,
+          'retained_bytes', pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), r.restart_lsn),
+          'gap_state', s.gap_state, 'gap_from', s.gap_from, 'gap_to', s.gap_to) ORDER BY s.slot_name), '[]')
+        FROM pgtrickle.relay_slots AS s LEFT JOIN pg_catalog.pg_replication_slots AS r ON r.slot_name = s.slot_name
+        WHERE s.pipeline = $1))::text)";
+  auto r = db.exec(kSql, {name});
+  if (!r) return refused(r.error(), db, "Reading pipeline " + name);
+  auto j = nlohmann::json::parse(r->str(0, 0), nullptr, false);
+  if (j.is_discarded() || j["status"].is_null()) return http::error_response(404, "No pipeline " + name + " that your role may see.");
+  http::Response out;
+  out.body = r->str(0, 0);
+  return out;
+}
+
+http::Response start_backfill(pg::Connection& db, const std::string& name) {
+  auto r = db.exec("SELECT pgtrickle.backfill_relay($1)::text", {name});
+  if (!r) return refused(r.error(), db, "Starting a backfill of " + name);
+  http::Response out;
+  out.body = nlohmann::json{{"name", name}, {"backfill", r->str(0, 0)}}.dump();
+  return out;
+}
+
+http::Response discard_dead_letter(pg::Connection& db, const std::string& name, const std::string& id) {
+  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos)
+    return http::error_response(400, "a dead letter's id is a whole number");
+  auto r = db.exec("DELETE FROM pgtrickle.relay_dead_letters WHERE pipeline = $1 AND id = $2::bigint", {name, id});
+  if (!r) return refused(r.error(), db, "Discarding dead letter " + id);
+  if (r->affected() == 0) return http::error_response(404, "No dead letter " + id + " of " + name + " (discarded already?)");
+  http::Response out;
+  out.body = nlohmann::json{{"name", name}, {"discarded", id}}.dump();
+  return out;
+}
+
 http::Response set_pipeline_enabled(pg::Connection& db, const std::string& name, bool enabled) {
   auto r = db.exec(enabled ? "SELECT pgtrickle.enable_relay($1)" : "SELECT pgtrickle.disable_relay($1)", {name});
   if (!r) return refused(r.error(), db, (enabled ? "Enabling " : "Disabling ") + name);

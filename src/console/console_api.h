@@ -13,6 +13,13 @@ namespace relay::console {
 // GET /api/pipelines: every pipeline the role may list (SQL and TOML), with its state, owner, lag and
 // dead letters, in one statement however many there are.
 http::Response list_pipelines(pg::Connection& db);
+// GET /api/pipelines/<name>: its stored config (secrets masked as get_relay_config masks them), its
+// status and backfill, its latest dead letters and its replication slots.
+http::Response pipeline_detail(pg::Connection& db, const std::string& name);
+// POST /api/pipelines/<name>/backfill: backfill_relay(name).
+http::Response start_backfill(pg::Connection& db, const std::string& name);
+// POST /api/pipelines/<name>/dead-letters/<id>/discard.
+http::Response discard_dead_letter(pg::Connection& db, const std::string& name, const std::string& id);
 // POST /api/pipelines/<name>/enable and …/disable.
 http::Response set_pipeline_enabled(pg::Connection& db, const std::string& name, bool enabled);
 

@@ -171,15 +171,31 @@ void ConsoleServer::answer(http::Request& request, http::Reply reply) {
     if (p == "/api/session" && get) return send(session_info(request));
     if (p == "/api/pipelines" && get)
       return send(with_session(request, false, [](Session& s) { return list_pipelines(s.db); }));
+    // /api/pipelines/<name>[/<action>]: the server hands the path over unescaped, so a name may hold
+    // any character; an action is read from the end.
     constexpr std::string_view kPipeline = "/api/pipelines/";
-    if (request.method == "POST" && p.rfind(kPipeline, 0) == 0) {
+    if (p.rfind(kPipeline, 0) == 0 && p.size() > kPipeline.size()) {
       std::string_view rest = std::string_view(p).substr(kPipeline.size());
-      auto slash = rest.rfind('/');
-      std::string name, decoded;
-      if (slash != std::string_view::npos && util::percent_decode(rest.substr(0, slash), decoded)) name = decoded;
-      std::string_view verb = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
-      if (!name.empty() && (verb == "enable" || verb == "disable"))
-        return send(with_session(request, true, [&](Session& s) { return set_pipeline_enabled(s.db, name, verb == "enable"); }));
+      if (get) return send(with_session(request, false, [&](Session& s) { return pipeline_detail(s.db, std::string(rest)); }));
+      auto ends = [&](std::string_view suffix) {
+        if (rest.size() <= suffix.size() || rest.substr(rest.size() - suffix.size()) != suffix) return false;
+        rest.remove_suffix(suffix.size());
+        return true;
+      };
+      if (request.method == "POST") {
+        for (bool enable : {true, false})
+          if (ends(enable ? "/enable" : "/disable"))
+            return send(with_session(request, true, [&](Session& s) { return set_pipeline_enabled(s.db, std::string(rest), enable); }));
+        if (ends("/backfill"))
+          return send(with_session(request, true, [&](Session& s) { return start_backfill(s.db, std::string(rest)); }));
+        if (ends("/discard")) {
+          auto slash = rest.rfind('/');
+          std::string id(slash == std::string_view::npos ? "" : rest.substr(slash + 1));
+          if (slash != std::string_view::npos) rest.remove_suffix(rest.size() - slash);
+          if (ends("/dead-letters"))
+            return send(with_session(request, true, [&](Session& s) { return discard_dead_letter(s.db, std::string(rest), id); }));
+        }
+      }
     }
     send(http::error_response(404, fmt::format("no such API call: {} {}", request.method, util::safe_excerpt(p, 100))));
   });

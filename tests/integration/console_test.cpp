@@ -65,9 +65,17 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
   db.exec("GRANT pgtrickle_relay_admin TO " + kAdmin);
   db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('orders')");
+  db.exec("INSERT INTO orders SELECT generate_series(1, 3)");
   set_outbox_pipeline(db, "orders-to-file", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", work_dir() + "/orders.jsonl"}});
+  db.exec("INSERT INTO pgtrickle.relay_dead_letters (pipeline, direction, error, payload) "
+          "VALUES ('orders-to-file', 'forward', 'the sink refused it: 413 Payload Too Large', '{\"id\": 7}')");
+  db.exec("CREATE TABLE refunds (id int PRIMARY KEY)");
+  db.exec("SELECT pgtrickle.enable_outbox('refunds')");
+  const std::string secret = "s3cret-" + fresh_password();
+  set_outbox_pipeline(db, "refunds-hook", {{"stream_table", "refunds"}, {"sink_type", "webhook"},
+                                           {"url", "http://relay:" + secret + "@127.0.0.1:9/hook"}});
 
-  constexpr int kIdleSeconds = 4;
+  constexpr int kIdleSeconds = 8;  // longer than the page's refresh (5 s), which keeps a session in use
   auto args = relay_args(db);
   args.insert(args.end(), {"--console-addr", "127.0.0.1:0", "--console-session-timeout", std::to_string(kIdleSeconds)});
   RelayProcess relay(args);
@@ -80,7 +88,7 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
   std::string out;
   const std::string cmd = fmt::format(
       "mkdir -p {shots} && CONSOLE_ADMIN={admin} CONSOLE_ADMIN_PASSWORD={apw} CONSOLE_PLAIN={plain} CONSOLE_PLAIN_PASSWORD={ppw} "
-      "CONSOLE_IDLE_WAIT_MS={wait} node {script} http://127.0.0.1:{port} orders-to-file {shots} 2>{err}",
+      "CONSOLE_IDLE_WAIT_MS={wait} CONSOLE_SECRET_PIPELINE=refunds-hook node {script} http://127.0.0.1:{port} orders-to-file {shots} 2>{err}",
       fmt::arg("shots", shell_quote(shots)), fmt::arg("admin", kAdmin), fmt::arg("apw", admin_password), fmt::arg("plain", kPlain),
       fmt::arg("ppw", plain_password), fmt::arg("wait", (kIdleSeconds + 2) * 1000),
       fmt::arg("script", shell_quote(std::string(RELAY_SOURCE_DIR) + "/tests/node/console.mjs")), fmt::arg("port", port),
@@ -93,9 +101,21 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
   EXPECT_EQ(seen["wrong_password"], "Login refused: the role and password do not log in to the database");
   // The administrator sees the pipeline as the SQL listing has it, and disables it from the page.
   EXPECT_EQ(seen["admin_who"], "Logged in as " + kAdmin);
-  EXPECT_EQ(seen["admin_pipelines"], nlohmann::json::array({"orders-to-file"}));
+  EXPECT_EQ(seen["admin_pipelines"], nlohmann::json::array({"orders-to-file", "refunds-hook"}));
   EXPECT_EQ(seen["admin_sink"], "file");
   EXPECT_EQ(seen["password_in_page"], false);
+  // Its page: the config as stored, its dead letter (then discarded), a backfill followed to its end,
+  // and another pipeline's secret masked.
+  EXPECT_EQ(seen["config_shown"]["source"]["stream_table"], "orders") << seen["config_shown"];
+  ASSERT_EQ(seen["dead_letters"].size(), 1u) << seen["dead_letters"];
+  EXPECT_EQ(seen["dead_letters"][0][2], "the sink refused it: 413 Payload Too Large");
+  EXPECT_EQ(seen["dead_letters"][0][3], R"({"id": 7})");
+  EXPECT_EQ(db.value("SELECT count(*) FROM pgtrickle.relay_dead_letters WHERE pipeline = 'orders-to-file'"), "0");
+  EXPECT_NE(seen["after_discard"].get<std::string>().find("discarded"), std::string::npos) << seen["after_discard"];
+  EXPECT_NE(seen["backfill"].get<std::string>().find("done: public.orders 3 rows done"), std::string::npos) << seen["backfill"];
+  EXPECT_EQ(db.value("SELECT state FROM pgtrickle.relay_backfills WHERE pipeline = 'orders-to-file'"), "done");
+  EXPECT_EQ(seen["secret_config"].get<std::string>().find(secret), std::string::npos) << seen["secret_config"];
+  EXPECT_NE(seen["secret_config"].get<std::string>().find("relay:***@127.0.0.1:9/hook"), std::string::npos) << seen["secret_config"];
   EXPECT_EQ(seen["after_disable"], "disabled");
   EXPECT_EQ(db.value("SELECT enabled FROM pgtrickle.list_relay_configs() WHERE name = 'orders-to-file'"), "f");
   // An action without the session's form token, and a form posted from another site: refused, and
@@ -103,7 +123,7 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
   EXPECT_EQ(seen["forged"]["status"], 403);
   EXPECT_NE(seen["forged"]["error"].get<std::string>().find("form token"), std::string::npos) << seen["forged"];
   EXPECT_NE(seen["cross_site"]["error"].get<std::string>().find("Not logged in"), std::string::npos) << seen["cross_site"];
-  EXPECT_EQ(seen["still_disabled"], nlohmann::json::parse(R"([["orders-to-file", "disabled"]])"));
+  EXPECT_EQ(seen["still_disabled"][0], nlohmann::json::parse(R"(["orders-to-file", "disabled"])"));
   // A role without pgtrickle_relay_admin logs in, sees no pipeline and is told why.
   EXPECT_NE(seen["plain_message"].get<std::string>().find("permission denied"), std::string::npos) << seen["plain_message"];
   EXPECT_NE(seen["plain_message"].get<std::string>().find("pgtrickle_relay_admin"), std::string::npos) << seen["plain_message"];
@@ -114,7 +134,7 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
 
   // The screenshots of docs/console.md are this test's.
   if (std::getenv("PGTRICKLE_TEST_DOCS_SCREENSHOTS"))
-    for (const char* shot : {"console-login.png", "console-pipelines.png"})
+    for (const char* shot : {"console-login.png", "console-pipelines.png", "console-pipeline.png"})
       std::filesystem::copy_file(shots + "/" + shot, std::string(RELAY_SOURCE_DIR) + "/docs/console/" + shot,
                                  std::filesystem::copy_options::overwrite_existing);
 

@@ -52,6 +52,27 @@ try {
   seen.admin_sink = await row(a).locator('td').nth(3).textContent();
   seen.password_in_page = (await a.content()).includes(env.CONSOLE_ADMIN_PASSWORD);
   await a.screenshot({ path: `${shots}/console-pipelines.png`, fullPage: true });
+
+  // A pipeline's page: its dead letter discarded, a backfill started and followed to its end.
+  await row(a).getByRole('link', { name: pipeline }).click();
+  await a.locator('#pipeline-view').waitFor({ state: 'visible' });
+  await a.locator('#p-dead-letters tbody tr').first().waitFor();
+  seen.dead_letters = await a.$$eval('#p-dead-letters tbody tr', (rows) => rows.map((r) => [...r.cells].slice(0, 4).map((c) => c.textContent)));
+  seen.config_shown = JSON.parse(await a.textContent('#p-config'));
+  await a.click('#p-backfill-start');
+  await a.locator('#p-backfill', { hasText: /^done:/ }).waitFor({ timeout: 60000 });
+  seen.backfill = await a.textContent('#p-backfill');
+  await a.screenshot({ path: `${shots}/console-pipeline.png`, fullPage: true });
+  await a.locator('#p-dead-letters tbody tr').first().getByRole('button', { name: 'Discard' }).click();
+  await a.locator('#p-dl-none').waitFor({ state: 'visible' });
+  seen.after_discard = await a.textContent('#message');
+  // Another pipeline's secret stays masked.
+  await a.goto(`${base}/#/pipeline/${encodeURIComponent(env.CONSOLE_SECRET_PIPELINE)}`);
+  await a.locator('#p-config', { hasText: '/hook' }).waitFor();
+  seen.secret_config = await a.textContent('#p-config');
+  await a.click('#back');
+  await row(a).waitFor();
+
   await row(a).getByRole('button', { name: 'Disable' }).click();
   await row(a).locator('.state', { hasText: 'disabled' }).waitFor();
   seen.after_disable = await row(a).locator('.state').textContent();

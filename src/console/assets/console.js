@@ -7,7 +7,7 @@ const state = { csrf: '', role: '', pipelines: [], sortKey: 'name', sortDesc: fa
 const $ = (id) => document.getElementById(id);
 
 function show(view) {
-  for (const v of ['login-view', 'pipelines-view']) $(v).hidden = v !== view;
+  for (const v of ['login-view', 'pipelines-view', 'pipeline-view']) $(v).hidden = v !== view;
   $('nav').hidden = view === 'login-view';
 }
 
@@ -41,13 +41,30 @@ function loggedIn(session) {
   state.csrf = session.csrf;
   state.role = session.role;
   $('who').textContent = `Logged in as ${session.role}`;
-  show('pipelines-view');
   refresh();
   clearInterval(state.timer);
   state.timer = setInterval(refresh, 5000);
 }
 
-async function refresh() {
+// The pipeline the address names (#/pipeline/<name>), or none: the list.
+function shownPipeline() {
+  const m = location.hash.match(/^#\/pipeline\/(.+)$/);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+function refresh() {
+  if (!state.csrf) return;
+  const name = shownPipeline();
+  if (name === null) {
+    show('pipelines-view');
+    refreshList();
+  } else {
+    show('pipeline-view');
+    refreshPipeline(name);
+  }
+}
+
+async function refreshList() {
   const r = await api('GET', '/api/pipelines');
   if (!r.ok) {
     if (r.status !== 401) message(r.data.error);
@@ -95,7 +112,10 @@ function render() {
   for (const p of rows) {
     const tr = document.createElement('tr');
     tr.dataset.pipeline = p.name;
-    cell(tr, p.name);
+    const link = document.createElement('a');
+    link.href = `#/pipeline/${encodeURIComponent(p.name)}`;
+    link.textContent = p.name;
+    cell(tr, '').appendChild(link);
     cell(tr, p.direction);
     cell(tr, p.source);
     cell(tr, p.sink);
@@ -128,6 +148,88 @@ function render() {
   }
 }
 
+function definitions(dl, pairs) {
+  dl.replaceChildren();
+  for (const [k, v] of pairs) {
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.textContent = v === null || v === undefined || v === '' ? '—' : String(v);
+    dl.append(dt, dd);
+  }
+}
+
+const mb = (bytes) => (bytes === null || bytes === undefined ? null : `${(Number(bytes) / 1048576).toFixed(1)} MB`);
+
+async function refreshPipeline(name) {
+  const r = await api('GET', `/api/pipelines/${encodeURIComponent(name)}`);
+  if (!r.ok) {
+    if (r.status !== 401) message(r.data.error);
+    return;
+  }
+  if ($('message').className !== 'info') message('');
+  const d = r.data, p = d.status;
+  $('p-name').textContent = p.name;
+  $('p-state').className = `state ${p.state || 'unowned'}`;
+  $('p-state').textContent = p.state || 'no owner';
+  $('p-refreshed').textContent = `refreshed ${new Date().toLocaleTimeString()}`;
+  definitions($('p-status'), [
+    ['Direction', p.direction], ['Defined in', p.origin === 'file' ? 'a relay\'s TOML file' : 'SQL'],
+    ['Source', p.config && p.config.source ? p.config.source.type : null], ['Sink', p.config && p.config.sink ? p.config.sink.type : null],
+    ['Owner', p.owner], ['Group', p.relay_group_id || 'any'], ['Lag (messages)', p.lag],
+    ['Lag (s)', p.lag_seconds === null ? null : Number(p.lag_seconds).toFixed(1)], ['Last error', p.last_error],
+    ['Changed', p.updated_at],
+  ]);
+  const b = p.backfill;
+  if (b) {
+    const total = b.rows_estimated > 0 ? b.rows_estimated : null;
+    $('p-backfill').textContent = `${b.state}: ${b.table || ''} ${b.rows_done} rows done${total ? ` of about ${total}` : ''}` +
+      `${b.rows_per_second ? `, ${Math.round(b.rows_per_second)} rows/s` : ''}${b.error ? ` — ${b.error}` : ''}`;
+    $('p-backfill-bar').hidden = false;
+    $('p-backfill-bar').value = b.state === 'done' ? 1 : total ? Math.min(1, b.rows_done / total) : 0;
+  } else {
+    $('p-backfill').textContent = 'None asked for.';
+    $('p-backfill-bar').hidden = true;
+  }
+  $('p-backfill-start').hidden = p.origin !== 'sql' || p.direction !== 'forward' || (b && ['pending', 'running'].includes(b.state));
+  $('p-slots-card').hidden = d.slots.length === 0;
+  const slotPairs = [];
+  for (const s of d.slots) {
+    slotPairs.push(['Slot', s.slot], ['Active', s.active ? 'yes' : 'no'], ['WAL status', s.wal_status],
+      ['Safe WAL size', mb(s.safe_wal_size)], ['WAL retained', mb(s.retained_bytes)]);
+    if (s.gap_state) slotPairs.push(['Gap', `${s.gap_state}: ${s.gap_from} → ${s.gap_to}`]);
+  }
+  definitions($('p-slots'), slotPairs);
+  $('p-dl-count').textContent = d.dead_letter_count ? `(${d.dead_letter_count}${d.dead_letter_count > d.dead_letters.length ? `, the latest ${d.dead_letters.length} shown` : ''})` : '';
+  const body = $('p-dead-letters').tBodies[0];
+  body.replaceChildren();
+  for (const l of d.dead_letters) {
+    const tr = document.createElement('tr');
+    tr.dataset.deadLetter = l.id;
+    cell(tr, l.id, 'num');
+    cell(tr, l.created_at);
+    cell(tr, l.error, 'error');
+    cell(tr, l.preview, 'preview');
+    const btn = document.createElement('button');
+    btn.type = 'button';
+    btn.textContent = 'Discard';
+    btn.addEventListener('click', () => act(`/api/pipelines/${encodeURIComponent(p.name)}/dead-letters/${l.id}/discard`,
+      `Dead letter ${l.id} discarded.`));
+    cell(tr, '').appendChild(btn);
+    body.appendChild(tr);
+  }
+  $('p-dl-none').hidden = d.dead_letters.length > 0;
+  $('p-config').textContent = d.config ? JSON.stringify(d.config, null, 2) : 'Defined in a relay\'s TOML file: see that file.';
+}
+
+// An action of the page: its outcome said, then the view read again.
+async function act(path, done) {
+  const r = await api('POST', path);
+  if (r.ok) message(done, 'info');
+  else if (r.status !== 401) message(r.data.error);
+  refresh();
+}
+
 async function setEnabled(name, enabled) {
   const r = await api('POST', `/api/pipelines/${encodeURIComponent(name)}/${enabled ? 'enable' : 'disable'}`);
   if (r.ok) message(`${name} ${enabled ? 'enabled' : 'disabled'}.`, 'info');
@@ -152,6 +254,12 @@ document.addEventListener('DOMContentLoaded', async () => {
     loggedOut('');
   });
   $('filter').addEventListener('input', render);
+  window.addEventListener('hashchange', () => { message(''); refresh(); });
+  $('back').addEventListener('click', (e) => { e.preventDefault(); location.hash = ''; });
+  $('p-backfill-start').addEventListener('click', () => {
+    const name = shownPipeline();
+    act(`/api/pipelines/${encodeURIComponent(name)}/backfill`, `Backfill of ${name} asked for.`);
+  });
   for (const th of document.querySelectorAll('#pipelines th[data-key]')) {
     th.addEventListener('click', () => {
       if (state.sortKey === th.dataset.key) state.sortDesc = !state.sortDesc;
