@@ -84,6 +84,15 @@ http::Response discard_dead_letter(pg::Connection& db, const std::string& name, 
   return out;
 }
 
+http::Response list_inboxes(pg::Connection& db) {
+  auto r = db.exec("SELECT coalesce(json_agg(pgtrickle.inbox_health(c.inbox_name) ORDER BY c.inbox_name), '[]')::text "
+                   "FROM pgtrickle.pgt_inbox_config AS c");
+  if (!r) return refused(r.error(), db, "Listing the inboxes");
+  http::Response out;
+  out.body = "{\"inboxes\":" + r->str(0, 0) + "}";
+  return out;
+}
+
 http::Response set_pipeline_enabled(pg::Connection& db, const std::string& name, bool enabled) {
   auto r = db.exec(enabled ? "SELECT pgtrickle.enable_relay($1)" : "SELECT pgtrickle.disable_relay($1)", {name});
   if (!r) return refused(r.error(), db, (enabled ? "Enabling " : "Disabling ") + name);

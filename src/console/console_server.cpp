@@ -169,6 +169,7 @@ void ConsoleServer::answer(http::Request& request, http::Reply reply) {
     if (p == "/api/login" && request.method == "POST") return send(login(request));
     if (p == "/api/logout" && request.method == "POST") return send(logout(request));
     if (p == "/api/session" && get) return send(session_info(request));
+    if (p == "/api/inboxes" && get) return send(with_session(request, false, [](Session& s) { return list_inboxes(s.db); }));
     if (p == "/api/pipelines" && get)
       return send(with_session(request, false, [](Session& s) { return list_pipelines(s.db); }));
     // /api/pipelines/<name>[/<action>]: the server hands the path over unescaped, so a name may hold

@@ -69,6 +69,9 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
   set_outbox_pipeline(db, "orders-to-file", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", work_dir() + "/orders.jsonl"}});
   db.exec("INSERT INTO pgtrickle.relay_dead_letters (pipeline, direction, error, payload) "
           "VALUES ('orders-to-file', 'forward', 'the sink refused it: 413 Payload Too Large', '{\"id\": 7}')");
+  db.exec("SELECT pgtrickle.create_inbox('payments')");
+  db.exec("INSERT INTO pgtrickle.inbox_payments (event_id, payload) VALUES ('p-1', '{}'), ('p-2', '{}')");
+  db.exec("UPDATE pgtrickle.inbox_payments SET processed_at = now() WHERE event_id = 'p-2'");
   db.exec("CREATE TABLE refunds (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('refunds')");
   const std::string secret = "s3cret-" + fresh_password();
@@ -88,7 +91,7 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
   std::string out;
   const std::string cmd = fmt::format(
       "mkdir -p {shots} && CONSOLE_ADMIN={admin} CONSOLE_ADMIN_PASSWORD={apw} CONSOLE_PLAIN={plain} CONSOLE_PLAIN_PASSWORD={ppw} "
-      "CONSOLE_IDLE_WAIT_MS={wait} CONSOLE_SECRET_PIPELINE=refunds-hook node {script} http://127.0.0.1:{port} orders-to-file {shots} 2>{err}",
+      "CONSOLE_IDLE_WAIT_MS={wait} CONSOLE_SECRET_PIPELINE=refunds-hook CONSOLE_INBOX=payments node {script} http://127.0.0.1:{port} orders-to-file {shots} 2>{err}",
       fmt::arg("shots", shell_quote(shots)), fmt::arg("admin", kAdmin), fmt::arg("apw", admin_password), fmt::arg("plain", kPlain),
       fmt::arg("ppw", plain_password), fmt::arg("wait", (kIdleSeconds + 2) * 1000),
       fmt::arg("script", shell_quote(std::string(RELAY_SOURCE_DIR) + "/tests/node/console.mjs")), fmt::arg("port", port),
@@ -128,13 +131,20 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
   EXPECT_NE(seen["plain_message"].get<std::string>().find("permission denied"), std::string::npos) << seen["plain_message"];
   EXPECT_NE(seen["plain_message"].get<std::string>().find("pgtrickle_relay_admin"), std::string::npos) << seen["plain_message"];
   EXPECT_EQ(seen["plain_rows"], 0);
+  // The inbox with one message pending and one processed.
+  ASSERT_GE(seen["inbox"].size(), 6u) << seen["inbox"];
+  EXPECT_EQ(seen["inbox"][0], "payments");
+  EXPECT_EQ(seen["inbox"][1], "pgtrickle.inbox_payments");
+  EXPECT_EQ(seen["inbox"][3], "1");
+  EXPECT_EQ(seen["inbox"][4], "1");
+  EXPECT_EQ(seen["inbox"][5], "0");
   // A session unused past its timeout asks for a login again; a logged-out session reads nothing.
   EXPECT_EQ(seen["expired"], "Not logged in, or the session expired: log in again.");
   EXPECT_EQ(seen["after_logout"], 401);
 
   // The screenshots of docs/console.md are this test's.
   if (std::getenv("PGTRICKLE_TEST_DOCS_SCREENSHOTS"))
-    for (const char* shot : {"console-login.png", "console-pipelines.png", "console-pipeline.png"})
+    for (const char* shot : {"console-login.png", "console-pipelines.png", "console-pipeline.png", "console-inboxes.png"})
       std::filesystem::copy_file(shots + "/" + shot, std::string(RELAY_SOURCE_DIR) + "/docs/console/" + shot,
                                  std::filesystem::copy_options::overwrite_existing);
 

@@ -106,6 +106,13 @@ try {
   await c.locator('#login-view').waitFor({ state: 'visible' });
   seen.expired = await messageOf(c);
 
+  // The inboxes: what waits in each.
+  await a.click('#nav-inboxes');
+  const inbox = a.locator(`#inboxes tbody tr[data-inbox="${env.CONSOLE_INBOX}"]`);
+  await inbox.waitFor();
+  seen.inbox = await inbox.locator('td').allTextContents();
+  await a.screenshot({ path: `${shots}/console-inboxes.png` });
+
   // Logging out ends the session on the server too: its cookie no longer reads anything.
   const cookies = await a.context().cookies();
   await a.click('#logout');

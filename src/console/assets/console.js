@@ -7,7 +7,7 @@ const state = { csrf: '', role: '', pipelines: [], sortKey: 'name', sortDesc: fa
 const $ = (id) => document.getElementById(id);
 
 function show(view) {
-  for (const v of ['login-view', 'pipelines-view', 'pipeline-view']) $(v).hidden = v !== view;
+  for (const v of ['login-view', 'pipelines-view', 'pipeline-view', 'inboxes-view']) $(v).hidden = v !== view;
   $('nav').hidden = view === 'login-view';
 }
 
@@ -54,6 +54,11 @@ function shownPipeline() {
 
 function refresh() {
   if (!state.csrf) return;
+  if (location.hash === '#/inboxes') {
+    show('inboxes-view');
+    refreshInboxes();
+    return;
+  }
   const name = shownPipeline();
   if (name === null) {
     show('pipelines-view');
@@ -220,6 +225,36 @@ async function refreshPipeline(name) {
   }
   $('p-dl-none').hidden = d.dead_letters.length > 0;
   $('p-config').textContent = d.config ? JSON.stringify(d.config, null, 2) : 'Defined in a relay\'s TOML file: see that file.';
+}
+
+async function refreshInboxes() {
+  const r = await api('GET', '/api/inboxes');
+  if (!r.ok) {
+    if (r.status !== 401) message(r.data.error);
+    return;
+  }
+  if ($('message').className !== 'info') message('');
+  $('i-refreshed').textContent = `refreshed ${new Date().toLocaleTimeString()}`;
+  const body = $('inboxes').tBodies[0];
+  body.replaceChildren();
+  for (const i of r.data.inboxes) {
+    const tr = document.createElement('tr');
+    tr.dataset.inbox = i.inbox_name;
+    cell(tr, i.inbox_name);
+    cell(tr, i.inbox_table);
+    const st = cell(tr, '');
+    const badge = document.createElement('span');
+    badge.className = `state ${i.status}`;
+    badge.textContent = i.status;
+    st.appendChild(badge);
+    cell(tr, i.pending_messages, 'num');
+    cell(tr, i.processed_messages, 'num');
+    cell(tr, i.dlq_messages, 'num');
+    cell(tr, i.oldest_pending_age_seconds === null ? null : Math.round(i.oldest_pending_age_seconds), 'num', '—');
+    cell(tr, i.last_received_at, '', '—');
+    body.appendChild(tr);
+  }
+  $('i-none').hidden = r.data.inboxes.length > 0;
 }
 
 // An action of the page: its outcome said, then the view read again.
