@@ -1,5 +1,7 @@
 #include "config/file_config.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <fstream>
@@ -80,31 +82,22 @@ void read_global(const toml::table& g, GlobalSettings& out, std::vector<std::str
                                      s.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", s), util::join(names, ", ")));
       continue;
     }
-    if (found->field == &GlobalSettings::lease_timeout) {
-      // Seconds, as a number.
-      if (!value.is_number()) {
-        problems.push_back(fmt::format("[global]{}: key \"{}\" must be a number of seconds, e.g. lease_timeout = 10", line_of(value), name));
-        continue;
-      }
-      out.lease_timeout = to_json(value).dump();
-      continue;
-    }
-    if (found->field == &GlobalSettings::database_pool_size) {
-      if (!value.is_integer()) {
-        problems.push_back(fmt::format("[global]{}: key \"{}\" must be a whole number of connections, e.g. database_pool_size = 4",
-                                       line_of(value), name));
-        continue;
-      }
-      out.database_pool_size = to_json(value).dump();
-      continue;
-    }
-    if (found->field == &GlobalSettings::console_session_timeout) {
-      if (!value.is_integer()) {
-        problems.push_back(fmt::format("[global]{}: key \"{}\" must be a whole number of seconds, e.g. console_session_timeout = 1800",
-                                       line_of(value), name));
-        continue;
-      }
-      out.console_session_timeout = to_json(value).dump();
+    // Numbers: seconds of a lease (any number), whole connections and seconds.
+    struct Number {
+      std::optional<std::string> GlobalSettings::*field;
+      bool whole;
+      const char* expected;
+    };
+    static const Number numbers[] = {
+        {&GlobalSettings::lease_timeout, false, "a number of seconds, e.g. lease_timeout = 10"},
+        {&GlobalSettings::database_pool_size, true, "a whole number of connections, e.g. database_pool_size = 4"},
+        {&GlobalSettings::console_session_timeout, true, "a whole number of seconds, e.g. console_session_timeout = 1800"},
+    };
+    if (auto n = std::ranges::find(numbers, found->field, &Number::field); n != std::end(numbers)) {
+      if (n->whole ? !value.is_integer() : !value.is_number())
+        problems.push_back(fmt::format("[global]{}: key \"{}\" must be {}", line_of(value), name, n->expected));
+      else
+        out.*(n->field) = to_json(value).dump();
       continue;
     }
     if (!value.is_string()) {
