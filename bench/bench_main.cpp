@@ -717,6 +717,8 @@ int main(int argc, char** argv) {
     wal_table_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (wanted("many_pipelines"))
     many_pipeline_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
+  if (wanted("console"))
+    console_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (wanted("big_transaction"))
     big_transaction_costs([&](const std::string& key, double value, const std::string& unit) { report(results, previous, key, value, unit); });
   if (wanted("debezium"))

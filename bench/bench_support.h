@@ -83,8 +83,13 @@ void subscription_costs(const std::function<void(const std::string&, double, con
 // Many tables captured from the WAL through one slot (wal_tables_bench.cpp), reporting the same way.
 void wal_table_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 // Many trigger-captured pipelines in one relay (many_pipelines_bench.cpp), reporting the same way.
+// N tables t1..tN, each captured by triggers and relayed to a file under /tmp by pipeline pN (the
+// files named after `unique`), and the login relay_bench_login in pgtrickle_relay: the relay's URL.
+std::string make_many_pipelines(relay::pg::Connection& c, const std::string& url, int n, const std::string& unique);
 void many_pipeline_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 // One 1,000,000-row transaction through each capture (big_transaction_bench.cpp), reporting the same way.
+// What the console costs at 1,000 pipelines (bench/console_bench.cpp).
+void console_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 void big_transaction_costs(const std::function<void(const std::string&, double, const std::string&)>& report);
 // The same WAL backlog drained by the relay and by Debezium (debezium_bench.cpp), reporting the same way.
 // The relay draining a WAL backlog of `rows` rows (single-row transactions, or one transaction) to

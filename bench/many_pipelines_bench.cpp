@@ -53,12 +53,9 @@ std::vector<int> sizes() {
   return out;
 }
 
-void run_size(int n, const std::function<void(const std::string&, double, const std::string&)>& report) {
-  const std::string db = fmt::format("relay_bench_many_{}", n);
-  auto c = fresh_database(db);
-  const std::string url = db_url(db);
-  const pid_t postmaster = postmaster_pid(c);
-  const std::string unique = fmt::format("relay_bench_many_{}_{}", n, getpid());
+}  // namespace
+
+std::string make_many_pipelines(relay::pg::Connection& c, const std::string& url, int n, const std::string& unique) {
   for (int first = 1; first <= n; first += 100) {
     std::string sql = "BEGIN;";
     for (int i = first; i < first + 100 && i <= n; ++i)
@@ -73,10 +70,19 @@ void run_size(int n, const std::function<void(const std::string&, double, const 
   exec(c, "VACUUM ANALYZE");
   exec(c, "DO $$ BEGIN CREATE ROLE relay_bench_login LOGIN IN ROLE pgtrickle_relay; "
           "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$");
-  const std::string relay_url = [&] {
-    auto scheme = url.find("://"), at = url.find('@', scheme);
-    return url.substr(0, scheme + 3) + "relay_bench_login" + url.substr(at);
-  }();
+  auto scheme = url.find("://"), at = url.find('@', scheme);
+  return url.substr(0, scheme + 3) + "relay_bench_login" + url.substr(at);
+}
+
+namespace {
+
+void run_size(int n, const std::function<void(const std::string&, double, const std::string&)>& report) {
+  const std::string db = fmt::format("relay_bench_many_{}", n);
+  auto c = fresh_database(db);
+  const std::string url = db_url(db);
+  const pid_t postmaster = postmaster_pid(c);
+  const std::string unique = fmt::format("relay_bench_many_{}_{}", n, getpid());
+  const std::string relay_url = make_many_pipelines(c, url, n, unique);
   auto connections = [&] {
     auto r = c.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND usename = 'relay_bench_login'");
     return r ? r->int64(0, 0) : -1;

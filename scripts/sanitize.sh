@@ -40,12 +40,13 @@ build() {
 run() {
   local kind=$1 dir="$root/build-${1:0:1}san" reports
   reports=$(mktemp -d "${PGTRICKLE_TEST_WORK_DIR:-/tmp}/sanitizer-$kind.XXXXXX")
-  local options="halt_on_error=1:log_path=$reports/report"
+  # Paths quoted: the sanitizers split their options at spaces, and a clone's path may hold one.
+  local options="halt_on_error=1:log_path='$reports/report'"
   local suppressions="$root/tests/sanitizers/$kind.supp"
   export ASAN_OPTIONS="$options:detect_leaks=1:abort_on_error=0"
   export UBSAN_OPTIONS="$options:print_stacktrace=1"
-  export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/leak.supp"
-  export TSAN_OPTIONS="$options:second_deadlock_stack=1${suppressions:+:suppressions=$suppressions}"
+  export LSAN_OPTIONS="suppressions='$root/tests/sanitizers/leak.supp'"
+  export TSAN_OPTIONS="$options:second_deadlock_stack=1${suppressions:+:suppressions='$suppressions'}"
   local rc=0
   echo "sanitize ($kind): unit tests"
   if [ "$kind" = address ]; then "$dir/tests/relay_unit_tests" --gtest_brief=1 || rc=1; fi

@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_pipeline_status (
 ALTER TABLE pgtrickle.relay_pipeline_status
   ADD COLUMN IF NOT EXISTS origin text,
   ADD COLUMN IF NOT EXISTS direction text;
+-- The messages the owner delivered since it took the pipeline (written with the heartbeat, every
+-- 15 s at least: the console plots the rate from it), and the owning relay's version and start,
+-- for the console's page of relays.
+ALTER TABLE pgtrickle.relay_pipeline_status
+  ADD COLUMN IF NOT EXISTS delivered bigint,
+  ADD COLUMN IF NOT EXISTS relay_version text,
+  ADD COLUMN IF NOT EXISTS relay_started_at timestamptz;
 
 CREATE TABLE IF NOT EXISTS pgtrickle.relay_dead_letters (
   id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

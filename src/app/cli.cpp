@@ -272,7 +272,8 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   pg::SharedLookup backfills(pool, "SELECT DISTINCT pipeline FROM pgtrickle.relay_backfills WHERE state IN ('pending', 'running')",
                              std::chrono::seconds(1));
   ctx.backfills = &backfills;
-  StatusWriter status(pool, std::chrono::seconds(1));
+  StatusWriter status(pool, std::chrono::seconds(1),
+                      {RELAY_VERSION, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()});
   ctx.status = &status;
   postgres::RelayShared postgres_shared(url, pool, executor);
   ctx.shared = {&postgres_shared};
@@ -298,7 +299,8 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
   if (!s.console_addr.empty()) {
     console.emplace(console::Options{.address = s.console_addr, .tls_cert = s.console_tls_cert, .tls_key = s.console_tls_key,
                                      .postgres_url = url,
-                                     .sessions = {.idle = std::chrono::seconds(s.console_session_timeout)}});
+                                     .sessions = {.idle = std::chrono::seconds(s.console_session_timeout)},
+                                     .pool = &pool});
     if (auto st = console->start(); !st) {
       log.error("Cannot serve the console.", {{"error", st.error().message}});
       admin.stop();

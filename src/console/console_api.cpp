@@ -84,6 +84,22 @@ http::Response discard_dead_letter(pg::Connection& db, const std::string& name, 
   return out;
 }
 
+http::Response list_relays(pg::Connection& db) {
+  auto r = db.exec(R"(
+    SELECT coalesce(json_agg(r ORDER BY r.relay_group_id, r.owner), '[]')::text FROM (
+      SELECT s.relay_group_id, s.owner, max(s.relay_version) AS version, min(s.relay_started_at) AS started_at,
+             max(s.heartbeat_at) AS heartbeat_at, count(*) AS pipelines,
+             count(*) FILTER (WHERE s.state IS DISTINCT FROM 'running') AS not_running,
+             array_agg(s.pipeline ORDER BY s.pipeline) AS owns
+      FROM pgtrickle.relay_pipeline_status AS s
+      WHERE s.owner IS NOT NULL AND s.heartbeat_at > now() - interval '30 seconds'
+      GROUP BY s.relay_group_id, s.owner) AS r)");
+  if (!r) return refused(r.error(), db, "Listing the relays");
+  http::Response out;
+  out.body = "{\"relays\":" + r->str(0, 0) + "}";
+  return out;
+}
+
 http::Response list_inboxes(pg::Connection& db) {
   auto r = db.exec("SELECT coalesce(json_agg(pgtrickle.inbox_health(c.inbox_name) ORDER BY c.inbox_name), '[]')::text "
                    "FROM pgtrickle.pgt_inbox_config AS c");

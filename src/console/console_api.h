@@ -20,6 +20,9 @@ http::Response pipeline_detail(pg::Connection& db, const std::string& name);
 http::Response start_backfill(pg::Connection& db, const std::string& name);
 // POST /api/pipelines/<name>/dead-letters/<id>/discard.
 http::Response discard_dead_letter(pg::Connection& db, const std::string& name, const std::string& id);
+// GET /api/relays: the relays that own pipelines now, by group: what each owns, its version and
+// since when it runs (pgtrickle.relay_pipeline_status, which their heartbeats keep fresh).
+http::Response list_relays(pg::Connection& db);
 // GET /api/inboxes: each inbox's pending, processed and dead-lettered counts and its oldest pending
 // message's age (inbox_health of every inbox, in one statement).
 http::Response list_inboxes(pg::Connection& db);

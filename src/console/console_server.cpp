@@ -104,6 +104,7 @@ Status ConsoleServer::start() {
     limits.tls_key_pem = std::move(*key);
     tls_ = true;
   }
+  if (options_.pool) history_ = std::make_unique<History>(*options_.pool);
   for (int i = 0; i < 2; ++i) workers_.emplace_back([this] { work(); });
   auto started = server_.start(
       host, port, limits, [](const http::Request&) { return std::optional<http::Response>(); },
@@ -118,6 +119,7 @@ Status ConsoleServer::start() {
 
 void ConsoleServer::stop() {
   server_.stop();
+  history_.reset();
   {
     std::lock_guard lock(jobs_mu_);
     stopping_ = true;
@@ -169,6 +171,7 @@ void ConsoleServer::answer(http::Request& request, http::Reply reply) {
     if (p == "/api/login" && request.method == "POST") return send(login(request));
     if (p == "/api/logout" && request.method == "POST") return send(logout(request));
     if (p == "/api/session" && get) return send(session_info(request));
+    if (p == "/api/relays" && get) return send(with_session(request, false, [](Session& s) { return list_relays(s.db); }));
     if (p == "/api/inboxes" && get) return send(with_session(request, false, [](Session& s) { return list_inboxes(s.db); }));
     if (p == "/api/pipelines" && get)
       return send(with_session(request, false, [](Session& s) { return list_pipelines(s.db); }));
@@ -177,7 +180,14 @@ void ConsoleServer::answer(http::Request& request, http::Reply reply) {
     constexpr std::string_view kPipeline = "/api/pipelines/";
     if (p.rfind(kPipeline, 0) == 0 && p.size() > kPipeline.size()) {
       std::string_view rest = std::string_view(p).substr(kPipeline.size());
-      if (get) return send(with_session(request, false, [&](Session& s) { return pipeline_detail(s.db, std::string(rest)); }));
+      if (get)
+        return send(with_session(request, false, [&](Session& s) {
+          http::Response r = pipeline_detail(s.db, std::string(rest));
+          // The plots' history, once the role's own statement showed it the pipeline.
+          if (r.status == 200 && history_ && !r.body.empty() && r.body.back() == '}')
+            r.body.insert(r.body.size() - 1, ",\"history\":" + history_->json(std::string(rest)));
+          return r;
+        }));
       auto ends = [&](std::string_view suffix) {
         if (rest.size() <= suffix.size() || rest.substr(rest.size() - suffix.size()) != suffix) return false;
         rest.remove_suffix(suffix.size());

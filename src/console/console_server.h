@@ -7,11 +7,13 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "console/history.h"
 #include "console/sessions.h"
 #include "http/server.h"
 #include "log/log.h"
@@ -24,6 +26,7 @@ struct Options {
   std::string tls_cert, tls_key;   // PEM files: both, or neither (plain HTTP)
   std::string postgres_url;        // the relay's: logins connect to its database with their own role
   SessionStore::Limits sessions;
+  pg::ConnectionPool* pool = nullptr;  // the relay's: the plots' history is read on it (none: no plots)
 };
 
 class ConsoleServer {
@@ -57,6 +60,7 @@ class ConsoleServer {
   SessionStore sessions_;
   LoginLimiter limiter_{5, 30};
   http::Server server_;
+  std::unique_ptr<History> history_;
   bool tls_ = false;
 
   std::mutex jobs_mu_;

@@ -659,7 +659,8 @@ class PipelineRunner::Impl {
                         rows >= 0 ? std::optional<long long>(rows) : std::nullopt,
                         seconds >= 0 ? std::optional<double>(seconds) : std::nullopt,
                         last_error_.empty() ? std::nullopt : std::optional<std::string>(last_error_),
-                        std::string(config_.origin == "sql" ? "sql" : "file"), std::string(to_string(config_.direction))});
+                        std::string(config_.origin == "sql" ? "sql" : "file"), std::string(to_string(config_.direction)),
+                        metrics_->delivered.value()});
   }
 
   // Running, or degraded while messages are being dead-lettered: a pipeline that sets aside every

@@ -16,21 +16,35 @@ std::string shown(const StatusWriter::Row& r) {
 // transaction): a status row says how a pipeline stands, and one a crash forgets is written again
 // at the next write. Under load every running pipeline's lag changes each second, and a flush a
 // second of a thousand rows would slow the writers of the outboxes, who wait for theirs.
-constexpr const char* kWriteSql =
-    "INSERT INTO pgtrickle.relay_pipeline_status AS s (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, "
-    "lag_rows, lag_seconds, last_error, origin, direction) "
-    "SELECT r.relay_group_id, r.pipeline, r.owner, to_timestamp(r.owner_since), now(), r.state, r.lag_rows, r.lag_seconds, "
-    "r.last_error, r.origin, r.direction "
-    "FROM jsonb_to_recordset($1::jsonb) AS r(relay_group_id text, pipeline text, owner text, owner_since float8, state text, "
-    "lag_rows bigint, lag_seconds float8, last_error text, origin text, direction text), "
-    "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit "
-    "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET owner = excluded.owner, owner_since = excluded.owner_since, "
-    "heartbeat_at = excluded.heartbeat_at, state = excluded.state, lag_rows = excluded.lag_rows, "
-    "lag_seconds = excluded.lag_seconds, last_error = excluded.last_error, origin = excluded.origin, direction = excluded.direction";
+std::string write_sql(bool with_relay) {
+  // With the columns of later installs: the delivered count, the relay's version and start.
+  const char* columns = with_relay ? ", delivered, relay_version, relay_started_at" : "";
+  const char* values = with_relay ? ", r.delivered, $2, to_timestamp($3::float8)" : "";
+  const char* types = with_relay ? ", delivered bigint" : "";
+  const char* updates =
+      with_relay ? ", delivered = excluded.delivered, relay_version = excluded.relay_version, relay_started_at = excluded.relay_started_at"
+                 : "";
+  return fmt::format(
+      "INSERT INTO pgtrickle.relay_pipeline_status AS s (relay_group_id, pipeline, owner, owner_since, heartbeat_at, state, "
+      "lag_rows, lag_seconds, last_error, origin, direction{}) "
+      "SELECT r.relay_group_id, r.pipeline, r.owner, to_timestamp(r.owner_since), now(), r.state, r.lag_rows, r.lag_seconds, "
+      "r.last_error, r.origin, r.direction{} "
+      "FROM jsonb_to_recordset($1::jsonb) AS r(relay_group_id text, pipeline text, owner text, owner_since float8, state text, "
+      "lag_rows bigint, lag_seconds float8, last_error text, origin text, direction text{}), "
+      "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit "
+      "ON CONFLICT (relay_group_id, pipeline) DO UPDATE SET owner = excluded.owner, owner_since = excluded.owner_since, "
+      "heartbeat_at = excluded.heartbeat_at, state = excluded.state, lag_rows = excluded.lag_rows, "
+      "lag_seconds = excluded.lag_seconds, last_error = excluded.last_error, origin = excluded.origin, direction = excluded.direction{}",
+      columns, values, types, updates);
+}
+// The statement, and the same on an install made before those columns (a relay upgraded before
+// `pgtrickle-relay install` ran again): the status goes on being written.
+const std::string kWriteSql = write_sql(true), kWriteSqlBefore = write_sql(false);
 
 }  // namespace
 
-StatusWriter::StatusWriter(pg::ConnectionPool& pool, std::chrono::milliseconds round) : pool_(pool), round_(round) {
+StatusWriter::StatusWriter(pg::ConnectionPool& pool, std::chrono::milliseconds round, Relay relay)
+    : pool_(pool), round_(round), relay_(std::move(relay)) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -82,13 +96,21 @@ void StatusWriter::write_round() {
                       {"lag_rows", r.lag_rows ? nlohmann::json(*r.lag_rows) : nlohmann::json()},
                       {"lag_seconds", r.lag_seconds ? nlohmann::json(*r.lag_seconds) : nlohmann::json()},
                       {"last_error", r.last_error ? nlohmann::json(*r.last_error) : nlohmann::json()},
-                      {"origin", r.origin}, {"direction", r.direction}});
+                      {"origin", r.origin}, {"direction", r.direction}, {"delivered", r.delivered}});
       due.emplace_back(key, std::move(s));
     }
   }
   if (due.empty()) return;
   auto lease = pool_.borrow(pg::PooledSession::kWait);
-  auto written = lease ? (*lease)->exec(kWriteSql, {rows.dump()}) : Result<pg::PgResult>(lease.error());
+  auto written = !lease ? Result<pg::PgResult>(lease.error())
+                 : before_columns_ ? (*lease)->exec(kWriteSqlBefore, {rows.dump()})
+                                   : (*lease)->exec(kWriteSql, {rows.dump(), relay_.version, fmt::format("{}", relay_.started_at)});
+  if (!written && lease && (*lease)->last_sqlstate() == "42703" && !before_columns_) {  // undefined_column
+    before_columns_ = true;
+    log_.warn("The SQL install is older than this relay: its status rows go without the delivered count, the version and the "
+              "start time (the console's plots and relays page) until `pgtrickle-relay install` runs again.");
+    written = (*lease)->exec(kWriteSqlBefore, {rows.dump()});
+  }
   if (!written) {
     log_.debug("Could not record the pipelines' status.", {{"error", written.error().message}});
     return;

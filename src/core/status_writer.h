@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -29,9 +30,17 @@ class StatusWriter {
     std::optional<double> lag_seconds;
     std::optional<std::string> last_error;
     std::string origin, direction;
+    // Messages delivered since the relay took the pipeline: written with whatever else the row
+    // says, never a reason of its own to write it (a steady flow would rewrite every row each round).
+    std::uint64_t delivered = 0;
+  };
+  // This relay, as every row it writes names it.
+  struct Relay {
+    std::string version;
+    double started_at = 0;  // Unix seconds
   };
 
-  StatusWriter(pg::ConnectionPool& pool, std::chrono::milliseconds round);
+  StatusWriter(pg::ConnectionPool& pool, std::chrono::milliseconds round, Relay relay);
   ~StatusWriter();  // stops; what is pending goes unwritten (each pipeline was marked stopped as it ended)
   StatusWriter(const StatusWriter&) = delete;
   StatusWriter& operator=(const StatusWriter&) = delete;
@@ -54,6 +63,8 @@ class StatusWriter {
 
   pg::ConnectionPool& pool_;
   const std::chrono::milliseconds round_;
+  const Relay relay_;
+  bool before_columns_ = false;  // the install lacks the newer columns: the statement of before is written
   log::Logger log_{"status"};
   std::mutex mu_;
   std::mutex write_mu_;  // held while a round writes: forget() waits for it

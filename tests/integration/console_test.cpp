@@ -19,7 +19,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kAdmin = "pgtrickle_console_admin", kPlain = "pgtrickle_console_plain";
+// Roles are the server's, shared by the tests running beside each other: each test has its own.
+const std::string kAdmin = "pgtrickle_console_admin", kPlain = "pgtrickle_console_plain", kTls = "pgtrickle_console_tls";
 
 // The console's port once the relay logged it.
 int console_port(RelayProcess& relay) {
@@ -38,7 +39,7 @@ int console_port(RelayProcess& relay) {
 // so its two roles get a scram-sha-256 line of their own at the top of pg_hba.conf.
 void require_passwords_for_console_roles(TestDb& db) {
   const std::string hba = db.value("SHOW hba_file");
-  const std::string line = "host all " + kAdmin + "," + kPlain + " 127.0.0.1/32 scram-sha-256";
+  const std::string line = "host all " + kAdmin + "," + kPlain + "," + kTls + " 127.0.0.1/32 scram-sha-256";
   std::string text = read_file(hba);
   if (text.find(line) == std::string::npos) {
     std::ofstream(hba, std::ios::trunc) << line << "\n" << text;
@@ -119,6 +120,14 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
   EXPECT_EQ(db.value("SELECT state FROM pgtrickle.relay_backfills WHERE pipeline = 'orders-to-file'"), "done");
   EXPECT_EQ(seen["secret_config"].get<std::string>().find(secret), std::string::npos) << seen["secret_config"];
   EXPECT_NE(seen["secret_config"].get<std::string>().find("relay:***@127.0.0.1:9/hook"), std::string::npos) << seen["secret_config"];
+  // The relays page: this relay, its version, both pipelines.
+  ASSERT_EQ(seen["relays"].size(), 1u) << seen["relays"];
+  EXPECT_EQ(seen["relays"][0][0], "default");
+  EXPECT_EQ(seen["relays"][0][2], RELAY_VERSION);
+  EXPECT_EQ(seen["relays"][0][4], "2");
+  EXPECT_EQ(seen["relays"][0][6], "orders-to-file, refunds-hook");
+  // A plot of the last hour's lag, drawn from the samples (a line starting with a move).
+  EXPECT_EQ(seen["plot"].get<std::string>().rfind("M", 0), 0u) << seen["plot"];
   EXPECT_EQ(seen["after_disable"], "disabled");
   EXPECT_EQ(db.value("SELECT enabled FROM pgtrickle.list_relay_configs() WHERE name = 'orders-to-file'"), "f");
   // An action without the session's form token, and a form posted from another site: refused, and
@@ -144,7 +153,8 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
 
   // The screenshots of docs/console.md are this test's.
   if (std::getenv("PGTRICKLE_TEST_DOCS_SCREENSHOTS"))
-    for (const char* shot : {"console-login.png", "console-pipelines.png", "console-pipeline.png", "console-inboxes.png"})
+    for (const char* shot : {"console-login.png", "console-pipelines.png", "console-pipeline.png", "console-inboxes.png",
+                             "console-relays.png"})
       std::filesystem::copy_file(shots + "/" + shot, std::string(RELAY_SOURCE_DIR) + "/docs/console/" + shot,
                                  std::filesystem::copy_options::overwrite_existing);
 
@@ -158,10 +168,10 @@ TEST(Console, OverHttpsTheCookieIsSecurePlainHttpGetsNoAnswerAndGuessingIsSlowed
   TestDb db;
   require_passwords_for_console_roles(db);
   const std::string password = fresh_password();
-  db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + kAdmin + "') THEN CREATE ROLE " + kAdmin +
+  db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + kTls + "') THEN CREATE ROLE " + kTls +
           " LOGIN; END IF; END $$");
-  db.exec("ALTER ROLE " + kAdmin + " PASSWORD '" + password + "'");
-  db.exec("GRANT pgtrickle_relay_admin TO " + kAdmin);
+  db.exec("ALTER ROLE " + kTls + " PASSWORD '" + password + "'");
+  db.exec("GRANT pgtrickle_relay_admin TO " + kTls);
   const TestCerts& certs = test_certs();
   auto args = relay_args(db);
   args.insert(args.end(), {"--console-addr", "127.0.0.1:0", "--console-tls-cert", certs.server_cert, "--console-tls-key", certs.server_key});
@@ -176,7 +186,7 @@ TEST(Console, OverHttpsTheCookieIsSecurePlainHttpGetsNoAnswerAndGuessingIsSlowed
                 out);
     return out;
   };
-  const std::string ok = login(kAdmin, password);
+  const std::string ok = login(kTls, password);
   EXPECT_NE(ok.find("HTTP/1.1 200"), std::string::npos) << ok;
   EXPECT_TRUE(std::regex_search(ok, std::regex("Set-Cookie: pgtrickle_console=[0-9a-f]{64}; Path=/; HttpOnly; SameSite=Strict; "
                                                "Max-Age=28800; Secure")))
@@ -186,8 +196,8 @@ TEST(Console, OverHttpsTheCookieIsSecurePlainHttpGetsNoAnswerAndGuessingIsSlowed
   run_command(fmt::format("curl -sS -m 5 http://127.0.0.1:{}/ 2>&1", port), plain);
   EXPECT_EQ(plain.find("<html"), std::string::npos) << plain;
   // Five wrong passwords from one address, then the sixth is not even tried.
-  for (int i = 0; i < 5; ++i) EXPECT_NE(login(kAdmin, "wrong-" + std::to_string(i)).find("HTTP/1.1 401"), std::string::npos) << i;
-  const std::string sixth = login(kAdmin, password);
+  for (int i = 0; i < 5; ++i) EXPECT_NE(login(kTls, "wrong-" + std::to_string(i)).find("HTTP/1.1 401"), std::string::npos) << i;
+  const std::string sixth = login(kTls, password);
   EXPECT_NE(sixth.find("HTTP/1.1 429"), std::string::npos) << sixth;
   EXPECT_NE(sixth.find("Retry-After: "), std::string::npos) << sixth;
   EXPECT_NE(sixth.find("Too many failed logins; try again in"), std::string::npos) << sixth;

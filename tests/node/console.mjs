@@ -70,7 +70,12 @@ try {
   await a.goto(`${base}/#/pipeline/${encodeURIComponent(env.CONSOLE_SECRET_PIPELINE)}`);
   await a.locator('#p-config', { hasText: '/hook' }).waitFor();
   seen.secret_config = await a.textContent('#p-config');
-  await a.click('#back');
+  // The relays: this one owns both pipelines.
+  await a.click('#nav-relays');
+  await a.locator('#relays tbody tr').first().waitFor();
+  seen.relays = await a.$$eval('#relays tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  await a.screenshot({ path: `${shots}/console-relays.png` });
+  await a.click('#nav-pipelines');
   await row(a).waitFor();
 
   await row(a).getByRole('button', { name: 'Disable' }).click();
@@ -112,6 +117,11 @@ try {
   await inbox.waitFor();
   seen.inbox = await inbox.locator('td').allTextContents();
   await a.screenshot({ path: `${shots}/console-inboxes.png` });
+
+  // The last hour's plot of a pipeline, once the console sampled its status (every 30 s).
+  await a.goto(`${base}/#/pipeline/${encodeURIComponent(env.CONSOLE_SECRET_PIPELINE)}`);
+  await a.locator('#p-plot-lag path').waitFor({ state: 'attached', timeout: 60000 });  // one point draws nothing visible
+  seen.plot = await a.getAttribute('#p-plot-lag path', 'd');
 
   // Logging out ends the session on the server too: its cookie no longer reads anything.
   const cookies = await a.context().cookies();

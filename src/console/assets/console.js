@@ -7,7 +7,7 @@ const state = { csrf: '', role: '', pipelines: [], sortKey: 'name', sortDesc: fa
 const $ = (id) => document.getElementById(id);
 
 function show(view) {
-  for (const v of ['login-view', 'pipelines-view', 'pipeline-view', 'inboxes-view']) $(v).hidden = v !== view;
+  for (const v of ['login-view', 'pipelines-view', 'pipeline-view', 'inboxes-view', 'relays-view']) $(v).hidden = v !== view;
   $('nav').hidden = view === 'login-view';
 }
 
@@ -54,6 +54,11 @@ function shownPipeline() {
 
 function refresh() {
   if (!state.csrf) return;
+  if (location.hash === '#/relays') {
+    show('relays-view');
+    refreshRelays();
+    return;
+  }
   if (location.hash === '#/inboxes') {
     show('inboxes-view');
     refreshInboxes();
@@ -205,6 +210,9 @@ async function refreshPipeline(name) {
     if (s.gap_state) slotPairs.push(['Gap', `${s.gap_state}: ${s.gap_from} → ${s.gap_to}`]);
   }
   definitions($('p-slots'), slotPairs);
+  const history = d.history || [];
+  const drawn = plot($('p-plot-lag'), history, 'lag') + plot($('p-plot-rate'), history, 'rate');
+  $('p-plot-none').hidden = drawn > 0;
   $('p-dl-count').textContent = d.dead_letter_count ? `(${d.dead_letter_count}${d.dead_letter_count > d.dead_letters.length ? `, the latest ${d.dead_letters.length} shown` : ''})` : '';
   const body = $('p-dead-letters').tBodies[0];
   body.replaceChildren();
@@ -225,6 +233,64 @@ async function refreshPipeline(name) {
   }
   $('p-dl-none').hidden = d.dead_letters.length > 0;
   $('p-config').textContent = d.config ? JSON.stringify(d.config, null, 2) : 'Defined in a relay\'s TOML file: see that file.';
+}
+
+function duration(seconds) {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} days`;
+}
+
+async function refreshRelays() {
+  const r = await api('GET', '/api/relays');
+  if (!r.ok) {
+    if (r.status !== 401) message(r.data.error);
+    return;
+  }
+  if ($('message').className !== 'info') message('');
+  $('r-refreshed').textContent = `refreshed ${new Date().toLocaleTimeString()}`;
+  const body = $('relays').tBodies[0];
+  body.replaceChildren();
+  for (const x of r.data.relays) {
+    const tr = document.createElement('tr');
+    tr.dataset.relay = x.owner;
+    cell(tr, x.relay_group_id);
+    cell(tr, x.owner);
+    cell(tr, x.version, '', '—');
+    cell(tr, x.started_at ? duration((Date.now() - Date.parse(x.started_at)) / 1000) : null, '', '—');
+    cell(tr, x.pipelines, 'num');
+    cell(tr, x.not_running, 'num');
+    cell(tr, x.owns.join(', '), 'owns');
+    body.appendChild(tr);
+  }
+  $('r-none').hidden = r.data.relays.length > 0;
+}
+
+// A line of `values` (null: a gap) over the last hour, drawn into an SVG of 600 x 140 units.
+function plot(svg, samples, key) {
+  const ns = 'http://www.w3.org/2000/svg';
+  svg.replaceChildren();
+  const now = Date.now() / 1000, from = now - 3600;
+  const points = samples.filter((s) => s[key] !== null && s[key] !== undefined && s.at >= from);
+  const top = Math.max(1, ...points.map((s) => s[key]));
+  const x = (at) => 40 + ((at - from) / 3600) * 555, y = (v) => 125 - (v / top) * 115;
+  const el = (name, attrs, text) => {
+    const e = document.createElementNS(ns, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.appendChild(e);
+    return e;
+  };
+  el('line', { x1: 40, y1: 125, x2: 595, y2: 125, class: 'axis' });
+  el('text', { x: 2, y: 14 }, top >= 100 ? Math.round(top) : Number(top.toPrecision(2)));
+  el('text', { x: 2, y: 128 }, '0');
+  el('text', { x: 40, y: 139 }, '1 h ago');
+  el('text', { x: 560, y: 139 }, 'now');
+  let d = '';
+  for (const s of points) d += `${d ? 'L' : 'M'}${x(s.at).toFixed(1)},${y(s[key]).toFixed(1)}`;
+  if (d) el('path', { d, class: 'line' });
+  return points.length;
 }
 
 async function refreshInboxes() {
