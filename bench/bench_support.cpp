@@ -205,8 +205,9 @@ Relay::~Relay() {
   if (g_relay_pid == pid) g_relay_pid = -1;
 }
 
-int Relay::port() {
-  std::regex re("port[=\":]+([0-9]+)");
+int Relay::port(const std::string& line) {
+  const std::string escaped = std::regex_replace(line, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)");
+  std::regex re((line.empty() ? "" : escaped + ".*") + "port[=\":]+([0-9]+)");
   for (int i = 0; i < 500; ++i) {
     std::ifstream f(err_path);
     std::stringstream ss;

@@ -108,8 +108,9 @@ struct Relay {
   ~Relay();
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
-  // The port of /metrics once the relay logged it.
-  int port();
+  // The port of /metrics once the relay logged it; with `line`, the port of the log line starting so
+  // (e.g. "Serving the console.").
+  int port(const std::string& line = "");
   // kB of a field (VmRSS, VmHWM) of /proc/<pid>/status, -1 if unknown.
   long status_kb(const std::string& field) const;
   long rss_peak_kb() const { return status_kb("VmHWM"); }

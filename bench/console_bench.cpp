@@ -22,20 +22,6 @@ namespace {
 constexpr int kPipelines = 1000;
 const std::string kRole = "relay_bench_console", kPassword = "relay-bench-console-pw";
 
-int console_port(const Relay& relay) {
-  std::regex re("Serving the console\\..*port[=\":]+([0-9]+)");
-  for (int i = 0; i < 1000; ++i) {
-    std::ifstream f(relay.err_path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::smatch m;
-    std::string s = ss.str();
-    if (std::regex_search(s, m, re)) return std::stoi(m[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  die("the console did not start: see " + relay.err_path);
-}
-
 // The console logs in only where the server checks passwords: a scram-sha-256 line for its role.
 void password_login(relay::pg::Connection& c) {
   auto r = c.exec("SHOW hba_file");
@@ -69,7 +55,7 @@ Costs measure(const std::string& url, const std::string& relay_url, pid_t postma
   std::atomic<bool> done{false};
   std::thread page;
   if (looking) {
-    page = std::thread([&, cport = console_port(relay)] {
+    page = std::thread([&, cport = relay.port("Serving the console.")] {
       httplib::Client client("127.0.0.1", cport);
       auto login = client.Post("/api/login", nlohmann::json{{"role", kRole}, {"password", kPassword}}.dump(), "application/json");
       if (!login || login->status != 200) die("the console's login failed: " + (login ? login->body : std::string("no answer")));

@@ -74,17 +74,31 @@ function refresh() {
   }
 }
 
-async function refreshList() {
-  const r = await api('GET', '/api/pipelines');
+// What a view reads from `path`, or null when the console refused it (the page says why); the view's
+// `refreshed` line says when.
+async function viewData(path, refreshed) {
+  const r = await api('GET', path);
   if (!r.ok) {
     if (r.status !== 401) message(r.data.error);
-    state.pipelines = [];
-    render();
-    return;
+    return null;
   }
   if ($('message').className !== 'info') message('');
-  state.pipelines = r.data.pipelines;
-  $('refreshed').textContent = `refreshed ${new Date().toLocaleTimeString()}`;
+  $(refreshed).textContent = `refreshed ${new Date().toLocaleTimeString()}`;
+  return r.data;
+}
+
+// A state as a coloured badge in cell `td`.
+function badge(td, state, text) {
+  const b = document.createElement('span');
+  b.className = `state ${state}`;
+  b.textContent = text;
+  td.appendChild(b);
+  return b;
+}
+
+async function refreshList() {
+  const data = await viewData('/api/pipelines', 'refreshed');
+  state.pipelines = data ? data.pipelines : [];
   render();
 }
 
@@ -130,11 +144,7 @@ function render() {
     cell(tr, p.source);
     cell(tr, p.sink);
     cell(tr, p.format, '', 'default');
-    const st = cell(tr, '');
-    const badge = document.createElement('span');
-    badge.className = `state ${p.state || 'unowned'}`;
-    badge.textContent = p.state || 'no owner';
-    st.appendChild(badge);
+    badge(cell(tr, ''), p.state || 'unowned', p.state || 'no owner');
     cell(tr, p.owner, '', '—');
     cell(tr, p.relay_group_id, '', 'any');
     cell(tr, p.lag, 'num');
@@ -172,17 +182,12 @@ function definitions(dl, pairs) {
 const mb = (bytes) => (bytes === null || bytes === undefined ? null : `${(Number(bytes) / 1048576).toFixed(1)} MB`);
 
 async function refreshPipeline(name) {
-  const r = await api('GET', `/api/pipelines/${encodeURIComponent(name)}`);
-  if (!r.ok) {
-    if (r.status !== 401) message(r.data.error);
-    return;
-  }
-  if ($('message').className !== 'info') message('');
-  const d = r.data, p = d.status;
+  const d = await viewData(`/api/pipelines/${encodeURIComponent(name)}`, 'p-refreshed');
+  if (!d) return;
+  const p = d.status;
   $('p-name').textContent = p.name;
   $('p-state').className = `state ${p.state || 'unowned'}`;
   $('p-state').textContent = p.state || 'no owner';
-  $('p-refreshed').textContent = `refreshed ${new Date().toLocaleTimeString()}`;
   definitions($('p-status'), [
     ['Direction', p.direction], ['Defined in', p.origin === 'file' ? 'a relay\'s TOML file' : 'SQL'],
     ['Source', p.config && p.config.source ? p.config.source.type : null], ['Sink', p.config && p.config.sink ? p.config.sink.type : null],
@@ -243,16 +248,11 @@ function duration(seconds) {
 }
 
 async function refreshRelays() {
-  const r = await api('GET', '/api/relays');
-  if (!r.ok) {
-    if (r.status !== 401) message(r.data.error);
-    return;
-  }
-  if ($('message').className !== 'info') message('');
-  $('r-refreshed').textContent = `refreshed ${new Date().toLocaleTimeString()}`;
+  const data = await viewData('/api/relays', 'r-refreshed');
+  if (!data) return;
   const body = $('relays').tBodies[0];
   body.replaceChildren();
-  for (const x of r.data.relays) {
+  for (const x of data.relays) {
     const tr = document.createElement('tr');
     tr.dataset.relay = x.owner;
     cell(tr, x.relay_group_id);
@@ -264,7 +264,7 @@ async function refreshRelays() {
     cell(tr, x.owns.join(', '), 'owns');
     body.appendChild(tr);
   }
-  $('r-none').hidden = r.data.relays.length > 0;
+  $('r-none').hidden = data.relays.length > 0;
 }
 
 // A line of `values` (null: a gap) over the last hour, drawn into an SVG of 600 x 140 units.
@@ -294,25 +294,16 @@ function plot(svg, samples, key) {
 }
 
 async function refreshInboxes() {
-  const r = await api('GET', '/api/inboxes');
-  if (!r.ok) {
-    if (r.status !== 401) message(r.data.error);
-    return;
-  }
-  if ($('message').className !== 'info') message('');
-  $('i-refreshed').textContent = `refreshed ${new Date().toLocaleTimeString()}`;
+  const data = await viewData('/api/inboxes', 'i-refreshed');
+  if (!data) return;
   const body = $('inboxes').tBodies[0];
   body.replaceChildren();
-  for (const i of r.data.inboxes) {
+  for (const i of data.inboxes) {
     const tr = document.createElement('tr');
     tr.dataset.inbox = i.inbox_name;
     cell(tr, i.inbox_name);
     cell(tr, i.inbox_table);
-    const st = cell(tr, '');
-    const badge = document.createElement('span');
-    badge.className = `state ${i.status}`;
-    badge.textContent = i.status;
-    st.appendChild(badge);
+    badge(cell(tr, ''), i.status, i.status);
     cell(tr, i.pending_messages, 'num');
     cell(tr, i.processed_messages, 'num');
     cell(tr, i.dlq_messages, 'num');
@@ -320,7 +311,7 @@ async function refreshInboxes() {
     cell(tr, i.last_received_at, '', '—');
     body.appendChild(tr);
   }
-  $('i-none').hidden = r.data.inboxes.length > 0;
+  $('i-none').hidden = data.inboxes.length > 0;
 }
 
 // An action of the page: its outcome said, then the view read again.
@@ -331,11 +322,9 @@ async function act(path, done) {
   refresh();
 }
 
-async function setEnabled(name, enabled) {
-  const r = await api('POST', `/api/pipelines/${encodeURIComponent(name)}/${enabled ? 'enable' : 'disable'}`);
-  if (r.ok) message(`${name} ${enabled ? 'enabled' : 'disabled'}.`, 'info');
-  else if (r.status !== 401) message(r.data.error);
-  refresh();
+function setEnabled(name, enabled) {
+  const verb = enabled ? 'enable' : 'disable';
+  act(`/api/pipelines/${encodeURIComponent(name)}/${verb}`, `${name} ${verb}d.`);
 }
 
 document.addEventListener('DOMContentLoaded', async () => {
