@@ -56,7 +56,8 @@ Drain relay_drain(long rows, bool one_transaction, bool streaming = true) {
     // Its slot made (and streamed), then the relay stopped while the backlog is written.
     Relay first(args, "/tmp/relay_bench_dbz_first.err");
     for (int i = 0; i < 600; ++i) {
-      auto r = c.exec("SELECT count(*) FROM pg_stat_replication");
+      // A walsender of this database's slot: another run's walsender, still ending, does not count.
+      auto r = c.exec("SELECT count(*) FROM pg_replication_slots WHERE database = current_database() AND active");
       if (r && r->int64(0, 0) >= 1) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
