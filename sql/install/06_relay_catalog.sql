@@ -289,11 +289,13 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pgtrickle, pg_temp
 AS $$
   -- updated_at through to_jsonb(): pg_trickle's own config tables do not have the column.
-  SELECT c.name, 'forward', c.enabled, pgtrickle._relay_redact(c.config), (to_jsonb(c) ->> 'updated_at')::timestamptz
-  FROM pgtrickle.relay_outbox_config AS c
+  -- The secret keys' spellings looked up once for all the configs.
+  WITH k AS (SELECT pgtrickle._relay_secret_spellings() AS secrets)
+  SELECT c.name, 'forward', c.enabled, pgtrickle._relay_redact(c.config, k.secrets), (to_jsonb(c) ->> 'updated_at')::timestamptz
+  FROM pgtrickle.relay_outbox_config AS c, k
   UNION ALL
-  SELECT c.name, 'reverse', c.enabled, pgtrickle._relay_redact(c.config), (to_jsonb(c) ->> 'updated_at')::timestamptz
-  FROM pgtrickle.relay_inbox_config AS c
+  SELECT c.name, 'reverse', c.enabled, pgtrickle._relay_redact(c.config, k.secrets), (to_jsonb(c) ->> 'updated_at')::timestamptz
+  FROM pgtrickle.relay_inbox_config AS c, k
 $$;
 
 CALL pgtrickle._relay_define('get_relay_config', $ddl$

@@ -348,7 +348,8 @@ CALL pgtrickle._relay_define('list_relay_configs', $ddl$
               s.lag_rows, s.lag_seconds, s.last_error, NULL::timestamptz, 'file', pgtrickle._relay_backfill_summary(s.pipeline)
        FROM pgtrickle.relay_pipeline_status AS s
        WHERE s.origin = 'file' AND s.heartbeat_at > now() - interval '30 seconds'
-         AND NOT EXISTS (SELECT 1 FROM pgtrickle._relay_all_configs() AS c WHERE c.name = s.pipeline)
+         AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_outbox_config AS c WHERE c.name = s.pipeline)
+         AND NOT EXISTS (SELECT 1 FROM pgtrickle.relay_inbox_config AS c WHERE c.name = s.pipeline)
        ORDER BY s.pipeline, s.heartbeat_at DESC)
     ) AS p
     ORDER BY 1

@@ -7,6 +7,7 @@ set(RELAY_SQL_INSTALL_FILES
   sql/install/03_config_spec_tables.sql
   sql/install/04_config_spec_rows.sql
   sql/install/05_config_validation.sql
+  sql/install/05_config_redaction.sql
   sql/install/06_relay_catalog.sql
   sql/install/07_relay_state.sql
   sql/install/08_commit_order.sql
