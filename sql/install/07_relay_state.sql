@@ -71,6 +71,61 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_dead_letters (
   created_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS relay_dead_letters_pipeline_idx ON pgtrickle.relay_dead_letters (pipeline, created_at);
+-- What sending a dead letter again needs (replay_dead_letters()): the message as the sink got it,
+-- its body in `body`, the rest in `replay` (op, routes, key, headers, ...; binary values base64);
+-- NULL for what relays before replay set aside. `attempts`: how often the sink refused it.
+ALTER TABLE pgtrickle.relay_dead_letters
+  ADD COLUMN IF NOT EXISTS replay jsonb,
+  ADD COLUMN IF NOT EXISTS body bytea,
+  ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 1,
+  ADD COLUMN IF NOT EXISTS replay_requested_at timestamptz;
+CREATE INDEX IF NOT EXISTS relay_dead_letters_replay_idx ON pgtrickle.relay_dead_letters (pipeline, id)
+  WHERE replay_requested_at IS NOT NULL;
+
+-- Asks the relay that owns a pipeline to send some of its dead letters again (p_ids; NULL: all of
+-- them): each goes through the pipeline's sink as it was set aside, and is deleted once the target
+-- accepted it; refused again, it stays with the new reason and one more attempt. Returns how many
+-- were asked for. Dead letters without their message (set aside by an older relay) cannot be sent
+-- again: an error names them.
+CALL pgtrickle._relay_define('replay_dead_letters', $ddl$
+  CREATE OR REPLACE FUNCTION pgtrickle.replay_dead_letters(p_pipeline text, p_ids bigint[] DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pgtrickle, pg_temp
+  AS $fn$
+  DECLARE
+    v_missing bigint[];
+    v_old     bigint[];
+    v_count   bigint;
+  BEGIN
+    IF p_ids IS NOT NULL THEN
+      v_missing := ARRAY(SELECT i FROM unnest(p_ids) AS i
+                         WHERE NOT EXISTS (SELECT FROM pgtrickle.relay_dead_letters AS d WHERE d.pipeline = p_pipeline AND d.id = i));
+      IF cardinality(v_missing) > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+          MESSAGE = format('pipeline %s has no dead letter %s', p_pipeline, array_to_string(v_missing, ', ')),
+          HINT = 'SELECT id FROM pgtrickle.relay_dead_letters WHERE pipeline = ... lists them (a dead letter sent again is deleted).';
+      END IF;
+      v_old := ARRAY(SELECT d.id FROM pgtrickle.relay_dead_letters AS d
+                     WHERE d.pipeline = p_pipeline AND d.id = ANY (p_ids) AND d.replay IS NULL ORDER BY d.id);
+      IF cardinality(v_old) > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+          MESSAGE = format('dead letter %s of pipeline %s cannot be sent again: it was set aside by a relay that did not keep the message as sent',
+                           array_to_string(v_old, ', '), p_pipeline),
+          HINT = 'Its payload is in the payload (or raw_payload) column: write it to the outbox again, then delete the dead letter.';
+      END IF;
+    END IF;
+    UPDATE pgtrickle.relay_dead_letters AS d SET replay_requested_at = now()
+    WHERE d.pipeline = p_pipeline AND d.replay IS NOT NULL AND (p_ids IS NULL OR d.id = ANY (p_ids));
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- The relay running the pipeline sends them at once; one taking it over looks when it starts.
+    IF v_count > 0 THEN
+      PERFORM pg_notify('pgtrickle_relay_replay', p_pipeline);
+    END IF;
+    RETURN v_count;
+  END
+  $fn$;
+$ddl$);
 
 -- The logical replication slots the pipelines of WAL-captured tables read (one per pipeline and
 -- relay group), recorded by the relay when it creates one, so that delete_relay and

@@ -256,7 +256,7 @@ DECLARE
                                                     '_wal_published', '_wal_publishing', '_wal_rows_table_function',
                                                     '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare', '_wal_file_pipeline_start',
                                                     '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt')) || ARRAY[
-    'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay', '_relay_store', '_relay_delete', '_wal_publications_drop',
+    'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay', 'replay_dead_letters', '_relay_store', '_relay_delete', '_wal_publications_drop',
     'enable_outbox', '_outbox_enable', 'disable_outbox', '_outbox_disable', 'create_outbox',
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
     'seek_offset', 'consumer_heartbeat', 'consumer_lag',
@@ -297,6 +297,8 @@ BEGIN
     TO pgtrickle_relay, pgtrickle_relay_admin;
   GRANT SELECT, INSERT, UPDATE, DELETE ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status TO pgtrickle_relay;
   GRANT SELECT, INSERT ON pgtrickle.relay_dead_letters TO pgtrickle_relay;
+  -- A dead letter sent again is deleted, or refused again with its reason.
+  GRANT DELETE, UPDATE (error, attempts, replay_requested_at) ON pgtrickle.relay_dead_letters TO pgtrickle_relay;
   -- The relay records the slots it creates for WAL capture; delete_relay and disable_outbox drop them.
   GRANT SELECT, INSERT, DELETE ON pgtrickle.relay_slots TO pgtrickle_relay;
   -- The relay marks a rebuild under way, and its gap announced.

@@ -46,7 +46,8 @@ http::Response pipeline_detail(pg::Connection& db, const std::string& name) {
       'status', (SELECT row_to_json(p) FROM pgtrickle.list_relay_configs() AS p WHERE p.name = $1),
       'config', (SELECT c.config FROM pgtrickle.get_relay_config($1) AS c),
       'dead_letters', (SELECT coalesce(json_agg(d ORDER BY d.id DESC), '[]') FROM (
-          SELECT id, created_at, error, dedup_key, position,
+          SELECT id, created_at, error, dedup_key, position, attempts, replay IS NOT NULL AS replayable,
+                 replay_requested_at IS NOT NULL AS replay_requested,
                  left(coalesce(payload::text, raw_payload), 400) AS preview
           FROM pgtrickle.relay_dead_letters WHERE pipeline = $1 ORDER BY id DESC LIMIT 50) AS d),
       'dead_letter_count', (SELECT count(*) FROM pgtrickle.relay_dead_letters WHERE pipeline = $1),
@@ -70,6 +71,16 @@ http::Response start_backfill(pg::Connection& db, const std::string& name) {
   if (!r) return refused(r.error(), db, "Starting a backfill of " + name);
   http::Response out;
   out.body = nlohmann::json{{"name", name}, {"backfill", r->str(0, 0)}}.dump();
+  return out;
+}
+
+http::Response replay_dead_letter(pg::Connection& db, const std::string& name, const std::string& id) {
+  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos)
+    return http::error_response(400, "a dead letter's id is a whole number");
+  auto r = db.exec("SELECT pgtrickle.replay_dead_letters($1, ARRAY[$2::bigint])", {name, id});
+  if (!r) return refused(r.error(), db, "Sending dead letter " + id + " again");
+  http::Response out;
+  out.body = nlohmann::json{{"name", name}, {"replaying", id}}.dump();
   return out;
 }
 

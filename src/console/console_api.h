@@ -18,6 +18,9 @@ http::Response list_pipelines(pg::Connection& db);
 http::Response pipeline_detail(pg::Connection& db, const std::string& name);
 // POST /api/pipelines/<name>/backfill: backfill_relay(name).
 http::Response start_backfill(pg::Connection& db, const std::string& name);
+// POST /api/pipelines/<name>/dead-letters/<id>/replay: the relay owning the pipeline sends it again
+// (pgtrickle.replay_dead_letters()) and deletes it once the target accepted it.
+http::Response replay_dead_letter(pg::Connection& db, const std::string& name, const std::string& id);
 // POST /api/pipelines/<name>/dead-letters/<id>/discard.
 http::Response discard_dead_letter(pg::Connection& db, const std::string& name, const std::string& id);
 // GET /api/relays: the relays that own pipelines now, by group: what each owns, its version and

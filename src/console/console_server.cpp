@@ -199,12 +199,16 @@ void ConsoleServer::answer(http::Request& request, http::Reply reply) {
             return send(with_session(request, true, [&](Session& s) { return set_pipeline_enabled(s.db, std::string(rest), enable); }));
         if (ends("/backfill"))
           return send(with_session(request, true, [&](Session& s) { return start_backfill(s.db, std::string(rest)); }));
-        if (ends("/discard")) {
+        for (bool discard : {true, false}) {
+          if (!ends(discard ? "/discard" : "/replay")) continue;
           auto slash = rest.rfind('/');
           std::string id(slash == std::string_view::npos ? "" : rest.substr(slash + 1));
           if (slash != std::string_view::npos) rest.remove_suffix(rest.size() - slash);
           if (ends("/dead-letters"))
-            return send(with_session(request, true, [&](Session& s) { return discard_dead_letter(s.db, std::string(rest), id); }));
+            return send(with_session(request, true, [&](Session& s) {
+              return discard ? discard_dead_letter(s.db, std::string(rest), id) : replay_dead_letter(s.db, std::string(rest), id);
+            }));
+          break;
         }
       }
     }

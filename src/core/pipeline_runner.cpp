@@ -16,6 +16,7 @@
 #include "config/destinations.h"
 #include "core/backoff.h"
 #include "core/build_context.h"
+#include "core/dead_letters.h"
 #include "core/executor.h"
 #include "core/registry.h"
 #include "relay/config_spec.h"
@@ -52,6 +53,12 @@ class PipelineRunner::Impl {
 
   void hand_over() {
     hand_over_ = true;
+    wake(wake_fd_);
+  }
+
+  // Someone asked for dead letters of this pipeline to be sent again.
+  void replay() {
+    replay_requested_ = true;
     wake(wake_fd_);
   }
 
@@ -134,6 +141,8 @@ class PipelineRunner::Impl {
                                                   {"source", config_.source_type}, {"sink", config_.sink_type}});
     // A failed pipeline looking again stays failed until it runs: /health does not flap.
     if (state_ != "failed") set_state("running", "");
+    // Dead letters asked to be sent again while no relay of this group ran it are sent now.
+    replay_requested_ = true;
 
     if (auto s = build(); !s) co_return s.error().kind == ErrorKind::fatal ? fail(s.error()) : retry_later(s.error());
     next_status_ = Clock::now();
@@ -271,6 +280,12 @@ class PipelineRunner::Impl {
       if (stop_) co_return co_await finish_in_flight(backoff, Flow::stopped);
       if (handing_over()) co_return co_await finish_in_flight(backoff, Flow::handed_over);
       if (Flow f = status_due(); f != Flow::ok) co_return f;
+      if (replay_requested_.exchange(false)) {
+        std::uint64_t woken;
+        [[maybe_unused]] auto r = ::read(wake_fd_, &woken, sizeof woken);
+        if (Flow f = co_await finish_in_flight(backoff, Flow::ok); f != Flow::ok) co_return f;
+        if (Flow f = replay_dead_letters(); f != Flow::ok) co_return f;
+      }
       // A source riding out an outage by itself keeps running, and /health says so meanwhile.
       if (SourceTrouble t = source_->trouble(); !t.degraded.empty()) {
         if (state_ != "retrying" || last_error_ != t.degraded) set_state("retrying", t.degraded);
@@ -545,18 +560,26 @@ class PipelineRunner::Impl {
     if (!config_.dead_letter) return fail(fatal(fmt::format("message {} cannot be delivered and dead_letter is off: {}", m.dedup_key, error)));
     bool json_ok = !m.data.empty() && util::valid_utf8(m.data) && nlohmann::json::accept(m.data);
     // A payload PostgreSQL cannot hold as text (binary, NUL bytes) is kept base64-encoded.
-    std::string raw = json_ok || util::valid_text(m.data) ? m.data : "base64:" + util::base64_encode(m.data);
+    std::string raw = json_ok ? m.data : dead_letters::as_text(m.data);
     nlohmann::json headers = nlohmann::json::object();
-    auto text = [](const std::string& s) { return util::valid_text(s) ? s : "base64:" + util::base64_encode(s); };
-    for (const auto& [k, v] : m.headers) headers[text(k)] = text(v);
+    for (const auto& [k, v] : m.headers) headers[dead_letters::as_text(k)] = dead_letters::as_text(v);
     headers["op"] = to_string(m.op);
-    auto r = db_->exec(
-        "INSERT INTO pgtrickle.relay_dead_letters (relay_group_id, pipeline, direction, dedup_key, error, payload, raw_payload, headers) "
-        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb)",
-        {group_, config_.name, std::string(to_string(config_.direction)),
-         text(m.dedup_key), text(util::redact_url(error)),  // read by pipeline admins, as the status table is
-         json_ok ? std::optional<std::string>(m.data) : std::nullopt,
-         json_ok ? std::nullopt : std::optional<std::string>(raw), headers.dump()});
+    // The message as the sink got it too, to send again on request (a poison message never reached
+    // the sink as it is: it is kept for reading only).
+    const bool replayable = m.poison.empty();
+    pg::Params params{group_, config_.name, std::string(to_string(config_.direction)),
+                      dead_letters::as_text(m.dedup_key), dead_letters::as_text(util::redact_url(error)),  // read by pipeline admins, as the status table is
+                      json_ok ? std::optional<std::string>(m.data) : std::nullopt,
+                      json_ok ? std::nullopt : std::optional<std::string>(raw), headers.dump(),
+                      replayable ? std::optional<std::string>(dead_letters::replay_record(m)) : std::nullopt,
+                      replayable ? std::optional<std::string>(util::base64_encode(m.body)) : std::nullopt};
+    auto r = db_->exec(dead_letters::kInsertSql, params);
+    if (!r && r.error().message.find("column \"replay\"") != std::string::npos) {
+      // An install older than this relay: kept for reading, not to send again, until it is run again.
+      log_.warn("The dead letter is kept without its message, which replay_dead_letters() needs: run `pgtrickle-relay install` again.");
+      params.resize(8);
+      r = db_->exec(dead_letters::kInsertBeforeReplaySql, params);
+    }
     if (!r) return source_error(r.error());
     metrics_->dead_letters.inc();
     log_.error("A message was set aside in pgtrickle.relay_dead_letters.", {{"dedup_key", m.dedup_key}, {"error", error}});
@@ -566,10 +589,75 @@ class PipelineRunner::Impl {
     return Flow::ok;
   }
 
+  // Sends the dead letters asked for (pgtrickle.replay_dead_letters()) through the sink as they
+  // were set aside, a batch at a time, while the pipeline's own rows wait: delivered ones are
+  // deleted, refused ones keep the new reason and are no longer asked for; a target that cannot
+  // take them now leaves them asked for, tried again a status interval later.
+  Flow replay_dead_letters() {
+    while (true) {
+      auto r = db_->exec(dead_letters::kRequestedSql, {config_.name});
+      if (!r) return source_error(r.error());
+      if (r->rows() == 0) return Flow::ok;
+      std::vector<Message> msgs;
+      std::vector<std::string> ids;
+      bool refused_any = false;
+      auto refused = [&](const std::string& id, const std::string& why) -> Flow {
+        refused_any = true;
+        auto u = db_->exec(dead_letters::kRefusedSql, {config_.name, id, dead_letters::as_text(util::safe_excerpt(util::redact_url(why), 2000))});
+        if (!u) return source_error(u.error());
+        log_.warn("A dead letter sent again was refused again.", {{"dead_letter", id}, {"error", why}});
+        return Flow::ok;
+      };
+      for (int i = 0; i < r->rows(); ++i) {
+        auto body = util::base64_decode(r->text(i, 2));
+        auto m = dead_letters::replayed_message(r->text(i, 1), body.value_or(std::string()));
+        if (!body || !m) {
+          if (Flow f = refused(r->str(i, 0), "it cannot be sent again: " + (m ? std::string("its body is not base64") : m.error().message)); f != Flow::ok) return f;
+          continue;
+        }
+        msgs.push_back(std::move(*m));
+        ids.push_back(r->str(i, 0));
+      }
+      std::vector<Outcome> outcomes(msgs.size());
+      if (!msgs.empty()) {
+        const Deadline deadline = Clock::now() + std::chrono::seconds(30);
+        // Exactly once: in a transaction of their own, with the position the pipeline stands at.
+        if (config_.exactly_once) sink_->send_transaction(msgs, std::vector<bool>(msgs.size(), false), sink_->committed_position(), outcomes, deadline);
+        else sink_->send(msgs, outcomes, deadline);
+      }
+      size_t sent = 0;
+      std::string retry_error;
+      for (size_t i = 0; i < msgs.size(); ++i) {
+        const Outcome& o = outcomes[i];
+        if (o.kind == Outcome::delivered) {
+          if (auto d = db_->exec(dead_letters::kSentSql, {config_.name, ids[i]}); !d) return source_error(d.error());
+          metrics_->delivered.inc();
+          ++sent;
+        } else if (o.kind == Outcome::retriable) {
+          if (retry_error.empty()) retry_error = o.error.empty() ? "the target did not confirm it" : o.error;
+        } else if (Flow f = refused(ids[i], o.error); f != Flow::ok) {
+          return f;
+        }
+      }
+      if (sent > 0) log_.info("Dead letters were sent again.", {{"messages", std::to_string(sent)}});
+      // Those refused are no longer asked for: the others go again at once (an exactly-once
+      // transaction that one of them failed left them all undelivered).
+      if (!retry_error.empty() && !refused_any) {
+        log_.warn("Dead letters could not be sent again now; trying again later.", {{"error", retry_error}});
+        replay_again_at_ = Clock::now() + relay_.status_interval;
+        return Flow::ok;
+      }
+    }
+  }
+
   // Every status_interval (and on a lease lost or an epoch taken meanwhile, which the relay's lease
   // session checks for all its pipelines at once): refresh lag and status.
   Flow status_due() {
     if (!relay_.ownership->holds(config_.name)) return ownership_lost();
+    if (replay_again_at_ && Clock::now() >= *replay_again_at_) {
+      replay_again_at_.reset();
+      replay_requested_ = true;
+    }
     if (Clock::now() < next_status_) return Flow::ok;
     next_status_ = Clock::now() + relay_.status_interval;
     if (state_ == "degraded") settle_state();
@@ -748,6 +836,8 @@ class PipelineRunner::Impl {
   std::vector<std::unique_ptr<Template>> routes_;
   std::vector<Outcome> outcomes_;
   std::deque<InFlight> in_flight_;  // published to a pipelining sink, oldest first
+  std::atomic<bool> replay_requested_{false};  // dead letters asked to be sent again (replay())
+  std::optional<Deadline> replay_again_at_;    // after a retriable failure sending them
   std::atomic<bool> stop_{false};
   std::atomic<bool> hand_over_{false};
   std::optional<Fence> fence_;  // set while this relay owns the pipeline
@@ -781,6 +871,7 @@ void PipelineRunner::start() {
 void PipelineRunner::request_stop(bool retry_failed) { impl_->request_stop(retry_failed); }
 void PipelineRunner::hand_over() { impl_->hand_over(); }
 void PipelineRunner::nudge() { impl_->nudge(); }
+void PipelineRunner::replay() { impl_->replay(); }
 void PipelineRunner::join() {
   if (!started_) return;
   pollfd fd{ended_.fd(), POLLIN, 0};

@@ -28,6 +28,8 @@ class PipelineRunner {
   void hand_over();
   // The database is reachable again: a pipeline waiting to reconnect tries at once.
   void nudge();
+  // Dead letters of this pipeline were asked to be sent again (pgtrickle.replay_dead_letters()).
+  void replay();
   const PipelineConfig& config() const { return config_; }
 
  private:

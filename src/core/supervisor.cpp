@@ -180,7 +180,7 @@ void Supervisor::run() {
         continue;
       }
       control = std::move(*c);
-      auto l = control->exec("LISTEN pgtrickle_relay_config");
+      auto l = control->exec("LISTEN pgtrickle_relay_config; LISTEN pgtrickle_relay_replay");
       if (!l) {
         control.reset();
         continue;
@@ -195,7 +195,12 @@ void Supervisor::run() {
     }
     // Any login may NOTIFY this channel: all pending notifications count as one change, and the
     // catalog is read at most once per reload_interval (the last change is read at the latest then).
-    if (!control->notifications().empty()) catalog_pending = true;
+    // Dead letters asked to be sent again: the pipeline's runner looks (a pipeline this relay does
+    // not own looks when a relay takes it).
+    for (const auto& n : control->notifications()) {
+      if (n.channel != "pgtrickle_relay_replay") catalog_pending = true;
+      else if (auto r = runners_.find(n.payload); r != runners_.end()) r->second->replay();
+    }
     if (Clock::now() - last_resync >= resync_interval) catalog_pending = true;
     if (catalog_pending && Clock::now() - last_reload >= reload_interval) {
       catalog_dirty = true;

@@ -1,13 +1,18 @@
 // The console in a real browser (tests/node/console.mjs drives Debian's Chromium): logins checked
 // by the database, what a role may see and do, and the refusals of a wrong password, a forged
 // action, a post from another site and an expired session.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -20,7 +25,8 @@ using namespace std::chrono_literals;
 namespace {
 
 // Roles are the server's, shared by the tests running beside each other: each test has its own.
-const std::string kAdmin = "pgtrickle_console_admin", kPlain = "pgtrickle_console_plain", kTls = "pgtrickle_console_tls";
+const std::string kAdmin = "pgtrickle_console_admin", kPlain = "pgtrickle_console_plain", kTls = "pgtrickle_console_tls",
+                  kOnCall = "pgtrickle_console_oncall";
 
 // The console's port once the relay logged it.
 int console_port(RelayProcess& relay) {
@@ -39,12 +45,33 @@ int console_port(RelayProcess& relay) {
 // so its two roles get a scram-sha-256 line of their own at the top of pg_hba.conf.
 void require_passwords_for_console_roles(TestDb& db) {
   const std::string hba = db.value("SHOW hba_file");
-  const std::string line = "host all " + kAdmin + "," + kPlain + "," + kTls + " 127.0.0.1/32 scram-sha-256";
+  const std::string line = "host all " + kAdmin + "," + kPlain + "," + kTls + "," + kOnCall + " 127.0.0.1/32 scram-sha-256";
   std::string text = read_file(hba);
   if (text.find(line) == std::string::npos) {
     std::ofstream(hba, std::ios::trunc) << line << "\n" << text;
     db.exec("SELECT pg_reload_conf()");
   }
+}
+
+// A login role of the server's with this password, in pgtrickle_relay_admin when `admin`.
+void console_role(TestDb& db, const std::string& role, const std::string& password, bool admin) {
+  db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + role + "') THEN CREATE ROLE " + role +
+          " LOGIN; END IF; END $$");
+  db.exec("ALTER ROLE " + role + " PASSWORD '" + password + "'");
+  if (admin) db.exec("GRANT pgtrickle_relay_admin TO " + role);
+}
+
+// A TCP port nothing listens on now (the kernel's pick).
+int unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
 }
 
 std::string fresh_password() {
@@ -58,12 +85,8 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
   TestDb db;
   require_passwords_for_console_roles(db);
   const std::string admin_password = fresh_password(), plain_password = fresh_password();
-  for (const auto& [role, password] : {std::pair{kAdmin, admin_password}, std::pair{kPlain, plain_password}}) {
-    db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + role + "') THEN CREATE ROLE " + role +
-            " LOGIN; END IF; END $$");
-    db.exec("ALTER ROLE " + role + " PASSWORD '" + password + "'");
-  }
-  db.exec("GRANT pgtrickle_relay_admin TO " + kAdmin);
+  console_role(db, kAdmin, admin_password, true);
+  console_role(db, kPlain, plain_password, false);
   db.exec("CREATE TABLE orders (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('orders')");
   db.exec("INSERT INTO orders SELECT generate_series(1, 3)");
@@ -168,10 +191,7 @@ TEST(Console, OverHttpsTheCookieIsSecurePlainHttpGetsNoAnswerAndGuessingIsSlowed
   TestDb db;
   require_passwords_for_console_roles(db);
   const std::string password = fresh_password();
-  db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + kTls + "') THEN CREATE ROLE " + kTls +
-          " LOGIN; END IF; END $$");
-  db.exec("ALTER ROLE " + kTls + " PASSWORD '" + password + "'");
-  db.exec("GRANT pgtrickle_relay_admin TO " + kTls);
+  console_role(db, kTls, password, true);
   const TestCerts& certs = test_certs();
   auto args = relay_args(db);
   args.insert(args.end(), {"--console-addr", "127.0.0.1:0", "--console-tls-cert", certs.server_cert, "--console-tls-key", certs.server_key});
@@ -201,4 +221,84 @@ TEST(Console, OverHttpsTheCookieIsSecurePlainHttpGetsNoAnswerAndGuessingIsSlowed
   EXPECT_NE(sixth.find("HTTP/1.1 429"), std::string::npos) << sixth;
   EXPECT_NE(sixth.find("Retry-After: "), std::string::npos) << sixth;
   EXPECT_NE(sixth.find("Too many failed logins; try again in"), std::string::npos) << sixth;
+}
+
+TEST(Console, TheLagRisesWhileTheSinkIsDownFallsWhenItReturnsAndARefusedMessageIsSentAgain) {
+  TestDb db;
+  require_passwords_for_console_roles(db);
+  const std::string password = fresh_password();
+  console_role(db, kOnCall, password, true);
+  db.exec("CREATE TABLE shipments (id int PRIMARY KEY, note text)");
+  db.exec("SELECT pgtrickle.enable_outbox('shipments')");
+  // The sink: a webhook receiver the browser's script starts once it has seen the lag rise.
+  const int sink_port = unused_port();
+  set_outbox_pipeline(db, "shipments-hook", {{"stream_table", "shipments"}, {"sink_type", "webhook"},
+                                             {"url", fmt::format("http://127.0.0.1:{}/ship", sink_port)}, {"retry_max_ms", 1000}});
+  auto args = relay_args(db);
+  args.insert(args.end(), {"--console-addr", "127.0.0.1:0"});
+  RelayProcess relay(args);
+  const int port = console_port(relay);
+  ASSERT_GT(port, 0) << relay.err();
+
+  // Rows keep coming while the sink is down; once it is up, one it refuses and one more.
+  const std::string sink_up = work_dir() + "/sink-up-" + db.name();
+  std::atomic<bool> done = false;
+  std::atomic<int> written = 0;
+  std::thread writer([&] {
+    auto c = relay::pg::Connection::open(db.url(), "console test writer");
+    if (!c) return;
+    while (!done && !std::filesystem::exists(sink_up)) {
+      if (c->exec(fmt::format("INSERT INTO shipments VALUES ({}, 'ok')", written + 1))) ++written;
+      std::this_thread::sleep_for(500ms);
+    }
+    if (done) return;
+    if (c->exec(fmt::format("INSERT INTO shipments VALUES ({}, 'poison')", written + 1))) ++written;
+    if (c->exec(fmt::format("INSERT INTO shipments VALUES ({}, 'ok')", written + 1))) ++written;
+  });
+
+  const std::string shots = work_dir() + "/console-sink-shots";
+  std::string out;
+  const std::string cmd = fmt::format(
+      "mkdir -p {shots} && CONSOLE_ADMIN={role} CONSOLE_ADMIN_PASSWORD={pw} node {script} http://127.0.0.1:{port} shipments-hook "
+      "{sink_port} {sink_up} {shots} 2>{err}",
+      fmt::arg("shots", shell_quote(shots)), fmt::arg("role", kOnCall), fmt::arg("pw", password),
+      fmt::arg("script", shell_quote(std::string(RELAY_SOURCE_DIR) + "/tests/node/console_sink.mjs")), fmt::arg("port", port),
+      fmt::arg("sink_port", sink_port), fmt::arg("sink_up", shell_quote(sink_up)), fmt::arg("err", shell_quote(work_dir() + "/console-sink.err")));
+  const int rc = run_command(cmd, out);
+  done = true;
+  writer.join();
+  ASSERT_EQ(rc, 0) << out << read_file(work_dir() + "/console-sink.err");
+  auto seen = nlohmann::json::parse(out.substr(out.find('{')));
+  ASSERT_FALSE(seen.contains("failure")) << seen.dump(2) << "\n" << relay.err();
+
+  // Down: the lag shown rose, and the pipeline said it was retrying.
+  EXPECT_GE(seen["lag_down_first"].get<int>(), 3);
+  EXPECT_GT(seen["lag_down_later"].get<int>(), seen["lag_down_first"].get<int>());
+  EXPECT_EQ(seen["state_down"], "retrying");
+  // Back: it fell to nothing.
+  EXPECT_EQ(seen["lag_back"], 0);
+  // The refused message was a dead letter (the sink's answer its reason), sent again from the page,
+  // accepted, and gone from the list and the table.
+  ASSERT_GE(seen["dead_letter"].size(), 5u) << seen["dead_letter"];
+  EXPECT_NE(seen["dead_letter"][2].get<std::string>().find("422"), std::string::npos) << seen["dead_letter"];
+  EXPECT_NE(seen["dead_letter"][3].get<std::string>().find("poison"), std::string::npos) << seen["dead_letter"];
+  EXPECT_EQ(seen["dead_letter"][4], "1") << "attempts";
+  EXPECT_NE(seen["replay_message"].get<std::string>().find("being sent again"), std::string::npos) << seen["replay_message"];
+  EXPECT_EQ(seen["dead_letters_after"], 0);
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters"), 0);
+  // Every row reached the sink and was accepted, the refused one last, once sent again.
+  std::set<int> accepted;
+  std::string last_accepted;
+  for (const auto& r : seen["received"]) {
+    if (r["status"] != 200) continue;
+    auto body = nlohmann::json::parse(r["body"].get<std::string>());
+    accepted.insert(body["payload"]["id"].get<int>());
+    last_accepted = body["payload"]["note"];
+  }
+  EXPECT_EQ(static_cast<int>(accepted.size()), written.load());
+  EXPECT_EQ(*accepted.rbegin(), written.load());
+  EXPECT_EQ(last_accepted, "poison");
+  if (std::getenv("PGTRICKLE_TEST_DOCS_SCREENSHOTS"))
+    std::filesystem::copy_file(shots + "/console-lag.png", std::string(RELAY_SOURCE_DIR) + "/docs/console/console-lag.png",
+                               std::filesystem::copy_options::overwrite_existing);
 }

@@ -4,38 +4,15 @@
 //   node console.mjs <console URL> <pipeline> <screenshot dir>
 // The roles and passwords come in the environment (CONSOLE_ADMIN, CONSOLE_ADMIN_PASSWORD,
 // CONSOLE_PLAIN, CONSOLE_PLAIN_PASSWORD), never on a command line.
-import { chromium } from 'playwright-core';
+import { launch, page as openPage, logIn, messageOf, pipelineRow } from './console_common.mjs';
 
 const [base, pipeline, shots] = process.argv.slice(2);
 const env = process.env;
 const seen = {};
-const timeout = 20000;
 
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-dev-shm-usage'],  // root in a container has no user namespace for the sandbox
-});
-
-async function page() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-  const p = await context.newPage();
-  p.setDefaultTimeout(timeout);
-  await p.goto(base);
-  await p.locator('#login-view').waitFor({ state: 'visible' });
-  return p;
-}
-
-async function logIn(p, role, password) {
-  await p.fill('#role', role);
-  await p.fill('#password', password);
-  await p.click('#login-form button[type=submit]');
-}
-
-const messageOf = async (p) => {
-  await p.locator('#message').waitFor({ state: 'visible' });
-  return p.textContent('#message');
-};
-const row = (p) => p.locator(`#pipelines tbody tr[data-pipeline="${pipeline}"]`);
+const browser = await launch(env);
+const page = () => openPage(browser, base);
+const row = (p) => pipelineRow(p, pipeline);
 
 try {
   // A wrong password: refused, and the page says so.

@@ -147,9 +147,9 @@ function render() {
     badge(cell(tr, ''), p.state || 'unowned', p.state || 'no owner');
     cell(tr, p.owner, '', '—');
     cell(tr, p.relay_group_id, '', 'any');
-    cell(tr, p.lag, 'num');
-    cell(tr, p.lag_seconds === null || p.lag_seconds === undefined ? '' : Number(p.lag_seconds).toFixed(1), 'num');
-    cell(tr, p.dead_letters, 'num');
+    cell(tr, p.lag, 'num lag');
+    cell(tr, p.lag_seconds === null || p.lag_seconds === undefined ? '' : Number(p.lag_seconds).toFixed(1), 'num lag-seconds');
+    cell(tr, p.dead_letters, 'num dead-letters');
     cell(tr, p.last_error, 'error');
     const act = cell(tr, '');
     if (p.origin === 'sql') {
@@ -228,12 +228,20 @@ async function refreshPipeline(name) {
     cell(tr, l.created_at);
     cell(tr, l.error, 'error');
     cell(tr, l.preview, 'preview');
-    const btn = document.createElement('button');
-    btn.type = 'button';
-    btn.textContent = 'Discard';
-    btn.addEventListener('click', () => act(`/api/pipelines/${encodeURIComponent(p.name)}/dead-letters/${l.id}/discard`,
-      `Dead letter ${l.id} discarded.`));
-    cell(tr, '').appendChild(btn);
+    cell(tr, l.attempts, 'num');
+    const actions = cell(tr, '');
+    const button = (label, verb, done) => {
+      const btn = document.createElement('button');
+      btn.type = 'button';
+      btn.textContent = label;
+      btn.addEventListener('click', () => act(`/api/pipelines/${encodeURIComponent(p.name)}/dead-letters/${l.id}/${verb}`, done));
+      actions.appendChild(btn);
+      return btn;
+    };
+    // Set aside by an older relay, it was not kept as sent: it can only be read and discarded.
+    if (l.replay_requested) actions.append('Sending… ');
+    else if (l.replayable) button('Send again', 'replay', `Dead letter ${l.id} is being sent again; it goes from this list once the target accepts it.`);
+    button('Discard', 'discard', `Dead letter ${l.id} discarded.`);
     body.appendChild(tr);
   }
   $('p-dl-none').hidden = d.dead_letters.length > 0;

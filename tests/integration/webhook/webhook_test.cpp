@@ -3,6 +3,7 @@
 // Retry-After, batched requests, and bad configuration.
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -178,6 +179,53 @@ TEST(Webhook, BatchedModeSendsOneJsonArrayAndNarrowsARefusalToItsMessage) {
   ASSERT_TRUE(arr.is_array());
   EXPECT_EQ(arr.size(), 10u) << "the whole batch went in one request first";
   EXPECT_EQ(first.header("Idempotency-Key"), arr.front()["dedup_key"].get<std::string>() + ".." + arr.back()["dedup_key"].get<std::string>());
+}
+
+TEST(Webhook, ADeadLetterSentAgainGoesAsItWasSetAsideAndIsDeletedOnceAccepted) {
+  Receiver receiver;
+  TestDb db;
+  db.exec("CREATE TABLE t (id int PRIMARY KEY, note text)");
+  db.exec("SELECT pgtrickle.enable_outbox('t')");
+  set_outbox_pipeline(db, "p", {{"stream_table", "t"}, {"sink_type", "webhook"}, {"url", base(receiver) + "/t/{op}"},
+                                {"headers", {{"X-Team", "billing"}}}});
+  receiver.refuse_bodies_with("poison", 422);
+  RelayProcess relay(relay_args(db));
+  db.exec("INSERT INTO t VALUES (1, 'ok'), (2, 'poison'), (3, 'ok')");
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters") == 1; }, 20s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return receiver.count_accepted("/t/insert") == 2; }, 10s)) << relay.err();
+  const std::string id = db.value("SELECT id FROM pgtrickle.relay_dead_letters");
+  auto refused = receiver.all();
+  auto first = std::find_if(refused.begin(), refused.end(), [](const ReceivedRequest& r) { return r.status == 422; });
+  ASSERT_NE(first, refused.end());
+
+  // Asked for again while the target still refuses it: it stays, with the new answer and one more attempt.
+  receiver.set_error_body("{\"error\":\"still no\"}");
+  EXPECT_EQ(db.number("SELECT pgtrickle.replay_dead_letters('p', ARRAY[" + id + "])"), 1);
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT attempts FROM pgtrickle.relay_dead_letters WHERE id = " + id) == 2; }, 15s))
+      << relay.err();
+  EXPECT_NE(db.value("SELECT error FROM pgtrickle.relay_dead_letters WHERE id = " + id).find("still no"), std::string::npos);
+  EXPECT_EQ(db.value("SELECT replay_requested_at IS NULL FROM pgtrickle.relay_dead_letters WHERE id = " + id), "t")
+      << "refused again, it is not asked for any more";
+
+  // The target fixed: sent again, it goes as it went first (path, headers, identity, body), and is gone.
+  receiver.refuse_bodies_with("", 422);
+  EXPECT_EQ(db.number("SELECT pgtrickle.replay_dead_letters('p')"), 1) << "all of the pipeline's";
+  ASSERT_TRUE(wait_until([&] { return receiver.count_accepted("/t/insert") == 3; }, 15s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters") == 0; }, 10s)) << relay.err();
+  auto again = receiver.accepted("/t/insert")[2];
+  EXPECT_EQ(again.body, first->body);
+  EXPECT_EQ(again.header("Idempotency-Key"), first->header("Idempotency-Key"));
+  EXPECT_EQ(again.header("X-Team"), "billing");
+  EXPECT_EQ(json::parse(again.body)["payload"]["id"], 2);
+
+  // What cannot be sent again is named: an id the pipeline has not, a dead letter kept without its message.
+  std::string e = db.error_of("SELECT pgtrickle.replay_dead_letters('p', ARRAY[" + id + "])");
+  EXPECT_NE(e.find("pipeline p has no dead letter " + id), std::string::npos) << e;
+  db.exec("INSERT INTO pgtrickle.relay_dead_letters (pipeline, error, payload) VALUES ('p', 'old', '{}')");
+  const std::string old = db.value("SELECT max(id) FROM pgtrickle.relay_dead_letters");
+  e = db.error_of("SELECT pgtrickle.replay_dead_letters('p', ARRAY[" + old + "])");
+  EXPECT_NE(e.find("dead letter " + old + " of pipeline p cannot be sent again"), std::string::npos) << e;
+  EXPECT_EQ(db.number("SELECT pgtrickle.replay_dead_letters('p')"), 0) << "nothing to send: the old one is left";
 }
 
 TEST(Webhook, BadConfigurationIsRefusedNamingTheKey) {
