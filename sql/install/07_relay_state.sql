@@ -87,6 +87,27 @@ CREATE INDEX IF NOT EXISTS relay_dead_letters_replay_idx ON pgtrickle.relay_dead
 -- accepted it; refused again, it stays with the new reason and one more attempt. Returns how many
 -- were asked for. Dead letters without their message (set aside by an older relay) cannot be sent
 -- again: an error names them.
+-- The relay's answer for a dead letter an admin asked to send again (and only for such a one): sent
+-- (p_error NULL), it goes; refused again, it keeps the new reason, one more attempt, and is no
+-- longer asked for. The relay's role may not change or delete dead letters otherwise.
+CREATE OR REPLACE FUNCTION pgtrickle._relay_dead_letter_replayed(p_pipeline text, p_id bigint, p_error text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgtrickle, pg_temp
+AS $$
+BEGIN
+  IF p_error IS NULL THEN
+    DELETE FROM pgtrickle.relay_dead_letters AS d
+    WHERE d.pipeline = p_pipeline AND d.id = p_id AND d.replay_requested_at IS NOT NULL;
+  ELSE
+    UPDATE pgtrickle.relay_dead_letters AS d
+    SET error = left(p_error, 2000), attempts = d.attempts + 1, replay_requested_at = NULL
+    WHERE d.pipeline = p_pipeline AND d.id = p_id AND d.replay_requested_at IS NOT NULL;
+  END IF;
+  RETURN FOUND;
+END
+$$;
+
 CALL pgtrickle._relay_define('replay_dead_letters', $ddl$
   CREATE OR REPLACE FUNCTION pgtrickle.replay_dead_letters(p_pipeline text, p_ids bigint[] DEFAULT NULL)
   RETURNS bigint

@@ -246,7 +246,9 @@ DECLARE
     '_wal_published', '_wal_publishing', '_wal_publications', '_wal_render_reach',
     -- a WAL pipeline's publications, made by the session that sets it, with its login's rights
     '_wal_file_pipeline_start', '_wal_pipeline_publish', '_wal_publication_set', '_wal_identity_columns',
-    '_relay_as_owner', '_relay_require_owner', '_wal_published_tables'];
+    '_relay_as_owner', '_relay_require_owner', '_wal_published_tables',
+    -- a dead letter an admin asked to send again: sent, or refused again
+    '_relay_dead_letter_replayed'];
   -- Everything meant to be called by people and applications (rendering rows as a table's owner,
   -- which reads the table, the publications of a relay's TOML pipelines and a backfill's start and
   -- end, which the relay records with its position, are the relay's alone).
@@ -255,7 +257,8 @@ DECLARE
                                                     '_wal_render_as_owner', '_wal_render_reach',
                                                     '_wal_published', '_wal_publishing', '_wal_rows_table_function',
                                                     '_wal_plain', '_wal_render_plain', '_wal_file_pipeline_prepare', '_wal_file_pipeline_start',
-                                                    '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt')) || ARRAY[
+                                                    '_relay_backfill_initial', '_relay_backfill_end', '_relay_slot_rebuilt',
+                                                    '_relay_dead_letter_replayed')) || ARRAY[
     'set_relay_outbox', 'set_relay_inbox', 'enable_relay', 'disable_relay', 'delete_relay', 'replay_dead_letters', '_relay_store', '_relay_delete', '_wal_publications_drop',
     'enable_outbox', '_outbox_enable', 'disable_outbox', '_outbox_disable', 'create_outbox',
     'outbox_publish', '_outbox_publish', 'create_consumer_group', '_consumer_group_create', 'drop_consumer_group', 'poll_outbox', 'commit_offset', 'extend_lease',
@@ -297,8 +300,6 @@ BEGIN
     TO pgtrickle_relay, pgtrickle_relay_admin;
   GRANT SELECT, INSERT, UPDATE, DELETE ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status TO pgtrickle_relay;
   GRANT SELECT, INSERT ON pgtrickle.relay_dead_letters TO pgtrickle_relay;
-  -- A dead letter sent again is deleted, or refused again with its reason.
-  GRANT DELETE, UPDATE (error, attempts, replay_requested_at) ON pgtrickle.relay_dead_letters TO pgtrickle_relay;
   -- The relay records the slots it creates for WAL capture; delete_relay and disable_outbox drop them.
   GRANT SELECT, INSERT, DELETE ON pgtrickle.relay_slots TO pgtrickle_relay;
   -- The relay marks a rebuild under way, and its gap announced.

@@ -24,11 +24,8 @@ inline constexpr const char* kInsertBeforeReplaySql =
 inline constexpr const char* kRequestedSql =
     "SELECT id, replay::text, translate(encode(body, 'base64'), E'\\n', '') FROM pgtrickle.relay_dead_letters "
     "WHERE pipeline = $1 AND replay_requested_at IS NOT NULL AND replay IS NOT NULL ORDER BY id LIMIT 100";
-// Sent: gone. Refused again ($2 id, $3 the reason): kept, not asked for any more.
-inline constexpr const char* kSentSql = "DELETE FROM pgtrickle.relay_dead_letters WHERE pipeline = $1 AND id = $2::bigint";
-inline constexpr const char* kRefusedSql =
-    "UPDATE pgtrickle.relay_dead_letters SET error = $3, attempts = attempts + 1, replay_requested_at = NULL "
-    "WHERE pipeline = $1 AND id = $2::bigint";
+// Sent ($3 NULL): gone. Refused again ($2 id, $3 the reason): kept, not asked for any more.
+inline constexpr const char* kReplayedSql = "SELECT pgtrickle._relay_dead_letter_replayed($1, $2::bigint, $3)";
 
 // The `replay` column: everything of `m` but its body (the `body` column), byte strings base64.
 std::string replay_record(const Message& m);

@@ -603,7 +603,7 @@ class PipelineRunner::Impl {
       bool refused_any = false;
       auto refused = [&](const std::string& id, const std::string& why) -> Flow {
         refused_any = true;
-        auto u = db_->exec(dead_letters::kRefusedSql, {config_.name, id, dead_letters::as_text(util::safe_excerpt(util::redact_url(why), 2000))});
+        auto u = db_->exec(dead_letters::kReplayedSql, {config_.name, id, dead_letters::as_text(util::safe_excerpt(util::redact_url(why), 2000))});
         if (!u) return source_error(u.error());
         log_.warn("A dead letter sent again was refused again.", {{"dead_letter", id}, {"error", why}});
         return Flow::ok;
@@ -630,7 +630,7 @@ class PipelineRunner::Impl {
       for (size_t i = 0; i < msgs.size(); ++i) {
         const Outcome& o = outcomes[i];
         if (o.kind == Outcome::delivered) {
-          if (auto d = db_->exec(dead_letters::kSentSql, {config_.name, ids[i]}); !d) return source_error(d.error());
+          if (auto d = db_->exec(dead_letters::kReplayedSql, {config_.name, ids[i], std::nullopt}); !d) return source_error(d.error());
           metrics_->delivered.inc();
           ++sent;
         } else if (o.kind == Outcome::retriable) {

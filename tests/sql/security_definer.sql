@@ -154,6 +154,9 @@ INSERT INTO audited VALUES
   -- A condition runs as the table's owner: a pipeline admin who is not the owner is refused.
   ('pgtrickle.backfill_relay(text,text)', 'padmin', 'SELECT pgtrickle.backfill_relay(''salaries-out'', %1$L || '' OR trap.escalate()'')'),
   ('pgtrickle.cancel_backfill(text)', 'padmin', 'SELECT pgtrickle.cancel_backfill(%1$L)'),
+  ('pgtrickle.replay_dead_letters(text,bigint[])', 'padmin', 'SELECT pgtrickle.replay_dead_letters(%1$L)'),
+  -- Only a dead letter an admin asked to send again: the relay deletes or changes no other.
+  ('pgtrickle._relay_dead_letter_replayed(text,bigint,text)', 'relay', 'SELECT pgtrickle._relay_dead_letter_replayed(%1$L, 1, %1$L)'),
   ('pgtrickle._relay_backfill_initial(text,text)', 'relay', 'SELECT pgtrickle._relay_backfill_initial(%1$L, ''outbox_salaries'')'),
   ('pgtrickle._relay_backfill_end(bigint,text)', 'relay', 'SELECT pgtrickle._relay_backfill_end(1, %1$L)'),
   ('pgtrickle._relay_backfill_watermark(bigint)', 'relay', 'SELECT pgtrickle._relay_backfill_watermark(1)'),

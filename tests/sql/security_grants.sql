@@ -148,6 +148,8 @@ INSERT INTO ledger VALUES
   ('pgtrickle._relay_delete(text)', 'admin', 'definer: delete a pipeline, its positions and relay-named slots, returning its publications'),
   ('pgtrickle._wal_publications_drop(text[])', 'admin', 'drop a deleted pipeline''s publications, with the caller''s rights'),
   ('pgtrickle.disable_relay(text)', 'admin', 'definer: disable a pipeline'),
+  ('pgtrickle.replay_dead_letters(text,bigint[])', 'admin', 'definer: ask the relay owning a pipeline to send some of its dead letters again, where that pipeline sent them'),
+  ('pgtrickle._relay_dead_letter_replayed(text,bigint,text)', 'relay', 'definer: delete a dead letter an admin asked to send again (sent), or keep it with the reason it was refused again'),
   ('pgtrickle.delete_relay(text)', 'admin', 'delete a pipeline (through _relay_delete), then drop its publications as the caller'),
   ('pgtrickle.rebuild_relay_slot(text)', 'admin', 'definer: ask the relay to replace a pipeline''s slot the server invalidated (refused while readable)'),
   ('pgtrickle.backfill_relay(text,text)', 'admin', 'backfill a pipeline''s table (through _relay_backfill_request; a condition only from the table''s owner, made and run as the owner)'),
