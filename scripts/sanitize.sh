@@ -24,7 +24,7 @@ use_compiler_cache "$root"
 # The integration tests run with the sanitized relay: those that drive its threaded and hand-written
 # pieces, kept to a few minutes (docs/testing.md lists them).
 address_filter="Forward.*:Reverse.*:Connections.ARelayHolds*:WalCapture.*:WalReader.*:WalStream.*:WalStreaming.*:WalRows.*:WalTables.*"
-address_filter+=":NatsSink.*:RedisSink.*:RabbitmqSink.*:Sqs.*:Kafka.*:Webhook.*:SqlDestinations.*:HttpSource.*"
+address_filter+=":NatsSink.*:RedisSink.*:RabbitmqSink.*:Sqs.*:Kafka.*:Webhook.*:SqlDestinations.*:HttpSource.*:Console.*"
 
 build() {
   local kind=$1 dir="$root/build-${1:0:1}san"

@@ -1,12 +1,14 @@
-// Kafka sink: an idempotent librdkafka producer. send() produces the whole batch, then flushes
-// until every record of the batch has its delivery report (or the deadline passes); each report
-// becomes that message's outcome.
+// Kafka sink: an idempotent librdkafka producer. Batches are pipelined: publish() produces a
+// batch's records and returns, while earlier batches wait for their delivery reports; collect()
+// waits for the oldest batch's reports, each of which becomes that message's outcome. send() is
+// the two at once; send_transaction() one Kafka transaction (exactly once).
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 #include <poll.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <utility>
@@ -54,6 +56,7 @@ class KafkaSink final : public Sink {
     if (!producer) return producer.error();
     producer_ = std::move(*producer);
     fatal_ = false;
+    fatal_said_ = false;
     reachable_ = true;
     if (positions_) {
       if (auto s = start_transactions(); !s) {
@@ -65,27 +68,50 @@ class KafkaSink final : public Sink {
   }
 
   void send(std::span<const Message> batch, std::span<Outcome> outcomes, Deadline deadline) override {
-    if (!producer_ || fatal_) {
-      if (auto s = start(); !s) {
-        for (auto& o : outcomes) o = {Outcome::retriable, s.error().message};
-        return;
-      }
+    publish(batch, deadline);
+    Published& p = published_.back();
+    // While the brokers cannot be reached, a pipeline asked to stop (a config change, a takeover)
+    // does not wait for the deadline: the batch is sent again, by whoever runs the pipeline next.
+    while (p.pending > 0 && Clock::now() < deadline) {
+      flush_slice(deadline);
+      if (p.pending > 0 && (!reachable_ || !connection_problem_.empty()) && asked_to_stop()) break;
     }
-    track(outcomes);
-    produce_batch(batch, nullptr, outcomes, deadline);
-    // rd_kafka_flush sends at once (ignoring linger.ms) and serves the delivery reports. While the
-    // brokers cannot be reached, a pipeline asked to stop (a config change, a takeover) does not
-    // wait for the deadline: the batch is sent again, by whoever runs the pipeline next.
-    while (pending_ > 0 && Clock::now() < deadline) {
-      rd_kafka_flush(producer_.get(), static_cast<int>(std::min(ms_until(deadline), 100LL)));
-      if (pending_ > 0 && (!reachable_ || !connection_problem_.empty()) && asked_to_stop()) break;
+    if (p.pending > 0) drop_unsent();
+    auto outs = close(p);
+    std::move(outs.begin(), outs.end(), outcomes.begin());
+  }
+
+  // Up to this many batches wait for their delivery reports at once: the next is produced meanwhile.
+  size_t batches_in_flight() const override { return kBatchesInFlight; }
+
+  void publish(std::span<const Message> batch) override { publish(batch, Clock::now() + std::chrono::seconds(30)); }
+
+  bool collect(std::span<Outcome> outcomes, Deadline deadline, std::span<const int> wake_fds) override {
+    if (published_.empty()) {
+      for (auto& o : outcomes) o = {Outcome::retriable, "the batch was not produced"};
+      return true;
     }
-    if (pending_ > 0) {
-      // Drop what has not left yet, so that it cannot arrive after the retry of an earlier record.
-      rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE);
-      rd_kafka_poll(producer_.get(), 0);
+    Published& oldest = published_.front();
+    // The records are all produced: nothing is gained waiting linger.ms for more, so each wait
+    // flushes (and serves the reports); it ends early when new rows or a stop wake the pipeline.
+    while (oldest.pending > 0) {
+      if (Clock::now() >= deadline || woken(wake_fds)) return false;
+      flush_slice(std::min(deadline, Clock::now() + std::chrono::milliseconds(5)));
     }
-    untrack(outcomes);
+    auto outs = close(oldest);
+    if (outs.size() != outcomes.size()) {  // never: batches are collected in the order published
+      for (auto& o : outcomes) o = {Outcome::retriable, "the batch's reports were lost"};
+      return true;
+    }
+    std::move(outs.begin(), outs.end(), outcomes.begin());
+    return true;
+  }
+
+  // Their reports may still come, and are ignored; what has not left yet is dropped, so that it
+  // cannot arrive after the batches are sent again.
+  void forget() override {
+    while (!published_.empty()) close(published_.front());
+    if (producer_) drop_unsent();
   }
 
   std::string committed_position() override { return committed_; }
@@ -107,11 +133,13 @@ class KafkaSink final : public Sink {
         if (!skip[i]) outcomes[i] = {Outcome::retriable, "cannot begin a Kafka transaction: " + e};
       return;
     }
-    track(outcomes);
+    Published& batch_state = track(batch.size());
+    for (size_t i = 0; i < outcomes.size(); ++i)
+      if (skip[i]) batch_state.outcomes[i] = outcomes[i];
     std::string failure;
-    if (!produce_batch(batch, &skip, outcomes, deadline)) {
+    if (!produce_batch(batch, &skip, batch_state, deadline)) {
       failure = "a record of the transaction could not be produced";
-    } else if (any_rejected(outcomes, skip)) {
+    } else if (any_rejected(batch_state.outcomes, skip)) {
       // Its dead letter is stored before a transaction without it commits.
       failure = "a message of the batch cannot be delivered and is set aside; the others go again without it";
     } else if (auto e = transaction_error(positions_->add_to_transaction(p, position, deadline)); !e.empty()) {
@@ -131,12 +159,13 @@ class KafkaSink final : public Sink {
       if (failure.empty()) {
         if (records) crash_point("kafka_after_commit");
         committed_ = position;
-        untrack(outcomes);
+        auto outs = close(batch_state);
+        std::move(outs.begin(), outs.end(), outcomes.begin());
         return;
       }
     }
-    // Reports still to come belong to the aborted transaction: the generation changes first.
-    untrack(outcomes);
+    // Reports still to come belong to the aborted transaction: it is closed first.
+    auto outs = close(batch_state);
     if (!fatal_) {
       if (auto e = transaction_error(rd_kafka_abort_transaction(p, static_cast<int>(std::max(1000LL, ms_until(deadline))))); !e.empty()) {
         // Not aborted either: a new producer settles it (its init_transactions aborts or completes
@@ -145,11 +174,12 @@ class KafkaSink final : public Sink {
         failure += "; and could not be aborted: " + e;
       }
     }
-    for (size_t i = 0; i < outcomes.size(); ++i) {
-      if (skip[i] || outcomes[i].kind == Outcome::rejected) continue;
-      if (outcomes[i].kind == Outcome::retriable && outcomes[i].error != kNoReport) continue;  // its own failure
-      outcomes[i] = {Outcome::retriable, failure};
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (skip[i] || outs[i].kind == Outcome::rejected) continue;
+      if (outs[i].kind == Outcome::retriable && outs[i].error != kNoReport) continue;  // its own failure
+      outs[i] = {Outcome::retriable, failure};
     }
+    std::move(outs.begin(), outs.end(), outcomes.begin());
   }
 
   bool healthy() override { return producer_ && !fatal_ && reachable_; }
@@ -186,6 +216,58 @@ class KafkaSink final : public Sink {
     return {};
   }
 
+  static constexpr size_t kBatchesInFlight = 4;
+
+  // A batch produced and not reported on yet, reached from the delivery callback (served on this
+  // thread by rd_kafka_poll and rd_kafka_flush) by the serial each of its records carries.
+  struct Published {
+    uint32_t serial = 0;
+    std::vector<Outcome> outcomes;
+    std::vector<std::uint8_t> records_left;  // per message: its records not yet reported (2 with a tombstone)
+    std::vector<bool> failed;                // per message: a record of it failed
+    size_t pending = 0;                      // its records not yet reported
+  };
+
+  // Produces `batch` as a new batch in flight (its outcomes all retriable when no producer starts).
+  void publish(std::span<const Message> batch, Deadline deadline) {
+    if (!producer_ || fatal_) {
+      // Batches still in flight are reported first (they fail too, and the core sends them all
+      // again); a new producer starts only then.
+      if (!published_.empty()) {
+        for (auto& o : track(batch.size()).outcomes) o = {Outcome::retriable, "the Kafka producer stopped; a new one starts after the backoff"};
+        return;
+      }
+      if (auto s = start(); !s) {
+        Published& p = track(batch.size());
+        for (auto& o : p.outcomes) o = {Outcome::retriable, s.error().message};
+        return;
+      }
+    }
+    produce_batch(batch, nullptr, track(batch.size()), deadline);
+    rd_kafka_poll(producer_.get(), 0);
+  }
+
+  // Sends what is queued at once (ignoring linger.ms) and serves the delivery reports, until
+  // everything produced was reported or `until`.
+  void flush_slice(Deadline until) {
+    rd_kafka_flush(producer_.get(), static_cast<int>(std::min(ms_until(until), 100LL)));
+  }
+
+  // Drops what has not left yet, so that it cannot arrive after the retry of an earlier record.
+  void drop_unsent() {
+    rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE);
+    rd_kafka_poll(producer_.get(), 0);
+  }
+
+  // Whether the pipeline has something else to do (new rows, a stop).
+  static bool woken(std::span<const int> wake_fds) {
+    pollfd fds[4];
+    size_t n = 0;
+    for (int fd : wake_fds)
+      if (n < 4) fds[n++] = {fd, POLLIN, 0};
+    return n > 0 && ::poll(fds, n, 0) > 0;
+  }
+
   static bool any_rejected(std::span<const Outcome> outcomes, const std::vector<bool>& skip) {
     for (size_t i = 0; i < outcomes.size(); ++i)
       if (!skip[i] && outcomes[i].kind == Outcome::rejected) return true;
@@ -194,45 +276,59 @@ class KafkaSink final : public Sink {
 
   static constexpr const char* kNoReport = "no delivery report before the deadline";
 
-  // The batch whose delivery reports fill `outcomes`: reports of an earlier batch that gave up
-  // waiting carry an older generation and are ignored.
-  void track(std::span<Outcome> outcomes) {
-    ++generation_;
-    outs_ = outcomes;
-    pending_ = 0;
-    records_left_.assign(outcomes.size(), 0);
-    failed_.assign(outcomes.size(), false);
+  // A new batch in flight, whose delivery reports fill its outcomes.
+  Published& track(size_t messages) {
+    Published& p = published_.emplace_back();
+    p.serial = ++serial_;
+    p.outcomes.assign(messages, Outcome{});
+    p.records_left.assign(messages, 0);
+    p.failed.assign(messages, false);
+    return p;
   }
 
-  // Ends it: later reports are ignored; timeouts caused by a refused login or a failed handshake
-  // say so.
-  void untrack(std::span<Outcome> outcomes) {
-    ++generation_;
-    outs_ = {};
+  Published* find(uint32_t serial) {
+    for (auto& p : published_)
+      if (p.serial == serial) return &p;
+    return nullptr;
+  }
+
+  // Ends a batch and returns its outcomes: its later reports are ignored; timeouts caused by a
+  // refused login or a failed handshake say so.
+  std::vector<Outcome> close(Published& p) {
+    std::vector<Outcome> outcomes = std::move(p.outcomes);
+    const uint32_t serial = p.serial;
+    for (auto it = published_.begin(); it != published_.end(); ++it)
+      if (it->serial == serial) {
+        published_.erase(it);
+        break;
+      }
     if (!connection_problem_.empty())
       for (auto& o : outcomes)
         if (o.kind == Outcome::retriable) o.error = connection_problem_;
-    if (fatal_) {
+    if (fatal_ && producer_ && !fatal_said_) {
+      fatal_said_ = true;
       char reason[512] = "";
       rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_.get(), reason, sizeof reason);
       ctx_.log->error("The Kafka producer hit a fatal error; a new producer will be created.",
                       {{"error", fmt::format("{}: {}", rd_kafka_err2name(err), reason)}});
     }
+    return outcomes;
   }
 
   // Produces the messages of `batch` not in `skip`, in order: each outcome waits for its delivery
   // report, but a message refused at once is rejected (and the others go on) or retriable (and
   // nothing after it is produced, so that nothing overtakes it: false).
-  bool produce_batch(std::span<const Message> batch, const std::vector<bool>* skip, std::span<Outcome> outcomes, Deadline deadline) {
+  bool produce_batch(std::span<const Message> batch, const std::vector<bool>* skip, Published& p, Deadline deadline) {
+    std::vector<Outcome>& outcomes = p.outcomes;
     for (size_t i = 0; i < batch.size(); ++i)
       if (!skip || !(*skip)[i]) outcomes[i] = {Outcome::retriable, kNoReport};
     for (size_t i = 0; i < batch.size(); ++i) {
       if (skip && (*skip)[i]) continue;
-      rd_kafka_resp_err_t err = produce(batch[i], i, deadline, false);
+      rd_kafka_resp_err_t err = produce(batch[i], p, i, deadline, false);
       // A delete's tombstone follows its record; the message is delivered when both are.
-      if (!err && batch[i].tombstone) err = produce(batch[i], i, deadline, true);
+      if (!err && batch[i].tombstone) err = produce(batch[i], p, i, deadline, true);
       if (!err) continue;
-      failed_[i] = true;  // a report of its record, when one was produced, cannot say delivered
+      p.failed[i] = true;  // a report of its record, when one was produced, cannot say delivered
       if (conversion_failed_) {
         // The registry refused or could not be reached: nothing after this message overtakes it.
         conversion_failed_ = false;
@@ -270,7 +366,7 @@ class KafkaSink final : public Sink {
   }
 
   // Produces the record of `m`, or its tombstone (its key, a null value).
-  rd_kafka_resp_err_t produce(const Message& m, size_t index, Deadline deadline, bool tombstone) {
+  rd_kafka_resp_err_t produce(const Message& m, Published& p, size_t index, Deadline deadline, bool tombstone) {
     kafka::encode(m, key_rule_, key_buf_, record_);
     if (tombstone) {  // the format's headers (a key change's __debezium.newkey) go with it, as Debezium sends them
       record_.value = {};
@@ -289,8 +385,8 @@ class KafkaSink final : public Sink {
     HeadersPtr headers(rd_kafka_headers_new(record_.headers.size()));
     for (const auto& [k, v] : record_.headers)
       rd_kafka_header_add(headers.get(), k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
-    // The generation and the index in the batch: the delivery report finds its outcome by them.
-    void* tag = reinterpret_cast<void*>((static_cast<uintptr_t>(generation_) << 32) | index);
+    // The batch's serial and the index in it: the delivery report finds its outcome by them.
+    void* tag = reinterpret_cast<void*>((static_cast<uintptr_t>(p.serial) << 32) | index);
     while (true) {
       rd_kafka_resp_err_t err = rd_kafka_producev(
           producer_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
@@ -300,8 +396,8 @@ class KafkaSink final : public Sink {
           RD_KAFKA_V_HEADERS(headers.get()), RD_KAFKA_V_OPAQUE(tag), RD_KAFKA_V_END);
       if (!err) {
         headers.release();  // owned by the record now
-        ++pending_;
-        ++records_left_[index];
+        ++p.pending;
+        ++p.records_left[index];
         return err;
       }
       // The local queue is full: let librdkafka send and report, then try again.
@@ -335,8 +431,7 @@ class KafkaSink final : public Sink {
 
   void destroy_producer(Deadline deadline) {
     if (!producer_) return;
-    ++generation_;
-    outs_ = {};
+    published_.clear();  // their reports are not served any more
     // What is still queued was not acknowledged to the source, so dropping it loses nothing.
     if (!fatal_) rd_kafka_flush(producer_.get(), static_cast<int>(ms_until(deadline)));
     rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -348,20 +443,20 @@ class KafkaSink final : public Sink {
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) noexcept {
     auto* self = static_cast<KafkaSink*>(opaque);
     auto tag = reinterpret_cast<uintptr_t>(msg->_private);
-    if (static_cast<uint32_t>(tag >> 32) != self->generation_) return;
+    Published* p = self->find(static_cast<uint32_t>(tag >> 32));  // none: a batch given up on
     size_t index = tag & 0xffffffffu;
-    if (index >= self->outs_.size()) return;
-    --self->pending_;
-    Outcome& o = self->outs_[index];
-    --self->records_left_[index];
+    if (!p || index >= p->outcomes.size()) return;
+    --p->pending;
+    Outcome& o = p->outcomes[index];
+    --p->records_left[index];
     if (!msg->err) {
       self->reachable_ = true;
       self->connection_problem_.clear();
       self->problem_is_cause_ = false;
-      if (self->records_left_[index] == 0 && !self->failed_[index]) o = {Outcome::delivered, {}};
+      if (p->records_left[index] == 0 && !p->failed[index]) o = {Outcome::delivered, {}};
       return;
     }
-    self->failed_[index] = true;
+    p->failed[index] = true;
     auto verdict = kafka::classify(msg->err);
     if (verdict == kafka::Verdict::recreate) self->fatal_ = true;
     o.kind = verdict == kafka::Verdict::rejected ? Outcome::rejected : Outcome::retriable;
@@ -402,14 +497,10 @@ class KafkaSink final : public Sink {
   kafka::KeyRule key_rule_;
   ClientPtr producer_;
   std::unordered_map<std::string, TopicPtr> topics_;
-  // State of the batch being sent, reached from the delivery callback (served on this thread by
-  // rd_kafka_flush/rd_kafka_poll).
-  uint32_t generation_ = 0;
-  std::span<Outcome> outs_;
-  size_t pending_ = 0;
-  std::vector<std::uint8_t> records_left_;  // per message: its records not yet reported (2 with a tombstone)
-  std::vector<bool> failed_;                // per message: a record of it failed
+  std::deque<Published> published_;  // oldest first
+  uint32_t serial_ = 0;
   bool fatal_ = false;
+  bool fatal_said_ = false;  // logged since the producer started
   // The connection's last problem (error callback), until a record is delivered again.
   std::string connection_problem_;
   bool problem_is_cause_ = false;
