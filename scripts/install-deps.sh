@@ -31,6 +31,7 @@ packages=(
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   libcli11-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
   libzstd-dev zlib1g-dev libsasl2-dev libnats-dev libhiredis-dev librabbitmq-dev
+  libjemalloc-dev
 )
 static_rdkafka=1
 postgresql=15

@@ -58,6 +58,7 @@ struct PipelineConfig {
   std::string sink_type;
 
   int batch_size = 1000;
+  static constexpr int kExactlyOnceBatchSize = 4000;  // its default with "delivery": "exactly_once"
   int poll_interval_ms = 1000;
   Granularity granularity = Granularity::row;
   Format format = Format::json;

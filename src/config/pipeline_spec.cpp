@@ -5,7 +5,7 @@ namespace relay {
 namespace {
 using enum ValueType;
 constexpr KeySpec kKeys[] = {
-    {.key = "batch_size", .type = integer, .description = "Most messages handed to the sink at once.", .default_json = "1000", .min = 1, .max = 100000},
+    {.key = "batch_size", .type = integer, .description = "Most messages handed to the sink at once. With \"delivery\": \"exactly_once\" 4000 unless set: each batch is one Kafka transaction, whose commit costs about the same whatever its size.", .default_json = "1000", .min = 1, .max = 100000},
     {.key = "poll_interval_ms", .type = integer, .description = "How often the source is polled when no notification wakes it.", .default_json = "1000", .min = 1},
     {.key = "granularity", .type = enumeration, .description = "row: one message per changed row (op insert/update/delete); delta: one message per outbox row (one per route when the sink's templates read row fields).", .allowed = "row|delta", .default_json = "\"row\""},
     {.key = "format", .type = enumeration, .description = "Envelope of each message: the relay's JSON envelope, a CloudEvents 1.0 event, the change event of the Debezium PostgreSQL connector (key object, before/after/source/op, a tombstone after a delete), or the record Debezium's outbox event router makes of an outbox table's inserted row (topic outbox.event.<aggregatetype>, key the aggregate id, value the payload, header id).", .allowed = "json|cloudevents|debezium|outbox_event_router", .default_json = "\"json\""},

@@ -265,7 +265,19 @@ class PipelineRunner::Impl {
   struct InFlight {
     Batch batch;
     std::vector<Outcome> outcomes;
+    size_t bytes = 0;  // its messages' bodies and payloads
   };
+
+  // Batches in flight are held twice (here, and by the target's client until acknowledged): beyond
+  // this many bytes of them (big messages: Debezium's schemas, claim checks), the next batch waits.
+  static constexpr size_t kMaxBytesInFlight = 8 << 20;
+
+  bool room_in_flight(size_t depth) const {
+    if (in_flight_.size() >= depth) return false;
+    size_t bytes = 0;
+    for (const auto& f : in_flight_) bytes += f.bytes;
+    return in_flight_.empty() || bytes < kMaxBytesInFlight;
+  }
 
   // poll → deliver → ack, batch after batch. With a sink that pipelines, the next batches are
   // published while the earlier ones wait for the target's acks (up to batches_in_flight()); acks
@@ -296,7 +308,7 @@ class PipelineRunner::Impl {
         at_risk_ = false;
         settle_state();
       }
-      if (in_flight_.size() < depth) {
+      if (room_in_flight(depth)) {
         auto batch = source_->poll(Clock::now() + std::chrono::seconds(30));
         if (!batch) co_return source_error(batch.error());
         if (!batch->empty()) {
@@ -323,7 +335,7 @@ class PipelineRunner::Impl {
       // Wait for the oldest batch's acks; while there is room for another batch, new rows end the
       // wait too (a source without a ready fd is looked at again every millisecond).
       const int ready = source_->ready_fd();
-      const bool room = in_flight_.size() < depth;
+      const bool room = room_in_flight(depth);
       const int fds[2] = {wake_fd_, ready};
       Deadline until = room && ready < 0 ? Clock::now() + std::chrono::milliseconds(1) : std::min(next_status_, Clock::now() + std::chrono::seconds(1));
       if (!sink_->collect(in_flight_.front().outcomes, until, std::span<const int>(fds, room && ready >= 0 ? 2 : 1))) continue;
@@ -349,6 +361,7 @@ class PipelineRunner::Impl {
     InFlight& f = in_flight_.emplace_back();
     f.batch = std::move(batch);
     f.outcomes.assign(f.batch.messages.size(), Outcome{});
+    for (const auto& m : f.batch.messages) f.bytes += m.body.size() + m.data.size();
     sink_->publish(f.batch.messages);
   }
 

@@ -5,7 +5,8 @@
 
 namespace relay::util {
 
-// Gives back the free pages of every malloc arena (glibc's malloc_trim); nothing elsewhere.
+// Gives back the free pages of every malloc arena (glibc's malloc_trim, or jemalloc's purge where the
+// relay is linked with it); nothing elsewhere.
 void release_free_memory();
 
 }  // namespace relay::util
