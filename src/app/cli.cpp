@@ -33,6 +33,7 @@
 #include "pg/catalog.h"
 #include "pg/connection_pool.h"
 #include "pg/shared_lookup.h"
+#include "util/memory.h"
 #include "util/strings.h"
 
 #if RELAY_WITH_KAFKA
@@ -89,6 +90,7 @@ std::string libraries_line() {
   out += fmt::format(", librdkafka {}", rd_kafka_version_str());
 #endif
   out += fmt::format(", OpenSSL {}", OpenSSL_version(OPENSSL_VERSION_STRING));
+  if (auto jemalloc = util::jemalloc_version(); !jemalloc.empty()) out += ", jemalloc " + jemalloc;
   return out;
 }
 
