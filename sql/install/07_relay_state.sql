@@ -32,6 +32,18 @@ CREATE TABLE IF NOT EXISTS pgtrickle.relay_owners (
   PRIMARY KEY (relay_group_id, pipeline)
 );
 
+-- The relays running now, a row each, written every 15 s by each relay (beside its pipelines'
+-- status rows): a standby, which owns nothing and so writes no status row, shows here too. A row
+-- older than 30 s is a relay gone; each relay deletes its group's rows older than a day.
+CREATE TABLE IF NOT EXISTS pgtrickle.relay_instances (
+  relay_group_id text NOT NULL,
+  worker_id      text NOT NULL,
+  version        text,
+  started_at     timestamptz,
+  heartbeat_at   timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (relay_group_id, worker_id)
+);
+
 CREATE TABLE IF NOT EXISTS pgtrickle.relay_pipeline_status (
   relay_group_id text NOT NULL,
   pipeline       text NOT NULL,

@@ -288,6 +288,7 @@ BEGIN
   REVOKE ALL ON pgtrickle.relay_outbox_config, pgtrickle.relay_inbox_config,
                 pgtrickle.relay_backends, pgtrickle.relay_config_keys,
                 pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status, pgtrickle.relay_dead_letters,
+                pgtrickle.relay_instances,
                 pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config,
                 pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases,
                 pgtrickle.relay_slots, pgtrickle.relay_backfills, pgtrickle.relay_wal_publications
@@ -298,7 +299,8 @@ BEGIN
   GRANT SELECT ON pgtrickle.relay_backends, pgtrickle.relay_config_keys,
                   pgtrickle.outbox_commits, pgtrickle.outbox_tables, pgtrickle.pgt_inbox_config
     TO pgtrickle_relay, pgtrickle_relay_admin;
-  GRANT SELECT, INSERT, UPDATE, DELETE ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status TO pgtrickle_relay;
+  GRANT SELECT, INSERT, UPDATE, DELETE ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status,
+                                          pgtrickle.relay_instances TO pgtrickle_relay;
   GRANT SELECT, INSERT ON pgtrickle.relay_dead_letters TO pgtrickle_relay;
   -- The relay records the slots it creates for WAL capture; delete_relay and disable_outbox drop them.
   GRANT SELECT, INSERT, DELETE ON pgtrickle.relay_slots TO pgtrickle_relay;
@@ -316,7 +318,7 @@ BEGIN
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO pgtrickle_relay',
                  pg_get_serial_sequence('pgtrickle.relay_dead_letters', 'id'));
   -- The admin inspects runtime state and clears dead letters; changes go through functions.
-  GRANT SELECT ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status,
+  GRANT SELECT ON pgtrickle.relay_offsets, pgtrickle.relay_owners, pgtrickle.relay_pipeline_status, pgtrickle.relay_instances,
                   pgtrickle.outbox_consumer_groups, pgtrickle.outbox_consumers, pgtrickle.outbox_consumer_leases
     TO pgtrickle_relay_admin;
   GRANT SELECT, DELETE ON pgtrickle.relay_dead_letters TO pgtrickle_relay_admin;

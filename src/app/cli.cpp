@@ -275,7 +275,8 @@ int run_until_stopped(const Settings& s, const std::string& url, const sigset_t&
                              std::chrono::seconds(1));
   ctx.backfills = &backfills;
   StatusWriter status(pool, std::chrono::seconds(1),
-                      {RELAY_VERSION, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()});
+                      {RELAY_VERSION, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
+                       s.relay_group_id, ctx.worker_id});
   ctx.status = &status;
   postgres::RelayShared postgres_shared(url, pool, executor);
   ctx.shared = {&postgres_shared};

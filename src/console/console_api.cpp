@@ -96,15 +96,22 @@ http::Response discard_dead_letter(pg::Connection& db, const std::string& name, 
 }
 
 http::Response list_relays(pg::Connection& db) {
+  // Every live relay writes its own row (standbys too); what each owns comes from the status rows.
   auto r = db.exec(R"(
     SELECT coalesce(json_agg(r ORDER BY r.relay_group_id, r.owner), '[]')::text FROM (
-      SELECT s.relay_group_id, s.owner, max(s.relay_version) AS version, min(s.relay_started_at) AS started_at,
-             max(s.heartbeat_at) AS heartbeat_at, count(*) AS pipelines,
-             count(*) FILTER (WHERE s.state IS DISTINCT FROM 'running') AS not_running,
-             array_agg(s.pipeline ORDER BY s.pipeline) AS owns
-      FROM pgtrickle.relay_pipeline_status AS s
-      WHERE s.owner IS NOT NULL AND s.heartbeat_at > now() - interval '30 seconds'
-      GROUP BY s.relay_group_id, s.owner) AS r)");
+      SELECT coalesce(i.relay_group_id, s.relay_group_id) AS relay_group_id, coalesce(i.worker_id, s.owner) AS owner,
+             coalesce(i.version, s.version) AS version, coalesce(i.started_at, s.started_at) AS started_at,
+             greatest(i.heartbeat_at, s.heartbeat_at) AS heartbeat_at, coalesce(s.pipelines, 0) AS pipelines,
+             coalesce(s.not_running, 0) AS not_running, coalesce(s.owns, '{}') AS owns
+      FROM (SELECT * FROM pgtrickle.relay_instances WHERE heartbeat_at > now() - interval '30 seconds') AS i
+      FULL JOIN (
+        SELECT min(s.relay_group_id) AS relay_group_id, s.owner, max(s.relay_version) AS version,
+               min(s.relay_started_at) AS started_at, max(s.heartbeat_at) AS heartbeat_at, count(*) AS pipelines,
+               count(*) FILTER (WHERE s.state IS DISTINCT FROM 'running') AS not_running,
+               array_agg(s.pipeline ORDER BY s.pipeline) AS owns
+        FROM pgtrickle.relay_pipeline_status AS s
+        WHERE s.owner IS NOT NULL AND s.heartbeat_at > now() - interval '30 seconds'
+        GROUP BY s.owner) AS s ON s.owner = i.worker_id) AS r)");
   if (!r) return refused(r.error(), db, "Listing the relays");
   http::Response out;
   out.body = "{\"relays\":" + r->str(0, 0) + "}";

@@ -2,7 +2,8 @@
 // for all of a relay's pipelines in one statement per round: each write ends a transaction, and each
 // transaction that ends sends every outbox reader's next numbering round through its outboxes, so
 // a write per pipeline would keep an idle database busy. A row is written when what it says changed,
-// else every 15 s to keep its heartbeat fresh (a row older than 30 s counts as gone).
+// else every 15 s to keep its heartbeat fresh (a row older than 30 s counts as gone). The relay's
+// own row of pgtrickle.relay_instances goes with each heartbeat, so a standby shows too.
 #pragma once
 
 #include <chrono>
@@ -34,10 +35,12 @@ class StatusWriter {
     // says, never a reason of its own to write it (a steady flow would rewrite every row each round).
     std::uint64_t delivered = 0;
   };
-  // This relay, as every row it writes names it.
+  // This relay, as every row it writes names it, and as its own row of pgtrickle.relay_instances
+  // (written at every heartbeat, pipelines or none) says.
   struct Relay {
     std::string version;
     double started_at = 0;  // Unix seconds
+    std::string relay_group_id, worker_id;
   };
 
   StatusWriter(pg::ConnectionPool& pool, std::chrono::milliseconds round, Relay relay);
@@ -60,11 +63,13 @@ class StatusWriter {
   };
   void loop();
   void write_round();
+  void write_instance();
 
   pg::ConnectionPool& pool_;
   const std::chrono::milliseconds round_;
   const Relay relay_;
-  bool before_columns_ = false;  // the install lacks the newer columns: the statement of before is written
+  bool before_columns_ = false;    // the install lacks the newer columns: the statement of before is written
+  bool before_instances_ = false;  // the install lacks pgtrickle.relay_instances
   log::Logger log_{"status"};
   std::mutex mu_;
   std::mutex write_mu_;  // held while a round writes: forget() waits for it

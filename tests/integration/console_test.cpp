@@ -187,7 +187,7 @@ TEST(Console, LoginsAreTheDatabasesAndEveryRefusalIsSaidInTheBrowser) {
   EXPECT_NE(relay.err().find("Logged in to the console."), std::string::npos);
 }
 
-TEST(Console, OverHttpsTheCookieIsSecurePlainHttpGetsNoAnswerAndGuessingIsSlowedDown) {
+TEST(Console, OverHttpsTheCookieIsSecurePlainHttpGetsNoAnswerGuessingIsSlowedDownAndStandbysShow) {
   TestDb db;
   require_passwords_for_console_roles(db);
   const std::string password = fresh_password();
@@ -211,6 +211,25 @@ TEST(Console, OverHttpsTheCookieIsSecurePlainHttpGetsNoAnswerAndGuessingIsSlowed
   EXPECT_TRUE(std::regex_search(ok, std::regex("Set-Cookie: pgtrickle_console=[0-9a-f]{64}; Path=/; HttpOnly; SameSite=Strict; "
                                                "Max-Age=28800; Secure")))
       << ok;
+  // The relays page lists every live relay, one that owns nothing too (a standby of its group).
+  RelayProcess standby(relay_args(db));
+  std::smatch cookie;
+  ASSERT_TRUE(std::regex_search(ok, cookie, std::regex("pgtrickle_console=[0-9a-f]{64}")));
+  nlohmann::json relays;
+  const bool both = wait_until([&] {
+    std::string out;
+    run_command(fmt::format("curl -sS --cacert {} -H {} {}/api/relays", shell_quote(certs.ca), shell_quote("Cookie: " + cookie.str()), base), out);
+    relays = nlohmann::json::parse(out, nullptr, false);
+    return relays.is_object() && relays["relays"].size() == 2;
+  }, 20s);
+  ASSERT_TRUE(both) << relays.dump() << standby.err();
+  for (const auto& r : relays["relays"]) {
+    EXPECT_EQ(r["relay_group_id"], "default") << r;
+    EXPECT_EQ(r["version"], RELAY_VERSION) << r;
+    EXPECT_EQ(r["pipelines"], 0) << r;
+    EXPECT_EQ(r["owns"], nlohmann::json::array()) << r;
+  }
+  EXPECT_NE(relays["relays"][0]["owner"], relays["relays"][1]["owner"]);
   // Plain HTTP to the HTTPS port gets no page.
   std::string plain;
   run_command(fmt::format("curl -sS -m 5 http://127.0.0.1:{}/ 2>&1", port), plain);

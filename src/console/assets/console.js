@@ -269,7 +269,7 @@ async function refreshRelays() {
     cell(tr, x.started_at ? duration((Date.now() - Date.parse(x.started_at)) / 1000) : null, '', '—');
     cell(tr, x.pipelines, 'num');
     cell(tr, x.not_running, 'num');
-    cell(tr, x.owns.join(', '), 'owns');
+    cell(tr, x.owns.length ? x.owns.join(', ') : 'nothing: a standby', 'owns');
     body.appendChild(tr);
   }
   $('r-none').hidden = data.relays.length > 0;
