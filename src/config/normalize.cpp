@@ -775,7 +775,8 @@ PipelineConfig build_pipeline_config(const std::string& name, Direction directio
   if (c.exactly_once) check_exactly_once(c, problems);
   // A transaction's commit costs about 10 ms whatever it holds: larger batches make a backlog
   // drain in fewer of them (a trickle still goes a few rows at a time).
-  if (c.exactly_once && !o.contains("batch_size")) c.batch_size = PipelineConfig::kExactlyOnceBatchSize;
+  // (Asked of the config as written: the canonical one has every default filled in.)
+  if (c.exactly_once && !(input.is_object() && input.contains("batch_size"))) c.batch_size = PipelineConfig::kExactlyOnceBatchSize;
   else if (c.sink_type == "kafka" && o["sink"].contains("positions_topic"))
     problems.push_back(fmt::format("pipeline \"{}\": sink \"kafka\": \"positions_topic\" is where \"delivery\": \"exactly_once\" "
                                    "commits the pipeline's position: set \"delivery\": \"exactly_once\" to use it, or remove it", name));

@@ -361,6 +361,22 @@ TEST(Config, BackendIntegersAreCheckedAgainstTheirRangeBeforeAnyBackendStarts) {
   EXPECT_EQ(c["sink"]["maxlen"].get<long long>(), 5000000000LL);
 }
 
+// An exactly-once pipeline batches 4,000 messages unless told: each batch is one Kafka transaction.
+TEST(Config, ExactlyOncePipelinesBatchMoreUnlessTold) {
+  auto batch = [](const char* config) {
+    std::vector<std::string> p;
+    auto c = build_pipeline_config("p", Direction::forward, true, json::parse(config), "sql", p);
+    EXPECT_TRUE(p.empty()) << joined(p);
+    return c.batch_size;
+  };
+  EXPECT_EQ(batch(R"({"stream_table": "t", "sink_type": "kafka", "brokers": "k:9092", "topic": "t"})"), 1000);
+  EXPECT_EQ(batch(R"({"stream_table": "t", "sink_type": "kafka", "brokers": "k:9092", "topic": "t", "delivery": "exactly_once"})"), 4000);
+  EXPECT_EQ(batch(R"({"stream_table": "t", "sink_type": "kafka", "brokers": "k:9092", "topic": "t", "delivery": "exactly_once",
+                      "batch_size": 1000})"), 1000);
+  EXPECT_EQ(batch(R"({"source": {"type": "outbox", "stream_table": "t"}, "sink": {"type": "kafka", "brokers": "k:9092", "topic": "t"},
+                      "delivery": "exactly_once", "batch_size": 250})"), 250);
+}
+
 // The relay checks formats as set_relay_outbox does (tests/sql/formats.sql): Debezium's options
 // and topic naming, CloudEvents' binary mode, each wrong combination named with what to write.
 TEST(Config, FormatsAndTheirOptions) {

@@ -553,8 +553,10 @@ Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const Buil
     const std::string id = fmt::format("pgtrickle-relay-{}-{}-{}", database, ctx.relay_group_id, config.name);
     props.push_back({"transactional.id", id, "delivery"});
     // The group coordinator answers a transaction's offsets with CONCURRENT_TRANSACTIONS while it
-    // still writes the markers of the one before: retried after 5 ms, not librdkafka's 100 ms.
+    // still writes the markers of the one before: retried after 5 ms, not librdkafka's 100 ms, and
+    // again after 5 ms, not twice as long each time (librdkafka's backoff doubles up to 1 s).
     props.push_back({"retry.backoff.ms", "5", "rdkafka.retry.backoff.ms"});
+    props.push_back({"retry.backoff.max.ms", "5", "rdkafka.retry.backoff.max.ms"});
     positions = std::make_unique<PositionLog>(props, s.has("positions_topic") ? s.text("positions_topic") : "pgtrickle-relay-positions", id);
   }
   return std::unique_ptr<Sink>(
