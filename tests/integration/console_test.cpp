@@ -230,6 +230,29 @@ TEST(Console, OverHttpsTheCookieIsSecurePlainHttpGetsNoAnswerGuessingIsSlowedDow
     EXPECT_EQ(r["owns"], nlohmann::json::array()) << r;
   }
   EXPECT_NE(relays["relays"][0]["owner"], relays["relays"][1]["owner"]);
+
+  // The same in a browser at a phone's width: the cookie as it keeps it, out of the page's scripts.
+  const std::string shots = work_dir() + "/console-https-shots";
+  std::string out;
+  const int rc = run_command(fmt::format("mkdir -p {shots} && CONSOLE_ADMIN={role} CONSOLE_ADMIN_PASSWORD={pw} node {script} {base} {shots} 2>{err}",
+                                         fmt::arg("shots", shell_quote(shots)), fmt::arg("role", kTls), fmt::arg("pw", password),
+                                         fmt::arg("script", shell_quote(std::string(RELAY_SOURCE_DIR) + "/tests/node/console_https.mjs")),
+                                         fmt::arg("base", base), fmt::arg("err", shell_quote(work_dir() + "/console-https.err"))),
+                             out);
+  ASSERT_EQ(rc, 0) << out << read_file(work_dir() + "/console-https.err");
+  auto seen = nlohmann::json::parse(out.substr(out.find('{')));
+  ASSERT_FALSE(seen.contains("failure")) << seen.dump(2);
+  EXPECT_EQ(seen["who"], "Logged in as " + kTls);
+  EXPECT_EQ(seen["cookie"]["secure"], true) << seen["cookie"];
+  EXPECT_EQ(seen["cookie"]["httpOnly"], true) << seen["cookie"];
+  EXPECT_EQ(seen["cookie"]["sameSite"], "Strict") << seen["cookie"];
+  EXPECT_EQ(seen["script_sees_cookie"], false);
+  ASSERT_EQ(seen["relays"].size(), 2u) << seen["relays"];
+  EXPECT_EQ(seen["relays"][0][6], "nothing: a standby");
+  EXPECT_LE(seen["page_width"].get<int>(), 390) << "nothing wider than the phone's screen";
+  if (std::getenv("PGTRICKLE_TEST_DOCS_SCREENSHOTS"))
+    std::filesystem::copy_file(shots + "/console-phone.png", std::string(RELAY_SOURCE_DIR) + "/docs/console/console-phone.png",
+                               std::filesystem::copy_options::overwrite_existing);
   // Plain HTTP to the HTTPS port gets no page.
   std::string plain;
   run_command(fmt::format("curl -sS -m 5 http://127.0.0.1:{}/ 2>&1", port), plain);
