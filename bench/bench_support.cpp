@@ -244,6 +244,27 @@ double process_cpu(pid_t pid, bool with_reaped) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+double threads_cpu(pid_t pid, const std::string& prefix) {
+  double ticks = 0;
+  const std::string dir = fmt::format("/proc/{}/task", pid);
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream f(dir + "/" + e->d_name + "/stat");
+      std::string line;
+      if (!std::getline(f, line)) continue;
+      const auto open = line.find('('), close = line.rfind(')');
+      if (open == std::string::npos || close == std::string::npos || line.compare(open + 1, prefix.size(), prefix) != 0) continue;
+      std::istringstream rest(line.substr(close + 2));
+      std::vector<std::string> fields;
+      for (std::string x; rest >> x;) fields.push_back(x);
+      if (fields.size() > 12) ticks += std::stod(fields[11]) + std::stod(fields[12]);
+    }
+    closedir(d);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 // CPU seconds PostgreSQL used so far: the postmaster with every child it reaped, and the children
 // alive now.
 double server_cpu(pid_t postmaster) {

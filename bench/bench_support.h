@@ -43,6 +43,9 @@ double latency_quantile(int port, double q);
 long status_kb(pid_t pid, const std::string& field);
 // CPU seconds (user + system) of process `pid`, with (`with_reaped`) its children it has reaped.
 double process_cpu(pid_t pid, bool with_reaped);
+// CPU seconds used so far by the threads of `pid` whose name starts with `prefix` (the relay names
+// its threads: "console", "worker", "lease"...); threads that ended are not counted.
+double threads_cpu(pid_t pid, const std::string& prefix);
 // CPU seconds PostgreSQL used so far: the postmaster with every child it reaped, and the children
 // alive now.
 double server_cpu(pid_t postmaster);

@@ -41,6 +41,7 @@ void password_login(relay::pg::Connection& c) {
 
 struct Costs {
   double relay_cpu = 0, server_cpu = 0, writes = 0;
+  double console_cpu = 0;  // the console's own threads ("console", "console-plots"), in relay_cpu too
   long rss_kb = 0;
   std::vector<double> list_ms;  // each refresh of the open page, answered
 };
@@ -74,9 +75,11 @@ Costs measure(const std::string& url, const std::string& relay_url, pid_t postma
     });
   }
   const double relay_before = process_cpu(relay.pid, false), server_before = server_cpu(postmaster);
+  const double console_before = threads_cpu(relay.pid, "console");
   c.writes = tps_of(pgbench(url, fmt::format("\\set t random(1, {})\nINSERT INTO t:t (v) VALUES (random());", kPipelines), 2, 30, 0,
                             kPipelines));
   c.relay_cpu = process_cpu(relay.pid, false) - relay_before;
+  c.console_cpu = threads_cpu(relay.pid, "console") - console_before;
   c.server_cpu = server_cpu(postmaster) - server_before;
   c.rss_kb = relay.status_kb("VmRSS");
   done = true;
@@ -98,9 +101,9 @@ void console_costs(const std::function<void(const std::string&, double, const st
   const Costs open = measure(url, relay_url, postmaster, "127.0.0.1:0", true);
   std::cout << fmt::format("console at {} pipelines, a row a second into each table, 30 s:\n", kPipelines);
   for (const auto& [name, x] : {std::pair{"off", off}, std::pair{"on, nobody looking", idle}, std::pair{"on, the pipelines' page open", open}})
-    std::cout << fmt::format("  {}: relay CPU {:.2f} s ({:+.1f} %), server CPU {:.2f} s ({:+.1f} %), {:.0f} writes/s, relay {:.1f} MB\n", name,
-                             x.relay_cpu, (x.relay_cpu / off.relay_cpu - 1) * 100, x.server_cpu, (x.server_cpu / off.server_cpu - 1) * 100,
-                             x.writes, x.rss_kb / 1024.0);
+    std::cout << fmt::format("  {}: relay CPU {:.2f} s ({:+.1f} %; the console's threads {:.2f} s), server CPU {:.2f} s ({:+.1f} %), "
+                             "{:.0f} writes/s, relay {:.1f} MB\n", name, x.relay_cpu, (x.relay_cpu / off.relay_cpu - 1) * 100, x.console_cpu,
+                             x.server_cpu, (x.server_cpu / off.server_cpu - 1) * 100, x.writes, x.rss_kb / 1024.0);
   report("console_off_relay_cpu_s", off.relay_cpu, "s");
   report("console_off_server_cpu_s", off.server_cpu, "s");
   report("console_idle_relay_cpu_s", idle.relay_cpu, "s");
@@ -108,6 +111,7 @@ void console_costs(const std::function<void(const std::string&, double, const st
   report("console_open_relay_cpu_s", open.relay_cpu, "s");
   report("console_open_server_cpu_s", open.server_cpu, "s");
   report("console_open_relay_rss_mb", open.rss_kb / 1024.0, "MB");
+  report("console_open_console_threads_cpu_s", open.console_cpu, "s");
   // What one refresh of the open page costs, alone: the list's statement runs in one server
   // process, so its time is that process's CPU, out of the 5 s between refreshes.
   auto ms = open.list_ms;

@@ -11,6 +11,7 @@
 
 #include "console/console_api.h"
 #include "util/strings.h"
+#include "util/thread_name.h"
 
 // The pages, compiled in (src/console/assets/).
 namespace relay {
@@ -139,6 +140,7 @@ void ConsoleServer::later(std::function<void()> job) {
 }
 
 void ConsoleServer::work() {
+  util::name_this_thread("console");
   while (true) {
     std::function<void()> job;
     {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "util/thread_name.h"
+
 namespace relay::console {
 
 History::History(pg::ConnectionPool& pool) : pool_(pool) {
@@ -19,6 +21,7 @@ History::~History() {
 }
 
 void History::loop() {
+  util::name_this_thread("console-plots");
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "util/thread_name.h"
+
 namespace relay {
 
 namespace {
@@ -110,6 +112,7 @@ void Executor::signalled(int fd) {
 }
 
 void Executor::wait_loop() {
+  util::name_this_thread("waiter");
   epoll_event events[64];
   std::vector<std::pair<Readable*, int>> due;
   while (!stopping_) {
@@ -187,6 +190,7 @@ void Executor::start_worker() {
 }
 
 void Executor::work() {
+  util::name_this_thread("worker");
   std::unique_lock lock(mu_);
   while (true) {
     std::coroutine_handle<> h;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "util/json_escape.h"
+#include "util/thread_name.h"
 
 namespace relay {
 
@@ -196,6 +197,7 @@ void Ownership::check_epochs_locked() {
 }
 
 void Ownership::heartbeat_loop() {
+  util::name_this_thread("lease");
   auto every = std::max(std::chrono::milliseconds(100), lease_timeout_ / 4);
   std::unique_lock lock(mu_);
   while (!stopping_) {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "util/thread_name.h"
+
 namespace relay {
 
 namespace {
@@ -69,6 +71,7 @@ void StatusWriter::forget(const std::string& relay_group_id, const std::string& 
 }
 
 void StatusWriter::loop() {
+  util::name_this_thread("status-writer");
   std::unique_lock lock(mu_);
   while (!stopping_) {
     wake_.wait_for(lock, round_, [this] { return stopping_; });
@@ -100,11 +103,7 @@ void StatusWriter::write_round() {
       due.emplace_back(key, std::move(s));
     }
   }
-  if (heartbeat && !relay_.worker_id.empty() && !before_instances_) write_instance();
-  if (due.empty()) {
-    if (heartbeat) heartbeat_at_ = now;
-    return;
-  }
+  if (due.empty()) return;
   auto lease = pool_.borrow(pg::PooledSession::kWait);
   auto written = !lease ? Result<pg::PgResult>(lease.error())
                  : before_columns_ ? (*lease)->exec(kWriteSqlBefore, {rows.dump()})
@@ -126,17 +125,16 @@ void StatusWriter::write_round() {
 }
 
 // This relay's row of pgtrickle.relay_instances, and its group's rows of relays gone for a day.
-void StatusWriter::write_instance() {
+void StatusWriter::write_instance(pg::Connection& c) {
+  if (relay_.worker_id.empty() || before_instances_) return;
   static const std::string kSql = R"(
     WITH gone AS (DELETE FROM pgtrickle.relay_instances WHERE relay_group_id = $1 AND heartbeat_at < now() - interval '1 day')
     INSERT INTO pgtrickle.relay_instances AS i (relay_group_id, worker_id, version, started_at, heartbeat_at)
     VALUES ($1, $2, $3, to_timestamp($4::double precision), now())
     ON CONFLICT (relay_group_id, worker_id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at,
                                                           heartbeat_at = excluded.heartbeat_at)";
-  auto lease = pool_.borrow(pg::PooledSession::kWait);
-  if (!lease) return;
-  auto r = (*lease)->exec(kSql, {relay_.relay_group_id, relay_.worker_id, relay_.version, fmt::format("{}", relay_.started_at)});
-  if (!r && (*lease)->last_sqlstate() == "42P01") {  // undefined_table
+  auto r = c.exec(kSql, {relay_.relay_group_id, relay_.worker_id, relay_.version, fmt::format("{}", relay_.started_at)});
+  if (!r && c.last_sqlstate() == "42P01") {  // undefined_table
     before_instances_ = true;
     log_.warn("The SQL install is older than this relay: it is not listed among the relays of its group (the console's relays "
               "page) until `pgtrickle-relay install` runs again.");

@@ -3,7 +3,7 @@
 // transaction that ends sends every outbox reader's next numbering round through its outboxes, so
 // a write per pipeline would keep an idle database busy. A row is written when what it says changed,
 // else every 15 s to keep its heartbeat fresh (a row older than 30 s counts as gone). The relay's
-// own row of pgtrickle.relay_instances goes with each heartbeat, so a standby shows too.
+// own row of pgtrickle.relay_instances (write_instance) is kept as fresh, so a standby shows too.
 #pragma once
 
 #include <chrono>
@@ -52,6 +52,9 @@ class StatusWriter {
   void put(Row row);
   // The pipeline is no longer this relay's: nothing pending for it is written any more.
   void forget(const std::string& relay_group_id, const std::string& pipeline);
+  // This relay's own row, on a session it already holds (its control session: a standby opens no
+  // other), every kHeartbeat; one caller at a time.
+  void write_instance(pg::Connection& c);
 
   static constexpr std::chrono::seconds kHeartbeat{15};
 
@@ -63,13 +66,12 @@ class StatusWriter {
   };
   void loop();
   void write_round();
-  void write_instance();
 
   pg::ConnectionPool& pool_;
   const std::chrono::milliseconds round_;
   const Relay relay_;
   bool before_columns_ = false;    // the install lacks the newer columns: the statement of before is written
-  bool before_instances_ = false;  // the install lacks pgtrickle.relay_instances
+  bool before_instances_ = false;  // the install lacks pgtrickle.relay_instances (write_instance's caller alone)
   log::Logger log_{"status"};
   std::mutex mu_;
   std::mutex write_mu_;  // held while a round writes: forget() waits for it

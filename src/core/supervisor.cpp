@@ -151,6 +151,7 @@ void Supervisor::run() {
   auto last_resync = Clock::now() - std::chrono::hours(1);
   auto last_retention = Clock::now();
   auto last_memory_release = Clock::now();
+  auto last_instance = Clock::now() - std::chrono::hours(1);
   constexpr auto kMemoryReleaseEvery = std::chrono::seconds(10);
   Clock::duration retention_every = std::chrono::seconds(60);
   bool catalog_dirty = true;     // read the catalog now
@@ -267,6 +268,11 @@ void Supervisor::run() {
       retention_every = std::max<Clock::duration>(std::chrono::seconds(60), (Clock::now() - last_retention) * 100);
     }
     rebalance();
+    // This relay's own row (standbys too), on the session it holds anyway.
+    if (Clock::now() - last_instance >= StatusWriter::kHeartbeat && relay_.status) {
+      last_instance = Clock::now();
+      relay_.status->write_instance(*control);
+    }
     // The memory a burst freed (every pipeline starting, a backlog) goes back to the system.
     if (Clock::now() - last_memory_release >= kMemoryReleaseEvery) {
       last_memory_release = Clock::now();

@@ -9,6 +9,7 @@
 
 #include "backends/postgres/commit_numbering.h"
 #include "util/json_escape.h"
+#include "util/thread_name.h"
 
 namespace relay::postgres {
 namespace {
@@ -202,6 +203,7 @@ void OutboxListener::number_unnotified() {
 }
 
 void OutboxListener::run() {
+  util::name_this_thread("outbox-listener");
   auto next_round = Clock::now() + kRoundEvery;
   while (true) {
     bool stopping;
