@@ -447,9 +447,18 @@ int owned(RelayProcess& relay) { return static_cast<int>(metric(relay.admin_port
 std::string replication_login_url(TestDb& db) {
   std::string url = db.relay_url();
   std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);
-  auto r = must_connect(maintenance_url()).exec("ALTER ROLE " + login + " REPLICATION");
-  if (!r) throw std::runtime_error("cannot give the relay's login REPLICATION: " + r.error().message);
-  return url;
+  // Tests running beside each other give the same login REPLICATION: once is enough, and one that
+  // loses the race to update the role's row ("tuple concurrently updated") tries again.
+  auto c = must_connect(maintenance_url());
+  for (int attempt = 1;; ++attempt) {
+    auto has = c.exec("SELECT rolreplication FROM pg_catalog.pg_roles WHERE rolname = $1", {login});
+    if (has && has->rows() == 1 && has->boolean(0, 0)) return url;
+    auto r = c.exec("ALTER ROLE " + login + " REPLICATION");
+    if (r) return url;
+    if (attempt >= 10 || r.error().message.find("concurrently updated") == std::string::npos)
+      throw std::runtime_error("cannot give the relay's login REPLICATION: " + r.error().message);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+  }
 }
 
 bool slot_streams(TestDb& db, const std::string& slot_condition) {
