@@ -192,11 +192,7 @@ class KafkaSink final : public Sink {
 
  private:
   // Whether the pipeline was asked to stop waiting (its wake fd is readable; the core reads it).
-  bool asked_to_stop() const {
-    if (ctx_.wake_fd < 0) return false;
-    pollfd fd{ctx_.wake_fd, POLLIN, 0};
-    return ::poll(&fd, 1, 0) > 0;
-  }
+  bool asked_to_stop() const { return ctx_.wake_fd >= 0 && woken(std::span<const int>(&ctx_.wake_fd, 1)); }
 
   // Exactly once: init_transactions fences any earlier producer of the pipeline's transactional id
   // (a former owner, this relay before a crash) and settles the transaction it left open; only then
