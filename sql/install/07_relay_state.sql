@@ -206,8 +206,16 @@ BEGIN
     CONTINUE WHEN NOT pgtrickle._relay_is_slot_name(v_slot) OR NOT EXISTS (
       SELECT 1 FROM pg_replication_slots
       WHERE slot_name = v_slot AND plugin = 'pgoutput' AND database = current_database());
+    -- A relay reconnects at once: the slot may be taken again between the end of its reader and the
+    -- drop, which is then tried again.
     FOR i IN 1..50 LOOP
-      EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = v_slot AND active);
+      BEGIN
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = v_slot);
+        PERFORM pg_drop_replication_slot(v_slot);
+        EXIT;
+      EXCEPTION WHEN object_in_use THEN
+        NULL;
+      END;
       BEGIN
         PERFORM pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = v_slot AND active;
       EXCEPTION WHEN insufficient_privilege THEN
@@ -222,7 +230,7 @@ BEGIN
       PERFORM pg_sleep(0.1);
     END LOOP;
     IF EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = v_slot) THEN
-      PERFORM pg_drop_replication_slot(v_slot);
+      PERFORM pg_drop_replication_slot(v_slot);  -- still read after 5 s: its error says by whom
     END IF;
   END LOOP;
 END
