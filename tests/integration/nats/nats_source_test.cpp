@@ -249,3 +249,40 @@ TEST(NatsSource, TokenAuthenticationWithASecretFromTheEnvironment) {
   EXPECT_NE(error.find("Authorization"), std::string::npos) << error;
   EXPECT_EQ(error.find("wrong"), std::string::npos) << error;
 }
+
+// A message the inbox refused (a CHECK the payload broke) is a dead letter, acknowledged at the
+// server; once the inbox takes it (the constraint dropped), replay_dead_letters() puts it in with its
+// identity and headers, as the stream gave it.
+TEST(NatsSource, AMessageTheInboxRefusedIsSentAgainIntoItOnceItTakesIt) {
+  TestDb db;
+  std::string stream = "src_" + db.name();
+  fresh_stream(nats_url(), stream, stream + ".>");
+  db.exec("SELECT pgtrickle.create_inbox('cmds')");
+  db.exec("ALTER TABLE pgtrickle.inbox_cmds ADD CONSTRAINT amount_positive CHECK ((payload->>'amount')::numeric > 0)");
+  set_inbox_pipeline(db, "from-nats", {{"source_type", "nats"}, {"nats_url", nats_url()}, {"nats_stream", stream},
+                                       {"nats_consumer", "relay"}, {"inbox_name", "cmds"}});
+  publish(nats_url(), {{stream + ".pay", R"({"amount": 5})", "pay-1"},
+                       {stream + ".pay", R"({"amount": -1})", "pay-2", {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}},
+                       {stream + ".pay", R"({"amount": 7})", "pay-3"}});
+  RelayProcess relay(relay_args(db));
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters") == 1 &&
+                                      db.number("SELECT count(*) FROM pgtrickle.inbox_cmds") == 2; }, 30s)) << relay.err();
+  const std::string id = db.value("SELECT id FROM pgtrickle.relay_dead_letters");
+  EXPECT_NE(db.value("SELECT error FROM pgtrickle.relay_dead_letters").find("amount_positive"), std::string::npos);
+  EXPECT_TRUE(wait_until([&] { return consumer_info(nats_url(), stream, "relay").value("num_ack_pending", -1) == 0; }, 10s))
+      << "set aside, it is acknowledged: the stream does not send it again";
+
+  // Asked for while the inbox still refuses it: kept, one more attempt.
+  EXPECT_EQ(db.number("SELECT pgtrickle.replay_dead_letters('from-nats')"), 1);
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT attempts FROM pgtrickle.relay_dead_letters WHERE id = " + id) == 2; }, 15s))
+      << relay.err();
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_cmds"), 2);
+
+  db.exec("ALTER TABLE pgtrickle.inbox_cmds DROP CONSTRAINT amount_positive");
+  EXPECT_EQ(db.number("SELECT pgtrickle.replay_dead_letters('from-nats', ARRAY[" + id + "])"), 1);
+  ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.relay_dead_letters") == 0; }, 15s)) << relay.err();
+  EXPECT_EQ(db.value("SELECT event_type || ' ' || source || ' ' || (payload->>'amount') || ' ' || (headers->>'traceparent') "
+                     "FROM pgtrickle.inbox_cmds WHERE event_id = 'pay-2'"),
+            stream + ".pay nats:" + stream + " -1 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_cmds"), 3);
+}
