@@ -116,6 +116,8 @@ if ! command -v node >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 # The independent broker clients and the SQS emulator the tests use (versions pinned by the lock file).
-if [ ! -d "$root/tests/node/node_modules" ] || [ "$root/tests/node/package-lock.json" -nt "$root/tests/node/node_modules" ]; then
+# npm writes node_modules/.package-lock.json last: an install cut short has none, and is done again.
+installed="$root/tests/node/node_modules/.package-lock.json"
+if [ ! -f "$installed" ] || [ "$root/tests/node/package-lock.json" -nt "$installed" ]; then
   (cd "$root/tests/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
