@@ -28,6 +28,13 @@ std::string value(relay::pg::Connection& c, const std::string& sql) {
   return r->rows() > 0 && !r->null(0, 0) ? r->str(0, 0) : "";
 }
 
+// The relay's slot is made and its walsender streams: a row written now is in what it reads (one
+// written while the slot is still being made may be before its starting point).
+bool slot_streams(relay::pg::Connection& c) {
+  return value(c, "SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
+                  "WHERE r.state IS DISTINCT FROM 'startup'") == "1";
+}
+
 // A database on `server` whose slots the server invalidates past 16 MB of WAL, with the relay's
 // SQL, `tables` made, a table `filler` to write WAL with, and the pipeline `name` with `config`;
 // the relay's login may replicate. Returns that login.
@@ -106,7 +113,7 @@ TEST(SlotLost, RelayDownFailsSteadilyThenRebuildsOnRequest) {
   {
     RelayProcess relay(args);
     relay.admin_port();
-    ASSERT_TRUE(wait_until([&] { return value(c, "SELECT count(*) FROM pg_replication_slots") == "1"; }, 20s)) << relay.err();
+    ASSERT_TRUE(wait_until([&] { return slot_streams(c); }, 20s)) << relay.err();
     ASSERT_TRUE(c.exec("INSERT INTO items SELECT g, 'a' FROM generate_series(1, 3) g"));
     ASSERT_TRUE(wait_until([&] { return read_lines(out).size() == 3; }, 20s)) << relay.err();
     relay.signal(SIGTERM);
@@ -188,7 +195,7 @@ TEST(SlotLost, InvalidatedBehindAStalledSinkIsRebuiltBySetting) {
   auto c = connect(server.url("slot_stall"));
   RelayProcess relay({"--postgres-url", login, "--metrics-addr", "127.0.0.1:0"});
   int port = relay.admin_port();
-  ASSERT_TRUE(wait_until([&] { return value(c, "SELECT count(*) FROM pg_replication_slots") == "1"; }, 20s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return slot_streams(c); }, 20s)) << relay.err();
   ASSERT_TRUE(c.exec("INSERT INTO items SELECT g, 'a' FROM generate_series(1, 3) g"));
   ASSERT_TRUE(wait_until([&] { return !receiver.all().empty(); }, 20s)) << relay.err();
 
