@@ -67,7 +67,7 @@ struct Client::Impl {
   struct Transfer {
     Easy easy;
     Slist headers;
-    Response response;
+    ClientResponse response;
     std::uint64_t tag = 0;
     const HostAccess* access = nullptr;
     std::string host;  // the URL's, for the destination check
@@ -162,7 +162,7 @@ Client::~Client() {
   impl_->pool.clear();  // easy handles go before the multi handle
 }
 
-Status Client::start(const Request& req, std::uint64_t tag) {
+Status Client::start(const ClientRequest& req, std::uint64_t tag) {
   if (!impl_->multi) return retriable("libcurl: cannot create a multi handle");
   std::unique_ptr<Impl::Transfer> t;
   if (!impl_->pool.empty()) {
@@ -175,7 +175,7 @@ Status Client::start(const Request& req, std::uint64_t tag) {
     if (!t->easy) return retriable("libcurl: cannot create an easy handle");
   }
   CURL* e = t->easy.get();
-  t->response = Response{};
+  t->response = ClientResponse{};
   t->tag = tag;
   t->access = impl_->access;
   t->refused.clear();
@@ -241,7 +241,7 @@ Status Client::start(const Request& req, std::uint64_t tag) {
   return {};
 }
 
-void Client::poll(std::chrono::milliseconds wait, std::vector<std::pair<std::uint64_t, Response>>& done) {
+void Client::poll(std::chrono::milliseconds wait, std::vector<std::pair<std::uint64_t, ClientResponse>>& done) {
   CURLM* m = impl_->multi.get();
   if (!m) return;
   auto collect = [&] {
@@ -252,7 +252,7 @@ void Client::poll(std::chrono::milliseconds wait, std::vector<std::pair<std::uin
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
       if (!t) continue;
       CURLcode rc = msg->data.result;
-      Response& r = t->response;
+      ClientResponse& r = t->response;
       r.curl_code = static_cast<int>(rc);
       if (rc == CURLE_OK) {
         curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &r.status);
@@ -300,9 +300,9 @@ void run_lanes(Client& client, std::span<Unit> units, const Judge& judge, Deadli
     Clock::time_point ready_at{};
   };
   std::vector<Lane> state(lanes);
-  std::vector<std::pair<std::uint64_t, Response>> done;
+  std::vector<std::pair<std::uint64_t, ClientResponse>> done;
 
-  auto settle = [&](size_t unit, const Response& r) {
+  auto settle = [&](size_t unit, const ClientResponse& r) {
     size_t lane = units[unit].lane;
     Lane& l = state[lane];
     l.busy = false;
@@ -333,11 +333,11 @@ void run_lanes(Client& client, std::span<Unit> units, const Judge& judge, Deadli
         continue;
       }
       size_t unit = queue[lane][l.next];
-      Request& req = units[unit].request;
+      ClientRequest& req = units[unit].request;
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
       req.timeout_ms = std::max(1L, std::min<long>(req.timeout_ms, static_cast<long>(left)));
       if (auto s = client.start(req, unit); !s) {
-        Response r;
+        ClientResponse r;
         r.curl_code = CURLE_FAILED_INIT;
         r.error = s.error().message;
         settle(unit, r);

@@ -18,7 +18,7 @@
 
 namespace relay::http {
 
-struct Request {
+struct ClientRequest {
   std::string url;
   std::string method = "POST";
   std::vector<std::string> headers;  // "Name: value" lines
@@ -32,7 +32,7 @@ struct Request {
   std::string ca_file, cert_file, key_file;
 };
 
-struct Response {
+struct ClientResponse {
   int curl_code = 0;    // CURLcode; 0 when an HTTP answer came back
   std::string error;    // libcurl's text when curl_code != 0
   long status = 0;      // HTTP status
@@ -57,10 +57,10 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Starts `req` (its body must outlive the transfer); the response comes back from poll() with `tag`.
-  Status start(const Request& req, std::uint64_t tag);
+  Status start(const ClientRequest& req, std::uint64_t tag);
   // Drives the transfers and waits up to `wait` for one to finish (sleeps `wait` when none is in
   // flight); appends the finished ones to `done`.
-  void poll(std::chrono::milliseconds wait, std::vector<std::pair<std::uint64_t, Response>>& done);
+  void poll(std::chrono::milliseconds wait, std::vector<std::pair<std::uint64_t, ClientResponse>>& done);
   size_t in_flight() const;
   // Abandons every transfer in flight (their fate at the server is unknown).
   void abort_all();
@@ -81,9 +81,9 @@ class Client {
 enum class Verdict { next, retry, stop };
 struct Unit {
   size_t lane = 0;
-  Request request;
+  ClientRequest request;
 };
-using Judge = std::function<Verdict(size_t unit, const Response& response, std::chrono::milliseconds& retry_in)>;
+using Judge = std::function<Verdict(size_t unit, const ClientResponse& response, std::chrono::milliseconds& retry_in)>;
 // Units of one lane run in index order. Returns when every lane is done or stopped, or at `deadline`
 // (then in-flight requests are abandoned and their judges never called).
 void run_lanes(Client& client, std::span<Unit> units, const Judge& judge, Deadline deadline);

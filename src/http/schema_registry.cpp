@@ -10,10 +10,10 @@ SchemaRegistry::SchemaRegistry(RegistryOptions options) : opt_(std::move(options
   while (!opt_.url.empty() && opt_.url.back() == '/') opt_.url.pop_back();
 }
 
-Result<Response> SchemaRegistry::call(const std::string& method, const std::string& path, const std::string& body) {
+Result<ClientResponse> SchemaRegistry::call(const std::string& method, const std::string& path, const std::string& body) {
   ++calls_;
   if (opt_.on_request) opt_.on_request();
-  Request req;
+  ClientRequest req;
   req.url = opt_.url + path;
   req.method = method;
   req.body = body;
@@ -26,14 +26,14 @@ Result<Response> SchemaRegistry::call(const std::string& method, const std::stri
   req.cert_file = opt_.cert_file;
   req.key_file = opt_.key_file;
   if (auto s = client_.start(req, 0); !s) return s.error();
-  std::vector<std::pair<std::uint64_t, Response>> done;
+  std::vector<std::pair<std::uint64_t, ClientResponse>> done;
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.timeout_ms + 1000);
   while (done.empty() && std::chrono::steady_clock::now() < until) client_.poll(std::chrono::milliseconds(100), done);
   if (done.empty()) {
     client_.abort_all();
     return retriable("the schema registry at " + opt_.url + " did not answer in time");
   }
-  Response r = std::move(done.front().second);
+  ClientResponse r = std::move(done.front().second);
   if (!r.answered()) {
     Error e{classify_curl_error(r.curl_code), "the schema registry at " + opt_.url + " cannot be reached: " + r.error};
     return e;

@@ -38,7 +38,7 @@ class SchemaRegistry {
   void restrict_to(const HostAccess* access) { client_.restrict_to(access); }
 
  private:
-  Result<Response> call(const std::string& method, const std::string& path, const std::string& body);
+  Result<ClientResponse> call(const std::string& method, const std::string& path, const std::string& body);
 
   RegistryOptions opt_;
   Client client_{1};

@@ -30,7 +30,7 @@ std::string printable_url(const std::string& url) {
   return q == std::string::npos ? url : url.substr(0, q) + "?…";
 }
 
-std::string answer_text(const http::Response& r) {
+std::string answer_text(const http::ClientResponse& r) {
   if (!r.answered()) return r.error;
   std::string body = util::safe_excerpt(r.body);  // the receiver's words: short, one line, no secrets
   return body.empty() ? fmt::format("HTTP {}", r.status) : fmt::format("HTTP {}: {}", r.status, body);
@@ -84,7 +84,7 @@ class WebhookSink final : public Sink {
  private:
   // The wait before in-request retry `attempt` (1-based): doubling from retry_backoff_ms, jittered,
   // or what Retry-After asked for.
-  milliseconds retry_wait(int attempt, const http::Response& r) {
+  milliseconds retry_wait(int attempt, const http::ClientResponse& r) {
     if (!r.retry_after.empty()) {
       auto ms = http::retry_after_ms(r.retry_after, unix_now());
       if (ms >= 0) return milliseconds(ms);
@@ -95,7 +95,7 @@ class WebhookSink final : public Sink {
   }
 
   // Judges one response for the messages `outs` of a request; `attempts` counts its tries.
-  http::Verdict judge(const http::Request& req, const http::Response& r, int& attempts, std::span<Outcome> outs,
+  http::Verdict judge(const http::ClientRequest& req, const http::ClientResponse& r, int& attempts, std::span<Outcome> outs,
                       milliseconds& retry_in) {
     ++attempts;
     healthy_ = r.answered() || http::classify_curl_error(r.curl_code) == ErrorKind::permanent;
@@ -118,9 +118,9 @@ class WebhookSink final : public Sink {
     return http::Verdict::retry;
   }
 
-  http::Request request(const std::string& url, std::string_view idempotency_key, std::span<const Header> app_headers,
+  http::ClientRequest request(const std::string& url, std::string_view idempotency_key, std::span<const Header> app_headers,
                         std::string_view body, std::int64_t now, std::string_view content_type = {}) {
-    http::Request req;
+    http::ClientRequest req;
     req.url = url;
     req.method = method_;
     req.body = body;
@@ -142,7 +142,7 @@ class WebhookSink final : public Sink {
       units_.push_back({lane, request(m.routes[0], m.dedup_key, m.headers, m.body, now, m.content_type)});
     }
     attempts_.assign(batch.size(), 0);
-    http::run_lanes(client_, units_, [&](size_t u, const http::Response& r, milliseconds& retry_in) {
+    http::run_lanes(client_, units_, [&](size_t u, const http::ClientResponse& r, milliseconds& retry_in) {
       return judge(units_[u].request, r, attempts_[u], outcomes.subspan(u, 1), retry_in);
     }, deadline);
   }
@@ -156,7 +156,7 @@ class WebhookSink final : public Sink {
     http::Unit unit{0, request(batch.front().routes[0], key, {}, body, unix_now())};
     int attempts = 0;
     bool refused = false;
-    http::run_lanes(client_, std::span<http::Unit>(&unit, 1), [&](size_t, const http::Response& r, milliseconds& retry_in) {
+    http::run_lanes(client_, std::span<http::Unit>(&unit, 1), [&](size_t, const http::ClientResponse& r, milliseconds& retry_in) {
       auto v = judge(unit.request, r, attempts, outcomes, retry_in);
       refused = outcomes.front().kind == Outcome::rejected;
       return v;

@@ -75,8 +75,8 @@ Result<Endpoint> read_endpoint(const ConfigSection& c, std::string_view who, boo
   return e;
 }
 
-http::Request request(const Endpoint& e, std::string_view action, std::string_view body, long timeout_ms) {
-  http::Request req;
+http::ClientRequest request(const Endpoint& e, std::string_view action, std::string_view body, long timeout_ms) {
+  http::ClientRequest req;
   req.url = e.endpoint;
   req.body = body;
   req.timeout_ms = timeout_ms;
@@ -98,7 +98,7 @@ std::string get_queue_attributes_body(const Endpoint& e, std::string_view names_
   return body;
 }
 
-Error start_error(const Endpoint& e, const http::Response& answer) {
+Error start_error(const Endpoint& e, const http::ClientResponse& answer) {
   if (!answer.answered()) return retriable(fmt::format("SQS: cannot reach {}: {}", e.endpoint, answer.error));
   std::string code = error_code(answer.body);
   std::string text = fmt::format("SQS: GetQueueAttributes of {} failed: HTTP {} {} {}", e.queue_url, answer.status, code,

@@ -35,13 +35,13 @@ Result<Endpoint> read_endpoint(const ConfigSection& config, std::string_view who
 
 // A request of the JSON protocol (`X-Amz-Target: AmazonSQS.<action>`), SigV4-signed by libcurl.
 // `body` is not copied: it must outlive the transfer.
-http::Request request(const Endpoint& e, std::string_view action, std::string_view body, long timeout_ms);
+http::ClientRequest request(const Endpoint& e, std::string_view action, std::string_view body, long timeout_ms);
 
 // The body of GetQueueAttributes for the given attribute names (a JSON array text, e.g. ["QueueArn"]).
 std::string get_queue_attributes_body(const Endpoint& e, std::string_view names_json);
 
 // What a failed start-up check (GetQueueAttributes) means: fatal for a queue that does not exist
 // or credentials, region or permissions that are wrong; retriable for anything that may pass.
-Error start_error(const Endpoint& e, const http::Response& answer);
+Error start_error(const Endpoint& e, const http::ClientResponse& answer);
 
 }  // namespace relay::sqs

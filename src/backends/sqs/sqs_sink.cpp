@@ -39,9 +39,9 @@ class SqsSink final : public Sink {
     if (!healthy_) client_.reset();
     std::string body = sqs::get_queue_attributes_body(s_.queue, "[\"QueueArn\"]");
     http::Unit unit{0, sqs::request(s_.queue, "GetQueueAttributes", body, s_.timeout_ms)};
-    http::Response answer;
+    http::ClientResponse answer;
     bool got = false;
-    http::run_lanes(client_, std::span<http::Unit>(&unit, 1), [&](size_t, const http::Response& r, milliseconds&) {
+    http::run_lanes(client_, std::span<http::Unit>(&unit, 1), [&](size_t, const http::ClientResponse& r, milliseconds&) {
       answer = r;
       got = true;
       return http::Verdict::next;
@@ -124,12 +124,12 @@ class SqsSink final : public Sink {
   void run(std::span<const Message> batch, std::span<Outcome> outcomes, Deadline deadline, std::vector<size_t>* split) {
     (void)batch;
     attempts_.assign(units_.size(), 0);
-    http::run_lanes(client_, units_, [&](size_t u, const http::Response& r, milliseconds& retry_in) {
+    http::run_lanes(client_, units_, [&](size_t u, const http::ClientResponse& r, milliseconds& retry_in) {
       return judge(u, r, outcomes, split, retry_in);
     }, deadline);
   }
 
-  http::Verdict judge(size_t u, const http::Response& r, std::span<Outcome> outcomes, std::vector<size_t>* split, milliseconds& retry_in) {
+  http::Verdict judge(size_t u, const http::ClientResponse& r, std::span<Outcome> outcomes, std::vector<size_t>* split, milliseconds& retry_in) {
     const auto& msgs = unit_msgs_[u];
     int attempt = ++attempts_[u];
     auto set_all = [&](Outcome::Kind k, const std::string& e) {

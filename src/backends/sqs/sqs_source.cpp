@@ -70,7 +70,7 @@ class SqsSource final : public Source {
   Status start() override {
     if (!event_fd_.ok()) return retriable("sqs source: cannot create an eventfd");
     std::string body = sqs::get_queue_attributes_body(s_.queue, R"(["VisibilityTimeout","ApproximateNumberOfMessages"])");
-    http::Response answer;
+    http::ClientResponse answer;
     if (!call(sqs::request(s_.queue, "GetQueueAttributes", body, 10000), answer))
       return retriable(fmt::format("SQS: cannot reach {}: {}", s_.queue.endpoint, answer.error.empty() ? "timed out" : answer.error));
     if (answer.status != 200) return sqs::start_error(s_.queue, answer);
@@ -164,10 +164,10 @@ class SqsSource final : public Source {
   };
 
   // One request, run to its end (the start-up check, before the I/O thread runs).
-  bool call(http::Request req, http::Response& out) {
+  bool call(http::ClientRequest req, http::ClientResponse& out) {
     bool got = false;
     http::Unit unit{0, std::move(req)};
-    http::run_lanes(client_, std::span<http::Unit>(&unit, 1), [&](size_t, const http::Response& r, milliseconds&) {
+    http::run_lanes(client_, std::span<http::Unit>(&unit, 1), [&](size_t, const http::ClientResponse& r, milliseconds&) {
       out = r;
       got = true;
       return http::Verdict::next;
@@ -302,7 +302,7 @@ class SqsSource final : public Source {
     }
   }
 
-  void on_receive(const Job& job, const http::Response& r) {
+  void on_receive(const Job& job, const http::ClientResponse& r) {
     {
       std::lock_guard lock(mutex_);
       --receives_;
@@ -352,7 +352,7 @@ class SqsSource final : public Source {
     if (was_empty) event_fd_.signal();
   }
 
-  void on_delete(Job job, const http::Response& r) {
+  void on_delete(Job job, const http::ClientResponse& r) {
     auto settle = [&] {
       std::lock_guard lock(mutex_);
       deleting_ -= std::min(deleting_, job.handles.size());
@@ -457,7 +457,7 @@ class SqsSource final : public Source {
     std::vector<http::Unit> units;
     for (size_t i = 0; i < bodies.size(); ++i) units.push_back({i, sqs::request(s_.queue, "ChangeMessageVisibilityBatch", bodies[i], 1000)});
     size_t failed = 0;
-    http::run_lanes(client_, units, [&](size_t, const http::Response& r, milliseconds&) {
+    http::run_lanes(client_, units, [&](size_t, const http::ClientResponse& r, milliseconds&) {
       if (!r.answered() || r.status != 200) ++failed;
       return http::Verdict::next;
     }, until);
@@ -495,7 +495,7 @@ class SqsSource final : public Source {
   bool backlog_ = false;  // the last receive brought messages: short polls run beside the long poll
   Clock::time_point pause_until_{};
   std::vector<std::string> handles_;
-  std::vector<std::pair<std::uint64_t, http::Response>> done_;
+  std::vector<std::pair<std::uint64_t, http::ClientResponse>> done_;
 };
 
 }  // namespace
