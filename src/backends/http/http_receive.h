@@ -8,11 +8,10 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/http/webhook_encode.h"  // kSignatureHeader: the header the webhook sink signs with
 #include "relay/message.h"
 
 namespace relay::http {
-
-inline constexpr std::string_view kSignatureHeader = "X-Pgtrickle-Signature";
 
 // `Authorization: Bearer <token>` (scheme case-insensitive), compared in constant time.
 bool bearer_matches(std::string_view authorization, std::string_view token);

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/kafka/kafka_encode.h"  // kDedupHeader: the header the Kafka sink writes the identity in
 #include "relay/message.h"
 
 namespace relay::kafka {
@@ -22,9 +23,6 @@ struct RecordView {
   std::vector<std::pair<std::string_view, std::optional<std::string_view>>> headers;  // in record order
   std::int64_t timestamp_ms = -1;  // -1: unknown
 };
-
-// The header the relay's forward Kafka sink writes with each record's stable identity.
-inline constexpr std::string_view kDedupHeader = "dedup_key";
 
 // dedup_key = the header dedup_key when present and not empty, else "<topic>:<partition>:<offset>";
 // subject = the topic; source = "kafka:<topic>"; key = the record key; data = the value as is;
