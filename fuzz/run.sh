@@ -53,10 +53,11 @@ fuzz_one() {
   echo "fuzz: $t FAILED; log: $log"
   grep -E -m1 -A12 'ERROR:|runtime error|property violated|what\(\)' "$log" | sed "s/^/  /" || tail -n 20 "$log"
   local input
-  for input in $(grep -o "Test unit written to .*" "$log" | sed 's/Test unit written to //'); do
-    echo "  input kept: $input (reproduce: $build/fuzz/${t}_fuzz $input)"
+  # One path a line (the tree's may hold spaces).
+  while IFS= read -r input; do
+    echo "  input kept: $input (reproduce: '$build/fuzz/${t}_fuzz' '$input')"
     echo "  base64: $(base64 -w0 "$input" | head -c 2000)"
-  done
+  done < <(grep -o "Test unit written to .*" "$log" | sed 's/Test unit written to //')
   return 1
 }
 

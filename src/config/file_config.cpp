@@ -181,7 +181,9 @@ FileConfig parse_config_text(const std::string& text, const std::string& path, s
         // The source decides the direction: an outbox or a pgstream stream goes forward, anything
         // else fills an inbox.
         Direction dir = Direction::forward;
-        if (p.contains("source") && p["source"].is_object() && !is_forward_source(p["source"].value("type", "outbox")))
+        // (A type that is not text is left to the validation below, which names it.)
+        if (p.contains("source") && p["source"].is_object() && p["source"].contains("type") && p["source"]["type"].is_string() &&
+            !is_forward_source(p["source"]["type"].get<std::string>()))
           dir = Direction::reverse;
         if (p.contains("source_type") && p["source_type"].is_string() && !is_forward_source(p["source_type"].get<std::string>()))
           dir = Direction::reverse;

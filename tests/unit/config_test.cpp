@@ -275,6 +275,14 @@ TEST(ConfigFile, TheDatabasePoolSizeIsAWholeNumber) {
             std::string::npos) << p[0];
 }
 
+// Found by fuzzing: a source type that is not text was read as text and threw.
+TEST(ConfigFile, ASourceTypeThatIsNotTextIsAProblemNotACrash) {
+  std::vector<std::string> p;
+  parse_config_text("[[pipeline]]\nname = \"p\"\nsource = { type = 1000 }\nsink = { type = \"stdout\" }\n", "relay.toml", p);
+  ASSERT_FALSE(p.empty());
+  EXPECT_NE(joined(p).find("type"), std::string::npos) << joined(p);
+}
+
 TEST(ConfigFile, MalformedTomlNamesLineAndColumn) {
   std::vector<std::string> p;
   parse_config_text("[global]\npostgres_url = \"x\n", "bad.toml", p);
