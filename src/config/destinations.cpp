@@ -109,7 +109,7 @@ std::string address_text(const Address& a) {
   return buf;
 }
 
-std::string shown(std::string_view host, int port) {
+std::string host_port(std::string_view host, int port) {
   std::string h = host.find(':') != std::string_view::npos ? fmt::format("[{}]", host) : std::string(host);
   return port ? fmt::format("{}:{}", h, port) : h;
 }
@@ -262,7 +262,7 @@ std::string destination_refusal(const HostAccess& access, std::string_view host,
   if (Address literal; parse_address(name, literal)) addresses.push_back(literal);
   for (const auto& sa : resolved)
     if (Address a; from_sockaddr(sa, a)) addresses.push_back(a);
-  std::string dest = shown(name, port);
+  std::string dest = host_port(name, port);
 
   for (const auto& rule : parse_rules(access.deny_destinations)) {
     if (rule.matches_name(name, port))

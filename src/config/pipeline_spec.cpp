@@ -4,7 +4,7 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr KeySpec kKeys[] = {
+constexpr KeySpec kPipelineKeys[] = {
     {.key = "batch_size", .type = integer, .description = "Most messages handed to the sink at once. With \"delivery\": \"exactly_once\" 4000 unless set: each batch is one Kafka transaction, whose commit costs about the same whatever its size.", .default_json = "1000", .min = 1, .max = 100000},
     {.key = "poll_interval_ms", .type = integer, .description = "How often the source is polled when no notification wakes it.", .default_json = "1000", .min = 1},
     {.key = "granularity", .type = enumeration, .description = "row: one message per changed row (op insert/update/delete); delta: one message per outbox row (one per route when the sink's templates read row fields).", .allowed = "row|delta", .default_json = "\"row\""},
@@ -42,6 +42,6 @@ constexpr KeySpec kKeys[] = {
 };
 }  // namespace
 
-const BackendSpec kPipelineSpec{Role::pipeline, "*", "Pipeline options", kKeys};
+const BackendSpec kPipelineSpec{Role::pipeline, "*", "Pipeline options", kPipelineKeys};
 
 }  // namespace relay

@@ -15,7 +15,6 @@
 namespace relay::avro {
 namespace {
 
-using json = nlohmann::json;
 using Kind = Reader::Type::Kind;
 
 // Deeper values than this (a recursive schema fed crafted bytes) are refused, not followed.
@@ -28,7 +27,7 @@ class SchemaParser {
  public:
   std::vector<Reader::Type> types;
 
-  bool parse(const json& s, const std::string& ns, int& index, std::string& error, int depth = 0) {
+  bool parse(const nlohmann::json& s, const std::string& ns, int& index, std::string& error, int depth = 0) {
     if (depth > kMostDepth) return fail(error, "the schema nests deeper than " + std::to_string(kMostDepth));
     if (s.is_string()) return named_or_primitive(s.get<std::string>(), ns, index, error);
     if (s.is_array()) {
@@ -42,7 +41,7 @@ class SchemaParser {
       return add(std::move(u), index);
     }
     if (!s.is_object() || !s.contains("type")) return fail(error, "a schema is a type name, a union or an object with \"type\"");
-    const json& type = s["type"];
+    const nlohmann::json& type = s["type"];
     if (!type.is_string()) return parse(type, ns, index, error, depth + 1);  // {"type": [..]} or {"type": {..}}
     const std::string t = type.get<std::string>();
     if (t == "record" || t == "error" || t == "enum" || t == "fixed") {
@@ -98,7 +97,7 @@ class SchemaParser {
     types.push_back(std::move(t));
     return true;
   }
-  static std::string full_name(const json& s, const std::string& ns) {
+  static std::string full_name(const nlohmann::json& s, const std::string& ns) {
     if (!s.contains("name") || !s["name"].is_string()) return "";
     std::string name = s["name"].get<std::string>();
     if (name.find('.') != std::string::npos) return name;
@@ -288,7 +287,7 @@ class Decoder {
 }  // namespace
 
 bool Reader::from_schema(std::string_view avro_schema, Reader& out, std::string& error) {
-  auto schema = json::parse(avro_schema, nullptr, false);
+  auto schema = nlohmann::json::parse(avro_schema, nullptr, false);
   if (schema.is_discarded()) {
     error = "the Avro schema is not JSON";
     return false;

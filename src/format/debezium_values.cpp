@@ -44,7 +44,7 @@ bool is_number(std::string_view v) { return js::kind(v) == 'n'; }
 // ---------------------------------------------------------------------------------------------
 // Values.
 
-struct Writer {
+struct ValueWriter {
   const ColumnType& c;
   std::string& out;
   std::string& error;
@@ -641,7 +641,7 @@ struct Writer {
 bool append_value(const PgType& type, std::string_view json, const Modes& modes, std::string& out, std::string& error) {
   ColumnType c{type, modes, shape_of(type, modes)};
   std::size_t mark = out.size();
-  Writer w{c, out, error};
+  ValueWriter w{c, out, error};
   std::string_view v = trim(json);
   bool ok;
   if (c.shape.kind == Kind::omitted) ok = w.bad(v, "Debezium does not map this type (the column is left out)");
@@ -659,7 +659,7 @@ void append_zero(const PgType& type, const Modes& modes, std::string& out) {
     return;
   }
   std::string error;
-  Writer w{c, out, error};
+  ValueWriter w{c, out, error};
   switch (c.shape.kind) {
     case Kind::boolean: out += "false"; return;
     case Kind::int16: case Kind::int32: case Kind::int64: case Kind::oid: out += '0'; return;

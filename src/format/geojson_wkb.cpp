@@ -18,7 +18,7 @@ constexpr std::uint32_t kZFlag = 0x80000000u;     // EWKB: positions have a Z
 constexpr std::uint32_t kSridFlag = 0x20000000u;  // EWKB: the SRID follows the type
 constexpr int kMaxDepth = 200;                    // PostGIS's LW_PARSER_MAX_DEPTH: collections nest no deeper
 
-class Writer {
+class EwkbWriter {
  public:
   std::string out;
 
@@ -157,7 +157,7 @@ std::optional<std::int32_t> srid_of(std::string_view geojson) {
 }  // namespace
 
 std::optional<std::string> ewkb_of_geojson(std::string_view geojson) {
-  Writer w;
+  EwkbWriter w;
   bool z = false;
   if (!w.geometry(geojson, srid_of(geojson), z)) return std::nullopt;
   return std::move(w.out);

@@ -153,7 +153,7 @@ class Inference {
   const RouterOptions& opt_;
 };
 
-void append_schema(std::string& out, const Inferred& s, const std::string* field) {
+void append_inferred_schema(std::string& out, const Inferred& s, const std::string* field) {
   // JsonConverter's names of the types (FLOAT64 is "double").
   static constexpr const char* kTypes[] = {"string", "boolean", "int32", "int64", "double", "bytes", "array", "struct"};
   out += "{\"type\":\"";
@@ -161,12 +161,12 @@ void append_schema(std::string& out, const Inferred& s, const std::string* field
   out += '"';
   if (s.type == Inferred::array) {
     out += ",\"items\":";
-    append_schema(out, s.children.front(), nullptr);
+    append_inferred_schema(out, s.children.front(), nullptr);
   } else if (s.type == Inferred::structure) {
     out += ",\"fields\":[";
     for (std::size_t i = 0; i < s.children.size(); ++i) {
       if (i) out += ',';
-      append_schema(out, s.children[i], &s.field_names[i]);
+      append_inferred_schema(out, s.children[i], &s.field_names[i]);
     }
     out += ']';
   }
@@ -311,7 +311,7 @@ bool expand_json_payload(std::string_view payload, std::string_view name, const 
   std::string data;
   if (!append_data(data, *s, payload)) return false;
   value += data;
-  if (schema) append_schema(*schema, *s, nullptr);
+  if (schema) append_inferred_schema(*schema, *s, nullptr);
   return true;
 }
 

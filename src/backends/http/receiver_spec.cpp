@@ -3,7 +3,7 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr KeySpec kKeys[] = {
+constexpr KeySpec kHttpSourceKeys[] = {
     {.key = "listen", .type = string, .description = "Address to listen on, host:port.", .aliases = "bind|listen_addr", .default_json = "\"0.0.0.0:8080\""},
     {.key = "path", .type = string, .description = "Path accepting POSTed events; GET on it answers 200 while the receiver accepts (a probe).", .default_json = "\"/events\""},
     {.key = "bearer_token", .type = string, .description = "Required Authorization: Bearer token. Set it and/or hmac_secret: requests are never accepted unauthenticated.", .secret = true},
@@ -18,6 +18,6 @@ constexpr KeySpec kKeys[] = {
 };
 }  // namespace
 
-const BackendSpec kHttpSourceSpec{Role::source, "http", "HTTP receiver; answers 2xx only after the inbox commit.", kKeys, "webhook", "webhook_|http_"};
+const BackendSpec kHttpSourceSpec{Role::source, "http", "HTTP receiver; answers 2xx only after the inbox commit.", kHttpSourceKeys, "webhook", "webhook_|http_"};
 
 }  // namespace relay

@@ -3,7 +3,7 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr std::array<KeySpec, 9> kOwnKeys{{
+constexpr std::array<KeySpec, 9> kWebhookSinkOwnKeys{{
     {.key = "url", .type = string, .description = "Target URL template.", .required = true, .template_ = true, .destination = Destination::url},
     {.key = "method", .type = enumeration, .description = "HTTP method.", .allowed = "POST|PUT|PATCH", .default_json = "\"POST\""},
     {.key = "headers", .type = object, .description = "Extra headers; values may use ${ENV:NAME}."},
@@ -14,9 +14,9 @@ constexpr std::array<KeySpec, 9> kOwnKeys{{
     {.key = "max_in_flight", .type = integer, .description = "Per-event requests in flight at once: 1 keeps the pipeline's order; more sends messages with different keys in parallel (order kept per key).", .default_json = "1", .min = 1, .max = 64},
     {.key = "signing_secret", .type = string, .description = "HMAC-SHA256 key for the signature header.", .secret = true},
 }};
-constexpr auto kKeys = join_keys(kOwnKeys, kTlsClientKeys);
+constexpr auto kWebhookSinkKeys = join_keys(kWebhookSinkOwnKeys, kTlsClientKeys);
 }  // namespace
 
-const BackendSpec kWebhookSinkSpec{Role::sink, "webhook", "HTTP webhook: per-event or batched requests with Idempotency-Key.", kKeys, "http", "webhook_|http_"};
+const BackendSpec kWebhookSinkSpec{Role::sink, "webhook", "HTTP webhook: per-event or batched requests with Idempotency-Key.", kWebhookSinkKeys, "http", "webhook_|http_"};
 
 }  // namespace relay

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
+
 namespace relay::kafka {
 
 Result<ClientPtr> make_client(rd_kafka_type_t type, const std::vector<Property>& props, const ClientOwner& owner) {
@@ -17,6 +20,11 @@ Result<ClientPtr> make_client(rd_kafka_type_t type, const std::vector<Property>&
     return fatal(fmt::format("{}: cannot create the {}: {}", owner.role, type == RD_KAFKA_PRODUCER ? "producer" : "consumer", err));
   conf.release();  // rd_kafka_new took it
   return ClientPtr(rk);
+}
+
+int ms_until(Deadline d) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d - Clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(ms, 0, 3600000));
 }
 
 }  // namespace relay::kafka

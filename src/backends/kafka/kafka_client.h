@@ -14,6 +14,7 @@
 
 #include "backends/kafka/kafka_config.h"
 #include "log/log.h"
+#include "relay/message.h"
 #include "relay/result.h"
 
 namespace relay::kafka {
@@ -57,5 +58,9 @@ void log_to_owner(const rd_kafka_t* rk, int level, const char* facility, const c
   if (!owner || !owner->log().enabled(log::Level::debug)) return;
   owner->log().debug("librdkafka.", {{"level", std::to_string(level)}, {"facility", facility}, {"message", line}});
 }
+
+// Milliseconds from now until `d`, as librdkafka's and poll(2)'s int timeouts take them: 0 once it
+// has passed, at most an hour.
+int ms_until(Deadline d);
 
 }  // namespace relay::kafka

@@ -10,11 +10,6 @@
 namespace relay::kafka {
 namespace {
 
-int ms_until(Deadline d) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d - Clock::now()).count();
-  return static_cast<int>(std::clamp<long long>(ms, 0, 3600000));
-}
-
 // librdkafka's logs of the short-lived consumer that reads the position go nowhere: its errors come
 // back from the calls themselves.
 void quiet(const rd_kafka_t*, int, const char*, const char*) noexcept {}

@@ -31,10 +31,6 @@ namespace relay::kafka {
 namespace {
 
 
-long long ms_until(Deadline d) {
-  return std::max<long long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(d - Clock::now()).count());
-}
-
 class KafkaSink final : public Sink {
  public:
   KafkaSink(const BuildContext& ctx, std::vector<kafka::Property> props, kafka::KeyRule key, std::unique_ptr<AvroRecords> avro,
@@ -151,7 +147,7 @@ class KafkaSink final : public Sink {
       const bool records = std::count(skip.begin(), skip.end(), false) > 0;
       if (records) crash_point("kafka_before_commit");
       while (true) {
-        rd_kafka_error_t* err = rd_kafka_commit_transaction(p, static_cast<int>(std::max(1LL, ms_until(deadline))));
+        rd_kafka_error_t* err = rd_kafka_commit_transaction(p, std::max(1, ms_until(deadline)));
         if (!err) break;
         const bool again = rd_kafka_error_is_retriable(err) && Clock::now() < deadline;
         failure = "the Kafka transaction did not commit: " + transaction_error(err);
@@ -169,7 +165,7 @@ class KafkaSink final : public Sink {
     // Reports still to come belong to the aborted transaction: it is closed first.
     auto outs = close(batch_state);
     if (!fatal_) {
-      if (auto e = transaction_error(rd_kafka_abort_transaction(p, static_cast<int>(std::max(1000LL, ms_until(deadline))))); !e.empty()) {
+      if (auto e = transaction_error(rd_kafka_abort_transaction(p, std::max(1000, ms_until(deadline)))); !e.empty()) {
         // Not aborted either: a new producer settles it (its init_transactions aborts or completes
         // it), and the position it then reads says whether this batch committed.
         fatal_ = true;
@@ -199,7 +195,7 @@ class KafkaSink final : public Sink {
   // is the position committed last read, so that it is final.
   Status start_transactions() {
     const Deadline deadline = Clock::now() + std::chrono::seconds(30);
-    if (auto e = transaction_error(rd_kafka_init_transactions(producer_.get(), static_cast<int>(ms_until(deadline)))); !e.empty())
+    if (auto e = transaction_error(rd_kafka_init_transactions(producer_.get(), ms_until(deadline))); !e.empty())
       return retriable(fmt::format("the transactional producer cannot start (transactional.id {}): {}", transactional_id(), e));
     if (auto s = positions_->ensure_topic(producer_.get(), deadline); !s) return s;
     auto committed = positions_->read(deadline);
@@ -248,7 +244,7 @@ class KafkaSink final : public Sink {
   // Sends what is queued at once (ignoring linger.ms) and serves the delivery reports, until
   // everything produced was reported or `until`.
   void flush_slice(Deadline until) {
-    rd_kafka_flush(producer_.get(), static_cast<int>(std::min(ms_until(until), 100LL)));
+    rd_kafka_flush(producer_.get(), std::min(ms_until(until), 100));
   }
 
   // Drops what has not left yet, so that it cannot arrive after the retry of an earlier record.
@@ -431,7 +427,7 @@ class KafkaSink final : public Sink {
     if (!producer_) return;
     published_.clear();  // their reports are not served any more
     // What is still queued was not acknowledged to the source, so dropping it loses nothing.
-    if (!fatal_) rd_kafka_flush(producer_.get(), static_cast<int>(ms_until(deadline)));
+    if (!fatal_) rd_kafka_flush(producer_.get(), ms_until(deadline));
     rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(producer_.get(), 0);
     topics_.clear();

@@ -39,11 +39,6 @@ constexpr auto kFillWindow = std::chrono::milliseconds(5);      // waiting for m
 constexpr auto kConnectTimeout = std::chrono::seconds(5);       // start(): brokers and topics known
 constexpr auto kCloseTimeout = std::chrono::seconds(5);
 
-int ms_until(Clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()).count();
-  return static_cast<int>(std::clamp<long long>(ms, 0, 60000));
-}
-
 using PartitionId = std::pair<std::string, std::int32_t>;
 
 // What ack() commits: the next offset of each partition of the batch, read by consumer `generation`.

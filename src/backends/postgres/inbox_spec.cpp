@@ -3,7 +3,7 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr KeySpec kKeys[] = {
+constexpr KeySpec kPgInboxSinkKeys[] = {
     {.key = "postgres_url", .type = string, .description = "Database holding the inbox (libpq URL or key=value); default the relay's own database.", .secret = true, .destination = Destination::conninfo},
     {.key = "inbox_name", .type = string, .description = "Inbox created by create_inbox(name): the table pgtrickle.inbox_<name>.", .one_of = "inbox", .aliases = "inbox"},
     {.key = "inbox_table", .type = string, .description = "Inbox table by name; unqualified names live in schema pgtrickle.", .one_of = "inbox"},
@@ -20,6 +20,6 @@ constexpr KeySpec kKeys[] = {
 };
 }  // namespace
 
-const BackendSpec kPgInboxSinkSpec{Role::sink, "pg-inbox", "A PostgreSQL inbox table, local or remote; duplicates are skipped by event_id.", kKeys, "inbox", "pg_inbox_"};
+const BackendSpec kPgInboxSinkSpec{Role::sink, "pg-inbox", "A PostgreSQL inbox table, local or remote; duplicates are skipped by event_id.", kPgInboxSinkKeys, "inbox", "pg_inbox_"};
 
 }  // namespace relay

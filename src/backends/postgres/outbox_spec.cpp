@@ -3,7 +3,7 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr KeySpec kKeys[] = {
+constexpr KeySpec kOutboxSourceKeys[] = {
     {.key = "stream_table", .type = string, .description = "The table (or pg_trickle stream table) whose outbox is read, e.g. \"orders\" or \"sales.orders\".", .one_of = "target", .aliases = "table"},
     {.key = "outbox", .type = string, .description = "The outbox by name (\"outbox_orders\", or a name given to create_outbox / outbox_publish).", .one_of = "target"},
     {.key = "group", .type = string, .description = "The relay group that runs the pipeline, as pg_trickle's set_relay_outbox(p_name, p_outbox, p_group, ...) stores it: the same as the pipeline option relay_group."},
@@ -12,6 +12,6 @@ constexpr KeySpec kKeys[] = {
 };
 }  // namespace
 
-const BackendSpec kOutboxSourceSpec{Role::source, "outbox", "Rows committed to a PostgreSQL outbox table, in commit order.", kKeys};
+const BackendSpec kOutboxSourceSpec{Role::source, "outbox", "Rows committed to a PostgreSQL outbox table, in commit order.", kOutboxSourceKeys};
 
 }  // namespace relay

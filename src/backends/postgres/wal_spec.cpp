@@ -3,7 +3,7 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr KeySpec kKeys[] = {
+constexpr KeySpec kWalSourceKeys[] = {
     {.key = "tables", .type = array, .description = "The tables captured, by name and pattern: \"schema.table\" (unqualified: public), a part double-quoted to keep its case, * matching within a part (\"public.*\", \"sales.order_*\"); an entry may be {\"name\": ..., \"where\": \"status <> 'draft'\", \"columns\": [\"id\", \"status\"]}, a row filter and a column list the server applies (the filter reads only replica-identity columns, the list holds them). Naming a table takes its owner's rights; a pattern also picks up tables created later, of any owner, and takes a superuser's. The install's own schemas are never captured.", .required = true},
     {.key = "exclude", .type = string_list, .description = "Tables left out although \"tables\" matches them, by name and pattern as in \"tables\" (\"public.audit_*\")."},
     {.key = "failover", .type = boolean, .description = "PostgreSQL 17 and later: the pipeline's slot is a failover slot, which a physical standby with sync_replication_slots keeps in step, so a promoted standby goes on from it (Debezium's slot.failover); an existing slot is altered. Refused below 17. Default false."},
@@ -16,6 +16,6 @@ constexpr KeySpec kKeys[] = {
 const BackendSpec kWalSourceSpec{Role::source, "wal",
                                  "Changes of many tables read from the WAL through one publication and one logical slot of the "
                                  "pipeline's own, in commit order: every table a pattern matches, those created later too.",
-                                 kKeys};
+                                 kWalSourceKeys};
 
 }  // namespace relay

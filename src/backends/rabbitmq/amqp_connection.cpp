@@ -17,6 +17,8 @@ timeval to_timeval(std::chrono::microseconds d) {
 namespace {
 // rabbitmq-c does not load OpenSSL's default trust store: without tls_ca, the system bundle.
 constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+constexpr int kFrameMax = 131072;  // RabbitMQ's default
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
 
 Result<amqp_socket_t*> tls_socket(amqp_connection_state_t c, const TlsFiles& tls, std::string_view role) {
   amqp_socket_t* socket = amqp_ssl_socket_new(c);  // owned by the connection
@@ -48,8 +50,7 @@ Result<TlsFiles> tls_files(const ConfigSection& c, const Url& url, std::string_v
   return t;
 }
 
-Result<ConnectionPtr> open_connection(const Url& url, const TlsFiles& tls, std::string_view key, amqp_channel_t channel,
-                                      int frame_max, std::chrono::seconds connect_timeout) {
+Result<ConnectionPtr> open_connection(const Url& url, const TlsFiles& tls, std::string_view key, amqp_channel_t channel) {
   ConnectionPtr c(amqp_new_connection());
   if (!c) return retriable("RabbitMQ: cannot allocate a connection");
   amqp_socket_t* socket = nullptr;  // owned by the connection
@@ -61,7 +62,7 @@ Result<ConnectionPtr> open_connection(const Url& url, const TlsFiles& tls, std::
     socket = amqp_tcp_socket_new(c.get());
     if (!socket) return retriable("RabbitMQ: cannot allocate a socket");
   }
-  timeval tv = to_timeval(connect_timeout);
+  timeval tv = to_timeval(kConnectTimeout);
   if (int rc = amqp_socket_open_noblock(socket, url.host.c_str(), url.port, &tv); rc != AMQP_STATUS_OK) {
     // A certificate the CA does not verify, or that names another host: retried, as a renewed
     // certificate or CA file fixes it without a restart.
@@ -77,7 +78,7 @@ Result<ConnectionPtr> open_connection(const Url& url, const TlsFiles& tls, std::
   amqp_set_rpc_timeout(c.get(), &rpc);
   // No heartbeat: the library only sends them from inside its calls, so an idle relay would be
   // disconnected by the broker.
-  amqp_rpc_reply_t login = amqp_login(c.get(), url.vhost.c_str(), 0, frame_max, 0, AMQP_SASL_METHOD_PLAIN, url.user.c_str(),
+  amqp_rpc_reply_t login = amqp_login(c.get(), url.vhost.c_str(), 0, kFrameMax, 0, AMQP_SASL_METHOD_PLAIN, url.user.c_str(),
                                       url.password.c_str());
   // With TLS 1.3 the broker refuses a client certificate after the handshake: it shows here.
   if (url.tls && login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && login.library_error == AMQP_STATUS_SSL_ERROR) {

@@ -29,11 +29,11 @@ timeval to_timeval(std::chrono::microseconds d);
 // "source"): files must be readable, a certificate needs its key, and they need amqps://.
 Result<TlsFiles> tls_files(const ConfigSection& c, const Url& url, std::string_view role);
 
-// Connects (within `connect_timeout`; over TLS for amqps://, verifying the broker's certificate
-// and host name), logs in and opens `channel`. `key` names the url's config key in errors
-// ("sink.url", "source.url"). RPCs time out after 10 s.
-Result<ConnectionPtr> open_connection(const Url& url, const TlsFiles& tls, std::string_view key, amqp_channel_t channel,
-                                      int frame_max, std::chrono::seconds connect_timeout);
+// Connects (within 5 s; over TLS for amqps://, verifying the broker's certificate and host name),
+// logs in with RabbitMQ's default frame size (bodies are split into frames of 128 KiB) and opens
+// `channel`. `key` names the url's config key in errors ("sink.url", "source.url"). RPCs time out
+// after 10 s.
+Result<ConnectionPtr> open_connection(const Url& url, const TlsFiles& tls, std::string_view key, amqp_channel_t channel);
 
 // The result of an RPC on `channel`. A channel.close or connection.close from the broker is answered
 // (close-ok) and classified by classify_close; anything the broker refuses while setting up is the

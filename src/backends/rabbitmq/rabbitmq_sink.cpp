@@ -27,13 +27,11 @@ using rabbitmq::ConnectionPtr;
 using rabbitmq::to_timeval;
 using rabbitmq::view;
 
-constexpr amqp_channel_t kChannel = 1;
-constexpr int kFrameMax = 131072;  // RabbitMQ's default; bodies are split into frames of this size
-constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr amqp_channel_t kPublishChannel = 1;
 constexpr auto kMaxConfirmWait = std::chrono::seconds(15);
 constexpr size_t kBatchesInFlight = 4;
 
-struct Settings {
+struct SinkSettings {
   rabbitmq::Url url;
   rabbitmq::TlsFiles tls;
   std::string exchange, exchange_type;
@@ -43,22 +41,22 @@ struct Settings {
 
 class RabbitmqSink final : public Sink {
  public:
-  RabbitmqSink(Settings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx) {}
+  RabbitmqSink(SinkSettings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx) {}
   ~RabbitmqSink() override { conn_.reset(); }
 
   Status start() override {
     conn_.reset();
     if (!fatal_.empty()) return fatal(fatal_);
     // No heartbeat (see open_connection): a dead peer shows as a confirm timeout instead.
-    auto opened = rabbitmq::open_connection(s_.url, s_.tls, "sink.url", kChannel, kFrameMax, kConnectTimeout);
+    auto opened = rabbitmq::open_connection(s_.url, s_.tls, "sink.url", kPublishChannel);
     if (!opened) return opened.error();
     ConnectionPtr c = std::move(*opened);
-    amqp_confirm_select(c.get(), kChannel);
+    amqp_confirm_select(c.get(), kPublishChannel);
     if (auto s = check(c.get(), amqp_get_rpc_reply(c.get()), "confirm.select"); !s) return s;
     if (!s_.exchange.empty()) {
       // declare = false still checks (passively) that the exchange exists, so a typo is reported
       // at start and not as a failure of every message.
-      amqp_exchange_declare(c.get(), kChannel, bytes(s_.exchange), bytes(s_.exchange_type), !s_.declare, 1, 0, 0, amqp_empty_table);
+      amqp_exchange_declare(c.get(), kPublishChannel, bytes(s_.exchange), bytes(s_.exchange_type), !s_.declare, 1, 0, 0, amqp_empty_table);
       std::string what = s_.declare ? fmt::format("declaring the exchange \"{}\" (type {}, durable)", s_.exchange, s_.exchange_type)
                                     : fmt::format("the exchange \"{}\" (set sink.declare = true to create it)", s_.exchange);
       if (auto s = check(c.get(), amqp_get_rpc_reply(c.get()), what); !s) return s;
@@ -93,7 +91,7 @@ class RabbitmqSink final : public Sink {
     for (size_t i = 0; i < batch.size(); ++i) {
       const Message& m = batch[i];
       rabbitmq::encode(m, pub_);
-      int rc = amqp_basic_publish(conn_.get(), kChannel, bytes(s_.exchange), bytes(m.routes[0]), s_.mandatory, 0,
+      int rc = amqp_basic_publish(conn_.get(), kPublishChannel, bytes(s_.exchange), bytes(m.routes[0]), s_.mandatory, 0,
                                   &pub_.props, bytes(m.body));
       if (rc == AMQP_STATUS_OK) {
         p.sent.push_back(i);
@@ -155,14 +153,14 @@ class RabbitmqSink final : public Sink {
     if (!conn_) return;
     timeval tv = to_timeval(std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now()));
     amqp_set_rpc_timeout(conn_.get(), &tv);
-    amqp_channel_close(conn_.get(), kChannel, AMQP_REPLY_SUCCESS);
+    amqp_channel_close(conn_.get(), kPublishChannel, AMQP_REPLY_SUCCESS);
     amqp_connection_close(conn_.get(), AMQP_REPLY_SUCCESS);
     conn_.reset();
   }
 
  private:
   Status check(amqp_connection_state_t c, const amqp_rpc_reply_t& r, const std::string& what) {
-    return rabbitmq::check_reply(c, kChannel, r, what);
+    return rabbitmq::check_reply(c, kPublishChannel, r, what);
   }
 
   enum class Wait { readable, woken, timed_out };
@@ -216,7 +214,7 @@ class RabbitmqSink final : public Sink {
       case AMQP_CHANNEL_CLOSE_METHOD: {
         auto* c = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
         amqp_channel_close_ok_t ok{};
-        amqp_send_method(conn_.get(), kChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        amqp_send_method(conn_.get(), kPublishChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
         return broker_closed(c->reply_code, std::string(view(c->reply_text)), "channel");
       }
       case AMQP_CONNECTION_CLOSE_METHOD: {
@@ -315,7 +313,7 @@ class RabbitmqSink final : public Sink {
     bool publishing = false;
   };
 
-  Settings s_;
+  SinkSettings s_;
   BuildContext ctx_;
   ConnectionPtr conn_;
   uint64_t next_tag_ = 1;
@@ -330,7 +328,7 @@ Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const Buil
   const ConfigSection c = config.sink_section();
   auto url = rabbitmq::parse_url(c.text("url"));
   if (!url) return url.error();
-  Settings s;
+  SinkSettings s;
   s.url = std::move(*url);
   auto tls = rabbitmq::tls_files(c, s.url, "sink");
   if (!tls) return tls.error();

@@ -32,14 +32,12 @@ namespace {
 using rabbitmq::bytes;
 using rabbitmq::view;
 
-constexpr amqp_channel_t kChannel = 1;      // the consumer
+constexpr amqp_channel_t kConsumerChannel = 1;      // the consumer
 constexpr amqp_channel_t kLagChannel = 2;   // passive queue.declare for the lag, apart from the consumer
-constexpr int kFrameMax = 131072;
-constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kCloseTimeout = std::chrono::seconds(2);
 constexpr auto kFillWindow = std::chrono::milliseconds(5);  // waiting for more once a delivery came
 
-struct Settings {
+struct SourceSettings {
   rabbitmq::Url url;
   rabbitmq::TlsFiles tls;
   std::string queue;
@@ -60,26 +58,26 @@ int ms_until(Clock::time_point t) {
 
 class RabbitmqSource final : public Source {
  public:
-  RabbitmqSource(Settings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx) {}
+  RabbitmqSource(SourceSettings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx) {}
   ~RabbitmqSource() override { stop(); }
 
   Status start() override {
     stop();
-    auto opened = rabbitmq::open_connection(s_.url, s_.tls, "source.url", kChannel, kFrameMax, kConnectTimeout);
+    auto opened = rabbitmq::open_connection(s_.url, s_.tls, "source.url", kConsumerChannel);
     if (!opened) return opened.error();
     rabbitmq::ConnectionPtr c = std::move(*opened);
     keep_alive(amqp_get_sockfd(c.get()));
-    amqp_basic_qos(c.get(), kChannel, 0, static_cast<uint16_t>(s_.prefetch), 0);
-    if (auto s = rabbitmq::check_reply(c.get(), kChannel, amqp_get_rpc_reply(c.get()),
+    amqp_basic_qos(c.get(), kConsumerChannel, 0, static_cast<uint16_t>(s_.prefetch), 0);
+    if (auto s = rabbitmq::check_reply(c.get(), kConsumerChannel, amqp_get_rpc_reply(c.get()),
                                         fmt::format("basic.qos (prefetch {})", s_.prefetch));
         !s)
       return s;
-    amqp_basic_consume(c.get(), kChannel, bytes(s_.queue), amqp_empty_bytes, 0, /*no_ack=*/0, 0, amqp_empty_table);
+    amqp_basic_consume(c.get(), kConsumerChannel, bytes(s_.queue), amqp_empty_bytes, 0, /*no_ack=*/0, 0, amqp_empty_table);
     auto reply = amqp_get_rpc_reply(c.get());
     int refused = reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD
                       ? static_cast<amqp_channel_close_t*>(reply.reply.decoded)->reply_code
                       : 0;
-    if (auto s = rabbitmq::check_reply(c.get(), kChannel, reply, fmt::format("consuming from the queue \"{}\"", s_.queue)); !s) {
+    if (auto s = rabbitmq::check_reply(c.get(), kConsumerChannel, reply, fmt::format("consuming from the queue \"{}\"", s_.queue)); !s) {
       if (refused == AMQP_NOT_FOUND)
         return fatal(fmt::format("{} (the relay does not declare queues: create \"{}\" in vhost \"{}\" and bind it)",
                                  s.error().message, s_.queue, s_.url.vhost));
@@ -158,7 +156,7 @@ class RabbitmqSource final : public Source {
     if (!d || d->last_tag == 0) return {};
     // Delivered on a connection that is gone: the broker has requeued them already.
     if (!conn_ || d->generation != generation_) return {};
-    if (int rc = amqp_basic_ack(conn_.get(), kChannel, d->last_tag, /*multiple=*/1); rc != AMQP_STATUS_OK) {
+    if (int rc = amqp_basic_ack(conn_.get(), kConsumerChannel, d->last_tag, /*multiple=*/1); rc != AMQP_STATUS_OK) {
       conn_.reset();
       return retriable(fmt::format("RabbitMQ: acknowledging the batch failed: {} (the broker redelivers it; the inbox "
                                    "drops what it holds already)", amqp_error_string2(rc)));
@@ -200,8 +198,8 @@ class RabbitmqSource final : public Source {
     amqp_set_rpc_timeout(conn_.get(), &tv);
     // Everything delivered and not acknowledged goes back to the queue at once (tag 0 + multiple:
     // all of them), rather than when the broker notices the channel is gone.
-    amqp_basic_nack(conn_.get(), kChannel, 0, /*multiple=*/1, /*requeue=*/1);
-    amqp_channel_close(conn_.get(), kChannel, AMQP_REPLY_SUCCESS);
+    amqp_basic_nack(conn_.get(), kConsumerChannel, 0, /*multiple=*/1, /*requeue=*/1);
+    amqp_channel_close(conn_.get(), kConsumerChannel, AMQP_REPLY_SUCCESS);
     amqp_connection_close(conn_.get(), AMQP_REPLY_SUCCESS);
     conn_.reset();
   }
@@ -266,7 +264,7 @@ class RabbitmqSource final : public Source {
     if (!error_) error_ = retriable(std::move(message));
   }
 
-  Settings s_;
+  SourceSettings s_;
   BuildContext ctx_;
   rabbitmq::ConnectionPtr conn_;
   bool lag_channel_ = false;
@@ -282,7 +280,7 @@ Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const 
   auto where = fmt::format("pipeline \"{}\" source \"rabbitmq\"", config.name);
   auto url = rabbitmq::parse_url(c.text("url"), "source.url");
   if (!url) return url.error();
-  Settings s;
+  SourceSettings s;
   s.url = std::move(*url);
   auto tls = rabbitmq::tls_files(c, s.url, "source");
   if (!tls) return tls.error();

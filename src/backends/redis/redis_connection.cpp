@@ -36,8 +36,9 @@ Status check_setup_reply(redisContext* c, const redisReply* r, const std::string
 
 }  // namespace
 
-Result<ContextPtr> connect(const redis::Url& url, std::chrono::microseconds timeout, std::string_view url_key) {
-  ContextPtr c(redisConnectWithTimeout(url.host.c_str(), url.port, to_timeval(timeout)));
+Result<ContextPtr> connect(const redis::Url& url, std::string_view url_key) {
+  constexpr auto kConnectTimeout = std::chrono::seconds(5);
+  ContextPtr c(redisConnectWithTimeout(url.host.c_str(), url.port, to_timeval(kConnectTimeout)));
   if (!c) return retriable("Redis: cannot allocate a connection");
   if (c->err) return retriable(fmt::format("Redis: cannot connect to {}:{}: {}", url.host, url.port, c->errstr));
   redisEnableKeepAlive(c.get());

@@ -28,9 +28,9 @@ using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
 // At least 1 ms (hiredis treats a zero timeout as "none").
 timeval to_timeval(std::chrono::microseconds d);
 
-// Connects and authenticates. A refused AUTH or SELECT is fatal (configuration: retrying cannot
+// Connects (within 5 s) and authenticates. A refused AUTH or SELECT is fatal (configuration: retrying cannot
 // help) and names `url_key` (e.g. "sink.url"); a failed connection is retriable.
-Result<ContextPtr> connect(const redis::Url& url, std::chrono::microseconds timeout, std::string_view url_key);
+Result<ContextPtr> connect(const redis::Url& url, std::string_view url_key);
 
 // Runs one command given as argv (binary-safe). Null when the connection failed (see c->errstr).
 ReplyPtr command(redisContext* c, std::initializer_list<std::string_view> argv);

@@ -20,7 +20,6 @@ using redis::ContextPtr;
 using redis::ReplyPtr;
 using redis::to_timeval;
 
-constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kMaxReplyWait = std::chrono::seconds(10);
 
 class RedisSink final : public Sink {
@@ -31,7 +30,7 @@ class RedisSink final : public Sink {
   Status start() override {
     conn_.reset();
     if (!fatal_.empty()) return fatal(fatal_);
-    auto c = redis::connect(url_, kConnectTimeout, "sink.url");
+    auto c = redis::connect(url_, "sink.url");
     if (!c) return c.error();
     conn_ = std::move(*c);
     ctx_.log->info("Connected to Redis.", {{"host", url_.host}, {"port", std::to_string(url_.port)}, {"db", std::to_string(url_.db)}});

@@ -30,7 +30,6 @@ namespace {
 using redis::ContextPtr;
 using redis::ReplyPtr;
 
-constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kReplyTimeout = std::chrono::seconds(10);
 // Longest XREADGROUP BLOCK, so the reading thread looks at its claim schedule now and then.
 constexpr long long kMaxBlockMs = 5000;
@@ -161,7 +160,7 @@ class RedisSource final : public Source {
 
  private:
   Result<ContextPtr> connect() {
-    auto c = redis::connect(url_, kConnectTimeout, "source.url");
+    auto c = redis::connect(url_, "source.url");
     if (c) redisSetTimeout(c->get(), redis::to_timeval(kReplyTimeout));
     return c;
   }

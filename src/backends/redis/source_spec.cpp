@@ -3,7 +3,7 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr KeySpec kKeys[] = {
+constexpr KeySpec kRedisSourceKeys[] = {
     {.key = "url", .type = string, .description = "redis://[user:pass@]host:port/db", .required = true, .destination = Destination::url},
     {.key = "stream_key", .type = string, .description = "Stream to consume.", .required = true, .aliases = "stream"},
     {.key = "group", .type = string, .description = "Consumer group; created when missing (XGROUP CREATE ... 0 MKSTREAM: from the first entry, so a backlog written before the first start is read).", .required = true, .aliases = "group_name"},
@@ -12,6 +12,6 @@ constexpr KeySpec kKeys[] = {
 };
 }  // namespace
 
-const BackendSpec kRedisSourceSpec{Role::source, "redis", "Redis Streams consumer group; XACK after the inbox commit.", kKeys, "", "redis_"};
+const BackendSpec kRedisSourceSpec{Role::source, "redis", "Redis Streams consumer group; XACK after the inbox commit.", kRedisSourceKeys, "", "redis_"};
 
 }  // namespace relay

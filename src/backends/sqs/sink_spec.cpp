@@ -3,7 +3,7 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr KeySpec kKeys[] = {
+constexpr KeySpec kSqsSinkKeys[] = {
     {.key = "queue_url", .type = string, .description = "Queue URL; FIFO queues end in .fifo.", .required = true, .destination = Destination::url},
     {.key = "region", .type = string, .description = "AWS region; default AWS_REGION or AWS_DEFAULT_REGION."},
     {.key = "endpoint_url", .type = string, .description = "Endpoint override (emulators, VPC endpoints).", .destination = Destination::url},
@@ -16,6 +16,6 @@ constexpr KeySpec kKeys[] = {
 };
 }  // namespace
 
-const BackendSpec kSqsSinkSpec{Role::sink, "sqs", "Amazon SQS: SendMessageBatch of 10, FIFO deduplication.", kKeys, "", "sqs_"};
+const BackendSpec kSqsSinkSpec{Role::sink, "sqs", "Amazon SQS: SendMessageBatch of 10, FIFO deduplication.", kSqsSinkKeys, "", "sqs_"};
 
 }  // namespace relay

@@ -3,7 +3,7 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr KeySpec kKeys[] = {
+constexpr KeySpec kSqsSourceKeys[] = {
     {.key = "queue_url", .type = string, .description = "Queue URL; FIFO queues end in .fifo.", .required = true, .destination = Destination::url},
     {.key = "region", .type = string, .description = "AWS region; default AWS_REGION or AWS_DEFAULT_REGION, else read from queue_url."},
     {.key = "endpoint_url", .type = string, .description = "Endpoint override (emulators, VPC endpoints).", .destination = Destination::url},
@@ -17,6 +17,6 @@ constexpr KeySpec kKeys[] = {
 };
 }  // namespace
 
-const BackendSpec kSqsSourceSpec{Role::source, "sqs", "Amazon SQS long polling; DeleteMessageBatch after the inbox commit.", kKeys, "", "sqs_"};
+const BackendSpec kSqsSourceSpec{Role::source, "sqs", "Amazon SQS long polling; DeleteMessageBatch after the inbox commit.", kSqsSourceKeys, "", "sqs_"};
 
 }  // namespace relay

@@ -23,7 +23,7 @@ using namespace std::chrono;
 constexpr int kRetries = 2;  // in-request retries of a throttled or failed request, then the core's backoff
 const char* const kNotSent = "not sent: an earlier message of the batch was not delivered";
 
-struct Settings {
+struct SinkSettings {
   sqs::Endpoint queue;
   int max_in_flight = 1;
   long timeout_ms = 30000;
@@ -31,7 +31,7 @@ struct Settings {
 
 class SqsSink final : public Sink {
  public:
-  SqsSink(Settings s, const BuildContext& ctx) : s_(std::move(s)), log_(ctx.log), client_(s_.max_in_flight) { client_.restrict_to(ctx.host_access); }
+  SqsSink(SinkSettings s, const BuildContext& ctx) : s_(std::move(s)), log_(ctx.log), client_(s_.max_in_flight) { client_.restrict_to(ctx.host_access); }
 
   // Checks the queue and the credentials once (GetQueueAttributes): a wrong setup stops the
   // pipeline with a clear error instead of retrying forever; an unreachable endpoint is retried.
@@ -193,7 +193,7 @@ class SqsSink final : public Sink {
     return any_retriable ? http::Verdict::stop : http::Verdict::next;
   }
 
-  Settings s_;
+  SinkSettings s_;
   const log::Logger* log_;
   http::Client client_;
   bool healthy_ = true;
@@ -208,7 +208,7 @@ class SqsSink final : public Sink {
 
 Result<std::unique_ptr<Sink>> make_sink(const PipelineConfig& config, const BuildContext& ctx) {
   const ConfigSection c = config.sink_section();
-  Settings s;
+  SinkSettings s;
   auto queue = sqs::read_endpoint(c, "sqs sink", ctx.host_access == nullptr);
   if (!queue) return queue.error();
   s.queue = std::move(*queue);

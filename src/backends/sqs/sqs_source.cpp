@@ -35,7 +35,7 @@ constexpr milliseconds kSlice{10};          // the I/O thread looks at new work 
 constexpr milliseconds kDepthEvery{5000};   // how often the queue depth is read for lag()
 constexpr milliseconds kStopBudget{1500};   // stop(): finishing deletes, then releasing the rest
 
-struct Settings {
+struct SourceSettings {
   sqs::Endpoint queue;
   int wait_seconds = 20;
   int visibility = 0;  // 0: the queue's own (read at start)
@@ -59,7 +59,7 @@ std::int64_t attribute_number(const std::string& body, const char* name, std::in
 
 class SqsSource final : public Source {
  public:
-  SqsSource(Settings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx), client_(s_.in_flight + 16) {
+  SqsSource(SourceSettings s, const BuildContext& ctx) : s_(std::move(s)), ctx_(ctx), client_(s_.in_flight + 16) {
     client_.restrict_to(ctx.host_access);
     want_ = s_.batch_size + static_cast<size_t>(s_.in_flight * s_.max_messages);
   }
@@ -465,7 +465,7 @@ class SqsSource final : public Source {
                     {{"messages", std::to_string(rest.size())}, {"failed_requests", std::to_string(failed)}});
   }
 
-  Settings s_;
+  SourceSettings s_;
   BuildContext ctx_;
   http::Client client_;  // the I/O thread's (and start()'s, before that thread runs)
   std::string receive_body_, short_receive_body_;  // ReceiveMessage: the long poll, the short polls
@@ -502,7 +502,7 @@ class SqsSource final : public Source {
 
 Result<std::unique_ptr<Source>> make_source(const PipelineConfig& config, const BuildContext& ctx) {
   const ConfigSection c = config.source_section();
-  Settings s;
+  SourceSettings s;
   auto queue = sqs::read_endpoint(c, "sqs source", ctx.host_access == nullptr);
   if (!queue) return queue.error();
   s.queue = std::move(*queue);

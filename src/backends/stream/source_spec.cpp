@@ -3,11 +3,11 @@
 namespace relay {
 namespace {
 using enum ValueType;
-constexpr KeySpec kKeys[] = {
+constexpr KeySpec kStdinSourceKeys[] = {
     {.key = "format", .type = enumeration, .description = "Input format.", .allowed = "jsonl", .default_json = "\"jsonl\""},
 };
 }  // namespace
 
-const BackendSpec kStdinSourceSpec{Role::source, "stdin", "JSON lines from standard input.", kKeys};
+const BackendSpec kStdinSourceSpec{Role::source, "stdin", "JSON lines from standard input.", kStdinSourceKeys};
 
 }  // namespace relay
