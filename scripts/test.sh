@@ -107,10 +107,18 @@ if [ -n "$full" ]; then
     echo "the sanitizers' or the fuzz targets' build failed" >&2
     exit 1
   fi
-  # The parsers under libFuzzer with sanitizers, for a bounded time; the relay under sanitizers.
-  phase "fuzzing"
-  fuzz/run.sh "${PGTRICKLE_FUZZ_SECONDS:-30}"
-  phase "sanitizers"
-  scripts/sanitize.sh run
+  # The parsers under libFuzzer with sanitizers, for a bounded time, one at a time on one core,
+  # beside the relay under sanitizers (whose tests mostly wait on servers).
+  phase "fuzzing, and the sanitizers' runs beside it"
+  FUZZ_JOBS=1 fuzz/run.sh "${PGTRICKLE_FUZZ_SECONDS:-30}" >"$work/fuzz.log" 2>&1 &
+  side_build=$!
+  sanitized=0
+  scripts/sanitize.sh run || sanitized=$?
+  fuzzed=0
+  wait "$side_build" || fuzzed=$?
+  side_build=""
+  cat "$work/fuzz.log"
+  [ "$sanitized" = 0 ] || { echo "the sanitizers found something (above)" >&2; exit 1; }
+  [ "$fuzzed" = 0 ] || { echo "fuzzing found something (above)" >&2; exit 1; }
 fi
 phase "done"

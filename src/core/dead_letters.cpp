@@ -51,8 +51,13 @@ Result<Message> replayed_message(std::string_view record, std::string body) {
     if (!d && problem.empty()) problem = std::string(what) + " is not base64";
     return d.value_or(std::string());
   };
+  // Each key read only when of its type: a stored message can be edited in SQL.
+  auto text = [&](const char* key) {
+    auto it = r.find(key);
+    return it != r.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
   Message m;
-  const auto op = op_named(r.value("op", std::string()));
+  const auto op = op_named(text("op"));
   if (!op) return permanent("the stored message has no known \"op\"");
   m.op = *op;
   m.dedup_key = bytes(r.value("dedup_key", nlohmann::json()), "dedup_key");
@@ -69,8 +74,11 @@ Result<Message> replayed_message(std::string_view record, std::string body) {
   }
   m.source = bytes(r.value("source", nlohmann::json()), "source");
   m.subject = bytes(r.value("subject", nlohmann::json()), "subject");
-  m.content_type = r.value("content_type", std::string());
-  m.tombstone = r.value("tombstone", false);
+  m.content_type = text("content_type");
+  if (auto t = r.find("tombstone"); t != r.end()) {
+    if (!t->is_boolean()) return permanent("the stored message's \"tombstone\" is not true or false");
+    m.tombstone = t->get<bool>();
+  }
   m.data = r.contains("data") ? bytes(r["data"], "data") : body;
   m.body = std::move(body);
   if (!problem.empty()) return permanent("the stored message's " + problem);

@@ -63,7 +63,10 @@ class SchemaParser {
         r.size = s["size"].get<std::size_t>();
       } else {
         r.kind = Kind::Record;
-        r.map_entry = full == "io.confluent.connect.avro.MapEntry" || s.value("connect.internal.type", "") == "MapEntry";
+        // Read only when text: a registry's schema may carry anything under a key it does not define.
+        const auto internal = s.find("connect.internal.type");
+        r.map_entry = full == "io.confluent.connect.avro.MapEntry" ||
+                      (internal != s.end() && internal->is_string() && *internal == "MapEntry");
         if (!s.contains("fields") || !s["fields"].is_array()) return fail(error, "record " + full + " without fields");
         for (const auto& f : s["fields"]) {
           if (!f.is_object() || !f.contains("name") || !f["name"].is_string() || !f.contains("type"))

@@ -257,5 +257,16 @@ TEST(AvroReader, BytesFromABrokerThatDoNotFitTheSchemaAreRefusedNamingWhy) {
   EXPECT_FALSE(Reader::from_schema("{", items, error));
 }
 
+TEST(AvroReader, ASchemaFromTheRegistryWithAKeyOfAnotherTypeThanExpectedIsReadNotACrash) {
+  // Found by fuzzing: "connect.internal.type" as a number made the reader throw.
+  Reader r;
+  std::string error, out;
+  ASSERT_TRUE(Reader::from_schema(R"({"type":"record","name":"R","connect.internal.type":1,"fields":[{"name":"v","type":"int"}]})",
+                                  r, error))
+      << error;
+  ASSERT_TRUE(r.read(bytes_of("04"), out, error)) << error;
+  EXPECT_EQ(out, R"({"v":2})");
+}
+
 }  // namespace
 }  // namespace relay::avro

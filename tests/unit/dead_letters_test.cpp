@@ -49,6 +49,15 @@ TEST(DeadLetters, AnUnreadableRecordIsNamed) {
   EXPECT_NE(e.error().message.find("dedup_key is not base64"), std::string::npos) << e.error().message;
   e = replayed_message(R"({"op":"insert","dedup_key":"","routes":[""],"key":"","headers":[]})", "");
   EXPECT_NE(e.error().message.find("routes"), std::string::npos) << e.error().message;
+  // A record edited in SQL with keys of other types is named, not a crash.
+  e = replayed_message(R"({"op":7})", "");
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("\"op\""), std::string::npos) << e.error().message;
+  e = replayed_message(R"({"op":"insert","dedup_key":"","routes":["",""],"key":"","headers":[],"source":"","subject":"",)"
+                       R"("content_type":1,"tombstone":"yes"})",
+                       "");
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("\"tombstone\" is not true or false"), std::string::npos) << e.error().message;
 }
 
 TEST(DeadLetters, TextThatCouldBeReadAsAnEncodingIsEncoded) {

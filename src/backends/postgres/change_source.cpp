@@ -337,8 +337,17 @@ Result<bool> ChangeSource::catch_up_with_sink(bool stored) {
   if (!same_place(from, read_)) return stored;
   bool ahead = !same_place(to, from);
   if (const auto& b = rec.value("backfill", nlohmann::json()); b.is_object()) {
-    to.backfill = Backfill::Progress{b.value("id", std::int64_t{0}), b.value("last_key", ""), b.value("rows_done", std::int64_t{0}),
-                                     b.value("rows_sent", std::int64_t{0}), b.value("finished", false)};
+    // Read with the types this relay writes: anyone who may write to the positions' topic could
+    // have written another.
+    auto int_at = [&](const char* key) {
+      auto it = b.find(key);
+      return it != b.end() && it->is_number_integer() ? it->get<std::int64_t>() : std::int64_t{0};
+    };
+    const auto last_key = b.find("last_key"), finished = b.find("finished");
+    to.backfill = Backfill::Progress{int_at("id"),
+                                     last_key != b.end() && last_key->is_string() ? last_key->get<std::string>() : std::string(),
+                                     int_at("rows_done"), int_at("rows_sent"),
+                                     finished != b.end() && finished->is_boolean() && finished->get<bool>()};
     // A batch of backfilled rows leaves the position where it was: the backfill's progress says
     // whether it was stored.
     auto done = db_->exec("SELECT rows_done FROM pgtrickle.relay_backfills WHERE id = $1 AND state IN ('pending', 'running')",

@@ -125,7 +125,8 @@ Result<std::vector<std::optional<EntryResult>>> parse_batch_answer(std::string_v
       long i = index(e);
       if (i < 0) continue;
       EntryResult r;
-      r.sender_fault = e.value("SenderFault", false);
+      const auto fault = e.find("SenderFault");
+      r.sender_fault = fault != e.end() && fault->is_boolean() && fault->get<bool>();
       if (const auto* c = field(e, "Code", "code")) r.code = *c;
       if (const auto* m = field(e, "Message", "message")) r.message = *m;
       out[i] = std::move(r);

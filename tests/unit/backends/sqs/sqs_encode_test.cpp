@@ -113,6 +113,11 @@ TEST(SqsEncode, TheAnswerGivesEachEntryItsResult) {
   EXPECT_TRUE((*r)[2] && (*r)[2]->ok);
   EXPECT_FALSE((*r)[3]) << "an entry the answer does not mention has no result";
   EXPECT_FALSE(parse_batch_answer("<html>", 1));
+  // An endpoint that writes SenderFault as text is read, not a crash: not the sender's fault.
+  r = parse_batch_answer(R"({"Failed":[{"Id":"0","SenderFault":"true","Code":"X"}]})", 1);
+  ASSERT_TRUE(r && (*r)[0]);
+  EXPECT_FALSE((*r)[0]->ok);
+  EXPECT_FALSE((*r)[0]->sender_fault);
 }
 
 TEST(SqsEncode, ErrorAnswersGiveTheirCode) {
