@@ -258,7 +258,7 @@ TEST(AvroReader, BytesFromABrokerThatDoNotFitTheSchemaAreRefusedNamingWhy) {
 }
 
 TEST(AvroReader, ASchemaFromTheRegistryWithAKeyOfAnotherTypeThanExpectedIsReadNotACrash) {
-  // Found by fuzzing: "connect.internal.type" as a number made the reader throw.
+  // "connect.internal.type" as a number made the reader throw (the input is in fuzz/corpus/avro/).
   Reader r;
   std::string error, out;
   ASSERT_TRUE(Reader::from_schema(R"({"type":"record","name":"R","connect.internal.type":1,"fields":[{"name":"v","type":"int"}]})",
