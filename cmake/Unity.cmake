@@ -13,50 +13,68 @@
 option(RELAY_UNITY_BUILD "Compile each library's sources in batches, each batch as one file" ON)
 set(RELAY_UNITY_BATCH_SIZE 12 CACHE STRING "The most sources in one batch of a unity build")
 
-# relay_unity_build(TARGET): TARGET's .cpp files under src/ compiled in batches of at most
-# RELAY_UNITY_BATCH_SIZE (as even as they can be); its other sources (generated ones) as they are.
+# relay_unity_build(TARGET [ROOT DIR] [BY_DIRECTORY]): TARGET's .cpp files under DIR (src/ when not
+# given, which must be an include directory of TARGET) compiled in batches of at most
+# RELAY_UNITY_BATCH_SIZE, as even as they can be; with BY_DIRECTORY a batch holds one directory's
+# files only (the tests': helpers of one backend's files meet only each other). Its other sources
+# (generated ones) compile as they are.
 function(relay_unity_build target)
+  cmake_parse_arguments(PARSE_ARGV 1 unity "BY_DIRECTORY" "ROOT" "")
   if(NOT RELAY_UNITY_BUILD)
     return()
   endif()
-  get_target_property(sources ${target} SOURCES)
-  get_target_property(source_dir ${target} SOURCE_DIR)
-  set(batched "")
-  foreach(source IN LISTS sources)
-    get_filename_component(path "${source}" ABSOLUTE BASE_DIR "${source_dir}")
-    if(path MATCHES "^${CMAKE_SOURCE_DIR}/src/.*\\.cpp$")
-      list(APPEND batched "${path}")
-    endif()
-  endforeach()
-  list(LENGTH batched count)
-  if(count LESS 2)
-    return()
+  if(NOT unity_ROOT)
+    set(unity_ROOT "${CMAKE_SOURCE_DIR}/src")
   endif()
+  target_include_directories(${target} PRIVATE "${unity_ROOT}")
   # GCC takes the included sources for headers and warns of their own anonymous-namespace types
   # inside their classes' coroutine frames (-Wsubobject-linkage): meant for headers, wrong here.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     target_compile_options(${target} PRIVATE -Wno-subobject-linkage)
   endif()
-  math(EXPR batches "(${count} + ${RELAY_UNITY_BATCH_SIZE} - 1) / ${RELAY_UNITY_BATCH_SIZE}")
-
-  set(index 0)
-  set(taken 0)
-  set(content "")
-  foreach(path IN LISTS batched)
-    file(RELATIVE_PATH relative "${CMAKE_SOURCE_DIR}/src" "${path}")
-    string(APPEND content "#include \"${relative}\"\n")
-    set_source_files_properties("${path}" TARGET_DIRECTORY ${target} PROPERTIES HEADER_FILE_ONLY ON)
-    math(EXPR taken "${taken} + 1")
-    # Batch `index` ends after (index + 1) * count / batches sources: sizes differ by one at most.
-    math(EXPR end "(${index} + 1) * ${count} / ${batches}")
-    if(taken EQUAL end)
-      set(unity_file "${CMAKE_BINARY_DIR}/unity/${target}_${index}.cpp")
-      # Written only when it changes, so a reconfigure recompiles nothing.
-      file(CONFIGURE OUTPUT "${unity_file}" CONTENT "${content}" @ONLY)
-      target_sources(${target} PRIVATE "${unity_file}")
-      math(EXPR index "${index} + 1")
-      set(content "")
+  get_target_property(sources ${target} SOURCES)
+  get_target_property(source_dir ${target} SOURCE_DIR)
+  set(groups "")  # a directory each with BY_DIRECTORY, else the one group "all"
+  foreach(source IN LISTS sources)
+    get_filename_component(path "${source}" ABSOLUTE BASE_DIR "${source_dir}")
+    string(FIND "${path}" "${unity_ROOT}/" at)  # a prefix, not a pattern: the path may hold + or (
+    if(at EQUAL 0 AND path MATCHES "\\.cpp$")
+      set(group all)
+      if(unity_BY_DIRECTORY)
+        get_filename_component(group "${path}" DIRECTORY)
+        string(MAKE_C_IDENTIFIER "${group}" group)
+      endif()
+      list(APPEND groups ${group})
+      list(APPEND "files_${group}" "${path}")
     endif()
+  endforeach()
+  list(REMOVE_DUPLICATES groups)
+  set(index 0)
+  foreach(group IN LISTS groups)
+    list(LENGTH files_${group} count)
+    if(count LESS 2)
+      continue()  # one file compiles as it is
+    endif()
+    math(EXPR batches "(${count} + ${RELAY_UNITY_BATCH_SIZE} - 1) / ${RELAY_UNITY_BATCH_SIZE}")
+    set(first ${index})
+    set(taken 0)
+    set(content "")
+    foreach(path IN LISTS files_${group})
+      file(RELATIVE_PATH relative "${unity_ROOT}" "${path}")
+      string(APPEND content "#include \"${relative}\"\n")
+      set_source_files_properties("${path}" TARGET_DIRECTORY ${target} PROPERTIES HEADER_FILE_ONLY ON)
+      math(EXPR taken "${taken} + 1")
+      # Batch `index` ends after (index - first + 1) * count / batches sources: sizes differ by one at most.
+      math(EXPR end "(${index} - ${first} + 1) * ${count} / ${batches}")
+      if(taken EQUAL end)
+        set(unity_file "${CMAKE_BINARY_DIR}/unity/${target}_${index}.cpp")
+        # Written only when it changes, so a reconfigure recompiles nothing.
+        file(CONFIGURE OUTPUT "${unity_file}" CONTENT "${content}" @ONLY)
+        target_sources(${target} PRIVATE "${unity_file}")
+        math(EXPR index "${index} + 1")
+        set(content "")
+      endif()
+    endforeach()
   endforeach()
   # Batches an earlier configure made beyond these (the target had more sources) are not compiled.
   file(GLOB written "${CMAKE_BINARY_DIR}/unity/${target}_*.cpp")

@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int kTables = 30;
+constexpr int kWalTables = 30;
 
 // Rows 2k - 1 + `even` for k = from..to, row n into table t<n % 30 + 1>, in one transaction: each
 // transaction touches several tables. On a fresh connection each time (the server may have
@@ -26,7 +26,7 @@ void insert_spread(const std::string& url, int from, int to, int even) {
   std::string sql = "BEGIN;";
   for (int k = from; k <= to; ++k) {
     const int n = 2 * k - 1 + even;
-    sql += "INSERT INTO t" + std::to_string(n % kTables + 1) + " VALUES (" + std::to_string(n) + ") ON CONFLICT DO NOTHING;";
+    sql += "INSERT INTO t" + std::to_string(n % kWalTables + 1) + " VALUES (" + std::to_string(n) + ") ON CONFLICT DO NOTHING;";
   }
   exec_until_done(url, sql + "COMMIT", "insert rows " + std::to_string(from) + ".." + std::to_string(to));
 }
@@ -38,7 +38,7 @@ TEST(FaultWalTables, ThirtyTablesThroughOneSlotSurviveATakeoverAndAPostgresResta
   pg.export_to_harnesses();
   TestDb db;
   replication_login_url(db);
-  for (int i = 1; i <= kTables; ++i) db.exec("CREATE TABLE t" + std::to_string(i) + " (id int PRIMARY KEY)");
+  for (int i = 1; i <= kWalTables; ++i) db.exec("CREATE TABLE t" + std::to_string(i) + " (id int PRIMARY KEY)");
   std::string out = work_dir() + "/wal-tables-fault-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "all", {{"source", {{"type", "wal"}, {"tables", {"public.t*"}}}},
                                   {"sink", {{"type", "file"}, {"path", out}}}, {"batch_size", 50}});
@@ -99,7 +99,7 @@ TEST(FaultWalTables, ThirtyTablesThroughOneSlotSurviveATakeoverAndAPostgresResta
     std::string key = m["dedup_key"];
     ASSERT_TRUE(std::regex_match(key, parts, shape)) << key;
     int id = m["payload"]["id"];
-    EXPECT_EQ(m["stream_table"], "t" + std::to_string(id % kTables + 1)) << "each row named by its table";
+    EXPECT_EQ(m["stream_table"], "t" + std::to_string(id % kWalTables + 1)) << "each row named by its table";
     long long lsn = std::stoll(parts[2]);
     in_order = in_order && lsn >= previous_lsn;
     previous_lsn = lsn;

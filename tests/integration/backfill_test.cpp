@@ -21,8 +21,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> args_for(const std::string& url) { return {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"}; }
-
 // The relay's login, with REPLICATION when the table is captured from the WAL.
 std::string login_for(TestDb& db, const std::string& capture) {
   return capture == "wal" ? replication_login_url(db) : db.relay_url();
@@ -95,7 +93,7 @@ TEST_P(Backfill, ExistingRowsThenChangesArriveWithNothingMissing) {
   const std::string capture = GetParam();
   TestDb db;
   std::string out = items_to_file(db, capture, 2200);
-  RelayProcess relay(args_for(login_for(db, capture)));
+  RelayProcess relay(relay_args_for(login_for(db, capture)));
   wait_until_reading(db, capture, relay);
   int port = relay.admin_port();
 
@@ -148,7 +146,7 @@ TEST_P(Backfill, EveryKeysLastMessageIsItsFinalRowWhileWritersRaceTheBackfill) {
   TestDb db;
   const long rows = 20000;
   std::string out = items_to_file(db, capture, rows, {{"backfill_chunk_rows", 300}, {"batch_size", 200}});
-  RelayProcess relay(args_for(login_for(db, capture)));
+  RelayProcess relay(relay_args_for(login_for(db, capture)));
   wait_until_reading(db, capture, relay);
 
   // Writers update, delete and insert random keys, in transactions of one to three statements,
@@ -216,7 +214,7 @@ TEST_P(Backfill, AKillMidBackfillResumesFromTheLastStoredChunkWithoutAGap) {
   std::string out = items_to_file(db, capture, rows, {{"backfill_chunk_rows", 1000}, {"batch_size", 100}});
   std::string url = login_for(db, capture);
   {
-    RelayProcess relay(args_for(url));
+    RelayProcess relay(relay_args_for(url));
     wait_until_reading(db, capture, relay);
     db.exec("SELECT pgtrickle.backfill_relay('items-out')");
     ASSERT_TRUE(wait_until([&] { return db.number("SELECT rows_done FROM pgtrickle.relay_backfills") >= 3000; }, 60s)) << relay.err();
@@ -226,7 +224,7 @@ TEST_P(Backfill, AKillMidBackfillResumesFromTheLastStoredChunkWithoutAGap) {
   long long done_at_kill = db.number("SELECT rows_done FROM pgtrickle.relay_backfills");
   ASSERT_LT(done_at_kill, rows) << "killed mid-backfill";
   db.exec("UPDATE items SET note = 'after the kill' WHERE id = " + std::to_string(rows));
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(wait_until([&] { return backfill_state(db) == "done"; }, 90s)) << relay.err();
   EXPECT_NE(relay.err().find("Resuming the backfill"), std::string::npos) << relay.err();
   wait_for_marker(db, out, relay, -1);
@@ -268,7 +266,7 @@ TEST(BackfillSlice, ASlicedBackfillSendsOnlyItsSliceAndOnlyTheTablesOwnerMayGive
   ASSERT_FALSE(refused.has_value());
   EXPECT_NE(refused.error().message.find("must be owner of table"), std::string::npos) << refused.error().message;
 
-  RelayProcess relay(args_for(db.relay_url()));
+  RelayProcess relay(relay_args_for(db.relay_url()));
   EXPECT_GT(db.number("SELECT pgtrickle.backfill_relay('items-out', \"where\" => 'region = ''eu'' AND n > 30')"), 0);
   ASSERT_TRUE(wait_until([&] { return backfill_state(db) == "done"; }, 60s)) << relay.err();
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 290; }, 15s)) << relay.err();
@@ -286,7 +284,7 @@ TEST(BackfillSlice, ASlicedBackfillSendsOnlyItsSliceAndOnlyTheTablesOwnerMayGive
 TEST(BackfillCancel, CancelStopsTheBackfillAndTheChangesGoOn) {
   TestDb db;
   std::string out = items_to_file(db, "trigger", 100000, {{"backfill_chunk_rows", 200}, {"batch_size", 10}});
-  RelayProcess relay(args_for(db.relay_url()));
+  RelayProcess relay(relay_args_for(db.relay_url()));
   db.exec("SELECT pgtrickle.backfill_relay('items-out')");
   ASSERT_TRUE(wait_until([&] { return db.number("SELECT rows_done FROM pgtrickle.relay_backfills") >= 400; }, 60s)) << relay.err();
   // A session holding the table's exclusive lock holds the next chunk's read, so the backfill is
@@ -383,9 +381,9 @@ TEST(BackfillTakeover, AStandbyTakesOverTheBackfillOfAKilledOwnerAndFinishesIt) 
   TestDb db;
   const long rows = 30000;
   std::string out = items_to_file(db, "trigger", rows, {{"backfill_chunk_rows", 1000}, {"batch_size", 100}});
-  RelayProcess owner(args_for(db.relay_url()));
+  RelayProcess owner(relay_args_for(db.relay_url()));
   ASSERT_TRUE(wait_until([&] { return owner.err().find("Took ownership") != std::string::npos; }, 20s)) << owner.err();
-  RelayProcess standby(args_for(db.relay_url()));
+  RelayProcess standby(relay_args_for(db.relay_url()));
   standby.admin_port();
   db.exec("SELECT pgtrickle.backfill_relay('items-out')");
   ASSERT_TRUE(wait_until([&] { return db.number("SELECT rows_done FROM pgtrickle.relay_backfills") >= 3000; }, 60s)) << owner.err();
@@ -403,7 +401,7 @@ TEST(BackfillTakeover, AStandbyTakesOverTheBackfillOfAKilledOwnerAndFinishesIt) 
 TEST(BackfillFailure, AChunkThatCannotBeReadEndsTheBackfillWithTheReasonAndTheChangesGoOn) {
   TestDb db;
   std::string out = items_to_file(db, "trigger", 100000, {{"backfill_chunk_rows", 200}, {"batch_size", 10}});
-  RelayProcess relay(args_for(db.relay_url()));
+  RelayProcess relay(relay_args_for(db.relay_url()));
   db.exec("SELECT pgtrickle.backfill_relay('items-out', \"where\" => 'note IS NOT NULL')");
   ASSERT_TRUE(wait_until([&] { return db.number("SELECT rows_done FROM pgtrickle.relay_backfills") >= 400; }, 60s)) << relay.err();
   db.exec("ALTER TABLE items DROP COLUMN note");  // the condition no longer compiles
@@ -459,7 +457,7 @@ TEST(BackfillIsolation, TheOwnersCodeCannotPlantAStatementTheRelayRunsAsItself) 
   set_outbox_pipeline(db, "items-out", {{"stream_table", "a.items"}, {"sink_type", "file"}, {"path", out},
                                         {"backfill_chunk_rows", 100}, {"backfill", "initial"}});
 
-  RelayProcess relay(args_for(db.relay_url()));
+  RelayProcess relay(relay_args_for(db.relay_url()));
   // Between chunks (its session idle, out of any transaction) the relay's session holds nothing the
   // owner's code took: each chunk's session is cleared (DISCARD ALL) before the next statement. A
   // session idle, with the same state_change, before and after the lock table was read held the

@@ -444,6 +444,26 @@ double metric(int port, const std::string& series) {
 
 int owned(RelayProcess& relay) { return static_cast<int>(metric(relay.admin_port(), "pgtrickle_relay_pipelines_owned")); }
 
+double pipeline_metric(RelayProcess& relay, const std::string& name, const std::string& pipeline) {
+  return metric(relay.admin_port(), name + "{pipeline=\"" + pipeline + "\"}");
+}
+
+double delivered(RelayProcess& relay, const std::string& pipeline) {
+  return pipeline_metric(relay, "pgtrickle_relay_messages_delivered_total", pipeline);
+}
+
+double dedup_skipped(RelayProcess& relay, const std::string& pipeline) {
+  return pipeline_metric(relay, "pgtrickle_relay_dedup_skipped_total", pipeline);
+}
+
+std::vector<std::string> relay_args_for(const std::string& url) { return {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"}; }
+
+relay::pg::Connection connect_to(const std::string& url, const std::string& application) {
+  auto c = relay::pg::Connection::open(url, application);
+  if (!c) throw std::runtime_error(c.error().message);
+  return std::move(*c);
+}
+
 std::string replication_login_url(TestDb& db) {
   std::string url = db.relay_url();
   std::string login = url.substr(url.find("://") + 3, url.find('@') - url.find("://") - 3);

@@ -183,6 +183,16 @@ bool insert_blocked(TestDb& db, std::chrono::milliseconds timeout);
 double metric(int port, const std::string& series);
 // The pipelines the relay owns now (its pgtrickle_relay_pipelines_owned gauge).
 int owned(RelayProcess& relay);
+// A pipeline's series `name{pipeline="..."}` on the relay's /metrics.
+double pipeline_metric(RelayProcess& relay, const std::string& name, const std::string& pipeline);
+// The messages a pipeline delivered (pgtrickle_relay_messages_delivered_total).
+double delivered(RelayProcess& relay, const std::string& pipeline);
+// The messages a reverse pipeline's inbox already held (pgtrickle_relay_dedup_skipped_total).
+double dedup_skipped(RelayProcess& relay, const std::string& pipeline);
+// A relay on `url`, its /metrics on a free port.
+std::vector<std::string> relay_args_for(const std::string& url);
+// A connection to `url`, named `application`; throws when it cannot be opened.
+relay::pg::Connection connect_to(const std::string& url, const std::string& application);
 
 // A server started by scripts/pg-server.sh or scripts/servers/<kind>.sh on a port of the test's own,
 // in a directory of its own; its data directory survives stop() and start().

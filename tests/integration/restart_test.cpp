@@ -15,12 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-relay::pg::Connection connect(const std::string& url) {
-  auto c = relay::pg::Connection::open(url, "restart-test");
-  if (!c) throw std::runtime_error(c.error().message);
-  return std::move(*c);
-}
-
 }  // namespace
 
 TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
@@ -28,7 +22,7 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvived) {
   server.fresh_database("app");
   std::string out = work_dir() + "/restart.jsonl";
   auto setup = [&] {
-    auto c = connect(server.url("app"));
+    auto c = connect_to(server.url("app"), "restart-test");
     return c;
   };
   {
@@ -73,7 +67,7 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvivedByWalCapture) {
   std::string out = work_dir() + "/restart-wal.jsonl";
   std::string login = relay_login_url(server.url("app_wal"));
   {
-    auto c = connect(server.url("app_wal"));
+    auto c = connect_to(server.url("app_wal"), "restart-test");
     ASSERT_TRUE(relay::pg::install_schema(c));
     ASSERT_TRUE(c.exec("ALTER ROLE " + login.substr(login.find("://") + 3, login.find('@') - login.find("://") - 3) + " REPLICATION"));
     ASSERT_TRUE(c.exec("CREATE TABLE t (id int PRIMARY KEY)"));
@@ -81,13 +75,13 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvivedByWalCapture) {
     ASSERT_TRUE(c.exec("SELECT pgtrickle.set_relay_outbox('r', config => '{\"stream_table\":\"t\",\"sink_type\":\"file\",\"path\":\"" + out + "\"}'::jsonb)"));
   }
   auto insert = [&](int from, int to) {
-    auto c = connect(server.url("app_wal"));
+    auto c = connect_to(server.url("app_wal"), "restart-test");
     ASSERT_TRUE(c.exec("INSERT INTO t SELECT g FROM generate_series(" + std::to_string(from) + ", " + std::to_string(to) + ") g"));
   };
   {
     RelayProcess relay({"--postgres-url", login, "--metrics-addr", "127.0.0.1:0"});
     ASSERT_TRUE(wait_until([&] {
-      auto c = connect(server.url("app_wal"));
+      auto c = connect_to(server.url("app_wal"), "restart-test");
       // A walsender streams the slot (a slot being created shows as active before its start is fixed).
       auto r = c.exec("SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid");
       return r && r->str(0, 0) == "1";
@@ -101,7 +95,7 @@ TEST(Restart, DatabaseRestartMidStreamIsSurvivedByWalCapture) {
     EXPECT_EQ(wait_for_distinct_ids(out, 200, 30s).size(), 200u) << relay.err();
   }
   // The server's slot goes with the test's database.
-  auto admin = connect(server.url("postgres"));
+  auto admin = connect_to(server.url("postgres"), "restart-test");
   (void)admin.exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = 'app_wal'");
   (void)admin.exec("DROP DATABASE IF EXISTS app_wal WITH (FORCE)");
 }

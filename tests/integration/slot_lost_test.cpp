@@ -16,12 +16,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-relay::pg::Connection connect(const std::string& url) {
-  auto c = relay::pg::Connection::open(url, "slot-lost-test");
-  if (!c) throw std::runtime_error(c.error().message);
-  return std::move(*c);
-}
-
 std::string value(relay::pg::Connection& c, const std::string& sql) {
   auto r = c.exec(sql);
   if (!r) throw std::runtime_error(sql + ": " + r.error().message);
@@ -40,7 +34,7 @@ bool slot_streams(relay::pg::Connection& c) {
 // the relay's login may replicate. Returns that login.
 std::string set_up(OwnServer& server, const std::string& db, const std::string& tables, const std::string& name, const json& config) {
   server.fresh_database(db);
-  auto c = connect(server.url(db));
+  auto c = connect_to(server.url(db), "slot-lost-test");
   EXPECT_TRUE(c.exec("ALTER SYSTEM SET max_slot_wal_keep_size = '16MB'"));
   EXPECT_TRUE(c.exec("SELECT pg_reload_conf()"));
   EXPECT_TRUE(relay::pg::install_schema(c));
@@ -108,7 +102,7 @@ TEST(SlotLost, RelayDownFailsSteadilyThenRebuildsOnRequest) {
   OwnServer server(2);
   std::string out = work_dir() + "/slot-lost.jsonl";
   std::string login = set_up(server, "slot_lost", {{"stream_table", "items"}, {"sink_type", "file"}, {"path", out}});
-  auto c = connect(server.url("slot_lost"));
+  auto c = connect_to(server.url("slot_lost"), "slot-lost-test");
   std::vector<std::string> args{"--postgres-url", login, "--metrics-addr", "127.0.0.1:0"};
   {
     RelayProcess relay(args);
@@ -195,7 +189,7 @@ TEST(SlotLost, InvalidatedBehindAStalledSinkIsRebuiltBySetting) {
   std::string url = "http://127.0.0.1:" + std::to_string(receiver.port()) + "/items";
   std::string login = set_up(server, "slot_stall", {{"stream_table", "items"}, {"sink_type", "webhook"}, {"url", url},
                                                     {"on_slot_lost", "rebuild"}, {"retry_max_ms", 500}});
-  auto c = connect(server.url("slot_stall"));
+  auto c = connect_to(server.url("slot_stall"), "slot-lost-test");
   RelayProcess relay({"--postgres-url", login, "--metrics-addr", "127.0.0.1:0"});
   int port = relay.admin_port();
   ASSERT_TRUE(wait_until([&] { return slot_streams(c); }, 20s)) << relay.err();
@@ -240,7 +234,7 @@ TEST(SlotLost, APipelineOfManyTablesAnnouncesTheGapForEachTable) {
   std::string login = set_up(server, "slot_tables", "CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text)",
                              "ab-out", {{"source", {{"type", "wal"}, {"tables", {"public.a", "public.b"}}}},
                                         {"sink", {{"type", "file"}, {"path", out}}}, {"on_slot_lost", "rebuild"}});
-  auto c = connect(server.url("slot_tables"));
+  auto c = connect_to(server.url("slot_tables"), "slot-lost-test");
   std::vector<std::string> args{"--postgres-url", login, "--metrics-addr", "127.0.0.1:0"};
   {
     RelayProcess relay(args);

@@ -18,10 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> args_for(const std::string& url) {
-  return {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"};
-}
-
 // The slots this database's pipelines hold.
 long long slots(TestDb& db) {
   return db.number("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()");
@@ -56,7 +52,7 @@ TEST(WalCapture, ChangesArriveAsTriggerCaptureWouldSendThemInCommitOrderWithNoTr
   std::string out = wal_orders_to_file(db, "id int PRIMARY KEY, note text, amount numeric(10,2), tags text[], doc jsonb", "wal");
   EXPECT_EQ(db.value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders'::regclass"), "0") << "no trigger: writers pay nothing";
 
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
 
   db.exec("BEGIN; INSERT INTO orders VALUES (1, 'one', 1.50, '{a,b}', '{\"x\": [1, 2]}'), (2, 'two', 2, NULL, NULL); COMMIT");
@@ -132,7 +128,7 @@ TEST(WalCapture, AKillMidTransactionRepeatsAtMostTheBatchInFlightAndSkipsNothing
   std::string out = wal_orders_to_file(db, "id int PRIMARY KEY, note text", "wal-kill", {{"batch_size", 200}});
   constexpr int kBig = 30000;
   {
-    RelayProcess relay(args_for(url));
+    RelayProcess relay(relay_args_for(url));
     ASSERT_TRUE(slot_streams_soon(db))
         << relay.err();
     // One large transaction, then small ones behind it.
@@ -144,7 +140,7 @@ TEST(WalCapture, AKillMidTransactionRepeatsAtMostTheBatchInFlightAndSkipsNothing
   }
   size_t before_restart = read_lines(out).size();
   ASSERT_LT(before_restart, static_cast<size_t>(kBig)) << "the kill came inside the large transaction";
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= static_cast<size_t>(kBig + 20); }, 60s)) << relay.err();
   std::this_thread::sleep_for(500ms);
 
@@ -170,7 +166,7 @@ TEST(WalCapture, DeleteRelayDropsTheSlotAndAnIdleSlotFollowsTheServersWal) {
   db.exec("SELECT pgtrickle.enable_outbox('orders', capture => 'wal')");
   std::string out = work_dir() + "/wal-idle-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "orders-out", {{"stream_table", "orders"}, {"sink_type", "file"}, {"path", out}});
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(slot_streams_soon(db))
       << relay.err();
 
@@ -189,7 +185,7 @@ TEST(WalCapture, DisableOutboxDropsItsSlotsAndItsPublication) {
   TestDb db;
   std::string url = replication_login_url(db);
   std::string out = wal_orders_to_file(db, "id int PRIMARY KEY", "wal-disable");
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(wait_until([&] { return slots(db) == 1; }, 15s)) << relay.err();
   db.exec("SELECT pgtrickle.disable_outbox('orders')");
   // The relay, its reader ended, starts the pipeline again at once: a slot it makes meanwhile is
@@ -218,7 +214,7 @@ TEST(WalCapture, ALoginWithoutTheReplicationAttributeIsToldWhatToDo) {
   EXPECT_NE(output.find("pipeline \"orders-out\": public.orders is captured from the WAL, but this login has no REPLICATION "
                         "attribute"), std::string::npos) << output;
   // ... and the pipeline's start.
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   std::string error = wait_for_pipeline_error(relay, "orders-out");
   EXPECT_NE(error.find("ALTER ROLE <login> REPLICATION"), std::string::npos) << error;
   EXPECT_EQ(slots(db), 0);
@@ -242,14 +238,14 @@ TEST(WalCapture, AKillAfterTheSinkAcceptedBeforeThePositionWasStoredRepeatsTheSa
   std::string url = replication_login_url(db);
   std::string out = wal_orders_to_file(db, "id int PRIMARY KEY, note text", "wal-crash");
   {
-    RelayProcess relay(args_for(url), {"PGTRICKLE_RELAY_CRASH_AT=after_delivery"});
+    RelayProcess relay(relay_args_for(url), {"PGTRICKLE_RELAY_CRASH_AT=after_delivery"});
     ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
     db.exec("INSERT INTO orders VALUES (1, 'one'), (2, 'two')");
     EXPECT_EQ(relay.wait(15s), 128 + 9) << "killed after the file took the batch, before its position was stored";
   }
   ASSERT_EQ(read_lines(out).size(), 2u);
   db.exec("INSERT INTO orders VALUES (3, 'three')");
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 5; }, 15s)) << relay.err();
   std::this_thread::sleep_for(300ms);
   auto lines = json_lines(out);
@@ -263,9 +259,9 @@ TEST(WalCapture, AStandbyTakesOverFromTheSlotsConfirmedPosition) {
   TestDb db;
   std::string url = replication_login_url(db);
   std::string out = wal_orders_to_file(db, "id int PRIMARY KEY", "wal-takeover");
-  auto owner = std::make_unique<RelayProcess>(args_for(url));
+  auto owner = std::make_unique<RelayProcess>(relay_args_for(url));
   ASSERT_TRUE(slot_streams_soon(db)) << owner->err();
-  RelayProcess standby(args_for(url));
+  RelayProcess standby(relay_args_for(url));
   ASSERT_TRUE(wait_until([&] { return metric(standby.admin_port(), "pgtrickle_relay_pipeline_owned{pipeline=\"orders-out\"}") == 0; }, 15s));
   db.exec("INSERT INTO orders SELECT g FROM generate_series(1, 500) g");
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= 500; }, 15s)) << owner->err();
@@ -304,7 +300,7 @@ TEST(WalCapture, ASlotNamedInTheConfigIsTheOnlyOneTheRelayCreatesReadsAndDrops) 
   std::string foreign_at = db.value("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" + foreign + "'");
   set_outbox_pipeline(db, "taker-out", {{"stream_table", "orders"}, {"sink_type", "stdout"}, {"slot_name", foreign}});
 
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   std::string error = wait_for_pipeline_error(relay, "taker-out");
   EXPECT_NE(error.find("exists but was not created for this pipeline, so it is not read"), std::string::npos) << error;
   EXPECT_NE(error.find("name another slot_name, or drop it"), std::string::npos) << error;
@@ -354,7 +350,7 @@ TEST(WalCapture, TheOwnersCodeInTheTablesTypesAndPoliciesRunsAsTheOwnerNeverAsTh
   std::string out = work_dir() + "/owner-code-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "orders-out", {{"stream_table", "a.orders"}, {"sink_type", "file"}, {"path", out}});
 
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   db.exec("INSERT INTO a.orders VALUES (1, 'one', repeat('x', 10000)), (2, 'two', 'small')");
   db.exec("UPDATE a.orders SET note = 'ONE' WHERE id = 1");  // the unchanged TOASTed value is read from the table

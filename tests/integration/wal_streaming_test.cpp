@@ -27,7 +27,7 @@ std::string small_decoding_memory(const std::string& url) {
   return url + (url.find('?') == std::string::npos ? "?" : "&") + "options=-c%20logical_decoding_work_mem%3D64kB";
 }
 
-std::vector<std::string> args_for(const std::string& url, const std::string& group = "default") {
+std::vector<std::string> streaming_relay_args(const std::string& url, const std::string& group = "default") {
   return {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0", "--relay-group-id", group, "--state-dir", work_dir() + "/state"};
 }
 
@@ -96,7 +96,7 @@ TEST(WalStreaming, BigTransactionsStreamedWhileTheyRunAreDeliveredAtTheirCommitA
   };
   set_outbox_pipeline(db, "streamed", pipeline(streamed_out, true));
   set_outbox_pipeline(db, "whole", pipeline(whole_out, false));
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(streaming_relay_args(url));
   ASSERT_TRUE(slot_streams_soon(db, "s.slot_name IN (SELECT slot_name FROM pgtrickle.relay_slots)")) << relay.err();
   // Both pipelines' walsenders stream (this database's: other tests run beside this one).
   ASSERT_TRUE(wait_until([&] {
@@ -193,7 +193,7 @@ TEST(WalStreaming, ARelayKilledWhileATransactionStreamsAndTheStandbyTakingOverLo
   const std::string out = work_dir() + "/streamed-takeover-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "streamed", {{"source", {{"type", "wal"}, {"tables", {"public.big"}}, {"streaming_memory_mb", 1}}},
                                        {"sink", {{"type", "file"}, {"path", out}}}});
-  auto first = std::make_unique<RelayProcess>(args_for(url));
+  auto first = std::make_unique<RelayProcess>(streaming_relay_args(url));
   ASSERT_TRUE(slot_streams_soon(db)) << first->err();
 
   auto writer = relay::pg::Connection::open(db.url(), "test big writer");
@@ -203,7 +203,7 @@ TEST(WalStreaming, ARelayKilledWhileATransactionStreamsAndTheStandbyTakingOverLo
   const int port = first->admin_port();
   ASSERT_TRUE(wait_until([&] { return metric(port, "pgtrickle_relay_streamed_spilled_bytes{pipeline=\"streamed\"}") > 0; }, 30s))
       << "the owner holds the transaction as it streams\n" << first->err();
-  auto standby = std::make_unique<RelayProcess>(args_for(url));
+  auto standby = std::make_unique<RelayProcess>(streaming_relay_args(url));
   ASSERT_TRUE(wait_until([&] { return metric(standby->admin_port(), "pgtrickle_relay_pipeline_owned{pipeline=\"streamed\"}") == 0; }, 20s))
       << "a standby\n" << standby->err();
   first->kill9();  // its held changes go with it
@@ -219,7 +219,7 @@ TEST(WalStreaming, ARelayKilledWhileATransactionStreamsAndTheStandbyTakingOverLo
   ASSERT_TRUE(writer->exec("COMMIT"));
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() > 12000; }, 60s)) << standby->err();
   standby->kill9();
-  RelayProcess again(args_for(url));
+  RelayProcess again(streaming_relay_args(url));
   ids = wait_for_distinct_ids(out, 30000, 120s);
   EXPECT_EQ(ids.size(), 30000u) << again.err();
   size_t repeats = 0;

@@ -20,14 +20,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> args_for(const std::string& url) { return {"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"}; }
-
 // "<table>:<commit LSN>:<n>" split into its parts.
 struct Identity {
   std::string table;
   long long lsn = 0, n = 0;
 };
-Identity identity(const json& message) {
+Identity event_identity(const json& message) {
   static const std::regex shape("(.+):([0-9]+):([0-9]+)");
   std::smatch m;
   std::string key = message["dedup_key"];
@@ -59,7 +57,7 @@ TEST(WalTables, OnePipelineCapturesManyTablesThroughOneSlotInCommitOrderFollowin
   std::string out = work_dir() + "/wal-tables-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "shop", {{"source", {{"type", "wal"}, {"tables", {"public.*", "sales.orders"}}, {"exclude", {"public.audit_*"}}}},
                                    {"sink", {{"type", "file"}, {"path", out}}}});
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
 
   // One transaction over several tables comes out whole, in its order; an excluded table and a
@@ -120,12 +118,12 @@ TEST(WalTables, OnePipelineCapturesManyTablesThroughOneSlotInCommitOrderFollowin
   long long previous = 0;
   for (const auto& m : lines) {
     EXPECT_TRUE(identities.insert(m["dedup_key"]).second) << m.dump();
-    Identity id = identity(m);
+    Identity id = event_identity(m);
     EXPECT_EQ(id.table, m["stream_table"].get<std::string>());
     EXPECT_GE(id.lsn, previous) << "commit order";
     previous = id.lsn;
   }
-  EXPECT_EQ(identity(lines[0]).lsn, identity(lines[2]).lsn) << "one transaction, one commit LSN";
+  EXPECT_EQ(event_identity(lines[0]).lsn, event_identity(lines[2]).lsn) << "one transaction, one commit LSN";
 
   // Operators see which tables flow and which cannot be captured whole, with the fix.
   int port = relay.admin_port();
@@ -169,7 +167,7 @@ TEST(WalTables, AKillLosesNothingAndRowsOfATableDroppedMeanwhileStillArrive) {
                                   {"sink", {{"type", "file"}, {"path", out}}}, {"batch_size", 100}});
   constexpr int kRows = 3000;
   {
-    RelayProcess relay(args_for(url));
+    RelayProcess relay(relay_args_for(url));
     ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
     // Transactions of rows spread over the three tables, some touching all three.
     for (int i = 1; i <= kRows; i += 30)
@@ -186,7 +184,7 @@ TEST(WalTables, AKillLosesNothingAndRowsOfATableDroppedMeanwhileStillArrive) {
   db.exec("INSERT INTO c VALUES (100001, 'last of c', 'sad')");
   db.exec("DROP TABLE c");
   db.exec("INSERT INTO a VALUES (100002, 'after the drop', 'happy')");
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(wait_until([&] { return read_lines(out).size() >= static_cast<size_t>(kRows + 2); }, 60s)) << relay.err();
   std::this_thread::sleep_for(500ms);
 
@@ -219,7 +217,7 @@ TEST(WalTables, ARowFilterAndAColumnListAreAppliedByTheServer) {
                                                                             {"columns", {"id", "status", "amount"}}},
                                                                            "refunds"}}}},
                                    {"sink", {{"type", "file"}, {"path", out}}}});
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   db.exec("INSERT INTO payments VALUES (1, 'draft', 10, '4111'), (2, 'paid', 20, '4222')");
   db.exec("INSERT INTO refunds VALUES (1, 5)");
@@ -244,7 +242,7 @@ TEST(WalTables, ABackfillSendsEveryTablesRowsOneTableAfterTheOtherWhileTheChange
   std::string out = work_dir() + "/wal-tables-backfill-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "all", {{"source", {{"type", "wal"}, {"tables", {"public.*"}}}}, {"sink", {{"type", "file"}, {"path", out}}},
                                   {"batch_size", 50}, {"backfill_chunk_rows", 100}});
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
 
   db.exec("SELECT pgtrickle.backfill_relay('all')");
@@ -357,7 +355,7 @@ TEST(WalTables, AFailoverPipelinesSlotIsAFailoverSlotOnPostgres17) {
   set_outbox_pipeline(db, "plain", wal_to("public.t", out, false));
   set_outbox_pipeline(db, "fo", wal_to("public.u", out_u, true));
   {
-    RelayProcess relay(args_for(url));
+    RelayProcess relay(relay_args_for(url));
     ASSERT_TRUE(wait_until([&] { return slot_streams(db, "s.failover") && slot_streams(db, "NOT s.failover"); }, 60s)) << relay.err();
     db.exec("INSERT INTO t VALUES (1)");
     db.exec("INSERT INTO u VALUES (1)");
@@ -368,7 +366,7 @@ TEST(WalTables, AFailoverPipelinesSlotIsAFailoverSlotOnPostgres17) {
   // The pipeline without the key gets it: its slot becomes a failover slot, from where it was.
   set_outbox_pipeline(db, "plain", wal_to("public.t", out, true));
   db.exec("INSERT INTO t VALUES (2)");
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(wait_until([&] { return relay.err().find("Made the replication slot a failover slot.") != std::string::npos; }, 30s))
       << relay.err();
   db.exec("INSERT INTO t VALUES (3)");
@@ -392,7 +390,7 @@ TEST(WalTables, DebeziumEventsDescribeEachTableTheyCameFrom) {
   std::string out = work_dir() + "/wal-tables-dbz-" + db.name() + ".jsonl";
   set_outbox_pipeline(db, "cdc", {{"source", {{"type", "wal"}, {"tables", {"public.*", "sales.*"}}}},
                                   {"sink", {{"type", "file"}, {"path", out}}}, {"format", "debezium"}, {"topic_prefix", "shop"}});
-  RelayProcess relay(args_for(url));
+  RelayProcess relay(relay_args_for(url));
   ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
   db.exec("BEGIN; INSERT INTO sales.orders VALUES (1, 9.99); INSERT INTO customers VALUES (7, 'Ann'); COMMIT");
   db.exec("CREATE TABLE notes (k text PRIMARY KEY, body text)");

@@ -15,7 +15,7 @@
 #include "pg/catalog.h"
 
 namespace {
-std::string read(const std::string& path) {
+std::string read_text(const std::string& path) {
   std::ifstream f(path);
   std::stringstream ss;
   ss << f.rdbuf();
@@ -24,12 +24,12 @@ std::string read(const std::string& path) {
 }  // namespace
 
 TEST(SpecSync, TheSqlInstallHasTheCurrentSpecRows) {
-  EXPECT_EQ(read(std::string(RELAY_SOURCE_DIR) + "/sql/install/04_config_spec_rows.sql"), relay::spec_as_sql())
+  EXPECT_EQ(read_text(std::string(RELAY_SOURCE_DIR) + "/sql/install/04_config_spec_rows.sql"), relay::spec_as_sql())
       << "sql/install/04_config_spec_rows.sql is stale: run scripts/regen.sh";
 }
 
 TEST(SpecSync, TheConfigReferenceIsCurrent) {
-  EXPECT_EQ(read(std::string(RELAY_SOURCE_DIR) + "/docs/config-reference.md"), relay::spec_as_markdown())
+  EXPECT_EQ(read_text(std::string(RELAY_SOURCE_DIR) + "/docs/config-reference.md"), relay::spec_as_markdown())
       << "docs/config-reference.md is stale: run scripts/regen.sh";
 }
 
@@ -52,7 +52,7 @@ TEST(SpecSync, RoffEscapeKeepsTextLiteral) {
 }
 
 TEST(SqlInstall, TheBinaryInstallsExactlyTheAssembledFile) {
-  std::string assembled = read(std::string(RELAY_BUILD_DIR) + "/pgtrickle_relay.sql");
+  std::string assembled = read_text(std::string(RELAY_BUILD_DIR) + "/pgtrickle_relay.sql");
   ASSERT_FALSE(assembled.empty());
   EXPECT_EQ(assembled, std::string(relay::pg::install_script())) << "psql -f and pgtrickle-relay install would differ";
 }
@@ -60,7 +60,7 @@ TEST(SqlInstall, TheBinaryInstallsExactlyTheAssembledFile) {
 // Every section file is listed once in sql/install/files.cmake (a file left out would be silently
 // missing from the install), and each stays small enough to read.
 TEST(SqlInstall, EverySectionFileIsListedAndShort) {
-  std::string list = read(std::string(RELAY_SOURCE_DIR) + "/sql/install/files.cmake");
+  std::string list = read_text(std::string(RELAY_SOURCE_DIR) + "/sql/install/files.cmake");
   std::set<std::string> listed;
   std::regex entry(R"(sql/install/([0-9A-Za-z_]+\.sql))");
   for (auto it = std::sregex_iterator(list.begin(), list.end(), entry); it != std::sregex_iterator(); ++it)
@@ -69,7 +69,7 @@ TEST(SqlInstall, EverySectionFileIsListedAndShort) {
   for (const auto& f : std::filesystem::directory_iterator(std::string(RELAY_SOURCE_DIR) + "/sql/install")) {
     if (f.path().extension() != ".sql") continue;
     present.insert(f.path().filename().string());
-    std::string text = read(f.path().string());
+    std::string text = read_text(f.path().string());
     EXPECT_LT(std::count(text.begin(), text.end(), '\n'), 800) << f.path().filename() << ": split it into sections";
   }
   EXPECT_EQ(listed, present);

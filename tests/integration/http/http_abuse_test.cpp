@@ -24,11 +24,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kToken = "receiver-token";
-const std::string kSecret = "receiver-hmac-key";
 constexpr const char* kAttacker = "127.0.0.2";  // another address of loopback: a peer of its own
 
-json receiver(int port, const std::string& path) {
+json guarded_receiver(int port, const std::string& path) {
   return {{"source_type", "http"}, {"listen", "127.0.0.1:" + std::to_string(port)}, {"path", path}, {"inbox_name", "hooks"},
           {"bearer_token", kToken}};
 }
@@ -143,12 +141,6 @@ int health_status(int admin_port, std::chrono::seconds timeout = 5s) {
   return r ? r->status : 0;
 }
 
-httplib::Headers bearer(const std::string& key = "") {
-  httplib::Headers h = {{"Authorization", "Bearer " + kToken}};
-  if (!key.empty()) h.emplace("Idempotency-Key", key);
-  return h;
-}
-
 // Slow senders: each connection sends a request line and then one header line a second, from
 // `from`, until `stop` is set; `closed` counts the connections the server ended after accepting
 // them, `refused` those it did not let in.
@@ -190,7 +182,7 @@ struct Trickle {
 TEST(HttpAbuse, FloodsOfHeadersAndBodiesAreRefusedWithoutGrowingTheRelaysMemory) {
   TestDb db;
   int port = free_receiver_port();
-  set_inbox_pipeline(db, "in", receiver(port, "/hooks"));
+  set_inbox_pipeline(db, "in", guarded_receiver(port, "/hooks"));
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   int admin = relay.admin_port();
@@ -226,7 +218,7 @@ TEST(HttpAbuse, FloodsOfHeadersAndBodiesAreRefusedWithoutGrowingTheRelaysMemory)
 TEST(HttpAbuse, SlowSendersDoNotBlockTheReceiverNorMonitoring) {
   TestDb db;
   int port = free_receiver_port();
-  set_inbox_pipeline(db, "in", receiver(port, "/hooks"));
+  set_inbox_pipeline(db, "in", guarded_receiver(port, "/hooks"));
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   int admin = relay.admin_port();
@@ -288,7 +280,7 @@ TEST(HttpAbuse, TheReceiverCutsOffARequestArrivingTooSlowlyAfterRequestTimeout) 
 TEST(HttpAbuse, PilesOfIdleConnectionsDoNotUseUpTheRelaysDescriptors) {
   TestDb db;
   int port = free_receiver_port();
-  set_inbox_pipeline(db, "in", receiver(port, "/hooks"));
+  set_inbox_pipeline(db, "in", guarded_receiver(port, "/hooks"));
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   int admin = relay.admin_port();
@@ -313,7 +305,7 @@ TEST(HttpAbuse, PilesOfIdleConnectionsDoNotUseUpTheRelaysDescriptors) {
 TEST(HttpAbuse, AmbiguousFramingAndTooManyHeaderLinesAreRefused) {
   TestDb db;
   int port = free_receiver_port();
-  set_inbox_pipeline(db, "in", receiver(port, "/hooks"));
+  set_inbox_pipeline(db, "in", guarded_receiver(port, "/hooks"));
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   std::string head = "POST /hooks HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer " + kToken + "\r\n";
@@ -333,7 +325,7 @@ TEST(HttpAbuse, AmbiguousFramingAndTooManyHeaderLinesAreRefused) {
 TEST(HttpAbuse, TransferEncodingAProxyCouldReadDifferentlyGets400AtOnce) {
   TestDb db;
   int port = free_receiver_port();
-  set_inbox_pipeline(db, "in", receiver(port, "/hooks"));
+  set_inbox_pipeline(db, "in", guarded_receiver(port, "/hooks"));
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(receiver_listening(port, "/hooks")) << relay.err();
   std::string head = "POST /hooks HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer " + kToken + "\r\n";
@@ -360,7 +352,7 @@ TEST(HttpAbuse, TransferEncodingAProxyCouldReadDifferentlyGets400AtOnce) {
 TEST(HttpAbuse, ASignedRequestReplayedUnderNewIdempotencyKeysLandsOnce) {
   TestDb db;
   int port = free_receiver_port();
-  json cfg = receiver(port, "/hooks");
+  json cfg = guarded_receiver(port, "/hooks");
   cfg.erase("bearer_token");
   cfg["hmac_secret"] = kSecret;
   set_inbox_pipeline(db, "in", cfg);

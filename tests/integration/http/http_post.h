@@ -111,4 +111,15 @@ inline bool receiver_listening(int port, const std::string& path) {
   return false;
 }
 
+// The receiver's credentials in these tests: its bearer token and its HMAC key.
+inline const std::string kToken = "receiver-token";
+inline const std::string kSecret = "receiver-hmac-key";
+
+// A request's headers with the bearer token, and an Idempotency-Key when `key` is given.
+inline httplib::Headers bearer(const std::string& key = "") {
+  httplib::Headers h = {{"Authorization", "Bearer " + kToken}};
+  if (!key.empty()) h.emplace("Idempotency-Key", key);
+  return h;
+}
+
 }  // namespace relay::test

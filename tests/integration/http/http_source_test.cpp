@@ -15,17 +15,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kToken = "receiver-token";
-const std::string kSecret = "receiver-hmac-key";
 
 json receiver(int port, const std::string& path) {
   return {{"source_type", "http"}, {"listen", "127.0.0.1:" + std::to_string(port)}, {"path", path}, {"inbox_name", "hooks"}};
-}
-
-httplib::Headers bearer(const std::string& key = "") {
-  httplib::Headers h = {{"Authorization", "Bearer " + kToken}};
-  if (!key.empty()) h.emplace("Idempotency-Key", key);
-  return h;
 }
 
 }  // namespace

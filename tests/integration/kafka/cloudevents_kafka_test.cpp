@@ -5,6 +5,7 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
+#include "kafka_admin.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
@@ -12,11 +13,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROKERS"); }
-
 // The events the SDK makes of the topic's first `count` records, in offset order.
 std::vector<json> sdk_events(const std::string& topic, size_t count) {
-  return parse_json_lines(run_node("cloudevents.js", {"kafka", brokers(), topic, std::to_string(count), "30000"}));
+  return parse_json_lines(run_node("cloudevents.js", {"kafka", kafka_brokers(), topic, std::to_string(count), "30000"}));
 }
 
 // Two rows inserted, one updated, one deleted, sent to `topic` with `mode`.
@@ -24,7 +23,7 @@ std::vector<json> run_changes(TestDb& db, const std::string& topic, const std::s
   db.exec("CREATE TABLE orders (id int PRIMARY KEY, note text)");
   db.exec("SELECT pgtrickle.enable_outbox('orders')");
   set_outbox_pipeline(db, "orders-out", {{"source", {{"type", "outbox"}, {"stream_table", "orders"}}},
-                                         {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic}}},
+                                         {"sink", {{"type", "kafka"}, {"brokers", kafka_brokers()}, {"topic", topic}}},
                                          {"format", "cloudevents"}, {"cloudevents_mode", mode}});
   RelayProcess relay(relay_args(db));
   db.exec("INSERT INTO orders VALUES (1, 'one'), (2, 'två')");

@@ -7,6 +7,7 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
+#include "kafka_admin.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
@@ -14,11 +15,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROKERS"); }
-
 // Every record of `topic`, in offset order, key and value parsed (a tombstone's value is null).
 std::vector<json> records(const std::string& topic, size_t at_least) {
-  auto lines = parse_json_lines(run_node("kafka.js", {brokers(), topic, std::to_string(at_least), "30000"}));
+  auto lines = parse_json_lines(run_node("kafka.js", {kafka_brokers(), topic, std::to_string(at_least), "30000"}));
   for (auto& r : lines) {
     r["k"] = r["key"].is_null() ? json() : json::parse(r["key"].get<std::string>());
     r["v"] = r["tombstone"].get<bool>() ? json() : json::parse(r["body"].get<std::string>());
@@ -78,7 +77,7 @@ TEST(DebeziumKafka, TheDocumentedCustomersEventsWithSchemas) {
   db.exec("SELECT pgtrickle.enable_outbox('customers')");
   // No topic: Debezium's <topic.prefix>.<schema>.<table>.
   set_outbox_pipeline(db, "customers-out", {{"source", {{"type", "outbox"}, {"stream_table", "customers"}}},
-                                            {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
+                                            {"sink", {{"type", "kafka"}, {"brokers", kafka_brokers()}}},
                                             {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
   RelayProcess relay(relay_args(db));
   const std::vector<std::string> txids = insert_update_delete_anne(db);
@@ -171,7 +170,7 @@ TEST(DebeziumKafka, WithoutSchemasReplicaIdentityFullAndNoTombstones) {
   db.exec("ALTER TABLE customers REPLICA IDENTITY FULL");
   db.exec("SELECT pgtrickle.enable_outbox('customers')");
   set_outbox_pipeline(db, "customers-out", {{"source", {{"type", "outbox"}, {"stream_table", "customers"}}},
-                                            {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
+                                            {"sink", {{"type", "kafka"}, {"brokers", kafka_brokers()}}},
                                             {"format", "debezium"}, {"topic_prefix", prefix}, {"tombstones", false}});
   RelayProcess relay(relay_args(db));
   const std::vector<std::string> txids = insert_update_delete_anne(db);
@@ -198,7 +197,7 @@ TEST(DebeziumKafka, WalCaptureCarriesTheTransactionAndItsLsnAndBackfillReadsAsSn
   db.exec("INSERT INTO customers (first_name, last_name, email) VALUES ('Sally', 'Thomas', 'sally.thomas@acme.com')");
   db.exec("SELECT pgtrickle.enable_outbox('customers', capture => 'wal')");
   set_outbox_pipeline(db, "customers-out", {{"source", {{"type", "outbox"}, {"stream_table", "customers"}}},
-                                            {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
+                                            {"sink", {{"type", "kafka"}, {"brokers", kafka_brokers()}}},
                                             {"format", "debezium"}, {"topic_prefix", prefix}, {"backfill", "initial"}});
   RelayProcess relay({"--postgres-url", url, "--metrics-addr", "127.0.0.1:0"});
   ASSERT_TRUE(slot_streams_soon(db)) << relay.err();
@@ -239,7 +238,7 @@ TEST(DebeziumKafka, EachTypeIsWrittenAsDebeziumsTypeMappingsSay) {
           "dom positive, comp pair, f8 float8)");
   db.exec("SELECT pgtrickle.enable_outbox('types')");
   set_outbox_pipeline(db, "types-out", {{"source", {{"type", "outbox"}, {"stream_table", "types"}}},
-                                        {"sink", {{"type", "kafka"}, {"brokers", brokers()}}},
+                                        {"sink", {{"type", "kafka"}, {"brokers", kafka_brokers()}}},
                                         {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
   RelayProcess relay(relay_args(db));
   db.exec("SET lc_monetary = 'C'");

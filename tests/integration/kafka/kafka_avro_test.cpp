@@ -24,10 +24,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROKERS"); }
 // Every record of `topic`; with `avro`, keys and values decoded against their registered schemas.
 std::vector<json> records(const std::string& topic, size_t at_least, bool avro) {
-  std::vector<std::string> args{brokers(), topic, std::to_string(at_least), "30000"};
+  std::vector<std::string> args{kafka_brokers(), topic, std::to_string(at_least), "30000"};
   if (avro) args.insert(args.begin(), {"avro", schema_registry_url()});
   auto lines = parse_json_lines(run_node("kafka.js", args));
   for (auto& r : lines) {
@@ -41,7 +40,7 @@ std::vector<json> records(const std::string& topic, size_t at_least, bool avro) 
 // registry; `sink_extra`, `pipeline_extra`: more keys of the sink and of the pipeline.
 void set_avro_pipeline(TestDb& db, const std::string& name, const std::string& table, const std::string& topic,
                        const json& sink_extra = json::object(), const json& pipeline_extra = json::object()) {
-  json sink = {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic}, {"value_converter", "avro"},
+  json sink = {{"type", "kafka"}, {"brokers", kafka_brokers()}, {"topic", topic}, {"value_converter", "avro"},
                {"schema_registry_url", schema_registry_url()}};
   sink.update(sink_extra);
   json config = {{"source", {{"type", "outbox"}, {"stream_table", table}}}, {"sink", sink}, {"format", "debezium"}};
@@ -51,7 +50,7 @@ void set_avro_pipeline(TestDb& db, const std::string& name, const std::string& t
 
 // A reverse pipeline reading `topic`'s Avro records (schemas from `registry`) into `inbox`.
 json avro_back(const std::string& topic, const std::string& group, const std::string& inbox, const std::string& registry) {
-  return {{"source", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", topic}, {"group_id", group},
+  return {{"source", {{"type", "kafka"}, {"brokers", kafka_brokers()}, {"topic", topic}, {"group_id", group},
                       {"value_converter", "avro"}, {"schema_registry_url", registry}}},
           {"sink", {{"type", "inbox"}, {"inbox_name", inbox}}}};
 }
@@ -91,11 +90,11 @@ TEST(KafkaAvro, DebeziumEventsInAvroDecodeToWhatJsonConverterWritesAndAnAlterReg
   const std::string prefix = "shop_" + db.name(), avro_topic = "avro-" + db.name(), json_topic = "json-" + db.name();
   json source = {{"type", "outbox"}, {"stream_table", "items"}};
   set_outbox_pipeline(db, "items-avro", {{"source", source},
-                                          {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", avro_topic},
+                                          {"sink", {{"type", "kafka"}, {"brokers", kafka_brokers()}, {"topic", avro_topic},
                                                     {"value_converter", "avro"}, {"schema_registry_url", schema_registry_url()}}},
                                           {"format", "debezium"}, {"topic_prefix", prefix}});
   set_outbox_pipeline(db, "items-json", {{"source", source},
-                                          {"sink", {{"type", "kafka"}, {"brokers", brokers()}, {"topic", json_topic}}},
+                                          {"sink", {{"type", "kafka"}, {"brokers", kafka_brokers()}, {"topic", json_topic}}},
                                           {"format", "debezium"}, {"topic_prefix", prefix}, {"schemas", true}});
   RelayProcess relay(relay_args(db));
   db.exec("INSERT INTO items (name, price, born, seen, flag, qty, data, note) VALUES "
@@ -226,7 +225,7 @@ TEST(KafkaAvro, AKafkaSourceReadsAvroBackIntoTheInboxAsJsonAndSetsAsideWhatIsNot
     std::ofstream f(file);
     f << json{{"body", R"({"plain":"json"})"}, {"id", "not-avro-1"}}.dump() << "\n";
   }
-  run_node("kafka.js", {"publish", brokers(), topic, file});
+  run_node("kafka.js", {"publish", kafka_brokers(), topic, file});
   db.exec("INSERT INTO items VALUES (3, 'pad', 2.00, NULL)");
   ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.inbox_avro_back") == 4; }, 30s)) << relay.err();
   const std::string error = db.value("SELECT coalesce(max(error), '') FROM pgtrickle.relay_dead_letters WHERE pipeline = 'items-back'");
@@ -323,7 +322,7 @@ void write_text_file(const std::string& path, const std::string& text) {
 // The schema ids of `topic`'s record values (the Confluent wire format's), in partition and offset order.
 std::vector<std::uint32_t> value_schema_ids(const std::string& topic, size_t at_least) {
   std::vector<std::uint32_t> ids;
-  for (const auto& r : parse_json_lines(run_node("kafka.js", {brokers(), topic, std::to_string(at_least), "30000"}))) {
+  for (const auto& r : parse_json_lines(run_node("kafka.js", {kafka_brokers(), topic, std::to_string(at_least), "30000"}))) {
     const auto bytes = relay::util::base64_decode(r["raw_value"].get<std::string>()).value_or("");
     EXPECT_TRUE(bytes.size() > 5 && bytes[0] == 0) << "not in the Confluent wire format";
     if (bytes.size() < 5) continue;

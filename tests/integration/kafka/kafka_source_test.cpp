@@ -59,10 +59,6 @@ std::map<int, PartitionOffsets> group_offsets(const std::string& brokers, const 
 double consumed(RelayProcess& relay, const std::string& pipeline) {
   return metric(relay.admin_port(), "pgtrickle_relay_messages_consumed_total{pipeline=\"" + pipeline + "\"}");
 }
-double dedup_skipped(RelayProcess& relay, const std::string& pipeline) {
-  return metric(relay.admin_port(), "pgtrickle_relay_dedup_skipped_total{pipeline=\"" + pipeline + "\"}");
-}
-
 // A graceful stop: the consumer commits what it acknowledged and leaves its group.
 void stop(RelayProcess& relay) {
   relay.signal(SIGTERM);

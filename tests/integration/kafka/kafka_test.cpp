@@ -8,6 +8,7 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
+#include "kafka_admin.h"
 #include "mock_cluster.h"
 
 using namespace relay::test;
@@ -16,8 +17,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string brokers() { return test_server_env("PGTRICKLE_TEST_KAFKA_BROKERS"); }
-
 // Every record of `topic` (partition by partition, in offset order) as kafka.js prints it.
 std::vector<json> records(const std::string& bootstraps, const std::string& topic, size_t at_least,
                           std::chrono::milliseconds timeout = 30s) {
@@ -25,10 +24,6 @@ std::vector<json> records(const std::string& bootstraps, const std::string& topi
   auto r = parse_json_lines(out);
   for (auto& j : r) j["envelope"] = json::parse(j["body"].get<std::string>());
   return r;
-}
-
-double delivered(RelayProcess& relay, const std::string& pipeline) {
-  return metric(relay.admin_port(), "pgtrickle_relay_messages_delivered_total{pipeline=\"" + pipeline + "\"}");
 }
 
 TEST(Kafka, TheKafkaPipelineOfSeed000RunsAsWritten) {
@@ -42,7 +37,7 @@ TEST(Kafka, TheKafkaPipelineOfSeed000RunsAsWritten) {
     f << "# relay.toml\n[global]\npostgres_url = \"" << db.relay_url() << "\"\nmetrics_bind = \"127.0.0.1:0\"\n\n"
       << "[[pipeline]]\nname = \"revenue-to-kafka\"\n"
       << "source = { type = \"outbox\", stream_table = \"revenue_by_region\" }\n"
-      << "sink = { type = \"kafka\", brokers = \"" << brokers() << "\", topic = \"revenue-deltas\" }\n";
+      << "sink = { type = \"kafka\", brokers = \"" << kafka_brokers() << "\", topic = \"revenue-deltas\" }\n";
   }
   std::string output;
   ASSERT_EQ(run_command(shell_quote(relay_binary()) + " validate --config " + toml, output), 0) << output;
@@ -53,7 +48,7 @@ TEST(Kafka, TheKafkaPipelineOfSeed000RunsAsWritten) {
           "', '2026-04-27', 9000, 80)");
   ASSERT_TRUE(wait_until([&] { return delivered(relay, "revenue-to-kafka") == 2; }, 30s)) << relay.err();
   std::map<std::string, json> mine;
-  for (auto& r : records(brokers(), "revenue-deltas", 2)) {
+  for (auto& r : records(kafka_brokers(), "revenue-deltas", 2)) {
     const json& p = r["envelope"]["payload"];
     if (p.is_object() && (p["region"] == eu || p["region"] == asia)) mine[p["region"]] = r;
   }
@@ -72,7 +67,7 @@ TEST(Kafka, TopicTemplatesRouteByOpAndTheSinkKeyPicksColumns) {
   db.exec("CREATE TABLE accounts (id int PRIMARY KEY, region text, amount int)");
   db.exec("SELECT pgtrickle.enable_outbox('accounts')");
   // The flat form of seed 001 with kafka_ prefixes, compression and a pass-through property.
-  set_outbox_pipeline(db, "acc", {{"stream_table", "accounts"}, {"sink_type", "kafka"}, {"kafka_brokers", brokers()},
+  set_outbox_pipeline(db, "acc", {{"stream_table", "accounts"}, {"sink_type", "kafka"}, {"kafka_brokers", kafka_brokers()},
                            {"kafka_topic", u + ".{stream_table}.{op}"}, {"kafka_key", "region"},
                            {"kafka_compression", "gzip"}, {"rdkafka", {{"linger.ms", "2"}}}});
   RelayProcess relay(relay_args(db));
@@ -80,9 +75,9 @@ TEST(Kafka, TopicTemplatesRouteByOpAndTheSinkKeyPicksColumns) {
   db.exec("UPDATE accounts SET amount = 11 WHERE id = 1");
   db.exec("DELETE FROM accounts WHERE id = 2");
   ASSERT_TRUE(wait_until([&] { return delivered(relay, "acc") == 5; }, 30s)) << relay.err();
-  auto inserts = records(brokers(), u + ".accounts.insert", 3);
-  auto updates = records(brokers(), u + ".accounts.update", 1);
-  auto deletes = records(brokers(), u + ".accounts.delete", 1);
+  auto inserts = records(kafka_brokers(), u + ".accounts.insert", 3);
+  auto updates = records(kafka_brokers(), u + ".accounts.update", 1);
+  auto deletes = records(kafka_brokers(), u + ".accounts.delete", 1);
   ASSERT_EQ(inserts.size(), 3u);
   ASSERT_EQ(updates.size(), 1u);
   ASSERT_EQ(deletes.size(), 1u);
@@ -104,9 +99,9 @@ TEST(Kafka, ApplicationHeadersBecomeKafkaHeaders) {
   db.exec("SELECT pgtrickle.create_outbox('order_events')");
   db.exec("SELECT pgtrickle.outbox_publish('order_events', '{\"order_id\": 17}', "
           "'{\"type\": \"OrderPaid\", \"traceparent\": \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}')");
-  set_outbox_pipeline(db, "ev", {{"outbox", "order_events"}, {"sink_type", "kafka"}, {"brokers", brokers()}, {"topic", u}});
+  set_outbox_pipeline(db, "ev", {{"outbox", "order_events"}, {"sink_type", "kafka"}, {"brokers", kafka_brokers()}, {"topic", u}});
   RelayProcess relay(relay_args(db));
-  auto got = records(brokers(), u, 1);
+  auto got = records(kafka_brokers(), u, 1);
   ASSERT_EQ(got.size(), 1u) << relay.err();
   const json& h = got[0]["headers"];
   EXPECT_EQ(h["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
@@ -123,13 +118,13 @@ TEST(Kafka, EachKeyKeepsItsOrderAcrossPartitionsInEveryFormat) {
     std::string u = "p" + format + db.name();  // auto-created: 4 partitions
     db.exec("CREATE TABLE counters (k text PRIMARY KEY, n int)");
     db.exec("SELECT pgtrickle.enable_outbox('counters')");
-    set_outbox_pipeline(db, "cnt", {{"stream_table", "counters"}, {"sink_type", "kafka"}, {"brokers", brokers()}, {"topic", u},
+    set_outbox_pipeline(db, "cnt", {{"stream_table", "counters"}, {"sink_type", "kafka"}, {"brokers", kafka_brokers()}, {"topic", u},
                              {"batch_size", 50}, {"format", format}});
     RelayProcess relay(relay_args(db));
     db.exec("INSERT INTO counters SELECT 'key-' || g, 0 FROM generate_series(1, 8) g");
     for (int round = 1; round <= 20; ++round) db.exec("UPDATE counters SET n = " + std::to_string(round));
     const size_t total = 8 + 8 * 20;
-    auto got = records(brokers(), u, total, 60s);
+    auto got = records(kafka_brokers(), u, total, 60s);
     ASSERT_EQ(got.size(), total) << relay.err();
     std::map<std::string, std::vector<int>> by_key;
     std::map<std::string, std::set<int>> partitions_of_key;
@@ -186,7 +181,7 @@ TEST(Kafka, BadConfigIsReportedWithTheKeyAtFault) {
   TestDb db;
   db.exec("CREATE TABLE t (id int PRIMARY KEY)");
   db.exec("SELECT pgtrickle.enable_outbox('t')");
-  auto base = [&] { return json{{"stream_table", "t"}, {"sink_type", "kafka"}, {"brokers", brokers()}, {"topic", "t"}}; };
+  auto base = [&] { return json{{"stream_table", "t"}, {"sink_type", "kafka"}, {"brokers", kafka_brokers()}, {"topic", "t"}}; };
 
   json bad_codec = base();
   bad_codec["compression"] = "brotli";

@@ -11,9 +11,6 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-double delivered(RelayProcess& relay, const std::string& pipeline) {
-  return metric(relay.admin_port(), "pgtrickle_relay_messages_delivered_total{pipeline=\"" + pipeline + "\"}");
-}
 }  // namespace
 
 TEST(Pgstream, KafkaRecordsAreTheEventsKeyedByAPayloadExtension) {

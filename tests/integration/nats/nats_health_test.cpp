@@ -4,14 +4,13 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
+#include "nats_servers.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string nats_url() { return test_server_env("PGTRICKLE_TEST_NATS_URL"); }
 
 json pipeline_health(RelayProcess& relay, const std::string& name, int& status) {
   auto doc = json::parse(http_get(relay.admin_port(), "/health", status));

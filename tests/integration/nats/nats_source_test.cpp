@@ -9,15 +9,13 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
-#include "token_server.h"
+#include "nats_servers.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string nats_url() { return test_server_env("PGTRICKLE_TEST_NATS_URL"); }
 
 struct Out {
   std::string subject, body, id;
@@ -46,10 +44,6 @@ void fresh_stream(const std::string& url, const std::string& stream, const std::
 
 json consumer_info(const std::string& url, const std::string& stream, const std::string& consumer) {
   return json::parse(run_node("nats.js", {"consumer", url, stream, consumer}));
-}
-
-double metric_of(RelayProcess& relay, const std::string& name, const std::string& pipeline) {
-  return metric(relay.admin_port(), name + "{pipeline=\"" + pipeline + "\"}");
 }
 
 }  // namespace
@@ -123,14 +117,14 @@ TEST(NatsSource, TheConsumerIsCreatedWhenMissingThenReusedWhereItStopped) {
   publish(nats_url(), second);
   RelayProcess relay(relay_args(db));
   // The lag shows the ten waiting at the start, then nothing once they are in.
-  EXPECT_TRUE(wait_until([&] { return metric_of(relay, "pgtrickle_relay_consumer_lag", "from-nats") == 10; }, 5s)) << relay.err();
+  EXPECT_TRUE(wait_until([&] { return pipeline_metric(relay, "pgtrickle_relay_consumer_lag", "from-nats") == 10; }, 5s)) << relay.err();
   ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.inbox_cmds") == 20; }, 30s)) << relay.err();
-  EXPECT_TRUE(wait_until([&] { return metric_of(relay, "pgtrickle_relay_consumer_lag", "from-nats") == 0; }, 15s));
+  EXPECT_TRUE(wait_until([&] { return pipeline_metric(relay, "pgtrickle_relay_consumer_lag", "from-nats") == 0; }, 15s));
   EXPECT_EQ(relay.err().find("Created the JetStream consumer."), std::string::npos) << "the durable consumer is reused";
   EXPECT_EQ(consumer_info(nats_url(), stream, "relay")["created"].dump(), created);
   // It went on where it stopped: the first ten were not delivered again.
-  EXPECT_TRUE(wait_until([&] { return metric_of(relay, "pgtrickle_relay_messages_consumed_total", "from-nats") == 10; }, 10s));
-  EXPECT_EQ(metric_of(relay, "pgtrickle_relay_dedup_skipped_total", "from-nats"), 0);
+  EXPECT_TRUE(wait_until([&] { return pipeline_metric(relay, "pgtrickle_relay_messages_consumed_total", "from-nats") == 10; }, 10s));
+  EXPECT_EQ(pipeline_metric(relay, "pgtrickle_relay_dedup_skipped_total", "from-nats"), 0);
 }
 
 TEST(NatsSource, FilterSubjectOnlyTakesThatSubjectAndAConsumerFilteringOtherwiseIsRefused) {
@@ -185,7 +179,7 @@ TEST(NatsSource, WhatAKilledRelayNeverAckedComesBackAfterAckWaitAndLandsOnce) {
 
   RelayProcess relay(relay_args(db));
   // After ack_wait the server delivers them again; the inbox skips every one as a duplicate.
-  ASSERT_TRUE(wait_until([&] { return metric_of(relay, "pgtrickle_relay_dedup_skipped_total", "redo") == 30; }, 30s)) << relay.err();
+  ASSERT_TRUE(wait_until([&] { return pipeline_metric(relay, "pgtrickle_relay_dedup_skipped_total", "redo") == 30; }, 30s)) << relay.err();
   EXPECT_EQ(db.number("SELECT count(*) FROM pgtrickle.inbox_redo"), 30);
   EXPECT_EQ(db.number("SELECT count(DISTINCT event_id) FROM pgtrickle.inbox_redo"), 30);
   EXPECT_TRUE(wait_until([&] { return consumer_info(nats_url(), stream, "relay").value("num_ack_pending", -1) == 0; }, 10s))
@@ -223,7 +217,7 @@ TEST(NatsSource, AGracefulStopNaksWhatItFetchedSoItComesBackAtOnceNotAfterAckWai
   RelayProcess relay(relay_args(db));
   ASSERT_TRUE(wait_until([&] { return db.number("SELECT count(*) FROM pgtrickle.inbox_nak") == 50; }, 20s))
       << db.number("SELECT count(*) FROM pgtrickle.inbox_nak") << " rows\n" << relay.err();
-  EXPECT_EQ(metric_of(relay, "pgtrickle_relay_dedup_skipped_total", "nak"), 0);
+  EXPECT_EQ(pipeline_metric(relay, "pgtrickle_relay_dedup_skipped_total", "nak"), 0);
 }
 
 TEST(NatsSource, TokenAuthenticationWithASecretFromTheEnvironment) {

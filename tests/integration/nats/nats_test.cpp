@@ -7,15 +7,13 @@
 
 #include "../../contract/sink_contract.h"
 #include "../fixture.h"
-#include "token_server.h"
+#include "nats_servers.h"
 
 using namespace relay::test;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string nats_url() { return test_server_env("PGTRICKLE_TEST_NATS_URL"); }
 
 std::vector<json> read_stream(const std::string& url, const std::string& stream, const std::string& filter, size_t n) {
   return parse_json_lines(run_node("nats.js", {"read", url, stream, filter, std::to_string(n), "20000"}));

@@ -63,10 +63,6 @@ long long rows(TestDb& db, const std::string& table) {
   return db.number("SELECT count(*) FROM pgtrickle." + table);
 }
 
-double metric_of(RelayProcess& relay, const std::string& name, const std::string& pipeline) {
-  return metric(relay.admin_port(), name + "{pipeline=\"" + pipeline + "\"}");
-}
-
 }  // namespace
 
 TEST(RedisSource, TheGroupIsCreatedFromTheFirstEntrySoABacklogWrittenBeforeTheFirstStartIsRead) {
@@ -107,11 +103,11 @@ TEST(RedisSource, AMissingStreamIsCreatedWithItsGroupAndAnExistingGroupIsReused)
   publish(key, numbered("m-", 4, 6));
   RelayProcess relay(relay_args(db));
   // The lag shows the three waiting at the start (XINFO GROUPS), then nothing once they are in.
-  EXPECT_TRUE(wait_until([&] { return metric_of(relay, "pgtrickle_relay_consumer_lag", "from-redis") == 3; }, 5s)) << relay.err();
+  EXPECT_TRUE(wait_until([&] { return pipeline_metric(relay, "pgtrickle_relay_consumer_lag", "from-redis") == 3; }, 5s)) << relay.err();
   ASSERT_TRUE(wait_until([&] { return rows(db, "inbox_mk") == 6; }, 30s)) << relay.err();
-  EXPECT_TRUE(wait_until([&] { return metric_of(relay, "pgtrickle_relay_consumer_lag", "from-redis") == 0; }, 15s));
+  EXPECT_TRUE(wait_until([&] { return pipeline_metric(relay, "pgtrickle_relay_consumer_lag", "from-redis") == 0; }, 15s));
   EXPECT_EQ(relay.err().find("Created the consumer group."), std::string::npos) << "the group is reused";
-  EXPECT_TRUE(wait_until([&] { return metric_of(relay, "pgtrickle_relay_messages_consumed_total", "from-redis") == 3; }, 10s))
+  EXPECT_TRUE(wait_until([&] { return pipeline_metric(relay, "pgtrickle_relay_messages_consumed_total", "from-redis") == 3; }, 10s))
       << "it went on where the group stood: the first three were not read again";
 }
 
@@ -130,7 +126,7 @@ TEST(RedisSource, EntriesADeadConsumerLeftPendingAreClaimedByAnotherAndLandOnce)
   EXPECT_EQ(db.number("SELECT count(DISTINCT event_id) FROM pgtrickle.inbox_claims"), 40);
   EXPECT_TRUE(wait_until([&] { return pending_of(groups(key), "relay") == 0; }, 10s)) << groups(key).dump();
   EXPECT_EQ(pending_of(groups(key), "relay", "dead-relay"), 0);
-  EXPECT_EQ(metric_of(relay, "pgtrickle_relay_dedup_skipped_total", "from-redis"), 0) << "each landed once";
+  EXPECT_EQ(pipeline_metric(relay, "pgtrickle_relay_dedup_skipped_total", "from-redis"), 0) << "each landed once";
 }
 
 TEST(RedisSource, ARelayKilledBeforeItsAckIsReplacedByAnotherConsumerThatClaimsItsEntries) {
@@ -149,7 +145,7 @@ TEST(RedisSource, ARelayKilledBeforeItsAckIsReplacedByAnotherConsumerThatClaimsI
   // Its replacement runs under another consumer name (another host): it claims relay-a's entries.
   RelayProcess relay({"--config", write_toml(db, "b", key, "relay-b", 1000)});
   ASSERT_TRUE(wait_until([&] { return rows(db, "inbox_claims") == 120; }, 30s)) << relay.err();
-  EXPECT_TRUE(wait_until([&] { return metric_of(relay, "pgtrickle_relay_dedup_skipped_total", "from-redis") == 50; }, 30s))
+  EXPECT_TRUE(wait_until([&] { return pipeline_metric(relay, "pgtrickle_relay_dedup_skipped_total", "from-redis") == 50; }, 30s))
       << "of the " << held << " claimed, the 50 committed already are skipped as duplicates\n" << relay.err();
   EXPECT_EQ(db.number("SELECT count(DISTINCT event_id) FROM pgtrickle.inbox_claims"), 120);
   EXPECT_TRUE(wait_until([&] { return pending_of(groups(key), "relay") == 0; }, 10s)) << groups(key).dump();

@@ -50,10 +50,6 @@ long long rows(TestDb& db) {
   return db.value("SELECT to_regclass('pgtrickle.inbox_sqs') IS NOT NULL") == "t" ? db.number("SELECT count(*) FROM pgtrickle.inbox_sqs") : -1;
 }
 
-double dedup_skipped(RelayProcess& relay, const std::string& pipeline) {
-  return metric(relay.admin_port(), "pgtrickle_relay_dedup_skipped_total{pipeline=\"" + pipeline + "\"}");
-}
-
 }  // namespace
 
 TEST(SqsSource, MessagesLandUnderTheirIdentityWithTheirAttributesAsHeaders) {

@@ -19,10 +19,6 @@ json sqs_sink(const std::string& queue_url) {
           {"access_key_id", "test"}, {"secret_access_key", "test"}};
 }
 
-double delivered(RelayProcess& relay, const std::string& pipeline) {
-  return metric(relay.admin_port(), "pgtrickle_relay_messages_delivered_total{pipeline=\"" + pipeline + "\"}");
-}
-
 TEST(Sqs, AFifoQueueGetsGroupAndDeduplicationIdsAndDropsAReplay) {
   TestDb db;
   std::string queue = sqs_create_queue("f" + db.name() + ".fifo", R"({"FifoQueue":"true"})");

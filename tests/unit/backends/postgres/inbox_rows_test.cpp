@@ -14,7 +14,7 @@ using json = nlohmann::json;
 
 namespace {
 
-InboxRowOptions options(const json& sink, bool forward = false) {
+InboxRowOptions inbox_options(const json& sink, bool forward = false) {
   auto o = InboxRowOptions::from_config(ConfigSection(kPgInboxSinkSpec, sink), forward);
   EXPECT_TRUE(o) << (o ? "" : o.error().message);
   return o ? *o : InboxRowOptions{};
@@ -62,7 +62,7 @@ Message nats_message() {
 }  // namespace
 
 TEST(InboxRows, ReverseDefaultsTakeIdentitySubjectAndTraceparent) {
-  auto j = rows({nats_message()}, options(json::object()));
+  auto j = rows({nats_message()}, inbox_options(json::object()));
   EXPECT_EQ(j[0]["event_id"], "commands:42");
   EXPECT_EQ(j[0]["event_type"], "commands.orders.create");
   EXPECT_EQ(j[0]["source"], "nats:commands");
@@ -76,24 +76,24 @@ TEST(InboxRows, ReverseDefaultsTakeIdentitySubjectAndTraceparent) {
 TEST(InboxRows, PayloadNumbersKeepTheirDigits) {
   std::string out;
   std::vector<Outcome> outcomes(1);
-  encode_inbox_rows(std::vector<Message>{nats_message()}, options(json::object()), out, outcomes);
+  encode_inbox_rows(std::vector<Message>{nats_message()}, inbox_options(json::object()), out, outcomes);
   EXPECT_NE(out.find("\"amount\":12.50"), std::string::npos) << out;
 }
 
 TEST(InboxRows, ColumnsMapFromJsonPathsHeadersAndFixedText) {
-  auto o = options({{"event_id", "$.order.id"}, {"event_type", "$.type"}, {"aggregate_id", "$.order.items[0].sku"},
+  auto o = inbox_options({{"event_id", "$.order.id"}, {"event_type", "$.type"}, {"aggregate_id", "$.order.items[0].sku"},
                     {"trace_id", "header:x-tenant"}});
   auto j = rows({nats_message()}, o);
   EXPECT_EQ(j[0]["event_id"], "17");
   EXPECT_EQ(j[0]["event_type"], "order.created");
   EXPECT_EQ(j[0]["aggregate_id"], "A-1");
   EXPECT_EQ(j[0]["trace_id"], "acme");
-  EXPECT_EQ(rows({nats_message()}, options({{"event_type", "payments"}}))[0]["event_type"], "payments");
-  EXPECT_EQ(rows({nats_message()}, options({{"event_type", "header:X-TENANT"}}))[0]["event_type"], "acme");
+  EXPECT_EQ(rows({nats_message()}, inbox_options({{"event_type", "payments"}}))[0]["event_type"], "payments");
+  EXPECT_EQ(rows({nats_message()}, inbox_options({{"event_type", "header:X-TENANT"}}))[0]["event_type"], "acme");
 }
 
 TEST(InboxRows, AMissingMappedFieldFallsBackToTheDefault) {
-  auto o = options({{"event_id", "$.nope"}, {"event_type", "$.order.missing"}, {"aggregate_id", "header:absent"}});
+  auto o = inbox_options({{"event_id", "$.nope"}, {"event_type", "$.order.missing"}, {"aggregate_id", "header:absent"}});
   auto j = rows({nats_message()}, o);
   EXPECT_EQ(j[0]["event_id"], "commands:42");
   EXPECT_EQ(j[0]["event_type"], "commands.orders.create");
@@ -120,30 +120,30 @@ TEST(InboxRows, ForwardRowsUseTheRenderedTemplateOrStreamTableAndOp) {
   m.source = "payments";
   m.key = "10";
   m.data = R"({"amount":5})";
-  auto j = rows({m}, options({{"event_type", "{stream_table}.created"}}, true));
+  auto j = rows({m}, inbox_options({{"event_type", "{stream_table}.created"}}, true));
   EXPECT_EQ(j[0]["event_type"], "payments.created");
   EXPECT_EQ(j[0]["aggregate_id"], "10");
   EXPECT_EQ(j[0]["headers"]["op"], "insert");
-  EXPECT_EQ(rows({m}, options(json::object(), true))[0]["event_type"], "payments.insert");
+  EXPECT_EQ(rows({m}, inbox_options(json::object(), true))[0]["event_type"], "payments.insert");
 }
 
 TEST(InboxRows, APayloadThatIsNotJsonIsStoredAsAStringWithTheErrorNoted) {
   Message m = nats_message();
   m.data = "plain text, not JSON";
-  auto j = rows({m}, options(json::object()));
+  auto j = rows({m}, inbox_options(json::object()));
   EXPECT_EQ(j[0]["payload"], "plain text, not JSON");
   EXPECT_NE(j[0]["error"].get<std::string>().find("not valid JSON"), std::string::npos);
   // Bytes that are not text at all are kept base64-encoded.
   m.data = std::string("\xff\x00\x01", 3);
-  j = rows({m}, options(json::object()));
+  j = rows({m}, inbox_options(json::object()));
   EXPECT_EQ(j[0]["payload"], "base64:/wAB");
   EXPECT_NE(j[0]["error"].get<std::string>().find("not UTF-8"), std::string::npos);
   // JSON that jsonb cannot hold.
   m.data = R"({"a":"x\u0000y"})";
-  EXPECT_NE(rows({m}, options(json::object()))[0]["error"].get<std::string>().find("\\u0000"), std::string::npos);
+  EXPECT_NE(rows({m}, inbox_options(json::object()))[0]["error"].get<std::string>().find("\\u0000"), std::string::npos);
   m.data = R"({"a":"x\\u0000y"})";  // an escaped backslash, then plain text
-  EXPECT_TRUE(rows({m}, options(json::object()))[0]["error"].is_null());  m.data = R"({"amount": 1e200000})";  // valid JSON, beyond numeric: kept as a string, as it came
-  j = rows({m}, options(json::object()));
+  EXPECT_TRUE(rows({m}, inbox_options(json::object()))[0]["error"].is_null());  m.data = R"({"amount": 1e200000})";  // valid JSON, beyond numeric: kept as a string, as it came
+  j = rows({m}, inbox_options(json::object()));
   EXPECT_EQ(j[0]["payload"], R"({"amount": 1e200000})");
   EXPECT_NE(j[0]["error"].get<std::string>().find("numeric range"), std::string::npos);
 }
@@ -153,7 +153,7 @@ TEST(InboxRows, DeadLetterPolicyAndSizeLimitRejectOnlyTheMessagesAtFault) {
   text.data = "nope";
   big.data = "[" + std::string(200, '1') + "]";
   std::vector<Outcome> outcomes;
-  auto j = rows({good, text, big, good}, options({{"invalid_payload", "dead_letter"}, {"max_payload_bytes", 150}}), &outcomes);
+  auto j = rows({good, text, big, good}, inbox_options({{"invalid_payload", "dead_letter"}, {"max_payload_bytes", 150}}), &outcomes);
   EXPECT_EQ(j.size(), 2u);
   EXPECT_EQ(outcomes[0].kind, Outcome::delivered);
   EXPECT_EQ(outcomes[1].kind, Outcome::rejected);
@@ -167,7 +167,7 @@ TEST(InboxRows, IdentitiesAndHeadersThatAreNotTextStayStorable) {
   Message m = nats_message();
   m.dedup_key = std::string("id\0x", 4);
   m.headers = {{"bin", std::string("\xc3\x28", 2)}};
-  auto j = rows({m}, options(json::object()));
+  auto j = rows({m}, inbox_options(json::object()));
   EXPECT_EQ(j[0]["event_id"], "base64:aWQAeA==");
   EXPECT_EQ(j[0]["headers"]["bin"], "base64:wyg=");
 }
@@ -181,7 +181,7 @@ TEST(InboxRows, AnIdentityTooLongForTheIndexIsStoredAsItsDigestAndKeptInTheHeade
   m.headers.emplace_back(kLongEventIdHeader, "forged");
   Message exact = nats_message();
   exact.dedup_key = std::string(kMaxEventIdBytes, 'e');
-  auto j = rows({m, m, exact}, options(json::object()));
+  auto j = rows({m, m, exact}, inbox_options(json::object()));
   ASSERT_EQ(j.size(), 3u);
   EXPECT_EQ(j[0]["event_id"], "sha256:" + util::sha256_hex(m.dedup_key));
   EXPECT_EQ(j[1]["event_id"], j[0]["event_id"]) << "a redelivery gets the same identity";
@@ -192,7 +192,7 @@ TEST(InboxRows, AnIdentityTooLongForTheIndexIsStoredAsItsDigestAndKeptInTheHeade
   // A mapped identity is bounded the same way.
   Message mapped = nats_message();
   mapped.data = R"({"id": ")" + std::string(3000, 'm') + R"("})";
-  auto k = rows({mapped}, options({{"event_id", "$.id"}}));
+  auto k = rows({mapped}, inbox_options({{"event_id", "$.id"}}));
   EXPECT_EQ(k[0]["event_id"], "sha256:" + util::sha256_hex(std::string(3000, 'm')));
 }
 
@@ -202,7 +202,7 @@ TEST(InboxRows, TabsNewlinesAndBackslashesSurviveTheCopyText) {
   m.subject = "a\\b";
   m.data = "{\n\t\"text\": \"line\\nbreak\\t\\\\ \\\"q\\\"\"\r\n}";  // JSON with whitespace and escapes
   m.headers = {{"k\t", "v\n\\"}};
-  auto j = rows({m, nats_message()}, options(json::object()));
+  auto j = rows({m, nats_message()}, inbox_options(json::object()));
   ASSERT_EQ(j.size(), 2u);
   EXPECT_EQ(j[0]["event_id"], m.dedup_key);
   EXPECT_EQ(j[0]["event_type"], "a\\b");
@@ -223,18 +223,18 @@ TEST(InboxRows, JsonThatJsonbRefusesIsStoredAsAStringNotInsertedRaw) {
   for (std::string body : {"01", R"({"n":[007]})", R"({"s":"\ud800"})", R"(["\udc00x"])"}) {
     Message m = nats_message();
     m.data = body;
-    auto j = rows({m}, options(json::object()));
+    auto j = rows({m}, inbox_options(json::object()));
     EXPECT_EQ(j[0]["payload"], body);
     EXPECT_NE(j[0]["error"].get<std::string>().find("not valid JSON"), std::string::npos) << body;
   }
   Message m = nats_message();
   m.data = R"({"s":"\ud83d\ude00","n":0.5})";  // a surrogate pair and a leading "0." are fine
-  EXPECT_TRUE(rows({m}, options(json::object()))[0]["error"].is_null());
+  EXPECT_TRUE(rows({m}, inbox_options(json::object()))[0]["error"].is_null());
 }
 
 TEST(InboxRows, AJsonPathKeyStartingWithHashIsAKeyNotAnArrayIndex) {
   // "$.#tag" once read "#tag" as an array index and stopped the relay on the first message.
-  auto o = options(json{{"event_id", "$.#tag"}, {"aggregate_id", "$.#"}});
+  auto o = inbox_options(json{{"event_id", "$.#tag"}, {"aggregate_id", "$.#"}});
   Message m = nats_message();
   m.data = R"({"#tag":"t-1","#":"agg"})";
   auto j = rows({m}, o);

@@ -1,12 +1,17 @@
-// A nats-server of a test's own that requires a token (scripts/servers/nats.sh with --auth),
-// stopped when the object goes away.
+// The NATS servers of the tests: the suite's (scripts/test.sh starts it), and a nats-server of a
+// test's own that requires a token (scripts/servers/nats.sh with --auth), stopped when the object
+// goes away.
 #pragma once
 
 #include <string>
 
+#include "../../contract/sink_contract.h"
 #include "../fixture.h"
 
 namespace relay::test {
+
+// The suite's nats-server, with JetStream.
+inline std::string nats_url() { return test_server_env("PGTRICKLE_TEST_NATS_URL"); }
 
 class TokenNatsServer {
  public:
