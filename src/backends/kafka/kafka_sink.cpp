@@ -30,7 +30,6 @@
 namespace relay::kafka {
 namespace {
 
-
 class KafkaSink final : public Sink {
  public:
   KafkaSink(const BuildContext& ctx, std::vector<kafka::Property> props, kafka::KeyRule key, std::unique_ptr<AvroRecords> avro,
